@@ -1,0 +1,233 @@
+"""The serializable models shared by workflows, activities and staff tools.
+
+Every message into or out of a workflow is one small pydantic model, so fields can
+be added later (with defaults) without breaking workflows already running.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    """Base of every certflow model: unknown fields are ignored, not errors.
+
+    Ignoring extras lets an older worker replay a history written by a newer
+    staff tool that sent a field it does not know yet.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Role(StrEnum):
+    """A party of the process (see PROCESS.md, "Parties")."""
+
+    EVALUATOR = "evaluator"
+    LEAD_EVALUATOR = "lead_evaluator"
+    SITE = "site"
+    REGIONAL_CONTACT = "regional_contact"
+    REGIONAL_MANAGER = "regional_manager"
+    INFO_CENTER = "info_center"
+    TECH_DEPT = "tech_dept"
+    FINANCE = "finance"
+    GENERAL_MANAGER = "general_manager"
+    CANDIDATE = "candidate"
+    ADMIN = "admin"
+
+
+class Level(StrEnum):
+    """等级: the level of a vocational skill certificate."""
+
+    ELEMENTARY = "elementary"
+    INTERMEDIATE = "intermediate"
+    ADVANCED = "advanced"
+
+    @property
+    def chinese(self) -> str:
+        return {"elementary": "初级", "intermediate": "中级", "advanced": "高级"}[
+            self.value
+        ]
+
+    @classmethod
+    def from_chinese(cls, text: str) -> Level | None:
+        for level in cls:
+            if level.chinese == text.strip():
+                return level
+        return None
+
+
+class Stage(StrEnum):
+    """Where an exam plan stands; the Web UI filters on these values."""
+
+    SCORE_SUBMISSION = "score_submission"
+    CONSISTENCY_REVIEW = "consistency_review"
+    SCORE_PUBLICATION = "score_publication"
+    PUBLICITY = "publicity"
+    PAYMENT_AND_SIGNOFF = "payment_and_signoff"
+    AWAITING_APPROVAL = "awaiting_approval"
+    ISSUANCE = "issuance"
+    ISSUED = "issued"
+    CANCELLED = "cancelled"
+
+
+class Actor(Model):
+    """Who performs a staff action: a role and the person acting in it.
+
+    ``person`` is a staff or login id, never a name or an identity number.
+    ``site_code`` is required for the site role and names the site acted for.
+    """
+
+    role: Role
+    person: str = Field(min_length=1, max_length=64)
+    site_code: str | None = None
+
+
+class PassRuleKind(StrEnum):
+    """How the pass result of a candidate is computed from the scores."""
+
+    BOTH_AT_LEAST = "both_at_least"  # theory >= N and practical >= N
+    WEIGHTED_TOTAL_AT_LEAST = "weighted_total_at_least"  # total >= N
+    PRACTICAL_ONLY = "practical_only"  # practical >= N, no theory part
+
+
+class PassRule(Model):
+    """The pass rule configured for one certificate, level and module."""
+
+    kind: PassRuleKind = PassRuleKind.BOTH_AT_LEAST
+    threshold: float = 60.0
+    theory_weight: float = 0.3
+    practical_weight: float = 0.7
+
+
+class PlanInfo(Model):
+    """考试计划: what the organisation knows of an exam plan when it starts.
+
+    The evaluators are listed by staff id only; their names live in the
+    organisation's staff directory, not in workflow history.
+    """
+
+    plan_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{2,40}$")
+    site_code: str = Field(min_length=1, max_length=32)
+    site_name: str
+    certificate: str
+    level: Level
+    module_code: str
+    module_name: str
+    exam_end_date: date
+    lead_evaluator_id: str
+    evaluator_ids: list[str] = Field(default_factory=list)
+    pass_rule: PassRule = Field(default_factory=PassRule)
+
+
+class DocumentKind(StrEnum):
+    """The kinds of document a plan collects."""
+
+    SCORE_SUMMARY = "score_summary"
+    SIGNED_SUMMARY_SCAN = "signed_summary_scan"
+    CANDIDATE_SIGN_IN = "candidate_sign_in"
+    EVALUATOR_SIGN_IN = "evaluator_sign_in"
+    CERTIFICATE_APPLICATION = "certificate_application"
+    INVOICE_DETAILS = "invoice_details"
+    PLATFORM_IMPORT = "platform_import"
+    CONSISTENCY_REPORT = "consistency_report"
+    ANNOTATED_UPLOAD = "annotated_upload"
+    CERTIFICATE = "certificate"
+
+
+class DocumentRef(Model):
+    """A file in the content-addressed document store.
+
+    Only this reference travels through workflow history, never the bytes.
+    ``filename`` is the uploader's name for display; it is never used as a path.
+    """
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    media_type: str = "application/octet-stream"
+    filename: str = ""
+
+
+class Problem(Model):
+    """One reason an upload or a request is refused, as the sender must see it.
+
+    ``value`` is already masked where it holds personal data. ``row`` is the
+    1-based row number as the office suite shows it.
+    """
+
+    code: str
+    message: str
+    sheet: str | None = None
+    row: int | None = None
+    column: str | None = None
+    value: str | None = None
+
+    def locate(self) -> str:
+        """Return where the problem is, as a teacher reads it: 工作表 X 第 6 行 证件号码列."""
+        parts = []
+        if self.sheet:
+            parts.append(f"工作表“{self.sheet}”")
+        if self.row is not None:
+            parts.append(f"第 {self.row} 行")
+        if self.column:
+            parts.append(f"“{self.column}”列")
+        return " ".join(parts)
+
+    def render(self) -> str:
+        """Return the whole problem as one line of Chinese text."""
+        where = self.locate()
+        value = f"（值：{self.value}）" if self.value not in (None, "") else ""
+        return f"{where}：{self.message}{value}" if where else f"{self.message}{value}"
+
+
+class ExamStatus(StrEnum):
+    """考试状态 of one candidate."""
+
+    PRESENT = "present"  # 正常
+    ABSENT = "absent"  # 缺考
+    DISQUALIFIED = "disqualified"  # 违纪
+
+
+class CandidateScore(Model):
+    """One validated row of a score summary. Personal data: never log it."""
+
+    seq: int | None = None
+    name: str
+    id_type: str
+    id_number: str
+    admission_number: str
+    module_code: str
+    theory: float | None
+    practical: float | None
+    total: float | None
+    status: ExamStatus
+    passed: bool
+    remark: str = ""
+
+
+class SummaryStats(Model):
+    """What the workflow keeps of an accepted score summary: counts only."""
+
+    version: int
+    candidates: int
+    passed: int
+    failed: int
+    absent: int
+    disqualified: int = 0
+
+
+class UploadOutcome(Model):
+    """The answer to an upload: accepted with counts, or refused with problems.
+
+    Problems are capped for workflow history; ``problem_count`` tells the whole
+    number and ``report`` points to the full annotated report in the store.
+    """
+
+    accepted: bool
+    problems: list[Problem] = Field(default_factory=list)
+    problem_count: int = 0
+    report: DocumentRef | None = None
+    stats: SummaryStats | None = None
+    note: str = ""
