@@ -1,0 +1,139 @@
+"""Configuration: one TOML file, with a few environment overrides for the stack.
+
+The file is read by the worker and the staff tools, never by workflow code: the
+parts a workflow needs (the deadline policy, the pass rule) are copied into its
+input when the plan starts, so a replay never depends on today's configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field
+
+from certflow.models import Level, Model, PassRule, Role
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "certflow.toml"
+
+
+class DeadlinePolicy(Model):
+    """When owners are reminded and supervisors told (PROCESS.md, "Deadlines").
+
+    Offsets and intervals are configuration, not code: a reminder is sent at each
+    ``remind_before`` ahead of the deadline; once it has passed, the owner and the
+    supervisor role are told at once and again every ``overdue_repeat``.
+    """
+
+    remind_before: list[timedelta] = Field(
+        default_factory=lambda: [timedelta(days=3), timedelta(days=1)]
+    )
+    overdue_repeat: timedelta = timedelta(days=2)
+    supervisors: dict[Role, Role] = Field(
+        default_factory=lambda: {
+            Role.LEAD_EVALUATOR: Role.REGIONAL_CONTACT,
+            Role.EVALUATOR: Role.REGIONAL_CONTACT,
+            Role.SITE: Role.REGIONAL_CONTACT,
+            Role.REGIONAL_CONTACT: Role.REGIONAL_MANAGER,
+            Role.REGIONAL_MANAGER: Role.GENERAL_MANAGER,
+            Role.INFO_CENTER: Role.GENERAL_MANAGER,
+            Role.TECH_DEPT: Role.GENERAL_MANAGER,
+            Role.FINANCE: Role.GENERAL_MANAGER,
+        }
+    )
+
+
+class SmtpSettings(Model):
+    host: str = "127.0.0.1"
+    port: int = 8025
+    sender: str = "certflow@example.org"
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+
+
+class TemporalSettings(Model):
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    task_queue: str = "certflow"
+
+
+class PassRuleEntry(Model):
+    certificate: str
+    level: Level
+    module_code: str = "*"
+    rule: PassRule
+
+
+class FeeEntry(Model):
+    certificate: str
+    level: Level
+    fee_per_candidate: float
+
+
+class Settings(Model):
+    """Everything the worker and the staff tools are configured with."""
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/certflow"
+    documents_dir: Path = Path(".state/documents")
+    output_dir: Path = Path(".state/out")
+    organisation: str = "北京中车行高新技术有限公司"
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    deadlines: DeadlinePolicy = Field(default_factory=DeadlinePolicy)
+    # Mail addresses of each internal role, and of each site by site code.
+    recipients: dict[Role, list[str]] = Field(default_factory=dict)
+    site_recipients: dict[str, list[str]] = Field(default_factory=dict)
+    admins: list[str] = Field(default_factory=list)
+    pass_rules: list[PassRuleEntry] = Field(default_factory=list)
+    fees: list[FeeEntry] = Field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Settings:
+        """Read the TOML file (``CERTFLOW_CONFIG`` or the default) and the overrides.
+
+        ``DATABASE_URL``, ``TEMPORAL_ADDRESS``, ``SMTP_HOST``/``SMTP_PORT`` and
+        ``CERTFLOW_STATE`` override the file, so the local stack and tests can
+        point one configuration at their own servers.
+        """
+        chosen = path or Path(os.environ.get("CERTFLOW_CONFIG", DEFAULT_CONFIG))
+        data = tomllib.loads(chosen.read_text(encoding="utf-8")) if chosen.exists() else {}
+        settings = cls.model_validate(data)
+        return settings.with_environment(os.environ)
+
+    def with_environment(self, env: os._Environ[str] | dict[str, str]) -> Settings:
+        update: dict[str, object] = {}
+        if url := env.get("DATABASE_URL"):
+            update["database_url"] = url
+        if state := env.get("CERTFLOW_STATE"):
+            update["documents_dir"] = Path(state) / "documents"
+            update["output_dir"] = Path(state) / "out"
+        temporal = self.temporal
+        if address := env.get("TEMPORAL_ADDRESS"):
+            temporal = temporal.model_copy(update={"address": address})
+        smtp = self.smtp
+        if host := env.get("SMTP_HOST"):
+            smtp = smtp.model_copy(update={"host": host})
+        if port := env.get("SMTP_PORT"):
+            smtp = smtp.model_copy(update={"port": int(port)})
+        return self.model_copy(update={**update, "temporal": temporal, "smtp": smtp})
+
+    def pass_rule_for(self, certificate: str, level: Level, module_code: str) -> PassRule:
+        """Return the configured rule, the most specific entry winning."""
+        best: PassRuleEntry | None = None
+        for entry in self.pass_rules:
+            if entry.certificate != certificate or entry.level != level:
+                continue
+            if entry.module_code == module_code:
+                return entry.rule
+            if entry.module_code == "*":
+                best = entry
+        return best.rule if best else PassRule()
+
+    def fee_for(self, certificate: str, level: Level) -> float | None:
+        for entry in self.fees:
+            if entry.certificate == certificate and entry.level == level:
+                return entry.fee_per_candidate
+        return None
