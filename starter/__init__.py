@@ -1,0 +1,1 @@
+"""Staff tools and the local stack."""

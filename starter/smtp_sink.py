@@ -1,0 +1,251 @@
+"""A local SMTP server that keeps every mail it receives, for the stack and tests.
+
+Nothing is relayed anywhere. Each message is written as one file into the maildir
+``<root>/all/``; a message whose envelope recipients include one of the configured
+mailbox addresses (the 1+X exam mailbox, for instance) is also delivered into that
+mailbox's own maildir, where the correction intake reads it like a real inbox.
+
+Staff read the local mail with ``python -m starter.smtp_sink list STATE_DIR`` and
+``python -m starter.smtp_sink show N STATE_DIR``. This module does not import
+certflow, so it can be used on any folder of mail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email.parser
+import email.policy
+import logging
+import mailbox
+import sys
+from collections.abc import Mapping, Sequence
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+log = logging.getLogger(__name__)
+
+ALL_FOLDER = "all"
+
+
+class _StoreHandler:
+    """aiosmtpd handler writing each accepted message into the maildirs."""
+
+    def __init__(self, root: Path, mailboxes: Mapping[str, Path]) -> None:
+        self.root = root
+        # Addresses compare case-insensitively, as mail systems treat them.
+        self.mailboxes = {address.lower(): path for address, path in mailboxes.items()}
+
+    async def handle_DATA(
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        content = envelope.original_content or b""
+        recipients = [str(r) for r in envelope.rcpt_tos]
+        # Bcc recipients appear nowhere in the message itself: record the envelope.
+        header = (
+            f"X-Envelope-From: {envelope.mail_from}\r\n"
+            f"X-Envelope-To: {', '.join(recipients)}\r\n"
+        ).encode()
+        stored = header + content
+
+        targets = [self.root / ALL_FOLDER]
+        targets += sorted(
+            {
+                self.mailboxes[r.lower()]
+                for r in recipients
+                if r.lower() in self.mailboxes
+            }
+        )
+        await asyncio.to_thread(_deliver, stored, targets)
+        log.info(
+            "mail stored recipients=%d size=%d folders=%s",
+            len(recipients),
+            len(stored),
+            ",".join(t.name for t in targets),
+        )
+        return "250 Message accepted for delivery"
+
+
+def _deliver(message: bytes, folders: Sequence[Path]) -> None:
+    for folder in folders:
+        _open_maildir(folder).add(message)
+
+
+def _open_maildir(folder: Path) -> mailbox.Maildir:
+    # Maildir creates only the last folder level and its cur/new/tmp itself.
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return mailbox.Maildir(folder, create=True)
+
+
+class MailSink:
+    """An SMTP server on loopback that stores every mail into maildirs.
+
+    ``port=0`` lets the system choose a free port; :attr:`port` holds the chosen
+    one after :meth:`start`. ``mailboxes`` maps an address to the maildir that mail
+    sent to it is also delivered into.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8025,
+        maildir_root: Path = Path(".state/mailbox"),
+        mailboxes: Mapping[str, Path] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.root = maildir_root
+        self.mailboxes = dict(mailboxes or {})
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        """Create the maildirs and start accepting connections."""
+        for folder in [self.root / ALL_FOLDER, *self.mailboxes.values()]:
+            _open_maildir(folder)
+        handler = _StoreHandler(self.root, self.mailboxes)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            # A fixed hostname: the default looks up the machine's FQDN, which can
+            # stall for seconds where name resolution goes nowhere.
+            lambda: SMTP(handler, hostname="certflow-mailsink", enable_SMTPUTF8=True),
+            self.host,
+            self.port,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info(
+            "smtp sink listening address=%s:%d maildir=%s",
+            self.host,
+            self.port,
+            self.root,
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting mail; mail already stored stays on disk."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        await server.wait_closed()
+        log.info("smtp sink stopped")
+
+    async def __aenter__(self) -> MailSink:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+def read_maildir(folder: Path) -> list[EmailMessage]:
+    """Return the messages of one maildir, oldest first."""
+    if not folder.is_dir():
+        return []
+    box = mailbox.Maildir(folder, create=False)
+    entries = []
+    for key in box.keys():
+        # get_date() is the delivery time; the key breaks ties in arrival order.
+        entries.append((box.get_message(key).get_date(), key, box.get_bytes(key)))
+    entries.sort()
+    parser = email.parser.BytesParser(policy=email.policy.default)
+    return [parser.parsebytes(raw) for _, _, raw in entries]
+
+
+def read_messages(root: Path) -> list[EmailMessage]:
+    """Return every message the sink rooted at ``root`` has received, oldest first."""
+    return read_maildir(root / ALL_FOLDER)
+
+
+def body_text(message: EmailMessage) -> str:
+    """Return the decoded text body (plain text preferred), or an empty string."""
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    content = part.get_content()
+    return content if isinstance(content, str) else ""
+
+
+def _attachment_names(message: EmailMessage) -> list[str]:
+    return [part.get_filename() or "(unnamed)" for part in message.iter_attachments()]
+
+
+def _mail_folder(state_dir: Path, folder: str) -> Path:
+    # Accept the state folder of the stack as well as the mailbox root itself.
+    for root in (state_dir / "mailbox", state_dir):
+        if (root / ALL_FOLDER).is_dir():
+            return root / folder
+    return state_dir / "mailbox" / folder
+
+
+def _print_summary(index: int, message: EmailMessage) -> None:
+    print(f"[{index}] {message.get('date', '')}")
+    print(f"    From:    {message.get('from', '')}")
+    print(f"    To:      {message.get('to', '')}")
+    print(f"    Subject: {message.get('subject', '')}")
+
+
+def _print_full(index: int, message: EmailMessage) -> None:
+    _print_summary(index, message)
+    if message.get("cc"):
+        print(f"    Cc:      {message['cc']}")
+    print(f"    Envelope to: {message.get('x-envelope-to', '')}")
+    names = _attachment_names(message)
+    if names:
+        print(f"    Attachments: {', '.join(names)}")
+    print()
+    print(body_text(message))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: list the stored mail, or show one message in full."""
+    parser = argparse.ArgumentParser(
+        prog="python -m starter.smtp_sink",
+        description="Read the mail kept by the local stack's SMTP sink.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--folder",
+        default=ALL_FOLDER,
+        help="maildir to read: 'all' (default) or a mailbox folder such as 'exam'",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser(
+        "list", parents=[common], help="one summary per message, oldest first"
+    )
+    listing.add_argument("state_dir", type=Path, nargs="?", default=Path(".state"))
+    show = commands.add_parser(
+        "show", parents=[common], help="headers, attachments and decoded body"
+    )
+    show.add_argument("number", type=int, help="the number printed by 'list'")
+    show.add_argument("state_dir", type=Path, nargs="?", default=Path(".state"))
+    args = parser.parse_args(argv)
+
+    folder = _mail_folder(args.state_dir, args.folder)
+    messages = read_maildir(folder)
+    if args.command == "list":
+        if not messages:
+            print(f"No mail in {folder}.")
+        for index, message in enumerate(messages, start=1):
+            _print_summary(index, message)
+        return 0
+
+    if not 1 <= args.number <= len(messages):
+        print(
+            f"There is no message {args.number} in {folder}: it holds "
+            f"{len(messages)}. Run 'list' to see their numbers.",
+            file=sys.stderr,
+        )
+        return 1
+    _print_full(args.number, messages[args.number - 1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

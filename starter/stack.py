@@ -1,0 +1,249 @@
+"""The whole local stack in one command: ``python -m starter.stack``.
+
+It starts, in this order, PostgreSQL (the configured server, or an embedded one),
+the Temporal dev server with the certflow search attributes, the SMTP sink, and
+the certflow worker in this process. Ctrl-C or SIGTERM stops them in reverse
+order. All state lives in one folder (``.state/`` or ``CERTFLOW_STATE``), so the
+next start resumes every workflow against the same database and mail folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from certflow.config import Settings
+from starter.devserver import DevServer
+from starter.embedded_pg import ensure_database, redact
+from starter.smtp_sink import ALL_FOLDER, MailSink
+
+log = logging.getLogger("starter.stack")
+
+EXAM_MAILBOX_FOLDER = "exam"
+
+
+def _parse_mailbox(value: str) -> tuple[str, str]:
+    address, sep, folder = value.partition("=")
+    if not sep or "@" not in address or not folder or "/" in folder:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not ADDRESS=FOLDER (for example "
+            f"'exam@example.org=exam'); FOLDER is one name inside the mailbox folder."
+        )
+    return address, folder
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser of the stack command."""
+    parser = argparse.ArgumentParser(
+        prog="certflow stack",
+        description="Run Temporal, PostgreSQL, an SMTP sink and the certflow worker "
+        "locally; Ctrl-C stops everything.",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=Path(os.environ.get("CERTFLOW_STATE", ".state")),
+        help="folder holding all local state (default: $CERTFLOW_STATE or .state)",
+    )
+    parser.add_argument("--port", type=int, default=7233, help="Temporal frontend port")
+    parser.add_argument(
+        "--ui-port", type=int, default=8233, help="Temporal Web UI port"
+    )
+    parser.add_argument(
+        "--http-port", type=int, help="Temporal HTTP API port (default: UI port + 1)"
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, help="Temporal metrics port (default: UI port + 2)"
+    )
+    parser.add_argument("--smtp-port", type=int, default=8025, help="SMTP sink port")
+    parser.add_argument(
+        "--mailbox",
+        action="append",
+        default=[],
+        type=_parse_mailbox,
+        metavar="ADDRESS=FOLDER",
+        help="also deliver mail for ADDRESS into <state>/mailbox/FOLDER "
+        "(repeatable; the configured sender, the exam mailbox, goes to 'exam')",
+    )
+    parser.add_argument(
+        "--no-worker", action="store_true", help="start the servers only, no worker"
+    )
+    return parser
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    # pgserver logs whole command outputs over many lines at INFO.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    # platformdirs warns on import when XDG_RUNTIME_DIR is unset; pgserver copes.
+    warnings.filterwarnings("ignore", module="platformdirs")
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, _on_signal, signum, stop)
+
+
+def _on_signal(signum: int, stop: asyncio.Event) -> None:
+    log.info("stack stopping signal=%s", signal.Signals(signum).name)
+    stop.set()
+
+
+def _load_worker() -> ModuleType | None:
+    try:
+        worker = importlib.import_module("worker")
+    except ModuleNotFoundError as err:
+        if err.name != "worker":
+            raise
+        log.warning(
+            "worker not available yet: no worker module; servers run without it"
+        )
+        return None
+    if not hasattr(worker, "run_worker") or not hasattr(worker, "connect"):
+        log.warning("worker not available yet: worker.py lacks connect/run_worker")
+        return None
+    return worker
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Start every part, wait for a stop signal, stop them in reverse order."""
+    stop = asyncio.Event()
+    _install_signal_handlers(stop)
+    state: Path = args.state
+    mail_root = state / "mailbox"
+    base = Settings.load()
+
+    async with contextlib.AsyncExitStack() as parts:
+        database_url, close_database = await ensure_database(base.database_url, state)
+        parts.push_async_callback(close_database)
+
+        server = DevServer(
+            state / "temporal.sqlite",
+            port=args.port,
+            ui_port=args.ui_port,
+            http_port=args.http_port,
+            metrics_port=args.metrics_port,
+            namespace=base.temporal.namespace,
+        )
+        await parts.enter_async_context(server)
+
+        mailboxes = {base.smtp.sender: mail_root / EXAM_MAILBOX_FOLDER}
+        mailboxes.update({addr: mail_root / folder for addr, folder in args.mailbox})
+        sink = MailSink("127.0.0.1", args.smtp_port, mail_root, mailboxes)
+        await parts.enter_async_context(sink)
+
+        settings = base.with_environment(
+            {
+                "CERTFLOW_STATE": str(state),
+                "DATABASE_URL": database_url,
+                "TEMPORAL_ADDRESS": server.address,
+                "SMTP_HOST": sink.host,
+                "SMTP_PORT": str(sink.port),
+            }
+        )
+        worker_task = None if args.no_worker else await _start_worker(settings, stop)
+        if worker_task is not None:
+            # Registered last so it is stopped first.
+            parts.push_async_callback(_stop_worker, worker_task, stop)
+
+        _print_endpoints(server, sink, mailboxes, settings, worker_task is not None)
+        log.info("stack ready state=%s", state)
+
+        stopped = asyncio.ensure_future(stop.wait())
+        waiters: set[asyncio.Future[Any]] = {stopped}
+        if worker_task is not None:
+            waiters.add(worker_task)
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if worker_task is not None and worker_task.done() and not stop.is_set():
+            error = worker_task.exception()
+            log.error("worker ended on its own error=%r; stopping the stack", error)
+            return 1
+
+    log.info("stack stopped")
+    return 0
+
+
+async def _start_worker(
+    settings: Settings, stop: asyncio.Event
+) -> asyncio.Task[object] | None:
+    worker = _load_worker()
+    if worker is None:
+        return None
+    client = await worker.connect(settings)
+    task: asyncio.Task[object] = asyncio.create_task(
+        worker.run_worker(client, settings, stop=stop),
+        name="certflow-worker",
+    )
+    log.info("worker started task_queue=%s", settings.temporal.task_queue)
+    return task
+
+
+async def _stop_worker(task: asyncio.Task[object], stop: asyncio.Event) -> None:
+    stop.set()
+    try:
+        # The worker finishes the activities in flight; it has a bounded time to.
+        await asyncio.wait_for(task, timeout=30)
+    except TimeoutError:
+        log.warning("worker did not stop within 30 s; cancelled")
+    except Exception as err:
+        log.error("worker ended with error=%r", err)
+    log.info("worker stopped")
+
+
+def _print_endpoints(
+    server: DevServer,
+    sink: MailSink,
+    mailboxes: dict[str, Path],
+    settings: Settings,
+    worker_running: bool,
+) -> None:
+    lines = [
+        "certflow local stack is running",
+        f"  Temporal frontend : {server.address} (namespace {server.namespace})",
+        f"  Temporal Web UI   : {server.ui_url}",
+        f"  Temporal state    : {server.db_file}",
+        f"  PostgreSQL        : {redact(settings.database_url)}",
+        f"  SMTP sink         : {sink.host}:{sink.port}",
+        f"  Mailbox folder    : {sink.root / ALL_FOLDER}",
+    ]
+    lines += [f"    {address} -> {path}" for address, path in mailboxes.items()]
+    queue = settings.temporal.task_queue
+    worker = f"running on task queue {queue}" if worker_running else "not running"
+    lines += [
+        f"  Documents         : {settings.documents_dir}",
+        f"  Output files      : {settings.output_dir}",
+        f"  Worker            : {worker}",
+        "Read mail with: python -m starter.smtp_sink list " + str(sink.root.parent),
+        "Press Ctrl-C to stop.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``certflow stack`` and ``python -m starter.stack``."""
+    args = build_parser().parse_args(argv)
+    _configure_logging()
+    args.state = args.state.resolve()
+    args.state.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
