@@ -1,0 +1,193 @@
+"""Reading a year schedule from a file an administrator uploads.
+
+Three forms are accepted (docs/calendar.md shows each): a TOML file with
+``year``, ``holidays`` and ``makeup_workdays``; a CSV file with ``date,kind`` rows;
+or the text of the State Council notice itself. Either list may hold single dates
+or inclusive ranges written ``2027-02-05..2027-02-11``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import tomllib
+from datetime import date, datetime, timedelta
+
+from certflow.calendar.notice import NoticeError, parse_notice
+from certflow.calendar.schedule import (
+    ScheduleError,
+    YearSchedule,
+    calendar_problem,
+    check_schedule,
+)
+from certflow.models import Problem
+
+_HOLIDAY_KINDS = {"holiday", "放假", "休"}
+_MAKEUP_KINDS = {"makeup_workday", "makeup", "上班", "班", "调休上班"}
+
+
+def load_schedule_file(
+    data: bytes, filename_hint: str | None = None, year: int | None = None
+) -> YearSchedule:
+    """Read a schedule from an uploaded file: TOML, CSV, or the notice text.
+
+    ``filename_hint`` (the uploader's file name) picks the form by its suffix;
+    without one, TOML is tried, then CSV, then the notice text. ``year``, when
+    given, is the year the caller expects. Raises ``ScheduleError`` (a
+    ``NoticeError`` for notice text) with every reason in Chinese.
+    """
+    text = _decode(data)
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    suffix = (filename_hint or "").lower().rsplit(".", 1)[-1] if filename_hint else ""
+
+    if suffix == "toml" or (not suffix and _looks_like_toml(text)):
+        schedule = _from_toml(text, digest)
+    elif suffix == "csv" or (not suffix and _looks_like_csv(text)):
+        schedule = _from_csv(text, digest)
+    else:
+        schedule = _from_notice(text, year, known_form=bool(suffix))
+
+    if year is not None and schedule.year != year:
+        raise ScheduleError(
+            [calendar_problem("year_mismatch", found=schedule.year, expected=year)]
+        )
+    return check_schedule(schedule)
+
+
+def _decode(data: bytes) -> str:
+    # Staff on Windows often save as GB18030 (ANSI); UTF-8 is tried first because
+    # a UTF-8 text practically never decodes as valid GB18030 by accident the
+    # other way round.
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ScheduleError([calendar_problem("file_encoding")])
+
+
+def _looks_like_toml(text: str) -> bool:
+    try:
+        return "holidays" in tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+
+
+def _looks_like_csv(text: str) -> bool:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return first.replace(" ", "").lower().startswith("date,kind")
+
+
+def _from_notice(text: str, year: int | None, known_form: bool) -> YearSchedule:
+    try:
+        return parse_notice(text, year)
+    except NoticeError as error:
+        unreadable = {"notice_no_year", "notice_no_holidays"}
+        if not known_form and all(p.code in unreadable for p in error.problems):
+            raise NoticeError([calendar_problem("file_unreadable")]) from error
+        raise
+
+
+def _from_toml(text: str, digest: str) -> YearSchedule:
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ScheduleError(
+            [calendar_problem("toml_invalid", detail=str(error))]
+        ) from error
+
+    problems: list[Problem] = []
+    for key in ("year", "holidays"):
+        if key not in table:
+            problems.append(calendar_problem("toml_missing_key", key=key))
+    if problems:
+        raise ScheduleError(problems)
+    if not isinstance(table["year"], int) or isinstance(table["year"], bool):
+        raise ScheduleError([calendar_problem("toml_missing_key", key="year")])
+    given_source = table.get("source", "")
+    if not isinstance(given_source, str):
+        problems.append(calendar_problem("toml_bad_source"))
+
+    lists: dict[str, list[date]] = {}
+    for key in ("holidays", "makeup_workdays"):
+        values = table.get(key, [])
+        if not isinstance(values, list):
+            problems.append(calendar_problem("toml_bad_list", key=key))
+            continue
+        lists[key] = [day for value in values for day in _dates(value, problems)]
+    if problems:
+        raise ScheduleError(problems)
+
+    source = f"file:{digest}" + (
+        f" {given_source.strip()}" if given_source.strip() else ""
+    )
+    return YearSchedule(
+        year=table["year"],
+        holidays=lists["holidays"],
+        makeup_workdays=lists["makeup_workdays"],
+        source=source,
+    )
+
+
+def _from_csv(text: str, digest: str) -> YearSchedule:
+    rows = [row for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row)]
+    header = [cell.strip().lower() for cell in rows[0]] if rows else []
+    if header[:2] != ["date", "kind"]:
+        raise ScheduleError([calendar_problem("csv_bad_header")])
+
+    problems: list[Problem] = []
+    days_off: list[date] = []
+    makeup: list[date] = []
+    # Row numbers as a spreadsheet shows them: the header is row 1.
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) < 2:
+            problems.append(calendar_problem("csv_bad_row", row=number))
+            continue
+        kind = row[1].strip().lower()
+        days = _dates(row[0].strip(), problems, row=number)
+        if kind in _HOLIDAY_KINDS:
+            days_off.extend(days)
+        elif kind in _MAKEUP_KINDS:
+            makeup.extend(days)
+        else:
+            problems.append(
+                calendar_problem("csv_bad_kind", row=number, value=row[1].strip())
+            )
+    years = sorted({day.year for day in days_off + makeup})
+    if len(years) > 1:
+        problems.append(
+            calendar_problem("csv_mixed_years", years="、".join(map(str, years)))
+        )
+    if problems:
+        raise ScheduleError(problems)
+    if not years:
+        # No row at all: report it as the empty schedule it is.
+        raise ScheduleError([calendar_problem("csv_bad_row", row=2)])
+
+    return YearSchedule(
+        year=years[0],
+        holidays=days_off,
+        makeup_workdays=makeup,
+        source=f"file:{digest}",
+    )
+
+
+def _dates(
+    value: object, problems: list[Problem], row: int | None = None
+) -> list[date]:
+    """Return the days ``value`` names: a TOML date, ``YYYY-MM-DD``, or ``A..B``."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return [value]
+    text = str(value).strip()
+    first_text, _, last_text = text.partition("..")
+    try:
+        first = date.fromisoformat(first_text.strip())
+        last = date.fromisoformat(last_text.strip()) if last_text else first
+    except ValueError:
+        problems.append(calendar_problem("bad_date_value", row=row, value=text))
+        return []
+    if last < first:
+        problems.append(calendar_problem("bad_range", row=row, value=text))
+        return []
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
