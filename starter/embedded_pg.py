@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,8 +109,11 @@ async def ensure_database(url: str, state_dir: Path) -> tuple[str, Closer]:
 
 
 def _start_pgserver(state_dir: Path) -> PostgresServer:
-    # Imported here: only machines without PostgreSQL need it.
-    from pgserver.postgres_server import get_server
+    # Imported here: only machines without PostgreSQL need it. platformdirs warns
+    # on import when XDG_RUNTIME_DIR is unset; pgserver falls back to /tmp itself.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver.postgres_server import get_server
 
     state_dir.mkdir(parents=True, exist_ok=True)
     return get_server(state_dir.resolve() / "pg", cleanup_mode="stop")

@@ -17,7 +17,6 @@ import logging
 import os
 import signal
 import sys
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -90,8 +89,6 @@ def _configure_logging() -> None:
     )
     # pgserver logs whole command outputs over many lines at INFO.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
-    # platformdirs warns on import when XDG_RUNTIME_DIR is unset; pgserver copes.
-    warnings.filterwarnings("ignore", module="platformdirs")
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> None:

@@ -1,0 +1,95 @@
+"""``python -m starter.stack`` starts every part, prints where, stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+
+from starter.smtp_sink import read_messages
+
+REPO = Path(__file__).resolve().parents[2]
+READY_LINE = "Press Ctrl-C to stop."
+
+
+async def _read_until_ready(process: asyncio.subprocess.Process) -> list[str]:
+    assert process.stdout is not None
+    lines: list[str] = []
+    while raw := await process.stdout.readline():
+        line = raw.decode("utf-8").rstrip("\n")
+        lines.append(line)
+        if line == READY_LINE:
+            return lines
+    raise AssertionError(f"the stack exited before it was ready; it printed {lines}")
+
+
+@pytest.mark.timeout(90)
+async def test_stack_starts_prints_endpoints_and_stops_on_sigint(
+    tmp_path: Path, free_port: Callable[[], int], fresh_database_url: str
+) -> None:
+    state = tmp_path / "state"
+    port, ui, http, metrics, smtp = (free_port() for _ in range(5))
+    env = {**os.environ, "DATABASE_URL": fresh_database_url}
+    env.pop("CERTFLOW_STATE", None)
+    command = [
+        sys.executable,
+        "-m",
+        "starter.stack",
+        "--state",
+        str(state),
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui),
+        "--http-port",
+        str(http),
+        "--metrics-port",
+        str(metrics),
+        "--smtp-port",
+        str(smtp),
+    ]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        ready = await asyncio.wait_for(_read_until_ready(process), timeout=60)
+        printed = "\n".join(ready)
+
+        mail = EmailMessage()
+        mail["From"] = "tech@certflow.example.org"
+        mail["To"] = "gm@certflow.example.org"
+        mail["Subject"] = "本地邮件"
+        mail.set_content("测试")
+        await aiosmtplib.send(mail, hostname="127.0.0.1", port=smtp)
+
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
+        took = time.monotonic() - started
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    errors = stderr.decode("utf-8")
+
+    assert f"127.0.0.1:{port}" in printed
+    assert f"http://127.0.0.1:{ui}" in printed
+    assert str(state / "mailbox" / "all") in printed
+    assert fresh_database_url in printed
+    assert process.returncode == 0, errors
+    assert took < 15
+    assert "stack stopped" in errors
+    assert (state / "temporal.sqlite").is_file()
+    assert [m["subject"] for m in read_messages(state / "mailbox")] == ["本地邮件"]
