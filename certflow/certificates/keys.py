@@ -1,0 +1,123 @@
+"""Ed25519 signing keys: generation, loading, key ids and the verifying key ring.
+
+A key id is the first 16 hex digits of SHA-256 over the 32-byte raw public key.
+Every signature names its key id, so keys can be rotated: a new private key signs
+from some day on, and the key ring keeps every public key ever used, so older
+certificates keep verifying.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+
+class InvalidKeyError(ValueError):
+    """Key material that is not an Ed25519 key in a supported encoding."""
+
+
+def generate_keypair() -> tuple[bytes, bytes]:
+    """Return a new (private key PEM, public key PEM) pair.
+
+    The private key is PKCS#8 PEM without encryption: store it where only the
+    issuing worker can read it (file mode 0600); publish the public key.
+    """
+    private = Ed25519PrivateKey.generate()
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return private_pem, public_pem(private.public_key())
+
+
+def public_pem(public: Ed25519PublicKey) -> bytes:
+    """Return the SubjectPublicKeyInfo PEM of a public key."""
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def load_private_key(pem_or_raw: bytes) -> Ed25519PrivateKey:
+    """Load an Ed25519 private key from PKCS#8 PEM or its 32 raw bytes."""
+    if len(pem_or_raw) == 32:
+        return Ed25519PrivateKey.from_private_bytes(pem_or_raw)
+    try:
+        key = serialization.load_pem_private_key(pem_or_raw, password=None)
+    except (ValueError, TypeError) as exc:
+        raise InvalidKeyError(f"Not an unencrypted PEM private key: {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InvalidKeyError(
+            f"Expected an Ed25519 private key, got {type(key).__name__}."
+        )
+    return key
+
+
+def load_public_key(pem_or_raw: bytes) -> Ed25519PublicKey:
+    """Load an Ed25519 public key from SubjectPublicKeyInfo PEM or 32 raw bytes."""
+    if len(pem_or_raw) == 32:
+        return Ed25519PublicKey.from_public_bytes(pem_or_raw)
+    try:
+        key = serialization.load_pem_public_key(pem_or_raw)
+    except (ValueError, TypeError) as exc:
+        raise InvalidKeyError(f"Not a PEM public key: {exc}") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise InvalidKeyError(
+            f"Expected an Ed25519 public key, got {type(key).__name__}."
+        )
+    return key
+
+
+def key_id(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
+    """Return the key id: first 16 hex digits of SHA-256 of the raw public key."""
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    raw = public.public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """The public keys a verifier trusts, by key id (current and retired ones)."""
+
+    keys: Mapping[str, Ed25519PublicKey] = field(default_factory=dict)
+
+    @classmethod
+    def from_public_keys(cls, keys: Iterable[bytes | Ed25519PublicKey]) -> KeyRing:
+        """Build a ring from PEM/raw public keys, computing each key id."""
+        ring: dict[str, Ed25519PublicKey] = {}
+        for item in keys:
+            public = (
+                item if isinstance(item, Ed25519PublicKey) else load_public_key(item)
+            )
+            ring[key_id(public)] = public
+        return cls(ring)
+
+    def get(self, kid: str) -> Ed25519PublicKey | None:
+        """Return the public key named ``kid``, or ``None`` if it is not trusted."""
+        return self.keys.get(kid)
+
+    def __contains__(self, kid: object) -> bool:
+        return kid in self.keys
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """The private key that signs new certificates, with its key id."""
+
+    private_key: Ed25519PrivateKey
+    key_id: str
+
+    @classmethod
+    def load(cls, pem_or_raw: bytes) -> SigningKey:
+        """Load a private key (PEM or raw) and compute its key id."""
+        private = load_private_key(pem_or_raw)
+        return cls(private, key_id(private))

@@ -1,0 +1,171 @@
+"""Ed25519 signatures over certificates and over the revocation status list.
+
+A signature covers the canonical bytes (:mod:`certflow.certificates.canonical`)
+and is carried as URL-safe base64 without padding (86 characters), so the same
+string goes into the QR code's URL unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import date, datetime
+from enum import StrEnum
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import Field
+
+from certflow.certificates.canonical import (
+    CertificateData,
+    canonical_bytes,
+    canonical_json,
+)
+from certflow.certificates.keys import KeyRing
+from certflow.certificates.keys import key_id as compute_key_id
+from certflow.models import Model
+
+STATUS_LIST_SCHEMA = "certflow-status-list-v1"
+
+
+class Verdict(StrEnum):
+    """What a signature check found. Revocation is judged separately."""
+
+    VALID = "valid"
+    TAMPERED = "tampered"  # the bytes are not what the named key signed
+    UNKNOWN_KEY = "unknown_key"  # the named key is not in the verifier's key ring
+
+
+class SignedCertificate(Model):
+    """Certificate data with the id of the signing key and the signature."""
+
+    data: CertificateData
+    key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
+    signature_b64: str
+
+
+def encode_signature(signature: bytes) -> str:
+    """Encode a raw signature as URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(signature).rstrip(b"=").decode("ascii")
+
+
+def decode_signature(text: str) -> bytes | None:
+    """Decode a signature string; ``None`` if it is not 64 bytes of base64url."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == 64 else None
+
+
+def sign_bytes(message: bytes, private_key: Ed25519PrivateKey) -> str:
+    """Sign ``message`` and return the encoded signature."""
+    return encode_signature(private_key.sign(message))
+
+
+def verify_bytes(
+    message: bytes, kid: str, signature_b64: str, keyring: KeyRing
+) -> Verdict:
+    """Check that the key ``kid`` of ``keyring`` signed exactly ``message``."""
+    public = keyring.get(kid)
+    if public is None:
+        return Verdict.UNKNOWN_KEY
+    signature = decode_signature(signature_b64)
+    if signature is None:
+        return Verdict.TAMPERED
+    try:
+        public.verify(signature, message)
+    except InvalidSignature:
+        return Verdict.TAMPERED
+    return Verdict.VALID
+
+
+def _checked_key_id(private_key: Ed25519PrivateKey, kid: str | None) -> str:
+    actual = compute_key_id(private_key)
+    if kid is not None and kid != actual:
+        raise ValueError(
+            f"Key id {kid} does not belong to this private key (its id is {actual})."
+        )
+    return actual
+
+
+def sign(
+    data: CertificateData, private_key: Ed25519PrivateKey, key_id: str | None = None
+) -> SignedCertificate:
+    """Sign a certificate's canonical bytes with the organisation's current key.
+
+    ``key_id`` is checked against the key (it is computed when omitted), so a
+    certificate can never name a key that did not sign it.
+    """
+    kid = _checked_key_id(private_key, key_id)
+    signature = sign_bytes(canonical_bytes(data), private_key)
+    return SignedCertificate(data=data, key_id=kid, signature_b64=signature)
+
+
+def verify(signed: SignedCertificate, keyring: KeyRing) -> Verdict:
+    """Check a signed certificate against the trusted keys (any rotation era)."""
+    return verify_bytes(
+        canonical_bytes(signed.data), signed.key_id, signed.signature_b64, keyring
+    )
+
+
+class RevocationEntry(Model):
+    """One revoked certificate: its number, the day it was revoked, and why."""
+
+    number: str
+    revoked_on: date
+    reason: str = ""
+
+
+class StatusList(Model):
+    """证书状态列表: every revoked certificate, as of ``issued_at``.
+
+    A verifier holding a recent list can tell a revoked certificate from a
+    valid one without asking any server. Numbers not listed are not revoked.
+    """
+
+    issued_at: datetime
+    entries: list[RevocationEntry] = Field(default_factory=list)
+
+    def find(self, number: str) -> RevocationEntry | None:
+        """Return the revocation of ``number``, or ``None`` if it is not revoked."""
+        for entry in self.entries:
+            if entry.number == number:
+                return entry
+        return None
+
+
+class SignedStatusList(Model):
+    """A status list with the id of the signing key and the signature."""
+
+    status_list: StatusList
+    key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
+    signature_b64: str
+
+
+def status_list_bytes(status_list: StatusList) -> bytes:
+    """Return the canonical bytes of a status list (entries sorted by number)."""
+    fields = status_list.model_dump(mode="json")
+    fields["entries"] = sorted(fields["entries"], key=lambda e: e["number"])
+    return canonical_json({"schema": STATUS_LIST_SCHEMA, **fields})
+
+
+def sign_status_list(
+    status_list: StatusList, private_key: Ed25519PrivateKey, key_id: str | None = None
+) -> SignedStatusList:
+    """Sign a status list so that verifiers can trust a copy from anywhere."""
+    kid = _checked_key_id(private_key, key_id)
+    signature = sign_bytes(status_list_bytes(status_list), private_key)
+    return SignedStatusList(
+        status_list=status_list, key_id=kid, signature_b64=signature
+    )
+
+
+def verify_status_list(signed: SignedStatusList, keyring: KeyRing) -> Verdict:
+    """Check a signed status list against the trusted keys."""
+    return verify_bytes(
+        status_list_bytes(signed.status_list),
+        signed.key_id,
+        signed.signature_b64,
+        keyring,
+    )
