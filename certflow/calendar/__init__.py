@@ -9,6 +9,7 @@ from certflow.calendar.files import load_schedule_file
 from certflow.calendar.notice import NoticeError, notice_year, parse_notice
 from certflow.calendar.publicity import (
     PublicityWindow,
+    correction_in_time,
     publicity_start_day,
     publicity_window,
     score_submission_deadline,
@@ -31,6 +32,7 @@ __all__ = [
     "WorkingCalendar",
     "YearSchedule",
     "check_schedule",
+    "correction_in_time",
     "load_schedule_file",
     "notice_year",
     "parse_notice",

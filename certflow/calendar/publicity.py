@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 
 from certflow.calendar.schedule import WorkingCalendar
 from certflow.models import Model
-from certflow.timeutil import cst_date, start_of_day
+from certflow.timeutil import cst_date, end_of_day, start_of_day
 
 SCORE_SUBMISSION_DAYS = 15
 PUBLICITY_OFFSET_DAYS = 16
@@ -74,6 +74,16 @@ def publicity_window(
         cutoff_day=calendar.working_days_before(end, CUTOFF_WORKING_DAYS),
         payment_deadline_day=end + timedelta(days=PAYMENT_DAYS),
     )
+
+
+def correction_in_time(window: PublicityWindow, filed_at: datetime) -> bool:
+    """Return whether a correction request filed at ``filed_at`` is accepted.
+
+    Accepted until 23:59:59 CST of the cut-off day; later requests are refused.
+    """
+    if filed_at.tzinfo is None:
+        raise ValueError("filed_at must be timezone-aware")
+    return filed_at < end_of_day(window.cutoff_day)
 
 
 def years_needed(exam_end: date, upload_confirmed_at: datetime) -> set[int]:

@@ -1,0 +1,267 @@
+"""Reading the State Council notice and admins' schedule files into year schedules."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from certflow.calendar import (
+    NoticeError,
+    ScheduleError,
+    WorkingCalendar,
+    YearSchedule,
+    load_schedule_file,
+    parse_notice,
+)
+
+DATA = Path(__file__).resolve().parent / "data"
+
+# Written for these tests in the notice's form, from the holidays package's 2025
+# data: a single day with its count (放假1天), a range across months (5月31日 to
+# 6月2日), a range across a month end (1月28日 to 2月4日), and make-up days.
+NOTICE_2025 = """关于2025年部分节假日安排的通知（测试用文本）
+
+一、元旦：1月1日（周三）放假1天，不调休。
+二、春节：1月28日（农历除夕、周二）至2月4日（农历正月初七、周二）放假调休，共8天。1月26日（周日）、2月8日（周六）上班。
+三、清明节：4月4日（周五）至6日（周日）放假，共3天。
+四、劳动节：5月1日（周四）至5日（周一）放假调休，共5天。4月27日（周日）上班。
+五、端午节：5月31日（周六）至6月2日（周一）放假，共3天。
+六、国庆节、中秋节：10月1日（周三）至8日（周三）放假调休，共8天。9月28日（周日）、10月11日（周六）上班。
+"""
+
+
+def statuses(calendar: WorkingCalendar, year: int) -> dict[date, bool]:
+    first = date(year, 1, 1)
+    days = (first + timedelta(days=i) for i in range(366))
+    return {day: calendar.is_working_day(day) for day in days if day.year == year}
+
+
+def codes(error: ScheduleError) -> list[str]:
+    return sorted(problem.code for problem in error.problems)
+
+
+def test_the_2026_notice_gives_the_package_status_of_every_day(
+    notice_2026: str, package_calendar: WorkingCalendar
+) -> None:
+    schedule = parse_notice(notice_2026)
+    from_notice = statuses(WorkingCalendar([schedule]), 2026)
+
+    assert schedule.year == 2026
+    assert schedule.source.startswith("notice:")
+    assert from_notice == statuses(package_calendar, 2026)
+    assert sum(from_notice.values()) == 248
+    weekday_holidays = [d for d in schedule.holidays if d.weekday() < 5]
+    assert len(weekday_holidays) == 19
+    assert len(schedule.makeup_workdays) == 6
+
+
+def test_the_2026_notice_lists_weekend_days_inside_holiday_ranges(
+    notice_2026: str,
+) -> None:
+    schedule = parse_notice(notice_2026)
+
+    # 2月15日（周日）至23日: the range starts on a Sunday and holds a whole weekend.
+    assert date(2026, 2, 15) in schedule.holidays
+    assert date(2026, 2, 21) in schedule.holidays
+    assert date(2026, 1, 3) in schedule.holidays  # Saturday ending 1月1日至3日
+    assert schedule.makeup_workdays == [
+        date(2026, 1, 4),
+        date(2026, 2, 14),
+        date(2026, 2, 28),
+        date(2026, 5, 9),
+        date(2026, 9, 20),
+        date(2026, 10, 10),
+    ]
+
+
+def test_ranges_across_months_and_single_days(
+    package_calendar: WorkingCalendar,
+) -> None:
+    schedule = parse_notice(NOTICE_2025)
+
+    assert {date(2025, 5, 31), date(2025, 6, 1), date(2025, 6, 2)} <= set(
+        schedule.holidays
+    )
+    assert statuses(WorkingCalendar([schedule]), 2025) == statuses(
+        package_calendar, 2025
+    )
+
+
+def test_the_year_may_be_given_when_the_title_is_missing(notice_2026: str) -> None:
+    body = notice_2026.split("\n", 1)[1]
+
+    assert parse_notice(body, 2026).holidays == parse_notice(notice_2026).holidays
+    with pytest.raises(NoticeError) as raised:
+        parse_notice(body)
+    assert codes(raised.value) == ["notice_no_year"]
+
+
+def test_a_year_contradicting_the_title_is_refused(notice_2026: str) -> None:
+    with pytest.raises(NoticeError) as raised:
+        parse_notice(notice_2026, 2027)
+
+    assert codes(raised.value) == ["notice_year_mismatch"]
+
+
+def test_a_notice_read_for_the_wrong_year_is_caught_by_its_weekdays(
+    notice_2026: str,
+) -> None:
+    relabelled = notice_2026.replace("关于2026年", "关于2027年")
+
+    with pytest.raises(NoticeError) as raised:
+        parse_notice(relabelled)
+
+    assert set(codes(raised.value)) == {"notice_weekday_mismatch"}
+    assert "2027-01-01 写作周四，但 2027 年的这一天是周五" in str(raised.value)
+
+
+def test_a_day_count_that_does_not_match_the_range_is_refused(notice_2026: str) -> None:
+    with pytest.raises(NoticeError) as raised:
+        parse_notice(notice_2026.replace("共9天", "共8天"))
+
+    assert codes(raised.value) == ["notice_count_mismatch"]
+    assert "2026-02-15 至 2026-02-23 共 9 天" in str(raised.value)
+
+
+def test_a_weekday_listed_as_makeup_day_is_refused(notice_2026: str) -> None:
+    with pytest.raises(NoticeError) as raised:
+        parse_notice(notice_2026.replace("1月4日（周日）上班", "1月5日上班"))
+
+    assert codes(raised.value) == ["makeup_not_weekend"]
+
+
+def test_a_day_without_its_month_is_refused(notice_2026: str) -> None:
+    broken = notice_2026.replace(
+        "一、元旦：1月1日（周四）至3日", "一、元旦：1日（周四）至3日"
+    )
+
+    with pytest.raises(NoticeError) as raised:
+        parse_notice(broken)
+
+    assert "notice_missing_month" in codes(raised.value)
+
+
+def test_days_of_another_year_are_refused_not_dropped() -> None:
+    text = (
+        "关于2019年部分节假日安排的通知\n"
+        "一、元旦：2018年12月30日至2019年1月1日放假调休，共3天。"
+    )
+
+    with pytest.raises(NoticeError) as raised:
+        parse_notice(text)
+
+    assert codes(raised.value) == ["date_outside_year", "date_outside_year"]
+
+
+def test_text_without_any_holiday_is_refused() -> None:
+    with pytest.raises(NoticeError) as raised:
+        parse_notice("关于2026年部分节假日安排的通知\n\n此处没有正文。")
+
+    assert codes(raised.value) == ["notice_no_holidays"]
+
+
+def test_every_reason_is_chinese_text_without_placeholders(notice_2026: str) -> None:
+    with pytest.raises(NoticeError) as raised:
+        parse_notice(
+            notice_2026.replace("关于2026年", "关于2027年").replace("共9天", "共2天")
+        )
+
+    for problem in raised.value.problems:
+        assert "{" not in problem.message
+        assert any("\u4e00" <= char <= "\u9fff" for char in problem.message)
+
+
+# Admins' files.
+
+
+def test_the_toml_and_csv_forms_give_the_same_schedule(
+    made_up_2027: YearSchedule,
+) -> None:
+    csv_path = DATA / "2027-test-schedule.csv"
+    from_csv = load_schedule_file(csv_path.read_bytes(), csv_path.name)
+
+    assert from_csv.holidays == made_up_2027.holidays
+    assert from_csv.makeup_workdays == made_up_2027.makeup_workdays
+    assert made_up_2027.year == from_csv.year == 2027
+    assert len(made_up_2027.holidays) == 1 + 8 + 5  # ranges are expanded
+    assert made_up_2027.source.endswith("made-up test data")
+
+
+@pytest.mark.parametrize("name", ["2027-test-schedule.toml", "2027-test-schedule.csv"])
+def test_the_form_is_recognised_without_a_file_name(
+    name: str, made_up_2027: YearSchedule
+) -> None:
+    schedule = load_schedule_file((DATA / name).read_bytes(), None)
+
+    assert schedule.holidays == made_up_2027.holidays
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+@pytest.mark.parametrize("hint", [None, "2026年放假安排.txt"])
+def test_the_notice_text_is_read_as_a_file(
+    notice_2026: str, encoding: str, hint: str | None
+) -> None:
+    schedule = load_schedule_file(notice_2026.encode(encoding), hint)
+
+    assert schedule.holidays == parse_notice(notice_2026).holidays
+    assert schedule.makeup_workdays == parse_notice(notice_2026).makeup_workdays
+
+
+def test_the_expected_year_is_checked(made_up_2027: YearSchedule) -> None:
+    data = (DATA / "2027-test-schedule.toml").read_bytes()
+
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(data, "x.toml", year=2028)
+
+    assert codes(raised.value) == ["year_mismatch"]
+
+
+def test_an_unsound_toml_file_is_refused_with_every_reason() -> None:
+    data = b"""
+year = 2027
+holidays = [2027-01-01, "2027-01-01", "2027-02-10..2027-02-08", "2027-13-01"]
+makeup_workdays = [2027-01-04, 2028-01-01]
+"""
+
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(data, "2027.toml")
+    assert codes(raised.value) == ["bad_date_value", "bad_range"]
+
+    fixed = data.replace(b', "2027-02-10..2027-02-08", "2027-13-01"', b"")
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(fixed, "2027.toml")
+    assert codes(raised.value) == [
+        "date_outside_year",
+        "duplicate_holiday",
+        "makeup_not_weekend",
+    ]
+
+
+def test_a_toml_file_without_year_is_refused() -> None:
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(b"holidays = [2027-01-01]\n", "2027.toml")
+
+    assert codes(raised.value) == ["toml_missing_key"]
+    assert "year" in str(raised.value)
+
+
+def test_csv_problems_name_their_row() -> None:
+    data = (
+        "date,kind\n2027-01-01,holiday\n2027-01-02,vacation\n2028-01-03,放假\n".encode()
+    )
+
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(data, "2027.csv")
+
+    assert codes(raised.value) == ["csv_bad_kind", "csv_mixed_years"]
+    assert raised.value.problems[0].row == 3
+    assert str(raised.value).startswith("第 3 行：")
+
+
+def test_a_file_of_no_known_form_is_refused() -> None:
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file("随便写的一段文字，没有日期。".encode(), None)
+
+    assert codes(raised.value) == ["file_unreadable"]

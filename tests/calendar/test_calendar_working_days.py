@@ -1,0 +1,193 @@
+"""The working-day calendar: schedules, unknown years, and the holidays package."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import chinese_calendar
+import holidays
+import pytest
+
+from certflow.calendar import (
+    ScheduleError,
+    UnknownYear,
+    WorkingCalendar,
+    YearSchedule,
+)
+from certflow.calendar.package import official_years
+
+# Days on which chinesecalendar is known to be wrong, each checked against the
+# State Council notice. The cross-check fails on any other disagreement, and also
+# when one of these stops disagreeing (then the entry is stale and must go).
+CHINESECALENDAR_ERRATA = {
+    # 国办发明电〔2005〕35号 (the 2006 notice): "12月31日（星期六）上班".
+    # chinesecalendar treats it as a rest day (upstream issue #125, still open).
+    date(2005, 12, 31): True,
+}
+
+
+def days_of(year: int) -> list[date]:
+    first = date(year, 1, 1)
+    return [
+        first + timedelta(days=i) for i in range((date(year + 1, 1, 1) - first).days)
+    ]
+
+
+def test_package_years_are_the_official_ones_only() -> None:
+    years = official_years()
+
+    assert min(years) == 2001
+    assert 2026 in years
+    # The package computes 2027 by extrapolation; that must not count as known.
+    assert len(holidays.country_holidays("CN", years=2027)) > 0
+    assert 2027 not in years
+    assert WorkingCalendar.from_holidays_package().known_years() == years
+
+
+def test_asking_for_an_unofficial_year_from_the_package_is_refused() -> None:
+    with pytest.raises(ValueError, match="2027"):
+        WorkingCalendar.from_holidays_package([2026, 2027])
+
+
+def test_package_schedules_keep_the_package_status_of_every_day(
+    package_calendar: WorkingCalendar,
+) -> None:
+    years = sorted(package_calendar.known_years())
+    # Loaded with the year after, as a notice may swap days of the year before.
+    reference = holidays.country_holidays("CN", years=[*years, years[-1] + 1])
+
+    wrong = [
+        day
+        for year in years
+        for day in days_of(year)
+        if package_calendar.is_working_day(day) != reference.is_working_day(day)
+    ]
+
+    assert wrong == []
+
+
+def test_holidays_package_and_chinesecalendar_agree_on_every_shared_year(
+    package_calendar: WorkingCalendar,
+) -> None:
+    covered = list(chinese_calendar.holidays) + list(chinese_calendar.workdays)
+    shared = package_calendar.known_years() & set(
+        range(min(covered).year, max(covered).year + 1)
+    )
+    assert len(shared) >= 20, "the two packages should overlap for two decades"
+
+    disagreements = {
+        day: package_calendar.is_working_day(day)
+        for year in sorted(shared)
+        for day in days_of(year)
+        if package_calendar.is_working_day(day) != chinese_calendar.is_workday(day)
+    }
+
+    unexplained = {
+        d: w for d, w in disagreements.items() if d not in CHINESECALENDAR_ERRATA
+    }
+    assert not unexplained, "holidays package vs chinesecalendar (True = working): " + (
+        ", ".join(
+            f"{d.isoformat()} {w}/{not w}" for d, w in sorted(unexplained.items())
+        )
+    )
+    assert disagreements == CHINESECALENDAR_ERRATA
+
+
+def test_unknown_year_is_never_guessed(package_calendar: WorkingCalendar) -> None:
+    with pytest.raises(UnknownYear) as raised:
+        package_calendar.is_working_day(date(2027, 3, 1))
+
+    assert raised.value.year == 2027
+    assert "2027" in str(raised.value)
+    assert "2027 年" in raised.value.message_zh
+
+
+def test_working_days_before_counts_back_without_the_day_itself(
+    package_calendar: WorkingCalendar,
+) -> None:
+    friday = date(2026, 3, 20)  # an ordinary week in 2026
+
+    assert package_calendar.working_days_before(friday, 1) == date(2026, 3, 19)
+    assert package_calendar.working_days_before(friday, 2) == date(2026, 3, 18)
+    assert package_calendar.working_days_before(friday, 3) == date(2026, 3, 17)
+    with pytest.raises(ValueError):
+        package_calendar.working_days_before(friday, 0)
+
+
+def test_working_days_before_stops_at_an_unknown_year(
+    made_up_2027: YearSchedule,
+) -> None:
+    only_2027 = WorkingCalendar([made_up_2027])
+
+    # 2027-01-01 is a holiday, so the walk leaves 2027 before finding a day.
+    with pytest.raises(UnknownYear) as raised:
+        only_2027.working_days_before(date(2027, 1, 4), 1)
+
+    assert raised.value.year == 2026
+
+
+def test_makeup_days_work_and_weekend_holidays_rest(
+    package_calendar: WorkingCalendar,
+) -> None:
+    assert package_calendar.is_working_day(date(2026, 10, 10))  # Saturday, 调休
+    assert not package_calendar.is_working_day(date(2026, 10, 6))  # Tuesday, holiday
+    assert not package_calendar.is_working_day(date(2026, 10, 11))  # ordinary Sunday
+    assert package_calendar.is_working_day(date(2026, 10, 9))  # ordinary Friday
+
+
+def test_a_loaded_schedule_replaces_the_package_year(
+    package_calendar: WorkingCalendar,
+) -> None:
+    extra_day = date(2026, 12, 31)  # a Thursday, a working day in the real 2026
+    original = package_calendar.schedule_for(2026)
+    changed = original.model_copy(
+        update={"holidays": [*original.holidays, extra_day], "source": "test"}
+    )
+
+    replaced = package_calendar.with_schedule(changed)
+
+    assert not replaced.is_working_day(extra_day)
+    assert package_calendar.is_working_day(extra_day), "the original must not change"
+    assert replaced.schedule_for(2026).source == "test"
+    assert replaced.known_years() == package_calendar.known_years()
+
+
+def test_adding_a_year_makes_it_known(
+    package_calendar: WorkingCalendar, made_up_2027: YearSchedule
+) -> None:
+    extended = package_calendar.with_schedule(made_up_2027)
+
+    assert extended.known_years() == package_calendar.known_years() | {2027}
+    assert not extended.is_working_day(date(2027, 2, 8))  # made-up holiday, Monday
+    assert extended.is_working_day(date(2027, 2, 20))  # made-up make-up Saturday
+
+
+def test_two_schedules_for_one_year_are_refused(made_up_2027: YearSchedule) -> None:
+    with pytest.raises(ValueError, match="2027"):
+        WorkingCalendar([made_up_2027, made_up_2027])
+
+
+def test_an_unsound_schedule_is_refused_with_chinese_reasons() -> None:
+    unsound = YearSchedule(
+        year=2027,
+        holidays=[
+            date(2027, 1, 1),
+            date(2027, 1, 1),
+            date(2027, 1, 2),
+            date(2026, 12, 31),
+        ],
+        makeup_workdays=[date(2027, 1, 4), date(2027, 1, 2)],  # a Monday; a holiday
+        source="test",
+    )
+
+    with pytest.raises(ScheduleError) as raised:
+        WorkingCalendar([unsound])
+
+    codes = sorted(problem.code for problem in raised.value.problems)
+    assert codes == [
+        "date_outside_year",
+        "duplicate_holiday",
+        "holiday_and_makeup",
+        "makeup_not_weekend",
+    ]
+    assert "2027-01-04 是周一" in str(raised.value)
