@@ -1,0 +1,204 @@
+"""Identity documents (证件类型 / 证件号码): their types and valid numbers.
+
+Numbers with a check character (resident ID, Hong Kong / Macau / Taiwan residence
+permit, the 2023 foreign permanent residence card) are checked against GB 11643:
+the check character and a real birth date that is not in the future. The other
+documents have no public check and are checked by pattern only.
+
+``validate_id`` checks exactly the text it is given: callers normalise cells first
+(full-width digits, spaces, lower-case ``x``), so this module never repairs a number.
+The ``make_*`` helpers build valid numbers for tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+
+
+class IdType(StrEnum):
+    """证件类型: the kinds of identity document a candidate may present."""
+
+    RESIDENT_ID = "resident_id"  # 居民身份证
+    HMT_RESIDENCE_PERMIT = "hmt_residence_permit"  # 港澳台居民居住证
+    FOREIGN_PERMANENT_RESIDENCE = "foreign_permanent_residence"  # 外国人永久居留身份证
+    PASSPORT = "passport"  # 护照
+    HK_MACAU_HOME_RETURN_PERMIT = (
+        "hk_macau_home_return_permit"  # 港澳居民来往内地通行证
+    )
+    TAIWAN_COMPATRIOT_PERMIT = "taiwan_compatriot_permit"  # 台湾居民来往大陆通行证
+    MAINLAND_TO_HK_MACAU_PERMIT = "mainland_to_hk_macau_permit"  # 往来港澳通行证
+    MAINLAND_TO_TAIWAN_PERMIT = "mainland_to_taiwan_permit"  # 大陆居民往来台湾通行证
+
+    @property
+    def chinese(self) -> str:
+        """The official Chinese name, as forms and the national platform use it."""
+        return _CHINESE[self]
+
+
+_CHINESE: dict[IdType, str] = {
+    IdType.RESIDENT_ID: "居民身份证",
+    IdType.HMT_RESIDENCE_PERMIT: "港澳台居民居住证",
+    IdType.FOREIGN_PERMANENT_RESIDENCE: "外国人永久居留身份证",
+    IdType.PASSPORT: "护照",
+    IdType.HK_MACAU_HOME_RETURN_PERMIT: "港澳居民来往内地通行证",
+    IdType.TAIWAN_COMPATRIOT_PERMIT: "台湾居民来往大陆通行证",
+    IdType.MAINLAND_TO_HK_MACAU_PERMIT: "往来港澳通行证",
+    IdType.MAINLAND_TO_TAIWAN_PERMIT: "大陆居民往来台湾通行证",
+}
+
+# Names schools write in the 证件类型 column, besides the official ones.
+_SYNONYMS: dict[str, IdType] = {
+    "身份证": IdType.RESIDENT_ID,
+    "二代身份证": IdType.RESIDENT_ID,
+    "中华人民共和国居民身份证": IdType.RESIDENT_ID,
+    "港澳居民居住证": IdType.HMT_RESIDENCE_PERMIT,
+    "台湾居民居住证": IdType.HMT_RESIDENCE_PERMIT,
+    "居住证": IdType.HMT_RESIDENCE_PERMIT,
+    "外国人永久居留证": IdType.FOREIGN_PERMANENT_RESIDENCE,
+    "外国人永久居留身份证件": IdType.FOREIGN_PERMANENT_RESIDENCE,
+    "永久居留证": IdType.FOREIGN_PERMANENT_RESIDENCE,
+    "外国护照": IdType.PASSPORT,
+    "中国护照": IdType.PASSPORT,
+    "回乡证": IdType.HK_MACAU_HOME_RETURN_PERMIT,
+    "港澳通行证": IdType.HK_MACAU_HOME_RETURN_PERMIT,
+    "台胞证": IdType.TAIWAN_COMPATRIOT_PERMIT,
+    "台湾通行证": IdType.MAINLAND_TO_TAIWAN_PERMIT,
+    "往来台湾通行证": IdType.MAINLAND_TO_TAIWAN_PERMIT,
+}
+
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+CHECK_CHARACTERS = "10X98765432"
+
+# First two digits of a mainland administrative division code, and 71 (Taiwan).
+PROVINCE_CODES = frozenset(
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
+    "50 51 52 53 54 61 62 63 64 65 71".split()
+)
+PERMIT_PREFIXES = {"810000": "香港", "820000": "澳门", "830000": "台湾"}
+
+_EIGHTEEN = re.compile(r"^\d{17}[\dX]$")
+_FOREIGN_OLD = re.compile(r"^[A-Z]{3}\d{12}$")
+_FOREIGN_NEW = re.compile(r"^9\d{16}[\dX]$")
+_PATTERNS: dict[IdType, re.Pattern[str]] = {
+    # Passports differ by country: letters and digits, at least one digit.
+    IdType.PASSPORT: re.compile(r"^(?=.*\d)[A-Z0-9]{5,17}$"),
+    IdType.HK_MACAU_HOME_RETURN_PERMIT: re.compile(r"^[HM]\d{8}(\d{2})?$"),
+    IdType.TAIWAN_COMPATRIOT_PERMIT: re.compile(r"^\d{8}(\d{2})?$"),
+    IdType.MAINLAND_TO_HK_MACAU_PERMIT: re.compile(r"^C[A-Z0-9]\d{7}$"),
+    IdType.MAINLAND_TO_TAIWAN_PERMIT: re.compile(r"^L\d{8}$"),
+}
+
+
+def parse_id_type(text: str) -> IdType | None:
+    """Return the document type a 证件类型 cell names (key or Chinese), or None."""
+    cleaned = re.sub(r"\s+", "", text)
+    if not cleaned:
+        return IdType.RESIDENT_ID
+    for kind in IdType:
+        if cleaned in (kind.value, kind.chinese):
+            return kind
+    return _SYNONYMS.get(cleaned)
+
+
+def check_character(first17: str) -> str:
+    """Return the GB 11643 check character of the first 17 digits."""
+    total = sum(
+        int(digit) * weight for digit, weight in zip(first17, WEIGHTS, strict=True)
+    )
+    return CHECK_CHARACTERS[total % 11]
+
+
+def validate_id(id_type: str, number: str, *, today: date | None = None) -> str | None:
+    """Return None when ``number`` is valid for ``id_type``, else a reason key.
+
+    The key names a message in ``certflow/messages/identity.zh.toml``
+    (``certflow.i18n.t("identity." + key)``). ``today`` bounds the birth date; it
+    defaults to the current date, and intake passes the exam date so a replayed
+    check gives the same answer.
+    """
+    kind = parse_id_type(id_type)
+    if kind is None:
+        return "unknown_type"
+    if not number:
+        return "empty"
+    reference = today or date.today()
+
+    if kind is IdType.RESIDENT_ID:
+        return _check_resident_id(number, reference)
+    if kind is IdType.HMT_RESIDENCE_PERMIT:
+        return _check_residence_permit(number, reference)
+    if kind is IdType.FOREIGN_PERMANENT_RESIDENCE:
+        return _check_foreign_permanent(number, reference)
+    return None if _PATTERNS[kind].match(number) else f"bad_pattern_{kind.value}"
+
+
+def _check_resident_id(number: str, today: date) -> str | None:
+    if re.fullmatch(r"\d{15}", number):
+        return "old_fifteen_digit"
+    if not _EIGHTEEN.match(number):
+        return "bad_format_resident_id"
+    if number[:6] in PERMIT_PREFIXES:
+        return "is_residence_permit"
+    if number[:2] not in PROVINCE_CODES:
+        return "bad_region"
+    return _check_birth_and_check_character(number, today)
+
+
+def _check_residence_permit(number: str, today: date) -> str | None:
+    if not _EIGHTEEN.match(number):
+        return "bad_format_residence_permit"
+    if number[:6] not in PERMIT_PREFIXES:
+        return "bad_permit_prefix"
+    return _check_birth_and_check_character(number, today)
+
+
+def _check_foreign_permanent(number: str, today: date) -> str | None:
+    if _FOREIGN_OLD.match(number):
+        return None
+    if not _FOREIGN_NEW.match(number):
+        return "bad_format_foreign_permanent"
+    return _check_birth_and_check_character(number, today)
+
+
+def _check_birth_and_check_character(number: str, today: date) -> str | None:
+    birth = birth_date(number)
+    if birth is None:
+        return "bad_birth_date"
+    if birth > today:
+        return "future_birth_date"
+    if check_character(number[:17]) != number[17]:
+        return "bad_check_character"
+    return None
+
+
+def birth_date(number: str) -> date | None:
+    """Return the birth date held in digits 7-14 of an 18-character number, or None."""
+    digits = number[6:14]
+    if not digits.isdigit() or len(digits) != 8:
+        return None
+    try:
+        born = date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        return None
+    return born if born.year >= 1900 else None
+
+
+def make_resident_id(region: str, birth: date, sequence: int) -> str:
+    """Build a valid resident ID: 6-digit region, birth date, 3-digit sequence."""
+    first17 = f"{region}{birth:%Y%m%d}{sequence % 1000:03d}"
+    return first17 + check_character(first17)
+
+
+def make_residence_permit(place: str, birth: date, sequence: int) -> str:
+    """Build a valid residence permit number; ``place`` is 810000, 820000 or 830000."""
+    return make_resident_id(place, birth, sequence)
+
+
+def make_foreign_permanent_id(
+    province: str, nationality: str, birth: date, sequence: int
+) -> str:
+    """Build a valid 2023 foreign permanent residence card number (starts with 9)."""
+    first17 = f"9{province}{nationality}{birth:%Y%m%d}{sequence % 1000:03d}"
+    return first17 + check_character(first17)

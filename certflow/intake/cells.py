@@ -1,0 +1,113 @@
+"""Normalisation of single cells as office suites and teachers leave them.
+
+Full-width digits and letters become ASCII, numbers stored as text are read as
+numbers, integers that a spreadsheet keeps as floats (``1.0``) lose their ``.0``,
+and the look-alikes of the name separator "·" become "·". Nothing here guesses a
+lost digit: a number that cannot be read exactly is reported, never repaired.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+CellValue = str | int | float | bool | date | datetime | time | timedelta | None
+
+# Full-width ASCII (U+FF01..U+FF5E) and the ideographic space map onto ASCII.
+_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+_FULL_WIDTH[0x3000] = 0x20
+_SPACES = re.compile(r"[\s\u00a0\u2000-\u200b\u202f\u205f\ufeff]+")
+
+# Characters used in place of the middle dot between the parts of a name
+# (Uyghur, Tibetan, foreign names written in Chinese characters).
+_SEPARATOR_LOOKALIKES = "·•・･‧∙⋅.．·⸱ꞏ‧・᛫"
+_LETTER = r"[\u3400-\u9fff\uf900-\ufaff\u0600-\u06ffA-Za-z]"
+_SEPARATOR = re.compile(
+    rf"(?<={_LETTER})\s*[{re.escape(_SEPARATOR_LOOKALIKES)}]\s*(?={_LETTER})"
+)
+_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+_SCIENTIFIC = re.compile(r"^[0-9]+(\.[0-9]+)?E\+?[0-9]+$", re.IGNORECASE)
+
+# Excel keeps 15 significant digits; an integer past that lost its last digits.
+EXACT_INTEGER_LIMIT = 10**15
+
+
+def halfwidth(text: str) -> str:
+    """Return ``text`` with full-width ASCII and ideographic spaces made ASCII."""
+    return text.translate(_FULL_WIDTH)
+
+
+def clean_text(value: CellValue) -> str:
+    """Return a cell as trimmed half-width text, with runs of spaces made one."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < EXACT_INTEGER_LIMIT:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    if isinstance(value, (int, date, timedelta)):
+        return str(value)
+    return _SPACES.sub(" ", halfwidth(str(value))).strip()
+
+
+def compact(value: CellValue) -> str:
+    """Return a cell as half-width text with every space removed (numbers, codes)."""
+    return clean_text(value).replace(" ", "")
+
+
+def normalise_name(value: CellValue) -> str:
+    """Return a person's name with one "·" between its parts and no stray spaces."""
+    text = clean_text(value)
+    text = _SEPARATOR.sub("·", text)
+    return _CJK_GAP.sub("", text)
+
+
+def is_number_cell(value: CellValue) -> bool:
+    """Tell whether the spreadsheet stored this cell as a number, not as text."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def lost_digits(value: CellValue) -> bool:
+    """Tell whether a long number was stored as a number and may have lost digits.
+
+    True for numeric cells past 15 digits or with a fraction, and for text in
+    scientific notation (``4.21002E+17``), as a CSV saved from Excel carries it.
+    """
+    if is_number_cell(value):
+        assert isinstance(value, (int, float))
+        return abs(value) >= EXACT_INTEGER_LIMIT or not float(value).is_integer()
+    return bool(_SCIENTIFIC.match(compact(value)))
+
+
+def decimal_of(value: CellValue) -> Decimal | None:
+    """Return a number cell, or a text cell holding a number, as a Decimal."""
+    if is_number_cell(value):
+        assert isinstance(value, (int, float))
+        # Binary floating noise (74.47999999999999) is not a third decimal.
+        return Decimal(repr(round(float(value), 9))).normalize()
+    text = compact(value)
+    if not text:
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    return number.normalize() if number.is_finite() else None
+
+
+def integer_text(value: CellValue) -> str | None:
+    """Return an integer cell (``1.0``, ``"0001"``) as digits, or None if not one."""
+    if is_number_cell(value):
+        assert isinstance(value, (int, float))
+        if float(value).is_integer() and abs(value) < EXACT_INTEGER_LIMIT:
+            return str(int(value))
+        return None
+    text = compact(value)
+    return text if text.isdigit() else None

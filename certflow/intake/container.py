@@ -1,0 +1,312 @@
+"""Recognise an uploaded file by its content and refuse what must not be opened.
+
+The format is chosen from magic bytes and container members, never from a file
+name: a zip holding ``xl/workbook.xml`` is an xlsx, a zip whose ``mimetype`` says
+spreadsheet is an ods, an OLE2 compound file holding a ``Workbook`` stream is an
+xls, and text is CSV. Macro workbooks, encrypted files and zip bombs are refused
+here, before any spreadsheet parser sees the bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+from dataclasses import dataclass
+from enum import StrEnum
+
+from certflow.intake.limits import IntakeLimits
+
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+_CHUNK = 64 * 1024
+_MAX_ZIP_MEMBERS = 5000
+
+
+class Format(StrEnum):
+    """The spreadsheet formats intake reads."""
+
+    XLSX = "xlsx"
+    XLS = "xls"
+    ODS = "ods"
+    CSV = "csv"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a file is refused before it is parsed: a catalogue key and its fields."""
+
+    code: str
+    fields: dict[str, object]
+
+
+def sniff(data: bytes, limits: IntakeLimits) -> Format | Refusal:
+    """Return the format of ``data``, or why it is refused."""
+    if not data:
+        return Refusal("empty_file", {})
+    if len(data) > limits.max_bytes:
+        return Refusal(
+            "file_too_large",
+            {"size_mb": _mib(len(data)), "limit_mb": _mib(limits.max_bytes)},
+        )
+    if data.startswith(ZIP_MAGICS):
+        return _sniff_zip(data, limits)
+    if data.startswith(OLE2_MAGIC):
+        return _sniff_ole2(data)
+    return _sniff_text(data)
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f}"
+
+
+def _sniff_zip(data: bytes, limits: IntakeLimits) -> Format | Refusal:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return Refusal("damaged", {})
+
+    # The central directory's declared sizes are checked before a single byte is
+    # inflated, so an honest bomb is refused at the cost of reading its directory.
+    if len(members) > _MAX_ZIP_MEMBERS:
+        return Refusal("zip_too_many_members", {"count": len(members)})
+    declared = sum(member.file_size for member in members)
+    if declared > limits.max_uncompressed_bytes:
+        return Refusal(
+            "zip_too_large",
+            {
+                "size_mb": _mib(declared),
+                "limit_mb": _mib(limits.max_uncompressed_bytes),
+            },
+        )
+    for member in members:
+        if member.file_size > limits.max_zip_ratio * max(member.compress_size, 1):
+            return Refusal("zip_ratio", {"ratio": limits.max_zip_ratio})
+        if member.flag_bits & 0x1:
+            return Refusal("encrypted", {})
+
+    names = {member.filename for member in members}
+    kind = _zip_kind(archive, names)
+    if isinstance(kind, Refusal):
+        return kind
+
+    # A directory can lie about sizes; inflating each member in bounded chunks
+    # stops at the declared size and the CRC check exposes the lie.
+    return _verify_members(archive, members) or kind
+
+
+def _zip_kind(archive: zipfile.ZipFile, names: set[str]) -> Format | Refusal:
+    if "mimetype" in names:
+        if archive.read("mimetype").strip() != ODS_MIMETYPE:
+            return Refusal("unsupported_format", {})
+        manifest = (
+            archive.read("META-INF/manifest.xml")
+            if "META-INF/manifest.xml" in names
+            else b""
+        )
+        if b"encryption-data" in manifest:
+            return Refusal("encrypted", {})
+        if any(name.startswith(("Basic/", "Scripts/")) for name in names):
+            return Refusal("macro_workbook", {})
+        return Format.ODS
+    if "[Content_Types].xml" not in names:
+        return Refusal("unsupported_format", {})
+    if "xl/workbook.bin" in names:
+        return Refusal("xlsb", {})
+    if "xl/workbook.xml" not in names:
+        return Refusal("unsupported_format", {})
+    content_types = archive.read("[Content_Types].xml")
+    if (
+        "xl/vbaProject.bin" in names
+        or any(name.startswith("xl/macrosheets/") for name in names)
+        or b"macroEnabled" in content_types
+    ):
+        return Refusal("macro_workbook", {})
+    return Format.XLSX
+
+
+def _verify_members(
+    archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]
+) -> Refusal | None:
+    for member in members:
+        try:
+            with archive.open(member) as stream:
+                while stream.read(_CHUNK):
+                    pass
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError):
+            return Refusal("damaged", {})
+        except RuntimeError:
+            return Refusal("encrypted", {})
+    return None
+
+
+def _sniff_text(data: bytes) -> Format | Refusal:
+    head = data[:4096]
+    if b"\x00" in head:
+        return Refusal("unsupported_format", {})
+    if head.lstrip().lower().startswith((b"<", b"\xef\xbb\xbf<")):
+        return Refusal("xml_or_html", {})
+    if head.startswith(b"%PDF"):
+        return Refusal("unsupported_format", {})
+    return Format.CSV
+
+
+def decode_text(data: bytes) -> str | None:
+    """Decode CSV bytes: UTF-8 with or without BOM, else GB18030 (a superset of GBK)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+# --- OLE2 compound files (xls, and encrypted OOXML packages) -------------------
+
+_FREE = 0xFFFFFFFF
+_END_OF_CHAIN = 0xFFFFFFFE
+_BIFF_BOF = 0x0809
+_BIFF_EOF = 0x000A
+_BIFF_FILEPASS = 0x002F
+_BIFF_BOUNDSHEET = 0x0085
+_MACRO_SHEET_TYPES = {0x01, 0x06}  # Excel 4.0 macro sheet, VBA module
+
+
+def _sniff_ole2(data: bytes) -> Format | Refusal:
+    try:
+        compound = _Compound(data)
+        names = compound.names()
+    except (ValueError, struct.error, IndexError):
+        return Refusal("damaged", {})
+
+    if "encryptioninfo" in names or "encryptedpackage" in names:
+        return Refusal("encrypted", {})
+    if "_vba_project_cur" in names or "_vba_project" in names:
+        return Refusal("macro_workbook", {})
+    stream = "workbook" if "workbook" in names else "book" if "book" in names else None
+    if stream is None:
+        return Refusal("unsupported_format", {})
+    try:
+        head = compound.read_stream(stream, limit=256 * 1024)
+    except (ValueError, struct.error, IndexError):
+        return Refusal("damaged", {})
+    return _scan_biff_globals(head) or Format.XLS
+
+
+def _scan_biff_globals(head: bytes) -> Refusal | None:
+    """Look through the workbook globals for a password record or a macro sheet."""
+    offset = 0
+    while offset + 4 <= len(head):
+        kind, length = struct.unpack_from("<HH", head, offset)
+        body = head[offset + 4 : offset + 4 + length]
+        if kind == _BIFF_FILEPASS:
+            return Refusal("encrypted", {})
+        if (
+            kind == _BIFF_BOUNDSHEET
+            and len(body) >= 6
+            and body[5] in _MACRO_SHEET_TYPES
+        ):
+            return Refusal("macro_workbook", {})
+        if kind == _BIFF_EOF:
+            return None
+        offset += 4 + length
+    return None
+
+
+class _Compound:
+    """Just enough of an OLE2 reader to list entries and read a stream's start."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        sector_shift, mini_shift = struct.unpack_from("<HH", data, 0x1E)
+        if sector_shift not in (9, 12) or mini_shift != 6:
+            raise ValueError("not a compound file")
+        self.sector_size = 1 << sector_shift
+        (
+            fat_count,
+            self.first_dir,
+            _,
+            self.mini_cutoff,
+            self.first_minifat,
+            _,
+            first_difat,
+            difat_count,
+        ) = struct.unpack_from("<IIIIIIII", data, 0x2C)
+        self.max_sector = (len(data) - 1) // self.sector_size
+        fat_sectors = [
+            s for s in struct.unpack_from("<109I", data, 0x4C) if s < _END_OF_CHAIN
+        ]
+        sector = first_difat
+        for _ in range(difat_count):
+            if sector >= _END_OF_CHAIN:
+                break
+            entries = struct.unpack_from(
+                f"<{self.sector_size // 4}I", self._sector(sector)
+            )
+            fat_sectors.extend(s for s in entries[:-1] if s < _END_OF_CHAIN)
+            sector = entries[-1]
+        fat_sectors = fat_sectors[:fat_count]
+        self.fat = b"".join(self._sector(s) for s in fat_sectors)
+        self.entries = self._directory()
+
+    def _sector(self, number: int) -> bytes:
+        if number > self.max_sector:
+            raise ValueError("sector outside the file")
+        start = (number + 1) * self.sector_size
+        return self.data[start : start + self.sector_size]
+
+    def _chain(self, first: int, table: bytes, limit: int) -> list[int]:
+        chain: list[int] = []
+        sector = first
+        entries = len(table) // 4
+        while sector < _END_OF_CHAIN and len(chain) < limit:
+            if sector >= entries or sector in chain[-1:]:
+                raise ValueError("broken chain")
+            chain.append(sector)
+            sector = struct.unpack_from("<I", table, sector * 4)[0]
+        return chain
+
+    def _directory(self) -> list[tuple[str, int, int, int]]:
+        raw = b"".join(
+            self._sector(s) for s in self._chain(self.first_dir, self.fat, limit=4096)
+        )
+        entries = []
+        for offset in range(0, len(raw) - 127, 128):
+            name_length = struct.unpack_from("<H", raw, offset + 64)[0]
+            kind = raw[offset + 66]
+            start, size = struct.unpack_from("<IQ", raw, offset + 116)
+            name = raw[offset : offset + max(name_length - 2, 0)].decode(
+                "utf-16-le", errors="replace"
+            )
+            entries.append((name, kind, start, size & 0xFFFFFFFF))
+        return entries
+
+    def names(self) -> set[str]:
+        return {name.lower() for name, kind, _, _ in self.entries if kind in (1, 2)}
+
+    def read_stream(self, name: str, limit: int) -> bytes:
+        """Return at most ``limit`` bytes from the start of the named stream."""
+        _, _, start, size = next(e for e in self.entries if e[0].lower() == name)
+        wanted = min(size, limit)
+        if size >= self.mini_cutoff:
+            sectors = self._chain(start, self.fat, limit=wanted // self.sector_size + 1)
+            return b"".join(self._sector(s) for s in sectors)[:wanted]
+
+        # Small streams live in 64-byte mini sectors inside the root's stream.
+        root_start, root_size = self.entries[0][2], self.entries[0][3]
+        root = b"".join(
+            self._sector(s)
+            for s in self._chain(
+                root_start, self.fat, root_size // self.sector_size + 1
+            )
+        )
+        minifat = b"".join(
+            self._sector(s)
+            for s in self._chain(self.first_minifat, self.fat, limit=4096)
+        )
+        sectors = self._chain(start, minifat, limit=wanted // 64 + 1)
+        return b"".join(root[s * 64 : s * 64 + 64] for s in sectors)[:wanted]

@@ -1,0 +1,185 @@
+"""Workbooks intake writes: the annotated copy of a refused upload and the
+national-platform import file.
+
+Every text cell written here goes through ``safe_cell``: a value starting with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with a single
+quote, so no spreadsheet evaluates it as a formula.
+"""
+
+from __future__ import annotations
+
+import io
+
+from openpyxl import Workbook
+from openpyxl.comments import Comment
+from openpyxl.styles import Font, PatternFill
+from openpyxl.worksheet.worksheet import Worksheet
+
+from certflow.i18n import t
+from certflow.identity import IdType, parse_id_type
+from certflow.intake.cells import CellValue, clean_text
+from certflow.intake.container import Refusal
+from certflow.intake.layout import header_key
+from certflow.intake.limits import IntakeLimits
+from certflow.intake.workbook import Grid, open_workbook
+from certflow.models import CandidateScore, ExamStatus, PlanInfo, Problem
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+PROBLEM_FILL = PatternFill(
+    fill_type="solid", start_color="FFFF9999", end_color="FFFF9999"
+)
+BOLD = Font(bold=True)
+
+# The national-platform import template, in column order (docs/intake-templates.md).
+PLATFORM_COLUMNS = (
+    "考试计划编号",
+    "姓名",
+    "证件类型",
+    "证件号码",
+    "准考证号",
+    "证书名称",
+    "等级",
+    "模块编码",
+    "模块名称",
+    "理论成绩",
+    "实操成绩",
+    "总成绩",
+    "考试状态",
+    "考核结果",
+)
+_STATUS_WORDS = {
+    ExamStatus.PRESENT: "正常",
+    ExamStatus.ABSENT: "缺考",
+    ExamStatus.DISQUALIFIED: "违纪",
+}
+
+
+def safe_cell(value: CellValue) -> CellValue:
+    """Return ``value`` made inert: text that a spreadsheet would run gets a quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def national_platform_import(plan: PlanInfo, rows: list[CandidateScore]) -> bytes:
+    """Return the xlsx staff upload to the national platform: one row per candidate."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "成绩导入"
+    sheet.append(list(PLATFORM_COLUMNS))
+    for cell in sheet[1]:
+        cell.font = BOLD
+    for score in rows:
+        kind = parse_id_type(score.id_type) or IdType.RESIDENT_ID
+        values: list[CellValue] = [
+            plan.plan_id,
+            score.name,
+            kind.chinese,
+            score.id_number,
+            score.admission_number,
+            plan.certificate,
+            plan.level.chinese,
+            plan.module_code,
+            plan.module_name,
+            score.theory,
+            score.practical,
+            score.total,
+            _STATUS_WORDS[score.status],
+            t("export.pass") if score.passed else t("export.fail"),
+        ]
+        sheet.append([safe_cell(v) for v in values])
+    # Identity and admission numbers must stay text, or the platform loses digits.
+    for column in ("D", "E", "H"):
+        for cell in sheet[column][1:]:
+            cell.number_format = "@"
+    for column in ("J", "K", "L"):
+        for cell in sheet[column][1:]:
+            cell.number_format = "0.00"
+    return _save(book)
+
+
+def annotated_copy(
+    data: bytes, problems: list[Problem], *, limits: IntakeLimits | None = None
+) -> bytes:
+    """Return an xlsx: the uploaded sheet with each problem cell marked, and a list.
+
+    The first sheet copies the cell values of the sheet the problems name (or the
+    first sheet), each problem cell filled red with the reason as a comment; the
+    second lists every problem. An unreadable upload gets the list only.
+    """
+    book = Workbook()
+    listing = book.active
+    assert listing is not None
+
+    opened = open_workbook(data, limits or IntakeLimits())
+    if not isinstance(opened, Refusal) and opened.sheets:
+        named = next((p.sheet for p in problems if p.sheet), None)
+        grid = next((g for g in opened.sheets if g.name == named), opened.sheets[0])
+        copy = listing
+        copy.title = _sheet_title(grid.name)
+        _copy_grid(copy, grid)
+        _mark_problems(
+            copy, grid, [p for p in problems if p.sheet in (None, grid.name)]
+        )
+        listing = book.create_sheet()
+
+    listing.title = t("export.problems_sheet")
+    listing.append([safe_cell(t(f"export.column_{k}")) for k in _LISTING_KEYS])
+    for cell in listing[1]:
+        cell.font = BOLD
+    for number, item in enumerate(problems, start=1):
+        listing.append(
+            [
+                number,
+                safe_cell(item.sheet or ""),
+                item.row,
+                safe_cell(item.column or ""),
+                safe_cell(item.value or ""),
+                safe_cell(item.message),
+            ]
+        )
+    return _save(book)
+
+
+_LISTING_KEYS = ("number", "sheet", "row", "column", "value", "message")
+
+
+def _sheet_title(name: str) -> str:
+    cleaned = "".join("_" if ch in "[]:*?/\\" else ch for ch in name)
+    return cleaned[:31] or "Sheet"
+
+
+def _copy_grid(target: Worksheet, grid: Grid) -> None:
+    for index, row in enumerate(grid.rows, start=1):
+        for position, value in enumerate(row, start=1):
+            if value is None or value == "":
+                continue
+            written = (
+                value if isinstance(value, (int, float, str)) else clean_text(value)
+            )
+            target.cell(row=index, column=position, value=safe_cell(written))
+
+
+def _mark_problems(target: Worksheet, grid: Grid, problems: list[Problem]) -> None:
+    positions: dict[str, int] = {}
+    for row in grid.rows[:60]:
+        for position, value in enumerate(row, start=1):
+            positions.setdefault(clean_text(value), position)
+            positions.setdefault(header_key(value), position)
+    notes: dict[tuple[int, int], list[str]] = {}
+    for item in problems:
+        if item.row is None:
+            continue
+        column = positions.get(item.column or "", 1)
+        notes.setdefault((item.row, column), []).append(item.message)
+    for (row_number, column), messages in notes.items():
+        cell = target.cell(row=row_number, column=column)
+        cell.fill = PROBLEM_FILL
+        cell.comment = Comment("\n".join(messages), "certflow")
+
+
+def _save(book: Workbook) -> bytes:
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

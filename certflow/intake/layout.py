@@ -1,0 +1,178 @@
+"""Finding the table inside a sheet: the header row, its columns, the data rows.
+
+Schools put a title and metadata rows (often merged cells) above the header and
+signature lines below the data. The header is the row whose cells name the most
+known columns; each column is known by several names (``SYNONYMS``). Data rows
+follow it; empty rows are skipped and the first signature or remark line ends
+the table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from certflow.intake.cells import CellValue, clean_text, compact
+from certflow.intake.workbook import Grid
+
+HEADER_SEARCH_ROWS = 50
+
+
+class Column(StrEnum):
+    """The columns intake knows, by role rather than by the header's wording."""
+
+    SEQ = "seq"
+    NAME = "name"
+    ID_TYPE = "id_type"
+    ID_NUMBER = "id_number"
+    ADMISSION_NUMBER = "admission_number"
+    MODULE = "module"
+    THEORY = "theory"
+    PRACTICAL = "practical"
+    TOTAL = "total"
+    STATUS = "status"
+    RESULT = "result"
+    REMARK = "remark"
+    SIGN_TIME = "sign_time"
+    SIGNATURE = "signature"
+    ROLE = "role"
+    STAFF_ID = "staff_id"
+
+
+# The first name of each list is the template's own header text.
+SYNONYMS: dict[Column, tuple[str, ...]] = {
+    Column.SEQ: ("序号", "序", "编号序号", "no", "no."),
+    Column.NAME: ("姓名", "考生姓名", "学生姓名", "考评员姓名", "名字"),
+    Column.ID_TYPE: ("证件类型", "证件种类", "身份证件类型"),
+    Column.ID_NUMBER: (
+        "证件号码",
+        "证件号",
+        "身份证号",
+        "身份证号码",
+        "身份证",
+        "公民身份号码",
+        "身份证件号码",
+    ),
+    Column.ADMISSION_NUMBER: ("准考证号", "准考证号码", "准考证", "准考号", "考生号"),
+    Column.MODULE: ("考核模块", "模块", "考试模块", "模块名称", "考核科目"),
+    Column.THEORY: ("理论成绩", "理论", "理论分数", "理论得分", "理论考试成绩"),
+    Column.PRACTICAL: (
+        "实操成绩",
+        "实操",
+        "实操分数",
+        "实操得分",
+        "实操考试成绩",
+        "技能操作成绩",
+        "技能成绩",
+    ),
+    Column.TOTAL: ("总成绩", "总分", "综合成绩", "总评成绩", "总评"),
+    Column.STATUS: ("考试状态", "状态", "考试情况", "参考状态", "考生状态"),
+    Column.RESULT: ("考核结果", "是否合格", "考试结果", "结果", "合格情况", "成绩判定"),
+    Column.REMARK: ("备注", "说明"),
+    Column.SIGN_TIME: ("签到时间", "时间", "到场时间"),
+    Column.SIGNATURE: (
+        "签名",
+        "签字",
+        "本人签名",
+        "考生签名",
+        "考评员签名",
+        "签到签名",
+    ),
+    Column.ROLE: ("角色", "职务", "考评角色", "身份"),
+    Column.STAFF_ID: (
+        "工号",
+        "考评员编号",
+        "考评员工号",
+        "人员编号",
+        "员工编号",
+        "考评员证号",
+    ),
+}
+
+_LOOKUP = {name: column for column, names in SYNONYMS.items() for name in names}
+_BRACKETED = re.compile(r"[(\[（【][^)\]）】]*[)\]）】]$")
+
+# A line starting with one of these below the data is a signature or remark line.
+_FOOTER = re.compile(
+    r"^(考评员|考评组长|考评组|监考|考务|制表|审核|负责人|站点负责人|签字|签名|"
+    r"日期[:：]?|备注[:：]|说明[:：]|注[:：]|合计|总计|统计|盖章|单位(盖章)?)"
+)
+
+
+def header_key(value: CellValue) -> str:
+    """Return a header cell reduced for matching: no spaces, marks or unit notes."""
+    text = compact(value).lower().replace("*", "").replace("＊", "")
+    return _BRACKETED.sub("", text)
+
+
+@dataclass
+class Table:
+    """A located table: where its header is and which column plays which role."""
+
+    sheet: str
+    header_row: int  # 0-based index into the grid
+    columns: dict[Column, int]
+    headers: dict[Column, str]  # the header text as the sheet writes it
+    data_rows: list[int] = field(default_factory=list)  # 0-based indexes
+    footer_row: int | None = None
+
+    def cell(self, row: list[CellValue], column: Column) -> CellValue:
+        """Return the cell of ``row`` in ``column``, or "" when absent."""
+        index = self.columns.get(column)
+        if index is None or index >= len(row):
+            return ""
+        return row[index]
+
+
+def find_table(grid: Grid, required: set[Column]) -> Table | None:
+    """Locate the header holding every ``required`` column, then the data rows."""
+    best: Table | None = None
+    for index, row in enumerate(grid.rows[:HEADER_SEARCH_ROWS]):
+        columns: dict[Column, int] = {}
+        headers: dict[Column, str] = {}
+        for position, value in enumerate(row):
+            column = _LOOKUP.get(header_key(value))
+            if column is not None and column not in columns:
+                columns[column] = position
+                headers[column] = clean_text(value)
+        if not required <= set(columns):
+            continue
+        if best is None or len(columns) > len(best.columns):
+            best = Table(grid.name, index, columns, headers)
+    if best is not None:
+        _collect_rows(grid, best)
+    return best
+
+
+def best_partial_match(grid: Grid, wanted: set[Column]) -> set[Column]:
+    """Return the most of ``wanted`` that any one row of the sheet names."""
+    best: set[Column] = set()
+    for row in grid.rows[:HEADER_SEARCH_ROWS]:
+        found = {_LOOKUP[k] for k in map(header_key, row) if k in _LOOKUP} & wanted
+        if len(found) > len(best):
+            best = found
+    return best
+
+
+def _collect_rows(grid: Grid, table: Table) -> None:
+    for index in range(table.header_row + 1, len(grid.rows)):
+        row = grid.rows[index]
+        texts = [clean_text(value) for value in row]
+        filled = [text for text in texts if text]
+        if not filled:
+            continue
+        if _FOOTER.match(filled[0].replace(" ", "")) and not _has_identity(
+            texts, table
+        ):
+            table.footer_row = index
+            break
+        table.data_rows.append(index)
+
+
+def _has_identity(texts: list[str], table: Table) -> bool:
+    for column in (Column.ID_NUMBER, Column.ADMISSION_NUMBER, Column.STAFF_ID):
+        position = table.columns.get(column)
+        if position is not None and position < len(texts) and texts[position]:
+            return True
+    return False

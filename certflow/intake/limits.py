@@ -1,0 +1,24 @@
+"""The caps every upload is held to before and while it is read."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from certflow.models import Model
+
+MIB = 1024 * 1024
+
+
+class IntakeLimits(Model):
+    """How large an upload may be; a file past any cap is refused, not truncated.
+
+    ``max_uncompressed_bytes`` and ``max_zip_ratio`` apply to the zip-based formats
+    (xlsx, ods): the declared size of all members together, and of each member
+    against its compressed size. Office suites compress sheet XML about 10 to 30
+    times, zip bombs a thousand times and more.
+    """
+
+    max_bytes: int = Field(default=20 * MIB, gt=0)
+    max_rows: int = Field(default=20_000, gt=0)
+    max_uncompressed_bytes: int = Field(default=200 * MIB, gt=0)
+    max_zip_ratio: int = Field(default=200, gt=0)

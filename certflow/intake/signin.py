@@ -1,0 +1,222 @@
+"""Reading sign-in sheets (签到表) of candidates and of evaluators."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from certflow.i18n import t
+from certflow.intake.cells import (
+    CellValue,
+    clean_text,
+    compact,
+    integer_text,
+    normalise_name,
+)
+from certflow.intake.common import Duplicates, Located, locate, problem, read_id
+from certflow.intake.layout import Column
+from certflow.intake.limits import IntakeLimits
+from certflow.models import Model, PlanInfo, Problem
+
+# What a signature or sign-in time cell says when the person did not come.
+NOT_SIGNED_WORDS = frozenset(
+    ("未签", "未签到", "缺考", "缺席", "未到", "否", "无", "×")
+)
+
+
+class CandidateSignIn(Model):
+    """One row of the candidates' sign-in sheet. Personal data: never log it."""
+
+    seq: int | None = None
+    name: str
+    id_number: str = ""
+    admission_number: str
+    signed: bool
+    row: int | None = None
+
+
+class EvaluatorSignIn(Model):
+    """One row of the evaluators' sign-in sheet."""
+
+    seq: int | None = None
+    name: str
+    role_text: str = ""
+    staff_id: str
+    signed: bool = True
+    row: int | None = None
+
+
+class SignInReading(Model):
+    """The outcome of reading a sign-in sheet: its rows, or every problem.
+
+    A candidates' sheet fills ``candidates``, an evaluators' sheet ``evaluators``.
+    """
+
+    accepted: bool
+    candidates: list[CandidateSignIn] = Field(default_factory=list)
+    evaluators: list[EvaluatorSignIn] = Field(default_factory=list)
+    problems: list[Problem] = Field(default_factory=list)
+    sheet: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+def read_candidate_sign_in(
+    data: bytes, plan: PlanInfo, *, limits: IntakeLimits | None = None
+) -> SignInReading:
+    """Read the candidates' sign-in sheet; ID numbers may be absent but never wrong."""
+    located = locate(
+        data,
+        plan,
+        limits or IntakeLimits(),
+        {Column.NAME, Column.ADMISSION_NUMBER},
+        t("intake.document_candidate_sign_in"),
+    )
+    if isinstance(located, list):
+        return SignInReading(accepted=False, problems=located)
+
+    table, problems = located.table, list(located.problems)
+    admissions = Duplicates()
+    rows: list[CandidateSignIn] = []
+    for index in table.data_rows:
+        cells, row = located.grid.rows[index], index + 1
+        before = len(problems)
+        name = _name(located, cells, row, problems)
+        _, number, id_problems = read_id(
+            table, cells, row, plan.exam_end_date, optional=True
+        )
+        problems.extend(id_problems)
+        raw_admission = table.cell(cells, Column.ADMISSION_NUMBER)
+        admission = integer_text(raw_admission) or compact(raw_admission)
+        header = table.headers[Column.ADMISSION_NUMBER]
+        if not admission:
+            problems.append(
+                problem("missing_value", sheet=table.sheet, row=row, column=header)
+            )
+        elif first := admissions.earlier(admission, row):
+            problems.append(
+                problem(
+                    "duplicate_admission_number",
+                    sheet=table.sheet,
+                    row=row,
+                    column=header,
+                    value=admission,
+                    first=first,
+                )
+            )
+        if len(problems) == before:
+            rows.append(
+                CandidateSignIn(
+                    seq=_seq(located, cells),
+                    name=name,
+                    id_number=number,
+                    admission_number=admission,
+                    signed=_signed(located, cells),
+                    row=row,
+                )
+            )
+    return _reading(located, problems, candidates=rows)
+
+
+def read_evaluator_sign_in(
+    data: bytes, plan: PlanInfo, *, limits: IntakeLimits | None = None
+) -> SignInReading:
+    """Read the evaluators' sign-in sheet: who of the team came, by staff id."""
+    located = locate(
+        data,
+        plan,
+        limits or IntakeLimits(),
+        {Column.NAME, Column.STAFF_ID},
+        t("intake.document_evaluator_sign_in"),
+    )
+    if isinstance(located, list):
+        return SignInReading(accepted=False, problems=located)
+
+    table, problems = located.table, list(located.problems)
+    staff = Duplicates()
+    rows: list[EvaluatorSignIn] = []
+    for index in table.data_rows:
+        cells, row = located.grid.rows[index], index + 1
+        before = len(problems)
+        name = _name(located, cells, row, problems)
+        staff_id = compact(table.cell(cells, Column.STAFF_ID)).upper()
+        header = table.headers[Column.STAFF_ID]
+        if not staff_id:
+            problems.append(
+                problem("missing_value", sheet=table.sheet, row=row, column=header)
+            )
+        elif first := staff.earlier(staff_id, row):
+            problems.append(
+                problem(
+                    "duplicate_staff_id",
+                    sheet=table.sheet,
+                    row=row,
+                    column=header,
+                    value=staff_id,
+                    first=first,
+                )
+            )
+        if len(problems) == before:
+            rows.append(
+                EvaluatorSignIn(
+                    seq=_seq(located, cells),
+                    name=name,
+                    role_text=clean_text(table.cell(cells, Column.ROLE)),
+                    staff_id=staff_id,
+                    signed=_signed(located, cells),
+                    row=row,
+                )
+            )
+    return _reading(located, problems, evaluators=rows)
+
+
+def _reading(
+    located: Located,
+    problems: list[Problem],
+    *,
+    candidates: list[CandidateSignIn] | None = None,
+    evaluators: list[EvaluatorSignIn] | None = None,
+) -> SignInReading:
+    if problems:
+        return SignInReading(
+            accepted=False,
+            problems=problems,
+            sheet=located.grid.name,
+            notes=located.notes,
+        )
+    return SignInReading(
+        accepted=True,
+        candidates=candidates or [],
+        evaluators=evaluators or [],
+        sheet=located.grid.name,
+        notes=located.notes,
+    )
+
+
+def _name(
+    located: Located, cells: list[CellValue], row: int, problems: list[Problem]
+) -> str:
+    name = normalise_name(located.table.cell(cells, Column.NAME))
+    if not name:
+        header = located.table.headers[Column.NAME]
+        problems.append(
+            problem("missing_value", sheet=located.table.sheet, row=row, column=header)
+        )
+    return name
+
+
+def _seq(located: Located, cells: list[CellValue]) -> int | None:
+    text = integer_text(located.table.cell(cells, Column.SEQ))
+    return int(text) if text else None
+
+
+def _signed(located: Located, cells: list[CellValue]) -> bool:
+    """Tell whether a row records a signature.
+
+    The signature column decides when there is one, else the sign-in time; a sheet
+    with neither lists only those who came.
+    """
+    table = located.table
+    for column in (Column.SIGNATURE, Column.SIGN_TIME):
+        if column in table.columns:
+            text = compact(table.cell(cells, column))
+            return bool(text) and text.strip("()（）") not in NOT_SIGNED_WORDS
+    return True

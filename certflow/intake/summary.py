@@ -1,0 +1,388 @@
+"""Reading and checking a score summary (成绩汇总表) against its exam plan."""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal
+
+from pydantic import Field
+
+from certflow.i18n import t
+from certflow.intake.cells import (
+    CellValue,
+    clean_text,
+    compact,
+    decimal_of,
+    integer_text,
+    is_number_cell,
+    lost_digits,
+    normalise_name,
+)
+from certflow.intake.common import Duplicates, Located, locate, problem, read_id
+from certflow.intake.layout import Column, Table
+from certflow.intake.limits import IntakeLimits
+from certflow.models import (
+    CandidateScore,
+    ExamStatus,
+    Model,
+    PassRule,
+    PassRuleKind,
+    PlanInfo,
+    Problem,
+)
+from certflow.privacy import mask_id_number
+
+HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
+TOLERANCE = Decimal("0.01")
+
+_STATUS_WORDS: dict[str, ExamStatus] = {
+    **dict.fromkeys(
+        ("正常", "参考", "已考", "到考", "出勤", "在考"), ExamStatus.PRESENT
+    ),
+    **dict.fromkeys(("缺考", "缺席", "未到", "未参考", "缺"), ExamStatus.ABSENT),
+    **dict.fromkeys(("违纪", "作弊", "违规", "取消成绩"), ExamStatus.DISQUALIFIED),
+}
+_RESULT_WORDS: dict[str, bool] = {
+    **dict.fromkeys(("合格", "通过", "是", "及格", "pass", "√"), True),
+    **dict.fromkeys(("不合格", "未通过", "不通过", "否", "不及格", "fail", "×"), False),
+}
+# The words a 考核结果 column is written with in the template.
+PASS_WORD = "合格"
+FAIL_WORD = "不合格"
+_MODULE_CODE = re.compile(r"^([0-9A-Za-z]+(?:-[0-9A-Za-z]+)*)")
+
+
+class SummaryReading(Model):
+    """The outcome of reading a score summary: accepted rows, or every problem.
+
+    ``accepted`` is True only when ``problems`` is empty; ``rows`` is empty when
+    the summary is refused. ``notes`` tell the uploader, in Chinese, what was
+    taken (which sheet) and what was normalised.
+    """
+
+    accepted: bool
+    rows: list[CandidateScore] = Field(default_factory=list)
+    problems: list[Problem] = Field(default_factory=list)
+    sheet: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    candidates: int = 0
+    passed: int = 0
+    failed: int = 0
+    absent: int = 0
+    disqualified: int = 0
+
+
+def required_columns(rule: PassRule) -> set[Column]:
+    """Return the columns a summary must have under ``rule``."""
+    required = {
+        Column.NAME,
+        Column.ID_NUMBER,
+        Column.ADMISSION_NUMBER,
+        Column.PRACTICAL,
+    }
+    if rule.kind is not PassRuleKind.PRACTICAL_ONLY:
+        required.add(Column.THEORY)
+    return required
+
+
+def read_score_summary(
+    data: bytes, plan: PlanInfo, *, limits: IntakeLimits | None = None
+) -> SummaryReading:
+    """Read a score summary in any accepted format and check every row.
+
+    Returns all problems found, never just the first; the rows are returned only
+    when there is none.
+    """
+    located = locate(
+        data,
+        plan,
+        limits or IntakeLimits(),
+        required_columns(plan.pass_rule),
+        t("intake.document_summary"),
+    )
+    if isinstance(located, list):
+        return SummaryReading(accepted=False, problems=located)
+
+    checker = _RowChecker(plan, located)
+    rows = [
+        score
+        for index in located.table.data_rows
+        if (score := checker.check(index)) is not None
+    ]
+    problems = located.problems + checker.problems
+    notes = located.notes + checker.notes
+    if problems:
+        return SummaryReading(
+            accepted=False, problems=problems, sheet=located.grid.name, notes=notes
+        )
+    return SummaryReading(
+        accepted=True,
+        rows=rows,
+        sheet=located.grid.name,
+        notes=notes,
+        candidates=len(rows),
+        passed=sum(r.passed for r in rows),
+        failed=sum(not r.passed and r.status is ExamStatus.PRESENT for r in rows),
+        absent=sum(r.status is ExamStatus.ABSENT for r in rows),
+        disqualified=sum(r.status is ExamStatus.DISQUALIFIED for r in rows),
+    )
+
+
+def compute_total(
+    rule: PassRule, theory: Decimal | None, practical: Decimal
+) -> Decimal:
+    """Return the weighted total, rounded half up to two decimals.
+
+    Under ``practical_only`` with no theory score the total is the practical score.
+    """
+    if theory is None:
+        return practical.quantize(CENT, rounding=ROUND_HALF_UP)
+    weighted = (
+        Decimal(str(rule.theory_weight)) * theory
+        + Decimal(str(rule.practical_weight)) * practical
+    )
+    return weighted.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def passes(
+    rule: PassRule, theory: Decimal | None, practical: Decimal, total: Decimal
+) -> bool:
+    """Return whether scores pass ``rule`` (theory None only under practical_only)."""
+    threshold = Decimal(str(rule.threshold))
+    if rule.kind is PassRuleKind.BOTH_AT_LEAST:
+        return theory is not None and theory >= threshold and practical >= threshold
+    if rule.kind is PassRuleKind.WEIGHTED_TOTAL_AT_LEAST:
+        return total >= threshold
+    return practical >= threshold
+
+
+class _RowChecker:
+    """Checks rows one by one, remembering what repeats across rows."""
+
+    def __init__(self, plan: PlanInfo, located: Located) -> None:
+        self.plan = plan
+        self.rule = plan.pass_rule
+        self.grid = located.grid
+        self.table: Table = located.table
+        self.problems: list[Problem] = []
+        self.notes: list[str] = []
+        self.ids = Duplicates()
+        self.admissions = Duplicates()
+
+    def _add(
+        self,
+        code: str,
+        row: int,
+        column: Column | None,
+        value: str = "",
+        **fields: object,
+    ) -> None:
+        header = self.table.headers.get(column) if column else None
+        self.problems.append(
+            problem(
+                code,
+                sheet=self.table.sheet,
+                row=row,
+                column=header,
+                value=value,
+                **fields,
+            )
+        )
+
+    def check(self, index: int) -> CandidateScore | None:
+        cells = self.grid.rows[index]
+        row = index + 1
+        before = len(self.problems)
+        cell = self.table.cell
+
+        raw_name = clean_text(cell(cells, Column.NAME))
+        name = normalise_name(raw_name)
+        if not name:
+            self._add("missing_value", row, Column.NAME)
+        elif name != raw_name.replace(" ", "") and "·" in name:
+            self.notes.append(t("intake.note_name_separator", row=row))
+
+        kind, number, id_problems = read_id(
+            self.table, cells, row, self.plan.exam_end_date
+        )
+        self.problems.extend(id_problems)
+        if number and (first := self.ids.earlier(number, row)):
+            self._add(
+                "duplicate_id_number",
+                row,
+                Column.ID_NUMBER,
+                mask_id_number(number),
+                first=first,
+            )
+
+        admission = self._admission(cells, row)
+        self._module(cells, row)
+        status = self._status(cells, row)
+        theory, practical, total, passed = self._scores(cells, row, status)
+
+        if len(self.problems) > before or kind is None:
+            return None
+        assert practical is not None or status is not ExamStatus.PRESENT
+        return CandidateScore(
+            seq=int(seq) if (seq := integer_text(cell(cells, Column.SEQ))) else None,
+            name=name,
+            id_type=kind.value,
+            id_number=number,
+            admission_number=admission,
+            module_code=self.plan.module_code,
+            theory=float(theory) if theory is not None else None,
+            practical=float(practical) if practical is not None else None,
+            total=float(total) if total is not None else None,
+            status=status,
+            passed=passed,
+            remark=clean_text(cell(cells, Column.REMARK)),
+        )
+
+    def _admission(self, cells: list[CellValue], row: int) -> str:
+        raw = self.table.cell(cells, Column.ADMISSION_NUMBER)
+        if is_number_cell(raw) and lost_digits(raw):
+            self._add(
+                "admission_stored_as_number",
+                row,
+                Column.ADMISSION_NUMBER,
+                clean_text(raw),
+            )
+            return ""
+        admission = integer_text(raw) or compact(raw)
+        if not admission:
+            self._add("missing_value", row, Column.ADMISSION_NUMBER)
+        elif first := self.admissions.earlier(admission, row):
+            self._add(
+                "duplicate_admission_number",
+                row,
+                Column.ADMISSION_NUMBER,
+                admission,
+                first=first,
+            )
+        return admission
+
+    def _module(self, cells: list[CellValue], row: int) -> None:
+        if Column.MODULE not in self.table.columns:
+            return
+        text = clean_text(self.table.cell(cells, Column.MODULE))
+        if not text:
+            self._add("missing_value", row, Column.MODULE)
+            return
+        match = _MODULE_CODE.match(text.replace("—", "-").replace("－", "-"))
+        if match is None or match.group(1) != self.plan.module_code:
+            self._add(
+                "module_mismatch",
+                row,
+                Column.MODULE,
+                text,
+                expected=f"{self.plan.module_code} {self.plan.module_name}",
+            )
+
+    def _status(self, cells: list[CellValue], row: int) -> ExamStatus:
+        text = compact(self.table.cell(cells, Column.STATUS))
+        if text:
+            status = _STATUS_WORDS.get(text)
+            if status is None:
+                self._add("unknown_status", row, Column.STATUS, text)
+                return ExamStatus.PRESENT
+            return status
+        # Without a status, a score cell or the remark may say 缺考 / 违纪.
+        for column in (Column.THEORY, Column.PRACTICAL, Column.TOTAL, Column.REMARK):
+            marked = _STATUS_WORDS.get(compact(self.table.cell(cells, column)))
+            if marked is not None and marked is not ExamStatus.PRESENT:
+                return marked
+        return ExamStatus.PRESENT
+
+    def _scores(
+        self, cells: list[CellValue], row: int, status: ExamStatus
+    ) -> tuple[Decimal | None, Decimal | None, Decimal | None, bool]:
+        result_text = compact(self.table.cell(cells, Column.RESULT)).lower()
+        stated_result = _RESULT_WORDS.get(result_text)
+        if result_text and stated_result is None:
+            self._add("unknown_result", row, Column.RESULT, result_text)
+
+        if status is not ExamStatus.PRESENT:
+            for column in (Column.THEORY, Column.PRACTICAL, Column.TOTAL):
+                text = compact(self.table.cell(cells, column))
+                if text and text not in _STATUS_WORDS:
+                    self._add(
+                        "score_for_absent",
+                        row,
+                        column,
+                        text,
+                        status=_status_word(status),
+                    )
+            if stated_result:
+                self._add(
+                    "result_mismatch",
+                    row,
+                    Column.RESULT,
+                    result_text,
+                    expected=FAIL_WORD,
+                )
+            return None, None, None, False
+
+        theory, theory_ok = self._score(cells, row, Column.THEORY)
+        practical, practical_ok = self._score(cells, row, Column.PRACTICAL)
+        total, total_ok = self._score(cells, row, Column.TOTAL)
+        theory_required = self.rule.kind is not PassRuleKind.PRACTICAL_ONLY
+        if theory is None and theory_ok and theory_required:
+            self._add("score_missing", row, Column.THEORY)
+            theory_ok = False
+        if practical is None and practical_ok:
+            self._add("score_missing", row, Column.PRACTICAL)
+            practical_ok = False
+        if total is None and total_ok and Column.TOTAL in self.table.columns:
+            self._add("score_missing", row, Column.TOTAL)
+        if not (theory_ok and practical_ok) or practical is None:
+            return theory, practical, total, False
+
+        computed = compute_total(self.rule, theory, practical)
+        if total is not None and total_ok and abs(total - computed) > TOLERANCE:
+            self._add(
+                "total_mismatch",
+                row,
+                Column.TOTAL,
+                _plain(total),
+                computed=_plain(computed),
+            )
+        passed = passes(self.rule, theory, practical, computed)
+        if stated_result is not None and stated_result != passed:
+            self._add(
+                "result_mismatch",
+                row,
+                Column.RESULT,
+                result_text,
+                expected=PASS_WORD if passed else FAIL_WORD,
+            )
+        return theory, practical, total if total is not None else computed, passed
+
+    def _score(
+        self, cells: list[CellValue], row: int, column: Column
+    ) -> tuple[Decimal | None, bool]:
+        raw = self.table.cell(cells, column)
+        text = compact(raw)
+        if not text:
+            return None, True
+        value = decimal_of(raw)
+        if value is None:
+            self._add("score_not_a_number", row, column, text)
+            return None, False
+        if not Decimal(0) <= value <= HUNDRED:
+            self._add("score_out_of_range", row, column, _plain(value))
+            return value, False
+        if -value.as_tuple().exponent > 2:  # type: ignore[operator]
+            self._add("score_too_many_decimals", row, column, _plain(value))
+            return value, False
+        return value, True
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def _status_word(status: ExamStatus) -> str:
+    return {ExamStatus.ABSENT: "缺考", ExamStatus.DISQUALIFIED: "违纪"}.get(
+        status, "正常"
+    )
