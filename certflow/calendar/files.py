@@ -13,6 +13,7 @@ import hashlib
 import io
 import tomllib
 from datetime import date, datetime, timedelta
+from pathlib import PurePath
 
 from certflow.calendar.notice import NoticeError, parse_notice
 from certflow.calendar.schedule import (
@@ -32,21 +33,23 @@ def load_schedule_file(
 ) -> YearSchedule:
     """Read a schedule from an uploaded file: TOML, CSV, or the notice text.
 
-    ``filename_hint`` (the uploader's file name) picks the form by its suffix;
-    without one, TOML is tried, then CSV, then the notice text. ``year``, when
-    given, is the year the caller expects. Raises ``ScheduleError`` (a
-    ``NoticeError`` for notice text) with every reason in Chinese.
+    ``filename_hint`` (the uploader's file name) picks the form by its suffix
+    (.toml, .csv, .txt); otherwise TOML is tried, then CSV, then the notice
+    text. ``year``, when given, is the year the caller expects. Raises
+    ``ScheduleError`` (``NoticeError`` for notice text) with every reason in
+    Chinese.
     """
     text = _decode(data)
     digest = hashlib.sha256(data).hexdigest()[:12]
-    suffix = (filename_hint or "").lower().rsplit(".", 1)[-1] if filename_hint else ""
+    suffix = PurePath(filename_hint or "").suffix.lower()
+    detect = suffix not in (".toml", ".csv", ".txt")
 
-    if suffix == "toml" or (not suffix and _looks_like_toml(text)):
+    if suffix == ".toml" or (detect and _looks_like_toml(text)):
         schedule = _from_toml(text, digest)
-    elif suffix == "csv" or (not suffix and _looks_like_csv(text)):
+    elif suffix == ".csv" or (detect and _looks_like_csv(text)):
         schedule = _from_csv(text, digest)
     else:
-        schedule = _from_notice(text, year, known_form=bool(suffix))
+        schedule = _from_notice(text, year, known_form=not detect)
 
     if year is not None and schedule.year != year:
         raise ScheduleError(

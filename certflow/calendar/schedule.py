@@ -40,11 +40,15 @@ class UnknownYear(Exception):
     """
 
     def __init__(self, year: int) -> None:
-        super().__init__(
-            f"no working-day schedule is loaded for {year}; load the State Council "
-            f"notice for {year} before computing dates in that year"
-        )
+        # Only the year goes into args, so the exception pickles and round-trips.
+        super().__init__(year)
         self.year = year
+
+    def __str__(self) -> str:
+        return (
+            f"no working-day schedule is loaded for {self.year}; load the State "
+            f"Council notice for {self.year} before computing dates in that year"
+        )
 
     @property
     def message_zh(self) -> str:
@@ -60,8 +64,11 @@ class ScheduleError(ValueError):
     """
 
     def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems)
         self.problems = problems
-        super().__init__("；".join(problem.render() for problem in problems))
+
+    def __str__(self) -> str:
+        return "；".join(problem.render() for problem in self.problems)
 
 
 def calendar_problem(code: str, *, row: int | None = None, **fields: object) -> Problem:

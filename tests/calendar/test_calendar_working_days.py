@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import date, timedelta
 
 import chinese_calendar
@@ -15,6 +16,7 @@ from certflow.calendar import (
     YearSchedule,
 )
 from certflow.calendar.package import official_years
+from certflow.models import Problem
 
 # Days on which chinesecalendar is known to be wrong, each checked against the
 # State Council notice. The cross-check fails on any other disagreement, and also
@@ -191,3 +193,15 @@ def test_an_unsound_schedule_is_refused_with_chinese_reasons() -> None:
         "makeup_not_weekend",
     ]
     assert "2027-01-04 是周一" in str(raised.value)
+
+
+def test_errors_survive_a_pickle_round_trip() -> None:
+    unknown = pickle.loads(pickle.dumps(UnknownYear(2027)))
+    refused = pickle.loads(
+        pickle.dumps(ScheduleError([Problem(code="no_holidays", message="没有放假日")]))
+    )
+
+    assert unknown.year == 2027
+    assert "2027" in str(unknown)
+    assert refused.problems[0].code == "no_holidays"
+    assert str(refused) == "没有放假日"
