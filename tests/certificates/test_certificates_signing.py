@@ -1,0 +1,252 @@
+"""Canonical form, Ed25519 signatures, key rotation and the signed status list."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+
+import pytest
+from certificate_samples import make_data
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from certflow.certificates import (
+    CertificateData,
+    InvalidKeyError,
+    KeyRing,
+    RevocationEntry,
+    SignedCertificate,
+    SigningKey,
+    StatusList,
+    Verdict,
+    canonical_bytes,
+    generate_keypair,
+    key_id,
+    load_private_key,
+    load_public_key,
+    sign,
+    sign_status_list,
+    verify,
+    verify_bytes,
+    verify_status_list,
+)
+from certflow.timeutil import CST
+
+
+def test_canonical_bytes_are_sorted_compact_utf8(data: CertificateData) -> None:
+    raw = canonical_bytes(data)
+    decoded = json.loads(raw)
+    assert list(decoded) == sorted(decoded)
+    assert decoded["schema"] == "certflow-certificate-v1"
+    assert decoded["issued_on"] == "2026-12-04"
+    assert decoded["level"] == "intermediate"
+    assert "买买提·艾力".encode() in raw
+    assert b": " not in raw and b", " not in raw and b"\n" not in raw
+
+
+def test_canonical_bytes_normalise_to_nfc() -> None:
+    composed = make_data(name="Zoë 黎芬")
+    decomposed = make_data(name="Zoe\u0308 黎芬")
+    assert composed.candidate_name != decomposed.candidate_name
+    assert canonical_bytes(composed) == canonical_bytes(decomposed)
+
+
+def test_key_id_is_sha256_prefix_of_the_raw_public_key(
+    keypair: tuple[bytes, bytes],
+) -> None:
+    public = load_public_key(keypair[1])
+    raw = public.public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    assert key_id(public) == hashlib.sha256(raw).hexdigest()[:16]
+    assert key_id(load_private_key(keypair[0])) == key_id(public)
+    assert key_id(load_public_key(raw)) == key_id(public)
+
+
+def test_raw_private_key_loads_like_pem(keypair: tuple[bytes, bytes]) -> None:
+    private = load_private_key(keypair[0])
+    raw = private.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    assert key_id(load_private_key(raw)) == key_id(private)
+
+
+def test_keys_of_other_algorithms_or_garbage_are_refused() -> None:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rsa_pem = rsa_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    with pytest.raises(InvalidKeyError, match="Ed25519"):
+        load_private_key(rsa_pem)
+    with pytest.raises(InvalidKeyError):
+        load_public_key(
+            b"-----BEGIN PUBLIC KEY-----\nnonsense\n-----END PUBLIC KEY-----\n"
+        )
+
+
+def test_a_signed_certificate_verifies(
+    data: CertificateData, signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    signed = sign(data, signing_key.private_key, signing_key.key_id)
+    assert signed.key_id == signing_key.key_id
+    assert len(signed.signature_b64) == 86
+    assert verify(signed, keyring) is Verdict.VALID
+
+
+def test_every_single_byte_change_of_the_canonical_data_fails(
+    data: CertificateData, signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    signed = sign(data, signing_key.private_key)
+    message = canonical_bytes(data)
+    for index in range(len(message)):
+        changed = bytearray(message)
+        changed[index] ^= 0x01
+        verdict = verify_bytes(
+            bytes(changed), signed.key_id, signed.signature_b64, keyring
+        )
+        assert verdict is Verdict.TAMPERED, index
+
+
+@settings(max_examples=300, deadline=None)
+@given(position=st.floats(0, 1, exclude_max=True), replacement=st.integers(0, 255))
+def test_any_byte_replaced_by_any_other_value_fails(
+    position: float, replacement: int, signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    data = make_data()
+    signed = sign(data, signing_key.private_key)
+    message = bytearray(canonical_bytes(data))
+    index = int(position * len(message))
+    if message[index] == replacement:
+        replacement ^= 0xFF
+    message[index] = replacement
+    verdict = verify_bytes(bytes(message), signed.key_id, signed.signature_b64, keyring)
+    assert verdict is Verdict.TAMPERED
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"candidate_name": "买买提·艾丽"},
+        {"id_number": "65010219990101124X"},
+        {"level": "advanced"},
+        {"issued_on": date(2026, 12, 5)},
+        {"verify_url_base": "https://evil.example.org"},
+    ],
+)
+def test_a_changed_field_fails(
+    change: dict[str, object], signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    signed = sign(make_data(), signing_key.private_key)
+    forged = signed.model_copy(update={"data": make_data(**change)})
+    assert verify(forged, keyring) is Verdict.TAMPERED
+
+
+def test_a_damaged_signature_string_fails(
+    data: CertificateData, signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    signed = sign(data, signing_key.private_key)
+    for bad in ("", "!!!!", signed.signature_b64[:-4]):
+        damaged = signed.model_copy(update={"signature_b64": bad})
+        assert verify(damaged, keyring) is Verdict.TAMPERED
+
+
+def test_a_key_not_in_the_ring_is_unknown(
+    data: CertificateData, keyring: KeyRing
+) -> None:
+    stranger = SigningKey.load(generate_keypair()[0])
+    signed = sign(data, stranger.private_key)
+    assert verify(signed, keyring) is Verdict.UNKNOWN_KEY
+
+
+def test_a_signature_claiming_a_trusted_key_id_is_tampered(
+    data: CertificateData, signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    stranger = SigningKey.load(generate_keypair()[0])
+    by_stranger = sign(data, stranger.private_key)
+    claimed = SignedCertificate(
+        data=data, key_id=signing_key.key_id, signature_b64=by_stranger.signature_b64
+    )
+    assert verify(claimed, keyring) is Verdict.TAMPERED
+
+
+def test_sign_refuses_a_key_id_that_is_not_the_keys(
+    data: CertificateData, signing_key: SigningKey
+) -> None:
+    with pytest.raises(ValueError, match="does not belong"):
+        sign(data, signing_key.private_key, "0" * 16)
+
+
+def test_rotated_keys_keep_old_certificates_valid(data: CertificateData) -> None:
+    old_private, old_public = generate_keypair()
+    new_private, new_public = generate_keypair()
+    old_cert = sign(data, load_private_key(old_private))
+    new_cert = sign(make_data(seq=2), load_private_key(new_private))
+    assert old_cert.key_id != new_cert.key_id
+
+    ring = KeyRing.from_public_keys([old_public, new_public])
+    assert verify(old_cert, ring) is Verdict.VALID
+    assert verify(new_cert, ring) is Verdict.VALID
+
+    only_new = KeyRing.from_public_keys([new_public])
+    assert verify(old_cert, only_new) is Verdict.UNKNOWN_KEY
+    assert verify(new_cert, only_new) is Verdict.VALID
+
+
+def _status_list() -> StatusList:
+    return StatusList(
+        issued_at=datetime(2026, 12, 20, 9, 30, tzinfo=CST),
+        entries=[
+            RevocationEntry(
+                number="ZCX2026QCYY2000002",
+                revoked_on=date(2026, 12, 18),
+                reason="成绩更正",
+            ),
+            RevocationEntry(number="ZCX2026QCYY2000001", revoked_on=date(2026, 12, 19)),
+        ],
+    )
+
+
+def test_status_list_signature_verifies_and_ignores_entry_order(
+    signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    signed = sign_status_list(_status_list(), signing_key.private_key)
+    assert verify_status_list(signed, keyring) is Verdict.VALID
+
+    reordered = signed.model_copy(
+        update={
+            "status_list": StatusList(
+                issued_at=signed.status_list.issued_at,
+                entries=list(reversed(signed.status_list.entries)),
+            )
+        }
+    )
+    assert verify_status_list(reordered, keyring) is Verdict.VALID
+
+
+def test_an_edited_status_list_fails(signing_key: SigningKey, keyring: KeyRing) -> None:
+    signed = sign_status_list(_status_list(), signing_key.private_key)
+    entries = list(signed.status_list.entries[1:])  # an entry silently dropped
+    edited = signed.model_copy(
+        update={
+            "status_list": StatusList(
+                issued_at=signed.status_list.issued_at, entries=entries
+            )
+        }
+    )
+    assert verify_status_list(edited, keyring) is Verdict.TAMPERED
+
+
+def test_a_certificate_signature_is_no_status_list_signature(
+    data: CertificateData, signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    cert = sign(data, signing_key.private_key)
+    signed_list = sign_status_list(_status_list(), signing_key.private_key)
+    swapped = signed_list.model_copy(update={"signature_b64": cert.signature_b64})
+    assert verify_status_list(swapped, keyring) is Verdict.TAMPERED
