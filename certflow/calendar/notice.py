@@ -169,19 +169,29 @@ def _tokens(clause: str, year: int, problems: list[Problem]) -> list[_Token]:
         weekday = int(weekday_text) if weekday_text else None
         if weekday is not None and weekday != day.weekday():
             problems.append(
-                calendar_problem(
-                    "notice_weekday_mismatch",
-                    day=day.isoformat(),
-                    written=WEEKDAY_NAMES[weekday],
-                    actual=WEEKDAY_NAMES[day.weekday()],
-                    year=day.year,
-                )
+                _weekday_problem(day, weekday, explicit_year=bool(year_text))
             )
         tokens.append(_Token(day, text, weekday, match.start(), match.end()))
     return tokens
 
 
 _BRACKET_MARK = re.compile(r"⟨\d?⟩")
+
+
+def _weekday_problem(day: date, written: int, explicit_year: bool) -> Problem:
+    # Older notices name late-December days of the previous year without the
+    # year ("12月31日（星期六）上班" in the 2006 notice); say so rather than
+    # suggest the whole notice has the wrong year.
+    before = day.replace(year=day.year - 1) if (day.month, day.day) != (2, 29) else None
+    if not explicit_year and day.month == 12 and before and before.weekday() == written:
+        return calendar_problem("notice_previous_year_day", day=before, year=day.year)
+    return calendar_problem(
+        "notice_weekday_mismatch",
+        day=day,
+        written=WEEKDAY_NAMES[written],
+        actual=WEEKDAY_NAMES[day.weekday()],
+        year=day.year,
+    )
 
 
 def _holiday_days(

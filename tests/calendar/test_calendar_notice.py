@@ -265,3 +265,17 @@ def test_a_file_of_no_known_form_is_refused() -> None:
         load_schedule_file("随便写的一段文字，没有日期。".encode(), None)
 
     assert codes(raised.value) == ["file_unreadable"]
+
+
+def test_a_december_day_of_the_previous_year_is_named_as_such() -> None:
+    # The shape of pre-2008 notices: the make-up Saturday belongs to last year.
+    text = (
+        "关于2006年部分节假日安排的通知\n"
+        "一、元旦：1月1日—3日放假，共3天。12月31日（星期六）上班。"
+    )
+
+    with pytest.raises(NoticeError) as raised:
+        parse_notice(text)
+
+    assert codes(raised.value) == ["notice_previous_year_day"]
+    assert "上一年的 2005-12-31" in str(raised.value)
