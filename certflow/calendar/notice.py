@@ -7,6 +7,9 @@ listing the weekend days worked instead, followed by 上班. Weekdays written in
 brackets after a date are checked too, which catches a notice read for the wrong
 year. Anything we cannot read for certain is refused with the reason, never
 guessed.
+
+Not yet supported: a notice that also moves days of the previous year (the 2019
+notice made 2018-12-29 a working day) is refused, as a schedule holds one year.
 """
 
 from __future__ import annotations
