@@ -188,7 +188,6 @@ async def _start_worker(
         worker.run_worker(client, settings, stop=stop),
         name="certflow-worker",
     )
-    log.info("worker started task_queue=%s", settings.temporal.task_queue)
     return task
 
 
@@ -201,7 +200,6 @@ async def _stop_worker(task: asyncio.Task[object], stop: asyncio.Event) -> None:
         log.warning("worker did not stop within 30 s; cancelled")
     except Exception as err:
         log.error("worker ended with error=%r", err)
-    log.info("worker stopped")
 
 
 def _print_endpoints(
