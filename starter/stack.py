@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from certflow.certificates.keys import generate_keypair
 from certflow.config import Settings
 from starter.devserver import DevServer
 from starter.embedded_pg import ensure_database, redact
@@ -154,6 +155,7 @@ async def run(args: argparse.Namespace) -> int:
                 "SMTP_PORT": str(sink.port),
             }
         )
+        await asyncio.to_thread(ensure_signing_key, settings)
         worker_task = None if args.no_worker else await _start_worker(settings, stop)
         if worker_task is not None:
             # Registered last so it is stopped first.
@@ -175,6 +177,27 @@ async def run(args: argparse.Namespace) -> int:
 
     log.info("stack stopped")
     return 0
+
+
+def ensure_signing_key(settings: Settings) -> bool:
+    """Create the certificate signing key if the configured file does not exist.
+
+    A local stack must be able to issue certificates from its first start; a
+    production key is created and guarded by staff instead. Returns True if a key
+    was created. The public half is written beside it for verifiers.
+    """
+    path = settings.certificates.signing_key_file
+    if path.exists():
+        return False
+    private_pem, public_pem = generate_keypair()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_EXCL: never overwrite a key another process created in the meantime.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(private_pem)
+    path.with_suffix(".pub.pem").write_bytes(public_pem)
+    log.info("certificate signing key created path=%s", path)
+    return True
 
 
 async def _start_worker(
@@ -224,6 +247,7 @@ def _print_endpoints(
     lines += [
         f"  Documents         : {settings.documents_dir}",
         f"  Output files      : {settings.output_dir}",
+        f"  Signing key       : {settings.certificates.signing_key_file}",
         f"  Worker            : {worker}",
         "Read mail with: python -m starter.smtp_sink list " + str(sink.root.parent),
         "Press Ctrl-C to stop.",

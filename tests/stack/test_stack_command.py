@@ -14,7 +14,9 @@ from pathlib import Path
 import aiosmtplib
 import pytest
 
+from certflow.config import Settings
 from starter.smtp_sink import read_messages
+from starter.stack import ensure_signing_key
 
 REPO = Path(__file__).resolve().parents[2]
 READY_LINE = "Press Ctrl-C to stop."
@@ -92,4 +94,21 @@ async def test_stack_starts_prints_endpoints_and_stops_on_sigint(
     assert took < 15
     assert "stack stopped" in errors
     assert (state / "temporal.sqlite").is_file()
+    assert (state / "keys" / "certificate-signing.pem").stat().st_mode & 0o077 == 0
     assert [m["subject"] for m in read_messages(state / "mailbox")] == ["本地邮件"]
+
+
+@pytest.mark.timeout(60)
+def test_signing_key_is_created_once_and_never_replaced(tmp_path: Path) -> None:
+    settings = Settings.load().with_environment({"CERTFLOW_STATE": str(tmp_path)})
+    key_file = settings.certificates.signing_key_file
+
+    first = ensure_signing_key(settings)
+    content = key_file.read_bytes()
+    second = ensure_signing_key(settings)
+
+    assert (first, second) == (True, False)
+    assert key_file.read_bytes() == content
+    assert key_file.is_relative_to(tmp_path)
+    assert b"PRIVATE KEY" in content
+    assert b"PUBLIC KEY" in key_file.with_suffix(".pub.pem").read_bytes()
