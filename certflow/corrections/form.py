@@ -1,0 +1,221 @@
+"""The correction request form (成绩修改申请表): its fields and how a record is read.
+
+The same form arrives three ways: as rows of the xlsx template, as a table in an
+HTML mail, and as "label：value" lines typed by hand. Each way is turned into
+records (label -> cell) here and checked by one function, so all three accept the
+same labels and report the same problems.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import get_args
+
+from certflow.corrections.model import CorrectionDraft, ScoreField
+from certflow.i18n import t
+from certflow.models import Problem
+from certflow.privacy import mask_id_number
+
+# Form keys and the labels people write for them. The first label is the one the
+# template uses and problems name.
+LABELS: dict[str, tuple[str, ...]] = {
+    "plan_id": ("考试计划编号", "计划编号", "考试计划号", "考试计划"),
+    "candidate_name": ("考生姓名", "姓名", "考生"),
+    "id_number": ("证件号码", "身份证号码", "身份证号", "证件号"),
+    "admission_number": ("准考证号", "准考证号码", "准考证"),
+    "module": ("考核模块", "模块", "考核模块代码"),
+    "field": ("修改项目", "修改内容", "修改科目"),
+    "published_score": ("原成绩", "公示成绩", "原分数"),
+    "requested_score": ("申请修改为", "修改为", "修改后成绩", "申请修改成绩"),
+    "reason": ("修改原因", "申请原因", "原因", "申请理由"),
+    "requester": ("申请人", "申请人姓名", "申请单位"),
+    "phone": ("联系电话", "电话", "手机", "手机号"),
+}
+REQUIRED = (
+    "plan_id",
+    "candidate_name",
+    "admission_number",
+    "field",
+    "published_score",
+    "requested_score",
+    "reason",
+)
+# Written once for a whole mail by people who file several requests by hand.
+SHARED = ("plan_id", "requester", "phone")
+
+SCORE_FIELDS: dict[str, ScoreField] = {
+    "理论成绩": "theory",
+    "理论": "theory",
+    "理论分": "theory",
+    "理论考试成绩": "theory",
+    "实操成绩": "practical",
+    "实操": "practical",
+    "实操分": "practical",
+    "技能成绩": "practical",
+    "实操考核成绩": "practical",
+    "总成绩": "total",
+    "总分": "total",
+    "总评成绩": "total",
+    "考试状态": "status",
+    "状态": "status",
+    "缺考状态": "status",
+}
+assert set(SCORE_FIELDS.values()) == set(get_args(ScoreField))
+
+PLAN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{2,40}$")
+ADMISSION_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,40}$")
+MODULE_CODE = re.compile(r"^\s*(\d{1,2}-\d{1,2})(?![\d])")
+# A form attempt names at least this many form fields; fewer is a signature line
+# ("电话：027-…") or a sentence, not an incomplete request.
+MIN_FIELDS = 3
+
+_LOOKUP = {label: key for key, labels in LABELS.items() for label in labels}
+_DECORATION = re.compile(r"[\s*＊※:：]+|[（(【\[][^）)】\]]*[）)】\]]")
+
+
+def label_key(text: str) -> str | None:
+    """Return the form key a header cell or line label names, or None.
+
+    Notes in brackets (证件号码（选填）), required marks and spaces are ignored.
+    """
+    cleaned = _DECORATION.sub("", unicodedata.normalize("NFKC", text))
+    return _LOOKUP.get(cleaned)
+
+
+def code_text(value: str) -> str:
+    """Normalise a code-like value: full-width digits and letters, spaces removed."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value))
+
+
+@dataclass
+class Record:
+    """One request as found, before checking: form key -> text, and where it was.
+
+    ``sheet`` and ``row`` locate a spreadsheet row; ``ordinal`` numbers requests
+    in a mail body, where there are no rows to point at.
+    """
+
+    values: dict[str, str] = field(default_factory=dict)
+    sheet: str | None = None
+    row: int | None = None
+    ordinal: int | None = None
+    id_as_number: bool = False
+
+    def attempted(self) -> bool:
+        """Tell whether the record names enough form fields to be a request."""
+        named = [k for k in self.values if k not in ("requester", "phone")]
+        return len(named) >= MIN_FIELDS
+
+
+def share_common_fields(records: list[Record]) -> None:
+    """Fill plan id, requester and phone left out of some records of one text.
+
+    A value is lent only when every record that states it states the same one,
+    so two requests for different plans never borrow each other's plan id.
+    """
+    for key in SHARED:
+        stated = {r.values[key] for r in records if r.values.get(key)}
+        if len(stated) != 1:
+            continue
+        (value,) = stated
+        for record in records:
+            record.values.setdefault(key, value)
+            if not record.values[key]:
+                record.values[key] = value
+
+
+def check_record(
+    record: Record, *, sender: str, sender_name: str = ""
+) -> CorrectionDraft | list[Problem]:
+    """Turn one record into a draft, or into the problems that stop it."""
+    values = {k: v.strip() for k, v in record.values.items()}
+    problems: list[Problem] = []
+
+    for key in REQUIRED:
+        if not values.get(key):
+            problems.append(
+                _problem(record, "missing_field", key, label=LABELS[key][0])
+            )
+
+    plan_id = code_text(values.get("plan_id", ""))
+    if plan_id and not PLAN_ID.match(plan_id):
+        problems.append(_problem(record, "bad_plan_id", "plan_id", value=plan_id))
+
+    admission = code_text(values.get("admission_number", ""))
+    if admission and not ADMISSION_NUMBER.match(admission):
+        problems.append(
+            _problem(
+                record, "bad_admission_number", "admission_number", value=admission
+            )
+        )
+
+    score_field = SCORE_FIELDS.get(code_text(values.get("field", "")))
+    if values.get("field") and score_field is None:
+        problems.append(
+            _problem(record, "unknown_score_field", "field", value=values["field"])
+        )
+
+    id_number = code_text(values.get("id_number", "")).upper() or None
+    if record.id_as_number:
+        problems.append(
+            _problem(
+                record,
+                "id_number_as_number",
+                "id_number",
+                value=mask_id_number(id_number or ""),
+            )
+        )
+
+    if problems or score_field is None:
+        return problems
+
+    module = values.get("module") or None
+    module_match = MODULE_CODE.match(code_text(module or ""))
+    return CorrectionDraft(
+        plan_id=plan_id,
+        admission_number=admission,
+        candidate_name=values["candidate_name"],
+        id_number=id_number,
+        module_code=module_match.group(1) if module_match else module,
+        field=score_field,
+        published_score=code_text(values["published_score"]),
+        requested_score=code_text(values["requested_score"]),
+        reason=values["reason"],
+        requester=values.get("requester") or sender_name or sender,
+        requester_email=sender,
+        phone=code_text(values.get("phone", "")) or None,
+    )
+
+
+def check_records(
+    records: list[Record], *, sender: str, sender_name: str = ""
+) -> tuple[list[CorrectionDraft], list[Problem]]:
+    """Check every record; return the drafts of the good ones and all problems."""
+    drafts: list[CorrectionDraft] = []
+    problems: list[Problem] = []
+    for record in records:
+        outcome = check_record(record, sender=sender, sender_name=sender_name)
+        if isinstance(outcome, CorrectionDraft):
+            drafts.append(outcome)
+        else:
+            problems.extend(outcome)
+    return drafts, problems
+
+
+def _problem(
+    record: Record, code: str, key: str, *, value: str | None = None, **fields: str
+) -> Problem:
+    message = t(f"corrections.problem.{code}", **fields)
+    if record.ordinal is not None:
+        message = t("corrections.problem.in_body", n=record.ordinal, message=message)
+    return Problem(
+        code=code,
+        message=message,
+        sheet=record.sheet,
+        row=record.row,
+        # A body request has no columns; its message names the label already.
+        column=LABELS[key][0] if record.ordinal is None else None,
+        value=value,
+    )

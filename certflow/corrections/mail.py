@@ -1,0 +1,261 @@
+"""Reading one raw mail of the exam mailbox into correction-request drafts."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import message_from_bytes
+from email.message import Message
+from email.utils import getaddresses, parsedate_to_datetime
+
+from certflow.corrections.decode import (
+    RAW,
+    decode_header_text,
+    part_filename,
+    part_text,
+)
+from certflow.corrections.html import html_to_text
+from certflow.corrections.model import CorrectionDraft, MailReading
+from certflow.corrections.spreadsheet import SPREADSHEET_MAGIC, read_form_workbook
+from certflow.corrections.text import read_correction_form_text
+from certflow.i18n import t
+from certflow.models import Problem
+
+_SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+_SPREADSHEET_TYPES = {
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-excel",
+    "application/vnd.ms-excel.sheet.macroenabled.12",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/kset",  # WPS Office
+}
+_SCAN_SUFFIXES = (".pdf", ".jpg", ".jpeg", ".png", ".heic", ".bmp", ".tif", ".tiff")
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+# Added on the way by each server, so they differ between two deliveries of one
+# message; everything else identifies the message the sender wrote.
+_IDENTITY_HEADERS = ("from", "to", "cc", "date", "subject")
+
+
+@dataclass
+class _Parts:
+    """The leaves of a mail that matter: body candidates and attachments."""
+
+    # (alternative group, content type, text); a group is one multipart/alternative
+    bodies: list[tuple[int, str, str]] = field(default_factory=list)
+    spreadsheets: list[tuple[str, bytes]] = field(default_factory=list)
+    scans: list[str] = field(default_factory=list)
+    attachments: list[str] = field(default_factory=list)
+
+
+def read_correction_mail(raw: bytes) -> MailReading:
+    """Read a raw RFC 5322 message into its identity, drafts and problems.
+
+    Spreadsheet attachments are read first, including those of a forwarded
+    message. When one of them is a form, the body is not read for requests (it
+    usually just says "see attachment"); otherwise the body is, preferring the
+    plain-text alternative and falling back to HTML. A mail with no request at
+    all gets a ``no_form`` problem (or ``scan_only`` for a photographed form) so
+    staff can assign it from the unmatched queue.
+    """
+    message = message_from_bytes(raw, policy=RAW)
+    sender_name, sender = _sender(message)
+    message_id = _message_ids(message.get("Message-ID"))
+    synthetic = not message_id
+    parts = _Parts()
+    _collect(message, parts, group=0, counter=[0])
+
+    drafts: list[CorrectionDraft] = []
+    problems: list[Problem] = []
+    form_attached = False
+    for filename, data in parts.spreadsheets:
+        sheet = read_form_workbook(
+            data, sender=sender, sender_name=sender_name, filename=filename
+        )
+        form_attached = form_attached or sheet.is_form
+        drafts.extend(sheet.drafts)
+        problems.extend(sheet.problems)
+
+    if not form_attached:
+        body_drafts, body_problems = _read_bodies(parts, sender, sender_name)
+        drafts.extend(body_drafts)
+        problems.extend(body_problems)
+    if form_attached or drafts:
+        problems = [p for p in problems if p.code != "not_a_form"]
+
+    if not drafts and not problems:
+        problems = [
+            Problem(
+                code="scan_only",
+                message=t("corrections.problem.scan_only", filename=name),
+            )
+            for name in parts.scans
+        ] or [Problem(code="no_form", message=t("corrections.problem.no_form"))]
+
+    return MailReading(
+        message_id=message_id[0] if message_id else _synthetic_id(message, raw),
+        message_id_synthetic=synthetic,
+        content_key=hashlib.sha256(raw).hexdigest(),
+        sender=sender,
+        sender_name=sender_name,
+        subject=decode_header_text(message.get("Subject")),
+        drafts=_unique(drafts),
+        problems=problems,
+        received_at=_date(message.get("Date")),
+        references=_references(message),
+        auto_submitted=_auto_submitted(message),
+        attachments=parts.attachments,
+    )
+
+
+def dedupe_key(reading: MailReading) -> str:
+    """Return the key that tells two deliveries of one mail apart from two mails.
+
+    It is the sender with the Message-ID (or the synthetic id, itself derived
+    from what the sender wrote), so a mail delivered twice, fetched again after a
+    restart, or copied between folders gets the same key, while a different
+    mail reusing another sender's Message-ID does not.
+    """
+    identity = f"{reading.sender}\n{reading.message_id.strip().lower()}"
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()
+
+
+def _collect(part: Message, into: _Parts, *, group: int, counter: list[int]) -> None:
+    content_type = part.get_content_type()
+    if part.is_multipart():
+        if content_type == "multipart/alternative":
+            counter[0] += 1
+            group = counter[0]
+        payload = part.get_payload()
+        children = payload if isinstance(payload, list) else []
+        for child in children:
+            if isinstance(child, Message):
+                _collect(child, into, group=group, counter=counter)
+        return
+
+    filename = part_filename(part)
+    disposition = (part.get_content_disposition() or "").lower()
+    lower = filename.lower()
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        data = b""
+
+    if filename:
+        into.attachments.append(filename)
+    is_spreadsheet = lower.endswith(_SPREADSHEET_SUFFIXES) or (
+        content_type in _SPREADSHEET_TYPES
+    )
+    if is_spreadsheet or (
+        disposition == "attachment"
+        and content_type == "application/octet-stream"
+        and data.startswith(SPREADSHEET_MAGIC)
+    ):
+        into.spreadsheets.append((filename, data))
+    elif lower.endswith(_SCAN_SUFFIXES) and disposition != "inline":
+        into.scans.append(filename)
+    elif content_type in ("text/plain", "text/html") and disposition != "attachment":
+        if not filename:
+            into.bodies.append((group, content_type, part_text(part)))
+
+
+def _read_bodies(
+    parts: _Parts, sender: str, sender_name: str
+) -> tuple[list[CorrectionDraft], list[Problem]]:
+    """Read the body texts; of each multipart/alternative only its best version.
+
+    The best version gives the most drafts; on a tie the plain text wins, being
+    what the person typed (an HTML table can read better than its plain rendering).
+    """
+    batches: list[list[tuple[str, str]]] = []
+    batch_of_group: dict[int, int] = {}
+    for group, content_type, text in parts.bodies:
+        if group and group in batch_of_group:
+            batches[batch_of_group[group]].append((content_type, text))
+            continue
+        if group:
+            batch_of_group[group] = len(batches)
+        batches.append([(content_type, text)])
+
+    drafts: list[CorrectionDraft] = []
+    problems: list[Problem] = []
+    for batch in batches:
+        readings = []
+        for content_type, text in batch:
+            plain = html_to_text(text) if content_type == "text/html" else text
+            found, trouble = read_correction_form_text(
+                plain, sender=sender, sender_name=sender_name
+            )
+            readings.append((len(found), content_type == "text/plain", found, trouble))
+        _, _, found, trouble = max(readings, key=lambda r: (r[0], r[1]))
+        drafts.extend(found)
+        problems.extend(trouble)
+    return drafts, problems
+
+
+def _unique(drafts: list[CorrectionDraft]) -> list[CorrectionDraft]:
+    seen: set[str] = set()
+    unique: list[CorrectionDraft] = []
+    for draft in drafts:
+        key = draft.model_dump_json()
+        if key not in seen:
+            seen.add(key)
+            unique.append(draft)
+    return unique
+
+
+def _sender(message: Message) -> tuple[str, str]:
+    pairs = getaddresses([message.get("From") or ""])
+    for name, address in pairs:
+        if address:
+            return decode_header_text(name), address.strip().lower()
+    return "", ""
+
+
+def _message_ids(value: str | None) -> list[str]:
+    return _MESSAGE_ID.findall(value or "")
+
+
+def _references(message: Message) -> list[str]:
+    found = _message_ids(message.get("References"))
+    for reply_to in _message_ids(message.get("In-Reply-To")):
+        if reply_to not in found:
+            found.append(reply_to)
+    return found
+
+
+def _synthetic_id(message: Message, raw: bytes) -> str:
+    """Make a Message-ID for a mail without one, the same for every delivery."""
+    digest = hashlib.sha256()
+    for name in _IDENTITY_HEADERS:
+        digest.update(
+            f"{name}:{message.get(name) or ''}\n".encode("utf-8", "surrogateescape")
+        )
+    body_start = raw.find(b"\r\n\r\n")
+    if body_start < 0:
+        body_start = raw.find(b"\n\n")
+    digest.update(raw[body_start:] if body_start >= 0 else raw)
+    return f"<{digest.hexdigest()[:40]}@synthetic.certflow.invalid>"
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    # A date without a zone cannot be placed in time; keep none rather than guess.
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _auto_submitted(message: Message) -> bool:
+    auto = (message.get("Auto-Submitted") or "no").strip().lower()
+    precedence = (message.get("Precedence") or "").strip().lower()
+    return (
+        auto != "no"
+        or precedence in ("bulk", "junk", "list", "auto_reply")
+        or message.get_content_type() == "multipart/report"
+        or message.get("X-Autoreply") is not None
+        or message.get("X-Autorespond") is not None
+    )

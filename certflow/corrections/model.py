@@ -1,0 +1,58 @@
+"""The models a correction-request mail is read into."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from certflow.models import Model, Problem
+
+ScoreField = Literal["theory", "practical", "total", "status"]
+
+
+class CorrectionDraft(Model):
+    """One correction request (成绩修改申请) as read from a mail or the staff tool.
+
+    Values are kept as written by the requester; the workflow side checks them
+    against the plan (does the candidate exist, is the score a number in range).
+    Personal data: never log a draft.
+    """
+
+    plan_id: str
+    admission_number: str
+    candidate_name: str
+    id_number: str | None = None
+    module_code: str | None = None
+    field: ScoreField
+    published_score: str
+    requested_score: str
+    reason: str
+    requester: str
+    requester_email: str
+    phone: str | None = None
+
+
+class MailReading(Model):
+    """What one mail of the exam mailbox says: its identity and its requests.
+
+    ``drafts`` and ``problems`` may both be non-empty: a form with three good rows
+    and one incomplete row gives three drafts and one problem. A reading with no
+    drafts goes to the unmatched queue, where staff can assign it by hand.
+    """
+
+    message_id: str
+    content_key: str
+    sender: str
+    subject: str
+    drafts: list[CorrectionDraft] = Field(default_factory=list)
+    problems: list[Problem] = Field(default_factory=list)
+    received_at: datetime | None = None
+    sender_name: str = ""
+    message_id_synthetic: bool = False
+    references: list[str] = Field(default_factory=list)
+    # True for bounces, vacation replies and list mail: never answer those, or
+    # two robots end up mailing each other forever.
+    auto_submitted: bool = False
+    attachments: list[str] = Field(default_factory=list)

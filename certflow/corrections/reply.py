@@ -1,0 +1,153 @@
+"""The automatic replies of the exam mailbox: acknowledgement and refusal."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+from enum import StrEnum
+
+from certflow.corrections.model import CorrectionDraft, MailReading
+from certflow.i18n import t
+from certflow.privacy import mask_name
+from certflow.timeutil import CST
+
+_REPLY_PREFIX = re.compile(r"^\s*(re|回复|答复)\s*[:：]", re.IGNORECASE)
+# Long threads make References grow without end; the first and the latest ids
+# are what clients need to thread (RFC 5322 3.6.4 allows trimming).
+_MAX_REFERENCES = 10
+
+
+class ReplyKind(StrEnum):
+    """Which reply to send: the request was registered, or it was not."""
+
+    RECEIVED = "received"
+    REFUSED = "refused"
+
+
+class RefusalReason(StrEnum):
+    """Why a mail was not registered as a correction request."""
+
+    AFTER_CUTOFF = "after_cutoff"
+    UNKNOWN_PLAN = "unknown_plan"
+    CANDIDATE_NOT_IN_PLAN = "candidate_not_in_plan"
+    UNREADABLE_FORM = "unreadable_form"
+    SENDER_NOT_SITE = "sender_not_site"
+    PUBLICITY_NOT_OPEN = "publicity_not_open"
+
+
+def refusal_text(
+    reason: RefusalReason,
+    *,
+    plan_id: str | None = None,
+    cutoff: date | None = None,
+    admission_number: str | None = None,
+    sender: str | None = None,
+    opens: date | None = None,
+) -> str:
+    """Phrase one refusal reason in Chinese, for ``compose_reply(reasons=...)``.
+
+    Raises ``ValueError`` when a field the reason names is missing, so a refusal
+    never goes out saying "截止日期为 None".
+    """
+    needed: dict[RefusalReason, dict[str, object]] = {
+        RefusalReason.AFTER_CUTOFF: {"cutoff": cutoff},
+        RefusalReason.UNKNOWN_PLAN: {"plan_id": plan_id},
+        RefusalReason.CANDIDATE_NOT_IN_PLAN: {
+            "plan_id": plan_id,
+            "admission_number": admission_number,
+        },
+        RefusalReason.UNREADABLE_FORM: {},
+        RefusalReason.SENDER_NOT_SITE: {"plan_id": plan_id, "sender": sender},
+        RefusalReason.PUBLICITY_NOT_OPEN: {"plan_id": plan_id},
+    }
+    fields = needed[reason]
+    missing = [name for name, value in fields.items() if value in (None, "")]
+    if missing:
+        raise ValueError(f"refusal {reason.value} needs {', '.join(missing)}")
+
+    key = reason.value
+    if reason is RefusalReason.PUBLICITY_NOT_OPEN and opens is not None:
+        key, fields = "publicity_not_open_from", {**fields, "opens": opens.isoformat()}
+    return t(f"corrections.refusal.{key}", **fields)
+
+
+def compose_reply(
+    original: MailReading,
+    kind: ReplyKind,
+    *,
+    reference: str | None,
+    reasons: list[str],
+    sender_address: str,
+    drafts: list[CorrectionDraft] | None = None,
+    sent_at: datetime | None = None,
+) -> EmailMessage:
+    """Compose the Chinese reply to a mail of the exam mailbox.
+
+    RECEIVED acknowledges the registered requests (``drafts``, by default those
+    of the mail) under ``reference``; REFUSED lists ``reasons`` (by default the
+    problems found in the mail). The reply threads under the original
+    (In-Reply-To, References) unless its Message-ID was synthetic, and is marked
+    Auto-Submitted so that the sender's vacation robot does not answer it.
+    """
+    subject = original.subject.strip() or t("corrections.default_subject")
+    if kind is ReplyKind.RECEIVED:
+        if not reference:
+            raise ValueError("an acknowledgement needs the reference number")
+        body = _received_body(original, subject, reference, drafts or original.drafts)
+    else:
+        texts = reasons or [p.render() for p in original.problems]
+        if not texts:
+            raise ValueError("a refusal needs at least one reason")
+        items = "\n".join(
+            t("corrections.reply.reason_item", n=n, reason=text)
+            for n, text in enumerate(texts, start=1)
+        )
+        body = t("corrections.reply.refused", subject=subject, reasons=items)
+
+    reply = EmailMessage(policy=SMTP)
+    reply["From"] = sender_address
+    reply["To"] = original.sender
+    reply["Subject"] = subject if _REPLY_PREFIX.match(subject) else f"Re: {subject}"
+    reply["Date"] = format_datetime((sent_at or datetime.now(CST)).astimezone(CST))
+    reply["Message-ID"] = make_msgid(domain=sender_address.rpartition("@")[2] or None)
+    if not original.message_id_synthetic:
+        reply["In-Reply-To"] = original.message_id
+        chain = [*original.references, original.message_id]
+        if len(chain) > _MAX_REFERENCES:
+            chain = [chain[0], *chain[-(_MAX_REFERENCES - 1) :]]
+        reply["References"] = " ".join(chain)
+    reply["Auto-Submitted"] = "auto-replied"
+    # Outlook's own out-of-office robot honours this one instead.
+    reply["X-Auto-Response-Suppress"] = "All"
+    reply.set_content(body.strip() + "\n", charset="utf-8", cte="base64")
+    return reply
+
+
+def _received_body(
+    original: MailReading, subject: str, reference: str, drafts: list[CorrectionDraft]
+) -> str:
+    items = "\n".join(
+        t(
+            "corrections.reply.item",
+            n=n,
+            plan_id=draft.plan_id,
+            name=mask_name(draft.candidate_name),
+            admission_number=draft.admission_number,
+            field=t(f"corrections.reply.field_{draft.field}"),
+            published=draft.published_score,
+            requested=draft.requested_score,
+        )
+        for n, draft in enumerate(drafts, start=1)
+    )
+    plan_ids = "、".join(dict.fromkeys(d.plan_id for d in drafts))
+    return t(
+        "corrections.reply.received",
+        subject=subject,
+        reference=reference,
+        plan_ids=plan_ids or "—",
+        count=len(drafts),
+        items=items,
+    )

@@ -1,0 +1,99 @@
+"""Reading the form laid out as a table: a header row, then one request per row.
+
+Spreadsheet sheets and tab-separated blocks pasted into a mail body both come
+through here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+
+from certflow.corrections.form import Record, code_text, label_key
+
+# The header is looked for among the first rows: the template has a title and a
+# note above it, and people add a line or two of their own.
+HEADER_SEARCH_ROWS = 12
+# A float this large cannot hold an 18-character ID number exactly any more.
+_LOST_DIGITS = 1e15
+_PLAN_LINE = re.compile(r"考试计划编号\s*[:：]\s*([A-Za-z0-9０-９Ａ-Ｚａ-ｚ－-]+)")
+
+Cell = str | float | int | bool | date | datetime | time | timedelta | None
+
+
+def cell_text(cell: Cell) -> str:
+    """Return a cell as the text a person sees in it (74.0 -> "74")."""
+    if cell is None:
+        return ""
+    if isinstance(cell, bool):
+        return "是" if cell else "否"
+    if isinstance(cell, float):
+        if cell.is_integer() and abs(cell) < 1e21:
+            return str(int(cell))
+        return repr(cell)
+    return str(cell).strip()
+
+
+def find_header(rows: Sequence[Sequence[Cell]]) -> tuple[int, dict[int, str]] | None:
+    """Return the index of the header row and its column -> form key map.
+
+    A header names at least three form fields, one of which is the plan id or the
+    admission number; anything less is a title row or an unrelated sheet.
+    """
+    for index, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        columns: dict[int, str] = {}
+        for col, cell in enumerate(row):
+            if isinstance(cell, str) and (key := label_key(cell)) is not None:
+                columns.setdefault(col, key)
+        keys = set(columns.values())
+        if len(keys) >= 3 and keys & {"plan_id", "admission_number"}:
+            return index, columns
+    return None
+
+
+def records_from_rows(
+    rows: Sequence[Sequence[Cell]],
+    *,
+    sheet: str | None,
+    first_row_number: int | None = 1,
+) -> list[Record] | None:
+    """Read the requests of a table; None when it has no form header at all.
+
+    ``first_row_number`` is the row number the office suite shows for ``rows[0]``
+    (None for a table in a mail body, whose records are numbered instead).
+    A plan id written above the header ("考试计划编号：P…") serves every row that
+    leaves its own plan id column out or empty.
+    """
+    found = find_header(rows)
+    if found is None:
+        return None
+    header_index, columns = found
+
+    plan_above = None
+    for row in rows[:header_index]:
+        for cell in row:
+            if isinstance(cell, str) and (match := _PLAN_LINE.search(cell)):
+                plan_above = code_text(match.group(1))
+
+    records: list[Record] = []
+    for offset, row in enumerate(rows[header_index + 1 :], start=header_index + 1):
+        texts = {col: cell_text(row[col]) for col in columns if col < len(row)}
+        if not any(texts.values()):
+            continue
+        record = Record(sheet=sheet)
+        if first_row_number is None:
+            record.ordinal = len(records) + 1
+        else:
+            record.row = first_row_number + offset
+        for col, key in columns.items():
+            if texts.get(col):
+                record.values.setdefault(key, texts[col])
+            if key == "id_number" and col < len(row):
+                cell = row[col]
+                if isinstance(cell, int | float) and not isinstance(cell, bool):
+                    record.id_as_number = abs(cell) >= _LOST_DIGITS
+        if plan_above and not record.values.get("plan_id"):
+            record.values["plan_id"] = plan_above
+        records.append(record)
+    return records

@@ -1,0 +1,98 @@
+"""Reading the form typed into a mail body: "考试计划编号：P2026-1104-0412" lines.
+
+Colons may be full-width or ASCII. Several requests may follow each other: a label
+seen again starts the next request. Rows pasted from the spreadsheet arrive as
+tab-separated lines and are read as a table.
+"""
+
+from __future__ import annotations
+
+import re
+
+from certflow.corrections.form import (
+    Record,
+    check_records,
+    label_key,
+    share_common_fields,
+)
+from certflow.corrections.model import CorrectionDraft
+from certflow.corrections.table import Cell, records_from_rows
+from certflow.models import Problem
+
+_LINE = re.compile(
+    r"^[\s　]*[【\[]?(?P<label>[^:：\t【】\[\]]{1,24}?)[】\]]?"
+    r"[\s　]*[:：][\s　]*(?P<value>.*?)[\s　]*$"
+)
+# The value of a label left empty may follow on the next lines (a reason written
+# as a paragraph); only these keys may run on, so a signature never does.
+_RUN_ON = ("reason", "requester")
+
+
+def records_from_text(text: str) -> list[Record]:
+    """Return every request typed in ``text``, numbered in the order found."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith(">")]
+    records: list[Record] = []
+    current = Record()
+    running: str | None = None
+    index = 0
+
+    while index < len(lines):
+        line = lines[index]
+        if "\t" in line and (table := _table_at(lines, index)) is not None:
+            table_records, index = table
+            records.extend(table_records)
+            running = None
+            continue
+        index += 1
+
+        match = _LINE.match(line)
+        key = label_key(match.group("label")) if match else None
+        if match is None or key is None:
+            if running and line.strip():
+                current.values[running] = (
+                    current.values[running] + line.strip()
+                ).strip()
+            else:
+                running = None
+            continue
+
+        if key in current.values:
+            records.append(current)
+            current = Record()
+        value = match.group("value")
+        current.values[key] = value
+        running = key if key in _RUN_ON and not value else None
+    records.append(current)
+
+    attempts = [r for r in records if r.attempted()]
+    for ordinal, record in enumerate(attempts, start=1):
+        record.ordinal = ordinal
+    share_common_fields(attempts)
+    return attempts
+
+
+def _table_at(lines: list[str], start: int) -> tuple[list[Record], int] | None:
+    """Read a tab-separated table starting at ``lines[start]``, if it is one."""
+    end = start
+    while end < len(lines) and "\t" in lines[end]:
+        end += 1
+    rows: list[list[Cell]] = [
+        [c.strip() for c in lines[i].split("\t")] for i in range(start, end)
+    ]
+    records = records_from_rows(rows, sheet=None, first_row_number=None)
+    if records is None:
+        return None
+    return records, end
+
+
+def read_correction_form_text(
+    text: str, *, sender: str, sender_name: str = ""
+) -> tuple[list[CorrectionDraft], list[Problem]]:
+    """Read the requests typed in a mail body.
+
+    A text with no request in it gives no drafts and no problems: whether that is
+    a problem depends on the rest of the mail (a form may be attached).
+    """
+    return check_records(
+        records_from_text(text), sender=sender.lower(), sender_name=sender_name
+    )
