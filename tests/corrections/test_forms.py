@@ -1,0 +1,177 @@
+"""The correction form read from text, HTML and xlsx, and the header decoding."""
+
+from __future__ import annotations
+
+import base64
+import io
+from email import message_from_bytes
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from certflow.corrections import read_correction_form_text, read_correction_form_xlsx
+from certflow.corrections.decode import (
+    RAW,
+    decode_bytes,
+    decode_header_text,
+    part_filename,
+)
+from certflow.corrections.html import html_to_text
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "correction-request.xlsx"
+SENDER = "Teacher@School.edu.cn"
+
+TYPED = """考试计划编号：P2026-1104-0412
+考生姓名：陈思彬
+准考证号：2026110412004
+修改项目：理论成绩
+原成绩：53.1
+申请修改为：63.1
+修改原因：漏计一题
+申请人：张明/武汉市交通职业技术学校
+"""
+
+
+def _filled_template(rows: list[list[object]]) -> bytes:
+    workbook = load_workbook(TEMPLATE)
+    sheet = workbook["成绩修改申请表"]
+    for offset, row in enumerate(rows):
+        for col, value in enumerate(row, start=1):
+            sheet.cell(row=4 + offset, column=col, value=value)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def test_typed_form_gives_one_draft_with_the_sender_lower_cased() -> None:
+    drafts, problems = read_correction_form_text(TYPED, sender=SENDER)
+
+    assert problems == []
+    assert len(drafts) == 1
+    draft = drafts[0]
+    assert (draft.plan_id, draft.admission_number, draft.field) == (
+        "P2026-1104-0412",
+        "2026110412004",
+        "theory",
+    )
+    assert (draft.published_score, draft.requested_score) == ("53.1", "63.1")
+    assert draft.requester == "张明/武汉市交通职业技术学校"
+    assert draft.requester_email == "teacher@school.edu.cn"
+
+
+def test_ascii_colons_and_spaces_around_them_read_the_same() -> None:
+    ascii_form = TYPED.replace("：", " : ")
+    assert read_correction_form_text(ascii_form, sender=SENDER) == (
+        read_correction_form_text(TYPED, sender=SENDER)
+    )
+
+
+def test_quoted_lines_of_a_reply_are_not_read() -> None:
+    quoted = "\n".join(f"> {line}" for line in TYPED.splitlines())
+    assert read_correction_form_text(quoted, sender=SENDER) == ([], [])
+
+
+def test_a_signature_with_a_phone_number_is_not_a_request() -> None:
+    text = "谢谢！\n\n张明\n电话：027-88886666\n地址：武汉市江岸区\n"
+    assert read_correction_form_text(text, sender=SENDER) == ([], [])
+
+
+def test_missing_requester_falls_back_to_the_sender_name() -> None:
+    text = TYPED.replace("申请人：张明/武汉市交通职业技术学校\n", "")
+    drafts, _ = read_correction_form_text(text, sender=SENDER, sender_name="张明")
+    assert drafts[0].requester == "张明"
+
+
+def test_a_plan_id_of_another_shape_is_refused() -> None:
+    text = TYPED.replace("P2026-1104-0412", "第 P2026 号计划")
+    drafts, problems = read_correction_form_text(text, sender=SENDER)
+    assert drafts == []
+    assert [p.code for p in problems] == ["bad_plan_id"]
+
+
+def test_two_requests_for_different_plans_do_not_share_a_plan_id() -> None:
+    second = TYPED.replace("P2026-1104-0412", "P2026-1105-0007")
+    text = TYPED + "\n" + second.replace("考试计划编号：P2026-1105-0007\n", "")
+    text += "考试计划编号：P2026-1105-0007\n"
+    drafts, problems = read_correction_form_text(text, sender=SENDER)
+    assert problems == []
+    assert [d.plan_id for d in drafts] == ["P2026-1104-0412", "P2026-1105-0007"]
+
+
+def test_html_label_value_table_reads_like_typed_lines() -> None:
+    rows = [line.split("：", 1) for line in TYPED.splitlines()]
+    html = "<table>" + "".join(
+        f"<tr><td>{label}</td><td>&nbsp;{value}</td></tr>" for label, value in rows
+    )
+    html += "</table><style>td { color: red }</style>"
+    assert read_correction_form_text(html_to_text(html), sender=SENDER) == (
+        read_correction_form_text(TYPED, sender=SENDER)
+    )
+
+
+def test_html_paragraphs_become_lines() -> None:
+    html = "".join(f"<p>{line}</p>" for line in TYPED.splitlines())
+    assert html_to_text(html).splitlines() == TYPED.splitlines()
+
+
+def test_empty_template_is_a_form_without_requests() -> None:
+    assert read_correction_form_xlsx(TEMPLATE.read_bytes(), sender=SENDER) == ([], [])
+
+
+def test_template_rows_become_drafts_and_incomplete_rows_problems() -> None:
+    good = ["P2026-1104-0412", "方浩", "420106200706163919", "2026110412005"]
+    good += ["1-1 汽车动力与驱动系统综合分析技术", "实操成绩", 82.3, 85.3, "漏记"]
+    good += ["李晓红/武汉市交通职业技术学校"]
+    missing = [*good[:3], "", *good[4:]]
+    data = _filled_template([good, missing])
+
+    drafts, problems = read_correction_form_xlsx(data, sender=SENDER)
+
+    assert len(drafts) == 1
+    assert drafts[0].published_score == "82.3"
+    assert drafts[0].requested_score == "85.3"
+    assert drafts[0].module_code == "1-1"
+    assert [(p.code, p.sheet, p.row, p.column) for p in problems] == [
+        ("missing_field", "成绩修改申请表", 5, "准考证号")
+    ]
+
+
+def test_bytes_that_are_no_workbook_are_an_unreadable_attachment() -> None:
+    drafts, problems = read_correction_form_xlsx(b"PK\x03\x04 broken", sender=SENDER)
+    assert drafts == []
+    assert [p.code for p in problems] == ["unreadable_attachment"]
+
+
+def test_gb2312_label_on_gbk_only_characters_decodes() -> None:
+    data = "王喆".encode("gbk")
+    word = f"=?gb2312?B?{base64.b64encode(data).decode()}?="
+    assert decode_header_text(word) == "王喆"
+
+
+def test_encoded_words_cut_inside_a_character_are_joined() -> None:
+    data = "成绩修改申请".encode()
+    first = base64.b64encode(data[:4]).decode()
+    second = base64.b64encode(data[4:]).decode()
+    header = f"=?UTF-8?B?{first}?=\r\n =?UTF-8?B?{second}?="
+    assert decode_header_text(header) == "成绩修改申请"
+
+
+def test_raw_8bit_gbk_header_is_guessed() -> None:
+    raw = "成绩修改申请".encode("gbk").decode("ascii", "surrogateescape")
+    assert decode_header_text(raw) == "成绩修改申请"
+
+
+def test_text_without_charset_label_is_guessed() -> None:
+    assert decode_bytes("申请修改为".encode("gb18030"), None) == "申请修改为"
+    assert decode_bytes("申请修改为".encode(), "us-ascii") == "申请修改为"
+
+
+def test_rfc2231_continuations_decode_to_one_name() -> None:
+    raw = (
+        b"Content-Type: application/octet-stream\r\n"
+        b"Content-Disposition: attachment;\r\n"
+        b"\tfilename*0*=gbk''%B3%C9%BC%A8;\r\n"
+        b"\tfilename*1*=%D0%DE%B8%C4.xlsx\r\n\r\nx"
+    )
+    part = message_from_bytes(raw, policy=RAW)
+    assert part_filename(part) == "成绩修改.xlsx"
