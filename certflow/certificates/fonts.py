@@ -124,8 +124,6 @@ class CjkFont:
         """Return the distinct characters of ``text`` with no glyph, in order."""
         missing: list[str] = []
         for char in text:
-            if char.isspace() and char in " \u3000":
-                continue
             if ord(char) not in self.cmap and char not in missing:
                 missing.append(char)
         return missing
@@ -234,7 +232,8 @@ def _cmap_format_12(pairs: list[tuple[int, int]]) -> bytes:
 
 def _checksum(data: bytes) -> int:
     padded = data + b"\0" * (-len(data) % 4)
-    return sum(struct.unpack(f">{len(padded) // 4}I", padded)) & 0xFFFFFFFF
+    words: tuple[int, ...] = struct.unpack(f">{len(padded) // 4}I", padded)
+    return sum(words) & 0xFFFFFFFF
 
 
 def _assemble_sfnt(tables: dict[str, bytes]) -> bytes:
@@ -287,13 +286,17 @@ def _choose_face(path: Path) -> int:
         collection.close()
 
 
-@cache
 def load_font(font_path: Path | None = None) -> CjkFont:
     """Return the parsed face of the certificate font (see :func:`find_font`).
 
-    Cached per path for the life of the process: parsing is the costly part.
+    Cached per resolved path for the life of the process: parsing is the costly
+    part, and a changed ``CERTFLOW_CJK_FONT`` still takes effect.
     """
-    path = find_font(font_path)
+    return _load_face(find_font(font_path).resolve())
+
+
+@cache
+def _load_face(path: Path) -> CjkFont:
     index = _choose_face(path)
     face = TTFont(str(path), fontNumber=index, lazy=True)
     try:

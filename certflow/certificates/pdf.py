@@ -149,7 +149,7 @@ class _Page:
         self.pdf = FPDF(orientation="portrait", unit="mm", format="A4")
         self.pdf.set_auto_page_break(False)
         self.pdf.set_margins(0, 0, 0)
-        _attach_font(self.pdf, font, text)
+        attach_font(self.pdf, font, text)
         self.pdf.add_page()
 
     def border(self) -> None:
@@ -185,8 +185,10 @@ class _Page:
         self.pdf.image(image, x=x, y=y, w=side, h=side)
 
 
-def _attach_font(pdf: FPDF, font: CjkFont, text: str) -> None:
-    """Register the CJK font with ``pdf``, embedding a subset holding ``text``.
+def attach_font(pdf: FPDF, font: CjkFont, text: str) -> None:
+    """Register the CJK font with ``pdf`` as family ``cjk``, holding ``text``.
+
+    ``text`` must contain every character the document will print.
 
     For TrueType faces the subset is cut up front from the cached parse and
     handed to fpdf2 in memory; fpdf2 then only re-reads a font of a few dozen

@@ -31,4 +31,5 @@ def keyring(keypair: tuple[bytes, bytes]) -> KeyRing:
 
 @pytest.fixture
 def data() -> CertificateData:
-    return make_data()
+    sample: CertificateData = make_data()
+    return sample

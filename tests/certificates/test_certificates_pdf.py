@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-from io import BytesIO
 from datetime import date, datetime
+from io import BytesIO
 from pathlib import Path
 
 import pytest
