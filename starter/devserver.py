@@ -21,7 +21,10 @@ from types import TracebackType
 from typing import Any, cast
 
 from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
@@ -89,14 +92,47 @@ async def register_search_attributes(
             raise
         # Added one by one, so one existing attribute does not hide missing ones.
         for name, value_type in wanted.items():
-            single = AddSearchAttributesRequest(
-                search_attributes={name: value_type}, namespace=namespace
-            )
-            with contextlib.suppress(RPCError):
-                await client.operator_service.add_search_attributes(single)
+            await _add_one(client, namespace, name, value_type)
+    await _check_types(client, namespace, wanted)
     log.info(
         "search attributes registered namespace=%s count=%d", namespace, len(wanted)
     )
+
+
+async def _add_one(
+    client: Client, namespace: str, name: str, value_type: IndexedValueType.ValueType
+) -> None:
+    single = AddSearchAttributesRequest(
+        search_attributes={name: value_type}, namespace=namespace
+    )
+    try:
+        await client.operator_service.add_search_attributes(single)
+    except RPCError as err:
+        if err.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+
+
+async def _check_types(
+    client: Client, namespace: str, wanted: dict[str, IndexedValueType.ValueType]
+) -> None:
+    # Adding a name that exists succeeds or says "already exists" without
+    # comparing types, so a clash (Stage registered as Text) is found only here.
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.UNIMPLEMENTED:
+            return  # the time-skipping test server cannot list them
+        raise
+    present = dict(listed.custom_attributes)
+    wrong = sorted(name for name, kind in wanted.items() if present.get(name) != kind)
+    if wrong:
+        raise RuntimeError(
+            f"Search attributes {', '.join(wrong)} are missing or registered with "
+            f"another type in namespace {namespace!r}. Remove them with "
+            f"'temporal operator search-attribute remove' and register them again."
+        )
 
 
 async def wait_for_frontend(address: str, namespace: str, within: float) -> Client:

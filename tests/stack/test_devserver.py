@@ -90,6 +90,8 @@ async def test_dev_server_has_the_search_attributes_and_answers_queries(
     async with _server(tmp_path / "temporal.sqlite", free_port) as server:
         assert server.client is not None
         client = server.client
+        # Already there from the command line: registering again must be a no-op.
+        await register_search_attributes(client)
 
         listed = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace="default")
@@ -146,3 +148,18 @@ async def test_search_attributes_registered_on_the_time_skipping_server() -> Non
 
     assert result == "reached sign-off"
     assert described.typed_search_attributes.get(STAGE) == "sign-off"
+
+
+@pytest.mark.timeout(60)
+async def test_registration_reports_an_attribute_of_another_type() -> None:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(devserver.temporal_cli_path()),
+        ip="127.0.0.1",
+        search_attributes=[SearchAttributeKey.for_text("Stage")],
+        ui=False,
+    )
+    async with env:
+        with pytest.raises(RuntimeError, match="Stage") as raised:
+            await register_search_attributes(env.client)
+
+    assert "PlanId" not in str(raised.value)
