@@ -9,9 +9,10 @@ certificates keep verifying.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -49,14 +50,11 @@ def load_private_key(pem_or_raw: bytes) -> Ed25519PrivateKey:
     """Load an Ed25519 private key from PKCS#8 PEM or its 32 raw bytes."""
     if len(pem_or_raw) == 32:
         return Ed25519PrivateKey.from_private_bytes(pem_or_raw)
-    try:
-        key = serialization.load_pem_private_key(pem_or_raw, password=None)
-    except (ValueError, TypeError) as exc:
-        raise InvalidKeyError(f"Not an unencrypted PEM private key: {exc}") from None
+    key = _load_pem(
+        lambda: serialization.load_pem_private_key(pem_or_raw, password=None)
+    )
     if not isinstance(key, Ed25519PrivateKey):
-        raise InvalidKeyError(
-            f"Expected an Ed25519 private key, got {type(key).__name__}."
-        )
+        raise InvalidKeyError(f"Expected an Ed25519 key, got {type(key).__name__}.")
     return key
 
 
@@ -64,15 +62,17 @@ def load_public_key(pem_or_raw: bytes) -> Ed25519PublicKey:
     """Load an Ed25519 public key from SubjectPublicKeyInfo PEM or 32 raw bytes."""
     if len(pem_or_raw) == 32:
         return Ed25519PublicKey.from_public_bytes(pem_or_raw)
-    try:
-        key = serialization.load_pem_public_key(pem_or_raw)
-    except (ValueError, TypeError) as exc:
-        raise InvalidKeyError(f"Not a PEM public key: {exc}") from None
+    key = _load_pem(lambda: serialization.load_pem_public_key(pem_or_raw))
     if not isinstance(key, Ed25519PublicKey):
-        raise InvalidKeyError(
-            f"Expected an Ed25519 public key, got {type(key).__name__}."
-        )
+        raise InvalidKeyError(f"Expected an Ed25519 key, got {type(key).__name__}.")
     return key
+
+
+def _load_pem(loader: Callable[[], object]) -> object:
+    try:
+        return loader()
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise InvalidKeyError(f"Not an unencrypted PEM key: {exc}") from None
 
 
 def key_id(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
