@@ -44,6 +44,7 @@ from certflow.certificates.pdf import (
     verification_url,
     verify_pdf,
 )
+from certflow.certificates.settings import CertificateSettings
 from certflow.certificates.signing import (
     RevocationEntry,
     SignedCertificate,
@@ -64,6 +65,7 @@ __all__ = [
     "FONT_ENV",
     "LEVEL_DIGITS",
     "CertificateData",
+    "CertificateSettings",
     "FontNotFoundError",
     "InvalidKeyError",
     "KeyRing",
