@@ -131,3 +131,9 @@ def test_corpus_has_the_shapes_real_clients_send() -> None:
         b"X-Mailer: iPhone Mail",
     ):
         assert marker in everything, marker
+
+
+def test_corpus_lines_end_in_crlf_as_on_the_wire() -> None:
+    for path in sorted(CORPUS.glob("*.eml")):
+        raw = path.read_bytes()
+        assert raw.count(b"\n") == raw.count(b"\r\n"), path.name

@@ -119,10 +119,11 @@ def test_empty_template_is_a_form_without_requests() -> None:
 
 
 def test_template_rows_become_drafts_and_incomplete_rows_problems() -> None:
-    good = ["P2026-1104-0412", "方浩", "420106200706163919", "2026110412005"]
+    good: list[object] = ["P2026-1104-0412", "方浩", "420106200706163919"]
+    good += ["2026110412005"]
     good += ["1-1 汽车动力与驱动系统综合分析技术", "实操成绩", 82.3, 85.3, "漏记"]
     good += ["李晓红/武汉市交通职业技术学校"]
-    missing = [*good[:3], "", *good[4:]]
+    missing: list[object] = [*good[:3], "", *good[4:]]
     data = _filled_template([good, missing])
 
     drafts, problems = read_correction_form_xlsx(data, sender=SENDER)

@@ -45,9 +45,12 @@ def b64_lines(data: bytes, width: int = 76) -> str:
 
 
 def qp_body(text: str, charset: str) -> str:
-    """Quoted-printable body with CRLF line ends."""
-    data = text.replace("\n", "\r\n").encode(charset)
-    return quopri.encodestring(data).decode("ascii").replace("\r\n", CRLF)
+    """Quoted-printable body, hard and soft line breaks both CRLF."""
+    lines = []
+    for line in text.split("\n"):
+        encoded = quopri.encodestring(line.encode(charset)).decode("ascii")
+        lines.append(encoded.removesuffix("\n").replace("=\n", "=" + CRLF))
+    return CRLF.join(lines)
 
 
 def word_b(text: str, charset: str, label: str | None = None) -> str:
