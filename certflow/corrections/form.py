@@ -66,6 +66,7 @@ assert set(SCORE_FIELDS.values()) == set(get_args(ScoreField))
 
 PLAN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{2,40}$")
 ADMISSION_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,40}$")
+_LEADING_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 MODULE_CODE = re.compile(r"^\s*(\d{1,2}-\d{1,2})(?![\d])")
 # A form attempt names at least this many form fields; fewer is a signature line
 # ("电话：027-…") or a sentence, not an incomplete request.
@@ -87,6 +88,18 @@ def label_key(text: str) -> str | None:
 def code_text(value: str) -> str:
     """Normalise a code-like value: full-width digits and letters, spaces removed."""
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value))
+
+
+def leading_code(value: str) -> str:
+    """Return the code a value starts with, dropping what people write after it.
+
+    "P2026-1104-0412    考核站点：…" (a line copied from the score summary) and
+    "2026110412004（陈思彬）" give the bare code. A value that does not start
+    with a code is returned whole, for the format check to refuse.
+    """
+    text = code_text(value)
+    match = _LEADING_CODE.match(text)
+    return match.group(0).rstrip("-") if match else text
 
 
 @dataclass
@@ -139,11 +152,11 @@ def check_record(
                 _problem(record, "missing_field", key, label=LABELS[key][0])
             )
 
-    plan_id = code_text(values.get("plan_id", ""))
+    plan_id = leading_code(values.get("plan_id", ""))
     if plan_id and not PLAN_ID.match(plan_id):
         problems.append(_problem(record, "bad_plan_id", "plan_id", value=plan_id))
 
-    admission = code_text(values.get("admission_number", ""))
+    admission = leading_code(values.get("admission_number", ""))
     if admission and not ADMISSION_NUMBER.match(admission):
         problems.append(
             _problem(

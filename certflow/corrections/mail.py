@@ -31,6 +31,9 @@ _SPREADSHEET_TYPES = {
     "application/vnd.oasis.opendocument.spreadsheet",
     "application/kset",  # WPS Office
 }
+# The template filled with a few hundred rows is well under 1 MB; anything much
+# bigger is not a correction form and is not worth decompressing.
+MAX_SPREADSHEET_BYTES = 10 * 1024 * 1024
 _SCAN_SUFFIXES = (".pdf", ".jpg", ".jpeg", ".png", ".heic", ".bmp", ".tif", ".tiff")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 # Added on the way by each server, so they differ between two deliveries of one
@@ -70,6 +73,16 @@ def read_correction_mail(raw: bytes) -> MailReading:
     problems: list[Problem] = []
     form_attached = False
     for filename, data in parts.spreadsheets:
+        if len(data) > MAX_SPREADSHEET_BYTES:
+            problems.append(
+                Problem(
+                    code="attachment_too_large",
+                    message=t(
+                        "corrections.problem.attachment_too_large", filename=filename
+                    ),
+                )
+            )
+            continue
         sheet = read_form_workbook(
             data, sender=sender, sender_name=sender_name, filename=filename
         )

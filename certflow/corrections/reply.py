@@ -92,6 +92,8 @@ def compose_reply(
     (In-Reply-To, References) unless its Message-ID was synthetic, and is marked
     Auto-Submitted so that the sender's vacation robot does not answer it.
     """
+    if not original.sender:
+        raise ValueError("the original mail has no sender address to reply to")
     subject = original.subject.strip() or t("corrections.default_subject")
     if kind is ReplyKind.RECEIVED:
         if not reference:

@@ -89,6 +89,18 @@ def test_a_plan_id_of_another_shape_is_refused() -> None:
     assert [p.code for p in problems] == ["bad_plan_id"]
 
 
+def test_words_after_a_code_are_dropped() -> None:
+    text = TYPED.replace(
+        "P2026-1104-0412", "P2026-1104-0412    考核站点：武汉市交通职业技术学校"
+    ).replace("2026110412004", "２０２６１１０４１２００４（陈思彬）")
+    drafts, problems = read_correction_form_text(text, sender=SENDER)
+    assert problems == []
+    assert (drafts[0].plan_id, drafts[0].admission_number) == (
+        "P2026-1104-0412",
+        "2026110412004",
+    )
+
+
 def test_two_requests_for_different_plans_do_not_share_a_plan_id() -> None:
     second = TYPED.replace("P2026-1104-0412", "P2026-1105-0007")
     text = TYPED + "\n" + second.replace("考试计划编号：P2026-1105-0007\n", "")

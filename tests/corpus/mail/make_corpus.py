@@ -780,6 +780,44 @@ def vacation_reply() -> bytes:
     return (head + CRLF + b64_lines(text.encode("utf-8")) + CRLF).encode("ascii")
 
 
+def qqmail_app_html_paragraphs() -> bytes:
+    """QQ Mail phone app: HTML only, GB18030 base64, the form typed as paragraphs."""
+    lines = [
+        "考试计划编号：P2026-1104-0412",
+        "考生姓名：买买提·艾力",
+        "证件号码：65010220050315271x",
+        "准考证号：2026110412017",
+        "考核模块：1-1",
+        "修改项目：理论成绩",
+        "原成绩：58",
+        "申请修改为：62",
+        "修改原因：主观题第 3 题复核加 4 分",
+        "申请人：李晓红（武汉市交通职业技术学校）",
+        "联系电话：13971234567",
+    ]
+    html = (
+        '<meta http-equiv="Content-Type" content="text/html; charset=GB18030">'
+        + "".join(f"<div>{line}</div>" for line in lines)
+        + '<div><br></div><div><sign signid="0"><div style="color:#909090;'
+        'font-family:Arial Narrow;font-size:12px">发自我的QQ邮箱</div></sign></div>'
+    )
+    head = headers(
+        f'From: "{word_b("李晓红", "GB18030")}" <3307451122@qq.com>',
+        'To: "kaowu1x" <kaowu1x@zcx-eval.org.cn>',
+        f"Subject: {word_b('成绩修改申请', 'GB18030')}",
+        "Mime-Version: 1.0",
+        'Content-Type: text/html;\r\n\tcharset="GB18030"',
+        "Content-Transfer-Encoding: base64",
+        "Date: Thu, 3 Dec 2026 20:15:37 +0800",
+        "X-Priority: 3",
+        "Message-ID: <tencent_5E6F7A8B9C0D1E2F3A4B5C6D@qq.com>",
+        "X-QQ-MIME: TCMime 1.0 by Tencent",
+        "X-Mailer: QQMail 2.x",
+        "X-QQ-Mailer: QQMail 2.x",
+    )
+    return (head + CRLF + b64_lines(html.encode("gb18030")) + CRLF).encode("ascii")
+
+
 MESSAGES = {
     "01-foxmail-gbk-xlsx.eml": foxmail_gbk_xlsx,
     "02-qqmail-utf8-typed.eml": qqmail_utf8_text,
@@ -794,6 +832,7 @@ MESSAGES = {
     "11-foxmail-redelivered.eml": foxmail_redelivered,
     "12-outlook-pasted-rows.eml": outlook_pasted_rows,
     "13-vacation-autoreply.eml": vacation_reply,
+    "14-qqmail-app-html-paragraphs.eml": qqmail_app_html_paragraphs,
 }
 
 
