@@ -29,7 +29,6 @@ _SPREADSHEET_TYPES = {
     "application/vnd.ms-excel",
     "application/vnd.ms-excel.sheet.macroenabled.12",
     "application/vnd.oasis.opendocument.spreadsheet",
-    "application/kset",  # WPS Office
 }
 # The template filled with a few hundred rows is well under 1 MB; anything much
 # bigger is not a correction form and is not worth decompressing.

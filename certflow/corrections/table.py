@@ -38,8 +38,10 @@ def cell_text(cell: Cell) -> str:
 def find_header(rows: Sequence[Sequence[Cell]]) -> tuple[int, dict[int, str]] | None:
     """Return the index of the header row and its column -> form key map.
 
-    A header names at least three form fields, one of which is the plan id or the
-    admission number; anything less is a title row or an unrelated sheet.
+    A header names at least three form fields: the plan id or the admission
+    number, and the score to change or its new value. Anything less is a title
+    row or another sheet; a score summary, with its 姓名 / 证件号码 / 准考证号
+    columns, names candidates but no change.
     """
     for index, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
         columns: dict[int, str] = {}
@@ -47,7 +49,9 @@ def find_header(rows: Sequence[Sequence[Cell]]) -> tuple[int, dict[int, str]] | 
             if isinstance(cell, str) and (key := label_key(cell)) is not None:
                 columns.setdefault(col, key)
         keys = set(columns.values())
-        if len(keys) >= 3 and keys & {"plan_id", "admission_number"}:
+        identifies = keys & {"plan_id", "admission_number"}
+        changes = keys & {"field", "requested_score"}
+        if len(keys) >= 3 and identifies and changes:
             return index, columns
     return None
 

@@ -129,6 +129,7 @@ def test_corpus_has_the_shapes_real_clients_send() -> None:
         b"Coremail",
         b"X-MS-Has-Attach",
         b"X-Mailer: iPhone Mail",
+        b"Content-Type: application/vnd.ms-excel",
     ):
         assert marker in everything, marker
 

@@ -18,7 +18,10 @@ from certflow.corrections.decode import (
 )
 from certflow.corrections.html import html_to_text
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "correction-request.xlsx"
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "templates" / "correction-request.xlsx"
+CORPUS_FORMS = ROOT / "tests" / "corpus" / "mail" / "forms"
+SAMPLES = ROOT / "samples" / "intake"
 SENDER = "Teacher@School.edu.cn"
 
 TYPED = """考试计划编号：P2026-1104-0412
@@ -147,6 +150,23 @@ def test_template_rows_become_drafts_and_incomplete_rows_problems() -> None:
     assert [(p.code, p.sheet, p.row, p.column) for p in problems] == [
         ("missing_field", "成绩修改申请表", 5, "准考证号")
     ]
+
+
+def test_ods_saved_by_an_office_suite_reads_like_the_xlsx() -> None:
+    data = (CORPUS_FORMS / "成绩修改申请表.ods").read_bytes()
+    drafts, problems = read_correction_form_xlsx(data, sender=SENDER)
+    assert problems == []
+    assert [
+        (d.candidate_name, d.field, d.published_score, d.requested_score)
+        for d in drafts
+    ] == [("熊杰", "status", "缺考", "正常")]
+
+
+def test_a_score_summary_is_not_a_correction_form() -> None:
+    data = (SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx").read_bytes()
+    drafts, problems = read_correction_form_xlsx(data, sender=SENDER)
+    assert drafts == []
+    assert [p.code for p in problems] == ["not_a_form"]
 
 
 def test_bytes_that_are_no_workbook_are_an_unreadable_attachment() -> None:

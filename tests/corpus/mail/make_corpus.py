@@ -18,7 +18,10 @@ from __future__ import annotations
 import base64
 import io
 import quopri
+import shutil
+import subprocess
 import sys
+import tempfile
 import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,6 +29,8 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 HERE = Path(__file__).resolve().parent
+FORMS = HERE / "forms"
+SAMPLES = HERE.parents[2] / "samples" / "intake"
 sys.path.insert(0, str(HERE.parents[2] / "templates"))
 import make_correction_template  # noqa: E402
 
@@ -786,7 +791,7 @@ def qqmail_app_html_paragraphs() -> bytes:
         "考试计划编号：P2026-1104-0412",
         "考生姓名：买买提·艾力",
         "证件号码：65010220050315271x",
-        "准考证号：2026110412017",
+        "准考证号：2026110412033",
         "考核模块：1-1",
         "修改项目：理论成绩",
         "原成绩：58",
@@ -818,6 +823,118 @@ def qqmail_app_html_paragraphs() -> bytes:
     return (head + CRLF + b64_lines(html.encode("gb18030")) + CRLF).encode("ascii")
 
 
+def old_form_rows() -> list[list[object]]:
+    """The request saved as .xls and .ods by office suites (forms/)."""
+    return [
+        request_row(
+            "熊杰",
+            "440305200611035306",
+            "2026110412018",
+            "考试状态",
+            "缺考",
+            "正常",
+            "考生因交通管制迟到 10 分钟，经考点同意入场，实际参加考试",
+            requester=f"熊国栋/{SITE}",
+        )
+    ]
+
+
+def convert_forms() -> None:
+    """Save the old-format forms with LibreOffice, as a school's office suite would.
+
+    Run only with ``--forms``: LibreOffice stamps each file with the time, so the
+    files are committed and the messages embed them as they are.
+    """
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        raise SystemExit("LibreOffice (soffice) is needed to write forms/")
+    FORMS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        source = Path(work) / "成绩修改申请表.xlsx"
+        source.write_bytes(xlsx(old_form_rows()))
+        for target in ("xls", "ods"):
+            subprocess.run(
+                [
+                    soffice,
+                    f"-env:UserInstallation=file://{work}/profile",
+                    "--headless",
+                    "--convert-to",
+                    target,
+                    "--outdir",
+                    str(FORMS),
+                    str(source),
+                ],
+                check=True,
+                capture_output=True,
+            )
+
+
+def outlook2007_xls() -> bytes:
+    """Outlook 2007 with the form saved as .xls (BIFF8) and a gb2312 body."""
+    boundary = "----=_NextPart_000_0013_01DB45A1.7C3E2F10"
+    filename = "成绩修改申请表.xls"
+    plain = "考务老师：\n\n附件为熊杰考试状态修改申请，请审核。\n\n熊国栋\n"
+    head = headers(
+        f'From: "{word_b("熊国栋", "gb2312")}" <xiongguodong@whjtzx.edu.cn>',
+        "To: <kaowu1x@zcx-eval.org.cn>",
+        f"Subject: {word_b('成绩修改申请（熊杰）', 'gb2312')}",
+        "Date: Fri, 4 Dec 2026 08:30:12 +0800",
+        "Message-ID: <000f01db45a1$7c3e2f10$74ba8d30$@whjtzx.edu.cn>",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/mixed;{CRLF}\tboundary="{boundary}"',
+        "X-Mailer: Microsoft Office Outlook 12.0",
+        "Thread-Index: AdtFoXcvTzJ8Qm5aRk6yQ0VxQm1hTg==",
+        "Content-Language: zh-cn",
+    )
+    body = (
+        f"{CRLF}This is a multi-part message in MIME format.{CRLF}{CRLF}"
+        f"--{boundary}{CRLF}"
+        f'Content-Type: text/plain;{CRLF}\tcharset="gb2312"{CRLF}'
+        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
+        f"{b64_lines(plain.replace(chr(10), CRLF).encode('gb2312'))}{CRLF}{CRLF}"
+        f"--{boundary}{CRLF}"
+        f"Content-Type: application/vnd.ms-excel;{CRLF}"
+        f'\tname="{word_b(filename, "gb2312")}"{CRLF}'
+        f"Content-Transfer-Encoding: base64{CRLF}"
+        f"Content-Disposition: attachment;{CRLF}"
+        f'\tfilename="{word_b(filename, "gb2312")}"{CRLF}{CRLF}'
+        f"{b64_lines((FORMS / '成绩修改申请表.xls').read_bytes())}{CRLF}{CRLF}"
+        f"--{boundary}--{CRLF}{CRLF}"
+    )
+    return (head + body).encode("ascii")
+
+
+def wrong_attachment() -> bytes:
+    """Foxmail with the score summary attached instead of the correction form."""
+    boundary = "----=_NextPart_6751B2C0_3F405162_7C8D9EAF"
+    filename = "P2026-1104-0412-成绩汇总表.xlsx"
+    head = headers(
+        f'From: "{word_b("王喆", "gbk", "gb2312")}" <wangzhe@whjtzx.edu.cn>',
+        "To: kaowu1x@zcx-eval.org.cn",
+        f"Subject: {word_b('成绩有误，请修改', 'gbk', 'gb2312')}",
+        "Date: Fri, 4 Dec 2026 09:12:40 +0800",
+        "Message-ID: <202612040912400345678@whjtzx.edu.cn>",
+        "X-Mailer: Foxmail 7.2.25.375[cn]",
+        "Mime-Version: 1.0",
+        f'Content-Type: multipart/mixed;{CRLF}\tboundary="{boundary}"',
+    )
+    body = (
+        f"{CRLF}This is a multi-part message in MIME format.{CRLF}{CRLF}"
+        f"--{boundary}{CRLF}"
+        f'Content-Type: text/plain;{CRLF}\tcharset="gb2312"{CRLF}'
+        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
+        f"{b64_lines('成绩汇总表里陈思彬的理论成绩不对，请修改。'.encode('gbk'))}{CRLF}{CRLF}"
+        f"--{boundary}{CRLF}"
+        "Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet;"
+        f'{CRLF}\tname="{word_b(filename, "gbk", "gb2312")}"{CRLF}'
+        f"Content-Transfer-Encoding: base64{CRLF}"
+        f'Content-Disposition: attachment;{CRLF}\tfilename="{word_b(filename, "gbk", "gb2312")}"'
+        f"{CRLF}{CRLF}{b64_lines((SAMPLES / filename).read_bytes())}{CRLF}{CRLF}"
+        f"--{boundary}--{CRLF}{CRLF}"
+    )
+    return (head + body).encode("ascii")
+
+
 MESSAGES = {
     "01-foxmail-gbk-xlsx.eml": foxmail_gbk_xlsx,
     "02-qqmail-utf8-typed.eml": qqmail_utf8_text,
@@ -833,11 +950,15 @@ MESSAGES = {
     "12-outlook-pasted-rows.eml": outlook_pasted_rows,
     "13-vacation-autoreply.eml": vacation_reply,
     "14-qqmail-app-html-paragraphs.eml": qqmail_app_html_paragraphs,
+    "15-outlook2007-xls.eml": outlook2007_xls,
+    "16-foxmail-wrong-attachment.eml": wrong_attachment,
 }
 
 
 def main() -> None:
-    """Write every message of the corpus next to this script."""
+    """Write every message of the corpus next to this script (``--forms``: and forms/)."""
+    if "--forms" in sys.argv[1:]:
+        convert_forms()
     for name, build in MESSAGES.items():
         (HERE / name).write_bytes(build())
     print(f"wrote {len(MESSAGES)} messages")
