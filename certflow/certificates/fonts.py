@@ -101,6 +101,28 @@ class _GlyfTables:
     side_bearings: list[int]
 
 
+@dataclass(frozen=True)
+class FaceMetrics:
+    """Face-wide numbers a PDF font descriptor needs, in font units."""
+
+    units_per_em: int
+    ascent: int
+    descent: int
+    cap_height: int
+    x_min: int
+    y_min: int
+    x_max: int
+    y_max: int
+    italic_angle: float
+    fixed_pitch: bool
+    weight_class: int
+    underline_position: int
+    underline_thickness: int
+    strikeout_position: int
+    strikeout_size: int
+    full_name: str
+
+
 @dataclass
 class CjkFont:
     """One parsed face of a CJK font file, shared by every certificate of a process.
@@ -113,7 +135,15 @@ class CjkFont:
     face_index: int
     family: str
     cmap: dict[int, int]
+    glyph_names: dict[int, str] = field(repr=False)
+    metrics: FaceMetrics = field(repr=False)
     _glyf: _GlyfTables | None = field(default=None, repr=False)
+
+    def glyph_advance(self, gid: int) -> int:
+        """Return the advance width of a glyph in font units (TrueType faces)."""
+        if self._glyf is None:
+            raise ValueError(f"{self.path} has no TrueType metrics loaded")
+        return self._glyf.advances[gid]
 
     @property
     def fast_subsetting(self) -> bool:
@@ -131,28 +161,48 @@ class CjkFont:
     def subset(self, text: Iterable[str]) -> bytes:
         """Return a standalone TrueType font holding the glyphs of ``text`` only.
 
-        Glyph ids are renumbered compactly; composite glyphs keep their parts.
+        Glyph ids are renumbered compactly in code point order after .notdef.
         Only for TrueType faces (see :attr:`fast_subsetting`).
+        """
+        codepoints = sorted({ord(c) for c in text if ord(c) in self.cmap})
+        slots: list[int | None] = [0]
+        cmap: dict[int, int] = {}
+        for cp in codepoints:
+            cmap[cp] = len(slots)
+            slots.append(self.cmap[cp])
+        return self.subset_glyphs(slots, cmap)
+
+    def subset_glyphs(self, slots: list[int | None], cmap: dict[int, int]) -> bytes:
+        """Return a TrueType font whose glyph ``i`` is this face's glyph ``slots[i]``.
+
+        ``None`` leaves an empty glyph in that place, so a caller can make glyph
+        ids equal its own character codes. Parts of composite glyphs are appended
+        after the slots. ``cmap`` maps code points to the new glyph ids.
         """
         if self._glyf is None:
             raise ValueError(f"{self.path} has no TrueType outlines to copy")
         tables = self._glyf
 
-        codepoints = sorted({ord(c) for c in text if ord(c) in self.cmap})
-        wanted = {0}
-        for cp in codepoints:
-            _add_with_components(self.cmap[cp], tables, wanted)
-        order = sorted(wanted)
-        new_id = {old: new for new, old in enumerate(order)}
+        order = list(slots)
+        placed = {gid: new for new, gid in enumerate(order) if gid is not None}
+        for gid in slots:
+            if gid is not None:
+                for part in _parts(gid, tables):
+                    if part not in placed:
+                        placed[part] = len(order)
+                        order.append(part)
 
         glyf = bytearray()
         loca = array("I")
         hmtx = bytearray()
         for old in order:
             loca.append(len(glyf))
+            if old is None:
+                hmtx += b"\0\0\0\0"
+                continue
             data = tables.glyf[tables.loca[old] : tables.loca[old + 1]]
             if len(data) >= 10 and struct.unpack_from(">h", data)[0] < 0:
-                data = _renumber_components(data, new_id)
+                data = _renumber_components(data, placed)
             glyf += data
             glyf += b"\0" * (-len(glyf) % 4)
             hmtx += struct.pack(">Hh", tables.advances[old], tables.side_bearings[old])
@@ -179,7 +229,7 @@ class CjkFont:
             "hmtx": bytes(hmtx),
             "loca": loca.tobytes(),
             "glyf": bytes(glyf),
-            "cmap": _cmap_format_12([(cp, new_id[self.cmap[cp]]) for cp in codepoints]),
+            "cmap": _cmap_format_12(sorted(cmap.items())),
         }
         for tag in _COPIED_TABLES:
             if tag in tables.raw:
@@ -187,14 +237,15 @@ class CjkFont:
         return _assemble_sfnt(out)
 
 
-def _add_with_components(gid: int, tables: _GlyfTables, into: set[int]) -> None:
-    if gid in into:
-        return
-    into.add(gid)
+def _parts(gid: int, tables: _GlyfTables) -> list[int]:
+    """Return the glyphs a composite glyph is built from, recursively."""
+    found: list[int] = []
     data = tables.glyf[tables.loca[gid] : tables.loca[gid + 1]]
     if len(data) >= 10 and struct.unpack_from(">h", data)[0] < 0:
         for _offset, component in _components(data):
-            _add_with_components(component, tables, into)
+            found.append(component)
+            found.extend(_parts(component, tables))
+    return found
 
 
 def _components(data: bytes) -> list[tuple[int, int]]:
@@ -308,10 +359,38 @@ def _load_face(path: Path) -> CjkFont:
         if "glyf" in face.reader and "loca" in face.reader:
             glyf = _read_glyf_tables(face)
         return CjkFont(
-            path=path, face_index=index, family=family, cmap=cmap, _glyf=glyf
+            path=path,
+            face_index=index,
+            family=family,
+            cmap=cmap,
+            glyph_names=dict(names),
+            metrics=_metrics(face),
+            _glyf=glyf,
         )
     finally:
         face.close()
+
+
+def _metrics(face: TTFont) -> FaceMetrics:
+    head, hhea, os2, post = face["head"], face["hhea"], face["OS/2"], face["post"]
+    return FaceMetrics(
+        units_per_em=head.unitsPerEm,
+        ascent=hhea.ascent,
+        descent=hhea.descent,
+        cap_height=getattr(os2, "sCapHeight", hhea.ascent),
+        x_min=head.xMin,
+        y_min=head.yMin,
+        x_max=head.xMax,
+        y_max=head.yMax,
+        italic_angle=post.italicAngle,
+        fixed_pitch=bool(post.isFixedPitch),
+        weight_class=os2.usWeightClass,
+        underline_position=post.underlinePosition,
+        underline_thickness=post.underlineThickness,
+        strikeout_position=os2.yStrikeoutPosition,
+        strikeout_size=os2.yStrikeoutSize,
+        full_name=face["name"].getBestFullName() or "CJK",
+    )
 
 
 def _read_glyf_tables(face: TTFont) -> _GlyfTables:

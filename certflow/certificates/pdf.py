@@ -21,8 +21,7 @@ from io import BytesIO
 from pathlib import Path
 
 import segno
-from fpdf import FPDF
-from fpdf.fonts import TTFFont
+from PIL import Image
 
 from certflow.certificates.canonical import (
     CertificateData,
@@ -31,6 +30,7 @@ from certflow.certificates.canonical import (
 )
 from certflow.certificates.fonts import CjkFont, check_printable, load_font
 from certflow.certificates.keys import KeyRing
+from certflow.certificates.pdffont import CjkPDF
 from certflow.certificates.signing import (
     SignedCertificate,
     SignedStatusList,
@@ -145,11 +145,11 @@ def _fields(data: CertificateData) -> list[tuple[str, str]]:
 class _Page:
     """Places the certificate's content on one fpdf2 page."""
 
-    def __init__(self, font: CjkFont, text: str) -> None:
-        self.pdf = FPDF(orientation="portrait", unit="mm", format="A4")
+    def __init__(self, font: CjkFont) -> None:
+        self.pdf = CjkPDF(orientation="portrait", unit="mm", format="A4")
         self.pdf.set_auto_page_break(False)
         self.pdf.set_margins(0, 0, 0)
-        attach_font(self.pdf, font, text)
+        self.pdf.use_cjk_font(font, FONT_FAMILY)
         self.pdf.add_page()
 
     def border(self) -> None:
@@ -178,31 +178,22 @@ class _Page:
         pdf.text(x, y, text)
 
     def qr(self, url: str, x: float, y: float, side: float) -> None:
-        code = segno.make(url, error="m", mask=_QR_MASK)
-        image = BytesIO()
-        code.save(image, kind="png", scale=1, border=2)
-        image.seek(0)
+        """Draw the QR code of ``url`` as a one-pixel-per-module image.
+
+        Building the bitmap directly skips a PNG encode and decode round trip;
+        PDF viewers scale it without smoothing, so modules stay sharp.
+        """
+        matrix = segno.make(url, error="m", mask=_QR_MASK).matrix
+        border = 2
+        size = len(matrix) + 2 * border
+        quiet = b"\xff" * size
+        rows = [quiet] * border
+        for row in matrix:
+            line = bytes(0 if dark else 255 for dark in row)
+            rows.append(quiet[:border] + line + quiet[:border])
+        rows += [quiet] * border
+        image = Image.frombytes("L", (size, size), b"".join(rows))
         self.pdf.image(image, x=x, y=y, w=side, h=side)
-
-
-def attach_font(pdf: FPDF, font: CjkFont, text: str) -> None:
-    """Register the CJK font with ``pdf`` as family ``cjk``, holding ``text``.
-
-    ``text`` must contain every character the document will print.
-
-    For TrueType faces the subset is cut up front from the cached parse and
-    handed to fpdf2 in memory; fpdf2 then only re-reads a font of a few dozen
-    glyphs. Its bounding boxes are already right, so recomputing them on save
-    (the costliest step of fontTools' writer) is switched off.
-    """
-    if not font.fast_subsetting:
-        pdf.add_font(
-            FONT_FAMILY, "", str(font.path), collection_font_number=font.face_index
-        )
-        return
-    subset = TTFFont(pdf, BytesIO(font.subset(text)), FONT_FAMILY, "")  # type: ignore[arg-type]
-    subset.ttfont.recalcBBoxes = False
-    pdf.fonts[FONT_FAMILY] = subset
 
 
 def render_pdf(signed: SignedCertificate, *, font_path: Path | None = None) -> bytes:
@@ -226,7 +217,7 @@ def render_pdf(signed: SignedCertificate, *, font_path: Path | None = None) -> b
     text = "".join(fixed) + "".join(label + value for label, value in fields)
     check_printable(text, font)
 
-    page = _Page(font, text)
+    page = _Page(font)
     pdf = page.pdf
     issued = datetime.combine(data.issued_on, time(9, 0), tzinfo=CST)
     pdf.set_creation_date(issued)
@@ -280,7 +271,7 @@ def render_pdf(signed: SignedCertificate, *, font_path: Path | None = None) -> b
         creation_date=issued,
         modification_date=issued,
     )
-    return bytes(pdf.output())
+    return pdf.to_bytes()
 
 
 def extract_signed(pdf: bytes) -> SignedCertificate:

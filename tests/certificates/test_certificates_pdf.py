@@ -7,6 +7,7 @@ rendered PDF, as a reader on another machine would see it.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from datetime import date, datetime
 from io import BytesIO
@@ -364,3 +365,34 @@ def test_composite_glyphs_bring_their_components() -> None:
         subset["glyf"][sub_name].getCoordinates(subset["glyf"])[0]
         == glyf[orig_name].getCoordinates(glyf)[0]
     )
+
+
+@pytest.mark.skipif(shutil.which("zbarimg") is None, reason="zbar-tools not installed")
+def test_the_qr_code_scans_to_the_verification_url(
+    signing_key: SigningKey, tmp_path: Path
+) -> None:
+    signed = sign(make_data(name="黎芬"), signing_key.private_key)
+    path = tmp_path / "c.pdf"
+    path.write_bytes(render_pdf(signed))
+    _run("pdftoppm", "-png", "-r", "150", "-singlefile", path, tmp_path / "page")
+    scanned = subprocess.run(
+        ["zbarimg", "-q", "--raw", str(tmp_path / "page.png")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert scanned == verification_url(signed)
+
+
+def test_text_outside_the_basic_plane_stays_extractable_on_the_fast_path(
+    signing_key: SigningKey, tmp_path: Path
+) -> None:
+    font = load_font()
+    if not font.fast_subsetting:
+        pytest.skip("the default font has no TrueType outlines")
+    astral = next((chr(cp) for cp in sorted(font.cmap) if cp > 0xFFFF), None)
+    if astral is None:
+        pytest.skip("the default font has no glyph outside the basic plane")
+    name = f"黎{astral}芬"
+    pdf = render_pdf(sign(make_data(name=name), signing_key.private_key))
+    assert name in _text_of(pdf, tmp_path)
