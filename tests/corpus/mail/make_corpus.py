@@ -580,17 +580,25 @@ def no_form() -> bytes:
     return (head + CRLF + b64_lines(text.encode("gb18030")) + CRLF).encode("ascii")
 
 
-def scan_only() -> bytes:
-    """Foxmail with a photo of the signed paper form and nothing machine-readable."""
-    boundary = "----=_NextPart_674D5A10_2E3F4051_6B7C8D9E"
-    jpeg = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
-    filename = "成绩修改申请表（盖章）.jpg"
+def foxmail_one_attachment(
+    *,
+    subject: str,
+    date: str,
+    message_id: str,
+    boundary: str,
+    text: str,
+    content_type: str,
+    filename: str,
+    data: bytes,
+) -> bytes:
+    """Foxmail from 王喆: a short gb2312-labelled note and one attachment."""
+    label = word_b(filename, "gbk", "gb2312")
     head = headers(
         f'From: "{word_b("王喆", "gbk", "gb2312")}" <wangzhe@whjtzx.edu.cn>',
         "To: kaowu1x@zcx-eval.org.cn",
-        f"Subject: {word_b('成绩修改申请表（盖章扫描件）', 'gb2312')}",
-        "Date: Mon, 30 Nov 2026 14:20:00 +0800",
-        "Message-ID: <202611301420003456789@whjtzx.edu.cn>",
+        f"Subject: {word_b(subject, 'gbk', 'gb2312')}",
+        f"Date: {date}",
+        f"Message-ID: {message_id}",
         "X-Mailer: Foxmail 7.2.25.375[cn]",
         "Mime-Version: 1.0",
         f'Content-Type: multipart/mixed;{CRLF}\tboundary="{boundary}"',
@@ -600,15 +608,44 @@ def scan_only() -> bytes:
         f"--{boundary}{CRLF}"
         f'Content-Type: text/plain;{CRLF}\tcharset="gb2312"{CRLF}'
         f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        f"{b64_lines('附件为盖章后的申请表扫描件。'.encode('gb18030'))}{CRLF}{CRLF}"
+        f"{b64_lines(text.encode('gbk'))}{CRLF}{CRLF}"
         f"--{boundary}{CRLF}"
-        f'Content-Type: image/jpeg;{CRLF}\tname="{word_b(filename, "gb2312")}"{CRLF}'
+        f'Content-Type: {content_type};{CRLF}\tname="{label}"{CRLF}'
         f"Content-Transfer-Encoding: base64{CRLF}"
-        f'Content-Disposition: attachment;{CRLF}\tfilename="{word_b(filename, "gb2312")}"'
-        f"{CRLF}{CRLF}{b64_lines(jpeg)}{CRLF}{CRLF}"
-        f"--{boundary}--{CRLF}"
+        f'Content-Disposition: attachment;{CRLF}\tfilename="{label}"'
+        f"{CRLF}{CRLF}{b64_lines(data)}{CRLF}{CRLF}"
+        f"--{boundary}--{CRLF}{CRLF}"
     )
     return (head + body).encode("ascii")
+
+
+def scan_only() -> bytes:
+    """Foxmail with a photo of the signed paper form and nothing machine-readable."""
+    return foxmail_one_attachment(
+        subject="成绩修改申请表（盖章扫描件）",
+        date="Mon, 30 Nov 2026 14:20:00 +0800",
+        message_id="<202611301420003456789@whjtzx.edu.cn>",
+        boundary="----=_NextPart_674D5A10_2E3F4051_6B7C8D9E",
+        text="附件为盖章后的申请表扫描件。",
+        content_type="image/jpeg",
+        filename="成绩修改申请表（盖章）.jpg",
+        data=bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9"),
+    )
+
+
+def wrong_attachment() -> bytes:
+    """Foxmail with the score summary attached instead of the correction form."""
+    filename = "P2026-1104-0412-成绩汇总表.xlsx"
+    return foxmail_one_attachment(
+        subject="成绩有误，请修改",
+        date="Fri, 4 Dec 2026 09:12:40 +0800",
+        message_id="<202612040912400345678@whjtzx.edu.cn>",
+        boundary="----=_NextPart_6751B2C0_3F405162_7C8D9EAF",
+        text="成绩汇总表里陈思彬的理论成绩不对，请修改。",
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        filename=filename,
+        data=(SAMPLES / filename).read_bytes(),
+    )
 
 
 def incomplete_text() -> bytes:
@@ -899,37 +936,6 @@ def outlook2007_xls() -> bytes:
         f"Content-Disposition: attachment;{CRLF}"
         f'\tfilename="{word_b(filename, "gb2312")}"{CRLF}{CRLF}'
         f"{b64_lines((FORMS / '成绩修改申请表.xls').read_bytes())}{CRLF}{CRLF}"
-        f"--{boundary}--{CRLF}{CRLF}"
-    )
-    return (head + body).encode("ascii")
-
-
-def wrong_attachment() -> bytes:
-    """Foxmail with the score summary attached instead of the correction form."""
-    boundary = "----=_NextPart_6751B2C0_3F405162_7C8D9EAF"
-    filename = "P2026-1104-0412-成绩汇总表.xlsx"
-    head = headers(
-        f'From: "{word_b("王喆", "gbk", "gb2312")}" <wangzhe@whjtzx.edu.cn>',
-        "To: kaowu1x@zcx-eval.org.cn",
-        f"Subject: {word_b('成绩有误，请修改', 'gbk', 'gb2312')}",
-        "Date: Fri, 4 Dec 2026 09:12:40 +0800",
-        "Message-ID: <202612040912400345678@whjtzx.edu.cn>",
-        "X-Mailer: Foxmail 7.2.25.375[cn]",
-        "Mime-Version: 1.0",
-        f'Content-Type: multipart/mixed;{CRLF}\tboundary="{boundary}"',
-    )
-    body = (
-        f"{CRLF}This is a multi-part message in MIME format.{CRLF}{CRLF}"
-        f"--{boundary}{CRLF}"
-        f'Content-Type: text/plain;{CRLF}\tcharset="gb2312"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        f"{b64_lines('成绩汇总表里陈思彬的理论成绩不对，请修改。'.encode('gbk'))}{CRLF}{CRLF}"
-        f"--{boundary}{CRLF}"
-        "Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet;"
-        f'{CRLF}\tname="{word_b(filename, "gbk", "gb2312")}"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}"
-        f'Content-Disposition: attachment;{CRLF}\tfilename="{word_b(filename, "gbk", "gb2312")}"'
-        f"{CRLF}{CRLF}{b64_lines((SAMPLES / filename).read_bytes())}{CRLF}{CRLF}"
         f"--{boundary}--{CRLF}{CRLF}"
     )
     return (head + body).encode("ascii")
