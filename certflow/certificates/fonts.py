@@ -1,13 +1,13 @@
 """The CJK font of the certificate: finding it, checking coverage, cutting subsets.
 
 The PDF embeds only the glyphs it uses. fontTools can cut such a subset, but it
-parses the whole face every time (tens of thousands of glyphs, ~0.4 s), which
+parses the whole face every time (tens of thousands of glyphs, ~0.3 s), which
 would make issuing a plan of several hundred candidates slow. So a face is parsed
 once per process (:func:`load_font`) and, for TrueType-outline faces, each
-certificate's subset is assembled by copying the raw outlines of the glyphs it
-needs (:meth:`CjkFont.subset`), which costs a fraction of a millisecond.
-PostScript-outline (CFF) faces such as Noto CJK are supported through fontTools
-subsetting, correct but slower; the documentation says which package to prefer.
+document's subset is assembled by copying the raw outlines of the glyphs it
+needs (:meth:`CjkFont.subset_glyphs`), well under a millisecond; the fpdf2 side
+of that is in :mod:`certflow.certificates.pdffont`. PostScript-outline (CFF)
+faces such as Noto CJK go through fpdf2's own subsetting: correct, but slower.
 """
 
 from __future__ import annotations

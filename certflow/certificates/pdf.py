@@ -50,6 +50,8 @@ FONT_FAMILY = "cjk"
 # A fixed QR mask skips segno's evaluation of all eight masks (5x the cost of
 # encoding); any mask is valid and scanners read them all.
 _QR_MASK = 2
+# segno marks dark modules 1 and light ones 0; as 8-bit grey, dark is 0.
+_QR_GREY = bytes([255, 0]) + bytes(254)
 
 # Page geometry in millimetres (A4 portrait).
 _PAGE_W = 210.0
@@ -189,7 +191,7 @@ class _Page:
         quiet = b"\xff" * size
         rows = [quiet] * border
         for row in matrix:
-            line = bytes(0 if dark else 255 for dark in row)
+            line = bytes(row).translate(_QR_GREY)
             rows.append(quiet[:border] + line + quiet[:border])
         rows += [quiet] * border
         image = Image.frombytes("L", (size, size), b"".join(rows))
