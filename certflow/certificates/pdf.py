@@ -115,8 +115,9 @@ def parse_payload(payload: bytes) -> SignedCertificate:
             key_id=document["key_id"],
             signature_b64=document["signature"],
         )
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise PayloadError(f"unreadable signed payload: {exc}") from None
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        # The cause is not chained: validation errors quote the personal data.
+        raise PayloadError("the signed payload cannot be read") from None
     if payload_bytes(signed) != payload:
         raise PayloadError("signed payload is not in canonical form")
     return signed

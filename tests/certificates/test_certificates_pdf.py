@@ -17,6 +17,7 @@ import pytest
 from certificate_samples import make_data
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
+from pypdf import PdfReader
 
 from certflow.certificates import (
     ATTACHMENT_NAME,
@@ -396,3 +397,38 @@ def test_text_outside_the_basic_plane_stays_extractable_on_the_fast_path(
     name = f"黎{astral}芬"
     pdf = render_pdf(sign(make_data(name=name), signing_key.private_key))
     assert name in _text_of(pdf, tmp_path)
+
+
+def test_the_embedded_font_holds_the_pages_glyphs_by_character_code(
+    signing_key: SigningKey,
+) -> None:
+    font = load_font()
+    if not font.fast_subsetting:
+        pytest.skip("the default font has no TrueType outlines")
+    pdf = render_pdf(sign(make_data(name="黎芬"), signing_key.private_key))
+    reader = PdfReader(BytesIO(pdf))
+    (composite,) = (
+        f.get_object() for f in reader.pages[0]["/Resources"]["/Font"].values()
+    )
+    descendant = composite["/DescendantFonts"][0].get_object()
+    assert descendant["/CIDToGIDMap"] == "/Identity"
+    stream = descendant["/FontDescriptor"]["/FontFile2"].get_object().get_data()
+    embedded = TTFont(BytesIO(stream))
+    to_unicode = composite["/ToUnicode"].get_object().get_data().decode("latin-1")
+    mappings = to_unicode.split("endcodespacerange", 1)[1]
+    codes = {
+        int(code, 16): chr(int(text, 16))
+        for code, text in re.findall(r"<([0-9A-F]{4})> <([0-9A-F]{4})>", mappings)
+    }
+    assert "黎" in codes.values() and "芬" in codes.values()
+    assert embedded["maxp"].numGlyphs < 200  # the page's glyphs, not the face's
+
+    original = TTFont(str(font.path), fontNumber=font.face_index)
+    order = embedded.getGlyphOrder()
+    for code, char in codes.items():
+        glyph = embedded["glyf"][order[code]]
+        source = original["glyf"][original.getBestCmap()[ord(char)]]
+        assert (
+            glyph.getCoordinates(embedded["glyf"])[0]
+            == source.getCoordinates(original["glyf"])[0]
+        ), char
