@@ -10,6 +10,7 @@ from email import message_from_bytes
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
+from certflow.corrections.archive import zip_members
 from certflow.corrections.decode import (
     RAW,
     decode_header_text,
@@ -33,6 +34,14 @@ _SPREADSHEET_TYPES = {
 # The template filled with a few hundred rows is well under 1 MB; anything much
 # bigger is not a correction form and is not worth decompressing.
 MAX_SPREADSHEET_BYTES = 10 * 1024 * 1024
+_ARCHIVE_SUFFIXES = (".zip",)
+_ARCHIVE_TYPES = {
+    "application/zip",
+    "application/x-zip-compressed",
+    "application/x-zip",
+}
+# Archives the standard library cannot open: read by staff.
+_OTHER_ARCHIVE_SUFFIXES = (".rar", ".7z")
 _SCAN_SUFFIXES = (".pdf", ".jpg", ".jpeg", ".png", ".heic", ".bmp", ".tif", ".tiff")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 # Added on the way by each server, so they differ between two deliveries of one
@@ -46,8 +55,11 @@ class _Parts:
 
     # (alternative group, content type, text); a group is one multipart/alternative
     bodies: list[tuple[int, str, str]] = field(default_factory=list)
-    spreadsheets: list[tuple[str, bytes]] = field(default_factory=list)
-    scans: list[str] = field(default_factory=list)
+    # (name, bytes); bytes are None when the attachment was too large to read
+    spreadsheets: list[tuple[str, bytes | None]] = field(default_factory=list)
+    # (problem code, filename) of attachments a person must read: said only when
+    # the mail has no request at all
+    for_people: list[tuple[str, str]] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)
 
 
@@ -72,7 +84,7 @@ def read_correction_mail(raw: bytes) -> MailReading:
     problems: list[Problem] = []
     form_attached = False
     for filename, data in parts.spreadsheets:
-        if len(data) > MAX_SPREADSHEET_BYTES:
+        if data is None or len(data) > MAX_SPREADSHEET_BYTES:
             problems.append(
                 Problem(
                     code="attachment_too_large",
@@ -98,11 +110,8 @@ def read_correction_mail(raw: bytes) -> MailReading:
 
     if not drafts and not problems:
         problems = [
-            Problem(
-                code="scan_only",
-                message=t("corrections.problem.scan_only", filename=name),
-            )
-            for name in parts.scans
+            Problem(code=code, message=t(f"corrections.problem.{code}", filename=name))
+            for code, name in parts.for_people
         ] or [Problem(code="no_form", message=t("corrections.problem.no_form"))]
 
     return MailReading(
@@ -158,14 +167,23 @@ def _collect(part: Message, into: _Parts, *, group: int, counter: list[int]) -> 
     is_spreadsheet = lower.endswith(_SPREADSHEET_SUFFIXES) or (
         content_type in _SPREADSHEET_TYPES
     )
-    if is_spreadsheet or (
+    if lower.endswith(_ARCHIVE_SUFFIXES) or content_type in _ARCHIVE_TYPES:
+        members = zip_members(data, _SPREADSHEET_SUFFIXES)
+        if members is None:
+            into.for_people.append(("unreadable_archive", filename))
+        else:
+            into.spreadsheets.extend(members)
+            into.attachments.extend(name for name, _ in members)
+    elif is_spreadsheet or (
         disposition == "attachment"
         and content_type == "application/octet-stream"
         and data.startswith(SPREADSHEET_MAGIC)
     ):
         into.spreadsheets.append((filename, data))
+    elif lower.endswith(_OTHER_ARCHIVE_SUFFIXES):
+        into.for_people.append(("unreadable_archive", filename))
     elif lower.endswith(_SCAN_SUFFIXES) and disposition != "inline":
-        into.scans.append(filename)
+        into.for_people.append(("scan_only", filename))
     elif content_type in ("text/plain", "text/html") and disposition != "attachment":
         if not filename:
             into.bodies.append((group, content_type, part_text(part)))

@@ -23,6 +23,9 @@ _LINE = re.compile(
     r"^[\s　]*[【\[]?(?P<label>[^:：\t【】\[\]]{1,24}?)[】\]]?"
     r"[\s　]*[:：][\s　]*(?P<value>.*?)[\s　]*$"
 )
+_INNER_LABEL = re.compile(
+    r"(?<=[\s　,，;；、])(?P<label>[^\s　:：,，;；、]{2,12})[\s　]*[:：][\s　]*"
+)
 # The value of a label left empty may follow on the next lines (a reason written
 # as a paragraph); only these keys may run on, so a signature never does.
 _RUN_ON = ("reason", "requester")
@@ -45,9 +48,8 @@ def records_from_text(text: str) -> list[Record]:
             continue
         index += 1
 
-        match = _LINE.match(line)
-        key = label_key(match.group("label")) if match else None
-        if match is None or key is None:
+        pairs = _pairs(line)
+        if not pairs:
             if running and line.strip():
                 current.values[running] = (
                     current.values[running] + line.strip()
@@ -56,12 +58,12 @@ def records_from_text(text: str) -> list[Record]:
                 running = None
             continue
 
-        if key in current.values:
-            records.append(current)
-            current = Record()
-        value = match.group("value")
-        current.values[key] = value
-        running = key if key in _RUN_ON and not value else None
+        for key, value in pairs:
+            if key in current.values:
+                records.append(current)
+                current = Record()
+            current.values[key] = value
+            running = key if key in _RUN_ON and not value else None
     records.append(current)
 
     attempts = [r for r in records if r.attempted()]
@@ -69,6 +71,35 @@ def records_from_text(text: str) -> list[Record]:
         record.ordinal = ordinal
     share_common_fields(attempts)
     return attempts
+
+
+def _pairs(line: str) -> list[tuple[str, str]]:
+    """Return the (form key, value) pairs of one line; [] if it starts with no label.
+
+    Several fields may share a line ("考生姓名：陈思彬  准考证号：2026110412004"):
+    the line is split where a known label follows a space or a separator. A
+    reason is free text and is never split.
+    """
+    match = _LINE.match(line)
+    key = label_key(match.group("label")) if match else None
+    if match is None or key is None:
+        return []
+    value = match.group("value")
+    if key == "reason":
+        return [(key, value)]
+
+    pairs: list[tuple[str, str]] = []
+    start = 0
+    for inner in _INNER_LABEL.finditer(value):
+        inner_key = label_key(inner.group("label"))
+        if inner_key is None or inner_key == key:
+            continue
+        pairs.append((key, value[start : inner.start()].strip(" 　,，;；、")))
+        key, start = inner_key, inner.end()
+        if key == "reason":
+            break
+    pairs.append((key, value[start:].strip()))
+    return pairs
 
 
 def _table_at(lines: list[str], start: int) -> tuple[list[Record], int] | None:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import base64
 import io
 from email import message_from_bytes
+from email.message import EmailMessage
 from pathlib import Path
 
 from openpyxl import load_workbook
 
-from certflow.corrections import read_correction_form_text, read_correction_form_xlsx
+from certflow.corrections import (
+    read_correction_form_text,
+    read_correction_form_xlsx,
+    read_correction_mail,
+)
 from certflow.corrections.decode import (
     RAW,
     decode_bytes,
@@ -104,6 +109,25 @@ def test_words_after_a_code_are_dropped() -> None:
     )
 
 
+def test_several_fields_on_one_line_are_split() -> None:
+    text = (
+        "考试计划编号：P2026-1104-0412\n"
+        "考生姓名：陈思彬  准考证号：2026110412004，修改项目：理论成绩\n"
+        "原成绩：53.1 申请修改为：63.1\n"
+        "修改原因：原成绩：53.1 漏计一题, 申请修改为 63.1\n"
+    )
+    drafts, problems = read_correction_form_text(text, sender=SENDER)
+    assert problems == []
+    draft = drafts[0]
+    assert (draft.candidate_name, draft.admission_number, draft.field) == (
+        "陈思彬",
+        "2026110412004",
+        "theory",
+    )
+    assert (draft.published_score, draft.requested_score) == ("53.1", "63.1")
+    assert draft.reason == "原成绩：53.1 漏计一题, 申请修改为 63.1"
+
+
 def test_two_requests_for_different_plans_do_not_share_a_plan_id() -> None:
     second = TYPED.replace("P2026-1104-0412", "P2026-1105-0007")
     text = TYPED + "\n" + second.replace("考试计划编号：P2026-1105-0007\n", "")
@@ -173,6 +197,33 @@ def test_bytes_that_are_no_workbook_are_an_unreadable_attachment() -> None:
     drafts, problems = read_correction_form_xlsx(b"PK\x03\x04 broken", sender=SENDER)
     assert drafts == []
     assert [p.code for p in problems] == ["unreadable_attachment"]
+
+
+def _mail_with_attachment(filename: str, data: bytes) -> bytes:
+    message = EmailMessage()
+    message["From"] = SENDER
+    message["To"] = "kaowu1x@zcx-eval.org.cn"
+    message["Subject"] = "成绩修改申请"
+    message["Message-ID"] = "<rar-1@school.edu.cn>"
+    message.set_content("见附件")
+    message.add_attachment(
+        data, maintype="application", subtype="octet-stream", filename=filename
+    )
+    return message.as_bytes()
+
+
+def test_a_rar_archive_is_handed_to_people() -> None:
+    raw = _mail_with_attachment("申请表.rar", b"Rar!\x1a\x07\x01\x00 not more")
+    reading = read_correction_mail(raw)
+    assert reading.drafts == []
+    assert [(p.code, "申请表.rar" in p.message) for p in reading.problems] == [
+        ("unreadable_archive", True)
+    ]
+
+
+def test_a_damaged_zip_is_handed_to_people() -> None:
+    reading = read_correction_mail(_mail_with_attachment("申请表.zip", b"PK\x03\x04xx"))
+    assert [p.code for p in reading.problems] == ["unreadable_archive"]
 
 
 def test_gb2312_label_on_gbk_only_characters_decodes() -> None:

@@ -19,10 +19,12 @@ import base64
 import io
 import quopri
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import urllib.parse
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -941,6 +943,100 @@ def outlook2007_xls() -> bytes:
     return (head + body).encode("ascii")
 
 
+def windows_zip(members: list[tuple[str, bytes]]) -> bytes:
+    """A zip as Windows' "send to compressed folder" writes it: GBK names, no UTF-8 flag.
+
+    Python's zipfile always writes non-ASCII names in UTF-8, so the few records
+    needed (stored, not deflated) are written here.
+    """
+    local = b""
+    central = b""
+    stamp_time, stamp_date = (9 << 11) | (30 << 5), ((2026 - 1980) << 9) | (12 << 5) | 2
+    for name, data in members:
+        raw_name = name.encode("gbk")
+        crc = zlib.crc32(data)
+        fields = struct.pack(
+            "<HHHHHIIIHH",
+            20,
+            0,
+            0,
+            stamp_time,
+            stamp_date,
+            crc,
+            len(data),
+            len(data),
+            len(raw_name),
+            0,
+        )
+        central += (
+            b"PK\x01\x02"
+            + struct.pack("<H", 20)
+            + fields
+            + struct.pack("<HHHII", 0, 0, 0, 0x20, len(local))
+            + raw_name
+        )
+        local += b"PK\x03\x04" + fields + raw_name + data
+    end = b"PK\x05\x06" + struct.pack(
+        "<HHHHIIH", 0, 0, len(members), len(members), len(central), len(local), 0
+    )
+    return local + central + end
+
+
+def qqmail_zip() -> bytes:
+    """QQ Mail web with the form zipped on Windows (GBK member name)."""
+    boundary = "----=_NextPart_6750A1B2_4C5D6E7F_8091A2B3"
+    archive = windows_zip(
+        [
+            (
+                "成绩修改申请表（谢鹏）.xlsx",
+                xlsx(
+                    [
+                        request_row(
+                            "谢鹏",
+                            "420902200511262974",
+                            "2026110412020",
+                            "实操成绩",
+                            "50.5",
+                            "60.5",
+                            "实操第 3 项漏评，考评组复核后补记 10 分",
+                        )
+                    ]
+                ),
+            )
+        ]
+    )
+    filename = "成绩修改申请.zip"
+    head = headers(
+        f'From: "{word_b("李晓红", "utf-8")}" <3307451122@qq.com>',
+        "To: kaowu1x@zcx-eval.org.cn",
+        f"Subject: {word_b('成绩修改申请（压缩包）', 'utf-8')}",
+        "Mime-Version: 1.0",
+        f'Content-Type: multipart/mixed;{CRLF}\tboundary="{boundary}"',
+        "Content-Transfer-Encoding: 8Bit",
+        "Date: Fri, 4 Dec 2026 10:02:19 +0800",
+        "X-Priority: 3",
+        "Message-ID: <tencent_0F1E2D3C4B5A69788796A5B4@qq.com>",
+        "X-QQ-MIME: TCMime 1.0 by Tencent",
+        "X-Mailer: QQMail 2.x",
+        "X-QQ-Mailer: QQMail 2.x",
+    )
+    body = (
+        f"{CRLF}This is a multi-part message in MIME format.{CRLF}{CRLF}"
+        f"--{boundary}{CRLF}"
+        f'Content-Type: text/plain;{CRLF}\tcharset="utf-8"{CRLF}'
+        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
+        f"{b64_lines('申请表在压缩包里。'.encode())}{CRLF}{CRLF}"
+        f"--{boundary}{CRLF}"
+        f'Content-Type: application/octet-stream;{CRLF}\tcharset="utf-8";{CRLF}'
+        f'\tname="{word_b(filename, "utf-8")}"{CRLF}'
+        f'Content-Disposition: attachment; filename="{word_b(filename, "utf-8")}"{CRLF}'
+        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
+        f"{b64_lines(archive)}{CRLF}{CRLF}"
+        f"--{boundary}--{CRLF}{CRLF}"
+    )
+    return (head + body).encode("ascii")
+
+
 MESSAGES = {
     "01-foxmail-gbk-xlsx.eml": foxmail_gbk_xlsx,
     "02-qqmail-utf8-typed.eml": qqmail_utf8_text,
@@ -958,6 +1054,7 @@ MESSAGES = {
     "14-qqmail-app-html-paragraphs.eml": qqmail_app_html_paragraphs,
     "15-outlook2007-xls.eml": outlook2007_xls,
     "16-foxmail-wrong-attachment.eml": wrong_attachment,
+    "17-qqmail-zip-gbk-names.eml": qqmail_zip,
 }
 
 
