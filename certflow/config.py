@@ -73,6 +73,21 @@ class FeeEntry(Model):
     fee_per_candidate: float
 
 
+class CertificateSettings(Model):
+    """Where the signing key lives and how certificates are numbered and checked."""
+
+    # PEM of the Ed25519 private key; the local stack creates one on first start.
+    signing_key_file: Path = Path(".state/keys/certificate-signing.pem")
+    # Public keys of earlier (rotated) signing keys, still trusted for verification.
+    previous_public_keys: list[Path] = Field(default_factory=list)
+    verify_url_base: str = "http://127.0.0.1:8080"
+    org_code: str = "ZCX"
+    number_pattern: str = "{org}{year}{cert}{level}{seq:06d}"
+    certificate_codes: dict[str, str] = Field(
+        default_factory=lambda: {"汽车运用与维修": "QCYY", "智能新能源汽车": "ZNXN"}
+    )
+
+
 class Settings(Model):
     """Everything the worker and the staff tools are configured with."""
 
@@ -89,6 +104,7 @@ class Settings(Model):
     admins: list[str] = Field(default_factory=list)
     pass_rules: list[PassRuleEntry] = Field(default_factory=list)
     fees: list[FeeEntry] = Field(default_factory=list)
+    certificates: CertificateSettings = Field(default_factory=CertificateSettings)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:
@@ -99,7 +115,9 @@ class Settings(Model):
         point one configuration at their own servers.
         """
         chosen = path or Path(os.environ.get("CERTFLOW_CONFIG", DEFAULT_CONFIG))
-        data = tomllib.loads(chosen.read_text(encoding="utf-8")) if chosen.exists() else {}
+        data = (
+            tomllib.loads(chosen.read_text(encoding="utf-8")) if chosen.exists() else {}
+        )
         settings = cls.model_validate(data)
         return settings.with_environment(os.environ)
 
@@ -110,6 +128,11 @@ class Settings(Model):
         if state := env.get("CERTFLOW_STATE"):
             update["documents_dir"] = Path(state) / "documents"
             update["output_dir"] = Path(state) / "out"
+            update["certificates"] = self.certificates.model_copy(
+                update={
+                    "signing_key_file": Path(state) / "keys" / "certificate-signing.pem"
+                }
+            )
         temporal = self.temporal
         if address := env.get("TEMPORAL_ADDRESS"):
             temporal = temporal.model_copy(update={"address": address})
@@ -120,7 +143,9 @@ class Settings(Model):
             smtp = smtp.model_copy(update={"port": int(port)})
         return self.model_copy(update={**update, "temporal": temporal, "smtp": smtp})
 
-    def pass_rule_for(self, certificate: str, level: Level, module_code: str) -> PassRule:
+    def pass_rule_for(
+        self, certificate: str, level: Level, module_code: str
+    ) -> PassRule:
         """Return the configured rule, the most specific entry winning."""
         best: PassRuleEntry | None = None
         for entry in self.pass_rules:

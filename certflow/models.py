@@ -230,4 +230,5 @@ class UploadOutcome(Model):
     problem_count: int = 0
     report: DocumentRef | None = None
     stats: SummaryStats | None = None
+    version: int | None = None  # the accepted version's number, counted per kind
     note: str = ""

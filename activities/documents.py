@@ -1,0 +1,103 @@
+"""The content-addressed document store: files on disk, named by their SHA-256.
+
+Uploads and produced files live here; workflows only ever hold a ``DocumentRef``.
+The uploader's file name is kept for display and never used to build a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from certflow.models import DocumentRef
+
+
+class DocumentNotFound(Exception):
+    """The store has no file with that digest."""
+
+
+class DocumentStore:
+    """Files under ``root/ab/abcdef…``; writing the same bytes twice is a no-op."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_of(self, ref: DocumentRef) -> Path:
+        # The digest is validated by DocumentRef's pattern, so it is a safe name.
+        return self.root / ref.sha256[:2] / ref.sha256
+
+    def put(
+        self,
+        data: bytes,
+        *,
+        filename: str = "",
+        media_type: str = "application/octet-stream",
+    ) -> DocumentRef:
+        """Store ``data`` atomically and return its reference."""
+        digest = hashlib.sha256(data).hexdigest()
+        ref = DocumentRef(
+            sha256=digest,
+            size=len(data),
+            media_type=media_type,
+            filename=_display_name(filename),
+        )
+        target = self.path_of(ref)
+        if target.exists():
+            return ref
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Write to a temporary file in the same folder, then rename: a reader
+        # never sees half a file, even if the process dies mid-write.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return ref
+
+    def put_file(self, path: Path, *, media_type: str | None = None) -> DocumentRef:
+        return self.put(
+            path.read_bytes(),
+            filename=path.name,
+            media_type=media_type or guess_media_type(path.name),
+        )
+
+    def get(self, ref: DocumentRef) -> bytes:
+        """Return the bytes of ``ref``, checking they still match the digest."""
+        try:
+            data = self.path_of(ref).read_bytes()
+        except FileNotFoundError:
+            raise DocumentNotFound(
+                f"Document {ref.sha256[:12]} is not in the store at {self.root}."
+            ) from None
+        if hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise DocumentNotFound(f"Document {ref.sha256[:12]} is damaged in the store.")
+        return data
+
+
+def _display_name(filename: str) -> str:
+    # Only the last path component, without control characters, for display.
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in name if ch.isprintable())[:200]
+
+
+_MEDIA_TYPES = {
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".xls": "application/vnd.ms-excel",
+    ".ods": "application/vnd.oasis.opendocument.spreadsheet",
+    ".csv": "text/csv",
+    ".pdf": "application/pdf",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+}
+
+
+def guess_media_type(filename: str) -> str:
+    return _MEDIA_TYPES.get(Path(filename).suffix.lower(), "application/octet-stream")

@@ -1,0 +1,647 @@
+"""Upload intake, the consistency report, the national-platform files, corrections.
+
+Reading and validating are pure (``certflow.intake``); this module fetches the
+bytes from the document store and writes the results to PostgreSQL, each upload
+in one transaction, so a refused or failed upload changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal, InvalidOperation
+
+import asyncpg
+from temporalio import activity
+
+from activities.documents import DocumentStore
+from certflow import intake
+from certflow.activity_models import (
+    ConsistencyRequest,
+    CorrectionApplication,
+    CorrectionApplied,
+    CorrectionDecisionRecord,
+    CorrectionRecord,
+    CorrectionRecorded,
+    PlatformImportRequest,
+    ProcessUpload,
+)
+from certflow.i18n import t
+from certflow.intake.summary import compute_total, passes
+from certflow.models import (
+    CandidateScore,
+    DocumentKind,
+    DocumentRef,
+    ExamStatus,
+    PlanInfo,
+    Problem,
+    SummaryStats,
+    UploadOutcome,
+)
+from certflow.plan import ConsistencySummary
+
+log = logging.getLogger(__name__)
+
+PROBLEMS_IN_HISTORY = 50  # the whole list is in the annotated report
+SCAN_MAX_BYTES = 30 * 1024 * 1024
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+_SCAN_SIGNATURES = {
+    b"%PDF-": "application/pdf",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+}
+
+_SCORE_COLUMNS = (
+    "seq, name, id_type, id_number, theory, practical, total, status, passed"
+)
+
+
+class IntakeActivities:
+    """Activities that read uploads and keep the organisation's score database."""
+
+    def __init__(self, pool: asyncpg.Pool, store: DocumentStore) -> None:
+        self.pool = pool
+        self.store = store
+
+    # -- uploads ---------------------------------------------------------------
+
+    @activity.defn
+    async def process_upload(self, req: ProcessUpload) -> UploadOutcome:
+        """Validate one upload and, when it is accepted, make it the current version."""
+        data = self.store.get(req.document)
+        log.info(
+            "upload received plan_id=%s kind=%s size=%d",
+            req.plan.plan_id,
+            req.kind.value,
+            len(data),
+        )
+        if req.kind is DocumentKind.SCORE_SUMMARY:
+            reading = intake.read_score_summary(data, req.plan)
+            if not reading.accepted:
+                return await self._refuse(req, data, reading.problems)
+            return await self._accept_summary(req, reading.rows)
+        if req.kind is DocumentKind.CANDIDATE_SIGN_IN:
+            sign_in = intake.read_candidate_sign_in(data, req.plan)
+            if not sign_in.accepted:
+                return await self._refuse(req, data, sign_in.problems)
+            rows = [
+                (c.seq, c.name, c.id_number or "", c.admission_number, "", "", c.signed)
+                for c in sign_in.candidates
+            ]
+            return await self._accept_sign_in(req, "candidates", rows)
+        if req.kind is DocumentKind.EVALUATOR_SIGN_IN:
+            sign_in = intake.read_evaluator_sign_in(data, req.plan)
+            if not sign_in.accepted:
+                return await self._refuse(req, data, sign_in.problems)
+            rows = [
+                (e.seq, e.name, "", "", e.staff_id, e.role_text, True)
+                for e in sign_in.evaluators
+            ]
+            return await self._accept_sign_in(req, "evaluators", rows)
+        if req.kind is DocumentKind.SIGNED_SUMMARY_SCAN:
+            problems = _check_scan(data)
+            if problems:
+                return await self._refuse(req, None, problems)
+            async with self.pool.acquire() as conn, conn.transaction():
+                version = await self._record_document(conn, req, accepted=True)
+            return UploadOutcome(accepted=True, version=version)
+        raise ValueError(f"Uploads of kind {req.kind.value} are not read by intake.")
+
+    async def _refuse(
+        self, req: ProcessUpload, data: bytes | None, problems: list[Problem]
+    ) -> UploadOutcome:
+        report: DocumentRef | None = None
+        if data is not None and problems:
+            try:
+                annotated = intake.annotated_copy(data, problems)
+            except Exception:  # an unreadable file has no cells to annotate
+                annotated = None
+            if annotated is not None:
+                report = self.store.put(
+                    annotated, filename=f"{req.plan.plan_id}-问题标注.xlsx", media_type=XLSX
+                )
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._record_document(conn, req, accepted=False, problems=len(problems))
+        log.info(
+            "upload refused plan_id=%s kind=%s problems=%d",
+            req.plan.plan_id,
+            req.kind.value,
+            len(problems),
+        )
+        return UploadOutcome(
+            accepted=False,
+            problems=problems[:PROBLEMS_IN_HISTORY],
+            problem_count=len(problems),
+            report=report,
+        )
+
+    async def _record_document(
+        self,
+        conn: asyncpg.Connection,
+        req: ProcessUpload,
+        *,
+        accepted: bool,
+        problems: int = 0,
+    ) -> int | None:
+        """Record the upload; an accepted one gets the next version number.
+
+        A retried activity finds its own earlier row (same file, same time) and
+        returns that version instead of adding another.
+        """
+        await conn.execute(
+            """
+            INSERT INTO documents (sha256, size, media_type) VALUES ($1, $2, $3)
+            ON CONFLICT DO NOTHING
+            """,
+            req.document.sha256,
+            req.document.size,
+            req.document.media_type,
+        )
+        existing = await conn.fetchrow(
+            """
+            SELECT version FROM plan_documents
+            WHERE plan_id = $1 AND kind = $2 AND sha256 = $3 AND uploaded_at = $4
+            """,
+            req.plan.plan_id,
+            req.kind.value,
+            req.document.sha256,
+            req.at,
+        )
+        if existing is not None:
+            return existing["version"]  # type: ignore[no-any-return]
+        version = None
+        if accepted:
+            # Serialise version numbering per plan and kind.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                f"{req.plan.plan_id}/{req.kind.value}",
+            )
+            version = 1 + await conn.fetchval(
+                """
+                SELECT coalesce(max(version), 0) FROM plan_documents
+                WHERE plan_id = $1 AND kind = $2
+                """,
+                req.plan.plan_id,
+                req.kind.value,
+            )
+        await conn.execute(
+            """
+            INSERT INTO plan_documents (plan_id, kind, version, sha256, filename,
+                                        uploaded_by, uploaded_at, accepted, problems)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            """,
+            req.plan.plan_id,
+            req.kind.value,
+            version,
+            req.document.sha256,
+            req.document.filename,
+            req.uploaded_by,
+            req.at,
+            accepted,
+            problems,
+        )
+        return version
+
+    async def _accept_summary(
+        self, req: ProcessUpload, rows: list[CandidateScore]
+    ) -> UploadOutcome:
+        plan_id = req.plan.plan_id
+        async with self.pool.acquire() as conn, conn.transaction():
+            version = await self._record_document(conn, req, accepted=True)
+            assert version is not None
+            already = await conn.fetchval(
+                "SELECT 1 FROM score_versions WHERE plan_id = $1 AND version = $2",
+                plan_id,
+                version,
+            )
+            if not already:
+                await conn.execute(
+                    """
+                    INSERT INTO score_versions (plan_id, version, sha256, uploaded_by,
+                                                uploaded_at, candidates, passed)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    """,
+                    plan_id,
+                    version,
+                    req.document.sha256,
+                    req.uploaded_by,
+                    req.at,
+                    len(rows),
+                    sum(1 for r in rows if r.passed),
+                )
+                await conn.copy_records_to_table(
+                    "score_rows",
+                    records=[_score_record(plan_id, version, r) for r in rows],
+                    columns=[
+                        "plan_id", "version", "admission_number", "module_code",
+                        "seq", "name", "id_type", "id_number", "theory", "practical",
+                        "total", "status", "passed", "remark",
+                    ],
+                )
+                # The newest accepted version replaces the current scores whole.
+                await conn.execute("DELETE FROM scores WHERE plan_id = $1", plan_id)
+                await conn.execute(
+                    f"""
+                    INSERT INTO scores (plan_id, admission_number, module_code,
+                                        {_SCORE_COLUMNS}, source_version, updated_at)
+                    SELECT plan_id, admission_number, module_code, {_SCORE_COLUMNS},
+                           version, $3
+                    FROM score_rows WHERE plan_id = $1 AND version = $2
+                    """,
+                    plan_id,
+                    version,
+                    req.at,
+                )
+        stats = SummaryStats(
+            version=version,
+            candidates=len(rows),
+            passed=sum(1 for r in rows if r.passed),
+            failed=sum(1 for r in rows if r.status is ExamStatus.PRESENT and not r.passed),
+            absent=sum(1 for r in rows if r.status is ExamStatus.ABSENT),
+            disqualified=sum(1 for r in rows if r.status is ExamStatus.DISQUALIFIED),
+        )
+        log.info(
+            "score summary accepted plan_id=%s version=%d candidates=%d",
+            plan_id,
+            version,
+            stats.candidates,
+        )
+        return UploadOutcome(accepted=True, stats=stats, version=version)
+
+    async def _accept_sign_in(
+        self, req: ProcessUpload, kind: str, rows: list[tuple[object, ...]]
+    ) -> UploadOutcome:
+        async with self.pool.acquire() as conn, conn.transaction():
+            version = await self._record_document(conn, req, accepted=True)
+            await conn.execute(
+                "DELETE FROM sign_ins WHERE plan_id = $1 AND kind = $2 AND version = $3",
+                req.plan.plan_id,
+                kind,
+                version,
+            )
+            await conn.executemany(
+                """
+                INSERT INTO sign_ins (plan_id, kind, version, seq, name, id_number,
+                                      admission_number, staff_id, role_text, signed)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                """,
+                [(req.plan.plan_id, kind, version, *row) for row in rows],
+            )
+        return UploadOutcome(accepted=True, version=version)
+
+    # -- consistency review and the national platform --------------------------
+
+    @activity.defn
+    async def build_consistency_report(self, req: ConsistencyRequest) -> ConsistencySummary:
+        """Compare the current summary with the newest sign-in sheets (4.1.5)."""
+        plan = req.plan
+        summary = await self.current_scores(plan.plan_id)
+        candidates = await self._sign_ins(plan.plan_id, "candidates")
+        evaluators = await self._sign_ins(plan.plan_id, "evaluators")
+        report = intake.consistency_report(
+            plan,
+            summary,
+            [
+                intake.CandidateSignIn(
+                    seq=r["seq"],
+                    name=r["name"],
+                    id_number=r["id_number"],
+                    admission_number=r["admission_number"],
+                    signed=r["signed"],
+                )
+                for r in candidates
+            ],
+            [
+                intake.EvaluatorSignIn(
+                    seq=r["seq"], name=r["name"], role_text=r["role_text"], staff_id=r["staff_id"]
+                )
+                for r in evaluators
+            ],
+            req.signed_evaluator_ids,
+        )
+        return ConsistencySummary(
+            consistent=report.consistent,
+            verdict=report.verdict,
+            mismatch_count=len(report.mismatches),
+            mismatches=[m.message for m in report.mismatches[:PROBLEMS_IN_HISTORY]],
+        )
+
+    @activity.defn
+    async def build_platform_import(self, req: PlatformImportRequest) -> DocumentRef:
+        """Produce the national platform's score import file from the current scores."""
+        rows = await self.current_scores(req.plan.plan_id)
+        data = intake.national_platform_import(req.plan, rows)
+        ref = self.store.put(
+            data, filename=f"{req.plan.plan_id}-国家平台成绩导入.xlsx", media_type=XLSX
+        )
+        await self._record_output(req.plan.plan_id, DocumentKind.PLATFORM_IMPORT, ref)
+        return ref
+
+    async def _record_output(self, plan_id: str, kind: DocumentKind, ref: DocumentRef) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """
+                INSERT INTO documents (sha256, size, media_type) VALUES ($1, $2, $3)
+                ON CONFLICT DO NOTHING
+                """,
+                ref.sha256,
+                ref.size,
+                ref.media_type,
+            )
+            await conn.execute(
+                """
+                INSERT INTO plan_documents (plan_id, kind, sha256, filename, uploaded_by,
+                                            uploaded_at, accepted)
+                SELECT $1, $2, $3, $4, 'certflow', now(), true
+                WHERE NOT EXISTS (SELECT 1 FROM plan_documents
+                                  WHERE plan_id = $1 AND kind = $2 AND sha256 = $3)
+                """,
+                plan_id,
+                kind.value,
+                ref.sha256,
+                ref.filename,
+            )
+
+    async def current_scores(self, plan_id: str) -> list[CandidateScore]:
+        rows = await self.pool.fetch(
+            f"""
+            SELECT admission_number, module_code, remark, {_SCORE_COLUMNS.replace("seq,", "s.seq,")}
+            FROM scores s
+            LEFT JOIN LATERAL (SELECT remark FROM score_rows r
+                               WHERE r.plan_id = s.plan_id AND r.version = s.source_version
+                                 AND r.admission_number = s.admission_number
+                                 AND r.module_code = s.module_code) r ON true
+            WHERE s.plan_id = $1 ORDER BY s.seq NULLS LAST, s.admission_number
+            """,
+            plan_id,
+        )
+        return [_score_from_row(r) for r in rows]
+
+    async def _sign_ins(self, plan_id: str, kind: str) -> list[asyncpg.Record]:
+        return await self.pool.fetch(
+            """
+            SELECT * FROM sign_ins WHERE plan_id = $1 AND kind = $2 AND version =
+              (SELECT max(version) FROM sign_ins WHERE plan_id = $1 AND kind = $2)
+            ORDER BY seq NULLS LAST
+            """,
+            plan_id,
+            kind,
+        )
+
+    # -- corrections (4.1.7) ---------------------------------------------------
+
+    @activity.defn
+    async def record_correction(self, req: CorrectionRecord) -> CorrectionRecorded:
+        """Check a correction request against the plan's scores and file it."""
+        problems = _check_requested(req.field, req.requested_score)
+        async with self.pool.acquire() as conn, conn.transaction():
+            if req.source_key:
+                earlier = await conn.fetchval(
+                    "SELECT request_id FROM correction_requests WHERE source_key = $1",
+                    req.source_key,
+                )
+                if earlier is not None and earlier != req.request_id:
+                    return CorrectionRecorded(
+                        accepted=False,
+                        problems=[
+                            Problem(
+                                code="duplicate",
+                                message=t("intake_db.duplicate_request", request_id=earlier),
+                            )
+                        ],
+                    )
+            known = await conn.fetchval(
+                "SELECT 1 FROM scores WHERE plan_id = $1 AND admission_number = $2",
+                req.plan.plan_id,
+                req.admission_number,
+            )
+            if not known:
+                problems.append(
+                    Problem(
+                        code="unknown_candidate",
+                        message=t(
+                            "intake_db.unknown_candidate",
+                            admission=req.admission_number,
+                            plan_id=req.plan.plan_id,
+                        ),
+                    )
+                )
+            if problems:
+                return CorrectionRecorded(accepted=False, problems=problems)
+            await conn.execute(
+                """
+                INSERT INTO correction_requests (request_id, plan_id, admission_number,
+                    field, published_score, requested_score, reason, requester,
+                    requester_email, received_at, entered_by, source_key)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                ON CONFLICT (request_id) DO NOTHING
+                """,
+                req.request_id,
+                req.plan.plan_id,
+                req.admission_number,
+                req.field,
+                req.published_score,
+                req.requested_score,
+                req.reason,
+                req.requester,
+                req.requester_email,
+                req.received_at,
+                req.entered_by,
+                req.source_key,
+            )
+        return CorrectionRecorded(accepted=True)
+
+    @activity.defn
+    async def record_correction_decision(self, req: CorrectionDecisionRecord) -> None:
+        await self.pool.execute(
+            """
+            UPDATE correction_requests
+            SET status = $3, decided_by = $4, decided_at = $5, decision_reason = $6
+            WHERE plan_id = $1 AND request_id = $2
+            """,
+            req.plan_id,
+            req.request_id,
+            "approved" if req.approved else "rejected",
+            req.decided_by,
+            req.at,
+            req.reason,
+        )
+
+    @activity.defn
+    async def apply_correction(self, req: CorrectionApplication) -> CorrectionApplied:
+        """Change the current score, keep the history, produce the platform update file.
+
+        Total and pass result are recomputed with the plan's pass rule, and each
+        changed field gets its own history line naming the request.
+        """
+        plan = req.plan
+        async with self.pool.acquire() as conn, conn.transaction():
+            request = await conn.fetchrow(
+                "SELECT * FROM correction_requests WHERE request_id = $1 FOR UPDATE",
+                req.request_id,
+            )
+            if request is None:
+                raise ValueError(f"Correction request {req.request_id} is not on record.")
+            current = await conn.fetchrow(
+                """
+                SELECT * FROM scores WHERE plan_id = $1 AND admission_number = $2
+                FOR UPDATE
+                """,
+                plan.plan_id,
+                request["admission_number"],
+            )
+            if current is None:
+                raise ValueError(f"Candidate of {req.request_id} has no current score.")
+            if request["status"] != "applied":
+                changes = _corrected(plan, current, request["field"], request["requested_score"])
+                for field, (old, new) in changes.items():
+                    await conn.execute(
+                        f"UPDATE scores SET {field} = $3, updated_at = $4 "
+                        "WHERE plan_id = $1 AND admission_number = $2",
+                        plan.plan_id,
+                        request["admission_number"],
+                        new,
+                        req.at,
+                    )
+                    await conn.execute(
+                        """
+                        INSERT INTO score_history (plan_id, admission_number, module_code,
+                            field, old_value, new_value, changed_by, changed_at, reason,
+                            request_id)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                        """,
+                        plan.plan_id,
+                        request["admission_number"],
+                        current["module_code"],
+                        field,
+                        _text(old),
+                        _text(new),
+                        req.applied_by,
+                        req.at,
+                        request["reason"],
+                        req.request_id,
+                    )
+                await conn.execute(
+                    """
+                    UPDATE correction_requests SET status = 'applied', applied_by = $2,
+                           applied_at = $3 WHERE request_id = $1
+                    """,
+                    req.request_id,
+                    req.applied_by,
+                    req.at,
+                )
+            updated = await conn.fetchrow(
+                f"""
+                SELECT admission_number, module_code, '' AS remark, {_SCORE_COLUMNS}
+                FROM scores WHERE plan_id = $1 AND admission_number = $2
+                """,
+                plan.plan_id,
+                request["admission_number"],
+            )
+        data = intake.national_platform_import(plan, [_score_from_row(updated)])
+        ref = self.store.put(
+            data,
+            filename=f"{plan.plan_id}-{req.request_id}-国家平台成绩更新.xlsx",
+            media_type=XLSX,
+        )
+        await self._record_output(plan.plan_id, DocumentKind.PLATFORM_IMPORT, ref)
+        return CorrectionApplied(update_file=ref, changes=1)
+
+
+def _check_scan(data: bytes) -> list[Problem]:
+    if len(data) > SCAN_MAX_BYTES:
+        return [Problem(code="too_large", message=t("intake_db.scan_too_large"))]
+    if not any(data.startswith(sig) for sig in _SCAN_SIGNATURES):
+        return [Problem(code="not_a_scan", message=t("intake_db.scan_format"))]
+    return []
+
+
+def _check_requested(field: str, requested: str) -> list[Problem]:
+    if field == "status":
+        if requested.strip() not in ("正常", "缺考", "违纪"):
+            return [Problem(code="bad_status", message=t("intake_db.bad_status"))]
+        return []
+    try:
+        value = Decimal(requested.strip())
+    except InvalidOperation:
+        return [Problem(code="bad_score", message=t("intake_db.bad_score", value=requested))]
+    if not (Decimal(0) <= value <= Decimal(100)) or value != value.quantize(Decimal("0.01")):
+        return [Problem(code="bad_score", message=t("intake_db.bad_score", value=requested))]
+    return []
+
+
+_STATUS_WORDS = {"正常": ExamStatus.PRESENT, "缺考": ExamStatus.ABSENT, "违纪": ExamStatus.DISQUALIFIED}
+
+
+def _corrected(
+    plan: PlanInfo, current: asyncpg.Record, field: str, requested: str
+) -> dict[str, tuple[object, object]]:
+    """Return {column: (old, new)} for every column the correction changes."""
+    theory: Decimal | None = current["theory"]
+    practical: Decimal | None = current["practical"]
+    status = ExamStatus(current["status"])
+    if field == "theory":
+        theory = Decimal(requested.strip())
+    elif field == "practical":
+        practical = Decimal(requested.strip())
+    elif field == "status":
+        status = _STATUS_WORDS[requested.strip()]
+
+    new: dict[str, object] = {"theory": theory, "practical": practical, "status": status.value}
+    if status is ExamStatus.PRESENT and practical is not None:
+        total = compute_total(plan.pass_rule, theory, practical)
+        if field == "total":
+            total = Decimal(requested.strip())
+        new["total"] = total
+        new["passed"] = passes(plan.pass_rule, theory, practical, total)
+    else:
+        new.update(theory=None, practical=None, total=None, passed=False)
+    return {
+        column: (current[column], value)
+        for column, value in new.items()
+        if current[column] != value
+    }
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _score_record(plan_id: str, version: int, r: CandidateScore) -> tuple[object, ...]:
+    return (
+        plan_id,
+        version,
+        r.admission_number,
+        r.module_code,
+        r.seq,
+        r.name,
+        r.id_type,
+        r.id_number,
+        _decimal(r.theory),
+        _decimal(r.practical),
+        _decimal(r.total),
+        r.status.value,
+        r.passed,
+        r.remark,
+    )
+
+
+def _decimal(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _score_from_row(r: asyncpg.Record) -> CandidateScore:
+    return CandidateScore(
+        seq=r["seq"],
+        name=r["name"],
+        id_type=r["id_type"],
+        id_number=r["id_number"],
+        admission_number=r["admission_number"],
+        module_code=r["module_code"],
+        theory=None if r["theory"] is None else float(r["theory"]),
+        practical=None if r["practical"] is None else float(r["practical"]),
+        total=None if r["total"] is None else float(r["total"]),
+        status=ExamStatus(r["status"]),
+        passed=r["passed"],
+        remark=r["remark"] or "",
+    )

@@ -1,0 +1,135 @@
+"""Plan records, stage changes, the audit trail and approval batches in PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncpg
+from temporalio import activity
+
+from certflow.activity_models import (
+    AuditEntry,
+    ClaimRequest,
+    PlanRegistration,
+    ReleaseRequest,
+    StageChange,
+)
+from certflow.models import Stage
+
+
+class PlanStore:
+    """Activities that keep the organisation's records of each plan."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @activity.defn
+    async def register_plan(self, reg: PlanRegistration) -> None:
+        """Create the plan's row; a retried start leaves it as it is."""
+        info = reg.info
+        await self.pool.execute(
+            """
+            INSERT INTO plans (plan_id, workflow_id, site_code, site_name, certificate,
+                               level, module_code, module_name, exam_end_date, stage,
+                               created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+            ON CONFLICT (plan_id) DO NOTHING
+            """,
+            info.plan_id,
+            reg.workflow_id,
+            info.site_code,
+            info.site_name,
+            info.certificate,
+            info.level.value,
+            info.module_code,
+            info.module_name,
+            info.exam_end_date,
+            Stage.SCORE_SUBMISSION.value,
+            reg.started_at,
+        )
+
+    @activity.defn
+    async def record_stage(self, change: StageChange) -> None:
+        await self.pool.execute(
+            """
+            UPDATE plans SET stage = $2, overdue = $3, next_deadline = $4, updated_at = $5
+            WHERE plan_id = $1
+            """,
+            change.plan_id,
+            change.stage.value,
+            change.overdue,
+            change.next_deadline,
+            change.at,
+        )
+
+    @activity.defn
+    async def record_audit(self, entry: AuditEntry) -> None:
+        """Append one audit line; the idempotency key makes retries harmless."""
+        await self.pool.execute(
+            """
+            INSERT INTO audit (plan_id, action, role, person, at, accepted, late,
+                               details, idempotency_key)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (idempotency_key) DO NOTHING
+            """,
+            entry.plan_id,
+            entry.action,
+            entry.role.value if entry.role else None,
+            entry.person,
+            entry.at,
+            entry.accepted,
+            entry.late,
+            entry.details,
+            entry.idempotency_key,
+        )
+
+    @activity.defn
+    async def claim_ready_plans(self, req: ClaimRequest) -> list[str]:
+        """Put every plan awaiting approval and in no open batch into this batch.
+
+        The conditional update is atomic, so two batches gathering at once can
+        never both take the same plan; a retry returns what it already claimed.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """
+                INSERT INTO batches (batch_id, created_at, requested_by)
+                VALUES ($1, now(), 'workflow') ON CONFLICT DO NOTHING
+                """,
+                req.batch_id,
+            )
+            rows = await conn.fetch(
+                """
+                UPDATE plans SET batch_id = $1
+                WHERE (stage = $2 AND batch_id IS NULL) OR batch_id = $1
+                RETURNING plan_id
+                """,
+                req.batch_id,
+                Stage.AWAITING_APPROVAL.value,
+            )
+            plan_ids = sorted(r["plan_id"] for r in rows)
+            await conn.executemany(
+                """
+                INSERT INTO batch_plans (batch_id, plan_id) VALUES ($1, $2)
+                ON CONFLICT DO NOTHING
+                """,
+                [(req.batch_id, p) for p in plan_ids],
+            )
+        return plan_ids
+
+    @activity.defn
+    async def release_plans(self, req: ReleaseRequest) -> None:
+        """Take rejected plans out of the batch so a later batch may gather them."""
+        await self.pool.execute(
+            "UPDATE plans SET batch_id = NULL WHERE batch_id = $1 AND plan_id = ANY($2)",
+            req.batch_id,
+            req.plan_ids,
+        )
+
+    @activity.defn
+    async def close_batch(self, req: ClaimRequest) -> None:
+        await self.pool.execute(
+            """
+            UPDATE batches SET status = 'decided', decided_at = now()
+            WHERE batch_id = $1
+            """,
+            req.batch_id,
+        )

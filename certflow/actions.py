@@ -1,0 +1,259 @@
+"""Messages into and out of the workflows: one small model per update or signal.
+
+One model per message (never several positional arguments) keeps payloads
+decodable as the right type and lets fields be added with defaults later.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from pydantic import Field
+
+from certflow.calendar import PublicityWindow
+from certflow.config import DeadlinePolicy
+from certflow.models import (
+    Actor,
+    DocumentKind,
+    DocumentRef,
+    Model,
+    PlanInfo,
+    Problem,
+    Role,
+    Stage,
+    SummaryStats,
+)
+from certflow.plan import (
+    ConsistencySummary,
+    CorrectionStatus,
+    Duty,
+    HistoryEntry,
+    PaymentRecord,
+    PlanState,
+)
+
+
+def plan_workflow_id(plan_id: str) -> str:
+    """The workflow id of an exam plan: derived from the plan id, nothing personal."""
+    return f"exam-plan-{plan_id}"
+
+
+def batch_workflow_id(batch_id: str) -> str:
+    return f"approval-batch-{batch_id}"
+
+
+class ExamPlanInput(Model):
+    """Start (or continue-as-new) input of ``ExamPlanWorkflow``."""
+
+    info: PlanInfo
+    policy: DeadlinePolicy = Field(default_factory=DeadlinePolicy)
+    state: PlanState | None = None
+    # Continue as new once history passes this many events (tests lower it).
+    history_event_limit: int = 10_000
+
+
+class UploadRequest(Model):
+    """An uploaded file, already in the document store, for one kind of document."""
+
+    actor: Actor
+    document: DocumentRef
+    # For the signed scan: staff ids of the evaluators whose signatures it bears.
+    signed_evaluator_ids: list[str] = Field(default_factory=list)
+
+
+class ConfirmSummaryRequest(Model):
+    """The site confirms the score summary; names the version it looked at."""
+
+    actor: Actor
+    summary_version: int | None = None
+    comment: str = ""
+
+
+class ReviewRequest(Model):
+    """The regional contact's consistency decision (4.1.5)."""
+
+    actor: Actor
+    approve: bool
+    send_back_to: list[Role] = Field(default_factory=list)
+    items: list[Duty] = Field(default_factory=list)
+    reason: str = ""
+
+
+class SimpleAction(Model):
+    """An action with no argument but the actor and an optional comment."""
+
+    actor: Actor
+    comment: str = ""
+
+
+class CorrectionSubmission(Model):
+    """成绩修改申请表 entered by staff or read from the exam mailbox."""
+
+    actor: Actor
+    admission_number: str = Field(min_length=1, max_length=32)
+    field: str = Field(pattern=r"^(theory|practical|total|status)$")
+    published_score: str = ""
+    requested_score: str = Field(min_length=1, max_length=16)
+    reason: str = Field(min_length=1, max_length=2000)
+    requester: str = ""
+    requester_email: str = ""
+    received_at: datetime | None = None
+    source_key: str | None = None  # the mail's dedupe key, when it came by mail
+
+
+class CorrectionDecision(Model):
+    actor: Actor
+    request_id: str
+    approve: bool
+    reason: str = ""
+
+
+class CorrectionApply(Model):
+    actor: Actor
+    request_id: str
+
+
+class ApplicationUpload(Model):
+    """证书申请表 with its payment confirmation part, and the invoice details form."""
+
+    actor: Actor
+    application_scan: DocumentRef
+    invoice_details: DocumentRef | None = None
+    paid_plan_ids: list[str] = Field(min_length=1)
+    head_count: int = Field(ge=0)
+    amount: Decimal = Field(gt=0, decimal_places=2)
+    paid_on: date
+    method: str = ""
+    reference: str = ""
+
+
+class PaymentConfirmation(Model):
+    """Finance's record of the money actually received (4.2.3)."""
+
+    actor: Actor
+    received_amount: Decimal = Field(gt=0, decimal_places=2)
+    received_on: date
+    reference: str = ""
+
+
+class InvoiceRecord(Model):
+    actor: Actor
+    number: str = Field(min_length=1, max_length=64)
+    issued_on: date
+    amount: Decimal = Field(gt=0, decimal_places=2)
+
+
+class SiteSignoffRequest(Model):
+    """The site's sign-off on the national platform, naming the plan it signed."""
+
+    actor: Actor
+    plan_id: str
+
+
+class ActionResult(Model):
+    """The plan's answer to a staff action: accepted, or refused with problems."""
+
+    accepted: bool
+    message: str
+    late: bool = False
+    problems: list[Problem] = Field(default_factory=list)
+    problem_count: int = 0
+    reference: str | None = None
+    report: DocumentRef | None = None
+
+
+class BatchJoined(Model):
+    batch_id: str
+
+
+class BatchVerdict(Model):
+    """The general manager's decision on one plan of a batch."""
+
+    batch_id: str
+    approved: bool
+    decided_by: str
+    reason: str = ""
+    return_to: list[Duty] = Field(default_factory=list)
+
+
+class CalendarReloaded(Model):
+    years: list[int]
+
+
+class OwedItem(Model):
+    key: str
+    duty: Duty
+    label: str
+    owner: Role
+    deadline_day: date | None
+    overdue: bool
+    reminders_sent: int
+    escalations_sent: int
+
+
+class CorrectionCounts(Model):
+    pending: int = 0
+    approved: int = 0
+    rejected: int = 0
+    applied: int = 0
+
+
+class PlanStatus(Model):
+    """What the status query returns: computed from state, no database touched."""
+
+    plan_id: str
+    site_code: str
+    stage: Stage
+    stage_label: str
+    owed: list[OwedItem]
+    next_deadline: datetime | None
+    overdue: bool
+    documents: dict[DocumentKind, DocumentRef]
+    document_versions: dict[DocumentKind, int]
+    summary: SummaryStats | None
+    consistency: ConsistencySummary | None
+    publicity: PublicityWindow | None
+    calendar_missing_years: list[int]
+    corrections: CorrectionCounts
+    correction_states: dict[str, CorrectionStatus]
+    payment: PaymentRecord
+    batch_id: str | None
+    certificates_issued: int
+    platform_import: DocumentRef | None
+    history: list[HistoryEntry]
+
+
+class PlanResult(Model):
+    plan_id: str
+    stage: Stage
+    certificates_issued: int
+
+
+class BatchInput(Model):
+    batch_id: str
+    requested_by: str = "schedule"
+
+
+class BatchDecisionRequest(Model):
+    """The general manager's decision on a batch: all, some, or none."""
+
+    actor: Actor
+    approve_all: bool = False
+    approve: list[str] = Field(default_factory=list)
+    reject: dict[str, str] = Field(default_factory=dict)  # plan id -> reason
+    return_to: dict[str, list[Duty]] = Field(default_factory=dict)
+
+
+class BatchStatus(Model):
+    batch_id: str
+    plan_ids: list[str]
+    decided: bool
+    approved: list[str]
+    rejected: dict[str, str]
+
+
+class BatchResult(Model):
+    batch_id: str
+    approved: list[str]
+    rejected: dict[str, str]

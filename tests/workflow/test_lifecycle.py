@@ -1,0 +1,109 @@
+"""The whole lifecycle of one exam plan on real parts, two months in seconds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.documents import DocumentStore
+from certflow.actions import BatchDecisionRequest, BatchInput, batch_workflow_id
+from certflow.config import Settings
+from certflow.models import Stage
+from certflow.timeutil import cst_date
+from tests.support import GM, PlanDriver, sample_plan, unique_plan_id
+from workflows import ApprovalBatchWorkflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
+
+
+@pytest.fixture
+async def driver(
+    client: Client,
+    env: WorkflowEnvironment,
+    worker_settings: Settings,
+    resources: tuple[Any, DocumentStore],
+    tmp_path: Path,
+) -> PlanDriver:
+    today = cst_date(await env.get_current_time())
+    return PlanDriver(
+        client=client,
+        env=env,
+        settings=worker_settings,
+        store=resources[1],
+        plan=sample_plan(today, unique_plan_id()),
+        tmp=tmp_path,
+    )
+
+
+async def test_plan_runs_from_score_sheets_to_issued_certificates(
+    driver: PlanDriver, resources: tuple[Any, DocumentStore], sink_messages: Any
+) -> None:
+    pool, _ = resources
+    plan_id = driver.plan.plan_id
+    await driver.start()
+
+    await driver.submit_everything()
+    await driver.approve_review()
+    await driver.confirm_upload()
+    status = await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+    assert status.publicity is not None
+    assert status.summary is not None and status.summary.passed == 14
+
+    # Publicity starts on E+16 and runs its 15 days on a durable timer.
+    assert status.publicity.start_day == driver.plan.exam_end_date + timedelta(days=16)
+    await driver.skip(31)
+    await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    await driver.pay_and_sign()
+    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+
+    batch_id = f"B-{plan_id}"
+    batch = await driver.client.start_workflow(
+        ApprovalBatchWorkflow.run,
+        BatchInput(batch_id=batch_id),
+        id=batch_workflow_id(batch_id),
+        task_queue=driver.settings.temporal.task_queue,
+    )
+    status = await driver.wait_for(lambda s: s.batch_id == batch_id)
+    await batch.execute_update(
+        ApprovalBatchWorkflow.decide,
+        BatchDecisionRequest(actor=GM, approve=[plan_id]),
+    )
+    result = await driver.h.result()
+    assert result.stage == Stage.ISSUED
+    assert result.certificates_issued == 14
+
+    # The organisation's records: scores, audit trail, certificates.
+    assert await pool.fetchval("SELECT count(*) FROM scores WHERE plan_id = $1", plan_id) == 32
+    certificates = await pool.fetch(
+        "SELECT number, pdf_sha256 FROM certificates WHERE plan_id = $1", plan_id
+    )
+    assert len(certificates) == 14
+    assert all(row["pdf_sha256"] for row in certificates)
+    assert len({row["number"] for row in certificates}) == 14
+    actions = {
+        r["action"]
+        for r in await pool.fetch("SELECT action FROM audit WHERE plan_id = $1", plan_id)
+    }
+    assert {
+        "upload_score_summary",
+        "confirm_score_summary",
+        "review_consistency",
+        "confirm_score_upload",
+        "upload_application",
+        "confirm_payment",
+        "org_signoff",
+        "site_signoff",
+        "approve_batch",
+    } <= actions
+    pdfs = list((driver.settings.output_dir / "certificates" / plan_id).glob("*.pdf"))
+    assert len(pdfs) == 14
+
+    # The mails the parties received, in Chinese.
+    subjects = [m["Subject"] for m in sink_messages() if m["X-Certflow-Plan"] == plan_id]
+    assert any("成绩公示期" in s for s in subjects)
+    assert any("电子证书已发放" in s for s in subjects)

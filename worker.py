@@ -1,0 +1,124 @@
+"""The certflow worker: connects to Temporal and PostgreSQL and runs everything.
+
+``run_worker`` is what the local stack, the demo and the tests all call, so there
+is one wiring of workflows and activities, not one per entry point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.calendar import CalendarActivities
+from activities.certificates import CertificateActivities
+from activities.db import create_pool, migrate
+from activities.documents import DocumentStore
+from activities.intake import IntakeActivities
+from activities.notify import Mailer, Notifier
+from activities.store import PlanStore
+from certflow.config import Settings
+from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
+
+log = logging.getLogger("certflow.worker")
+
+WORKFLOWS = [ExamPlanWorkflow, ApprovalBatchWorkflow]
+
+
+async def connect(settings: Settings) -> Client:
+    """Connect to the configured Temporal frontend with certflow's data converter."""
+    return await Client.connect(
+        settings.temporal.address,
+        namespace=settings.temporal.namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+def build_activities(settings: Settings, pool: Any, store: DocumentStore) -> list[Callable[..., Any]]:
+    """Every activity of certflow, bound to the shared pool, store and mailer."""
+    plans = PlanStore(pool)
+    intake = IntakeActivities(pool, store)
+    calendar = CalendarActivities(pool)
+    notifier = Notifier(settings, pool, store, Mailer(settings.smtp))
+    certificates = CertificateActivities(settings, pool, store)
+    return [
+        plans.register_plan,
+        plans.record_stage,
+        plans.record_audit,
+        plans.claim_ready_plans,
+        plans.release_plans,
+        plans.close_batch,
+        intake.process_upload,
+        intake.build_consistency_report,
+        intake.build_platform_import,
+        intake.record_correction,
+        intake.record_correction_decision,
+        intake.apply_correction,
+        calendar.publicity_window,
+        notifier.notify,
+        certificates.issue_certificates,
+    ]
+
+
+@asynccontextmanager
+async def worker_resources(settings: Settings) -> AsyncIterator[tuple[Any, DocumentStore]]:
+    """The database pool (schema migrated) and the document store, closed on exit."""
+    pool = await create_pool(settings.database_url)
+    try:
+        await migrate(pool)
+        yield pool, DocumentStore(settings.documents_dir)
+    finally:
+        await pool.close()
+
+
+def build_worker(
+    client: Client, settings: Settings, pool: Any, store: DocumentStore, **options: Any
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.temporal.task_queue,
+        workflows=WORKFLOWS,
+        activities=build_activities(settings, pool, store),
+        **options,
+    )
+
+
+async def run_worker(client: Client, settings: Settings, *, stop: asyncio.Event) -> None:
+    """Run the worker until ``stop`` is set, then finish in-flight tasks and return."""
+    async with worker_resources(settings) as (pool, store):
+        worker = build_worker(client, settings, pool, store)
+        log.info("worker started task_queue=%s", settings.temporal.task_queue)
+        async with worker:
+            await stop.wait()
+        log.info("worker stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a worker against an existing Temporal server (production entry point)."""
+    parser = argparse.ArgumentParser(prog="worker.py", description=main.__doc__)
+    parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings.load()
+
+    async def _run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        client = await connect(settings)
+        await run_worker(client, settings, stop=stop)
+
+    asyncio.run(_run())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

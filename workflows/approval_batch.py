@@ -1,0 +1,173 @@
+"""ApprovalBatchWorkflow: the general manager's approval of ready plans (4.2.6).
+
+A batch gathers every plan that waits for approval and is in no other open
+batch, tells each plan it joined, mails the general manager, and waits for the
+decision: all, some, or none (with reasons). Each plan then gets its verdict.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notify import Notifier
+    from activities.store import PlanStore
+    from certflow.actions import (
+        BatchDecisionRequest,
+        BatchInput,
+        BatchJoined,
+        BatchResult,
+        BatchStatus,
+        BatchVerdict,
+        plan_workflow_id,
+    )
+    from certflow.activity_models import ClaimRequest, Notification, ReleaseRequest
+    from certflow.i18n import t
+    from certflow.models import Role
+
+TIMEOUT = timedelta(minutes=2)
+RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+
+
+@workflow.defn
+class ApprovalBatchWorkflow:
+    """One issuance batch (发证批次) from gathering to the general manager's verdict."""
+
+    @workflow.init
+    def __init__(self, input: BatchInput) -> None:
+        self._batch_id = input.batch_id
+        self._plan_ids: list[str] = []
+        self._decision: BatchDecisionRequest | None = None
+
+    @workflow.run
+    async def run(self, input: BatchInput) -> BatchResult:
+        self._plan_ids = await workflow.execute_activity_method(
+            PlanStore.claim_ready_plans,
+            ClaimRequest(batch_id=input.batch_id),
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=RETRY,
+        )
+        if not self._plan_ids:
+            workflow.logger.info("batch empty", extra={"batch_id": input.batch_id})
+            await self._close()
+            return BatchResult(batch_id=input.batch_id, approved=[], rejected={})
+
+        for plan_id in self._plan_ids:
+            handle = workflow.get_external_workflow_handle(plan_workflow_id(plan_id))
+            await handle.signal("batch_joined", BatchJoined(batch_id=input.batch_id))
+        await workflow.execute_activity_method(
+            Notifier.notify,
+            Notification(
+                plan_id="-",
+                template="batch_ready",
+                roles=[Role.GENERAL_MANAGER, Role.TECH_DEPT],
+                fields={
+                    "batch_id": input.batch_id,
+                    "count": str(len(self._plan_ids)),
+                    "plans": "\n".join(self._plan_ids),
+                },
+                idempotency_key=f"{workflow.info().workflow_id}/batch_ready",
+            ),
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=RETRY,
+        )
+
+        await workflow.wait_condition(lambda: self._decision is not None)
+        decision = self._decision
+        assert decision is not None
+        approved = self._plan_ids if decision.approve_all else sorted(decision.approve)
+        rejected = {
+            plan_id: decision.reject.get(plan_id, "")
+            for plan_id in self._plan_ids
+            if plan_id not in approved
+        }
+        for plan_id in self._plan_ids:
+            verdict = BatchVerdict(
+                batch_id=input.batch_id,
+                approved=plan_id in approved,
+                decided_by=decision.actor.person,
+                reason=rejected.get(plan_id, ""),
+                return_to=decision.return_to.get(plan_id, []),
+            )
+            handle = workflow.get_external_workflow_handle(plan_workflow_id(plan_id))
+            await handle.signal("batch_verdict", verdict)
+        if rejected:
+            await workflow.execute_activity_method(
+                PlanStore.release_plans,
+                ReleaseRequest(batch_id=input.batch_id, plan_ids=sorted(rejected)),
+                start_to_close_timeout=TIMEOUT,
+                retry_policy=RETRY,
+            )
+        await self._close()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return BatchResult(batch_id=input.batch_id, approved=approved, rejected=rejected)
+
+    async def _close(self) -> None:
+        await workflow.execute_activity_method(
+            PlanStore.close_batch,
+            ClaimRequest(batch_id=self._batch_id),
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=RETRY,
+        )
+
+    @workflow.query
+    def status(self) -> BatchStatus:
+        decision = self._decision
+        approved = (
+            (self._plan_ids if decision.approve_all else decision.approve) if decision else []
+        )
+        return BatchStatus(
+            batch_id=self._batch_id,
+            plan_ids=self._plan_ids,
+            decided=decision is not None,
+            approved=list(approved),
+            rejected=dict(decision.reject) if decision else {},
+        )
+
+    @workflow.update
+    def decide(self, decision: BatchDecisionRequest) -> BatchStatus:
+        """The general manager's decision; the validator refuses a malformed one."""
+        self._decision = decision
+        return self.status()
+
+    @decide.validator
+    def _check_decision(self, decision: BatchDecisionRequest) -> None:
+        if decision.actor.role is not Role.GENERAL_MANAGER:
+            raise ApplicationError(
+                t(
+                    "plan.wrong_role",
+                    action=t("actions.approve_batch"),
+                    allowed=t("roles.general_manager"),
+                ),
+                type="wrong_role",
+                non_retryable=True,
+            )
+        if self._decision is not None:
+            raise ApplicationError(t("plan.already_done"), type="already_done")
+        if not self._plan_ids:
+            raise ApplicationError(t("batch.not_gathered"), type="not_ready")
+        named = set(decision.approve) | set(decision.reject)
+        for plan_id in sorted(named):
+            if plan_id not in self._plan_ids:
+                raise ApplicationError(
+                    t("plan.not_in_batch", plan_id=plan_id, batch_id=self._batch_id),
+                    type="bad_argument",
+                )
+        if set(decision.approve) & set(decision.reject):
+            raise ApplicationError(t("batch.both"), type="bad_argument")
+        if decision.approve_all and decision.reject:
+            raise ApplicationError(t("batch.both"), type="bad_argument")
+        if not decision.approve_all:
+            undecided = [
+                p for p in self._plan_ids if p not in decision.approve and p not in decision.reject
+            ]
+            if undecided:
+                raise ApplicationError(
+                    t("batch.undecided", plans="、".join(undecided)), type="bad_argument"
+                )
+            if any(not reason.strip() for reason in decision.reject.values()):
+                raise ApplicationError(t("plan.reason_required"), type="bad_argument")

@@ -1,0 +1,1134 @@
+"""ExamPlanWorkflow: one exam plan from score sheets to issued e-certificates.
+
+The workflow is orchestration only. It keeps one ``PlanState``, moves through the
+stages of PROCESS.md, and asks activities for every side effect. Staff act through
+updates whose validators refuse wrong roles, sites, stages and arguments before
+anything reaches history; deadlines are durable timers computed from the open
+obligations, so reminders and escalations need no outside scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.calendar import CalendarActivities
+    from activities.certificates import CertificateActivities
+    from activities.intake import IntakeActivities
+    from activities.notify import Notifier
+    from activities.store import PlanStore
+    from certflow import search_attributes as sa
+    from certflow.actions import (
+        ActionResult,
+        ApplicationUpload,
+        BatchJoined,
+        BatchVerdict,
+        CalendarReloaded,
+        ConfirmSummaryRequest,
+        CorrectionApply,
+        CorrectionCounts,
+        CorrectionDecision,
+        CorrectionSubmission,
+        ExamPlanInput,
+        InvoiceRecord,
+        OwedItem,
+        PaymentConfirmation,
+        PlanResult,
+        PlanStatus,
+        ReviewRequest,
+        SimpleAction,
+        SiteSignoffRequest,
+        UploadRequest,
+    )
+    from certflow.activity_models import (
+        AuditEntry,
+        ConsistencyRequest,
+        CorrectionApplication,
+        CorrectionDecisionRecord,
+        CorrectionRecord,
+        IssueRequest,
+        Notification,
+        PlanRegistration,
+        PlatformImportRequest,
+        ProcessUpload,
+        StageChange,
+        WindowRequest,
+    )
+    from certflow.calendar import score_submission_deadline
+    from certflow.i18n import t
+    from certflow.models import Actor, DocumentKind, Role, Stage
+    from certflow.plan import (
+        SUBMISSION_DUTIES,
+        UPLOAD_DUTY,
+        Action,
+        DUTY_OWNER,
+        Alarm,
+        AlarmKind,
+        BatchMembership,
+        CorrectionState,
+        CorrectionStatus,
+        Duty,
+        HistoryEntry,
+        PlanState,
+        Refusal,
+        check_action,
+        next_alarm,
+        take_due_alarms,
+    )
+    from certflow.timeutil import cst_date, end_of_day, format_deadline
+
+SHORT = timedelta(minutes=2)
+LONG = timedelta(minutes=10)
+RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+
+
+def _refuse(refusal: Refusal) -> ApplicationError:
+    # Validators refuse by raising; ApplicationError carries the Chinese message
+    # and a stable code to the staff tool without failing the workflow.
+    return ApplicationError(refusal.message, type=refusal.code, non_retryable=True)
+
+
+@workflow.defn
+class ExamPlanWorkflow:
+    """The whole issuance process of one exam plan (PROCESS.md stages 1-10)."""
+
+    @workflow.init
+    def __init__(self, input: ExamPlanInput) -> None:
+        now = workflow.now()
+        self._input = input
+        self._state = input.state or PlanState(
+            info=input.info, policy=input.policy, started_at=now
+        )
+        self._fresh_start = input.state is None
+        # Set whenever obligations change, so the timer loop recomputes its sleep.
+        self._alarms_changed = False
+        # Uploads and decisions await activities; the lock keeps two of them from
+        # interleaving their reads and writes of the same part of the state.
+        self._lock = asyncio.Lock()
+        self._calendar_reloaded = False
+        self._update_seq = 0
+        self._published: dict[str, Any] = {}
+
+    # -- main line -----------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: ExamPlanInput) -> PlanResult:
+        state = self._state
+        if self._fresh_start:
+            await self._activity(
+                PlanStore.register_plan,
+                PlanRegistration(
+                    info=state.info,
+                    workflow_id=workflow.info().workflow_id,
+                    started_at=state.started_at,
+                ),
+            )
+            self._open_submission()
+            await self._notify("submission_opened", [Role.LEAD_EVALUATOR, Role.SITE])
+        self._publish()
+
+        stages: dict[Stage, Callable[[], Any]] = {
+            Stage.SCORE_SUBMISSION: self._await_submission,
+            Stage.CONSISTENCY_REVIEW: self._await_review,
+            Stage.SCORE_PUBLICATION: self._await_score_upload,
+            Stage.PUBLICITY: self._run_publicity,
+            Stage.PAYMENT_AND_SIGNOFF: self._await_payment_and_signoffs,
+            Stage.AWAITING_APPROVAL: self._await_approval,
+            Stage.ISSUANCE: self._issue,
+        }
+        while state.stage in stages:
+            await stages[state.stage]()
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return PlanResult(
+            plan_id=state.info.plan_id,
+            stage=state.stage,
+            certificates_issued=state.certificates_issued,
+        )
+
+    def _open_submission(self) -> None:
+        now = workflow.now()
+        deadline = score_submission_deadline(self._state.info.exam_end_date)
+        for duty in SUBMISSION_DUTIES:
+            self._state.open_duty(duty, now, deadline)
+        self._alarms_changed = True
+
+    async def _await_submission(self) -> None:
+        state = self._state
+        await self._wait_until(
+            lambda: all(state.is_done(d.value) for d in SUBMISSION_DUTIES)
+        )
+        await self._enter(Stage.CONSISTENCY_REVIEW)
+        result = await self._activity(
+            IntakeActivities.build_consistency_report,
+            ConsistencyRequest(
+                plan=state.info, signed_evaluator_ids=state.signed_evaluator_ids
+            ),
+            timeout=LONG,
+        )
+        state.consistency = result
+        state.open_duty(Duty.CONSISTENCY_REVIEW, workflow.now())
+        self._alarms_changed = True
+        await self._notify(
+            "review_requested",
+            [Role.REGIONAL_CONTACT],
+            verdict=result.verdict,
+            mismatches=str(result.mismatch_count),
+        )
+
+    async def _await_review(self) -> None:
+        # The review update moves the stage: on to publication, or back to
+        # submission; either way this stage is over once it changes.
+        await self._wait_until(lambda: self._state.stage != Stage.CONSISTENCY_REVIEW)
+
+    async def _await_score_upload(self) -> None:
+        state = self._state
+        if state.platform_import is None:
+            state.platform_import = await self._activity(
+                IntakeActivities.build_platform_import,
+                PlatformImportRequest(plan=state.info),
+                timeout=LONG,
+            )
+            state.open_duty(Duty.SCORE_UPLOAD, workflow.now())
+            self._alarms_changed = True
+            await self._notify(
+                "score_upload_requested",
+                [Role.INFO_CENTER],
+                attachments=[state.platform_import],
+            )
+        await self._wait_until(lambda: state.score_upload_confirmed_at is not None)
+        await self._compute_publicity()
+        await self._enter(Stage.PUBLICITY)
+        window = state.publicity
+        assert window is not None
+        await self._notify(
+            "publicity_opened",
+            [Role.SITE, Role.REGIONAL_MANAGER, Role.INFO_CENTER],
+            start=window.start_day.isoformat(),
+            end=format_deadline(window.end_day),
+            cutoff=format_deadline(window.cutoff_day),
+        )
+
+    async def _compute_publicity(self) -> None:
+        """Ask the calendar (an activity, so replays never see today's data).
+
+        A year the calendar does not know is never guessed: the plan records it,
+        administrators are told, and it waits for the year to be loaded.
+        """
+        state = self._state
+        assert state.score_upload_confirmed_at is not None
+        while state.publicity is None:
+            answer = await self._activity(
+                CalendarActivities.publicity_window,
+                WindowRequest(
+                    exam_end=state.info.exam_end_date,
+                    confirmed_at=state.score_upload_confirmed_at,
+                ),
+            )
+            if answer.window is not None:
+                state.publicity = answer.window
+                state.calendar_missing_years = []
+                self._publish()
+                return
+            state.calendar_missing_years = answer.missing_years
+            self._publish()
+            years = "、".join(str(y) for y in answer.missing_years)
+            workflow.logger.warning(
+                "calendar year missing", extra={"plan_id": state.info.plan_id, "years": years}
+            )
+            await self._notify("calendar_missing", [Role.ADMIN], years=years)
+            self._calendar_reloaded = False
+            # Wait for the administrator's load, and look again once a day in
+            # case the signal was missed while the worker was down.
+            await self._wait_until(lambda: self._calendar_reloaded, limit=timedelta(days=1))
+
+    async def _run_publicity(self) -> None:
+        state = self._state
+        window = state.publicity
+        assert window is not None
+        publicity_end = end_of_day(window.end_day)
+        await self._wait_until(lambda: workflow.now() >= publicity_end, until=publicity_end)
+        state.publicity_closed = True
+        await self._enter(Stage.PAYMENT_AND_SIGNOFF)
+        now = workflow.now()
+        state.open_duty(Duty.APPLICATION, now, window.payment_deadline_day)
+        state.open_duty(Duty.ORG_SIGNOFF, now, window.payment_deadline_day)
+        self._alarms_changed = True
+        pending = sum(
+            1 for c in state.corrections.values() if c.status is CorrectionStatus.PENDING
+        )
+        await self._notify(
+            "payment_opened",
+            [Role.SITE, Role.TECH_DEPT, Role.FINANCE],
+            deadline=format_deadline(window.payment_deadline_day),
+            pending=str(pending),
+        )
+
+    async def _await_payment_and_signoffs(self) -> None:
+        state = self._state
+        await self._wait_until(
+            lambda: state.stage != Stage.PAYMENT_AND_SIGNOFF
+            or (
+                state.is_done(Duty.PAYMENT_CHECK.value)
+                and state.is_done(Duty.ORG_SIGNOFF.value)
+                and state.is_done(Duty.SITE_SIGNOFF.value)
+            )
+        )
+        if state.stage == Stage.PAYMENT_AND_SIGNOFF:
+            await self._enter(Stage.AWAITING_APPROVAL)
+            state.open_duty(Duty.APPROVAL, workflow.now())
+            self._alarms_changed = True
+            await self._notify("ready_for_approval", [Role.TECH_DEPT])
+
+    async def _await_approval(self) -> None:
+        # Batch verdicts arrive as signals and move the stage on (or back).
+        await self._wait_until(lambda: self._state.stage != Stage.AWAITING_APPROVAL)
+
+    async def _issue(self) -> None:
+        state = self._state
+        result = await self._activity(
+            CertificateActivities.issue_certificates,
+            IssueRequest(
+                plan=state.info,
+                issued_on=cst_date(workflow.now()),
+                batch_id=state.batch.batch_id if state.batch else None,
+            ),
+            timeout=timedelta(minutes=30),
+        )
+        state.certificates_issued = result.issued
+        await self._enter(Stage.ISSUED)
+        await self._notify(
+            "certificates_issued",
+            [Role.TECH_DEPT, Role.INFO_CENTER, Role.SITE],
+            count=str(result.issued),
+        )
+
+    # -- timers ----------------------------------------------------------------
+
+    async def _wait_until(
+        self,
+        condition: Callable[[], bool],
+        *,
+        until: datetime | None = None,
+        limit: timedelta | None = None,
+    ) -> None:
+        """Wait for ``condition`` while sending reminders and escalations when due.
+
+        This is the plan's only timer: it sleeps until the earliest alarm of any
+        open obligation (or ``until``), so changing an obligation just wakes it to
+        recompute. It also continues as new when history grows long.
+        """
+        started = workflow.now()
+        while not condition():
+            if limit is not None and workflow.now() - started >= limit:
+                return
+            wake = self._next_wake(until)
+            if limit is not None:
+                wake = min(wake, started + limit) if wake else started + limit
+            timeout = max(wake - workflow.now(), timedelta(seconds=1)) if wake else None
+            self._alarms_changed = False
+            try:
+                await workflow.wait_condition(
+                    lambda: condition() or self._alarms_changed, timeout=timeout
+                )
+            except asyncio.TimeoutError:
+                pass
+            await self._fire_due_alarms()
+            self._publish()
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    self._input.model_copy(update={"state": self._state})
+                )
+
+    def _next_wake(self, until: datetime | None) -> datetime | None:
+        times = [
+            at
+            for ob in self._state.open_obligations()
+            if (at := next_alarm(ob, self._state.policy)) is not None
+        ]
+        if until is not None:
+            times.append(until)
+        return min(times) if times else None
+
+    async def _fire_due_alarms(self) -> None:
+        now = workflow.now()
+        alarms: list[Alarm] = []
+        for ob in self._state.open_obligations():
+            alarms += take_due_alarms(ob, self._state.policy, now)
+        for alarm in alarms:
+            await self._send_alarm(alarm)
+
+    async def _send_alarm(self, alarm: Alarm) -> None:
+        ob = alarm.obligation
+        roles = [ob.owner]
+        if alarm.kind is not AlarmKind.REMINDER:
+            supervisor = self._state.policy.supervisors.get(ob.owner)
+            if supervisor is not None:
+                roles.append(supervisor)
+        assert ob.deadline_day is not None
+        workflow.logger.info(
+            "deadline alarm",
+            extra={
+                "plan_id": self._state.info.plan_id,
+                "stage": self._state.stage.value,
+                "duty": ob.duty.value,
+                "alarm": alarm.kind.value,
+            },
+        )
+        await self._notify(
+            f"alarm_{alarm.kind.value}",
+            roles,
+            key_suffix=f"{ob.key}:{ob.reminders_sent}:{ob.escalations_sent}",
+            duty=t(f"duties.{ob.duty.value}"),
+            owner=t(f"roles.{ob.owner.value}"),
+            deadline=format_deadline(ob.deadline_day),
+        )
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > self._input.history_event_limit
+        )
+
+    # -- queries ---------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> PlanStatus:
+        """The plan as staff see it: stage, what each party owes, deadlines, history."""
+        state = self._state
+        now = workflow.now()
+        counts = CorrectionCounts()
+        for c in state.corrections.values():
+            setattr(counts, c.status.value, getattr(counts, c.status.value) + 1)
+        return PlanStatus(
+            plan_id=state.info.plan_id,
+            site_code=state.info.site_code,
+            stage=state.stage,
+            stage_label=t(f"stages.{state.stage.value}"),
+            owed=[
+                OwedItem(
+                    key=ob.key,
+                    duty=ob.duty,
+                    label=t(f"duties.{ob.duty.value}"),
+                    owner=ob.owner,
+                    deadline_day=ob.deadline_day,
+                    overdue=ob.overdue(now),
+                    reminders_sent=ob.reminders_sent,
+                    escalations_sent=ob.escalations_sent,
+                )
+                for ob in state.open_obligations()
+            ],
+            next_deadline=state.next_deadline(),
+            overdue=state.overdue(now),
+            documents=state.documents,
+            document_versions=state.document_versions,
+            summary=state.summary,
+            consistency=state.consistency,
+            publicity=state.publicity,
+            calendar_missing_years=state.calendar_missing_years,
+            corrections=counts,
+            correction_states={k: c.status for k, c in state.corrections.items()},
+            payment=state.payment,
+            batch_id=state.batch.batch_id if state.batch else None,
+            certificates_issued=state.certificates_issued,
+            platform_import=state.platform_import,
+            history=state.history,
+        )
+
+    # -- stage 1: score submission (4.1.1-4.1.4) -------------------------------
+
+    @workflow.update
+    async def upload_score_summary(self, req: UploadRequest) -> ActionResult:
+        return await self._upload(DocumentKind.SCORE_SUMMARY, req)
+
+    @upload_score_summary.validator
+    def _check_score_summary(self, req: UploadRequest) -> None:
+        self._check(Action.UPLOAD_SCORE_SUMMARY, req.actor)
+
+    @workflow.update
+    async def upload_signed_scan(self, req: UploadRequest) -> ActionResult:
+        self._state.signed_evaluator_ids = list(req.signed_evaluator_ids)
+        return await self._upload(DocumentKind.SIGNED_SUMMARY_SCAN, req)
+
+    @upload_signed_scan.validator
+    def _check_signed_scan(self, req: UploadRequest) -> None:
+        self._check(Action.UPLOAD_SIGNED_SCAN, req.actor)
+        team = {self._state.info.lead_evaluator_id, *self._state.info.evaluator_ids}
+        if not req.signed_evaluator_ids:
+            raise _refuse(Refusal("bad_argument", t("plan.no_evaluators_signed")))
+        for staff_id in req.signed_evaluator_ids:
+            if staff_id not in team:
+                raise _refuse(
+                    Refusal("bad_argument", t("plan.unknown_evaluator", staff_id=staff_id))
+                )
+
+    @workflow.update
+    async def upload_candidate_sign_in(self, req: UploadRequest) -> ActionResult:
+        return await self._upload(DocumentKind.CANDIDATE_SIGN_IN, req)
+
+    @upload_candidate_sign_in.validator
+    def _check_candidate_sign_in(self, req: UploadRequest) -> None:
+        self._check(Action.UPLOAD_CANDIDATE_SIGN_IN, req.actor)
+
+    @workflow.update
+    async def upload_evaluator_sign_in(self, req: UploadRequest) -> ActionResult:
+        return await self._upload(DocumentKind.EVALUATOR_SIGN_IN, req)
+
+    @upload_evaluator_sign_in.validator
+    def _check_evaluator_sign_in(self, req: UploadRequest) -> None:
+        self._check(Action.UPLOAD_EVALUATOR_SIGN_IN, req.actor)
+
+    async def _upload(self, kind: DocumentKind, req: UploadRequest) -> ActionResult:
+        state = self._state
+        action = _UPLOAD_ACTION[kind]
+        async with self._lock:
+            outcome = await self._activity(
+                IntakeActivities.process_upload,
+                ProcessUpload(
+                    plan=state.info,
+                    kind=kind,
+                    document=req.document,
+                    uploaded_by=req.actor.person,
+                    at=workflow.now(),
+                ),
+                timeout=LONG,
+            )
+            if not outcome.accepted:
+                await self._audit(action, req.actor, accepted=False, problems=str(outcome.problem_count))
+                await self._notify(
+                    "upload_refused",
+                    [req.actor.role],
+                    document=t(f"actions.{action.value}"),
+                    count=str(outcome.problem_count),
+                    problems="\n".join(p.render() for p in outcome.problems),
+                    attachments=[outcome.report] if outcome.report else [],
+                )
+                return ActionResult(
+                    accepted=False,
+                    message=t("plan.upload_refused", count=outcome.problem_count),
+                    problems=outcome.problems,
+                    problem_count=outcome.problem_count,
+                    report=outcome.report,
+                )
+
+            version = state.document_versions.get(kind, 0) + 1
+            state.documents[kind] = req.document
+            state.document_versions[kind] = version
+            if kind is DocumentKind.SCORE_SUMMARY:
+                state.summary = outcome.stats
+                # A new summary must be confirmed again by the site (4.1.4).
+                if state.is_done(Duty.SUMMARY_CONFIRMATION.value):
+                    state.open_duty(Duty.SUMMARY_CONFIRMATION, workflow.now())
+            late = state.close_duty(UPLOAD_DUTY[kind].value, workflow.now(), req.actor)
+            self._alarms_changed = True
+            await self._audit(action, req.actor, late=late, version=str(version))
+            return self._accepted(
+                t("plan.upload_accepted", version=version), late, UPLOAD_DUTY[kind]
+            )
+
+    @workflow.update
+    async def confirm_score_summary(self, req: ConfirmSummaryRequest) -> ActionResult:
+        late = self._state.close_duty(
+            Duty.SUMMARY_CONFIRMATION.value, workflow.now(), req.actor
+        )
+        self._alarms_changed = True
+        await self._audit(Action.CONFIRM_SCORE_SUMMARY, req.actor, late=late)
+        return self._accepted(t("plan.accepted"), late, Duty.SUMMARY_CONFIRMATION)
+
+    @confirm_score_summary.validator
+    def _check_confirm_summary(self, req: ConfirmSummaryRequest) -> None:
+        self._check(Action.CONFIRM_SCORE_SUMMARY, req.actor)
+        latest = self._state.document_versions.get(DocumentKind.SCORE_SUMMARY)
+        if latest is None:
+            raise _refuse(Refusal("bad_argument", t("plan.summary_not_accepted")))
+        if req.summary_version is not None and req.summary_version != latest:
+            raise _refuse(
+                Refusal(
+                    "bad_argument",
+                    t(
+                        "plan.summary_version_mismatch",
+                        confirmed=req.summary_version,
+                        latest=latest,
+                    ),
+                )
+            )
+        if self._state.is_done(Duty.SUMMARY_CONFIRMATION.value):
+            raise _refuse(Refusal("already_done", t("plan.already_done")))
+
+    # -- stage 2: consistency review (4.1.5) -----------------------------------
+
+    @workflow.update
+    async def review_consistency(self, req: ReviewRequest) -> ActionResult:
+        state = self._state
+        now = workflow.now()
+        state.close_duty(Duty.CONSISTENCY_REVIEW.value, now, req.actor)
+        if req.approve:
+            state.sent_back_reason = None
+            await self._audit(Action.REVIEW_CONSISTENCY, req.actor, decision="approved")
+            await self._enter(Stage.SCORE_PUBLICATION)
+            return self._accepted(t("plan.accepted"), False, Duty.CONSISTENCY_REVIEW)
+
+        items = req.items or [
+            duty for duty in SUBMISSION_DUTIES if DUTY_OWNER[duty] in req.send_back_to
+        ]
+        for duty in items:
+            state.open_duty(duty, now)
+        if Duty.SCORE_SUMMARY in items:
+            state.open_duty(Duty.SUMMARY_CONFIRMATION, now)
+        state.sent_back_reason = req.reason
+        self._alarms_changed = True
+        await self._audit(
+            Action.REVIEW_CONSISTENCY,
+            req.actor,
+            decision="sent_back",
+            items=",".join(d.value for d in items),
+        )
+        await self._enter(Stage.SCORE_SUBMISSION)
+        await self._notify(
+            "sent_back",
+            sorted({DUTY_OWNER[d] for d in items}),
+            reason=req.reason,
+            items="、".join(t(f"duties.{d.value}") for d in items),
+        )
+        return self._accepted(t("plan.accepted"), False, Duty.CONSISTENCY_REVIEW)
+
+    @review_consistency.validator
+    def _check_review(self, req: ReviewRequest) -> None:
+        self._check(Action.REVIEW_CONSISTENCY, req.actor)
+        # The report is computed on entering the stage; no decision before it.
+        if not self._state.is_open(Duty.CONSISTENCY_REVIEW.value):
+            raise _refuse(Refusal("not_ready", t("plan.review_not_ready")))
+        if req.approve:
+            return
+        if not req.reason.strip():
+            raise _refuse(Refusal("bad_argument", t("plan.reason_required")))
+        if not req.send_back_to and not req.items:
+            raise _refuse(Refusal("bad_argument", t("plan.send_back_needs_parties")))
+        if any(r not in (Role.LEAD_EVALUATOR, Role.SITE) for r in req.send_back_to):
+            raise _refuse(Refusal("bad_argument", t("plan.send_back_needs_parties")))
+        for item in req.items:
+            if item not in SUBMISSION_DUTIES:
+                raise _refuse(
+                    Refusal("bad_argument", t("plan.bad_send_back_item", item=item.value))
+                )
+
+    # -- stage 3: score publication (4.1.6) ------------------------------------
+
+    @workflow.update
+    async def confirm_score_upload(self, req: SimpleAction) -> ActionResult:
+        now = workflow.now()
+        self._state.score_upload_confirmed_at = now
+        late = self._state.close_duty(Duty.SCORE_UPLOAD.value, now, req.actor)
+        self._alarms_changed = True
+        await self._audit(Action.CONFIRM_SCORE_UPLOAD, req.actor, late=late)
+        return self._accepted(t("plan.accepted"), late, Duty.SCORE_UPLOAD)
+
+    @confirm_score_upload.validator
+    def _check_score_upload(self, req: SimpleAction) -> None:
+        self._check(Action.CONFIRM_SCORE_UPLOAD, req.actor)
+        if self._state.score_upload_confirmed_at is not None:
+            raise _refuse(Refusal("already_done", t("plan.already_done")))
+        if not self._state.is_open(Duty.SCORE_UPLOAD.value):
+            raise _refuse(Refusal("not_ready", t("plan.import_not_ready")))
+
+    @workflow.signal
+    def calendar_reloaded(self, notice: CalendarReloaded) -> None:
+        """An administrator loaded a year's schedule; recompute what waited for it."""
+        self._calendar_reloaded = True
+
+    # -- stage 4: publicity and corrections (4.1.7) ----------------------------
+
+    @workflow.update
+    async def submit_correction(self, req: CorrectionSubmission) -> ActionResult:
+        state = self._state
+        async with self._lock:
+            request_id = f"{state.info.plan_id}-C{len(state.corrections) + 1:03d}"
+            received_at = req.received_at or workflow.now()
+            recorded = await self._activity(
+                IntakeActivities.record_correction,
+                CorrectionRecord(
+                    plan=state.info,
+                    request_id=request_id,
+                    admission_number=req.admission_number,
+                    field=req.field,
+                    published_score=req.published_score,
+                    requested_score=req.requested_score,
+                    reason=req.reason,
+                    requester=req.requester,
+                    requester_email=req.requester_email,
+                    received_at=received_at,
+                    entered_by=req.actor.person,
+                    source_key=req.source_key,
+                ),
+            )
+            if not recorded.accepted:
+                await self._audit(Action.SUBMIT_CORRECTION, req.actor, accepted=False)
+                return ActionResult(
+                    accepted=False,
+                    message=recorded.problems[0].message if recorded.problems else "",
+                    problems=recorded.problems,
+                    problem_count=len(recorded.problems),
+                )
+            state.corrections[request_id] = CorrectionState(
+                request_id=request_id, received_at=received_at
+            )
+            window = state.publicity
+            assert window is not None
+            state.open_duty(
+                Duty.CORRECTION_DECISION, workflow.now(), window.end_day, ref=request_id
+            )
+            self._alarms_changed = True
+            await self._audit(Action.SUBMIT_CORRECTION, req.actor, request_id=request_id)
+            await self._notify(
+                "correction_received", [Role.REGIONAL_MANAGER], request_id=request_id
+            )
+            result = self._accepted(t("plan.accepted"), False, None)
+            result.reference = request_id
+            return result
+
+    @submit_correction.validator
+    def _check_correction(self, req: CorrectionSubmission) -> None:
+        self._check(Action.SUBMIT_CORRECTION, req.actor)
+        window = self._state.publicity
+        if window is None:
+            raise _refuse(Refusal("wrong_stage", t("plan.publicity_not_started")))
+        received = cst_date(req.received_at or workflow.now())
+        if received > window.cutoff_day:
+            raise _refuse(
+                Refusal(
+                    "after_cutoff",
+                    t("plan.correction_after_cutoff", cutoff=window.cutoff_day.isoformat()),
+                )
+            )
+
+    @workflow.update
+    async def decide_correction(self, req: CorrectionDecision) -> ActionResult:
+        state = self._state
+        now = workflow.now()
+        correction = state.corrections[req.request_id]
+        correction.status = (
+            CorrectionStatus.APPROVED if req.approve else CorrectionStatus.REJECTED
+        )
+        correction.decided_by = req.actor.person
+        late = state.close_duty(
+            f"{Duty.CORRECTION_DECISION.value}:{req.request_id}", now, req.actor
+        )
+        if req.approve:
+            state.open_duty(Duty.CORRECTION_APPLY, now, ref=req.request_id)
+        self._alarms_changed = True
+        await self._activity(
+            IntakeActivities.record_correction_decision,
+            CorrectionDecisionRecord(
+                plan_id=state.info.plan_id,
+                request_id=req.request_id,
+                approved=req.approve,
+                reason=req.reason,
+                decided_by=req.actor.person,
+                at=now,
+            ),
+        )
+        await self._audit(
+            Action.DECIDE_CORRECTION,
+            req.actor,
+            late=late,
+            request_id=req.request_id,
+            decision="approved" if req.approve else "rejected",
+        )
+        if req.approve:
+            await self._notify(
+                "correction_approved", [Role.INFO_CENTER], request_id=req.request_id
+            )
+        return self._accepted(t("plan.accepted"), late, None)
+
+    @decide_correction.validator
+    def _check_decide_correction(self, req: CorrectionDecision) -> None:
+        self._check(Action.DECIDE_CORRECTION, req.actor)
+        self._check_correction_status(req.request_id, CorrectionStatus.PENDING)
+        if not req.approve and not req.reason.strip():
+            raise _refuse(Refusal("bad_argument", t("plan.reason_required")))
+
+    @workflow.update
+    async def apply_correction(self, req: CorrectionApply) -> ActionResult:
+        state = self._state
+        now = workflow.now()
+        async with self._lock:
+            applied = await self._activity(
+                IntakeActivities.apply_correction,
+                CorrectionApplication(
+                    plan=state.info, request_id=req.request_id, applied_by=req.actor.person, at=now
+                ),
+            )
+            state.corrections[req.request_id].status = CorrectionStatus.APPLIED
+            late = state.close_duty(
+                f"{Duty.CORRECTION_APPLY.value}:{req.request_id}", now, req.actor
+            )
+            self._alarms_changed = True
+            await self._audit(
+                Action.APPLY_CORRECTION, req.actor, late=late, request_id=req.request_id
+            )
+            result = self._accepted(t("plan.accepted"), late, None)
+            result.report = applied.update_file
+            return result
+
+    @apply_correction.validator
+    def _check_apply_correction(self, req: CorrectionApply) -> None:
+        self._check(Action.APPLY_CORRECTION, req.actor)
+        self._check_correction_status(req.request_id, CorrectionStatus.APPROVED)
+
+    def _check_correction_status(self, request_id: str, expected: CorrectionStatus) -> None:
+        correction = self._state.corrections.get(request_id)
+        if correction is None:
+            raise _refuse(
+                Refusal("bad_argument", t("plan.unknown_correction", request_id=request_id))
+            )
+        if correction.status is not expected:
+            raise _refuse(
+                Refusal(
+                    "wrong_stage",
+                    t(
+                        "plan.correction_not_pending",
+                        request_id=request_id,
+                        status=t(f"correction_status.{correction.status.value}"),
+                    ),
+                )
+            )
+
+    # -- stages 5-8: payment, sign-offs, finance (4.2.1-4.2.5) -----------------
+
+    @workflow.update
+    async def upload_application(self, req: ApplicationUpload) -> ActionResult:
+        state = self._state
+        now = workflow.now()
+        state.documents[DocumentKind.CERTIFICATE_APPLICATION] = req.application_scan
+        if req.invoice_details is not None:
+            state.documents[DocumentKind.INVOICE_DETAILS] = req.invoice_details
+        state.payment.declared_amount = float(req.amount)
+        state.payment.head_count = req.head_count
+        state.payment.paid_plan_ids = list(req.paid_plan_ids)
+        late = state.close_duty(Duty.APPLICATION.value, now, req.actor)
+        state.open_duty(Duty.PAYMENT_CHECK, now)
+        state.open_duty(Duty.SITE_SIGNOFF, now)
+        self._alarms_changed = True
+        await self._audit(Action.UPLOAD_APPLICATION, req.actor, late=late)
+        await self._notify("application_uploaded", [Role.FINANCE])
+        return self._accepted(t("plan.accepted"), late, Duty.APPLICATION)
+
+    @upload_application.validator
+    def _check_application(self, req: ApplicationUpload) -> None:
+        self._check(Action.UPLOAD_APPLICATION, req.actor)
+        if self._state.info.plan_id not in req.paid_plan_ids:
+            raise _refuse(
+                Refusal(
+                    "bad_argument",
+                    t(
+                        "plan.plan_not_paid",
+                        paid="、".join(req.paid_plan_ids),
+                        plan_id=self._state.info.plan_id,
+                    ),
+                )
+            )
+
+    @workflow.update
+    async def confirm_payment(self, req: PaymentConfirmation) -> ActionResult:
+        state = self._state
+        state.payment.confirmed_amount = float(req.received_amount)
+        late = state.close_duty(Duty.PAYMENT_CHECK.value, workflow.now(), req.actor)
+        state.open_duty(Duty.INVOICE, workflow.now())
+        self._alarms_changed = True
+        await self._audit(Action.CONFIRM_PAYMENT, req.actor, late=late)
+        return self._accepted(t("plan.accepted"), late, Duty.PAYMENT_CHECK)
+
+    @confirm_payment.validator
+    def _check_payment(self, req: PaymentConfirmation) -> None:
+        self._check(Action.CONFIRM_PAYMENT, req.actor)
+        state = self._state
+        if not state.is_done(Duty.APPLICATION.value):
+            raise _refuse(Refusal("wrong_stage", t("plan.application_required")))
+        if state.is_done(Duty.PAYMENT_CHECK.value):
+            raise _refuse(Refusal("already_done", t("plan.already_done")))
+        declared = state.payment.declared_amount
+        if declared is not None and abs(float(req.received_amount) - declared) > 0.005:
+            raise _refuse(
+                Refusal(
+                    "amount_mismatch",
+                    t(
+                        "plan.amount_mismatch",
+                        received=f"{req.received_amount:.2f}",
+                        declared=f"{declared:.2f}",
+                        difference=f"{float(req.received_amount) - declared:+.2f}",
+                    ),
+                )
+            )
+
+    @workflow.update
+    async def record_invoice(self, req: InvoiceRecord) -> ActionResult:
+        state = self._state
+        state.payment.invoice_number = req.number
+        late = state.close_duty(Duty.INVOICE.value, workflow.now(), req.actor)
+        self._alarms_changed = True
+        await self._audit(Action.RECORD_INVOICE, req.actor, late=late, invoice=req.number)
+        return self._accepted(t("plan.accepted"), late, Duty.INVOICE)
+
+    @record_invoice.validator
+    def _check_invoice(self, req: InvoiceRecord) -> None:
+        self._check(Action.RECORD_INVOICE, req.actor)
+        if not self._state.is_done(Duty.PAYMENT_CHECK.value):
+            raise _refuse(Refusal("wrong_stage", t("plan.payment_required")))
+        if self._state.is_done(Duty.INVOICE.value):
+            raise _refuse(Refusal("already_done", t("plan.already_done")))
+
+    @workflow.update
+    async def org_signoff(self, req: SimpleAction) -> ActionResult:
+        late = self._state.close_duty(Duty.ORG_SIGNOFF.value, workflow.now(), req.actor)
+        self._alarms_changed = True
+        await self._audit(Action.ORG_SIGNOFF, req.actor, late=late)
+        return self._accepted(t("plan.accepted"), late, Duty.ORG_SIGNOFF)
+
+    @org_signoff.validator
+    def _check_org_signoff(self, req: SimpleAction) -> None:
+        self._check(Action.ORG_SIGNOFF, req.actor)
+        state = self._state
+        if not state.corrections_closed():
+            still_open = sum(
+                1
+                for c in state.corrections.values()
+                if c.status in (CorrectionStatus.PENDING, CorrectionStatus.APPROVED)
+            )
+            raise _refuse(
+                Refusal("corrections_open", t("plan.corrections_open", count=still_open))
+            )
+        if state.is_done(Duty.ORG_SIGNOFF.value):
+            raise _refuse(Refusal("already_done", t("plan.already_done")))
+
+    @workflow.update
+    async def site_signoff(self, req: SiteSignoffRequest) -> ActionResult:
+        late = self._state.close_duty(Duty.SITE_SIGNOFF.value, workflow.now(), req.actor)
+        self._alarms_changed = True
+        await self._audit(Action.SITE_SIGNOFF, req.actor, late=late)
+        return self._accepted(t("plan.accepted"), late, Duty.SITE_SIGNOFF)
+
+    @site_signoff.validator
+    def _check_site_signoff(self, req: SiteSignoffRequest) -> None:
+        self._check(Action.SITE_SIGNOFF, req.actor)
+        state = self._state
+        if not state.is_done(Duty.APPLICATION.value):
+            raise _refuse(Refusal("wrong_stage", t("plan.application_required")))
+        if req.plan_id != state.info.plan_id or req.plan_id not in state.payment.paid_plan_ids:
+            raise _refuse(
+                Refusal(
+                    "plan_mismatch",
+                    t(
+                        "plan.signoff_plan_mismatch",
+                        given=req.plan_id,
+                        plan_id=state.info.plan_id,
+                    ),
+                )
+            )
+        if state.is_done(Duty.SITE_SIGNOFF.value):
+            raise _refuse(Refusal("already_done", t("plan.already_done")))
+
+    # -- stage 9: approval batches (4.2.6) -------------------------------------
+
+    @workflow.signal
+    def batch_joined(self, joined: BatchJoined) -> None:
+        self._state.batch = BatchMembership(batch_id=joined.batch_id, joined_at=workflow.now())
+        self._publish()
+
+    @workflow.signal
+    async def batch_verdict(self, verdict: BatchVerdict) -> None:
+        state = self._state
+        # A verdict can only be acted on while the plan waits for one; one that
+        # arrives early (signals are not ordered with our stage changes) waits.
+        await workflow.wait_condition(lambda: state.stage == Stage.AWAITING_APPROVAL)
+        if state.batch is None or state.batch.batch_id != verdict.batch_id:
+            workflow.logger.warning(
+                "verdict for another batch ignored",
+                extra={"plan_id": state.info.plan_id, "batch_id": verdict.batch_id},
+            )
+            return
+        now = workflow.now()
+        actor = Actor(role=Role.GENERAL_MANAGER, person=verdict.decided_by)
+        state.close_duty(Duty.APPROVAL.value, now, actor)
+        state.approval_note = verdict.reason or None
+        if verdict.approved:
+            await self._audit_raw("approve_batch", actor, batch_id=verdict.batch_id)
+            await self._enter(Stage.ISSUANCE)
+            return
+        state.batch = None
+        await self._audit_raw(
+            "reject_batch", actor, batch_id=verdict.batch_id, reason_given="yes"
+        )
+        if verdict.return_to:
+            for duty in verdict.return_to:
+                state.open_duty(duty, now)
+            await self._enter(Stage.PAYMENT_AND_SIGNOFF)
+            roles = sorted({state.obligations[d.value].owner for d in verdict.return_to})
+        else:
+            state.open_duty(Duty.APPROVAL, now)
+            roles = [Role.TECH_DEPT]
+            self._publish()
+        self._alarms_changed = True
+        await self._notify("approval_rejected", roles, reason=verdict.reason)
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _check(self, action: Action, actor: Actor) -> None:
+        try:
+            check_action(self._state, action, actor)
+        except Refusal as refusal:
+            raise _refuse(refusal) from None
+
+    def _accepted(self, message: str, late: bool, duty: Duty | None) -> ActionResult:
+        if late and duty is not None:
+            ob = self._state.obligations.get(duty.value)
+            if ob is not None and ob.deadline_day is not None:
+                message = f"{message}{t('plan.late_note', deadline=format_deadline(ob.deadline_day))}"
+        return ActionResult(accepted=True, message=message, late=late)
+
+    async def _enter(self, stage: Stage) -> None:
+        state = self._state
+        state.stage = stage
+        state.remember(HistoryEntry(at=workflow.now(), action=f"stage:{stage.value}"))
+        workflow.logger.info(
+            "stage entered", extra={"plan_id": state.info.plan_id, "stage": stage.value}
+        )
+        self._publish()
+        await self._activity(
+            PlanStore.record_stage,
+            StageChange(
+                plan_id=state.info.plan_id,
+                stage=stage,
+                at=workflow.now(),
+                overdue=state.overdue(workflow.now()),
+                next_deadline=state.next_deadline(),
+            ),
+        )
+
+    def _publish(self) -> None:
+        """Upsert the search attributes operators filter on in the Web UI.
+
+        Only a change is upserted: every upsert is a history event, and the
+        timer loop calls this on each wake.
+        """
+        state = self._state
+        now = workflow.now()
+        deadline = state.next_deadline()
+        values: dict[str, Any] = {
+            sa.PLAN_ID.name: state.info.plan_id,
+            sa.SITE_CODE.name: state.info.site_code,
+            sa.STAGE.name: state.stage.value,
+            sa.OVERDUE.name: state.overdue(now),
+            sa.OWED_BY.name: state.owed_by(),
+            sa.CALENDAR_MISSING.name: bool(state.calendar_missing_years),
+            sa.NEXT_DEADLINE.name: deadline,
+            sa.BATCH_ID.name: state.batch.batch_id if state.batch else None,
+        }
+        if values == self._published:
+            return
+        self._published = values
+        pairs: list[Any] = [
+            sa.PLAN_ID.value_set(state.info.plan_id),
+            sa.SITE_CODE.value_set(state.info.site_code),
+            sa.STAGE.value_set(state.stage.value),
+            sa.OVERDUE.value_set(state.overdue(now)),
+            sa.OWED_BY.value_set(state.owed_by()),
+            sa.CALENDAR_MISSING.value_set(bool(state.calendar_missing_years)),
+            sa.NEXT_DEADLINE.value_set(deadline) if deadline else sa.NEXT_DEADLINE.value_unset(),
+            sa.BATCH_ID.value_set(state.batch.batch_id)
+            if state.batch
+            else sa.BATCH_ID.value_unset(),
+        ]
+        workflow.upsert_search_attributes(pairs)
+
+    async def _audit(self, action: Action, actor: Actor, **details: Any) -> None:
+        await self._audit_raw(action.value, actor, **details)
+
+    async def _audit_raw(
+        self,
+        action: str,
+        actor: Actor,
+        *,
+        accepted: bool = True,
+        late: bool = False,
+        **details: Any,
+    ) -> None:
+        state = self._state
+        now = workflow.now()
+        state.remember(
+            HistoryEntry(
+                at=now,
+                action=action if accepted else f"{action}:refused",
+                role=actor.role,
+                person=actor.person,
+                late=late,
+            )
+        )
+        self._update_seq += 1
+        info = workflow.info()
+        await self._activity(
+            PlanStore.record_audit,
+            AuditEntry(
+                plan_id=state.info.plan_id,
+                action=action,
+                role=actor.role,
+                person=actor.person,
+                at=now,
+                accepted=accepted,
+                late=late,
+                details={k: str(v) for k, v in details.items()},
+                idempotency_key=f"{info.workflow_id}/{info.run_id}/{self._update_seq}",
+            ),
+        )
+        self._publish()
+
+    async def _notify(
+        self,
+        template: str,
+        roles: list[Role],
+        *,
+        attachments: list[Any] | None = None,
+        key_suffix: str = "",
+        **fields: str,
+    ) -> None:
+        state = self._state
+        info = workflow.info()
+        self._update_seq += 1
+        await self._activity(
+            Notifier.notify,
+            Notification(
+                plan_id=state.info.plan_id,
+                template=template,
+                roles=roles,
+                site_code=state.info.site_code,
+                fields={
+                    "plan_id": state.info.plan_id,
+                    "site_name": state.info.site_name,
+                    "stage": t(f"stages.{state.stage.value}"),
+                    **fields,
+                },
+                attachments=attachments or [],
+                idempotency_key=f"{info.workflow_id}/{info.run_id}/{self._update_seq}/{template}{key_suffix}",
+            ),
+        )
+
+    async def _activity(self, fn: Any, arg: Any, *, timeout: timedelta = SHORT) -> Any:
+        return await workflow.execute_activity_method(
+            fn, arg, start_to_close_timeout=timeout, retry_policy=RETRY
+        )
+
+
+_UPLOAD_ACTION = {
+    DocumentKind.SCORE_SUMMARY: Action.UPLOAD_SCORE_SUMMARY,
+    DocumentKind.SIGNED_SUMMARY_SCAN: Action.UPLOAD_SIGNED_SCAN,
+    DocumentKind.CANDIDATE_SIGN_IN: Action.UPLOAD_CANDIDATE_SIGN_IN,
+    DocumentKind.EVALUATOR_SIGN_IN: Action.UPLOAD_EVALUATOR_SIGN_IN,
+}
