@@ -45,11 +45,8 @@ def zip_members(
             else:
                 found.append((name, archive.read(info)))
         return found
-    except (
-        zipfile.BadZipFile,
-        zipfile.LargeZipFile,
-        NotImplementedError,  # a compression method the standard library lacks
-        RuntimeError,  # an encrypted member
-        OSError,
-    ):
+    except Exception:
+        # Damaged or hostile archives make zipfile raise BadZipFile, ValueError,
+        # EOFError, zlib.error, RuntimeError (encrypted), NotImplementedError
+        # (unknown compression)...: all mean "cannot be read".
         return None

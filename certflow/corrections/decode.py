@@ -58,12 +58,16 @@ def codec_for(charset: str | None) -> str | None:
     if not charset:
         return None
     label = charset.strip().strip("\"'").lower()
+    if not label.isascii():
+        return None
     if label in _GB_FAMILY:
         return "gb18030"
     try:
-        return codecs.lookup(label).name
-    except LookupError:
+        info = codecs.lookup(label)
+    except (LookupError, ValueError):  # ValueError: a NUL byte in the label
         return None
+    # "base64" or "hex" name codecs too, but not of text.
+    return info.name if getattr(info, "_is_text_encoding", True) else None
 
 
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
@@ -86,6 +90,15 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
 
 def _raw_bytes(text: str) -> bytes:
     return text.encode("ascii", errors="surrogateescape")
+
+
+def clean_text(value: str) -> str:
+    """Turn a raw header fragment (8-bit bytes kept as surrogates) into text."""
+    try:
+        return decode_bytes(_raw_bytes(value))
+    except UnicodeEncodeError:
+        # Already text (not from the bytes parser): nothing to undo.
+        return value
 
 
 def decode_header_text(value: str | None) -> str:

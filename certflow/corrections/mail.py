@@ -13,6 +13,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from certflow.corrections.archive import zip_members
 from certflow.corrections.decode import (
     RAW,
+    clean_text,
     decode_header_text,
     part_filename,
     part_text,
@@ -238,12 +239,12 @@ def _sender(message: Message) -> tuple[str, str]:
     pairs = getaddresses([message.get("From") or ""])
     for name, address in pairs:
         if address:
-            return decode_header_text(name), address.strip().lower()
+            return decode_header_text(name), clean_text(address).strip().lower()
     return "", ""
 
 
 def _message_ids(value: str | None) -> list[str]:
-    return _MESSAGE_ID.findall(value or "")
+    return _MESSAGE_ID.findall(clean_text(value or ""))
 
 
 def _references(message: Message) -> list[str]:

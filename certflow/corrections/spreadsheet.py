@@ -43,11 +43,13 @@ def read_form_workbook(
             for title in workbook.sheet_names
         ]
     except Exception:  # calamine raises several unrelated types for bad files
-        problem = Problem(
-            code="unreadable_attachment",
-            message=t("corrections.problem.unreadable_attachment", filename=name),
-        )
-        return SheetReading(problems=[problem])
+        return _unreadable(name)
+    except BaseException as error:
+        # A malformed file can make calamine's Rust code panic; pyo3 raises that
+        # as PanicException, a BaseException, so that it is not caught by accident.
+        if type(error).__name__ != "PanicException":
+            raise
+        return _unreadable(name)
 
     records: list[Record] = []
     is_form = False
@@ -67,6 +69,14 @@ def read_form_workbook(
         [r for r in records if r.attempted()], sender=sender, sender_name=sender_name
     )
     return SheetReading(is_form=True, drafts=drafts, problems=problems)
+
+
+def _unreadable(name: str) -> SheetReading:
+    problem = Problem(
+        code="unreadable_attachment",
+        message=t("corrections.problem.unreadable_attachment", filename=name),
+    )
+    return SheetReading(problems=[problem])
 
 
 def read_correction_form_xlsx(

@@ -1,0 +1,52 @@
+"""Whatever arrives in the mailbox, reading it gives a reading, never an exception.
+
+The mailbox is open to the world: truncated deliveries, damaged attachments and
+junk must end in the unmatched queue, not in a crashed activity retried forever.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from certflow.corrections import MailReading, dedupe_key, read_correction_mail
+
+CORPUS = [
+    p.read_bytes()
+    for p in sorted(
+        (Path(__file__).resolve().parents[1] / "corpus" / "mail").glob("*.eml")
+    )
+]
+
+
+def _check(raw: bytes) -> None:
+    reading = read_correction_mail(raw)
+    # It must also travel: the workflow receives it as JSON.
+    MailReading.model_validate_json(reading.model_dump_json())
+    assert len(dedupe_key(reading)) == 64
+    assert reading.drafts or reading.problems
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    index=st.integers(min_value=0, max_value=len(CORPUS) - 1),
+    cut=st.floats(min_value=0, max_value=1),
+    flips=st.lists(
+        st.tuples(st.floats(min_value=0, max_value=1), st.integers(0, 255)), max_size=30
+    ),
+)
+def test_damaged_corpus_messages_still_read(
+    index: int, cut: float, flips: list[tuple[float, int]]
+) -> None:
+    raw = bytearray(CORPUS[index])
+    for where, value in flips:
+        raw[int(where * (len(raw) - 1))] = value
+    _check(bytes(raw[: max(1, int(cut * len(raw)))]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_read_as_no_form(raw: bytes) -> None:
+    _check(raw)
