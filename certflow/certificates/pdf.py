@@ -52,6 +52,7 @@ FONT_FAMILY = "cjk"
 _QR_MASK = 2
 # segno marks dark modules 1 and light ones 0; as 8-bit grey, dark is 0.
 _QR_GREY = bytes([255, 0]) + bytes(254)
+_QR_PIXELS = 4  # image pixels per module
 
 # Page geometry in millimetres (A4 portrait).
 _PAGE_W = 210.0
@@ -171,23 +172,36 @@ class _Page:
         pdf.text((_PAGE_W - width) / 2 + spacing / 2, y, text)
         pdf.set_char_spacing(0)
 
-    def fitted(self, x: float, y: float, text: str, size: float, width: float) -> None:
-        """Write ``text`` at ``size``, shrinking it until it fits ``width``."""
+    def fitted(
+        self,
+        x: float,
+        y: float,
+        text: str,
+        size: float,
+        width: float,
+        *,
+        right: bool = False,
+    ) -> None:
+        """Write ``text`` at ``size``, shrinking it until it fits ``width``.
+
+        With ``right``, ``x`` is where the text ends rather than where it starts.
+        """
         pdf = self.pdf
         pdf.set_font(FONT_FAMILY, size=size)
-        while size > 8 and pdf.get_string_width(text) > width:
+        while size > 7 and pdf.get_string_width(text) > width:
             size -= 0.5
             pdf.set_font(FONT_FAMILY, size=size)
-        pdf.text(x, y, text)
+        pdf.text(x - pdf.get_string_width(text) if right else x, y, text)
 
     def qr(self, url: str, x: float, y: float, side: float) -> None:
-        """Draw the QR code of ``url`` as a one-pixel-per-module image.
+        """Draw the QR code of ``url`` with the standard four-module quiet zone.
 
-        Building the bitmap directly skips a PNG encode and decode round trip;
-        PDF viewers scale it without smoothing, so modules stay sharp.
+        The bitmap is built directly (no PNG encode and decode round trip) and
+        enlarged without smoothing to several pixels per module, so that
+        renderers downscale it rather than blur it when they upscale.
         """
         matrix = segno.make(url, error="m", mask=_QR_MASK).matrix
-        border = 2
+        border = 4
         size = len(matrix) + 2 * border
         quiet = b"\xff" * size
         rows = [quiet] * border
@@ -196,7 +210,8 @@ class _Page:
             rows.append(quiet[:border] + line + quiet[:border])
         rows += [quiet] * border
         image = Image.frombytes("L", (size, size), b"".join(rows))
-        self.pdf.image(image, x=x, y=y, w=side, h=side)
+        scaled = image.resize((size * _QR_PIXELS,) * 2, Image.Resampling.NEAREST)
+        self.pdf.image(scaled, x=x, y=y, w=side, h=side)
 
 
 def render_pdf(signed: SignedCertificate, *, font_path: Path | None = None) -> bytes:
@@ -259,9 +274,9 @@ def render_pdf(signed: SignedCertificate, *, font_path: Path | None = None) -> b
         caption,
     )
 
-    pdf.set_font(FONT_FAMILY, size=13)
     for offset, line in ((236.0, data.organisation), (246.0, _date_text(data))):
-        pdf.text(_PAGE_W - 26 - pdf.get_string_width(line), offset, line)
+        # Right of the QR code: from x = 66 mm to the inner border's margin.
+        page.fitted(_PAGE_W - 26, offset, line, 13, _PAGE_W - 26 - 66, right=True)
 
     pdf.set_text_color(90, 90, 90)
     page.centred(279, t("certificates.pdf.platform_note"), 9)

@@ -432,3 +432,21 @@ def test_the_embedded_font_holds_the_pages_glyphs_by_character_code(
             glyph.getCoordinates(embedded["glyf"])[0]
             == source.getCoordinates(original["glyf"])[0]
         ), char
+
+
+def test_long_values_shrink_to_stay_inside_the_border(
+    signing_key: SigningKey, tmp_path: Path
+) -> None:
+    data = make_data(
+        organisation="新疆维吾尔自治区乌鲁木齐市职业技能鉴定与评价服务中心有限责任公司",
+        module_name="新能源汽车动力电池及电池管理系统检测与维修综合技术与智能网联系统维护",
+    )
+    path = tmp_path / "long.pdf"
+    path.write_bytes(render_pdf(sign(data, signing_key.private_key)))
+    boxes = _run("pdftotext", "-bbox", path, "-")
+    words = re.findall(r'xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)"', boxes)
+    assert words
+    inner_left, inner_right = 13 * 72 / 25.4, (210 - 13) * 72 / 25.4
+    for x_min, x_max in words:
+        assert inner_left < float(x_min) and float(x_max) < inner_right
+    assert data.organisation in _text_of(path.read_bytes(), tmp_path)
