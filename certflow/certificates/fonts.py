@@ -443,7 +443,9 @@ def check_printable(text: str, font: CjkFont) -> None:
     """Raise :class:`UnsupportedCharactersError` if ``font`` lacks any glyph of text."""
     missing = font.unsupported(text)
     if missing:
-        shown = "、".join(f"{c}（U+{ord(c):04X}）" for c in missing)
+        shown = t("certificates.list_separator").join(
+            t("certificates.character", char=c, code=f"{ord(c):04X}") for c in missing
+        )
         raise UnsupportedCharactersError(
             missing, t("certificates.unsupported_characters", characters=shown)
         )

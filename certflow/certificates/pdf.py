@@ -239,7 +239,7 @@ def render_pdf(signed: SignedCertificate, *, font_path: Path | None = None) -> b
     pdf = page.pdf
     issued = datetime.combine(data.issued_on, time(9, 0), tzinfo=CST)
     pdf.set_creation_date(issued)
-    pdf.set_title(f"{data.certificate}职业技能等级证书 {data.number}")
+    pdf.set_title(f"{fields[3][1]} {data.number}")
     pdf.set_author(data.organisation)
     pdf.set_subject(data.number)
     pdf.set_creator("certflow")
