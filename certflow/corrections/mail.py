@@ -6,8 +6,8 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import message_from_bytes
 from email.message import Message
+from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from certflow.corrections.archive import zip_members
@@ -45,9 +45,12 @@ _ARCHIVE_TYPES = {
 _OTHER_ARCHIVE_SUFFIXES = (".rar", ".7z")
 _SCAN_SUFFIXES = (".pdf", ".jpg", ".jpeg", ".png", ".heic", ".bmp", ".tif", ".tiff")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
-# Added on the way by each server, so they differ between two deliveries of one
-# message; everything else identifies the message the sender wrote.
+# What the sender wrote, which no relay changes; trace headers (Received,
+# Delivered-To, ...) are added on the way and differ between two deliveries.
 _IDENTITY_HEADERS = ("from", "to", "cc", "date", "subject")
+# Real clients nest four or five levels (a forward of a mail with an inline
+# image); a hostile message nested far deeper is not followed down.
+_MAX_DEPTH = 16
 
 
 @dataclass
@@ -62,6 +65,7 @@ class _Parts:
     # the mail has no request at all
     for_people: list[tuple[str, str]] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)
+    alternatives: int = 0
 
 
 def read_correction_mail(raw: bytes) -> MailReading:
@@ -74,12 +78,18 @@ def read_correction_mail(raw: bytes) -> MailReading:
     all gets a ``no_form`` problem (or ``scan_only`` for a photographed form) so
     staff can assign it from the unmatched queue.
     """
-    message = message_from_bytes(raw, policy=RAW)
+    parts = _Parts()
+    try:
+        message = BytesParser(policy=RAW).parsebytes(raw)
+        _collect(message, parts, group=0, depth=0)
+    except RecursionError:
+        # The standard parser recurses once per nesting level; a message nested
+        # a thousand deep is hostile. Keep its headers, so it can be answered.
+        message = BytesParser(policy=RAW).parsebytes(raw, headersonly=True)
+        parts = _Parts(for_people=[("unreadable_mail", "")])
     sender_name, sender = _sender(message)
     message_id = _message_ids(message.get("Message-ID"))
     synthetic = not message_id
-    parts = _Parts()
-    _collect(message, parts, group=0, counter=[0])
 
     drafts: list[CorrectionDraft] = []
     problems: list[Problem] = []
@@ -143,31 +153,30 @@ def dedupe_key(reading: MailReading) -> str:
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
 
-def _collect(part: Message, into: _Parts, *, group: int, counter: list[int]) -> None:
-    content_type = part.get_content_type()
+def _collect(part: Message, into: _Parts, *, group: int, depth: int) -> None:
+    """Sort the leaves of ``part`` into bodies, spreadsheets and the rest."""
     if part.is_multipart():
-        if content_type == "multipart/alternative":
-            counter[0] += 1
-            group = counter[0]
+        if depth >= _MAX_DEPTH:
+            return
+        if part.get_content_type() == "multipart/alternative":
+            into.alternatives += 1
+            group = into.alternatives
         payload = part.get_payload()
-        children = payload if isinstance(payload, list) else []
-        for child in children:
+        for child in payload if isinstance(payload, list) else []:
             if isinstance(child, Message):
-                _collect(child, into, group=group, counter=counter)
+                _collect(child, into, group=group, depth=depth + 1)
         return
 
+    content_type = part.get_content_type()
     filename = part_filename(part)
-    disposition = (part.get_content_disposition() or "").lower()
     lower = filename.lower()
+    disposition = (part.get_content_disposition() or "").lower()
     data = part.get_payload(decode=True)
     if not isinstance(data, bytes):
         data = b""
-
     if filename:
         into.attachments.append(filename)
-    is_spreadsheet = lower.endswith(_SPREADSHEET_SUFFIXES) or (
-        content_type in _SPREADSHEET_TYPES
-    )
+
     if lower.endswith(_ARCHIVE_SUFFIXES) or content_type in _ARCHIVE_TYPES:
         members = zip_members(data, _SPREADSHEET_SUFFIXES)
         if members is None:
@@ -175,19 +184,26 @@ def _collect(part: Message, into: _Parts, *, group: int, counter: list[int]) -> 
         else:
             into.spreadsheets.extend(members)
             into.attachments.extend(name for name, _ in members)
-    elif is_spreadsheet or (
-        disposition == "attachment"
-        and content_type == "application/octet-stream"
-        and data.startswith(SPREADSHEET_MAGIC)
+    elif (
+        lower.endswith(_SPREADSHEET_SUFFIXES)
+        or content_type in _SPREADSHEET_TYPES
+        or (
+            disposition == "attachment"
+            and content_type == "application/octet-stream"
+            and data.startswith(SPREADSHEET_MAGIC)
+        )
     ):
         into.spreadsheets.append((filename, data))
     elif lower.endswith(_OTHER_ARCHIVE_SUFFIXES):
         into.for_people.append(("unreadable_archive", filename))
     elif lower.endswith(_SCAN_SUFFIXES) and disposition != "inline":
         into.for_people.append(("scan_only", filename))
-    elif content_type in ("text/plain", "text/html") and disposition != "attachment":
-        if not filename:
-            into.bodies.append((group, content_type, part_text(part)))
+    elif (
+        content_type in ("text/plain", "text/html")
+        and disposition != "attachment"
+        and not filename
+    ):
+        into.bodies.append((group, content_type, part_text(part)))
 
 
 def _read_bodies(

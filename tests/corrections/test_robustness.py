@@ -50,3 +50,15 @@ def test_damaged_corpus_messages_still_read(
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_read_as_no_form(raw: bytes) -> None:
     _check(raw)
+
+
+def test_a_message_nested_thousands_deep_is_handed_to_people() -> None:
+    raw = b"From: a@example.cn\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n"
+    for level in range(1, 3000):
+        raw += b"--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n" % (
+            level - 1,
+            level,
+        )
+    reading = read_correction_mail(raw)
+    assert reading.sender == "a@example.cn"
+    assert [p.code for p in reading.problems] == ["unreadable_mail"]
