@@ -15,10 +15,12 @@ Tamper evidence travels in two places:
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime, time
 from enum import StrEnum
 from io import BytesIO
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import segno
 from PIL import Image
@@ -83,6 +85,28 @@ def verification_url(signed: SignedCertificate) -> str:
     return (
         f"{data.verify_url_base}/verify/{data.number}"
         f"?k={signed.key_id}&sig={signed.signature_b64}"
+    )
+
+
+def check_scanned_record(
+    url: str, record: CertificateData, keyring: KeyRing
+) -> Verdict:
+    """Check a scanned QR URL against the record the verification page holds.
+
+    The page looks ``record`` up by the number in the URL; this confirms the
+    URL's key id and signature cover exactly that record. A URL for another
+    number, or one that is not a verification URL, counts as tampered.
+    """
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    number = parts.path.rsplit("/", 1)[-1]
+    kid, sig = query.get("k", [""])[0], query.get("sig", [""])[0]
+    if number != record.number or not parts.path.endswith(f"/verify/{number}"):
+        return Verdict.TAMPERED
+    if not re.fullmatch(r"[0-9a-f]{16}", kid):
+        return Verdict.TAMPERED
+    return verify(
+        SignedCertificate(data=record, key_id=kid, signature_b64=sig), keyring
     )
 
 

@@ -30,7 +30,9 @@ from certflow.certificates import (
     StatusList,
     StatusListError,
     UnsupportedCharactersError,
+    Verdict,
     VerificationStatus,
+    check_scanned_record,
     extract_signed,
     generate_keypair,
     load_font,
@@ -450,3 +452,23 @@ def test_long_values_shrink_to_stay_inside_the_border(
     for x_min, x_max in words:
         assert inner_left < float(x_min) and float(x_max) < inner_right
     assert data.organisation in _text_of(path.read_bytes(), tmp_path)
+
+
+def test_a_scanned_url_is_checked_against_the_pages_record(
+    signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    record = make_data(name="黎芬")
+    url = verification_url(sign(record, signing_key.private_key))
+    assert check_scanned_record(url, record, keyring) is Verdict.VALID
+
+    changed = make_data(name="黎芳")  # the record was edited after issue
+    assert check_scanned_record(url, changed, keyring) is Verdict.TAMPERED
+    other = make_data(name="黎芬", seq=2)  # a URL pointing at another number
+    assert check_scanned_record(url, other, keyring) is Verdict.TAMPERED
+    damaged = url.replace("sig=", "sig=A")
+    assert check_scanned_record(damaged, record, keyring) is Verdict.TAMPERED
+    stranger = sign(record, SigningKey.load(generate_keypair()[0]).private_key)
+    assert (
+        check_scanned_record(verification_url(stranger), record, keyring)
+        is Verdict.UNKNOWN_KEY
+    )
