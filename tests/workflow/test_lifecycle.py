@@ -3,47 +3,24 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from activities.documents import DocumentStore
 from certflow.actions import BatchDecisionRequest, BatchInput, batch_workflow_id
-from certflow.config import Settings
 from certflow.models import Stage
-from certflow.timeutil import cst_date
-from tests.support import GM, PlanDriver, sample_plan, unique_plan_id
+from tests.support import GM, PlanDriver
 from workflows import ApprovalBatchWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
 
 
-@pytest.fixture
-async def driver(
-    client: Client,
-    env: WorkflowEnvironment,
-    worker_settings: Settings,
-    resources: tuple[Any, DocumentStore],
-    tmp_path: Path,
-) -> PlanDriver:
-    today = cst_date(await env.get_current_time())
-    return PlanDriver(
-        client=client,
-        env=env,
-        settings=worker_settings,
-        store=resources[1],
-        plan=sample_plan(today, unique_plan_id()),
-        tmp=tmp_path,
-    )
-
-
 async def test_plan_runs_from_score_sheets_to_issued_certificates(
-    driver: PlanDriver, resources: tuple[Any, DocumentStore], sink_messages: Any
+    make_driver: Any, resources: tuple[Any, DocumentStore], sink_messages: Any
 ) -> None:
     pool, _ = resources
+    driver: PlanDriver = await make_driver()
     plan_id = driver.plan.plan_id
     await driver.start()
 

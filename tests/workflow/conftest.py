@@ -1,0 +1,56 @@
+"""A plan driver per test, on the sample plan with a unique plan id."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.documents import DocumentStore
+from certflow.config import Settings
+from certflow.timeutil import cst_date
+from tests.support import PlanDriver, sample_plan, unique_plan_id
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def make_driver(
+    client: Client,
+    env: WorkflowEnvironment,
+    worker_settings: Settings,
+    resources: tuple[Any, DocumentStore],
+    tmp_path: Path,
+) -> AsyncIterator[Any]:
+    """Return a factory of drivers, each for a new plan ending on today (CST).
+
+    Plans still running at the end of the test are terminated: the time-skipping
+    server will not skip time while their timers fire for a worker that is gone.
+    """
+    made: list[PlanDriver] = []
+
+    async def make(**plan_fields: Any) -> PlanDriver:
+        today = cst_date(await env.get_current_time())
+        plan = sample_plan(today, unique_plan_id()).model_copy(update=plan_fields)
+        folder = tmp_path / plan.plan_id
+        folder.mkdir()
+        driver = PlanDriver(
+            client=client,
+            env=env,
+            settings=worker_settings,
+            store=resources[1],
+            plan=plan,
+            tmp=folder,
+        )
+        made.append(driver)
+        return driver
+
+    yield make
+    for driver in made:
+        if driver.handle is not None:
+            with contextlib.suppress(RPCError):
+                await driver.handle.terminate("test finished")

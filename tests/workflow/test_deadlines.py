@@ -1,0 +1,142 @@
+"""Deadlines as durable timers: reminders before, escalation after, late accepted.
+
+The submission deadline of 4.1.3/4.1.4 is the end of E+15 (CST). With the
+policy below, reminders go out 3 days and 1 day before it; once it passes the
+owner and the supervisor role are told, and again every 2 days until done.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from certflow.config import DeadlinePolicy
+from certflow.models import Stage
+from certflow.timeutil import end_of_day
+from tests.support import LEAD, PlanDriver
+from workflows import ExamPlanWorkflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+POLICY = DeadlinePolicy(
+    remind_before=[timedelta(days=3), timedelta(days=1)],
+    overdue_repeat=timedelta(days=2),
+)
+
+
+def mails_for(messages: list[Any], plan_id: str, prefix: str) -> list[Any]:
+    return [
+        m
+        for m in messages
+        if m["X-Certflow-Plan"] == plan_id and str(m["Subject"]).startswith(prefix)
+    ]
+
+
+async def skip_to(driver: PlanDriver, instant: Any) -> None:
+    now = await driver.env.get_current_time()
+    await driver.env.sleep(instant - now)
+
+
+async def test_owner_is_reminded_before_the_submission_deadline(
+    make_driver: Any, sink_messages: Any
+) -> None:
+    driver: PlanDriver = await make_driver()
+    await driver.start(policy=POLICY)
+    deadline = end_of_day(driver.plan.exam_end_date + timedelta(days=15))
+
+    await skip_to(driver, deadline - timedelta(days=3) + timedelta(hours=1))
+    status = await driver.wait_for(
+        lambda s: all(o.reminders_sent == 1 for o in s.owed)
+    )
+    assert not status.overdue
+    reminders = mails_for(sink_messages(), driver.plan.plan_id, "【提醒】")
+    # One reminder per open obligation, to its owner only (no supervisor yet).
+    assert len(reminders) == 5
+    assert all("region-contact" not in str(m["To"]) for m in reminders)
+
+    await skip_to(driver, deadline - timedelta(days=1) + timedelta(hours=1))
+    await driver.wait_for(lambda s: all(o.reminders_sent == 2 for o in s.owed))
+    assert len(mails_for(sink_messages(), driver.plan.plan_id, "【提醒】")) == 10
+
+
+async def test_passed_deadline_escalates_and_repeats_until_done_then_late_is_recorded(
+    make_driver: Any, sink_messages: Any, resources: Any
+) -> None:
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.start(policy=POLICY)
+    deadline = end_of_day(driver.plan.exam_end_date + timedelta(days=15))
+
+    await skip_to(driver, deadline + timedelta(hours=1))
+    status = await driver.wait_for(lambda s: s.overdue)
+    assert all(o.overdue and o.escalations_sent == 1 for o in status.owed)
+    overdue = mails_for(sink_messages(), driver.plan.plan_id, "【逾期】")
+    assert overdue, "the owner and the supervisor are told when the deadline passes"
+    # The lead evaluator's supervisor role is the regional contact.
+    assert any("region-contact" in str(m["To"]) for m in overdue)
+
+    await skip_to(driver, deadline + timedelta(days=2, hours=1))
+    await driver.wait_for(lambda s: all(o.escalations_sent == 2 for o in s.owed))
+    assert mails_for(sink_messages(), driver.plan.plan_id, "【再次提醒·逾期】")
+
+    # The step stays open: a late upload is accepted and recorded as late.
+    result = await driver.upload(
+        ExamPlanWorkflow.upload_score_summary, LEAD, driver.files["summary"]
+    )
+    assert result.accepted and result.late
+    assert "逾期" in result.message
+    late = await pool.fetchval(
+        "SELECT late FROM audit WHERE plan_id = $1 AND action = 'upload_score_summary'",
+        driver.plan.plan_id,
+    )
+    assert late is True
+    status = await driver.status()
+    assert all(o.duty != "score_summary" for o in status.owed)
+
+
+async def test_steps_done_on_time_are_not_late_and_send_no_escalation(
+    make_driver: Any, sink_messages: Any, resources: Any
+) -> None:
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.start(policy=POLICY)
+
+    await driver.skip(2)
+    await driver.submit_everything()
+    await driver.wait_for(lambda s: s.stage == Stage.CONSISTENCY_REVIEW)
+    await driver.skip(20)  # well past the submission deadline: nothing owed then
+
+    status = await driver.status()
+    assert not status.overdue
+    assert not mails_for(sink_messages(), driver.plan.plan_id, "【逾期】")
+    assert not mails_for(sink_messages(), driver.plan.plan_id, "【提醒】")
+    lates = await pool.fetch(
+        "SELECT action FROM audit WHERE plan_id = $1 AND late", driver.plan.plan_id
+    )
+    assert lates == []
+
+
+async def test_payment_deadline_escalates_site_and_tech_dept_after_publicity(
+    make_driver: Any, sink_messages: Any
+) -> None:
+    driver: PlanDriver = await make_driver()
+    await driver.start(policy=POLICY)
+    await driver.submit_everything()
+    await driver.approve_review()
+    await driver.confirm_upload()
+    status = await driver.wait_for(lambda s: s.publicity is not None)
+    window = status.publicity
+    assert window is not None
+    assert window.payment_deadline_day == window.end_day + timedelta(days=15)
+
+    await skip_to(driver, end_of_day(window.payment_deadline_day) + timedelta(hours=1))
+    status = await driver.wait_for(lambda s: s.overdue)
+    assert status.stage == Stage.PAYMENT_AND_SIGNOFF
+    overdue = {o.duty for o in status.owed if o.overdue}
+    assert overdue == {"application", "org_signoff"}
+    subjects = [
+        str(m["Subject"]) for m in mails_for(sink_messages(), driver.plan.plan_id, "【逾期】")
+    ]
+    assert any("评价组织确认签发" in s for s in subjects)
