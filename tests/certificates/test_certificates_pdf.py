@@ -12,6 +12,7 @@ import subprocess
 from datetime import date, datetime
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from certificate_samples import make_data
@@ -408,10 +409,8 @@ def test_the_embedded_font_holds_the_pages_glyphs_by_character_code(
     if not font.fast_subsetting:
         pytest.skip("the default font has no TrueType outlines")
     pdf = render_pdf(sign(make_data(name="黎芬"), signing_key.private_key))
-    reader = PdfReader(BytesIO(pdf))
-    (composite,) = (
-        f.get_object() for f in reader.pages[0]["/Resources"]["/Font"].values()
-    )
+    resources: Any = PdfReader(BytesIO(pdf)).pages[0]["/Resources"]
+    (composite,) = (f.get_object() for f in resources["/Font"].values())
     descendant = composite["/DescendantFonts"][0].get_object()
     assert descendant["/CIDToGIDMap"] == "/Identity"
     stream = descendant["/FontDescriptor"]["/FontFile2"].get_object().get_data()
