@@ -182,6 +182,7 @@ class ImapSource:
             client = imaplib.IMAP4(self.host, self.port, timeout=self.timeout)
         try:
             client.login(self.user, self._password)
+            _identify(client)
         except BaseException:
             client.shutdown()
             raise
@@ -282,6 +283,19 @@ class ImapSource:
             # Without UIDPLUS only a full EXPUNGE exists; it also removes what
             # others flagged \Deleted, which is what they asked for anyway.
             client.expunge()
+
+
+def _identify(client: imaplib.IMAP4) -> None:
+    """Send the IMAP ID command (RFC 2971) right after login.
+
+    NetEase mailboxes (163, 126, yeah.net) answer SELECT with "NO SELECT Unsafe
+    Login" to clients that have not identified themselves. Servers without the
+    extension answer BAD, which is harmless.
+    """
+    try:
+        client.xatom("ID", '("name" "certflow" "version" "0.1")')
+    except imaplib.IMAP4.error:
+        logger.debug("imap server refused the ID command")
 
 
 def _quote(name: str) -> str:

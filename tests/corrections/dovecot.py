@@ -95,6 +95,7 @@ default_login_user = {login_user}
 default_internal_user = {internal_user}
 default_internal_group = {grp.getgrgid(pwd.getpwnam(internal_user).pw_gid).gr_name}
 first_valid_uid = 1
+imap_id_log = *
 mail_location = maildir:{self.root}/mail/%u
 passdb {{
   driver = passwd-file

@@ -190,6 +190,13 @@ async def test_a_key_from_another_uidvalidity_is_not_acknowledged(
     assert await source.fetch() != []
 
 
+async def test_the_source_identifies_itself_as_netease_servers_require(
+    server: DovecotServer,
+) -> None:
+    await _source(server).fetch()
+    assert "ID sent: name=certflow, version=0.1" in server.log_text()
+
+
 async def test_wrong_password_is_an_error_not_an_empty_mailbox(
     server: DovecotServer,
 ) -> None:
