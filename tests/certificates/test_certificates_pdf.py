@@ -18,6 +18,8 @@ import pytest
 from certificate_samples import make_data
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from certflow.certificates import (
@@ -471,3 +473,18 @@ def test_a_scanned_url_is_checked_against_the_pages_record(
         check_scanned_record(verification_url(stranger), record, keyring)
         is Verdict.UNKNOWN_KEY
     )
+
+
+_HANZI = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5).filter(
+    lambda c: not unsupported_characters(c)
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(name=st.text(_HANZI, min_size=2, max_size=8))
+def test_any_printable_name_round_trips_through_the_pdf(
+    name: str, signing_key: SigningKey, keyring: KeyRing, tmp_path_factory: Any
+) -> None:
+    pdf = render_pdf(sign(make_data(name=name), signing_key.private_key))
+    assert verify_pdf(pdf, keyring).status is VerificationStatus.VALID
+    assert name in _text_of(pdf, tmp_path_factory.mktemp("name"))
