@@ -86,7 +86,7 @@ def national_platform_import(plan: PlanInfo, rows: list[CandidateScore]) -> byte
             score.practical,
             score.total,
             _STATUS_WORDS[score.status],
-            t("export.pass") if score.passed else t("export.fail"),
+            t("intake_export.pass") if score.passed else t("intake_export.fail"),
         ]
         sheet.append([safe_cell(v) for v in values])
     # Identity and admission numbers must stay text, or the platform loses digits.
@@ -124,8 +124,8 @@ def annotated_copy(
         )
         listing = book.create_sheet()
 
-    listing.title = t("export.problems_sheet")
-    listing.append([safe_cell(t(f"export.column_{k}")) for k in _LISTING_KEYS])
+    listing.title = t("intake_export.problems_sheet")
+    listing.append([safe_cell(t(f"intake_export.column_{k}")) for k in _LISTING_KEYS])
     for cell in listing[1]:
         cell.font = BOLD
     for number, item in enumerate(problems, start=1):
