@@ -1,0 +1,1388 @@
+"""The staff tool: ``certflow``, one subcommand for every action of every role.
+
+Each action on a plan is one workflow update; the table ``PLAN_ACTIONS`` says,
+for each, its subcommand, the update it calls and how its request model is
+built from the command line. The plan answers in Chinese and this tool prints
+that answer as it is: accepted (with a late mark), or refused with the reasons.
+
+Exit status: 0 done, 2 refused (by the plan or for a wrong argument), 1 when
+Temporal or PostgreSQL cannot be reached. Nothing printed here holds an identity
+number or a person's name: problems arrive masked, and only staff ids are shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+import tomllib
+import unicodedata
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import BaseModel, ValidationError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.documents import DocumentStore
+from certflow import search_attributes as sa
+from certflow.actions import (
+    ActionResult,
+    ApplicationUpload,
+    BatchDecisionRequest,
+    BatchInput,
+    BatchStatus,
+    CalendarReloaded,
+    ConfirmSummaryRequest,
+    CorrectionApply,
+    CorrectionDecision,
+    CorrectionSubmission,
+    ExamPlanInput,
+    InvoiceRecord,
+    PaymentConfirmation,
+    PlanStatus,
+    ReviewRequest,
+    SimpleAction,
+    SiteSignoffRequest,
+    UploadRequest,
+    batch_workflow_id,
+    plan_workflow_id,
+)
+from certflow.config import Settings
+from certflow.i18n import t
+from certflow.models import Actor, Level, PlanInfo, Role, Stage
+from certflow.plan import SUBMISSION_DUTIES, Duty, HistoryEntry
+from certflow.timeutil import CST, format_cst, format_deadline
+
+ROLE_ENV, PERSON_ENV, SITE_ENV = "CERTFLOW_ROLE", "CERTFLOW_PERSON", "CERTFLOW_SITE"
+DEFAULT_WAIT = 120.0
+HISTORY_SHOWN = 12
+PROBLEMS_SHOWN = 20
+# Site codes and plan ids go into visibility queries; this keeps quotes out.
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$")
+
+
+class CliError(Exception):
+    """A failure this tool reports in Chinese (and English) with an exit status."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ConnectionProblem(CliError):
+    """Temporal or PostgreSQL did not answer: the stack is probably not running."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=1)
+
+
+# -- context: settings, lazily opened connections, output ----------------------
+
+
+@dataclass
+class Context:
+    """What every subcommand works with: settings, connections, the output stream."""
+
+    settings: Settings
+    out: TextIO
+    wait: float = DEFAULT_WAIT
+    given_client: Client | None = None
+    _client: Client | None = None
+    _pool: Any = None
+    _cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def say(self, *lines: str) -> None:
+        """Print lines for the staff member."""
+        for line in lines:
+            print(line, file=self.out)
+
+    @property
+    def store(self) -> DocumentStore:
+        """The document store uploads are put into before the plan is told."""
+        return DocumentStore(self.settings.documents_dir)
+
+    async def client(self) -> Client:
+        """The Temporal client: the one given (tests), or a new connection."""
+        if self.given_client is not None:
+            return self.given_client
+        if self._client is None:
+            from worker import connect
+
+            try:
+                self._client = await connect(self.settings)
+            except (RuntimeError, RPCError, OSError) as err:
+                raise self.unreachable() from err
+        return self._client
+
+    def unreachable(self) -> ConnectionProblem:
+        """The error shown when Temporal does not answer, naming the address."""
+        address = self.settings.temporal.address
+        return ConnectionProblem(
+            f"Cannot reach Temporal at {address}; start the local stack with "
+            f"'certflow stack'.\n{t('cli.connection', address=address)}"
+        )
+
+    async def pool(self) -> Any:
+        """A PostgreSQL pool on the configured database, schema migrated."""
+        if self._pool is None:
+            from activities.db import create_pool, migrate
+
+            try:
+                pool = await create_pool(self.settings.database_url, max_size=2)
+            except (OSError, ConnectionError) as err:
+                raise ConnectionProblem(
+                    "Cannot reach PostgreSQL; start the local stack with "
+                    f"'certflow stack'.\n{t('cli.database')}"
+                ) from err
+            self._pool = pool
+            self._cleanups.append(pool.close)
+            await migrate(pool)
+        return self._pool
+
+    async def close(self) -> None:
+        """Close what this context opened (never the client it was given)."""
+        for cleanup in reversed(self._cleanups):
+            await cleanup()
+        self._cleanups.clear()
+
+    async def answer(self, coroutine: Awaitable[Any]) -> Any:
+        """Await a workflow call, turning silence and unreachability into errors."""
+        try:
+            return await asyncio.wait_for(coroutine, self.wait)
+        except TimeoutError:
+            raise ConnectionProblem(
+                f"No answer within {self.wait:.0f} s; is the certflow worker "
+                f"running?\n{t('cli.no_answer', seconds=f'{self.wait:.0f}')}"
+            ) from None
+        except RPCError as err:
+            if err.status in (
+                RPCStatusCode.UNAVAILABLE,
+                RPCStatusCode.DEADLINE_EXCEEDED,
+            ):
+                raise self.unreachable() from err
+            raise
+
+
+def actor_of(args: argparse.Namespace) -> Actor:
+    """The actor of a staff action, from the flags or their environment variables."""
+    if not args.role or not args.person:
+        raise CliError(
+            f"Say who you are: --as ROLE and --person ID.\n{t('cli.actor_missing')}"
+        )
+    role = Role(args.role)
+    if role is Role.SITE and not args.site:
+        raise CliError(f"The site role needs --site CODE.\n{t('cli.site_missing')}")
+    return Actor(role=role, person=args.person, site_code=args.site or None)
+
+
+# -- rendering -------------------------------------------------------------------
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Lay out rows under headers in columns, counting CJK characters as two wide."""
+    widths = [_width(h) for h in headers]
+    for row in rows:
+        widths = [max(w, _width(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(_pad(h, w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(_pad(c, w) for c, w in zip(row, widths, strict=True)))
+    return [line.rstrip() for line in lines]
+
+
+def _fields(pairs: Sequence[tuple[str, str]]) -> list[str]:
+    width = max(_width(label) for label, _ in pairs)
+    return [f"{_pad(label, width)}  {value}" for label, value in pairs]
+
+
+def show_result(ctx: Context, result: ActionResult) -> int:
+    """Print the plan's answer to an action; return the exit status it means."""
+    if result.accepted:
+        mark = t("cli.late_mark") if result.late else ""
+        ctx.say(f"{mark}{result.message}")
+        if result.reference:
+            ctx.say(t("cli.reference", reference=result.reference))
+        if result.report is not None:
+            ctx.say(t("cli.output_file", path=ctx.store.path_of(result.report)))
+        return 0
+
+    ctx.say(t("cli.refused", reason=result.message))
+    if result.problems:
+        ctx.say(t("cli.problems", count=result.problem_count or len(result.problems)))
+        shown = result.problems[:PROBLEMS_SHOWN]
+        ctx.say(*(f"  {n}. {p.render()}" for n, p in enumerate(shown, start=1)))
+        hidden = max(result.problem_count, len(result.problems)) - len(shown)
+        if hidden > 0:
+            ctx.say(t("cli.problems_more", count=hidden))
+    if result.report is not None:
+        ctx.say(t("cli.report", path=ctx.store.path_of(result.report)))
+    return 2
+
+
+def _history_action(entry: HistoryEntry) -> str:
+    name, _, suffix = entry.action.partition(":")
+    if name == "stage":
+        return t("cli.status.entered", stage=t(f"stages.{suffix}"))
+    try:
+        label = t(f"actions.{name}")
+    except KeyError:
+        label = name
+    return t("cli.status.refused_action", action=label) if suffix else label
+
+
+def render_status(status: PlanStatus) -> list[str]:
+    """The readable status of a plan, as ``certflow status`` prints it."""
+    overdue = t("cli.status.overdue") if status.overdue else t("cli.status.on_time")
+    next_deadline = (
+        f"{format_cst(status.next_deadline)}  {overdue}"
+        if status.next_deadline
+        else t("cli.status.none")
+    )
+    pairs = [
+        (t("cli.status.plan"), status.plan_id),
+        (t("cli.status.site"), status.site_code),
+        (t("cli.status.stage"), f"{status.stage_label} ({status.stage.value})"),
+        (t("cli.status.next_deadline"), next_deadline),
+    ]
+    lines = _fields(pairs)
+
+    lines += ["", t("cli.status.owed")]
+    if status.owed:
+        rows = [
+            [
+                item.label,
+                t(f"roles.{item.owner.value}"),
+                format_deadline(item.deadline_day)
+                if item.deadline_day
+                else t("cli.status.no_deadline"),
+                t("cli.status.overdue") if item.overdue else "",
+                f"{item.reminders_sent}/{item.escalations_sent}",
+            ]
+            for item in sorted(
+                status.owed, key=lambda i: (i.owner.value, i.deadline_day or date.max)
+            )
+        ]
+        headers = ["duty", "owner", "deadline", "state", "reminders"]
+        lines += table([t(f"cli.status.{h}") for h in headers], rows)
+    else:
+        lines.append(t("cli.status.nothing_owed"))
+
+    lines += ["", *_fields(_status_facts(status))]
+
+    lines += ["", t("cli.status.history")]
+    recent = status.history[-HISTORY_SHOWN:]
+    rows = [
+        [
+            format_cst(entry.at),
+            " ".join(
+                part
+                for part in (
+                    t(f"roles.{entry.role.value}") if entry.role else "",
+                    entry.person or "",
+                )
+                if part
+            ),
+            _history_action(entry) + (t("cli.late_mark") if entry.late else ""),
+        ]
+        for entry in recent
+    ]
+    lines += table(
+        [t("cli.status.at"), t("cli.status.who"), t("cli.status.action")], rows
+    )
+    return lines
+
+
+def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
+    none = t("cli.status.none")
+    if status.publicity is not None:
+        window = status.publicity
+        publicity = t(
+            "cli.status.publicity_window",
+            start=window.start_day.isoformat(),
+            end=window.end_day.isoformat(),
+            cutoff=window.cutoff_day.isoformat(),
+            payment=window.payment_deadline_day.isoformat(),
+        )
+    elif status.calendar_missing_years:
+        years = "、".join(str(y) for y in status.calendar_missing_years)
+        publicity = t("cli.status.calendar_missing", years=years)
+    else:
+        publicity = t("cli.status.publicity_pending")
+
+    summary = none
+    if status.summary is not None:
+        summary = t("cli.status.summary_counts", **status.summary.model_dump())
+    consistency = none
+    if status.consistency is not None:
+        consistency = t(
+            "cli.status.consistency_line",
+            verdict=status.consistency.verdict,
+            count=status.consistency.mismatch_count,
+        )
+    payment = status.payment
+    pay = none
+    if payment.declared_amount is not None:
+        pay = t(
+            "cli.status.payment_line",
+            declared=f"{payment.declared_amount:.2f}",
+            heads=payment.head_count if payment.head_count is not None else "—",
+            confirmed=f"{payment.confirmed_amount:.2f}"
+            if payment.confirmed_amount is not None
+            else "—",
+            invoice=payment.invoice_number or "—",
+        )
+    return [
+        (t("cli.status.publicity"), publicity),
+        (t("cli.status.summary"), summary),
+        (t("cli.status.consistency"), consistency),
+        (
+            t("cli.status.corrections"),
+            t("cli.status.correction_counts", **status.corrections.model_dump()),
+        ),
+        (t("cli.status.payment"), pay),
+        (t("cli.status.batch"), status.batch_id or none),
+        (t("cli.status.certificates"), str(status.certificates_issued)),
+    ]
+
+
+# -- actions on one plan: one table row per workflow update ----------------------
+
+
+def _money(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an amount like 4200.00"
+        ) from None
+    return value
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _code(text: str) -> str:
+    if not _CODE.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a plan, site or batch code")
+    return text
+
+
+def _file(ctx: Context, path: Path) -> Any:
+    if not path.is_file():
+        raise CliError(f"No such file: {path}\n{t('cli.file_missing', path=path)}")
+    return ctx.store.put_file(path)
+
+
+@dataclass(frozen=True)
+class PlanAction:
+    """One staff action on a plan: its subcommand, its update, its request.
+
+    ``arguments`` adds the action's own flags to its parser; ``request`` builds
+    the update's model from the parsed flags, the actor and the context.
+    """
+
+    command: tuple[str, ...]
+    update: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    request: Callable[[argparse.Namespace, Actor, Context], BaseModel]
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    return None
+
+
+def _upload_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="the file to upload")
+    parser.add_argument(
+        "--signed-by",
+        nargs="+",
+        default=[],
+        metavar="STAFF_ID",
+        help="scan only: staff ids of the evaluators who signed the paper summary",
+    )
+
+
+def _upload(args: argparse.Namespace, actor: Actor, ctx: Context) -> BaseModel:
+    return UploadRequest(
+        actor=actor,
+        document=_file(ctx, args.file),
+        signed_evaluator_ids=args.signed_by,
+    )
+
+
+def _confirm_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--version", type=int, help="the summary version you checked (refused if stale)"
+    )
+    parser.add_argument("--comment", default="")
+
+
+def _review_arguments(parser: argparse.ArgumentParser) -> None:
+    decision = parser.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--approve", action="store_true", help="the files agree")
+    decision.add_argument(
+        "--send-back",
+        nargs="+",
+        choices=[Role.LEAD_EVALUATOR.value, Role.SITE.value],
+        metavar="PARTY",
+        help="send the submission back to lead_evaluator and/or site",
+    )
+    parser.add_argument("--reason", default="", help="why it goes back (required then)")
+    parser.add_argument(
+        "--item",
+        nargs="+",
+        default=[],
+        choices=[d.value for d in SUBMISSION_DUTIES],
+        metavar="DUTY",
+        help="only these items go back: "
+        + ", ".join(d.value for d in SUBMISSION_DUTIES),
+    )
+
+
+def _review(args: argparse.Namespace, actor: Actor, ctx: Context) -> BaseModel:
+    return ReviewRequest(
+        actor=actor,
+        approve=args.approve,
+        send_back_to=[Role(r) for r in args.send_back or []],
+        items=[Duty(d) for d in args.item],
+        reason=args.reason,
+    )
+
+
+def _submit_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--admission", required=True, help="the admission number")
+    parser.add_argument(
+        "--field", required=True, choices=["theory", "practical", "total", "status"]
+    )
+    parser.add_argument("--published", default="", help="the published value")
+    parser.add_argument("--requested", required=True, help="the value asked for")
+    parser.add_argument("--reason", required=True)
+    parser.add_argument("--requester", default="", help="who asks (kept, not shown)")
+    parser.add_argument("--email", default="", help="where the answer goes")
+
+
+def _submit(args: argparse.Namespace, actor: Actor, ctx: Context) -> BaseModel:
+    return CorrectionSubmission(
+        actor=actor,
+        admission_number=args.admission,
+        field=args.field,
+        published_score=args.published,
+        requested_score=args.requested,
+        reason=args.reason,
+        requester=args.requester,
+        requester_email=args.email,
+    )
+
+
+def _decide_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("request_id", help="the request's number, e.g. P2026-...-C001")
+    decision = parser.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--approve", action="store_true")
+    decision.add_argument("--reject", action="store_true")
+    parser.add_argument("--reason", default="")
+
+
+def _request_id_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("request_id", help="the request's number, e.g. P2026-...-C001")
+
+
+def _application_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scan", type=Path, required=True, help="the signed application"
+    )
+    parser.add_argument("--invoice-form", type=Path, help="院校发票信息收集表")
+    parser.add_argument("--paid-plan", nargs="+", required=True, metavar="PLAN_ID")
+    parser.add_argument("--head-count", type=int, required=True)
+    parser.add_argument("--amount", type=_money, required=True)
+    parser.add_argument("--paid-on", type=_day, required=True)
+    parser.add_argument("--method", default="")
+    parser.add_argument("--reference", default="")
+
+
+def _application(args: argparse.Namespace, actor: Actor, ctx: Context) -> BaseModel:
+    return ApplicationUpload(
+        actor=actor,
+        application_scan=_file(ctx, args.scan),
+        invoice_details=_file(ctx, args.invoice_form) if args.invoice_form else None,
+        paid_plan_ids=args.paid_plan,
+        head_count=args.head_count,
+        amount=args.amount,
+        paid_on=args.paid_on,
+        method=args.method,
+        reference=args.reference,
+    )
+
+
+def _payment_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--amount", type=_money, required=True)
+    parser.add_argument("--received-on", type=_day, required=True)
+    parser.add_argument("--reference", default="")
+
+
+def _invoice_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--number", required=True)
+    parser.add_argument("--date", type=_day, required=True)
+    parser.add_argument("--amount", type=_money, required=True)
+
+
+def _site_signoff_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--platform-plan-id", required=True, help="the plan id signed on the platform"
+    )
+
+
+_UPLOADS = {
+    "summary": ("upload_score_summary", "the electronic score summary"),
+    "scan": ("upload_signed_scan", "the signed paper summary, scanned"),
+    "candidates": ("upload_candidate_sign_in", "the candidates' sign-in sheet"),
+    "evaluators": ("upload_evaluator_sign_in", "the evaluators' sign-in sheet"),
+}
+
+PLAN_ACTIONS: list[PlanAction] = [
+    *(
+        PlanAction(
+            ("upload", name), update, f"upload {text}", _upload_arguments, _upload
+        )
+        for name, (update, text) in _UPLOADS.items()
+    ),
+    PlanAction(
+        ("confirm-summary",),
+        "confirm_score_summary",
+        "the site confirms the score summary",
+        _confirm_arguments,
+        lambda a, actor, c: ConfirmSummaryRequest(
+            actor=actor, summary_version=a.version, comment=a.comment
+        ),
+    ),
+    PlanAction(
+        ("review",),
+        "review_consistency",
+        "the regional contact's consistency decision",
+        _review_arguments,
+        _review,
+    ),
+    PlanAction(
+        ("confirm-upload",),
+        "confirm_score_upload",
+        "the info center confirms scores are on the national platform",
+        _no_arguments,
+        lambda a, actor, c: SimpleAction(actor=actor),
+    ),
+    PlanAction(
+        ("correction", "submit"),
+        "submit_correction",
+        "enter a correction request",
+        _submit_arguments,
+        _submit,
+    ),
+    PlanAction(
+        ("correction", "decide"),
+        "decide_correction",
+        "approve or reject a correction request",
+        _decide_arguments,
+        lambda a, actor, c: CorrectionDecision(
+            actor=actor, request_id=a.request_id, approve=a.approve, reason=a.reason
+        ),
+    ),
+    PlanAction(
+        ("correction", "apply"),
+        "apply_correction",
+        "apply an approved correction to the scores",
+        _request_id_argument,
+        lambda a, actor, c: CorrectionApply(actor=actor, request_id=a.request_id),
+    ),
+    PlanAction(
+        ("application",),
+        "upload_application",
+        "the site's certificate application with its payment",
+        _application_arguments,
+        _application,
+    ),
+    PlanAction(
+        ("payment",),
+        "confirm_payment",
+        "finance confirms the money received",
+        _payment_arguments,
+        lambda a, actor, c: PaymentConfirmation(
+            actor=actor,
+            received_amount=a.amount,
+            received_on=a.received_on,
+            reference=a.reference,
+        ),
+    ),
+    PlanAction(
+        ("invoice",),
+        "record_invoice",
+        "finance records the invoice",
+        _invoice_arguments,
+        lambda a, actor, c: InvoiceRecord(
+            actor=actor, number=a.number, issued_on=a.date, amount=a.amount
+        ),
+    ),
+    PlanAction(
+        ("org-signoff",),
+        "org_signoff",
+        "the tech department's sign-off on the national platform",
+        _no_arguments,
+        lambda a, actor, c: SimpleAction(actor=actor),
+    ),
+    PlanAction(
+        ("site-signoff",),
+        "site_signoff",
+        "the site's sign-off on the national platform",
+        _site_signoff_arguments,
+        lambda a, actor, c: SiteSignoffRequest(actor=actor, plan_id=a.platform_plan_id),
+    ),
+]
+
+
+async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
+    """Send one action to its plan and print the plan's answer."""
+    spec: PlanAction = args.plan_action
+    request = spec.request(args, actor_of(args), ctx)
+
+    client = await ctx.client()
+    handle = client.get_workflow_handle(plan_workflow_id(args.plan_id))
+    result = await ctx.answer(
+        handle.execute_update(spec.update, request, result_type=ActionResult)
+    )
+    return show_result(ctx, result)
+
+
+# -- plan start, status, list ------------------------------------------------------
+
+_PLAN_FLAGS = {
+    "plan_id": "--plan-id",
+    "site_code": "--site-code",
+    "site_name": "--site-name",
+    "certificate": "--certificate",
+    "level": "--level",
+    "module_code": "--module-code",
+    "module_name": "--module-name",
+    "exam_end_date": "--exam-end",
+    "lead_evaluator_id": "--lead-evaluator",
+}
+
+
+def _level(text: str) -> Level:
+    chinese = Level.from_chinese(text)
+    if chinese is not None:
+        return chinese
+    try:
+        return Level(text.strip())
+    except ValueError:
+        raise CliError(t("cli.bad_level", level=text)) from None
+
+
+def plan_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of a new plan, from ``--from-file`` (TOML) or from the flags."""
+    if args.from_file is not None:
+        if not args.from_file.is_file():
+            raise CliError(t("cli.file_missing", path=args.from_file))
+        data = tomllib.loads(args.from_file.read_text(encoding="utf-8"))
+        data = data.get("plan", data)
+    else:
+        data = {name: getattr(args, name) for name in _PLAN_FLAGS}
+        data["evaluator_ids"] = args.evaluator
+        missing = [flag for name, flag in _PLAN_FLAGS.items() if data[name] is None]
+        if missing:
+            raise CliError(t("cli.plan_fields_missing", fields=" ".join(missing)))
+    data["level"] = _level(str(data.get("level", "")))
+    return dict(data)
+
+
+async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
+    """Start the workflow of a new exam plan with the configured rules."""
+    from workflows import ExamPlanWorkflow
+
+    fields = plan_fields(args)
+    settings = ctx.settings
+    fields["pass_rule"] = settings.pass_rule_for(
+        str(fields.get("certificate", "")),
+        fields["level"],
+        str(fields.get("module_code")),
+    )
+    info = PlanInfo.model_validate(fields)
+
+    client = await ctx.client()
+    try:
+        await ctx.answer(
+            client.start_workflow(
+                ExamPlanWorkflow.run,
+                ExamPlanInput(info=info, policy=settings.deadlines),
+                id=plan_workflow_id(info.plan_id),
+                task_queue=settings.temporal.task_queue,
+            )
+        )
+    except WorkflowAlreadyStartedError:
+        raise CliError(t("cli.plan_exists", plan_id=info.plan_id)) from None
+    ctx.say(
+        t("cli.plan_started", plan_id=info.plan_id, stage=t("stages.score_submission"))
+    )
+    return 0
+
+
+async def plan_status(ctx: Context, plan_id: str) -> PlanStatus:
+    """Query the status of one plan."""
+    client = await ctx.client()
+    handle = client.get_workflow_handle(plan_workflow_id(plan_id))
+    status: PlanStatus = await ctx.answer(
+        handle.query("status", result_type=PlanStatus)
+    )
+    return status
+
+
+async def show_status(ctx: Context, args: argparse.Namespace) -> int:
+    """Print what a plan waits for, from whom, until when."""
+    status = await plan_status(ctx, args.plan_id)
+    if args.json:
+        ctx.say(status.model_dump_json(indent=2))
+    else:
+        ctx.say(*render_status(status))
+    return 0
+
+
+def list_query(args: argparse.Namespace) -> str:
+    """The visibility query of ``certflow list`` for its filters."""
+    terms = ["WorkflowType = 'ExamPlanWorkflow'"]
+    if args.stage:
+        terms.append(f"{sa.STAGE.name} = '{Stage(args.stage).value}'")
+    if args.overdue:
+        terms.append(f"{sa.OVERDUE.name} = true")
+    if args.filter_site:
+        terms.append(f"{sa.SITE_CODE.name} = '{args.filter_site}'")
+    if args.owed_by:
+        terms.append(f"{sa.OWED_BY.name} = '{Role(args.owed_by).value}'")
+    return " AND ".join(terms)
+
+
+async def list_plans(ctx: Context, args: argparse.Namespace) -> int:
+    """Find plans by stage, site, owner or lateness through the search attributes."""
+    client = await ctx.client()
+    query = list_query(args)
+    rows: list[list[str]] = []
+    try:
+        async for execution in client.list_workflows(query):
+            attributes = execution.typed_search_attributes
+            stage = attributes.get(sa.STAGE)
+            deadline = attributes.get(sa.NEXT_DEADLINE)
+            rows.append(
+                [
+                    attributes.get(sa.PLAN_ID) or execution.id,
+                    attributes.get(sa.SITE_CODE) or "",
+                    t(f"stages.{stage}") if stage else "",
+                    format_cst(deadline) if deadline else "—",
+                    t("cli.list.yes")
+                    if attributes.get(sa.OVERDUE)
+                    else t("cli.list.no"),
+                ]
+            )
+    except RPCError as err:
+        if err.status == RPCStatusCode.UNIMPLEMENTED:
+            raise CliError(t("cli.list_visibility"), status=1) from None
+        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise ctx.unreachable() from err
+        raise
+    if not rows:
+        ctx.say(t("cli.list_empty"))
+        return 0
+    headers = ["plan", "site", "stage", "next_deadline", "overdue"]
+    ctx.say(*table([t(f"cli.list.{h}") for h in headers], sorted(rows)))
+    return 0
+
+
+# -- correction history (PostgreSQL) -----------------------------------------------
+
+
+async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
+    """Print every change of one candidate's scores: who, when, why, old, new."""
+    pool = await ctx.pool()
+    rows = await pool.fetch(
+        """
+        SELECT changed_at, changed_by, field, old_value, new_value, request_id, reason
+        FROM score_history WHERE plan_id = $1 AND admission_number = $2
+        ORDER BY changed_at, id
+        """,
+        args.plan_id,
+        args.admission,
+    )
+    if not rows:
+        ctx.say(t("cli.history_empty", admission=args.admission, plan_id=args.plan_id))
+        return 0
+    headers = ["at", "who", "field", "old", "new", "request", "reason"]
+    ctx.say(
+        *table(
+            [t(f"cli.history.{h}") for h in headers],
+            [
+                [
+                    format_cst(row["changed_at"]),
+                    row["changed_by"],
+                    _field_label(row["field"]),
+                    row["old_value"] or "—",
+                    row["new_value"] or "—",
+                    row["request_id"] or "—",
+                    row["reason"].replace("\n", " "),
+                ]
+                for row in rows
+            ],
+        )
+    )
+    return 0
+
+
+def _field_label(name: str) -> str:
+    try:
+        return t(f"cli.fields.{name}")
+    except KeyError:
+        return name
+
+
+# -- approval batches ------------------------------------------------------------
+
+
+def new_batch_id(now: datetime) -> str:
+    """A batch id from the CST minute it was gathered: ``B20261204-1530``."""
+    return now.astimezone(CST).strftime("B%Y%m%d-%H%M")
+
+
+async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
+    """Start a batch, then show the plans it gathered for the general manager."""
+    from workflows import ApprovalBatchWorkflow
+
+    batch_id = args.batch_id or new_batch_id(datetime.now(UTC))
+    client = await ctx.client()
+    try:
+        handle = await ctx.answer(
+            client.start_workflow(
+                ApprovalBatchWorkflow.run,
+                BatchInput(batch_id=batch_id, requested_by=args.person or "certflow"),
+                id=batch_workflow_id(batch_id),
+                task_queue=ctx.settings.temporal.task_queue,
+            )
+        )
+    except WorkflowAlreadyStartedError:
+        raise CliError(t("cli.batch_exists", batch_id=batch_id)) from None
+    ctx.say(t("cli.batch_started", batch_id=batch_id))
+
+    # Gathering is an activity; poll briefly so staff see what was gathered.
+    loop = asyncio.get_running_loop()
+    until = loop.time() + min(ctx.wait, 15.0)
+    while loop.time() < until:
+        status: BatchStatus = await ctx.answer(
+            handle.query("status", result_type=BatchStatus)
+        )
+        if status.plan_ids:
+            ctx.say(t("cli.batch_gathered", count=len(status.plan_ids)))
+            ctx.say(*(f"  {plan_id}" for plan_id in status.plan_ids))
+            return 0
+        described = await ctx.answer(handle.describe())
+        if described.status != WorkflowExecutionStatus.RUNNING:
+            ctx.say(t("cli.batch_empty"))
+            return 0
+        await asyncio.sleep(0.2)
+    ctx.say(t("cli.batch_still_gathering", batch_id=batch_id))
+    return 0
+
+
+def _rejection(text: str) -> tuple[str, str]:
+    plan_id, sep, reason = text.partition("=")
+    if not sep or not plan_id.strip():
+        raise argparse.ArgumentTypeError(t("cli.bad_reject", value=text))
+    return plan_id.strip(), reason.strip()
+
+
+async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
+    """The general manager's decision on a batch."""
+    request = BatchDecisionRequest(
+        actor=actor_of(args),
+        approve_all=args.approve_all,
+        approve=args.approve or [],
+        reject=dict(args.reject or []),
+    )
+    client = await ctx.client()
+    handle = client.get_workflow_handle(batch_workflow_id(args.batch_id))
+    status: BatchStatus = await ctx.answer(
+        handle.execute_update("decide", request, result_type=BatchStatus)
+    )
+    ctx.say(t("cli.batch_decided"), *_batch_lines(status))
+    return 0
+
+
+async def batch_status(ctx: Context, args: argparse.Namespace) -> int:
+    """Print the plans of a batch and its decision so far."""
+    client = await ctx.client()
+    handle = client.get_workflow_handle(batch_workflow_id(args.batch_id))
+    status: BatchStatus = await ctx.answer(
+        handle.query("status", result_type=BatchStatus)
+    )
+    ctx.say(*_batch_lines(status))
+    return 0
+
+
+def _batch_lines(status: BatchStatus) -> list[str]:
+    decided = t("cli.batch_closed") if status.decided else t("cli.batch_open")
+    lines = [
+        t(
+            "cli.batch_status",
+            batch_id=status.batch_id,
+            count=len(status.plan_ids),
+            decided=decided,
+        )
+    ]
+    lines += [f"  {plan_id}" for plan_id in status.plan_ids]
+    if status.approved:
+        lines.append(t("cli.batch_approved", plans="、".join(status.approved)))
+    lines += [
+        t("cli.batch_rejected", plan_id=plan_id, reason=reason)
+        for plan_id, reason in sorted(status.rejected.items())
+    ]
+    return lines
+
+
+# -- calendar ----------------------------------------------------------------------
+
+
+async def load_calendar(ctx: Context, args: argparse.Namespace) -> int:
+    """Store a year's schedule, then wake the plans that waited for it."""
+    from activities.calendar import CalendarActivities
+    from certflow.calendar import ScheduleError, load_schedule_file
+
+    actor = actor_of(args)
+    if actor.role is not Role.ADMIN:
+        raise CliError(t("cli.admin_only"))
+    if not args.file.is_file():
+        raise CliError(t("cli.file_missing", path=args.file))
+    try:
+        schedule = load_schedule_file(args.file.read_bytes(), args.file.name)
+    except ScheduleError as err:
+        ctx.say(t("cli.calendar_refused"), *(f"  {p.render()}" for p in err.problems))
+        return 2
+
+    pool = await ctx.pool()
+    await CalendarActivities(pool).store_year(
+        schedule, loaded_by=actor.person, at=datetime.now(UTC)
+    )
+    ctx.say(t("cli.calendar_stored", year=schedule.year, source=schedule.source))
+
+    try:
+        woken = await _wake_waiting_plans(ctx, schedule.year)
+    except (CliError, RPCError):
+        ctx.say(t("cli.calendar_recheck"))
+        return 0
+    ctx.say(
+        t("cli.calendar_signalled", count=woken)
+        if woken
+        else t("cli.calendar_none_waiting")
+    )
+    return 0
+
+
+async def _wake_waiting_plans(ctx: Context, year: int) -> int:
+    client = await ctx.client()
+    query = (
+        f"WorkflowType = 'ExamPlanWorkflow' AND ExecutionStatus = 'Running' "
+        f"AND {sa.CALENDAR_MISSING.name} = true"
+    )
+    woken = 0
+    async for execution in client.list_workflows(query):
+        handle = client.get_workflow_handle(execution.id)
+        await ctx.answer(
+            handle.signal("calendar_reloaded", CalendarReloaded(years=[year]))
+        )
+        woken += 1
+    return woken
+
+
+async def show_calendar(ctx: Context, args: argparse.Namespace) -> int:
+    """Print a year's holidays and make-up workdays, and where they came from."""
+    from activities.calendar import CalendarActivities
+    from certflow.calendar import UnknownYear
+
+    pool = await ctx.pool()
+    row = await pool.fetchrow(
+        "SELECT loaded_by, loaded_at FROM calendar_years WHERE year = $1", args.year
+    )
+    calendar = await CalendarActivities(pool).calendar()
+    try:
+        schedule = calendar.schedule_for(args.year)
+    except UnknownYear:
+        ctx.say(t("cli.calendar_unknown", year=args.year))
+        return 2
+    ctx.say(t("cli.calendar_header", year=schedule.year, source=schedule.source))
+    if row is not None:
+        ctx.say(
+            t(
+                "cli.calendar_loaded",
+                person=row["loaded_by"],
+                at=format_cst(row["loaded_at"]),
+            )
+        )
+    ctx.say(t("cli.calendar_holidays", count=len(schedule.holidays)))
+    ctx.say(*_day_lines(schedule.holidays))
+    ctx.say(t("cli.calendar_makeup", count=len(schedule.makeup_workdays)))
+    ctx.say(*_day_lines(schedule.makeup_workdays))
+    return 0
+
+
+def _day_lines(days: Sequence[date], per_line: int = 7) -> list[str]:
+    ordered = sorted(days)
+    return [
+        "  " + "  ".join(d.isoformat() for d in ordered[i : i + per_line])
+        for i in range(0, len(ordered), per_line)
+    ]
+
+
+# -- certificates: offline verification and keys -----------------------------------
+
+
+def trusted_keys(settings: Settings, given: Sequence[Path]) -> list[bytes]:
+    """Public keys for verification: the flags, else the configured signing keys."""
+    from certflow.certificates.keys import load_private_key, public_pem
+
+    if given:
+        return [path.read_bytes() for path in given]
+    keys: list[bytes] = []
+    signing = settings.certificates.signing_key_file
+    if signing.is_file():
+        keys.append(public_pem(load_private_key(signing.read_bytes()).public_key()))
+    keys += [p.read_bytes() for p in settings.certificates.previous_public_keys]
+    return keys
+
+
+async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
+    """Check a certificate PDF's signature offline; exit 0 only when it is valid."""
+    from certflow.certificates import KeyRing, VerificationStatus, verify_pdf
+
+    for path in [args.file, *args.public_key]:
+        if not path.is_file():
+            raise CliError(t("cli.file_missing", path=path))
+    keys = trusted_keys(ctx.settings, args.public_key)
+    if not keys:
+        raise CliError(t("cli.verify_no_keys"))
+    result = verify_pdf(args.file.read_bytes(), KeyRing.from_public_keys(keys))
+    ctx.say(result.message)
+    if result.number:
+        ctx.say(t("cli.verify_number", number=result.number))
+    if result.data is not None:
+        data = result.data
+        ctx.say(
+            t(
+                "cli.verify_details",
+                certificate=data.certificate,
+                level=data.level.chinese,
+                module_code=data.module_code,
+                module_name=data.module_name,
+                plan_id=data.plan_id,
+                issued_on=data.issued_on.isoformat(),
+            )
+        )
+    return 0 if result.status is VerificationStatus.VALID else 2
+
+
+async def create_keys(ctx: Context, args: argparse.Namespace) -> int:
+    """Create a signing key pair, never replacing an existing private key."""
+    private_path: Path = args.out or ctx.settings.certificates.signing_key_file
+    ctx.say(write_keypair(private_path))
+    return 0
+
+
+def write_keypair(private_path: Path) -> str:
+    """Write a new key pair (public key beside it as ``.pub.pem``); say where."""
+    from certflow.certificates import generate_keypair, key_id, load_public_key
+
+    public_path = private_path.with_name(private_path.stem + ".pub.pem")
+    if private_path.exists():
+        raise CliError(t("cli.keys_exists", path=private_path))
+    private_pem, public_pem = generate_keypair()
+    private_path.parent.mkdir(parents=True, exist_ok=True)
+    # Created with owner-only permissions from the start, never widened later.
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(private_pem)
+    public_path.write_bytes(public_pem)
+    return t(
+        "cli.keys_created",
+        private=private_path,
+        public=public_path,
+        key_id=key_id(load_public_key(public_pem)),
+    )
+
+
+# -- the parser --------------------------------------------------------------------
+
+
+def _actor_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # On subcommands the flags default to SUPPRESS, so a value given before the
+    # subcommand (or from the environment) is not overwritten by a blank one.
+    def default(env: str) -> str | None:
+        return argparse.SUPPRESS if suppress else os.environ.get(env)
+
+    parser.add_argument(
+        "--as",
+        dest="role",
+        choices=[r.value for r in Role],
+        default=default(ROLE_ENV),
+        help=f"your role (default: ${ROLE_ENV})",
+    )
+    parser.add_argument(
+        "--person", default=default(PERSON_ENV), help=f"your staff id (${PERSON_ENV})"
+    )
+    parser.add_argument(
+        "--site",
+        type=_code,
+        default=default(SITE_ENV),
+        help=f"the site code you act for, site role only (${SITE_ENV})",
+    )
+
+
+Handler = Callable[[Context, argparse.Namespace], Awaitable[int]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of the whole ``certflow`` command."""
+    parser = argparse.ArgumentParser(
+        prog="certflow",
+        description="Act on certflow exam plans as one of the staff roles.",
+    )
+    parser.add_argument("--config", type=Path, help="configuration file (TOML)")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT,
+        help="seconds to wait for the plan's answer (default: %(default)s)",
+    )
+    _actor_flags(parser, suppress=False)
+    actor = argparse.ArgumentParser(add_help=False)
+    _actor_flags(actor, suppress=True)
+
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+
+    def group(
+        name: str, help: str
+    ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        if name not in groups:
+            sub = commands.add_parser(name, help=help)
+            groups[name] = sub.add_subparsers(dest=f"{name}_command", required=True)
+        return groups[name]
+
+    def leaf(
+        path: tuple[str, ...], help: str, handler: Handler
+    ) -> argparse.ArgumentParser:
+        where = commands if len(path) == 1 else group(path[0], f"{path[0]} commands")
+        sub = where.add_parser(path[-1], help=help, parents=[actor])
+        sub.set_defaults(handler=handler)
+        return sub
+
+    start = leaf(("plan", "start"), "start the workflow of a new exam plan", start_plan)
+    start.add_argument(
+        "--from-file", type=Path, help="plan.toml with the plan's fields"
+    )
+    for name, flag in _PLAN_FLAGS.items():
+        start.add_argument(
+            flag, dest=name, type=_day if name == "exam_end_date" else str
+        )
+    start.add_argument("--evaluator", nargs="+", default=[], metavar="STAFF_ID")
+
+    for spec in PLAN_ACTIONS:
+        sub = leaf(spec.command, spec.help, run_plan_action)
+        sub.add_argument("plan_id", type=_code)
+        spec.arguments(sub)
+        sub.set_defaults(plan_action=spec)
+
+    history = leaf(
+        ("correction", "history"), "a candidate's score changes", correction_history
+    )
+    history.add_argument("plan_id", type=_code)
+    history.add_argument("admission", metavar="ADMISSION_NUMBER")
+
+    gather = leaf(("batch", "gather"), "gather ready plans for approval", gather_batch)
+    gather.add_argument("--batch-id", type=_code)
+    decide = leaf(("batch", "decide"), "the general manager's decision", decide_batch)
+    decide.add_argument("batch_id", type=_code)
+    verdict = decide.add_mutually_exclusive_group()
+    verdict.add_argument("--approve-all", action="store_true")
+    verdict.add_argument("--approve", nargs="+", metavar="PLAN_ID")
+    decide.add_argument(
+        "--reject", nargs="+", type=_rejection, metavar="PLAN_ID=REASON"
+    )
+    leaf(
+        ("batch", "status"), "a batch's plans and decision", batch_status
+    ).add_argument("batch_id", type=_code)
+
+    status = leaf(
+        ("status",), "what a plan waits for, from whom, until when", show_status
+    )
+    status.add_argument("plan_id", type=_code)
+    status.add_argument("--json", action="store_true", help="the raw status as JSON")
+
+    listing = commands.add_parser("list", help="find plans by stage, site, owner")
+    listing.set_defaults(handler=list_plans)
+    listing.add_argument("--stage", choices=[s.value for s in Stage])
+    listing.add_argument("--overdue", action="store_true")
+    listing.add_argument("--site", dest="filter_site", type=_code, metavar="CODE")
+    listing.add_argument("--owed-by", choices=[r.value for r in Role], metavar="ROLE")
+
+    load = leaf(("calendar", "load"), "load a year's holiday schedule", load_calendar)
+    load.add_argument("file", type=Path, help="notice text, TOML or CSV")
+    leaf(("calendar", "show"), "a year's holidays", show_calendar).add_argument(
+        "year", type=int
+    )
+
+    verify = leaf(("verify",), "check a certificate PDF offline", verify_certificate)
+    verify.add_argument("file", type=Path)
+    verify.add_argument("--public-key", type=Path, nargs="+", default=[], metavar="PEM")
+    keys = leaf(("keys", "create"), "create a certificate signing key", create_keys)
+    keys.add_argument("--out", type=Path, help="private key file (public: .pub.pem)")
+
+    for name, help in DELEGATES.items():
+        delegate = commands.add_parser(name, help=help, add_help=False)
+        delegate.set_defaults(delegate=name)
+    return parser
+
+
+DELEGATES = {"stack": "run the local stack", "mail": "read the local mail"}
+_VALUE_FLAGS = {"--config", "--wait", "--as", "--person", "--site"}
+
+
+def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Parse the command line; for ``stack`` and ``mail`` also return their own.
+
+    Those two keep their own parsers, so everything after their name is
+    handed to them untouched.
+    """
+    parser = build_parser()
+    for index, token in enumerate(argv):
+        previous = argv[index - 1] if index else ""
+        if token in DELEGATES and previous not in _VALUE_FLAGS:
+            args = parser.parse_args(list(argv[: index + 1]))
+            return args, list(argv[index + 1 :])
+        if not token.startswith("-") and previous not in _VALUE_FLAGS:
+            break
+    return parser.parse_args(list(argv)), []
+
+
+def _delegate(name: str, rest: list[str]) -> int:
+    if name == "stack":
+        from starter.stack import main as stack_main
+
+        return stack_main(rest)
+    from starter.smtp_sink import main as mail_main
+
+    return mail_main(rest)
+
+
+# -- entry points ------------------------------------------------------------------
+
+
+async def run(
+    argv: Sequence[str],
+    *,
+    settings: Settings | None = None,
+    client: Client | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Run one ``certflow`` command and return its exit status.
+
+    Tests pass their own ``settings`` and ``client``; otherwise the configuration
+    file is read and a client connects to the configured Temporal address.
+    """
+    try:
+        args, rest = parse(argv)
+    except SystemExit as exit:
+        return int(exit.code or 0)
+    stream = out or sys.stdout
+    if getattr(args, "delegate", None):
+        return await asyncio.to_thread(_delegate, args.delegate, rest)
+
+    ctx = Context(
+        settings=settings or Settings.load(args.config),
+        out=stream,
+        wait=args.wait,
+        given_client=client,
+    )
+    try:
+        return await _reported(ctx, args)
+    finally:
+        await ctx.close()
+
+
+async def _reported(ctx: Context, args: argparse.Namespace) -> int:
+    """Run the handler, turning every expected failure into a reason and a status."""
+    try:
+        status: int = await args.handler(ctx, args)
+        return status
+    except CliError as err:
+        print(err.message, file=sys.stderr if err.status == 1 else ctx.out)
+        return err.status
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        reason = getattr(cause, "message", None) or str(cause or err)
+        ctx.say(t("cli.refused", reason=reason))
+        return 2
+    except WorkflowFailureError as err:
+        ctx.say(t("cli.refused", reason=str(err.cause or err)))
+        return 2
+    except ValidationError as err:
+        # Inputs are left out: they may hold a requester's name.
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in err.errors(include_input=False, include_url=False)
+        )
+        ctx.say(t("cli.bad_argument", detail=detail))
+        return 2
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            if getattr(args, "batch_id", None):
+                ctx.say(t("cli.batch_not_found", batch_id=args.batch_id))
+            else:
+                ctx.say(t("cli.plan_not_found", plan_id=getattr(args, "plan_id", "")))
+            return 2
+        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            print(ctx.unreachable().message, file=sys.stderr)
+            return 1
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``certflow`` command."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args, rest = parse(arguments)
+    except SystemExit as exit:
+        return int(exit.code or 0)
+    # The stack installs signal handlers, which only the main thread may do.
+    if getattr(args, "delegate", None):
+        return _delegate(args.delegate, rest)
+    return asyncio.run(run(arguments))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
