@@ -45,7 +45,6 @@ from certflow.certificates.pdf import (
     verification_url,
     verify_pdf,
 )
-from certflow.certificates.settings import CertificateSettings
 from certflow.certificates.signing import (
     RevocationEntry,
     SignedCertificate,
@@ -66,7 +65,6 @@ __all__ = [
     "FONT_ENV",
     "LEVEL_DIGITS",
     "CertificateData",
-    "CertificateSettings",
     "FontNotFoundError",
     "InvalidKeyError",
     "KeyRing",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, datetime
-from pathlib import Path
 
 import pytest
 from certificate_samples import make_data
@@ -34,7 +33,6 @@ from certflow.certificates import (
     verify_bytes,
     verify_status_list,
 )
-from certflow.certificates.settings import CertificateSettings
 from certflow.timeutil import CST
 
 
@@ -252,27 +250,3 @@ def test_a_certificate_signature_is_no_status_list_signature(
     signed_list = sign_status_list(_status_list(), signing_key.private_key)
     swapped = signed_list.model_copy(update={"signature_b64": cert.signature_b64})
     assert verify_status_list(swapped, keyring) is Verdict.TAMPERED
-
-
-def test_settings_read_the_configured_key_files(
-    tmp_path: Path, data: CertificateData
-) -> None:
-    old_private, old_public = generate_keypair()
-    new_private, _new_public = generate_keypair()
-    (tmp_path / "old.pub").write_bytes(old_public)
-    (tmp_path / "current.pem").write_bytes(new_private)
-    settings = CertificateSettings.model_validate(
-        {
-            "signing_key_file": str(tmp_path / "current.pem"),
-            "public_key_files": [str(tmp_path / "old.pub")],
-            "numbering": {"org_code": "ZCH"},
-        }
-    )
-    ring = settings.keyring()
-    current = settings.signing_key()
-    assert verify(sign(data, current.private_key), ring) is Verdict.VALID
-    assert verify(sign(data, load_private_key(old_private)), ring) is Verdict.VALID
-    assert settings.numbering.org_code == "ZCH"
-
-    with pytest.raises(ValueError, match="signing_key_file"):
-        CertificateSettings().signing_key()
