@@ -87,27 +87,33 @@ def compose_reply(
     """Compose the Chinese reply to a mail of the exam mailbox.
 
     RECEIVED acknowledges the registered requests (``drafts``, by default those
-    of the mail) under ``reference``; REFUSED lists ``reasons`` (by default the
-    problems found in the mail). The reply threads under the original
-    (In-Reply-To, References) unless its Message-ID was synthetic, and is marked
-    Auto-Submitted so that the sender's vacation robot does not answer it.
+    of the mail) under ``reference``, and says what was not registered and why:
+    ``reasons``, by default the problems found in the mail (the incomplete row
+    of an otherwise good form). REFUSED lists the same, and must have some.
+
+    The reply threads under the original (In-Reply-To, References) unless its
+    Message-ID was synthetic, and is marked Auto-Submitted so that the sender's
+    vacation robot does not answer it.
     """
     if not original.sender:
         raise ValueError("the original mail has no sender address to reply to")
     subject = original.subject.strip() or t("corrections.default_subject")
+    texts = reasons or [p.render() for p in original.problems]
     if kind is ReplyKind.RECEIVED:
         if not reference:
             raise ValueError("an acknowledgement needs the reference number")
-        body = _received_body(original, subject, reference, drafts or original.drafts)
+        unregistered = (
+            t("corrections.reply.unregistered", reasons=_numbered(texts))
+            if texts
+            else ""
+        )
+        body = _received_body(
+            subject, reference, drafts or original.drafts, unregistered
+        )
     else:
-        texts = reasons or [p.render() for p in original.problems]
         if not texts:
             raise ValueError("a refusal needs at least one reason")
-        items = "\n".join(
-            t("corrections.reply.reason_item", n=n, reason=text)
-            for n, text in enumerate(texts, start=1)
-        )
-        body = t("corrections.reply.refused", subject=subject, reasons=items)
+        body = t("corrections.reply.refused", subject=subject, reasons=_numbered(texts))
 
     reply = EmailMessage(policy=SMTP)
     reply["From"] = sender_address
@@ -128,8 +134,15 @@ def compose_reply(
     return reply
 
 
+def _numbered(texts: list[str]) -> str:
+    return "\n".join(
+        t("corrections.reply.reason_item", n=n, reason=text)
+        for n, text in enumerate(texts, start=1)
+    )
+
+
 def _received_body(
-    original: MailReading, subject: str, reference: str, drafts: list[CorrectionDraft]
+    subject: str, reference: str, drafts: list[CorrectionDraft], unregistered: str
 ) -> str:
     items = "\n".join(
         t(
@@ -152,4 +165,5 @@ def _received_body(
         plan_ids=plan_ids or "—",
         count=len(drafts),
         items=items,
+        unregistered=unregistered,
     )

@@ -26,14 +26,50 @@ _LINE = re.compile(
 _INNER_LABEL = re.compile(
     r"(?<=[\s　,，;；、])(?P<label>[^\s　:：,，;；、]{2,12})[\s　]*[:：][\s　]*"
 )
+# The first line of a quoted mail, as QQ Mail, Foxmail, 163, Outlook and Gmail
+# write it.
+_QUOTE_START = re.compile(
+    r"^[\s　]*("
+    r"-{2,}[\s　]*(原始邮件|转发邮件|Original Message|Forwarded message)[\s　]*-{2,}"
+    r"|_{10,}"
+    r"|(发件人|From)[\s　]*[:：].*"
+    r"|.*(写道|wrote)[\s　]*[:：]"
+    r")[\s　]*$",
+    re.IGNORECASE,
+)
 # The value of a label left empty may follow on the next lines (a reason written
 # as a paragraph); only these keys may run on, so a signature never does.
 _RUN_ON = ("reason", "requester")
 
 
 def records_from_text(text: str) -> list[Record]:
-    """Return every request typed in ``text``, numbered in the order found."""
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith(">")]
+    """Return the requests of the newest part of ``text`` that holds any.
+
+    Chinese clients quote the mail answered below a separator line ("原始邮件",
+    "发件人：…", "…写道：") without any "> " marks. A request written above the
+    quote is the new one and the quoted form is not read again; a forward with
+    nothing above the quote but a note is read from the quoted part.
+    """
+    for segment in _segments(text):
+        records = _records_of_segment(segment)
+        if records:
+            return records
+    return []
+
+
+def _segments(text: str) -> list[list[str]]:
+    """Split a body into the newest text and the quoted mails below it."""
+    segments: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if line.lstrip().startswith(">"):
+            continue
+        if _QUOTE_START.match(line) and segments[-1]:
+            segments.append([])
+        segments[-1].append(line)
+    return segments
+
+
+def _records_of_segment(lines: list[str]) -> list[Record]:
     records: list[Record] = []
     current = Record()
     running: str | None = None

@@ -80,6 +80,39 @@ def test_a_reply_to_an_outlook_reply_keeps_its_prefix_and_reference_chain() -> N
     ]
 
 
+def test_acknowledgement_of_a_partly_good_form_says_what_was_not_registered() -> None:
+    original = read_correction_mail(
+        (CORPUS / "04-outlook-related-rfc2231.eml").read_bytes()
+    )
+    body = _round_trip(
+        compose_reply(
+            original,
+            ReplyKind.RECEIVED,
+            reference="CR-2026-000125",
+            reasons=[],
+            sender_address=MAILBOX,
+        )
+    ).get_content()
+
+    assert "共 2 条" in body
+    assert "以下内容未能登记" in body
+    assert "第 5 行" in body and "缺少“修改原因”" in body
+
+
+def test_acknowledgement_of_a_good_form_has_no_unregistered_part() -> None:
+    original = read_correction_mail((CORPUS / "01-foxmail-gbk-xlsx.eml").read_bytes())
+    body = _round_trip(
+        compose_reply(
+            original,
+            ReplyKind.RECEIVED,
+            reference="CR-2026-000126",
+            reasons=[],
+            sender_address=MAILBOX,
+        )
+    ).get_content()
+    assert "未能登记" not in body
+
+
 def test_refusal_lists_the_phrased_reasons() -> None:
     original = read_correction_mail((CORPUS / "02-qqmail-utf8-typed.eml").read_bytes())
     reasons = [

@@ -1037,6 +1037,116 @@ def qqmail_zip() -> bytes:
     return (head + body).encode("ascii")
 
 
+def foxmail_reply_quoting_old_form() -> bytes:
+    """Foxmail reply: a new typed request above, the earlier one quoted without "> "."""
+    boundary = "----=_NextPart_6750C3D4_5E6F7081_92A3B4C5"
+    plain = (
+        "王老师：\n补充一条申请：\n\n"
+        "考试计划编号：P2026-1104-0412\n考生姓名：袁一\n准考证号：2026110412014\n"
+        "修改项目：理论成绩\n原成绩：50.1\n申请修改为：60.1\n修改原因：第二页漏批\n"
+        f"申请人：王喆/{SITE}\n\n王喆\n\n \n"
+        "发件人： 王喆\n发送时间： 2026-11-23 10:12\n收件人： 1+X考务\n"
+        "主题： 成绩修改申请\n\n"
+        "考试计划编号：P2026-1104-0412\n考生姓名：唐俊雨\n准考证号：2026110412015\n"
+        "修改项目：理论成绩\n原成绩：0\n申请修改为：58\n修改原因：漏录\n"
+        f"申请人：王喆/{SITE}\n"
+    )
+    html = (
+        '<html><head><meta http-equiv="content-type" content="text/html; charset=gb2312">'
+        "</head><body>"
+        + "".join(f"<div>{line or '<br>'}</div>" for line in plain.splitlines()[:13])
+        + '<div style="border:none;border-top:solid #B5C4DF 1.0pt;padding:3.0pt 0cm 0cm 0cm">'
+        + "".join(f"<div>{line or '<br>'}</div>" for line in plain.splitlines()[14:])
+        + "</div></body></html>"
+    )
+    head = headers(
+        f'From: "{word_b("王喆", "gbk", "gb2312")}" <wangzhe@whjtzx.edu.cn>',
+        "To: kaowu1x@zcx-eval.org.cn",
+        f"Subject: {word_b('回复: 成绩修改申请', 'gbk', 'gb2312')}",
+        "Date: Fri, 4 Dec 2026 10:40:05 +0800",
+        "Message-ID: <202612041040050456789@whjtzx.edu.cn>",
+        "References: <202611231012470123456@whjtzx.edu.cn>",
+        "In-Reply-To: <202611231012470123456@whjtzx.edu.cn>",
+        "X-Mailer: Foxmail 7.2.25.375[cn]",
+        "Mime-Version: 1.0",
+        f'Content-Type: multipart/alternative;{CRLF}\tboundary="{boundary}"',
+    )
+    body = (
+        f"{CRLF}This is a multi-part message in MIME format.{CRLF}{CRLF}"
+        f"--{boundary}{CRLF}"
+        f'Content-Type: text/plain;{CRLF}\tcharset="gb2312"{CRLF}'
+        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
+        f"{b64_lines(plain.replace(chr(10), CRLF).encode('gbk'))}{CRLF}{CRLF}"
+        f"--{boundary}{CRLF}"
+        f'Content-Type: text/html;{CRLF}\tcharset="gb2312"{CRLF}'
+        f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}"
+        f"{qp_body(html, 'gbk')}{CRLF}{CRLF}"
+        f"--{boundary}--{CRLF}{CRLF}"
+    )
+    return (head + body).encode("ascii")
+
+
+def qqmail_inline_forward() -> bytes:
+    """QQ Mail web forward: a note above, the typed form only in the quoted mail."""
+    boundary = "----=_NextPart_6750D4E5_6F708192_A3B4C5D6"
+    quoted = [
+        "考试计划编号：P2026-1104-0412",
+        "考生姓名：唐俊雨",
+        "准考证号：2026110412015",
+        "修改项目：理论成绩",
+        "原成绩：0",
+        "申请修改为：58",
+        "修改原因：孩子参加了理论考试，成绩却是 0 分，怀疑漏录",
+        "申请人：唐建军（考生家长）",
+    ]
+    plain = (
+        "转发一下我校考生家长的申请，请处理。\n\n\n"
+        "------------------ 原始邮件 ------------------\n"
+        '发件人: "唐建军"<tangjianjun1978@139.com>;\n'
+        "发送时间: 2026年12月4日(星期五) 上午9:02\n"
+        '收件人: "李晓红"<3307451122@qq.com>;\n'
+        "主题: 成绩修改申请\n\n" + "\n".join(quoted) + "\n"
+    )
+    html = (
+        "<div>转发一下我校考生家长的申请，请处理。</div><div><br></div><div><br></div>"
+        '<div style="font-size: 12px;font-family: Arial Narrow;padding:2px 0 2px 0;">'
+        "------------------&nbsp;原始邮件&nbsp;------------------</div>"
+        '<div style="font-size: 12px;background:#efefef;padding:8px;">'
+        '<div><b>发件人:</b>&nbsp;"唐建军"&lt;tangjianjun1978@139.com&gt;;</div>'
+        "<div><b>发送时间:</b>&nbsp;2026年12月4日(星期五) 上午9:02</div>"
+        '<div><b>收件人:</b>&nbsp;"李晓红"&lt;3307451122@qq.com&gt;;<wbr></div>'
+        "<div><b>主题:</b>&nbsp;成绩修改申请</div></div><div><br></div>"
+        + "".join(f"<div>{line}</div>" for line in quoted)
+    )
+    head = headers(
+        f'From: "{word_b("李晓红", "gb18030")}" <3307451122@qq.com>',
+        "To: kaowu1x@zcx-eval.org.cn",
+        f"Subject: {word_b('转发：成绩修改申请', 'gb18030')}",
+        "Mime-Version: 1.0",
+        f'Content-Type: multipart/alternative;{CRLF}\tboundary="{boundary}"',
+        "Content-Transfer-Encoding: 8Bit",
+        "Date: Fri, 4 Dec 2026 11:20:44 +0800",
+        "X-Priority: 3",
+        "Message-ID: <tencent_2B3C4D5E6F7A8B9C0D1E2F3A@qq.com>",
+        "X-QQ-MIME: TCMime 1.0 by Tencent",
+        "X-Mailer: QQMail 2.x",
+        "X-QQ-Mailer: QQMail 2.x",
+    )
+    body = (
+        f"{CRLF}This is a multi-part message in MIME format.{CRLF}{CRLF}"
+        f"--{boundary}{CRLF}"
+        f'Content-Type: text/plain;{CRLF}\tcharset="gb18030"{CRLF}'
+        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
+        f"{b64_lines(plain.replace(chr(10), CRLF).encode('gb18030'))}{CRLF}{CRLF}"
+        f"--{boundary}{CRLF}"
+        f'Content-Type: text/html;{CRLF}\tcharset="gb18030"{CRLF}'
+        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
+        f"{b64_lines(html.encode('gb18030'))}{CRLF}{CRLF}"
+        f"--{boundary}--{CRLF}{CRLF}"
+    )
+    return (head + body).encode("ascii")
+
+
 MESSAGES = {
     "01-foxmail-gbk-xlsx.eml": foxmail_gbk_xlsx,
     "02-qqmail-utf8-typed.eml": qqmail_utf8_text,
@@ -1055,6 +1165,8 @@ MESSAGES = {
     "15-outlook2007-xls.eml": outlook2007_xls,
     "16-foxmail-wrong-attachment.eml": wrong_attachment,
     "17-qqmail-zip-gbk-names.eml": qqmail_zip,
+    "18-foxmail-reply-quoting-old-form.eml": foxmail_reply_quoting_old_form,
+    "19-qqmail-inline-forward.eml": qqmail_inline_forward,
 }
 
 
