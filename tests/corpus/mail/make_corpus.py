@@ -105,6 +105,33 @@ def rfc2231(name: str, charset: str, value: str, chunk: int | None = None) -> st
     return (";" + CRLF + "\t").join(pieces)
 
 
+def text_part(
+    subtype: str,
+    label: str,
+    text: str,
+    *,
+    codec: str | None = None,
+    encoding: str = "base64",
+    folded: bool = True,
+) -> str:
+    """A text/plain or text/html part: headers, blank line, body and a blank line.
+
+    ``label`` is the charset named in the header, ``codec`` the one the bytes are
+    really in (they differ when a client labels GBK text gb2312); ``folded``
+    puts the charset on a continuation line, as Foxmail and QQ Mail do.
+    """
+    codec = codec or label
+    if encoding == "base64":
+        payload = b64_lines(text.replace("\n", CRLF).encode(codec))
+    else:
+        payload = qp_body(text, codec)
+    separator = f";{CRLF}\t" if folded else "; "
+    return (
+        f'Content-Type: text/{subtype}{separator}charset="{label}"{CRLF}'
+        f"Content-Transfer-Encoding: {encoding}{CRLF}{CRLF}{payload}{CRLF}{CRLF}"
+    )
+
+
 def headers(*lines: str) -> str:
     return CRLF.join(lines) + CRLF
 
@@ -210,14 +237,12 @@ def foxmail_gbk_xlsx() -> bytes:
         f"--{boundary_mixed}{CRLF}"
         f'Content-Type: multipart/alternative;{CRLF}\tboundary="{boundary_alt}"{CRLF}{CRLF}'
         f"{CRLF}--{boundary_alt}{CRLF}"
-        f'Content-Type: text/plain;{CRLF}\tcharset="gb2312"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        f"{b64_lines(plain.replace(chr(10), CRLF).encode('gb18030'))}{CRLF}{CRLF}"
-        f"--{boundary_alt}{CRLF}"
-        f'Content-Type: text/html;{CRLF}\tcharset="gb2312"{CRLF}'
-        f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}"
-        f"{qp_body(html, 'gb18030')}{CRLF}{CRLF}"
-        f"--{boundary_alt}--{CRLF}{CRLF}"
+        + text_part("plain", "gb2312", plain, codec="gb18030")
+        + f"--{boundary_alt}{CRLF}"
+        + text_part(
+            "html", "gb2312", html, codec="gb18030", encoding="quoted-printable"
+        )
+        + f"--{boundary_alt}--{CRLF}{CRLF}"
         f"--{boundary_mixed}{CRLF}"
         "Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet;"
         f'{CRLF}\tname="{word_b(filename, "gb2312")}"{CRLF}'
@@ -294,14 +319,10 @@ def qqmail_utf8_text() -> bytes:
     body = (
         f"{CRLF}This is a multi-part message in MIME format.{CRLF}{CRLF}"
         f"--{boundary}{CRLF}"
-        f'Content-Type: text/plain;{CRLF}\tcharset="utf-8"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        f"{b64_lines(plain.replace(chr(10), CRLF).encode('utf-8'))}{CRLF}{CRLF}"
-        f"--{boundary}{CRLF}"
-        f'Content-Type: text/html;{CRLF}\tcharset="utf-8"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        f"{b64_lines(html.encode('utf-8'))}{CRLF}{CRLF}"
-        f"--{boundary}--{CRLF}{CRLF}"
+        + text_part("plain", "utf-8", plain)
+        + f"--{boundary}{CRLF}"
+        + text_part("html", "utf-8", html)
+        + f"--{boundary}--{CRLF}{CRLF}"
     )
     return (head + body).encode("ascii")
 
@@ -425,16 +446,12 @@ def outlook_related_rfc2231() -> bytes:
         f"{CRLF}--{mixed}{CRLF}"
         f'Content-Type: multipart/alternative;{CRLF}\tboundary="{alt}"{CRLF}{CRLF}'
         f"--{alt}{CRLF}"
-        f'Content-Type: text/plain; charset="utf-8"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        f"{b64_lines(plain.replace(chr(10), CRLF).encode('utf-8'))}{CRLF}{CRLF}"
-        f"--{alt}{CRLF}"
+        + text_part("plain", "utf-8", plain, folded=False)
+        + f"--{alt}{CRLF}"
         f'Content-Type: multipart/related;{CRLF}\tboundary="{related}";{CRLF}\ttype="text/html"{CRLF}{CRLF}'
         f"--{related}{CRLF}"
-        f'Content-Type: text/html; charset="utf-8"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        f"{b64_lines(html.encode('utf-8'))}{CRLF}{CRLF}"
-        f"--{related}{CRLF}"
+        + text_part("html", "utf-8", html, folded=False)
+        + f"--{related}{CRLF}"
         f'Content-Type: image/png; name="image001.png"{CRLF}'
         f"Content-Description: image001.png{CRLF}"
         f'Content-Disposition: inline; filename="image001.png"; size=70;{CRLF}'
@@ -608,10 +625,8 @@ def foxmail_one_attachment(
     body = (
         f"{CRLF}This is a multi-part message in MIME format.{CRLF}{CRLF}"
         f"--{boundary}{CRLF}"
-        f'Content-Type: text/plain;{CRLF}\tcharset="gb2312"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        f"{b64_lines(text.encode('gbk'))}{CRLF}{CRLF}"
-        f"--{boundary}{CRLF}"
+        + text_part("plain", "gb2312", text, codec="gbk")
+        + f"--{boundary}{CRLF}"
         f'Content-Type: {content_type};{CRLF}\tname="{label}"{CRLF}'
         f"Content-Transfer-Encoding: base64{CRLF}"
         f'Content-Disposition: attachment;{CRLF}\tfilename="{label}"'
@@ -793,14 +808,17 @@ def outlook_pasted_rows() -> bytes:
     )
     body = (
         f"{CRLF}--{boundary}{CRLF}"
-        f'Content-Type: text/plain; charset="gb2312"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        f"{b64_lines(plain.replace(chr(10), CRLF).encode('gb18030'))}{CRLF}{CRLF}"
-        f"--{boundary}{CRLF}"
-        f'Content-Type: text/html; charset="gb2312"{CRLF}'
-        f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}"
-        f"{qp_body(html, 'gb18030')}{CRLF}{CRLF}"
-        f"--{boundary}--{CRLF}"
+        + text_part("plain", "gb2312", plain, codec="gb18030", folded=False)
+        + f"--{boundary}{CRLF}"
+        + text_part(
+            "html",
+            "gb2312",
+            html,
+            codec="gb18030",
+            encoding="quoted-printable",
+            folded=False,
+        )
+        + f"--{boundary}--{CRLF}"
     )
     return (head + body).encode("ascii")
 
@@ -928,10 +946,8 @@ def outlook2007_xls() -> bytes:
     body = (
         f"{CRLF}This is a multi-part message in MIME format.{CRLF}{CRLF}"
         f"--{boundary}{CRLF}"
-        f'Content-Type: text/plain;{CRLF}\tcharset="gb2312"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        f"{b64_lines(plain.replace(chr(10), CRLF).encode('gb2312'))}{CRLF}{CRLF}"
-        f"--{boundary}{CRLF}"
+        + text_part("plain", "gb2312", plain)
+        + f"--{boundary}{CRLF}"
         f"Content-Type: application/vnd.ms-excel;{CRLF}"
         f'\tname="{word_b(filename, "gb2312")}"{CRLF}'
         f"Content-Transfer-Encoding: base64{CRLF}"
@@ -1023,10 +1039,8 @@ def qqmail_zip() -> bytes:
     body = (
         f"{CRLF}This is a multi-part message in MIME format.{CRLF}{CRLF}"
         f"--{boundary}{CRLF}"
-        f'Content-Type: text/plain;{CRLF}\tcharset="utf-8"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        f"{b64_lines('申请表在压缩包里。'.encode())}{CRLF}{CRLF}"
-        f"--{boundary}{CRLF}"
+        + text_part("plain", "utf-8", "申请表在压缩包里。")
+        + f"--{boundary}{CRLF}"
         f'Content-Type: application/octet-stream;{CRLF}\tcharset="utf-8";{CRLF}'
         f'\tname="{word_b(filename, "utf-8")}"{CRLF}'
         f'Content-Disposition: attachment; filename="{word_b(filename, "utf-8")}"{CRLF}'
@@ -1074,14 +1088,10 @@ def foxmail_reply_quoting_old_form() -> bytes:
     body = (
         f"{CRLF}This is a multi-part message in MIME format.{CRLF}{CRLF}"
         f"--{boundary}{CRLF}"
-        f'Content-Type: text/plain;{CRLF}\tcharset="gb2312"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        f"{b64_lines(plain.replace(chr(10), CRLF).encode('gbk'))}{CRLF}{CRLF}"
-        f"--{boundary}{CRLF}"
-        f'Content-Type: text/html;{CRLF}\tcharset="gb2312"{CRLF}'
-        f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}"
-        f"{qp_body(html, 'gbk')}{CRLF}{CRLF}"
-        f"--{boundary}--{CRLF}{CRLF}"
+        + text_part("plain", "gb2312", plain, codec="gbk")
+        + f"--{boundary}{CRLF}"
+        + text_part("html", "gb2312", html, codec="gbk", encoding="quoted-printable")
+        + f"--{boundary}--{CRLF}{CRLF}"
     )
     return (head + body).encode("ascii")
 
@@ -1135,14 +1145,10 @@ def qqmail_inline_forward() -> bytes:
     body = (
         f"{CRLF}This is a multi-part message in MIME format.{CRLF}{CRLF}"
         f"--{boundary}{CRLF}"
-        f'Content-Type: text/plain;{CRLF}\tcharset="gb18030"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        f"{b64_lines(plain.replace(chr(10), CRLF).encode('gb18030'))}{CRLF}{CRLF}"
-        f"--{boundary}{CRLF}"
-        f'Content-Type: text/html;{CRLF}\tcharset="gb18030"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
-        f"{b64_lines(html.encode('gb18030'))}{CRLF}{CRLF}"
-        f"--{boundary}--{CRLF}{CRLF}"
+        + text_part("plain", "gb18030", plain)
+        + f"--{boundary}{CRLF}"
+        + text_part("html", "gb18030", html)
+        + f"--{boundary}--{CRLF}{CRLF}"
     )
     return (head + body).encode("ascii")
 
