@@ -78,16 +78,16 @@ PROVINCE_CODES = frozenset(
 )
 PERMIT_PREFIXES = {"810000": "香港", "820000": "澳门", "830000": "台湾"}
 
-_EIGHTEEN = re.compile(r"^\d{17}[\dX]$")
-_FOREIGN_OLD = re.compile(r"^[A-Z]{3}\d{12}$")
-_FOREIGN_NEW = re.compile(r"^9\d{16}[\dX]$")
+_EIGHTEEN = re.compile(r"^[0-9]{17}[0-9X]$")
+_FOREIGN_OLD = re.compile(r"^[A-Z]{3}[0-9]{12}$")
+_FOREIGN_NEW = re.compile(r"^9[0-9]{16}[0-9X]$")
 _PATTERNS: dict[IdType, re.Pattern[str]] = {
     # Passports differ by country: letters and digits, at least one digit.
-    IdType.PASSPORT: re.compile(r"^(?=.*\d)[A-Z0-9]{5,17}$"),
-    IdType.HK_MACAU_HOME_RETURN_PERMIT: re.compile(r"^[HM]\d{8}(\d{2})?$"),
-    IdType.TAIWAN_COMPATRIOT_PERMIT: re.compile(r"^\d{8}(\d{2})?$"),
-    IdType.MAINLAND_TO_HK_MACAU_PERMIT: re.compile(r"^C[A-Z0-9]\d{7}$"),
-    IdType.MAINLAND_TO_TAIWAN_PERMIT: re.compile(r"^L\d{8}$"),
+    IdType.PASSPORT: re.compile(r"^(?=.*[0-9])[A-Z0-9]{5,17}$"),
+    IdType.HK_MACAU_HOME_RETURN_PERMIT: re.compile(r"^[HM][0-9]{8}([0-9]{2})?$"),
+    IdType.TAIWAN_COMPATRIOT_PERMIT: re.compile(r"^[0-9]{8}([0-9]{2})?$"),
+    IdType.MAINLAND_TO_HK_MACAU_PERMIT: re.compile(r"^C[A-Z0-9][0-9]{7}$"),
+    IdType.MAINLAND_TO_TAIWAN_PERMIT: re.compile(r"^L[0-9]{8}$"),
 }
 
 
@@ -135,7 +135,7 @@ def validate_id(id_type: str, number: str, *, today: date | None = None) -> str 
 
 
 def _check_resident_id(number: str, today: date) -> str | None:
-    if re.fullmatch(r"\d{15}", number):
+    if re.fullmatch(r"[0-9]{15}", number):
         return "old_fifteen_digit"
     if not _EIGHTEEN.match(number):
         return "bad_format_resident_id"
@@ -176,7 +176,7 @@ def _check_birth_and_check_character(number: str, today: date) -> str | None:
 def birth_date(number: str) -> date | None:
     """Return the birth date held in digits 7-14 of an 18-character number, or None."""
     digits = number[6:14]
-    if not digits.isdigit() or len(digits) != 8:
+    if not re.fullmatch(r"[0-9]{8}", digits):
         return None
     try:
         born = date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))

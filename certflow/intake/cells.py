@@ -27,6 +27,7 @@ _SEPARATOR = re.compile(
     rf"(?<={_LETTER})\s*[{re.escape(_SEPARATOR_LOOKALIKES)}]\s*(?={_LETTER})"
 )
 _CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+_DIGITS = re.compile(r"[0-9]+")
 _SCIENTIFIC = re.compile(r"^[0-9]+(\.[0-9]+)?E\+?[0-9]+$", re.IGNORECASE)
 
 # Excel keeps 15 significant digits; an integer past that lost its last digits.
@@ -110,4 +111,4 @@ def integer_text(value: CellValue) -> str | None:
             return str(int(value))
         return None
     text = compact(value)
-    return text if text.isdigit() else None
+    return text if _DIGITS.fullmatch(text) else None

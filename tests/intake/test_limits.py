@@ -1,0 +1,141 @@
+"""Caps on uploads: size, rows, zip bombs (honest and lying), odd containers."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import tracemalloc
+import zipfile
+
+from certflow.intake import IntakeLimits, read_score_summary
+from certflow.intake.container import _scan_biff_globals
+from certflow.models import PlanInfo
+from tests.intake.conftest import SAMPLES
+
+SUMMARY = (SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx").read_bytes()
+MIB = 1024 * 1024
+
+
+def _codes(
+    data: bytes, plan: PlanInfo, limits: IntakeLimits | None = None
+) -> list[str]:
+    reading = read_score_summary(data, plan, limits=limits or IntakeLimits())
+    assert not reading.accepted and reading.rows == []
+    return [p.code for p in reading.problems]
+
+
+def _bomb(size: int, *, members: int = 1) -> bytes:
+    """An xlsx-shaped zip whose sheets inflate to ``size`` bytes of zeros each."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        chunk = bytes(MIB)
+        for number in range(members):
+            with archive.open(f"xl/worksheets/sheet{number + 1}.xml", "w") as sheet:
+                for _ in range(size // MIB):
+                    sheet.write(chunk)
+    return buffer.getvalue()
+
+
+def _refused_quickly(data: bytes, plan: PlanInfo, limits: IntakeLimits) -> list[str]:
+    tracemalloc.start()
+    started = time.perf_counter()
+    codes = _codes(data, plan, limits)
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert elapsed < 1.0
+    assert peak < 4 * MIB + len(data)
+    return codes
+
+
+def test_a_zip_bomb_is_refused_by_its_ratio_before_inflating(plan: PlanInfo) -> None:
+    bomb = _bomb(64 * MIB)
+    assert len(bomb) < MIB
+
+    assert _refused_quickly(bomb, plan, IntakeLimits()) == ["zip_ratio"]
+
+
+def test_a_zip_past_the_uncompressed_cap_is_refused(plan: PlanInfo) -> None:
+    bomb = _bomb(8 * MIB, members=3)
+    limits = IntakeLimits(max_uncompressed_bytes=16 * MIB, max_zip_ratio=10_000)
+
+    assert _refused_quickly(bomb, plan, limits) == ["zip_too_large"]
+
+
+def test_a_zip_that_lies_about_its_sizes_is_refused_without_inflating_it(
+    plan: PlanInfo,
+) -> None:
+    bomb = bytearray(_bomb(32 * MIB))
+    # Declare 1,000 bytes for the sheet in the central directory and local header.
+    central = bomb.rfind(b"PK\x01\x02")
+    struct.pack_into("<I", bomb, central + 24, 1000)
+    local = bomb.find(b"PK\x03\x04", bomb.find(b"xl/worksheets/sheet1.xml") - 40)
+    struct.pack_into("<I", bomb, local + 22, 1000)
+
+    assert _refused_quickly(bytes(bomb), plan, IntakeLimits()) == ["damaged"]
+
+
+def test_too_many_zip_members_are_refused(plan: PlanInfo) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for number in range(5001):
+            archive.writestr(f"xl/part{number}.xml", "")
+
+    assert _codes(buffer.getvalue(), plan) == ["zip_too_many_members"]
+
+
+def test_file_size_cap(plan: PlanInfo) -> None:
+    assert _codes(SUMMARY, plan, IntakeLimits(max_bytes=1000)) == ["file_too_large"]
+
+
+def test_row_cap_counts_data_rows(plan: PlanInfo) -> None:
+    reading = read_score_summary(SUMMARY, plan, limits=IntakeLimits(max_rows=31))
+    assert "too_many_rows" in [p.code for p in reading.problems]
+    assert read_score_summary(SUMMARY, plan, limits=IntakeLimits(max_rows=32)).accepted
+
+
+def test_row_cap_refuses_huge_csv_before_reading_it_all(plan: PlanInfo) -> None:
+    text = "姓名,证件号码,准考证号,理论成绩,实操成绩\n" + "a,b,c,1,2\n" * 5000
+    codes = _codes(text.encode(), plan, IntakeLimits(max_rows=100))
+    assert codes == ["too_many_rows"]
+
+
+def test_truncated_xlsx_is_damaged(plan: PlanInfo) -> None:
+    assert _codes(SUMMARY[: len(SUMMARY) // 2], plan) == ["damaged"]
+
+
+def test_xlsb_is_refused_with_advice(plan: PlanInfo) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.bin", b"\x83\x01")
+    assert _codes(buffer.getvalue(), plan) == ["xlsb"]
+
+
+def test_undecodable_csv_is_refused(plan: PlanInfo) -> None:
+    assert _codes(b"\xff\xfe\xfd,\xff\n", plan) == ["bad_encoding"]
+
+
+def test_utf8_csv_with_and_without_bom_read_alike(plan: PlanInfo) -> None:
+    gbk = (SAMPLES / "P2026-1104-0412-成绩汇总表-gbk.csv").read_bytes()
+    utf8 = gbk.decode("gbk").encode("utf-8")
+
+    plain = read_score_summary(utf8, plan)
+    bom = read_score_summary(b"\xef\xbb\xbf" + utf8, plan)
+    assert plain.accepted and bom.accepted
+    assert plain.rows == bom.rows == read_score_summary(gbk, plan).rows
+
+
+def test_biff_globals_with_a_password_or_a_macro_sheet() -> None:
+    bof = struct.pack("<HH", 0x0809, 4) + bytes(4)
+    eof = struct.pack("<HH", 0x000A, 0)
+    filepass = struct.pack("<HH", 0x002F, 2) + bytes(2)
+    sheet = struct.pack("<HH", 0x0085, 8) + struct.pack("<IBBBB", 0, 0, 0, 1, 0)
+    macro = struct.pack("<HH", 0x0085, 8) + struct.pack("<IBBBB", 0, 0, 1, 1, 0)
+
+    assert _scan_biff_globals(bof + sheet + eof) is None
+    assert _scan_biff_globals(bof + filepass + sheet + eof).code == "encrypted"  # type: ignore[union-attr]
+    assert _scan_biff_globals(bof + macro + eof).code == "macro_workbook"  # type: ignore[union-attr]
