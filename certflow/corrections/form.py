@@ -15,6 +15,7 @@ from typing import get_args
 
 from certflow.corrections.model import CorrectionDraft, ScoreField
 from certflow.i18n import t
+from certflow.intake.cells import lost_digits, normalise_name
 from certflow.models import Problem
 from certflow.privacy import mask_id_number
 
@@ -171,7 +172,7 @@ def check_record(
         )
 
     id_number = code_text(values.get("id_number", "")).upper() or None
-    if record.id_as_number:
+    if record.id_as_number or lost_digits(values.get("id_number", "")):
         problems.append(
             _problem(
                 record,
@@ -189,7 +190,7 @@ def check_record(
     return CorrectionDraft(
         plan_id=plan_id,
         admission_number=admission,
-        candidate_name=values["candidate_name"],
+        candidate_name=normalise_name(values["candidate_name"]),
         id_number=id_number,
         module_code=module_match.group(1) if module_match else module,
         field=score_field,

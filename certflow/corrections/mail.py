@@ -20,21 +20,23 @@ from certflow.corrections.decode import (
 )
 from certflow.corrections.html import html_to_text
 from certflow.corrections.model import CorrectionDraft, MailReading
-from certflow.corrections.spreadsheet import SPREADSHEET_MAGIC, read_form_workbook
+from certflow.corrections.spreadsheet import (
+    SPREADSHEET_MAGIC,
+    read_form_workbook,
+    refusal_problem,
+)
 from certflow.corrections.text import read_correction_form_text
 from certflow.i18n import t
 from certflow.models import Problem
 
-_SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+_SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
 _SPREADSHEET_TYPES = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "application/vnd.ms-excel",
     "application/vnd.ms-excel.sheet.macroenabled.12",
     "application/vnd.oasis.opendocument.spreadsheet",
+    "text/csv",
 }
-# The template filled with a few hundred rows is well under 1 MB; anything much
-# bigger is not a correction form and is not worth decompressing.
-MAX_SPREADSHEET_BYTES = 10 * 1024 * 1024
 _ARCHIVE_SUFFIXES = (".zip",)
 _ARCHIVE_TYPES = {
     "application/zip",
@@ -95,15 +97,8 @@ def read_correction_mail(raw: bytes) -> MailReading:
     problems: list[Problem] = []
     form_attached = False
     for filename, data in parts.spreadsheets:
-        if data is None or len(data) > MAX_SPREADSHEET_BYTES:
-            problems.append(
-                Problem(
-                    code="attachment_too_large",
-                    message=t(
-                        "corrections.problem.attachment_too_large", filename=filename
-                    ),
-                )
-            )
+        if data is None:
+            problems.append(refusal_problem("file_too_large", filename))
             continue
         sheet = read_form_workbook(
             data, sender=sender, sender_name=sender_name, filename=filename

@@ -1,21 +1,38 @@
-"""Reading the xlsx correction request template (and xls / ods saved from it)."""
+"""Reading the xlsx correction request template (and xls / ods / CSV saved from it).
+
+Files are opened by intake's reader, which recognises the format from content
+and refuses encrypted files, macro workbooks and zip bombs before any parser
+sees them, so a form attachment is held to the same rules as an upload.
+"""
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
-
-from python_calamine import CalamineWorkbook
 
 from certflow.corrections.form import Record, check_records
 from certflow.corrections.model import CorrectionDraft
 from certflow.corrections.table import records_from_rows
 from certflow.i18n import t
+from certflow.intake.container import OLE2_MAGIC, ZIP_MAGICS, Refusal
+from certflow.intake.limits import MIB, IntakeLimits
+from certflow.intake.workbook import Workbook, open_workbook
 from certflow.models import Problem
 
-# Zip (xlsx, ods) and OLE2 (xls) signatures: how a spreadsheet is recognised when
-# a phone client sends it as application/octet-stream with a mangled name.
-SPREADSHEET_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+# How a spreadsheet is recognised when a phone client sends it as
+# application/octet-stream with a mangled name.
+SPREADSHEET_MAGIC = (*ZIP_MAGICS, OLE2_MAGIC)
+# The template filled with a few hundred rows is well under 1 MB.
+FORM_LIMITS = IntakeLimits(max_bytes=10 * MIB, max_rows=2000)
+# Refusals of intake's reader that the sender can fix in a particular way; the
+# others (damaged, unknown format, HTML saved as .xls ...) read "cannot be opened".
+_REFUSALS = {
+    "encrypted": "encrypted_attachment",
+    "macro_workbook": "macro_attachment",
+    "file_too_large": "attachment_too_large",
+    "too_many_rows": "attachment_too_large",
+    "zip_ratio": "attachment_too_large",
+    "zip_too_many_members": "attachment_too_large",
+}
 
 
 @dataclass
@@ -36,25 +53,14 @@ def read_form_workbook(
     summary) are skipped; a workbook with no such sheet is not a form.
     """
     name = filename or "xlsx"
-    try:
-        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        sheets = [
-            (title, workbook.get_sheet_by_name(title).to_python(skip_empty_area=False))
-            for title in workbook.sheet_names
-        ]
-    except Exception:  # calamine raises several unrelated types for bad files
-        return _unreadable(name)
-    except BaseException as error:
-        # A malformed file can make calamine's Rust code panic; pyo3 raises that
-        # as PanicException, a BaseException, so that it is not caught by accident.
-        if type(error).__name__ != "PanicException":
-            raise
-        return _unreadable(name)
+    workbook = _open(data)
+    if isinstance(workbook, Refusal):
+        return SheetReading(problems=[refusal_problem(workbook.code, name)])
 
     records: list[Record] = []
     is_form = False
-    for title, rows in sheets:
-        found = records_from_rows(rows, sheet=title)
+    for sheet in workbook.sheets:
+        found = records_from_rows(sheet.rows, sheet=sheet.name)
         if found is not None:
             is_form = True
             records.extend(found)
@@ -71,12 +77,28 @@ def read_form_workbook(
     return SheetReading(is_form=True, drafts=drafts, problems=problems)
 
 
-def _unreadable(name: str) -> SheetReading:
-    problem = Problem(
-        code="unreadable_attachment",
-        message=t("corrections.problem.unreadable_attachment", filename=name),
+def refusal_problem(refusal: str, filename: str) -> Problem:
+    """Return the problem an attachment refused for ``refusal`` (intake's code) is."""
+    code = _REFUSALS.get(refusal, "unreadable_attachment")
+    return Problem(
+        code=code, message=t(f"corrections.problem.{code}", filename=filename)
     )
-    return SheetReading(problems=[problem])
+
+
+def _open(data: bytes) -> Workbook | Refusal:
+    try:
+        return open_workbook(data, FORM_LIMITS)
+    except Exception:
+        # Intake's reader lets a few errors of damaged files through (zipfile's
+        # ValueError "negative seek value" on a cut central directory); a mail
+        # attachment must still end as a problem, not as a failed activity.
+        return Refusal("damaged", {})
+    except BaseException as error:
+        # A malformed file can make calamine's Rust code panic; pyo3 raises that
+        # as PanicException, a BaseException, so that it is not caught by accident.
+        if type(error).__name__ != "PanicException":
+            raise
+        return Refusal("damaged", {})
 
 
 def read_correction_form_xlsx(

@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
 
 from certflow.corrections.form import Record, code_text, label_key
+from certflow.intake.cells import CellValue, lost_digits
 
 # The header is looked for among the first rows: the template has a title and a
 # note above it, and people add a line or two of their own.
 HEADER_SEARCH_ROWS = 12
-# A float this large cannot hold an 18-character ID number exactly any more.
-_LOST_DIGITS = 1e15
 _PLAN_LINE = re.compile(r"考试计划编号\s*[:：]\s*([A-Za-z0-9０-９Ａ-Ｚａ-ｚ－-]+)")
 
-Cell = str | float | int | bool | date | datetime | time | timedelta | None
 
-
-def cell_text(cell: Cell) -> str:
+def cell_text(cell: CellValue) -> str:
     """Return a cell as the text a person sees in it (74.0 -> "74")."""
     if cell is None:
         return ""
@@ -35,7 +31,9 @@ def cell_text(cell: Cell) -> str:
     return str(cell).strip()
 
 
-def find_header(rows: Sequence[Sequence[Cell]]) -> tuple[int, dict[int, str]] | None:
+def find_header(
+    rows: Sequence[Sequence[CellValue]],
+) -> tuple[int, dict[int, str]] | None:
     """Return the index of the header row and its column -> form key map.
 
     A header names at least three form fields: the plan id or the admission
@@ -57,7 +55,7 @@ def find_header(rows: Sequence[Sequence[Cell]]) -> tuple[int, dict[int, str]] | 
 
 
 def records_from_rows(
-    rows: Sequence[Sequence[Cell]],
+    rows: Sequence[Sequence[CellValue]],
     *,
     sheet: str | None,
     first_row_number: int | None = 1,
@@ -94,9 +92,7 @@ def records_from_rows(
             if texts.get(col):
                 record.values.setdefault(key, texts[col])
             if key == "id_number" and col < len(row):
-                cell = row[col]
-                if isinstance(cell, int | float) and not isinstance(cell, bool):
-                    record.id_as_number = abs(cell) >= _LOST_DIGITS
+                record.id_as_number = lost_digits(row[col])
         if plan_above and not record.values.get("plan_id"):
             record.values["plan_id"] = plan_above
         records.append(record)

@@ -16,7 +16,8 @@ from certflow.corrections.form import (
     share_common_fields,
 )
 from certflow.corrections.model import CorrectionDraft
-from certflow.corrections.table import Cell, records_from_rows
+from certflow.corrections.table import records_from_rows
+from certflow.intake.cells import CellValue
 from certflow.models import Problem
 
 _LINE = re.compile(
@@ -143,7 +144,7 @@ def _table_at(lines: list[str], start: int) -> tuple[list[Record], int] | None:
     end = start
     while end < len(lines) and "\t" in lines[end]:
         end += 1
-    rows: list[list[Cell]] = [
+    rows: list[list[CellValue]] = [
         [c.strip() for c in lines[i].split("\t")] for i in range(start, end)
     ]
     records = records_from_rows(rows, sheet=None, first_row_number=None)

@@ -128,6 +128,19 @@ def test_several_fields_on_one_line_are_split() -> None:
     assert draft.reason == "原成绩：53.1 漏计一题, 申请修改为 63.1"
 
 
+def test_name_separator_look_alikes_become_the_middle_dot() -> None:
+    text = TYPED.replace("陈思彬", "买买提 • 艾力")
+    drafts, _ = read_correction_form_text(text, sender=SENDER)
+    assert drafts[0].candidate_name == "买买提·艾力"
+
+
+def test_an_id_number_pasted_in_scientific_notation_is_reported() -> None:
+    text = TYPED + "证件号码：1.10105E+17\n"
+    drafts, problems = read_correction_form_text(text, sender=SENDER)
+    assert drafts == []
+    assert [p.code for p in problems] == ["id_number_as_number"]
+
+
 def test_two_requests_for_different_plans_do_not_share_a_plan_id() -> None:
     second = TYPED.replace("P2026-1104-0412", "P2026-1105-0007")
     text = TYPED + "\n" + second.replace("考试计划编号：P2026-1105-0007\n", "")
