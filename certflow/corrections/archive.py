@@ -13,7 +13,9 @@ from certflow.corrections.decode import decode_bytes
 
 _UTF8_FLAG = 0x800
 # An archive of a few forms is small; a larger member is not read (zip bombs).
+# zipfile never inflates a member past its declared size, so the caps hold.
 MAX_MEMBER_BYTES = 10 * 1024 * 1024
+MAX_TOTAL_BYTES = 20 * 1024 * 1024
 MAX_MEMBERS = 50
 
 
@@ -36,13 +38,15 @@ def zip_members(
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()[:MAX_MEMBERS]
         found: list[tuple[str, bytes | None]] = []
+        budget = MAX_TOTAL_BYTES
         for info in infos:
             name = member_name(info)
             if info.is_dir() or not name.lower().endswith(suffixes):
                 continue
-            if info.file_size > MAX_MEMBER_BYTES:
+            if info.file_size > min(MAX_MEMBER_BYTES, budget):
                 found.append((name, None))
             else:
+                budget -= info.file_size
                 found.append((name, archive.read(info)))
         return found
     except Exception:
