@@ -121,7 +121,6 @@ def _sync_directory(folder: Path) -> None:
         os.close(descriptor)
 
 
-_UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _FETCH_UID = re.compile(rb"UID (\d+)")
 
 
