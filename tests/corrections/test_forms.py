@@ -272,3 +272,13 @@ def test_rfc2231_continuations_decode_to_one_name() -> None:
     )
     part = message_from_bytes(raw, policy=RAW)
     assert part_filename(part) == "成绩修改.xlsx"
+
+
+def test_q_encoded_attachment_name_decodes() -> None:
+    raw = (
+        b"Content-Type: application/vnd.ms-excel;\r\n"
+        b'\tname="=?GB18030?Q?=B3=C9=BC=A8=D0=DE=B8=C4_=B1=ED.xls?="\r\n'
+        b"Content-Disposition: attachment\r\n\r\nx"
+    )
+    part = message_from_bytes(raw, policy=RAW)
+    assert part_filename(part) == "成绩修改 表.xls"
