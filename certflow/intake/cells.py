@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 CellValue = str | int | float | bool | date | datetime | time | timedelta | None
 
@@ -41,7 +42,12 @@ def halfwidth(text: str) -> str:
 
 def clean_text(value: CellValue) -> str:
     """Return a cell as trimmed half-width text, with runs of spaces made one."""
-    if value is None or value == "":
+    if type(value) is str:
+        # Most cells are short ASCII without runs of spaces: skip the regex.
+        if value.isascii() and "  " not in value and value.isprintable():
+            return value.strip()
+        return _clean_unicode(value)
+    if value is None:
         return ""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
@@ -55,7 +61,13 @@ def clean_text(value: CellValue) -> str:
         return value.strftime("%H:%M")
     if isinstance(value, (int, date, timedelta)):
         return str(value)
-    return _SPACES.sub(" ", halfwidth(str(value))).strip()
+    return _clean_unicode(str(value))
+
+
+@lru_cache(maxsize=4096)
+def _clean_unicode(text: str) -> str:
+    # Cached: module names, document types and statuses repeat on every row.
+    return _SPACES.sub(" ", halfwidth(text)).strip()
 
 
 def compact(value: CellValue) -> str:

@@ -144,7 +144,8 @@ class Duplicates:
 
 def read_id(
     table: Table,
-    cells: list[CellValue],
+    type_cell: CellValue,
+    raw: CellValue,
     row: int,
     today: date,
     *,
@@ -152,15 +153,15 @@ def read_id(
 ) -> tuple[IdType | None, str, list[Problem]]:
     """Read and check the identity document of one row.
 
-    Returns the type, the normalised number ("" when refused or absent) and the
+    ``type_cell`` and ``raw`` are the row's 证件类型 and 证件号码 cells. Returns
+    the type, the normalised number ("" when refused or absent) and the
     problems. A number the spreadsheet stored as a number is refused outright:
     its last digits are gone and are never guessed back.
     """
     sheet = table.sheet
     type_header = table.headers.get(Column.ID_TYPE)
     number_header = table.headers.get(Column.ID_NUMBER)
-    type_text = clean_text(table.cell(cells, Column.ID_TYPE))
-    raw = table.cell(cells, Column.ID_NUMBER)
+    type_text = clean_text(type_cell)
     number = compact(raw).upper()
 
     kind = parse_id_type(type_text)
@@ -177,14 +178,13 @@ def read_id(
             "",
             [problem("missing_value", sheet=sheet, row=row, column=number_header)],
         )
-    masked = mask_id_number(clean_text(raw))
     if is_number_cell(raw) or lost_digits(raw):
         found = problem(
             "id_stored_as_number",
             sheet=sheet,
             row=row,
             column=number_header,
-            value=masked,
+            value=mask_id_number(clean_text(raw)),
         )
         return kind, "", [found]
     reason = validate_id(kind.value, number, today=today)

@@ -158,21 +158,17 @@ def best_partial_match(grid: Grid, wanted: set[Column]) -> set[Column]:
 def _collect_rows(grid: Grid, table: Table) -> None:
     for index in range(table.header_row + 1, len(grid.rows)):
         row = grid.rows[index]
-        texts = [clean_text(value) for value in row]
-        filled = [text for text in texts if text]
-        if not filled:
+        first = next((text for text in map(clean_text, row) if text), None)
+        if first is None:
             continue
-        if _FOOTER.match(filled[0].replace(" ", "")) and not _has_identity(
-            texts, table
-        ):
+        if _FOOTER.match(first.replace(" ", "")) and not _has_identity(row, table):
             table.footer_row = index
             break
         table.data_rows.append(index)
 
 
-def _has_identity(texts: list[str], table: Table) -> bool:
+def _has_identity(row: list[CellValue], table: Table) -> bool:
     for column in (Column.ID_NUMBER, Column.ADMISSION_NUMBER, Column.STAFF_ID):
-        position = table.columns.get(column)
-        if position is not None and position < len(texts) and texts[position]:
+        if clean_text(table.cell(row, column)):
             return True
     return False

@@ -81,7 +81,12 @@ def read_candidate_sign_in(
         before = len(problems)
         name = _name(located, cells, row, problems)
         _, number, id_problems = read_id(
-            table, cells, row, plan.exam_end_date, optional=True
+            table,
+            table.cell(cells, Column.ID_TYPE),
+            table.cell(cells, Column.ID_NUMBER),
+            row,
+            plan.exam_end_date,
+            optional=True,
         )
         problems.extend(id_problems)
         raw_admission = table.cell(cells, Column.ADMISSION_NUMBER)

@@ -136,23 +136,47 @@ def compute_total(
 
     Under ``practical_only`` with no theory score the total is the practical score.
     """
-    if theory is None:
-        return practical.quantize(CENT, rounding=ROUND_HALF_UP)
-    weighted = (
-        Decimal(str(rule.theory_weight)) * theory
-        + Decimal(str(rule.practical_weight)) * practical
-    )
-    return weighted.quantize(CENT, rounding=ROUND_HALF_UP)
+    return _RuleNumbers(rule).total(theory, practical)
+
+
+class _RuleNumbers:
+    """A pass rule's weights and threshold as Decimals, converted once per upload."""
+
+    def __init__(self, rule: PassRule) -> None:
+        self.theory_weight = Decimal(str(rule.theory_weight))
+        self.practical_weight = Decimal(str(rule.practical_weight))
+        self.threshold = Decimal(str(rule.threshold))
+        self.kind = rule.kind
+
+    def total(self, theory: Decimal | None, practical: Decimal) -> Decimal:
+        if theory is None:
+            return practical.quantize(CENT, rounding=ROUND_HALF_UP)
+        weighted = self.theory_weight * theory + self.practical_weight * practical
+        return weighted.quantize(CENT, rounding=ROUND_HALF_UP)
+
+    def passes(
+        self, theory: Decimal | None, practical: Decimal, total: Decimal
+    ) -> bool:
+        return _passes(self.kind, self.threshold, theory, practical, total)
 
 
 def passes(
     rule: PassRule, theory: Decimal | None, practical: Decimal, total: Decimal
 ) -> bool:
     """Return whether scores pass ``rule`` (theory None only under practical_only)."""
-    threshold = Decimal(str(rule.threshold))
-    if rule.kind is PassRuleKind.BOTH_AT_LEAST:
+    return _RuleNumbers(rule).passes(theory, practical, total)
+
+
+def _passes(
+    kind: PassRuleKind,
+    threshold: Decimal,
+    theory: Decimal | None,
+    practical: Decimal,
+    total: Decimal,
+) -> bool:
+    if kind is PassRuleKind.BOTH_AT_LEAST:
         return theory is not None and theory >= threshold and practical >= threshold
-    if rule.kind is PassRuleKind.WEIGHTED_TOTAL_AT_LEAST:
+    if kind is PassRuleKind.WEIGHTED_TOTAL_AT_LEAST:
         return total >= threshold
     return practical >= threshold
 
@@ -169,6 +193,9 @@ class _RowChecker:
         self.notes: list[str] = []
         self.ids = Duplicates()
         self.admissions = Duplicates()
+        self.numbers = _RuleNumbers(self.rule)
+        self.modules: dict[str, bool] = {}
+        self.positions = list(self.table.columns.items())
 
     def _add(
         self,
@@ -192,11 +219,13 @@ class _RowChecker:
 
     def check(self, index: int) -> CandidateScore | None:
         cells = self.grid.rows[index]
+        width = len(cells)
+        # One lookup per column and row; absent columns read as empty.
+        v = {c: cells[i] for c, i in self.positions if i < width}
         row = index + 1
         before = len(self.problems)
-        cell = self.table.cell
 
-        raw_name = clean_text(cell(cells, Column.NAME))
+        raw_name = clean_text(v.get(Column.NAME, ""))
         name = normalise_name(raw_name)
         if not name:
             self._add("missing_value", row, Column.NAME)
@@ -204,7 +233,11 @@ class _RowChecker:
             self.notes.append(t("intake.note_name_separator", row=row))
 
         kind, number, id_problems = read_id(
-            self.table, cells, row, self.plan.exam_end_date
+            self.table,
+            v.get(Column.ID_TYPE, ""),
+            v.get(Column.ID_NUMBER, ""),
+            row,
+            self.plan.exam_end_date,
         )
         self.problems.extend(id_problems)
         if number and (first := self.ids.earlier(number, row)):
@@ -216,16 +249,17 @@ class _RowChecker:
                 first=first,
             )
 
-        admission = self._admission(cells, row)
-        self._module(cells, row)
-        status = self._status(cells, row)
-        theory, practical, total, passed = self._scores(cells, row, status)
+        admission = self._admission(v, row)
+        self._module(v, row)
+        status = self._status(v, row)
+        theory, practical, total, passed = self._scores(v, row, status)
 
         if len(self.problems) > before or kind is None:
             return None
         assert practical is not None or status is not ExamStatus.PRESENT
-        return CandidateScore(
-            seq=int(seq) if (seq := integer_text(cell(cells, Column.SEQ))) else None,
+        # Every field was checked above; pydantic's validation would repeat it.
+        return CandidateScore.model_construct(
+            seq=int(seq) if (seq := integer_text(v.get(Column.SEQ, ""))) else None,
             name=name,
             id_type=kind.value,
             id_number=number,
@@ -236,11 +270,11 @@ class _RowChecker:
             total=float(total) if total is not None else None,
             status=status,
             passed=passed,
-            remark=clean_text(cell(cells, Column.REMARK)),
+            remark=clean_text(v.get(Column.REMARK, "")),
         )
 
-    def _admission(self, cells: list[CellValue], row: int) -> str:
-        raw = self.table.cell(cells, Column.ADMISSION_NUMBER)
+    def _admission(self, v: dict[Column, CellValue], row: int) -> str:
+        raw = v.get(Column.ADMISSION_NUMBER, "")
         if is_number_cell(raw) and lost_digits(raw):
             self._add(
                 "admission_stored_as_number",
@@ -262,15 +296,19 @@ class _RowChecker:
             )
         return admission
 
-    def _module(self, cells: list[CellValue], row: int) -> None:
+    def _module(self, v: dict[Column, CellValue], row: int) -> None:
         if Column.MODULE not in self.table.columns:
             return
-        text = clean_text(self.table.cell(cells, Column.MODULE))
+        text = clean_text(v.get(Column.MODULE, ""))
         if not text:
             self._add("missing_value", row, Column.MODULE)
             return
-        match = _MODULE_CODE.match(text.replace("—", "-").replace("－", "-"))
-        if match is None or match.group(1) != self.plan.module_code:
+        matches = self.modules.get(text)
+        if matches is None:
+            match = _MODULE_CODE.match(text.replace("—", "-").replace("－", "-"))
+            matches = match is not None and match.group(1) == self.plan.module_code
+            self.modules[text] = matches
+        if not matches:
             self._add(
                 "module_mismatch",
                 row,
@@ -279,8 +317,8 @@ class _RowChecker:
                 expected=f"{self.plan.module_code} {self.plan.module_name}",
             )
 
-    def _status(self, cells: list[CellValue], row: int) -> ExamStatus:
-        text = compact(self.table.cell(cells, Column.STATUS))
+    def _status(self, v: dict[Column, CellValue], row: int) -> ExamStatus:
+        text = compact(v.get(Column.STATUS, ""))
         if text:
             status = _STATUS_WORDS.get(text)
             if status is None:
@@ -289,22 +327,22 @@ class _RowChecker:
             return status
         # Without a status, a score cell or the remark may say 缺考 / 违纪.
         for column in (Column.THEORY, Column.PRACTICAL, Column.TOTAL, Column.REMARK):
-            marked = _STATUS_WORDS.get(compact(self.table.cell(cells, column)))
+            marked = _STATUS_WORDS.get(compact(v.get(column, "")))
             if marked is not None and marked is not ExamStatus.PRESENT:
                 return marked
         return ExamStatus.PRESENT
 
     def _scores(
-        self, cells: list[CellValue], row: int, status: ExamStatus
+        self, v: dict[Column, CellValue], row: int, status: ExamStatus
     ) -> tuple[Decimal | None, Decimal | None, Decimal | None, bool]:
-        result_text = compact(self.table.cell(cells, Column.RESULT)).lower()
+        result_text = compact(v.get(Column.RESULT, "")).lower()
         stated_result = _RESULT_WORDS.get(result_text)
         if result_text and stated_result is None:
             self._add("unknown_result", row, Column.RESULT, result_text)
 
         if status is not ExamStatus.PRESENT:
             for column in (Column.THEORY, Column.PRACTICAL, Column.TOTAL):
-                text = compact(self.table.cell(cells, column))
+                text = compact(v.get(column, ""))
                 if text and text not in _STATUS_WORDS:
                     self._add(
                         "score_for_absent",
@@ -323,9 +361,9 @@ class _RowChecker:
                 )
             return None, None, None, False
 
-        theory, theory_ok = self._score(cells, row, Column.THEORY)
-        practical, practical_ok = self._score(cells, row, Column.PRACTICAL)
-        total, total_ok = self._score(cells, row, Column.TOTAL)
+        theory, theory_ok = self._score(v, row, Column.THEORY)
+        practical, practical_ok = self._score(v, row, Column.PRACTICAL)
+        total, total_ok = self._score(v, row, Column.TOTAL)
         theory_required = self.rule.kind is not PassRuleKind.PRACTICAL_ONLY
         if theory is None and theory_ok and theory_required:
             self._add("score_missing", row, Column.THEORY)
@@ -338,7 +376,7 @@ class _RowChecker:
         if not (theory_ok and practical_ok) or practical is None:
             return theory, practical, total, False
 
-        computed = compute_total(self.rule, theory, practical)
+        computed = self.numbers.total(theory, practical)
         if total is not None and total_ok and abs(total - computed) > TOLERANCE:
             self._add(
                 "total_mismatch",
@@ -347,7 +385,7 @@ class _RowChecker:
                 _plain(total),
                 computed=_plain(computed),
             )
-        passed = passes(self.rule, theory, practical, computed)
+        passed = self.numbers.passes(theory, practical, computed)
         if stated_result is not None and stated_result != passed:
             self._add(
                 "result_mismatch",
@@ -359,9 +397,14 @@ class _RowChecker:
         return theory, practical, total if total is not None else computed, passed
 
     def _score(
-        self, cells: list[CellValue], row: int, column: Column
+        self, v: dict[Column, CellValue], row: int, column: Column
     ) -> tuple[Decimal | None, bool]:
-        raw = self.table.cell(cells, column)
+        raw = v.get(column, "")
+        if type(raw) is float or type(raw) is int:
+            # Numeric cells: check in binary, then build the Decimal from cents.
+            cents = round(raw * 100)
+            if 0 <= raw <= 100 and abs(raw * 100 - cents) < 1e-6:
+                return Decimal(cents).scaleb(-2), True
         text = compact(raw)
         if not text:
             return None, True
