@@ -36,6 +36,7 @@ _ENCODED_WORD = re.compile(
     r"=\?(?P<charset>[^?*\s]+)(?:\*[^?]*)?\?(?P<encoding>[bBqQ])\?(?P<text>[^?]*)\?="
 )
 _FOLD = re.compile(r"\r?\n[ \t]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class RawHeaderPolicy(Compat32):
@@ -130,7 +131,10 @@ def decode_header_text(value: str | None) -> str:
         position = match.end()
     if position < len(unfolded):
         pieces.append((None, _raw_bytes(unfolded[position:])))
-    return "".join(decode_bytes(data, charset) for charset, data in pieces).strip()
+    text = "".join(decode_bytes(data, charset) for charset, data in pieces)
+    # An encoded word may hide line breaks or NULs; as header text they would
+    # break (or inject into) the headers of a reply that quotes it.
+    return _CONTROL.sub(" ", text).strip()
 
 
 def _word_bytes(encoding: str, text: str) -> bytes | None:

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 from enum import StrEnum
 
 from certflow.corrections.model import CorrectionDraft, MailReading
@@ -120,7 +120,8 @@ def compose_reply(
     reply["To"] = original.sender
     reply["Subject"] = subject if _REPLY_PREFIX.match(subject) else f"Re: {subject}"
     reply["Date"] = format_datetime((sent_at or datetime.now(CST)).astimezone(CST))
-    reply["Message-ID"] = make_msgid(domain=sender_address.rpartition("@")[2] or None)
+    domain = parseaddr(sender_address)[1].rpartition("@")[2]
+    reply["Message-ID"] = make_msgid(domain=domain or None)
     if not original.message_id_synthetic:
         reply["In-Reply-To"] = original.message_id
         chain = [*original.references, original.message_id]

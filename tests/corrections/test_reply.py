@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import date, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -216,3 +217,25 @@ def test_acknowledgement_needs_a_reference() -> None:
             reasons=[],
             sender_address=MAILBOX,
         )
+
+
+def test_a_subject_hiding_line_breaks_cannot_inject_headers() -> None:
+    hidden = base64.b64encode("成绩\r\nBcc: everyone@example.cn".encode()).decode()
+    raw = (
+        "From: a@school.edu.cn\r\nMessage-ID: <x1@school.edu.cn>\r\n"
+        f"Subject: =?utf-8?B?{hidden}?=\r\n\r\nhello\r\n"
+    ).encode()
+    original = read_correction_mail(raw)
+    parsed = _round_trip(
+        compose_reply(
+            original,
+            ReplyKind.REFUSED,
+            reference=None,
+            reasons=[],
+            sender_address="1+X 考务邮箱 <kaowu1x@zcx-eval.org.cn>",
+        )
+    )
+    assert parsed["Bcc"] is None
+    assert parsed["Subject"] == "Re: 成绩 Bcc: everyone@example.cn"
+    assert parsed["Message-ID"].endswith("@zcx-eval.org.cn>")
+    assert parsed["From"].addresses[0].display_name == "1+X 考务邮箱"
