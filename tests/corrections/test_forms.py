@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import io
+import zipfile
 from email import message_from_bytes
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 
 from certflow.corrections import (
@@ -204,6 +206,43 @@ def test_a_score_summary_is_not_a_correction_form() -> None:
     drafts, problems = read_correction_form_xlsx(data, sender=SENDER)
     assert drafts == []
     assert [p.code for p in problems] == ["not_a_form"]
+
+
+def _template_with_macro() -> bytes:
+    buffer = io.BytesIO(TEMPLATE.read_bytes())
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.writestr("xl/vbaProject.bin", b"\x00" * 64)
+    return buffer.getvalue()
+
+
+def _template_marked_encrypted() -> bytes:
+    """The template with the zip "encrypted" flag set, as a password would set it.
+
+    zipfile cannot write that flag, so the headers are patched in place.
+    """
+    data = bytearray(TEMPLATE.read_bytes())
+    for signature, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = data.find(signature)
+        while start >= 0:
+            data[start + flag_offset] |= 0x1
+            start = data.find(signature, start + 4)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (_template_with_macro(), "macro_attachment"),
+        (_template_marked_encrypted(), "encrypted_attachment"),
+        (b"PK\x03\x04" + b"\x00" * (11 * 1024 * 1024), "attachment_too_large"),
+    ],
+    ids=["macro", "encrypted", "too-large"],
+)
+def test_attachments_intake_refuses_say_what_to_do(data: bytes, code: str) -> None:
+    drafts, problems = read_correction_form_xlsx(data, sender=SENDER)
+    assert drafts == []
+    assert [p.code for p in problems] == [code]
+    assert "xlsx" in problems[0].message
 
 
 def test_bytes_that_are_no_workbook_are_an_unreadable_attachment() -> None:
