@@ -5,7 +5,12 @@ Pure parsing and composing: no network, no database. The mailbox sources live in
 """
 
 from certflow.corrections.mail import dedupe_key, read_correction_mail
-from certflow.corrections.model import CorrectionDraft, MailReading, ScoreField
+from certflow.corrections.model import (
+    PROBLEM_CODES,
+    CorrectionDraft,
+    MailReading,
+    ScoreField,
+)
 from certflow.corrections.reply import (
     RefusalReason,
     ReplyKind,
@@ -16,6 +21,7 @@ from certflow.corrections.spreadsheet import read_correction_form_xlsx
 from certflow.corrections.text import read_correction_form_text
 
 __all__ = [
+    "PROBLEM_CODES",
     "CorrectionDraft",
     "MailReading",
     "RefusalReason",

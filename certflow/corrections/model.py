@@ -11,6 +11,26 @@ from certflow.models import Model, Problem
 
 ScoreField = Literal["theory", "practical", "total", "status"]
 
+# Every Problem.code a reading can carry (texts: corrections.problem.<code>).
+PROBLEM_CODES = frozenset(
+    {
+        "no_form",
+        "scan_only",
+        "unreadable_mail",
+        "unreadable_archive",
+        "unreadable_attachment",
+        "attachment_too_large",
+        "encrypted_attachment",
+        "macro_attachment",
+        "not_a_form",
+        "missing_field",
+        "unknown_score_field",
+        "bad_plan_id",
+        "bad_admission_number",
+        "id_number_as_number",
+    }
+)
+
 
 class CorrectionDraft(Model):
     """One correction request (成绩修改申请) as read from a mail or the staff tool.

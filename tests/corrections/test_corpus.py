@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from certflow.corrections import (
+    PROBLEM_CODES,
     CorrectionDraft,
     MailReading,
     dedupe_key,
@@ -81,6 +82,7 @@ def test_message_reads_as_the_manifest_says(entry: dict[str, Any]) -> None:
     assert len(reading.problems) == len(entry["problems"])
     assert problems == entry["problems"]
     for problem in reading.problems:
+        assert problem.code in PROBLEM_CODES
         assert problem.message and not problem.message.isascii()
 
 

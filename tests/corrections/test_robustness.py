@@ -11,7 +11,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from certflow.corrections import MailReading, dedupe_key, read_correction_mail
+from certflow.corrections import (
+    PROBLEM_CODES,
+    MailReading,
+    dedupe_key,
+    read_correction_mail,
+)
+from certflow.i18n import catalogue
 
 CORPUS = [
     p.read_bytes()
@@ -23,6 +29,7 @@ CORPUS = [
 
 def _check(raw: bytes) -> None:
     reading = read_correction_mail(raw)
+    assert {p.code for p in reading.problems} <= PROBLEM_CODES
     # It must also travel: the workflow receives it as JSON.
     MailReading.model_validate_json(reading.model_dump_json())
     assert len(dedupe_key(reading)) == 64
@@ -62,3 +69,10 @@ def test_a_message_nested_thousands_deep_is_handed_to_people() -> None:
     reading = read_correction_mail(raw)
     assert reading.sender == "a@example.cn"
     assert [p.code for p in reading.problems] == ["unreadable_mail"]
+
+
+def test_every_problem_code_has_a_chinese_text() -> None:
+    texts = catalogue()
+    for code in PROBLEM_CODES:
+        text = texts[f"corrections.problem.{code}"]
+        assert not text.isascii()
