@@ -21,7 +21,7 @@ import tomllib
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
@@ -63,8 +63,8 @@ from certflow.actions import (
 from certflow.config import Settings
 from certflow.i18n import t
 from certflow.models import Actor, Level, PlanInfo, Role, Stage
-from certflow.plan import SUBMISSION_DUTIES, Duty, HistoryEntry
-from certflow.timeutil import CST, format_cst, format_deadline
+from certflow.plan import SUBMISSION_DUTIES, HistoryEntry
+from certflow.timeutil import CST, cst_date, format_cst, format_deadline
 
 ROLE_ENV, PERSON_ENV, SITE_ENV = "CERTFLOW_ROLE", "CERTFLOW_PERSON", "CERTFLOW_SITE"
 DEFAULT_WAIT = 120.0
@@ -252,11 +252,16 @@ def _history_action(entry: HistoryEntry) -> str:
     return t("cli.status.refused_action", action=label) if suffix else label
 
 
+def deadline_text(instant: datetime) -> str:
+    """A deadline instant (the first moment after its day) as its last day."""
+    return format_deadline(cst_date(instant - timedelta(seconds=1)))
+
+
 def render_status(status: PlanStatus) -> list[str]:
     """The readable status of a plan, as ``certflow status`` prints it."""
     overdue = t("cli.status.overdue") if status.overdue else t("cli.status.on_time")
     next_deadline = (
-        f"{format_cst(status.next_deadline)}  {overdue}"
+        f"{deadline_text(status.next_deadline)}  {overdue}"
         if status.next_deadline
         else t("cli.status.none")
     )
@@ -400,163 +405,84 @@ def _file(ctx: Context, path: Path) -> Any:
 
 
 @dataclass(frozen=True)
-class PlanAction:
-    """One staff action on a plan: its subcommand, its update, its request.
+class Arg:
+    """One command-line argument of an action and the request field it fills.
 
-    ``arguments`` adds the action's own flags to its parser; ``request`` builds
-    the update's model from the parsed flags, the actor and the context.
+    ``target`` names the field of the request model; a ``document`` argument is
+    a file put into the document store first, and the field gets its reference.
+    ``target=None`` marks a flag sent nowhere (the "reject" of approve/reject).
+    """
+
+    flag: str
+    target: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+    document: bool = False
+
+    @property
+    def dest(self) -> str:
+        """The argparse name; prefixed so no field clashes with the plan id."""
+        return f"field_{self.target}" if self.target else self.flag.strip("-")
+
+    def add_to(self, parser: Any) -> None:
+        """Add the argument to a parser (or a mutually exclusive group)."""
+        if self.flag.startswith("-"):
+            options = dict(self.options)
+            if not {"action", "choices", "metavar"} & options.keys():
+                options["metavar"] = self.flag.lstrip("-").upper().replace("-", "_")
+            parser.add_argument(self.flag, dest=self.dest, **options)
+        else:
+            parser.add_argument(self.dest, metavar=self.flag.upper(), **self.options)
+
+
+@dataclass(frozen=True)
+class PlanAction:
+    """One staff action on a plan: its subcommand, its update, its request model.
+
+    ``arguments`` fill the fields of ``model``; ``exclusive`` is a required
+    choice between flags (approve or send back, approve or reject).
     """
 
     command: tuple[str, ...]
     update: str
+    model: type[BaseModel]
     help: str
-    arguments: Callable[[argparse.ArgumentParser], None]
-    request: Callable[[argparse.Namespace, Actor, Context], BaseModel]
+    arguments: tuple[Arg, ...] = ()
+    exclusive: tuple[Arg, ...] = ()
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add the plan id and the action's own arguments to its parser."""
+        parser.add_argument("plan_id", type=_code)
+        for arg in self.arguments:
+            arg.add_to(parser)
+        if self.exclusive:
+            group = parser.add_mutually_exclusive_group(required=True)
+            for arg in self.exclusive:
+                arg.add_to(group)
+
+    def request(self, args: argparse.Namespace, actor: Actor, ctx: Context) -> Any:
+        """Build the update's request from the parsed arguments."""
+        values: dict[str, Any] = {"actor": actor}
+        for arg in (*self.arguments, *self.exclusive):
+            if arg.target is None:
+                continue
+            value = getattr(args, arg.dest)
+            if arg.document and value is not None:
+                value = _file(ctx, value)
+            values[arg.target] = value
+        return self.model.model_validate(values)
 
 
-def _no_arguments(parser: argparse.ArgumentParser) -> None:
-    return None
+def _flag(flag: str, target: str | None, **options: Any) -> Arg:
+    return Arg(flag, target, options)
 
 
-def _upload_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="the file to upload")
-    parser.add_argument(
-        "--signed-by",
-        nargs="+",
-        default=[],
-        metavar="STAFF_ID",
-        help="scan only: staff ids of the evaluators who signed the paper summary",
-    )
+def _document(flag: str, target: str, **options: Any) -> Arg:
+    return Arg(flag, target, {"type": Path, **options}, document=True)
 
 
-def _upload(args: argparse.Namespace, actor: Actor, ctx: Context) -> BaseModel:
-    return UploadRequest(
-        actor=actor,
-        document=_file(ctx, args.file),
-        signed_evaluator_ids=args.signed_by,
-    )
-
-
-def _confirm_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--version", type=int, help="the summary version you checked (refused if stale)"
-    )
-    parser.add_argument("--comment", default="")
-
-
-def _review_arguments(parser: argparse.ArgumentParser) -> None:
-    decision = parser.add_mutually_exclusive_group(required=True)
-    decision.add_argument("--approve", action="store_true", help="the files agree")
-    decision.add_argument(
-        "--send-back",
-        nargs="+",
-        choices=[Role.LEAD_EVALUATOR.value, Role.SITE.value],
-        metavar="PARTY",
-        help="send the submission back to lead_evaluator and/or site",
-    )
-    parser.add_argument("--reason", default="", help="why it goes back (required then)")
-    parser.add_argument(
-        "--item",
-        nargs="+",
-        default=[],
-        choices=[d.value for d in SUBMISSION_DUTIES],
-        metavar="DUTY",
-        help="only these items go back: "
-        + ", ".join(d.value for d in SUBMISSION_DUTIES),
-    )
-
-
-def _review(args: argparse.Namespace, actor: Actor, ctx: Context) -> BaseModel:
-    return ReviewRequest(
-        actor=actor,
-        approve=args.approve,
-        send_back_to=[Role(r) for r in args.send_back or []],
-        items=[Duty(d) for d in args.item],
-        reason=args.reason,
-    )
-
-
-def _submit_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--admission", required=True, help="the admission number")
-    parser.add_argument(
-        "--field", required=True, choices=["theory", "practical", "total", "status"]
-    )
-    parser.add_argument("--published", default="", help="the published value")
-    parser.add_argument("--requested", required=True, help="the value asked for")
-    parser.add_argument("--reason", required=True)
-    parser.add_argument("--requester", default="", help="who asks (kept, not shown)")
-    parser.add_argument("--email", default="", help="where the answer goes")
-
-
-def _submit(args: argparse.Namespace, actor: Actor, ctx: Context) -> BaseModel:
-    return CorrectionSubmission(
-        actor=actor,
-        admission_number=args.admission,
-        field=args.field,
-        published_score=args.published,
-        requested_score=args.requested,
-        reason=args.reason,
-        requester=args.requester,
-        requester_email=args.email,
-    )
-
-
-def _decide_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("request_id", help="the request's number, e.g. P2026-...-C001")
-    decision = parser.add_mutually_exclusive_group(required=True)
-    decision.add_argument("--approve", action="store_true")
-    decision.add_argument("--reject", action="store_true")
-    parser.add_argument("--reason", default="")
-
-
-def _request_id_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("request_id", help="the request's number, e.g. P2026-...-C001")
-
-
-def _application_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--scan", type=Path, required=True, help="the signed application"
-    )
-    parser.add_argument("--invoice-form", type=Path, help="院校发票信息收集表")
-    parser.add_argument("--paid-plan", nargs="+", required=True, metavar="PLAN_ID")
-    parser.add_argument("--head-count", type=int, required=True)
-    parser.add_argument("--amount", type=_money, required=True)
-    parser.add_argument("--paid-on", type=_day, required=True)
-    parser.add_argument("--method", default="")
-    parser.add_argument("--reference", default="")
-
-
-def _application(args: argparse.Namespace, actor: Actor, ctx: Context) -> BaseModel:
-    return ApplicationUpload(
-        actor=actor,
-        application_scan=_file(ctx, args.scan),
-        invoice_details=_file(ctx, args.invoice_form) if args.invoice_form else None,
-        paid_plan_ids=args.paid_plan,
-        head_count=args.head_count,
-        amount=args.amount,
-        paid_on=args.paid_on,
-        method=args.method,
-        reference=args.reference,
-    )
-
-
-def _payment_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--amount", type=_money, required=True)
-    parser.add_argument("--received-on", type=_day, required=True)
-    parser.add_argument("--reference", default="")
-
-
-def _invoice_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--number", required=True)
-    parser.add_argument("--date", type=_day, required=True)
-    parser.add_argument("--amount", type=_money, required=True)
-
-
-def _site_signoff_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--platform-plan-id", required=True, help="the plan id signed on the platform"
-    )
-
+_REQUEST_ID = _flag("request_id", "request_id", help="e.g. P2026-1104-0412-C001")
+_REASON = _flag("--reason", "reason", default="")
+_AMOUNT = _flag("--amount", "amount", type=_money, required=True)
 
 _UPLOADS = {
     "summary": ("upload_score_summary", "the electronic score summary"),
@@ -568,97 +494,165 @@ _UPLOADS = {
 PLAN_ACTIONS: list[PlanAction] = [
     *(
         PlanAction(
-            ("upload", name), update, f"upload {text}", _upload_arguments, _upload
+            ("upload", name),
+            update,
+            UploadRequest,
+            f"upload {text}",
+            (
+                _document("file", "document", help="the file to upload"),
+                _flag(
+                    "--signed-by",
+                    "signed_evaluator_ids",
+                    nargs="+",
+                    default=[],
+                    metavar="STAFF_ID",
+                    help="scan only: staff ids of the evaluators who signed it",
+                ),
+            ),
         )
         for name, (update, text) in _UPLOADS.items()
     ),
     PlanAction(
         ("confirm-summary",),
         "confirm_score_summary",
+        ConfirmSummaryRequest,
         "the site confirms the score summary",
-        _confirm_arguments,
-        lambda a, actor, c: ConfirmSummaryRequest(
-            actor=actor, summary_version=a.version, comment=a.comment
+        (
+            _flag("--version", "summary_version", type=int, help="the version checked"),
+            _flag("--comment", "comment", default=""),
         ),
     ),
     PlanAction(
         ("review",),
         "review_consistency",
+        ReviewRequest,
         "the regional contact's consistency decision",
-        _review_arguments,
-        _review,
+        (
+            _flag("--reason", "reason", default="", help="required to send back"),
+            _flag(
+                "--item",
+                "items",
+                nargs="+",
+                default=[],
+                choices=[d.value for d in SUBMISSION_DUTIES],
+                metavar="DUTY",
+                help="send back only these: "
+                + ", ".join(d.value for d in SUBMISSION_DUTIES),
+            ),
+        ),
+        exclusive=(
+            _flag("--approve", "approve", action="store_true"),
+            _flag(
+                "--send-back",
+                "send_back_to",
+                nargs="+",
+                default=[],
+                choices=[Role.LEAD_EVALUATOR.value, Role.SITE.value],
+                metavar="PARTY",
+                help="lead_evaluator and/or site",
+            ),
+        ),
     ),
     PlanAction(
         ("confirm-upload",),
         "confirm_score_upload",
+        SimpleAction,
         "the info center confirms scores are on the national platform",
-        _no_arguments,
-        lambda a, actor, c: SimpleAction(actor=actor),
     ),
     PlanAction(
         ("correction", "submit"),
         "submit_correction",
+        CorrectionSubmission,
         "enter a correction request",
-        _submit_arguments,
-        _submit,
+        (
+            _flag("--admission", "admission_number", required=True),
+            _flag(
+                "--field",
+                "field",
+                required=True,
+                choices=["theory", "practical", "total", "status"],
+            ),
+            _flag("--published", "published_score", default=""),
+            _flag("--requested", "requested_score", required=True),
+            _flag("--reason", "reason", required=True),
+            _flag("--requester", "requester", default="", help="kept, never shown"),
+            _flag("--email", "requester_email", default=""),
+        ),
     ),
     PlanAction(
         ("correction", "decide"),
         "decide_correction",
+        CorrectionDecision,
         "approve or reject a correction request",
-        _decide_arguments,
-        lambda a, actor, c: CorrectionDecision(
-            actor=actor, request_id=a.request_id, approve=a.approve, reason=a.reason
+        (_REQUEST_ID, _REASON),
+        exclusive=(
+            _flag("--approve", "approve", action="store_true"),
+            _flag("--reject", None, action="store_true"),
         ),
     ),
     PlanAction(
         ("correction", "apply"),
         "apply_correction",
+        CorrectionApply,
         "apply an approved correction to the scores",
-        _request_id_argument,
-        lambda a, actor, c: CorrectionApply(actor=actor, request_id=a.request_id),
+        (_REQUEST_ID,),
     ),
     PlanAction(
         ("application",),
         "upload_application",
+        ApplicationUpload,
         "the site's certificate application with its payment",
-        _application_arguments,
-        _application,
+        (
+            _document("--scan", "application_scan", required=True),
+            _document("--invoice-form", "invoice_details", help="院校发票信息收集表"),
+            _flag(
+                "--paid-plan",
+                "paid_plan_ids",
+                nargs="+",
+                required=True,
+                metavar="PLAN_ID",
+            ),
+            _flag("--head-count", "head_count", type=int, required=True),
+            _AMOUNT,
+            _flag("--paid-on", "paid_on", type=_day, required=True),
+            _flag("--method", "method", default=""),
+            _flag("--reference", "reference", default=""),
+        ),
     ),
     PlanAction(
         ("payment",),
         "confirm_payment",
+        PaymentConfirmation,
         "finance confirms the money received",
-        _payment_arguments,
-        lambda a, actor, c: PaymentConfirmation(
-            actor=actor,
-            received_amount=a.amount,
-            received_on=a.received_on,
-            reference=a.reference,
+        (
+            _flag("--amount", "received_amount", type=_money, required=True),
+            _flag("--received-on", "received_on", type=_day, required=True),
+            _flag("--reference", "reference", default=""),
         ),
     ),
     PlanAction(
         ("invoice",),
         "record_invoice",
+        InvoiceRecord,
         "finance records the invoice",
-        _invoice_arguments,
-        lambda a, actor, c: InvoiceRecord(
-            actor=actor, number=a.number, issued_on=a.date, amount=a.amount
+        (
+            _flag("--number", "number", required=True),
+            _flag("--date", "issued_on", type=_day, required=True),
+            _AMOUNT,
         ),
     ),
     PlanAction(
         ("org-signoff",),
         "org_signoff",
+        SimpleAction,
         "the tech department's sign-off on the national platform",
-        _no_arguments,
-        lambda a, actor, c: SimpleAction(actor=actor),
     ),
     PlanAction(
         ("site-signoff",),
         "site_signoff",
+        SiteSignoffRequest,
         "the site's sign-off on the national platform",
-        _site_signoff_arguments,
-        lambda a, actor, c: SiteSignoffRequest(actor=actor, plan_id=a.platform_plan_id),
+        (_flag("--platform-plan-id", "plan_id", required=True),),
     ),
 ]
 
@@ -798,7 +792,7 @@ async def list_plans(ctx: Context, args: argparse.Namespace) -> int:
                     attributes.get(sa.PLAN_ID) or execution.id,
                     attributes.get(sa.SITE_CODE) or "",
                     t(f"stages.{stage}") if stage else "",
-                    format_cst(deadline) if deadline else "—",
+                    deadline_text(deadline) if deadline else "—",
                     t("cli.list.yes")
                     if attributes.get(sa.OVERDUE)
                     else t("cli.list.no"),
@@ -1148,8 +1142,9 @@ def _actor_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--as",
         dest="role",
         choices=[r.value for r in Role],
+        metavar="ROLE",
         default=default(ROLE_ENV),
-        help=f"your role (default: ${ROLE_ENV})",
+        help=f"your role, one of: {', '.join(Role)} (${ROLE_ENV})",
     )
     parser.add_argument(
         "--person", default=default(PERSON_ENV), help=f"your staff id (${PERSON_ENV})"
@@ -1213,8 +1208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for spec in PLAN_ACTIONS:
         sub = leaf(spec.command, spec.help, run_plan_action)
-        sub.add_argument("plan_id", type=_code)
-        spec.arguments(sub)
+        spec.add_arguments(sub)
         sub.set_defaults(plan_action=spec)
 
     history = leaf(

@@ -1,0 +1,437 @@
+"""The staff tool against the time-skipping server, a worker and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from temporalio.client import Client
+
+from activities.documents import DocumentStore
+from certflow.actions import plan_workflow_id
+from certflow.config import Settings
+from certflow.i18n import t
+from certflow.models import DocumentRef, PlanInfo, Stage
+from certflow.timeutil import format_deadline
+from tests.cli.conftest import Certflow, certflow_runner
+from tests.support import (
+    CANDIDATE_SIGN_IN,
+    EVALUATOR_SIGN_IN,
+    INTAKE,
+    SCAN_PDF,
+    SUMMARY,
+    PlanDriver,
+    retitled,
+)
+from workflows import ExamPlanWorkflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+LEAD = ["--as", "lead_evaluator", "--person", "ZCX-E-0107"]
+SITE = ["--as", "site", "--person", "whjt-kaowu", "--site", "HB-WH-0031"]
+OTHER_SITE = ["--as", "site", "--person", "other-kaowu", "--site", "HB-WH-0099"]
+CONTACT = ["--as", "regional_contact", "--person", "rc-zhang"]
+MANAGER = ["--as", "regional_manager", "--person", "rm-wang"]
+INFO = ["--as", "info_center", "--person", "ic-li"]
+TECH = ["--as", "tech_dept", "--person", "tech-zhao"]
+FINANCE = ["--as", "finance", "--person", "fin-sun"]
+GM = ["--as", "general_manager", "--person", "gm-chen"]
+ADMIN = ["--as", "admin", "--person", "admin-liu"]
+AMOUNT = ["--amount", "4200.00"]
+SIGNERS = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
+
+
+def start_argv(plan: PlanInfo) -> list[str]:
+    """``certflow plan start`` with every field of ``plan`` as a flag."""
+    return [
+        "plan",
+        "start",
+        "--plan-id",
+        plan.plan_id,
+        "--site-code",
+        plan.site_code,
+        "--site-name",
+        plan.site_name,
+        "--certificate",
+        plan.certificate,
+        "--level",
+        plan.level.value,
+        "--module-code",
+        plan.module_code,
+        "--module-name",
+        plan.module_name,
+        "--exam-end",
+        plan.exam_end_date.isoformat(),
+        "--lead-evaluator",
+        plan.lead_evaluator_id,
+        "--evaluator",
+        *plan.evaluator_ids,
+    ]
+
+
+def sample_files(driver: PlanDriver) -> dict[str, Path]:
+    """The intake samples retitled for the driver's plan, and a scan."""
+    plan_id = driver.plan.plan_id
+    scan = driver.tmp / "scan.pdf"
+    scan.write_bytes(SCAN_PDF)
+    return {
+        "summary": retitled(SUMMARY, plan_id, driver.tmp),
+        "candidates": retitled(CANDIDATE_SIGN_IN, plan_id, driver.tmp),
+        "evaluators": retitled(EVALUATOR_SIGN_IN, plan_id, driver.tmp),
+        "scan": scan,
+    }
+
+
+def personal_data(path: Path) -> set[str]:
+    """Every name and identity number of a score workbook (to prove none leaks)."""
+    found: set[str] = set()
+    for sheet in openpyxl.load_workbook(path).worksheets:
+        columns: list[int] = []
+        for row in sheet.iter_rows(values_only=True):
+            if "姓名" in row and "证件号码" in row:
+                columns = [row.index("姓名"), row.index("证件号码")]
+                continue
+            found |= {str(row[i]) for i in columns if row[i]}
+    return found
+
+
+async def start_and_submit(certflow: Certflow, driver: PlanDriver) -> dict[str, Path]:
+    """Start the plan and do stage 1 through the command, asserting each answer."""
+    plan_id = driver.plan.plan_id
+    files = sample_files(driver)
+    assert (await certflow(*start_argv(driver.plan))).status == 0
+    driver.handle = driver.client.get_workflow_handle_for(
+        ExamPlanWorkflow.run, plan_workflow_id(plan_id)
+    )
+
+    steps = [
+        [*LEAD, "upload", "summary", plan_id, str(files["summary"])],
+        [*LEAD, "upload", "scan", plan_id, str(files["scan"]), "--signed-by", *SIGNERS],
+        [*SITE, "upload", "candidates", plan_id, str(files["candidates"])],
+        [*SITE, "upload", "evaluators", plan_id, str(files["evaluators"])],
+        [*SITE, "confirm-summary", plan_id, "--version", "1"],
+    ]
+    for argv in steps:
+        outcome = await certflow(*argv)
+        assert outcome.status == 0, outcome.out
+    return files
+
+
+async def test_start_upload_refuse_and_status(
+    certflow: Certflow, new_driver: PlanDriver
+) -> None:
+    plan = new_driver.plan
+    files = sample_files(new_driver)
+
+    started = await certflow(*start_argv(plan))
+    again = await certflow(*start_argv(plan))
+    summary = await certflow(
+        *LEAD, "upload", "summary", plan.plan_id, str(files["summary"])
+    )
+    wrong_role = await certflow(
+        *LEAD, "upload", "candidates", plan.plan_id, str(files["candidates"])
+    )
+    wrong_site = await certflow(
+        *OTHER_SITE, "upload", "candidates", plan.plan_id, str(files["candidates"])
+    )
+    no_signers = await certflow(
+        *LEAD, "upload", "scan", plan.plan_id, str(files["scan"])
+    )
+    status = await certflow("status", plan.plan_id)
+    raw = await certflow("status", plan.plan_id, "--json")
+
+    assert started.status == 0
+    assert plan.plan_id in started.out and t("stages.score_submission") in started.out
+    assert again.status == 2
+    assert t("cli.plan_exists", plan_id=plan.plan_id) in again.out
+    assert summary.status == 0
+    assert t("plan.upload_accepted", version=1) in summary.out
+
+    assert wrong_role.status == 2
+    assert wrong_role.out.strip() == t(
+        "cli.refused",
+        reason=t(
+            "plan.wrong_role",
+            action=t("actions.upload_candidate_sign_in"),
+            allowed=t("roles.site"),
+        ),
+    )
+    assert wrong_site.status == 2
+    assert t("plan.wrong_site", plan_id=plan.plan_id) in wrong_site.out
+    assert no_signers.status == 2
+    assert t("plan.no_evaluators_signed") in no_signers.out
+
+    assert status.status == 0
+    assert t("stages.score_submission") in status.out
+    deadline = format_deadline(plan.exam_end_date + timedelta(days=15))
+    for duty in ("signed_scan", "candidate_sign_in", "summary_confirmation"):
+        line = next(x for x in status.out.splitlines() if t(f"duties.{duty}") in x)
+        assert deadline in line
+    owed = status.out.split(t("cli.status.owed"))[1].split("\n\n")[0]
+    assert t("duties.signed_scan") in owed
+    assert t("duties.score_summary") not in owed
+    assert t("actions.upload_score_summary") in status.out  # recent history
+
+    parsed = json.loads(raw.out)
+    assert parsed["stage"] == Stage.SCORE_SUBMISSION
+    assert parsed["summary"]["candidates"] == 32
+    assert parsed["summary"]["passed"] == 14
+
+
+async def test_refused_upload_lists_masked_problems_and_the_report(
+    certflow: Certflow, new_driver: PlanDriver, worker_settings: Settings
+) -> None:
+    plan = new_driver.plan
+    broken = INTAKE / "broken-mixed.xlsx"
+    assert (await certflow(*start_argv(plan))).status == 0
+
+    refused = await certflow(*LEAD, "upload", "summary", plan.plan_id, str(broken))
+
+    assert refused.status == 2
+    assert refused.out.startswith(t("cli.refused", reason="").rstrip())
+    assert "第 6 行" in refused.out  # the wrong check character, where it is
+    report = re.search(r"完整报告：(\S+)", refused.out)
+    assert report is not None
+    report_file = Path(report.group(1))
+    assert report_file.is_relative_to(worker_settings.documents_dir)
+    assert await asyncio.to_thread(report_file.read_bytes)
+    leaked = {value for value in personal_data(broken) if value in refused.out}
+    assert leaked == set()
+
+
+async def test_whole_plan_through_the_command(
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    resources: tuple[Any, DocumentStore],
+    tmp_path: Path,
+) -> None:
+    pool, store = resources
+    driver = new_driver
+    plan_id = driver.plan.plan_id
+    files = await start_and_submit(certflow, driver)
+
+    await driver.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))
+    early = await certflow(*INFO, "confirm-upload", plan_id)
+    review = await certflow(*CONTACT, "review", plan_id, "--approve")
+    await driver.wait_for(lambda s: any(o.duty == "score_upload" for o in s.owed))
+    upload = await certflow(*INFO, "confirm-upload", plan_id)
+    await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+    assert early.status == 2 and t("stages.consistency_review") in early.out
+    assert review.status == 0 and upload.status == 0
+
+    # Seq 12 asks for practical 60.1: practical, total and result all change.
+    submitted = await certflow(
+        *INFO,
+        "correction",
+        "submit",
+        plan_id,
+        "--admission",
+        "2026110412012",
+        "--field",
+        "practical",
+        "--published",
+        "50.1",
+        "--requested",
+        "60.10",
+        "--reason",
+        "实操成绩录入错误",
+        "--requester",
+        "武汉市交通职业技术学校",
+    )
+    found = re.search(r"编号：(\S+)", submitted.out)
+    assert submitted.status == 0 and found is not None
+    request_id = found.group(1)
+    decided = await certflow(
+        *MANAGER, "correction", "decide", plan_id, request_id, "--approve"
+    )
+    applied = await certflow(*INFO, "correction", "apply", plan_id, request_id)
+    history = await certflow("correction", "history", plan_id, "2026110412012")
+    nothing = await certflow("correction", "history", plan_id, "2026110412001")
+
+    assert decided.status == 0 and applied.status == 0
+    assert t("cli.output_file", path="") in applied.out
+    assert history.status == 0
+    rows = [line for line in history.out.splitlines() if request_id in line]
+    assert len(rows) == 3
+    for label, old, new in (
+        (t("cli.fields.practical"), "50.10", "60.10"),
+        (t("cli.fields.total"), "59.70", "66.70"),
+        (t("cli.fields.passed"), "False", "True"),
+    ):
+        assert any(
+            label in r and old in r and new in r and "ic-li" in r for r in rows
+        ), (label, history.out)
+    assert all("实操成绩录入错误" in r for r in rows)
+    assert not {v for v in personal_data(files["summary"]) if v in history.out}
+    assert t("cli.history_empty", admission="2026110412001", plan_id=plan_id) in (
+        nothing.out
+    )
+
+    # Publicity runs out on its timer; then payment, invoice and both sign-offs.
+    await driver.skip(31)
+    await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    today = (await driver.today()).isoformat()
+    application = tmp_path / "application.pdf"
+    application.write_bytes(SCAN_PDF)
+    steps = [
+        [
+            *SITE,
+            "application",
+            plan_id,
+            "--scan",
+            str(application),
+            "--paid-plan",
+            plan_id,
+            "--head-count",
+            "14",
+            "--amount",
+            "4200.00",
+            "--paid-on",
+            today,
+            "--method",
+            "银行转账",
+        ],
+        [*FINANCE, "payment", plan_id, "--amount", "4200.00", "--received-on", today],
+        [*FINANCE, "invoice", plan_id, "--number", "INV-1", "--date", today, *AMOUNT],
+        [*TECH, "org-signoff", plan_id],
+        [*SITE, "site-signoff", plan_id, "--platform-plan-id", plan_id],
+    ]
+    mismatch = await certflow(
+        *FINANCE, "payment", plan_id, "--amount", "4100.00", "--received-on", today
+    )
+    assert mismatch.status == 2  # before the application: refused, nothing kept
+    for argv in steps:
+        outcome = await certflow(*argv)
+        assert outcome.status == 0, (argv, outcome.out)
+    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+
+    batch_id = f"B-{plan_id}"
+    gathered = await certflow(*TECH, "batch", "gather", "--batch-id", batch_id)
+    refused = await certflow(*TECH, "batch", "decide", batch_id, "--approve-all")
+    decided = await certflow(*GM, "batch", "decide", batch_id, "--approve-all")
+    shown = await certflow("batch", "status", batch_id)
+    result = await driver.h.result()
+
+    assert gathered.status == 0 and plan_id in gathered.out
+    assert refused.status == 2 and t("roles.general_manager") in refused.out
+    assert decided.status == 0
+    assert t("cli.batch_closed") in shown.out and plan_id in shown.out
+    # 14 passed, and the corrected candidate now passes too.
+    assert result.stage == Stage.ISSUED and result.certificates_issued == 15
+
+    # One issued certificate, checked offline with the configured key.
+    row = await pool.fetchrow(
+        "SELECT number, pdf_sha256, name, id_number FROM certificates "
+        "WHERE plan_id = $1 LIMIT 1",
+        plan_id,
+    )
+    pdf = store.path_of(DocumentRef(sha256=row["pdf_sha256"], size=0))
+    verified = await certflow("verify", str(pdf))
+    assert verified.status == 0
+    assert row["number"] in verified.out
+    assert row["name"] not in verified.out and row["id_number"] not in verified.out
+
+    stranger = tmp_path / "stranger.pem"
+    created = await certflow("keys", "create", "--out", str(stranger))
+    twice = await certflow("keys", "create", "--out", str(stranger))
+    foreign = await certflow(
+        "verify", str(pdf), "--public-key", str(tmp_path / "stranger.pub.pem")
+    )
+    assert created.status == 0 and stranger.stat().st_mode & 0o777 == 0o600
+    assert twice.status == 2
+    assert foreign.status == 2 and row["number"] in foreign.out
+
+
+async def test_who_acts_must_be_said(certflow: Certflow) -> None:
+    missing = await certflow("confirm-upload", "P2026-0000-0001")
+    site_without_code = await certflow(
+        "--as", "site", "--person", "x", "org-signoff", "P2026-0000-0001"
+    )
+    unknown = await certflow(*TECH, "org-signoff", "P2026-0000-0001")
+    no_status = await certflow("status", "P2026-0000-0001")
+
+    assert missing.status == 2 and t("cli.actor_missing") in missing.out
+    assert (
+        site_without_code.status == 2 and t("cli.site_missing") in site_without_code.out
+    )
+    assert unknown.status == 2
+    assert t("cli.plan_not_found", plan_id="P2026-0000-0001") in unknown.out
+    assert no_status.status == 2
+
+
+async def test_actor_from_environment(
+    certflow: Certflow, new_driver: PlanDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = new_driver.plan
+    files = sample_files(new_driver)
+    assert (await certflow(*start_argv(plan))).status == 0
+    monkeypatch.setenv("CERTFLOW_ROLE", "site")
+    monkeypatch.setenv("CERTFLOW_PERSON", "whjt-kaowu")
+    monkeypatch.setenv("CERTFLOW_SITE", "HB-WH-0031")
+
+    outcome = await certflow(
+        "upload", "candidates", plan.plan_id, str(files["candidates"])
+    )
+
+    assert outcome.status == 0, outcome.out
+    status = await new_driver.client.get_workflow_handle(
+        f"exam-plan-{plan.plan_id}"
+    ).query("status")
+    assert any(h["person"] == "whjt-kaowu" for h in status["history"])
+
+
+async def test_unreachable_temporal_says_start_the_stack(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    nowhere = settings.model_copy(
+        update={
+            "temporal": settings.temporal.model_copy(
+                update={"address": f"127.0.0.1:{port}"}
+            )
+        }
+    )
+
+    outcome = await certflow_runner(nowhere, None)("status", "P2026-0000-0001")
+
+    assert outcome.status == 1
+    err = capsys.readouterr().err
+    assert "certflow stack" in err and "Cannot reach Temporal" in err
+    assert t("cli.connection", address=f"127.0.0.1:{port}") in err
+
+
+async def test_calendar_load_and_show(
+    certflow: Certflow, client: Client, tmp_path: Path
+) -> None:
+    from tests.conftest import TEST_2027
+
+    shown = await certflow("calendar", "show", "2027")
+    not_admin = await certflow(*CONTACT, "calendar", "load", str(TEST_2027))
+    loaded = await certflow(*ADMIN, "calendar", "load", str(TEST_2027))
+    broken_file = tmp_path / "2028.toml"
+    broken_file.write_text(
+        'year = 2028\nholidays = ["2029-01-01"]\nmakeup_workdays = []\n',
+        encoding="utf-8",
+    )
+    broken = await certflow(*ADMIN, "calendar", "load", str(broken_file))
+    unknown = await certflow("calendar", "show", "2031")
+
+    assert shown.status == 0
+    assert "2027-01-01" in shown.out
+    assert not_admin.status == 2 and t("cli.admin_only") in not_admin.out
+    assert loaded.status == 0
+    assert t("cli.calendar_stored", year=2027, source="").split("（")[0] in loaded.out
+    # The test server has no visibility store: plans recheck on their own.
+    assert t("cli.calendar_recheck") in loaded.out
+    assert broken.status == 2 and t("cli.calendar_refused") in broken.out
+    assert unknown.status == 2 and t("cli.calendar_unknown", year=2031) in unknown.out
