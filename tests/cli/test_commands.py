@@ -435,3 +435,45 @@ async def test_calendar_load_and_show(
     assert t("cli.calendar_recheck") in loaded.out
     assert broken.status == 2 and t("cli.calendar_refused") in broken.out
     assert unknown.status == 2 and t("cli.calendar_unknown", year=2031) in unknown.out
+
+
+async def test_plan_from_file_late_from_the_start(
+    certflow: Certflow, new_driver: PlanDriver, tmp_path: Path
+) -> None:
+    # The exam ended 20 days ago, so every submission duty is already overdue.
+    plan = new_driver.plan
+    exam_end = plan.exam_end_date - timedelta(days=20)
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text(
+        f"""
+        plan_id = "{plan.plan_id}"
+        site_code = "{plan.site_code}"
+        site_name = "{plan.site_name}"
+        certificate = "{plan.certificate}"
+        level = "中级"
+        module_code = "{plan.module_code}"
+        module_name = "{plan.module_name}"
+        exam_end_date = {exam_end.isoformat()}
+        lead_evaluator_id = "{plan.lead_evaluator_id}"
+        evaluator_ids = {json.dumps(plan.evaluator_ids)}
+        """,
+        encoding="utf-8",
+    )
+    files = sample_files(new_driver)
+
+    started = await certflow("plan", "start", "--from-file", str(plan_file))
+    late = await certflow(
+        *LEAD, "upload", "summary", plan.plan_id, str(files["summary"])
+    )
+    status = await certflow("status", plan.plan_id)
+
+    assert started.status == 0
+    assert late.status == 0 and late.out.startswith(t("cli.late_mark"))
+    owed = status.out.split(t("cli.status.owed"))[1].split("\n\n")[0]
+    overdue_rows = [
+        line for line in owed.splitlines() if t("cli.status.overdue") in line
+    ]
+    assert len(overdue_rows) == 4  # scan, both sign-ins, the confirmation
+    deadline = format_deadline(exam_end + timedelta(days=15))
+    assert all(deadline in row for row in overdue_rows)
+    assert t("cli.status.overdue") in status.out.splitlines()[3]  # next deadline
