@@ -56,6 +56,7 @@ def build_activities(settings: Settings, pool: Any, store: DocumentStore) -> lis
         plans.claim_ready_plans,
         plans.release_plans,
         plans.close_batch,
+        plans.mark_plans_gone,
         intake.process_upload,
         intake.build_consistency_report,
         intake.build_platform_import,

@@ -125,6 +125,24 @@ class PlanStore:
         )
 
     @activity.defn
+    async def mark_plans_gone(self, req: ReleaseRequest) -> None:
+        """Record plans whose workflow no longer runs, so no batch gathers them."""
+        await self.pool.execute(
+            """
+            UPDATE plans SET batch_id = NULL, stage = $3, updated_at = now()
+            WHERE batch_id = $1 AND plan_id = ANY($2)
+            """,
+            req.batch_id,
+            req.plan_ids,
+            Stage.CANCELLED.value,
+        )
+        await self.pool.execute(
+            "DELETE FROM batch_plans WHERE batch_id = $1 AND plan_id = ANY($2)",
+            req.batch_id,
+            req.plan_ids,
+        )
+
+    @activity.defn
     async def close_batch(self, req: ClaimRequest) -> None:
         await self.pool.execute(
             """

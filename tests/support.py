@@ -179,7 +179,10 @@ class PlanDriver:
                 return status
             await asyncio.sleep(0.1)
             status = await self.status()
-        raise AssertionError(f"condition never held; last status: {status.stage} {status.owed}")
+        raise AssertionError(
+            f"condition never held; last status: {status.stage} batch={status.batch_id}"
+            f" owed={[o.key for o in status.owed]} history={status.history[-4:]}"
+        )
 
     async def approve_review(self) -> None:
         await self.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import Notifier
@@ -56,9 +56,30 @@ class ApprovalBatchWorkflow:
             await self._close()
             return BatchResult(batch_id=input.batch_id, approved=[], rejected={})
 
+        gone: list[str] = []
         for plan_id in self._plan_ids:
             handle = workflow.get_external_workflow_handle(plan_workflow_id(plan_id))
-            await handle.signal("batch_joined", BatchJoined(batch_id=input.batch_id))
+            try:
+                await handle.signal("batch_joined", BatchJoined(batch_id=input.batch_id))
+            except FailureError:
+                # The plan's workflow no longer runs (an operator terminated it):
+                # it is not waiting for approval, whatever its last recorded stage.
+                gone.append(plan_id)
+        if gone:
+            workflow.logger.warning(
+                "plans without a running workflow left out",
+                extra={"batch_id": input.batch_id, "count": len(gone)},
+            )
+            await workflow.execute_activity_method(
+                PlanStore.mark_plans_gone,
+                ReleaseRequest(batch_id=input.batch_id, plan_ids=gone),
+                start_to_close_timeout=TIMEOUT,
+                retry_policy=RETRY,
+            )
+            self._plan_ids = [p for p in self._plan_ids if p not in gone]
+        if not self._plan_ids:
+            await self._close()
+            return BatchResult(batch_id=input.batch_id, approved=[], rejected={})
         await workflow.execute_activity_method(
             Notifier.notify,
             Notification(

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.documents import DocumentStore
 from certflow.config import Settings
 from certflow.timeutil import cst_date
+from tests.conftest import replay_all
 from tests.support import PlanDriver, sample_plan, unique_plan_id
 
 
@@ -50,6 +51,7 @@ async def make_driver(
         return driver
 
     yield make
+    await replay_all([d.handle for d in made if d.handle is not None])
     for driver in made:
         if driver.handle is not None:
             with contextlib.suppress(RPCError):

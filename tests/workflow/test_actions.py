@@ -1,0 +1,399 @@
+"""Staff actions: refusals before anything reaches history, the review's send-back,
+the parallel stages 5 and 6, corrections during publicity, and approval batches."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from certflow.actions import (
+    ApplicationUpload,
+    BatchDecisionRequest,
+    BatchInput,
+    ConfirmSummaryRequest,
+    CorrectionApply,
+    CorrectionDecision,
+    CorrectionSubmission,
+    PaymentConfirmation,
+    ReviewRequest,
+    SimpleAction,
+    SiteSignoffRequest,
+    UploadRequest,
+    batch_workflow_id,
+)
+from certflow.models import Role, Stage
+from certflow.plan import Duty
+from certflow.timeutil import end_of_day
+from tests.support import (
+    CONTACT,
+    FINANCE,
+    GM,
+    INFO,
+    LEAD,
+    MANAGER,
+    OTHER_SITE,
+    SITE,
+    TECH,
+    PlanDriver,
+    refused,
+)
+from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+wf = ExamPlanWorkflow
+
+
+async def test_wrong_role_site_stage_and_argument_are_refused_with_reasons(
+    make_driver: Any, resources: Any
+) -> None:
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    summary = driver.put(driver.files["summary"])
+
+    # The site may not upload the lead evaluator's summary.
+    assert await refused(
+        driver.h.execute_update(
+            wf.upload_score_summary, UploadRequest(actor=SITE, document=summary)
+        )
+    ) == "wrong_role"
+    # Another site may not act on this plan.
+    assert await refused(
+        driver.h.execute_update(
+            wf.upload_candidate_sign_in,
+            UploadRequest(actor=OTHER_SITE, document=summary),
+        )
+    ) == "wrong_site"
+    # Nothing to confirm before a summary was accepted.
+    assert await refused(
+        driver.h.execute_update(wf.confirm_score_summary, ConfirmSummaryRequest(actor=SITE))
+    ) == "bad_argument"
+    # The info center cannot confirm an upload during score submission.
+    assert await refused(
+        driver.h.execute_update(wf.confirm_score_upload, SimpleAction(actor=INFO))
+    ) == "wrong_stage"
+    # A scan must name evaluators of this plan's team.
+    assert await refused(
+        driver.h.execute_update(
+            wf.upload_signed_scan,
+            UploadRequest(actor=LEAD, document=summary, signed_evaluator_ids=["X-1"]),
+        )
+    ) == "bad_argument"
+
+    # Refusals never reached history or the audit trail, and the plan is intact.
+    history = await driver.h.fetch_history()
+    assert not any(e.HasField("workflow_execution_update_accepted_event_attributes")
+                   for e in history.events)
+    assert await pool.fetchval(
+        "SELECT count(*) FROM audit WHERE plan_id = $1", driver.plan.plan_id
+    ) == 0
+    status = await driver.status()
+    assert status.stage == Stage.SCORE_SUBMISSION and len(status.owed) == 5
+
+
+async def test_bad_file_is_refused_row_by_row_and_changes_nothing(
+    make_driver: Any, resources: Any, sink_messages: Any
+) -> None:
+    from tests.support import INTAKE
+
+    pool, _ = resources
+    driver: PlanDriver = await make_driver(plan_id="P2026-1104-0412")
+    await driver.start()
+    result = await driver.upload(
+        wf.upload_score_summary, LEAD, INTAKE / "broken-mixed.xlsx"
+    )
+    assert not result.accepted
+    rows = {p.row for p in result.problems}
+    assert {6, 8, 11, 13, 15, 20} <= rows
+    assert result.report is not None  # the annotated copy of the sheet
+    assert await pool.fetchval(
+        "SELECT count(*) FROM scores WHERE plan_id = $1", driver.plan.plan_id
+    ) == 0
+    status = await driver.status()
+    assert any(o.duty == "score_summary" for o in status.owed)
+    refusals = [
+        m for m in sink_messages()
+        if m["X-Certflow-Plan"] == driver.plan.plan_id and "未通过校验" in str(m["Subject"])
+    ]
+    assert refusals and refusals[-1].get_body(("plain",)) is not None
+
+    # The uploader fixes the file; the good one is accepted as version 1.
+    result = await driver.upload(wf.upload_score_summary, LEAD, driver.files["summary"])
+    assert result.accepted
+    assert (await driver.status()).document_versions["score_summary"] == 1
+
+
+async def test_review_sends_back_to_named_party_who_must_upload_again(
+    make_driver: Any,
+) -> None:
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    await driver.submit_everything()
+    await driver.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))
+    status = await driver.status()
+    assert status.consistency is not None
+    # 严豪刚 signed in but is not in the summary: the report says so.
+    assert not status.consistency.consistent
+
+    assert await refused(
+        driver.h.execute_update(
+            wf.review_consistency,
+            ReviewRequest(actor=CONTACT, approve=False, send_back_to=[Role.SITE]),
+        )
+    ) == "bad_argument"  # a reason is required
+    result = await driver.h.execute_update(
+        wf.review_consistency,
+        ReviewRequest(
+            actor=CONTACT,
+            approve=False,
+            items=[Duty.CANDIDATE_SIGN_IN],
+            reason="签到表多出一名考生",
+        ),
+    )
+    assert result.accepted
+    status = await driver.wait_for(lambda s: s.stage == Stage.SCORE_SUBMISSION)
+    assert [o.duty for o in status.owed] == ["candidate_sign_in"]
+
+    await driver.upload(wf.upload_candidate_sign_in, SITE, driver.files["candidates"])
+    status = await driver.wait_for(
+        lambda s: any(o.duty == "consistency_review" for o in s.owed)
+    )
+    assert status.stage == Stage.CONSISTENCY_REVIEW
+    assert status.document_versions["candidate_sign_in"] == 2
+
+
+async def test_corrections_hold_org_signoff_until_decided_and_applied(
+    make_driver: Any, resources: Any
+) -> None:
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    await driver.submit_everything()
+    await driver.approve_review()
+    await driver.confirm_upload()
+    status = await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+    assert status.publicity is not None
+
+    # Seq 12 (雷芳彬) asks for practical 60.1: it would change total and result.
+    request = CorrectionSubmission(
+        actor=INFO,
+        admission_number=f"{2026110412012}",
+        field="practical",
+        published_score="50.1",
+        requested_score="60.10",
+        reason="实操成绩录入错误",
+        requester="武汉市交通职业技术学校",
+    )
+    result = await driver.h.execute_update(wf.submit_correction, request)
+    assert result.accepted and result.reference
+    request_id = result.reference
+    unknown = await driver.h.execute_update(
+        wf.submit_correction, request.model_copy(update={"admission_number": "999"})
+    )
+    assert not unknown.accepted  # candidate not in the plan
+
+    # Publicity ends with the request pending: it holds the organisation sign-off.
+    await driver.skip(31)
+    await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    assert await refused(
+        driver.h.execute_update(wf.org_signoff, SimpleAction(actor=TECH))
+    ) == "corrections_open"
+    status = await driver.status()
+    assert any(o.duty == "correction_decision" and o.overdue for o in status.owed)
+
+    await driver.h.execute_update(
+        wf.decide_correction,
+        CorrectionDecision(actor=MANAGER, request_id=request_id, approve=True),
+    )
+    result = await driver.h.execute_update(
+        wf.apply_correction, CorrectionApply(actor=INFO, request_id=request_id)
+    )
+    assert result.accepted and result.report is not None
+    row = await pool.fetchrow(
+        "SELECT practical, total, passed FROM scores "
+        "WHERE plan_id = $1 AND admission_number = '2026110412012'",
+        driver.plan.plan_id,
+    )
+    assert (row["practical"], row["total"], row["passed"]) == (
+        Decimal("60.10"),
+        Decimal("66.70"),
+        True,
+    )
+    history = await pool.fetch(
+        "SELECT field, old_value, new_value, request_id FROM score_history "
+        "WHERE plan_id = $1 ORDER BY id",
+        driver.plan.plan_id,
+    )
+    assert [(h["field"], h["old_value"], h["new_value"]) for h in history] == [
+        ("practical", "50.10", "60.10"),
+        ("total", "59.70", "66.70"),
+        ("passed", "False", "True"),
+    ]
+    assert {h["request_id"] for h in history} == {request_id}
+    result = await driver.h.execute_update(wf.org_signoff, SimpleAction(actor=TECH))
+    assert result.accepted
+
+
+async def test_correction_after_cutoff_is_refused_with_the_date(make_driver: Any) -> None:
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    await driver.submit_everything()
+    await driver.approve_review()
+    await driver.confirm_upload()
+    status = await driver.wait_for(lambda s: s.publicity is not None)
+    window = status.publicity
+    assert window is not None
+    request = CorrectionSubmission(
+        actor=INFO,
+        admission_number="2026110412001",
+        field="theory",
+        published_score="0",
+        requested_score="61",
+        reason="理论成绩漏登",
+    )
+    on_cutoff = request.model_copy(
+        update={"received_at": end_of_day(window.cutoff_day) - timedelta(minutes=1)}
+    )
+    assert (await driver.h.execute_update(wf.submit_correction, on_cutoff)).accepted
+    late = request.model_copy(update={"received_at": end_of_day(window.cutoff_day)})
+    assert await refused(driver.h.execute_update(wf.submit_correction, late)) == (
+        "after_cutoff"
+    )
+
+
+async def test_payment_and_org_signoff_run_in_parallel_in_any_order(
+    make_driver: Any,
+) -> None:
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    await driver.submit_everything()
+    await driver.approve_review()
+    await driver.confirm_upload()
+    await driver.skip(31)
+    await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+
+    # The organisation signs off first, before the site has even paid.
+    assert (await driver.h.execute_update(wf.org_signoff, SimpleAction(actor=TECH))).accepted
+    # Finance cannot confirm a payment the site has not declared.
+    assert await refused(
+        driver.h.execute_update(
+            wf.confirm_payment,
+            PaymentConfirmation(
+                actor=FINANCE, received_amount=Decimal("4200"), received_on=await driver.today()
+            ),
+        )
+    ) == "wrong_stage"
+    scan = driver.tmp / "app.pdf"
+    from tests.support import SCAN_PDF
+
+    scan.write_bytes(SCAN_PDF)
+    await driver.h.execute_update(
+        wf.upload_application,
+        ApplicationUpload(
+            actor=SITE,
+            application_scan=driver.put(scan),
+            paid_plan_ids=[driver.plan.plan_id],
+            head_count=14,
+            amount=Decimal("4200.00"),
+            paid_on=await driver.today(),
+        ),
+    )
+    # A payment that does not match the application is refused with the difference.
+    assert await refused(
+        driver.h.execute_update(
+            wf.confirm_payment,
+            PaymentConfirmation(
+                actor=FINANCE, received_amount=Decimal("4000"), received_on=await driver.today()
+            ),
+        )
+    ) == "amount_mismatch"
+    # The site signs off only the plan it paid for.
+    assert await refused(
+        driver.h.execute_update(
+            wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id="P-OTHER-PLAN")
+        )
+    ) == "plan_mismatch"
+    await driver.h.execute_update(
+        wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=driver.plan.plan_id)
+    )
+    assert (await driver.status()).stage == Stage.PAYMENT_AND_SIGNOFF
+    await driver.h.execute_update(
+        wf.confirm_payment,
+        PaymentConfirmation(
+            actor=FINANCE, received_amount=Decimal("4200.00"), received_on=await driver.today()
+        ),
+    )
+    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+
+
+async def test_batch_approves_some_plans_and_rejects_others_with_reason(
+    make_driver: Any, resources: Any
+) -> None:
+    pool, _ = resources
+    first: PlanDriver = await make_driver()
+    second: PlanDriver = await make_driver()
+    for driver in (first, second):
+        await driver.start()
+        await driver.submit_everything()
+        await driver.approve_review()
+        await driver.confirm_upload()
+    await first.skip(31)
+    for driver in (first, second):
+        await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+        await driver.pay_and_sign()
+        await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+
+    batch_id = f"B-{first.plan.plan_id}"
+    batch = await first.client.start_workflow(
+        ApprovalBatchWorkflow.run,
+        BatchInput(batch_id=batch_id),
+        id=batch_workflow_id(batch_id),
+        task_queue=first.settings.temporal.task_queue,
+    )
+    for driver in (first, second):
+        await driver.wait_for(lambda s: s.batch_id == batch_id)
+
+    # A plan is never in two open batches: a second batch gathers nothing.
+    other = await first.client.execute_workflow(
+        ApprovalBatchWorkflow.run,
+        BatchInput(batch_id=f"{batch_id}-2"),
+        id=batch_workflow_id(f"{batch_id}-2"),
+        task_queue=first.settings.temporal.task_queue,
+    )
+    assert other.approved == [] and other.rejected == {}
+
+    # Only the general manager decides, and every plan needs a decision.
+    assert await refused(
+        batch.execute_update(
+            ApprovalBatchWorkflow.decide,
+            BatchDecisionRequest(actor=TECH, approve_all=True),
+        )
+    ) == "wrong_role"
+    assert await refused(
+        batch.execute_update(
+            ApprovalBatchWorkflow.decide,
+            BatchDecisionRequest(actor=GM, approve=[first.plan.plan_id]),
+        )
+    ) == "bad_argument"
+    await batch.execute_update(
+        ApprovalBatchWorkflow.decide,
+        BatchDecisionRequest(
+            actor=GM,
+            approve=[first.plan.plan_id],
+            reject={second.plan.plan_id: "发票信息待核实"},
+        ),
+    )
+    result = await batch.result()
+    assert result.approved == [first.plan.plan_id]
+    assert (await first.h.result()).stage == Stage.ISSUED
+    status = await second.wait_for(lambda s: s.batch_id is None)
+    assert status.stage == Stage.AWAITING_APPROVAL
+    assert any(o.duty == "approval" for o in status.owed)
+    batch_of_second = await pool.fetchval(
+        "SELECT batch_id FROM plans WHERE plan_id = $1", second.plan.plan_id
+    )
+    assert batch_of_second is None  # free for the next batch
+    assert GM.role is Role.GENERAL_MANAGER
