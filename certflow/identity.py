@@ -139,13 +139,13 @@ def validate_id(id_type: str, number: str, *, today: date | None = None) -> str 
         return _check_residence_permit(number, reference)
     if kind is IdType.FOREIGN_PERMANENT_RESIDENCE:
         return _check_foreign_permanent(number, reference)
-    return None if _PATTERNS[kind].match(number) else f"bad_pattern_{kind.value}"
+    return None if _PATTERNS[kind].fullmatch(number) else f"bad_pattern_{kind.value}"
 
 
 def _check_resident_id(number: str, today: date) -> str | None:
-    if _FIFTEEN.match(number):
-        return "old_fifteen_digit"
-    if not _EIGHTEEN.match(number):
+    if not _EIGHTEEN.fullmatch(number):
+        if _FIFTEEN.fullmatch(number):
+            return "old_fifteen_digit"
         return "bad_format_resident_id"
     if number[:6] in PERMIT_PREFIXES:
         return "is_residence_permit"
@@ -155,7 +155,7 @@ def _check_resident_id(number: str, today: date) -> str | None:
 
 
 def _check_residence_permit(number: str, today: date) -> str | None:
-    if not _EIGHTEEN.match(number):
+    if not _EIGHTEEN.fullmatch(number):
         return "bad_format_residence_permit"
     if number[:6] not in PERMIT_PREFIXES:
         return "bad_permit_prefix"
@@ -163,9 +163,9 @@ def _check_residence_permit(number: str, today: date) -> str | None:
 
 
 def _check_foreign_permanent(number: str, today: date) -> str | None:
-    if _FOREIGN_OLD.match(number):
+    if _FOREIGN_OLD.fullmatch(number):
         return None
-    if not _FOREIGN_NEW.match(number):
+    if not _FOREIGN_NEW.fullmatch(number):
         return "bad_format_foreign_permanent"
     return _check_birth_and_check_character(number, today)
 
@@ -184,7 +184,7 @@ def _check_birth_and_check_character(number: str, today: date) -> str | None:
 def birth_date(number: str) -> date | None:
     """Return the birth date held in digits 7-14 of an 18-character number, or None."""
     digits = number[6:14]
-    if not _EIGHT.match(digits):
+    if not _EIGHT.fullmatch(digits):
         return None
     try:
         born = date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))

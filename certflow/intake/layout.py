@@ -158,6 +158,11 @@ def best_partial_match(grid: Grid, wanted: set[Column]) -> set[Column]:
 def _collect_rows(grid: Grid, table: Table) -> None:
     for index in range(table.header_row + 1, len(grid.rows)):
         row = grid.rows[index]
+        if row and type(row[0]) in (int, float):
+            # A number in the first column (the sequence number) opens a data row;
+            # signature and remark lines start with text.
+            table.data_rows.append(index)
+            continue
         first = next((text for text in map(clean_text, row) if text), None)
         if first is None:
             continue

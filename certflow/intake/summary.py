@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import Field
@@ -19,8 +18,17 @@ from certflow.intake.cells import (
     normalise_name,
 )
 from certflow.intake.common import Duplicates, Located, locate, problem, read_id
+from certflow.intake.fastpath import FastRows
 from certflow.intake.layout import Column, Table
 from certflow.intake.limits import IntakeLimits
+from certflow.intake.vocabulary import (
+    FAIL_WORD,
+    PASS_WORD,
+    RESULT_WORDS,
+    STATUS_WORDS,
+    module_matches,
+    numeric_cents,
+)
 from certflow.models import (
     CandidateScore,
     ExamStatus,
@@ -35,22 +43,6 @@ from certflow.privacy import mask_id_number
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
 TOLERANCE = Decimal("0.01")
-
-_STATUS_WORDS: dict[str, ExamStatus] = {
-    **dict.fromkeys(
-        ("正常", "参考", "已考", "到考", "出勤", "在考"), ExamStatus.PRESENT
-    ),
-    **dict.fromkeys(("缺考", "缺席", "未到", "未参考", "缺"), ExamStatus.ABSENT),
-    **dict.fromkeys(("违纪", "作弊", "违规", "取消成绩"), ExamStatus.DISQUALIFIED),
-}
-_RESULT_WORDS: dict[str, bool] = {
-    **dict.fromkeys(("合格", "通过", "是", "及格", "pass", "√"), True),
-    **dict.fromkeys(("不合格", "未通过", "不通过", "否", "不及格", "fail", "×"), False),
-}
-# The words a 考核结果 column is written with in the template.
-PASS_WORD = "合格"
-FAIL_WORD = "不合格"
-_MODULE_CODE = re.compile(r"^([0-9A-Za-z]+(?:-[0-9A-Za-z]+)*)")
 
 
 class SummaryReading(Model):
@@ -196,6 +188,13 @@ class _RowChecker:
         self.numbers = _RuleNumbers(self.rule)
         self.modules: dict[str, bool] = {}
         self.positions = list(self.table.columns.items())
+        self.fast = FastRows(
+            plan,
+            set(self.table.columns),
+            RESULT_WORDS,
+            self.ids.seen,
+            self.admissions.seen,
+        )
 
     def _add(
         self,
@@ -223,6 +222,9 @@ class _RowChecker:
         # One lookup per column and row; absent columns read as empty.
         v = {c: cells[i] for c, i in self.positions if i < width}
         row = index + 1
+        accepted = self.fast.accept(v, row)
+        if accepted is not None:
+            return accepted
         before = len(self.problems)
 
         raw_name = clean_text(v.get(Column.NAME, ""))
@@ -257,8 +259,7 @@ class _RowChecker:
         if len(self.problems) > before or kind is None:
             return None
         assert practical is not None or status is not ExamStatus.PRESENT
-        # Every field was checked above; pydantic's validation would repeat it.
-        return CandidateScore.model_construct(
+        return CandidateScore(
             seq=int(seq) if (seq := integer_text(v.get(Column.SEQ, ""))) else None,
             name=name,
             id_type=kind.value,
@@ -305,8 +306,7 @@ class _RowChecker:
             return
         matches = self.modules.get(text)
         if matches is None:
-            match = _MODULE_CODE.match(text.replace("—", "-").replace("－", "-"))
-            matches = match is not None and match.group(1) == self.plan.module_code
+            matches = module_matches(text, self.plan.module_code)
             self.modules[text] = matches
         if not matches:
             self._add(
@@ -320,14 +320,14 @@ class _RowChecker:
     def _status(self, v: dict[Column, CellValue], row: int) -> ExamStatus:
         text = compact(v.get(Column.STATUS, ""))
         if text:
-            status = _STATUS_WORDS.get(text)
+            status = STATUS_WORDS.get(text)
             if status is None:
                 self._add("unknown_status", row, Column.STATUS, text)
                 return ExamStatus.PRESENT
             return status
         # Without a status, a score cell or the remark may say 缺考 / 违纪.
         for column in (Column.THEORY, Column.PRACTICAL, Column.TOTAL, Column.REMARK):
-            marked = _STATUS_WORDS.get(compact(v.get(column, "")))
+            marked = STATUS_WORDS.get(compact(v.get(column, "")))
             if marked is not None and marked is not ExamStatus.PRESENT:
                 return marked
         return ExamStatus.PRESENT
@@ -336,14 +336,14 @@ class _RowChecker:
         self, v: dict[Column, CellValue], row: int, status: ExamStatus
     ) -> tuple[Decimal | None, Decimal | None, Decimal | None, bool]:
         result_text = compact(v.get(Column.RESULT, "")).lower()
-        stated_result = _RESULT_WORDS.get(result_text)
+        stated_result = RESULT_WORDS.get(result_text)
         if result_text and stated_result is None:
             self._add("unknown_result", row, Column.RESULT, result_text)
 
         if status is not ExamStatus.PRESENT:
             for column in (Column.THEORY, Column.PRACTICAL, Column.TOTAL):
                 text = compact(v.get(column, ""))
-                if text and text not in _STATUS_WORDS:
+                if text and text not in STATUS_WORDS:
                     self._add(
                         "score_for_absent",
                         row,
@@ -400,11 +400,9 @@ class _RowChecker:
         self, v: dict[Column, CellValue], row: int, column: Column
     ) -> tuple[Decimal | None, bool]:
         raw = v.get(column, "")
-        if type(raw) is float or type(raw) is int:
-            # Numeric cells: check in binary, then build the Decimal from cents.
-            cents = round(raw * 100)
-            if 0 <= raw <= 100 and abs(raw * 100 - cents) < 1e-6:
-                return Decimal(cents).scaleb(-2), True
+        cents = numeric_cents(raw)
+        if cents is not None:
+            return Decimal(cents).scaleb(-2), True
         text = compact(raw)
         if not text:
             return None, True

@@ -1,0 +1,158 @@
+"""The quick check of an ordinary score-summary row.
+
+Almost every row of a real summary has the same shape: text name, ID number and
+admission number, numeric scores, 正常 and 合格/不合格. ``FastRows.accept`` checks
+such a row with integer arithmetic on cents and no intermediate objects, and
+returns the row only when every rule holds. Anything else (another shape, an
+absent candidate, any doubt at all) returns None and the row goes through the
+full check in ``summary.py``, which finds and words the problems. Both paths
+apply the same rules, so a row gets the same result whichever path takes it;
+the intake tests run both on every corpus file.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from fractions import Fraction
+from math import ceil, lcm
+
+from certflow.identity import IdType, parse_id_type, validate_id
+from certflow.intake.cells import CellValue, clean_text, compact
+from certflow.intake.layout import Column
+from certflow.intake.vocabulary import STATUS_WORDS, module_matches, numeric_cents
+from certflow.models import CandidateScore, ExamStatus, PassRule, PassRuleKind, PlanInfo
+
+# A name holding none of these is unchanged by clean_text and normalise_name.
+_NAME_NEEDS_WORK = re.compile(
+    r"[\s\u00a0\u2000-\u200b\u202f\u205f\ufeff\u3000\uff01-\uff5e"
+    r"•・･‧∙⋅.．⸱ꞏ᛫]|[^\S\s]"
+)
+_ADMISSION = re.compile(r"[0-9A-Za-z-]+")
+
+
+class FastRows:
+    """Checks ordinary rows of one upload; remembers what it has seen."""
+
+    def __init__(
+        self,
+        plan: PlanInfo,
+        columns: set[Column],
+        results: dict[str, bool],
+        seen_ids: dict[str, int],
+        seen_admissions: dict[str, int],
+    ) -> None:
+        rule: PassRule = plan.pass_rule
+        theory = Fraction(Decimal(str(rule.theory_weight)))
+        practical = Fraction(Decimal(str(rule.practical_weight)))
+        self.scale = lcm(theory.denominator, practical.denominator)
+        self.theory_weight = int(theory * self.scale)
+        self.practical_weight = int(practical * self.scale)
+        # Scores are whole cents, so ">= threshold" is ">= its cents rounded up".
+        self.threshold = ceil(Fraction(Decimal(str(rule.threshold))) * 100)
+        self.kind = rule.kind
+        self.today = plan.exam_end_date
+        self.module_code = plan.module_code
+        self.has_module = Column.MODULE in columns
+        self.has_total = Column.TOTAL in columns
+        self.results = results
+        self.seen_ids = seen_ids
+        self.seen_admissions = seen_admissions
+        self.id_types: dict[CellValue, IdType | None] = {}
+        self.modules: dict[CellValue, bool] = {}
+
+    def accept(self, v: dict[Column, CellValue], row: int) -> CandidateScore | None:
+        """Return the checked row, or None when it needs the full check."""
+        name = v.get(Column.NAME, "")
+        if type(name) is not str or not name or _NAME_NEEDS_WORK.search(name):
+            return None
+        kind = self._id_type(v.get(Column.ID_TYPE, ""))
+        raw_id = v.get(Column.ID_NUMBER, "")
+        if kind is None or type(raw_id) is not str or not raw_id.isascii():
+            return None
+        number = raw_id.upper()
+        if validate_id(kind, number, today=self.today) is not None:
+            return None
+        admission = v.get(Column.ADMISSION_NUMBER, "")
+        if type(admission) is float and admission.is_integer() and admission < 1e15:
+            admission = str(int(admission))
+        elif type(admission) is not str or not _ADMISSION.fullmatch(admission):
+            return None
+        if number in self.seen_ids or admission in self.seen_admissions:
+            return None
+        if self.has_module and not self._module(v.get(Column.MODULE, "")):
+            return None
+        status = v.get(Column.STATUS, "")
+        remark = v.get(Column.REMARK, "")
+        if status and (
+            type(status) is not str
+            or STATUS_WORDS.get(status) is not ExamStatus.PRESENT
+        ):
+            return None
+        if type(remark) is not str:
+            return None
+        if (
+            not status
+            and STATUS_WORDS.get(compact(remark), ExamStatus.PRESENT)
+            is not ExamStatus.PRESENT
+        ):
+            return None
+
+        theory = numeric_cents(v.get(Column.THEORY, ""))
+        practical = numeric_cents(v.get(Column.PRACTICAL, ""))
+        if theory is None or practical is None:
+            return None
+        weighted = theory * self.theory_weight + practical * self.practical_weight
+        computed = (2 * weighted + self.scale) // (2 * self.scale)  # half up
+        total = computed
+        if self.has_total:
+            stated = numeric_cents(v.get(Column.TOTAL, ""))
+            if stated is None or abs(stated - computed) > 1:
+                return None
+            total = stated
+        passed = self._passes(theory, practical, computed)
+        result = v.get(Column.RESULT, "")
+        if result:
+            if type(result) is not str or self.results.get(result) is not passed:
+                return None
+        seq = v.get(Column.SEQ, "")
+        if (type(seq) is float and seq.is_integer() and seq < 1e15) or type(seq) is int:
+            seq_number: int | None = int(seq)
+        elif seq == "" or seq is None:
+            seq_number = None
+        else:
+            return None
+
+        self.seen_ids[number] = row
+        self.seen_admissions[admission] = row
+        return CandidateScore(
+            seq=seq_number,
+            name=name,
+            id_type=kind.value,
+            id_number=number,
+            admission_number=admission,
+            module_code=self.module_code,
+            theory=theory / 100,
+            practical=practical / 100,
+            total=total / 100,
+            status=ExamStatus.PRESENT,
+            passed=passed,
+            remark=clean_text(remark),
+        )
+
+    def _passes(self, theory: int, practical: int, total: int) -> bool:
+        if self.kind is PassRuleKind.BOTH_AT_LEAST:
+            return theory >= self.threshold and practical >= self.threshold
+        if self.kind is PassRuleKind.WEIGHTED_TOTAL_AT_LEAST:
+            return total >= self.threshold
+        return practical >= self.threshold
+
+    def _id_type(self, value: CellValue) -> IdType | None:
+        if value not in self.id_types:
+            self.id_types[value] = parse_id_type(clean_text(value))
+        return self.id_types[value]
+
+    def _module(self, value: CellValue) -> bool:
+        if value not in self.modules:
+            self.modules[value] = module_matches(clean_text(value), self.module_code)
+        return self.modules[value]

@@ -1,0 +1,46 @@
+"""The words and numbers a score summary is written with, shared by both row checks."""
+
+from __future__ import annotations
+
+import re
+
+from certflow.intake.cells import CellValue
+from certflow.models import ExamStatus
+
+# 考试状态 as schools write it.
+STATUS_WORDS: dict[str, ExamStatus] = {
+    **dict.fromkeys(
+        ("正常", "参考", "已考", "到考", "出勤", "在考"), ExamStatus.PRESENT
+    ),
+    **dict.fromkeys(("缺考", "缺席", "未到", "未参考", "缺"), ExamStatus.ABSENT),
+    **dict.fromkeys(("违纪", "作弊", "违规", "取消成绩"), ExamStatus.DISQUALIFIED),
+}
+# 考核结果 as schools write it.
+RESULT_WORDS: dict[str, bool] = {
+    **dict.fromkeys(("合格", "通过", "是", "及格", "pass", "√"), True),
+    **dict.fromkeys(("不合格", "未通过", "不通过", "否", "不及格", "fail", "×"), False),
+}
+# The words the template itself uses for a result.
+PASS_WORD = "合格"
+FAIL_WORD = "不合格"
+
+_MODULE_CODE = re.compile(r"^([0-9A-Za-z]+(?:-[0-9A-Za-z]+)*)")
+
+
+def module_matches(text: str, module_code: str) -> bool:
+    """Tell whether a 考核模块 cell ("1-1 汽车动力…") names ``module_code``."""
+    match = _MODULE_CODE.match(text.replace("—", "-").replace("－", "-"))
+    return match is not None and match.group(1) == module_code
+
+
+def numeric_cents(value: CellValue) -> int | None:
+    """Return a numeric cell holding a valid score (0–100, two decimals) in cents.
+
+    None for anything else: text, a number out of range or with more decimals.
+    """
+    if type(value) is not float and type(value) is not int:
+        return None
+    cents = round(value * 100)
+    if 0 <= value <= 100 and abs(value * 100 - cents) < 1e-6:
+        return cents
+    return None
