@@ -1057,30 +1057,47 @@ def _day_lines(days: Sequence[date], per_line: int = 7) -> list[str]:
 
 
 def trusted_keys(settings: Settings, given: Sequence[Path]) -> list[bytes]:
-    """Public keys for verification: the flags, else the configured signing keys."""
+    """Public keys for verification: the flags, else the configured signing keys.
+
+    The configured signing key counts only if it exists (a verifying machine
+    usually has none); a configured previous public key that is missing is an
+    error, since trusting fewer keys than configured would call valid ones bad.
+    """
     from certflow.certificates.keys import load_private_key, public_pem
 
     if given:
-        return [path.read_bytes() for path in given]
-    keys: list[bytes] = []
+        paths = list(given)
+    else:
+        paths = list(settings.certificates.previous_public_keys)
+    for path in paths:
+        if not path.is_file():
+            raise CliError(t("cli.file_missing", path=path))
+    keys = [path.read_bytes() for path in paths]
+
     signing = settings.certificates.signing_key_file
-    if signing.is_file():
+    if not given and signing.is_file():
         keys.append(public_pem(load_private_key(signing.read_bytes()).public_key()))
-    keys += [p.read_bytes() for p in settings.certificates.previous_public_keys]
     return keys
 
 
 async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
     """Check a certificate PDF's signature offline; exit 0 only when it is valid."""
-    from certflow.certificates import KeyRing, VerificationStatus, verify_pdf
+    from certflow.certificates import (
+        InvalidKeyError,
+        KeyRing,
+        VerificationStatus,
+        verify_pdf,
+    )
 
-    for path in [args.file, *args.public_key]:
-        if not path.is_file():
-            raise CliError(t("cli.file_missing", path=path))
-    keys = trusted_keys(ctx.settings, args.public_key)
-    if not keys:
+    if not args.file.is_file():
+        raise CliError(t("cli.file_missing", path=args.file))
+    try:
+        keyring = KeyRing.from_public_keys(trusted_keys(ctx.settings, args.public_key))
+    except InvalidKeyError as err:
+        raise CliError(t("cli.bad_key", detail=str(err))) from None
+    if not keyring.keys:
         raise CliError(t("cli.verify_no_keys"))
-    result = verify_pdf(args.file.read_bytes(), KeyRing.from_public_keys(keys))
+    result = verify_pdf(args.file.read_bytes(), keyring)
     ctx.say(result.message)
     if result.number:
         ctx.say(t("cli.verify_number", number=result.number))

@@ -346,6 +346,8 @@ async def test_whole_plan_through_the_command(
     assert created.status == 0 and stranger.stat().st_mode & 0o777 == 0o600
     assert twice.status == 2
     assert foreign.status == 2 and row["number"] in foreign.out
+    not_a_certificate = await certflow("verify", str(application))
+    assert not_a_certificate.status == 2
 
 
 async def test_who_acts_must_be_said(certflow: Certflow) -> None:
