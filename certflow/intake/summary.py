@@ -176,8 +176,9 @@ def _passes(
 class _RowChecker:
     """Checks rows one by one, remembering what repeats across rows."""
 
-    def __init__(self, plan: PlanInfo, located: Located) -> None:
+    def __init__(self, plan: PlanInfo, located: Located, *, quick: bool = True) -> None:
         self.plan = plan
+        self.quick = quick
         self.rule = plan.pass_rule
         self.grid = located.grid
         self.table: Table = located.table
@@ -221,9 +222,13 @@ class _RowChecker:
         width = len(cells)
         # One lookup per column and row; absent columns read as empty.
         v = {c: cells[i] for c, i in self.positions if i < width}
-        row = index + 1
-        accepted = self.fast.accept(v, row)
-        if accepted is not None:
+        return self.check_values(v, index + 1)
+
+    def check_values(
+        self, v: dict[Column, CellValue], row: int
+    ) -> CandidateScore | None:
+        """Check one row given as its cells by column; ``row`` is 1-based."""
+        if self.quick and (accepted := self.fast.accept(v, row)) is not None:
             return accepted
         before = len(self.problems)
 
