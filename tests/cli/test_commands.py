@@ -479,3 +479,12 @@ async def test_plan_from_file_late_from_the_start(
     deadline = format_deadline(exam_end + timedelta(days=15))
     assert all(deadline in row for row in overdue_rows)
     assert t("cli.status.overdue") in status.out.splitlines()[3]  # next deadline
+
+
+async def test_list_says_when_the_server_cannot_search(
+    certflow: Certflow, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outcome = await certflow("list", "--stage", "publicity")
+
+    assert outcome.status == 1
+    assert t("cli.list_visibility") in capsys.readouterr().err
