@@ -1,0 +1,193 @@
+"""The commands that search plans, against a real dev server: ``list`` and
+``calendar load`` (which wakes the plans waiting for a year's schedule).
+
+The time-skipping test server has no visibility store, so these tests start the
+dev server from the package binary on free loopback ports, with a worker on the
+session's database, and let the command connect by itself as staff would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from activities.calendar import CalendarActivities
+from activities.documents import DocumentStore
+from certflow.actions import plan_workflow_id
+from certflow.calendar import load_schedule_file
+from certflow.config import Settings
+from certflow.i18n import t
+from certflow.models import Stage
+from certflow.timeutil import cst_date
+from starter.devserver import DevServer, temporal_cli_path
+from tests.cli.conftest import Certflow, Outcome, certflow_runner
+from tests.cli.test_commands import ADMIN, CONTACT, INFO, start_and_submit, start_argv
+from tests.conftest import TEST_2027
+from tests.support import PlanDriver, sample_plan, unique_plan_id
+from worker import build_worker, connect
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(90)]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports, all held open until chosen."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
+async def until_listed(run: Any, plan_id: str, *argv: str) -> Outcome:
+    """Run ``list`` until the plan shows up (visibility lags the workflow a bit)."""
+    for _ in range(50):
+        outcome: Outcome = await run(*argv)
+        if plan_id in outcome.out:
+            return outcome
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{plan_id} never listed by {argv}: {outcome.out}")
+
+
+@dataclass
+class DevStack:
+    """A dev server with a certflow worker, and the command pointed at both."""
+
+    server: DevServer
+    settings: Settings
+    client: Client
+    certflow: Certflow
+
+
+@pytest.fixture
+async def dev_stack(
+    settings: Settings, resources: tuple[Any, DocumentStore], tmp_path: Path
+) -> AsyncIterator[DevStack]:
+    """A dev server on free ports with a worker; plans left running are ended."""
+    pool, store = resources
+    port, ui_port, http_port, metrics_port = free_ports(4)
+    server = DevServer(
+        tmp_path / "temporal.sqlite",
+        port=port,
+        ui_port=ui_port,
+        http_port=http_port,
+        metrics_port=metrics_port,
+    )
+    async with server:
+        temporal = settings.temporal.model_copy(
+            update={
+                "address": server.address,
+                "task_queue": f"cli-dev-{uuid.uuid4().hex[:8]}",
+            }
+        )
+        dev = settings.model_copy(update={"temporal": temporal})
+        client = await connect(dev)
+        # The command connects by itself (no client given), as staff would.
+        stack = DevStack(server, dev, client, certflow_runner(dev, None))
+        async with build_worker(client, dev, pool, store):
+            yield stack
+            running = "ExecutionStatus = 'Running'"
+            async for execution in client.list_workflows(running):
+                await client.get_workflow_handle(execution.id).terminate("test over")
+
+
+async def test_list_finds_a_started_plan_by_stage(dev_stack: DevStack) -> None:
+    certflow = dev_stack.certflow
+    plan = sample_plan(cst_date(datetime.now(UTC)), unique_plan_id())
+
+    started = await certflow(*start_argv(plan))
+    by_stage = await until_listed(
+        certflow, plan.plan_id, "list", "--stage", "score_submission"
+    )
+    by_owner = await until_listed(
+        certflow,
+        plan.plan_id,
+        "list",
+        "--owed-by",
+        "lead_evaluator",
+        "--site",
+        plan.site_code,
+    )
+    elsewhere = await certflow("list", "--stage", "publicity")
+    not_overdue = await certflow("list", "--overdue")
+    cli = await asyncio.create_subprocess_exec(
+        str(temporal_cli_path()),
+        "workflow",
+        "list",
+        "--address",
+        dev_stack.server.address,
+        "--query",
+        "Stage='score_submission'",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    listed, errors = await asyncio.wait_for(cli.communicate(), 30)
+
+    assert started.status == 0
+    assert by_stage.status == 0
+    row = next(line for line in by_stage.out.splitlines() if plan.plan_id in line)
+    assert t("stages.score_submission") in row and plan.site_code in row
+    assert t("cli.list.no") in row  # not overdue
+    assert by_owner.status == 0
+    assert plan.plan_id not in elsewhere.out
+    assert plan.plan_id not in not_overdue.out
+    assert cli.returncode == 0, errors.decode()
+    assert plan_workflow_id(plan.plan_id) in listed.decode()
+
+
+async def test_calendar_load_wakes_the_plans_waiting_for_the_year(
+    dev_stack: DevStack,
+    resources: tuple[Any, DocumentStore],
+    tmp_path: Path,
+) -> None:
+    # The publicity window of a plan ending today reaches into 2027. Without
+    # the 2027 schedule the plan waits; loading it through the command must wake
+    # it at once (its own recheck is a day away).
+    pool, _ = resources
+    certflow = dev_stack.certflow
+    plan = sample_plan(cst_date(datetime.now(UTC)), unique_plan_id())
+    driver = PlanDriver(
+        client=dev_stack.client,
+        env=None,  # type: ignore[arg-type]  # only waits, never skips time here
+        settings=dev_stack.settings,
+        store=resources[1],
+        plan=plan,
+        tmp=tmp_path,
+    )
+    await pool.execute("DELETE FROM calendar_years WHERE year = 2027")
+    try:
+        await start_and_submit(certflow, driver)
+        await driver.wait_for(
+            lambda s: any(o.duty == "consistency_review" for o in s.owed)
+        )
+        assert (
+            await certflow(*CONTACT, "review", plan.plan_id, "--approve")
+        ).status == 0
+        await driver.wait_for(lambda s: any(o.duty == "score_upload" for o in s.owed))
+        assert (await certflow(*INFO, "confirm-upload", plan.plan_id)).status == 0
+        waiting = await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+        await until_listed(
+            certflow, plan.plan_id, "list", "--stage", "score_publication"
+        )
+
+        loaded = await certflow(*ADMIN, "calendar", "load", str(TEST_2027))
+        woken = await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+    finally:
+        schedule = load_schedule_file(TEST_2027.read_bytes(), TEST_2027.name)
+        await CalendarActivities(pool).store_year(
+            schedule, loaded_by="test-admin", at=datetime.now(UTC)
+        )
+
+    assert waiting.publicity is None
+    assert loaded.status == 0
+    assert t("cli.calendar_signalled", count=1) in loaded.out
+    assert woken.publicity is not None and woken.calendar_missing_years == []
