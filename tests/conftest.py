@@ -7,6 +7,7 @@ through the sink and store files on disk.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from certflow.calendar import load_schedule_file
 from certflow.certificates import generate_keypair
 from certflow.config import Settings
 from starter.devserver import register_search_attributes, test_server_path
+from starter.embedded_pg import ensure_database, with_database
 from starter.smtp_sink import MailSink
 from worker import build_worker, worker_resources
 
@@ -41,20 +43,22 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def database_url() -> AsyncIterator[str]:
-    """A database of its own for the test session, dropped at the end."""
+async def database_url(state_dir: Path) -> AsyncIterator[str]:
+    """A database of its own for the test session, dropped at the end.
+
+    It lives on the PostgreSQL at DATABASE_ADMIN_URL (default: the local one);
+    where none answers, an embedded server is started for the session.
+    """
+    admin_url = os.environ.get("DATABASE_ADMIN_URL", ADMIN_URL)
     name = f"certflow_test_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    admin = await asyncpg.connect(ADMIN_URL)
+    url, close = await ensure_database(with_database(admin_url, name), state_dir)
+    yield url
+    admin = await asyncpg.connect(with_database(url, "postgres"))
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+        await close()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
