@@ -171,12 +171,18 @@ def _check_foreign_permanent(number: str, today: date) -> str | None:
 
 
 def _check_birth_and_check_character(number: str, today: date) -> str | None:
-    birth = birth_date(number)
-    if birth is None:
+    # The caller matched 17 digits and a check character, so no digit test here.
+    try:
+        birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return "bad_birth_date"
+    if birth.year < 1900:
         return "bad_birth_date"
     if birth > today:
         return "future_birth_date"
-    if check_character(number[:17]) != number[17]:
+    # map() stops at the 17 weights, so the check character itself is left out.
+    weighted = sum(map(mul, number.encode("ascii"), WEIGHTS)) - _DIGIT_OFFSET
+    if CHECK_CHARACTERS[weighted % 11] != number[17]:
         return "bad_check_character"
     return None
 

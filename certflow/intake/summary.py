@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import Field
@@ -108,16 +109,18 @@ def read_score_summary(
         return SummaryReading(
             accepted=False, problems=problems, sheet=located.grid.name, notes=notes
         )
+    passed = sum(r.passed for r in rows)
+    statuses = Counter(r.status for r in rows)
     return SummaryReading(
         accepted=True,
         rows=rows,
         sheet=located.grid.name,
         notes=notes,
         candidates=len(rows),
-        passed=sum(r.passed for r in rows),
-        failed=sum(not r.passed and r.status is ExamStatus.PRESENT for r in rows),
-        absent=sum(r.status is ExamStatus.ABSENT for r in rows),
-        disqualified=sum(r.status is ExamStatus.DISQUALIFIED for r in rows),
+        passed=passed,
+        failed=statuses[ExamStatus.PRESENT] - passed,
+        absent=statuses[ExamStatus.ABSENT],
+        disqualified=statuses[ExamStatus.DISQUALIFIED],
     )
 
 
