@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import unicodedata
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +69,36 @@ def test_stack_and_mail_get_their_own_arguments() -> None:
     assert rest == ["show", "2", "--folder", "exam"]
     with pytest.raises(SystemExit):
         parse(["review", "P2026-1", "--approve", "--send-back", "site"])
+
+
+def test_the_installed_command_runs_offline_subcommands(tmp_path: Path) -> None:
+    key = tmp_path / "signing.pem"
+    not_pdf = tmp_path / "not-a-certificate.pdf"
+    not_pdf.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    command = [sys.executable, "-m", "starter.cli"]
+
+    created = subprocess.run(
+        [*command, "keys", "create", "--out", str(key)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    checked = subprocess.run(
+        [
+            *command,
+            "verify",
+            str(not_pdf),
+            "--public-key",
+            str(tmp_path / "signing.pub.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert created.returncode == 0, created.stderr
+    assert key.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert checked.returncode == 2, checked.stderr
+    assert checked.stdout.strip()  # the verdict, in Chinese
