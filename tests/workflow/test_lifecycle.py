@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from datetime import timedelta
 from typing import Any
 
@@ -51,11 +53,23 @@ async def test_plan_runs_from_score_sheets_to_issued_certificates(
         BatchDecisionRequest(actor=GM, approve=[plan_id]),
     )
     result = await driver.h.result()
+    await batch.result()
+    if os.environ.get("CERTFLOW_RECORD_HISTORIES"):
+        folder = Path(__file__).parent / "histories"
+        for name, handle in (
+            ("exam-plan-lifecycle", driver.h),
+            ("approval-batch", batch),
+        ):
+            history = await handle.fetch_history()
+            (folder / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
     assert result.stage == Stage.ISSUED
     assert result.certificates_issued == 14
 
     # The organisation's records: scores, audit trail, certificates.
-    assert await pool.fetchval("SELECT count(*) FROM scores WHERE plan_id = $1", plan_id) == 32
+    assert (
+        await pool.fetchval("SELECT count(*) FROM scores WHERE plan_id = $1", plan_id)
+        == 32
+    )
     certificates = await pool.fetch(
         "SELECT number, pdf_sha256 FROM certificates WHERE plan_id = $1", plan_id
     )
@@ -64,7 +78,9 @@ async def test_plan_runs_from_score_sheets_to_issued_certificates(
     assert len({row["number"] for row in certificates}) == 14
     actions = {
         r["action"]
-        for r in await pool.fetch("SELECT action FROM audit WHERE plan_id = $1", plan_id)
+        for r in await pool.fetch(
+            "SELECT action FROM audit WHERE plan_id = $1", plan_id
+        )
     }
     assert {
         "upload_score_summary",
@@ -81,6 +97,8 @@ async def test_plan_runs_from_score_sheets_to_issued_certificates(
     assert len(pdfs) == 14
 
     # The mails the parties received, in Chinese.
-    subjects = [m["Subject"] for m in sink_messages() if m["X-Certflow-Plan"] == plan_id]
+    subjects = [
+        m["Subject"] for m in sink_messages() if m["X-Certflow-Plan"] == plan_id
+    ]
     assert any("成绩公示期" in s for s in subjects)
     assert any("电子证书已发放" in s for s in subjects)

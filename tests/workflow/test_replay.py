@@ -1,0 +1,35 @@
+"""Recorded histories replay against the current workflow code.
+
+The JSON files in ``histories/`` are whole histories of real runs (the
+lifecycle test writes them when CERTFLOW_RECORD_HISTORIES=1). A code change
+that would break the plans already running in production fails here first; when
+a change is meant to alter histories, it needs a patch (``workflow.patched``),
+not a new recording.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from worker import WORKFLOWS
+
+HISTORIES = Path(__file__).parent / "histories"
+RECORDED = sorted(HISTORIES.glob("*.json"))
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
+
+
+def test_histories_are_recorded() -> None:
+    assert {p.stem for p in RECORDED} >= {"exam-plan-lifecycle", "approval-batch"}
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
+async def test_recorded_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
