@@ -30,6 +30,22 @@ _NAME_NEEDS_WORK = re.compile(
 )
 _ADMISSION = re.compile(r"[0-9A-Za-z-]+")
 
+# The cells the quick check reads, in the order ``accept_values`` takes them.
+ORDER = (
+    Column.NAME,
+    Column.ID_TYPE,
+    Column.ID_NUMBER,
+    Column.ADMISSION_NUMBER,
+    Column.MODULE,
+    Column.STATUS,
+    Column.REMARK,
+    Column.THEORY,
+    Column.PRACTICAL,
+    Column.TOTAL,
+    Column.RESULT,
+    Column.SEQ,
+)
+
 
 class FastRows:
     """Checks ordinary rows of one upload; remembers what it has seen."""
@@ -63,27 +79,43 @@ class FastRows:
 
     def accept(self, v: dict[Column, CellValue], row: int) -> CandidateScore | None:
         """Return the checked row, or None when it needs the full check."""
-        name = v.get(Column.NAME, "")
+        return self.accept_values([v.get(column, "") for column in ORDER], row)
+
+    def accept_values(self, values: list[CellValue], row: int) -> CandidateScore | None:
+        """Like ``accept``, with the row's cells listed in ``ORDER``."""
+        (
+            name,
+            id_type,
+            raw_id,
+            admission,
+            module,
+            status,
+            remark,
+            raw_theory,
+            raw_practical,
+            raw_total,
+            result,
+            seq,
+        ) = values
         if type(name) is not str or not name or _NAME_NEEDS_WORK.search(name):
             return None
-        kind = self._id_type(v.get(Column.ID_TYPE, ""))
-        raw_id = v.get(Column.ID_NUMBER, "")
+        try:
+            kind = self.id_types[id_type]
+        except KeyError:
+            kind = self.id_types[id_type] = parse_id_type(clean_text(id_type))
         if kind is None or type(raw_id) is not str or not raw_id.isascii():
             return None
         number = raw_id.upper()
         if validate_id(kind, number, today=self.today) is not None:
             return None
-        admission = v.get(Column.ADMISSION_NUMBER, "")
         if type(admission) is float and admission.is_integer() and admission < 1e15:
             admission = str(int(admission))
         elif type(admission) is not str or not _ADMISSION.fullmatch(admission):
             return None
         if number in self.seen_ids or admission in self.seen_admissions:
             return None
-        if self.has_module and not self._module(v.get(Column.MODULE, "")):
+        if self.has_module and not self._module(module):
             return None
-        status = v.get(Column.STATUS, "")
-        remark = v.get(Column.REMARK, "")
         if status and (
             type(status) is not str
             or STATUS_WORDS.get(status) is not ExamStatus.PRESENT
@@ -93,29 +125,28 @@ class FastRows:
             return None
         if (
             not status
+            and remark
             and STATUS_WORDS.get(compact(remark), ExamStatus.PRESENT)
             is not ExamStatus.PRESENT
         ):
             return None
 
-        theory = numeric_cents(v.get(Column.THEORY, ""))
-        practical = numeric_cents(v.get(Column.PRACTICAL, ""))
+        theory = numeric_cents(raw_theory)
+        practical = numeric_cents(raw_practical)
         if theory is None or practical is None:
             return None
         weighted = theory * self.theory_weight + practical * self.practical_weight
         computed = (2 * weighted + self.scale) // (2 * self.scale)  # half up
         total = computed
         if self.has_total:
-            stated = numeric_cents(v.get(Column.TOTAL, ""))
+            stated = numeric_cents(raw_total)
             if stated is None or abs(stated - computed) > 1:
                 return None
             total = stated
         passed = self._passes(theory, practical, computed)
-        result = v.get(Column.RESULT, "")
         if result:
             if type(result) is not str or self.results.get(result) is not passed:
                 return None
-        seq = v.get(Column.SEQ, "")
         if (type(seq) is float and seq.is_integer() and seq < 1e15) or type(seq) is int:
             seq_number: int | None = int(seq)
         elif seq == "" or seq is None:
@@ -146,11 +177,6 @@ class FastRows:
         if self.kind is PassRuleKind.WEIGHTED_TOTAL_AT_LEAST:
             return total >= self.threshold
         return practical >= self.threshold
-
-    def _id_type(self, value: CellValue) -> IdType | None:
-        if value not in self.id_types:
-            self.id_types[value] = parse_id_type(clean_text(value))
-        return self.id_types[value]
 
     def _module(self, value: CellValue) -> bool:
         if value not in self.modules:

@@ -19,7 +19,7 @@ from certflow.intake.cells import (
     normalise_name,
 )
 from certflow.intake.common import Duplicates, Located, locate, problem, read_id
-from certflow.intake.fastpath import FastRows
+from certflow.intake.fastpath import ORDER, FastRows
 from certflow.intake.layout import Column, Table
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.vocabulary import (
@@ -192,6 +192,8 @@ class _RowChecker:
         self.numbers = _RuleNumbers(self.rule)
         self.modules: dict[str, bool] = {}
         self.positions = list(self.table.columns.items())
+        absent = 1 << 30  # past any row's end, so the cell reads as empty
+        self.quick_positions = [self.table.columns.get(c, absent) for c in ORDER]
         self.fast = FastRows(
             plan,
             set(self.table.columns),
@@ -223,9 +225,13 @@ class _RowChecker:
     def check(self, index: int) -> CandidateScore | None:
         cells = self.grid.rows[index]
         width = len(cells)
+        if self.quick:
+            values = [cells[i] if i < width else "" for i in self.quick_positions]
+            if (accepted := self.fast.accept_values(values, index + 1)) is not None:
+                return accepted
         # One lookup per column and row; absent columns read as empty.
         v = {c: cells[i] for c, i in self.positions if i < width}
-        return self.check_values(v, index + 1)
+        return self._full_check(v, index + 1)
 
     def check_values(
         self, v: dict[Column, CellValue], row: int
@@ -233,6 +239,11 @@ class _RowChecker:
         """Check one row given as its cells by column; ``row`` is 1-based."""
         if self.quick and (accepted := self.fast.accept(v, row)) is not None:
             return accepted
+        return self._full_check(v, row)
+
+    def _full_check(
+        self, v: dict[Column, CellValue], row: int
+    ) -> CandidateScore | None:
         before = len(self.problems)
 
         raw_name = clean_text(v.get(Column.NAME, ""))
