@@ -38,7 +38,7 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.documents import DocumentStore
+from activities.documents import DocumentNotFound, DocumentStore
 from certflow import search_attributes as sa
 from certflow.actions import (
     ActionResult,
@@ -64,7 +64,7 @@ from certflow.actions import (
 )
 from certflow.config import Settings
 from certflow.i18n import t
-from certflow.models import Actor, Level, PlanInfo, Role, Stage
+from certflow.models import Actor, DocumentRef, Level, PlanInfo, Role, Stage
 from certflow.plan import SUBMISSION_DUTIES, HistoryEntry
 from certflow.timeutil import CST, cst_date, format_cst, format_deadline
 
@@ -115,6 +115,23 @@ class Context:
     def store(self) -> DocumentStore:
         """The document store uploads are put into before the plan is told."""
         return DocumentStore(self.settings.documents_dir)
+
+    def export(self, ref: DocumentRef) -> Path:
+        """Copy a stored file into the output folder under its own name.
+
+        The store names files by digest, which no office suite opens; staff get
+        a copy named as the worker named it. Where the store is not on this
+        machine, the store path is all there is to show.
+        """
+        name = Path(ref.filename).name or f"{ref.sha256[:16]}.bin"
+        target = self.settings.output_dir / name
+        try:
+            data = self.store.get(ref)
+        except DocumentNotFound:
+            return self.store.path_of(ref)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        return target
 
     async def client(self) -> Client:
         """The Temporal client: the one given (tests), or a new connection."""
@@ -218,7 +235,7 @@ def show_result(ctx: Context, result: ActionResult) -> int:
         if result.reference:
             ctx.say(t("cli.reference", reference=result.reference))
         if result.report is not None:
-            ctx.say(t("cli.output_file", path=ctx.store.path_of(result.report)))
+            ctx.say(t("cli.output_file", path=ctx.export(result.report)))
         return 0
 
     ctx.say(t("cli.refused", reason=result.message))
@@ -230,7 +247,7 @@ def show_result(ctx: Context, result: ActionResult) -> int:
         if hidden > 0:
             ctx.say(t("cli.problems_more", count=hidden))
     if result.report is not None:
-        ctx.say(t("cli.report", path=ctx.store.path_of(result.report)))
+        ctx.say(t("cli.report", path=ctx.export(result.report)))
     return 2
 
 

@@ -198,9 +198,12 @@ async def test_refused_upload_lists_masked_problems_and_the_report(
     assert "第 6 行" in refused.out  # the wrong check character, where it is
     report = re.search(r"完整报告：(\S+)", refused.out)
     assert report is not None
+    # A copy under the worker's file name, in the output folder, opens as a workbook.
     report_file = Path(report.group(1))
-    assert report_file.is_relative_to(worker_settings.documents_dir)
-    assert await asyncio.to_thread(report_file.read_bytes)
+    assert report_file.parent == worker_settings.output_dir
+    assert report_file.suffix == ".xlsx"
+    book = await asyncio.to_thread(openpyxl.load_workbook, report_file)
+    assert book.worksheets
     leaked = {value for value in personal_data(broken) if value in refused.out}
     assert leaked == set()
 
@@ -255,7 +258,8 @@ async def test_whole_plan_through_the_command(
     nothing = await certflow("correction", "history", plan_id, "2026110412001")
 
     assert decided.status == 0 and applied.status == 0
-    assert t("cli.output_file", path="") in applied.out
+    update_file = re.search(r"生成的文件：(\S+)", applied.out)
+    assert update_file is not None and update_file.group(1).endswith(".xlsx")
     assert history.status == 0
     rows = [line for line in history.out.splitlines() if request_id in line]
     assert len(rows) == 3
