@@ -11,6 +11,7 @@ import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -52,6 +53,27 @@ class SmtpSettings(Model):
     username: str | None = None
     password: str | None = None
     starttls: bool = False
+
+
+class MailboxSettings(Model):
+    """The exam mailbox (1+X 考务邮箱) that correction requests are mailed to.
+
+    ``kind`` picks the source: a local maildir at ``path`` (what the local stack
+    and fetchmail deliver into) or an IMAP server. ``address`` is the mailbox's
+    own address, the From of its automatic replies (default: the SMTP sender).
+    """
+
+    kind: Literal["maildir", "imap"] = "maildir"
+    path: Path = Path(".state/mailbox/exam")
+    host: str = "127.0.0.1"
+    port: int = 143
+    user: str = ""
+    password: str = ""
+    ssl: bool = False
+    folder: str = "INBOX"
+    processed_folder: str | None = "Processed"
+    address: str | None = None
+    poll_interval: timedelta = timedelta(minutes=5)
 
 
 class TemporalSettings(Model):
@@ -105,6 +127,7 @@ class Settings(Model):
     pass_rules: list[PassRuleEntry] = Field(default_factory=list)
     fees: list[FeeEntry] = Field(default_factory=list)
     certificates: CertificateSettings = Field(default_factory=CertificateSettings)
+    mailbox: MailboxSettings = Field(default_factory=MailboxSettings)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:
@@ -128,6 +151,9 @@ class Settings(Model):
         if state := env.get("CERTFLOW_STATE"):
             update["documents_dir"] = Path(state) / "documents"
             update["output_dir"] = Path(state) / "out"
+            update["mailbox"] = self.mailbox.model_copy(
+                update={"path": Path(state) / "mailbox" / "exam"}
+            )
             update["certificates"] = self.certificates.model_copy(
                 update={
                     "signing_key_file": Path(state) / "keys" / "certificate-signing.pem"
