@@ -23,6 +23,7 @@ import tracemalloc
 import uuid
 from collections.abc import Callable
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 import asyncpg
@@ -35,20 +36,8 @@ from certflow.models import CandidateScore, Level, PlanInfo
 
 TARGET_RATIO = 2.0
 MODULE = "1-1 汽车动力与驱动系统综合分析技术"
-COLUMNS = [
-    "seq",
-    "name",
-    "id_type",
-    "id_number",
-    "admission_number",
-    "module_code",
-    "theory",
-    "practical",
-    "total",
-    "status",
-    "passed",
-    "remark",
-]
+# The COPY columns are the fields of CandidateScore, in their declared order.
+COLUMNS = list(CandidateScore.model_fields)
 
 
 def bench_plan() -> PlanInfo:
@@ -125,23 +114,8 @@ def generate_summary(rows: int) -> bytes:
 
 def records(rows: list[CandidateScore]) -> list[tuple[Any, ...]]:
     """Return the rows as COPY records in ``COLUMNS`` order."""
-    return [
-        (
-            r.seq,
-            r.name,
-            r.id_type,
-            r.id_number,
-            r.admission_number,
-            r.module_code,
-            r.theory,
-            r.practical,
-            r.total,
-            r.status.value,
-            r.passed,
-            r.remark,
-        )
-        for r in rows
-    ]
+    getters = [attrgetter(column) for column in COLUMNS]
+    return [tuple(get(row) for get in getters) for row in rows]
 
 
 def bare_read(data: bytes) -> list[tuple[Any, ...]]:
@@ -222,10 +196,11 @@ async def run(rows: int, dsn: str, repeat: int) -> float:
     if not reading.accepted:
         raise SystemExit(f"generated summary refused: {reading.problems[:3]}")
     intake_s, bare_s = statistics.median(intake_times), statistics.median(bare_times)
-    ours = records(reading.rows)
+    # Turning the accepted rows into COPY records counts as part of persisting.
+    convert_s, ours = median_of(repeat, lambda: records(reading.rows))
     persist_times, bare_copy_times = [], []
     for _ in range(repeat):
-        persist_times.append(await copy_rows(dsn, ours))
+        persist_times.append(convert_s + await copy_rows(dsn, ours))
         bare_copy_times.append(await copy_rows(dsn, bare))
     persist_s = statistics.median(persist_times)
     bare_copy_s = statistics.median(bare_copy_times)
@@ -238,7 +213,7 @@ async def run(rows: int, dsn: str, repeat: int) -> float:
 
     ratio = (intake_s + persist_s) / (bare_s + bare_copy_s)
     print(f"intake parse+validate: {intake_s * 1000:.0f} ms")
-    print(f"intake COPY: {persist_s * 1000:.0f} ms")
+    print(f"intake records + COPY: {persist_s * 1000:.0f} ms")
     print(f"bare calamine read: {bare_s * 1000:.0f} ms")
     print(f"bare COPY: {bare_copy_s * 1000:.0f} ms")
     print(f"ratio: {ratio:.2f}x (target <= {TARGET_RATIO:.1f}x)")
