@@ -42,7 +42,9 @@ async def connect(settings: Settings) -> Client:
     )
 
 
-def build_activities(settings: Settings, pool: Any, store: DocumentStore) -> list[Callable[..., Any]]:
+def build_activities(
+    settings: Settings, pool: Any, store: DocumentStore
+) -> list[Callable[..., Any]]:
     """Every activity of certflow, bound to the shared pool, store and mailer."""
     plans = PlanStore(pool)
     intake = IntakeActivities(pool, store)
@@ -70,7 +72,9 @@ def build_activities(settings: Settings, pool: Any, store: DocumentStore) -> lis
 
 
 @asynccontextmanager
-async def worker_resources(settings: Settings) -> AsyncIterator[tuple[Any, DocumentStore]]:
+async def worker_resources(
+    settings: Settings,
+) -> AsyncIterator[tuple[Any, DocumentStore]]:
     """The database pool (schema migrated) and the document store, closed on exit."""
     pool = await create_pool(settings.database_url)
     try:
@@ -92,7 +96,9 @@ def build_worker(
     )
 
 
-async def run_worker(client: Client, settings: Settings, *, stop: asyncio.Event) -> None:
+async def run_worker(
+    client: Client, settings: Settings, *, stop: asyncio.Event
+) -> None:
     """Run the worker until ``stop`` is set, then finish in-flight tasks and return."""
     async with worker_resources(settings) as (pool, store):
         worker = build_worker(client, settings, pool, store)
@@ -106,7 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a worker against an existing Temporal server (production entry point)."""
     parser = argparse.ArgumentParser(prog="worker.py", description=main.__doc__)
     parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     settings = Settings.load()
 
     async def _run() -> None:

@@ -35,17 +35,24 @@ class CalendarActivities:
 
     async def calendar(self) -> WorkingCalendar:
         calendar = WorkingCalendar.from_holidays_package()
-        for row in await self.pool.fetch("SELECT schedule FROM calendar_years ORDER BY year"):
-            calendar = calendar.with_schedule(YearSchedule.model_validate(row["schedule"]))
+        for row in await self.pool.fetch(
+            "SELECT schedule FROM calendar_years ORDER BY year"
+        ):
+            calendar = calendar.with_schedule(
+                YearSchedule.model_validate(row["schedule"])
+            )
         return calendar
 
-    async def store_year(self, schedule: YearSchedule, *, loaded_by: str, at: datetime) -> None:
+    async def store_year(
+        self, schedule: YearSchedule, *, loaded_by: str, at: datetime
+    ) -> None:
         """Store (or replace) one year's schedule and audit who loaded it."""
         check_schedule(schedule)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """
-                INSERT INTO calendar_years (year, schedule, source, loaded_by, loaded_at)
+                INSERT INTO calendar_years
+                    (year, schedule, source, loaded_by, loaded_at)
                 VALUES ($1, $2, $3, $4, $5)
                 ON CONFLICT (year) DO UPDATE SET schedule = EXCLUDED.schedule,
                     source = EXCLUDED.source, loaded_by = EXCLUDED.loaded_by,
@@ -68,16 +75,22 @@ class CalendarActivities:
                 {"year": str(schedule.year), "source": schedule.source},
                 f"calendar/{schedule.year}/{at.isoformat()}",
             )
-        log.info("calendar year stored year=%d source=%s", schedule.year, schedule.source)
+        log.info(
+            "calendar year stored year=%d source=%s", schedule.year, schedule.source
+        )
 
     @activity.defn
     async def publicity_window(self, req: WindowRequest) -> WindowAnswer:
         """The publicity window, or the years that must be loaded first."""
         calendar = await self.calendar()
-        missing = sorted(years_needed(req.exam_end, req.confirmed_at) - calendar.known_years())
+        missing = sorted(
+            years_needed(req.exam_end, req.confirmed_at) - calendar.known_years()
+        )
         if missing:
             return WindowAnswer(missing_years=missing)
         try:
-            return WindowAnswer(window=publicity_window(req.exam_end, req.confirmed_at, calendar))
+            return WindowAnswer(
+                window=publicity_window(req.exam_end, req.confirmed_at, calendar)
+            )
         except UnknownYear as unknown:
             return WindowAnswer(missing_years=[unknown.year])

@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 class CertificateActivities:
     """Issues the certificates of approved plans and keeps the issuance records."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, store: DocumentStore) -> None:
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, store: DocumentStore
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.store = store
@@ -56,8 +58,9 @@ class CertificateActivities:
                 self._key = SigningKey.load(path.read_bytes())
             except FileNotFoundError:
                 raise RuntimeError(
-                    f"The certificate signing key {path} does not exist. Create it with "
-                    "'certflow keys create' or set certificates.signing_key_file."
+                    f"The certificate signing key {path} does not exist. "
+                    "Create it with 'certflow keys create' or set "
+                    "certificates.signing_key_file."
                 ) from None
         return self._key
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from importlib import resources
@@ -22,7 +23,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10
+) -> asyncpg.Pool:
     """Open a pool whose connections speak jsonb as Python objects."""
     pool = await asyncpg.create_pool(
         url, min_size=min_size, max_size=max_size, init=_init_connection
@@ -45,20 +48,32 @@ async def migrate(pool: asyncpg.Pool, folder: Path = MIGRATIONS) -> list[str]:
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
-            for path in sorted(folder.glob("*.sql")):
-                if path.name in done:
-                    continue
+            done = {
+                r["name"]
+                for r in await conn.fetch("SELECT name FROM schema_migrations")
+            }
+            # Reading files blocks, so it happens off the event loop.
+            pending = await asyncio.to_thread(_read_pending, folder, done)
+            for name, sql in pending:
                 async with conn.transaction():
-                    await conn.execute(path.read_text(encoding="utf-8"))
+                    await conn.execute(sql)
                     await conn.execute(
-                        "INSERT INTO schema_migrations (name) VALUES ($1)", path.name
+                        "INSERT INTO schema_migrations (name) VALUES ($1)", name
                     )
-                log.info("migration applied name=%s", path.name)
-                applied.append(path.name)
+                log.info("migration applied name=%s", name)
+                applied.append(name)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
     return applied
+
+
+def _read_pending(folder: Path, done: set[str]) -> list[tuple[str, str]]:
+    """Name and SQL of each migration file not in ``done``, in file-name order."""
+    return [
+        (path.name, path.read_text(encoding="utf-8"))
+        for path in sorted(folder.glob("*.sql"))
+        if path.name not in done
+    ]
 
 
 __all__ = ["create_pool", "migrate", "resources"]

@@ -77,7 +77,9 @@ class DocumentStore:
                 f"Document {ref.sha256[:12]} is not in the store at {self.root}."
             ) from None
         if hashlib.sha256(data).hexdigest() != ref.sha256:
-            raise DocumentNotFound(f"Document {ref.sha256[:12]} is damaged in the store.")
+            raise DocumentNotFound(
+                f"Document {ref.sha256[:12]} is damaged in the store."
+            )
         return data
 
 

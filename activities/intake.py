@@ -55,6 +55,10 @@ _SCORE_COLUMNS = (
     "seq, name, id_type, id_number, theory, practical, total, status, passed"
 )
 
+# One sign_ins row after its plan, kind and version: seq, name, id_number,
+# admission_number, staff_id, role_text, signed.
+_SignInRow = tuple[int | None, str, str, str, str, str, bool]
+
 
 class IntakeActivities:
     """Activities that read uploads and keep the organisation's score database."""
@@ -118,10 +122,14 @@ class IntakeActivities:
                 annotated = None
             if annotated is not None:
                 report = self.store.put(
-                    annotated, filename=f"{req.plan.plan_id}-问题标注.xlsx", media_type=XLSX
+                    annotated,
+                    filename=f"{req.plan.plan_id}-问题标注.xlsx",
+                    media_type=XLSX,
                 )
         async with self.pool.acquire() as conn, conn.transaction():
-            await self._record_document(conn, req, accepted=False, problems=len(problems))
+            await self._record_document(
+                conn, req, accepted=False, problems=len(problems)
+            )
         log.info(
             "upload refused plan_id=%s kind=%s problems=%d",
             req.plan.plan_id,
@@ -233,9 +241,20 @@ class IntakeActivities:
                     "score_rows",
                     records=[_score_record(plan_id, version, r) for r in rows],
                     columns=[
-                        "plan_id", "version", "admission_number", "module_code",
-                        "seq", "name", "id_type", "id_number", "theory", "practical",
-                        "total", "status", "passed", "remark",
+                        "plan_id",
+                        "version",
+                        "admission_number",
+                        "module_code",
+                        "seq",
+                        "name",
+                        "id_type",
+                        "id_number",
+                        "theory",
+                        "practical",
+                        "total",
+                        "status",
+                        "passed",
+                        "remark",
                     ],
                 )
                 # The newest accepted version replaces the current scores whole.
@@ -256,7 +275,9 @@ class IntakeActivities:
             version=version,
             candidates=len(rows),
             passed=sum(1 for r in rows if r.passed),
-            failed=sum(1 for r in rows if r.status is ExamStatus.PRESENT and not r.passed),
+            failed=sum(
+                1 for r in rows if r.status is ExamStatus.PRESENT and not r.passed
+            ),
             absent=sum(1 for r in rows if r.status is ExamStatus.ABSENT),
             disqualified=sum(1 for r in rows if r.status is ExamStatus.DISQUALIFIED),
         )
@@ -269,12 +290,14 @@ class IntakeActivities:
         return UploadOutcome(accepted=True, stats=stats, version=version)
 
     async def _accept_sign_in(
-        self, req: ProcessUpload, kind: str, rows: list[tuple[object, ...]]
+        self, req: ProcessUpload, kind: str, rows: list[_SignInRow]
     ) -> UploadOutcome:
         async with self.pool.acquire() as conn, conn.transaction():
             version = await self._record_document(conn, req, accepted=True)
             await conn.execute(
-                "DELETE FROM sign_ins WHERE plan_id = $1 AND kind = $2 AND version = $3",
+                """
+                DELETE FROM sign_ins WHERE plan_id = $1 AND kind = $2 AND version = $3
+                """,
                 req.plan.plan_id,
                 kind,
                 version,
@@ -292,7 +315,9 @@ class IntakeActivities:
     # -- consistency review and the national platform --------------------------
 
     @activity.defn
-    async def build_consistency_report(self, req: ConsistencyRequest) -> ConsistencySummary:
+    async def build_consistency_report(
+        self, req: ConsistencyRequest
+    ) -> ConsistencySummary:
         """Compare the current summary with the newest sign-in sheets (4.1.5)."""
         plan = req.plan
         summary = await self.current_scores(plan.plan_id)
@@ -313,7 +338,10 @@ class IntakeActivities:
             ],
             [
                 intake.EvaluatorSignIn(
-                    seq=r["seq"], name=r["name"], role_text=r["role_text"], staff_id=r["staff_id"]
+                    seq=r["seq"],
+                    name=r["name"],
+                    role_text=r["role_text"],
+                    staff_id=r["staff_id"],
                 )
                 for r in evaluators
             ],
@@ -337,7 +365,9 @@ class IntakeActivities:
         await self._record_output(req.plan.plan_id, DocumentKind.PLATFORM_IMPORT, ref)
         return ref
 
-    async def _record_output(self, plan_id: str, kind: DocumentKind, ref: DocumentRef) -> None:
+    async def _record_output(
+        self, plan_id: str, kind: DocumentKind, ref: DocumentRef
+    ) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """
@@ -350,8 +380,8 @@ class IntakeActivities:
             )
             await conn.execute(
                 """
-                INSERT INTO plan_documents (plan_id, kind, sha256, filename, uploaded_by,
-                                            uploaded_at, accepted)
+                INSERT INTO plan_documents (plan_id, kind, sha256, filename,
+                                            uploaded_by, uploaded_at, accepted)
                 SELECT $1, $2, $3, $4, 'certflow', now(), true
                 WHERE NOT EXISTS (SELECT 1 FROM plan_documents
                                   WHERE plan_id = $1 AND kind = $2 AND sha256 = $3)
@@ -363,12 +393,14 @@ class IntakeActivities:
             )
 
     async def current_scores(self, plan_id: str) -> list[CandidateScore]:
+        columns = _SCORE_COLUMNS.replace("seq,", "s.seq,")
         rows = await self.pool.fetch(
             f"""
-            SELECT admission_number, module_code, remark, {_SCORE_COLUMNS.replace("seq,", "s.seq,")}
+            SELECT admission_number, module_code, remark, {columns}
             FROM scores s
             LEFT JOIN LATERAL (SELECT remark FROM score_rows r
-                               WHERE r.plan_id = s.plan_id AND r.version = s.source_version
+                               WHERE r.plan_id = s.plan_id
+                                 AND r.version = s.source_version
                                  AND r.admission_number = s.admission_number
                                  AND r.module_code = s.module_code) r ON true
             WHERE s.plan_id = $1 ORDER BY s.seq NULLS LAST, s.admission_number
@@ -378,7 +410,7 @@ class IntakeActivities:
         return [_score_from_row(r) for r in rows]
 
     async def _sign_ins(self, plan_id: str, kind: str) -> list[asyncpg.Record]:
-        return await self.pool.fetch(
+        records: list[asyncpg.Record] = await self.pool.fetch(
             """
             SELECT * FROM sign_ins WHERE plan_id = $1 AND kind = $2 AND version =
               (SELECT max(version) FROM sign_ins WHERE plan_id = $1 AND kind = $2)
@@ -387,6 +419,7 @@ class IntakeActivities:
             plan_id,
             kind,
         )
+        return records
 
     # -- corrections (4.1.7) ---------------------------------------------------
 
@@ -406,7 +439,9 @@ class IntakeActivities:
                         problems=[
                             Problem(
                                 code="duplicate",
-                                message=t("intake_db.duplicate_request", request_id=earlier),
+                                message=t(
+                                    "intake_db.duplicate_request", request_id=earlier
+                                ),
                             )
                         ],
                     )
@@ -481,7 +516,9 @@ class IntakeActivities:
                 req.request_id,
             )
             if request is None:
-                raise ValueError(f"Correction request {req.request_id} is not on record.")
+                raise ValueError(
+                    f"Correction request {req.request_id} is not on record."
+                )
             current = await conn.fetchrow(
                 """
                 SELECT * FROM scores WHERE plan_id = $1 AND admission_number = $2
@@ -493,7 +530,9 @@ class IntakeActivities:
             if current is None:
                 raise ValueError(f"Candidate of {req.request_id} has no current score.")
             if request["status"] != "applied":
-                changes = _corrected(plan, current, request["field"], request["requested_score"])
+                changes = _corrected(
+                    plan, current, request["field"], request["requested_score"]
+                )
                 for field, (old, new) in changes.items():
                     await conn.execute(
                         f"UPDATE scores SET {field} = $3, updated_at = $4 "
@@ -505,9 +544,9 @@ class IntakeActivities:
                     )
                     await conn.execute(
                         """
-                        INSERT INTO score_history (plan_id, admission_number, module_code,
-                            field, old_value, new_value, changed_by, changed_at, reason,
-                            request_id)
+                        INSERT INTO score_history (plan_id, admission_number,
+                            module_code, field, old_value, new_value, changed_by,
+                            changed_at, reason, request_id)
                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                         """,
                         plan.plan_id,
@@ -564,13 +603,23 @@ def _check_requested(field: str, requested: str) -> list[Problem]:
     try:
         value = Decimal(requested.strip())
     except InvalidOperation:
-        return [Problem(code="bad_score", message=t("intake_db.bad_score", value=requested))]
-    if not (Decimal(0) <= value <= Decimal(100)) or value != value.quantize(Decimal("0.01")):
-        return [Problem(code="bad_score", message=t("intake_db.bad_score", value=requested))]
+        return [
+            Problem(code="bad_score", message=t("intake_db.bad_score", value=requested))
+        ]
+    if not (Decimal(0) <= value <= Decimal(100)) or value != value.quantize(
+        Decimal("0.01")
+    ):
+        return [
+            Problem(code="bad_score", message=t("intake_db.bad_score", value=requested))
+        ]
     return []
 
 
-_STATUS_WORDS = {"正常": ExamStatus.PRESENT, "缺考": ExamStatus.ABSENT, "违纪": ExamStatus.DISQUALIFIED}
+_STATUS_WORDS = {
+    "正常": ExamStatus.PRESENT,
+    "缺考": ExamStatus.ABSENT,
+    "违纪": ExamStatus.DISQUALIFIED,
+}
 
 
 def _corrected(
@@ -587,7 +636,11 @@ def _corrected(
     elif field == "status":
         status = _STATUS_WORDS[requested.strip()]
 
-    new: dict[str, object] = {"theory": theory, "practical": practical, "status": status.value}
+    new: dict[str, object] = {
+        "theory": theory,
+        "practical": practical,
+        "status": status.value,
+    }
     if status is ExamStatus.PRESENT and practical is not None:
         total = compute_total(plan.pass_rule, theory, practical)
         if field == "total":

@@ -47,7 +47,11 @@ class Notifier:
     """The notification activity: template + roles -> one mail to all recipients."""
 
     def __init__(
-        self, settings: Settings, pool: asyncpg.Pool, store: DocumentStore, mailer: Mailer
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        store: DocumentStore,
+        mailer: Mailer,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -112,7 +116,9 @@ class Notifier:
         message["X-Certflow-Plan"] = note.plan_id
         message["X-Certflow-Template"] = note.template
         body = t(f"mail.{note.template}.body", **fields)
-        message.set_content(f"{body}\n\n{t('mail.signature', **fields)}\n", charset="utf-8")
+        message.set_content(
+            f"{body}\n\n{t('mail.signature', **fields)}\n", charset="utf-8"
+        )
         for ref in note.attachments:
             data = self.store.get(ref)
             maintype, _, subtype = ref.media_type.partition("/")

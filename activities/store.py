@@ -50,7 +50,8 @@ class PlanStore:
     async def record_stage(self, change: StageChange) -> None:
         await self.pool.execute(
             """
-            UPDATE plans SET stage = $2, overdue = $3, next_deadline = $4, updated_at = $5
+            UPDATE plans
+            SET stage = $2, overdue = $3, next_deadline = $4, updated_at = $5
             WHERE plan_id = $1
             """,
             change.plan_id,
@@ -119,7 +120,9 @@ class PlanStore:
     async def release_plans(self, req: ReleaseRequest) -> None:
         """Take rejected plans out of the batch so a later batch may gather them."""
         await self.pool.execute(
-            "UPDATE plans SET batch_id = NULL WHERE batch_id = $1 AND plan_id = ANY($2)",
+            """
+            UPDATE plans SET batch_id = NULL WHERE batch_id = $1 AND plan_id = ANY($2)
+            """,
             req.batch_id,
             req.plan_ids,
         )

@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from pydantic import Field
 
+from certflow.calendar import PublicityWindow
 from certflow.models import (
     DocumentKind,
     DocumentRef,
@@ -15,8 +16,6 @@ from certflow.models import (
     Role,
     Stage,
 )
-from certflow.calendar import PublicityWindow
-from certflow.plan import ConsistencySummary
 
 
 class PlanRegistration(Model):

@@ -6,7 +6,7 @@ be added later (with defaults) without breaking workflows already running.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -165,7 +165,10 @@ class Problem(Model):
     value: str | None = None
 
     def locate(self) -> str:
-        """Return where the problem is, as a teacher reads it: 工作表 X 第 6 行 证件号码列."""
+        """Return where the problem is, as a teacher reads it.
+
+        For example: 工作表 X 第 6 行 证件号码列.
+        """
         parts = []
         if self.sheet:
             parts.append(f"工作表“{self.sheet}”")

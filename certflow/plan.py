@@ -271,7 +271,10 @@ class PlanState(Model):
         deadline_day: date | None = None,
         ref: str | None = None,
     ) -> Obligation:
-        """Open (or reopen) the obligation for ``duty``; a reopened one keeps its deadline."""
+        """Open (or reopen) the obligation for ``duty``.
+
+        A reopened obligation keeps its deadline unless a new one is given.
+        """
         key = f"{duty.value}:{ref}" if ref else duty.value
         existing = self.obligations.get(key)
         if existing is not None:

@@ -6,6 +6,8 @@ flags only. They must be registered on the server before a workflow upserts them
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.common import (
     SearchAttributeKey,
 )
@@ -19,7 +21,7 @@ OWED_BY = SearchAttributeKey.for_keyword_list("OwedBy")
 CALENDAR_MISSING = SearchAttributeKey.for_bool("CalendarMissing")
 BATCH_ID = SearchAttributeKey.for_keyword("BatchId")
 
-ALL = [
+ALL: list[SearchAttributeKey[Any]] = [
     PLAN_ID,
     SITE_CODE,
     STAGE,
@@ -42,8 +44,14 @@ _CLI_TYPES = {
 
 
 def cli_flags() -> list[str]:
-    """Return ``--search-attribute Name=Type`` flags for ``temporal server start-dev``."""
+    """Return ``--search-attribute Name=Type`` flags registering every key above.
+
+    They are for ``temporal server start-dev``.
+    """
     flags: list[str] = []
     for key in ALL:
-        flags += ["--search-attribute", f"{key.name}={_CLI_TYPES[key.indexed_value_type.name]}"]
+        flags += [
+            "--search-attribute",
+            f"{key.name}={_CLI_TYPES[key.indexed_value_type.name]}",
+        ]
     return flags

@@ -85,7 +85,9 @@ SCAN = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF
 class Demo:
     """Plays every party of two plans and narrates what the workflows answer."""
 
-    def __init__(self, env: WorkflowEnvironment, settings: Settings, store: DocumentStore):
+    def __init__(
+        self, env: WorkflowEnvironment, settings: Settings, store: DocumentStore
+    ):
         self.env = env
         self.client: Client = env.client
         self.settings = settings
@@ -97,7 +99,9 @@ class Demo:
         now = (await self.env.get_current_time()).astimezone(CST)
         print(f"[{now:%Y-%m-%d %H:%M} CST] {text}", flush=True)
 
-    async def act(self, handle: WorkflowHandle[Any, Any], update: Any, arg: Any) -> ActionResult | None:
+    async def act(
+        self, handle: WorkflowHandle[Any, Any], update: Any, arg: Any
+    ) -> ActionResult | None:
         """Run one staff action; print the workflow's answer, refusal included."""
         who = getattr(arg, "actor", None)
         label = f"{who.role.value}/{who.person}" if who else "?"
@@ -172,7 +176,9 @@ class Demo:
         for plan_id in (SAMPLE_ID, SECOND_ID):
             handles[plan_id] = await self.client.start_workflow(
                 wf.run,
-                ExamPlanInput(info=self.plan(plan_id, today), policy=self.settings.deadlines),
+                ExamPlanInput(
+                    info=self.plan(plan_id, today), policy=self.settings.deadlines
+                ),
                 id=plan_workflow_id(plan_id),
                 task_queue=self.settings.temporal.task_queue,
             )
@@ -183,22 +189,77 @@ class Demo:
         scan = self.work / "signed-summary-scan.pdf"
         scan.write_bytes(SCAN)
         signed = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
-        await self.act(first, wf.upload_score_summary, self.upload(LEAD, INTAKE / "P2026-1104-0412-成绩汇总表.xlsx"))
-        await self.act(first, wf.upload_signed_scan, self.upload(LEAD, scan, signed_evaluator_ids=signed))
-        await self.act(first, wf.upload_candidate_sign_in, self.upload(SITE, INTAKE / "P2026-1104-0412-考生签到表.xlsx"))
-        await self.act(first, wf.upload_evaluator_sign_in, self.upload(SITE, INTAKE / "P2026-1104-0412-考评员签到表.xlsx"))
-        await self.act(first, wf.upload_score_summary, self.upload(SITE, INTAKE / "P2026-1104-0412-成绩汇总表.xlsx"))
-        await self.act(first, wf.confirm_score_summary, ConfirmSummaryRequest(actor=SITE, summary_version=1))
+        await self.act(
+            first,
+            wf.upload_score_summary,
+            self.upload(LEAD, INTAKE / "P2026-1104-0412-成绩汇总表.xlsx"),
+        )
+        await self.act(
+            first,
+            wf.upload_signed_scan,
+            self.upload(LEAD, scan, signed_evaluator_ids=signed),
+        )
+        await self.act(
+            first,
+            wf.upload_candidate_sign_in,
+            self.upload(SITE, INTAKE / "P2026-1104-0412-考生签到表.xlsx"),
+        )
+        await self.act(
+            first,
+            wf.upload_evaluator_sign_in,
+            self.upload(SITE, INTAKE / "P2026-1104-0412-考评员签到表.xlsx"),
+        )
+        await self.act(
+            first,
+            wf.upload_score_summary,
+            self.upload(SITE, INTAKE / "P2026-1104-0412-成绩汇总表.xlsx"),
+        )
+        await self.act(
+            first,
+            wf.confirm_score_summary,
+            ConfirmSummaryRequest(actor=SITE, summary_version=1),
+        )
 
         await self.say(f"{SECOND_ID}: the lead evaluator sends a summary with mistakes")
-        await self.act(second, wf.upload_score_summary, self.upload(LEAD, INTAKE / "broken-mixed.xlsx"))
+        await self.act(
+            second,
+            wf.upload_score_summary,
+            self.upload(LEAD, INTAKE / "broken-mixed.xlsx"),
+        )
         await self.skip(15)
-        await self.say(f"{SECOND_ID}: deadline passed; owners and supervisors were told (see mails)")
-        await self.act(second, wf.upload_score_summary, self.upload(LEAD, self.retitled("P2026-1104-0412-成绩汇总表.xlsx", SECOND_ID)))
-        await self.act(second, wf.upload_signed_scan, self.upload(LEAD, scan, signed_evaluator_ids=signed))
-        await self.act(second, wf.upload_candidate_sign_in, self.upload(SITE, self.retitled("P2026-1104-0412-考生签到表.xlsx", SECOND_ID)))
-        await self.act(second, wf.upload_evaluator_sign_in, self.upload(SITE, self.retitled("P2026-1104-0412-考评员签到表.xlsx", SECOND_ID)))
-        await self.act(second, wf.confirm_score_summary, ConfirmSummaryRequest(actor=SITE))
+        await self.say(
+            f"{SECOND_ID}: deadline passed; "
+            "owners and supervisors were told (see mails)"
+        )
+        await self.act(
+            second,
+            wf.upload_score_summary,
+            self.upload(
+                LEAD, self.retitled("P2026-1104-0412-成绩汇总表.xlsx", SECOND_ID)
+            ),
+        )
+        await self.act(
+            second,
+            wf.upload_signed_scan,
+            self.upload(LEAD, scan, signed_evaluator_ids=signed),
+        )
+        await self.act(
+            second,
+            wf.upload_candidate_sign_in,
+            self.upload(
+                SITE, self.retitled("P2026-1104-0412-考生签到表.xlsx", SECOND_ID)
+            ),
+        )
+        await self.act(
+            second,
+            wf.upload_evaluator_sign_in,
+            self.upload(
+                SITE, self.retitled("P2026-1104-0412-考评员签到表.xlsx", SECOND_ID)
+            ),
+        )
+        await self.act(
+            second, wf.confirm_score_summary, ConfirmSummaryRequest(actor=SITE)
+        )
 
         await self.say("Stage 2 · consistency review")
         for handle in handles.values():
@@ -207,9 +268,15 @@ class Demo:
             await self.say(f"  {handle.id}: {status.consistency.verdict}")
             for line in status.consistency.mismatches[:3]:
                 print(f"      - {line}")
-            await self.act(handle, wf.review_consistency, ReviewRequest(actor=CONTACT, approve=True))
+            await self.act(
+                handle,
+                wf.review_consistency,
+                ReviewRequest(actor=CONTACT, approve=True),
+            )
 
-        await self.say("Stage 3 · score publication (import file mailed to the info center)")
+        await self.say(
+            "Stage 3 · score publication (import file mailed to the info center)"
+        )
         for handle in handles.values():
             await self.wait_owed(handle, "score_upload")
             await self.act(handle, wf.confirm_score_upload, SimpleAction(actor=INFO))
@@ -220,7 +287,9 @@ class Demo:
             f"Stage 4 · publicity {window.start_day} … {window.end_day}, "
             f"corrections until {window.cutoff_day}"
         )
-        await self.skip((window.start_day - cst_date(await self.env.get_current_time())).days + 2)
+        await self.skip(
+            (window.start_day - cst_date(await self.env.get_current_time())).days + 2
+        )
         result = await self.act(
             first,
             wf.submit_correction,
@@ -236,13 +305,29 @@ class Demo:
         )
         assert result is not None and result.reference
         await self.skip(2)
-        await self.act(first, wf.decide_correction, CorrectionDecision(actor=MANAGER, request_id=result.reference, approve=True))
-        await self.act(first, wf.apply_correction, CorrectionApply(actor=INFO, request_id=result.reference))
+        await self.act(
+            first,
+            wf.decide_correction,
+            CorrectionDecision(
+                actor=MANAGER, request_id=result.reference, approve=True
+            ),
+        )
+        await self.act(
+            first,
+            wf.apply_correction,
+            CorrectionApply(actor=INFO, request_id=result.reference),
+        )
 
-        await self.skip((window.end_day - cst_date(await self.env.get_current_time())).days + 1)
-        await self.say("Stages 5-8 · payment, invoices and sign-offs (deadline publicity end + 15)")
+        await self.skip(
+            (window.end_day - cst_date(await self.env.get_current_time())).days + 1
+        )
+        await self.say(
+            "Stages 5-8 · payment, invoices and sign-offs (deadline publicity end + 15)"
+        )
         paid_on = cst_date(await self.env.get_current_time())
-        fee = Decimal(str(self.settings.fee_for("汽车运用与维修", Level.INTERMEDIATE) or 300))
+        fee = Decimal(
+            str(self.settings.fee_for("汽车运用与维修", Level.INTERMEDIATE) or 300)
+        )
         for plan_id, handle in handles.items():
             await self.wait_stage(handle, Stage.PAYMENT_AND_SIGNOFF)
             status = await handle.query(wf.status)
@@ -254,7 +339,9 @@ class Demo:
                 wf.upload_application,
                 ApplicationUpload(
                     actor=SITE,
-                    application_scan=self.store.put(SCAN, filename="证书申请表.pdf", media_type="application/pdf"),
+                    application_scan=self.store.put(
+                        SCAN, filename="证书申请表.pdf", media_type="application/pdf"
+                    ),
                     paid_plan_ids=[plan_id],
                     head_count=passed,
                     amount=amount,
@@ -263,10 +350,31 @@ class Demo:
                     reference=f"TX-{plan_id}",
                 ),
             )
-            await self.act(handle, wf.confirm_payment, PaymentConfirmation(actor=FINANCE, received_amount=amount, received_on=paid_on))
-            await self.act(handle, wf.record_invoice, InvoiceRecord(actor=FINANCE, number=f"INV-{plan_id}", issued_on=paid_on, amount=amount))
-            await self.act(handle, wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id="P2026-9999-0001"))
-            await self.act(handle, wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=plan_id))
+            await self.act(
+                handle,
+                wf.confirm_payment,
+                PaymentConfirmation(
+                    actor=FINANCE, received_amount=amount, received_on=paid_on
+                ),
+            )
+            await self.act(
+                handle,
+                wf.record_invoice,
+                InvoiceRecord(
+                    actor=FINANCE,
+                    number=f"INV-{plan_id}",
+                    issued_on=paid_on,
+                    amount=amount,
+                ),
+            )
+            await self.act(
+                handle,
+                wf.site_signoff,
+                SiteSignoffRequest(actor=SITE, plan_id="P2026-9999-0001"),
+            )
+            await self.act(
+                handle, wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=plan_id)
+            )
 
         await self.skip(1)
         await self.say("Stage 9 · approval batch for the general manager")
@@ -284,8 +392,13 @@ class Demo:
             if batch_status.plan_ids:
                 break
             await asyncio.sleep(0.05)
-        await self.say(f"  batch {batch_id} gathered {', '.join(batch_status.plan_ids)}")
-        await batch.execute_update(ApprovalBatchWorkflow.decide, BatchDecisionRequest(actor=GM, approve_all=True))
+        await self.say(
+            f"  batch {batch_id} gathered {', '.join(batch_status.plan_ids)}"
+        )
+        await batch.execute_update(
+            ApprovalBatchWorkflow.decide,
+            BatchDecisionRequest(actor=GM, approve_all=True),
+        )
         await self.say("  general manager approved all")
 
         await self.say("Stage 10 · issuance")
@@ -294,11 +407,17 @@ class Demo:
             # time-skipping server race ahead through every remaining timer.
             await self.wait_stage(handle, Stage.ISSUED)
             result = await handle.result()
-            await self.say(f"  {result.plan_id}: {result.stage.value}, {result.certificates_issued} e-certificates")
+            await self.say(
+                f"  {result.plan_id}: {result.stage.value}, "
+                f"{result.certificates_issued} e-certificates"
+            )
         await batch.result()
 
     async def wait_for_calendar(self, handle: WorkflowHandle[Any, Any]) -> Any:
-        """The publicity cut-off may need a year not published yet: load it, as staff do."""
+        """Wait for the publicity window, loading a missing calendar year as staff do.
+
+        The publicity cut-off may need a year that is not published yet.
+        """
         for _ in range(200):
             status = await handle.query(ExamPlanWorkflow.status)
             if status.publicity is not None:
@@ -314,7 +433,10 @@ class Demo:
                     "not an official notice)"
                 )
                 await self.load_year(DEMO_2027)
-                for h in (handle, self.client.get_workflow_handle(plan_workflow_id(SECOND_ID))):
+                for h in (
+                    handle,
+                    self.client.get_workflow_handle(plan_workflow_id(SECOND_ID)),
+                ):
                     await h.signal(ExamPlanWorkflow.calendar_reloaded, _reloaded(years))
             await asyncio.sleep(0.05)
         raise RuntimeError("publicity was never computed")
@@ -324,7 +446,9 @@ class Demo:
 
         pool = await create_pool(self.settings.database_url, max_size=1)
         try:
-            schedule = load_schedule_file(path.read_bytes(), path.name)
+            # The worker shares this event loop, so the file is read off it.
+            data = await asyncio.to_thread(path.read_bytes)
+            schedule = load_schedule_file(data, path.name)
             await CalendarActivities(pool).store_year(
                 schedule, loaded_by=ADMIN.person, at=datetime.now(UTC)
             )
@@ -338,11 +462,18 @@ def _reloaded(years: list[int]) -> Any:
     return CalendarReloaded(years=years)
 
 
-async def main_async(args: argparse.Namespace) -> int:
-    state = Path(args.state).resolve()
-    if state.exists() and not args.keep:
+def _prepare_state(folder: str, *, keep: bool) -> Path:
+    """Create the demo's output folder, emptied first unless ``keep`` is set."""
+    state = Path(folder).resolve()
+    if state.exists() and not keep:
         shutil.rmtree(state)
     state.mkdir(parents=True, exist_ok=True)
+    return state
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    # Nothing else runs on the loop yet, so the blocking folder set-up is harmless.
+    state = _prepare_state(args.state, keep=args.keep)
 
     base = Settings.load()
     url, close_db = await ensure_database(args.database_url or _demo_url(base), state)
@@ -353,11 +484,15 @@ async def main_async(args: argparse.Namespace) -> int:
             "database_url": url,
             "documents_dir": state / "documents",
             "output_dir": state / "out",
-            "smtp": base.smtp.model_copy(update={"host": "127.0.0.1", "port": sink.port}),
+            "smtp": base.smtp.model_copy(
+                update={"host": "127.0.0.1", "port": sink.port}
+            ),
             "certificates": base.certificates.model_copy(
                 update={"signing_key_file": state / "keys" / "certificate-signing.pem"}
             ),
-            "temporal": base.temporal.model_copy(update={"task_queue": "certflow-demo"}),
+            "temporal": base.temporal.model_copy(
+                update={"task_queue": "certflow-demo"}
+            ),
         }
     )
     ensure_signing_key(settings)
@@ -387,21 +522,30 @@ def _demo_url(settings: Settings) -> str:
 async def _reset_demo_rows(pool: Any) -> None:
     """Start each demo on empty tables: its plan ids repeat from run to run."""
     await pool.execute(
-        "TRUNCATE plans, documents, plan_documents, score_versions, score_rows, scores, "
-        "score_history, sign_ins, audit, notifications, correction_requests, "
-        "calendar_years, batches, batch_plans, certificate_counters, certificates CASCADE"
+        "TRUNCATE plans, documents, plan_documents, score_versions, score_rows, "
+        "scores, score_history, sign_ins, audit, notifications, correction_requests, "
+        "calendar_years, batches, batch_plans, certificate_counters, certificates "
+        "CASCADE"
     )
 
 
 async def report(settings: Settings, pool: Any, sink: MailSink) -> None:
     print("\nWhat the demo left to look at:")
     for table in ("plans", "scores", "score_history", "audit", "certificates"):
-        count = await pool.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608
-        print(f"  PostgreSQL {redact(settings.database_url)} table {table}: {count} rows")
+        count = await pool.fetchval(f"SELECT count(*) FROM {table}")
+        print(
+            f"  PostgreSQL {redact(settings.database_url)} table {table}: {count} rows"
+        )
     mails = read_messages(sink.root)
-    print(f"  Mails: {len(mails)} in {sink.root / 'all'} (read them: certflow mail list --state {sink.root.parent})")
+    print(
+        f"  Mails: {len(mails)} in {sink.root / 'all'} "
+        f"(read them: certflow mail list --state {sink.root.parent})"
+    )
     platform = await pool.fetch(
-        "SELECT DISTINCT d.filename, d.sha256 FROM plan_documents d WHERE kind = 'platform_import'"
+        """
+        SELECT DISTINCT d.filename, d.sha256 FROM plan_documents d
+        WHERE kind = 'platform_import'
+        """
     )
     store = DocumentStore(settings.documents_dir)
     exports = settings.output_dir / "national-platform"
@@ -416,12 +560,25 @@ async def report(settings: Settings, pool: Any, sink: MailSink) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="certflow demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--state", default=".state/demo", help="folder for the demo's outputs")
-    parser.add_argument("--database-url", help="PostgreSQL for the demo (default: certflow_demo on the configured server)")
-    parser.add_argument("--keep", action="store_true", help="keep the previous run's files")
+    parser = argparse.ArgumentParser(
+        prog="certflow demo", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--state", default=".state/demo", help="folder for the demo's outputs"
+    )
+    parser.add_argument(
+        "--database-url",
+        help=(
+            "PostgreSQL for the demo (default: certflow_demo on the configured server)"
+        ),
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the previous run's files"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s %(message)s"
+    )
     return asyncio.run(main_async(args))
 
 

@@ -132,7 +132,9 @@ def task_queue() -> str:
 @pytest_asyncio.fixture(loop_scope="session")
 async def worker_settings(settings: Settings, task_queue: str) -> Settings:
     return settings.model_copy(
-        update={"temporal": settings.temporal.model_copy(update={"task_queue": task_queue})}
+        update={
+            "temporal": settings.temporal.model_copy(update={"task_queue": task_queue})
+        }
     )
 
 

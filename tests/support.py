@@ -110,10 +110,14 @@ class PlanDriver:
     handle: WorkflowHandle[Any, Any] | None = None
     files: dict[str, Path] = field(default_factory=dict)
 
-    async def start(self, policy: DeadlinePolicy | None = None, **input_fields: Any) -> None:
+    async def start(
+        self, policy: DeadlinePolicy | None = None, **input_fields: Any
+    ) -> None:
         self.handle = await self.client.start_workflow(
             ExamPlanWorkflow.run,
-            ExamPlanInput(info=self.plan, policy=policy or DeadlinePolicy(), **input_fields),
+            ExamPlanInput(
+                info=self.plan, policy=policy or DeadlinePolicy(), **input_fields
+            ),
             id=plan_workflow_id(self.plan.plan_id),
             task_queue=self.settings.temporal.task_queue,
         )
@@ -142,7 +146,9 @@ class PlanDriver:
     def put(self, path: Path) -> Any:
         return self.store.put_file(path)
 
-    async def upload(self, update: Any, actor: Actor, path: Path, **extra: Any) -> ActionResult:
+    async def upload(
+        self, update: Any, actor: Actor, path: Path, **extra: Any
+    ) -> ActionResult:
         request = UploadRequest(actor=actor, document=self.put(path), **extra)
         return await self.h.execute_update(update, request)  # type: ignore[no-any-return]
 
@@ -157,15 +163,25 @@ class PlanDriver:
             wf.upload_signed_scan,
             LEAD,
             scan,
-            signed_evaluator_ids=["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"],
+            signed_evaluator_ids=[
+                "ZCX-E-0107",
+                "ZCX-E-0213",
+                "ZCX-E-0288",
+                "ZCX-E-0301",
+            ],
         )
         assert result.accepted, result.problems
-        result = await self.upload(wf.upload_candidate_sign_in, SITE, self.files["candidates"])
+        result = await self.upload(
+            wf.upload_candidate_sign_in, SITE, self.files["candidates"]
+        )
         assert result.accepted, result.problems
-        result = await self.upload(wf.upload_evaluator_sign_in, SITE, self.files["evaluators"])
+        result = await self.upload(
+            wf.upload_evaluator_sign_in, SITE, self.files["evaluators"]
+        )
         assert result.accepted, result.problems
         result = await self.h.execute_update(
-            wf.confirm_score_summary, ConfirmSummaryRequest(actor=SITE, summary_version=1)
+            wf.confirm_score_summary,
+            ConfirmSummaryRequest(actor=SITE, summary_version=1),
         )
         assert result.accepted
 
@@ -185,9 +201,12 @@ class PlanDriver:
         )
 
     async def approve_review(self) -> None:
-        await self.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))
+        await self.wait_for(
+            lambda s: any(o.duty == "consistency_review" for o in s.owed)
+        )
         result = await self.h.execute_update(
-            ExamPlanWorkflow.review_consistency, ReviewRequest(actor=CONTACT, approve=True)
+            ExamPlanWorkflow.review_consistency,
+            ReviewRequest(actor=CONTACT, approve=True),
         )
         assert result.accepted
 
@@ -223,7 +242,9 @@ class PlanDriver:
         assert result.accepted, result.message
         result = await self.h.execute_update(
             wf.confirm_payment,
-            PaymentConfirmation(actor=FINANCE, received_amount=amount, received_on=today),
+            PaymentConfirmation(
+                actor=FINANCE, received_amount=amount, received_on=today
+            ),
         )
         assert result.accepted, result.message
         result = await self.h.execute_update(wf.org_signoff, SimpleAction(actor=TECH))

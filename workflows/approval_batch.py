@@ -60,7 +60,9 @@ class ApprovalBatchWorkflow:
         for plan_id in self._plan_ids:
             handle = workflow.get_external_workflow_handle(plan_workflow_id(plan_id))
             try:
-                await handle.signal("batch_joined", BatchJoined(batch_id=input.batch_id))
+                await handle.signal(
+                    "batch_joined", BatchJoined(batch_id=input.batch_id)
+                )
             except FailureError:
                 # The plan's workflow no longer runs (an operator terminated it):
                 # it is not waiting for approval, whatever its last recorded stage.
@@ -125,7 +127,9 @@ class ApprovalBatchWorkflow:
             )
         await self._close()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return BatchResult(batch_id=input.batch_id, approved=approved, rejected=rejected)
+        return BatchResult(
+            batch_id=input.batch_id, approved=approved, rejected=rejected
+        )
 
     async def _close(self) -> None:
         await workflow.execute_activity_method(
@@ -139,7 +143,9 @@ class ApprovalBatchWorkflow:
     def status(self) -> BatchStatus:
         decision = self._decision
         approved = (
-            (self._plan_ids if decision.approve_all else decision.approve) if decision else []
+            (self._plan_ids if decision.approve_all else decision.approve)
+            if decision
+            else []
         )
         return BatchStatus(
             batch_id=self._batch_id,
@@ -184,11 +190,14 @@ class ApprovalBatchWorkflow:
             raise ApplicationError(t("batch.both"), type="bad_argument")
         if not decision.approve_all:
             undecided = [
-                p for p in self._plan_ids if p not in decision.approve and p not in decision.reject
+                p
+                for p in self._plan_ids
+                if p not in decision.approve and p not in decision.reject
             ]
             if undecided:
                 raise ApplicationError(
-                    t("batch.undecided", plans="、".join(undecided)), type="bad_argument"
+                    t("batch.undecided", plans="、".join(undecided)),
+                    type="bad_argument",
                 )
             if any(not reason.strip() for reason in decision.reject.values()):
                 raise ApplicationError(t("plan.reason_required"), type="bad_argument")

@@ -65,10 +65,10 @@ with workflow.unsafe.imports_passed_through():
     from certflow.i18n import t
     from certflow.models import Actor, DocumentKind, Role, Stage
     from certflow.plan import (
+        DUTY_OWNER,
         SUBMISSION_DUTIES,
         UPLOAD_DUTY,
         Action,
-        DUTY_OWNER,
         Alarm,
         AlarmKind,
         BatchMembership,
@@ -171,7 +171,7 @@ class ExamPlanWorkflow:
             ConsistencyRequest(
                 plan=state.info, signed_evaluator_ids=state.signed_evaluator_ids
             ),
-            timeout=LONG,
+            start_to_close=LONG,
         )
         state.consistency = result
         state.open_duty(Duty.CONSISTENCY_REVIEW, workflow.now())
@@ -194,7 +194,7 @@ class ExamPlanWorkflow:
             state.platform_import = await self._activity(
                 IntakeActivities.build_platform_import,
                 PlatformImportRequest(plan=state.info),
-                timeout=LONG,
+                start_to_close=LONG,
             )
             state.open_duty(Duty.SCORE_UPLOAD, workflow.now())
             self._alarms_changed = True
@@ -241,20 +241,25 @@ class ExamPlanWorkflow:
             self._publish()
             years = "、".join(str(y) for y in answer.missing_years)
             workflow.logger.warning(
-                "calendar year missing", extra={"plan_id": state.info.plan_id, "years": years}
+                "calendar year missing",
+                extra={"plan_id": state.info.plan_id, "years": years},
             )
             await self._notify("calendar_missing", [Role.ADMIN], years=years)
             self._calendar_reloaded = False
             # Wait for the administrator's load, and look again once a day in
             # case the signal was missed while the worker was down.
-            await self._wait_until(lambda: self._calendar_reloaded, limit=timedelta(days=1))
+            await self._wait_until(
+                lambda: self._calendar_reloaded, limit=timedelta(days=1)
+            )
 
     async def _run_publicity(self) -> None:
         state = self._state
         window = state.publicity
         assert window is not None
         publicity_end = end_of_day(window.end_day)
-        await self._wait_until(lambda: workflow.now() >= publicity_end, until=publicity_end)
+        await self._wait_until(
+            lambda: workflow.now() >= publicity_end, until=publicity_end
+        )
         state.publicity_closed = True
         await self._enter(Stage.PAYMENT_AND_SIGNOFF)
         now = workflow.now()
@@ -262,7 +267,9 @@ class ExamPlanWorkflow:
         state.open_duty(Duty.ORG_SIGNOFF, now, window.payment_deadline_day)
         self._alarms_changed = True
         pending = sum(
-            1 for c in state.corrections.values() if c.status is CorrectionStatus.PENDING
+            1
+            for c in state.corrections.values()
+            if c.status is CorrectionStatus.PENDING
         )
         await self._notify(
             "payment_opened",
@@ -274,11 +281,13 @@ class ExamPlanWorkflow:
     async def _await_payment_and_signoffs(self) -> None:
         state = self._state
         await self._wait_until(
-            lambda: state.stage != Stage.PAYMENT_AND_SIGNOFF
-            or (
-                state.is_done(Duty.PAYMENT_CHECK.value)
-                and state.is_done(Duty.ORG_SIGNOFF.value)
-                and state.is_done(Duty.SITE_SIGNOFF.value)
+            lambda: (
+                state.stage != Stage.PAYMENT_AND_SIGNOFF
+                or (
+                    state.is_done(Duty.PAYMENT_CHECK.value)
+                    and state.is_done(Duty.ORG_SIGNOFF.value)
+                    and state.is_done(Duty.SITE_SIGNOFF.value)
+                )
             )
         )
         if state.stage == Stage.PAYMENT_AND_SIGNOFF:
@@ -300,7 +309,7 @@ class ExamPlanWorkflow:
                 issued_on=cst_date(workflow.now()),
                 batch_id=state.batch.batch_id if state.batch else None,
             ),
-            timeout=timedelta(minutes=30),
+            start_to_close=timedelta(minutes=30),
         )
         state.certificates_issued = result.issued
         await self._enter(Stage.ISSUED)
@@ -338,7 +347,7 @@ class ExamPlanWorkflow:
                 await workflow.wait_condition(
                     lambda: condition() or self._alarms_changed, timeout=timeout
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             await self._fire_due_alarms()
             self._publish()
@@ -468,7 +477,9 @@ class ExamPlanWorkflow:
         for staff_id in req.signed_evaluator_ids:
             if staff_id not in team:
                 raise _refuse(
-                    Refusal("bad_argument", t("plan.unknown_evaluator", staff_id=staff_id))
+                    Refusal(
+                        "bad_argument", t("plan.unknown_evaluator", staff_id=staff_id)
+                    )
                 )
 
     @workflow.update
@@ -500,10 +511,15 @@ class ExamPlanWorkflow:
                     uploaded_by=req.actor.person,
                     at=workflow.now(),
                 ),
-                timeout=LONG,
+                start_to_close=LONG,
             )
             if not outcome.accepted:
-                await self._audit(action, req.actor, accepted=False, problems=str(outcome.problem_count))
+                await self._audit(
+                    action,
+                    req.actor,
+                    accepted=False,
+                    problems=str(outcome.problem_count),
+                )
                 await self._notify(
                     "upload_refused",
                     [req.actor.role],
@@ -618,7 +634,9 @@ class ExamPlanWorkflow:
         for item in req.items:
             if item not in SUBMISSION_DUTIES:
                 raise _refuse(
-                    Refusal("bad_argument", t("plan.bad_send_back_item", item=item.value))
+                    Refusal(
+                        "bad_argument", t("plan.bad_send_back_item", item=item.value)
+                    )
                 )
 
     # -- stage 3: score publication (4.1.6) ------------------------------------
@@ -687,7 +705,9 @@ class ExamPlanWorkflow:
                 Duty.CORRECTION_DECISION, workflow.now(), window.end_day, ref=request_id
             )
             self._alarms_changed = True
-            await self._audit(Action.SUBMIT_CORRECTION, req.actor, request_id=request_id)
+            await self._audit(
+                Action.SUBMIT_CORRECTION, req.actor, request_id=request_id
+            )
             await self._notify(
                 "correction_received", [Role.REGIONAL_MANAGER], request_id=request_id
             )
@@ -706,7 +726,10 @@ class ExamPlanWorkflow:
             raise _refuse(
                 Refusal(
                     "after_cutoff",
-                    t("plan.correction_after_cutoff", cutoff=window.cutoff_day.isoformat()),
+                    t(
+                        "plan.correction_after_cutoff",
+                        cutoff=window.cutoff_day.isoformat(),
+                    ),
                 )
             )
 
@@ -764,7 +787,10 @@ class ExamPlanWorkflow:
             applied = await self._activity(
                 IntakeActivities.apply_correction,
                 CorrectionApplication(
-                    plan=state.info, request_id=req.request_id, applied_by=req.actor.person, at=now
+                    plan=state.info,
+                    request_id=req.request_id,
+                    applied_by=req.actor.person,
+                    at=now,
                 ),
             )
             state.corrections[req.request_id].status = CorrectionStatus.APPLIED
@@ -784,11 +810,15 @@ class ExamPlanWorkflow:
         self._check(Action.APPLY_CORRECTION, req.actor)
         self._check_correction_status(req.request_id, CorrectionStatus.APPROVED)
 
-    def _check_correction_status(self, request_id: str, expected: CorrectionStatus) -> None:
+    def _check_correction_status(
+        self, request_id: str, expected: CorrectionStatus
+    ) -> None:
         correction = self._state.corrections.get(request_id)
         if correction is None:
             raise _refuse(
-                Refusal("bad_argument", t("plan.unknown_correction", request_id=request_id))
+                Refusal(
+                    "bad_argument", t("plan.unknown_correction", request_id=request_id)
+                )
             )
         if correction.status is not expected:
             raise _refuse(
@@ -875,7 +905,9 @@ class ExamPlanWorkflow:
         state.payment.invoice_number = req.number
         late = state.close_duty(Duty.INVOICE.value, workflow.now(), req.actor)
         self._alarms_changed = True
-        await self._audit(Action.RECORD_INVOICE, req.actor, late=late, invoice=req.number)
+        await self._audit(
+            Action.RECORD_INVOICE, req.actor, late=late, invoice=req.number
+        )
         return self._accepted(t("plan.accepted"), late, Duty.INVOICE)
 
     @record_invoice.validator
@@ -904,14 +936,18 @@ class ExamPlanWorkflow:
                 if c.status in (CorrectionStatus.PENDING, CorrectionStatus.APPROVED)
             )
             raise _refuse(
-                Refusal("corrections_open", t("plan.corrections_open", count=still_open))
+                Refusal(
+                    "corrections_open", t("plan.corrections_open", count=still_open)
+                )
             )
         if state.is_done(Duty.ORG_SIGNOFF.value):
             raise _refuse(Refusal("already_done", t("plan.already_done")))
 
     @workflow.update
     async def site_signoff(self, req: SiteSignoffRequest) -> ActionResult:
-        late = self._state.close_duty(Duty.SITE_SIGNOFF.value, workflow.now(), req.actor)
+        late = self._state.close_duty(
+            Duty.SITE_SIGNOFF.value, workflow.now(), req.actor
+        )
         self._alarms_changed = True
         await self._audit(Action.SITE_SIGNOFF, req.actor, late=late)
         return self._accepted(t("plan.accepted"), late, Duty.SITE_SIGNOFF)
@@ -922,7 +958,10 @@ class ExamPlanWorkflow:
         state = self._state
         if not state.is_done(Duty.APPLICATION.value):
             raise _refuse(Refusal("wrong_stage", t("plan.application_required")))
-        if req.plan_id != state.info.plan_id or req.plan_id not in state.payment.paid_plan_ids:
+        if (
+            req.plan_id != state.info.plan_id
+            or req.plan_id not in state.payment.paid_plan_ids
+        ):
             raise _refuse(
                 Refusal(
                     "plan_mismatch",
@@ -940,7 +979,9 @@ class ExamPlanWorkflow:
 
     @workflow.signal
     def batch_joined(self, joined: BatchJoined) -> None:
-        self._state.batch = BatchMembership(batch_id=joined.batch_id, joined_at=workflow.now())
+        self._state.batch = BatchMembership(
+            batch_id=joined.batch_id, joined_at=workflow.now()
+        )
         self._publish()
 
     @workflow.signal
@@ -971,7 +1012,9 @@ class ExamPlanWorkflow:
             for duty in verdict.return_to:
                 state.open_duty(duty, now)
             await self._enter(Stage.PAYMENT_AND_SIGNOFF)
-            roles = sorted({state.obligations[d.value].owner for d in verdict.return_to})
+            roles = sorted(
+                {state.obligations[d.value].owner for d in verdict.return_to}
+            )
         else:
             state.open_duty(Duty.APPROVAL, now)
             roles = [Role.TECH_DEPT]
@@ -991,7 +1034,8 @@ class ExamPlanWorkflow:
         if late and duty is not None:
             ob = self._state.obligations.get(duty.value)
             if ob is not None and ob.deadline_day is not None:
-                message = f"{message}{t('plan.late_note', deadline=format_deadline(ob.deadline_day))}"
+                deadline = format_deadline(ob.deadline_day)
+                message = f"{message}{t('plan.late_note', deadline=deadline)}"
         return ActionResult(accepted=True, message=message, late=late)
 
     async def _enter(self, stage: Stage) -> None:
@@ -1042,7 +1086,9 @@ class ExamPlanWorkflow:
             sa.OVERDUE.value_set(state.overdue(now)),
             sa.OWED_BY.value_set(state.owed_by()),
             sa.CALENDAR_MISSING.value_set(bool(state.calendar_missing_years)),
-            sa.NEXT_DEADLINE.value_set(deadline) if deadline else sa.NEXT_DEADLINE.value_unset(),
+            sa.NEXT_DEADLINE.value_set(deadline)
+            if deadline
+            else sa.NEXT_DEADLINE.value_unset(),
             sa.BATCH_ID.value_set(state.batch.batch_id)
             if state.batch
             else sa.BATCH_ID.value_unset(),
@@ -1120,9 +1166,11 @@ class ExamPlanWorkflow:
             ),
         )
 
-    async def _activity(self, fn: Any, arg: Any, *, timeout: timedelta = SHORT) -> Any:
+    async def _activity(
+        self, fn: Any, arg: Any, *, start_to_close: timedelta = SHORT
+    ) -> Any:
         return await workflow.execute_activity_method(
-            fn, arg, start_to_close_timeout=timeout, retry_policy=RETRY
+            fn, arg, start_to_close_timeout=start_to_close, retry_policy=RETRY
         )
 
 

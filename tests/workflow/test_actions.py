@@ -55,41 +55,65 @@ async def test_wrong_role_site_stage_and_argument_are_refused_with_reasons(
     summary = driver.put(driver.files["summary"])
 
     # The site may not upload the lead evaluator's summary.
-    assert await refused(
-        driver.h.execute_update(
-            wf.upload_score_summary, UploadRequest(actor=SITE, document=summary)
+    assert (
+        await refused(
+            driver.h.execute_update(
+                wf.upload_score_summary, UploadRequest(actor=SITE, document=summary)
+            )
         )
-    ) == "wrong_role"
+        == "wrong_role"
+    )
     # Another site may not act on this plan.
-    assert await refused(
-        driver.h.execute_update(
-            wf.upload_candidate_sign_in,
-            UploadRequest(actor=OTHER_SITE, document=summary),
+    assert (
+        await refused(
+            driver.h.execute_update(
+                wf.upload_candidate_sign_in,
+                UploadRequest(actor=OTHER_SITE, document=summary),
+            )
         )
-    ) == "wrong_site"
+        == "wrong_site"
+    )
     # Nothing to confirm before a summary was accepted.
-    assert await refused(
-        driver.h.execute_update(wf.confirm_score_summary, ConfirmSummaryRequest(actor=SITE))
-    ) == "bad_argument"
-    # The info center cannot confirm an upload during score submission.
-    assert await refused(
-        driver.h.execute_update(wf.confirm_score_upload, SimpleAction(actor=INFO))
-    ) == "wrong_stage"
-    # A scan must name evaluators of this plan's team.
-    assert await refused(
-        driver.h.execute_update(
-            wf.upload_signed_scan,
-            UploadRequest(actor=LEAD, document=summary, signed_evaluator_ids=["X-1"]),
+    assert (
+        await refused(
+            driver.h.execute_update(
+                wf.confirm_score_summary, ConfirmSummaryRequest(actor=SITE)
+            )
         )
-    ) == "bad_argument"
+        == "bad_argument"
+    )
+    # The info center cannot confirm an upload during score submission.
+    assert (
+        await refused(
+            driver.h.execute_update(wf.confirm_score_upload, SimpleAction(actor=INFO))
+        )
+        == "wrong_stage"
+    )
+    # A scan must name evaluators of this plan's team.
+    assert (
+        await refused(
+            driver.h.execute_update(
+                wf.upload_signed_scan,
+                UploadRequest(
+                    actor=LEAD, document=summary, signed_evaluator_ids=["X-1"]
+                ),
+            )
+        )
+        == "bad_argument"
+    )
 
     # Refusals never reached history or the audit trail, and the plan is intact.
     history = await driver.h.fetch_history()
-    assert not any(e.HasField("workflow_execution_update_accepted_event_attributes")
-                   for e in history.events)
-    assert await pool.fetchval(
-        "SELECT count(*) FROM audit WHERE plan_id = $1", driver.plan.plan_id
-    ) == 0
+    assert not any(
+        e.HasField("workflow_execution_update_accepted_event_attributes")
+        for e in history.events
+    )
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM audit WHERE plan_id = $1", driver.plan.plan_id
+        )
+        == 0
+    )
     status = await driver.status()
     assert status.stage == Stage.SCORE_SUBMISSION and len(status.owed) == 5
 
@@ -109,14 +133,19 @@ async def test_bad_file_is_refused_row_by_row_and_changes_nothing(
     rows = {p.row for p in result.problems}
     assert {6, 8, 11, 13, 15, 20} <= rows
     assert result.report is not None  # the annotated copy of the sheet
-    assert await pool.fetchval(
-        "SELECT count(*) FROM scores WHERE plan_id = $1", driver.plan.plan_id
-    ) == 0
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM scores WHERE plan_id = $1", driver.plan.plan_id
+        )
+        == 0
+    )
     status = await driver.status()
     assert any(o.duty == "score_summary" for o in status.owed)
     refusals = [
-        m for m in sink_messages()
-        if m["X-Certflow-Plan"] == driver.plan.plan_id and "未通过校验" in str(m["Subject"])
+        m
+        for m in sink_messages()
+        if m["X-Certflow-Plan"] == driver.plan.plan_id
+        and "未通过校验" in str(m["Subject"])
     ]
     assert refusals and refusals[-1].get_body(("plain",)) is not None
 
@@ -138,12 +167,15 @@ async def test_review_sends_back_to_named_party_who_must_upload_again(
     # 严豪刚 signed in but is not in the summary: the report says so.
     assert not status.consistency.consistent
 
-    assert await refused(
-        driver.h.execute_update(
-            wf.review_consistency,
-            ReviewRequest(actor=CONTACT, approve=False, send_back_to=[Role.SITE]),
+    assert (
+        await refused(
+            driver.h.execute_update(
+                wf.review_consistency,
+                ReviewRequest(actor=CONTACT, approve=False, send_back_to=[Role.SITE]),
+            )
         )
-    ) == "bad_argument"  # a reason is required
+        == "bad_argument"
+    )  # a reason is required
     result = await driver.h.execute_update(
         wf.review_consistency,
         ReviewRequest(
@@ -198,9 +230,10 @@ async def test_corrections_hold_org_signoff_until_decided_and_applied(
     # Publicity ends with the request pending: it holds the organisation sign-off.
     await driver.skip(31)
     await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
-    assert await refused(
-        driver.h.execute_update(wf.org_signoff, SimpleAction(actor=TECH))
-    ) == "corrections_open"
+    assert (
+        await refused(driver.h.execute_update(wf.org_signoff, SimpleAction(actor=TECH)))
+        == "corrections_open"
+    )
     status = await driver.status()
     assert any(o.duty == "correction_decision" and o.overdue for o in status.owed)
 
@@ -237,7 +270,9 @@ async def test_corrections_hold_org_signoff_until_decided_and_applied(
     assert result.accepted
 
 
-async def test_correction_after_cutoff_is_refused_with_the_date(make_driver: Any) -> None:
+async def test_correction_after_cutoff_is_refused_with_the_date(
+    make_driver: Any,
+) -> None:
     driver: PlanDriver = await make_driver()
     await driver.start()
     await driver.submit_everything()
@@ -276,16 +311,23 @@ async def test_payment_and_org_signoff_run_in_parallel_in_any_order(
     await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
 
     # The organisation signs off first, before the site has even paid.
-    assert (await driver.h.execute_update(wf.org_signoff, SimpleAction(actor=TECH))).accepted
+    assert (
+        await driver.h.execute_update(wf.org_signoff, SimpleAction(actor=TECH))
+    ).accepted
     # Finance cannot confirm a payment the site has not declared.
-    assert await refused(
-        driver.h.execute_update(
-            wf.confirm_payment,
-            PaymentConfirmation(
-                actor=FINANCE, received_amount=Decimal("4200"), received_on=await driver.today()
-            ),
+    assert (
+        await refused(
+            driver.h.execute_update(
+                wf.confirm_payment,
+                PaymentConfirmation(
+                    actor=FINANCE,
+                    received_amount=Decimal("4200"),
+                    received_on=await driver.today(),
+                ),
+            )
         )
-    ) == "wrong_stage"
+        == "wrong_stage"
+    )
     scan = driver.tmp / "app.pdf"
     from tests.support import SCAN_PDF
 
@@ -302,20 +344,28 @@ async def test_payment_and_org_signoff_run_in_parallel_in_any_order(
         ),
     )
     # A payment that does not match the application is refused with the difference.
-    assert await refused(
-        driver.h.execute_update(
-            wf.confirm_payment,
-            PaymentConfirmation(
-                actor=FINANCE, received_amount=Decimal("4000"), received_on=await driver.today()
-            ),
+    assert (
+        await refused(
+            driver.h.execute_update(
+                wf.confirm_payment,
+                PaymentConfirmation(
+                    actor=FINANCE,
+                    received_amount=Decimal("4000"),
+                    received_on=await driver.today(),
+                ),
+            )
         )
-    ) == "amount_mismatch"
+        == "amount_mismatch"
+    )
     # The site signs off only the plan it paid for.
-    assert await refused(
-        driver.h.execute_update(
-            wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id="P-OTHER-PLAN")
+    assert (
+        await refused(
+            driver.h.execute_update(
+                wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id="P-OTHER-PLAN")
+            )
         )
-    ) == "plan_mismatch"
+        == "plan_mismatch"
+    )
     await driver.h.execute_update(
         wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=driver.plan.plan_id)
     )
@@ -323,7 +373,9 @@ async def test_payment_and_org_signoff_run_in_parallel_in_any_order(
     await driver.h.execute_update(
         wf.confirm_payment,
         PaymentConfirmation(
-            actor=FINANCE, received_amount=Decimal("4200.00"), received_on=await driver.today()
+            actor=FINANCE,
+            received_amount=Decimal("4200.00"),
+            received_on=await driver.today(),
         ),
     )
     await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
@@ -366,18 +418,24 @@ async def test_batch_approves_some_plans_and_rejects_others_with_reason(
     assert other.approved == [] and other.rejected == {}
 
     # Only the general manager decides, and every plan needs a decision.
-    assert await refused(
-        batch.execute_update(
-            ApprovalBatchWorkflow.decide,
-            BatchDecisionRequest(actor=TECH, approve_all=True),
+    assert (
+        await refused(
+            batch.execute_update(
+                ApprovalBatchWorkflow.decide,
+                BatchDecisionRequest(actor=TECH, approve_all=True),
+            )
         )
-    ) == "wrong_role"
-    assert await refused(
-        batch.execute_update(
-            ApprovalBatchWorkflow.decide,
-            BatchDecisionRequest(actor=GM, approve=[first.plan.plan_id]),
+        == "wrong_role"
+    )
+    assert (
+        await refused(
+            batch.execute_update(
+                ApprovalBatchWorkflow.decide,
+                BatchDecisionRequest(actor=GM, approve=[first.plan.plan_id]),
+            )
         )
-    ) == "bad_argument"
+        == "bad_argument"
+    )
     await batch.execute_update(
         ApprovalBatchWorkflow.decide,
         BatchDecisionRequest(

@@ -47,9 +47,7 @@ async def test_owner_is_reminded_before_the_submission_deadline(
     deadline = end_of_day(driver.plan.exam_end_date + timedelta(days=15))
 
     await skip_to(driver, deadline - timedelta(days=3) + timedelta(hours=1))
-    status = await driver.wait_for(
-        lambda s: all(o.reminders_sent == 1 for o in s.owed)
-    )
+    status = await driver.wait_for(lambda s: all(o.reminders_sent == 1 for o in s.owed))
     assert not status.overdue
     reminders = mails_for(sink_messages(), driver.plan.plan_id, "【提醒】")
     # One reminder per open obligation, to its owner only (no supervisor yet).
@@ -137,6 +135,7 @@ async def test_payment_deadline_escalates_site_and_tech_dept_after_publicity(
     overdue = {o.duty for o in status.owed if o.overdue}
     assert overdue == {"application", "org_signoff"}
     subjects = [
-        str(m["Subject"]) for m in mails_for(sink_messages(), driver.plan.plan_id, "【逾期】")
+        str(m["Subject"])
+        for m in mails_for(sink_messages(), driver.plan.plan_id, "【逾期】")
     ]
     assert any("评价组织确认签发" in s for s in subjects)
