@@ -1,0 +1,65 @@
+"""A plan whose publicity needs a year the calendar does not know waits for it.
+
+Decision (PROCESS.md, "Time"): a year with no published schedule is never
+guessed. The plan records the missing year (shown in the Web UI through the
+CalendarMissing search attribute), administrators are mailed, and the window is
+computed once the year is loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from activities.calendar import CalendarActivities
+from certflow.actions import CalendarReloaded
+from certflow.calendar import load_schedule_file
+from certflow.models import Stage
+from tests.conftest import TEST_2027
+from tests.support import PlanDriver
+from workflows import ExamPlanWorkflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+
+async def test_plan_waits_for_an_unknown_year_then_computes_publicity(
+    make_driver: Any, resources: Any, sink_messages: Any
+) -> None:
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    window_years = await pool.fetchval(
+        "DELETE FROM calendar_years WHERE year = 2027 RETURNING year"
+    )
+    assert window_years == 2027
+    try:
+        await driver.start()
+        await driver.submit_everything()
+        await driver.approve_review()
+        await driver.confirm_upload()
+        status = await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+        assert status.publicity is None
+        assert status.stage == Stage.SCORE_PUBLICATION
+        admin_mails: list[Any] = []
+        for _ in range(50):  # the mail follows the recorded state by a moment
+            admin_mails = [
+                m
+                for m in sink_messages()
+                if m["X-Certflow-Plan"] == driver.plan.plan_id
+                and "admin@" in str(m["To"])
+            ]
+            if admin_mails:
+                break
+            await asyncio.sleep(0.1)
+        assert admin_mails and "2027" in str(admin_mails[0]["Subject"])
+    finally:
+        schedule = load_schedule_file(TEST_2027.read_bytes(), TEST_2027.name)
+        await CalendarActivities(pool).store_year(
+            schedule, loaded_by="test-admin", at=datetime.now(UTC)
+        )
+
+    await driver.h.signal(ExamPlanWorkflow.calendar_reloaded, CalendarReloaded(years=[2027]))
+    status = await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+    assert status.publicity is not None and status.calendar_missing_years == []
