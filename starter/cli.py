@@ -35,6 +35,7 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowUpdateFailedError,
 )
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -743,6 +744,8 @@ async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
                 ExamPlanInput(info=info, policy=settings.deadlines),
                 id=plan_workflow_id(info.plan_id),
                 task_queue=settings.temporal.task_queue,
+                # A plan id names one plan for ever, even after it is issued.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
         )
     except WorkflowAlreadyStartedError:
@@ -887,6 +890,7 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
                 BatchInput(batch_id=batch_id, requested_by=args.person or "certflow"),
                 id=batch_workflow_id(batch_id),
                 task_queue=ctx.settings.temporal.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
         )
     except WorkflowAlreadyStartedError:

@@ -328,6 +328,9 @@ async def test_whole_plan_through_the_command(
     assert t("cli.batch_closed") in shown.out and plan_id in shown.out
     # 14 passed, and the corrected candidate now passes too.
     assert result.stage == Stage.ISSUED and result.certificates_issued == 15
+    restarted = await certflow(*start_argv(driver.plan))
+    regathered = await certflow(*TECH, "batch", "gather", "--batch-id", batch_id)
+    assert restarted.status == 2 and regathered.status == 2  # ids are for ever
 
     # One issued certificate, checked offline with the configured key.
     row = await pool.fetchrow(
