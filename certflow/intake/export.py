@@ -21,8 +21,9 @@ from certflow.intake.cells import CellValue, clean_text
 from certflow.intake.container import Refusal
 from certflow.intake.layout import header_key
 from certflow.intake.limits import IntakeLimits
+from certflow.intake.vocabulary import FAIL_WORD, PASS_WORD, STATUS_NAMES
 from certflow.intake.workbook import Grid, open_workbook
-from certflow.models import CandidateScore, ExamStatus, PlanInfo, Problem
+from certflow.models import CandidateScore, PlanInfo, Problem
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 PROBLEM_FILL = PatternFill(
@@ -47,11 +48,6 @@ PLATFORM_COLUMNS = (
     "考试状态",
     "考核结果",
 )
-_STATUS_WORDS = {
-    ExamStatus.PRESENT: "正常",
-    ExamStatus.ABSENT: "缺考",
-    ExamStatus.DISQUALIFIED: "违纪",
-}
 
 
 def safe_cell(value: CellValue) -> CellValue:
@@ -85,8 +81,8 @@ def national_platform_import(plan: PlanInfo, rows: list[CandidateScore]) -> byte
             score.theory,
             score.practical,
             score.total,
-            _STATUS_WORDS[score.status],
-            t("intake_export.pass") if score.passed else t("intake_export.fail"),
+            STATUS_NAMES[score.status],
+            PASS_WORD if score.passed else FAIL_WORD,
         ]
         sheet.append([safe_cell(v) for v in values])
     # Identity and admission numbers must stay text, or the platform loses digits.

@@ -42,7 +42,7 @@ class Column(StrEnum):
 
 # The first name of each list is the template's own header text.
 SYNONYMS: dict[Column, tuple[str, ...]] = {
-    Column.SEQ: ("序号", "序", "编号序号", "no", "no."),
+    Column.SEQ: ("序号", "序", "no", "no."),
     Column.NAME: ("姓名", "考生姓名", "学生姓名", "考评员姓名", "名字"),
     Column.ID_TYPE: ("证件类型", "证件种类", "身份证件类型"),
     Column.ID_NUMBER: (

@@ -26,6 +26,7 @@ from certflow.intake.vocabulary import (
     FAIL_WORD,
     PASS_WORD,
     RESULT_WORDS,
+    STATUS_NAMES,
     STATUS_WORDS,
     module_matches,
     numeric_cents,
@@ -368,7 +369,7 @@ class _RowChecker:
                         row,
                         column,
                         text,
-                        status=_status_word(status),
+                        status=STATUS_NAMES[status],
                     )
             if stated_result:
                 self._add(
@@ -440,9 +441,3 @@ class _RowChecker:
 
 def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
-
-
-def _status_word(status: ExamStatus) -> str:
-    return {ExamStatus.ABSENT: "缺考", ExamStatus.DISQUALIFIED: "违纪"}.get(
-        status, "正常"
-    )

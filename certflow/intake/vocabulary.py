@@ -20,7 +20,12 @@ RESULT_WORDS: dict[str, bool] = {
     **dict.fromkeys(("合格", "通过", "是", "及格", "pass", "√"), True),
     **dict.fromkeys(("不合格", "未通过", "不通过", "否", "不及格", "fail", "×"), False),
 }
-# The words the template itself uses for a result.
+# The words the template itself uses for a status and for a result.
+STATUS_NAMES: dict[ExamStatus, str] = {
+    ExamStatus.PRESENT: "正常",
+    ExamStatus.ABSENT: "缺考",
+    ExamStatus.DISQUALIFIED: "违纪",
+}
 PASS_WORD = "合格"
 FAIL_WORD = "不合格"
 
