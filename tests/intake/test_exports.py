@@ -114,3 +114,20 @@ def test_annotated_copy_of_an_unreadable_upload_lists_the_problem(
     assert [sheet.title for sheet in book.worksheets] == ["问题清单"]
     assert book.active is not None
     assert book.active["F2"].value == problems[0].message
+
+
+def test_annotated_copy_neutralises_formulas_from_the_upload(plan: PlanInfo) -> None:
+    upload = (
+        "姓名,证件号码,准考证号,理论成绩,实操成绩,备注\n"
+        '黎芬,421002200506166066,2026110412001,80,90,"=HYPERLINK(""http://x"")"\n'
+        "胡俊霞,330106200308287009,2026110412002,80,abc,@SUM(A1)\n"
+    ).encode()
+    problems = read_score_summary(upload, plan).problems
+    assert [(p.code, p.row) for p in problems] == [("score_not_a_number", 3)]
+
+    book = load_workbook(io.BytesIO(annotated_copy(upload, problems)))
+    copy = book.worksheets[0]
+    assert copy["F2"].value == '\'=HYPERLINK("http://x")'
+    assert copy["F3"].value == "'@SUM(A1)"
+    assert copy["E3"].fill.fill_type == "solid"
+    assert all(cell.data_type != "f" for row in copy.iter_rows() for cell in row)

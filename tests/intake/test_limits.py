@@ -139,3 +139,12 @@ def test_biff_globals_with_a_password_or_a_macro_sheet() -> None:
     assert _scan_biff_globals(bof + sheet + eof) is None
     assert _scan_biff_globals(bof + filepass + sheet + eof).code == "encrypted"  # type: ignore[union-attr]
     assert _scan_biff_globals(bof + macro + eof).code == "macro_workbook"  # type: ignore[union-attr]
+
+
+def test_tab_separated_text_is_read_as_csv(plan: PlanInfo) -> None:
+    gbk = (SAMPLES / "P2026-1104-0412-成绩汇总表-gbk.csv").read_bytes().decode("gbk")
+    tabbed = "\n".join(line.replace(",", "\t") for line in gbk.splitlines())
+
+    reading = read_score_summary(tabbed.encode("utf-8"), plan)
+    assert reading.accepted
+    assert len(reading.rows) == 32
