@@ -20,6 +20,7 @@ _SITE = re.compile(
 _SITE_CODE = re.compile(r"站点(?:编号|代码|编码)\s*[:：]\s*([A-Za-z0-9-]+)")
 _CERTIFICATE = re.compile(r"([\u4e00-\u9fff0-9A-Za-z+]+?)职业技能等级证书")
 _CERTIFICATE_LABEL = re.compile(r"证书名称\s*[:：]\s*([^\s(（]+)")
+_BRACKETED = re.compile(r"[(（]\s*([A-Za-z0-9][A-Za-z0-9-]{2,40})\s*[)）]")
 _LEVEL = re.compile(r"(?:[(（]\s*|等级\s*[:：]\s*)(初级|中级|高级)")
 
 
@@ -31,10 +32,17 @@ def check_metadata(
     ``lines`` are the rows above the header as (1-based row, text).
     """
     found: list[tuple[str, int, str, str]] = []  # (code, row, stated, expected)
+    plan_shape = _shape(plan.plan_id)
     for row, raw in lines:
         text = halfwidth(raw)
         if match := _PLAN_ID.search(text):
             found.append(("plan_id_mismatch", row, match.group(1), plan.plan_id))
+        else:
+            # Sign-in titles carry the plan id in brackets, without a label: a
+            # bracketed token shaped like this plan's id must be this plan's id.
+            for token in _BRACKETED.findall(text):
+                if _shape(token) == plan_shape:
+                    found.append(("plan_id_mismatch", row, token, plan.plan_id))
         site_code = None
         if match := _SITE.search(text):
             found.append(("site_mismatch", row, match.group(1), plan.site_name))
@@ -64,3 +72,12 @@ def check_metadata(
         for code, row, stated, expected in found
         if stated != expected
     ]
+
+
+def _shape(code: str) -> str:
+    """Return the shape of a code: P2026-1104-0412 -> A9-9-9 with run lengths."""
+    return re.sub(
+        r"[0-9]+|[A-Za-z]+",
+        lambda m: ("9" if m.group().isdigit() else "A") + str(len(m.group())),
+        code,
+    )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
+from openpyxl import Workbook
+
 from certflow.intake import (
     consistency_report,
     read_candidate_sign_in,
@@ -162,4 +166,21 @@ def test_evaluator_sign_in_lists_all_four_evaluators(plan: PlanInfo) -> None:
         "刘海波",
         "陈晓燕",
         "黄志勇",
+    ]
+
+
+def test_sign_in_title_of_another_plan_is_refused(plan: PlanInfo) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["武汉市交通职业技术学校 1+X 考核考生签到表（P2026-1104-0999）"])
+    sheet.append(["序号", "姓名", "证件号码", "准考证号", "签名"])
+    sheet.append([1, "黎芬", "421002200506166066", "2026110412001", "已签"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+
+    reading = read_candidate_sign_in(buffer.getvalue(), plan)
+
+    assert [(p.code, p.row, p.value) for p in reading.problems] == [
+        ("plan_id_mismatch", 1, "P2026-1104-0999")
     ]
