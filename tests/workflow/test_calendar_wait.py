@@ -60,6 +60,8 @@ async def test_plan_waits_for_an_unknown_year_then_computes_publicity(
             schedule, loaded_by="test-admin", at=datetime.now(UTC)
         )
 
-    await driver.h.signal(ExamPlanWorkflow.calendar_reloaded, CalendarReloaded(years=[2027]))
+    await driver.h.signal(
+        ExamPlanWorkflow.calendar_reloaded, CalendarReloaded(years=[2027])
+    )
     status = await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
     assert status.publicity is not None and status.calendar_missing_years == []

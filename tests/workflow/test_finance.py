@@ -48,8 +48,11 @@ async def test_invoice_follows_the_confirmed_payment_and_does_not_hold_approval(
     status = await driver.status()
     assert status.payment.invoice_number == "INV-2027-0001"
     assert all(o.duty != "invoice" for o in status.owed)
-    assert await pool.fetchval(
-        "SELECT details->>'invoice' FROM audit WHERE plan_id = $1 "
-        "AND action = 'record_invoice'",
-        driver.plan.plan_id,
-    ) == "INV-2027-0001"
+    assert (
+        await pool.fetchval(
+            "SELECT details->>'invoice' FROM audit WHERE plan_id = $1 "
+            "AND action = 'record_invoice'",
+            driver.plan.plan_id,
+        )
+        == "INV-2027-0001"
+    )
