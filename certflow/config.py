@@ -127,6 +127,8 @@ class Settings(Model):
     pass_rules: list[PassRuleEntry] = Field(default_factory=list)
     fees: list[FeeEntry] = Field(default_factory=list)
     certificates: CertificateSettings = Field(default_factory=CertificateSettings)
+    # When approval batches are gathered on their own: a cron line read in CST.
+    batch_schedule: str = "0 9 * * MON"
     mailbox: MailboxSettings = Field(default_factory=MailboxSettings)
 
     @classmethod

@@ -26,6 +26,7 @@ from certflow.certificates.keys import generate_keypair
 from certflow.config import Settings
 from starter.devserver import DevServer
 from starter.embedded_pg import ensure_database, redact
+from starter.schedules import ensure_batch_schedule
 from starter.smtp_sink import ALL_FOLDER, MailSink
 
 log = logging.getLogger("starter.stack")
@@ -207,6 +208,7 @@ async def _start_worker(
     if worker is None:
         return None
     client = await worker.connect(settings)
+    await ensure_batch_schedule(client, settings)
     task: asyncio.Task[object] = asyncio.create_task(
         worker.run_worker(client, settings, stop=stop),
         name="certflow-worker",

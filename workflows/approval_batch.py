@@ -39,7 +39,11 @@ class ApprovalBatchWorkflow:
 
     @workflow.init
     def __init__(self, input: BatchInput) -> None:
-        self._batch_id = input.batch_id
+        # A scheduled run has no batch id of its own: it takes its workflow id's,
+        # which the schedule makes unique (…-scheduled-2026-12-07T01:00:00Z).
+        self._batch_id = input.batch_id or workflow.info().workflow_id.removeprefix(
+            "approval-batch-"
+        )
         self._plan_ids: list[str] = []
         self._decision: BatchDecisionRequest | None = None
 
@@ -47,21 +51,21 @@ class ApprovalBatchWorkflow:
     async def run(self, input: BatchInput) -> BatchResult:
         self._plan_ids = await workflow.execute_activity_method(
             PlanStore.claim_ready_plans,
-            ClaimRequest(batch_id=input.batch_id),
+            ClaimRequest(batch_id=self._batch_id),
             start_to_close_timeout=TIMEOUT,
             retry_policy=RETRY,
         )
         if not self._plan_ids:
-            workflow.logger.info("batch empty", extra={"batch_id": input.batch_id})
+            workflow.logger.info("batch empty", extra={"batch_id": self._batch_id})
             await self._close()
-            return BatchResult(batch_id=input.batch_id, approved=[], rejected={})
+            return BatchResult(batch_id=self._batch_id, approved=[], rejected={})
 
         gone: list[str] = []
         for plan_id in self._plan_ids:
             handle = workflow.get_external_workflow_handle(plan_workflow_id(plan_id))
             try:
                 await handle.signal(
-                    "batch_joined", BatchJoined(batch_id=input.batch_id)
+                    "batch_joined", BatchJoined(batch_id=self._batch_id)
                 )
             except FailureError:
                 # The plan's workflow no longer runs (an operator terminated it):
@@ -70,18 +74,18 @@ class ApprovalBatchWorkflow:
         if gone:
             workflow.logger.warning(
                 "plans without a running workflow left out",
-                extra={"batch_id": input.batch_id, "count": len(gone)},
+                extra={"batch_id": self._batch_id, "count": len(gone)},
             )
             await workflow.execute_activity_method(
                 PlanStore.mark_plans_gone,
-                ReleaseRequest(batch_id=input.batch_id, plan_ids=gone),
+                ReleaseRequest(batch_id=self._batch_id, plan_ids=gone),
                 start_to_close_timeout=TIMEOUT,
                 retry_policy=RETRY,
             )
             self._plan_ids = [p for p in self._plan_ids if p not in gone]
         if not self._plan_ids:
             await self._close()
-            return BatchResult(batch_id=input.batch_id, approved=[], rejected={})
+            return BatchResult(batch_id=self._batch_id, approved=[], rejected={})
         await workflow.execute_activity_method(
             Notifier.notify,
             Notification(
@@ -89,7 +93,7 @@ class ApprovalBatchWorkflow:
                 template="batch_ready",
                 roles=[Role.GENERAL_MANAGER, Role.TECH_DEPT],
                 fields={
-                    "batch_id": input.batch_id,
+                    "batch_id": self._batch_id,
                     "count": str(len(self._plan_ids)),
                     "plans": "\n".join(self._plan_ids),
                 },
@@ -110,7 +114,7 @@ class ApprovalBatchWorkflow:
         }
         for plan_id in self._plan_ids:
             verdict = BatchVerdict(
-                batch_id=input.batch_id,
+                batch_id=self._batch_id,
                 approved=plan_id in approved,
                 decided_by=decision.actor.person,
                 reason=rejected.get(plan_id, ""),
@@ -121,14 +125,14 @@ class ApprovalBatchWorkflow:
         if rejected:
             await workflow.execute_activity_method(
                 PlanStore.release_plans,
-                ReleaseRequest(batch_id=input.batch_id, plan_ids=sorted(rejected)),
+                ReleaseRequest(batch_id=self._batch_id, plan_ids=sorted(rejected)),
                 start_to_close_timeout=TIMEOUT,
                 retry_policy=RETRY,
             )
         await self._close()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return BatchResult(
-            batch_id=input.batch_id, approved=approved, rejected=rejected
+            batch_id=self._batch_id, approved=approved, rejected=rejected
         )
 
     async def _close(self) -> None:

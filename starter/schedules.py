@@ -1,0 +1,67 @@
+"""The Temporal Schedule that gathers approval batches (4.2.6) on its own.
+
+By default every Monday at 09:00 China Standard Time, configurable with
+``batch_schedule`` in the configuration file; staff can also gather a batch at
+any time with ``certflow batch gather``. Each run starts one
+``ApprovalBatchWorkflow``; an empty batch simply ends.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from certflow.actions import BatchInput, batch_workflow_id
+from certflow.config import Settings
+from workflows import ApprovalBatchWorkflow
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_ID = "approval-batch-weekly"
+TIME_ZONE = "Asia/Shanghai"
+
+
+def batch_schedule(settings: Settings) -> Schedule:
+    """The schedule as configured: its cron line read in China Standard Time."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ApprovalBatchWorkflow.run,
+            # An empty batch id: the workflow names the batch after its own id,
+            # which the schedule makes unique per run.
+            BatchInput(batch_id="", requested_by="schedule"),
+            id=batch_workflow_id("scheduled"),
+            task_queue=settings.temporal.task_queue,
+        ),
+        spec=ScheduleSpec(
+            cron_expressions=[settings.batch_schedule], time_zone_name=TIME_ZONE
+        ),
+        # A batch still waiting for the general manager must not block the next
+        # one: plans that became ready since then go into the new batch.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.ALLOW_ALL),
+    )
+
+
+async def ensure_batch_schedule(client: Client, settings: Settings) -> None:
+    """Create the schedule, or bring an existing one in line with the configuration."""
+    schedule = batch_schedule(settings)
+    try:
+        await client.create_schedule(SCHEDULE_ID, schedule)
+        log.info("batch schedule created cron=%s", settings.batch_schedule)
+    except ScheduleAlreadyRunningError:
+
+        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(SCHEDULE_ID).update(replace)
+        log.info("batch schedule updated cron=%s", settings.batch_schedule)
