@@ -11,7 +11,7 @@ import zipfile
 from certflow.intake import IntakeLimits, read_score_summary
 from certflow.intake.container import _scan_biff_globals
 from certflow.models import PlanInfo
-from tests.intake.conftest import SAMPLES
+from tests.intake.conftest import CORPUS, SAMPLES
 
 SUMMARY = (SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx").read_bytes()
 MIB = 1024 * 1024
@@ -148,3 +148,21 @@ def test_tab_separated_text_is_read_as_csv(plan: PlanInfo) -> None:
     reading = read_score_summary(tabbed.encode("utf-8"), plan)
     assert reading.accepted
     assert len(reading.rows) == 32
+
+
+def test_a_compound_file_without_a_workbook_is_unsupported(plan: PlanInfo) -> None:
+    # An OLE2 file of another kind (a Word document, say): rename the streams of
+    # the encrypted package so none is a workbook or an encryption stream.
+    data = (CORPUS / "encrypted.xlsx").read_bytes()
+    for old, new in (
+        ("EncryptionInfo", "WordDocument00"),
+        ("EncryptedPackage", "Data000000000000"),
+    ):
+        data = data.replace(old.encode("utf-16-le"), new.encode("utf-16-le"))
+
+    assert _codes(data, plan) == ["unsupported_format"]
+
+
+def test_a_truncated_compound_file_is_damaged(plan: PlanInfo) -> None:
+    data = (CORPUS / "honest-layout-libreoffice.xls").read_bytes()
+    assert _codes(data[:1024], plan) == ["damaged"]
