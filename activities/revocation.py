@@ -1,0 +1,138 @@
+"""Revocation of issued e-certificates and the signed status list that publishes it.
+
+A revoked certificate keeps its row: ``revoked_on`` and ``revocation_reason`` are
+set once, with an audit row, and the certificate then appears on every status
+list signed afterwards. The staff command ``certflow revoke`` and the web
+service's ``/status-list.json`` call the two functions here.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+
+import asyncpg
+
+from certflow.certificates import (
+    RevocationEntry,
+    SignedStatusList,
+    SigningKey,
+    StatusList,
+    sign_status_list,
+)
+from certflow.i18n import t
+from certflow.timeutil import CST
+
+log = logging.getLogger(__name__)
+
+REVOKE_ACTION = "revoke_certificate"
+
+
+class RevocationError(ValueError):
+    """A revocation that was refused; ``str()`` is the Chinese text for staff."""
+
+
+async def revoke(
+    pool: asyncpg.Pool,
+    number: str,
+    *,
+    reason: str,
+    revoked_on: date,
+    by: str,
+) -> None:
+    """Revoke certificate ``number`` as of ``revoked_on``, recording who and why.
+
+    ``pool`` comes from :func:`activities.db.create_pool` (jsonb as Python objects).
+
+    Raises :class:`RevocationError` for an empty reason, an unknown number, a
+    certificate already revoked, or a date before the certificate was issued.
+    The row update and its audit row commit together.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise RevocationError(t("revocation.reason_required"))
+
+    async with pool.acquire() as conn, conn.transaction():
+        # The row lock makes two concurrent revocations of one number queue up,
+        # so the second sees the first and is refused instead of overwriting it.
+        row = await conn.fetchrow(
+            "SELECT plan_id, issued_on, revoked_on FROM certificates "
+            "WHERE number = $1 FOR UPDATE",
+            number,
+        )
+        if row is None:
+            raise RevocationError(t("revocation.unknown_certificate", number=number))
+        if row["revoked_on"] is not None:
+            raise RevocationError(
+                t(
+                    "revocation.already_revoked",
+                    number=number,
+                    revoked_on=row["revoked_on"].isoformat(),
+                )
+            )
+        if revoked_on < row["issued_on"]:
+            raise RevocationError(
+                t(
+                    "revocation.before_issue",
+                    number=number,
+                    issued_on=row["issued_on"].isoformat(),
+                )
+            )
+
+        await conn.execute(
+            "UPDATE certificates SET revoked_on = $2, revocation_reason = $3 "
+            "WHERE number = $1",
+            number,
+            revoked_on,
+            reason,
+        )
+        details = {
+            "number": number,
+            "revoked_on": revoked_on.isoformat(),
+            "reason": reason,
+        }
+        # A certificate is revoked at most once, so its number alone keys the row.
+        await conn.execute(
+            """
+            INSERT INTO audit (plan_id, action, person, at, accepted, late, details,
+                               idempotency_key)
+            VALUES ($1, $2, $3, $4, true, false, $5, $6)
+            """,
+            row["plan_id"],
+            REVOKE_ACTION,
+            by,
+            datetime.now(CST),
+            details,
+            f"{REVOKE_ACTION}:{number}",
+        )
+    log.info(
+        "certificate revoked plan_id=%s number=%s revoked_on=%s",
+        row["plan_id"],
+        number,
+        revoked_on.isoformat(),
+    )
+
+
+async def revoked_entries(pool: asyncpg.Pool) -> list[RevocationEntry]:
+    """Return every revoked certificate, ordered by number."""
+    rows = await pool.fetch(
+        "SELECT number, revoked_on, revocation_reason FROM certificates "
+        "WHERE revoked_on IS NOT NULL ORDER BY number"
+    )
+    return [
+        RevocationEntry(
+            number=r["number"],
+            revoked_on=r["revoked_on"],
+            reason=r["revocation_reason"] or "",
+        )
+        for r in rows
+    ]
+
+
+async def status_list(pool: asyncpg.Pool, signing_key: SigningKey) -> SignedStatusList:
+    """Build the status list of every revoked certificate, as of now, and sign it."""
+    current = StatusList(
+        issued_at=datetime.now(CST).replace(microsecond=0),
+        entries=await revoked_entries(pool),
+    )
+    return sign_status_list(current, signing_key.private_key, signing_key.key_id)

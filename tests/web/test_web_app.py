@@ -1,0 +1,472 @@
+"""The web service against a real database and certificates issued for real."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+import httpx
+import pytest
+
+from certflow.certificates import (
+    KeyRing,
+    SignedStatusList,
+    SigningKey,
+    Verdict,
+    VerificationStatus,
+    verify_pdf,
+    verify_status_list,
+)
+from certflow.config import Settings
+from certflow.privacy import mask_id_number
+from tests.web.samples import (
+    FAILED,
+    LI_FEN,
+    PLAN_B,
+    SUN,
+    WANG,
+    ClientFactory,
+    Issued,
+    PdfOf,
+)
+from web.app import MAX_UPLOAD_BYTES, RateLimits
+from web.tokens import DownloadTokens, derive_secret
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+DOWNLOAD_LINK = re.compile(r'href="(/download/[^"]+)"')
+
+
+def signing_key(settings: Settings) -> SigningKey:
+    return SigningKey.load(settings.certificates.signing_key_file.read_bytes())
+
+
+async def lookup(
+    client: httpx.AsyncClient, name: str, id_number: str
+) -> httpx.Response:
+    return await client.post("/lookup", data={"name": name, "id_number": id_number})
+
+
+def links_in(page: str) -> list[str]:
+    return [link.replace("&amp;", "&") for link in DOWNLOAD_LINK.findall(page)]
+
+
+async def qr_query(pool: asyncpg.Pool, number: str) -> dict[str, str]:
+    row = await pool.fetchrow(
+        "SELECT key_id, signature FROM certificates WHERE number = $1", number
+    )
+    return {"k": row["key_id"], "sig": row["signature"]}
+
+
+async def scan(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, number: str
+) -> httpx.Response:
+    """Open the verification page as a phone scanning the certificate's QR code."""
+    return await client.get(f"/verify/{number}", params=await qr_query(pool, number))
+
+
+# -- look-up -------------------------------------------------------------------------
+
+
+async def test_lookup_lists_every_certificate_of_the_holder(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    client = web_client()
+
+    response = await lookup(client, LI_FEN.name, LI_FEN.id_number)
+
+    assert response.status_code == 200
+    page = response.text
+    assert issued.of(LI_FEN) in page
+    assert issued.of(LI_FEN, PLAN_B) in page
+    assert "汽车运用与维修职业技能等级证书" in page
+    assert "智能新能源汽车职业技能等级证书" in page
+    assert "中级" in page and "初级" in page
+    assert "1-1 汽车动力与驱动综合分析技术" in page
+    assert "2026-12-04" in page
+    assert page.count("有效") >= 2
+    assert len(links_in(page)) == 2
+    # The holder's own certificates only, and the ID number is not echoed back.
+    assert issued.of(WANG) not in page
+    assert LI_FEN.id_number not in page
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_lookup_takes_the_id_number_as_people_type_it(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    typed = " 110105 19491231 002x "
+
+    response = await lookup(web_client(), f" {LI_FEN.name} ", typed)
+
+    assert issued.of(LI_FEN) in response.text
+
+
+async def test_a_wrong_id_number_and_a_wrong_name_give_the_same_page(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    client = web_client()
+
+    wrong_id = await lookup(client, WANG.name, LI_FEN.id_number)
+    wrong_name = await lookup(client, "王大明", WANG.id_number)
+
+    assert wrong_id.status_code == wrong_name.status_code == 200
+    assert "未查询到证书" in wrong_id.text
+    assert issued.of(WANG) not in wrong_id.text
+    # Nothing tells which of the two was wrong.
+    assert wrong_id.text == wrong_name.text
+
+
+async def test_a_candidate_who_failed_has_no_certificate(
+    web_client: ClientFactory,
+) -> None:
+    response = await lookup(web_client(), FAILED.name, FAILED.id_number)
+
+    assert "未查询到证书" in response.text
+    assert not links_in(response.text)
+
+
+async def test_lookup_refuses_get_and_asks_for_both_fields(
+    web_client: ClientFactory,
+) -> None:
+    client = web_client()
+
+    by_get = await client.get(
+        "/lookup", params={"name": LI_FEN.name, "id_number": LI_FEN.id_number}
+    )
+    missing = await lookup(client, LI_FEN.name, "  ")
+
+    assert by_get.status_code == 405
+    assert missing.status_code == 400
+    assert "请填写姓名和证件号码" in missing.text
+
+
+async def test_a_revoked_certificate_is_listed_as_revoked_without_a_link(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    response = await lookup(web_client(), SUN.name, SUN.id_number)
+
+    page = response.text
+    assert issued.of(SUN) in page
+    assert "已撤销" in page and "2026-12-18" in page and "成绩更正" in page
+    assert not links_in(page)
+
+
+# -- downloads -----------------------------------------------------------------------
+
+
+async def test_the_download_link_serves_the_issued_pdf(
+    web_client: ClientFactory, web_settings: Settings, issued: Issued
+) -> None:
+    client = web_client()
+    page = (await lookup(client, WANG.name, WANG.id_number)).text
+    [link] = links_in(page)
+
+    response = await client.get(link)
+
+    assert LI_FEN.id_number not in link and WANG.id_number not in link
+    assert urlsplit(link).path == f"/download/{issued.of(WANG)}"
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert issued.of(WANG) in response.headers["content-disposition"]
+    ring = KeyRing.from_public_keys(
+        [signing_key(web_settings).private_key.public_key()]
+    )
+    result = verify_pdf(response.content, ring)
+    assert result.status is VerificationStatus.VALID
+    assert result.data is not None and result.data.number == issued.of(WANG)
+
+
+async def test_expired_forged_and_borrowed_links_are_refused(
+    web_client: ClientFactory, web_settings: Settings, issued: Issued
+) -> None:
+    client = web_client()
+    secret = derive_secret(signing_key(web_settings))
+    number = issued.of(WANG)
+    an_hour_ago = DownloadTokens(secret, clock=lambda: time.time() - 3600)
+    expired = an_hour_ago.issue(number)
+    good = DownloadTokens(secret).issue(number)
+    forged_mac = ("A" if good.mac[0] != "A" else "B") + good.mac[1:]
+    other_key = DownloadTokens(b"not the server's secret").issue(number)
+    far_future = DownloadTokens(secret, lifetime_seconds=86400 * 365).issue(number)
+
+    attempts = {
+        "expired": f"/download/{number}?e={expired.expires}&t={expired.mac}",
+        "forged": f"/download/{number}?e={good.expires}&t={forged_mac}",
+        "other secret": f"/download/{number}?e={other_key.expires}&t={other_key.mac}",
+        "longer life": f"/download/{number}?e={good.expires + 60}&t={good.mac}",
+        "far future": f"/download/{number}?e={far_future.expires}&t={far_future.mac}",
+        "other number": f"/download/{issued.of(LI_FEN)}?e={good.expires}&t={good.mac}",
+        "no token": f"/download/{number}",
+    }
+    answers = {name: await client.get(url) for name, url in attempts.items()}
+    allowed = await client.get(f"/download/{number}?e={good.expires}&t={good.mac}")
+
+    assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(
+        attempts, 403
+    )
+    assert "下载链接无效或已过期" in answers["expired"].text
+    assert allowed.status_code == 200
+
+
+async def test_a_revoked_certificate_cannot_be_downloaded(
+    web_client: ClientFactory, web_settings: Settings, issued: Issued
+) -> None:
+    link = DownloadTokens(derive_secret(signing_key(web_settings))).issue(
+        issued.of(SUN)
+    )
+
+    response = await web_client().get(
+        f"/download/{issued.of(SUN)}", params={"e": link.expires, "t": link.mac}
+    )
+
+    assert response.status_code == 410
+    assert "已被撤销" in response.text
+
+
+# -- verification by number and QR code ----------------------------------------------
+
+
+async def test_a_scanned_qr_code_of_a_valid_certificate_shows_its_data(
+    web_client: ClientFactory, web_pool: asyncpg.Pool, issued: Issued
+) -> None:
+    response = await scan(web_client(), web_pool, issued.of(LI_FEN))
+
+    page = response.text
+    assert response.status_code == 200
+    assert "证书有效" in page
+    assert LI_FEN.name in page
+    assert mask_id_number(LI_FEN.id_number) in page
+    assert "1101" in mask_id_number(LI_FEN.id_number)
+    assert LI_FEN.id_number not in page
+    assert "汽车运用与维修职业技能等级证书" in page and "中级" in page
+
+
+async def test_verifying_by_number_alone_masks_the_name_too(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    response = await web_client().get(f"/verify/{issued.of(LI_FEN)}")
+
+    assert "证书有效" in response.text
+    assert "黎*" in response.text
+    assert LI_FEN.name not in response.text
+
+
+async def test_a_revoked_certificate_shows_the_date_and_reason(
+    web_client: ClientFactory, web_pool: asyncpg.Pool, issued: Issued
+) -> None:
+    response = await scan(web_client(), web_pool, issued.of(SUN))
+
+    assert "证书已撤销" in response.text
+    assert "2026-12-18" in response.text and "成绩更正" in response.text
+    assert "证书有效" not in response.text
+
+
+async def test_an_unknown_number_is_reported_as_unknown(
+    web_client: ClientFactory,
+) -> None:
+    response = await web_client().get("/verify/ZCX2026QCYY2999999")
+
+    assert response.status_code == 404
+    assert "查无此证书" in response.text
+    assert "ZCX2026QCYY2999999" in response.text
+
+
+async def test_a_qr_code_whose_signature_does_not_match_shows_tampered(
+    web_client: ClientFactory, web_pool: asyncpg.Pool, issued: Issued
+) -> None:
+    client = web_client()
+    number = issued.of(LI_FEN)
+    genuine = await qr_query(web_pool, number)
+    other = await qr_query(web_pool, issued.of(WANG))
+    flipped = genuine["sig"][:10] + ("A" if genuine["sig"][10] != "A" else "B")
+    flipped += genuine["sig"][11:]
+
+    variants = {
+        "one character": {**genuine, "sig": flipped},
+        "another certificate's": other,
+        "untrusted key id": {**genuine, "k": "0123456789abcdef"},
+        "no signature": {"k": genuine["k"]},
+    }
+    pages = {
+        name: (await client.get(f"/verify/{number}", params=query)).text
+        for name, query in variants.items()
+    }
+
+    for name, page in pages.items():
+        assert "证书信息被篡改" in page, name
+        assert "证书有效" not in page, name
+        assert "证书信息" not in page.split("</section>", 1)[1], name
+
+
+async def test_the_number_form_redirects_to_the_verification_page(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    client = web_client()
+
+    typed = await client.get("/verify", params={"number": issued.of(WANG).lower()})
+    bad = await client.get("/verify", params={"number": "<script>"})
+    form = await client.get("/verify")
+
+    assert typed.status_code == 303
+    assert typed.headers["location"] == f"/verify/{issued.of(WANG)}"
+    assert bad.status_code == 400 and "<script>" not in bad.text
+    assert form.status_code == 200 and 'action="/verify/pdf"' in form.text
+
+
+# -- verification of an uploaded PDF -------------------------------------------------
+
+
+async def upload(client: httpx.AsyncClient, pdf: bytes) -> httpx.Response:
+    return await client.post(
+        "/verify/pdf", files={"file": ("certificate.pdf", pdf, "application/pdf")}
+    )
+
+
+async def test_an_uploaded_genuine_pdf_is_valid(
+    web_client: ClientFactory, pdf_of: PdfOf
+) -> None:
+    pdf = await pdf_of(WANG)
+
+    response = await upload(web_client(), pdf)
+
+    assert response.status_code == 200
+    assert "证书有效" in response.text
+    assert WANG.name in response.text
+    assert WANG.id_number not in response.text
+
+
+async def test_an_uploaded_pdf_with_one_byte_changed_is_tampered(
+    web_client: ClientFactory, pdf_of: PdfOf
+) -> None:
+    pdf = await pdf_of(WANG)
+    at = pdf.index(WANG.id_number.encode()) + 6
+    edited = pdf[:at] + bytes([pdf[at] ^ 0x01]) + pdf[at + 1 :]
+
+    response = await upload(web_client(), edited)
+
+    assert len(edited) == len(pdf) and edited != pdf
+    assert "证书信息被篡改" in response.text
+    assert "证书有效" not in response.text
+
+
+async def test_an_uploaded_revoked_pdf_is_revoked(
+    web_client: ClientFactory, pdf_of: PdfOf
+) -> None:
+    pdf = await pdf_of(SUN)
+
+    response = await upload(web_client(), pdf)
+
+    assert "证书已撤销" in response.text and "2026-12-18" in response.text
+
+
+async def test_uploads_that_are_not_certificates_are_refused(
+    web_client: ClientFactory,
+) -> None:
+    client = web_client()
+
+    text = await upload(client, b"%PDF-1.4 not really a pdf")
+    huge = await upload(client, b"%PDF-1.7\n" + b"0" * (MAX_UPLOAD_BYTES + 1))
+    empty = await client.post("/verify/pdf", data={"other": "x"})
+
+    assert "不是电子证书" in text.text
+    assert huge.status_code == 413 and "文件过大" in huge.text
+    assert empty.status_code == 400
+
+
+# -- rate limits -----------------------------------------------------------------------
+
+
+async def test_lookups_beyond_the_limit_are_answered_429(
+    web_client: ClientFactory,
+) -> None:
+    client = web_client(address="203.0.113.5")
+    neighbour = web_client(address="203.0.113.5")
+
+    answers = [
+        (await lookup(client, WANG.name, f"44052418800101{i:04d}")).status_code
+        for i in range(11)
+    ]
+    limited = await lookup(client, WANG.name, WANG.id_number)
+
+    assert answers[:10] == [200] * 10
+    assert answers[10] == 429
+    assert limited.status_code == 429
+    assert "查询过于频繁" in limited.text
+    assert int(limited.headers["retry-after"]) >= 1
+    # Another app (another process) keeps its own buckets.
+    assert (await lookup(neighbour, WANG.name, WANG.id_number)).status_code == 200
+
+
+async def test_verification_is_limited_per_client_address(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    limits = RateLimits(verify_per_minute=3)
+    app_client = web_client(address="203.0.113.9", limits=limits)
+
+    codes = [
+        (await app_client.get(f"/verify/{issued.of(WANG)}")).status_code
+        for _ in range(4)
+    ]
+
+    assert codes == [200, 200, 200, 429]
+
+
+# -- published lists, headers, logs --------------------------------------------------
+
+
+async def test_the_status_list_is_signed_and_lists_the_revoked(
+    web_client: ClientFactory, pdf_of: PdfOf, issued: Issued
+) -> None:
+    client = web_client()
+
+    response = await client.get("/status-list.json")
+    keys = (await client.get("/keys.json")).json()["keys"]
+
+    signed = SignedStatusList.model_validate_json(response.text)
+    ring = KeyRing.from_public_keys([k["public_key_pem"].encode() for k in keys])
+    assert verify_status_list(signed, ring) is Verdict.VALID
+    assert [e.number for e in signed.status_list.entries] == [issued.of(SUN)]
+    pdf = await pdf_of(SUN)
+    assert verify_pdf(pdf, ring, signed).status is VerificationStatus.REVOKED
+
+
+async def test_pages_load_nothing_from_elsewhere(web_client: ClientFactory) -> None:
+    client = web_client()
+
+    home = await client.get("/")
+    css = await client.get("/static/style.css")
+
+    assert home.status_code == 200 and css.status_code == 200
+    assert "查询我的电子证书" in home.text
+    assert not re.search(r'(src|href)="(https?:)?//', home.text)
+    assert "url(" not in css.text and "@import" not in css.text
+    assert home.headers["referrer-policy"] == "no-referrer"
+    assert "default-src 'none'" in home.headers["content-security-policy"]
+
+
+async def test_logs_name_no_person_and_no_token(
+    web_client: ClientFactory, issued: Issued, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = web_client()
+    caplog.set_level(logging.DEBUG)
+
+    page = (await lookup(client, WANG.name, WANG.id_number)).text
+    [link] = links_in(page)
+    await client.get(link)
+    await client.get(f"/verify/{issued.of(WANG)}")
+
+    token = parse_qs(urlsplit(link).query)["t"][0]
+    # The server's lines only: the test's own HTTP client logs the URLs it asks.
+    server = "\n".join(
+        f"{r.name} {r.getMessage()}"
+        for r in caplog.records
+        if not r.name.startswith(("httpx", "httpcore"))
+    )
+    assert "lookup outcome=found certificates=1" in server
+    assert f"download number={issued.of(WANG)} outcome=served" in server
+    for secret in (WANG.name, WANG.id_number, token):
+        assert secret not in server

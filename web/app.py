@@ -1,0 +1,575 @@
+"""The certificate query and verification web service (procedure 4.3).
+
+Routes (docs/web.md has the privacy choices behind them):
+
+- ``GET /`` the look-up form; ``POST /lookup`` finds a candidate's certificates
+  by name and identity number (POST only: the number never enters a URL);
+- ``GET /download/{number}?e=&t=`` serves the PDF behind a short-lived link;
+- ``GET /verify`` the verification forms; ``GET /verify/{number}`` (with the QR
+  code's ``k`` and ``sig``) and ``POST /verify/pdf`` give the verdict;
+- ``GET /status-list.json`` the signed revocation list, ``GET /keys.json`` the
+  trusted public keys, for offline verifiers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import asyncpg
+from fastapi import Depends, FastAPI, Form, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import UploadFile
+
+from activities.db import create_pool, migrate
+from activities.documents import DocumentNotFound, DocumentStore
+from activities.revocation import revoked_entries, status_list
+from certflow.certificates import (
+    KeyRing,
+    SigningKey,
+    StatusList,
+    Verdict,
+    VerificationStatus,
+    check_scanned_record,
+    load_public_key,
+    verify,
+    verify_pdf,
+)
+from certflow.certificates.keys import public_pem
+from certflow.config import Settings
+from certflow.i18n import t
+from certflow.privacy import mask_id_number, mask_name
+from certflow.timeutil import CST
+from web import records
+from web.ratelimit import RateLimiter
+from web.records import CertificateRecord
+from web.tokens import DownloadTokens, derive_secret
+
+log = logging.getLogger("certflow.web")
+
+HERE = Path(__file__).resolve().parent
+NUMBER_RE = re.compile(r"^[A-Za-z0-9-]{4,40}$")
+# Certificates are one page of ~50-100 KB; anything far larger is not one.
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+# Headers every page carries: nothing loads from elsewhere, no page can frame
+# ours, and the download token in a URL never leaks through a Referer header.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Requests per minute per client address, per group of routes."""
+
+    lookup_per_minute: int = 10
+    verify_per_minute: int = 30
+    download_per_minute: int = 30
+
+
+@dataclass
+class _Service:
+    """What the routes share: configuration, keys, the pool and the limiters."""
+
+    settings: Settings
+    signing_key: SigningKey
+    keyring: KeyRing
+    tokens: DownloadTokens
+    store: DocumentStore
+    limiters: dict[str, RateLimiter]
+    pool: asyncpg.Pool | None = None
+    public_keys: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def db(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise RuntimeError("The web service's database pool is not open yet.")
+        return self.pool
+
+
+class _RateLimited(Exception):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("rate limited")
+        self.retry_after = retry_after
+
+
+def load_signing_key(settings: Settings) -> SigningKey:
+    """Load the configured signing key, with a clear error when it is missing."""
+    path = settings.certificates.signing_key_file
+    try:
+        return SigningKey.load(path.read_bytes())
+    except FileNotFoundError:
+        raise RuntimeError(
+            f"The certificate signing key {path} does not exist. The web service "
+            "needs it to sign the status list and download links: create it with "
+            "'certflow keys create' or set certificates.signing_key_file."
+        ) from None
+
+
+def trusted_ring(settings: Settings, signing_key: SigningKey) -> KeyRing:
+    """The current key and every configured previous public key."""
+    previous = [load_public_key(p.read_bytes()) for p in _previous_keys(settings)]
+    return KeyRing.from_public_keys([signing_key.private_key.public_key(), *previous])
+
+
+def _previous_keys(settings: Settings) -> list[Path]:
+    return list(settings.certificates.previous_public_keys)
+
+
+def client_address(request: Request) -> str:
+    """The peer address (uvicorn puts a trusted proxy's forwarded one here)."""
+    return request.client.host if request.client else "unknown"
+
+
+def create_app(
+    settings: Settings,
+    pool: asyncpg.Pool | None = None,
+    *,
+    limits: RateLimits | None = None,
+    link_lifetime_seconds: int = 900,
+) -> FastAPI:
+    """Build the web app; without ``pool`` it opens (and migrates) its own.
+
+    Raises ``RuntimeError`` if the signing key file is missing: the service
+    signs status lists and derives its download-link secret from that key.
+    """
+    limits = limits or RateLimits()
+    key = load_signing_key(settings)
+    ring = trusted_ring(settings, key)
+    service = _Service(
+        settings=settings,
+        signing_key=key,
+        keyring=ring,
+        tokens=DownloadTokens(
+            derive_secret(key), lifetime_seconds=link_lifetime_seconds
+        ),
+        store=DocumentStore(settings.documents_dir),
+        limiters={
+            "lookup": RateLimiter(limits.lookup_per_minute),
+            "verify": RateLimiter(limits.verify_per_minute),
+            "download": RateLimiter(limits.download_per_minute),
+        },
+        pool=pool,
+        public_keys=[(kid, public_pem(pub)) for kid, pub in ring.keys.items()],
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if pool is not None:
+            yield
+            return
+        own = await create_pool(settings.database_url, max_size=5)
+        try:
+            await migrate(own)
+            service.pool = own
+            yield
+        finally:
+            service.pool = None
+            await own.close()
+
+    app = FastAPI(
+        title="certflow certificates",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.service = service
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals["t"] = t
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    def page(
+        request: Request,
+        name: str,
+        context: dict[str, Any] | None = None,
+        *,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        return templates.TemplateResponse(
+            request, name, context or {}, status_code=status_code, headers=headers
+        )
+
+    def message(
+        request: Request, key: str, status_code: int, **fields: object
+    ) -> Response:
+        return page(
+            request,
+            "message.html",
+            {"text": t(f"web.{key}", **fields), "title": t(f"web.{key}_title")},
+            status_code=status_code,
+        )
+
+    def limited(group: str) -> Callable[[Request], None]:
+        def check(request: Request) -> None:
+            wait = service.limiters[group].take(client_address(request))
+            if wait > 0:
+                log.info("rate limited group=%s", group)
+                raise _RateLimited(wait)
+
+        return check
+
+    @app.exception_handler(_RateLimited)
+    async def too_many(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, _RateLimited)
+        seconds = max(1, round(exc.retry_after))
+        response = message(request, "rate_limited", 429, seconds=seconds)
+        response.headers["Retry-After"] = str(seconds)
+        return response
+
+    @app.middleware("http")
+    async def access_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Our own access line: the route's template, never the raw path or query,
+        # which may hold a download token or whatever a client typed.
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception as exc:
+            # The exception text may quote personal data from a query; only the
+            # type is logged, and the visitor gets a plain error page.
+            log.error(
+                "request failed method=%s route=%s error=%s",
+                request.method,
+                _route_of(request),
+                type(exc).__name__,
+            )
+            response = message(request, "server_error", 500)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        log.info(
+            "request method=%s route=%s status=%d ms=%.1f",
+            request.method,
+            _route_of(request),
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    @app.get("/")
+    async def index(request: Request) -> Response:
+        return page(request, "index.html")
+
+    @app.post("/lookup", dependencies=[Depends(limited("lookup"))])
+    async def lookup(
+        request: Request,
+        name: Annotated[str, Form(max_length=100)] = "",
+        id_number: Annotated[str, Form(max_length=40)] = "",
+    ) -> Response:
+        if not name.strip() or not id_number.strip():
+            return page(
+                request,
+                "index.html",
+                {"error": t("web.lookup_missing_fields")},
+                status_code=400,
+            )
+        found = await records.find_by_holder(service.db(), name, id_number)
+        log.info("lookup outcome=%s certificates=%d", _found(found), len(found))
+        rows = [_lookup_row(record, service.tokens) for record in found]
+        return page(
+            request,
+            "results.html",
+            {"rows": rows},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @app.get("/download/{number}", dependencies=[Depends(limited("download"))])
+    async def download(
+        request: Request,
+        number: str,
+        e: Annotated[int, Query()] = 0,
+        t_: Annotated[str, Query(alias="t", max_length=64)] = "",
+    ) -> Response:
+        if not service.tokens.check(number, e, t_):
+            log.info("download number=%s outcome=bad_link", _loggable(number))
+            return message(request, "bad_link", 403)
+        record = await records.get(service.db(), number)
+        if record is None or record.pdf is None:
+            log.info("download number=%s outcome=no_pdf", number)
+            return message(request, "pdf_unavailable", 404)
+        if record.revoked_on is not None:
+            log.info("download number=%s outcome=revoked", number)
+            return message(request, "revoked_download", 410)
+        try:
+            pdf = await asyncio.to_thread(service.store.get, record.pdf)
+        except DocumentNotFound:
+            log.error("download number=%s outcome=missing_in_store", number)
+            return message(request, "pdf_unavailable", 404)
+        log.info("download number=%s outcome=served", number)
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'attachment; filename="{number}.pdf"',
+                "Cache-Control": "private, no-store",
+            },
+        )
+
+    @app.get("/verify")
+    async def verify_form(
+        request: Request,
+        number: Annotated[str, Query(max_length=60)] = "",
+    ) -> Response:
+        number = number.strip().upper()
+        if not number:
+            return page(request, "verify_form.html")
+        if not NUMBER_RE.fullmatch(number):
+            return page(
+                request,
+                "verify_form.html",
+                {"error": t("web.bad_number")},
+                status_code=400,
+            )
+        return RedirectResponse(f"/verify/{number}", status_code=303)
+
+    @app.get("/verify/{number}", dependencies=[Depends(limited("verify"))])
+    async def verify_number(
+        request: Request,
+        number: str,
+        k: Annotated[str | None, Query(max_length=64)] = None,
+        sig: Annotated[str | None, Query(max_length=128)] = None,
+    ) -> Response:
+        record = (
+            await records.get(service.db(), number)
+            if NUMBER_RE.fullmatch(number)
+            else None
+        )
+        scanned = k is not None or sig is not None
+        if record is None:
+            log.info("verify number=%s outcome=unknown", _loggable(number))
+            return page(
+                request,
+                "verify.html",
+                {"status": "unknown", "number": number},
+                status_code=404,
+            )
+        outcome = _record_verdict(record, service.keyring)
+        if scanned and outcome == "valid":
+            url = f"/verify/{number}?" + urlencode({"k": k or "", "sig": sig or ""})
+            scan = check_scanned_record(url, record.data, service.keyring)
+            # The record is genuine, so a code naming any other key or signature
+            # was not printed by us: an untrusted key id is tampering here too.
+            outcome = "valid" if scan is Verdict.VALID else "tampered"
+        if outcome == "valid" and record.revoked_on is not None:
+            outcome = "revoked"
+        log.info(
+            "verify number=%s outcome=%s source=%s",
+            number,
+            outcome,
+            "qr" if scanned else "number",
+        )
+        # Certificate numbers are sequential, so anyone can type one: the full
+        # name is shown only to a visitor who proved they hold the certificate.
+        return page(
+            request,
+            "verify.html",
+            _verdict_context(record, outcome, full_name=scanned),
+        )
+
+    @app.post("/verify/pdf", dependencies=[Depends(limited("verify"))])
+    async def verify_upload(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is None or not declared.isdigit():
+            return message(request, "upload_length_required", 411)
+        if int(declared) > MAX_UPLOAD_BYTES + 16 * 1024:
+            log.info("verify source=pdf outcome=too_large")
+            return message(
+                request, "upload_too_large", 413, limit=MAX_UPLOAD_BYTES // 1024
+            )
+        form = await request.form(max_files=1, max_fields=2)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            return message(request, "upload_missing", 400)
+        data = await upload.read(MAX_UPLOAD_BYTES + 1)
+        await form.close()
+        if len(data) > MAX_UPLOAD_BYTES:
+            return message(
+                request, "upload_too_large", 413, limit=MAX_UPLOAD_BYTES // 1024
+            )
+        revoked = StatusList(
+            issued_at=datetime.now(CST), entries=await revoked_entries(service.db())
+        )
+        result = await asyncio.to_thread(verify_pdf, data, service.keyring, revoked)
+        log.info(
+            "verify number=%s outcome=%s source=pdf",
+            result.number or "-",
+            result.status.value,
+        )
+        context: dict[str, Any] = {
+            "status": result.status.value,
+            "number": result.number,
+            "detail": result.message,
+        }
+        if result.data is not None:
+            context["fields"] = _fields(result.data, full_name=True)
+            context["revoked_on"] = result.revoked_on
+            context["reason"] = result.revocation_reason
+        return page(request, "verify.html", context)
+
+    @app.get("/status-list.json")
+    async def status_list_json() -> Response:
+        signed = await status_list(service.db(), service.signing_key)
+        return Response(
+            signed.model_dump_json(),
+            media_type="application/json",
+            headers={"Cache-Control": "public, max-age=60"},
+        )
+
+    @app.get("/keys.json")
+    async def keys_json() -> Response:
+        keys = [
+            {"key_id": kid, "public_key_pem": pem.decode("ascii")}
+            for kid, pem in service.public_keys
+        ]
+        return JSONResponse({"keys": keys})
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        # FastAPI's default answer echoes the submitted values back; ours does not.
+        return message(request, "bad_request", 400)
+
+    @app.exception_handler(404)
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return message(request, "not_found", 404)
+
+    return app
+
+
+def _route_of(request: Request) -> str:
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "-"
+
+
+def _loggable(number: str) -> str:
+    # A typed "number" may be anything, an ID number included: log only real ones.
+    return number if NUMBER_RE.fullmatch(number) else "-"
+
+
+def _found(found: Sequence[CertificateRecord]) -> str:
+    return "found" if found else "none"
+
+
+def _status_of(verdict: Verdict) -> str:
+    return {
+        Verdict.VALID: "valid",
+        Verdict.TAMPERED: "tampered",
+        Verdict.UNKNOWN_KEY: VerificationStatus.UNKNOWN_KEY.value,
+    }[verdict]
+
+
+def _record_verdict(record: CertificateRecord, keyring: KeyRing) -> str:
+    """The stored record's own signature: an edited database row shows tampered."""
+    return _status_of(verify(record.signed, keyring))
+
+
+def _fields(data: Any, *, full_name: bool) -> list[tuple[str, str]]:
+    name = data.candidate_name if full_name else mask_name(data.candidate_name)
+    return [
+        (t("certificates.pdf.candidate_name"), name),
+        (t("certificates.pdf.id_type"), data.id_type),
+        (t("certificates.pdf.id_number"), mask_id_number(data.id_number)),
+        (
+            t("certificates.pdf.certificate"),
+            t("certificates.pdf.certificate_name", certificate=data.certificate),
+        ),
+        (t("certificates.pdf.level"), data.level.chinese),
+        (t("certificates.pdf.module"), f"{data.module_code} {data.module_name}"),
+        (t("certificates.pdf.number"), data.number),
+        (t("certificates.pdf.issued_on"), data.issued_on.isoformat()),
+        (t("certificates.pdf.organisation"), data.organisation),
+    ]
+
+
+def _verdict_context(
+    record: CertificateRecord, outcome: str, *, full_name: bool
+) -> dict[str, Any]:
+    context: dict[str, Any] = {"status": outcome, "number": record.data.number}
+    if outcome in ("valid", "revoked"):
+        context["fields"] = _fields(record.data, full_name=full_name)
+    if outcome == "revoked":
+        context["revoked_on"] = record.revoked_on
+        context["reason"] = record.revocation_reason
+    return context
+
+
+def _lookup_row(record: CertificateRecord, tokens: DownloadTokens) -> dict[str, Any]:
+    data = record.data
+    link = None
+    if record.pdf is not None and record.revoked_on is None:
+        issued = tokens.issue(data.number)
+        query = urlencode({"e": issued.expires, "t": issued.mac})
+        link = f"/download/{data.number}?{query}"
+    return {
+        "number": data.number,
+        "certificate": t(
+            "certificates.pdf.certificate_name", certificate=data.certificate
+        ),
+        "level": data.level.chinese,
+        "module": f"{data.module_code} {data.module_name}",
+        "issued_on": data.issued_on.isoformat(),
+        "revoked_on": record.revoked_on,
+        "reason": record.revocation_reason,
+        "download": link,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the web app with uvicorn (``certflow web``); return the exit status."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(
+        prog="certflow web",
+        description="Serve the certificate query and verification pages.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        default="127.0.0.1",
+        help="proxies whose X-Forwarded-For is trusted for the client address",
+    )
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    settings = Settings.load(args.config)
+    try:
+        app = create_app(settings)
+    except RuntimeError as err:
+        log.error("%s", err)
+        return 1
+    # uvicorn's own access log would print query strings (download tokens);
+    # the app logs one line per request itself.
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        log_config=None,
+    )
+    return 0

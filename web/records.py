@@ -1,0 +1,88 @@
+"""Reading issued certificates for the web pages: by holder, by number, by file."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from certflow.certificates import CertificateData, SignedCertificate
+from certflow.models import DocumentRef
+
+_COLUMNS = """
+    c.number, c.payload, c.key_id, c.signature, c.revoked_on, c.revocation_reason,
+    c.pdf_sha256, d.size AS pdf_size
+    FROM certificates c LEFT JOIN documents d ON d.sha256 = c.pdf_sha256
+"""
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    """An issued certificate as stored: signed data, PDF and revocation state."""
+
+    signed: SignedCertificate
+    pdf: DocumentRef | None
+    revoked_on: date | None
+    revocation_reason: str | None
+
+    @property
+    def data(self) -> CertificateData:
+        """The signed certificate data."""
+        return self.signed.data
+
+
+def normalise_id_number(text: str) -> str:
+    """Identity numbers as stored: no spaces, the check letter upper case."""
+    return "".join(text.split()).upper()
+
+
+def normalise_name(text: str) -> str:
+    """Names as signed: NFC, without surrounding white space."""
+    return unicodedata.normalize("NFC", text.strip())
+
+
+def _record(row: asyncpg.Record) -> CertificateRecord:
+    payload: Any = row["payload"]
+    if isinstance(payload, str):  # a pool without certflow's jsonb codec
+        payload = json.loads(payload)
+    pdf = None
+    if row["pdf_sha256"] is not None and row["pdf_size"] is not None:
+        pdf = DocumentRef(
+            sha256=row["pdf_sha256"],
+            size=row["pdf_size"],
+            media_type="application/pdf",
+            filename=f"{row['number']}.pdf",
+        )
+    return CertificateRecord(
+        signed=SignedCertificate(
+            data=CertificateData.model_validate(payload),
+            key_id=row["key_id"],
+            signature_b64=row["signature"],
+        ),
+        pdf=pdf,
+        revoked_on=row["revoked_on"],
+        revocation_reason=row["revocation_reason"],
+    )
+
+
+async def find_by_holder(
+    pool: asyncpg.Pool, name: str, id_number: str
+) -> list[CertificateRecord]:
+    """Return the certificates whose holder has exactly this name and ID number."""
+    rows = await pool.fetch(
+        f"SELECT {_COLUMNS} WHERE c.id_number = $1 AND c.name = $2 "
+        "ORDER BY c.issued_on DESC, c.number",
+        normalise_id_number(id_number),
+        normalise_name(name),
+    )
+    return [_record(row) for row in rows]
+
+
+async def get(pool: asyncpg.Pool, number: str) -> CertificateRecord | None:
+    """Return the certificate numbered ``number``, or ``None``."""
+    row = await pool.fetchrow(f"SELECT {_COLUMNS} WHERE c.number = $1", number)
+    return _record(row) if row is not None else None
