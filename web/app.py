@@ -507,6 +507,7 @@ def _verdict_context(
     context: dict[str, Any] = {"status": outcome, "number": record.data.number}
     if outcome in ("valid", "revoked"):
         context["fields"] = _fields(record.data, full_name=full_name)
+        context["name_masked"] = not full_name
     if outcome == "revoked":
         context["revoked_on"] = record.revoked_on
         context["reason"] = record.revocation_reason

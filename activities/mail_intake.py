@@ -1,0 +1,622 @@
+"""The correction intake: mail of the exam mailbox turned into correction requests.
+
+Each poll fetches the unacknowledged messages of the configured source, reads
+each into drafts (``certflow.corrections``), submits every draft to its plan's
+workflow as the info center would, answers the sender, and only then lets the
+source forget the message.
+
+Delivery is at least once, so every step can run again without effect:
+
+- a draft is submitted under ``<dedupe key>#<n>``; a draft already filed under
+  that key is found in ``correction_requests`` and not submitted again (the plan
+  refuses a second one as ``duplicate`` too);
+- the row in ``mail_messages`` is written after the submissions and before the
+  reply; a message whose row exists is only finished: reply sent if it was not,
+  then acknowledged;
+- the reply is composed once, kept in the document store with a Message-ID
+  derived from the dedupe key, and resent as the same bytes after a crash.
+
+Nothing here logs a name, an ID number or a subject: only dedupe-key prefixes,
+plan ids, request ids and counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import parseaddr
+from enum import StrEnum
+from typing import Any, Protocol
+
+import asyncpg
+from pydantic import Field, ValidationError
+from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.documents import DocumentStore
+from activities.mailbox import ImapSource, MaildirSource, MailSource, StaleSourceKey
+from activities.notify import Mailer
+from certflow.actions import (
+    ActionResult,
+    CorrectionSubmission,
+    PlanStatus,
+    plan_workflow_id,
+)
+from certflow.config import MailboxSettings, Settings
+from certflow.corrections import (
+    CorrectionDraft,
+    MailReading,
+    RefusalReason,
+    ReplyKind,
+    compose_reply,
+    dedupe_key,
+    read_correction_mail,
+    refusal_text,
+)
+from certflow.i18n import t
+from certflow.models import Actor, DocumentRef, Model, Role, Stage
+
+log = logging.getLogger(__name__)
+
+# The person recorded as having entered requests read from the mailbox.
+MAILBOX_PERSON = "mailbox"
+_SUBMIT_UPDATE = "submit_correction"
+_STATUS_QUERY = "status"
+_BEFORE_PUBLICITY = {
+    Stage.SCORE_SUBMISSION,
+    Stage.CONSISTENCY_REVIEW,
+    Stage.SCORE_PUBLICATION,
+}
+
+
+class MailStatus(StrEnum):
+    """What became of one mail of the exam mailbox (``mail_messages.status``)."""
+
+    RECEIVED = "received"  # at least one request registered
+    REFUSED = "refused"  # requests read, none registered
+    UNMATCHED = "unmatched"  # no request could be read: staff assign it
+    ASSIGNED = "assigned"  # staff assigned it to a plan by hand
+    IGNORED = "ignored"  # an automatic mail (bounce, vacation reply): not answered
+
+
+class MailboxRunRequest(Model):
+    """Input of one poll of the exam mailbox."""
+
+    poll: int = 0  # the poller's count, for the logs only
+
+
+class MailboxRun(Model):
+    """What one poll did: messages fetched and how many ended in each status.
+
+    ``counts`` is keyed by ``MailStatus`` value, plus ``already_processed`` for
+    a delivery of a mail recorded before (a double delivery or a restart).
+    """
+
+    fetched: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+
+
+class MailSender(Protocol):
+    """Sends one composed message (``activities.notify.Mailer`` does it by SMTP)."""
+
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+SourceFactory = Callable[[], MailSource]
+
+
+@dataclass
+class _Verdict:
+    """What the intake decided for one mail, before it is recorded."""
+
+    status: MailStatus
+    plan_id: str | None = None
+    request_ids: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    registered: list[CorrectionDraft] = field(default_factory=list)
+
+
+@dataclass
+class Submitted:
+    """The answer of a plan to one submitted request: a reference or a reason."""
+
+    reference: str | None = None
+    reason: str | None = None
+
+
+class AssignError(Exception):
+    """A mail staff asked to assign cannot be assigned; the Chinese text says why."""
+
+
+def source_from_settings(mailbox: MailboxSettings) -> MailSource:
+    """The mail source the configuration names: a maildir or an IMAP mailbox."""
+    if mailbox.kind == "imap":
+        return ImapSource(
+            mailbox.host,
+            mailbox.port,
+            mailbox.user,
+            mailbox.password,
+            mailbox=mailbox.folder,
+            ssl=mailbox.ssl,
+            processed_folder=mailbox.processed_folder,
+        )
+    return MaildirSource(mailbox.path)
+
+
+class MailIntakeActivities:
+    """Reads the exam mailbox into correction requests of the plans it names.
+
+    Holds what the intake shares between messages: the settings (site addresses,
+    the mailbox), the database pool, the document store (raw mail and replies),
+    the Temporal client that reaches the plans, and the mail source and sender.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        store: DocumentStore,
+        client: Client,
+        source_factory: SourceFactory | None = None,
+        mailer: MailSender | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.store = store
+        self.client = client
+        self.source_factory = source_factory or (
+            lambda: source_from_settings(settings.mailbox)
+        )
+        self.mailer: MailSender = mailer or Mailer(settings.smtp)
+        self.address = settings.mailbox.address or settings.smtp.sender
+
+    @activity.defn
+    async def process_mailbox(self, req: MailboxRunRequest) -> MailboxRun:
+        """Process every unacknowledged message of the mailbox, oldest first."""
+        source = self.source_factory()
+        messages = await source.fetch()
+        run = MailboxRun(fetched=len(messages))
+        for index, (source_key, raw) in enumerate(messages):
+            activity.heartbeat(index)
+            outcome = await self.process_message(source, source_key, raw)
+            run.counts[outcome] = run.counts.get(outcome, 0) + 1
+        log.info(
+            "mailbox polled poll=%d fetched=%d %s",
+            req.poll,
+            run.fetched,
+            " ".join(f"{k}={v}" for k, v in sorted(run.counts.items())),
+        )
+        return run
+
+    async def process_message(
+        self, source: MailSource, source_key: str, raw: bytes
+    ) -> str:
+        """Register, record, answer and acknowledge one message; return its status.
+
+        A message already recorded is only finished (its reply sent if it was
+        not) and acknowledged: ``already_processed`` is returned for it.
+        """
+        reading = read_correction_mail(raw)
+        key = dedupe_key(reading)
+
+        row = await self._row(key)
+        outcome = "already_processed"
+        if row is None:
+            row = await self._register(reading, key, source_key, raw)
+            outcome = str(row["status"])
+        await self._send_reply(row)
+        try:
+            await source.acknowledge(source_key)
+        except StaleSourceKey:
+            # Fetched again under a new key next time, and recognised by its row.
+            log.warning("mail acknowledgement stale key=%s", key[:12])
+        return outcome
+
+    # -- deciding ------------------------------------------------------------------
+
+    async def _register(
+        self, reading: MailReading, key: str, source_key: str, raw: bytes
+    ) -> asyncpg.Record:
+        raw_ref = await asyncio.to_thread(
+            self.store.put, raw, filename="message.eml", media_type="message/rfc822"
+        )
+        verdict = await self._decide(reading, key)
+        reply = self._compose(reading, verdict, key)
+        reply_ref = None
+        if reply is not None:
+            reply_ref = await asyncio.to_thread(
+                self.store.put,
+                reply.as_bytes(),
+                filename="reply.eml",
+                media_type="message/rfc822",
+            )
+        await self.pool.execute(
+            """
+            INSERT INTO mail_messages (dedupe_key, message_id, sender, subject,
+                received_at, source_key, status, plan_id, request_ids, reasons,
+                raw_sha256, processed_at, reply_sha256, reply_message_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now(), $12, $13)
+            ON CONFLICT (dedupe_key) DO NOTHING
+            """,
+            key,
+            reading.message_id,
+            reading.sender,
+            reading.subject,
+            reading.received_at or datetime.now(UTC),
+            source_key,
+            verdict.status.value,
+            verdict.plan_id,
+            verdict.request_ids,
+            "\n".join(verdict.reasons),
+            raw_ref.sha256,
+            reply_ref.sha256 if reply_ref else None,
+            reply["Message-ID"] if reply is not None else None,
+        )
+        log.info(
+            "mail recorded key=%s status=%s plan_id=%s requests=%s",
+            key[:12],
+            verdict.status.value,
+            verdict.plan_id or "-",
+            ",".join(verdict.request_ids) or "-",
+        )
+        row = await self._row(key)
+        assert row is not None
+        return row
+
+    async def _decide(self, reading: MailReading, key: str) -> _Verdict:
+        if reading.auto_submitted:
+            return _Verdict(MailStatus.IGNORED)
+        if not reading.drafts:
+            return _Verdict(
+                MailStatus.UNMATCHED,
+                reasons=[
+                    refusal_text(RefusalReason.UNREADABLE_FORM),
+                    *(p.render() for p in reading.problems if p.code != "no_form"),
+                ],
+            )
+
+        verdict = _Verdict(MailStatus.REFUSED, plan_id=reading.drafts[0].plan_id)
+        plans: dict[str, PlanStatus | None] = {}
+        for n, draft in enumerate(reading.drafts, start=1):
+            answer = await self._submit_draft(reading, draft, f"{key}#{n}", plans)
+            if answer.reference:
+                verdict.request_ids.append(answer.reference)
+                verdict.registered.append(draft)
+            elif answer.reason:
+                verdict.reasons.append(answer.reason)
+        # Rows of the form that could not be read (a missing field) are said too.
+        verdict.reasons += [p.render() for p in reading.problems]
+        if verdict.request_ids:
+            verdict.status = MailStatus.RECEIVED
+        return verdict
+
+    async def _submit_draft(
+        self,
+        reading: MailReading,
+        draft: CorrectionDraft,
+        source_key: str,
+        plans: dict[str, PlanStatus | None],
+    ) -> Submitted:
+        if draft.plan_id not in plans:
+            plans[draft.plan_id] = await self.plan_status(draft.plan_id)
+        plan = plans[draft.plan_id]
+        if plan is None:
+            return Submitted(
+                reason=refusal_text(RefusalReason.UNKNOWN_PLAN, plan_id=draft.plan_id)
+            )
+        if not self.from_site(reading.sender, plan.site_code):
+            return Submitted(
+                reason=refusal_text(
+                    RefusalReason.SENDER_NOT_SITE,
+                    plan_id=plan.plan_id,
+                    sender=reading.sender,
+                )
+            )
+        try:
+            submission = CorrectionSubmission(
+                actor=Actor(role=Role.INFO_CENTER, person=MAILBOX_PERSON),
+                admission_number=draft.admission_number,
+                field=draft.field,
+                published_score=draft.published_score,
+                requested_score=draft.requested_score,
+                reason=draft.reason,
+                requester=draft.requester,
+                requester_email=draft.requester_email or reading.sender,
+                received_at=reading.received_at,
+                source_key=source_key,
+            )
+        except ValidationError:
+            # A value longer than any real one (a pasted paragraph as the score).
+            return Submitted(reason=refusal_text(RefusalReason.UNREADABLE_FORM))
+        return await self.submit(plan, submission)
+
+    def from_site(self, sender: str, site_code: str) -> bool:
+        """Whether ``sender`` is one of the addresses registered for the site."""
+        known = self.settings.site_recipients.get(site_code, [])
+        return sender.lower() in {parseaddr(a)[1].lower() for a in known}
+
+    async def plan_status(self, plan_id: str) -> PlanStatus | None:
+        """The plan's status query, or None when no plan has that id."""
+        handle = self.client.get_workflow_handle(plan_workflow_id(plan_id))
+        try:
+            status: PlanStatus = await handle.query(
+                _STATUS_QUERY, result_type=PlanStatus
+            )
+        except RPCError as err:
+            if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                return None
+            raise
+        return status
+
+    async def submit(
+        self, plan: PlanStatus, submission: CorrectionSubmission
+    ) -> Submitted:
+        """File one request with its plan, unless it was filed before; say the outcome.
+
+        A refusal becomes the reason phrased for the sender: after the cut-off
+        (with its date), publicity not open, candidate not in the plan, or the
+        plan's own Chinese message for anything else.
+        """
+        earlier = await self._filed(submission.source_key)
+        if earlier is not None:
+            return Submitted(reference=earlier)
+
+        handle = self.client.get_workflow_handle(plan_workflow_id(plan.plan_id))
+        try:
+            result: ActionResult = await handle.execute_update(
+                _SUBMIT_UPDATE, submission, result_type=ActionResult
+            )
+        except WorkflowUpdateFailedError as err:
+            return Submitted(reason=self._refusal(plan, err.cause))
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # The plan's workflow has finished: nothing can be filed any more.
+            return Submitted(reason=self._closed(plan))
+
+        if result.accepted and result.reference:
+            return Submitted(reference=result.reference)
+        codes = {p.code for p in result.problems}
+        if "duplicate" in codes:
+            earlier = await self._filed(submission.source_key)
+            if earlier is not None:
+                return Submitted(reference=earlier)
+        if "unknown_candidate" in codes:
+            return Submitted(
+                reason=refusal_text(
+                    RefusalReason.CANDIDATE_NOT_IN_PLAN,
+                    plan_id=plan.plan_id,
+                    admission_number=submission.admission_number,
+                )
+            )
+        return Submitted(reason="；".join(p.render() for p in result.problems))
+
+    def _refusal(self, plan: PlanStatus, cause: BaseException | None) -> str:
+        kind = cause.type if isinstance(cause, ApplicationError) else None
+        if kind == "after_cutoff" and plan.publicity is not None:
+            return refusal_text(
+                RefusalReason.AFTER_CUTOFF, cutoff=plan.publicity.cutoff_day
+            )
+        if kind == "wrong_stage":
+            return self._closed(plan)
+        return str(getattr(cause, "message", "") or cause)
+
+    def _closed(self, plan: PlanStatus) -> str:
+        """Why a plan outside its publicity takes no request: not yet, or no more."""
+        window = plan.publicity
+        if plan.stage in _BEFORE_PUBLICITY or plan.stage is Stage.CANCELLED:
+            return refusal_text(
+                RefusalReason.PUBLICITY_NOT_OPEN,
+                plan_id=plan.plan_id,
+                opens=window.start_day if window else None,
+            )
+        if window is None:
+            return refusal_text(RefusalReason.PUBLICITY_NOT_OPEN, plan_id=plan.plan_id)
+        return refusal_text(RefusalReason.AFTER_CUTOFF, cutoff=window.cutoff_day)
+
+    async def _filed(self, source_key: str | None) -> str | None:
+        if not source_key:
+            return None
+        request_id: str | None = await self.pool.fetchval(
+            "SELECT request_id FROM correction_requests WHERE source_key = $1",
+            source_key,
+        )
+        return request_id
+
+    # -- answering -------------------------------------------------------------------
+
+    def _compose(
+        self, reading: MailReading, verdict: _Verdict, key: str
+    ) -> EmailMessage | None:
+        if verdict.status is MailStatus.IGNORED or not reading.sender:
+            return None
+        if verdict.status is MailStatus.RECEIVED:
+            reply = compose_reply(
+                reading,
+                ReplyKind.RECEIVED,
+                reference="、".join(verdict.request_ids),
+                reasons=verdict.reasons,
+                sender_address=self.address,
+                drafts=verdict.registered,
+            )
+        else:
+            reply = compose_reply(
+                reading,
+                ReplyKind.REFUSED,
+                reference=None,
+                reasons=verdict.reasons,
+                sender_address=self.address,
+            )
+        return self.stamp(reply, key)
+
+    def stamp(self, reply: EmailMessage, seed: str) -> EmailMessage:
+        """Give the reply a Message-ID derived from ``seed``.
+
+        A reply resent after a crash then carries the id of the first attempt,
+        and the receiving client shows it once.
+        """
+        domain = parseaddr(self.address)[1].rpartition("@")[2] or "certflow.invalid"
+        digest = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:32]
+        del reply["Message-ID"]
+        reply["Message-ID"] = f"<reply.{digest}@{domain}>"
+        return reply
+
+    async def _send_reply(self, row: asyncpg.Record) -> None:
+        if row["reply_sha256"] is None or row["replied_at"] is not None:
+            return
+        data = await asyncio.to_thread(self._stored, row["reply_sha256"])
+        reply = message_from_bytes(data, _class=EmailMessage, policy=SMTP)
+        await self.mailer.send(reply)
+        await self.pool.execute(
+            "UPDATE mail_messages SET replied_at = now() WHERE dedupe_key = $1",
+            row["dedupe_key"],
+        )
+        log.info(
+            "mail answered key=%s status=%s", row["dedupe_key"][:12], row["status"]
+        )
+
+    def _stored(self, sha256: str) -> bytes:
+        # The store checks the bytes against the digest; the size is not used.
+        return self.store.get(DocumentRef(sha256=sha256, size=0))
+
+    async def _row(self, key: str) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self.pool.fetchrow(
+            "SELECT * FROM mail_messages WHERE dedupe_key = $1", key
+        )
+        return row
+
+    # -- staff ---------------------------------------------------------------------
+
+    async def assign(
+        self,
+        key: str,
+        plan_id: str,
+        *,
+        admission_number: str,
+        score_field: str,
+        requested_score: str,
+        reason: str,
+        person: str,
+        published_score: str = "",
+    ) -> Submitted:
+        """File a request a person read from a recorded mail (the unmatched queue).
+
+        The request counts as received when the mail was, so a scan sent before
+        the cut-off and typed in by staff after it is still on time. The sender
+        gets an acknowledgement with the reference. Assigning the same request
+        again finds the one filed and files nothing.
+        """
+        row = await self._row(key)
+        if row is None:
+            raise AssignError(t("mailbox.not_found", key=key))
+        if row["status"] in (MailStatus.IGNORED.value, MailStatus.RECEIVED.value):
+            raise AssignError(
+                t(
+                    "mailbox.not_assignable",
+                    key=key[:12],
+                    status=t(f"mailbox.status_{row['status']}"),
+                )
+            )
+        plan = await self.plan_status(plan_id)
+        if plan is None:
+            return Submitted(
+                reason=refusal_text(RefusalReason.UNKNOWN_PLAN, plan_id=plan_id)
+            )
+        source_key = f"{key}#staff:{admission_number}:{score_field}"
+        submission = CorrectionSubmission(
+            actor=Actor(role=Role.INFO_CENTER, person=person),
+            admission_number=admission_number,
+            field=score_field,
+            published_score=published_score,
+            requested_score=requested_score,
+            reason=reason,
+            requester=row["sender"],
+            requester_email=row["sender"],
+            received_at=row["received_at"],
+            source_key=source_key,
+        )
+        answer = await self.submit(plan, submission)
+        if answer.reference is None:
+            return answer
+
+        await self.pool.execute(
+            """
+            UPDATE mail_messages
+            SET status = 'assigned', plan_id = coalesce(plan_id, $2),
+                request_ids = CASE WHEN $3 = ANY(request_ids) THEN request_ids
+                                   ELSE array_append(request_ids, $3) END,
+                assigned_by = $4, assigned_at = now()
+            WHERE dedupe_key = $1
+            """,
+            key,
+            plan_id,
+            answer.reference,
+            person,
+        )
+        log.info(
+            "mail assigned key=%s plan_id=%s request_id=%s by=%s",
+            key[:12],
+            plan_id,
+            answer.reference,
+            person,
+        )
+        await self._acknowledge_assignment(row, submission, plan_id, answer.reference)
+        return answer
+
+    async def _acknowledge_assignment(
+        self,
+        row: asyncpg.Record,
+        submission: CorrectionSubmission,
+        plan_id: str,
+        reference: str,
+    ) -> None:
+        raw = await asyncio.to_thread(self._stored, row["raw_sha256"])
+        reading = read_correction_mail(raw)
+        if not reading.sender:
+            return
+        draft = CorrectionDraft(
+            plan_id=plan_id,
+            admission_number=submission.admission_number,
+            candidate_name="",
+            field=submission.field,  # type: ignore[arg-type]
+            published_score=submission.published_score or "—",
+            requested_score=submission.requested_score,
+            reason=submission.reason,
+            requester=submission.requester,
+            requester_email=submission.requester_email,
+        )
+        # The problems of the reading were answered already, when it was refused.
+        reply = compose_reply(
+            reading.model_copy(update={"problems": []}),
+            ReplyKind.RECEIVED,
+            reference=reference,
+            reasons=[],
+            sender_address=self.address,
+            drafts=[draft],
+        )
+        await self.mailer.send(self.stamp(reply, f"{row['dedupe_key']}#{reference}"))
+        await self.pool.execute(
+            "UPDATE mail_messages SET reply_message_id = $2, replied_at = now() "
+            "WHERE dedupe_key = $1",
+            row["dedupe_key"],
+            reply["Message-ID"],
+        )
+
+
+def mailbox_activities(
+    settings: Settings, pool: Any, client: Client
+) -> list[Callable[..., Any]]:
+    """The activities of the correction intake, for the worker to register."""
+    intake = MailIntakeActivities(
+        settings, pool, DocumentStore(settings.documents_dir), client
+    )
+    return [intake.process_mailbox]

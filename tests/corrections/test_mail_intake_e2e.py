@@ -1,0 +1,448 @@
+"""The exam mailbox end to end: mail in by SMTP, requests filed, replies out.
+
+Real parts only: the time-skipping Temporal server with a worker holding the
+plan and mailbox workflows, PostgreSQL, an SMTP sink delivering the exam
+mailbox's mail into a maildir, and ``MaildirSource`` reading that maildir.
+Every request is a plan driven to its publicity period first.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.documents import DocumentStore
+from certflow.actions import CorrectionApply, CorrectionDecision
+from certflow.config import Settings
+from certflow.corrections import read_correction_mail
+from certflow.models import Stage
+from certflow.timeutil import end_of_day
+from starter import mailbox_cli
+from starter.smtp_sink import body_text
+from tests.corrections.mail_intake_support import (
+    SITE_ADDRESS,
+    STRANGER_ADDRESS,
+    FlakyMailer,
+    FlakySource,
+    FlakyStore,
+    IntakeRig,
+    correction_body,
+    intake_rig,
+    mail,
+)
+from tests.support import INFO, MANAGER
+from workflows import ExamPlanWorkflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "mail"
+# Seq 12 of the sample summary: practical 50.1, total 52.5 (fails); 60.1 passes.
+CANDIDATE = "2026110412012"
+
+
+async def _row(rig: IntakeRig, message_id: str) -> Any:
+    return await rig.pool.fetchrow(
+        "SELECT * FROM mail_messages WHERE message_id = $1", message_id
+    )
+
+
+async def _filed(rig: IntakeRig, plan_id: str) -> list[Any]:
+    return list(
+        await rig.pool.fetch(
+            "SELECT * FROM correction_requests WHERE plan_id = $1 ORDER BY request_id",
+            plan_id,
+        )
+    )
+
+
+async def test_a_mailed_request_is_filed_acknowledged_decided_and_applied(
+    env: WorkflowEnvironment,
+    resources: tuple[Any, DocumentStore],
+    worker_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    async with intake_rig(env, resources, worker_settings, tmp_path) as rig:
+        driver = await rig.plan_in_publicity()
+        plan_id = driver.plan.plan_id
+        await rig.start_poller()
+        request = mail(
+            SITE_ADDRESS,
+            f"{plan_id} 成绩修改申请",
+            correction_body(plan_id, CANDIDATE, published="50.1", requested="60.10"),
+            await rig.now(),
+        )
+        await rig.send(request)
+
+        run = await rig.poll()
+
+        assert (run.fetched, run.counts) == (1, {"received": 1})
+        status = await driver.status()
+        request_id = f"{plan_id}-C001"
+        assert list(status.correction_states) == [request_id]
+        [filed] = await _filed(rig, plan_id)
+        assert filed["request_id"] == request_id
+        assert (filed["admission_number"], filed["field"]) == (CANDIDATE, "practical")
+        assert (filed["published_score"], filed["requested_score"]) == ("50.1", "60.10")
+        assert (filed["entered_by"], filed["requester_email"]) == (
+            "mailbox",
+            SITE_ADDRESS,
+        )
+        row = await _row(rig, request["Message-ID"])
+        assert (row["status"], row["plan_id"], row["request_ids"]) == (
+            "received",
+            plan_id,
+            [request_id],
+        )
+        assert filed["source_key"] == f"{row['dedupe_key']}#1"
+        assert row["replied_at"] is not None and rig.unacknowledged() == 0
+
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        assert reply["In-Reply-To"] == request["Message-ID"]
+        assert reply["Message-ID"] == row["reply_message_id"]
+        text = body_text(reply)
+        assert request_id in text and CANDIDATE in text
+        assert "雷*" in text and "雷芳彬" not in text  # the name is masked
+
+        # The regional manager approves, the info center applies: history kept.
+        decided = await driver.h.execute_update(
+            ExamPlanWorkflow.decide_correction,
+            CorrectionDecision(actor=MANAGER, request_id=request_id, approve=True),
+        )
+        assert decided.accepted
+        applied = await driver.h.execute_update(
+            ExamPlanWorkflow.apply_correction,
+            CorrectionApply(actor=INFO, request_id=request_id),
+        )
+        assert applied.accepted
+        history = await rig.pool.fetch(
+            "SELECT field, old_value, new_value, changed_by FROM score_history "
+            "WHERE plan_id = $1 AND request_id = $2 ORDER BY id",
+            plan_id,
+            request_id,
+        )
+        changes = {r["field"]: (r["old_value"], r["new_value"]) for r in history}
+        assert changes["practical"] == ("50.10", "60.10")
+        assert {r["changed_by"] for r in history} == {INFO.person}
+        score = await rig.pool.fetchrow(
+            "SELECT practical, passed FROM scores "
+            "WHERE plan_id = $1 AND admission_number = $2",
+            plan_id,
+            CANDIDATE,
+        )
+        assert (score["practical"], score["passed"]) == (Decimal("60.10"), True)
+
+
+async def test_a_request_received_after_the_cutoff_is_refused_naming_the_date(
+    env: WorkflowEnvironment,
+    resources: tuple[Any, DocumentStore],
+    worker_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    async with intake_rig(env, resources, worker_settings, tmp_path) as rig:
+        driver = await rig.plan_in_publicity()
+        plan_id = driver.plan.plan_id
+        window = (await driver.status()).publicity
+        assert window is not None
+        late = end_of_day(window.cutoff_day) + timedelta(hours=2)
+        await env.sleep(late - await rig.now())
+        assert (await driver.status()).stage == Stage.PUBLICITY
+        await rig.start_poller()
+        request = mail(
+            SITE_ADDRESS,
+            "成绩修改申请",
+            correction_body(plan_id, CANDIDATE),
+            await rig.now(),
+        )
+        await rig.send(request)
+
+        run = await rig.poll()
+
+        assert run.counts == {"refused": 1}
+        assert (await driver.status()).correction_states == {}
+        assert await _filed(rig, plan_id) == []
+        row = await _row(rig, request["Message-ID"])
+        assert (row["status"], row["request_ids"]) == ("refused", [])
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        assert window.cutoff_day.isoformat() in body_text(reply)
+        assert window.cutoff_day.isoformat() in row["reasons"]
+
+
+async def test_strangers_unknown_plans_and_robots_file_nothing(
+    env: WorkflowEnvironment,
+    resources: tuple[Any, DocumentStore],
+    worker_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    async with intake_rig(env, resources, worker_settings, tmp_path) as rig:
+        driver = await rig.plan_in_publicity()
+        plan_id = driver.plan.plan_id
+        await rig.start_poller()
+        now = await rig.now()
+        stranger = mail(
+            STRANGER_ADDRESS, "成绩修改", correction_body(plan_id, CANDIDATE), now
+        )
+        unknown = mail(
+            SITE_ADDRESS, "成绩修改", correction_body("P2099-0101-0001", CANDIDATE), now
+        )
+        await rig.send(stranger)
+        await rig.send(unknown)
+        # A vacation robot's answer: recorded, never answered.
+        vacation = (CORPUS / "13-vacation-autoreply.eml").read_bytes()
+        await rig.send_raw(vacation)
+
+        run = await rig.poll()
+
+        assert run.counts == {"refused": 2, "ignored": 1}
+        assert await _filed(rig, plan_id) == []
+        [to_stranger] = rig.replies_to(STRANGER_ADDRESS)
+        text = body_text(to_stranger)
+        assert STRANGER_ADDRESS in text and plan_id in text
+        assert "登记的邮箱" in text  # sender not the plan's site
+        [to_site] = rig.replies_to(SITE_ADDRESS)
+        assert "P2099-0101-0001" in body_text(to_site)
+        assert "不存在" in body_text(to_site)  # unknown plan
+        robot = await _row(rig, read_correction_mail(vacation).message_id)
+        assert (robot["status"], robot["reply_sha256"]) == ("ignored", None)
+        assert rig.unacknowledged() == 0
+
+
+async def test_a_mail_without_a_form_waits_for_staff_who_assign_it(
+    env: WorkflowEnvironment,
+    resources: tuple[Any, DocumentStore],
+    worker_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    async with intake_rig(env, resources, worker_settings, tmp_path) as rig:
+        driver = await rig.plan_in_publicity()
+        plan_id = driver.plan.plan_id
+        await rig.start_poller()
+        plea = mail(
+            SITE_ADDRESS,
+            "关于考生成绩的问题",
+            "老师好，我校一名考生对实操成绩有异议，详情见电话沟通。",
+            await rig.now(),
+        )
+        await rig.send(plea)
+
+        run = await rig.poll()
+
+        assert run.counts == {"unmatched": 1}
+        row = await _row(rig, plea["Message-ID"])
+        assert (row["status"], row["request_ids"]) == ("unmatched", [])
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        assert "未能读取您的成绩修改申请表" in body_text(reply)
+
+        out = io.StringIO()
+        code = await mailbox_cli.run(
+            ["list", "--status", "unmatched"], rig.settings, out=out
+        )
+        listing = out.getvalue()
+        assert code == 0 and row["dedupe_key"][:12] in listing
+        assert SITE_ADDRESS in listing and "待人工处理" in listing
+
+        argv = [
+            "assign",
+            row["dedupe_key"][:12],
+            plan_id,
+            "--admission",
+            CANDIDATE,
+            "--field",
+            "practical",
+            "--requested",
+            "60.1",
+            "--reason",
+            "电话核实：实操评分表抄录错误",
+            "--as",
+            "ic-li",
+        ]
+        out = io.StringIO()
+        code = await mailbox_cli.run(argv, rig.settings, client=env.client, out=out)
+        assert code == 0, out.getvalue()
+        request_id = f"{plan_id}-C001"
+        assert request_id in out.getvalue()
+        # Assigning the same request again files nothing new.
+        again = io.StringIO()
+        code = await mailbox_cli.run(argv, rig.settings, client=env.client, out=again)
+        assert code == 0 and request_id in again.getvalue()
+
+        [filed] = await _filed(rig, plan_id)
+        assert (filed["request_id"], filed["entered_by"]) == (request_id, "ic-li")
+        # The request counts as received when the mail was.
+        assert filed["received_at"] == row["received_at"]
+        assigned = await _row(rig, plea["Message-ID"])
+        assert (assigned["status"], assigned["request_ids"]) == (
+            "assigned",
+            [request_id],
+        )
+        assert assigned["assigned_by"] == "ic-li"
+        assert list((await driver.status()).correction_states) == [request_id]
+        acknowledgements = [
+            r for r in rig.replies_to(SITE_ADDRESS) if request_id in body_text(r)
+        ]
+        assert acknowledgements
+
+
+async def test_a_mail_delivered_twice_files_one_request(
+    env: WorkflowEnvironment,
+    resources: tuple[Any, DocumentStore],
+    worker_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    async with intake_rig(env, resources, worker_settings, tmp_path) as rig:
+        driver = await rig.plan_in_publicity()
+        plan_id = driver.plan.plan_id
+        await rig.start_poller()
+        request = mail(
+            SITE_ADDRESS,
+            "成绩修改申请",
+            correction_body(plan_id, CANDIDATE),
+            await rig.now(),
+        )
+        await rig.send(request)
+        await rig.send(request)  # the same Message-ID, delivered again
+
+        run = await rig.poll()
+        await rig.send(request)  # and once more, after it was processed
+        later = await rig.poll()
+
+        assert run.counts == {"received": 1, "already_processed": 1}
+        assert later.counts == {"already_processed": 1}
+        assert [r["request_id"] for r in await _filed(rig, plan_id)] == [
+            f"{plan_id}-C001"
+        ]
+        assert list((await driver.status()).correction_states) == [f"{plan_id}-C001"]
+        assert len(rig.replies_to(SITE_ADDRESS)) == 1
+        assert rig.unacknowledged() == 0
+
+
+async def test_a_crash_before_acknowledging_neither_loses_nor_doubles_requests(
+    env: WorkflowEnvironment,
+    resources: tuple[Any, DocumentStore],
+    worker_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    sources: list[FlakySource] = []
+
+    def crashing(inner: Any) -> FlakySource:
+        sources.append(FlakySource(inner, failures=1))
+        return sources[-1]
+
+    async with intake_rig(
+        env, resources, worker_settings, tmp_path, wrap_source=crashing
+    ) as rig:
+        driver = await rig.plan_in_publicity()
+        plan_id = driver.plan.plan_id
+        now = await rig.now()
+        first = mail(SITE_ADDRESS, "申请一", correction_body(plan_id, CANDIDATE), now)
+        second = mail(
+            SITE_ADDRESS,
+            "申请二",
+            correction_body(
+                plan_id,
+                "2026110412004",
+                field_label="理论成绩",
+                published="53.1",
+                requested="63.1",
+            ),
+            now,
+        )
+        await rig.send(first)
+        await rig.send(second)
+
+        # The first poll crashes once the first mail is recorded, before the
+        # source forgets it; Temporal retries the poll, which finishes both.
+        await rig.start_poller()
+
+        state = await rig.progress()
+        assert state.last is not None
+        assert state.last.counts == {"already_processed": 1, "received": 1}
+        assert sources[0].failures == 0 and len(sources[0].acknowledged) == 2
+        filed = await _filed(rig, plan_id)
+        assert [(r["request_id"], r["admission_number"]) for r in filed] == [
+            (f"{plan_id}-C001", CANDIDATE),
+            (f"{plan_id}-C002", "2026110412004"),
+        ]
+        assert len((await driver.status()).correction_states) == 2
+        replies = rig.replies_to(SITE_ADDRESS)
+        assert sorted(r["In-Reply-To"] for r in replies) == sorted(
+            [first["Message-ID"], second["Message-ID"]]
+        )
+        assert rig.unacknowledged() == 0
+
+
+async def test_a_crash_before_the_reply_sends_it_once_on_retry(
+    env: WorkflowEnvironment,
+    resources: tuple[Any, DocumentStore],
+    worker_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    mailers: list[FlakyMailer] = []
+
+    def crashing(inner: Any) -> FlakyMailer:
+        mailers.append(FlakyMailer(inner, failures=1))
+        return mailers[-1]
+
+    async with intake_rig(
+        env, resources, worker_settings, tmp_path, wrap_mailer=crashing
+    ) as rig:
+        driver = await rig.plan_in_publicity()
+        plan_id = driver.plan.plan_id
+        request = mail(
+            SITE_ADDRESS,
+            "成绩修改申请",
+            correction_body(plan_id, CANDIDATE),
+            await rig.now(),
+        )
+        await rig.send(request)
+
+        await rig.start_poller()
+
+        assert mailers[0].failures == 0
+        assert len(await _filed(rig, plan_id)) == 1
+        row = await _row(rig, request["Message-ID"])
+        assert row["status"] == "received" and row["replied_at"] is not None
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        assert reply["Message-ID"] == row["reply_message_id"]
+        assert rig.unacknowledged() == 0
+
+
+async def test_a_crash_between_filing_and_recording_files_nothing_twice(
+    env: WorkflowEnvironment,
+    resources: tuple[Any, DocumentStore],
+    worker_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    store = FlakyStore(resources[1].root)
+    async with intake_rig(
+        env, resources, worker_settings, tmp_path, intake_store=store
+    ) as rig:
+        driver = await rig.plan_in_publicity()
+        plan_id = driver.plan.plan_id
+        request = mail(
+            SITE_ADDRESS,
+            "成绩修改申请",
+            correction_body(plan_id, CANDIDATE),
+            await rig.now(),
+        )
+        await rig.send(request)
+
+        # The first attempt files the request with the plan, then dies before
+        # the mail is recorded; the retry finds the request by its source key.
+        await rig.start_poller()
+
+        assert store.failures == 0
+        state = await rig.progress()
+        assert state.last is not None and state.last.counts == {"received": 1}
+        request_id = f"{plan_id}-C001"
+        assert [r["request_id"] for r in await _filed(rig, plan_id)] == [request_id]
+        assert list((await driver.status()).correction_states) == [request_id]
+        row = await _row(rig, request["Message-ID"])
+        assert row["request_ids"] == [request_id]
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        assert request_id in body_text(reply)

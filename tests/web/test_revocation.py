@@ -1,0 +1,114 @@
+"""Revoking certificates: refusals, the audit row, and the signed status list."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import asyncpg
+import pytest
+
+from activities.revocation import (
+    REVOKE_ACTION,
+    RevocationError,
+    revoke,
+    revoked_entries,
+    status_list,
+)
+from certflow.certificates import (
+    KeyRing,
+    SigningKey,
+    Verdict,
+    verify_status_list,
+)
+from certflow.config import Settings
+from tests.web.samples import PLAN_A, SUN, WANG, Issued
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_revocation_records_date_reason_and_an_audit_row(
+    web_pool: asyncpg.Pool, issued: Issued
+) -> None:
+    row = await web_pool.fetchrow(
+        "SELECT revoked_on, revocation_reason FROM certificates WHERE number = $1",
+        issued.of(SUN),
+    )
+    audit = await web_pool.fetchrow(
+        "SELECT * FROM audit WHERE action = $1 AND details->>'number' = $2",
+        REVOKE_ACTION,
+        issued.of(SUN),
+    )
+
+    assert row["revoked_on"] == date(2026, 12, 18)
+    assert row["revocation_reason"] == "成绩更正"
+    assert audit["plan_id"] == PLAN_A.plan_id
+    assert audit["person"] == "tech-zhang"
+    assert audit["accepted"] is True
+    assert audit["idempotency_key"] == f"{REVOKE_ACTION}:{issued.of(SUN)}"
+    assert audit["details"]["reason"] == "成绩更正"
+
+
+async def test_an_already_revoked_certificate_is_refused(
+    web_pool: asyncpg.Pool, issued: Issued
+) -> None:
+    with pytest.raises(RevocationError) as refused:
+        await revoke(
+            web_pool,
+            issued.of(SUN),
+            reason="重复撤销",
+            revoked_on=date(2026, 12, 20),
+            by="tech-li",
+        )
+
+    assert "已于 2026-12-18 撤销" in str(refused.value)
+    reason = await web_pool.fetchval(
+        "SELECT revocation_reason FROM certificates WHERE number = $1",
+        issued.of(SUN),
+    )
+    assert reason == "成绩更正"
+
+
+async def test_unknown_numbers_empty_reasons_and_early_dates_are_refused(
+    web_pool: asyncpg.Pool, issued: Issued
+) -> None:
+    number = issued.of(WANG)
+    cases = {
+        "unknown": ("ZCX2026QCYY2999999", "成绩更正", date(2026, 12, 18)),
+        "no reason": (number, "   ", date(2026, 12, 18)),
+        "before issue": (number, "成绩更正", date(2026, 12, 3)),
+    }
+    texts = {}
+    for name, (which, reason, day) in cases.items():
+        with pytest.raises(RevocationError) as refused:
+            await revoke(web_pool, which, reason=reason, revoked_on=day, by="t")
+        texts[name] = str(refused.value)
+
+    assert "ZCX2026QCYY2999999 不存在" in texts["unknown"]
+    assert "撤销原因" in texts["no reason"]
+    assert "发证日期 2026-12-04" in texts["before issue"]
+    assert (
+        await web_pool.fetchval(
+            "SELECT revoked_on FROM certificates WHERE number = $1", number
+        )
+        is None
+    )
+
+
+async def test_the_status_list_is_signed_with_the_configured_key(
+    web_pool: asyncpg.Pool, web_settings: Settings, issued: Issued
+) -> None:
+    key = SigningKey.load(web_settings.certificates.signing_key_file.read_bytes())
+
+    signed = await status_list(web_pool, key)
+
+    ring = KeyRing.from_public_keys([key.private_key.public_key()])
+    assert signed.key_id == key.key_id
+    assert verify_status_list(signed, ring) is Verdict.VALID
+    assert signed.status_list.entries == await revoked_entries(web_pool)
+    [entry] = signed.status_list.entries
+    assert (entry.number, entry.revoked_on, entry.reason) == (
+        issued.of(SUN),
+        date(2026, 12, 18),
+        "成绩更正",
+    )
+    assert signed.status_list.issued_at.utcoffset() is not None

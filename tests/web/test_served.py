@@ -1,0 +1,159 @@
+"""The web service as it is run: ``python -m web`` on a loopback port, a real HTTP
+client, and headless Chromium rendering the verification page.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from PIL import Image
+
+from certflow.config import Settings
+from certflow.privacy import mask_id_number
+from tests.web.samples import LI_FEN, WANG, Issued
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=1000",
+]
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running server: its base URL and the file its output goes to."""
+
+    base: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def served(
+    web_settings: Settings,
+    issued: Issued,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Served]:
+    """``python -m web`` with the tests' state folder and database."""
+    state = web_settings.documents_dir.parent
+    log = tmp_path_factory.mktemp("web-server") / "server.log"
+    port = free_port()
+    env = {
+        **os.environ,
+        "CERTFLOW_STATE": str(state),
+        "DATABASE_URL": web_settings.database_url,
+    }
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "web", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"the web server exited:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{base}/", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the web server did not answer:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield Served(base, log)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_server_logs_routes_and_outcomes_but_no_person_or_token(
+    served: Served, issued: Issued
+) -> None:
+    number = issued.of(WANG)
+    with httpx.Client(base_url=served.base) as client:
+        page = client.post(
+            "/lookup", data={"name": WANG.name, "id_number": WANG.id_number}
+        )
+        link = page.text.split('href="/download/', 1)[1].split('"', 1)[0]
+        link = "/download/" + link.replace("&amp;", "&")
+        pdf = client.get(link)
+        row = client.get(f"/verify/{number}")
+    time.sleep(0.2)  # let the server flush its last lines
+
+    log = served.output()
+    token = parse_qs(urlsplit(link).query)["t"][0]
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert row.status_code == 200
+    assert "route=/lookup status=200" in log
+    assert f"download number={number} outcome=served" in log
+    assert "route=/download/{number} status=200" in log
+    for secret in (WANG.name, WANG.id_number, token, "?e=", "id_number"):
+        assert secret not in log, secret
+
+
+def run_chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    return subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian package chromium not installed")
+def test_chromium_renders_the_verification_page(
+    served: Served, issued: Issued, tmp_path: Path
+) -> None:
+    url = f"{served.base}/verify/{issued.of(LI_FEN)}"
+    shot = tmp_path / "verify.png"
+
+    taken = run_chromium(
+        [f"--screenshot={shot}", "--window-size=420,900", url], tmp_path / "profile"
+    )
+    dom = run_chromium(["--dump-dom", url], tmp_path / "profile-dom")
+
+    print(f"screenshot of the verification page: {shot}")
+    assert shot.is_file(), taken.stderr[-2000:]
+    with Image.open(shot) as image:
+        assert image.size == (420, 900)
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
+    # Text in several colours, anti-aliased: far more than a blank page's one.
+    assert colours is None or len(colours) > 50
+    assert "证书有效" in dom.stdout
+    assert mask_id_number(LI_FEN.id_number) in dom.stdout
+    assert issued.of(LI_FEN) in dom.stdout

@@ -1,0 +1,128 @@
+"""MailboxPollWorkflow: reads the exam mailbox every few minutes, for ever.
+
+One long-running workflow (id ``mailbox-poller``) calls the intake activity,
+sleeps the poll interval, and starts again; a ``poll_now`` signal cuts the
+sleep short. Every poll is one activity, so the work of a poll is retried by
+Temporal after a crash, and the activity's own bookkeeping (``mail_messages``)
+keeps a retried poll from filing a request twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.mail_intake import (
+        MailboxRun,
+        MailboxRunRequest,
+        MailIntakeActivities,
+    )
+    from certflow.models import Model
+
+MAILBOX_WORKFLOW_ID = "mailbox-poller"
+# A poll handles a batch of mail; the heartbeat per message tells a stuck poll
+# (an SMTP server that hangs) from a long one.
+POLL_TIMEOUT = timedelta(minutes=30)
+HEARTBEAT_TIMEOUT = timedelta(minutes=2)
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
+)
+
+
+class MailboxPollState(Model):
+    """What the poller has done so far; carried across continue-as-new."""
+
+    polls: int = 0
+    fetched: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    last: MailboxRun | None = None
+    # A poll_now that arrived while the previous run was closing.
+    wake: bool = False
+
+
+class MailboxPollInput(Model):
+    """Start (or continue-as-new) input of ``MailboxPollWorkflow``."""
+
+    poll_interval: timedelta = timedelta(minutes=5)
+    # Continue as new after this many polls, so history stays short.
+    polls_per_run: int = 200
+    state: MailboxPollState = Field(default_factory=MailboxPollState)
+
+
+class PollNow(Model):
+    """Ask the poller to read the mailbox now instead of at the next interval."""
+
+    requested_by: str = ""
+
+
+@workflow.defn
+class MailboxPollWorkflow:
+    """Polls the exam mailbox (1+X 考务邮箱) for correction requests."""
+
+    @workflow.init
+    def __init__(self, input: MailboxPollInput) -> None:
+        self._state = input.state.model_copy(deep=True)
+        self._wake = self._state.wake
+
+    @workflow.run
+    async def run(self, input: MailboxPollInput) -> None:
+        for _ in range(input.polls_per_run):
+            # Cleared before the poll: a signal during the poll means another one.
+            self._wake = False
+            run = await workflow.execute_activity_method(
+                MailIntakeActivities.process_mailbox,
+                MailboxRunRequest(poll=self._state.polls + 1),
+                start_to_close_timeout=POLL_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=RETRY,
+            )
+            self._record(run)
+            if workflow.info().is_continue_as_new_suggested():
+                break
+            try:
+                await workflow.wait_condition(
+                    lambda: self._wake, timeout=input.poll_interval
+                )
+            except TimeoutError:
+                pass
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._state.wake = self._wake
+        workflow.continue_as_new(input.model_copy(update={"state": self._state}))
+
+    @workflow.signal
+    def poll_now(self, request: PollNow) -> None:
+        """Read the mailbox at once (staff expect a mail they just sent)."""
+        self._wake = True
+
+    @workflow.query
+    def progress(self) -> MailboxPollState:
+        """How many polls ran and what they did, for staff and tests."""
+        return self._state
+
+    def _record(self, run: MailboxRun) -> None:
+        state = self._state
+        state.polls += 1
+        state.fetched += run.fetched
+        for status, count in run.counts.items():
+            state.counts[status] = state.counts.get(status, 0) + count
+        state.last = run
+        workflow.logger.info(
+            "mailbox polled", extra={"polls": state.polls, "fetched": run.fetched}
+        )
+
+
+MAILBOX_WORKFLOWS = [MailboxPollWorkflow]
+
+__all__ = [
+    "MAILBOX_WORKFLOWS",
+    "MAILBOX_WORKFLOW_ID",
+    "MailboxPollInput",
+    "MailboxPollState",
+    "MailboxPollWorkflow",
+    "PollNow",
+]
