@@ -175,6 +175,14 @@ class IntakeRig:
         """Mail ``message`` to the exam mailbox through the SMTP sink."""
         await aiosmtplib.send(message, hostname="127.0.0.1", port=self.sink.port)
 
+    async def mail_in(
+        self, subject: str, body: str, sender: str = SITE_ADDRESS
+    ) -> EmailMessage:
+        """Mail a message dated now to the exam mailbox; return what was sent."""
+        message = mail(sender, subject, body, await self.now())
+        await self.send(message)
+        return message
+
     async def send_raw(self, raw: bytes) -> None:
         """Deliver a raw message (a corpus file) to the exam mailbox."""
         await aiosmtplib.send(

@@ -9,6 +9,8 @@ Every request is a plan driven to its publicity period first.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +36,6 @@ from tests.corrections.mail_intake_support import (
     IntakeRig,
     correction_body,
     intake_rig,
-    mail,
 )
 from tests.support import INFO, MANAGER
 from workflows import ExamPlanWorkflow
@@ -44,6 +45,24 @@ pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "mail"
 # Seq 12 of the sample summary: practical 50.1, total 52.5 (fails); 60.1 passes.
 CANDIDATE = "2026110412012"
+
+
+RigFactory = Callable[..., AbstractAsyncContextManager[IntakeRig]]
+
+
+@pytest.fixture
+def open_rig(
+    env: WorkflowEnvironment,
+    resources: tuple[Any, DocumentStore],
+    worker_settings: Settings,
+    tmp_path: Path,
+) -> RigFactory:
+    """Open an intake rig for this test; options go to ``intake_rig``."""
+
+    def open_with(**options: Any) -> AbstractAsyncContextManager[IntakeRig]:
+        return intake_rig(env, resources, worker_settings, tmp_path, **options)
+
+    return open_with
 
 
 async def _row(rig: IntakeRig, message_id: str) -> Any:
@@ -62,22 +81,16 @@ async def _filed(rig: IntakeRig, plan_id: str) -> list[Any]:
 
 
 async def test_a_mailed_request_is_filed_acknowledged_decided_and_applied(
-    env: WorkflowEnvironment,
-    resources: tuple[Any, DocumentStore],
-    worker_settings: Settings,
-    tmp_path: Path,
+    open_rig: RigFactory,
 ) -> None:
-    async with intake_rig(env, resources, worker_settings, tmp_path) as rig:
+    async with open_rig() as rig:
         driver = await rig.plan_in_publicity()
         plan_id = driver.plan.plan_id
         await rig.start_poller()
-        request = mail(
-            SITE_ADDRESS,
+        request = await rig.mail_in(
             f"{plan_id} 成绩修改申请",
             correction_body(plan_id, CANDIDATE, published="50.1", requested="60.10"),
-            await rig.now(),
         )
-        await rig.send(request)
 
         run = await rig.poll()
 
@@ -139,27 +152,18 @@ async def test_a_mailed_request_is_filed_acknowledged_decided_and_applied(
 
 
 async def test_a_request_received_after_the_cutoff_is_refused_naming_the_date(
-    env: WorkflowEnvironment,
-    resources: tuple[Any, DocumentStore],
-    worker_settings: Settings,
-    tmp_path: Path,
+    open_rig: RigFactory,
 ) -> None:
-    async with intake_rig(env, resources, worker_settings, tmp_path) as rig:
+    async with open_rig() as rig:
         driver = await rig.plan_in_publicity()
         plan_id = driver.plan.plan_id
         window = (await driver.status()).publicity
         assert window is not None
         late = end_of_day(window.cutoff_day) + timedelta(hours=2)
-        await env.sleep(late - await rig.now())
+        await rig.env.sleep(late - await rig.now())
         assert (await driver.status()).stage == Stage.PUBLICITY
         await rig.start_poller()
-        request = mail(
-            SITE_ADDRESS,
-            "成绩修改申请",
-            correction_body(plan_id, CANDIDATE),
-            await rig.now(),
-        )
-        await rig.send(request)
+        request = await rig.mail_in("成绩修改申请", correction_body(plan_id, CANDIDATE))
 
         run = await rig.poll()
 
@@ -174,24 +178,16 @@ async def test_a_request_received_after_the_cutoff_is_refused_naming_the_date(
 
 
 async def test_strangers_unknown_plans_and_robots_file_nothing(
-    env: WorkflowEnvironment,
-    resources: tuple[Any, DocumentStore],
-    worker_settings: Settings,
-    tmp_path: Path,
+    open_rig: RigFactory,
 ) -> None:
-    async with intake_rig(env, resources, worker_settings, tmp_path) as rig:
+    async with open_rig() as rig:
         driver = await rig.plan_in_publicity()
         plan_id = driver.plan.plan_id
         await rig.start_poller()
-        now = await rig.now()
-        stranger = mail(
-            STRANGER_ADDRESS, "成绩修改", correction_body(plan_id, CANDIDATE), now
+        await rig.mail_in(
+            "成绩修改", correction_body(plan_id, CANDIDATE), sender=STRANGER_ADDRESS
         )
-        unknown = mail(
-            SITE_ADDRESS, "成绩修改", correction_body("P2099-0101-0001", CANDIDATE), now
-        )
-        await rig.send(stranger)
-        await rig.send(unknown)
+        await rig.mail_in("成绩修改", correction_body("P2099-0101-0001", CANDIDATE))
         # A vacation robot's answer: recorded, never answered.
         vacation = (CORPUS / "13-vacation-autoreply.eml").read_bytes()
         await rig.send_raw(vacation)
@@ -213,22 +209,16 @@ async def test_strangers_unknown_plans_and_robots_file_nothing(
 
 
 async def test_a_mail_without_a_form_waits_for_staff_who_assign_it(
-    env: WorkflowEnvironment,
-    resources: tuple[Any, DocumentStore],
-    worker_settings: Settings,
-    tmp_path: Path,
+    open_rig: RigFactory,
 ) -> None:
-    async with intake_rig(env, resources, worker_settings, tmp_path) as rig:
+    async with open_rig() as rig:
         driver = await rig.plan_in_publicity()
         plan_id = driver.plan.plan_id
         await rig.start_poller()
-        plea = mail(
-            SITE_ADDRESS,
+        plea = await rig.mail_in(
             "关于考生成绩的问题",
             "老师好，我校一名考生对实操成绩有异议，详情见电话沟通。",
-            await rig.now(),
         )
-        await rig.send(plea)
 
         run = await rig.poll()
 
@@ -262,13 +252,15 @@ async def test_a_mail_without_a_form_waits_for_staff_who_assign_it(
             "ic-li",
         ]
         out = io.StringIO()
-        code = await mailbox_cli.run(argv, rig.settings, client=env.client, out=out)
+        code = await mailbox_cli.run(argv, rig.settings, client=rig.env.client, out=out)
         assert code == 0, out.getvalue()
         request_id = f"{plan_id}-C001"
         assert request_id in out.getvalue()
         # Assigning the same request again files nothing new.
         again = io.StringIO()
-        code = await mailbox_cli.run(argv, rig.settings, client=env.client, out=again)
+        code = await mailbox_cli.run(
+            argv, rig.settings, client=rig.env.client, out=again
+        )
         assert code == 0 and request_id in again.getvalue()
 
         [filed] = await _filed(rig, plan_id)
@@ -289,22 +281,13 @@ async def test_a_mail_without_a_form_waits_for_staff_who_assign_it(
 
 
 async def test_a_mail_delivered_twice_files_one_request(
-    env: WorkflowEnvironment,
-    resources: tuple[Any, DocumentStore],
-    worker_settings: Settings,
-    tmp_path: Path,
+    open_rig: RigFactory,
 ) -> None:
-    async with intake_rig(env, resources, worker_settings, tmp_path) as rig:
+    async with open_rig() as rig:
         driver = await rig.plan_in_publicity()
         plan_id = driver.plan.plan_id
         await rig.start_poller()
-        request = mail(
-            SITE_ADDRESS,
-            "成绩修改申请",
-            correction_body(plan_id, CANDIDATE),
-            await rig.now(),
-        )
-        await rig.send(request)
+        request = await rig.mail_in("成绩修改申请", correction_body(plan_id, CANDIDATE))
         await rig.send(request)  # the same Message-ID, delivered again
 
         run = await rig.poll()
@@ -322,10 +305,7 @@ async def test_a_mail_delivered_twice_files_one_request(
 
 
 async def test_a_crash_before_acknowledging_neither_loses_nor_doubles_requests(
-    env: WorkflowEnvironment,
-    resources: tuple[Any, DocumentStore],
-    worker_settings: Settings,
-    tmp_path: Path,
+    open_rig: RigFactory,
 ) -> None:
     sources: list[FlakySource] = []
 
@@ -333,15 +313,11 @@ async def test_a_crash_before_acknowledging_neither_loses_nor_doubles_requests(
         sources.append(FlakySource(inner, failures=1))
         return sources[-1]
 
-    async with intake_rig(
-        env, resources, worker_settings, tmp_path, wrap_source=crashing
-    ) as rig:
+    async with open_rig(wrap_source=crashing) as rig:
         driver = await rig.plan_in_publicity()
         plan_id = driver.plan.plan_id
-        now = await rig.now()
-        first = mail(SITE_ADDRESS, "申请一", correction_body(plan_id, CANDIDATE), now)
-        second = mail(
-            SITE_ADDRESS,
+        first = await rig.mail_in("申请一", correction_body(plan_id, CANDIDATE))
+        second = await rig.mail_in(
             "申请二",
             correction_body(
                 plan_id,
@@ -350,10 +326,7 @@ async def test_a_crash_before_acknowledging_neither_loses_nor_doubles_requests(
                 published="53.1",
                 requested="63.1",
             ),
-            now,
         )
-        await rig.send(first)
-        await rig.send(second)
 
         # The first poll crashes once the first mail is recorded, before the
         # source forgets it; Temporal retries the poll, which finishes both.
@@ -377,10 +350,7 @@ async def test_a_crash_before_acknowledging_neither_loses_nor_doubles_requests(
 
 
 async def test_a_crash_before_the_reply_sends_it_once_on_retry(
-    env: WorkflowEnvironment,
-    resources: tuple[Any, DocumentStore],
-    worker_settings: Settings,
-    tmp_path: Path,
+    open_rig: RigFactory,
 ) -> None:
     mailers: list[FlakyMailer] = []
 
@@ -388,18 +358,10 @@ async def test_a_crash_before_the_reply_sends_it_once_on_retry(
         mailers.append(FlakyMailer(inner, failures=1))
         return mailers[-1]
 
-    async with intake_rig(
-        env, resources, worker_settings, tmp_path, wrap_mailer=crashing
-    ) as rig:
+    async with open_rig(wrap_mailer=crashing) as rig:
         driver = await rig.plan_in_publicity()
         plan_id = driver.plan.plan_id
-        request = mail(
-            SITE_ADDRESS,
-            "成绩修改申请",
-            correction_body(plan_id, CANDIDATE),
-            await rig.now(),
-        )
-        await rig.send(request)
+        request = await rig.mail_in("成绩修改申请", correction_body(plan_id, CANDIDATE))
 
         await rig.start_poller()
 
@@ -413,24 +375,13 @@ async def test_a_crash_before_the_reply_sends_it_once_on_retry(
 
 
 async def test_a_crash_between_filing_and_recording_files_nothing_twice(
-    env: WorkflowEnvironment,
-    resources: tuple[Any, DocumentStore],
-    worker_settings: Settings,
-    tmp_path: Path,
+    open_rig: RigFactory, resources: tuple[Any, DocumentStore]
 ) -> None:
     store = FlakyStore(resources[1].root)
-    async with intake_rig(
-        env, resources, worker_settings, tmp_path, intake_store=store
-    ) as rig:
+    async with open_rig(intake_store=store) as rig:
         driver = await rig.plan_in_publicity()
         plan_id = driver.plan.plan_id
-        request = mail(
-            SITE_ADDRESS,
-            "成绩修改申请",
-            correction_body(plan_id, CANDIDATE),
-            await rig.now(),
-        )
-        await rig.send(request)
+        request = await rig.mail_in("成绩修改申请", correction_body(plan_id, CANDIDATE))
 
         # The first attempt files the request with the plan, then dies before
         # the mail is recorded; the retry finds the request by its source key.
