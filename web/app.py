@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from activities.db import create_pool, migrate
 from activities.documents import DocumentNotFound, DocumentStore
@@ -289,7 +290,7 @@ def create_app(
         return page(
             request,
             "results.html",
-            {"rows": rows},
+            {"rows": rows, "link_minutes": service.tokens.lifetime_seconds // 60},
             headers={"Cache-Control": "no-store"},
         )
 
@@ -426,7 +427,7 @@ def create_app(
             context["reason"] = result.revocation_reason
         return page(request, "verify.html", context)
 
-    @app.get("/status-list.json")
+    @app.get("/status-list.json", dependencies=[Depends(limited("verify"))])
     async def status_list_json() -> Response:
         signed = await status_list(service.db(), service.signing_key)
         return Response(
@@ -448,9 +449,13 @@ def create_app(
         # FastAPI's default answer echoes the submitted values back; ours does not.
         return message(request, "bad_request", 400)
 
-    @app.exception_handler(404)
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return message(request, "not_found", 404)
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # Unknown pages and wrong methods get a Chinese page, not FastAPI's JSON.
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            return message(request, "not_found", 404)
+        return message(request, "bad_request", exc.status_code)
 
     return app
 

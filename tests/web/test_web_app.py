@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -17,9 +18,11 @@ from certflow.certificates import (
     SigningKey,
     Verdict,
     VerificationStatus,
+    generate_keypair,
     verify_pdf,
     verify_status_list,
 )
+from certflow.certificates.keys import public_pem
 from certflow.config import Settings
 from certflow.privacy import mask_id_number
 from tests.web.samples import (
@@ -32,7 +35,7 @@ from tests.web.samples import (
     Issued,
     PdfOf,
 )
-from web.app import MAX_UPLOAD_BYTES, RateLimits
+from web.app import MAX_UPLOAD_BYTES, RateLimits, create_app
 from web.tokens import DownloadTokens, derive_secret
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -140,6 +143,7 @@ async def test_lookup_refuses_get_and_asks_for_both_fields(
     missing = await lookup(client, LI_FEN.name, "  ")
 
     assert by_get.status_code == 405
+    assert "请求无效" in by_get.text and LI_FEN.id_number not in by_get.text
     assert missing.status_code == 400
     assert "请填写姓名和证件号码" in missing.text
 
@@ -300,6 +304,39 @@ async def test_a_qr_code_whose_signature_does_not_match_shows_tampered(
         assert "证书信息被篡改" in page, name
         assert "证书有效" not in page, name
         assert "证书信息" not in page.split("</section>", 1)[1], name
+
+
+async def test_an_edited_database_record_shows_tampered(
+    web_client: ClientFactory, web_pool: asyncpg.Pool, issued: Issued
+) -> None:
+    # A row whose data someone changed after signing: WANG's signature, new name.
+    genuine = await web_pool.fetchrow(
+        "SELECT * FROM certificates WHERE number = $1", issued.of(WANG)
+    )
+    number = "ZCX2026QCYY2900001"
+    payload = {**genuine["payload"], "number": number, "candidate_name": "王小亮"}
+    await web_pool.execute(
+        """
+        INSERT INTO certificates (number, plan_id, admission_number, module_code,
+            name, id_type, id_number, issued_on, payload, key_id, signature)
+        VALUES ($1, $2, 'A099', $3, $4, $5, $6, $7, $8, $9, $10)
+        """,
+        number,
+        genuine["plan_id"],
+        genuine["module_code"],
+        "王小亮",
+        genuine["id_type"],
+        "440524188001019999",
+        genuine["issued_on"],
+        payload,
+        genuine["key_id"],
+        genuine["signature"],
+    )
+
+    response = await web_client().get(f"/verify/{number}")
+
+    assert "证书信息被篡改" in response.text
+    assert "王" not in response.text.split("证书信息被篡改", 1)[1]
 
 
 async def test_the_number_form_redirects_to_the_verification_page(
@@ -470,3 +507,37 @@ async def test_logs_name_no_person_and_no_token(
     assert f"download number={issued.of(WANG)} outcome=served" in server
     for secret in (WANG.name, WANG.id_number, token):
         assert secret not in server
+
+
+# -- key rotation ----------------------------------------------------------------------
+
+
+async def test_after_rotation_old_certificates_verify_only_with_the_old_key_listed(
+    web_settings: Settings,
+    web_pool: asyncpg.Pool,
+    issued: Issued,
+    tmp_path: Path,
+) -> None:
+    new_key = tmp_path / "new-signing.pem"
+    new_key.write_bytes(generate_keypair()[0])
+    old_public = tmp_path / "old.pub.pem"
+    old_public.write_bytes(
+        public_pem(signing_key(web_settings).private_key.public_key())
+    )
+    forgotten = web_settings.certificates.model_copy(
+        update={"signing_key_file": new_key}
+    )
+    remembered = forgotten.model_copy(update={"previous_public_keys": [old_public]})
+    number = issued.of(WANG)
+
+    pages = {}
+    for name, certificates in (("forgotten", forgotten), ("listed", remembered)):
+        app = create_app(
+            web_settings.model_copy(update={"certificates": certificates}), web_pool
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            pages[name] = (await scan(c, web_pool, number)).text
+
+    assert "无法确认真伪" in pages["forgotten"]
+    assert "证书有效" in pages["listed"]
