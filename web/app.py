@@ -39,22 +39,20 @@ from activities.db import create_pool, migrate
 from activities.documents import DocumentNotFound, DocumentStore
 from activities.revocation import revoked_entries, status_list
 from certflow.certificates import (
+    InvalidKeyError,
     KeyRing,
     SigningKey,
     StatusList,
     Verdict,
-    VerificationStatus,
     check_scanned_record,
     load_public_key,
-    verify,
     verify_pdf,
 )
 from certflow.certificates.keys import public_pem
 from certflow.config import Settings
 from certflow.i18n import t
-from certflow.privacy import mask_id_number, mask_name
 from certflow.timeutil import CST
-from web import records
+from web import records, views
 from web.ratelimit import RateLimiter
 from web.records import CertificateRecord
 from web.tokens import DownloadTokens, derive_secret
@@ -91,7 +89,6 @@ class RateLimits:
 class _Service:
     """What the routes share: configuration, keys, the pool and the limiters."""
 
-    settings: Settings
     signing_key: SigningKey
     keyring: KeyRing
     tokens: DownloadTokens
@@ -126,13 +123,21 @@ def load_signing_key(settings: Settings) -> SigningKey:
 
 
 def trusted_ring(settings: Settings, signing_key: SigningKey) -> KeyRing:
-    """The current key and every configured previous public key."""
-    previous = [load_public_key(p.read_bytes()) for p in _previous_keys(settings)]
-    return KeyRing.from_public_keys([signing_key.private_key.public_key(), *previous])
+    """The current key and every configured previous public key.
 
-
-def _previous_keys(settings: Settings) -> list[Path]:
-    return list(settings.certificates.previous_public_keys)
+    A configured key that is missing or unreadable stops the service: trusting
+    fewer keys than configured would call genuine certificates unknown.
+    """
+    trusted = [signing_key.private_key.public_key()]
+    for path in settings.certificates.previous_public_keys:
+        try:
+            trusted.append(load_public_key(path.read_bytes()))
+        except (OSError, InvalidKeyError) as err:
+            raise RuntimeError(
+                f"The previous public key {path} cannot be read ({err}); fix or "
+                "remove it in certificates.previous_public_keys."
+            ) from None
+    return KeyRing.from_public_keys(trusted)
 
 
 def client_address(request: Request) -> str:
@@ -156,7 +161,6 @@ def create_app(
     key = load_signing_key(settings)
     ring = trusted_ring(settings, key)
     service = _Service(
-        settings=settings,
         signing_key=key,
         keyring=ring,
         tokens=DownloadTokens(
@@ -286,7 +290,7 @@ def create_app(
             )
         found = await records.find_by_holder(service.db(), name, id_number)
         log.info("lookup outcome=%s certificates=%d", _found(found), len(found))
-        rows = [_lookup_row(record, service.tokens) for record in found]
+        rows = [views.lookup_row(record, service.tokens) for record in found]
         return page(
             request,
             "results.html",
@@ -364,7 +368,7 @@ def create_app(
                 {"status": "unknown", "number": number},
                 status_code=404,
             )
-        outcome = _record_verdict(record, service.keyring)
+        outcome = views.record_verdict(record, service.keyring)
         if scanned and outcome == "valid":
             url = f"/verify/{number}?" + urlencode({"k": k or "", "sig": sig or ""})
             scan = check_scanned_record(url, record.data, service.keyring)
@@ -384,7 +388,7 @@ def create_app(
         return page(
             request,
             "verify.html",
-            _verdict_context(record, outcome, full_name=scanned),
+            views.verdict_context(record, outcome, full_name=scanned),
         )
 
     @app.post("/verify/pdf", dependencies=[Depends(limited("verify"))])
@@ -422,7 +426,7 @@ def create_app(
             "detail": result.message,
         }
         if result.data is not None:
-            context["fields"] = _fields(result.data, full_name=True)
+            context["fields"] = views.fields(result.data, full_name=True)
             context["revoked_on"] = result.revoked_on
             context["reason"] = result.revocation_reason
         return page(request, "verify.html", context)
@@ -473,71 +477,6 @@ def _loggable(number: str) -> str:
 
 def _found(found: Sequence[CertificateRecord]) -> str:
     return "found" if found else "none"
-
-
-def _status_of(verdict: Verdict) -> str:
-    return {
-        Verdict.VALID: "valid",
-        Verdict.TAMPERED: "tampered",
-        Verdict.UNKNOWN_KEY: VerificationStatus.UNKNOWN_KEY.value,
-    }[verdict]
-
-
-def _record_verdict(record: CertificateRecord, keyring: KeyRing) -> str:
-    """The stored record's own signature: an edited database row shows tampered."""
-    return _status_of(verify(record.signed, keyring))
-
-
-def _fields(data: Any, *, full_name: bool) -> list[tuple[str, str]]:
-    name = data.candidate_name if full_name else mask_name(data.candidate_name)
-    return [
-        (t("certificates.pdf.candidate_name"), name),
-        (t("certificates.pdf.id_type"), data.id_type),
-        (t("certificates.pdf.id_number"), mask_id_number(data.id_number)),
-        (
-            t("certificates.pdf.certificate"),
-            t("certificates.pdf.certificate_name", certificate=data.certificate),
-        ),
-        (t("certificates.pdf.level"), data.level.chinese),
-        (t("certificates.pdf.module"), f"{data.module_code} {data.module_name}"),
-        (t("certificates.pdf.number"), data.number),
-        (t("certificates.pdf.issued_on"), data.issued_on.isoformat()),
-        (t("certificates.pdf.organisation"), data.organisation),
-    ]
-
-
-def _verdict_context(
-    record: CertificateRecord, outcome: str, *, full_name: bool
-) -> dict[str, Any]:
-    context: dict[str, Any] = {"status": outcome, "number": record.data.number}
-    if outcome in ("valid", "revoked"):
-        context["fields"] = _fields(record.data, full_name=full_name)
-        context["name_masked"] = not full_name
-    if outcome == "revoked":
-        context["revoked_on"] = record.revoked_on
-        context["reason"] = record.revocation_reason
-    return context
-
-
-def _lookup_row(record: CertificateRecord, tokens: DownloadTokens) -> dict[str, Any]:
-    data = record.data
-    link = None
-    if record.pdf is not None and record.revoked_on is None:
-        issued = tokens.issue(data.number)
-        query = urlencode({"e": issued.expires, "t": issued.mac})
-        link = f"/download/{data.number}?{query}"
-    return {
-        "number": data.number,
-        "certificate": t(
-            "certificates.pdf.certificate_name", certificate=data.certificate
-        ),
-        "level": data.level.chinese,
-        "module": f"{data.module_code} {data.module_name}",
-        "issued_on": data.issued_on.isoformat(),
-        "revoked_on": record.revoked_on,
-        "reason": record.revocation_reason,
-        "download": link,
-    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,91 @@
+"""What the pages show of a certificate: verdicts, masked fields, result rows.
+
+Pure presentation over :class:`web.records.CertificateRecord`; the texts come from
+the message catalogue (the certificate's own labels, as printed on the PDF).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from certflow.certificates import (
+    CertificateData,
+    KeyRing,
+    Verdict,
+    VerificationStatus,
+    verify,
+)
+from certflow.i18n import t
+from certflow.privacy import mask_id_number, mask_name
+from web.records import CertificateRecord
+from web.tokens import DownloadTokens
+
+
+def status_of(verdict: Verdict) -> str:
+    """The page status of a signature verdict."""
+    return {
+        Verdict.VALID: "valid",
+        Verdict.TAMPERED: "tampered",
+        Verdict.UNKNOWN_KEY: VerificationStatus.UNKNOWN_KEY.value,
+    }[verdict]
+
+
+def record_verdict(record: CertificateRecord, keyring: KeyRing) -> str:
+    """The stored record's own signature: an edited database row shows tampered."""
+    return status_of(verify(record.signed, keyring))
+
+
+def fields(data: CertificateData, *, full_name: bool) -> list[tuple[str, str]]:
+    """Label and value of each printed field, the ID number (and name) masked."""
+    name = data.candidate_name if full_name else mask_name(data.candidate_name)
+    return [
+        (t("certificates.pdf.candidate_name"), name),
+        (t("certificates.pdf.id_type"), data.id_type),
+        (t("certificates.pdf.id_number"), mask_id_number(data.id_number)),
+        (
+            t("certificates.pdf.certificate"),
+            t("certificates.pdf.certificate_name", certificate=data.certificate),
+        ),
+        (t("certificates.pdf.level"), data.level.chinese),
+        (t("certificates.pdf.module"), f"{data.module_code} {data.module_name}"),
+        (t("certificates.pdf.number"), data.number),
+        (t("certificates.pdf.issued_on"), data.issued_on.isoformat()),
+        (t("certificates.pdf.organisation"), data.organisation),
+    ]
+
+
+def verdict_context(
+    record: CertificateRecord, outcome: str, *, full_name: bool
+) -> dict[str, Any]:
+    """The verification page's context for a stored record and its verdict."""
+    context: dict[str, Any] = {"status": outcome, "number": record.data.number}
+    if outcome in ("valid", "revoked"):
+        context["fields"] = fields(record.data, full_name=full_name)
+        context["name_masked"] = not full_name
+    if outcome == "revoked":
+        context["revoked_on"] = record.revoked_on
+        context["reason"] = record.revocation_reason
+    return context
+
+
+def lookup_row(record: CertificateRecord, tokens: DownloadTokens) -> dict[str, Any]:
+    """One row of the look-up results, with a fresh download link if it may have one."""
+    data = record.data
+    link = None
+    if record.pdf is not None and record.revoked_on is None:
+        issued = tokens.issue(data.number)
+        query = urlencode({"e": issued.expires, "t": issued.mac})
+        link = f"/download/{data.number}?{query}"
+    return {
+        "number": data.number,
+        "certificate": t(
+            "certificates.pdf.certificate_name", certificate=data.certificate
+        ),
+        "level": data.level.chinese,
+        "module": f"{data.module_code} {data.module_name}",
+        "issued_on": data.issued_on.isoformat(),
+        "revoked_on": record.revoked_on,
+        "reason": record.revocation_reason,
+        "download": link,
+    }
