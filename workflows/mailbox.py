@@ -81,14 +81,14 @@ class MailboxPollWorkflow:
                 retry_policy=RETRY,
             )
             self._record(run)
-            if workflow.info().is_continue_as_new_suggested():
-                break
             try:
                 await workflow.wait_condition(
                     lambda: self._wake, timeout=input.poll_interval
                 )
             except TimeoutError:
                 pass
+            if workflow.info().is_continue_as_new_suggested():
+                break
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._state.wake = self._wake

@@ -9,6 +9,7 @@ plus the mailbox's.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -215,23 +216,27 @@ class IntakeRig:
         await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
         return driver
 
-    async def start_poller(self) -> None:
+    async def start_poller(self, polls_per_run: int = 200) -> None:
         """Start the poller; it reads the mailbox at once, then only when told."""
-        self.poller = await self.env.client.start_workflow(
+        started = await self.env.client.start_workflow(
             MailboxPollWorkflow.run,
             # Longer than any skip of these tests: polls happen on poll_now only.
-            MailboxPollInput(poll_interval=timedelta(days=3650)),
+            MailboxPollInput(
+                poll_interval=timedelta(days=3650), polls_per_run=polls_per_run
+            ),
             id=f"mailbox-poller-{uuid.uuid4().hex[:8]}",
             task_queue=self.settings.temporal.task_queue,
         )
-        await self._polls_beyond(0)
+        # Without a run id the handle follows the poller across continue-as-new.
+        self.poller = self.env.client.get_workflow_handle(started.id)
+        await self.polls_beyond(0)
 
     async def poll(self) -> MailboxRun:
         """Signal the poller and wait for the poll it triggers; return that run."""
         assert self.poller is not None
         before = (await self.progress()).polls
         await self.poller.signal(MailboxPollWorkflow.poll_now, PollNow())
-        state = await self._polls_beyond(before)
+        state = await self.polls_beyond(before)
         assert state.last is not None
         return state.last
 
@@ -240,9 +245,8 @@ class IntakeRig:
         state: MailboxPollState = await self.poller.query(MailboxPollWorkflow.progress)
         return state
 
-    async def _polls_beyond(self, count: int) -> MailboxPollState:
-        import asyncio
-
+    async def polls_beyond(self, count: int) -> MailboxPollState:
+        """Wait until the poller has finished more than ``count`` polls."""
         for _ in range(300):
             state = await self.progress()
             if state.polls > count:

@@ -8,6 +8,7 @@ Every request is a plan driven to its publicity period first.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -39,6 +40,7 @@ from tests.corrections.mail_intake_support import (
 )
 from tests.support import INFO, MANAGER
 from workflows import ExamPlanWorkflow
+from workflows.mailbox import MailboxPollWorkflow, PollNow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -397,3 +399,28 @@ async def test_a_crash_between_filing_and_recording_files_nothing_twice(
         assert row["request_ids"] == [request_id]
         [reply] = rig.replies_to(SITE_ADDRESS)
         assert request_id in body_text(reply)
+
+
+async def test_the_poller_continues_as_new_keeping_its_counts(
+    open_rig: RigFactory,
+) -> None:
+    async with open_rig() as rig:
+        await rig.start_poller(polls_per_run=2)
+        assert rig.poller is not None
+        first_run = (await rig.poller.describe()).run_id
+        await rig.mail_in("成绩修改", correction_body("P2099-0101-0002", CANDIDATE))
+        await rig.poll()  # the second poll of the first run: the mail, refused
+
+        # This wake ends the first run; the next one polls at once. Queries wait
+        # for the new run: the time-skipping server loses a query sent to a run
+        # while it continues as new.
+        await rig.poller.signal(MailboxPollWorkflow.poll_now, PollNow())
+        for _ in range(100):
+            if (await rig.poller.describe()).run_id != first_run:
+                break
+            await asyncio.sleep(0.1)
+        state = await rig.polls_beyond(2)
+
+        assert (await rig.poller.describe()).run_id != first_run
+        assert state.polls == 3 and state.fetched == 1
+        assert state.counts == {"refused": 1}
