@@ -225,6 +225,9 @@ class ExamPlanWorkflow:
         state = self._state
         assert state.score_upload_confirmed_at is not None
         while state.publicity is None:
+            # Cleared before asking, not after: a load signalled while the
+            # activities below run must still wake the wait that follows.
+            self._calendar_reloaded = False
             answer = await self._activity(
                 CalendarActivities.publicity_window,
                 WindowRequest(
@@ -245,7 +248,6 @@ class ExamPlanWorkflow:
                 extra={"plan_id": state.info.plan_id, "years": years},
             )
             await self._notify("calendar_missing", [Role.ADMIN], years=years)
-            self._calendar_reloaded = False
             # Wait for the administrator's load, and look again once a day in
             # case the signal was missed while the worker was down.
             await self._wait_until(

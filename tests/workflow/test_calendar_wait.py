@@ -65,3 +65,31 @@ async def test_plan_waits_for_an_unknown_year_then_computes_publicity(
     )
     status = await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
     assert status.publicity is not None and status.calendar_missing_years == []
+
+
+async def test_a_load_signalled_while_the_plan_mails_the_admins_is_not_lost(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: the plan used to clear the reload flag after mailing the
+    administrators, so a load signalled during that mail was forgotten and the
+    plan slept a whole day."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await pool.execute("DELETE FROM calendar_years WHERE year = 2027")
+    try:
+        await driver.start()
+        await driver.submit_everything()
+        await driver.approve_review()
+        await driver.confirm_upload()
+        await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+    finally:
+        schedule = load_schedule_file(TEST_2027.read_bytes(), TEST_2027.name)
+        await CalendarActivities(pool).store_year(
+            schedule, loaded_by="test-admin", at=datetime.now(UTC)
+        )
+    # Signalled at once, while the plan may still be mailing the administrators.
+    await driver.h.signal(
+        ExamPlanWorkflow.calendar_reloaded, CalendarReloaded(years=[2027])
+    )
+    status = await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY, attempts=50)
+    assert status.publicity is not None
