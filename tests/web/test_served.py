@@ -157,3 +157,21 @@ def test_chromium_renders_the_verification_page(
     assert "证书有效" in dom.stdout
     assert mask_id_number(LI_FEN.id_number) in dom.stdout
     assert issued.of(LI_FEN) in dom.stdout
+
+
+def test_the_server_refuses_to_start_without_the_signing_key(tmp_path: Path) -> None:
+    env = {**os.environ, "CERTFLOW_STATE": str(tmp_path / "empty")}
+
+    started = subprocess.run(
+        [sys.executable, "-m", "web", "--port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert started.returncode == 1
+    assert "certificate-signing.pem does not exist" in started.stderr
+    assert "certflow keys create" in started.stderr
