@@ -219,6 +219,9 @@ class MailIntakeActivities:
         except StaleSourceKey:
             # Fetched again under a new key next time, and recognised by its row.
             log.warning("mail acknowledgement stale key=%s", key[:12])
+        except KeyError:
+            # Another reader of the maildir moved it away: nothing left to forget.
+            log.warning("mail gone before acknowledgement key=%s", key[:12])
         return outcome
 
     # -- deciding ------------------------------------------------------------------

@@ -40,7 +40,7 @@ from tests.corrections.mail_intake_support import (
 )
 from tests.support import INFO, MANAGER
 from workflows import ExamPlanWorkflow
-from workflows.mailbox import MailboxPollWorkflow, PollNow
+from workflows.mailbox import MAILBOX_WORKFLOW_ID, MailboxPollWorkflow, PollNow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -424,3 +424,31 @@ async def test_the_poller_continues_as_new_keeping_its_counts(
         assert (await rig.poller.describe()).run_id != first_run
         assert state.polls == 3 and state.fetched == 1
         assert state.counts == {"refused": 1}
+
+
+async def test_the_poll_command_starts_the_poller_once_then_wakes_it(
+    open_rig: RigFactory,
+) -> None:
+    async with open_rig() as rig:
+        await rig.mail_in("成绩修改", correction_body("P2099-0101-0003", CANDIDATE))
+        out = io.StringIO()
+
+        code = await mailbox_cli.run(
+            ["poll"], rig.settings, client=rig.env.client, out=out
+        )
+
+        assert code == 0 and "已开始读取考务邮箱" in out.getvalue()
+        rig.poller = rig.env.client.get_workflow_handle(MAILBOX_WORKFLOW_ID)
+        state = await rig.polls_beyond(0)
+        assert state.counts == {"refused": 1}
+        first_run = (await rig.poller.describe()).run_id
+
+        await rig.mail_in("成绩修改", correction_body("P2099-0101-0004", CANDIDATE))
+        code = await mailbox_cli.run(
+            ["poll"], rig.settings, client=rig.env.client, out=out
+        )
+
+        assert code == 0
+        state = await rig.polls_beyond(state.polls)
+        assert state.counts == {"refused": 2}
+        assert (await rig.poller.describe()).run_id == first_run  # one poller
