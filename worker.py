@@ -23,14 +23,16 @@ from activities.certificates import CertificateActivities
 from activities.db import create_pool, migrate
 from activities.documents import DocumentStore
 from activities.intake import IntakeActivities
+from activities.mail_intake import mailbox_activities
 from activities.notify import Mailer, Notifier
 from activities.store import PlanStore
 from certflow.config import Settings
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
+from workflows.mailbox import MAILBOX_WORKFLOWS
 
 log = logging.getLogger("certflow.worker")
 
-WORKFLOWS = [ExamPlanWorkflow, ApprovalBatchWorkflow]
+WORKFLOWS = [ExamPlanWorkflow, ApprovalBatchWorkflow, *MAILBOX_WORKFLOWS]
 
 
 async def connect(settings: Settings) -> Client:
@@ -87,11 +89,19 @@ async def worker_resources(
 def build_worker(
     client: Client, settings: Settings, pool: Any, store: DocumentStore, **options: Any
 ) -> Worker:
+    """The worker of every certflow workflow and activity on the configured queue.
+
+    The mailbox intake's activities hold the client: they file the corrections
+    they read through the plans' own updates.
+    """
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(settings, pool, store),
+        activities=[
+            *build_activities(settings, pool, store),
+            *mailbox_activities(settings, pool, client),
+        ],
         **options,
     )
 

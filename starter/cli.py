@@ -1291,7 +1291,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-DELEGATES = {"stack": "run the local stack", "mail": "read the local mail"}
+DELEGATES = {
+    "stack": "run the local stack",
+    "mail": "read the local mail",
+    "mailbox": "the exam mailbox's queue: list, assign, poll",
+    "web": "run the certificate query and verification web service",
+    "revoke": "revoke a certificate, with a reason",
+}
 _VALUE_FLAGS = {"--config", "--wait", "--as", "--person", "--site"}
 
 
@@ -1313,13 +1319,69 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def _delegate(name: str, rest: list[str]) -> int:
+    """Hand the rest of the command line to a tool with its own parser."""
     if name == "stack":
         from starter.stack import main as stack_main
 
         return stack_main(rest)
+    if name == "mailbox":
+        from starter.mailbox_cli import main as mailbox_main
+
+        return mailbox_main(rest)
+    if name == "web":
+        from web.app import main as web_main
+
+        return web_main(rest)
+    if name == "revoke":
+        return revoke_main(rest)
     from starter.smtp_sink import main as mail_main
 
     return mail_main(rest)
+
+
+def revoke_main(argv: Sequence[str]) -> int:
+    """``certflow revoke NUMBER --reason TEXT [--date YYYY-MM-DD] --person ID``."""
+    from activities.db import create_pool
+    from activities.revocation import RevocationError, revoke
+
+    parser = argparse.ArgumentParser(
+        prog="certflow revoke", description=revoke_main.__doc__
+    )
+    parser.add_argument("number", help="the certificate number")
+    parser.add_argument(
+        "--reason", required=True, help="why it is revoked (kept on record)"
+    )
+    parser.add_argument(
+        "--date", type=date.fromisoformat, help="revocation date (default: today, CST)"
+    )
+    parser.add_argument(
+        "--person", default=os.environ.get("CERTFLOW_PERSON"), help="your staff id"
+    )
+    parser.add_argument("--config", type=Path, help="configuration file (TOML)")
+    args = parser.parse_args(list(argv))
+    if not args.person:
+        parser.error("say who revokes: --person or CERTFLOW_PERSON")
+    settings = Settings.load(args.config)
+
+    async def _run() -> int:
+        pool = await create_pool(settings.database_url, max_size=1)
+        try:
+            await revoke(
+                pool,
+                args.number,
+                reason=args.reason,
+                revoked_on=args.date or cst_date(datetime.now(UTC)),
+                by=args.person,
+            )
+        except RevocationError as refusal:
+            print(str(refusal))
+            return 2
+        finally:
+            await pool.close()
+        print(t("cli.revoked", number=args.number))
+        return 0
+
+    return asyncio.run(_run())
 
 
 # -- entry points ------------------------------------------------------------------
