@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import parseaddr
+from email.parser import BytesHeaderParser
+from email.policy import SMTP, compat32
+from email.utils import parseaddr, parsedate_to_datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -152,6 +153,25 @@ def source_from_settings(mailbox: MailboxSettings) -> MailSource:
     return MaildirSource(mailbox.path)
 
 
+def arrival_time(raw: bytes) -> datetime | None:
+    """When the receiving server took the mail: the date of the topmost Received.
+
+    Each server prepends its Received header, so the topmost is the mailbox's
+    own and cannot be written by the sender (the ones below can). None when
+    there is none or its date cannot be read.
+    """
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    stamps = headers.get_all("Received") or []
+    if not stamps:
+        return None
+    _, _, stamp = str(stamps[0]).rpartition(";")
+    try:
+        parsed = parsedate_to_datetime(stamp.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
 class MailIntakeActivities:
     """Reads the exam mailbox into correction requests of the plans it names.
 
@@ -207,6 +227,11 @@ class MailIntakeActivities:
         """
         reading = read_correction_mail(raw)
         key = dedupe_key(reading)
+        # What counts is when the mailbox got the mail, not the Date the sender's
+        # machine wrote; the Date serves where the server stamped nothing.
+        arrived = arrival_time(raw)
+        if arrived is not None:
+            reading = reading.model_copy(update={"received_at": arrived})
 
         row = await self._row(key)
         outcome = "already_processed"
@@ -309,6 +334,19 @@ class MailIntakeActivities:
         source_key: str,
         plans: dict[str, PlanStatus | None],
     ) -> Submitted:
+        # An address of no site is refused before the plan is looked up, so a
+        # stranger does not learn which plan ids exist.
+        if not any(
+            self.from_site(reading.sender, code)
+            for code in self.settings.site_recipients
+        ):
+            return Submitted(
+                reason=refusal_text(
+                    RefusalReason.SENDER_NOT_SITE,
+                    plan_id=draft.plan_id,
+                    sender=reading.sender,
+                )
+            )
         if draft.plan_id not in plans:
             plans[draft.plan_id] = await self.plan_status(draft.plan_id)
         plan = plans[draft.plan_id]

@@ -225,7 +225,14 @@ async def _assign(
     return 0
 
 
-async def _poll(settings: Settings, client: Client, out: TextIO) -> int:
+async def start_or_wake_poller(
+    client: Client, settings: Settings, requested_by: str
+) -> None:
+    """Make the mailbox poller read the mailbox now, starting it if it is not running.
+
+    Signal-with-start does both in one call, so two callers never start two
+    pollers; the stack or a deployment script can call this at start-up.
+    """
     from workflows.mailbox import (
         MAILBOX_WORKFLOW_ID,
         MailboxPollInput,
@@ -233,16 +240,18 @@ async def _poll(settings: Settings, client: Client, out: TextIO) -> int:
         PollNow,
     )
 
-    # Signal-with-start: wakes the running poller, or starts one that polls
-    # at once, so there is never a second poller.
     await client.start_workflow(
         MailboxPollWorkflow.run,
         MailboxPollInput(poll_interval=settings.mailbox.poll_interval),
         id=MAILBOX_WORKFLOW_ID,
         task_queue=settings.temporal.task_queue,
         start_signal="poll_now",
-        start_signal_args=[PollNow(requested_by="certflow mailbox poll")],
+        start_signal_args=[PollNow(requested_by=requested_by)],
     )
+
+
+async def _poll(settings: Settings, client: Client, out: TextIO) -> int:
+    await start_or_wake_poller(client, settings, "certflow mailbox poll")
     print(t("mailbox.poll_started"), file=out)
     return 0
 

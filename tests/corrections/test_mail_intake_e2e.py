@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from decimal import Decimal
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from tests.corrections.mail_intake_support import (
     IntakeRig,
     correction_body,
     intake_rig,
+    mail,
 )
 from tests.support import INFO, MANAGER
 from workflows import ExamPlanWorkflow
@@ -166,17 +168,32 @@ async def test_a_request_received_after_the_cutoff_is_refused_naming_the_date(
         assert (await driver.status()).stage == Stage.PUBLICITY
         await rig.start_poller()
         request = await rig.mail_in("成绩修改申请", correction_body(plan_id, CANDIDATE))
+        # Dated before the cut-off by the sender, stamped after it by the mailbox.
+        backdated = mail(
+            SITE_ADDRESS,
+            "成绩修改申请（补）",
+            correction_body(
+                plan_id, "2026110412004", published="53.1", requested="63.1"
+            ),
+            end_of_day(window.cutoff_day) - timedelta(hours=3),
+        )
+        stamp = (
+            f"Received: from mx.example by exam-mailbox; {format_datetime(late)}\r\n"
+        )
+        await rig.send_raw(stamp.encode() + backdated.as_bytes())
 
         run = await rig.poll()
 
-        assert run.counts == {"refused": 1}
+        assert run.counts == {"refused": 2}
         assert (await driver.status()).correction_states == {}
         assert await _filed(rig, plan_id) == []
         row = await _row(rig, request["Message-ID"])
         assert (row["status"], row["request_ids"]) == ("refused", [])
-        [reply] = rig.replies_to(SITE_ADDRESS)
-        assert window.cutoff_day.isoformat() in body_text(reply)
         assert window.cutoff_day.isoformat() in row["reasons"]
+        assert (await _row(rig, backdated["Message-ID"]))["received_at"] == late
+        replies = rig.replies_to(SITE_ADDRESS)
+        assert len(replies) == 2
+        assert all(window.cutoff_day.isoformat() in body_text(r) for r in replies)
 
 
 async def test_strangers_unknown_plans_and_robots_file_nothing(
@@ -186,9 +203,10 @@ async def test_strangers_unknown_plans_and_robots_file_nothing(
         driver = await rig.plan_in_publicity()
         plan_id = driver.plan.plan_id
         await rig.start_poller()
-        await rig.mail_in(
-            "成绩修改", correction_body(plan_id, CANDIDATE), sender=STRANGER_ADDRESS
-        )
+        for about in (plan_id, "P2099-0101-0009"):
+            await rig.mail_in(
+                "成绩修改", correction_body(about, CANDIDATE), sender=STRANGER_ADDRESS
+            )
         await rig.mail_in("成绩修改", correction_body("P2099-0101-0001", CANDIDATE))
         # A vacation robot's answer: recorded, never answered.
         vacation = (CORPUS / "13-vacation-autoreply.eml").read_bytes()
@@ -196,12 +214,14 @@ async def test_strangers_unknown_plans_and_robots_file_nothing(
 
         run = await rig.poll()
 
-        assert run.counts == {"refused": 2, "ignored": 1}
+        assert run.counts == {"refused": 3, "ignored": 1}
         assert await _filed(rig, plan_id) == []
-        [to_stranger] = rig.replies_to(STRANGER_ADDRESS)
-        text = body_text(to_stranger)
-        assert STRANGER_ADDRESS in text and plan_id in text
-        assert "登记的邮箱" in text  # sender not the plan's site
+        to_stranger = [body_text(r) for r in rig.replies_to(STRANGER_ADDRESS)]
+        assert len(to_stranger) == 2
+        for text, about in zip(to_stranger, (plan_id, "P2099-0101-0009"), strict=True):
+            assert STRANGER_ADDRESS in text and about in text
+            assert "登记的邮箱" in text  # sender not the plan's site
+            assert "不存在" not in text  # nor told which plans exist
         [to_site] = rig.replies_to(SITE_ADDRESS)
         assert "P2099-0101-0001" in body_text(to_site)
         assert "不存在" in body_text(to_site)  # unknown plan
