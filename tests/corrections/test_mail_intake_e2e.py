@@ -472,3 +472,33 @@ async def test_the_poll_command_starts_the_poller_once_then_wakes_it(
         state = await rig.polls_beyond(state.polls)
         assert state.counts == {"refused": 2}
         assert (await rig.poller.describe()).run_id == first_run  # one poller
+
+
+async def test_a_mail_partly_filed_is_acknowledged_with_what_was_not(
+    open_rig: RigFactory,
+) -> None:
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity()
+        plan_id = driver.plan.plan_id
+        await rig.start_poller()
+        body = (
+            correction_body(plan_id, CANDIDATE)
+            + "\n"
+            + correction_body(
+                plan_id, "2026110499999", field_label="理论成绩", published="40"
+            )
+        )
+        request = await rig.mail_in("两名考生成绩修改申请", body)
+
+        run = await rig.poll()
+
+        assert run.counts == {"received": 1}
+        [filed] = await _filed(rig, plan_id)
+        assert filed["admission_number"] == CANDIDATE
+        row = await _row(rig, request["Message-ID"])
+        assert row["request_ids"] == [filed["request_id"]]
+        assert "2026110499999" in row["reasons"]
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        text = body_text(reply)
+        assert filed["request_id"] in text
+        assert "以下内容未能登记" in text and "2026110499999" in text
