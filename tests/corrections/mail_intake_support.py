@@ -195,8 +195,11 @@ class IntakeRig:
             port=self.sink.port,
         )
 
-    async def plan_in_publicity(self) -> PlanDriver:
-        """A new plan of the sample site driven to its publicity period."""
+    async def plan_in_publicity(self, *, then_poll: bool = False) -> PlanDriver:
+        """A new plan of the sample site driven to its publicity period.
+
+        With ``then_poll`` the poller is started too, once the plan is there.
+        """
         today = (await self.now()).date()
         plan = sample_plan(today, unique_plan_id())
         folder = self.tmp / plan.plan_id
@@ -215,6 +218,8 @@ class IntakeRig:
         await driver.approve_review()
         await driver.confirm_upload()
         await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+        if then_poll:
+            await self.start_poller()
         return driver
 
     async def start_poller(self, polls_per_run: int = 200) -> None:

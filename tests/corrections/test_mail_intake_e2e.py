@@ -88,9 +88,8 @@ async def test_a_mailed_request_is_filed_acknowledged_decided_and_applied(
     open_rig: RigFactory,
 ) -> None:
     async with open_rig() as rig:
-        driver = await rig.plan_in_publicity()
+        driver = await rig.plan_in_publicity(then_poll=True)
         plan_id = driver.plan.plan_id
-        await rig.start_poller()
         request = await rig.mail_in(
             f"{plan_id} 成绩修改申请",
             correction_body(plan_id, CANDIDATE, published="50.1", requested="60.10"),
@@ -200,9 +199,8 @@ async def test_strangers_unknown_plans_and_robots_file_nothing(
     open_rig: RigFactory,
 ) -> None:
     async with open_rig() as rig:
-        driver = await rig.plan_in_publicity()
+        driver = await rig.plan_in_publicity(then_poll=True)
         plan_id = driver.plan.plan_id
-        await rig.start_poller()
         for about in (plan_id, "P2099-0101-0009"):
             await rig.mail_in(
                 "成绩修改", correction_body(about, CANDIDATE), sender=STRANGER_ADDRESS
@@ -234,9 +232,8 @@ async def test_a_mail_without_a_form_waits_for_staff_who_assign_it(
     open_rig: RigFactory,
 ) -> None:
     async with open_rig() as rig:
-        driver = await rig.plan_in_publicity()
+        driver = await rig.plan_in_publicity(then_poll=True)
         plan_id = driver.plan.plan_id
-        await rig.start_poller()
         plea = await rig.mail_in(
             "关于考生成绩的问题",
             "老师好，我校一名考生对实操成绩有异议，详情见电话沟通。",
@@ -306,9 +303,8 @@ async def test_a_mail_delivered_twice_files_one_request(
     open_rig: RigFactory,
 ) -> None:
     async with open_rig() as rig:
-        driver = await rig.plan_in_publicity()
+        driver = await rig.plan_in_publicity(then_poll=True)
         plan_id = driver.plan.plan_id
-        await rig.start_poller()
         request = await rig.mail_in("成绩修改申请", correction_body(plan_id, CANDIDATE))
         await rig.send(request)  # the same Message-ID, delivered again
 
@@ -478,9 +474,8 @@ async def test_a_mail_partly_filed_is_acknowledged_with_what_was_not(
     open_rig: RigFactory,
 ) -> None:
     async with open_rig() as rig:
-        driver = await rig.plan_in_publicity()
+        driver = await rig.plan_in_publicity(then_poll=True)
         plan_id = driver.plan.plan_id
-        await rig.start_poller()
         body = (
             correction_body(plan_id, CANDIDATE)
             + "\n"
