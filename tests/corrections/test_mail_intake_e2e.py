@@ -497,3 +497,22 @@ async def test_a_mail_partly_filed_is_acknowledged_with_what_was_not(
         text = body_text(reply)
         assert filed["request_id"] in text
         assert "以下内容未能登记" in text and "2026110499999" in text
+
+
+async def test_a_request_for_a_plan_whose_workflow_ended_is_refused(
+    open_rig: RigFactory,
+) -> None:
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        await driver.h.terminate("closed by an operator")
+        request = await rig.mail_in("成绩修改申请", correction_body(plan_id, CANDIDATE))
+
+        run = await rig.poll()
+
+        # The status query still answers from history; the update cannot run.
+        assert run.counts == {"refused": 1}
+        assert await _filed(rig, plan_id) == []
+        row = await _row(rig, request["Message-ID"])
+        assert row["reasons"] and row["replied_at"] is not None
+        assert len(rig.replies_to(SITE_ADDRESS)) == 1
