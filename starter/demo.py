@@ -24,7 +24,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -52,34 +51,37 @@ from certflow.actions import (
 )
 from certflow.calendar import load_schedule_file
 from certflow.config import Settings
-from certflow.models import Actor, Level, PlanInfo, Role, Stage
+from certflow.models import Actor, Level, PlanInfo, Stage
 from certflow.timeutil import CST, cst_date
 from starter.devserver import register_search_attributes, test_server_path
 from starter.embedded_pg import ensure_database, redact
+from starter.sample_plan import (
+    ADMIN,
+    CONTACT,
+    FINANCE,
+    GM,
+    INFO,
+    INTAKE,
+    LEAD,
+    MANAGER,
+    SAMPLE_PLAN_ID,
+    SCAN_PDF,
+    SITE,
+    TECH,
+    retitled,
+    sample_plan,
+)
 from starter.smtp_sink import MailSink, read_messages
 from starter.stack import ensure_signing_key
 from worker import build_worker, worker_resources
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
-INTAKE = ROOT / "samples" / "intake"
 DEMO_2027 = ROOT / "samples" / "calendar" / "2027-demo-schedule.toml"
-SAMPLE_ID = "P2026-1104-0412"
+SAMPLE_ID = SAMPLE_PLAN_ID
 SECOND_ID = "P2026-1104-0413"
-SITE_CODE = "HB-WH-0031"
 
-LEAD = Actor(role=Role.LEAD_EVALUATOR, person="ZCX-E-0107")
-SITE = Actor(role=Role.SITE, person="whjt-kaowu", site_code=SITE_CODE)
-CONTACT = Actor(role=Role.REGIONAL_CONTACT, person="rc-zhang")
-MANAGER = Actor(role=Role.REGIONAL_MANAGER, person="rm-wang")
-INFO = Actor(role=Role.INFO_CENTER, person="ic-li")
-TECH = Actor(role=Role.TECH_DEPT, person="tech-zhao")
-FINANCE = Actor(role=Role.FINANCE, person="fin-sun")
-GM = Actor(role=Role.GENERAL_MANAGER, person="gm-chen")
-ADMIN = Actor(role=Role.ADMIN, person="admin-liu")
-
-# Stands in for the scanned paper summary and the sealed application form.
-SCAN = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+SCAN = SCAN_PDF
 
 
 class Demo:
@@ -125,32 +127,12 @@ class Demo:
         await self.env.sleep(timedelta(days=days))
 
     def plan(self, plan_id: str, exam_end: Any) -> PlanInfo:
-        level = Level.INTERMEDIATE
-        return PlanInfo(
-            plan_id=plan_id,
-            site_code=SITE_CODE,
-            site_name="武汉市交通职业技术学校",
-            certificate="汽车运用与维修",
-            level=level,
-            module_code="1-1",
-            module_name="汽车动力与驱动系统综合分析技术",
-            exam_end_date=exam_end,
-            lead_evaluator_id="ZCX-E-0107",
-            evaluator_ids=["ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"],
-            pass_rule=self.settings.pass_rule_for("汽车运用与维修", level, "1-1"),
-        )
+        rule = self.settings.pass_rule_for("汽车运用与维修", Level.INTERMEDIATE, "1-1")
+        return sample_plan(exam_end, plan_id, rule)
 
     def retitled(self, name: str, plan_id: str) -> Path:
         """The sample workbook as the second plan's lead evaluator would send it."""
-        book = openpyxl.load_workbook(INTAKE / name)
-        for sheet in book.worksheets:
-            for row in sheet.iter_rows(max_row=3):
-                for cell in row:
-                    if isinstance(cell.value, str) and SAMPLE_ID in cell.value:
-                        cell.value = cell.value.replace(SAMPLE_ID, plan_id)
-        target = self.work / f"{plan_id}-{name.split('-', 3)[-1]}"
-        book.save(target)
-        return target
+        return retitled(INTAKE / name, plan_id, self.work)
 
     async def wait_stage(self, handle: WorkflowHandle[Any, Any], stage: Stage) -> Any:
         for _ in range(200):

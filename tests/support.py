@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -27,74 +29,68 @@ from certflow.actions import (
     plan_workflow_id,
 )
 from certflow.config import DeadlinePolicy, Settings
-from certflow.models import Actor, Level, PlanInfo, Role
+from certflow.models import Actor, PlanInfo, Role
 from certflow.timeutil import cst_date
+from starter.sample_plan import (
+    CANDIDATE_SIGN_IN,
+    CONTACT,
+    EVALUATOR_SIGN_IN,
+    FINANCE,
+    GM,
+    INFO,
+    INTAKE,
+    LEAD,
+    MANAGER,
+    SAMPLE_PLAN_ID,
+    SCAN_PDF,
+    SITE,
+    SITE_CODE,
+    SUMMARY,
+    TECH,
+    retitled,
+    sample_plan,
+)
 from workflows import ExamPlanWorkflow
 
-ROOT = Path(__file__).resolve().parents[1]
-INTAKE = ROOT / "samples" / "intake"
-SUMMARY = INTAKE / "P2026-1104-0412-成绩汇总表.xlsx"
-CANDIDATE_SIGN_IN = INTAKE / "P2026-1104-0412-考生签到表.xlsx"
-EVALUATOR_SIGN_IN = INTAKE / "P2026-1104-0412-考评员签到表.xlsx"
-SAMPLE_PLAN_ID = "P2026-1104-0412"
-SITE_CODE = "HB-WH-0031"
+__all__ = [
+    "CANDIDATE_SIGN_IN",
+    "CONTACT",
+    "EVALUATOR_SIGN_IN",
+    "FINANCE",
+    "GM",
+    "INFO",
+    "INTAKE",
+    "LEAD",
+    "MANAGER",
+    "OTHER_SITE",
+    "SAMPLE_PLAN_ID",
+    "SCAN_PDF",
+    "SITE",
+    "SITE_CODE",
+    "SUMMARY",
+    "TECH",
+    "PlanDriver",
+    "free_ports",
+    "refused",
+    "retitled",
+    "sample_plan",
+    "unique_plan_id",
+]
 
-# A one-page PDF is all a "scan" needs to be for intake: it checks the format.
-SCAN_PDF = (
-    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
-    b"trailer<</Root 1 0 R>>\n%%EOF\n"
-)
-
-LEAD = Actor(role=Role.LEAD_EVALUATOR, person="ZCX-E-0107")
-SITE = Actor(role=Role.SITE, person="whjt-kaowu", site_code=SITE_CODE)
 OTHER_SITE = Actor(role=Role.SITE, person="other-kaowu", site_code="HB-WH-0099")
-CONTACT = Actor(role=Role.REGIONAL_CONTACT, person="rc-zhang")
-MANAGER = Actor(role=Role.REGIONAL_MANAGER, person="rm-wang")
-INFO = Actor(role=Role.INFO_CENTER, person="ic-li")
-TECH = Actor(role=Role.TECH_DEPT, person="tech-zhao")
-FINANCE = Actor(role=Role.FINANCE, person="fin-sun")
-GM = Actor(role=Role.GENERAL_MANAGER, person="gm-chen")
 
 
-def sample_plan(exam_end: date, plan_id: str | None = None) -> PlanInfo:
-    """The plan of the intake samples; the id may differ so tests stay apart.
-
-    The score summary names P2026-1104-0412 in its title rows, so a plan with
-    another id gets a copy of the summary without them (see ``summary_for``).
-    """
-    return PlanInfo(
-        plan_id=plan_id or SAMPLE_PLAN_ID,
-        site_code=SITE_CODE,
-        site_name="武汉市交通职业技术学校",
-        certificate="汽车运用与维修",
-        level=Level.INTERMEDIATE,
-        module_code="1-1",
-        module_name="汽车动力与驱动系统综合分析技术",
-        exam_end_date=exam_end,
-        lead_evaluator_id="ZCX-E-0107",
-        evaluator_ids=["ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"],
-    )
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports, all held open until chosen."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 def unique_plan_id() -> str:
     return f"T{uuid.uuid4().hex[:10].upper()}"
-
-
-def retitled(path: Path, plan_id: str, tmp: Path) -> Path:
-    """A copy of a sample workbook whose title rows name ``plan_id`` instead."""
-    import openpyxl
-
-    book = openpyxl.load_workbook(path)
-    for sheet in book.worksheets:
-        for row in sheet.iter_rows(max_row=3):
-            for cell in row:
-                if isinstance(cell.value, str) and SAMPLE_PLAN_ID in cell.value:
-                    cell.value = cell.value.replace(SAMPLE_PLAN_ID, plan_id)
-    target = tmp / f"{plan_id}-{path.name}"
-    book.save(target)
-    return target
 
 
 @dataclass

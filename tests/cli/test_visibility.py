@@ -9,8 +9,6 @@ session's database, and let the command connect by itself as staff would.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,19 +31,10 @@ from starter.devserver import DevServer, temporal_cli_path
 from tests.cli.conftest import Certflow, Outcome, certflow_runner
 from tests.cli.test_commands import ADMIN, CONTACT, INFO, start_and_submit, start_argv
 from tests.conftest import TEST_2027
-from tests.support import PlanDriver, sample_plan, unique_plan_id
+from tests.support import PlanDriver, free_ports, sample_plan, unique_plan_id
 from worker import build_worker, connect
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(90)]
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports, all held open until chosen."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 async def until_listed(run: Any, plan_id: str, *argv: str) -> Outcome:

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,17 +14,10 @@ from certflow.config import Settings
 from certflow.timeutil import CST
 from starter.devserver import DevServer
 from starter.schedules import SCHEDULE_ID, TIME_ZONE, ensure_batch_schedule
+from tests.support import free_ports
 from worker import build_worker, connect
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(90)]
-
-
-def free_ports(count: int) -> list[int]:
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 async def test_schedule_is_created_once_in_cst_and_starts_batches(
@@ -35,7 +26,11 @@ async def test_schedule_is_created_once_in_cst_and_starts_batches(
     pool, store = resources
     port, ui, http, metrics = free_ports(4)
     server = DevServer(
-        tmp_path / "t.sqlite", port=port, ui_port=ui, http_port=http, metrics_port=metrics
+        tmp_path / "t.sqlite",
+        port=port,
+        ui_port=ui,
+        http_port=http,
+        metrics_port=metrics,
     )
     async with server:
         dev = settings.model_copy(
@@ -71,4 +66,3 @@ async def test_schedule_is_created_once_in_cst_and_starts_batches(
             # The batch took its name from its own workflow id, unique per run.
             assert result["batch_id"].startswith("scheduled")
         await handle.delete()
-

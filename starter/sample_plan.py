@@ -1,0 +1,78 @@
+"""The sample plan of ``samples/intake`` and its people, as the demo and the tests
+play them: one definition, so both exercise the same plan.
+
+The people are fictitious staff ids; no name or ID number is here.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+
+from certflow.models import Actor, Level, PassRule, PlanInfo, Role
+
+ROOT = Path(__file__).resolve().parent.parent
+INTAKE = ROOT / "samples" / "intake"
+SUMMARY = INTAKE / "P2026-1104-0412-成绩汇总表.xlsx"
+CANDIDATE_SIGN_IN = INTAKE / "P2026-1104-0412-考生签到表.xlsx"
+EVALUATOR_SIGN_IN = INTAKE / "P2026-1104-0412-考评员签到表.xlsx"
+SAMPLE_PLAN_ID = "P2026-1104-0412"
+SITE_CODE = "HB-WH-0031"
+TEAM = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
+
+LEAD = Actor(role=Role.LEAD_EVALUATOR, person="ZCX-E-0107")
+SITE = Actor(role=Role.SITE, person="whjt-kaowu", site_code=SITE_CODE)
+CONTACT = Actor(role=Role.REGIONAL_CONTACT, person="rc-zhang")
+MANAGER = Actor(role=Role.REGIONAL_MANAGER, person="rm-wang")
+INFO = Actor(role=Role.INFO_CENTER, person="ic-li")
+TECH = Actor(role=Role.TECH_DEPT, person="tech-zhao")
+FINANCE = Actor(role=Role.FINANCE, person="fin-sun")
+GM = Actor(role=Role.GENERAL_MANAGER, person="gm-chen")
+ADMIN = Actor(role=Role.ADMIN, person="admin-liu")
+
+# A one-page PDF stands in for a scan: intake checks a scan's format, not its
+# pictures (the signed paper summary, the sealed application form).
+SCAN_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+def sample_plan(
+    exam_end: date, plan_id: str = SAMPLE_PLAN_ID, pass_rule: PassRule | None = None
+) -> PlanInfo:
+    """The plan of the intake samples, ending on ``exam_end``, under ``plan_id``."""
+    return PlanInfo(
+        plan_id=plan_id,
+        site_code=SITE_CODE,
+        site_name="武汉市交通职业技术学校",
+        certificate="汽车运用与维修",
+        level=Level.INTERMEDIATE,
+        module_code="1-1",
+        module_name="汽车动力与驱动系统综合分析技术",
+        exam_end_date=exam_end,
+        lead_evaluator_id=TEAM[0],
+        evaluator_ids=TEAM[1:],
+        pass_rule=pass_rule or PassRule(),
+    )
+
+
+def retitled(path: Path, plan_id: str, folder: Path) -> Path:
+    """A copy of a sample workbook whose title rows name ``plan_id`` instead.
+
+    The sample sheets name their plan in the title rows, and intake checks it;
+    another plan of the same school sends the same sheets under its own id.
+    """
+    book = openpyxl.load_workbook(path)
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows(max_row=3):
+            for cell in row:
+                if isinstance(cell.value, str) and SAMPLE_PLAN_ID in cell.value:
+                    cell.value = cell.value.replace(SAMPLE_PLAN_ID, plan_id)
+    target = folder / f"{plan_id}-{path.name.split('-', 3)[-1]}"
+    book.save(target)
+    return target
