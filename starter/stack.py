@@ -26,6 +26,7 @@ from certflow.certificates.keys import generate_keypair
 from certflow.config import Settings
 from starter.devserver import DevServer
 from starter.embedded_pg import ensure_database, redact
+from starter.mailbox_cli import start_or_wake_poller
 from starter.schedules import ensure_batch_schedule
 from starter.smtp_sink import ALL_FOLDER, MailSink
 
@@ -209,6 +210,9 @@ async def _start_worker(
         return None
     client = await worker.connect(settings)
     await ensure_batch_schedule(client, settings)
+    # The exam mailbox is read from the first start on: corrections mailed to
+    # the stack's SMTP sink reach their plans without anyone asking.
+    await start_or_wake_poller(client, settings, "stack")
     task: asyncio.Task[object] = asyncio.create_task(
         worker.run_worker(client, settings, stop=stop),
         name="certflow-worker",

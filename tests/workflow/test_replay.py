@@ -22,13 +22,14 @@ from worker import WORKFLOWS
 HISTORIES = Path(__file__).parent / "histories"
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
-pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.timeout(60)]
 
 
 def test_histories_are_recorded() -> None:
     assert {p.stem for p in RECORDED} >= {"exam-plan-lifecycle", "approval-batch"}
 
 
+@pytest.mark.asyncio(loop_scope="session")
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
 async def test_recorded_history_replays(path: Path) -> None:
     text = await asyncio.to_thread(path.read_text, encoding="utf-8")
