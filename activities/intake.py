@@ -584,7 +584,10 @@ class IntakeActivities:
             media_type=XLSX,
         )
         await self._record_output(plan.plan_id, DocumentKind.PLATFORM_IMPORT, ref)
-        return CorrectionApplied(update_file=ref, changes=1)
+        passed = await self.pool.fetchval(
+            "SELECT count(*) FROM scores WHERE plan_id = $1 AND passed", plan.plan_id
+        )
+        return CorrectionApplied(update_file=ref, changes=1, passed=passed)
 
 
 def _check_scan(data: bytes) -> list[Problem]:

@@ -122,6 +122,8 @@ class ApplicationUpload(Model):
     invoice_details: DocumentRef | None = None
     paid_plan_ids: list[str] = Field(min_length=1)
     head_count: int = Field(ge=0)
+    # Absent candidates the site pays for too (the head count includes them).
+    absentees_paid: int = Field(default=0, ge=0)
     amount: Decimal = Field(gt=0, decimal_places=2)
     paid_on: date
     method: str = ""

@@ -127,6 +127,8 @@ class CorrectionApplication(Model):
 class CorrectionApplied(Model):
     update_file: DocumentRef
     changes: int
+    # Passing candidates of the plan after the change (a correction can move one).
+    passed: int | None = None
 
 
 class IssueRequest(Model):

@@ -7,6 +7,7 @@ be added later (with defaults) without breaking workflows already running.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -120,6 +121,9 @@ class PlanInfo(Model):
     lead_evaluator_id: str
     evaluator_ids: list[str] = Field(default_factory=list)
     pass_rule: PassRule = Field(default_factory=PassRule)
+    # The fee table's price per candidate for this certificate and level, copied
+    # from configuration when the plan starts; None where none is configured.
+    fee_per_candidate: Decimal | None = None
 
 
 class DocumentKind(StrEnum):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import Field
@@ -226,6 +227,7 @@ class PaymentRecord(Model):
 
     declared_amount: float | None = None
     head_count: int | None = None
+    absentees_paid: int = 0
     paid_plan_ids: list[str] = Field(default_factory=list)
     confirmed_amount: float | None = None
     invoice_number: str | None = None
@@ -441,3 +443,54 @@ def check_action(state: PlanState, action: Action, actor: Actor) -> None:
 
 def refusal_problem(refusal: Refusal) -> Problem:
     return Problem(code=refusal.code, message=refusal.message)
+
+
+def payment_mismatch(state: PlanState) -> Refusal | None:
+    """Compare the site's application with the plan, as finance checks it (4.2.3).
+
+    The head count must be the passing candidates plus the absentees the site
+    declares it pays for (no more than were absent), and the amount must be the
+    head count times the configured fee. The refusal spells the difference out.
+    """
+    payment = state.payment
+    summary = state.summary
+    if summary is None or payment.head_count is None:
+        return None
+    if payment.absentees_paid > summary.absent:
+        return Refusal(
+            "head_count_mismatch",
+            t(
+                "plan.absentees_mismatch",
+                paid=payment.absentees_paid,
+                absent=summary.absent,
+            ),
+        )
+    expected_heads = summary.passed + payment.absentees_paid
+    if payment.head_count != expected_heads:
+        return Refusal(
+            "head_count_mismatch",
+            t(
+                "plan.head_count_mismatch",
+                declared=payment.head_count,
+                expected=expected_heads,
+                passed=summary.passed,
+                absentees=payment.absentees_paid,
+            ),
+        )
+    fee = state.info.fee_per_candidate
+    if fee is not None and payment.declared_amount is not None:
+        expected = fee * payment.head_count
+        declared = Decimal(str(payment.declared_amount)).quantize(Decimal("0.01"))
+        if declared != expected:
+            return Refusal(
+                "fee_mismatch",
+                t(
+                    "plan.fee_mismatch",
+                    declared=f"{declared:.2f}",
+                    expected=f"{expected:.2f}",
+                    heads=payment.head_count,
+                    fee=f"{fee:.2f}",
+                    difference=f"{declared - expected:+.2f}",
+                ),
+            )
+    return None

@@ -624,6 +624,7 @@ PLAN_ACTIONS: list[PlanAction] = [
                 metavar="PLAN_ID",
             ),
             _flag("--head-count", "head_count", type=int, required=True),
+            _flag("--absentees-paid", "absentees_paid", type=int, default=0),
             _AMOUNT,
             _flag("--paid-on", "paid_on", type=_day, required=True),
             _flag("--method", "method", default=""),
@@ -734,6 +735,8 @@ async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
         fields["level"],
         str(fields.get("module_code")),
     )
+    fee = settings.fee_for(str(fields.get("certificate", "")), fields["level"])
+    fields["fee_per_candidate"] = None if fee is None else Decimal(str(fee))
     info = PlanInfo.model_validate(fields)
 
     client = await ctx.client()

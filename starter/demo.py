@@ -127,8 +127,12 @@ class Demo:
         await self.env.sleep(timedelta(days=days))
 
     def plan(self, plan_id: str, exam_end: Any) -> PlanInfo:
-        rule = self.settings.pass_rule_for("汽车运用与维修", Level.INTERMEDIATE, "1-1")
-        return sample_plan(exam_end, plan_id, rule)
+        certificate, level = "汽车运用与维修", Level.INTERMEDIATE
+        rule = self.settings.pass_rule_for(certificate, level, "1-1")
+        fee = self.settings.fee_for(certificate, level)
+        return sample_plan(
+            exam_end, plan_id, rule, None if fee is None else Decimal(str(fee))
+        )
 
     def retitled(self, name: str, plan_id: str) -> Path:
         """The sample workbook as the second plan's lead evaluator would send it."""
@@ -387,13 +391,11 @@ class Demo:
         for handle in handles.values():
             # Poll rather than await the result: awaiting it lets the
             # time-skipping server race ahead through every remaining timer.
-            await self.wait_stage(handle, Stage.ISSUED)
-            result = await handle.result()
+            status = await self.wait_stage(handle, Stage.ISSUED)
             await self.say(
-                f"  {result.plan_id}: {result.stage.value}, "
-                f"{result.certificates_issued} e-certificates"
+                f"  {status.plan_id}: {status.stage.value}, "
+                f"{status.certificates_issued} e-certificates"
             )
-        await batch.result()
 
     async def wait_for_calendar(self, handle: WorkflowHandle[Any, Any]) -> Any:
         """Wait for the publicity window, loading a missing calendar year as staff do.

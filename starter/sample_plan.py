@@ -7,6 +7,7 @@ The people are fictitious staff ids; no name or ID number is here.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
@@ -43,7 +44,10 @@ SCAN_PDF = (
 
 
 def sample_plan(
-    exam_end: date, plan_id: str = SAMPLE_PLAN_ID, pass_rule: PassRule | None = None
+    exam_end: date,
+    plan_id: str = SAMPLE_PLAN_ID,
+    pass_rule: PassRule | None = None,
+    fee_per_candidate: Decimal | None = None,
 ) -> PlanInfo:
     """The plan of the intake samples, ending on ``exam_end``, under ``plan_id``."""
     return PlanInfo(
@@ -58,6 +62,7 @@ def sample_plan(
         lead_evaluator_id=TEAM[0],
         evaluator_ids=TEAM[1:],
         pass_rule=pass_rule or PassRule(),
+        fee_per_candidate=fee_per_candidate,
     )
 
 

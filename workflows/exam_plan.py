@@ -80,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
         Refusal,
         check_action,
         next_alarm,
+        payment_mismatch,
         take_due_alarms,
     )
     from certflow.timeutil import cst_date, end_of_day, format_deadline
@@ -796,6 +797,8 @@ class ExamPlanWorkflow:
                 ),
             )
             state.corrections[req.request_id].status = CorrectionStatus.APPLIED
+            if state.summary is not None and applied.passed is not None:
+                state.summary.passed = applied.passed
             late = state.close_duty(
                 f"{Duty.CORRECTION_APPLY.value}:{req.request_id}", now, req.actor
             )
@@ -845,18 +848,31 @@ class ExamPlanWorkflow:
             state.documents[DocumentKind.INVOICE_DETAILS] = req.invoice_details
         state.payment.declared_amount = float(req.amount)
         state.payment.head_count = req.head_count
+        state.payment.absentees_paid = req.absentees_paid
         state.payment.paid_plan_ids = list(req.paid_plan_ids)
         late = state.close_duty(Duty.APPLICATION.value, now, req.actor)
         state.open_duty(Duty.PAYMENT_CHECK, now)
         state.open_duty(Duty.SITE_SIGNOFF, now)
         self._alarms_changed = True
-        await self._audit(Action.UPLOAD_APPLICATION, req.actor, late=late)
+        await self._audit(
+            Action.UPLOAD_APPLICATION,
+            req.actor,
+            late=late,
+            amount=f"{req.amount:.2f}",
+            head_count=req.head_count,
+            absentees_paid=req.absentees_paid,
+            paid_plans=",".join(req.paid_plan_ids),
+            reference=req.reference,
+        )
         await self._notify("application_uploaded", [Role.FINANCE])
         return self._accepted(t("plan.accepted"), late, Duty.APPLICATION)
 
     @upload_application.validator
     def _check_application(self, req: ApplicationUpload) -> None:
         self._check(Action.UPLOAD_APPLICATION, req.actor)
+        # The site may correct its application until finance has confirmed it.
+        if self._state.is_done(Duty.PAYMENT_CHECK.value):
+            raise _refuse(Refusal("already_done", t("plan.already_done")))
         if self._state.info.plan_id not in req.paid_plan_ids:
             raise _refuse(
                 Refusal(
@@ -876,7 +892,13 @@ class ExamPlanWorkflow:
         late = state.close_duty(Duty.PAYMENT_CHECK.value, workflow.now(), req.actor)
         state.open_duty(Duty.INVOICE, workflow.now())
         self._alarms_changed = True
-        await self._audit(Action.CONFIRM_PAYMENT, req.actor, late=late)
+        await self._audit(
+            Action.CONFIRM_PAYMENT,
+            req.actor,
+            late=late,
+            amount=f"{req.received_amount:.2f}",
+            reference=req.reference,
+        )
         return self._accepted(t("plan.accepted"), late, Duty.PAYMENT_CHECK)
 
     @confirm_payment.validator
@@ -887,6 +909,9 @@ class ExamPlanWorkflow:
             raise _refuse(Refusal("wrong_stage", t("plan.application_required")))
         if state.is_done(Duty.PAYMENT_CHECK.value):
             raise _refuse(Refusal("already_done", t("plan.already_done")))
+        mismatch = payment_mismatch(state)
+        if mismatch is not None:
+            raise _refuse(mismatch)
         declared = state.payment.declared_amount
         if declared is not None and abs(float(req.received_amount) - declared) > 0.005:
             raise _refuse(
@@ -908,7 +933,11 @@ class ExamPlanWorkflow:
         late = state.close_duty(Duty.INVOICE.value, workflow.now(), req.actor)
         self._alarms_changed = True
         await self._audit(
-            Action.RECORD_INVOICE, req.actor, late=late, invoice=req.number
+            Action.RECORD_INVOICE,
+            req.actor,
+            late=late,
+            invoice=req.number,
+            amount=f"{req.amount:.2f}",
         )
         return self._accepted(t("plan.accepted"), late, Duty.INVOICE)
 

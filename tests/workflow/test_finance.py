@@ -7,10 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowUpdateFailedError
 
-from certflow.actions import InvoiceRecord
+from certflow.actions import ApplicationUpload, InvoiceRecord, PaymentConfirmation
 from certflow.models import Stage
-from tests.support import FINANCE, PlanDriver, refused
+from tests.support import FINANCE, SCAN_PDF, SITE, PlanDriver, refused
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -56,3 +57,63 @@ async def test_invoice_follows_the_confirmed_payment_and_does_not_hold_approval(
         )
         == "INV-2027-0001"
     )
+
+
+async def test_head_count_and_fee_mismatches_are_refused_with_the_difference(
+    make_driver: Any,
+) -> None:
+    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    await driver.start()
+    await driver.submit_everything()
+    await driver.approve_review()
+    await driver.confirm_upload()
+    await driver.skip(31)
+    await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    today = await driver.today()
+    scan = driver.store.put(
+        SCAN_PDF, filename="申请表.pdf", media_type="application/pdf"
+    )
+
+    async def apply_and_check(heads: int, absentees: int, amount: str) -> str | None:
+        """Upload an application, then let finance check it; return the refusal."""
+        application = ApplicationUpload(
+            actor=SITE,
+            application_scan=scan,
+            paid_plan_ids=[driver.plan.plan_id],
+            head_count=heads,
+            absentees_paid=absentees,
+            amount=Decimal(amount),
+            paid_on=today,
+        )
+        confirm = PaymentConfirmation(
+            actor=FINANCE, received_amount=Decimal(amount), received_on=today
+        )
+        try:
+            # A site corrects its application by uploading it again.
+            await driver.h.execute_update(
+                ExamPlanWorkflow.upload_application, application
+            )
+            await driver.h.execute_update(ExamPlanWorkflow.confirm_payment, confirm)
+        except WorkflowUpdateFailedError as err:
+            return f"{getattr(err.cause, 'type', '')}: {err.cause}"
+        return None
+
+    # 14 passed and 2 were absent (the sample's 缺考 seq 6 and 18).
+    refusal = await apply_and_check(13, 0, "3900.00")
+    assert (
+        refusal
+        and refusal.startswith("head_count_mismatch")
+        and "应为 14 人" in refusal
+    )
+    refusal = await apply_and_check(17, 3, "5100.00")
+    assert (
+        refusal and refusal.startswith("head_count_mismatch") and "2 名缺考" in refusal
+    )
+    refusal = await apply_and_check(14, 0, "4000.00")
+    assert refusal and refusal.startswith("fee_mismatch")
+    assert "14 人 × 300.00 元 = 4200.00 元" in refusal and "-200.00" in refusal
+    # Both absentees paid for too: 16 × 300.
+    assert await apply_and_check(16, 2, "4800.00") is None
+    # Once finance confirmed it, the application can no longer be changed.
+    refusal = await apply_and_check(14, 0, "4200.00")
+    assert refusal and refusal.startswith("already_done")
