@@ -91,7 +91,8 @@ async def test_concurrent_issuance_and_a_retry_never_skip_or_double_a_number(
     assert total == 28
     assert (
         await pool.fetchval(
-            "SELECT count(*) FROM certificates WHERE number = ANY($1) AND pdf_sha256 IS NULL",
+            "SELECT count(*) FROM certificates "
+            "WHERE number = ANY($1) AND pdf_sha256 IS NULL",
             results[0].numbers,
         )
         == 0
