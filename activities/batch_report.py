@@ -1,0 +1,625 @@
+"""The approval batch report (发证批次审批表): one xlsx and one PDF per batch.
+
+The general manager approves a batch from this report, so it states per plan
+what is being approved and what was paid for it: the site, the certificate, how
+many candidates passed, the fee those candidates owe, and the payment finance
+confirmed. It is about plans, never people: scores are only counted, and no
+name or identity number is ever read from the database.
+
+The payment facts are not columns of the database; they travel in the details
+of the plan's audit lines (``upload_application``, ``confirm_payment``,
+``record_invoice``). A fact missing there is shown as not recorded, never
+guessed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+import asyncpg
+from fpdf.enums import Align, WrapMode, XPos, YPos
+from fpdf.fonts import FontFace
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.documents import DocumentStore
+from certflow.activity_models import BatchReportRequest
+from certflow.certificates.fonts import find_font, load_font
+from certflow.certificates.pdffont import CjkPDF
+from certflow.config import Settings
+from certflow.i18n import t
+from certflow.intake.export import safe_cell
+from certflow.models import DocumentRef, Level
+from certflow.timeutil import cst_date, format_cst
+
+log = logging.getLogger(__name__)
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PDF_TYPE = "application/pdf"
+
+# Audit actions whose details carry the payment facts, and the detail keys read.
+# Each key has the spelling the plan workflow writes first, then accepted others.
+APPLICATION_ACTION = "upload_application"
+PAYMENT_ACTION = "confirm_payment"
+INVOICE_ACTION = "record_invoice"
+AMOUNT_KEYS = ("amount", "received_amount")
+PAID_PLANS_KEYS = ("paid_plans", "paid_plan_ids")
+ABSENTEES_PAID_KEY = "absentees_paid"
+INVOICE_KEY = "invoice"
+
+CENT = Decimal("0.01")
+_PLAN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{2,40}")
+
+COLUMNS = (
+    "seq",
+    "plan_id",
+    "site_name",
+    "site_code",
+    "certificate",
+    "level",
+    "module",
+    "exam_end_date",
+    "candidates",
+    "passed",
+    "billable",
+    "fee",
+    "expected",
+    "paid",
+    "difference",
+    "invoice",
+    "confirmed_on",
+    "check",
+)
+_WIDTHS = (6, 18, 28, 13, 18, 7, 24, 13, 10, 10, 10, 12, 14, 14, 12, 18, 13, 30)
+_MONEY_FORMAT = "#,##0.00"
+_FLAG_FILL = PatternFill(
+    fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE"
+)
+_HEAD_FILL = PatternFill(
+    fill_type="solid", start_color="FFD9D9D9", end_color="FFD9D9D9"
+)
+_BOLD = Font(bold=True)
+
+_FONT = "cjk"
+_PDF_COLUMNS = (
+    ("seq", 7, Align.C),
+    ("plan_id", 24, Align.L),
+    ("site_name", 33, Align.L),
+    ("certificate", 23, Align.L),
+    ("module", 23, Align.L),
+    ("exam_end_date", 18, Align.C),
+    ("candidates", 12, Align.R),
+    ("passed", 12, Align.R),
+    ("billable", 12, Align.R),
+    ("fee", 14, Align.R),
+    ("expected", 18, Align.R),
+    ("paid", 18, Align.R),
+    ("invoice", 19, Align.L),
+    ("confirmed_on", 17, Align.C),
+    ("check", 27, Align.L),
+)
+_FLAG_INK = (170, 20, 20)
+
+
+# The latest audit line of each payment action of a plan: its time and details.
+AuditFacts = dict[str, tuple[datetime, dict[str, Any]]]
+
+
+class Check(StrEnum):
+    """How a plan's paid amount compares with the fee owed for it."""
+
+    MATCH = "match"
+    DIFFERENT = "different"
+    NOT_RECORDED = "not_recorded"
+    NO_FEE = "no_fee"
+    SHARED_INCOMPLETE = "shared_incomplete"
+
+
+@dataclass(frozen=True)
+class Payment:
+    """What the audit trail says was paid for a plan.
+
+    ``covers`` lists the plans one payment was made for (the application form
+    may pay for several); it is just the plan itself when the form said nothing.
+    ``absentees_paid`` counts absent candidates the site chose to pay for too.
+    """
+
+    amount: Decimal | None
+    covers: tuple[str, ...]
+    absentees_paid: int
+    confirmed_on: date | None
+    invoice: str | None
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    """One plan of the batch as the report shows it: counts and money, no people."""
+
+    plan_id: str
+    site_name: str
+    site_code: str
+    certificate: str
+    level: Level
+    module_code: str
+    module_name: str
+    exam_end_date: date
+    candidates: int
+    passed: int
+    fee: Decimal | None
+    payment: Payment
+
+    @property
+    def billable(self) -> int:
+        """Candidates the fee is owed for: the passing ones and paid-for absentees."""
+        return self.passed + self.payment.absentees_paid
+
+    @property
+    def expected(self) -> Decimal | None:
+        """The fee owed: billable candidates times the fee per candidate."""
+        return None if self.fee is None else (self.fee * self.billable).quantize(CENT)
+
+    @property
+    def shared(self) -> bool:
+        return self.payment.covers != (self.plan_id,)
+
+
+@dataclass(frozen=True)
+class CheckedLine:
+    """A plan line with the verdict of its payment check."""
+
+    line: PlanLine
+    check: Check
+    difference: Decimal | None
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """Everything the two files show, computed once so they always agree."""
+
+    batch_id: str
+    organisation: str
+    gathered_at: datetime
+    lines: list[CheckedLine]
+    candidates: int
+    passed: int
+    billable: int
+    expected: Decimal
+    paid: Decimal
+    flagged: int
+
+
+def check_payments(
+    batch_id: str, organisation: str, gathered_at: datetime, lines: Sequence[PlanLine]
+) -> BatchReport:
+    """Compare each plan's payment with its expected fee and total the batch.
+
+    A payment covering several plans is compared with the expected fees of all
+    of them together, and counted once in the paid total.
+    """
+    by_id = {line.plan_id: line for line in lines}
+    checked = [_check(line, by_id) for line in lines]
+
+    payments: dict[tuple[tuple[str, ...], Decimal], None] = {}
+    for line in lines:
+        if line.payment.amount is not None:
+            payments[(tuple(sorted(line.payment.covers)), line.payment.amount)] = None
+    return BatchReport(
+        batch_id=batch_id,
+        organisation=organisation,
+        gathered_at=gathered_at,
+        lines=checked,
+        candidates=sum(line.candidates for line in lines),
+        passed=sum(line.passed for line in lines),
+        billable=sum(line.billable for line in lines),
+        expected=sum(
+            (e for line in lines if (e := line.expected) is not None), Decimal(0)
+        ),
+        paid=sum((amount for _, amount in payments), Decimal(0)),
+        flagged=sum(1 for c in checked if c.check is not Check.MATCH),
+    )
+
+
+def _check(line: PlanLine, by_id: dict[str, PlanLine]) -> CheckedLine:
+    amount = line.payment.amount
+    if amount is None:
+        return CheckedLine(line, Check.NOT_RECORDED, None)
+    group = [by_id.get(plan_id) for plan_id in line.payment.covers]
+    owed = [g.expected if g is not None else None for g in group]
+    if any(g is None for g in group):
+        return CheckedLine(line, Check.SHARED_INCOMPLETE, None)
+    known = [e for e in owed if e is not None]
+    if len(known) != len(owed):
+        return CheckedLine(line, Check.NO_FEE, None)
+    difference = (amount - sum(known, Decimal(0))).quantize(CENT)
+    verdict = Check.MATCH if difference == 0 else Check.DIFFERENT
+    return CheckedLine(line, verdict, difference)
+
+
+def payment_from_audit(plan_id: str, audit: AuditFacts) -> Payment:
+    """Read a plan's payment from its latest audit line of each payment action.
+
+    Finance's confirmed amount wins over the amount the site declared; either
+    may be absent (older audit lines carry neither), and then it is unknown.
+    """
+    _, application = audit.get(APPLICATION_ACTION, (None, {}))
+    confirmed_at, confirmation = audit.get(PAYMENT_ACTION, (None, {}))
+    _, invoice = audit.get(INVOICE_ACTION, (None, {}))
+
+    amount = _amount(_first(confirmation, AMOUNT_KEYS))
+    if amount is None:
+        amount = _amount(_first(application, AMOUNT_KEYS))
+    covers = _PLAN_ID.findall(str(_first(application, PAID_PLANS_KEYS) or ""))
+    if plan_id not in covers:
+        covers = [plan_id]
+    absentees = str(application.get(ABSENTEES_PAID_KEY, "")).strip()
+    number = str(invoice.get(INVOICE_KEY, "")).strip()
+    return Payment(
+        amount=amount,
+        covers=tuple(dict.fromkeys(covers)),
+        absentees_paid=int(absentees) if absentees.isdigit() else 0,
+        confirmed_on=cst_date(confirmed_at) if confirmed_at else None,
+        invoice=number or None,
+    )
+
+
+def _first(details: dict[str, Any], keys: Sequence[str]) -> Any:
+    return next((details[k] for k in keys if details.get(k) not in (None, "")), None)
+
+
+def _amount(value: object) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        amount = Decimal(str(value).replace(",", "").strip())
+    except InvalidOperation:
+        return None
+    return amount.quantize(CENT) if amount.is_finite() else None
+
+
+# -- the workbook ---------------------------------------------------------------
+
+
+def render_xlsx(report: BatchReport) -> bytes:
+    """Return the report as a workbook: a bold header, one row per plan, totals."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = t("batch_report.sheet")
+
+    sheet.append([_inert(t("batch_report.title", batch_id=report.batch_id))])
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet.append([_inert(_subtitle(report))])
+    header_row = 3
+    sheet.append([_inert(t(f"batch_report.column.{key}")) for key in COLUMNS])
+    for cell in sheet[header_row]:
+        cell.font = _BOLD
+        cell.fill = _HEAD_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+
+    for seq, checked in enumerate(report.lines, start=1):
+        sheet.append([_inert(v) for v in _xlsx_values(seq, checked)])
+        if checked.check is not Check.MATCH:
+            for key in ("paid", "difference", "check"):
+                sheet.cell(sheet.max_row, COLUMNS.index(key) + 1).fill = _FLAG_FILL
+
+    totals: dict[str, object] = {
+        "seq": t("batch_report.totals_label"),
+        "plan_id": len(report.lines),
+        "candidates": report.candidates,
+        "passed": report.passed,
+        "billable": report.billable,
+        "expected": report.expected,
+        "paid": report.paid,
+        "check": _flag_text(report),
+    }
+    sheet.append([_inert(totals.get(key)) for key in COLUMNS])
+    for cell in sheet[sheet.max_row]:
+        cell.font = _BOLD
+
+    last = sheet.max_row
+    for key in ("fee", "expected", "paid", "difference"):
+        letter = get_column_letter(COLUMNS.index(key) + 1)
+        for cell in sheet[letter][header_row:last]:
+            cell.number_format = _MONEY_FORMAT
+    letter = get_column_letter(COLUMNS.index("exam_end_date") + 1)
+    for cell in sheet[letter][header_row:last]:
+        cell.number_format = "yyyy-mm-dd"
+    letter = get_column_letter(COLUMNS.index("confirmed_on") + 1)
+    for cell in sheet[letter][header_row:last]:
+        cell.number_format = "yyyy-mm-dd"
+    for index, width in enumerate(_WIDTHS, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = sheet.cell(header_row + 1, 1)
+
+    sheet.append([])
+    sheet.append([_inert(t("batch_report.source_note"))])
+    sheet.append([])
+    sheet.append([_inert(t("batch_report.signature"))])
+
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _inert(value: object) -> object:
+    # Only text can run as a formula; numbers, dates and Decimals pass as they are.
+    return safe_cell(value) if isinstance(value, str) else value
+
+
+def _xlsx_values(seq: int, checked: CheckedLine) -> list[object]:
+    line = checked.line
+    return [
+        seq,
+        line.plan_id,
+        line.site_name,
+        line.site_code,
+        line.certificate,
+        line.level.chinese,
+        f"{line.module_code} {line.module_name}",
+        line.exam_end_date,
+        line.candidates,
+        line.passed,
+        line.billable,
+        line.fee,
+        line.expected,
+        line.payment.amount,
+        checked.difference,
+        line.payment.invoice or t("batch_report.not_recorded"),
+        line.payment.confirmed_on,
+        _check_text(checked),
+    ]
+
+
+# -- the PDF --------------------------------------------------------------------
+
+
+def render_pdf(report: BatchReport) -> bytes:
+    """Return the report as an A4 landscape PDF with a line for the signature."""
+    font = load_font(find_font())
+    pdf = CjkPDF(orientation="landscape", unit="mm", format="A4")
+    pdf.set_margins(10, 12, 10)
+    pdf.set_auto_page_break(True, margin=12)
+    pdf.set_creation_date(report.gathered_at)
+    pdf.set_title(t("batch_report.title", batch_id=report.batch_id))
+    pdf.use_cjk_font(font, _FONT)
+    pdf.add_page()
+
+    pdf.set_font(_FONT, size=16)
+    pdf.cell(
+        0,
+        10,
+        t("batch_report.title", batch_id=report.batch_id),
+        align=Align.C,
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
+    pdf.set_font(_FONT, size=9)
+    pdf.cell(
+        0, 6, _subtitle(report), align=Align.C, new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
+    pdf.ln(2)
+
+    pdf.set_font(_FONT, size=7.5)
+    plain = FontFace(emphasis="")
+    flagged = FontFace(emphasis="", color=_FLAG_INK)
+    with pdf.table(
+        col_widths=[width for _, width, _ in _PDF_COLUMNS],
+        text_align=[align for _, _, align in _PDF_COLUMNS],
+        headings_style=FontFace(emphasis="", fill_color=(225, 225, 225)),
+        line_height=4,
+        wrapmode=WrapMode.CHAR,
+        padding=1,
+        width=sum(width for _, width, _ in _PDF_COLUMNS),
+    ) as table:
+        heading = table.row()
+        for key, _, _ in _PDF_COLUMNS:
+            heading.cell(t(f"batch_report.column.{key}"), align=Align.C)
+        for seq, checked in enumerate(report.lines, start=1):
+            row = table.row()
+            values = _pdf_values(seq, checked)
+            ink = plain if checked.check is Check.MATCH else flagged
+            for key, _, _ in _PDF_COLUMNS:
+                row.cell(values[key], style=ink if key in ("paid", "check") else plain)
+
+    pdf.ln(4)
+    pdf.set_font(_FONT, size=10)
+    for text in (_totals_text(report), _flag_text(report)):
+        pdf.multi_cell(0, 6, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(_FONT, size=8)
+    pdf.multi_cell(
+        0, 5, t("batch_report.source_note"), new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
+    pdf.ln(10)
+    pdf.set_font(_FONT, size=11)
+    pdf.multi_cell(
+        0, 8, t("batch_report.signature"), new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
+    return pdf.to_bytes()
+
+
+def _pdf_values(seq: int, checked: CheckedLine) -> dict[str, str]:
+    line = checked.line
+    missing = t("batch_report.not_recorded")
+    return {
+        "seq": str(seq),
+        "plan_id": line.plan_id,
+        "site_name": f"{line.site_name}\n{line.site_code}",
+        "certificate": f"{line.certificate} {line.level.chinese}",
+        "module": f"{line.module_code} {line.module_name}",
+        "exam_end_date": line.exam_end_date.isoformat(),
+        "candidates": str(line.candidates),
+        "passed": str(line.passed),
+        "billable": str(line.billable),
+        "fee": _money(line.fee, missing),
+        "expected": _money(line.expected, missing),
+        "paid": _money(line.payment.amount, missing),
+        "invoice": line.payment.invoice or missing,
+        "confirmed_on": (
+            line.payment.confirmed_on.isoformat() if line.payment.confirmed_on else ""
+        ),
+        "check": _check_text(checked),
+    }
+
+
+# -- texts shared by both files ---------------------------------------------------
+
+
+def _subtitle(report: BatchReport) -> str:
+    at = t("batch_report.gathered", at=format_cst(report.gathered_at))
+    return f"{report.organisation}　{at}" if report.organisation else at
+
+
+def _money(value: Decimal | None, missing: str) -> str:
+    return missing if value is None else f"{value:,.2f}"
+
+
+def _check_text(checked: CheckedLine) -> str:
+    text = t(f"batch_report.check.{checked.check.value}")
+    if checked.difference is not None and checked.check is Check.DIFFERENT:
+        text = f"{text}（{checked.difference:+,.2f}）"
+    if checked.line.shared:
+        shared = t(
+            "batch_report.shared_note", plans="、".join(checked.line.payment.covers)
+        )
+        text = f"{text}；{shared}"
+    return text
+
+
+def _totals_text(report: BatchReport) -> str:
+    return t(
+        "batch_report.totals_line",
+        plans=len(report.lines),
+        candidates=report.candidates,
+        passed=report.passed,
+        billable=report.billable,
+        expected=f"{report.expected:,.2f}",
+        paid=f"{report.paid:,.2f}",
+    )
+
+
+def _flag_text(report: BatchReport) -> str:
+    if report.flagged:
+        return t("batch_report.flagged_line", count=report.flagged)
+    return t("batch_report.none_flagged")
+
+
+# -- the activity ---------------------------------------------------------------
+
+
+class BatchReportActivities:
+    """Builds the report of an approval batch and files it in the document store."""
+
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, store: DocumentStore
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.store = store
+
+    @activity.defn
+    async def build_batch_report(self, req: BatchReportRequest) -> list[DocumentRef]:
+        """Return the batch report as two stored documents: the xlsx, then the PDF."""
+        report = await self.gather(req)
+        xlsx, pdf = await asyncio.to_thread(_render_both, report)
+
+        name = t("batch_report.filename", batch_id=req.batch_id)
+        refs = [
+            self.store.put(xlsx, filename=f"{name}.xlsx", media_type=XLSX_TYPE),
+            self.store.put(pdf, filename=f"{name}.pdf", media_type=PDF_TYPE),
+        ]
+        log.info(
+            "batch report built batch_id=%s plans=%d flagged=%d",
+            req.batch_id,
+            len(report.lines),
+            report.flagged,
+        )
+        return refs
+
+    async def gather(self, req: BatchReportRequest) -> BatchReport:
+        """Read the batch's plans, counts and payment facts from PostgreSQL."""
+        plans = await self.pool.fetch(
+            """
+            SELECT p.plan_id, p.site_code, p.site_name, p.certificate, p.level,
+                   p.module_code, p.module_name, p.exam_end_date,
+                   count(DISTINCT s.admission_number) AS candidates,
+                   count(DISTINCT s.admission_number) FILTER (WHERE s.passed)
+                       AS passed
+            FROM plans p LEFT JOIN scores s ON s.plan_id = p.plan_id
+            WHERE p.plan_id = ANY($1)
+            GROUP BY p.plan_id
+            """,
+            req.plan_ids,
+        )
+        found = {row["plan_id"]: row for row in plans}
+        missing = [p for p in req.plan_ids if p not in found]
+        if missing:
+            named = ", ".join(missing)
+            raise ApplicationError(
+                f"Batch {req.batch_id} names plans with no record: {named}.",
+                type="unknown_plan",
+                non_retryable=True,
+            )
+
+        audit = await self.pool.fetch(
+            """
+            SELECT DISTINCT ON (plan_id, action) plan_id, action, at, details
+            FROM audit
+            WHERE plan_id = ANY($1) AND action = ANY($2) AND accepted
+            ORDER BY plan_id, action, at DESC, id DESC
+            """,
+            req.plan_ids,
+            [APPLICATION_ACTION, PAYMENT_ACTION, INVOICE_ACTION],
+        )
+        facts: dict[str, AuditFacts] = {}
+        for row in audit:
+            entry = (row["at"], dict(row["details"] or {}))
+            facts.setdefault(row["plan_id"], {})[row["action"]] = entry
+
+        gathered_at = await self.pool.fetchval(
+            "SELECT created_at FROM batches WHERE batch_id = $1", req.batch_id
+        )
+        lines = [
+            self._line(found[plan_id], facts.get(plan_id, {}))
+            for plan_id in dict.fromkeys(req.plan_ids)
+        ]
+        return check_payments(
+            req.batch_id,
+            self.settings.organisation,
+            gathered_at or datetime.now(UTC),
+            lines,
+        )
+
+    def _line(self, row: Any, audit: AuditFacts) -> PlanLine:
+        level = Level(row["level"])
+        fee = self.settings.fee_for(row["certificate"], level)
+        return PlanLine(
+            plan_id=row["plan_id"],
+            site_name=row["site_name"],
+            site_code=row["site_code"],
+            certificate=row["certificate"],
+            level=level,
+            module_code=row["module_code"],
+            module_name=row["module_name"],
+            exam_end_date=row["exam_end_date"],
+            candidates=row["candidates"],
+            passed=row["passed"],
+            fee=None if fee is None else Decimal(str(fee)).quantize(CENT),
+            payment=payment_from_audit(row["plan_id"], audit),
+        )
+
+
+def _render_both(report: BatchReport) -> tuple[bytes, bytes]:
+    # Both renderers are CPU-bound; they run off the event loop together.
+    return render_xlsx(report), render_pdf(report)

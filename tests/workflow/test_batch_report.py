@@ -1,0 +1,399 @@
+"""The approval batch report: plans, counts and payments read from PostgreSQL into
+an xlsx and a PDF for the general manager, with no candidate's name or ID in them.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import uuid
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from openpyxl import load_workbook
+
+from activities.batch_report import (
+    BatchReportActivities,
+    Check,
+    Payment,
+    PlanLine,
+    check_payments,
+    payment_from_audit,
+)
+from activities.documents import DocumentStore
+from certflow.activity_models import BatchReportRequest
+from certflow.config import Settings
+from certflow.i18n import t
+from certflow.models import DocumentRef, Level
+
+pytestmark = pytest.mark.timeout(60)
+on_session_loop = pytest.mark.asyncio(loop_scope="session")
+
+CERTIFICATE = "汽车运用与维修"  # the project configuration charges 300.00 a head
+GATHERED = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
+
+
+@dataclass
+class Seeded:
+    """A batch of plans written straight into the test database."""
+
+    prefix: str
+    batch_id: str
+    plan_ids: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    id_numbers: list[str] = field(default_factory=list)
+
+
+async def _plan(
+    pool: Any,
+    seeded: Seeded,
+    suffix: str,
+    *,
+    site_name: str,
+    level: Level,
+    results: list[bool],
+) -> str:
+    plan_id = f"{seeded.prefix}-{suffix}"
+    await pool.execute(
+        """
+        INSERT INTO plans (plan_id, workflow_id, site_code, site_name, certificate,
+                           level, module_code, module_name, exam_end_date, stage,
+                           batch_id, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, '1-1', '汽车动力与驱动系统综合分析技术',
+                $7, 'awaiting_approval', $8, now(), now())
+        """,
+        plan_id,
+        f"exam-plan-{plan_id}",
+        f"HB-{suffix}",
+        site_name,
+        CERTIFICATE,
+        level.value,
+        date(2026, 10, 20),
+        seeded.batch_id,
+    )
+    for number, passed in enumerate(results, start=1):
+        # Made-up people whose name and ID number must never reach the report.
+        name = f"考生{suffix}{number}号"
+        id_number = f"42010{uuid.uuid4().int % 10**13:013d}"
+        seeded.names.append(name)
+        seeded.id_numbers.append(id_number)
+        await pool.execute(
+            """
+            INSERT INTO scores (plan_id, admission_number, module_code, seq, name,
+                                id_type, id_number, theory, practical, total, status,
+                                passed, source_version, updated_at)
+            VALUES ($1, $2, '1-1', $3, $4, '居民身份证', $5, 70, 80, 77,
+                    'present', $6, 1, now())
+            """,
+            plan_id,
+            f"2026{suffix}{number:04d}",
+            number,
+            name,
+            id_number,
+            passed,
+        )
+    await pool.execute(
+        "INSERT INTO batch_plans (batch_id, plan_id) VALUES ($1, $2)",
+        seeded.batch_id,
+        plan_id,
+    )
+    seeded.plan_ids.append(plan_id)
+    return plan_id
+
+
+async def _audit(
+    pool: Any, plan_id: str, action: str, at: datetime, **details: str
+) -> None:
+    await pool.execute(
+        """
+        INSERT INTO audit (plan_id, action, role, person, at, accepted, late,
+                           details, idempotency_key)
+        VALUES ($1, $2, 'finance', 'staff-01', $3, true, false, $4, $5)
+        """,
+        plan_id,
+        action,
+        at,
+        details,
+        f"{plan_id}/{action}/{uuid.uuid4().hex}",
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def seeded(resources: tuple[Any, DocumentStore]) -> AsyncIterator[Seeded]:
+    """Three plans in one batch, each with a different state of payment records.
+
+    - A: 4 candidates, 3 passed, one absentee paid for too, 1200.00 confirmed
+      and invoiced: matches (4 x 300).
+    - B: 3 candidates, 2 passed, site declared 600.00 but finance confirmed
+      500.00: differs by -100.00.
+    - C: what the plan workflow writes today: an invoice number, no amount.
+    """
+    pool, _ = resources
+    prefix = f"BR{uuid.uuid4().hex[:6].upper()}"
+    data = Seeded(prefix=prefix, batch_id=f"{prefix}-batch")
+    await pool.execute(
+        "INSERT INTO batches (batch_id, created_at, requested_by) VALUES ($1, $2, 't')",
+        data.batch_id,
+        GATHERED,
+    )
+    a = await _plan(
+        pool,
+        data,
+        "A",
+        site_name="武汉市交通学校",
+        level=Level.INTERMEDIATE,
+        results=[True, True, True, False],
+    )
+    b = await _plan(
+        pool,
+        data,
+        "B",
+        site_name='=HYPERLINK("http://127.0.0.1/")',
+        level=Level.INTERMEDIATE,
+        results=[True, False, True],
+    )
+    c = await _plan(
+        pool,
+        data,
+        "C",
+        site_name="襄阳汽车职业技术学院",
+        level=Level.INTERMEDIATE,
+        results=[True, True],
+    )
+    day = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    await _audit(
+        pool,
+        a,
+        "upload_application",
+        day,
+        amount="1200.00",
+        head_count="4",
+        absentees_paid="1",
+        paid_plans=a,
+    )
+    await _audit(pool, a, "confirm_payment", day, amount="1200.00")
+    await _audit(pool, a, "record_invoice", day, invoice="INV-A-0001", amount="1200")
+    await _audit(pool, b, "upload_application", day, amount="600.00")
+    # An earlier confirmation is superseded by the latest one.
+    await _audit(pool, b, "confirm_payment", day, amount="1.00")
+    later = datetime(2026, 12, 2, 17, 0, tzinfo=UTC)  # 2026-12-03 in CST
+    await _audit(pool, b, "confirm_payment", later, amount="500.00")
+    await _audit(pool, c, "upload_application", day)
+    await _audit(pool, c, "confirm_payment", day)
+    await _audit(pool, c, "record_invoice", day, invoice="INV-C-0003")
+    yield data
+
+    await pool.execute("DELETE FROM audit WHERE plan_id = ANY($1)", data.plan_ids)
+    await pool.execute("DELETE FROM scores WHERE plan_id = ANY($1)", data.plan_ids)
+    await pool.execute("DELETE FROM batch_plans WHERE batch_id = $1", data.batch_id)
+    await pool.execute("DELETE FROM plans WHERE plan_id = ANY($1)", data.plan_ids)
+    await pool.execute("DELETE FROM batches WHERE batch_id = $1", data.batch_id)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def built(
+    seeded: Seeded, settings: Settings, resources: tuple[Any, DocumentStore]
+) -> tuple[bytes, bytes, list[DocumentRef]]:
+    pool, store = resources
+    activities = BatchReportActivities(settings, pool, store)
+    refs = await activities.build_batch_report(
+        BatchReportRequest(batch_id=seeded.batch_id, plan_ids=seeded.plan_ids)
+    )
+    return store.get(refs[0]), store.get(refs[1]), refs
+
+
+def _sheet(xlsx: bytes) -> Any:
+    sheet = load_workbook(io.BytesIO(xlsx)).active
+    assert sheet is not None
+    return sheet
+
+
+def _rows(xlsx: bytes) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in _sheet(xlsx).iter_rows(values_only=True)]
+
+
+def _run(*command: str) -> str:
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def _pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(pdf)
+    return _run("pdftotext", "-enc", "UTF-8", str(path), "-")
+
+
+@on_session_loop
+async def test_the_report_is_stored_as_an_xlsx_and_a_pdf_named_for_the_batch(
+    built: tuple[bytes, bytes, list[DocumentRef]], seeded: Seeded
+) -> None:
+    xlsx, pdf, refs = built
+    stem = f"发证批次-{seeded.batch_id}"
+    assert [r.filename for r in refs] == [f"{stem}.xlsx", f"{stem}.pdf"]
+    assert refs[0].media_type.endswith("spreadsheetml.sheet")
+    assert refs[1].media_type == "application/pdf"
+    assert xlsx.startswith(b"PK") and pdf.startswith(b"%PDF")
+
+
+@on_session_loop
+async def test_the_workbook_has_one_row_per_plan_with_numbers_and_totals(
+    built: tuple[bytes, bytes, list[DocumentRef]], seeded: Seeded
+) -> None:
+    xlsx, _, _ = built
+    sheet = _sheet(xlsx)
+    rows = _rows(xlsx)
+    assert rows[0][0] == f"发证批次 {seeded.batch_id} 审批表"
+    header = rows[2]
+    assert header[1] == "考试计划编号" and all(c.font.b for c in sheet[3])
+    column = {name: index for index, name in enumerate(header)}
+
+    by_plan = {row[1]: row for row in rows[3:6]}
+    assert sorted(by_plan) == sorted(seeded.plan_ids)
+    a, b, c = (by_plan[p] for p in seeded.plan_ids)
+    assert a[column["等级"]] == "中级"
+    assert a[column["考核站点"]] == "武汉市交通学校"
+    heads = (a[column["考生人数"]], a[column["合格人数"]], a[column["计费人数"]])
+    assert heads == (4, 3, 4)
+    assert a[column["收费标准（元/人）"]] == 300
+    assert a[column["应收金额（元）"]] == 1200 and a[column["实收金额（元）"]] == 1200
+    assert a[column["发票号码"]] == "INV-A-0001"
+    assert a[column["核对"]] == "一致"
+    assert a[column["考试结束日期"]].date() == date(2026, 10, 20)
+
+    # Finance's latest confirmation counts, not the site's declaration.
+    assert (b[column["合格人数"]], b[column["实收金额（元）"]]) == (2, 500)
+    assert b[column["差额（元）"]] == -100
+    assert b[column["核对"]].startswith("不符")
+    assert b[column["到账确认日期"]].date() == date(2026, 12, 3)
+
+    # The workflow of today records the invoice number but no amount.
+    assert c[column["实收金额（元）"]] is None
+    assert c[column["发票号码"]] == "INV-C-0003"
+    assert c[column["核对"]] == t("batch_report.check.not_recorded")
+
+    totals = rows[6]
+    assert totals[0] == "合计" and totals[1] == 3
+    assert (totals[column["考生人数"]], totals[column["合格人数"]]) == (9, 7)
+    assert totals[column["计费人数"]] == 8
+    assert totals[column["应收金额（元）"]] == 2400
+    assert totals[column["实收金额（元）"]] == 1700
+    assert "2 个考试计划" in totals[column["核对"]]
+    assert sheet.cell(7, 1).font.b
+    assert sheet.column_dimensions["C"].width >= 20
+
+
+@on_session_loop
+async def test_text_that_looks_like_a_formula_stays_text(
+    built: tuple[bytes, bytes, list[DocumentRef]], seeded: Seeded
+) -> None:
+    sheet = _sheet(built[0])
+    site = next(
+        cell
+        for cell in sheet["C"]
+        if isinstance(cell.value, str) and "HYPER" in cell.value
+    )
+    assert site.data_type == "s"
+    assert site.value.startswith("'=")
+
+
+@on_session_loop
+async def test_the_pdf_has_the_title_plans_and_totals_in_an_embedded_font(
+    built: tuple[bytes, bytes, list[DocumentRef]], seeded: Seeded, tmp_path: Path
+) -> None:
+    _, pdf, _ = built
+    text = _pdf_text(pdf, tmp_path)
+    flat = "".join(text.split())
+    assert f"发证批次{seeded.batch_id}审批表" in flat
+    for plan_id in seeded.plan_ids:
+        assert plan_id in flat
+    totals = (
+        "合计：3个考试计划，考生9人，合格7人，计费8人；应收2,400.00元，实收1,700.00元。"
+    )
+    assert totals in flat
+    assert "其中2个考试计划的缴费需核对" in flat
+    assert "总经理审批意见" in flat and "日期" in flat
+    fonts = _run("pdffonts", str(tmp_path / "report.pdf")).splitlines()[2:]
+    assert fonts and all(line.split()[-5] == "yes" for line in fonts)
+
+
+@on_session_loop
+async def test_no_name_or_id_number_of_a_candidate_is_in_either_file(
+    built: tuple[bytes, bytes, list[DocumentRef]], seeded: Seeded, tmp_path: Path
+) -> None:
+    xlsx, pdf, _ = built
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as archive:
+        workbook_text = "".join(
+            archive.read(name).decode("utf-8", "replace") for name in archive.namelist()
+        )
+    pdf_text = "".join(_pdf_text(pdf, tmp_path).split())
+    assert seeded.names and seeded.id_numbers
+    for secret in [*seeded.names, *seeded.id_numbers]:
+        assert secret not in workbook_text
+        assert secret not in pdf_text
+    # The admission numbers are the candidates' too; the report has no need of them.
+    assert "2026A0001" not in workbook_text and "2026A0001" not in pdf_text
+
+
+@on_session_loop
+async def test_a_plan_with_no_configured_fee_is_flagged(
+    seeded: Seeded, settings: Settings, resources: tuple[Any, DocumentStore]
+) -> None:
+    pool, store = resources
+    plan_id = seeded.plan_ids[0]
+    await pool.execute(
+        "UPDATE plans SET level = 'advanced' WHERE plan_id = $1", plan_id
+    )
+    report = await BatchReportActivities(settings, pool, store).gather(
+        BatchReportRequest(batch_id=seeded.batch_id, plan_ids=[plan_id])
+    )
+    (line,) = report.lines
+    assert line.line.level is Level.ADVANCED and line.line.fee is None
+    assert line.check is Check.NO_FEE
+    assert report.flagged == 1 and report.gathered_at == GATHERED
+
+
+def _line(plan_id: str, passed: int, payment: Payment) -> PlanLine:
+    return PlanLine(
+        plan_id=plan_id,
+        site_name="学校",
+        site_code="S1",
+        certificate=CERTIFICATE,
+        level=Level.INTERMEDIATE,
+        module_code="1-1",
+        module_name="模块",
+        exam_end_date=date(2026, 10, 20),
+        candidates=passed + 1,
+        passed=passed,
+        fee=Decimal("300.00"),
+        payment=payment,
+    )
+
+
+def test_one_payment_for_several_plans_is_checked_against_them_together() -> None:
+    audit = {
+        "upload_application": (
+            GATHERED,
+            {"amount": "1500.00", "paid_plans": "P-001,P-002"},
+        )
+    }
+    shared = payment_from_audit("P-001", audit)
+    assert shared.covers == ("P-001", "P-002") and shared.amount == Decimal("1500.00")
+    # A list written out as JSON names the same plans.
+    listed = {"upload_application": (GATHERED, {"paid_plan_ids": '["P-002"]'})}
+    assert payment_from_audit("P-002", listed).covers == ("P-002",)
+    assert payment_from_audit("P-002", {}).covers == ("P-002",)
+
+    both = check_payments(
+        "B", "", GATHERED, [_line("P-001", 2, shared), _line("P-002", 3, shared)]
+    )
+    assert [c.check for c in both.lines] == [Check.MATCH, Check.MATCH]
+    assert both.paid == Decimal("1500.00") and both.expected == Decimal("1500.00")
+
+    alone = check_payments("B", "", GATHERED, [_line("P-001", 2, shared)])
+    assert alone.lines[0].check is Check.SHARED_INCOMPLETE
