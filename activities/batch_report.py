@@ -434,19 +434,21 @@ def render_pdf(report: BatchReport) -> bytes:
                 row.cell(values[key], style=ink if key in ("paid", "check") else plain)
 
     pdf.ln(4)
-    pdf.set_font(_FONT, size=10)
-    for text in (_totals_text(report), _flag_text(report)):
-        pdf.multi_cell(0, 6, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_font(_FONT, size=8)
-    pdf.multi_cell(
-        0, 5, t("batch_report.source_note"), new_x=XPos.LMARGIN, new_y=YPos.NEXT
-    )
+    for size, height, text in (
+        (10, 6, _totals_text(report)),
+        (10, 6, _flag_text(report)),
+        (8, 5, t("batch_report.source_note")),
+    ):
+        _paragraph(pdf, size, height, text)
     pdf.ln(10)
-    pdf.set_font(_FONT, size=11)
-    pdf.multi_cell(
-        0, 8, t("batch_report.signature"), new_x=XPos.LMARGIN, new_y=YPos.NEXT
-    )
+    _paragraph(pdf, 11, 8, t("batch_report.signature"))
     return pdf.to_bytes()
+
+
+def _paragraph(pdf: CjkPDF, size: float, height: float, text: str) -> None:
+    # Left-aligned: justified lines of Chinese text get gaps where spaces are.
+    pdf.set_font(_FONT, size=size)
+    pdf.multi_cell(0, height, text, align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
 def _pdf_values(seq: int, checked: CheckedLine) -> dict[str, str]:
