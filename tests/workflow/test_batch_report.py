@@ -36,7 +36,7 @@ from certflow.models import DocumentRef, Level
 pytestmark = pytest.mark.timeout(60)
 on_session_loop = pytest.mark.asyncio(loop_scope="session")
 
-CERTIFICATE = "汽车运用与维修"  # the project configuration charges 300.00 a head
+CERTIFICATE = "汽车运用与维修"
 GATHERED = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 
 
@@ -46,6 +46,7 @@ class Seeded:
 
     prefix: str
     batch_id: str
+    fee: Decimal
     plan_ids: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     id_numbers: list[str] = field(default_factory=list)
@@ -126,18 +127,23 @@ async def _audit(
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def seeded(resources: tuple[Any, DocumentStore]) -> AsyncIterator[Seeded]:
+async def seeded(
+    resources: tuple[Any, DocumentStore], settings: Settings
+) -> AsyncIterator[Seeded]:
     """Three plans in one batch, each with a different state of payment records.
 
-    - A: 4 candidates, 3 passed, one absentee paid for too, 1200.00 confirmed
-      and invoiced: matches (4 x 300).
-    - B: 3 candidates, 2 passed, site declared 600.00 but finance confirmed
-      500.00: differs by -100.00.
+    - A: 4 candidates, 3 passed, one absentee paid for too, 4 fees confirmed
+      and invoiced: matches.
+    - B: 3 candidates, 2 passed, site declared 2 fees but finance confirmed
+      100.00 less: differs by -100.00.
     - C: what the plan workflow writes today: an invoice number, no amount.
     """
     pool, _ = resources
+    configured = settings.fee_for(CERTIFICATE, Level.INTERMEDIATE)
+    assert configured, "the project configuration prices this certificate"
+    fee = Decimal(str(configured)).quantize(Decimal("0.01"))
     prefix = f"BR{uuid.uuid4().hex[:6].upper()}"
-    data = Seeded(prefix=prefix, batch_id=f"{prefix}-batch")
+    data = Seeded(prefix=prefix, batch_id=f"{prefix}-batch", fee=fee)
     await pool.execute(
         "INSERT INTO batches (batch_id, created_at, requested_by) VALUES ($1, $2, 't')",
         data.batch_id,
@@ -173,18 +179,18 @@ async def seeded(resources: tuple[Any, DocumentStore]) -> AsyncIterator[Seeded]:
         a,
         "upload_application",
         day,
-        amount="1200.00",
+        amount=str(4 * fee),
         head_count="4",
         absentees_paid="1",
         paid_plans=a,
     )
-    await _audit(pool, a, "confirm_payment", day, amount="1200.00")
-    await _audit(pool, a, "record_invoice", day, invoice="INV-A-0001", amount="1200")
-    await _audit(pool, b, "upload_application", day, amount="600.00")
+    await _audit(pool, a, "confirm_payment", day, amount=str(4 * fee))
+    await _audit(pool, a, "record_invoice", day, invoice="INV-A-0001")
+    await _audit(pool, b, "upload_application", day, amount=str(2 * fee))
     # An earlier confirmation is superseded by the latest one.
     await _audit(pool, b, "confirm_payment", day, amount="1.00")
     later = datetime(2026, 12, 2, 17, 0, tzinfo=UTC)  # 2026-12-03 in CST
-    await _audit(pool, b, "confirm_payment", later, amount="500.00")
+    await _audit(pool, b, "confirm_payment", later, amount=str(2 * fee - 100))
     await _audit(pool, c, "upload_application", day)
     await _audit(pool, c, "confirm_payment", day)
     await _audit(pool, c, "record_invoice", day, invoice="INV-C-0003")
@@ -260,14 +266,15 @@ async def test_the_workbook_has_one_row_per_plan_with_numbers_and_totals(
     assert a[column["考核站点"]] == "武汉市交通学校"
     heads = (a[column["考生人数"]], a[column["合格人数"]], a[column["计费人数"]])
     assert heads == (4, 3, 4)
-    assert a[column["收费标准（元/人）"]] == 300
-    assert a[column["应收金额（元）"]] == 1200 and a[column["实收金额（元）"]] == 1200
+    fee = seeded.fee
+    assert a[column["收费标准（元/人）"]] == fee
+    assert a[column["应收金额（元）"]] == a[column["实收金额（元）"]] == 4 * fee
     assert a[column["发票号码"]] == "INV-A-0001"
     assert a[column["核对"]] == "一致"
     assert a[column["考试结束日期"]].date() == date(2026, 10, 20)
 
     # Finance's latest confirmation counts, not the site's declaration.
-    assert (b[column["合格人数"]], b[column["实收金额（元）"]]) == (2, 500)
+    assert (b[column["合格人数"]], b[column["实收金额（元）"]]) == (2, 2 * fee - 100)
     assert b[column["差额（元）"]] == -100
     assert b[column["核对"]].startswith("不符")
     assert b[column["到账确认日期"]].date() == date(2026, 12, 3)
@@ -281,8 +288,8 @@ async def test_the_workbook_has_one_row_per_plan_with_numbers_and_totals(
     assert totals[0] == "合计" and totals[1] == 3
     assert (totals[column["考生人数"]], totals[column["合格人数"]]) == (9, 7)
     assert totals[column["计费人数"]] == 8
-    assert totals[column["应收金额（元）"]] == 2400
-    assert totals[column["实收金额（元）"]] == 1700
+    assert totals[column["应收金额（元）"]] == 8 * fee
+    assert totals[column["实收金额（元）"]] == 6 * fee - 100
     assert "2 个考试计划" in totals[column["核对"]]
     assert sheet.cell(7, 1).font.b
     assert sheet.column_dimensions["C"].width >= 20
@@ -313,7 +320,8 @@ async def test_the_pdf_has_the_title_plans_and_totals_in_an_embedded_font(
     for plan_id in seeded.plan_ids:
         assert plan_id in flat
     totals = (
-        "合计：3个考试计划，考生9人，合格7人，计费8人；应收2,400.00元，实收1,700.00元。"
+        "合计：3个考试计划，考生9人，合格7人，计费8人；"
+        f"应收{8 * seeded.fee:,.2f}元，实收{6 * seeded.fee - 100:,.2f}元。"
     )
     assert totals in flat
     assert "其中2个考试计划的缴费需核对" in flat
