@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from activities.batch_report import BatchReportActivities
 from activities.calendar import CalendarActivities
 from activities.certificates import CertificateActivities
 from activities.db import create_pool, migrate
@@ -53,6 +54,7 @@ def build_activities(
     calendar = CalendarActivities(pool)
     notifier = Notifier(settings, pool, store, Mailer(settings.smtp))
     certificates = CertificateActivities(settings, pool, store)
+    reports = BatchReportActivities(settings, pool, store)
     return [
         plans.register_plan,
         plans.record_stage,
@@ -70,6 +72,7 @@ def build_activities(
         calendar.publicity_window,
         notifier.notify,
         certificates.issue_certificates,
+        reports.build_batch_report,
     ]
 
 

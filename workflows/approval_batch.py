@@ -14,6 +14,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.batch_report import BatchReportActivities
     from activities.notify import Notifier
     from activities.store import PlanStore
     from certflow.actions import (
@@ -25,7 +26,12 @@ with workflow.unsafe.imports_passed_through():
         BatchVerdict,
         plan_workflow_id,
     )
-    from certflow.activity_models import ClaimRequest, Notification, ReleaseRequest
+    from certflow.activity_models import (
+        BatchReportRequest,
+        ClaimRequest,
+        Notification,
+        ReleaseRequest,
+    )
     from certflow.i18n import t
     from certflow.models import Role
 
@@ -86,6 +92,14 @@ class ApprovalBatchWorkflow:
         if not self._plan_ids:
             await self._close()
             return BatchResult(batch_id=self._batch_id, approved=[], rejected={})
+        # The approval form (xlsx and PDF: plans, sites, passing candidates,
+        # fees, payments, invoices) goes to the general manager with the mail.
+        report = await workflow.execute_activity_method(
+            BatchReportActivities.build_batch_report,
+            BatchReportRequest(batch_id=self._batch_id, plan_ids=self._plan_ids),
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=RETRY,
+        )
         await workflow.execute_activity_method(
             Notifier.notify,
             Notification(
@@ -97,6 +111,7 @@ class ApprovalBatchWorkflow:
                     "count": str(len(self._plan_ids)),
                     "plans": "\n".join(self._plan_ids),
                 },
+                attachments=report,
                 idempotency_key=f"{workflow.info().workflow_id}/batch_ready",
             ),
             start_to_close_timeout=TIMEOUT,

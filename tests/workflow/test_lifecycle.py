@@ -102,3 +102,11 @@ async def test_plan_runs_from_score_sheets_to_issued_certificates(
     ]
     assert any("成绩公示期" in s for s in subjects)
     assert any("电子证书已发放" in s for s in subjects)
+    # The general manager got the batch's approval form, as xlsx and PDF.
+    batch_mail = next(
+        m
+        for m in sink_messages()
+        if batch_id in str(m["Subject"]) and "gm@" in str(m["To"])
+    )
+    names = sorted(part.get_filename() for part in batch_mail.iter_attachments())
+    assert names == [f"发证批次-{batch_id}.pdf", f"发证批次-{batch_id}.xlsx"]
