@@ -7,8 +7,11 @@ in one transaction, so a refused or failed upload changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 import asyncpg
 from temporalio import activity
@@ -40,6 +43,7 @@ from certflow.models import (
 from certflow.plan import ConsistencySummary
 
 log = logging.getLogger(__name__)
+_R = TypeVar("_R")
 
 PROBLEMS_IN_HISTORY = 50  # the whole list is in the annotated report
 SCAN_MAX_BYTES = 30 * 1024 * 1024
@@ -80,12 +84,16 @@ class IntakeActivities:
             len(data),
         )
         if req.kind is DocumentKind.SCORE_SUMMARY:
-            reading = intake.read_score_summary(data, req.plan)
+            reading = await _read(intake.read_score_summary, data, req)
+            if reading is None:
+                return await self._refuse(req, None, [_unreadable()])
             if not reading.accepted:
                 return await self._refuse(req, data, reading.problems)
             return await self._accept_summary(req, reading.rows)
         if req.kind is DocumentKind.CANDIDATE_SIGN_IN:
-            sign_in = intake.read_candidate_sign_in(data, req.plan)
+            sign_in = await _read(intake.read_candidate_sign_in, data, req)
+            if sign_in is None:
+                return await self._refuse(req, None, [_unreadable()])
             if not sign_in.accepted:
                 return await self._refuse(req, data, sign_in.problems)
             rows = [
@@ -94,7 +102,9 @@ class IntakeActivities:
             ]
             return await self._accept_sign_in(req, "candidates", rows)
         if req.kind is DocumentKind.EVALUATOR_SIGN_IN:
-            sign_in = intake.read_evaluator_sign_in(data, req.plan)
+            sign_in = await _read(intake.read_evaluator_sign_in, data, req)
+            if sign_in is None:
+                return await self._refuse(req, None, [_unreadable()])
             if not sign_in.accepted:
                 return await self._refuse(req, data, sign_in.problems)
             rows = [
@@ -588,6 +598,33 @@ class IntakeActivities:
             "SELECT count(*) FROM scores WHERE plan_id = $1 AND passed", plan.plan_id
         )
         return CorrectionApplied(update_file=ref, changes=1, passed=passed)
+
+
+async def _read(
+    reader: Callable[[bytes, PlanInfo], _R], data: bytes, req: ProcessUpload
+) -> _R | None:
+    """Run a reader off the event loop; a reader that breaks means "unreadable".
+
+    The readers refuse every bad file they know with reasons; a file that still
+    makes one (or the spreadsheet library under it) fail must be refused too,
+    not retried for ever while the plan waits on its upload.
+    """
+    try:
+        return await asyncio.to_thread(reader, data, req.plan)
+    except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
+        raise
+    except BaseException as err:  # the spreadsheet library panics as BaseException
+        log.warning(
+            "upload unreadable plan_id=%s kind=%s error=%s",
+            req.plan.plan_id,
+            req.kind.value,
+            type(err).__name__,
+        )
+        return None
+
+
+def _unreadable() -> Problem:
+    return Problem(code="unreadable", message=t("intake_db.unreadable"))
 
 
 def _check_scan(data: bytes) -> list[Problem]:

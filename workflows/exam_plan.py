@@ -16,7 +16,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import CalendarActivities
@@ -88,6 +88,8 @@ with workflow.unsafe.imports_passed_through():
 SHORT = timedelta(minutes=2)
 LONG = timedelta(minutes=10)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+# An upload is answered while its sender waits: a few quick tries, then an answer.
+UPLOAD_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=4)
 
 
 def _refuse(refusal: Refusal) -> ApplicationError:
@@ -505,17 +507,28 @@ class ExamPlanWorkflow:
         state = self._state
         action = _UPLOAD_ACTION[kind]
         async with self._lock:
-            outcome = await self._activity(
-                IntakeActivities.process_upload,
-                ProcessUpload(
-                    plan=state.info,
-                    kind=kind,
-                    document=req.document,
-                    uploaded_by=req.actor.person,
-                    at=workflow.now(),
-                ),
-                start_to_close=LONG,
-            )
+            try:
+                outcome = await self._activity(
+                    IntakeActivities.process_upload,
+                    ProcessUpload(
+                        plan=state.info,
+                        kind=kind,
+                        document=req.document,
+                        uploaded_by=req.actor.person,
+                        at=workflow.now(),
+                    ),
+                    start_to_close=LONG,
+                    retry=UPLOAD_RETRY,
+                )
+            except ActivityError:
+                # The uploader waits on this answer and the lock holds every
+                # other upload: after a few tries, answer instead of retrying
+                # for ever. The file stays in the store; nothing was recorded.
+                workflow.logger.warning(
+                    "upload could not be processed",
+                    extra={"plan_id": state.info.plan_id, "kind": kind.value},
+                )
+                return ActionResult(accepted=False, message=t("plan.upload_failed"))
             if not outcome.accepted:
                 await self._audit(
                     action,
@@ -1198,10 +1211,15 @@ class ExamPlanWorkflow:
         )
 
     async def _activity(
-        self, fn: Any, arg: Any, *, start_to_close: timedelta = SHORT
+        self,
+        fn: Any,
+        arg: Any,
+        *,
+        start_to_close: timedelta = SHORT,
+        retry: RetryPolicy = RETRY,
     ) -> Any:
         return await workflow.execute_activity_method(
-            fn, arg, start_to_close_timeout=start_to_close, retry_policy=RETRY
+            fn, arg, start_to_close_timeout=start_to_close, retry_policy=retry
         )
 
 

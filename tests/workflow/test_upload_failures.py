@@ -1,0 +1,77 @@
+"""Bad input never crashes a plan: an upload the readers cannot even open, or one
+whose processing keeps failing, gets an answer and leaves the plan as it was."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+
+from certflow import intake
+from certflow.i18n import t
+from certflow.models import DocumentRef, Stage
+from tests.support import LEAD, PlanDriver
+from workflows import ExamPlanWorkflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+
+class _LibraryPanic(BaseException):
+    """What the spreadsheet library raises on some damaged files (not an Exception)."""
+
+
+async def test_a_file_that_breaks_the_reader_is_refused_as_unreadable(
+    make_driver: Any, resources: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+
+    def panic(data: bytes, plan: Any) -> Any:
+        raise _LibraryPanic("index out of bounds")
+
+    monkeypatch.setattr(intake, "read_score_summary", panic)
+    result = await driver.upload(
+        ExamPlanWorkflow.upload_score_summary, LEAD, driver.files["summary"]
+    )
+    assert not result.accepted
+    assert [p.code for p in result.problems] == ["unreadable"]
+    assert result.problems[0].message == t("intake_db.unreadable")
+
+    monkeypatch.undo()
+    result = await driver.upload(
+        ExamPlanWorkflow.upload_score_summary, LEAD, driver.files["summary"]
+    )
+    assert result.accepted
+    refused = await pool.fetchval(
+        "SELECT count(*) FROM plan_documents WHERE plan_id = $1 AND NOT accepted",
+        driver.plan.plan_id,
+    )
+    assert refused == 1
+
+
+async def test_an_upload_that_keeps_failing_is_answered_and_the_plan_goes_on(
+    make_driver: Any,
+) -> None:
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    # A reference to a file that never reached the document store.
+    missing = b"never stored"
+    ghost = DocumentRef(sha256=hashlib.sha256(missing).hexdigest(), size=len(missing))
+    from certflow.actions import UploadRequest
+
+    result = await driver.h.execute_update(
+        ExamPlanWorkflow.upload_score_summary, UploadRequest(actor=LEAD, document=ghost)
+    )
+    assert not result.accepted
+    assert result.message == t("plan.upload_failed")
+
+    # The lock was released and the plan still takes the real file.
+    result = await driver.upload(
+        ExamPlanWorkflow.upload_score_summary, LEAD, driver.files["summary"]
+    )
+    assert result.accepted
+    status = await driver.status()
+    assert status.stage == Stage.SCORE_SUBMISSION
+    assert status.document_versions["score_summary"] == 1
