@@ -88,8 +88,8 @@ with workflow.unsafe.imports_passed_through():
 SHORT = timedelta(minutes=2)
 LONG = timedelta(minutes=10)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
-# An upload is answered while its sender waits: a few quick tries, then an answer.
-UPLOAD_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=4)
+# What a staff member waits on gets a few quick tries, then an answer.
+ANSWER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=4)
 
 
 def _refuse(refusal: Refusal) -> ApplicationError:
@@ -507,27 +507,18 @@ class ExamPlanWorkflow:
         state = self._state
         action = _UPLOAD_ACTION[kind]
         async with self._lock:
-            try:
-                outcome = await self._activity(
-                    IntakeActivities.process_upload,
-                    ProcessUpload(
-                        plan=state.info,
-                        kind=kind,
-                        document=req.document,
-                        uploaded_by=req.actor.person,
-                        at=workflow.now(),
-                    ),
-                    start_to_close=LONG,
-                    retry=UPLOAD_RETRY,
-                )
-            except ActivityError:
-                # The uploader waits on this answer and the lock holds every
-                # other upload: after a few tries, answer instead of retrying
-                # for ever. The file stays in the store; nothing was recorded.
-                workflow.logger.warning(
-                    "upload could not be processed",
-                    extra={"plan_id": state.info.plan_id, "kind": kind.value},
-                )
+            outcome = await self._attempt(
+                IntakeActivities.process_upload,
+                ProcessUpload(
+                    plan=state.info,
+                    kind=kind,
+                    document=req.document,
+                    uploaded_by=req.actor.person,
+                    at=workflow.now(),
+                ),
+                start_to_close=LONG,
+            )
+            if outcome is None:
                 return ActionResult(accepted=False, message=t("plan.upload_failed"))
             if not outcome.accepted:
                 await self._audit(
@@ -687,7 +678,7 @@ class ExamPlanWorkflow:
         async with self._lock:
             request_id = f"{state.info.plan_id}-C{len(state.corrections) + 1:03d}"
             received_at = req.received_at or workflow.now()
-            recorded = await self._activity(
+            recorded = await self._attempt(
                 IntakeActivities.record_correction,
                 CorrectionRecord(
                     plan=state.info,
@@ -704,6 +695,8 @@ class ExamPlanWorkflow:
                     source_key=req.source_key,
                 ),
             )
+            if recorded is None:
+                return ActionResult(accepted=False, message=t("plan.action_failed"))
             if not recorded.accepted:
                 await self._audit(Action.SUBMIT_CORRECTION, req.actor, accepted=False)
                 return ActionResult(
@@ -800,7 +793,7 @@ class ExamPlanWorkflow:
         state = self._state
         now = workflow.now()
         async with self._lock:
-            applied = await self._activity(
+            applied = await self._attempt(
                 IntakeActivities.apply_correction,
                 CorrectionApplication(
                     plan=state.info,
@@ -809,6 +802,8 @@ class ExamPlanWorkflow:
                     at=now,
                 ),
             )
+            if applied is None:
+                return ActionResult(accepted=False, message=t("plan.action_failed"))
             state.corrections[req.request_id].status = CorrectionStatus.APPLIED
             if state.summary is not None and applied.passed is not None:
                 state.summary.passed = applied.passed
@@ -1209,6 +1204,27 @@ class ExamPlanWorkflow:
                 idempotency_key=f"{info.workflow_id}/{info.run_id}/{self._update_seq}/{template}{key_suffix}",
             ),
         )
+
+    async def _attempt(
+        self, fn: Any, arg: Any, *, start_to_close: timedelta = SHORT
+    ) -> Any | None:
+        """Run an activity a staff member waits on; None when it keeps failing.
+
+        Such an activity runs inside an update that holds the plan's lock:
+        retried for ever, it would leave the sender without an answer and every
+        other upload or correction waiting. After a few tries the handler answers
+        instead; the activities are all-or-nothing, so nothing half-done stays.
+        """
+        try:
+            return await self._activity(
+                fn, arg, start_to_close=start_to_close, retry=ANSWER_RETRY
+            )
+        except ActivityError:
+            workflow.logger.warning(
+                "staff action could not be processed",
+                extra={"plan_id": self._state.info.plan_id, "activity": fn.__name__},
+            )
+            return None
 
     async def _activity(
         self,
