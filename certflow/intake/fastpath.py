@@ -13,11 +13,12 @@ the intake tests run both on every corpus file.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
 from math import ceil, lcm
 
-from certflow.identity import IdType, parse_id_type, validate_id
+from certflow.identity import IdType, parse_id_type, validate_number
 from certflow.intake.cells import CellValue, clean_text, compact
 from certflow.intake.layout import Column
 from certflow.intake.vocabulary import STATUS_WORDS, module_matches, numeric_cents
@@ -74,14 +75,18 @@ class FastRows:
         self.results = results
         self.seen_ids = seen_ids
         self.seen_admissions = seen_admissions
-        self.id_types: dict[CellValue, IdType | None] = {}
+        # The type and its key, parsed once per distinct cell: they repeat on
+        # every row, and an enum's ``.value`` is a Python-level property.
+        self.id_types: dict[CellValue, tuple[IdType, str] | None] = {}
         self.modules: dict[CellValue, bool] = {}
 
     def accept(self, v: dict[Column, CellValue], row: int) -> CandidateScore | None:
         """Return the checked row, or None when it needs the full check."""
         return self.accept_values([v.get(column, "") for column in ORDER], row)
 
-    def accept_values(self, values: list[CellValue], row: int) -> CandidateScore | None:
+    def accept_values(
+        self, values: Sequence[CellValue], row: int
+    ) -> CandidateScore | None:
         """Like ``accept``, with the row's cells listed in ``ORDER``."""
         (
             name,
@@ -100,13 +105,14 @@ class FastRows:
         if type(name) is not str or not name or _NAME_NEEDS_WORK.search(name):
             return None
         try:
-            kind = self.id_types[id_type]
+            parsed = self.id_types[id_type]
         except KeyError:
-            kind = self.id_types[id_type] = parse_id_type(clean_text(id_type))
-        if kind is None or type(raw_id) is not str or not raw_id.isascii():
+            parsed = self.id_types[id_type] = _parsed_id_type(id_type)
+        if parsed is None or type(raw_id) is not str or not raw_id.isascii():
             return None
+        kind, kind_key = parsed
         number = raw_id.upper()
-        if validate_id(kind, number, today=self.today) is not None:
+        if not number or validate_number(kind, number, self.today) is not None:
             return None
         if type(admission) is float and admission.is_integer() and admission < 1e15:
             admission = str(int(admission))
@@ -159,7 +165,7 @@ class FastRows:
         return CandidateScore(
             seq=seq_number,
             name=name,
-            id_type=kind.value,
+            id_type=kind_key,
             id_number=number,
             admission_number=admission,
             module_code=self.module_code,
@@ -168,7 +174,7 @@ class FastRows:
             total=total / 100,
             status=ExamStatus.PRESENT,
             passed=passed,
-            remark=clean_text(remark),
+            remark=clean_text(remark) if remark else "",
         )
 
     def _passes(self, theory: int, practical: int, total: int) -> bool:
@@ -182,3 +188,8 @@ class FastRows:
         if value not in self.modules:
             self.modules[value] = module_matches(clean_text(value), self.module_code)
         return self.modules[value]
+
+
+def _parsed_id_type(cell: CellValue) -> tuple[IdType, str] | None:
+    kind = parse_id_type(clean_text(cell))
+    return None if kind is None else (kind, kind.value)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from operator import itemgetter
 
 from pydantic import Field
 
@@ -195,6 +197,12 @@ class _RowChecker:
         self.positions = list(self.table.columns.items())
         absent = 1 << 30  # past any row's end, so the cell reads as empty
         self.quick_positions = [self.table.columns.get(c, absent) for c in ORDER]
+        # When the table has every column the quick check reads, one C-level
+        # getter picks them from any row wide enough to hold the last of them.
+        self.quick_width = max(self.quick_positions) + 1
+        self.quick_getter: Callable[[list[CellValue]], Sequence[CellValue]] | None = (
+            itemgetter(*self.quick_positions) if self.quick_width < absent else None
+        )
         self.fast = FastRows(
             plan,
             set(self.table.columns),
@@ -227,7 +235,11 @@ class _RowChecker:
         cells = self.grid.rows[index]
         width = len(cells)
         if self.quick:
-            values = [cells[i] if i < width else "" for i in self.quick_positions]
+            values: Sequence[CellValue]
+            if self.quick_getter is not None and width >= self.quick_width:
+                values = self.quick_getter(cells)
+            else:
+                values = [cells[i] if i < width else "" for i in self.quick_positions]
             if (accepted := self.fast.accept_values(values, index + 1)) is not None:
                 return accepted
         # One lookup per column and row; absent columns read as empty.
