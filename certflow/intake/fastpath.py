@@ -30,6 +30,13 @@ _NAME_NEEDS_WORK = re.compile(
     r"•・･‧∙⋅.．⸱ꞏ᛫]|[^\S\s]"
 )
 _ADMISSION = re.compile(r"[0-9A-Za-z-]+")
+# Every valid score as the float a spreadsheet stores for it, with its cents:
+# one dict look-up instead of arithmetic for almost every score cell.
+_CENTS: dict[float, int] = {cents / 100: cents for cents in range(10_001)}
+# Module constants: looking a member up on an enum class costs a Python call.
+_PRESENT = ExamStatus.PRESENT
+_BOTH_AT_LEAST = PassRuleKind.BOTH_AT_LEAST
+_WEIGHTED_TOTAL_AT_LEAST = PassRuleKind.WEIGHTED_TOTAL_AT_LEAST
 
 # The cells the quick check reads, in the order ``accept_values`` takes them.
 ORDER = (
@@ -116,15 +123,17 @@ class FastRows:
             return None
         if type(admission) is float and admission.is_integer() and admission < 1e15:
             admission = str(int(admission))
-        elif type(admission) is not str or not _ADMISSION.fullmatch(admission):
+        elif type(admission) is not str or not (
+            (admission.isascii() and admission.isalnum())
+            or _ADMISSION.fullmatch(admission)
+        ):
             return None
         if number in self.seen_ids or admission in self.seen_admissions:
             return None
         if self.has_module and not self._module(module):
             return None
         if status and (
-            type(status) is not str
-            or STATUS_WORDS.get(status) is not ExamStatus.PRESENT
+            type(status) is not str or STATUS_WORDS.get(status) is not _PRESENT
         ):
             return None
         if type(remark) is not str:
@@ -132,24 +141,28 @@ class FastRows:
         if (
             not status
             and remark
-            and STATUS_WORDS.get(compact(remark), ExamStatus.PRESENT)
-            is not ExamStatus.PRESENT
+            and STATUS_WORDS.get(compact(remark), _PRESENT) is not _PRESENT
         ):
             return None
 
-        theory = numeric_cents(raw_theory)
-        practical = numeric_cents(raw_practical)
+        theory = _cents(raw_theory)
+        practical = _cents(raw_practical)
         if theory is None or practical is None:
             return None
         weighted = theory * self.theory_weight + practical * self.practical_weight
         computed = (2 * weighted + self.scale) // (2 * self.scale)  # half up
         total = computed
         if self.has_total:
-            stated = numeric_cents(raw_total)
+            stated = _cents(raw_total)
             if stated is None or abs(stated - computed) > 1:
                 return None
             total = stated
-        passed = self._passes(theory, practical, computed)
+        if self.kind is _BOTH_AT_LEAST:
+            passed = theory >= self.threshold and practical >= self.threshold
+        elif self.kind is _WEIGHTED_TOTAL_AT_LEAST:
+            passed = computed >= self.threshold
+        else:
+            passed = practical >= self.threshold
         if result:
             if type(result) is not str or self.results.get(result) is not passed:
                 return None
@@ -172,22 +185,22 @@ class FastRows:
             theory=theory / 100,
             practical=practical / 100,
             total=total / 100,
-            status=ExamStatus.PRESENT,
+            status=_PRESENT,
             passed=passed,
             remark=clean_text(remark) if remark else "",
         )
-
-    def _passes(self, theory: int, practical: int, total: int) -> bool:
-        if self.kind is PassRuleKind.BOTH_AT_LEAST:
-            return theory >= self.threshold and practical >= self.threshold
-        if self.kind is PassRuleKind.WEIGHTED_TOTAL_AT_LEAST:
-            return total >= self.threshold
-        return practical >= self.threshold
 
     def _module(self, value: CellValue) -> bool:
         if value not in self.modules:
             self.modules[value] = module_matches(clean_text(value), self.module_code)
         return self.modules[value]
+
+
+def _cents(value: CellValue) -> int | None:
+    # The type test keeps True and 1 from finding the entry of 1.0.
+    if type(value) is float and (cents := _CENTS.get(value)) is not None:
+        return cents
+    return numeric_cents(value)
 
 
 def _parsed_id_type(cell: CellValue) -> tuple[IdType, str] | None:

@@ -156,12 +156,13 @@ def best_partial_match(grid: Grid, wanted: set[Column]) -> set[Column]:
 
 
 def _collect_rows(grid: Grid, table: Table) -> None:
-    for index in range(table.header_row + 1, len(grid.rows)):
-        row = grid.rows[index]
+    start = table.header_row + 1
+    data_rows = table.data_rows
+    for index, row in enumerate(grid.rows[start:], start):
         if row and type(row[0]) in (int, float):
             # A number in the first column (the sequence number) opens a data row;
             # signature and remark lines start with text.
-            table.data_rows.append(index)
+            data_rows.append(index)
             continue
         first = next((text for text in map(clean_text, row) if text), None)
         if first is None:
@@ -169,7 +170,7 @@ def _collect_rows(grid: Grid, table: Table) -> None:
         if _FOOTER.match(first.replace(" ", "")) and not _has_identity(row, table):
             table.footer_row = index
             break
-        table.data_rows.append(index)
+        data_rows.append(index)
 
 
 def _has_identity(row: list[CellValue], table: Table) -> bool:

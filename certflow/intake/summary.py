@@ -101,11 +101,7 @@ def read_score_summary(
         return SummaryReading(accepted=False, problems=located)
 
     checker = _RowChecker(plan, located)
-    rows = [
-        score
-        for index in located.table.data_rows
-        if (score := checker.check(index)) is not None
-    ]
+    rows = checker.check_all()
     problems = located.problems + checker.problems
     notes = located.notes + checker.notes
     if problems:
@@ -231,7 +227,29 @@ class _RowChecker:
             )
         )
 
+    def check_all(self) -> list[CandidateScore]:
+        """Check every data row in order; return the rows without a problem."""
+        getter = self.quick_getter
+        if not self.quick or getter is None:
+            checked = map(self.check, self.table.data_rows)
+            return [score for score in checked if score is not None]
+
+        # The loop of ``check`` with the per-row look-ups hoisted: it runs once
+        # per candidate, and most rows stop at the quick check.
+        grid_rows, width = self.grid.rows, self.quick_width
+        accept = self.fast.accept_values
+        scores = []
+        for index in self.table.data_rows:
+            cells = grid_rows[index]
+            score = accept(getter(cells), index + 1) if len(cells) >= width else None
+            if score is None:
+                score = self._check_cells(cells, index)
+            if score is not None:
+                scores.append(score)
+        return scores
+
     def check(self, index: int) -> CandidateScore | None:
+        """Check the data row at ``index`` (0-based) of the grid."""
         cells = self.grid.rows[index]
         width = len(cells)
         if self.quick:
@@ -242,7 +260,11 @@ class _RowChecker:
                 values = [cells[i] if i < width else "" for i in self.quick_positions]
             if (accepted := self.fast.accept_values(values, index + 1)) is not None:
                 return accepted
+        return self._check_cells(cells, index)
+
+    def _check_cells(self, cells: list[CellValue], index: int) -> CandidateScore | None:
         # One lookup per column and row; absent columns read as empty.
+        width = len(cells)
         v = {c: cells[i] for c, i in self.positions if i < width}
         return self._full_check(v, index + 1)
 
