@@ -188,27 +188,29 @@ def _check_foreign_permanent(number: str, today: date) -> str | None:
 
 
 def _check_birth_and_check_character(number: str, today: date) -> str | None:
-    # The caller matched 17 ASCII digits and a check character, so the birth date
-    # is compared as text: for eight digits, text order is date order.
-    year, month_day = number[6:10], number[10:14]
-    if (
-        year < "1900"
-        or month_day not in _MONTH_DAYS
-        or (month_day == "0229" and not isleap(int(year)))
-    ):
-        return "bad_birth_date"
-    if number[6:14] > _digits_of(today):
-        return "future_birth_date"
+    # The caller matched 17 ASCII digits and a check character.
+    if (reason := _birth_problem(number[6:14], today)) is not None:
+        return reason
     weighted = int(number[:17], _WEIGHT_BASE) * _WEIGHT_BASE
     if CHECK_CHARACTERS[weighted % 11] != number[17]:
         return "bad_check_character"
     return None
 
 
-@lru_cache(maxsize=16)
-def _digits_of(day: date) -> str:
-    # Cached: a whole upload is checked against the same exam date.
-    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
+@lru_cache(maxsize=8192)
+def _birth_problem(digits: str, today: date) -> str | None:
+    # Cached: candidates of one exam share a few thousand birth dates at most.
+    # For eight digits, text order is date order.
+    month_day = digits[4:]
+    if (
+        digits < "19000101"
+        or month_day not in _MONTH_DAYS
+        or (month_day == "0229" and not isleap(int(digits[:4])))
+    ):
+        return "bad_birth_date"
+    if digits > f"{today.year:04d}{today.month:02d}{today.day:02d}":
+        return "future_birth_date"
+    return None
 
 
 def birth_date(number: str) -> date | None:

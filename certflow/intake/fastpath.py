@@ -36,6 +36,8 @@ _CENTS: dict[float, int] = {cents / 100: cents for cents in range(10_001)}
 # Module constants: looking a member up on an enum class costs a Python call.
 _PRESENT = ExamStatus.PRESENT
 _BOTH_AT_LEAST = PassRuleKind.BOTH_AT_LEAST
+# The schema validator that CandidateScore(...) and model_validate call.
+_validate_score = CandidateScore.__pydantic_validator__.validate_python
 _WEIGHTED_TOTAL_AT_LEAST = PassRuleKind.WEIGHTED_TOTAL_AT_LEAST
 
 # The cells the quick check reads, in the order ``accept_values`` takes them.
@@ -175,20 +177,25 @@ class FastRows:
 
         self.seen_ids[number] = row
         self.seen_admissions[admission] = row
-        return CandidateScore(
-            seq=seq_number,
-            name=name,
-            id_type=kind_key,
-            id_number=number,
-            admission_number=admission,
-            module_code=self.module_code,
-            theory=theory / 100,
-            practical=practical / 100,
-            total=total / 100,
-            status=_PRESENT,
-            passed=passed,
-            remark=clean_text(remark) if remark else "",
+        # Still fully validated, by the model's own validator, without the
+        # keyword arguments and Python frame of __init__.
+        score: CandidateScore = _validate_score(
+            {
+                "seq": seq_number,
+                "name": name,
+                "id_type": kind_key,
+                "id_number": number,
+                "admission_number": admission,
+                "module_code": self.module_code,
+                "theory": theory / 100,
+                "practical": practical / 100,
+                "total": total / 100,
+                "status": _PRESENT,
+                "passed": passed,
+                "remark": clean_text(remark) if remark else "",
+            }
         )
+        return score
 
     def _module(self, value: CellValue) -> bool:
         if value not in self.modules:
