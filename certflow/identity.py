@@ -91,6 +91,11 @@ PROVINCE_CODES = frozenset(
 )
 PERMIT_PREFIXES = {"810000": "香港", "820000": "澳门", "830000": "台湾"}
 
+# Looking a member up on an enum class runs Python code; these run on every row.
+_RESIDENT_ID = IdType.RESIDENT_ID
+_HMT_RESIDENCE_PERMIT = IdType.HMT_RESIDENCE_PERMIT
+_FOREIGN_PERMANENT_RESIDENCE = IdType.FOREIGN_PERMANENT_RESIDENCE
+
 _EIGHTEEN = re.compile(r"^[0-9]{17}[0-9X]$")
 # Both resident ID shapes in one pass: the 18-character one and the old 15-digit one.
 _RESIDENT_SHAPE = re.compile(r"[0-9]{15}(?:[0-9]{2}[0-9X])?")
@@ -150,11 +155,11 @@ def validate_number(kind: IdType, number: str, today: date) -> str | None:
 
     For callers that check many rows: it skips parsing the type on every call.
     """
-    if kind is IdType.RESIDENT_ID:
+    if kind is _RESIDENT_ID:
         return _check_resident_id(number, today)
-    if kind is IdType.HMT_RESIDENCE_PERMIT:
+    if kind is _HMT_RESIDENCE_PERMIT:
         return _check_residence_permit(number, today)
-    if kind is IdType.FOREIGN_PERMANENT_RESIDENCE:
+    if kind is _FOREIGN_PERMANENT_RESIDENCE:
         return _check_foreign_permanent(number, today)
     return None if _PATTERNS[kind].fullmatch(number) else f"bad_pattern_{kind.value}"
 

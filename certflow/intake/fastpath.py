@@ -36,9 +36,9 @@ _CENTS: dict[float, int] = {cents / 100: cents for cents in range(10_001)}
 # Module constants: looking a member up on an enum class costs a Python call.
 _PRESENT = ExamStatus.PRESENT
 _BOTH_AT_LEAST = PassRuleKind.BOTH_AT_LEAST
+_WEIGHTED_TOTAL_AT_LEAST = PassRuleKind.WEIGHTED_TOTAL_AT_LEAST
 # The schema validator that CandidateScore(...) and model_validate call.
 _validate_score = CandidateScore.__pydantic_validator__.validate_python
-_WEIGHTED_TOTAL_AT_LEAST = PassRuleKind.WEIGHTED_TOTAL_AT_LEAST
 
 # The cells the quick check reads, in the order ``accept_values`` takes them.
 ORDER = (

@@ -241,8 +241,9 @@ class _RowChecker:
         scores = []
         for index in self.table.data_rows:
             cells = grid_rows[index]
-            score = accept(getter(cells), index + 1) if len(cells) >= width else None
-            if score is None:
+            if len(cells) < width:
+                score = self.check(index)
+            elif (score := accept(getter(cells), index + 1)) is None:
                 score = self._check_cells(cells, index)
             if score is not None:
                 scores.append(score)
