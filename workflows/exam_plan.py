@@ -63,7 +63,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from certflow.calendar import score_submission_deadline
     from certflow.i18n import t
-    from certflow.models import Actor, DocumentKind, Role, Stage
+    from certflow.models import Actor, DocumentKind, Problem, Role, Stage
     from certflow.plan import (
         DUTY_OWNER,
         SUBMISSION_DUTIES,
@@ -984,6 +984,30 @@ class ExamPlanWorkflow:
 
     @workflow.update
     async def site_signoff(self, req: SiteSignoffRequest) -> ActionResult:
+        state = self._state
+        if (
+            req.plan_id != state.info.plan_id
+            or req.plan_id not in state.payment.paid_plan_ids
+        ):
+            # 4.2.5: the plan signed must be the plan paid for. Unlike other
+            # refusals this one is recorded: signing another plan on the
+            # national platform is an event finance and the exam office review.
+            await self._audit(
+                Action.SITE_SIGNOFF,
+                req.actor,
+                accepted=False,
+                signed_plan=req.plan_id,
+                paid_plans=",".join(state.payment.paid_plan_ids),
+            )
+            return ActionResult(
+                accepted=False,
+                message=t(
+                    "plan.signoff_plan_mismatch",
+                    given=req.plan_id,
+                    plan_id=state.info.plan_id,
+                ),
+                problems=[Problem(code="plan_mismatch", message=req.plan_id)],
+            )
         late = self._state.close_duty(
             Duty.SITE_SIGNOFF.value, workflow.now(), req.actor
         )
@@ -997,20 +1021,6 @@ class ExamPlanWorkflow:
         state = self._state
         if not state.is_done(Duty.APPLICATION.value):
             raise _refuse(Refusal("wrong_stage", t("plan.application_required")))
-        if (
-            req.plan_id != state.info.plan_id
-            or req.plan_id not in state.payment.paid_plan_ids
-        ):
-            raise _refuse(
-                Refusal(
-                    "plan_mismatch",
-                    t(
-                        "plan.signoff_plan_mismatch",
-                        given=req.plan_id,
-                        plan_id=state.info.plan_id,
-                    ),
-                )
-            )
         if state.is_done(Duty.SITE_SIGNOFF.value):
             raise _refuse(Refusal("already_done", t("plan.already_done")))
 

@@ -300,8 +300,9 @@ async def test_correction_after_cutoff_is_refused_with_the_date(
 
 
 async def test_payment_and_org_signoff_run_in_parallel_in_any_order(
-    make_driver: Any,
+    make_driver: Any, resources: Any
 ) -> None:
+    pool, _ = resources
     driver: PlanDriver = await make_driver()
     await driver.start()
     await driver.submit_everything()
@@ -357,15 +358,19 @@ async def test_payment_and_org_signoff_run_in_parallel_in_any_order(
         )
         == "amount_mismatch"
     )
-    # The site signs off only the plan it paid for.
-    assert (
-        await refused(
-            driver.h.execute_update(
-                wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id="P-OTHER-PLAN")
-            )
-        )
-        == "plan_mismatch"
+    # The site signs off only the plan it paid for; the attempt is recorded.
+    wrong = await driver.h.execute_update(
+        wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id="P-OTHER-PLAN")
     )
+    assert not wrong.accepted and "P-OTHER-PLAN" in wrong.message
+    attempt = await pool.fetchrow(
+        "SELECT accepted, details FROM audit WHERE plan_id = $1 "
+        "AND action = 'site_signoff'",
+        driver.plan.plan_id,
+    )
+    assert attempt is not None and attempt["accepted"] is False
+    assert attempt["details"]["signed_plan"] == "P-OTHER-PLAN"
+    assert any(o.duty == "site_signoff" for o in (await driver.status()).owed)
     await driver.h.execute_update(
         wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=driver.plan.plan_id)
     )
