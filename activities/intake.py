@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TypeVar
 
 import asyncpg
@@ -43,6 +44,7 @@ from certflow.models import (
 from certflow.plan import ConsistencySummary
 
 log = logging.getLogger(__name__)
+_SCORE_TEXT = re.compile(r"\d{1,3}(\.\d{1,2})?")
 _R = TypeVar("_R")
 
 PROBLEMS_IN_HISTORY = 50  # the whole list is in the annotated report
@@ -455,12 +457,15 @@ class IntakeActivities:
                             )
                         ],
                     )
-            known = await conn.fetchval(
-                "SELECT 1 FROM scores WHERE plan_id = $1 AND admission_number = $2",
+            current = await conn.fetchrow(
+                "SELECT theory, practical, total, status FROM scores "
+                "WHERE plan_id = $1 AND admission_number = $2",
                 req.plan.plan_id,
                 req.admission_number,
             )
-            if not known:
+            if current is not None:
+                problems += _check_published(req.field, req.published_score, current)
+            if current is None:
                 problems.append(
                     Problem(
                         code="unknown_candidate",
@@ -640,19 +645,60 @@ def _check_requested(field: str, requested: str) -> list[Problem]:
         if requested.strip() not in ("正常", "缺考", "违纪"):
             return [Problem(code="bad_status", message=t("intake_db.bad_status"))]
         return []
-    try:
-        value = Decimal(requested.strip())
-    except InvalidOperation:
-        return [
-            Problem(code="bad_score", message=t("intake_db.bad_score", value=requested))
-        ]
-    if not (Decimal(0) <= value <= Decimal(100)) or value != value.quantize(
-        Decimal("0.01")
-    ):
+    if parse_score(requested) is None:
         return [
             Problem(code="bad_score", message=t("intake_db.bad_score", value=requested))
         ]
     return []
+
+
+_STATUS_OF_WORD = {"正常": "present", "缺考": "absent", "违纪": "disqualified"}
+
+
+def _check_published(
+    field: str, published: str, current: asyncpg.Record
+) -> list[Problem]:
+    """The score the request calls published must be the one on record, if given.
+
+    A request quoting another score was written against a wrong or outdated
+    copy; the regional manager should not decide it as if it were right.
+    """
+    if not published.strip():
+        return []
+    if field == "status":
+        on_record = current["status"]
+        given = _STATUS_OF_WORD.get(published.strip())
+    else:
+        value = current[field]
+        on_record = None if value is None else f"{value:.2f}"
+        parsed = parse_score(published)
+        given = None if parsed is None else f"{parsed:.2f}"
+    if given == on_record:
+        return []
+    shown = "（空）" if on_record is None else on_record
+    if field == "status":
+        shown = {v: k for k, v in _STATUS_OF_WORD.items()}.get(on_record, shown)
+    return [
+        Problem(
+            code="published_differs",
+            message=t("intake_db.published_differs", given=published, on_record=shown),
+        )
+    ]
+
+
+def parse_score(text: str) -> Decimal | None:
+    """A score as people write it (0-100, at most two decimals), or None.
+
+    Decimal accepts "NaN", "sNaN", "Infinity" and "1e1", and comparing a NaN
+    raises: only plain finite decimal numbers are scores.
+    """
+    cleaned = text.strip()
+    if not _SCORE_TEXT.fullmatch(cleaned):
+        return None
+    value = Decimal(cleaned)
+    if not Decimal(0) <= value <= Decimal(100):
+        return None
+    return value
 
 
 _STATUS_WORDS = {

@@ -430,6 +430,19 @@ def check_action(state: PlanState, action: Action, actor: Actor) -> None:
         )
     if actor.role is Role.SITE and actor.site_code != state.info.site_code:
         raise Refusal("wrong_site", t("plan.wrong_site", plan_id=state.info.plan_id))
+    # The lead evaluator is one named person of the plan, not any lead evaluator.
+    if (
+        actor.role is Role.LEAD_EVALUATOR
+        and actor.person != state.info.lead_evaluator_id
+    ):
+        raise Refusal(
+            "wrong_person",
+            t(
+                "plan.wrong_lead",
+                plan_id=state.info.plan_id,
+                lead=state.info.lead_evaluator_id,
+            ),
+        )
     if state.stage not in rule.stages:
         raise Refusal(
             "wrong_stage",

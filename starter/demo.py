@@ -257,7 +257,11 @@ class Demo:
             await self.act(
                 handle,
                 wf.review_consistency,
-                ReviewRequest(actor=CONTACT, approve=True),
+                ReviewRequest(
+                    actor=CONTACT,
+                    approve=True,
+                    reason="多签到的一人为旁听人员，已与考核站点核实",
+                ),
             )
 
         await self.say(

@@ -202,7 +202,11 @@ class PlanDriver:
         )
         result = await self.h.execute_update(
             ExamPlanWorkflow.review_consistency,
-            ReviewRequest(actor=CONTACT, approve=True),
+            ReviewRequest(
+                actor=CONTACT,
+                approve=True,
+                reason="多签到的一人为旁听人员，已与考核站点核实",
+            ),
         )
         assert result.accepted
 

@@ -596,7 +596,12 @@ class ExamPlanWorkflow:
         state.close_duty(Duty.CONSISTENCY_REVIEW.value, now, req.actor)
         if req.approve:
             state.sent_back_reason = None
-            await self._audit(Action.REVIEW_CONSISTENCY, req.actor, decision="approved")
+            await self._audit(
+                Action.REVIEW_CONSISTENCY,
+                req.actor,
+                decision="approved",
+                reason=req.reason,
+            )
             await self._enter(Stage.SCORE_PUBLICATION)
             return self._accepted(t("plan.accepted"), False, Duty.CONSISTENCY_REVIEW)
 
@@ -630,7 +635,19 @@ class ExamPlanWorkflow:
         # The report is computed on entering the stage; no decision before it.
         if not self._state.is_open(Duty.CONSISTENCY_REVIEW.value):
             raise _refuse(Refusal("not_ready", t("plan.review_not_ready")))
+        consistency = self._state.consistency
         if req.approve:
+            # Approving despite computed mismatches needs the contact's reason.
+            if consistency and not consistency.consistent and not req.reason.strip():
+                raise _refuse(
+                    Refusal(
+                        "reason_required",
+                        t(
+                            "plan.mismatches_need_reason",
+                            count=consistency.mismatch_count,
+                        ),
+                    )
+                )
             return
         if not req.reason.strip():
             raise _refuse(Refusal("bad_argument", t("plan.reason_required")))
