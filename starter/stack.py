@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import importlib
 import logging
 import os
@@ -24,7 +25,12 @@ from typing import Any
 
 from certflow.certificates.keys import generate_keypair
 from certflow.config import Settings
-from starter.devserver import DevServer
+from starter.devserver import (
+    DevServer,
+    PortInUseError,
+    StackStartError,
+    ensure_ports_free,
+)
 from starter.embedded_pg import ensure_database, redact
 from starter.mailbox_cli import start_or_wake_poller
 from starter.schedules import ensure_batch_schedule
@@ -128,25 +134,28 @@ async def run(args: argparse.Namespace) -> int:
     state: Path = args.state
     mail_root = state / "mailbox"
     base = Settings.load()
+    server = DevServer(
+        state / "temporal.sqlite",
+        port=args.port,
+        ui_port=args.ui_port,
+        http_port=args.http_port,
+        metrics_port=args.metrics_port,
+        namespace=base.temporal.namespace,
+    )
+    # Every port is checked before anything starts: a stack half started next to
+    # another one would connect its worker to the other stack's server.
+    ensure_ports_free([*server.ports(), (args.smtp_port, "SMTP sink", "--smtp-port")])
 
     async with contextlib.AsyncExitStack() as parts:
         database_url, close_database = await ensure_database(base.database_url, state)
         parts.push_async_callback(close_database)
 
-        server = DevServer(
-            state / "temporal.sqlite",
-            port=args.port,
-            ui_port=args.ui_port,
-            http_port=args.http_port,
-            metrics_port=args.metrics_port,
-            namespace=base.temporal.namespace,
-        )
         await parts.enter_async_context(server)
 
         mailboxes = {base.smtp.sender: mail_root / EXAM_MAILBOX_FOLDER}
         mailboxes.update({addr: mail_root / folder for addr, folder in args.mailbox})
         sink = MailSink("127.0.0.1", args.smtp_port, mail_root, mailboxes)
-        await parts.enter_async_context(sink)
+        await _start_sink(parts, sink)
 
         settings = base.with_environment(
             {
@@ -179,6 +188,16 @@ async def run(args: argparse.Namespace) -> int:
 
     log.info("stack stopped")
     return 0
+
+
+async def _start_sink(parts: contextlib.AsyncExitStack, sink: MailSink) -> None:
+    try:
+        await parts.enter_async_context(sink)
+    except OSError as err:
+        # Taken after the check at launch, by a process that was quicker.
+        if err.errno == errno.EADDRINUSE:
+            raise PortInUseError(sink.port, "SMTP sink", "--smtp-port") from err
+        raise
 
 
 def ensure_signing_key(settings: Settings) -> bool:
@@ -263,11 +282,38 @@ def _print_endpoints(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``certflow stack`` and ``python -m starter.stack``."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_distinct_ports(parser, args)
     _configure_logging()
     args.state = args.state.resolve()
     args.state.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(run(args))
+    try:
+        return asyncio.run(run(args))
+    except StackStartError as err:
+        # A refusal is advice for the person at the terminal, not a crash: no
+        # traceback, the reason in English and Chinese, and exit status 1.
+        print(f"certflow stack: {err}\n{err.zh}", file=sys.stderr, flush=True)
+        return 1
+
+
+def _check_distinct_ports(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> None:
+    http = args.http_port if args.http_port is not None else args.ui_port + 1
+    metrics = args.metrics_port if args.metrics_port is not None else args.ui_port + 2
+    ports = {
+        "--port": args.port,
+        "--ui-port": args.ui_port,
+        "--http-port": http,
+        "--metrics-port": metrics,
+        "--smtp-port": args.smtp_port,
+    }
+    seen: dict[int, str] = {}
+    for flag, port in ports.items():
+        if port in seen:
+            parser.error(f"{flag} and {seen[port]} both ask for port {port}")
+        seen[port] = flag
 
 
 if __name__ == "__main__":
