@@ -29,6 +29,9 @@ _NAME_NEEDS_WORK = re.compile(
     r"[\s\u00a0\u2000-\u200b\u202f\u205f\ufeff\u3000\uff01-\uff5e"
     r"•・･‧∙⋅.．⸱ꞏ᛫]|[^\S\s]"
 )
+# Letters of any script and the name separator: anything else (digits, brackets,
+# quotes, "=", "+", "@") is checked by the full row check, which refuses it.
+_NAME_PLAIN = re.compile(r"(?:[^\W\d_]|·)+")
 _ADMISSION = re.compile(r"[0-9A-Za-z-]+")
 # Every valid score as the float a spreadsheet stores for it, with its cents:
 # one dict look-up instead of arithmetic for almost every score cell.
@@ -111,7 +114,12 @@ class FastRows:
             result,
             seq,
         ) = values
-        if type(name) is not str or not name or _NAME_NEEDS_WORK.search(name):
+        if (
+            type(name) is not str
+            or not name
+            or _NAME_NEEDS_WORK.search(name)
+            or not _NAME_PLAIN.fullmatch(name)
+        ):
             return None
         try:
             parsed = self.id_types[id_type]

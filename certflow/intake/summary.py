@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
@@ -42,7 +43,7 @@ from certflow.models import (
     PlanInfo,
     Problem,
 )
-from certflow.privacy import mask_id_number
+from certflow.privacy import mask_id_number, mask_name
 
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
@@ -286,6 +287,10 @@ class _RowChecker:
         name = normalise_name(raw_name)
         if not name:
             self._add("missing_value", row, Column.NAME)
+        elif not name_is_plausible(name):
+            # A formula or a note typed into the name cell must never reach the
+            # national platform or a certificate.
+            self._add("bad_name", row, Column.NAME, mask_name(name))
         elif name != raw_name.replace(" ", "") and "·" in name:
             self.notes.append(t("intake.note_name_separator", row=row))
 
@@ -476,3 +481,15 @@ class _RowChecker:
 
 def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
+
+
+_NAME_TEXT = re.compile(r"(?:[^\W\d_]|·)+(?: (?:[^\W\d_]|·)+)*")
+
+
+def name_is_plausible(name: str) -> bool:
+    """A person's name: letters of any script, the separator "·", single spaces.
+
+    Foreign names keep their spaces (``JOHN SMITH``); digits, brackets, quotes
+    and formula signs are never part of a name.
+    """
+    return bool(_NAME_TEXT.fullmatch(name)) and not name.startswith("·")

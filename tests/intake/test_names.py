@@ -1,0 +1,43 @@
+"""Names are names: a formula or a note typed into the name cell is refused.
+
+Regression: such cells were accepted, stored and only neutralised in the
+national platform's file, which would then carry a corrupted name.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from certflow.intake import read_score_summary
+from certflow.intake.summary import name_is_plausible
+from tests.support import sample_plan
+
+CSV = (
+    Path(__file__).resolve().parents[2]
+    / "samples"
+    / "intake"
+    / "P2026-1104-0412-成绩汇总表-gbk.csv"
+)
+
+
+def test_formulas_in_name_cells_are_refused_with_their_rows() -> None:
+    text = CSV.read_bytes().decode("gbk")
+    text = text.replace("黎芬", '"=HYPERLINK(""http://x"",""黎芬"")"', 1)
+    text = text.replace("胡俊霞", "+1+1", 1)
+    text = text.replace("陈思彬", "@SUM(1)", 1)
+    text = text.replace("夏宇玲", "JOHN SMITH", 1)  # a foreign name is fine
+
+    reading = read_score_summary(text.encode("gbk"), sample_plan(date(2026, 11, 4)))
+
+    assert not reading.accepted
+    bad = sorted((p.row, p.code) for p in reading.problems)
+    assert bad == [(2, "bad_name"), (3, "bad_name"), (5, "bad_name")]
+    assert all("黎芬" not in (p.value or "") for p in reading.problems)
+
+
+def test_plausible_names() -> None:
+    for name in ("黎芬", "买买提·艾力", "JOHN SMITH", "Zoë", "欧阳娜娜"):
+        assert name_is_plausible(name), name
+    for name in ("=A1", "+1+1", "@SUM(1)", "张三1", "李四（代考）", "王  五", "·张"):
+        assert not name_is_plausible(name), name
