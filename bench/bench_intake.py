@@ -55,6 +55,18 @@ def bench_plan() -> PlanInfo:
     )
 
 
+_SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨"
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
+
+
+def synthetic_name(n: int) -> str:
+    """A made-up two- or three-character name (names hold no digits)."""
+    given = _GIVEN[n % len(_GIVEN)]
+    if n % 3:
+        given += _GIVEN[(n // len(_GIVEN)) % len(_GIVEN)]
+    return _SURNAMES[n % len(_SURNAMES)] + given
+
+
 def generate_summary(rows: int) -> bytes:
     """Return an honest xlsx summary of ``rows`` candidates in the template layout."""
     book = Workbook(write_only=True)
@@ -93,7 +105,7 @@ def generate_summary(rows: int) -> bytes:
         sheet.append(
             [
                 n,
-                f"考生{n}",
+                synthetic_name(n),
                 "居民身份证",
                 make_resident_id("420106", birth, n),
                 f"2026{n:09d}",
