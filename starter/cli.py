@@ -67,6 +67,7 @@ from certflow.config import Settings
 from certflow.i18n import t
 from certflow.models import Actor, DocumentRef, Level, PlanInfo, Role, Stage
 from certflow.plan import SUBMISSION_DUTIES, HistoryEntry
+from certflow.privacy import mask_id_number, mask_name
 from certflow.timeutil import CST, cst_date, format_cst, format_deadline
 
 ROLE_ENV, PERSON_ENV, SITE_ENV = "CERTFLOW_ROLE", "CERTFLOW_PERSON", "CERTFLOW_SITE"
@@ -75,6 +76,15 @@ HISTORY_SHOWN = 12
 PROBLEMS_SHOWN = 20
 # Site codes and plan ids go into visibility queries; this keeps quotes out.
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$")
+# The organisation registers plans; a site, an evaluator or a candidate may not.
+PLAN_STARTERS = frozenset(
+    {Role.ADMIN, Role.TECH_DEPT, Role.REGIONAL_CONTACT, Role.INFO_CENTER}
+)
+# 4.2.6: the tech department gathers plans for the general manager's approval.
+BATCH_GATHERERS = frozenset({Role.TECH_DEPT, Role.ADMIN})
+# A typo guard on the exam end date of a new plan (``--force`` overrides it).
+EXAM_END_AHEAD = timedelta(days=60)
+EXAM_END_BEHIND = timedelta(days=365)
 
 
 class CliError(Exception):
@@ -104,6 +114,8 @@ class Context:
     out: TextIO
     wait: float = DEFAULT_WAIT
     given_client: Client | None = None
+    # Set once this context opened its own Temporal connection (see ``main``).
+    connected: bool = False
     _client: Client | None = None
     _pool: Any = None
 
@@ -141,6 +153,8 @@ class Context:
         if self._client is None:
             from worker import connect
 
+            # Even a failed attempt starts the native runtime.
+            self.connected = True
             try:
                 self._client = await connect(self.settings)
             except (RuntimeError, RPCError, OSError) as err:
@@ -198,6 +212,19 @@ def actor_of(args: argparse.Namespace) -> Actor:
     if role is Role.SITE and not args.site:
         raise CliError(f"The site role needs --site CODE.\n{t('cli.site_missing')}")
     return Actor(role=role, person=args.person, site_code=args.site or None)
+
+
+def actor_allowed(
+    args: argparse.Namespace, allowed: frozenset[Role], refusal: str
+) -> Actor:
+    """The actor of a command only some roles may run; others are refused.
+
+    ``refusal`` is the catalogue key of the reason, given the actor's role.
+    """
+    actor = actor_of(args)
+    if actor.role not in allowed:
+        raise CliError(t(refusal, role=t(f"roles.{actor.role.value}")))
+    return actor
 
 
 # -- rendering -------------------------------------------------------------------
@@ -390,8 +417,9 @@ def _money(text: str) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
+        chinese = t("cli.bad_amount", value=text)
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not an amount like 4200.00"
+            f"{text!r} is not an amount like 4200.00 / {chinese}"
         ) from None
     return value
 
@@ -400,12 +428,17 @@ def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date YYYY-MM-DD / {t('cli.bad_date', value=text)}"
+        ) from None
 
 
 def _code(text: str) -> str:
     if not _CODE.match(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a plan, site or batch code")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a plan, site or batch code / "
+            f"{t('cli.bad_code', value=text)}"
+        )
     return text
 
 
@@ -724,20 +757,72 @@ def plan_fields(args: argparse.Namespace) -> dict[str, Any]:
     return dict(data)
 
 
+def plan_info(fields: dict[str, Any]) -> PlanInfo:
+    """Validate a new plan's fields; a wrong one is refused naming it in Chinese."""
+    try:
+        return PlanInfo.model_validate(fields)
+    except ValidationError as err:
+        # Only the field is named: the input itself may be anything at all.
+        name = str(err.errors(include_input=False)[0]["loc"][0])
+        try:
+            label = t(f"cli.plan_fields.{name}")
+        except KeyError:
+            label = name
+        flag = _PLAN_FLAGS.get(name, "--evaluator" if name == "evaluator_ids" else "")
+        raise CliError(t("cli.plan_field_invalid", field=label, flag=flag)) from None
+
+
+def check_new_plan(settings: Settings, info: PlanInfo, *, force: bool) -> None:
+    """Refuse a plan the configuration cannot grade, or a far-off exam end date.
+
+    ``Settings.pass_rule_for`` falls back to a default rule, which would grade a
+    certificate nobody configured; here that is refused instead. The date guard
+    catches typos such as a wrong year; ``force`` lets old plans be moved in.
+    """
+    if not any(
+        entry.certificate == info.certificate
+        and entry.level == info.level
+        and entry.module_code in (info.module_code, "*")
+        for entry in settings.pass_rules
+    ):
+        raise CliError(
+            t(
+                "cli.no_pass_rule",
+                certificate=info.certificate,
+                level=info.level.chinese,
+                module_code=info.module_code,
+            )
+        )
+    today = cst_date(datetime.now(UTC))
+    earliest, latest = today - EXAM_END_BEHIND, today + EXAM_END_AHEAD
+    if not force and not earliest <= info.exam_end_date <= latest:
+        raise CliError(
+            t(
+                "cli.exam_end_far",
+                date=info.exam_end_date.isoformat(),
+                earliest=earliest.isoformat(),
+                latest=latest.isoformat(),
+            )
+        )
+
+
 async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
     """Start the workflow of a new exam plan with the configured rules."""
     from workflows import ExamPlanWorkflow
 
-    fields = plan_fields(args)
+    actor_allowed(args, PLAN_STARTERS, "cli.start_not_allowed")
     settings = ctx.settings
-    fields["pass_rule"] = settings.pass_rule_for(
-        str(fields.get("certificate", "")),
-        fields["level"],
-        str(fields.get("module_code")),
+    info = plan_info(plan_fields(args))
+    check_new_plan(settings, info, force=args.force)
+    fee = settings.fee_for(info.certificate, info.level)
+    info = info.model_copy(
+        update={
+            "pass_rule": settings.pass_rule_for(
+                info.certificate, info.level, info.module_code
+            ),
+            "fee_per_candidate": None if fee is None else Decimal(str(fee)),
+        }
     )
-    fee = settings.fee_for(str(fields.get("certificate", "")), fields["level"])
-    fields["fee_per_candidate"] = None if fee is None else Decimal(str(fee))
-    info = PlanInfo.model_validate(fields)
 
     client = await ctx.client()
     try:
@@ -876,21 +961,22 @@ def _field_label(name: str) -> str:
 
 
 def new_batch_id(now: datetime) -> str:
-    """A batch id from the CST minute it was gathered: ``B20261204-1530``."""
-    return now.astimezone(CST).strftime("B%Y%m%d-%H%M")
+    """A batch id from the CST second it was gathered: ``B20261204-153012``."""
+    return now.astimezone(CST).strftime("B%Y%m%d-%H%M%S")
 
 
 async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
     """Start a batch, then show the plans it gathered for the general manager."""
     from workflows import ApprovalBatchWorkflow
 
+    actor = actor_allowed(args, BATCH_GATHERERS, "cli.gather_not_allowed")
     batch_id = args.batch_id or new_batch_id(datetime.now(UTC))
     client = await ctx.client()
     try:
         handle = await ctx.answer(
             client.start_workflow(
                 ApprovalBatchWorkflow.run,
-                BatchInput(batch_id=batch_id, requested_by=args.person or "certflow"),
+                BatchInput(batch_id=batch_id, requested_by=actor.person),
                 id=batch_workflow_id(batch_id),
                 task_queue=ctx.settings.temporal.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -1118,6 +1204,15 @@ async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
         ctx.say(t("cli.verify_number", number=result.number))
     if result.data is not None:
         data = result.data
+        # Masked: enough to compare with the printed page, not to copy it.
+        ctx.say(
+            t(
+                "cli.verify_holder",
+                name=mask_name(data.candidate_name),
+                id_type=data.id_type,
+                id_number=mask_id_number(data.id_number),
+            )
+        )
         ctx.say(
             t(
                 "cli.verify_details",
@@ -1236,7 +1331,15 @@ def build_parser() -> argparse.ArgumentParser:
         start.add_argument(
             flag, dest=name, type=_day if name == "exam_end_date" else str
         )
-    start.add_argument("--evaluator", nargs="+", default=[], metavar="STAFF_ID")
+    # "extend": repeated flags add up, and one flag may name several ids.
+    start.add_argument(
+        "--evaluator", action="extend", nargs="+", default=[], metavar="STAFF_ID"
+    )
+    start.add_argument(
+        "--force",
+        action="store_true",
+        help="accept an exam end date far from today (moving old plans in)",
+    )
 
     for spec in PLAN_ACTIONS:
         sub = leaf(spec.command, spec.help, run_plan_action)
@@ -1284,7 +1387,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = leaf(("verify",), "check a certificate PDF offline", verify_certificate)
     verify.add_argument("file", type=Path)
-    verify.add_argument("--public-key", type=Path, nargs="+", default=[], metavar="PEM")
+    # One key per flag: with nargs the flag swallowed the certificate file.
+    verify.add_argument(
+        "--public-key", type=Path, action="append", default=[], metavar="PEM"
+    )
     keys = leaf(("keys", "create"), "create a certificate signing key", create_keys)
     keys.add_argument("--out", type=Path, help="private key file (public: .pub.pem)")
 
@@ -1402,13 +1508,25 @@ async def run(
     Tests pass their own ``settings`` and ``client``; otherwise the configuration
     file is read and a client connects to the configured Temporal address.
     """
+    status, _ = await _run(argv, settings=settings, client=client, out=out)
+    return status
+
+
+async def _run(
+    argv: Sequence[str],
+    *,
+    settings: Settings | None = None,
+    client: Client | None = None,
+    out: TextIO | None = None,
+) -> tuple[int, bool]:
+    """Run one command: its exit status, and whether it connected to Temporal."""
     try:
         args, rest = parse(argv)
     except SystemExit as exit:
-        return int(exit.code or 0)
+        return int(exit.code or 0), False
     stream = out or sys.stdout
     if getattr(args, "delegate", None):
-        return await asyncio.to_thread(_delegate, args.delegate, rest)
+        return await asyncio.to_thread(_delegate, args.delegate, rest), False
 
     ctx = Context(
         settings=settings or Settings.load(args.config),
@@ -1417,7 +1535,7 @@ async def run(
         given_client=client,
     )
     try:
-        return await _reported(ctx, args)
+        return await _reported(ctx, args), ctx.connected
     finally:
         await ctx.close()
 
@@ -1469,7 +1587,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The stack installs signal handlers, which only the main thread may do.
     if getattr(args, "delegate", None):
         return _delegate(args.delegate, rest)
-    return asyncio.run(run(arguments))
+    status, connected = asyncio.run(_run(arguments))
+    if connected:
+        # The Temporal client's native (Rust) runtime keeps threads that may
+        # still call into Python while the interpreter finalises; about one run
+        # in ten then aborts with "PyGILState_Release" (exit 134) after the
+        # answer was printed. The work is done and nothing is left to clean up,
+        # so the process ends here, skipping finalisation, once output is out.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 if __name__ == "__main__":

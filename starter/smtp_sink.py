@@ -18,6 +18,7 @@ import email.parser
 import email.policy
 import logging
 import mailbox
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
@@ -209,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m starter.smtp_sink",
         description="Read the mail kept by the local stack's SMTP sink.",
     )
+    # The stack keeps its state where CERTFLOW_STATE says, so the mail is there.
+    state = Path(os.environ.get("CERTFLOW_STATE") or ".state")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--folder",
@@ -219,12 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     listing = commands.add_parser(
         "list", parents=[common], help="one summary per message, oldest first"
     )
-    listing.add_argument("state_dir", type=Path, nargs="?", default=Path(".state"))
+    listing.add_argument("state_dir", type=Path, nargs="?", default=state)
     show = commands.add_parser(
         "show", parents=[common], help="headers, attachments and decoded body"
     )
     show.add_argument("number", type=int, help="the number printed by 'list'")
-    show.add_argument("state_dir", type=Path, nargs="?", default=Path(".state"))
+    show.add_argument("state_dir", type=Path, nargs="?", default=state)
     args = parser.parse_args(argv)
 
     folder = _mail_folder(args.state_dir, args.folder)

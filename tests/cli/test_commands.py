@@ -48,10 +48,17 @@ SIGNERS = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
 
 
 def start_argv(plan: PlanInfo) -> list[str]:
-    """``certflow plan start`` with every field of ``plan`` as a flag."""
+    """``certflow plan start`` by an admin, with every field of ``plan`` as a flag.
+
+    ``--force``: the date guard reads the wall clock, and the time-skipping
+    server's clock (the plan's dates) runs months ahead of it once a test has
+    skipped time. The guard itself is tested in ``test_staff_rules``.
+    """
     return [
+        *ADMIN,
         "plan",
         "start",
+        "--force",
         "--plan-id",
         plan.plan_id,
         "--site-code",
@@ -471,7 +478,9 @@ async def test_plan_from_file_late_from_the_start(
     )
     files = sample_files(new_driver)
 
-    started = await certflow("plan", "start", "--from-file", str(plan_file))
+    started = await certflow(
+        *ADMIN, "plan", "start", "--force", "--from-file", str(plan_file)
+    )
     late = await certflow(
         *LEAD, "upload", "summary", plan.plan_id, str(files["summary"])
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,9 +16,12 @@ from certflow.plan import Duty
 from starter.cli import actor_of, new_batch_id, parse, table
 
 
-def test_batch_id_is_the_cst_minute() -> None:
-    assert new_batch_id(datetime(2026, 12, 4, 7, 30, tzinfo=UTC)) == "B20261204-1530"
-    assert new_batch_id(datetime(2026, 12, 4, 16, 5, tzinfo=UTC)) == "B20261205-0005"
+def test_batch_id_is_the_cst_second() -> None:
+    # Seconds, so two gatherings within one minute get different ids.
+    at = datetime(2026, 12, 4, 7, 30, 5, tzinfo=UTC)
+    assert new_batch_id(at) == "B20261204-153005"
+    assert new_batch_id(at + timedelta(seconds=1)) == "B20261204-153006"
+    assert new_batch_id(datetime(2026, 12, 4, 16, 5, tzinfo=UTC)) == "B20261205-000500"
 
 
 def _display_width(text: str) -> int:
