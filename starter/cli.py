@@ -763,7 +763,8 @@ def plan_info(fields: dict[str, Any]) -> PlanInfo:
         return PlanInfo.model_validate(fields)
     except ValidationError as err:
         # Only the field is named: the input itself may be anything at all.
-        name = str(err.errors(include_input=False)[0]["loc"][0])
+        location = err.errors(include_input=False)[0]["loc"]
+        name = str(location[0]) if location else "plan"
         try:
             label = t(f"cli.plan_fields.{name}")
         except KeyError:
