@@ -595,7 +595,8 @@ class IntakeActivities:
         data = intake.national_platform_import(plan, [_score_from_row(updated)])
         ref = self.store.put(
             data,
-            filename=f"{plan.plan_id}-{req.request_id}-国家平台成绩更新.xlsx",
+            # The request id already starts with the plan id.
+            filename=f"{req.request_id}-国家平台成绩更新.xlsx",
             media_type=XLSX,
         )
         await self._record_output(plan.plan_id, DocumentKind.PLATFORM_IMPORT, ref)

@@ -507,6 +507,18 @@ class ExamPlanWorkflow:
         state = self._state
         action = _UPLOAD_ACTION[kind]
         async with self._lock:
+            current = state.documents.get(kind)
+            if (
+                current is not None
+                and current.sha256 == req.document.sha256
+                and state.is_done(UPLOAD_DUTY[kind].value)
+            ):
+                # The very file already accepted: a re-send, not a new version.
+                # (After a send-back the duty is open again and the upload counts.)
+                version = state.document_versions.get(kind, 0)
+                return ActionResult(
+                    accepted=True, message=t("plan.same_file", version=version)
+                )
             outcome = await self._attempt(
                 IntakeActivities.process_upload,
                 ProcessUpload(

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from certflow.actions import CorrectionSubmission, ReviewRequest, UploadRequest
+from certflow.i18n import t
 from certflow.models import Actor, Role
-from tests.support import CONTACT, INFO, PlanDriver, refused
+from tests.support import CONTACT, INFO, LEAD, PlanDriver, refused
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -111,3 +112,15 @@ async def test_approving_despite_mismatches_needs_a_reason(make_driver: Any) -> 
     )
     assert code == "reason_required"
     await driver.approve_review()  # with its reason
+
+
+async def test_sending_the_accepted_file_again_makes_no_new_version(
+    make_driver: Any,
+) -> None:
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    first = await driver.upload(wf.upload_score_summary, LEAD, driver.files["summary"])
+    again = await driver.upload(wf.upload_score_summary, LEAD, driver.files["summary"])
+    assert first.accepted and again.accepted
+    assert again.message == t("plan.same_file", version=1)
+    assert (await driver.status()).document_versions["score_summary"] == 1
