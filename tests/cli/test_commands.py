@@ -228,7 +228,9 @@ async def test_whole_plan_through_the_command(
 
     await driver.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))
     early = await certflow(*INFO, "confirm-upload", plan_id)
-    review = await certflow(*CONTACT, "review", plan_id, "--approve")
+    review = await certflow(
+        *CONTACT, "review", plan_id, "--approve", "--reason", "多签到的一人为旁听人员"
+    )
     await driver.wait_for(lambda s: any(o.duty == "score_upload" for o in s.owed))
     upload = await certflow(*INFO, "confirm-upload", plan_id)
     await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)

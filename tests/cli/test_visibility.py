@@ -159,7 +159,9 @@ async def test_calendar_load_wakes_the_plans_waiting_for_the_year(
             lambda s: any(o.duty == "consistency_review" for o in s.owed)
         )
         assert (
-            await certflow(*CONTACT, "review", plan.plan_id, "--approve")
+            await certflow(
+                *CONTACT, "review", plan.plan_id, "--approve", "--reason", "已核实"
+            )
         ).status == 0
         await driver.wait_for(lambda s: any(o.duty == "score_upload" for o in s.owed))
         assert (await certflow(*INFO, "confirm-upload", plan.plan_id)).status == 0
