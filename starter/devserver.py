@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -31,7 +30,6 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
 from certflow import search_attributes
@@ -188,7 +186,7 @@ async def register_search_attributes(
     The dev server gets them on its command line; the time-skipping test server
     and a freshly set-up production server do not. Calling this again is harmless.
     """
-    keys = cast(list[SearchAttributeKey[Any]], search_attributes.ALL)
+    keys = search_attributes.ALL
     wanted = {
         key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
         for key in keys
