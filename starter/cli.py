@@ -1187,6 +1187,8 @@ async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
     from certflow.certificates import (
         InvalidKeyError,
         KeyRing,
+        SignedStatusList,
+        StatusListError,
         VerificationStatus,
         verify_pdf,
     )
@@ -1199,7 +1201,21 @@ async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
         raise CliError(t("cli.bad_key", detail=str(err))) from None
     if not keyring.keys:
         raise CliError(t("cli.verify_no_keys"))
-    result = verify_pdf(args.file.read_bytes(), keyring)
+    status_list: SignedStatusList | None = None
+    if args.status_list is not None:
+        # The signed list the web service publishes at /status-list.json.
+        try:
+            status_list = SignedStatusList.model_validate_json(
+                args.status_list.read_bytes()
+            )
+        except (OSError, ValueError):
+            raise CliError(
+                t("cli.status_list_unreadable", path=args.status_list)
+            ) from None
+    try:
+        result = verify_pdf(args.file.read_bytes(), keyring, status_list)
+    except StatusListError:
+        raise CliError(t("cli.status_list_untrusted", path=args.status_list)) from None
     ctx.say(result.message)
     if result.number:
         ctx.say(t("cli.verify_number", number=result.number))
@@ -1391,6 +1407,12 @@ def build_parser() -> argparse.ArgumentParser:
     # One key per flag: with nargs the flag swallowed the certificate file.
     verify.add_argument(
         "--public-key", type=Path, action="append", default=[], metavar="PEM"
+    )
+    verify.add_argument(
+        "--status-list",
+        type=Path,
+        metavar="JSON",
+        help="the signed revocation list (the web service's /status-list.json)",
     )
     keys = leaf(("keys", "create"), "create a certificate signing key", create_keys)
     keys.add_argument("--out", type=Path, help="private key file (public: .pub.pem)")

@@ -1,0 +1,63 @@
+"""``certflow verify --status-list``: offline verification knows revocations."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from certflow.certificates import (
+    RevocationEntry,
+    StatusList,
+    generate_keypair,
+    load_private_key,
+    sign_status_list,
+)
+from certflow.config import Settings
+from tests.cli.conftest import certflow_runner
+from tests.cli.test_staff_rules import certificate_pdf
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
+
+
+async def test_a_revoked_certificate_fails_offline_with_the_published_list(
+    settings: Settings, tmp_path: Path
+) -> None:
+    certflow = certflow_runner(settings, None)
+    private_pem, public_pem = generate_keypair()
+    stranger_private, _ = generate_keypair()
+    key = tmp_path / "key.pub.pem"
+    key.write_bytes(public_pem)
+    pdf = tmp_path / "cert.pdf"
+    pdf.write_bytes(certificate_pdf(private_pem))
+    revoked = StatusList(
+        issued_at=datetime.now(UTC),
+        entries=[
+            RevocationEntry(
+                number="ZCX2026QCYY2000001", revoked_on=date(2026, 12, 1), reason="测试"
+            )
+        ],
+    )
+    good_list = tmp_path / "status-list.json"
+    good_list.write_text(
+        sign_status_list(revoked, load_private_key(private_pem)).model_dump_json()
+    )
+    forged_list = tmp_path / "forged.json"
+    forged_list.write_text(
+        sign_status_list(
+            StatusList(issued_at=datetime.now(UTC)), load_private_key(stranger_private)
+        ).model_dump_json()
+    )
+
+    plain = await certflow("verify", "--public-key", str(key), str(pdf))
+    listed = await certflow(
+        "verify", "--public-key", str(key), "--status-list", str(good_list), str(pdf)
+    )
+    forged = await certflow(
+        "verify", "--public-key", str(key), "--status-list", str(forged_list), str(pdf)
+    )
+
+    assert plain.status == 0, plain.out
+    assert listed.status == 2 and "2026-12-01" in listed.out, listed.out
+    assert forged.status == 2 and "签名无法验证" in forged.out, forged.out
