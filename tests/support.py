@@ -29,7 +29,7 @@ from certflow.actions import (
     plan_workflow_id,
 )
 from certflow.config import DeadlinePolicy, Settings
-from certflow.models import Actor, PlanInfo, Role
+from certflow.models import Actor, PlanInfo, Role, Stage
 from certflow.timeutil import cst_date
 from starter.sample_plan import (
     CANDIDATE_SIGN_IN,
@@ -216,6 +216,20 @@ class PlanDriver:
             ExamPlanWorkflow.confirm_score_upload, SimpleAction(actor=INFO)
         )
         assert result.accepted
+
+    async def reach_publicity(self) -> PlanStatus:
+        """Start the plan and play stages 1-3 right, until publicity is set."""
+        await self.start()
+        await self.submit_everything()
+        await self.approve_review()
+        await self.confirm_upload()
+        return await self.wait_for(lambda s: s.publicity is not None)
+
+    async def reach_payment(self) -> PlanStatus:
+        """Play stages 1-4 right, until the payment stage opens."""
+        await self.reach_publicity()
+        await self.skip(31)
+        return await self.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
 
     async def skip(self, days: float) -> None:
         await self.env.sleep(timedelta(days=days))

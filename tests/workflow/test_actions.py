@@ -202,12 +202,8 @@ async def test_corrections_hold_org_signoff_until_decided_and_applied(
 ) -> None:
     pool, _ = resources
     driver: PlanDriver = await make_driver()
-    await driver.start()
-    await driver.submit_everything()
-    await driver.approve_review()
-    await driver.confirm_upload()
-    status = await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
-    assert status.publicity is not None
+    status = await driver.reach_publicity()
+    assert status.stage == Stage.PUBLICITY
 
     # Seq 12 (雷芳彬) asks for practical 60.1: it would change total and result.
     request = CorrectionSubmission(
@@ -274,11 +270,7 @@ async def test_correction_after_cutoff_is_refused_with_the_date(
     make_driver: Any,
 ) -> None:
     driver: PlanDriver = await make_driver()
-    await driver.start()
-    await driver.submit_everything()
-    await driver.approve_review()
-    await driver.confirm_upload()
-    status = await driver.wait_for(lambda s: s.publicity is not None)
+    status = await driver.reach_publicity()
     window = status.publicity
     assert window is not None
     request = CorrectionSubmission(
@@ -304,12 +296,7 @@ async def test_payment_and_org_signoff_run_in_parallel_in_any_order(
 ) -> None:
     pool, _ = resources
     driver: PlanDriver = await make_driver()
-    await driver.start()
-    await driver.submit_everything()
-    await driver.approve_review()
-    await driver.confirm_upload()
-    await driver.skip(31)
-    await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    await driver.reach_payment()
 
     # The organisation signs off first, before the site has even paid.
     assert (
@@ -393,10 +380,7 @@ async def test_batch_approves_some_plans_and_rejects_others_with_reason(
     first: PlanDriver = await make_driver()
     second: PlanDriver = await make_driver()
     for driver in (first, second):
-        await driver.start()
-        await driver.submit_everything()
-        await driver.approve_review()
-        await driver.confirm_upload()
+        await driver.reach_publicity()
     await first.skip(31)
     for driver in (first, second):
         await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)

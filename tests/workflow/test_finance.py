@@ -22,12 +22,7 @@ async def test_invoice_follows_the_confirmed_payment_and_does_not_hold_approval(
 ) -> None:
     pool, _ = resources
     driver: PlanDriver = await make_driver()
-    await driver.start()
-    await driver.submit_everything()
-    await driver.approve_review()
-    await driver.confirm_upload()
-    await driver.skip(31)
-    await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    await driver.reach_payment()
     invoice = InvoiceRecord(
         actor=FINANCE,
         number="INV-2027-0001",
@@ -63,12 +58,7 @@ async def test_head_count_and_fee_mismatches_are_refused_with_the_difference(
     make_driver: Any,
 ) -> None:
     driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
-    await driver.start()
-    await driver.submit_everything()
-    await driver.approve_review()
-    await driver.confirm_upload()
-    await driver.skip(31)
-    await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    await driver.reach_payment()
     today = await driver.today()
     scan = driver.store.put(
         SCAN_PDF, filename="申请表.pdf", media_type="application/pdf"

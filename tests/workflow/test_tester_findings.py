@@ -18,11 +18,7 @@ wf = ExamPlanWorkflow
 
 async def plan_in_publicity(make_driver: Any) -> PlanDriver:
     driver: PlanDriver = await make_driver()
-    await driver.start()
-    await driver.submit_everything()
-    await driver.approve_review()
-    await driver.confirm_upload()
-    await driver.wait_for(lambda s: s.publicity is not None)
+    await driver.reach_publicity()
     return driver
 
 
