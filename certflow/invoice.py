@@ -1,0 +1,368 @@
+"""Reading and checking the invoice details form a site uploads with its payment.
+
+The form is two columns, a label and its content, one row per field; title rows,
+a "项目 | 内容" header and blank rows around it are ignored. Each field is known by
+several labels (``LABELS``). The file goes through the same content-sniffing
+reader as the score summary, so xlsx, xls, ods and CSV (UTF-8 or GBK) are read
+alike and the same files are refused. Pure code: bytes in, a reading out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import Field
+
+from certflow.i18n import t
+from certflow.intake.cells import (
+    CellValue,
+    clean_text,
+    compact,
+    integer_text,
+    is_number_cell,
+    lost_digits,
+)
+from certflow.intake.common import refusal_problem
+from certflow.intake.container import Refusal
+from certflow.intake.limits import IntakeLimits
+from certflow.intake.workbook import Grid, open_workbook
+from certflow.models import Model, Problem
+
+
+class InvoiceField(StrEnum):
+    """The fields of the invoice details form, by role rather than by wording."""
+
+    TITLE = "title"
+    TAXPAYER_ID = "taxpayer_id"
+    ADDRESS = "address"
+    PHONE = "phone"
+    BANK = "bank"
+    ACCOUNT = "account"
+    EMAIL = "email"
+
+
+# The first label of each list is the template's own wording. Labels are compared
+# after ``_label_key``: no spaces, no "*", no trailing colon, no bracketed hint.
+LABELS: dict[InvoiceField, tuple[str, ...]] = {
+    InvoiceField.TITLE: (
+        "发票抬头",
+        "抬头",
+        "单位名称",
+        "购买方名称",
+        "购方名称",
+        "开票名称",
+        "学校名称",
+        "院校名称",
+        "名称",
+    ),
+    InvoiceField.TAXPAYER_ID: (
+        "纳税人识别号",
+        "税号",
+        "统一社会信用代码",
+        "社会信用代码",
+        "购买方纳税人识别号",
+        "纳税人识别号/统一社会信用代码",
+        "识别号",
+    ),
+    InvoiceField.ADDRESS: ("地址", "单位地址", "注册地址", "开票地址", "购买方地址"),
+    InvoiceField.PHONE: ("电话", "联系电话", "单位电话", "注册电话", "电话号码"),
+    InvoiceField.BANK: ("开户银行", "开户行", "开户银行名称", "银行名称", "开户行名称"),
+    InvoiceField.ACCOUNT: (
+        "银行账号",
+        "账号",
+        "帐号",
+        "银行帐号",
+        "开户账号",
+        "对公账号",
+        "银行账户",
+    ),
+    InvoiceField.EMAIL: (
+        "接收电子发票邮箱",
+        "邮箱",
+        "电子邮箱",
+        "电子发票邮箱",
+        "收票邮箱",
+        "接收邮箱",
+        "e-mail",
+        "email",
+    ),
+}
+
+# Decision: every field of the form is required. Finance issues special VAT
+# invoices to some schools, which need the address, phone, bank and account.
+REQUIRED = tuple(InvoiceField)
+
+# GB 32100-2015: the 18-character unified social credit code (统一社会信用代码).
+CREDIT_CODE_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+# Before 2015 taxpayers carried a 15-character tax registration number: a 6-digit
+# region code and the 9-character organisation code (check character 0-9 or X).
+_OLD_TAX_NUMBER = re.compile(r"[0-9]{6}[0-9A-Z]{8}[0-9X]")
+_ACCOUNT = re.compile(r"[0-9]{8,30}")
+_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+# A value starting with one of these is run as a formula when finance pastes or
+# imports it into a spreadsheet; such cells are refused, never repaired.
+FORMULA_SIGNS = ("=", "+", "-", "@")
+_BRACKETED = re.compile(r"[(（\[【][^)）\]】]*[)）\]】]")
+_MAX_TEXT = 200
+
+
+class InvoiceDetails(Model):
+    """院校发票信息: what finance needs to invoice a site, as read from its form."""
+
+    title: str
+    taxpayer_id: str
+    address: str
+    phone: str
+    bank: str
+    account: str
+    email: str
+
+
+class InvoiceReading(Model):
+    """The answer to an uploaded invoice details form: the details, or every problem.
+
+    ``notes`` tell the uploader what was read without being wrong (the sheet used,
+    an old-style tax number that could only be checked by its pattern).
+    """
+
+    accepted: bool
+    details: InvoiceDetails | None = None
+    problems: list[Problem] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+def credit_code_check_character(first17: str) -> str:
+    """Return the GB 32100 check character for the first 17 characters of a code.
+
+    Raises ``ValueError`` when ``first17`` is not 17 characters of the code's set.
+    """
+    if len(first17) != 17 or any(c not in CREDIT_CODE_CHARSET for c in first17):
+        raise ValueError("a credit code starts with 17 characters of its charset")
+    total = sum(
+        CREDIT_CODE_CHARSET.index(c) * w
+        for c, w in zip(first17, CREDIT_CODE_WEIGHTS, strict=True)
+    )
+    return CREDIT_CODE_CHARSET[(31 - total % 31) % 31]
+
+
+def is_valid_credit_code(code: str) -> bool:
+    """Tell whether ``code`` is an 18-character credit code with a correct check."""
+    return (
+        len(code) == 18
+        and all(c in CREDIT_CODE_CHARSET for c in code)
+        and credit_code_check_character(code[:17]) == code[17]
+    )
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One recognised row of the form: where it is, its label and its value."""
+
+    row: int
+    label: str
+    raw: CellValue
+    text: str
+
+
+def read_invoice_details(
+    data: bytes, *, limits: IntakeLimits | None = None
+) -> InvoiceReading:
+    """Read an uploaded invoice details form and check every field.
+
+    Returns the details when every field is present and valid, otherwise every
+    problem found, each naming the row (as the office suite numbers it) and the
+    label the uploader wrote.
+    """
+    book = open_workbook(data, limits or IntakeLimits())
+    if isinstance(book, Refusal):
+        return InvoiceReading(accepted=False, problems=[refusal_problem(book)])
+
+    found = [(grid, _entries(grid)) for grid in book.sheets]
+    grid, entries = max(found, key=lambda pair: len(pair[1]))
+    if not entries:
+        return InvoiceReading(accepted=False, problems=[_problem("no_form", {})])
+
+    check = _Check(grid)
+    values = check.collect(entries)
+    notes = [t("invoice.note_sheet_used", sheet=grid.name)]
+    notes.extend(check.notes)
+    if check.problems:
+        return InvoiceReading(accepted=False, problems=check.problems, notes=notes)
+    return InvoiceReading(
+        accepted=True,
+        details=InvoiceDetails(**{field.value: values[field] for field in REQUIRED}),
+        notes=notes,
+    )
+
+
+def _label_key(text: str) -> str:
+    key = _BRACKETED.sub("", clean_text(text))
+    return key.replace(" ", "").replace("*", "").rstrip(":：").lower()
+
+
+_BY_LABEL = {
+    _label_key(label): field for field, labels in LABELS.items() for label in labels
+}
+
+
+def _entries(grid: Grid) -> list[tuple[InvoiceField, _Entry]]:
+    """Find the rows whose first filled cell is a known label."""
+    entries = []
+    for index, row in enumerate(grid.rows):
+        filled = [(col, cell) for col, cell in enumerate(row) if clean_text(cell)]
+        if not filled:
+            continue
+        label_cell = filled[0][1]
+        field = _BY_LABEL.get(_label_key(clean_text(label_cell)))
+        if field is None:
+            continue
+        raw: CellValue = filled[1][1] if len(filled) > 1 else None
+        label = clean_text(label_cell)
+        entries.append((field, _Entry(index + 1, label, raw, clean_text(raw))))
+    return entries
+
+
+def _problem(
+    code: str,
+    fields: dict[str, object],
+    *,
+    sheet: str | None = None,
+    row: int | None = None,
+    value: str | None = None,
+) -> Problem:
+    return Problem(
+        code=code,
+        message=t(f"invoice.{code}", **fields),
+        sheet=sheet,
+        row=row,
+        value=value,
+    )
+
+
+class _Check:
+    """Collects the values of one sheet's entries and every problem with them."""
+
+    def __init__(self, grid: Grid) -> None:
+        self.grid = grid
+        self.problems: list[Problem] = []
+        self.notes: list[str] = []
+
+    def add(self, code: str, entry: _Entry | None, **fields: object) -> None:
+        if entry is None:
+            self.problems.append(_problem(code, fields, sheet=self.grid.name))
+            return
+        self.problems.append(
+            _problem(
+                code,
+                {"label": entry.label, **fields},
+                sheet=self.grid.name,
+                row=entry.row,
+                value=entry.text or None,
+            )
+        )
+
+    def collect(
+        self, entries: list[tuple[InvoiceField, _Entry]]
+    ) -> dict[InvoiceField, str]:
+        self._formula_cells()
+        seen: dict[InvoiceField, _Entry] = {}
+        values: dict[InvoiceField, str] = {}
+        for field, entry in entries:
+            first = seen.setdefault(field, entry)
+            if first is not entry:
+                self.add("duplicate_field", entry, first=first.row)
+                continue
+            value = self._value(field, entry)
+            if value is not None:
+                values[field] = value
+        for field in REQUIRED:
+            if field not in seen:
+                self.add("missing_field", None, label=LABELS[field][0])
+        return values
+
+    def _formula_cells(self) -> None:
+        for index, row in enumerate(self.grid.rows):
+            for cell in row:
+                text = clean_text(cell)
+                if text.startswith(FORMULA_SIGNS):
+                    self.problems.append(
+                        _problem(
+                            "formula_sign",
+                            {},
+                            sheet=self.grid.name,
+                            row=index + 1,
+                            value=text,
+                        )
+                    )
+
+    def _value(self, field: InvoiceField, entry: _Entry) -> str | None:
+        if not entry.text:
+            self.add("empty_value", entry)
+            return None
+        if entry.text.startswith(FORMULA_SIGNS):
+            return None  # already reported for the whole sheet
+        if len(entry.text) > _MAX_TEXT:
+            self.add("too_long", entry, limit=_MAX_TEXT)
+            return None
+        if field is InvoiceField.TAXPAYER_ID:
+            return self._taxpayer_id(entry)
+        if field is InvoiceField.ACCOUNT:
+            return self._account(entry)
+        if field is InvoiceField.EMAIL:
+            return self._email(entry)
+        if field is InvoiceField.PHONE and is_number_cell(entry.raw):
+            return integer_text(entry.raw) or entry.text
+        return entry.text
+
+    def _code_text(self, entry: _Entry) -> str | None:
+        """Return a code or number cell without spaces, or None if digits were lost."""
+        # A long number typed into a "General" cell keeps only 15 digits; the
+        # lost ones are never guessed back.
+        if lost_digits(entry.raw):
+            self.add("stored_as_number", entry)
+            return None
+        return integer_text(entry.raw) or compact(entry.raw)
+
+    def _taxpayer_id(self, entry: _Entry) -> str | None:
+        text = self._code_text(entry)
+        if text is None:
+            return None
+        code = text.upper()
+        if len(code) == 15 and _OLD_TAX_NUMBER.fullmatch(code):
+            self.notes.append(t("invoice.note_old_tax_number", row=entry.row))
+            return code
+        if len(code) != 18:
+            self.add("taxpayer_id_length", entry, length=len(code))
+            return None
+        wrong = sorted({c for c in code if c not in CREDIT_CODE_CHARSET})
+        if wrong:
+            self.add("taxpayer_id_charset", entry, characters="".join(wrong))
+            return None
+        if not is_valid_credit_code(code):
+            self.add("taxpayer_id_check", entry)
+            return None
+        return code
+
+    def _account(self, entry: _Entry) -> str | None:
+        account = self._code_text(entry)
+        if account is None:
+            return None
+        if not _ACCOUNT.fullmatch(account):
+            self.add("bad_account", entry)
+            return None
+        return account
+
+    def _email(self, entry: _Entry) -> str | None:
+        # Spaces inside an address are refused rather than closed up: the site
+        # must say which address it meant.
+        email = entry.text
+        if len(email) > 254 or not _EMAIL.fullmatch(email):
+            self.add("bad_email", entry)
+            return None
+        return email
