@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
+from certflow.intake.container import ODS_MIMETYPE
 from certflow.invoice import (
     CREDIT_CODE_CHARSET,
     InvoiceReading,
@@ -72,6 +75,46 @@ def csv_form(rows: list[list[str]], encoding: str = "utf-8") -> bytes:
     return buffer.getvalue().encode(encoding)
 
 
+def ods_form(rows: list[list[str]]) -> bytes:
+    """Write a minimal OpenDocument spreadsheet: the parts an ods needs, no styles."""
+
+    def cell(text: str) -> str:
+        return (
+            '<table:table-cell office:value-type="string">'
+            f"<text:p>{escape(text)}</text:p></table:table-cell>"
+        )
+
+    body = "".join(
+        "<table:table-row>" + "".join(map(cell, row)) + "</table:table-row>"
+        for row in rows
+    )
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<office:document-content office:version="1.2"'
+        ' xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
+        ' xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"'
+        ' xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0">'
+        '<office:body><office:spreadsheet><table:table table:name="发票信息">'
+        f"{body}</table:table></office:spreadsheet></office:body>"
+        "</office:document-content>"
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<manifest:manifest manifest:version="1.2"'
+        ' xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+        '<manifest:file-entry manifest:full-path="/"'
+        f' manifest:media-type="{ODS_MIMETYPE.decode()}"/>'
+        '<manifest:file-entry manifest:full-path="content.xml"'
+        ' manifest:media-type="text/xml"/></manifest:manifest>'
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("mimetype", ODS_MIMETYPE, compress_type=zipfile.ZIP_STORED)
+        archive.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("META-INF/manifest.xml", manifest)
+    return buffer.getvalue()
+
+
 def codes(reading: InvoiceReading) -> list[tuple[str, int | None]]:
     return [(p.code, p.row) for p in reading.problems]
 
@@ -114,6 +157,26 @@ def test_a_gbk_csv_reads_the_same_as_the_template() -> None:
     assert reading.accepted, reading.problems
     assert reading.details is not None
     assert reading.details.model_dump() == EXPECTED
+
+
+def test_an_ods_reads_the_same_as_the_template() -> None:
+    rows = [["院校发票信息收集表"], ["项目", "内容"]]
+    rows += [[label, value] for label, value in HONEST.items()]
+
+    reading = read_invoice_details(ods_form(rows))
+
+    assert reading.accepted, reading.problems
+    assert reading.details is not None
+    assert reading.details.model_dump() == EXPECTED
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=2000))
+def test_any_bytes_give_a_reading_not_an_exception(data: bytes) -> None:
+    reading = read_invoice_details(data)
+
+    assert reading.accepted == (reading.details is not None)
+    assert reading.accepted or reading.problems
 
 
 def test_synonyms_spacing_and_full_width_text_are_read() -> None:
