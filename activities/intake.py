@@ -31,6 +31,7 @@ from certflow.activity_models import (
 )
 from certflow.i18n import t
 from certflow.intake.summary import compute_total, passes
+from certflow.invoice import InvoiceReading, read_invoice_details
 from certflow.models import (
     CandidateScore,
     DocumentKind,
@@ -121,7 +122,33 @@ class IntakeActivities:
             async with self.pool.acquire() as conn, conn.transaction():
                 version = await self._record_document(conn, req, accepted=True)
             return UploadOutcome(accepted=True, version=version)
+        if req.kind is DocumentKind.INVOICE_DETAILS:
+            return await self._invoice_details(req, data)
         raise ValueError(f"Uploads of kind {req.kind.value} are not read by intake.")
+
+    async def _invoice_details(self, req: ProcessUpload, data: bytes) -> UploadOutcome:
+        """Read the invoice details form and keep what finance invoices from."""
+        invoice = await _read(_read_invoice, data, req)
+        if invoice is None:
+            return await self._refuse(req, None, [_unreadable()])
+        if not invoice.accepted or invoice.details is None:
+            return await self._refuse(req, data, invoice.problems)
+        async with self.pool.acquire() as conn, conn.transaction():
+            version = await self._record_document(conn, req, accepted=True)
+            await conn.execute(
+                """
+                INSERT INTO invoice_details (plan_id, sha256, details, received_at)
+                VALUES ($1, $2, $3, $4)
+                ON CONFLICT (plan_id, sha256) DO NOTHING
+                """,
+                req.plan.plan_id,
+                req.document.sha256,
+                invoice.details.model_dump(mode="json"),
+                req.at,
+            )
+        return UploadOutcome(
+            accepted=True, version=version, note="；".join(invoice.notes)
+        )
 
     async def _refuse(
         self, req: ProcessUpload, data: bytes | None, problems: list[Problem]
@@ -627,6 +654,11 @@ async def _read(
             type(err).__name__,
         )
         return None
+
+
+def _read_invoice(data: bytes, plan: PlanInfo) -> InvoiceReading:
+    # The form is the same for every plan; the reader takes the bytes only.
+    return read_invoice_details(data)
 
 
 def _unreadable() -> Problem:

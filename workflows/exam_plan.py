@@ -879,10 +879,39 @@ class ExamPlanWorkflow:
     @workflow.update
     async def upload_application(self, req: ApplicationUpload) -> ActionResult:
         state = self._state
+        if req.invoice_details is not None:
+            # The invoice details form is read and checked like any upload; a
+            # refused form refuses the application, which stays owed.
+            async with self._lock:
+                outcome = await self._attempt(
+                    IntakeActivities.process_upload,
+                    ProcessUpload(
+                        plan=state.info,
+                        kind=DocumentKind.INVOICE_DETAILS,
+                        document=req.invoice_details,
+                        uploaded_by=req.actor.person,
+                        at=workflow.now(),
+                    ),
+                )
+            if outcome is None:
+                return ActionResult(accepted=False, message=t("plan.upload_failed"))
+            if not outcome.accepted:
+                await self._audit(
+                    Action.UPLOAD_APPLICATION,
+                    req.actor,
+                    accepted=False,
+                    problems=str(outcome.problem_count),
+                )
+                return ActionResult(
+                    accepted=False,
+                    message=t("plan.upload_refused", count=outcome.problem_count),
+                    problems=outcome.problems,
+                    problem_count=outcome.problem_count,
+                    report=outcome.report,
+                )
+            state.documents[DocumentKind.INVOICE_DETAILS] = req.invoice_details
         now = workflow.now()
         state.documents[DocumentKind.CERTIFICATE_APPLICATION] = req.application_scan
-        if req.invoice_details is not None:
-            state.documents[DocumentKind.INVOICE_DETAILS] = req.invoice_details
         state.payment.declared_amount = float(req.amount)
         state.payment.head_count = req.head_count
         state.payment.absentees_paid = req.absentees_paid

@@ -3,6 +3,7 @@ invoiced; an invoice cannot come before the confirmed payment."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -107,3 +108,42 @@ async def test_head_count_and_fee_mismatches_are_refused_with_the_difference(
     # Once finance confirmed it, the application can no longer be changed.
     refusal = await apply_and_check(14, 0, "4200.00")
     assert refusal and refusal.startswith("already_done")
+
+
+async def test_the_invoice_details_form_is_read_and_a_bad_one_refuses_the_application(
+    make_driver: Any, resources: Any
+) -> None:
+    from tests.intake.test_invoice_details import EXPECTED, HONEST, filled_template
+
+    pool, store = resources
+    driver: PlanDriver = await make_driver()
+    await driver.reach_payment()
+    scan = store.put(SCAN_PDF, filename="申请表.pdf", media_type="application/pdf")
+
+    def application(form: bytes) -> ApplicationUpload:
+        return ApplicationUpload(
+            actor=SITE,
+            application_scan=scan,
+            invoice_details=store.put(form, filename="院校发票信息收集表.xlsx"),
+            paid_plan_ids=[driver.plan.plan_id],
+            head_count=14,
+            amount=Decimal("4200.00"),
+            paid_on=date(2027, 1, 8),
+        )
+
+    broken = filled_template({**HONEST, "纳税人识别号": "91350100M000100Y44"})
+    refused_form = await driver.h.execute_update(
+        ExamPlanWorkflow.upload_application, application(broken)
+    )
+    assert not refused_form.accepted
+    assert [p.code for p in refused_form.problems] == ["taxpayer_id_check"]
+    assert any(o.duty == "application" for o in (await driver.status()).owed)
+
+    accepted = await driver.h.execute_update(
+        ExamPlanWorkflow.upload_application, application(filled_template(HONEST))
+    )
+    assert accepted.accepted
+    stored = await pool.fetchval(
+        "SELECT details FROM invoice_details WHERE plan_id = $1", driver.plan.plan_id
+    )
+    assert stored == EXPECTED
