@@ -29,6 +29,7 @@ from certflow.activity_models import (
     PlatformImportRequest,
     ProcessUpload,
 )
+from certflow.certificates import load_font
 from certflow.i18n import t
 from certflow.intake.summary import compute_total, passes
 from certflow.invoice import InvoiceReading, read_invoice_details
@@ -43,6 +44,7 @@ from certflow.models import (
     UploadOutcome,
 )
 from certflow.plan import ConsistencySummary
+from certflow.privacy import mask_name
 
 log = logging.getLogger(__name__)
 _SCORE_TEXT = re.compile(r"\d{1,3}(\.\d{1,2})?")
@@ -92,6 +94,9 @@ class IntakeActivities:
                 return await self._refuse(req, None, [_unreadable()])
             if not reading.accepted:
                 return await self._refuse(req, data, reading.problems)
+            unprintable = await asyncio.to_thread(_unprintable_names, reading.rows)
+            if unprintable:
+                return await self._refuse(req, data, unprintable)
             return await self._accept_summary(req, reading.rows)
         if req.kind is DocumentKind.CANDIDATE_SIGN_IN:
             sign_in = await _read(intake.read_candidate_sign_in, data, req)
@@ -654,6 +659,34 @@ async def _read(
             type(err).__name__,
         )
         return None
+
+
+def _unprintable_names(rows: list[CandidateScore]) -> list[Problem]:
+    """Names with a character the certificate font lacks, refused now.
+
+    Found at issuance, after the general manager approved, such a name would
+    stop the plan's certificates; at upload the school can send the registered
+    form of the name (or staff can install a font that has the character).
+    """
+    font = load_font()
+    problems = []
+    for row in rows:
+        if not row.passed:
+            continue
+        missing = font.unsupported(row.name)
+        if missing:
+            problems.append(
+                Problem(
+                    code="unprintable_name",
+                    message=t(
+                        "intake_db.unprintable_name",
+                        seq=row.seq if row.seq is not None else "?",
+                        characters="".join(missing),
+                    ),
+                    value=mask_name(row.name),
+                )
+            )
+    return problems
 
 
 def _read_invoice(data: bytes, plan: PlanInfo) -> InvoiceReading:

@@ -75,3 +75,28 @@ async def test_an_upload_that_keeps_failing_is_answered_and_the_plan_goes_on(
     status = await driver.status()
     assert status.stage == Stage.SCORE_SUBMISSION
     assert status.document_versions["score_summary"] == 1
+
+
+async def test_a_passing_name_the_certificate_font_cannot_print_is_refused_at_upload(
+    make_driver: Any, tmp_path: Any
+) -> None:
+    """Found at issuance, after approval, such a name would stop the plan's
+    certificates; intake refuses it while the school can still answer."""
+    import openpyxl
+
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    book = openpyxl.load_workbook(driver.files["summary"])
+    sheet = book.worksheets[0]
+    for row in sheet.iter_rows():
+        if row[1].value == "胡俊霞":  # seq 2, who passed
+            row[1].value = "胡𠮷霞"
+    rare = tmp_path / "rare-name.xlsx"
+    book.save(rare)
+
+    result = await driver.upload(ExamPlanWorkflow.upload_score_summary, LEAD, rare)
+    assert not result.accepted
+    assert [p.code for p in result.problems] == ["unprintable_name"]
+    assert "序号 2" in result.problems[0].message
+    assert "𠮷" in result.problems[0].message
+    assert "胡𠮷霞" not in (result.problems[0].value or "")
