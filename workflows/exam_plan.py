@@ -1003,6 +1003,7 @@ class ExamPlanWorkflow:
             req.actor,
             late=late,
             invoice=req.number,
+            issued_on=req.issued_on.isoformat(),
             amount=f"{req.amount:.2f}",
         )
         return self._accepted(t("plan.accepted"), late, Duty.INVOICE)

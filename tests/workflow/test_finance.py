@@ -45,14 +45,13 @@ async def test_invoice_follows_the_confirmed_payment_and_does_not_hold_approval(
     status = await driver.status()
     assert status.payment.invoice_number == "INV-2027-0001"
     assert all(o.duty != "invoice" for o in status.owed)
-    assert (
-        await pool.fetchval(
-            "SELECT details->>'invoice' FROM audit WHERE plan_id = $1 "
-            "AND action = 'record_invoice'",
-            driver.plan.plan_id,
-        )
-        == "INV-2027-0001"
+    recorded = await pool.fetchval(
+        "SELECT details FROM audit WHERE plan_id = $1 AND action = 'record_invoice'",
+        driver.plan.plan_id,
     )
+    assert recorded["invoice"] == "INV-2027-0001"
+    assert recorded["amount"] == "4200.00"
+    assert recorded["issued_on"] == invoice.issued_on.isoformat()
 
 
 async def test_head_count_and_fee_mismatches_are_refused_with_the_difference(
