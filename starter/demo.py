@@ -527,7 +527,7 @@ async def report(settings: Settings, pool: Any, sink: MailSink) -> None:
     mails = read_messages(sink.root)
     print(
         f"  Mails: {len(mails)} in {sink.root / 'all'} "
-        f"(read them: certflow mail list --state {sink.root.parent})"
+        f"(read them: certflow mail list {sink.root.parent})"
     )
     platform = await pool.fetch(
         """

@@ -5,8 +5,8 @@ Nothing is relayed anywhere. Each message is written as one file into the maildi
 mailbox addresses (the 1+X exam mailbox, for instance) is also delivered into that
 mailbox's own maildir, where the correction intake reads it like a real inbox.
 
-Staff read the local mail with ``python -m starter.smtp_sink list STATE_DIR`` and
-``python -m starter.smtp_sink show N STATE_DIR``. This module does not import
+Staff read the local mail with ``certflow mail list STATE_DIR`` and
+``certflow mail show N STATE_DIR``. This module does not import
 certflow, so it can be used on any folder of mail.
 """
 
@@ -207,7 +207,7 @@ def _print_full(index: int, message: EmailMessage) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: list the stored mail, or show one message in full."""
     parser = argparse.ArgumentParser(
-        prog="python -m starter.smtp_sink",
+        prog="certflow mail",
         description="Read the mail kept by the local stack's SMTP sink.",
     )
     # The stack keeps its state where CERTFLOW_STATE says, so the mail is there.

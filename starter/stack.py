@@ -274,7 +274,7 @@ def _print_endpoints(
         f"  Output files      : {settings.output_dir}",
         f"  Signing key       : {settings.certificates.signing_key_file}",
         f"  Worker            : {worker}",
-        "Read mail with: python -m starter.smtp_sink list " + str(sink.root.parent),
+        "Read mail with: certflow mail list " + str(sink.root.parent),
         "Press Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)
