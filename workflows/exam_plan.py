@@ -470,8 +470,11 @@ class ExamPlanWorkflow:
 
     @workflow.update
     async def upload_signed_scan(self, req: UploadRequest) -> ActionResult:
-        self._state.signed_evaluator_ids = list(req.signed_evaluator_ids)
-        return await self._upload(DocumentKind.SIGNED_SUMMARY_SCAN, req)
+        result = await self._upload(DocumentKind.SIGNED_SUMMARY_SCAN, req)
+        # The signers belong to the scan: a refused scan leaves the earlier ones.
+        if result.accepted:
+            self._state.signed_evaluator_ids = list(req.signed_evaluator_ids)
+        return result
 
     @upload_signed_scan.validator
     def _check_signed_scan(self, req: UploadRequest) -> None:

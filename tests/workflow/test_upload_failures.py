@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from certflow import intake
+from certflow.actions import ConfirmSummaryRequest
 from certflow.i18n import t
 from certflow.models import DocumentRef, Stage
-from tests.support import LEAD, PlanDriver
+from tests.support import LEAD, SCAN_PDF, SITE, PlanDriver
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -100,3 +101,42 @@ async def test_a_passing_name_the_certificate_font_cannot_print_is_refused_at_up
     assert "序号 2" in result.problems[0].message
     assert "𠮷" in result.problems[0].message
     assert "胡𠮷霞" not in (result.problems[0].value or "")
+
+
+async def test_a_refused_scan_leaves_the_signers_of_the_accepted_one(
+    make_driver: Any, tmp_path: Any
+) -> None:
+    """Regression: the signers were taken from the request before the scan was
+    checked, so a refused scan still changed whose signatures the review saw."""
+    from certflow.actions import UploadRequest
+
+    not_a_scan = tmp_path / "scan.txt"
+    not_a_scan.write_text("not a scan")
+    other: PlanDriver = await make_driver()
+    await other.start()
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(SCAN_PDF)
+    team = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
+    wf = ExamPlanWorkflow
+    assert (
+        await other.upload(wf.upload_signed_scan, LEAD, scan, signed_evaluator_ids=team)
+    ).accepted
+    refused_scan = await other.h.execute_update(
+        wf.upload_signed_scan,
+        UploadRequest(
+            actor=LEAD,
+            document=other.put(not_a_scan),
+            signed_evaluator_ids=["ZCX-E-0107"],
+        ),
+    )
+    assert not refused_scan.accepted
+    await other.upload(wf.upload_score_summary, LEAD, other.files["summary"])
+    await other.upload(wf.upload_candidate_sign_in, SITE, other.files["candidates"])
+    await other.upload(wf.upload_evaluator_sign_in, SITE, other.files["evaluators"])
+    await other.h.execute_update(
+        wf.confirm_score_summary, ConfirmSummaryRequest(actor=SITE, summary_version=1)
+    )
+    status = await other.wait_for(lambda s: s.consistency is not None)
+    assert status.consistency is not None
+    # Only 严豪刚's extra sign-in: all four evaluators still count as signers.
+    assert status.consistency.mismatch_count == 1
