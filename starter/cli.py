@@ -331,6 +331,10 @@ def render_status(status: PlanStatus) -> list[str]:
         lines += table([t(f"cli.status.{h}") for h in headers], rows)
     else:
         lines.append(t("cli.status.nothing_owed"))
+    if status.calendar_missing_years:
+        # Nobody owes a step, yet the plan waits: say for what.
+        years = "、".join(str(y) for y in status.calendar_missing_years)
+        lines.append(t("cli.status.waiting_calendar", years=years))
 
     lines += ["", *_fields(_status_facts(status))]
 

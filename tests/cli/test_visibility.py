@@ -166,6 +166,9 @@ async def test_calendar_load_wakes_the_plans_waiting_for_the_year(
         await driver.wait_for(lambda s: any(o.duty == "score_upload" for o in s.owed))
         assert (await certflow(*INFO, "confirm-upload", plan.plan_id)).status == 0
         waiting = await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+        # Nobody owes a step, yet the status says what the plan waits for.
+        shown = await certflow("status", plan.plan_id)
+        assert t("cli.status.waiting_calendar", years="2027") in shown.out
         await until_listed(
             certflow, plan.plan_id, "list", "--stage", "score_publication"
         )
