@@ -708,7 +708,7 @@ def _check_scan(data: bytes) -> list[Problem]:
 
 def _check_requested(field: str, requested: str) -> list[Problem]:
     if field == "status":
-        if requested.strip() not in ("正常", "缺考", "违纪"):
+        if requested.strip() not in _STATUS_WORDS:
             return [Problem(code="bad_status", message=t("intake_db.bad_status"))]
         return []
     if parse_score(requested) is None:
@@ -718,7 +718,11 @@ def _check_requested(field: str, requested: str) -> list[Problem]:
     return []
 
 
-_STATUS_OF_WORD = {"正常": "present", "缺考": "absent", "违纪": "disqualified"}
+_STATUS_WORDS = {
+    "正常": ExamStatus.PRESENT,
+    "缺考": ExamStatus.ABSENT,
+    "违纪": ExamStatus.DISQUALIFIED,
+}
 
 
 def _check_published(
@@ -733,7 +737,8 @@ def _check_published(
         return []
     if field == "status":
         on_record = current["status"]
-        given = _STATUS_OF_WORD.get(published.strip())
+        word = _STATUS_WORDS.get(published.strip())
+        given = word.value if word else None
     else:
         value = current[field]
         on_record = None if value is None else f"{value:.2f}"
@@ -743,13 +748,17 @@ def _check_published(
         return []
     shown = "（空）" if on_record is None else on_record
     if field == "status":
-        shown = {v: k for k, v in _STATUS_OF_WORD.items()}.get(on_record, shown)
+        shown = _status_word(ExamStatus(on_record))
     return [
         Problem(
             code="published_differs",
             message=t("intake_db.published_differs", given=published, on_record=shown),
         )
     ]
+
+
+def _status_word(status: ExamStatus) -> str:
+    return next(word for word, value in _STATUS_WORDS.items() if value is status)
 
 
 def parse_score(text: str) -> Decimal | None:
@@ -767,13 +776,6 @@ def parse_score(text: str) -> Decimal | None:
     return value
 
 
-_STATUS_WORDS = {
-    "正常": ExamStatus.PRESENT,
-    "缺考": ExamStatus.ABSENT,
-    "违纪": ExamStatus.DISQUALIFIED,
-}
-
-
 def _corrected(
     plan: PlanInfo, current: asyncpg.Record, field: str, requested: str
 ) -> dict[str, tuple[object, object]]:
@@ -782,9 +784,9 @@ def _corrected(
     practical: Decimal | None = current["practical"]
     status = ExamStatus(current["status"])
     if field == "theory":
-        theory = Decimal(requested.strip())
+        theory = parse_score(requested)
     elif field == "practical":
-        practical = Decimal(requested.strip())
+        practical = parse_score(requested)
     elif field == "status":
         status = _STATUS_WORDS[requested.strip()]
 
@@ -795,8 +797,9 @@ def _corrected(
     }
     if status is ExamStatus.PRESENT and practical is not None:
         total = compute_total(plan.pass_rule, theory, practical)
-        if field == "total":
-            total = Decimal(requested.strip())
+        asked = parse_score(requested) if field == "total" else None
+        if asked is not None:
+            total = asked
         new["total"] = total
         new["passed"] = passes(plan.pass_rule, theory, practical, total)
     else:
