@@ -1175,36 +1175,26 @@ class ExamPlanWorkflow:
         timer loop calls this on each wake.
         """
         state = self._state
-        now = workflow.now()
-        deadline = state.next_deadline()
-        values: dict[str, Any] = {
-            sa.PLAN_ID.name: state.info.plan_id,
-            sa.SITE_CODE.name: state.info.site_code,
-            sa.STAGE.name: state.stage.value,
-            sa.OVERDUE.name: state.overdue(now),
-            sa.OWED_BY.name: state.owed_by(),
-            sa.CALENDAR_MISSING.name: bool(state.calendar_missing_years),
-            sa.NEXT_DEADLINE.name: deadline,
-            sa.BATCH_ID.name: state.batch.batch_id if state.batch else None,
-        }
-        if values == self._published:
-            return
-        self._published = values
-        pairs: list[Any] = [
-            sa.PLAN_ID.value_set(state.info.plan_id),
-            sa.SITE_CODE.value_set(state.info.site_code),
-            sa.STAGE.value_set(state.stage.value),
-            sa.OVERDUE.value_set(state.overdue(now)),
-            sa.OWED_BY.value_set(state.owed_by()),
-            sa.CALENDAR_MISSING.value_set(bool(state.calendar_missing_years)),
-            sa.NEXT_DEADLINE.value_set(deadline)
-            if deadline
-            else sa.NEXT_DEADLINE.value_unset(),
-            sa.BATCH_ID.value_set(state.batch.batch_id)
-            if state.batch
-            else sa.BATCH_ID.value_unset(),
+        values: list[tuple[Any, Any]] = [
+            (sa.PLAN_ID, state.info.plan_id),
+            (sa.SITE_CODE, state.info.site_code),
+            (sa.STAGE, state.stage.value),
+            (sa.OVERDUE, state.overdue(workflow.now())),
+            (sa.OWED_BY, state.owed_by()),
+            (sa.CALENDAR_MISSING, bool(state.calendar_missing_years)),
+            (sa.NEXT_DEADLINE, state.next_deadline()),
+            (sa.BATCH_ID, state.batch.batch_id if state.batch else None),
         ]
-        workflow.upsert_search_attributes(pairs)
+        published = {key.name: value for key, value in values}
+        if published == self._published:
+            return
+        self._published = published
+        workflow.upsert_search_attributes(
+            [
+                key.value_unset() if value is None else key.value_set(value)
+                for key, value in values
+            ]
+        )
 
     async def _audit(self, action: Action, actor: Actor, **details: Any) -> None:
         await self._audit_raw(action.value, actor, **details)
