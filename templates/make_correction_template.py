@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -87,8 +88,16 @@ def build() -> bytes:
     sheet.add_data_validation(choices)
     choices.add(f"F4:F{3 + DATA_ROWS}")
 
+    return finish(workbook, INSTRUCTIONS)
+
+
+def finish(workbook: Workbook, instructions: Sequence[str]) -> bytes:
+    """Add the instructions sheet and save with fixed dates: a template's last steps.
+
+    Shared by every template generator, so all of them read and save alike.
+    """
     notes = workbook.create_sheet("填写说明")
-    for line in INSTRUCTIONS:
+    for line in instructions:
         notes.append([line])
     notes.column_dimensions["A"].width = 100
     notes["A1"].font = Font(bold=True)

@@ -8,7 +8,6 @@ title and note rows may change without breaking anything.
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_correction_template import _STAMP, stable_zip
+from make_correction_template import finish
 
 OUTPUT = Path(__file__).resolve().parent / "invoice-details.xlsx"
 
@@ -73,18 +72,7 @@ def build() -> bytes:
     sheet.column_dimensions["A"].width = 22
     sheet.column_dimensions["B"].width = 60
 
-    notes = workbook.create_sheet("填写说明")
-    for line in INSTRUCTIONS:
-        notes.append([line])
-    notes.column_dimensions["A"].width = 100
-    notes["A1"].font = Font(bold=True)
-
-    workbook.properties.creator = "1+X 考务"
-    workbook.properties.created = _STAMP
-    workbook.properties.modified = _STAMP
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return stable_zip(buffer.getvalue())
+    return finish(workbook, INSTRUCTIONS)
 
 
 def main() -> None:
