@@ -22,9 +22,7 @@ from io import BytesIO
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import segno
-from PIL import Image
-
+from certflow.certificates import qr
 from certflow.certificates.canonical import (
     CertificateData,
     canonical_bytes,
@@ -49,11 +47,6 @@ ATTACHMENT_NAME = "certflow-certificate.json"
 PAYLOAD_FORMAT = "certflow-signed-certificate-v1"
 FONT_FAMILY = "cjk"
 
-# A fixed QR mask skips segno's evaluation of all eight masks (5x the cost of
-# encoding); any mask is valid and scanners read them all.
-_QR_MASK = 2
-# segno marks dark modules 1 and light ones 0; as 8-bit grey, dark is 0.
-_QR_GREY = bytes([255, 0]) + bytes(254)
 _QR_PIXELS = 4  # image pixels per module
 
 # Page geometry in millimetres (A4 portrait).
@@ -220,21 +213,10 @@ class _Page:
     def qr(self, url: str, x: float, y: float, side: float) -> None:
         """Draw the QR code of ``url`` with the standard four-module quiet zone.
 
-        The bitmap is built directly (no PNG encode and decode round trip) and
-        enlarged without smoothing to several pixels per module, so that
-        renderers downscale it rather than blur it when they upscale.
+        The bitmap is enlarged without smoothing to several pixels per module,
+        so that renderers downscale it rather than blur it when they upscale.
         """
-        matrix = segno.make(url, error="m", mask=_QR_MASK).matrix
-        border = 4
-        size = len(matrix) + 2 * border
-        quiet = b"\xff" * size
-        rows = [quiet] * border
-        for row in matrix:
-            line = bytes(row).translate(_QR_GREY)
-            rows.append(quiet[:border] + line + quiet[:border])
-        rows += [quiet] * border
-        image = Image.frombytes("L", (size, size), b"".join(rows))
-        scaled = image.resize((size * _QR_PIXELS,) * 2, Image.Resampling.NEAREST)
+        scaled = qr.encode(url).image(_QR_PIXELS)
         self.pdf.image(scaled, x=x, y=y, w=side, h=side)
 
 
