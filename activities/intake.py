@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TypeVar
@@ -31,7 +30,9 @@ from certflow.activity_models import (
 )
 from certflow.certificates import load_font
 from certflow.i18n import t
+from certflow.intake.cells import clean_text, plain_decimal
 from certflow.intake.summary import compute_total, passes
+from certflow.intake.vocabulary import score_fault
 from certflow.invoice import InvoiceReading, read_invoice_details
 from certflow.models import (
     CandidateScore,
@@ -47,7 +48,6 @@ from certflow.plan import ConsistencySummary
 from certflow.privacy import mask_name
 
 log = logging.getLogger(__name__)
-_SCORE_TEXT = re.compile(r"\d{1,3}(\.\d{1,2})?")
 _R = TypeVar("_R")
 
 PROBLEMS_IN_HISTORY = 50  # the whole list is in the annotated report
@@ -762,16 +762,14 @@ def _status_word(status: ExamStatus) -> str:
 
 
 def parse_score(text: str) -> Decimal | None:
-    """A score as people write it (0-100, at most two decimals), or None.
+    """A score as people write it, or None: the score summary's rule for text cells.
 
-    Decimal accepts "NaN", "sNaN", "Infinity" and "1e1", and comparing a NaN
-    raises: only plain finite decimal numbers are scores.
+    A plain decimal number (``plain_decimal``: no ``1e1``, ``0x10``, ``NaN`` or
+    digits of other scripts) from 0 to 100 with at most two decimals. The digits
+    are kept as written, so the history records ``85.50`` as it was asked.
     """
-    cleaned = text.strip()
-    if not _SCORE_TEXT.fullmatch(cleaned):
-        return None
-    value = Decimal(cleaned)
-    if not Decimal(0) <= value <= Decimal(100):
+    value = plain_decimal(clean_text(text))
+    if value is None or score_fault(value) is not None:
         return None
     return value
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 
 CellValue = str | int | float | bool | date | datetime | time | timedelta | None
@@ -30,6 +30,10 @@ _SEPARATOR = re.compile(
 _CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
 _DIGITS = re.compile(r"[0-9]+")
 _SCIENTIFIC = re.compile(r"^[0-9]+(\.[0-9]+)?E\+?[0-9]+$", re.IGNORECASE)
+# A number as people write a score: ASCII digits, a decimal point between digits,
+# a leading minus. Decimal() also reads "1e1", "Infinity", "NaN" and the digits
+# of other scripts ("١٠"); none of those is a plain decimal number.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 # Excel keeps 15 significant digits; an integer past that lost its last digits.
 EXACT_INTEGER_LIMIT = 10**15
@@ -99,20 +103,29 @@ def lost_digits(value: CellValue) -> bool:
     return bool(_SCIENTIFIC.match(compact(value)))
 
 
+def plain_decimal(text: str) -> Decimal | None:
+    """Return ``text`` as a Decimal when it is a plain decimal number, else None.
+
+    Plain means ASCII digits with at most one decimal point between digits and
+    an optional leading minus: ``85``, ``85.5``, ``-5``. The Decimal keeps the
+    digits as written (``85.50`` stays ``85.50``).
+    """
+    return Decimal(text) if _PLAIN_DECIMAL.fullmatch(text) else None
+
+
 def decimal_of(value: CellValue) -> Decimal | None:
-    """Return a number cell, or a text cell holding a number, as a Decimal."""
+    """Return a number cell, or a text cell holding a plain decimal, as a Decimal.
+
+    A spreadsheet's own numbers are read as they are; text must be a plain
+    decimal number once full-width characters are made ASCII and the cell is
+    trimmed (see ``plain_decimal``).
+    """
     if is_number_cell(value):
         assert isinstance(value, (int, float))
         # Binary floating noise (74.47999999999999) is not a third decimal.
         return Decimal(repr(round(float(value), 9))).normalize()
-    text = compact(value)
-    if not text:
-        return None
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return None
-    return number.normalize() if number.is_finite() else None
+    number = plain_decimal(clean_text(value))
+    return None if number is None else number.normalize()
 
 
 def integer_text(value: CellValue) -> str | None:

@@ -33,6 +33,7 @@ from certflow.intake.vocabulary import (
     STATUS_WORDS,
     module_matches,
     numeric_cents,
+    score_fault,
 )
 from certflow.models import (
     CandidateScore,
@@ -45,7 +46,6 @@ from certflow.models import (
 )
 from certflow.privacy import mask_id_number, mask_name
 
-HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
 TOLERANCE = Decimal("0.01")
 
@@ -470,11 +470,8 @@ class _RowChecker:
         if value is None:
             self._add("score_not_a_number", row, column, text)
             return None, False
-        if not Decimal(0) <= value <= HUNDRED:
-            self._add("score_out_of_range", row, column, _plain(value))
-            return value, False
-        if -value.as_tuple().exponent > 2:  # type: ignore[operator]
-            self._add("score_too_many_decimals", row, column, _plain(value))
+        if (fault := score_fault(value)) is not None:
+            self._add(fault, row, column, _plain(value))
             return value, False
         return value, True
 

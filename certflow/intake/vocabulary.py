@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from certflow.intake.cells import CellValue
 from certflow.models import ExamStatus
@@ -26,6 +27,7 @@ STATUS_NAMES: dict[ExamStatus, str] = {
     ExamStatus.ABSENT: "缺考",
     ExamStatus.DISQUALIFIED: "违纪",
 }
+HUNDRED = Decimal(100)
 PASS_WORD = "合格"
 FAIL_WORD = "不合格"
 
@@ -48,4 +50,18 @@ def numeric_cents(value: CellValue) -> int | None:
     cents = round(value * 100)
     if 0 <= value <= 100 and abs(value * 100 - cents) < 1e-6:
         return cents
+    return None
+
+
+def score_fault(value: Decimal) -> str | None:
+    """Return why a number is no score (a problem code), or None when it is one.
+
+    A score is 0 to 100 with at most two decimals; trailing zeros do not count
+    (``85.500`` is 85.5). The score summary and correction requests share this
+    rule, so a value one accepts the other accepts too.
+    """
+    if not Decimal(0) <= value <= HUNDRED:
+        return "score_out_of_range"
+    if -value.normalize().as_tuple().exponent > 2:  # type: ignore[operator]
+        return "score_too_many_decimals"
     return None

@@ -1,0 +1,85 @@
+"""Scores are plain decimal numbers: a spreadsheet's own numbers, or text of digits.
+
+Decimal() alone reads "1e1", "Infinity" or digits of other scripts ("١٠"); a
+score typed as anything but a plain decimal is refused with its row and column,
+in the score summary and in a correction request alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from activities.intake import parse_score
+from certflow.intake import read_score_summary
+from certflow.models import PlanInfo
+from tests.corpus.intake.make_corpus import HEADER, csv_bytes, row, workbook
+
+NOT_PLAIN = ["1e1", "1E1", "10e0", "0x10", "١٠", "Infinity", "NaN", "+10", ".5"]
+
+
+@pytest.mark.parametrize("text", NOT_PLAIN)
+def test_a_text_score_that_is_no_plain_decimal_is_refused_in_an_xlsx(
+    plan: PlanInfo, tmp_path: Path, text: str
+) -> None:
+    path = tmp_path / "summary.xlsx"
+    workbook([row(1, "黎芬", 80, text, 87, "合格")]).save(path)
+
+    reading = read_score_summary(path.read_bytes(), plan)
+
+    assert not reading.accepted
+    assert [(p.code, p.row, p.column, p.value) for p in reading.problems] == [
+        ("score_not_a_number", 4, "实操成绩", text)
+    ]
+    assert "十进制" in reading.problems[0].message
+
+
+def test_a_score_in_scientific_notation_is_refused_in_a_csv(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    path = tmp_path / "summary.csv"
+    path.write_bytes(csv_bytes([row(1, "黎芬", "8e1", 90, 87, "合格")], HEADER, "gbk"))
+
+    reading = read_score_summary(path.read_bytes(), plan)
+
+    assert [(p.code, p.row, p.column) for p in reading.problems] == [
+        ("score_not_a_number", 2, "理论成绩")
+    ]
+
+
+def test_numbers_and_plain_text_scores_are_still_read(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    path = tmp_path / "summary.xlsx"
+    rows = [
+        # Real numeric cells, as a spreadsheet stores numbers.
+        row(1, "黎芬", 80.0, 90.0, 87.0, "合格"),
+        # Text cells: trimmed, full-width digits made ASCII, trailing zeros kept.
+        row(2, "胡俊霞", "80", " 90.00 ", "８７", "合格"),
+    ]
+    workbook(rows).save(path)
+
+    reading = read_score_summary(path.read_bytes(), plan)
+
+    assert reading.accepted, [p.render() for p in reading.problems]
+    assert [(r.theory, r.practical, r.total) for r in reading.rows] == [
+        (80.0, 90.0, 87.0),
+        (80.0, 90.0, 87.0),
+    ]
+
+
+@pytest.mark.parametrize("text", NOT_PLAIN)
+def test_a_correction_refuses_the_same_texts(text: str) -> None:
+    assert parse_score(text) is None
+
+
+def test_a_correction_reads_plain_scores_as_written() -> None:
+    assert [parse_score(t) for t in ("85", " 85.50 ", "０", "100")] == [
+        85,
+        parse_score("85.50"),
+        0,
+        100,
+    ]
+    assert str(parse_score("85.50")) == "85.50"
+    assert [parse_score(t) for t in ("-5", "100.01", "60.123")] == [None] * 3
