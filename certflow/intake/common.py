@@ -94,8 +94,6 @@ def locate(
     others = [g.name for g in book.sheets if g is not grid]
     if others:
         notes.append(t("intake.note_sheets_ignored", sheets="、".join(others)))
-    if table.footer_row is not None:
-        notes.append(t("intake.note_footer_ignored", row=table.footer_row + 1))
 
     lines = [
         (index + 1, "  ".join(text for text in map(clean_text, row) if text))
@@ -107,6 +105,13 @@ def locate(
     if len(table.data_rows) > limits.max_rows:
         problems.append(
             problem("too_many_rows", sheet=grid.name, limit=limits.max_rows)
+        )
+    if table.footer_row is not None:
+        footer = table.footer_row + 1
+        notes.append(t("intake.note_footer_ignored", row=footer))
+        problems.extend(
+            problem("row_below_footer", sheet=grid.name, row=index + 1, footer=footer)
+            for index in table.rows_below_footer
         )
     return Located(grid, table, notes, problems)
 

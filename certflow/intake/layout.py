@@ -4,7 +4,9 @@ Schools put a title and metadata rows (often merged cells) above the header and
 signature lines below the data. The header is the row whose cells name the most
 known columns; each column is known by several names (``SYNONYMS``). Data rows
 follow it; empty rows are skipped and the first signature or remark line ends
-the table.
+the table. A row below that line which holds a candidate's data (a sequence
+number, an ID, admission or staff number) is not read but kept aside, so that
+it is reported instead of lost.
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ class Table:
     headers: dict[Column, str]  # the header text as the sheet writes it
     data_rows: list[int] = field(default_factory=list)  # 0-based indexes
     footer_row: int | None = None
+    # Rows below the footer that look like data rows (0-based): never read.
+    rows_below_footer: list[int] = field(default_factory=list)
 
     def cell(self, row: list[CellValue], column: Column) -> CellValue:
         """Return the cell of ``row`` in ``column``, or "" when absent."""
@@ -159,9 +163,14 @@ def _collect_rows(grid: Grid, table: Table) -> None:
     start = table.header_row + 1
     data_rows = table.data_rows
     for index, row in enumerate(grid.rows[start:], start):
-        if row and type(row[0]) in (int, float):
-            # A number in the first column (the sequence number) opens a data row;
-            # signature and remark lines start with text.
+        if table.footer_row is not None:
+            # Below the footer, signature, date, seal and remark lines are free
+            # text; a row with a sequence number or an identity is a candidate
+            # typed in the wrong place.
+            if _opens_data_row(row) or _has_identity(row, table):
+                table.rows_below_footer.append(index)
+            continue
+        if _opens_data_row(row):
             data_rows.append(index)
             continue
         first = next((text for text in map(clean_text, row) if text), None)
@@ -169,8 +178,14 @@ def _collect_rows(grid: Grid, table: Table) -> None:
             continue
         if _FOOTER.match(first.replace(" ", "")) and not _has_identity(row, table):
             table.footer_row = index
-            break
+            continue
         data_rows.append(index)
+
+
+def _opens_data_row(row: list[CellValue]) -> bool:
+    # A number in the first column (the sequence number) opens a data row;
+    # signature and remark lines start with text.
+    return bool(row) and type(row[0]) in (int, float)
 
 
 def _has_identity(row: list[CellValue], table: Table) -> bool:
