@@ -134,9 +134,9 @@ class Demo:
             exam_end, plan_id, rule, None if fee is None else Decimal(str(fee))
         )
 
-    def retitled(self, name: str, plan_id: str) -> Path:
-        """The sample workbook as the second plan's lead evaluator would send it."""
-        return retitled(INTAKE / name, plan_id, self.work)
+    def retitled(self, name: str, plan: PlanInfo) -> Path:
+        """The sample workbook as ``plan``'s lead evaluator or site would send it."""
+        return retitled(INTAKE / name, plan, self.work)
 
     async def wait_stage(self, handle: WorkflowHandle[Any, Any], stage: Stage) -> Any:
         for _ in range(200):
@@ -159,12 +159,13 @@ class Demo:
         today = cst_date(await self.env.get_current_time())
         await self.say(f"Exam of {SAMPLE_ID} and {SECOND_ID} ends today, {today} (E).")
         handles = {}
-        for plan_id in (SAMPLE_ID, SECOND_ID):
+        plans = {
+            plan_id: self.plan(plan_id, today) for plan_id in (SAMPLE_ID, SECOND_ID)
+        }
+        for plan_id, info in plans.items():
             handles[plan_id] = await self.client.start_workflow(
                 wf.run,
-                ExamPlanInput(
-                    info=self.plan(plan_id, today), policy=self.settings.deadlines
-                ),
+                ExamPlanInput(info=info, policy=self.settings.deadlines),
                 id=plan_workflow_id(plan_id),
                 task_queue=self.settings.temporal.task_queue,
             )
@@ -175,11 +176,9 @@ class Demo:
         scan = self.work / "signed-summary-scan.pdf"
         scan.write_bytes(SCAN)
         signed = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
-        await self.act(
-            first,
-            wf.upload_score_summary,
-            self.upload(LEAD, INTAKE / "P2026-1104-0412-成绩汇总表.xlsx"),
-        )
+        # The sample summary states its own exam date; the demo's exam is today.
+        summary = self.retitled("P2026-1104-0412-成绩汇总表.xlsx", plans[SAMPLE_ID])
+        await self.act(first, wf.upload_score_summary, self.upload(LEAD, summary))
         await self.act(
             first,
             wf.upload_signed_scan,
@@ -198,7 +197,7 @@ class Demo:
         await self.act(
             first,
             wf.upload_score_summary,
-            self.upload(SITE, INTAKE / "P2026-1104-0412-成绩汇总表.xlsx"),
+            self.upload(SITE, summary),
         )
         await self.act(
             first,
@@ -221,7 +220,7 @@ class Demo:
             second,
             wf.upload_score_summary,
             self.upload(
-                LEAD, self.retitled("P2026-1104-0412-成绩汇总表.xlsx", SECOND_ID)
+                LEAD, self.retitled("P2026-1104-0412-成绩汇总表.xlsx", plans[SECOND_ID])
             ),
         )
         await self.act(
@@ -233,14 +232,15 @@ class Demo:
             second,
             wf.upload_candidate_sign_in,
             self.upload(
-                SITE, self.retitled("P2026-1104-0412-考生签到表.xlsx", SECOND_ID)
+                SITE, self.retitled("P2026-1104-0412-考生签到表.xlsx", plans[SECOND_ID])
             ),
         )
         await self.act(
             second,
             wf.upload_evaluator_sign_in,
             self.upload(
-                SITE, self.retitled("P2026-1104-0412-考评员签到表.xlsx", SECOND_ID)
+                SITE,
+                self.retitled("P2026-1104-0412-考评员签到表.xlsx", plans[SECOND_ID]),
             ),
         )
         await self.act(

@@ -20,6 +20,7 @@ SUMMARY = INTAKE / "P2026-1104-0412-成绩汇总表.xlsx"
 CANDIDATE_SIGN_IN = INTAKE / "P2026-1104-0412-考生签到表.xlsx"
 EVALUATOR_SIGN_IN = INTAKE / "P2026-1104-0412-考评员签到表.xlsx"
 SAMPLE_PLAN_ID = "P2026-1104-0412"
+SAMPLE_EXAM_END = date(2026, 11, 4)  # the exam date the sample summary states
 SITE_CODE = "HB-WH-0031"
 TEAM = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
 
@@ -66,18 +67,22 @@ def sample_plan(
     )
 
 
-def retitled(path: Path, plan_id: str, folder: Path) -> Path:
-    """A copy of a sample workbook whose title rows name ``plan_id`` instead.
+def retitled(path: Path, plan: PlanInfo, folder: Path) -> Path:
+    """A copy of a sample workbook whose title rows name ``plan`` instead.
 
-    The sample sheets name their plan in the title rows, and intake checks it;
-    another plan of the same school sends the same sheets under its own id.
+    The sample sheets name their plan and the summary its exam date (考核日期)
+    in the title rows, and intake checks both; another plan of the same school,
+    or the sample plan dated another day, sends the same sheets with its own.
     """
+    stated_date = f"考核日期：{SAMPLE_EXAM_END.isoformat()}"
+    plan_date = f"考核日期：{plan.exam_end_date.isoformat()}"
     book = openpyxl.load_workbook(path)
     for sheet in book.worksheets:
         for row in sheet.iter_rows(max_row=3):
             for cell in row:
-                if isinstance(cell.value, str) and SAMPLE_PLAN_ID in cell.value:
-                    cell.value = cell.value.replace(SAMPLE_PLAN_ID, plan_id)
-    target = folder / f"{plan_id}-{path.name.split('-', 3)[-1]}"
+                if isinstance(cell.value, str):
+                    text = cell.value.replace(SAMPLE_PLAN_ID, plan.plan_id)
+                    cell.value = text.replace(stated_date, plan_date)
+    target = folder / f"{plan.plan_id}-{path.name.split('-', 3)[-1]}"
     book.save(target)
     return target

@@ -122,11 +122,7 @@ class PlanDriver:
             ("candidates", CANDIDATE_SIGN_IN),
             ("evaluators", EVALUATOR_SIGN_IN),
         ):
-            self.files[name] = (
-                path
-                if self.plan.plan_id == SAMPLE_PLAN_ID
-                else retitled(path, self.plan.plan_id, self.tmp)
-            )
+            self.files[name] = retitled(path, self.plan, self.tmp)
 
     @property
     def h(self) -> WorkflowHandle[Any, Any]:

@@ -13,6 +13,7 @@ import io
 from openpyxl import Workbook
 from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import column_index_from_string
 from openpyxl.worksheet.worksheet import Worksheet
 
 from certflow.i18n import t
@@ -167,12 +168,26 @@ def _mark_problems(target: Worksheet, grid: Grid, problems: list[Problem]) -> No
     for item in problems:
         if item.row is None:
             continue
-        column = positions.get(item.column or "", 1)
+        # A header's text names a table column; a title-row problem names its
+        # column by letter (考核日期 in J2); a problem without one marks column A.
+        known = positions.get(item.column) if item.column else None
+        column = known or _letter_position(item.column)
         notes.setdefault((item.row, column), []).append(item.message)
     for (row_number, column), messages in notes.items():
         cell = target.cell(row=row_number, column=column)
         cell.fill = PROBLEM_FILL
         cell.comment = Comment("\n".join(messages), "certflow")
+
+
+def _letter_position(column: str | None) -> int:
+    """Return the 1-based position of a column letter (``J`` -> 10), else 1."""
+    if column and column.isascii() and column.isalpha():
+        try:
+            position: int = column_index_from_string(column.upper())
+            return position
+        except ValueError:  # past the last column a sheet can have
+            pass
+    return 1
 
 
 def _save(book: Workbook) -> bytes:

@@ -1,16 +1,20 @@
 """The title and metadata rows of a sheet, compared with the exam plan.
 
 A summary's title usually names the site, the certificate and the level, and a
-metadata line names the plan id and the site code. Whatever is stated there must
-be this plan's; what is not stated (a CSV has no title) is not required.
+metadata line names the plan id, the site code and the exam date. Whatever is
+stated there must be this plan's; what is not stated (a CSV has no title) is not
+required.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
+
+from openpyxl.utils import get_column_letter
 
 from certflow.i18n import t
-from certflow.intake.cells import halfwidth
+from certflow.intake.cells import CellValue, clean_text, halfwidth
 from certflow.models import Level, PlanInfo, Problem
 
 _PLAN_ID = re.compile(r"(?:考试)?计划编号\s*[:：]?\s*([A-Za-z0-9][A-Za-z0-9-]{2,40})")
@@ -22,6 +26,14 @@ _CERTIFICATE = re.compile(r"([\u4e00-\u9fff0-9A-Za-z+]+?)职业技能等级证�
 _CERTIFICATE_LABEL = re.compile(r"证书名称\s*[:：]\s*([^\s(（]+)")
 _BRACKETED = re.compile(r"[(（]\s*([A-Za-z0-9][A-Za-z0-9-]{2,40})\s*[)）]")
 _LEVEL = re.compile(r"(?:[(（]\s*|等级\s*[:：]\s*)(初级|中级|高级)")
+_EXAM_DATE_LABEL = re.compile(r"(?:考核|考试)日期\s*[:：]?\s*")
+# 2026-11-04, 2026/11/4, 2026.11.04, 2026年11月4日; a range ends with a whole
+# date, a month and day, or a day: 2026-11-03至2026-11-04, 2026年11月3日至4日.
+_YMD = r"([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?"
+_END = r"(?:(?:([0-9]{4})\s*[-/.年]\s*)?([0-9]{1,2})\s*[-/.月]\s*)?([0-9]{1,2})\s*日?"
+_EXAM_DATES = re.compile(rf"{_YMD}(?:\s*(?:至|到|~|—|–|-)\s*{_END})?")
+# What follows a label up to the next "label：" in the same cell.
+_NEXT_LABEL = re.compile(r"\s\S+[:：]")
 
 
 def check_metadata(
@@ -81,3 +93,92 @@ def _shape(code: str) -> str:
         lambda m: ("9" if m.group().isdigit() else "A") + str(len(m.group())),
         code,
     )
+
+
+def check_exam_date(
+    rows: list[list[CellValue]], plan: PlanInfo, sheet: str
+) -> list[Problem]:
+    """Return a problem for each 考核日期 above the header that is not the plan's.
+
+    ``rows`` are the sheet's rows above the header. The plan knows one date, its
+    exam end date: a stated date must be that day, and a stated range (a
+    multi-day exam) must end on it and not start after it. A date the reader
+    cannot take as a whole date is refused as unreadable, never guessed; a label
+    with no digits after it (a blank template) states nothing.
+    """
+    problems = []
+    for index, row in enumerate(rows):
+        for position, cell in enumerate(row):
+            text = clean_text(cell)
+            for label in _EXAM_DATE_LABEL.finditer(text):
+                stated = _stated_date(text[label.end() :], row, position)
+                if stated is None:
+                    continue
+                value, column = stated
+                code = _exam_date_fault(value, plan.exam_end_date)
+                if code is not None:
+                    problems.append(
+                        Problem(
+                            code=code,
+                            message=t(
+                                f"intake.{code}",
+                                stated=_shown(value),
+                                expected=plan.exam_end_date.isoformat(),
+                            ),
+                            sheet=sheet,
+                            row=index + 1,
+                            column=get_column_letter(column + 1),
+                            value=_shown(value),
+                        )
+                    )
+    return problems
+
+
+def _stated_date(
+    rest: str, row: list[CellValue], position: int
+) -> tuple[str | date, int] | None:
+    """Return what a label states and the column holding it, or None for nothing.
+
+    The value follows the label in its cell or, when the label ends the cell,
+    stands in the next filled cell of the row (often a real date cell).
+    """
+    if rest.strip():
+        return rest, position
+    for column in range(position + 1, len(row)):
+        cell = row[column]
+        if isinstance(cell, datetime):
+            return cell.date(), column
+        if isinstance(cell, date):
+            return cell, column
+        if text := clean_text(cell):
+            return text, column
+    return None
+
+
+def _exam_date_fault(value: str | date, exam_end: date) -> str | None:
+    if isinstance(value, date):
+        return None if value == exam_end else "exam_date_mismatch"
+    match = _EXAM_DATES.match(value)
+    if match is None:
+        stated = _NEXT_LABEL.split(value, maxsplit=1)[0]
+        has_digit = any(ch in "0123456789" for ch in stated)
+        return "exam_date_unreadable" if has_digit else None
+    year, month, day, end_year, end_month, end_day = match.groups()
+    try:
+        first = date(int(year), int(month), int(day))
+        last = first
+        if end_day is not None:
+            last = date(int(end_year or year), int(end_month or month), int(end_day))
+    except ValueError:
+        return "exam_date_unreadable"
+    return None if first <= last == exam_end else "exam_date_mismatch"
+
+
+def _shown(value: str | date) -> str:
+    """The stated date as the uploader wrote it, up to the next label."""
+    if isinstance(value, date):
+        return value.isoformat()
+    match = _EXAM_DATES.match(value)
+    if match is not None:
+        return match.group(0).strip()
+    return _NEXT_LABEL.split(value, maxsplit=1)[0].strip()

@@ -25,6 +25,7 @@ from certflow.intake.common import Duplicates, Located, locate, problem, read_id
 from certflow.intake.fastpath import ORDER, FastRows
 from certflow.intake.layout import Column, Table
 from certflow.intake.limits import IntakeLimits
+from certflow.intake.metadata import check_exam_date
 from certflow.intake.vocabulary import (
     FAIL_WORD,
     PASS_WORD,
@@ -101,9 +102,13 @@ def read_score_summary(
     if isinstance(located, list):
         return SummaryReading(accepted=False, problems=located)
 
+    # Only the summary's date is compared: a sign-in sheet of a multi-day exam
+    # states the day it was signed, which need not be the last.
+    title = located.grid.rows[: located.table.header_row]
+    dated = check_exam_date(title, plan, located.grid.name)
     checker = _RowChecker(plan, located)
     rows = checker.check_all()
-    problems = located.problems + checker.problems
+    problems = located.problems + dated + checker.problems
     notes = located.notes + checker.notes
     if problems:
         return SummaryReading(

@@ -84,13 +84,13 @@ def start_argv(plan: PlanInfo) -> list[str]:
 
 def sample_files(driver: PlanDriver) -> dict[str, Path]:
     """The intake samples retitled for the driver's plan, and a scan."""
-    plan_id = driver.plan.plan_id
+    plan = driver.plan
     scan = driver.tmp / "scan.pdf"
     scan.write_bytes(SCAN_PDF)
     return {
-        "summary": retitled(SUMMARY, plan_id, driver.tmp),
-        "candidates": retitled(CANDIDATE_SIGN_IN, plan_id, driver.tmp),
-        "evaluators": retitled(EVALUATOR_SIGN_IN, plan_id, driver.tmp),
+        "summary": retitled(SUMMARY, plan, driver.tmp),
+        "candidates": retitled(CANDIDATE_SIGN_IN, plan, driver.tmp),
+        "evaluators": retitled(EVALUATOR_SIGN_IN, plan, driver.tmp),
         "scan": scan,
     }
 
@@ -478,14 +478,14 @@ async def test_plan_from_file_late_from_the_start(
         """,
         encoding="utf-8",
     )
-    files = sample_files(new_driver)
+    # The summary states the exam date of the plan it belongs to.
+    dated = plan.model_copy(update={"exam_end_date": exam_end})
+    summary = retitled(SUMMARY, dated, tmp_path)
 
     started = await certflow(
         *ADMIN, "plan", "start", "--force", "--from-file", str(plan_file)
     )
-    late = await certflow(
-        *LEAD, "upload", "summary", plan.plan_id, str(files["summary"])
-    )
+    late = await certflow(*LEAD, "upload", "summary", plan.plan_id, str(summary))
     status = await certflow("status", plan.plan_id)
 
     assert started.status == 0

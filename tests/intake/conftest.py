@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from openpyxl import Workbook
 
 from certflow.models import Level, PassRule, PassRuleKind, PlanInfo
 
@@ -39,3 +40,14 @@ def sample_plan() -> PlanInfo:
 @pytest.fixture
 def plan() -> PlanInfo:
     return sample_plan()
+
+
+def sheet_file(path: Path, rows: list[list[object]]) -> bytes:
+    """Save ``rows`` as the only sheet of an xlsx at ``path``; return its bytes."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for values in rows:
+        sheet.append(values)
+    book.save(path)
+    return path.read_bytes()

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from openpyxl import Workbook
-
 from certflow.intake import read_candidate_sign_in, read_score_summary
 from certflow.models import PlanInfo
 from tests.corpus.intake.make_corpus import row, workbook
-from tests.intake.conftest import SAMPLES
+from tests.intake.conftest import SAMPLES, sheet_file
 
 ROWS = [row(1, "黎芬", 80, 90, 87, "合格"), row(2, "胡俊霞", 74, 84.6, 81.42, "合格")]
 FOOTER_ROW = 7  # title, meta, header, two rows, an empty row, then 考评员签字：
@@ -63,17 +61,17 @@ def test_signature_date_and_seal_lines_below_the_footer_are_fine(
 def test_a_sign_in_row_below_the_footer_is_reported_too(
     plan: PlanInfo, tmp_path: Path
 ) -> None:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(["序号", "姓名", "证件号码", "准考证号", "签名"])
-    sheet.append([1, "黎芬", "", "2026110412001", "已签"])
-    sheet.append(["监考签字："])
-    sheet.append([2, "胡俊霞", "", "2026110412002", "已签"])
-    path = tmp_path / "sign-in.xlsx"
-    book.save(path)
+    data = sheet_file(
+        tmp_path / "sign-in.xlsx",
+        [
+            ["序号", "姓名", "证件号码", "准考证号", "签名"],
+            [1, "黎芬", "", "2026110412001", "已签"],
+            ["监考签字："],
+            [2, "胡俊霞", "", "2026110412002", "已签"],
+        ],
+    )
 
-    reading = read_candidate_sign_in(path.read_bytes(), plan)
+    reading = read_candidate_sign_in(data, plan)
 
     assert [(p.code, p.row) for p in reading.problems] == [("row_below_footer", 4)]
 

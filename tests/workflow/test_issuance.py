@@ -31,7 +31,7 @@ async def plan_with_scores(pool: Any, store: DocumentStore, tmp: Any) -> PlanInf
     await PlanStore(pool).register_plan(
         PlanRegistration(info=plan, workflow_id=f"test-{plan.plan_id}", started_at=now)
     )
-    document = store.put_file(retitled(SUMMARY, plan.plan_id, tmp))
+    document = store.put_file(retitled(SUMMARY, plan, tmp))
     outcome = await IntakeActivities(pool, store).process_upload(
         ProcessUpload(
             plan=plan,

@@ -1,0 +1,121 @@
+"""The summary's exam date (考核日期) must be the plan's exam end date.
+
+The plan knows one date, the end of its exam. A summary stating another day is
+refused naming the cell and both dates; a multi-day exam may state its range,
+which must end on that day. A date that is not a whole date is refused, never
+guessed; a blank label states nothing.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from certflow.intake import annotated_copy, read_candidate_sign_in, read_score_summary
+from certflow.models import PlanInfo
+from tests.corpus.intake.make_corpus import META, row, workbook
+from tests.intake.conftest import sheet_file
+
+ROWS = [row(1, "黎芬", 80, 90, 87, "合格")]
+
+
+def _summary(tmp_path: Path, meta: str) -> bytes:
+    path = tmp_path / "summary.xlsx"
+    workbook(ROWS, meta=meta).save(path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "stated",
+    [
+        "2026-11-04",
+        "2026/11/4",
+        "2026.11.04",
+        "2026年11月4日",
+        "２０２６年１１月４日",
+        "2026-11-03至2026-11-04",
+        "2026年11月3日至4日",
+        "2026-11-02 ~ 11-04",
+        "    年   月   日",  # the template's blank
+    ],
+)
+def test_the_plans_exam_date_is_accepted(
+    plan: PlanInfo, tmp_path: Path, stated: str
+) -> None:
+    reading = read_score_summary(
+        _summary(tmp_path, f"{META}  考核日期：{stated}"), plan
+    )
+
+    assert reading.accepted, [p.render() for p in reading.problems]
+
+
+@pytest.mark.parametrize(
+    ("stated", "code"),
+    [
+        ("2026-11-03", "exam_date_mismatch"),
+        ("2025年11月4日", "exam_date_mismatch"),
+        ("2026-11-04至2026-11-05", "exam_date_mismatch"),
+        ("2026-11-05至2026-11-04", "exam_date_mismatch"),
+        ("11月4日", "exam_date_unreadable"),
+        ("2026-11-31", "exam_date_unreadable"),
+    ],
+)
+def test_another_exam_date_is_refused_naming_the_cell_and_both_dates(
+    plan: PlanInfo, tmp_path: Path, stated: str, code: str
+) -> None:
+    meta = f"考核日期：{stated}  {META}"
+    reading = read_score_summary(_summary(tmp_path, meta), plan)
+
+    assert not reading.accepted
+    assert [(p.code, p.row, p.column, p.value) for p in reading.problems] == [
+        (code, 2, "A", stated)
+    ]
+    line = reading.problems[0].render()
+    assert "第 2 行" in line and "“A”列" in line
+    assert stated in line and "2026-11-04" in line
+
+
+def test_a_date_cell_beside_the_label_is_compared_and_named(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    book = workbook(ROWS)
+    sheet = book["成绩汇总"]
+    sheet.unmerge_cells("A2:L2")
+    sheet["A2"] = META
+    sheet["H2"] = "考核日期："
+    sheet["J2"] = datetime(2026, 11, 3)
+    path = tmp_path / "summary.xlsx"
+    book.save(path)
+
+    reading = read_score_summary(path.read_bytes(), plan)
+
+    assert [(p.code, p.row, p.column, p.value) for p in reading.problems] == [
+        ("exam_date_mismatch", 2, "J", "2026-11-03")
+    ]
+    copy = load_workbook(
+        io.BytesIO(annotated_copy(path.read_bytes(), reading.problems))
+    )
+    assert "2026-11-04" in copy.worksheets[0]["J2"].comment.text
+
+    sheet["J2"] = date(2026, 11, 4)
+    book.save(path)
+    assert read_score_summary(path.read_bytes(), plan).accepted
+
+
+def test_a_sign_in_sheet_states_its_own_day(plan: PlanInfo, tmp_path: Path) -> None:
+    """A multi-day exam has a sign-in sheet per day; only the summary's date is
+    compared with the plan."""
+    data = sheet_file(
+        tmp_path / "sign-in.xlsx",
+        [
+            ["考生签到表  考核日期：2026-11-03"],
+            ["序号", "姓名", "证件号码", "准考证号", "签名"],
+            [1, "黎芬", "", "2026110412001", "已签"],
+        ],
+    )
+
+    assert read_candidate_sign_in(data, plan).accepted
