@@ -14,10 +14,13 @@ Tamper evidence travels in two places:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import string
 from datetime import date, datetime, time
 from enum import StrEnum
+from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -31,6 +34,20 @@ from certflow.certificates.canonical import (
 from certflow.certificates.fonts import CjkFont, check_printable, load_font
 from certflow.certificates.keys import KeyRing
 from certflow.certificates.pdffont import CjkPDF
+from certflow.certificates.pdfwriter import (
+    MM,
+    PAGE_WIDTH,
+    Attachment,
+    Box,
+    Colour,
+    Info,
+    Line,
+    Op,
+    Picture,
+    Template,
+    Text,
+    text_width,
+)
 from certflow.certificates.signing import (
     SignedCertificate,
     SignedStatusList,
@@ -47,16 +64,19 @@ ATTACHMENT_NAME = "certflow-certificate.json"
 PAYLOAD_FORMAT = "certflow-signed-certificate-v1"
 FONT_FAMILY = "cjk"
 
-_QR_PIXELS = 4  # image pixels per module
+_QR_PIXELS = 4  # image pixels per module on the fpdf2 path
 
 # Page geometry in millimetres (A4 portrait).
-_PAGE_W = 210.0
+_PAGE_W = PAGE_WIDTH
 _LABEL_X = 38.0
 _VALUE_X = 72.0
 _VALUE_W = 112.0
 _ROW_H = 11.5
+_VALUES_Y = 96.0  # baseline of the first labelled row
 _ACCENT = (150, 28, 32)
 _INK = (30, 30, 30)
+_GREY = (90, 90, 90)
+_QR_X, _QR_Y, _QR_SIDE = 22.0, 224.0, 38.0
 
 
 class NotACertificateError(ValueError):
@@ -104,15 +124,18 @@ def check_scanned_record(
 
 
 def payload_bytes(signed: SignedCertificate) -> bytes:
-    """Return the attached file's bytes: canonical data, key id and signature."""
-    return canonical_json(
-        {
-            "format": PAYLOAD_FORMAT,
-            "certificate": json.loads(canonical_bytes(signed.data)),
-            "key_id": signed.key_id,
-            "signature": signed.signature_b64,
-        }
-    )
+    """Return the attached file's bytes: canonical data, key id and signature.
+
+    The canonical JSON of ``{"certificate": ..., "format": ..., "key_id": ...,
+    "signature": ...}``, the certificate being its canonical bytes verbatim (the
+    keys are already in sorted order).
+    """
+    return b"".join([
+        b'{"certificate":', canonical_bytes(signed.data),
+        b',"format":', canonical_json(PAYLOAD_FORMAT),
+        b',"key_id":', canonical_json(signed.key_id),
+        b',"signature":', canonical_json(signed.signature_b64), b"}",
+    ])  # fmt: skip
 
 
 def parse_payload(payload: bytes) -> SignedCertificate:
@@ -146,6 +169,9 @@ def _date_text(data: CertificateData) -> str:
     return t("certificates.pdf.date", year=day.year, month=day.month, day=day.day)
 
 
+Fields = tuple[tuple[str, str], ...]  # (label, value) per printed row
+
+
 def _fields(data: CertificateData) -> list[tuple[str, str]]:
     return [
         (t("certificates.pdf.candidate_name"), data.candidate_name),
@@ -163,31 +189,25 @@ def _fields(data: CertificateData) -> list[tuple[str, str]]:
     ]
 
 
-class _Page:
-    """Places the certificate's content on one fpdf2 page."""
+# The rows of _fields that differ between the candidates of one plan: name,
+# identity number, certificate number. Everything else is the plan's template.
+_OWN_ROWS = (0, 2, 6)
 
-    def __init__(self, font: CjkFont) -> None:
-        self.pdf = CjkPDF(orientation="portrait", unit="mm", format="A4")
-        self.pdf.set_auto_page_break(False)
-        self.pdf.set_margins(0, 0, 0)
-        self.pdf.use_cjk_font(font, FONT_FAMILY)
-        self.pdf.add_page()
 
-    def border(self) -> None:
-        pdf = self.pdf
-        pdf.set_draw_color(*_ACCENT)
-        pdf.set_line_width(1.4)
-        pdf.rect(9, 9, _PAGE_W - 18, 297 - 18)
-        pdf.set_line_width(0.35)
-        pdf.rect(13, 13, _PAGE_W - 26, 297 - 26)
+class _Layout:
+    """Places the certificate's lines, measuring text with the face's widths."""
 
-    def centred(self, y: float, text: str, size: float, spacing: float = 0.0) -> None:
-        pdf = self.pdf
-        pdf.set_font(FONT_FAMILY, size=size)
-        pdf.set_char_spacing(spacing)
-        width = pdf.get_string_width(text)
-        pdf.text((_PAGE_W - width) / 2 + spacing / 2, y, text)
-        pdf.set_char_spacing(0)
+    def __init__(self, font: CjkFont, widths: dict[int, int] | None = None) -> None:
+        self.widths = font.widths() if widths is None else widths
+
+    def width(self, text: str, size: float, spacing: float = 0.0) -> float:
+        return text_width(self.widths, text, size, spacing)
+
+    def centred(
+        self, y: float, text: str, size: float, colour: Colour, spacing: float = 0.0
+    ) -> Text:
+        x = (_PAGE_W - self.width(text, size, spacing)) / 2 + spacing / 2
+        return Text(x, y, size, text, colour, spacing)
 
     def fitted(
         self,
@@ -198,26 +218,87 @@ class _Page:
         width: float,
         *,
         right: bool = False,
-    ) -> None:
-        """Write ``text`` at ``size``, shrinking it until it fits ``width``.
+    ) -> Text:
+        """``text`` at ``size``, shrunk until it fits ``width``.
 
         With ``right``, ``x`` is where the text ends rather than where it starts.
         """
-        pdf = self.pdf
-        pdf.set_font(FONT_FAMILY, size=size)
-        while size > 7 and pdf.get_string_width(text) > width:
+        while size > 7 and self.width(text, size) > width:
             size -= 0.5
-            pdf.set_font(FONT_FAMILY, size=size)
-        pdf.text(x - pdf.get_string_width(text) if right else x, y, text)
+        start = x - self.width(text, size) if right else x
+        return Text(start, y, size, text, _INK)
 
-    def qr(self, url: str, x: float, y: float, side: float) -> None:
-        """Draw the QR code of ``url`` with the standard four-module quiet zone.
+    def own(self, fields: Fields) -> list[Op]:
+        """The candidate's own lines: name, identity number, certificate number."""
+        return [
+            self.fitted(
+                _VALUE_X, _VALUES_Y + row * _ROW_H, fields[row][1], 13, _VALUE_W
+            )
+            for row in _OWN_ROWS
+        ]
 
-        The bitmap is enlarged without smoothing to several pixels per module,
-        so that renderers downscale it rather than blur it when they upscale.
-        """
-        scaled = qr.encode(url).image(_QR_PIXELS)
-        self.pdf.image(scaled, x=x, y=y, w=side, h=side)
+    def shared(self, fields: Fields) -> tuple[Op, ...]:
+        """The drawing every certificate with these fields shares (one plan's)."""
+        shared: list[Op] = [
+            Box(9, 9, _PAGE_W - 18, 297 - 18, 1.4, _ACCENT),
+            Box(13, 13, _PAGE_W - 26, 297 - 26, 0.35, _ACCENT),
+            self.centred(52, t("certificates.pdf.title"), 30, _ACCENT, spacing=3),
+            self.centred(68, fields[3][1], 15, _INK),
+            Line(40, 76, _PAGE_W - 40, 76, 0.3, _ACCENT),
+        ]
+        y = _VALUES_Y
+        for row, (label, value) in enumerate(fields):
+            shared.append(Text(_LABEL_X, y, 12, label, _GREY))
+            if row not in _OWN_ROWS:
+                shared.append(self.fitted(_VALUE_X, y, value, 13, _VALUE_W))
+            y += _ROW_H
+        shared.append(self.centred(y + 8, t("certificates.pdf.statement"), 14, _INK))
+        caption = t("certificates.pdf.qr_caption")
+        shared.append(
+            Text(
+                _QR_X + (_QR_SIDE - self.width(caption, 8)) / 2,
+                _QR_Y + _QR_SIDE + 4,
+                8,
+                caption,
+                _INK,
+            )
+        )
+        for offset, line_text in ((236.0, fields[8][1]), (246.0, fields[7][1])):
+            # Right of the QR code: from x = 66 mm to the inner border's margin.
+            shared.append(
+                self.fitted(
+                    _PAGE_W - 26, offset, line_text, 13, _PAGE_W - 26 - 66, right=True
+                )
+            )
+        shared.append(self.centred(279, t("certificates.pdf.platform_note"), 9, _GREY))
+        return tuple(shared)
+
+
+def _shared_fields(fields: Fields) -> Fields:
+    """``fields`` with the candidate's own values left out: a template's key."""
+    return tuple(
+        (label, "" if row in _OWN_ROWS else value)
+        for row, (label, value) in enumerate(fields)
+    )
+
+
+@lru_cache(maxsize=16)
+def _template(path: Path, face_index: int, fields: Fields) -> Template:
+    """The compiled template of one plan's certificates, kept for the process.
+
+    Raises :class:`~certflow.certificates.fonts.UnsupportedCharactersError`
+    when the face cannot print the shared text.
+    """
+    del face_index  # part of the cache key only: a path always gives one face
+    font = load_font(path)
+    ops = _Layout(font).shared(fields)
+    check_printable("".join(op.text for op in ops if isinstance(op, Text)), font)
+    return Template(font, ops, _TEMPLATE_CHARACTERS)
+
+
+# Characters every template's font carries, so identity and certificate numbers
+# seldom need glyphs of their own.
+_TEMPLATE_CHARACTERS = string.digits + string.ascii_letters + "-"
 
 
 def render_pdf(signed: SignedCertificate, *, font_path: Path | None = None) -> bytes:
@@ -228,72 +309,95 @@ def render_pdf(signed: SignedCertificate, *, font_path: Path | None = None) -> b
     :class:`~certflow.certificates.fonts.UnsupportedCharactersError` when the
     font lacks a glyph of the data: a certificate never shows empty boxes.
     The output is deterministic for the same input and font.
+
+    TrueType faces go through the compiled template
+    (:mod:`certflow.certificates.pdfwriter`); faces with PostScript outlines
+    through fpdf2, drawing the same layout.
     """
     data = signed.data
     font = load_font(font_path)
-    fields = _fields(data)
-    fixed = [
-        t("certificates.pdf.title"),
-        t("certificates.pdf.statement"),
-        t("certificates.pdf.qr_caption"),
-        t("certificates.pdf.platform_note"),
-    ]
-    text = "".join(fixed) + "".join(label + value for label, value in fields)
-    check_printable(text, font)
+    fields = tuple(_fields(data))
+    check_printable("".join(fields[row][1] for row in _OWN_ROWS), font)
+    if font.fast_subsetting:
+        template = _template(font.path, font.face_index, _shared_fields(fields))
+        layout = _Layout(font, template.widths)
+    else:
+        layout = _Layout(font)
+        check_printable("".join(value for _label, value in fields), font)
+    own = layout.own(fields)
 
-    page = _Page(font)
-    pdf = page.pdf
+    payload = payload_bytes(signed)
     issued = datetime.combine(data.issued_on, time(9, 0), tzinfo=CST)
-    pdf.set_creation_date(issued)
-    pdf.set_title(f"{fields[3][1]} {data.number}")
-    pdf.set_author(data.organisation)
-    pdf.set_subject(data.number)
-    pdf.set_creator("certflow")
-    pdf.set_producer("certflow")
-
-    page.border()
-    pdf.set_text_color(*_ACCENT)
-    page.centred(52, t("certificates.pdf.title"), 30, spacing=3)
-    pdf.set_text_color(*_INK)
-    page.centred(68, fields[3][1], 15)
-    pdf.set_draw_color(*_ACCENT)
-    pdf.set_line_width(0.3)
-    pdf.line(40, 76, _PAGE_W - 40, 76)
-
-    y = 96.0
-    for label, value in fields:
-        pdf.set_font(FONT_FAMILY, size=12)
-        pdf.set_text_color(90, 90, 90)
-        pdf.text(_LABEL_X, y, label)
-        pdf.set_text_color(*_INK)
-        page.fitted(_VALUE_X, y, value, 13, _VALUE_W)
-        y += _ROW_H
-    page.centred(y + 8, t("certificates.pdf.statement"), 14)
-
-    qr_x, qr_y, qr_side = 22.0, 224.0, 38.0
-    page.qr(verification_url(signed), qr_x, qr_y, qr_side)
-    pdf.set_font(FONT_FAMILY, size=8)
-    caption = t("certificates.pdf.qr_caption")
-    pdf.text(
-        qr_x + (qr_side - pdf.get_string_width(caption)) / 2,
-        qr_y + qr_side + 4,
-        caption,
+    symbol = qr.encode(verification_url(signed))
+    picture = Picture(_QR_X, _QR_Y, _QR_SIDE, symbol.width, symbol.modules)
+    info = Info(
+        title=f"{fields[3][1]} {data.number}",
+        author=data.organisation,
+        subject=data.number,
+        created=issued,
+    )
+    attachment = Attachment(
+        name=ATTACHMENT_NAME,
+        data=payload,
+        mime_type="application/json",
+        description=t("certificates.pdf.attachment_description"),
+        date=issued,
+    )
+    if not font.fast_subsetting:
+        ops = [*layout.shared(fields), *own]
+        return _render_with_fpdf(font, ops, symbol, info, attachment)
+    return template.render(
+        own,
+        info,
+        hashlib.sha256(payload).digest()[:16],
+        picture=picture,
+        attachment=attachment,
     )
 
-    for offset, line in ((236.0, data.organisation), (246.0, _date_text(data))):
-        # Right of the QR code: from x = 66 mm to the inner border's margin.
-        page.fitted(_PAGE_W - 26, offset, line, 13, _PAGE_W - 26 - 66, right=True)
 
-    pdf.set_text_color(90, 90, 90)
-    page.centred(279, t("certificates.pdf.platform_note"), 9)
-
+def _render_with_fpdf(
+    font: CjkFont,
+    ops: list[Op],
+    symbol: qr.QrSymbol,
+    info: Info,
+    attachment: Attachment,
+) -> bytes:
+    """Draw the certificate through fpdf2 (faces with PostScript outlines)."""
+    pdf = CjkPDF(orientation="portrait", unit="mm", format="A4")
+    pdf.set_auto_page_break(False)
+    pdf.set_margins(0, 0, 0)
+    pdf.use_cjk_font(font, FONT_FAMILY)
+    pdf.add_page()
+    pdf.set_creation_date(info.created)
+    pdf.set_title(info.title)
+    pdf.set_author(info.author)
+    pdf.set_subject(info.subject)
+    pdf.set_creator(info.creator)
+    pdf.set_producer(info.creator)
+    for op in ops:
+        if isinstance(op, Text):
+            pdf.set_font(FONT_FAMILY, size=op.size)
+            pdf.set_text_color(*op.colour)
+            pdf.set_char_spacing(op.spacing * MM)
+            pdf.text(op.x, op.y, op.text)
+            pdf.set_char_spacing(0)
+        elif isinstance(op, Box):
+            pdf.set_draw_color(*op.colour)
+            pdf.set_line_width(op.line_width)
+            pdf.rect(op.x, op.y, op.w, op.h)
+        else:
+            pdf.set_draw_color(*op.colour)
+            pdf.set_line_width(op.line_width)
+            pdf.line(op.x1, op.y1, op.x2, op.y2)
+    image = symbol.image(_QR_PIXELS)
+    pdf.image(image, x=_QR_X, y=_QR_Y, w=_QR_SIDE, h=_QR_SIDE)
     pdf.embed_file(
-        bytes=payload_bytes(signed),
-        basename=ATTACHMENT_NAME,
-        mime_type="application/json",
-        desc=t("certificates.pdf.attachment_description"),
-        creation_date=issued,
-        modification_date=issued,
+        bytes=attachment.data,
+        basename=attachment.name,
+        mime_type=attachment.mime_type,
+        desc=attachment.description,
+        creation_date=attachment.date,
+        modification_date=attachment.date,
     )
     return pdf.to_bytes()
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
@@ -26,26 +28,20 @@ from fpdf.fonts import PDFFontDescriptor, SubsetMap, TTFFont
 from fpdf.output import CIDSystemInfo, OutputProducer, PDFFont, PDFFontStream
 from fpdf.syntax import Name, PDFArray, PDFContentStream
 
-from certflow.certificates.fonts import CjkFont
-
-# Widths of every character of a face, shared by all its documents: building
-# the table takes ~30 ms, so it is done once per face and process.
-_WIDTHS: dict[tuple[str, int], tuple[defaultdict[int, float], int]] = {}
+from certflow.certificates.fonts import CjkFont, descriptor_values, load_font
+from certflow.certificates.pdfwriter import to_unicode_cmap
 
 
-def _widths(font: CjkFont) -> tuple[defaultdict[int, float], int]:
-    """Return (advance per code point in 1/1000 em, default width), cached."""
-    key = (str(font.path), font.face_index)
-    cached = _WIDTHS.get(key)
-    if cached is None:
-        scale = 1000 / font.metrics.units_per_em
-        default = round(scale * font.glyph_advance(0))
-        widths: defaultdict[int, float] = defaultdict(lambda: default)
-        for codepoint, gid in font.cmap.items():
-            widths[codepoint] = round(scale * font.glyph_advance(gid) + 0.001)
-        cached = (widths, default)
-        _WIDTHS[key] = cached
-    return cached
+@cache
+def _table(path: Path, face_index: int, default: int) -> defaultdict[int, float]:
+    widths: defaultdict[int, float] = defaultdict(lambda: default)
+    widths.update(load_font(path).widths())
+    return widths
+
+
+def _widths(font: CjkFont, default: int) -> defaultdict[int, float]:
+    """fpdf2's width table of a face: built once per face and process (~30 ms)."""
+    return _table(font.path, font.face_index, default)
 
 
 class CachedFace(TTFFont):
@@ -58,15 +54,8 @@ class CachedFace(TTFFont):
 
     def __init__(self, fpdf: FPDF, font: CjkFont, fontkey: str) -> None:
         metrics = font.metrics
-        scale = 1000 / metrics.units_per_em
-        widths, default_width = _widths(font)
-        flags = FontDescriptorFlags.SYMBOLIC
-        if metrics.fixed_pitch:
-            flags |= FontDescriptorFlags.FIXED_PITCH
-        if metrics.italic_angle:
-            flags |= FontDescriptorFlags.ITALIC
-        if metrics.weight_class >= 600:
-            flags |= FontDescriptorFlags.FORCE_BOLD
+        values = descriptor_values(font)
+        widths = _widths(font, values.missing_width)
 
         self.cjk = font
         self.i = len(fpdf.fonts) + 1
@@ -82,25 +71,22 @@ class CachedFace(TTFFont):
         self.is_cid_keyed = False
         self.is_symbol = False
         self.cff_ros = None
-        self.scale = scale
+        self.scale = scale = 1000 / metrics.units_per_em
         self.desc = PDFFontDescriptor(
-            ascent=round(metrics.ascent * scale),
-            descent=round(metrics.descent * scale),
-            cap_height=round(metrics.cap_height * scale),
-            flags=flags,
-            font_b_box=(
-                f"[{metrics.x_min * scale:.0f} {metrics.y_min * scale:.0f}"
-                f" {metrics.x_max * scale:.0f} {metrics.y_max * scale:.0f}]"
-            ),
-            italic_angle=int(metrics.italic_angle),
-            stem_v=round(50 + int(pow((metrics.weight_class / 65), 2))),
-            missing_width=default_width,
+            ascent=values.ascent,
+            descent=values.descent,
+            cap_height=values.cap_height,
+            flags=FontDescriptorFlags(values.flags),
+            font_b_box=f"[{values.bbox}]",
+            italic_angle=values.italic_angle,
+            stem_v=values.stem_v,
+            missing_width=values.missing_width,
         )
         self.cw = widths
         self.cmap = font.glyph_names
         self.glyph_ids = font.cmap
         self.missing_glyphs = []
-        self.name = metrics.full_name.replace(" ", "").replace("(", "").replace(")", "")
+        self.name = values.name
         self.up = round(metrics.underline_position * scale)
         self.ut = round(metrics.underline_thickness * scale)
         self.sp = round(metrics.strikeout_position * scale)
@@ -160,7 +146,12 @@ class CertificateOutput(OutputProducer):
         self._add_pdf_obj(cid_font, "fonts")
         composite.descendant_fonts = PDFArray([cid_font])
 
-        to_unicode = PDFContentStream(_to_unicode_cmap(used).encode("latin-1"))
+        texts = [
+            (code, "".join(map(chr, glyph.unicode)))
+            for code, glyph in used
+            if isinstance(glyph.unicode, tuple) and any(glyph.unicode)
+        ]
+        to_unicode = PDFContentStream(to_unicode_cmap(texts))
         self._add_pdf_obj(to_unicode, "fonts")
         composite.to_unicode = to_unicode
 
@@ -178,32 +169,6 @@ class CertificateOutput(OutputProducer):
         self._add_pdf_obj(stream, "fonts")
         descriptor.font_file2 = stream  # type: ignore[attr-defined]
         return composite
-
-
-def _utf16_hex(codepoints: tuple[int, ...]) -> str:
-    return "".join(chr(cp).encode("utf-16-be").hex().upper() for cp in codepoints)
-
-
-def _to_unicode_cmap(used: list[tuple[int, Any]]) -> str:
-    """The ToUnicode CMap that lets readers extract and search the text."""
-    entries = [
-        f"<{code:04X}> <{_utf16_hex(glyph.unicode)}>\n"
-        for code, glyph in used
-        if isinstance(glyph.unicode, tuple) and any(glyph.unicode)
-    ]
-    # At most 100 mappings per block (Adobe Technical Note #5014).
-    blocks = "".join(
-        f"{len(entries[i : i + 100])} beginbfchar\n"
-        f"{''.join(entries[i : i + 100])}endbfchar\n"
-        for i in range(0, len(entries), 100)
-    )
-    return (
-        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
-        "/CIDSystemInfo\n<</Registry (Adobe)\n/Ordering (UCS)\n/Supplement 0\n>> def\n"
-        "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
-        "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
-        f"{blocks}endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
-    )
 
 
 class CjkPDF(FPDF):
