@@ -1,9 +1,14 @@
 """Benchmark: e-certificates issued per second on one core.
 
 The full pipeline of one certificate is signing its data and rendering the PDF
-with its QR code. It is compared with the least a PDF in the same font can cost:
-one A4 page with one line of text, through the same font machinery. Targets:
-at least 100 certificates per second, and at most 1.5 times the bare page.
+with its QR code on the plan's compiled template, as issuance renders a plan's
+certificates one after another (the first one's extra cost is reported too).
+It is compared with the least a PDF in the same font can cost: one A4 page with
+one line of text, written by the same writer with the same font machinery (an
+empty template: the font's own tables precompressed once, as every document of
+the process shares them). Targets: at least 100 certificates per second, and at
+most 1.5 times the bare page. For scale it also reports the bare page through
+fpdf2, with the face parsed once and with fpdf2 parsing it itself.
 
     python -m bench.bench_certificates           # full run, exit 1 on a missed target
     python -m bench.bench_certificates --quick   # a few seconds, for CI; never fails
@@ -19,7 +24,7 @@ import pstats
 import sys
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from fpdf import FPDF
@@ -33,9 +38,11 @@ from certflow.certificates import (
     render_pdf,
     sign,
 )
-from certflow.certificates.pdf import FONT_FAMILY
+from certflow.certificates.pdf import FONT_FAMILY, _template
 from certflow.certificates.pdffont import CjkPDF
+from certflow.certificates.pdfwriter import Info, Template, Text
 from certflow.models import Level
+from certflow.timeutil import CST
 
 TARGET_RATE = 100.0
 TARGET_RATIO = 1.5
@@ -68,9 +75,23 @@ def _data(index: int) -> CertificateData:
     )
 
 
-def _bare_page(index: int, font_path: Path | None) -> bytes:
+BARE_INFO = Info(
+    title="", author="", subject="", created=datetime(2026, 12, 4, 9, tzinfo=CST)
+)
+
+
+def _line(index: int) -> str:
+    return f"{SURNAMES[index % len(SURNAMES)]}{GIVEN[index % len(GIVEN)]}"
+
+
+def _bare_page(index: int, empty: Template) -> bytes:
     """One A4 page with one line of text in the certificate font."""
-    line = f"{SURNAMES[index % len(SURNAMES)]}{GIVEN[index % len(GIVEN)]}"
+    return empty.render([Text(20, 20, 14, _line(index))], BARE_INFO, bytes(16))
+
+
+def _fpdf2_bare_page(index: int, font_path: Path | None) -> bytes:
+    """The bare page through fpdf2, with the face parsed once."""
+    line = _line(index)
     pdf = CjkPDF(format="A4")
     pdf.use_cjk_font(load_font(font_path), FONT_FAMILY)
     pdf.add_page()
@@ -119,9 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     def certificate(index: int) -> bytes:
         return render_pdf(sign(_data(index), key.private_key), font_path=args.font)
 
+    empty = Template(font, ())
     size = len(certificate(0))
+
+    def first_of_a_plan(index: int) -> bytes:
+        _template.cache_clear()  # the plan's template is compiled again
+        return certificate(index)
+
+    cold_rate = _rate(first_of_a_plan, seconds / 4, minimum=3)
     cert_rate = _rate(certificate, seconds)
-    bare_rate = _rate(lambda i: _bare_page(i, args.font), seconds)
+    bare_rate = _rate(lambda i: _bare_page(i, empty), seconds)
     sign_rate = _rate(lambda i: sign(_data(i), key.private_key), seconds / 4)
     ratio = bare_rate / cert_rate
 
@@ -137,7 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"cost ratio certificate / bare page: {ratio:.2f}x (target <= {TARGET_RATIO})"
     )
+    print(f"first certificate of a plan (compiles its template): "
+          f"{1000 / cold_rate:.1f} ms")  # fmt: skip
     if not args.quick:
+        fpdf2 = _rate(lambda i: _fpdf2_bare_page(i, args.font), seconds)
+        print(f"bare page through fpdf2 (face parsed once): {fpdf2:.1f} /s per core; "
+              f"certificate costs {fpdf2 / cert_rate:.2f}x that page")  # fmt: skip
         naive = _rate(lambda i: _naive_bare_page(args.font), seconds, minimum=3)
         print(f"bare page through fpdf2's own font loading (no cache): "
               f"{naive:.1f} /s per core; certificate costs {naive / cert_rate:.3f}x "
