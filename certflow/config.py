@@ -110,6 +110,16 @@ class CertificateSettings(Model):
     )
 
 
+class WebSettings(Model):
+    """The public certificate pages: look-ups allowed per client address, links."""
+
+    lookup_per_minute: int = Field(default=10, ge=1, le=100_000)
+    verify_per_minute: int = Field(default=30, ge=1, le=100_000)
+    download_per_minute: int = Field(default=30, ge=1, le=100_000)
+    # How long a download link from a look-up stays valid.
+    link_lifetime_seconds: int = Field(default=900, ge=60, le=86_400)
+
+
 class Settings(Model):
     """Everything the worker and the staff tools are configured with."""
 
@@ -130,6 +140,7 @@ class Settings(Model):
     # When approval batches are gathered on their own: a cron line read in CST.
     batch_schedule: str = "0 9 * * MON"
     mailbox: MailboxSettings = Field(default_factory=MailboxSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:

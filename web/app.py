@@ -49,7 +49,7 @@ from certflow.certificates import (
     verify_pdf,
 )
 from certflow.certificates.keys import public_pem
-from certflow.config import Settings
+from certflow.config import Settings, WebSettings
 from certflow.i18n import t
 from certflow.timeutil import CST
 from web import records, views
@@ -83,6 +83,15 @@ class RateLimits:
     lookup_per_minute: int = 10
     verify_per_minute: int = 30
     download_per_minute: int = 30
+
+    @classmethod
+    def of(cls, web: WebSettings) -> RateLimits:
+        """The limits configured in the ``[web]`` table."""
+        return cls(
+            lookup_per_minute=web.lookup_per_minute,
+            verify_per_minute=web.verify_per_minute,
+            download_per_minute=web.download_per_minute,
+        )
 
 
 @dataclass
@@ -150,14 +159,19 @@ def create_app(
     pool: asyncpg.Pool | None = None,
     *,
     limits: RateLimits | None = None,
-    link_lifetime_seconds: int = 900,
+    link_lifetime_seconds: int | None = None,
 ) -> FastAPI:
     """Build the web app; without ``pool`` it opens (and migrates) its own.
+
+    ``limits`` and ``link_lifetime_seconds`` default to the ``[web]`` table of
+    the configuration.
 
     Raises ``RuntimeError`` if the signing key file is missing: the service
     signs status lists and derives its download-link secret from that key.
     """
-    limits = limits or RateLimits()
+    limits = limits or RateLimits.of(settings.web)
+    if link_lifetime_seconds is None:
+        link_lifetime_seconds = settings.web.link_lifetime_seconds
     key = load_signing_key(settings)
     ring = trusted_ring(settings, key)
     service = _Service(

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from certflow.certificates import (
     KeyRing,
@@ -450,6 +451,34 @@ async def test_verification_is_limited_per_client_address(
     ]
 
     assert codes == [200, 200, 200, 429]
+
+
+async def test_the_limits_come_from_the_web_table_of_the_configuration(
+    web_settings: Settings, web_pool: asyncpg.Pool, issued: Issued, tmp_path: Path
+) -> None:
+    config = tmp_path / "certflow.toml"
+    config.write_text("[web]\nverify_per_minute = 2\n", encoding="utf-8")
+    configured = Settings.load(config).web
+    assert configured.verify_per_minute == 2
+    assert configured.lookup_per_minute == 10  # the others keep their defaults
+    settings = web_settings.model_copy(update={"web": configured})
+    app = create_app(settings, web_pool)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.10", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        codes = [
+            (await client.get(f"/verify/{issued.of(WANG)}")).status_code
+            for _ in range(3)
+        ]
+    assert codes == [200, 200, 429]
+
+
+@pytest.mark.parametrize("line", ["lookup_per_minute = 0", "verify_per_minute = -5",
+                                  "link_lifetime_seconds = 5"])  # fmt: skip
+def test_impossible_web_limits_are_refused_at_load(line: str, tmp_path: Path) -> None:
+    config = tmp_path / "certflow.toml"
+    config.write_text(f"[web]\n{line}\n", encoding="utf-8")
+    with pytest.raises(ValidationError):
+        Settings.load(config)
 
 
 # -- published lists, headers, logs --------------------------------------------------
