@@ -97,6 +97,9 @@ class IntakeActivities:
             unprintable = await asyncio.to_thread(_unprintable_names, reading.rows)
             if unprintable:
                 return await self._refuse(req, data, unprintable)
+            admissions = [r.admission_number for r in reading.rows]
+            if unrelated := await self._unrelated(req, admissions):
+                return await self._refuse(req, data, [unrelated])
             return await self._accept_summary(req, reading.rows)
         if req.kind is DocumentKind.CANDIDATE_SIGN_IN:
             sign_in = await _read(intake.read_candidate_sign_in, data, req)
@@ -104,6 +107,9 @@ class IntakeActivities:
                 return await self._refuse(req, None, [_unreadable()])
             if not sign_in.accepted:
                 return await self._refuse(req, data, sign_in.problems)
+            admissions = [c.admission_number for c in sign_in.candidates]
+            if unrelated := await self._unrelated(req, admissions):
+                return await self._refuse(req, data, [unrelated])
             rows = [
                 (c.seq, c.name, c.id_number or "", c.admission_number, "", "", c.signed)
                 for c in sign_in.candidates
@@ -130,6 +136,31 @@ class IntakeActivities:
         if req.kind is DocumentKind.INVOICE_DETAILS:
             return await self._invoice_details(req, data)
         raise ValueError(f"Uploads of kind {req.kind.value} are not read by intake.")
+
+    async def _unrelated(
+        self, req: ProcessUpload, admissions: list[str]
+    ) -> Problem | None:
+        """Refuse a candidate list sharing no one with the plan's other list.
+
+        A summary is compared with the accepted candidates' sign-in sheet, a
+        candidates' sign-in sheet with the current scores; the plan holds no
+        other roster (see ``intake.unrelated_candidates``).
+        """
+        plan_id = req.plan.plan_id
+        if req.kind is DocumentKind.SCORE_SUMMARY:
+            accepted = await self._sign_ins(plan_id, "candidates")
+            names = ("document_summary", "document_candidate_sign_in")
+        else:
+            accepted = await self.pool.fetch(
+                "SELECT admission_number FROM scores WHERE plan_id = $1", plan_id
+            )
+            names = ("document_candidate_sign_in", "document_summary")
+        return intake.unrelated_candidates(
+            admissions,
+            [r["admission_number"] for r in accepted],
+            document=t(f"intake.{names[0]}"),
+            other=t(f"intake.{names[1]}"),
+        )
 
     async def _invoice_details(self, req: ProcessUpload, data: bytes) -> UploadOutcome:
         """Read the invoice details form and keep what finance invoices from."""

@@ -5,7 +5,12 @@ uploaded bytes and the exam plan and gets back either accepted rows or every
 problem, each located by sheet, row and column as the office suite shows them.
 """
 
-from certflow.intake.consistency import ConsistencyReport, Mismatch, consistency_report
+from certflow.intake.consistency import (
+    ConsistencyReport,
+    Mismatch,
+    consistency_report,
+    unrelated_candidates,
+)
 from certflow.intake.export import annotated_copy, national_platform_import
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.signin import (
@@ -31,4 +36,5 @@ __all__ = [
     "read_candidate_sign_in",
     "read_evaluator_sign_in",
     "read_score_summary",
+    "unrelated_candidates",
 ]

@@ -4,15 +4,22 @@ Candidates are matched by admission number. A candidate marked absent (缺考) i
 expected not to have signed in; anyone else in the summary must have. Evaluators
 are matched by staff id: who signed the paper summary (as the lead evaluator
 declares) against who signed in.
+
+The same match ties an upload to its plan where nothing else can: a file without
+title rows (a CSV) names no plan, and a plan holds no roster of its candidates,
+only the sheets already accepted for it (``unrelated_candidates``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pydantic import Field
 
 from certflow.i18n import t
+from certflow.intake.common import problem
 from certflow.intake.signin import CandidateSignIn, EvaluatorSignIn
-from certflow.models import CandidateScore, ExamStatus, Model, PlanInfo
+from certflow.models import CandidateScore, ExamStatus, Model, PlanInfo, Problem
 from certflow.privacy import mask_id_number, mask_name
 
 
@@ -41,6 +48,34 @@ class ConsistencyReport(Model):
     candidates_signed_in: int = 0
     evaluators_signed_in: int = 0
     evaluators_signed: int = 0
+
+
+def unrelated_candidates(
+    uploaded: Collection[str],
+    accepted: Collection[str],
+    *,
+    document: str,
+    other: str,
+) -> Problem | None:
+    """Return a problem when an upload shares no admission number with the plan.
+
+    ``uploaded`` are the admission numbers of the file being read, ``accepted``
+    those of the plan's other candidate list already accepted (the summary for a
+    sign-in sheet, the candidates' sign-in sheet for a summary); ``document`` and
+    ``other`` name both in Chinese. Not a single candidate in common means the
+    file belongs to another plan (or the accepted one does). A partial overlap
+    is no refusal: which candidates differ is the consistency review's to show.
+    Nothing is compared while either list is empty.
+    """
+    if not uploaded or not accepted or not set(uploaded).isdisjoint(accepted):
+        return None
+    return problem(
+        "no_common_candidate",
+        document=document,
+        other=other,
+        count=len(set(uploaded)),
+        accepted=len(set(accepted)),
+    )
 
 
 def consistency_report(

@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 from certflow.identity import make_resident_id
-from certflow.intake import CandidateSignIn, EvaluatorSignIn, consistency_report
+from certflow.intake import (
+    CandidateSignIn,
+    EvaluatorSignIn,
+    consistency_report,
+    unrelated_candidates,
+)
 from certflow.models import CandidateScore, ExamStatus, PlanInfo
 
 TEAM = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
@@ -94,3 +99,16 @@ def test_evaluator_signatures_against_sign_in(plan: PlanInfo) -> None:
         ("evaluator_not_in_team", "ZCX-E-0999"),
     ]
     assert "3 处不一致" in report.verdict
+
+
+def test_an_upload_sharing_no_candidate_with_the_plan_is_unrelated() -> None:
+    names = {"document": "成绩汇总表", "other": "考生签到表"}
+
+    found = unrelated_candidates(["B001", "B002"], ["A001", "A002", "A003"], **names)
+
+    assert found is not None and found.code == "no_common_candidate"
+    assert "2 个准考证号" in found.message and "3 人" in found.message
+    # One candidate in common is a matter for the review, not a refusal; and
+    # nothing is compared before the plan has the other list.
+    assert unrelated_candidates(["A001", "B002"], ["A001", "A003"], **names) is None
+    assert unrelated_candidates(["B001"], [], **names) is None
