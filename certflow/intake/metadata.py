@@ -26,7 +26,8 @@ _CERTIFICATE = re.compile(r"([\u4e00-\u9fff0-9A-Za-z+]+?)职业技能等级证�
 _CERTIFICATE_LABEL = re.compile(r"证书名称\s*[:：]\s*([^\s(（]+)")
 _BRACKETED = re.compile(r"[(（]\s*([A-Za-z0-9][A-Za-z0-9-]{2,40})\s*[)）]")
 _LEVEL = re.compile(r"(?:[(（]\s*|等级\s*[:：]\s*)(初级|中级|高级)")
-_EXAM_DATE_LABEL = re.compile(r"(?:考核|考试)日期\s*[:：]?\s*")
+# The label, then a colon, a digit or the cell's end (考试日期及地点 is no label).
+_EXAM_DATE_LABEL = re.compile(r"(?:考核|考试)日期\s*(?:[:：]\s*|(?=[0-9])|$)")
 # 2026-11-04, 2026/11/4, 2026.11.04, 2026年11月4日; a range ends with a whole
 # date, a month and day, or a day: 2026-11-03至2026-11-04, 2026年11月3日至4日.
 _YMD = r"([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?"

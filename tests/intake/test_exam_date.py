@@ -79,6 +79,12 @@ def test_another_exam_date_is_refused_naming_the_cell_and_both_dates(
     assert stated in line and "2026-11-04" in line
 
 
+def test_a_longer_heading_is_no_exam_date_label(plan: PlanInfo, tmp_path: Path) -> None:
+    meta = f"{META}  考试日期及地点安排：2026-11-03 实训楼"
+
+    assert read_score_summary(_summary(tmp_path, meta), plan).accepted
+
+
 def test_a_date_cell_beside_the_label_is_compared_and_named(
     plan: PlanInfo, tmp_path: Path
 ) -> None:
