@@ -33,8 +33,9 @@ _EXAM_DATE_LABEL = re.compile(r"(?:考核|考试)日期\s*(?:[:：]\s*|(?=[0-9])
 _YMD = r"([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?"
 _END = r"(?:(?:([0-9]{4})\s*[-/.年]\s*)?([0-9]{1,2})\s*[-/.月]\s*)?([0-9]{1,2})\s*日?"
 _EXAM_DATES = re.compile(rf"{_YMD}(?:\s*(?:至|到|~|—|–|-)\s*{_END})?")
-# What follows a label up to the next "label：" in the same cell.
-_NEXT_LABEL = re.compile(r"\s\S+[:：]")
+# What follows a label ends where the next "label：" begins (a blank date may be
+# followed at once by 考核站点：… in its cell or in the next one).
+_NEXT_LABEL = re.compile(r"(?:^|\s)\S+[:：]")
 
 
 def check_metadata(

@@ -41,6 +41,7 @@ def _summary(tmp_path: Path, meta: str) -> bytes:
         "2026年11月3日至4日",
         "2026-11-02 ~ 11-04",
         "    年   月   日",  # the template's blank
+        "考评组长：ZCX-E-0107",  # a blank date, then the next label
     ],
 )
 def test_the_plans_exam_date_is_accepted(
