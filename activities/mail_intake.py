@@ -134,6 +134,14 @@ class Submitted:
     reason: str | None = None
 
 
+class FilingDeferred(Exception):
+    """A plan could not file a request for a system reason; nothing was recorded.
+
+    The mail is left in the mailbox, unanswered, and read again at the next
+    poll: a school is never told "refused" because certflow was unwell.
+    """
+
+
 class AssignError(Exception):
     """A mail staff asked to assign cannot be assigned; the Chinese text says why."""
 
@@ -223,7 +231,9 @@ class MailIntakeActivities:
         """Register, record, answer and acknowledge one message; return its status.
 
         A message already recorded is only finished (its reply sent if it was
-        not) and acknowledged: ``already_processed`` is returned for it.
+        not) and acknowledged: ``already_processed`` is returned for it. One a
+        plan could not file for a system reason is left unrecorded, unanswered
+        and in the mailbox for the next poll: ``deferred``.
         """
         reading = read_correction_mail(raw)
         key = dedupe_key(reading)
@@ -236,7 +246,15 @@ class MailIntakeActivities:
         row = await self._row(key)
         outcome = "already_processed"
         if row is None:
-            row = await self._register(reading, key, source_key, raw)
+            try:
+                row = await self._register(reading, key, source_key, raw)
+            except FilingDeferred as deferred:
+                log.warning(
+                    "mail deferred: plan %s could not file it now key=%s",
+                    deferred,
+                    key[:12],
+                )
+                return "deferred"
             outcome = str(row["status"])
         await self._send_reply(row)
         try:
@@ -426,6 +444,8 @@ class MailIntakeActivities:
 
         if result.accepted and result.reference:
             return Submitted(reference=result.reference)
+        if result.retry:
+            raise FilingDeferred(plan.plan_id)
         codes = {p.code for p in result.problems}
         if "duplicate" in codes:
             earlier = await self._filed(submission.source_key)
@@ -585,7 +605,11 @@ class MailIntakeActivities:
             received_at=row["received_at"],
             source_key=source_key,
         )
-        answer = await self.submit(plan, submission)
+        try:
+            answer = await self.submit(plan, submission)
+        except FilingDeferred:
+            # Staff are at the keyboard: they are told to try again later.
+            return Submitted(reason=t("plan.action_failed"))
         if answer.reference is None:
             return answer
 

@@ -163,6 +163,9 @@ class ActionResult(Model):
     problem_count: int = 0
     reference: str | None = None
     report: DocumentRef | None = None
+    # Refused for a system reason, with nothing recorded: the same action may
+    # be sent again later and is not a verdict on its content.
+    retry: bool = False
 
 
 class BatchJoined(Model):

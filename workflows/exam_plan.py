@@ -534,7 +534,7 @@ class ExamPlanWorkflow:
                 start_to_close=LONG,
             )
             if outcome is None:
-                return ActionResult(accepted=False, message=t("plan.upload_failed"))
+                return _not_processed("plan.upload_failed")
             if not outcome.accepted:
                 await self._audit(
                     action,
@@ -728,7 +728,7 @@ class ExamPlanWorkflow:
                 ),
             )
             if recorded is None:
-                return ActionResult(accepted=False, message=t("plan.action_failed"))
+                return _not_processed("plan.action_failed")
             if not recorded.accepted:
                 await self._audit(Action.SUBMIT_CORRECTION, req.actor, accepted=False)
                 return ActionResult(
@@ -835,7 +835,7 @@ class ExamPlanWorkflow:
                 ),
             )
             if applied is None:
-                return ActionResult(accepted=False, message=t("plan.action_failed"))
+                return _not_processed("plan.action_failed")
             state.corrections[req.request_id].status = CorrectionStatus.APPLIED
             if state.summary is not None and applied.passed is not None:
                 state.summary.passed = applied.passed
@@ -897,7 +897,7 @@ class ExamPlanWorkflow:
                     ),
                 )
             if outcome is None:
-                return ActionResult(accepted=False, message=t("plan.upload_failed"))
+                return _not_processed("plan.upload_failed")
             if not outcome.accepted:
                 await self._audit(
                     Action.UPLOAD_APPLICATION,
@@ -1299,6 +1299,11 @@ class ExamPlanWorkflow:
         return await workflow.execute_activity_method(
             fn, arg, start_to_close_timeout=start_to_close, retry_policy=retry
         )
+
+
+def _not_processed(message: str) -> ActionResult:
+    """The answer to an action a system failure kept from being processed."""
+    return ActionResult(accepted=False, message=t(message), retry=True)
 
 
 _UPLOAD_ACTION = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
@@ -516,3 +517,47 @@ async def test_a_request_for_a_plan_whose_workflow_ended_is_refused(
         row = await _row(rig, request["Message-ID"])
         assert row["reasons"] and row["replied_at"] is not None
         assert len(rig.replies_to(SITE_ADDRESS)) == 1
+
+
+async def test_a_request_the_plan_cannot_file_now_waits_in_the_mailbox(
+    open_rig: RigFactory,
+) -> None:
+    """Regression: a filing that failed for a system reason (here PostgreSQL
+    refusing the row) was answered to the school as refused, for good."""
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        assert re.fullmatch(r"[A-Za-z0-9-]+", plan_id)
+        constraint = f"refuse_{plan_id.replace('-', '_').lower()}"
+        await rig.pool.execute(
+            f"ALTER TABLE correction_requests ADD CONSTRAINT {constraint} "
+            f"CHECK (plan_id <> '{plan_id}') NOT VALID"
+        )
+        try:
+            request = await rig.mail_in(
+                "成绩修改申请", correction_body(plan_id, CANDIDATE)
+            )
+
+            run = await rig.poll()
+
+            assert run.counts == {"deferred": 1}
+            assert await _row(rig, request["Message-ID"]) is None
+            assert rig.replies_to(SITE_ADDRESS) == []
+            assert rig.unacknowledged() == 1  # still in the mailbox
+            assert await _filed(rig, plan_id) == []
+            assert list((await driver.status()).correction_states) == []
+        finally:
+            await rig.pool.execute(
+                f"ALTER TABLE correction_requests DROP CONSTRAINT {constraint}"
+            )
+
+        run = await rig.poll()  # the database is well again
+
+        assert run.counts == {"received": 1}
+        request_id = f"{plan_id}-C001"
+        assert [r["request_id"] for r in await _filed(rig, plan_id)] == [request_id]
+        row = await _row(rig, request["Message-ID"])
+        assert row["status"] == "received" and row["request_ids"] == [request_id]
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        assert request_id in body_text(reply)
+        assert rig.unacknowledged() == 0
