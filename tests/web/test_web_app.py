@@ -474,7 +474,9 @@ async def test_the_limits_come_from_the_web_table_of_the_configuration(
 
 @pytest.mark.parametrize("line", ["lookup_per_minute = 0", "verify_per_minute = -5",
                                   "link_lifetime_seconds = 5"])  # fmt: skip
-def test_impossible_web_limits_are_refused_at_load(line: str, tmp_path: Path) -> None:
+async def test_impossible_web_limits_are_refused_at_load(
+    line: str, tmp_path: Path
+) -> None:
     config = tmp_path / "certflow.toml"
     config.write_text(f"[web]\n{line}\n", encoding="utf-8")
     with pytest.raises(ValidationError):
