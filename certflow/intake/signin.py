@@ -91,22 +91,8 @@ def read_candidate_sign_in(
         problems.extend(id_problems)
         raw_admission = table.cell(cells, Column.ADMISSION_NUMBER)
         admission = integer_text(raw_admission) or compact(raw_admission)
-        header = table.headers[Column.ADMISSION_NUMBER]
-        if not admission:
-            problems.append(
-                problem("missing_value", sheet=table.sheet, row=row, column=header)
-            )
-        elif first := admissions.earlier(admission, row):
-            problems.append(
-                problem(
-                    "duplicate_admission_number",
-                    sheet=table.sheet,
-                    row=row,
-                    column=header,
-                    value=admission,
-                    first=first,
-                )
-            )
+        _check_key(located, Column.ADMISSION_NUMBER, admission, row, admissions,
+                   "duplicate_admission_number", problems)  # fmt: skip
         if len(problems) == before:
             rows.append(
                 CandidateSignIn(
@@ -143,22 +129,8 @@ def read_evaluator_sign_in(
         before = len(problems)
         name = _name(located, cells, row, problems)
         staff_id = compact(table.cell(cells, Column.STAFF_ID)).upper()
-        header = table.headers[Column.STAFF_ID]
-        if not staff_id:
-            problems.append(
-                problem("missing_value", sheet=table.sheet, row=row, column=header)
-            )
-        elif first := staff.earlier(staff_id, row):
-            problems.append(
-                problem(
-                    "duplicate_staff_id",
-                    sheet=table.sheet,
-                    row=row,
-                    column=header,
-                    value=staff_id,
-                    first=first,
-                )
-            )
+        _check_key(located, Column.STAFF_ID, staff_id, row, staff,
+                   "duplicate_staff_id", problems)  # fmt: skip
         if len(problems) == before:
             rows.append(
                 EvaluatorSignIn(
@@ -206,6 +178,26 @@ def _name(
             problem("missing_value", sheet=located.table.sheet, row=row, column=header)
         )
     return name
+
+
+def _check_key(
+    located: Located,
+    column: Column,
+    value: str,
+    row: int,
+    seen: Duplicates,
+    duplicate_code: str,
+    problems: list[Problem],
+) -> None:
+    """A row's identifying value (admission number, staff id): present, unique."""
+    sheet, header = located.table.sheet, located.table.headers[column]
+    if not value:
+        problems.append(problem("missing_value", sheet=sheet, row=row, column=header))
+    elif first := seen.earlier(value, row):
+        problems.append(
+            problem(duplicate_code, sheet=sheet, row=row, column=header,
+                    value=value, first=first)
+        )  # fmt: skip
 
 
 def _seq(located: Located, cells: list[CellValue]) -> int | None:
