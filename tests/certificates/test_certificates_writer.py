@@ -213,6 +213,20 @@ def test_a_certificate_reads_cleanly_in_poppler_and_strict_pypdf(
     assert "黎芬" in reader.pages[0].extract_text()
 
 
+def test_qpdf_finds_no_syntax_or_stream_error(
+    signing_key: SigningKey, tmp_path: Path
+) -> None:
+    """A second, independent reader of the structure: cross-reference table,
+    object syntax, and every stream inflated (the spliced ones included)."""
+    path = tmp_path / "certificate.pdf"
+    path.write_bytes(render_pdf(sign(make_data(name="黎芬"), signing_key.private_key)))
+    done = subprocess.run(
+        ["qpdf", "--check", str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No syntax or stream encoding errors found" in done.stdout
+
+
 def test_a_name_from_the_templates_own_characters_adds_no_glyph(
     signing_key: SigningKey, tmp_path: Path
 ) -> None:
