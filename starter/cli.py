@@ -6,8 +6,10 @@ built from the command line. The plan answers in Chinese and this tool prints
 that answer as it is: accepted (with a late mark), or refused with the reasons.
 
 Exit status: 0 done, 2 refused (by the plan or for a wrong argument), 1 when
-Temporal or PostgreSQL cannot be reached. Nothing printed here holds an identity
-number or a person's name: problems arrive masked, and only staff ids are shown.
+Temporal or PostgreSQL cannot be reached, or the plan could not process the
+action for a system reason (nothing was recorded: send it again later).
+Nothing printed here holds an identity number or a person's name: problems
+arrive masked, and only staff ids are shown.
 The worker, the workflows and the certificate code are imported where they are
 used, so the offline subcommands (verify, keys, mail) start quickly.
 """
@@ -266,6 +268,9 @@ def show_result(ctx: Context, result: ActionResult) -> int:
             ctx.say(t("cli.output_file", path=ctx.export(result.report)))
         return 0
 
+    if result.retry:
+        ctx.say(result.message)  # a system failure, not a verdict: try again
+        return 1
     ctx.say(t("cli.refused", reason=result.message))
     if result.problems:
         ctx.say(t("cli.problems", count=result.problem_count or len(result.problems)))

@@ -507,3 +507,44 @@ async def test_list_says_when_the_server_cannot_search(
 
     assert outcome.status == 1
     assert t("cli.list_visibility") in capsys.readouterr().err
+
+
+async def test_an_action_a_system_failure_kept_from_the_plan_exits_1(
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    resources: tuple[Any, DocumentStore],
+) -> None:
+    """Not a refusal (2): nothing was recorded, and the same command may be
+    sent again once the system is well."""
+    pool, _store = resources
+    driver = new_driver
+    plan_id = driver.plan.plan_id
+    await start_and_submit(certflow, driver)
+    await driver.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))
+    await certflow(*CONTACT, "review", plan_id, "--approve", "--reason", "旁听人员")
+    await driver.wait_for(lambda s: any(o.duty == "score_upload" for o in s.owed))
+    await certflow(*INFO, "confirm-upload", plan_id)
+    await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+    submit = [
+        *INFO, "correction", "submit", plan_id, "--admission", "2026110412012",
+        "--field", "practical", "--published", "50.1", "--requested", "60.10",
+        "--reason", "实操成绩录入错误", "--requester", "武汉市交通职业技术学校",
+    ]  # fmt: skip
+    assert re.fullmatch(r"[A-Za-z0-9-]+", plan_id)
+    constraint = f"refuse_{plan_id.replace('-', '_').lower()}"
+    await pool.execute(
+        f"ALTER TABLE correction_requests ADD CONSTRAINT {constraint} "
+        f"CHECK (plan_id <> '{plan_id}') NOT VALID"
+    )
+    try:
+        failed = await certflow(*submit)
+    finally:
+        await pool.execute(
+            f"ALTER TABLE correction_requests DROP CONSTRAINT {constraint}"
+        )
+    again = await certflow(*submit)
+
+    assert failed.status == 1
+    assert t("plan.action_failed") in failed.out
+    assert t("cli.refused", reason="").rstrip() not in failed.out
+    assert again.status == 0 and f"{plan_id}-C001" in again.out
