@@ -12,7 +12,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +131,29 @@ async def test_list_finds_a_started_plan_by_stage(dev_stack: DevStack) -> None:
     assert plan.plan_id not in not_overdue.out
     assert cli.returncode == 0, errors.decode()
     assert plan_workflow_id(plan.plan_id) in listed.decode()
+
+
+async def test_the_operations_guides_queries_find_a_plan(dev_stack: DevStack) -> None:
+    """The saved views docs/operations.md gives operators are valid queries."""
+    plan = sample_plan(cst_date(datetime.now(UTC)), unique_plan_id())
+    assert (await dev_stack.certflow(*start_argv(plan))).status == 0
+    within = (datetime.now(UTC) + timedelta(days=60)).isoformat(timespec="seconds")
+    own = f"PlanId = '{plan.plan_id}'"
+    queries = [
+        f"OwedBy = 'lead_evaluator' AND {own}",
+        f"NextDeadline < '{within}' AND ExecutionStatus = 'Running' AND {own}",
+        f"SiteCode = '{plan.site_code}' AND {own}",
+    ]
+    for query in queries:
+        for _ in range(50):
+            found = [w.id async for w in dev_stack.client.list_workflows(query)]
+            if found:
+                break
+            await asyncio.sleep(0.2)
+        assert found == [plan_workflow_id(plan.plan_id)], query
+    assert [
+        w async for w in dev_stack.client.list_workflows(f"Overdue = true AND {own}")
+    ] == []
 
 
 async def test_calendar_load_wakes_the_plans_waiting_for_the_year(
