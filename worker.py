@@ -27,7 +27,7 @@ from activities.intake import IntakeActivities
 from activities.mail_intake import mailbox_activities
 from activities.notify import Mailer, Notifier
 from activities.store import PlanStore
-from certflow.config import Settings
+from certflow.config import ConfigError, Settings
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 from workflows.mailbox import MAILBOX_WORKFLOWS
 
@@ -128,7 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    settings = Settings.load()
+    try:
+        settings = Settings.load()
+    except ConfigError as err:
+        logging.getLogger(__name__).error("%s", err)
+        return 2
 
     async def _run() -> None:
         stop = asyncio.Event()

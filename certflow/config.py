@@ -13,11 +13,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from certflow.i18n import t
 from certflow.models import Level, Model, PassRule, Role
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "certflow.toml"
+# Relative paths of a configuration file are read from the project folder, so a
+# command gives the same answer from whichever folder staff run it in.
+PROJECT_DIR = DEFAULT_CONFIG.parent.parent
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says which file and where."""
 
 
 class DeadlinePolicy(Model):
@@ -150,18 +158,63 @@ class Settings(Model):
         ``CERTFLOW_STATE`` override the file, so the local stack and tests can
         point one configuration at their own servers.
         """
-        chosen = path or Path(os.environ.get("CERTFLOW_CONFIG", DEFAULT_CONFIG))
-        data = (
-            tomllib.loads(chosen.read_text(encoding="utf-8")) if chosen.exists() else {}
+        named = os.environ.get("CERTFLOW_CONFIG")
+        explicit = path or (Path(named) if named else None)
+        chosen = explicit or DEFAULT_CONFIG
+        if explicit is not None and not explicit.is_file():
+            # A mistyped name must not quietly run on the defaults (another database).
+            raise ConfigError(t("config.missing", path=explicit))
+        data: dict[str, object] = {}
+        if chosen.is_file():
+            try:
+                data = tomllib.loads(chosen.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+                raise ConfigError(
+                    t("config.unreadable", path=chosen, detail=err)
+                ) from None
+        try:
+            settings = cls.model_validate(data)
+        except ValidationError as err:
+            # Values are left out: the file holds passwords.
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                for e in err.errors(include_input=False, include_url=False)
+            )
+            raise ConfigError(t("config.invalid", path=chosen, detail=detail)) from None
+        return settings.anchored(PROJECT_DIR).with_environment(os.environ)
+
+    def anchored(self, base: Path) -> Settings:
+        """These settings with relative paths read from ``base``."""
+
+        def at(path: Path) -> Path:
+            return path if path.is_absolute() else base / path
+
+        certificates = self.certificates
+        return self.model_copy(
+            update={
+                "documents_dir": at(self.documents_dir),
+                "output_dir": at(self.output_dir),
+                "mailbox": self.mailbox.model_copy(
+                    update={"path": at(self.mailbox.path)}
+                ),
+                "certificates": certificates.model_copy(
+                    update={
+                        "signing_key_file": at(certificates.signing_key_file),
+                        "previous_public_keys": [
+                            at(p) for p in certificates.previous_public_keys
+                        ],
+                    }
+                ),
+            }
         )
-        settings = cls.model_validate(data)
-        return settings.with_environment(os.environ)
 
     def with_environment(self, env: os._Environ[str] | dict[str, str]) -> Settings:
         update: dict[str, object] = {}
         if url := env.get("DATABASE_URL"):
             update["database_url"] = url
-        if state := env.get("CERTFLOW_STATE"):
+        if state_text := env.get("CERTFLOW_STATE"):
+            # A folder typed in a shell: relative to where the command runs.
+            state = Path(state_text).resolve()
             update["documents_dir"] = Path(state) / "documents"
             update["output_dir"] = Path(state) / "out"
             update["mailbox"] = self.mailbox.model_copy(

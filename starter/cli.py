@@ -65,7 +65,7 @@ from certflow.actions import (
     batch_workflow_id,
     plan_workflow_id,
 )
-from certflow.config import Settings
+from certflow.config import ConfigError, Settings
 from certflow.i18n import t
 from certflow.models import Actor, DocumentRef, Level, PlanInfo, Role, Stage
 from certflow.plan import SUBMISSION_DUTIES, HistoryEntry
@@ -1502,7 +1502,11 @@ def revoke_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     if not args.person:
         parser.error("say who revokes: --person or CERTFLOW_PERSON")
-    settings = Settings.load(args.config)
+    try:
+        settings = Settings.load(args.config)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
 
     async def _run() -> int:
         pool = await create_pool(settings.database_url, max_size=1)
@@ -1560,8 +1564,13 @@ async def _run(
     if getattr(args, "delegate", None):
         return await asyncio.to_thread(_delegate, args.delegate, rest), False
 
+    try:
+        settings = settings or Settings.load(args.config)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2, False
     ctx = Context(
-        settings=settings or Settings.load(args.config),
+        settings=settings,
         out=stream,
         wait=args.wait,
         given_client=client,

@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from certflow.certificates.keys import generate_keypair
-from certflow.config import Settings
+from certflow.config import ConfigError, Settings
 from starter.devserver import (
     DevServer,
     PortInUseError,
@@ -133,7 +133,11 @@ async def run(args: argparse.Namespace) -> int:
     _install_signal_handlers(stop)
     state: Path = args.state
     mail_root = state / "mailbox"
-    base = Settings.load()
+    try:
+        base = Settings.load()
+    except ConfigError as err:
+        log.error("%s", err)
+        return 2
     server = DevServer(
         state / "temporal.sqlite",
         port=args.port,

@@ -49,7 +49,7 @@ from certflow.certificates import (
     verify_pdf,
 )
 from certflow.certificates.keys import public_pem
-from certflow.config import Settings, WebSettings
+from certflow.config import ConfigError, Settings, WebSettings
 from certflow.i18n import t
 from certflow.timeutil import CST
 from web import records, views
@@ -514,9 +514,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    settings = Settings.load(args.config)
     try:
+        settings = Settings.load(args.config)
         app = create_app(settings)
+    except ConfigError as err:
+        log.error("%s", err)
+        return 2
     except RuntimeError as err:
         log.error("%s", err)
         return 1

@@ -11,7 +11,6 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import httpx
 import pytest
-from pydantic import ValidationError
 
 from certflow.certificates import (
     KeyRing,
@@ -24,7 +23,7 @@ from certflow.certificates import (
     verify_status_list,
 )
 from certflow.certificates.keys import public_pem
-from certflow.config import Settings
+from certflow.config import ConfigError, Settings
 from certflow.privacy import mask_id_number
 from tests.web.samples import (
     FAILED,
@@ -479,7 +478,7 @@ async def test_impossible_web_limits_are_refused_at_load(
 ) -> None:
     config = tmp_path / "certflow.toml"
     config.write_text(f"[web]\n{line}\n", encoding="utf-8")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ConfigError, match=r"web\."):
         Settings.load(config)
 
 

@@ -1,0 +1,97 @@
+"""The configuration file: read the same from any folder, and refused clearly.
+
+Regression: run from another folder, the staff tool stored an upload under
+that folder's ``.state`` while the worker looked in the project's, and the
+upload failed; a mistyped ``--config`` quietly ran on the defaults (another
+database); a malformed file ended in a Python traceback.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from certflow.config import PROJECT_DIR, ConfigError, Settings
+from starter.cli import run
+
+
+def test_relative_paths_are_read_from_the_project_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CERTFLOW_STATE", raising=False)
+    monkeypatch.delenv("CERTFLOW_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    settings = Settings.load()
+
+    assert settings.documents_dir == PROJECT_DIR / ".state" / "documents"
+    assert settings.output_dir == PROJECT_DIR / ".state" / "out"
+    assert settings.certificates.signing_key_file.is_relative_to(PROJECT_DIR)
+    assert settings.mailbox.path.is_relative_to(PROJECT_DIR)
+
+
+def test_a_state_folder_from_the_environment_is_read_from_where_staff_are(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CERTFLOW_STATE", "mine")
+
+    settings = Settings.load()
+
+    assert settings.documents_dir == tmp_path / "mine" / "documents"
+
+
+async def _run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    status = await run(list(argv), out=out)
+    return status, out.getvalue()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_configuration_file_that_does_not_exist_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "certflw.toml"
+
+    status, _ = await _run("--config", str(missing), "status", "P2026-1104-0412")
+
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "找不到配置文件" in err and str(missing) in err
+    with pytest.raises(ConfigError):
+        Settings.load(missing)
+
+
+def test_a_configuration_naming_no_file_in_the_environment_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CERTFLOW_CONFIG", str(tmp_path / "nowhere.toml"))
+    with pytest.raises(ConfigError, match=r"nowhere\.toml"):
+        Settings.load()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('database_url = "postgresql://x\n[smtp\n', "无法读取"),
+        ('[smtp]\nport = "abc"\npassword = "s3cret-value"\n', "smtp.port"),
+        ("database_url = 5\n", "database_url"),
+    ],
+    ids=["malformed", "wrong-type", "wrong-type-top"],
+)
+async def test_a_wrong_configuration_says_where_without_a_traceback(
+    text: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "certflow.toml"
+    config.write_text(text, encoding="utf-8")
+
+    status, _ = await _run("--config", str(config), "status", "P2026-1104-0412")
+
+    assert status == 2
+    err = capsys.readouterr().err
+    assert expected in err and str(config) in err
+    assert "Traceback" not in err
+    assert "s3cret-value" not in err  # values (passwords) are never echoed
