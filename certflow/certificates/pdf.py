@@ -422,6 +422,31 @@ def extract_signed(pdf: bytes) -> SignedCertificate:
     return parse_payload(contents[0])
 
 
+def page_mismatches(pdf: bytes, data: CertificateData) -> list[str]:
+    """Return the labels of the printed rows whose value the page does not show.
+
+    The page's text (as any reader extracts it, through the fonts' ToUnicode
+    maps) must be one page holding every value the certificate prints. This
+    catches edited text and a signed attachment moved into another PDF; a
+    drawing altered to look different while its text stays is beyond it.
+    """
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        pages = PdfReader(BytesIO(pdf)).pages
+        text = pages[0].extract_text() if len(pages) == 1 else ""
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, IndexError):
+        text = ""
+    # Some fonts' maps give each character a NUL before it; spaces do not count.
+    shown = "".join(text.replace("\0", "").split())
+    return [
+        "".join(label.split())
+        for label, value in _fields(data)
+        if "".join(value.split()) not in shown
+    ]
+
+
 class VerificationStatus(StrEnum):
     """The outcome of verifying a certificate PDF offline."""
 
@@ -488,6 +513,17 @@ def verify_pdf(
 
     data = signed.data
     verdict = verify(signed, keyring)
+    if verdict is Verdict.VALID and (differing := page_mismatches(pdf, data)):
+        # The signed data is genuine but the page shows something else (an
+        # edited page, or a genuine attachment moved into another PDF).
+        return VerificationResult(
+            status=VerificationStatus.TAMPERED,
+            message=t(
+                "certificates.verify.page_mismatch",
+                fields=t("certificates.list_separator").join(differing),
+            ),
+            key_id=signed.key_id,
+        )
     if verdict is Verdict.UNKNOWN_KEY:
         return VerificationResult(
             status=VerificationStatus.UNKNOWN_KEY,

@@ -47,6 +47,7 @@ from certflow.certificates import (
     verify_pdf,
 )
 from certflow.certificates import fonts as font_module
+from certflow.certificates.pdf import page_mismatches, payload_bytes
 from certflow.timeutil import CST
 
 NAMES = ["买买提·艾力", "黎芬"]
@@ -184,6 +185,51 @@ def test_a_payload_edited_into_invalid_json_is_tampered(
     edited = signed_pdf.replace(b'"format":', b'"fxrmat":')
     assert edited != signed_pdf
     assert verify_pdf(edited, keyring).status is VerificationStatus.TAMPERED
+
+
+def test_a_page_showing_other_data_than_its_signed_payload_is_tampered(
+    signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    """Regression: a page whose printed name was edited, with its genuine
+    signed attachment left in place, verified as valid."""
+    genuine = sign(make_data(name="黎芬"), signing_key.private_key)
+    other = sign(make_data(name="黎芳"), signing_key.private_key)
+    payload, other_payload = payload_bytes(genuine), payload_bytes(other)
+    assert len(payload) == len(other_payload)  # the cross-references stay valid
+    forged = render_pdf(other).replace(other_payload, payload)
+
+    result = verify_pdf(forged, keyring)
+
+    assert result.status is VerificationStatus.TAMPERED
+    assert result.data is None
+    assert "页面" in result.message and "姓名" in result.message
+    assert "证件号码" not in result.message  # only the rows that differ
+
+
+def test_a_genuine_attachment_moved_into_another_pdf_is_tampered(
+    signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    signed = sign(make_data(name="黎芬"), signing_key.private_key)
+    plain = FPDF()
+    plain.add_page()
+    plain.set_font("helvetica", size=12)
+    plain.cell(text="Hello certificate")
+    plain.embed_file(bytes=payload_bytes(signed), basename=ATTACHMENT_NAME)
+
+    result = verify_pdf(bytes(plain.output()), keyring)
+
+    assert result.status is VerificationStatus.TAMPERED
+    assert "姓名" in result.message and "证书编号" in result.message
+
+
+@pytest.mark.parametrize("font_path", INSTALLED_FONTS, ids=lambda p: p.name)
+def test_every_renderers_page_shows_its_signed_data(
+    font_path: Path, signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    signed = sign(make_data(name="黎芬"), signing_key.private_key)
+    pdf = render_pdf(signed, font_path=font_path)
+    assert page_mismatches(pdf, signed.data) == []
+    assert verify_pdf(pdf, keyring).status is VerificationStatus.VALID
 
 
 def test_a_certificate_from_an_unknown_key_says_so(signed_pdf: bytes) -> None:
