@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class Model(BaseModel):
@@ -103,6 +104,10 @@ class PassRule(Model):
     practical_weight: float = 0.7
 
 
+# A text a plan cannot do without: something other than spaces.
+Filled = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
 class PlanInfo(Model):
     """考试计划: what the organisation knows of an exam plan when it starts.
 
@@ -112,14 +117,15 @@ class PlanInfo(Model):
 
     plan_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{2,40}$")
     site_code: str = Field(min_length=1, max_length=32)
-    site_name: str
-    certificate: str
+    site_name: Filled
+    certificate: Filled
     level: Level
-    module_code: str
-    module_name: str
+    module_code: Filled
+    module_name: Filled
     exam_end_date: date
-    lead_evaluator_id: str
-    evaluator_ids: list[str] = Field(default_factory=list)
+    # Without a lead evaluator nobody may upload the scores: the plan would stall.
+    lead_evaluator_id: Filled
+    evaluator_ids: list[Filled] = Field(default_factory=list)
     pass_rule: PassRule = Field(default_factory=PassRule)
     # The fee table's price per candidate for this certificate and level, copied
     # from configuration when the plan starts; None where none is configured.

@@ -285,3 +285,22 @@ async def test_mail_list_reads_the_state_named_by_the_environment(
 
     assert listed.status == 0
     assert "Mail in the state named by CERTFLOW_STATE" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--lead-evaluator", ""), ("--site-name", "   "), ("--module-name", "")],
+)
+async def test_a_plan_without_a_lead_evaluator_or_a_name_is_not_started(
+    flag: str, value: str, certflow: Certflow, new_driver: PlanDriver
+) -> None:
+    """Regression: an empty lead evaluator started a plan nobody could upload to."""
+    argv = start_argv(new_driver.plan)
+    argv[argv.index(flag) + 1] = value
+
+    refused = await certflow(*argv)
+
+    assert refused.status == 2
+    assert f"（{flag}）" in refused.out  # names the flag to fix, in Chinese
+    listed = await certflow("status", new_driver.plan.plan_id)
+    assert listed.status == 2  # no such plan
