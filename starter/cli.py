@@ -1459,7 +1459,9 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     return parser.parse_args(list(argv)), []
 
 
-def _delegate(name: str, rest: list[str]) -> int:
+def _delegate(
+    name: str, rest: list[str], globals_: argparse.Namespace | None = None
+) -> int:
     """Hand the rest of the command line to a tool with its own parser."""
     if name == "stack":
         from starter.stack import main as stack_main
@@ -1474,14 +1476,29 @@ def _delegate(name: str, rest: list[str]) -> int:
 
         return web_main(rest)
     if name == "revoke":
-        return revoke_main(rest)
+        given = globals_ or argparse.Namespace()
+        return revoke_main(
+            rest,
+            role=getattr(given, "role", None),
+            person=getattr(given, "person", None),
+        )
     from starter.smtp_sink import main as mail_main
 
     return mail_main(rest)
 
 
-def revoke_main(argv: Sequence[str]) -> int:
-    """``certflow revoke NUMBER --reason TEXT [--date YYYY-MM-DD] --person ID``."""
+# Who may revoke a certificate: the department that issues them, and admins.
+REVOKING_ROLES = (Role.TECH_DEPT, Role.ADMIN)
+
+
+def revoke_main(
+    argv: Sequence[str], *, role: str | None = None, person: str | None = None
+) -> int:
+    """Revoke a certificate: NUMBER --reason TEXT [--date YYYY-MM-DD].
+
+    Only the tech dept and admins revoke (``--as``, before or after
+    ``revoke``); the date may not be in the future.
+    """
     from activities.db import create_pool
     from activities.revocation import RevocationError, revoke
 
@@ -1496,12 +1513,32 @@ def revoke_main(argv: Sequence[str]) -> int:
         "--date", type=date.fromisoformat, help="revocation date (default: today, CST)"
     )
     parser.add_argument(
-        "--person", default=os.environ.get("CERTFLOW_PERSON"), help="your staff id"
+        "--as",
+        dest="role",
+        choices=[r.value for r in Role],
+        metavar="ROLE",
+        default=role or os.environ.get(ROLE_ENV),
+        help="your role: tech_dept or admin",
+    )
+    parser.add_argument(
+        "--person",
+        default=person or os.environ.get(PERSON_ENV),
+        help="your staff id",
     )
     parser.add_argument("--config", type=Path, help="configuration file (TOML)")
     args = parser.parse_args(list(argv))
     if not args.person:
         parser.error("say who revokes: --person or CERTFLOW_PERSON")
+    if args.role not in REVOKING_ROLES:
+        allowed = "、".join(t(f"roles.{r.value}") for r in REVOKING_ROLES)
+        print(t("cli.revoke_role", roles=allowed))
+        return 2
+    today = cst_date(datetime.now(UTC))
+    if args.date is not None and args.date > today:
+        print(
+            t("cli.revoke_future", date=args.date.isoformat(), today=today.isoformat())
+        )
+        return 2
     try:
         settings = Settings.load(args.config)
     except ConfigError as err:
@@ -1515,7 +1552,7 @@ def revoke_main(argv: Sequence[str]) -> int:
                 pool,
                 args.number,
                 reason=args.reason,
-                revoked_on=args.date or cst_date(datetime.now(UTC)),
+                revoked_on=args.date or today,
                 by=args.person,
             )
         except RevocationError as refusal:
@@ -1562,7 +1599,7 @@ async def _run(
         return int(exit.code or 0), False
     stream = out or sys.stdout
     if getattr(args, "delegate", None):
-        return await asyncio.to_thread(_delegate, args.delegate, rest), False
+        return await asyncio.to_thread(_delegate, args.delegate, rest, args), False
 
     try:
         settings = settings or Settings.load(args.config)
@@ -1627,7 +1664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit.code or 0)
     # The stack installs signal handlers, which only the main thread may do.
     if getattr(args, "delegate", None):
-        return _delegate(args.delegate, rest)
+        return _delegate(args.delegate, rest, args)
     status, connected = asyncio.run(_run(arguments))
     if connected:
         # The Temporal client's native (Rust) runtime keeps threads that may
