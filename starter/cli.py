@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import re
 import sys
@@ -1191,6 +1192,11 @@ def trusted_keys(settings: Settings, given: Sequence[Path]) -> list[bytes]:
     return keys
 
 
+# A certificate is some 30 KB; anything this big is not one, and reading it
+# whole would cost seconds and gigabytes.
+LARGEST_CERTIFICATE = 10 * 2**20
+
+
 async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
     """Check a certificate PDF's signature offline; exit 0 only when it is valid."""
     from certflow.certificates import (
@@ -1204,6 +1210,15 @@ async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
 
     if not args.file.is_file():
         raise CliError(t("cli.file_missing", path=args.file))
+    size = args.file.stat().st_size
+    if size > LARGEST_CERTIFICATE:
+        raise CliError(
+            t("cli.verify_too_large", path=args.file, size=size // 2**20,
+              limit=LARGEST_CERTIFICATE // 2**20),
+            status=2,
+        )  # fmt: skip
+    # pypdf warns in English about damaged files; the verdict says it in Chinese.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         keyring = KeyRing.from_public_keys(trusted_keys(ctx.settings, args.public_key))
     except InvalidKeyError as err:

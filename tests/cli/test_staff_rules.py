@@ -304,3 +304,36 @@ async def test_a_plan_without_a_lead_evaluator_or_a_name_is_not_started(
     assert f"（{flag}）" in refused.out  # names the flag to fix, in Chinese
     listed = await certflow("status", new_driver.plan.plan_id)
     assert listed.status == 2  # no such plan
+
+
+async def test_verify_refuses_a_file_far_too_big_to_be_a_certificate(
+    certflow: Certflow, tmp_path: Path
+) -> None:
+    """Regression: a 1 GB file was read whole (seconds, gigabytes of memory)."""
+    huge = tmp_path / "huge.pdf"
+    with huge.open("wb") as handle:
+        handle.truncate(11 * 2**20)  # sparse: no disk is spent
+    key = tmp_path / "key.pub.pem"
+    key.write_bytes(generate_keypair()[1])
+
+    refused = await certflow("verify", str(huge), "--public-key", str(key))
+
+    assert refused.status == 2
+    assert "不是本机构签发的电子证书" in refused.out and "10 MB" in refused.out
+
+
+async def test_verify_calls_a_truncated_certificate_damaged_without_english_noise(
+    certflow: Certflow, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    private_pem, public_pem = generate_keypair()
+    cut = tmp_path / "cut.pdf"
+    cut.write_bytes(certificate_pdf(private_pem)[:4000])
+    key = tmp_path / "key.pub.pem"
+    key.write_bytes(public_pem)
+
+    result = await certflow("verify", str(cut), "--public-key", str(key))
+
+    assert result.status != 0
+    assert "已损坏" in result.out
+    # pypdf's own English warnings would print on the staff member's terminal.
+    assert [r for r in caplog.records if r.name.startswith("pypdf")] == []
