@@ -528,6 +528,7 @@ class IntakeActivities:
             )
             if current is not None:
                 problems += _check_published(req.field, req.published_score, current)
+                problems += await _open_requests(conn, req)
             if current is None:
                 problems.append(
                     Problem(
@@ -667,6 +668,43 @@ class IntakeActivities:
             "SELECT count(*) FROM scores WHERE plan_id = $1 AND passed", plan.plan_id
         )
         return CorrectionApplied(update_file=ref, changes=1, passed=passed)
+
+
+# Corrections that change the same number: a total, or a presence status, moves
+# with theory and practical; theory and practical of one candidate do not meet.
+_INDEPENDENT_FIELDS = frozenset({"theory", "practical"})
+
+
+async def _open_requests(
+    conn: asyncpg.Connection, req: CorrectionRecord
+) -> list[Problem]:
+    """Refuse a request while another on the same score awaits its decision.
+
+    Both would state the same published score; applying the first would leave
+    the second correcting a score that is no longer there.
+    """
+    rows = await conn.fetch(
+        "SELECT request_id, field FROM correction_requests "
+        "WHERE plan_id = $1 AND admission_number = $2 AND request_id <> $3 "
+        "AND status IN ('pending', 'approved') ORDER BY request_id",
+        req.plan.plan_id,
+        req.admission_number,
+        req.request_id,
+    )
+    for row in rows:
+        fields = {row["field"], req.field}
+        if row["field"] == req.field or not fields <= _INDEPENDENT_FIELDS:
+            return [
+                Problem(
+                    code="open_request",
+                    message=t(
+                        "intake_db.open_request",
+                        request_id=row["request_id"],
+                        admission=req.admission_number,
+                    ),
+                )
+            ]
+    return []
 
 
 async def _read(

@@ -509,6 +509,54 @@ async def test_list_says_when_the_server_cannot_search(
     assert t("cli.list_visibility") in capsys.readouterr().err
 
 
+async def _to_publicity(certflow: Certflow, driver: PlanDriver) -> None:
+    """Start the plan through the command and bring it to its publicity."""
+    plan_id = driver.plan.plan_id
+    await start_and_submit(certflow, driver)
+    await driver.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))
+    await certflow(*CONTACT, "review", plan_id, "--approve", "--reason", "旁听人员")
+    await driver.wait_for(lambda s: any(o.duty == "score_upload" for o in s.owed))
+    await certflow(*INFO, "confirm-upload", plan_id)
+    await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+
+
+def _correction(plan_id: str, field: str, published: str, requested: str) -> list[str]:
+    """``correction submit`` for seq 12 of the sample summary (2026110412012)."""
+    return [
+        *INFO, "correction", "submit", plan_id, "--admission", "2026110412012",
+        "--field", field, "--published", published, "--requested", requested,
+        "--reason", "成绩录入错误", "--requester", "武汉市交通职业技术学校",
+    ]  # fmt: skip
+
+
+async def test_a_second_request_on_a_score_awaiting_its_first_is_refused(
+    certflow: Certflow, new_driver: PlanDriver
+) -> None:
+    """Regression: three requests from one published score were all filed, and
+    applying the second 'corrected' a score the first had already changed."""
+    plan_id = new_driver.plan.plan_id
+    await _to_publicity(certflow, new_driver)
+
+    first = await certflow(*_correction(plan_id, "practical", "50.1", "60.10"))
+    again = await certflow(*_correction(plan_id, "practical", "50.1", "61"))
+    theory = await certflow(*_correction(plan_id, "theory", "82.10", "83"))
+    total = await certflow(*_correction(plan_id, "total", "52.5", "60"))
+    assert first.status == 0 and theory.status == 0  # different scores: both filed
+    assert again.status == 2 and f"{plan_id}-C001" in again.out
+    assert "尚未办结" in again.out
+    assert total.status == 2  # the total moves with the pending practical
+
+    request_id = f"{plan_id}-C001"
+    await certflow(*MANAGER, "correction", "decide", plan_id, request_id, "--approve")
+    assert (
+        await certflow(*INFO, "correction", "apply", plan_id, request_id)
+    ).status == 0
+    stale = await certflow(*_correction(plan_id, "practical", "50.1", "61"))
+    fresh = await certflow(*_correction(plan_id, "practical", "60.10", "61"))
+    assert stale.status == 2  # its published score is no longer the score
+    assert fresh.status == 0
+
+
 async def test_an_action_a_system_failure_kept_from_the_plan_exits_1(
     certflow: Certflow,
     new_driver: PlanDriver,
@@ -517,19 +565,9 @@ async def test_an_action_a_system_failure_kept_from_the_plan_exits_1(
     """Not a refusal (2): nothing was recorded, and the same command may be
     sent again once the system is well."""
     pool, _store = resources
-    driver = new_driver
-    plan_id = driver.plan.plan_id
-    await start_and_submit(certflow, driver)
-    await driver.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))
-    await certflow(*CONTACT, "review", plan_id, "--approve", "--reason", "旁听人员")
-    await driver.wait_for(lambda s: any(o.duty == "score_upload" for o in s.owed))
-    await certflow(*INFO, "confirm-upload", plan_id)
-    await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
-    submit = [
-        *INFO, "correction", "submit", plan_id, "--admission", "2026110412012",
-        "--field", "practical", "--published", "50.1", "--requested", "60.10",
-        "--reason", "实操成绩录入错误", "--requester", "武汉市交通职业技术学校",
-    ]  # fmt: skip
+    plan_id = new_driver.plan.plan_id
+    await _to_publicity(certflow, new_driver)
+    submit = _correction(plan_id, "practical", "50.1", "60.10")
     assert re.fullmatch(r"[A-Za-z0-9-]+", plan_id)
     constraint = f"refuse_{plan_id.replace('-', '_').lower()}"
     await pool.execute(
