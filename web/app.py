@@ -18,6 +18,7 @@ import asyncio
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -349,7 +350,7 @@ def create_app(
         request: Request,
         number: Annotated[str, Query(max_length=60)] = "",
     ) -> Response:
-        number = number.strip().upper()
+        number = unicodedata.normalize("NFKC", number).strip().upper()
         if not number:
             return page(request, "verify_form.html")
         if not NUMBER_RE.fullmatch(number):
@@ -368,6 +369,11 @@ def create_app(
         k: Annotated[str | None, Query(max_length=64)] = None,
         sig: Annotated[str | None, Query(max_length=128)] = None,
     ) -> Response:
+        canonical = unicodedata.normalize("NFKC", number).strip().upper()
+        if canonical != number and NUMBER_RE.fullmatch(canonical):
+            # Typed in lower case or full width: the same certificate's page.
+            query = f"?{request.url.query}" if request.url.query else ""
+            return RedirectResponse(f"/verify/{canonical}{query}", status_code=301)
         record = (
             await records.get(service.db(), number)
             if NUMBER_RE.fullmatch(number)

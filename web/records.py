@@ -36,8 +36,9 @@ class CertificateRecord:
 
 
 def normalise_id_number(text: str) -> str:
-    """Identity numbers as stored: no spaces, the check letter upper case."""
-    return "".join(text.split()).upper()
+    """Identity numbers as stored: ASCII (full-width digits typed by an input
+    method become plain ones), no spaces, the check letter upper case."""
+    return "".join(unicodedata.normalize("NFKC", text).split()).upper()
 
 
 def normalise_name(text: str) -> str:

@@ -414,6 +414,32 @@ async def test_uploads_that_are_not_certificates_are_refused(
     assert empty.status_code == 400
 
 
+async def test_a_number_typed_in_lower_case_or_full_width_finds_its_page(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    """Regression: a lower-case certificate number was answered 查无此证书."""
+    client = web_client(address="203.0.113.21")
+    number = issued.of(WANG)
+    full_width = number.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789"})
+    for typed in (number.lower(), full_width):
+        answer = await client.get(f"/verify/{typed}", follow_redirects=True)
+        assert answer.status_code == 200, typed
+        assert answer.url.path == f"/verify/{number}"
+
+
+async def test_an_id_number_typed_in_full_width_digits_is_found(
+    web_client: ClientFactory,
+) -> None:
+    """Chinese input methods often type full-width digits (０-９, Ｘ)."""
+    client = web_client(address="203.0.113.22")
+    full_width = WANG.id_number.translate(
+        {ord(c): ord(c) + 0xFEE0 for c in "0123456789X"}
+    )
+    answer = await lookup(client, WANG.name, full_width)
+    assert answer.status_code == 200
+    assert links_in(answer.text)  # the holder's certificates, with download links
+
+
 # -- rate limits -----------------------------------------------------------------------
 
 
