@@ -112,7 +112,11 @@ def build_worker(
 async def run_worker(
     client: Client, settings: Settings, *, stop: asyncio.Event
 ) -> None:
-    """Run the worker until ``stop`` is set, then finish in-flight tasks and return."""
+    """Run the worker until ``stop`` is set, then stop it and return.
+
+    Activities still running are cancelled; Temporal runs them again after the
+    next start (each is safe to repeat).
+    """
     async with worker_resources(settings) as (pool, store):
         worker = build_worker(client, settings, pool, store)
         log.info("worker started task_queue=%s", settings.temporal.task_queue)

@@ -98,6 +98,9 @@ def _configure_logging() -> None:
     )
     # pgserver logs whole command outputs over many lines at INFO.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    # aiosmtpd logs every SMTP command at INFO, senders' and recipients'
+    # addresses included; the sink's own line per mail is enough.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> None:

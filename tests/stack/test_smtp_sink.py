@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -122,3 +123,23 @@ async def test_cli_lists_and_shows_the_mail_decoded(tmp_path: Path) -> None:
     assert "成绩修改申请表.xlsx" in shown.stdout
     assert missing.returncode == 1
     assert "no message 2" in missing.stderr
+
+
+@pytest.mark.timeout(60)
+async def test_the_stacks_sink_logs_no_mail_address(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: aiosmtpd logged every SMTP command at INFO, the correction
+    sender's address included, although the README says none is logged."""
+    from starter.stack import _configure_logging
+
+    _configure_logging()
+    caplog.set_level(logging.INFO)
+    async with MailSink("127.0.0.1", 0, tmp_path / "mailbox") as sink:
+        await aiosmtplib.send(
+            _correction_request(), hostname="127.0.0.1", port=sink.port
+        )
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "mail stored" in logged  # the sink's own line
+    assert "@" not in logged
