@@ -296,10 +296,16 @@ class PlanState(Model):
         return ob
 
     def close_duty(self, key: str, now: datetime, actor: Actor | None) -> bool:
-        """Mark the obligation done; return True when it was done late."""
+        """Mark the obligation done; return True when it was done late.
+
+        An obligation done before is left as it is, but the action repeating it
+        (a replacement file) is late too once the deadline has passed.
+        """
         ob = self.obligations.get(key)
-        if ob is None or not ob.open:
+        if ob is None:
             return False
+        if not ob.open:
+            return ob.deadline is not None and now >= ob.deadline
         ob.done_at = now
         ob.done_by = actor.person if actor else None
         ob.late = ob.deadline is not None and now >= ob.deadline

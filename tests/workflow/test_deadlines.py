@@ -8,8 +8,10 @@ owner and the supervisor role are told, and again every 2 days until done.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 
 from certflow.config import DeadlinePolicy
@@ -92,6 +94,38 @@ async def test_passed_deadline_escalates_and_repeats_until_done_then_late_is_rec
     assert late is True
     status = await driver.status()
     assert all(o.duty != "score_summary" for o in status.owed)
+
+
+async def test_a_replacement_after_the_deadline_is_late_too(
+    make_driver: Any, resources: Any, tmp_path: Path
+) -> None:
+    """Regression: version 1 uploaded late was marked 【逾期】, a version 2 sent
+    even later was not, nor recorded late in the audit."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.start(policy=POLICY)
+    on_time = await driver.upload(
+        ExamPlanWorkflow.upload_score_summary, LEAD, driver.files["summary"]
+    )
+    deadline = end_of_day(driver.plan.exam_end_date + timedelta(days=15))
+    await skip_to(driver, deadline + timedelta(hours=1))
+    book = openpyxl.load_workbook(driver.files["summary"])
+    book.worksheets[0]["L4"] = "补录备注"  # the remark of seq 1: a new version
+    replacement = tmp_path / "summary-v2.xlsx"
+    book.save(replacement)
+
+    later = await driver.upload(
+        ExamPlanWorkflow.upload_score_summary, LEAD, replacement
+    )
+
+    assert on_time.accepted and not on_time.late
+    assert later.accepted and later.late and "逾期" in later.message
+    lates = await pool.fetch(
+        "SELECT late FROM audit WHERE plan_id = $1 AND action = 'upload_score_summary'"
+        " ORDER BY id",
+        driver.plan.plan_id,
+    )
+    assert [row["late"] for row in lates] == [False, True]
 
 
 async def test_steps_done_on_time_are_not_late_and_send_no_escalation(
