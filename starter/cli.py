@@ -343,6 +343,18 @@ def render_status(status: PlanStatus) -> list[str]:
         lines.append(t("cli.status.waiting_calendar", years=years))
 
     lines += ["", *_fields(_status_facts(status))]
+    review = status.consistency
+    if status.stage is Stage.CONSISTENCY_REVIEW and review and review.mismatches:
+        # What the regional contact decides on, without asking for --json.
+        lines += ["", t("cli.status.mismatches", count=review.mismatch_count)]
+        lines += [f"  {n}. {text}" for n, text in enumerate(review.mismatches, 1)]
+        if review.mismatch_count > len(review.mismatches):
+            lines.append(
+                t(
+                    "cli.problems_more",
+                    count=review.mismatch_count - len(review.mismatches),
+                )
+            )
 
     lines += ["", t("cli.status.history")]
     recent = status.history[-HISTORY_SHOWN:]

@@ -529,6 +529,26 @@ def _correction(plan_id: str, field: str, published: str, requested: str) -> lis
     ]  # fmt: skip
 
 
+async def test_status_lists_what_the_consistency_review_decides_on(
+    certflow: Certflow, new_driver: PlanDriver
+) -> None:
+    """Regression: the mismatches reached staff only through status --json."""
+    plan_id = new_driver.plan.plan_id
+    files = await start_and_submit(certflow, new_driver)
+    await new_driver.wait_for(
+        lambda s: any(o.duty == "consistency_review" for o in s.owed)
+    )
+
+    shown = await certflow("status", plan_id)
+
+    assert shown.status == 0
+    assert "不一致之处（共 1 处" in shown.out and "--reason" in shown.out
+    listed = [line for line in shown.out.splitlines() if line.startswith("  1. ")]
+    assert len(listed) == 1
+    leaked = {v for v in personal_data(files["summary"]) if v in shown.out}
+    assert leaked == set()
+
+
 async def test_a_second_request_on_a_score_awaiting_its_first_is_refused(
     certflow: Certflow, new_driver: PlanDriver
 ) -> None:
