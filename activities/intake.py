@@ -422,11 +422,19 @@ class IntakeActivities:
             ],
             req.signed_evaluator_ids,
         )
+        data = intake.mismatch_report(plan, report.mismatches, report.verdict)
+        ref = await asyncio.to_thread(
+            self.store.put,
+            data,
+            filename=f"{plan.plan_id}-一致性核对报告.xlsx",
+            media_type=XLSX,
+        )
         return ConsistencySummary(
             consistent=report.consistent,
             verdict=report.verdict,
             mismatch_count=len(report.mismatches),
             mismatches=[m.message for m in report.mismatches[:PROBLEMS_IN_HISTORY]],
+            report=ref,
         )
 
     @activity.defn

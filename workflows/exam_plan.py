@@ -184,6 +184,8 @@ class ExamPlanWorkflow:
             [Role.REGIONAL_CONTACT],
             verdict=result.verdict,
             mismatches=str(result.mismatch_count),
+            # The report lists every mismatch (masked): what the review decides on.
+            attachments=[result.report] if result.report else [],
         )
 
     async def _await_review(self) -> None:

@@ -11,7 +11,11 @@ from certflow.intake.consistency import (
     consistency_report,
     unrelated_candidates,
 )
-from certflow.intake.export import annotated_copy, national_platform_import
+from certflow.intake.export import (
+    annotated_copy,
+    mismatch_report,
+    national_platform_import,
+)
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.signin import (
     CandidateSignIn,
@@ -32,6 +36,7 @@ __all__ = [
     "SummaryReading",
     "annotated_copy",
     "consistency_report",
+    "mismatch_report",
     "national_platform_import",
     "read_candidate_sign_in",
     "read_evaluator_sign_in",

@@ -19,6 +19,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from certflow.i18n import t
 from certflow.identity import IdType, parse_id_type
 from certflow.intake.cells import CellValue, clean_text
+from certflow.intake.consistency import Mismatch
 from certflow.intake.container import Refusal
 from certflow.intake.layout import header_key
 from certflow.intake.limits import IntakeLimits
@@ -93,6 +94,32 @@ def national_platform_import(plan: PlanInfo, rows: list[CandidateScore]) -> byte
     for column in ("J", "K", "L"):
         for cell in sheet[column][1:]:
             cell.number_format = "0.00"
+    return _save(book)
+
+
+def mismatch_report(plan: PlanInfo, mismatches: list[Mismatch], verdict: str) -> bytes:
+    """Return the xlsx of a consistency review: the verdict, then every mismatch.
+
+    Messages are already masked; admission numbers and staff ids identify the
+    rows without personal data.
+    """
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = t("intake_export.mismatch_sheet")
+    sheet.append([safe_cell(f"{plan.plan_id}  {verdict}")])
+    sheet.append(
+        [t(f"intake_export.mismatch_{k}") for k in ("number", "who", "message")]
+    )
+    for cell in sheet[2]:
+        cell.font = BOLD
+    for number, mismatch in enumerate(mismatches, start=1):
+        who = mismatch.admission_number or mismatch.staff_id or ""
+        sheet.append([number, safe_cell(who), safe_cell(mismatch.message)])
+    for cell in sheet["B"][2:]:
+        cell.number_format = "@"
+    sheet.column_dimensions["B"].width = 18
+    sheet.column_dimensions["C"].width = 80
     return _save(book)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 
 from activities.documents import DocumentStore
@@ -101,6 +104,19 @@ async def test_plan_runs_from_score_sheets_to_issued_certificates(
         m["Subject"] for m in sink_messages() if m["X-Certflow-Plan"] == plan_id
     ]
     assert any("成绩公示期" in s for s in subjects)
+    # The regional contact's review mail carries the consistency report.
+    review_mail = next(
+        m
+        for m in sink_messages()
+        if m["X-Certflow-Plan"] == plan_id and "一致性核对" in str(m["Subject"])
+    )
+    [report] = list(review_mail.iter_attachments())
+    assert report.get_filename().endswith("一致性核对报告.xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(report.get_content()))
+    cells = [str(v) for row in book.worksheets[0].iter_rows(values_only=True)
+             for v in row if v is not None]  # fmt: skip
+    assert "不一致之处" in cells
+    assert not any(re.search(r"\d{17}[\dX]", cell) for cell in cells)  # masked
     assert any("电子证书已发放" in s for s in subjects)
     # The general manager got the batch's approval form, as xlsx and PDF.
     batch_mail = next(
