@@ -97,7 +97,7 @@ _BRACKETED = re.compile(r"[(\[（【][^)\]）】]*[)\]）】]$")
 
 # A line starting with one of these below the data is a signature or remark line.
 _FOOTER = re.compile(
-    r"^(考评员|考评组长|考评组|监考|考务|制表|审核|负责人|站点负责人|签字|签名|"
+    r"^(考评员|考评组长|考评组|监考|考务|制表|审核|负责人|站点负责人|签字|签名|考核日期|考试日期|"
     r"日期[:：]?|备注[:：]|说明[:：]|注[:：]|合计|总计|统计|盖章|单位(盖章)?)"
 )
 
@@ -167,7 +167,7 @@ def _collect_rows(grid: Grid, table: Table) -> None:
             # Below the footer, signature, date, seal and remark lines are free
             # text; a row with a sequence number or an identity is a candidate
             # typed in the wrong place.
-            if _opens_data_row(row) or _has_identity(row, table):
+            if _looks_like_a_candidate(row, table):
                 table.rows_below_footer.append(index)
             continue
         if _opens_data_row(row):
@@ -186,6 +186,22 @@ def _opens_data_row(row: list[CellValue]) -> bool:
     # A number in the first column (the sequence number) opens a data row;
     # signature and remark lines start with text.
     return bool(row) and type(row[0]) in (int, float)
+
+
+# A sequence number typed as text: "33", full-width "３３" (cells are made
+# ASCII), "No.33".
+_NUMBERED = re.compile(r"^(?:no\.?)?\d+$", re.IGNORECASE)
+_SCORES = (Column.THEORY, Column.PRACTICAL, Column.TOTAL)
+
+
+def _looks_like_a_candidate(row: list[CellValue], table: Table) -> bool:
+    """Below the footer: a row numbered, holding an identity, or scored."""
+    if _opens_data_row(row) or _has_identity(row, table):
+        return True
+    if row and _NUMBERED.match(compact(row[0])):
+        return True
+    scored = [table.cell(row, c) for c in _SCORES if c in table.columns]
+    return sum(1 for v in scored if clean_text(v)) >= 2
 
 
 def _has_identity(row: list[CellValue], table: Table) -> bool:

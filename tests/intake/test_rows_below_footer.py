@@ -47,6 +47,41 @@ def test_a_candidate_below_the_signature_lines_refuses_the_upload(
     assert "夏宇玲" not in reading.problems[0].render()
 
 
+def test_a_candidate_numbered_as_text_or_only_scored_is_reported_too(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    """Regression: "３３" (full width), "No.33", and a row with scores but no
+    sequence number or identity slipped through below the footer."""
+    anonymous = ["", "任强", "", "", "", "", 75.5, 71.9, 72.98, "正常", "合格"]
+    data = _summary(tmp_path, ["３３", "任强"], ["No.34", "任强"], anonymous)
+
+    reading = read_score_summary(data, plan)
+
+    # Row 8 is the footer's 日期 line.
+    assert [(p.code, p.row) for p in reading.problems] == [
+        ("row_below_footer", 9),
+        ("row_below_footer", 10),
+        ("row_below_footer", 11),
+    ]
+
+
+def test_a_footer_opening_with_the_exam_date_is_a_footer(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    """Regression: a footer line 考核日期：… was read as a candidate row."""
+    book = workbook(ROWS)
+    sheet = book["成绩汇总"]
+    sheet.insert_rows(FOOTER_ROW)
+    sheet.cell(FOOTER_ROW, 1, "考核日期：2026年11月4日")
+    path = tmp_path / "summary.xlsx"
+    book.save(path)
+
+    reading = read_score_summary(path.read_bytes(), plan)
+
+    assert reading.accepted, [p.render() for p in reading.problems]
+    assert len(reading.rows) == 2
+
+
 def test_signature_date_and_seal_lines_below_the_footer_are_fine(
     plan: PlanInfo, tmp_path: Path
 ) -> None:
