@@ -193,6 +193,7 @@ class OwedItem(Model):
     owner: Role
     deadline_day: date | None
     overdue: bool
+    # Notices sent for it: reminders before the deadline, escalations after.
     reminders_sent: int
     escalations_sent: int
 

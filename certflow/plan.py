@@ -103,8 +103,12 @@ class Obligation(Model):
     done_at: datetime | None = None
     done_by: str | None = None
     late: bool = False
+    # Positions in the alarm schedule (several due together collapse into one).
     reminders_sent: int = 0
     escalations_sent: int = 0
+    # The notices actually sent, as staff count them.
+    reminder_mails: int = 0
+    escalation_mails: int = 0
 
     @property
     def open(self) -> bool:
@@ -169,6 +173,7 @@ def take_due_alarms(
         reminded = True
     if reminded and now < deadline and now >= ob.opened_at:
         alarms.append(Alarm(AlarmKind.REMINDER, ob))
+        ob.reminder_mails += 1
 
     if now >= deadline:
         ob.reminders_sent = len(offsets)
@@ -182,6 +187,7 @@ def take_due_alarms(
             elapsed = now - deadline
             ob.escalations_sent = int(elapsed / policy.overdue_repeat) + 1
             alarms.append(Alarm(kind, ob))
+            ob.escalation_mails += 1
     return alarms
 
 

@@ -438,8 +438,8 @@ class ExamPlanWorkflow:
                     owner=ob.owner,
                     deadline_day=ob.deadline_day,
                     overdue=ob.overdue(now),
-                    reminders_sent=ob.reminders_sent,
-                    escalations_sent=ob.escalations_sent,
+                    reminders_sent=ob.reminder_mails,
+                    escalations_sent=ob.escalation_mails,
                 )
                 for ob in state.open_obligations()
             ],

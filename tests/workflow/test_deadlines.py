@@ -7,6 +7,7 @@ owner and the supervisor role are told, and again every 2 days until done.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ import pytest
 
 from certflow.config import DeadlinePolicy
 from certflow.models import Stage
-from certflow.timeutil import end_of_day
+from certflow.timeutil import cst_date, end_of_day
+from starter.smtp_sink import body_text
 from tests.support import LEAD, PlanDriver
 from workflows import ExamPlanWorkflow
 
@@ -59,6 +61,33 @@ async def test_owner_is_reminded_before_the_submission_deadline(
     await skip_to(driver, deadline - timedelta(days=1) + timedelta(hours=1))
     await driver.wait_for(lambda s: all(o.reminders_sent == 2 for o in s.owed))
     assert len(mails_for(sink_messages(), driver.plan.plan_id, "【提醒】")) == 10
+
+
+async def test_a_plan_started_late_counts_the_notices_it_sent_not_the_schedule(
+    make_driver: Any, sink_messages: Any, env: Any
+) -> None:
+    """Regression: a plan started 30 days after its exam showed 已提醒/已督办 2/8
+    per duty, though one overdue notice per duty had been mailed."""
+    today = cst_date(await env.get_current_time())
+    driver: PlanDriver = await make_driver(exam_end_date=today - timedelta(days=30))
+    await driver.start(policy=POLICY)
+
+    status = await driver.wait_for(lambda s: bool(s.owed) and s.overdue)
+    status = await driver.wait_for(
+        lambda s: all(o.escalations_sent == 1 for o in s.owed)
+    )
+
+    assert all((o.reminders_sent, o.escalations_sent) == (0, 1) for o in status.owed)
+    # One overdue notice per duty (the counters move before the mails go out).
+    for _ in range(100):
+        overdue = mails_for(sink_messages(), driver.plan.plan_id, "【逾期】")
+        if len({body_text(m) for m in overdue}) >= len(status.owed):
+            break
+        await asyncio.sleep(0.1)
+    bodies = "".join(body_text(m) for m in overdue)
+    for item in status.owed:
+        assert f"“{item.label}”" in bodies, item.label
+    assert not mails_for(sink_messages(), driver.plan.plan_id, "【提醒】")
 
 
 async def test_passed_deadline_escalates_and_repeats_until_done_then_late_is_recorded(
