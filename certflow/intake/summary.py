@@ -482,7 +482,9 @@ class _RowChecker:
 
 
 def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f")
+    text = format(value.normalize(), "f")
+    # A number of hundreds of digits (1e308) is shown as the sheet shows it.
+    return text if len(text) <= 20 else format(value, ".6g")
 
 
 _NAME_TEXT = re.compile(r"(?:[^\W\d_]|·)+(?: (?:[^\W\d_]|·)+)*")

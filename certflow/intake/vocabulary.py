@@ -47,6 +47,8 @@ def numeric_cents(value: CellValue) -> int | None:
     """
     if type(value) is not float and type(value) is not int:
         return None
+    if not 0 <= value <= 100:  # also NaN, infinity and 1e308 (whose cents overflow)
+        return None
     cents = round(value * 100)
     if 0 <= value <= 100 and abs(value * 100 - cents) < 1e-6:
         return cents

@@ -7,6 +7,7 @@ in the score summary and in a correction request alike.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,24 @@ def test_a_correction_reads_plain_scores_as_written() -> None:
     ]
     assert str(parse_score("85.50")) == "85.50"
     assert [parse_score(t) for t in ("-5", "100.01", "60.123")] == [None] * 3
+
+
+@pytest.mark.parametrize("huge", [1e308, -1e308, float("inf")])
+def test_a_numeric_score_too_big_for_cents_is_refused_at_its_cell(
+    huge: float, plan: PlanInfo
+) -> None:
+    """Regression: 1e308 in a score cell made the whole file 'unreadable'
+    (an overflow), naming no row or column."""
+    rows = [
+        row(1, "黎芬", huge, 90, 87, "合格"),
+        row(2, "胡俊霞", 74, 84.6, 81.42, "合格"),
+    ]
+    buffer = io.BytesIO()
+    workbook(rows).save(buffer)
+
+    reading = read_score_summary(buffer.getvalue(), plan)
+
+    assert not reading.accepted
+    [problem] = reading.problems
+    assert (problem.row, problem.column) == (4, "理论成绩")
+    assert len(problem.render()) < 120  # not three hundred digits
