@@ -1312,6 +1312,17 @@ def write_keypair(private_path: Path) -> str:
 # -- the parser --------------------------------------------------------------------
 
 
+def _positive_seconds(text: str) -> float:
+    """``--wait``: a number of seconds above zero."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(t("cli.bad_wait", value=text))
+    return seconds
+
+
 def _actor_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     # On subcommands the flags default to SUPPRESS, so a value given before the
     # subcommand (or from the environment) is not overwritten by a blank one.
@@ -1349,7 +1360,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="configuration file (TOML)")
     parser.add_argument(
         "--wait",
-        type=float,
+        type=_positive_seconds,
         default=DEFAULT_WAIT,
         help="seconds to wait for the plan's answer (default: %(default)s)",
     )
@@ -1523,8 +1534,8 @@ def revoke_main(
 ) -> int:
     """Revoke a certificate: NUMBER --reason TEXT [--date YYYY-MM-DD].
 
-    Only the tech dept and admins revoke (``--as``, before or after
-    ``revoke``); the date may not be in the future.
+    Only the tech dept and admins revoke (--as, before or after 'revoke');
+    the date may not be in the future.
     """
     from activities.db import create_pool
     from activities.revocation import RevocationError, revoke

@@ -55,7 +55,7 @@ def test_only_the_tech_dept_and_admins_revoke(
     status = main(["revoke", "ZCX2027QCYY2000001", "--reason", "测试",
                    "--person", "anyone", *as_role])  # fmt: skip
     assert status == 2
-    assert "只有技术部、系统管理员可以吊销证书" in capsys.readouterr().out
+    assert "只有技术部、系统管理员可以撤销证书" in capsys.readouterr().out
 
 
 def test_a_revocation_dated_in_the_future_is_refused(

@@ -337,3 +337,13 @@ async def test_verify_calls_a_truncated_certificate_damaged_without_english_nois
     assert "已损坏" in result.out
     # pypdf's own English warnings would print on the staff member's terminal.
     assert [r for r in caplog.records if r.name.startswith("pypdf")] == []
+
+
+@pytest.mark.parametrize("wait", ["-1", "0", "abc", "nan"])
+async def test_a_wait_that_is_no_positive_number_is_a_usage_error(
+    wait: str, certflow: Certflow, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: --wait -1 was accepted and answered 'No answer within -1 s'."""
+    refused = await certflow("--wait", wait, "status", "P2026-1104-0412")
+    assert refused.status == 2
+    assert "--wait 应是大于 0 的秒数" in capsys.readouterr().err
