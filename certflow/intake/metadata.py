@@ -33,6 +33,7 @@ _EXAM_DATE_LABEL = re.compile(r"(?:考核|考试)日期\s*(?:[:：]\s*|(?=[0-9])
 _YMD = r"([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?"
 _END = r"(?:(?:([0-9]{4})\s*[-/.年]\s*)?([0-9]{1,2})\s*[-/.月]\s*)?([0-9]{1,2})\s*日?"
 _EXAM_DATES = re.compile(rf"{_YMD}(?:\s*(?:至|到|~|—|–|-)\s*{_END})?")
+_ANY_DATE = re.compile(_YMD)
 # What follows a label ends where the next "label：" begins (a blank date may be
 # followed at once by 考核站点：… in its cell or in the next one).
 _NEXT_LABEL = re.compile(r"(?:^|\s)\S+[:：]")
@@ -166,14 +167,20 @@ def _exam_date_fault(value: str | date, exam_end: date) -> str | None:
         has_digit = any(ch in "0123456789" for ch in stated)
         return "exam_date_unreadable" if has_digit else None
     year, month, day, end_year, end_month, end_day = match.groups()
+    # More dates may follow ("2026-11-04、2026-11-10", "（补考2026-11-20）"):
+    # each is a day of the exam, so none may fall outside it.
+    more = _ANY_DATE.findall(_NEXT_LABEL.split(value[match.end() :], maxsplit=1)[0])
     try:
         first = date(int(year), int(month), int(day))
         last = first
         if end_day is not None:
             last = date(int(end_year or year), int(end_month or month), int(end_day))
+        days = [first, last, *(date(int(y), int(m), int(d)) for y, m, d in more)]
     except ValueError:
         return "exam_date_unreadable"
-    return None if first <= last == exam_end else "exam_date_mismatch"
+    if first <= last and min(days) == first and max(days) == exam_end:
+        return None
+    return "exam_date_mismatch"
 
 
 def _shown(value: str | date) -> str:
@@ -181,6 +188,7 @@ def _shown(value: str | date) -> str:
     if isinstance(value, date):
         return value.isoformat()
     match = _EXAM_DATES.match(value)
-    if match is not None:
+    stated = _NEXT_LABEL.split(value, maxsplit=1)[0].strip()
+    if match is not None and not _ANY_DATE.search(value[match.end() :]):
         return match.group(0).strip()
-    return _NEXT_LABEL.split(value, maxsplit=1)[0].strip()
+    return stated

@@ -40,6 +40,7 @@ def _summary(tmp_path: Path, meta: str) -> bytes:
         "2026-11-03至2026-11-04",
         "2026年11月3日至4日",
         "2026-11-02 ~ 11-04",
+        "2026-11-03、2026-11-04",  # the days of a two-day exam, listed
         "    年   月   日",  # the template's blank
         "考评组长：ZCX-E-0107",  # a blank date, then the next label
     ],
@@ -61,6 +62,10 @@ def test_the_plans_exam_date_is_accepted(
         ("2025年11月4日", "exam_date_mismatch"),
         ("2026-11-04至2026-11-05", "exam_date_mismatch"),
         ("2026-11-05至2026-11-04", "exam_date_mismatch"),
+        # Regression: only the first date of a cell was checked.
+        ("2026-11-04、2026-11-10", "exam_date_mismatch"),
+        ("2026-11-04(补考2026-11-20)", "exam_date_mismatch"),
+        ("2026-11-04、2026-02-30", "exam_date_unreadable"),
         ("11月4日", "exam_date_unreadable"),
         ("2026-11-31", "exam_date_unreadable"),
     ],
