@@ -25,7 +25,7 @@ from certflow.intake.layout import (
 )
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.metadata import check_metadata
-from certflow.intake.workbook import Grid, open_workbook
+from certflow.intake.workbook import Grid, open_workbook, xlsx_error_cells
 from certflow.models import PlanInfo, Problem
 from certflow.privacy import mask_id_number
 
@@ -204,3 +204,38 @@ def read_id(
         )
         return kind, "", [found]
     return kind, number, []
+
+
+def explain_error_cells(
+    data: bytes, located: Located, problems: list[Problem]
+) -> list[Problem]:
+    """Say so where a problem's cell holds a formula error (#N/A, #DIV/0!).
+
+    The reader sees such a cell as empty, so its problem would read "may not
+    be empty" of a cell that is not. Only looked up when there are problems.
+    """
+    if not problems:
+        return problems
+    errors = xlsx_error_cells(data, located.grid.name)
+    if not errors:
+        return problems
+    table = located.table
+    column_of = {header: table.columns[c] for c, header in table.headers.items()}
+    explained = []
+    for found in problems:
+        index = column_of.get(found.column or "")
+        error = errors.get((found.row or 0, index)) if index is not None else None
+        if error is None or found.sheet != table.sheet:
+            explained.append(found)
+            continue
+        explained.append(
+            problem(
+                "formula_error",
+                sheet=found.sheet,
+                row=found.row,
+                column=found.column,
+                value=error,
+                error=error,
+            )
+        )
+    return explained

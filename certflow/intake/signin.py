@@ -12,7 +12,14 @@ from certflow.intake.cells import (
     integer_text,
     normalise_name,
 )
-from certflow.intake.common import Duplicates, Located, locate, problem, read_id
+from certflow.intake.common import (
+    Duplicates,
+    Located,
+    explain_error_cells,
+    locate,
+    problem,
+    read_id,
+)
 from certflow.intake.layout import Column
 from certflow.intake.limits import IntakeLimits
 from certflow.models import Model, PlanInfo, Problem
@@ -104,6 +111,7 @@ def read_candidate_sign_in(
                     row=row,
                 )
             )
+    problems = explain_error_cells(data, located, problems)
     return _reading(located, problems, candidates=rows)
 
 
@@ -142,6 +150,7 @@ def read_evaluator_sign_in(
                     row=row,
                 )
             )
+    problems = explain_error_cells(data, located, problems)
     return _reading(located, problems, evaluators=rows)
 
 

@@ -21,7 +21,14 @@ from certflow.intake.cells import (
     lost_digits,
     normalise_name,
 )
-from certflow.intake.common import Duplicates, Located, locate, problem, read_id
+from certflow.intake.common import (
+    Duplicates,
+    Located,
+    explain_error_cells,
+    locate,
+    problem,
+    read_id,
+)
 from certflow.intake.fastpath import ORDER, FastRows
 from certflow.intake.layout import Column, Table
 from certflow.intake.limits import IntakeLimits
@@ -109,6 +116,7 @@ def read_score_summary(
     checker = _RowChecker(plan, located)
     rows = checker.check_all()
     problems = located.problems + dated + checker.problems
+    problems = explain_error_cells(data, located, problems)
     notes = located.notes + checker.notes
     if problems:
         return SummaryReading(

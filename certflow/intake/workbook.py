@@ -8,11 +8,15 @@ after decoding. Each grid keeps absolute positions, so row ``i`` of a grid is ro
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
+import zipfile
 from dataclasses import dataclass
 from typing import cast
 
 import python_calamine
+from openpyxl.utils import column_index_from_string
 
 from certflow.intake.cells import CellValue
 from certflow.intake.container import Format, Refusal, decode_text, sniff
@@ -67,6 +71,59 @@ def _read_spreadsheet(
     except (python_calamine.CalamineError, ValueError, OSError):
         return Refusal("damaged", {})
     return Workbook(kind, sheets)
+
+
+def xlsx_error_cells(data: bytes, sheet: str) -> dict[tuple[int, int], str]:
+    """Cells of an xlsx sheet that hold a formula error, e.g. ``#N/A``.
+
+    The reader sees such a cell as empty; this finds what it really holds, as
+    {(1-based row, 0-based column): "#N/A"}, so a refusal can say so. Empty for
+    other formats, an unknown sheet, or a file that cannot be read this way.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            path = _sheet_part(archive, sheet)
+            if path is None or archive.getinfo(path).file_size > _MAX_SHEET_XML:
+                return {}
+            xml = archive.read(path)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+        return {}
+    found: dict[tuple[int, int], str] = {}
+    for cell in _ERROR_CELL.finditer(xml):
+        attributes, content = cell.group(1), cell.group(2)
+        where = _REFERENCE.search(attributes)
+        value = _VALUE.search(content)
+        if where is not None and b't="e"' in attributes:
+            letters, number = where.group(1).decode(), int(where.group(2))
+            found[(number, column_index_from_string(letters) - 1)] = (
+                value.group(1).decode("utf-8", "replace") if value else "#ERROR"
+            )
+    return found
+
+
+def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
+    """The zip member holding the sheet named ``sheet``."""
+    book = archive.read("xl/workbook.xml").decode("utf-8", "replace")
+    rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+    for tag in re.findall(r"<(?:\w+:)?sheet\b[^>]*>", book):
+        name = re.search(r'\bname="([^"]*)"', tag)
+        rid = re.search(r'\br:id="([^"]*)"', tag)
+        if name and rid and html.unescape(name.group(1)) == sheet:
+            target = re.search(
+                rf'<Relationship\b[^>]*\bId="{re.escape(rid.group(1))}"[^>]*>', rels
+            )
+            path = re.search(r'\bTarget="([^"]*)"', target.group(0)) if target else None
+            if path is None:
+                return None
+            member = path.group(1)
+            return member.lstrip("/") if member.startswith("/") else f"xl/{member}"
+    return None
+
+
+_MAX_SHEET_XML = 200 * 2**20
+_ERROR_CELL = re.compile(rb"<c\b([^>]*\bt=\"e\"[^>]*)>(.*?)</c>", re.S)
+_REFERENCE = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
+_VALUE = re.compile(rb"<v>([^<]*)</v>")
 
 
 def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
