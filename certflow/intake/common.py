@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from openpyxl.utils import get_column_letter
+
 from certflow.i18n import t
 from certflow.identity import IdType, parse_id_type, validate_id
 from certflow.intake.cells import (
     CellValue,
     clean_text,
     compact,
+    halfwidth,
     is_number_cell,
     lost_digits,
 )
@@ -99,7 +102,12 @@ def locate(
         (index + 1, "  ".join(text for text in map(clean_text, row) if text))
         for index, row in enumerate(grid.rows[: table.header_row])
     ]
-    problems = check_metadata([line for line in lines if line[1]], plan, grid.name)
+    problems = [
+        _in_its_cell(found, grid)
+        for found in check_metadata(
+            [line for line in lines if line[1]], plan, grid.name
+        )
+    ]
     if not table.data_rows:
         problems.append(problem("no_rows", sheet=grid.name, document=document))
     if len(table.data_rows) > limits.max_rows:
@@ -114,6 +122,16 @@ def locate(
             for index in table.rows_below_footer
         )
     return Located(grid, table, notes, problems)
+
+
+def _in_its_cell(found: Problem, grid: Grid) -> Problem:
+    """A title-row problem with the column letter of the cell stating the value."""
+    if found.row is None or not found.value or found.column is not None:
+        return found
+    for index, cell in enumerate(grid.rows[found.row - 1]):
+        if found.value in halfwidth(clean_text(cell)):
+            return found.model_copy(update={"column": get_column_letter(index + 1)})
+    return found
 
 
 def _missing_columns(
