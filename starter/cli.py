@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from pydantic import BaseModel, ValidationError
 from temporalio.client import (
@@ -1351,9 +1351,42 @@ def _actor_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 Handler = Callable[[Context, argparse.Namespace], Awaitable[int]]
 
 
+# argparse's usage errors, said in Chinese: (pattern, message key).
+_USAGE_ERRORS = tuple(
+    (re.compile(pattern), key)
+    for pattern, key in (
+        (r"the following arguments are required: (?P<what>.+)", "usage_missing"),
+        (
+            r"argument (?P<what>\S+): invalid choice: (?P<value>.+?)"
+            r" \(choose from (?P<choices>.+)\)",
+            "usage_choice",
+        ),
+        (r"unrecognized arguments: (?P<what>.+)", "usage_unknown"),
+        (r"argument (?P<what>\S+): expected one argument", "usage_value"),
+        (
+            r"argument (?P<what>\S+): invalid \S+ value: (?P<value>.+)",
+            "usage_bad_value",
+        ),
+        (r"argument (?P<what>\S+): (?P<value>.+)", "usage_argument"),
+    )
+)
+
+
+class StaffArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are Chinese, as every answer is."""
+
+    def error(self, message: str) -> NoReturn:
+        for pattern, key in _USAGE_ERRORS:
+            if match := pattern.fullmatch(message):
+                message = t(f"cli.{key}", **match.groupdict())
+                break
+        self.print_usage(sys.stderr)
+        self.exit(2, t("cli.usage_error", prog=self.prog, message=message) + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of the whole ``certflow`` command."""
-    parser = argparse.ArgumentParser(
+    parser = StaffArgumentParser(
         prog="certflow",
         description="Act on certflow exam plans as one of the staff roles.",
     )
@@ -1365,15 +1398,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for the plan's answer (default: %(default)s)",
     )
     _actor_flags(parser, suppress=False)
-    actor = argparse.ArgumentParser(add_help=False)
+    actor = StaffArgumentParser(add_help=False)
     _actor_flags(actor, suppress=True)
 
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    groups: dict[str, argparse._SubParsersAction[StaffArgumentParser]] = {}
 
-    def group(
-        name: str, help: str
-    ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    def group(name: str, help: str) -> argparse._SubParsersAction[StaffArgumentParser]:
         if name not in groups:
             sub = commands.add_parser(name, help=help)
             groups[name] = sub.add_subparsers(dest=f"{name}_command", required=True)
@@ -1540,7 +1571,7 @@ def revoke_main(
     from activities.db import create_pool
     from activities.revocation import RevocationError, revoke
 
-    parser = argparse.ArgumentParser(
+    parser = StaffArgumentParser(
         prog="certflow revoke", description=revoke_main.__doc__
     )
     parser.add_argument("number", help="the certificate number")
@@ -1566,7 +1597,7 @@ def revoke_main(
     parser.add_argument("--config", type=Path, help="configuration file (TOML)")
     args = parser.parse_args(list(argv))
     if not args.person:
-        parser.error("say who revokes: --person or CERTFLOW_PERSON")
+        parser.error(t("cli.revoke_person"))
     if args.role not in REVOKING_ROLES:
         allowed = "、".join(t(f"roles.{r.value}") for r in REVOKING_ROLES)
         print(t("cli.revoke_role", roles=allowed))

@@ -347,3 +347,26 @@ async def test_a_wait_that_is_no_positive_number_is_a_usage_error(
     refused = await certflow("--wait", wait, "status", "P2026-1104-0412")
     assert refused.status == 2
     assert "--wait 应是大于 0 的秒数" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--as", "nobody", "status", "P2026-1104-0412"], "不在可选范围内"),
+        (["status"], "缺少参数 plan_id"),
+        (["status", "P2026-1104-0412", "--bogus"], "无法识别的参数 --bogus"),
+        (["--wait"], "后面需要一个值"),
+    ],
+)
+async def test_usage_errors_are_said_in_chinese(
+    argv: list[str],
+    expected: str,
+    certflow: Certflow,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Regression: argparse's errors reached staff in English only."""
+    refused = await certflow(*argv)
+    err = capsys.readouterr().err
+    assert refused.status == 2
+    assert "参数有误" in err and expected in err
+    assert "error:" not in err
