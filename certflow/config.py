@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from certflow.i18n import t
 from certflow.models import Level, Model, PassRule, Role
@@ -40,6 +40,22 @@ class DeadlinePolicy(Model):
         default_factory=lambda: [timedelta(days=3), timedelta(days=1)]
     )
     overdue_repeat: timedelta = timedelta(days=2)
+
+    @field_validator("overdue_repeat")
+    @classmethod
+    def _repeat_is_positive(cls, value: timedelta) -> timedelta:
+        # Zero would repeat the overdue notice without end (and divides by it).
+        if value < timedelta(hours=1):
+            raise ValueError("overdue_repeat must be at least one hour")
+        return value
+
+    @field_validator("remind_before")
+    @classmethod
+    def _reminders_come_before(cls, value: list[timedelta]) -> list[timedelta]:
+        if any(offset <= timedelta(0) for offset in value):
+            raise ValueError("remind_before offsets must be after zero")
+        return value
+
     supervisors: dict[Role, Role] = Field(
         default_factory=lambda: {
             Role.LEAD_EVALUATOR: Role.REGIONAL_CONTACT,

@@ -1253,6 +1253,9 @@ async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
     except StatusListError:
         raise CliError(t("cli.status_list_untrusted", path=args.status_list)) from None
     ctx.say(result.message)
+    if result.ok and status_list is None:
+        # Valid means "genuine" here: whether it was revoked since is unknown.
+        ctx.say(t("cli.verify_revocation_unchecked"))
     if result.number:
         ctx.say(t("cli.verify_number", number=result.number))
     if result.data is not None:
@@ -1531,7 +1534,14 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 def _delegate(
     name: str, rest: list[str], globals_: argparse.Namespace | None = None
 ) -> int:
-    """Hand the rest of the command line to a tool with its own parser."""
+    """Hand the rest of the command line to a tool with its own parser.
+
+    A ``--config`` given before the tool's name reaches it through
+    ``CERTFLOW_CONFIG``, which every tool reads.
+    """
+    config = getattr(globals_, "config", None) if globals_ is not None else None
+    if config is not None:
+        os.environ["CERTFLOW_CONFIG"] = str(config)
     if name == "stack":
         from starter.stack import main as stack_main
 

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from certflow.config import Settings
+from certflow.config import ConfigError, Settings
 from certflow.i18n import t
 from certflow.timeutil import format_cst
 
@@ -260,7 +260,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: ``python -m starter.mailbox_cli``."""
     import asyncio
 
-    return asyncio.run(run(sys.argv[1:] if argv is None else argv, Settings.load()))
+    try:
+        settings = Settings.load()
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    return asyncio.run(run(sys.argv[1:] if argv is None else argv, settings))
 
 
 if __name__ == "__main__":

@@ -95,3 +95,40 @@ async def test_a_wrong_configuration_says_where_without_a_traceback(
     assert expected in err and str(config) in err
     assert "Traceback" not in err
     assert "s3cret-value" not in err  # values (passwords) are never echoed
+
+
+def test_an_overdue_notice_repeating_without_pause_is_refused(tmp_path: Path) -> None:
+    """Regression: overdue_repeat = "PT0S" was accepted, and every plan started
+    with it failed its workflow task for good (a division by zero)."""
+    config = tmp_path / "certflow.toml"
+    config.write_text('[deadlines]\noverdue_repeat = "PT0S"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="overdue_repeat"):
+        Settings.load(config)
+    config.write_text('[deadlines]\nremind_before = ["-P1D"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="remind_before"):
+        Settings.load(config)
+
+
+@pytest.mark.parametrize("tool", ["revoke", "mailbox"])
+def test_a_config_given_before_a_tools_name_reaches_the_tool(
+    tool: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Regression: `certflow --config F revoke ...` read the default
+    configuration (the default database); `mailbox` ended in a traceback."""
+    from starter.cli import main
+
+    monkeypatch.delenv("CERTFLOW_CONFIG", raising=False)
+    missing = tmp_path / "production.toml"
+    rest = {
+        "revoke": ["revoke", "ZCX2027QCYY2000001", "--reason", "测试"],
+        "mailbox": ["mailbox", "list"],
+    }[tool]
+
+    status = main(["--config", str(missing), "--as", "admin", "--person", "a", *rest])
+
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "找不到配置文件" in err and "Traceback" not in err
