@@ -1540,8 +1540,22 @@ def _delegate(
     ``CERTFLOW_CONFIG``, which every tool reads.
     """
     config = getattr(globals_, "config", None) if globals_ is not None else None
+    before = os.environ.get(CONFIG_ENV)
     if config is not None:
-        os.environ["CERTFLOW_CONFIG"] = str(config)
+        os.environ[CONFIG_ENV] = str(config)
+    try:
+        return _run_tool(name, rest, globals_)
+    finally:  # tests run tools in-process: leave the environment as it was
+        if before is None:
+            os.environ.pop(CONFIG_ENV, None)
+        else:
+            os.environ[CONFIG_ENV] = before
+
+
+CONFIG_ENV = "CERTFLOW_CONFIG"
+
+
+def _run_tool(name: str, rest: list[str], globals_: argparse.Namespace | None) -> int:
     if name == "stack":
         from starter.stack import main as stack_main
 
