@@ -326,10 +326,18 @@ class SubsetBase:
         self._fixed_sum = sum(entry[0] for entry in self._entries.values())
         self._digest = hashlib.sha256(self._fixed[0].raw).digest()
 
-    def code(self, char: str, program: FontProgram) -> int:
-        """Return the code of ``char`` in ``program``, a subset of this base."""
+    def code(self, char: str, program: FontProgram | None) -> int:
+        """Return the code of ``char`` in ``program``, a subset of this base.
+
+        Without a program only the base's own characters have codes.
+        """
         cp = ord(char)
-        return self.codes.get(cp) or program.added[cp]
+        code = self.codes.get(cp)
+        if code is None:
+            if program is None:
+                raise KeyError(char)
+            return program.added[cp]
+        return code
 
     def extend(self, text: str) -> FontProgram:
         """Return the subset of the base plus the characters of ``text``.
@@ -353,7 +361,7 @@ class SubsetBase:
             added[cp] = code
         if order:
             order, placed = _with_parts(
-                order, {**placed, **extra}, tables, 0, self._count
+                order, {**placed, **extra}, tables, first_id=self._count
             )
         glyf, loca, hmtx = _copy_glyphs(order, placed, tables, self._glyf_length)
         glyf_length = self._glyf_length + len(glyf)
@@ -424,21 +432,19 @@ def _with_parts(
     order: list[int | None],
     placed: dict[int, int],
     tables: _GlyfTables,
-    start: int = 0,
     first_id: int = 0,
 ) -> tuple[list[int | None], dict[int, int]]:
-    """Place ``order[start:]`` and append the parts of its composite glyphs.
+    """Place ``order`` and append the parts of its composite glyphs.
 
     ``order[i]`` gets glyph id ``first_id + i``. Returns the glyph order and
     where each face glyph id landed (``placed`` with the new ones).
     """
     order = list(order)
     placed = dict(placed)
-    for index in range(start, len(order)):
-        gid = order[index]
+    for index, gid in enumerate(order):
         if gid is not None:
             placed.setdefault(gid, first_id + index)
-    for gid in order[start:]:
+    for gid in list(order):
         if gid is not None:
             for part in _parts(gid, tables):
                 if part not in placed:

@@ -197,8 +197,8 @@ _OWN_ROWS = (0, 2, 6)
 class _Layout:
     """Places the certificate's lines, measuring text with the face's widths."""
 
-    def __init__(self, font: CjkFont, widths: dict[int, int] | None = None) -> None:
-        self.widths = font.widths() if widths is None else widths
+    def __init__(self, font: CjkFont) -> None:
+        self.widths = font.widths()  # built once per face and process
 
     def width(self, text: str, size: float, spacing: float = 0.0) -> float:
         return text_width(self.widths, text, size, spacing)
@@ -318,18 +318,14 @@ def render_pdf(signed: SignedCertificate, *, font_path: Path | None = None) -> b
     font = load_font(font_path)
     fields = tuple(_fields(data))
     check_printable("".join(fields[row][1] for row in _OWN_ROWS), font)
-    if font.fast_subsetting:
-        template = _template(font.path, font.face_index, _shared_fields(fields))
-        layout = _Layout(font, template.widths)
-    else:
-        layout = _Layout(font)
+    if not font.fast_subsetting:
         check_printable("".join(value for _label, value in fields), font)
+    layout = _Layout(font)
     own = layout.own(fields)
 
     payload = payload_bytes(signed)
     issued = datetime.combine(data.issued_on, time(9, 0), tzinfo=CST)
     symbol = qr.encode(verification_url(signed))
-    picture = Picture(_QR_X, _QR_Y, _QR_SIDE, symbol.width, symbol.modules)
     info = Info(
         title=f"{fields[3][1]} {data.number}",
         author=data.organisation,
@@ -346,11 +342,12 @@ def render_pdf(signed: SignedCertificate, *, font_path: Path | None = None) -> b
     if not font.fast_subsetting:
         ops = [*layout.shared(fields), *own]
         return _render_with_fpdf(font, ops, symbol, info, attachment)
+    template = _template(font.path, font.face_index, _shared_fields(fields))
     return template.render(
         own,
         info,
         hashlib.sha256(payload).digest()[:16],
-        picture=picture,
+        picture=Picture(_QR_X, _QR_Y, _QR_SIDE, symbol.width, symbol.modules),
         attachment=attachment,
     )
 

@@ -245,13 +245,10 @@ class Template:
 
     def _operators(self, ops: Iterable[Op], program: FontProgram | None) -> bytes:
         out: list[str] = []
-        codes = self.base.codes
-        added = program.added if program is not None else {}
+        code = self.base.code
         for op in ops:
             if isinstance(op, Text):
-                hexcodes = "".join(
-                    f"{codes.get(ord(c)) or added[ord(c)]:04X}" for c in op.text
-                )
+                hexcodes = "".join(f"{code(c, program):04X}" for c in op.text)
                 spacing = f"{_num(op.spacing * MM)} Tc " if op.spacing else ""
                 reset = " 0 Tc" if op.spacing else ""
                 out.append(
