@@ -18,7 +18,6 @@ import asyncio
 import logging
 import re
 import time
-import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -350,7 +349,7 @@ def create_app(
         request: Request,
         number: Annotated[str, Query(max_length=60)] = "",
     ) -> Response:
-        number = unicodedata.normalize("NFKC", number).strip().upper()
+        number = records.normalise_number(number)
         if not number:
             return page(request, "verify_form.html")
         if not NUMBER_RE.fullmatch(number):
@@ -369,7 +368,7 @@ def create_app(
         k: Annotated[str | None, Query(max_length=64)] = None,
         sig: Annotated[str | None, Query(max_length=128)] = None,
     ) -> Response:
-        canonical = unicodedata.normalize("NFKC", number).strip().upper()
+        canonical = records.normalise_number(number)
         if canonical != number and NUMBER_RE.fullmatch(canonical):
             # Typed in lower case or full width: the same certificate's page.
             query = f"?{request.url.query}" if request.url.query else ""
