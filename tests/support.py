@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -87,6 +89,27 @@ def free_ports(count: int) -> list[int]:
         for sock in sockets:
             sock.bind(("127.0.0.1", 0))
         return [int(sock.getsockname()[1]) for sock in sockets]
+
+
+@contextlib.asynccontextmanager
+async def corrections_refused(pool: Any, plan_id: str) -> AsyncIterator[None]:
+    """While open, PostgreSQL refuses every correction request row of the plan.
+
+    A real failure of the plan's own filing (not a mock): the activity fails,
+    is retried, and the plan answers "try again later".
+    """
+    assert re.fullmatch(r"[A-Za-z0-9-]+", plan_id)
+    constraint = f"refuse_{plan_id.replace('-', '_').lower()}"
+    await pool.execute(
+        f"ALTER TABLE correction_requests ADD CONSTRAINT {constraint} "
+        f"CHECK (plan_id <> '{plan_id}') NOT VALID"
+    )
+    try:
+        yield
+    finally:
+        await pool.execute(
+            f"ALTER TABLE correction_requests DROP CONSTRAINT {constraint}"
+        )
 
 
 def unique_plan_id() -> str:

@@ -27,6 +27,7 @@ from tests.support import (
     SCAN_PDF,
     SUMMARY,
     PlanDriver,
+    corrections_refused,
     retitled,
 )
 from workflows import ExamPlanWorkflow
@@ -588,18 +589,8 @@ async def test_an_action_a_system_failure_kept_from_the_plan_exits_1(
     plan_id = new_driver.plan.plan_id
     await _to_publicity(certflow, new_driver)
     submit = _correction(plan_id, "practical", "50.1", "60.10")
-    assert re.fullmatch(r"[A-Za-z0-9-]+", plan_id)
-    constraint = f"refuse_{plan_id.replace('-', '_').lower()}"
-    await pool.execute(
-        f"ALTER TABLE correction_requests ADD CONSTRAINT {constraint} "
-        f"CHECK (plan_id <> '{plan_id}') NOT VALID"
-    )
-    try:
+    async with corrections_refused(pool, plan_id):
         failed = await certflow(*submit)
-    finally:
-        await pool.execute(
-            f"ALTER TABLE correction_requests DROP CONSTRAINT {constraint}"
-        )
     again = await certflow(*submit)
 
     assert failed.status == 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import re
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
@@ -41,7 +40,7 @@ from tests.corrections.mail_intake_support import (
     intake_rig,
     mail,
 )
-from tests.support import INFO, MANAGER
+from tests.support import INFO, MANAGER, corrections_refused
 from workflows import ExamPlanWorkflow
 from workflows.mailbox import MAILBOX_WORKFLOW_ID, MailboxPollWorkflow, PollNow
 
@@ -527,13 +526,7 @@ async def test_a_request_the_plan_cannot_file_now_waits_in_the_mailbox(
     async with open_rig() as rig:
         driver = await rig.plan_in_publicity(then_poll=True)
         plan_id = driver.plan.plan_id
-        assert re.fullmatch(r"[A-Za-z0-9-]+", plan_id)
-        constraint = f"refuse_{plan_id.replace('-', '_').lower()}"
-        await rig.pool.execute(
-            f"ALTER TABLE correction_requests ADD CONSTRAINT {constraint} "
-            f"CHECK (plan_id <> '{plan_id}') NOT VALID"
-        )
-        try:
+        async with corrections_refused(rig.pool, plan_id):
             request = await rig.mail_in(
                 "成绩修改申请", correction_body(plan_id, CANDIDATE)
             )
@@ -546,10 +539,6 @@ async def test_a_request_the_plan_cannot_file_now_waits_in_the_mailbox(
             assert rig.unacknowledged() == 1  # still in the mailbox
             assert await _filed(rig, plan_id) == []
             assert list((await driver.status()).correction_states) == []
-        finally:
-            await rig.pool.execute(
-                f"ALTER TABLE correction_requests DROP CONSTRAINT {constraint}"
-            )
 
         run = await rig.poll()  # the database is well again
 
