@@ -23,6 +23,7 @@ from enum import StrEnum
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from certflow.certificates import qr
@@ -33,6 +34,7 @@ from certflow.certificates.canonical import (
 )
 from certflow.certificates.fonts import CjkFont, check_printable, load_font
 from certflow.certificates.keys import KeyRing
+from certflow.certificates.pagecheck import PageProblem, QrPlacement, drawing_problems
 from certflow.certificates.pdffont import CjkPDF
 from certflow.certificates.pdfwriter import (
     MM,
@@ -197,8 +199,8 @@ _OWN_ROWS = (0, 2, 6)
 class _Layout:
     """Places the certificate's lines, measuring text with the face's widths."""
 
-    def __init__(self, font: CjkFont) -> None:
-        self.widths = font.widths()  # built once per face and process
+    def __init__(self, widths: dict[int, int]) -> None:
+        self.widths = widths  # a face's, built once per face and process
 
     def width(self, text: str, size: float, spacing: float = 0.0) -> float:
         return text_width(self.widths, text, size, spacing)
@@ -291,7 +293,7 @@ def _template(path: Path, face_index: int, fields: Fields) -> Template:
     """
     del face_index  # part of the cache key only: a path always gives one face
     font = load_font(path)
-    ops = _Layout(font).shared(fields)
+    ops = _Layout(font.widths()).shared(fields)
     check_printable("".join(op.text for op in ops if isinstance(op, Text)), font)
     return Template(font, ops, _TEMPLATE_CHARACTERS)
 
@@ -320,7 +322,7 @@ def render_pdf(signed: SignedCertificate, *, font_path: Path | None = None) -> b
     check_printable("".join(fields[row][1] for row in _OWN_ROWS), font)
     if not font.fast_subsetting:
         check_printable("".join(value for _label, value in fields), font)
-    layout = _Layout(font)
+    layout = _Layout(font.widths())
     own = layout.own(fields)
 
     payload = payload_bytes(signed)
@@ -399,6 +401,17 @@ def _render_with_fpdf(
     return pdf.to_bytes()
 
 
+def _reader(pdf: bytes) -> Any:
+    """A pypdf reader of ``pdf``; :class:`NotACertificateError` if unreadable."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        return PdfReader(BytesIO(pdf))
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise NotACertificateError(f"not a readable PDF: {exc}") from None
+
+
 def extract_signed(pdf: bytes) -> SignedCertificate:
     """Read the signed payload embedded in a certificate PDF.
 
@@ -406,12 +419,14 @@ def extract_signed(pdf: bytes) -> SignedCertificate:
     no payload, and :class:`PayloadError` when the payload was altered so that
     it no longer parses.
     """
-    from pypdf import PdfReader
+    return _signed_of(_reader(pdf))
+
+
+def _signed_of(reader: Any) -> SignedCertificate:
     from pypdf.errors import PyPdfError
 
     try:
-        attachments = PdfReader(BytesIO(pdf)).attachments
-        contents = attachments.get(ATTACHMENT_NAME)
+        contents = reader.attachments.get(ATTACHMENT_NAME)
     except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
         raise NotACertificateError(f"not a readable PDF: {exc}") from None
     if not contents:
@@ -424,14 +439,17 @@ def page_mismatches(pdf: bytes, data: CertificateData) -> list[str]:
 
     The page's text (as any reader extracts it, through the fonts' ToUnicode
     maps) must be one page holding every value the certificate prints. This
-    catches edited text and a signed attachment moved into another PDF; a
-    drawing altered to look different while its text stays is beyond it.
+    catches edited text and a signed attachment moved into another PDF; how
+    the text is drawn is :func:`page_problems`' part.
     """
-    from pypdf import PdfReader
+    return _mismatches(_reader(pdf), data)
+
+
+def _mismatches(reader: Any, data: CertificateData) -> list[str]:
     from pypdf.errors import PyPdfError
 
     try:
-        pages = PdfReader(BytesIO(pdf)).pages
+        pages = reader.pages
         text = pages[0].extract_text() if len(pages) == 1 else ""
     except (PyPdfError, ValueError, KeyError, TypeError, OSError, IndexError):
         text = ""
@@ -442,6 +460,32 @@ def page_mismatches(pdf: bytes, data: CertificateData) -> list[str]:
         for label, value in _fields(data)
         if "".join(value.split()) not in shown
     ]
+
+
+def page_problems(pdf: bytes, signed: SignedCertificate) -> list[PageProblem]:
+    """Return how the page differs from the issuer's drawing of ``signed``.
+
+    See :mod:`certflow.certificates.pagecheck`: hidden or extra text, shapes
+    the issuer never draws, another QR code.
+    """
+    return _drawing_problems(_reader(pdf), signed)
+
+
+def _drawing_problems(reader: Any, signed: SignedCertificate) -> list[PageProblem]:
+    from pypdf.errors import PyPdfError
+
+    fields = tuple(_fields(signed.data))
+    layout = _Layout({})  # only the lines' heights and sizes are compared
+    lines = [
+        op
+        for op in (*layout.shared(fields), *layout.own(fields))
+        if isinstance(op, Text)
+    ]
+    placement = QrPlacement(_QR_X, _QR_Y, _QR_SIDE)
+    try:
+        return drawing_problems(reader, lines, verification_url(signed), placement)
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, IndexError):
+        return [PageProblem.FOREIGN_DRAWING]
 
 
 class VerificationStatus(StrEnum):
@@ -496,7 +540,8 @@ def verify_pdf(
         status_list = status_list.status_list
 
     try:
-        signed = extract_signed(pdf)
+        reader = _reader(pdf)
+        signed = _signed_of(reader)
     except NotACertificateError:
         return VerificationResult(
             status=VerificationStatus.NOT_A_CERTIFICATE,
@@ -510,7 +555,7 @@ def verify_pdf(
 
     data = signed.data
     verdict = verify(signed, keyring)
-    if verdict is Verdict.VALID and (differing := page_mismatches(pdf, data)):
+    if verdict is Verdict.VALID and (differing := _mismatches(reader, data)):
         # The signed data is genuine but the page shows something else (an
         # edited page, or a genuine attachment moved into another PDF).
         return VerificationResult(
@@ -518,6 +563,18 @@ def verify_pdf(
             message=t(
                 "certificates.verify.page_mismatch",
                 fields=t("certificates.list_separator").join(differing),
+            ),
+            key_id=signed.key_id,
+        )
+    if verdict is Verdict.VALID and (problems := _drawing_problems(reader, signed)):
+        # The values are on the page, but drawn so that something else shows.
+        return VerificationResult(
+            status=VerificationStatus.TAMPERED,
+            message=t(
+                "certificates.verify.page_redrawn",
+                problems=t("certificates.list_separator").join(
+                    t(f"certificates.page_problem.{p.value}") for p in problems
+                ),
             ),
             key_id=signed.key_id,
         )

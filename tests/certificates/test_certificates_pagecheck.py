@@ -1,0 +1,221 @@
+"""A page that shows other data than its signed attachment is tampered.
+
+Each forgery keeps the genuine signed attachment and every signed value in the
+page's text, so reading the text back finds nothing wrong; only how the page is
+drawn gives it away. The forger's tool is the issuer's own writer (so the first
+test checks that the tool alone passes) plus edits of the content stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from io import BytesIO
+
+import pytest
+from certificate_samples import make_data
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import (
+    ArrayObject,
+    DictionaryObject,
+    FloatObject,
+    NameObject,
+    TextStringObject,
+)
+
+from certflow.certificates import (
+    ATTACHMENT_NAME,
+    KeyRing,
+    SignedCertificate,
+    SigningKey,
+    VerificationStatus,
+    load_font,
+    qr,
+    render_pdf,
+    sign,
+    verification_url,
+    verify_pdf,
+)
+from certflow.certificates.pagecheck import PageProblem
+from certflow.certificates.pdf import (
+    _QR_SIDE,
+    _QR_X,
+    _QR_Y,
+    _fields,
+    _Layout,
+    page_problems,
+    payload_bytes,
+)
+from certflow.certificates.pdfwriter import (
+    Attachment,
+    Info,
+    Op,
+    Picture,
+    Template,
+    Text,
+)
+from certflow.timeutil import CST
+
+Edit = Callable[[list[Op]], list[Op]]
+
+
+def _drawn(signed: SignedCertificate, edit: Edit, url: str | None = None) -> bytes:
+    """The certificate of ``signed`` drawn by the writer with its lines edited."""
+    font = load_font(None)
+    layout = _Layout(font.widths())
+    fields = tuple(_fields(signed.data))
+    ops = edit([*layout.shared(fields), *layout.own(fields)])
+    symbol = qr.encode(url or verification_url(signed))
+    moment = datetime(2026, 12, 4, 9, tzinfo=CST)
+    return Template(font, ()).render(
+        ops,
+        Info(title="", author="", subject="", created=moment),
+        bytes(16),
+        picture=Picture(_QR_X, _QR_Y, _QR_SIDE, symbol.width, symbol.modules),
+        attachment=Attachment(
+            ATTACHMENT_NAME, payload_bytes(signed), "application/json", "", moment
+        ),
+    )
+
+
+def _name_line(ops: list[Op], name: str) -> Text:
+    return next(op for op in ops if isinstance(op, Text) and op.text == name)
+
+
+def _replace(ops: list[Op], old: Op, *new: Op) -> list[Op]:
+    at = ops.index(old)
+    return [*ops[:at], *new, *ops[at + 1 :]]
+
+
+def _with_content(pdf: bytes, edit: Callable[[bytes], bytes]) -> bytes:
+    """``pdf`` with its page's content stream edited, saved by pypdf."""
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(pdf)))
+    page = writer.pages[0]
+    contents = page.get_contents()
+    assert contents is not None
+    contents.set_data(edit(contents.get_data()))
+    page.replace_contents(contents)
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def genuine(signing_key: SigningKey) -> SignedCertificate:
+    return sign(make_data(name="黎芬"), signing_key.private_key)
+
+
+def _verdict(pdf: bytes, keyring: KeyRing) -> VerificationStatus:
+    return verify_pdf(pdf, keyring).status
+
+
+def test_the_forgers_tools_alone_leave_a_valid_certificate(
+    genuine: SignedCertificate, keyring: KeyRing
+) -> None:
+    """The checks below fail for the forgery, not for the tools."""
+    drawn = _drawn(genuine, lambda ops: ops)
+    assert _verdict(drawn, keyring) is VerificationStatus.VALID
+    rewritten = _with_content(render_pdf(genuine), lambda data: data)
+    assert _verdict(rewritten, keyring) is VerificationStatus.VALID
+    assert page_problems(rewritten, genuine) == []
+
+
+@pytest.mark.parametrize(
+    "hide",
+    [
+        pytest.param(
+            lambda t: Text(t.x, t.y, t.size, t.text, (255, 255, 255)), id="white"
+        ),
+        pytest.param(lambda t: Text(t.x, t.y, 1, t.text, t.colour), id="tiny"),
+        pytest.param(
+            lambda t: Text(-300, t.y, t.size, t.text, t.colour), id="off-page"
+        ),
+        pytest.param(lambda t: Text(30, 250, t.size, t.text, t.colour), id="under-qr"),
+    ],
+)
+def test_a_hidden_genuine_name_beside_a_visible_forged_one_is_tampered(
+    hide: Callable[[Text], Text], genuine: SignedCertificate, keyring: KeyRing
+) -> None:
+    def forge(ops: list[Op]) -> list[Op]:
+        name = _name_line(ops, "黎芬")
+        forged = Text(name.x, name.y, name.size, "黎芳", name.colour)
+        return _replace(ops, name, hide(name), forged)
+
+    pdf = _drawn(genuine, forge)
+    result = verify_pdf(pdf, keyring)
+    assert result.status is VerificationStatus.TAMPERED
+    assert result.data is None
+    assert "页面" in result.message and "证书以外的文字" in result.message
+    assert PageProblem.HIDDEN_TEXT in page_problems(pdf, genuine)
+
+
+def test_a_name_drawn_in_invisible_render_mode_is_tampered(
+    genuine: SignedCertificate, keyring: KeyRing
+) -> None:
+    # Render mode 3 draws nothing; the text still reads back.
+    pdf = _with_content(
+        render_pdf(genuine), lambda data: data.replace(b"BT ", b"BT 3 Tr ", 1)
+    )
+    result = verify_pdf(pdf, keyring)
+    assert result.status is VerificationStatus.TAMPERED
+    assert "不会绘制的内容" in result.message
+
+
+@pytest.mark.parametrize(
+    "cover",
+    [
+        pytest.param(b"1 1 1 rg 200 560 120 20 re f\n", id="white-box"),
+        pytest.param(b"1 1 1 RG 20 w 200 570 m 330 570 l S\n", id="wide-white-stroke"),
+        pytest.param(b"q 200 560 120 20 re W n Q\n", id="clip"),
+    ],
+)
+def test_painting_over_the_page_is_tampered(
+    cover: bytes, genuine: SignedCertificate, keyring: KeyRing
+) -> None:
+    pdf = _with_content(render_pdf(genuine), lambda data: data + cover)
+    result = verify_pdf(pdf, keyring)
+    assert result.status is VerificationStatus.TAMPERED
+    assert "不会绘制的内容" in result.message
+
+
+def test_extra_text_on_the_page_is_tampered(
+    genuine: SignedCertificate, keyring: KeyRing
+) -> None:
+    def add(ops: list[Op]) -> list[Op]:
+        return [*ops, Text(72, 200, 13, "优秀", (30, 30, 30))]
+
+    result = verify_pdf(_drawn(genuine, add), keyring)
+    assert result.status is VerificationStatus.TAMPERED
+    assert "证书以外的文字" in result.message
+
+
+def test_another_qr_code_is_tampered(
+    genuine: SignedCertificate, signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    other = sign(make_data(name="黎芳", seq=2), signing_key.private_key)
+    pdf = _drawn(genuine, lambda ops: ops, url=verification_url(other))
+    result = verify_pdf(pdf, keyring)
+    assert result.status is VerificationStatus.TAMPERED
+    assert "二维码" in result.message
+    assert page_problems(pdf, genuine) == [PageProblem.QR_CODE]
+
+
+def test_a_link_annotation_on_the_page_is_tampered(
+    genuine: SignedCertificate, keyring: KeyRing
+) -> None:
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(render_pdf(genuine))))
+    link = DictionaryObject({
+        NameObject("/Type"): NameObject("/Annot"),
+        NameObject("/Subtype"): NameObject("/Link"),
+        NameObject("/Rect"): ArrayObject([FloatObject(v) for v in (60, 90, 170, 200)]),
+        NameObject("/A"): DictionaryObject({
+            NameObject("/S"): NameObject("/URI"),
+            NameObject("/URI"): TextStringObject("https://forged.example"),
+        }),
+    })  # fmt: skip
+    writer.add_annotation(0, link)
+    out = BytesIO()
+    writer.write(out)
+    result = verify_pdf(out.getvalue(), keyring)
+    assert result.status is VerificationStatus.TAMPERED
+    assert "批注" in result.message
