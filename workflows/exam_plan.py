@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -79,6 +79,9 @@ with workflow.unsafe.imports_passed_through():
         PlanState,
         Refusal,
         check_action,
+        date_after_today,
+        date_before,
+        invoice_mismatch,
         next_alarm,
         payment_mismatch,
         take_due_alarms,
@@ -96,6 +99,18 @@ def _refuse(refusal: Refusal) -> ApplicationError:
     # Validators refuse by raising; ApplicationError carries the Chinese message
     # and a stable code to the staff tool without failing the workflow.
     return ApplicationError(refusal.message, type=refusal.code, non_retryable=True)
+
+
+def _refuse_first(*refusals: Refusal | None) -> None:
+    """Raise the first refusal of several checks, in the order staff fix them."""
+    for refusal in refusals:
+        if refusal is not None:
+            raise _refuse(refusal)
+
+
+def _today() -> date:
+    """The plan's today in CST: what a date staff give may not come after."""
+    return cst_date(workflow.now())
 
 
 @workflow.defn
@@ -921,6 +936,7 @@ class ExamPlanWorkflow:
         state.payment.head_count = req.head_count
         state.payment.absentees_paid = req.absentees_paid
         state.payment.paid_plan_ids = list(req.paid_plan_ids)
+        state.payment.paid_on = req.paid_on
         late = state.close_duty(Duty.APPLICATION.value, now, req.actor)
         state.open_duty(Duty.PAYMENT_CHECK, now)
         state.open_duty(Duty.SITE_SIGNOFF, now)
@@ -955,13 +971,16 @@ class ExamPlanWorkflow:
                     ),
                 )
             )
+        _refuse_first(date_after_today("plan.paid_on_in_future", req.paid_on, _today()))
 
     @workflow.update
     async def confirm_payment(self, req: PaymentConfirmation) -> ActionResult:
         state = self._state
         state.payment.confirmed_amount = float(req.received_amount)
-        late = state.close_duty(Duty.PAYMENT_CHECK.value, workflow.now(), req.actor)
-        state.open_duty(Duty.INVOICE, workflow.now())
+        state.payment.received_on = req.received_on
+        now = workflow.now()
+        late = state.close_duty(Duty.PAYMENT_CHECK.value, now, req.actor)
+        state.open_duty(Duty.INVOICE, now)
         self._alarms_changed = True
         await self._audit(
             Action.CONFIRM_PAYMENT,
@@ -996,6 +1015,12 @@ class ExamPlanWorkflow:
                     ),
                 )
             )
+        _refuse_first(
+            date_after_today("plan.received_on_in_future", req.received_on, _today()),
+            date_before(
+                "plan.received_before_paid", req.received_on, state.payment.paid_on
+            ),
+        )
 
     @workflow.update
     async def record_invoice(self, req: InvoiceRecord) -> ActionResult:
@@ -1020,6 +1045,14 @@ class ExamPlanWorkflow:
             raise _refuse(Refusal("wrong_stage", t("plan.payment_required")))
         if self._state.is_done(Duty.INVOICE.value):
             raise _refuse(Refusal("already_done", t("plan.already_done")))
+        payment = self._state.payment
+        _refuse_first(
+            date_after_today("plan.invoice_date_in_future", req.issued_on, _today()),
+            date_before(
+                "plan.invoice_before_received", req.issued_on, payment.received_on
+            ),
+            invoice_mismatch(payment, req.amount),
+        )
 
     @workflow.update
     async def org_signoff(self, req: SimpleAction) -> ActionResult:
