@@ -93,6 +93,8 @@ LONG = timedelta(minutes=10)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 # What a staff member waits on gets a few quick tries, then an answer.
 ANSWER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=4)
+# Patch id: an issued plan waits for the invoice finance still owes.
+INVOICE_AFTER_ISSUANCE = "invoice-after-issuance"
 
 
 def _refuse(refusal: Refusal) -> ApplicationError:
@@ -163,6 +165,7 @@ class ExamPlanWorkflow:
         }
         while state.stage in stages:
             await stages[state.stage]()
+        await self._await_invoice_after_issuance()
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         return PlanResult(
@@ -340,6 +343,22 @@ class ExamPlanWorkflow:
             [Role.TECH_DEPT, Role.INFO_CENTER, Role.SITE],
             count=str(result.issued),
         )
+
+    async def _await_invoice_after_issuance(self) -> None:
+        """Stay open after issuance until finance has recorded the invoice.
+
+        Issuance needs the confirmed payment, not the invoice (4.2.6), so finance
+        may still owe it; a completed plan could no longer take the invoice and
+        its reminders would stop. Plans that completed at issuance before this
+        rule carry no marker in their history and replay as they ran.
+        """
+        state = self._state
+        owed = Duty.INVOICE.value
+        if state.stage != Stage.ISSUED or not state.is_open(owed):
+            return
+        if not workflow.patched(INVOICE_AFTER_ISSUANCE):
+            return
+        await self._wait_until(lambda: not state.is_open(owed))
 
     # -- timers ----------------------------------------------------------------
 
@@ -980,7 +999,9 @@ class ExamPlanWorkflow:
         state.payment.received_on = req.received_on
         now = workflow.now()
         late = state.close_duty(Duty.PAYMENT_CHECK.value, now, req.actor)
-        state.open_duty(Duty.INVOICE, now)
+        days = state.policy.invoice_days
+        invoice_due = cst_date(now) + timedelta(days=days) if days is not None else None
+        state.open_duty(Duty.INVOICE, now, invoice_due)
         self._alarms_changed = True
         await self._audit(
             Action.CONFIRM_PAYMENT,

@@ -12,8 +12,11 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from certflow.actions import ApplicationUpload, InvoiceRecord, PaymentConfirmation
+from certflow.config import DeadlinePolicy
 from certflow.i18n import t
 from certflow.models import Stage
+from certflow.timeutil import end_of_day
+from starter.cli import render_status
 from tests.support import (
     FINANCE,
     SCAN_PDF,
@@ -285,3 +288,55 @@ async def test_money_dates_in_the_future_or_out_of_order_are_refused(
         paid_on,
         received_on,
     )
+
+
+async def test_an_issued_plan_stays_open_and_escalates_until_the_invoice_is_recorded(
+    make_driver: Any, sink_messages: Any, resources: Any
+) -> None:
+    """Issuance needs only the confirmed payment: the plan must not close while
+    finance still owes the invoice, and the invoice's deadline still escalates."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.reach_payment(DeadlinePolicy(invoice_days=5))
+    await driver.pay_and_sign()
+    confirmed_on = await driver.today()
+    batch = await driver.approve_in_batch()
+    await batch.result()
+
+    status = await driver.wait_for(lambda s: s.stage == Stage.ISSUED)
+    assert status.certificates_issued == 14
+    [owed] = status.owed
+    assert (owed.duty, owed.owner) == ("invoice", "finance")
+    assert owed.deadline_day == confirmed_on + timedelta(days=5)
+    shown = "\n".join(render_status(status))
+    assert t("stages.issued") in shown and t("duties.invoice") in shown
+
+    # Past its deadline finance and its supervisor are told, as for any duty.
+    now = await driver.env.get_current_time()
+    await driver.env.sleep(end_of_day(owed.deadline_day) + timedelta(hours=1) - now)
+    status = await driver.wait_for(lambda s: s.overdue)
+    assert status.stage == Stage.ISSUED
+    assert [o.escalations_sent for o in status.owed] == [1]
+    overdue = [
+        m
+        for m in sink_messages()
+        if m["X-Certflow-Plan"] == driver.plan.plan_id
+        and str(m["Subject"]).startswith("【逾期】")
+    ]
+    assert any(
+        t("duties.invoice") in str(m["Subject"])
+        and "finance@" in str(m["To"])
+        and "gm@" in str(m["To"])
+        for m in overdue
+    )
+
+    # The late invoice is accepted; then the plan completes, issued.
+    result = await driver.record_invoice()
+    assert result.accepted and result.late
+    outcome = await driver.h.result()
+    assert (outcome.stage, outcome.certificates_issued) == (Stage.ISSUED, 14)
+    late = await pool.fetchval(
+        "SELECT late FROM audit WHERE plan_id = $1 AND action = 'record_invoice'",
+        driver.plan.plan_id,
+    )
+    assert late is True
