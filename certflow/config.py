@@ -40,6 +40,10 @@ class DeadlinePolicy(Model):
         default_factory=lambda: [timedelta(days=3), timedelta(days=1)]
     )
     overdue_repeat: timedelta = timedelta(days=2)
+    # Days after finance confirms a payment within which it invoices it. The
+    # procedure gives none, so by default the invoice has no deadline (and no
+    # reminders); an organisation that sets one gets them, also after issuance.
+    invoice_days: int | None = Field(default=None, ge=0, le=366)
 
     @field_validator("overdue_repeat")
     @classmethod

@@ -235,7 +235,11 @@ class PaymentRecord(Model):
     head_count: int | None = None
     absentees_paid: int = 0
     paid_plan_ids: list[str] = Field(default_factory=list)
+    # The day the site says it paid, and the day finance saw the money arrive:
+    # money cannot arrive before it was paid, nor be invoiced before it arrived.
+    paid_on: date | None = None
     confirmed_amount: float | None = None
+    received_on: date | None = None
     invoice_number: str | None = None
 
 
@@ -468,6 +472,50 @@ def check_action(state: PlanState, action: Action, actor: Actor) -> None:
 
 def refusal_problem(refusal: Refusal) -> Problem:
     return Problem(code=refusal.code, message=refusal.message)
+
+
+def date_after_today(key: str, day: date, today: date) -> Refusal | None:
+    """Refuse a day that has not come yet: money is recorded as it happened.
+
+    ``key`` is the message naming which date it is; ``today`` is the plan's
+    clock in CST, so a replay decides the same.
+    """
+    if day <= today:
+        return None
+    return Refusal("future_date", t(key, day=day.isoformat(), today=today.isoformat()))
+
+
+def date_before(key: str, day: date, earliest: date | None) -> Refusal | None:
+    """Refuse a day before the one it must follow (unknown for older plans)."""
+    if earliest is None or day >= earliest:
+        return None
+    return Refusal(
+        "date_order", t(key, day=day.isoformat(), earliest=earliest.isoformat())
+    )
+
+
+def invoice_mismatch(payment: PaymentRecord, amount: Decimal) -> Refusal | None:
+    """Refuse an invoice for any other amount than the one finance confirmed (4.2.4).
+
+    Finance invoices "the payments so confirmed": the invoice is for the money
+    received, to the cent, and the refusal spells out both sums.
+    """
+    if payment.confirmed_amount is None:
+        return None
+    cent = Decimal("0.01")
+    confirmed = Decimal(str(payment.confirmed_amount)).quantize(cent)
+    invoiced = amount.quantize(cent)
+    if invoiced == confirmed:
+        return None
+    return Refusal(
+        "amount_mismatch",
+        t(
+            "plan.invoice_amount_mismatch",
+            invoiced=f"{invoiced:.2f}",
+            confirmed=f"{confirmed:.2f}",
+            difference=f"{invoiced - confirmed:+.2f}",
+        ),
+    )
 
 
 def payment_mismatch(state: PlanState) -> Refusal | None:

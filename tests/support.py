@@ -20,14 +20,18 @@ from activities.documents import DocumentStore
 from certflow.actions import (
     ActionResult,
     ApplicationUpload,
+    BatchDecisionRequest,
+    BatchInput,
     ConfirmSummaryRequest,
     ExamPlanInput,
+    InvoiceRecord,
     PaymentConfirmation,
     PlanStatus,
     ReviewRequest,
     SimpleAction,
     SiteSignoffRequest,
     UploadRequest,
+    batch_workflow_id,
     plan_workflow_id,
 )
 from certflow.config import DeadlinePolicy, Settings
@@ -52,7 +56,7 @@ from starter.sample_plan import (
     retitled,
     sample_plan,
 )
-from workflows import ExamPlanWorkflow
+from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 
 __all__ = [
     "CANDIDATE_SIGN_IN",
@@ -73,6 +77,7 @@ __all__ = [
     "TECH",
     "PlanDriver",
     "free_ports",
+    "refusal_text",
     "refused",
     "retitled",
     "sample_plan",
@@ -236,17 +241,17 @@ class PlanDriver:
         )
         assert result.accepted
 
-    async def reach_publicity(self) -> PlanStatus:
+    async def reach_publicity(self, policy: DeadlinePolicy | None = None) -> PlanStatus:
         """Start the plan and play stages 1-3 right, until publicity is set."""
-        await self.start()
+        await self.start(policy)
         await self.submit_everything()
         await self.approve_review()
         await self.confirm_upload()
         return await self.wait_for(lambda s: s.publicity is not None)
 
-    async def reach_payment(self) -> PlanStatus:
+    async def reach_payment(self, policy: DeadlinePolicy | None = None) -> PlanStatus:
         """Play stages 1-4 right, until the payment stage opens."""
-        await self.reach_publicity()
+        await self.reach_publicity(policy)
         await self.skip(31)
         return await self.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
 
@@ -286,6 +291,59 @@ class PlanDriver:
             wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=self.plan.plan_id)
         )
         assert result.accepted, result.message
+
+    async def record_invoice(
+        self, amount: Decimal = Decimal("4200.00")
+    ) -> ActionResult:
+        """Finance invoices the confirmed payment, dated today."""
+        result = await self.h.execute_update(
+            ExamPlanWorkflow.record_invoice,
+            InvoiceRecord(
+                actor=FINANCE,
+                number=f"INV-{self.plan.plan_id}",
+                issued_on=await self.today(),
+                amount=amount,
+            ),
+        )
+        assert result.accepted, result.message
+        return result  # type: ignore[no-any-return]
+
+    @property
+    def batch_id(self) -> str:
+        """The id of the batch named after this plan (see ``start_batch``)."""
+        return f"B-{self.plan.plan_id}"
+
+    async def start_batch(self) -> WorkflowHandle[Any, Any]:
+        """Stage 9: the tech dept gathers a batch named after this plan."""
+        return await self.client.start_workflow(
+            ApprovalBatchWorkflow.run,
+            BatchInput(batch_id=self.batch_id),
+            id=batch_workflow_id(self.batch_id),
+            task_queue=self.settings.temporal.task_queue,
+        )
+
+    async def approve_in_batch(self) -> WorkflowHandle[Any, Any]:
+        """Stage 9: a batch of this plan alone, approved by the general manager.
+
+        Returns the batch's handle; the plan then issues its certificates.
+        """
+        batch = await self.start_batch()
+        await self.wait_for(lambda s: s.batch_id == self.batch_id)
+        await batch.execute_update(
+            ApprovalBatchWorkflow.decide,
+            BatchDecisionRequest(actor=GM, approve=[self.plan.plan_id]),
+        )
+        return batch
+
+
+async def refusal_text(coro: Any) -> str:
+    """Await an update its validator must refuse; return ``type: message``."""
+    try:
+        await coro
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        return f"{getattr(cause, 'type', '')}: {getattr(cause, 'message', cause)}"
+    raise AssertionError("the update was accepted but should have been refused")
 
 
 async def refused(coro: Any) -> str:

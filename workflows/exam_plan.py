@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -79,6 +79,9 @@ with workflow.unsafe.imports_passed_through():
         PlanState,
         Refusal,
         check_action,
+        date_after_today,
+        date_before,
+        invoice_mismatch,
         next_alarm,
         payment_mismatch,
         take_due_alarms,
@@ -90,12 +93,26 @@ LONG = timedelta(minutes=10)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 # What a staff member waits on gets a few quick tries, then an answer.
 ANSWER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=4)
+# Patch id: an issued plan waits for the invoice finance still owes.
+INVOICE_AFTER_ISSUANCE = "invoice-after-issuance"
 
 
 def _refuse(refusal: Refusal) -> ApplicationError:
     # Validators refuse by raising; ApplicationError carries the Chinese message
     # and a stable code to the staff tool without failing the workflow.
     return ApplicationError(refusal.message, type=refusal.code, non_retryable=True)
+
+
+def _refuse_first(*refusals: Refusal | None) -> None:
+    """Raise the first refusal of several checks, in the order staff fix them."""
+    for refusal in refusals:
+        if refusal is not None:
+            raise _refuse(refusal)
+
+
+def _today() -> date:
+    """The plan's today in CST: what a date staff give may not come after."""
+    return cst_date(workflow.now())
 
 
 @workflow.defn
@@ -148,6 +165,7 @@ class ExamPlanWorkflow:
         }
         while state.stage in stages:
             await stages[state.stage]()
+        await self._await_invoice_after_issuance()
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         return PlanResult(
@@ -325,6 +343,22 @@ class ExamPlanWorkflow:
             [Role.TECH_DEPT, Role.INFO_CENTER, Role.SITE],
             count=str(result.issued),
         )
+
+    async def _await_invoice_after_issuance(self) -> None:
+        """Stay open after issuance until finance has recorded the invoice.
+
+        Issuance needs the confirmed payment, not the invoice (4.2.6), so finance
+        may still owe it; a completed plan could no longer take the invoice and
+        its reminders would stop. Plans that completed at issuance before this
+        rule carry no marker in their history and replay as they ran.
+        """
+        state = self._state
+        owed = Duty.INVOICE.value
+        if state.stage != Stage.ISSUED or not state.is_open(owed):
+            return
+        if not workflow.patched(INVOICE_AFTER_ISSUANCE):
+            return
+        await self._wait_until(lambda: not state.is_open(owed))
 
     # -- timers ----------------------------------------------------------------
 
@@ -921,6 +955,7 @@ class ExamPlanWorkflow:
         state.payment.head_count = req.head_count
         state.payment.absentees_paid = req.absentees_paid
         state.payment.paid_plan_ids = list(req.paid_plan_ids)
+        state.payment.paid_on = req.paid_on
         late = state.close_duty(Duty.APPLICATION.value, now, req.actor)
         state.open_duty(Duty.PAYMENT_CHECK, now)
         state.open_duty(Duty.SITE_SIGNOFF, now)
@@ -955,13 +990,18 @@ class ExamPlanWorkflow:
                     ),
                 )
             )
+        _refuse_first(date_after_today("plan.paid_on_in_future", req.paid_on, _today()))
 
     @workflow.update
     async def confirm_payment(self, req: PaymentConfirmation) -> ActionResult:
         state = self._state
         state.payment.confirmed_amount = float(req.received_amount)
-        late = state.close_duty(Duty.PAYMENT_CHECK.value, workflow.now(), req.actor)
-        state.open_duty(Duty.INVOICE, workflow.now())
+        state.payment.received_on = req.received_on
+        now = workflow.now()
+        late = state.close_duty(Duty.PAYMENT_CHECK.value, now, req.actor)
+        days = state.policy.invoice_days
+        invoice_due = cst_date(now) + timedelta(days=days) if days is not None else None
+        state.open_duty(Duty.INVOICE, now, invoice_due)
         self._alarms_changed = True
         await self._audit(
             Action.CONFIRM_PAYMENT,
@@ -996,6 +1036,12 @@ class ExamPlanWorkflow:
                     ),
                 )
             )
+        _refuse_first(
+            date_after_today("plan.received_on_in_future", req.received_on, _today()),
+            date_before(
+                "plan.received_before_paid", req.received_on, state.payment.paid_on
+            ),
+        )
 
     @workflow.update
     async def record_invoice(self, req: InvoiceRecord) -> ActionResult:
@@ -1020,6 +1066,14 @@ class ExamPlanWorkflow:
             raise _refuse(Refusal("wrong_stage", t("plan.payment_required")))
         if self._state.is_done(Duty.INVOICE.value):
             raise _refuse(Refusal("already_done", t("plan.already_done")))
+        payment = self._state.payment
+        _refuse_first(
+            date_after_today("plan.invoice_date_in_future", req.issued_on, _today()),
+            date_before(
+                "plan.invoice_before_received", req.issued_on, payment.received_on
+            ),
+            invoice_mismatch(payment, req.amount),
+        )
 
     @workflow.update
     async def org_signoff(self, req: SimpleAction) -> ActionResult:

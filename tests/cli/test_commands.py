@@ -44,7 +44,6 @@ TECH = ["--as", "tech_dept", "--person", "tech-zhao"]
 FINANCE = ["--as", "finance", "--person", "fin-sun"]
 GM = ["--as", "general_manager", "--person", "gm-chen"]
 ADMIN = ["--as", "admin", "--person", "admin-liu"]
-AMOUNT = ["--amount", "4200.00"]
 SIGNERS = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
 
 
@@ -313,7 +312,18 @@ async def test_whole_plan_through_the_command(
             "银行转账",
         ],
         [*FINANCE, "payment", plan_id, "--amount", "4500.00", "--received-on", today],
-        [*FINANCE, "invoice", plan_id, "--number", "INV-1", "--date", today, *AMOUNT],
+        # The invoice is for the amount received, not the plan's first 4200.
+        [
+            *FINANCE,
+            "invoice",
+            plan_id,
+            "--number",
+            "INV-1",
+            "--date",
+            today,
+            "--amount",
+            "4500.00",
+        ],
         [*TECH, "org-signoff", plan_id],
         [*SITE, "site-signoff", plan_id, "--platform-plan-id", plan_id],
     ]
@@ -321,10 +331,21 @@ async def test_whole_plan_through_the_command(
         *FINANCE, "payment", plan_id, "--amount", "4100.00", "--received-on", today
     )
     assert mismatch.status == 2  # before the application: refused, nothing kept
+    invoice_refusals = []
     for argv in steps:
+        if argv[len(FINANCE)] == "invoice":
+            # Another amount than the one received, or a date still to come:
+            # refused with the reason, nothing recorded.
+            wrong = [*argv[:-1], "4200.00"]
+            future = [a if a != today else "2099-01-01" for a in argv]
+            invoice_refusals = [await certflow(*wrong), await certflow(*future)]
         outcome = await certflow(*argv)
         assert outcome.status == 0, (argv, outcome.out)
     await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    by_amount, by_date = invoice_refusals
+    assert by_amount.status == 2 and "4500.00" in by_amount.out
+    assert "相差 -300.00 元" in by_amount.out and "Traceback" not in by_amount.out
+    assert by_date.status == 2 and "开票日期 2099-01-01 晚于今天" in by_date.out
 
     batch_id = f"B-{plan_id}"
     gathered = await certflow(*TECH, "batch", "gather", "--batch-id", batch_id)

@@ -387,13 +387,8 @@ async def test_batch_approves_some_plans_and_rejects_others_with_reason(
         await driver.pay_and_sign()
         await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
 
-    batch_id = f"B-{first.plan.plan_id}"
-    batch = await first.client.start_workflow(
-        ApprovalBatchWorkflow.run,
-        BatchInput(batch_id=batch_id),
-        id=batch_workflow_id(batch_id),
-        task_queue=first.settings.temporal.task_queue,
-    )
+    batch_id = first.batch_id
+    batch = await first.start_batch()
     for driver in (first, second):
         await driver.wait_for(lambda s: s.batch_id == batch_id)
 
@@ -435,6 +430,9 @@ async def test_batch_approves_some_plans_and_rejects_others_with_reason(
     )
     result = await batch.result()
     assert result.approved == [first.plan.plan_id]
+    # The approved plan is issued, and completes once finance has invoiced it.
+    await first.wait_for(lambda s: s.stage == Stage.ISSUED)
+    await first.record_invoice()
     assert (await first.h.result()).stage == Stage.ISSUED
     status = await second.wait_for(lambda s: s.batch_id is None)
     assert status.stage == Stage.AWAITING_APPROVAL

@@ -13,10 +13,8 @@ import openpyxl
 import pytest
 
 from activities.documents import DocumentStore
-from certflow.actions import BatchDecisionRequest, BatchInput, batch_workflow_id
 from certflow.models import Stage
-from tests.support import GM, PlanDriver
-from workflows import ApprovalBatchWorkflow
+from tests.support import PlanDriver
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
 
@@ -41,20 +39,12 @@ async def test_plan_runs_from_score_sheets_to_issued_certificates(
     await driver.skip(31)
     await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
     await driver.pay_and_sign()
+    # Finance invoices the confirmed payment; the plan completes once issued.
+    await driver.record_invoice()
     await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
 
-    batch_id = f"B-{plan_id}"
-    batch = await driver.client.start_workflow(
-        ApprovalBatchWorkflow.run,
-        BatchInput(batch_id=batch_id),
-        id=batch_workflow_id(batch_id),
-        task_queue=driver.settings.temporal.task_queue,
-    )
-    status = await driver.wait_for(lambda s: s.batch_id == batch_id)
-    await batch.execute_update(
-        ApprovalBatchWorkflow.decide,
-        BatchDecisionRequest(actor=GM, approve=[plan_id]),
-    )
+    batch = await driver.approve_in_batch()
+    batch_id = driver.batch_id
     result = await driver.h.result()
     await batch.result()
     if os.environ.get("CERTFLOW_RECORD_HISTORIES"):
@@ -92,6 +82,7 @@ async def test_plan_runs_from_score_sheets_to_issued_certificates(
         "confirm_score_upload",
         "upload_application",
         "confirm_payment",
+        "record_invoice",
         "org_signoff",
         "site_signoff",
         "approve_batch",
