@@ -494,7 +494,8 @@ async def main_async(args: argparse.Namespace) -> int:
             await _reset_demo_rows(pool)
             async with build_worker(env.client, settings, pool, store):
                 await Demo(env, settings, store).run()
-            await report(settings, pool, sink)
+            revoked = await revoke_one(env, settings, pool)
+            await report(settings, pool, sink, revoked)
     finally:
         await env.shutdown()
         await sink.stop()
@@ -517,7 +518,40 @@ async def _reset_demo_rows(pool: Any) -> None:
     )
 
 
-async def report(settings: Settings, pool: Any, sink: MailSink) -> None:
+async def revoke_one(
+    env: WorkflowEnvironment, settings: Settings, pool: Any
+) -> str | None:
+    """Revoke one certificate of the second plan, as the tech dept would.
+
+    Its date is the demo's simulated day (the certificates are dated on it, and
+    a revocation may not precede its certificate), which the staff tool would
+    refuse on the real clock. The signed status list the web service publishes
+    is written beside the PDFs, so offline verification can read it.
+    """
+    from activities.revocation import revoke, status_list
+    from certflow.certificates import SigningKey
+
+    number: str | None = await pool.fetchval(
+        "SELECT number FROM certificates WHERE plan_id = $1 ORDER BY number LIMIT 1",
+        SECOND_ID,
+    )
+    if number is None:
+        return None
+    today = cst_date(await env.get_current_time())
+    print(f"\nStage 11 · query: the tech dept revokes {number} on {today}")
+    reason = "演示：成绩更正后重新发证"
+    await revoke(pool, number, reason=reason, revoked_on=today, by=TECH.person)
+    key_file = settings.certificates.signing_key_file
+    key = SigningKey.load(await asyncio.to_thread(key_file.read_bytes))
+    signed = await status_list(pool, key)
+    path = settings.output_dir / "status-list.json"
+    await asyncio.to_thread(path.write_text, signed.model_dump_json(), "utf-8")
+    return number
+
+
+async def report(
+    settings: Settings, pool: Any, sink: MailSink, revoked: str | None = None
+) -> None:
     print("\nWhat the demo left to look at:")
     for table in ("plans", "scores", "score_history", "audit", "certificates"):
         count = await pool.fetchval(f"SELECT count(*) FROM {table}")
@@ -545,6 +579,11 @@ async def report(settings: Settings, pool: Any, sink: MailSink) -> None:
         (exports / row["filename"]).write_bytes(data)
     print(f"  National-platform files: {exports}")
     print(f"  Certificates (PDF): {settings.output_dir / 'certificates'}")
+    if revoked is not None:
+        print(
+            f"  Revoked: {revoked} (signed status list: "
+            f"{settings.output_dir / 'status-list.json'})"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,106 @@
+"""``./run demo`` ends with certificates that verify, one of them revoked.
+
+The demo is the README's first command; this runs it as a user does (its own
+process, its own database on the local server) and checks what it leaves with
+the staff tool's offline verification: every certificate valid, the revoked
+one revoked with the published list, an edited copy tampered, and a stranger's
+key unable to vouch for any.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from certflow.certificates import (
+    KeyRing,
+    SignedStatusList,
+    VerificationStatus,
+    generate_keypair,
+    verify_pdf,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *args,
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode("utf-8")
+
+
+async def _verify(pdf: Path, key: Path, *extra: str) -> tuple[int, str]:
+    return await _run(
+        "-m", "starter.cli", "verify", "--public-key", str(key), *extra, str(pdf)
+    )
+
+
+@pytest.mark.timeout(240)
+async def test_the_demo_ends_with_verifiable_and_revoked_certificates(
+    tmp_path: Path, fresh_database_url: str
+) -> None:
+    state = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTFLOW_")}
+    status, out = await _run(
+        "-m",
+        "starter.demo",
+        "--state",
+        str(state),
+        "--database-url",
+        fresh_database_url,
+        env=env,
+    )
+    assert status == 0, out
+
+    issued = [int(n) for n in re.findall(r": issued, (\d+) e-certificates", out)]
+    assert len(issued) == 2 and all(n > 0 for n in issued), out
+    pdfs = sorted((state / "out" / "certificates").glob("*/*.pdf"))
+    assert len(pdfs) == sum(issued)
+    revoked_match = re.search(r"Revoked: (\S+)", out)
+    assert revoked_match is not None, out
+    revoked = revoked_match.group(1)
+
+    key = state / "keys" / "certificate-signing.pub.pem"
+    ring = KeyRing.from_public_keys([key.read_bytes()])
+    published = state / "out" / "status-list.json"
+    status_list = SignedStatusList.model_validate_json(published.read_bytes())
+    verdicts = {
+        pdf.stem: verify_pdf(pdf.read_bytes(), ring, status_list).status for pdf in pdfs
+    }
+    assert verdicts.pop(revoked) is VerificationStatus.REVOKED
+    assert set(verdicts.values()) == {VerificationStatus.VALID}
+
+    # The staff tool says the same, in Chinese, with its exit status.
+    genuine = next(p for p in pdfs if p.stem != revoked)
+    code, text = await _verify(genuine, key, "--status-list", str(published))
+    assert code == 0 and "证书有效" in text, text
+    revoked_pdf = next(p for p in pdfs if p.stem == revoked)
+    code, text = await _verify(revoked_pdf, key, "--status-list", str(published))
+    assert code != 0 and "被撤销" in text, text
+
+    edited = tmp_path / "edited.pdf"
+    data = genuine.read_bytes()
+    at = data.index(b'"candidate_name":"') + len(b'"candidate_name":"')
+    # One byte of the signed name changed to another valid UTF-8 lead byte's
+    # sibling: the file still parses, the signature no longer holds.
+    edited.write_bytes(data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :])
+    code, text = await _verify(edited, key)
+    assert code != 0 and "篡改" in text, text
+
+    stranger = tmp_path / "stranger.pub.pem"
+    stranger.write_bytes(generate_keypair()[1])
+    code, text = await _verify(genuine, stranger)
+    assert code != 0 and "不在受信任的密钥列表中" in text, text
