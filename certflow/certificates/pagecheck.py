@@ -40,6 +40,7 @@ _PAGE_KEYS = frozenset({"/Type", "/Parent", "/MediaBox", "/Resources", "/Content
                         "/Group"})  # fmt: skip
 _RESOURCE_KEYS = frozenset({"/Font", "/XObject", "/ProcSet"})
 _CATALOG_FORBIDDEN = ("/AA", "/AcroForm")  # actions on events, form fields
+_MOST_CONTENT = 256 * 1024  # bytes; a certificate page draws about 5 KiB
 _SHRINK = 6.5  # points the layout may take off a value that does not fit
 _HEIGHT_TOLERANCE = 1.0  # points
 _DARKEST_LIGHT = 0.6  # luminance above which text is too light to read on white
@@ -72,6 +73,23 @@ class QrPlacement:
     side: float
 
 
+def foreign_drawing(reader: Any, placement: QrPlacement) -> bool:
+    """Whether the first page of ``reader`` (a pypdf reader) holds anything the
+    issuer's writers never draw.
+
+    Cheap and bounded: it looks at the page's structure and counts operators
+    before any text is laid out, so a page built to make text extraction slow
+    (forms drawn thousands of times, huge content) is refused first.
+    """
+    if len(reader.pages) != 1:
+        return True
+    page = reader.pages[0]
+    if _foreign_structure(reader, page):
+        return True
+    operations = _operations(reader, page)
+    return operations is None or _foreign_operators(operations, placement)
+
+
 def drawing_problems(
     reader: Any, lines: Iterable[Text], url: str, placement: QrPlacement
 ) -> list[PageProblem]:
@@ -81,19 +99,14 @@ def drawing_problems(
     ``x`` is not compared) and ``url`` the verification URL its QR code holds.
     An empty list means the page is the issuer's drawing of these lines.
     """
-    problems: list[PageProblem] = []
+    if foreign_drawing(reader, placement):
+        return [PageProblem.FOREIGN_DRAWING]
     page = reader.pages[0]
-    if _foreign_structure(reader, page):
-        problems.append(PageProblem.FOREIGN_DRAWING)
-        return problems
-    operations = _operations(reader, page)
-    if operations is None or _foreign_operators(operations, placement):
-        problems.append(PageProblem.FOREIGN_DRAWING)
-        return problems
+    operations = _operations(reader, page) or []
+    problems: list[PageProblem] = []
     if any(_too_light(operands) for operands, op in operations if op == b"rg"):
         problems.append(PageProblem.HIDDEN_TEXT)
-    runs = list(_runs(page))
-    problems += _compare_runs(runs, list(lines))
+    problems += _compare_runs(list(_runs(page)), list(lines))
     if not _shows_qr(page, url):
         problems.append(PageProblem.QR_CODE)
     return sorted(set(problems), key=list(PageProblem).index)
@@ -124,7 +137,7 @@ def _operations(reader: Any, page: Any) -> list[tuple[list[Any], bytes]] | None:
     from pypdf.generic import ContentStream
 
     contents = page.get_contents()
-    if contents is None:
+    if contents is None or len(contents.get_data()) > _MOST_CONTENT:
         return None
     return [
         (list(operands), op)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import string
+from collections.abc import Callable
 from datetime import date, datetime, time
 from enum import StrEnum
 from functools import lru_cache
@@ -34,7 +35,12 @@ from certflow.certificates.canonical import (
 )
 from certflow.certificates.fonts import CjkFont, check_printable, load_font
 from certflow.certificates.keys import KeyRing
-from certflow.certificates.pagecheck import PageProblem, QrPlacement, drawing_problems
+from certflow.certificates.pagecheck import (
+    PageProblem,
+    QrPlacement,
+    drawing_problems,
+    foreign_drawing,
+)
 from certflow.certificates.pdffont import CjkPDF
 from certflow.certificates.pdfwriter import (
     MM,
@@ -63,6 +69,7 @@ from certflow.models import Model
 from certflow.timeutil import CST
 
 ATTACHMENT_NAME = "certflow-certificate.json"
+
 PAYLOAD_FORMAT = "certflow-signed-certificate-v1"
 FONT_FAMILY = "cjk"
 
@@ -472,8 +479,6 @@ def page_problems(pdf: bytes, signed: SignedCertificate) -> list[PageProblem]:
 
 
 def _drawing_problems(reader: Any, signed: SignedCertificate) -> list[PageProblem]:
-    from pypdf.errors import PyPdfError
-
     fields = tuple(_fields(signed.data))
     layout = _Layout({})  # only the lines' heights and sizes are compared
     lines = [
@@ -484,8 +489,24 @@ def _drawing_problems(reader: Any, signed: SignedCertificate) -> list[PageProble
     placement = QrPlacement(_QR_X, _QR_Y, _QR_SIDE)
     try:
         return drawing_problems(reader, lines, verification_url(signed), placement)
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError, IndexError):
+    except _unreadable():
         return [PageProblem.FOREIGN_DRAWING]
+
+
+def _unreadable() -> tuple[type[Exception], ...]:
+    """What pypdf raises on a file it cannot read (pypdf loads only when used)."""
+    from pypdf.errors import PyPdfError
+
+    return (PyPdfError, ValueError, KeyError, TypeError, OSError, IndexError,
+            RecursionError)  # fmt: skip
+
+
+def _guarded(check: Callable[[], bool]) -> bool:
+    """``check()``, counting a page pypdf cannot read as not the issuer's."""
+    try:
+        return check()
+    except _unreadable():
+        return True
 
 
 class VerificationStatus(StrEnum):
@@ -517,6 +538,22 @@ class VerificationResult(Model):
     def ok(self) -> bool:
         """Whether the certificate is genuine and not revoked."""
         return self.status is VerificationStatus.VALID
+
+
+def _redrawn(
+    signed: SignedCertificate, problems: list[PageProblem]
+) -> VerificationResult:
+    """The values are on the page, but drawn so that something else shows."""
+    return VerificationResult(
+        status=VerificationStatus.TAMPERED,
+        message=t(
+            "certificates.verify.page_redrawn",
+            problems=t("certificates.list_separator").join(
+                t(f"certificates.page_problem.{p.value}") for p in problems
+            ),
+        ),
+        key_id=signed.key_id,
+    )
 
 
 class StatusListError(ValueError):
@@ -555,29 +592,25 @@ def verify_pdf(
 
     data = signed.data
     verdict = verify(signed, keyring)
-    if verdict is Verdict.VALID and (differing := _mismatches(reader, data)):
-        # The signed data is genuine but the page shows something else (an
-        # edited page, or a genuine attachment moved into another PDF).
-        return VerificationResult(
-            status=VerificationStatus.TAMPERED,
-            message=t(
-                "certificates.verify.page_mismatch",
-                fields=t("certificates.list_separator").join(differing),
-            ),
-            key_id=signed.key_id,
-        )
-    if verdict is Verdict.VALID and (problems := _drawing_problems(reader, signed)):
-        # The values are on the page, but drawn so that something else shows.
-        return VerificationResult(
-            status=VerificationStatus.TAMPERED,
-            message=t(
-                "certificates.verify.page_redrawn",
-                problems=t("certificates.list_separator").join(
-                    t(f"certificates.page_problem.{p.value}") for p in problems
+    if verdict is Verdict.VALID:
+        # The signed data is genuine; the page must show it and nothing else
+        # (an edited or redrawn page, or a genuine attachment moved into
+        # another PDF). The bounded structural check runs before any text is
+        # laid out.
+        placement = QrPlacement(_QR_X, _QR_Y, _QR_SIDE)
+        if _guarded(lambda: foreign_drawing(reader, placement)):
+            return _redrawn(signed, [PageProblem.FOREIGN_DRAWING])
+        if differing := _mismatches(reader, data):
+            return VerificationResult(
+                status=VerificationStatus.TAMPERED,
+                message=t(
+                    "certificates.verify.page_mismatch",
+                    fields=t("certificates.list_separator").join(differing),
                 ),
-            ),
-            key_id=signed.key_id,
-        )
+                key_id=signed.key_id,
+            )
+        if problems := _drawing_problems(reader, signed):
+            return _redrawn(signed, problems)
     if verdict is Verdict.UNKNOWN_KEY:
         return VerificationResult(
             status=VerificationStatus.UNKNOWN_KEY,

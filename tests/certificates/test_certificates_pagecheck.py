@@ -20,6 +20,7 @@ from pypdf.generic import (
     DictionaryObject,
     FloatObject,
     NameObject,
+    StreamObject,
     TextStringObject,
 )
 
@@ -219,3 +220,36 @@ def test_a_link_annotation_on_the_page_is_tampered(
     result = verify_pdf(out.getvalue(), keyring)
     assert result.status is VerificationStatus.TAMPERED
     assert "批注" in result.message
+
+
+def test_a_page_built_to_make_reading_slow_is_refused_before_it_is_read(
+    genuine: SignedCertificate, keyring: KeyRing
+) -> None:
+    """Regression: a 2 KiB file drawing one form thousands of times held a
+    verification (and a web worker thread) for seconds, while the page's text
+    was laid out before the page was checked."""
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(render_pdf(genuine))))
+    form = StreamObject()
+    form.set_data(b"BT /F1 12 Tf 1 0 0 1 100 100 Tm <0003> Tj ET\n" * 5000)
+    form.update({
+        NameObject("/Type"): NameObject("/XObject"),
+        NameObject("/Subtype"): NameObject("/Form"),
+        NameObject("/BBox"): ArrayObject([FloatObject(v) for v in (0, 0, 595, 842)]),
+        NameObject("/Resources"): writer.pages[0]["/Resources"],
+    })  # fmt: skip
+    page = writer.pages[0]
+    page["/Resources"]["/XObject"][NameObject("/X0")] = writer._add_object(form)
+    contents = page.get_contents()
+    assert contents is not None
+    contents.set_data(contents.get_data() + b"/X0 Do\n" * 2000)
+    page.replace_contents(contents)
+    out = BytesIO()
+    writer.write(out)
+
+    result = verify_pdf(out.getvalue(), keyring)
+
+    # Refused on its structure: had its text been laid out first (2,000 x
+    # 5,000 text shows), the answer would name the rows it does not show.
+    assert result.status is VerificationStatus.TAMPERED
+    assert "不会绘制的内容" in result.message
+    assert "姓名" not in result.message
