@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from pydantic import BaseModel, ValidationError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -848,6 +850,7 @@ async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
     )
 
     client = await ctx.client()
+    await check_plan_id_free(ctx, client, info.plan_id)
     try:
         await ctx.answer(
             client.start_workflow(
@@ -865,6 +868,33 @@ async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
         t("cli.plan_started", plan_id=info.plan_id, stage=t("stages.score_submission"))
     )
     return 0
+
+
+async def check_plan_id_free(ctx: Context, client: Client, plan_id: str) -> None:
+    """Refuse a plan id the database knows when Temporal knows no such plan.
+
+    That happens when Temporal's own store was reset, or a second stack shares
+    the database: a new workflow would meet the old plan's records (scores,
+    request numbers). Where Temporal does know the workflow, the start goes on
+    and the reuse policy answers as before (a repeated start is refused as
+    started already). The plan's first activity refuses such a row too; this
+    check only spares staff a plan that would end at once.
+    """
+    pool = await ctx.pool()
+    if await pool.fetchval("SELECT 1 FROM plans WHERE plan_id = $1", plan_id) is None:
+        return
+    # The raw call: only whether Temporal knows the workflow matters, and the
+    # SDK's own ``describe`` would also decode every search attribute.
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace,
+        execution=WorkflowExecution(workflow_id=plan_workflow_id(plan_id)),
+    )
+    try:
+        await ctx.answer(client.workflow_service.describe_workflow_execution(request))
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise CliError(t("cli.plan_id_used", plan_id=plan_id)) from None
 
 
 async def plan_status(ctx: Context, plan_id: str) -> PlanStatus:
