@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from certflow.activity_models import (
     AuditEntry,
@@ -14,6 +15,23 @@ from certflow.activity_models import (
 )
 from certflow.models import Stage
 
+# The error type of a registration refused for a plan id another workflow holds.
+PLAN_ID_TAKEN = "plan_id_taken"
+
+
+def _registered_by(row: asyncpg.Record, reg: PlanRegistration) -> bool:
+    """Whether the plan's row was written by the workflow registering now.
+
+    The workflow id alone cannot tell (it is derived from the plan id); the
+    first run id can. A row from before that was recorded, or a registration
+    that sends none, is matched by workflow id and start time instead.
+    """
+    if row["workflow_id"] != reg.workflow_id:
+        return False
+    if row["first_run_id"] is not None and reg.first_run_id:
+        return bool(row["first_run_id"] == reg.first_run_id)
+    return bool(row["created_at"] == reg.started_at)
+
 
 class PlanStore:
     """Activities that keep the organisation's records of each plan."""
@@ -23,28 +41,60 @@ class PlanStore:
 
     @activity.defn
     async def register_plan(self, reg: PlanRegistration) -> None:
-        """Create the plan's row; a retried start leaves it as it is."""
+        """Create the plan's row; a retried start leaves it as it is.
+
+        A row of the plan id written by another workflow (Temporal's store
+        reset, a second stack on this database) is refused without retries:
+        the plan's scores, requests and numbers would otherwise be mixed into
+        the old plan's. The workflow ends, saying so.
+        """
         info = reg.info
-        await self.pool.execute(
-            """
-            INSERT INTO plans (plan_id, workflow_id, site_code, site_name, certificate,
-                               level, module_code, module_name, exam_end_date, stage,
-                               created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
-            ON CONFLICT (plan_id) DO NOTHING
-            """,
-            info.plan_id,
-            reg.workflow_id,
-            info.site_code,
-            info.site_name,
-            info.certificate,
-            info.level.value,
-            info.module_code,
-            info.module_name,
-            info.exam_end_date,
-            Stage.SCORE_SUBMISSION.value,
-            reg.started_at,
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                """
+                INSERT INTO plans (plan_id, workflow_id, site_code, site_name,
+                                   certificate, level, module_code, module_name,
+                                   exam_end_date, stage, created_at, updated_at,
+                                   first_run_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
+                ON CONFLICT (plan_id) DO NOTHING
+                RETURNING true
+                """,
+                info.plan_id,
+                reg.workflow_id,
+                info.site_code,
+                info.site_name,
+                info.certificate,
+                info.level.value,
+                info.module_code,
+                info.module_name,
+                info.exam_end_date,
+                Stage.SCORE_SUBMISSION.value,
+                reg.started_at,
+                reg.first_run_id or None,
+            )
+            if inserted:
+                return
+            row = await conn.fetchrow(
+                """
+                SELECT workflow_id, first_run_id, created_at FROM plans
+                WHERE plan_id = $1 FOR UPDATE
+                """,
+                info.plan_id,
+            )
+            assert row is not None  # the conflict was on this very row
+            if not _registered_by(row, reg):
+                raise ApplicationError(
+                    f"Plan id {info.plan_id} is registered by another workflow.",
+                    type=PLAN_ID_TAKEN,
+                    non_retryable=True,
+                )
+            if row["first_run_id"] is None and reg.first_run_id:
+                await conn.execute(
+                    "UPDATE plans SET first_run_id = $2 WHERE plan_id = $1",
+                    info.plan_id,
+                    reg.first_run_id,
+                )
 
     @activity.defn
     async def record_stage(self, change: StageChange) -> None:

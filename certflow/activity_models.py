@@ -22,6 +22,9 @@ class PlanRegistration(Model):
     info: PlanInfo
     workflow_id: str
     started_at: datetime
+    # The first run of the registering workflow (kept across continue-as-new
+    # and reset); empty in histories from before it was sent.
+    first_run_id: str = ""
 
 
 class StageChange(Model):

@@ -32,11 +32,14 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from pydantic import BaseModel, ValidationError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -202,6 +205,23 @@ class Context:
             raise ConnectionProblem(
                 f"No answer within {self.wait:.0f} s; is the certflow worker "
                 f"running?\n{t('cli.no_answer', seconds=f'{self.wait:.0f}')}"
+            ) from None
+
+    async def update(self, call: Awaitable[Any], *, check: str) -> Any:
+        """Await a workflow update; ``check`` is the command that shows its fate.
+
+        Unlike a query, an update with no answer in time may still be taken:
+        the server holds it until a worker runs the plan. Staff are told so,
+        and to look with ``check`` before sending it again.
+        """
+        try:
+            return await asyncio.wait_for(call, self.wait)
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            seconds = f"{self.wait:.0f}"
+            raise ConnectionProblem(
+                f"No answer within {seconds} s; the action may still be "
+                f"processed: check with '{check}' before sending it again.\n"
+                f"{t('cli.update_no_answer', seconds=seconds, check=check)}"
             ) from None
 
 
@@ -464,6 +484,18 @@ def _code(text: str) -> str:
     return text
 
 
+def reason_argument(text: str) -> str:
+    """``--reason``: kept on record and read by others, so it must say something.
+
+    A blank reason would pass where one is optional and be stored as "no
+    reason"; given at all, it is refused here, before anything is sent.
+    """
+    reason = text.strip()
+    if not reason:
+        raise argparse.ArgumentTypeError(t("cli.reason_blank"))
+    return reason
+
+
 def _file(ctx: Context, path: Path) -> Any:
     if not path.is_file():
         raise CliError(f"No such file: {path}\n{t('cli.file_missing', path=path)}")
@@ -532,6 +564,8 @@ class PlanAction:
             if arg.target is None:
                 continue
             value = getattr(args, arg.dest)
+            if value is None and arg.options.get("type") is reason_argument:
+                continue  # an optional reason not given: the model's default
             if arg.document and value is not None:
                 value = _file(ctx, value)
             values[arg.target] = value
@@ -547,7 +581,9 @@ def _document(flag: str, target: str, **options: Any) -> Arg:
 
 
 _REQUEST_ID = _flag("request_id", "request_id", help="e.g. P2026-1104-0412-C001")
-_REASON = _flag("--reason", "reason", default="")
+# Optional reasons default to None (argparse would run a "" default through
+# ``reason_argument``); ``PlanAction.request`` then uses the model's default.
+_REASON = _flag("--reason", "reason", type=reason_argument, default=None)
 _AMOUNT = _flag("--amount", "amount", type=_money, required=True)
 
 _UPLOADS = {
@@ -594,7 +630,13 @@ PLAN_ACTIONS: list[PlanAction] = [
         ReviewRequest,
         "the regional contact's consistency decision",
         (
-            _flag("--reason", "reason", default="", help="required to send back"),
+            _flag(
+                "--reason",
+                "reason",
+                type=reason_argument,
+                default=None,
+                help="required to send back",
+            ),
             _flag(
                 "--item",
                 "items",
@@ -640,7 +682,7 @@ PLAN_ACTIONS: list[PlanAction] = [
             ),
             _flag("--published", "published_score", default=""),
             _flag("--requested", "requested_score", required=True),
-            _flag("--reason", "reason", required=True),
+            _flag("--reason", "reason", type=reason_argument, required=True),
             _flag("--requester", "requester", default="", help="kept, never shown"),
             _flag("--email", "requester_email", default=""),
         ),
@@ -731,8 +773,9 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
 
     client = await ctx.client()
     handle = client.get_workflow_handle(plan_workflow_id(args.plan_id))
-    result = await ctx.answer(
-        handle.execute_update(spec.update, request, result_type=ActionResult)
+    result = await ctx.update(
+        handle.execute_update(spec.update, request, result_type=ActionResult),
+        check=f"certflow status {args.plan_id}",
     )
     return show_result(ctx, result)
 
@@ -765,10 +808,7 @@ def _level(text: str) -> Level:
 def plan_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The fields of a new plan, from ``--from-file`` (TOML) or from the flags."""
     if args.from_file is not None:
-        if not args.from_file.is_file():
-            raise CliError(t("cli.file_missing", path=args.from_file))
-        data = tomllib.loads(args.from_file.read_text(encoding="utf-8"))
-        data = data.get("plan", data)
+        data = plan_file(args.from_file)
     else:
         data = {name: getattr(args, name) for name in _PLAN_FLAGS}
         data["evaluator_ids"] = args.evaluator
@@ -777,6 +817,28 @@ def plan_fields(args: argparse.Namespace) -> dict[str, Any]:
             raise CliError(t("cli.plan_fields_missing", fields=" ".join(missing)))
     data["level"] = _level(str(data.get("level", "")))
     return dict(data)
+
+
+def plan_file(path: Path) -> dict[str, Any]:
+    """The fields of a ``plan.toml``: its ``[plan]`` table, or the whole file.
+
+    A missing, unreadable or malformed file is refused naming the file (and,
+    for TOML errors, the line), never with a traceback.
+    """
+    if not path.is_file():
+        raise CliError(t("cli.file_missing", path=path))
+    try:
+        data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise CliError(t("cli.file_unreadable", path=path)) from None
+    except UnicodeDecodeError:
+        raise CliError(t("cli.plan_file_encoding", path=path)) from None
+    except tomllib.TOMLDecodeError as err:
+        raise CliError(t("cli.plan_file_invalid", path=path, detail=err)) from None
+    data = data.get("plan", data)
+    if not isinstance(data, dict):
+        raise CliError(t("cli.plan_file_no_table", path=path))
+    return data
 
 
 def plan_info(fields: dict[str, Any]) -> PlanInfo:
@@ -796,10 +858,11 @@ def plan_info(fields: dict[str, Any]) -> PlanInfo:
 
 
 def check_new_plan(settings: Settings, info: PlanInfo, *, force: bool) -> None:
-    """Refuse a plan the configuration cannot grade, or a far-off exam end date.
+    """Refuse a plan the configuration cannot grade or mail, or a far-off end date.
 
     ``Settings.pass_rule_for`` falls back to a default rule, which would grade a
-    certificate nobody configured; here that is refused instead. The date guard
+    certificate nobody configured; here that is refused instead, as is a site
+    with no mail address in ``site_recipients``. The date guard
     catches typos such as a wrong year; ``force`` lets old plans be moved in.
     """
     if not any(
@@ -816,6 +879,9 @@ def check_new_plan(settings: Settings, info: PlanInfo, *, force: bool) -> None:
                 module_code=info.module_code,
             )
         )
+    if not settings.site_recipients.get(info.site_code):
+        # The plan would run, and the site would never hear of a duty it owes.
+        raise CliError(t("cli.site_not_configured", site_code=info.site_code))
     today = cst_date(datetime.now(UTC))
     earliest, latest = today - EXAM_END_BEHIND, today + EXAM_END_AHEAD
     if not force and not earliest <= info.exam_end_date <= latest:
@@ -848,6 +914,7 @@ async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
     )
 
     client = await ctx.client()
+    await check_plan_id_free(ctx, client, info.plan_id)
     try:
         await ctx.answer(
             client.start_workflow(
@@ -865,6 +932,33 @@ async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
         t("cli.plan_started", plan_id=info.plan_id, stage=t("stages.score_submission"))
     )
     return 0
+
+
+async def check_plan_id_free(ctx: Context, client: Client, plan_id: str) -> None:
+    """Refuse a plan id the database knows when Temporal knows no such plan.
+
+    That happens when Temporal's own store was reset, or a second stack shares
+    the database: a new workflow would meet the old plan's records (scores,
+    request numbers). Where Temporal does know the workflow, the start goes on
+    and the reuse policy answers as before (a repeated start is refused as
+    started already). The plan's first activity refuses such a row too; this
+    check only spares staff a plan that would end at once.
+    """
+    pool = await ctx.pool()
+    if await pool.fetchval("SELECT 1 FROM plans WHERE plan_id = $1", plan_id) is None:
+        return
+    # The raw call: only whether Temporal knows the workflow matters, and the
+    # SDK's own ``describe`` would also decode every search attribute.
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace,
+        execution=WorkflowExecution(workflow_id=plan_workflow_id(plan_id)),
+    )
+    try:
+        await ctx.answer(client.workflow_service.describe_workflow_execution(request))
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise CliError(t("cli.plan_id_used", plan_id=plan_id)) from None
 
 
 async def plan_status(ctx: Context, plan_id: str) -> PlanStatus:
@@ -1033,7 +1127,7 @@ def _rejection(text: str) -> tuple[str, str]:
     plan_id, sep, reason = text.partition("=")
     if not sep or not plan_id.strip():
         raise argparse.ArgumentTypeError(t("cli.bad_reject", value=text))
-    return plan_id.strip(), reason.strip()
+    return plan_id.strip(), reason_argument(reason)
 
 
 async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
@@ -1046,8 +1140,9 @@ async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
     )
     client = await ctx.client()
     handle = client.get_workflow_handle(batch_workflow_id(args.batch_id))
-    status: BatchStatus = await ctx.answer(
-        handle.execute_update("decide", request, result_type=BatchStatus)
+    status: BatchStatus = await ctx.update(
+        handle.execute_update("decide", request, result_type=BatchStatus),
+        check=f"certflow batch status {args.batch_id}",
     )
     ctx.say(t("cli.batch_decided"), *_batch_lines(status))
     return 0
@@ -1560,24 +1655,52 @@ def _run_tool(name: str, rest: list[str], globals_: argparse.Namespace | None) -
         from starter.stack import main as stack_main
 
         return stack_main(rest)
+    given = globals_ or argparse.Namespace()
+    acting = {
+        "role": getattr(given, "role", None),
+        "person": getattr(given, "person", None),
+    }
     if name == "mailbox":
         from starter.mailbox_cli import main as mailbox_main
 
-        return mailbox_main(rest)
+        return mailbox_main(rest, **acting)
     if name == "web":
         from web.app import main as web_main
 
         return web_main(rest)
     if name == "revoke":
-        given = globals_ or argparse.Namespace()
-        return revoke_main(
-            rest,
-            role=getattr(given, "role", None),
-            person=getattr(given, "person", None),
-        )
+        return revoke_main(rest, **acting)
     from starter.smtp_sink import main as mail_main
 
     return mail_main(rest)
+
+
+def acting_flags(
+    parser: argparse.ArgumentParser,
+    *,
+    role: str | None,
+    person: str | None,
+    roles: str,
+) -> None:
+    """``--as ROLE`` and ``--person ID`` on a tool that has its own parser.
+
+    They mean what they mean everywhere in ``certflow``: who is acting. Given
+    before the tool's name they arrive as ``role`` and ``person``; the
+    environment variables come next.
+    """
+    parser.add_argument(
+        "--as",
+        dest="role",
+        choices=[r.value for r in Role],
+        metavar="ROLE",
+        default=role or os.environ.get(ROLE_ENV),
+        help=f"your role: {roles} (${ROLE_ENV})",
+    )
+    parser.add_argument(
+        "--person",
+        default=person or os.environ.get(PERSON_ENV),
+        help=f"your staff id (${PERSON_ENV})",
+    )
 
 
 # Who may revoke a certificate: the department that issues them, and admins.
@@ -1600,24 +1723,15 @@ def revoke_main(
     )
     parser.add_argument("number", help="the certificate number")
     parser.add_argument(
-        "--reason", required=True, help="why it is revoked (kept on record)"
+        "--reason",
+        type=reason_argument,
+        required=True,
+        help="why it is revoked (kept on record)",
     )
     parser.add_argument(
         "--date", type=date.fromisoformat, help="revocation date (default: today, CST)"
     )
-    parser.add_argument(
-        "--as",
-        dest="role",
-        choices=[r.value for r in Role],
-        metavar="ROLE",
-        default=role or os.environ.get(ROLE_ENV),
-        help="your role: tech_dept or admin",
-    )
-    parser.add_argument(
-        "--person",
-        default=person or os.environ.get(PERSON_ENV),
-        help="your staff id",
-    )
+    acting_flags(parser, role=role, person=person, roles="tech_dept or admin")
     parser.add_argument("--config", type=Path, help="configuration file (TOML)")
     args = parser.parse_args(list(argv))
     if not args.person:
@@ -1707,6 +1821,8 @@ async def _run(
     )
     try:
         return await _reported(ctx, args), ctx.connected
+    except BrokenPipeError:  # the reader of the output went away: see ``main``
+        return BROKEN_PIPE, ctx.connected
     finally:
         await ctx.close()
 
@@ -1748,26 +1864,56 @@ async def _reported(ctx: Context, args: argparse.Namespace) -> int:
         raise
 
 
+# The status a shell shows for a command a closed pipe stopped (128 + SIGPIPE),
+# as for ``yes | head -1``.
+BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``certflow`` command."""
-    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        args, rest = parse(arguments)
-    except SystemExit as exit:
-        return int(exit.code or 0)
-    # The stack installs signal handlers, which only the main thread may do.
-    if getattr(args, "delegate", None):
-        return _delegate(args.delegate, rest, args)
-    status, connected = asyncio.run(_run(arguments))
+        status, connected = _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        status, connected = BROKEN_PIPE, False
+    status = _flushed(status)
     if connected:
         # The Temporal client's native (Rust) runtime keeps threads that may
         # still call into Python while the interpreter finalises; about one run
         # in ten then aborts with "PyGILState_Release" (exit 134) after the
         # answer was printed. The work is done and nothing is left to clean up,
         # so the process ends here, skipping finalisation, once output is out.
-        sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
+    return status
+
+
+def _main(arguments: list[str]) -> tuple[int, bool]:
+    """Run the command line: its exit status, and whether Temporal was connected."""
+    try:
+        args, rest = parse(arguments)
+    except SystemExit as exit:
+        return int(exit.code or 0), False
+    # The stack installs signal handlers, which only the main thread may do.
+    if getattr(args, "delegate", None):
+        return _delegate(args.delegate, rest, args), False
+    return asyncio.run(_run(arguments))
+
+
+def _flushed(status: int) -> int:
+    """Flush standard output; a reader that went away ends the command quietly.
+
+    ``certflow list | head`` closes the pipe early. Like the standard tools,
+    the command then stops without a word: its output goes to the null device
+    from here on, so not even the interpreter's last flush complains.
+    """
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        status = BROKEN_PIPE
+    if status == BROKEN_PIPE:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
     return status
 
 

@@ -1,16 +1,20 @@
 """``certflow mailbox``: the exam mailbox's queue, for the info center.
 
-- ``list [--status S]``: the recorded mail, newest first: key, time, sender
-  address, subject, status and the requests registered from it.
-- ``assign KEY PLAN_ID --admission N --field F --requested X --reason R --as P``:
-  file a request a person read from a mail of the unmatched queue (a photo of
-  the form, a free-text plea); the mail is marked assigned and its sender gets
-  the reference. KEY may be the first characters of the key ``list`` shows.
+- ``list [--status S] [--limit N] [--subjects]``: the recorded mail, newest
+  first: key, time, sender address, status and the requests registered from
+  it; with ``--subjects`` also each mail's subject, as its sender wrote it.
+- ``assign KEY PLAN_ID --admission N --field F --requested X --reason R``, as
+  ``--as info_center --person ID`` (before or after ``mailbox``, or from the
+  environment): file a request a person read from a mail of the unmatched
+  queue (a photo of the form, a free-text plea); the mail is marked assigned
+  by that person and its sender gets the reference. KEY may be the first
+  characters of the key ``list`` shows.
 - ``poll``: read the mailbox now (starts the poller when it is not running).
 
 Exit status: 0 done, 2 refused or a wrong argument, 1 when Temporal or
-PostgreSQL cannot be reached. Nothing printed names a candidate: the subject is
-what the sender wrote, and the form's contents are never shown.
+PostgreSQL cannot be reached. Nothing printed by default names a candidate:
+subjects are free text that often does ("张三成绩复核"), so they are shown only
+on request, and the form's contents never.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from certflow.config import ConfigError, Settings
 from certflow.i18n import t
+from certflow.models import Role
 from certflow.timeutil import format_cst
+from starter.cli import StaffArgumentParser, acting_flags, reason_argument, table
 
 SUBJECT_SHOWN = 40
 STATUSES = ("received", "refused", "unmatched", "assigned", "ignored")
@@ -39,15 +45,34 @@ class _Unreachable(Exception):
     """Temporal or PostgreSQL did not answer."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``certflow mailbox`` command line."""
-    parser = argparse.ArgumentParser(
+def _limit(text: str) -> int:
+    """``--limit``: how many mails to show, a whole number from 1 up."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(t("mailbox.bad_limit", value=text))
+    return count
+
+
+def build_parser(
+    role: str | None = None, person: str | None = None
+) -> argparse.ArgumentParser:
+    """The ``certflow mailbox`` command line; ``role``/``person``: given before it."""
+    parser = StaffArgumentParser(
         prog="certflow mailbox", description="The exam mailbox's queue."
     )
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="recorded mail, newest first")
     listing.add_argument("--status", choices=STATUSES, help="only mail in this status")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=_limit, default=50)
+    listing.add_argument(
+        "--subjects",
+        action="store_true",
+        help="also print each subject as the sender wrote it: it may name a "
+        "candidate (personal data)",
+    )
 
     assign = commands.add_parser(
         "assign", help="file a request read by a person from a recorded mail"
@@ -60,10 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     assign.add_argument("--requested", required=True, help="the requested score")
     assign.add_argument("--published", default="", help="the published score")
-    assign.add_argument("--reason", required=True)
-    assign.add_argument(
-        "--as", dest="person", required=True, help="your staff id (info center)"
-    )
+    assign.add_argument("--reason", type=reason_argument, required=True)
+    acting_flags(assign, role=role, person=person, roles="info_center")
 
     commands.add_parser("poll", help="read the mailbox now")
     return parser
@@ -75,26 +98,33 @@ async def run(
     *,
     client: Client | None = None,
     out: TextIO | None = None,
+    role: str | None = None,
+    person: str | None = None,
 ) -> int:
     """Run one ``certflow mailbox`` command and return its exit status.
 
     Tests pass their own ``client``; otherwise one connects to the configured
-    Temporal address when the command needs it.
+    Temporal address when the command needs it. ``role`` and ``person`` are
+    the acting flags given before ``mailbox``.
     """
     try:
-        args = build_parser().parse_args(list(argv))
+        args = build_parser(role, person).parse_args(list(argv))
     except SystemExit as exit:
         return int(exit.code or 0)
     stream = out or sys.stdout
     pool: Any = None
     try:
+        if args.command == "assign":
+            _check_assigner(args)
         if args.command == "poll":
             return await _poll(settings, client or await _connect(settings), stream)
         pool = await _open_pool(settings)
         if args.command == "list":
             return await _list(pool, args, stream)
+        # An unknown key is refused before Temporal is needed.
+        key = await _full_key(pool, args.key)
         return await _assign(
-            settings, pool, client or await _connect(settings), args, stream
+            settings, pool, client or await _connect(settings), key, args, stream
         )
     except _Refused as refusal:
         print(str(refusal), file=stream)
@@ -105,6 +135,14 @@ async def run(
     finally:
         if pool is not None:
             await pool.close()
+
+
+def _check_assigner(args: argparse.Namespace) -> None:
+    """Only the info center files requests read from mail, each as a named person."""
+    if args.role != Role.INFO_CENTER.value:
+        raise _Refused(t("mailbox.assign_role"))
+    if not (args.person or "").strip():
+        raise _Refused(t("mailbox.assign_person"))
 
 
 async def _connect(settings: Settings) -> Client:
@@ -144,25 +182,23 @@ async def _list(pool: Any, args: argparse.Namespace, out: TextIO) -> int:
         print(t("mailbox.empty"), file=out)
         return 0
 
-    from starter.cli import table
-
-    headers = [
-        t(f"mailbox.header_{name}")
-        for name in ("key", "received", "sender", "subject", "status", "requests")
+    names = ["key", "received", "sender", "subject", "status", "requests"]
+    if not args.subjects:
+        names.remove("subject")
+    shown = [
+        {
+            "key": row["dedupe_key"][:12],
+            "received": format_cst(row["received_at"]),
+            "sender": row["sender"],
+            "subject": _short(row["subject"]),
+            "status": t(f"mailbox.status_{row['status']}"),
+            "requests": "、".join(row["request_ids"]) or "—",
+        }
+        for row in rows
     ]
     lines = table(
-        headers,
-        [
-            [
-                row["dedupe_key"][:12],
-                format_cst(row["received_at"]),
-                row["sender"],
-                _short(row["subject"]),
-                t(f"mailbox.status_{row['status']}"),
-                "、".join(row["request_ids"]) or "—",
-            ]
-            for row in rows
-        ],
+        [t(f"mailbox.header_{name}") for name in names],
+        [[row[name] for name in names] for row in shown],
     )
     print("\n".join(lines), file=out)
     return 0
@@ -191,13 +227,13 @@ async def _assign(
     settings: Settings,
     pool: Any,
     client: Client,
+    key: str,
     args: argparse.Namespace,
     out: TextIO,
 ) -> int:
     from activities.documents import DocumentStore
     from activities.mail_intake import AssignError, MailIntakeActivities
 
-    key = await _full_key(pool, args.key)
     intake = MailIntakeActivities(
         settings, pool, DocumentStore(settings.documents_dir), client
     )
@@ -256,8 +292,13 @@ async def _poll(settings: Settings, client: Client, out: TextIO) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: ``python -m starter.mailbox_cli``."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    role: str | None = None,
+    person: str | None = None,
+) -> int:
+    """Entry point: ``python -m starter.mailbox_cli``, or ``certflow mailbox``."""
     import asyncio
 
     try:
@@ -265,7 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
-    return asyncio.run(run(sys.argv[1:] if argv is None else argv, settings))
+    given = sys.argv[1:] if argv is None else argv
+    return asyncio.run(run(given, settings, role=role, person=person))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.certificates import CertificateActivities
     from activities.intake import IntakeActivities
     from activities.notify import Notifier
-    from activities.store import PlanStore
+    from activities.store import PLAN_ID_TAKEN, PlanStore
     from certflow import search_attributes as sa
     from certflow.actions import (
         ActionResult,
@@ -142,14 +142,11 @@ class ExamPlanWorkflow:
     async def run(self, input: ExamPlanInput) -> PlanResult:
         state = self._state
         if self._fresh_start:
-            await self._activity(
-                PlanStore.register_plan,
-                PlanRegistration(
-                    info=state.info,
-                    workflow_id=workflow.info().workflow_id,
-                    started_at=state.started_at,
-                ),
-            )
+            if not await self._register():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return PlanResult(
+                    plan_id=state.info.plan_id, stage=state.stage, certificates_issued=0
+                )
             self._open_submission()
             await self._notify("submission_opened", [Role.LEAD_EVALUATOR, Role.SITE])
         self._publish()
@@ -173,6 +170,43 @@ class ExamPlanWorkflow:
             stage=state.stage,
             certificates_issued=state.certificates_issued,
         )
+
+    async def _register(self) -> bool:
+        """Write the plan's row; False when its plan id belongs to another plan.
+
+        The database may know the plan id from a workflow Temporal no longer
+        has (its store was reset, or a second stack shares the database). Such
+        a plan ends here, cancelled, and says why in its status: going on would
+        mix its scores and request numbers with the old plan's records. Nothing
+        is written, to the database or to anybody's mailbox.
+        """
+        state = self._state
+        info = workflow.info()
+        try:
+            await self._activity(
+                PlanStore.register_plan,
+                PlanRegistration(
+                    info=state.info,
+                    workflow_id=info.workflow_id,
+                    started_at=state.started_at,
+                    first_run_id=info.first_execution_run_id or info.run_id,
+                ),
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if not (
+                isinstance(cause, ApplicationError) and cause.type == PLAN_ID_TAKEN
+            ):
+                raise
+            state.stage = Stage.CANCELLED
+            state.remember(HistoryEntry(at=workflow.now(), action=PLAN_ID_TAKEN))
+            workflow.logger.warning(
+                "plan id registered by another workflow",
+                extra={"plan_id": state.info.plan_id},
+            )
+            self._publish()
+            return False
+        return True
 
     def _open_submission(self) -> None:
         now = workflow.now()

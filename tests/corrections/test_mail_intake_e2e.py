@@ -268,6 +268,8 @@ async def test_a_mail_without_a_form_waits_for_staff_who_assign_it(
             "--reason",
             "电话核实：实操评分表抄录错误",
             "--as",
+            "info_center",
+            "--person",
             "ic-li",
         ]
         out = io.StringIO()

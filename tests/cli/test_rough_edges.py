@@ -1,0 +1,266 @@
+"""What a new staff member met trying the tools: each a message, never a traceback.
+
+A plan for a site nobody can mail, plan files that cannot be read, blank
+reasons, counts below one, output cut short by ``head``, an action the plan
+did not answer in time, and the mailbox queue's acting person and subjects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from activities.documents import DocumentStore
+from certflow.actions import ExamPlanInput, plan_workflow_id
+from certflow.config import Settings
+from certflow.i18n import t
+from starter import mailbox_cli
+from starter.cli import BROKEN_PIPE
+from tests.cli.conftest import Certflow
+from tests.cli.test_commands import ADMIN, INFO, start_argv
+from tests.cli.test_staff_rules import plan_exists, with_flag
+from tests.support import PlanDriver
+from workflows import ExamPlanWorkflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTING_INFO = ["--as", "info_center", "--person", "ic-li"]
+ASSIGN = ["assign", "0123456789ab", "P2026-1", "--admission", "A1",
+          "--field", "practical", "--requested", "60"]  # fmt: skip
+
+
+async def status_of(certflow: Certflow, *argv: str) -> int:
+    """The exit status of a command, also when its parser ends it (SystemExit)."""
+    try:
+        return (await certflow(*argv)).status
+    except SystemExit as exit:
+        return int(exit.code or 0)
+
+
+# -- plan start ----------------------------------------------------------------
+
+
+async def test_a_site_without_a_mail_address_is_not_started(
+    certflow: Certflow, new_driver: PlanDriver, client: Client
+) -> None:
+    argv = with_flag(start_argv(new_driver.plan), "--site-code", "HB-WH-0099")
+
+    outcome = await certflow(*argv)
+
+    assert outcome.status == 2
+    assert t("cli.site_not_configured", site_code="HB-WH-0099") in outcome.out
+    assert "[site_recipients]" in outcome.out
+    assert not await plan_exists(client, new_driver.plan.plan_id)
+
+
+@pytest.mark.parametrize(
+    ("content", "key"),
+    [
+        (b'plan_id = "P2026-1"\nsite_code = \n', "cli.plan_file_invalid"),
+        ('plan_id = "考试"'.encode("gbk"), "cli.plan_file_encoding"),
+        (b"plan = 5\n", "cli.plan_file_no_table"),
+        (None, "cli.file_missing"),
+    ],
+)
+async def test_a_plan_file_that_cannot_be_read_is_named(
+    content: bytes | None, key: str, certflow: Certflow, tmp_path: Path
+) -> None:
+    plan_file = tmp_path / "plan.toml"
+    if content is not None:
+        plan_file.write_bytes(content)
+
+    outcome = await certflow(*ADMIN, "plan", "start", "--from-file", str(plan_file))
+
+    assert outcome.status == 2
+    expected = t(key, path=plan_file, detail="").split("：")[0]
+    assert expected in outcome.out and "Traceback" not in outcome.out
+
+
+async def test_a_folder_given_as_the_plan_file_is_refused(
+    certflow: Certflow, tmp_path: Path
+) -> None:
+    outcome = await certflow(*ADMIN, "plan", "start", "--from-file", str(tmp_path))
+
+    assert outcome.status == 2
+    assert t("cli.file_missing", path=tmp_path) in outcome.out
+
+
+# -- reasons -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [*INFO, "correction", "decide", "P2026-1", "P2026-1-C001", "--reject",
+         "--reason", "   "],
+        ["--as", "regional_contact", "--person", "rc-zhang", "review", "P2026-1",
+         "--send-back", "site", "--reason", ""],
+        [*INFO, "correction", "submit", "P2026-1", "--admission", "A1", "--field",
+         "practical", "--requested", "60", "--reason", "\t \u3000"],
+        ["--as", "general_manager", "--person", "gm-chen", "batch", "decide", "B1",
+         "--reject", "P2026-1=  "],
+        ["--as", "admin", "--person", "admin-liu", "revoke", "ZCX2027QCYY2000001",
+         "--reason", " "],
+        [*ACTING_INFO, "mailbox", *ASSIGN, "--reason", "  "],
+    ],
+    ids=["decide", "review", "submit", "batch", "revoke", "mailbox"],
+)  # fmt: skip
+async def test_a_blank_reason_is_refused_wherever_one_is_taken(
+    argv: list[str], certflow: Certflow, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = await status_of(certflow, *argv)
+
+    assert status == 2
+    assert t("cli.reason_blank") in capsys.readouterr().err
+
+
+# -- mailbox -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", ["-1", "0", "ten"])
+async def test_a_mailbox_limit_below_one_is_refused(
+    limit: str, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = await mailbox_cli.run(["list", "--limit", limit], settings)
+
+    assert status == 2
+    assert t("mailbox.bad_limit", value=limit) in capsys.readouterr().err
+
+
+async def recorded_mail(pool: Any, subject: str) -> str:
+    """A mail of the unmatched queue, recorded as the intake records one."""
+    key = uuid.uuid4().hex
+    await pool.execute(
+        """
+        INSERT INTO mail_messages (dedupe_key, message_id, sender, subject,
+                                   received_at, source_key, status, raw_sha256,
+                                   processed_at)
+        VALUES ($1, $2, 'kaowu@whjtxx.example.edu.cn', $3, $4, $1, 'unmatched',
+                $1, $4)
+        """,
+        key,
+        f"<{key}@example.org>",
+        subject,
+        datetime.now(UTC),
+    )
+    return key
+
+
+async def test_the_mailbox_list_shows_subjects_only_when_asked(
+    settings: Settings, resources: tuple[Any, DocumentStore]
+) -> None:
+    """A subject is what the sender typed, often a candidate's name."""
+    subject = "黎芬芳同学实操成绩复核"
+    key = await recorded_mail(resources[0], subject)
+
+    plain, shown = io.StringIO(), io.StringIO()
+    listed = await mailbox_cli.run(["list", "--limit", "1"], settings, out=plain)
+    asked = await mailbox_cli.run(
+        ["list", "--limit", "1", "--subjects"], settings, out=shown
+    )
+
+    assert listed == 0 and key[:12] in plain.getvalue()
+    assert "黎芬芳" not in plain.getvalue()
+    assert t("mailbox.header_subject") not in plain.getvalue()
+    assert asked == 0 and subject in shown.getvalue()
+
+
+async def test_mailbox_assign_acts_as_the_person_given_like_every_command(
+    certflow: Certflow,
+    settings: Settings,
+    resources: tuple[Any, DocumentStore],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--as`` is the role, ``--person`` the staff id, before or after the tool."""
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.delenv("CERTFLOW_ROLE", raising=False)
+    monkeypatch.delenv("CERTFLOW_PERSON", raising=False)
+    reason = ["--reason", "电话核实"]
+
+    before = await status_of(certflow, *ACTING_INFO, "mailbox", *ASSIGN, *reason)
+    before_out = capsys.readouterr().out
+    after = await status_of(certflow, "mailbox", *ASSIGN, *reason, *ACTING_INFO)
+    after_out = capsys.readouterr().out
+    as_site = await status_of(
+        certflow, "--as", "site", "--person", "x", "mailbox", *ASSIGN, *reason
+    )
+    site_out = capsys.readouterr().out
+    nobody = await status_of(
+        certflow, "mailbox", *ASSIGN, *reason, "--as", "info_center"
+    )
+    nobody_out = capsys.readouterr().out
+    old_form = await status_of(certflow, "mailbox", *ASSIGN, *reason, "--as", "ic-li")
+    old_err = capsys.readouterr().err
+
+    # The info center gets as far as the key (none such here), either way round.
+    not_found = t("mailbox.not_found", key=ASSIGN[1])
+    assert (before, after) == (2, 2)
+    assert not_found in before_out and not_found in after_out
+    assert as_site == 2 and t("mailbox.assign_role") in site_out
+    assert nobody == 2 and t("mailbox.assign_person") in nobody_out
+    assert old_form == 2 and "ic-li" in old_err  # a staff id is no role
+
+
+# -- output and answers ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["calendar", "show", "2027"], ["mailbox", "list"]],
+    ids=["calendar", "mailbox"],
+)
+async def test_output_into_a_closed_pipe_ends_quietly(
+    argv: list[str], settings: Settings, resources: tuple[Any, DocumentStore]
+) -> None:
+    """``certflow … | head -1``: the reader is gone before the command writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    environment = {**os.environ, "DATABASE_URL": settings.database_url}
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "starter.cli", *argv,
+            cwd=ROOT, env=environment, stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+
+    assert process.returncode == BROKEN_PIPE, err.decode()
+    assert err == b""
+
+
+async def test_an_unanswered_action_may_still_be_processed(
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    client: Client,
+    worker_settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No worker runs the plan: the update waits at the server, maybe to be taken."""
+    plan_id = new_driver.plan.plan_id
+    await client.start_workflow(
+        ExamPlanWorkflow.run,
+        ExamPlanInput(info=new_driver.plan, policy=worker_settings.deadlines),
+        id=plan_workflow_id(plan_id),
+        task_queue=f"nobody-listens-{uuid.uuid4().hex[:8]}",
+    )
+
+    outcome = await certflow("--wait", "1", *INFO, "confirm-upload", plan_id)
+
+    assert outcome.status == 1
+    check = f"certflow status {plan_id}"
+    assert t("cli.update_no_answer", seconds="1", check=check) in (
+        capsys.readouterr().err
+    )
