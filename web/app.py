@@ -18,6 +18,7 @@ import asyncio
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from certflow.certificates import (
 from certflow.certificates.keys import public_pem
 from certflow.config import ConfigError, Settings, WebSettings
 from certflow.i18n import t
+from certflow.identity import check_character
 from certflow.timeutil import CST
 from web import records, views
 from web.ratelimit import RateLimiter
@@ -302,6 +304,14 @@ def create_app(
                 {"error": t("web.lookup_missing_fields")},
                 status_code=400,
             )
+        if _has_control_characters(name + id_number):
+            # Nothing typed holds them, and the database refuses a NUL.
+            return page(
+                request,
+                "index.html",
+                {"error": t("web.lookup_bad_characters")},
+                status_code=400,
+            )
         found = await records.find_by_holder(service.db(), name, id_number)
         log.info("lookup outcome=%s certificates=%d", _found(found), len(found))
         rows = [views.lookup_row(record, service.tokens) for record in found]
@@ -352,6 +362,14 @@ def create_app(
         number = records.normalise_number(number)
         if not number:
             return page(request, "verify_form.html")
+        if looks_like_id_number(number):
+            # Never redirected to a URL (nor logged): it would carry the number.
+            return page(
+                request,
+                "verify_form.html",
+                {"error": t("web.id_number_as_certificate_number")},
+                status_code=400,
+            )
         if not NUMBER_RE.fullmatch(number):
             return page(
                 request,
@@ -369,6 +387,14 @@ def create_app(
         sig: Annotated[str | None, Query(max_length=128)] = None,
     ) -> Response:
         canonical = records.normalise_number(number)
+        if looks_like_id_number(canonical):
+            log.info("verify number=- outcome=id_number")
+            return page(
+                request,
+                "verify_form.html",
+                {"error": t("web.id_number_as_certificate_number")},
+                status_code=400,
+            )
         if canonical != number and NUMBER_RE.fullmatch(canonical):
             # Typed in lower case or full width: the same certificate's page.
             query = f"?{request.url.query}" if request.url.query else ""
@@ -491,7 +517,30 @@ def _route_of(request: Request) -> str:
 
 def _loggable(number: str) -> str:
     # A typed "number" may be anything, an ID number included: log only real ones.
+    if looks_like_id_number(number):
+        return "-"
     return number if NUMBER_RE.fullmatch(number) else "-"
+
+
+def looks_like_id_number(text: str) -> bool:
+    """Whether ``text`` is shaped as a resident identity card number.
+
+    Eighteen characters with a valid GB 11643 check character, or the fifteen
+    digits of the first-generation card. Certificate numbers hold letters under
+    the default scheme; a scheme of digits only would lose, at most, one in
+    eleven of its 18-digit numbers to this test.
+    """
+    if _OLD_ID.fullmatch(text):
+        return True
+    return bool(_ID.fullmatch(text)) and check_character(text[:17]) == text[17]
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
+_ID = re.compile(r"[0-9]{17}[0-9X]")
+_OLD_ID = re.compile(r"[0-9]{15}")
 
 
 def _found(found: Sequence[CertificateRecord]) -> str:
@@ -511,8 +560,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument(
         "--forwarded-allow-ips",
-        default="127.0.0.1",
-        help="proxies whose X-Forwarded-For is trusted for the client address",
+        default="",
+        help=(
+            "proxies whose X-Forwarded-For is trusted for the client address "
+            "(default: none; the client is the TCP peer)"
+        ),
     )
     args = parser.parse_args(argv)
 
@@ -535,8 +587,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=args.forwarded_allow_ips,
+        # Without a named proxy, a client's own X-Forwarded-For header would
+        # choose its rate-limit bucket; only a proxy named here is believed.
+        proxy_headers=bool(args.forwarded_allow_ips),
+        forwarded_allow_ips=args.forwarded_allow_ips or None,
         log_config=None,
     )
     return 0

@@ -124,6 +124,24 @@ def test_the_server_logs_routes_and_outcomes_but_no_person_or_token(
         assert secret not in log, secret
 
 
+def test_a_clients_own_forwarded_header_does_not_choose_its_limit(
+    served: Served,
+) -> None:
+    """Regression: X-Forwarded-For from 127.0.0.1 was believed by default, so a
+    client on the same host (or behind a proxy passing the header through)
+    got a fresh look-up allowance per made-up address."""
+    with httpx.Client(base_url=served.base) as client:
+        answers = [
+            client.post(
+                "/lookup",
+                data={"name": "某某", "id_number": "11010519491231002X"},
+                headers={"X-Forwarded-For": f"10.0.0.{i}"},
+            ).status_code
+            for i in range(15)
+        ]
+    assert 429 in answers, answers
+
+
 def run_chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM is not None
     return subprocess.run(

@@ -354,6 +354,42 @@ async def test_the_number_form_redirects_to_the_verification_page(
     assert form.status_code == 200 and 'action="/verify/pdf"' in form.text
 
 
+async def test_an_id_number_typed_as_a_certificate_number_goes_nowhere(
+    web_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: an ID number typed into the number form was redirected to
+    /verify/<ID number> and logged there."""
+    client = web_client()
+    caplog.set_level(logging.DEBUG)
+
+    typed = await client.get("/verify", params={"number": WANG.id_number})
+    lower = await client.get("/verify", params={"number": WANG.id_number.lower()})
+    direct = await client.get(f"/verify/{WANG.id_number}")
+
+    for answer in (typed, lower, direct):
+        assert answer.status_code == 400
+        assert "location" not in answer.headers
+        assert "身份证号码，不是证书编号" in answer.text
+        assert WANG.id_number not in answer.text
+    server = "\n".join(
+        r.getMessage()
+        for r in caplog.records
+        if not r.name.startswith(("httpx", "httpcore"))
+    )
+    assert WANG.id_number not in server and WANG.id_number.lower() not in server
+
+
+async def test_a_control_character_in_a_lookup_is_refused_not_a_server_error(
+    web_client: ClientFactory,
+) -> None:
+    client = web_client()
+    for name, id_number in ((WANG.name + "\0", WANG.id_number),
+                            (WANG.name, WANG.id_number + "\0")):  # fmt: skip
+        answer = await lookup(client, name, id_number)
+        assert answer.status_code == 400
+        assert "无法识别的字符" in answer.text
+
+
 # -- verification of an uploaded PDF -------------------------------------------------
 
 
