@@ -237,6 +237,7 @@ async def test_whole_plan_through_the_command(
     await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
     assert early.status == 2 and t("stages.consistency_review") in early.out
     assert review.status == 0 and upload.status == 0
+    await driver.open_publicity()
 
     # Seq 12 asks for practical 60.1: practical, total and result all change.
     submitted = await certflow(
@@ -288,7 +289,7 @@ async def test_whole_plan_through_the_command(
     )
 
     # Publicity runs out on its timer; then payment, invoice and both sign-offs.
-    await driver.skip(31)
+    await driver.skip(15)
     await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
     today = (await driver.today()).isoformat()
     application = tmp_path / "application.pdf"
@@ -510,8 +511,13 @@ async def test_list_says_when_the_server_cannot_search(
     assert t("cli.list_visibility") in capsys.readouterr().err
 
 
-async def _to_publicity(certflow: Certflow, driver: PlanDriver) -> None:
-    """Start the plan through the command and bring it to its publicity."""
+async def _to_publicity(
+    certflow: Certflow, driver: PlanDriver, *, opened: bool = True
+) -> None:
+    """Start the plan through the command and bring it to its publicity.
+
+    With ``opened`` the clock moves on to the first publicity day too.
+    """
     plan_id = driver.plan.plan_id
     await start_and_submit(certflow, driver)
     await driver.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))
@@ -519,6 +525,8 @@ async def _to_publicity(certflow: Certflow, driver: PlanDriver) -> None:
     await driver.wait_for(lambda s: any(o.duty == "score_upload" for o in s.owed))
     await certflow(*INFO, "confirm-upload", plan_id)
     await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+    if opened:
+        await driver.open_publicity()
 
 
 def _correction(plan_id: str, field: str, published: str, requested: str) -> list[str]:
@@ -576,6 +584,26 @@ async def test_a_second_request_on_a_score_awaiting_its_first_is_refused(
     fresh = await certflow(*_correction(plan_id, "practical", "60.10", "61"))
     assert stale.status == 2  # its published score is no longer the score
     assert fresh.status == 0
+
+
+async def test_a_correction_entered_before_publicity_opens_is_refused(
+    certflow: Certflow, new_driver: PlanDriver
+) -> None:
+    """Regression: the window is set on the upload's confirmation but opens on
+    E+16; a request entered in between was filed."""
+    plan_id = new_driver.plan.plan_id
+    await _to_publicity(certflow, new_driver, opened=False)
+    window = (await new_driver.status()).publicity
+    assert window is not None
+
+    early = await certflow(*_correction(plan_id, "practical", "50.1", "60.10"))
+    await new_driver.open_publicity()
+    on_time = await certflow(*_correction(plan_id, "practical", "50.1", "60.10"))
+
+    assert early.status == 2
+    opens = t("plan.correction_before_publicity", opens=window.start_day.isoformat())
+    assert early.out.strip() == t("cli.refused", reason=opens)
+    assert on_time.status == 0 and f"{plan_id}-C001" in on_time.out
 
 
 async def test_an_action_a_system_failure_kept_from_the_plan_exits_1(
