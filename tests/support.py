@@ -76,6 +76,7 @@ __all__ = [
     "SUMMARY",
     "TECH",
     "PlanDriver",
+    "english_words",
     "free_ports",
     "refused",
     "retitled",
@@ -142,6 +143,26 @@ async def terminate_when_idle(client: Client, workflow_id: str, reason: str) -> 
         await asyncio.sleep(0.1)
     with contextlib.suppress(RPCError):
         await client.get_workflow_handle(workflow_id).terminate(reason)
+
+
+# A run of Latin letters in text for staff: a word, a flag, an id or a code.
+_LATIN = re.compile(r"-{0,2}[A-Za-z][A-Za-z0-9_.@-]*")
+
+
+def english_words(text: str, *codes: str) -> list[str]:
+    """The words of ``text`` in Latin letters that are no id, flag or code.
+
+    Ids hold digits (plan, batch, request and certificate numbers), flags start
+    with "-"; ``codes`` are the others the text may show (staff ids, stage
+    codes, command names). What is left is English staff would have to read.
+    """
+    return [
+        word
+        for word in _LATIN.findall(text)
+        if word not in codes
+        and not word.startswith("-")
+        and not any(c.isdigit() for c in word)
+    ]
 
 
 def unique_plan_id() -> str:

@@ -28,6 +28,7 @@ from tests.support import (
     SUMMARY,
     PlanDriver,
     corrections_refused,
+    english_words,
     retitled,
 )
 from workflows import ExamPlanWorkflow
@@ -277,12 +278,13 @@ async def test_whole_plan_through_the_command(
     for label, old, new in (
         (t("cli.fields.practical"), "50.10", "60.10"),
         (t("cli.fields.total"), "59.70", "66.70"),
-        (t("cli.fields.passed"), "False", "True"),
+        (t("cli.fields.passed"), "不合格", "合格"),
     ):
         assert any(
             label in r and old in r and new in r and "ic-li" in r for r in rows
         ), (label, history.out)
     assert all("实操成绩录入错误" in r for r in rows)
+    assert english_words(history.out, "ic-li") == []
     assert not {v for v in personal_data(files["summary"]) if v in history.out}
     assert t("cli.history_empty", admission="2026110412001", plan_id=plan_id) in (
         nothing.out
@@ -338,6 +340,11 @@ async def test_whole_plan_through_the_command(
     assert refused.status == 2 and t("roles.general_manager") in refused.out
     assert decided.status == 0
     assert t("cli.batch_closed") in shown.out and plan_id in shown.out
+    assert english_words(shown.out + decided.out) == []
+    final = await certflow("status", plan_id)
+    assert t("actions.approve_batch") in final.out
+    staff = ("rc-zhang", "ic-li", "rm-wang", "fin-sun", "tech-zhao", "gm-chen")
+    assert english_words(final.out, *staff, "whjt-kaowu", Stage.ISSUED.value) == []
     # 14 passed, and the corrected candidate now passes too.
     assert result.stage == Stage.ISSUED and result.certificates_issued == 15
     restarted = await certflow(*start_argv(driver.plan))
