@@ -31,7 +31,12 @@ from certflow.activity_models import (
 from certflow.certificates import load_font
 from certflow.i18n import t
 from certflow.intake.cells import clean_text, plain_decimal
-from certflow.intake.summary import compute_total, passes
+from certflow.intake.summary import (
+    TOLERANCE,
+    compute_total,
+    parts_for_total,
+    passes,
+)
 from certflow.intake.vocabulary import score_fault
 from certflow.invoice import InvoiceReading, read_invoice_details
 from certflow.models import (
@@ -39,6 +44,7 @@ from certflow.models import (
     DocumentKind,
     DocumentRef,
     ExamStatus,
+    PassRule,
     PlanInfo,
     Problem,
     SummaryStats,
@@ -536,6 +542,10 @@ class IntakeActivities:
             )
             if current is not None:
                 problems += _check_published(req.field, req.published_score, current)
+                if req.field == "total":
+                    problems += _check_total(
+                        req.plan.pass_rule, req.requested_score, current
+                    )
                 problems += await _open_requests(conn, req)
             if current is None:
                 problems.append(
@@ -834,6 +844,71 @@ def _check_published(
     ]
 
 
+def _check_total(
+    rule: PassRule, requested: str, current: asyncpg.Record
+) -> list[Problem]:
+    """A total asked for alone must be the one its part scores give.
+
+    The total is computed from the part scores with the plan's weights, as at
+    intake; changed alone it would disagree with its parts, on the national
+    platform too. The request is refused saying which part score to correct,
+    and to what. A candidate present with no part score on record (after a
+    status correction) has nothing to derive it from: the total is taken.
+    """
+    asked = parse_score(requested)
+    if asked is None:
+        return []  # refused as a bad score already
+    status = ExamStatus(current["status"])
+    practical: Decimal | None = current["practical"]
+    if status is not ExamStatus.PRESENT:
+        message = t("intake_db.total_without_parts", status=_status_word(status))
+        return [Problem(code="total_without_parts", message=message)]
+    if practical is None:
+        return []
+    theory: Decimal | None = current["theory"]
+    computed = compute_total(rule, theory, practical)
+    if abs(asked - computed) <= TOLERANCE:
+        return []
+    return [
+        Problem(
+            code="total_is_derived",
+            message=t(
+                "intake_db.total_is_derived",
+                formula=_total_formula(rule, theory),
+                computed=f"{computed:.2f}",
+                requested=requested.strip(),
+                advice=_part_advice(parts_for_total(rule, theory, practical, asked)),
+            ),
+        )
+    ]
+
+
+def _total_formula(rule: PassRule, theory: Decimal | None) -> str:
+    if theory is None:
+        return t("intake_db.total_formula_practical")
+    return t(
+        "intake_db.total_formula",
+        theory_weight=f"{rule.theory_weight:g}",
+        practical_weight=f"{rule.practical_weight:g}",
+    )
+
+
+def _part_advice(options: dict[str, Decimal]) -> str:
+    if not options:
+        return t("intake_db.total_out_of_reach")
+    return t(
+        "intake_db.total_correct_part",
+        options="，或".join(
+            t(
+                "intake_db.total_part_option",
+                field=t(f"corrections.reply.field_{field}"),
+                value=f"{value:.2f}",
+            )
+            for field, value in options.items()
+        ),
+    )
+
+
 def _status_word(status: ExamStatus) -> str:
     return next(word for word, value in _STATUS_WORDS.items() if value is status)
 
@@ -870,13 +945,18 @@ def _corrected(
         "practical": practical,
         "status": status.value,
     }
+    asked = parse_score(requested) if field == "total" else None
     if status is ExamStatus.PRESENT and practical is not None:
+        # A total asked for alone was checked against its parts when filed
+        # (``_check_total``); it may differ from this by the cent of rounding.
         total = compute_total(plan.pass_rule, theory, practical)
-        asked = parse_score(requested) if field == "total" else None
         if asked is not None:
             total = asked
         new["total"] = total
         new["passed"] = passes(plan.pass_rule, theory, practical, total)
+    elif status is ExamStatus.PRESENT and asked is not None:
+        # No part score on record to derive it from: the total as asked.
+        new["total"] = asked
     else:
         new.update(theory=None, practical=None, total=None, passed=False)
     return {

@@ -422,8 +422,8 @@ class MailIntakeActivities:
         """File one request with its plan, unless it was filed before; say the outcome.
 
         A refusal becomes the reason phrased for the sender: after the cut-off
-        (with its date), publicity not open, candidate not in the plan, or the
-        plan's own Chinese message for anything else.
+        (with its date), publicity not open yet (with its first day), candidate
+        not in the plan, or the plan's own Chinese message for anything else.
         """
         earlier = await self._filed(submission.source_key)
         if earlier is not None:
@@ -466,6 +466,12 @@ class MailIntakeActivities:
         if kind == "after_cutoff" and plan.publicity is not None:
             return refusal_text(
                 RefusalReason.AFTER_CUTOFF, cutoff=plan.publicity.cutoff_day
+            )
+        if kind == "before_publicity" and plan.publicity is not None:
+            return refusal_text(
+                RefusalReason.PUBLICITY_NOT_OPEN,
+                plan_id=plan.plan_id,
+                opens=plan.publicity.start_day,
             )
         if kind == "wrong_stage":
             return self._closed(plan)

@@ -75,6 +75,7 @@ from certflow.models import Actor, DocumentRef, Level, PlanInfo, Role, Stage
 from certflow.plan import SUBMISSION_DUTIES, HistoryEntry
 from certflow.privacy import mask_id_number, mask_name
 from certflow.timeutil import CST, cst_date, format_cst, format_deadline
+from certflow.validation import explain
 
 ROLE_ENV, PERSON_ENV, SITE_ENV = "CERTFLOW_ROLE", "CERTFLOW_PERSON", "CERTFLOW_SITE"
 DEFAULT_WAIT = 120.0
@@ -312,7 +313,8 @@ def _history_action(entry: HistoryEntry) -> str:
     try:
         label = t(f"actions.{name}")
     except KeyError:
-        label = name
+        # An action this tool has no word for yet: said as one, with its code.
+        label = t("cli.status.other_action", code=name)
     return t("cli.status.refused_action", action=label) if suffix else label
 
 
@@ -1055,8 +1057,8 @@ async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
                     format_cst(row["changed_at"]),
                     row["changed_by"],
                     _field_label(row["field"]),
-                    row["old_value"] or "—",
-                    row["new_value"] or "—",
+                    _history_value(row["field"], row["old_value"]),
+                    _history_value(row["field"], row["new_value"]),
                     row["request_id"] or "—",
                     row["reason"].replace("\n", " "),
                 ]
@@ -1065,6 +1067,20 @@ async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _history_value(field: str, value: str | None) -> str:
+    """A value of the score history as staff say it: 合格 not True, 缺考 not absent.
+
+    The history keeps the database's own values (``True``, ``absent``);
+    scores are shown as recorded.
+    """
+    if not value:
+        return "—"
+    try:
+        return t(f"cli.history_value.{field}_{value.lower()}")
+    except KeyError:
+        return value
 
 
 def _field_label(name: str) -> str:
@@ -1845,10 +1861,7 @@ async def _reported(ctx: Context, args: argparse.Namespace) -> int:
         return 2
     except ValidationError as err:
         # Inputs are left out: they may hold a requester's name.
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in err.errors(include_input=False, include_url=False)
-        )
+        detail = "；".join(explain(err, _input_label(args)))
         ctx.say(t("cli.bad_argument", detail=detail))
         return 2
     except RPCError as err:
@@ -1867,6 +1880,29 @@ async def _reported(ctx: Context, args: argparse.Namespace) -> int:
 # The status a shell shows for a command a closed pipe stopped (128 + SIGPIPE),
 # as for ``yes | head -1``.
 BROKEN_PIPE = 141
+
+
+def _input_label(args: argparse.Namespace) -> Callable[[tuple[int | str, ...]], str]:
+    """Name a refused request field as staff typed it: the flag, else its label."""
+    spec: PlanAction | None = getattr(args, "plan_action", None)
+    flags = {
+        arg.target: arg.flag if arg.flag.startswith("-") else arg.flag.upper()
+        for arg in ((*spec.arguments, *spec.exclusive) if spec else ())
+        if arg.target
+    }
+
+    def label(location: tuple[int | str, ...]) -> str:
+        name = str(location[0]) if location else ""
+        if name in flags:
+            return flags[name]
+        for key in (f"cli.fields.{name}", f"cli.plan_fields.{name}"):
+            try:
+                return t(key)
+            except KeyError:
+                continue
+        return ".".join(str(part) for part in location)  # a field code
+
+    return label
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import socket
@@ -13,7 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.documents import DocumentStore
@@ -76,11 +80,13 @@ __all__ = [
     "SUMMARY",
     "TECH",
     "PlanDriver",
+    "english_words",
     "free_ports",
     "refusal_text",
     "refused",
     "retitled",
     "sample_plan",
+    "terminate_when_idle",
     "unique_plan_id",
 ]
 
@@ -115,6 +121,53 @@ async def corrections_refused(pool: Any, plan_id: str) -> AsyncIterator[None]:
         await pool.execute(
             f"ALTER TABLE correction_requests DROP CONSTRAINT {constraint}"
         )
+
+
+async def terminate_when_idle(client: Client, workflow_id: str, reason: str) -> None:
+    """Terminate a workflow once none of its activities is in flight.
+
+    The time-skipping server keeps its clock locked for an activity still
+    running when its workflow was terminated, and a later skip of time in the
+    same module then never returns. A few seconds at most are waited.
+    """
+    # The raw call: the client's describe() cannot read the test server's
+    # datetime search attributes.
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace,
+        execution=WorkflowExecution(workflow_id=workflow_id),
+    )
+    for _ in range(50):
+        try:
+            described = await client.workflow_service.describe_workflow_execution(
+                request
+            )
+        except RPCError:
+            return  # no such workflow: nothing to terminate
+        if not described.pending_activities:
+            break
+        await asyncio.sleep(0.1)
+    with contextlib.suppress(RPCError):
+        await client.get_workflow_handle(workflow_id).terminate(reason)
+
+
+# A run of Latin letters in text for staff: a word, a flag, an id or a code.
+_LATIN = re.compile(r"-{0,2}[A-Za-z][A-Za-z0-9_.@-]*")
+
+
+def english_words(text: str, *codes: str) -> list[str]:
+    """The words of ``text`` in Latin letters that are no id, flag or code.
+
+    Ids hold digits (plan, batch, request and certificate numbers), flags start
+    with "-"; ``codes`` are the others the text may show (staff ids, stage
+    codes, command names). What is left is English staff would have to read.
+    """
+    return [
+        word
+        for word in _LATIN.findall(text)
+        if word not in codes
+        and not word.startswith("-")
+        and not any(c.isdigit() for c in word)
+    ]
 
 
 def unique_plan_id() -> str:
@@ -248,6 +301,17 @@ class PlanDriver:
         await self.approve_review()
         await self.confirm_upload()
         return await self.wait_for(lambda s: s.publicity is not None)
+
+    async def open_publicity(self) -> PlanStatus:
+        """Skip to the first publicity day, from which corrections are taken.
+
+        Confirming the upload on the exam end day E sets the window; it opens
+        on E+16, and a request before that day is refused as too early.
+        """
+        status = await self.wait_for(lambda s: s.publicity is not None)
+        assert status.publicity is not None
+        await self.skip((status.publicity.start_day - await self.today()).days)
+        return status
 
     async def reach_payment(self, policy: DeadlinePolicy | None = None) -> PlanStatus:
         """Play stages 1-4 right, until the payment stage opens."""

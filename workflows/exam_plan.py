@@ -833,6 +833,18 @@ class ExamPlanWorkflow:
         if window is None:
             raise _refuse(Refusal("wrong_stage", t("plan.publicity_not_started")))
         received = cst_date(req.received_at or workflow.now())
+        # Confirming the upload sets the window, which may open days later
+        # (E+16 at the earliest): a request before its first day is too early.
+        if received < window.start_day:
+            raise _refuse(
+                Refusal(
+                    "before_publicity",
+                    t(
+                        "plan.correction_before_publicity",
+                        opens=window.start_day.isoformat(),
+                    ),
+                )
+            )
         if received > window.cutoff_day:
             raise _refuse(
                 Refusal(

@@ -147,6 +147,39 @@ def compute_total(
     return _RuleNumbers(rule).total(theory, practical)
 
 
+def parts_for_total(
+    rule: PassRule, theory: Decimal | None, practical: Decimal, total: Decimal
+) -> dict[str, Decimal]:
+    """Return the part scores that, each changed alone, give ``total``.
+
+    Keyed by the correction field ("theory", "practical"). A total is derived
+    from its parts, so staff asked for another total are told which part to
+    correct, and to what. A part is left out where no score from 0 to 100 with
+    two decimals gives that total: its weight is 0, or the total is beyond it.
+    """
+    numbers = _RuleNumbers(rule)
+    guesses: dict[str, Decimal] = {}
+    if theory is None:
+        guesses["practical"] = total
+    else:
+        if numbers.theory_weight:
+            rest = total - numbers.practical_weight * practical
+            guesses["theory"] = rest / numbers.theory_weight
+        if numbers.practical_weight:
+            rest = total - numbers.theory_weight * theory
+            guesses["practical"] = rest / numbers.practical_weight
+    found: dict[str, Decimal] = {}
+    for field, guess in guesses.items():
+        near = guess.quantize(CENT, rounding=ROUND_HALF_UP)
+        # Rounding the total may hide the exact part: look one cent either side.
+        for value in (near, near - CENT, near + CENT):
+            parts = (value, practical) if field == "theory" else (theory, value)
+            if 0 <= value <= 100 and numbers.total(*parts) == total:
+                found[field] = value
+                break
+    return found
+
+
 class _RuleNumbers:
     """A pass rule's weights and threshold as Decimals, converted once per upload."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -11,7 +10,6 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.documents import DocumentStore
@@ -19,7 +17,12 @@ from certflow.actions import plan_workflow_id
 from certflow.config import Settings
 from certflow.timeutil import cst_date
 from starter.cli import run
-from tests.support import PlanDriver, sample_plan, unique_plan_id
+from tests.support import (
+    PlanDriver,
+    sample_plan,
+    terminate_when_idle,
+    unique_plan_id,
+)
 
 
 @dataclass
@@ -74,6 +77,4 @@ async def new_driver(
         plan=plan,
         tmp=tmp_path,
     )
-    handle = client.get_workflow_handle(plan_workflow_id(plan.plan_id))
-    with contextlib.suppress(RPCError):
-        await handle.terminate("test finished")
+    await terminate_when_idle(client, plan_workflow_id(plan.plan_id), "test finished")

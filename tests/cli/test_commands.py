@@ -28,6 +28,7 @@ from tests.support import (
     SUMMARY,
     PlanDriver,
     corrections_refused,
+    english_words,
     retitled,
 )
 from workflows import ExamPlanWorkflow
@@ -236,6 +237,7 @@ async def test_whole_plan_through_the_command(
     await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
     assert early.status == 2 and t("stages.consistency_review") in early.out
     assert review.status == 0 and upload.status == 0
+    await driver.open_publicity()
 
     # Seq 12 asks for practical 60.1: practical, total and result all change.
     submitted = await certflow(
@@ -275,19 +277,20 @@ async def test_whole_plan_through_the_command(
     for label, old, new in (
         (t("cli.fields.practical"), "50.10", "60.10"),
         (t("cli.fields.total"), "59.70", "66.70"),
-        (t("cli.fields.passed"), "False", "True"),
+        (t("cli.fields.passed"), "不合格", "合格"),
     ):
         assert any(
             label in r and old in r and new in r and "ic-li" in r for r in rows
         ), (label, history.out)
     assert all("实操成绩录入错误" in r for r in rows)
+    assert english_words(history.out, "ic-li") == []
     assert not {v for v in personal_data(files["summary"]) if v in history.out}
     assert t("cli.history_empty", admission="2026110412001", plan_id=plan_id) in (
         nothing.out
     )
 
     # Publicity runs out on its timer; then payment, invoice and both sign-offs.
-    await driver.skip(31)
+    await driver.skip(15)
     await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
     today = (await driver.today()).isoformat()
     application = tmp_path / "application.pdf"
@@ -358,6 +361,11 @@ async def test_whole_plan_through_the_command(
     assert refused.status == 2 and t("roles.general_manager") in refused.out
     assert decided.status == 0
     assert t("cli.batch_closed") in shown.out and plan_id in shown.out
+    assert english_words(shown.out + decided.out) == []
+    final = await certflow("status", plan_id)
+    assert t("actions.approve_batch") in final.out
+    staff = ("rc-zhang", "ic-li", "rm-wang", "fin-sun", "tech-zhao", "gm-chen")
+    assert english_words(final.out, *staff, "whjt-kaowu", Stage.ISSUED.value) == []
     # 14 passed, and the corrected candidate now passes too.
     assert result.stage == Stage.ISSUED and result.certificates_issued == 15
     restarted = await certflow(*start_argv(driver.plan))
@@ -531,8 +539,13 @@ async def test_list_says_when_the_server_cannot_search(
     assert t("cli.list_visibility") in capsys.readouterr().err
 
 
-async def _to_publicity(certflow: Certflow, driver: PlanDriver) -> None:
-    """Start the plan through the command and bring it to its publicity."""
+async def _to_publicity(
+    certflow: Certflow, driver: PlanDriver, *, opened: bool = True
+) -> None:
+    """Start the plan through the command and bring it to its publicity.
+
+    With ``opened`` the clock moves on to the first publicity day too.
+    """
     plan_id = driver.plan.plan_id
     await start_and_submit(certflow, driver)
     await driver.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))
@@ -540,6 +553,8 @@ async def _to_publicity(certflow: Certflow, driver: PlanDriver) -> None:
     await driver.wait_for(lambda s: any(o.duty == "score_upload" for o in s.owed))
     await certflow(*INFO, "confirm-upload", plan_id)
     await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+    if opened:
+        await driver.open_publicity()
 
 
 def _correction(plan_id: str, field: str, published: str, requested: str) -> list[str]:
@@ -597,6 +612,26 @@ async def test_a_second_request_on_a_score_awaiting_its_first_is_refused(
     fresh = await certflow(*_correction(plan_id, "practical", "60.10", "61"))
     assert stale.status == 2  # its published score is no longer the score
     assert fresh.status == 0
+
+
+async def test_a_correction_entered_before_publicity_opens_is_refused(
+    certflow: Certflow, new_driver: PlanDriver
+) -> None:
+    """Regression: the window is set on the upload's confirmation but opens on
+    E+16; a request entered in between was filed."""
+    plan_id = new_driver.plan.plan_id
+    await _to_publicity(certflow, new_driver, opened=False)
+    window = (await new_driver.status()).publicity
+    assert window is not None
+
+    early = await certflow(*_correction(plan_id, "practical", "50.1", "60.10"))
+    await new_driver.open_publicity()
+    on_time = await certflow(*_correction(plan_id, "practical", "50.1", "60.10"))
+
+    assert early.status == 2
+    opens = t("plan.correction_before_publicity", opens=window.start_day.isoformat())
+    assert early.out.strip() == t("cli.refused", reason=opens)
+    assert on_time.status == 0 and f"{plan_id}-C001" in on_time.out
 
 
 async def test_an_action_a_system_failure_kept_from_the_plan_exits_1(

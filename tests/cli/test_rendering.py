@@ -9,11 +9,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from certflow.actions import ReviewRequest, SiteSignoffRequest
-from certflow.models import Role
-from certflow.plan import Duty
-from starter.cli import actor_of, new_batch_id, parse, table
+from certflow.actions import (
+    ApplicationUpload,
+    CorrectionCounts,
+    InvoiceRecord,
+    PlanStatus,
+    ReviewRequest,
+    SiteSignoffRequest,
+)
+from certflow.i18n import t
+from certflow.models import Actor, Role, Stage
+from certflow.plan import Duty, HistoryEntry, PaymentRecord
+from certflow.validation import explain
+from starter.cli import actor_of, new_batch_id, parse, render_status, table
+from tests.support import english_words
 
 
 def test_batch_id_is_the_cst_second() -> None:
@@ -105,3 +116,84 @@ def test_the_installed_command_runs_offline_subcommands(tmp_path: Path) -> None:
     assert key.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
     assert checked.returncode == 2, checked.stderr
     assert checked.stdout.strip()  # the verdict, in Chinese
+
+
+def _status_with(history: list[HistoryEntry]) -> PlanStatus:
+    """A plan waiting for approval again, with ``history`` as its recent lines."""
+    return PlanStatus(
+        plan_id="P2026-1104-0412",
+        site_code="HB-WH-0031",
+        stage=Stage.AWAITING_APPROVAL,
+        stage_label=t("stages.awaiting_approval"),
+        owed=[],
+        next_deadline=None,
+        overdue=False,
+        documents={},
+        document_versions={},
+        summary=None,
+        consistency=None,
+        publicity=None,
+        calendar_missing_years=[],
+        corrections=CorrectionCounts(),
+        correction_states={},
+        payment=PaymentRecord(),
+        batch_id=None,
+        certificates_issued=0,
+        platform_import=None,
+        history=history,
+    )
+
+
+def test_history_of_a_rejected_batch_is_said_in_chinese() -> None:
+    """Regression: a batch's rejection showed in the history as 'reject_batch'."""
+    at = datetime(2026, 12, 20, 2, 0, tzinfo=UTC)
+    gm = {"role": Role.GENERAL_MANAGER, "person": "gm-chen"}
+    lines = render_status(
+        _status_with(
+            [
+                HistoryEntry(at=at, action="approve_batch", **gm),
+                HistoryEntry(at=at, action="reject_batch", **gm),
+                HistoryEntry(at=at, action="stage:awaiting_approval"),
+                HistoryEntry(at=at, action="reject_batch:refused", **gm),
+                HistoryEntry(at=at, action="some_future_action", **gm),
+            ]
+        )
+    )
+    text = "\n".join(lines)
+
+    assert t("actions.reject_batch") in text
+    assert t("cli.status.other_action", code="some_future_action") in text
+    codes = ("gm-chen", "awaiting_approval", "some_future_action")
+    assert english_words(text, *codes) == []
+
+
+def test_a_refused_field_is_named_and_explained_in_chinese() -> None:
+    """Regression: pydantic's English ("String should have at least 1 character")
+    reached staff when a request model refused a value."""
+    fields = {
+        "actor": Actor(role=Role.FINANCE, person="fin-sun"),
+        "issued_on": "2026-13-01",
+        "amount": "abc",
+    }
+    cases = [
+        ({**fields, "number": ""}, ["number：不能为空", "issued_on：不是有效的日期"]),
+        ({**fields, "number": "N" * 65}, ["number：太长，最多 64 个字符"]),
+        ({k: v for k, v in fields.items() if k != "issued_on"}, ["number：必须填写"]),
+        ({**fields, "number": "1", "amount": "0"}, ["amount：须大于 0"]),
+        ({**fields, "number": "1", "amount": "1.234"}, ["amount：最多 2 位小数"]),
+    ]
+    for values, expected in cases:
+        with pytest.raises(ValidationError) as refused:
+            InvoiceRecord.model_validate(values)
+        lines = explain(refused.value, lambda loc: ".".join(map(str, loc)))
+        text = "\n".join(lines)
+        assert all(part in text for part in expected), (expected, lines)
+        assert english_words(text, "number", "issued_on", "amount", "YYYY-MM-DD") == []
+    with pytest.raises(ValidationError) as listed:
+        ApplicationUpload.model_validate({"paid_plan_ids": [], "head_count": -1})
+    text = "\n".join(explain(listed.value, lambda loc: str(loc[0])))
+    assert "paid_plan_ids：至少要有 1 项" in text
+    assert "head_count：不能小于 0" in text
+    assert "amount：必须填写" in text
+    codes = ("actor", "application_scan", "paid_plan_ids", "head_count", "amount")
+    assert english_words(text, *codes, "paid_on") == []

@@ -30,7 +30,7 @@ from certflow.timeutil import cst_date
 from tests.certificates.certificate_samples import make_data
 from tests.cli.conftest import Certflow, certflow_runner
 from tests.cli.test_commands import ADMIN, LEAD, SITE, TECH, start_argv
-from tests.support import PlanDriver, unique_plan_id
+from tests.support import PlanDriver, english_words, unique_plan_id
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -370,3 +370,30 @@ async def test_usage_errors_are_said_in_chinese(
     assert refused.status == 2
     assert "参数有误" in err and expected in err
     assert "error:" not in err
+
+
+async def test_a_value_a_request_refuses_is_explained_in_chinese(
+    certflow: Certflow,
+) -> None:
+    """Regression: the request model's refusals reached staff in pydantic's
+    English ("String should have at least 1 character"); nothing is sent."""
+    finance = ["--as", "finance", "--person", "fin-sun"]
+    invoice = await certflow(
+        *finance, "invoice", "P2026-1104-0412", "--number", "", "--date",
+        "2026-12-22", "--amount", "0",
+    )  # fmt: skip
+    correction = await certflow(
+        "--as", "info_center", "--person", "ic-li", "correction", "submit",
+        "P2026-1104-0412", "--admission", "", "--field", "total",
+        "--requested", "6" * 17, "--reason", "成绩登记错误",
+    )  # fmt: skip
+
+    assert invoice.status == 2 and correction.status == 2
+    assert invoice.out.strip() == t(
+        "cli.bad_argument", detail="--number：不能为空；--amount：须大于 0"
+    )
+    assert correction.out.strip() == t(
+        "cli.bad_argument",
+        detail="--admission：不能为空；--requested：太长，最多 16 个字符",
+    )
+    assert english_words(invoice.out + correction.out) == []

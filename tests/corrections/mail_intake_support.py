@@ -195,10 +195,15 @@ class IntakeRig:
             port=self.sink.port,
         )
 
-    async def plan_in_publicity(self, *, then_poll: bool = False) -> PlanDriver:
+    async def plan_in_publicity(
+        self, *, then_poll: bool = False, opened: bool = True
+    ) -> PlanDriver:
         """A new plan of the sample site driven to its publicity period.
 
-        With ``then_poll`` the poller is started too, once the plan is there.
+        With ``opened`` (the default) the clock is moved on to the period's
+        first day, when requests are taken; without it the plan has its window
+        but the period has not begun. With ``then_poll`` the poller is started
+        too, once the plan is there.
         """
         today = (await self.now()).date()
         plan = sample_plan(today, unique_plan_id())
@@ -218,6 +223,8 @@ class IntakeRig:
         await driver.approve_review()
         await driver.confirm_upload()
         await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+        if opened:
+            await driver.open_publicity()
         if then_poll:
             await self.start_poller()
         return driver

@@ -24,9 +24,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.documents import DocumentStore
 from certflow.actions import CorrectionApply, CorrectionDecision
 from certflow.config import Settings
-from certflow.corrections import read_correction_mail
+from certflow.corrections import RefusalReason, read_correction_mail, refusal_text
 from certflow.models import Stage
-from certflow.timeutil import end_of_day
+from certflow.timeutil import end_of_day, start_of_day
 from starter import mailbox_cli
 from starter.smtp_sink import body_text
 from tests.corrections.mail_intake_support import (
@@ -193,6 +193,37 @@ async def test_a_request_received_after_the_cutoff_is_refused_naming_the_date(
         replies = rig.replies_to(SITE_ADDRESS)
         assert len(replies) == 2
         assert all(window.cutoff_day.isoformat() in body_text(r) for r in replies)
+
+
+async def test_a_request_received_before_publicity_opens_is_refused_naming_it(
+    open_rig: RigFactory,
+) -> None:
+    """Regression: a mail that came in after the upload's confirmation but
+    before the first publicity day was filed."""
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity(then_poll=True, opened=False)
+        plan_id = driver.plan.plan_id
+        window = (await driver.status()).publicity
+        assert window is not None
+        # The eve of the first day, as the mailbox stamped it.
+        eve = start_of_day(window.start_day) - timedelta(minutes=5)
+        await rig.env.sleep(eve - await rig.now())
+        request = await rig.mail_in("成绩修改申请", correction_body(plan_id, CANDIDATE))
+
+        run = await rig.poll()
+
+        assert run.counts == {"refused": 1}
+        assert (await driver.status()).correction_states == {}
+        assert await _filed(rig, plan_id) == []
+        row = await _row(rig, request["Message-ID"])
+        assert (row["status"], row["request_ids"]) == ("refused", [])
+        opens = refusal_text(
+            RefusalReason.PUBLICITY_NOT_OPEN, plan_id=plan_id, opens=window.start_day
+        )
+        assert row["reasons"] == opens
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        assert reply["In-Reply-To"] == request["Message-ID"]
+        assert opens in body_text(reply)
 
 
 async def test_strangers_unknown_plans_and_robots_file_nothing(

@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from certflow.actions import (
     ApplicationUpload,
@@ -24,9 +26,10 @@ from certflow.actions import (
     UploadRequest,
     batch_workflow_id,
 )
+from certflow.i18n import t
 from certflow.models import Role, Stage
 from certflow.plan import Duty
-from certflow.timeutil import end_of_day
+from certflow.timeutil import end_of_day, start_of_day
 from tests.support import (
     CONTACT,
     FINANCE,
@@ -204,6 +207,7 @@ async def test_corrections_hold_org_signoff_until_decided_and_applied(
     driver: PlanDriver = await make_driver()
     status = await driver.reach_publicity()
     assert status.stage == Stage.PUBLICITY
+    await driver.open_publicity()
 
     # Seq 12 (雷芳彬) asks for practical 60.1: it would change total and result.
     request = CorrectionSubmission(
@@ -224,7 +228,7 @@ async def test_corrections_hold_org_signoff_until_decided_and_applied(
     assert not unknown.accepted  # candidate not in the plan
 
     # Publicity ends with the request pending: it holds the organisation sign-off.
-    await driver.skip(31)
+    await driver.skip(15)
     await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
     assert (
         await refused(driver.h.execute_update(wf.org_signoff, SimpleAction(actor=TECH)))
@@ -266,6 +270,17 @@ async def test_corrections_hold_org_signoff_until_decided_and_applied(
     assert result.accepted
 
 
+# Seq 1 has theory 0 on record: the request asks for the score it missed.
+MISSED_THEORY = CorrectionSubmission(
+    actor=INFO,
+    admission_number="2026110412001",
+    field="theory",
+    published_score="0",
+    requested_score="61",
+    reason="理论成绩漏登",
+)
+
+
 async def test_correction_after_cutoff_is_refused_with_the_date(
     make_driver: Any,
 ) -> None:
@@ -273,14 +288,7 @@ async def test_correction_after_cutoff_is_refused_with_the_date(
     status = await driver.reach_publicity()
     window = status.publicity
     assert window is not None
-    request = CorrectionSubmission(
-        actor=INFO,
-        admission_number="2026110412001",
-        field="theory",
-        published_score="0",
-        requested_score="61",
-        reason="理论成绩漏登",
-    )
+    request = MISSED_THEORY
     on_cutoff = request.model_copy(
         update={"received_at": end_of_day(window.cutoff_day) - timedelta(minutes=1)}
     )
@@ -289,6 +297,39 @@ async def test_correction_after_cutoff_is_refused_with_the_date(
     assert await refused(driver.h.execute_update(wf.submit_correction, late)) == (
         "after_cutoff"
     )
+
+
+async def test_correction_before_publicity_opens_is_refused_with_the_first_day(
+    make_driver: Any,
+) -> None:
+    """Regression: confirming the upload on the exam end day sets a window that
+    opens 16 days later, and a request in between was filed."""
+    driver: PlanDriver = await make_driver()
+    status = await driver.reach_publicity()
+    window = status.publicity
+    assert window is not None and window.start_day > await driver.today()
+    request = MISSED_THEORY
+    eve = request.model_copy(
+        update={"received_at": start_of_day(window.start_day) - timedelta(seconds=1)}
+    )
+    for early in (request, eve):
+        try:
+            await driver.h.execute_update(wf.submit_correction, early)
+        except WorkflowUpdateFailedError as err:
+            assert isinstance(err.cause, ApplicationError)
+            assert err.cause.type == "before_publicity"
+            assert err.cause.message == t(
+                "plan.correction_before_publicity",
+                opens=window.start_day.isoformat(),
+            )
+        else:
+            raise AssertionError("a request before publicity was accepted")
+    assert (await driver.status()).correction_states == {}
+
+    first_day = request.model_copy(
+        update={"received_at": start_of_day(window.start_day)}
+    )
+    assert (await driver.h.execute_update(wf.submit_correction, first_day)).accepted
 
 
 async def test_payment_and_org_signoff_run_in_parallel_in_any_order(

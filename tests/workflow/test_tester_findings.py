@@ -19,6 +19,7 @@ wf = ExamPlanWorkflow
 async def plan_in_publicity(make_driver: Any) -> PlanDriver:
     driver: PlanDriver = await make_driver()
     await driver.reach_publicity()
+    await driver.open_publicity()
     return driver
 
 
