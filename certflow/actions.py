@@ -257,6 +257,8 @@ class BatchStatus(Model):
     decided: bool
     approved: list[str]
     rejected: dict[str, str]
+    # Closed without a decision: nothing was ready (or every plan was gone).
+    closed_empty: bool = False
 
 
 class BatchResult(Model):

@@ -1156,6 +1156,13 @@ async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
     )
     client = await ctx.client()
     handle = client.get_workflow_handle(batch_workflow_id(args.batch_id))
+    current: BatchStatus = await ctx.answer(
+        handle.query("status", result_type=BatchStatus)
+    )
+    if current.closed_empty:
+        raise CliError(t("cli.batch_empty_closed", batch_id=args.batch_id))
+    if current.decided:
+        raise CliError(t("cli.batch_already_decided", batch_id=args.batch_id))
     status: BatchStatus = await ctx.update(
         handle.execute_update("decide", request, result_type=BatchStatus),
         check=f"certflow batch status {args.batch_id}",
@@ -1176,6 +1183,8 @@ async def batch_status(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _batch_lines(status: BatchStatus) -> list[str]:
+    if status.closed_empty:
+        return [t("cli.batch_empty_closed", batch_id=status.batch_id)]
     decided = t("cli.batch_closed") if status.decided else t("cli.batch_open")
     lines = [
         t(

@@ -51,6 +51,7 @@ class ApprovalBatchWorkflow:
             "approval-batch-"
         )
         self._plan_ids: list[str] = []
+        self._closed_empty = False
         self._decision: BatchDecisionRequest | None = None
 
     @workflow.run
@@ -63,6 +64,7 @@ class ApprovalBatchWorkflow:
         )
         if not self._plan_ids:
             workflow.logger.info("batch empty", extra={"batch_id": self._batch_id})
+            self._closed_empty = True
             await self._close()
             return BatchResult(batch_id=self._batch_id, approved=[], rejected={})
 
@@ -90,6 +92,7 @@ class ApprovalBatchWorkflow:
             )
             self._plan_ids = [p for p in self._plan_ids if p not in gone]
         if not self._plan_ids:
+            self._closed_empty = True
             await self._close()
             return BatchResult(batch_id=self._batch_id, approved=[], rejected={})
         # The approval form (xlsx and PDF: plans, sites, passing candidates,
@@ -172,6 +175,7 @@ class ApprovalBatchWorkflow:
             decided=decision is not None,
             approved=list(approved),
             rejected=dict(decision.reject) if decision else {},
+            closed_empty=self._closed_empty,
         )
 
     @workflow.update

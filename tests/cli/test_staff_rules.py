@@ -29,7 +29,7 @@ from certflow.privacy import mask_id_number, mask_name
 from certflow.timeutil import cst_date
 from tests.certificates.certificate_samples import make_data
 from tests.cli.conftest import Certflow, certflow_runner
-from tests.cli.test_commands import ADMIN, LEAD, SITE, TECH, start_argv
+from tests.cli.test_commands import ADMIN, GM, LEAD, SITE, TECH, start_argv
 from tests.support import PlanDriver, english_words, unique_plan_id
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -121,6 +121,27 @@ async def test_only_the_tech_dept_gathers_and_batch_ids_are_for_ever(
     assert first.status == 0, first.out
     assert again.status == 2
     assert t("cli.batch_exists", batch_id=batch_id) in again.out
+
+
+async def test_an_empty_batch_is_said_closed_by_every_batch_command(
+    certflow: Certflow,
+) -> None:
+    """Regression: gathering said the empty batch was closed, its status said
+    it awaited approval, and deciding it said it did not exist."""
+    drained = await certflow(
+        *TECH, "batch", "gather", "--batch-id", f"B-{unique_plan_id()}"
+    )
+    assert drained.status == 0, drained.out
+    batch_id = f"B-{unique_plan_id()}"
+    gathered = await certflow(*TECH, "batch", "gather", "--batch-id", batch_id)
+    assert gathered.status == 0 and t("cli.batch_empty") in gathered.out, gathered.out
+
+    status = await certflow(*TECH, "batch", "status", batch_id)
+    decided = await certflow(*GM, "batch", "decide", batch_id, "--approve-all")
+
+    closed = t("cli.batch_empty_closed", batch_id=batch_id)
+    assert status.status == 0 and closed in status.out, status.out
+    assert decided.status == 2 and closed in decided.out, decided.out
 
 
 async def test_a_plan_without_a_pass_rule_is_refused(
