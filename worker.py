@@ -27,7 +27,7 @@ from activities.intake import IntakeActivities
 from activities.mail_intake import mailbox_activities
 from activities.notify import Mailer, Notifier
 from activities.store import PlanStore
-from certflow.config import ConfigError, Settings
+from certflow.config import ConfigError, Settings, deployment_warnings
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 from workflows.mailbox import MAILBOX_WORKFLOWS
 
@@ -137,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         logging.getLogger(__name__).error("%s", err)
         return 2
+    for warning in deployment_warnings(settings):
+        logging.getLogger(__name__).warning("%s", warning)
 
     async def _run() -> None:
         stop = asyncio.Event()

@@ -12,6 +12,7 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -121,6 +122,29 @@ class FeeEntry(Model):
     certificate: str
     level: Level
     fee_per_candidate: float
+
+
+def deployment_warnings(settings: Settings) -> list[str]:
+    """What a production worker should warn operators of at start.
+
+    The verification address is signed into every certificate: issued with a
+    loopback address, their QR codes lead nowhere for anyone else, for good.
+    """
+    base = urlsplit(settings.certificates.verify_url_base)
+    host = (base.hostname or "").lower()
+    warnings = []
+    if host in ("localhost", "::1") or host.startswith("127."):
+        warnings.append(
+            "certificates.verify_url_base points at this machine "
+            f"({settings.certificates.verify_url_base}); certificates issued now "
+            "carry a QR code nobody else can open. Set the public https address."
+        )
+    elif base.scheme != "https":
+        warnings.append(
+            f"certificates.verify_url_base is not https "
+            f"({settings.certificates.verify_url_base})."
+        )
+    return warnings
 
 
 class CertificateSettings(Model):

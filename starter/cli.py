@@ -1340,12 +1340,14 @@ async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
         verify_pdf,
     )
 
+    if args.file.is_dir():
+        raise CliError(t("cli.verify_is_folder", path=args.file))
     if not args.file.is_file():
         raise CliError(t("cli.file_missing", path=args.file))
     size = args.file.stat().st_size
     if size > LARGEST_CERTIFICATE:
         raise CliError(
-            t("cli.verify_too_large", path=args.file, size=size // 2**20,
+            t("cli.verify_too_large", path=args.file, size=f"{size / 2**20:.1f}",
               limit=LARGEST_CERTIFICATE // 2**20),
             status=2,
         )  # fmt: skip
@@ -1376,6 +1378,10 @@ async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
     if result.ok and status_list is None:
         # Valid means "genuine" here: whether it was revoked since is unknown.
         ctx.say(t("cli.verify_revocation_unchecked"))
+    elif status_list is not None and result.data is not None:
+        # A list says nothing of revocations after it was published.
+        published = status_list.status_list.issued_at.astimezone(CST)
+        ctx.say(t("cli.verify_revocation_as_of", at=f"{published:%Y-%m-%d %H:%M}"))
     if result.number:
         ctx.say(t("cli.verify_number", number=result.number))
     if result.data is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from certflow.config import PROJECT_DIR, ConfigError, Settings
+from certflow.config import PROJECT_DIR, ConfigError, Settings, deployment_warnings
 from starter.cli import run
 
 
@@ -132,3 +132,32 @@ def test_a_config_given_before_a_tools_name_reaches_the_tool(
     assert status == 2
     err = capsys.readouterr().err
     assert "找不到配置文件" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("base", "warned"),
+    [
+        ("http://127.0.0.1:8080", "points at this machine"),
+        ("http://localhost:8080", "points at this machine"),
+        ("http://zhengshu.example.org", "is not https"),
+        ("https://zhengshu.example.org", None),
+    ],
+)
+def test_a_verification_address_nobody_else_can_open_is_warned_of(
+    base: str, warned: str | None
+) -> None:
+    """The address is signed into every certificate: a loopback one, shipped
+    as the default, would leave QR codes that lead nowhere, for good."""
+    settings = Settings.load()
+    settings = settings.model_copy(
+        update={
+            "certificates": settings.certificates.model_copy(
+                update={"verify_url_base": base}
+            )
+        }
+    )
+    warnings = deployment_warnings(settings)
+    if warned is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warned in warnings[0]

@@ -15,6 +15,7 @@ from certflow.certificates import (
     sign_status_list,
 )
 from certflow.config import Settings
+from certflow.i18n import t
 from tests.cli.conftest import certflow_runner
 from tests.cli.test_staff_rules import certificate_pdf
 
@@ -63,3 +64,50 @@ async def test_a_revoked_certificate_fails_offline_with_the_published_list(
     assert "未核对撤销状态" in plain.out
     assert listed.status == 2 and "2026-12-01" in listed.out, listed.out
     assert forged.status == 2 and "签名无法验证" in forged.out, forged.out
+
+
+async def test_verification_says_how_old_its_status_list_is(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Regression: a status list published before a revocation still said
+    "valid", with nothing telling how old the list was."""
+    certflow = certflow_runner(settings, None)
+    private_pem, public_pem = generate_keypair()
+    key = tmp_path / "key.pub.pem"
+    key.write_bytes(public_pem)
+    pdf = tmp_path / "cert.pdf"
+    pdf.write_bytes(certificate_pdf(private_pem))
+    published = datetime(2026, 12, 2, 1, 30, tzinfo=UTC)  # 09:30 in Beijing
+    old_list = tmp_path / "old.json"
+    old_list.write_text(
+        sign_status_list(
+            StatusList(issued_at=published), load_private_key(private_pem)
+        ).model_dump_json()
+    )
+
+    outcome = await certflow(
+        "verify", "--public-key", str(key), "--status-list", str(old_list), str(pdf)
+    )
+
+    assert outcome.status == 0, outcome.out
+    assert t("cli.verify_revocation_as_of", at="2026-12-02 09:30") in outcome.out
+
+
+async def test_a_folder_or_a_big_file_is_named_for_what_it_is(
+    settings: Settings, tmp_path: Path
+) -> None:
+    certflow = certflow_runner(settings, None)
+    _private, public_pem = generate_keypair()
+    key = tmp_path / "key.pub.pem"
+    key.write_bytes(public_pem)
+    big = tmp_path / "big.pdf"
+    big.write_bytes(b"%PDF-1.7\n" + bytes(11_000_000))
+
+    folder = await certflow("verify", "--public-key", str(key), str(tmp_path))
+    too_big = await certflow("verify", "--public-key", str(key), str(big))
+
+    assert folder.status == 2
+    assert t("cli.verify_is_folder", path=tmp_path) in folder.out
+    assert too_big.status == 2
+    # 11,000,000 bytes is 10.5 MiB: not "10 MB, at most 10 MB".
+    assert t("cli.verify_too_large", path=big, size="10.5", limit=10) in too_big.out
