@@ -1375,6 +1375,8 @@ async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
     except StatusListError:
         raise CliError(t("cli.status_list_untrusted", path=args.status_list)) from None
     ctx.say(result.message)
+    if result.data is not None and not result.glyphs_checked:
+        ctx.say(t("cli.verify_glyphs_unchecked"))
     if result.ok and status_list is None:
         # Valid means "genuine" here: whether it was revoked since is unknown.
         ctx.say(t("cli.verify_revocation_unchecked"))

@@ -54,6 +54,7 @@ class PageProblem(StrEnum):
     OTHER_TEXT = "other_text"
     MISSING_TEXT = "missing_text"
     QR_CODE = "qr_code"
+    GLYPHS = "glyphs"
 
 
 @dataclass(frozen=True)

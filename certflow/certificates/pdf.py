@@ -33,7 +33,13 @@ from certflow.certificates.canonical import (
     canonical_bytes,
     canonical_json,
 )
-from certflow.certificates.fonts import CjkFont, check_printable, load_font
+from certflow.certificates.fonts import (
+    CjkFont,
+    FontNotFoundError,
+    check_printable,
+    load_font,
+)
+from certflow.certificates.glyphcheck import GlyphCheck, check_glyphs
 from certflow.certificates.keys import KeyRing
 from certflow.certificates.pagecheck import (
     PageProblem,
@@ -493,6 +499,22 @@ def _drawing_problems(reader: Any, signed: SignedCertificate) -> list[PageProble
         return [PageProblem.FOREIGN_DRAWING]
 
 
+def _glyph_check(reader: Any) -> GlyphCheck:
+    """The page's glyphs against the certificate font installed here, if any."""
+    import struct
+
+    from fontTools.ttLib import TTLibError
+
+    try:
+        font = load_font(None)
+    except FontNotFoundError:
+        return GlyphCheck.UNCHECKED
+    try:
+        return check_glyphs(reader.pages[0], font)
+    except (*_unreadable(), TTLibError, struct.error, AssertionError):
+        return GlyphCheck.ALTERED  # a font program no writer of ours made
+
+
 def _unreadable() -> tuple[type[Exception], ...]:
     """What pypdf raises on a file it cannot read (pypdf loads only when used)."""
     from pypdf.errors import PyPdfError
@@ -533,6 +555,9 @@ class VerificationResult(Model):
     data: CertificateData | None = None
     revoked_on: date | None = None
     revocation_reason: str | None = None
+    # Whether the page's glyphs were compared with the certificate font (it
+    # is needed, at the same release, to compare them).
+    glyphs_checked: bool = False
 
     @property
     def ok(self) -> bool:
@@ -611,6 +636,9 @@ def verify_pdf(
             )
         if problems := _drawing_problems(reader, signed):
             return _redrawn(signed, problems)
+        glyphs = _glyph_check(reader)
+        if glyphs is GlyphCheck.ALTERED:
+            return _redrawn(signed, [PageProblem.GLYPHS])
     if verdict is Verdict.UNKNOWN_KEY:
         return VerificationResult(
             status=VerificationStatus.UNKNOWN_KEY,
@@ -633,6 +661,7 @@ def verify_pdf(
             else ""
         )
         return VerificationResult(
+            glyphs_checked=glyphs is GlyphCheck.SAME,
             status=VerificationStatus.REVOKED,
             message=t(
                 "certificates.verify.revoked",
@@ -647,6 +676,7 @@ def verify_pdf(
             revocation_reason=revocation.reason,
         )
     return VerificationResult(
+        glyphs_checked=glyphs is GlyphCheck.SAME,
         status=VerificationStatus.VALID,
         message=t(
             "certificates.verify.valid",

@@ -230,7 +230,11 @@ def test_every_renderers_page_shows_its_signed_data(
     signed = sign(make_data(name="黎芬"), signing_key.private_key)
     pdf = render_pdf(signed, font_path=font_path)
     assert page_mismatches(pdf, signed.data) == []
-    assert verify_pdf(pdf, keyring).status is VerificationStatus.VALID
+    result = verify_pdf(pdf, keyring)
+    assert result.status is VerificationStatus.VALID
+    # Glyphs are compared with the font installed here, when it made the page.
+    made_here = load_font(font_path).path == load_font(None).path
+    assert result.glyphs_checked is made_here
 
 
 def test_a_certificate_from_an_unknown_key_says_so(signed_pdf: bytes) -> None:

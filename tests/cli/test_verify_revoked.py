@@ -11,11 +11,16 @@ from certflow.certificates import (
     RevocationEntry,
     StatusList,
     generate_keypair,
+    load_font,
     load_private_key,
+    render_pdf,
+    sign,
     sign_status_list,
 )
 from certflow.config import Settings
 from certflow.i18n import t
+from tests.certificates.certificate_samples import make_data
+from tests.certificates.test_certificates_pdf import INSTALLED_FONTS
 from tests.cli.conftest import certflow_runner
 from tests.cli.test_staff_rules import certificate_pdf
 
@@ -111,3 +116,29 @@ async def test_a_folder_or_a_big_file_is_named_for_what_it_is(
     assert too_big.status == 2
     # 11,000,000 bytes is 10.5 MiB: not "10 MB, at most 10 MB".
     assert t("cli.verify_too_large", path=big, size="10.5", limit=10) in too_big.out
+
+
+async def test_the_tool_says_when_it_could_not_compare_the_glyphs(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A page drawn in a face this machine does not have (fpdf2's CFF path
+    here) verifies, with a word that its glyphs were not compared."""
+    certflow = certflow_runner(settings, None)
+    private_pem, public_pem = generate_keypair()
+    key = tmp_path / "key.pub.pem"
+    key.write_bytes(public_pem)
+    signed = sign(make_data(name="黎芬"), load_private_key(private_pem))
+    default = tmp_path / "default.pdf"
+    default.write_bytes(render_pdf(signed))
+    cff = [p for p in INSTALLED_FONTS if not load_font(p).fast_subsetting]
+    if not cff:
+        pytest.skip("no CFF-outline CJK face installed (fonts-noto-cjk)")
+    other = tmp_path / "other-face.pdf"
+    other.write_bytes(render_pdf(signed, font_path=cff[0]))
+
+    checked = await certflow("verify", "--public-key", str(key), str(default))
+    unchecked = await certflow("verify", "--public-key", str(key), str(other))
+
+    assert checked.status == 0 and unchecked.status == 0
+    assert t("cli.verify_glyphs_unchecked") not in checked.out
+    assert t("cli.verify_glyphs_unchecked") in unchecked.out
