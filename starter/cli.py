@@ -469,21 +469,38 @@ def _money(text: str) -> Decimal:
 
 
 def _day(text: str) -> date:
+    """A date as staff type it: 2026-11-04, 2026/11/4, 2026.11.04 or 2026年11月4日."""
+    found = _DAY.fullmatch(unicodedata.normalize("NFKC", text).strip())
     try:
-        return date.fromisoformat(text)
+        if found is None:
+            raise ValueError(text)
+        return date(*(int(part) for part in found.groups()))
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a date YYYY-MM-DD / {t('cli.bad_date', value=text)}"
         ) from None
 
 
+_DAY = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
+
+
+def canonical_code(text: str) -> str:
+    """A plan, site or batch code as issued: upper case, half width, trimmed.
+
+    Codes are compared as text, so 'p2026-1104-0412' would otherwise start a
+    second plan beside 'P2026-1104-0412' (and find nothing in a look-up).
+    """
+    return unicodedata.normalize("NFKC", text).strip().upper()
+
+
 def _code(text: str) -> str:
-    if not _CODE.match(text):
+    code = canonical_code(text)
+    if not _CODE.match(code):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a plan, site or batch code / "
             f"{t('cli.bad_code', value=text)}"
         )
-    return text
+    return code
 
 
 def reason_argument(text: str) -> str:
@@ -818,6 +835,9 @@ def plan_fields(args: argparse.Namespace) -> dict[str, Any]:
         if missing:
             raise CliError(t("cli.plan_fields_missing", fields=" ".join(missing)))
     data["level"] = _level(str(data.get("level", "")))
+    for name in ("plan_id", "site_code"):
+        if isinstance(data.get(name), str):
+            data[name] = canonical_code(data[name])
     return dict(data)
 
 

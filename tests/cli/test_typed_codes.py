@@ -1,0 +1,66 @@
+"""Plan ids and dates as staff type them.
+
+Regression: ``plan start --plan-id p2026-1104-0412`` started a second plan beside
+``P2026-1104-0412`` (codes compare as text), both sending escalation mail; and
+``--exam-end 2026/11/04`` was refused although files may say it that way.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from temporalio.client import Client
+
+from certflow.i18n import t
+from tests.cli.conftest import Certflow
+from tests.cli.test_commands import ADMIN, start_argv
+from tests.cli.test_staff_rules import plan_exists, started_input, with_flag
+from tests.support import PlanDriver
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+
+async def test_a_plan_id_typed_in_lower_case_or_full_width_is_the_same_plan(
+    certflow: Certflow, new_driver: PlanDriver, client: Client
+) -> None:
+    plan_id = new_driver.plan.plan_id
+    typed = plan_id.lower()
+    wide = plan_id.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789"})
+
+    started = await certflow(
+        *with_flag(start_argv(new_driver.plan), "--plan-id", typed)
+    )
+    again = await certflow(*with_flag(start_argv(new_driver.plan), "--plan-id", wide))
+    status = await certflow(*ADMIN, "status", typed)
+
+    assert started.status == 0, started.out
+    assert plan_id in started.out
+    assert await plan_exists(client, plan_id)
+    assert not await plan_exists(client, typed)
+    assert again.status == 2  # the same plan, already started
+    assert status.status == 0 and plan_id in status.out, status.out
+
+
+@pytest.mark.parametrize(
+    "typed", ["2026/11/4", "2026.11.04", "2026年11月4日", "２０２６-11-04"]
+)
+async def test_an_exam_date_typed_with_other_separators_is_read(
+    typed: str, certflow: Certflow, new_driver: PlanDriver, client: Client
+) -> None:
+    plan = new_driver.plan.model_copy(update={"exam_end_date": date(2026, 11, 4)})
+    started = await certflow(*with_flag(start_argv(plan), "--exam-end", typed))
+
+    assert started.status == 0, started.out
+    given = await started_input(client, plan.plan_id)
+    assert given.info.exam_end_date == date(2026, 11, 4)
+
+
+async def test_an_impossible_date_is_refused_in_chinese(
+    certflow: Certflow, new_driver: PlanDriver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refused = await certflow(
+        *with_flag(start_argv(new_driver.plan), "--exam-end", "2026/02/30")
+    )
+    assert refused.status == 2
+    assert t("cli.bad_date", value="2026/02/30") in capsys.readouterr().err
