@@ -16,6 +16,7 @@ import errno
 import importlib
 import logging
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -257,6 +258,23 @@ async def _stop_worker(task: asyncio.Task[object], stop: asyncio.Event) -> None:
         log.error("worker ended with error=%r", err)
 
 
+def _exports(server: DevServer, sink: MailSink, settings: Settings) -> str:
+    """The environment that points ``certflow`` at this stack, as a shell line.
+
+    Without it a command run elsewhere reads the configuration file's defaults
+    (Temporal on 7233), and would reach another stack on them, or none. The
+    state folder is this stack's parent of its documents; a database password
+    is left for the reader to fill in.
+    """
+    return shlex.join([
+        "export",
+        f"TEMPORAL_ADDRESS={server.address}",
+        f"DATABASE_URL={redact(settings.database_url)}",
+        f"CERTFLOW_STATE={settings.documents_dir.parent}",
+        f"SMTP_PORT={sink.port}",
+    ])  # fmt: skip
+
+
 def _print_endpoints(
     server: DevServer,
     sink: MailSink,
@@ -282,6 +300,8 @@ def _print_endpoints(
         f"  Signing key       : {settings.certificates.signing_key_file}",
         f"  Worker            : {worker}",
         "Read mail with: certflow mail list " + str(sink.root.parent),
+        "Staff tools in another shell reach this stack with:",
+        "  " + _exports(server, sink, settings),
         "Press Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)

@@ -90,6 +90,9 @@ async def test_stack_starts_prints_endpoints_and_stops_on_sigint(
     assert f"http://127.0.0.1:{ui}" in printed
     assert str(state / "mailbox" / "all") in printed
     assert fresh_database_url in printed
+    # A staff tool in another shell finds this stack, not the default one.
+    assert f"export TEMPORAL_ADDRESS=127.0.0.1:{port} " in printed
+    assert f"CERTFLOW_STATE={state} " in printed and f"SMTP_PORT={smtp}" in printed
     assert process.returncode == 0, errors
     assert took < 15
     assert "stack stopped" in errors
