@@ -9,8 +9,9 @@ a mail that was already delivered.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import format_datetime, make_msgid
 
 import aiosmtplib
 import asyncpg
@@ -21,6 +22,7 @@ from certflow.activity_models import Notification
 from certflow.config import Settings, SmtpSettings
 from certflow.i18n import t
 from certflow.models import Role
+from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,8 @@ class Notifier:
         message["From"] = self.settings.smtp.sender
         message["To"] = ", ".join(recipients)
         message["Subject"] = t(f"mail.{note.template}.subject", **fields)
-        message["Date"] = formatdate(localtime=False)
+        # Staff read the time as their mail program shows it: in China, +0800.
+        message["Date"] = format_datetime(datetime.now(CST).replace(microsecond=0))
         message["Message-ID"] = make_msgid(domain="certflow.local")
         message["X-Certflow-Plan"] = note.plan_id
         message["X-Certflow-Template"] = note.template

@@ -57,6 +57,8 @@ async def test_owner_is_reminded_before_the_submission_deadline(
     # One reminder per open obligation, to its owner only (no supervisor yet).
     assert len(reminders) == 5
     assert all("region-contact" not in str(m["To"]) for m in reminders)
+    # Dated in China Standard Time, as staff read it (not -0000 / UTC).
+    assert all(str(m["Date"]).endswith("+0800") for m in reminders)
 
     await skip_to(driver, deadline - timedelta(days=1) + timedelta(hours=1))
     await driver.wait_for(lambda s: all(o.reminders_sent == 2 for o in s.owed))
