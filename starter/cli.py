@@ -1281,7 +1281,7 @@ async def _wake_waiting_plans(ctx: Context, year: int) -> int:
 async def show_calendar(ctx: Context, args: argparse.Namespace) -> int:
     """Print a year's holidays and make-up workdays, and where they came from."""
     from activities.calendar import CalendarActivities
-    from certflow.calendar import UnknownYear
+    from certflow.calendar import UnknownYear, holiday_periods
 
     pool = await ctx.pool()
     row = await pool.fetchrow(
@@ -1302,8 +1302,16 @@ async def show_calendar(ctx: Context, args: argparse.Namespace) -> int:
                 at=format_cst(row["loaded_at"]),
             )
         )
-    ctx.say(t("cli.calendar_holidays", count=len(schedule.holidays)))
-    ctx.say(*_day_lines(schedule.holidays))
+    periods = holiday_periods(schedule)
+    days = sum((last - first).days + 1 for first, last in periods)
+    ctx.say(t("cli.calendar_periods", count=len(periods), days=days))
+    ctx.say(
+        *(
+            t("cli.calendar_period", first=first.isoformat(), last=last.isoformat(),
+              days=(last - first).days + 1)
+            for first, last in periods
+        )
+    )  # fmt: skip
     ctx.say(t("cli.calendar_makeup", count=len(schedule.makeup_workdays)))
     ctx.say(*_day_lines(schedule.makeup_workdays))
     return 0

@@ -21,6 +21,7 @@ from certflow.calendar.schedule import (
     WorkingCalendar,
     YearSchedule,
     check_schedule,
+    holiday_periods,
     schedule_problems,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "YearSchedule",
     "check_schedule",
     "correction_in_time",
+    "holiday_periods",
     "load_schedule_file",
     "notice_year",
     "parse_notice",

@@ -81,6 +81,39 @@ def is_weekend(day: date) -> bool:
     return day.weekday() >= 5
 
 
+def holiday_periods(schedule: YearSchedule) -> list[tuple[date, date]]:
+    """The year's holiday periods, first and last day, as the notice counts them.
+
+    A period is a holiday with the days off next to it (weekend days not worked
+    instead), within the year: the notice's "1月1日至3日放假调休，共3天". The
+    schedule need not list those weekend days: the ``holidays`` package lists the
+    official days only, so counting its list (22 days for 2026) disagrees with
+    the notice (33); the periods agree with it.
+    """
+    year, off, worked = (
+        schedule.year,
+        set(schedule.holidays),
+        set(schedule.makeup_workdays),
+    )
+
+    def resting(day: date) -> bool:
+        return (
+            day.year == year and day not in worked and (day in off or is_weekend(day))
+        )
+
+    periods: list[tuple[date, date]] = []
+    for holiday in sorted(off):
+        if periods and periods[-1][0] <= holiday <= periods[-1][1]:
+            continue
+        first = last = holiday
+        while resting(first - timedelta(days=1)):
+            first -= timedelta(days=1)
+        while resting(last + timedelta(days=1)):
+            last += timedelta(days=1)
+        periods.append((first, last))
+    return periods
+
+
 def schedule_problems(schedule: YearSchedule) -> list[Problem]:
     """Return every reason ``schedule`` cannot be used, empty when it is sound."""
     found: list[Problem] = []

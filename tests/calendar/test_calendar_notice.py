@@ -12,6 +12,7 @@ from certflow.calendar import (
     ScheduleError,
     WorkingCalendar,
     YearSchedule,
+    holiday_periods,
     load_schedule_file,
     parse_notice,
 )
@@ -279,3 +280,28 @@ def test_a_december_day_of_the_previous_year_is_named_as_such() -> None:
 
     assert codes(raised.value) == ["notice_previous_year_day"]
     assert "上一年的 2005-12-31" in str(raised.value)
+
+
+NOTICE_2026_PERIODS = [
+    (date(2026, 1, 1), date(2026, 1, 3)),
+    (date(2026, 2, 15), date(2026, 2, 23)),
+    (date(2026, 4, 4), date(2026, 4, 6)),
+    (date(2026, 5, 1), date(2026, 5, 5)),
+    (date(2026, 6, 19), date(2026, 6, 21)),
+    (date(2026, 9, 25), date(2026, 9, 27)),
+    (date(2026, 10, 1), date(2026, 10, 7)),
+]
+
+
+def test_holiday_periods_are_the_notices_from_either_source(
+    notice_2026: str, package_calendar: WorkingCalendar
+) -> None:
+    """Regression: 'calendar show 2026' listed 22 days off (the package lists
+    official days only, some weekend days of a period and not others) where
+    the notice gives seven periods of 33 days."""
+    from_notice = holiday_periods(parse_notice(notice_2026))
+    from_package = holiday_periods(package_calendar.schedule_for(2026))
+
+    assert from_notice == NOTICE_2026_PERIODS
+    assert from_package == NOTICE_2026_PERIODS
+    assert sum((last - first).days + 1 for first, last in from_notice) == 33

@@ -477,6 +477,11 @@ async def test_calendar_load_and_show(
 
     assert shown.status == 0
     assert "2027-01-01" in shown.out
+    # As the notice states them: periods with their first and last day.
+    assert (
+        t("cli.calendar_period", first="2027-02-05", last="2027-02-14", days=10)
+        in shown.out
+    )
     assert not_admin.status == 2 and t("cli.admin_only") in not_admin.out
     assert loaded.status == 0
     assert t("cli.calendar_stored", year=2027, source="").split("（")[0] in loaded.out
