@@ -64,6 +64,8 @@ async def test_the_demo_ends_with_verifiable_and_revoked_certificates(
         env=env,
     )
     assert status == 0, out
+    # The narration is all a user reads: no SDK or workflow warnings over it.
+    assert "WARN" not in out, out
 
     issued = [int(n) for n in re.findall(r": issued, (\d+) e-certificates", out)]
     assert len(issued) == 2 and all(n > 0 for n in issued), out
