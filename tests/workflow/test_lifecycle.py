@@ -101,6 +101,9 @@ async def test_plan_runs_from_score_sheets_to_issued_certificates(
         for m in sink_messages()
         if m["X-Certflow-Plan"] == plan_id and "一致性核对" in str(m["Subject"])
     )
+    body = review_mail.get_body(("plain",)).get_content()
+    # The verdict says the count once (it read "发现 1 处…（发现 1 处不一致）").
+    assert body.count("处不一致") == 1, body
     [report] = list(review_mail.iter_attachments())
     assert report.get_filename().endswith("一致性核对报告.xlsx")
     book = openpyxl.load_workbook(io.BytesIO(report.get_content()))
