@@ -89,6 +89,12 @@ async def test_a_plan_cancelled_in_submission_sends_no_more_notices_and_ends(
         REASON,
     )
     assert status.cancellation.stage == Stage.SCORE_SUBMISSION
+    first = status.history[0]
+    assert (first.action, first.role, first.person) == (
+        "start_plan",
+        Role.ADMIN,
+        "admin-liu",
+    )
     last = status.history[-1]
     assert (last.action, last.person, last.note) == ("cancel_plan", "admin-liu", REASON)
     assert await stage_attribute(driver) == Stage.CANCELLED.value
