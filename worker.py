@@ -58,6 +58,7 @@ def build_activities(
     return [
         plans.register_plan,
         plans.record_stage,
+        plans.cancel_plan,
         plans.record_audit,
         plans.claim_ready_plans,
         plans.release_plans,

@@ -8,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 
 from certflow.activity_models import (
     AuditEntry,
+    CancelOutcome,
     ClaimRequest,
     PlanRegistration,
     ReleaseRequest,
@@ -17,6 +18,29 @@ from certflow.models import Stage
 
 # The error type of a registration refused for a plan id another workflow holds.
 PLAN_ID_TAKEN = "plan_id_taken"
+# The audit action of a plan's start, written with its row.
+START_PLAN = "start_plan"
+
+_INSERT_AUDIT = """
+    INSERT INTO audit (plan_id, action, role, person, at, accepted, late,
+                       details, idempotency_key)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    ON CONFLICT (idempotency_key) DO NOTHING
+"""
+
+
+def _audit_values(entry: AuditEntry) -> tuple[object, ...]:
+    return (
+        entry.plan_id,
+        entry.action,
+        entry.role.value if entry.role else None,
+        entry.person,
+        entry.at,
+        entry.accepted,
+        entry.late,
+        entry.details,
+        entry.idempotency_key,
+    )
 
 
 def _registered_by(row: asyncpg.Record, reg: PlanRegistration) -> bool:
@@ -47,6 +71,10 @@ class PlanStore:
         reset, a second stack on this database) is refused without retries:
         the plan's scores, requests and numbers would otherwise be mixed into
         the old plan's. The workflow ends, saying so.
+
+        The person who started the plan is written to the audit trail in the
+        same transaction: a plan nobody can be asked about is one nobody dares
+        to cancel.
         """
         info = reg.info
         async with self.pool.acquire() as conn, conn.transaction():
@@ -74,6 +102,22 @@ class PlanStore:
                 reg.first_run_id or None,
             )
             if inserted:
+                if reg.started_by is not None:
+                    await conn.execute(
+                        _INSERT_AUDIT,
+                        *_audit_values(
+                            AuditEntry(
+                                plan_id=info.plan_id,
+                                action=START_PLAN,
+                                role=reg.started_by.role,
+                                person=reg.started_by.person,
+                                at=reg.started_at,
+                                idempotency_key=(
+                                    f"{reg.workflow_id}/{reg.first_run_id}/start"
+                                ),
+                            )
+                        ),
+                    )
                 return
             row = await conn.fetchrow(
                 """
@@ -98,39 +142,59 @@ class PlanStore:
 
     @activity.defn
     async def record_stage(self, change: StageChange) -> None:
+        """Record the stage a plan entered; a cancelled plan's row stays cancelled.
+
+        A stage change the workflow started just before the plan was cancelled
+        may reach the database after the cancellation: it must not revive it.
+        """
         await self.pool.execute(
             """
             UPDATE plans
             SET stage = $2, overdue = $3, next_deadline = $4, updated_at = $5
-            WHERE plan_id = $1
+            WHERE plan_id = $1 AND stage <> $6
             """,
             change.plan_id,
             change.stage.value,
             change.overdue,
             change.next_deadline,
             change.at,
+            Stage.CANCELLED.value,
         )
+
+    @activity.defn
+    async def cancel_plan(self, entry: AuditEntry) -> CancelOutcome:
+        """Mark the plan's row cancelled and write ``entry``, its audit line.
+
+        A plan an approval batch has gathered is not cancelled: the batch
+        claims plans in the database before the plan hears of it, and the row
+        lock lets exactly one of the two win. A retry after a lost answer
+        writes the same values again, and the audit line once.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            # The row lock orders this with ``claim_ready_plans``.
+            batch_id = await conn.fetchval(
+                "SELECT batch_id FROM plans WHERE plan_id = $1 FOR UPDATE",
+                entry.plan_id,
+            )
+            if batch_id is not None:
+                return CancelOutcome(cancelled=False, batch_id=batch_id)
+            await conn.execute(
+                """
+                UPDATE plans
+                SET stage = $2, overdue = false, next_deadline = NULL, updated_at = $3
+                WHERE plan_id = $1
+                """,
+                entry.plan_id,
+                Stage.CANCELLED.value,
+                entry.at,
+            )
+            await conn.execute(_INSERT_AUDIT, *_audit_values(entry))
+        return CancelOutcome(cancelled=True)
 
     @activity.defn
     async def record_audit(self, entry: AuditEntry) -> None:
         """Append one audit line; the idempotency key makes retries harmless."""
-        await self.pool.execute(
-            """
-            INSERT INTO audit (plan_id, action, role, person, at, accepted, late,
-                               details, idempotency_key)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            ON CONFLICT (idempotency_key) DO NOTHING
-            """,
-            entry.plan_id,
-            entry.action,
-            entry.role.value if entry.role else None,
-            entry.person,
-            entry.at,
-            entry.accepted,
-            entry.late,
-            entry.details,
-            entry.idempotency_key,
-        )
+        await self.pool.execute(_INSERT_AUDIT, *_audit_values(entry))
 
     @activity.defn
     async def claim_ready_plans(self, req: ClaimRequest) -> list[str]:

@@ -25,6 +25,7 @@ from certflow.models import (
     SummaryStats,
 )
 from certflow.plan import (
+    Cancellation,
     ConsistencySummary,
     CorrectionStatus,
     Duty,
@@ -49,6 +50,8 @@ class ExamPlanInput(Model):
     info: PlanInfo
     policy: DeadlinePolicy = Field(default_factory=DeadlinePolicy)
     state: PlanState | None = None
+    # Who started the plan; None in inputs from before it was recorded.
+    started_by: Actor | None = None
     # Continue as new once history passes this many events (tests lower it).
     history_event_limit: int = 10_000
 
@@ -153,6 +156,13 @@ class SiteSignoffRequest(Model):
     plan_id: str
 
 
+class CancelRequest(Model):
+    """Withdraw a plan started by mistake; the reason is kept and mailed."""
+
+    actor: Actor
+    reason: str = Field(default="", max_length=500)
+
+
 class ActionResult(Model):
     """The plan's answer to a staff action: accepted, or refused with problems."""
 
@@ -228,6 +238,7 @@ class PlanStatus(Model):
     certificates_issued: int
     platform_import: DocumentRef | None
     history: list[HistoryEntry]
+    cancellation: Cancellation | None = None
 
 
 class PlanResult(Model):

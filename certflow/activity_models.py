@@ -8,6 +8,7 @@ from pydantic import Field
 
 from certflow.calendar import PublicityWindow
 from certflow.models import (
+    Actor,
     DocumentKind,
     DocumentRef,
     Model,
@@ -25,6 +26,8 @@ class PlanRegistration(Model):
     # The first run of the registering workflow (kept across continue-as-new
     # and reset); empty in histories from before it was sent.
     first_run_id: str = ""
+    # Who started the plan: written to the audit trail with the plan's row.
+    started_by: Actor | None = None
 
 
 class StageChange(Model):
@@ -48,6 +51,13 @@ class AuditEntry(Model):
     details: dict[str, str] = Field(default_factory=dict)
     # Retries of the same activity write the same line once.
     idempotency_key: str
+
+
+class CancelOutcome(Model):
+    """The database's answer to a cancellation: done, or the batch holding the plan."""
+
+    cancelled: bool
+    batch_id: str | None = None
 
 
 class ProcessUpload(Model):

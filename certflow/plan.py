@@ -109,6 +109,8 @@ class Obligation(Model):
     # The notices actually sent, as staff count them.
     reminder_mails: int = 0
     escalation_mails: int = 0
+    # Closed because the plan was cancelled, not because anybody did it.
+    withdrawn: bool = False
 
     @property
     def open(self) -> bool:
@@ -192,7 +194,13 @@ def take_due_alarms(
 
 
 class HistoryEntry(Model):
-    """One line of the plan's recent history, shown by the status query."""
+    """One line of the plan's recent history, shown by the status query.
+
+    A decision's line carries its outcome and reason: the same action read
+    twice (sent back, then approved) must not look the same to staff.
+    ``ref`` names what was acted on (a request or a batch); ``note`` is the
+    reason staff gave, never personal data of a candidate.
+    """
 
     at: datetime
     action: str
@@ -200,6 +208,8 @@ class HistoryEntry(Model):
     person: str | None = None
     late: bool = False
     note: str = ""
+    outcome: str = ""  # a code of ``cli.outcomes``: approved, sent_back, ...
+    ref: str = ""
 
 
 class CorrectionStatus(StrEnum):
@@ -219,13 +229,31 @@ class CorrectionState(Model):
 
 
 class ConsistencySummary(Model):
-    """What the workflow keeps of the consistency report: the verdict and counts."""
+    """What the workflow keeps of the consistency report: the verdict and counts.
+
+    ``verdict`` is the computed one, written before anybody looked; the
+    regional contact's decision on it is kept beside it, so the status says
+    what became of the report, not only what it found.
+    """
 
     consistent: bool
     verdict: str
     mismatch_count: int
     mismatches: list[str] = Field(default_factory=list)  # masked, capped
     report: DocumentRef | None = None
+    review_outcome: str | None = None  # approved | sent_back
+    reviewed_by: str | None = None
+    review_reason: str = ""
+
+
+class Cancellation(Model):
+    """Who cancelled the plan, when, why, and in which stage it then stood."""
+
+    at: datetime
+    role: Role
+    person: str
+    reason: str
+    stage: Stage
 
 
 class PaymentRecord(Model):
@@ -272,6 +300,7 @@ class PlanState(Model):
     batch: BatchMembership | None = None
     approval_note: str | None = None
     certificates_issued: int = 0
+    cancellation: Cancellation | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
 
     # -- obligations -------------------------------------------------------
@@ -342,6 +371,19 @@ class PlanState(Model):
     def overdue(self, now: datetime) -> bool:
         return any(ob.overdue(now) for ob in self.open_obligations())
 
+    def withdraw_all(self, now: datetime, actor: Actor) -> list[Obligation]:
+        """Close every open obligation of a cancelled plan; return those closed.
+
+        Alarms are computed from the open obligations only, so once none is
+        open no reminder or overdue notice can fall due again.
+        """
+        closed = self.open_obligations()
+        for ob in closed:
+            ob.done_at = now
+            ob.done_by = actor.person
+            ob.withdrawn = True
+        return closed
+
     def corrections_closed(self) -> bool:
         """True when no correction request waits for a decision or to be applied."""
         return all(
@@ -375,6 +417,7 @@ class Action(StrEnum):
     RECORD_INVOICE = "record_invoice"
     ORG_SIGNOFF = "org_signoff"
     SITE_SIGNOFF = "site_signoff"
+    CANCEL_PLAN = "cancel_plan"
 
 
 @dataclass(frozen=True)
@@ -419,7 +462,15 @@ ACTION_RULES: dict[Action, ActionRule] = {
     ),
     Action.ORG_SIGNOFF: _rule({Role.TECH_DEPT}, {Stage.PAYMENT_AND_SIGNOFF}),
     Action.SITE_SIGNOFF: _rule({Role.SITE}, {Stage.PAYMENT_AND_SIGNOFF}),
+    # A plan started by mistake is withdrawn by those who start plans for the
+    # organisation. The stages it is refused in each have their own reason
+    # (see ``cancel_refusal``), so the shared check lets every stage through.
+    Action.CANCEL_PLAN: _rule({Role.ADMIN, Role.TECH_DEPT}, set(Stage)),
 }
+
+# Once certificates are being issued a plan is no mistake to withdraw: an
+# issued certificate is revoked one by one instead.
+_NOT_CANCELLABLE = {Stage.ISSUANCE, Stage.ISSUED}
 
 
 class Refusal(Exception):
@@ -468,6 +519,26 @@ def check_action(state: PlanState, action: Action, actor: Actor) -> None:
                 stage=t(f"stages.{state.stage.value}"),
             ),
         )
+
+
+def cancel_refusal(state: PlanState, reason: str) -> Refusal | None:
+    """Refuse a cancellation the plan cannot take, saying why in staff's terms."""
+    if state.stage is Stage.CANCELLED:
+        return Refusal("already_done", t("plan.already_cancelled"))
+    if state.stage in _NOT_CANCELLABLE:
+        return Refusal(
+            "wrong_stage",
+            t("plan.cancel_after_issuance", stage=t(f"stages.{state.stage.value}")),
+        )
+    if state.batch is not None:
+        # The general manager decides on the batch as it was sent: a plan
+        # vanishing from it would leave the decision about a plan that is gone.
+        return Refusal(
+            "in_batch", t("plan.cancel_in_batch", batch_id=state.batch.batch_id)
+        )
+    if not reason.strip():
+        return Refusal("reason_required", t("plan.cancel_reason_required"))
+    return None
 
 
 def refusal_problem(refusal: Refusal) -> Problem:

@@ -54,6 +54,7 @@ from certflow.actions import (
     BatchInput,
     BatchStatus,
     CalendarReloaded,
+    CancelRequest,
     ConfirmSummaryRequest,
     CorrectionApply,
     CorrectionDecision,
@@ -307,6 +308,11 @@ def show_result(ctx: Context, result: ActionResult) -> int:
 
 
 def _history_action(entry: HistoryEntry) -> str:
+    """One history line's action, with what it was about, decided and why.
+
+    A review read twice (sent back, then approved) must not look the same:
+    the outcome and the reason given are part of the line.
+    """
     name, _, suffix = entry.action.partition(":")
     if name == "stage":
         return t("cli.status.entered", stage=t(f"stages.{suffix}"))
@@ -315,7 +321,25 @@ def _history_action(entry: HistoryEntry) -> str:
     except KeyError:
         # An action this tool has no word for yet: said as one, with its code.
         label = t("cli.status.other_action", code=name)
-    return t("cli.status.refused_action", action=label) if suffix else label
+    if entry.ref:
+        label = f"{label} {entry.ref}"
+    if suffix:
+        return t("cli.status.refused_action", action=label)
+    if entry.outcome:
+        label = t("cli.status.decided", action=label, outcome=_outcome(entry.outcome))
+    return label + _reason(entry.note)
+
+
+def _outcome(code: str) -> str:
+    try:
+        return t(f"cli.outcomes.{code}")
+    except KeyError:
+        return code
+
+
+def _reason(text: str) -> str:
+    """``（原因：…）`` after a decision, or nothing where none was given."""
+    return t("cli.status.reason", reason=text.strip()) if text.strip() else ""
 
 
 def deadline_text(instant: datetime) -> str:
@@ -337,6 +361,20 @@ def render_status(status: PlanStatus) -> list[str]:
         (t("cli.status.stage"), f"{status.stage_label} ({status.stage.value})"),
         (t("cli.status.next_deadline"), next_deadline),
     ]
+    cancelled = status.cancellation
+    if cancelled is not None:
+        pairs.append(
+            (
+                t("cli.status.cancelled"),
+                t(
+                    "cli.status.cancelled_line",
+                    who=f"{t(f'roles.{cancelled.role.value}')} {cancelled.person}",
+                    at=format_cst(cancelled.at),
+                    stage=t(f"stages.{cancelled.stage.value}"),
+                    reason=cancelled.reason,
+                ),
+            )
+        )
     lines = _fields(pairs)
 
     lines += ["", t("cli.status.owed")]
@@ -422,11 +460,20 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
     if status.summary is not None:
         summary = t("cli.status.summary_counts", **status.summary.model_dump())
     consistency = none
-    if status.consistency is not None:
+    review = status.consistency
+    if review is not None and review.review_outcome:
+        # The computed verdict asks for a review; once done, say its outcome.
+        consistency = t(
+            "cli.status.consistency_reviewed",
+            count=review.mismatch_count,
+            person=review.reviewed_by or "",
+            outcome=_outcome(review.review_outcome),
+        ) + _reason(review.review_reason)
+    elif review is not None:
         consistency = t(
             "cli.status.consistency_line",
-            verdict=status.consistency.verdict,
-            count=status.consistency.mismatch_count,
+            verdict=review.verdict,
+            count=review.mismatch_count,
         )
     payment = status.payment
     pay = none
@@ -782,6 +829,21 @@ PLAN_ACTIONS: list[PlanAction] = [
         "the site's sign-off on the national platform",
         (_flag("--platform-plan-id", "plan_id", required=True),),
     ),
+    PlanAction(
+        ("plan", "cancel"),
+        "cancel_plan",
+        CancelRequest,
+        "withdraw a plan started by mistake (admin, tech dept)",
+        (
+            _flag(
+                "--reason",
+                "reason",
+                type=reason_argument,
+                required=True,
+                help="why it is cancelled (kept on record, mailed to the parties)",
+            ),
+        ),
+    ),
 ]
 
 
@@ -792,11 +854,40 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
 
     client = await ctx.client()
     handle = client.get_workflow_handle(plan_workflow_id(args.plan_id))
-    result = await ctx.update(
-        handle.execute_update(spec.update, request, result_type=ActionResult),
-        check=f"certflow status {args.plan_id}",
-    )
+    try:
+        result = await ctx.update(
+            handle.execute_update(spec.update, request, result_type=ActionResult),
+            check=f"certflow status {args.plan_id}",
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND and await plan_known(
+            ctx, client, args.plan_id
+        ):
+            raise CliError(t("cli.plan_closed", plan_id=args.plan_id)) from None
+        raise
     return show_result(ctx, result)
+
+
+async def plan_known(ctx: Context, client: Client, plan_id: str) -> bool:
+    """Whether Temporal knows the plan's workflow, running or ended.
+
+    An action sent to a plan that has ended (cancelled, or issued and
+    invoiced) is answered "not found" by the server, as for a plan id that
+    was never started; staff must be told which of the two it is. The raw
+    call: only whether Temporal knows the workflow matters, and the SDK's own
+    ``describe`` would also decode every search attribute.
+    """
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace,
+        execution=WorkflowExecution(workflow_id=plan_workflow_id(plan_id)),
+    )
+    try:
+        await ctx.answer(client.workflow_service.describe_workflow_execution(request))
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+    return True
 
 
 # -- plan start, status, list ------------------------------------------------------
@@ -921,7 +1012,7 @@ async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
     """Start the workflow of a new exam plan with the configured rules."""
     from workflows import ExamPlanWorkflow
 
-    actor_allowed(args, PLAN_STARTERS, "cli.start_not_allowed")
+    starter = actor_allowed(args, PLAN_STARTERS, "cli.start_not_allowed")
     settings = ctx.settings
     info = plan_info(plan_fields(args))
     check_new_plan(settings, info, force=args.force)
@@ -941,7 +1032,7 @@ async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
         await ctx.answer(
             client.start_workflow(
                 ExamPlanWorkflow.run,
-                ExamPlanInput(info=info, policy=settings.deadlines),
+                ExamPlanInput(info=info, policy=settings.deadlines, started_by=starter),
                 id=plan_workflow_id(info.plan_id),
                 task_queue=settings.temporal.task_queue,
                 # A plan id names one plan for ever, even after it is issued.
@@ -969,18 +1060,8 @@ async def check_plan_id_free(ctx: Context, client: Client, plan_id: str) -> None
     pool = await ctx.pool()
     if await pool.fetchval("SELECT 1 FROM plans WHERE plan_id = $1", plan_id) is None:
         return
-    # The raw call: only whether Temporal knows the workflow matters, and the
-    # SDK's own ``describe`` would also decode every search attribute.
-    request = DescribeWorkflowExecutionRequest(
-        namespace=client.namespace,
-        execution=WorkflowExecution(workflow_id=plan_workflow_id(plan_id)),
-    )
-    try:
-        await ctx.answer(client.workflow_service.describe_workflow_execution(request))
-    except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            raise
-        raise CliError(t("cli.plan_id_used", plan_id=plan_id)) from None
+    if not await plan_known(ctx, client, plan_id):
+        raise CliError(t("cli.plan_id_used", plan_id=plan_id))
 
 
 async def plan_status(ctx: Context, plan_id: str) -> PlanStatus:

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.certificates import CertificateActivities
     from activities.intake import IntakeActivities
     from activities.notify import Notifier
-    from activities.store import PLAN_ID_TAKEN, PlanStore
+    from activities.store import PLAN_ID_TAKEN, START_PLAN, PlanStore
     from certflow import search_attributes as sa
     from certflow.actions import (
         ActionResult,
@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         BatchJoined,
         BatchVerdict,
         CalendarReloaded,
+        CancelRequest,
         ConfirmSummaryRequest,
         CorrectionApply,
         CorrectionCounts,
@@ -72,12 +73,14 @@ with workflow.unsafe.imports_passed_through():
         Alarm,
         AlarmKind,
         BatchMembership,
+        Cancellation,
         CorrectionState,
         CorrectionStatus,
         Duty,
         HistoryEntry,
         PlanState,
         Refusal,
+        cancel_refusal,
         check_action,
         date_after_today,
         date_before,
@@ -95,6 +98,8 @@ RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 ANSWER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=4)
 # Patch id: an issued plan waits for the invoice finance still owes.
 INVOICE_AFTER_ISSUANCE = "invoice-after-issuance"
+# The one mail a cancelled plan still sends: the news of its cancellation.
+CANCELLED_TEMPLATE = "plan_cancelled"
 
 
 def _refuse(refusal: Refusal) -> ApplicationError:
@@ -127,6 +132,8 @@ class ExamPlanWorkflow:
             info=input.info, policy=input.policy, started_at=now
         )
         self._fresh_start = input.state is None
+        # A plan is cancelled only once its row exists (see ``cancel_plan``).
+        self._registered = not self._fresh_start
         # Set whenever obligations change, so the timer loop recomputes its sleep.
         self._alarms_changed = False
         # Uploads and decisions await activities; the lock keeps two of them from
@@ -190,6 +197,7 @@ class ExamPlanWorkflow:
                     workflow_id=info.workflow_id,
                     started_at=state.started_at,
                     first_run_id=info.first_execution_run_id or info.run_id,
+                    started_by=self._input.started_by,
                 ),
             )
         except ActivityError as err:
@@ -206,6 +214,17 @@ class ExamPlanWorkflow:
             )
             self._publish()
             return False
+        self._registered = True
+        starter = self._input.started_by
+        if starter is not None:
+            state.remember(
+                HistoryEntry(
+                    at=state.started_at,
+                    action=START_PLAN,
+                    role=starter.role,
+                    person=starter.person,
+                )
+            )
         return True
 
     def _open_submission(self) -> None:
@@ -220,7 +239,11 @@ class ExamPlanWorkflow:
         await self._wait_until(
             lambda: all(state.is_done(d.value) for d in SUBMISSION_DUTIES)
         )
+        if self._cancelled:
+            return
         await self._enter(Stage.CONSISTENCY_REVIEW)
+        if self._cancelled:
+            return
         result = await self._activity(
             IntakeActivities.build_consistency_report,
             ConsistencyRequest(
@@ -228,6 +251,8 @@ class ExamPlanWorkflow:
             ),
             start_to_close=LONG,
         )
+        if self._cancelled:
+            return
         state.consistency = result
         state.open_duty(Duty.CONSISTENCY_REVIEW, workflow.now())
         self._alarms_changed = True
@@ -253,6 +278,8 @@ class ExamPlanWorkflow:
                 PlatformImportRequest(plan=state.info),
                 start_to_close=LONG,
             )
+            if self._cancelled:
+                return
             state.open_duty(Duty.SCORE_UPLOAD, workflow.now())
             self._alarms_changed = True
             await self._notify(
@@ -261,7 +288,11 @@ class ExamPlanWorkflow:
                 attachments=[state.platform_import],
             )
         await self._wait_until(lambda: state.score_upload_confirmed_at is not None)
+        if self._cancelled:
+            return
         await self._compute_publicity()
+        if self._cancelled:
+            return
         await self._enter(Stage.PUBLICITY)
         window = state.publicity
         assert window is not None
@@ -281,7 +312,7 @@ class ExamPlanWorkflow:
         """
         state = self._state
         assert state.score_upload_confirmed_at is not None
-        while state.publicity is None:
+        while state.publicity is None and not self._cancelled:
             # Cleared before asking, not after: a load signalled while the
             # activities below run must still wake the wait that follows.
             self._calendar_reloaded = False
@@ -319,8 +350,12 @@ class ExamPlanWorkflow:
         await self._wait_until(
             lambda: workflow.now() >= publicity_end, until=publicity_end
         )
+        if self._cancelled:
+            return
         state.publicity_closed = True
         await self._enter(Stage.PAYMENT_AND_SIGNOFF)
+        if self._cancelled:
+            return
         now = workflow.now()
         state.open_duty(Duty.APPLICATION, now, window.payment_deadline_day)
         state.open_duty(Duty.ORG_SIGNOFF, now, window.payment_deadline_day)
@@ -351,6 +386,8 @@ class ExamPlanWorkflow:
         )
         if state.stage == Stage.PAYMENT_AND_SIGNOFF:
             await self._enter(Stage.AWAITING_APPROVAL)
+            if self._cancelled:
+                return
             state.open_duty(Duty.APPROVAL, workflow.now())
             self._alarms_changed = True
             await self._notify("ready_for_approval", [Role.TECH_DEPT])
@@ -408,9 +445,16 @@ class ExamPlanWorkflow:
         This is the plan's only timer: it sleeps until the earliest alarm of any
         open obligation (or ``until``), so changing an obligation just wakes it to
         recompute. It also continues as new when history grows long.
+
+        A cancelled plan waits for nothing: every wait ends, and the stage
+        that waited returns without entering the next one.
         """
         started = workflow.now()
-        while not condition():
+
+        def done() -> bool:
+            return condition() or self._cancelled
+
+        while not done():
             if limit is not None and workflow.now() - started >= limit:
                 return
             wake = self._next_wake(until)
@@ -420,7 +464,7 @@ class ExamPlanWorkflow:
             self._alarms_changed = False
             try:
                 await workflow.wait_condition(
-                    lambda: condition() or self._alarms_changed, timeout=timeout
+                    lambda: done() or self._alarms_changed, timeout=timeout
                 )
             except TimeoutError:
                 pass
@@ -526,6 +570,7 @@ class ExamPlanWorkflow:
             certificates_issued=state.certificates_issued,
             platform_import=state.platform_import,
             history=state.history,
+            cancellation=state.cancellation,
         )
 
     # -- stage 1: score submission (4.1.1-4.1.4) -------------------------------
@@ -679,12 +724,19 @@ class ExamPlanWorkflow:
         state = self._state
         now = workflow.now()
         state.close_duty(Duty.CONSISTENCY_REVIEW.value, now, req.actor)
+        decision = "approved" if req.approve else "sent_back"
+        if state.consistency is not None:
+            state.consistency.review_outcome = decision
+            state.consistency.reviewed_by = req.actor.person
+            state.consistency.review_reason = req.reason
         if req.approve:
             state.sent_back_reason = None
             await self._audit(
                 Action.REVIEW_CONSISTENCY,
                 req.actor,
-                decision="approved",
+                outcome=decision,
+                note=req.reason,
+                decision=decision,
                 reason=req.reason,
             )
             await self._enter(Stage.SCORE_PUBLICATION)
@@ -702,8 +754,11 @@ class ExamPlanWorkflow:
         await self._audit(
             Action.REVIEW_CONSISTENCY,
             req.actor,
-            decision="sent_back",
+            outcome=decision,
+            note=req.reason,
+            decision=decision,
             items=",".join(d.value for d in items),
+            reason=req.reason,
         )
         await self._enter(Stage.SCORE_SUBMISSION)
         await self._notify(
@@ -817,7 +872,10 @@ class ExamPlanWorkflow:
             )
             self._alarms_changed = True
             await self._audit(
-                Action.SUBMIT_CORRECTION, req.actor, request_id=request_id
+                Action.SUBMIT_CORRECTION,
+                req.actor,
+                ref=request_id,
+                request_id=request_id,
             )
             await self._notify(
                 "correction_received", [Role.REGIONAL_MANAGER], request_id=request_id
@@ -882,12 +940,16 @@ class ExamPlanWorkflow:
                 at=now,
             ),
         )
+        decision = "approved" if req.approve else "rejected"
         await self._audit(
             Action.DECIDE_CORRECTION,
             req.actor,
             late=late,
+            outcome=decision,
+            note=req.reason,
+            ref=req.request_id,
             request_id=req.request_id,
-            decision="approved" if req.approve else "rejected",
+            decision=decision,
         )
         if req.approve:
             await self._notify(
@@ -926,7 +988,11 @@ class ExamPlanWorkflow:
             )
             self._alarms_changed = True
             await self._audit(
-                Action.APPLY_CORRECTION, req.actor, late=late, request_id=req.request_id
+                Action.APPLY_CORRECTION,
+                req.actor,
+                late=late,
+                ref=req.request_id,
+                request_id=req.request_id,
             )
             result = self._accepted(t("plan.accepted"), late, None)
             result.report = applied.update_file
@@ -1201,8 +1267,13 @@ class ExamPlanWorkflow:
     async def batch_verdict(self, verdict: BatchVerdict) -> None:
         state = self._state
         # A verdict can only be acted on while the plan waits for one; one that
-        # arrives early (signals are not ordered with our stage changes) waits.
-        await workflow.wait_condition(lambda: state.stage == Stage.AWAITING_APPROVAL)
+        # arrives early (signals are not ordered with our stage changes) waits;
+        # a cancelled plan takes none (it was in no batch when cancelled).
+        await workflow.wait_condition(
+            lambda: state.stage in (Stage.AWAITING_APPROVAL, Stage.CANCELLED)
+        )
+        if self._cancelled:
+            return
         if state.batch is None or state.batch.batch_id != verdict.batch_id:
             workflow.logger.warning(
                 "verdict for another batch ignored",
@@ -1214,12 +1285,19 @@ class ExamPlanWorkflow:
         state.close_duty(Duty.APPROVAL.value, now, actor)
         state.approval_note = verdict.reason or None
         if verdict.approved:
-            await self._audit_raw("approve_batch", actor, batch_id=verdict.batch_id)
+            await self._audit_raw(
+                "approve_batch", actor, ref=verdict.batch_id, batch_id=verdict.batch_id
+            )
             await self._enter(Stage.ISSUANCE)
             return
         state.batch = None
         await self._audit_raw(
-            "reject_batch", actor, batch_id=verdict.batch_id, reason_given="yes"
+            "reject_batch",
+            actor,
+            note=verdict.reason,
+            ref=verdict.batch_id,
+            batch_id=verdict.batch_id,
+            reason_given="yes",
         )
         if verdict.return_to:
             for duty in verdict.return_to:
@@ -1234,6 +1312,98 @@ class ExamPlanWorkflow:
             self._publish()
         self._alarms_changed = True
         await self._notify("approval_rejected", roles, reason=verdict.reason)
+
+    # -- withdrawing a plan started by mistake ---------------------------------
+
+    @workflow.update
+    async def cancel_plan(self, req: CancelRequest) -> ActionResult:
+        """Withdraw the plan: nobody owes it anything more, and it completes.
+
+        The database row is written first and may still refuse (an approval
+        batch gathered the plan meanwhile); only then are the duties closed,
+        so a refusal leaves the plan exactly as it was. Those who owed a step,
+        and the supervisors already told it was overdue, learn why by mail.
+        """
+        state = self._state
+        async with self._lock:
+            # An upload or a correction held the lock meanwhile: look again.
+            refusal = cancel_refusal(state, req.reason)
+            if refusal is not None:
+                return ActionResult(accepted=False, message=refusal.message)
+            now = workflow.now()
+            reason = req.reason.strip()
+            self._update_seq += 1
+            info = workflow.info()
+            answer = await self._attempt(
+                PlanStore.cancel_plan,
+                AuditEntry(
+                    plan_id=state.info.plan_id,
+                    action=Action.CANCEL_PLAN.value,
+                    role=req.actor.role,
+                    person=req.actor.person,
+                    at=now,
+                    details={"reason": reason, "stage": state.stage.value},
+                    idempotency_key=f"{info.workflow_id}/{info.run_id}/{self._update_seq}",
+                ),
+            )
+            if answer is None:
+                return _not_processed("plan.action_failed")
+            if not answer.cancelled:
+                return ActionResult(
+                    accepted=False,
+                    message=t("plan.cancel_in_batch", batch_id=answer.batch_id),
+                )
+            previous = state.stage
+            withdrawn = state.withdraw_all(now, req.actor)
+            roles = {ob.owner for ob in withdrawn}
+            for ob in withdrawn:
+                supervisor = state.policy.supervisors.get(ob.owner)
+                if ob.escalation_mails and supervisor is not None:
+                    roles.add(supervisor)
+            state.stage = Stage.CANCELLED
+            state.cancellation = Cancellation(
+                at=now,
+                role=req.actor.role,
+                person=req.actor.person,
+                reason=reason,
+                stage=previous,
+            )
+            state.remember(
+                HistoryEntry(
+                    at=now,
+                    action=Action.CANCEL_PLAN.value,
+                    role=req.actor.role,
+                    person=req.actor.person,
+                    note=reason,
+                )
+            )
+            self._alarms_changed = True
+            self._publish()
+            workflow.logger.info(
+                "plan cancelled",
+                extra={"plan_id": state.info.plan_id, "stage": previous.value},
+            )
+            if roles:
+                await self._notify(
+                    CANCELLED_TEMPLATE,
+                    sorted(roles),
+                    reason=reason,
+                    by=f"{t(f'roles.{req.actor.role.value}')} {req.actor.person}",
+                    previous=t(f"stages.{previous.value}"),
+                    items="、".join(
+                        dict.fromkeys(t(f"duties.{ob.duty.value}") for ob in withdrawn)
+                    ),
+                )
+            return ActionResult(
+                accepted=True, message=t("plan.cancelled", plan_id=state.info.plan_id)
+            )
+
+    @cancel_plan.validator
+    def _check_cancel(self, req: CancelRequest) -> None:
+        self._check(Action.CANCEL_PLAN, req.actor)
+        _refuse_first(cancel_refusal(self._state, req.reason))
+        if not self._registered:
+            raise _refuse(Refusal("not_ready", t("plan.cancel_not_registered")))
 
     # -- helpers ---------------------------------------------------------------
 
@@ -1251,8 +1421,19 @@ class ExamPlanWorkflow:
                 message = f"{message}{t('plan.late_note', deadline=deadline)}"
         return ActionResult(accepted=True, message=message, late=late)
 
+    @property
+    def _cancelled(self) -> bool:
+        return self._state.stage is Stage.CANCELLED
+
     async def _enter(self, stage: Stage) -> None:
+        """Move the plan to ``stage``; a cancelled plan stays cancelled.
+
+        A decision accepted just before the cancellation may still be on its
+        way to moving the stage on once the plan is cancelled.
+        """
         state = self._state
+        if self._cancelled:
+            return
         state.stage = stage
         state.remember(HistoryEntry(at=workflow.now(), action=f"stage:{stage.value}"))
         workflow.logger.info(
@@ -1308,8 +1489,16 @@ class ExamPlanWorkflow:
         *,
         accepted: bool = True,
         late: bool = False,
+        outcome: str = "",
+        note: str = "",
+        ref: str = "",
         **details: Any,
     ) -> None:
+        """Write an audit line and the history line staff see in the status.
+
+        ``outcome``, ``note`` and ``ref`` go to the history line only: what a
+        decision decided, the reason given, and what it was about.
+        """
         state = self._state
         now = workflow.now()
         state.remember(
@@ -1319,6 +1508,9 @@ class ExamPlanWorkflow:
                 role=actor.role,
                 person=actor.person,
                 late=late,
+                outcome=outcome,
+                note=note,
+                ref=ref,
             )
         )
         self._update_seq += 1
@@ -1348,7 +1540,14 @@ class ExamPlanWorkflow:
         key_suffix: str = "",
         **fields: str,
     ) -> None:
+        """Mail the people of ``roles`` from ``template``.
+
+        A cancelled plan mails nothing but the news of its cancellation: a
+        step that was under way when it was cancelled asks nobody to act.
+        """
         state = self._state
+        if self._cancelled and template != CANCELLED_TEMPLATE:
+            return
         info = workflow.info()
         self._update_seq += 1
         await self._activity(

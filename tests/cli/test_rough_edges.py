@@ -112,8 +112,10 @@ async def test_a_folder_given_as_the_plan_file_is_refused(
         ["--as", "admin", "--person", "admin-liu", "revoke", "ZCX2027QCYY2000001",
          "--reason", " "],
         [*ACTING_INFO, "mailbox", *ASSIGN, "--reason", "  "],
+        ["--as", "admin", "--person", "admin-liu", "plan", "cancel", "P2026-1",
+         "--reason", " \u3000"],
     ],
-    ids=["decide", "review", "submit", "batch", "revoke", "mailbox"],
+    ids=["decide", "review", "submit", "batch", "revoke", "mailbox", "cancel"],
 )  # fmt: skip
 async def test_a_blank_reason_is_refused_wherever_one_is_taken(
     argv: list[str], certflow: Certflow, capsys: pytest.CaptureFixture[str]

@@ -1,0 +1,164 @@
+"""A plan started by mistake is cancelled: it owes nothing, mails nothing, ends.
+
+A typo'd plan id or exam date otherwise sends overdue notices to the site, the
+lead evaluator and the regional contact every few days for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.converter import PayloadConverter
+
+from certflow.actions import BatchDecisionRequest, CancelRequest
+from certflow.i18n import t
+from certflow.models import Actor, Role, Stage
+from certflow.timeutil import end_of_day
+from starter.smtp_sink import body_text
+from tests.support import GM, LEAD, TECH, PlanDriver, refusal_text
+from tests.workflow.test_deadlines import POLICY, mails_for, skip_to
+from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
+
+ADMIN = Actor(role=Role.ADMIN, person="admin-liu")
+REASON = "计划编号录入错误，已按正确编号重新登记"
+
+
+async def stage_attribute(driver: PlanDriver) -> str:
+    """The plan's ``Stage`` search attribute, as the Web UI filters on it."""
+    request = DescribeWorkflowExecutionRequest(
+        namespace=driver.client.namespace,
+        execution=WorkflowExecution(workflow_id=driver.h.id),
+    )
+    described = await driver.client.workflow_service.describe_workflow_execution(
+        request
+    )
+    payload = described.workflow_execution_info.search_attributes.indexed_fields[
+        "Stage"
+    ]
+    return str(PayloadConverter.default.from_payload(payload))
+
+
+async def test_a_plan_cancelled_in_submission_sends_no_more_notices_and_ends(
+    make_driver: Any, sink_messages: Any, resources: Any
+) -> None:
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.start(policy=POLICY, started_by=ADMIN)
+    plan_id = driver.plan.plan_id
+    deadline = end_of_day(driver.plan.exam_end_date + timedelta(days=15))
+    # The first reminders went out: the plan is alive and mailing.
+    await skip_to(driver, deadline - timedelta(days=3) + timedelta(hours=1))
+    await driver.wait_for(lambda s: all(o.reminders_sent == 1 for o in s.owed))
+    reminders = len(mails_for(sink_messages(), plan_id, "【提醒】"))
+
+    wf = ExamPlanWorkflow
+    wrong_role = await refusal_text(
+        driver.h.execute_update(
+            wf.cancel_plan, CancelRequest(actor=LEAD, reason=REASON)
+        )
+    )
+    blank = await refusal_text(
+        driver.h.execute_update(wf.cancel_plan, CancelRequest(actor=ADMIN, reason=" "))
+    )
+    result = await driver.h.execute_update(
+        wf.cancel_plan, CancelRequest(actor=ADMIN, reason=REASON)
+    )
+
+    assert wrong_role.startswith("wrong_role:")
+    assert blank == f"reason_required: {t('plan.cancel_reason_required')}"
+    assert result.accepted, result.message
+    assert result.message == t("plan.cancelled", plan_id=plan_id)
+
+    # Waited for in real time: the server would otherwise skip years ahead.
+    with driver.env.auto_time_skipping_disabled():
+        ended = await asyncio.wait_for(driver.h.result(), 30)
+    assert ended.stage == Stage.CANCELLED
+    status = await driver.status()
+    assert status.stage == Stage.CANCELLED and status.owed == []
+    assert status.next_deadline is None and not status.overdue
+    assert status.cancellation is not None
+    assert (status.cancellation.person, status.cancellation.reason) == (
+        "admin-liu",
+        REASON,
+    )
+    assert status.cancellation.stage == Stage.SCORE_SUBMISSION
+    first = status.history[0]
+    assert (first.action, first.role, first.person) == (
+        "start_plan",
+        Role.ADMIN,
+        "admin-liu",
+    )
+    last = status.history[-1]
+    assert (last.action, last.person, last.note) == ("cancel_plan", "admin-liu", REASON)
+    assert await stage_attribute(driver) == Stage.CANCELLED.value
+
+    row = await pool.fetchrow(
+        "SELECT stage, overdue, next_deadline FROM plans WHERE plan_id = $1", plan_id
+    )
+    assert dict(row) == {"stage": "cancelled", "overdue": False, "next_deadline": None}
+    audit = await pool.fetchrow(
+        "SELECT role, person, details FROM audit"
+        " WHERE plan_id = $1 AND action = 'cancel_plan'",
+        plan_id,
+    )
+    assert (audit["role"], audit["person"]) == ("admin", "admin-liu")
+    assert audit["details"] == {"reason": REASON, "stage": "score_submission"}
+
+    # Those who owed a step are told why, and that nothing is owed any more.
+    for _ in range(100):
+        told = mails_for(sink_messages(), plan_id, f"【考试计划 {plan_id}】已取消")
+        if told:
+            break
+        await asyncio.sleep(0.1)
+    assert len(told) == 1
+    recipients = str(told[0]["To"])
+    assert "lead-evaluators@" in recipients and "kaowu@whjtxx" in recipients
+    assert REASON in body_text(told[0]) and "admin-liu" in body_text(told[0])
+
+    # Past the deadline and two overdue repeats: not one more notice.
+    await skip_to(driver, deadline + timedelta(days=5))
+    await asyncio.sleep(0.5)
+    assert not mails_for(sink_messages(), plan_id, "【逾期】")
+    assert not mails_for(sink_messages(), plan_id, "【再次提醒·逾期】")
+    assert len(mails_for(sink_messages(), plan_id, "【提醒】")) == reminders
+
+
+async def test_cancel_is_refused_in_a_batch_and_once_certificates_are_issued(
+    make_driver: Any,
+) -> None:
+    driver: PlanDriver = await make_driver()
+    await driver.reach_payment()
+    await driver.pay_and_sign()
+    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    batch = await driver.start_batch()
+    await driver.wait_for(lambda s: s.batch_id == driver.batch_id)
+    cancel = CancelRequest(actor=TECH, reason=REASON)
+
+    in_batch = await refusal_text(
+        driver.h.execute_update(ExamPlanWorkflow.cancel_plan, cancel)
+    )
+    await batch.execute_update(
+        ApprovalBatchWorkflow.decide,
+        BatchDecisionRequest(actor=GM, approve=[driver.plan.plan_id]),
+    )
+    # Issued, and still running: finance has not recorded the invoice yet.
+    await driver.wait_for(lambda s: s.stage == Stage.ISSUED)
+    issued = await refusal_text(
+        driver.h.execute_update(ExamPlanWorkflow.cancel_plan, cancel)
+    )
+
+    assert in_batch == (
+        f"in_batch: {t('plan.cancel_in_batch', batch_id=driver.batch_id)}"
+    )
+    assert issued == "wrong_stage: " + t(
+        "plan.cancel_after_issuance", stage=t("stages.issued")
+    )
+    status = await driver.status()
+    assert status.stage == Stage.ISSUED and status.certificates_issued > 0
