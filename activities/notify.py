@@ -108,7 +108,12 @@ class Notifier:
         log.info("mail sent plan_id=%s template=%s", note.plan_id, note.template)
 
     def compose(self, note: Notification, recipients: list[str]) -> EmailMessage:
-        fields = {"organisation": self.settings.organisation, **note.fields}
+        fields = {
+            "organisation": self.settings.organisation,
+            # The candidates' look-up and verification pages (certflow web).
+            "lookup_url": self.settings.certificates.verify_url_base,
+            **note.fields,
+        }
         message = EmailMessage()
         message["From"] = self.settings.smtp.sender
         message["To"] = ", ".join(recipients)

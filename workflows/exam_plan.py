@@ -155,7 +155,13 @@ class ExamPlanWorkflow:
                     plan_id=state.info.plan_id, stage=state.stage, certificates_issued=0
                 )
             self._open_submission()
-            await self._notify("submission_opened", [Role.LEAD_EVALUATOR, Role.SITE])
+            await self._notify(
+                "submission_opened",
+                [Role.LEAD_EVALUATOR, Role.SITE],
+                deadline=format_deadline(
+                    score_submission_deadline(state.info.exam_end_date)
+                ),
+            )
         self._publish()
 
         stages: dict[Stage, Callable[[], Any]] = {

@@ -112,6 +112,18 @@ async def test_plan_runs_from_score_sheets_to_issued_certificates(
     assert "不一致之处" in cells
     assert not any(re.search(r"\d{17}[\dX]", cell) for cell in cells)  # masked
     assert any("电子证书已发放" in s for s in subjects)
+    mails = [m for m in sink_messages() if m["X-Certflow-Plan"] == plan_id]
+
+    def body_of(template: str) -> str:
+        mail = next(m for m in mails if m["X-Certflow-Template"] == template)
+        return str(mail.get_body(("plain",)).get_content())
+
+    # The opening mail names the day, not "the 15th day after the exam".
+    deadline = driver.plan.exam_end_date + timedelta(days=15)
+    assert f"{deadline.isoformat()} 23:59:59" in body_of("submission_opened")
+    # The issued mail says where candidates find and check their certificates.
+    issued = body_of("certificates_issued")
+    assert driver.settings.certificates.verify_url_base in issued
     # The general manager got the batch's approval form, as xlsx and PDF.
     batch_mail = next(
         m
