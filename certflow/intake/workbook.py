@@ -8,11 +8,10 @@ after decoding. Each grid keeps absolute positions, so row ``i`` of a grid is ro
 from __future__ import annotations
 
 import csv
-import html
 import io
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import python_calamine
@@ -21,6 +20,7 @@ from openpyxl.utils import column_index_from_string
 from certflow.intake.cells import CellValue
 from certflow.intake.container import Format, Refusal, decode_text, sniff
 from certflow.intake.limits import IntakeLimits
+from certflow.intake.sheetstate import Merge, sheet_part, sheet_state
 
 # Title rows above the header and signature rows below the data are allowed on
 # top of the row cap.
@@ -29,10 +29,18 @@ LAYOUT_ALLOWANCE = 200
 
 @dataclass(frozen=True)
 class Grid:
-    """One sheet's cells, row by row from the sheet's first row."""
+    """One sheet's cells, row by row from the sheet's first row.
+
+    ``visible`` is False for a hidden (or "very hidden") sheet, which nobody
+    sees in the office suite; ``hidden_rows`` are the 0-based rows hidden on a
+    visible sheet; ``merged`` the merged ranges (0-based, inclusive).
+    """
 
     name: str
     rows: list[list[CellValue]]
+    visible: bool = True
+    hidden_rows: frozenset[int] = frozenset()
+    merged: list[Merge] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -59,17 +67,31 @@ def _read_spreadsheet(
     cap = limits.max_rows + LAYOUT_ALLOWANCE
     try:
         book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
-        sheets = []
-        for name in book.sheet_names:
-            sheet = book.get_sheet_by_name(name)
+        read = []
+        for meta in book.sheets_metadata:
+            sheet = book.get_sheet_by_name(meta.name)
             if sheet.total_height > cap:
                 return Refusal("too_many_rows", {"limit": limits.max_rows})
             rows = cast(list[list[CellValue]], sheet.to_python(skip_empty_area=False))
-            sheets.append(Grid(name, rows))
+            merged = [(a, b, c, d) for (a, b), (c, d) in sheet.merged_cell_ranges or []]
+            visible = meta.visible is python_calamine.SheetVisibleEnum.Visible
+            read.append((meta.name, rows, visible, merged))
     except python_calamine.PasswordError:
         return Refusal("encrypted", {})
     except (python_calamine.CalamineError, ValueError, OSError):
         return Refusal("damaged", {})
+    height = max((len(rows) for _, rows, _, _ in read), default=0)
+    state = sheet_state(data, kind, [name for name, *_ in read], height)
+    sheets = [
+        Grid(
+            name,
+            rows,
+            visible=visible,
+            hidden_rows=state.hidden_rows.get(name, frozenset()),
+            merged=merged or state.merged.get(name, []),
+        )
+        for name, rows, visible, merged in read
+    ]
     return Workbook(kind, sheets)
 
 
@@ -82,7 +104,7 @@ def xlsx_error_cells(data: bytes, sheet: str) -> dict[tuple[int, int], str]:
     """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            path = _sheet_part(archive, sheet)
+            path = sheet_part(archive, sheet)
             if path is None or archive.getinfo(path).file_size > _MAX_SHEET_XML:
                 return {}
             xml = archive.read(path)
@@ -99,25 +121,6 @@ def xlsx_error_cells(data: bytes, sheet: str) -> dict[tuple[int, int], str]:
                 value.group(1).decode("utf-8", "replace") if value else "#ERROR"
             )
     return found
-
-
-def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
-    """The zip member holding the sheet named ``sheet``."""
-    book = archive.read("xl/workbook.xml").decode("utf-8", "replace")
-    rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
-    for tag in re.findall(r"<(?:\w+:)?sheet\b[^>]*>", book):
-        name = re.search(r'\bname="([^"]*)"', tag)
-        rid = re.search(r'\br:id="([^"]*)"', tag)
-        if name and rid and html.unescape(name.group(1)) == sheet:
-            target = re.search(
-                rf'<Relationship\b[^>]*\bId="{re.escape(rid.group(1))}"[^>]*>', rels
-            )
-            path = re.search(r'\bTarget="([^"]*)"', target.group(0)) if target else None
-            if path is None:
-                return None
-            member = path.group(1)
-            return member.lstrip("/") if member.startswith("/") else f"xl/{member}"
-    return None
 
 
 _MAX_SHEET_XML = 200 * 2**20
