@@ -9,7 +9,14 @@ from datetime import date
 from openpyxl.utils import get_column_letter
 
 from certflow.i18n import t
-from certflow.identity import IdType, parse_id_type, validate_id
+from certflow.identity import (
+    ADMISSION_NUMBER_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    IdType,
+    is_admission_number,
+    parse_id_type,
+    validate_id,
+)
 from certflow.intake.cells import (
     CellValue,
     clean_text,
@@ -31,7 +38,7 @@ from certflow.intake.metadata import check_metadata
 from certflow.intake.vocabulary import STATUS_WORDS
 from certflow.intake.workbook import Grid, open_workbook, xlsx_error_cells
 from certflow.models import ExamStatus, PlanInfo, Problem
-from certflow.privacy import mask_id_number
+from certflow.privacy import mask_id_number, mask_name
 
 
 def problem(
@@ -247,6 +254,44 @@ def _missing_columns(
     missing = "、".join(SYNONYMS[c][0] for c in sorted(required - best))
     return problem(
         "missing_columns", sheet=best_sheet, columns=missing, document=document
+    )
+
+
+def name_too_long(
+    name: str, *, sheet: str, row: int, column: str | None
+) -> Problem | None:
+    """Refuse a name longer than any real one: a note or a pasted row, not a name."""
+    if len(name) <= NAME_MAX_LENGTH:
+        return None
+    return problem(
+        "name_too_long",
+        sheet=sheet,
+        row=row,
+        column=column,
+        value=f"{mask_name(name[:8])}…",
+        length=len(name),
+        limit=NAME_MAX_LENGTH,
+    )
+
+
+def bad_admission_number(
+    admission: str, *, sheet: str, row: int, column: str | None
+) -> Problem | None:
+    """Refuse an admission number that no correction request could ever name.
+
+    The rule is the correction reader's own (``certflow.identity``), so every
+    accepted candidate can have a score correction filed and matched.
+    """
+    if not admission or is_admission_number(admission):
+        return None
+    shown = admission if len(admission) <= 24 else f"{admission[:24]}…"
+    return problem(
+        "bad_admission_number",
+        sheet=sheet,
+        row=row,
+        column=column,
+        value=shown,
+        limit=ADMISSION_NUMBER_MAX_LENGTH,
     )
 
 

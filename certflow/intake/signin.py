@@ -15,8 +15,10 @@ from certflow.intake.cells import (
 from certflow.intake.common import (
     Duplicates,
     Located,
+    bad_admission_number,
     explain_error_cells,
     locate,
+    name_too_long,
     problem,
     read_id,
 )
@@ -100,6 +102,14 @@ def read_candidate_sign_in(
         admission = integer_text(raw_admission) or compact(raw_admission)
         _check_key(located, Column.ADMISSION_NUMBER, admission, row, admissions,
                    "duplicate_admission_number", problems)  # fmt: skip
+        bad = bad_admission_number(
+            admission,
+            sheet=table.sheet,
+            row=row,
+            column=table.headers[Column.ADMISSION_NUMBER],
+        )
+        if bad is not None:
+            problems.append(bad)
         if len(problems) == before:
             rows.append(
                 CandidateSignIn(
@@ -181,11 +191,11 @@ def _name(
     located: Located, cells: list[CellValue], row: int, problems: list[Problem]
 ) -> str:
     name = normalise_name(located.table.cell(cells, Column.NAME))
+    sheet, header = located.table.sheet, located.table.headers[Column.NAME]
     if not name:
-        header = located.table.headers[Column.NAME]
-        problems.append(
-            problem("missing_value", sheet=located.table.sheet, row=row, column=header)
-        )
+        problems.append(problem("missing_value", sheet=sheet, row=row, column=header))
+    elif too_long := name_too_long(name, sheet=sheet, row=row, column=header):
+        problems.append(too_long)
     return name
 
 

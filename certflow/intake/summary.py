@@ -24,8 +24,10 @@ from certflow.intake.cells import (
 from certflow.intake.common import (
     Duplicates,
     Located,
+    bad_admission_number,
     explain_error_cells,
     locate,
+    name_too_long,
     problem,
     read_id,
 )
@@ -331,8 +333,13 @@ class _RowChecker:
 
         raw_name = clean_text(v.get(Column.NAME, ""))
         name = normalise_name(raw_name)
+        header = self.table.headers.get(Column.NAME)
         if not name:
             self._add("missing_value", row, Column.NAME)
+        elif too_long := name_too_long(
+            name, sheet=self.table.sheet, row=row, column=header
+        ):
+            self.problems.append(too_long)
         elif not name_is_plausible(name):
             # A formula or a note typed into the name cell must never reach the
             # national platform or a certificate.
@@ -391,8 +398,13 @@ class _RowChecker:
             )
             return ""
         admission = integer_text(raw) or compact(raw)
+        header = self.table.headers.get(Column.ADMISSION_NUMBER)
         if not admission:
             self._add("missing_value", row, Column.ADMISSION_NUMBER)
+        elif bad := bad_admission_number(
+            admission, sheet=self.table.sheet, row=row, column=header
+        ):
+            self.problems.append(bad)
         elif first := self.admissions.earlier(admission, row):
             self._add(
                 "duplicate_admission_number",
