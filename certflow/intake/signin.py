@@ -9,6 +9,7 @@ from certflow.intake.cells import (
     CellValue,
     clean_text,
     compact,
+    has_invisible_letter,
     integer_text,
     normalise_name,
 )
@@ -25,6 +26,7 @@ from certflow.intake.common import (
 from certflow.intake.layout import Column
 from certflow.intake.limits import IntakeLimits
 from certflow.models import Model, PlanInfo, Problem
+from certflow.privacy import mask_name
 
 # What a signature or sign-in time cell says when the person did not come.
 NOT_SIGNED_WORDS = frozenset(
@@ -196,6 +198,12 @@ def _name(
         problems.append(problem("missing_value", sheet=sheet, row=row, column=header))
     elif too_long := name_too_long(name, sheet=sheet, row=row, column=header):
         problems.append(too_long)
+    elif has_invisible_letter(name):
+        problems.append(
+            problem(
+                "bad_name", sheet=sheet, row=row, column=header, value=mask_name(name)
+            )
+        )
     return name
 
 

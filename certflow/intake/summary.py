@@ -16,6 +16,7 @@ from certflow.intake.cells import (
     clean_text,
     compact,
     decimal_of,
+    has_invisible_letter,
     integer_text,
     is_number_cell,
     lost_digits,
@@ -547,6 +548,11 @@ def name_is_plausible(name: str) -> bool:
     """A person's name: letters of any script, the separator "·", single spaces.
 
     Foreign names keep their spaces (``JOHN SMITH``); digits, brackets, quotes
-    and formula signs are never part of a name.
+    and formula signs are never part of a name, nor letters that show as
+    nothing (``INVISIBLE_LETTERS``, such as the Hangul filler U+3164).
     """
-    return bool(_NAME_TEXT.fullmatch(name)) and not name.startswith("·")
+    return (
+        bool(_NAME_TEXT.fullmatch(name))
+        and not name.startswith("·")
+        and not has_invisible_letter(name)
+    )
