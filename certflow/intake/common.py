@@ -63,8 +63,11 @@ def problem(
 
 def refusal_problem(refusal: Refusal) -> Problem:
     """Turn a container refusal into the Problem the uploader sees."""
+    line = refusal.fields.get("line")
     return Problem(
-        code=refusal.code, message=t(f"intake.{refusal.code}", **refusal.fields)
+        code=refusal.code,
+        message=t(f"intake.{refusal.code}", **refusal.fields),
+        row=line if isinstance(line, int) else None,
     )
 
 

@@ -133,8 +133,18 @@ def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
     text = decode_text(data)
     if text is None:
         return Refusal("bad_encoding", {})
-    first_line = text.split("\n", 1)[0]
+    head = text[:4096].split("\n", 5)[:5]
+    first_line = head[0]
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
+    # A CSV saved where the comma is the decimal sign separates with ";": read
+    # with "," every row is one cell, and each would be "may not be empty".
+    if sum(line.count(";") for line in head) > sum(
+        line.count(",") + line.count("\t") for line in head
+    ):
+        return Refusal("csv_semicolons", {})
+    open_quote = _unclosed_quote(text)
+    if open_quote is not None:
+        return Refusal("csv_open_quote", {"line": open_quote})
     cap = limits.max_rows + LAYOUT_ALLOWANCE
     rows: list[list[CellValue]] = []
     try:
@@ -145,3 +155,27 @@ def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
     except csv.Error:
         return Refusal("damaged", {})
     return Workbook(Format.CSV, [Grid("CSV", rows)])
+
+
+def _unclosed_quote(text: str) -> int | None:
+    """The line (1-based) of a quote that is never closed, or None.
+
+    A quote opens a cell that runs to the next quote: left open, it swallows
+    every line after it into one cell, and the rows it ate would each be
+    reported empty. Doubled quotes inside a cell count twice, so they cancel.
+    """
+    if text.count('"') % 2 == 0:
+        return None
+    line = opened = 1
+    inside = False
+    for match in _QUOTE_OR_NEWLINE.finditer(text):
+        if match.group() == "\n":
+            line += 1
+        else:
+            inside = not inside
+            if inside:
+                opened = line
+    return opened
+
+
+_QUOTE_OR_NEWLINE = re.compile(r'["\n]')
