@@ -83,6 +83,8 @@ def read_candidate_sign_in(
     )
     if isinstance(located, list):
         return SignInReading(accepted=False, problems=located)
+    if unsigned := _without_sign_in_column(located, "document_candidate_sign_in"):
+        return unsigned
 
     table, problems = located.table, list(located.problems)
     admissions = Duplicates()
@@ -140,6 +142,8 @@ def read_evaluator_sign_in(
     )
     if isinstance(located, list):
         return SignInReading(accepted=False, problems=located)
+    if unsigned := _without_sign_in_column(located, "document_evaluator_sign_in"):
+        return unsigned
 
     table, problems = located.table, list(located.problems)
     staff = Duplicates()
@@ -164,6 +168,35 @@ def read_evaluator_sign_in(
             )
     problems = explain_error_cells(data, located, problems)
     return _reading(located, problems, evaluators=rows)
+
+
+_SCORE_COLUMNS = (Column.THEORY, Column.PRACTICAL, Column.TOTAL)
+
+
+def _without_sign_in_column(located: Located, document: str) -> SignInReading | None:
+    """Refuse a sheet with neither a signature nor a sign-in time column.
+
+    Without one, nothing says who came: every listed person would count as
+    signed in, absentees included (a score summary uploaded as a sign-in sheet
+    lists them all). A sheet with score columns is said to look like a summary.
+    """
+    table = located.table
+    if Column.SIGNATURE in table.columns or Column.SIGN_TIME in table.columns:
+        return None
+    code = (
+        "sign_in_looks_like_summary"
+        if any(column in table.columns for column in _SCORE_COLUMNS)
+        else "no_sign_in_column"
+    )
+    found = problem(
+        code,
+        sheet=table.sheet,
+        row=table.header_row + 1,
+        document=t(f"intake.{document}"),
+    )
+    return SignInReading(
+        accepted=False, problems=[found], sheet=table.sheet, notes=located.notes
+    )
 
 
 def _reading(
@@ -235,12 +268,10 @@ def _seq(located: Located, cells: list[CellValue]) -> int | None:
 def _signed(located: Located, cells: list[CellValue]) -> bool:
     """Tell whether a row records a signature.
 
-    The signature column decides when there is one, else the sign-in time; a sheet
-    with neither lists only those who came.
+    The signature column decides when there is one, else the sign-in time (a
+    sheet has one of them: ``_without_sign_in_column``).
     """
     table = located.table
-    for column in (Column.SIGNATURE, Column.SIGN_TIME):
-        if column in table.columns:
-            text = compact(table.cell(cells, column))
-            return bool(text) and text.strip("()（）") not in NOT_SIGNED_WORDS
-    return True
+    column = Column.SIGNATURE if Column.SIGNATURE in table.columns else Column.SIGN_TIME
+    text = compact(table.cell(cells, column))
+    return bool(text) and text.strip("()（）") not in NOT_SIGNED_WORDS
