@@ -52,6 +52,7 @@ from certflow.models import (
 )
 from certflow.plan import ConsistencySummary
 from certflow.privacy import mask_name
+from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
 _R = TypeVar("_R")
@@ -203,9 +204,7 @@ class IntakeActivities:
                 annotated = None
             if annotated is not None:
                 report = self.store.put(
-                    annotated,
-                    filename=f"{req.plan.plan_id}-问题标注.xlsx",
-                    media_type=XLSX,
+                    annotated, filename=report_filename(req), media_type=XLSX
                 )
         async with self.pool.acquire() as conn, conn.transaction():
             await self._record_document(
@@ -779,6 +778,22 @@ def _unprintable_names(rows: list[CandidateScore]) -> list[Problem]:
 def _read_invoice(data: bytes, plan: PlanInfo) -> InvoiceReading:
     # The form is the same for every plan; the reader takes the bytes only.
     return read_invoice_details(data)
+
+
+def report_filename(req: ProcessUpload) -> str:
+    """The name of a refused upload's annotated report: plan, document, time.
+
+    The staff tool copies each report into one output folder under this name.
+    Named after the plan alone, a site's report replaced the lead evaluator's
+    and every refusal the one before; the upload's kind and time (CST, to the
+    second) keep each refusal's report apart.
+    """
+    return t(
+        "intake_db.report_file",
+        plan_id=req.plan.plan_id,
+        document=t(f"intake_db.report_kind.{req.kind.value}"),
+        at=req.at.astimezone(CST).strftime("%Y%m%d-%H%M%S"),
+    )
 
 
 def _unreadable() -> Problem:

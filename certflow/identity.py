@@ -8,6 +8,10 @@ documents have no public check and are checked by pattern only.
 ``validate_id`` checks exactly the text it is given: callers normalise cells first
 (full-width digits, spaces, lower-case ``x``), so this module never repairs a number.
 The ``make_*`` helpers build valid numbers for tests and the benchmark.
+
+The admission number (准考证号) and the name are not documents, but they name a
+candidate in every upload and in every correction request; their rules are
+here so that intake and the correction reader apply the same ones.
 """
 
 from __future__ import annotations
@@ -18,6 +22,21 @@ from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from operator import mul
+
+# A correction request finds its score by admission number, so intake accepts
+# only the admission numbers a request can name: ASCII letters, digits and
+# hyphens, at most ADMISSION_NUMBER_MAX_LENGTH of them.
+ADMISSION_NUMBER_MAX_LENGTH = 40
+ADMISSION_NUMBER = re.compile(rf"[A-Za-z0-9-]{{1,{ADMISSION_NUMBER_MAX_LENGTH}}}")
+# The longest registered names (Uyghur and foreign names written in Chinese
+# characters) stay well below this; a longer "name" is a note or a pasted row,
+# and no certificate line holds it.
+NAME_MAX_LENGTH = 50
+
+
+def is_admission_number(text: str) -> bool:
+    """Whether ``text`` (already normalised) has the form of an admission number."""
+    return ADMISSION_NUMBER.fullmatch(text) is not None
 
 
 class IdType(StrEnum):

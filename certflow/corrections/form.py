@@ -15,6 +15,7 @@ from typing import get_args
 
 from certflow.corrections.model import CorrectionDraft, ScoreField
 from certflow.i18n import t
+from certflow.identity import is_admission_number
 from certflow.intake.cells import lost_digits, normalise_name
 from certflow.models import Problem
 from certflow.privacy import mask_id_number
@@ -66,7 +67,6 @@ SCORE_FIELDS: dict[str, ScoreField] = {
 assert set(SCORE_FIELDS.values()) == set(get_args(ScoreField))
 
 PLAN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{2,40}$")
-ADMISSION_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,40}$")
 _LEADING_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 MODULE_CODE = re.compile(r"^\s*(\d{1,2}-\d{1,2})(?![\d])")
 # A form attempt names at least this many form fields; fewer is a signature line
@@ -158,7 +158,7 @@ def check_record(
         problems.append(_problem(record, "bad_plan_id", "plan_id", value=plan_id))
 
     admission = leading_code(values.get("admission_number", ""))
-    if admission and not ADMISSION_NUMBER.match(admission):
+    if admission and not is_admission_number(admission):
         problems.append(
             _problem(
                 record, "bad_admission_number", "admission_number", value=admission

@@ -23,11 +23,20 @@ _SPACES = re.compile(r"[\s\u00a0\u2000-\u200b\u202f\u205f\ufeff]+")
 # Characters used in place of the middle dot between the parts of a name
 # (Uyghur, Tibetan, foreign names written in Chinese characters).
 _SEPARATOR_LOOKALIKES = "·•・･‧∙⋅.．·⸱ꞏ‧・᛫"
-_LETTER = r"[\u3400-\u9fff\uf900-\ufaff\u0600-\u06ffA-Za-z]"
+# Han characters of every block: the BMP's unified ideographs, extension A and
+# compatibility ideographs, and extensions B to I and the compatibility
+# supplement on planes 2 and 3, where rare surnames and given names live.
+HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af"
+# Letters that show as nothing (Hangul fillers, the blank Braille pattern, Khmer
+# inherent vowels): Unicode calls them letters, but in a name they can only
+# hide a difference between two names that look the same.
+INVISIBLE_LETTERS = "\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5"
+_INVISIBLE = re.compile(f"[{INVISIBLE_LETTERS}]")
+_LETTER = rf"[{HAN}\u0600-\u06ffA-Za-z]"
 _SEPARATOR = re.compile(
     rf"(?<={_LETTER})\s*[{re.escape(_SEPARATOR_LOOKALIKES)}]\s*(?={_LETTER})"
 )
-_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+_CJK_GAP = re.compile(rf"(?<=[{HAN}])\s+(?=[{HAN}])")
 _DIGITS = re.compile(r"[0-9]+")
 _SCIENTIFIC = re.compile(r"^[0-9]+(\.[0-9]+)?E\+?[0-9]+$", re.IGNORECASE)
 # A number as people write a score: ASCII digits, a decimal point between digits,
@@ -84,6 +93,11 @@ def normalise_name(value: CellValue) -> str:
     text = clean_text(value)
     text = _SEPARATOR.sub("·", text)
     return _CJK_GAP.sub("", text)
+
+
+def has_invisible_letter(name: str) -> bool:
+    """Whether ``name`` holds a letter that shows as nothing (``INVISIBLE_LETTERS``)."""
+    return _INVISIBLE.search(name) is not None
 
 
 def is_number_cell(value: CellValue) -> bool:

@@ -3,13 +3,20 @@ choosing the sheet, checking identity cells and spotting repeated values."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from openpyxl.utils import get_column_letter
 
 from certflow.i18n import t
-from certflow.identity import IdType, parse_id_type, validate_id
+from certflow.identity import (
+    ADMISSION_NUMBER_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    IdType,
+    is_admission_number,
+    parse_id_type,
+    validate_id,
+)
 from certflow.intake.cells import (
     CellValue,
     clean_text,
@@ -28,9 +35,10 @@ from certflow.intake.layout import (
 )
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.metadata import check_metadata
+from certflow.intake.vocabulary import STATUS_WORDS
 from certflow.intake.workbook import Grid, open_workbook, xlsx_error_cells
-from certflow.models import PlanInfo, Problem
-from certflow.privacy import mask_id_number
+from certflow.models import ExamStatus, PlanInfo, Problem
+from certflow.privacy import mask_id_number, mask_name
 
 
 def problem(
@@ -55,19 +63,38 @@ def problem(
 
 def refusal_problem(refusal: Refusal) -> Problem:
     """Turn a container refusal into the Problem the uploader sees."""
+    line = refusal.fields.get("line")
     return Problem(
-        code=refusal.code, message=t(f"intake.{refusal.code}", **refusal.fields)
+        code=refusal.code,
+        message=t(f"intake.{refusal.code}", **refusal.fields),
+        row=line if isinstance(line, int) else None,
     )
 
 
 @dataclass
 class Located:
-    """The sheet and table an upload's rows come from, with notes for the uploader."""
+    """The sheet and table an upload's rows come from, with notes for the uploader.
+
+    ``merged`` maps each cell (1-based row, 0-based column) that a merged range
+    covers and that was left empty to the range as the office suite names it
+    (``F4:F35``), so a problem there can say why the cell reads empty.
+    """
 
     grid: Grid
     table: Table
     notes: list[str]
     problems: list[Problem]
+    merged: dict[tuple[int, int], str] = field(default_factory=dict)
+
+
+# Columns where one value stands for many rows, so a school merges it down:
+# every row a merged range covers takes the value of its first cell.
+REPEATED_COLUMNS = frozenset(
+    {Column.MODULE, Column.ID_TYPE, Column.STATUS, Column.RESULT, Column.REMARK}
+)
+# Score cells may be merged over absentees' rows (缺考), or across one row's
+# scores: only a status word is taken for every cell, never a number.
+_SCORE_COLUMNS = frozenset({Column.THEORY, Column.PRACTICAL, Column.TOTAL})
 
 
 def locate(
@@ -81,22 +108,49 @@ def locate(
 
     ``document`` is the Chinese name of what was expected (成绩汇总表, 签到表) for
     the messages. Problems with the title rows are returned with the table.
+
+    Only visible sheets are read: a hidden sheet is seen by nobody who checks
+    or signs the summary, so its scores must never replace the visible ones.
+    When only a hidden sheet has the header, the upload is refused naming it.
+    Hidden rows of the data are refused for the same reason.
     """
     book = open_workbook(data, limits)
     if isinstance(book, Refusal):
         return [refusal_problem(book)]
 
-    candidates = [(grid, find_table(grid, required)) for grid in book.sheets]
+    visible = [grid for grid in book.sheets if grid.visible]
+    hidden = [grid for grid in book.sheets if not grid.visible]
+    candidates = [(grid, find_table(grid, required)) for grid in visible]
     found = [(grid, table) for grid, table in candidates if table is not None]
     if not found:
-        return [_missing_columns(book.sheets, required, document)]
+        concealed = [grid.name for grid in hidden if find_table(grid, required)]
+        if concealed:
+            return [
+                problem(
+                    "hidden_sheet",
+                    sheet=concealed[0],
+                    sheets="、".join(concealed),
+                    document=document,
+                )
+            ]
+        return [_missing_columns(visible, required, document)]
 
     # The sheet with the most data rows wins when several carry the header.
     grid, table = max(found, key=lambda pair: len(pair[1].data_rows))
     notes = [t("intake.note_sheet_used", sheet=grid.name, document=document)]
-    others = [g.name for g in book.sheets if g is not grid]
+    also = [g.name for g, _ in found if g is not grid]
+    if also:
+        notes.append(
+            t("intake.note_other_tables", sheets="、".join(also), document=document)
+        )
+    others = [g.name for g, table in candidates if table is None]
     if others:
         notes.append(t("intake.note_sheets_ignored", sheets="、".join(others)))
+    if hidden:
+        notes.append(
+            t("intake.note_hidden_sheets", sheets="、".join(g.name for g in hidden))
+        )
+    grid, merged = _unmerged(grid, table)
 
     lines = [
         (index + 1, "  ".join(text for text in map(clean_text, row) if text))
@@ -114,6 +168,11 @@ def locate(
         problems.append(
             problem("too_many_rows", sheet=grid.name, limit=limits.max_rows)
         )
+    problems.extend(
+        problem("hidden_row", sheet=grid.name, row=index + 1)
+        for index in table.data_rows
+        if index in grid.hidden_rows
+    )
     if table.footer_row is not None:
         footer = table.footer_row + 1
         notes.append(t("intake.note_footer_ignored", row=footer))
@@ -121,7 +180,57 @@ def locate(
             problem("row_below_footer", sheet=grid.name, row=index + 1, footer=footer)
             for index in table.rows_below_footer
         )
-    return Located(grid, table, notes, problems)
+    return Located(grid, table, notes, problems, merged)
+
+
+def _unmerged(grid: Grid, table: Table) -> tuple[Grid, dict[tuple[int, int], str]]:
+    """The grid with merged values spread where a value naturally repeats.
+
+    A merged range keeps its value in its first cell; the cells it covers read
+    as empty. Below the header, a covered cell of a ``REPEATED_COLUMNS`` column
+    (or a score cell, when the value is a status word such as 缺考) takes the
+    first cell's value. Any other covered cell stays empty and is returned,
+    with its range, for the problem there to name the merge.
+    """
+    if not grid.merged:
+        return grid, {}
+    role = {index: column for column, index in table.columns.items()}
+    rows = grid.rows
+    copied: set[int] = set()
+    left: dict[tuple[int, int], str] = {}
+    for first_row, first_column, last_row, last_column in grid.merged:
+        if first_row <= table.header_row or first_row >= len(rows):
+            continue  # a title or header merge: nothing of the data
+        top = rows[first_row]
+        value = top[first_column] if first_column < len(top) else ""
+        word = STATUS_WORDS.get(compact(value))
+        status_word = word is not None and word is not ExamStatus.PRESENT
+        reference = (
+            f"{get_column_letter(first_column + 1)}{first_row + 1}:"
+            f"{get_column_letter(last_column + 1)}{last_row + 1}"
+        )
+        for index in range(first_row, last_row + 1):
+            if index >= len(rows):
+                break
+            for position in range(first_column, last_column + 1):
+                if (index, position) == (first_row, first_column):
+                    continue
+                column = role.get(position)
+                if column is None:
+                    continue
+                if column in REPEATED_COLUMNS or (
+                    column in _SCORE_COLUMNS and status_word
+                ):
+                    if index not in copied:
+                        rows = rows if copied else list(rows)
+                        rows[index] = list(rows[index])
+                        copied.add(index)
+                    row = rows[index]
+                    row.extend([""] * (position + 1 - len(row)))
+                    row[position] = value
+                else:
+                    left[(index + 1, position)] = reference
+    return (replace(grid, rows=rows) if copied else grid), left
 
 
 def _in_its_cell(found: Problem, grid: Grid) -> Problem:
@@ -148,6 +257,44 @@ def _missing_columns(
     missing = "、".join(SYNONYMS[c][0] for c in sorted(required - best))
     return problem(
         "missing_columns", sheet=best_sheet, columns=missing, document=document
+    )
+
+
+def name_too_long(
+    name: str, *, sheet: str, row: int, column: str | None
+) -> Problem | None:
+    """Refuse a name longer than any real one: a note or a pasted row, not a name."""
+    if len(name) <= NAME_MAX_LENGTH:
+        return None
+    return problem(
+        "name_too_long",
+        sheet=sheet,
+        row=row,
+        column=column,
+        value=f"{mask_name(name[:8])}…",
+        length=len(name),
+        limit=NAME_MAX_LENGTH,
+    )
+
+
+def bad_admission_number(
+    admission: str, *, sheet: str, row: int, column: str | None
+) -> Problem | None:
+    """Refuse an admission number that no correction request could ever name.
+
+    The rule is the correction reader's own (``certflow.identity``), so every
+    accepted candidate can have a score correction filed and matched.
+    """
+    if not admission or is_admission_number(admission):
+        return None
+    shown = admission if len(admission) <= 24 else f"{admission[:24]}…"
+    return problem(
+        "bad_admission_number",
+        sheet=sheet,
+        row=row,
+        column=column,
+        value=shown,
+        limit=ADMISSION_NUMBER_MAX_LENGTH,
     )
 
 
@@ -227,18 +374,21 @@ def read_id(
 def explain_error_cells(
     data: bytes, located: Located, problems: list[Problem]
 ) -> list[Problem]:
-    """Say so where a problem's cell holds a formula error (#N/A, #DIV/0!).
+    """Say so where a problem's empty cell is not really empty.
 
-    The reader sees such a cell as empty, so its problem would read "may not
-    be empty" of a cell that is not. Only looked up when there are problems.
+    A cell covered by a merged range (its value is in the range's first cell)
+    and a cell holding a formula error (#N/A, #DIV/0!) both read as empty, so
+    their problem would read "may not be empty" of a cell that is not. The
+    error cells are only looked up when there are problems.
     """
     if not problems:
         return problems
+    table = located.table
+    column_of = {header: table.columns[c] for c, header in table.headers.items()}
+    problems = [_merged(found, located, column_of) for found in problems]
     errors = xlsx_error_cells(data, located.grid.name)
     if not errors:
         return problems
-    table = located.table
-    column_of = {header: table.columns[c] for c, header in table.headers.items()}
     explained = []
     for found in problems:
         index = column_of.get(found.column or "")
@@ -257,3 +407,23 @@ def explain_error_cells(
             )
         )
     return explained
+
+
+_EMPTY_CELL_CODES = frozenset({"missing_value", "score_missing"})
+
+
+def _merged(found: Problem, located: Located, column_of: dict[str, int]) -> Problem:
+    if found.code not in _EMPTY_CELL_CODES or found.sheet != located.table.sheet:
+        return found
+    index = column_of.get(found.column or "")
+    reference = located.merged.get((found.row or 0, index or 0))
+    if index is None or reference is None:
+        return found
+    return problem(
+        "merged_cell",
+        sheet=found.sheet,
+        row=found.row,
+        column=found.column,
+        range=reference,
+        first=reference.split(":")[0],
+    )

@@ -142,8 +142,23 @@ def _verify_members(
     return None
 
 
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# Header words of a score summary or sign-in sheet in traditional characters:
+# found in a Big5 reading of a file that GB18030 also decodes, they tell a Big5
+# file from a GBK one (GB18030 decodes most Big5 bytes into other characters).
+_BIG5_HEADER_WORDS = ("姓名", "準考證", "准考證", "證件", "序號", "成績", "簽到")
+_GB_HEADER_WORDS = ("姓名", "准考证", "证件", "序号", "成绩", "签到", "工号")
+
+
 def _sniff_text(data: bytes) -> Format | Refusal:
-    head = data[:4096]
+    # Excel's "Unicode 文本" is UTF-16 with a byte order mark: NUL bytes are
+    # its every other byte, not a sign of a binary file.
+    if data.startswith(UTF16_BOMS):
+        return Format.CSV
+    # Some tools pad a file with NUL bytes at its end; they hold nothing.
+    head = data.rstrip(b"\x00")[:4096]
+    if not head:
+        return Refusal("empty_file", {})
     if b"\x00" in head:
         return Refusal("unsupported_format", {})
     if head.lstrip().lower().startswith((b"<", b"\xef\xbb\xbf<")):
@@ -154,15 +169,41 @@ def _sniff_text(data: bytes) -> Format | Refusal:
 
 
 def decode_text(data: bytes) -> str | None:
-    """Decode CSV bytes: UTF-8 with or without BOM, else GB18030 (a superset of GBK)."""
+    """Decode CSV bytes, or None when the encoding is not one intake reads.
+
+    UTF-16 with a byte order mark (Excel's "Unicode 文本"), UTF-8 with or
+    without BOM, else GB18030 (a superset of GBK). A Big5 file is refused,
+    though GB18030 decodes most of its bytes: as other characters, whose header
+    would then be "missing". NUL bytes at the end are dropped.
+    """
+    if data.startswith(UTF16_BOMS):
+        try:
+            text = data.decode("utf-16").rstrip("\x00")
+        except UnicodeDecodeError:
+            return None
+        # Text saved as UTF-16 has its line breaks and separators as ASCII
+        # code units; bytes that only start like a BOM decode to neither.
+        return text if any(mark in text[:4096] for mark in "\n\t,") else None
+    data = data.rstrip(b"\x00")
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    return None if _is_big5(data, text) else text
+
+
+def _is_big5(data: bytes, gb_text: str) -> bool:
+    head = data[:4096]
+    if any(word in gb_text[:4096] for word in _GB_HEADER_WORDS):
+        return False
+    big5 = head.decode("big5", errors="ignore")
+    return any(word in big5 for word in _BIG5_HEADER_WORDS)
 
 
 # --- OLE2 compound files (xls, and encrypted OOXML packages) -------------------

@@ -18,21 +18,28 @@ from decimal import Decimal
 from fractions import Fraction
 from math import ceil, lcm
 
-from certflow.identity import IdType, parse_id_type, validate_number
-from certflow.intake.cells import CellValue, clean_text, compact
+from certflow.identity import (
+    ADMISSION_NUMBER,
+    NAME_MAX_LENGTH,
+    IdType,
+    parse_id_type,
+    validate_number,
+)
+from certflow.intake.cells import INVISIBLE_LETTERS, CellValue, clean_text, compact
 from certflow.intake.layout import Column
 from certflow.intake.vocabulary import STATUS_WORDS, module_matches, numeric_cents
 from certflow.models import CandidateScore, ExamStatus, PassRule, PassRuleKind, PlanInfo
 
-# A name holding none of these is unchanged by clean_text and normalise_name.
+# A name holding none of these is unchanged by clean_text and normalise_name
+# (and holds no letter that shows as nothing, which the full check refuses).
 _NAME_NEEDS_WORK = re.compile(
     r"[\s\u00a0\u2000-\u200b\u202f\u205f\ufeff\u3000\uff01-\uff5e"
-    r"•・･‧∙⋅.．⸱ꞏ᛫]|[^\S\s]"
+    rf"•・･‧∙⋅.．⸱ꞏ᛫{INVISIBLE_LETTERS}]|[^\S\s]"
 )
 # Letters of any script and the name separator: anything else (digits, brackets,
 # quotes, "=", "+", "@") is checked by the full row check, which refuses it.
 _NAME_PLAIN = re.compile(r"(?:[^\W\d_]|·)+")
-_ADMISSION = re.compile(r"[0-9A-Za-z-]+")
+_ADMISSION = ADMISSION_NUMBER.fullmatch
 # Every valid score as the float a spreadsheet stores for it, with its cents:
 # one dict look-up instead of arithmetic for almost every score cell.
 _CENTS: dict[float, int] = {cents / 100: cents for cents in range(10_001)}
@@ -117,6 +124,7 @@ class FastRows:
         if (
             type(name) is not str
             or not name
+            or len(name) > NAME_MAX_LENGTH
             or _NAME_NEEDS_WORK.search(name)
             or not _NAME_PLAIN.fullmatch(name)
         ):
@@ -133,10 +141,7 @@ class FastRows:
             return None
         if type(admission) is float and admission.is_integer() and admission < 1e15:
             admission = str(int(admission))
-        elif type(admission) is not str or not (
-            (admission.isascii() and admission.isalnum())
-            or _ADMISSION.fullmatch(admission)
-        ):
+        elif type(admission) is not str or not _ADMISSION(admission):
             return None
         if number in self.seen_ids or admission in self.seen_admissions:
             return None

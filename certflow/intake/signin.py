@@ -9,20 +9,24 @@ from certflow.intake.cells import (
     CellValue,
     clean_text,
     compact,
+    has_invisible_letter,
     integer_text,
     normalise_name,
 )
 from certflow.intake.common import (
     Duplicates,
     Located,
+    bad_admission_number,
     explain_error_cells,
     locate,
+    name_too_long,
     problem,
     read_id,
 )
 from certflow.intake.layout import Column
 from certflow.intake.limits import IntakeLimits
 from certflow.models import Model, PlanInfo, Problem
+from certflow.privacy import mask_name
 
 # What a signature or sign-in time cell says when the person did not come.
 NOT_SIGNED_WORDS = frozenset(
@@ -79,6 +83,8 @@ def read_candidate_sign_in(
     )
     if isinstance(located, list):
         return SignInReading(accepted=False, problems=located)
+    if unsigned := _without_sign_in_column(located, "document_candidate_sign_in"):
+        return unsigned
 
     table, problems = located.table, list(located.problems)
     admissions = Duplicates()
@@ -100,6 +106,14 @@ def read_candidate_sign_in(
         admission = integer_text(raw_admission) or compact(raw_admission)
         _check_key(located, Column.ADMISSION_NUMBER, admission, row, admissions,
                    "duplicate_admission_number", problems)  # fmt: skip
+        bad = bad_admission_number(
+            admission,
+            sheet=table.sheet,
+            row=row,
+            column=table.headers[Column.ADMISSION_NUMBER],
+        )
+        if bad is not None:
+            problems.append(bad)
         if len(problems) == before:
             rows.append(
                 CandidateSignIn(
@@ -128,6 +142,8 @@ def read_evaluator_sign_in(
     )
     if isinstance(located, list):
         return SignInReading(accepted=False, problems=located)
+    if unsigned := _without_sign_in_column(located, "document_evaluator_sign_in"):
+        return unsigned
 
     table, problems = located.table, list(located.problems)
     staff = Duplicates()
@@ -152,6 +168,35 @@ def read_evaluator_sign_in(
             )
     problems = explain_error_cells(data, located, problems)
     return _reading(located, problems, evaluators=rows)
+
+
+_SCORE_COLUMNS = (Column.THEORY, Column.PRACTICAL, Column.TOTAL)
+
+
+def _without_sign_in_column(located: Located, document: str) -> SignInReading | None:
+    """Refuse a sheet with neither a signature nor a sign-in time column.
+
+    Without one, nothing says who came: every listed person would count as
+    signed in, absentees included (a score summary uploaded as a sign-in sheet
+    lists them all). A sheet with score columns is said to look like a summary.
+    """
+    table = located.table
+    if Column.SIGNATURE in table.columns or Column.SIGN_TIME in table.columns:
+        return None
+    code = (
+        "sign_in_looks_like_summary"
+        if any(column in table.columns for column in _SCORE_COLUMNS)
+        else "no_sign_in_column"
+    )
+    found = problem(
+        code,
+        sheet=table.sheet,
+        row=table.header_row + 1,
+        document=t(f"intake.{document}"),
+    )
+    return SignInReading(
+        accepted=False, problems=[found], sheet=table.sheet, notes=located.notes
+    )
 
 
 def _reading(
@@ -181,10 +226,16 @@ def _name(
     located: Located, cells: list[CellValue], row: int, problems: list[Problem]
 ) -> str:
     name = normalise_name(located.table.cell(cells, Column.NAME))
+    sheet, header = located.table.sheet, located.table.headers[Column.NAME]
     if not name:
-        header = located.table.headers[Column.NAME]
+        problems.append(problem("missing_value", sheet=sheet, row=row, column=header))
+    elif too_long := name_too_long(name, sheet=sheet, row=row, column=header):
+        problems.append(too_long)
+    elif has_invisible_letter(name):
         problems.append(
-            problem("missing_value", sheet=located.table.sheet, row=row, column=header)
+            problem(
+                "bad_name", sheet=sheet, row=row, column=header, value=mask_name(name)
+            )
         )
     return name
 
@@ -217,12 +268,10 @@ def _seq(located: Located, cells: list[CellValue]) -> int | None:
 def _signed(located: Located, cells: list[CellValue]) -> bool:
     """Tell whether a row records a signature.
 
-    The signature column decides when there is one, else the sign-in time; a sheet
-    with neither lists only those who came.
+    The signature column decides when there is one, else the sign-in time (a
+    sheet has one of them: ``_without_sign_in_column``).
     """
     table = located.table
-    for column in (Column.SIGNATURE, Column.SIGN_TIME):
-        if column in table.columns:
-            text = compact(table.cell(cells, column))
-            return bool(text) and text.strip("()（）") not in NOT_SIGNED_WORDS
-    return True
+    column = Column.SIGNATURE if Column.SIGNATURE in table.columns else Column.SIGN_TIME
+    text = compact(table.cell(cells, column))
+    return bool(text) and text.strip("()（）") not in NOT_SIGNED_WORDS

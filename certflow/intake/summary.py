@@ -16,6 +16,7 @@ from certflow.intake.cells import (
     clean_text,
     compact,
     decimal_of,
+    has_invisible_letter,
     integer_text,
     is_number_cell,
     lost_digits,
@@ -24,8 +25,10 @@ from certflow.intake.cells import (
 from certflow.intake.common import (
     Duplicates,
     Located,
+    bad_admission_number,
     explain_error_cells,
     locate,
+    name_too_long,
     problem,
     read_id,
 )
@@ -331,8 +334,13 @@ class _RowChecker:
 
         raw_name = clean_text(v.get(Column.NAME, ""))
         name = normalise_name(raw_name)
+        header = self.table.headers.get(Column.NAME)
         if not name:
             self._add("missing_value", row, Column.NAME)
+        elif too_long := name_too_long(
+            name, sheet=self.table.sheet, row=row, column=header
+        ):
+            self.problems.append(too_long)
         elif not name_is_plausible(name):
             # A formula or a note typed into the name cell must never reach the
             # national platform or a certificate.
@@ -391,8 +399,13 @@ class _RowChecker:
             )
             return ""
         admission = integer_text(raw) or compact(raw)
+        header = self.table.headers.get(Column.ADMISSION_NUMBER)
         if not admission:
             self._add("missing_value", row, Column.ADMISSION_NUMBER)
+        elif bad := bad_admission_number(
+            admission, sheet=self.table.sheet, row=row, column=header
+        ):
+            self.problems.append(bad)
         elif first := self.admissions.earlier(admission, row):
             self._add(
                 "duplicate_admission_number",
@@ -535,6 +548,11 @@ def name_is_plausible(name: str) -> bool:
     """A person's name: letters of any script, the separator "·", single spaces.
 
     Foreign names keep their spaces (``JOHN SMITH``); digits, brackets, quotes
-    and formula signs are never part of a name.
+    and formula signs are never part of a name, nor letters that show as
+    nothing (``INVISIBLE_LETTERS``, such as the Hangul filler U+3164).
     """
-    return bool(_NAME_TEXT.fullmatch(name)) and not name.startswith("·")
+    return (
+        bool(_NAME_TEXT.fullmatch(name))
+        and not name.startswith("·")
+        and not has_invisible_letter(name)
+    )

@@ -8,11 +8,10 @@ after decoding. Each grid keeps absolute positions, so row ``i`` of a grid is ro
 from __future__ import annotations
 
 import csv
-import html
 import io
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import python_calamine
@@ -21,6 +20,7 @@ from openpyxl.utils import column_index_from_string
 from certflow.intake.cells import CellValue
 from certflow.intake.container import Format, Refusal, decode_text, sniff
 from certflow.intake.limits import IntakeLimits
+from certflow.intake.sheetstate import Merge, sheet_part, sheet_state
 
 # Title rows above the header and signature rows below the data are allowed on
 # top of the row cap.
@@ -29,10 +29,18 @@ LAYOUT_ALLOWANCE = 200
 
 @dataclass(frozen=True)
 class Grid:
-    """One sheet's cells, row by row from the sheet's first row."""
+    """One sheet's cells, row by row from the sheet's first row.
+
+    ``visible`` is False for a hidden (or "very hidden") sheet, which nobody
+    sees in the office suite; ``hidden_rows`` are the 0-based rows hidden on a
+    visible sheet; ``merged`` the merged ranges (0-based, inclusive).
+    """
 
     name: str
     rows: list[list[CellValue]]
+    visible: bool = True
+    hidden_rows: frozenset[int] = frozenset()
+    merged: list[Merge] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -59,17 +67,31 @@ def _read_spreadsheet(
     cap = limits.max_rows + LAYOUT_ALLOWANCE
     try:
         book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
-        sheets = []
-        for name in book.sheet_names:
-            sheet = book.get_sheet_by_name(name)
+        read = []
+        for meta in book.sheets_metadata:
+            sheet = book.get_sheet_by_name(meta.name)
             if sheet.total_height > cap:
                 return Refusal("too_many_rows", {"limit": limits.max_rows})
             rows = cast(list[list[CellValue]], sheet.to_python(skip_empty_area=False))
-            sheets.append(Grid(name, rows))
+            merged = [(a, b, c, d) for (a, b), (c, d) in sheet.merged_cell_ranges or []]
+            visible = meta.visible is python_calamine.SheetVisibleEnum.Visible
+            read.append((meta.name, rows, visible, merged))
     except python_calamine.PasswordError:
         return Refusal("encrypted", {})
     except (python_calamine.CalamineError, ValueError, OSError):
         return Refusal("damaged", {})
+    height = max((len(rows) for _, rows, _, _ in read), default=0)
+    state = sheet_state(data, kind, [name for name, *_ in read], height)
+    sheets = [
+        Grid(
+            name,
+            rows,
+            visible=visible,
+            hidden_rows=state.hidden_rows.get(name, frozenset()),
+            merged=merged or state.merged.get(name, []),
+        )
+        for name, rows, visible, merged in read
+    ]
     return Workbook(kind, sheets)
 
 
@@ -82,7 +104,7 @@ def xlsx_error_cells(data: bytes, sheet: str) -> dict[tuple[int, int], str]:
     """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            path = _sheet_part(archive, sheet)
+            path = sheet_part(archive, sheet)
             if path is None or archive.getinfo(path).file_size > _MAX_SHEET_XML:
                 return {}
             xml = archive.read(path)
@@ -101,25 +123,6 @@ def xlsx_error_cells(data: bytes, sheet: str) -> dict[tuple[int, int], str]:
     return found
 
 
-def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
-    """The zip member holding the sheet named ``sheet``."""
-    book = archive.read("xl/workbook.xml").decode("utf-8", "replace")
-    rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
-    for tag in re.findall(r"<(?:\w+:)?sheet\b[^>]*>", book):
-        name = re.search(r'\bname="([^"]*)"', tag)
-        rid = re.search(r'\br:id="([^"]*)"', tag)
-        if name and rid and html.unescape(name.group(1)) == sheet:
-            target = re.search(
-                rf'<Relationship\b[^>]*\bId="{re.escape(rid.group(1))}"[^>]*>', rels
-            )
-            path = re.search(r'\bTarget="([^"]*)"', target.group(0)) if target else None
-            if path is None:
-                return None
-            member = path.group(1)
-            return member.lstrip("/") if member.startswith("/") else f"xl/{member}"
-    return None
-
-
 _MAX_SHEET_XML = 200 * 2**20
 _ERROR_CELL = re.compile(rb"<c\b([^>]*\bt=\"e\"[^>]*)>(.*?)</c>", re.S)
 _REFERENCE = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
@@ -130,8 +133,18 @@ def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
     text = decode_text(data)
     if text is None:
         return Refusal("bad_encoding", {})
-    first_line = text.split("\n", 1)[0]
+    head = text[:4096].split("\n", 5)[:5]
+    first_line = head[0]
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
+    # A CSV saved where the comma is the decimal sign separates with ";": read
+    # with "," every row is one cell, and each would be "may not be empty".
+    if sum(line.count(";") for line in head) > sum(
+        line.count(",") + line.count("\t") for line in head
+    ):
+        return Refusal("csv_semicolons", {})
+    open_quote = _unclosed_quote(text)
+    if open_quote is not None:
+        return Refusal("csv_open_quote", {"line": open_quote})
     cap = limits.max_rows + LAYOUT_ALLOWANCE
     rows: list[list[CellValue]] = []
     try:
@@ -142,3 +155,27 @@ def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
     except csv.Error:
         return Refusal("damaged", {})
     return Workbook(Format.CSV, [Grid("CSV", rows)])
+
+
+def _unclosed_quote(text: str) -> int | None:
+    """The line (1-based) of a quote that is never closed, or None.
+
+    A quote opens a cell that runs to the next quote: left open, it swallows
+    every line after it into one cell, and the rows it ate would each be
+    reported empty. Doubled quotes inside a cell count twice, so they cancel.
+    """
+    if text.count('"') % 2 == 0:
+        return None
+    line = opened = 1
+    inside = False
+    for match in _QUOTE_OR_NEWLINE.finditer(text):
+        if match.group() == "\n":
+            line += 1
+        else:
+            inside = not inside
+            if inside:
+                opened = line
+    return opened
+
+
+_QUOTE_OR_NEWLINE = re.compile(r'["\n]')

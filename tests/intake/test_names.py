@@ -41,3 +41,42 @@ def test_plausible_names() -> None:
         assert name_is_plausible(name), name
     for name in ("=A1", "+1+1", "@SUM(1)", "张三1", "李四（代考）", "王  五", "·张"):
         assert not name_is_plausible(name), name
+
+
+def test_spaces_between_han_characters_go_whatever_their_plane() -> None:
+    # 𠀀 (U+20000) is in CJK extension B, outside the Basic Multilingual Plane.
+    text = CSV.read_bytes().decode("gbk")
+    text = text.replace("黎芬", "胡 𠀀霞", 1).replace("胡俊霞", "胡 俊霞", 1)
+    text = text.replace("夏宇玲", "𠀀 \U0002a6a5", 1)  # both outside the BMP
+
+    reading = read_score_summary(text.encode("utf-8"), sample_plan(date(2026, 11, 4)))
+
+    assert reading.accepted, reading.problems
+    assert [row.name for row in reading.rows[:3]] == [
+        "胡𠀀霞",
+        "胡俊霞",
+        "𠀀\U0002a6a5",
+    ]
+
+
+def test_letters_that_show_as_nothing_are_refused_in_names() -> None:
+    from certflow.intake import read_candidate_sign_in
+
+    fillers = ["\u3164", "\u115f", "\u1160", "\uffa0", "\u2800"]
+    text = CSV.read_bytes().decode("gbk")
+    names = ["黎芬", "胡俊霞", "夏宇玲", "陈思彬", "方浩"]
+    for name, filler in zip(names, fillers, strict=True):
+        text = text.replace(name, name[0] + filler + name[1:], 1)
+    plan = sample_plan(date(2026, 11, 4))
+
+    reading = read_score_summary(text.encode("utf-8"), plan)
+
+    assert [(p.code, p.row) for p in reading.problems] == [
+        ("bad_name", row) for row in range(2, 7)
+    ]
+    sign_in = read_candidate_sign_in(
+        "姓名,准考证号,签名\r\n胡\u3164霞,2026110412002,已签\r\n".encode(), plan
+    )
+    assert [(p.code, p.row) for p in sign_in.problems] == [("bad_name", 2)]
+    for filler in fillers:
+        assert not name_is_plausible(f"胡{filler}霞"), hex(ord(filler))

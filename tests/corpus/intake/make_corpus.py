@@ -325,6 +325,66 @@ def macro_xlsm(source: bytes) -> bytes:
     return out.getvalue()
 
 
+def hidden_and_merged(work: Path) -> None:
+    """Hidden sheets, hidden rows and merged data cells, as LibreOffice saves them.
+
+    Run alone with ``python -c "from tests.corpus.intake.make_corpus import *;
+    hidden_and_merged_files()"``: the other corpus files stay as they are.
+    """
+
+    def copy_first(book: Workbook, state: str, extra: bool) -> None:
+        copy = book.copy_worksheet(book["成绩汇总"])
+        copy.title = "成绩汇总 (2)"
+        # Seq 4 passes in the copy: theory 53.1 -> 63.1.
+        copy["G7"], copy["I7"], copy["K7"] = 63.1, 61.49, "合格"
+        if extra:
+            copy.insert_rows(17)
+            for column, value in enumerate(row(13, "严豪刚", 90, 90, 90, "合格"), 1):
+                copy.cell(17, column, value)
+        copy.sheet_state = state
+        book.move_sheet(copy, offset=-len(book.sheetnames) + 1)
+
+    book = workbook(honest_rows(), gap_after=5)
+    copy_first(book, "veryHidden", extra=False)
+    book.save(work / "hidden-copy-first.xlsx")
+    convert(work / "hidden-copy-first.xlsx", HERE / "hidden-copy-first.xls", work)
+
+    book = workbook(honest_rows(), gap_after=5)
+    copy_first(book, "hidden", extra=True)
+    book.save(work / "hidden-longer-copy.xlsx")
+    convert(work / "hidden-longer-copy.xlsx", HERE / "hidden-longer-copy.ods", work)
+
+    book = workbook(honest_rows(), gap_after=5)
+    book["成绩汇总"].sheet_state = "hidden"
+    book.save(work / "hidden-summary-only.xlsx")
+    convert(work / "hidden-summary-only.xlsx", HERE / "hidden-summary-only.xls", work)
+
+    book = workbook(honest_rows(), gap_after=5)
+    book["成绩汇总"].row_dimensions[6].hidden = True
+    book.save(work / "hidden-row.xlsx")
+    for fmt in ("xls", "ods"):
+        convert(work / "hidden-row.xlsx", HERE / f"hidden-row.{fmt}", work)
+
+    # The module merged down the whole data area (over the blank row too), and
+    # 缺考 merged over the two absentees' status cells.
+    rows = honest_rows()
+    rows[11] = row(12, "熊杰", "", "", "", "不合格", status="缺考")
+    for values in rows[1:]:
+        values[5] = None
+    rows[11][9] = None
+    book = workbook(rows, gap_after=5)
+    book["成绩汇总"].merge_cells("F4:F16")
+    book["成绩汇总"].merge_cells("J15:J16")
+    book.save(work / "merged-module.xlsx")
+    for fmt in ("xls", "ods"):
+        convert(work / "merged-module.xlsx", HERE / f"merged-module.{fmt}", work)
+
+
+def hidden_and_merged_files() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        hidden_and_merged(Path(tmp))
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -555,6 +615,7 @@ def main() -> None:
             encoding="utf-8",
         )
         (HERE / "empty.xlsx").write_bytes(b"")
+        hidden_and_merged(work)
 
 
 if __name__ == "__main__":

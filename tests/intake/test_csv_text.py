@@ -1,0 +1,90 @@
+"""CSV as office suites save it: UTF-16, Big5, semicolons, a stray quote, NUL padding.
+
+Regression: Excel's "Unicode 文本" (UTF-16 with BOM, tab-separated) was refused
+as an unknown format; a Big5 file said "no header"; a semicolon-separated file
+or an unclosed quote flooded the uploader with "may not be empty"; a NUL byte
+at the end gave a phantom row's problems.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from certflow.intake import read_score_summary
+from tests.intake.conftest import SAMPLES
+from tests.support import sample_plan
+
+PLAN = sample_plan(date(2026, 11, 4))
+TEXT = (SAMPLES / "P2026-1104-0412-成绩汇总表-gbk.csv").read_bytes().decode("gbk")
+
+
+def _codes(data: bytes) -> list[tuple[str | None, int | None]]:
+    return [(p.code, p.row) for p in read_score_summary(data, PLAN).problems]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+@pytest.mark.parametrize("delimiter", ["\t", ","])
+def test_unicode_text_with_a_byte_order_mark_is_read(
+    encoding: str, delimiter: str
+) -> None:
+    expected = read_score_summary(TEXT.encode("gbk"), PLAN)
+    text = TEXT.replace(",", delimiter)
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    assert data[:2] in (b"\xff\xfe", b"\xfe\xff")
+
+    reading = read_score_summary(data, PLAN)
+
+    assert reading.accepted, reading.problems[:3]
+    assert reading.rows == expected.rows
+
+
+def test_big5_is_refused_with_the_encoding_message() -> None:
+    text = (
+        "序號,姓名,身份證號碼,準考證號,理論,實操\r\n"
+        "1,黎芬,421002200506166066,2026110412001,0,69\r\n"
+        "2,陳思彬,110105200412147666,2026110412004,80,90\r\n"
+    )
+
+    reading = read_score_summary(text.encode("big5"), PLAN)
+
+    assert [p.code for p in reading.problems] == ["bad_encoding"]
+    assert "UTF-8" in reading.problems[0].message
+    assert "GBK" in reading.problems[0].message
+
+
+def test_semicolons_give_one_clear_message() -> None:
+    data = TEXT.replace(",", ";").encode("gbk")
+
+    reading = read_score_summary(data, PLAN)
+
+    assert [p.code for p in reading.problems] == ["csv_semicolons"]
+    assert "分号" in reading.problems[0].message
+
+
+def test_an_unclosed_quote_names_its_line_once() -> None:
+    lines = TEXT.split("\r\n") if "\r\n" in TEXT else TEXT.split("\n")
+    lines[2] = lines[2].replace("胡俊霞", '"胡俊霞', 1)
+    data = "\r\n".join(lines).encode("gbk")
+
+    reading = read_score_summary(data, PLAN)
+
+    assert [(p.code, p.row) for p in reading.problems] == [("csv_open_quote", 3)]
+    assert "第 3 行" in reading.problems[0].message
+
+
+@pytest.mark.parametrize("padding", [1, 3, 5000])
+def test_nul_bytes_at_the_end_are_ignored(padding: int) -> None:
+    expected = read_score_summary(TEXT.encode("gbk"), PLAN)
+
+    reading = read_score_summary(TEXT.encode("gbk") + b"\x00" * padding, PLAN)
+
+    assert reading.accepted, reading.problems[:3]
+    assert reading.rows == expected.rows
+
+
+def test_a_file_of_nul_bytes_only_is_empty() -> None:
+    assert _codes(b"\x00" * 10) == [("empty_file", None)]

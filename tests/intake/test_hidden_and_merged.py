@@ -1,0 +1,168 @@
+"""Hidden sheets and rows are never read; merged data cells are read as staff see them.
+
+The xls and ods forms of the same cases are corpus files (``hidden-*``,
+``merged-module.*`` in tests/corpus/intake/manifest.json).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from openpyxl import Workbook, load_workbook
+
+from certflow.intake import (
+    SummaryReading,
+    read_candidate_sign_in,
+    read_score_summary,
+)
+from certflow.models import PlanInfo
+from tests.intake.conftest import SAMPLES
+
+SUMMARY = SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx"
+
+
+def _book() -> Workbook:
+    return load_workbook(io.BytesIO(SUMMARY.read_bytes()))
+
+
+def _bytes(book: Workbook, path: Path) -> bytes:
+    book.save(path)
+    return path.read_bytes()
+
+
+def _scores(reading: SummaryReading) -> dict[str, float | None]:
+    return {row.admission_number: row.practical for row in reading.rows}
+
+
+def test_a_hidden_copy_moved_first_is_not_read(plan: PlanInfo, tmp_path: Path) -> None:
+    honest = read_score_summary(SUMMARY.read_bytes(), plan)
+    for state in ("hidden", "veryHidden"):
+        book = _book()
+        copy = book.copy_worksheet(book["成绩汇总"])
+        copy["H5"] = 99  # one practical score changed in the copy
+        copy.sheet_state = state
+        book.move_sheet(copy, offset=-1)
+
+        reading = read_score_summary(_bytes(book, tmp_path / "s.xlsx"), plan)
+
+        assert reading.accepted, reading.problems
+        assert reading.sheet == "成绩汇总"
+        assert _scores(reading) == _scores(honest)
+        assert any(copy.title in note and "隐藏" in note for note in reading.notes)
+        # No sheet is called one without the header: both have it.
+        assert not any("不含所需表头" in note for note in reading.notes)
+
+
+def test_a_hidden_copy_with_more_rows_is_not_read(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    book = _book()
+    copy = book.copy_worksheet(book["成绩汇总"])
+    copy.sheet_state = "hidden"
+    copy.insert_rows(10, amount=5)
+    for index in range(10, 15):
+        copy.cell(index, 1, 90 + index)
+
+    reading = read_score_summary(_bytes(book, tmp_path / "s.xlsx"), plan)
+
+    assert reading.accepted, reading.problems
+    assert reading.sheet == "成绩汇总" and reading.candidates == 32
+
+
+def test_a_summary_only_on_a_hidden_sheet_is_refused_naming_it(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    book = _book()
+    book.create_sheet("说明", 0).append(["见下一页"])
+    book["成绩汇总"].sheet_state = "veryHidden"
+
+    reading = read_score_summary(_bytes(book, tmp_path / "s.xlsx"), plan)
+
+    assert not reading.accepted and reading.rows == []
+    [found] = reading.problems
+    assert found.code == "hidden_sheet" and found.sheet == "成绩汇总"
+    assert "成绩汇总" in found.message and "取消隐藏" in found.message
+
+
+def test_a_hidden_data_row_is_refused_with_its_row(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    book = _book()
+    book["成绩汇总"].row_dimensions[7].hidden = True
+    book["成绩汇总"].row_dimensions[2].hidden = True  # a title row: harmless
+
+    reading = read_score_summary(_bytes(book, tmp_path / "s.xlsx"), plan)
+
+    assert not reading.accepted
+    assert [(p.code, p.sheet, p.row) for p in reading.problems] == [
+        ("hidden_row", "成绩汇总", 7)
+    ]
+    assert "隐藏" in reading.problems[0].message
+
+
+def test_a_hidden_row_of_a_sign_in_sheet_is_refused_too(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    book = load_workbook(SAMPLES / "P2026-1104-0412-考生签到表.xlsx")
+    sheet = next(s for s in book.worksheets if s.sheet_state == "visible")
+    sheet.row_dimensions[5].hidden = True
+
+    reading = read_candidate_sign_in(_bytes(book, tmp_path / "c.xlsx"), plan)
+
+    assert [(p.code, p.row) for p in reading.problems] == [("hidden_row", 5)]
+
+
+def test_the_module_merged_down_is_read_on_every_row(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    book = _book()
+    sheet = book["成绩汇总"]
+    for row in range(5, 36):
+        sheet.cell(row, 6).value = None
+    sheet.merge_cells("F4:F35")
+
+    reading = read_score_summary(_bytes(book, tmp_path / "s.xlsx"), plan)
+
+    assert reading.accepted, reading.problems[:3]
+    assert reading.candidates == 32
+
+
+def test_absent_merged_over_two_rows_counts_both_absent(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    # 缺考 typed once in the practical column over two absentees' rows, with
+    # no status column: both rows are absent.
+    rows = [
+        ["序号", "姓名", "证件号码", "准考证号", "理论成绩", "实操成绩", "总成绩"],
+        [1, "黎芬", "420106200503021021", "2026110412001", "缺考", "缺考", ""],
+        [2, "胡俊霞", "420106200503031035", "2026110412002", "", "", ""],
+        [3, "夏宇玲", "420106200503041049", "2026110412003", 80, 90, 87],
+    ]
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for values in rows:
+        sheet.append(values)
+    sheet.merge_cells("E2:E3")
+    sheet.merge_cells("F2:F3")
+
+    reading = read_score_summary(_bytes(book, tmp_path / "s.xlsx"), plan)
+
+    assert reading.problems == [] and reading.absent == 2, reading.problems
+
+
+def test_a_merged_name_says_merged_cell_not_empty(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    book = _book()
+    sheet = book["成绩汇总"]
+    sheet["B5"] = None
+    sheet.merge_cells("B4:B5")
+
+    reading = read_score_summary(_bytes(book, tmp_path / "s.xlsx"), plan)
+
+    assert [(p.code, p.row, p.column) for p in reading.problems] == [
+        ("merged_cell", 5, "姓名")
+    ]
+    assert "合并单元格 B4:B5" in reading.problems[0].message

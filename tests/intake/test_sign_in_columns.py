@@ -1,0 +1,63 @@
+"""A sign-in sheet must say who signed: without its sign-in column it is refused.
+
+Regression: the score summary uploaded as the candidates' sign-in sheet was
+accepted, and with no 签名 / 签到时间 column every listed candidate counted as
+signed in, the two absentees included.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from certflow.intake import read_candidate_sign_in, read_evaluator_sign_in
+from certflow.models import PlanInfo
+from tests.intake.conftest import SAMPLES, sheet_file
+
+
+def test_a_score_summary_as_the_candidates_sign_in_is_refused(
+    plan: PlanInfo,
+) -> None:
+    data = (SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx").read_bytes()
+
+    reading = read_candidate_sign_in(data, plan)
+
+    assert not reading.accepted and reading.candidates == []
+    [found] = reading.problems
+    assert (found.code, found.sheet, found.row) == (
+        "sign_in_looks_like_summary",
+        "成绩汇总",
+        3,
+    )
+    assert "签名" in found.message and "成绩汇总表" in found.message
+
+
+def test_a_list_without_a_sign_in_column_is_refused_naming_it(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    candidates = sheet_file(
+        tmp_path / "c.xlsx",
+        [["序号", "姓名", "准考证号"], [1, "黎芬", "2026110412001"]],
+    )
+    evaluators = sheet_file(
+        tmp_path / "e.xlsx",
+        [["序号", "姓名", "工号"], [1, "周建国", "ZCX-E-0107"]],
+    )
+
+    for reading in (
+        read_candidate_sign_in(candidates, plan),
+        read_evaluator_sign_in(evaluators, plan),
+    ):
+        assert [(p.code, p.row) for p in reading.problems] == [("no_sign_in_column", 1)]
+        assert "签名" in reading.problems[0].message
+
+    # A sign-in time column alone is enough: an empty time is not signed.
+    timed = sheet_file(
+        tmp_path / "t.xlsx",
+        [
+            ["序号", "姓名", "准考证号", "签到时间"],
+            [1, "黎芬", "2026110412001", "08:11"],
+            [2, "胡俊霞", "2026110412002", ""],
+        ],
+    )
+    signed = read_candidate_sign_in(timed, plan)
+    assert [c.signed for c in signed.candidates] == [True, False]
