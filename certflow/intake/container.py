@@ -219,7 +219,7 @@ _MACRO_SHEET_TYPES = {0x01, 0x06}  # Excel 4.0 macro sheet, VBA module
 
 def _sniff_ole2(data: bytes) -> Format | Refusal:
     try:
-        compound = _Compound(data)
+        compound = CompoundFile(data)
         names = compound.names()
     except (ValueError, struct.error, IndexError):
         return Refusal("damaged", {})
@@ -258,7 +258,7 @@ def _scan_biff_globals(head: bytes) -> Refusal | None:
     return None
 
 
-class _Compound:
+class CompoundFile:
     """Just enough of an OLE2 reader to list entries and read a stream's start."""
 
     def __init__(self, data: bytes) -> None:

@@ -23,7 +23,7 @@ import zipfile
 from dataclasses import dataclass
 from xml.etree.ElementTree import ParseError, iterparse
 
-from certflow.intake.container import Format, _Compound
+from certflow.intake.container import CompoundFile, Format
 
 # A merged range, 0-based and inclusive: first row, first column, last row,
 # last column.
@@ -116,7 +116,7 @@ def _xlsx_hidden_rows(
 
 
 def _xls_hidden_rows(data: bytes, height: int) -> dict[str, frozenset[int]]:
-    compound = _Compound(data)
+    compound = CompoundFile(data)
     names = compound.names()
     stream = "workbook" if "workbook" in names else "book"
     biff = compound.read_stream(stream, limit=len(data))
