@@ -107,7 +107,8 @@ class IntakeActivities:
             admissions = [r.admission_number for r in reading.rows]
             if unrelated := await self._unrelated(req, admissions):
                 return await self._refuse(req, data, [unrelated])
-            return await self._accept_summary(req, reading.rows)
+            accepted = await self._accept_summary(req, reading.rows)
+            return _with_notes(accepted, reading.notes)
         if req.kind is DocumentKind.CANDIDATE_SIGN_IN:
             sign_in = await _read(intake.read_candidate_sign_in, data, req)
             if sign_in is None:
@@ -121,7 +122,8 @@ class IntakeActivities:
                 (c.seq, c.name, c.id_number or "", c.admission_number, "", "", c.signed)
                 for c in sign_in.candidates
             ]
-            return await self._accept_sign_in(req, "candidates", rows)
+            accepted = await self._accept_sign_in(req, "candidates", rows)
+            return _with_notes(accepted, sign_in.notes)
         if req.kind is DocumentKind.EVALUATOR_SIGN_IN:
             sign_in = await _read(intake.read_evaluator_sign_in, data, req)
             if sign_in is None:
@@ -132,7 +134,8 @@ class IntakeActivities:
                 (e.seq, e.name, "", "", e.staff_id, e.role_text, True)
                 for e in sign_in.evaluators
             ]
-            return await self._accept_sign_in(req, "evaluators", rows)
+            accepted = await self._accept_sign_in(req, "evaluators", rows)
+            return _with_notes(accepted, sign_in.notes)
         if req.kind is DocumentKind.SIGNED_SUMMARY_SCAN:
             problems = _check_scan(data)
             if problems:
@@ -189,9 +192,7 @@ class IntakeActivities:
                 invoice.details.model_dump(mode="json"),
                 req.at,
             )
-        return UploadOutcome(
-            accepted=True, version=version, note="；".join(invoice.notes)
-        )
+        return _with_notes(UploadOutcome(accepted=True, version=version), invoice.notes)
 
     async def _refuse(
         self, req: ProcessUpload, data: bytes | None, problems: list[Problem]
@@ -1023,3 +1024,13 @@ def _score_from_row(r: asyncpg.Record) -> CandidateScore:
         passed=r["passed"],
         remark=r["remark"] or "",
     )
+
+
+def _with_notes(outcome: UploadOutcome, notes: list[str]) -> UploadOutcome:
+    """``outcome`` telling the uploader what intake chose on their behalf.
+
+    Which sheet was read, which were left aside (hidden ones included), which
+    rows below the signatures were taken as the footer: an accepted file may
+    still not be the one the uploader meant.
+    """
+    return outcome.model_copy(update={"note": "；".join(notes)})

@@ -690,9 +690,10 @@ class ExamPlanWorkflow:
             late = state.close_duty(UPLOAD_DUTY[kind].value, workflow.now(), req.actor)
             self._alarms_changed = True
             await self._audit(action, req.actor, late=late, version=str(version))
-            return self._accepted(
-                t("plan.upload_accepted", version=version), late, UPLOAD_DUTY[kind]
-            )
+            message = t("plan.upload_accepted", version=version)
+            if outcome.note:
+                message += t("plan.upload_notes", notes=outcome.note)
+            return self._accepted(message, late, UPLOAD_DUTY[kind])
 
     @workflow.update
     async def confirm_score_summary(self, req: ConfirmSummaryRequest) -> ActionResult:

@@ -121,6 +121,28 @@ async def test_wrong_role_site_stage_and_argument_are_refused_with_reasons(
     assert status.stage == Stage.SCORE_SUBMISSION and len(status.owed) == 5
 
 
+async def test_an_accepted_upload_tells_what_intake_chose(
+    make_driver: Any, tmp_path: Any
+) -> None:
+    """Regression: intake's notes (which sheet it read, which it left aside,
+    hidden ones included) never reached the uploader of an accepted file."""
+    import openpyxl
+
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    book = openpyxl.load_workbook(driver.files["summary"])
+    draft = book.copy_worksheet(book.worksheets[0])
+    draft.title = "草稿"
+    draft.sheet_state = "hidden"
+    path = tmp_path / "with-hidden-draft.xlsx"
+    book.save(path)
+
+    result = await driver.upload(wf.upload_score_summary, LEAD, path)
+
+    assert result.accepted, result.problems
+    assert t("intake.note_hidden_sheets", sheets="草稿") in result.message
+
+
 async def test_bad_file_is_refused_row_by_row_and_changes_nothing(
     make_driver: Any, resources: Any, sink_messages: Any
 ) -> None:
