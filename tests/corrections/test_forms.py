@@ -278,6 +278,41 @@ def test_a_damaged_zip_is_handed_to_people() -> None:
     assert [p.code for p in reading.problems] == ["unreadable_archive"]
 
 
+def _mail_without_attachment(body: str, subtype: str = "plain") -> bytes:
+    message = EmailMessage()
+    message["From"] = SENDER
+    message["To"] = "kaowu1x@zcx-eval.org.cn"
+    message["Subject"] = "成绩修改申请"
+    message["Message-ID"] = "<no-attachment-1@school.edu.cn>"
+    message.set_content(body, subtype=subtype)
+    return message.as_bytes()
+
+
+@pytest.mark.parametrize(
+    ("body", "subtype"),
+    [
+        ("老师好，本校的成绩修改申请表见附件，请查收。", "plain"),
+        ("<p>您好！</p><p>申请表请见<b>附件</b>。</p>", "html"),
+        ("Please find the form attached.", "plain"),
+    ],
+    ids=["typed", "html", "english"],
+)
+def test_see_attachment_without_an_attachment_says_it_did_not_come(
+    body: str, subtype: str
+) -> None:
+    reading = read_correction_mail(_mail_without_attachment(body, subtype))
+
+    assert reading.drafts == []
+    [problem] = reading.problems
+    assert problem.code == "attachment_missing"
+    assert "没有任何附件" in problem.message and "正文中按模板" in problem.message
+
+
+def test_a_mail_neither_holding_nor_naming_a_form_says_no_form_was_found() -> None:
+    reading = read_correction_mail(_mail_without_attachment("老师好，有问题请回电。"))
+    assert [p.code for p in reading.problems] == ["no_form"]
+
+
 def test_gb2312_label_on_gbk_only_characters_decodes() -> None:
     data = "王喆".encode("gbk")
     word = f"=?gb2312?B?{base64.b64encode(data).decode()}?="
