@@ -111,6 +111,62 @@ def test_words_after_a_code_are_dropped() -> None:
     )
 
 
+HOSTILE_PLAN_ID = "P2026'; DROP TABLE plans;--"
+
+
+def test_a_plan_id_with_characters_after_it_is_refused_whole_not_cut() -> None:
+    text = TYPED.replace("P2026-1104-0412", HOSTILE_PLAN_ID)
+
+    drafts, problems = read_correction_form_text(text, sender=SENDER)
+
+    assert drafts == []
+    [problem] = problems
+    assert (problem.code, problem.value) == ("bad_plan_id", HOSTILE_PLAN_ID)
+    assert "考试计划编号" in problem.render() and HOSTILE_PLAN_ID in problem.render()
+
+
+@pytest.mark.parametrize(
+    "admission",
+    ["2026110412004'--", "2026110412004;2026110412005", "2026110412 004"],
+)
+def test_an_admission_number_with_characters_after_it_is_refused_whole(
+    admission: str,
+) -> None:
+    text = TYPED.replace("2026110412004", admission)
+
+    drafts, problems = read_correction_form_text(text, sender=SENDER)
+
+    assert drafts == []
+    assert [(p.code, p.value) for p in problems] == [
+        ("bad_admission_number", admission)
+    ]
+    assert "准考证号" in problems[0].render()
+
+
+def test_a_plan_id_in_the_template_is_read_whole_in_its_column_and_above() -> None:
+    row: list[object] = [HOSTILE_PLAN_ID, "方浩", "", "2026110412005", ""]
+    row += ["实操成绩", 82.3, 85.3, "漏记"]
+    data = _filled_template([row, ["", *row[1:]]])
+    workbook = load_workbook(io.BytesIO(data))
+    workbook["成绩修改申请表"]["A2"] = f"考试计划编号：{HOSTILE_PLAN_ID}"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+
+    drafts, problems = read_correction_form_xlsx(buffer.getvalue(), sender=SENDER)
+
+    assert drafts == []
+    assert [(p.code, p.row, p.column, p.value) for p in problems] == [
+        ("bad_plan_id", 4, "考试计划编号", HOSTILE_PLAN_ID),
+        ("bad_plan_id", 5, "考试计划编号", HOSTILE_PLAN_ID),
+    ]
+
+
+def test_a_refused_value_is_shown_cut_when_long() -> None:
+    text = TYPED.replace("P2026-1104-0412", "P2026;" + "x" * 200)
+    _, [problem] = read_correction_form_text(text, sender=SENDER)
+    assert problem.value == "P2026;" + "x" * 34 + "…"
+
+
 def test_several_fields_on_one_line_are_split() -> None:
     text = (
         "考试计划编号：P2026-1104-0412\n"
