@@ -12,6 +12,7 @@ hidden goes to staff, text wrongly taken for shown would be filed.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -362,12 +363,18 @@ def _same_colour(a: Colour, b: Colour) -> bool:
 
 
 def _channel(text: str) -> int:
-    if text.endswith("%"):
-        return round(float(text[:-1]) * 2.55)
-    return max(0, min(255, round(float(text))))
+    value = _number(text) * (2.55 if text.endswith("%") else 1)
+    return round(max(0.0, min(255.0, value)))
 
 
 def _alpha(text: str) -> float:
-    if text.endswith("%"):
-        return float(text[:-1]) / 100
-    return float(text)
+    value = _number(text) / (100 if text.endswith("%") else 1)
+    return max(0.0, min(1.0, value))
+
+
+def _number(text: str) -> float:
+    """A finite number, else ValueError: ``1e999`` or ``nan`` is no colour."""
+    value = float(text.removesuffix("%"))
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value

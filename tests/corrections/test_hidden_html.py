@@ -121,3 +121,23 @@ def test_the_text_a_reader_sees_is_read_whatever_is_hidden_beside_it(
     assert [(d.plan_id, d.requested_score) for d in drafts] == [
         ("P2026-1104-0412", "99")
     ]
+
+
+@pytest.mark.parametrize(
+    "style",
+    [
+        "color:rgb(1e999,0,0)",
+        "color:rgba(0,0,0,nan)",
+        "background:rgb(-inf%,0,0)",
+        f"font-size:{'9' * 400}px",
+        "opacity:1e999",
+        "left:-1e999px;position:absolute",
+    ],
+)
+def test_a_style_value_out_of_every_range_is_no_crash(style: str) -> None:
+    html = f'<p style="{style}">{FORM}</p><style>p{{{style}}}</style>'
+    raw = _html_mail(html)
+
+    reading = read_correction_mail(raw)
+
+    assert len(reading.drafts) + len(reading.problems) >= 1
