@@ -322,12 +322,13 @@ class MailIntakeActivities:
         if reading.auto_submitted:
             return _Verdict(MailStatus.IGNORED)
         if not reading.drafts:
+            # What the reading found is said as found ("no form in the mail", "the
+            # attachment did not come", "a scan"): it tells the sender what to
+            # send. The general text stands only where the reading said nothing.
             return _Verdict(
                 MailStatus.UNMATCHED,
-                reasons=[
-                    refusal_text(RefusalReason.UNREADABLE_FORM),
-                    *(p.render() for p in reading.problems if p.code != "no_form"),
-                ],
+                reasons=[p.render() for p in reading.problems]
+                or [refusal_text(RefusalReason.UNREADABLE_FORM)],
             )
 
         verdict = _Verdict(MailStatus.REFUSED, plan_id=reading.drafts[0].plan_id)

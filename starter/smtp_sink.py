@@ -5,6 +5,9 @@ Nothing is relayed anywhere. Each message is written as one file into the maildi
 mailbox addresses (the 1+X exam mailbox, for instance) is also delivered into that
 mailbox's own maildir, where the correction intake reads it like a real inbox.
 
+Messages of up to ``MAX_MESSAGE_BYTES`` (25 MiB as sent) are taken, bigger ones
+refused with 552; a bare LF counts as a line end (see ``_SinkSMTP``).
+
 Staff read the local mail with ``certflow mail list STATE_DIR`` and
 ``certflow mail show N STATE_DIR``. This module does not import
 certflow, so it can be used on any folder of mail.
@@ -19,17 +22,52 @@ import email.policy
 import logging
 import mailbox
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 log = logging.getLogger(__name__)
 
 ALL_FOLDER = "all"
+# The largest message accepted, as sent (headers, encoded attachments, CRLF line
+# ends): 25 MiB, what common mailboxes take, advertised in the EHLO answer
+# (SIZE). A bigger one is refused with 552, at MAIL FROM when the client
+# declares its size, else after its data.
+MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+class _SinkSMTP(SMTP):
+    """aiosmtpd's server, taking a bare LF for a line end as mail servers do.
+
+    aiosmtpd ends lines at CRLF only. A message written with Unix line ends and
+    sent as is (``curl --upload-file``, a hand-written client) is then one
+    "line" as long as the message, refused with "500 Line too long" however
+    short its lines really are. Postfix and Exim take a bare LF as a line end
+    from local clients; so does the sink, by turning it into CRLF as it
+    arrives. Nothing is relayed, so the difference this makes to where the data
+    ends (SMTP smuggling) matters nowhere. Real over-long lines (1000 bytes
+    with the line end, RFC 5321 4.5.3.1.6) are still refused.
+    """
+
+    def __init__(self, handler: object, **options: Any) -> None:
+        super().__init__(handler, **options)
+        self._ended_in_cr = False
+
+    def data_received(self, data: bytes) -> None:
+        # A CRLF cut between two reads must not become CR CR LF.
+        head = b""
+        if self._ended_in_cr and data.startswith(b"\n"):
+            head, data = b"\n", data[1:]
+        if data:
+            self._ended_in_cr = data.endswith(b"\r")
+        super().data_received(head + _BARE_LF.sub(b"\r\n", data))
 
 
 class _StoreHandler:
@@ -111,7 +149,12 @@ class MailSink:
         self._server = await loop.create_server(
             # A fixed hostname: the default looks up the machine's FQDN, which can
             # stall for seconds where name resolution goes nowhere.
-            lambda: SMTP(handler, hostname="certflow-mailsink", enable_SMTPUTF8=True),
+            lambda: _SinkSMTP(
+                handler,
+                hostname="certflow-mailsink",
+                enable_SMTPUTF8=True,
+                data_size_limit=MAX_MESSAGE_BYTES,
+            ),
             self.host,
             self.port,
         )

@@ -67,7 +67,17 @@ SCORE_FIELDS: dict[str, ScoreField] = {
 assert set(SCORE_FIELDS.values()) == set(get_args(ScoreField))
 
 PLAN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{2,40}$")
-_LEADING_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+# A code as people write it: the code, then at most a note in brackets or words
+# after a space ("P2026-1104-0412    考核站点：…" copied from the score summary,
+# "2026110412004（陈思彬）"). A note starts with a bracket or a (Chinese) letter
+# outside ASCII, so "P2026'; DROP TABLE plans;--" or "P2026 P2027" is no code
+# with a note but an invalid value.
+_CODE_WITH_NOTE = re.compile(
+    r"(?P<code>[A-Za-z0-9][A-Za-z0-9-]*)"
+    r"(?:\s*[(【\[][^()【】\[\]]*[)】\]]|\s+(?=[^\x00-\x7f])[^\W\d_].*)?",
+    re.DOTALL,
+)
+_SHOWN_VALUE = 40
 MODULE_CODE = re.compile(r"^\s*(\d{1,2}-\d{1,2})(?![\d])")
 # A form attempt names at least this many form fields; fewer is a signature line
 # ("电话：027-…") or a sentence, not an incomplete request.
@@ -91,16 +101,24 @@ def code_text(value: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value))
 
 
-def leading_code(value: str) -> str:
-    """Return the code a value starts with, dropping what people write after it.
+def read_code(value: str) -> tuple[str, bool]:
+    """Return the code a value holds and whether it holds one.
 
-    "P2026-1104-0412    考核站点：…" (a line copied from the score summary) and
-    "2026110412004（陈思彬）" give the bare code. A value that does not start
-    with a code is returned whole, for the format check to refuse.
+    The whole value is read: a code may be followed by a note (see
+    ``_CODE_WITH_NOTE``), and anything else makes the value invalid, returned
+    whole (spaces collapsed) for the problem to show. Cutting at the first
+    unexpected character would file "P2026'; DROP TABLE…" as plan P2026.
     """
-    text = code_text(value)
-    match = _LEADING_CODE.match(text)
-    return match.group(0).rstrip("-") if match else text
+    text = " ".join(unicodedata.normalize("NFKC", value).split())
+    match = _CODE_WITH_NOTE.fullmatch(text)
+    if match is not None:
+        return match.group("code").rstrip("-"), True
+    return text, False
+
+
+def _shown(value: str) -> str:
+    """A refused value as shown back to the sender: a pasted paragraph is cut."""
+    return value if len(value) <= _SHOWN_VALUE else value[:_SHOWN_VALUE] + "…"
 
 
 @dataclass
@@ -153,15 +171,20 @@ def check_record(
                 _problem(record, "missing_field", key, label=LABELS[key][0])
             )
 
-    plan_id = leading_code(values.get("plan_id", ""))
-    if plan_id and not PLAN_ID.match(plan_id):
-        problems.append(_problem(record, "bad_plan_id", "plan_id", value=plan_id))
+    plan_id, whole = read_code(values.get("plan_id", ""))
+    if plan_id and not (whole and PLAN_ID.match(plan_id)):
+        problems.append(
+            _problem(record, "bad_plan_id", "plan_id", value=_shown(plan_id))
+        )
 
-    admission = leading_code(values.get("admission_number", ""))
-    if admission and not is_admission_number(admission):
+    admission, whole = read_code(values.get("admission_number", ""))
+    if admission and not (whole and is_admission_number(admission)):
         problems.append(
             _problem(
-                record, "bad_admission_number", "admission_number", value=admission
+                record,
+                "bad_admission_number",
+                "admission_number",
+                value=_shown(admission),
             )
         )
 

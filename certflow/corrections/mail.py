@@ -50,6 +50,8 @@ _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 # What the sender wrote, which no relay changes; trace headers (Received,
 # Delivered-To, ...) are added on the way and differ between two deliveries.
 _IDENTITY_HEADERS = ("from", "to", "cc", "date", "subject")
+# How a body points at an attachment ("见附件", "请查收附件", "see attached").
+_ATTACHMENT_WORDS = re.compile(r"附件|附表|attach", re.IGNORECASE)
 # Real clients nest four or five levels (a forward of a mail with an inline
 # image); a hostile message nested far deeper is not followed down.
 _MAX_DEPTH = 16
@@ -118,7 +120,7 @@ def read_correction_mail(raw: bytes) -> MailReading:
         problems = [
             Problem(code=code, message=t(f"corrections.problem.{code}", filename=name))
             for code, name in parts.for_people
-        ] or [Problem(code="no_form", message=t("corrections.problem.no_form"))]
+        ] or [_no_form(parts)]
 
     return MailReading(
         message_id=message_id[0] if message_id else _synthetic_id(message, raw),
@@ -233,6 +235,23 @@ def _read_bodies(
         drafts.extend(found)
         problems.extend(trouble)
     return drafts, problems
+
+
+def _no_form(parts: _Parts) -> Problem:
+    """Say that the mail holds no form, precisely when it was meant to.
+
+    "见附件" with nothing attached is the commonest way a request gets lost: the
+    sender is told the attachment did not come, not only that no form was found.
+    """
+    code = "no_form"
+    if not parts.attachments and any(
+        _ATTACHMENT_WORDS.search(
+            html_to_text(text) if content_type == "text/html" else text
+        )
+        for _, content_type, text in parts.bodies
+    ):
+        code = "attachment_missing"
+    return Problem(code=code, message=t(f"corrections.problem.{code}"))
 
 
 def _unique(drafts: list[CorrectionDraft]) -> list[CorrectionDraft]:

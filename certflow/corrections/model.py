@@ -15,6 +15,7 @@ ScoreField = Literal["theory", "practical", "total", "status"]
 PROBLEM_CODES = frozenset(
     {
         "no_form",
+        "attachment_missing",
         "scan_only",
         "unreadable_mail",
         "unreadable_archive",

@@ -9,13 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from certflow.corrections.form import Record, code_text, label_key
+from certflow.corrections.form import Record, label_key
 from certflow.intake.cells import CellValue, lost_digits
 
 # The header is looked for among the first rows: the template has a title and a
 # note above it, and people add a line or two of their own.
 HEADER_SEARCH_ROWS = 12
-_PLAN_LINE = re.compile(r"考试计划编号\s*[:：]\s*([A-Za-z0-9０-９Ａ-Ｚａ-ｚ－-]+)")
+# The rest of the cell is taken and checked like a plan id column: cutting it at
+# the first unexpected character would turn "P2026'; DROP…" into plan P2026.
+_PLAN_LINE = re.compile(r"考试计划编号\s*[:：]\s*(\S.*)", re.DOTALL)
 
 
 def cell_text(cell: CellValue) -> str:
@@ -76,7 +78,7 @@ def records_from_rows(
     for row in rows[:header_index]:
         for cell in row:
             if isinstance(cell, str) and (match := _PLAN_LINE.search(cell)):
-                plan_above = code_text(match.group(1))
+                plan_above = match.group(1).strip()
 
     records: list[Record] = []
     for offset, row in enumerate(rows[header_index + 1 :], start=header_index + 1):

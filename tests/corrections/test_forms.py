@@ -111,6 +111,62 @@ def test_words_after_a_code_are_dropped() -> None:
     )
 
 
+HOSTILE_PLAN_ID = "P2026'; DROP TABLE plans;--"
+
+
+def test_a_plan_id_with_characters_after_it_is_refused_whole_not_cut() -> None:
+    text = TYPED.replace("P2026-1104-0412", HOSTILE_PLAN_ID)
+
+    drafts, problems = read_correction_form_text(text, sender=SENDER)
+
+    assert drafts == []
+    [problem] = problems
+    assert (problem.code, problem.value) == ("bad_plan_id", HOSTILE_PLAN_ID)
+    assert "考试计划编号" in problem.render() and HOSTILE_PLAN_ID in problem.render()
+
+
+@pytest.mark.parametrize(
+    "admission",
+    ["2026110412004'--", "2026110412004;2026110412005", "2026110412 004"],
+)
+def test_an_admission_number_with_characters_after_it_is_refused_whole(
+    admission: str,
+) -> None:
+    text = TYPED.replace("2026110412004", admission)
+
+    drafts, problems = read_correction_form_text(text, sender=SENDER)
+
+    assert drafts == []
+    assert [(p.code, p.value) for p in problems] == [
+        ("bad_admission_number", admission)
+    ]
+    assert "准考证号" in problems[0].render()
+
+
+def test_a_plan_id_in_the_template_is_read_whole_in_its_column_and_above() -> None:
+    row: list[object] = [HOSTILE_PLAN_ID, "方浩", "", "2026110412005", ""]
+    row += ["实操成绩", 82.3, 85.3, "漏记"]
+    data = _filled_template([row, ["", *row[1:]]])
+    workbook = load_workbook(io.BytesIO(data))
+    workbook["成绩修改申请表"]["A2"] = f"考试计划编号：{HOSTILE_PLAN_ID}"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+
+    drafts, problems = read_correction_form_xlsx(buffer.getvalue(), sender=SENDER)
+
+    assert drafts == []
+    assert [(p.code, p.row, p.column, p.value) for p in problems] == [
+        ("bad_plan_id", 4, "考试计划编号", HOSTILE_PLAN_ID),
+        ("bad_plan_id", 5, "考试计划编号", HOSTILE_PLAN_ID),
+    ]
+
+
+def test_a_refused_value_is_shown_cut_when_long() -> None:
+    text = TYPED.replace("P2026-1104-0412", "P2026;" + "x" * 200)
+    _, [problem] = read_correction_form_text(text, sender=SENDER)
+    assert problem.value == "P2026;" + "x" * 34 + "…"
+
+
 def test_several_fields_on_one_line_are_split() -> None:
     text = (
         "考试计划编号：P2026-1104-0412\n"
@@ -276,6 +332,41 @@ def test_a_rar_archive_is_handed_to_people() -> None:
 def test_a_damaged_zip_is_handed_to_people() -> None:
     reading = read_correction_mail(_mail_with_attachment("申请表.zip", b"PK\x03\x04xx"))
     assert [p.code for p in reading.problems] == ["unreadable_archive"]
+
+
+def _mail_without_attachment(body: str, subtype: str = "plain") -> bytes:
+    message = EmailMessage()
+    message["From"] = SENDER
+    message["To"] = "kaowu1x@zcx-eval.org.cn"
+    message["Subject"] = "成绩修改申请"
+    message["Message-ID"] = "<no-attachment-1@school.edu.cn>"
+    message.set_content(body, subtype=subtype)
+    return message.as_bytes()
+
+
+@pytest.mark.parametrize(
+    ("body", "subtype"),
+    [
+        ("老师好，本校的成绩修改申请表见附件，请查收。", "plain"),
+        ("<p>您好！</p><p>申请表请见<b>附件</b>。</p>", "html"),
+        ("Please find the form attached.", "plain"),
+    ],
+    ids=["typed", "html", "english"],
+)
+def test_see_attachment_without_an_attachment_says_it_did_not_come(
+    body: str, subtype: str
+) -> None:
+    reading = read_correction_mail(_mail_without_attachment(body, subtype))
+
+    assert reading.drafts == []
+    [problem] = reading.problems
+    assert problem.code == "attachment_missing"
+    assert "没有任何附件" in problem.message and "正文中按模板" in problem.message
+
+
+def test_a_mail_neither_holding_nor_naming_a_form_says_no_form_was_found() -> None:
+    reading = read_correction_mail(_mail_without_attachment("老师好，有问题请回电。"))
+    assert [p.code for p in reading.problems] == ["no_form"]
 
 
 def test_gb2312_label_on_gbk_only_characters_decodes() -> None:

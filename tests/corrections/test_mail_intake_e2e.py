@@ -25,6 +25,7 @@ from activities.documents import DocumentStore
 from certflow.actions import CorrectionApply, CorrectionDecision
 from certflow.config import Settings
 from certflow.corrections import RefusalReason, read_correction_mail, refusal_text
+from certflow.i18n import t
 from certflow.models import Stage
 from certflow.timeutil import end_of_day, start_of_day
 from starter import mailbox_cli
@@ -259,6 +260,28 @@ async def test_strangers_unknown_plans_and_robots_file_nothing(
         assert rig.unacknowledged() == 0
 
 
+async def test_see_attachment_without_one_is_answered_with_what_is_missing(
+    open_rig: RigFactory,
+) -> None:
+    async with open_rig() as rig:
+        await rig.start_poller()
+        sent = await rig.mail_in(
+            "成绩修改申请", "老师好：\n本校的成绩修改申请表见附件，请审核。\n谢谢！"
+        )
+
+        run = await rig.poll()
+
+        assert run.counts == {"unmatched": 1}
+        row = await _row(rig, sent["Message-ID"])
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        text = body_text(reply)
+        missing = t("corrections.problem.attachment_missing")
+        assert missing in text and missing in row["reasons"]
+        # The precise reason alone, not the general "could not read your form".
+        assert refusal_text(RefusalReason.UNREADABLE_FORM) not in text
+        assert rig.unacknowledged() == 0
+
+
 async def test_a_mail_without_a_form_waits_for_staff_who_assign_it(
     open_rig: RigFactory,
 ) -> None:
@@ -276,7 +299,7 @@ async def test_a_mail_without_a_form_waits_for_staff_who_assign_it(
         row = await _row(rig, plea["Message-ID"])
         assert (row["status"], row["request_ids"]) == ("unmatched", [])
         [reply] = rig.replies_to(SITE_ADDRESS)
-        assert "未能读取您的成绩修改申请表" in body_text(reply)
+        assert "邮件中没有找到成绩修改申请表" in body_text(reply)
 
         out = io.StringIO()
         code = await mailbox_cli.run(

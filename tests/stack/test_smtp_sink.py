@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import subprocess
 import sys
 from email.message import EmailMessage
+from email.policy import SMTP
 from pathlib import Path
 
 import aiosmtplib
 import pytest
 
-from starter.smtp_sink import MailSink, body_text, read_maildir, read_messages
+from starter.smtp_sink import (
+    MAX_MESSAGE_BYTES,
+    MailSink,
+    body_text,
+    read_maildir,
+    read_messages,
+)
 
 EXAM = "1x-kaowu@certflow.example.org"
 REPO = Path(__file__).resolve().parents[2]
@@ -143,3 +152,114 @@ async def test_the_stacks_sink_logs_no_mail_address(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "mail stored" in logged  # the sink's own line
     assert "@" not in logged
+
+
+def _mail_of_size(size: int) -> tuple[EmailMessage, bytes]:
+    """A mail of about ``size`` bytes as sent (base64 lines of 76), and its data."""
+    data = random.Random(size).randbytes(size * 3 // 4 * 76 // 78 - 2048)
+    message = EmailMessage()
+    message["From"] = "kaowu@site.example.edu.cn"
+    message["To"] = EXAM
+    message["Subject"] = "考生材料"
+    message.set_content("材料见附件。")
+    message.add_attachment(
+        data, maintype="application", subtype="zip", filename="材料.zip"
+    )
+    sent = len(message.as_bytes(policy=SMTP))
+    assert abs(sent - size) < 16 * 1024, sent
+    return message, data
+
+
+def _kept_attachment(kept: EmailMessage) -> bytes:
+    [attachment] = list(kept.iter_attachments())
+    content = attachment.get_content()
+    assert isinstance(content, bytes)
+    return content
+
+
+@pytest.mark.timeout(180)
+async def test_a_mail_up_to_the_size_limit_is_kept_a_bigger_one_refused_with_552(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "mailbox"
+    fits, data = _mail_of_size(MAX_MESSAGE_BYTES - 64 * 1024)
+    too_big, _ = _mail_of_size(MAX_MESSAGE_BYTES + 64 * 1024)
+
+    async with MailSink("127.0.0.1", 0, root) as sink:
+        kept = await aiosmtplib.send(
+            fits, hostname="127.0.0.1", port=sink.port, timeout=60
+        )
+        # aiosmtplib declares the size (MAIL FROM:<…> SIZE=n): refused at once.
+        with pytest.raises(aiosmtplib.SMTPSenderRefused) as declared:
+            await aiosmtplib.send(
+                too_big, hostname="127.0.0.1", port=sink.port, timeout=60
+            )
+        # A client that declares nothing is answered after its data.
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=sink.port, timeout=60)
+        async with client:
+            assert f"SIZE {MAX_MESSAGE_BYTES}" in (await client.ehlo()).message
+            await client.mail("kaowu@site.example.edu.cn")
+            await client.rcpt(EXAM)
+            with pytest.raises(aiosmtplib.SMTPDataError) as undeclared:
+                await client.data(too_big.as_bytes(policy=SMTP))
+            # The session goes on: the next mail on it is taken.
+            await client.send_message(_correction_request())
+
+    assert kept[1] == "Message accepted for delivery"
+    assert (declared.value.code, undeclared.value.code) == (552, 552)
+    assert [m["subject"] for m in read_messages(root)] == [
+        "考生材料",
+        "成绩修改申请表：汽车运用与维修（中级）",
+    ]
+    assert _kept_attachment(read_messages(root)[0]) == data
+
+
+async def _smtp_exchange(port: int, chunks: list[bytes]) -> list[bytes]:
+    """Talk SMTP with bytes as they are: the data goes out in ``chunks``."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    answers: list[bytes] = []
+
+    async def answer() -> None:
+        line = await reader.readline()
+        while line[3:4] == b"-":
+            line = await reader.readline()
+        answers.append(line.rstrip())
+
+    await answer()
+    for command in (b"EHLO site", b"MAIL FROM:<kaowu@site.example.edu.cn>"):
+        writer.write(command + b"\r\n")
+        await answer()
+    writer.write(f"RCPT TO:<{EXAM}>\r\nDATA\r\n".encode())
+    await answer()
+    await answer()
+    for chunk in chunks:
+        writer.write(chunk)
+        await writer.drain()
+        await asyncio.sleep(0.01)  # a read of its own on the other side
+    await answer()
+    writer.write(b"QUIT\r\n")
+    await answer()
+    writer.close()
+    await writer.wait_closed()
+    return answers
+
+
+@pytest.mark.timeout(120)
+async def test_a_mail_with_unix_line_ends_is_kept_as_sent(tmp_path: Path) -> None:
+    """Regression: a message file with LF line ends sent as is (as curl
+    --upload-file does) was one "line" to aiosmtpd, refused with "500 Line too
+    long" although none of its lines was longer than 78 characters."""
+    root = tmp_path / "mailbox"
+    message, data = _mail_of_size(11 * 1024 * 1024)
+    unix = message.as_bytes()
+    assert b"\r" not in unix and max(map(len, unix.split(b"\n"))) <= 78
+
+    async with MailSink("127.0.0.1", 0, root) as sink:
+        # The end of data arrives cut inside its first CRLF, in two reads.
+        answers = await _smtp_exchange(sink.port, [unix + b"\r", b"\n.\r\n"])
+
+    assert answers[-2] == b"250 Message accepted for delivery"
+    [stored] = (root / "all" / "new").iterdir()
+    assert stored.read_bytes().endswith(unix.replace(b"\n", b"\r\n") + b"\r\n")
+    [kept] = read_messages(root)
+    assert _kept_attachment(kept) == data
