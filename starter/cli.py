@@ -96,7 +96,7 @@ EXAM_END_BEHIND = timedelta(days=365)
 
 
 class CliError(Exception):
-    """A failure this tool reports in Chinese (and English) with an exit status."""
+    """A failure this tool reports in Chinese with an exit status."""
 
     def __init__(self, message: str, status: int = 2) -> None:
         super().__init__(message)
@@ -172,10 +172,7 @@ class Context:
     def unreachable(self) -> ConnectionProblem:
         """The error shown when Temporal does not answer, naming the address."""
         address = self.settings.temporal.address
-        return ConnectionProblem(
-            f"Cannot reach Temporal at {address}; start the local stack with "
-            f"'certflow stack'.\n{t('cli.connection', address=address)}"
-        )
+        return ConnectionProblem(t("cli.connection", address=address))
 
     async def pool(self) -> Any:
         """A PostgreSQL pool on the configured database, schema migrated."""
@@ -185,10 +182,7 @@ class Context:
             try:
                 pool = await create_pool(self.settings.database_url, max_size=2)
             except (OSError, ConnectionError) as err:
-                raise ConnectionProblem(
-                    "Cannot reach PostgreSQL; start the local stack with "
-                    f"'certflow stack'.\n{t('cli.database')}"
-                ) from err
+                raise ConnectionProblem(t("cli.database")) from err
             self._pool = pool
             await migrate(pool)
         return self._pool
@@ -205,8 +199,7 @@ class Context:
             return await asyncio.wait_for(coroutine, self.wait)
         except TimeoutError:
             raise ConnectionProblem(
-                f"No answer within {self.wait:.0f} s; is the certflow worker "
-                f"running?\n{t('cli.no_answer', seconds=f'{self.wait:.0f}')}"
+                t("cli.no_answer", seconds=f"{self.wait:.0f}")
             ) from None
 
     async def update(self, call: Awaitable[Any], *, check: str) -> Any:
@@ -221,21 +214,17 @@ class Context:
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             seconds = f"{self.wait:.0f}"
             raise ConnectionProblem(
-                f"No answer within {seconds} s; the action may still be "
-                f"processed: check with '{check}' before sending it again.\n"
-                f"{t('cli.update_no_answer', seconds=seconds, check=check)}"
+                t("cli.update_no_answer", seconds=seconds, check=check)
             ) from None
 
 
 def actor_of(args: argparse.Namespace) -> Actor:
     """The actor of a staff action, from the flags or their environment variables."""
     if not args.role or not args.person:
-        raise CliError(
-            f"Say who you are: --as ROLE and --person ID.\n{t('cli.actor_missing')}"
-        )
+        raise CliError(t("cli.actor_missing"))
     role = Role(args.role)
     if role is Role.SITE and not args.site:
-        raise CliError(f"The site role needs --site CODE.\n{t('cli.site_missing')}")
+        raise CliError(t("cli.site_missing"))
     return Actor(role=role, person=args.person, site_code=args.site or None)
 
 
@@ -508,10 +497,7 @@ def _money(text: str) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        chinese = t("cli.bad_amount", value=text)
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an amount like 4200.00 / {chinese}"
-        ) from None
+        raise argparse.ArgumentTypeError(t("cli.bad_amount", value=text)) from None
     return value
 
 
@@ -523,9 +509,7 @@ def _day(text: str) -> date:
             raise ValueError(text)
         return date(*(int(part) for part in found.groups()))
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date YYYY-MM-DD / {t('cli.bad_date', value=text)}"
-        ) from None
+        raise argparse.ArgumentTypeError(t("cli.bad_date", value=text)) from None
 
 
 _DAY = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
@@ -543,10 +527,7 @@ def canonical_code(text: str) -> str:
 def _code(text: str) -> str:
     code = canonical_code(text)
     if not _CODE.match(code):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a plan, site or batch code / "
-            f"{t('cli.bad_code', value=text)}"
-        )
+        raise argparse.ArgumentTypeError(t("cli.bad_code", value=text))
     return code
 
 
@@ -564,7 +545,7 @@ def reason_argument(text: str) -> str:
 
 def _file(ctx: Context, path: Path) -> Any:
     if not path.is_file():
-        raise CliError(f"No such file: {path}\n{t('cli.file_missing', path=path)}")
+        raise CliError(t("cli.file_missing", path=path))
     return ctx.store.put_file(path)
 
 
@@ -947,11 +928,29 @@ def plan_file(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise CliError(t("cli.plan_file_encoding", path=path)) from None
     except tomllib.TOMLDecodeError as err:
-        raise CliError(t("cli.plan_file_invalid", path=path, detail=err)) from None
+        raise CliError(toml_error(path, err)) from None
     data = data.get("plan", data)
     if not isinstance(data, dict):
         raise CliError(t("cli.plan_file_no_table", path=path))
     return data
+
+
+# Where tomllib's message says the error is; its English words are not shown.
+_TOML_AT = re.compile(r"\(at line (?P<line>\d+), column (?P<column>\d+)\)$")
+
+
+def toml_error(path: Path, err: tomllib.TOMLDecodeError) -> str:
+    """A malformed TOML file, said in Chinese with the line and column of the error.
+
+    tomllib tells the place only inside its English message (its ``lineno``
+    and ``colno`` attributes are newer than Python 3.11), so it is read there.
+    """
+    message = str(err)
+    if (at := _TOML_AT.search(message)) is not None:
+        return t("cli.plan_file_invalid", path=path, **at.groupdict())
+    if message.endswith("(at end of document)"):
+        return t("cli.plan_file_invalid_end", path=path)
+    return t("cli.plan_file_invalid_somewhere", path=path)
 
 
 def plan_info(fields: dict[str, Any]) -> PlanInfo:

@@ -152,8 +152,7 @@ async def _connect(settings: Settings) -> Client:
         return await connect(settings)
     except (RuntimeError, RPCError, OSError) as err:
         raise _Unreachable(
-            f"Cannot reach Temporal at {settings.temporal.address}; "
-            f"{t('cli.connection', address=settings.temporal.address)}"
+            t("cli.connection", address=settings.temporal.address)
         ) from err
 
 
@@ -163,7 +162,7 @@ async def _open_pool(settings: Settings) -> Any:
     try:
         pool = await create_pool(settings.database_url, max_size=2)
     except (OSError, ConnectionError) as err:
-        raise _Unreachable(f"Cannot reach PostgreSQL; {t('cli.database')}") from err
+        raise _Unreachable(t("cli.database")) from err
     await migrate(pool)
     return pool
 
