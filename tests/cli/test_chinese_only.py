@@ -66,7 +66,7 @@ async def test_a_value_of_the_wrong_form_is_refused_in_chinese_only(
     assert outcome.status == 2
     assert expected in err
     refusal = err.rstrip("\n").split("\n")[-1]
-    codes = ("certflow", "application", "payment", "status", "plan_id", "YYYY-MM-DD")
+    codes = ("certflow", "application", "payment", "status", "PLAN_ID", "YYYY-MM-DD")
     assert english_words(refusal, *codes) == []
 
 
