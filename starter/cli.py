@@ -1578,6 +1578,24 @@ def _glossary() -> dict[str, str]:
     }
 
 
+def _general_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """``--config`` and ``--wait``: on the command and, suppressed, its subcommands."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        default=argparse.SUPPRESS if suppress else None,
+        help=argument_help("common", "config"),
+    )
+    parser.add_argument(
+        "--wait",
+        type=_positive_seconds,
+        default=argparse.SUPPRESS if suppress else DEFAULT_WAIT,
+        metavar="SECONDS",
+        help=argument_help("common", "wait", seconds=f"{DEFAULT_WAIT:.0f}"),
+    )
+
+
 def _actor_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     # On subcommands the flags default to SUPPRESS, so a value given before the
     # subcommand (or from the environment) is not overwritten by a blank one.
@@ -1614,18 +1632,13 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the parser of the whole ``certflow`` command."""
     glossary = _glossary()
     parser = StaffArgumentParser(prog="certflow", description=about("certflow"))
-    parser.add_argument(
-        "--config", type=Path, metavar="FILE", help=argument_help("common", "config")
-    )
-    parser.add_argument(
-        "--wait",
-        type=_positive_seconds,
-        default=DEFAULT_WAIT,
-        metavar="SECONDS",
-        help=argument_help("common", "wait", **glossary),
-    )
+    _general_flags(parser, suppress=False)
     _actor_flags(parser, suppress=False)
+    # The same flags after the subcommand: ``certflow status P --wait 5``.
+    general = StaffArgumentParser(add_help=False)
+    _general_flags(general, suppress=True)
     actor = StaffArgumentParser(add_help=False)
+    _general_flags(actor, suppress=True)
     _actor_flags(actor, suppress=True)
 
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -1648,7 +1661,10 @@ def build_parser() -> argparse.ArgumentParser:
         where = commands if len(path) == 1 else group(path[0])
         text = about(key)
         sub = where.add_parser(
-            path[-1], help=text, description=text, parents=[actor] if acting else []
+            path[-1],
+            help=text,
+            description=text,
+            parents=[actor if acting else general],
         )
         sub.set_defaults(handler=handler)
         return sub, lambda name: argument_help(key, name, **glossary)

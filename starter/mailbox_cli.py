@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from temporalio.client import Client
@@ -62,6 +63,11 @@ def build_parser(
 ) -> argparse.ArgumentParser:
     """The ``certflow mailbox`` command line; ``role``/``person``: given before it."""
     parser = StaffArgumentParser(prog="certflow mailbox", description=about("mailbox"))
+    # Also given before 'mailbox' (certflow --config FILE mailbox): CERTFLOW_CONFIG.
+    config = StaffArgumentParser(add_help=False)
+    config.add_argument(
+        "--config", type=Path, metavar="FILE", help=argument_help("common", "config")
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str) -> tuple[argparse.ArgumentParser, Callable[[str], str]]:
@@ -71,9 +77,8 @@ def build_parser(
             "statuses": named_codes(STATUSES, "mailbox.status_"),
             "fields": named_codes(SCORE_FIELDS, "cli.fields."),
         }
-        return commands.add_parser(name, help=text, description=text), (
-            lambda argument: argument_help(key, argument, **glossary)
-        )
+        sub = commands.add_parser(name, help=text, description=text, parents=[config])
+        return sub, (lambda argument: argument_help(key, argument, **glossary))
 
     listing, helps = command("list")
     listing.add_argument(
@@ -119,6 +124,17 @@ async def run(
         args = build_parser(role, person).parse_args(list(argv))
     except SystemExit as exit:
         return int(exit.code or 0)
+    return await _execute(args, settings, client=client, out=out)
+
+
+async def _execute(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    client: Client | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Run a parsed ``certflow mailbox`` command with these settings."""
     stream = out or sys.stdout
     pool: Any = None
     try:
@@ -308,13 +324,17 @@ def main(
     """Entry point: ``python -m starter.mailbox_cli``, or ``certflow mailbox``."""
     import asyncio
 
+    given = sys.argv[1:] if argv is None else argv
     try:
-        settings = Settings.load()
+        args = build_parser(role, person).parse_args(list(given))
+    except SystemExit as exit:
+        return int(exit.code or 0)
+    try:
+        settings = Settings.load(args.config)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
-    given = sys.argv[1:] if argv is None else argv
-    return asyncio.run(run(given, settings, role=role, person=person))
+    return asyncio.run(_execute(args, settings))
 
 
 if __name__ == "__main__":

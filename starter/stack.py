@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=helps("mailbox"),
     )
     parser.add_argument("--no-worker", action="store_true", help=helps("no_worker"))
+    # Also given before 'stack' (certflow --config FILE stack): CERTFLOW_CONFIG.
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help=argument_help("common", "config")
+    )
     return parser
 
 
@@ -131,7 +135,7 @@ async def run(args: argparse.Namespace) -> int:
     state: Path = args.state
     mail_root = state / "mailbox"
     try:
-        base = Settings.load()
+        base = Settings.load(args.config)
     except ConfigError as err:
         log.error("%s", err)
         return 2
