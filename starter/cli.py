@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
 from pydantic import BaseModel, ValidationError
 from temporalio.api.common.v1 import WorkflowExecution
@@ -70,6 +70,12 @@ from certflow.actions import (
     batch_workflow_id,
     plan_workflow_id,
 )
+from certflow.arguments import (
+    StaffArgumentParser,
+    about,
+    argument_help,
+    named_codes,
+)
 from certflow.config import ConfigError, Settings
 from certflow.i18n import t
 from certflow.models import Actor, DocumentRef, Level, PlanInfo, Role, Stage
@@ -96,7 +102,7 @@ EXAM_END_BEHIND = timedelta(days=365)
 
 
 class CliError(Exception):
-    """A failure this tool reports in Chinese (and English) with an exit status."""
+    """A failure this tool reports in Chinese with an exit status."""
 
     def __init__(self, message: str, status: int = 2) -> None:
         super().__init__(message)
@@ -172,10 +178,7 @@ class Context:
     def unreachable(self) -> ConnectionProblem:
         """The error shown when Temporal does not answer, naming the address."""
         address = self.settings.temporal.address
-        return ConnectionProblem(
-            f"Cannot reach Temporal at {address}; start the local stack with "
-            f"'certflow stack'.\n{t('cli.connection', address=address)}"
-        )
+        return ConnectionProblem(t("cli.connection", address=address))
 
     async def pool(self) -> Any:
         """A PostgreSQL pool on the configured database, schema migrated."""
@@ -185,10 +188,7 @@ class Context:
             try:
                 pool = await create_pool(self.settings.database_url, max_size=2)
             except (OSError, ConnectionError) as err:
-                raise ConnectionProblem(
-                    "Cannot reach PostgreSQL; start the local stack with "
-                    f"'certflow stack'.\n{t('cli.database')}"
-                ) from err
+                raise ConnectionProblem(t("cli.database")) from err
             self._pool = pool
             await migrate(pool)
         return self._pool
@@ -205,8 +205,7 @@ class Context:
             return await asyncio.wait_for(coroutine, self.wait)
         except TimeoutError:
             raise ConnectionProblem(
-                f"No answer within {self.wait:.0f} s; is the certflow worker "
-                f"running?\n{t('cli.no_answer', seconds=f'{self.wait:.0f}')}"
+                t("cli.no_answer", seconds=f"{self.wait:.0f}")
             ) from None
 
     async def update(self, call: Awaitable[Any], *, check: str) -> Any:
@@ -221,21 +220,17 @@ class Context:
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             seconds = f"{self.wait:.0f}"
             raise ConnectionProblem(
-                f"No answer within {seconds} s; the action may still be "
-                f"processed: check with '{check}' before sending it again.\n"
-                f"{t('cli.update_no_answer', seconds=seconds, check=check)}"
+                t("cli.update_no_answer", seconds=seconds, check=check)
             ) from None
 
 
 def actor_of(args: argparse.Namespace) -> Actor:
     """The actor of a staff action, from the flags or their environment variables."""
     if not args.role or not args.person:
-        raise CliError(
-            f"Say who you are: --as ROLE and --person ID.\n{t('cli.actor_missing')}"
-        )
+        raise CliError(t("cli.actor_missing"))
     role = Role(args.role)
     if role is Role.SITE and not args.site:
-        raise CliError(f"The site role needs --site CODE.\n{t('cli.site_missing')}")
+        raise CliError(t("cli.site_missing"))
     return Actor(role=role, person=args.person, site_code=args.site or None)
 
 
@@ -508,10 +503,7 @@ def _money(text: str) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        chinese = t("cli.bad_amount", value=text)
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an amount like 4200.00 / {chinese}"
-        ) from None
+        raise argparse.ArgumentTypeError(t("cli.bad_amount", value=text)) from None
     return value
 
 
@@ -523,9 +515,7 @@ def _day(text: str) -> date:
             raise ValueError(text)
         return date(*(int(part) for part in found.groups()))
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date YYYY-MM-DD / {t('cli.bad_date', value=text)}"
-        ) from None
+        raise argparse.ArgumentTypeError(t("cli.bad_date", value=text)) from None
 
 
 _DAY = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
@@ -543,11 +533,15 @@ def canonical_code(text: str) -> str:
 def _code(text: str) -> str:
     code = canonical_code(text)
     if not _CODE.match(code):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a plan, site or batch code / "
-            f"{t('cli.bad_code', value=text)}"
-        )
+        raise argparse.ArgumentTypeError(t("cli.bad_code", value=text))
     return code
+
+
+def _code_argument(
+    parser: argparse.ArgumentParser, name: str, helps: Callable[[str], str]
+) -> None:
+    """A plan or batch code typed after the command: ``PLAN_ID``, ``BATCH_ID``."""
+    parser.add_argument(name, type=_code, metavar=name.upper(), help=helps(name))
 
 
 def reason_argument(text: str) -> str:
@@ -564,7 +558,7 @@ def reason_argument(text: str) -> str:
 
 def _file(ctx: Context, path: Path) -> Any:
     if not path.is_file():
-        raise CliError(f"No such file: {path}\n{t('cli.file_missing', path=path)}")
+        raise CliError(t("cli.file_missing", path=path))
     return ctx.store.put_file(path)
 
 
@@ -587,15 +581,20 @@ class Arg:
         """The argparse name; prefixed so no field clashes with the plan id."""
         return f"field_{self.target}" if self.target else self.flag.strip("-")
 
-    def add_to(self, parser: Any) -> None:
+    @property
+    def name(self) -> str:
+        """The argument's name in the help catalogue: ``--paid-on`` is ``paid_on``."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+    def add_to(self, parser: Any, help: str) -> None:
         """Add the argument to a parser (or a mutually exclusive group)."""
+        options = {**self.options, "help": help}
         if self.flag.startswith("-"):
-            options = dict(self.options)
             if not {"action", "choices", "metavar"} & options.keys():
-                options["metavar"] = self.flag.lstrip("-").upper().replace("-", "_")
+                options["metavar"] = self.name.upper()
             parser.add_argument(self.flag, dest=self.dest, **options)
         else:
-            parser.add_argument(self.dest, metavar=self.flag.upper(), **self.options)
+            parser.add_argument(self.dest, metavar=self.flag.upper(), **options)
 
 
 @dataclass(frozen=True)
@@ -609,19 +608,23 @@ class PlanAction:
     command: tuple[str, ...]
     update: str
     model: type[BaseModel]
-    help: str
     arguments: tuple[Arg, ...] = ()
     exclusive: tuple[Arg, ...] = ()
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """Add the plan id and the action's own arguments to its parser."""
-        parser.add_argument("plan_id", type=_code)
+    def add_arguments(
+        self, parser: argparse.ArgumentParser, helps: Callable[[str], str]
+    ) -> None:
+        """Add the plan id and the action's own arguments to its parser.
+
+        ``helps`` gives the help of an argument by its name (``Arg.name``).
+        """
+        _code_argument(parser, "plan_id", helps)
         for arg in self.arguments:
-            arg.add_to(parser)
+            arg.add_to(parser, helps(arg.name))
         if self.exclusive:
             group = parser.add_mutually_exclusive_group(required=True)
             for arg in self.exclusive:
-                arg.add_to(group)
+                arg.add_to(group, helps(arg.name))
 
     def request(self, args: argparse.Namespace, actor: Actor, ctx: Context) -> Any:
         """Build the update's request from the parsed arguments."""
@@ -646,18 +649,20 @@ def _document(flag: str, target: str, **options: Any) -> Arg:
     return Arg(flag, target, {"type": Path, **options}, document=True)
 
 
-_REQUEST_ID = _flag("request_id", "request_id", help="e.g. P2026-1104-0412-C001")
+_REQUEST_ID = _flag("request_id", "request_id")
 # Optional reasons default to None (argparse would run a "" default through
 # ``reason_argument``); ``PlanAction.request`` then uses the model's default.
 _REASON = _flag("--reason", "reason", type=reason_argument, default=None)
 _AMOUNT = _flag("--amount", "amount", type=_money, required=True)
 
 _UPLOADS = {
-    "summary": ("upload_score_summary", "the electronic score summary"),
-    "scan": ("upload_signed_scan", "the signed paper summary, scanned"),
-    "candidates": ("upload_candidate_sign_in", "the candidates' sign-in sheet"),
-    "evaluators": ("upload_evaluator_sign_in", "the evaluators' sign-in sheet"),
+    "summary": "upload_score_summary",
+    "scan": "upload_signed_scan",
+    "candidates": "upload_candidate_sign_in",
+    "evaluators": "upload_evaluator_sign_in",
 }
+# The score fields a correction may change.
+SCORE_FIELDS = ("theory", "practical", "total", "status")
 
 PLAN_ACTIONS: list[PlanAction] = [
     *(
@@ -665,28 +670,25 @@ PLAN_ACTIONS: list[PlanAction] = [
             ("upload", name),
             update,
             UploadRequest,
-            f"upload {text}",
             (
-                _document("file", "document", help="the file to upload"),
+                _document("file", "document"),
                 _flag(
                     "--signed-by",
                     "signed_evaluator_ids",
                     nargs="+",
                     default=[],
                     metavar="STAFF_ID",
-                    help="scan only: staff ids of the evaluators who signed it",
                 ),
             ),
         )
-        for name, (update, text) in _UPLOADS.items()
+        for name, update in _UPLOADS.items()
     ),
     PlanAction(
         ("confirm-summary",),
         "confirm_score_summary",
         ConfirmSummaryRequest,
-        "the site confirms the score summary",
         (
-            _flag("--version", "summary_version", type=int, help="the version checked"),
+            _flag("--version", "summary_version", type=int),
             _flag("--comment", "comment", default=""),
         ),
     ),
@@ -694,14 +696,12 @@ PLAN_ACTIONS: list[PlanAction] = [
         ("review",),
         "review_consistency",
         ReviewRequest,
-        "the regional contact's consistency decision",
         (
             _flag(
                 "--reason",
                 "reason",
                 type=reason_argument,
                 default=None,
-                help="required to send back",
             ),
             _flag(
                 "--item",
@@ -710,8 +710,6 @@ PLAN_ACTIONS: list[PlanAction] = [
                 default=[],
                 choices=[d.value for d in SUBMISSION_DUTIES],
                 metavar="DUTY",
-                help="send back only these: "
-                + ", ".join(d.value for d in SUBMISSION_DUTIES),
             ),
         ),
         exclusive=(
@@ -723,7 +721,6 @@ PLAN_ACTIONS: list[PlanAction] = [
                 default=[],
                 choices=[Role.LEAD_EVALUATOR.value, Role.SITE.value],
                 metavar="PARTY",
-                help="lead_evaluator and/or site",
             ),
         ),
     ),
@@ -731,25 +728,23 @@ PLAN_ACTIONS: list[PlanAction] = [
         ("confirm-upload",),
         "confirm_score_upload",
         SimpleAction,
-        "the info center confirms scores are on the national platform",
     ),
     PlanAction(
         ("correction", "submit"),
         "submit_correction",
         CorrectionSubmission,
-        "enter a correction request",
         (
             _flag("--admission", "admission_number", required=True),
             _flag(
                 "--field",
                 "field",
                 required=True,
-                choices=["theory", "practical", "total", "status"],
+                choices=SCORE_FIELDS,
             ),
             _flag("--published", "published_score", default=""),
             _flag("--requested", "requested_score", required=True),
             _flag("--reason", "reason", type=reason_argument, required=True),
-            _flag("--requester", "requester", default="", help="kept, never shown"),
+            _flag("--requester", "requester", default=""),
             _flag("--email", "requester_email", default=""),
         ),
     ),
@@ -757,7 +752,6 @@ PLAN_ACTIONS: list[PlanAction] = [
         ("correction", "decide"),
         "decide_correction",
         CorrectionDecision,
-        "approve or reject a correction request",
         (_REQUEST_ID, _REASON),
         exclusive=(
             _flag("--approve", "approve", action="store_true"),
@@ -768,17 +762,15 @@ PLAN_ACTIONS: list[PlanAction] = [
         ("correction", "apply"),
         "apply_correction",
         CorrectionApply,
-        "apply an approved correction to the scores",
         (_REQUEST_ID,),
     ),
     PlanAction(
         ("application",),
         "upload_application",
         ApplicationUpload,
-        "the site's certificate application with its payment",
         (
             _document("--scan", "application_scan", required=True),
-            _document("--invoice-form", "invoice_details", help="院校发票信息收集表"),
+            _document("--invoice-form", "invoice_details"),
             _flag(
                 "--paid-plan",
                 "paid_plan_ids",
@@ -798,7 +790,6 @@ PLAN_ACTIONS: list[PlanAction] = [
         ("payment",),
         "confirm_payment",
         PaymentConfirmation,
-        "finance confirms the money received",
         (
             _flag("--amount", "received_amount", type=_money, required=True),
             _flag("--received-on", "received_on", type=_day, required=True),
@@ -809,7 +800,6 @@ PLAN_ACTIONS: list[PlanAction] = [
         ("invoice",),
         "record_invoice",
         InvoiceRecord,
-        "finance records the invoice",
         (
             _flag("--number", "number", required=True),
             _flag("--date", "issued_on", type=_day, required=True),
@@ -820,27 +810,23 @@ PLAN_ACTIONS: list[PlanAction] = [
         ("org-signoff",),
         "org_signoff",
         SimpleAction,
-        "the tech department's sign-off on the national platform",
     ),
     PlanAction(
         ("site-signoff",),
         "site_signoff",
         SiteSignoffRequest,
-        "the site's sign-off on the national platform",
         (_flag("--platform-plan-id", "plan_id", required=True),),
     ),
     PlanAction(
         ("plan", "cancel"),
         "cancel_plan",
         CancelRequest,
-        "withdraw a plan started by mistake (admin, tech dept)",
         (
             _flag(
                 "--reason",
                 "reason",
                 type=reason_argument,
                 required=True,
-                help="why it is cancelled (kept on record, mailed to the parties)",
             ),
         ),
     ),
@@ -947,11 +933,29 @@ def plan_file(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise CliError(t("cli.plan_file_encoding", path=path)) from None
     except tomllib.TOMLDecodeError as err:
-        raise CliError(t("cli.plan_file_invalid", path=path, detail=err)) from None
+        raise CliError(toml_error(path, err)) from None
     data = data.get("plan", data)
     if not isinstance(data, dict):
         raise CliError(t("cli.plan_file_no_table", path=path))
     return data
+
+
+# Where tomllib's message says the error is; its English words are not shown.
+_TOML_AT = re.compile(r"\(at line (?P<line>\d+), column (?P<column>\d+)\)$")
+
+
+def toml_error(path: Path, err: tomllib.TOMLDecodeError) -> str:
+    """A malformed TOML file, said in Chinese with the line and column of the error.
+
+    tomllib tells the place only inside its English message (its ``lineno``
+    and ``colno`` attributes are newer than Python 3.11), so it is read there.
+    """
+    message = str(err)
+    if (at := _TOML_AT.search(message)) is not None:
+        return t("cli.plan_file_invalid", path=path, **at.groupdict())
+    if message.endswith("(at end of document)"):
+        return t("cli.plan_file_invalid_end", path=path)
+    return t("cli.plan_file_invalid_somewhere", path=path)
 
 
 def plan_info(fields: dict[str, Any]) -> PlanInfo:
@@ -1563,191 +1567,223 @@ def _positive_seconds(text: str) -> float:
     return seconds
 
 
+def _glossary() -> dict[str, str]:
+    """The codes a help may list ({roles}, {stages}...), each with its name."""
+    return {
+        "roles": named_codes((r.value for r in Role), "roles."),
+        "duties": named_codes((d.value for d in SUBMISSION_DUTIES), "duties."),
+        "fields": named_codes(SCORE_FIELDS, "cli.fields."),
+        "stages": named_codes((s.value for s in Stage), "stages."),
+        "seconds": f"{DEFAULT_WAIT:.0f}",
+    }
+
+
+def _general_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """``--config`` and ``--wait``: on the command and, suppressed, its subcommands."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        default=argparse.SUPPRESS if suppress else None,
+        help=argument_help("common", "config"),
+    )
+    parser.add_argument(
+        "--wait",
+        type=_positive_seconds,
+        default=argparse.SUPPRESS if suppress else DEFAULT_WAIT,
+        metavar="SECONDS",
+        help=argument_help("common", "wait", seconds=f"{DEFAULT_WAIT:.0f}"),
+    )
+
+
 def _actor_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     # On subcommands the flags default to SUPPRESS, so a value given before the
     # subcommand (or from the environment) is not overwritten by a blank one.
     def default(env: str) -> str | None:
         return argparse.SUPPRESS if suppress else os.environ.get(env)
 
+    glossary = _glossary()
     parser.add_argument(
         "--as",
         dest="role",
         choices=[r.value for r in Role],
         metavar="ROLE",
         default=default(ROLE_ENV),
-        help=f"your role, one of: {', '.join(Role)} (${ROLE_ENV})",
+        help=argument_help("common", "as", **glossary),
     )
     parser.add_argument(
-        "--person", default=default(PERSON_ENV), help=f"your staff id (${PERSON_ENV})"
+        "--person",
+        default=default(PERSON_ENV),
+        help=argument_help("common", "person"),
     )
     parser.add_argument(
         "--site",
         type=_code,
         default=default(SITE_ENV),
-        help=f"the site code you act for, site role only (${SITE_ENV})",
+        metavar="SITE_CODE",
+        help=argument_help("common", "site"),
     )
 
 
 Handler = Callable[[Context, argparse.Namespace], Awaitable[int]]
 
 
-# argparse's usage errors, said in Chinese: (pattern, message key).
-_USAGE_ERRORS = tuple(
-    (re.compile(pattern), key)
-    for pattern, key in (
-        (r"the following arguments are required: (?P<what>.+)", "usage_missing"),
-        (
-            r"argument (?P<what>\S+): invalid choice: (?P<value>.+?)"
-            r" \(choose from (?P<choices>.+)\)",
-            "usage_choice",
-        ),
-        (r"unrecognized arguments: (?P<what>.+)", "usage_unknown"),
-        (r"argument (?P<what>\S+): expected one argument", "usage_value"),
-        (
-            r"argument (?P<what>\S+): invalid \S+ value: (?P<value>.+)",
-            "usage_bad_value",
-        ),
-        (r"argument (?P<what>\S+): (?P<value>.+)", "usage_argument"),
-    )
-)
-
-
-class StaffArgumentParser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are Chinese, as every answer is."""
-
-    def error(self, message: str) -> NoReturn:
-        for pattern, key in _USAGE_ERRORS:
-            if match := pattern.fullmatch(message):
-                message = t(f"cli.{key}", **match.groupdict())
-                break
-        self.print_usage(sys.stderr)
-        self.exit(2, t("cli.usage_error", prog=self.prog, message=message) + "\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of the whole ``certflow`` command."""
-    parser = StaffArgumentParser(
-        prog="certflow",
-        description="Act on certflow exam plans as one of the staff roles.",
-    )
-    parser.add_argument("--config", type=Path, help="configuration file (TOML)")
-    parser.add_argument(
-        "--wait",
-        type=_positive_seconds,
-        default=DEFAULT_WAIT,
-        help="seconds to wait for the plan's answer (default: %(default)s)",
-    )
+    glossary = _glossary()
+    parser = StaffArgumentParser(prog="certflow", description=about("certflow"))
+    _general_flags(parser, suppress=False)
     _actor_flags(parser, suppress=False)
+    # The same flags after the subcommand: ``certflow status P --wait 5``.
+    general = StaffArgumentParser(add_help=False)
+    _general_flags(general, suppress=True)
     actor = StaffArgumentParser(add_help=False)
+    _general_flags(actor, suppress=True)
     _actor_flags(actor, suppress=True)
 
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction[StaffArgumentParser]] = {}
 
-    def group(name: str, help: str) -> argparse._SubParsersAction[StaffArgumentParser]:
+    def group(name: str) -> argparse._SubParsersAction[StaffArgumentParser]:
         if name not in groups:
-            sub = commands.add_parser(name, help=help)
-            groups[name] = sub.add_subparsers(dest=f"{name}_command", required=True)
+            text = about(name)
+            sub = commands.add_parser(name, help=text, description=text)
+            groups[name] = sub.add_subparsers(
+                dest=f"{name}_command", required=True, metavar="COMMAND"
+            )
         return groups[name]
 
     def leaf(
-        path: tuple[str, ...], help: str, handler: Handler
-    ) -> argparse.ArgumentParser:
-        where = commands if len(path) == 1 else group(path[0], f"{path[0]} commands")
-        sub = where.add_parser(path[-1], help=help, parents=[actor])
+        path: tuple[str, ...], handler: Handler, *, acting: bool = True
+    ) -> tuple[argparse.ArgumentParser, Callable[[str], str]]:
+        """A subcommand's parser, and the help of its arguments by name."""
+        key = command_key(path)
+        where = commands if len(path) == 1 else group(path[0])
+        text = about(key)
+        sub = where.add_parser(
+            path[-1],
+            help=text,
+            description=text,
+            parents=[actor if acting else general],
+        )
         sub.set_defaults(handler=handler)
-        return sub
+        return sub, lambda name: argument_help(key, name, **glossary)
 
-    start = leaf(("plan", "start"), "start the workflow of a new exam plan", start_plan)
+    start, helps = leaf(("plan", "start"), start_plan)
     start.add_argument(
-        "--from-file", type=Path, help="plan.toml with the plan's fields"
+        "--from-file", type=Path, metavar="FILE", help=helps("from_file")
     )
     for name, flag in _PLAN_FLAGS.items():
         start.add_argument(
-            flag, dest=name, type=_day if name == "exam_end_date" else str
+            flag,
+            dest=name,
+            type=_day if name == "exam_end_date" else str,
+            help=helps(flag.lstrip("-").replace("-", "_")),
         )
     # "extend": repeated flags add up, and one flag may name several ids.
     start.add_argument(
-        "--evaluator", action="extend", nargs="+", default=[], metavar="STAFF_ID"
+        "--evaluator",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="STAFF_ID",
+        help=helps("evaluator"),
     )
-    start.add_argument(
-        "--force",
-        action="store_true",
-        help="accept an exam end date far from today (moving old plans in)",
-    )
+    start.add_argument("--force", action="store_true", help=helps("force"))
 
     for spec in PLAN_ACTIONS:
-        sub = leaf(spec.command, spec.help, run_plan_action)
-        spec.add_arguments(sub)
+        sub, helps = leaf(spec.command, run_plan_action)
+        spec.add_arguments(sub, helps)
         sub.set_defaults(plan_action=spec)
 
-    history = leaf(
-        ("correction", "history"), "a candidate's score changes", correction_history
+    history, helps = leaf(("correction", "history"), correction_history)
+    _code_argument(history, "plan_id", helps)
+    history.add_argument(
+        "admission", metavar="ADMISSION_NUMBER", help=helps("admission")
     )
-    history.add_argument("plan_id", type=_code)
-    history.add_argument("admission", metavar="ADMISSION_NUMBER")
 
-    gather = leaf(("batch", "gather"), "gather ready plans for approval", gather_batch)
-    gather.add_argument("--batch-id", type=_code)
-    decide = leaf(("batch", "decide"), "the general manager's decision", decide_batch)
-    decide.add_argument("batch_id", type=_code)
+    gather, helps = leaf(("batch", "gather"), gather_batch)
+    gather.add_argument("--batch-id", type=_code, help=helps("batch_id"))
+    decide, helps = leaf(("batch", "decide"), decide_batch)
+    _code_argument(decide, "batch_id", helps)
     verdict = decide.add_mutually_exclusive_group()
-    verdict.add_argument("--approve-all", action="store_true")
-    verdict.add_argument("--approve", nargs="+", metavar="PLAN_ID")
+    verdict.add_argument(
+        "--approve-all", action="store_true", help=helps("approve_all")
+    )
+    verdict.add_argument(
+        "--approve", nargs="+", metavar="PLAN_ID", help=helps("approve")
+    )
     decide.add_argument(
-        "--reject", nargs="+", type=_rejection, metavar="PLAN_ID=REASON"
+        "--reject",
+        nargs="+",
+        type=_rejection,
+        metavar="PLAN_ID=REASON",
+        help=helps("reject"),
     )
-    leaf(
-        ("batch", "status"), "a batch's plans and decision", batch_status
-    ).add_argument("batch_id", type=_code)
+    batch, helps = leaf(("batch", "status"), batch_status)
+    _code_argument(batch, "batch_id", helps)
 
-    status = leaf(
-        ("status",), "what a plan waits for, from whom, until when", show_status
+    status, helps = leaf(("status",), show_status)
+    _code_argument(status, "plan_id", helps)
+    status.add_argument("--json", action="store_true", help=helps("json"))
+
+    listing, helps = leaf(("list",), list_plans, acting=False)
+    listing.add_argument(
+        "--stage",
+        choices=[s.value for s in Stage],
+        metavar="STAGE",
+        help=helps("stage"),
     )
-    status.add_argument("plan_id", type=_code)
-    status.add_argument("--json", action="store_true", help="the raw status as JSON")
-
-    listing = commands.add_parser("list", help="find plans by stage, site, owner")
-    listing.set_defaults(handler=list_plans)
-    listing.add_argument("--stage", choices=[s.value for s in Stage])
-    listing.add_argument("--overdue", action="store_true")
-    listing.add_argument("--site", dest="filter_site", type=_code, metavar="CODE")
-    listing.add_argument("--owed-by", choices=[r.value for r in Role], metavar="ROLE")
-
-    load = leaf(("calendar", "load"), "load a year's holiday schedule", load_calendar)
-    load.add_argument("file", type=Path, help="notice text, TOML or CSV")
-    leaf(("calendar", "show"), "a year's holidays", show_calendar).add_argument(
-        "year", type=int
+    listing.add_argument("--overdue", action="store_true", help=helps("overdue"))
+    listing.add_argument(
+        "--site",
+        dest="filter_site",
+        type=_code,
+        metavar="SITE_CODE",
+        help=helps("site"),
+    )
+    listing.add_argument(
+        "--owed-by",
+        choices=[r.value for r in Role],
+        metavar="ROLE",
+        help=helps("owed_by"),
     )
 
-    verify = leaf(("verify",), "check a certificate PDF offline", verify_certificate)
-    verify.add_argument("file", type=Path)
+    load, helps = leaf(("calendar", "load"), load_calendar)
+    load.add_argument("file", type=Path, metavar="FILE", help=helps("file"))
+    shown, helps = leaf(("calendar", "show"), show_calendar)
+    shown.add_argument("year", type=int, metavar="YEAR", help=helps("year"))
+
+    verify, helps = leaf(("verify",), verify_certificate)
+    verify.add_argument("file", type=Path, metavar="PDF", help=helps("file"))
     # One key per flag: with nargs the flag swallowed the certificate file.
     verify.add_argument(
-        "--public-key", type=Path, action="append", default=[], metavar="PEM"
+        "--public-key",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PEM",
+        help=helps("public_key"),
     )
     verify.add_argument(
-        "--status-list",
-        type=Path,
-        metavar="JSON",
-        help="the signed revocation list (the web service's /status-list.json)",
+        "--status-list", type=Path, metavar="JSON", help=helps("status_list")
     )
-    keys = leaf(("keys", "create"), "create a certificate signing key", create_keys)
-    keys.add_argument("--out", type=Path, help="private key file (public: .pub.pem)")
+    keys, helps = leaf(("keys", "create"), create_keys)
+    keys.add_argument("--out", type=Path, metavar="PEM", help=helps("out"))
 
-    for name, help in DELEGATES.items():
-        delegate = commands.add_parser(name, help=help, add_help=False)
+    for name in DELEGATES:
+        delegate = commands.add_parser(name, help=about(name), add_help=False)
         delegate.set_defaults(delegate=name)
     return parser
 
 
-DELEGATES = {
-    "stack": "run the local stack",
-    "mail": "read the local mail",
-    "mailbox": "the exam mailbox's queue: list, assign, poll",
-    "web": "run the certificate query and verification web service",
-    "revoke": "revoke a certificate, with a reason",
-}
+def command_key(path: Sequence[str]) -> str:
+    """The help catalogue's table of a command: ``plan start`` is ``plan_start``."""
+    return "_".join(path).replace("-", "_")
+
+
+# The tools with their own parsers, which ``certflow NAME ...`` hands over to.
+DELEGATES = ("stack", "mail", "mailbox", "web", "revoke")
 _VALUE_FLAGS = {"--config", "--wait", "--as", "--person", "--site"}
 
 
@@ -1822,7 +1858,7 @@ def acting_flags(
     *,
     role: str | None,
     person: str | None,
-    roles: str,
+    roles: Sequence[Role],
 ) -> None:
     """``--as ROLE`` and ``--person ID`` on a tool that has its own parser.
 
@@ -1836,12 +1872,14 @@ def acting_flags(
         choices=[r.value for r in Role],
         metavar="ROLE",
         default=role or os.environ.get(ROLE_ENV),
-        help=f"your role: {roles} (${ROLE_ENV})",
+        help=argument_help(
+            "common", "as", roles=named_codes((r.value for r in roles), "roles.")
+        ),
     )
     parser.add_argument(
         "--person",
         default=person or os.environ.get(PERSON_ENV),
-        help=f"your staff id (${PERSON_ENV})",
+        help=argument_help("common", "person"),
     )
 
 
@@ -1860,21 +1898,21 @@ def revoke_main(
     from activities.db import create_pool
     from activities.revocation import RevocationError, revoke
 
-    parser = StaffArgumentParser(
-        prog="certflow revoke", description=revoke_main.__doc__
+    parser = StaffArgumentParser(prog="certflow revoke", description=about("revoke"))
+    parser.add_argument(
+        "number", metavar="NUMBER", help=argument_help("revoke", "number")
     )
-    parser.add_argument("number", help="the certificate number")
     parser.add_argument(
         "--reason",
         type=reason_argument,
         required=True,
-        help="why it is revoked (kept on record)",
+        help=argument_help("revoke", "reason"),
     )
+    parser.add_argument("--date", type=_day, help=argument_help("revoke", "date"))
+    acting_flags(parser, role=role, person=person, roles=REVOKING_ROLES)
     parser.add_argument(
-        "--date", type=date.fromisoformat, help="revocation date (default: today, CST)"
+        "--config", type=Path, metavar="FILE", help=argument_help("common", "config")
     )
-    acting_flags(parser, role=role, person=person, roles="tech_dept or admin")
-    parser.add_argument("--config", type=Path, help="configuration file (TOML)")
     args = parser.parse_args(list(argv))
     if not args.person:
         parser.error(t("cli.revoke_person"))

@@ -21,17 +21,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from certflow.arguments import StaffArgumentParser, about, argument_help, named_codes
 from certflow.config import ConfigError, Settings
 from certflow.i18n import t
 from certflow.models import Role
 from certflow.timeutil import format_cst
-from starter.cli import StaffArgumentParser, acting_flags, reason_argument, table
+from starter.cli import SCORE_FIELDS, acting_flags, reason_argument, table
 
 SUBJECT_SHOWN = 40
 STATUSES = ("received", "refused", "unmatched", "assigned", "ignored")
@@ -60,35 +62,46 @@ def build_parser(
     role: str | None = None, person: str | None = None
 ) -> argparse.ArgumentParser:
     """The ``certflow mailbox`` command line; ``role``/``person``: given before it."""
-    parser = StaffArgumentParser(
-        prog="certflow mailbox", description="The exam mailbox's queue."
+    parser = StaffArgumentParser(prog="certflow mailbox", description=about("mailbox"))
+    # Also given before 'mailbox' (certflow --config FILE mailbox): CERTFLOW_CONFIG.
+    config = StaffArgumentParser(add_help=False)
+    config.add_argument(
+        "--config", type=Path, metavar="FILE", help=argument_help("common", "config")
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("list", help="recorded mail, newest first")
-    listing.add_argument("--status", choices=STATUSES, help="only mail in this status")
-    listing.add_argument("--limit", type=_limit, default=50)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str) -> tuple[argparse.ArgumentParser, Callable[[str], str]]:
+        key = f"mailbox_{name}"
+        text = about(key)
+        glossary = {
+            "statuses": named_codes(STATUSES, "mailbox.status_"),
+            "fields": named_codes(SCORE_FIELDS, "cli.fields."),
+        }
+        sub = commands.add_parser(name, help=text, description=text, parents=[config])
+        return sub, (lambda argument: argument_help(key, argument, **glossary))
+
+    listing, helps = command("list")
     listing.add_argument(
-        "--subjects",
-        action="store_true",
-        help="also print each subject as the sender wrote it: it may name a "
-        "candidate (personal data)",
+        "--status", choices=STATUSES, metavar="STATUS", help=helps("status")
     )
+    listing.add_argument("--limit", type=_limit, default=50, help=helps("limit"))
+    listing.add_argument("--subjects", action="store_true", help=helps("subjects"))
 
-    assign = commands.add_parser(
-        "assign", help="file a request read by a person from a recorded mail"
-    )
-    assign.add_argument("key", help="the mail's key as 'list' shows it (a prefix)")
-    assign.add_argument("plan_id")
-    assign.add_argument("--admission", required=True, help="admission number")
+    assign, helps = command("assign")
+    assign.add_argument("key", metavar="KEY", help=helps("key"))
+    assign.add_argument("plan_id", metavar="PLAN_ID", help=helps("plan_id"))
+    assign.add_argument("--admission", required=True, help=helps("admission"))
     assign.add_argument(
-        "--field", required=True, choices=("theory", "practical", "total", "status")
+        "--field", required=True, choices=SCORE_FIELDS, help=helps("field")
     )
-    assign.add_argument("--requested", required=True, help="the requested score")
-    assign.add_argument("--published", default="", help="the published score")
-    assign.add_argument("--reason", type=reason_argument, required=True)
-    acting_flags(assign, role=role, person=person, roles="info_center")
+    assign.add_argument("--requested", required=True, help=helps("requested"))
+    assign.add_argument("--published", default="", help=helps("published"))
+    assign.add_argument(
+        "--reason", type=reason_argument, required=True, help=helps("reason")
+    )
+    acting_flags(assign, role=role, person=person, roles=[Role.INFO_CENTER])
 
-    commands.add_parser("poll", help="read the mailbox now")
+    command("poll")
     return parser
 
 
@@ -111,6 +124,17 @@ async def run(
         args = build_parser(role, person).parse_args(list(argv))
     except SystemExit as exit:
         return int(exit.code or 0)
+    return await _execute(args, settings, client=client, out=out)
+
+
+async def _execute(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    client: Client | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Run a parsed ``certflow mailbox`` command with these settings."""
     stream = out or sys.stdout
     pool: Any = None
     try:
@@ -152,8 +176,7 @@ async def _connect(settings: Settings) -> Client:
         return await connect(settings)
     except (RuntimeError, RPCError, OSError) as err:
         raise _Unreachable(
-            f"Cannot reach Temporal at {settings.temporal.address}; "
-            f"{t('cli.connection', address=settings.temporal.address)}"
+            t("cli.connection", address=settings.temporal.address)
         ) from err
 
 
@@ -163,7 +186,7 @@ async def _open_pool(settings: Settings) -> Any:
     try:
         pool = await create_pool(settings.database_url, max_size=2)
     except (OSError, ConnectionError) as err:
-        raise _Unreachable(f"Cannot reach PostgreSQL; {t('cli.database')}") from err
+        raise _Unreachable(t("cli.database")) from err
     await migrate(pool)
     return pool
 
@@ -301,13 +324,17 @@ def main(
     """Entry point: ``python -m starter.mailbox_cli``, or ``certflow mailbox``."""
     import asyncio
 
+    given = sys.argv[1:] if argv is None else argv
     try:
-        settings = Settings.load()
+        args = build_parser(role, person).parse_args(list(given))
+    except SystemExit as exit:
+        return int(exit.code or 0)
+    try:
+        settings = Settings.load(args.config)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
-    given = sys.argv[1:] if argv is None else argv
-    return asyncio.run(run(given, settings, role=role, person=person))
+    return asyncio.run(_execute(args, settings))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from certflow.arguments import StaffArgumentParser, about, argument_help
+
 log = logging.getLogger(__name__)
 
 ALL_FOLDER = "all"
@@ -247,31 +249,44 @@ def _print_full(index: int, message: EmailMessage) -> None:
     print(body_text(message))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: list the stored mail, or show one message in full."""
-    parser = argparse.ArgumentParser(
-        prog="certflow mail",
-        description="Read the mail kept by the local stack's SMTP sink.",
+def build_parser() -> StaffArgumentParser:
+    """The command line of ``certflow mail``: ``list``, or ``show N``."""
+    parser = StaffArgumentParser(
+        prog="certflow mail", description=argument_help("mail", "description")
     )
     # The stack keeps its state where CERTFLOW_STATE says, so the mail is there.
     state = Path(os.environ.get("CERTFLOW_STATE") or ".state")
-    common = argparse.ArgumentParser(add_help=False)
+    common = StaffArgumentParser(add_help=False)
     common.add_argument(
-        "--folder",
-        default=ALL_FOLDER,
-        help="maildir to read: 'all' (default) or a mailbox folder such as 'exam'",
+        "--folder", default=ALL_FOLDER, help=argument_help("mail", "folder")
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser(
-        "list", parents=[common], help="one summary per message, oldest first"
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str) -> argparse.ArgumentParser:
+        text = about(f"mail_{name}")
+        sub = commands.add_parser(name, parents=[common], help=text, description=text)
+        return sub
+
+    listing = command("list")
+    show = command("show")
+    show.add_argument(
+        "number", type=int, metavar="NUMBER", help=argument_help("mail_show", "number")
     )
-    listing.add_argument("state_dir", type=Path, nargs="?", default=state)
-    show = commands.add_parser(
-        "show", parents=[common], help="headers, attachments and decoded body"
-    )
-    show.add_argument("number", type=int, help="the number printed by 'list'")
-    show.add_argument("state_dir", type=Path, nargs="?", default=state)
-    args = parser.parse_args(argv)
+    for sub in (listing, show):
+        sub.add_argument(
+            "state_dir",
+            type=Path,
+            nargs="?",
+            default=state,
+            metavar="STATE",
+            help=argument_help("mail", "state_dir"),
+        )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: list the stored mail, or show one message in full."""
+    args = build_parser().parse_args(argv)
 
     folder = _mail_folder(args.state_dir, args.folder)
     messages = read_maildir(folder)

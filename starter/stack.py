@@ -24,8 +24,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from certflow.arguments import StaffArgumentParser, argument_help
 from certflow.certificates.keys import generate_keypair
 from certflow.config import ConfigError, Settings
+from certflow.i18n import t
 from starter.devserver import (
     DevServer,
     PortInUseError,
@@ -45,48 +47,43 @@ EXAM_MAILBOX_FOLDER = "exam"
 def _parse_mailbox(value: str) -> tuple[str, str]:
     address, sep, folder = value.partition("=")
     if not sep or "@" not in address or not folder or "/" in folder:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not ADDRESS=FOLDER (for example "
-            f"'exam@example.org=exam'); FOLDER is one name inside the mailbox folder."
-        )
+        raise argparse.ArgumentTypeError(t("stack.bad_mailbox", value=value))
     return address, folder
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser of the stack command."""
-    parser = argparse.ArgumentParser(
-        prog="certflow stack",
-        description="Run Temporal, PostgreSQL, an SMTP sink and the certflow worker "
-        "locally; Ctrl-C stops everything.",
+    parser = StaffArgumentParser(
+        prog="certflow stack", description=argument_help("stack", "description")
     )
+
+    def helps(name: str) -> str:
+        return argument_help("stack", name)
+
     parser.add_argument(
         "--state",
         type=Path,
         default=Path(os.environ.get("CERTFLOW_STATE", ".state")),
-        help="folder holding all local state (default: $CERTFLOW_STATE or .state)",
+        metavar="FOLDER",
+        help=helps("state"),
     )
-    parser.add_argument("--port", type=int, default=7233, help="Temporal frontend port")
-    parser.add_argument(
-        "--ui-port", type=int, default=8233, help="Temporal Web UI port"
-    )
-    parser.add_argument(
-        "--http-port", type=int, help="Temporal HTTP API port (default: UI port + 1)"
-    )
-    parser.add_argument(
-        "--metrics-port", type=int, help="Temporal metrics port (default: UI port + 2)"
-    )
-    parser.add_argument("--smtp-port", type=int, default=8025, help="SMTP sink port")
+    parser.add_argument("--port", type=int, default=7233, help=helps("port"))
+    parser.add_argument("--ui-port", type=int, default=8233, help=helps("ui_port"))
+    parser.add_argument("--http-port", type=int, help=helps("http_port"))
+    parser.add_argument("--metrics-port", type=int, help=helps("metrics_port"))
+    parser.add_argument("--smtp-port", type=int, default=8025, help=helps("smtp_port"))
     parser.add_argument(
         "--mailbox",
         action="append",
         default=[],
         type=_parse_mailbox,
         metavar="ADDRESS=FOLDER",
-        help="also deliver mail for ADDRESS into <state>/mailbox/FOLDER "
-        "(repeatable; the configured sender, the exam mailbox, goes to 'exam')",
+        help=helps("mailbox"),
     )
+    parser.add_argument("--no-worker", action="store_true", help=helps("no_worker"))
+    # Also given before 'stack' (certflow --config FILE stack): CERTFLOW_CONFIG.
     parser.add_argument(
-        "--no-worker", action="store_true", help="start the servers only, no worker"
+        "--config", type=Path, metavar="FILE", help=argument_help("common", "config")
     )
     return parser
 
@@ -138,7 +135,7 @@ async def run(args: argparse.Namespace) -> int:
     state: Path = args.state
     mail_root = state / "mailbox"
     try:
-        base = Settings.load()
+        base = Settings.load(args.config)
     except ConfigError as err:
         log.error("%s", err)
         return 2
@@ -339,7 +336,7 @@ def _check_distinct_ports(
     seen: dict[int, str] = {}
     for flag, port in ports.items():
         if port in seen:
-            parser.error(f"{flag} and {seen[port]} both ask for port {port}")
+            parser.error(t("stack.same_port", flag=flag, other=seen[port], port=port))
         seen[port] = flag
 
 

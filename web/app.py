@@ -13,7 +13,6 @@ Routes (docs/web.md has the privacy choices behind them):
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import re
@@ -39,6 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from activities.db import create_pool, migrate
 from activities.documents import DocumentNotFound, DocumentStore
 from activities.revocation import revoked_entries, status_list
+from certflow.arguments import StaffArgumentParser, argument_help
 from certflow.certificates import (
     InvalidKeyError,
     KeyRing,
@@ -547,26 +547,34 @@ def _found(found: Sequence[CertificateRecord]) -> str:
     return "found" if found else "none"
 
 
+def build_parser() -> StaffArgumentParser:
+    """The command line of ``certflow web``: where to listen, which proxies to trust."""
+    parser = StaffArgumentParser(
+        prog="certflow web", description=argument_help("web", "description")
+    )
+
+    def helps(name: str) -> str:
+        return argument_help("web", name)
+
+    parser.add_argument("--host", default="127.0.0.1", help=helps("host"))
+    parser.add_argument("--port", type=int, default=8080, help=helps("port"))
+    parser.add_argument(
+        "--config", type=Path, default=None, metavar="FILE", help=helps("config")
+    )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        default="",
+        metavar="ADDRESSES",
+        help=helps("forwarded_allow_ips"),
+    )
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve the web app with uvicorn (``certflow web``); return the exit status."""
     import uvicorn
 
-    parser = argparse.ArgumentParser(
-        prog="certflow web",
-        description="Serve the certificate query and verification pages.",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--config", type=Path, default=None)
-    parser.add_argument(
-        "--forwarded-allow-ips",
-        default="",
-        help=(
-            "proxies whose X-Forwarded-For is trusted for the client address "
-            "(default: none; the client is the TCP peer)"
-        ),
-    )
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"

@@ -82,7 +82,7 @@ async def test_a_plan_file_that_cannot_be_read_is_named(
     outcome = await certflow(*ADMIN, "plan", "start", "--from-file", str(plan_file))
 
     assert outcome.status == 2
-    expected = t(key, path=plan_file, detail="").split("：")[0]
+    expected = t(key, path=plan_file, line=2, column=13).split("：")[0]
     assert expected in outcome.out and "Traceback" not in outcome.out
 
 

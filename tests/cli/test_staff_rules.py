@@ -374,7 +374,7 @@ async def test_a_wait_that_is_no_positive_number_is_a_usage_error(
     ("argv", "expected"),
     [
         (["--as", "nobody", "status", "P2026-1104-0412"], "不在可选范围内"),
-        (["status"], "缺少参数 plan_id"),
+        (["status"], "缺少参数 PLAN_ID"),
         (["status", "P2026-1104-0412", "--bogus"], "无法识别的参数 --bogus"),
         (["--wait"], "后面需要一个值"),
     ],

@@ -20,6 +20,7 @@ import asyncpg
 import pytest
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
+from certflow.i18n import t
 from starter.devserver import DevServer, DevServerExitedError, PortInUseError
 from tests.stack.conftest import LOCAL_SERVER
 from tests.support import free_ports
@@ -230,5 +231,7 @@ def test_stack_refuses_one_port_asked_for_twice(tmp_path: Path) -> None:
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
 
     assert done.returncode == 2
-    assert f"--smtp-port and --port both ask for port {port}" in done.stderr
+    assert t("stack.same_port", flag="--smtp-port", other="--port", port=port) in (
+        done.stderr
+    )
     assert "Traceback" not in done.stderr
