@@ -258,8 +258,12 @@ class PlanDriver:
         )
         assert result.accepted
 
-    async def wait_for(self, predicate: Any, *, attempts: int = 100) -> PlanStatus:
-        """Poll the status query until ``predicate(status)`` holds (real seconds)."""
+    async def wait_for(self, predicate: Any, *, attempts: int = 300) -> PlanStatus:
+        """Poll the status query until ``predicate(status)`` holds (real seconds).
+
+        Up to 30 s: an upload's intake runs in an activity, which a loaded CI
+        machine may take several seconds to schedule.
+        """
         import asyncio
 
         status = await self.status()
