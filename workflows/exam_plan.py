@@ -754,17 +754,23 @@ class ExamPlanWorkflow:
         ]
         for duty in items:
             state.open_duty(duty, now)
+        reopened = list(items)
         if Duty.SCORE_SUMMARY in items:
+            # A new summary is confirmed again by the site (4.1.4).
             state.open_duty(Duty.SUMMARY_CONFIRMATION, now)
+            if Duty.SUMMARY_CONFIRMATION not in reopened:
+                reopened.append(Duty.SUMMARY_CONFIRMATION)
         state.sent_back_reason = req.reason
         self._alarms_changed = True
+        what = _sent_back_text(reopened)
         await self._audit(
             Action.REVIEW_CONSISTENCY,
             req.actor,
             outcome=decision,
             note=req.reason,
+            ref=what,
             decision=decision,
-            items=",".join(d.value for d in items),
+            items=",".join(d.value for d in reopened),
             reason=req.reason,
         )
         await self._enter(Stage.SCORE_SUBMISSION)
@@ -774,7 +780,9 @@ class ExamPlanWorkflow:
             reason=req.reason,
             items="、".join(t(f"duties.{d.value}") for d in items),
         )
-        return self._accepted(t("plan.accepted"), False, Duty.CONSISTENCY_REVIEW)
+        return self._accepted(
+            t("plan.sent_back", items=what), False, Duty.CONSISTENCY_REVIEW
+        )
 
     @review_consistency.validator
     def _check_review(self, req: ReviewRequest) -> None:
@@ -809,6 +817,7 @@ class ExamPlanWorkflow:
                         "bad_argument", t("plan.bad_send_back_item", item=item.value)
                     )
                 )
+        _refuse_first(_send_back_mismatch(req.send_back_to, req.items))
 
     # -- stage 3: score publication (4.1.6) ------------------------------------
 
@@ -1607,6 +1616,63 @@ class ExamPlanWorkflow:
         return await workflow.execute_activity_method(
             fn, arg, start_to_close_timeout=start_to_close, retry_policy=retry
         )
+
+
+def _role_name(role: Role) -> str:
+    return t(f"roles.{role.value}")
+
+
+def _duty_names(duties: list[Duty]) -> str:
+    return "、".join(t(f"duties.{d.value}") for d in duties)
+
+
+def _sent_back_text(duties: list[Duty]) -> str:
+    """What a send-back reopened, by party: ``上传考生签到表（考核站点）``."""
+    parties = dict.fromkeys(DUTY_OWNER[d] for d in duties)
+    return "；".join(
+        t(
+            "plan.sent_back_group",
+            items=_duty_names([d for d in duties if DUTY_OWNER[d] is party]),
+            party=_role_name(party),
+        )
+        for party in parties
+    )
+
+
+def _send_back_mismatch(parties: list[Role], items: list[Duty]) -> Refusal | None:
+    """Refuse items and named parties that do not go together.
+
+    Named parties and items both given, each item must be a named party's and
+    each named party must have an item: otherwise a part of the decision would
+    be dropped, or another party would get what the contact meant for one.
+    """
+    if not parties or not items:
+        return None
+    named = "、".join(_role_name(p) for p in parties)
+    for item in items:
+        owner = DUTY_OWNER[item]
+        if owner not in parties:
+            return Refusal(
+                "bad_argument",
+                t(
+                    "plan.send_back_item_not_of_party",
+                    item=_duty_names([item]),
+                    owner=_role_name(owner),
+                    named=named,
+                ),
+            )
+    for party in parties:
+        if not any(DUTY_OWNER[item] is party for item in items):
+            own = [d for d in SUBMISSION_DUTIES if DUTY_OWNER[d] is party]
+            return Refusal(
+                "bad_argument",
+                t(
+                    "plan.send_back_party_without_item",
+                    party=_role_name(party),
+                    items=_duty_names(own),
+                ),
+            )
+    return None
 
 
 def _not_processed(message: str) -> ActionResult:

@@ -92,6 +92,18 @@ async def test_status_tells_what_each_review_decided_and_why(
         lambda s: any(o.duty == "consistency_review" for o in s.owed)
     )
     back = "考生签到表缺少第 12 号考生的签名"
+    # The sign-in sheet is the site's: sent back to the lead evaluator, refused.
+    wrong_party = await certflow(
+        *CONTACT,
+        "review",
+        plan_id,
+        "--send-back",
+        "lead_evaluator",
+        "--item",
+        "candidate_sign_in",
+        "--reason",
+        back,
+    )
     sent_back = await certflow(
         *CONTACT, "review", plan_id, "--send-back", "site", "--reason", back
     )
@@ -112,12 +124,33 @@ async def test_status_tells_what_each_review_decided_and_why(
     await new_driver.wait_for(lambda s: s.stage != Stage.CONSISTENCY_REVIEW)
     shown = await certflow("status", plan_id)
 
+    assert wrong_party.status == 2
+    assert (
+        t(
+            "plan.send_back_item_not_of_party",
+            item=t("duties.candidate_sign_in"),
+            owner=t("roles.site"),
+            named=t("roles.lead_evaluator"),
+        )
+        in wrong_party.out
+    )
     assert sent_back.status == 0 and approved.status == 0
+    # What went back to whom, in the answer and in the history line.
+    site_items = [
+        t(f"duties.{d}")
+        for d in ("candidate_sign_in", "evaluator_sign_in", "summary_confirmation")
+    ]
+    what = t("plan.sent_back_group", items="、".join(site_items), party=t("roles.site"))
+    assert t("plan.sent_back", items=what) in sent_back.out
     review = t("actions.review_consistency")
     lines = [x for x in history_lines(shown.out) if review in x and "rc-zhang" in x]
     assert len(lines) == 2, shown.out
     assert lines[0].endswith(
-        t("cli.status.decided", action=review, outcome=t("cli.outcomes.sent_back"))
+        t(
+            "cli.status.decided",
+            action=f"{review} {what}",
+            outcome=t("cli.outcomes.sent_back"),
+        )
         + t("cli.status.reason", reason=back)
     )
     assert lines[1].endswith(
