@@ -98,6 +98,9 @@ RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 ANSWER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=4)
 # Patch id: an issued plan waits for the invoice finance still owes.
 INVOICE_AFTER_ISSUANCE = "invoice-after-issuance"
+# Patch id, and the history and audit action: the accepted scan re-sent with
+# another list of signers corrects the list.
+SCAN_SIGNERS_CORRECTED = "correct_scan_signers"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -591,11 +594,8 @@ class ExamPlanWorkflow:
 
     @workflow.update
     async def upload_signed_scan(self, req: UploadRequest) -> ActionResult:
-        result = await self._upload(DocumentKind.SIGNED_SUMMARY_SCAN, req)
         # The signers belong to the scan: a refused scan leaves the earlier ones.
-        if result.accepted:
-            self._state.signed_evaluator_ids = list(req.signed_evaluator_ids)
-        return result
+        return await self._upload(DocumentKind.SIGNED_SUMMARY_SCAN, req)
 
     @upload_signed_scan.validator
     def _check_signed_scan(self, req: UploadRequest) -> None:
@@ -640,6 +640,10 @@ class ExamPlanWorkflow:
                 # The very file already accepted: a re-send, not a new version.
                 # (After a send-back the duty is open again and the upload counts.)
                 version = state.document_versions.get(kind, 0)
+                if kind is DocumentKind.SIGNED_SUMMARY_SCAN:
+                    corrected = await self._correct_signers(req, version)
+                    if corrected is not None:
+                        return corrected
                 return ActionResult(
                     accepted=True, message=t("plan.same_file", version=version)
                 )
@@ -682,6 +686,8 @@ class ExamPlanWorkflow:
             version = state.document_versions.get(kind, 0) + 1
             state.documents[kind] = req.document
             state.document_versions[kind] = version
+            if kind is DocumentKind.SIGNED_SUMMARY_SCAN:
+                state.signed_evaluator_ids = list(req.signed_evaluator_ids)
             if kind is DocumentKind.SCORE_SUMMARY:
                 state.summary = outcome.stats
                 # A new summary must be confirmed again by the site (4.1.4).
@@ -694,6 +700,45 @@ class ExamPlanWorkflow:
             if outcome.note:
                 message += t("plan.upload_notes", notes=outcome.note)
             return self._accepted(message, late, UPLOAD_DUTY[kind])
+
+    async def _correct_signers(
+        self, req: UploadRequest, version: int
+    ) -> ActionResult | None:
+        """The accepted scan sent again with another list of signers.
+
+        The file is the same, so no new version; the list is the lead
+        evaluator's correction of who signed it, and the consistency review
+        compares it with the evaluators' sign-in sheet: it is recorded as a
+        correction, in the audit trail and the history. None when the list
+        is the same (a plain re-send).
+        """
+        state = self._state
+        given = list(dict.fromkeys(req.signed_evaluator_ids))
+        before = state.signed_evaluator_ids
+        if sorted(given) == sorted(set(before)):
+            return None
+        if not workflow.patched(SCAN_SIGNERS_CORRECTED):
+            # As plans recorded before this rule ran: replaced, not recorded.
+            state.signed_evaluator_ids = given
+            return None
+        state.signed_evaluator_ids = given
+        await self._audit_raw(
+            SCAN_SIGNERS_CORRECTED,
+            req.actor,
+            ref=t("plan.version_ref", version=version),
+            version=str(version),
+            signed_by=",".join(given),
+            previously=",".join(before),
+        )
+        return ActionResult(
+            accepted=True,
+            message=t(
+                "plan.signers_corrected",
+                version=version,
+                before="、".join(before),
+                after="、".join(given),
+            ),
+        )
 
     @workflow.update
     async def confirm_score_summary(self, req: ConfirmSummaryRequest) -> ActionResult:

@@ -292,6 +292,70 @@ async def test_send_back_of_another_partys_item_is_refused_and_answer_says_whom(
     )
 
 
+async def test_the_same_scan_with_other_signers_is_recorded_as_their_correction(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: the accepted scan re-sent with all four signers answered
+    "same file, no new version" while the list of signers was replaced, with
+    no history or audit line; the next review's mismatches changed."""
+    from tests.support import SCAN_PDF
+
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    plan_id = driver.plan.plan_id
+    scan = driver.tmp / "scan.pdf"
+    scan.write_bytes(SCAN_PDF)
+    team = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
+
+    async def send(signers: list[str]) -> Any:
+        return await driver.upload(
+            wf.upload_signed_scan, LEAD, scan, signed_evaluator_ids=signers
+        )
+
+    async def audited() -> list[Any]:
+        return list(
+            await pool.fetch(
+                "SELECT action, details FROM audit WHERE plan_id = $1 "
+                "AND action LIKE '%scan%' ORDER BY at, id",
+                plan_id,
+            )
+        )
+
+    first = await send(["ZCX-E-0107"])
+    same = await send(["ZCX-E-0107"])
+    assert first.accepted and same.accepted
+    assert same.message == t("plan.same_file", version=1)
+    assert [r["action"] for r in await audited()] == ["upload_signed_scan"]
+
+    corrected = await send(team)
+    assert corrected.accepted
+    assert corrected.message == t(
+        "plan.signers_corrected",
+        version=1,
+        before="ZCX-E-0107",
+        after="、".join(team),
+    )
+    # The same list in another order is the same list: nothing more to record.
+    again = await send(list(reversed(team)))
+    assert again.message == t("plan.same_file", version=1)
+
+    status = await driver.status()
+    assert status.document_versions["signed_summary_scan"] == 1
+    line = status.history[-1]
+    assert (line.action, line.role, line.person) == (
+        "correct_scan_signers",
+        LEAD.role,
+        LEAD.person,
+    )
+    assert line.ref == t("plan.version_ref", version=1)
+    rows = await audited()
+    assert [r["action"] for r in rows] == ["upload_signed_scan", "correct_scan_signers"]
+    assert rows[1]["details"]["signed_by"] == ",".join(team)
+    assert rows[1]["details"]["previously"] == "ZCX-E-0107"
+    assert rows[1]["details"]["version"] == "1"
+
+
 async def test_corrections_hold_org_signoff_until_decided_and_applied(
     make_driver: Any, resources: Any
 ) -> None:
