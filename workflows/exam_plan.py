@@ -742,12 +742,24 @@ class ExamPlanWorkflow:
 
     @workflow.update
     async def confirm_score_summary(self, req: ConfirmSummaryRequest) -> ActionResult:
+        # Without --version the site confirms the latest: say which that was.
+        version = self._state.document_versions[DocumentKind.SCORE_SUMMARY]
         late = self._state.close_duty(
             Duty.SUMMARY_CONFIRMATION.value, workflow.now(), req.actor
         )
         self._alarms_changed = True
-        await self._audit(Action.CONFIRM_SCORE_SUMMARY, req.actor, late=late)
-        return self._accepted(t("plan.accepted"), late, Duty.SUMMARY_CONFIRMATION)
+        await self._audit(
+            Action.CONFIRM_SCORE_SUMMARY,
+            req.actor,
+            late=late,
+            ref=t("plan.version_ref", version=version),
+            version=str(version),
+        )
+        return self._accepted(
+            t("plan.summary_confirmed", version=version),
+            late,
+            Duty.SUMMARY_CONFIRMATION,
+        )
 
     @confirm_score_summary.validator
     def _check_confirm_summary(self, req: ConfirmSummaryRequest) -> None:

@@ -167,3 +167,37 @@ async def test_status_tells_what_each_review_decided_and_why(
     line = consistency(shown.out)
     assert "rc-zhang" in line and t("cli.outcomes.approved") in line and why in line
     assert "请逐条核对" not in line
+
+
+async def test_a_confirmation_without_version_names_the_version_confirmed(
+    certflow: Certflow, new_driver: PlanDriver
+) -> None:
+    """Regression: ``confirm-summary`` without ``--version`` answered 已受理 and
+    its history line named no version: the site could not tell which one it
+    had confirmed once the lead evaluator had uploaded a second."""
+    import openpyxl
+
+    from tests.cli.test_commands import sample_files
+
+    plan_id = new_driver.plan.plan_id
+    files = sample_files(new_driver)
+    assert (await certflow(*start_argv(new_driver.plan))).status == 0
+    new_driver.handle = new_driver.client.get_workflow_handle(f"exam-plan-{plan_id}")
+    # A second summary: the same rows, another file.
+    book = openpyxl.load_workbook(files["summary"])
+    book.properties.title = "第二版"
+    second = new_driver.tmp / "summary-v2.xlsx"
+    book.save(second)
+    for path in (files["summary"], second):
+        uploaded = await certflow(*LEAD, "upload", "summary", plan_id, str(path))
+        assert uploaded.status == 0, uploaded.out
+
+    confirmed = await certflow(*SITE, "confirm-summary", plan_id)
+    shown = await certflow("status", plan_id)
+
+    assert confirmed.status == 0, confirmed.out
+    assert confirmed.out.strip() == t("plan.summary_confirmed", version=2)
+    last = history_lines(shown.out)[-1]
+    assert last.endswith(
+        f"{t('actions.confirm_score_summary')} {t('plan.version_ref', version=2)}"
+    )
