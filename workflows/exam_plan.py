@@ -158,12 +158,16 @@ class ExamPlanWorkflow:
                     plan_id=state.info.plan_id, stage=state.stage, certificates_issued=0
                 )
             self._open_submission()
+            deadline = score_submission_deadline(state.info.exam_end_date)
+            # A plan started after its deadline (moved in late) is overdue from
+            # its first mail: say so rather than ask for it "before" the date.
+            when = "late" if workflow.now() >= end_of_day(deadline) else "on_time"
             await self._notify(
                 "submission_opened",
                 [Role.LEAD_EVALUATOR, Role.SITE],
-                deadline=format_deadline(
-                    score_submission_deadline(state.info.exam_end_date)
-                ),
+                deadline=format_deadline(deadline),
+                request=t(f"mail.submission_opened.request_{when}"),
+                deadline_state=t(f"mail.submission_opened.deadline_{when}"),
             )
         self._publish()
 
