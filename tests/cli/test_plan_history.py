@@ -45,6 +45,7 @@ async def test_a_plan_started_by_mistake_is_cancelled_and_says_who_and_why(
     shown = await certflow("status", plan_id)
     again = await certflow(*TECH, "plan", "cancel", plan_id, "--reason", REASON)
     upload = await certflow(*SITE, "confirm-summary", plan_id)
+    restarted = await certflow(*start_argv(new_driver.plan))
 
     # Who started the plan is on record from its first line.
     first = history_lines(started.out)[3]
@@ -78,6 +79,11 @@ async def test_a_plan_started_by_mistake_is_cancelled_and_says_who_and_why(
         assert answer.status == 2
         assert t("cli.plan_closed", plan_id=plan_id) in answer.out
         assert t("cli.plan_not_found", plan_id=plan_id) not in answer.out
+
+    # Its id is not started again, and the answer says why: not "started already".
+    assert restarted.status == 2
+    assert t("cli.plan_id_cancelled", plan_id=plan_id) in restarted.out
+    assert t("cli.plan_exists", plan_id=plan_id) not in restarted.out
 
 
 async def test_status_tells_what_each_review_decided_and_why(
