@@ -20,11 +20,26 @@ from temporalio import activity
 from activities.documents import DocumentStore
 from certflow.activity_models import Notification
 from certflow.config import Settings, SmtpSettings
-from certflow.i18n import t
+from certflow.i18n import catalogue, t
 from certflow.models import Role
 from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
+
+
+def template_defaults(template: str) -> dict[str, str]:
+    """The fields a template fills in itself when a notification lacks them.
+
+    A field a template gained later is missing from a notification a plan
+    scheduled before (a retry after a deploy); ``mail.<template>.defaults``
+    says what such a mail reads instead of failing for ever.
+    """
+    prefix = f"mail.{template}.defaults."
+    return {
+        key.removeprefix(prefix): text
+        for key, text in catalogue().items()
+        if key.startswith(prefix)
+    }
 
 
 class Mailer:
@@ -112,6 +127,7 @@ class Notifier:
             "organisation": self.settings.organisation,
             # The candidates' look-up and verification pages (certflow web).
             "lookup_url": self.settings.certificates.verify_url_base,
+            **template_defaults(note.template),
             **note.fields,
         }
         message = EmailMessage()

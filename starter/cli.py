@@ -1056,14 +1056,19 @@ async def check_plan_id_free(ctx: Context, client: Client, plan_id: str) -> None
 
     That happens when Temporal's own store was reset, or a second stack shares
     the database: a new workflow would meet the old plan's records (scores,
-    request numbers). Where Temporal does know the workflow, the start goes on
-    and the reuse policy answers as before (a repeated start is refused as
-    started already). The plan's first activity refuses such a row too; this
-    check only spares staff a plan that would end at once.
+    request numbers). A cancelled plan's id is refused as such: it is not
+    started again, and "started already" would hide why. Where Temporal does
+    know the workflow, the start goes on and the reuse policy answers as
+    before (a repeated start is refused as started already). The plan's first
+    activity refuses such a row too; this check only spares staff a plan that
+    would end at once.
     """
     pool = await ctx.pool()
-    if await pool.fetchval("SELECT 1 FROM plans WHERE plan_id = $1", plan_id) is None:
+    stage = await pool.fetchval("SELECT stage FROM plans WHERE plan_id = $1", plan_id)
+    if stage is None:
         return
+    if stage == Stage.CANCELLED.value:
+        raise CliError(t("cli.plan_id_cancelled", plan_id=plan_id))
     if not await plan_known(ctx, client, plan_id):
         raise CliError(t("cli.plan_id_used", plan_id=plan_id))
 

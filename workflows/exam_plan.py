@@ -98,6 +98,9 @@ RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 ANSWER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=4)
 # Patch id: an issued plan waits for the invoice finance still owes.
 INVOICE_AFTER_ISSUANCE = "invoice-after-issuance"
+# Patch id, and the history and audit action: the accepted scan re-sent with
+# another list of signers corrects the list.
+SCAN_SIGNERS_CORRECTED = "correct_scan_signers"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -155,12 +158,16 @@ class ExamPlanWorkflow:
                     plan_id=state.info.plan_id, stage=state.stage, certificates_issued=0
                 )
             self._open_submission()
+            deadline = score_submission_deadline(state.info.exam_end_date)
+            # A plan started after its deadline (moved in late) is overdue from
+            # its first mail: say so rather than ask for it "before" the date.
+            when = "late" if workflow.now() >= end_of_day(deadline) else "on_time"
             await self._notify(
                 "submission_opened",
                 [Role.LEAD_EVALUATOR, Role.SITE],
-                deadline=format_deadline(
-                    score_submission_deadline(state.info.exam_end_date)
-                ),
+                deadline=format_deadline(deadline),
+                request=t(f"mail.submission_opened.request_{when}"),
+                deadline_state=t(f"mail.submission_opened.deadline_{when}"),
             )
         self._publish()
 
@@ -591,11 +598,8 @@ class ExamPlanWorkflow:
 
     @workflow.update
     async def upload_signed_scan(self, req: UploadRequest) -> ActionResult:
-        result = await self._upload(DocumentKind.SIGNED_SUMMARY_SCAN, req)
         # The signers belong to the scan: a refused scan leaves the earlier ones.
-        if result.accepted:
-            self._state.signed_evaluator_ids = list(req.signed_evaluator_ids)
-        return result
+        return await self._upload(DocumentKind.SIGNED_SUMMARY_SCAN, req)
 
     @upload_signed_scan.validator
     def _check_signed_scan(self, req: UploadRequest) -> None:
@@ -640,6 +644,10 @@ class ExamPlanWorkflow:
                 # The very file already accepted: a re-send, not a new version.
                 # (After a send-back the duty is open again and the upload counts.)
                 version = state.document_versions.get(kind, 0)
+                if kind is DocumentKind.SIGNED_SUMMARY_SCAN:
+                    corrected = await self._correct_signers(req, version)
+                    if corrected is not None:
+                        return corrected
                 return ActionResult(
                     accepted=True, message=t("plan.same_file", version=version)
                 )
@@ -682,6 +690,8 @@ class ExamPlanWorkflow:
             version = state.document_versions.get(kind, 0) + 1
             state.documents[kind] = req.document
             state.document_versions[kind] = version
+            if kind is DocumentKind.SIGNED_SUMMARY_SCAN:
+                state.signed_evaluator_ids = list(req.signed_evaluator_ids)
             if kind is DocumentKind.SCORE_SUMMARY:
                 state.summary = outcome.stats
                 # A new summary must be confirmed again by the site (4.1.4).
@@ -695,14 +705,65 @@ class ExamPlanWorkflow:
                 message += t("plan.upload_notes", notes=outcome.note)
             return self._accepted(message, late, UPLOAD_DUTY[kind])
 
+    async def _correct_signers(
+        self, req: UploadRequest, version: int
+    ) -> ActionResult | None:
+        """The accepted scan sent again with another list of signers.
+
+        The file is the same, so no new version; the list is the lead
+        evaluator's correction of who signed it, and the consistency review
+        compares it with the evaluators' sign-in sheet: it is recorded as a
+        correction, in the audit trail and the history. None when the list
+        is the same (a plain re-send).
+        """
+        state = self._state
+        given = list(dict.fromkeys(req.signed_evaluator_ids))
+        before = state.signed_evaluator_ids
+        if sorted(given) == sorted(set(before)):
+            return None
+        if not workflow.patched(SCAN_SIGNERS_CORRECTED):
+            # As plans recorded before this rule ran: replaced, not recorded.
+            state.signed_evaluator_ids = given
+            return None
+        state.signed_evaluator_ids = given
+        await self._audit_raw(
+            SCAN_SIGNERS_CORRECTED,
+            req.actor,
+            ref=t("plan.version_ref", version=version),
+            version=str(version),
+            signed_by=",".join(given),
+            previously=",".join(before),
+        )
+        return ActionResult(
+            accepted=True,
+            message=t(
+                "plan.signers_corrected",
+                version=version,
+                before="、".join(before),
+                after="、".join(given),
+            ),
+        )
+
     @workflow.update
     async def confirm_score_summary(self, req: ConfirmSummaryRequest) -> ActionResult:
+        # Without --version the site confirms the latest: say which that was.
+        version = self._state.document_versions[DocumentKind.SCORE_SUMMARY]
         late = self._state.close_duty(
             Duty.SUMMARY_CONFIRMATION.value, workflow.now(), req.actor
         )
         self._alarms_changed = True
-        await self._audit(Action.CONFIRM_SCORE_SUMMARY, req.actor, late=late)
-        return self._accepted(t("plan.accepted"), late, Duty.SUMMARY_CONFIRMATION)
+        await self._audit(
+            Action.CONFIRM_SCORE_SUMMARY,
+            req.actor,
+            late=late,
+            ref=t("plan.version_ref", version=version),
+            version=str(version),
+        )
+        return self._accepted(
+            t("plan.summary_confirmed", version=version),
+            late,
+            Duty.SUMMARY_CONFIRMATION,
+        )
 
     @confirm_score_summary.validator
     def _check_confirm_summary(self, req: ConfirmSummaryRequest) -> None:
@@ -754,17 +815,23 @@ class ExamPlanWorkflow:
         ]
         for duty in items:
             state.open_duty(duty, now)
+        reopened = list(items)
         if Duty.SCORE_SUMMARY in items:
+            # A new summary is confirmed again by the site (4.1.4).
             state.open_duty(Duty.SUMMARY_CONFIRMATION, now)
+            if Duty.SUMMARY_CONFIRMATION not in reopened:
+                reopened.append(Duty.SUMMARY_CONFIRMATION)
         state.sent_back_reason = req.reason
         self._alarms_changed = True
+        what = _sent_back_text(reopened)
         await self._audit(
             Action.REVIEW_CONSISTENCY,
             req.actor,
             outcome=decision,
             note=req.reason,
+            ref=what,
             decision=decision,
-            items=",".join(d.value for d in items),
+            items=",".join(d.value for d in reopened),
             reason=req.reason,
         )
         await self._enter(Stage.SCORE_SUBMISSION)
@@ -774,7 +841,9 @@ class ExamPlanWorkflow:
             reason=req.reason,
             items="、".join(t(f"duties.{d.value}") for d in items),
         )
-        return self._accepted(t("plan.accepted"), False, Duty.CONSISTENCY_REVIEW)
+        return self._accepted(
+            t("plan.sent_back", items=what), False, Duty.CONSISTENCY_REVIEW
+        )
 
     @review_consistency.validator
     def _check_review(self, req: ReviewRequest) -> None:
@@ -809,6 +878,7 @@ class ExamPlanWorkflow:
                         "bad_argument", t("plan.bad_send_back_item", item=item.value)
                     )
                 )
+        _refuse_first(_send_back_mismatch(req.send_back_to, req.items))
 
     # -- stage 3: score publication (4.1.6) ------------------------------------
 
@@ -1607,6 +1677,63 @@ class ExamPlanWorkflow:
         return await workflow.execute_activity_method(
             fn, arg, start_to_close_timeout=start_to_close, retry_policy=retry
         )
+
+
+def _role_name(role: Role) -> str:
+    return t(f"roles.{role.value}")
+
+
+def _duty_names(duties: list[Duty]) -> str:
+    return "、".join(t(f"duties.{d.value}") for d in duties)
+
+
+def _sent_back_text(duties: list[Duty]) -> str:
+    """What a send-back reopened, by party: ``上传考生签到表（考核站点）``."""
+    parties = dict.fromkeys(DUTY_OWNER[d] for d in duties)
+    return "；".join(
+        t(
+            "plan.sent_back_group",
+            items=_duty_names([d for d in duties if DUTY_OWNER[d] is party]),
+            party=_role_name(party),
+        )
+        for party in parties
+    )
+
+
+def _send_back_mismatch(parties: list[Role], items: list[Duty]) -> Refusal | None:
+    """Refuse items and named parties that do not go together.
+
+    Named parties and items both given, each item must be a named party's and
+    each named party must have an item: otherwise a part of the decision would
+    be dropped, or another party would get what the contact meant for one.
+    """
+    if not parties or not items:
+        return None
+    named = "、".join(_role_name(p) for p in parties)
+    for item in items:
+        owner = DUTY_OWNER[item]
+        if owner not in parties:
+            return Refusal(
+                "bad_argument",
+                t(
+                    "plan.send_back_item_not_of_party",
+                    item=_duty_names([item]),
+                    owner=_role_name(owner),
+                    named=named,
+                ),
+            )
+    for party in parties:
+        if not any(DUTY_OWNER[item] is party for item in items):
+            own = [d for d in SUBMISSION_DUTIES if DUTY_OWNER[d] is party]
+            return Refusal(
+                "bad_argument",
+                t(
+                    "plan.send_back_party_without_item",
+                    party=_role_name(party),
+                    items=_duty_names(own),
+                ),
+            )
+    return None
 
 
 def _not_processed(message: str) -> ActionResult:

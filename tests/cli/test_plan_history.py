@@ -45,6 +45,7 @@ async def test_a_plan_started_by_mistake_is_cancelled_and_says_who_and_why(
     shown = await certflow("status", plan_id)
     again = await certflow(*TECH, "plan", "cancel", plan_id, "--reason", REASON)
     upload = await certflow(*SITE, "confirm-summary", plan_id)
+    restarted = await certflow(*start_argv(new_driver.plan))
 
     # Who started the plan is on record from its first line.
     first = history_lines(started.out)[3]
@@ -79,6 +80,11 @@ async def test_a_plan_started_by_mistake_is_cancelled_and_says_who_and_why(
         assert t("cli.plan_closed", plan_id=plan_id) in answer.out
         assert t("cli.plan_not_found", plan_id=plan_id) not in answer.out
 
+    # Its id is not started again, and the answer says why: not "started already".
+    assert restarted.status == 2
+    assert t("cli.plan_id_cancelled", plan_id=plan_id) in restarted.out
+    assert t("cli.plan_exists", plan_id=plan_id) not in restarted.out
+
 
 async def test_status_tells_what_each_review_decided_and_why(
     certflow: Certflow, new_driver: PlanDriver
@@ -92,6 +98,18 @@ async def test_status_tells_what_each_review_decided_and_why(
         lambda s: any(o.duty == "consistency_review" for o in s.owed)
     )
     back = "考生签到表缺少第 12 号考生的签名"
+    # The sign-in sheet is the site's: sent back to the lead evaluator, refused.
+    wrong_party = await certflow(
+        *CONTACT,
+        "review",
+        plan_id,
+        "--send-back",
+        "lead_evaluator",
+        "--item",
+        "candidate_sign_in",
+        "--reason",
+        back,
+    )
     sent_back = await certflow(
         *CONTACT, "review", plan_id, "--send-back", "site", "--reason", back
     )
@@ -112,12 +130,33 @@ async def test_status_tells_what_each_review_decided_and_why(
     await new_driver.wait_for(lambda s: s.stage != Stage.CONSISTENCY_REVIEW)
     shown = await certflow("status", plan_id)
 
+    assert wrong_party.status == 2
+    assert (
+        t(
+            "plan.send_back_item_not_of_party",
+            item=t("duties.candidate_sign_in"),
+            owner=t("roles.site"),
+            named=t("roles.lead_evaluator"),
+        )
+        in wrong_party.out
+    )
     assert sent_back.status == 0 and approved.status == 0
+    # What went back to whom, in the answer and in the history line.
+    site_items = [
+        t(f"duties.{d}")
+        for d in ("candidate_sign_in", "evaluator_sign_in", "summary_confirmation")
+    ]
+    what = t("plan.sent_back_group", items="、".join(site_items), party=t("roles.site"))
+    assert t("plan.sent_back", items=what) in sent_back.out
     review = t("actions.review_consistency")
     lines = [x for x in history_lines(shown.out) if review in x and "rc-zhang" in x]
     assert len(lines) == 2, shown.out
     assert lines[0].endswith(
-        t("cli.status.decided", action=review, outcome=t("cli.outcomes.sent_back"))
+        t(
+            "cli.status.decided",
+            action=f"{review} {what}",
+            outcome=t("cli.outcomes.sent_back"),
+        )
         + t("cli.status.reason", reason=back)
     )
     assert lines[1].endswith(
@@ -134,3 +173,37 @@ async def test_status_tells_what_each_review_decided_and_why(
     line = consistency(shown.out)
     assert "rc-zhang" in line and t("cli.outcomes.approved") in line and why in line
     assert "请逐条核对" not in line
+
+
+async def test_a_confirmation_without_version_names_the_version_confirmed(
+    certflow: Certflow, new_driver: PlanDriver
+) -> None:
+    """Regression: ``confirm-summary`` without ``--version`` answered 已受理 and
+    its history line named no version: the site could not tell which one it
+    had confirmed once the lead evaluator had uploaded a second."""
+    import openpyxl
+
+    from tests.cli.test_commands import sample_files
+
+    plan_id = new_driver.plan.plan_id
+    files = sample_files(new_driver)
+    assert (await certflow(*start_argv(new_driver.plan))).status == 0
+    new_driver.handle = new_driver.client.get_workflow_handle(f"exam-plan-{plan_id}")
+    # A second summary: the same rows, another file.
+    book = openpyxl.load_workbook(files["summary"])
+    book.properties.title = "第二版"
+    second = new_driver.tmp / "summary-v2.xlsx"
+    book.save(second)
+    for path in (files["summary"], second):
+        uploaded = await certflow(*LEAD, "upload", "summary", plan_id, str(path))
+        assert uploaded.status == 0, uploaded.out
+
+    confirmed = await certflow(*SITE, "confirm-summary", plan_id)
+    shown = await certflow("status", plan_id)
+
+    assert confirmed.status == 0, confirmed.out
+    assert confirmed.out.strip() == t("plan.summary_confirmed", version=2)
+    last = history_lines(shown.out)[-1]
+    assert last.endswith(
+        f"{t('actions.confirm_score_summary')} {t('plan.version_ref', version=2)}"
+    )

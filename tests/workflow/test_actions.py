@@ -41,6 +41,7 @@ from tests.support import (
     SITE,
     TECH,
     PlanDriver,
+    refusal_text,
     refused,
 )
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
@@ -220,6 +221,139 @@ async def test_review_sends_back_to_named_party_who_must_upload_again(
     )
     assert status.stage == Stage.CONSISTENCY_REVIEW
     assert status.document_versions["candidate_sign_in"] == 2
+
+
+async def test_send_back_of_another_partys_item_is_refused_and_answer_says_whom(
+    make_driver: Any,
+) -> None:
+    """Regression: ``--send-back lead_evaluator --item candidate_sign_in`` was
+    accepted with 已受理; the lead evaluator part was dropped and the site got
+    the send-back. The answer and the history never said what went to whom."""
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    await driver.submit_everything()
+    await driver.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))
+
+    def review(parties: list[Role], items: list[Duty]) -> Any:
+        return driver.h.execute_update(
+            wf.review_consistency,
+            ReviewRequest(
+                actor=CONTACT,
+                approve=False,
+                send_back_to=parties,
+                items=items,
+                reason="签到表多出一名考生",
+            ),
+        )
+
+    lead, site = t("roles.lead_evaluator"), t("roles.site")
+    sign_in = t("duties.candidate_sign_in")
+    not_the_leads = await refusal_text(
+        review([Role.LEAD_EVALUATOR], [Duty.CANDIDATE_SIGN_IN])
+    )
+    assert not_the_leads == "bad_argument: " + t(
+        "plan.send_back_item_not_of_party", item=sign_in, owner=site, named=lead
+    )
+    # Both parties named, only the site's item listed: the lead's part is no
+    # silent no-op either.
+    lead_left_out = await refusal_text(
+        review([Role.LEAD_EVALUATOR, Role.SITE], [Duty.CANDIDATE_SIGN_IN])
+    )
+    assert lead_left_out.startswith("bad_argument: ")
+    assert t("duties.score_summary") in lead_left_out and lead in lead_left_out
+    status = await driver.status()
+    assert status.stage == Stage.CONSISTENCY_REVIEW
+    assert [o.duty for o in status.owed] == ["consistency_review"]
+
+    # Sent back to the lead evaluator: the site must confirm the new summary.
+    result = await review([Role.LEAD_EVALUATOR], [])
+    status = await driver.wait_for(lambda s: s.stage == Stage.SCORE_SUBMISSION)
+
+    what = (
+        t(
+            "plan.sent_back_group",
+            items=f"{t('duties.score_summary')}、{t('duties.signed_scan')}",
+            party=lead,
+        )
+        + "；"
+        + t("plan.sent_back_group", items=t("duties.summary_confirmation"), party=site)
+    )
+    assert result.accepted and result.message == t("plan.sent_back", items=what)
+    assert sorted((o.duty, o.owner) for o in status.owed) == [
+        ("score_summary", Role.LEAD_EVALUATOR),
+        ("signed_scan", Role.LEAD_EVALUATOR),
+        ("summary_confirmation", Role.SITE),
+    ]
+    line = next(h for h in reversed(status.history) if h.action == "review_consistency")
+    assert (line.outcome, line.ref, line.note) == (
+        "sent_back",
+        what,
+        "签到表多出一名考生",
+    )
+
+
+async def test_the_same_scan_with_other_signers_is_recorded_as_their_correction(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: the accepted scan re-sent with all four signers answered
+    "same file, no new version" while the list of signers was replaced, with
+    no history or audit line; the next review's mismatches changed."""
+    from tests.support import SCAN_PDF
+
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    plan_id = driver.plan.plan_id
+    scan = driver.tmp / "scan.pdf"
+    scan.write_bytes(SCAN_PDF)
+    team = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
+
+    async def send(signers: list[str]) -> Any:
+        return await driver.upload(
+            wf.upload_signed_scan, LEAD, scan, signed_evaluator_ids=signers
+        )
+
+    async def audited() -> list[Any]:
+        return list(
+            await pool.fetch(
+                "SELECT action, details FROM audit WHERE plan_id = $1 "
+                "AND action LIKE '%scan%' ORDER BY at, id",
+                plan_id,
+            )
+        )
+
+    first = await send(["ZCX-E-0107"])
+    same = await send(["ZCX-E-0107"])
+    assert first.accepted and same.accepted
+    assert same.message == t("plan.same_file", version=1)
+    assert [r["action"] for r in await audited()] == ["upload_signed_scan"]
+
+    corrected = await send(team)
+    assert corrected.accepted
+    assert corrected.message == t(
+        "plan.signers_corrected",
+        version=1,
+        before="ZCX-E-0107",
+        after="、".join(team),
+    )
+    # The same list in another order is the same list: nothing more to record.
+    again = await send(list(reversed(team)))
+    assert again.message == t("plan.same_file", version=1)
+
+    status = await driver.status()
+    assert status.document_versions["signed_summary_scan"] == 1
+    line = status.history[-1]
+    assert (line.action, line.role, line.person) == (
+        "correct_scan_signers",
+        LEAD.role,
+        LEAD.person,
+    )
+    assert line.ref == t("plan.version_ref", version=1)
+    rows = await audited()
+    assert [r["action"] for r in rows] == ["upload_signed_scan", "correct_scan_signers"]
+    assert rows[1]["details"]["signed_by"] == ",".join(team)
+    assert rows[1]["details"]["previously"] == "ZCX-E-0107"
+    assert rows[1]["details"]["version"] == "1"
 
 
 async def test_corrections_hold_org_signoff_until_decided_and_applied(

@@ -15,9 +15,12 @@ from typing import Any
 import openpyxl
 import pytest
 
+from activities.notify import Mailer, Notifier
+from certflow.activity_models import Notification
 from certflow.config import DeadlinePolicy
-from certflow.models import Stage
-from certflow.timeutil import cst_date, end_of_day
+from certflow.i18n import t
+from certflow.models import Role, Stage
+from certflow.timeutil import cst_date, end_of_day, format_deadline
 from starter.smtp_sink import body_text
 from tests.support import LEAD, PlanDriver
 from workflows import ExamPlanWorkflow
@@ -90,6 +93,73 @@ async def test_a_plan_started_late_counts_the_notices_it_sent_not_the_schedule(
     for item in status.owed:
         assert f"“{item.label}”" in bodies, item.label
     assert not mails_for(sink_messages(), driver.plan.plan_id, "【提醒】")
+
+
+async def opening_mail(sink_messages: Any, plan_id: str) -> Any:
+    for _ in range(100):
+        for m in sink_messages():
+            if (
+                m["X-Certflow-Plan"] == plan_id
+                and m["X-Certflow-Template"] == "submission_opened"
+            ):
+                return m
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no opening mail for {plan_id}")
+
+
+async def test_a_plan_started_after_its_deadline_says_so_in_its_opening_mail(
+    make_driver: Any,
+    sink_messages: Any,
+    env: Any,
+    resources: Any,
+    worker_settings: Any,
+) -> None:
+    """Regression: a plan moved in after its submission deadline was opened
+    with 请于截止日期前提交成绩资料, a deadline already behind it."""
+    today = cst_date(await env.get_current_time())
+    late: PlanDriver = await make_driver(exam_end_date=today - timedelta(days=30))
+    on_time: PlanDriver = await make_driver()
+    await late.start(policy=POLICY)
+    await on_time.start(policy=POLICY)
+
+    mail = await opening_mail(sink_messages, late.plan.plan_id)
+    subject = f"【考试计划 {late.plan.plan_id}】"
+    assert str(mail["Subject"]) == subject + t("mail.submission_opened.request_late")
+    body = body_text(mail)
+    deadline = format_deadline(late.plan.exam_end_date + timedelta(days=15))
+    assert f"截止时间为 {deadline}" in body
+    assert t("mail.submission_opened.deadline_late") in body
+    # Overdue, and still taken: the plan owes every item, each marked overdue.
+    status = await late.status()
+    assert status.overdue and all(o.overdue for o in status.owed)
+
+    mail = await opening_mail(sink_messages, on_time.plan.plan_id)
+    assert str(mail["Subject"]).endswith(t("mail.submission_opened.request_on_time"))
+    assert t("mail.submission_opened.deadline_on_time") in body_text(mail)
+
+    # A notification a plan scheduled before these fields existed, retried
+    # after the deploy, still reads as it did.
+    pool, store = resources
+    notifier = Notifier(worker_settings, pool, store, Mailer(worker_settings.smtp))
+    await notifier.notify(
+        Notification(
+            plan_id="T-OLD-OPENING",
+            template="submission_opened",
+            roles=[Role.LEAD_EVALUATOR],
+            fields={
+                "plan_id": "T-OLD-OPENING",
+                "site_name": late.plan.site_name,
+                "stage": t("stages.score_submission"),
+                "deadline": deadline,
+            },
+            idempotency_key=f"old-opening/{late.plan.plan_id}",
+        )
+    )
+    mail = await opening_mail(sink_messages, "T-OLD-OPENING")
+    assert (
+        str(mail["Subject"]) == "【考试计划 T-OLD-OPENING】请于截止日期前提交成绩资料"
+    )
+    assert body_text(mail).split("\n")[2].endswith("逾期仍可上传，但会记为逾期。")
 
 
 async def test_passed_deadline_escalates_and_repeats_until_done_then_late_is_recorded(
