@@ -20,7 +20,6 @@ from activities.documents import DocumentStore
 from certflow.activity_models import IssuanceResult, IssueRequest
 from certflow.certificates import (
     CertificateData,
-    NumberScheme,
     SignedCertificate,
     SigningKey,
     render_pdf,
@@ -42,12 +41,7 @@ class CertificateActivities:
         self.settings = settings
         self.pool = pool
         self.store = store
-        cfg = settings.certificates
-        self.scheme = NumberScheme(
-            pattern=cfg.number_pattern,
-            org_code=cfg.org_code,
-            certificate_codes=cfg.certificate_codes,
-        )
+        self.scheme = settings.certificates.number_scheme()
         self._key: SigningKey | None = None
 
     @property
