@@ -26,6 +26,7 @@ from certflow.certificates import (
     sign,
 )
 from certflow.config import Settings
+from certflow.files import write_private
 from certflow.identity import IdType
 from certflow.models import DocumentKind, PlanInfo
 
@@ -193,7 +194,4 @@ def _id_type_text(code: str) -> str:
 
 
 def _write_copy(target: Path, pdf: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".pdf.tmp")
-    tmp.write_bytes(pdf)
-    tmp.replace(target)
+    write_private(target, pdf)

@@ -71,6 +71,7 @@ from certflow.actions import (
     plan_workflow_id,
 )
 from certflow.config import ConfigError, Settings
+from certflow.files import create_private, write_private
 from certflow.i18n import t
 from certflow.models import Actor, DocumentRef, Level, PlanInfo, Role, Stage
 from certflow.plan import SUBMISSION_DUTIES, HistoryEntry
@@ -150,8 +151,7 @@ class Context:
             data = self.store.get(ref)
         except DocumentNotFound:
             return self.store.path_of(ref)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        write_private(target, data)
         return target
 
     async def client(self) -> Client:
@@ -1535,12 +1535,9 @@ def write_keypair(private_path: Path) -> str:
     if private_path.exists():
         raise CliError(t("cli.keys_exists", path=private_path))
     private_pem, public_pem = generate_keypair()
-    private_path.parent.mkdir(parents=True, exist_ok=True)
     # Created with owner-only permissions from the start, never widened later.
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(private_pem)
-    public_path.write_bytes(public_pem)
+    create_private(private_path, private_pem)
+    write_private(public_path, public_pem)
     return t(
         "cli.keys_created",
         private=private_path,

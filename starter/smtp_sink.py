@@ -32,6 +32,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from certflow.files import private_dir
+
 log = logging.getLogger(__name__)
 
 ALL_FOLDER = "all"
@@ -115,7 +117,7 @@ def _deliver(message: bytes, folders: Sequence[Path]) -> None:
 
 def _open_maildir(folder: Path) -> mailbox.Maildir:
     # Maildir creates only the last folder level and its cur/new/tmp itself.
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(folder.parent)
     return mailbox.Maildir(folder, create=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -210,6 +211,11 @@ async def test_refused_upload_lists_masked_problems_and_the_report(
     report_file = Path(report.group(1))
     assert report_file.parent == worker_settings.output_dir
     assert report_file.suffix == ".xlsx"
+    # It copies the whole sheet, names and ID numbers: for its owner's eyes only.
+    modes = [
+        os.stat(path).st_mode & 0o777 for path in (report_file, report_file.parent)
+    ]
+    assert modes == [0o600, 0o700]
     book = await asyncio.to_thread(openpyxl.load_workbook, report_file)
     assert book.worksheets
     leaked = {value for value in personal_data(broken) if value in refused.out}
@@ -391,6 +397,7 @@ async def test_whole_plan_through_the_command(
         "verify", str(pdf), "--public-key", str(tmp_path / "stranger.pub.pem")
     )
     assert created.status == 0 and stranger.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "stranger.pub.pem").stat().st_mode & 0o777 == 0o600
     assert twice.status == 2
     assert foreign.status == 2 and row["number"] in foreign.out
     not_a_certificate = await certflow("verify", str(application))
