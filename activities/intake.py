@@ -782,18 +782,22 @@ def _read_invoice(data: bytes, plan: PlanInfo) -> InvoiceReading:
 
 
 def report_filename(req: ProcessUpload) -> str:
-    """The name of a refused upload's annotated report: plan, document, time.
+    """The name of a refused upload's annotated report: plan, document, time,
+    and the first 8 hex digits of the uploaded file's SHA-256.
 
     The staff tool copies each report into one output folder under this name.
     Named after the plan alone, a site's report replaced the lead evaluator's
     and every refusal the one before; the upload's kind and time (CST, to the
-    second) keep each refusal's report apart.
+    second) keep each refusal's report apart, and the digest two different
+    files refused within the same second (the same file twice gives the same
+    report anyway).
     """
     return t(
         "intake_db.report_file",
         plan_id=req.plan.plan_id,
         document=t(f"intake_db.report_kind.{req.kind.value}"),
         at=req.at.astimezone(CST).strftime("%Y%m%d-%H%M%S"),
+        digest=req.document.sha256[:8],
     )
 
 

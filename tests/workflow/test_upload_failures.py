@@ -4,15 +4,30 @@ whose processing keeps failing, gets an answer and leaves the plan as it was."""
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 
+from activities.intake import IntakeActivities
+from activities.store import PlanStore
 from certflow import intake
 from certflow.actions import ConfirmSummaryRequest
+from certflow.activity_models import PlanRegistration, ProcessUpload
 from certflow.i18n import t
-from certflow.models import DocumentRef, Stage
-from tests.support import LEAD, SCAN_PDF, SITE, PlanDriver
+from certflow.models import DocumentKind, DocumentRef, Stage
+from tests.support import (
+    LEAD,
+    SCAN_PDF,
+    SITE,
+    SUMMARY,
+    PlanDriver,
+    retitled,
+    sample_plan,
+    unique_plan_id,
+)
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -140,3 +155,39 @@ async def test_a_refused_scan_leaves_the_signers_of_the_accepted_one(
     assert status.consistency is not None
     # Only 严豪刚's extra sign-in: all four evaluators still count as signers.
     assert status.consistency.mismatch_count == 1
+
+
+async def test_two_files_refused_within_one_second_keep_their_own_reports(
+    resources: Any, tmp_path: Path
+) -> None:
+    """Regression: reports were named by plan, document and second only, so a
+    second refusal within the same second replaced the first one's report."""
+    pool, store = resources
+    plan = sample_plan(date(2026, 11, 4), unique_plan_id())
+    at = datetime.now(UTC).replace(microsecond=0)
+    await PlanStore(pool).register_plan(
+        PlanRegistration(info=plan, workflow_id=f"test-{plan.plan_id}", started_at=at)
+    )
+    intake_activities = IntakeActivities(pool, store)
+    reports = []
+    for n in range(2):
+        # A formula typed into a name cell, one row apart.
+        book = openpyxl.load_workbook(retitled(SUMMARY, plan, tmp_path))
+        book.worksheets[0].cell(row=5 + n, column=2).value = "=A2"
+        path = tmp_path / f"broken-{n}.xlsx"
+        book.save(path)
+        outcome = await intake_activities.process_upload(
+            ProcessUpload(
+                plan=plan,
+                kind=DocumentKind.SCORE_SUMMARY,
+                document=store.put_file(path),
+                uploaded_by=LEAD.person,
+                at=at + timedelta(milliseconds=300 * n),
+            )
+        )
+        assert not outcome.accepted and outcome.report is not None
+        reports.append(outcome.report)
+
+    # The staff tool copies each report into one folder under this name.
+    assert reports[0].filename != reports[1].filename
+    assert reports[0].sha256 != reports[1].sha256
