@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import TypeVar
 
 import asyncpg
@@ -51,7 +52,6 @@ from certflow.models import (
     UploadOutcome,
 )
 from certflow.plan import ConsistencySummary
-from certflow.privacy import mask_name
 from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
@@ -96,14 +96,18 @@ class IntakeActivities:
             len(data),
         )
         if req.kind is DocumentKind.SCORE_SUMMARY:
-            reading = await _read(intake.read_score_summary, data, req)
+            # Loaded outside the reader: a missing font is no unreadable upload.
+            font = await asyncio.to_thread(load_font)
+            # Found at issuance, after the general manager approved, a name the
+            # font cannot print would stop the plan's certificates; at upload the
+            # school can send the registered form of the name. It is checked
+            # with every other cell, so one round reports all problems.
+            reader = partial(intake.read_score_summary, unprintable=font.unsupported)
+            reading = await _read(reader, data, req)
             if reading is None:
                 return await self._refuse(req, None, [_unreadable()])
             if not reading.accepted:
                 return await self._refuse(req, data, reading.problems)
-            unprintable = await asyncio.to_thread(_unprintable_names, reading.rows)
-            if unprintable:
-                return await self._refuse(req, data, unprintable)
             admissions = [r.admission_number for r in reading.rows]
             if unrelated := await self._unrelated(req, admissions):
                 return await self._refuse(req, data, [unrelated])
@@ -746,34 +750,6 @@ async def _read(
             type(err).__name__,
         )
         return None
-
-
-def _unprintable_names(rows: list[CandidateScore]) -> list[Problem]:
-    """Names with a character the certificate font lacks, refused now.
-
-    Found at issuance, after the general manager approved, such a name would
-    stop the plan's certificates; at upload the school can send the registered
-    form of the name (or staff can install a font that has the character).
-    """
-    font = load_font()
-    problems = []
-    for row in rows:
-        if not row.passed:
-            continue
-        missing = font.unsupported(row.name)
-        if missing:
-            problems.append(
-                Problem(
-                    code="unprintable_name",
-                    message=t(
-                        "intake_db.unprintable_name",
-                        seq=row.seq if row.seq is not None else "?",
-                        characters="".join(missing),
-                    ),
-                    value=mask_name(row.name),
-                )
-            )
-    return problems
 
 
 def _read_invoice(data: bytes, plan: PlanInfo) -> InvoiceReading:

@@ -112,10 +112,39 @@ async def test_a_passing_name_the_certificate_font_cannot_print_is_refused_at_up
 
     result = await driver.upload(ExamPlanWorkflow.upload_score_summary, LEAD, rare)
     assert not result.accepted
-    assert [p.code for p in result.problems] == ["unprintable_name"]
-    assert "序号 2" in result.problems[0].message
-    assert "𠮷" in result.problems[0].message
-    assert "胡𠮷霞" not in (result.problems[0].value or "")
+    [problem] = result.problems
+    assert problem.code == "unprintable_name"
+    # Located as every other problem: the cell, not the row's 序号.
+    assert (problem.sheet, problem.row, problem.column) == ("成绩汇总", 5, "姓名")
+    assert "𠮷" in problem.message
+    assert "胡𠮷霞" not in (problem.value or "")
+
+
+async def test_a_duplicate_id_and_an_unprintable_name_are_reported_in_one_round(
+    make_driver: Any, tmp_path: Path
+) -> None:
+    """Regression: the font was checked only once the rest of the summary was
+    accepted, so the school fixed a duplicate ID number, uploaded again, and
+    only then heard of the name (located by 序号, not by cell)."""
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    book = openpyxl.load_workbook(driver.files["summary"])
+    sheet = book.worksheets[0]
+    sheet["B5"] = "胡𠮷霞"  # passed
+    sheet["B6"] = "夏𠮷玲"  # passed, and below given row 5's ID number
+    sheet["D6"] = sheet["D5"].value
+    both = tmp_path / "two-problems.xlsx"
+    book.save(both)
+
+    result = await driver.upload(ExamPlanWorkflow.upload_score_summary, LEAD, both)
+
+    assert not result.accepted
+    found = sorted((p.code, p.sheet, p.row, p.column) for p in result.problems)
+    assert found == [
+        ("duplicate_id_number", "成绩汇总", 6, "证件号码"),
+        ("unprintable_name", "成绩汇总", 5, "姓名"),
+        ("unprintable_name", "成绩汇总", 6, "姓名"),
+    ]
 
 
 async def test_a_refused_scan_leaves_the_signers_of_the_accepted_one(
