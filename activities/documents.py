@@ -11,6 +11,7 @@ from pathlib import Path
 
 from certflow.files import write_private
 from certflow.models import DocumentRef
+from certflow.privacy import mask_id_numbers_in
 
 
 class DocumentNotFound(Exception):
@@ -72,9 +73,14 @@ class DocumentStore:
 
 
 def _display_name(filename: str) -> str:
-    # Only the last path component, without control characters, for display.
+    """Only the last path component, without control characters, for display.
+
+    The name travels with the reference into workflow history and the database,
+    so an identity number people put in a file name is masked here, where the
+    staff tool builds the reference, before it leaves the machine.
+    """
     name = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    return "".join(ch for ch in name if ch.isprintable())[:200]
+    return mask_id_numbers_in("".join(ch for ch in name if ch.isprintable()))[:200]
 
 
 _MEDIA_TYPES = {
