@@ -1856,6 +1856,7 @@ def revoke_main(
     """
     from activities.db import create_pool
     from activities.revocation import RevocationError, revoke
+    from certflow.certificates.numbering import normalise_number
 
     parser = StaffArgumentParser(
         prog="certflow revoke", description=revoke_main.__doc__
@@ -1891,12 +1892,15 @@ def revoke_main(
         print(err, file=sys.stderr)
         return 2
 
+    # As issued: upper case, ASCII (the web pages read typed numbers alike).
+    number = normalise_number(args.number)
+
     async def _run() -> int:
         pool = await create_pool(settings.database_url, max_size=1)
         try:
             await revoke(
                 pool,
-                args.number,
+                number,
                 reason=args.reason,
                 revoked_on=args.date or today,
                 by=args.person,
@@ -1906,7 +1910,7 @@ def revoke_main(
             return 2
         finally:
             await pool.close()
-        print(t("cli.revoked", number=args.number))
+        print(t("cli.revoked", number=number))
         return 0
 
     return asyncio.run(_run())

@@ -52,7 +52,7 @@ from certflow.certificates import (
     verify_pdf,
 )
 from certflow.certificates.keys import public_pem
-from certflow.certificates.numbering import NumberScheme
+from certflow.certificates.numbering import NumberScheme, normalise_number
 from certflow.config import ConfigError, Settings, WebSettings
 from certflow.i18n import t
 from certflow.identity import check_character
@@ -370,7 +370,7 @@ def create_app(
         )
 
     def verify_typed(request: Request, typed: str) -> Response:
-        number = records.normalise_number(typed)
+        number = normalise_number(typed)
         if not number:
             return page(request, "verify_form.html")
         if is_id_shaped(number) or looks_like_id_number(number):
@@ -414,7 +414,7 @@ def create_app(
         k: Annotated[str | None, Query(max_length=64)] = None,
         sig: Annotated[str | None, Query(max_length=128)] = None,
     ) -> Response:
-        canonical = records.normalise_number(number)
+        canonical = normalise_number(number)
         if looks_like_id_number(canonical) or (
             is_id_shaped(canonical) and service.scheme.parse(canonical) is None
         ):
