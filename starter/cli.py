@@ -1147,6 +1147,10 @@ async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
         args.admission,
     )
     if not rows:
+        # No record of an unknown plan is no answer: say the plan is not there.
+        known = "SELECT 1 FROM plans WHERE plan_id = $1"
+        if await pool.fetchval(known, args.plan_id) is None:
+            raise CliError(t("cli.plan_not_found", plan_id=args.plan_id))
         ctx.say(t("cli.history_empty", admission=args.admission, plan_id=args.plan_id))
         return 0
     headers = ["at", "who", "field", "old", "new", "request", "reason"]
