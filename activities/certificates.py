@@ -20,13 +20,13 @@ from activities.documents import DocumentStore
 from certflow.activity_models import IssuanceResult, IssueRequest
 from certflow.certificates import (
     CertificateData,
-    NumberScheme,
     SignedCertificate,
     SigningKey,
     render_pdf,
     sign,
 )
 from certflow.config import Settings
+from certflow.files import write_private
 from certflow.identity import IdType
 from certflow.models import DocumentKind, PlanInfo
 
@@ -42,12 +42,7 @@ class CertificateActivities:
         self.settings = settings
         self.pool = pool
         self.store = store
-        cfg = settings.certificates
-        self.scheme = NumberScheme(
-            pattern=cfg.number_pattern,
-            org_code=cfg.org_code,
-            certificate_codes=cfg.certificate_codes,
-        )
+        self.scheme = settings.certificates.number_scheme()
         self._key: SigningKey | None = None
 
     @property
@@ -199,7 +194,4 @@ def _id_type_text(code: str) -> str:
 
 
 def _write_copy(target: Path, pdf: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".pdf.tmp")
-    tmp.write_bytes(pdf)
-    tmp.replace(target)
+    write_private(target, pdf)

@@ -7,11 +7,11 @@ The uploader's file name is kept for display and never used to build a path.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
+from certflow.files import write_private
 from certflow.models import DocumentRef
+from certflow.privacy import mask_id_numbers_in
 
 
 class DocumentNotFound(Exception):
@@ -46,19 +46,8 @@ class DocumentStore:
         target = self.path_of(ref)
         if target.exists():
             return ref
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Write to a temporary file in the same folder, then rename: a reader
-        # never sees half a file, even if the process dies mid-write.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # Atomic (a reader never sees half a file), 0600 in 0700 folders.
+        write_private(target, data)
         return ref
 
     def put_file(self, path: Path, *, media_type: str | None = None) -> DocumentRef:
@@ -84,9 +73,14 @@ class DocumentStore:
 
 
 def _display_name(filename: str) -> str:
-    # Only the last path component, without control characters, for display.
+    """Only the last path component, without control characters, for display.
+
+    The name travels with the reference into workflow history and the database,
+    so an identity number people put in a file name is masked here, where the
+    staff tool builds the reference, before it leaves the machine.
+    """
     name = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    return "".join(ch for ch in name if ch.isprintable())[:200]
+    return mask_id_numbers_in("".join(ch for ch in name if ch.isprintable()))[:200]
 
 
 _MEDIA_TYPES = {

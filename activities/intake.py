@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import TypeVar
 
 import asyncpg
@@ -51,7 +52,6 @@ from certflow.models import (
     UploadOutcome,
 )
 from certflow.plan import ConsistencySummary
-from certflow.privacy import mask_name
 from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
@@ -96,14 +96,18 @@ class IntakeActivities:
             len(data),
         )
         if req.kind is DocumentKind.SCORE_SUMMARY:
-            reading = await _read(intake.read_score_summary, data, req)
+            # Loaded outside the reader: a missing font is no unreadable upload.
+            font = await asyncio.to_thread(load_font)
+            # Found at issuance, after the general manager approved, a name the
+            # font cannot print would stop the plan's certificates; at upload the
+            # school can send the registered form of the name. It is checked
+            # with every other cell, so one round reports all problems.
+            reader = partial(intake.read_score_summary, unprintable=font.unsupported)
+            reading = await _read(reader, data, req)
             if reading is None:
                 return await self._refuse(req, None, [_unreadable()])
             if not reading.accepted:
                 return await self._refuse(req, data, reading.problems)
-            unprintable = await asyncio.to_thread(_unprintable_names, reading.rows)
-            if unprintable:
-                return await self._refuse(req, data, unprintable)
             admissions = [r.admission_number for r in reading.rows]
             if unrelated := await self._unrelated(req, admissions):
                 return await self._refuse(req, data, [unrelated])
@@ -748,52 +752,28 @@ async def _read(
         return None
 
 
-def _unprintable_names(rows: list[CandidateScore]) -> list[Problem]:
-    """Names with a character the certificate font lacks, refused now.
-
-    Found at issuance, after the general manager approved, such a name would
-    stop the plan's certificates; at upload the school can send the registered
-    form of the name (or staff can install a font that has the character).
-    """
-    font = load_font()
-    problems = []
-    for row in rows:
-        if not row.passed:
-            continue
-        missing = font.unsupported(row.name)
-        if missing:
-            problems.append(
-                Problem(
-                    code="unprintable_name",
-                    message=t(
-                        "intake_db.unprintable_name",
-                        seq=row.seq if row.seq is not None else "?",
-                        characters="".join(missing),
-                    ),
-                    value=mask_name(row.name),
-                )
-            )
-    return problems
-
-
 def _read_invoice(data: bytes, plan: PlanInfo) -> InvoiceReading:
     # The form is the same for every plan; the reader takes the bytes only.
     return read_invoice_details(data)
 
 
 def report_filename(req: ProcessUpload) -> str:
-    """The name of a refused upload's annotated report: plan, document, time.
+    """The name of a refused upload's annotated report: plan, document, time,
+    and the first 8 hex digits of the uploaded file's SHA-256.
 
     The staff tool copies each report into one output folder under this name.
     Named after the plan alone, a site's report replaced the lead evaluator's
     and every refusal the one before; the upload's kind and time (CST, to the
-    second) keep each refusal's report apart.
+    second) keep each refusal's report apart, and the digest two different
+    files refused within the same second (the same file twice gives the same
+    report anyway).
     """
     return t(
         "intake_db.report_file",
         plan_id=req.plan.plan_id,
         document=t(f"intake_db.report_kind.{req.kind.value}"),
         at=req.at.astimezone(CST).strftime("%Y%m%d-%H%M%S"),
+        digest=req.document.sha256[:8],
     )
 
 

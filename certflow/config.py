@@ -11,13 +11,16 @@ import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 
 from certflow.i18n import t
 from certflow.models import Level, Model, PassRule, Role
+
+if TYPE_CHECKING:
+    from certflow.certificates.numbering import NumberScheme
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "certflow.toml"
 # Relative paths of a configuration file are read from the project folder, so a
@@ -160,6 +163,16 @@ class CertificateSettings(Model):
     certificate_codes: dict[str, str] = Field(
         default_factory=lambda: {"汽车运用与维修": "QCYY", "智能新能源汽车": "ZNXN"}
     )
+
+    def number_scheme(self) -> NumberScheme:
+        """The scheme certificate numbers are issued and recognised by."""
+        from certflow.certificates.numbering import NumberScheme
+
+        return NumberScheme(
+            pattern=self.number_pattern,
+            org_code=self.org_code,
+            certificate_codes=self.certificate_codes,
+        )
 
 
 class WebSettings(Model):

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
+# A run of 15 or more digits (full-width ones too, as input methods type them),
+# with the check letter X if one follows: an identity number, typed right or not.
+_ID_RUN = re.compile(r"(?<!\d)\d{15,}[XxＸｘ]?")
+
 
 def mask_id_number(value: str) -> str:
     """Mask an identity document number, keeping its first 4 and last 4 characters.
@@ -20,3 +26,14 @@ def mask_name(value: str) -> str:
     if not text:
         return text
     return text[0] + "*" * (len(text) - 1)
+
+
+def mask_id_numbers_in(text: str) -> str:
+    """Mask every run shaped like an identity number inside ``text``.
+
+    For file names such as ``黎芬421002200506166066补签.xlsx``, which people name
+    after the candidate: -> ``黎芬4210**********6066补签.xlsx``. Each run keeps what
+    :func:`mask_id_number` keeps; the rest of the text, the extension included,
+    is left as it is.
+    """
+    return _ID_RUN.sub(lambda run: mask_id_number(run.group()), text)

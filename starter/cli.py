@@ -77,6 +77,7 @@ from certflow.arguments import (
     named_codes,
 )
 from certflow.config import ConfigError, Settings
+from certflow.files import create_private, write_private
 from certflow.i18n import t
 from certflow.models import Actor, DocumentRef, Level, PlanInfo, Role, Stage
 from certflow.plan import SUBMISSION_DUTIES, HistoryEntry
@@ -156,8 +157,7 @@ class Context:
             data = self.store.get(ref)
         except DocumentNotFound:
             return self.store.path_of(ref)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        write_private(target, data)
         return target
 
     async def client(self) -> Client:
@@ -1156,6 +1156,10 @@ async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
         args.admission,
     )
     if not rows:
+        # No record of an unknown plan is no answer: say the plan is not there.
+        known = "SELECT 1 FROM plans WHERE plan_id = $1"
+        if await pool.fetchval(known, args.plan_id) is None:
+            raise CliError(t("cli.plan_not_found", plan_id=args.plan_id))
         ctx.say(t("cli.history_empty", admission=args.admission, plan_id=args.plan_id))
         return 0
     headers = ["at", "who", "field", "old", "new", "request", "reason"]
@@ -1544,12 +1548,9 @@ def write_keypair(private_path: Path) -> str:
     if private_path.exists():
         raise CliError(t("cli.keys_exists", path=private_path))
     private_pem, public_pem = generate_keypair()
-    private_path.parent.mkdir(parents=True, exist_ok=True)
     # Created with owner-only permissions from the start, never widened later.
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(private_pem)
-    public_path.write_bytes(public_pem)
+    create_private(private_path, private_pem)
+    write_private(public_path, public_pem)
     return t(
         "cli.keys_created",
         private=private_path,
@@ -1902,6 +1903,7 @@ def revoke_main(
     """
     from activities.db import create_pool
     from activities.revocation import RevocationError, revoke
+    from certflow.certificates.numbering import normalise_number
 
     parser = StaffArgumentParser(prog="certflow revoke", description=about("revoke"))
     parser.add_argument(
@@ -1937,12 +1939,15 @@ def revoke_main(
         print(err, file=sys.stderr)
         return 2
 
+    # As issued: upper case, ASCII (the web pages read typed numbers alike).
+    number = normalise_number(args.number)
+
     async def _run() -> int:
         pool = await create_pool(settings.database_url, max_size=1)
         try:
             await revoke(
                 pool,
-                args.number,
+                number,
                 reason=args.reason,
                 revoked_on=args.date or today,
                 by=args.person,
@@ -1952,7 +1957,7 @@ def revoke_main(
             return 2
         finally:
             await pool.close()
-        print(t("cli.revoked", number=args.number))
+        print(t("cli.revoked", number=number))
         return 0
 
     return asyncio.run(_run())

@@ -52,6 +52,7 @@ from certflow.actions import (
 )
 from certflow.calendar import load_schedule_file
 from certflow.config import Settings
+from certflow.files import private_dir, write_private
 from certflow.models import Actor, Level, PlanInfo, Stage
 from certflow.timeutil import CST, cst_date
 from starter.devserver import register_search_attributes, test_server_path
@@ -96,7 +97,7 @@ class Demo:
         self.settings = settings
         self.store = store
         self.work = settings.output_dir / "inputs"
-        self.work.mkdir(parents=True, exist_ok=True)
+        private_dir(self.work)
 
     async def say(self, text: str) -> None:
         now = (await self.env.get_current_time()).astimezone(CST)
@@ -175,7 +176,7 @@ class Demo:
 
         await self.skip(2)
         scan = self.work / "signed-summary-scan.pdf"
-        scan.write_bytes(SCAN)
+        write_private(scan, SCAN)
         signed = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
         # The sample summary states its own exam date; the demo's exam is today.
         summary = self.retitled("P2026-1104-0412-成绩汇总表.xlsx", plans[SAMPLE_ID])
@@ -456,8 +457,7 @@ def _prepare_state(folder: str, *, keep: bool) -> Path:
     state = Path(folder).resolve()
     if state.exists() and not keep:
         shutil.rmtree(state)
-    state.mkdir(parents=True, exist_ok=True)
-    return state
+    return private_dir(state)
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -563,7 +563,8 @@ async def revoke_one(
     key = SigningKey.load(await asyncio.to_thread(key_file.read_bytes))
     signed = await status_list(pool, key)
     path = settings.output_dir / "status-list.json"
-    await asyncio.to_thread(path.write_text, signed.model_dump_json(), "utf-8")
+    data = signed.model_dump_json().encode("utf-8")
+    await asyncio.to_thread(write_private, path, data)
     return number
 
 
@@ -589,12 +590,12 @@ async def report(
     )
     store = DocumentStore(settings.documents_dir)
     exports = settings.output_dir / "national-platform"
-    exports.mkdir(parents=True, exist_ok=True)
+    private_dir(exports)
     for row in platform:
         from certflow.models import DocumentRef
 
         data = store.get(DocumentRef(sha256=row["sha256"], size=0))
-        (exports / row["filename"]).write_bytes(data)
+        write_private(exports / row["filename"], data)
     print(f"  National-platform files: {exports}")
     print(f"  Certificates (PDF): {settings.output_dir / 'certificates'}")
     if revoked is not None:

@@ -33,6 +33,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from certflow import search_attributes
+from certflow.files import open_private_append, private_dir
 from certflow.i18n import t
 
 log = logging.getLogger(__name__)
@@ -356,10 +357,10 @@ class DevServer:
         if self._process is not None:
             raise RuntimeError("This DevServer is already running.")
         self.check_ports()
-        self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.db_file.parent)
         command = self.command()
 
-        with self.log_file.open("ab") as sink:
+        with os.fdopen(open_private_append(self.log_file), "ab") as sink:
             # The log is appended to across starts; errors quote this run only.
             self._log_start = sink.tell()
             self._process = await asyncio.create_subprocess_exec(
@@ -370,6 +371,8 @@ class DevServer:
                 # Its own process group: a Ctrl-C in the terminal reaches the
                 # stack first, which then stops the server in the right order.
                 start_new_session=True,
+                # Its database holds workflow histories: private to this user.
+                umask=0o077,
             )
         log.info(
             "temporal dev server starting pid=%d address=%s db=%s",

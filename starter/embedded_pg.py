@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from certflow.files import private_dir
+
 if TYPE_CHECKING:
     from pgserver.postgres_server import PostgresServer
 
@@ -115,7 +117,7 @@ def _start_pgserver(state_dir: Path) -> PostgresServer:
         warnings.simplefilter("ignore")
         from pgserver.postgres_server import get_server
 
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     return get_server(state_dir.resolve() / "pg", cleanup_mode="stop")
 
 

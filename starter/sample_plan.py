@@ -6,12 +6,14 @@ The people are fictitious staff ids; no name or ID number is here.
 
 from __future__ import annotations
 
+import io
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
 
+from certflow.files import write_private
 from certflow.models import Actor, Level, PassRule, PlanInfo, Role
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,5 +86,7 @@ def retitled(path: Path, plan: PlanInfo, folder: Path) -> Path:
                     text = cell.value.replace(SAMPLE_PLAN_ID, plan.plan_id)
                     cell.value = text.replace(stated_date, plan_date)
     target = folder / f"{plan.plan_id}-{path.name.split('-', 3)[-1]}"
-    book.save(target)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    write_private(target, buffer.getvalue())
     return target

@@ -33,6 +33,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from certflow.arguments import StaffArgumentParser, about, argument_help
+from certflow.files import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def _deliver(message: bytes, folders: Sequence[Path]) -> None:
 
 def _open_maildir(folder: Path) -> mailbox.Maildir:
     # Maildir creates only the last folder level and its cur/new/tmp itself.
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(folder.parent)
     return mailbox.Maildir(folder, create=True)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from certflow.arguments import StaffArgumentParser, argument_help
 from certflow.certificates.keys import generate_keypair
 from certflow.config import ConfigError, Settings
+from certflow.files import create_private, private_dir, write_private
 from certflow.i18n import t
 from starter.devserver import (
     DevServer,
@@ -216,12 +217,9 @@ def ensure_signing_key(settings: Settings) -> bool:
     if path.exists():
         return False
     private_pem, public_pem = generate_keypair()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # O_EXCL: never overwrite a key another process created in the meantime.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(private_pem)
-    path.with_suffix(".pub.pem").write_bytes(public_pem)
+    # Never overwrites a key another process created in the meantime.
+    create_private(path, private_pem)
+    write_private(path.with_suffix(".pub.pem"), public_pem)
     log.info("certificate signing key created path=%s", path)
     return True
 
@@ -311,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _check_distinct_ports(parser, args)
     _configure_logging()
     args.state = args.state.resolve()
-    args.state.mkdir(parents=True, exist_ok=True)
+    private_dir(args.state)
     try:
         return asyncio.run(run(args))
     except StackStartError as err:

@@ -5,8 +5,10 @@ Routes (docs/web.md has the privacy choices behind them):
 - ``GET /`` the look-up form; ``POST /lookup`` finds a candidate's certificates
   by name and identity number (POST only: the number never enters a URL);
 - ``GET /download/{number}?e=&t=`` serves the PDF behind a short-lived link;
-- ``GET /verify`` the verification forms; ``GET /verify/{number}`` (with the QR
-  code's ``k`` and ``sig``) and ``POST /verify/pdf`` give the verdict;
+- ``GET /verify`` the verification forms; ``POST /verify`` takes the typed
+  number (POST: whatever was typed, an ID number included, never enters a URL)
+  and redirects to ``GET /verify/{number}``, which (with the QR code's ``k`` and
+  ``sig``) gives the verdict, as ``POST /verify/pdf`` does for a file;
 - ``GET /status-list.json`` the signed revocation list, ``GET /keys.json`` the
   trusted public keys, for offline verifiers.
 """
@@ -50,9 +52,11 @@ from certflow.certificates import (
     verify_pdf,
 )
 from certflow.certificates.keys import public_pem
+from certflow.certificates.numbering import NumberScheme, normalise_number
 from certflow.config import ConfigError, Settings, WebSettings
 from certflow.i18n import t
 from certflow.identity import check_character
+from certflow.models import Level
 from certflow.timeutil import CST
 from web import records, views
 from web.ratelimit import RateLimiter
@@ -105,8 +109,18 @@ class _Service:
     tokens: DownloadTokens
     store: DocumentStore
     limiters: dict[str, RateLimiter]
+    scheme: NumberScheme
     pool: asyncpg.Pool | None = None
     public_keys: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def is_certificate_number(self, text: str) -> bool:
+        """Whether ``text`` is a number the configured scheme issues, and safe to
+        put in a URL or a log line: a value also shaped as an ID number is not."""
+        return self.scheme.parse(text) is not None and not is_id_shaped(text)
+
+    def loggable(self, number: str) -> str:
+        """``number`` for a log line if it is a certificate number, else ``-``."""
+        return number if self.is_certificate_number(number) else "-"
 
     def db(self) -> asyncpg.Pool:
         if self.pool is None:
@@ -188,6 +202,7 @@ def create_app(
             "verify": RateLimiter(limits.verify_per_minute),
             "download": RateLimiter(limits.download_per_minute),
         },
+        scheme=settings.certificates.number_scheme(),
         pool=pool,
         public_keys=[(kid, public_pem(pub)) for kid, pub in ring.keys.items()],
     )
@@ -330,7 +345,7 @@ def create_app(
         t_: Annotated[str, Query(alias="t", max_length=64)] = "",
     ) -> Response:
         if not service.tokens.check(number, e, t_):
-            log.info("download number=%s outcome=bad_link", _loggable(number))
+            log.info("download number=%s outcome=bad_link", service.loggable(number))
             return message(request, "bad_link", 403)
         record = await records.get(service.db(), number)
         if record is None or record.pdf is None:
@@ -354,15 +369,11 @@ def create_app(
             },
         )
 
-    @app.get("/verify")
-    async def verify_form(
-        request: Request,
-        number: Annotated[str, Query(max_length=60)] = "",
-    ) -> Response:
-        number = records.normalise_number(number)
+    def verify_typed(request: Request, typed: str) -> Response:
+        number = normalise_number(typed)
         if not number:
             return page(request, "verify_form.html")
-        if looks_like_id_number(number):
+        if is_id_shaped(number) or looks_like_id_number(number):
             # Never redirected to a URL (nor logged): it would carry the number.
             return page(
                 request,
@@ -370,14 +381,31 @@ def create_app(
                 {"error": t("web.id_number_as_certificate_number")},
                 status_code=400,
             )
-        if not NUMBER_RE.fullmatch(number):
+        if not service.is_certificate_number(number):
+            # Not redirected either: what else was typed is not ours to put in a
+            # URL, and it cannot be a certificate we issued.
             return page(
                 request,
                 "verify_form.html",
-                {"error": t("web.bad_number")},
+                {"error": t("web.bad_number", example=_example(service.scheme))},
                 status_code=400,
             )
         return RedirectResponse(f"/verify/{number}", status_code=303)
+
+    @app.get("/verify")
+    async def verify_form(
+        request: Request,
+        number: Annotated[str, Query(max_length=60)] = "",
+    ) -> Response:
+        # The form posts; a number in the query is an old link or bookmark.
+        return verify_typed(request, number)
+
+    @app.post("/verify")
+    async def verify_posted(
+        request: Request,
+        number: Annotated[str, Form(max_length=60)] = "",
+    ) -> Response:
+        return verify_typed(request, number)
 
     @app.get("/verify/{number}", dependencies=[Depends(limited("verify"))])
     async def verify_number(
@@ -386,8 +414,10 @@ def create_app(
         k: Annotated[str | None, Query(max_length=64)] = None,
         sig: Annotated[str | None, Query(max_length=128)] = None,
     ) -> Response:
-        canonical = records.normalise_number(number)
-        if looks_like_id_number(canonical):
+        canonical = normalise_number(number)
+        if looks_like_id_number(canonical) or (
+            is_id_shaped(canonical) and service.scheme.parse(canonical) is None
+        ):
             log.info("verify number=- outcome=id_number")
             return page(
                 request,
@@ -406,7 +436,7 @@ def create_app(
         )
         scanned = k is not None or sig is not None
         if record is None:
-            log.info("verify number=%s outcome=unknown", _loggable(number))
+            log.info("verify number=%s outcome=unknown", service.loggable(number))
             return page(
                 request,
                 "verify.html",
@@ -515,11 +545,23 @@ def _route_of(request: Request) -> str:
     return path if isinstance(path, str) else "-"
 
 
-def _loggable(number: str) -> str:
-    # A typed "number" may be anything, an ID number included: log only real ones.
-    if looks_like_id_number(number):
+def _example(scheme: NumberScheme) -> str:
+    """A number of the scheme to show as an example of what to type."""
+    certificate = next(iter(scheme.certificate_codes), None)
+    if certificate is None:
         return "-"
-    return number if NUMBER_RE.fullmatch(number) else "-"
+    return scheme.format(
+        year=datetime.now(CST).year,
+        certificate=certificate,
+        level=Level.INTERMEDIATE,
+        seq=1,
+    )
+
+
+def is_id_shaped(text: str) -> bool:
+    """Whether ``text`` could be an identity card number, typed right or wrong:
+    15 to 18 digits, with or without a final X (no check character tested)."""
+    return bool(_ID_SHAPED.fullmatch(text))
 
 
 def looks_like_id_number(text: str) -> bool:
@@ -541,6 +583,7 @@ def _has_control_characters(text: str) -> bool:
 
 _ID = re.compile(r"[0-9]{17}[0-9X]")
 _OLD_ID = re.compile(r"[0-9]{15}")
+_ID_SHAPED = re.compile(r"[0-9]{15,18}X?")
 
 
 def _found(found: Sequence[CertificateRecord]) -> str:

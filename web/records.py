@@ -41,11 +41,6 @@ def normalise_id_number(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).split()).upper()
 
 
-def normalise_number(text: str) -> str:
-    """A certificate number as typed (lower case, full width) as issued."""
-    return unicodedata.normalize("NFKC", text).strip().upper()
-
-
 def normalise_name(text: str) -> str:
     """Names as signed: NFC, without surrounding white space."""
     return unicodedata.normalize("NFC", text.strip())

@@ -95,12 +95,18 @@ def required_columns(rule: PassRule) -> set[Column]:
 
 
 def read_score_summary(
-    data: bytes, plan: PlanInfo, *, limits: IntakeLimits | None = None
+    data: bytes,
+    plan: PlanInfo,
+    *,
+    limits: IntakeLimits | None = None,
+    unprintable: Callable[[str], Sequence[str]] | None = None,
 ) -> SummaryReading:
     """Read a score summary in any accepted format and check every row.
 
     Returns all problems found, never just the first; the rows are returned only
-    when there is none.
+    when there is none. ``unprintable`` returns the characters of a name the
+    certificate font lacks: a passing candidate's name holding one is a problem
+    of its cell, found with the others.
     """
     located = locate(
         data,
@@ -116,7 +122,7 @@ def read_score_summary(
     # states the day it was signed, which need not be the last.
     title = located.grid.rows[: located.table.header_row]
     dated = check_exam_date(title, plan, located.grid.name)
-    checker = _RowChecker(plan, located)
+    checker = _RowChecker(plan, located, unprintable=unprintable)
     rows = checker.check_all()
     problems = located.problems + dated + checker.problems
     problems = explain_error_cells(data, located, problems)
@@ -228,9 +234,17 @@ def _passes(
 class _RowChecker:
     """Checks rows one by one, remembering what repeats across rows."""
 
-    def __init__(self, plan: PlanInfo, located: Located, *, quick: bool = True) -> None:
+    def __init__(
+        self,
+        plan: PlanInfo,
+        located: Located,
+        *,
+        quick: bool = True,
+        unprintable: Callable[[str], Sequence[str]] | None = None,
+    ) -> None:
         self.plan = plan
         self.quick = quick
+        self.unprintable = unprintable
         self.rule = plan.pass_rule
         self.grid = located.grid
         self.table: Table = located.table
@@ -293,7 +307,9 @@ class _RowChecker:
             cells = grid_rows[index]
             if len(cells) < width:
                 score = self.check(index)
-            elif (score := accept(getter(cells), index + 1)) is None:
+            elif (
+                score := accept(getter(cells), index + 1)
+            ) is None or not self._printable(score):
                 score = self._check_cells(cells, index)
             if score is not None:
                 scores.append(score)
@@ -309,7 +325,8 @@ class _RowChecker:
                 values = self.quick_getter(cells)
             else:
                 values = [cells[i] if i < width else "" for i in self.quick_positions]
-            if (accepted := self.fast.accept_values(values, index + 1)) is not None:
+            accepted = self.fast.accept_values(values, index + 1)
+            if accepted is not None and self._printable(accepted):
                 return accepted
         return self._check_cells(cells, index)
 
@@ -324,8 +341,19 @@ class _RowChecker:
     ) -> CandidateScore | None:
         """Check one row given as its cells by column; ``row`` is 1-based."""
         if self.quick and (accepted := self.fast.accept(v, row)) is not None:
-            return accepted
+            if self._printable(accepted):
+                return accepted
         return self._full_check(v, row)
+
+    def _printable(self, score: CandidateScore) -> bool:
+        """Whether a quickly accepted row needs no font check: a row whose name
+        the certificate cannot print goes through the full check, which says
+        where it is."""
+        return (
+            self.unprintable is None
+            or not score.passed
+            or not self.unprintable(score.name)
+        )
 
     def _full_check(
         self, v: dict[Column, CellValue], row: int
@@ -369,6 +397,16 @@ class _RowChecker:
         self._module(v, row)
         status = self._status(v, row)
         theory, practical, total, passed = self._scores(v, row, status)
+        # Only a passing candidate gets a certificate to print the name on.
+        if passed and name and self.unprintable is not None:
+            if missing := self.unprintable(name):
+                self._add(
+                    "unprintable_name",
+                    row,
+                    Column.NAME,
+                    mask_name(name),
+                    characters="".join(missing),
+                )
 
         if len(self.problems) > before or kind is None:
             return None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -210,6 +212,11 @@ async def test_refused_upload_lists_masked_problems_and_the_report(
     report_file = Path(report.group(1))
     assert report_file.parent == worker_settings.output_dir
     assert report_file.suffix == ".xlsx"
+    # It copies the whole sheet, names and ID numbers: for its owner's eyes only.
+    modes = [
+        os.stat(path).st_mode & 0o777 for path in (report_file, report_file.parent)
+    ]
+    assert modes == [0o600, 0o700]
     book = await asyncio.to_thread(openpyxl.load_workbook, report_file)
     assert book.worksheets
     leaked = {value for value in personal_data(broken) if value in refused.out}
@@ -391,6 +398,7 @@ async def test_whole_plan_through_the_command(
         "verify", str(pdf), "--public-key", str(tmp_path / "stranger.pub.pem")
     )
     assert created.status == 0 and stranger.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "stranger.pub.pem").stat().st_mode & 0o777 == 0o600
     assert twice.status == 2
     assert foreign.status == 2 and row["number"] in foreign.out
     not_a_certificate = await certflow("verify", str(application))
@@ -657,3 +665,51 @@ async def test_an_action_a_system_failure_kept_from_the_plan_exits_1(
     assert t("plan.action_failed") in failed.out
     assert t("cli.refused", reason="").rstrip() not in failed.out
     assert again.status == 0 and f"{plan_id}-C001" in again.out
+
+
+async def test_an_id_number_in_an_uploaded_file_name_stays_on_the_staff_machine(
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    client: Client,
+    resources: tuple[Any, DocumentStore],
+    tmp_path: Path,
+) -> None:
+    """Regression: the file name went verbatim into the DocumentRef, and with
+    it into the plan's Temporal history and the database: people name a file
+    after the candidate, ID number included."""
+    pool, _ = resources
+    plan = new_driver.plan
+    id_number = "421002200506166066"
+    named = tmp_path / f"黎芬{id_number}补签.xlsx"
+    named.write_bytes(retitled(SUMMARY, plan, tmp_path).read_bytes())
+    assert (await certflow(*start_argv(plan))).status == 0
+
+    uploaded = await certflow(*LEAD, "upload", "summary", plan.plan_id, str(named))
+
+    assert uploaded.status == 0, uploaded.out
+    history = await client.get_workflow_handle(
+        plan_workflow_id(plan.plan_id)
+    ).fetch_history()
+    recorded = payload_text(json.loads(history.to_json()))
+    # The masked name is there (the reference was recorded), the number is not.
+    assert "4210**********6066" in recorded
+    assert id_number not in recorded
+    stored = await pool.fetchval(
+        "SELECT filename FROM plan_documents WHERE plan_id = $1", plan.plan_id
+    )
+    assert stored == "黎芬4210**********6066补签.xlsx"
+
+
+def payload_text(node: Any) -> str:
+    """Every payload of a history (given as JSON), decoded, one per line."""
+    if isinstance(node, list):
+        return "\n".join(payload_text(item) for item in node)
+    if not isinstance(node, dict):
+        return ""
+    found = []
+    for key, value in node.items():
+        if key == "data" and isinstance(value, str):
+            found.append(base64.b64decode(value).decode("utf-8", "replace"))
+        else:
+            found.append(payload_text(value))
+    return "\n".join(text for text in found if text)

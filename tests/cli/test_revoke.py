@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+from datetime import date
+from pathlib import Path
 
+import asyncpg
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.certificates import CertificateActivities
+from activities.db import create_pool
+from activities.documents import DocumentStore
+from certflow.activity_models import IssueRequest
 from certflow.config import Settings
 from starter.cli import main
+from tests.workflow.test_issuance import plan_with_scores
 
 
 def test_revoking_an_unknown_number_is_refused_in_chinese(
@@ -67,3 +78,50 @@ def test_a_revocation_dated_in_the_future_is_refused(
     status = main(argv)
     assert status == 2
     assert "晚于今天" in capsys.readouterr().out
+
+
+def test_a_number_typed_in_lower_case_revokes_the_certificate(
+    settings: Settings,
+    resources: object,  # the migrated schema
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Regression: ``certflow revoke zcx2027qcyy2000002`` said the certificate
+    did not exist; numbers are issued upper case, and the web pages read a
+    typed number as issued."""
+
+    async def issue() -> str:
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            store = DocumentStore(settings.documents_dir)
+            plan = await plan_with_scores(pool, store, tmp_path)
+            issued = await ActivityEnvironment().run(
+                CertificateActivities(settings, pool, store).issue_certificates,
+                # A year no other test issues in, so its counter is this test's.
+                IssueRequest(plan=plan, issued_on=date(2019, 1, 7)),
+            )
+            return issued.numbers[0]
+        finally:
+            await pool.close()
+
+    number = asyncio.run(issue())
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    typed = number.lower().replace("0", "０")  # lower case, full-width zeros
+    status = main(["--as", "tech_dept", "--person", "tech-zhao", "revoke", typed,
+                   "--reason", "成绩更正"])  # fmt: skip
+
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert number in out
+
+    async def revoked_on() -> object:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return await conn.fetchval(
+                "SELECT revoked_on FROM certificates WHERE number = $1", number
+            )
+        finally:
+            await conn.close()
+
+    assert asyncio.run(revoked_on()) is not None

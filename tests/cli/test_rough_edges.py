@@ -12,7 +12,7 @@ import io
 import os
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,9 @@ import pytest
 from temporalio.client import Client
 
 from activities.documents import DocumentStore
+from activities.store import PlanStore
 from certflow.actions import ExamPlanInput, plan_workflow_id
+from certflow.activity_models import PlanRegistration
 from certflow.config import Settings
 from certflow.i18n import t
 from starter import mailbox_cli
@@ -28,7 +30,7 @@ from starter.cli import BROKEN_PIPE
 from tests.cli.conftest import Certflow
 from tests.cli.test_commands import ADMIN, INFO, start_argv
 from tests.cli.test_staff_rules import plan_exists, with_flag
-from tests.support import PlanDriver
+from tests.support import PlanDriver, sample_plan, unique_plan_id
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -266,3 +268,46 @@ async def test_an_unanswered_action_may_still_be_processed(
     assert t("cli.update_no_answer", seconds="1", check=check) in (
         capsys.readouterr().err
     )
+
+
+# -- correction history and wording ------------------------------------------------
+
+
+async def test_the_correction_history_of_an_unknown_plan_says_it_is_not_found(
+    certflow: Certflow, resources: tuple[Any, DocumentStore]
+) -> None:
+    """Regression: a mistyped plan id answered "no correction records" with exit
+    status 0, as if the plan were there and nothing had changed."""
+    plan = sample_plan(date(2026, 11, 4), unique_plan_id())
+    await PlanStore(resources[0]).register_plan(
+        PlanRegistration(
+            info=plan, workflow_id=f"test-{plan.plan_id}", started_at=datetime.now(UTC)
+        )
+    )
+
+    unknown = await certflow(
+        "correction", "history", "P2026-9999-0001", "2026110412012"
+    )
+    known = await certflow("correction", "history", plan.plan_id, "2026110412012")
+
+    assert unknown.status == 2
+    assert unknown.out.strip() == t("cli.plan_not_found", plan_id="P2026-9999-0001")
+    assert known.status == 0
+    assert known.out.strip() == t(
+        "cli.history_empty", admission="2026110412012", plan_id=plan.plan_id
+    )
+
+
+async def test_the_regional_contact_is_called_by_one_name_everywhere() -> None:
+    """Regression: a refusal said 区域联络人 where the guide and the role name say
+    区域联系人 (考务部区域联系人)."""
+    assert "区域联系人" in t("roles.regional_contact")
+    places = [ROOT / "certflow" / "messages", ROOT / "docs", ROOT / "web"]
+    texts = [
+        path.read_text(encoding="utf-8")
+        for folder in places
+        for path in folder.rglob("*")
+        if path.suffix in {".toml", ".md", ".html", ".py"}
+    ]
+    assert all("区域联络人" not in text for text in texts)
+    assert "区域联系人" in t("cli.start_not_allowed", role="")

@@ -129,6 +129,9 @@ async def test_dev_server_keeps_workflows_across_a_restart(
     assert described.status == WorkflowExecutionStatus.COMPLETED
     assert again == result
     assert found.count == 1
+    # The database holds workflow histories, the log quotes them: private.
+    for written in (db_file, db_file.with_suffix(".log")):
+        assert written.stat().st_mode & 0o777 == 0o600, written
 
 
 @pytest.mark.timeout(60)

@@ -98,6 +98,8 @@ async def test_stack_starts_prints_endpoints_and_stops_on_sigint(
     assert "stack stopped" in errors
     assert (state / "temporal.sqlite").is_file()
     assert (state / "keys" / "certificate-signing.pem").stat().st_mode & 0o077 == 0
+    for private in ("temporal.sqlite", "keys", "mailbox", "."):
+        assert (state / private).stat().st_mode & 0o077 == 0, private
     assert [m["subject"] for m in read_messages(state / "mailbox")] == ["本地邮件"]
 
 

@@ -24,6 +24,7 @@ from certflow.privacy import mask_id_number
 from tests.web.samples import LI_FEN, WANG, Issued
 
 ROOT = Path(__file__).resolve().parents[2]
+MISTYPED_ID = "330106200308287008"
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -111,16 +112,23 @@ def test_the_server_logs_routes_and_outcomes_but_no_person_or_token(
         link = "/download/" + link.replace("&amp;", "&")
         pdf = client.get(link)
         row = client.get(f"/verify/{number}")
+        # The number form as a browser submits it, typed right and as a
+        # mistyped ID number (wrong check digit).
+        typed = client.post("/verify", data={"number": number.lower()})
+        mistyped = client.post("/verify", data={"number": MISTYPED_ID})
     time.sleep(0.2)  # let the server flush its last lines
 
     log = served.output()
     token = parse_qs(urlsplit(link).query)["t"][0]
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert row.status_code == 200
+    assert typed.status_code == 303
+    assert typed.headers["location"] == f"/verify/{number}"
+    assert mistyped.status_code == 400 and "location" not in mistyped.headers
     assert "route=/lookup status=200" in log
     assert f"download number={number} outcome=served" in log
     assert "route=/download/{number} status=200" in log
-    for secret in (WANG.name, WANG.id_number, token, "?e=", "id_number"):
+    for secret in (WANG.name, WANG.id_number, token, "?e=", "id_number", MISTYPED_ID):
         assert secret not in log, secret
 
 

@@ -339,19 +339,78 @@ async def test_an_edited_database_record_shows_tampered(
     assert "王" not in response.text.split("证书信息被篡改", 1)[1]
 
 
-async def test_the_number_form_redirects_to_the_verification_page(
+async def test_the_number_form_posts_and_redirects_to_the_verification_page(
     web_client: ClientFactory, issued: Issued
 ) -> None:
     client = web_client()
 
-    typed = await client.get("/verify", params={"number": issued.of(WANG).lower()})
-    bad = await client.get("/verify", params={"number": "<script>"})
+    typed = await client.post("/verify", data={"number": issued.of(WANG).lower()})
+    old_link = await client.get("/verify", params={"number": issued.of(WANG)})
+    bad = await client.post("/verify", data={"number": "<script>"})
     form = await client.get("/verify")
 
-    assert typed.status_code == 303
-    assert typed.headers["location"] == f"/verify/{issued.of(WANG)}"
+    for answer in (typed, old_link):
+        assert answer.status_code == 303
+        assert answer.headers["location"] == f"/verify/{issued.of(WANG)}"
     assert bad.status_code == 400 and "<script>" not in bad.text
     assert form.status_code == 200 and 'action="/verify/pdf"' in form.text
+    # Whatever is typed travels in the body, not in a /verify?number= URL.
+    assert '<form method="post" action="/verify">' in form.text
+
+
+async def test_only_numbers_of_the_configured_scheme_are_redirected(
+    web_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: anything of letters and digits went to /verify/<it> and into
+    the log; a value no certificate of ours can have now stays on the form."""
+    client = web_client()
+    caplog.set_level(logging.DEBUG)
+
+    for typed in ("ABC-123", "ZCX2026QCYY20000", "XYZ2026QCYY2000001"):
+        posted = await client.post("/verify", data={"number": typed})
+        linked = await client.get("/verify", params={"number": typed})
+        for answer in (posted, linked):
+            assert answer.status_code == 400, typed
+            assert "location" not in answer.headers
+            assert "例如 ZCX" in answer.text
+    assert "ABC-123" not in server_log(caplog)
+
+
+def server_log(caplog: pytest.LogCaptureFixture) -> str:
+    """The server's log lines: the test's own HTTP client logs the URLs it asks."""
+    return "\n".join(
+        r.getMessage()
+        for r in caplog.records
+        if not r.name.startswith(("httpx", "httpcore"))
+    )
+
+
+# Mistyped ID numbers: a wrong check character, a digit missing, an X after 17
+# digits that is wrong, 16 digits. None is a valid GB 11643 number.
+MISTYPED_IDS = ("330106200308287008", "33010620030828700", "33010620030828700X",
+                "3301062003082870")  # fmt: skip
+
+
+async def test_a_mistyped_id_number_is_neither_redirected_nor_logged(
+    web_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: an ID number with a wrong check digit (or 17 digits) was taken
+    for a certificate number, redirected to /verify/<it> and logged there."""
+    client = web_client()
+    caplog.set_level(logging.DEBUG)
+
+    for typed in MISTYPED_IDS:
+        posted = await client.post("/verify", data={"number": typed})
+        linked = await client.get("/verify", params={"number": typed.lower()})
+        direct = await client.get(f"/verify/{typed}")
+        for answer in (posted, linked, direct):
+            assert answer.status_code == 400, typed
+            assert "location" not in answer.headers
+            assert "身份证号码，不是证书编号" in answer.text
+            assert typed not in answer.text
+    log = server_log(caplog)
+    for typed in MISTYPED_IDS:
+        assert typed not in log and typed.lower() not in log
 
 
 async def test_an_id_number_typed_as_a_certificate_number_goes_nowhere(
@@ -362,7 +421,7 @@ async def test_an_id_number_typed_as_a_certificate_number_goes_nowhere(
     client = web_client()
     caplog.set_level(logging.DEBUG)
 
-    typed = await client.get("/verify", params={"number": WANG.id_number})
+    typed = await client.post("/verify", data={"number": WANG.id_number})
     lower = await client.get("/verify", params={"number": WANG.id_number.lower()})
     direct = await client.get(f"/verify/{WANG.id_number}")
 

@@ -4,15 +4,30 @@ whose processing keeps failing, gets an answer and leaves the plan as it was."""
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 
+from activities.intake import IntakeActivities
+from activities.store import PlanStore
 from certflow import intake
 from certflow.actions import ConfirmSummaryRequest
+from certflow.activity_models import PlanRegistration, ProcessUpload
 from certflow.i18n import t
-from certflow.models import DocumentRef, Stage
-from tests.support import LEAD, SCAN_PDF, SITE, PlanDriver
+from certflow.models import DocumentKind, DocumentRef, Stage
+from tests.support import (
+    LEAD,
+    SCAN_PDF,
+    SITE,
+    SUMMARY,
+    PlanDriver,
+    retitled,
+    sample_plan,
+    unique_plan_id,
+)
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -97,10 +112,39 @@ async def test_a_passing_name_the_certificate_font_cannot_print_is_refused_at_up
 
     result = await driver.upload(ExamPlanWorkflow.upload_score_summary, LEAD, rare)
     assert not result.accepted
-    assert [p.code for p in result.problems] == ["unprintable_name"]
-    assert "序号 2" in result.problems[0].message
-    assert "𠮷" in result.problems[0].message
-    assert "胡𠮷霞" not in (result.problems[0].value or "")
+    [problem] = result.problems
+    assert problem.code == "unprintable_name"
+    # Located as every other problem: the cell, not the row's 序号.
+    assert (problem.sheet, problem.row, problem.column) == ("成绩汇总", 5, "姓名")
+    assert "𠮷" in problem.message
+    assert "胡𠮷霞" not in (problem.value or "")
+
+
+async def test_a_duplicate_id_and_an_unprintable_name_are_reported_in_one_round(
+    make_driver: Any, tmp_path: Path
+) -> None:
+    """Regression: the font was checked only once the rest of the summary was
+    accepted, so the school fixed a duplicate ID number, uploaded again, and
+    only then heard of the name (located by 序号, not by cell)."""
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    book = openpyxl.load_workbook(driver.files["summary"])
+    sheet = book.worksheets[0]
+    sheet["B5"] = "胡𠮷霞"  # passed
+    sheet["B6"] = "夏𠮷玲"  # passed, and below given row 5's ID number
+    sheet["D6"] = sheet["D5"].value
+    both = tmp_path / "two-problems.xlsx"
+    book.save(both)
+
+    result = await driver.upload(ExamPlanWorkflow.upload_score_summary, LEAD, both)
+
+    assert not result.accepted
+    found = sorted((p.code, p.sheet, p.row, p.column) for p in result.problems)
+    assert found == [
+        ("duplicate_id_number", "成绩汇总", 6, "证件号码"),
+        ("unprintable_name", "成绩汇总", 5, "姓名"),
+        ("unprintable_name", "成绩汇总", 6, "姓名"),
+    ]
 
 
 async def test_a_refused_scan_leaves_the_signers_of_the_accepted_one(
@@ -140,3 +184,39 @@ async def test_a_refused_scan_leaves_the_signers_of_the_accepted_one(
     assert status.consistency is not None
     # Only 严豪刚's extra sign-in: all four evaluators still count as signers.
     assert status.consistency.mismatch_count == 1
+
+
+async def test_two_files_refused_within_one_second_keep_their_own_reports(
+    resources: Any, tmp_path: Path
+) -> None:
+    """Regression: reports were named by plan, document and second only, so a
+    second refusal within the same second replaced the first one's report."""
+    pool, store = resources
+    plan = sample_plan(date(2026, 11, 4), unique_plan_id())
+    at = datetime.now(UTC).replace(microsecond=0)
+    await PlanStore(pool).register_plan(
+        PlanRegistration(info=plan, workflow_id=f"test-{plan.plan_id}", started_at=at)
+    )
+    intake_activities = IntakeActivities(pool, store)
+    reports = []
+    for n in range(2):
+        # A formula typed into a name cell, one row apart.
+        book = openpyxl.load_workbook(retitled(SUMMARY, plan, tmp_path))
+        book.worksheets[0].cell(row=5 + n, column=2).value = "=A2"
+        path = tmp_path / f"broken-{n}.xlsx"
+        book.save(path)
+        outcome = await intake_activities.process_upload(
+            ProcessUpload(
+                plan=plan,
+                kind=DocumentKind.SCORE_SUMMARY,
+                document=store.put_file(path),
+                uploaded_by=LEAD.person,
+                at=at + timedelta(milliseconds=300 * n),
+            )
+        )
+        assert not outcome.accepted and outcome.report is not None
+        reports.append(outcome.report)
+
+    # The staff tool copies each report into one folder under this name.
+    assert reports[0].filename != reports[1].filename
+    assert reports[0].sha256 != reports[1].sha256
