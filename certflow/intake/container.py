@@ -21,6 +21,8 @@ OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
 _CHUNK = 64 * 1024
+# How an xlsx sheet marks a hidden row (``<row ... hidden="1">``).
+HIDDEN_MARK = b"hidden="
 _MAX_ZIP_MEMBERS = 5000
 
 
@@ -41,8 +43,15 @@ class Refusal:
     fields: dict[str, object]
 
 
-def sniff(data: bytes, limits: IntakeLimits) -> Format | Refusal:
-    """Return the format of ``data``, or why it is refused."""
+def sniff(
+    data: bytes, limits: IntakeLimits, marked: set[str] | None = None
+) -> Format | Refusal:
+    """Return the format of ``data``, or why it is refused.
+
+    A zip's members are all inflated to check them; ``marked`` (when given)
+    receives the names of those whose bytes hold ``HIDDEN_MARK``, so that only
+    they need reading again for hidden rows.
+    """
     if not data:
         return Refusal("empty_file", {})
     if len(data) > limits.max_bytes:
@@ -51,7 +60,7 @@ def sniff(data: bytes, limits: IntakeLimits) -> Format | Refusal:
             {"size_mb": _mib(len(data)), "limit_mb": _mib(limits.max_bytes)},
         )
     if data.startswith(ZIP_MAGICS):
-        return _sniff_zip(data, limits)
+        return _sniff_zip(data, limits, set() if marked is None else marked)
     if data.startswith(OLE2_MAGIC):
         return _sniff_ole2(data)
     return _sniff_text(data)
@@ -61,7 +70,7 @@ def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f}"
 
 
-def _sniff_zip(data: bytes, limits: IntakeLimits) -> Format | Refusal:
+def _sniff_zip(data: bytes, limits: IntakeLimits, marked: set[str]) -> Format | Refusal:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
@@ -94,7 +103,7 @@ def _sniff_zip(data: bytes, limits: IntakeLimits) -> Format | Refusal:
 
     # A directory can lie about sizes; inflating each member in bounded chunks
     # stops at the declared size and the CRC check exposes the lie.
-    return _verify_members(archive, members) or kind
+    return _verify_members(archive, members, marked) or kind
 
 
 def _zip_kind(archive: zipfile.ZipFile, names: set[str]) -> Format | Refusal:
@@ -128,13 +137,19 @@ def _zip_kind(archive: zipfile.ZipFile, names: set[str]) -> Format | Refusal:
 
 
 def _verify_members(
-    archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]
+    archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], marked: set[str]
 ) -> Refusal | None:
+    overlap = len(HIDDEN_MARK) - 1
     for member in members:
         try:
             with archive.open(member) as stream:
-                while stream.read(_CHUNK):
-                    pass
+                tail = b""
+                while chunk := stream.read(_CHUNK):
+                    if HIDDEN_MARK in tail + chunk[:overlap]:
+                        marked.add(member.filename)
+                    elif HIDDEN_MARK in chunk:
+                        marked.add(member.filename)
+                    tail = chunk[-overlap:]
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError):
             return Refusal("damaged", {})
         except RuntimeError:

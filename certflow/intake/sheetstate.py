@@ -51,14 +51,22 @@ class SheetState:
     merged: dict[str, list[Merge]]
 
 
-def sheet_state(data: bytes, kind: Format, names: list[str], height: int) -> SheetState:
+def sheet_state(
+    data: bytes,
+    kind: Format,
+    names: list[str],
+    height: int,
+    marked: frozenset[str] | None = None,
+) -> SheetState:
     """Hidden rows of each named sheet (and an ods's merges), up to ``height`` rows.
 
     ``height`` bounds what is kept: rows past the longest sheet hold nothing.
+    ``marked``, when known, names the xlsx members holding ``hidden=`` at all
+    (found while the container was checked): the others are not read again.
     """
     try:
         if kind is Format.XLSX:
-            return SheetState(_xlsx_hidden_rows(data, names, height), {})
+            return SheetState(_xlsx_hidden_rows(data, names, height, marked), {})
         if kind is Format.XLS:
             return SheetState(_xls_hidden_rows(data, height), {})
         if kind is Format.ODS:
@@ -90,15 +98,21 @@ def sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
 
 
 def _xlsx_hidden_rows(
-    data: bytes, names: list[str], height: int
+    data: bytes, names: list[str], height: int, marked: frozenset[str] | None
 ) -> dict[str, frozenset[int]]:
     found: dict[str, frozenset[int]] = {}
+    if marked is not None and not marked:
+        return found  # no member says hidden= anywhere
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for name in names:
             path = sheet_part(archive, name)
             if path is None or archive.getinfo(path).file_size > _MAX_PART:
                 continue
+            if marked is not None and path not in marked:
+                continue
             xml = archive.read(path)
+            if b"hidden=" not in xml or not _HIDDEN.search(xml):
+                continue  # the usual sheet: no row to walk
             hidden = set()
             number = 0
             for tag in _ROW_TAG.finditer(xml):

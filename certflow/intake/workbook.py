@@ -53,17 +53,19 @@ class Workbook:
 
 def open_workbook(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
     """Recognise, check and read ``data``; return its sheets or why it is refused."""
-    kind = sniff(data, limits)
+    marked: set[str] = set()
+    kind = sniff(data, limits, marked)
     if isinstance(kind, Refusal):
         return kind
     if kind is Format.CSV:
         return _read_csv(data, limits)
-    return _read_spreadsheet(data, kind, limits)
+    return _read_spreadsheet(data, kind, limits, frozenset(marked))
 
 
 def _read_spreadsheet(
-    data: bytes, kind: Format, limits: IntakeLimits
+    data: bytes, kind: Format, limits: IntakeLimits, marked: frozenset[str]
 ) -> Workbook | Refusal:
+    """Read every sheet; ``marked`` names the zip members that may hide rows."""
     cap = limits.max_rows + LAYOUT_ALLOWANCE
     try:
         book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
@@ -81,7 +83,7 @@ def _read_spreadsheet(
     except (python_calamine.CalamineError, ValueError, OSError):
         return Refusal("damaged", {})
     height = max((len(rows) for _, rows, _, _ in read), default=0)
-    state = sheet_state(data, kind, [name for name, *_ in read], height)
+    state = sheet_state(data, kind, [name for name, *_ in read], height, marked)
     sheets = [
         Grid(
             name,

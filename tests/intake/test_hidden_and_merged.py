@@ -7,6 +7,7 @@ The xls and ods forms of the same cases are corpus files (``hidden-*``,
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 
 from openpyxl import Workbook, load_workbook
@@ -16,6 +17,7 @@ from certflow.intake import (
     read_candidate_sign_in,
     read_score_summary,
 )
+from certflow.intake.container import HIDDEN_MARK
 from certflow.models import PlanInfo
 from tests.intake.conftest import SAMPLES
 
@@ -99,6 +101,38 @@ def test_a_hidden_data_row_is_refused_with_its_row(
         ("hidden_row", "成绩汇总", 7)
     ]
     assert "隐藏" in reading.problems[0].message
+
+
+def test_a_hidden_row_marked_across_a_read_boundary_is_found(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    """The container check inflates members in 64 KiB reads and notes which
+    say hidden= (only those are read again): a mark split by a read boundary
+    still counts."""
+    book = _book()
+    book["成绩汇总"].row_dimensions[7].hidden = True
+    packed = _bytes(book, tmp_path / "s.xlsx")
+    with zipfile.ZipFile(io.BytesIO(packed)) as source:
+        parts = {info.filename: source.read(info) for info in source.infolist()}
+    sheet = next(name for name, xml in parts.items() if HIDDEN_MARK in xml)
+    xml = parts[sheet]
+    mark, start = (
+        xml.index(HIDDEN_MARK),
+        xml.index(b"<sheetData>") + len(b"<sheetData>"),
+    )
+    # Blank space between elements moves the mark to straddle the boundary.
+    padding = 64 * 1024 - 3 - mark
+    assert padding > 0
+    parts[sheet] = xml[:start] + b" " * padding + xml[start:]
+    assert parts[sheet].index(HIDDEN_MARK) == 64 * 1024 - 3
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+
+    reading = read_score_summary(out.getvalue(), plan)
+
+    assert [(p.code, p.row) for p in reading.problems] == [("hidden_row", 7)]
 
 
 def test_a_hidden_row_of_a_sign_in_sheet_is_refused_too(
