@@ -113,7 +113,11 @@ class _StoreHandler:
 
 def _deliver(message: bytes, folders: Sequence[Path]) -> None:
     for folder in folders:
-        _open_maildir(folder).add(message)
+        box = _open_maildir(folder)
+        key = box.add(message)
+        # Maildir writes with the umask (0644 by default); the mails carry
+        # names and ID numbers (the national-platform file, for one).
+        os.chmod(folder / "new" / key, 0o600)
 
 
 def _open_maildir(folder: Path) -> mailbox.Maildir:

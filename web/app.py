@@ -495,10 +495,14 @@ def create_app(
             result.number or "-",
             result.status.value,
         )
+        detail = result.message
+        if result.data is not None and not result.glyphs_checked:
+            # Valid here means "signed and drawn as issued" but for the glyphs.
+            detail += t("web.glyphs_unchecked")
         context: dict[str, Any] = {
             "status": result.status.value,
             "number": result.number,
-            "detail": result.message,
+            "detail": detail,
         }
         if result.data is not None:
             context["fields"] = views.fields(result.data, full_name=True)

@@ -8,8 +8,8 @@ reads back right and shows wrong. So each glyph the page's font maps to a
 character must have, point for point, the outline the certificate font draws
 for that character.
 
-This needs the certificate font itself, at the revision the certificate was
-made with (the subset keeps the face's ``head`` table). Without it, or for a
+This needs the certificate font itself (the subset keeps the face's
+PostScript name, which must match). Without it, or for a
 face fpdf2 embeds as CFF, the glyphs are not checked and the caller says so;
 they are never reported as altered for want of a reference.
 """
@@ -59,7 +59,7 @@ def _check_font(type0: Any, font: CjkFont) -> GlyphCheck:
     reference = _reference(font.path, font.face_index)
     with reference.lock:
         if _identity(embedded) != _identity(reference.face):
-            return GlyphCheck.UNCHECKED  # another face, or another release of it
+            return GlyphCheck.UNCHECKED  # another face
         mapping = to_unicode(type0["/ToUnicode"].get_object().get_data())
         order = embedded.getGlyphOrder()
         if len(mapping) > _MOST_MAPPINGS:
@@ -86,9 +86,14 @@ def _reference(path: Path, face_index: int) -> _Reference:
     return _Reference(path, face_index)
 
 
-def _identity(face: TTFont) -> tuple[object, ...]:
-    """The face's PostScript name and revision, as its subsets keep them."""
-    return face["name"].getDebugName(6), face["head"].fontRevision
+def _identity(face: TTFont) -> object:
+    """The face's PostScript name, as its subsets keep it.
+
+    Not its revision: a forger could change that number to have the outlines
+    go unchecked, while a new release of the face that redrew a character
+    would rightly read as different.
+    """
+    return face["name"].getDebugName(6)
 
 
 def _same_outline(

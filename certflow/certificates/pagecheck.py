@@ -23,6 +23,7 @@ same text is beyond this check.
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ _PAGE_KEYS = frozenset({"/Type", "/Parent", "/MediaBox", "/Resources", "/Content
 _RESOURCE_KEYS = frozenset({"/Font", "/XObject", "/ProcSet"})
 _CATALOG_FORBIDDEN = ("/AA", "/AcroForm")  # actions on events, form fields
 _MOST_CONTENT = 256 * 1024  # bytes; a certificate page draws about 5 KiB
+_MOST_MAP = 256 * 1024  # bytes of a ToUnicode map; a certificate's is ~10 KiB
 _SHRINK = 6.5  # points the layout may take off a value that does not fit
 _HEIGHT_TOLERANCE = 1.0  # points
 _DARKEST_LIGHT = 0.6  # luminance above which text is too light to read on white
@@ -54,6 +56,7 @@ class PageProblem(StrEnum):
     OTHER_TEXT = "other_text"
     MISSING_TEXT = "missing_text"
     QR_CODE = "qr_code"
+    LAYOUT = "layout"
     GLYPHS = "glyphs"
 
 
@@ -113,9 +116,56 @@ def drawing_problems(
     return sorted(set(problems), key=list(PageProblem).index)
 
 
+def bounded_data(stream: Any, limit: int) -> bytes | None:
+    """The decoded bytes of a pypdf stream, or None past ``limit`` bytes.
+
+    Only what the issuer's writers use is decoded (no filter, or Flate without
+    predictors), and never more than ``limit`` bytes of it: a 200 KB stream may
+    inflate to gigabytes, and pypdf would inflate it whole before anyone could
+    look at its size.
+    """
+    stream = stream.get_object()
+    raw = getattr(stream, "_data", None)
+    if not isinstance(raw, bytes) or "/DecodeParms" in stream:
+        return None
+    filters = stream.get("/Filter")
+    if filters is None:
+        return raw if len(raw) <= limit else None
+    names = [str(f) for f in filters] if isinstance(filters, list) else [str(filters)]
+    if names != ["/FlateDecode"]:
+        return None
+    inflater = zlib.decompressobj()
+    try:
+        data = inflater.decompress(raw, limit + 1)
+    except zlib.error:
+        return None
+    return data if len(data) <= limit else None
+
+
+def _page_size_ok(page: Any) -> bool:
+    """The page is A4 portrait, all of it shown (no box cutting a part away)."""
+    box = [float(v) for v in page.get("/MediaBox", [])]
+    expected = [0, 0, PAGE_WIDTH * MM, PAGE_HEIGHT * MM]
+    if len(box) != 4:
+        return False
+    return all(abs(a - b) <= 0.5 for a, b in zip(box, expected, strict=True))
+
+
+def _fonts_bounded(resources: Any) -> bool:
+    """Every font's text map is of a certificate's size (read before any text)."""
+    for font in resources.get("/Font", {}).values():
+        font = font.get_object()
+        to_unicode = font.get("/ToUnicode")
+        if to_unicode is not None and bounded_data(to_unicode, _MOST_MAP) is None:
+            return False
+    return True
+
+
 def _foreign_structure(reader: Any, page: Any) -> bool:
     if not set(page.keys()) <= _PAGE_KEYS:
         return True  # annotations, actions, another thumbnail...
+    if not _page_size_ok(page):
+        return True
     resources = page.get("/Resources")
     if resources is None or not set(resources.keys()) <= _RESOURCE_KEYS:
         return True
@@ -125,6 +175,8 @@ def _foreign_structure(reader: Any, page: Any) -> bool:
     image = next(iter(images.values())).get_object()
     if image.get("/Subtype") != "/Image":
         return True  # a form could draw anything
+    if not _fonts_bounded(resources):
+        return True
     catalog = reader.trailer["/Root"]
     if any(key in catalog for key in _CATALOG_FORBIDDEN):
         return True
@@ -134,12 +186,59 @@ def _foreign_structure(reader: Any, page: Any) -> bool:
     return opening is not None and not isinstance(opening.get_object(), list)
 
 
-def _operations(reader: Any, page: Any) -> list[tuple[list[Any], bytes]] | None:
-    from pypdf.generic import ContentStream
-
-    contents = page.get_contents()
-    if contents is None or len(contents.get_data()) > _MOST_CONTENT:
+def page_content(page: Any) -> bytes | None:
+    """The page's decoded content (one stream or several), bounded."""
+    contents = page.get("/Contents")
+    if contents is None:
         return None
+    contents = contents.get_object()
+    parts = list(contents) if isinstance(contents, list) else [contents]
+    data = b""
+    for part in parts:
+        decoded = bounded_data(part, _MOST_CONTENT - len(data))
+        if decoded is None:
+            return None
+        data += decoded
+    return data
+
+
+def drawn_operations(content: bytes) -> list[tuple[tuple[object, ...], bytes]]:
+    """The operators of ``content`` with their operands, as a renderer reads them.
+
+    Numbers to the hundredth, strings as their bytes: the same drawing written
+    with other spacing, line breaks or number forms (as PDF tools re-save a
+    file) reads the same; any other difference does not.
+    """
+    from pypdf.generic import ContentStream, DecodedStreamObject
+
+    stream = DecodedStreamObject()
+    stream.set_data(content)
+    return [
+        (tuple(_operand(value) for value in operands), op)
+        for operands, op in ContentStream(stream, None).operations
+    ]
+
+
+def _operand(value: Any) -> object:
+    from pypdf.generic import ByteStringObject, NameObject, TextStringObject
+
+    if isinstance(value, ByteStringObject | TextStringObject):
+        return bytes(value.original_bytes)
+    if isinstance(value, NameObject):
+        return str(value)
+    if isinstance(value, int | float):
+        return round(float(value), 2)
+    return repr(value)
+
+
+def _operations(reader: Any, page: Any) -> list[tuple[list[Any], bytes]] | None:
+    from pypdf.generic import ContentStream, DecodedStreamObject
+
+    data = page_content(page)
+    if data is None:
+        return None
+    contents = DecodedStreamObject()
+    contents.set_data(data)
     return [
         (list(operands), op)
         for operands, op in ContentStream(contents, reader).operations

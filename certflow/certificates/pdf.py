@@ -39,13 +39,16 @@ from certflow.certificates.fonts import (
     check_printable,
     load_font,
 )
-from certflow.certificates.glyphcheck import GlyphCheck, check_glyphs
+from certflow.certificates.glyphcheck import GlyphCheck, check_glyphs, to_unicode
 from certflow.certificates.keys import KeyRing
 from certflow.certificates.pagecheck import (
     PageProblem,
     QrPlacement,
+    bounded_data,
     drawing_problems,
+    drawn_operations,
     foreign_drawing,
+    page_content,
 )
 from certflow.certificates.pdffont import CjkPDF
 from certflow.certificates.pdfwriter import (
@@ -60,6 +63,9 @@ from certflow.certificates.pdfwriter import (
     Picture,
     Template,
     Text,
+    draw_operators,
+    image_rows,
+    picture_operator,
     text_width,
 )
 from certflow.certificates.signing import (
@@ -485,6 +491,122 @@ def page_problems(pdf: bytes, signed: SignedCertificate) -> list[PageProblem]:
 
 
 def _drawing_problems(reader: Any, signed: SignedCertificate) -> list[PageProblem]:
+    try:
+        page = reader.pages[0]
+        type0 = _page_font(page)
+        if type0 is not None and _embeds_truetype(type0):
+            return _exact_problems(page, type0, signed)
+    except _unreadable():
+        return [PageProblem.FOREIGN_DRAWING]
+    if _direct_writer_here():
+        # The certificate font here is drawn by the direct writer: a page in
+        # fpdf2's structure was not made by this organisation.
+        return [PageProblem.FOREIGN_DRAWING]
+    return _drawn_like(reader, signed)
+
+
+def _direct_writer_here() -> bool:
+    try:
+        return load_font(None).fast_subsetting
+    except FontNotFoundError:
+        return False
+
+
+def _page_font(page: Any) -> Any:
+    fonts = page["/Resources"].get("/Font", {})
+    return fonts["/F1"].get_object() if list(fonts) == ["/F1"] else None
+
+
+def _embeds_truetype(type0: Any) -> bool:
+    descendants = type0.get("/DescendantFonts")
+    if not descendants:
+        return False
+    descriptor = descendants[0].get_object().get("/FontDescriptor")
+    return descriptor is not None and "/FontFile2" in descriptor.get_object()
+
+
+def _exact_problems(
+    page: Any, type0: Any, signed: SignedCertificate
+) -> list[PageProblem]:
+    """The page against the direct writer's drawing of ``signed``, byte for byte.
+
+    The drawing depends on the face only through each character's code and
+    width, which the page's own font gives (its ToUnicode map and /W array):
+    so the content the writer would produce is written again here and must be
+    the page's content exactly. Any moved, respaced, recoloured, resized,
+    hidden or added mark differs.
+    """
+    cmap = bounded_data(type0["/ToUnicode"], 256 * 1024)
+    if cmap is None:
+        return [PageProblem.FOREIGN_DRAWING]
+    code_of: dict[str, int] = {}
+    for code, text in to_unicode(cmap).items():
+        if len(text) != 1 or text in code_of:
+            return [PageProblem.LAYOUT]  # a character drawn by two glyphs
+        code_of[text] = code
+    descendant = type0["/DescendantFonts"][0].get_object()
+    width_of = _cid_widths(descendant.get("/W", []))
+    widths = {ord(c): width_of[code] for c, code in code_of.items() if code in width_of}
+    layout = _Layout(widths)
+    fields = tuple(_fields(signed.data))
+    symbol = qr.encode(verification_url(signed))
+    picture = Picture(_QR_X, _QR_Y, _QR_SIDE, symbol.width, symbol.modules)
+    try:
+        expected = draw_operators(
+            [*layout.shared(fields), *layout.own(fields)], code_of.__getitem__
+        ) + picture_operator(picture)
+    except KeyError:
+        return [PageProblem.MISSING_TEXT]  # a character the font cannot show
+    problems = []
+    actual = page_content(page)
+    if actual is None or drawn_operations(actual) != drawn_operations(expected):
+        problems.append(PageProblem.LAYOUT)
+    if not _is_picture(page, picture):
+        problems.append(PageProblem.QR_CODE)
+    return problems
+
+
+def _cid_widths(array: Any) -> dict[int, int]:
+    """A CIDFont's /W array as {code: width} (``c [w1 w2 ...]`` and ``c1 c2 w``)."""
+    widths: dict[int, int] = {}
+    items = list(array)
+    index = 0
+    while index < len(items):
+        first = int(items[index])
+        following = items[index + 1]
+        if isinstance(following, list):
+            for offset, width in enumerate(following):
+                widths[first + offset] = int(width)
+            index += 2
+        else:
+            last, width = int(following), int(items[index + 2])
+            if last - first > 0xFFFF:
+                raise ValueError("a /W range no certificate font has")
+            for code in range(first, last + 1):
+                widths[code] = width
+            index += 3
+    return widths
+
+
+def _is_picture(page: Any, picture: Picture) -> bool:
+    """The page's one image is exactly the writer's image of ``picture``."""
+    image = next(iter(page["/Resources"]["/XObject"].values())).get_object()
+    rows = image_rows(picture)
+    pixels = picture.width * 8
+    entries = (
+        image.get("/Width") == pixels
+        and image.get("/Height") == pixels
+        and image.get("/BitsPerComponent") == 1
+        and image.get("/ColorSpace") == "/DeviceGray"
+        and [int(v) for v in image.get("/Decode", [])] == [1, 0]
+        and "/SMask" not in image
+        and "/Mask" not in image
+    )
+    return entries and bounded_data(image, len(rows)) == rows
+
+
+def _drawn_like(reader: Any, signed: SignedCertificate) -> list[PageProblem]:
+    """Pages of fpdf2's structure (faces with PostScript outlines): the rules."""
     fields = tuple(_fields(signed.data))
     layout = _Layout({})  # only the lines' heights and sizes are compared
     lines = [

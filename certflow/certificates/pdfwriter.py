@@ -18,7 +18,7 @@ certificate benchmark measures against it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -219,6 +219,48 @@ class _Objects:
         return b"".join(out) + b"".join(xref) + trailer + tail
 
 
+def draw_operators(ops: Iterable[Op], code: Callable[[str], int]) -> bytes:
+    """The content stream operators drawing ``ops``, ``code`` giving each glyph.
+
+    The one place the page's drawing is written: the verifier writes it again
+    from a certificate's signed data and compares (pagecheck).
+    """
+    out: list[str] = []
+    for op in ops:
+        if isinstance(op, Text):
+            hexcodes = "".join(f"{code(c):04X}" for c in op.text)
+            spacing = f"{_num(op.spacing * MM)} Tc " if op.spacing else ""
+            reset = " 0 Tc" if op.spacing else ""
+            out.append(
+                f"BT /F1 {_num(op.size)} Tf {_rgb(op.colour)} rg {spacing}"
+                f"1 0 0 1 {_num(op.x * MM)} {_num((PAGE_HEIGHT - op.y) * MM)} Tm "
+                f"<{hexcodes}> Tj{reset} ET\n"
+            )
+        elif isinstance(op, Box):
+            out.append(
+                f"{_rgb(op.colour)} RG {_num(op.line_width * MM)} w "
+                f"{_num(op.x * MM)} {_num((PAGE_HEIGHT - op.y - op.h) * MM)} "
+                f"{_num(op.w * MM)} {_num(op.h * MM)} re S\n"
+            )
+        else:
+            out.append(
+                f"{_rgb(op.colour)} RG {_num(op.line_width * MM)} w "
+                f"{_num(op.x1 * MM)} {_num((PAGE_HEIGHT - op.y1) * MM)} m "
+                f"{_num(op.x2 * MM)} {_num((PAGE_HEIGHT - op.y2) * MM)} l S\n"
+            )
+    return "".join(out).encode("ascii")
+
+
+def picture_operator(picture: Picture) -> bytes:
+    """The operators placing ``picture`` (the page's one image, /Im1)."""
+    return (
+        f"q {_num(picture.side * MM)} 0 0 {_num(picture.side * MM)} "
+        f"{_num(picture.x * MM)} "
+        f"{_num((PAGE_HEIGHT - picture.y - picture.side) * MM)} cm "
+        "/Im1 Do Q\n"
+    ).encode("ascii")
+
+
 class Template:
     """The shared part of a family of one-page documents, compiled once."""
 
@@ -244,31 +286,8 @@ class Template:
         self._name = values.name.encode("ascii")
 
     def _operators(self, ops: Iterable[Op], program: FontProgram | None) -> bytes:
-        out: list[str] = []
-        code = self.base.code
-        for op in ops:
-            if isinstance(op, Text):
-                hexcodes = "".join(f"{code(c, program):04X}" for c in op.text)
-                spacing = f"{_num(op.spacing * MM)} Tc " if op.spacing else ""
-                reset = " 0 Tc" if op.spacing else ""
-                out.append(
-                    f"BT /F1 {_num(op.size)} Tf {_rgb(op.colour)} rg {spacing}"
-                    f"1 0 0 1 {_num(op.x * MM)} {_num((PAGE_HEIGHT - op.y) * MM)} Tm "
-                    f"<{hexcodes}> Tj{reset} ET\n"
-                )
-            elif isinstance(op, Box):
-                out.append(
-                    f"{_rgb(op.colour)} RG {_num(op.line_width * MM)} w "
-                    f"{_num(op.x * MM)} {_num((PAGE_HEIGHT - op.y - op.h) * MM)} "
-                    f"{_num(op.w * MM)} {_num(op.h * MM)} re S\n"
-                )
-            else:
-                out.append(
-                    f"{_rgb(op.colour)} RG {_num(op.line_width * MM)} w "
-                    f"{_num(op.x1 * MM)} {_num((PAGE_HEIGHT - op.y1) * MM)} m "
-                    f"{_num(op.x2 * MM)} {_num((PAGE_HEIGHT - op.y2) * MM)} l S\n"
-                )
-        return "".join(out).encode("ascii")
+        base = self.base
+        return draw_operators(ops, lambda char: base.code(char, program))
 
     def render(
         self,
@@ -291,12 +310,7 @@ class Template:
 
         content = self._operators(ops, program)
         if picture is not None:
-            content += (
-                f"q {_num(picture.side * MM)} 0 0 {_num(picture.side * MM)} "
-                f"{_num(picture.x * MM)} "
-                f"{_num((PAGE_HEIGHT - picture.y - picture.side) * MM)} cm "
-                "/Im1 Do Q\n"
-            ).encode("ascii")
+            content += picture_operator(picture)
         contents = objects.stream(
             b"/Filter/FlateDecode", zlib_stream([self.content, content])
         )
@@ -308,7 +322,7 @@ class Template:
                 b"/Type/XObject/Subtype/Image/Width %d/Height %d/ColorSpace/DeviceGray"
                 b"/BitsPerComponent 1/Decode[1 0]/Filter/FlateDecode"
                 % (pixels, pixels),
-                zlib_stream([_image_rows(picture)], level=1),
+                zlib_stream([image_rows(picture)], level=1),
             )
             resources += b"/XObject<</Im1 %d 0 R>>" % image
 
@@ -391,7 +405,7 @@ _PIXELS = 8  # image pixels per module: one module is one byte of a row
 _MODULE_BYTE = bytes.maketrans(b"\0\1", b"\0\xff")
 
 
-def _image_rows(picture: Picture) -> bytes:
+def image_rows(picture: Picture) -> bytes:
     """The picture's 1-bit image rows, set bits dark."""
     width = picture.width
     bits = picture.modules.translate(_MODULE_BYTE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from io import BytesIO
+from typing import Any
 
 import pytest
 from certificate_samples import make_data
@@ -148,8 +149,8 @@ def test_a_hidden_genuine_name_beside_a_visible_forged_one_is_tampered(
     result = verify_pdf(pdf, keyring)
     assert result.status is VerificationStatus.TAMPERED
     assert result.data is None
-    assert "页面" in result.message and "证书以外的文字" in result.message
-    assert PageProblem.HIDDEN_TEXT in page_problems(pdf, genuine)
+    assert "页面" in result.message and "位置、间距、大小、颜色或内容" in result.message
+    assert page_problems(pdf, genuine) == [PageProblem.LAYOUT]
 
 
 def test_a_name_drawn_in_invisible_render_mode_is_tampered(
@@ -175,10 +176,15 @@ def test_a_name_drawn_in_invisible_render_mode_is_tampered(
 def test_painting_over_the_page_is_tampered(
     cover: bytes, genuine: SignedCertificate, keyring: KeyRing
 ) -> None:
-    pdf = _with_content(render_pdf(genuine), lambda data: data + cover)
+    edited = _with_content(render_pdf(genuine), lambda data: data + cover)
+    _assert_tampered(edited, keyring, "不会绘制的内容")
+
+
+def _assert_tampered(pdf: bytes, keyring: KeyRing, saying: str) -> None:
     result = verify_pdf(pdf, keyring)
     assert result.status is VerificationStatus.TAMPERED
-    assert "不会绘制的内容" in result.message
+    assert result.data is None
+    assert saying in result.message, result.message
 
 
 def test_extra_text_on_the_page_is_tampered(
@@ -189,7 +195,7 @@ def test_extra_text_on_the_page_is_tampered(
 
     result = verify_pdf(_drawn(genuine, add), keyring)
     assert result.status is VerificationStatus.TAMPERED
-    assert "证书以外的文字" in result.message
+    assert "位置、间距、大小、颜色或内容" in result.message
 
 
 def test_another_qr_code_is_tampered(
@@ -301,3 +307,112 @@ def test_glyphs_redrawn_to_show_other_characters_are_tampered(
 
     assert result.status is VerificationStatus.TAMPERED
     assert "字形" in result.message
+
+
+# -- from a later trial: forgeries the drawing rules let through ---------------------
+
+
+def _font_object(writer: PdfWriter) -> Any:
+    return writer.pages[0]["/Resources"]["/Font"]["/F1"].get_object()
+
+
+def _saved(writer: PdfWriter) -> bytes:
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # Characters of a line spread apart, off the page or over each other.
+        pytest.param(
+            lambda d: d.replace(b" Tj ET", b" Tj 0 Tc ET", 1).replace(
+                b"rg 1 0 0 1", b"rg 900 Tc 1 0 0 1", 1
+            ),
+            id="spacing",
+        ),
+        pytest.param(lambda d: d.replace(b"Tm <", b"Tm 0 0 Td <", 1), id="extra-move"),
+        pytest.param(
+            lambda d: d.replace(b"BT /F1 13 Tf", b"BT /F1 12.5 Tf", 1), id="smaller"
+        ),
+    ],
+)
+def test_any_change_of_how_a_line_is_drawn_is_tampered(
+    edit: Callable[[bytes], bytes], genuine: SignedCertificate, keyring: KeyRing
+) -> None:
+    edited = _with_content(render_pdf(genuine), edit)
+    _assert_tampered(edited, keyring, "位置、间距、大小、颜色或内容")
+
+
+def test_a_page_re_saved_with_its_content_reformatted_stays_valid(
+    genuine: SignedCertificate, keyring: KeyRing
+) -> None:
+    """PDF tools rewrite content streams (spacing, line breaks): same drawing."""
+    reformatted = _with_content(
+        render_pdf(genuine), lambda d: d.replace(b" ", b"  ").replace(b"\n", b"\r\n")
+    )
+    assert verify_pdf(reformatted, keyring).status is VerificationStatus.VALID
+
+
+def test_a_media_box_cutting_the_page_is_tampered(
+    genuine: SignedCertificate, keyring: KeyRing
+) -> None:
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(render_pdf(genuine))))
+    writer.pages[0][NameObject("/MediaBox")] = ArrayObject(
+        [FloatObject(v) for v in (0, 0, 595.28, 560)]
+    )
+    _assert_tampered(_saved(writer), keyring, "不会绘制的内容")
+
+
+def test_a_qr_code_changed_off_its_module_centres_is_tampered(
+    genuine: SignedCertificate, keyring: KeyRing
+) -> None:
+    """Each module is 8 x 8 image pixels: a second code painted around the
+    centres still scans as another link."""
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(render_pdf(genuine))))
+    image = next(iter(writer.pages[0]["/Resources"]["/XObject"].values())).get_object()
+    rows = bytearray(image.get_data())
+    rows[0] ^= 0x80  # the first pixel of the first row: a corner, not a centre
+    image.set_data(bytes(rows))
+    _assert_tampered(_saved(writer), keyring, "二维码")
+
+
+def test_a_changed_font_revision_does_not_switch_the_glyph_check_off(
+    genuine: SignedCertificate, keyring: KeyRing
+) -> None:
+    swapped = _with_glyphs_swapped(render_pdf(genuine), "中", "高")
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(swapped)))
+    descriptor = _font_object(writer)["/DescendantFonts"][0]["/FontDescriptor"]
+    program = descriptor["/FontFile2"].get_object()
+    face = TTFont(BytesIO(program.get_data()))
+    face["head"].fontRevision += 0.001
+    out = BytesIO()
+    face.save(out)
+    program.set_data(out.getvalue())
+
+    result = verify_pdf(_saved(writer), keyring)
+
+    assert result.status is VerificationStatus.TAMPERED
+    assert "字形" in result.message
+
+
+@pytest.mark.parametrize("stream", ["content", "to_unicode"])
+def test_a_small_file_inflating_past_a_certificates_size_is_refused_unread(
+    stream: str, genuine: SignedCertificate, keyring: KeyRing
+) -> None:
+    """Regression: a 140 KB text map of 4M entries took 6 s and 1.4 GB, a
+    226 KB content stream inflated to 200 MB, before any check."""
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(render_pdf(genuine))))
+    if stream == "content":
+        target = writer.pages[0]["/Contents"].get_object()
+        filler = target.get_data() + b" " * (300 * 1024)
+    else:
+        target = _font_object(writer)["/ToUnicode"].get_object()
+        filler = b"1 beginbfchar\n" + b"<0001> <0020>\n" * 30_000 + b"endbfchar\n"
+    target.set_data(filler)
+
+    result = verify_pdf(_saved(writer), keyring)
+
+    assert result.status is VerificationStatus.TAMPERED
+    assert "不会绘制的内容" in result.message

@@ -225,16 +225,34 @@ def test_a_genuine_attachment_moved_into_another_pdf_is_tampered(
 
 @pytest.mark.parametrize("font_path", INSTALLED_FONTS, ids=lambda p: p.name)
 def test_every_renderers_page_shows_its_signed_data(
-    font_path: Path, signing_key: SigningKey, keyring: KeyRing
+    font_path: Path,
+    signing_key: SigningKey,
+    keyring: KeyRing,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     signed = sign(make_data(name="黎芬"), signing_key.private_key)
     pdf = render_pdf(signed, font_path=font_path)
     assert page_mismatches(pdf, signed.data) == []
+    # Verified where this face is the configured certificate font.
+    monkeypatch.setenv(FONT_ENV, str(font_path))
     result = verify_pdf(pdf, keyring)
     assert result.status is VerificationStatus.VALID
-    # Glyphs are compared with the font installed here, when it made the page.
-    made_here = load_font(font_path).path == load_font(None).path
-    assert result.glyphs_checked is made_here
+    # Glyphs are compared for the direct writer's TrueType pages.
+    assert result.glyphs_checked is load_font(font_path).fast_subsetting
+
+
+def test_a_page_in_the_other_writers_structure_is_not_this_organisations(
+    signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    """Where the certificate font is TrueType, certificates come from the direct
+    writer: a page in fpdf2's structure (looser rules, no glyph check) is
+    refused rather than checked by the looser rules."""
+    cff = [p for p in INSTALLED_FONTS if not load_font(p).fast_subsetting]
+    if not cff or not load_font(None).fast_subsetting:
+        pytest.skip("needs a TrueType certificate font and a CFF face installed")
+    signed = sign(make_data(name="黎芬"), signing_key.private_key)
+    result = verify_pdf(render_pdf(signed, font_path=cff[0]), keyring)
+    assert result.status is VerificationStatus.TAMPERED
 
 
 def test_a_certificate_from_an_unknown_key_says_so(signed_pdf: bytes) -> None:

@@ -17,7 +17,7 @@ from certflow.certificates import (
     sign,
     sign_status_list,
 )
-from certflow.certificates.fonts import KNOWN_FONTS
+from certflow.certificates.fonts import FONT_ENV, KNOWN_FONTS
 from certflow.config import Settings
 from certflow.i18n import t
 from tests.certificates.certificate_samples import make_data
@@ -121,7 +121,7 @@ async def test_a_folder_or_a_big_file_is_named_for_what_it_is(
 
 
 async def test_the_tool_says_when_it_could_not_compare_the_glyphs(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A page drawn in a face this machine does not have (fpdf2's CFF path
     here) verifies, with a word that its glyphs were not compared."""
@@ -139,6 +139,9 @@ async def test_the_tool_says_when_it_could_not_compare_the_glyphs(
     other.write_bytes(render_pdf(signed, font_path=cff[0]))
 
     checked = await certflow("verify", "--public-key", str(key), str(default))
+    # Where that face is the configured certificate font (a TrueType one makes
+    # such a page foreign: see the certificate tests).
+    monkeypatch.setenv(FONT_ENV, str(cff[0]))
     unchecked = await certflow("verify", "--public-key", str(key), str(other))
 
     assert checked.status == 0 and unchecked.status == 0

@@ -74,6 +74,9 @@ async def test_mail_is_kept_in_all_and_in_the_addressed_mailbox(tmp_path: Path) 
     assert attachment.get_filename() == "成绩修改申请表.xlsx"
     assert attachment.get_content() == SHEET
     assert EXAM in received["X-Envelope-To"]
+    # Kept private to the user: mails carry names and ID numbers.
+    stored = [p for p in (*root.rglob("*"), *exam_box.rglob("*")) if p.is_file()]
+    assert stored and all(p.stat().st_mode & 0o077 == 0 for p in stored)
 
 
 @pytest.mark.timeout(60)
