@@ -1478,7 +1478,7 @@ async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
     try:
         keyring = KeyRing.from_public_keys(trusted_keys(ctx.settings, args.public_key))
     except InvalidKeyError as err:
-        raise CliError(t("cli.bad_key", detail=str(err))) from None
+        raise CliError(t(f"cli.bad_key_{err.kind}")) from None
     if not keyring.keys:
         raise CliError(t("cli.verify_no_keys"))
     status_list: SignedStatusList | None = None

@@ -852,6 +852,10 @@ class ExamPlanWorkflow:
         if not self._state.is_open(Duty.CONSISTENCY_REVIEW.value):
             raise _refuse(Refusal("not_ready", t("plan.review_not_ready")))
         consistency = self._state.consistency
+        if req.approve and (req.items or req.send_back_to):
+            # Items or parties say what goes back: with an approval they would
+            # be dropped without a word.
+            raise _refuse(Refusal("bad_argument", t("plan.approve_with_items")))
         if req.approve:
             # Approving despite computed mismatches needs the contact's reason.
             if consistency and not consistency.consistent and not req.reason.strip():

@@ -21,7 +21,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 
 class InvalidKeyError(ValueError):
-    """Key material that is not an Ed25519 key in a supported encoding."""
+    """Key material that is not an Ed25519 key in a supported encoding.
+
+    The text is the library's, for logs; ``kind`` says which for people:
+    ``not_pem`` (no unencrypted PEM key of the kind asked for) or
+    ``not_ed25519`` (a key of another algorithm).
+    """
+
+    def __init__(self, message: str, kind: str = "not_pem") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def generate_keypair() -> tuple[bytes, bytes]:
@@ -54,7 +63,9 @@ def load_private_key(pem_or_raw: bytes) -> Ed25519PrivateKey:
         lambda: serialization.load_pem_private_key(pem_or_raw, password=None)
     )
     if not isinstance(key, Ed25519PrivateKey):
-        raise InvalidKeyError(f"Expected an Ed25519 key, got {type(key).__name__}.")
+        raise InvalidKeyError(
+            f"Expected an Ed25519 key, got {type(key).__name__}.", "not_ed25519"
+        )
     return key
 
 
@@ -64,7 +75,9 @@ def load_public_key(pem_or_raw: bytes) -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(pem_or_raw)
     key = _load_pem(lambda: serialization.load_pem_public_key(pem_or_raw))
     if not isinstance(key, Ed25519PublicKey):
-        raise InvalidKeyError(f"Expected an Ed25519 key, got {type(key).__name__}.")
+        raise InvalidKeyError(
+            f"Expected an Ed25519 key, got {type(key).__name__}.", "not_ed25519"
+        )
     return key
 
 

@@ -128,3 +128,26 @@ async def test_a_malformed_plan_file_names_the_place_in_chinese(
     assert expected in outcome.out
     # tomllib's own words ("Illegal character", "Invalid value") stay out.
     assert english_words(outcome.out.replace(str(plan_file), ""), "TOML") == []
+
+
+async def test_a_key_file_that_is_no_public_key_is_said_in_chinese_only(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Regression: the cryptography library's English ('Valid PEM but no BEGIN
+    PUBLIC KEY...', 'Not an unencrypted PEM key...') reached staff."""
+    from certflow.certificates import generate_keypair
+
+    private_pem, _ = generate_keypair()
+    private = tmp_path / "signing.pem"
+    private.write_bytes(private_pem)
+    text = tmp_path / "notes.txt"
+    text.write_text("not a key\n", encoding="utf-8")
+    pdf = tmp_path / "c.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n")
+    certflow = certflow_runner(settings, None)
+
+    for key in (private, text):
+        outcome = await certflow("verify", "--public-key", str(key), str(pdf))
+        assert outcome.status == 2
+        assert t("cli.bad_key_not_pem") in outcome.out
+        assert english_words(outcome.out, "PEM", "certificate-signing.pub.pem") == []

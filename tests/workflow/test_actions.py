@@ -248,6 +248,16 @@ async def test_send_back_of_another_partys_item_is_refused_and_answer_says_whom(
 
     lead, site = t("roles.lead_evaluator"), t("roles.site")
     sign_in = t("duties.candidate_sign_in")
+    # Items given with an approval would be dropped without a word.
+    approving_items = await refusal_text(
+        driver.h.execute_update(
+            wf.review_consistency,
+            ReviewRequest(
+                actor=CONTACT, approve=True, items=[Duty.SCORE_SUMMARY], reason="核实"
+            ),
+        )
+    )
+    assert approving_items == "bad_argument: " + t("plan.approve_with_items")
     not_the_leads = await refusal_text(
         review([Role.LEAD_EVALUATOR], [Duty.CANDIDATE_SIGN_IN])
     )
