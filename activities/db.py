@@ -67,6 +67,26 @@ async def migrate(pool: asyncpg.Pool, folder: Path = MIGRATIONS) -> list[str]:
     return applied
 
 
+async def empty_tables(pool: asyncpg.Pool) -> list[str]:
+    """Delete every row of every certflow table (the migrations' record stays).
+
+    For databases whose workflows are gone with their server: the demo's and
+    the training stack's. Returns the tables emptied.
+    """
+    names = [
+        r["tablename"]
+        for r in await pool.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename <> 'schema_migrations' ORDER BY tablename"
+        )
+    ]
+    if names:
+        await pool.execute(
+            "TRUNCATE " + ", ".join(f'"{name}"' for name in names) + " CASCADE"
+        )
+    return names
+
+
 def _read_pending(folder: Path, done: set[str]) -> list[tuple[str, str]]:
     """Name and SQL of each migration file not in ``done``, in file-name order."""
     return [

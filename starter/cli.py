@@ -175,6 +175,17 @@ class Context:
                 raise self.unreachable() from err
         return self._client
 
+    async def now(self) -> datetime:
+        """Now, on the clock of the Temporal server this tool talks to.
+
+        A training stack's clock is ahead of the wall clock by what staff
+        advanced it; every other server runs on the wall clock.
+        """
+        from starter.training import training_now
+
+        client = await self.client()
+        return await training_now(client) or datetime.now(UTC)
+
     def unreachable(self) -> ConnectionProblem:
         """The error shown when Temporal does not answer, naming the address."""
         address = self.settings.temporal.address
@@ -974,7 +985,9 @@ def plan_info(fields: dict[str, Any]) -> PlanInfo:
         raise CliError(t("cli.plan_field_invalid", field=label, flag=flag)) from None
 
 
-def check_new_plan(settings: Settings, info: PlanInfo, *, force: bool) -> None:
+def check_new_plan(
+    settings: Settings, info: PlanInfo, *, force: bool, today: date
+) -> None:
     """Refuse a plan the configuration cannot grade or mail, or a far-off end date.
 
     ``Settings.pass_rule_for`` falls back to a default rule, which would grade a
@@ -999,7 +1012,6 @@ def check_new_plan(settings: Settings, info: PlanInfo, *, force: bool) -> None:
     if not settings.site_recipients.get(info.site_code):
         # The plan would run, and the site would never hear of a duty it owes.
         raise CliError(t("cli.site_not_configured", site_code=info.site_code))
-    today = cst_date(datetime.now(UTC))
     earliest, latest = today - EXAM_END_BEHIND, today + EXAM_END_AHEAD
     if not force and not earliest <= info.exam_end_date <= latest:
         raise CliError(
@@ -1019,7 +1031,9 @@ async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
     starter = actor_allowed(args, PLAN_STARTERS, "cli.start_not_allowed")
     settings = ctx.settings
     info = plan_info(plan_fields(args))
-    check_new_plan(settings, info, force=args.force)
+    # The guard reads the stack's clock: a training stack's may be weeks ahead.
+    today = cst_date(await ctx.now())
+    check_new_plan(settings, info, force=args.force, today=today)
     fee = settings.fee_for(info.certificate, info.level)
     info = info.model_copy(
         update={
@@ -1217,7 +1231,7 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
     from workflows import ApprovalBatchWorkflow
 
     actor = actor_allowed(args, BATCH_GATHERERS, "cli.gather_not_allowed")
-    batch_id = args.batch_id or new_batch_id(datetime.now(UTC))
+    batch_id = args.batch_id or new_batch_id(await ctx.now())
     client = await ctx.client()
     try:
         handle = await ctx.answer(
@@ -1316,6 +1330,75 @@ def _batch_lines(status: BatchStatus) -> list[str]:
         for plan_id, reason in sorted(status.rejected.items())
     ]
     return lines
+
+
+# -- the training clock ------------------------------------------------------------
+
+# A typo guard: a training session spans a plan's months, not years.
+CLOCK_DAYS_MOST = 400
+
+
+def _clock_days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= CLOCK_DAYS_MOST:
+        raise argparse.ArgumentTypeError(
+            t("cli.clock.days_range", most=CLOCK_DAYS_MOST, value=text)
+        )
+    return days
+
+
+async def show_clock(ctx: Context, args: argparse.Namespace) -> int:
+    """Print the clock of the Temporal server: a training one, or the wall clock."""
+    from starter.training import training_now
+
+    now = await ctx.answer(training_now(await ctx.client()))
+    if now is None:
+        ctx.say(t("cli.clock.real", now=format_cst(datetime.now(UTC))))
+    else:
+        ctx.say(t("cli.clock.training", now=format_cst(now)))
+    return 0
+
+
+async def advance_clock(ctx: Context, args: argparse.Namespace) -> int:
+    """Move a training stack's clock forward; timers due on the way fire in order."""
+    from starter import training
+
+    actor_allowed(args, frozenset({Role.ADMIN}), "cli.clock.admin_only")
+    if (args.days is None) == (args.to is None):
+        raise CliError(t("cli.clock.days_or_date"))
+    client = await ctx.client()
+    before = await ctx.answer(training.training_now(client))
+    if before is None:
+        raise CliError(
+            t("cli.clock.real_refused", address=ctx.settings.temporal.address)
+        )
+    if args.to is not None:
+        target = datetime.combine(args.to, datetime.min.time(), CST)
+        if target <= before:
+            raise CliError(
+                t(
+                    "cli.clock.not_forward",
+                    now=format_cst(before),
+                    target=format_cst(target),
+                )
+            )
+        by = target - before
+    else:
+        by = timedelta(days=args.days)
+    rpc_timeout = timedelta(seconds=ctx.wait)
+    try:
+        after = await training.advance_clock(client, by, rpc_timeout=rpc_timeout)
+    except RPCError as err:
+        if err.status != RPCStatusCode.DEADLINE_EXCEEDED:
+            raise
+        raise ConnectionProblem(
+            t("cli.clock.still_moving", seconds=f"{ctx.wait:.0f}")
+        ) from None
+    ctx.say(t("cli.clock.advanced", before=format_cst(before), after=format_cst(after)))
+    return 0
 
 
 # -- calendar ----------------------------------------------------------------------
@@ -1760,6 +1843,13 @@ def build_parser() -> argparse.ArgumentParser:
     shown, helps = leaf(("calendar", "show"), show_calendar)
     shown.add_argument("year", type=int, metavar="YEAR", help=helps("year"))
 
+    leaf(("clock", "show"), show_clock, acting=False)
+    advance, helps = leaf(("clock", "advance"), advance_clock)
+    advance.add_argument(
+        "days", nargs="?", type=_clock_days, metavar="DAYS", help=helps("days")
+    )
+    advance.add_argument("--to", type=_day, metavar="YYYY-MM-DD", help=helps("to"))
+
     verify, helps = leaf(("verify",), verify_certificate)
     verify.add_argument("file", type=Path, metavar="PDF", help=helps("file"))
     # One key per flag: with nargs the flag swallowed the certificate file.
@@ -1927,12 +2017,6 @@ def revoke_main(
         allowed = "、".join(t(f"roles.{r.value}") for r in REVOKING_ROLES)
         print(t("cli.revoke_role", roles=allowed))
         return 2
-    today = cst_date(datetime.now(UTC))
-    if args.date is not None and args.date > today:
-        print(
-            t("cli.revoke_future", date=args.date.isoformat(), today=today.isoformat())
-        )
-        return 2
     try:
         settings = Settings.load(args.config)
     except ConfigError as err:
@@ -1943,6 +2027,18 @@ def revoke_main(
     number = normalise_number(args.number)
 
     async def _run() -> int:
+        # A training stack's certificates are dated on its clock, ahead of the
+        # wall clock: "today" and "not in the future" are read on it too.
+        today = cst_date(await stack_now(settings))
+        if args.date is not None and args.date > today:
+            print(
+                t(
+                    "cli.revoke_future",
+                    date=args.date.isoformat(),
+                    today=today.isoformat(),
+                )
+            )
+            return 2
         pool = await create_pool(settings.database_url, max_size=1)
         try:
             await revoke(
@@ -1961,6 +2057,27 @@ def revoke_main(
         return 0
 
     return asyncio.run(_run())
+
+
+async def stack_now(settings: Settings) -> datetime:
+    """Now on the configured Temporal server's clock, for tools without a client.
+
+    A training stack answers with its clock; any other server, or none
+    reachable within a few seconds, means the wall clock: a revocation needs
+    only PostgreSQL and must not wait for Temporal.
+    """
+    from starter.training import training_now
+    from worker import connect
+
+    try:
+        client = await asyncio.wait_for(connect(settings), STACK_CLOCK_WAIT)
+        now = await asyncio.wait_for(training_now(client), STACK_CLOCK_WAIT)
+    except (TimeoutError, RuntimeError, RPCError, OSError):
+        return datetime.now(UTC)
+    return now or datetime.now(UTC)
+
+
+STACK_CLOCK_WAIT = 5.0
 
 
 # -- entry points ------------------------------------------------------------------
@@ -2086,7 +2203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         status, connected = BROKEN_PIPE, False
     status = _flushed(status)
-    if connected:
+    # Only as the program itself (no argv given): a caller in the same process
+    # (a test) goes on running, and its interpreter does not end here.
+    if connected and argv is None:
         # The Temporal client's native (Rust) runtime keeps threads that may
         # still call into Python while the interpreter finalises; about one run
         # in ten then aborts with "PyGILState_Release" (exit 134) after the
@@ -2105,7 +2224,8 @@ def _main(arguments: list[str]) -> tuple[int, bool]:
         return int(exit.code or 0), False
     # The stack installs signal handlers, which only the main thread may do.
     if getattr(args, "delegate", None):
-        return _delegate(args.delegate, rest, args), False
+        # revoke reads the stack's clock, which starts the Temporal runtime.
+        return _delegate(args.delegate, rest, args), args.delegate == "revoke"
     return asyncio.run(_run(arguments))
 
 

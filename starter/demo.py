@@ -30,6 +30,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.testing import WorkflowEnvironment
 
 from activities.calendar import CalendarActivities
+from activities.db import empty_tables
 from activities.documents import DocumentStore
 from certflow.actions import (
     ActionResult,
@@ -493,7 +494,8 @@ async def main_async(args: argparse.Namespace) -> int:
     try:
         await register_search_attributes(env.client)
         async with worker_resources(settings) as (pool, store):
-            await _reset_demo_rows(pool)
+            # Start each demo on empty tables: its plan ids repeat from run to run.
+            await empty_tables(pool)
             async with build_worker(env.client, settings, pool, store):
                 await Demo(env, settings, store).run()
             revoked = await revoke_one(env, settings, pool)
@@ -524,16 +526,6 @@ def _quiet_runtime() -> Runtime:
 def _demo_url(settings: Settings) -> str:
     # The demo keeps its rows apart from the local stack's database.
     return settings.database_url.rsplit("/", 1)[0] + "/certflow_demo"
-
-
-async def _reset_demo_rows(pool: Any) -> None:
-    """Start each demo on empty tables: its plan ids repeat from run to run."""
-    await pool.execute(
-        "TRUNCATE plans, documents, plan_documents, score_versions, score_rows, "
-        "scores, score_history, sign_ins, audit, notifications, correction_requests, "
-        "calendar_years, batches, batch_plans, certificate_counters, certificates "
-        "CASCADE"
-    )
 
 
 async def revoke_one(

@@ -80,11 +80,18 @@ class PortInUseError(StackStartError):
 class DevServerExitedError(StackStartError):
     """The dev server process ended while starting, or something else answered."""
 
-    def __init__(self, reason: str, log_file: Path, log_tail: str) -> None:
+    def __init__(
+        self,
+        reason: str,
+        log_file: Path,
+        log_tail: str,
+        *,
+        what: str = "Temporal dev server",
+        zh_key: str = "stack.devserver_failed",
+    ) -> None:
         super().__init__(
-            f"The Temporal dev server {reason}; the end of its output "
-            f"({log_file}):\n{log_tail}",
-            t("stack.devserver_failed", log_file=log_file),
+            f"The {what} {reason}; the end of its output ({log_file}):\n{log_tail}",
+            t(zh_key, log_file=log_file),
         )
         self.log_file = log_file
         self.log_tail = log_tail
@@ -298,6 +305,10 @@ class DevServer:
         self._process: asyncio.subprocess.Process | None = None
         self._log_start = 0
 
+    # What the logs and errors call this server; the training server differs.
+    what = "temporal dev server"
+    failed_key = "stack.devserver_failed"
+
     @property
     def address(self) -> str:
         """The frontend's ``host:port`` for clients and workers."""
@@ -357,7 +368,7 @@ class DevServer:
         if self._process is not None:
             raise RuntimeError("This DevServer is already running.")
         self.check_ports()
-        private_dir(self.db_file.parent)
+        private_dir(self.log_file.parent)
         command = self.command()
 
         with os.fdopen(open_private_append(self.log_file), "ab") as sink:
@@ -375,10 +386,11 @@ class DevServer:
                 umask=0o077,
             )
         log.info(
-            "temporal dev server starting pid=%d address=%s db=%s",
+            "%s starting pid=%d address=%s log=%s",
+            self.what,
             self._process.pid,
             self.address,
-            self.db_file,
+            self.log_file,
         )
 
         try:
@@ -386,9 +398,7 @@ class DevServer:
         except BaseException:
             await self.stop()
             raise
-        log.info(
-            "temporal dev server ready address=%s ui=%s", self.address, self.ui_url
-        )
+        log.info("%s ready address=%s", self.what, self.address)
         return self.client
 
     async def _wait_ready(self) -> Client:
@@ -424,7 +434,13 @@ class DevServer:
         return client
 
     def _exited_error(self, reason: str) -> DevServerExitedError:
-        return DevServerExitedError(reason, self.log_file, self._log_tail())
+        return DevServerExitedError(
+            reason,
+            self.log_file,
+            self._log_tail(),
+            what=self.what.replace("temporal", "Temporal"),
+            zh_key=self.failed_key,
+        )
 
     def _log_tail(self) -> str:
         try:
@@ -447,13 +463,11 @@ class DevServer:
         try:
             await asyncio.wait_for(process.wait(), grace)
         except TimeoutError:
-            log.warning(
-                "temporal dev server ignored SIGTERM pid=%d; killing", process.pid
-            )
+            log.warning("%s ignored SIGTERM pid=%d; killing", self.what, process.pid)
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
-        log.info("temporal dev server stopped code=%s", process.returncode)
+        log.info("%s stopped code=%s", self.what, process.returncode)
 
     async def __aenter__(self) -> DevServer:
         await self.start()

@@ -17,32 +17,50 @@ import importlib
 import logging
 import os
 import shlex
+import shutil
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from certflow.arguments import StaffArgumentParser, argument_help
 from certflow.certificates.keys import generate_keypair
-from certflow.config import ConfigError, Settings
+from certflow.config import ConfigError, MailboxSettings, Settings
 from certflow.files import create_private, private_dir, write_private
 from certflow.i18n import t
+from certflow.timeutil import format_cst
 from starter.devserver import (
     DevServer,
     PortInUseError,
     StackStartError,
     ensure_ports_free,
 )
-from starter.embedded_pg import ensure_database, redact
+from starter.embedded_pg import (
+    database_name,
+    ensure_database,
+    redact,
+    with_database,
+)
 from starter.mailbox_cli import start_or_wake_poller
 from starter.schedules import ensure_batch_schedule
 from starter.smtp_sink import ALL_FOLDER, MailSink
+from starter.training import (
+    TRAINING_DATABASE,
+    TRAINING_PORT,
+    TRAINING_SMTP_PORT,
+    TRAINING_STATE,
+    TrainingServer,
+    training_now,
+)
 
 log = logging.getLogger("starter.stack")
 
 EXAM_MAILBOX_FOLDER = "exam"
+# How often the training stack reads the exam mailbox on its own.
+TRAINING_POLL_INTERVAL = timedelta(hours=1)
 
 
 def _parse_mailbox(value: str) -> tuple[str, str]:
@@ -61,18 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     def helps(name: str) -> str:
         return argument_help("stack", name)
 
+    parser.add_argument("--training", action="store_true", help=helps("training"))
+    # Defaults depend on --training; see ``_resolve_defaults``.
+    parser.add_argument("--state", type=Path, metavar="FOLDER", help=helps("state"))
     parser.add_argument(
-        "--state",
-        type=Path,
-        default=Path(os.environ.get("CERTFLOW_STATE", ".state")),
-        metavar="FOLDER",
-        help=helps("state"),
+        "--database-url", metavar="URL", help=helps("training_database")
     )
-    parser.add_argument("--port", type=int, default=7233, help=helps("port"))
-    parser.add_argument("--ui-port", type=int, default=8233, help=helps("ui_port"))
+    parser.add_argument("--port", type=int, help=helps("port"))
+    parser.add_argument("--ui-port", type=int, help=helps("ui_port"))
     parser.add_argument("--http-port", type=int, help=helps("http_port"))
     parser.add_argument("--metrics-port", type=int, help=helps("metrics_port"))
-    parser.add_argument("--smtp-port", type=int, default=8025, help=helps("smtp_port"))
+    parser.add_argument("--smtp-port", type=int, help=helps("smtp_port"))
     parser.add_argument(
         "--mailbox",
         action="append",
@@ -140,21 +157,34 @@ async def run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         log.error("%s", err)
         return 2
-    server = DevServer(
-        state / "temporal.sqlite",
-        port=args.port,
-        ui_port=args.ui_port,
-        http_port=args.http_port,
-        metrics_port=args.metrics_port,
-        namespace=base.temporal.namespace,
-    )
+    server: DevServer
+    if args.training:
+        check_training_state(state)
+        server = TrainingServer(
+            state / "temporal-training.log",
+            port=args.port,
+            namespace=base.temporal.namespace,
+        )
+        wanted_url = training_database_url(base, args.database_url)
+    else:
+        server = DevServer(
+            state / "temporal.sqlite",
+            port=args.port,
+            ui_port=args.ui_port,
+            http_port=args.http_port,
+            metrics_port=args.metrics_port,
+            namespace=base.temporal.namespace,
+        )
+        wanted_url = base.database_url
     # Every port is checked before anything starts: a stack half started next to
     # another one would connect its worker to the other stack's server.
     ensure_ports_free([*server.ports(), (args.smtp_port, "SMTP sink", "--smtp-port")])
 
     async with contextlib.AsyncExitStack() as parts:
-        database_url, close_database = await ensure_database(base.database_url, state)
+        database_url, close_database = await ensure_database(wanted_url, state)
         parts.push_async_callback(close_database)
+        if args.training:
+            await start_training_afresh(database_url, state)
 
         await parts.enter_async_context(server)
 
@@ -172,13 +202,26 @@ async def run(args: argparse.Namespace) -> int:
                 "SMTP_PORT": str(sink.port),
             }
         )
+        if args.training:
+            settings = settings.model_copy(
+                update={"mailbox": training_mailbox(settings.mailbox)}
+            )
         await asyncio.to_thread(ensure_signing_key, settings)
-        worker_task = None if args.no_worker else await _start_worker(settings, stop)
+        worker_task = (
+            None
+            if args.no_worker
+            else await _start_worker(settings, stop, training=args.training)
+        )
         if worker_task is not None:
             # Registered last so it is stopped first.
             parts.push_async_callback(_stop_worker, worker_task, stop)
 
-        _print_endpoints(server, sink, mailboxes, settings, worker_task is not None)
+        clock = None
+        if server.client is not None and args.training:
+            clock = await training_now(server.client)
+        _print_endpoints(
+            server, sink, mailboxes, settings, worker_task is not None, clock
+        )
         log.info("stack ready state=%s", state)
 
         stopped = asyncio.ensure_future(stop.wait())
@@ -206,6 +249,64 @@ async def _start_sink(parts: contextlib.AsyncExitStack, sink: MailSink) -> None:
         raise
 
 
+def check_training_state(state: Path) -> None:
+    """Refuse a training stack in a real-clock stack's folder.
+
+    A training stack empties its mail and documents at each start; a folder
+    holding the dev server's ``temporal.sqlite`` belongs to a real stack.
+    """
+    if (state / "temporal.sqlite").exists():
+        raise StackStartError(
+            f"{state} holds a real-clock stack's Temporal state (temporal.sqlite); "
+            "a training stack needs a folder of its own (--state).",
+            t("stack.training_state_taken", state=state),
+        )
+
+
+def training_database_url(base: Settings, given: str | None) -> str:
+    """The training stack's database: its own one on the configured server.
+
+    Never the real-clock stack's database, which the training stack would empty.
+    """
+    url = given or with_database(base.database_url, TRAINING_DATABASE)
+    if database_name(url) == database_name(base.database_url):
+        raise StackStartError(
+            f"The training stack empties its database at each start; it will not "
+            f"use {database_name(url)!r}, the configured database.",
+            t("stack.training_database_taken", name=database_name(url)),
+        )
+    return url
+
+
+async def start_training_afresh(database_url: str, state: Path) -> None:
+    """Empty the training database, mail and documents of the last session.
+
+    The time-skipping server keeps plans in memory only, so they are gone;
+    their rows would refuse their plan ids and their mails confuse the reader.
+    """
+    from activities.db import create_pool, empty_tables, migrate
+
+    pool = await create_pool(database_url, max_size=1)
+    try:
+        await migrate(pool)
+        await empty_tables(pool)
+    finally:
+        await pool.close()
+    for folder in ("mailbox", "documents", "out"):
+        await asyncio.to_thread(shutil.rmtree, state / folder, True)
+    log.info("training stack starts afresh state=%s", state)
+
+
+def training_mailbox(mailbox: MailboxSettings) -> MailboxSettings:
+    """The exam mailbox as the training stack reads it: less often.
+
+    Every poll is a timer, and advancing the clock by weeks would otherwise
+    fire thousands of them; ``certflow mailbox poll`` reads it at once.
+    """
+    interval = max(mailbox.poll_interval, TRAINING_POLL_INTERVAL)
+    return mailbox.model_copy(update={"poll_interval": interval})
+
+
 def ensure_signing_key(settings: Settings) -> bool:
     """Create the certificate signing key if the configured file does not exist.
 
@@ -225,13 +326,16 @@ def ensure_signing_key(settings: Settings) -> bool:
 
 
 async def _start_worker(
-    settings: Settings, stop: asyncio.Event
+    settings: Settings, stop: asyncio.Event, *, training: bool = False
 ) -> asyncio.Task[object] | None:
     worker = _load_worker()
     if worker is None:
         return None
     client = await worker.connect(settings)
-    await ensure_batch_schedule(client, settings)
+    if not training:
+        # The test server has no schedules: training batches are gathered by
+        # hand (certflow batch gather).
+        await ensure_batch_schedule(client, settings)
     # The exam mailbox is read from the first start on: corrections mailed to
     # the stack's SMTP sink reach their plans without anyone asking.
     await start_or_wake_poller(client, settings, "stack")
@@ -276,12 +380,31 @@ def _print_endpoints(
     mailboxes: dict[str, Path],
     settings: Settings,
     worker_running: bool,
+    now: datetime | None = None,
 ) -> None:
-    lines = [
-        "certflow local stack is running",
-        f"  Temporal frontend : {server.address} (namespace {server.namespace})",
-        f"  Temporal Web UI   : {server.ui_url}",
-        f"  Temporal state    : {server.db_file}",
+    if isinstance(server, TrainingServer):
+        lines = [
+            "certflow TRAINING stack is running: its clock can be moved forward",
+            "  " + t("stack.training_banner"),
+            f"  Temporal frontend : {server.address} (namespace {server.namespace}),"
+            " time-skipping test server",
+            "  Temporal Web UI   : none on a training stack; certflow list is not"
+            " available either (use certflow status PLAN_ID)",
+            f"  Training clock    : {format_cst(now) if now else '?'} CST (move it:"
+            " certflow --as admin --person STAFF_ID clock advance DAYS)",
+            "  Temporal state    : in memory only: every plan ends with this stack,"
+            " and the next start empties the training database and mail",
+            "  Approval batches  : no weekly schedule; gather with certflow batch"
+            " gather",
+        ]
+    else:
+        lines = [
+            "certflow local stack is running",
+            f"  Temporal frontend : {server.address} (namespace {server.namespace})",
+            f"  Temporal Web UI   : {server.ui_url}",
+            f"  Temporal state    : {server.db_file}",
+        ]
+    lines += [
         f"  PostgreSQL        : {redact(settings.database_url)}",
         f"  SMTP sink         : {sink.host}:{sink.port}",
         f"  Mailbox folder    : {sink.root / ALL_FOLDER}",
@@ -306,6 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``certflow stack`` and ``python -m starter.stack``."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _resolve_defaults(parser, args)
     _check_distinct_ports(parser, args)
     _configure_logging()
     args.state = args.state.resolve()
@@ -319,18 +443,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _resolve_defaults(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> None:
+    """Fill in the defaults of a real-clock stack, or of a training stack.
+
+    A training stack has its own folder, ports and database by default, so it
+    runs beside a real-clock stack and never touches its state.
+    """
+    if args.training:
+        for flag in ("ui_port", "http_port", "metrics_port"):
+            if getattr(args, flag) is not None:
+                option = "--" + flag.replace("_", "-")
+                parser.error(t("stack.training_no_ui", flag=option))
+        args.state = args.state or TRAINING_STATE
+        args.port = TRAINING_PORT if args.port is None else args.port
+        if args.smtp_port is None:
+            args.smtp_port = TRAINING_SMTP_PORT
+        return
+    if args.database_url is not None:
+        parser.error(t("stack.database_url_training_only"))
+    args.state = args.state or Path(os.environ.get("CERTFLOW_STATE", ".state"))
+    args.port = 7233 if args.port is None else args.port
+    args.ui_port = 8233 if args.ui_port is None else args.ui_port
+    args.smtp_port = 8025 if args.smtp_port is None else args.smtp_port
+
+
 def _check_distinct_ports(
     parser: argparse.ArgumentParser, args: argparse.Namespace
 ) -> None:
-    http = args.http_port if args.http_port is not None else args.ui_port + 1
-    metrics = args.metrics_port if args.metrics_port is not None else args.ui_port + 2
-    ports = {
-        "--port": args.port,
-        "--ui-port": args.ui_port,
-        "--http-port": http,
-        "--metrics-port": metrics,
-        "--smtp-port": args.smtp_port,
-    }
+    ports = {"--port": args.port, "--smtp-port": args.smtp_port}
+    if not args.training:
+        http = args.http_port if args.http_port is not None else args.ui_port + 1
+        metrics = (
+            args.metrics_port if args.metrics_port is not None else args.ui_port + 2
+        )
+        ports.update(
+            {"--ui-port": args.ui_port, "--http-port": http, "--metrics-port": metrics}
+        )
     seen: dict[int, str] = {}
     for flag, port in ports.items():
         if port in seen:

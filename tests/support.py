@@ -82,6 +82,7 @@ __all__ = [
     "PlanDriver",
     "english_words",
     "free_ports",
+    "read_until_ready",
     "refusal_text",
     "refused",
     "retitled",
@@ -91,6 +92,21 @@ __all__ = [
 ]
 
 OTHER_SITE = Actor(role=Role.SITE, person="other-kaowu", site_code="HB-WH-0099")
+
+
+READY_LINE = "Press Ctrl-C to stop."
+
+
+async def read_until_ready(process: asyncio.subprocess.Process) -> list[str]:
+    """The lines a stack started as a process prints until it is ready."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    while raw := await process.stdout.readline():
+        line = raw.decode("utf-8").rstrip("\n")
+        lines.append(line)
+        if line == READY_LINE:
+            return lines
+    raise AssertionError(f"the stack exited before it was ready; it printed {lines}")
 
 
 def free_ports(count: int) -> list[int]:

@@ -17,20 +17,9 @@ import pytest
 from certflow.config import Settings
 from starter.smtp_sink import read_messages
 from starter.stack import ensure_signing_key
+from tests.support import read_until_ready
 
 REPO = Path(__file__).resolve().parents[2]
-READY_LINE = "Press Ctrl-C to stop."
-
-
-async def _read_until_ready(process: asyncio.subprocess.Process) -> list[str]:
-    assert process.stdout is not None
-    lines: list[str] = []
-    while raw := await process.stdout.readline():
-        line = raw.decode("utf-8").rstrip("\n")
-        lines.append(line)
-        if line == READY_LINE:
-            return lines
-    raise AssertionError(f"the stack exited before it was ready; it printed {lines}")
 
 
 @pytest.mark.timeout(90)
@@ -66,7 +55,7 @@ async def test_stack_starts_prints_endpoints_and_stops_on_sigint(
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        ready = await asyncio.wait_for(_read_until_ready(process), timeout=60)
+        ready = await asyncio.wait_for(read_until_ready(process), timeout=60)
         printed = "\n".join(ready)
 
         mail = EmailMessage()

