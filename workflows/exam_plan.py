@@ -835,11 +835,13 @@ class ExamPlanWorkflow:
             reason=req.reason,
         )
         await self._enter(Stage.SCORE_SUBMISSION)
+        # Everyone who owes something again is told, the site too when only
+        # the summary went back (its confirmation reopened with it).
         await self._notify(
             "sent_back",
-            sorted({DUTY_OWNER[d] for d in items}),
+            sorted({DUTY_OWNER[d] for d in reopened}),
             reason=req.reason,
-            items="、".join(t(f"duties.{d.value}") for d in items),
+            items="、".join(t(f"duties.{d.value}") for d in reopened),
         )
         return self._accepted(
             t("plan.sent_back", items=what), False, Duty.CONSISTENCY_REVIEW

@@ -223,6 +223,41 @@ async def test_review_sends_back_to_named_party_who_must_upload_again(
     assert status.document_versions["candidate_sign_in"] == 2
 
 
+async def test_a_summary_sent_back_tells_the_site_its_confirmation_is_owed_again(
+    make_driver: Any, sink_messages: Any
+) -> None:
+    """Regression: sending back the lead evaluator's summary reopens the site's
+    confirmation, yet only the lead evaluator was mailed."""
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    await driver.submit_everything()
+    await driver.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))
+
+    result = await driver.h.execute_update(
+        wf.review_consistency,
+        ReviewRequest(
+            actor=CONTACT,
+            approve=False,
+            send_back_to=[Role.LEAD_EVALUATOR],
+            items=[Duty.SCORE_SUMMARY],
+            reason="总成绩计算有误",
+        ),
+    )
+    assert result.accepted
+
+    [mail] = [
+        m
+        for m in sink_messages()
+        if m["X-Certflow-Plan"] == driver.plan.plan_id
+        and m["X-Certflow-Template"] == "sent_back"
+    ]
+    site = driver.settings.site_recipients[driver.plan.site_code]
+    assert all(address in str(mail["To"]) for address in site)
+    assert t("duties.summary_confirmation") in str(
+        mail.get_body(("plain",)).get_content()
+    )
+
+
 async def test_send_back_of_another_partys_item_is_refused_and_answer_says_whom(
     make_driver: Any,
 ) -> None:
