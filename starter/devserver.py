@@ -150,9 +150,17 @@ def _owns_listener(pid: int, port: int) -> bool | None:
         return None
     fd_dir = Path(f"/proc/{pid}/fd")
     try:
-        links = {os.readlink(fd_dir / fd) for fd in os.listdir(fd_dir)}
+        descriptors = os.listdir(fd_dir)
+    except FileNotFoundError:
+        return False  # the process is gone: it holds nothing
     except OSError:
         return None
+    links = set()
+    for fd in descriptors:
+        # A process failing to bind closes its descriptors as it exits; one
+        # that vanished between listing and reading is simply not the socket.
+        with contextlib.suppress(OSError):
+            links.add(os.readlink(fd_dir / fd))
     return any(f"socket:[{inode}]" in links for inode in inodes)
 
 

@@ -21,7 +21,12 @@ import pytest
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from certflow.i18n import t
-from starter.devserver import DevServer, DevServerExitedError, PortInUseError
+from starter.devserver import (
+    DevServer,
+    DevServerExitedError,
+    PortInUseError,
+    _owns_listener,
+)
 from tests.stack.conftest import LOCAL_SERVER
 from tests.support import free_ports
 
@@ -235,3 +240,18 @@ def test_stack_refuses_one_port_asked_for_twice(tmp_path: Path) -> None:
         done.stderr
     )
     assert "Traceback" not in done.stderr
+
+
+def test_a_process_gone_while_its_sockets_are_read_holds_no_port() -> None:
+    """Regression (a flaky start check): a server that failed to bind exits
+    while its descriptors are read; that read failing counted as "cannot
+    tell", and the other server answering on the port was trusted."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        finished = subprocess.Popen(["true"])
+        finished.wait()
+
+        assert _owns_listener(finished.pid, port) is False
+        assert _owns_listener(os.getpid(), port) is True
