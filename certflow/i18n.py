@@ -47,3 +47,13 @@ def t(key: str, /, **fields: object) -> str:
     except KeyError:
         raise KeyError(f"message {key!r} is not in the catalogue") from None
     return template.format(**fields) if fields else template
+
+
+def t_or(default: str, *keys: str) -> str:
+    """The first of ``keys`` the catalogue holds, else ``default``.
+
+    For words looked up by a code that may be new to the catalogue (an action,
+    a field, a stored value): staff see the code rather than an error.
+    """
+    messages = catalogue()
+    return next((messages[key] for key in keys if key in messages), default)

@@ -17,6 +17,7 @@ here so that intake and the correction reader apply the same ones.
 from __future__ import annotations
 
 import re
+import unicodedata
 from calendar import isleap
 from datetime import date
 from enum import StrEnum
@@ -32,6 +33,16 @@ ADMISSION_NUMBER = re.compile(rf"[A-Za-z0-9-]{{1,{ADMISSION_NUMBER_MAX_LENGTH}}}
 # characters) stay well below this; a longer "name" is a note or a pasted row,
 # and no certificate line holds it.
 NAME_MAX_LENGTH = 50
+
+
+def canonical_code(text: str) -> str:
+    """A code as issued: upper case, half width, trimmed.
+
+    Plan, site and batch ids and certificate numbers are compared as text, so
+    'p2026-1104-0412' would otherwise start a second plan beside
+    'P2026-1104-0412', and 'zcx2027qcyy2000002' find no certificate.
+    """
+    return unicodedata.normalize("NFKC", text).strip().upper()
 
 
 def is_admission_number(text: str) -> bool:

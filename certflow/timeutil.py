@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import date, datetime, time, timedelta, timezone
 
 # China has no daylight saving time; a fixed offset avoids shipping tzdata into
 # the workflow sandbox and is exactly what Asia/Shanghai has been since 1991.
 CST = timezone(timedelta(hours=8), name="CST")
+
+
+# A date as people write it in Chinese documents and type it: 2026-11-04,
+# 2026/11/4, 2026.11.04, 2026年11月4日 (year, month, day as three groups).
+DATE_TEXT = r"([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?"
+_DATE_TEXT = re.compile(DATE_TEXT)
+
+
+def date_from_text(text: str) -> date | None:
+    """The date ``text`` writes in one of the ``DATE_TEXT`` forms (full-width
+    digits too), or None when it is not one or no such day exists."""
+    found = _DATE_TEXT.fullmatch(unicodedata.normalize("NFKC", text).strip())
+    if found is None:
+        return None
+    try:
+        return date(*(int(part) for part in found.groups()))
+    except ValueError:
+        return None
 
 
 def cst_date(instant: datetime) -> date:

@@ -78,11 +78,12 @@ from certflow.arguments import (
 )
 from certflow.config import ConfigError, Settings
 from certflow.files import create_private, write_private
-from certflow.i18n import t
+from certflow.i18n import t, t_or
+from certflow.identity import canonical_code
 from certflow.models import Actor, DocumentRef, Level, PlanInfo, Role, Stage
 from certflow.plan import SUBMISSION_DUTIES, HistoryEntry
 from certflow.privacy import mask_id_number, mask_name
-from certflow.timeutil import CST, cst_date, format_cst, format_deadline
+from certflow.timeutil import CST, cst_date, date_from_text, format_cst, format_deadline
 from certflow.validation import explain
 
 ROLE_ENV, PERSON_ENV, SITE_ENV = "CERTFLOW_ROLE", "CERTFLOW_PERSON", "CERTFLOW_SITE"
@@ -322,11 +323,8 @@ def _history_action(entry: HistoryEntry) -> str:
     name, _, suffix = entry.action.partition(":")
     if name == "stage":
         return t("cli.status.entered", stage=t(f"stages.{suffix}"))
-    try:
-        label = t(f"actions.{name}")
-    except KeyError:
-        # An action this tool has no word for yet: said as one, with its code.
-        label = t("cli.status.other_action", code=name)
+    # An action this tool has no word for yet is said as one, with its code.
+    label = t_or(t("cli.status.other_action", code=name), f"actions.{name}")
     if entry.ref:
         label = f"{label} {entry.ref}"
     if suffix:
@@ -337,10 +335,7 @@ def _history_action(entry: HistoryEntry) -> str:
 
 
 def _outcome(code: str) -> str:
-    try:
-        return t(f"cli.outcomes.{code}")
-    except KeyError:
-        return code
+    return t_or(code, f"cli.outcomes.{code}")
 
 
 def _reason(text: str) -> str:
@@ -520,25 +515,10 @@ def _money(text: str) -> Decimal:
 
 def _day(text: str) -> date:
     """A date as staff type it: 2026-11-04, 2026/11/4, 2026.11.04 or 2026年11月4日."""
-    found = _DAY.fullmatch(unicodedata.normalize("NFKC", text).strip())
-    try:
-        if found is None:
-            raise ValueError(text)
-        return date(*(int(part) for part in found.groups()))
-    except ValueError:
-        raise argparse.ArgumentTypeError(t("cli.bad_date", value=text)) from None
-
-
-_DAY = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
-
-
-def canonical_code(text: str) -> str:
-    """A plan, site or batch code as issued: upper case, half width, trimmed.
-
-    Codes are compared as text, so 'p2026-1104-0412' would otherwise start a
-    second plan beside 'P2026-1104-0412' (and find nothing in a look-up).
-    """
-    return unicodedata.normalize("NFKC", text).strip().upper()
+    day = date_from_text(text)
+    if day is None:
+        raise argparse.ArgumentTypeError(t("cli.bad_date", value=text))
+    return day
 
 
 def _code(text: str) -> str:
@@ -977,10 +957,7 @@ def plan_info(fields: dict[str, Any]) -> PlanInfo:
         # Only the field is named: the input itself may be anything at all.
         location = err.errors(include_input=False)[0]["loc"]
         name = str(location[0]) if location else "plan"
-        try:
-            label = t(f"cli.plan_fields.{name}")
-        except KeyError:
-            label = name
+        label = t_or(name, f"cli.plan_fields.{name}")
         flag = _PLAN_FLAGS.get(name, "--evaluator" if name == "evaluator_ids" else "")
         raise CliError(t("cli.plan_field_invalid", field=label, flag=flag)) from None
 
@@ -1205,17 +1182,11 @@ def _history_value(field: str, value: str | None) -> str:
     """
     if not value:
         return "—"
-    try:
-        return t(f"cli.history_value.{field}_{value.lower()}")
-    except KeyError:
-        return value
+    return t_or(value, f"cli.history_value.{field}_{value.lower()}")
 
 
 def _field_label(name: str) -> str:
-    try:
-        return t(f"cli.fields.{name}")
-    except KeyError:
-        return name
+    return t_or(name, f"cli.fields.{name}")
 
 
 # -- approval batches ------------------------------------------------------------
@@ -1993,7 +1964,6 @@ def revoke_main(
     """
     from activities.db import create_pool
     from activities.revocation import RevocationError, revoke
-    from certflow.certificates.numbering import normalise_number
 
     parser = StaffArgumentParser(prog="certflow revoke", description=about("revoke"))
     parser.add_argument(
@@ -2024,7 +1994,7 @@ def revoke_main(
         return 2
 
     # As issued: upper case, ASCII (the web pages read typed numbers alike).
-    number = normalise_number(args.number)
+    number = canonical_code(args.number)
 
     async def _run() -> int:
         # A training stack's certificates are dated on its clock, ahead of the
@@ -2186,12 +2156,8 @@ def _input_label(args: argparse.Namespace) -> Callable[[tuple[int | str, ...]], 
         name = str(location[0]) if location else ""
         if name in flags:
             return flags[name]
-        for key in (f"cli.fields.{name}", f"cli.plan_fields.{name}"):
-            try:
-                return t(key)
-            except KeyError:
-                continue
-        return ".".join(str(part) for part in location)  # a field code
+        code = ".".join(str(part) for part in location)  # a field code
+        return t_or(code, f"cli.fields.{name}", f"cli.plan_fields.{name}")
 
     return label
 

@@ -52,10 +52,10 @@ from certflow.certificates import (
     verify_pdf,
 )
 from certflow.certificates.keys import public_pem
-from certflow.certificates.numbering import NumberScheme, normalise_number
+from certflow.certificates.numbering import NumberScheme
 from certflow.config import ConfigError, Settings, WebSettings
 from certflow.i18n import t
-from certflow.identity import check_character
+from certflow.identity import canonical_code, check_character
 from certflow.models import Level
 from certflow.timeutil import CST
 from web import records, views
@@ -370,7 +370,7 @@ def create_app(
         )
 
     def verify_typed(request: Request, typed: str) -> Response:
-        number = normalise_number(typed)
+        number = canonical_code(typed)
         if not number:
             return page(request, "verify_form.html")
         if is_id_shaped(number) or looks_like_id_number(number):
@@ -414,7 +414,7 @@ def create_app(
         k: Annotated[str | None, Query(max_length=64)] = None,
         sig: Annotated[str | None, Query(max_length=128)] = None,
     ) -> Response:
-        canonical = normalise_number(number)
+        canonical = canonical_code(number)
         if looks_like_id_number(canonical) or (
             is_id_shaped(canonical) and service.scheme.parse(canonical) is None
         ):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import string
-import unicodedata
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
@@ -26,15 +25,6 @@ LEVEL_DIGITS: dict[Level, str] = {
 _SEQ_SPEC = re.compile(r"^0([1-9]|1[0-9])d$")
 _CODE = re.compile(r"^[A-Z0-9]{1,12}$")
 _LITERAL = re.compile(r"^[A-Za-z0-9-]*$")
-
-
-def normalise_number(text: str) -> str:
-    """A certificate number as typed (lower case, full width) as issued.
-
-    Numbers are issued upper case, so the web pages and the staff tools read
-    ``zcx2027qcyy2000002`` or full-width digits as ``ZCX2027QCYY2000002``.
-    """
-    return unicodedata.normalize("NFKC", text).strip().upper()
 
 
 class NumberSchemeError(ValueError):

@@ -16,6 +16,7 @@ from openpyxl.utils import get_column_letter
 from certflow.i18n import t
 from certflow.intake.cells import CellValue, clean_text, halfwidth
 from certflow.models import Level, PlanInfo, Problem
+from certflow.timeutil import DATE_TEXT
 
 _PLAN_ID = re.compile(r"(?:考试)?计划编号\s*[:：]?\s*([A-Za-z0-9][A-Za-z0-9-]{2,40})")
 _SITE = re.compile(
@@ -30,7 +31,7 @@ _LEVEL = re.compile(r"(?:[(（]\s*|等级\s*[:：]\s*)(初级|中级|高级)")
 _EXAM_DATE_LABEL = re.compile(r"(?:考核|考试)日期\s*(?:[:：]\s*|(?=[0-9])|$)")
 # 2026-11-04, 2026/11/4, 2026.11.04, 2026年11月4日; a range ends with a whole
 # date, a month and day, or a day: 2026-11-03至2026-11-04, 2026年11月3日至4日.
-_YMD = r"([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?"
+_YMD = DATE_TEXT
 _END = r"(?:(?:([0-9]{4})\s*[-/.年]\s*)?([0-9]{1,2})\s*[-/.月]\s*)?([0-9]{1,2})\s*日?"
 _EXAM_DATES = re.compile(rf"{_YMD}(?:\s*(?:至|到|~|—|–|-)\s*{_END})?")
 _ANY_DATE = re.compile(_YMD)
