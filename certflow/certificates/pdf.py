@@ -98,6 +98,7 @@ _ACCENT = (150, 28, 32)
 _INK = (30, 30, 30)
 _GREY = (90, 90, 90)
 _QR_X, _QR_Y, _QR_SIDE = 22.0, 224.0, 38.0
+_QR_PLACEMENT = QrPlacement(_QR_X, _QR_Y, _QR_SIDE)
 
 
 class NotACertificateError(ValueError):
@@ -487,10 +488,15 @@ def page_problems(pdf: bytes, signed: SignedCertificate) -> list[PageProblem]:
     See :mod:`certflow.certificates.pagecheck`: hidden or extra text, shapes
     the issuer never draws, another QR code.
     """
-    return _drawing_problems(_reader(pdf), signed)
+    reader = _reader(pdf)
+    if _guarded(lambda: foreign_drawing(reader, _QR_PLACEMENT)):
+        return [PageProblem.FOREIGN_DRAWING]
+    return _drawing_problems(reader, signed)
 
 
 def _drawing_problems(reader: Any, signed: SignedCertificate) -> list[PageProblem]:
+    """How a page that passed :func:`foreign_drawing` differs from the drawing
+    of ``signed`` by the writer that made it."""
     try:
         page = reader.pages[0]
         type0 = _page_font(page)
@@ -614,9 +620,9 @@ def _drawn_like(reader: Any, signed: SignedCertificate) -> list[PageProblem]:
         for op in (*layout.shared(fields), *layout.own(fields))
         if isinstance(op, Text)
     ]
-    placement = QrPlacement(_QR_X, _QR_Y, _QR_SIDE)
     try:
-        return drawing_problems(reader, lines, verification_url(signed), placement)
+        url = verification_url(signed)
+        return drawing_problems(reader, lines, url, _QR_PLACEMENT)
     except _unreadable():
         return [PageProblem.FOREIGN_DRAWING]
 
@@ -744,8 +750,7 @@ def verify_pdf(
         # (an edited or redrawn page, or a genuine attachment moved into
         # another PDF). The bounded structural check runs before any text is
         # laid out.
-        placement = QrPlacement(_QR_X, _QR_Y, _QR_SIDE)
-        if _guarded(lambda: foreign_drawing(reader, placement)):
+        if _guarded(lambda: foreign_drawing(reader, _QR_PLACEMENT)):
             return _redrawn(signed, [PageProblem.FOREIGN_DRAWING])
         if differing := _mismatches(reader, data):
             return VerificationResult(
