@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import re
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -86,6 +87,7 @@ __all__ = [
     "refusal_text",
     "refused",
     "retitled",
+    "run_python",
     "sample_plan",
     "terminate_when_idle",
     "unique_plan_id",
@@ -95,6 +97,23 @@ OTHER_SITE = Actor(role=Role.SITE, person="other-kaowu", site_code="HB-WH-0099")
 
 
 READY_LINE = "Press Ctrl-C to stop."
+REPO = Path(__file__).resolve().parents[1]
+
+
+async def run_python(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run ``python ARGS`` from the project folder as a user does, in a process of
+    its own; return its exit status and what it printed (stdout and stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *args,
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode("utf-8")
 
 
 async def read_until_ready(process: asyncio.subprocess.Process) -> list[str]:

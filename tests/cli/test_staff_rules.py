@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from mailbox import Maildir
@@ -30,11 +29,10 @@ from certflow.timeutil import cst_date
 from tests.certificates.certificate_samples import make_data
 from tests.cli.conftest import Certflow, certflow_runner
 from tests.cli.test_commands import ADMIN, GM, LEAD, SITE, TECH, start_argv
-from tests.support import PlanDriver, english_words, unique_plan_id
+from tests.support import PlanDriver, english_words, run_python, unique_plan_id
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
-ROOT = Path(__file__).resolve().parents[2]
 NAME, ID_NUMBER = "黎芬芳", "42010219990101123X"
 
 
@@ -215,27 +213,17 @@ async def test_commands_end_without_aborting_at_shutdown(
         "CERTFLOW_STATE": str(tmp_path),
     }
 
-    async def one() -> tuple[int, bytes]:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "starter.cli",
-            "status",
-            "P2026-0000-0001",
-            cwd=ROOT,
-            env=environment,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+    runs = await asyncio.gather(
+        *(
+            run_python("-m", "starter.cli", "status", "P2026-0000-0001",
+                       env=environment)
+            for _ in range(10)
         )
-        out, err = await process.communicate()
-        assert process.returncode is not None
-        return process.returncode, out + err
-
-    runs = await asyncio.gather(*(one() for _ in range(10)))
+    )  # fmt: skip
 
     expected = t("cli.plan_not_found", plan_id="P2026-0000-0001")
     assert [status for status, _ in runs] == [2] * 10, runs
-    assert all(expected in out.decode() for _, out in runs)
+    assert all(expected in out for _, out in runs)
 
 
 def certificate_pdf(private_pem: bytes, **changes: object) -> bytes:

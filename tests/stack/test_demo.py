@@ -9,10 +9,8 @@ key unable to vouch for any.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,26 +22,11 @@ from certflow.certificates import (
     generate_keypair,
     verify_pdf,
 )
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-async def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *args,
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode("utf-8")
+from tests.support import run_python
 
 
 async def _verify(pdf: Path, key: Path, *extra: str) -> tuple[int, str]:
-    return await _run(
+    return await run_python(
         "-m", "starter.cli", "verify", "--public-key", str(key), *extra, str(pdf)
     )
 
@@ -54,7 +37,7 @@ async def test_the_demo_ends_with_verifiable_and_revoked_certificates(
 ) -> None:
     state = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTFLOW_")}
-    status, out = await _run(
+    status, out = await run_python(
         "-m",
         "starter.demo",
         "--state",

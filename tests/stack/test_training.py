@@ -20,7 +20,7 @@ from starter import stack
 from starter.cli import run
 from starter.devserver import DevServer
 from starter.smtp_sink import read_messages
-from tests.support import read_until_ready
+from tests.support import read_until_ready, run_python
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN_ID = "P2026-TRAIN-01"
@@ -35,19 +35,8 @@ def _exported(banner: list[str]) -> dict[str, str]:
 
 async def _certflow(env: dict[str, str], *argv: str) -> tuple[int, str]:
     """Run the staff tool as staff do, in a process of its own."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "starter.cli",
-        *argv,
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), timeout=90)
-    assert process.returncode is not None
-    return process.returncode, out.decode("utf-8")
+    async with asyncio.timeout(90):
+        return await run_python("-m", "starter.cli", *argv, env=env)
 
 
 def _clock_day(text: str) -> date:
