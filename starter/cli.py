@@ -82,6 +82,7 @@ from certflow.i18n import t, t_or
 from certflow.identity import canonical_code
 from certflow.models import Actor, DocumentRef, Level, PlanInfo, Role, Stage
 from certflow.plan import SUBMISSION_DUTIES, HistoryEntry
+from certflow.plan_details import batch_summary, plan_summary
 from certflow.privacy import mask_id_number, mask_name
 from certflow.timeutil import CST, cst_date, date_from_text, format_cst, format_deadline
 from certflow.validation import explain
@@ -1030,6 +1031,7 @@ async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
                 ExamPlanInput(info=info, policy=settings.deadlines, started_by=starter),
                 id=plan_workflow_id(info.plan_id),
                 task_queue=settings.temporal.task_queue,
+                static_summary=plan_summary(info),
                 # A plan id names one plan for ever, even after it is issued.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
@@ -1211,6 +1213,7 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
                 BatchInput(batch_id=batch_id, requested_by=actor.person),
                 id=batch_workflow_id(batch_id),
                 task_queue=ctx.settings.temporal.task_queue,
+                static_summary=batch_summary(batch_id),
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
         )

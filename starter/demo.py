@@ -55,6 +55,7 @@ from certflow.calendar import load_schedule_file
 from certflow.config import Settings
 from certflow.files import private_dir, write_private
 from certflow.models import Actor, Level, PlanInfo, Stage
+from certflow.plan_details import batch_summary, plan_summary
 from certflow.timeutil import CST, cst_date
 from starter.devserver import register_search_attributes, test_server_path
 from starter.embedded_pg import ensure_database, redact
@@ -171,6 +172,7 @@ class Demo:
                 ExamPlanInput(info=info, policy=self.settings.deadlines),
                 id=plan_workflow_id(plan_id),
                 task_queue=self.settings.temporal.task_queue,
+                static_summary=plan_summary(info),
             )
         first, second = handles[SAMPLE_ID], handles[SECOND_ID]
         await self.say("Stage 1 · score submission (deadline E+15)")
@@ -379,6 +381,7 @@ class Demo:
             BatchInput(batch_id=batch_id, requested_by=TECH.person),
             id=batch_workflow_id(batch_id),
             task_queue=self.settings.temporal.task_queue,
+            static_summary=batch_summary(batch_id),
         )
         for _ in range(100):
             batch_status = await batch.query(ApprovalBatchWorkflow.status)

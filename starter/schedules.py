@@ -24,6 +24,7 @@ from temporalio.client import (
 
 from certflow.actions import BatchInput, batch_workflow_id
 from certflow.config import Settings
+from certflow.i18n import t
 from workflows import ApprovalBatchWorkflow
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def batch_schedule(settings: Settings) -> Schedule:
             BatchInput(batch_id="", requested_by="schedule"),
             id=batch_workflow_id("scheduled"),
             task_queue=settings.temporal.task_queue,
+            static_summary=t("details.batch_scheduled_summary"),
         ),
         spec=ScheduleSpec(
             cron_expressions=[settings.batch_schedule], time_zone_name=TIME_ZONE

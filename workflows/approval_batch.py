@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from certflow.i18n import t
     from certflow.models import Role
+    from certflow.plan_details import batch_details
 
 TIMEOUT = timedelta(minutes=2)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
@@ -56,12 +57,14 @@ class ApprovalBatchWorkflow:
 
     @workflow.run
     async def run(self, input: BatchInput) -> BatchResult:
+        self._describe()
         self._plan_ids = await workflow.execute_activity_method(
             PlanStore.claim_ready_plans,
             ClaimRequest(batch_id=self._batch_id),
             start_to_close_timeout=TIMEOUT,
             retry_policy=RETRY,
         )
+        self._describe()
         if not self._plan_ids:
             workflow.logger.info("batch empty", extra={"batch_id": self._batch_id})
             self._closed_empty = True
@@ -91,6 +94,7 @@ class ApprovalBatchWorkflow:
                 retry_policy=RETRY,
             )
             self._plan_ids = [p for p in self._plan_ids if p not in gone]
+            self._describe()
         if not self._plan_ids:
             self._closed_empty = True
             await self._close()
@@ -153,7 +157,12 @@ class ApprovalBatchWorkflow:
             batch_id=self._batch_id, approved=approved, rejected=rejected
         )
 
+    def _describe(self) -> None:
+        """Show the batch's progress on its Web UI page."""
+        workflow.set_current_details(batch_details(self.status()))
+
     async def _close(self) -> None:
+        self._describe()
         await workflow.execute_activity_method(
             PlanStore.close_batch,
             ClaimRequest(batch_id=self._batch_id),
@@ -182,6 +191,7 @@ class ApprovalBatchWorkflow:
     def decide(self, decision: BatchDecisionRequest) -> BatchStatus:
         """The general manager's decision; the validator refuses a malformed one."""
         self._decision = decision
+        self._describe()
         return self.status()
 
     @decide.validator

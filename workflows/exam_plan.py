@@ -89,6 +89,7 @@ with workflow.unsafe.imports_passed_through():
         payment_mismatch,
         take_due_alarms,
     )
+    from certflow.plan_details import current_details, timer_summary
     from certflow.timeutil import cst_date, end_of_day, format_deadline
 
 SHORT = timedelta(minutes=2)
@@ -101,6 +102,10 @@ INVOICE_AFTER_ISSUANCE = "invoice-after-issuance"
 # Patch id, and the history and audit action: the accepted scan re-sent with
 # another list of signers corrects the list.
 SCAN_SIGNERS_CORRECTED = "correct_scan_signers"
+# Patch id: what a wait waits for is published before it starts, so a duty
+# opened just before (a review, an upload to the platform) shows in OwedBy,
+# NextDeadline and the Web UI's details at once, not at the next alarm.
+PUBLISH_BEFORE_WAIT = "publish-before-wait"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -470,6 +475,8 @@ class ExamPlanWorkflow:
         while not done():
             if limit is not None and workflow.now() - started >= limit:
                 return
+            if workflow.patched(PUBLISH_BEFORE_WAIT):
+                self._publish()
             wake = self._next_wake(until)
             if limit is not None:
                 wake = min(wake, started + limit) if wake else started + limit
@@ -477,7 +484,9 @@ class ExamPlanWorkflow:
             self._alarms_changed = False
             try:
                 await workflow.wait_condition(
-                    lambda: done() or self._alarms_changed, timeout=timeout
+                    lambda: done() or self._alarms_changed,
+                    timeout=timeout,
+                    timeout_summary=timer_summary(wake) if wake else None,
                 )
             except TimeoutError:
                 pass
@@ -1535,12 +1544,13 @@ class ExamPlanWorkflow:
         )
 
     def _publish(self) -> None:
-        """Upsert the search attributes operators filter on in the Web UI.
+        """Refresh what the Web UI shows: current details and search attributes.
 
         Only a change is upserted: every upsert is a history event, and the
         timer loop calls this on each wake.
         """
         state = self._state
+        workflow.set_current_details(current_details(state, workflow.now()))
         values: list[tuple[Any, Any]] = [
             (sa.PLAN_ID, state.info.plan_id),
             (sa.SITE_CODE, state.info.site_code),

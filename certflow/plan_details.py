@@ -1,0 +1,153 @@
+"""What the Temporal Web UI shows of a plan besides its search attributes.
+
+The Web UI lists plans by their search attributes; a plan's own page shows a
+*summary* fixed at start and *current details* the workflow keeps up to date
+(Markdown). Both are built here from the plan's state, in Chinese, and hold what
+an operator needs to see at a glance: the stage, what is owed by whom until
+when, how many reminders went out. No name, ID number or score ever goes in:
+the texts are visible to everyone who may open the Web UI.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from certflow.actions import BatchStatus
+from certflow.i18n import t
+from certflow.models import PlanInfo
+from certflow.plan import CorrectionStatus, Obligation, PlanState
+from certflow.timeutil import format_cst, format_deadline
+
+
+def plan_summary(info: PlanInfo) -> str:
+    """The one line the Web UI shows under a plan's id, fixed when it starts."""
+    return t(
+        "details.plan_summary",
+        plan_id=info.plan_id,
+        site_code=info.site_code,
+        certificate=info.certificate,
+        level=info.level.chinese,
+        module_code=info.module_code,
+    )
+
+
+def batch_summary(batch_id: str) -> str:
+    """The one line the Web UI shows under an approval batch's id."""
+    return t("details.batch_summary", batch_id=batch_id)
+
+
+def current_details(state: PlanState, now: datetime) -> str:
+    """The plan as an operator reads it on its Web UI page, as Markdown."""
+    lines = [
+        t(
+            "details.title",
+            plan_id=state.info.plan_id,
+            stage=t(f"stages.{state.stage.value}"),
+        ),
+        "",
+    ]
+    if state.cancellation is not None:
+        c = state.cancellation
+        lines += [
+            t(
+                "details.cancelled",
+                day=format_cst(c.at),
+                role=t(f"roles.{c.role.value}"),
+                stage=t(f"stages.{c.stage.value}"),
+            ),
+            "",
+        ]
+    owed = sorted(
+        state.open_obligations(),
+        key=lambda ob: (ob.deadline_day is None, ob.deadline_day, ob.key),
+    )
+    if owed:
+        lines += [t("details.owed_header"), t("details.owed_rule")]
+        lines += [_owed_row(ob, now) for ob in owed]
+        lines.append("")
+    elif state.cancellation is None:
+        lines += [t("details.nothing_owed"), ""]
+    facts: list[str] = []
+    next_deadline = state.next_deadline()
+    if next_deadline is not None:
+        facts.append(t("details.next_deadline", deadline=format_cst(next_deadline)))
+    if state.calendar_missing_years:
+        years = "、".join(str(y) for y in state.calendar_missing_years)
+        facts.append(t("details.calendar_missing", years=years))
+    if state.publicity is not None:
+        facts.append(
+            t(
+                "details.publicity",
+                start=state.publicity.start_day.isoformat(),
+                end=state.publicity.end_day.isoformat(),
+            )
+        )
+    pending = sum(
+        1 for c in state.corrections.values() if c.status is CorrectionStatus.PENDING
+    )
+    if pending:
+        facts.append(t("details.corrections_open", count=pending))
+    if state.batch is not None:
+        facts.append(t("details.batch", batch_id=state.batch.batch_id))
+    if state.certificates_issued:
+        facts.append(t("details.certificates", count=state.certificates_issued))
+    facts.append(t("details.as_of", time=format_cst(now)))
+    lines += [f"- {fact}" for fact in facts]
+    return "\n".join(lines)
+
+
+def _owed_row(ob: Obligation, now: datetime) -> str:
+    state = t("details.overdue") if ob.overdue(now) else t("details.on_time")
+    if ob.reminder_mails or ob.escalation_mails:
+        alarms = t(
+            "details.alarms",
+            reminders=ob.reminder_mails,
+            escalations=ob.escalation_mails,
+        )
+        state = f"{state}，{alarms}"
+    return t(
+        "details.owed_row",
+        duty=t(f"duties.{ob.duty.value}"),
+        owner=t(f"roles.{ob.owner.value}"),
+        deadline=(
+            format_deadline(ob.deadline_day)
+            if ob.deadline_day is not None
+            else t("details.no_deadline")
+        ),
+        state=state,
+    )
+
+
+def timer_summary(wake: datetime) -> str:
+    """What the plan's one timer waits for, as the Web UI's event list names it."""
+    return t("details.timer", time=format_cst(wake))
+
+
+def batch_details(status: BatchStatus) -> str:
+    """An approval batch as an operator reads it on its Web UI page, as Markdown."""
+    batch_id = status.batch_id
+    if status.closed_empty:
+        return t("details.batch_empty", batch_id=batch_id)
+    if not status.plan_ids:
+        return t("details.batch_gathering", batch_id=batch_id)
+    if not status.decided:
+        head = t("details.batch_waiting", batch_id=batch_id, count=len(status.plan_ids))
+        return "\n".join([head, "", f"- {_plans('batch_plans', status.plan_ids)}"])
+    approved = [p for p in status.plan_ids if p in status.approved]
+    rejected = [p for p in status.plan_ids if p not in status.approved]
+    head = t(
+        "details.batch_decided",
+        batch_id=batch_id,
+        approved=len(approved),
+        rejected=len(rejected),
+    )
+    lines = [head, ""]
+    if approved:
+        lines.append(f"- {_plans('batch_approved', approved)}")
+    if rejected:
+        lines.append(f"- {_plans('batch_rejected', rejected)}")
+    return "\n".join(lines)
+
+
+def _plans(key: str, plan_ids: list[str]) -> str:
+    return t(f"details.{key}", plans="、".join(plan_ids))
