@@ -34,6 +34,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from certflow.arguments import StaffArgumentParser, about, argument_help
 from certflow.files import private_dir
+from certflow.i18n import t
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,10 @@ def body_text(message: EmailMessage) -> str:
 
 
 def _attachment_names(message: EmailMessage) -> list[str]:
-    return [part.get_filename() or "(unnamed)" for part in message.iter_attachments()]
+    return [
+        part.get_filename() or t("mail_reader.unnamed")
+        for part in message.iter_attachments()
+    ]
 
 
 def _mail_folder(state_dir: Path, folder: str) -> Path:
@@ -235,21 +239,24 @@ def _mail_folder(state_dir: Path, folder: str) -> Path:
     return state_dir / "mailbox" / folder
 
 
+def _field(label: str, value: object) -> None:
+    print(f"    {t(f'mail_reader.{label}')}：{value}")
+
+
 def _print_summary(index: int, message: EmailMessage) -> None:
     print(f"[{index}] {message.get('date', '')}")
-    print(f"    From:    {message.get('from', '')}")
-    print(f"    To:      {message.get('to', '')}")
-    print(f"    Subject: {message.get('subject', '')}")
+    for label in ("from", "to", "subject"):
+        _field(label, message.get(label, ""))
 
 
 def _print_full(index: int, message: EmailMessage) -> None:
     _print_summary(index, message)
     if message.get("cc"):
-        print(f"    Cc:      {message['cc']}")
-    print(f"    Envelope to: {message.get('x-envelope-to', '')}")
+        _field("cc", message["cc"])
+    _field("envelope_to", message.get("x-envelope-to", ""))
     names = _attachment_names(message)
     if names:
-        print(f"    Attachments: {', '.join(names)}")
+        _field("attachments", "、".join(names))
     print()
     print(body_text(message))
 
@@ -297,15 +304,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     messages = read_maildir(folder)
     if args.command == "list":
         if not messages:
-            print(f"No mail in {folder}.")
+            print(t("mail_reader.empty", folder=folder))
         for index, message in enumerate(messages, start=1):
             _print_summary(index, message)
         return 0
 
     if not 1 <= args.number <= len(messages):
         print(
-            f"There is no message {args.number} in {folder}: it holds "
-            f"{len(messages)}. Run 'list' to see their numbers.",
+            t(
+                "mail_reader.no_such_message",
+                folder=folder,
+                number=args.number,
+                count=len(messages),
+            ),
             file=sys.stderr,
         )
         return 1

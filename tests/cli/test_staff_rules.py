@@ -291,9 +291,26 @@ async def test_mail_list_reads_the_state_named_by_the_environment(
     monkeypatch.setenv("CERTFLOW_STATE", str(tmp_path))
 
     listed = await certflow("mail", "list")
+    listed_out = capsys.readouterr().out
+    shown = await certflow("mail", "show", "1")
+    shown_out = capsys.readouterr().out
+    missing = await certflow("mail", "show", "2")
+    missing_err = capsys.readouterr().err
 
     assert listed.status == 0
-    assert "Mail in the state named by CERTFLOW_STATE" in capsys.readouterr().out
+    assert "Mail in the state named by CERTFLOW_STATE" in listed_out
+    # The reader speaks Chinese like the rest of the tool.
+    assert f"{t('mail_reader.subject')}：Mail in the state" in listed_out
+    assert shown.status == 0 and f"{t('mail_reader.envelope_to')}：" in shown_out
+    without_mail = listed_out
+    for header in ("Subject", "From", "To"):
+        without_mail = without_mail.replace(str(message[header]), "")
+    assert english_words(without_mail) == []
+    assert missing.status == 1
+    folder = str(tmp_path / "mailbox" / "all")
+    assert missing_err.strip().startswith(folder) and "共 1 封" in missing_err
+    reply = missing_err.replace(folder, "")
+    assert english_words(reply, "certflow", "mail", "list") == []
 
 
 @pytest.mark.parametrize(
