@@ -237,10 +237,30 @@ class Context:
             ) from None
 
 
+def borrowed_person(role: str | None, person: str | None) -> str | None:
+    """The refusal when ``person`` is the environment's, set for another role.
+
+    A shell set up for one role (``CERTFLOW_ROLE``, ``CERTFLOW_PERSON``) acting
+    once as another with ``--as`` only would record the action under the first
+    role's person: the audit trail would name the wrong member of staff.
+    """
+    env_role, env_person = os.environ.get(ROLE_ENV), os.environ.get(PERSON_ENV)
+    if not env_role or not env_person or role == env_role or person != env_person:
+        return None
+    return t(
+        "cli.person_of_other_role",
+        role=t_or(role or "", f"roles.{role}"),
+        env_role=t_or(env_role, f"roles.{env_role}"),
+        person=env_person,
+    )
+
+
 def actor_of(args: argparse.Namespace) -> Actor:
     """The actor of a staff action, from the flags or their environment variables."""
     if not args.role or not args.person:
         raise CliError(t("cli.actor_missing"))
+    if (refusal := borrowed_person(args.role, args.person)) is not None:
+        raise CliError(refusal)
     role = Role(args.role)
     if role is Role.SITE and not args.site:
         raise CliError(t("cli.site_missing"))
@@ -1986,6 +2006,8 @@ def revoke_main(
     args = parser.parse_args(list(argv))
     if not args.person:
         parser.error(t("cli.revoke_person"))
+    if (refusal := borrowed_person(args.role, args.person)) is not None:
+        parser.error(refusal)
     if args.role not in REVOKING_ROLES:
         allowed = "、".join(t(f"roles.{r.value}") for r in REVOKING_ROLES)
         print(t("cli.revoke_role", roles=allowed))

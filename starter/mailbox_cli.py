@@ -33,7 +33,13 @@ from certflow.config import ConfigError, Settings
 from certflow.i18n import t
 from certflow.models import Role
 from certflow.timeutil import format_cst
-from starter.cli import SCORE_FIELDS, acting_flags, reason_argument, table
+from starter.cli import (
+    SCORE_FIELDS,
+    acting_flags,
+    borrowed_person,
+    reason_argument,
+    table,
+)
 
 SUBJECT_SHOWN = 40
 STATUSES = ("received", "refused", "unmatched", "assigned", "ignored")
@@ -167,6 +173,8 @@ def _check_assigner(args: argparse.Namespace) -> None:
         raise _Refused(t("mailbox.assign_role"))
     if not (args.person or "").strip():
         raise _Refused(t("mailbox.assign_person"))
+    if (refusal := borrowed_person(args.role, args.person)) is not None:
+        raise _Refused(refusal)
 
 
 async def _connect(settings: Settings) -> Client:

@@ -1,0 +1,53 @@
+"""Who acts: a shell set up for one role never lends its person to another.
+
+Staff set ``CERTFLOW_ROLE`` and ``CERTFLOW_PERSON`` once per shell. Acting once
+as another role with ``--as`` only used to record the action under the
+environment's person, a member of staff of the other role.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from certflow.i18n import t
+from tests.cli.conftest import Certflow
+from tests.cli.test_commands import start_argv
+from tests.support import PlanDriver
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+
+def without_acting_flags(argv: list[str]) -> list[str]:
+    """``argv`` of ``start_argv`` without its ``--as admin --person …``."""
+    return argv[4:]
+
+
+async def test_another_role_needs_its_own_person(
+    certflow: Certflow, new_driver: PlanDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CERTFLOW_ROLE", "site")
+    monkeypatch.setenv("CERTFLOW_PERSON", "whjt-kaowu")
+    monkeypatch.setenv("CERTFLOW_SITE", "HB-WH-0031")
+    start = without_acting_flags(start_argv(new_driver.plan))
+
+    borrowed = await certflow("--as", "tech_dept", *start)
+    own = await certflow("--as", "tech_dept", "--person", "tech-zhao", *start)
+    as_the_shell = await certflow("confirm-summary", new_driver.plan.plan_id)
+
+    assert borrowed.status == 2
+    assert (
+        t(
+            "cli.person_of_other_role",
+            role=t("roles.tech_dept"),
+            env_role=t("roles.site"),
+            person="whjt-kaowu",
+        )
+        in borrowed.out
+    )
+    assert own.status == 0, own.out
+    # The shell's own role still acts with its person alone: the plan itself
+    # answers (no summary to confirm yet), not the tool's check of who acts.
+    assert as_the_shell.status == 2
+    assert as_the_shell.out.strip() == t(
+        "cli.refused", reason=t("plan.summary_not_accepted")
+    )
