@@ -134,3 +134,45 @@ async def test_a_total_of_a_candidate_with_no_part_score_follows_the_status(
     assert [tuple(h) for h in history] == [
         ("total", None, "70", INFO.person, "成绩登记错误")
     ]
+
+
+async def test_a_correction_moves_every_count_it_changes_and_they_still_add_up(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: 不合格→合格 raised the passes but left the failures, so
+    `status` showed 合格 15，不合格 16，缺考 2 of 32 (the database: 15 and 15)."""
+    pool, _ = resources
+    driver = await _in_publicity(make_driver)
+
+    async def counts() -> tuple[int, int, int, int]:
+        """(candidates, passed, failed, absent) as `status` shows them; they
+        must be the database's and add up."""
+        summary = (await driver.status()).summary
+        assert summary is not None
+        shown = (summary.candidates, summary.passed, summary.failed, summary.absent)
+        stored = await pool.fetchrow(
+            "SELECT count(*), count(*) FILTER (WHERE passed), "
+            "count(*) FILTER (WHERE status = 'present' AND NOT passed), "
+            "count(*) FILTER (WHERE status = 'absent') "
+            "FROM scores WHERE plan_id = $1",
+            driver.plan.plan_id,
+        )
+        assert shown == tuple(stored)
+        assert sum(shown[1:]) + summary.disqualified == summary.candidates
+        return shown
+
+    before = await counts()
+    candidates, passed, failed, absent = before
+    assert absent == 2 and passed > 0 and failed > 0
+    # 50.10 → 60.10: total 66.70, 不合格 → 合格.
+    await _apply(driver, _request(SEQ_12, "practical", "60.10"))
+    assert await counts() == (candidates, passed + 1, failed - 1, absent)
+    # And back, 合格 → 不合格.
+    await _apply(driver, _request(SEQ_12, "practical", "50.10"))
+    assert await counts() == before
+    # 缺考 → 正常 with no score: present and not passed.
+    await _apply(driver, _request(SEQ_6, "status", "正常"))
+    assert await counts() == (candidates, passed, failed + 1, absent - 1)
+    # The summary's version stays the accepted summary's.
+    summary = (await driver.status()).summary
+    assert summary is not None and summary.version == 1
