@@ -80,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
         HistoryEntry,
         PlanState,
         Refusal,
+        application_mismatch,
         cancel_refusal,
         check_action,
         date_after_today,
@@ -1205,7 +1206,18 @@ class ExamPlanWorkflow:
                     ),
                 )
             )
-        _refuse_first(date_after_today("plan.paid_on_in_future", req.paid_on, _today()))
+        _refuse_first(
+            # Refused here, to the site, with the figures it should have given:
+            # not later to finance, who cannot correct the site's application.
+            application_mismatch(
+                self._state,
+                req.head_count,
+                req.absentees_paid,
+                req.amount,
+                "plan.application_mismatch_to_site",
+            ),
+            date_after_today("plan.paid_on_in_future", req.paid_on, _today()),
+        )
 
     @workflow.update
     async def confirm_payment(self, req: PaymentConfirmation) -> ActionResult:
