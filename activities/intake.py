@@ -356,16 +356,7 @@ class IntakeActivities:
                     version,
                     req.at,
                 )
-        stats = SummaryStats(
-            version=version,
-            candidates=len(rows),
-            passed=sum(1 for r in rows if r.passed),
-            failed=sum(
-                1 for r in rows if r.status is ExamStatus.PRESENT and not r.passed
-            ),
-            absent=sum(1 for r in rows if r.status is ExamStatus.ABSENT),
-            disqualified=sum(1 for r in rows if r.status is ExamStatus.DISQUALIFIED),
-        )
+        stats = SummaryStats.count(version, ((r.status, r.passed) for r in rows))
         log.info(
             "score summary accepted plan_id=%s version=%d candidates=%d",
             plan_id,
@@ -686,10 +677,19 @@ class IntakeActivities:
             media_type=XLSX,
         )
         await self._record_output(plan.plan_id, DocumentKind.PLATFORM_IMPORT, ref)
-        passed = await self.pool.fetchval(
-            "SELECT count(*) FROM scores WHERE plan_id = $1 AND passed", plan.plan_id
+        # The plan's counts after the change: a correction can move a candidate
+        # between passed, failed and absent, and the counts must still add up.
+        results = await self.pool.fetch(
+            "SELECT source_version, status, passed FROM scores WHERE plan_id = $1",
+            plan.plan_id,
         )
-        return CorrectionApplied(update_file=ref, changes=1, passed=passed)
+        stats = SummaryStats.count(
+            max(r["source_version"] for r in results),
+            ((ExamStatus(r["status"]), r["passed"]) for r in results),
+        )
+        return CorrectionApplied(
+            update_file=ref, changes=1, passed=stats.passed, stats=stats
+        )
 
 
 # Corrections that change the same number: a total, or a presence status, moves

@@ -16,6 +16,7 @@ from certflow.models import (
     Problem,
     Role,
     Stage,
+    SummaryStats,
 )
 
 
@@ -142,6 +143,8 @@ class CorrectionApplied(Model):
     changes: int
     # Passing candidates of the plan after the change (a correction can move one).
     passed: int | None = None
+    # All the plan's counts after the change; None in results recorded before.
+    stats: SummaryStats | None = None
 
 
 class IssueRequest(Model):

@@ -6,6 +6,7 @@ be added later (with defaults) without breaking workflows already running.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -229,6 +230,31 @@ class SummaryStats(Model):
     failed: int
     absent: int
     disqualified: int = 0
+
+    @classmethod
+    def count(
+        cls, version: int, results: Iterable[tuple[ExamStatus, bool]]
+    ) -> SummaryStats:
+        """Count candidates by (status, passed): the one rule for every count.
+
+        Failed are the candidates present who did not pass; absent and
+        disqualified ones are counted apart, so the four add up to all.
+        """
+        seen = list(results)
+        return cls(
+            version=version,
+            candidates=len(seen),
+            passed=sum(1 for _, passed in seen if passed),
+            failed=sum(
+                1
+                for status, passed in seen
+                if status is ExamStatus.PRESENT and not passed
+            ),
+            absent=sum(1 for status, _ in seen if status is ExamStatus.ABSENT),
+            disqualified=sum(
+                1 for status, _ in seen if status is ExamStatus.DISQUALIFIED
+            ),
+        )
 
 
 class UploadOutcome(Model):

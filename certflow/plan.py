@@ -589,42 +589,64 @@ def invoice_mismatch(payment: PaymentRecord, amount: Decimal) -> Refusal | None:
     )
 
 
-def payment_mismatch(state: PlanState) -> Refusal | None:
-    """Compare the site's application with the plan, as finance checks it (4.2.3).
+def application_mismatch(
+    state: PlanState,
+    head_count: int,
+    absentees_paid: int,
+    amount: Decimal | None,
+    advice: str,
+) -> Refusal | None:
+    """Compare an application's figures with the plan (4.2.1, 4.2.3).
 
-    The head count must be the passing candidates plus the absentees the site
-    declares it pays for (no more than were absent), and the amount must be the
-    head count times the configured fee. The refusal spells the difference out.
+    The one rule for the site's upload and finance's check: the head count must
+    be the passing candidates plus the absentees the site declares it pays for
+    (no more than were absent), and the amount must be the head count times the
+    configured fee. The refusal spells out the expected figure and the
+    difference, then ``advice`` (a message key) says what is left to do, to
+    whom the refusal goes.
+
+    It compares with this plan's counts only, also when the payment names
+    other plans as well: each plan's application states that plan's figures.
     """
-    payment = state.payment
-    summary = state.summary
-    if summary is None or payment.head_count is None:
+    refusal = _figures_mismatch(state, head_count, absentees_paid, amount)
+    if refusal is None:
         return None
-    if payment.absentees_paid > summary.absent:
+    return Refusal(refusal.code, refusal.message + t(advice))
+
+
+def _figures_mismatch(
+    state: PlanState, head_count: int, absentees_paid: int, amount: Decimal | None
+) -> Refusal | None:
+    summary = state.summary
+    if summary is None:
+        return None
+    if absentees_paid > summary.absent:
         return Refusal(
             "head_count_mismatch",
             t(
                 "plan.absentees_mismatch",
-                paid=payment.absentees_paid,
+                paid=absentees_paid,
                 absent=summary.absent,
+                difference=f"{absentees_paid - summary.absent:+d}",
             ),
         )
-    expected_heads = summary.passed + payment.absentees_paid
-    if payment.head_count != expected_heads:
+    expected_heads = summary.passed + absentees_paid
+    if head_count != expected_heads:
         return Refusal(
             "head_count_mismatch",
             t(
                 "plan.head_count_mismatch",
-                declared=payment.head_count,
+                declared=head_count,
                 expected=expected_heads,
                 passed=summary.passed,
-                absentees=payment.absentees_paid,
+                absentees=absentees_paid,
+                difference=f"{head_count - expected_heads:+d}",
             ),
         )
     fee = state.info.fee_per_candidate
-    if fee is not None and payment.declared_amount is not None:
-        expected = fee * payment.head_count
-        declared = Decimal(str(payment.declared_amount)).quantize(Decimal("0.01"))
+    if fee is not None and amount is not None:
+        expected = fee * head_count
+        declared = amount.quantize(Decimal("0.01"))
         if declared != expected:
             return Refusal(
                 "fee_mismatch",
@@ -632,9 +654,29 @@ def payment_mismatch(state: PlanState) -> Refusal | None:
                     "plan.fee_mismatch",
                     declared=f"{declared:.2f}",
                     expected=f"{expected:.2f}",
-                    heads=payment.head_count,
+                    heads=head_count,
                     fee=f"{fee:.2f}",
                     difference=f"{declared - expected:+.2f}",
                 ),
             )
     return None
+
+
+def payment_mismatch(state: PlanState) -> Refusal | None:
+    """Finance's check of the application on record (4.2.3).
+
+    The site's upload was checked by the same rule, so a mismatch here means
+    the plan's counts changed since (a correction applied afterwards), or the
+    application came before the upload was checked: the site must send again.
+    """
+    payment = state.payment
+    if payment.head_count is None:
+        return None
+    declared = payment.declared_amount
+    return application_mismatch(
+        state,
+        payment.head_count,
+        payment.absentees_paid,
+        None if declared is None else Decimal(str(declared)),
+        "plan.application_mismatch_to_finance",
+    )

@@ -28,6 +28,7 @@ from certflow.actions import (
     BatchDecisionRequest,
     BatchInput,
     ConfirmSummaryRequest,
+    CorrectionSubmission,
     ExamPlanInput,
     InvoiceRecord,
     PaymentConfirmation,
@@ -81,6 +82,7 @@ __all__ = [
     "SUMMARY",
     "TECH",
     "PlanDriver",
+    "correction_request",
     "english_words",
     "free_ports",
     "read_until_ready",
@@ -203,6 +205,19 @@ def english_words(text: str, *codes: str) -> list[str]:
         and not word.startswith("-")
         and not any(c.isdigit() for c in word)
     ]
+
+
+def correction_request(
+    admission: str, field: str, requested: str
+) -> CorrectionSubmission:
+    """A correction request as the info center enters it for a candidate."""
+    return CorrectionSubmission(
+        actor=INFO,
+        admission_number=admission,
+        field=field,
+        requested_score=requested,
+        reason="成绩登记错误",
+    )
 
 
 def unique_plan_id() -> str:

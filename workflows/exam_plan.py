@@ -80,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
         HistoryEntry,
         PlanState,
         Refusal,
+        application_mismatch,
         cancel_refusal,
         check_action,
         date_after_today,
@@ -106,6 +107,9 @@ SCAN_SIGNERS_CORRECTED = "correct_scan_signers"
 # opened just before (a review, an upload to the platform) shows in OwedBy,
 # NextDeadline and the Web UI's details at once, not at the next alarm.
 PUBLISH_BEFORE_WAIT = "publish-before-wait"
+# Patch id: an applied correction recounts passed, failed and absent alike;
+# before, only the passes followed it and the counts stopped adding up.
+CORRECTION_RECOUNTS = "correction-recounts"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -1073,8 +1077,16 @@ class ExamPlanWorkflow:
             if applied is None:
                 return _not_processed("plan.action_failed")
             state.corrections[req.request_id].status = CorrectionStatus.APPLIED
-            if state.summary is not None and applied.passed is not None:
-                state.summary.passed = applied.passed
+            summary = state.summary
+            if summary is not None and workflow.patched(CORRECTION_RECOUNTS):
+                # Every count follows the changed result, not only the passes:
+                # failed and absent ones too, so they still add up.
+                if applied.stats is not None:
+                    state.summary = applied.stats.model_copy(
+                        update={"version": summary.version}
+                    )
+            elif summary is not None and applied.passed is not None:
+                summary.passed = applied.passed
             late = state.close_duty(
                 f"{Duty.CORRECTION_APPLY.value}:{req.request_id}", now, req.actor
             )
@@ -1194,7 +1206,18 @@ class ExamPlanWorkflow:
                     ),
                 )
             )
-        _refuse_first(date_after_today("plan.paid_on_in_future", req.paid_on, _today()))
+        _refuse_first(
+            # Refused here, to the site, with the figures it should have given:
+            # not later to finance, who cannot correct the site's application.
+            application_mismatch(
+                self._state,
+                req.head_count,
+                req.absentees_paid,
+                req.amount,
+                "plan.application_mismatch_to_site",
+            ),
+            date_after_today("plan.paid_on_in_future", req.paid_on, _today()),
+        )
 
     @workflow.update
     async def confirm_payment(self, req: PaymentConfirmation) -> ActionResult:

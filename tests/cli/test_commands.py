@@ -341,6 +341,14 @@ async def test_whole_plan_through_the_command(
         *FINANCE, "payment", plan_id, "--amount", "4100.00", "--received-on", today
     )
     assert mismatch.status == 2  # before the application: refused, nothing kept
+    # Paying for the 14 who passed before the correction does not add up: the
+    # site is refused at upload with the head count it should give.
+    stale = {"15": "14", "4500.00": "4200.00"}
+    wrong = await certflow(*[stale.get(a, a) for a in steps[0]])
+    assert wrong.status == 2, wrong.out
+    assert "应为 15 人" in wrong.out and "相差 -1 人" in wrong.out
+    assert t("plan.application_mismatch_to_site") in wrong.out
+    assert any(o.duty == "application" for o in (await driver.status()).owed)
     invoice_refusals = []
     for argv in steps:
         if argv[len(FINANCE)] == "invoice":

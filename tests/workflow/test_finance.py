@@ -9,9 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
 
-from certflow.actions import ApplicationUpload, InvoiceRecord, PaymentConfirmation
+from certflow.actions import (
+    ApplicationUpload,
+    CorrectionApply,
+    CorrectionDecision,
+    InvoiceRecord,
+    PaymentConfirmation,
+)
 from certflow.config import DeadlinePolicy
 from certflow.i18n import t
 from certflow.models import Stage
@@ -19,9 +24,12 @@ from certflow.timeutil import end_of_day
 from starter.cli import render_status
 from tests.support import (
     FINANCE,
+    INFO,
+    MANAGER,
     SCAN_PDF,
     SITE,
     PlanDriver,
+    correction_request,
     refusal_text,
     refused,
 )
@@ -66,59 +74,160 @@ async def test_invoice_follows_the_confirmed_payment_and_does_not_hold_approval(
     assert recorded["issued_on"] == invoice.issued_on.isoformat()
 
 
-async def test_head_count_and_fee_mismatches_are_refused_with_the_difference(
-    make_driver: Any,
+def _application(
+    driver: PlanDriver, heads: int, absentees: int, amount: str, day: date
+) -> ApplicationUpload:
+    return ApplicationUpload(
+        actor=SITE,
+        application_scan=driver.store.put(
+            SCAN_PDF, filename="申请表.pdf", media_type="application/pdf"
+        ),
+        paid_plan_ids=[driver.plan.plan_id],
+        head_count=heads,
+        absentees_paid=absentees,
+        amount=Decimal(amount),
+        paid_on=day,
+    )
+
+
+def _head_count_refusal(declared: int, passed: int, absentees: int, advice: str) -> str:
+    expected = passed + absentees
+    return (
+        "head_count_mismatch: "
+        + t(
+            "plan.head_count_mismatch",
+            declared=declared,
+            expected=expected,
+            passed=passed,
+            absentees=absentees,
+            difference=f"{declared - expected:+d}",
+        )
+        + t(advice)
+    )
+
+
+async def test_an_application_that_does_not_add_up_is_refused_at_upload_to_the_site(
+    make_driver: Any, resources: Any
 ) -> None:
+    """Regression: a head count or amount that did not add up was accepted
+    (已受理) and only finance's confirmation was refused, for the site's mistake;
+    the site was never told. It is refused at upload, with the figures."""
+    pool, _ = resources
     driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
     await driver.reach_payment()
     today = await driver.today()
-    scan = driver.store.put(
-        SCAN_PDF, filename="申请表.pdf", media_type="application/pdf"
-    )
+    wf = ExamPlanWorkflow
 
-    async def apply_and_check(heads: int, absentees: int, amount: str) -> str | None:
-        """Upload an application, then let finance check it; return the refusal."""
-        application = ApplicationUpload(
-            actor=SITE,
-            application_scan=scan,
-            paid_plan_ids=[driver.plan.plan_id],
-            head_count=heads,
-            absentees_paid=absentees,
-            amount=Decimal(amount),
-            paid_on=today,
+    async def upload(heads: int, absentees: int, amount: str) -> str:
+        application = _application(driver, heads, absentees, amount, today)
+        return await refusal_text(
+            driver.h.execute_update(wf.upload_application, application)
         )
-        confirm = PaymentConfirmation(
-            actor=FINANCE, received_amount=Decimal(amount), received_on=today
-        )
-        try:
-            # A site corrects its application by uploading it again.
-            await driver.h.execute_update(
-                ExamPlanWorkflow.upload_application, application
-            )
-            await driver.h.execute_update(ExamPlanWorkflow.confirm_payment, confirm)
-        except WorkflowUpdateFailedError as err:
-            return f"{getattr(err.cause, 'type', '')}: {err.cause}"
-        return None
 
+    to_site = "plan.application_mismatch_to_site"
     # 14 passed and 2 were absent (the sample's 缺考 seq 6 and 18).
-    refusal = await apply_and_check(13, 0, "3900.00")
-    assert (
-        refusal
-        and refusal.startswith("head_count_mismatch")
-        and "应为 14 人" in refusal
+    assert await upload(13, 0, "3900.00") == _head_count_refusal(13, 14, 0, to_site)
+    assert await upload(15, 0, "4500.00") == _head_count_refusal(15, 14, 0, to_site)
+    assert await upload(17, 3, "5100.00") == "head_count_mismatch: " + t(
+        "plan.absentees_mismatch", paid=3, absent=2, difference="+1"
+    ) + t(to_site)
+    assert await upload(14, 0, "4000.00") == "fee_mismatch: " + t(
+        "plan.fee_mismatch",
+        declared="4000.00",
+        expected="4200.00",
+        heads=14,
+        fee="300.00",
+        difference="-200.00",
+    ) + t(to_site)
+    # Refused by the validator: nothing recorded, the application still owed
+    # by the site and nothing yet for finance to check.
+    status = await driver.status()
+    assert status.payment.head_count is None
+    owed = {o.duty for o in status.owed}
+    assert "application" in owed and "payment_check" not in owed
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM audit WHERE plan_id = $1 "
+        "AND action = 'upload_application'",
+        driver.plan.plan_id,
     )
-    refusal = await apply_and_check(17, 3, "5100.00")
-    assert (
-        refusal and refusal.startswith("head_count_mismatch") and "2 名缺考" in refusal
+
+    # Both absentees paid for too: 16 × 300; finance confirms it as it is.
+    accepted = await driver.h.execute_update(
+        wf.upload_application, _application(driver, 16, 2, "4800.00", today)
     )
-    refusal = await apply_and_check(14, 0, "4000.00")
-    assert refusal and refusal.startswith("fee_mismatch")
-    assert "14 人 × 300.00 元 = 4200.00 元" in refusal and "-200.00" in refusal
-    # Both absentees paid for too: 16 × 300.
-    assert await apply_and_check(16, 2, "4800.00") is None
+    assert accepted.accepted
+    confirmed = await driver.h.execute_update(
+        wf.confirm_payment,
+        PaymentConfirmation(
+            actor=FINANCE, received_amount=Decimal("4800.00"), received_on=today
+        ),
+    )
+    assert confirmed.accepted
     # Once finance confirmed it, the application can no longer be changed.
-    refusal = await apply_and_check(14, 0, "4200.00")
-    assert refusal and refusal.startswith("already_done")
+    assert (
+        await refused(
+            driver.h.execute_update(
+                wf.upload_application, _application(driver, 14, 0, "4200.00", today)
+            )
+        )
+        == "already_done"
+    )
+
+
+async def test_finance_refuses_an_application_a_later_correction_made_wrong(
+    make_driver: Any,
+) -> None:
+    """A correction applied after the upload moves the passes: finance's check
+    refuses the application on record, telling finance the site must send it
+    again, and the site's new upload is checked against the corrected counts."""
+    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    await driver.reach_publicity()
+    await driver.open_publicity()
+    wf = ExamPlanWorkflow
+    # Seq 12: practical 50.10 → 60.10 makes 不合格 合格; decided after publicity.
+    filed = await driver.h.execute_update(
+        wf.submit_correction, correction_request("2026110412012", "practical", "60.10")
+    )
+    assert filed.accepted and filed.reference
+    await driver.skip(15)
+    await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    today = await driver.today()
+
+    # The site pays for the 14 who passed when it uploads.
+    assert (
+        await driver.h.execute_update(
+            wf.upload_application, _application(driver, 14, 0, "4200.00", today)
+        )
+    ).accepted
+    await driver.h.execute_update(
+        wf.decide_correction,
+        CorrectionDecision(actor=MANAGER, request_id=filed.reference, approve=True),
+    )
+    await driver.h.execute_update(
+        wf.apply_correction, CorrectionApply(actor=INFO, request_id=filed.reference)
+    )
+    summary = (await driver.status()).summary
+    assert summary is not None and (summary.passed, summary.failed) == (15, 15)
+
+    payment = PaymentConfirmation(
+        actor=FINANCE, received_amount=Decimal("4200.00"), received_on=today
+    )
+    assert await refusal_text(
+        driver.h.execute_update(wf.confirm_payment, payment)
+    ) == _head_count_refusal(14, 15, 0, "plan.application_mismatch_to_finance")
+    # The site's new upload is checked against the corrected passes.
+    assert await refusal_text(
+        driver.h.execute_update(
+            wf.upload_application, _application(driver, 14, 0, "4200.00", today)
+        )
+    ) == _head_count_refusal(14, 15, 0, "plan.application_mismatch_to_site")
+    assert (
+        await driver.h.execute_update(
+            wf.upload_application, _application(driver, 15, 0, "4500.00", today)
+        )
+    ).accepted
+    payment = payment.model_copy(update={"received_amount": Decimal("4500.00")})
+    assert (await driver.h.execute_update(wf.confirm_payment, payment)).accepted
 
 
 async def test_the_invoice_details_form_is_read_and_a_bad_one_refuses_the_application(

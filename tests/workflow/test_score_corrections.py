@@ -9,7 +9,7 @@ import pytest
 
 from certflow.actions import CorrectionApply, CorrectionDecision, CorrectionSubmission
 from certflow.i18n import t
-from tests.support import INFO, MANAGER, PlanDriver
+from tests.support import INFO, MANAGER, PlanDriver, correction_request
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -18,16 +18,6 @@ wf = ExamPlanWorkflow
 SEQ_12 = "2026110412012"
 # Seq 6 of the sample: absent, no score at all.
 SEQ_6 = "2026110412006"
-
-
-def _request(admission: str, field: str, requested: str) -> CorrectionSubmission:
-    return CorrectionSubmission(
-        actor=INFO,
-        admission_number=admission,
-        field=field,
-        requested_score=requested,
-        reason="成绩登记错误",
-    )
 
 
 async def _in_publicity(make_driver: Any) -> PlanDriver:
@@ -63,7 +53,7 @@ async def test_a_total_alone_is_refused_naming_the_part_score_to_correct(
     driver = await _in_publicity(make_driver)
 
     result = await driver.h.execute_update(
-        wf.submit_correction, _request(SEQ_12, "total", "66.70")
+        wf.submit_correction, correction_request(SEQ_12, "total", "66.70")
     )
 
     assert not result.accepted
@@ -91,7 +81,7 @@ async def test_a_total_alone_is_refused_naming_the_part_score_to_correct(
     )
     # The total its parts give is taken: nothing else changes with it.
     same = await driver.h.execute_update(
-        wf.submit_correction, _request(SEQ_12, "total", "59.7")
+        wf.submit_correction, correction_request(SEQ_12, "total", "59.7")
     )
     assert same.accepted
 
@@ -104,14 +94,14 @@ async def test_a_total_of_a_candidate_with_no_part_score_follows_the_status(
 
     # Absent: no part score, so no total to correct until the status is.
     absent = await driver.h.execute_update(
-        wf.submit_correction, _request(SEQ_6, "total", "70")
+        wf.submit_correction, correction_request(SEQ_6, "total", "70")
     )
     assert not absent.accepted
     assert absent.message == t("intake_db.total_without_parts", status="缺考")
 
     # Marked present, the candidate has no part score yet: a total is taken.
-    await _apply(driver, _request(SEQ_6, "status", "正常"))
-    request_id = await _apply(driver, _request(SEQ_6, "total", "70"))
+    await _apply(driver, correction_request(SEQ_6, "status", "正常"))
+    request_id = await _apply(driver, correction_request(SEQ_6, "total", "70"))
     row = await pool.fetchrow(
         "SELECT status, theory, practical, total, passed FROM scores "
         "WHERE plan_id = $1 AND admission_number = $2",
@@ -134,3 +124,45 @@ async def test_a_total_of_a_candidate_with_no_part_score_follows_the_status(
     assert [tuple(h) for h in history] == [
         ("total", None, "70", INFO.person, "成绩登记错误")
     ]
+
+
+async def test_a_correction_moves_every_count_it_changes_and_they_still_add_up(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: 不合格→合格 raised the passes but left the failures, so
+    `status` showed 合格 15，不合格 16，缺考 2 of 32 (the database: 15 and 15)."""
+    pool, _ = resources
+    driver = await _in_publicity(make_driver)
+
+    async def counts() -> tuple[int, int, int, int]:
+        """(candidates, passed, failed, absent) as `status` shows them; they
+        must be the database's and add up."""
+        summary = (await driver.status()).summary
+        assert summary is not None
+        shown = (summary.candidates, summary.passed, summary.failed, summary.absent)
+        stored = await pool.fetchrow(
+            "SELECT count(*), count(*) FILTER (WHERE passed), "
+            "count(*) FILTER (WHERE status = 'present' AND NOT passed), "
+            "count(*) FILTER (WHERE status = 'absent') "
+            "FROM scores WHERE plan_id = $1",
+            driver.plan.plan_id,
+        )
+        assert shown == tuple(stored)
+        assert sum(shown[1:]) + summary.disqualified == summary.candidates
+        return shown
+
+    before = await counts()
+    candidates, passed, failed, absent = before
+    assert absent == 2 and passed > 0 and failed > 0
+    # 50.10 → 60.10: total 66.70, 不合格 → 合格.
+    await _apply(driver, correction_request(SEQ_12, "practical", "60.10"))
+    assert await counts() == (candidates, passed + 1, failed - 1, absent)
+    # And back, 合格 → 不合格.
+    await _apply(driver, correction_request(SEQ_12, "practical", "50.10"))
+    assert await counts() == before
+    # 缺考 → 正常 with no score: present and not passed.
+    await _apply(driver, correction_request(SEQ_6, "status", "正常"))
+    assert await counts() == (candidates, passed, failed + 1, absent - 1)
+    # The summary's version stays the accepted summary's.
+    summary = (await driver.status()).summary
+    assert summary is not None and summary.version == 1
