@@ -9,13 +9,14 @@ a mail that was already delivered.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 import aiosmtplib
 import asyncpg
 from temporalio import activity
+from temporalio.common import RetryPolicy
 
 from activities.documents import DocumentStore
 from certflow.activity_models import Notification
@@ -25,6 +26,11 @@ from certflow.models import Role
 from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
+
+# How the workflows retry a mail: for ever (the idempotency key keeps a retry
+# from sending twice), and at least once a minute, so the mails follow within a
+# minute once an absent mail server answers again.
+MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 
 
 def template_defaults(template: str) -> dict[str, str]:

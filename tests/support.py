@@ -42,6 +42,7 @@ from certflow.actions import (
 )
 from certflow.config import DeadlinePolicy, Settings
 from certflow.models import Actor, PlanInfo, Role, Stage
+from certflow.plan import DUTY_OWNER, Duty
 from certflow.timeutil import cst_date
 from starter.sample_plan import (
     CANDIDATE_SIGN_IN,
@@ -85,6 +86,7 @@ __all__ = [
     "correction_request",
     "english_words",
     "free_ports",
+    "mails_of",
     "read_until_ready",
     "refusal_text",
     "refused",
@@ -220,6 +222,27 @@ def correction_request(
     )
 
 
+async def mails_of(
+    sink_messages: Any, plan_id: str, template: str, *, count: int = 1
+) -> list[Any]:
+    """A plan's mails from one template, once ``count`` of them have arrived.
+
+    A plan sends its mail beside its work: an action's answer comes before the
+    mail it asked for, which follows a moment later (up to 10 s are waited).
+    """
+    found: list[Any] = []
+    for _ in range(100):
+        found = [
+            m
+            for m in sink_messages()
+            if m["X-Certflow-Plan"] == plan_id and m["X-Certflow-Template"] == template
+        ]
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{len(found)} of {count} {template} mails for {plan_id}")
+
+
 def unique_plan_id() -> str:
     return f"T{uuid.uuid4().hex[:10].upper()}"
 
@@ -340,6 +363,19 @@ class PlanDriver:
             ),
         )
         assert result.accepted
+
+    async def send_back(self, items: list[Duty], reason: str) -> ActionResult:
+        """The regional contact sends ``items`` back to their owners for ``reason``."""
+        return await self.h.execute_update(  # type: ignore[no-any-return]
+            ExamPlanWorkflow.review_consistency,
+            ReviewRequest(
+                actor=CONTACT,
+                approve=False,
+                send_back_to=sorted({DUTY_OWNER[d] for d in items}),
+                items=items,
+                reason=reason,
+            ),
+        )
 
     async def confirm_upload(self) -> None:
         await self.wait_for(lambda s: any(o.duty == "score_upload" for o in s.owed))

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.batch_report import BatchReportActivities
-    from activities.notify import Notifier
+    from activities.notify import MAIL_RETRY, Notifier
     from activities.store import PlanStore
     from certflow.actions import (
         BatchDecisionRequest,
@@ -122,7 +122,7 @@ class ApprovalBatchWorkflow:
                 idempotency_key=f"{workflow.info().workflow_id}/batch_ready",
             ),
             start_to_close_timeout=TIMEOUT,
-            retry_policy=RETRY,
+            retry_policy=MAIL_RETRY,
         )
 
         await workflow.wait_condition(lambda: self._decision is not None)

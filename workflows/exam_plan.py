@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.calendar import CalendarActivities
     from activities.certificates import CertificateActivities
     from activities.intake import IntakeActivities
-    from activities.notify import Notifier
+    from activities.notify import MAIL_RETRY, Notifier
     from activities.store import PLAN_ID_TAKEN, START_PLAN, PlanStore
     from certflow import search_attributes as sa
     from certflow.actions import (
@@ -110,6 +110,11 @@ PUBLISH_BEFORE_WAIT = "publish-before-wait"
 # Patch id: an applied correction recounts passed, failed and absent alike;
 # before, only the passes followed it and the counts stopped adding up.
 CORRECTION_RECOUNTS = "correction-recounts"
+# Patch id: mail goes out beside the plan, in the order it was asked for, and
+# nobody waits for it: an update answers at once while the mail server is down,
+# and the plan's timers go on. The plan ends or continues as new only once every
+# mail it asked for has gone out.
+MAIL_BESIDE = "mail-beside-the-plan"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -154,6 +159,8 @@ class ExamPlanWorkflow:
         self._calendar_reloaded = False
         self._update_seq = 0
         self._published: dict[str, Any] = {}
+        # The last mail asked for; each waits for the one before (see _notify).
+        self._last_mail: asyncio.Task[None] | None = None
 
     # -- main line -----------------------------------------------------------
 
@@ -193,7 +200,7 @@ class ExamPlanWorkflow:
             await stages[state.stage]()
         await self._await_invoice_after_issuance()
 
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(self._all_done)
         return PlanResult(
             plan_id=state.info.plan_id,
             stage=state.stage,
@@ -497,7 +504,7 @@ class ExamPlanWorkflow:
             await self._fire_due_alarms()
             self._publish()
             if self._should_continue_as_new():
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                await workflow.wait_condition(self._all_done)
                 workflow.continue_as_new(
                     self._input.model_copy(update={"state": self._state})
                 )
@@ -1656,33 +1663,65 @@ class ExamPlanWorkflow:
         key_suffix: str = "",
         **fields: str,
     ) -> None:
-        """Mail the people of ``roles`` from ``template``.
+        """Mail the people of ``roles`` from ``template``, without waiting.
 
-        A cancelled plan mails nothing but the news of its cancellation: a
-        step that was under way when it was cancelled asks nobody to act.
+        The mail is composed now (the stage it names is today's) and sent
+        beside the plan: an update answers, and the plan goes on, while the
+        mail server is away. A cancelled plan mails nothing but the news of
+        its cancellation: a step that was under way when it was cancelled asks
+        nobody to act.
         """
         state = self._state
         if self._cancelled and template != CANCELLED_TEMPLATE:
             return
         info = workflow.info()
         self._update_seq += 1
-        await self._activity(
-            Notifier.notify,
-            Notification(
-                plan_id=state.info.plan_id,
-                template=template,
-                roles=roles,
-                site_code=state.info.site_code,
-                fields={
-                    "plan_id": state.info.plan_id,
-                    "site_name": state.info.site_name,
-                    "stage": t(f"stages.{state.stage.value}"),
-                    **fields,
-                },
-                attachments=attachments or [],
-                idempotency_key=f"{info.workflow_id}/{info.run_id}/{self._update_seq}/{template}{key_suffix}",
-            ),
+        note = Notification(
+            plan_id=state.info.plan_id,
+            template=template,
+            roles=roles,
+            site_code=state.info.site_code,
+            fields={
+                "plan_id": state.info.plan_id,
+                "site_name": state.info.site_name,
+                "stage": t(f"stages.{state.stage.value}"),
+                **fields,
+            },
+            attachments=attachments or [],
+            idempotency_key=f"{info.workflow_id}/{info.run_id}/{self._update_seq}/{template}{key_suffix}",
         )
+        if not workflow.patched(MAIL_BESIDE):
+            # As plans recorded before: the caller waits until the mail is sent.
+            await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
+            return
+        self._last_mail = asyncio.create_task(self._mail(note, self._last_mail))
+
+    async def _mail(
+        self, note: Notification, before: asyncio.Task[None] | None
+    ) -> None:
+        """Send one mail once the one asked for before it has gone out.
+
+        In turn, so the parties read a plan's mails in the order they were
+        asked for (the opening mail first, a reminder before its escalation)
+        however long the mail server was away. The activity is retried until
+        the server answers; its idempotency key keeps a retry from sending twice.
+        """
+        if before is not None:
+            await before
+        try:
+            await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
+        except ActivityError:
+            # Only a non-retryable failure ends the retries: the mails after
+            # this one still go out.
+            workflow.logger.error(
+                "mail not sent",
+                extra={"plan_id": note.plan_id, "template": note.template},
+            )
+
+    def _all_done(self) -> bool:
+        """No update or signal is being handled and every mail has gone out."""
+        mail = self._last_mail
+        return workflow.all_handlers_finished() and (mail is None or mail.done())
 
     async def _attempt(
         self, fn: Any, arg: Any, *, start_to_close: timedelta = SHORT

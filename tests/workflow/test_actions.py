@@ -41,6 +41,7 @@ from tests.support import (
     SITE,
     TECH,
     PlanDriver,
+    mails_of,
     refusal_text,
     refused,
 )
@@ -167,13 +168,9 @@ async def test_bad_file_is_refused_row_by_row_and_changes_nothing(
     )
     status = await driver.status()
     assert any(o.duty == "score_summary" for o in status.owed)
-    refusals = [
-        m
-        for m in sink_messages()
-        if m["X-Certflow-Plan"] == driver.plan.plan_id
-        and "未通过校验" in str(m["Subject"])
-    ]
-    assert refusals and refusals[-1].get_body(("plain",)) is not None
+    refusals = await mails_of(sink_messages, driver.plan.plan_id, "upload_refused")
+    assert "未通过校验" in str(refusals[-1]["Subject"])
+    assert refusals[-1].get_body(("plain",)) is not None
 
     # The uploader fixes the file; the good one is accepted as version 1.
     result = await driver.upload(wf.upload_score_summary, LEAD, driver.files["summary"])
@@ -233,24 +230,10 @@ async def test_a_summary_sent_back_tells_the_site_its_confirmation_is_owed_again
     await driver.submit_everything()
     await driver.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))
 
-    result = await driver.h.execute_update(
-        wf.review_consistency,
-        ReviewRequest(
-            actor=CONTACT,
-            approve=False,
-            send_back_to=[Role.LEAD_EVALUATOR],
-            items=[Duty.SCORE_SUMMARY],
-            reason="总成绩计算有误",
-        ),
-    )
+    result = await driver.send_back([Duty.SCORE_SUMMARY], "总成绩计算有误")
     assert result.accepted
 
-    [mail] = [
-        m
-        for m in sink_messages()
-        if m["X-Certflow-Plan"] == driver.plan.plan_id
-        and m["X-Certflow-Template"] == "sent_back"
-    ]
+    [mail] = await mails_of(sink_messages, driver.plan.plan_id, "sent_back")
     site = driver.settings.site_recipients[driver.plan.site_code]
     assert all(address in str(mail["To"]) for address in site)
     assert t("duties.summary_confirmation") in str(
