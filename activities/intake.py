@@ -31,14 +31,13 @@ from certflow.activity_models import (
 )
 from certflow.certificates import load_font
 from certflow.i18n import t
-from certflow.intake.cells import clean_text, plain_decimal
 from certflow.intake.summary import (
     TOLERANCE,
     compute_total,
     parts_for_total,
     passes,
 )
-from certflow.intake.vocabulary import score_fault
+from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
 from certflow.invoice import InvoiceReading, read_invoice_details
 from certflow.models import (
     CandidateScore,
@@ -801,11 +800,7 @@ def _check_requested(field: str, requested: str) -> list[Problem]:
     return []
 
 
-_STATUS_WORDS = {
-    "正常": ExamStatus.PRESENT,
-    "缺考": ExamStatus.ABSENT,
-    "违纪": ExamStatus.DISQUALIFIED,
-}
+_STATUS_WORDS = STATUS_BY_NAME
 
 
 def _check_published(
@@ -907,19 +902,6 @@ def _part_advice(options: dict[str, Decimal]) -> str:
 
 def _status_word(status: ExamStatus) -> str:
     return next(word for word, value in _STATUS_WORDS.items() if value is status)
-
-
-def parse_score(text: str) -> Decimal | None:
-    """A score as people write it, or None: the score summary's rule for text cells.
-
-    A plain decimal number (``plain_decimal``: no ``1e1``, ``0x10``, ``NaN`` or
-    digits of other scripts) from 0 to 100 with at most two decimals. The digits
-    are kept as written, so the history records ``85.50`` as it was asked.
-    """
-    value = plain_decimal(clean_text(text))
-    if value is None or score_fault(value) is not None:
-        return None
-    return value
 
 
 def _corrected(

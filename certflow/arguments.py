@@ -63,6 +63,37 @@ _USAGE_ERRORS = tuple(
 )
 
 
+# The values argparse repeats in its own errors, by message key: shortened
+# there like every value a refusal repeats (``shown``).
+_ECHOED = {
+    "usage_choice": ("value",),
+    "usage_unknown": ("what",),
+    "usage_bad_value": ("value",),
+    "usage_no_value": ("value",),
+    "usage_ambiguous": ("what",),
+}
+
+# How much of a value a refusal repeats: enough to recognise what was typed.
+SHOWN_LENGTH = 40
+
+
+def shown(value: object) -> str:
+    """A typed value as a refusal repeats it: its first 40 characters, then "…".
+
+    A value pasted by mistake (a whole file, a 100,000-character id) would
+    otherwise fill the terminal and hide the reason it was refused.
+    """
+    text = str(value)
+    return text if len(text) <= SHOWN_LENGTH else text[:SHOWN_LENGTH] + "…"
+
+
+def _shown_quoted(text: str) -> str:
+    """``shown`` for a value argparse quoted (``'expert'``): the quotes kept."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[0] + shown(text[1:-1]) + text[0]
+    return shown(text)
+
+
 # argparse's titles of its own sections (before 3.10: "optional arguments").
 _SECTIONS = {
     "positional arguments": "help.words.positionals",
@@ -185,7 +216,10 @@ class StaffArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         for pattern, key in _USAGE_ERRORS:
             if match := pattern.fullmatch(message):
-                message = t(f"cli.{key}", **match.groupdict())
+                fields = match.groupdict()
+                for name in _ECHOED.get(key, ()):
+                    fields[name] = _shown_quoted(fields[name])
+                message = t(f"cli.{key}", **fields)
                 break
         self.print_usage(sys.stderr)
         self.exit(2, t("cli.usage_error", prog=self.prog, message=message) + "\n")

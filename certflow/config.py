@@ -8,6 +8,7 @@ input when the plan starts, so a replay never depends on today's configuration.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +27,32 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "certflow.t
 # Relative paths of a configuration file are read from the project folder, so a
 # command gives the same answer from whichever folder staff run it in.
 PROJECT_DIR = DEFAULT_CONFIG.parent.parent
+
+
+# Where tomllib's message says the error is; its English words are not shown.
+_TOML_AT = re.compile(r"\(at line (?P<line>\d+), column (?P<column>\d+)\)$")
+_TOML_AT_END = "(at end of document)"
+
+
+def malformed_toml(path: Path, err: tomllib.TOMLDecodeError, kind: str) -> str:
+    """A malformed TOML file, said in Chinese with the line and column of the error.
+
+    tomllib tells the place only inside its English message (its ``lineno``
+    and ``colno`` attributes are newer than Python 3.11), so it is read there
+    and its English words are left out. ``kind`` names the kind of file as
+    staff know it (``config.file``, ``cli.plan_file``).
+    """
+    message = str(err)
+    if (at := _TOML_AT.search(message)) is not None:
+        return t("config.toml_invalid", file=kind, path=path, **at.groupdict())
+    if message.endswith(_TOML_AT_END):
+        return t("config.toml_invalid_end", file=kind, path=path)
+    return t("config.toml_invalid_somewhere", file=kind, path=path)
+
+
+def not_utf8(path: Path, kind: str) -> str:
+    """A TOML file in another encoding (GBK, say), refused naming the file."""
+    return t("config.not_utf8", file=kind, path=path)
 
 
 class ConfigError(ValueError):
@@ -225,9 +252,13 @@ class Settings(Model):
         if chosen.is_file():
             try:
                 data = tomllib.loads(chosen.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            except OSError:
+                raise ConfigError(t("config.unreadable", path=chosen)) from None
+            except UnicodeDecodeError:
+                raise ConfigError(not_utf8(chosen, t("config.file"))) from None
+            except tomllib.TOMLDecodeError as err:
                 raise ConfigError(
-                    t("config.unreadable", path=chosen, detail=err)
+                    malformed_toml(chosen, err, t("config.file"))
                 ) from None
         try:
             settings = cls.model_validate(data)

@@ -33,6 +33,12 @@ ADMISSION_NUMBER = re.compile(rf"[A-Za-z0-9-]{{1,{ADMISSION_NUMBER_MAX_LENGTH}}}
 # characters) stay well below this; a longer "name" is a note or a pasted row,
 # and no certificate line holds it.
 NAME_MAX_LENGTH = 50
+# A staff id (工号) names an evaluator in a plan and the person acting in the
+# staff tools: ASCII letters, digits and hyphens (``ZCX-E-0107``), starting
+# with a letter or digit. A person's name ("张 三") is no staff id: the plan
+# would wait for an upload by somebody no login is called.
+STAFF_ID_MAX_LENGTH = 64
+STAFF_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9-]{{0,{STAFF_ID_MAX_LENGTH - 1}}}$"
 
 
 def canonical_code(text: str) -> str:

@@ -28,6 +28,7 @@ from certflow.intake.common import refusal_problem
 from certflow.intake.container import Refusal
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.workbook import Grid, open_workbook
+from certflow.mail_address import is_mail_address
 from certflow.models import Model, Problem
 
 
@@ -101,10 +102,6 @@ CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 3
 # region code and the 9-character organisation code (check character 0-9 or X).
 _OLD_TAX_NUMBER = re.compile(r"[0-9]{6}[0-9A-Z]{8}[0-9X]")
 _ACCOUNT = re.compile(r"[0-9]{8,30}")
-_EMAIL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
-)
 # A value starting with one of these is run as a formula when finance pastes or
 # imports it into a spreadsheet; such cells are refused, never repaired.
 FORMULA_SIGNS = ("=", "+", "-", "@")
@@ -362,7 +359,7 @@ class _Check:
         # Spaces inside an address are refused rather than closed up: the site
         # must say which address it meant.
         email = entry.text
-        if len(email) > 254 or not _EMAIL.fullmatch(email):
+        if not is_mail_address(email):
             self.add("bad_email", entry)
             return None
         return email

@@ -14,6 +14,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from certflow.identity import STAFF_ID_MAX_LENGTH, STAFF_ID_PATTERN
+
 
 class Model(BaseModel):
     """Base of every certflow model: unknown fields are ignored, not errors.
@@ -84,7 +86,7 @@ class Actor(Model):
     """
 
     role: Role
-    person: str = Field(min_length=1, max_length=64)
+    person: str = Field(min_length=1, max_length=STAFF_ID_MAX_LENGTH)
     site_code: str | None = None
 
 
@@ -105,8 +107,29 @@ class PassRule(Model):
     practical_weight: float = 0.7
 
 
-# A text a plan cannot do without: something other than spaces.
-Filled = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# The texts a plan cannot do without hold something other than spaces.
+# The longest name a plan holds (a site's, a certificate's, a module's). Real
+# ones stay below 40 characters; a longer text is a paste of something else,
+# and the certificate, the mails and the Web UI would all print it.
+PLAN_TEXT_MAX_LENGTH = 100
+# Codes a plan is filed under besides its id: a site's, a module's.
+PLAN_CODE_MAX_LENGTH = 32
+PlanText = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=PLAN_TEXT_MAX_LENGTH
+    ),
+]
+PlanCode = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=PLAN_CODE_MAX_LENGTH
+    ),
+]
+# An evaluator by staff id (``certflow.identity``), never by name.
+StaffId = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=STAFF_ID_PATTERN)
+]
 
 
 class PlanInfo(Model):
@@ -117,16 +140,16 @@ class PlanInfo(Model):
     """
 
     plan_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{2,40}$")
-    site_code: str = Field(min_length=1, max_length=32)
-    site_name: Filled
-    certificate: Filled
+    site_code: str = Field(min_length=1, max_length=PLAN_CODE_MAX_LENGTH)
+    site_name: PlanText
+    certificate: PlanText
     level: Level
-    module_code: Filled
-    module_name: Filled
+    module_code: PlanCode
+    module_name: PlanText
     exam_end_date: date
     # Without a lead evaluator nobody may upload the scores: the plan would stall.
-    lead_evaluator_id: Filled
-    evaluator_ids: list[Filled] = Field(default_factory=list)
+    lead_evaluator_id: StaffId
+    evaluator_ids: list[StaffId] = Field(default_factory=list)
     pass_rule: PassRule = Field(default_factory=PassRule)
     # The fee table's price per candidate for this certificate and level, copied
     # from configuration when the plan starts; None where none is configured.

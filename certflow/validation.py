@@ -59,12 +59,13 @@ def explain(
     ``("actor", "person")``) as staff know it.
     """
     return [
-        t("validation.line", field=label(tuple(e["loc"])), problem=_problem(e))
+        t("validation.line", field=label(tuple(e["loc"])), problem=problem_of(e))
         for e in err.errors(include_input=False, include_url=False)
     ]
 
 
-def _problem(error: ErrorDetails) -> str:
+def problem_of(error: ErrorDetails) -> str:
+    """What is wrong with one refused field, in Chinese, without its input."""
     kind = _KIND_OF.get(error["type"])
     limits = {k: str(v) for k, v in (error.get("ctx") or {}).items()}
     if kind is None:

@@ -75,17 +75,29 @@ from certflow.arguments import (
     about,
     argument_help,
     named_codes,
+    shown,
 )
-from certflow.config import ConfigError, Settings
+from certflow.config import ConfigError, Settings, malformed_toml, not_utf8
 from certflow.files import create_private, write_private
-from certflow.i18n import t, t_or
+from certflow.i18n import catalogue, t, t_or
 from certflow.identity import canonical_code
-from certflow.models import Actor, DocumentRef, Level, PlanInfo, Role, Stage
+from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
+from certflow.mail_address import is_mail_address
+from certflow.models import (
+    PLAN_CODE_MAX_LENGTH,
+    PLAN_TEXT_MAX_LENGTH,
+    Actor,
+    DocumentRef,
+    Level,
+    PlanInfo,
+    Role,
+    Stage,
+)
 from certflow.plan import SUBMISSION_DUTIES, HistoryEntry
 from certflow.plan_details import batch_summary, plan_summary
 from certflow.privacy import mask_id_number, mask_name
 from certflow.timeutil import CST, cst_date, date_from_text, format_cst, format_deadline
-from certflow.validation import explain
+from certflow.validation import explain, problem_of
 
 ROLE_ENV, PERSON_ENV, SITE_ENV = "CERTFLOW_ROLE", "CERTFLOW_PERSON", "CERTFLOW_SITE"
 DEFAULT_WAIT = 120.0
@@ -530,7 +542,9 @@ def _money(text: str) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise argparse.ArgumentTypeError(t("cli.bad_amount", value=text)) from None
+        raise argparse.ArgumentTypeError(
+            t("cli.bad_amount", value=shown(text))
+        ) from None
     return value
 
 
@@ -538,14 +552,14 @@ def _day(text: str) -> date:
     """A date as staff type it: 2026-11-04, 2026/11/4, 2026.11.04 or 2026年11月4日."""
     day = date_from_text(text)
     if day is None:
-        raise argparse.ArgumentTypeError(t("cli.bad_date", value=text))
+        raise argparse.ArgumentTypeError(t("cli.bad_date", value=shown(text)))
     return day
 
 
 def _code(text: str) -> str:
     code = canonical_code(text)
     if not _CODE.match(code):
-        raise argparse.ArgumentTypeError(t("cli.bad_code", value=text))
+        raise argparse.ArgumentTypeError(t("cli.bad_code", value=shown(text)))
     return code
 
 
@@ -568,10 +582,37 @@ def reason_argument(text: str) -> str:
     return reason
 
 
-def _file(ctx: Context, path: Path) -> Any:
+def requester_argument(text: str) -> str:
+    """``--requester``: who asked, as the request will name them; never blank."""
+    requester = text.strip()
+    if not requester:
+        raise argparse.ArgumentTypeError(t("cli.requester_blank"))
+    return requester
+
+
+def mail_address_argument(text: str) -> str:
+    """``--email``: where the requester is answered; the shape of an address."""
+    address = text.strip()
+    if not is_mail_address(address):
+        raise argparse.ArgumentTypeError(t("cli.bad_email", value=shown(text)))
+    return address
+
+
+def existing_file(path: Path) -> Path:
+    """``path``, when it names a file; a folder or nothing there is refused.
+
+    "Not found" would send staff looking for a file that is there: a folder
+    given where a file belongs is said to be a folder.
+    """
+    if path.is_dir():
+        raise CliError(t("cli.file_is_folder", path=path))
     if not path.is_file():
         raise CliError(t("cli.file_missing", path=path))
-    return ctx.store.put_file(path)
+    return path
+
+
+def _file(ctx: Context, path: Path) -> Any:
+    return ctx.store.put_file(existing_file(path))
 
 
 @dataclass(frozen=True)
@@ -622,6 +663,8 @@ class PlanAction:
     model: type[BaseModel]
     arguments: tuple[Arg, ...] = ()
     exclusive: tuple[Arg, ...] = ()
+    # What one flag's type cannot see: values read by another flag's value.
+    check: Callable[[argparse.Namespace], None] | None = None
 
     def add_arguments(
         self, parser: argparse.ArgumentParser, helps: Callable[[str], str]
@@ -645,12 +688,17 @@ class PlanAction:
             if arg.target is None:
                 continue
             value = getattr(args, arg.dest)
-            if value is None and arg.options.get("type") is reason_argument:
-                continue  # an optional reason not given: the model's default
+            if value is None and arg.options.get("type") in _OPTIONAL_TEXT:
+                continue  # an optional text not given: the model's default
             if arg.document and value is not None:
                 value = _file(ctx, value)
             values[arg.target] = value
         return self.model.model_validate(values)
+
+
+# Flags whose checked text defaults to None rather than "": argparse would run
+# a "" default through the check, and refuse a flag nobody gave.
+_OPTIONAL_TEXT = (reason_argument, requester_argument, mail_address_argument)
 
 
 def _flag(flag: str, target: str | None, **options: Any) -> Arg:
@@ -675,6 +723,34 @@ _UPLOADS = {
 }
 # The score fields a correction may change.
 SCORE_FIELDS = ("theory", "practical", "total", "status")
+
+
+def check_correction_values(args: argparse.Namespace) -> None:
+    """``--published`` and ``--requested`` read as the plan will read them.
+
+    A score by intake's rule for text (``parse_score``), a status by its word
+    (正常, 缺考, 违纪), so a value the plan would refuse is refused here naming
+    its flag. An empty ``--published`` is a score nobody quoted.
+    """
+    status = args.field_field == "status"
+    problems = []
+    for flag, dest in (
+        ("--published", "field_published_score"),
+        ("--requested", "field_requested_score"),
+    ):
+        text: str = getattr(args, dest)
+        if flag == "--published" and not text.strip():
+            continue
+        if status and text.strip() not in STATUS_BY_NAME:
+            words = "、".join(STATUS_BY_NAME)
+            problems.append(
+                t("cli.bad_status_value", flag=flag, value=shown(text), words=words)
+            )
+        elif not status and parse_score(text) is None:
+            problems.append(t("cli.bad_score_value", flag=flag, value=shown(text)))
+    if problems:
+        raise CliError("\n".join(problems))
+
 
 PLAN_ACTIONS: list[PlanAction] = [
     *(
@@ -756,9 +832,12 @@ PLAN_ACTIONS: list[PlanAction] = [
             _flag("--published", "published_score", default=""),
             _flag("--requested", "requested_score", required=True),
             _flag("--reason", "reason", type=reason_argument, required=True),
-            _flag("--requester", "requester", default=""),
-            _flag("--email", "requester_email", default=""),
+            _flag("--requester", "requester", type=requester_argument, default=None),
+            _flag(
+                "--email", "requester_email", type=mail_address_argument, default=None
+            ),
         ),
+        check=check_correction_values,
     ),
     PlanAction(
         ("correction", "decide"),
@@ -849,6 +928,8 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
     """Send one action to its plan and print the plan's answer."""
     spec: PlanAction = args.plan_action
     request = spec.request(args, actor_of(args), ctx)
+    if spec.check is not None:  # after the model's limits, said all at once
+        spec.check(args)
 
     client = await ctx.client()
     handle = client.get_workflow_handle(plan_workflow_id(args.plan_id))
@@ -903,31 +984,58 @@ _PLAN_FLAGS = {
 }
 
 
-def _level(text: str) -> Level:
+def _level(text: str, where: str) -> Level:
+    """A level typed as its code or its Chinese name; ``where`` names flag or key."""
     chinese = Level.from_chinese(text)
     if chinese is not None:
         return chinese
     try:
         return Level(text.strip())
     except ValueError:
-        raise CliError(t("cli.bad_level", level=text)) from None
+        levels = "、".join(f"{level.value}（{level.chinese}）" for level in Level)
+        raise CliError(
+            t("cli.bad_level", where=where, level=shown(text), levels=levels)
+        ) from None
 
 
 def plan_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """The fields of a new plan, from ``--from-file`` (TOML) or from the flags."""
+    """The fields of a new plan, from ``--from-file`` (TOML) or from the flags.
+
+    Every required field left out is named at once: the file's keys with
+    their Chinese names, or the flags.
+    """
     if args.from_file is not None:
         data = plan_file(args.from_file)
+        missing = [name for name in _PLAN_FLAGS if _left_out(data.get(name))]
+        if missing:
+            fields = "、".join(
+                f"{name}（{t(f'cli.plan_fields.{name}')}）" for name in missing
+            )
+            raise CliError(
+                t("cli.plan_file_missing", path=args.from_file, fields=fields)
+            )
     else:
         data = {name: getattr(args, name) for name in _PLAN_FLAGS}
         data["evaluator_ids"] = args.evaluator
         missing = [flag for name, flag in _PLAN_FLAGS.items() if data[name] is None]
         if missing:
             raise CliError(t("cli.plan_fields_missing", fields=" ".join(missing)))
-    data["level"] = _level(str(data.get("level", "")))
+    data["level"] = _level(str(data["level"]), _plan_field_name(args, "level"))
     for name in ("plan_id", "site_code"):
         if isinstance(data.get(name), str):
             data[name] = canonical_code(data[name])
     return dict(data)
+
+
+def _left_out(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _plan_field_name(args: argparse.Namespace, name: str) -> str:
+    """A plan field as staff gave it: the file's key, or the flag."""
+    if args.from_file is not None:
+        return name
+    return _PLAN_FLAGS.get(name, "--evaluator" if name == "evaluator_ids" else "")
 
 
 def plan_file(path: Path) -> dict[str, Any]:
@@ -936,51 +1044,49 @@ def plan_file(path: Path) -> dict[str, Any]:
     A missing, unreadable or malformed file is refused naming the file (and,
     for TOML errors, the line), never with a traceback.
     """
-    if not path.is_file():
-        raise CliError(t("cli.file_missing", path=path))
+    existing_file(path)
     try:
         data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError:
         raise CliError(t("cli.file_unreadable", path=path)) from None
     except UnicodeDecodeError:
-        raise CliError(t("cli.plan_file_encoding", path=path)) from None
+        raise CliError(not_utf8(path, t("cli.plan_file"))) from None
     except tomllib.TOMLDecodeError as err:
-        raise CliError(toml_error(path, err)) from None
+        raise CliError(malformed_toml(path, err, t("cli.plan_file"))) from None
     data = data.get("plan", data)
     if not isinstance(data, dict):
         raise CliError(t("cli.plan_file_no_table", path=path))
     return data
 
 
-# Where tomllib's message says the error is; its English words are not shown.
-_TOML_AT = re.compile(r"\(at line (?P<line>\d+), column (?P<column>\d+)\)$")
+def plan_info(fields: dict[str, Any], args: argparse.Namespace) -> PlanInfo:
+    """Validate a new plan's fields; each wrong one is refused naming it in Chinese.
 
-
-def toml_error(path: Path, err: tomllib.TOMLDecodeError) -> str:
-    """A malformed TOML file, said in Chinese with the line and column of the error.
-
-    tomllib tells the place only inside its English message (its ``lineno``
-    and ``colno`` attributes are newer than Python 3.11), so it is read there.
+    The flag (or the file's key) is named with what is wrong: the limit of a
+    text too long, the shape of a code or a staff id. The input itself is not
+    repeated: it may be anything at all, a name included.
     """
-    message = str(err)
-    if (at := _TOML_AT.search(message)) is not None:
-        return t("cli.plan_file_invalid", path=path, **at.groupdict())
-    if message.endswith("(at end of document)"):
-        return t("cli.plan_file_invalid_end", path=path)
-    return t("cli.plan_file_invalid_somewhere", path=path)
-
-
-def plan_info(fields: dict[str, Any]) -> PlanInfo:
-    """Validate a new plan's fields; a wrong one is refused naming it in Chinese."""
     try:
         return PlanInfo.model_validate(fields)
     except ValidationError as err:
-        # Only the field is named: the input itself may be anything at all.
-        location = err.errors(include_input=False)[0]["loc"]
-        name = str(location[0]) if location else "plan"
-        label = t_or(name, f"cli.plan_fields.{name}")
-        flag = _PLAN_FLAGS.get(name, "--evaluator" if name == "evaluator_ids" else "")
-        raise CliError(t("cli.plan_field_invalid", field=label, flag=flag)) from None
+        lines: dict[str, str] = {}
+        for error in err.errors(include_input=False, include_url=False):
+            name = str(error["loc"][0]) if error["loc"] else "plan"
+            if name in lines:
+                continue  # a second evaluator id of the same shape
+            shape = f"cli.plan_field_shapes.{name}"
+            problem = (
+                t(shape)
+                if error["type"] == "string_pattern_mismatch" and shape in catalogue()
+                else problem_of(error)
+            )
+            lines[name] = t(
+                "cli.plan_field_invalid",
+                field=t_or(name, f"cli.plan_fields.{name}"),
+                flag=_plan_field_name(args, name),
+                problem=problem,
+            )
+        raise CliError("\n".join(lines.values())) from None
 
 
 def check_new_plan(
@@ -1028,7 +1134,7 @@ async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
 
     starter = actor_allowed(args, PLAN_STARTERS, "cli.start_not_allowed")
     settings = ctx.settings
-    info = plan_info(plan_fields(args))
+    info = plan_info(plan_fields(args), args)
     # The guard reads the stack's clock: a training stack's may be weeks ahead.
     today = cst_date(await ctx.now())
     check_new_plan(settings, info, force=args.force, today=today)
@@ -1264,7 +1370,7 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
 def _rejection(text: str) -> tuple[str, str]:
     plan_id, sep, reason = text.partition("=")
     if not sep or not plan_id.strip():
-        raise argparse.ArgumentTypeError(t("cli.bad_reject", value=text))
+        raise argparse.ArgumentTypeError(t("cli.bad_reject", value=shown(text)))
     return plan_id.strip(), reason_argument(reason)
 
 
@@ -1339,7 +1445,7 @@ def _clock_days(text: str) -> int:
         days = 0
     if not 1 <= days <= CLOCK_DAYS_MOST:
         raise argparse.ArgumentTypeError(
-            t("cli.clock.days_range", most=CLOCK_DAYS_MOST, value=text)
+            t("cli.clock.days_range", most=CLOCK_DAYS_MOST, value=shown(text))
         )
     return days
 
@@ -1406,8 +1512,7 @@ async def load_calendar(ctx: Context, args: argparse.Namespace) -> int:
     actor = actor_of(args)
     if actor.role is not Role.ADMIN:
         raise CliError(t("cli.admin_only"))
-    if not args.file.is_file():
-        raise CliError(t("cli.file_missing", path=args.file))
+    existing_file(args.file)
     try:
         schedule = load_schedule_file(args.file.read_bytes(), args.file.name)
     except ScheduleError as err:
@@ -1513,8 +1618,7 @@ def trusted_keys(settings: Settings, given: Sequence[Path]) -> list[bytes]:
     else:
         paths = list(settings.certificates.previous_public_keys)
     for path in paths:
-        if not path.is_file():
-            raise CliError(t("cli.file_missing", path=path))
+        existing_file(path)
     keys = [path.read_bytes() for path in paths]
 
     signing = settings.certificates.signing_key_file
@@ -1646,7 +1750,7 @@ def _positive_seconds(text: str) -> float:
     except ValueError:
         seconds = 0.0
     if not seconds > 0 or seconds == float("inf"):
-        raise argparse.ArgumentTypeError(t("cli.bad_wait", value=text))
+        raise argparse.ArgumentTypeError(t("cli.bad_wait", value=shown(text)))
     return seconds
 
 
@@ -1658,6 +1762,8 @@ def _glossary() -> dict[str, str]:
         "fields": named_codes(SCORE_FIELDS, "cli.fields."),
         "stages": named_codes((s.value for s in Stage), "stages."),
         "seconds": f"{DEFAULT_WAIT:.0f}",
+        "text_limit": str(PLAN_TEXT_MAX_LENGTH),
+        "code_limit": str(PLAN_CODE_MAX_LENGTH),
     }
 
 

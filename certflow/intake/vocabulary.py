@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from certflow.intake.cells import CellValue
+from certflow.intake.cells import CellValue, clean_text, plain_decimal
 from certflow.models import ExamStatus
 
 # 考试状态 as schools write it.
@@ -26,6 +26,10 @@ STATUS_NAMES: dict[ExamStatus, str] = {
     ExamStatus.PRESENT: "正常",
     ExamStatus.ABSENT: "缺考",
     ExamStatus.DISQUALIFIED: "违纪",
+}
+# A status as a correction request names it: the template's own words only.
+STATUS_BY_NAME: dict[str, ExamStatus] = {
+    name: status for status, name in STATUS_NAMES.items()
 }
 HUNDRED = Decimal(100)
 PASS_WORD = "合格"
@@ -67,3 +71,18 @@ def score_fault(value: Decimal) -> str | None:
     if -value.normalize().as_tuple().exponent > 2:  # type: ignore[operator]
         return "score_too_many_decimals"
     return None
+
+
+def parse_score(text: str) -> Decimal | None:
+    """A score as people write it, or None: the score summary's rule for text cells.
+
+    A plain decimal number (``plain_decimal``: no ``1e1``, ``0x10``, ``NaN`` or
+    digits of other scripts) from 0 to 100 with at most two decimals. The digits
+    are kept as written, so the history records ``85.50`` as it was asked.
+    Correction requests are read with it wherever they are typed: in the staff
+    tool, by mail and in the plan.
+    """
+    value = plain_decimal(clean_text(text))
+    if value is None or score_fault(value) is not None:
+        return None
+    return value

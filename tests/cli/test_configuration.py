@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from certflow.config import PROJECT_DIR, ConfigError, Settings, deployment_warnings
+from certflow.i18n import t
 from starter.cli import run
+from tests.support import english_words
 
 
 def test_relative_paths_are_read_from_the_project_folder(
@@ -76,7 +78,7 @@ def test_a_configuration_naming_no_file_in_the_environment_is_refused(
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('database_url = "postgresql://x\n[smtp\n', "无法读取"),
+        ('database_url = "postgresql://x\n[smtp\n', "第 1 行第 31 列"),
         ('[smtp]\nport = "abc"\npassword = "s3cret-value"\n', "smtp.port"),
         ("database_url = 5\n", "database_url"),
     ],
@@ -95,6 +97,27 @@ async def test_a_wrong_configuration_says_where_without_a_traceback(
     assert expected in err and str(config) in err
     assert "Traceback" not in err
     assert "s3cret-value" not in err  # values (passwords) are never echoed
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_malformed_configuration_says_where_in_chinese_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: 配置文件 … 无法读取：Illegal character '\\n' (at line 1,
+    column 27): tomllib's English, the place in its words."""
+    config = tmp_path / "certflow.toml"
+    config.write_text('database_url = "postgresql://x\n', encoding="utf-8")
+
+    status, _ = await _run("--config", str(config), "status", "P2026-1104-0412")
+
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    kind = t("config.file")
+    assert err == t("config.toml_invalid", file=kind, path=config, line=1, column=31)
+    assert english_words(err.replace(str(config), ""), "TOML") == []
+    config.write_bytes('database_url = "数据库"\n'.encode("gbk"))
+    with pytest.raises(ConfigError, match="UTF-8"):
+        Settings.load(config)
 
 
 def test_an_overdue_notice_repeating_without_pause_is_refused(tmp_path: Path) -> None:

@@ -68,8 +68,8 @@ async def test_a_site_without_a_mail_address_is_not_started(
 @pytest.mark.parametrize(
     ("content", "key"),
     [
-        (b'plan_id = "P2026-1"\nsite_code = \n', "cli.plan_file_invalid"),
-        ('plan_id = "考试"'.encode("gbk"), "cli.plan_file_encoding"),
+        (b'plan_id = "P2026-1"\nsite_code = \n', "config.toml_invalid"),
+        ('plan_id = "考试"'.encode("gbk"), "config.not_utf8"),
         (b"plan = 5\n", "cli.plan_file_no_table"),
         (None, "cli.file_missing"),
     ],
@@ -84,7 +84,8 @@ async def test_a_plan_file_that_cannot_be_read_is_named(
     outcome = await certflow(*ADMIN, "plan", "start", "--from-file", str(plan_file))
 
     assert outcome.status == 2
-    expected = t(key, path=plan_file, line=2, column=13).split("：")[0]
+    kind = t("cli.plan_file")
+    expected = t(key, file=kind, path=plan_file, line=2, column=13).split("：")[0]
     assert expected in outcome.out and "Traceback" not in outcome.out
 
 
@@ -94,7 +95,7 @@ async def test_a_folder_given_as_the_plan_file_is_refused(
     outcome = await certflow(*ADMIN, "plan", "start", "--from-file", str(tmp_path))
 
     assert outcome.status == 2
-    assert t("cli.file_missing", path=tmp_path) in outcome.out
+    assert t("cli.file_is_folder", path=tmp_path) in outcome.out
 
 
 # -- reasons -------------------------------------------------------------------

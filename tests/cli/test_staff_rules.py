@@ -196,8 +196,11 @@ async def test_a_wrong_plan_id_is_named_in_chinese(
     outcome = await certflow(*argv)
 
     assert outcome.status == 2
-    label = t("cli.plan_fields.plan_id")
-    assert t("cli.plan_field_invalid", field=label, flag="--plan-id") in outcome.out
+    label, shape = t("cli.plan_fields.plan_id"), t("cli.plan_field_shapes.plan_id")
+    assert (
+        t("cli.plan_field_invalid", field=label, flag="--plan-id", problem=shape)
+        in outcome.out
+    )
     assert "pattern" not in outcome.out and "String" not in outcome.out
 
 

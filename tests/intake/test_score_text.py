@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from activities.intake import parse_score
 from certflow.intake import read_score_summary
+from certflow.intake.vocabulary import parse_score
 from certflow.models import PlanInfo
 from tests.corpus.intake.make_corpus import HEADER, csv_bytes, row, workbook
 

@@ -1,0 +1,281 @@
+"""What staff type is checked where they type it, and a refusal names the flag.
+
+Found by a user trial: a blank ``--requester`` and ``--email notanemail`` were
+taken; ``--published abc`` was refused by the plan without naming the flag; a
+3000-character site name and ``--lead-evaluator "张 三"`` started a plan;
+``--level expert`` did not say which flag nor what it may be; a plan file
+without most of its fields answered ``等级""无效``; a folder given as an upload
+was "not found"; and a 100,000-character id came back whole in the refusal.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from certflow.config import Settings
+from certflow.i18n import t
+from certflow.models import PLAN_TEXT_MAX_LENGTH, Level, PlanInfo
+from starter.cli import parse
+from tests.cli.conftest import Certflow, certflow_runner
+from tests.cli.test_commands import ADMIN, INFO, start_argv
+from tests.cli.test_staff_rules import plan_exists, started_input, with_flag
+from tests.support import PlanDriver, english_words, sample_plan, unique_plan_id
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+PLAN = "P2026-1104-0412"
+SUBMIT = [*INFO, "correction", "submit", PLAN, "--admission", "2026110412012",
+          "--field", "practical", "--requested", "60",
+          "--reason", "录入错误"]  # fmt: skip
+
+
+# -- correction submit -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "key"),
+    [
+        ("--requester", "   ", "cli.requester_blank"),
+        ("--requester", "\u3000", "cli.requester_blank"),
+        ("--email", "notanemail", "cli.bad_email"),
+        ("--email", "黎芬芳 <kaowu@whjtxx.example.edu.cn>", "cli.bad_email"),
+        ("--email", "kaowu@whjtxx", "cli.bad_email"),
+    ],
+    ids=["blank", "ideographic-space", "no-at", "with-name", "no-domain"],
+)
+async def test_a_blank_requester_or_an_address_that_is_none_is_refused(
+    flag: str,
+    value: str,
+    key: str,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    outcome = await certflow_runner(settings, None)(*SUBMIT, flag, value)
+
+    assert outcome.status == 2
+    err = capsys.readouterr().err
+    assert f"参数 {flag}：" in err
+    assert t(key, value=value) in err
+
+
+async def test_a_requester_and_an_address_as_they_should_be_are_taken() -> None:
+    args, _ = parse(
+        [*SUBMIT, "--requester", " 武汉市交通职业技术学校 ",
+         "--email", "kaowu@whjtxx.example.edu.cn"]
+    )  # fmt: skip
+    assert args.field_requester == "武汉市交通职业技术学校"
+    assert args.field_requester_email == "kaowu@whjtxx.example.edu.cn"
+    args, _ = parse(SUBMIT)
+    assert args.field_requester is None and args.field_requester_email is None
+
+
+@pytest.mark.parametrize(
+    ("field", "published", "requested", "wrong"),
+    [
+        ("practical", "abc", "60", "--published"),
+        ("practical", "", "63.001", "--requested"),
+        ("theory", "50", "1e1", "--requested"),
+        ("total", "", "100.5", "--requested"),
+        ("practical", "-5", "60", "--published"),
+    ],
+    ids=["letters", "three-decimals", "exponent", "above-100", "negative"],
+)
+async def test_a_score_the_plan_would_refuse_is_refused_naming_its_flag(
+    field: str, published: str, requested: str, wrong: str, settings: Settings
+) -> None:
+    """Read by intake's rule for a score typed as text, before anything is sent."""
+    argv = with_flag(with_flag(SUBMIT, "--field", field), "--requested", requested)
+
+    outcome = await certflow_runner(settings, None)(*argv, "--published", published)
+
+    assert outcome.status == 2
+    value = published if wrong == "--published" else requested
+    assert t("cli.bad_score_value", flag=wrong, value=value) in outcome.out
+    assert english_words(outcome.out, value) == []
+
+
+async def test_a_status_correction_names_the_status_words(settings: Settings) -> None:
+    argv = with_flag(with_flag(SUBMIT, "--field", "status"), "--requested", "63")
+
+    outcome = await certflow_runner(settings, None)(*argv)
+
+    assert outcome.status == 2
+    assert t("cli.bad_status_value", flag="--requested", value="63",
+             words="正常、缺考、违纪") in outcome.out  # fmt: skip
+
+
+# -- plan start ------------------------------------------------------------------
+
+
+async def test_the_model_takes_the_longest_text_the_tool_takes() -> None:
+    plan = sample_plan(date.today()).model_dump()
+    longest = "站" * PLAN_TEXT_MAX_LENGTH
+
+    for name in ("site_name", "certificate", "module_name"):
+        assert getattr(PlanInfo.model_validate({**plan, name: longest}), name)
+        with pytest.raises(ValueError, match="at most 100"):
+            PlanInfo.model_validate({**plan, name: longest + "站"})
+    for staff_id in ("张 三", "张三", "ZCX E 0107", "-E1", "E1;DROP"):
+        with pytest.raises(ValueError):
+            PlanInfo.model_validate({**plan, "lead_evaluator_id": staff_id})
+        with pytest.raises(ValueError):
+            PlanInfo.model_validate({**plan, "evaluator_ids": ["E-1", staff_id]})
+
+
+async def test_a_site_name_past_the_limit_is_refused_naming_flag_and_limit(
+    certflow: Certflow, new_driver: PlanDriver, client: Client
+) -> None:
+    argv = with_flag(start_argv(new_driver.plan), "--site-name", "x" * 3000)
+
+    outcome = await certflow(*argv)
+
+    assert outcome.status == 2
+    assert outcome.out.strip() == t(
+        "cli.plan_field_invalid",
+        field=t("cli.plan_fields.site_name"),
+        flag="--site-name",
+        problem=t("validation.too_long", max_length=PLAN_TEXT_MAX_LENGTH),
+    )
+    assert not await plan_exists(client, new_driver.plan.plan_id)
+
+
+async def test_a_site_name_at_the_limit_and_staff_ids_start_the_plan(
+    certflow: Certflow, new_driver: PlanDriver, client: Client
+) -> None:
+    longest = "武" * PLAN_TEXT_MAX_LENGTH
+    argv = with_flag(start_argv(new_driver.plan), "--site-name", longest)
+
+    outcome = await certflow(*argv)
+
+    assert outcome.status == 0, outcome.out
+    info = (await started_input(client, new_driver.plan.plan_id)).info
+    assert info.site_name == longest
+    assert info.lead_evaluator_id == new_driver.plan.lead_evaluator_id
+
+
+async def test_a_name_given_for_a_staff_id_is_refused_naming_each_flag(
+    certflow: Certflow, new_driver: PlanDriver, client: Client
+) -> None:
+    argv = with_flag(start_argv(new_driver.plan), "--lead-evaluator", "张 三")
+    argv = [*argv[: argv.index("--evaluator")], "--evaluator", "E-1", "李 四"]
+
+    outcome = await certflow(*argv)
+
+    assert outcome.status == 2
+    for name, flag in (
+        ("lead_evaluator_id", "--lead-evaluator"),
+        ("evaluator_ids", "--evaluator"),
+    ):
+        expected = t(
+            "cli.plan_field_invalid",
+            field=t(f"cli.plan_fields.{name}"),
+            flag=flag,
+            problem=t(f"cli.plan_field_shapes.{name}"),
+        )
+        assert expected in outcome.out
+    # The name typed is not repeated: it is a person's name.
+    assert "张" not in outcome.out and "李" not in outcome.out
+    assert not await plan_exists(client, new_driver.plan.plan_id)
+
+
+async def test_a_wrong_level_names_its_flag_and_the_levels(
+    settings: Settings, tmp_path: Path
+) -> None:
+    plan = sample_plan(date.today(), unique_plan_id())
+    by_flag = await certflow_runner(settings, None)(
+        *with_flag(start_argv(plan), "--level", "expert")
+    )
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text(plan_toml(plan, level="expert"), encoding="utf-8")
+    by_file = await certflow_runner(settings, None)(
+        *ADMIN, "plan", "start", "--from-file", str(plan_file)
+    )
+
+    levels = "、".join(f"{level.value}（{level.chinese}）" for level in Level)
+    for outcome, where in ((by_flag, "--level"), (by_file, "level")):
+        assert outcome.status == 2
+        assert outcome.out.strip() == t(
+            "cli.bad_level", where=where, level="expert", levels=levels
+        )
+    assert all(word in by_flag.out for word in ("初级", "中级", "高级"))
+
+
+def plan_toml(plan: PlanInfo, **changed: str) -> str:
+    """A plan file holding ``plan``'s fields, some of them ``changed``."""
+    fields = {
+        "plan_id": plan.plan_id,
+        "site_code": plan.site_code,
+        "site_name": plan.site_name,
+        "certificate": plan.certificate,
+        "level": plan.level.chinese,
+        "module_code": plan.module_code,
+        "module_name": plan.module_name,
+        "lead_evaluator_id": plan.lead_evaluator_id,
+        **changed,
+    }
+    lines = [f'{key} = "{value}"' for key, value in fields.items()]
+    return "\n".join([*lines, f"exam_end_date = {plan.exam_end_date}", ""])
+
+
+async def test_a_plan_file_lacking_fields_lists_every_one_missing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text(
+        'plan_id = "P2026-1104-0412"\nsite_code = "HB-WH-0031"\nsite_name = " "\n',
+        encoding="utf-8",
+    )
+
+    outcome = await certflow_runner(settings, None)(
+        *ADMIN, "plan", "start", "--from-file", str(plan_file)
+    )
+
+    assert outcome.status == 2
+    missing = ["site_name", "certificate", "level", "module_code", "module_name",
+               "exam_end_date", "lead_evaluator_id"]  # fmt: skip
+    fields = "、".join(f"{key}（{t(f'cli.plan_fields.{key}')}）" for key in missing)
+    assert outcome.out.strip() == t(
+        "cli.plan_file_missing", path=plan_file, fields=fields
+    )
+
+
+# -- files and echoed values -----------------------------------------------------
+
+
+async def test_a_folder_given_as_an_upload_is_said_to_be_a_folder(
+    settings: Settings, tmp_path: Path
+) -> None:
+    outcome = await certflow_runner(settings, None)(
+        "--as", "lead_evaluator", "--person", "ZCX-E-0107",
+        "upload", "summary", PLAN, str(tmp_path),
+    )  # fmt: skip
+
+    assert outcome.status == 2
+    assert outcome.out.strip() == t("cli.file_is_folder", path=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "A" * 100_000],
+        ["--as", "A" * 100_000, "status", PLAN],
+        ["status", PLAN, "A" * 100_000],
+        [*SUBMIT, "--email", "A" * 100_000],
+        [*ADMIN, "clock", "advance", "A" * 100_000],
+    ],
+    ids=["code", "choice", "unknown", "email", "days"],
+)
+async def test_a_pasted_value_is_repeated_only_in_part(
+    argv: list[str], settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outcome = await certflow_runner(settings, None)(*argv)
+
+    said = outcome.out + capsys.readouterr().err
+    assert outcome.status == 2
+    assert "A" * 40 + "…" in said
+    assert "A" * 41 not in said
+    assert len(said) < 2000
