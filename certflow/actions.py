@@ -13,6 +13,7 @@ from pydantic import Field
 
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
+from certflow.identity import ADMISSION_NUMBER_MAX_LENGTH
 from certflow.models import (
     Actor,
     DocumentKind,
@@ -94,7 +95,8 @@ class CorrectionSubmission(Model):
     """成绩修改申请表 entered by staff or read from the exam mailbox."""
 
     actor: Actor
-    admission_number: str = Field(min_length=1, max_length=32)
+    # Intake's one rule: a number intake accepted can always be named here.
+    admission_number: str = Field(min_length=1, max_length=ADMISSION_NUMBER_MAX_LENGTH)
     field: str = Field(pattern=r"^(theory|practical|total|status)$")
     published_score: str = ""
     requested_score: str = Field(min_length=1, max_length=16)

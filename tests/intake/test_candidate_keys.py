@@ -13,10 +13,11 @@ from datetime import date
 
 import pytest
 
+from certflow.actions import CorrectionSubmission
 from certflow.corrections import read_correction_form_text
 from certflow.intake import read_candidate_sign_in, read_score_summary
 from tests.intake.conftest import SAMPLES
-from tests.support import sample_plan
+from tests.support import INFO, sample_plan
 
 SUMMARY_CSV = SAMPLES / "P2026-1104-0412-成绩汇总表-gbk.csv"
 SIGN_IN_CSV = (
@@ -71,6 +72,15 @@ def test_the_longest_admission_number_is_taken_on_both_sides() -> None:
 
     assert summary.accepted, summary.problems
     assert problems == [] and drafts[0].admission_number == longest
+    # The plan's correction update takes it too (it once stopped at 32).
+    request = CorrectionSubmission(
+        actor=INFO,
+        admission_number=longest,
+        field="theory",
+        requested_score="10",
+        reason="漏登",
+    )
+    assert request.admission_number == longest
     assert read_score_summary(_summary(admission=longest + "9"), PLAN).problems
 
 
