@@ -80,7 +80,11 @@ from certflow.arguments import (
 from certflow.config import ConfigError, Settings, malformed_toml, not_utf8
 from certflow.files import create_private, write_private
 from certflow.i18n import catalogue, t, t_or
-from certflow.identity import canonical_code
+from certflow.identity import (
+    ADMISSION_NUMBER_MAX_LENGTH,
+    canonical_code,
+    is_admission_number,
+)
 from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
 from certflow.mail_address import is_mail_address
 from certflow.models import (
@@ -561,6 +565,16 @@ def _code(text: str) -> str:
     if not _CODE.match(code):
         raise argparse.ArgumentTypeError(t("cli.bad_code", value=shown(text)))
     return code
+
+
+def _admission(text: str) -> str:
+    """An admission number as intake keeps it: NFKC, trimmed, of its one shape."""
+    admission = unicodedata.normalize("NFKC", text).strip()
+    if not is_admission_number(admission):
+        raise argparse.ArgumentTypeError(
+            t("cli.bad_admission", value=shown(text), limit=ADMISSION_NUMBER_MAX_LENGTH)
+        )
+    return admission
 
 
 def _code_argument(
@@ -1888,7 +1902,10 @@ def build_parser() -> argparse.ArgumentParser:
     history, helps = leaf(("correction", "history"), correction_history)
     _code_argument(history, "plan_id", helps)
     history.add_argument(
-        "admission", metavar="ADMISSION_NUMBER", help=helps("admission")
+        "admission",
+        type=_admission,
+        metavar="ADMISSION_NUMBER",
+        help=helps("admission"),
     )
 
     gather, helps = leaf(("batch", "gather"), gather_batch)

@@ -23,6 +23,7 @@ from activities.documents import DocumentStore
 from activities.store import PlanStore
 from certflow.actions import ExamPlanInput, plan_workflow_id
 from certflow.activity_models import PlanRegistration
+from certflow.arguments import shown
 from certflow.config import Settings
 from certflow.i18n import t
 from starter import mailbox_cli
@@ -275,7 +276,9 @@ async def test_an_unanswered_action_may_still_be_processed(
 
 
 async def test_the_correction_history_of_an_unknown_plan_says_it_is_not_found(
-    certflow: Certflow, resources: tuple[Any, DocumentStore]
+    certflow: Certflow,
+    resources: tuple[Any, DocumentStore],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Regression: a mistyped plan id answered "no correction records" with exit
     status 0, as if the plan were there and nothing had changed."""
@@ -290,7 +293,18 @@ async def test_the_correction_history_of_an_unknown_plan_says_it_is_not_found(
         "correction", "history", "P2026-9999-0001", "2026110412012"
     )
     known = await certflow("correction", "history", plan.plan_id, "2026110412012")
+    wide = "２０２６１１０４１２０１２"
+    full_width = await certflow("correction", "history", plan.plan_id, wide)
+    typo = "黎芬 " + "9" * 500
+    capsys.readouterr()
+    pasted = await certflow("correction", "history", plan.plan_id, typo)
+    refused = capsys.readouterr().err
 
+    assert full_width.out == known.out
+    # Not an admission number: said so, repeating only the start of it.
+    assert pasted.status == 2
+    assert t("cli.bad_admission", value=shown(typo), limit=40) in refused
+    assert "9" * 50 not in refused
     assert unknown.status == 2
     assert unknown.out.strip() == t("cli.plan_not_found", plan_id="P2026-9999-0001")
     assert known.status == 0
