@@ -12,13 +12,14 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from certflow.i18n import t
 from certflow.models import Level, Model, PassRule, Role
+from certflow.validation import explain
 
 if TYPE_CHECKING:
     from certflow.certificates.numbering import NumberScheme
@@ -34,18 +35,67 @@ _TOML_AT = re.compile(r"\(at line (?P<line>\d+), column (?P<column>\d+)\)$")
 _TOML_AT_END = "(at end of document)"
 
 
+def toml_error_position(err: tomllib.TOMLDecodeError) -> tuple[int, int] | None:
+    """The line and column tomllib names in its message, if it names one.
+
+    Its ``lineno`` and ``colno`` attributes are newer than Python 3.11, so the
+    place is read from the English message, whose words are never shown.
+    """
+    at = _TOML_AT.search(str(err))
+    return None if at is None else (int(at["line"]), int(at["column"]))
+
+
+def _dotted(location: tuple[int | str, ...]) -> str:
+    """A setting as the file names it: ``deadlines.overdue_repeat``, ``fees.2.fee``."""
+    return ".".join(str(part) for part in location)
+
+
+def unknown_keys(model: type[BaseModel], data: object, prefix: str = "") -> list[str]:
+    """The keys of ``data`` that no field of ``model`` (or its sections) reads.
+
+    Sections are the fields whose type is itself a model, or a list of models
+    (``[[fees]]``); tables keyed by the operator (``recipients``) take any key.
+    """
+    if not isinstance(data, dict):
+        return []
+    found: list[str] = []
+    for key, value in data.items():
+        field = model.model_fields.get(str(key))
+        name = f"{prefix}{key}"
+        if field is None:
+            found.append(name)
+            continue
+        section = _section_model(field.annotation)
+        if section is None:
+            continue
+        items = value if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            at = f"{name}.{index + 1}." if isinstance(value, list) else f"{name}."
+            found += unknown_keys(section, item, at)
+    return found
+
+
+def _section_model(annotation: object) -> type[BaseModel] | None:
+    """The model a field's values are read into, if it is a section of models."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation) or (None,)
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            return item
+    return None
+
+
 def malformed_toml(path: Path, err: tomllib.TOMLDecodeError, kind: str) -> str:
     """A malformed TOML file, said in Chinese with the line and column of the error.
 
-    tomllib tells the place only inside its English message (its ``lineno``
-    and ``colno`` attributes are newer than Python 3.11), so it is read there
-    and its English words are left out. ``kind`` names the kind of file as
-    staff know it (``config.file``, ``cli.plan_file``).
+    ``kind`` names the kind of file as staff know it (``config.file``,
+    ``cli.plan_file``).
     """
-    message = str(err)
-    if (at := _TOML_AT.search(message)) is not None:
-        return t("config.toml_invalid", file=kind, path=path, **at.groupdict())
-    if message.endswith(_TOML_AT_END):
+    if (at := toml_error_position(err)) is not None:
+        line, column = at
+        return t("config.toml_invalid", file=kind, path=path, line=line, column=column)
+    if str(err).endswith(_TOML_AT_END):
         return t("config.toml_invalid_end", file=kind, path=path)
     return t("config.toml_invalid_somewhere", file=kind, path=path)
 
@@ -81,14 +131,14 @@ class DeadlinePolicy(Model):
     def _repeat_is_positive(cls, value: timedelta) -> timedelta:
         # Zero would repeat the overdue notice without end (and divides by it).
         if value < timedelta(hours=1):
-            raise ValueError("overdue_repeat must be at least one hour")
+            raise ValueError(t("config.overdue_repeat_too_short"))
         return value
 
     @field_validator("remind_before")
     @classmethod
     def _reminders_come_before(cls, value: list[timedelta]) -> list[timedelta]:
         if any(offset <= timedelta(0) for offset in value):
-            raise ValueError("remind_before offsets must be after zero")
+            raise ValueError(t("config.remind_before_not_before"))
         return value
 
     supervisors: dict[Role, Role] = Field(
@@ -260,14 +310,17 @@ class Settings(Model):
                 raise ConfigError(
                     malformed_toml(chosen, err, t("config.file"))
                 ) from None
+        # A misspelt key would otherwise be ignored and its default used.
+        if unknown := unknown_keys(cls, data):
+            raise ConfigError(
+                t("config.unknown_keys", path=chosen, keys="、".join(unknown))
+            )
         try:
             settings = cls.model_validate(data)
         except ValidationError as err:
-            # Values are left out: the file holds passwords.
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                for e in err.errors(include_input=False, include_url=False)
-            )
+            # Values are left out (explain never repeats them): the file holds
+            # passwords.
+            detail = "；".join(explain(err, _dotted))
             raise ConfigError(t("config.invalid", path=chosen, detail=detail)) from None
         return settings.anchored(PROJECT_DIR).with_environment(os.environ)
 

@@ -46,6 +46,11 @@ _KINDS: dict[str, tuple[str, ...]] = {
     "decimal_places": ("decimal_max_places",),
     "pattern": ("string_pattern_mismatch",),
     "choice": ("enum", "literal_error"),
+    "not_true_false": ("bool_parsing", "bool_type"),
+    "not_text": ("string_type",),
+    "not_a_list": ("list_type",),
+    "not_a_table": ("dict_type", "model_type", "model_attributes_type"),
+    "not_a_duration": ("time_delta_parsing", "time_delta_type"),
 }
 _KIND_OF = {kind: key for key, kinds in _KINDS.items() for kind in kinds}
 
@@ -68,6 +73,8 @@ def problem_of(error: ErrorDetails) -> str:
     """What is wrong with one refused field, in Chinese, without its input."""
     kind = _KIND_OF.get(error["type"])
     limits = {k: str(v) for k, v in (error.get("ctx") or {}).items()}
+    if error["type"] == "value_error" and limits.get("error"):
+        return limits["error"]  # a validator's own reason, from the catalogue
     if kind is None:
         return t("validation.other", code=error["type"])
     if error["type"] in ("too_short", "too_long"):

@@ -22,6 +22,7 @@ from certflow.calendar.schedule import (
     calendar_problem,
     check_schedule,
 )
+from certflow.config import toml_error_position
 from certflow.models import Problem
 
 _HOLIDAY_KINDS = {"holiday", "放假", "休"}
@@ -96,9 +97,13 @@ def _from_toml(text: str, digest: str) -> YearSchedule:
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ScheduleError(
-            [calendar_problem("toml_invalid", detail=str(error))]
-        ) from error
+        at = toml_error_position(error)
+        problem = (
+            calendar_problem("toml_invalid_at", row=at[0], column=at[1])
+            if at is not None
+            else calendar_problem("toml_invalid")
+        )
+        raise ScheduleError([problem]) from error
 
     problems: list[Problem] = []
     for key in ("year", "holidays"):

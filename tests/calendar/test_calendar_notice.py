@@ -16,6 +16,8 @@ from certflow.calendar import (
     load_schedule_file,
     parse_notice,
 )
+from certflow.i18n import t
+from tests.support import english_words
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -217,6 +219,19 @@ def test_the_expected_year_is_checked(made_up_2027: YearSchedule) -> None:
         load_schedule_file(data, "x.toml", year=2028)
 
     assert codes(raised.value) == ["year_mismatch"]
+
+
+def test_a_malformed_toml_file_is_located_in_chinese() -> None:
+    """Regression: the refusal repeated tomllib's English message."""
+    data = b'year = 2027\nholidays = ["2027-01-01"\nmakeup = 1\n'
+
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(data, "2027.toml")
+
+    (problem,) = raised.value.problems
+    assert problem.code == "toml_invalid_at" and problem.row == 3
+    assert problem.render() == "第 3 行：" + t("calendar.toml_invalid_at", column=1)
+    assert english_words(problem.render(), "TOML") == []
 
 
 def test_an_unsound_toml_file_is_refused_with_every_reason() -> None:

@@ -79,10 +79,18 @@ def test_a_configuration_naming_no_file_in_the_environment_is_refused(
     ("text", "expected"),
     [
         ('database_url = "postgresql://x\n[smtp\n', "第 1 行第 31 列"),
-        ('[smtp]\nport = "abc"\npassword = "s3cret-value"\n', "smtp.port"),
-        ("database_url = 5\n", "database_url"),
+        (
+            '[smtp]\nport = "abc"\npassword = "s3cret-value"\n',
+            "smtp.port：" + t("validation.not_a_number"),
+        ),
+        ("database_url = 5\n", "database_url：" + t("validation.not_text")),
+        (
+            '[deadlines]\ninvoice_day = 30\n[[fees]]\ncertificate = "x"\nfe = 1\n'
+            'password = "s3cret-value"\n',
+            "deadlines.invoice_day、fees.1.fe、fees.1.password",
+        ),
     ],
-    ids=["malformed", "wrong-type", "wrong-type-top"],
+    ids=["malformed", "wrong-type", "wrong-type-top", "misspelt-keys"],
 )
 async def test_a_wrong_configuration_says_where_without_a_traceback(
     text: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -95,6 +103,10 @@ async def test_a_wrong_configuration_says_where_without_a_traceback(
     assert status == 2
     err = capsys.readouterr().err
     assert expected in err and str(config) in err
+    # Chinese but for the settings' own names.
+    names = ("TOML", "smtp.port", "database_url", "password", "docs", "operations.md")
+    names += ("deadlines.invoice_day", "fees.1.fe", "fees.1.password")
+    assert english_words(err.replace(str(config), ""), *names) == []
     assert "Traceback" not in err
     assert "s3cret-value" not in err  # values (passwords) are never echoed
 
@@ -125,11 +137,13 @@ def test_an_overdue_notice_repeating_without_pause_is_refused(tmp_path: Path) ->
     with it failed its workflow task for good (a division by zero)."""
     config = tmp_path / "certflow.toml"
     config.write_text('[deadlines]\noverdue_repeat = "PT0S"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match="overdue_repeat"):
+    with pytest.raises(ConfigError, match="overdue_repeat") as raised:
         Settings.load(config)
+    assert t("config.overdue_repeat_too_short") in str(raised.value)
     config.write_text('[deadlines]\nremind_before = ["-P1D"]\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match="remind_before"):
+    with pytest.raises(ConfigError, match="remind_before") as raised:
         Settings.load(config)
+    assert t("config.remind_before_not_before") in str(raised.value)
 
 
 @pytest.mark.parametrize("tool", ["revoke", "mailbox"])
