@@ -531,6 +531,8 @@ def _day(text: str) -> date:
 def _code(text: str) -> str:
     """A plan, site or batch code as issued, however staff typed it."""
     code = canonical_code(text)
+    if not code:
+        raise argparse.ArgumentTypeError(t("cli.code_blank"))
     if not _CODE.match(code):
         raise argparse.ArgumentTypeError(t("cli.bad_code", value=text))
     return code
@@ -814,7 +816,7 @@ PLAN_ACTIONS: list[PlanAction] = [
         ("site-signoff",),
         "site_signoff",
         SiteSignoffRequest,
-        (_flag("--platform-plan-id", "plan_id", required=True),),
+        (_flag("--platform-plan-id", "plan_id", type=_code, required=True),),
     ),
     PlanAction(
         ("plan", "cancel"),
