@@ -66,32 +66,30 @@ async def test_plan_ids_typed_in_lower_case_sign_off_and_decide_the_same_plan(
     assert t("cli.code_blank") in err
     assert any(o.duty == "site_signoff" for o in (await driver.status()).owed)
 
-    signed = await certflow(*SITE, "site-signoff", typed, "--platform-plan-id", typed)
-    assert signed.status == 0, signed.out
-    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    async def sign_off_and_gather(typed_id: str, batch_id: str) -> None:
+        signoff = ["site-signoff", typed_id, "--platform-plan-id", typed_id]
+        signed = await certflow(*SITE, *signoff)
+        assert signed.status == 0, signed.out
+        await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+        gather = ["batch", "gather", "--batch-id", batch_id]
+        assert (await certflow(*TECH, *gather)).status == 0
+        await driver.wait_for(lambda s: s.batch_id == batch_id)
 
     # Rejected and sent back to sign off again, in lower case and full width.
     first = f"B-{plan_id}"
-    assert (await certflow(*TECH, "batch", "gather", "--batch-id", first)).status == 0
-    await driver.wait_for(lambda s: s.batch_id == first)
+    await sign_off_and_gather(typed, first)
     returned = await certflow(
         *GM, "batch", "decide", first.lower(),
         "--reject", f"{typed}=平台签发的考试计划有误",
         "--return", f"{wide}＝site_signoff",
     )  # fmt: skip
     assert returned.status == 0, returned.out
-    assert t(
-        "cli.batch_rejected", plan_id=plan_id, reason="平台签发的考试计划有误"
-    ) in (returned.out)
+    rejected = t("cli.batch_rejected", plan_id=plan_id, reason="平台签发的考试计划有误")
+    assert rejected in returned.out
     status = await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
     assert [o.duty for o in status.owed if o.duty != "invoice"] == ["site_signoff"]
-    again = await certflow(*SITE, "site-signoff", wide, "--platform-plan-id", wide)
-    assert again.status == 0, again.out
-    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
-
     second = f"B2-{plan_id}"
-    assert (await certflow(*TECH, "batch", "gather", "--batch-id", second)).status == 0
-    await driver.wait_for(lambda s: s.batch_id == second)
+    await sign_off_and_gather(wide, second)
     approved = await certflow(*GM, "batch", "decide", second, "--approve", typed)
     assert approved.status == 0, approved.out
     assert t("cli.batch_approved", plans=plan_id) in approved.out
