@@ -261,6 +261,7 @@ class BatchDecisionRequest(Model):
     approve_all: bool = False
     approve: list[str] = Field(default_factory=list)
     reject: dict[str, str] = Field(default_factory=dict)  # plan id -> reason
+    # Rejected plans sent back to stage 5-8: plan id -> the duties to redo.
     return_to: dict[str, list[Duty]] = Field(default_factory=dict)
 
 
@@ -272,6 +273,10 @@ class BatchStatus(Model):
     rejected: dict[str, str]
     # Closed without a decision: nothing was ready (or every plan was gone).
     closed_empty: bool = False
+    # Rejected plans sent back to stage 5-8: every duty they owe again, those
+    # named and what follows them. A rejected plan not here waits for the
+    # next batch.
+    returned: dict[str, list[Duty]] = Field(default_factory=dict)
 
 
 class BatchResult(Model):

@@ -80,12 +80,63 @@ SUBMISSION_DUTIES = (
     Duty.SUMMARY_CONFIRMATION,
 )
 
+# What a general manager's rejection may send back to stage 5-8 to be redone
+# (4.2.6), in process order: the site's application, the tech dept's
+# sign-off, finance's check of the payment, the site's sign-off.
+REDO_DUTIES = (
+    Duty.APPLICATION,
+    Duty.ORG_SIGNOFF,
+    Duty.PAYMENT_CHECK,
+    Duty.SITE_SIGNOFF,
+)
+
+# What rests on a duty and must be done again when it is redone: a new
+# application is a new payment to check, and the site signs off what it paid.
+_FOLLOWS: dict[Duty, tuple[Duty, ...]] = {
+    Duty.APPLICATION: (Duty.PAYMENT_CHECK, Duty.SITE_SIGNOFF),
+}
+
+
+def duties_to_redo(named: list[Duty]) -> list[Duty]:
+    """The duties a plan sent back owes: those named and what follows them.
+
+    In process order, each once. Only ``REDO_DUTIES`` are expected; the
+    batch's validator refuses any other before a verdict is sent.
+    """
+    owed = set(named)
+    for duty in named:
+        owed.update(_FOLLOWS.get(duty, ()))
+    order = [*REDO_DUTIES, *(d for d in Duty if d not in REDO_DUTIES)]
+    return [d for d in order if d in owed]
+
+
 UPLOAD_DUTY: dict[DocumentKind, Duty] = {
     DocumentKind.SCORE_SUMMARY: Duty.SCORE_SUMMARY,
     DocumentKind.SIGNED_SUMMARY_SCAN: Duty.SIGNED_SCAN,
     DocumentKind.CANDIDATE_SIGN_IN: Duty.CANDIDATE_SIGN_IN,
     DocumentKind.EVALUATOR_SIGN_IN: Duty.EVALUATOR_SIGN_IN,
 }
+
+
+def role_name(role: Role) -> str:
+    return t(f"roles.{role.value}")
+
+
+def duty_names(duties: list[Duty]) -> str:
+    return "、".join(t(f"duties.{d.value}") for d in duties)
+
+
+def duties_by_party(duties: list[Duty]) -> str:
+    """Reopened duties, by party: ``上传考生签到表（考核站点）；…``."""
+    parties = dict.fromkeys(DUTY_OWNER[d] for d in duties)
+    return "；".join(
+        t(
+            "plan.sent_back_group",
+            items=duty_names([d for d in duties if DUTY_OWNER[d] is party]),
+            party=role_name(party),
+        )
+        for party in parties
+    )
 
 
 class Obligation(Model):

@@ -97,7 +97,13 @@ from certflow.models import (
     Role,
     Stage,
 )
-from certflow.plan import SUBMISSION_DUTIES, HistoryEntry
+from certflow.plan import (
+    REDO_DUTIES,
+    SUBMISSION_DUTIES,
+    Duty,
+    HistoryEntry,
+    duties_by_party,
+)
 from certflow.plan_details import batch_summary, plan_summary
 from certflow.privacy import mask_id_number, mask_name
 from certflow.timeutil import CST, cst_date, date_from_text, format_cst, format_deadline
@@ -561,7 +567,10 @@ def _day(text: str) -> date:
 
 
 def _code(text: str) -> str:
+    """A plan, site or batch code as issued, however staff typed it."""
     code = canonical_code(text)
+    if not code:
+        raise argparse.ArgumentTypeError(t("cli.code_blank"))
     if not _CODE.match(code):
         raise argparse.ArgumentTypeError(t("cli.bad_code", value=shown(text)))
     return code
@@ -879,6 +888,7 @@ PLAN_ACTIONS: list[PlanAction] = [
             _flag(
                 "--paid-plan",
                 "paid_plan_ids",
+                type=_code,
                 nargs="+",
                 required=True,
                 metavar="PLAN_ID",
@@ -920,7 +930,7 @@ PLAN_ACTIONS: list[PlanAction] = [
         ("site-signoff",),
         "site_signoff",
         SiteSignoffRequest,
-        (_flag("--platform-plan-id", "plan_id", required=True),),
+        (_flag("--platform-plan-id", "plan_id", type=_code, required=True),),
     ),
     PlanAction(
         ("plan", "cancel"),
@@ -1381,11 +1391,51 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+# ``PLAN=VALUE``: typed with a Chinese input method, the sign may be full width.
+_PAIR = re.compile(r"\s*(?P<plan>[^=＝]*?)\s*[=＝](?P<value>.*)", re.DOTALL)
+
+
 def _rejection(text: str) -> tuple[str, str]:
-    plan_id, sep, reason = text.partition("=")
-    if not sep or not plan_id.strip():
+    """``--reject PLAN=REASON``: the plan id as issued, a reason that says something."""
+    pair = _PAIR.fullmatch(text)
+    if pair is None or not pair["plan"]:
         raise argparse.ArgumentTypeError(t("cli.bad_reject", value=shown(text)))
-    return plan_id.strip(), reason_argument(reason)
+    return _code(pair["plan"]), reason_argument(pair["value"])
+
+
+def _redo_codes() -> str:
+    return named_codes((d.value for d in REDO_DUTIES), "duties.")
+
+
+def _return(text: str) -> tuple[str, list[Duty]]:
+    """``--return PLAN=DUTY[,DUTY…]``: a rejected plan and the duties to redo.
+
+    A code that names no duty at all is refused here; whether a duty may be
+    redone is the batch's to decide, which refuses any outside stage 5-8.
+    """
+    pair = _PAIR.fullmatch(unicodedata.normalize("NFKC", text))
+    codes = [c for c in re.split(r"[,、\s]+", pair["value"]) if c] if pair else []
+    if pair is None or not pair["plan"] or not codes:
+        raise argparse.ArgumentTypeError(
+            t("cli.bad_return", value=shown(text), allowed=_redo_codes())
+        )
+    duties: list[Duty] = []
+    for code in codes:
+        try:
+            duties.append(Duty(code.lower()))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                t("cli.bad_return_duty", value=shown(code), allowed=_redo_codes())
+            ) from None
+    return _code(pair["plan"]), list(dict.fromkeys(duties))
+
+
+def returns_by_plan(given: list[tuple[str, list[Duty]]]) -> dict[str, list[Duty]]:
+    """Every ``--return`` of one plan adds to its duties."""
+    returns: dict[str, list[Duty]] = {}
+    for plan_id, duties in given:
+        returns[plan_id] = list(dict.fromkeys([*returns.get(plan_id, []), *duties]))
+    return returns
 
 
 async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
@@ -1395,6 +1445,7 @@ async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
         approve_all=args.approve_all,
         approve=args.approve or [],
         reject=dict(args.reject or []),
+        return_to=returns_by_plan(args.returns or []),
     )
     client = await ctx.client()
     handle = client.get_workflow_handle(batch_workflow_id(args.batch_id))
@@ -1409,7 +1460,7 @@ async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
         handle.execute_update("decide", request, result_type=BatchStatus),
         check=f"certflow batch status {args.batch_id}",
     )
-    ctx.say(t("cli.batch_decided"), *_batch_lines(status))
+    ctx.say(t("cli.batch_decided"), *batch_lines(status))
     return 0
 
 
@@ -1420,11 +1471,11 @@ async def batch_status(ctx: Context, args: argparse.Namespace) -> int:
     status: BatchStatus = await ctx.answer(
         handle.query("status", result_type=BatchStatus)
     )
-    ctx.say(*_batch_lines(status))
+    ctx.say(*batch_lines(status))
     return 0
 
 
-def _batch_lines(status: BatchStatus) -> list[str]:
+def batch_lines(status: BatchStatus) -> list[str]:
     if status.closed_empty:
         return [t("cli.batch_empty_closed", batch_id=status.batch_id)]
     decided = t("cli.batch_closed") if status.decided else t("cli.batch_open")
@@ -1439,10 +1490,14 @@ def _batch_lines(status: BatchStatus) -> list[str]:
     lines += [f"  {plan_id}" for plan_id in status.plan_ids]
     if status.approved:
         lines.append(t("cli.batch_approved", plans="、".join(status.approved)))
-    lines += [
-        t("cli.batch_rejected", plan_id=plan_id, reason=reason)
-        for plan_id, reason in sorted(status.rejected.items())
-    ]
+    for plan_id, reason in sorted(status.rejected.items()):
+        lines.append(t("cli.batch_rejected", plan_id=plan_id, reason=reason))
+        # Where the rejected plan went: back to stage 5-8, or on to wait.
+        duties = status.returned.get(plan_id)
+        if duties:
+            lines.append(t("cli.batch_returned", items=duties_by_party(duties)))
+        else:
+            lines.append(t("cli.batch_waits"))
     return lines
 
 
@@ -1773,6 +1828,7 @@ def _glossary() -> dict[str, str]:
     return {
         "roles": named_codes((r.value for r in Role), "roles."),
         "duties": named_codes((d.value for d in SUBMISSION_DUTIES), "duties."),
+        "redo_duties": _redo_codes(),
         "fields": named_codes(SCORE_FIELDS, "cli.fields."),
         "stages": named_codes((s.value for s in Stage), "stages."),
         "seconds": f"{DEFAULT_WAIT:.0f}",
@@ -1916,16 +1972,21 @@ def build_parser() -> argparse.ArgumentParser:
     verdict.add_argument(
         "--approve-all", action="store_true", help=helps("approve_all")
     )
-    verdict.add_argument(
-        "--approve", nargs="+", metavar="PLAN_ID", help=helps("approve")
-    )
-    decide.add_argument(
-        "--reject",
-        nargs="+",
-        type=_rejection,
-        metavar="PLAN_ID=REASON",
-        help=helps("reject"),
-    )
+    # "extend": a repeated flag adds to the plans it names.
+    for where, flag, dest, parse, metavar in (
+        (verdict, "--approve", "approve", _code, "PLAN_ID"),
+        (decide, "--reject", "reject", _rejection, "PLAN_ID=REASON"),
+        (decide, "--return", "returns", _return, "PLAN_ID=DUTY[,DUTY...]"),
+    ):
+        where.add_argument(
+            flag,
+            dest=dest,
+            action="extend",
+            nargs="+",
+            type=parse,
+            metavar=metavar,
+            help=helps(flag.lstrip("-")),
+        )
     batch, helps = leaf(("batch", "status"), batch_status)
     _code_argument(batch, "batch_id", helps)
 

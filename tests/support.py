@@ -412,8 +412,19 @@ class PlanDriver:
     async def skip(self, days: float) -> None:
         await self.env.sleep(timedelta(days=days))
 
-    async def pay_and_sign(self, amount: Decimal = Decimal("4200.00")) -> None:
-        """Stages 5-8 done right: application, finance, both sign-offs."""
+    async def pay_and_sign(
+        self,
+        amount: Decimal = Decimal("4200.00"),
+        *,
+        org_signoff: bool = True,
+        site_signoff: bool = True,
+    ) -> None:
+        """Stages 5-8 done right: application, finance, both sign-offs.
+
+        ``org_signoff=False`` leaves out the tech dept's, for a plan sent back
+        to redo the site's and finance's part only; ``site_signoff=False`` the
+        site's, for a test that signs off through the staff tool.
+        """
         wf = ExamPlanWorkflow
         scan = self.tmp / "application.pdf"
         scan.write_bytes(SCAN_PDF)
@@ -439,12 +450,17 @@ class PlanDriver:
             ),
         )
         assert result.accepted, result.message
-        result = await self.h.execute_update(wf.org_signoff, SimpleAction(actor=TECH))
-        assert result.accepted, result.message
-        result = await self.h.execute_update(
-            wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=self.plan.plan_id)
-        )
-        assert result.accepted, result.message
+        if org_signoff:
+            result = await self.h.execute_update(
+                wf.org_signoff, SimpleAction(actor=TECH)
+            )
+            assert result.accepted, result.message
+        if site_signoff:
+            result = await self.h.execute_update(
+                wf.site_signoff,
+                SiteSignoffRequest(actor=SITE, plan_id=self.plan.plan_id),
+            )
+            assert result.accepted, result.message
 
     async def record_invoice(
         self, amount: Decimal = Decimal("4200.00")

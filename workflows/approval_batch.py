@@ -32,8 +32,10 @@ with workflow.unsafe.imports_passed_through():
         Notification,
         ReleaseRequest,
     )
+    from certflow.arguments import named_codes
     from certflow.i18n import t
     from certflow.models import Role
+    from certflow.plan import REDO_DUTIES, duties_to_redo
     from certflow.plan_details import batch_details
 
 TIMEOUT = timedelta(minutes=2)
@@ -185,6 +187,12 @@ class ApprovalBatchWorkflow:
             approved=list(approved),
             rejected=dict(decision.reject) if decision else {},
             closed_empty=self._closed_empty,
+            returned={
+                plan_id: duties_to_redo(duties)
+                for plan_id, duties in sorted(decision.return_to.items())
+            }
+            if decision
+            else {},
         )
 
     @workflow.update
@@ -210,7 +218,7 @@ class ApprovalBatchWorkflow:
             raise ApplicationError(t("plan.already_done"), type="already_done")
         if not self._plan_ids:
             raise ApplicationError(t("batch.not_gathered"), type="not_ready")
-        named = set(decision.approve) | set(decision.reject)
+        named = set(decision.approve) | set(decision.reject) | set(decision.return_to)
         for plan_id in sorted(named):
             if plan_id not in self._plan_ids:
                 raise ApplicationError(
@@ -234,3 +242,39 @@ class ApprovalBatchWorkflow:
                 )
             if any(not reason.strip() for reason in decision.reject.values()):
                 raise ApplicationError(t("plan.reason_required"), type="bad_argument")
+        self._check_returns(decision)
+
+    def _check_returns(self, decision: BatchDecisionRequest) -> None:
+        """Refuse a send-back the plans could not act on (4.2.6, stage 5-8).
+
+        Only a plan rejected in this decision goes back, to redo duties of the
+        payment and sign-off stage; anything else would be dropped silently or
+        reopen a duty the plan cannot take again.
+        """
+        for plan_id, duties in sorted(decision.return_to.items()):
+            if decision.approve_all or plan_id not in decision.reject:
+                raise ApplicationError(
+                    t("batch.return_not_rejected", plan_id=plan_id),
+                    type="bad_argument",
+                )
+            if not duties:
+                raise ApplicationError(
+                    t("batch.return_nothing", plan_id=plan_id, **_redo_choices()),
+                    type="bad_argument",
+                )
+            for duty in duties:
+                if duty not in REDO_DUTIES:
+                    raise ApplicationError(
+                        t(
+                            "batch.return_bad_duty",
+                            plan_id=plan_id,
+                            duty=named_codes([duty.value], "duties."),
+                            **_redo_choices(),
+                        ),
+                        type="bad_argument",
+                    )
+
+
+def _redo_choices() -> dict[str, str]:
+    """The duties a plan may be sent back to redo, as typed and by name."""
+    return {"allowed": named_codes((d.value for d in REDO_DUTIES), "duties.")}

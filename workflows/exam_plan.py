@@ -85,9 +85,13 @@ with workflow.unsafe.imports_passed_through():
         check_action,
         date_after_today,
         date_before,
+        duties_by_party,
+        duties_to_redo,
+        duty_names,
         invoice_mismatch,
         next_alarm,
         payment_mismatch,
+        role_name,
         take_due_alarms,
     )
     from certflow.plan_details import current_details, timer_summary
@@ -115,6 +119,10 @@ CORRECTION_RECOUNTS = "correction-recounts"
 # and the plan's timers go on. The plan ends or continues as new only once every
 # mail it asked for has gone out.
 MAIL_BESIDE = "mail-beside-the-plan"
+# Patch id: a plan the general manager sends back to stage 5-8 reopens what
+# follows a redone duty too (a new application is checked and signed off
+# again), and the tech dept is told with the owners of the duties.
+BATCH_RETURN_REDOES_WHAT_FOLLOWS = "batch-return-redoes-what-follows"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -843,7 +851,7 @@ class ExamPlanWorkflow:
                 reopened.append(Duty.SUMMARY_CONFIRMATION)
         state.sent_back_reason = req.reason
         self._alarms_changed = True
-        what = _sent_back_text(reopened)
+        what = duties_by_party(reopened)
         await self._audit(
             Action.REVIEW_CONSISTENCY,
             req.actor,
@@ -1413,15 +1421,39 @@ class ExamPlanWorkflow:
             await self._enter(Stage.ISSUANCE)
             return
         state.batch = None
+        redo: list[Duty] = []
+        if verdict.return_to and workflow.patched(BATCH_RETURN_REDOES_WHAT_FOLLOWS):
+            redo = duties_to_redo(verdict.return_to)
+        returned: dict[str, Any] = (
+            {"returned_to": ",".join(d.value for d in redo)} if redo else {}
+        )
         await self._audit_raw(
             "reject_batch",
             actor,
             note=verdict.reason,
             ref=verdict.batch_id,
+            outcome="sent_back" if redo else "",
             batch_id=verdict.batch_id,
             reason_given="yes",
+            **returned,
         )
+        if redo:
+            for duty in redo:
+                state.open_duty(duty, now)
+            await self._enter(Stage.PAYMENT_AND_SIGNOFF)
+            self._alarms_changed = True
+            # Those who redo a duty, and the tech dept, which gathers the plan
+            # again once they have, learn why and what is owed.
+            await self._notify(
+                "approval_rejected",
+                sorted({DUTY_OWNER[d] for d in redo} | {Role.TECH_DEPT}),
+                reason=verdict.reason,
+                next=t("mail.approval_rejected.returned", items=duties_by_party(redo)),
+            )
+            return
         if verdict.return_to:
+            # Histories from before the patch: the named duties alone, their
+            # owners alone told.
             for duty in verdict.return_to:
                 state.open_duty(duty, now)
             await self._enter(Stage.PAYMENT_AND_SIGNOFF)
@@ -1757,27 +1789,6 @@ class ExamPlanWorkflow:
         )
 
 
-def _role_name(role: Role) -> str:
-    return t(f"roles.{role.value}")
-
-
-def _duty_names(duties: list[Duty]) -> str:
-    return "、".join(t(f"duties.{d.value}") for d in duties)
-
-
-def _sent_back_text(duties: list[Duty]) -> str:
-    """What a send-back reopened, by party: ``上传考生签到表（考核站点）``."""
-    parties = dict.fromkeys(DUTY_OWNER[d] for d in duties)
-    return "；".join(
-        t(
-            "plan.sent_back_group",
-            items=_duty_names([d for d in duties if DUTY_OWNER[d] is party]),
-            party=_role_name(party),
-        )
-        for party in parties
-    )
-
-
 def _send_back_mismatch(parties: list[Role], items: list[Duty]) -> Refusal | None:
     """Refuse items and named parties that do not go together.
 
@@ -1787,7 +1798,7 @@ def _send_back_mismatch(parties: list[Role], items: list[Duty]) -> Refusal | Non
     """
     if not parties or not items:
         return None
-    named = "、".join(_role_name(p) for p in parties)
+    named = "、".join(role_name(p) for p in parties)
     for item in items:
         owner = DUTY_OWNER[item]
         if owner not in parties:
@@ -1795,8 +1806,8 @@ def _send_back_mismatch(parties: list[Role], items: list[Duty]) -> Refusal | Non
                 "bad_argument",
                 t(
                     "plan.send_back_item_not_of_party",
-                    item=_duty_names([item]),
-                    owner=_role_name(owner),
+                    item=duty_names([item]),
+                    owner=role_name(owner),
                     named=named,
                 ),
             )
@@ -1807,8 +1818,8 @@ def _send_back_mismatch(parties: list[Role], items: list[Duty]) -> Refusal | Non
                 "bad_argument",
                 t(
                     "plan.send_back_party_without_item",
-                    party=_role_name(party),
-                    items=_duty_names(own),
+                    party=role_name(party),
+                    items=duty_names(own),
                 ),
             )
     return None

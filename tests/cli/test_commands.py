@@ -20,6 +20,7 @@ from certflow.actions import plan_workflow_id
 from certflow.config import Settings
 from certflow.i18n import t
 from certflow.models import DocumentRef, PlanInfo, Stage
+from certflow.plan import REDO_DUTIES, Duty, duties_by_party
 from certflow.timeutil import format_deadline
 from tests.cli.conftest import Certflow, certflow_runner
 from tests.support import (
@@ -48,6 +49,7 @@ FINANCE = ["--as", "finance", "--person", "fin-sun"]
 GM = ["--as", "general_manager", "--person", "gm-chen"]
 ADMIN = ["--as", "admin", "--person", "admin-liu"]
 SIGNERS = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
+REDO_CODES = [d.value for d in REDO_DUTIES]
 
 
 def start_argv(plan: PlanInfo) -> list[str]:
@@ -411,6 +413,62 @@ async def test_whole_plan_through_the_command(
     assert foreign.status == 2 and row["number"] in foreign.out
     not_a_certificate = await certflow("verify", str(application))
     assert not_a_certificate.status == 2
+
+
+async def test_a_rejected_plan_is_sent_back_to_redo_its_application(
+    certflow: Certflow, new_driver: PlanDriver, tmp_path: Path
+) -> None:
+    """Regression: ``batch decide --reject`` left the plan waiting for the next
+    batch unchanged: the site could not send a clearer application, and the
+    tool had no way to say what was to be redone."""
+    driver = new_driver
+    plan_id = driver.plan.plan_id
+    await driver.reach_payment()
+    await driver.pay_and_sign()
+    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    batch_id = f"B-{plan_id}"
+    gathered = await certflow(*TECH, "batch", "gather", "--batch-id", batch_id)
+    assert gathered.status == 0 and plan_id in gathered.out, gathered.out
+    await driver.wait_for(lambda s: s.batch_id == batch_id)
+    decide = [*GM, "batch", "decide", batch_id]
+    reject = ["--reject", f"{plan_id}=缴费凭证不清晰"]
+
+    # Refused with the reason, nothing decided: a duty of another stage, a
+    # return of a plan approved.
+    invoice = await certflow(*decide, *reject, "--return", f"{plan_id}=invoice")
+    approved = await certflow(
+        *decide, "--approve", plan_id, "--return", f"{plan_id}=application"
+    )
+    assert invoice.status == 2
+    assert "invoice（开具发票）" in invoice.out
+    assert "application（缴费并上传证书申请表及院校发票信息收集表）" in invoice.out
+    assert approved.status == 2
+    assert t("batch.return_not_rejected", plan_id=plan_id) in approved.out
+    assert english_words(invoice.out + approved.out, "invoice", *REDO_CODES) == []
+
+    decided = await certflow(*decide, *reject, "--return", f"{plan_id}=application")
+    assert decided.status == 0, decided.out
+    redo = [Duty.APPLICATION, Duty.PAYMENT_CHECK, Duty.SITE_SIGNOFF]
+    assert t("cli.batch_returned", items=duties_by_party(redo)) in decided.out
+    assert english_words(decided.out) == []
+    status = await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    assert {o.duty for o in status.owed} >= set(redo)
+
+    # The site sends its clearer application; finance and the site go again.
+    today = (await driver.today()).isoformat()
+    application = tmp_path / "application-2.pdf"
+    application.write_bytes(SCAN_PDF)
+    steps = [
+        [*SITE, "application", plan_id, "--scan", str(application),
+         "--paid-plan", plan_id, "--head-count", "14", "--amount", "4200.00",
+         "--paid-on", today],
+        [*FINANCE, "payment", plan_id, "--amount", "4200.00", "--received-on", today],
+        [*SITE, "site-signoff", plan_id, "--platform-plan-id", plan_id],
+    ]  # fmt: skip
+    for argv in steps:
+        outcome = await certflow(*argv)
+        assert outcome.status == 0, (argv, outcome.out)
+    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
 
 
 async def test_who_acts_must_be_said(certflow: Certflow) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from certflow.i18n import t
+from certflow.plan import REDO_DUTIES
 from starter import mailbox_cli, smtp_sink, stack
 from starter.cli import build_parser, main
 from tests.support import english_words
@@ -62,8 +63,9 @@ COMMANDS = list(dict.fromkeys(path for path, _ in PARSERS))
 
 
 def _codes() -> set[str]:
-    """Every value typed as it is: command names and the choices of arguments."""
-    codes: set[str] = set()
+    """Every value typed as it is: command names, the choices of arguments, and
+    the duties typed inside a value (``batch decide --return PLAN_ID=DUTY``)."""
+    codes: set[str] = {d.value for d in REDO_DUTIES}
     for _, parser in PARSERS:
         for action in parser._actions:
             codes.update(str(choice) for choice in action.choices or ())

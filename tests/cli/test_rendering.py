@@ -13,17 +13,27 @@ from pydantic import ValidationError
 
 from certflow.actions import (
     ApplicationUpload,
+    BatchStatus,
     CorrectionCounts,
     InvoiceRecord,
     PlanStatus,
     ReviewRequest,
     SiteSignoffRequest,
 )
+from certflow.arguments import named_codes
 from certflow.i18n import t
 from certflow.models import Actor, Role, Stage
-from certflow.plan import Duty, HistoryEntry, PaymentRecord
+from certflow.plan import REDO_DUTIES, Duty, HistoryEntry, PaymentRecord
 from certflow.validation import explain
-from starter.cli import actor_of, new_batch_id, parse, render_status, table
+from starter.cli import (
+    actor_of,
+    batch_lines,
+    new_batch_id,
+    parse,
+    render_status,
+    returns_by_plan,
+    table,
+)
 from tests.support import english_words
 
 
@@ -60,6 +70,19 @@ def test_flags_fill_the_request_and_the_plan_id_stays_apart() -> None:
     assert args.plan_id == "P2026-1"
     assert isinstance(request, SiteSignoffRequest) and request.plan_id == "P2026-9"
     assert request.actor.site_code == "S-1"
+
+
+def test_paid_plans_are_read_as_issued() -> None:
+    """Regression: ``--paid-plan p2026-1104-0412`` was refused by the plan as
+    not among those paid for."""
+    actor = ["--as", "site", "--person", "p", "--site", "S-1"]
+    args, _ = parse(
+        [*actor, "application", "P2026-1104-0412", "--scan", "a.pdf",
+         "--paid-plan", "p2026-1104-0412", "Ｐ2026-1104-0413",
+         "--head-count", "3", "--amount", "900", "--paid-on", "2026-12-01"]
+    )  # fmt: skip
+
+    assert args.field_paid_plan_ids == ["P2026-1104-0412", "P2026-1104-0413"]
 
 
 def test_send_back_items_become_roles_and_duties() -> None:
@@ -197,3 +220,75 @@ def test_a_refused_field_is_named_and_explained_in_chinese() -> None:
     assert "amount：必须填写" in text
     codes = ("actor", "application_scan", "paid_plan_ids", "head_count", "amount")
     assert english_words(text, *codes, "paid_on") == []
+
+
+def test_batch_decide_reads_plan_ids_as_issued_and_adds_up_returns() -> None:
+    """Regression: ``--approve p2026-1104-0412`` was refused as not in the
+    batch; a plan id is read as issued wherever it is typed."""
+    args, _ = parse(
+        ["batch", "decide", "b-1",
+         "--approve", "p2026-1104-0412", "--approve", "Ｐ2026-1104-0413",
+         "--reject", "p2026-1104-0415＝缴费凭证不清晰=补交", "p2026-1104-0416=重拍",
+         "--return", "p2026-1104-0415=site_signoff，application",
+         "--return", "P2026-1104-0415=org_signoff,application"]
+    )  # fmt: skip
+
+    assert args.batch_id == "B-1"
+    assert args.approve == ["P2026-1104-0412", "P2026-1104-0413"]
+    assert dict(args.reject) == {
+        "P2026-1104-0415": "缴费凭证不清晰=补交",
+        "P2026-1104-0416": "重拍",
+    }
+    assert returns_by_plan(args.returns) == {
+        "P2026-1104-0415": [Duty.SITE_SIGNOFF, Duty.APPLICATION, Duty.ORG_SIGNOFF]
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "shown"),
+    [
+        ("P1", "cli.bad_return", "P1"),
+        ("P1=", "cli.bad_return", "P1="),
+        ("=application", "cli.bad_return", "=application"),
+        ("P1=application,payment", "cli.bad_return_duty", "payment"),
+    ],
+    ids=["no-sign", "no-duty", "no-plan", "unknown-duty"],
+)
+def test_a_return_of_the_wrong_form_is_refused_naming_the_duties(
+    value: str, key: str, shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit:
+        parse(["batch", "decide", "B1", "--reject", "P1=原因", "--return", value])
+
+    err = capsys.readouterr().err
+    assert exit.value.code == 2
+    allowed = named_codes((d.value for d in REDO_DUTIES), "duties.")
+    assert "--return" in err and t(key, value=shown, allowed=allowed) in err
+    assert "site_signoff（在国家平台进行考核站确认签发）" in allowed
+
+
+def test_a_decided_batch_says_where_each_rejected_plan_went() -> None:
+    returned = [Duty.APPLICATION, Duty.PAYMENT_CHECK, Duty.SITE_SIGNOFF]
+    lines = batch_lines(
+        BatchStatus(
+            batch_id="B20261204-153000",
+            plan_ids=["P1", "P2", "P3"],
+            decided=True,
+            approved=["P1"],
+            rejected={"P2": "缴费凭证不清晰", "P3": "发票信息待核实"},
+            returned={"P2": returned},
+        )
+    )
+    text = "\n".join(lines)
+
+    sent_back = lines.index(
+        t("cli.batch_rejected", plan_id="P2", reason="缴费凭证不清晰")
+    )
+    assert lines[sent_back + 1] == t(
+        "cli.batch_returned",
+        items="缴费并上传证书申请表及院校发票信息收集表、在国家平台进行考核站确认签发"
+        "（考核站点）；核对缴费并签字确认（财务部）",
+    )
+    waits = lines.index(t("cli.batch_rejected", plan_id="P3", reason="发票信息待核实"))
+    assert lines[waits + 1] == t("cli.batch_waits")
+    assert english_words(text) == []

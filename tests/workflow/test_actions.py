@@ -3,12 +3,13 @@ the parallel stages 5 and 6, corrections during publicity, and approval batches.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from certflow.actions import (
@@ -30,6 +31,7 @@ from certflow.i18n import t
 from certflow.models import Role, Stage
 from certflow.plan import Duty
 from certflow.timeutil import end_of_day, start_of_day
+from starter.smtp_sink import body_text
 from tests.support import (
     CONTACT,
     FINANCE,
@@ -598,10 +600,10 @@ async def test_payment_and_org_signoff_run_in_parallel_in_any_order(
     await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
 
 
-async def test_batch_approves_some_plans_and_rejects_others_with_reason(
-    make_driver: Any, resources: Any
-) -> None:
-    pool, _ = resources
+async def two_plans_in_a_batch(
+    make_driver: Any,
+) -> tuple[PlanDriver, PlanDriver, WorkflowHandle[Any, Any]]:
+    """Two plans played right to stage 9, gathered by a batch named after the first."""
     first: PlanDriver = await make_driver()
     second: PlanDriver = await make_driver()
     for driver in (first, second):
@@ -611,11 +613,18 @@ async def test_batch_approves_some_plans_and_rejects_others_with_reason(
         await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
         await driver.pay_and_sign()
         await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
-
-    batch_id = first.batch_id
     batch = await first.start_batch()
     for driver in (first, second):
-        await driver.wait_for(lambda s: s.batch_id == batch_id)
+        await driver.wait_for(lambda s: s.batch_id == first.batch_id)
+    return first, second, batch
+
+
+async def test_batch_approves_some_plans_and_rejects_others_with_reason(
+    make_driver: Any, resources: Any
+) -> None:
+    pool, _ = resources
+    first, second, batch = await two_plans_in_a_batch(make_driver)
+    batch_id = first.batch_id
 
     # A plan is never in two open batches: a second batch gathers nothing.
     other = await first.client.execute_workflow(
@@ -667,3 +676,99 @@ async def test_batch_approves_some_plans_and_rejects_others_with_reason(
     )
     assert batch_of_second is None  # free for the next batch
     assert GM.role is Role.GENERAL_MANAGER
+
+
+async def test_a_rejected_plan_sent_back_redoes_its_application_and_what_follows(
+    make_driver: Any, resources: Any, sink_messages: Any
+) -> None:
+    """Regression: a plan the general manager rejected could only wait for the
+    next batch unchanged; nobody could redo the application it was rejected for."""
+    pool, _ = resources
+    kept, sent, batch = await two_plans_in_a_batch(make_driver)
+    kept_id, sent_id = kept.plan.plan_id, sent.plan.plan_id
+    reason = "缴费凭证不清晰"
+
+    def decision(**fields: Any) -> Any:
+        return batch.execute_update(
+            ApprovalBatchWorkflow.decide,
+            BatchDecisionRequest(
+                actor=GM,
+                **{"approve": [kept_id], "reject": {sent_id: reason}, **fields},
+            ),
+        )
+
+    allowed = "application（缴费并上传证书申请表及院校发票信息收集表）"
+    # Only a plan rejected in this decision goes back, and only to stage 5-8.
+    not_rejected = await refusal_text(decision(return_to={kept_id: [Duty.ORG_SIGNOFF]}))
+    assert not_rejected == "bad_argument: " + t(
+        "batch.return_not_rejected", plan_id=kept_id
+    )
+    all_approved = await refusal_text(
+        batch.execute_update(
+            ApprovalBatchWorkflow.decide,
+            BatchDecisionRequest(
+                actor=GM, approve_all=True, return_to={sent_id: [Duty.APPLICATION]}
+            ),
+        )
+    )
+    assert t("batch.return_not_rejected", plan_id=sent_id) in all_approved
+    elsewhere = await refusal_text(
+        decision(return_to={"P-NOT-IN-BATCH": [Duty.APPLICATION]})
+    )
+    assert "P-NOT-IN-BATCH" in elsewhere and kept.batch_id in elsewhere
+    for duties in ([Duty.INVOICE], [Duty.SCORE_SUMMARY], [Duty.APPROVAL]):
+        outside = await refusal_text(decision(return_to={sent_id: duties}))
+        assert outside.startswith("bad_argument: ") and sent_id in outside
+        assert f"{duties[0].value}（{t(f'duties.{duties[0].value}')}）" in outside
+        assert allowed in outside
+    nothing = await refusal_text(decision(return_to={sent_id: []}))
+    assert nothing.startswith("bad_argument: ") and allowed in nothing
+    assert not (await batch.query(ApprovalBatchWorkflow.status)).decided
+
+    decided = await decision(return_to={sent_id: [Duty.APPLICATION]})
+    # A new application is a new payment to check and to sign off.
+    redo = [Duty.APPLICATION, Duty.PAYMENT_CHECK, Duty.SITE_SIGNOFF]
+    assert decided.returned == {sent_id: redo}
+    assert (await batch.result()).rejected == {sent_id: reason}
+
+    status = await sent.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    assert status.batch_id is None
+    # The invoice finance still owes stays owed, as before the rejection.
+    assert sorted(o.duty for o in status.owed) == sorted([*redo, Duty.INVOICE])
+    assert status.history[-1].action == "stage:payment_and_signoff"
+    [line] = [h for h in status.history if h.action == "reject_batch"]
+    assert line.outcome == "sent_back" and line.note == reason
+    audit = await pool.fetchval(
+        "SELECT details FROM audit WHERE plan_id = $1 AND action = 'reject_batch'",
+        sent_id,
+    )
+    assert audit["returned_to"] == "application,payment_check,site_signoff"
+
+    # Those who redo a duty and the tech dept are told why and what; nobody else.
+    mails: list[Any] = []
+    for _ in range(50):
+        mails = [
+            m
+            for m in sink_messages()
+            if m["X-Certflow-Plan"] == sent_id
+            and m["X-Certflow-Template"] == "approval_rejected"
+        ]
+        if mails:
+            break
+        await asyncio.sleep(0.1)
+    [mail] = mails
+    to = str(mail["To"])
+    for address in ("kaowu@whjtxx", "finance@", "tech@"):
+        assert address in to
+    assert "gm@" not in to
+    body = body_text(mail)
+    assert reason in body
+    assert t("duties.application") in body and t("duties.payment_check") in body
+
+    # The site applies again, finance checks it, the site signs off: the plan
+    # waits for the next batch, which gathers it.
+    await sent.pay_and_sign(org_signoff=False)
+    await sent.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    again = await sent.start_batch()
+    await sent.wait_for(lambda s: s.batch_id == sent.batch_id)
+    assert (await again.query(ApprovalBatchWorkflow.status)).plan_ids == [sent_id]
