@@ -144,8 +144,12 @@ def batch_details(status: BatchStatus) -> str:
     lines = [head, ""]
     if approved:
         lines.append(f"- {_plans('batch_approved', approved)}")
-    if rejected:
-        lines.append(f"- {_plans('batch_rejected', rejected)}")
+    waiting = [p for p in rejected if p not in status.returned]
+    if waiting:
+        lines.append(f"- {_plans('batch_rejected', waiting)}")
+    for plan_id, duties in status.returned.items():
+        redo = "、".join(t(f"duties.{d.value}") for d in duties)
+        lines.append(f"- {t('details.batch_returned', plan_id=plan_id, duties=redo)}")
     return "\n".join(lines)
 
 

@@ -24,6 +24,7 @@ from certflow.arguments import named_codes
 from certflow.i18n import t
 from certflow.models import Actor, Role, Stage
 from certflow.plan import REDO_DUTIES, Duty, HistoryEntry, PaymentRecord
+from certflow.plan_details import batch_details
 from certflow.validation import explain
 from starter.cli import (
     actor_of,
@@ -292,3 +293,24 @@ def test_a_decided_batch_says_where_each_rejected_plan_went() -> None:
     waits = lines.index(t("cli.batch_rejected", plan_id="P3", reason="发票信息待核实"))
     assert lines[waits + 1] == t("cli.batch_waits")
     assert english_words(text) == []
+
+
+def test_a_decided_batchs_details_say_where_each_rejected_plan_went() -> None:
+    status = BatchStatus(
+        batch_id="B1",
+        plan_ids=["P1", "P2", "P3"],
+        decided=True,
+        approved=["P1"],
+        rejected={"P2": "缴费凭证不清晰", "P3": "发票信息待核实"},
+        returned={"P2": [Duty.APPLICATION, Duty.PAYMENT_CHECK]},
+    )
+
+    lines = batch_details(status).splitlines()
+
+    assert lines[0] == t("details.batch_decided", batch_id="B1", approved=1, rejected=2)
+    assert f"- {t('details.batch_approved', plans='P1')}" in lines
+    assert f"- {t('details.batch_rejected', plans='P3')}" in lines
+    redo = f"{t('duties.application')}、{t('duties.payment_check')}"
+    assert f"- {t('details.batch_returned', plan_id='P2', duties=redo)}" in lines
+    # Reasons are the general manager's words for the parties, not the Web UI's.
+    assert "缴费凭证不清晰" not in batch_details(status)
