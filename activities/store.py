@@ -232,13 +232,22 @@ class PlanStore:
 
     @activity.defn
     async def release_plans(self, req: ReleaseRequest) -> None:
-        """Take rejected plans out of the batch so a later batch may gather them."""
+        """Take rejected plans out of the batch so a later batch may gather them.
+
+        A plan sent back to redo duties leaves the approval stage in the same
+        statement: its workflow records the new stage on its own, maybe a moment
+        later, and a batch gathering in between must not take it again.
+        """
         await self.pool.execute(
             """
-            UPDATE plans SET batch_id = NULL WHERE batch_id = $1 AND plan_id = ANY($2)
+            UPDATE plans SET batch_id = NULL,
+                stage = CASE WHEN plan_id = ANY($3) THEN $4 ELSE stage END
+            WHERE batch_id = $1 AND plan_id = ANY($2)
             """,
             req.batch_id,
             req.plan_ids,
+            req.returned,
+            Stage.PAYMENT_AND_SIGNOFF.value,
         )
 
     @activity.defn

@@ -166,6 +166,9 @@ class ClaimRequest(Model):
 class ReleaseRequest(Model):
     batch_id: str
     plan_ids: list[str]
+    # Of those, the plans sent back to stage 5-8 to redo duties: no longer
+    # awaiting approval, whatever their row said a moment before.
+    returned: list[str] = Field(default_factory=list)
 
 
 class BatchReportRequest(Model):

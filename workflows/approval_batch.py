@@ -149,7 +149,11 @@ class ApprovalBatchWorkflow:
         if rejected:
             await workflow.execute_activity_method(
                 PlanStore.release_plans,
-                ReleaseRequest(batch_id=self._batch_id, plan_ids=sorted(rejected)),
+                ReleaseRequest(
+                    batch_id=self._batch_id,
+                    plan_ids=sorted(rejected),
+                    returned=sorted(p for p in decision.return_to if p in rejected),
+                ),
                 start_to_close_timeout=TIMEOUT,
                 retry_policy=RETRY,
             )

@@ -1,0 +1,59 @@
+"""Approval batches claim plans in PostgreSQL: never one sent back to redo duties.
+
+Regression: a rejected plan sent back to stage 5-8 was released from its batch
+while its row still said it awaited approval, until its workflow recorded the
+new stage; a batch gathered in between took it again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from activities.documents import DocumentStore
+from activities.store import PlanStore
+from certflow.activity_models import ClaimRequest, PlanRegistration, ReleaseRequest
+from certflow.models import Stage
+from tests.support import sample_plan, unique_plan_id
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session")]
+
+
+async def test_a_plan_sent_back_is_not_claimed_again_before_it_says_so(
+    resources: tuple[Any, DocumentStore],
+) -> None:
+    pool, _ = resources
+    store = PlanStore(pool)
+    returned, waiting = (sample_plan(date(2026, 11, 4), unique_plan_id()) for _ in "ab")
+    for plan in (returned, waiting):
+        await store.register_plan(
+            PlanRegistration(
+                info=plan,
+                workflow_id=f"test-{plan.plan_id}",
+                started_at=datetime.now(UTC),
+            )
+        )
+    ours = [returned.plan_id, waiting.plan_id]
+    await pool.execute(
+        "UPDATE plans SET stage = $1 WHERE plan_id = ANY($2)",
+        Stage.AWAITING_APPROVAL.value,
+        ours,
+    )
+    first, second = f"B-{unique_plan_id()}", f"B-{unique_plan_id()}"
+
+    assert set(ours) <= set(await store.claim_ready_plans(ClaimRequest(batch_id=first)))
+    await store.release_plans(
+        ReleaseRequest(
+            batch_id=first, plan_ids=sorted(ours), returned=[returned.plan_id]
+        )
+    )
+    again = await store.claim_ready_plans(ClaimRequest(batch_id=second))
+
+    assert waiting.plan_id in again
+    assert returned.plan_id not in again
+    stage = await pool.fetchval(
+        "SELECT stage FROM plans WHERE plan_id = $1", returned.plan_id
+    )
+    assert stage == Stage.PAYMENT_AND_SIGNOFF.value
