@@ -716,6 +716,8 @@ class ExamPlanWorkflow:
                 )
 
             version = state.document_versions.get(kind, 0) + 1
+            # After a send-back the very file sent back is rarely what was meant.
+            unchanged = current is not None and current.sha256 == req.document.sha256
             state.documents[kind] = req.document
             state.document_versions[kind] = version
             if kind is DocumentKind.SIGNED_SUMMARY_SCAN:
@@ -729,6 +731,8 @@ class ExamPlanWorkflow:
             self._alarms_changed = True
             await self._audit(action, req.actor, late=late, version=str(version))
             message = t("plan.upload_accepted", version=version)
+            if unchanged:
+                message += t("plan.upload_unchanged", version=version - 1)
             if outcome.note:
                 message += t("plan.upload_notes", notes=outcome.note)
             return self._accepted(message, late, UPLOAD_DUTY[kind])

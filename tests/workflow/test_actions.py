@@ -214,7 +214,14 @@ async def test_review_sends_back_to_named_party_who_must_upload_again(
     status = await driver.wait_for(lambda s: s.stage == Stage.SCORE_SUBMISSION)
     assert [o.duty for o in status.owed] == ["candidate_sign_in"]
 
-    await driver.upload(wf.upload_candidate_sign_in, SITE, driver.files["candidates"])
+    # The very file sent back: taken (the duty is open), with a word of caution.
+    again = await driver.upload(
+        wf.upload_candidate_sign_in, SITE, driver.files["candidates"]
+    )
+    assert again.accepted
+    assert again.message.startswith(
+        t("plan.upload_accepted", version=2) + t("plan.upload_unchanged", version=1)
+    )
     status = await driver.wait_for(
         lambda s: any(o.duty == "consistency_review" for o in s.owed)
     )
