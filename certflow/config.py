@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args, get_origin
@@ -46,32 +47,56 @@ def toml_error_position(err: tomllib.TOMLDecodeError) -> tuple[int, int] | None:
 
 
 def _dotted(location: tuple[int | str, ...]) -> str:
-    """A setting as the file names it: ``deadlines.overdue_repeat``, ``fees.2.fee``."""
-    return ".".join(str(part) for part in location)
+    """A setting as the file names it: ``deadlines.overdue_repeat``, ``fees.1.fee``.
+
+    Items of a list are counted from 1, as staff count the tables of a file.
+    """
+    return ".".join(str(p + 1) if isinstance(p, int) else p for p in location)
 
 
-def unknown_keys(model: type[BaseModel], data: object, prefix: str = "") -> list[str]:
-    """The keys of ``data`` that no field of ``model`` (or its sections) reads.
+def _settings_in(
+    model: type[BaseModel], data: object, prefix: str = ""
+) -> Iterator[tuple[str, object, object]]:
+    """Every key of ``data`` with the annotation of the field that reads it.
 
-    Sections are the fields whose type is itself a model, or a list of models
-    (``[[fees]]``); tables keyed by the operator (``recipients``) take any key.
+    The annotation is None for a key no field reads. Sections (fields whose
+    type is a model, or a list of models, ``[[fees]]``) are walked into, their
+    items counted from 1; tables keyed by the operator (``recipients``) are not.
     """
     if not isinstance(data, dict):
-        return []
-    found: list[str] = []
+        return
     for key, value in data.items():
         field = model.model_fields.get(str(key))
         name = f"{prefix}{key}"
-        if field is None:
-            found.append(name)
-            continue
-        section = _section_model(field.annotation)
+        yield name, None if field is None else field.annotation, value
+        section = None if field is None else _section_model(field.annotation)
         if section is None:
             continue
         items = value if isinstance(value, list) else [value]
         for index, item in enumerate(items):
             at = f"{name}.{index + 1}." if isinstance(value, list) else f"{name}."
-            found += unknown_keys(section, item, at)
+            yield from _settings_in(section, item, at)
+
+
+def unknown_keys(model: type[BaseModel], data: object) -> list[str]:
+    """The keys of ``data`` that no field of ``model`` (or its sections) reads."""
+    return [
+        name for name, annotation, _ in _settings_in(model, data) if annotation is None
+    ]
+
+
+def bare_durations(model: type[BaseModel], data: object) -> list[str]:
+    """The durations given as plain numbers, which would be read as seconds.
+
+    ``remind_before = [3, 1]`` means three days to whoever writes it and
+    three seconds to pydantic: a duration must be written out (``"P3D"``).
+    """
+    found = []
+    for name, annotation, value in _settings_in(model, data):
+        if annotation == timedelta or annotation == list[timedelta]:
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, int | float) for v in values):
+                found.append(name)
     return found
 
 
@@ -295,6 +320,8 @@ class Settings(Model):
         named = os.environ.get("CERTFLOW_CONFIG")
         explicit = path or (Path(named) if named else None)
         chosen = explicit or DEFAULT_CONFIG
+        if explicit is not None and explicit.is_dir():
+            raise ConfigError(t("config.is_folder", path=explicit))
         if explicit is not None and not explicit.is_file():
             # A mistyped name must not quietly run on the defaults (another database).
             raise ConfigError(t("config.missing", path=explicit))
@@ -314,6 +341,10 @@ class Settings(Model):
         if unknown := unknown_keys(cls, data):
             raise ConfigError(
                 t("config.unknown_keys", path=chosen, keys="、".join(unknown))
+            )
+        if bare := bare_durations(cls, data):
+            raise ConfigError(
+                t("config.bare_durations", path=chosen, keys="、".join(bare))
             )
         try:
             settings = cls.model_validate(data)

@@ -132,6 +132,25 @@ async def test_a_malformed_configuration_says_where_in_chinese_only(
         Settings.load(config)
 
 
+def test_durations_as_numbers_and_a_folder_are_refused_in_words(
+    tmp_path: Path,
+) -> None:
+    """Regression: remind_before = [3, 1] was taken as three and one seconds, and
+    --config naming a folder said no such file."""
+    config = tmp_path / "certflow.toml"
+    config.write_text("[deadlines]\nremind_before = [3, 1]\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        Settings.load(config)
+    assert str(raised.value) == t(
+        "config.bare_durations", path=config, keys="deadlines.remind_before"
+    )
+    config.write_text('[deadlines]\nremind_before = ["P3D", "PT12H"]\n')
+    assert Settings.load(config).deadlines.remind_before[1].total_seconds() == 43200
+    with pytest.raises(ConfigError) as raised:
+        Settings.load(tmp_path)
+    assert str(raised.value) == t("config.is_folder", path=tmp_path)
+
+
 def test_an_overdue_notice_repeating_without_pause_is_refused(tmp_path: Path) -> None:
     """Regression: overdue_repeat = "PT0S" was accepted, and every plan started
     with it failed its workflow task for good (a division by zero)."""
