@@ -259,6 +259,15 @@ class Context:
             ) from None
 
 
+def env_value(name: str) -> str | None:
+    """A role variable as staff set it: ``Tech_Dept`` and `` tech_dept`` mean
+    ``tech_dept``. Other variables are taken as they are."""
+    value = os.environ.get(name)
+    if value is None or name != ROLE_ENV:
+        return value
+    return value.strip().lower() or None
+
+
 def borrowed_person(role: str | None, person: str | None) -> str | None:
     """The refusal when ``person`` is the environment's, set for another role.
 
@@ -266,7 +275,7 @@ def borrowed_person(role: str | None, person: str | None) -> str | None:
     once as another with ``--as`` only would record the action under the first
     role's person: the audit trail would name the wrong member of staff.
     """
-    env_role, env_person = os.environ.get(ROLE_ENV), os.environ.get(PERSON_ENV)
+    env_role, env_person = env_value(ROLE_ENV), os.environ.get(PERSON_ENV)
     if not env_role or not env_person or role == env_role or person != env_person:
         return None
     return t(
@@ -279,8 +288,23 @@ def borrowed_person(role: str | None, person: str | None) -> str | None:
 
 def actor_of(args: argparse.Namespace) -> Actor:
     """The actor of a staff action, from the flags or their environment variables."""
-    if not args.role or not args.person:
+    if not args.role and not args.person:
         raise CliError(t("cli.actor_missing"))
+    if not args.role:
+        raise CliError(t("cli.role_missing"))
+    if not args.person:
+        raise CliError(
+            t("cli.person_missing", role=t_or(args.role, f"roles.{args.role}"))
+        )
+    if args.role not in {r.value for r in Role}:
+        # --as is checked by its choices: this came from the environment.
+        raise CliError(
+            t(
+                "cli.bad_env_role",
+                value=shown(args.role),
+                roles=named_codes((r.value for r in Role), "roles."),
+            )
+        )
     if (refusal := borrowed_person(args.role, args.person)) is not None:
         raise CliError(refusal)
     role = Role(args.role)
@@ -1859,7 +1883,7 @@ def _actor_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     # On subcommands the flags default to SUPPRESS, so a value given before the
     # subcommand (or from the environment) is not overwritten by a blank one.
     def default(env: str) -> str | None:
-        return argparse.SUPPRESS if suppress else os.environ.get(env)
+        return argparse.SUPPRESS if suppress else env_value(env)
 
     glossary = _glossary()
     parser.add_argument(
@@ -2145,7 +2169,7 @@ def acting_flags(
         dest="role",
         choices=[r.value for r in Role],
         metavar="ROLE",
-        default=role or os.environ.get(ROLE_ENV),
+        default=role or env_value(ROLE_ENV),
         help=argument_help(
             "common", "as", roles=named_codes((r.value for r in roles), "roles.")
         ),

@@ -51,3 +51,24 @@ async def test_another_role_needs_its_own_person(
     assert as_the_shell.out.strip() == t(
         "cli.refused", reason=t("plan.summary_not_accepted")
     )
+
+
+async def test_the_role_variable_is_read_as_staff_type_it_and_checked(
+    certflow: Certflow, new_driver: PlanDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: CERTFLOW_ROLE=boss (or Tech_Dept) ended in a traceback."""
+    start = without_acting_flags(start_argv(new_driver.plan))
+    monkeypatch.setenv("CERTFLOW_PERSON", "tech-zhao")
+    monkeypatch.setenv("CERTFLOW_ROLE", "boss")
+    unknown = await certflow(*start)
+    monkeypatch.setenv("CERTFLOW_ROLE", " Tech_Dept")
+    same_role = await certflow("--as", "tech_dept", *start)
+    monkeypatch.delenv("CERTFLOW_PERSON")
+    nobody = await certflow("--as", "tech_dept", *start)
+
+    assert unknown.status == 2
+    assert unknown.out.startswith(t("cli.bad_env_role", value="boss", roles="")[:30])
+    assert "Traceback" not in unknown.out
+    assert same_role.status == 0, same_role.out
+    assert nobody.status == 2
+    assert nobody.out.strip() == t("cli.person_missing", role=t("roles.tech_dept"))
