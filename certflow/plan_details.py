@@ -68,9 +68,10 @@ def current_details(state: PlanState, now: datetime) -> str:
     elif state.cancellation is None:
         lines += [t("details.nothing_owed"), ""]
     facts: list[str] = []
-    next_deadline = state.next_deadline()
-    if next_deadline is not None:
-        facts.append(t("details.next_deadline", deadline=format_cst(next_deadline)))
+    days = [ob.deadline_day for ob in owed if ob.deadline_day is not None]
+    if days:
+        # As the table and the staff tool say it: the last day, to 23:59:59.
+        facts.append(t("details.next_deadline", deadline=format_deadline(min(days))))
     if state.calendar_missing_years:
         years = "、".join(str(y) for y in state.calendar_missing_years)
         facts.append(t("details.calendar_missing", years=years))
@@ -97,7 +98,12 @@ def current_details(state: PlanState, now: datetime) -> str:
 
 
 def _owed_row(ob: Obligation, now: datetime) -> str:
-    state = t("details.overdue") if ob.overdue(now) else t("details.on_time")
+    if ob.overdue(now):
+        state = t("details.overdue")
+    elif ob.deadline_day is None:
+        state = t("details.no_deadline_state")
+    else:
+        state = t("details.on_time")
     if ob.reminder_mails or ob.escalation_mails:
         alarms = t(
             "details.alarms",

@@ -85,6 +85,10 @@ async def test_a_plans_page_shows_what_is_owed_until_when_and_the_alarms(
     assert format_deadline(deadline) in line
     assert t("details.on_time") in line
     assert t("details.overdue") not in details
+    # The next deadline reads as the table and the staff tool say it.
+    assert f"- {t('details.next_deadline', deadline=format_deadline(deadline))}" in (
+        details.splitlines()
+    )
     # The plan's one timer is named after when it wakes: the first reminder.
     first_reminder = end_of_day(deadline) - timedelta(days=3)
     assert await timer_summaries(driver) == [
@@ -116,7 +120,9 @@ async def test_details_follow_the_stage_and_never_show_personal_data(
 
     details = await details_showing(driver, t("duties.consistency_review"))
     assert t("stages.consistency_review") in details.splitlines()[0]
-    assert t("roles.regional_contact") in owed_line(details, "consistency_review")
+    review = owed_line(details, "consistency_review")
+    assert t("roles.regional_contact") in review
+    assert t("details.no_deadline_state") in review  # a review has no deadline
     assert t("duties.score_summary") not in details
     for value in personal_data(driver.files["summary"]):
         assert value not in details
