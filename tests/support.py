@@ -167,7 +167,7 @@ async def terminate_when_idle(client: Client, workflow_id: str, reason: str) -> 
 
     The time-skipping server keeps its clock locked for an activity still
     running when its workflow was terminated, and a later skip of time in the
-    same module then never returns. A few seconds at most are waited.
+    same module then never returns. Five seconds at most are waited.
     """
     # The raw call: the client's describe() cannot read the test server's
     # datetime search attributes.
@@ -175,16 +175,23 @@ async def terminate_when_idle(client: Client, workflow_id: str, reason: str) -> 
         namespace=client.namespace,
         execution=WorkflowExecution(workflow_id=workflow_id),
     )
-    for _ in range(50):
+    # Idle three looks in a row: a plan mails beside its work, so a mail may be
+    # scheduled by a workflow task just after a look that saw nothing pending.
+    idle = 0
+    for _ in range(100):
         try:
             described = await client.workflow_service.describe_workflow_execution(
                 request
             )
         except RPCError:
             return  # no such workflow: nothing to terminate
-        if not described.pending_activities:
+        busy = described.pending_activities or described.HasField(
+            "pending_workflow_task"
+        )
+        idle = 0 if busy else idle + 1
+        if idle == 3:
             break
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
     with contextlib.suppress(RPCError):
         await client.get_workflow_handle(workflow_id).terminate(reason)
 

@@ -23,7 +23,6 @@ from typing import Any
 import aiosmtplib
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
@@ -39,7 +38,12 @@ from activities.notify import Mailer
 from certflow.config import Settings
 from certflow.models import DocumentRef, Stage
 from starter.smtp_sink import MailSink, read_maildir
-from tests.support import PlanDriver, sample_plan, unique_plan_id
+from tests.support import (
+    PlanDriver,
+    sample_plan,
+    terminate_when_idle,
+    unique_plan_id,
+)
 from worker import WORKFLOWS, build_activities
 from workflows.mailbox import (
     MAILBOX_WORKFLOWS,
@@ -352,8 +356,7 @@ async def intake_rig(
                 await _replay(rig.handles())
             finally:
                 for handle in rig.handles():
-                    with contextlib.suppress(RPCError):
-                        await handle.terminate("test finished")
+                    await terminate_when_idle(env.client, handle.id, "test finished")
     finally:
         await sink.stop()
 

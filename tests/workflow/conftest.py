@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.documents import DocumentStore
 from certflow.config import Settings
 from certflow.timeutil import cst_date
 from tests.conftest import replay_all
-from tests.support import PlanDriver, sample_plan, unique_plan_id
+from tests.support import PlanDriver, sample_plan, terminate_when_idle, unique_plan_id
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -54,5 +52,4 @@ async def make_driver(
     await replay_all([d.handle for d in made if d.handle is not None])
     for driver in made:
         if driver.handle is not None:
-            with contextlib.suppress(RPCError):
-                await driver.handle.terminate("test finished")
+            await terminate_when_idle(client, driver.handle.id, "test finished")
