@@ -1116,8 +1116,13 @@ class ExamPlanWorkflow:
                 late=late,
                 ref=req.request_id,
                 request_id=req.request_id,
+                changes=applied.changes,
             )
-            result = self._accepted(t("plan.accepted"), late, None)
+            # A request asking for the score on record changes nothing: said
+            # so, not answered as if the score had been corrected.
+            unchanged = not applied.changes
+            message = t("plan.correction_unchanged" if unchanged else "plan.accepted")
+            result = self._accepted(message, late, None)
             result.report = applied.update_file
             return result
 
