@@ -34,6 +34,7 @@ from certflow.i18n import t
 from certflow.intake.summary import (
     TOLERANCE,
     compute_total,
+    parts_complete,
     parts_for_total,
     passes,
 )
@@ -660,6 +661,15 @@ class IntakeActivities:
                     req.applied_by,
                     req.at,
                 )
+            # Counted from the history, so a retry after the first try
+            # committed answers as that try would have.
+            changed = await conn.fetchval(
+                "SELECT count(*) FROM score_history WHERE plan_id = $1 "
+                "AND admission_number = $2 AND request_id = $3",
+                plan.plan_id,
+                request["admission_number"],
+                req.request_id,
+            )
             updated = await conn.fetchrow(
                 f"""
                 SELECT admission_number, module_code, '' AS remark, {_SCORE_COLUMNS}
@@ -687,7 +697,7 @@ class IntakeActivities:
             ((ExamStatus(r["status"]), r["passed"]) for r in results),
         )
         return CorrectionApplied(
-            update_file=ref, changes=1, passed=stats.passed, stats=stats
+            update_file=ref, changes=changed, passed=stats.passed, stats=stats
         )
 
 
@@ -843,8 +853,9 @@ def _check_total(
     The total is computed from the part scores with the plan's weights, as at
     intake; changed alone it would disagree with its parts, on the national
     platform too. The request is refused saying which part score to correct,
-    and to what. A candidate present with no part score on record (after a
-    status correction) has nothing to derive it from: the total is taken.
+    and to what. A candidate present without the part scores the plan's rule
+    needs (marked present after being recorded absent) has nothing to derive
+    it from: the total is taken.
     """
     asked = parse_score(requested)
     if asked is None:
@@ -854,9 +865,10 @@ def _check_total(
     if status is not ExamStatus.PRESENT:
         message = t("intake_db.total_without_parts", status=_status_word(status))
         return [Problem(code="total_without_parts", message=message)]
-    if practical is None:
-        return []
     theory: Decimal | None = current["theory"]
+    if not parts_complete(rule, theory, practical):
+        return []
+    assert practical is not None
     computed = compute_total(rule, theory, practical)
     if abs(asked - computed) <= TOLERANCE:
         return []
@@ -924,19 +936,27 @@ def _corrected(
         "status": status.value,
     }
     asked = parse_score(requested) if field == "total" else None
-    if status is ExamStatus.PRESENT and practical is not None:
+    rule = plan.pass_rule
+    if status is not ExamStatus.PRESENT:
+        # Absent or disqualified: no score, no pass.
+        new.update(theory=None, practical=None, total=None, passed=False)
+    elif practical is not None and parts_complete(rule, theory, practical):
         # A total asked for alone was checked against its parts when filed
         # (``_check_total``); it may differ from this by the cent of rounding.
-        total = compute_total(plan.pass_rule, theory, practical)
+        total = compute_total(rule, theory, practical)
         if asked is not None:
             total = asked
         new["total"] = total
-        new["passed"] = passes(plan.pass_rule, theory, practical, total)
-    elif status is ExamStatus.PRESENT and asked is not None:
-        # No part score on record to derive it from: the total as asked.
-        new["total"] = asked
+        new["passed"] = passes(rule, theory, practical, total)
     else:
-        new.update(theory=None, practical=None, total=None, passed=False)
+        # Present, without a part score the rule needs (marked present after
+        # being recorded absent): a corrected part is kept, and no total is
+        # derived until the parts are all there. A total asked for alone has
+        # nothing to derive it from: it is taken as asked; otherwise the one
+        # on record stays. No pass without the part scores.
+        if asked is not None:
+            new["total"] = asked
+        new["passed"] = False
     return {
         column: (current[column], value)
         for column, value in new.items()

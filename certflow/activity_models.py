@@ -140,6 +140,8 @@ class CorrectionApplication(Model):
 
 class CorrectionApplied(Model):
     update_file: DocumentRef
+    # Score fields the correction changed: 0 when it asked for what was on
+    # record. Results recorded before counted every correction as 1.
     changes: int
     # Passing candidates of the plan after the change (a correction can move one).
     passed: int | None = None

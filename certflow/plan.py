@@ -713,12 +713,16 @@ def _figures_mismatch(
     return None
 
 
-def payment_mismatch(state: PlanState) -> Refusal | None:
+def payment_mismatch(
+    state: PlanState, advice: str = "plan.application_mismatch_to_finance"
+) -> Refusal | None:
     """Finance's check of the application on record (4.2.3).
 
     The site's upload was checked by the same rule, so a mismatch here means
     the plan's counts changed since (a correction applied afterwards), or the
     application came before the upload was checked: the site must send again.
+    ``advice`` (a message key) says what is left to do, as for
+    ``application_mismatch``; by default, to finance.
     """
     payment = state.payment
     if payment.head_count is None:
@@ -729,5 +733,5 @@ def payment_mismatch(state: PlanState) -> Refusal | None:
         payment.head_count,
         payment.absentees_paid,
         None if declared is None else Decimal(str(declared)),
-        "plan.application_mismatch_to_finance",
+        advice,
     )

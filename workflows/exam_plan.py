@@ -123,6 +123,10 @@ MAIL_BESIDE = "mail-beside-the-plan"
 # follows a redone duty too (a new application is checked and signed off
 # again), and the tech dept is told with the owners of the duties.
 BATCH_RETURN_REDOES_WHAT_FOLLOWS = "batch-return-redoes-what-follows"
+# Patch id: a correction applied after the site's application, making it no
+# longer add up, sends the application back to the site (finance told too),
+# or, once finance has confirmed the payment, tells finance and the tech dept.
+CORRECTION_RECHECKS_APPLICATION = "correction-rechecks-application"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -1116,10 +1120,87 @@ class ExamPlanWorkflow:
                 late=late,
                 ref=req.request_id,
                 request_id=req.request_id,
+                changes=applied.changes,
             )
-            result = self._accepted(t("plan.accepted"), late, None)
+            # A request asking for the score on record changes nothing: said
+            # so, not answered as if the score had been corrected.
+            unchanged = not applied.changes
+            message = t("plan.correction_unchanged" if unchanged else "plan.accepted")
+            message += await self._recheck_application(req)
+            result = self._accepted(message, late, None)
             result.report = applied.update_file
             return result
+
+    async def _recheck_application(self, req: CorrectionApply) -> str:
+        """Act on an application a correction just made wrong; return what to add
+        to the answer.
+
+        The site's application was checked against the counts of its day; an
+        applied correction that moves a candidate between passed, failed and
+        absent may leave it no longer adding up (4.2.1, 4.2.3). Before finance
+        has confirmed the payment, the application is owed again, with what
+        follows it and its original deadline, and the site and finance are
+        told why. Money finance has confirmed is not reopened: finance settles
+        the difference with the site, and the tech dept, which signs off and
+        gathers the plan for approval, is told too.
+        """
+        state = self._state
+        if not state.is_done(Duty.APPLICATION.value):
+            return ""  # none on record, or already owed again: checked at upload
+        confirmed = state.is_done(Duty.PAYMENT_CHECK.value)
+        advice = (
+            "plan.confirmed_payment_after_correction"
+            if confirmed
+            else "plan.application_after_correction"
+        )
+        mismatch = payment_mismatch(state, advice)
+        if mismatch is None or not workflow.patched(CORRECTION_RECHECKS_APPLICATION):
+            return ""
+        summary = state.summary
+        assert summary is not None  # the mismatch was found against it
+        # Confirmed money stays confirmed; an application not yet confirmed is
+        # owed again, with what rests on it, each keeping its deadline.
+        redo = [] if confirmed else duties_to_redo([Duty.APPLICATION])
+        for duty in redo:
+            state.open_duty(duty, workflow.now())
+            self._alarms_changed = True
+        action = "confirmed_payment_differs" if confirmed else "application_reopened"
+        returned: dict[str, Any] = (
+            {"returned_to": ",".join(d.value for d in redo)} if redo else {}
+        )
+        # The audit keeps the plan's figures, never a candidate's.
+        await self._audit_raw(
+            action,
+            req.actor,
+            note=mismatch.message,
+            ref=req.request_id,
+            request_id=req.request_id,
+            code=mismatch.code,
+            head_count=state.payment.head_count,
+            passed=summary.passed,
+            absent=summary.absent,
+            **returned,
+        )
+        if confirmed:
+            await self._notify(
+                action,
+                [Role.FINANCE, Role.TECH_DEPT],
+                request_id=req.request_id,
+                mismatch=mismatch.message,
+            )
+            return t("plan.confirmed_payment_differs")
+        window = state.publicity
+        assert window is not None  # set before the payment stage
+        deadline = state.obligations[Duty.APPLICATION.value].deadline_day
+        await self._notify(
+            action,
+            [Role.SITE, Role.FINANCE],
+            request_id=req.request_id,
+            mismatch=mismatch.message,
+            deadline=format_deadline(deadline or window.payment_deadline_day),
+            items=duties_by_party(redo),
+        )
+        return t("plan.application_reopened")
 
     @apply_correction.validator
     def _check_apply_correction(self, req: CorrectionApply) -> None:

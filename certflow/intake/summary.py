@@ -156,6 +156,19 @@ def compute_total(
     return _RuleNumbers(rule).total(theory, practical)
 
 
+def parts_complete(
+    rule: PassRule, theory: Decimal | None, practical: Decimal | None
+) -> bool:
+    """Whether the part scores ``rule`` needs are all there to derive a total.
+
+    The practical score always; the theory score too, except under
+    ``practical_only``. Until then there is no total to derive and no pass.
+    """
+    if practical is None:
+        return False
+    return theory is not None or rule.kind is PassRuleKind.PRACTICAL_ONLY
+
+
 def parts_for_total(
     rule: PassRule, theory: Decimal | None, practical: Decimal, total: Decimal
 ) -> dict[str, Decimal]:

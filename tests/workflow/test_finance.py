@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from certflow.actions import (
+    ActionResult,
     ApplicationUpload,
     CorrectionApply,
     CorrectionDecision,
@@ -19,8 +20,9 @@ from certflow.actions import (
 )
 from certflow.config import DeadlinePolicy
 from certflow.i18n import t
-from certflow.models import Stage
-from certflow.timeutil import end_of_day
+from certflow.models import Role, Stage
+from certflow.plan import Duty
+from certflow.timeutil import end_of_day, format_deadline
 from starter.cli import render_status
 from tests.support import (
     FINANCE,
@@ -30,6 +32,7 @@ from tests.support import (
     SITE,
     PlanDriver,
     correction_request,
+    mails_of,
     refusal_text,
     refused,
 )
@@ -174,13 +177,12 @@ async def test_an_application_that_does_not_add_up_is_refused_at_upload_to_the_s
     )
 
 
-async def test_finance_refuses_an_application_a_later_correction_made_wrong(
-    make_driver: Any,
-) -> None:
-    """A correction applied after the upload moves the passes: finance's check
-    refuses the application on record, telling finance the site must send it
-    again, and the site's new upload is checked against the corrected counts."""
-    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+async def _corrected_after_application(
+    driver: PlanDriver, *, confirm: bool
+) -> tuple[str, ActionResult]:
+    """A plan in the payment stage whose site paid for its 14 passes (and, with
+    ``confirm``, finance confirmed it) before a correction filed in publicity
+    made a 15th pass; return the request's number and the apply answer."""
     await driver.reach_publicity()
     await driver.open_publicity()
     wf = ExamPlanWorkflow
@@ -192,30 +194,85 @@ async def test_finance_refuses_an_application_a_later_correction_made_wrong(
     await driver.skip(15)
     await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
     today = await driver.today()
-
-    # The site pays for the 14 who passed when it uploads.
     assert (
         await driver.h.execute_update(
             wf.upload_application, _application(driver, 14, 0, "4200.00", today)
         )
     ).accepted
+    if confirm:
+        payment = PaymentConfirmation(
+            actor=FINANCE, received_amount=Decimal("4200.00"), received_on=today
+        )
+        assert (await driver.h.execute_update(wf.confirm_payment, payment)).accepted
     await driver.h.execute_update(
         wf.decide_correction,
         CorrectionDecision(actor=MANAGER, request_id=filed.reference, approve=True),
     )
-    await driver.h.execute_update(
+    applied = await driver.h.execute_update(
         wf.apply_correction, CorrectionApply(actor=INFO, request_id=filed.reference)
     )
+    assert applied.accepted
     summary = (await driver.status()).summary
     assert summary is not None and (summary.passed, summary.failed) == (15, 15)
+    return filed.reference, applied
 
+
+def _mail_text(mail: Any) -> str:
+    return str(mail.get_body(("plain",)).get_content())
+
+
+async def test_an_application_a_later_correction_made_wrong_goes_back_to_the_site(
+    make_driver: Any, resources: Any, sink_messages: Any
+) -> None:
+    """Regression: a correction applied after the site's application (14 people,
+    4200.00) made a 15th pass; nobody was told, `status` still showed the
+    application done, and only finance's confirmation, refused, revealed it.
+    Now the application is owed again, with its deadline, the site and finance
+    are mailed why, and the history says so."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    request_id, applied = await _corrected_after_application(driver, confirm=False)
+    wf = ExamPlanWorkflow
+    mismatch = _head_count_refusal(14, 15, 0, "plan.application_after_correction")
+    mismatch = mismatch.removeprefix("head_count_mismatch: ")
+
+    assert applied.message == t("plan.accepted") + t("plan.application_reopened")
+    status = await driver.status()
+    assert status.publicity is not None
+    owed = {o.duty: o for o in status.owed}
+    assert owed[Duty.APPLICATION].owner is Role.SITE
+    assert owed[Duty.APPLICATION].deadline_day == status.publicity.payment_deadline_day
+    assert Duty.PAYMENT_CHECK in owed and Duty.SITE_SIGNOFF in owed
+    [line] = [h for h in status.history if h.action == "application_reopened"]
+    assert (line.ref, line.note) == (request_id, mismatch)
+    assert t("actions.application_reopened") in "\n".join(render_status(status))
+    audit = await pool.fetchval(
+        "SELECT details FROM audit WHERE plan_id = $1 "
+        "AND action = 'application_reopened'",
+        driver.plan.plan_id,
+    )
+    assert audit["head_count"] == "14" and audit["passed"] == "15"
+
+    [mail] = await mails_of(sink_messages, driver.plan.plan_id, "application_reopened")
+    settings = driver.settings
+    for address in [
+        *settings.site_recipients[driver.plan.site_code],
+        *settings.recipients[Role.FINANCE],
+    ]:
+        assert address in str(mail["To"])
+    body = _mail_text(mail)
+    assert request_id in body and mismatch in body
+    assert format_deadline(status.publicity.payment_deadline_day) in body
+
+    # Finance cannot confirm the application sent back; the site's new upload
+    # is checked against the corrected passes.
+    today = await driver.today()
     payment = PaymentConfirmation(
         actor=FINANCE, received_amount=Decimal("4200.00"), received_on=today
     )
     assert await refusal_text(
         driver.h.execute_update(wf.confirm_payment, payment)
-    ) == _head_count_refusal(14, 15, 0, "plan.application_mismatch_to_finance")
-    # The site's new upload is checked against the corrected passes.
+    ) == "wrong_stage: " + t("plan.application_required")
     assert await refusal_text(
         driver.h.execute_update(
             wf.upload_application, _application(driver, 14, 0, "4200.00", today)
@@ -226,8 +283,50 @@ async def test_finance_refuses_an_application_a_later_correction_made_wrong(
             wf.upload_application, _application(driver, 15, 0, "4500.00", today)
         )
     ).accepted
+    assert all(o.duty != Duty.APPLICATION for o in (await driver.status()).owed)
     payment = payment.model_copy(update={"received_amount": Decimal("4500.00")})
     assert (await driver.h.execute_update(wf.confirm_payment, payment)).accepted
+
+
+async def test_a_confirmed_payment_a_later_correction_made_wrong_is_told_not_reopened(
+    make_driver: Any, sink_messages: Any
+) -> None:
+    """Finance confirmed 4200.00 for 14 before a correction made a 15th pass:
+    the confirmed money is not reopened behind finance's back; finance and the
+    tech dept are told the difference to settle."""
+    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    request_id, applied = await _corrected_after_application(driver, confirm=True)
+    mismatch = _head_count_refusal(
+        14, 15, 0, "plan.confirmed_payment_after_correction"
+    ).removeprefix("head_count_mismatch: ")
+
+    assert applied.message == t("plan.accepted") + t("plan.confirmed_payment_differs")
+    status = await driver.status()
+    assert status.payment.confirmed_amount == 4200.00
+    assert all(
+        o.duty not in (Duty.APPLICATION, Duty.PAYMENT_CHECK) for o in status.owed
+    )
+    [line] = [h for h in status.history if h.action == "confirmed_payment_differs"]
+    assert (line.ref, line.note) == (request_id, mismatch)
+
+    [mail] = await mails_of(
+        sink_messages, driver.plan.plan_id, "confirmed_payment_differs"
+    )
+    settings = driver.settings
+    for role in (Role.FINANCE, Role.TECH_DEPT):
+        assert all(a in str(mail["To"]) for a in settings.recipients[role])
+    assert not any(
+        a in str(mail["To"]) for a in settings.site_recipients[driver.plan.site_code]
+    )
+    body = _mail_text(mail)
+    assert request_id in body and mismatch in body
+    # Nothing sent the application back.
+    assert not [
+        m
+        for m in sink_messages()
+        if m["X-Certflow-Plan"] == driver.plan.plan_id
+        and m["X-Certflow-Template"] == "application_reopened"
+    ]
 
 
 async def test_the_invoice_details_form_is_read_and_a_bad_one_refuses_the_application(

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from certflow.actions import CorrectionApply, CorrectionDecision, CorrectionSubmission
+from certflow.actions import (
+    ActionResult,
+    CorrectionApply,
+    CorrectionDecision,
+    CorrectionSubmission,
+)
 from certflow.i18n import t
 from tests.support import INFO, MANAGER, PlanDriver, correction_request
 from workflows import ExamPlanWorkflow
@@ -16,8 +21,9 @@ pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120
 wf = ExamPlanWorkflow
 # Seq 12 of the sample: theory 82.10, practical 50.10, total 59.70 (0.3 / 0.7).
 SEQ_12 = "2026110412012"
-# Seq 6 of the sample: absent, no score at all.
+# Seq 6 and 18 of the sample: absent, no score at all.
 SEQ_6 = "2026110412006"
+SEQ_18 = "2026110412018"
 
 
 async def _in_publicity(make_driver: Any) -> PlanDriver:
@@ -30,6 +36,14 @@ async def _in_publicity(make_driver: Any) -> PlanDriver:
 
 async def _apply(driver: PlanDriver, request: CorrectionSubmission) -> str:
     """File, approve and apply one request; return its number."""
+    request_id, _ = await _applied(driver, request)
+    return request_id
+
+
+async def _applied(
+    driver: PlanDriver, request: CorrectionSubmission
+) -> tuple[str, ActionResult]:
+    """File, approve and apply one request; return its number and the answer."""
     filed = await driver.h.execute_update(wf.submit_correction, request)
     assert filed.accepted and filed.reference, filed.message
     decided = await driver.h.execute_update(
@@ -41,7 +55,47 @@ async def _apply(driver: PlanDriver, request: CorrectionSubmission) -> str:
         wf.apply_correction, CorrectionApply(actor=INFO, request_id=filed.reference)
     )
     assert applied.accepted
-    return filed.reference
+    return filed.reference, applied
+
+
+async def _counts(driver: PlanDriver, pool: Any) -> tuple[int, int, int, int]:
+    """(candidates, passed, failed, absent) as `status` shows them; they must
+    be the database's and add up."""
+    summary = (await driver.status()).summary
+    assert summary is not None
+    shown = (summary.candidates, summary.passed, summary.failed, summary.absent)
+    stored = await pool.fetchrow(
+        "SELECT count(*), count(*) FILTER (WHERE passed), "
+        "count(*) FILTER (WHERE status = 'present' AND NOT passed), "
+        "count(*) FILTER (WHERE status = 'absent') "
+        "FROM scores WHERE plan_id = $1",
+        driver.plan.plan_id,
+    )
+    assert shown == tuple(stored)
+    assert sum(shown[1:]) + summary.disqualified == summary.candidates
+    return shown
+
+
+async def _score_row(driver: PlanDriver, pool: Any, admission: str) -> dict[str, Any]:
+    row = await pool.fetchrow(
+        "SELECT status, theory, practical, total, passed FROM scores "
+        "WHERE plan_id = $1 AND admission_number = $2",
+        driver.plan.plan_id,
+        admission,
+    )
+    return dict(row)
+
+
+async def _history_of(
+    driver: PlanDriver, pool: Any, request_id: str
+) -> list[tuple[str, str | None, str | None]]:
+    rows = await pool.fetch(
+        "SELECT field, old_value, new_value FROM score_history "
+        "WHERE plan_id = $1 AND request_id = $2 ORDER BY id",
+        driver.plan.plan_id,
+        request_id,
+    )
+    return [tuple(r) for r in rows]
 
 
 async def test_a_total_alone_is_refused_naming_the_part_score_to_correct(
@@ -134,35 +188,109 @@ async def test_a_correction_moves_every_count_it_changes_and_they_still_add_up(
     pool, _ = resources
     driver = await _in_publicity(make_driver)
 
-    async def counts() -> tuple[int, int, int, int]:
-        """(candidates, passed, failed, absent) as `status` shows them; they
-        must be the database's and add up."""
-        summary = (await driver.status()).summary
-        assert summary is not None
-        shown = (summary.candidates, summary.passed, summary.failed, summary.absent)
-        stored = await pool.fetchrow(
-            "SELECT count(*), count(*) FILTER (WHERE passed), "
-            "count(*) FILTER (WHERE status = 'present' AND NOT passed), "
-            "count(*) FILTER (WHERE status = 'absent') "
-            "FROM scores WHERE plan_id = $1",
-            driver.plan.plan_id,
-        )
-        assert shown == tuple(stored)
-        assert sum(shown[1:]) + summary.disqualified == summary.candidates
-        return shown
-
-    before = await counts()
+    before = await _counts(driver, pool)
     candidates, passed, failed, absent = before
     assert absent == 2 and passed > 0 and failed > 0
     # 50.10 → 60.10: total 66.70, 不合格 → 合格.
     await _apply(driver, correction_request(SEQ_12, "practical", "60.10"))
-    assert await counts() == (candidates, passed + 1, failed - 1, absent)
+    assert await _counts(driver, pool) == (candidates, passed + 1, failed - 1, absent)
     # And back, 合格 → 不合格.
     await _apply(driver, correction_request(SEQ_12, "practical", "50.10"))
-    assert await counts() == before
+    assert await _counts(driver, pool) == before
     # 缺考 → 正常 with no score: present and not passed.
     await _apply(driver, correction_request(SEQ_6, "status", "正常"))
-    assert await counts() == (candidates, passed, failed + 1, absent - 1)
+    assert await _counts(driver, pool) == (candidates, passed, failed + 1, absent - 1)
     # The summary's version stays the accepted summary's.
     summary = (await driver.status()).summary
     assert summary is not None and summary.version == 1
+
+
+async def test_part_scores_of_a_candidate_marked_present_are_kept_until_both_are_in(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: 缺考 corrected to 正常, then theory 70 was answered 已受理 and
+    marked applied, but nothing changed (no 理论成绩 line in the history, theory
+    still empty); practical 80 then gave total 80.00 and 不合格."""
+    pool, _ = resources
+    driver = await _in_publicity(make_driver)
+    candidates, passed, failed, absent = await _counts(driver, pool)
+    accepted = t("plan.accepted")
+
+    present_id, answer = await _applied(
+        driver, correction_request(SEQ_6, "status", "正常")
+    )
+    assert answer.message == accepted
+    assert await _history_of(driver, pool, present_id) == [
+        ("status", "absent", "present")
+    ]
+    assert await _counts(driver, pool) == (candidates, passed, failed + 1, absent - 1)
+
+    # Theory alone: kept; no total is derived while the practical score is missing.
+    theory_id, answer = await _applied(
+        driver, correction_request(SEQ_6, "theory", "70")
+    )
+    assert answer.message == accepted
+    assert await _history_of(driver, pool, theory_id) == [("theory", None, "70")]
+    assert await _score_row(driver, pool, SEQ_6) == {
+        "status": "present",
+        "theory": Decimal("70.00"),
+        "practical": None,
+        "total": None,
+        "passed": False,
+    }
+    assert await _counts(driver, pool) == (candidates, passed, failed + 1, absent - 1)
+
+    # Both parts in: the total is 0.3 × 70 + 0.7 × 80 = 77.00, and both are
+    # at least 60: 合格.
+    practical_id, answer = await _applied(
+        driver, correction_request(SEQ_6, "practical", "80")
+    )
+    assert answer.message == accepted
+    assert await _history_of(driver, pool, practical_id) == [
+        ("practical", None, "80"),
+        ("total", None, "77.00"),
+        ("passed", "False", "True"),
+    ]
+    assert await _score_row(driver, pool, SEQ_6) == {
+        "status": "present",
+        "theory": Decimal("70.00"),
+        "practical": Decimal("80.00"),
+        "total": Decimal("77.00"),
+        "passed": True,
+    }
+    assert await _counts(driver, pool) == (candidates, passed + 1, failed, absent - 1)
+
+    # The other way round, practical first: no total from the practical score
+    # alone (it was 80.00 before), since the plan's rule needs theory too.
+    await _apply(driver, correction_request(SEQ_18, "status", "正常"))
+    practical_id = await _apply(driver, correction_request(SEQ_18, "practical", "80"))
+    assert await _history_of(driver, pool, practical_id) == [("practical", None, "80")]
+    row = await _score_row(driver, pool, SEQ_18)
+    assert (row["total"], row["passed"]) == (None, False)
+    # And back to 缺考: the part scores go with it.
+    await _apply(driver, correction_request(SEQ_18, "status", "缺考"))
+    assert await _score_row(driver, pool, SEQ_18) == {
+        "status": "absent",
+        "theory": None,
+        "practical": None,
+        "total": None,
+        "passed": False,
+    }
+    assert await _counts(driver, pool) == (candidates, passed + 1, failed, absent - 1)
+
+
+async def test_applying_a_request_for_the_score_on_record_says_nothing_changed(
+    make_driver: Any, resources: Any
+) -> None:
+    """A request for the total its parts already give is taken, but applying it
+    changes nothing: the answer says so instead of a bare 已受理."""
+    pool, _ = resources
+    driver = await _in_publicity(make_driver)
+
+    request_id, answer = await _applied(
+        driver, correction_request(SEQ_12, "total", "59.7")
+    )
+
+    assert answer.message == t("plan.correction_unchanged")
+    assert await _history_of(driver, pool, request_id) == []
+    assert (await driver.status()).correction_states[request_id] == "applied"
