@@ -30,7 +30,7 @@ from certflow.activity_models import (
     ProcessUpload,
 )
 from certflow.certificates import load_font
-from certflow.i18n import t
+from certflow.i18n import t, t_or
 from certflow.intake.summary import (
     TOLERANCE,
     compute_total,
@@ -725,13 +725,17 @@ async def _open_requests(
     for row in rows:
         fields = {row["field"], req.field}
         if row["field"] == req.field or not fields <= _INDEPENDENT_FIELDS:
+            # The same score, or one that moves with it: say which.
+            key = "open_request" if row["field"] == req.field else "open_related"
             return [
                 Problem(
                     code="open_request",
                     message=t(
-                        "intake_db.open_request",
+                        f"intake_db.{key}",
                         request_id=row["request_id"],
                         admission=req.admission_number,
+                        field=t_or(req.field, f"cli.fields.{req.field}"),
+                        other=t_or(row["field"], f"cli.fields.{row['field']}"),
                     ),
                 )
             ]

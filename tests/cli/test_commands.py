@@ -680,6 +680,8 @@ async def test_a_second_request_on_a_score_awaiting_its_first_is_refused(
     assert again.status == 2 and f"{plan_id}-C001" in again.out
     assert "尚未办结" in again.out
     assert total.status == 2  # the total moves with the pending practical
+    # Said as what it is: another score, which the total follows.
+    assert "实操成绩的更正申请" in total.out and "总成绩随实操成绩而变" in total.out
 
     request_id = f"{plan_id}-C001"
     await certflow(*MANAGER, "correction", "decide", plan_id, request_id, "--approve")
