@@ -130,6 +130,9 @@ PlanCode = Annotated[
 StaffId = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=STAFF_ID_PATTERN)
 ]
+# Any text with something other than spaces: what plans recorded before the
+# limits above held, and must still load.
+Filled = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class PlanInfo(Model):
@@ -137,23 +140,48 @@ class PlanInfo(Model):
 
     The evaluators are listed by staff id only; their names live in the
     organisation's staff directory, not in workflow history.
+
+    This is the model every recorded plan is read back with (its workflow
+    input, its state across continue-as-new, its activities' inputs), so it
+    only asks what every plan ever started had; ``NewPlanInfo`` holds a plan
+    being started to the stricter rules of today.
     """
 
     plan_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{2,40}$")
     site_code: str = Field(min_length=1, max_length=PLAN_CODE_MAX_LENGTH)
-    site_name: PlanText
-    certificate: PlanText
+    site_name: Filled
+    certificate: Filled
     level: Level
-    module_code: PlanCode
-    module_name: PlanText
+    module_code: Filled
+    module_name: Filled
     exam_end_date: date
     # Without a lead evaluator nobody may upload the scores: the plan would stall.
-    lead_evaluator_id: StaffId
-    evaluator_ids: list[StaffId] = Field(default_factory=list)
+    lead_evaluator_id: Filled
+    evaluator_ids: list[Filled] = Field(default_factory=list)
     pass_rule: PassRule = Field(default_factory=PassRule)
     # The fee table's price per candidate for this certificate and level, copied
     # from configuration when the plan starts; None where none is configured.
     fee_per_candidate: Decimal | None = None
+
+
+class NewPlanInfo(PlanInfo):
+    """A plan being started: names of a sane length, staff ids that are ids.
+
+    Checked where plans are started (``certflow plan start``), never when a
+    recorded plan is read back: a plan started before these rules, with a
+    longer name or a name as an evaluator id, must keep running.
+    """
+
+    site_name: PlanText
+    certificate: PlanText
+    module_code: PlanCode
+    module_name: PlanText
+    lead_evaluator_id: StaffId
+    evaluator_ids: list[StaffId] = Field(default_factory=list)
+
+    def recorded(self) -> PlanInfo:
+        """The plan as workflows record it."""
+        return PlanInfo.model_validate(self.model_dump())
 
 
 class DocumentKind(StrEnum):

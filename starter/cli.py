@@ -93,6 +93,7 @@ from certflow.models import (
     Actor,
     DocumentRef,
     Level,
+    NewPlanInfo,
     PlanInfo,
     Role,
     Stage,
@@ -1115,7 +1116,7 @@ def plan_info(fields: dict[str, Any], args: argparse.Namespace) -> PlanInfo:
     repeated: it may be anything at all, a name included.
     """
     try:
-        return PlanInfo.model_validate(fields)
+        return NewPlanInfo.model_validate(fields).recorded()
     except ValidationError as err:
         lines: dict[str, str] = {}
         for error in err.errors(include_input=False, include_url=False):

@@ -18,7 +18,7 @@ from temporalio.client import Client
 
 from certflow.config import Settings
 from certflow.i18n import t
-from certflow.models import PLAN_TEXT_MAX_LENGTH, Level, PlanInfo
+from certflow.models import PLAN_TEXT_MAX_LENGTH, Level, NewPlanInfo, PlanInfo
 from starter.cli import parse
 from tests.cli.conftest import Certflow, certflow_runner
 from tests.cli.test_commands import ADMIN, INFO, start_argv
@@ -111,19 +111,27 @@ async def test_a_status_correction_names_the_status_words(settings: Settings) ->
 # -- plan start ------------------------------------------------------------------
 
 
-async def test_the_model_takes_the_longest_text_the_tool_takes() -> None:
+async def test_new_plans_meet_the_limits_and_recorded_plans_still_load() -> None:
+    """The limits hold for a plan being started; a plan recorded before them
+    (a longer name, a name as an evaluator id) must still load, or its
+    workflow would fail every task on replay and continue-as-new."""
     plan = sample_plan(date.today()).model_dump()
     longest = "站" * PLAN_TEXT_MAX_LENGTH
 
     for name in ("site_name", "certificate", "module_name"):
-        assert getattr(PlanInfo.model_validate({**plan, name: longest}), name)
+        assert getattr(NewPlanInfo.model_validate({**plan, name: longest}), name)
         with pytest.raises(ValueError, match="at most 100"):
-            PlanInfo.model_validate({**plan, name: longest + "站"})
+            NewPlanInfo.model_validate({**plan, name: longest + "站"})
+        recorded = PlanInfo.model_validate({**plan, name: longest + "站"})
+        assert getattr(recorded, name) == longest + "站"
     for staff_id in ("张 三", "张三", "ZCX E 0107", "-E1", "E1;DROP"):
         with pytest.raises(ValueError):
-            PlanInfo.model_validate({**plan, "lead_evaluator_id": staff_id})
+            NewPlanInfo.model_validate({**plan, "lead_evaluator_id": staff_id})
         with pytest.raises(ValueError):
-            PlanInfo.model_validate({**plan, "evaluator_ids": ["E-1", staff_id]})
+            NewPlanInfo.model_validate({**plan, "evaluator_ids": ["E-1", staff_id]})
+        assert PlanInfo.model_validate({**plan, "lead_evaluator_id": staff_id})
+    started = NewPlanInfo.model_validate(plan).recorded()
+    assert type(started) is PlanInfo and started == PlanInfo.model_validate(plan)
 
 
 async def test_a_site_name_past_the_limit_is_refused_naming_flag_and_limit(
