@@ -173,6 +173,7 @@ class ExamPlanWorkflow:
         self._published: dict[str, Any] = {}
         # The last mail asked for; each waits for the one before (see _notify).
         self._last_mail: asyncio.Task[None] | None = None
+        self._mail_fault: Exception | None = None
 
     # -- main line -----------------------------------------------------------
 
@@ -1108,6 +1109,9 @@ class ExamPlanWorkflow:
                     state.summary = applied.stats.model_copy(
                         update={"version": summary.version}
                     )
+                elif applied.passed is not None:
+                    # A result the activity returned before it counted them all.
+                    summary.passed = applied.passed
             elif summary is not None and applied.passed is not None:
                 summary.passed = applied.passed
             late = state.close_duty(
@@ -1824,7 +1828,8 @@ class ExamPlanWorkflow:
         the server answers; its idempotency key keeps a retry from sending twice.
         """
         if before is not None:
-            await before
+            # Whatever became of the one before, this one goes out.
+            await workflow.wait([before])
         try:
             await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
         except ActivityError:
@@ -1834,9 +1839,15 @@ class ExamPlanWorkflow:
                 "mail not sent",
                 extra={"plan_id": note.plan_id, "template": note.template},
             )
+        except Exception as err:
+            # A fault of the plan itself, not of mail: kept, to fail the
+            # workflow task where operators see it (as before mail went beside).
+            self._mail_fault = err
 
     def _all_done(self) -> bool:
         """No update or signal is being handled and every mail has gone out."""
+        if self._mail_fault is not None:
+            raise self._mail_fault
         mail = self._last_mail
         return workflow.all_handlers_finished() and (mail is None or mail.done())
 
