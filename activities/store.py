@@ -241,13 +241,17 @@ class PlanStore:
         await self.pool.execute(
             """
             UPDATE plans SET batch_id = NULL,
-                stage = CASE WHEN plan_id = ANY($3) THEN $4 ELSE stage END
+                stage = CASE
+                    WHEN plan_id = ANY($3)
+                         AND ($5::timestamptz IS NULL OR updated_at <= $5)
+                    THEN $4 ELSE stage END
             WHERE batch_id = $1 AND plan_id = ANY($2)
             """,
             req.batch_id,
             req.plan_ids,
             req.returned,
             Stage.PAYMENT_AND_SIGNOFF.value,
+            req.decided_at,
         )
 
     @activity.defn

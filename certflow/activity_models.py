@@ -171,6 +171,9 @@ class ReleaseRequest(Model):
     # Of those, the plans sent back to stage 5-8 to redo duties: no longer
     # awaiting approval, whatever their row said a moment before.
     returned: list[str] = Field(default_factory=list)
+    # When the general manager's verdicts were sent: a stage a returned plan
+    # recorded after it (it redid its duties already) is newer, and stays.
+    decided_at: datetime | None = None
 
 
 class BatchReportRequest(Model):

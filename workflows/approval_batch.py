@@ -136,6 +136,7 @@ class ApprovalBatchWorkflow:
             for plan_id in self._plan_ids
             if plan_id not in approved
         }
+        decided_at = workflow.now()
         for plan_id in self._plan_ids:
             verdict = BatchVerdict(
                 batch_id=self._batch_id,
@@ -153,6 +154,7 @@ class ApprovalBatchWorkflow:
                     batch_id=self._batch_id,
                     plan_ids=sorted(rejected),
                     returned=sorted(p for p in decision.return_to if p in rejected),
+                    decided_at=decided_at,
                 ),
                 start_to_close_timeout=TIMEOUT,
                 retry_policy=RETRY,

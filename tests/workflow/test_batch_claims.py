@@ -7,14 +7,19 @@ new stage; a batch gathered in between took it again.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from activities.documents import DocumentStore
 from activities.store import PlanStore
-from certflow.activity_models import ClaimRequest, PlanRegistration, ReleaseRequest
+from certflow.activity_models import (
+    ClaimRequest,
+    PlanRegistration,
+    ReleaseRequest,
+    StageChange,
+)
 from certflow.models import Stage
 from tests.support import sample_plan, unique_plan_id
 
@@ -57,3 +62,47 @@ async def test_a_plan_sent_back_is_not_claimed_again_before_it_says_so(
         "SELECT stage FROM plans WHERE plan_id = $1", returned.plan_id
     )
     assert stage == Stage.PAYMENT_AND_SIGNOFF.value
+
+
+async def test_a_returned_plan_that_already_came_back_is_not_set_back(
+    resources: tuple[Any, DocumentStore],
+) -> None:
+    """The release may run late (the database was away, the worker slow): a
+    returned plan that has meanwhile redone its duties and recorded that it
+    awaits approval again keeps that stage, so a later batch can gather it."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    plan = sample_plan(date(2026, 11, 4), unique_plan_id())
+    decided = datetime.now(UTC)
+    await store.register_plan(
+        PlanRegistration(
+            info=plan, workflow_id=f"test-{plan.plan_id}", started_at=decided
+        )
+    )
+    await pool.execute(
+        "UPDATE plans SET stage = $1, updated_at = $2 WHERE plan_id = $3",
+        Stage.AWAITING_APPROVAL.value,
+        decided - timedelta(days=1),
+        plan.plan_id,
+    )
+    first, second = f"B-{unique_plan_id()}", f"B-{unique_plan_id()}"
+    assert plan.plan_id in await store.claim_ready_plans(ClaimRequest(batch_id=first))
+    # Sent back, redone and ready again before the release ran.
+    await store.record_stage(
+        StageChange(
+            plan_id=plan.plan_id,
+            stage=Stage.AWAITING_APPROVAL,
+            at=decided + timedelta(hours=1),
+            overdue=False,
+            next_deadline=None,
+        )
+    )
+    release = ReleaseRequest(
+        batch_id=first,
+        plan_ids=[plan.plan_id],
+        returned=[plan.plan_id],
+        decided_at=decided,
+    )
+    await store.release_plans(release)
+
+    assert plan.plan_id in await store.claim_ready_plans(ClaimRequest(batch_id=second))
