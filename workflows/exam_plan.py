@@ -173,6 +173,7 @@ class ExamPlanWorkflow:
         self._published: dict[str, Any] = {}
         # The last mail asked for; each waits for the one before (see _notify).
         self._last_mail: asyncio.Task[None] | None = None
+        self._mails: list[asyncio.Task[None]] = []
         self._mail_fault: Exception | None = None
 
     # -- main line -----------------------------------------------------------
@@ -1604,6 +1605,7 @@ class ExamPlanWorkflow:
                 if ob.escalation_mails and supervisor is not None:
                     roles.add(supervisor)
             state.stage = Stage.CANCELLED
+            self._withdraw_mails()
             state.cancellation = Cancellation(
                 at=now,
                 role=req.actor.role,
@@ -1816,6 +1818,13 @@ class ExamPlanWorkflow:
             await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
             return
         self._last_mail = asyncio.create_task(self._mail(note, self._last_mail))
+        self._mails = [m for m in self._mails if not m.done()] + [self._last_mail]
+
+    def _withdraw_mails(self) -> None:
+        """Stop the mails a cancelled plan had not sent yet (a mail outage held
+        them): they would ask people to act on a plan that no longer runs."""
+        for mail in self._mails:
+            mail.cancel()
 
     async def _mail(
         self, note: Notification, before: asyncio.Task[None] | None
@@ -1827,11 +1836,17 @@ class ExamPlanWorkflow:
         however long the mail server was away. The activity is retried until
         the server answers; its idempotency key keeps a retry from sending twice.
         """
-        if before is not None:
-            # Whatever became of the one before, this one goes out.
-            await workflow.wait([before])
         try:
+            if before is not None:
+                # Whatever became of the one before, this one goes out.
+                await workflow.wait([before])
             await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
+        except asyncio.CancelledError:
+            # Withdrawn by the plan's cancellation (see _withdraw_mails).
+            workflow.logger.info(
+                "mail withdrawn",
+                extra={"plan_id": note.plan_id, "template": note.template},
+            )
         except ActivityError:
             # Only a non-retryable failure ends the retries: the mails after
             # this one still go out.

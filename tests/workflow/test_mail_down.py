@@ -17,7 +17,9 @@ import openpyxl
 import pytest
 import pytest_asyncio
 
+from certflow.actions import CancelRequest
 from certflow.config import Settings
+from certflow.models import Actor, Role
 from certflow.plan import Duty
 from starter.smtp_sink import MailSink, body_text, read_messages
 from tests.support import SITE, PlanDriver, free_ports
@@ -31,6 +33,7 @@ ANSWER_WITHIN = 10.0
 # The mails asked for while the server was down, in the order they were asked.
 EXPECTED = ["submission_opened", "upload_refused", "review_requested", "sent_back"]
 REASON = "测试退回：签到表多出一名考生"
+ADMIN = Actor(role=Role.ADMIN, person="admin-liu")
 
 
 @pytest.fixture
@@ -134,3 +137,46 @@ async def test_staff_are_answered_while_mail_is_down_and_the_mails_follow_once(
     # Nothing more comes later: no mail is sent twice.
     await asyncio.sleep(1)
     assert sorted(sent()) == sorted(EXPECTED)
+
+
+async def test_mails_held_by_an_outage_are_not_sent_once_the_plan_is_cancelled(
+    make_driver: Any, late_sink: MailSink
+) -> None:
+    """Regression: the opening mail and a refusal, asked for while mail was
+    down, still went out after the plan was cancelled, asking people to act on
+    a plan that no longer runs. Only the news of the cancellation goes out."""
+    driver: PlanDriver = await make_driver()
+    plan_id = driver.plan.plan_id
+    await driver.start()
+    refused = await answered(
+        driver.upload(wf.upload_candidate_sign_in, SITE, empty_workbook(driver.tmp))
+    )
+    assert not refused.accepted
+    cancelled = await answered(
+        driver.h.execute_update(
+            wf.cancel_plan,
+            CancelRequest(
+                actor=Actor(role=Role.ADMIN, person="admin-liu"), reason=REASON
+            ),
+        )
+    )
+    assert cancelled.accepted
+
+    await late_sink.start()
+    await driver.env.sleep(timedelta(minutes=1, seconds=5))
+    for _ in range(300):
+        templates = [
+            str(m["X-Certflow-Template"])
+            for m in read_messages(late_sink.root)
+            if m["X-Certflow-Plan"] == plan_id
+        ]
+        if templates:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1)  # anything held behind it would follow at once
+    templates = [
+        str(m["X-Certflow-Template"])
+        for m in read_messages(late_sink.root)
+        if m["X-Certflow-Plan"] == plan_id
+    ]
+    assert templates == ["plan_cancelled"]
