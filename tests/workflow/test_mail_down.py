@@ -73,19 +73,24 @@ async def answered(update: Any) -> Any:
     return await asyncio.wait_for(update, timeout=ANSWER_WITHIN)
 
 
+async def started_and_refused(make_driver: Any) -> tuple[PlanDriver, Any]:
+    """A new plan, and the answer to an empty sign-in sheet uploaded to it."""
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    result = await answered(
+        driver.upload(wf.upload_candidate_sign_in, SITE, empty_workbook(driver.tmp))
+    )
+    return driver, result
+
+
 async def test_staff_are_answered_while_mail_is_down_and_the_mails_follow_once(
     make_driver: Any, resources: Any, late_sink: MailSink
 ) -> None:
     pool, _ = resources
-    driver: PlanDriver = await make_driver()
-    plan_id = driver.plan.plan_id
-    await driver.start()
-
     # A refused upload is answered with its problems, not left waiting for the
     # refusal mail.
-    result = await answered(
-        driver.upload(wf.upload_candidate_sign_in, SITE, empty_workbook(driver.tmp))
-    )
+    driver, result = await started_and_refused(make_driver)
+    plan_id = driver.plan.plan_id
     assert not result.accepted
     assert result.problems and result.problem_count == len(result.problems)
     status = await driver.status()
@@ -145,12 +150,8 @@ async def test_mails_held_by_an_outage_are_not_sent_once_the_plan_is_cancelled(
     """Regression: the opening mail and a refusal, asked for while mail was
     down, still went out after the plan was cancelled, asking people to act on
     a plan that no longer runs. Only the news of the cancellation goes out."""
-    driver: PlanDriver = await make_driver()
+    driver, refused = await started_and_refused(make_driver)
     plan_id = driver.plan.plan_id
-    await driver.start()
-    refused = await answered(
-        driver.upload(wf.upload_candidate_sign_in, SITE, empty_workbook(driver.tmp))
-    )
     assert not refused.accepted
     cancelled = await answered(
         driver.h.execute_update(
