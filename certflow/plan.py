@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from certflow.arguments import named_codes
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
 from certflow.i18n import t
@@ -124,6 +125,11 @@ def role_name(role: Role) -> str:
 
 def duty_names(duties: list[Duty]) -> str:
     return "、".join(t(f"duties.{d.value}") for d in duties)
+
+
+def redo_duty_codes() -> str:
+    """The duties a rejected plan may be sent back to redo, as typed and named."""
+    return named_codes((d.value for d in REDO_DUTIES), "duties.")
 
 
 def duties_by_party(duties: list[Duty]) -> str:

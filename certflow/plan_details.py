@@ -15,7 +15,7 @@ from datetime import datetime
 from certflow.actions import BatchStatus
 from certflow.i18n import t
 from certflow.models import PlanInfo
-from certflow.plan import CorrectionStatus, Obligation, PlanState
+from certflow.plan import CorrectionStatus, Obligation, PlanState, duty_names
 from certflow.timeutil import format_cst, format_deadline
 
 
@@ -154,7 +154,7 @@ def batch_details(status: BatchStatus) -> str:
     if waiting:
         lines.append(f"- {_plans('batch_rejected', waiting)}")
     for plan_id, duties in status.returned.items():
-        redo = "、".join(t(f"duties.{d.value}") for d in duties)
+        redo = duty_names(duties)
         lines.append(f"- {t('details.batch_returned', plan_id=plan_id, duties=redo)}")
     return "\n".join(lines)
 

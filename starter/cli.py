@@ -99,11 +99,11 @@ from certflow.models import (
     Stage,
 )
 from certflow.plan import (
-    REDO_DUTIES,
     SUBMISSION_DUTIES,
     Duty,
     HistoryEntry,
     duties_by_party,
+    redo_duty_codes,
 )
 from certflow.plan_details import batch_summary, plan_summary
 from certflow.privacy import mask_id_number, mask_name
@@ -1428,10 +1428,6 @@ def _rejection(text: str) -> tuple[str, str]:
     return _code(pair["plan"]), reason_argument(pair["value"])
 
 
-def _redo_codes() -> str:
-    return named_codes((d.value for d in REDO_DUTIES), "duties.")
-
-
 def _return(text: str) -> tuple[str, list[Duty]]:
     """``--return PLAN=DUTY[,DUTY…]``: a rejected plan and the duties to redo.
 
@@ -1442,7 +1438,7 @@ def _return(text: str) -> tuple[str, list[Duty]]:
     codes = [c for c in re.split(r"[,、\s]+", pair["value"]) if c] if pair else []
     if pair is None or not pair["plan"] or not codes:
         raise argparse.ArgumentTypeError(
-            t("cli.bad_return", value=shown(text), allowed=_redo_codes())
+            t("cli.bad_return", value=shown(text), allowed=redo_duty_codes())
         )
     duties: list[Duty] = []
     for code in codes:
@@ -1450,7 +1446,7 @@ def _return(text: str) -> tuple[str, list[Duty]]:
             duties.append(Duty(code.lower()))
         except ValueError:
             raise argparse.ArgumentTypeError(
-                t("cli.bad_return_duty", value=shown(code), allowed=_redo_codes())
+                t("cli.bad_return_duty", value=shown(code), allowed=redo_duty_codes())
             ) from None
     return _code(pair["plan"]), list(dict.fromkeys(duties))
 
@@ -1853,7 +1849,7 @@ def _glossary() -> dict[str, str]:
     return {
         "roles": named_codes((r.value for r in Role), "roles."),
         "duties": named_codes((d.value for d in SUBMISSION_DUTIES), "duties."),
-        "redo_duties": _redo_codes(),
+        "redo_duties": redo_duty_codes(),
         "fields": named_codes(SCORE_FIELDS, "cli.fields."),
         "stages": named_codes((s.value for s in Stage), "stages."),
         "seconds": f"{DEFAULT_WAIT:.0f}",

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from certflow.arguments import named_codes
     from certflow.i18n import t
     from certflow.models import Role
-    from certflow.plan import REDO_DUTIES, duties_to_redo
+    from certflow.plan import REDO_DUTIES, duties_to_redo, redo_duty_codes
     from certflow.plan_details import batch_details
 
 TIMEOUT = timedelta(minutes=2)
@@ -265,7 +265,11 @@ class ApprovalBatchWorkflow:
                 )
             if not duties:
                 raise ApplicationError(
-                    t("batch.return_nothing", plan_id=plan_id, **_redo_choices()),
+                    t(
+                        "batch.return_nothing",
+                        plan_id=plan_id,
+                        allowed=redo_duty_codes(),
+                    ),
                     type="bad_argument",
                 )
             for duty in duties:
@@ -275,12 +279,7 @@ class ApprovalBatchWorkflow:
                             "batch.return_bad_duty",
                             plan_id=plan_id,
                             duty=named_codes([duty.value], "duties."),
-                            **_redo_choices(),
+                            allowed=redo_duty_codes(),
                         ),
                         type="bad_argument",
                     )
-
-
-def _redo_choices() -> dict[str, str]:
-    """The duties a plan may be sent back to redo, as typed and by name."""
-    return {"allowed": named_codes((d.value for d in REDO_DUTIES), "duties.")}

@@ -879,7 +879,7 @@ class ExamPlanWorkflow:
             "sent_back",
             sorted({DUTY_OWNER[d] for d in reopened}),
             reason=req.reason,
-            items="、".join(t(f"duties.{d.value}") for d in reopened),
+            items=duty_names(reopened),
         )
         return self._accepted(
             t("plan.sent_back", items=what), False, Duty.CONSISTENCY_REVIEW
