@@ -127,6 +127,9 @@ BATCH_RETURN_REDOES_WHAT_FOLLOWS = "batch-return-redoes-what-follows"
 # longer add up, sends the application back to the site (finance told too),
 # or, once finance has confirmed the payment, tells finance and the tech dept.
 CORRECTION_RECHECKS_APPLICATION = "correction-rechecks-application"
+# Patch id: an application whose invoice form was read while a correction
+# changed the counts is checked again before it is recorded.
+APPLICATION_RECHECKED = "application-rechecked-after-its-form"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -1269,6 +1272,17 @@ class ExamPlanWorkflow:
                     problem_count=outcome.problem_count,
                     report=outcome.report,
                 )
+            # A correction applied while the form was read may have changed
+            # the counts the validator checked the figures against.
+            changed = application_mismatch(
+                state,
+                req.head_count,
+                req.absentees_paid,
+                req.amount,
+                "plan.application_mismatch_to_site",
+            )
+            if changed is not None and workflow.patched(APPLICATION_RECHECKED):
+                return ActionResult(accepted=False, message=changed.message)
             state.documents[DocumentKind.INVOICE_DETAILS] = req.invoice_details
         now = workflow.now()
         state.documents[DocumentKind.CERTIFICATE_APPLICATION] = req.application_scan
