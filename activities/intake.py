@@ -804,7 +804,7 @@ def _check_scan(data: bytes) -> list[Problem]:
 
 def _check_requested(field: str, requested: str) -> list[Problem]:
     if field == "status":
-        if requested.strip() not in _STATUS_WORDS:
+        if requested.strip() not in STATUS_BY_NAME:
             return [Problem(code="bad_status", message=t("intake_db.bad_status"))]
         return []
     if parse_score(requested) is None:
@@ -812,9 +812,6 @@ def _check_requested(field: str, requested: str) -> list[Problem]:
             Problem(code="bad_score", message=t("intake_db.bad_score", value=requested))
         ]
     return []
-
-
-_STATUS_WORDS = STATUS_BY_NAME
 
 
 def _check_published(
@@ -829,7 +826,7 @@ def _check_published(
         return []
     if field == "status":
         on_record = current["status"]
-        word = _STATUS_WORDS.get(published.strip())
+        word = STATUS_BY_NAME.get(published.strip())
         given = word.value if word else None
     else:
         value = current[field]
@@ -917,7 +914,7 @@ def _part_advice(options: dict[str, Decimal]) -> str:
 
 
 def _status_word(status: ExamStatus) -> str:
-    return next(word for word, value in _STATUS_WORDS.items() if value is status)
+    return next(word for word, value in STATUS_BY_NAME.items() if value is status)
 
 
 def _corrected(
@@ -932,7 +929,7 @@ def _corrected(
     elif field == "practical":
         practical = parse_score(requested)
     elif field == "status":
-        status = _STATUS_WORDS[requested.strip()]
+        status = STATUS_BY_NAME[requested.strip()]
 
     new: dict[str, object] = {
         "theory": theory,

@@ -415,6 +415,12 @@ class PlanState(Model):
         ob = self.obligations.get(key)
         return ob is not None and ob.open
 
+    def pending_corrections(self) -> int:
+        """Correction requests still waiting for the regional manager's decision."""
+        return sum(
+            1 for c in self.corrections.values() if c.status is CorrectionStatus.PENDING
+        )
+
     def open_obligations(self) -> list[Obligation]:
         return [ob for ob in self.obligations.values() if ob.open]
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from certflow.actions import BatchStatus
 from certflow.i18n import t
 from certflow.models import PlanInfo
-from certflow.plan import CorrectionStatus, Obligation, PlanState, duty_names
+from certflow.plan import Obligation, PlanState, duty_names
 from certflow.timeutil import format_cst, format_deadline
 
 
@@ -83,9 +83,7 @@ def current_details(state: PlanState, now: datetime) -> str:
                 end=state.publicity.end_day.isoformat(),
             )
         )
-    pending = sum(
-        1 for c in state.corrections.values() if c.status is CorrectionStatus.PENDING
-    )
+    pending = state.pending_corrections()
     if pending:
         facts.append(t("details.corrections_open", count=pending))
     if state.batch is not None:
@@ -110,7 +108,7 @@ def _owed_row(ob: Obligation, now: datetime) -> str:
             reminders=ob.reminder_mails,
             escalations=ob.escalation_mails,
         )
-        state = f"{state}，{alarms}"
+        state = t("details.state_with_alarms", state=state, alarms=alarms)
     return t(
         "details.owed_row",
         duty=t(f"duties.{ob.duty.value}"),

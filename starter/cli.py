@@ -1057,9 +1057,7 @@ def plan_fields(args: argparse.Namespace) -> dict[str, Any]:
         data = plan_file(args.from_file)
         missing = [name for name in _PLAN_FLAGS if _left_out(data.get(name))]
         if missing:
-            fields = "、".join(
-                f"{name}（{t(f'cli.plan_fields.{name}')}）" for name in missing
-            )
+            fields = named_codes(missing, "cli.plan_fields.")
             raise CliError(
                 t("cli.plan_file_missing", path=args.from_file, fields=fields)
             )

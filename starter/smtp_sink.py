@@ -240,7 +240,7 @@ def _mail_folder(state_dir: Path, folder: str) -> Path:
 
 
 def _field(label: str, value: object) -> None:
-    print(f"    {t(f'mail_reader.{label}')}：{value}")
+    print("    " + t("mail_reader.line", label=t(f"mail_reader.{label}"), value=value))
 
 
 def _print_summary(index: int, message: EmailMessage) -> None:

@@ -406,11 +406,7 @@ class ExamPlanWorkflow:
         state.open_duty(Duty.APPLICATION, now, window.payment_deadline_day)
         state.open_duty(Duty.ORG_SIGNOFF, now, window.payment_deadline_day)
         self._alarms_changed = True
-        pending = sum(
-            1
-            for c in state.corrections.values()
-            if c.status is CorrectionStatus.PENDING
-        )
+        pending = state.pending_corrections()
         await self._notify(
             "payment_opened",
             [Role.SITE, Role.TECH_DEPT, Role.FINANCE],
