@@ -3,7 +3,6 @@ the parallel stages 5 and 6, corrections during publicity, and approval batches.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -752,18 +751,7 @@ async def test_a_rejected_plan_sent_back_redoes_its_application_and_what_follows
     assert audit["returned_to"] == "application,payment_check,site_signoff"
 
     # Those who redo a duty and the tech dept are told why and what; nobody else.
-    mails: list[Any] = []
-    for _ in range(50):
-        mails = [
-            m
-            for m in sink_messages()
-            if m["X-Certflow-Plan"] == sent_id
-            and m["X-Certflow-Template"] == "approval_rejected"
-        ]
-        if mails:
-            break
-        await asyncio.sleep(0.1)
-    [mail] = mails
+    [mail] = await mails_of(sink_messages, sent_id, "approval_rejected")
     to = str(mail["To"])
     for address in ("kaowu@whjtxx", "finance@", "tech@"):
         assert address in to
