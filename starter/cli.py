@@ -556,6 +556,12 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
             else "—",
             invoice=payment.invoice_number or "—",
         )
+        # Figures a send-back reopened are the old ones until replaced: say so.
+        owed = {o.duty for o in status.owed}
+        if Duty.APPLICATION in owed:
+            pay += t("cli.status.payment_superseded")
+        elif Duty.PAYMENT_CHECK in owed and payment.confirmed_amount is not None:
+            pay += t("cli.status.payment_check_again")
     return [
         (t("cli.status.publicity"), publicity),
         (t("cli.status.summary"), summary),

@@ -453,6 +453,10 @@ async def test_a_rejected_plan_is_sent_back_to_redo_its_application(
     assert english_words(decided.out) == []
     status = await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
     assert {o.duty for o in status.owed} >= set(redo)
+    # The old figures still show, said to be the old ones.
+    shown = await certflow("status", plan_id)
+    line = next(x for x in shown.out.splitlines() if "4200.00" in x)
+    assert line.endswith(t("cli.status.payment_superseded"))
 
     # The site sends its clearer application; finance and the site go again.
     today = (await driver.today()).isoformat()
@@ -469,6 +473,8 @@ async def test_a_rejected_plan_is_sent_back_to_redo_its_application(
         outcome = await certflow(*argv)
         assert outcome.status == 0, (argv, outcome.out)
     await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    shown = await certflow("status", plan_id)
+    assert t("cli.status.payment_superseded") not in shown.out
 
 
 async def test_who_acts_must_be_said(certflow: Certflow) -> None:
