@@ -127,6 +127,11 @@ def duty_names(duties: list[Duty]) -> str:
     return "、".join(t(f"duties.{d.value}") for d in duties)
 
 
+def duty_codes(duties: list[Duty]) -> str:
+    """Duties as the audit trail keeps them: ``application,payment_check``."""
+    return ",".join(d.value for d in duties)
+
+
 def redo_duty_codes() -> str:
     """The duties a rejected plan may be sent back to redo, as typed and named."""
     return named_codes((d.value for d in REDO_DUTIES), "duties.")

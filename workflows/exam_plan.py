@@ -87,6 +87,7 @@ with workflow.unsafe.imports_passed_through():
         date_before,
         duties_by_party,
         duties_to_redo,
+        duty_codes,
         duty_names,
         invoice_mismatch,
         next_alarm,
@@ -174,8 +175,8 @@ class ExamPlanWorkflow:
         self._calendar_reloaded = False
         self._update_seq = 0
         self._published: dict[str, Any] = {}
-        # The last mail asked for; each waits for the one before (see _notify).
-        self._last_mail: asyncio.Task[None] | None = None
+        # The mails asked for and not yet sent, oldest first; each waits for
+        # the one before it (see _notify).
         self._mails: list[asyncio.Task[None]] = []
         self._mail_fault: Exception | None = None
 
@@ -868,7 +869,7 @@ class ExamPlanWorkflow:
             note=req.reason,
             ref=what,
             decision=decision,
-            items=",".join(d.value for d in reopened),
+            items=duty_codes(reopened),
             reason=req.reason,
         )
         await self._enter(Stage.SCORE_SUBMISSION)
@@ -1169,9 +1170,6 @@ class ExamPlanWorkflow:
             state.open_duty(duty, workflow.now())
             self._alarms_changed = True
         action = "confirmed_payment_differs" if confirmed else "application_reopened"
-        returned: dict[str, Any] = (
-            {"returned_to": ",".join(d.value for d in redo)} if redo else {}
-        )
         # The audit keeps the plan's figures, never a candidate's.
         await self._audit_raw(
             action,
@@ -1183,7 +1181,7 @@ class ExamPlanWorkflow:
             head_count=state.payment.head_count,
             passed=summary.passed,
             absent=summary.absent,
-            **returned,
+            **_returned_to(redo),
         )
         if confirmed:
             await self._notify(
@@ -1270,13 +1268,7 @@ class ExamPlanWorkflow:
                 )
             # A correction applied while the form was read may have changed
             # the counts the validator checked the figures against.
-            changed = application_mismatch(
-                state,
-                req.head_count,
-                req.absentees_paid,
-                req.amount,
-                "plan.application_mismatch_to_site",
-            )
+            changed = self._application_mismatch(req)
             if changed is not None and workflow.patched(APPLICATION_RECHECKED):
                 return ActionResult(accepted=False, message=changed.message)
             state.documents[DocumentKind.INVOICE_DETAILS] = req.invoice_details
@@ -1324,14 +1316,18 @@ class ExamPlanWorkflow:
         _refuse_first(
             # Refused here, to the site, with the figures it should have given:
             # not later to finance, who cannot correct the site's application.
-            application_mismatch(
-                self._state,
-                req.head_count,
-                req.absentees_paid,
-                req.amount,
-                "plan.application_mismatch_to_site",
-            ),
+            self._application_mismatch(req),
             date_after_today("plan.paid_on_in_future", req.paid_on, _today()),
+        )
+
+    def _application_mismatch(self, req: ApplicationUpload) -> Refusal | None:
+        """The site's figures against the plan's counts, said to the site."""
+        return application_mismatch(
+            self._state,
+            req.head_count,
+            req.absentees_paid,
+            req.amount,
+            "plan.application_mismatch_to_site",
         )
 
     @workflow.update
@@ -1524,9 +1520,6 @@ class ExamPlanWorkflow:
         redo: list[Duty] = []
         if verdict.return_to and workflow.patched(BATCH_RETURN_REDOES_WHAT_FOLLOWS):
             redo = duties_to_redo(verdict.return_to)
-        returned: dict[str, Any] = (
-            {"returned_to": ",".join(d.value for d in redo)} if redo else {}
-        )
         await self._audit_raw(
             "reject_batch",
             actor,
@@ -1535,7 +1528,7 @@ class ExamPlanWorkflow:
             outcome="sent_back" if redo else "",
             batch_id=verdict.batch_id,
             reason_given="yes",
-            **returned,
+            **_returned_to(redo),
         )
         if redo:
             for duty in redo:
@@ -1643,11 +1636,9 @@ class ExamPlanWorkflow:
                     CANCELLED_TEMPLATE,
                     sorted(roles),
                     reason=reason,
-                    by=f"{t(f'roles.{req.actor.role.value}')} {req.actor.person}",
+                    by=f"{role_name(req.actor.role)} {req.actor.person}",
                     previous=t(f"stages.{previous.value}"),
-                    items="、".join(
-                        dict.fromkeys(t(f"duties.{ob.duty.value}") for ob in withdrawn)
-                    ),
+                    items=duty_names(list(dict.fromkeys(ob.duty for ob in withdrawn))),
                 )
             return ActionResult(
                 accepted=True, message=t("plan.cancelled", plan_id=state.info.plan_id)
@@ -1827,8 +1818,9 @@ class ExamPlanWorkflow:
             # As plans recorded before: the caller waits until the mail is sent.
             await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
             return
-        self._last_mail = asyncio.create_task(self._mail(note, self._last_mail))
-        self._mails = [m for m in self._mails if not m.done()] + [self._last_mail]
+        before = self._mails[-1] if self._mails else None
+        mail = asyncio.create_task(self._mail(note, before))
+        self._mails = [m for m in self._mails if not m.done()] + [mail]
 
     def _withdraw_mails(self) -> None:
         """Stop the mails a cancelled plan had not sent yet (a mail outage held
@@ -1873,8 +1865,7 @@ class ExamPlanWorkflow:
         """No update or signal is being handled and every mail has gone out."""
         if self._mail_fault is not None:
             raise self._mail_fault
-        mail = self._last_mail
-        return workflow.all_handlers_finished() and (mail is None or mail.done())
+        return workflow.all_handlers_finished() and all(m.done() for m in self._mails)
 
     async def _attempt(
         self, fn: Any, arg: Any, *, start_to_close: timedelta = SHORT
@@ -1908,6 +1899,11 @@ class ExamPlanWorkflow:
         return await workflow.execute_activity_method(
             fn, arg, start_to_close_timeout=start_to_close, retry_policy=retry
         )
+
+
+def _returned_to(redo: list[Duty]) -> dict[str, Any]:
+    """The audit detail of duties reopened to be redone; none when there are none."""
+    return {"returned_to": duty_codes(redo)} if redo else {}
 
 
 def _send_back_mismatch(parties: list[Role], items: list[Duty]) -> Refusal | None:
