@@ -149,11 +149,18 @@ async def client(
     Replay is forced at the end of each test instead (see ``replay_all``): with no
     workflow cache at all, the time-skipping server's answers to queries polled
     during a workflow task made replays flaky in a way production never sees.
+
+    Time moves only when a test skips it (``env.sleep``). Waiting for a
+    workflow's result would otherwise let the server skip freely meanwhile, from
+    timer to timer of every other plan of the module, and it did: under load a
+    wait for one plan to end took the module's clock ten years on, to a year
+    with no working-day calendar, and the next test's plan never left stage 3.
     """
     pool, store = resources
     worker = build_worker(env.client, worker_settings, pool, store)
-    async with worker:
-        yield env.client
+    with env.auto_time_skipping_disabled():
+        async with worker:
+            yield env.client
 
 
 @pytest.fixture
