@@ -111,6 +111,16 @@ def duties_to_redo(named: list[Duty]) -> list[Duty]:
     return [d for d in order if d in owed]
 
 
+def waiting_in_redo(redo: list[Duty]) -> set[Duty]:
+    """The duties of ``redo`` that rest on another of them, so not owed yet.
+
+    Finance cannot check a payment, nor the site sign off what it paid,
+    before the new application is in; its upload opens both again. Until
+    then they are nobody's to do now: the plan shows only the application owed.
+    """
+    return {after for duty in redo for after in _FOLLOWS.get(duty, ())} & set(redo)
+
+
 UPLOAD_DUTY: dict[DocumentKind, Duty] = {
     DocumentKind.SCORE_SUMMARY: Duty.SCORE_SUMMARY,
     DocumentKind.SIGNED_SUMMARY_SCAN: Duty.SIGNED_SCAN,
@@ -411,6 +421,11 @@ class PlanState(Model):
         ob.done_by = actor.person if actor else None
         ob.late = ob.deadline is not None and now >= ob.deadline
         return ob.late
+
+    def set_aside(self, key: str) -> None:
+        """Forget the obligation: it is owed again only once the duty it rests
+        on is done again, which opens it anew (see ``waiting_in_redo``)."""
+        self.obligations.pop(key, None)
 
     def is_done(self, key: str) -> bool:
         ob = self.obligations.get(key)

@@ -94,6 +94,7 @@ with workflow.unsafe.imports_passed_through():
         payment_mismatch,
         role_name,
         take_due_alarms,
+        waiting_in_redo,
     )
     from certflow.plan_details import current_details, timer_summary
     from certflow.timeutil import cst_date, end_of_day, format_deadline
@@ -131,6 +132,10 @@ CORRECTION_RECHECKS_APPLICATION = "correction-rechecks-application"
 # Patch id: an application whose invoice form was read while a correction
 # changed the counts is checked again before it is recorded.
 APPLICATION_RECHECKED = "application-rechecked-after-its-form"
+# Patch id: of the duties a plan redoes, those resting on another of them (the
+# payment check and the site's sign-off rest on the new application) are not
+# shown owed, nor listed under their party in OwedBy, before it is in.
+FOLLOWERS_WAIT = "redone-followers-wait"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -1166,9 +1171,7 @@ class ExamPlanWorkflow:
         # Confirmed money stays confirmed; an application not yet confirmed is
         # owed again, with what rests on it, each keeping its deadline.
         redo = [] if confirmed else duties_to_redo([Duty.APPLICATION])
-        for duty in redo:
-            state.open_duty(duty, workflow.now())
-            self._alarms_changed = True
+        self._redo(redo, workflow.now())
         action = "confirmed_payment_differs" if confirmed else "application_reopened"
         # The audit keeps the plan's figures, never a candidate's.
         await self._audit_raw(
@@ -1531,10 +1534,8 @@ class ExamPlanWorkflow:
             **_returned_to(redo),
         )
         if redo:
-            for duty in redo:
-                state.open_duty(duty, now)
+            self._redo(redo, now)
             await self._enter(Stage.PAYMENT_AND_SIGNOFF)
-            self._alarms_changed = True
             # Those who redo a duty, and the tech dept, which gathers the plan
             # again once they have, learn why and what is owed.
             await self._notify(
@@ -1652,6 +1653,19 @@ class ExamPlanWorkflow:
             raise _refuse(Refusal("not_ready", t("plan.cancel_not_registered")))
 
     # -- helpers ---------------------------------------------------------------
+
+    def _redo(self, redo: list[Duty], now: datetime) -> None:
+        """Owe ``redo`` again: each at once, or once the duty it rests on is in."""
+        if not redo:
+            return
+        state = self._state
+        waiting = waiting_in_redo(redo) if workflow.patched(FOLLOWERS_WAIT) else set()
+        for duty in redo:
+            if duty in waiting:
+                state.set_aside(duty.value)
+            else:
+                state.open_duty(duty, now)
+        self._alarms_changed = True
 
     def _check(self, action: Action, actor: Actor) -> None:
         try:

@@ -739,8 +739,9 @@ async def test_a_rejected_plan_sent_back_redoes_its_application_and_what_follows
 
     status = await sent.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
     assert status.batch_id is None
-    # The invoice finance still owes stays owed, as before the rejection.
-    assert sorted(o.duty for o in status.owed) == sorted([*redo, Duty.INVOICE])
+    # The invoice finance still owes stays owed, as before the rejection; the
+    # payment check and the site's sign-off wait for the new application.
+    assert sorted(o.duty for o in status.owed) == [Duty.APPLICATION, Duty.INVOICE]
     assert status.history[-1].action == "stage:payment_and_signoff"
     [line] = [h for h in status.history if h.action == "reject_batch"]
     assert line.outcome == "sent_back" and line.note == reason

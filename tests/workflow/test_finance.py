@@ -242,7 +242,10 @@ async def test_an_application_a_later_correction_made_wrong_goes_back_to_the_sit
     owed = {o.duty: o for o in status.owed}
     assert owed[Duty.APPLICATION].owner is Role.SITE
     assert owed[Duty.APPLICATION].deadline_day == status.publicity.payment_deadline_day
-    assert Duty.PAYMENT_CHECK in owed and Duty.SITE_SIGNOFF in owed
+    # Finance's check and the site's sign-off rest on the new application:
+    # nobody owes them before it is in, so finance is not listed as owing.
+    assert Duty.PAYMENT_CHECK not in owed and Duty.SITE_SIGNOFF not in owed
+    assert Role.FINANCE not in {o.owner for o in status.owed}
     [line] = [h for h in status.history if h.action == "application_reopened"]
     assert (line.ref, line.note) == (request_id, mismatch)
     assert t("actions.application_reopened") in "\n".join(render_status(status))
