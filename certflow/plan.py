@@ -211,6 +211,18 @@ class Alarm:
     kind: AlarmKind
     obligation: Obligation
 
+    def withdraw(self) -> None:
+        """Count this alarm as not mailed: its duty was done before it went out.
+
+        The obligation's mail counters say what staff received; its place in
+        the alarm schedule stays, so the alarm is not owed again.
+        """
+        ob = self.obligation
+        if self.kind is AlarmKind.REMINDER:
+            ob.reminder_mails -= 1
+        else:
+            ob.escalation_mails -= 1
+
 
 def next_alarm(ob: Obligation, policy: DeadlinePolicy) -> datetime | None:
     """Return when the obligation next needs a reminder or an escalation."""

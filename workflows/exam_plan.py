@@ -136,6 +136,9 @@ APPLICATION_RECHECKED = "application-rechecked-after-its-form"
 # payment check and the site's sign-off rest on the new application) are not
 # shown owed, nor listed under their party in OwedBy, before it is in.
 FOLLOWERS_WAIT = "redone-followers-wait"
+# Patch id: a reminder or overdue notice an outage held is withdrawn once its
+# duty is done: it would ask staff for what they have already done.
+ALARMS_WITHDRAWN = "alarms-withdrawn-when-done"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -566,6 +569,7 @@ class ExamPlanWorkflow:
         await self._notify(
             f"alarm_{alarm.kind.value}",
             roles,
+            alarm=alarm,
             key_suffix=f"{ob.key}:{ob.reminders_sent}:{ob.escalations_sent}",
             duty=t(f"duties.{ob.duty.value}"),
             owner=t(f"roles.{ob.owner.value}"),
@@ -1798,6 +1802,7 @@ class ExamPlanWorkflow:
         roles: list[Role],
         *,
         attachments: list[Any] | None = None,
+        alarm: Alarm | None = None,
         key_suffix: str = "",
         **fields: str,
     ) -> None:
@@ -1807,7 +1812,8 @@ class ExamPlanWorkflow:
         beside the plan: an update answers, and the plan goes on, while the
         mail server is away. A cancelled plan mails nothing but the news of
         its cancellation: a step that was under way when it was cancelled asks
-        nobody to act.
+        nobody to act. The mail of an ``alarm`` is withdrawn if its duty is
+        done before it goes out (see _alarm_while_owed).
         """
         state = self._state
         if self._cancelled and template != CANCELLED_TEMPLATE:
@@ -1832,8 +1838,10 @@ class ExamPlanWorkflow:
             # As plans recorded before: the caller waits until the mail is sent.
             await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
             return
+        if alarm is not None and not workflow.patched(ALARMS_WITHDRAWN):
+            alarm = None  # as plans recorded before: sent whatever became of it
         before = self._mails[-1] if self._mails else None
-        mail = asyncio.create_task(self._mail(note, before))
+        mail = asyncio.create_task(self._mail(note, before, alarm))
         self._mails = [m for m in self._mails if not m.done()] + [mail]
 
     def _withdraw_mails(self) -> None:
@@ -1843,7 +1851,10 @@ class ExamPlanWorkflow:
             mail.cancel()
 
     async def _mail(
-        self, note: Notification, before: asyncio.Task[None] | None
+        self,
+        note: Notification,
+        before: asyncio.Task[None] | None,
+        alarm: Alarm | None = None,
     ) -> None:
         """Send one mail once the one asked for before it has gone out.
 
@@ -1856,7 +1867,18 @@ class ExamPlanWorkflow:
             if before is not None:
                 # Whatever became of the one before, this one goes out.
                 await workflow.wait([before])
-            await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
+            if alarm is None:
+                await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
+            elif not await self._alarm_while_owed(note, alarm):
+                alarm.withdraw()
+                workflow.logger.info(
+                    "alarm withdrawn: its duty is done",
+                    extra={
+                        "plan_id": note.plan_id,
+                        "template": note.template,
+                        "duty": alarm.obligation.duty.value,
+                    },
+                )
         except asyncio.CancelledError:
             # Withdrawn by the plan's cancellation (see _withdraw_mails).
             workflow.logger.info(
@@ -1874,6 +1896,43 @@ class ExamPlanWorkflow:
             # A fault of the plan itself, not of mail: kept, to fail the
             # workflow task where operators see it (as before mail went beside).
             self._mail_fault = err
+
+    async def _alarm_while_owed(self, note: Notification, alarm: Alarm) -> bool:
+        """Send an alarm's mail unless its duty is done first; False if withdrawn.
+
+        An outage can hold a reminder or an overdue notice until the owner has
+        done the duty; sent then, it would ask for what is done. So it is not
+        sent when, at its turn, no obligation of its key is open (a duty sent
+        back before then is owed again, and reminded of), and a send the mail
+        server keeps refusing is cancelled once the duty is done. A mail the
+        server has taken cannot be called back.
+        """
+        key = alarm.obligation.key
+
+        def done() -> bool:
+            return not self._state.is_open(key)
+
+        if done():
+            return False
+        send = asyncio.create_task(
+            self._activity(Notifier.notify, note, retry=MAIL_RETRY)
+        )
+        closed = asyncio.create_task(workflow.wait_condition(done))
+        try:
+            await workflow.wait([send, closed], return_when=asyncio.FIRST_COMPLETED)
+            withdrawn = not send.done()
+        finally:
+            # The loser is cancelled (both are, when the plan's cancellation
+            # withdraws this mail) and awaited: no task is left unretrieved.
+            send.cancel()
+            closed.cancel()
+            outcomes = await asyncio.gather(send, closed, return_exceptions=True)
+        sent = outcomes[0]
+        if not isinstance(sent, BaseException):
+            return True  # gone out as the duty was done: too late to withdraw
+        if withdrawn:
+            return False
+        raise sent
 
     def _all_done(self) -> bool:
         """No update or signal is being handled and every mail has gone out."""

@@ -1,5 +1,6 @@
 """While the mail server is down, staff still get their answers at once; the mails
-go out once it answers again, each exactly once and in the order they were asked.
+go out once it answers again, each exactly once and in the order they were asked,
+but for reminders whose duty was done meanwhile.
 
 The worker of this module mails to a loopback port where nothing listens until
 the test starts a sink there: a real SMTP outage, not a mock.
@@ -8,6 +9,7 @@ the test starts a sink there: a real SMTP outage, not a mock.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,13 +18,17 @@ from typing import Any
 import openpyxl
 import pytest
 import pytest_asyncio
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 
 from certflow.actions import CancelRequest
-from certflow.config import Settings
+from certflow.config import DeadlinePolicy, Settings
+from certflow.i18n import t
 from certflow.models import Actor, Role
 from certflow.plan import Duty
+from certflow.timeutil import end_of_day
 from starter.smtp_sink import MailSink, body_text, read_messages
-from tests.support import SITE, PlanDriver, free_ports
+from tests.support import LEAD, SITE, PlanDriver, free_ports, mails_of
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -34,6 +40,10 @@ ANSWER_WITHIN = 10.0
 EXPECTED = ["submission_opened", "upload_refused", "review_requested", "sent_back"]
 REASON = "测试退回：签到表多出一名考生"
 ADMIN = Actor(role=Role.ADMIN, person="admin-liu")
+# One reminder, three days before the submission deadline.
+REMIND = DeadlinePolicy(
+    remind_before=[timedelta(days=3)], overdue_repeat=timedelta(days=2)
+)
 
 
 @pytest.fixture
@@ -188,3 +198,142 @@ async def test_mails_held_by_an_outage_are_not_sent_once_the_plan_is_cancelled(
         if m["X-Certflow-Plan"] == plan_id
     ]
     assert templates == ["plan_cancelled"]
+
+
+async def notify_attempts(driver: PlanDriver) -> int:
+    """The attempt the plan's pending notify activity is at; 0 when none is."""
+    # The raw call, as in terminate_when_idle: describe() cannot read the test
+    # server's datetime search attributes.
+    described = await driver.client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=driver.client.namespace,
+            execution=WorkflowExecution(workflow_id=driver.h.id),
+        )
+    )
+    attempts = [
+        a.attempt
+        for a in described.pending_activities
+        if a.activity_type.name == "notify"
+    ]
+    return max(attempts, default=0)
+
+
+async def test_a_reminder_held_by_an_outage_is_withdrawn_once_its_duty_is_done(
+    make_driver: Any,
+    resources: Any,
+    late_sink: MailSink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Regression: reminders asked for while mail was down went out after the
+    outage for duties done meanwhile, asking staff for what they had done.
+
+    The lead evaluator's summary is reminded of first: its mail is the one the
+    server keeps refusing when the summary comes in. The site's candidate
+    sign-in sheet is reminded of later: its mail still waits behind the others
+    when the sheet comes in. Neither reminder arrives; the reminders of the
+    duties still open and the mails asked for afterwards do, in order.
+    """
+    caplog.set_level(logging.INFO, logger="temporalio.workflow")
+    pool, _ = resources
+
+    def mailbox() -> list[Any]:
+        return read_messages(late_sink.root)
+
+    await late_sink.start()
+    driver: PlanDriver = await make_driver()
+    await driver.start(policy=REMIND)
+    plan_id = driver.plan.plan_id
+    await mails_of(mailbox, plan_id, "submission_opened")
+
+    # The server goes away; the reminders of all five duties fall due.
+    await late_sink.stop()
+    deadline = end_of_day(driver.plan.exam_end_date + timedelta(days=15))
+    now = await driver.env.get_current_time()
+    await driver.env.sleep(deadline - timedelta(days=3, minutes=-5) - now)
+    await driver.wait_for(lambda s: all(o.reminders_sent == 1 for o in s.owed))
+    for _ in range(300):
+        if await notify_attempts(driver) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert await notify_attempts(driver) >= 2, "the first reminder is being retried"
+
+    # The two duties are done; a refused upload asks for a mail after them.
+    wf = ExamPlanWorkflow
+    done = await answered(
+        driver.upload(wf.upload_score_summary, LEAD, driver.files["summary"])
+    )
+    assert done.accepted
+    done = await answered(
+        driver.upload(wf.upload_candidate_sign_in, SITE, driver.files["candidates"])
+    )
+    assert done.accepted
+    refused = await answered(
+        driver.upload(wf.upload_evaluator_sign_in, SITE, empty_workbook(driver.tmp))
+    )
+    assert not refused.accepted
+
+    # The server answers again: what is still owed, and what came after, follows.
+    await late_sink.start()
+    await driver.env.sleep(timedelta(minutes=1, seconds=5))
+    await mails_of(mailbox, plan_id, "upload_refused")
+
+    # The plan carries on: the rest is submitted, and the review sends the
+    # sign-in sheet back, which never got its reminder.
+    await driver.submit_everything()
+    await driver.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))
+    assert (await driver.send_back([Duty.CANDIDATE_SIGN_IN], REASON)).accepted
+    await mails_of(mailbox, plan_id, "sent_back")
+    [again] = [o for o in (await driver.status()).owed if o.duty == "candidate_sign_in"]
+
+    # Across the retry interval, the withdrawn reminders still do not come.
+    await driver.env.sleep(timedelta(minutes=2))
+    rows = await pool.fetch(
+        "SELECT template, idempotency_key, sent_at FROM notifications"
+        " WHERE plan_id = $1 ORDER BY sent_at NULLS LAST, idempotency_key",
+        plan_id,
+    )
+    sent = [r["template"] for r in rows if r["sent_at"] is not None]
+    assert sent == [
+        "submission_opened",
+        *["alarm_reminder"] * 3,
+        "upload_refused",
+        "review_requested",
+        "sent_back",
+    ]
+    reminded = {
+        duty.value
+        for r in rows
+        if r["sent_at"] is not None
+        for duty in Duty
+        if r["idempotency_key"].endswith(f"alarm_reminder{duty.value}:1:0")
+    }
+    assert reminded == {"signed_scan", "evaluator_sign_in", "summary_confirmation"}
+    # The summary's reminder was tried and never sent; the sign-in sheet's,
+    # withdrawn in its turn, was never tried.
+    [tried] = [r for r in rows if r["sent_at"] is None]
+    assert tried["idempotency_key"].endswith("alarm_reminderscore_summary:1:0")
+    subjects = [
+        str(m["Subject"])
+        for m in mailbox()
+        if m["X-Certflow-Plan"] == plan_id
+        and m["X-Certflow-Template"] == "alarm_reminder"
+    ]
+    named = sorted(s.split("：")[1].split("，")[0] for s in subjects)
+    assert named == sorted(t(f"duties.{d}") for d in reminded)
+    # The sign-in sheet, owed again, shows no reminder received.
+    assert again.reminders_sent == 0
+
+    # Logged with the plan, template and duty; the message carries the
+    # workflow's details after it.
+    withdrawn = [
+        r
+        for r in caplog.records
+        if r.getMessage().startswith("alarm withdrawn: its duty is done")
+    ]
+    assert sorted(getattr(r, "duty", "") for r in withdrawn) == [
+        "candidate_sign_in",
+        "score_summary",
+    ]
+    assert {
+        (getattr(r, "plan_id", ""), getattr(r, "template", "")) for r in withdrawn
+    } == {(plan_id, "alarm_reminder")}

@@ -1,7 +1,10 @@
 """Recorded histories replay against the current workflow code.
 
 The JSON files in ``histories/`` are whole histories of real runs (the
-lifecycle test writes them when CERTFLOW_RECORD_HISTORIES=1). A code change
+lifecycle test writes them when CERTFLOW_RECORD_HISTORIES=1).
+``exam-plan-alarms-in-outage`` is the run of test_mail_down's withdrawn-reminder
+test recorded before alarms were withdrawn: its reminders of duties done during
+the outage went out afterwards, and it must replay as it ran. A code change
 that would break the plans already running in production fails here first; when
 a change is meant to alter histories, it needs a patch (``workflow.patched``),
 not a new recording.
