@@ -28,6 +28,7 @@ from certflow.config import Settings
 from starter.devserver import register_search_attributes, test_server_path
 from starter.embedded_pg import ensure_database, with_database
 from starter.smtp_sink import MailSink
+from tests.support import free_ports
 from worker import build_worker, worker_resources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,11 +130,28 @@ def task_queue() -> str:
     return f"certflow-test-{uuid.uuid4().hex[:8]}"
 
 
+@pytest.fixture
+def smtp_port() -> int:
+    """A loopback port of the test's own, where no mail server listens yet.
+
+    A test that asks for it, or for a fixture that does, has its worker mail
+    there instead of the session's sink (see ``worker_settings``): it starts a
+    server of its own there, or stages an outage by starting none.
+    """
+    return free_ports(1)[0]
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def worker_settings(settings: Settings, task_queue: str) -> Settings:
+async def worker_settings(
+    settings: Settings, task_queue: str, request: pytest.FixtureRequest
+) -> Settings:
+    smtp = settings.smtp
+    if "smtp_port" in request.fixturenames:
+        smtp = smtp.model_copy(update={"port": request.getfixturevalue("smtp_port")})
     return settings.model_copy(
         update={
-            "temporal": settings.temporal.model_copy(update={"task_queue": task_queue})
+            "temporal": settings.temporal.model_copy(update={"task_queue": task_queue}),
+            "smtp": smtp,
         }
     )
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -84,9 +85,11 @@ __all__ = [
     "TECH",
     "PlanDriver",
     "correction_request",
+    "empty_workbook",
     "english_words",
     "free_ports",
     "mails_of",
+    "notify_attempts",
     "read_until_ready",
     "refusal_text",
     "refused",
@@ -248,6 +251,31 @@ async def mails_of(
             return found
         await asyncio.sleep(0.1)
     raise AssertionError(f"{len(found)} of {count} {template} mails for {plan_id}")
+
+
+async def notify_attempts(driver: PlanDriver) -> int:
+    """The attempt the plan's pending notify activity is at; 0 when none is."""
+    # The raw call, as in terminate_when_idle: describe() cannot read the test
+    # server's datetime search attributes.
+    described = await driver.client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=driver.client.namespace,
+            execution=WorkflowExecution(workflow_id=driver.h.id),
+        )
+    )
+    attempts = [
+        a.attempt
+        for a in described.pending_activities
+        if a.activity_type.name == "notify"
+    ]
+    return max(attempts, default=0)
+
+
+def empty_workbook(folder: Path) -> Path:
+    """An xlsx file with one empty sheet: an upload refused for what it lacks."""
+    path = folder / "empty.xlsx"
+    openpyxl.Workbook().save(path)
+    return path
 
 
 def unique_plan_id() -> str:
@@ -415,6 +443,12 @@ class PlanDriver:
         await self.reach_publicity(policy)
         await self.skip(31)
         return await self.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+
+    async def reach_approval(self) -> PlanStatus:
+        """Play stages 1-8 right, until the plan waits for an approval batch."""
+        await self.reach_payment()
+        await self.pay_and_sign()
+        return await self.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
 
     async def skip(self, days: float) -> None:
         await self.env.sleep(timedelta(days=days))

@@ -423,9 +423,7 @@ async def test_a_rejected_plan_is_sent_back_to_redo_its_application(
     tool had no way to say what was to be redone."""
     driver = new_driver
     plan_id = driver.plan.plan_id
-    await driver.reach_payment()
-    await driver.pay_and_sign()
-    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    await driver.reach_approval()
     batch_id = f"B-{plan_id}"
     gathered = await certflow(*TECH, "batch", "gather", "--batch-id", batch_id)
     assert gathered.status == 0 and plan_id in gathered.out, gathered.out

@@ -133,9 +133,7 @@ async def test_cancel_is_refused_in_a_batch_and_once_certificates_are_issued(
     make_driver: Any,
 ) -> None:
     driver: PlanDriver = await make_driver()
-    await driver.reach_payment()
-    await driver.pay_and_sign()
-    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    await driver.reach_approval()
     batch = await driver.start_batch()
     await driver.wait_for(lambda s: s.batch_id == driver.batch_id)
     cancel = CancelRequest(actor=TECH, reason=REASON)

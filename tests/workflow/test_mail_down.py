@@ -15,20 +15,24 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
 import pytest_asyncio
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 
 from certflow.actions import CancelRequest
-from certflow.config import DeadlinePolicy, Settings
+from certflow.config import DeadlinePolicy
 from certflow.i18n import t
 from certflow.models import Actor, Role
 from certflow.plan import Duty
 from certflow.timeutil import end_of_day
 from starter.smtp_sink import MailSink, body_text, read_messages
-from tests.support import LEAD, SITE, PlanDriver, free_ports, mails_of
+from tests.support import (
+    LEAD,
+    SITE,
+    PlanDriver,
+    empty_workbook,
+    mails_of,
+    notify_attempts,
+)
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -46,37 +50,16 @@ REMIND = DeadlinePolicy(
 )
 
 
-@pytest.fixture
-def smtp_port() -> int:
-    """A loopback port where no mail server listens (until the test starts one)."""
-    return free_ports(1)[0]
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def worker_settings(
-    settings: Settings, task_queue: str, smtp_port: int
-) -> Settings:
-    """This module's worker mails to ``smtp_port`` (overrides the shared fixture)."""
-    return settings.model_copy(
-        update={
-            "temporal": settings.temporal.model_copy(update={"task_queue": task_queue}),
-            "smtp": settings.smtp.model_copy(update={"port": smtp_port}),
-        }
-    )
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def late_sink(smtp_port: int, tmp_path: Path) -> AsyncIterator[MailSink]:
-    """The mail server that comes back: started by the test, stopped at its end."""
+    """The mail server that comes back: started by the test, stopped at its end.
+
+    It listens on ``smtp_port``, where the worker of a test asking for it mails
+    and where nothing listens until the test starts it.
+    """
     sink = MailSink("127.0.0.1", smtp_port, tmp_path / "mailbox")
     yield sink
     await sink.stop()
-
-
-def empty_workbook(folder: Path) -> Path:
-    path = folder / "empty.xlsx"
-    openpyxl.Workbook().save(path)
-    return path
 
 
 async def answered(update: Any) -> Any:
@@ -198,24 +181,6 @@ async def test_mails_held_by_an_outage_are_not_sent_once_the_plan_is_cancelled(
         if m["X-Certflow-Plan"] == plan_id
     ]
     assert templates == ["plan_cancelled"]
-
-
-async def notify_attempts(driver: PlanDriver) -> int:
-    """The attempt the plan's pending notify activity is at; 0 when none is."""
-    # The raw call, as in terminate_when_idle: describe() cannot read the test
-    # server's datetime search attributes.
-    described = await driver.client.workflow_service.describe_workflow_execution(
-        DescribeWorkflowExecutionRequest(
-            namespace=driver.client.namespace,
-            execution=WorkflowExecution(workflow_id=driver.h.id),
-        )
-    )
-    attempts = [
-        a.attempt
-        for a in described.pending_activities
-        if a.activity_type.name == "notify"
-    ]
-    return max(attempts, default=0)
 
 
 async def test_a_reminder_held_by_an_outage_is_withdrawn_once_its_duty_is_done(
