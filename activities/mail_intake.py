@@ -107,9 +107,12 @@ class MailboxRun(Model):
 
 
 class MailSender(Protocol):
-    """Sends one composed message (``activities.notify.Mailer`` does it by SMTP)."""
+    """Sends one composed message (``activities.notify.Mailer`` does it by SMTP).
 
-    async def send(self, message: EmailMessage) -> None: ...
+    What ``send`` returns (the notifier reads the recipients refused) is not used.
+    """
+
+    async def send(self, message: EmailMessage) -> object: ...
 
 
 SourceFactory = Callable[[], MailSource]

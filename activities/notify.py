@@ -4,6 +4,15 @@ Texts come from the mail templates of the message catalogue; recipients come
 from configuration by role (and by site code for the site). Each notification
 has an idempotency key, so an activity retried after a crash does not send again
 a mail that was already delivered.
+
+A failure is retried only when it may pass and would hold every mail alike (the
+server away or busy, a 4xx answer, its credentials or sender refused: operators
+fix those, and the mails then follow in order). A mail the server will never
+take (every recipient or the message refused with a 5xx code) or cannot be
+written (its attachment gone from the store) is given up: retried for ever, it
+would hold back every later mail of its plan. Its row in ``notifications`` says
+why, as it does for a mail some of whose recipients were refused. Not done: a
+mail given up is never sent again, even once its cause is fixed.
 """
 
 from __future__ import annotations
@@ -15,10 +24,12 @@ from email.utils import format_datetime, make_msgid
 
 import aiosmtplib
 import asyncpg
+from aiosmtplib import SMTPResponse
 from temporalio import activity
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
-from activities.documents import DocumentStore
+from activities.documents import DocumentNotFound, DocumentStore
 from certflow.activity_models import Notification
 from certflow.config import Settings, SmtpSettings
 from certflow.i18n import catalogue, t
@@ -27,10 +38,24 @@ from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
 
-# How the workflows retry a mail: for ever (the idempotency key keeps a retry
-# from sending twice), and at least once a minute, so the mails follow within a
-# minute once an absent mail server answers again.
+# How the workflows retry a mail: until it is sent or given up (the idempotency
+# key keeps a retry from sending twice), and at least once a minute, so the
+# mails follow within a minute once an absent mail server answers again.
 MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
+
+# The error types of a mail given up (see ``Notifier.notify``).
+RECIPIENTS_REFUSED = "mail_recipients_refused"
+MESSAGE_REFUSED = "mail_message_refused"
+ATTACHMENT_MISSING = "mail_attachment_missing"
+# What operators can do about each, after the reason.
+_ADVICE = {
+    RECIPIENTS_REFUSED: "Check the addresses configured for these roles.",
+    MESSAGE_REFUSED: "Check the mail server's limits on size and content.",
+    ATTACHMENT_MISSING: "Check the document store and its backups.",
+}
+# SMTP's answer to a MAIL FROM declaring a size above the server's limit
+# (RFC 1870): about the message, not the sender, whatever the command.
+_TOO_LARGE = 552
 
 
 def template_defaults(template: str) -> dict[str, str]:
@@ -48,14 +73,46 @@ def template_defaults(template: str) -> dict[str, str]:
     }
 
 
+def _permanent(code: int) -> bool:
+    return 500 <= code < 600
+
+
+def _codes(codes: list[int]) -> str:
+    return ",".join(str(code) for code in sorted(set(codes)))
+
+
+def undeliverable(err: aiosmtplib.SMTPException) -> tuple[str, str] | None:
+    """The error type and reason of a refusal no retry can change; else None.
+
+    Only refusals of this one mail count: every recipient refused with a 5xx
+    code (a mistyped address), or the message itself (too large, its content
+    rejected). A 4xx code may pass, and a refused login or sender, or a server
+    away, refuses every mail alike: those are retried, keeping the plan's order.
+    """
+    if isinstance(err, aiosmtplib.SMTPRecipientsRefused):
+        codes = [refused.code for refused in err.recipients]
+        if codes and all(_permanent(code) for code in codes):
+            reason = f"the mail server refused all {len(codes)} recipient(s)"
+            return RECIPIENTS_REFUSED, f"{reason} (SMTP {_codes(codes)})"
+    elif isinstance(err, aiosmtplib.SMTPDataError) and _permanent(err.code):
+        return MESSAGE_REFUSED, f"the mail server refused the message (SMTP {err.code})"
+    elif isinstance(err, aiosmtplib.SMTPSenderRefused) and err.code == _TOO_LARGE:
+        return (
+            MESSAGE_REFUSED,
+            f"the mail server refused the message as too large (SMTP {err.code})",
+        )
+    return None
+
+
 class Mailer:
     """Sends one message over SMTP with the configured server and credentials."""
 
     def __init__(self, smtp: SmtpSettings) -> None:
         self.smtp = smtp
 
-    async def send(self, message: EmailMessage) -> None:
-        await aiosmtplib.send(
+    async def send(self, message: EmailMessage) -> dict[str, SMTPResponse]:
+        """Send ``message``; return the recipients refused while others took it."""
+        refused, _ = await aiosmtplib.send(
             message,
             hostname=self.smtp.host,
             port=self.smtp.port,
@@ -64,6 +121,19 @@ class Mailer:
             start_tls=self.smtp.starttls,
             timeout=30,
         )
+        return refused
+
+
+def partly_refused(refused: dict[str, SMTPResponse], recipients: int) -> str | None:
+    """The failure recorded for a mail sent to only some recipients; else None."""
+    if not refused:
+        return None
+    codes = _codes([response.code for response in refused.values()])
+    return (
+        f"Sent to {recipients - len(refused)} of {recipients} recipient(s):"
+        f" the mail server refused {len(refused)} (SMTP {codes})."
+        f" {_ADVICE[RECIPIENTS_REFUSED]}"
+    )
 
 
 class Notifier:
@@ -120,13 +190,66 @@ class Notifier:
         if status is not None:
             return
 
-        message = self.compose(note, recipients)
-        await self.mailer.send(message)
+        try:
+            message = self.compose(note, recipients)
+        except DocumentNotFound:
+            reason = "an attachment is missing or damaged in the document store"
+            raise await self.give_up(note, ATTACHMENT_MISSING, reason) from None
+        try:
+            refused = await self.mailer.send(message)
+        except aiosmtplib.SMTPException as err:
+            given_up = undeliverable(err)
+            if given_up is None:
+                raise
+            raise await self.give_up(note, *given_up) from None
+
+        failure = partly_refused(refused, len(recipients))
         await self.pool.execute(
-            "UPDATE notifications SET sent_at = now() WHERE idempotency_key = $1",
+            "UPDATE notifications SET sent_at = now(), failure = $2"
+            " WHERE idempotency_key = $1",
             note.idempotency_key,
+            failure,
         )
-        log.info("mail sent plan_id=%s template=%s", note.plan_id, note.template)
+        if failure is None:
+            log.info("mail sent plan_id=%s template=%s", note.plan_id, note.template)
+            return
+        log.warning(
+            "mail partly refused plan_id=%s template=%s refused=%d codes=%s",
+            note.plan_id,
+            note.template,
+            len(refused),
+            _codes([response.code for response in refused.values()]),
+        )
+
+    async def give_up(
+        self, note: Notification, kind: str, reason: str
+    ) -> ApplicationError:
+        """Record why the mail is not sent; return the error that ends its retries.
+
+        The error names the plan, template and roles, and neither it nor the
+        row names an address: they are kept in the workflow's history and the
+        database, which more people read than the configuration.
+        """
+        roles = ",".join(role.value for role in note.roles)
+        failure = f"Not sent: {reason}. {_ADVICE[kind]}"
+        await self.pool.execute(
+            "UPDATE notifications SET failure = $2 WHERE idempotency_key = $1",
+            note.idempotency_key,
+            failure,
+        )
+        log.error(
+            "mail given up plan_id=%s template=%s roles=%s type=%s",
+            note.plan_id,
+            note.template,
+            roles,
+            kind,
+        )
+        return ApplicationError(
+            f"Mail {note.template} of plan {note.plan_id} to {roles} is given up:"
+            f" {reason}. {_ADVICE[kind]} The plan's later mails go out as usual.",
+            type=kind,
+            non_retryable=True,
+        )
 
     def compose(self, note: Notification, recipients: list[str]) -> EmailMessage:
         fields = {

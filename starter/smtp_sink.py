@@ -6,7 +6,9 @@ mailbox addresses (the 1+X exam mailbox, for instance) is also delivered into th
 mailbox's own maildir, where the correction intake reads it like a real inbox.
 
 Messages of up to ``MAX_MESSAGE_BYTES`` (25 MiB as sent) are taken, bigger ones
-refused with 552; a bare LF counts as a line end (see ``_SinkSMTP``).
+refused with 552; a bare LF counts as a line end (see ``_SinkSMTP``). Tests
+can lower the limit and name addresses refused at RCPT with 550, as a real
+server refuses a mistyped one.
 
 Staff read the local mail with ``certflow mail list STATE_DIR`` and
 ``certflow mail show N STATE_DIR``. This module does not import
@@ -24,7 +26,7 @@ import mailbox
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
@@ -77,10 +79,31 @@ class _SinkSMTP(SMTP):
 class _StoreHandler:
     """aiosmtpd handler writing each accepted message into the maildirs."""
 
-    def __init__(self, root: Path, mailboxes: Mapping[str, Path]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        mailboxes: Mapping[str, Path],
+        refused: Collection[str] = (),
+    ) -> None:
         self.root = root
         # Addresses compare case-insensitively, as mail systems treat them.
         self.mailboxes = {address.lower(): path for address, path in mailboxes.items()}
+        self.refused = {address.lower() for address in refused}
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if address.lower() in self.refused:
+            return "550 5.1.1 Mailbox unavailable"
+        # What aiosmtpd does itself when a handler has no such hook.
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(
         self, server: SMTP, session: Session, envelope: Envelope
@@ -132,7 +155,9 @@ class MailSink:
 
     ``port=0`` lets the system choose a free port; :attr:`port` holds the chosen
     one after :meth:`start`. ``mailboxes`` maps an address to the maildir that mail
-    sent to it is also delivered into.
+    sent to it is also delivered into. ``refused`` addresses are refused at RCPT
+    with 550 (a mailbox that does not exist); ``max_message_bytes`` is the
+    largest message taken.
     """
 
     def __init__(
@@ -141,18 +166,23 @@ class MailSink:
         port: int = 8025,
         maildir_root: Path = Path(".state/mailbox"),
         mailboxes: Mapping[str, Path] | None = None,
+        *,
+        refused: Collection[str] = (),
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.host = host
         self.port = port
         self.root = maildir_root
         self.mailboxes = dict(mailboxes or {})
+        self.refused = list(refused)
+        self.max_message_bytes = max_message_bytes
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
         """Create the maildirs and start accepting connections."""
         for folder in [self.root / ALL_FOLDER, *self.mailboxes.values()]:
             _open_maildir(folder)
-        handler = _StoreHandler(self.root, self.mailboxes)
+        handler = _StoreHandler(self.root, self.mailboxes, self.refused)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             # A fixed hostname: the default looks up the machine's FQDN, which can
@@ -161,7 +191,7 @@ class MailSink:
                 handler,
                 hostname="certflow-mailsink",
                 enable_SMTPUTF8=True,
-                data_size_limit=MAX_MESSAGE_BYTES,
+                data_size_limit=self.max_message_bytes,
             ),
             self.host,
             self.port,

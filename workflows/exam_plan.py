@@ -139,6 +139,10 @@ FOLLOWERS_WAIT = "redone-followers-wait"
 # Patch id: a reminder or overdue notice an outage held is withdrawn once its
 # duty is done: it would ask staff for what they have already done.
 ALARMS_WITHDRAWN = "alarms-withdrawn-when-done"
+# Patch id: a plan that waits for each of its mails (started before
+# MAIL_BESIDE) goes on past a mail given up (the mail server will never take
+# it); the code before this patch failed the plan on it.
+MAIL_GIVEN_UP = "mail-given-up"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -1835,8 +1839,14 @@ class ExamPlanWorkflow:
             idempotency_key=f"{info.workflow_id}/{info.run_id}/{self._update_seq}/{template}{key_suffix}",
         )
         if not workflow.patched(MAIL_BESIDE):
-            # As plans recorded before: the caller waits until the mail is sent.
-            await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
+            # As plans recorded before: the caller waits until the mail is sent,
+            # or given up.
+            try:
+                await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
+            except ActivityError:
+                if not workflow.patched(MAIL_GIVEN_UP):
+                    raise  # as recorded before the patch: the plan failed
+                _mail_not_sent(note)
             return
         if alarm is not None and not workflow.patched(ALARMS_WITHDRAWN):
             alarm = None  # as plans recorded before: sent whatever became of it
@@ -1861,7 +1871,8 @@ class ExamPlanWorkflow:
         In turn, so the parties read a plan's mails in the order they were
         asked for (the opening mail first, a reminder before its escalation)
         however long the mail server was away. The activity is retried until
-        the server answers; its idempotency key keeps a retry from sending twice.
+        the server takes the mail or it is given up (see Notifier.notify); its
+        idempotency key keeps a retry from sending twice.
         """
         try:
             if before is not None:
@@ -1886,12 +1897,9 @@ class ExamPlanWorkflow:
                 extra={"plan_id": note.plan_id, "template": note.template},
             )
         except ActivityError:
-            # Only a non-retryable failure ends the retries: the mails after
-            # this one still go out.
-            workflow.logger.error(
-                "mail not sent",
-                extra={"plan_id": note.plan_id, "template": note.template},
-            )
+            # Only a non-retryable failure ends the retries (a mail the server
+            # will never take): the mails after this one still go out.
+            _mail_not_sent(note)
         except Exception as err:
             # A fault of the plan itself, not of mail: kept, to fail the
             # workflow task where operators see it (as before mail went beside).
@@ -1972,6 +1980,13 @@ class ExamPlanWorkflow:
         return await workflow.execute_activity_method(
             fn, arg, start_to_close_timeout=start_to_close, retry_policy=retry
         )
+
+
+def _mail_not_sent(note: Notification) -> None:
+    # Why is in the activity's failure and the mail's notifications row.
+    workflow.logger.error(
+        "mail not sent", extra={"plan_id": note.plan_id, "template": note.template}
+    )
 
 
 def _returned_to(redo: list[Duty]) -> dict[str, Any]:

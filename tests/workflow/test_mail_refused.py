@@ -1,0 +1,340 @@
+"""A mail the mail server will never take is given up, and holds back no other.
+
+Every recipient refused with a 5xx code (a mistyped address in configuration),
+the message refused, or its attachment gone from the document store: retried for
+ever, such a mail would hold back every later mail of its plan, and the plan with
+them. It is given up instead, and its ``notifications`` row says why; a mail some
+of whose recipients were refused goes to the others and says so too. A server
+away is still waited for.
+
+The mail server is the loopback SMTP sink, refusing the addresses a test names.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import pytest
+import pytest_asyncio
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.notify import Mailer, Notifier, undeliverable
+from certflow.activity_models import Notification
+from certflow.config import Settings
+from certflow.models import DocumentRef, Role, Stage
+from starter.smtp_sink import MailSink, read_messages
+from tests.support import (
+    SITE,
+    SITE_CODE,
+    PlanDriver,
+    empty_workbook,
+    free_ports,
+    mails_of,
+    notify_attempts,
+    unique_plan_id,
+)
+from workflows import ExamPlanWorkflow
+
+# Async tests run in the session's loop (pyproject.toml); one test here is not.
+pytestmark = pytest.mark.timeout(180)
+
+# The sample site's address, as configured, and the lead evaluators'.
+SITE_ADDRESS = "kaowu@whjtxx.example.edu.cn"
+LEAD_ADDRESS = "lead-evaluators@certflow.example.org"
+# The error types of a mail given up, as operators find them in a history.
+RECIPIENTS_REFUSED = "mail_recipients_refused"
+MESSAGE_REFUSED = "mail_message_refused"
+ATTACHMENT_MISSING = "mail_attachment_missing"
+# The approval report's recipients.
+BATCH_ADDRESSES = ["gm@certflow.example.org", "tech@certflow.example.org"]
+
+
+@pytest.fixture
+def refused() -> list[str]:
+    """The addresses the sink refuses at RCPT (a test may name others)."""
+    return [SITE_ADDRESS]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def refusing_sink(
+    smtp_port: int, refused: list[str], tmp_path: Path
+) -> AsyncIterator[MailSink]:
+    """The mail server, refusing ``refused`` with 550 and taking the rest.
+
+    It listens on ``smtp_port``, where the worker of a test asking for it mails.
+    """
+    async with MailSink(
+        "127.0.0.1", smtp_port, tmp_path / "mailbox", refused=refused
+    ) as sink:
+        yield sink
+
+
+def notifier(settings: Settings, resources: Any, port: int) -> Notifier:
+    """The notify activity's object, as the worker builds it, mailing to ``port``."""
+    pool, store = resources
+    settings = settings.model_copy(
+        update={"smtp": settings.smtp.model_copy(update={"port": port})}
+    )
+    return Notifier(settings, pool, store, Mailer(settings.smtp))
+
+
+def note(roles: list[Role], **fields: Any) -> Notification:
+    plan_id = unique_plan_id()
+    return Notification(
+        plan_id=plan_id,
+        template="upload_refused",
+        roles=roles,
+        site_code=SITE_CODE,
+        fields={
+            "plan_id": plan_id,
+            "document": "考生签到表",
+            "count": "1",
+            "problems": "第 3 行：缺少准考证号",
+        },
+        idempotency_key=f"test/{plan_id}/upload_refused",
+        **fields,
+    )
+
+
+async def given_up(notifier: Notifier, notification: Notification) -> Any:
+    """Run the activity, which must give the mail up; return the error."""
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(notifier.notify, notification)
+    assert raised.value.non_retryable
+    return raised.value
+
+
+async def row(pool: Any, notification: Notification) -> Any:
+    return await pool.fetchrow(
+        "SELECT sent_at, failure FROM notifications WHERE idempotency_key = $1",
+        notification.idempotency_key,
+    )
+
+
+def envelopes(sink: MailSink, plan_id: str) -> list[str]:
+    return [
+        str(m["X-Envelope-To"])
+        for m in read_messages(sink.root)
+        if m["X-Certflow-Plan"] == plan_id
+    ]
+
+
+# -- the activity ------------------------------------------------------------
+
+
+async def test_a_mail_whose_every_recipient_is_refused_is_given_up_and_recorded(
+    settings: Settings, resources: Any, refusing_sink: MailSink
+) -> None:
+    pool, _ = resources
+    mail = note([Role.SITE])
+
+    error = await given_up(notifier(settings, resources, refusing_sink.port), mail)
+
+    assert error.type == RECIPIENTS_REFUSED
+    # For operators: the plan, the template, the roles and the code; no address.
+    message = str(error)
+    for part in (mail.plan_id, "upload_refused", "site", "550", "configured"):
+        assert part in message
+    assert "@" not in message
+    recorded = await row(pool, mail)
+    assert recorded["sent_at"] is None
+    assert "550" in recorded["failure"] and "@" not in recorded["failure"]
+    assert envelopes(refusing_sink, mail.plan_id) == []
+
+
+async def test_a_mail_some_recipients_refuse_goes_to_the_others_and_says_so(
+    settings: Settings,
+    resources: Any,
+    refusing_sink: MailSink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="activities.notify")
+    pool, _ = resources
+    mail = note([Role.LEAD_EVALUATOR, Role.SITE])
+
+    await ActivityEnvironment().run(
+        notifier(settings, resources, refusing_sink.port).notify, mail
+    )
+
+    assert envelopes(refusing_sink, mail.plan_id) == [LEAD_ADDRESS]
+    recorded = await row(pool, mail)
+    assert recorded["sent_at"] is not None
+    assert "1 of 2" in recorded["failure"] and "550" in recorded["failure"]
+    assert "@" not in recorded["failure"]
+    [warning] = [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith("mail partly refused")
+    ]
+    assert f"plan_id={mail.plan_id}" in warning
+    assert "refused=1" in warning and "codes=550" in warning
+    assert "@" not in warning
+
+
+async def test_a_message_too_large_for_the_server_is_given_up(
+    settings: Settings, resources: Any, tmp_path: Path
+) -> None:
+    """The server says so at MAIL FROM, where the client declares the size."""
+    pool, store = resources
+    attachment = store.put(b"\x00" * 96 * 1024, filename="platform-import.xlsx")
+    mail = note([Role.LEAD_EVALUATOR], attachments=[attachment])
+
+    async with MailSink(
+        "127.0.0.1", 0, tmp_path / "mailbox", max_message_bytes=64 * 1024
+    ) as small:
+        error = await given_up(notifier(settings, resources, small.port), mail)
+
+    assert error.type == MESSAGE_REFUSED
+    assert "552" in str(error)
+    assert "552" in (await row(pool, mail))["failure"]
+    assert envelopes(small, mail.plan_id) == []
+
+
+async def test_a_mail_whose_attachment_is_gone_from_the_store_is_given_up(
+    settings: Settings, resources: Any, refusing_sink: MailSink
+) -> None:
+    pool, _ = resources
+    gone = DocumentRef(
+        sha256="0" * 64, size=10, media_type="text/csv", filename="report.csv"
+    )
+    mail = note([Role.LEAD_EVALUATOR], attachments=[gone])
+
+    error = await given_up(notifier(settings, resources, refusing_sink.port), mail)
+
+    assert error.type == ATTACHMENT_MISSING
+    assert "document store" in (await row(pool, mail))["failure"]
+    assert envelopes(refusing_sink, mail.plan_id) == []
+
+
+async def test_a_mail_server_away_is_still_waited_for(
+    settings: Settings, resources: Any
+) -> None:
+    """Nothing listens: the error is retried as before, and nothing is recorded."""
+    pool, _ = resources
+    mail = note([Role.SITE])
+
+    with pytest.raises(Exception) as raised:
+        await ActivityEnvironment().run(
+            notifier(settings, resources, free_ports(1)[0]).notify, mail
+        )
+
+    failure = raised.value
+    assert not (isinstance(failure, ApplicationError) and failure.non_retryable)
+    recorded = await row(pool, mail)
+    assert (recorded["sent_at"], recorded["failure"]) == (None, None)
+
+
+def _refusals(*codes: int) -> aiosmtplib.SMTPRecipientsRefused:
+    return aiosmtplib.SMTPRecipientsRefused(
+        [aiosmtplib.SMTPRecipientRefused(c, "refused", f"r{c}@x") for c in codes]
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (_refusals(550, 553), RECIPIENTS_REFUSED),
+        (_refusals(550, 450), None),  # the 450 may pass: retried
+        (_refusals(421), None),
+        (aiosmtplib.SMTPDataError(554, "content rejected"), MESSAGE_REFUSED),
+        (aiosmtplib.SMTPDataError(552, "too large"), MESSAGE_REFUSED),
+        (aiosmtplib.SMTPDataError(451, "try later"), None),
+        (aiosmtplib.SMTPSenderRefused(552, "too large", "s@x"), MESSAGE_REFUSED),
+        (aiosmtplib.SMTPSenderRefused(553, "not allowed", "s@x"), None),
+        (aiosmtplib.SMTPAuthenticationError(535, "bad credentials"), None),
+        (aiosmtplib.SMTPConnectError("refused"), None),
+        (aiosmtplib.SMTPReadTimeoutError("timed out"), None),
+    ],
+)
+def test_only_a_refusal_of_this_one_mail_is_given_up(
+    error: aiosmtplib.SMTPException, kind: str | None
+) -> None:
+    """What the server says of every mail alike (its login, the sender, a 4xx,
+    a timeout) is retried; what it says of this mail for good is not."""
+    found = undeliverable(error)
+    assert (found[0] if found else None) == kind
+
+
+# -- the plan and the batch --------------------------------------------------
+
+
+async def test_a_mail_refused_for_good_holds_back_none_after_it(
+    make_driver: Any,
+    resources: Any,
+    refusing_sink: MailSink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The site's address is mistyped in configuration. Its refused upload's
+    mail, to the site alone, is given up; the review request after it goes out,
+    and the plan goes on."""
+    caplog.set_level(logging.INFO, logger="temporalio.workflow")
+    pool, _ = resources
+    wf = ExamPlanWorkflow
+
+    def mailbox() -> list[Any]:
+        return read_messages(refusing_sink.root)
+
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    plan_id = driver.plan.plan_id
+    # The opening mail reaches the lead evaluators, not the site.
+    [opening] = await mails_of(mailbox, plan_id, "submission_opened")
+    assert str(opening["X-Envelope-To"]) == LEAD_ADDRESS
+
+    refusal = await driver.upload(
+        wf.upload_candidate_sign_in, SITE, empty_workbook(driver.tmp)
+    )
+    assert not refusal.accepted
+    await driver.submit_everything()
+    await mails_of(mailbox, plan_id, "review_requested")
+    await driver.approve_review()
+    await mails_of(mailbox, plan_id, "score_upload_requested")
+    status = await driver.wait_for(lambda s: s.stage == Stage.SCORE_PUBLICATION)
+    assert any(o.duty == "score_upload" for o in status.owed)
+    assert await notify_attempts(driver) == 0  # no mail left retrying
+
+    rows = await pool.fetch(
+        "SELECT template, sent_at, failure FROM notifications WHERE plan_id = $1",
+        plan_id,
+    )
+    by_template = {r["template"]: r for r in rows}
+    given = by_template["upload_refused"]
+    assert given["sent_at"] is None and "550" in given["failure"]
+    partly = by_template["submission_opened"]
+    assert partly["sent_at"] is not None and "1 of 2" in partly["failure"]
+    assert by_template["review_requested"]["failure"] is None
+    not_sent = [
+        r
+        for r in caplog.records
+        if r.name == "temporalio.workflow"
+        and r.getMessage().startswith("mail not sent")
+    ]
+    assert [
+        (getattr(r, "plan_id", ""), getattr(r, "template", "")) for r in not_sent
+    ] == [(plan_id, "upload_refused")]
+
+
+@pytest.mark.parametrize("refused", [BATCH_ADDRESSES])
+async def test_an_approval_report_refused_for_good_leaves_the_batch_deciding(
+    make_driver: Any, resources: Any, refusing_sink: MailSink
+) -> None:
+    """The general manager's and tech dept's addresses are refused: the report
+    mail is given up, and the batch still takes the decision and passes it on."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.reach_approval()
+
+    batch = await driver.approve_in_batch()
+
+    await driver.wait_for(lambda s: s.stage == Stage.ISSUED)
+    assert (await batch.result()).approved == [driver.plan.plan_id]
+    failure = await pool.fetchval(
+        "SELECT failure FROM notifications WHERE idempotency_key = $1",
+        f"{batch.id}/batch_ready",
+    )
+    assert "550" in failure
