@@ -12,6 +12,7 @@ import asyncpg
 
 from certflow.certificates import CertificateData, SignedCertificate
 from certflow.models import DocumentRef
+from certflow.text import normalise_name
 
 _COLUMNS = """
     c.number, c.payload, c.key_id, c.signature, c.revoked_on, c.revocation_reason,
@@ -41,11 +42,6 @@ def normalise_id_number(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).split()).upper()
 
 
-def normalise_name(text: str) -> str:
-    """Names as signed: NFC, without surrounding white space."""
-    return unicodedata.normalize("NFC", text.strip())
-
-
 def _record(row: asyncpg.Record) -> CertificateRecord:
     payload: Any = row["payload"]
     if isinstance(payload, str):  # a pool without certflow's jsonb codec
@@ -73,7 +69,11 @@ def _record(row: asyncpg.Record) -> CertificateRecord:
 async def find_by_holder(
     pool: asyncpg.Pool, name: str, id_number: str
 ) -> list[CertificateRecord]:
-    """Return the certificates whose holder has exactly this name and ID number."""
+    """Return the certificates whose holder has this name and ID number.
+
+    The name is read as intake stored it, by normalise_name (spaces between
+    Chinese characters dropped, one "·" between the parts of a name).
+    """
     rows = await pool.fetch(
         f"SELECT {_COLUMNS} WHERE c.id_number = $1 AND c.name = $2 "
         "ORDER BY c.issued_on DESC, c.number",

@@ -26,12 +26,14 @@ from certflow.certificates.keys import public_pem
 from certflow.config import ConfigError, Settings
 from certflow.privacy import mask_id_number
 from tests.web.samples import (
+    AILI,
     FAILED,
     LI_FEN,
     PLAN_B,
     SUN,
     WANG,
     ClientFactory,
+    Holder,
     Issued,
     PdfOf,
 )
@@ -106,6 +108,30 @@ async def test_lookup_takes_the_id_number_as_people_type_it(
     response = await lookup(web_client(), f" {LI_FEN.name} ", typed)
 
     assert issued.of(LI_FEN) in response.text
+
+
+@pytest.mark.parametrize(
+    ("holder", "typed"),
+    [
+        (LI_FEN, "黎 芬"),  # an ASCII space between the characters
+        (LI_FEN, "黎\u3000芬"),  # an ideographic space, as Chinese input methods type
+        (LI_FEN, " 黎  芬 "),
+        (AILI, "买买提・艾力"),  # katakana middle dot
+        (AILI, "买买提 • 艾力"),  # bullet, with spaces
+        (AILI, "买买提．艾力"),  # full-width full stop
+        (AILI, "买买提.艾力"),
+    ],
+)
+async def test_lookup_reads_the_name_as_intake_stored_it(
+    web_client: ClientFactory, issued: Issued, holder: Holder, typed: str
+) -> None:
+    """Regression: a name typed with a space between its characters, or another
+    dot between its parts, found nothing ("未查询到证书"), although intake
+    reads the same name from a spreadsheet as the one on the certificate."""
+    response = await lookup(web_client(), typed, holder.id_number)
+
+    assert issued.of(holder) in response.text
+    assert len(links_in(response.text)) >= 1
 
 
 async def test_a_wrong_id_number_and_a_wrong_name_give_the_same_page(
