@@ -329,7 +329,13 @@ def create_app(
             )
         found = await records.find_by_holder(service.db(), name, id_number)
         log.info("lookup outcome=%s certificates=%d", _found(found), len(found))
-        rows = [views.lookup_row(record, service.tokens) for record in found]
+        # The verdict the verification page would give each certificate.
+        rows = [
+            views.lookup_row(
+                record, views.record_status(record, service.keyring), service.tokens
+            )
+            for record in found
+        ]
         return page(
             request,
             "results.html",
@@ -443,15 +449,14 @@ def create_app(
                 {"status": "unknown", "number": number},
                 status_code=404,
             )
-        outcome = views.record_verdict(record, service.keyring)
-        if scanned and outcome == "valid":
+        outcome = views.record_status(record, service.keyring)
+        if scanned and outcome in ("valid", "revoked"):
             url = f"/verify/{number}?" + urlencode({"k": k or "", "sig": sig or ""})
             scan = check_scanned_record(url, record.data, service.keyring)
             # The record is genuine, so a code naming any other key or signature
             # was not printed by us: an untrusted key id is tampering here too.
-            outcome = "valid" if scan is Verdict.VALID else "tampered"
-        if outcome == "valid" and record.revoked_on is not None:
-            outcome = "revoked"
+            if scan is not Verdict.VALID:
+                outcome = "tampered"
         log.info(
             "verify number=%s outcome=%s source=%s",
             number,

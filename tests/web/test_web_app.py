@@ -43,6 +43,7 @@ from web.tokens import DownloadTokens, derive_secret
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 DOWNLOAD_LINK = re.compile(r'href="(/download/[^"]+)"')
+VALID_BADGE = '<span class="badge good">有效</span>'
 
 
 def signing_key(settings: Settings) -> SigningKey:
@@ -332,37 +333,58 @@ async def test_a_qr_code_whose_signature_does_not_match_shows_tampered(
         assert "证书信息" not in page.split("</section>", 1)[1], name
 
 
-async def test_an_edited_database_record_shows_tampered(
-    web_client: ClientFactory, web_pool: asyncpg.Pool, issued: Issued
+async def insert_edited_copy(
+    pool: asyncpg.Pool, genuine_number: str, *, number: str, holder: Holder
 ) -> None:
-    # A row whose data someone changed after signing: WANG's signature, new name.
-    genuine = await web_pool.fetchrow(
-        "SELECT * FROM certificates WHERE number = $1", issued.of(WANG)
+    """A row whose data someone changed after signing: the genuine certificate's
+    signature over another number and holder."""
+    genuine = await pool.fetchrow(
+        "SELECT * FROM certificates WHERE number = $1", genuine_number
     )
-    number = "ZCX2026QCYY2900001"
-    payload = {**genuine["payload"], "number": number, "candidate_name": "王小亮"}
-    await web_pool.execute(
+    payload = {
+        **genuine["payload"],
+        "number": number,
+        "candidate_name": holder.name,
+        "id_number": holder.id_number,
+    }
+    await pool.execute(
         """
         INSERT INTO certificates (number, plan_id, admission_number, module_code,
             name, id_type, id_number, issued_on, payload, key_id, signature)
-        VALUES ($1, $2, 'A099', $3, $4, $5, $6, $7, $8, $9, $10)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         """,
         number,
         genuine["plan_id"],
+        holder.admission_number,
         genuine["module_code"],
-        "王小亮",
+        holder.name,
         genuine["id_type"],
-        "440524188001019999",
+        holder.id_number,
         genuine["issued_on"],
         payload,
         genuine["key_id"],
         genuine["signature"],
     )
 
-    response = await web_client().get(f"/verify/{number}")
+
+async def test_an_edited_database_record_shows_tampered(
+    web_client: ClientFactory, web_pool: asyncpg.Pool, issued: Issued
+) -> None:
+    """The verification page and the holder's look-up say it alike; the look-up
+    offers no download of a record that no longer verifies."""
+    number = "ZCX2026QCYY2900001"
+    forged = Holder("王小亮", "440524188001019999", "A099")
+    await insert_edited_copy(web_pool, issued.of(WANG), number=number, holder=forged)
+    client = web_client()
+
+    response = await client.get(f"/verify/{number}")
+    found = await lookup(client, forged.name, forged.id_number)
 
     assert "证书信息被篡改" in response.text
     assert "王" not in response.text.split("证书信息被篡改", 1)[1]
+    assert number in found.text and "信息被篡改" in found.text
+    assert VALID_BADGE not in found.text
+    assert not links_in(found.text)
 
 
 async def test_the_number_form_posts_and_redirects_to_the_verification_page(
@@ -718,3 +740,29 @@ async def test_after_rotation_old_certificates_verify_only_with_the_old_key_list
 
     assert "无法确认真伪" in pages["forgotten"]
     assert "证书有效" in pages["listed"]
+
+
+async def test_the_look_up_gives_the_verdict_the_verification_page_gives(
+    web_settings: Settings, web_pool: asyncpg.Pool, issued: Issued, tmp_path: Path
+) -> None:
+    """Regression: with the key that signed a certificate no longer trusted, the
+    verification page said 无法确认真伪 and the look-up still said 有效."""
+    new_key = tmp_path / "new-signing.pem"
+    new_key.write_bytes(generate_keypair()[0])
+    rotated = web_settings.certificates.model_copy(update={"signing_key_file": new_key})
+    app = create_app(
+        web_settings.model_copy(update={"certificates": rotated}), web_pool
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        verified = await client.get(f"/verify/{issued.of(WANG)}")
+        found = await lookup(client, WANG.name, WANG.id_number)
+        [link] = links_in(found.text)
+        downloaded = await client.get(link)
+
+    assert "无法确认真伪" in verified.text
+    assert "无法确认真伪" in found.text and "请联系发证机构" in found.text
+    assert VALID_BADGE not in found.text
+    # Still the candidate's own record: the file stays downloadable.
+    assert downloaded.status_code == 200
+    assert downloaded.content.startswith(b"%PDF")
