@@ -47,6 +47,7 @@ from certflow.certificates import (
     SigningKey,
     StatusList,
     Verdict,
+    VerificationStatus,
     check_scanned_record,
     load_public_key,
     verify_pdf,
@@ -55,7 +56,7 @@ from certflow.certificates.keys import public_pem
 from certflow.certificates.numbering import NumberScheme
 from certflow.config import ConfigError, Settings, WebSettings
 from certflow.i18n import t
-from certflow.identity import canonical_code, check_character
+from certflow.identity import check_character, compact_code
 from certflow.models import Level
 from certflow.timeutil import CST
 from web import records, views
@@ -302,7 +303,9 @@ def create_app(
         )
         return response
 
-    @app.get("/")
+    # HEAD as well as GET where monitors and link checkers knock: uvicorn sends
+    # the headers of the GET answer without its body.
+    @app.api_route("/", methods=["GET", "HEAD"])
     async def index(request: Request) -> Response:
         return page(request, "index.html")
 
@@ -375,35 +378,37 @@ def create_app(
             },
         )
 
+    def form_refusal(request: Request, key: str, **fields: object) -> Response:
+        """The number form again, saying why what was given is not taken."""
+        return page(
+            request,
+            "verify_form.html",
+            {"error": t(f"web.{key}", **fields)},
+            status_code=400,
+        )
+
     def verify_typed(request: Request, typed: str) -> Response:
-        number = canonical_code(typed)
+        # Read as ID numbers are: half width, upper case, spaces between groups gone.
+        number = compact_code(typed)
         if not number:
-            return page(request, "verify_form.html")
+            return form_refusal(request, "number_missing")
         if is_id_shaped(number) or looks_like_id_number(number):
             # Never redirected to a URL (nor logged): it would carry the number.
-            return page(
-                request,
-                "verify_form.html",
-                {"error": t("web.id_number_as_certificate_number")},
-                status_code=400,
-            )
+            return form_refusal(request, "id_number_as_certificate_number")
         if not service.is_certificate_number(number):
             # Not redirected either: what else was typed is not ours to put in a
             # URL, and it cannot be a certificate we issued.
-            return page(
-                request,
-                "verify_form.html",
-                {"error": t("web.bad_number", example=_example(service.scheme))},
-                status_code=400,
-            )
+            return form_refusal(request, "bad_number", example=_example(service.scheme))
         return RedirectResponse(f"/verify/{number}", status_code=303)
 
-    @app.get("/verify")
+    @app.api_route("/verify", methods=["GET", "HEAD"])
     async def verify_form(
         request: Request,
-        number: Annotated[str, Query(max_length=60)] = "",
+        number: Annotated[str | None, Query(max_length=60)] = None,
     ) -> Response:
         # The form posts; a number in the query is an old link or bookmark.
+        if number is None:
+            return page(request, "verify_form.html")
         return verify_typed(request, number)
 
     @app.post("/verify")
@@ -420,7 +425,7 @@ def create_app(
         k: Annotated[str | None, Query(max_length=64)] = None,
         sig: Annotated[str | None, Query(max_length=128)] = None,
     ) -> Response:
-        canonical = canonical_code(number)
+        canonical = compact_code(number)
         if looks_like_id_number(canonical) or (
             is_id_shaped(canonical) and service.scheme.parse(canonical) is None
         ):
@@ -500,15 +505,17 @@ def create_app(
             result.number or "-",
             result.status.value,
         )
-        detail = result.message
-        if result.data is not None and not result.glyphs_checked:
-            # Valid here means "signed and drawn as issued" but for the glyphs.
-            detail += t("web.glyphs_unchecked")
         context: dict[str, Any] = {
             "status": result.status.value,
             "number": result.number,
-            "detail": detail,
         }
+        if result.status is VerificationStatus.TAMPERED:
+            # The page's sentence says that it was changed; this says what.
+            context["detail"] = result.message
+            context["page_altered"] = result.page_altered
+        elif result.data is not None and not result.glyphs_checked:
+            # Valid here means "signed and drawn as issued" but for the glyphs.
+            context["detail"] = t("web.glyphs_unchecked")
         if result.data is not None:
             context["fields"] = views.fields(result.data, full_name=True)
             context["revoked_on"] = result.revoked_on

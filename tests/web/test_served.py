@@ -185,6 +185,17 @@ def test_chromium_renders_the_verification_page(
     assert issued.of(LI_FEN) in dom.stdout
 
 
+def test_head_is_answered_without_a_body(served: Served) -> None:
+    """Regression: HEAD / (what uptime monitors send) was answered 405."""
+    with httpx.Client(base_url=served.base) as client:
+        head = client.head("/")
+        get = client.get("/")
+
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"]
+
+
 def test_the_server_refuses_to_start_without_the_signing_key(tmp_path: Path) -> None:
     env = {**os.environ, "CERTFLOW_STATE": str(tmp_path / "empty")}
 

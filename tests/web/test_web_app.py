@@ -19,10 +19,13 @@ from certflow.certificates import (
     Verdict,
     VerificationStatus,
     generate_keypair,
+    render_pdf,
+    sign,
     verify_pdf,
     verify_status_list,
 )
 from certflow.certificates.keys import public_pem
+from certflow.certificates.pdf import payload_bytes
 from certflow.config import ConfigError, Settings
 from certflow.privacy import mask_id_number
 from tests.web.samples import (
@@ -37,6 +40,7 @@ from tests.web.samples import (
     Issued,
     PdfOf,
 )
+from web import records
 from web.app import MAX_UPLOAD_BYTES, RateLimits, create_app
 from web.tokens import DownloadTokens, derive_secret
 
@@ -519,6 +523,47 @@ async def test_an_uploaded_genuine_pdf_is_valid(
     assert WANG.id_number not in response.text
 
 
+async def test_the_verdict_on_an_uploaded_pdf_is_said_once(
+    web_client: ClientFactory, pdf_of: PdfOf
+) -> None:
+    """Regression: under 该证书由本机构签发，电子签名核验通过 the page repeated
+    证书有效：…签名核验通过 (and 已撤销 likewise)."""
+    client = web_client()
+
+    valid = await upload(client, await pdf_of(WANG))
+    revoked = await upload(client, await pdf_of(SUN))
+
+    assert valid.text.count("核验通过") == 1
+    assert "证书有效：" not in valid.text
+    assert revoked.text.count("不再有效") == 1
+
+
+async def test_an_uploaded_pdf_whose_page_was_edited_says_the_page_differs(
+    web_client: ClientFactory,
+    web_pool: asyncpg.Pool,
+    web_settings: Settings,
+    issued: Issued,
+) -> None:
+    """Regression: a page whose printed name was edited, under the genuine signed
+    data, was said to have a signature that does not match our records."""
+    record = await records.get(web_pool, issued.of(WANG))
+    assert record is not None
+    key = signing_key(web_settings)
+    edited = record.data.model_copy(update={"candidate_name": "王小亮"})
+    other = sign(edited, key.private_key, key.key_id)
+    genuine_payload, other_payload = payload_bytes(record.signed), payload_bytes(other)
+    assert len(genuine_payload) == len(other_payload)
+    forged = render_pdf(other).replace(other_payload, genuine_payload)
+
+    response = await upload(web_client(), forged)
+
+    verdict = response.text.split('<p class="hint">', 1)[0]
+    assert "证书信息被篡改" in verdict
+    assert "页面上的内容与证书中的签名数据不符" in verdict
+    assert "电子签名与本机构的记录不符" not in verdict
+    assert "姓名" in response.text  # the reason, underneath
+
+
 async def test_an_uploaded_pdf_with_one_byte_changed_is_tampered(
     web_client: ClientFactory, pdf_of: PdfOf
 ) -> None:
@@ -568,6 +613,47 @@ async def test_a_number_typed_in_lower_case_or_full_width_finds_its_page(
         answer = await client.get(f"/verify/{typed}", follow_redirects=True)
         assert answer.status_code == 200, typed
         assert answer.url.path == f"/verify/{number}"
+
+
+async def test_a_number_typed_in_groups_finds_its_page(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    """Regression: a number typed with spaces (as printed in groups) was refused
+    by the form and answered 查无此证书 in a link."""
+    client = web_client(address="203.0.113.23")
+    number = issued.of(WANG)
+    grouped = f"{number[:3]} {number[3:7]} {number[7:11]} {number[11:]}"
+    wide = grouped.lower().replace(" ", "\u3000")
+
+    for typed in (grouped, wide):
+        posted = await client.post("/verify", data={"number": typed})
+        linked = await client.get(f"/verify/{typed}", follow_redirects=True)
+        assert posted.status_code == 303, typed
+        assert posted.headers["location"] == f"/verify/{number}"
+        assert linked.status_code == 200 and linked.url.path == f"/verify/{number}"
+        assert "证书有效" in linked.text
+
+
+async def test_an_empty_number_is_asked_for(web_client: ClientFactory) -> None:
+    """Regression: submitting the form with no number showed it again, silently."""
+    client = web_client()
+
+    empty = await client.post("/verify", data={"number": " \u3000 "})
+    form = await client.get("/verify")
+
+    assert empty.status_code == 400 and "请输入证书编号" in empty.text
+    assert form.status_code == 200 and 'class="alert"' not in form.text
+
+
+async def test_head_answers_as_get_does(web_client: ClientFactory) -> None:
+    """Regression: HEAD / (what monitors send) was answered 405."""
+    client = web_client()
+
+    for path in ("/", "/verify"):
+        head = await client.head(path)
+        get = await client.get(path)
+        assert head.status_code == 200, path
+        assert head.headers["content-type"] == get.headers["content-type"]
 
 
 async def test_an_id_number_typed_in_full_width_digits_is_found(
