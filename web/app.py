@@ -418,6 +418,11 @@ def create_app(
     ) -> Response:
         return verify_typed(request, number)
 
+    @app.get("/verify/pdf")
+    async def verify_upload_form() -> Response:
+        # The upload form posts here; a reload or a typed address gets the form.
+        return RedirectResponse("/verify", status_code=303)
+
     @app.get("/verify/{number}", dependencies=[Depends(limited("verify"))])
     async def verify_number(
         request: Request,
@@ -430,24 +435,26 @@ def create_app(
             is_id_shaped(canonical) and service.scheme.parse(canonical) is None
         ):
             log.info("verify number=- outcome=id_number")
-            return page(
-                request,
-                "verify_form.html",
-                {"error": t("web.id_number_as_certificate_number")},
-                status_code=400,
-            )
-        if canonical != number and NUMBER_RE.fullmatch(canonical):
-            # Typed in lower case or full width: the same certificate's page.
+            return form_refusal(request, "id_number_as_certificate_number")
+        if not NUMBER_RE.fullmatch(canonical):
+            # Not repeated: the organisation's page must not show a sentence that
+            # a link put in the place of a number.
+            log.info("verify number=- outcome=malformed")
+            return form_refusal(request, "bad_number", example=_example(service.scheme))
+        if canonical != number:
+            # Typed in lower case, full width or in groups: the same page.
             query = f"?{request.url.query}" if request.url.query else ""
             return RedirectResponse(f"/verify/{canonical}{query}", status_code=301)
-        record = (
-            await records.get(service.db(), number)
-            if NUMBER_RE.fullmatch(number)
-            else None
-        )
+        record = await records.get(service.db(), number)
         scanned = k is not None or sig is not None
         if record is None:
-            log.info("verify number=%s outcome=unknown", service.loggable(number))
+            if not service.is_certificate_number(number):
+                # Of letters and digits, yet no number the scheme issues.
+                log.info("verify number=- outcome=malformed")
+                return form_refusal(
+                    request, "bad_number", example=_example(service.scheme)
+                )
+            log.info("verify number=%s outcome=unknown", number)
             return page(
                 request,
                 "verify.html",

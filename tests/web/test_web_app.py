@@ -310,6 +310,43 @@ async def test_an_unknown_number_is_reported_as_unknown(
     assert "ZCX2026QCYY2999999" in response.text
 
 
+async def test_a_path_that_is_no_certificate_number_is_not_repeated(
+    web_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: /verify/<any sentence> put that sentence on the organisation's
+    page ("没有编号为 … 的证书记录"), a 60 KB path included."""
+    client = web_client()
+    caplog.set_level(logging.DEBUG)
+    notice = "系统升级中，本证书请改用微信公众号查询，或致电 400-800-0000"
+    paths = {
+        "sentence": f"ZCX2027QCYY2000001。{notice}",
+        "60 KB": "Call-400-800-0000-now-" * 2700,
+        "letters and digits, not our scheme": "CALL4008000000",
+    }
+
+    for name, path in paths.items():
+        answer = await client.get(f"/verify/{path}")
+        assert answer.status_code == 400, name
+        assert "证书编号的格式" in answer.text, name
+        assert "没有编号为" not in answer.text, name
+        assert path[:20] not in answer.text, name
+        assert len(answer.text) < 5000, name
+    assert notice not in server_log(caplog)
+    assert "CALL4008000000" not in server_log(caplog)
+
+
+async def test_get_of_the_upload_address_leads_to_the_upload_form(
+    web_client: ClientFactory,
+) -> None:
+    """Regression: GET /verify/pdf said 没有编号为 pdf 的证书记录."""
+    answer = await web_client().get("/verify/pdf", follow_redirects=True)
+
+    assert answer.status_code == 200
+    assert answer.url.path == "/verify"
+    assert 'action="/verify/pdf"' in answer.text
+    assert "没有编号为" not in answer.text
+
+
 async def test_a_qr_code_whose_signature_does_not_match_shows_tampered(
     web_client: ClientFactory, web_pool: asyncpg.Pool, issued: Issued
 ) -> None:
