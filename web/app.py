@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sys
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -62,6 +63,7 @@ from certflow.timeutil import CST
 from web import records, views
 from web.ratelimit import RateLimiter
 from web.records import CertificateRecord
+from web.startup import StartError, listen, port_number, prepare_database
 from web.tokens import DownloadTokens, derive_secret
 
 log = logging.getLogger("certflow.web")
@@ -136,16 +138,14 @@ class _RateLimited(Exception):
 
 
 def load_signing_key(settings: Settings) -> SigningKey:
-    """Load the configured signing key, with a clear error when it is missing."""
+    """Load the configured signing key; :class:`StartError` if it is missing."""
     path = settings.certificates.signing_key_file
     try:
         return SigningKey.load(path.read_bytes())
     except FileNotFoundError:
-        raise RuntimeError(
-            f"The certificate signing key {path} does not exist. The web service "
-            "needs it to sign the status list and download links: create it with "
-            "'certflow keys create' or set certificates.signing_key_file."
-        ) from None
+        raise StartError(t("web.serve.key_missing", path=path)) from None
+    except (OSError, InvalidKeyError):
+        raise StartError(t("web.serve.key_unreadable", path=path)) from None
 
 
 def trusted_ring(settings: Settings, signing_key: SigningKey) -> KeyRing:
@@ -158,10 +158,9 @@ def trusted_ring(settings: Settings, signing_key: SigningKey) -> KeyRing:
     for path in settings.certificates.previous_public_keys:
         try:
             trusted.append(load_public_key(path.read_bytes()))
-        except (OSError, InvalidKeyError) as err:
-            raise RuntimeError(
-                f"The previous public key {path} cannot be read ({err}); fix or "
-                "remove it in certificates.previous_public_keys."
+        except (OSError, InvalidKeyError):
+            raise StartError(
+                t("web.serve.previous_key_unreadable", path=path)
             ) from None
     return KeyRing.from_public_keys(trusted)
 
@@ -183,8 +182,9 @@ def create_app(
     ``limits`` and ``link_lifetime_seconds`` default to the ``[web]`` table of
     the configuration.
 
-    Raises ``RuntimeError`` if the signing key file is missing: the service
-    signs status lists and derives its download-link secret from that key.
+    Raises :class:`StartError` (a ``RuntimeError``) if the signing key file is
+    missing or unreadable: the service signs status lists and derives its
+    download-link secret from that key.
     """
     limits = limits or RateLimits.of(settings.web)
     if link_lifetime_seconds is None:
@@ -623,7 +623,7 @@ def build_parser() -> StaffArgumentParser:
         return argument_help("web", name)
 
     parser.add_argument("--host", default="127.0.0.1", help=helps("host"))
-    parser.add_argument("--port", type=int, default=8080, help=helps("port"))
+    parser.add_argument("--port", type=port_number, default=8080, help=helps("port"))
     parser.add_argument(
         "--config", type=Path, default=None, metavar="FILE", help=helps("config")
     )
@@ -637,7 +637,11 @@ def build_parser() -> StaffArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Serve the web app with uvicorn (``certflow web``); return the exit status."""
+    """Serve the web app with uvicorn (``certflow web``); return the exit status.
+
+    A refusal to start is one Chinese line on stderr (web/startup.py has the
+    order of the checks): exit 2 for the configuration, 1 for anything else.
+    """
     import uvicorn
 
     args = build_parser().parse_args(argv)
@@ -647,24 +651,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = Settings.load(args.config)
-        app = create_app(settings)
     except ConfigError as err:
-        log.error("%s", err)
+        print(err, file=sys.stderr)
         return 2
-    except RuntimeError as err:
-        log.error("%s", err)
+    try:
+        app = create_app(settings)
+        listener = listen(args.host, args.port)
+    except StartError as err:
+        print(err, file=sys.stderr)
         return 1
-    # uvicorn's own access log would print query strings (download tokens);
-    # the app logs one line per request itself.
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        access_log=False,
-        # Without a named proxy, a client's own X-Forwarded-For header would
-        # choose its rate-limit bucket; only a proxy named here is believed.
-        proxy_headers=bool(args.forwarded_allow_ips),
-        forwarded_allow_ips=args.forwarded_allow_ips or None,
-        log_config=None,
-    )
+    try:
+        asyncio.run(prepare_database(settings.database_url))
+        config = uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            # uvicorn's own access log would print query strings (download
+            # tokens); the app logs one line per request itself.
+            access_log=False,
+            # Without a named proxy, a client's own X-Forwarded-For header would
+            # choose its rate-limit bucket; only a proxy named here is believed.
+            proxy_headers=bool(args.forwarded_allow_ips),
+            forwarded_allow_ips=args.forwarded_allow_ips or None,
+            log_config=None,
+        )
+        uvicorn.Server(config).run(sockets=[listener])
+    except StartError as err:
+        print(err, file=sys.stderr)
+        return 1
+    finally:
+        listener.close()
     return 0
