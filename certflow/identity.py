@@ -51,6 +51,15 @@ def canonical_code(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().upper()
 
 
+def compact_code(text: str) -> str:
+    """A number as typed, read as issued: :func:`canonical_code` with no spaces.
+
+    People type long numbers in groups (``ZCX 2027 QCYY 2000001``,
+    ``110105 19491231 002x``); no ID number or certificate number holds a space.
+    """
+    return "".join(canonical_code(text).split())
+
+
 def is_admission_number(text: str) -> bool:
     """Whether ``text`` (already normalised) has the form of an admission number."""
     return ADMISSION_NUMBER.fullmatch(text) is not None

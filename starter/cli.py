@@ -83,6 +83,7 @@ from certflow.i18n import catalogue, t, t_or
 from certflow.identity import (
     ADMISSION_NUMBER_MAX_LENGTH,
     canonical_code,
+    compact_code,
     is_admission_number,
 )
 from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
@@ -2227,8 +2228,9 @@ def revoke_main(
         print(err, file=sys.stderr)
         return 2
 
-    # As issued: upper case, ASCII (the web pages read typed numbers alike).
-    number = canonical_code(args.number)
+    # As issued: upper case, ASCII, no spaces (the web pages read typed numbers
+    # alike).
+    number = compact_code(args.number)
 
     async def _run() -> int:
         # A training stack's certificates are dated on its clock, ahead of the

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sys
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -47,6 +48,7 @@ from certflow.certificates import (
     SigningKey,
     StatusList,
     Verdict,
+    VerificationStatus,
     check_scanned_record,
     load_public_key,
     verify_pdf,
@@ -55,12 +57,13 @@ from certflow.certificates.keys import public_pem
 from certflow.certificates.numbering import NumberScheme
 from certflow.config import ConfigError, Settings, WebSettings
 from certflow.i18n import t
-from certflow.identity import canonical_code, check_character
+from certflow.identity import check_character, compact_code
 from certflow.models import Level
 from certflow.timeutil import CST
 from web import records, views
 from web.ratelimit import RateLimiter
 from web.records import CertificateRecord
+from web.startup import StartError, listen, port_number, prepare_database
 from web.tokens import DownloadTokens, derive_secret
 
 log = logging.getLogger("certflow.web")
@@ -135,16 +138,14 @@ class _RateLimited(Exception):
 
 
 def load_signing_key(settings: Settings) -> SigningKey:
-    """Load the configured signing key, with a clear error when it is missing."""
+    """Load the configured signing key; :class:`StartError` if it is missing."""
     path = settings.certificates.signing_key_file
     try:
         return SigningKey.load(path.read_bytes())
     except FileNotFoundError:
-        raise RuntimeError(
-            f"The certificate signing key {path} does not exist. The web service "
-            "needs it to sign the status list and download links: create it with "
-            "'certflow keys create' or set certificates.signing_key_file."
-        ) from None
+        raise StartError(t("web.serve.key_missing", path=path)) from None
+    except (OSError, InvalidKeyError):
+        raise StartError(t("web.serve.key_unreadable", path=path)) from None
 
 
 def trusted_ring(settings: Settings, signing_key: SigningKey) -> KeyRing:
@@ -157,10 +158,9 @@ def trusted_ring(settings: Settings, signing_key: SigningKey) -> KeyRing:
     for path in settings.certificates.previous_public_keys:
         try:
             trusted.append(load_public_key(path.read_bytes()))
-        except (OSError, InvalidKeyError) as err:
-            raise RuntimeError(
-                f"The previous public key {path} cannot be read ({err}); fix or "
-                "remove it in certificates.previous_public_keys."
+        except (OSError, InvalidKeyError):
+            raise StartError(
+                t("web.serve.previous_key_unreadable", path=path)
             ) from None
     return KeyRing.from_public_keys(trusted)
 
@@ -182,8 +182,9 @@ def create_app(
     ``limits`` and ``link_lifetime_seconds`` default to the ``[web]`` table of
     the configuration.
 
-    Raises ``RuntimeError`` if the signing key file is missing: the service
-    signs status lists and derives its download-link secret from that key.
+    Raises :class:`StartError` (a ``RuntimeError``) if the signing key file is
+    missing or unreadable: the service signs status lists and derives its
+    download-link secret from that key.
     """
     limits = limits or RateLimits.of(settings.web)
     if link_lifetime_seconds is None:
@@ -302,7 +303,9 @@ def create_app(
         )
         return response
 
-    @app.get("/")
+    # HEAD as well as GET where monitors and link checkers knock: uvicorn sends
+    # the headers of the GET answer without its body.
+    @app.api_route("/", methods=["GET", "HEAD"])
     async def index(request: Request) -> Response:
         return page(request, "index.html")
 
@@ -329,7 +332,13 @@ def create_app(
             )
         found = await records.find_by_holder(service.db(), name, id_number)
         log.info("lookup outcome=%s certificates=%d", _found(found), len(found))
-        rows = [views.lookup_row(record, service.tokens) for record in found]
+        # The verdict the verification page would give each certificate.
+        rows = [
+            views.lookup_row(
+                record, views.record_status(record, service.keyring), service.tokens
+            )
+            for record in found
+        ]
         return page(
             request,
             "results.html",
@@ -369,35 +378,37 @@ def create_app(
             },
         )
 
+    def form_refusal(request: Request, key: str, **fields: object) -> Response:
+        """The number form again, saying why what was given is not taken."""
+        return page(
+            request,
+            "verify_form.html",
+            {"error": t(f"web.{key}", **fields)},
+            status_code=400,
+        )
+
     def verify_typed(request: Request, typed: str) -> Response:
-        number = canonical_code(typed)
+        # Read as ID numbers are: half width, upper case, spaces between groups gone.
+        number = compact_code(typed)
         if not number:
-            return page(request, "verify_form.html")
+            return form_refusal(request, "number_missing")
         if is_id_shaped(number) or looks_like_id_number(number):
             # Never redirected to a URL (nor logged): it would carry the number.
-            return page(
-                request,
-                "verify_form.html",
-                {"error": t("web.id_number_as_certificate_number")},
-                status_code=400,
-            )
+            return form_refusal(request, "id_number_as_certificate_number")
         if not service.is_certificate_number(number):
             # Not redirected either: what else was typed is not ours to put in a
             # URL, and it cannot be a certificate we issued.
-            return page(
-                request,
-                "verify_form.html",
-                {"error": t("web.bad_number", example=_example(service.scheme))},
-                status_code=400,
-            )
+            return form_refusal(request, "bad_number", example=_example(service.scheme))
         return RedirectResponse(f"/verify/{number}", status_code=303)
 
-    @app.get("/verify")
+    @app.api_route("/verify", methods=["GET", "HEAD"])
     async def verify_form(
         request: Request,
-        number: Annotated[str, Query(max_length=60)] = "",
+        number: Annotated[str | None, Query(max_length=60)] = None,
     ) -> Response:
         # The form posts; a number in the query is an old link or bookmark.
+        if number is None:
+            return page(request, "verify_form.html")
         return verify_typed(request, number)
 
     @app.post("/verify")
@@ -407,6 +418,11 @@ def create_app(
     ) -> Response:
         return verify_typed(request, number)
 
+    @app.get("/verify/pdf")
+    async def verify_upload_form() -> Response:
+        # The upload form posts here; a reload or a typed address gets the form.
+        return RedirectResponse("/verify", status_code=303)
+
     @app.get("/verify/{number}", dependencies=[Depends(limited("verify"))])
     async def verify_number(
         request: Request,
@@ -414,44 +430,45 @@ def create_app(
         k: Annotated[str | None, Query(max_length=64)] = None,
         sig: Annotated[str | None, Query(max_length=128)] = None,
     ) -> Response:
-        canonical = canonical_code(number)
+        canonical = compact_code(number)
         if looks_like_id_number(canonical) or (
             is_id_shaped(canonical) and service.scheme.parse(canonical) is None
         ):
             log.info("verify number=- outcome=id_number")
-            return page(
-                request,
-                "verify_form.html",
-                {"error": t("web.id_number_as_certificate_number")},
-                status_code=400,
-            )
-        if canonical != number and NUMBER_RE.fullmatch(canonical):
-            # Typed in lower case or full width: the same certificate's page.
+            return form_refusal(request, "id_number_as_certificate_number")
+        if not NUMBER_RE.fullmatch(canonical):
+            # Not repeated: the organisation's page must not show a sentence that
+            # a link put in the place of a number.
+            log.info("verify number=- outcome=malformed")
+            return form_refusal(request, "bad_number", example=_example(service.scheme))
+        if canonical != number:
+            # Typed in lower case, full width or in groups: the same page.
             query = f"?{request.url.query}" if request.url.query else ""
             return RedirectResponse(f"/verify/{canonical}{query}", status_code=301)
-        record = (
-            await records.get(service.db(), number)
-            if NUMBER_RE.fullmatch(number)
-            else None
-        )
+        record = await records.get(service.db(), number)
         scanned = k is not None or sig is not None
         if record is None:
-            log.info("verify number=%s outcome=unknown", service.loggable(number))
+            if not service.is_certificate_number(number):
+                # Of letters and digits, yet no number the scheme issues.
+                log.info("verify number=- outcome=malformed")
+                return form_refusal(
+                    request, "bad_number", example=_example(service.scheme)
+                )
+            log.info("verify number=%s outcome=unknown", number)
             return page(
                 request,
                 "verify.html",
                 {"status": "unknown", "number": number},
                 status_code=404,
             )
-        outcome = views.record_verdict(record, service.keyring)
-        if scanned and outcome == "valid":
+        outcome = views.record_status(record, service.keyring)
+        if scanned and outcome in ("valid", "revoked"):
             url = f"/verify/{number}?" + urlencode({"k": k or "", "sig": sig or ""})
             scan = check_scanned_record(url, record.data, service.keyring)
             # The record is genuine, so a code naming any other key or signature
             # was not printed by us: an untrusted key id is tampering here too.
-            outcome = "valid" if scan is Verdict.VALID else "tampered"
-        if outcome == "valid" and record.revoked_on is not None:
-            outcome = "revoked"
+            if scan is not Verdict.VALID:
+                outcome = "tampered"
         log.info(
             "verify number=%s outcome=%s source=%s",
             number,
@@ -495,15 +512,17 @@ def create_app(
             result.number or "-",
             result.status.value,
         )
-        detail = result.message
-        if result.data is not None and not result.glyphs_checked:
-            # Valid here means "signed and drawn as issued" but for the glyphs.
-            detail += t("web.glyphs_unchecked")
         context: dict[str, Any] = {
             "status": result.status.value,
             "number": result.number,
-            "detail": detail,
         }
+        if result.status is VerificationStatus.TAMPERED:
+            # The page's sentence says that it was changed; this says what.
+            context["detail"] = result.message
+            context["page_altered"] = result.page_altered
+        elif result.data is not None and not result.glyphs_checked:
+            # Valid here means "signed and drawn as issued" but for the glyphs.
+            context["detail"] = t("web.glyphs_unchecked")
         if result.data is not None:
             context["fields"] = views.fields(result.data, full_name=True)
             context["revoked_on"] = result.revoked_on
@@ -604,7 +623,7 @@ def build_parser() -> StaffArgumentParser:
         return argument_help("web", name)
 
     parser.add_argument("--host", default="127.0.0.1", help=helps("host"))
-    parser.add_argument("--port", type=int, default=8080, help=helps("port"))
+    parser.add_argument("--port", type=port_number, default=8080, help=helps("port"))
     parser.add_argument(
         "--config", type=Path, default=None, metavar="FILE", help=helps("config")
     )
@@ -618,7 +637,11 @@ def build_parser() -> StaffArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Serve the web app with uvicorn (``certflow web``); return the exit status."""
+    """Serve the web app with uvicorn (``certflow web``); return the exit status.
+
+    A refusal to start is one Chinese line on stderr (web/startup.py has the
+    order of the checks): exit 2 for the configuration, 1 for anything else.
+    """
     import uvicorn
 
     args = build_parser().parse_args(argv)
@@ -628,24 +651,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = Settings.load(args.config)
-        app = create_app(settings)
     except ConfigError as err:
-        log.error("%s", err)
+        print(err, file=sys.stderr)
         return 2
-    except RuntimeError as err:
-        log.error("%s", err)
+    try:
+        app = create_app(settings)
+        listener = listen(args.host, args.port)
+    except StartError as err:
+        print(err, file=sys.stderr)
         return 1
-    # uvicorn's own access log would print query strings (download tokens);
-    # the app logs one line per request itself.
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        access_log=False,
-        # Without a named proxy, a client's own X-Forwarded-For header would
-        # choose its rate-limit bucket; only a proxy named here is believed.
-        proxy_headers=bool(args.forwarded_allow_ips),
-        forwarded_allow_ips=args.forwarded_allow_ips or None,
-        log_config=None,
-    )
+    try:
+        asyncio.run(prepare_database(settings.database_url))
+        config = uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            # uvicorn's own access log would print query strings (download
+            # tokens); the app logs one line per request itself.
+            access_log=False,
+            # Without a named proxy, a client's own X-Forwarded-For header would
+            # choose its rate-limit bucket; only a proxy named here is believed.
+            proxy_headers=bool(args.forwarded_allow_ips),
+            forwarded_allow_ips=args.forwarded_allow_ips or None,
+            log_config=None,
+        )
+        uvicorn.Server(config).run(sockets=[listener])
+    except StartError as err:
+        print(err, file=sys.stderr)
+        return 1
+    finally:
+        listener.close()
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -11,7 +10,9 @@ from typing import Any
 import asyncpg
 
 from certflow.certificates import CertificateData, SignedCertificate
+from certflow.identity import compact_code
 from certflow.models import DocumentRef
+from certflow.text import normalise_name
 
 _COLUMNS = """
     c.number, c.payload, c.key_id, c.signature, c.revoked_on, c.revocation_reason,
@@ -33,17 +34,6 @@ class CertificateRecord:
     def data(self) -> CertificateData:
         """The signed certificate data."""
         return self.signed.data
-
-
-def normalise_id_number(text: str) -> str:
-    """Identity numbers as stored: ASCII (full-width digits typed by an input
-    method become plain ones), no spaces, the check letter upper case."""
-    return "".join(unicodedata.normalize("NFKC", text).split()).upper()
-
-
-def normalise_name(text: str) -> str:
-    """Names as signed: NFC, without surrounding white space."""
-    return unicodedata.normalize("NFC", text.strip())
 
 
 def _record(row: asyncpg.Record) -> CertificateRecord:
@@ -73,11 +63,16 @@ def _record(row: asyncpg.Record) -> CertificateRecord:
 async def find_by_holder(
     pool: asyncpg.Pool, name: str, id_number: str
 ) -> list[CertificateRecord]:
-    """Return the certificates whose holder has exactly this name and ID number."""
+    """Return the certificates whose holder has this name and ID number.
+
+    Both are read as intake stored them: the name by ``normalise_name`` (spaces
+    between Chinese characters dropped, one "·" between the parts of a name),
+    the ID number half width, without spaces, its check letter upper case.
+    """
     rows = await pool.fetch(
         f"SELECT {_COLUMNS} WHERE c.id_number = $1 AND c.name = $2 "
         "ORDER BY c.issued_on DESC, c.number",
-        normalise_id_number(id_number),
+        compact_code(id_number),
         normalise_name(name),
     )
     return [_record(row) for row in rows]

@@ -36,6 +36,23 @@ def record_verdict(record: CertificateRecord, keyring: KeyRing) -> str:
     return status_of(verify(record.signed, keyring))
 
 
+def record_status(record: CertificateRecord, keyring: KeyRing) -> str:
+    """What the pages say of a stored certificate: its signature, then revocation.
+
+    ``valid``, ``revoked``, ``tampered`` or ``unknown_key``. The verification
+    page and the look-up both ask this, so a candidate never reads 有效 for a
+    certificate the verification page cannot confirm.
+    """
+    outcome = record_verdict(record, keyring)
+    if outcome == "valid" and record.revoked_on is not None:
+        return "revoked"
+    return outcome
+
+
+# The statuses whose PDF the look-up offers for download.
+DOWNLOADABLE = frozenset({"valid", "unknown_key"})
+
+
 def fields(data: CertificateData, *, full_name: bool) -> list[tuple[str, str]]:
     """Label and value of each printed field, the ID number (and name) masked."""
     name = data.candidate_name if full_name else mask_name(data.candidate_name)
@@ -69,11 +86,18 @@ def verdict_context(
     return context
 
 
-def lookup_row(record: CertificateRecord, tokens: DownloadTokens) -> dict[str, Any]:
-    """One row of the look-up results, with a fresh download link if it may have one."""
+def lookup_row(
+    record: CertificateRecord, status: str, tokens: DownloadTokens
+) -> dict[str, Any]:
+    """One row of the look-up results, with a fresh download link if it may have one.
+
+    ``status`` is :func:`record_status`. A certificate that cannot be confirmed
+    (its key is no longer trusted) is still the holder's own record and keeps
+    its link; a revoked one, or one whose record no longer verifies, has none.
+    """
     data = record.data
     link = None
-    if record.pdf is not None and record.revoked_on is None:
+    if record.pdf is not None and status in DOWNLOADABLE:
         issued = tokens.issue(data.number)
         query = urlencode({"e": issued.expires, "t": issued.mac})
         link = f"/download/{data.number}?{query}"
@@ -85,6 +109,7 @@ def lookup_row(record: CertificateRecord, tokens: DownloadTokens) -> dict[str, A
         "level": data.level.chinese,
         "module": f"{data.module_code} {data.module_name}",
         "issued_on": data.issued_on.isoformat(),
+        "status": status,
         "revoked_on": record.revoked_on,
         "reason": record.revocation_reason,
         "download": link,

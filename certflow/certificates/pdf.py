@@ -686,6 +686,9 @@ class VerificationResult(Model):
     # Whether the page's glyphs were compared with the certificate font (it
     # is needed, at the same release, to compare them).
     glyphs_checked: bool = False
+    # Tampered although the signature verifies: the page does not show the
+    # signed data (edited, redrawn, or a genuine attachment in another PDF).
+    page_altered: bool = False
 
     @property
     def ok(self) -> bool:
@@ -706,6 +709,7 @@ def _redrawn(
             ),
         ),
         key_id=signed.key_id,
+        page_altered=True,
     )
 
 
@@ -760,6 +764,7 @@ def verify_pdf(
                     fields=t("certificates.list_separator").join(differing),
                 ),
                 key_id=signed.key_id,
+                page_altered=True,
             )
         if problems := _drawing_problems(reader, signed):
             return _redrawn(signed, problems)

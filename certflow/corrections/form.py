@@ -16,9 +16,10 @@ from typing import get_args
 from certflow.corrections.model import CorrectionDraft, ScoreField
 from certflow.i18n import t
 from certflow.identity import is_admission_number
-from certflow.intake.cells import lost_digits, normalise_name
+from certflow.intake.cells import lost_digits
 from certflow.models import Problem
 from certflow.privacy import mask_id_number
+from certflow.text import normalise_name
 
 # Form keys and the labels people write for them. The first label is the one the
 # template uses and problems name.

@@ -1,9 +1,10 @@
 """Normalisation of single cells as office suites and teachers leave them.
 
 Full-width digits and letters become ASCII, numbers stored as text are read as
-numbers, integers that a spreadsheet keeps as floats (``1.0``) lose their ``.0``,
-and the look-alikes of the name separator "·" become "·". Nothing here guesses a
-lost digit: a number that cannot be read exactly is reported, never repaired.
+numbers, and integers that a spreadsheet keeps as floats (``1.0``) lose their
+``.0``; names are read by :func:`certflow.text.normalise_name`, as the web
+look-up reads them. Nothing here guesses a lost digit: a number that cannot be
+read exactly is reported, never repaired.
 """
 
 from __future__ import annotations
@@ -11,32 +12,16 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from functools import lru_cache
+
+from certflow.text import clean_unicode
 
 CellValue = str | int | float | bool | date | datetime | time | timedelta | None
 
-# Full-width ASCII (U+FF01..U+FF5E) and the ideographic space map onto ASCII.
-_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
-_FULL_WIDTH[0x3000] = 0x20
-_SPACES = re.compile(r"[\s\u00a0\u2000-\u200b\u202f\u205f\ufeff]+")
-
-# Characters used in place of the middle dot between the parts of a name
-# (Uyghur, Tibetan, foreign names written in Chinese characters).
-_SEPARATOR_LOOKALIKES = "·•・･‧∙⋅.．·⸱ꞏ‧・᛫"
-# Han characters of every block: the BMP's unified ideographs, extension A and
-# compatibility ideographs, and extensions B to I and the compatibility
-# supplement on planes 2 and 3, where rare surnames and given names live.
-HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af"
 # Letters that show as nothing (Hangul fillers, the blank Braille pattern, Khmer
 # inherent vowels): Unicode calls them letters, but in a name they can only
 # hide a difference between two names that look the same.
 INVISIBLE_LETTERS = "\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5"
 _INVISIBLE = re.compile(f"[{INVISIBLE_LETTERS}]")
-_LETTER = rf"[{HAN}\u0600-\u06ffA-Za-z]"
-_SEPARATOR = re.compile(
-    rf"(?<={_LETTER})\s*[{re.escape(_SEPARATOR_LOOKALIKES)}]\s*(?={_LETTER})"
-)
-_CJK_GAP = re.compile(rf"(?<=[{HAN}])\s+(?=[{HAN}])")
 _DIGITS = re.compile(r"[0-9]+")
 _SCIENTIFIC = re.compile(r"^[0-9]+(\.[0-9]+)?E\+?[0-9]+$", re.IGNORECASE)
 # A number as people write a score: ASCII digits, a decimal point between digits,
@@ -48,18 +33,13 @@ _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 EXACT_INTEGER_LIMIT = 10**15
 
 
-def halfwidth(text: str) -> str:
-    """Return ``text`` with full-width ASCII and ideographic spaces made ASCII."""
-    return text.translate(_FULL_WIDTH)
-
-
 def clean_text(value: CellValue) -> str:
     """Return a cell as trimmed half-width text, with runs of spaces made one."""
     if type(value) is str:
         # Most cells are short ASCII without runs of spaces: skip the regex.
         if value.isascii() and "  " not in value and value.isprintable():
             return value.strip()
-        return _clean_unicode(value)
+        return clean_unicode(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -74,25 +54,12 @@ def clean_text(value: CellValue) -> str:
         return value.strftime("%H:%M")
     if isinstance(value, (int, date, timedelta)):
         return str(value)
-    return _clean_unicode(str(value))
-
-
-@lru_cache(maxsize=4096)
-def _clean_unicode(text: str) -> str:
-    # Cached: module names, document types and statuses repeat on every row.
-    return _SPACES.sub(" ", halfwidth(text)).strip()
+    return clean_unicode(str(value))
 
 
 def compact(value: CellValue) -> str:
     """Return a cell as half-width text with every space removed (numbers, codes)."""
     return clean_text(value).replace(" ", "")
-
-
-def normalise_name(value: CellValue) -> str:
-    """Return a person's name with one "·" between its parts and no stray spaces."""
-    text = clean_text(value)
-    text = _SEPARATOR.sub("·", text)
-    return _CJK_GAP.sub("", text)
 
 
 def has_invisible_letter(name: str) -> bool:

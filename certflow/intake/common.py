@@ -21,7 +21,6 @@ from certflow.intake.cells import (
     CellValue,
     clean_text,
     compact,
-    halfwidth,
     is_number_cell,
     lost_digits,
 )
@@ -39,6 +38,7 @@ from certflow.intake.vocabulary import STATUS_WORDS
 from certflow.intake.workbook import Grid, open_workbook, xlsx_error_cells
 from certflow.models import ExamStatus, PlanInfo, Problem
 from certflow.privacy import mask_id_number, mask_name
+from certflow.text import halfwidth
 
 
 def problem(

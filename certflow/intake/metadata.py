@@ -14,8 +14,9 @@ from datetime import date, datetime
 from openpyxl.utils import get_column_letter
 
 from certflow.i18n import t
-from certflow.intake.cells import CellValue, clean_text, halfwidth
+from certflow.intake.cells import CellValue, clean_text
 from certflow.models import Level, PlanInfo, Problem
+from certflow.text import halfwidth
 from certflow.timeutil import DATE_TEXT
 
 _PLAN_ID = re.compile(r"(?:考试)?计划编号\s*[:：]?\s*([A-Za-z0-9][A-Za-z0-9-]{2,40})")

@@ -11,7 +11,6 @@ from certflow.intake.cells import (
     compact,
     has_invisible_letter,
     integer_text,
-    normalise_name,
 )
 from certflow.intake.common import (
     Duplicates,
@@ -27,6 +26,7 @@ from certflow.intake.layout import Column
 from certflow.intake.limits import IntakeLimits
 from certflow.models import Model, PlanInfo, Problem
 from certflow.privacy import mask_name
+from certflow.text import normalise_name
 
 # What a signature or sign-in time cell says when the person did not come.
 NOT_SIGNED_WORDS = frozenset(
@@ -225,7 +225,7 @@ def _reading(
 def _name(
     located: Located, cells: list[CellValue], row: int, problems: list[Problem]
 ) -> str:
-    name = normalise_name(located.table.cell(cells, Column.NAME))
+    name = normalise_name(clean_text(located.table.cell(cells, Column.NAME)))
     sheet, header = located.table.sheet, located.table.headers[Column.NAME]
     if not name:
         problems.append(problem("missing_value", sheet=sheet, row=row, column=header))

@@ -20,7 +20,6 @@ from certflow.intake.cells import (
     integer_text,
     is_number_cell,
     lost_digits,
-    normalise_name,
 )
 from certflow.intake.common import (
     Duplicates,
@@ -56,6 +55,7 @@ from certflow.models import (
     Problem,
 )
 from certflow.privacy import mask_id_number, mask_name
+from certflow.text import normalise_name
 
 CENT = Decimal("0.01")
 TOLERANCE = Decimal("0.01")

@@ -87,9 +87,9 @@ def test_a_number_typed_in_lower_case_revokes_the_certificate(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Regression: ``certflow revoke zcx2027qcyy2000002`` said the certificate
-    did not exist; numbers are issued upper case, and the web pages read a
-    typed number as issued."""
+    """Regression: ``certflow revoke zcx2027qcyy2000002`` (or ``ZCX 2027…``) said
+    the certificate did not exist; numbers are issued upper case without
+    spaces, and the web pages read a typed number as issued."""
 
     async def issue() -> str:
         pool = await create_pool(settings.database_url, max_size=2)
@@ -107,7 +107,8 @@ def test_a_number_typed_in_lower_case_revokes_the_certificate(
 
     number = asyncio.run(issue())
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    typed = number.lower().replace("0", "０")  # lower case, full-width zeros
+    # Lower case, full-width zeros, in groups as it is printed.
+    typed = f"{number[:3]} {number[3:7]}\u3000{number[7:]}".lower().replace("0", "０")
     status = main(["--as", "tech_dept", "--person", "tech-zhao", "revoke", typed,
                    "--reason", "成绩更正"])  # fmt: skip
 

@@ -32,6 +32,7 @@ from certflow.config import Settings
 from certflow.models import PlanInfo
 from starter.embedded_pg import ensure_database, with_database
 from tests.web.samples import (
+    AILI,
     FAILED,
     ISSUED_ON,
     LI_FEN,
@@ -126,7 +127,7 @@ async def issued(web_settings: Settings, web_pool: asyncpg.Pool) -> Issued:
     """
     for plan in (PLAN_A, PLAN_B):
         await _register(web_pool, plan)
-    for holder in (LI_FEN, WANG, SUN):
+    for holder in (LI_FEN, WANG, SUN, AILI):
         await _score(web_pool, PLAN_A, holder, passed=True)
     await _score(web_pool, PLAN_A, FAILED, passed=False)
     await _score(web_pool, PLAN_B, LI_FEN, passed=True)

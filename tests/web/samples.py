@@ -26,6 +26,8 @@ LI_FEN = Holder("黎芬", "11010519491231002X", "A001")
 WANG = Holder("王小明", "440524188001010014", "A002")
 SUN = Holder("孙丽", "320311197001011234", "A003")
 FAILED = Holder("赵六", "510105199203030016", "A004")
+# A name of two parts, stored as intake stores it: one "·" between them.
+AILI = Holder("买买提·艾力", "650102199001010017", "A005")
 
 PLAN_A = PlanInfo(
     plan_id="P2026-WEB-0001",

@@ -4,23 +4,27 @@ client, and headless Chromium rendering the verification page.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 import httpx
 import pytest
 from PIL import Image
 
 from certflow.config import Settings
 from certflow.privacy import mask_id_number
+from starter.embedded_pg import with_database
 from tests.web.samples import LI_FEN, WANG, Issued
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,19 +189,144 @@ def test_chromium_renders_the_verification_page(
     assert issued.of(LI_FEN) in dom.stdout
 
 
-def test_the_server_refuses_to_start_without_the_signing_key(tmp_path: Path) -> None:
-    env = {**os.environ, "CERTFLOW_STATE": str(tmp_path / "empty")}
+def test_head_is_answered_without_a_body(served: Served) -> None:
+    """Regression: HEAD / (what uptime monitors send) was answered 405."""
+    with httpx.Client(base_url=served.base) as client:
+        head = client.head("/")
+        get = client.get("/")
 
-    started = subprocess.run(
-        [sys.executable, "-m", "web", "--port", str(free_port())],
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"]
+
+
+def start(
+    args: list[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m web`` as staff would, expecting it to refuse to start."""
+    return subprocess.run(
+        [sys.executable, "-m", "web", *args],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
 
+
+def refused_in_one_line(started: subprocess.CompletedProcess[str]) -> str:
+    """The one Chinese line a refusal prints, checked to be no traceback."""
+    assert started.returncode != 0
+    assert "Traceback" not in started.stderr and "Error" not in started.stderr
+    [line] = started.stderr.strip().splitlines()
+    return line
+
+
+def test_the_server_refuses_to_start_without_the_signing_key(tmp_path: Path) -> None:
+    started = start(
+        ["--port", str(free_port())], {"CERTFLOW_STATE": str(tmp_path / "empty")}
+    )
+
+    line = refused_in_one_line(started)
     assert started.returncode == 1
-    assert "certificate-signing.pem does not exist" in started.stderr
-    assert "certflow keys create" in started.stderr
+    assert "certificate-signing.pem 不存在" in line
+    assert "certflow keys create" in line
+
+
+def test_a_port_out_of_range_is_refused_in_chinese(web_settings: Settings) -> None:
+    """Regression: --port 99999 ended in an OverflowError traceback."""
+    state = web_settings.documents_dir.parent
+    started = start(
+        ["--port", "99999"],
+        {"CERTFLOW_STATE": str(state), "DATABASE_URL": web_settings.database_url},
+    )
+
+    assert started.returncode == 2
+    assert "Traceback" not in started.stderr
+    assert "1 到 65535" in started.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql://certflow:s3cret-pw@127.0.0.1:{port}/certflow", "无法连接数据库"),
+        (
+            "postgresql://certflow:s3cret-pw@127.0.0.1:99999/certflow",
+            "数据库地址格式有误",
+        ),
+        (
+            "postgresql://certflow:s3cret-pw@127.0.0.1:port/certflow",
+            "数据库地址格式有误",
+        ),
+        ("mysql://certflow:s3cret-pw@127.0.0.1/certflow", "数据库地址格式有误"),
+    ],
+)
+def test_a_database_that_cannot_be_reached_is_one_chinese_line(
+    web_settings: Settings, url: str, says: str
+) -> None:
+    """Regression: about fifty lines of asyncpg traceback, exit status 3."""
+    state = web_settings.documents_dir.parent
+    database_url = url.format(port=free_port())
+
+    started = start(
+        ["--port", str(free_port())],
+        {"CERTFLOW_STATE": str(state), "DATABASE_URL": database_url},
+    )
+
+    line = refused_in_one_line(started)
+    assert started.returncode == 1
+    assert says in line
+    assert "s3cret-pw" not in started.stderr
+
+
+def test_a_busy_port_is_refused_before_the_database_is_touched(
+    web_settings: Settings, web_database: str
+) -> None:
+    """Regression: the schema was migrated, then uvicorn said in English
+    "[Errno 98] address already in use"."""
+    state = web_settings.documents_dir.parent
+    fresh = f"certflow_web_busy_{uuid.uuid4().hex[:8]}"
+    admin_url = with_database(web_database, "postgres")
+    asyncio.run(_execute(admin_url, f'CREATE DATABASE "{fresh}"'))
+    try:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            started = start(
+                ["--port", str(port)],
+                {
+                    "CERTFLOW_STATE": str(state),
+                    "DATABASE_URL": with_database(web_database, fresh),
+                },
+            )
+        tables = asyncio.run(
+            _fetchval(
+                with_database(web_database, fresh),
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            )
+        )
+    finally:
+        asyncio.run(_execute(admin_url, f'DROP DATABASE IF EXISTS "{fresh}"'))
+
+    assert tables == 0  # not even the migrations' own table
+    line = refused_in_one_line(started)
+    assert started.returncode == 1
+    assert f"端口 {port} 已被占用" in line
+
+
+async def _execute(url: str, sql: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def _fetchval(url: str, sql: str) -> object:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetchval(sql)
+    finally:
+        await connection.close()

@@ -19,28 +19,35 @@ from certflow.certificates import (
     Verdict,
     VerificationStatus,
     generate_keypair,
+    render_pdf,
+    sign,
     verify_pdf,
     verify_status_list,
 )
 from certflow.certificates.keys import public_pem
+from certflow.certificates.pdf import payload_bytes
 from certflow.config import ConfigError, Settings
 from certflow.privacy import mask_id_number
 from tests.web.samples import (
+    AILI,
     FAILED,
     LI_FEN,
     PLAN_B,
     SUN,
     WANG,
     ClientFactory,
+    Holder,
     Issued,
     PdfOf,
 )
+from web import records
 from web.app import MAX_UPLOAD_BYTES, RateLimits, create_app
 from web.tokens import DownloadTokens, derive_secret
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 DOWNLOAD_LINK = re.compile(r'href="(/download/[^"]+)"')
+VALID_BADGE = '<span class="badge good">有效</span>'
 
 
 def signing_key(settings: Settings) -> SigningKey:
@@ -106,6 +113,30 @@ async def test_lookup_takes_the_id_number_as_people_type_it(
     response = await lookup(web_client(), f" {LI_FEN.name} ", typed)
 
     assert issued.of(LI_FEN) in response.text
+
+
+@pytest.mark.parametrize(
+    ("holder", "typed"),
+    [
+        (LI_FEN, "黎 芬"),  # an ASCII space between the characters
+        (LI_FEN, "黎\u3000芬"),  # an ideographic space, as Chinese input methods type
+        (LI_FEN, " 黎  芬 "),
+        (AILI, "买买提・艾力"),  # katakana middle dot
+        (AILI, "买买提 • 艾力"),  # bullet, with spaces
+        (AILI, "买买提．艾力"),  # full-width full stop
+        (AILI, "买买提.艾力"),
+    ],
+)
+async def test_lookup_reads_the_name_as_intake_stored_it(
+    web_client: ClientFactory, issued: Issued, holder: Holder, typed: str
+) -> None:
+    """Regression: a name typed with a space between its characters, or another
+    dot between its parts, found nothing ("未查询到证书"), although intake
+    reads the same name from a spreadsheet as the one on the certificate."""
+    response = await lookup(web_client(), typed, holder.id_number)
+
+    assert issued.of(holder) in response.text
+    assert len(links_in(response.text)) >= 1
 
 
 async def test_a_wrong_id_number_and_a_wrong_name_give_the_same_page(
@@ -279,6 +310,43 @@ async def test_an_unknown_number_is_reported_as_unknown(
     assert "ZCX2026QCYY2999999" in response.text
 
 
+async def test_a_path_that_is_no_certificate_number_is_not_repeated(
+    web_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: /verify/<any sentence> put that sentence on the organisation's
+    page ("没有编号为 … 的证书记录"), a 60 KB path included."""
+    client = web_client()
+    caplog.set_level(logging.DEBUG)
+    notice = "系统升级中，本证书请改用微信公众号查询，或致电 400-800-0000"
+    paths = {
+        "sentence": f"ZCX2027QCYY2000001。{notice}",
+        "60 KB": "Call-400-800-0000-now-" * 2700,
+        "letters and digits, not our scheme": "CALL4008000000",
+    }
+
+    for name, path in paths.items():
+        answer = await client.get(f"/verify/{path}")
+        assert answer.status_code == 400, name
+        assert "证书编号的格式" in answer.text, name
+        assert "没有编号为" not in answer.text, name
+        assert path[:20] not in answer.text, name
+        assert len(answer.text) < 5000, name
+    assert notice not in server_log(caplog)
+    assert "CALL4008000000" not in server_log(caplog)
+
+
+async def test_get_of_the_upload_address_leads_to_the_upload_form(
+    web_client: ClientFactory,
+) -> None:
+    """Regression: GET /verify/pdf said 没有编号为 pdf 的证书记录."""
+    answer = await web_client().get("/verify/pdf", follow_redirects=True)
+
+    assert answer.status_code == 200
+    assert answer.url.path == "/verify"
+    assert 'action="/verify/pdf"' in answer.text
+    assert "没有编号为" not in answer.text
+
+
 async def test_a_qr_code_whose_signature_does_not_match_shows_tampered(
     web_client: ClientFactory, web_pool: asyncpg.Pool, issued: Issued
 ) -> None:
@@ -306,37 +374,58 @@ async def test_a_qr_code_whose_signature_does_not_match_shows_tampered(
         assert "证书信息" not in page.split("</section>", 1)[1], name
 
 
-async def test_an_edited_database_record_shows_tampered(
-    web_client: ClientFactory, web_pool: asyncpg.Pool, issued: Issued
+async def insert_edited_copy(
+    pool: asyncpg.Pool, genuine_number: str, *, number: str, holder: Holder
 ) -> None:
-    # A row whose data someone changed after signing: WANG's signature, new name.
-    genuine = await web_pool.fetchrow(
-        "SELECT * FROM certificates WHERE number = $1", issued.of(WANG)
+    """A row whose data someone changed after signing: the genuine certificate's
+    signature over another number and holder."""
+    genuine = await pool.fetchrow(
+        "SELECT * FROM certificates WHERE number = $1", genuine_number
     )
-    number = "ZCX2026QCYY2900001"
-    payload = {**genuine["payload"], "number": number, "candidate_name": "王小亮"}
-    await web_pool.execute(
+    payload = {
+        **genuine["payload"],
+        "number": number,
+        "candidate_name": holder.name,
+        "id_number": holder.id_number,
+    }
+    await pool.execute(
         """
         INSERT INTO certificates (number, plan_id, admission_number, module_code,
             name, id_type, id_number, issued_on, payload, key_id, signature)
-        VALUES ($1, $2, 'A099', $3, $4, $5, $6, $7, $8, $9, $10)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         """,
         number,
         genuine["plan_id"],
+        holder.admission_number,
         genuine["module_code"],
-        "王小亮",
+        holder.name,
         genuine["id_type"],
-        "440524188001019999",
+        holder.id_number,
         genuine["issued_on"],
         payload,
         genuine["key_id"],
         genuine["signature"],
     )
 
-    response = await web_client().get(f"/verify/{number}")
+
+async def test_an_edited_database_record_shows_tampered(
+    web_client: ClientFactory, web_pool: asyncpg.Pool, issued: Issued
+) -> None:
+    """The verification page and the holder's look-up say it alike; the look-up
+    offers no download of a record that no longer verifies."""
+    number = "ZCX2026QCYY2900001"
+    forged = Holder("王小亮", "440524188001019999", "A099")
+    await insert_edited_copy(web_pool, issued.of(WANG), number=number, holder=forged)
+    client = web_client()
+
+    response = await client.get(f"/verify/{number}")
+    found = await lookup(client, forged.name, forged.id_number)
 
     assert "证书信息被篡改" in response.text
     assert "王" not in response.text.split("证书信息被篡改", 1)[1]
+    assert number in found.text and "信息被篡改" in found.text
+    assert VALID_BADGE not in found.text
+    assert not links_in(found.text)
 
 
 async def test_the_number_form_posts_and_redirects_to_the_verification_page(
@@ -471,6 +560,47 @@ async def test_an_uploaded_genuine_pdf_is_valid(
     assert WANG.id_number not in response.text
 
 
+async def test_the_verdict_on_an_uploaded_pdf_is_said_once(
+    web_client: ClientFactory, pdf_of: PdfOf
+) -> None:
+    """Regression: under 该证书由本机构签发，电子签名核验通过 the page repeated
+    证书有效：…签名核验通过 (and 已撤销 likewise)."""
+    client = web_client()
+
+    valid = await upload(client, await pdf_of(WANG))
+    revoked = await upload(client, await pdf_of(SUN))
+
+    assert valid.text.count("核验通过") == 1
+    assert "证书有效：" not in valid.text
+    assert revoked.text.count("不再有效") == 1
+
+
+async def test_an_uploaded_pdf_whose_page_was_edited_says_the_page_differs(
+    web_client: ClientFactory,
+    web_pool: asyncpg.Pool,
+    web_settings: Settings,
+    issued: Issued,
+) -> None:
+    """Regression: a page whose printed name was edited, under the genuine signed
+    data, was said to have a signature that does not match our records."""
+    record = await records.get(web_pool, issued.of(WANG))
+    assert record is not None
+    key = signing_key(web_settings)
+    edited = record.data.model_copy(update={"candidate_name": "王小亮"})
+    other = sign(edited, key.private_key, key.key_id)
+    genuine_payload, other_payload = payload_bytes(record.signed), payload_bytes(other)
+    assert len(genuine_payload) == len(other_payload)
+    forged = render_pdf(other).replace(other_payload, genuine_payload)
+
+    response = await upload(web_client(), forged)
+
+    verdict = response.text.split('<p class="hint">', 1)[0]
+    assert "证书信息被篡改" in verdict
+    assert "页面上的内容与证书中的签名数据不符" in verdict
+    assert "电子签名与本机构的记录不符" not in verdict
+    assert "姓名" in response.text  # the reason, underneath
+
+
 async def test_an_uploaded_pdf_with_one_byte_changed_is_tampered(
     web_client: ClientFactory, pdf_of: PdfOf
 ) -> None:
@@ -520,6 +650,47 @@ async def test_a_number_typed_in_lower_case_or_full_width_finds_its_page(
         answer = await client.get(f"/verify/{typed}", follow_redirects=True)
         assert answer.status_code == 200, typed
         assert answer.url.path == f"/verify/{number}"
+
+
+async def test_a_number_typed_in_groups_finds_its_page(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    """Regression: a number typed with spaces (as printed in groups) was refused
+    by the form and answered 查无此证书 in a link."""
+    client = web_client(address="203.0.113.23")
+    number = issued.of(WANG)
+    grouped = f"{number[:3]} {number[3:7]} {number[7:11]} {number[11:]}"
+    wide = grouped.lower().replace(" ", "\u3000")
+
+    for typed in (grouped, wide):
+        posted = await client.post("/verify", data={"number": typed})
+        linked = await client.get(f"/verify/{typed}", follow_redirects=True)
+        assert posted.status_code == 303, typed
+        assert posted.headers["location"] == f"/verify/{number}"
+        assert linked.status_code == 200 and linked.url.path == f"/verify/{number}"
+        assert "证书有效" in linked.text
+
+
+async def test_an_empty_number_is_asked_for(web_client: ClientFactory) -> None:
+    """Regression: submitting the form with no number showed it again, silently."""
+    client = web_client()
+
+    empty = await client.post("/verify", data={"number": " \u3000 "})
+    form = await client.get("/verify")
+
+    assert empty.status_code == 400 and "请输入证书编号" in empty.text
+    assert form.status_code == 200 and 'class="alert"' not in form.text
+
+
+async def test_head_answers_as_get_does(web_client: ClientFactory) -> None:
+    """Regression: HEAD / (what monitors send) was answered 405."""
+    client = web_client()
+
+    for path in ("/", "/verify"):
+        head = await client.head(path)
+        get = await client.get(path)
+        assert head.status_code == 200, path
+        assert head.headers["content-type"] == get.headers["content-type"]
 
 
 async def test_an_id_number_typed_in_full_width_digits_is_found(
@@ -692,3 +863,29 @@ async def test_after_rotation_old_certificates_verify_only_with_the_old_key_list
 
     assert "无法确认真伪" in pages["forgotten"]
     assert "证书有效" in pages["listed"]
+
+
+async def test_the_look_up_gives_the_verdict_the_verification_page_gives(
+    web_settings: Settings, web_pool: asyncpg.Pool, issued: Issued, tmp_path: Path
+) -> None:
+    """Regression: with the key that signed a certificate no longer trusted, the
+    verification page said 无法确认真伪 and the look-up still said 有效."""
+    new_key = tmp_path / "new-signing.pem"
+    new_key.write_bytes(generate_keypair()[0])
+    rotated = web_settings.certificates.model_copy(update={"signing_key_file": new_key})
+    app = create_app(
+        web_settings.model_copy(update={"certificates": rotated}), web_pool
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        verified = await client.get(f"/verify/{issued.of(WANG)}")
+        found = await lookup(client, WANG.name, WANG.id_number)
+        [link] = links_in(found.text)
+        downloaded = await client.get(link)
+
+    assert "无法确认真伪" in verified.text
+    assert "无法确认真伪" in found.text and "请联系发证机构" in found.text
+    assert VALID_BADGE not in found.text
+    # Still the candidate's own record: the file stays downloadable.
+    assert downloaded.status_code == 200
+    assert downloaded.content.startswith(b"%PDF")
