@@ -16,17 +16,17 @@ _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 _FULL_WIDTH[0x3000] = 0x20
 _SPACES = re.compile(r"[\s\u00a0\u2000-\u200b\u202f\u205f\ufeff]+")
 
-# Characters used in place of the middle dot between the parts of a name
-# (Uyghur, Tibetan, foreign names written in Chinese characters).
-_SEPARATOR_LOOKALIKES = "·•・･‧∙⋅.．·⸱ꞏ‧・᛫"
+# The middle dot between the parts of a name (Uyghur, Tibetan, foreign names
+# written in Chinese characters), and the characters typed in its place.
+NAME_SEPARATOR = "·"
+SEPARATOR_LOOKALIKES = "•・･‧∙⋅.．⸱ꞏ᛫"
 # Han characters of every block: the BMP's unified ideographs, extension A and
 # compatibility ideographs, and extensions B to I and the compatibility
 # supplement on planes 2 and 3, where rare surnames and given names live.
 HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af"
 _LETTER = rf"[{HAN}\u0600-\u06ffA-Za-z]"
-_SEPARATOR = re.compile(
-    rf"(?<={_LETTER})\s*[{re.escape(_SEPARATOR_LOOKALIKES)}]\s*(?={_LETTER})"
-)
+_DOTS = re.escape(NAME_SEPARATOR + SEPARATOR_LOOKALIKES)
+_SEPARATOR = re.compile(rf"(?<={_LETTER})\s*[{_DOTS}]\s*(?={_LETTER})")
 _CJK_GAP = re.compile(rf"(?<=[{HAN}])\s+(?=[{HAN}])")
 
 
@@ -50,5 +50,5 @@ def normalise_name(text: str) -> str:
     ``周 燕`` and ``周　燕`` read as ``周燕``, ``买买提・艾力`` as ``买买提·艾力``:
     the name as intake stores it and the certificate prints it.
     """
-    name = _SEPARATOR.sub("·", clean_unicode(text))
+    name = _SEPARATOR.sub(NAME_SEPARATOR, clean_unicode(text))
     return _CJK_GAP.sub("", name)

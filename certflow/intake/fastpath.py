@@ -29,12 +29,13 @@ from certflow.intake.cells import INVISIBLE_LETTERS, CellValue, clean_text, comp
 from certflow.intake.layout import Column
 from certflow.intake.vocabulary import STATUS_WORDS, module_matches, numeric_cents
 from certflow.models import CandidateScore, ExamStatus, PassRule, PassRuleKind, PlanInfo
+from certflow.text import SEPARATOR_LOOKALIKES
 
 # A name holding none of these is unchanged by clean_text and normalise_name
 # (and holds no letter that shows as nothing, which the full check refuses).
 _NAME_NEEDS_WORK = re.compile(
     r"[\s\u00a0\u2000-\u200b\u202f\u205f\ufeff\u3000\uff01-\uff5e"
-    rf"•・･‧∙⋅.．⸱ꞏ᛫{INVISIBLE_LETTERS}]|[^\S\s]"
+    rf"{re.escape(SEPARATOR_LOOKALIKES)}{INVISIBLE_LETTERS}]|[^\S\s]"
 )
 # Letters of any script and the name separator: anything else (digits, brackets,
 # quotes, "=", "+", "@") is checked by the full row check, which refuses it.
