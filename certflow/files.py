@@ -65,9 +65,14 @@ def create_private(path: Path, data: bytes) -> None:
     """Write a new 0600 file; ``FileExistsError`` if ``path`` exists already.
 
     For a file that must never be overwritten, such as a signing key another
-    process may have created in the meantime.
+    process may have created in the meantime. A write that fails removes the
+    file it created, so no half-written key is left to be mistaken for one.
     """
     private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise

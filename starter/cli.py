@@ -1810,29 +1810,53 @@ async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def create_keys(ctx: Context, args: argparse.Namespace) -> int:
-    """Create a signing key pair, never replacing an existing private key."""
+    """Create a signing key pair, never replacing an existing key file."""
     private_path: Path = args.out or ctx.settings.certificates.signing_key_file
     ctx.say(write_keypair(private_path))
     return 0
 
 
 def write_keypair(private_path: Path) -> str:
-    """Write a new key pair (public key beside it as ``.pub.pem``); say where."""
+    """Write a new key pair (public key beside it as ``.pub.pem``); say where.
+
+    Neither file may exist: an old public key is as precious as its private
+    key, since every certificate it signed is checked with it. Moving the old
+    private key aside and creating a new pair at the same path must not
+    replace it. Both files are created exclusively; if the second cannot be,
+    the first is removed, so a refusal leaves nothing behind.
+    """
     from certflow.certificates import generate_keypair, key_id, load_public_key
 
     public_path = private_path.with_name(private_path.stem + ".pub.pem")
-    if private_path.exists():
-        raise CliError(t("cli.keys_exists", path=private_path))
+    refusals = {private_path: "cli.keys_exists", public_path: "cli.keys_public_exists"}
+    for path, refusal in refusals.items():
+        if path.exists() or path.is_symlink():
+            raise CliError(t(refusal, path=path))
     private_pem, public_pem = generate_keypair()
     # Created with owner-only permissions from the start, never widened later.
-    create_private(private_path, private_pem)
-    write_private(public_path, public_pem)
+    _create_key_file(private_path, private_pem, refusals[private_path])
+    try:
+        _create_key_file(public_path, public_pem, refusals[public_path])
+    except BaseException:
+        private_path.unlink()
+        raise
     return t(
         "cli.keys_created",
         private=private_path,
         public=public_path,
         key_id=key_id(load_public_key(public_pem)),
     )
+
+
+def _create_key_file(path: Path, pem: bytes, refusal: str) -> None:
+    """Create one key file; one made meanwhile, or a folder that cannot be
+    written to, is refused in words."""
+    try:
+        create_private(path, pem)
+    except FileExistsError:
+        raise CliError(t(refusal, path=path)) from None
+    except OSError:
+        raise CliError(t("cli.keys_unwritable", path=path)) from None
 
 
 # -- the parser --------------------------------------------------------------------
