@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pydantic import BaseModel, ValidationError
 from temporalio.api.common.v1 import WorkflowExecution
@@ -110,6 +110,9 @@ from certflow.plan_details import batch_summary, plan_summary
 from certflow.privacy import mask_id_number, mask_name
 from certflow.timeutil import CST, cst_date, date_from_text, format_cst, format_deadline
 from certflow.validation import explain, problem_of
+
+if TYPE_CHECKING:
+    from certflow.certificates import KeyRing, SignedStatusList, StatusListError
 
 ROLE_ENV, PERSON_ENV, SITE_ENV = "CERTFLOW_ROLE", "CERTFLOW_PERSON", "CERTFLOW_SITE"
 DEFAULT_WAIT = 120.0
@@ -653,17 +656,33 @@ def mail_address_argument(text: str) -> str:
     return address
 
 
-def existing_file(path: Path) -> Path:
-    """``path``, when it names a file; a folder or nothing there is refused.
+def existing_file(path: Path, *, folder: str = "cli.file_is_folder") -> Path:
+    """``path``, when it names a regular file; anything else is refused in words.
 
     "Not found" would send staff looking for a file that is there: a folder
-    given where a file belongs is said to be a folder.
+    given where a file belongs is said to be a folder (``folder`` is the
+    message), and a device or a pipe (``/dev/null``, a FIFO) not a file.
     """
     if path.is_dir():
-        raise CliError(t("cli.file_is_folder", path=path))
-    if not path.is_file():
+        raise CliError(t(folder, path=path))
+    if not path.exists():
         raise CliError(t("cli.file_missing", path=path))
+    if not path.is_file():
+        raise CliError(t("cli.file_not_regular", path=path))
     return path
+
+
+def read_file(path: Path, *, folder: str = "cli.file_is_folder") -> bytes:
+    """The bytes of a file staff named, refused as :func:`existing_file` says.
+
+    A file that is there but cannot be read (its permissions) is refused too,
+    never with a traceback.
+    """
+    existing_file(path, folder=folder)
+    try:
+        return path.read_bytes()
+    except OSError:
+        raise CliError(t("cli.file_unreadable", path=path)) from None
 
 
 def _file(ctx: Context, path: Path) -> Any:
@@ -1098,11 +1117,9 @@ def plan_file(path: Path) -> dict[str, Any]:
     A missing, unreadable or malformed file is refused naming the file (and,
     for TOML errors, the line), never with a traceback.
     """
-    existing_file(path)
+    content = read_file(path)
     try:
-        data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError:
-        raise CliError(t("cli.file_unreadable", path=path)) from None
+        data: Any = tomllib.loads(content.decode("utf-8"))
     except UnicodeDecodeError:
         raise CliError(not_utf8(path, t("cli.plan_file"))) from None
     except tomllib.TOMLDecodeError as err:
@@ -1607,9 +1624,9 @@ async def load_calendar(ctx: Context, args: argparse.Namespace) -> int:
     actor = actor_of(args)
     if actor.role is not Role.ADMIN:
         raise CliError(t("cli.admin_only"))
-    existing_file(args.file)
+    content = read_file(args.file)
     try:
-        schedule = load_schedule_file(args.file.read_bytes(), args.file.name)
+        schedule = load_schedule_file(content, args.file.name)
     except ScheduleError as err:
         ctx.say(t("cli.calendar_refused"), *(f"  {p.render()}" for p in err.problems))
         return 2
@@ -1699,27 +1716,37 @@ def _day_lines(days: Sequence[date], per_line: int = 7) -> list[str]:
 # -- certificates: offline verification and keys -----------------------------------
 
 
-def trusted_keys(settings: Settings, given: Sequence[Path]) -> list[bytes]:
+def trusted_keys(settings: Settings, given: Sequence[Path]) -> KeyRing:
     """Public keys for verification: the flags, else the configured signing keys.
 
-    The configured signing key counts only if it exists (a verifying machine
-    usually has none); a configured previous public key that is missing is an
-    error, since trusting fewer keys than configured would call valid ones bad.
+    Each file is a PEM public key or the web service's ``/keys.json`` (all its
+    keys). The configured signing key counts only if it exists (a verifying
+    machine usually has none); a configured previous public key that is missing
+    is an error, since trusting fewer keys than configured would call valid
+    ones bad.
     """
-    from certflow.certificates.keys import load_private_key, public_pem
+    from certflow.certificates import (
+        InvalidKeyError,
+        KeyRing,
+        load_private_key,
+        load_public_keys,
+    )
 
-    if given:
-        paths = list(given)
-    else:
-        paths = list(settings.certificates.previous_public_keys)
+    paths = list(given) or list(settings.certificates.previous_public_keys)
+    keys = []
     for path in paths:
-        existing_file(path)
-    keys = [path.read_bytes() for path in paths]
+        try:
+            keys += load_public_keys(read_file(path))
+        except InvalidKeyError as err:
+            raise CliError(t(f"cli.bad_key_{err.kind}", path=path)) from None
 
     signing = settings.certificates.signing_key_file
     if not given and signing.is_file():
-        keys.append(public_pem(load_private_key(signing.read_bytes()).public_key()))
-    return keys
+        try:
+            keys.append(load_private_key(read_file(signing)).public_key())
+        except InvalidKeyError:
+            raise CliError(t("cli.bad_signing_key", path=signing)) from None
+    return KeyRing.from_public_keys(keys)
 
 
 # A certificate is some 30 KB; anything this big is not one, and reading it
@@ -1730,51 +1757,32 @@ LARGEST_CERTIFICATE = 10 * 2**20
 async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
     """Check a certificate PDF's signature offline; exit 0 only when it is valid."""
     from certflow.certificates import (
-        InvalidKeyError,
-        KeyRing,
-        SignedStatusList,
         StatusListError,
         VerificationStatus,
         verify_pdf,
     )
 
-    if args.file.is_dir():
-        raise CliError(t("cli.verify_is_folder", path=args.file))
-    if not args.file.is_file():
-        raise CliError(t("cli.file_missing", path=args.file))
-    size = args.file.stat().st_size
+    pdf = existing_file(args.file, folder="cli.verify_is_folder")
+    size = pdf.stat().st_size
     if size > LARGEST_CERTIFICATE:
         raise CliError(
-            t("cli.verify_too_large", path=args.file, size=f"{size / 2**20:.1f}",
+            t("cli.verify_too_large", path=pdf, size=f"{size / 2**20:.1f}",
               limit=LARGEST_CERTIFICATE // 2**20),
             status=2,
         )  # fmt: skip
     # pypdf warns in English about damaged files; the verdict says it in Chinese.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
-    try:
-        keyring = KeyRing.from_public_keys(trusted_keys(ctx.settings, args.public_key))
-    except InvalidKeyError as err:
-        raise CliError(t(f"cli.bad_key_{err.kind}")) from None
+    keyring = trusted_keys(ctx.settings, args.public_key)
     if not keyring.keys:
         raise CliError(t("cli.verify_no_keys"))
-    status_list: SignedStatusList | None = None
-    if args.status_list is not None:
-        # The signed list the web service publishes at /status-list.json.
-        try:
-            status_list = SignedStatusList.model_validate_json(
-                args.status_list.read_bytes()
-            )
-        except (OSError, ValueError):
-            raise CliError(
-                t("cli.status_list_unreadable", path=args.status_list)
-            ) from None
+    status_list = read_status_list(args.status_list)
     try:
-        result = verify_pdf(args.file.read_bytes(), keyring, status_list)
-    except StatusListError:
-        raise CliError(t("cli.status_list_untrusted", path=args.status_list)) from None
+        result = verify_pdf(read_file(pdf), keyring, status_list)
+    except StatusListError as err:
+        raise CliError(untrusted_status_list(err, args.status_list)) from None
     ctx.say(result.message)
     if result.data is not None and not result.glyphs_checked:
-        ctx.say(t("cli.verify_glyphs_unchecked"))
+        ctx.say(glyphs_unchecked())
     if result.ok and status_list is None:
         # Valid means "genuine" here: whether it was revoked since is unknown.
         ctx.say(t("cli.verify_revocation_unchecked"))
@@ -1807,6 +1815,49 @@ async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
             )
         )
     return 0 if result.status is VerificationStatus.VALID else 2
+
+
+def read_status_list(path: Path | None) -> SignedStatusList | None:
+    """The signed list ``--status-list`` names (the web service's
+    ``/status-list.json``), or ``None`` when none is given."""
+    from certflow.certificates import SignedStatusList
+
+    if path is None:
+        return None
+    content = read_file(path)
+    try:
+        return SignedStatusList.model_validate_json(content)
+    except ValueError:
+        raise CliError(t("cli.status_list_unreadable", path=path)) from None
+
+
+def untrusted_status_list(err: StatusListError, path: Path) -> str:
+    """Why a status list is not trusted: a key this machine lacks, or altered.
+
+    A list signed by a key the verifier does not have is most likely signed by
+    a newer key after a rotation: its id (no personal data) tells which.
+    """
+    from certflow.certificates import Verdict
+
+    if err.verdict is Verdict.UNKNOWN_KEY:
+        return t("cli.status_list_unknown_key", path=path, key_id=err.key_id)
+    return t("cli.status_list_untrusted", path=path)
+
+
+def glyphs_unchecked() -> str:
+    """Why the glyphs were not compared: a configured font that is not there,
+    or (the usual case) this machine lacks the face the certificate was drawn in.
+
+    A font named by ``CERTFLOW_CJK_FONT`` that is missing is a warning, not an
+    error: the signature and the page were checked all the same, as on a
+    machine with no certificate font at all.
+    """
+    from certflow.certificates import FONT_ENV
+
+    configured = os.environ.get(FONT_ENV)
+    if configured and not Path(configured).is_file():
+        return t("cli.verify_font_missing", variable=FONT_ENV, path=configured)
+    return t("cli.verify_glyphs_unchecked")
 
 
 async def create_keys(ctx: Context, args: argparse.Namespace) -> int:
@@ -2086,7 +2137,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         action="append",
         default=[],
-        metavar="PEM",
+        metavar="FILE",
         help=helps("public_key"),
     )
     verify.add_argument(

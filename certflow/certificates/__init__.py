@@ -26,6 +26,7 @@ from certflow.certificates.keys import (
     key_id,
     load_private_key,
     load_public_key,
+    load_public_keys,
 )
 from certflow.certificates.numbering import (
     LEVEL_DIGITS,
@@ -92,6 +93,7 @@ __all__ = [
     "load_font",
     "load_private_key",
     "load_public_key",
+    "load_public_keys",
     "render_pdf",
     "sign",
     "sign_status_list",

@@ -9,6 +9,7 @@ certificates keep verifying.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -24,8 +25,10 @@ class InvalidKeyError(ValueError):
     """Key material that is not an Ed25519 key in a supported encoding.
 
     The text is the library's, for logs; ``kind`` says which for people:
-    ``not_pem`` (no unencrypted PEM key of the kind asked for) or
-    ``not_ed25519`` (a key of another algorithm).
+    ``not_pem`` (no unencrypted PEM key of the kind asked for),
+    ``not_ed25519`` (a key of another algorithm), ``not_key_list`` (JSON that is
+    not a published key list) or ``key_id_mismatch`` (a listed key whose id is
+    not the id of its key).
     """
 
     def __init__(self, message: str, kind: str = "not_pem") -> None:
@@ -79,6 +82,34 @@ def load_public_key(pem_or_raw: bytes) -> Ed25519PublicKey:
             f"Expected an Ed25519 key, got {type(key).__name__}.", "not_ed25519"
         )
     return key
+
+
+def load_public_keys(data: bytes) -> list[Ed25519PublicKey]:
+    """Load the public keys of a file: one PEM (or raw) key, or a published list.
+
+    The list is what the certificate web service serves at ``/keys.json``:
+    ``{"keys": [{"key_id": ..., "public_key_pem": ...}, ...]}``. Each listed
+    id must be the id of its key, so a damaged or edited list is refused
+    rather than trusted under wrong names.
+    """
+    if not data.lstrip().startswith(b"{"):
+        return [load_public_key(data)]
+    try:
+        listed = json.loads(data)["keys"]
+        entries = [(str(e["key_id"]), str(e["public_key_pem"])) for e in listed]
+    except (ValueError, TypeError, KeyError):
+        raise InvalidKeyError("Not a key list of /keys.json.", "not_key_list") from None
+    if not entries:
+        raise InvalidKeyError("The key list holds no key.", "not_key_list")
+    keys = []
+    for listed_id, pem in entries:
+        public = load_public_key(pem.encode("ascii", "replace"))
+        if key_id(public) != listed_id:
+            raise InvalidKeyError(
+                f"Key {listed_id} of the list is another key.", "key_id_mismatch"
+            )
+        keys.append(public)
+    return keys
 
 
 def _load_pem(loader: Callable[[], object]) -> object:

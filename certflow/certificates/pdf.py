@@ -714,7 +714,16 @@ def _redrawn(
 
 
 class StatusListError(ValueError):
-    """A signed status list that does not verify was handed to the verifier."""
+    """A signed status list that does not verify was handed to the verifier.
+
+    ``verdict`` says why: ``UNKNOWN_KEY`` when the list names a key the ring
+    lacks (``key_id``, say a newer key than the verifier has), else ``TAMPERED``.
+    """
+
+    def __init__(self, message: str, verdict: Verdict, key_id: str) -> None:
+        super().__init__(message)
+        self.verdict = verdict
+        self.key_id = key_id
 
 
 def verify_pdf(
@@ -729,8 +738,13 @@ def verify_pdf(
     :class:`StatusListError` rather than silently treating nothing as revoked).
     """
     if isinstance(status_list, SignedStatusList):
-        if verify_status_list(status_list, keyring) is not Verdict.VALID:
-            raise StatusListError("The status list's signature does not verify.")
+        verdict = verify_status_list(status_list, keyring)
+        if verdict is not Verdict.VALID:
+            raise StatusListError(
+                f"The status list's signature does not verify ({verdict.value}).",
+                verdict,
+                status_list.key_id,
+            )
         status_list = status_list.status_list
 
     try:

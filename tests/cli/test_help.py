@@ -28,7 +28,8 @@ from web import app
 ROOT = Path(__file__).resolve().parents[2]
 # Names and examples the help may show as they are.
 NAMES = ("certflow", "Temporal", "PostgreSQL", "Ctrl-C", "X-Forwarded-For",
-         "state", "pub.pem", "status-list.json", "all", "exam", "exam@example.org",
+         "state", "pub.pem", "status-list.json", "keys.json", "all", "exam",
+         "exam@example.org",
          "elementary", "intermediate", "advanced",
          # The training stack's default folder and database.
          "training", "certflow_training")  # fmt: skip
