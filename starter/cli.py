@@ -1938,8 +1938,13 @@ def _glossary() -> dict[str, str]:
     }
 
 
-def _general_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """``--config`` and ``--wait``: on the command and, suppressed, its subcommands."""
+def _general_flags(
+    parser: argparse.ArgumentParser, *, suppress: bool, wait: bool = True
+) -> None:
+    """``--config`` and ``--wait``: on the command and, suppressed, its subcommands.
+
+    ``wait`` false leaves ``--wait`` out, for commands that ask no server.
+    """
     parser.add_argument(
         "--config",
         type=Path,
@@ -1947,6 +1952,8 @@ def _general_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=argparse.SUPPRESS if suppress else None,
         help=argument_help("common", "config"),
     )
+    if not wait:
+        return
     parser.add_argument(
         "--wait",
         type=_positive_seconds,
@@ -1997,6 +2004,10 @@ def build_parser() -> argparse.ArgumentParser:
     # The same flags after the subcommand: ``certflow status P --wait 5``.
     general = StaffArgumentParser(add_help=False)
     _general_flags(general, suppress=True)
+    # Offline commands (verify, keys create) read files only: no server to wait
+    # for, nobody acting.
+    offline = StaffArgumentParser(add_help=False)
+    _general_flags(offline, suppress=True, wait=False)
     actor = StaffArgumentParser(add_help=False)
     _general_flags(actor, suppress=True)
     _actor_flags(actor, suppress=True)
@@ -2014,9 +2025,16 @@ def build_parser() -> argparse.ArgumentParser:
         return groups[name]
 
     def leaf(
-        path: tuple[str, ...], handler: Handler, *, acting: bool = True
+        path: tuple[str, ...],
+        handler: Handler,
+        *,
+        parent: StaffArgumentParser = actor,
     ) -> tuple[argparse.ArgumentParser, Callable[[str], str]]:
-        """A subcommand's parser, and the help of its arguments by name."""
+        """A subcommand's parser, and the help of its arguments by name.
+
+        ``parent`` holds the flags the command takes after its name: who acts
+        and how long to wait (the default), only the wait, or only the config.
+        """
         key = command_key(path)
         where = commands if len(path) == 1 else group(path[0])
         text = about(key)
@@ -2024,7 +2042,7 @@ def build_parser() -> argparse.ArgumentParser:
             path[-1],
             help=text,
             description=text,
-            parents=[actor if acting else general],
+            parents=[parent],
         )
         sub.set_defaults(handler=handler)
         return sub, lambda name: argument_help(key, name, **glossary)
@@ -2095,7 +2113,7 @@ def build_parser() -> argparse.ArgumentParser:
     _code_argument(status, "plan_id", helps)
     status.add_argument("--json", action="store_true", help=helps("json"))
 
-    listing, helps = leaf(("list",), list_plans, acting=False)
+    listing, helps = leaf(("list",), list_plans, parent=general)
     listing.add_argument(
         "--stage",
         choices=[s.value for s in Stage],
@@ -2122,14 +2140,14 @@ def build_parser() -> argparse.ArgumentParser:
     shown, helps = leaf(("calendar", "show"), show_calendar)
     shown.add_argument("year", type=int, metavar="YEAR", help=helps("year"))
 
-    leaf(("clock", "show"), show_clock, acting=False)
+    leaf(("clock", "show"), show_clock, parent=general)
     advance, helps = leaf(("clock", "advance"), advance_clock)
     advance.add_argument(
         "days", nargs="?", type=_clock_days, metavar="DAYS", help=helps("days")
     )
     advance.add_argument("--to", type=_day, metavar="YYYY-MM-DD", help=helps("to"))
 
-    verify, helps = leaf(("verify",), verify_certificate)
+    verify, helps = leaf(("verify",), verify_certificate, parent=offline)
     verify.add_argument("file", type=Path, metavar="PDF", help=helps("file"))
     # One key per flag: with nargs the flag swallowed the certificate file.
     verify.add_argument(
@@ -2143,7 +2161,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--status-list", type=Path, metavar="JSON", help=helps("status_list")
     )
-    keys, helps = leaf(("keys", "create"), create_keys)
+    keys, helps = leaf(("keys", "create"), create_keys, parent=offline)
     keys.add_argument("--out", type=Path, metavar="PEM", help=helps("out"))
 
     for name in DELEGATES:

@@ -4,7 +4,8 @@ Found by a first-time verifier: a missing status list and a folder were both
 "cannot read the status list"; a FIFO and ``/dev/null`` were "not found"; the
 service's ``/keys.json`` could not be used as the keys; a status list signed by
 a newer key than the verifier had was only "cannot be verified"; a configured
-font that was not there went unmentioned.
+font that was not there went unmentioned; and the help listed flags of the
+commands that talk to the stack.
 """
 
 from __future__ import annotations
@@ -222,3 +223,20 @@ async def test_a_configured_font_file_that_is_not_there_is_named(
     assert outcome.status == 0, outcome.out
     assert t("cli.verify_font_missing", variable=FONT_ENV, path=font) in outcome.out
     assert t("cli.verify_glyphs_unchecked") not in outcome.out
+
+
+@pytest.mark.parametrize("command", [("verify",), ("keys", "create")], ids=" ".join)
+async def test_the_offline_commands_list_only_the_options_they_take(
+    command: tuple[str, ...],
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    certflow = certflow_runner(settings, None)
+
+    outcome = await certflow(*command, "--help")
+
+    shown = capsys.readouterr().out
+    assert outcome.status == 0
+    assert "--config" in shown
+    for flag in ("--wait", "--as", "--person", "--site"):
+        assert flag not in shown, flag
