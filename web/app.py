@@ -53,7 +53,7 @@ from certflow.certificates import (
     load_public_key,
     verify_pdf,
 )
-from certflow.certificates.keys import public_pem
+from certflow.certificates.keys import key_list, public_pem
 from certflow.certificates.numbering import NumberScheme
 from certflow.config import ConfigError, Settings, WebSettings
 from certflow.i18n import t
@@ -540,11 +540,7 @@ def create_app(
 
     @app.get("/keys.json")
     async def keys_json() -> Response:
-        keys = [
-            {"key_id": kid, "public_key_pem": pem.decode("ascii")}
-            for kid, pem in service.public_keys
-        ]
-        return JSONResponse({"keys": keys})
+        return JSONResponse(key_list(service.public_keys))
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: Exception) -> Response:

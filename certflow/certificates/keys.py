@@ -84,6 +84,18 @@ def load_public_key(pem_or_raw: bytes) -> Ed25519PublicKey:
     return key
 
 
+def key_list(keys: Iterable[tuple[str, bytes]]) -> dict[str, list[dict[str, str]]]:
+    """The published list of public keys (``/keys.json``) from (key id, PEM) pairs.
+
+    :func:`load_public_keys` reads it back.
+    """
+    return {
+        "keys": [
+            {"key_id": kid, "public_key_pem": pem.decode("ascii")} for kid, pem in keys
+        ]
+    }
+
+
 def load_public_keys(data: bytes) -> list[Ed25519PublicKey]:
     """Load the public keys of a file: one PEM (or raw) key, or a published list.
 
