@@ -168,7 +168,7 @@ async def client(
     workflow cache at all, the time-skipping server's answers to queries polled
     during a workflow task made replays flaky in a way production never sees.
 
-    Time moves only when a test skips it (``env.sleep``). Waiting for a
+    Time moves only when a test skips it (``PlanDriver.skip``). Waiting for a
     workflow's result would otherwise let the server skip freely meanwhile, from
     timer to timer of every other plan of the module, and it did: under load a
     wait for one plan to end took the module's clock ten years on, to a year

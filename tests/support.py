@@ -10,13 +10,14 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
@@ -165,12 +166,21 @@ async def corrections_refused(pool: Any, plan_id: str) -> AsyncIterator[None]:
         )
 
 
-async def terminate_when_idle(client: Client, workflow_id: str, reason: str) -> None:
-    """Terminate a workflow once none of its activities is in flight.
+# An activity attempt under way: a skip of time must not pass its timeout.
+_RUNNING = (
+    PendingActivityState.PENDING_ACTIVITY_STATE_STARTED,
+    PendingActivityState.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED,
+)
 
-    The time-skipping server keeps its clock locked for an activity still
-    running when its workflow was terminated, and a later skip of time in the
-    same module then never returns. Five seconds at most are waited.
+
+async def settle(client: Client, workflow_id: str, *, any_activity: bool) -> bool:
+    """Wait until the workflow looks idle three times in a row; False if it never
+    did within five seconds, or it does not exist.
+
+    Idle is no workflow task pending and no activity attempt under way (with
+    ``any_activity``, no activity pending at all, retries waiting included).
+    Three looks in a row: a plan mails beside its work, so a mail may be
+    scheduled by a workflow task just after a look that saw nothing pending.
     """
     # The raw call: the client's describe() cannot read the test server's
     # datetime search attributes.
@@ -178,8 +188,6 @@ async def terminate_when_idle(client: Client, workflow_id: str, reason: str) -> 
         namespace=client.namespace,
         execution=WorkflowExecution(workflow_id=workflow_id),
     )
-    # Idle three looks in a row: a plan mails beside its work, so a mail may be
-    # scheduled by a workflow task just after a look that saw nothing pending.
     idle = 0
     for _ in range(100):
         try:
@@ -187,16 +195,43 @@ async def terminate_when_idle(client: Client, workflow_id: str, reason: str) -> 
                 request
             )
         except RPCError:
-            return  # no such workflow: nothing to terminate
-        busy = described.pending_activities or described.HasField(
-            "pending_workflow_task"
+            return False  # no such workflow
+        busy = described.HasField("pending_workflow_task") or any(
+            any_activity or activity.state in _RUNNING
+            for activity in described.pending_activities
         )
         idle = 0 if busy else idle + 1
         if idle == 3:
-            break
+            return True
         await asyncio.sleep(0.05)
+    return False
+
+
+async def terminate_when_idle(client: Client, workflow_id: str, reason: str) -> None:
+    """Terminate a workflow once none of its activities is in flight.
+
+    The time-skipping server keeps its clock locked for an activity still
+    running when its workflow was terminated, and a later skip of time in the
+    same module then never returns. Five seconds at most are waited.
+    """
+    await settle(client, workflow_id, any_activity=True)
     with contextlib.suppress(RPCError):
         await client.get_workflow_handle(workflow_id).terminate(reason)
+
+
+async def skip_time(env: WorkflowEnvironment, workflow_id: str, to: datetime) -> None:
+    """Skip the test server's clock to ``to`` once the workflow has settled.
+
+    A skip that passes the timeout of an activity attempt still under way (a
+    mail that an update asked for just before, sent beside the plan) times the
+    attempt out on the test server while the worker still runs it, and
+    unbalances the server's count of time-skipping locks: its clock then
+    stays locked, and this or a later skip in the module never returns
+    ("Timeout expired"). Attempts that fail at once, as with the mail server
+    away, do not hold the skip back.
+    """
+    await settle(env.client, workflow_id, any_activity=False)
+    await env.sleep(max(to - await env.get_current_time(), timedelta(0)))
 
 
 # A run of Latin letters in text for staff: a word, a flag, an id or a code.
@@ -451,7 +486,16 @@ class PlanDriver:
         return await self.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
 
     async def skip(self, days: float) -> None:
-        await self.env.sleep(timedelta(days=days))
+        """Skip ``days`` of the test server's clock (see ``skip_time``)."""
+        await self.skip_by(timedelta(days=days))
+
+    async def skip_by(self, span: timedelta) -> None:
+        """Skip ``span`` of the test server's clock (see ``skip_time``)."""
+        await self.skip_to(await self.env.get_current_time() + span)
+
+    async def skip_to(self, to: datetime) -> None:
+        """Skip the test server's clock to ``to`` (see ``skip_time``)."""
+        await skip_time(self.env, plan_workflow_id(self.plan.plan_id), to)
 
     async def pay_and_sign(
         self,

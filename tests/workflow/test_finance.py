@@ -523,8 +523,7 @@ async def test_an_issued_plan_stays_open_and_escalates_until_the_invoice_is_reco
     assert t("stages.issued") in shown and t("duties.invoice") in shown
 
     # Past its deadline finance and its supervisor are told, as for any duty.
-    now = await driver.env.get_current_time()
-    await driver.env.sleep(end_of_day(owed.deadline_day) + timedelta(hours=1) - now)
+    await driver.skip_to(end_of_day(owed.deadline_day) + timedelta(hours=1))
     status = await driver.wait_for(lambda s: s.overdue)
     assert status.stage == Stage.ISSUED
     assert [o.escalations_sent for o in status.owed] == [1]

@@ -104,7 +104,7 @@ async def test_staff_are_answered_while_mail_is_down_and_the_mails_follow_once(
     # The mail server answers again. The notify activity retries at least once
     # a minute: skip that minute of the plan's clock, then read the mailbox.
     await late_sink.start()
-    await driver.env.sleep(timedelta(minutes=1, seconds=5))
+    await driver.skip_by(timedelta(minutes=1, seconds=5))
 
     def sent() -> list[str]:
         return [
@@ -134,7 +134,7 @@ async def test_staff_are_answered_while_mail_is_down_and_the_mails_follow_once(
 
     # No mail is sent twice: a retry after the server came back would have
     # sent again and recorded a second row; each template has one.
-    await driver.env.sleep(timedelta(minutes=2))
+    await driver.skip_by(timedelta(minutes=2))
     counts = await pool.fetch(
         "SELECT template, count(*) AS n FROM notifications WHERE plan_id = $1 "
         "GROUP BY template",
@@ -164,7 +164,7 @@ async def test_mails_held_by_an_outage_are_not_sent_once_the_plan_is_cancelled(
     assert cancelled.accepted
 
     await late_sink.start()
-    await driver.env.sleep(timedelta(minutes=1, seconds=5))
+    await driver.skip_by(timedelta(minutes=1, seconds=5))
     for _ in range(300):
         templates = [
             str(m["X-Certflow-Template"])
@@ -213,8 +213,7 @@ async def test_a_reminder_held_by_an_outage_is_withdrawn_once_its_duty_is_done(
     # The server goes away; the reminders of all five duties fall due.
     await late_sink.stop()
     deadline = end_of_day(driver.plan.exam_end_date + timedelta(days=15))
-    now = await driver.env.get_current_time()
-    await driver.env.sleep(deadline - timedelta(days=3, minutes=-5) - now)
+    await driver.skip_to(deadline - timedelta(days=3, minutes=-5))
     await driver.wait_for(lambda s: all(o.reminders_sent == 1 for o in s.owed))
     for _ in range(300):
         if await notify_attempts(driver) >= 2:
@@ -239,7 +238,7 @@ async def test_a_reminder_held_by_an_outage_is_withdrawn_once_its_duty_is_done(
 
     # The server answers again: what is still owed, and what came after, follows.
     await late_sink.start()
-    await driver.env.sleep(timedelta(minutes=1, seconds=5))
+    await driver.skip_by(timedelta(minutes=1, seconds=5))
     await mails_of(mailbox, plan_id, "upload_refused")
 
     # The plan carries on: the rest is submitted, and the review sends the
@@ -251,7 +250,7 @@ async def test_a_reminder_held_by_an_outage_is_withdrawn_once_its_duty_is_done(
     [again] = [o for o in (await driver.status()).owed if o.duty == "candidate_sign_in"]
 
     # Across the retry interval, the withdrawn reminders still do not come.
-    await driver.env.sleep(timedelta(minutes=2))
+    await driver.skip_by(timedelta(minutes=2))
     rows = await pool.fetch(
         "SELECT template, idempotency_key, sent_at FROM notifications"
         " WHERE plan_id = $1 ORDER BY sent_at NULLS LAST, idempotency_key",

@@ -96,8 +96,7 @@ async def test_a_plans_page_shows_what_is_owed_until_when_and_the_alarms(
     ]
 
     # Past the deadline: overdue, with the reminder and the escalation counted.
-    now = await driver.env.get_current_time()
-    await driver.env.sleep(end_of_day(deadline) + timedelta(hours=1) - now)
+    await driver.skip_to(end_of_day(deadline) + timedelta(hours=1))
     await driver.wait_for(lambda s: s.overdue and s.owed[0].escalations_sent == 1)
     details = await current_details(driver)
     line = owed_line(details, "score_summary")
