@@ -116,7 +116,8 @@ def waiting_in_redo(redo: list[Duty]) -> set[Duty]:
 
     Finance cannot check a payment, nor the site sign off what it paid,
     before the new application is in; its upload opens both again. Until
-    then they are nobody's to do now: the plan shows only the application owed.
+    then they are nobody's to do now: of them, the plan shows only the
+    application owed.
     """
     return {after for duty in redo for after in _FOLLOWS.get(duty, ())} & set(redo)
 

@@ -1156,9 +1156,9 @@ class ExamPlanWorkflow:
         The site's application was checked against the counts of its day; an
         applied correction that moves a candidate between passed, failed and
         absent may leave it no longer adding up (4.2.1, 4.2.3). Before finance
-        has confirmed the payment, the application is owed again, with what
-        follows it and its original deadline, and the site and finance are
-        told why. Money finance has confirmed is not reopened: finance settles
+        has confirmed the payment, the application is owed again with its
+        original deadline (what rests on it once it is in), and the site and
+        finance are told why. Money finance has confirmed is not reopened: finance settles
         the difference with the site, and the tech dept, which signs off and
         gathers the plan for approval, is told too.
         """
@@ -1177,7 +1177,7 @@ class ExamPlanWorkflow:
         summary = state.summary
         assert summary is not None  # the mismatch was found against it
         # Confirmed money stays confirmed; an application not yet confirmed is
-        # owed again, with what rests on it, each keeping its deadline.
+        # owed again with its deadline, and what rests on it once it is in.
         redo = [] if confirmed else duties_to_redo([Duty.APPLICATION])
         self._redo(redo, workflow.now())
         action = "confirmed_payment_differs" if confirmed else "application_reopened"
@@ -1544,6 +1544,9 @@ class ExamPlanWorkflow:
         if redo:
             self._redo(redo, now)
             await self._enter(Stage.PAYMENT_AND_SIGNOFF)
+            # The timer loop wakes once more after the stage is recorded, as
+            # it always has: histories of plans sent back replay by it.
+            self._alarms_changed = True
             # Those who redo a duty, and the tech dept, which gathers the plan
             # again once they have, learn why and what is owed.
             await self._notify(

@@ -4,7 +4,10 @@ The JSON files in ``histories/`` are whole histories of real runs (the
 lifecycle test writes them when CERTFLOW_RECORD_HISTORIES=1).
 ``exam-plan-alarms-in-outage`` is the run of test_mail_down's withdrawn-reminder
 test recorded before alarms were withdrawn: its reminders of duties done during
-the outage went out afterwards, and it must replay as it ran. A code change
+the outage went out afterwards, and it must replay as it ran.
+``exam-plan-sent-back-by-batch`` is a plan a general manager's rejection sent
+back to redo its application, recorded before the duties resting on it waited
+for it (a refactoring that woke the timer loop one time fewer broke it). A code change
 that would break the plans already running in production fails here first; when
 a change is meant to alter histories, it needs a patch (``workflow.patched``),
 not a new recording.
