@@ -35,13 +35,18 @@ def halfwidth(text: str) -> str:
     return text.translate(_FULL_WIDTH)
 
 
+def _clean(text: str) -> str:
+    return _SPACES.sub(" ", halfwidth(text)).strip()
+
+
 @lru_cache(maxsize=4096)
 def clean_unicode(text: str) -> str:
     """Return ``text`` half width and trimmed, each run of spaces made one space.
 
     Cached: module names, document types and statuses repeat on every row.
+    Names do not go through the cache (see :func:`normalise_name`).
     """
-    return _SPACES.sub(" ", halfwidth(text)).strip()
+    return _clean(text)
 
 
 def normalise_name(text: str) -> str:
@@ -49,6 +54,9 @@ def normalise_name(text: str) -> str:
 
     ``周 燕`` and ``周　燕`` read as ``周燕``, ``买买提・艾力`` as ``买买提·艾力``:
     the name as intake stores it and the certificate prints it.
+
+    Not cached: each name is read once at intake, and the web service would
+    otherwise keep the last few thousand names typed into its look-up form.
     """
-    name = _SEPARATOR.sub(NAME_SEPARATOR, clean_unicode(text))
+    name = _SEPARATOR.sub(NAME_SEPARATOR, _clean(text))
     return _CJK_GAP.sub("", name)

@@ -50,6 +50,10 @@ def listen(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listening at once: a port merely bound (SO_REUSEADDR) can be bound
+        # again, so a second server started at the same moment would pass
+        # this check and fail later inside uvicorn.
+        sock.listen()
     except OSError as err:
         sock.close()
         if err.errno == errno.EADDRINUSE:

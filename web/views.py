@@ -110,6 +110,7 @@ def lookup_row(
         "module": f"{data.module_code} {data.module_name}",
         "issued_on": data.issued_on.isoformat(),
         "status": status,
+        "downloadable": status in DOWNLOADABLE,
         "revoked_on": record.revoked_on,
         "reason": record.revocation_reason,
         "download": link,

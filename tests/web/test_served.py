@@ -330,3 +330,21 @@ async def _fetchval(url: str, sql: str) -> object:
         return await connection.fetchval(sql)
     finally:
         await connection.close()
+
+
+def test_two_servers_started_at_once_cannot_both_take_the_port() -> None:
+    """Regression: the start-up check bound the port without listening on it,
+    and a port merely bound with SO_REUSEADDR can be bound again: a second
+    server started at the same moment passed the check, then failed inside
+    uvicorn with a traceback instead of the Chinese line."""
+    from certflow.i18n import t
+    from web.startup import StartError, listen
+
+    first = listen("127.0.0.1", 0)
+    try:
+        port = first.getsockname()[1]
+        with pytest.raises(StartError) as refused:
+            listen("127.0.0.1", port).close()
+    finally:
+        first.close()
+    assert str(refused.value) == t("web.serve.port_in_use", port=port)

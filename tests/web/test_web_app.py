@@ -139,6 +139,22 @@ async def test_lookup_reads_the_name_as_intake_stored_it(
     assert len(links_in(response.text)) >= 1
 
 
+async def test_names_typed_into_the_look_up_are_not_kept_in_memory(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    """Regression: the look-up's name went through a cache of the last 4096
+    texts cleaned, so the web service kept the names people typed."""
+    from certflow.text import clean_unicode
+
+    typed = "  欧阳 某某测 "
+    before = clean_unicode.cache_info()
+    response = await lookup(web_client(), typed, WANG.id_number)
+
+    assert "未查询到证书" in response.text
+    after = clean_unicode.cache_info()
+    assert (after.hits, after.misses) == (before.hits, before.misses)
+
+
 async def test_a_wrong_id_number_and_a_wrong_name_give_the_same_page(
     web_client: ClientFactory, issued: Issued
 ) -> None:
