@@ -73,6 +73,10 @@ def create_private(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
+            # On disk before the command says so: an empty key file left by a
+            # crash would refuse the next try ("exists") and the web service.
+            out.flush()
+            os.fsync(out.fileno())
     except BaseException:
         path.unlink(missing_ok=True)
         raise

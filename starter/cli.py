@@ -1878,6 +1878,8 @@ def write_keypair(private_path: Path) -> str:
     """
     from certflow.certificates import generate_keypair, key_id, load_public_key
 
+    if private_path.is_dir():
+        raise CliError(t("cli.keys_out_is_folder", path=private_path))
     public_path = private_path.with_name(private_path.stem + ".pub.pem")
     refusals = {private_path: "cli.keys_exists", public_path: "cli.keys_public_exists"}
     for path, refusal in refusals.items():

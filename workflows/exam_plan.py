@@ -1158,9 +1158,9 @@ class ExamPlanWorkflow:
         absent may leave it no longer adding up (4.2.1, 4.2.3). Before finance
         has confirmed the payment, the application is owed again with its
         original deadline (what rests on it once it is in), and the site and
-        finance are told why. Money finance has confirmed is not reopened: finance settles
-        the difference with the site, and the tech dept, which signs off and
-        gathers the plan for approval, is told too.
+        finance are told why. Money finance has confirmed is not reopened:
+        finance settles the difference with the site, and the tech dept, which
+        signs off and gathers the plan for approval, is told too.
         """
         state = self._state
         if not state.is_done(Duty.APPLICATION.value):

@@ -104,8 +104,8 @@ def load_public_keys(data: bytes) -> list[Ed25519PublicKey]:
     id must be the id of its key, so a damaged or edited list is refused
     rather than trusted under wrong names.
     """
-    if not data.lstrip().startswith(b"{"):
-        return [load_public_key(data)]
+    if len(data) == 32 or not data.lstrip().startswith(b"{"):
+        return [load_public_key(data)]  # 32 bytes are a raw key, "{" or not
     try:
         listed = json.loads(data)["keys"]
         entries = [(str(e["key_id"]), str(e["public_key_pem"])) for e in listed]

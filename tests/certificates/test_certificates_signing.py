@@ -250,3 +250,22 @@ def test_a_certificate_signature_is_no_status_list_signature(
     signed_list = sign_status_list(_status_list(), signing_key.private_key)
     swapped = signed_list.model_copy(update={"signature_b64": cert.signature_b64})
     assert verify_status_list(swapped, keyring) is Verdict.TAMPERED
+
+
+def test_a_raw_key_that_starts_like_json_is_read_as_a_key() -> None:
+    """A raw 32-byte public key is one key whatever its first byte: one that
+    happens to be "{" was taken for the web service's key list and refused."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from certflow.certificates.keys import key_id, load_public_keys
+
+    while True:
+        public = Ed25519PrivateKey.generate().public_key()
+        raw = public.public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        if raw.startswith(b"{"):
+            break
+
+    [loaded] = load_public_keys(raw)
+    assert key_id(loaded) == key_id(public)

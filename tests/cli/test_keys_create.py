@@ -39,6 +39,26 @@ async def test_an_old_public_key_is_not_replaced_by_a_new_pair(
     assert not private.exists()  # nothing written: no new key without its half
 
 
+def _entries(folder: Path) -> list[Path]:
+    return sorted(folder.iterdir())
+
+
+async def test_a_folder_given_as_the_key_file_is_named_a_folder(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Regression: ``--out`` naming a folder was refused as a key that
+    "already exists", sending staff to look for a key that is not there."""
+    certflow = certflow_runner(settings, None)
+    folder = tmp_path / "keys"
+    folder.mkdir()
+
+    refused = await certflow("keys", "create", "--out", str(folder))
+
+    assert refused.status == 2
+    assert t("cli.keys_out_is_folder", path=folder) in refused.out
+    assert _entries(folder) == [] and _entries(tmp_path) == [folder]
+
+
 async def test_a_public_key_made_meanwhile_takes_the_new_private_key_back(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
