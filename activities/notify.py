@@ -6,8 +6,9 @@ has an idempotency key, so an activity retried after a crash does not send again
 a mail that was already delivered.
 
 A failure is retried only when it may pass and would hold every mail alike (the
-server away or busy, a 4xx answer, its credentials or sender refused: operators
-fix those, and the mails then follow in order). A mail the server will never
+server away or busy, a 4xx answer, its credentials or sender refused, relaying
+or authentication refused: operators fix those, and the mails then follow in
+order). A mail the server will never
 take (every recipient or the message refused with a 5xx code) or cannot be
 written (its attachment gone from the store) is given up: retried for ever, it
 would hold back every later mail of its plan. Its row in ``notifications`` says
@@ -18,6 +19,7 @@ mail given up is never sent again, even once its cause is fixed.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -73,8 +75,36 @@ def template_defaults(template: str) -> dict[str, str]:
     }
 
 
-def _permanent(code: int) -> bool:
-    return 500 <= code < 600
+# An enhanced status code (RFC 3463) opening a reply's text: class.subject.detail.
+_ENHANCED = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+# Basic codes of a refused or missing login (530 authentication required, 535
+# credentials refused), whatever the command they answer.
+_AUTH_CODES = frozenset({530, 535})
+# Words of a policy refusal, for a server that gives no enhanced code (not
+# "author": an address may hold it).
+_POLICY_WORDS = re.compile(
+    r"\b(?:un)?(?:relay\w*|auth|authenticat\w*|authori[sz]\w*)\b", re.IGNORECASE
+)
+
+
+def _policy(code: int, text: str) -> bool:
+    """Whether a refusal is the server's policy or security (5.7.x), not the mail.
+
+    "554 5.7.1 Relay access denied", "530 5.7.0 Authentication required" or
+    Exchange's "550 5.7.1 Client was not authenticated" refuse every mail alike
+    until the server or certflow's login to it is set right.
+    """
+    if code in _AUTH_CODES:
+        return True
+    enhanced = _ENHANCED.match(text)
+    if enhanced is not None:
+        return enhanced.group(2) == "7"
+    return _POLICY_WORDS.search(text) is not None
+
+
+def _permanent(code: int, text: str) -> bool:
+    """Whether a refusal is of this one mail for good (5xx, and not policy)."""
+    return 500 <= code < 600 and not _policy(code, text)
 
 
 def _codes(codes: list[int]) -> str:
@@ -86,15 +116,19 @@ def undeliverable(err: aiosmtplib.SMTPException) -> tuple[str, str] | None:
 
     Only refusals of this one mail count: every recipient refused with a 5xx
     code (a mistyped address), or the message itself (too large, its content
-    rejected). A 4xx code may pass, and a refused login or sender, or a server
-    away, refuses every mail alike: those are retried, keeping the plan's order.
+    rejected). A 4xx code may pass; a refused login or sender, a policy or
+    security refusal (relaying denied, authentication required: 5.7.x, 530,
+    535), or a server away, refuses every mail alike: those are retried,
+    keeping the plan's order, until operators set the server right.
     """
     if isinstance(err, aiosmtplib.SMTPRecipientsRefused):
         codes = [refused.code for refused in err.recipients]
-        if codes and all(_permanent(code) for code in codes):
+        if codes and all(_permanent(r.code, r.message) for r in err.recipients):
             reason = f"the mail server refused all {len(codes)} recipient(s)"
             return RECIPIENTS_REFUSED, f"{reason} (SMTP {_codes(codes)})"
-    elif isinstance(err, aiosmtplib.SMTPDataError) and _permanent(err.code):
+    elif isinstance(err, aiosmtplib.SMTPDataError) and _permanent(
+        err.code, err.message
+    ):
         return MESSAGE_REFUSED, f"the mail server refused the message (SMTP {err.code})"
     elif isinstance(err, aiosmtplib.SMTPSenderRefused) and err.code == _TOO_LARGE:
         return (

@@ -229,9 +229,30 @@ async def test_a_mail_server_away_is_still_waited_for(
     assert (recorded["sent_at"], recorded["failure"]) == (None, None)
 
 
-def _refusals(*codes: int) -> aiosmtplib.SMTPRecipientsRefused:
+async def test_a_relay_or_login_refusal_at_rcpt_is_still_retried(
+    settings: Settings, resources: Any, tmp_path: Path
+) -> None:
+    """The server refuses to relay for certflow (its login or network is not set
+    up): every mail would be refused alike, so none is given up for it."""
+    pool, _ = resources
+    mail = note([Role.SITE])
+    relay_denied = {SITE_ADDRESS: "554 5.7.1 Relay access denied"}
+
+    async with MailSink(
+        "127.0.0.1", 0, tmp_path / "mailbox", refused=relay_denied
+    ) as sink:
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+            await ActivityEnvironment().run(
+                notifier(settings, resources, sink.port).notify, mail
+            )
+
+    recorded = await row(pool, mail)
+    assert (recorded["sent_at"], recorded["failure"]) == (None, None)
+
+
+def _refusals(*codes: int, text: str = "refused") -> aiosmtplib.SMTPRecipientsRefused:
     return aiosmtplib.SMTPRecipientsRefused(
-        [aiosmtplib.SMTPRecipientRefused(c, "refused", f"r{c}@x") for c in codes]
+        [aiosmtplib.SMTPRecipientRefused(c, text, f"r{c}@x") for c in codes]
     )
 
 
@@ -241,9 +262,22 @@ def _refusals(*codes: int) -> aiosmtplib.SMTPRecipientsRefused:
         (_refusals(550, 553), RECIPIENTS_REFUSED),
         (_refusals(550, 450), None),  # the 450 may pass: retried
         (_refusals(421), None),
+        (_refusals(550, text="5.1.1 Mailbox unavailable"), RECIPIENTS_REFUSED),
+        # The server's policy, not the address: every mail is refused alike.
+        (_refusals(554, text="5.7.1 Relay access denied"), None),
+        (_refusals(530, text="5.7.0 Authentication required"), None),
+        (_refusals(550, text="5.7.1 Client was not authenticated"), None),
+        (_refusals(535, text="Authentication failed"), None),
+        (_refusals(554, text="Relaying denied"), None),
+        (_refusals(550, text="Not authorised to send"), None),
+        (_refusals(550, 554, text="5.7.1 Relay access denied"), None),
+        (_refusals(550, text="<author@x>: User unknown"), RECIPIENTS_REFUSED),
         (aiosmtplib.SMTPDataError(554, "content rejected"), MESSAGE_REFUSED),
         (aiosmtplib.SMTPDataError(552, "too large"), MESSAGE_REFUSED),
         (aiosmtplib.SMTPDataError(451, "try later"), None),
+        (aiosmtplib.SMTPDataError(554, "5.6.0 message malformed"), MESSAGE_REFUSED),
+        (aiosmtplib.SMTPDataError(550, "5.7.1 Sender not authorised"), None),
+        (aiosmtplib.SMTPDataError(530, "Authentication required"), None),
         (aiosmtplib.SMTPSenderRefused(552, "too large", "s@x"), MESSAGE_REFUSED),
         (aiosmtplib.SMTPSenderRefused(553, "not allowed", "s@x"), None),
         (aiosmtplib.SMTPAuthenticationError(535, "bad credentials"), None),
