@@ -27,7 +27,7 @@ from activities.notify import Mailer, Notifier, undeliverable
 from certflow.activity_models import Notification
 from certflow.config import Settings
 from certflow.models import DocumentRef, Role, Stage
-from starter.smtp_sink import MailSink, read_messages
+from starter.smtp_sink import MAX_MESSAGE_BYTES, MailSink, read_messages
 from tests.support import (
     SITE,
     SITE_CODE,
@@ -60,16 +60,26 @@ def refused() -> list[str]:
     return [SITE_ADDRESS]
 
 
+@pytest.fixture
+def max_message_bytes() -> int:
+    """The largest message the sink takes (a test may lower it)."""
+    return MAX_MESSAGE_BYTES
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def refusing_sink(
-    smtp_port: int, refused: list[str], tmp_path: Path
+    smtp_port: int, refused: list[str], max_message_bytes: int, tmp_path: Path
 ) -> AsyncIterator[MailSink]:
     """The mail server, refusing ``refused`` with 550 and taking the rest.
 
     It listens on ``smtp_port``, where the worker of a test asking for it mails.
     """
     async with MailSink(
-        "127.0.0.1", smtp_port, tmp_path / "mailbox", refused=refused
+        "127.0.0.1",
+        smtp_port,
+        tmp_path / "mailbox",
+        refused=refused,
+        max_message_bytes=max_message_bytes,
     ) as sink:
         yield sink
 
@@ -353,12 +363,17 @@ async def test_a_mail_refused_for_good_holds_back_none_after_it(
     ] == [(plan_id, "upload_refused")]
 
 
-@pytest.mark.parametrize("refused", [BATCH_ADDRESSES])
+# The approval report (xlsx and PDF) is larger than this; a mail without it is not.
+REPORT_TOO_LARGE = 24 * 1024
+
+
+@pytest.mark.parametrize("max_message_bytes", [REPORT_TOO_LARGE])
 async def test_an_approval_report_refused_for_good_leaves_the_batch_deciding(
     make_driver: Any, resources: Any, refusing_sink: MailSink
 ) -> None:
-    """The general manager's and tech dept's addresses are refused: the report
-    mail is given up, and the batch still takes the decision and passes it on."""
+    """The report is too large for the mail server: its mail is given up, a
+    short mail without it tells the general manager and the tech dept that the
+    batch waits, and the batch still takes the decision and passes it on."""
     pool, _ = resources
     driver: PlanDriver = await make_driver()
     await driver.reach_approval()
@@ -371,4 +386,14 @@ async def test_an_approval_report_refused_for_good_leaves_the_batch_deciding(
         "SELECT failure FROM notifications WHERE idempotency_key = $1",
         f"{batch.id}/batch_ready",
     )
-    assert "550" in failure
+    assert "552" in failure
+    [short] = [
+        m
+        for m in read_messages(refusing_sink.root)
+        if str(m["X-Certflow-Template"]).startswith("batch_ready")
+    ]
+    assert short["X-Certflow-Template"] == "batch_ready_without_report"
+    assert str(short["X-Envelope-To"]) == ", ".join(BATCH_ADDRESSES)
+    body = short.get_body().get_content()
+    assert driver.plan.plan_id in body and "技术部" in body
+    assert not list(short.iter_attachments())
