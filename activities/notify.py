@@ -10,10 +10,12 @@ server away or busy, a 4xx answer, its credentials or sender refused, relaying
 or authentication refused: operators fix those, and the mails then follow in
 order). A mail the server will never
 take (every recipient or the message refused with a 5xx code) or cannot be
-written (its attachment gone from the store) is given up: retried for ever, it
+written (its attachment damaged in the store) is given up: retried for ever, it
 would hold back every later mail of its plan. Its row in ``notifications`` says
-why, as it does for a mail some of whose recipients were refused. Not done: a
-mail given up is never sent again, even once its cause is fixed.
+why, as it does for a mail some of whose recipients were refused. An attachment
+missing from the store is waited for: it may come back (the store mounted again
+or restored). Not done: a mail given up is never sent again, even once its
+cause is fixed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-from activities.documents import DocumentNotFound, DocumentStore
+from activities.documents import DocumentDamaged, DocumentNotFound, DocumentStore
 from certflow.activity_models import Notification
 from certflow.config import Settings, SmtpSettings
 from certflow.i18n import catalogue, t
@@ -48,12 +50,14 @@ MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 # The error types of a mail given up (see ``Notifier.notify``).
 RECIPIENTS_REFUSED = "mail_recipients_refused"
 MESSAGE_REFUSED = "mail_message_refused"
+ATTACHMENT_DAMAGED = "mail_attachment_damaged"
+# The error type of a mail waiting for its attachment to be back in the store.
 ATTACHMENT_MISSING = "mail_attachment_missing"
 # What operators can do about each, after the reason.
 _ADVICE = {
     RECIPIENTS_REFUSED: "Check the addresses configured for these roles.",
     MESSAGE_REFUSED: "Check the mail server's limits on size and content.",
-    ATTACHMENT_MISSING: "Check the document store and its backups.",
+    ATTACHMENT_DAMAGED: "Check the document store and its backups.",
 }
 # SMTP's answer to a MAIL FROM declaring a size above the server's limit
 # (RFC 1870): about the message, not the sender, whatever the command.
@@ -226,9 +230,17 @@ class Notifier:
 
         try:
             message = self.compose(note, recipients)
-        except DocumentNotFound:
-            reason = "an attachment is missing or damaged in the document store"
-            raise await self.give_up(note, ATTACHMENT_MISSING, reason) from None
+        except DocumentDamaged:
+            reason = "an attachment is damaged in the document store"
+            raise await self.give_up(note, ATTACHMENT_DAMAGED, reason) from None
+        except DocumentNotFound as err:
+            # Retried: the plan's later mails wait, as for a server away.
+            raise ApplicationError(
+                f"Mail {note.template} of plan {note.plan_id} waits for its"
+                f" attachment: {err} Mount or restore the document store; the mail"
+                " goes out at the next retry.",
+                type=ATTACHMENT_MISSING,
+            ) from None
         try:
             refused = await self.mailer.send(message)
         except aiosmtplib.SMTPException as err:

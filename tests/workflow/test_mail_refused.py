@@ -1,11 +1,12 @@
 """A mail the mail server will never take is given up, and holds back no other.
 
 Every recipient refused with a 5xx code (a mistyped address in configuration),
-the message refused, or its attachment gone from the document store: retried for
-ever, such a mail would hold back every later mail of its plan, and the plan with
-them. It is given up instead, and its ``notifications`` row says why; a mail some
-of whose recipients were refused goes to the others and says so too. A server
-away is still waited for.
+the message refused, or its attachment damaged in the document store: retried
+for ever, such a mail would hold back every later mail of its plan, and the plan
+with them. It is given up instead, and its ``notifications`` row says why; a mail
+some of whose recipients were refused goes to the others and says so too. A
+server away, a refusal of the server's policy (relaying, authentication) or an
+attachment missing from the store, all of which may pass, is still waited for.
 
 The mail server is the loopback SMTP sink, refusing the addresses a test names.
 """
@@ -49,6 +50,8 @@ LEAD_ADDRESS = "lead-evaluators@certflow.example.org"
 # The error types of a mail given up, as operators find them in a history.
 RECIPIENTS_REFUSED = "mail_recipients_refused"
 MESSAGE_REFUSED = "mail_message_refused"
+ATTACHMENT_DAMAGED = "mail_attachment_damaged"
+# The error type of a mail waiting for its attachment to be back in the store.
 ATTACHMENT_MISSING = "mail_attachment_missing"
 # The approval report's recipients.
 BATCH_ADDRESSES = ["gm@certflow.example.org", "tech@certflow.example.org"]
@@ -205,19 +208,44 @@ async def test_a_message_too_large_for_the_server_is_given_up(
     assert envelopes(small, mail.plan_id) == []
 
 
-async def test_a_mail_whose_attachment_is_gone_from_the_store_is_given_up(
+async def test_a_mail_whose_attachment_is_damaged_in_the_store_is_given_up(
     settings: Settings, resources: Any, refusing_sink: MailSink
 ) -> None:
+    pool, store = resources
+    # Bytes of this test alone: the store is shared, and the file is damaged.
+    content = f"plan,passed\n{unique_plan_id()},1\n".encode()
+    damaged = store.put(content, filename="report.csv", media_type="text/csv")
+    store.path_of(damaged).write_bytes(b"plan,passed\nX\n")
+    mail = note([Role.LEAD_EVALUATOR], attachments=[damaged])
+
+    error = await given_up(notifier(settings, resources, refusing_sink.port), mail)
+
+    assert error.type == ATTACHMENT_DAMAGED
+    assert "document store" in (await row(pool, mail))["failure"]
+    assert envelopes(refusing_sink, mail.plan_id) == []
+
+
+async def test_a_mail_whose_attachment_is_missing_waits_for_it(
+    settings: Settings, resources: Any, refusing_sink: MailSink
+) -> None:
+    """A store not mounted or not yet restored may come back: the mail is
+    retried, its failure shown on the pending activity, and nothing recorded."""
     pool, _ = resources
     gone = DocumentRef(
         sha256="0" * 64, size=10, media_type="text/csv", filename="report.csv"
     )
     mail = note([Role.LEAD_EVALUATOR], attachments=[gone])
 
-    error = await given_up(notifier(settings, resources, refusing_sink.port), mail)
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(
+            notifier(settings, resources, refusing_sink.port).notify, mail
+        )
 
-    assert error.type == ATTACHMENT_MISSING
-    assert "document store" in (await row(pool, mail))["failure"]
+    assert raised.value.type == ATTACHMENT_MISSING
+    assert not raised.value.non_retryable
+    assert mail.plan_id in str(raised.value) and "restore" in str(raised.value)
+    recorded = await row(pool, mail)
+    assert (recorded["sent_at"], recorded["failure"]) == (None, None)
     assert envelopes(refusing_sink, mail.plan_id) == []
 
 
