@@ -25,6 +25,7 @@ import re
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from typing import Any
 
 import aiosmtplib
 import asyncpg
@@ -140,6 +141,16 @@ def undeliverable(err: aiosmtplib.SMTPException) -> tuple[str, str] | None:
             f"the mail server refused the message as too large (SMTP {err.code})",
         )
     return None
+
+
+def log_not_sent(logger: logging.LoggerAdapter[Any], template: str, **ids: str) -> None:
+    """Log, for a workflow, that a mail's activity gave it up (see ``give_up``).
+
+    ``logger`` is the workflow's own (``workflow.logger``), so the line is not
+    repeated on replay; ``ids`` name the plan or batch. Why is in the
+    activity's failure and the mail's ``notifications`` row.
+    """
+    logger.error("mail not sent", extra={**ids, "template": template})
 
 
 class Mailer:

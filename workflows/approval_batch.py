@@ -15,7 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.batch_report import BatchReportActivities
-    from activities.notify import MAIL_RETRY, Notifier
+    from activities.notify import MAIL_RETRY, Notifier, log_not_sent
     from activities.store import PlanStore
     from certflow.actions import (
         BatchDecisionRequest,
@@ -172,13 +172,15 @@ class ApprovalBatchWorkflow:
         except ActivityError:
             if not workflow.patched(REPORT_MAIL_GIVEN_UP):
                 raise  # as recorded before the patch: the batch failed
-            self._mail_not_sent("batch_ready")
+            log_not_sent(workflow.logger, "batch_ready", batch_id=self._batch_id)
         else:
             return
         try:
             await self._mail("batch_ready_without_report", fields, [])
         except ActivityError:
-            self._mail_not_sent("batch_ready_without_report")
+            log_not_sent(
+                workflow.logger, "batch_ready_without_report", batch_id=self._batch_id
+            )
 
     async def _mail(
         self, template: str, fields: dict[str, str], attachments: list[DocumentRef]
@@ -196,12 +198,6 @@ class ApprovalBatchWorkflow:
             ),
             start_to_close_timeout=TIMEOUT,
             retry_policy=MAIL_RETRY,
-        )
-
-    def _mail_not_sent(self, template: str) -> None:
-        # Why is in the activity's failure and the mail's notifications row.
-        workflow.logger.error(
-            "mail not sent", extra={"batch_id": self._batch_id, "template": template}
         )
 
     def _describe(self) -> None:
