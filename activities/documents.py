@@ -15,7 +15,15 @@ from certflow.privacy import mask_id_numbers_in
 
 
 class DocumentNotFound(Exception):
-    """The store has no file with that digest."""
+    """The store has no good file with that digest (missing, or damaged).
+
+    A missing file may come back (a store not mounted or not yet synced, a
+    backup to restore); a damaged one is :class:`DocumentDamaged`.
+    """
+
+
+class DocumentDamaged(DocumentNotFound):
+    """The store's file no longer matches its digest: its bytes are lost."""
 
 
 class DocumentStore:
@@ -66,7 +74,7 @@ class DocumentStore:
                 f"Document {ref.sha256[:12]} is not in the store at {self.root}."
             ) from None
         if hashlib.sha256(data).hexdigest() != ref.sha256:
-            raise DocumentNotFound(
+            raise DocumentDamaged(
                 f"Document {ref.sha256[:12]} is damaged in the store."
             )
         return data

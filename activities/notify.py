@@ -6,21 +6,26 @@ has an idempotency key, so an activity retried after a crash does not send again
 a mail that was already delivered.
 
 A failure is retried only when it may pass and would hold every mail alike (the
-server away or busy, a 4xx answer, its credentials or sender refused: operators
-fix those, and the mails then follow in order). A mail the server will never
+server away or busy, a 4xx answer, its credentials or sender refused, relaying
+or authentication refused: operators fix those, and the mails then follow in
+order). A mail the server will never
 take (every recipient or the message refused with a 5xx code) or cannot be
-written (its attachment gone from the store) is given up: retried for ever, it
+written (its attachment damaged in the store) is given up: retried for ever, it
 would hold back every later mail of its plan. Its row in ``notifications`` says
-why, as it does for a mail some of whose recipients were refused. Not done: a
-mail given up is never sent again, even once its cause is fixed.
+why, as it does for a mail some of whose recipients were refused. An attachment
+missing from the store is waited for: it may come back (the store mounted again
+or restored). Not done: a mail given up is never sent again, even once its
+cause is fixed.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from typing import Any
 
 import aiosmtplib
 import asyncpg
@@ -29,7 +34,7 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-from activities.documents import DocumentNotFound, DocumentStore
+from activities.documents import DocumentDamaged, DocumentNotFound, DocumentStore
 from certflow.activity_models import Notification
 from certflow.config import Settings, SmtpSettings
 from certflow.i18n import catalogue, t
@@ -46,12 +51,14 @@ MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 # The error types of a mail given up (see ``Notifier.notify``).
 RECIPIENTS_REFUSED = "mail_recipients_refused"
 MESSAGE_REFUSED = "mail_message_refused"
+ATTACHMENT_DAMAGED = "mail_attachment_damaged"
+# The error type of a mail waiting for its attachment to be back in the store.
 ATTACHMENT_MISSING = "mail_attachment_missing"
 # What operators can do about each, after the reason.
 _ADVICE = {
     RECIPIENTS_REFUSED: "Check the addresses configured for these roles.",
     MESSAGE_REFUSED: "Check the mail server's limits on size and content.",
-    ATTACHMENT_MISSING: "Check the document store and its backups.",
+    ATTACHMENT_DAMAGED: "Check the document store and its backups.",
 }
 # SMTP's answer to a MAIL FROM declaring a size above the server's limit
 # (RFC 1870): about the message, not the sender, whatever the command.
@@ -73,8 +80,36 @@ def template_defaults(template: str) -> dict[str, str]:
     }
 
 
-def _permanent(code: int) -> bool:
-    return 500 <= code < 600
+# An enhanced status code (RFC 3463) opening a reply's text: class.subject.detail.
+_ENHANCED = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+# Basic codes of a refused or missing login (530 authentication required, 535
+# credentials refused), whatever the command they answer.
+_AUTH_CODES = frozenset({530, 535})
+# Words of a policy refusal, for a server that gives no enhanced code (not
+# "author": an address may hold it).
+_POLICY_WORDS = re.compile(
+    r"\b(?:un)?(?:relay\w*|auth|authenticat\w*|authori[sz]\w*)\b", re.IGNORECASE
+)
+
+
+def _policy(code: int, text: str) -> bool:
+    """Whether a refusal is the server's policy or security (5.7.x), not the mail.
+
+    "554 5.7.1 Relay access denied", "530 5.7.0 Authentication required" or
+    Exchange's "550 5.7.1 Client was not authenticated" refuse every mail alike
+    until the server or certflow's login to it is set right.
+    """
+    if code in _AUTH_CODES:
+        return True
+    enhanced = _ENHANCED.match(text)
+    if enhanced is not None:
+        return enhanced.group(2) == "7"
+    return _POLICY_WORDS.search(text) is not None
+
+
+def _permanent(code: int, text: str) -> bool:
+    """Whether a refusal is of this one mail for good (5xx, and not policy)."""
+    return 500 <= code < 600 and not _policy(code, text)
 
 
 def _codes(codes: list[int]) -> str:
@@ -86,15 +121,19 @@ def undeliverable(err: aiosmtplib.SMTPException) -> tuple[str, str] | None:
 
     Only refusals of this one mail count: every recipient refused with a 5xx
     code (a mistyped address), or the message itself (too large, its content
-    rejected). A 4xx code may pass, and a refused login or sender, or a server
-    away, refuses every mail alike: those are retried, keeping the plan's order.
+    rejected). A 4xx code may pass; a refused login or sender, a policy or
+    security refusal (relaying denied, authentication required: 5.7.x, 530,
+    535), or a server away, refuses every mail alike: those are retried,
+    keeping the plan's order, until operators set the server right.
     """
     if isinstance(err, aiosmtplib.SMTPRecipientsRefused):
         codes = [refused.code for refused in err.recipients]
-        if codes and all(_permanent(code) for code in codes):
+        if codes and all(_permanent(r.code, r.message) for r in err.recipients):
             reason = f"the mail server refused all {len(codes)} recipient(s)"
             return RECIPIENTS_REFUSED, f"{reason} (SMTP {_codes(codes)})"
-    elif isinstance(err, aiosmtplib.SMTPDataError) and _permanent(err.code):
+    elif isinstance(err, aiosmtplib.SMTPDataError) and _permanent(
+        err.code, err.message
+    ):
         return MESSAGE_REFUSED, f"the mail server refused the message (SMTP {err.code})"
     elif isinstance(err, aiosmtplib.SMTPSenderRefused) and err.code == _TOO_LARGE:
         return (
@@ -102,6 +141,16 @@ def undeliverable(err: aiosmtplib.SMTPException) -> tuple[str, str] | None:
             f"the mail server refused the message as too large (SMTP {err.code})",
         )
     return None
+
+
+def log_not_sent(logger: logging.LoggerAdapter[Any], template: str, **ids: str) -> None:
+    """Log, for a workflow, that a mail's activity gave it up (see ``give_up``).
+
+    ``logger`` is the workflow's own (``workflow.logger``), so the line is not
+    repeated on replay; ``ids`` name the plan or batch. Why is in the
+    activity's failure and the mail's ``notifications`` row.
+    """
+    logger.error("mail not sent", extra={**ids, "template": template})
 
 
 class Mailer:
@@ -192,9 +241,17 @@ class Notifier:
 
         try:
             message = self.compose(note, recipients)
-        except DocumentNotFound:
-            reason = "an attachment is missing or damaged in the document store"
-            raise await self.give_up(note, ATTACHMENT_MISSING, reason) from None
+        except DocumentDamaged:
+            reason = "an attachment is damaged in the document store"
+            raise await self.give_up(note, ATTACHMENT_DAMAGED, reason) from None
+        except DocumentNotFound as err:
+            # Retried: the plan's later mails wait, as for a server away.
+            raise ApplicationError(
+                f"Mail {note.template} of plan {note.plan_id} waits for its"
+                f" attachment: {err} Mount or restore the document store; the mail"
+                " goes out at the next retry.",
+                type=ATTACHMENT_MISSING,
+            ) from None
         try:
             refused = await self.mailer.send(message)
         except aiosmtplib.SMTPException as err:

@@ -212,11 +212,12 @@ class Alarm:
     kind: AlarmKind
     obligation: Obligation
 
-    def withdraw(self) -> None:
-        """Count this alarm as not mailed: its duty was done before it went out.
+    def uncount(self) -> None:
+        """Take this alarm off its obligation's mail counters: it was not mailed.
 
-        The obligation's mail counters say what staff received; its place in
-        the alarm schedule stays, so the alarm is not owed again.
+        Its duty was done before it went out. The counters say what staff
+        received; its place in the alarm schedule stays, so the alarm is not
+        owed again.
         """
         ob = self.obligation
         if self.kind is AlarmKind.REMINDER:

@@ -8,7 +8,7 @@ mailbox's own maildir, where the correction intake reads it like a real inbox.
 Messages of up to ``MAX_MESSAGE_BYTES`` (25 MiB as sent) are taken, bigger ones
 refused with 552; a bare LF counts as a line end (see ``_SinkSMTP``). Tests
 can lower the limit and name addresses refused at RCPT with 550, as a real
-server refuses a mistyped one.
+server refuses a mistyped one, or with an answer of their own.
 
 Staff read the local mail with ``certflow mail list STATE_DIR`` and
 ``certflow mail show N STATE_DIR``. This module does not import
@@ -47,6 +47,8 @@ ALL_FOLDER = "all"
 # declares its size, else after its data.
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 _BARE_LF = re.compile(rb"(?<!\r)\n")
+# The answer at RCPT to an address refused without an answer of its own.
+_MAILBOX_UNAVAILABLE = "550 5.1.1 Mailbox unavailable"
 
 
 class _SinkSMTP(SMTP):
@@ -83,12 +85,12 @@ class _StoreHandler:
         self,
         root: Path,
         mailboxes: Mapping[str, Path],
-        refused: Collection[str] = (),
+        refused: Mapping[str, str],
     ) -> None:
         self.root = root
         # Addresses compare case-insensitively, as mail systems treat them.
         self.mailboxes = {address.lower(): path for address, path in mailboxes.items()}
-        self.refused = {address.lower() for address in refused}
+        self.refused = {address.lower(): answer for address, answer in refused.items()}
 
     async def handle_RCPT(
         self,
@@ -98,8 +100,9 @@ class _StoreHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        if address.lower() in self.refused:
-            return "550 5.1.1 Mailbox unavailable"
+        answer = self.refused.get(address.lower())
+        if answer is not None:
+            return answer
         # What aiosmtpd does itself when a handler has no such hook.
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
@@ -156,8 +159,9 @@ class MailSink:
     ``port=0`` lets the system choose a free port; :attr:`port` holds the chosen
     one after :meth:`start`. ``mailboxes`` maps an address to the maildir that mail
     sent to it is also delivered into. ``refused`` addresses are refused at RCPT
-    with 550 (a mailbox that does not exist); ``max_message_bytes`` is the
-    largest message taken.
+    with 550 (a mailbox that does not exist), or, given as a mapping, with the
+    answer each maps to ("554 5.7.1 Relay access denied");
+    ``max_message_bytes`` is the largest message taken.
     """
 
     def __init__(
@@ -167,14 +171,18 @@ class MailSink:
         maildir_root: Path = Path(".state/mailbox"),
         mailboxes: Mapping[str, Path] | None = None,
         *,
-        refused: Collection[str] = (),
+        refused: Collection[str] | Mapping[str, str] = (),
         max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.host = host
         self.port = port
         self.root = maildir_root
         self.mailboxes = dict(mailboxes or {})
-        self.refused = list(refused)
+        self.refused = (
+            dict(refused)
+            if isinstance(refused, Mapping)
+            else dict.fromkeys(refused, _MAILBOX_UNAVAILABLE)
+        )
         self.max_message_bytes = max_message_bytes
         self._server: asyncio.Server | None = None
 

@@ -15,7 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.batch_report import BatchReportActivities
-    from activities.notify import MAIL_RETRY, Notifier
+    from activities.notify import MAIL_RETRY, Notifier, log_not_sent
     from activities.store import PlanStore
     from certflow.actions import (
         BatchDecisionRequest,
@@ -34,14 +34,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from certflow.arguments import named_codes
     from certflow.i18n import t
-    from certflow.models import Role
+    from certflow.models import DocumentRef, Role
     from certflow.plan import REDO_DUTIES, duties_to_redo, redo_duty_codes
     from certflow.plan_details import batch_details
 
 TIMEOUT = timedelta(minutes=2)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 # Patch id: a report mail given up (the mail server will never take it) is
-# logged and the batch goes on; the code before this patch failed the batch.
+# logged, a short mail without the report tells its recipients the batch waits,
+# and the batch goes on; the code before this patch failed the batch.
 REPORT_MAIL_GIVEN_UP = "report-mail-given-up"
 
 
@@ -112,20 +113,7 @@ class ApprovalBatchWorkflow:
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=RETRY,
         )
-        await self._mail_report(
-            Notification(
-                plan_id="-",
-                template="batch_ready",
-                roles=[Role.GENERAL_MANAGER, Role.TECH_DEPT],
-                fields={
-                    "batch_id": self._batch_id,
-                    "count": str(len(self._plan_ids)),
-                    "plans": "\n".join(self._plan_ids),
-                },
-                attachments=report,
-                idempotency_key=f"{workflow.info().workflow_id}/batch_ready",
-            ),
-        )
+        await self._mail_report(report)
 
         await workflow.wait_condition(lambda: self._decision is not None)
         decision = self._decision
@@ -165,27 +153,52 @@ class ApprovalBatchWorkflow:
             batch_id=self._batch_id, approved=approved, rejected=rejected
         )
 
-    async def _mail_report(self, note: Notification) -> None:
-        """Mail the report; a mail the server will never take is given up.
+    async def _mail_report(self, report: list[DocumentRef]) -> None:
+        """Mail the report; if the server will never take it, say so without it.
 
-        The batch goes on without it: the general manager still decides (the
-        batch shows in the Web UI and ``certflow batch status``), and its plans
-        get their verdicts instead of waiting in a failed batch.
+        The report is the mail most likely refused for good (too large for the
+        server, its file damaged). The batch goes on without it: a short mail
+        tells the general manager and the tech dept that the batch waits and
+        how to get the report, the general manager still decides, and the
+        plans get their verdicts instead of waiting in a failed batch.
         """
+        fields = {
+            "batch_id": self._batch_id,
+            "count": str(len(self._plan_ids)),
+            "plans": "\n".join(self._plan_ids),
+        }
         try:
-            await workflow.execute_activity_method(
-                Notifier.notify,
-                note,
-                start_to_close_timeout=TIMEOUT,
-                retry_policy=MAIL_RETRY,
-            )
+            await self._mail("batch_ready", fields, report)
         except ActivityError:
             if not workflow.patched(REPORT_MAIL_GIVEN_UP):
                 raise  # as recorded before the patch: the batch failed
-            workflow.logger.error(
-                "mail not sent",
-                extra={"batch_id": self._batch_id, "template": note.template},
+            log_not_sent(workflow.logger, "batch_ready", batch_id=self._batch_id)
+        else:
+            return
+        try:
+            await self._mail("batch_ready_without_report", fields, [])
+        except ActivityError:
+            log_not_sent(
+                workflow.logger, "batch_ready_without_report", batch_id=self._batch_id
             )
+
+    async def _mail(
+        self, template: str, fields: dict[str, str], attachments: list[DocumentRef]
+    ) -> None:
+        """Mail the general manager and tech dept; retried until sent or given up."""
+        await workflow.execute_activity_method(
+            Notifier.notify,
+            Notification(
+                plan_id="-",
+                template=template,
+                roles=[Role.GENERAL_MANAGER, Role.TECH_DEPT],
+                fields=fields,
+                attachments=attachments,
+                idempotency_key=f"{workflow.info().workflow_id}/{template}",
+            ),
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=MAIL_RETRY,
+        )
 
     def _describe(self) -> None:
         """Show the batch's progress on its Web UI page."""

@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.calendar import CalendarActivities
     from activities.certificates import CertificateActivities
     from activities.intake import IntakeActivities
-    from activities.notify import MAIL_RETRY, Notifier
+    from activities.notify import MAIL_RETRY, Notifier, log_not_sent
     from activities.store import PLAN_ID_TAKEN, START_PLAN, PlanStore
     from certflow import search_attributes as sa
     from certflow.actions import (
@@ -1849,7 +1849,7 @@ class ExamPlanWorkflow:
             except ActivityError:
                 if not workflow.patched(MAIL_GIVEN_UP):
                     raise  # as recorded before the patch: the plan failed
-                _mail_not_sent(note)
+                log_not_sent(workflow.logger, note.template, plan_id=note.plan_id)
             return
         if alarm is not None and not workflow.patched(ALARMS_WITHDRAWN):
             alarm = None  # as plans recorded before: sent whatever became of it
@@ -1884,7 +1884,7 @@ class ExamPlanWorkflow:
             if alarm is None:
                 await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
             elif not await self._alarm_while_owed(note, alarm):
-                alarm.withdraw()
+                alarm.uncount()
                 workflow.logger.info(
                     "alarm withdrawn: its duty is done",
                     extra={
@@ -1902,7 +1902,7 @@ class ExamPlanWorkflow:
         except ActivityError:
             # Only a non-retryable failure ends the retries (a mail the server
             # will never take): the mails after this one still go out.
-            _mail_not_sent(note)
+            log_not_sent(workflow.logger, note.template, plan_id=note.plan_id)
         except Exception as err:
             # A fault of the plan itself, not of mail: kept, to fail the
             # workflow task where operators see it (as before mail went beside).
@@ -1983,13 +1983,6 @@ class ExamPlanWorkflow:
         return await workflow.execute_activity_method(
             fn, arg, start_to_close_timeout=start_to_close, retry_policy=retry
         )
-
-
-def _mail_not_sent(note: Notification) -> None:
-    # Why is in the activity's failure and the mail's notifications row.
-    workflow.logger.error(
-        "mail not sent", extra={"plan_id": note.plan_id, "template": note.template}
-    )
 
 
 def _returned_to(redo: list[Duty]) -> dict[str, Any]:

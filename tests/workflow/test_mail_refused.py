@@ -1,11 +1,12 @@
 """A mail the mail server will never take is given up, and holds back no other.
 
 Every recipient refused with a 5xx code (a mistyped address in configuration),
-the message refused, or its attachment gone from the document store: retried for
-ever, such a mail would hold back every later mail of its plan, and the plan with
-them. It is given up instead, and its ``notifications`` row says why; a mail some
-of whose recipients were refused goes to the others and says so too. A server
-away is still waited for.
+the message refused, or its attachment damaged in the document store: retried
+for ever, such a mail would hold back every later mail of its plan, and the plan
+with them. It is given up instead, and its ``notifications`` row says why; a mail
+some of whose recipients were refused goes to the others and says so too. A
+server away, a refusal of the server's policy (relaying, authentication) or an
+attachment missing from the store, all of which may pass, is still waited for.
 
 The mail server is the loopback SMTP sink, refusing the addresses a test names.
 """
@@ -27,7 +28,7 @@ from activities.notify import Mailer, Notifier, undeliverable
 from certflow.activity_models import Notification
 from certflow.config import Settings
 from certflow.models import DocumentRef, Role, Stage
-from starter.smtp_sink import MailSink, read_messages
+from starter.smtp_sink import MAX_MESSAGE_BYTES, MailSink, read_messages
 from tests.support import (
     SITE,
     SITE_CODE,
@@ -49,6 +50,8 @@ LEAD_ADDRESS = "lead-evaluators@certflow.example.org"
 # The error types of a mail given up, as operators find them in a history.
 RECIPIENTS_REFUSED = "mail_recipients_refused"
 MESSAGE_REFUSED = "mail_message_refused"
+ATTACHMENT_DAMAGED = "mail_attachment_damaged"
+# The error type of a mail waiting for its attachment to be back in the store.
 ATTACHMENT_MISSING = "mail_attachment_missing"
 # The approval report's recipients.
 BATCH_ADDRESSES = ["gm@certflow.example.org", "tech@certflow.example.org"]
@@ -60,16 +63,26 @@ def refused() -> list[str]:
     return [SITE_ADDRESS]
 
 
+@pytest.fixture
+def max_message_bytes() -> int:
+    """The largest message the sink takes (a test may lower it)."""
+    return MAX_MESSAGE_BYTES
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def refusing_sink(
-    smtp_port: int, refused: list[str], tmp_path: Path
+    smtp_port: int, refused: list[str], max_message_bytes: int, tmp_path: Path
 ) -> AsyncIterator[MailSink]:
     """The mail server, refusing ``refused`` with 550 and taking the rest.
 
     It listens on ``smtp_port``, where the worker of a test asking for it mails.
     """
     async with MailSink(
-        "127.0.0.1", smtp_port, tmp_path / "mailbox", refused=refused
+        "127.0.0.1",
+        smtp_port,
+        tmp_path / "mailbox",
+        refused=refused,
+        max_message_bytes=max_message_bytes,
     ) as sink:
         yield sink
 
@@ -195,19 +208,44 @@ async def test_a_message_too_large_for_the_server_is_given_up(
     assert envelopes(small, mail.plan_id) == []
 
 
-async def test_a_mail_whose_attachment_is_gone_from_the_store_is_given_up(
+async def test_a_mail_whose_attachment_is_damaged_in_the_store_is_given_up(
     settings: Settings, resources: Any, refusing_sink: MailSink
 ) -> None:
+    pool, store = resources
+    # Bytes of this test alone: the store is shared, and the file is damaged.
+    content = f"plan,passed\n{unique_plan_id()},1\n".encode()
+    damaged = store.put(content, filename="report.csv", media_type="text/csv")
+    store.path_of(damaged).write_bytes(b"plan,passed\nX\n")
+    mail = note([Role.LEAD_EVALUATOR], attachments=[damaged])
+
+    error = await given_up(notifier(settings, resources, refusing_sink.port), mail)
+
+    assert error.type == ATTACHMENT_DAMAGED
+    assert "document store" in (await row(pool, mail))["failure"]
+    assert envelopes(refusing_sink, mail.plan_id) == []
+
+
+async def test_a_mail_whose_attachment_is_missing_waits_for_it(
+    settings: Settings, resources: Any, refusing_sink: MailSink
+) -> None:
+    """A store not mounted or not yet restored may come back: the mail is
+    retried, its failure shown on the pending activity, and nothing recorded."""
     pool, _ = resources
     gone = DocumentRef(
         sha256="0" * 64, size=10, media_type="text/csv", filename="report.csv"
     )
     mail = note([Role.LEAD_EVALUATOR], attachments=[gone])
 
-    error = await given_up(notifier(settings, resources, refusing_sink.port), mail)
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(
+            notifier(settings, resources, refusing_sink.port).notify, mail
+        )
 
-    assert error.type == ATTACHMENT_MISSING
-    assert "document store" in (await row(pool, mail))["failure"]
+    assert raised.value.type == ATTACHMENT_MISSING
+    assert not raised.value.non_retryable
+    assert mail.plan_id in str(raised.value) and "restore" in str(raised.value)
+    recorded = await row(pool, mail)
+    assert (recorded["sent_at"], recorded["failure"]) == (None, None)
     assert envelopes(refusing_sink, mail.plan_id) == []
 
 
@@ -229,9 +267,30 @@ async def test_a_mail_server_away_is_still_waited_for(
     assert (recorded["sent_at"], recorded["failure"]) == (None, None)
 
 
-def _refusals(*codes: int) -> aiosmtplib.SMTPRecipientsRefused:
+async def test_a_relay_or_login_refusal_at_rcpt_is_still_retried(
+    settings: Settings, resources: Any, tmp_path: Path
+) -> None:
+    """The server refuses to relay for certflow (its login or network is not set
+    up): every mail would be refused alike, so none is given up for it."""
+    pool, _ = resources
+    mail = note([Role.SITE])
+    relay_denied = {SITE_ADDRESS: "554 5.7.1 Relay access denied"}
+
+    async with MailSink(
+        "127.0.0.1", 0, tmp_path / "mailbox", refused=relay_denied
+    ) as sink:
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+            await ActivityEnvironment().run(
+                notifier(settings, resources, sink.port).notify, mail
+            )
+
+    recorded = await row(pool, mail)
+    assert (recorded["sent_at"], recorded["failure"]) == (None, None)
+
+
+def _refusals(*codes: int, text: str = "refused") -> aiosmtplib.SMTPRecipientsRefused:
     return aiosmtplib.SMTPRecipientsRefused(
-        [aiosmtplib.SMTPRecipientRefused(c, "refused", f"r{c}@x") for c in codes]
+        [aiosmtplib.SMTPRecipientRefused(c, text, f"r{c}@x") for c in codes]
     )
 
 
@@ -241,9 +300,22 @@ def _refusals(*codes: int) -> aiosmtplib.SMTPRecipientsRefused:
         (_refusals(550, 553), RECIPIENTS_REFUSED),
         (_refusals(550, 450), None),  # the 450 may pass: retried
         (_refusals(421), None),
+        (_refusals(550, text="5.1.1 Mailbox unavailable"), RECIPIENTS_REFUSED),
+        # The server's policy, not the address: every mail is refused alike.
+        (_refusals(554, text="5.7.1 Relay access denied"), None),
+        (_refusals(530, text="5.7.0 Authentication required"), None),
+        (_refusals(550, text="5.7.1 Client was not authenticated"), None),
+        (_refusals(535, text="Authentication failed"), None),
+        (_refusals(554, text="Relaying denied"), None),
+        (_refusals(550, text="Not authorised to send"), None),
+        (_refusals(550, 554, text="5.7.1 Relay access denied"), None),
+        (_refusals(550, text="<author@x>: User unknown"), RECIPIENTS_REFUSED),
         (aiosmtplib.SMTPDataError(554, "content rejected"), MESSAGE_REFUSED),
         (aiosmtplib.SMTPDataError(552, "too large"), MESSAGE_REFUSED),
         (aiosmtplib.SMTPDataError(451, "try later"), None),
+        (aiosmtplib.SMTPDataError(554, "5.6.0 message malformed"), MESSAGE_REFUSED),
+        (aiosmtplib.SMTPDataError(550, "5.7.1 Sender not authorised"), None),
+        (aiosmtplib.SMTPDataError(530, "Authentication required"), None),
         (aiosmtplib.SMTPSenderRefused(552, "too large", "s@x"), MESSAGE_REFUSED),
         (aiosmtplib.SMTPSenderRefused(553, "not allowed", "s@x"), None),
         (aiosmtplib.SMTPAuthenticationError(535, "bad credentials"), None),
@@ -319,12 +391,17 @@ async def test_a_mail_refused_for_good_holds_back_none_after_it(
     ] == [(plan_id, "upload_refused")]
 
 
-@pytest.mark.parametrize("refused", [BATCH_ADDRESSES])
+# The approval report (xlsx and PDF) is larger than this; a mail without it is not.
+REPORT_TOO_LARGE = 24 * 1024
+
+
+@pytest.mark.parametrize("max_message_bytes", [REPORT_TOO_LARGE])
 async def test_an_approval_report_refused_for_good_leaves_the_batch_deciding(
     make_driver: Any, resources: Any, refusing_sink: MailSink
 ) -> None:
-    """The general manager's and tech dept's addresses are refused: the report
-    mail is given up, and the batch still takes the decision and passes it on."""
+    """The report is too large for the mail server: its mail is given up, a
+    short mail without it tells the general manager and the tech dept that the
+    batch waits, and the batch still takes the decision and passes it on."""
     pool, _ = resources
     driver: PlanDriver = await make_driver()
     await driver.reach_approval()
@@ -337,4 +414,14 @@ async def test_an_approval_report_refused_for_good_leaves_the_batch_deciding(
         "SELECT failure FROM notifications WHERE idempotency_key = $1",
         f"{batch.id}/batch_ready",
     )
-    assert "550" in failure
+    assert "552" in failure
+    [short] = [
+        m
+        for m in read_messages(refusing_sink.root)
+        if str(m["X-Certflow-Template"]).startswith("batch_ready")
+    ]
+    assert short["X-Certflow-Template"] == "batch_ready_without_report"
+    assert str(short["X-Envelope-To"]) == ", ".join(BATCH_ADDRESSES)
+    body = short.get_body().get_content()
+    assert driver.plan.plan_id in body and "技术部" in body
+    assert not list(short.iter_attachments())
