@@ -91,6 +91,10 @@ _POLICY_WORDS = re.compile(
     r"\b(?:un)?(?:relay\w*|auth|authenticat\w*|authori[sz]\w*)\b", re.IGNORECASE
 )
 
+# Words of a refusal of this mail's content, which a 5.7.x code may carry too
+# ("554 5.7.1 Message rejected as spam"): no retry changes the content.
+_CONTENT_WORDS = re.compile(r"\b(?:spam\w*|virus\w*|malware|phish\w*|content)\b", re.I)
+
 
 def _policy(code: int, text: str) -> bool:
     """Whether a refusal is the server's policy or security (5.7.x), not the mail.
@@ -101,6 +105,8 @@ def _policy(code: int, text: str) -> bool:
     """
     if code in _AUTH_CODES:
         return True
+    if _CONTENT_WORDS.search(text) is not None:
+        return False
     enhanced = _ENHANCED.match(text)
     if enhanced is not None:
         return enhanced.group(2) == "7"

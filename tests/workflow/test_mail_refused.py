@@ -315,6 +315,12 @@ def _refusals(*codes: int, text: str = "refused") -> aiosmtplib.SMTPRecipientsRe
         (aiosmtplib.SMTPDataError(451, "try later"), None),
         (aiosmtplib.SMTPDataError(554, "5.6.0 message malformed"), MESSAGE_REFUSED),
         (aiosmtplib.SMTPDataError(550, "5.7.1 Sender not authorised"), None),
+        # A 5.7.x refusal of the content is this mail's alone.
+        (
+            aiosmtplib.SMTPDataError(554, "5.7.1 Message rejected as spam"),
+            MESSAGE_REFUSED,
+        ),
+        (aiosmtplib.SMTPDataError(554, "5.7.1 Virus found"), MESSAGE_REFUSED),
         (aiosmtplib.SMTPDataError(530, "Authentication required"), None),
         (aiosmtplib.SMTPSenderRefused(552, "too large", "s@x"), MESSAGE_REFUSED),
         (aiosmtplib.SMTPSenderRefused(553, "not allowed", "s@x"), None),
