@@ -134,7 +134,8 @@ CORRECTION_RECHECKS_APPLICATION = "correction-rechecks-application"
 APPLICATION_RECHECKED = "application-rechecked-after-its-form"
 # Patch id: of the duties a plan redoes, those resting on another of them (the
 # payment check and the site's sign-off rest on the new application) are not
-# shown owed, nor listed under their party in OwedBy, before it is in.
+# shown owed, nor listed under their party in OwedBy, before it is in; nor is
+# an invoice still owed for a payment to be checked again.
 FOLLOWERS_WAIT = "redone-followers-wait"
 # Patch id: a reminder or overdue notice an outage held is withdrawn once its
 # duty is done: it would ask staff for what they have already done.
@@ -1670,12 +1671,18 @@ class ExamPlanWorkflow:
         if not redo:
             return
         state = self._state
-        waiting = waiting_in_redo(redo) if workflow.patched(FOLLOWERS_WAIT) else set()
+        followers_wait = workflow.patched(FOLLOWERS_WAIT)
+        waiting = waiting_in_redo(redo) if followers_wait else set()
         for duty in redo:
             if duty in waiting:
                 state.set_aside(duty.value)
             else:
                 state.open_duty(duty, now)
+        if followers_wait and Duty.PAYMENT_CHECK in redo:
+            # An invoice still owed is for the payment finance checks again:
+            # it cannot be recorded before, and confirming opens it anew, so
+            # finance is not reminded of it meanwhile.
+            state.set_aside(Duty.INVOICE.value)
         self._alarms_changed = True
 
     def _check(self, action: Action, actor: Actor) -> None:

@@ -739,9 +739,10 @@ async def test_a_rejected_plan_sent_back_redoes_its_application_and_what_follows
 
     status = await sent.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
     assert status.batch_id is None
-    # The invoice finance still owes stays owed, as before the rejection; the
-    # payment check and the site's sign-off wait for the new application.
-    assert sorted(o.duty for o in status.owed) == [Duty.APPLICATION, Duty.INVOICE]
+    # The payment check and the site's sign-off wait for the new application,
+    # and the invoice finance still owed for the old payment waits for the new
+    # payment's confirmation: finance is not reminded of what it cannot do.
+    assert [o.duty for o in status.owed] == [Duty.APPLICATION]
     assert status.history[-1].action == "stage:payment_and_signoff"
     [line] = [h for h in status.history if h.action == "reject_batch"]
     assert line.outcome == "sent_back" and line.note == reason
@@ -764,7 +765,9 @@ async def test_a_rejected_plan_sent_back_redoes_its_application_and_what_follows
     # The site applies again, finance checks it, the site signs off: the plan
     # waits for the next batch, which gathers it.
     await sent.pay_and_sign(org_signoff=False)
-    await sent.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    status = await sent.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    # The new payment confirmed, its invoice is owed.
+    assert Duty.INVOICE in {o.duty for o in status.owed}
     again = await sent.start_batch()
     await sent.wait_for(lambda s: s.batch_id == sent.batch_id)
     assert (await again.query(ApprovalBatchWorkflow.status)).plan_ids == [sent_id]
