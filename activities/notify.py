@@ -149,6 +149,14 @@ def undeliverable(err: aiosmtplib.SMTPException) -> tuple[str, str] | None:
     return None
 
 
+def _whose(note: Notification) -> str:
+    """``plan P…``, or ``batch B…`` for an approval batch's mail (no plan)."""
+    batch = note.fields.get("batch_id")
+    if note.plan_id == "-" and batch:
+        return f"batch {batch}"
+    return f"plan {note.plan_id}"
+
+
 def log_not_sent(logger: logging.LoggerAdapter[Any], template: str, **ids: str) -> None:
     """Log, for a workflow, that a mail's activity gave it up (see ``give_up``).
 
@@ -253,7 +261,7 @@ class Notifier:
         except DocumentNotFound as err:
             # Retried: the plan's later mails wait, as for a server away.
             raise ApplicationError(
-                f"Mail {note.template} of plan {note.plan_id} waits for its"
+                f"Mail {note.template} of {_whose(note)} waits for its"
                 f" attachment: {err} Mount or restore the document store; the mail"
                 " goes out at the next retry.",
                 type=ATTACHMENT_MISSING,
@@ -308,8 +316,8 @@ class Notifier:
             kind,
         )
         return ApplicationError(
-            f"Mail {note.template} of plan {note.plan_id} to {roles} is given up:"
-            f" {reason}. {_ADVICE[kind]} The plan's later mails go out as usual.",
+            f"Mail {note.template} of {_whose(note)} to {roles} is given up:"
+            f" {reason}. {_ADVICE[kind]} Later mails go out as usual.",
             type=kind,
             non_retryable=True,
         )

@@ -421,6 +421,14 @@ async def test_an_approval_report_refused_for_good_leaves_the_batch_deciding(
         f"{batch.id}/batch_ready",
     )
     assert "552" in failure
+    # Operators read whose mail it was in the batch's history: the batch's.
+    given_up = [
+        event.activity_task_failed_event_attributes.failure.message
+        async for event in batch.fetch_history_events()
+        if event.HasField("activity_task_failed_event_attributes")
+    ]
+    batch_id = batch.id.removeprefix("approval-batch-")
+    assert [m for m in given_up if f"of batch {batch_id} " in m], given_up
     [short] = [
         m
         for m in read_messages(refusing_sink.root)
