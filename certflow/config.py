@@ -13,12 +13,13 @@ import tomllib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator
 
 from certflow.i18n import t
+from certflow.mail_address import is_mail_address
 from certflow.models import Level, Model, PassRule, Role
 from certflow.validation import explain
 
@@ -180,10 +181,23 @@ class DeadlinePolicy(Model):
     )
 
 
+def _mail_address(value: str) -> str:
+    # A typo (a doubled dot, a space, a name) would otherwise be found only by
+    # the mail program, at the first mail, and retried for ever: the worker
+    # and the staff tools refuse to start instead, naming the setting.
+    address = value.strip()
+    if not is_mail_address(address):
+        raise ValueError(t("config.not_mail_address"))
+    return address
+
+
+MailAddress = Annotated[str, AfterValidator(_mail_address)]
+
+
 class SmtpSettings(Model):
     host: str = "127.0.0.1"
     port: int = 8025
-    sender: str = "certflow@example.org"
+    sender: MailAddress = "certflow@example.org"
     username: str | None = None
     password: str | None = None
     starttls: bool = False
@@ -206,7 +220,7 @@ class MailboxSettings(Model):
     ssl: bool = False
     folder: str = "INBOX"
     processed_folder: str | None = "Processed"
-    address: str | None = None
+    address: MailAddress | None = None
     poll_interval: timedelta = timedelta(minutes=5)
 
 
@@ -298,9 +312,9 @@ class Settings(Model):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     deadlines: DeadlinePolicy = Field(default_factory=DeadlinePolicy)
     # Mail addresses of each internal role, and of each site by site code.
-    recipients: dict[Role, list[str]] = Field(default_factory=dict)
-    site_recipients: dict[str, list[str]] = Field(default_factory=dict)
-    admins: list[str] = Field(default_factory=list)
+    recipients: dict[Role, list[MailAddress]] = Field(default_factory=dict)
+    site_recipients: dict[str, list[MailAddress]] = Field(default_factory=dict)
+    admins: list[MailAddress] = Field(default_factory=list)
     pass_rules: list[PassRuleEntry] = Field(default_factory=list)
     fees: list[FeeEntry] = Field(default_factory=list)
     certificates: CertificateSettings = Field(default_factory=CertificateSettings)

@@ -165,6 +165,36 @@ def test_an_overdue_notice_repeating_without_pause_is_refused(tmp_path: Path) ->
     assert t("config.remind_before_not_before") in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("setting", "where"),
+    [
+        (
+            '[site_recipients]\n"42010601" = ["ok@whjtxx.edu.cn", "k@whjtxx..edu.cn"]',
+            "site_recipients.42010601.2",
+        ),
+        (
+            '[recipients]\nfinance = ["财务部 caiwu@certflow.example.org"]',
+            "recipients.finance.1",
+        ),
+        ('admins = ["admin@certflow"]', "admins.1"),
+        ('[smtp]\nsender = "certflow at example.org"', "smtp.sender"),
+    ],
+)
+def test_a_mistyped_mail_address_is_refused_naming_the_setting(
+    tmp_path: Path, setting: str, where: str
+) -> None:
+    """Regression: an address with a doubled dot was taken; the mail program
+    refused it at the first mail, which was retried for ever, and with it every
+    later mail of the plan, each attempt logging the address."""
+    config = tmp_path / "certflow.toml"
+    config.write_text(setting + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        Settings.load(config)
+    message = str(raised.value)
+    assert where in message and t("config.not_mail_address") in message
+    assert "whjtxx..edu" not in message and "caiwu@" not in message  # not repeated
+
+
 @pytest.mark.parametrize("tool", ["revoke", "mailbox"])
 def test_a_config_given_before_a_tools_name_reaches_the_tool(
     tool: str,
