@@ -1892,8 +1892,12 @@ class ExamPlanWorkflow:
                 await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
             elif not await self._alarm_while_owed(note, alarm):
                 alarm.uncount()
+                # In the text too: a plain log format shows no extra fields.
                 workflow.logger.info(
-                    "alarm withdrawn: its duty is done",
+                    "alarm withdrawn: its duty is done (plan %s, %s, duty %s)",
+                    note.plan_id,
+                    note.template,
+                    alarm.obligation.duty.value,
                     extra={
                         "plan_id": note.plan_id,
                         "template": note.template,

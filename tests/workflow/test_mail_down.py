@@ -301,3 +301,8 @@ async def test_a_reminder_held_by_an_outage_is_withdrawn_once_its_duty_is_done(
     assert {
         (getattr(r, "plan_id", ""), getattr(r, "template", "")) for r in withdrawn
     } == {(plan_id, "alarm_reminder")}
+    # Also in the text, which a plain log format shows alone.
+    assert any(
+        f"(plan {plan_id}, alarm_reminder, duty score_summary)" in r.getMessage()
+        for r in withdrawn
+    )
