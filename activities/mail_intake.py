@@ -16,6 +16,14 @@ Delivery is at least once, so every step can run again without effect:
 - the reply is composed once, kept in the document store with a Message-ID
   derived from the dedupe key, and resent as the same bytes after a crash.
 
+A reply that can never be delivered (the mail server refuses every recipient
+or the message with a 5xx code, or the mail program refuses the requester's
+address as malformed) is given up: the reason goes to ``mail_messages.
+reply_failure`` and the message is acknowledged, so one requester's address
+does not hold back the mailbox. A failure that may pass (the server away, a
+4xx answer, relaying or authentication refused) fails the poll, which is
+retried.
+
 Nothing here logs a name, an ID number or a subject: only dedupe-key prefixes,
 plan ids, request ids and counts.
 """
@@ -36,7 +44,9 @@ from email.utils import parseaddr, parsedate_to_datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+import aiosmtplib
 import asyncpg
+from aiosmtplib.email import extract_recipients, parse_address
 from pydantic import Field, ValidationError
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -45,7 +55,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.documents import DocumentStore
 from activities.mailbox import ImapSource, MaildirSource, MailSource, StaleSourceKey
-from activities.notify import Mailer
+from activities.notify import Mailer, undeliverable
 from certflow.actions import (
     ActionResult,
     CorrectionSubmission,
@@ -135,6 +145,8 @@ class Submitted:
 
     reference: str | None = None
     reason: str | None = None
+    # Why the acknowledgement of a filed request could not be delivered.
+    reply_failure: str | None = None
 
 
 class FilingDeferred(Exception):
@@ -162,6 +174,22 @@ def source_from_settings(mailbox: MailboxSettings) -> MailSource:
             processed_folder=mailbox.processed_folder,
         )
     return MaildirSource(mailbox.path)
+
+
+def malformed_recipient(message: EmailMessage) -> bool:
+    """Whether the mail program refuses the message's recipient address itself.
+
+    aiosmtplib refuses, with a ``ValueError`` and before it talks to the server,
+    an address it cannot put on an SMTP command line (``zhang@@example.org``
+    reads as ``@example.org`` quoted as ``<>``): no retry changes it.
+    """
+    try:
+        recipients = extract_recipients(message)
+        for address in recipients:
+            parse_address(address)
+    except ValueError:
+        return True
+    return not recipients
 
 
 def arrival_time(raw: bytes) -> datetime | None:
@@ -544,9 +572,13 @@ class MailIntakeActivities:
     async def _send_reply(self, row: asyncpg.Record) -> None:
         if row["reply_sha256"] is None or row["replied_at"] is not None:
             return
+        if row["reply_failure"] is not None:
+            return  # given up before: a redelivery does not try again
         data = await asyncio.to_thread(self._stored, row["reply_sha256"])
         reply = message_from_bytes(data, _class=EmailMessage, policy=SMTP)
-        await self.mailer.send(reply)
+        failure = await self._deliver(reply, row["dedupe_key"])
+        if failure is not None:
+            return
         await self.pool.execute(
             "UPDATE mail_messages SET replied_at = now() WHERE dedupe_key = $1",
             row["dedupe_key"],
@@ -554,6 +586,35 @@ class MailIntakeActivities:
         log.info(
             "mail answered key=%s status=%s", row["dedupe_key"][:12], row["status"]
         )
+
+    async def _deliver(self, reply: EmailMessage, key: str) -> str | None:
+        """Send ``reply``; give it up if it can never be delivered, saying why.
+
+        The reason is recorded in ``mail_messages.reply_failure`` and logged
+        with the key's prefix only (never the address: personal data); None is
+        returned for a reply sent. A failure that may pass is raised, and the
+        poll is retried.
+        """
+        try:
+            await self.mailer.send(reply)
+        except aiosmtplib.SMTPException as err:
+            given_up = undeliverable(err)
+            if given_up is None:
+                raise
+            failure = given_up[1]
+        except ValueError:
+            if not malformed_recipient(reply):
+                raise
+            failure = "the mail program refused the requester's address as malformed"
+        else:
+            return None
+        await self.pool.execute(
+            "UPDATE mail_messages SET reply_failure = $2 WHERE dedupe_key = $1",
+            key,
+            failure,
+        )
+        log.warning("mail reply given up key=%s reason=%s", key[:12], failure)
+        return failure
 
     def _stored(self, sha256: str) -> bytes:
         # The store checks the bytes against the digest; the size is not used.
@@ -644,7 +705,9 @@ class MailIntakeActivities:
             answer.reference,
             person,
         )
-        await self._acknowledge_assignment(row, submission, plan_id, answer.reference)
+        answer.reply_failure = await self._acknowledge_assignment(
+            row, submission, plan_id, answer.reference
+        )
         return answer
 
     async def _acknowledge_assignment(
@@ -653,11 +716,12 @@ class MailIntakeActivities:
         submission: CorrectionSubmission,
         plan_id: str,
         reference: str,
-    ) -> None:
+    ) -> str | None:
+        """Send the sender the acknowledgement; return why it was given up, if so."""
         raw = await asyncio.to_thread(self._stored, row["raw_sha256"])
         reading = read_correction_mail(raw)
         if not reading.sender:
-            return
+            return None
         draft = CorrectionDraft(
             plan_id=plan_id,
             admission_number=submission.admission_number,
@@ -678,13 +742,17 @@ class MailIntakeActivities:
             sender_address=self.address,
             drafts=[draft],
         )
-        await self.mailer.send(self.stamp(reply, f"{row['dedupe_key']}#{reference}"))
+        stamped = self.stamp(reply, f"{row['dedupe_key']}#{reference}")
+        failure = await self._deliver(stamped, row["dedupe_key"])
+        if failure is not None:
+            return failure
         await self.pool.execute(
-            "UPDATE mail_messages SET reply_message_id = $2, replied_at = now() "
-            "WHERE dedupe_key = $1",
+            "UPDATE mail_messages SET reply_message_id = $2, replied_at = now(),"
+            " reply_failure = NULL WHERE dedupe_key = $1",
             row["dedupe_key"],
             reply["Message-ID"],
         )
+        return None
 
 
 def mailbox_activities(

@@ -202,7 +202,8 @@ async def _open_pool(settings: Settings) -> Any:
 async def _list(pool: Any, args: argparse.Namespace, out: TextIO) -> int:
     rows = await pool.fetch(
         """
-        SELECT dedupe_key, received_at, sender, subject, status, request_ids
+        SELECT dedupe_key, received_at, sender, subject, status, request_ids,
+            replied_at, reply_failure
         FROM mail_messages WHERE $1::text IS NULL OR status = $1
         ORDER BY received_at DESC LIMIT $2
         """,
@@ -213,7 +214,7 @@ async def _list(pool: Any, args: argparse.Namespace, out: TextIO) -> int:
         print(t("mailbox.empty"), file=out)
         return 0
 
-    names = ["key", "received", "sender", "subject", "status", "requests"]
+    names = ["key", "received", "sender", "subject", "status", "requests", "reply"]
     if not args.subjects:
         names.remove("subject")
     shown = [
@@ -224,6 +225,7 @@ async def _list(pool: Any, args: argparse.Namespace, out: TextIO) -> int:
             "subject": _short(row["subject"]),
             "status": t(f"mailbox.status_{row['status']}"),
             "requests": "、".join(row["request_ids"]) or "—",
+            "reply": _reply(row),
         }
         for row in rows
     ]
@@ -233,6 +235,13 @@ async def _list(pool: Any, args: argparse.Namespace, out: TextIO) -> int:
     )
     print("\n".join(lines), file=out)
     return 0
+
+
+def _reply(row: Any) -> str:
+    """Whether the sender was answered; a reply given up is for staff to follow."""
+    if row["reply_failure"] is not None:
+        return t("mailbox.reply_failed")
+    return t("mailbox.reply_sent") if row["replied_at"] is not None else "—"
 
 
 def _short(subject: str) -> str:
@@ -288,6 +297,9 @@ async def _assign(
         raise
     if answer.reference is None:
         raise _Refused(t("mailbox.refused", reason=answer.reason or ""))
+    if answer.reply_failure is not None:
+        print(t("mailbox.assigned_unanswered", reference=answer.reference), file=out)
+        return 0
     print(t("mailbox.assigned", reference=answer.reference), file=out)
     return 0
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -300,19 +300,27 @@ async def intake_rig(
     wrap_source: Callable[[MailSource], MailSource] | None = None,
     wrap_mailer: Callable[[MailSender], MailSender] | None = None,
     intake_store: DocumentStore | None = None,
+    refused: Collection[str] = (),
 ) -> AsyncIterator[IntakeRig]:
     """Run a worker with the mailbox wired in, and an SMTP sink of its own.
 
     With no wrapper the worker gets ``mailbox_activities`` exactly as the
     production worker will; the wrappers (and ``intake_store``) make the source,
-    the sender or the store crash.
+    the sender or the store crash. The sink answers RCPT to each address of
+    ``refused`` with 550 5.1.1, as a server does for a mailbox that is gone.
     At the end every workflow started is replayed against the current code and
     terminated (the time-skipping server would otherwise keep firing their
     timers for a worker that is gone).
     """
     pool, store = resources
     mail_root = tmp / "mail"
-    sink = MailSink("127.0.0.1", 0, mail_root, {EXAM_MAILBOX: mail_root / "exam"})
+    sink = MailSink(
+        "127.0.0.1",
+        0,
+        mail_root,
+        {EXAM_MAILBOX: mail_root / "exam"},
+        refused=refused,
+    )
     await sink.start()
     settings = worker_settings.model_copy(
         update={

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
@@ -18,6 +19,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -31,6 +33,7 @@ from certflow.timeutil import end_of_day, start_of_day
 from starter import mailbox_cli
 from starter.smtp_sink import body_text
 from tests.corrections.mail_intake_support import (
+    EXAM_MAILBOX,
     SITE_ADDRESS,
     STRANGER_ADDRESS,
     FlakyMailer,
@@ -606,3 +609,101 @@ async def test_a_request_the_plan_cannot_file_now_waits_in_the_mailbox(
         [reply] = rig.replies_to(SITE_ADDRESS)
         assert request_id in body_text(reply)
         assert rig.unacknowledged() == 0
+
+
+# A second address registered for the sample site, whose mailbox is gone.
+MOVED_ADDRESS = "kaowu-old@whjtxx.example.edu.cn"
+
+
+async def test_a_reply_that_can_never_be_delivered_does_not_block_the_mailbox(
+    env: WorkflowEnvironment,
+    resources: tuple[Any, DocumentStore],
+    worker_settings: Settings,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Regression: a reply refused for good (every recipient refused 550, or an
+    address aiosmtplib refuses as malformed) failed the poll, and the same
+    oldest mail failed every retry first: nobody's request was read again."""
+    sites = dict(worker_settings.site_recipients)
+    sites["HB-WH-0031"] = [*sites["HB-WH-0031"], MOVED_ADDRESS]
+    settings = worker_settings.model_copy(update={"site_recipients": sites})
+    rig_opened = intake_rig(
+        env, resources, settings, tmp_path, refused=[MOVED_ADDRESS]
+    )
+    async with rig_opened as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        gone = await rig.mail_in(
+            "成绩修改申请", correction_body(plan_id, CANDIDATE), sender=MOVED_ADDRESS
+        )
+        # "zhang@@example.org" reads as "@example.org", which aiosmtplib
+        # refuses with a ValueError before it talks to the server.
+        typo = mail(
+            SITE_ADDRESS,
+            "成绩修改申请",
+            correction_body(plan_id, CANDIDATE),
+            await rig.now(),
+        )
+        typo.replace_header("From", "zhang@@example.org")
+        await aiosmtplib.send(
+            typo,
+            sender="zhang@example.org",
+            recipients=[EXAM_MAILBOX],
+            hostname="127.0.0.1",
+            port=rig.sink.port,
+        )
+        good = await rig.mail_in(
+            "成绩修改申请",
+            correction_body(
+                plan_id, CANDIDATE, field_label="理论成绩", published="82.10"
+            ),
+        )
+
+        with caplog.at_level(logging.WARNING, logger="activities.mail_intake"):
+            run = await rig.poll()
+
+        assert run.fetched == 3
+        assert run.counts == {"received": 2, "refused": 1}
+        assert rig.unacknowledged() == 0
+        filed = await _filed(rig, plan_id)
+        assert [r["requester_email"] for r in filed] == [MOVED_ADDRESS, SITE_ADDRESS]
+
+        unanswered = await _row(rig, gone["Message-ID"])
+        assert unanswered["status"] == "received"
+        assert unanswered["replied_at"] is None
+        assert "550" in unanswered["reply_failure"]
+        assert MOVED_ADDRESS not in unanswered["reply_failure"]
+        assert rig.replies_to(MOVED_ADDRESS) == []
+
+        malformed = await _row(rig, typo["Message-ID"])
+        assert malformed["status"] == "refused" and malformed["replied_at"] is None
+        assert "malformed" in malformed["reply_failure"]
+
+        answered = await _row(rig, good["Message-ID"])
+        assert answered["replied_at"] is not None
+        assert answered["reply_failure"] is None
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        assert reply["In-Reply-To"] == good["Message-ID"]
+
+        warnings = [r.getMessage() for r in caplog.records if "given up" in r.msg]
+        assert sorted(warnings) == sorted(
+            f"mail reply given up key={row['dedupe_key'][:12]}"
+            f" reason={row['reply_failure']}"
+            for row in (unanswered, malformed)
+        )
+        for line in warnings:
+            assert "@" not in line and "example" not in line
+
+        # Staff see who was not answered.
+        out = io.StringIO()
+        assert await mailbox_cli.run(["list"], rig.settings, out=out) == 0
+        unanswered_lines = [
+            line for line in out.getvalue().splitlines() if "未送达" in line
+        ]
+        assert len(unanswered_lines) == 2
+        assert any(unanswered["dedupe_key"][:12] in x for x in unanswered_lines)
+
+        # A second poll tries nothing again.
+        run = await rig.poll()
+        assert run.fetched == 0
