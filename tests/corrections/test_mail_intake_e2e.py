@@ -628,9 +628,7 @@ async def test_a_reply_that_can_never_be_delivered_does_not_block_the_mailbox(
     sites = dict(worker_settings.site_recipients)
     sites["HB-WH-0031"] = [*sites["HB-WH-0031"], MOVED_ADDRESS]
     settings = worker_settings.model_copy(update={"site_recipients": sites})
-    rig_opened = intake_rig(
-        env, resources, settings, tmp_path, refused=[MOVED_ADDRESS]
-    )
+    rig_opened = intake_rig(env, resources, settings, tmp_path, refused=[MOVED_ADDRESS])
     async with rig_opened as rig:
         driver = await rig.plan_in_publicity(then_poll=True)
         plan_id = driver.plan.plan_id
