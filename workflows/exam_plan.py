@@ -144,6 +144,10 @@ ALARMS_WITHDRAWN = "alarms-withdrawn-when-done"
 # MAIL_BESIDE) goes on past a mail given up (the mail server will never take
 # it); the code before this patch failed the plan on it.
 MAIL_GIVEN_UP = "mail-given-up"
+# Patch id: an upload or confirmation that arrives while the plan is still
+# writing its row waits for it, and for the duties it opens after: handled
+# before, it closed a duty not yet open, which then opened as owed.
+ACTIONS_AFTER_REGISTRATION = "actions-wait-for-registration"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -286,6 +290,22 @@ class ExamPlanWorkflow:
                 )
             )
         return True
+
+    async def _after_registration(self) -> ActionResult | None:
+        """Wait until the plan's row is written and its first duties are open.
+
+        A staff action can reach a plan in its first moments, while it writes
+        its row (an activity): handled at once, an upload closed a duty not
+        yet open, and the duty then opened as owed, the upload recorded but
+        the plan waiting for it. A refusal when the plan ended instead (its id
+        belongs to another plan); None to go on.
+        """
+        if self._registered or not workflow.patched(ACTIONS_AFTER_REGISTRATION):
+            return None
+        await workflow.wait_condition(lambda: self._registered or self._cancelled)
+        if self._registered:
+            return None
+        return ActionResult(accepted=False, message=t("actions.plan_id_taken"))
 
     def _open_submission(self) -> None:
         now = workflow.now()
@@ -680,6 +700,8 @@ class ExamPlanWorkflow:
         self._check(Action.UPLOAD_EVALUATOR_SIGN_IN, req.actor)
 
     async def _upload(self, kind: DocumentKind, req: UploadRequest) -> ActionResult:
+        if (refused := await self._after_registration()) is not None:
+            return refused
         state = self._state
         action = _UPLOAD_ACTION[kind]
         async with self._lock:
@@ -798,6 +820,8 @@ class ExamPlanWorkflow:
 
     @workflow.update
     async def confirm_score_summary(self, req: ConfirmSummaryRequest) -> ActionResult:
+        if (refused := await self._after_registration()) is not None:
+            return refused
         # Without --version the site confirms the latest: say which that was.
         version = self._state.document_versions[DocumentKind.SCORE_SUMMARY]
         late = self._state.close_duty(
