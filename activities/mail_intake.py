@@ -597,6 +597,12 @@ class MailIntakeActivities:
         """
         try:
             await self.mailer.send(reply)
+        except aiosmtplib.SMTPNotSupported:
+            if all(address.isascii() for address in extract_recipients(reply)):
+                raise
+            # A requester's address outside ASCII (张三@example.org), and a
+            # server that takes no such address (no SMTPUTF8): no retry helps.
+            failure = "the mail server takes no address outside ASCII (SMTPUTF8)"
         except aiosmtplib.SMTPException as err:
             given_up = undeliverable(err)
             if given_up is None:

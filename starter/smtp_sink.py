@@ -161,7 +161,8 @@ class MailSink:
     sent to it is also delivered into. ``refused`` addresses are refused at RCPT
     with 550 (a mailbox that does not exist), or, given as a mapping, with the
     answer each maps to ("554 5.7.1 Relay access denied");
-    ``max_message_bytes`` is the largest message taken.
+    ``max_message_bytes`` is the largest message taken. ``smtputf8=False``
+    plays a server that takes no address outside ASCII (no SMTPUTF8).
     """
 
     def __init__(
@@ -173,6 +174,7 @@ class MailSink:
         *,
         refused: Collection[str] | Mapping[str, str] = (),
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        smtputf8: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -184,6 +186,7 @@ class MailSink:
             else dict.fromkeys(refused, _MAILBOX_UNAVAILABLE)
         )
         self.max_message_bytes = max_message_bytes
+        self.smtputf8 = smtputf8
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -198,7 +201,7 @@ class MailSink:
             lambda: _SinkSMTP(
                 handler,
                 hostname="certflow-mailsink",
-                enable_SMTPUTF8=True,
+                enable_SMTPUTF8=self.smtputf8,
                 data_size_limit=self.max_message_bytes,
             ),
             self.host,

@@ -301,13 +301,15 @@ async def intake_rig(
     wrap_mailer: Callable[[MailSender], MailSender] | None = None,
     intake_store: DocumentStore | None = None,
     refused: Collection[str] = (),
+    smtputf8: bool = True,
 ) -> AsyncIterator[IntakeRig]:
     """Run a worker with the mailbox wired in, and an SMTP sink of its own.
 
     With no wrapper the worker gets ``mailbox_activities`` exactly as the
     production worker will; the wrappers (and ``intake_store``) make the source,
     the sender or the store crash. The sink answers RCPT to each address of
-    ``refused`` with 550 5.1.1, as a server does for a mailbox that is gone.
+    ``refused`` with 550 5.1.1, as a server does for a mailbox that is gone;
+    with ``smtputf8=False`` it takes no address outside ASCII.
     At the end every workflow started is replayed against the current code and
     terminated (the time-skipping server would otherwise keep firing their
     timers for a worker that is gone).
@@ -320,6 +322,7 @@ async def intake_rig(
         mail_root,
         {EXAM_MAILBOX: mail_root / "exam"},
         refused=refused,
+        smtputf8=smtputf8,
     )
     await sink.start()
     settings = worker_settings.model_copy(

@@ -705,3 +705,55 @@ async def test_a_reply_that_can_never_be_delivered_does_not_block_the_mailbox(
         # A second poll tries nothing again.
         run = await rig.poll()
         assert run.fetched == 0
+
+
+@pytest.mark.parametrize("smtputf8", [True, False], ids=["smtputf8", "ascii_only"])
+async def test_a_sender_address_outside_ascii_blocks_nothing(
+    env: WorkflowEnvironment,
+    resources: tuple[Any, DocumentStore],
+    worker_settings: Settings,
+    tmp_path: Path,
+    smtputf8: bool,
+) -> None:
+    """Regression: a mail from 张三@example.org (raw UTF-8 headers, as mail
+    programs send it) was answered through a server without SMTPUTF8, which
+    aiosmtplib refuses before any exchange (SMTPNotSupported): the poll failed,
+    and every retry failed on the same oldest mail first. Where the server
+    takes SMTPUTF8 the answer goes out; where it does not, it is given up."""
+    from email.policy import SMTPUTF8
+
+    rig_opened = intake_rig(
+        env, resources, worker_settings, tmp_path, smtputf8=smtputf8
+    )
+    async with rig_opened as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        wide = mail(
+            SITE_ADDRESS,
+            "成绩修改申请",
+            correction_body(plan_id, CANDIDATE),
+            await rig.now(),
+        )
+        wide.replace_header("From", "张三 <张三@example.org>")
+        await rig.send_raw(wide.as_bytes(policy=SMTPUTF8))
+        good = await rig.mail_in(
+            "成绩修改申请",
+            correction_body(
+                plan_id, CANDIDATE, field_label="理论成绩", published="82.10"
+            ),
+        )
+
+        run = await rig.poll()
+
+        assert run.fetched == 2
+        assert rig.unacknowledged() == 0
+        wide_row = await _row(rig, wide["Message-ID"])
+        if smtputf8:
+            assert wide_row["replied_at"] is not None
+            assert wide_row["reply_failure"] is None
+        else:
+            assert wide_row["replied_at"] is None
+            assert "SMTPUTF8" in wide_row["reply_failure"]
+            assert "张三" not in wide_row["reply_failure"]
+        answered = await _row(rig, good["Message-ID"])
+        assert answered["replied_at"] is not None
