@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.policy import SMTPUTF8
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,14 @@ class IntakeRig:
         """Mail a message dated now to the exam mailbox; return what was sent."""
         message = mail(sender, subject, body, await self.now())
         await self.send(message)
+        return message
+
+    async def mail_in_from(self, written: str, subject: str, body: str) -> EmailMessage:
+        """Mail a message whose From is ``written`` as a mail program wrote it
+        (malformed, or outside ASCII in UTF-8 headers); return what was sent."""
+        message = mail(SITE_ADDRESS, subject, body, await self.now())
+        message.replace_header("From", written)
+        await self.send_raw(message.as_bytes(policy=SMTPUTF8))
         return message
 
     async def send_raw(self, raw: bytes) -> None:

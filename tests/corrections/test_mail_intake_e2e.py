@@ -19,7 +19,6 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-import aiosmtplib
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -33,7 +32,6 @@ from certflow.timeutil import end_of_day, start_of_day
 from starter import mailbox_cli
 from starter.smtp_sink import body_text
 from tests.corrections.mail_intake_support import (
-    EXAM_MAILBOX,
     SITE_ADDRESS,
     STRANGER_ADDRESS,
     FlakyMailer,
@@ -637,19 +635,8 @@ async def test_a_reply_that_can_never_be_delivered_does_not_block_the_mailbox(
         )
         # "zhang@@example.org" reads as "@example.org", which aiosmtplib
         # refuses with a ValueError before it talks to the server.
-        typo = mail(
-            SITE_ADDRESS,
-            "成绩修改申请",
-            correction_body(plan_id, CANDIDATE),
-            await rig.now(),
-        )
-        typo.replace_header("From", "zhang@@example.org")
-        await aiosmtplib.send(
-            typo,
-            sender="zhang@example.org",
-            recipients=[EXAM_MAILBOX],
-            hostname="127.0.0.1",
-            port=rig.sink.port,
+        typo = await rig.mail_in_from(
+            "zhang@@example.org", "成绩修改申请", correction_body(plan_id, CANDIDATE)
         )
         good = await rig.mail_in(
             "成绩修改申请",
@@ -720,22 +707,17 @@ async def test_a_sender_address_outside_ascii_blocks_nothing(
     aiosmtplib refuses before any exchange (SMTPNotSupported): the poll failed,
     and every retry failed on the same oldest mail first. Where the server
     takes SMTPUTF8 the answer goes out; where it does not, it is given up."""
-    from email.policy import SMTPUTF8
-
     rig_opened = intake_rig(
         env, resources, worker_settings, tmp_path, smtputf8=smtputf8
     )
     async with rig_opened as rig:
         driver = await rig.plan_in_publicity(then_poll=True)
         plan_id = driver.plan.plan_id
-        wide = mail(
-            SITE_ADDRESS,
+        wide = await rig.mail_in_from(
+            "张三 <张三@example.org>",
             "成绩修改申请",
             correction_body(plan_id, CANDIDATE),
-            await rig.now(),
         )
-        wide.replace_header("From", "张三 <张三@example.org>")
-        await rig.send_raw(wide.as_bytes(policy=SMTPUTF8))
         good = await rig.mail_in(
             "成绩修改申请",
             correction_body(
