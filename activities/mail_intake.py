@@ -17,8 +17,9 @@ Delivery is at least once, so every step can run again without effect:
   derived from the dedupe key, and resent as the same bytes after a crash.
 
 A reply that can never be delivered (the mail server refuses every recipient
-or the message with a 5xx code, or the mail program refuses the requester's
-address as malformed) is given up: the reason goes to ``mail_messages.
+or the message with a 5xx code, the mail program refuses the requester's
+address as malformed, or the address is outside ASCII and the server takes no
+such address) is given up: the reason goes to ``mail_messages.
 reply_failure`` and the message is acknowledged, so one requester's address
 does not hold back the mailbox. A failure that may pass (the server away, a
 4xx answer, relaying or authentication refused) fails the poll, which is

@@ -8,10 +8,10 @@ a mail that was already delivered.
 A failure is retried only when it may pass and would hold every mail alike (the
 server away or busy, a 4xx answer, its credentials or sender refused, relaying
 or authentication refused: operators fix those, and the mails then follow in
-order). A mail the server will never
-take (every recipient or the message refused with a 5xx code) or cannot be
-written (its attachment damaged in the store) is given up: retried for ever, it
-would hold back every later mail of its plan. Its row in ``notifications`` says
+order). A mail the server will never take (every recipient or the message
+refused with a 5xx code) or cannot be written (its attachment damaged in the
+store) is given up: retried for ever, it would hold back every later mail of
+its plan. Its row in ``notifications`` says
 why, as it does for a mail some of whose recipients were refused. An attachment
 missing from the store is waited for: it may come back (the store mounted again
 or restored). Not done: a mail given up is never sent again, even once its

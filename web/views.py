@@ -96,8 +96,9 @@ def lookup_row(
     its link; a revoked one, or one whose record no longer verifies, has none.
     """
     data = record.data
+    downloadable = status in DOWNLOADABLE
     link = None
-    if record.pdf is not None and status in DOWNLOADABLE:
+    if record.pdf is not None and downloadable:
         issued = tokens.issue(data.number)
         query = urlencode({"e": issued.expires, "t": issued.mac})
         link = f"/download/{data.number}?{query}"
@@ -110,7 +111,7 @@ def lookup_row(
         "module": f"{data.module_code} {data.module_name}",
         "issued_on": data.issued_on.isoformat(),
         "status": status,
-        "downloadable": status in DOWNLOADABLE,
+        "downloadable": downloadable,
         "revoked_on": record.revoked_on,
         "reason": record.revocation_reason,
         "download": link,
