@@ -187,15 +187,16 @@ class Mailer:
         return refused
 
 
-def partly_refused(refused: dict[str, SMTPResponse], recipients: int) -> str | None:
-    """The failure recorded for a mail sent to only some recipients; else None."""
-    if not refused:
-        return None
-    codes = _codes([response.code for response in refused.values()])
+def partly_refused(codes: list[int], recipients: int, roles: list[str]) -> str:
+    """The failure recorded for a mail the server took for only some recipients.
+
+    ``codes`` are the refusals' SMTP codes, one per refused recipient;
+    ``roles`` name whose configured addresses they were, never the addresses.
+    """
     return (
-        f"Sent to {recipients - len(refused)} of {recipients} recipient(s):"
-        f" the mail server refused {len(refused)} (SMTP {codes})."
-        f" {_ADVICE[RECIPIENTS_REFUSED]}"
+        f"Sent to {recipients - len(codes)} of {recipients} recipient(s):"
+        f" the mail server refused {len(codes)} (SMTP {_codes(codes)}), configured"
+        f" for {','.join(roles)}. {_ADVICE[RECIPIENTS_REFUSED]}"
     )
 
 
@@ -214,17 +215,27 @@ class Notifier:
         self.store = store
         self.mailer = mailer
 
+    def addresses(self, role: Role, site_code: str | None) -> list[str]:
+        """The configured addresses of one role; the site's by site code."""
+        if role is Role.SITE:
+            return self.settings.site_recipients.get(site_code or "", [])
+        if role is Role.ADMIN:
+            return self.settings.admins
+        return self.settings.recipients.get(role, [])
+
     def recipients(self, roles: list[Role], site_code: str | None) -> list[str]:
-        """The addresses of the given roles; the site's are looked up by site code."""
-        found: list[str] = []
-        for role in roles:
-            if role is Role.SITE:
-                found += self.settings.site_recipients.get(site_code or "", [])
-            elif role is Role.ADMIN:
-                found += self.settings.admins
-            else:
-                found += self.settings.recipients.get(role, [])
+        """The addresses of the given roles, each once."""
+        found = [a for role in roles for a in self.addresses(role, site_code)]
         return list(dict.fromkeys(found))
+
+    def roles_of(self, note: Notification, addresses: set[str]) -> list[str]:
+        """The roles of ``note`` configured with any of ``addresses``."""
+        wanted = {address.casefold() for address in addresses}
+        return [
+            role.value
+            for role in note.roles
+            if any(a.casefold() in wanted for a in self.addresses(role, note.site_code))
+        ]
 
     @activity.defn
     async def notify(self, note: Notification) -> None:
@@ -274,7 +285,9 @@ class Notifier:
                 raise
             raise await self.give_up(note, *given_up) from None
 
-        failure = partly_refused(refused, len(recipients))
+        codes = [response.code for response in refused.values()]
+        roles = self.roles_of(note, set(refused))
+        failure = partly_refused(codes, len(recipients), roles) if refused else None
         await self.pool.execute(
             "UPDATE notifications SET sent_at = now(), failure = $2"
             " WHERE idempotency_key = $1",
@@ -285,11 +298,12 @@ class Notifier:
             log.info("mail sent plan_id=%s template=%s", note.plan_id, note.template)
             return
         log.warning(
-            "mail partly refused plan_id=%s template=%s refused=%d codes=%s",
+            "mail partly refused plan_id=%s template=%s refused=%d codes=%s roles=%s",
             note.plan_id,
             note.template,
             len(refused),
-            _codes([response.code for response in refused.values()]),
+            _codes(codes),
+            ",".join(roles),
         )
 
     async def give_up(

@@ -178,6 +178,9 @@ async def test_a_mail_some_recipients_refuse_goes_to_the_others_and_says_so(
     recorded = await row(pool, mail)
     assert recorded["sent_at"] is not None
     assert "1 of 2" in recorded["failure"] and "550" in recorded["failure"]
+    # Whose address to check: the site's, not the lead evaluator's.
+    assert "configured for site." in recorded["failure"]
+    assert "lead_evaluator" not in recorded["failure"]
     assert "@" not in recorded["failure"]
     [warning] = [
         r.getMessage()
@@ -186,6 +189,7 @@ async def test_a_mail_some_recipients_refuse_goes_to_the_others_and_says_so(
     ]
     assert f"plan_id={mail.plan_id}" in warning
     assert "refused=1" in warning and "codes=550" in warning
+    assert warning.endswith("roles=site")
     assert "@" not in warning
 
 
