@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import logging
+import os
 from importlib import resources
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
@@ -15,6 +18,27 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # Any constant works; it only has to be the same for every certflow process.
 _MIGRATION_LOCK = 0x0CE27F10
+
+
+def database_name(url: str) -> str:
+    """The database a PostgreSQL URL connects to, read as asyncpg and libpq do.
+
+    The URL's path, else its ``dbname`` (or ``database``) parameter, else
+    ``PGDATABASE``, else the user's name: the URL's, its ``user`` parameter,
+    ``PGUSER``, the login name. ``postgresql://alice@host`` is alice's database.
+    """
+    parts = urlsplit(url)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    user = unquote(parts.username or "") or query.get("user")
+    return (
+        unquote(parts.path.lstrip("/"))
+        or query.get("dbname")
+        or query.get("database")
+        or os.environ.get("PGDATABASE")
+        or user
+        or os.environ.get("PGUSER")
+        or getpass.getuser()
+    )
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from activities.db import database_name
 from certflow.files import private_dir
 
 if TYPE_CHECKING:
@@ -38,11 +39,6 @@ def redact(url: str) -> str:
     credentials, host = parts.netloc.rsplit("@", 1)
     user = credentials.split(":", 1)[0]
     return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
-
-
-def database_name(url: str) -> str:
-    """Return the database a PostgreSQL URL names (``postgres`` if it names none)."""
-    return urlsplit(url).path.lstrip("/") or "postgres"
 
 
 def with_database(url: str, name: str) -> str:

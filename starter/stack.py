@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from activities.db import database_name
 from certflow.arguments import StaffArgumentParser, argument_help
 from certflow.certificates.keys import generate_keypair
 from certflow.config import ConfigError, MailboxSettings, Settings
@@ -39,7 +40,6 @@ from starter.devserver import (
     ensure_ports_free,
 )
 from starter.embedded_pg import (
-    database_name,
     ensure_database,
     redact,
     with_database,

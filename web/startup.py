@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from activities.db import create_pool, migrate
+from activities.db import create_pool, database_name, migrate
 from certflow.arguments import shown
 from certflow.i18n import t
 
@@ -106,5 +106,4 @@ def database_place(url: str) -> str:
     except ValueError:
         port = POSTGRES_PORT
     host = parts.hostname or "localhost"
-    database = parts.path.lstrip("/") or parts.username or "postgres"
-    return shown(f"{host}:{port}/{database}")
+    return shown(f"{host}:{port}/{database_name(url)}")

@@ -7,9 +7,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from activities.db import database_name
 from starter.embedded_pg import (
     create_database_if_missing,
-    database_name,
     ensure_database,
     redact,
 )
@@ -80,3 +80,23 @@ def test_redact_removes_the_password_only() -> None:
         == "postgresql://postgres@127.0.0.1/x"
     )
     assert "s3cret" not in redact("postgresql://u:s3cret@/x?host=/tmp/pg")
+
+
+def test_a_url_without_a_database_names_its_users_as_the_driver_reads_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression: ``postgresql://alice@host`` was read as the ``postgres``
+    database, though the driver connects to alice's. The training stack's guard
+    against emptying the configured database compared the wrong names."""
+    for name in ("PGDATABASE", "PGUSER"):
+        monkeypatch.delenv(name, raising=False)
+
+    assert database_name("postgresql://alice@db.internal:5432") == "alice"
+    assert database_name("postgresql://alice:pw@db.internal/") == "alice"
+    assert database_name("postgresql://alice@db.internal/certflow") == "certflow"
+    assert database_name("postgresql://db.internal/?dbname=certflow") == "certflow"
+    assert database_name("postgresql:///%E8%AF%81%E4%B9%A6") == "证书"
+    monkeypatch.setenv("PGUSER", "bob")
+    assert database_name("postgresql://127.0.0.1") == "bob"
+    monkeypatch.setenv("PGDATABASE", "records")
+    assert database_name("postgresql://alice@127.0.0.1") == "records"

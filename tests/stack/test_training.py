@@ -18,7 +18,7 @@ import pytest
 from certflow.config import Settings
 from starter import stack
 from starter.cli import run
-from starter.devserver import DevServer
+from starter.devserver import DevServer, StackStartError
 from starter.smtp_sink import read_messages
 from tests.support import read_until_ready, run_python
 
@@ -186,3 +186,19 @@ def test_training_stack_refuses_a_real_stack_folder_and_database(
 
     assert in_real_folder == 1 and "temporal.sqlite" in folder_text
     assert own == 1 and "正式数据库" in database_text
+
+
+def test_training_stack_refuses_the_configured_database_named_by_its_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The configured URL names no database, so the driver connects to the
+    user's: a training URL naming that database outright is the same one."""
+    for name in ("PGDATABASE", "PGUSER"):
+        monkeypatch.delenv(name, raising=False)
+    base = Settings.load().model_copy(
+        update={"database_url": "postgresql://records@127.0.0.1:5432"}
+    )
+
+    with pytest.raises(StackStartError, match="'records'"):
+        stack.training_database_url(base, "postgresql://records@127.0.0.1:5432/records")
+    assert stack.training_database_url(base, None).endswith("/certflow_training")
