@@ -47,12 +47,23 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+# How long opening one connection may take. A server that takes the
+# connection but never answers (a firewall that drops, a host half down) fails
+# in this time rather than the driver's minute: staff tools and the web service
+# say so in a line, and the worker's callers retry.
+CONNECT_TIMEOUT = 10.0
+
+
 async def create_pool(
     url: str, *, min_size: int = 1, max_size: int = 10
 ) -> asyncpg.Pool:
     """Open a pool whose connections speak jsonb as Python objects."""
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        timeout=CONNECT_TIMEOUT,
     )
     assert pool is not None
     return pool

@@ -348,3 +348,26 @@ def test_two_servers_started_at_once_cannot_both_take_the_port() -> None:
     finally:
         first.close()
     assert str(refused.value) == t("web.serve.port_in_use", port=port)
+
+
+def test_a_database_that_never_answers_is_refused_in_seconds(
+    web_settings: Settings,
+) -> None:
+    """Regression: a server that takes the connection and then says nothing
+    kept `certflow web` silent for the driver's full minute."""
+    state = web_settings.documents_dir.parent
+    with socket.socket() as silent:  # the kernel accepts; nobody ever reads
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"postgresql://certflow@127.0.0.1:{silent.getsockname()[1]}/certflow"
+        began = time.monotonic()
+        started = start(
+            ["--port", str(free_port())],
+            {"CERTFLOW_STATE": str(state), "DATABASE_URL": url},
+        )
+        waited = time.monotonic() - began
+
+    line = refused_in_one_line(started)
+    assert started.returncode == 1
+    assert "无法连接数据库" in line
+    assert waited < 30
