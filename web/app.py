@@ -303,8 +303,9 @@ def create_app(
         )
         return response
 
-    # HEAD as well as GET where monitors and link checkers knock: uvicorn sends
-    # the headers of the GET answer without its body.
+    # HEAD as well as GET where monitors, link checkers and QR readers' link
+    # previews knock: uvicorn sends the headers of the GET answer without its
+    # body. Not the download: its link is the holder's, not a checker's.
     @app.api_route("/", methods=["GET", "HEAD"])
     async def index(request: Request) -> Response:
         return page(request, "index.html")
@@ -423,7 +424,11 @@ def create_app(
         # The upload form posts here; a reload or a typed address gets the form.
         return RedirectResponse("/verify", status_code=303)
 
-    @app.get("/verify/{number}", dependencies=[Depends(limited("verify"))])
+    @app.api_route(
+        "/verify/{number}",
+        methods=["GET", "HEAD"],
+        dependencies=[Depends(limited("verify"))],
+    )
     async def verify_number(
         request: Request,
         number: str,
@@ -529,7 +534,11 @@ def create_app(
             context["reason"] = result.revocation_reason
         return page(request, "verify.html", context)
 
-    @app.get("/status-list.json", dependencies=[Depends(limited("verify"))])
+    @app.api_route(
+        "/status-list.json",
+        methods=["GET", "HEAD"],
+        dependencies=[Depends(limited("verify"))],
+    )
     async def status_list_json() -> Response:
         signed = await status_list(service.db(), service.signing_key)
         return Response(
@@ -538,7 +547,7 @@ def create_app(
             headers={"Cache-Control": "public, max-age=60"},
         )
 
-    @app.get("/keys.json")
+    @app.api_route("/keys.json", methods=["GET", "HEAD"])
     async def keys_json() -> Response:
         return JSONResponse(key_list(service.public_keys))
 

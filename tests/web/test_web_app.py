@@ -698,11 +698,15 @@ async def test_an_empty_number_is_asked_for(web_client: ClientFactory) -> None:
     assert form.status_code == 200 and 'class="alert"' not in form.text
 
 
-async def test_head_answers_as_get_does(web_client: ClientFactory) -> None:
-    """Regression: HEAD / (what monitors send) was answered 405."""
+async def test_head_answers_as_get_does(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    """Regression: HEAD / (what monitors send) was answered 405, and so were a
+    certificate's page (a QR reader's link preview) and the published lists."""
     client = web_client()
 
-    for path in ("/", "/verify"):
+    pages = ("/", "/verify", f"/verify/{issued.of(WANG)}")
+    for path in (*pages, "/keys.json", "/status-list.json"):
         head = await client.head(path)
         get = await client.get(path)
         assert head.status_code == 200, path
