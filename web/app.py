@@ -361,9 +361,15 @@ def create_app(
         if record is None or record.pdf is None:
             log.info("download number=%s outcome=no_pdf", number)
             return message(request, "pdf_unavailable", 404)
-        if record.revoked_on is not None:
+        # Asked again, not taken from the look-up that issued the link: the
+        # record may have been revoked or edited in the link's 15 minutes.
+        status = views.record_status(record, service.keyring)
+        if status == "revoked":
             log.info("download number=%s outcome=revoked", number)
             return message(request, "revoked_download", 410)
+        if status not in views.DOWNLOADABLE:
+            log.warning("download number=%s outcome=%s", number, status)
+            return message(request, "unverified_download", 409)
         try:
             pdf = await asyncio.to_thread(service.store.get, record.pdf)
         except DocumentNotFound:

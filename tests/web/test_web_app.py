@@ -278,6 +278,38 @@ async def test_a_revoked_certificate_cannot_be_downloaded(
     assert "已被撤销" in response.text
 
 
+async def test_a_link_to_a_record_edited_since_is_refused(
+    web_client: ClientFactory,
+    web_settings: Settings,
+    web_pool: asyncpg.Pool,
+    issued: Issued,
+) -> None:
+    """Regression: a link issued before the record was edited still served the
+    file for its 15 minutes, though the look-up would no longer offer it."""
+    client = web_client()
+    [link] = links_in((await lookup(client, WANG.name, WANG.id_number)).text)
+    number = issued.of(WANG)
+    original = await web_pool.fetchval(
+        "SELECT payload FROM certificates WHERE number = $1", number
+    )
+    try:
+        await web_pool.execute(
+            "UPDATE certificates SET payload = $2 WHERE number = $1",
+            number,
+            {**original, "level": "advanced"},
+        )
+        response = await client.get(link)
+    finally:
+        await web_pool.execute(
+            "UPDATE certificates SET payload = $2 WHERE number = $1", number, original
+        )
+
+    assert response.status_code == 409
+    assert "未能通过真伪校验" in response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert (await client.get(link)).status_code == 200  # the record put back
+
+
 # -- verification by number and QR code ----------------------------------------------
 
 
