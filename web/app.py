@@ -16,8 +16,11 @@ Routes (docs/web.md has the privacy choices behind them):
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import re
+import secrets
 import sys
 import time
 import unicodedata
@@ -59,6 +62,7 @@ from certflow.config import ConfigError, Settings, WebSettings
 from certflow.i18n import t
 from certflow.identity import check_character, compact_code
 from certflow.models import Level
+from certflow.text import normalise_name
 from certflow.timeutil import CST
 from web import records, views
 from web.ratelimit import RateLimiter
@@ -87,17 +91,20 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Requests per minute per client address, per group of routes."""
+    """Requests per minute per client address, per group of routes, and
+    look-ups per minute of one name, from any address."""
 
-    lookup_per_minute: int = 10
+    lookup_per_minute: int = 60
     verify_per_minute: int = 30
     download_per_minute: int = 30
+    lookup_per_name_per_minute: int = 10
 
     @classmethod
     def of(cls, web: WebSettings) -> RateLimits:
         """The limits configured in the ``[web]`` table."""
         return cls(
             lookup_per_minute=web.lookup_per_minute,
+            lookup_per_name_per_minute=web.lookup_per_name_per_minute,
             verify_per_minute=web.verify_per_minute,
             download_per_minute=web.download_per_minute,
         )
@@ -115,6 +122,8 @@ class _Service:
     scheme: NumberScheme
     pool: asyncpg.Pool | None = None
     public_keys: list[tuple[str, bytes]] = field(default_factory=list)
+    # The process's own, so a digest in memory cannot be checked against names.
+    name_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
     def is_certificate_number(self, text: str) -> bool:
         """Whether ``text`` is a number the configured scheme issues, and safe to
@@ -124,6 +133,13 @@ class _Service:
     def loggable(self, number: str) -> str:
         """``number`` for a log line if it is a certificate number, else ``-``."""
         return number if self.is_certificate_number(number) else "-"
+
+    def name_key(self, name: str) -> str:
+        """The look-up limit's key for a name typed: a keyed digest of the name
+        as intake stores it, so the process keeps no names and spaces or
+        another dot do not make a new name."""
+        normalised = normalise_name(name).encode("utf-8")
+        return hmac.new(self.name_secret, normalised, hashlib.sha256).hexdigest()
 
     def db(self) -> asyncpg.Pool:
         if self.pool is None:
@@ -202,6 +218,8 @@ def create_app(
             "lookup": RateLimiter(limits.lookup_per_minute),
             "verify": RateLimiter(limits.verify_per_minute),
             "download": RateLimiter(limits.download_per_minute),
+            # Keyed by a digest of the name, not the name: see name_key.
+            "lookup_name": RateLimiter(limits.lookup_per_name_per_minute),
         },
         scheme=settings.certificates.number_scheme(),
         pool=pool,
@@ -331,6 +349,10 @@ def create_app(
                 {"error": t("web.lookup_bad_characters")},
                 status_code=400,
             )
+        wait = service.limiters["lookup_name"].take(service.name_key(name))
+        if wait > 0:
+            log.info("rate limited group=lookup_name")
+            raise _RateLimited(wait)
         found = await records.find_by_holder(service.db(), name, id_number)
         log.info("lookup outcome=%s certificates=%d", _found(found), len(found))
         # The verdict the verification page would give each certificate.

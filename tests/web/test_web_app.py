@@ -761,14 +761,15 @@ async def test_an_id_number_typed_in_full_width_digits_is_found(
 # -- rate limits -----------------------------------------------------------------------
 
 
-async def test_lookups_beyond_the_limit_are_answered_429(
+async def test_lookups_beyond_the_address_limit_are_answered_429(
     web_client: ClientFactory,
 ) -> None:
-    client = web_client(address="203.0.113.5")
-    neighbour = web_client(address="203.0.113.5")
+    limits = RateLimits(lookup_per_minute=10, lookup_per_name_per_minute=100)
+    client = web_client(address="203.0.113.5", limits=limits)
+    neighbour = web_client(address="203.0.113.5", limits=limits)
 
     answers = [
-        (await lookup(client, WANG.name, f"44052418800101{i:04d}")).status_code
+        (await lookup(client, f"考生{chr(0x4E00 + i)}", WANG.id_number)).status_code
         for i in range(11)
     ]
     limited = await lookup(client, WANG.name, WANG.id_number)
@@ -780,6 +781,46 @@ async def test_lookups_beyond_the_limit_are_answered_429(
     assert int(limited.headers["retry-after"]) >= 1
     # Another app (another process) keeps its own buckets.
     assert (await lookup(neighbour, WANG.name, WANG.id_number)).status_code == 200
+
+
+async def test_a_class_behind_one_address_looks_up_together(
+    web_client: ClientFactory,
+) -> None:
+    """Results day: forty candidates of one school, one address (NAT), each
+    looking up once. Regression: the eleventh waited, and the rest."""
+    client = web_client(address="203.0.113.40")
+
+    codes = [
+        (await lookup(client, f"学生{chr(0x4E00 + i)}", WANG.id_number)).status_code
+        for i in range(40)
+    ]
+
+    assert codes == [200] * 40
+
+
+async def test_guessing_one_persons_id_number_is_limited_from_any_address(
+    web_settings: Settings, web_pool: asyncpg.Pool, issued: Issued
+) -> None:
+    """The limit that stops guessing is per name typed, across addresses, and
+    reads the name as intake does (a space between characters is the same)."""
+    app = create_app(web_settings, web_pool)
+
+    async def from_address(index: int, name: str, id_number: str) -> int:
+        client = (f"198.18.0.{index}", 40000)
+        transport = httpx.ASGITransport(app=app, client=client)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return (await lookup(c, name, id_number)).status_code
+
+    spaced = " ".join(WANG.name)
+    guesses = [
+        await from_address(i, WANG.name if i % 2 else spaced, f"44052418800101{i:04d}")
+        for i in range(1, 12)
+    ]
+    other_name = await from_address(12, LI_FEN.name, LI_FEN.id_number)
+
+    assert guesses == [200] * 10 + [429]
+    assert other_name == 200
+    assert issued.of(WANG)  # the name guessed holds a certificate
 
 
 async def test_verification_is_limited_per_client_address(
@@ -803,7 +844,9 @@ async def test_the_limits_come_from_the_web_table_of_the_configuration(
     config.write_text("[web]\nverify_per_minute = 2\n", encoding="utf-8")
     configured = Settings.load(config).web
     assert configured.verify_per_minute == 2
-    assert configured.lookup_per_minute == 10  # the others keep their defaults
+    # The others keep their defaults.
+    assert configured.lookup_per_minute == 60
+    assert configured.lookup_per_name_per_minute == 10
     settings = web_settings.model_copy(update={"web": configured})
     app = create_app(settings, web_pool)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.10", 40000))
@@ -816,6 +859,7 @@ async def test_the_limits_come_from_the_web_table_of_the_configuration(
 
 
 @pytest.mark.parametrize("line", ["lookup_per_minute = 0", "verify_per_minute = -5",
+                                  "lookup_per_name_per_minute = 0",
                                   "link_lifetime_seconds = 5"])  # fmt: skip
 async def test_impossible_web_limits_are_refused_at_load(
     line: str, tmp_path: Path
