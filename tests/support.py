@@ -8,7 +8,7 @@ import re
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -219,8 +219,10 @@ async def terminate_when_idle(client: Client, workflow_id: str, reason: str) -> 
         await client.get_workflow_handle(workflow_id).terminate(reason)
 
 
-async def skip_time(env: WorkflowEnvironment, workflow_id: str, to: datetime) -> None:
-    """Skip the test server's clock to ``to`` once the workflow has settled.
+async def skip_time(
+    env: WorkflowEnvironment, workflow_ids: Sequence[str], to: datetime
+) -> None:
+    """Skip the test server's clock to ``to`` once the workflows have settled.
 
     A skip that passes the timeout of an activity attempt still under way (a
     mail that an update asked for just before, sent beside the plan) times the
@@ -230,7 +232,8 @@ async def skip_time(env: WorkflowEnvironment, workflow_id: str, to: datetime) ->
     ("Timeout expired"). Attempts that fail at once, as with the mail server
     away, do not hold the skip back.
     """
-    await settle(env.client, workflow_id, any_activity=False)
+    for workflow_id in workflow_ids:
+        await settle(env.client, workflow_id, any_activity=False)
     await env.sleep(max(to - await env.get_current_time(), timedelta(0)))
 
 
@@ -329,6 +332,9 @@ class PlanDriver:
     tmp: Path
     handle: WorkflowHandle[Any, Any] | None = None
     files: dict[str, Path] = field(default_factory=dict)
+    # Other workflows with work under way beside the plan (a mailbox poller):
+    # a skip waits for them to settle too (see ``skip_time``).
+    settle_too: list[str] = field(default_factory=list)
 
     async def start(
         self, policy: DeadlinePolicy | None = None, **input_fields: Any
@@ -495,7 +501,8 @@ class PlanDriver:
 
     async def skip_to(self, to: datetime) -> None:
         """Skip the test server's clock to ``to`` (see ``skip_time``)."""
-        await skip_time(self.env, plan_workflow_id(self.plan.plan_id), to)
+        plan = plan_workflow_id(self.plan.plan_id)
+        await skip_time(self.env, [plan, *self.settle_too], to)
 
     async def pay_and_sign(
         self,

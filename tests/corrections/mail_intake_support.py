@@ -169,6 +169,8 @@ class IntakeRig:
     tmp: Path
     poller: WorkflowHandle[Any, Any] | None = None
     drivers: list[PlanDriver] = field(default_factory=list)
+    # Workflows a plan's skip waits for beside the plan: the poller, once started.
+    settle_too: list[str] = field(default_factory=list)
 
     @property
     def exam_folder(self) -> Path:
@@ -229,6 +231,7 @@ class IntakeRig:
             store=self.store,
             plan=plan,
             tmp=folder,
+            settle_too=self.settle_too,
         )
         self.drivers.append(driver)
         await driver.start()
@@ -255,6 +258,7 @@ class IntakeRig:
         )
         # Without a run id the handle follows the poller across continue-as-new.
         self.poller = self.env.client.get_workflow_handle(started.id)
+        self.settle_too.append(started.id)
         await self.polls_beyond(0)
 
     async def poll(self) -> MailboxRun:
