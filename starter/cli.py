@@ -1695,7 +1695,9 @@ async def resend_notice(ctx: Context, args: argparse.Namespace) -> int:
                 ),
                 id=resend_workflow_id(number, attempt),
                 task_queue=ctx.settings.temporal.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                # A resend that ended before recording its attempt (terminated
+                # while the worker was down) may be asked for again.
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             )
         )
     except WorkflowAlreadyStartedError:
