@@ -30,10 +30,16 @@ from activities.store import PlanStore
 from certflow.config import ConfigError, Settings, deployment_warnings
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 from workflows.mailbox import MAILBOX_WORKFLOWS
+from workflows.resend_mail import ResendMailWorkflow
 
 log = logging.getLogger("certflow.worker")
 
-WORKFLOWS = [ExamPlanWorkflow, ApprovalBatchWorkflow, *MAILBOX_WORKFLOWS]
+WORKFLOWS = [
+    ExamPlanWorkflow,
+    ApprovalBatchWorkflow,
+    ResendMailWorkflow,
+    *MAILBOX_WORKFLOWS,
+]
 
 
 async def connect(settings: Settings) -> Client:
@@ -72,6 +78,7 @@ def build_activities(
         intake.apply_correction,
         calendar.publicity_window,
         notifier.notify,
+        notifier.resend,
         certificates.issue_certificates,
         reports.build_batch_report,
     ]

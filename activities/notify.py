@@ -14,14 +14,16 @@ store) is given up: retried for ever, it would hold back every later mail of
 its plan. Its row in ``notifications`` says
 why, as it does for a mail some of whose recipients were refused. An attachment
 missing from the store is waited for: it may come back (the store mounted again
-or restored). Not done: a mail given up is never sent again, even once its
-cause is fixed.
+or restored). A mail given up or partly refused is kept with its row, and an
+admin can send it again once its cause is fixed (``resend``, through the
+``ResendMailWorkflow``), to the roles that did not get it.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -35,7 +37,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.documents import DocumentDamaged, DocumentNotFound, DocumentStore
-from certflow.activity_models import Notification
+from certflow.activity_models import Notification, ResendOutcome, ResendRequest
 from certflow.config import Settings, SmtpSettings
 from certflow.i18n import catalogue, t
 from certflow.models import Role
@@ -54,6 +56,8 @@ MESSAGE_REFUSED = "mail_message_refused"
 ATTACHMENT_DAMAGED = "mail_attachment_damaged"
 # The error type of a mail waiting for its attachment to be back in the store.
 ATTACHMENT_MISSING = "mail_attachment_missing"
+# The error type of a resend to roles with no address configured.
+NO_RECIPIENTS = "mail_no_recipients"
 # What operators can do about each, after the reason.
 _ADVICE = {
     RECIPIENTS_REFUSED: "Check the addresses configured for these roles.",
@@ -200,6 +204,73 @@ def partly_refused(codes: list[int], recipients: int, roles: list[str]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What came of sending one mail (a failure that may pass is raised instead).
+
+    ``refused_roles`` are the roles whose configured addresses the server
+    refused: every role of the mail when it was given up. ``failure`` is the
+    text kept for operators, naming roles and codes, never an address.
+    """
+
+    sent: bool
+    refused_roles: list[str] = field(default_factory=list)
+    failure: str | None = None
+    failure_type: str | None = None
+    # Why a mail given up was given up; the SMTP codes of partial refusals.
+    reason: str = ""
+    codes: list[int] = field(default_factory=list)
+
+    def values(self) -> tuple[object, ...]:
+        """``sent``, ``failure``, ``failure_type``, ``refused_roles``, for a row."""
+        return self.sent, self.failure, self.failure_type, self.refused_roles or None
+
+
+def _log(what: str, note: Notification, delivery: Delivery) -> None:
+    """Log what came of a mail (``what``: ``mail``, ``mail resend``); no address."""
+    if delivery.failure is None:
+        log.info("%s sent plan_id=%s template=%s", what, note.plan_id, note.template)
+    elif delivery.sent:
+        log.warning(
+            "%s partly refused plan_id=%s template=%s refused=%d codes=%s roles=%s",
+            what,
+            note.plan_id,
+            note.template,
+            len(delivery.codes),
+            _codes(delivery.codes),
+            ",".join(delivery.refused_roles),
+        )
+    else:
+        log.error(
+            "%s given up plan_id=%s template=%s roles=%s type=%s",
+            what,
+            note.plan_id,
+            note.template,
+            ",".join(role.value for role in note.roles),
+            delivery.failure_type,
+        )
+
+
+# A resend recorded, with its audit line; the existing row's outcome if any.
+_INSERT_RESEND = """
+    INSERT INTO notification_resends (resend_key, notification, attempt, roles,
+        recipients, requested_by, requested_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (resend_key) DO UPDATE SET recipients = EXCLUDED.recipients
+    RETURNING sent_at, failure, failure_type, refused_roles
+"""
+_INSERT_AUDIT = """
+    INSERT INTO audit (plan_id, action, role, person, at, accepted, late, details,
+                       idempotency_key)
+    VALUES ($1, $2, 'admin', $3, $4, true, false, $5, $6)
+    ON CONFLICT (idempotency_key) DO NOTHING
+"""
+# The audit action of an admin's resend of a mail.
+RESEND_ACTION = "resend_mail"
+# The error type of a resend of a mail whose content was not kept.
+NOT_KEPT = "mail_not_kept"
+
+
 class Notifier:
     """The notification activity: template + roles -> one mail to all recipients."""
 
@@ -249,26 +320,161 @@ class Notifier:
                 ",".join(r.value for r in note.roles),
             )
             return
+        # The notification is kept with its row, so that an admin can send it
+        # again once the cause of a failure is fixed (see ``resend``).
         status = await self.pool.fetchval(
             """
-            INSERT INTO notifications (idempotency_key, plan_id, template, recipients)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (idempotency_key) DO UPDATE SET recipients = EXCLUDED.recipients
+            INSERT INTO notifications
+                (idempotency_key, plan_id, template, recipients, note)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (idempotency_key) DO UPDATE
+                SET recipients = EXCLUDED.recipients, note = EXCLUDED.note
             RETURNING sent_at
             """,
             note.idempotency_key,
             note.plan_id,
             note.template,
             recipients,
+            note.model_dump(mode="json"),
         )
         if status is not None:
             return
 
+        delivery = await self.deliver(note, recipients)
+        await self.pool.execute(
+            """
+            UPDATE notifications SET sent_at = CASE WHEN $2 THEN now() END,
+                failure = $3, failure_type = $4, refused_roles = $5,
+                failed_at = CASE WHEN $3::text IS NOT NULL THEN now() END
+            WHERE idempotency_key = $1
+            """,
+            note.idempotency_key,
+            *delivery.values(),
+        )
+        _log("mail", note, delivery)
+        if not delivery.sent:
+            raise self.given_up(note, delivery)
+
+    @activity.defn
+    async def resend(self, request: ResendRequest) -> ResendOutcome:
+        """Send a mail again, to the current addresses of the requested roles.
+
+        The mail is composed from the notification kept with its row, as it
+        was first (its attachments read again from the store). The attempt's
+        row, keyed by ``resend_key``, keeps a retried activity from sending
+        twice; it is written with the audit line of who asked. A mail the
+        server will never take is given up again, as ``notify`` gives it up,
+        and the outcome says so: only a failure that may pass is retried.
+        """
+        row = await self.pool.fetchrow(
+            "SELECT note FROM notifications WHERE id = $1", request.notification
+        )
+        if row is None or row["note"] is None:
+            raise ApplicationError(
+                f"Mail {request.notification} has no kept content to send again.",
+                type=NOT_KEPT,
+                non_retryable=True,
+            )
+        original = Notification.model_validate(row["note"])
+        note = original.model_copy(
+            update={"roles": request.roles, "idempotency_key": request.resend_key}
+        )
+        recipients = self.recipients(note.roles, note.site_code)
+        done = await self._claim_resend(request, original, recipients)
+        if done is None:
+            delivery = await self.deliver(note, recipients)
+            await self.pool.execute(
+                """
+                UPDATE notification_resends SET sent_at = CASE WHEN $2 THEN now() END,
+                    failure = $3, failure_type = $4, refused_roles = $5
+                WHERE resend_key = $1
+                """,
+                request.resend_key,
+                *delivery.values(),
+            )
+            _log("mail resend", note, delivery)
+        else:
+            delivery = done
+        return ResendOutcome(
+            notification=request.notification,
+            resend_key=request.resend_key,
+            roles=request.roles,
+            recipients=len(recipients),
+            sent=delivery.sent,
+            refused_roles=[Role(role) for role in delivery.refused_roles],
+            failure_type=delivery.failure_type,
+            failure=delivery.failure,
+        )
+
+    async def _claim_resend(
+        self, request: ResendRequest, note: Notification, recipients: list[str]
+    ) -> Delivery | None:
+        """Record the attempt and who asked; what came of it if already tried.
+
+        An attempt with no configured address at all is given up here.
+        """
+        roles = [role.value for role in request.roles]
+        at = request.requested_at or datetime.now(CST)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                _INSERT_RESEND,
+                request.resend_key,
+                request.notification,
+                request.attempt,
+                roles,
+                recipients,
+                request.requested_by,
+                at,
+            )
+            await conn.execute(
+                _INSERT_AUDIT,
+                note.plan_id,
+                RESEND_ACTION,
+                request.requested_by,
+                at,
+                {
+                    "notification": str(request.notification),
+                    "template": note.template,
+                    "roles": ",".join(roles),
+                    "resend": request.resend_key,
+                },
+                f"{RESEND_ACTION}/{request.resend_key}",
+            )
+        if row["sent_at"] is not None or row["failure"] is not None:
+            return Delivery(
+                sent=row["sent_at"] is not None,
+                refused_roles=list(row["refused_roles"] or []),
+                failure=row["failure"],
+                failure_type=row["failure_type"],
+            )
+        if recipients:
+            return None
+        failure = "Not sent: no address is configured for these roles."
+        await self.pool.execute(
+            "UPDATE notification_resends SET failure = $2, failure_type = $3,"
+            " refused_roles = $4 WHERE resend_key = $1",
+            request.resend_key,
+            failure,
+            NO_RECIPIENTS,
+            roles,
+        )
+        return Delivery(
+            sent=False, refused_roles=roles, failure=failure, failure_type=NO_RECIPIENTS
+        )
+
+    async def deliver(self, note: Notification, recipients: list[str]) -> Delivery:
+        """Compose ``note`` and send it to ``recipients``; say what came of it.
+
+        A failure that may pass (the server away or busy, a 4xx, a policy
+        refusal, the attachment missing from the store) is raised, for the
+        activity to be retried. One no retry changes is returned as the mail
+        given up, with every role of ``note`` refused (see ``undeliverable``).
+        """
         try:
             message = self.compose(note, recipients)
         except DocumentDamaged:
             reason = "an attachment is damaged in the document store"
-            raise await self.give_up(note, ATTACHMENT_DAMAGED, reason) from None
+            return self._given_up(note, recipients, ATTACHMENT_DAMAGED, reason)
         except DocumentNotFound as err:
             # Retried: the plan's later mails wait, as for a server away.
             raise ApplicationError(
@@ -283,55 +489,44 @@ class Notifier:
             given_up = undeliverable(err)
             if given_up is None:
                 raise
-            raise await self.give_up(note, *given_up) from None
-
+            return self._given_up(note, recipients, *given_up)
+        if not refused:
+            return Delivery(sent=True)
         codes = [response.code for response in refused.values()]
         roles = self.roles_of(note, set(refused))
-        failure = partly_refused(codes, len(recipients), roles) if refused else None
-        await self.pool.execute(
-            "UPDATE notifications SET sent_at = now(), failure = $2"
-            " WHERE idempotency_key = $1",
-            note.idempotency_key,
-            failure,
-        )
-        if failure is None:
-            log.info("mail sent plan_id=%s template=%s", note.plan_id, note.template)
-            return
-        log.warning(
-            "mail partly refused plan_id=%s template=%s refused=%d codes=%s roles=%s",
-            note.plan_id,
-            note.template,
-            len(refused),
-            _codes(codes),
-            ",".join(roles),
+        return Delivery(
+            sent=True,
+            refused_roles=roles,
+            failure=partly_refused(codes, len(recipients), roles),
+            failure_type=RECIPIENTS_REFUSED,
+            codes=codes,
         )
 
-    async def give_up(
-        self, note: Notification, kind: str, reason: str
-    ) -> ApplicationError:
-        """Record why the mail is not sent; return the error that ends its retries.
+    def _given_up(
+        self, note: Notification, recipients: list[str], kind: str, reason: str
+    ) -> Delivery:
+        """A mail given up: none of its roles got it."""
+        return Delivery(
+            sent=False,
+            refused_roles=self.roles_of(note, set(recipients)),
+            failure=f"Not sent: {reason}. {_ADVICE[kind]}",
+            failure_type=kind,
+            reason=reason,
+        )
 
-        The error names the plan, template and roles, and neither it nor the
-        row names an address: they are kept in the workflow's history and the
+    @staticmethod
+    def given_up(note: Notification, delivery: Delivery) -> ApplicationError:
+        """The error that ends the retries of a mail given up (already recorded).
+
+        It names the plan, template and roles, and neither it nor the row
+        names an address: they are kept in the workflow's history and the
         database, which more people read than the configuration.
         """
+        kind = delivery.failure_type or RECIPIENTS_REFUSED
         roles = ",".join(role.value for role in note.roles)
-        failure = f"Not sent: {reason}. {_ADVICE[kind]}"
-        await self.pool.execute(
-            "UPDATE notifications SET failure = $2 WHERE idempotency_key = $1",
-            note.idempotency_key,
-            failure,
-        )
-        log.error(
-            "mail given up plan_id=%s template=%s roles=%s type=%s",
-            note.plan_id,
-            note.template,
-            roles,
-            kind,
-        )
         return ApplicationError(
             f"Mail {note.template} of {_whose(note)} to {roles} is given up:"
-            f" {reason}. {_ADVICE[kind]} Later mails go out as usual.",
+            f" {delivery.reason}. {_ADVICE[kind]} Later mails go out as usual.",
             type=kind,
             non_retryable=True,
         )

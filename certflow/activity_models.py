@@ -102,6 +102,38 @@ class Notification(Model):
     idempotency_key: str
 
 
+class ResendRequest(Model):
+    """An admin's request to send a mail again to some roles of it.
+
+    ``notification`` is the mail's number (``notifications.id``), ``attempt``
+    the how-manieth resend of it; the workflow fills in ``resend_key`` (its own
+    id, the attempt's idempotency key) and ``requested_at``.
+    """
+
+    notification: int
+    attempt: int
+    roles: list[Role]
+    requested_by: str
+    resend_key: str = ""
+    requested_at: datetime | None = None
+
+
+class ResendOutcome(Model):
+    """What became of a resend: sent (perhaps partly), or refused again.
+
+    Roles, counts and reasons only: no address.
+    """
+
+    notification: int
+    resend_key: str
+    roles: list[Role]
+    recipients: int
+    sent: bool
+    refused_roles: list[Role] = Field(default_factory=list)
+    failure_type: str | None = None
+    failure: str | None = None
+
+
 class CorrectionRecord(Model):
     plan: PlanInfo
     request_id: str

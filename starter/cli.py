@@ -1544,6 +1544,216 @@ def batch_lines(status: BatchStatus) -> list[str]:
     return lines
 
 
+# -- mails that did not reach everyone ----------------------------------------------
+
+# Only admins see the mails that failed and send them again: they fix the
+# configuration and restart the worker, which is what makes a resend pass.
+NOTICE_ADMINS = frozenset({Role.ADMIN})
+
+
+def _notice_id(text: str) -> int:
+    """A mail's number as ``notice failed`` shows it: a whole number from 1 up."""
+    number = int(text) if text.isdigit() else 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(t("cli.notice.bad_id", value=shown(text)))
+    return number
+
+
+def _role_names(roles: Sequence[str | Role]) -> str:
+    return "、".join(t_or(str(r), f"roles.{Role(r).value}") for r in roles) or "—"
+
+
+def _not_reached(refused: Sequence[str] | None, attempts: Sequence[Any]) -> list[str]:
+    """The refused roles of a mail that no resend has reached since."""
+    reached = {
+        role
+        for attempt in attempts
+        if attempt["sent_at"] is not None
+        for role in set(attempt["roles"]) - set(attempt["refused_roles"] or [])
+    }
+    return [role for role in refused or [] if role not in reached]
+
+
+def _why(row: Any) -> str:
+    """Why a mail (or a resend) did not reach everyone, in words for staff."""
+    sent = row["sent_at"] is not None
+    kind = row["failure_type"]
+    if kind is None:  # recorded before the kind was
+        return t("cli.notice.why_partly" if sent else "cli.notice.why_unknown")
+    if kind == "mail_recipients_refused":
+        key = "cli.notice.why_refused_some" if sent else "cli.notice.why_refused"
+        return t(key, roles=_role_names(row["refused_roles"] or []))
+    return t_or(t("cli.notice.why_unknown"), f"cli.notice.why_{kind}")
+
+
+def _whose_mail(row: Any) -> str:
+    """The plan of a mail, or its approval batch (whose mails have no plan)."""
+    batch = (row["note"] or {}).get("fields", {}).get("batch_id")
+    if row["plan_id"] == "-" and batch:
+        return t("cli.notice.batch", batch_id=batch)
+    return str(row["plan_id"])
+
+
+def _resent(row: Any, attempts: Sequence[Any]) -> str:
+    if not attempts:
+        return "—"
+    last = attempts[-1]
+    if last["sent_at"] is None and last["failure"] is None:
+        return t("cli.notice.resending", count=len(attempts))
+    left = _not_reached(row["refused_roles"], attempts)
+    if left:
+        return t("cli.notice.resent_left", count=len(attempts), roles=_role_names(left))
+    return t("cli.notice.resent_all", count=len(attempts))
+
+
+async def failed_notices(ctx: Context, args: argparse.Namespace) -> int:
+    """List the mails that did not reach everyone, and what became of resends."""
+    actor_allowed(args, NOTICE_ADMINS, "cli.notice.admin_only")
+    pool = await ctx.pool()
+    rows = await pool.fetch(
+        """
+        SELECT id, plan_id, template, note, sent_at, failed_at, failure,
+            failure_type, refused_roles
+        FROM notifications
+        WHERE failure IS NOT NULL AND ($1::text IS NULL OR plan_id = $1)
+        ORDER BY id
+        """,
+        args.plan,
+    )
+    if not rows:
+        ctx.say(t("cli.notice.none"))
+        return 0
+    attempts: dict[int, list[Any]] = {}
+    for attempt in await pool.fetch(
+        "SELECT * FROM notification_resends WHERE notification = ANY($1)"
+        " ORDER BY attempt",
+        [row["id"] for row in rows],
+    ):
+        attempts.setdefault(attempt["notification"], []).append(attempt)
+    lines = table(
+        [t(f"cli.notice.{h}") for h in ("id", "whose", "mail", "at", "why", "can")]
+        + [t("cli.notice.resent")],
+        [
+            [
+                str(row["id"]),
+                _whose_mail(row),
+                t_or(row["template"], f"mail.{row['template']}.name"),
+                format_cst(when)
+                if (when := row["sent_at"] or row["failed_at"])
+                else "—",
+                _why(row),
+                t("cli.list.yes")
+                if row["note"] is not None
+                else t("cli.notice.not_kept_short"),
+                _resent(row, attempts.get(row["id"], [])),
+            ]
+            for row in rows
+        ],
+    )
+    ctx.say(*lines)
+    return 0
+
+
+async def resend_notice(ctx: Context, args: argparse.Namespace) -> int:
+    """Send a mail again to the roles that did not get it, or to those given."""
+    from activities.notify import Mailer, Notifier
+    from certflow.activity_models import Notification, ResendOutcome, ResendRequest
+    from workflows.resend_mail import ResendMailWorkflow, resend_workflow_id
+
+    actor = actor_allowed(args, NOTICE_ADMINS, "cli.notice.admin_only")
+    pool = await ctx.pool()
+    number = args.notification
+    row = await pool.fetchrow(
+        "SELECT note, refused_roles FROM notifications WHERE id = $1", number
+    )
+    if row is None:
+        raise CliError(t("cli.notice.unknown", id=number))
+    if row["note"] is None:
+        raise CliError(t("cli.notice.not_kept", id=number))
+    note = Notification.model_validate(row["note"])
+    attempts = await pool.fetch(
+        "SELECT * FROM notification_resends WHERE notification = $1 ORDER BY attempt",
+        number,
+    )
+    roles = resend_roles(args, note, _not_reached(row["refused_roles"], attempts))
+    notifier = Notifier(ctx.settings, pool, ctx.store, Mailer(ctx.settings.smtp))
+    unaddressed = [r for r in roles if not notifier.addresses(r, note.site_code)]
+    if unaddressed:
+        raise CliError(t("cli.notice.no_address", roles=_role_names(unaddressed)))
+
+    attempt = max((a["attempt"] for a in attempts), default=0) + 1
+    client = await ctx.client()
+    try:
+        handle = await ctx.answer(
+            client.start_workflow(
+                ResendMailWorkflow.run,
+                ResendRequest(
+                    notification=number,
+                    attempt=attempt,
+                    roles=roles,
+                    requested_by=actor.person,
+                ),
+                id=resend_workflow_id(number, attempt),
+                task_queue=ctx.settings.temporal.task_queue,
+                # A resend that ended before recording its attempt (terminated
+                # while the worker was down) may be asked for again.
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            )
+        )
+    except WorkflowAlreadyStartedError:
+        raise CliError(t("cli.notice.in_progress", id=number)) from None
+    ctx.say(t("cli.notice.started", id=number, roles=_role_names(roles)))
+    try:
+        outcome: ResendOutcome = await asyncio.wait_for(handle.result(), ctx.wait)
+    except TimeoutError:
+        raise ConnectionProblem(
+            t("cli.notice.no_answer", seconds=f"{ctx.wait:.0f}")
+        ) from None
+    if not outcome.sent:
+        ctx.say(t("cli.notice.refused_again", why=_why(_outcome_row(outcome))))
+        return 2
+    ctx.say(
+        t(
+            "cli.notice.sent",
+            count=outcome.recipients,
+            roles=_role_names(outcome.roles),
+        )
+    )
+    if outcome.refused_roles:
+        ctx.say(t("cli.notice.sent_partly", why=_why(_outcome_row(outcome))))
+    return 0
+
+
+def resend_roles(
+    args: argparse.Namespace, note: Any, not_reached: list[str]
+) -> list[Role]:
+    """The roles a resend goes to: those given (of the mail's), else those left."""
+    if args.roles:
+        roles = [Role(r) for r in dict.fromkeys(args.roles)]
+        others = [r for r in roles if r not in note.roles]
+        if others:
+            raise CliError(
+                t(
+                    "cli.notice.not_its_role",
+                    roles=_role_names(others),
+                    its=_role_names(note.roles),
+                )
+            )
+        return roles
+    if not not_reached:
+        raise CliError(t("cli.notice.reached_all", id=args.notification))
+    return [Role(r) for r in not_reached]
+
+
+def _outcome_row(outcome: Any) -> dict[str, Any]:
+    """A resend's outcome in the shape of a row, for ``_why``."""
+    return {
+        "sent_at": True if outcome.sent else None,
+        "failure_type": outcome.failure_type,
+        "refused_roles": [r.value for r in outcome.refused_roles],
+    }
+
+
 # -- the training clock ------------------------------------------------------------
 
 # A typo guard: a training session spans a plan's months, not years.
@@ -2135,6 +2345,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[r.value for r in Role],
         metavar="ROLE",
         help=helps("owed_by"),
+    )
+
+    failed, helps = leaf(("notice", "failed"), failed_notices)
+    failed.add_argument("--plan", type=_code, metavar="PLAN_ID", help=helps("plan"))
+    resend, helps = leaf(("notice", "resend"), resend_notice)
+    resend.add_argument("notification", type=_notice_id, metavar="ID", help=helps("id"))
+    resend.add_argument(
+        "--role",
+        dest="roles",
+        action="extend",
+        nargs="+",
+        choices=[r.value for r in Role],
+        metavar="ROLE",
+        help=helps("role"),
     )
 
     load, helps = leaf(("calendar", "load"), load_calendar)

@@ -95,6 +95,7 @@ def test_every_command_was_found() -> None:
             ("batch", "decide"), ("correction", "history"), ("mailbox", "assign"),
             ("mail", "show"), ("revoke",), ("verify",), ("keys", "create"),
             ("calendar", "load"), ("status",), ("list",), ("stack",),
+            ("notice", "failed"), ("notice", "resend"),
             ("web",)} <= set(COMMANDS)  # fmt: skip
 
 

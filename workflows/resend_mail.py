@@ -1,0 +1,48 @@
+"""ResendMailWorkflow: an admin sends a mail again once its cause is fixed.
+
+A mail the server would never take (an address mistyped in configuration, the
+message refused, its attachment damaged) was given up, or went to only some
+of its recipients. Once the address is corrected and the worker restarted, or
+the store restored, an admin asks for it again (``certflow notice resend``):
+this workflow runs one activity, which sends the kept mail to the current
+addresses of the chosen roles and records the outcome. Its id names the mail
+by number and attempt (``resend-42-1``), never a person or an address.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notify import MAIL_RETRY, Notifier
+    from certflow.activity_models import ResendOutcome, ResendRequest
+
+TIMEOUT = timedelta(minutes=2)
+
+
+def resend_workflow_id(notification: int, attempt: int) -> str:
+    """The workflow id, and idempotency key, of one resend of one mail."""
+    return f"resend-{notification}-{attempt}"
+
+
+@workflow.defn
+class ResendMailWorkflow:
+    """One resend (补发) of one mail to some of its roles."""
+
+    @workflow.run
+    async def run(self, request: ResendRequest) -> ResendOutcome:
+        # As ``notify``: retried until sent or given up, the key keeping a
+        # retry from sending twice.
+        return await workflow.execute_activity_method(
+            Notifier.resend,
+            request.model_copy(
+                update={
+                    "resend_key": workflow.info().workflow_id,
+                    "requested_at": workflow.now(),
+                }
+            ),
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=MAIL_RETRY,
+        )
