@@ -12,11 +12,18 @@ import re
 import tomllib
 from collections.abc import Iterator
 from datetime import timedelta
+from math import isclose, isfinite
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from certflow.i18n import t
 from certflow.mail_address import is_mail_address
@@ -135,6 +142,17 @@ class ConfigError(ValueError):
     """The configuration cannot be used; the message says which file and where."""
 
 
+def at_least(minimum: timedelta, message: str) -> AfterValidator:
+    """A duration setting's check: ``minimum`` or more, else ``config.<message>``."""
+
+    def check(value: timedelta) -> timedelta:
+        if value < minimum:
+            raise ValueError(t(f"config.{message}"))
+        return value
+
+    return AfterValidator(check)
+
+
 class DeadlinePolicy(Model):
     """When owners are reminded and supervisors told (PROCESS.md, "Deadlines").
 
@@ -146,19 +164,14 @@ class DeadlinePolicy(Model):
     remind_before: list[timedelta] = Field(
         default_factory=lambda: [timedelta(days=3), timedelta(days=1)]
     )
-    overdue_repeat: timedelta = timedelta(days=2)
+    # Zero would repeat the overdue notice without end (and divides by it).
+    overdue_repeat: Annotated[
+        timedelta, at_least(timedelta(hours=1), "overdue_repeat_too_short")
+    ] = timedelta(days=2)
     # Days after finance confirms a payment within which it invoices it. The
     # procedure gives none, so by default the invoice has no deadline (and no
     # reminders); an organisation that sets one gets them, also after issuance.
     invoice_days: int | None = Field(default=None, ge=0, le=366)
-
-    @field_validator("overdue_repeat")
-    @classmethod
-    def _repeat_is_positive(cls, value: timedelta) -> timedelta:
-        # Zero would repeat the overdue notice without end (and divides by it).
-        if value < timedelta(hours=1):
-            raise ValueError(t("config.overdue_repeat_too_short"))
-        return value
 
     @field_validator("remind_before")
     @classmethod
@@ -194,9 +207,13 @@ def _mail_address(value: str) -> str:
 MailAddress = Annotated[str, AfterValidator(_mail_address)]
 
 
+# A TCP port a server listens on.
+Port = Annotated[int, Field(ge=1, le=65_535)]
+
+
 class SmtpSettings(Model):
     host: str = "127.0.0.1"
-    port: int = 8025
+    port: Port = 8025
     sender: MailAddress = "certflow@example.org"
     username: str | None = None
     password: str | None = None
@@ -214,20 +231,35 @@ class MailboxSettings(Model):
     kind: Literal["maildir", "imap"] = "maildir"
     path: Path = Path(".state/mailbox/exam")
     host: str = "127.0.0.1"
-    port: int = 143
+    port: Port = 143
     user: str = ""
     password: str = ""
     ssl: bool = False
     folder: str = "INBOX"
     processed_folder: str | None = "Processed"
     address: MailAddress | None = None
-    poll_interval: timedelta = timedelta(minutes=5)
+    # Zero polled in a busy loop: hundreds of polls and history events a second.
+    poll_interval: Annotated[
+        timedelta, at_least(timedelta(minutes=1), "poll_interval_too_short")
+    ] = timedelta(minutes=5)
+
+
+# A setting that cannot be empty (nor only spaces).
+Named = Annotated[str, Field(min_length=1, pattern=r"\S")]
+
+
+def _host_and_port(value: str) -> str:
+    # An empty host or port fails inside the client with an English traceback.
+    host, _, port = value.strip().rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65_535:
+        raise ValueError(t("config.not_host_and_port"))
+    return value.strip()
 
 
 class TemporalSettings(Model):
-    address: str = "127.0.0.1:7233"
-    namespace: str = "default"
-    task_queue: str = "certflow"
+    address: Annotated[str, AfterValidator(_host_and_port)] = "127.0.0.1:7233"
+    namespace: Named = "default"
+    task_queue: Named = "certflow"
 
 
 class PassRuleEntry(Model):
@@ -236,11 +268,36 @@ class PassRuleEntry(Model):
     module_code: str = "*"
     rule: PassRule
 
+    @field_validator("rule")
+    @classmethod
+    def _somebody_can_pass(cls, rule: PassRule) -> PassRule:
+        # Checked here, not on PassRule: plans keep their rule in their input,
+        # and an input a plan started with must always read back.
+        if not 0 < rule.threshold <= 100:
+            raise ValueError(t("config.threshold_out_of_range"))
+        weights = (rule.theory_weight, rule.practical_weight)
+        if any(not 0 <= w <= 1 for w in weights) or not isclose(sum(weights), 1):
+            raise ValueError(t("config.weights_not_one"))
+        return rule
+
+
+def _fee(value: float) -> float:
+    # The site's amount must equal head count times the fee, to the cent, and
+    # be more than zero: any other fee leaves no amount a plan can ever pay.
+    cents = value * 100
+    if (
+        not isfinite(value)
+        or not 0 < value <= 100_000
+        or abs(cents - round(cents)) > 1e-6
+    ):
+        raise ValueError(t("config.fee_not_money"))
+    return value
+
 
 class FeeEntry(Model):
     certificate: str
     level: Level
-    fee_per_candidate: float
+    fee_per_candidate: Annotated[float, AfterValidator(_fee)]
 
 
 def deployment_warnings(settings: Settings) -> list[str]:
@@ -266,6 +323,14 @@ def deployment_warnings(settings: Settings) -> list[str]:
     return warnings
 
 
+def _web_address(value: str) -> str:
+    # Signed into every certificate's QR code; a certificate refuses any other.
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(t("config.not_web_address"))
+    return value
+
+
 class CertificateSettings(Model):
     """Where the signing key lives and how certificates are numbered and checked."""
 
@@ -273,7 +338,9 @@ class CertificateSettings(Model):
     signing_key_file: Path = Path(".state/keys/certificate-signing.pem")
     # Public keys of earlier (rotated) signing keys, still trusted for verification.
     previous_public_keys: list[Path] = Field(default_factory=list)
-    verify_url_base: str = "http://127.0.0.1:8080"
+    verify_url_base: Annotated[str, AfterValidator(_web_address)] = (
+        "http://127.0.0.1:8080"
+    )
     org_code: str = "ZCX"
     number_pattern: str = "{org}{year}{cert}{level}{seq:06d}"
     certificate_codes: dict[str, str] = Field(
@@ -304,10 +371,35 @@ class WebSettings(Model):
     link_lifetime_seconds: int = Field(default=900, ge=60, le=86_400)
 
 
+def _database_url(value: str) -> str:
+    # Malformed, it failed inside the driver, with a traceback, at first use.
+    parts = urlsplit(value.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if parts.scheme not in ("postgres", "postgresql") or port == 0:
+        raise ValueError(t("config.not_database_url"))
+    return value.strip()
+
+
+# Five fields (minute hour day month weekday), as Temporal's schedules read them.
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*?,/#L-]+")
+
+
+def _cron_line(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
+        raise ValueError(t("config.not_cron_line"))
+    return value
+
+
 class Settings(Model):
     """Everything the worker and the staff tools are configured with."""
 
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/certflow"
+    database_url: Annotated[str, AfterValidator(_database_url)] = (
+        "postgresql://postgres@127.0.0.1:5432/certflow"
+    )
     documents_dir: Path = Path(".state/documents")
     output_dir: Path = Path(".state/out")
     organisation: str = "北京中车行高新技术有限公司"
@@ -322,9 +414,22 @@ class Settings(Model):
     fees: list[FeeEntry] = Field(default_factory=list)
     certificates: CertificateSettings = Field(default_factory=CertificateSettings)
     # When approval batches are gathered on their own: a cron line read in CST.
-    batch_schedule: str = "0 9 * * MON"
+    batch_schedule: Annotated[str, AfterValidator(_cron_line)] = "0 9 * * MON"
     mailbox: MailboxSettings = Field(default_factory=MailboxSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+
+    @field_validator("fees", "pass_rules")
+    @classmethod
+    def _one_entry_each(
+        cls, entries: list[FeeEntry] | list[PassRuleEntry]
+    ) -> list[FeeEntry] | list[PassRuleEntry]:
+        # A second entry for the same certificate and level was silently unused.
+        keys = [
+            (e.certificate, e.level, getattr(e, "module_code", "*")) for e in entries
+        ]
+        if len(set(keys)) != len(keys):
+            raise ValueError(t("config.duplicate_entry"))
+        return entries
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:
@@ -400,7 +505,12 @@ class Settings(Model):
     def with_environment(self, env: os._Environ[str] | dict[str, str]) -> Settings:
         update: dict[str, object] = {}
         if url := env.get("DATABASE_URL"):
-            update["database_url"] = url
+            try:
+                update["database_url"] = _database_url(url)
+            except ValueError as err:
+                raise ConfigError(
+                    t("config.env_invalid", name="DATABASE_URL", problem=err)
+                ) from None
         if state_text := env.get("CERTFLOW_STATE"):
             # A folder typed in a shell: relative to where the command runs.
             state = Path(state_text).resolve()
@@ -416,11 +526,19 @@ class Settings(Model):
             )
         temporal = self.temporal
         if address := env.get("TEMPORAL_ADDRESS"):
+            try:
+                address = _host_and_port(address)
+            except ValueError as err:
+                raise ConfigError(
+                    t("config.env_invalid", name="TEMPORAL_ADDRESS", problem=err)
+                ) from None
             temporal = temporal.model_copy(update={"address": address})
         smtp = self.smtp
         if host := env.get("SMTP_HOST"):
             smtp = smtp.model_copy(update={"host": host})
         if port := env.get("SMTP_PORT"):
+            if not port.isdigit() or not 1 <= int(port) <= 65_535:
+                raise ConfigError(t("config.env_not_port", name="SMTP_PORT"))
             smtp = smtp.model_copy(update={"port": int(port)})
         return self.model_copy(update={**update, "temporal": temporal, "smtp": smtp})
 

@@ -247,3 +247,110 @@ def test_a_verification_address_nobody_else_can_open_is_warned_of(
         assert warnings == []
     else:
         assert len(warnings) == 1 and warned in warnings[0]
+
+
+FEE = '[[fees]]\ncertificate = "汽车运用与维修"\nlevel = "intermediate"\n'
+RULE = (
+    '[[pass_rules]]\ncertificate = "汽车运用与维修"\nlevel = "intermediate"\n'
+    'rule = {{ kind = "both_at_least", threshold = {threshold}, '
+    "theory_weight = {theory}, practical_weight = {practical} }}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("setting", "where", "problem"),
+    [
+        # No amount could ever match these fees: the plan could never be paid.
+        *[
+            (FEE + f"fee_per_candidate = {fee}", "fees.1.fee_per_candidate", "fee")
+            for fee in ("-300", "0", "300.005", "nan", "inf", "1e300")
+        ],
+        (
+            FEE + "fee_per_candidate = 300\n" + FEE + "fee_per_candidate = 280",
+            "fees",
+            "duplicate_entry",
+        ),
+        # Nobody could pass; the weights gave totals above 100.
+        (
+            RULE.format(threshold=160, theory=0.3, practical=0.7),
+            "pass_rules.1.rule",
+            "threshold_out_of_range",
+        ),
+        (
+            RULE.format(threshold=60, theory=0.9, practical=0.7),
+            "pass_rules.1.rule",
+            "weights_not_one",
+        ),
+        ('[mailbox]\npoll_interval = "PT0S"', "mailbox.poll_interval", "poll"),
+        ("[smtp]\nport = 99999", "smtp.port", ""),
+        ("[smtp]\nport = -1", "smtp.port", ""),
+        ('[temporal]\nnamespace = ""', "temporal.namespace", ""),
+        ('[temporal]\naddress = ""', "temporal.address", "not_host_and_port"),
+        ('batch_schedule = "every monday"', "batch_schedule", "not_cron_line"),
+        (
+            '[certificates]\nverify_url_base = "not a url"',
+            "certificates.verify_url_base",
+            "not_web_address",
+        ),
+        (
+            'database_url = "postgresql://u:hunter2@127.0.0.1:notaport/x"',
+            "database_url",
+            "not_database_url",
+        ),
+    ],
+)
+def test_a_setting_no_plan_could_work_with_is_refused_at_load(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str,
+    where: str,
+    problem: str,
+) -> None:
+    """Regression: each was taken without a word. A fee of 300.005 left no
+    amount the site could declare (the plan stuck for good), PT0S polled the
+    mailbox in a busy loop, the others failed later with a traceback."""
+    for name in ("DATABASE_URL", "TEMPORAL_ADDRESS", "SMTP_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "certflow.toml"
+    config.write_text(setting + "\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        Settings.load(config)
+
+    message = str(raised.value)
+    assert where in message
+    keys = {"fee": "fee_not_money", "poll": "poll_interval_too_short"}
+    if problem:
+        assert t(f"config.{keys.get(problem, problem)}") in message
+    assert "hunter2" not in message
+    text = message.replace(str(config), "")
+    codes = ("https", "http", "postgresql", "PostgreSQL", "MON", "cron")
+    assert not english_words(text, where, *codes, "zhengshu.example.org")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SMTP_PORT", "abc"),
+        ("DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:notaport/x"),
+        ("DATABASE_URL", "postgres ql://u:hunter2@127.0.0.1/x"),
+        ("TEMPORAL_ADDRESS", "127.0.0.1"),
+    ],
+)
+async def test_a_malformed_server_address_in_the_environment_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+) -> None:
+    """Regression: SMTP_PORT=abc or a DATABASE_URL with a port that is no
+    number ended the staff tool and the worker in a Python traceback."""
+    monkeypatch.setenv(name, value)
+
+    status, _ = await _run("status", "P2026-1104-0412")
+
+    err = capsys.readouterr().err
+    assert status != 0
+    assert name in err and "Traceback" not in err
+    assert "hunter2" not in err
+    assert len(err.strip().splitlines()) == 1

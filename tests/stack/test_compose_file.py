@@ -224,7 +224,11 @@ def test_every_environment_variable_the_worker_reads_is_set() -> None:
 
     # A sanity floor: the scan must at least see the settings overrides.
     assert {"DATABASE_URL", "TEMPORAL_ADDRESS", "SMTP_HOST"} <= read
-    assert read - provided == set()
+    # libpq's own defaults, read only to name the database a URL without one
+    # connects to, as the driver would; the stack's URL names its database.
+    driver_defaults = {"PGDATABASE", "PGUSER"}
+    assert urlsplit(_interpolate(worker_env["DATABASE_URL"])).path.strip("/")
+    assert read - provided - driver_defaults == set()
 
 
 @pytest.mark.timeout(60)
