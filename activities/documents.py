@@ -27,7 +27,8 @@ class DocumentDamaged(DocumentNotFound):
 
 
 class DocumentStore:
-    """Files under ``root/ab/abcdef…``; writing the same bytes twice is a no-op."""
+    """Files under ``root/ab/abcdef…``; writing the same bytes twice is a no-op,
+    unless the stored file was damaged, which the second write mends."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -52,11 +53,22 @@ class DocumentStore:
             filename=_display_name(filename),
         )
         target = self.path_of(ref)
-        if target.exists():
+        if self._holds(target, data, digest):
             return ref
-        # Atomic (a reader never sees half a file), 0600 in 0700 folders.
+        # Atomic (a reader never sees half a file), 0600 in 0700 folders. A file
+        # damaged in the store is replaced: uploading the document again mends it.
         write_private(target, data)
         return ref
+
+    @staticmethod
+    def _holds(target: Path, data: bytes, digest: str) -> bool:
+        """Whether ``target`` already holds ``data`` (its digest is ``digest``)."""
+        try:
+            if target.stat().st_size != len(data):
+                return False
+            return hashlib.sha256(target.read_bytes()).hexdigest() == digest
+        except FileNotFoundError:
+            return False
 
     def put_file(self, path: Path, *, media_type: str | None = None) -> DocumentRef:
         return self.put(
@@ -71,11 +83,14 @@ class DocumentStore:
             data = self.path_of(ref).read_bytes()
         except FileNotFoundError:
             raise DocumentNotFound(
-                f"Document {ref.sha256[:12]} is not in the store at {self.root}."
+                f"Document {ref.sha256} is not in the store: restore it as"
+                f" {self.path_of(ref)}."
             ) from None
         if hashlib.sha256(data).hexdigest() != ref.sha256:
+            # The whole digest and path: what an operator restores it under.
             raise DocumentDamaged(
-                f"Document {ref.sha256[:12]} is damaged in the store."
+                f"Document {ref.sha256} is damaged in the store: restore"
+                f" {self.path_of(ref)} from a backup, or upload the document again."
             )
         return data
 
