@@ -226,6 +226,26 @@ class Delivery:
         return self.sent, self.failure, self.failure_type, self.refused_roles or None
 
 
+def without_address(delivery: Delivery, roles: list[str]) -> Delivery:
+    """``delivery`` with ``roles``, which have no address configured, missed.
+
+    A mail to nobody at all is not sent; one some of whose roles have
+    addresses went to those. Either way the roles without one are recorded
+    among those who did not get it.
+    """
+    if not roles:
+        return delivery
+    missed = f"No address is configured for {','.join(roles)}."
+    return Delivery(
+        sent=delivery.sent,
+        refused_roles=[*delivery.refused_roles, *roles],
+        failure=f"{delivery.failure} {missed}" if delivery.failure else missed,
+        failure_type=delivery.failure_type or NO_RECIPIENTS,
+        reason=delivery.reason,
+        codes=delivery.codes,
+    )
+
+
 def _log(what: str, note: Notification, delivery: Delivery) -> None:
     """Log what came of a mail (``what``: ``mail``, ``mail resend``); no address."""
     if delivery.failure is None:
@@ -312,14 +332,21 @@ class Notifier:
     async def notify(self, note: Notification) -> None:
         """Send the mail unless this notification was already delivered."""
         recipients = self.recipients(note.roles, note.site_code)
-        if not recipients:
+        # Roles with no address configured: their people never get this mail.
+        # Recorded like a refusal, so that it is listed and can be sent again
+        # once the addresses are configured; never an error that stops the plan.
+        unaddressed = [
+            role.value
+            for role in note.roles
+            if not self.addresses(role, note.site_code)
+        ]
+        if unaddressed:
             log.warning(
                 "no recipients configured plan_id=%s template=%s roles=%s",
                 note.plan_id,
                 note.template,
-                ",".join(r.value for r in note.roles),
+                ",".join(unaddressed),
             )
-            return
         # The notification is kept with its row, so that an admin can send it
         # again once the cause of a failure is fixed (see ``resend``).
         status = await self.pool.fetchval(
@@ -340,7 +367,12 @@ class Notifier:
         if status is not None:
             return
 
-        delivery = await self.deliver(note, recipients)
+        if recipients:
+            delivery = without_address(
+                await self.deliver(note, recipients), unaddressed
+            )
+        else:
+            delivery = without_address(Delivery(sent=False), unaddressed)
         await self.pool.execute(
             """
             UPDATE notifications SET sent_at = CASE WHEN $2 THEN now() END,
@@ -351,6 +383,8 @@ class Notifier:
             note.idempotency_key,
             *delivery.values(),
         )
+        if not recipients:
+            return  # nobody to send it to: recorded, and logged above
         _log("mail", note, delivery)
         if not delivery.sent:
             raise self.given_up(note, delivery)

@@ -300,15 +300,39 @@ class FeeEntry(Model):
     fee_per_candidate: Annotated[float, AfterValidator(_fee)]
 
 
+# The organisation's roles the plans mail ([recipients]); sites have their own
+# table, and candidates and evaluators are not mailed.
+MAILED_ROLES = (
+    Role.LEAD_EVALUATOR,
+    Role.REGIONAL_CONTACT,
+    Role.REGIONAL_MANAGER,
+    Role.INFO_CENTER,
+    Role.TECH_DEPT,
+    Role.FINANCE,
+    Role.GENERAL_MANAGER,
+)
+
+
 def deployment_warnings(settings: Settings) -> list[str]:
     """What a production worker should warn operators of at start.
 
     The verification address is signed into every certificate: issued with a
     loopback address, their QR codes lead nowhere for anyone else, for good.
+    A role with no mail address misses every mail meant for it.
     """
     base = urlsplit(settings.certificates.verify_url_base)
     host = (base.hostname or "").lower()
     warnings = []
+    unaddressed = [
+        role.value for role in MAILED_ROLES if not settings.recipients.get(role)
+    ]
+    if not settings.admins:
+        unaddressed.append("admins")
+    if unaddressed:
+        warnings.append(
+            f"No mail address is configured for {', '.join(unaddressed)}: their"
+            " mails are recorded as not sent (certflow notice failed) until one is."
+        )
     if host in ("localhost", "::1") or host.startswith("127."):
         warnings.append(
             "certificates.verify_url_base points at this machine "

@@ -1583,6 +1583,9 @@ def _why(row: Any) -> str:
     if kind == "mail_recipients_refused":
         key = "cli.notice.why_refused_some" if sent else "cli.notice.why_refused"
         return t(key, roles=_role_names(row["refused_roles"] or []))
+    if kind == "mail_no_recipients":
+        key = "cli.notice.why_no_address_some" if sent else "cli.notice.why_no_address"
+        return t(key, roles=_role_names(row["refused_roles"] or []))
     return t_or(t("cli.notice.why_unknown"), f"cli.notice.why_{kind}")
 
 

@@ -249,6 +249,22 @@ def test_a_verification_address_nobody_else_can_open_is_warned_of(
         assert len(warnings) == 1 and warned in warnings[0]
 
 
+def test_roles_without_a_mail_address_are_warned_of(tmp_path: Path) -> None:
+    """An empty [recipients] was taken without a word; their mails went nowhere."""
+    config = tmp_path / "certflow.toml"
+    config.write_text(
+        '[recipients]\nfinance = []\ntech_dept = ["tech@certflow.example.org"]\n',
+        encoding="utf-8",
+    )
+
+    [warning] = [
+        w for w in deployment_warnings(Settings.load(config)) if "mail address" in w
+    ]
+
+    assert "finance" in warning and "general_manager" in warning
+    assert "admins" in warning and "tech_dept" not in warning
+
+
 FEE = '[[fees]]\ncertificate = "汽车运用与维修"\nlevel = "intermediate"\n'
 RULE = (
     '[[pass_rules]]\ncertificate = "汽车运用与维修"\nlevel = "intermediate"\n'

@@ -193,6 +193,46 @@ async def test_a_mail_some_recipients_refuse_goes_to_the_others_and_says_so(
     assert "@" not in warning
 
 
+async def test_a_role_with_no_address_is_recorded_as_not_reached(
+    settings: Settings, resources: Any, refusing_sink: MailSink
+) -> None:
+    """Regression: a mail to a role the configuration gave no address was
+    dropped with a log line and no row, so it was never listed, nor sent once
+    the address was configured; with other roles, nothing said who missed it."""
+    pool, _ = resources
+    finance_unset = settings.model_copy(
+        update={
+            "recipients": {
+                role: addresses
+                for role, addresses in settings.recipients.items()
+                if role is not Role.FINANCE
+            }
+        }
+    )
+    activities = notifier(finance_unset, resources, refusing_sink.port)
+    to_nobody = note([Role.FINANCE])
+    to_some = note([Role.LEAD_EVALUATOR, Role.FINANCE])
+
+    await ActivityEnvironment().run(activities.notify, to_nobody)
+    await ActivityEnvironment().run(activities.notify, to_some)
+
+    query = (
+        "SELECT sent_at, failure, failure_type, refused_roles, note"
+        " FROM notifications WHERE idempotency_key = $1"
+    )
+    nobody = await pool.fetchrow(query, to_nobody.idempotency_key)
+    some = await pool.fetchrow(query, to_some.idempotency_key)
+    assert nobody["sent_at"] is None and nobody["note"] is not None
+    assert (nobody["failure_type"], nobody["refused_roles"]) == (
+        "mail_no_recipients",
+        ["finance"],
+    )
+    assert some["sent_at"] is not None and some["refused_roles"] == ["finance"]
+    assert "finance" in some["failure"] and "@" not in some["failure"]
+    assert envelopes(refusing_sink, to_some.plan_id) == [LEAD_ADDRESS]
+    assert envelopes(refusing_sink, to_nobody.plan_id) == []
+
+
 async def test_a_message_too_large_for_the_server_is_given_up(
     settings: Settings, resources: Any, tmp_path: Path
 ) -> None:
