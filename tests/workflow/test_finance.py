@@ -85,6 +85,7 @@ def _application(
         application_scan=driver.store.put(
             SCAN_PDF, filename="申请表.pdf", media_type="application/pdf"
         ),
+        invoice_details=driver.invoice_form(),
         paid_plan_ids=[driver.plan.plan_id],
         head_count=heads,
         absentees_paid=absentees,
@@ -431,6 +432,7 @@ async def test_money_dates_in_the_future_or_out_of_order_are_refused(
         return ApplicationUpload(
             actor=SITE,
             application_scan=scan,
+            invoice_details=driver.invoice_form(),
             paid_plan_ids=[driver.plan.plan_id],
             head_count=14,
             amount=Decimal("4200.00"),
