@@ -1532,9 +1532,6 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
     from workflows import ApprovalBatchWorkflow
 
     actor = actor_allowed(args, BATCH_GATHERERS, "cli.gather_not_allowed")
-    if (nothing := await nothing_to_gather(ctx)) is not None:
-        ctx.say(nothing)  # no batch started: its id is not used up
-        return 0
     batch_id = args.batch_id or new_batch_id(await ctx.now())
     client = await ctx.client()
     try:
@@ -1565,30 +1562,26 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
             return 0
         described = await ctx.answer(handle.describe())
         if described.status != WorkflowExecutionStatus.RUNNING:
-            ctx.say(t("cli.batch_empty"))
+            ctx.say(await why_empty(ctx))
             return 0
         await asyncio.sleep(0.2)
     ctx.say(t("cli.batch_still_gathering", batch_id=batch_id))
     return 0
 
 
-async def nothing_to_gather(ctx: Context) -> str | None:
-    """Why no batch is worth gathering now, or None when a plan is free to gather.
-
-    A batch gathering nothing would close at once and use up its id; plans
-    awaiting approval in an open batch are named with their batch, which the
-    general manager has still to decide. A plan becoming ready meanwhile is
-    gathered by the next batch.
-    """
+async def why_empty(ctx: Context) -> str:
+    """What a batch that gathered nothing says: that it closed, and where the
+    plans awaiting approval are when an open batch holds them all."""
     pool = await ctx.pool()
     rows = await pool.fetch(
-        "SELECT plan_id, batch_id FROM plans WHERE stage = $1 ORDER BY plan_id",
+        """
+        SELECT plan_id, batch_id FROM plans
+        WHERE stage = $1 AND batch_id IS NOT NULL ORDER BY plan_id
+        """,
         Stage.AWAITING_APPROVAL.value,
     )
-    if any(row["batch_id"] is None for row in rows):
-        return None
     if not rows:
-        return t("cli.batch_nothing_ready")
+        return t("cli.batch_empty")
     held: dict[str, list[str]] = {}
     for row in rows:
         held.setdefault(row["batch_id"], []).append(row["plan_id"])

@@ -342,6 +342,7 @@ async def test_the_invoice_details_form_is_read_and_a_bad_one_refuses_the_applic
     driver: PlanDriver = await make_driver()
     await driver.reach_payment()
     scan = store.put(SCAN_PDF, filename="申请表.pdf", media_type="application/pdf")
+    today = await driver.today()
 
     def application(form: bytes) -> ApplicationUpload:
         return ApplicationUpload(
@@ -351,7 +352,7 @@ async def test_the_invoice_details_form_is_read_and_a_bad_one_refuses_the_applic
             paid_plan_ids=[driver.plan.plan_id],
             head_count=14,
             amount=Decimal("4200.00"),
-            paid_on=date(2027, 1, 8),
+            paid_on=today,
         )
 
     broken = filled_template({**HONEST, "纳税人识别号": "91350100M000100Y44"})
