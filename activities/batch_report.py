@@ -58,6 +58,9 @@ AMOUNT_KEYS = ("amount", "received_amount")
 PAID_PLANS_KEYS = ("paid_plans", "paid_plan_ids")
 ABSENTEES_PAID_KEY = "absentees_paid"
 INVOICE_KEY = "invoice"
+# The day the money arrived, as finance confirmed it; older audit lines lack
+# it, and then the day finance confirmed stands in (the latest it can be).
+RECEIVED_ON_KEY = "received_on"
 
 CENT = Decimal("0.01")
 _PLAN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{2,40}")
@@ -79,7 +82,7 @@ COLUMNS = (
     "paid",
     "difference",
     "invoice",
-    "confirmed_on",
+    "received_on",
     "check",
 )
 _WIDTHS = (6, 18, 28, 13, 18, 7, 24, 13, 10, 10, 10, 12, 14, 14, 12, 18, 13, 30)
@@ -107,7 +110,7 @@ _PDF_COLUMNS = (
     ("expected", 18, Align.R),
     ("paid", 18, Align.R),
     ("invoice", 19, Align.L),
-    ("confirmed_on", 17, Align.C),
+    ("received_on", 17, Align.C),
     ("check", 27, Align.L),
 )
 _FLAG_INK = (170, 20, 20)
@@ -139,7 +142,7 @@ class Payment:
     amount: Decimal | None
     covers: tuple[str, ...]
     absentees_paid: int
-    confirmed_on: date | None
+    received_on: date | None
     invoice: str | None
 
 
@@ -265,13 +268,23 @@ def payment_from_audit(plan_id: str, audit: AuditFacts) -> Payment:
         covers = [plan_id]
     absentees = str(application.get(ABSENTEES_PAID_KEY, "")).strip()
     number = str(invoice.get(INVOICE_KEY, "")).strip()
+    received_on = _day(confirmation.get(RECEIVED_ON_KEY))
+    if received_on is None and confirmed_at is not None:
+        received_on = cst_date(confirmed_at)
     return Payment(
         amount=amount,
         covers=tuple(dict.fromkeys(covers)),
         absentees_paid=int(absentees) if absentees.isdigit() else 0,
-        confirmed_on=cst_date(confirmed_at) if confirmed_at else None,
+        received_on=received_on,
         invoice=number or None,
     )
+
+
+def _day(value: object) -> date | None:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _first(details: dict[str, Any], keys: Sequence[str]) -> Any:
@@ -336,7 +349,7 @@ def render_xlsx(report: BatchReport) -> bytes:
     letter = get_column_letter(COLUMNS.index("exam_end_date") + 1)
     for cell in sheet[letter][header_row:last]:
         cell.number_format = "yyyy-mm-dd"
-    letter = get_column_letter(COLUMNS.index("confirmed_on") + 1)
+    letter = get_column_letter(COLUMNS.index("received_on") + 1)
     for cell in sheet[letter][header_row:last]:
         cell.number_format = "yyyy-mm-dd"
     for index, width in enumerate(_WIDTHS, start=1):
@@ -377,7 +390,7 @@ def _xlsx_values(seq: int, checked: CheckedLine) -> list[object]:
         line.payment.amount,
         checked.difference,
         line.payment.invoice or t("batch_report.not_recorded"),
-        line.payment.confirmed_on,
+        line.payment.received_on,
         _check_text(checked),
     ]
 
@@ -468,8 +481,8 @@ def _pdf_values(seq: int, checked: CheckedLine) -> dict[str, str]:
         "expected": _money(line.expected, missing),
         "paid": _money(line.payment.amount, missing),
         "invoice": line.payment.invoice or missing,
-        "confirmed_on": (
-            line.payment.confirmed_on.isoformat() if line.payment.confirmed_on else ""
+        "received_on": (
+            line.payment.received_on.isoformat() if line.payment.received_on else ""
         ),
         "check": _check_text(checked),
     }

@@ -52,20 +52,14 @@ from certflow.models import (
     UploadOutcome,
 )
 from certflow.plan import ConsistencySummary
+from certflow.scan import scan_problems
 from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
 _R = TypeVar("_R")
 
 PROBLEMS_IN_HISTORY = 50  # the whole list is in the annotated report
-SCAN_MAX_BYTES = 30 * 1024 * 1024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-_SCAN_SIGNATURES = {
-    b"%PDF-": "application/pdf",
-    b"\xff\xd8\xff": "image/jpeg",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-}
 
 _SCORE_COLUMNS = (
     "seq, name, id_type, id_number, theory, practical, total, status, passed"
@@ -141,7 +135,7 @@ class IntakeActivities:
             accepted = await self._accept_sign_in(req, "evaluators", rows)
             return _with_notes(accepted, sign_in.notes)
         if req.kind is DocumentKind.SIGNED_SUMMARY_SCAN:
-            problems = _check_scan(data)
+            problems = scan_problems(data)
             if problems:
                 return await self._refuse(req, None, problems)
             async with self.pool.acquire() as conn, conn.transaction():
@@ -792,14 +786,6 @@ def report_filename(req: ProcessUpload) -> str:
 
 def _unreadable() -> Problem:
     return Problem(code="unreadable", message=t("intake_db.unreadable"))
-
-
-def _check_scan(data: bytes) -> list[Problem]:
-    if len(data) > SCAN_MAX_BYTES:
-        return [Problem(code="too_large", message=t("intake_db.scan_too_large"))]
-    if not any(data.startswith(sig) for sig in _SCAN_SIGNATURES):
-        return [Problem(code="not_a_scan", message=t("intake_db.scan_format"))]
-    return []
 
 
 def _check_requested(field: str, requested: str) -> list[Problem]:

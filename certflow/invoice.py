@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from certflow.arguments import shown
 from certflow.i18n import t
 from certflow.intake.cells import (
     CellValue,
@@ -238,7 +239,8 @@ def _problem(
         message=t(f"invoice.{code}", **fields),
         sheet=sheet,
         row=row,
-        value=value,
+        # Repeated as every refusal repeats a value: its first 40 characters.
+        value=None if value is None else shown(value),
     )
 
 

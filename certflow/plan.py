@@ -9,7 +9,7 @@ lets them be tested directly and read in one place.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -30,6 +30,7 @@ from certflow.models import (
     Stage,
     SummaryStats,
 )
+from certflow.scan import SCAN_MEDIA_TYPES
 from certflow.timeutil import end_of_day
 
 HISTORY_KEEP = 60  # entries kept in state; the whole audit trail is in PostgreSQL
@@ -607,6 +608,23 @@ def check_action(state: PlanState, action: Action, actor: Actor) -> None:
                 lead=state.info.lead_evaluator_id,
             ),
         )
+    window = state.publicity
+    if (
+        state.stage is Stage.PUBLICITY
+        and Stage.PUBLICITY not in rule.stages
+        and Stage.PAYMENT_AND_SIGNOFF in rule.stages
+        and window is not None
+    ):
+        # Said with the day it can be done: the day after publicity ends.
+        raise Refusal(
+            "wrong_stage",
+            t(
+                "plan.wait_for_publicity_end",
+                action=t(f"actions.{action.value}"),
+                end=window.end_day.isoformat(),
+                opens=(window.end_day + timedelta(days=1)).isoformat(),
+            ),
+        )
     if state.stage not in rule.stages:
         raise Refusal(
             "wrong_stage",
@@ -660,6 +678,38 @@ def date_before(key: str, day: date, earliest: date | None) -> Refusal | None:
     return Refusal(
         "date_order", t(key, day=day.isoformat(), earliest=earliest.isoformat())
     )
+
+
+def application_scan_refusal(scan: DocumentRef) -> Refusal | None:
+    """Refuse an application scan that is empty or no PDF, JPEG or PNG.
+
+    The staff tool reads the file's first bytes (``certflow.scan``) and names
+    its media type by them; here the reference it sent is checked again.
+    """
+    if scan.size == 0:
+        return Refusal(
+            "empty", t("plan.application_scan", reason=t("intake_db.scan_empty"))
+        )
+    if scan.media_type not in SCAN_MEDIA_TYPES:
+        return Refusal(
+            "not_a_scan", t("plan.application_scan", reason=t("intake_db.scan_format"))
+        )
+    return None
+
+
+def paid_plans_refusal(paid_plan_ids: list[str], plan_id: str) -> Refusal | None:
+    """Refuse a list of plans paid for that repeats one or leaves this one out."""
+    repeated = sorted({p for p in paid_plan_ids if paid_plan_ids.count(p) > 1})
+    if repeated:
+        return Refusal(
+            "bad_argument", t("plan.paid_plan_repeated", plans="、".join(repeated))
+        )
+    if plan_id not in paid_plan_ids:
+        return Refusal(
+            "bad_argument",
+            t("plan.plan_not_paid", paid="、".join(paid_plan_ids), plan_id=plan_id),
+        )
+    return None
 
 
 def invoice_mismatch(payment: PaymentRecord, amount: Decimal) -> Refusal | None:

@@ -17,6 +17,16 @@ DATE_TEXT = r"([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*�
 _DATE_TEXT = re.compile(DATE_TEXT)
 
 
+def date_parts(text: str) -> tuple[int, int, int] | None:
+    """The year, month and day ``text`` writes in a ``DATE_TEXT`` form, or None:
+    a day that does not exist (2026-02-30) is told apart from no date at all."""
+    found = _DATE_TEXT.fullmatch(unicodedata.normalize("NFKC", text).strip())
+    if found is None:
+        return None
+    year, month, day = (int(part) for part in found.groups())
+    return year, month, day
+
+
 def date_from_text(text: str) -> date | None:
     """The date ``text`` writes in one of the ``DATE_TEXT`` forms (full-width
     digits too), or None when it is not one or no such day exists."""

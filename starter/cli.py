@@ -87,11 +87,13 @@ from certflow.identity import (
     is_admission_number,
 )
 from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
+from certflow.invoice import LABELS, InvoiceField
 from certflow.mail_address import is_mail_address
 from certflow.models import (
     PLAN_CODE_MAX_LENGTH,
     PLAN_TEXT_MAX_LENGTH,
     Actor,
+    DocumentKind,
     DocumentRef,
     Level,
     NewPlanInfo,
@@ -108,7 +110,15 @@ from certflow.plan import (
 )
 from certflow.plan_details import batch_summary, plan_summary
 from certflow.privacy import mask_id_number, mask_name
-from certflow.timeutil import CST, cst_date, date_from_text, format_cst, format_deadline
+from certflow.scan import scan_media_type, scan_problems
+from certflow.timeutil import (
+    CST,
+    cst_date,
+    date_from_text,
+    date_parts,
+    format_cst,
+    format_deadline,
+)
 from certflow.validation import explain, problem_of
 
 if TYPE_CHECKING:
@@ -597,6 +607,18 @@ def _day(text: str) -> date:
     """A date as staff type it: 2026-11-04, 2026/11/4, 2026.11.04 or 2026年11月4日."""
     day = date_from_text(text)
     if day is None:
+        parts = date_parts(text)
+        if parts is not None:
+            year, month, day_of_month = parts
+            raise argparse.ArgumentTypeError(
+                t(
+                    "cli.no_such_day",
+                    value=shown(text),
+                    year=year,
+                    month=month,
+                    day=day_of_month,
+                )
+            )
         raise argparse.ArgumentTypeError(t("cli.bad_date", value=shown(text)))
     return day
 
@@ -689,6 +711,21 @@ def _file(ctx: Context, path: Path) -> Any:
     return ctx.store.put_file(existing_file(path))
 
 
+def _scan_file(ctx: Context, path: Path, flag: str) -> Any:
+    """A scan the plan never reads, checked here as intake checks a scan.
+
+    Empty, too large, or no PDF, JPEG or PNG by its first bytes, it is refused
+    before it is stored; accepted, its media type is the one its bytes show.
+    """
+    data = read_file(path)
+    problems = scan_problems(data)
+    if problems:
+        raise CliError(t("cli.scan_refused", flag=flag, reason=problems[0].message))
+    media_type = scan_media_type(data)
+    assert media_type is not None  # a scan without problems is one of the three
+    return ctx.store.put(data, filename=path.name, media_type=media_type)
+
+
 @dataclass(frozen=True)
 class Arg:
     """One command-line argument of an action and the request field it fills.
@@ -702,6 +739,8 @@ class Arg:
     target: str | None
     options: dict[str, Any] = field(default_factory=dict)
     document: bool = False
+    # A document that is a scan of a signed paper (see ``_scan_file``).
+    scan: bool = False
 
     @property
     def dest(self) -> str:
@@ -739,6 +778,8 @@ class PlanAction:
     exclusive: tuple[Arg, ...] = ()
     # What one flag's type cannot see: values read by another flag's value.
     check: Callable[[argparse.Namespace], None] | None = None
+    # What only the stack can tell, asked before anything is stored or sent.
+    verify: Callable[[Context, argparse.Namespace], Awaitable[None]] | None = None
 
     def add_arguments(
         self, parser: argparse.ArgumentParser, helps: Callable[[str], str]
@@ -764,7 +805,9 @@ class PlanAction:
             value = getattr(args, arg.dest)
             if value is None and arg.options.get("type") in _OPTIONAL_TEXT:
                 continue  # an optional text not given: the model's default
-            if arg.document and value is not None:
+            if arg.scan and value is not None:
+                value = _scan_file(ctx, value, arg.flag)
+            elif arg.document and value is not None:
                 value = _file(ctx, value)
             values[arg.target] = value
         return self.model.model_validate(values)
@@ -781,6 +824,10 @@ def _flag(flag: str, target: str | None, **options: Any) -> Arg:
 
 def _document(flag: str, target: str, **options: Any) -> Arg:
     return Arg(flag, target, {"type": Path, **options}, document=True)
+
+
+def _scan(flag: str, target: str, **options: Any) -> Arg:
+    return Arg(flag, target, {"type": Path, **options}, document=True, scan=True)
 
 
 _REQUEST_ID = _flag("request_id", "request_id")
@@ -822,6 +869,40 @@ def check_correction_values(args: argparse.Namespace) -> None:
             )
         elif not status and parse_score(text) is None:
             problems.append(t("cli.bad_score_value", flag=flag, value=shown(text)))
+    if problems:
+        raise CliError("\n".join(problems))
+
+
+async def check_paid_plans(ctx: Context, args: argparse.Namespace) -> None:
+    """``--paid-plan``: each plan once, and each another plan of the same site.
+
+    A plan named twice (``P…`` and ``p…`` are one plan) is kept once. The plan
+    cannot look up other plans, so the tool asks each other plan named for its
+    status: one that does not exist, belongs to another site or was cancelled
+    is refused, all of them in one answer.
+    """
+    paid: list[str] = list(dict.fromkeys(args.field_paid_plan_ids))
+    args.field_paid_plan_ids = paid
+    site = actor_of(args).site_code
+    client = await ctx.client()
+    problems = []
+    for plan_id in paid:
+        if plan_id == args.plan_id:
+            continue  # the plan checks itself
+        handle = client.get_workflow_handle(plan_workflow_id(plan_id))
+        try:
+            status: PlanStatus = await ctx.answer(
+                handle.query("status", result_type=PlanStatus)
+            )
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            problems.append(t("cli.paid_plan_unknown", plan_id=plan_id))
+            continue
+        if status.site_code != site:
+            problems.append(t("cli.paid_plan_other_site", plan_id=plan_id))
+        elif status.stage is Stage.CANCELLED:
+            problems.append(t("cli.paid_plan_cancelled", plan_id=plan_id))
     if problems:
         raise CliError("\n".join(problems))
 
@@ -934,7 +1015,7 @@ PLAN_ACTIONS: list[PlanAction] = [
         "upload_application",
         ApplicationUpload,
         (
-            _document("--scan", "application_scan", required=True),
+            _scan("--scan", "application_scan", required=True),
             _document("--invoice-form", "invoice_details"),
             _flag(
                 "--paid-plan",
@@ -951,6 +1032,7 @@ PLAN_ACTIONS: list[PlanAction] = [
             _flag("--method", "method", default=""),
             _flag("--reference", "reference", default=""),
         ),
+        verify=check_paid_plans,
     ),
     PlanAction(
         ("payment",),
@@ -1002,6 +1084,8 @@ PLAN_ACTIONS: list[PlanAction] = [
 async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
     """Send one action to its plan and print the plan's answer."""
     spec: PlanAction = args.plan_action
+    if spec.verify is not None:
+        await spec.verify(ctx, args)
     request = spec.request(args, actor_of(args), ctx)
     if spec.check is not None:  # after the model's limits, said all at once
         spec.check(args)
@@ -1373,6 +1457,53 @@ async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+# Who may read a plan's invoice details: those who invoice, and administrators.
+INVOICE_READERS = frozenset({Role.FINANCE, Role.ADMIN})
+
+
+async def show_invoice_details(ctx: Context, args: argparse.Namespace) -> int:
+    """Print the invoice details of a plan's current form, as intake read them.
+
+    The current form is the latest version accepted; the details are the
+    school's (title, tax id, bank), which finance invoices from.
+    """
+    actor_allowed(args, INVOICE_READERS, "cli.invoice_details_not_allowed")
+    pool = await ctx.pool()
+    row = await pool.fetchrow(
+        """
+        SELECT d.details, d.received_at, p.version FROM invoice_details d
+        JOIN plan_documents p ON p.plan_id = d.plan_id AND p.sha256 = d.sha256
+        WHERE d.plan_id = $1 AND p.kind = $2 AND p.accepted
+        ORDER BY p.version DESC LIMIT 1
+        """,
+        args.plan_id,
+        DocumentKind.INVOICE_DETAILS.value,
+    )
+    if row is None:
+        known = "SELECT 1 FROM plans WHERE plan_id = $1"
+        if await pool.fetchval(known, args.plan_id) is None:
+            raise CliError(t("cli.plan_not_found", plan_id=args.plan_id))
+        raise CliError(t("cli.invoice_details_none", plan_id=args.plan_id))
+    details = row["details"]
+    ctx.say(
+        t(
+            "cli.invoice_details_heading",
+            plan_id=args.plan_id,
+            version=row["version"],
+            at=format_cst(row["received_at"]),
+        )
+    )
+    ctx.say(
+        *_fields(
+            [
+                (LABELS[field][0], str(details.get(field.value, "")))
+                for field in InvoiceField
+            ]
+        )
+    )
+    return 0
+
+
 def _history_value(field: str, value: str | None) -> str:
     """A value of the score history as staff say it: 合格 not True, 缺考 not absent.
 
@@ -1431,11 +1562,36 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
             return 0
         described = await ctx.answer(handle.describe())
         if described.status != WorkflowExecutionStatus.RUNNING:
-            ctx.say(t("cli.batch_empty"))
+            ctx.say(await why_empty(ctx))
             return 0
         await asyncio.sleep(0.2)
     ctx.say(t("cli.batch_still_gathering", batch_id=batch_id))
     return 0
+
+
+async def why_empty(ctx: Context) -> str:
+    """What a batch that gathered nothing says: that it closed, and where the
+    plans awaiting approval are when an open batch holds them all."""
+    pool = await ctx.pool()
+    rows = await pool.fetch(
+        """
+        SELECT plan_id, batch_id FROM plans
+        WHERE stage = $1 AND batch_id IS NOT NULL ORDER BY plan_id
+        """,
+        Stage.AWAITING_APPROVAL.value,
+    )
+    if not rows:
+        return t("cli.batch_empty")
+    held: dict[str, list[str]] = {}
+    for row in rows:
+        held.setdefault(row["batch_id"], []).append(row["plan_id"])
+    return t(
+        "cli.batch_all_held",
+        held="；".join(
+            t("cli.batch_held", batch_id=batch_id, plans="、".join(plans))
+            for batch_id, plans in sorted(held.items())
+        ),
+    )
 
 
 # ``PLAN=VALUE``: typed with a Chinese input method, the sign may be full width.
@@ -2323,6 +2479,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
     batch, helps = leaf(("batch", "status"), batch_status)
     _code_argument(batch, "batch_id", helps)
+
+    details, helps = leaf(("invoice-details",), show_invoice_details)
+    _code_argument(details, "plan_id", helps)
 
     status, helps = leaf(("status",), show_status)
     _code_argument(status, "plan_id", helps)

@@ -73,6 +73,7 @@ from starter.sample_plan import (
     SITE,
     TECH,
     retitled,
+    sample_invoice_form,
     sample_plan,
 )
 from starter.smtp_sink import MailSink, read_messages
@@ -336,6 +337,9 @@ class Demo:
                     actor=SITE,
                     application_scan=self.store.put(
                         SCAN, filename="证书申请表.pdf", media_type="application/pdf"
+                    ),
+                    invoice_details=self.store.put(
+                        sample_invoice_form(), filename="院校发票信息收集表.xlsx"
                     ),
                     paid_plan_ids=[plan_id],
                     head_count=passed,

@@ -14,6 +14,7 @@ from pathlib import Path
 import openpyxl
 
 from certflow.files import write_private
+from certflow.invoice import credit_code_check_character
 from certflow.models import Actor, Level, PassRule, PlanInfo, Role
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,34 @@ SCAN_PDF = (
     b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
     b"trailer<</Root 1 0 R>>\n%%EOF\n"
 )
+
+
+INVOICE_TEMPLATE = ROOT / "templates" / "invoice-details.xlsx"
+# The sample school's invoice details, made up; the credit code's check
+# character is computed, so the form passes intake's checks.
+_CODE_BODY = "12420000MB0123456"
+SAMPLE_INVOICE_DETAILS = {
+    "发票抬头": "武汉市交通职业技术学校",
+    "纳税人识别号": _CODE_BODY + credit_code_check_character(_CODE_BODY),
+    "地址": "湖北省武汉市江岸区解放大道 1 号",
+    "电话": "027-82812345",
+    "开户银行": "中国工商银行武汉江岸支行",
+    "银行账号": "3202 0011 0920 0123 456",
+    "接收电子发票邮箱": "caiwu@whjtxx.edu.cn",
+}
+
+
+def sample_invoice_form() -> bytes:
+    """The invoice details template filled in as the sample school would."""
+    book = openpyxl.load_workbook(INVOICE_TEMPLATE)
+    sheet = book.worksheets[0]
+    for row in sheet.iter_rows():
+        label = str(row[0].value or "").strip().lstrip("*")
+        if label in SAMPLE_INVOICE_DETAILS:
+            row[1].value = SAMPLE_INVOICE_DETAILS[label]
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
 
 
 def sample_plan(

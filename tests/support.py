@@ -63,6 +63,7 @@ from starter.sample_plan import (
     SUMMARY,
     TECH,
     retitled,
+    sample_invoice_form,
     sample_plan,
 )
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
@@ -104,6 +105,7 @@ __all__ = [
 OTHER_SITE = Actor(role=Role.SITE, person="other-kaowu", site_code="HB-WH-0099")
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 READY_LINE = "Press Ctrl-C to stop."
 REPO = Path(__file__).resolve().parents[1]
 
@@ -526,6 +528,7 @@ class PlanDriver:
             ApplicationUpload(
                 actor=SITE,
                 application_scan=self.put(scan),
+                invoice_details=self.invoice_form(),
                 paid_plan_ids=[self.plan.plan_id],
                 head_count=14,
                 amount=amount,
@@ -553,6 +556,12 @@ class PlanDriver:
                 SiteSignoffRequest(actor=SITE, plan_id=self.plan.plan_id),
             )
             assert result.accepted, result.message
+
+    def invoice_form(self) -> Any:
+        """The sample school's invoice details form, in the document store."""
+        return self.store.put(
+            sample_invoice_form(), filename="院校发票信息收集表.xlsx", media_type=XLSX
+        )
 
     async def record_invoice(
         self, amount: Decimal = Decimal("4200.00")

@@ -81,6 +81,7 @@ with workflow.unsafe.imports_passed_through():
         PlanState,
         Refusal,
         application_mismatch,
+        application_scan_refusal,
         cancel_refusal,
         check_action,
         date_after_today,
@@ -91,6 +92,7 @@ with workflow.unsafe.imports_passed_through():
         duty_names,
         invoice_mismatch,
         next_alarm,
+        paid_plans_refusal,
         payment_mismatch,
         role_name,
         take_due_alarms,
@@ -148,6 +150,9 @@ MAIL_GIVEN_UP = "mail-given-up"
 # writing its row waits for it, and for the duties it opens after: handled
 # before, it closed a duty not yet open, which then opened as owed.
 ACTIONS_AFTER_REGISTRATION = "actions-wait-for-registration"
+# The largest application scan mailed to finance with the application: a
+# larger one (up to the 30 MB a scan may be) many mail servers refuse.
+MAIL_SCAN_LIMIT = 10 * 1024 * 1024
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -1329,31 +1334,77 @@ class ExamPlanWorkflow:
             paid_plans=",".join(req.paid_plan_ids),
             reference=req.reference,
         )
-        await self._notify("application_uploaded", [Role.FINANCE])
+        await self._notify_application(req)
         return self._accepted(t("plan.accepted"), late, Duty.APPLICATION)
+
+    async def _notify_application(self, req: ApplicationUpload) -> None:
+        """Tell finance what the site declared, with what it invoices from (4.2.3).
+
+        The figures are in the body; the sealed application and the invoice
+        details form (the school's tax and bank details, nobody's personal
+        data) are attached: the form sent now, or the one accepted before. A
+        scan too large for most mail servers stays out, said in the body: a
+        mail refused for its size would leave finance with no word at all.
+        """
+        scan = req.application_scan
+        form = self._state.documents.get(DocumentKind.INVOICE_DETAILS)
+        attach_scan = scan.size <= MAIL_SCAN_LIMIT
+        attachments = [scan] if attach_scan else []
+        if form is not None:
+            attachments.append(form)
+        figures = t(
+            "mail.application_uploaded.figures",
+            paid_plans="、".join(req.paid_plan_ids),
+            head_count=str(req.head_count),
+            absentees_paid=str(req.absentees_paid),
+            amount=f"{req.amount:.2f}",
+            paid_on=req.paid_on.isoformat(),
+            method=req.method.strip() or t("mail.application_uploaded.not_given"),
+            reference=req.reference.strip() or t("mail.application_uploaded.not_given"),
+        )
+        scan_note = t(
+            "mail.application_uploaded.scan_attached"
+            if attach_scan
+            else "mail.application_uploaded.scan_too_large"
+        )
+        form_note = t(
+            "mail.application_uploaded.form_attached"
+            if req.invoice_details is not None
+            else "mail.application_uploaded.form_kept"
+            if form is not None
+            else "mail.application_uploaded.form_missing",
+            plan_id=self._state.info.plan_id,
+        )
+        await self._notify(
+            "application_uploaded",
+            [Role.FINANCE],
+            attachments=attachments,
+            figures=f"{figures}\n{scan_note}{form_note}",
+        )
 
     @upload_application.validator
     def _check_application(self, req: ApplicationUpload) -> None:
         self._check(Action.UPLOAD_APPLICATION, req.actor)
+        state = self._state
         # The site may correct its application until finance has confirmed it.
-        if self._state.is_done(Duty.PAYMENT_CHECK.value):
+        if state.is_done(Duty.PAYMENT_CHECK.value):
             raise _refuse(Refusal("already_done", t("plan.already_done")))
-        if self._state.info.plan_id not in req.paid_plan_ids:
-            raise _refuse(
-                Refusal(
-                    "bad_argument",
-                    t(
-                        "plan.plan_not_paid",
-                        paid="、".join(req.paid_plan_ids),
-                        plan_id=self._state.info.plan_id,
-                    ),
-                )
-            )
         _refuse_first(
+            application_scan_refusal(req.application_scan),
+            # 4.2.1: the form comes with the application. A new application
+            # after a send-back may leave out the form already accepted: the
+            # school's invoice details have not changed with its figures.
+            None
+            if req.invoice_details is not None
+            or DocumentKind.INVOICE_DETAILS in state.documents
+            else Refusal("bad_argument", t("plan.invoice_form_required")),
+            paid_plans_refusal(req.paid_plan_ids, state.info.plan_id),
             # Refused here, to the site, with the figures it should have given:
             # not later to finance, who cannot correct the site's application.
             self._application_mismatch(req),
             date_after_today("plan.paid_on_in_future", req.paid_on, _today()),
+            # The certificate fee is paid for an exam that has taken place.
+            date_before("plan.paid_before_exam", req.paid_on, state.info.exam_end_date),
         )
 
     def _application_mismatch(self, req: ApplicationUpload) -> Refusal | None:
@@ -1382,6 +1433,7 @@ class ExamPlanWorkflow:
             req.actor,
             late=late,
             amount=f"{req.received_amount:.2f}",
+            received_on=req.received_on.isoformat(),
             reference=req.reference,
         )
         return self._accepted(t("plan.accepted"), late, Duty.PAYMENT_CHECK)
@@ -1415,6 +1467,9 @@ class ExamPlanWorkflow:
             date_before(
                 "plan.received_before_paid", req.received_on, state.payment.paid_on
             ),
+            date_before(
+                "plan.received_before_exam", req.received_on, state.info.exam_end_date
+            ),
         )
 
     @workflow.update
@@ -1445,6 +1500,11 @@ class ExamPlanWorkflow:
             date_after_today("plan.invoice_date_in_future", req.issued_on, _today()),
             date_before(
                 "plan.invoice_before_received", req.issued_on, payment.received_on
+            ),
+            date_before(
+                "plan.invoice_before_exam",
+                req.issued_on,
+                self._state.info.exam_end_date,
             ),
             invoice_mismatch(payment, req.amount),
         )
@@ -1497,8 +1557,18 @@ class ExamPlanWorkflow:
                     "plan.signoff_plan_mismatch",
                     given=req.plan_id,
                     plan_id=state.info.plan_id,
+                    paid="、".join(state.payment.paid_plan_ids),
                 ),
-                problems=[Problem(code="plan_mismatch", message=req.plan_id)],
+                problems=[
+                    Problem(
+                        code="plan_mismatch",
+                        message=t(
+                            "plan.signoff_plan_problem",
+                            given=req.plan_id,
+                            plan_id=state.info.plan_id,
+                        ),
+                    )
+                ],
             )
         late = self._state.close_duty(
             Duty.SITE_SIGNOFF.value, workflow.now(), req.actor

@@ -22,6 +22,7 @@ from certflow.i18n import t
 from certflow.models import DocumentRef, PlanInfo, Stage
 from certflow.plan import REDO_DUTIES, Duty, duties_by_party
 from certflow.timeutil import format_deadline
+from starter.sample_plan import sample_invoice_form
 from tests.cli.conftest import Certflow, certflow_runner
 from tests.support import (
     CANDIDATE_SIGN_IN,
@@ -304,6 +305,8 @@ async def test_whole_plan_through_the_command(
     today = (await driver.today()).isoformat()
     application = tmp_path / "application.pdf"
     application.write_bytes(SCAN_PDF)
+    invoice_form = tmp_path / "院校发票信息收集表.xlsx"
+    invoice_form.write_bytes(sample_invoice_form())
     steps = [
         [
             *SITE,
@@ -311,6 +314,8 @@ async def test_whole_plan_through_the_command(
             plan_id,
             "--scan",
             str(application),
+            "--invoice-form",
+            str(invoice_form),
             "--paid-plan",
             plan_id,
             # The correction above made one more candidate pass: 15 × 300 yuan.

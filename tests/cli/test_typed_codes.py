@@ -117,4 +117,6 @@ async def test_an_impossible_date_is_refused_in_chinese(
         *with_flag(start_argv(new_driver.plan), "--exam-end", "2026/02/30")
     )
     assert refused.status == 2
-    assert t("cli.bad_date", value="2026/02/30") in capsys.readouterr().err
+    # Written as a date, it is a day that does not exist, not a wrong format.
+    said = t("cli.no_such_day", value="2026/02/30", year=2026, month=2, day=30)
+    assert said in capsys.readouterr().err

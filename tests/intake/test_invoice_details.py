@@ -319,3 +319,14 @@ def test_generated_codes_are_read_from_a_form(body: str) -> None:
     reading = read_invoice_details(csv_form(rows))
 
     assert reading.accepted, reading.problems
+
+
+def test_a_long_value_is_repeated_cut_to_40_characters() -> None:
+    """Regression: a 250-character 地址 was repeated in full in its refusal,
+    although a repeated value is cut to 40 characters and "…"."""
+    reading = read_invoice_details(filled_template({**HONEST, "地址": "地" * 250}))
+
+    [problem] = reading.problems
+    assert problem.code == "too_long"
+    assert problem.value == "地" * 40 + "…"
+    assert problem.render().endswith(f"（值：{'地' * 40}…）")

@@ -558,6 +558,7 @@ async def test_payment_and_org_signoff_run_in_parallel_in_any_order(
         ApplicationUpload(
             actor=SITE,
             application_scan=driver.put(scan),
+            invoice_details=driver.invoice_form(),
             paid_plan_ids=[driver.plan.plan_id],
             head_count=14,
             amount=Decimal("4200.00"),

@@ -277,7 +277,7 @@ async def test_the_workbook_has_one_row_per_plan_with_numbers_and_totals(
     assert (b[column["合格人数"]], b[column["实收金额（元）"]]) == (2, 2 * fee - 100)
     assert b[column["差额（元）"]] == -100
     assert b[column["核对"]].startswith("不符")
-    assert b[column["到账确认日期"]].date() == date(2026, 12, 3)
+    assert b[column["到账日期"]].date() == date(2026, 12, 3)
 
     # The workflow of today records the invoice number but no amount.
     assert c[column["实收金额（元）"]] is None
@@ -405,3 +405,19 @@ def test_one_payment_for_several_plans_is_checked_against_them_together() -> Non
 
     alone = check_payments("B", "", GATHERED, [_line("P-001", 2, shared)])
     assert alone.lines[0].check is Check.SHARED_INCOMPLETE
+
+
+def test_the_sheet_shows_the_day_the_money_arrived_not_the_day_finance_acted() -> None:
+    """Regression: 到账确认日期 showed the day finance confirmed, so a received
+    date decades before the exam could not be seen by the approver."""
+    acted = datetime(2026, 12, 21, 3, tzinfo=UTC)
+    audit = {
+        "confirm_payment": (acted, {"amount": "4200.00", "received_on": "2026-12-18"})
+    }
+    older = {"confirm_payment": (acted, {"amount": "4200.00"})}
+
+    assert payment_from_audit("P-001", audit).received_on == date(2026, 12, 18)
+    # An audit line from before the received date was recorded: the day
+    # finance confirmed, the latest the money can have arrived.
+    assert payment_from_audit("P-001", older).received_on == date(2026, 12, 21)
+    assert t("batch_report.column.received_on") == "到账日期"

@@ -85,6 +85,7 @@ def _application(
         application_scan=driver.store.put(
             SCAN_PDF, filename="申请表.pdf", media_type="application/pdf"
         ),
+        invoice_details=driver.invoice_form(),
         paid_plan_ids=[driver.plan.plan_id],
         head_count=heads,
         absentees_paid=absentees,
@@ -341,6 +342,7 @@ async def test_the_invoice_details_form_is_read_and_a_bad_one_refuses_the_applic
     driver: PlanDriver = await make_driver()
     await driver.reach_payment()
     scan = store.put(SCAN_PDF, filename="申请表.pdf", media_type="application/pdf")
+    today = await driver.today()
 
     def application(form: bytes) -> ApplicationUpload:
         return ApplicationUpload(
@@ -350,7 +352,7 @@ async def test_the_invoice_details_form_is_read_and_a_bad_one_refuses_the_applic
             paid_plan_ids=[driver.plan.plan_id],
             head_count=14,
             amount=Decimal("4200.00"),
-            paid_on=date(2027, 1, 8),
+            paid_on=today,
         )
 
     broken = filled_template({**HONEST, "纳税人识别号": "91350100M000100Y44"})
@@ -431,6 +433,7 @@ async def test_money_dates_in_the_future_or_out_of_order_are_refused(
         return ApplicationUpload(
             actor=SITE,
             application_scan=scan,
+            invoice_details=driver.invoice_form(),
             paid_plan_ids=[driver.plan.plan_id],
             head_count=14,
             amount=Decimal("4200.00"),

@@ -1,0 +1,180 @@
+"""The staff tool's side of the site's application (4.2.1) and finance's view of
+it, as the trial of finance found them: a scan of anything, plans paid for that
+do not exist or repeat, a day that does not exist said to be in a wrong format,
+invoice details finance could not see, an empty batch that did not say where
+the ready plans were."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from certflow.i18n import t
+from certflow.models import Stage
+from starter.sample_plan import SAMPLE_INVOICE_DETAILS, sample_invoice_form
+from tests.cli.conftest import Certflow
+from tests.support import (
+    SCAN_PDF,
+    PlanDriver,
+    sample_plan,
+    terminate_when_idle,
+    unique_plan_id,
+)
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+SITE = ["--as", "site", "--person", "whjt-kaowu", "--site", "HB-WH-0031"]
+FINANCE = ["--as", "finance", "--person", "fin-sun"]
+TECH = ["--as", "tech_dept", "--person", "tech-zhao"]
+
+
+def _files(folder: Path, scan: bytes = SCAN_PDF, name: str = "申请表.pdf") -> list[str]:
+    path = folder / name
+    path.write_bytes(scan)
+    form = folder / "院校发票信息收集表.xlsx"
+    form.write_bytes(sample_invoice_form())
+    return ["--scan", str(path), "--invoice-form", str(form)]
+
+
+def _application(plan_id: str, files: list[str], *paid: str, on: str) -> list[str]:
+    return [
+        *SITE, "application", plan_id, *files, "--paid-plan", *(paid or (plan_id,)),
+        "--head-count", "14", "--amount", "4200.00", "--paid-on", on,
+    ]  # fmt: skip
+
+
+async def test_a_scan_that_is_empty_or_no_pdf_jpeg_or_png_is_refused_before_sending(
+    certflow: Certflow, tmp_path: Path
+) -> None:
+    """Regression: an empty file and a spreadsheet were taken as the scan."""
+    plan_id = "P2026-0000-0001"  # refused before any plan is asked
+    empty = await certflow(
+        *_application(plan_id, _files(tmp_path, b"", "空.pdf"), on="2026-12-20")
+    )
+    sheet = await certflow(
+        *_application(
+            plan_id, _files(tmp_path, b"PK\x03\x04", "a.xlsx"), on="2026-12-20"
+        )
+    )
+
+    assert (
+        empty.status == 2
+        and t("cli.scan_refused", flag="--scan", reason=t("intake_db.scan_empty"))
+        in empty.out
+    ), empty.out
+    assert (
+        sheet.status == 2
+        and t("cli.scan_refused", flag="--scan", reason=t("intake_db.scan_format"))
+        in sheet.out
+    ), sheet.out
+
+
+async def test_a_day_that_does_not_exist_is_said_so(
+    certflow: Certflow, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: 2026-02-30 was said not to be written as YYYY-MM-DD."""
+    outcome = await certflow(
+        *_application("P2026-0000-0001", _files(tmp_path), on="2026-02-30")
+    )
+
+    assert outcome.status == 2
+    said = capsys.readouterr().err
+    assert "“2026-02-30”这一天不存在：2026 年 2 月没有 30 日" in said, said
+    assert t("cli.bad_date", value="2026-02-30") not in said
+
+
+async def test_paid_plans_are_read_as_codes_once_and_must_be_this_sites(
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    client: Client,
+    tmp_path: Path,
+) -> None:
+    """Regression: a lower-case repeat of the plan and a plan that does not
+    exist were accepted into the payment's list of plans."""
+    driver = new_driver
+    await driver.reach_payment()
+    plan_id = driver.plan.plan_id
+    today = (await driver.today()).isoformat()
+    other_site = sample_plan(await driver.today(), unique_plan_id()).model_copy(
+        update={"site_code": "HB-WH-0099"}
+    )
+    other = PlanDriver(
+        client=client,
+        env=driver.env,
+        settings=driver.settings,
+        store=driver.store,
+        plan=other_site,
+        tmp=tmp_path,
+    )
+    await other.start()
+    files = _files(tmp_path)
+    try:
+        refused = await certflow(
+            *_application(
+                plan_id, files, plan_id, "P2099-0000-0000", other_site.plan_id, on=today
+            )
+        )
+        accepted = await certflow(
+            *_application(plan_id, files, plan_id, plan_id.lower(), on=today)
+        )
+    finally:
+        await terminate_when_idle(client, other.h.id, "test finished")
+
+    assert refused.status == 2, refused.out
+    assert t("cli.paid_plan_unknown", plan_id="P2099-0000-0000") in refused.out
+    assert t("cli.paid_plan_other_site", plan_id=other_site.plan_id) in refused.out
+    assert accepted.status == 0, accepted.out
+    assert (await driver.status()).payment.paid_plan_ids == [plan_id]
+
+
+async def test_finance_prints_the_invoice_details_the_site_sent(
+    certflow: Certflow, new_driver: PlanDriver, tmp_path: Path
+) -> None:
+    """Regression: the checked invoice details were in a table no command read."""
+    driver = new_driver
+    await driver.reach_payment()
+    await driver.pay_and_sign(org_signoff=False, site_signoff=False)
+    plan_id = driver.plan.plan_id
+
+    shown = await certflow(*FINANCE, "invoice-details", plan_id)
+    by_site = await certflow(*SITE, "invoice-details", plan_id)
+    unknown = await certflow(*FINANCE, "invoice-details", "P2099-0000-0000")
+
+    assert shown.status == 0, shown.out
+    for label in ("发票抬头", "纳税人识别号", "开户银行", "接收电子发票邮箱"):
+        assert label in shown.out and SAMPLE_INVOICE_DETAILS[label] in shown.out
+    assert "3202001109200123456" in shown.out  # the account, spaces closed
+    assert by_site.status == 2
+    assert t("cli.invoice_details_not_allowed", role=t("roles.site")) in by_site.out
+    assert unknown.status == 2
+    assert t("cli.plan_not_found", plan_id="P2099-0000-0000") in unknown.out
+
+
+async def test_a_batch_gathering_nothing_names_the_batch_holding_the_ready_plans(
+    certflow: Certflow, new_driver: PlanDriver, resources: Any
+) -> None:
+    """Regression: it said no plan was ready, while one waited in an open batch."""
+    driver = new_driver
+    await driver.reach_approval()
+    await driver.start_batch()
+    await driver.wait_for(lambda s: s.batch_id == driver.batch_id)
+    pool, _ = resources
+    # Other tests' plans awaiting approval in no batch would be gathered.
+    await pool.execute(
+        "UPDATE plans SET batch_id = $1 WHERE stage = $2 AND batch_id IS NULL",
+        driver.batch_id,
+        Stage.AWAITING_APPROVAL.value,
+    )
+
+    gathered = await certflow(
+        *TECH, "batch", "gather", "--batch-id", f"B-{unique_plan_id()}"
+    )
+
+    assert gathered.status == 0, gathered.out
+    held = t("cli.batch_held", batch_id=driver.batch_id, plans=driver.plan.plan_id)
+    assert held in gathered.out or driver.plan.plan_id in gathered.out, gathered.out
+    assert f"批次 {driver.batch_id} 中" in gathered.out
+    assert t("cli.batch_empty") not in gathered.out
