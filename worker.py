@@ -66,6 +66,7 @@ def build_activities(
         plans.record_stage,
         plans.cancel_plan,
         plans.record_audit,
+        plans.record_finance,
         plans.claim_ready_plans,
         plans.release_plans,
         plans.close_batch,

@@ -54,6 +54,9 @@ PDF_TYPE = "application/pdf"
 APPLICATION_ACTION = "upload_application"
 PAYMENT_ACTION = "confirm_payment"
 INVOICE_ACTION = "record_invoice"
+# Finance's corrections of its own record: the same facts, newer.
+PAYMENT_CORRECTION = "correct_payment"
+INVOICE_CORRECTION = "correct_invoice"
 AMOUNT_KEYS = ("amount", "received_amount")
 PAID_PLANS_KEYS = ("paid_plans", "paid_plan_ids")
 ABSENTEES_PAID_KEY = "absentees_paid"
@@ -255,10 +258,17 @@ def payment_from_audit(plan_id: str, audit: AuditFacts) -> Payment:
 
     Finance's confirmed amount wins over the amount the site declared; either
     may be absent (older audit lines carry neither), and then it is unknown.
+    A correction by finance replaces what it corrects. An invoice recorded
+    before the latest confirmation of the payment was for a payment checked
+    again (the plan was sent back): void, so not shown as the plan's.
     """
     _, application = audit.get(APPLICATION_ACTION, (None, {}))
     confirmed_at, confirmation = audit.get(PAYMENT_ACTION, (None, {}))
-    _, invoice = audit.get(INVOICE_ACTION, (None, {}))
+    _, confirmation = _latest(audit, PAYMENT_ACTION, PAYMENT_CORRECTION)
+    invoiced_at, invoice = _latest(audit, INVOICE_ACTION, INVOICE_CORRECTION)
+    if invoiced_at is not None and confirmed_at is not None:
+        if invoiced_at < confirmed_at:
+            invoice = {}
 
     amount = _amount(_first(confirmation, AMOUNT_KEYS))
     if amount is None:
@@ -285,6 +295,15 @@ def _day(value: object) -> date | None:
         return date.fromisoformat(str(value)) if value else None
     except ValueError:
         return None
+
+
+def _latest(audit: AuditFacts, *actions: str) -> tuple[datetime | None, dict[str, Any]]:
+    """The latest line of any of ``actions``: a record or its correction."""
+    lines = [audit[a] for a in actions if a in audit]
+    if not lines:
+        return None, {}
+    at, details = max(lines, key=lambda line: line[0])
+    return at, details
 
 
 def _first(details: dict[str, Any], keys: Sequence[str]) -> Any:
@@ -595,7 +614,13 @@ class BatchReportActivities:
             ORDER BY plan_id, action, at DESC, id DESC
             """,
             req.plan_ids,
-            [APPLICATION_ACTION, PAYMENT_ACTION, INVOICE_ACTION],
+            [
+                APPLICATION_ACTION,
+                PAYMENT_ACTION,
+                PAYMENT_CORRECTION,
+                INVOICE_ACTION,
+                INVOICE_CORRECTION,
+            ],
         )
         facts: dict[str, AuditFacts] = {}
         for row in audit:

@@ -10,6 +10,8 @@ from certflow.activity_models import (
     AuditEntry,
     CancelOutcome,
     ClaimRequest,
+    FinanceOutcome,
+    FinanceRecord,
     PlanRegistration,
     ReleaseRequest,
     StageChange,
@@ -55,6 +57,71 @@ def _registered_by(row: asyncpg.Record, reg: PlanRegistration) -> bool:
     if row["first_run_id"] is not None and reg.first_run_id:
         return bool(row["first_run_id"] == reg.first_run_id)
     return bool(row["created_at"] == reg.started_at)
+
+
+def payment_key(plan_id: str, paid_plan_ids: list[str]) -> str:
+    """The payment an invoice is for: the plans it paid, sorted, comma-joined."""
+    return ",".join(sorted({plan_id, *paid_plan_ids}))
+
+
+async def _claim_invoice_number(
+    conn: asyncpg.Connection,
+    plan_id: str,
+    number: str,
+    paid_plan_ids: list[str],
+    entry: AuditEntry,
+) -> list[str]:
+    """Give ``number`` to the plan; or return the plans holding it for another
+    payment, and change nothing.
+
+    The insert waits for another transaction inserting the same number, so
+    of two plans recording it at once the second sees the first's payment.
+    """
+    payment = payment_key(plan_id, paid_plan_ids)
+    await conn.execute(
+        "INSERT INTO invoice_numbers (number, payment) VALUES ($1, $2) "
+        "ON CONFLICT (number) DO NOTHING",
+        number,
+        payment,
+    )
+    held_for = await conn.fetchval(
+        "SELECT payment FROM invoice_numbers WHERE number = $1 FOR UPDATE", number
+    )
+    if held_for != payment:
+        others = await conn.fetch(
+            "SELECT plan_id FROM plan_invoices WHERE number = $1 AND plan_id <> $2 "
+            "ORDER BY plan_id",
+            number,
+            plan_id,
+        )
+        if others:
+            return [row["plan_id"] for row in others]
+        # Held by no other plan: the number is this plan's payment's now.
+        await conn.execute(
+            "UPDATE invoice_numbers SET payment = $2 WHERE number = $1",
+            number,
+            payment,
+        )
+    before = await conn.fetchval(
+        "SELECT number FROM plan_invoices WHERE plan_id = $1 FOR UPDATE", plan_id
+    )
+    await conn.execute(
+        """
+        INSERT INTO plan_invoices (plan_id, number, recorded_at) VALUES ($1, $2, $3)
+        ON CONFLICT (plan_id) DO UPDATE SET number = $2, recorded_at = $3
+        """,
+        plan_id,
+        number,
+        entry.at,
+    )
+    if before is not None and before != number:
+        # The number the plan held before (corrected) is free once nobody holds it.
+        await conn.execute(
+            "DELETE FROM invoice_numbers WHERE number = $1 AND NOT EXISTS "
+            "(SELECT 1 FROM plan_invoices WHERE number = $1)",
+            before,
+        )
+    return []
 
 
 class PlanStore:
@@ -190,6 +257,34 @@ class PlanStore:
             )
             await conn.execute(_INSERT_AUDIT, *_audit_values(entry))
         return CancelOutcome(cancelled=True)
+
+    @activity.defn
+    async def record_finance(self, req: FinanceRecord) -> FinanceOutcome:
+        """Write finance's record of an invoice or a correction, or refuse it.
+
+        All or nothing, in one transaction: the plan's row is locked first
+        (as ``cancel_plan`` does), so a correction and a batch gathering the
+        plan cannot both win; then the invoice number is claimed for the
+        plan's payment; then the audit line is written. A retry after a lost
+        answer claims the same number for the same plan again, and writes
+        the line once.
+        """
+        entry = req.entry
+        async with self.pool.acquire() as conn, conn.transaction():
+            batch_id = await conn.fetchval(
+                "SELECT batch_id FROM plans WHERE plan_id = $1 FOR UPDATE",
+                entry.plan_id,
+            )
+            if req.outside_batch and batch_id is not None:
+                return FinanceOutcome(recorded=False, batch_id=batch_id)
+            if req.invoice_number is not None:
+                others = await _claim_invoice_number(
+                    conn, entry.plan_id, req.invoice_number, req.paid_plan_ids, entry
+                )
+                if others:
+                    return FinanceOutcome(recorded=False, other_plans=others)
+            await conn.execute(_INSERT_AUDIT, *_audit_values(entry))
+        return FinanceOutcome(recorded=True)
 
     @activity.defn
     async def record_audit(self, entry: AuditEntry) -> None:

@@ -142,13 +142,23 @@ class PaymentConfirmation(Model):
     received_amount: Decimal = Field(gt=0, decimal_places=2)
     received_on: date
     reference: str = ""
+    # Finance corrects its own confirmation (until the plan is in a batch),
+    # saying why; the plan refuses a blank reason.
+    correct: bool = False
+    reason: str = ""
 
 
 class InvoiceRecord(Model):
     actor: Actor
+    # 8 to 20 digits: checked by the plan's validator, not here (an invoice
+    # accepted before the rule must still be read back on replay).
     number: str = Field(min_length=1, max_length=64)
     issued_on: date
     amount: Decimal = Field(gt=0, decimal_places=2)
+    # Finance corrects the invoice it recorded (until the plan is in a
+    # batch), saying why; the plan refuses a blank reason.
+    correct: bool = False
+    reason: str = ""
 
 
 class SiteSignoffRequest(Model):

@@ -61,6 +61,30 @@ class CancelOutcome(Model):
     batch_id: str | None = None
 
 
+class FinanceRecord(Model):
+    """Finance's record of an invoice or a correction, with its audit line.
+
+    ``invoice_number`` claims the number for the plan's payment (the plans
+    ``paid_plan_ids`` names); ``outside_batch`` refuses the record once an
+    approval batch has gathered the plan (a correction must not change what
+    the general manager is approving).
+    """
+
+    entry: AuditEntry
+    invoice_number: str | None = None
+    paid_plan_ids: list[str] = Field(default_factory=list)
+    outside_batch: bool = False
+
+
+class FinanceOutcome(Model):
+    """Recorded; or refused: the batch holding the plan, or the other plans
+    holding the invoice number for another payment."""
+
+    recorded: bool
+    batch_id: str | None = None
+    other_plans: list[str] = Field(default_factory=list)
+
+
 class ProcessUpload(Model):
     plan: PlanInfo
     kind: DocumentKind

@@ -60,6 +60,25 @@ def compact_code(text: str) -> str:
     return "".join(canonical_code(text).split())
 
 
+# 发票号码: a paper invoice's number has 8 digits, a fully digital (全电)
+# invoice's 20; nothing but ASCII digits once read as typed.
+INVOICE_NUMBER_DIGITS = (8, 20)
+_INVOICE_NUMBER = re.compile(
+    rf"[0-9]{{{INVOICE_NUMBER_DIGITS[0]},{INVOICE_NUMBER_DIGITS[1]}}}"
+)
+
+
+def invoice_number(text: str) -> str | None:
+    """An invoice number as typed, read as issued; None when it is none.
+
+    Full-width digits are read as digits and the spaces of a number typed in
+    groups (``2644 2000 0000 1234 5678``) dropped; what is left must be 8 to
+    20 ASCII digits. A blank, a letter, a hyphen or a symbol is no number.
+    """
+    number = compact_code(text)
+    return number if _INVOICE_NUMBER.fullmatch(number) else None
+
+
 def is_admission_number(text: str) -> bool:
     """Whether ``text`` (already normalised) has the form of an admission number."""
     return ADMISSION_NUMBER.fullmatch(text) is not None

@@ -13,12 +13,13 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import Field, computed_field
 
-from certflow.arguments import named_codes
+from certflow.arguments import named_codes, shown
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
 from certflow.i18n import t
+from certflow.identity import invoice_number
 from certflow.models import (
     Actor,
     DocumentKind,
@@ -356,6 +357,45 @@ class PaymentRecord(Model):
     confirmed_amount: float | None = None
     received_on: date | None = None
     invoice_number: str | None = None
+    # 缴费方式 as the site gave it; empty in plans from before it was kept.
+    method: str = ""
+    # The invoice's date and amount; None in plans from before they were kept.
+    invoice_issued_on: date | None = None
+    invoice_amount: float | None = None
+    # An invoice set aside: the payment it was for is being checked again, so
+    # it is no longer the plan's invoice (finance records the new one).
+    void_invoice_number: str | None = None
+
+    # Money as text with two decimals, beside the floats kept for readers of
+    # the status from before (``status --json``): 4200.0 reads "4200.00".
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def declared_amount_text(self) -> str | None:
+        return _yuan(self.declared_amount)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def confirmed_amount_text(self) -> str | None:
+        return _yuan(self.confirmed_amount)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def invoice_amount_text(self) -> str | None:
+        return _yuan(self.invoice_amount)
+
+    def set_invoice_aside(self) -> None:
+        """The recorded invoice is void: the payment is being checked again."""
+        if self.invoice_number is not None:
+            self.void_invoice_number = self.invoice_number
+        self.invoice_number = None
+        self.invoice_issued_on = None
+        self.invoice_amount = None
+
+
+def _yuan(amount: float | None) -> str | None:
+    if amount is None:
+        return None
+    return f"{Decimal(str(amount)).quantize(Decimal('0.01'))}"
 
 
 class BatchMembership(Model):
@@ -513,6 +553,8 @@ class Action(StrEnum):
     UPLOAD_APPLICATION = "upload_application"
     CONFIRM_PAYMENT = "confirm_payment"
     RECORD_INVOICE = "record_invoice"
+    CORRECT_PAYMENT = "correct_payment"
+    CORRECT_INVOICE = "correct_invoice"
     ORG_SIGNOFF = "org_signoff"
     SITE_SIGNOFF = "site_signoff"
     CANCEL_PLAN = "cancel_plan"
@@ -557,6 +599,15 @@ ACTION_RULES: dict[Action, ActionRule] = {
     Action.RECORD_INVOICE: _rule(
         {Role.FINANCE},
         _LATE_PAYMENT_STAGES | {Stage.ISSUANCE, Stage.ISSUED},
+    ),
+    # Finance corrects its own record until the plan is approved; the stages
+    # after are let through to be refused with their reason (see
+    # ``correction_refusal``).
+    Action.CORRECT_PAYMENT: _rule(
+        {Role.FINANCE}, _LATE_PAYMENT_STAGES | {Stage.ISSUANCE, Stage.ISSUED}
+    ),
+    Action.CORRECT_INVOICE: _rule(
+        {Role.FINANCE}, _LATE_PAYMENT_STAGES | {Stage.ISSUANCE, Stage.ISSUED}
     ),
     Action.ORG_SIGNOFF: _rule({Role.TECH_DEPT}, {Stage.PAYMENT_AND_SIGNOFF}),
     Action.SITE_SIGNOFF: _rule({Role.SITE}, {Stage.PAYMENT_AND_SIGNOFF}),
@@ -656,6 +707,25 @@ def cancel_refusal(state: PlanState, reason: str) -> Refusal | None:
     return None
 
 
+def correction_refusal(state: PlanState, reason: str) -> Refusal | None:
+    """Refuse a correction of finance's record the plan can no longer take.
+
+    Finance corrects its payment confirmation or invoice until the plan is
+    approved. Once an approval batch holds it, the general manager decides
+    on the record as gathered: the plan must be sent back first. Once it is
+    approved, the record is what the certificates were issued on.
+    """
+    if state.stage in _NOT_CANCELLABLE:
+        return Refusal("wrong_stage", t("plan.correct_after_approval"))
+    if state.batch is not None:
+        return Refusal(
+            "in_batch", t("plan.correct_in_batch", batch_id=state.batch.batch_id)
+        )
+    if not reason.strip():
+        return Refusal("reason_required", t("plan.correct_reason_required"))
+    return None
+
+
 def refusal_problem(refusal: Refusal) -> Problem:
     return Problem(code=refusal.code, message=refusal.message)
 
@@ -709,6 +779,15 @@ def paid_plans_refusal(paid_plan_ids: list[str], plan_id: str) -> Refusal | None
             "bad_argument",
             t("plan.plan_not_paid", paid="、".join(paid_plan_ids), plan_id=plan_id),
         )
+    return None
+
+
+def invoice_number_refusal(text: str) -> Refusal | None:
+    """Refuse what is no invoice number: blank, or not 8 to 20 digits."""
+    if not text.strip():
+        return Refusal("bad_argument", t("plan.invoice_number_blank"))
+    if invoice_number(text) is None:
+        return Refusal("bad_argument", t("plan.bad_invoice_number", value=shown(text)))
     return None
 
 

@@ -84,6 +84,7 @@ from certflow.identity import (
     ADMISSION_NUMBER_MAX_LENGTH,
     canonical_code,
     compact_code,
+    invoice_number,
     is_admission_number,
 )
 from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
@@ -558,24 +559,7 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
             verdict=review.verdict,
             count=review.mismatch_count,
         )
-    payment = status.payment
-    pay = none
-    if payment.declared_amount is not None:
-        pay = t(
-            "cli.status.payment_line",
-            declared=f"{payment.declared_amount:.2f}",
-            heads=payment.head_count if payment.head_count is not None else "—",
-            confirmed=f"{payment.confirmed_amount:.2f}"
-            if payment.confirmed_amount is not None
-            else "—",
-            invoice=payment.invoice_number or "—",
-        )
-        # Figures a send-back reopened are the old ones until replaced: say so.
-        owed = {o.duty for o in status.owed}
-        if Duty.APPLICATION in owed:
-            pay += t("cli.status.payment_superseded")
-        elif Duty.PAYMENT_CHECK in owed and payment.confirmed_amount is not None:
-            pay += t("cli.status.payment_check_again")
+    pay, invoice = _payment_facts(status)
     return [
         (t("cli.status.publicity"), publicity),
         (t("cli.status.summary"), summary),
@@ -585,9 +569,66 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
             t("cli.status.correction_counts", **status.corrections.model_dump()),
         ),
         (t("cli.status.payment"), pay),
+        (t("cli.status.invoice"), invoice),
         (t("cli.status.batch"), status.batch_id or none),
         (t("cli.status.certificates"), str(status.certificates_issued)),
     ]
+
+
+def _payment_facts(status: PlanStatus) -> tuple[str, str]:
+    """The payment and the invoice as the plan has them, dates and sums.
+
+    Figures a send-back reopened are the old ones until replaced, and an
+    invoice recorded for a payment finance checks again is void: both are
+    said to be so, never shown as current.
+    """
+    none = t("cli.status.none")
+    payment = status.payment
+    owed = {o.duty for o in status.owed}
+    pay = none
+    if payment.declared_amount is not None:
+        paid = none
+        if payment.paid_on is not None:
+            paid = t("cli.status.paid_on", day=payment.paid_on.isoformat())
+            if payment.method:
+                paid += t("cli.status.paid_by", method=payment.method)
+        received = t("cli.status.received_pending")
+        if payment.confirmed_amount_text is not None:
+            day = payment.received_on.isoformat() if payment.received_on else "—"
+            received = t(
+                "cli.status.received", amount=payment.confirmed_amount_text, day=day
+            )
+        pay = t(
+            "cli.status.payment_line",
+            declared=payment.declared_amount_text,
+            heads=payment.head_count if payment.head_count is not None else "—",
+            paid=paid,
+            received=received,
+        )
+        if Duty.APPLICATION in owed:
+            pay += t("cli.status.payment_superseded")
+        elif Duty.PAYMENT_CHECK in owed and payment.confirmed_amount is not None:
+            pay += t("cli.status.payment_check_again")
+    reopened = owed & {Duty.APPLICATION, Duty.PAYMENT_CHECK, Duty.INVOICE}
+    void = payment.void_invoice_number
+    if payment.invoice_number is not None and reopened:
+        void = payment.invoice_number  # set aside by a plan from before it said so
+    if void is not None and (payment.invoice_number is None or reopened):
+        invoice = t("cli.status.invoice_void", number=void)
+    elif payment.invoice_number is not None:
+        invoice = payment.invoice_number
+        if payment.invoice_issued_on is not None:
+            invoice = t(
+                "cli.status.invoice_line",
+                number=payment.invoice_number,
+                day=payment.invoice_issued_on.isoformat(),
+                amount=payment.invoice_amount_text or "—",
+            )
+    elif Duty.INVOICE in owed:
+        invoice = t("cli.status.invoice_pending")
+    else:
+        invoice = none
+    return pay, invoice
 
 
 # -- actions on one plan: one table row per workflow update ----------------------
@@ -668,6 +709,48 @@ def requester_argument(text: str) -> str:
     if not requester:
         raise argparse.ArgumentTypeError(t("cli.requester_blank"))
     return requester
+
+
+# The most a free-text payment detail (缴费方式, 凭证号) may hold: a bank's
+# serial number or a few words, never a pasted page.
+PAYMENT_TEXT_MAX_LENGTH = 100
+
+
+def payment_text_argument(text: str) -> str:
+    """``--method``, ``--reference``: given at all, something, and short."""
+    value = text.strip()
+    if not value:
+        raise argparse.ArgumentTypeError(t("cli.payment_text_blank"))
+    if len(value) > PAYMENT_TEXT_MAX_LENGTH:
+        raise argparse.ArgumentTypeError(
+            t("cli.payment_text_long", limit=PAYMENT_TEXT_MAX_LENGTH, length=len(value))
+        )
+    return value
+
+
+def invoice_number_argument(text: str) -> str:
+    """``--number``: a 发票号码 as issued, 8 to 20 digits, however typed.
+
+    Full-width digits and spaces between groups are read as the digits they
+    are (as other codes are); a blank or anything else is refused.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(t("plan.invoice_number_blank"))
+    number = invoice_number(text)
+    if number is None:
+        raise argparse.ArgumentTypeError(
+            t("plan.bad_invoice_number", value=shown(text))
+        )
+    return number
+
+
+def check_finance_correction(args: argparse.Namespace) -> None:
+    """``--correct`` and ``--reason`` go together: a correction says why, and a
+    first record has no reason to give."""
+    if args.field_correct and args.field_reason is None:
+        raise CliError(t("cli.correct_needs_reason"))
+    if not args.field_correct and args.field_reason is not None:
+        raise CliError(t("cli.reason_needs_correct"))
 
 
 def mail_address_argument(text: str) -> str:
@@ -815,7 +898,12 @@ class PlanAction:
 
 # Flags whose checked text defaults to None rather than "": argparse would run
 # a "" default through the check, and refuse a flag nobody gave.
-_OPTIONAL_TEXT = (reason_argument, requester_argument, mail_address_argument)
+_OPTIONAL_TEXT = (
+    reason_argument,
+    requester_argument,
+    mail_address_argument,
+    payment_text_argument,
+)
 
 
 def _flag(flag: str, target: str | None, **options: Any) -> Arg:
@@ -835,6 +923,16 @@ _REQUEST_ID = _flag("request_id", "request_id")
 # ``reason_argument``); ``PlanAction.request`` then uses the model's default.
 _REASON = _flag("--reason", "reason", type=reason_argument, default=None)
 _AMOUNT = _flag("--amount", "amount", type=_money, required=True)
+# Finance corrects its own record: ``--correct --reason "…"``.
+_CORRECTION = (
+    _flag("--correct", "correct", action="store_true"),
+    _REASON,
+)
+
+
+def _payment_text(flag: str, target: str) -> Arg:
+    return _flag(flag, target, type=payment_text_argument, default=None)
+
 
 _UPLOADS = {
     "summary": "upload_score_summary",
@@ -1029,8 +1127,8 @@ PLAN_ACTIONS: list[PlanAction] = [
             _flag("--absentees-paid", "absentees_paid", type=int, default=0),
             _AMOUNT,
             _flag("--paid-on", "paid_on", type=_day, required=True),
-            _flag("--method", "method", default=""),
-            _flag("--reference", "reference", default=""),
+            _payment_text("--method", "method"),
+            _payment_text("--reference", "reference"),
         ),
         verify=check_paid_plans,
     ),
@@ -1041,18 +1139,22 @@ PLAN_ACTIONS: list[PlanAction] = [
         (
             _flag("--amount", "received_amount", type=_money, required=True),
             _flag("--received-on", "received_on", type=_day, required=True),
-            _flag("--reference", "reference", default=""),
+            _payment_text("--reference", "reference"),
+            *_CORRECTION,
         ),
+        check=check_finance_correction,
     ),
     PlanAction(
         ("invoice",),
         "record_invoice",
         InvoiceRecord,
         (
-            _flag("--number", "number", required=True),
+            _flag("--number", "number", type=invoice_number_argument, required=True),
             _flag("--date", "issued_on", type=_day, required=True),
             _AMOUNT,
+            *_CORRECTION,
         ),
+        check=check_finance_correction,
     ),
     PlanAction(
         ("org-signoff",),

@@ -8,6 +8,7 @@ import re
 import socket
 import sys
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -571,13 +572,18 @@ class PlanDriver:
             ExamPlanWorkflow.record_invoice,
             InvoiceRecord(
                 actor=FINANCE,
-                number=f"INV-{self.plan.plan_id}",
+                number=self.invoice_number,
                 issued_on=await self.today(),
                 amount=amount,
             ),
         )
         assert result.accepted, result.message
         return result  # type: ignore[no-any-return]
+
+    @property
+    def invoice_number(self) -> str:
+        """A 发票号码 (10 digits) of this plan's own, unlike any other plan's."""
+        return f"{zlib.crc32(self.plan.plan_id.encode()):010d}"
 
     @property
     def batch_id(self) -> str:

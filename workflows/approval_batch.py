@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from certflow.arguments import named_codes
     from certflow.i18n import t
     from certflow.models import DocumentRef, Role
-    from certflow.plan import REDO_DUTIES, duties_to_redo, redo_duty_codes
+    from certflow.plan import REDO_DUTIES, Duty, duties_to_redo, redo_duty_codes
     from certflow.plan_details import batch_details
 
 TIMEOUT = timedelta(minutes=2)
@@ -309,9 +309,16 @@ class ApprovalBatchWorkflow:
                 )
             for duty in duties:
                 if duty not in REDO_DUTIES:
+                    # A wrong invoice is corrected by finance once the plan is
+                    # out of the batch: the refusal says how.
+                    refusal = (
+                        "batch.return_invoice"
+                        if duty is Duty.INVOICE
+                        else "batch.return_bad_duty"
+                    )
                     raise ApplicationError(
                         t(
-                            "batch.return_bad_duty",
+                            refusal,
                             plan_id=plan_id,
                             duty=named_codes([duty.value], "duties."),
                             allowed=redo_duty_codes(),

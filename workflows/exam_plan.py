@@ -54,6 +54,8 @@ with workflow.unsafe.imports_passed_through():
         CorrectionApplication,
         CorrectionDecisionRecord,
         CorrectionRecord,
+        FinanceOutcome,
+        FinanceRecord,
         IssueRequest,
         Notification,
         PlanRegistration,
@@ -64,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from certflow.calendar import score_submission_deadline
     from certflow.i18n import t
+    from certflow.identity import invoice_number
     from certflow.models import Actor, DocumentKind, Problem, Role, Stage
     from certflow.plan import (
         DUTY_OWNER,
@@ -84,6 +87,7 @@ with workflow.unsafe.imports_passed_through():
         application_scan_refusal,
         cancel_refusal,
         check_action,
+        correction_refusal,
         date_after_today,
         date_before,
         duties_by_party,
@@ -91,6 +95,7 @@ with workflow.unsafe.imports_passed_through():
         duty_codes,
         duty_names,
         invoice_mismatch,
+        invoice_number_refusal,
         next_alarm,
         paid_plans_refusal,
         payment_mismatch,
@@ -153,6 +158,10 @@ ACTIONS_AFTER_REGISTRATION = "actions-wait-for-registration"
 # The largest application scan mailed to finance with the application: a
 # larger one (up to the 30 MB a scan may be) many mail servers refuse.
 MAIL_SCAN_LIMIT = 10 * 1024 * 1024
+# Patch id: an invoice number is claimed for the plan's payment in the
+# database, with its audit line, before the plan records it: the same number
+# on a plan of another payment is refused.
+INVOICE_NUMBER_CLAIMED = "invoice-number-claimed"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -1320,6 +1329,7 @@ class ExamPlanWorkflow:
         state.payment.absentees_paid = req.absentees_paid
         state.payment.paid_plan_ids = list(req.paid_plan_ids)
         state.payment.paid_on = req.paid_on
+        state.payment.method = req.method.strip()
         late = state.close_duty(Duty.APPLICATION.value, now, req.actor)
         state.open_duty(Duty.PAYMENT_CHECK, now)
         state.open_duty(Duty.SITE_SIGNOFF, now)
@@ -1332,6 +1342,7 @@ class ExamPlanWorkflow:
             head_count=req.head_count,
             absentees_paid=req.absentees_paid,
             paid_plans=",".join(req.paid_plan_ids),
+            method=req.method.strip(),
             reference=req.reference,
         )
         await self._notify_application(req)
@@ -1419,6 +1430,8 @@ class ExamPlanWorkflow:
 
     @workflow.update
     async def confirm_payment(self, req: PaymentConfirmation) -> ActionResult:
+        if req.correct:
+            return await self._correct_payment(req)
         state = self._state
         state.payment.confirmed_amount = float(req.received_amount)
         state.payment.received_on = req.received_on
@@ -1440,12 +1453,19 @@ class ExamPlanWorkflow:
 
     @confirm_payment.validator
     def _check_payment(self, req: PaymentConfirmation) -> None:
-        self._check(Action.CONFIRM_PAYMENT, req.actor)
         state = self._state
-        if not state.is_done(Duty.APPLICATION.value):
-            raise _refuse(Refusal("wrong_stage", t("plan.application_required")))
-        if state.is_done(Duty.PAYMENT_CHECK.value):
-            raise _refuse(Refusal("already_done", t("plan.already_done")))
+        if req.correct:
+            self._check_finance_correction(
+                Action.CORRECT_PAYMENT, req, Duty.PAYMENT_CHECK, Action.CONFIRM_PAYMENT
+            )
+        elif state.is_done(Duty.PAYMENT_CHECK.value):
+            # Confirmed before, whatever the stage now: say how to correct it.
+            self._check(Action.CORRECT_PAYMENT, req.actor)
+            raise _refuse(Refusal("already_done", t("plan.already_recorded")))
+        else:
+            self._check(Action.CONFIRM_PAYMENT, req.actor)
+            if not state.is_done(Duty.APPLICATION.value):
+                raise _refuse(Refusal("wrong_stage", t("plan.application_required")))
         mismatch = payment_mismatch(state)
         if mismatch is not None:
             raise _refuse(mismatch)
@@ -1471,32 +1491,210 @@ class ExamPlanWorkflow:
                 "plan.received_before_exam", req.received_on, state.info.exam_end_date
             ),
         )
+        if req.correct:
+            _refuse_first(self._received_after_invoice(req.received_on))
+            if not self._payment_changes(req):
+                raise _refuse(Refusal("unchanged", t("plan.correct_unchanged")))
+
+    def _check_finance_correction(
+        self,
+        action: Action,
+        req: PaymentConfirmation | InvoiceRecord,
+        duty: Duty,
+        first: Action,
+    ) -> None:
+        """Refuse a correction of a record not made (``first`` is how it is
+        made), or one the plan can no longer take."""
+        self._check(action, req.actor)
+        if not self._state.is_done(duty.value):
+            name = t(f"actions.{first.value}")
+            raise _refuse(
+                Refusal("wrong_stage", t("plan.correct_nothing_recorded", action=name))
+            )
+        _refuse_first(correction_refusal(self._state, req.reason))
+
+    def _received_after_invoice(self, received_on: date) -> Refusal | None:
+        """A corrected received date must not come after the invoice's date."""
+        issued = self._state.payment.invoice_issued_on
+        if issued is None or received_on <= issued:
+            return None
+        return Refusal(
+            "date_order",
+            t(
+                "plan.received_after_invoice",
+                day=received_on.isoformat(),
+                invoice=issued.isoformat(),
+            ),
+        )
+
+    def _payment_changes(self, req: PaymentConfirmation) -> list[str]:
+        """What a payment correction changes, said for staff.
+
+        The amount cannot change (it is the declared one): the day can.
+        """
+        payment = self._state.payment
+        changes = []
+        if req.received_on != payment.received_on:
+            old = payment.received_on.isoformat() if payment.received_on else "—"
+            changes.append(_change("received_on", old, req.received_on.isoformat()))
+        return changes
+
+    async def _correct_payment(self, req: PaymentConfirmation) -> ActionResult:
+        """Finance corrects its confirmation: the received date or its note.
+
+        The amount is the declared one either way (the validator's rule). The
+        database refuses the correction once a batch has gathered the plan;
+        the audit line keeps the old and new values and the reason.
+        """
+        state = self._state
+        async with self._lock:
+            changes = self._payment_changes(req)
+            refused = self._not_correctable(req.reason, changes)
+            if refused is not None:
+                return refused
+            payment = state.payment
+            outcome = await self._finance_record(
+                Action.CORRECT_PAYMENT,
+                req.actor,
+                note=req.reason.strip(),
+                amount=f"{req.received_amount:.2f}",
+                received_on=req.received_on.isoformat(),
+                old_received_on=(
+                    payment.received_on.isoformat() if payment.received_on else ""
+                ),
+                reference=req.reference,
+                reason=req.reason.strip(),
+            )
+            answer = self._correction_answer(outcome, "", changes)
+            if answer.accepted:
+                payment.received_on = req.received_on
+            return answer
 
     @workflow.update
     async def record_invoice(self, req: InvoiceRecord) -> ActionResult:
+        if req.correct:
+            return await self._correct_invoice(req)
         state = self._state
-        state.payment.invoice_number = req.number
-        late = state.close_duty(Duty.INVOICE.value, workflow.now(), req.actor)
-        self._alarms_changed = True
-        await self._audit(
-            Action.RECORD_INVOICE,
-            req.actor,
-            late=late,
-            invoice=req.number,
-            issued_on=req.issued_on.isoformat(),
-            amount=f"{req.amount:.2f}",
-        )
-        return self._accepted(t("plan.accepted"), late, Duty.INVOICE)
+        # Stored as issued (digits only); an invoice accepted before numbers
+        # were checked is kept as it was typed.
+        number = invoice_number(req.number) or req.number
+        if not workflow.patched(INVOICE_NUMBER_CLAIMED):
+            self._take_invoice(req, number)
+            late = state.close_duty(Duty.INVOICE.value, workflow.now(), req.actor)
+            self._alarms_changed = True
+            await self._audit(
+                Action.RECORD_INVOICE,
+                req.actor,
+                late=late,
+                invoice=number,
+                issued_on=req.issued_on.isoformat(),
+                amount=f"{req.amount:.2f}",
+            )
+            return self._accepted(t("plan.accepted"), late, Duty.INVOICE)
+        async with self._lock:
+            if state.is_done(Duty.INVOICE.value):
+                # Another invoice was recorded while this one waited its turn.
+                return ActionResult(accepted=False, message=t("plan.already_recorded"))
+            ob = state.obligations.get(Duty.INVOICE.value)
+            deadline = ob.deadline if ob is not None else None
+            late = deadline is not None and workflow.now() >= deadline
+            outcome = await self._finance_record(
+                Action.RECORD_INVOICE,
+                req.actor,
+                late=late,
+                number=number,
+                invoice=number,
+                issued_on=req.issued_on.isoformat(),
+                amount=f"{req.amount:.2f}",
+            )
+            if outcome is None:
+                return _not_processed("plan.action_failed")
+            if not outcome.recorded:
+                return self._finance_refused(outcome, number)
+            self._take_invoice(req, number)
+            state.close_duty(Duty.INVOICE.value, workflow.now(), req.actor)
+            self._alarms_changed = True
+            self._publish()
+            return self._accepted(t("plan.accepted"), late, Duty.INVOICE)
+
+    def _take_invoice(self, req: InvoiceRecord, number: str) -> None:
+        payment = self._state.payment
+        payment.invoice_number = number
+        payment.invoice_issued_on = req.issued_on
+        payment.invoice_amount = float(req.amount)
+        payment.void_invoice_number = None
+
+    def _invoice_changes(self, req: InvoiceRecord) -> list[str]:
+        """What an invoice correction changes, said for staff."""
+        payment = self._state.payment
+        number = invoice_number(req.number) or req.number
+        old_amount = payment.invoice_amount_text or "—"
+        pairs = [
+            ("invoice_number", payment.invoice_number or "—", number),
+            (
+                "invoice_date",
+                payment.invoice_issued_on.isoformat()
+                if payment.invoice_issued_on
+                else "—",
+                req.issued_on.isoformat(),
+            ),
+            ("invoice_amount", old_amount, f"{req.amount:.2f}"),
+        ]
+        return [_change(name, old, new) for name, old, new in pairs if old != new]
+
+    async def _correct_invoice(self, req: InvoiceRecord) -> ActionResult:
+        """Finance replaces the invoice it recorded: number, date or amount.
+
+        The new number is claimed for the plan's payment and the old one let
+        go, the batch check and the audit line (old, new, why) in the same
+        transaction.
+        """
+        state = self._state
+        number = invoice_number(req.number) or req.number
+        async with self._lock:
+            changes = self._invoice_changes(req)
+            refused = self._not_correctable(req.reason, changes)
+            if refused is not None:
+                return refused
+            payment = state.payment
+            outcome = await self._finance_record(
+                Action.CORRECT_INVOICE,
+                req.actor,
+                note=req.reason.strip(),
+                number=number,
+                invoice=number,
+                issued_on=req.issued_on.isoformat(),
+                amount=f"{req.amount:.2f}",
+                old_invoice=payment.invoice_number or "",
+                old_issued_on=(
+                    payment.invoice_issued_on.isoformat()
+                    if payment.invoice_issued_on
+                    else ""
+                ),
+                old_amount=payment.invoice_amount_text or "",
+                reason=req.reason.strip(),
+            )
+            answer = self._correction_answer(outcome, number, changes)
+            if answer.accepted:
+                self._take_invoice(req, number)
+            return answer
 
     @record_invoice.validator
     def _check_invoice(self, req: InvoiceRecord) -> None:
-        self._check(Action.RECORD_INVOICE, req.actor)
-        if not self._state.is_done(Duty.PAYMENT_CHECK.value):
-            raise _refuse(Refusal("wrong_stage", t("plan.payment_required")))
-        if self._state.is_done(Duty.INVOICE.value):
-            raise _refuse(Refusal("already_done", t("plan.already_done")))
-        payment = self._state.payment
+        state = self._state
+        if req.correct:
+            self._check_finance_correction(
+                Action.CORRECT_INVOICE, req, Duty.INVOICE, Action.RECORD_INVOICE
+            )
+        else:
+            self._check(Action.RECORD_INVOICE, req.actor)
+            if not state.is_done(Duty.PAYMENT_CHECK.value):
+                raise _refuse(Refusal("wrong_stage", t("plan.payment_required")))
+            if state.is_done(Duty.INVOICE.value):
+                raise _refuse(Refusal("already_done", t("plan.already_recorded")))
+        payment = state.payment
         _refuse_first(
+            invoice_number_refusal(req.number),
             date_after_today("plan.invoice_date_in_future", req.issued_on, _today()),
             date_before(
                 "plan.invoice_before_received", req.issued_on, payment.received_on
@@ -1508,6 +1706,8 @@ class ExamPlanWorkflow:
             ),
             invoice_mismatch(payment, req.amount),
         )
+        if req.correct and not self._invoice_changes(req):
+            raise _refuse(Refusal("unchanged", t("plan.correct_unchanged")))
 
     @workflow.update
     async def org_signoff(self, req: SimpleAction) -> ActionResult:
@@ -1777,7 +1977,94 @@ class ExamPlanWorkflow:
             # it cannot be recorded before, and confirming opens it anew, so
             # finance is not reminded of it meanwhile.
             state.set_aside(Duty.INVOICE.value)
+            # The invoice recorded is for the payment checked again: void.
+            state.payment.set_invoice_aside()
         self._alarms_changed = True
+
+    async def _finance_record(
+        self,
+        action: Action,
+        actor: Actor,
+        *,
+        late: bool = False,
+        note: str = "",
+        number: str | None = None,
+        **details: Any,
+    ) -> FinanceOutcome | None:
+        """Write finance's invoice or correction to the database, or be refused.
+
+        One activity claims the invoice ``number`` for the plan's payment,
+        refuses a correction of a plan a batch has gathered, and writes the
+        audit line; the history line follows only once it is written. None
+        when the database could not be reached.
+        """
+        state = self._state
+        now = workflow.now()
+        self._update_seq += 1
+        info = workflow.info()
+        outcome: FinanceOutcome | None = await self._attempt(
+            PlanStore.record_finance,
+            FinanceRecord(
+                entry=AuditEntry(
+                    plan_id=state.info.plan_id,
+                    action=action.value,
+                    role=actor.role,
+                    person=actor.person,
+                    at=now,
+                    late=late,
+                    details={k: str(v) for k, v in details.items()},
+                    idempotency_key=f"{info.workflow_id}/{info.run_id}/{self._update_seq}",
+                ),
+                invoice_number=number,
+                paid_plan_ids=state.payment.paid_plan_ids,
+                outside_batch=action
+                in (Action.CORRECT_PAYMENT, Action.CORRECT_INVOICE),
+            ),
+        )
+        if outcome is not None and outcome.recorded:
+            state.remember(
+                HistoryEntry(
+                    at=now,
+                    action=action.value,
+                    role=actor.role,
+                    person=actor.person,
+                    late=late,
+                    note=note,
+                )
+            )
+            self._publish()
+        return outcome
+
+    def _not_correctable(self, reason: str, changes: list[str]) -> ActionResult | None:
+        """A correction refused at its turn: a batch took the plan while it
+        waited for the lock, or it changes nothing."""
+        refusal = correction_refusal(self._state, reason)
+        if refusal is None and not changes:
+            refusal = Refusal("unchanged", t("plan.correct_unchanged"))
+        if refusal is None:
+            return None
+        return ActionResult(accepted=False, message=refusal.message)
+
+    def _correction_answer(
+        self, outcome: FinanceOutcome | None, number: str, changes: list[str]
+    ) -> ActionResult:
+        """The answer to a correction, once the database has had its say."""
+        if outcome is None:
+            return _not_processed("plan.action_failed")
+        if not outcome.recorded:
+            return self._finance_refused(outcome, number)
+        return ActionResult(
+            accepted=True, message=t("plan.corrected", changes="；".join(changes))
+        )
+
+    def _finance_refused(self, outcome: FinanceOutcome, number: str) -> ActionResult:
+        """The answer to a record the database refused: the batch, or the number."""
+        if outcome.batch_id is not None:
+            message = t("plan.correct_in_batch", batch_id=outcome.batch_id)
+        else:
+            plans = "、".join(outcome.other_plans)
+            message = t("plan.invoice_number_taken", number=number, plans=plans)
+        return ActionResult(accepted=False, message=message)
 
     def _check(self, action: Action, actor: Actor) -> None:
         try:
@@ -2129,6 +2416,11 @@ def _send_back_mismatch(parties: list[Role], items: list[Duty]) -> Refusal | Non
                 ),
             )
     return None
+
+
+def _change(field: str, old: str, new: str) -> str:
+    """One value a correction changes: ``发票号码由 … 改为 …``."""
+    return t("plan.correct_change", field=t(f"plan.field_{field}"), old=old, new=new)
 
 
 def _not_processed(message: str) -> ActionResult:

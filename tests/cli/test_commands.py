@@ -335,7 +335,7 @@ async def test_whole_plan_through_the_command(
             "invoice",
             plan_id,
             "--number",
-            "INV-1",
+            "12345678",
             "--date",
             today,
             "--amount",

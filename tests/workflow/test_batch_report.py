@@ -10,7 +10,7 @@ import uuid
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -421,3 +421,24 @@ def test_the_sheet_shows_the_day_the_money_arrived_not_the_day_finance_acted() -
     # finance confirmed, the latest the money can have arrived.
     assert payment_from_audit("P-001", older).received_on == date(2026, 12, 21)
     assert t("batch_report.column.received_on") == "到账日期"
+
+
+def test_the_sheet_shows_the_invoice_the_plan_holds_now() -> None:
+    """Regression: the sheet said 发票号码 未记录 for a blank number the status
+    showed; a number is now always digits, a correction replaces the invoice,
+    and an invoice for a payment checked again since is void."""
+    hour = timedelta(hours=1)
+    confirmed = {"amount": "4200.00"}
+    audit = {
+        "confirm_payment": (GATHERED, confirmed),
+        "record_invoice": (GATHERED + hour, {"invoice": "26442000000000001111"}),
+    }
+    assert payment_from_audit("P-001", audit).invoice == "26442000000000001111"
+    corrected = {
+        **audit,
+        "correct_invoice": (GATHERED + 2 * hour, {"invoice": "26442000000000002222"}),
+    }
+    assert payment_from_audit("P-001", corrected).invoice == "26442000000000002222"
+    # Sent back to check the payment again: confirmed anew after the invoice.
+    again = {**audit, "confirm_payment": (GATHERED + 3 * hour, confirmed)}
+    assert payment_from_audit("P-001", again).invoice is None

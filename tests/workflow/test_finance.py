@@ -49,7 +49,7 @@ async def test_invoice_follows_the_confirmed_payment_and_does_not_hold_approval(
     await driver.reach_payment()
     invoice = InvoiceRecord(
         actor=FINANCE,
-        number="INV-2027-0001",
+        number="26442000000012345678",
         issued_on=await driver.today(),
         amount=Decimal("4200.00"),
     )
@@ -66,13 +66,13 @@ async def test_invoice_follows_the_confirmed_payment_and_does_not_hold_approval(
     result = await driver.h.execute_update(ExamPlanWorkflow.record_invoice, invoice)
     assert result.accepted
     status = await driver.status()
-    assert status.payment.invoice_number == "INV-2027-0001"
+    assert status.payment.invoice_number == "26442000000012345678"
     assert all(o.duty != "invoice" for o in status.owed)
     recorded = await pool.fetchval(
         "SELECT details FROM audit WHERE plan_id = $1 AND action = 'record_invoice'",
         driver.plan.plan_id,
     )
-    assert recorded["invoice"] == "INV-2027-0001"
+    assert recorded["invoice"] == "26442000000012345678"
     assert recorded["amount"] == "4200.00"
     assert recorded["issued_on"] == invoice.issued_on.isoformat()
 
@@ -385,7 +385,7 @@ async def test_an_invoice_for_another_amount_than_the_confirmed_payment_is_refus
     def invoice(amount: str) -> InvoiceRecord:
         return InvoiceRecord(
             actor=FINANCE,
-            number="INV-2027-0002",
+            number="26442000000012345679",
             issued_on=today,
             amount=Decimal(amount),
         )
@@ -447,7 +447,10 @@ async def test_money_dates_in_the_future_or_out_of_order_are_refused(
 
     def invoice(day: date) -> InvoiceRecord:
         return InvoiceRecord(
-            actor=FINANCE, number="INV-2027-0003", issued_on=day, amount=Decimal("4200")
+            actor=FINANCE,
+            number="26442000000012345680",
+            issued_on=day,
+            amount=Decimal("4200"),
         )
 
     async def refusal(update: Any, request: Any) -> str:

@@ -1,0 +1,70 @@
+"""Finance's and the site's payment arguments, checked before anything is sent:
+the invoice number (发票号码), the free text of a payment, and corrections."""
+
+from __future__ import annotations
+
+import pytest
+
+from certflow.i18n import t
+from starter.cli import PAYMENT_TEXT_MAX_LENGTH, invoice_number_argument
+from tests.cli.conftest import Certflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
+
+PLAN = "P2026-1104-0412"
+FINANCE = ["--as", "finance", "--person", "fin-sun"]
+SITE = ["--as", "site", "--person", "whjt-kaowu", "--site", "HB-WH-0031"]
+INVOICE = [*FINANCE, "invoice", PLAN, "--date", "2026-12-22", "--amount", "4200"]
+PAYMENT = [*FINANCE, "payment", PLAN, "--amount", "4200", "--received-on", "2026-12-21"]
+
+
+def test_an_invoice_number_is_read_as_issued() -> None:
+    """Full-width digits and groups typed with spaces are the digits issued."""
+    assert invoice_number_argument("１２３４ ５６７８") == "12345678"
+    assert invoice_number_argument(" 26442000000012345678 ") == "26442000000012345678"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # Regression: a blank number and "INV 0001;<script>" were accepted.
+        ([*INVOICE, "--number", "  "], t("plan.invoice_number_blank")),
+        (
+            [*INVOICE, "--number", "INV 0001;<script>"],
+            t("plan.bad_invoice_number", value="INV 0001;<script>"),
+        ),
+        ([*INVOICE, "--number", "1234567"], "8 至 20 位数字"),
+        # A correction says why; a first record has no reason to give.
+        (
+            [*INVOICE, "--number", "12345678", "--correct"],
+            t("cli.correct_needs_reason"),
+        ),
+        (
+            [*PAYMENT, "--reason", "录入错误"],
+            t("cli.reason_needs_correct"),
+        ),
+        ([*PAYMENT, "--correct", "--reason", "  "], t("cli.reason_blank")),
+        # Regression: a blank reference and a 500-character method were accepted.
+        ([*PAYMENT, "--reference", "   "], t("cli.payment_text_blank")),
+        (
+            [*SITE, "application", PLAN, "--scan", "x.pdf", "--paid-plan", PLAN,
+             "--head-count", "14", "--amount", "4200", "--paid-on", "2026-12-20",
+             "--method", "转" * (PAYMENT_TEXT_MAX_LENGTH + 1)],
+            t(
+                "cli.payment_text_long",
+                limit=PAYMENT_TEXT_MAX_LENGTH,
+                length=PAYMENT_TEXT_MAX_LENGTH + 1,
+            ),
+        ),
+    ],
+)  # fmt: skip
+async def test_wrong_payment_arguments_are_refused_before_sending(
+    argv: list[str],
+    expected: str,
+    certflow: Certflow,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    refused = await certflow(*argv)
+    said = refused.out + capsys.readouterr().err
+    assert refused.status == 2, said
+    assert expected in said

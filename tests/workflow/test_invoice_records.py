@@ -1,0 +1,354 @@
+"""Finance's invoice and payment records (4.2.3-4.2.4): an invoice number is a
+number, one payment's own, and finance corrects its record until the plan is
+in an approval batch; a payment checked again voids the invoice it had."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from certflow.actions import (
+    ApplicationUpload,
+    BatchDecisionRequest,
+    InvoiceRecord,
+    PaymentConfirmation,
+    SimpleAction,
+    SiteSignoffRequest,
+)
+from certflow.i18n import t
+from certflow.models import Stage
+from certflow.plan import Duty
+from starter.cli import render_status
+from tests.support import (
+    FINANCE,
+    GM,
+    SCAN_PDF,
+    SITE,
+    TECH,
+    PlanDriver,
+    refusal_text,
+)
+from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
+
+
+async def _invoice(
+    driver: PlanDriver,
+    number: str,
+    *,
+    correct: bool = False,
+    reason: str = "",
+    issued_on: date | None = None,
+) -> Any:
+    return await driver.h.execute_update(
+        ExamPlanWorkflow.record_invoice,
+        InvoiceRecord(
+            actor=FINANCE,
+            number=number,
+            issued_on=issued_on or await driver.today(),
+            amount=Decimal("4200.00"),
+            correct=correct,
+            reason=reason,
+        ),
+    )
+
+
+async def _audit(pool: Any, plan_id: str, action: str) -> list[dict[str, str]]:
+    rows = await pool.fetch(
+        "SELECT details FROM audit WHERE plan_id = $1 AND action = $2 ORDER BY id",
+        plan_id,
+        action,
+    )
+    return [dict(row["details"]) for row in rows]
+
+
+async def test_an_invoice_number_is_digits_and_kept_as_issued(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: a blank number ("  ") and "INV 0001;<script>" were accepted,
+    and the approval sheet then said 未记录 while the status showed blanks."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.reach_payment()
+    await driver.pay_and_sign()
+
+    async def refusal(number: str) -> str:
+        return await refusal_text(_invoice(driver, number))
+
+    assert await refusal("  ") == "bad_argument: " + t("plan.invoice_number_blank")
+    for wrong in ("INV 0001;<script>", "1234567", "1" * 21, "2644-2000-0001"):
+        assert await refusal(wrong) == "bad_argument: " + t(
+            "plan.bad_invoice_number", value=wrong
+        )
+
+    # Full-width digits typed in groups: read as the 16 digits issued.
+    result = await _invoice(driver, "２６４４ ２０００ ００００ １２３４")
+    assert result.accepted, result.message
+    status = await driver.status()
+    assert status.payment.invoice_number == "2644200000001234"
+    assert status.payment.invoice_amount_text == "4200.00"
+    assert status.payment.invoice_issued_on == await driver.today()
+    [recorded] = await _audit(pool, driver.plan.plan_id, "record_invoice")
+    assert recorded["invoice"] == "2644200000001234"
+    # A second invoice says how to correct the first.
+    again = await refusal_text(_invoice(driver, "26442000000012340"))
+    assert again == "already_done: " + t("plan.already_recorded")
+
+
+async def _reach_payment_together(*drivers: PlanDriver) -> None:
+    """Several plans to stage 5-8, the clock skipped once for all of them."""
+    for driver in drivers:
+        await driver.reach_publicity()
+    await drivers[0].skip(31)
+    for driver in drivers:
+        await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+
+
+async def _joint_application(driver: PlanDriver, paid: list[str]) -> None:
+    """The site's application for a payment covering ``paid``, then finance's
+    confirmation and both sign-offs."""
+    scan = driver.tmp / "application.pdf"
+    scan.write_bytes(SCAN_PDF)
+    today = await driver.today()
+    wf = ExamPlanWorkflow
+    for update, request in (
+        (
+            wf.upload_application,
+            ApplicationUpload(
+                actor=SITE,
+                application_scan=driver.put(scan),
+                invoice_details=driver.invoice_form(),
+                paid_plan_ids=paid,
+                head_count=14,
+                amount=Decimal("4200.00"),
+                paid_on=today,
+            ),
+        ),
+        (
+            wf.confirm_payment,
+            PaymentConfirmation(
+                actor=FINANCE, received_amount=Decimal("4200.00"), received_on=today
+            ),
+        ),
+        (wf.org_signoff, SimpleAction(actor=TECH)),
+        (
+            wf.site_signoff,
+            SiteSignoffRequest(actor=SITE, plan_id=driver.plan.plan_id),
+        ),
+    ):
+        result = await driver.h.execute_update(update, request)
+        assert result.accepted, result.message
+
+
+async def test_one_invoice_number_belongs_to_one_payment(make_driver: Any) -> None:
+    """Regression: the same number was accepted on two unrelated plans."""
+    joint_a: PlanDriver = await make_driver()
+    joint_b: PlanDriver = await make_driver()
+    alone: PlanDriver = await make_driver()
+    racer: PlanDriver = await make_driver()
+    await _reach_payment_together(joint_a, joint_b, alone, racer)
+    paid = [joint_a.plan.plan_id, joint_b.plan.plan_id]
+    await _joint_application(joint_a, paid)
+    await _joint_application(joint_b, list(reversed(paid)))
+    await alone.pay_and_sign()
+    await racer.pay_and_sign()
+
+    # One payment for two plans, one invoice: both plans record it.
+    shared = "26442000000000000101"
+    assert (await _invoice(joint_a, shared)).accepted
+    assert (await _invoice(joint_b, shared)).accepted
+
+    # A plan of another payment is refused, naming the plans holding it.
+    taken = await _invoice(alone, shared)
+    assert not taken.accepted
+    assert taken.message == t(
+        "plan.invoice_number_taken", number=shared, plans="、".join(sorted(paid))
+    )
+    status = await alone.status()
+    assert status.payment.invoice_number is None
+    assert Duty.INVOICE in {o.duty for o in status.owed}
+
+    # Two plans of two payments recording one new number at once: one wins.
+    fresh = "26442000000000000202"
+    first, second = await asyncio.gather(_invoice(alone, fresh), _invoice(racer, fresh))
+    assert sorted([first.accepted, second.accepted]) == [False, True]
+    loser, winner = (alone, racer) if second.accepted else (racer, alone)
+    refused = first if not first.accepted else second
+    assert winner.plan.plan_id in refused.message
+    assert (await _invoice(loser, "26442000000000000303")).accepted
+
+
+async def test_finance_corrects_its_invoice_until_the_plan_is_in_a_batch(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: a wrong invoice could never be corrected."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    other: PlanDriver = await make_driver()
+    await _reach_payment_together(driver, other)
+    await driver.pay_and_sign()
+    # Not signed off by the tech dept: the batch below gathers the one plan.
+    await other.pay_and_sign(org_signoff=False)
+    plan_id = driver.plan.plan_id
+    wrong, right = "26442000000000001111", "26442000000000002222"
+    assert (await _invoice(driver, wrong)).accepted
+
+    async def correct(number: str, reason: str) -> str:
+        return await refusal_text(_invoice(driver, number, correct=True, reason=reason))
+
+    assert await correct(right, "  ") == "reason_required: " + t(
+        "plan.correct_reason_required"
+    )
+    assert await correct(wrong, "核对") == "unchanged: " + t("plan.correct_unchanged")
+    assert await correct("INV-1", "核对") == "bad_argument: " + t(
+        "plan.bad_invoice_number", value="INV-1"
+    )
+
+    result = await _invoice(driver, right, correct=True, reason="发票号码录入错误")
+    assert result.accepted, result.message
+    change = t(
+        "plan.correct_change",
+        field=t("plan.field_invoice_number"),
+        old=wrong,
+        new=right,
+    )
+    assert result.message == t("plan.corrected", changes=change)
+    status = await driver.status()
+    assert status.payment.invoice_number == right
+    assert status.history[-1].action == "correct_invoice"
+    assert status.history[-1].note == "发票号码录入错误"
+    [row] = await _audit(pool, plan_id, "correct_invoice")
+    assert row["old_invoice"] == wrong and row["invoice"] == right
+    assert row["reason"] == "发票号码录入错误"
+    # The wrong number is free again: another payment's invoice may carry it.
+    assert (await _invoice(other, wrong)).accepted
+
+    # In an approval batch the record is what the general manager approves.
+    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    batch = await driver.start_batch()
+    await driver.wait_for(lambda s: s.batch_id == driver.batch_id)
+    in_batch = await correct("26442000000000003333", "再次核对")
+    assert in_batch == "in_batch: " + t(
+        "plan.correct_in_batch", batch_id=driver.batch_id
+    )
+    # Rejected without a return: out of the batch, finance may correct again.
+    await batch.execute_update(
+        ApprovalBatchWorkflow.decide,
+        BatchDecisionRequest(actor=GM, reject={plan_id: "发票号码有误，请财务核对"}),
+    )
+    await driver.wait_for(lambda s: s.batch_id is None)
+    again = await _invoice(
+        driver, "26442000000000003333", correct=True, reason="再次核对"
+    )
+    assert again.accepted, again.message
+
+
+async def test_finance_corrects_the_received_date_of_its_confirmation(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: a wrong payment confirmation could never be corrected."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.reach_payment()
+    await driver.pay_and_sign()  # paid and received today
+    paid = await driver.today()
+    invoiced, later = paid + timedelta(days=1), paid + timedelta(days=2)
+    await driver.skip(3)
+
+    def payment(day: date, *, correct: bool = True) -> PaymentConfirmation:
+        return PaymentConfirmation(
+            actor=FINANCE,
+            received_amount=Decimal("4200.00"),
+            received_on=day,
+            correct=correct,
+            reason="到账日期录入错误" if correct else "",
+        )
+
+    async def refusal(request: PaymentConfirmation) -> str:
+        return await refusal_text(
+            driver.h.execute_update(ExamPlanWorkflow.confirm_payment, request)
+        )
+
+    assert await refusal(payment(paid, correct=False)) == "already_done: " + t(
+        "plan.already_recorded"
+    )
+    assert await refusal(payment(paid)) == "unchanged: " + t("plan.correct_unchanged")
+    result = await _invoice(driver, "26442000000000004444", issued_on=invoiced)
+    assert result.accepted, result.message
+    # Received after the invoice's date: refused, the invoice would precede it.
+    assert await refusal(payment(later)) == "date_order: " + t(
+        "plan.received_after_invoice",
+        day=later.isoformat(),
+        invoice=invoiced.isoformat(),
+    )
+
+    result = await driver.h.execute_update(
+        ExamPlanWorkflow.confirm_payment, payment(invoiced)
+    )
+    assert result.accepted, result.message
+    status = await driver.status()
+    assert status.payment.received_on == invoiced
+    [row] = await _audit(pool, driver.plan.plan_id, "correct_payment")
+    assert row["old_received_on"] == paid.isoformat()
+    assert row["received_on"] == invoiced.isoformat()
+    assert row["reason"] == "到账日期录入错误"
+
+
+async def test_a_payment_checked_again_voids_its_invoice_in_the_status(
+    make_driver: Any,
+) -> None:
+    """Regression: after a return to payment_check the old invoice showed as
+    the plan's, beside an invoice owed."""
+    driver: PlanDriver = await make_driver()
+    await driver.reach_payment()
+    await driver.pay_and_sign()
+    await driver.record_invoice()
+    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    status = await driver.status()
+    # The method the site gave is kept, and money reads with two decimals.
+    assert status.payment.method == "银行转账"
+    dumped = status.model_dump(mode="json")["payment"]
+    assert dumped["declared_amount"] == 4200.0
+    assert dumped["declared_amount_text"] == "4200.00"
+    assert dumped["confirmed_amount_text"] == "4200.00"
+    lines = "\n".join(render_status(status))
+    assert driver.invoice_number in lines
+    assert "银行转账" in lines
+
+    batch = await driver.start_batch()
+    await driver.wait_for(lambda s: s.batch_id == driver.batch_id)
+    await batch.execute_update(
+        ApprovalBatchWorkflow.decide,
+        BatchDecisionRequest(
+            actor=GM,
+            reject={driver.plan.plan_id: "到账金额待核"},
+            return_to={driver.plan.plan_id: [Duty.PAYMENT_CHECK]},
+        ),
+    )
+    status = await driver.wait_for(
+        lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF and s.batch_id is None
+    )
+    assert status.payment.invoice_number is None
+    assert status.payment.void_invoice_number == driver.invoice_number
+    lines = "\n".join(render_status(status))
+    assert t("cli.status.invoice_void", number=driver.invoice_number) in lines
+
+    # Confirmed again, the same invoice may be recorded again for the plan.
+    result = await driver.h.execute_update(
+        ExamPlanWorkflow.confirm_payment,
+        PaymentConfirmation(
+            actor=FINANCE,
+            received_amount=Decimal("4200.00"),
+            received_on=await driver.today(),
+        ),
+    )
+    assert result.accepted, result.message
+    await driver.record_invoice()
+    status = await driver.status()
+    assert status.payment.invoice_number == driver.invoice_number
+    assert status.payment.void_invoice_number is None
