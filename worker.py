@@ -10,10 +10,11 @@ import argparse
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
@@ -28,6 +29,7 @@ from activities.mail_intake import mailbox_activities
 from activities.notify import Mailer, Notifier
 from activities.store import PlanStore
 from certflow.config import ConfigError, Settings, deployment_warnings
+from starter.embedded_pg import redact
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 from workflows.mailbox import MAILBOX_WORKFLOWS
 from workflows.resend_mail import ResendMailWorkflow
@@ -134,10 +136,79 @@ async def run_worker(
         log.info("worker stopped")
 
 
+# How long the worker keeps trying to reach Temporal and PostgreSQL at start.
+# Compose may start it as their containers come up (or restart it while they
+# restart); the restart policy takes over after that.
+CONNECT_WAIT = 60.0
+# The longest pause between two attempts.
+MAX_CONNECT_DELAY = 15.0
+
+T = TypeVar("T")
+
+
+class ServerUnreachableError(Exception):
+    """Temporal or PostgreSQL did not answer at start; the message says which."""
+
+
+async def reach(what: str, attempt: Callable[[], Awaitable[T]], wait: float) -> T:
+    """Run ``attempt`` until it succeeds, for up to ``wait`` seconds.
+
+    Pauses grow from 1 s to :data:`MAX_CONNECT_DELAY`; each failure is one log
+    line. A server still away at the end raises :class:`ServerUnreachableError`.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    delay = 1.0
+    while True:
+        try:
+            return await attempt()
+        except (OSError, TimeoutError, RuntimeError, asyncpg.PostgresError) as err:
+            reason = " ".join(str(err).split()) or type(err).__name__
+            left = deadline - loop.time()
+            if left <= 0 or isinstance(
+                err, asyncpg.InvalidAuthorizationSpecificationError
+            ):
+                raise ServerUnreachableError(
+                    f"cannot reach {what} (tried for {wait:.0f} s): {reason}"
+                ) from None
+            pause = min(delay, left)
+            log.warning(
+                "%s not reachable yet: %s; trying again in %.0f s", what, reason, pause
+            )
+            await asyncio.sleep(pause)
+            delay = min(delay * 2, MAX_CONNECT_DELAY)
+
+
+async def _database_answers(url: str) -> None:
+    conn = await asyncpg.connect(url, timeout=5)
+    await conn.close()
+
+
+def missing_key_warning(settings: Settings) -> str | None:
+    """What the worker says at start when there is no signing key to issue with."""
+    key = settings.certificates.signing_key_file
+    if key.is_file():
+        return None
+    return (
+        f"certificates.signing_key_file {key} does not exist: no certificate can be "
+        "issued until it does. Create the key once with 'certflow keys create --out "
+        "FILE' and supply it there (compose: the certificate-signing-key secret, "
+        "docs/operations.md)."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a worker against an existing Temporal server (production entry point)."""
     parser = argparse.ArgumentParser(prog="worker.py", description=main.__doc__)
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--connect-wait",
+        type=float,
+        default=CONNECT_WAIT,
+        metavar="SECONDS",
+        help="how long to keep trying to reach Temporal and PostgreSQL at start "
+        f"(default {CONNECT_WAIT:.0f})",
+    )
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -148,16 +219,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for warning in deployment_warnings(settings):
         logging.getLogger(__name__).warning("%s", warning)
+    if (no_key := missing_key_warning(settings)) is not None:
+        log.warning("%s", no_key)
 
     async def _run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        client = await connect(settings)
+        temporal = settings.temporal
+        client = await reach(
+            f"Temporal at {temporal.address} (namespace {temporal.namespace})",
+            lambda: connect(settings),
+            args.connect_wait,
+        )
+        await reach(
+            f"PostgreSQL at {redact(settings.database_url)}",
+            lambda: _database_answers(settings.database_url),
+            args.connect_wait,
+        )
         await run_worker(client, settings, stop=stop)
 
-    asyncio.run(_run())
+    try:
+        asyncio.run(_run())
+    except ServerUnreachableError as err:
+        log.error("%s", err)
+        return 1
     return 0
 
 

@@ -535,19 +535,29 @@ class Settings(Model):
                 raise ConfigError(
                     t("config.env_invalid", name="DATABASE_URL", problem=err)
                 ) from None
+        key_file = self.certificates.signing_key_file
         if state_text := env.get("CERTFLOW_STATE"):
             # A folder typed in a shell: relative to where the command runs.
             state = Path(state_text).resolve()
-            update["documents_dir"] = Path(state) / "documents"
-            update["output_dir"] = Path(state) / "out"
+
+            def moved(path: Path, *default: str) -> Path:
+                # A relative path (read from the project folder) or a default
+                # goes under the state folder; an absolute one elsewhere, such
+                # as a key mounted as a secret, was chosen on purpose and stays.
+                chosen = path.is_absolute() and not path.is_relative_to(PROJECT_DIR)
+                return path if chosen else state.joinpath(*default)
+
+            update["documents_dir"] = moved(self.documents_dir, "documents")
+            update["output_dir"] = moved(self.output_dir, "out")
             update["mailbox"] = self.mailbox.model_copy(
-                update={"path": Path(state) / "mailbox" / "exam"}
+                update={"path": moved(self.mailbox.path, "mailbox", "exam")}
             )
-            update["certificates"] = self.certificates.model_copy(
-                update={
-                    "signing_key_file": Path(state) / "keys" / "certificate-signing.pem"
-                }
-            )
+            key_file = moved(key_file, "keys", "certificate-signing.pem")
+        if key_text := env.get("CERTFLOW_SIGNING_KEY_FILE"):
+            key_file = Path(key_text).resolve()
+        update["certificates"] = self.certificates.model_copy(
+            update={"signing_key_file": key_file}
+        )
         temporal = self.temporal
         if address := env.get("TEMPORAL_ADDRESS"):
             try:

@@ -33,8 +33,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from certflow import search_attributes
-from certflow.files import open_private_append, private_dir
+from certflow.files import open_private_append, private_dir, write_private
 from certflow.i18n import t
+from starter.die_with_parent import wrapped
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,26 @@ class PortInUseError(StackStartError):
         self.port = port
         self.what = what
         self.flag = flag
+
+
+class EarlierServerRunningError(PortInUseError):
+    """A port is held by the server an earlier stack on this folder left running.
+
+    That stack ended without stopping it (it was killed with ``kill -9``, where
+    the server could not be made to die with it). Another ``--port`` would
+    start a second server on the same state: it has to be stopped instead.
+    """
+
+    def __init__(self, taken: PortInUseError, pid: int, pid_file: Path) -> None:
+        StackStartError.__init__(
+            self,
+            f"Port {taken.port} on {LOOPBACK} ({taken.what}) is held by the Temporal "
+            f"server (pid {pid}) an earlier stack on this folder left running "
+            f"({pid_file}): stop it with 'kill {pid}', then start this stack again.",
+            t("stack.earlier_server", port=taken.port, pid=pid, folder=pid_file.parent),
+        )
+        self.port, self.what, self.flag = taken.port, taken.what, taken.flag
+        self.pid = pid
 
 
 class DevServerExitedError(StackStartError):
@@ -308,6 +329,9 @@ class DevServer:
         self.metrics_port = metrics_port if metrics_port is not None else ui_port + 2
         self.namespace = namespace
         self.log_file = log_file or db_file.with_suffix(".log")
+        # The running server's pid, so a later stack recognises it when a
+        # killed stack left it behind.
+        self.pid_file = self.log_file.with_suffix(".pid")
         self.start_timeout = start_timeout
         self.client: Client | None = None
         self._process: asyncio.subprocess.Process | None = None
@@ -362,8 +386,26 @@ class DevServer:
         ]
 
     def check_ports(self) -> None:
-        """Raise :class:`PortInUseError` if any port of :meth:`ports` is taken."""
-        ensure_ports_free(self.ports())
+        """Raise :class:`PortInUseError` if any port of :meth:`ports` is taken.
+
+        :class:`EarlierServerRunningError` when the port is held by the server
+        an earlier stack on this folder started and left running.
+        """
+        try:
+            ensure_ports_free(self.ports())
+        except PortInUseError as err:
+            pid = self._earlier_server(err.port)
+            if pid is not None:
+                raise EarlierServerRunningError(err, pid, self.pid_file) from err
+            raise
+
+    def _earlier_server(self, port: int) -> int | None:
+        """The pid in :attr:`pid_file`, if that process holds ``port``."""
+        try:
+            pid = int(self.pid_file.read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _owns_listener(pid, port) else None
 
     async def start(self) -> Client:
         """Launch the server, wait until its frontend answers, return a client.
@@ -383,7 +425,10 @@ class DevServer:
             # The log is appended to across starts; errors quote this run only.
             self._log_start = sink.tell()
             self._process = await asyncio.create_subprocess_exec(
-                *command,
+                # It ends with this process, even one killed with kill -9
+                # (Linux; the death signal follows the thread that starts it,
+                # the event loop's, which lives as long as the stack).
+                *wrapped(command),
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -400,6 +445,7 @@ class DevServer:
             self.address,
             self.log_file,
         )
+        write_private(self.pid_file, f"{self._process.pid}\n".encode("ascii"))
 
         try:
             self.client = await self._wait_ready()
@@ -464,7 +510,11 @@ class DevServer:
         """Stop the server: SIGTERM, wait, and SIGKILL only if it does not exit."""
         process, self._process = self._process, None
         self.client = None
-        if process is None or process.returncode is not None:
+        if process is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_file.unlink()
+        if process.returncode is not None:
             return
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)

@@ -25,6 +25,7 @@ import logging
 import mailbox
 import os
 import re
+import signal
 import sys
 from collections.abc import Collection, Mapping, Sequence
 from email.message import EmailMessage
@@ -365,5 +366,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _run_quietly_into_a_pipe() -> int:
+    """``main`` as a program: a reader that goes away (``list | head``) ends it
+    without a word and with status 141, as ``certflow mail list`` does."""
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Later writes (the interpreter's last flush) go to the null device.
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+        return 128 + signal.SIGPIPE
+    return status
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_run_quietly_into_a_pipe())

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import fcntl
 import importlib
 import logging
 import os
@@ -37,7 +38,7 @@ from starter.devserver import (
     DevServer,
     PortInUseError,
     StackStartError,
-    ensure_ports_free,
+    ensure_port_free,
 )
 from starter.embedded_pg import (
     ensure_database,
@@ -146,39 +147,18 @@ def _load_worker() -> ModuleType | None:
     return worker
 
 
-async def run(args: argparse.Namespace) -> int:
-    """Start every part, wait for a stop signal, stop them in reverse order."""
+async def run(
+    args: argparse.Namespace, base: Settings, server: DevServer, wanted_url: str
+) -> int:
+    """Start every part, wait for a stop signal, stop them in reverse order.
+
+    ``main`` has checked the arguments, the configuration and the ports, and
+    holds the state folder's lock.
+    """
     stop = asyncio.Event()
     _install_signal_handlers(stop)
     state: Path = args.state
     mail_root = state / "mailbox"
-    try:
-        base = Settings.load(args.config)
-    except ConfigError as err:
-        log.error("%s", err)
-        return 2
-    server: DevServer
-    if args.training:
-        check_training_state(state)
-        server = TrainingServer(
-            state / "temporal-training.log",
-            port=args.port,
-            namespace=base.temporal.namespace,
-        )
-        wanted_url = training_database_url(base, args.database_url)
-    else:
-        server = DevServer(
-            state / "temporal.sqlite",
-            port=args.port,
-            ui_port=args.ui_port,
-            http_port=args.http_port,
-            metrics_port=args.metrics_port,
-            namespace=base.temporal.namespace,
-        )
-        wanted_url = base.database_url
-    # Every port is checked before anything starts: a stack half started next to
-    # another one would connect its worker to the other stack's server.
-    ensure_ports_free([*server.ports(), (args.smtp_port, "SMTP sink", "--smtp-port")])
 
     async with contextlib.AsyncExitStack() as parts:
         database_url, close_database = await ensure_database(wanted_url, state)
@@ -202,6 +182,7 @@ async def run(args: argparse.Namespace) -> int:
                 "SMTP_PORT": str(sink.port),
             }
         )
+        config = _config_file(args.config)
         if args.training:
             settings = settings.model_copy(
                 update={"mailbox": training_mailbox(settings.mailbox)}
@@ -220,7 +201,7 @@ async def run(args: argparse.Namespace) -> int:
         if server.client is not None and args.training:
             clock = await training_now(server.client)
         _print_endpoints(
-            server, sink, mailboxes, settings, worker_task is not None, clock
+            server, sink, mailboxes, settings, worker_task is not None, clock, config
         )
         log.info("stack ready state=%s", state)
 
@@ -357,13 +338,26 @@ async def _stop_worker(task: asyncio.Task[object], stop: asyncio.Event) -> None:
         log.error("worker ended with error=%r", err)
 
 
-def _exports(server: DevServer, sink: MailSink, settings: Settings) -> str:
+def _config_file(given: Path | None) -> Path | None:
+    """The configuration file the stack was told to read, as an absolute path.
+
+    None when it reads the default one, which staff tools read too.
+    """
+    named = given or (Path(env) if (env := os.environ.get("CERTFLOW_CONFIG")) else None)
+    return None if named is None else named.resolve()
+
+
+def _exports(
+    server: DevServer, sink: MailSink, settings: Settings, config: Path | None = None
+) -> str:
     """The environment that points ``certflow`` at this stack, as a shell line.
 
     Without it a command run elsewhere reads the configuration file's defaults
     (Temporal on 7233), and would reach another stack on them, or none. The
     state folder is this stack's parent of its documents; a database password
-    is left for the reader to fill in.
+    is left for the reader to fill in. A configuration file other than the
+    default is named too: ``plan start`` copies the pass rule and fee from the
+    staff tool's configuration, which must be the stack's.
     """
     return shlex.join([
         "export",
@@ -371,6 +365,7 @@ def _exports(server: DevServer, sink: MailSink, settings: Settings) -> str:
         f"DATABASE_URL={redact(settings.database_url)}",
         f"CERTFLOW_STATE={settings.documents_dir.parent}",
         f"SMTP_PORT={sink.port}",
+        *([f"CERTFLOW_CONFIG={config}"] if config is not None else []),
     ])  # fmt: skip
 
 
@@ -381,6 +376,7 @@ def _print_endpoints(
     settings: Settings,
     worker_running: bool,
     now: datetime | None = None,
+    config: Path | None = None,
 ) -> None:
     if isinstance(server, TrainingServer):
         lines = [
@@ -419,28 +415,135 @@ def _print_endpoints(
         f"  Worker            : {worker}",
         "Read mail with: certflow mail list " + str(sink.root.parent),
         "Staff tools in another shell reach this stack with:",
-        "  " + _exports(server, sink, settings),
+        "  " + _exports(server, sink, settings, config),
         "Press Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``certflow stack`` and ``python -m starter.stack``."""
+    """Entry point of ``certflow stack`` and ``python -m starter.stack``.
+
+    Everything that can refuse the stack (arguments, configuration, the state
+    folder, ports) is checked before anything is created: a refused stack
+    leaves no folder and no database behind.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     _resolve_defaults(parser, args)
+    _check_port_range(parser, args)
     _check_distinct_ports(parser, args)
     _configure_logging()
     args.state = args.state.resolve()
-    private_dir(args.state)
     try:
-        return asyncio.run(run(args))
+        base = Settings.load(args.config)
+    except ConfigError as err:
+        log.error("%s", err)
+        return 2
+    if args.state.exists() and not args.state.is_dir():
+        print(t("stack.state_not_folder", state=args.state), file=sys.stderr)
+        return 2
+    lock = StateLock(args.state)
+    try:
+        server, wanted_url = _server_and_database(args, base)
+        if args.state.is_dir():
+            # A stack running on this folder is named before its ports are.
+            lock.acquire()
+        server.check_ports()
+        ensure_port_free(args.smtp_port, "SMTP sink", "--smtp-port")
+        private_dir(args.state)
+        lock.acquire()
+        return asyncio.run(run(args, base, server, wanted_url))
+    except StateInUseError as err:
+        print(t("stack.state_in_use", state=args.state, pid=err.pid), file=sys.stderr)
+        return 1
     except StackStartError as err:
         # A refusal is advice for the person at the terminal, not a crash: no
         # traceback, the reason in English and Chinese, and exit status 1.
         print(f"certflow stack: {err}\n{err.zh}", file=sys.stderr, flush=True)
         return 1
+    except OSError as err:
+        if err.filename is None or not Path(err.filename).is_relative_to(args.state):
+            raise
+        # Not a folder, no permission: said in one line, not a traceback.
+        print(t("stack.state_unusable", state=args.state), file=sys.stderr)
+        return 1
+    finally:
+        lock.release()
+
+
+def _server_and_database(
+    args: argparse.Namespace, base: Settings
+) -> tuple[DevServer, str]:
+    """The stack's Temporal server (not started) and the database URL it wants."""
+    state: Path = args.state
+    if args.training:
+        check_training_state(state)
+        server: DevServer = TrainingServer(
+            state / "temporal-training.log",
+            port=args.port,
+            namespace=base.temporal.namespace,
+        )
+        return server, training_database_url(base, args.database_url)
+    server = DevServer(
+        state / "temporal.sqlite",
+        port=args.port,
+        ui_port=args.ui_port,
+        http_port=args.http_port,
+        metrics_port=args.metrics_port,
+        namespace=base.temporal.namespace,
+    )
+    return server, base.database_url
+
+
+LOCK_FILE = "stack.lock"
+
+
+class StateInUseError(Exception):
+    """Another stack holds the state folder's lock."""
+
+    def __init__(self, pid: str) -> None:
+        super().__init__(f"state folder locked by pid {pid}")
+        self.pid = pid
+
+
+class StateLock:
+    """An exclusive lock on ``<state>/stack.lock``, held while the stack runs.
+
+    Two stacks on one folder would run two Temporal servers on one SQLite
+    file, and two workers on one document store and signing key. The lock is
+    the operating system's (``flock``), so it goes with the process however it
+    ends, ``kill -9`` included, and a stale lock file never blocks a start.
+    The holder writes its pid in the file for the refusal to name.
+    """
+
+    def __init__(self, state: Path) -> None:
+        self.path = state / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock (once); :class:`StateInUseError` if another stack has it."""
+        if self._fd is not None:
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise StateInUseError(holder) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Let the lock go; the file stays, empty of meaning without a holder."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 def _resolve_defaults(
@@ -467,6 +570,37 @@ def _resolve_defaults(
     args.port = 7233 if args.port is None else args.port
     args.ui_port = 8233 if args.ui_port is None else args.ui_port
     args.smtp_port = 8025 if args.smtp_port is None else args.smtp_port
+
+
+def _check_port_range(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> None:
+    """Refuse a port no server can bind, given or derived from ``--ui-port``.
+
+    Port 0 (any free port) is refused too: the stack prints its ports for
+    staff tools to reach, so each must be known before it starts.
+    """
+    given = {"--port": args.port, "--smtp-port": args.smtp_port}
+    derived: dict[str, int] = {}
+    if not args.training:
+        given.update({"--ui-port": args.ui_port})
+        for flag, value, offset in (
+            ("--http-port", args.http_port, 1),
+            ("--metrics-port", args.metrics_port, 2),
+        ):
+            if value is None:
+                derived[flag] = args.ui_port + offset
+            else:
+                given[flag] = value
+    for flag, port in given.items():
+        if not 1 <= port <= MAX_PORT:
+            parser.error(t("stack.port_out_of_range", flag=flag, port=port))
+    for flag, port in derived.items():
+        if not 1 <= port <= MAX_PORT:
+            parser.error(t("stack.derived_port_out_of_range", flag=flag, port=port))
+
+
+MAX_PORT = 65535
 
 
 def _check_distinct_ports(

@@ -26,6 +26,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from certflow import search_attributes
+from certflow.config import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -258,3 +259,59 @@ def test_dockerfile_copies_only_what_exists() -> None:
     assert sources
     for source in sources + mounted:
         assert (REPO / source).exists(), source
+
+
+SIGNING_KEY_SECRET = "certificate-signing-key"
+
+
+@pytest.mark.timeout(60)
+def test_the_signing_key_is_a_file_secret_the_worker_reads() -> None:
+    """CERTFLOW_STATE once replaced any signing key path by one on the volume,
+    where nothing put a key: issuance could only fail."""
+    worker = _service("worker")
+    secret = _compose()["secrets"][SIGNING_KEY_SECRET]
+    mounted = [s for s in worker["secrets"] if s["source"] == SIGNING_KEY_SECRET]
+    key_path = f"/run/secrets/{mounted[0]['target']}"
+    env = {
+        name: _interpolate(str(value)) for name, value in worker["environment"].items()
+    }
+    # The worker's configuration, read as the container reads it.
+    env["CERTFLOW_CONFIG"] = str(REPO / "config" / "certflow.toml")
+    settings = Settings.load().with_environment(env)
+    default_file = re.fullmatch(r"\$\{\w+:-(?P<file>[^}]+)\}", secret["file"])
+
+    assert settings.certificates.signing_key_file == Path(key_path)
+    assert settings.documents_dir == Path(env["CERTFLOW_STATE"]) / "documents"
+    # Where staff put the key is documented, and the key is never committed.
+    assert default_file is not None
+    documented = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    assert f"keys create --out {default_file['file'].removeprefix('./')}" in documented
+    assert "/secrets/" in (REPO / ".gitignore").read_text(encoding="utf-8").split()
+
+
+@pytest.mark.timeout(60)
+def test_the_state_folder_leaves_absolute_paths_elsewhere_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "certflow.toml"
+    config.write_text(
+        'documents_dir = "/srv/documents"\noutput_dir = "files/out"\n'
+        '[certificates]\nsigning_key_file = "/run/secrets/key.pem"\n'
+        '[mailbox]\npath = "/srv/mail/exam"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CERTFLOW_STATE", str(tmp_path / "state"))
+    monkeypatch.delenv("CERTFLOW_SIGNING_KEY_FILE", raising=False)
+
+    settings = Settings.load(config)
+    defaults = Settings.load(REPO / "config" / "certflow.toml")
+
+    assert settings.certificates.signing_key_file == Path("/run/secrets/key.pem")
+    assert settings.documents_dir == Path("/srv/documents")
+    assert settings.mailbox.path == Path("/srv/mail/exam")
+    # A relative path, read from the project folder, moves with the state.
+    assert settings.output_dir == tmp_path / "state" / "out"
+    assert defaults.certificates.signing_key_file == (
+        tmp_path / "state" / "keys" / "certificate-signing.pem"
+    )
+    assert defaults.mailbox.path == tmp_path / "state" / "mailbox" / "exam"

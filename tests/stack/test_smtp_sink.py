@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import subprocess
 import sys
@@ -266,3 +267,25 @@ async def test_a_mail_with_unix_line_ends_is_kept_as_sent(tmp_path: Path) -> Non
     assert stored.read_bytes().endswith(unix.replace(b"\n", b"\r\n") + b"\r\n")
     [kept] = read_messages(root)
     assert _kept_attachment(kept) == data
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def test_listing_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """``python -m starter.smtp_sink list STATE | head``, as operations.md shows."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "starter.smtp_sink", "list", str(tmp_path)],
+            cwd=REPO,
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    finally:
+        os.close(write_end)
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+
+    assert process.returncode == 141, err.decode()
+    assert err == b""

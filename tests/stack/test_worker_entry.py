@@ -1,0 +1,113 @@
+"""``python -m worker``, the compose stack's entry point, on servers that are away.
+
+It printed a traceback when Temporal or PostgreSQL did not answer; compose may
+also start it while they are still coming up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from starter.embedded_pg import create_database_if_missing
+from starter.training import TrainingServer
+from tests.support import run_python
+
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "hunter2SECRET"
+
+
+def _env(state: Path, temporal_port: int, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTFLOW_")}
+    return {
+        **env,
+        "CERTFLOW_STATE": str(state),
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "DATABASE_URL": database_url,
+    }
+
+
+async def _worker(env: dict[str, str], *argv: str) -> tuple[int, str]:
+    async with asyncio.timeout(60):
+        return await run_python("-m", "worker", *argv, env=env)
+
+
+def _logged(log_file: Path, text: str, within: float = 40) -> bool:
+    """Whether ``text`` appears in ``log_file`` within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while text.encode() not in log_file.read_bytes():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+@pytest.mark.timeout(90)
+async def test_a_server_away_is_one_line_and_status_1(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
+    nowhere = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{free_port()}/certflow"
+    temporal_port = free_port()
+    no_temporal = await _worker(
+        _env(tmp_path, temporal_port, nowhere), "--connect-wait", "0"
+    )
+    server = TrainingServer(tmp_path / "temporal.log", port=temporal_port)
+    async with server:
+        no_database = await _worker(
+            _env(tmp_path, temporal_port, nowhere), "--connect-wait", "2"
+        )
+
+    for code, text in (no_temporal, no_database):
+        assert code == 1, text
+        assert "Traceback" not in text and PASSWORD not in text
+        # Where the key goes, said before anything else fails.
+        assert "signing_key_file" in text and "certflow keys create" in text
+    errors = [line for line in no_temporal[1].splitlines() if " ERROR " in line]
+    assert len(errors) == 1
+    assert f"cannot reach Temporal at 127.0.0.1:{temporal_port}" in errors[0]
+    last = no_database[1].strip().splitlines()[-1]
+    assert (
+        " ERROR " in last
+        and "cannot reach PostgreSQL at postgresql://postgres@" in last
+    )
+    # Tried again while the wait lasted, each time in one line.
+    assert "not reachable yet" in no_database[1]
+
+
+@pytest.mark.timeout(120)
+async def test_the_worker_waits_for_a_server_that_comes_up(
+    tmp_path: Path, free_port: Callable[[], int], fresh_database_url: str
+) -> None:
+    temporal_port = free_port()
+    await create_database_if_missing(fresh_database_url)
+    log_file = tmp_path / "worker.log"
+    with log_file.open("wb") as log:
+        worker = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "worker", "--connect-wait", "60"],
+            cwd=REPO,
+            env=_env(tmp_path, temporal_port, fresh_database_url),
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            await asyncio.sleep(3)  # compose started it before the server
+            async with TrainingServer(tmp_path / "temporal.log", port=temporal_port):
+                started = await asyncio.to_thread(_logged, log_file, "worker started")
+                worker.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(worker.wait(), timeout=30)
+        finally:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+    text = log_file.read_text("utf-8")
+
+    assert started, text
+    assert worker.returncode == 0, text
+    assert "not reachable yet" in text and "Traceback" not in text
