@@ -153,6 +153,35 @@ def undeliverable(err: aiosmtplib.SMTPException) -> tuple[str, str] | None:
     return None
 
 
+# An address in a server's answer ("450 4.1.8 <alice@x.org>: Domain not found").
+_ADDRESS = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")
+# The error type of a mail the server refused for now, or for every mail alike.
+REFUSED_FOR_NOW = "mail_refused_for_now"
+
+
+def retried(note: Notification, err: aiosmtplib.SMTPException) -> Exception:
+    """The error a mail is retried with, without the addresses ``err`` names.
+
+    The failure goes into the workflow's history, the Web UI and the worker's
+    log: aiosmtplib's own text lists every refused recipient, and servers
+    quote the address in their answer. A server away names only itself.
+    """
+    if isinstance(err, aiosmtplib.SMTPRecipientsRefused):
+        answers = [(r.code, r.message) for r in err.recipients]
+    elif isinstance(err, aiosmtplib.SMTPResponseException):
+        answers = [(err.code, err.message)]
+    else:
+        return err
+    said = "; ".join(
+        f"{code} {_ADDRESS.sub('<address>', text)}" for code, text in answers
+    )
+    return ApplicationError(
+        f"Mail {note.template} of {_whose(note)} waits: the mail server answered"
+        f" {said}. Retried; check the server and [smtp] if it lasts.",
+        type=REFUSED_FOR_NOW,
+    )
+
+
 def _whose(note: Notification) -> str:
     """``plan P…``, or ``batch B…`` for an approval batch's mail (no plan)."""
     batch = note.fields.get("batch_id")
@@ -162,7 +191,7 @@ def _whose(note: Notification) -> str:
 
 
 def log_not_sent(logger: logging.LoggerAdapter[Any], template: str, **ids: str) -> None:
-    """Log, for a workflow, that a mail's activity gave it up (see ``give_up``).
+    """Log, for a workflow, that a mail's activity gave it up (see ``given_up``).
 
     ``logger`` is the workflow's own (``workflow.logger``), so the line is not
     repeated on replay; ``ids`` name the plan or batch. Why is in the
@@ -319,6 +348,14 @@ class Notifier:
         found = [a for role in roles for a in self.addresses(role, site_code)]
         return list(dict.fromkeys(found))
 
+    def unaddressed(self, note: Notification) -> list[str]:
+        """The roles of ``note`` with no address configured: they miss it."""
+        return [
+            role.value
+            for role in note.roles
+            if not self.addresses(role, note.site_code)
+        ]
+
     def roles_of(self, note: Notification, addresses: set[str]) -> list[str]:
         """The roles of ``note`` configured with any of ``addresses``."""
         wanted = {address.casefold() for address in addresses}
@@ -335,11 +372,7 @@ class Notifier:
         # Roles with no address configured: their people never get this mail.
         # Recorded like a refusal, so that it is listed and can be sent again
         # once the addresses are configured; never an error that stops the plan.
-        unaddressed = [
-            role.value
-            for role in note.roles
-            if not self.addresses(role, note.site_code)
-        ]
+        unaddressed = self.unaddressed(note)
         if unaddressed:
             log.warning(
                 "no recipients configured plan_id=%s template=%s roles=%s",
@@ -416,7 +449,11 @@ class Notifier:
         recipients = self.recipients(note.roles, note.site_code)
         done = await self._claim_resend(request, original, recipients)
         if done is None:
-            delivery = await self.deliver(note, recipients)
+            # Roles still without an address on this worker (the configuration
+            # corrected, the worker not restarted) are recorded as missed.
+            delivery = without_address(
+                await self.deliver(note, recipients), self.unaddressed(note)
+            )
             await self.pool.execute(
                 """
                 UPDATE notification_resends SET sent_at = CASE WHEN $2 THEN now() END,
@@ -522,7 +559,7 @@ class Notifier:
         except aiosmtplib.SMTPException as err:
             given_up = undeliverable(err)
             if given_up is None:
-                raise
+                raise retried(note, err) from None
             return self._given_up(note, recipients, *given_up)
         if not refused:
             return Delivery(sent=True)

@@ -397,23 +397,36 @@ class WebSettings(Model):
 
 def _database_url(value: str) -> str:
     # Malformed, it failed inside the driver, with a traceback, at first use.
+    # Several hosts (h1:5432,h2:5432, for a standby) are the driver's too.
     parts = urlsplit(value.strip())
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if parts.scheme not in ("postgres", "postgresql") or port == 0:
+    hosts = parts.netloc.rpartition("@")[2]
+    ports = [h.rpartition("]")[2].partition(":")[2] for h in hosts.split(",")]
+    if parts.scheme not in ("postgres", "postgresql") or not all(
+        p == "" or (p.isdigit() and 1 <= int(p) <= 65_535) for p in ports
+    ):
         raise ValueError(t("config.not_database_url"))
     return value.strip()
 
 
-# Five fields (minute hour day month weekday), as Temporal's schedules read them.
-_CRON_FIELD = re.compile(r"[0-9A-Za-z*?,/#L-]+")
+# A cron line as Temporal's schedules take one: 5 to 7 fields (minute hour
+# day month weekday, with seconds first or a year last), or a shorthand such
+# as "@weekly", with an optional "CRON_TZ=…" first. Only its shape is checked
+# here: a line such as "every monday" failed when the stack made the schedule.
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*?,/#-]+")
+_CRON_SHORTHANDS = {
+    "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"
+}  # fmt: skip
 
 
 def _cron_line(value: str) -> str:
     fields = value.split()
-    if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
+    if fields and fields[0].startswith("CRON_TZ="):
+        fields = fields[1:]
+    if len(fields) == 1 and fields[0] in _CRON_SHORTHANDS:
+        return value
+    if len(fields) == 2 and fields[0] == "@every":
+        return value
+    if not 5 <= len(fields) <= 7 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
         raise ValueError(t("config.not_cron_line"))
     return value
 

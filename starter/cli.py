@@ -1954,11 +1954,11 @@ async def resend_notice(ctx: Context, args: argparse.Namespace) -> int:
                     roles=roles,
                     requested_by=actor.person,
                 ),
-                id=resend_workflow_id(number, attempt),
+                # One resend of a mail at a time: a second asked for while the
+                # first still waits for the mail server would send it twice.
+                id=resend_workflow_id(number),
                 task_queue=ctx.settings.temporal.task_queue,
-                # A resend that ended before recording its attempt (terminated
-                # while the worker was down) may be asked for again.
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             )
         )
     except WorkflowAlreadyStartedError:

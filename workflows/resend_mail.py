@@ -6,7 +6,9 @@ of its recipients. Once the address is corrected and the worker restarted, or
 the store restored, an admin asks for it again (``certflow notice resend``):
 this workflow runs one activity, which sends the kept mail to the current
 addresses of the chosen roles and records the outcome. Its id names the mail
-by number and attempt (``resend-42-1``), never a person or an address.
+by its number (``resend-42``), never a person or an address: one resend of a
+mail runs at a time, and each attempt's idempotency key adds its number
+(``resend-42-1``).
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ with workflow.unsafe.imports_passed_through():
     from certflow.activity_models import ResendOutcome, ResendRequest
 
 TIMEOUT = timedelta(minutes=2)
+# How long a resend keeps trying a mail server that is away: after a day it
+# ends without an outcome, and an admin may ask again.
+GIVE_UP_AFTER = timedelta(days=1)
 
 
-def resend_workflow_id(notification: int, attempt: int) -> str:
-    """The workflow id, and idempotency key, of one resend of one mail."""
-    return f"resend-{notification}-{attempt}"
+def resend_workflow_id(notification: int) -> str:
+    """The workflow id of the resends of one mail: one runs at a time."""
+    return f"resend-{notification}"
 
 
 @workflow.defn
@@ -39,10 +44,11 @@ class ResendMailWorkflow:
             Notifier.resend,
             request.model_copy(
                 update={
-                    "resend_key": workflow.info().workflow_id,
+                    "resend_key": f"{workflow.info().workflow_id}-{request.attempt}",
                     "requested_at": workflow.now(),
                 }
             ),
             start_to_close_timeout=TIMEOUT,
+            schedule_to_close_timeout=GIVE_UP_AFTER,
             retry_policy=MAIL_RETRY,
         )

@@ -340,7 +340,7 @@ def test_a_setting_no_plan_could_work_with_is_refused_at_load(
         assert t(f"config.{keys.get(problem, problem)}") in message
     assert "hunter2" not in message
     text = message.replace(str(config), "")
-    codes = ("https", "http", "postgresql", "PostgreSQL", "MON", "cron")
+    codes = ("https", "http", "postgresql", "PostgreSQL", "MON", "cron", "weekly")
     assert not english_words(text, where, *codes, "zhengshu.example.org")
 
 
@@ -370,3 +370,26 @@ async def test_a_malformed_server_address_in_the_environment_is_one_line(
     assert name in err and "Traceback" not in err
     assert "hunter2" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        'batch_schedule = "@weekly"',
+        'batch_schedule = "0 0 9 * * MON *"',
+        'batch_schedule = "CRON_TZ=Asia/Shanghai 0 9 * * MON"',
+        'database_url = "postgresql://certflow@db1:5432,db2:5432/certflow"',
+        'database_url = "postgresql://postgres:@/certflow?host=/run/postgresql"',
+        'database_url = "postgresql://certflow@[::1]:5432/certflow"',
+    ],
+)
+def test_settings_the_servers_take_are_still_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """Regression (review): the new checks refused a shorthand or six-field
+    cron line that Temporal schedules take, and a URL naming a standby host."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    config = tmp_path / "certflow.toml"
+    config.write_text(setting + "\n", encoding="utf-8")
+
+    Settings.load(config)

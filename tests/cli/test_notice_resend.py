@@ -331,6 +331,67 @@ async def test_a_resend_workflow_replays(scene: Scene) -> None:
     number = await scene.mailed(note([Role.SITE]))
     async with scene.worker(scene.corrected) as certflow:
         resent = await certflow(*ADMIN, "notice", "resend", str(number))
-        handle = scene.env.client.get_workflow_handle(f"resend-{number}-1")
+        handle = scene.env.client.get_workflow_handle(f"resend-{number}")
         await replay_all([handle])
     assert resent.status == 0, resent.out
+
+
+async def test_a_second_resend_while_the_first_waits_is_refused(scene: Scene) -> None:
+    """Regression (review): the mail server away, the first resend retried; a
+    second asked for meanwhile started beside it, and once the server was back
+    the mail went out twice."""
+    mail = note([Role.SITE])
+    number = await scene.mailed(mail)
+    away = scene.corrected.model_copy(
+        update={
+            "smtp": scene.corrected.smtp.model_copy(update={"port": free_ports(1)[0]})
+        }
+    )
+
+    async with scene.worker(away) as certflow:
+        first = await certflow(*ADMIN, "--wait", "2", "notice", "resend", str(number))
+        second = await certflow(*ADMIN, "notice", "resend", str(number))
+        handle = scene.env.client.get_workflow_handle(f"resend-{number}")
+        await handle.terminate(reason="test over")
+
+    # The first waits for the server (its answer: not done within 2 s).
+    assert first.status == 1, first.out
+    assert t("cli.notice.started", id=number, roles="考核站点") in first.out
+    assert second.status == 2, second.out
+    assert t("cli.notice.in_progress", id=number) in second.out
+    attempts = await scene.pool.fetchval(
+        "SELECT count(*) FROM notification_resends WHERE notification = $1", number
+    )
+    assert attempts == 1
+
+
+async def test_a_role_the_worker_has_no_address_for_is_recorded_as_missed(
+    scene: Scene,
+) -> None:
+    """Regression (review): the address added to the configuration, the worker
+    not restarted yet: the resend counted that role as reached."""
+    mail = note([Role.LEAD_EVALUATOR, Role.SITE])
+    number = await scene.mailed(mail)
+    stale = scene.corrected.model_copy(
+        update={
+            "recipients": {
+                role: addresses
+                for role, addresses in scene.corrected.recipients.items()
+                if role is not Role.LEAD_EVALUATOR
+            }
+        }
+    )
+    roles = ["--role", "lead_evaluator", "--role", "site"]
+
+    async with scene.worker(stale):
+        # The staff tool reads the corrected file; the worker still runs on
+        # the one it started with.
+        certflow = certflow_runner(scene.corrected, scene.env.client)
+        resent = await certflow(*ADMIN, "notice", "resend", str(number), *roles)
+
+    assert resent.status == 0, resent.out
+    assert t("cli.notice.sent", count=1, roles="考评组长、考核站点") in resent.out
+    attempt = await scene.attempt(number)
+    assert attempt["sent_at"] is not None
+    assert attempt["refused_roles"] == ["lead_evaluator"]
+    assert attempt["failure_type"] == "mail_no_recipients"
