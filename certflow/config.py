@@ -387,8 +387,9 @@ class WebSettings(Model):
 
     # Per address: a school's whole class may look up from one address.
     lookup_per_minute: int = Field(default=60, ge=1, le=100_000)
-    # Per name, from any address: what stops guessing one person's ID number.
-    lookup_per_name_per_minute: int = Field(default=10, ge=1, le=100_000)
+    # Per name and per ID number, from any address: what stops guessing one
+    # person's ID number (or name).
+    lookup_per_person_per_minute: int = Field(default=10, ge=1, le=100_000)
     verify_per_minute: int = Field(default=30, ge=1, le=100_000)
     download_per_minute: int = Field(default=30, ge=1, le=100_000)
     # How long a download link from a look-up stays valid.

@@ -97,14 +97,14 @@ class RateLimits:
     lookup_per_minute: int = 60
     verify_per_minute: int = 30
     download_per_minute: int = 30
-    lookup_per_name_per_minute: int = 10
+    lookup_per_person_per_minute: int = 10
 
     @classmethod
     def of(cls, web: WebSettings) -> RateLimits:
         """The limits configured in the ``[web]`` table."""
         return cls(
             lookup_per_minute=web.lookup_per_minute,
-            lookup_per_name_per_minute=web.lookup_per_name_per_minute,
+            lookup_per_person_per_minute=web.lookup_per_person_per_minute,
             verify_per_minute=web.verify_per_minute,
             download_per_minute=web.download_per_minute,
         )
@@ -123,7 +123,7 @@ class _Service:
     pool: asyncpg.Pool | None = None
     public_keys: list[tuple[str, bytes]] = field(default_factory=list)
     # The process's own, so a digest in memory cannot be checked against names.
-    name_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    person_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
     def is_certificate_number(self, text: str) -> bool:
         """Whether ``text`` is a number the configured scheme issues, and safe to
@@ -134,12 +134,17 @@ class _Service:
         """``number`` for a log line if it is a certificate number, else ``-``."""
         return number if self.is_certificate_number(number) else "-"
 
-    def name_key(self, name: str) -> str:
-        """The look-up limit's key for a name typed: a keyed digest of the name
-        as intake stores it, so the process keeps no names and spaces or
-        another dot do not make a new name."""
-        normalised = normalise_name(name).encode("utf-8")
-        return hmac.new(self.name_secret, normalised, hashlib.sha256).hexdigest()
+    def person_keys(self, name: str, id_number: str) -> list[str]:
+        """The look-up limit's keys for what was typed: the name, as intake
+        stores it (spaces or another dot make no new name), and the ID number,
+        as it is looked up. Keyed digests, so the process keeps neither."""
+        typed = (f"name:{normalise_name(name)}", f"id:{compact_code(id_number)}")
+        return [
+            hmac.new(
+                self.person_secret, key.encode("utf-8"), hashlib.sha256
+            ).hexdigest()
+            for key in typed
+        ]
 
     def db(self) -> asyncpg.Pool:
         if self.pool is None:
@@ -218,8 +223,8 @@ def create_app(
             "lookup": RateLimiter(limits.lookup_per_minute),
             "verify": RateLimiter(limits.verify_per_minute),
             "download": RateLimiter(limits.download_per_minute),
-            # Keyed by a digest of the name, not the name: see name_key.
-            "lookup_name": RateLimiter(limits.lookup_per_name_per_minute),
+            # Keyed by digests of the name and the ID number: see person_keys.
+            "lookup_person": RateLimiter(limits.lookup_per_person_per_minute),
         },
         scheme=settings.certificates.number_scheme(),
         pool=pool,
@@ -349,9 +354,12 @@ def create_app(
                 {"error": t("web.lookup_bad_characters")},
                 status_code=400,
             )
-        wait = service.limiters["lookup_name"].take(service.name_key(name))
+        # Guessing one person's ID number (or name) from many addresses: each
+        # of the two buckets is spent, and either may say wait.
+        person = service.limiters["lookup_person"]
+        wait = max(person.take(key) for key in service.person_keys(name, id_number))
         if wait > 0:
-            log.info("rate limited group=lookup_name")
+            log.info("rate limited group=lookup_person")
             raise _RateLimited(wait)
         found = await records.find_by_holder(service.db(), name, id_number)
         log.info("lookup outcome=%s certificates=%d", _found(found), len(found))

@@ -764,7 +764,7 @@ async def test_an_id_number_typed_in_full_width_digits_is_found(
 async def test_lookups_beyond_the_address_limit_are_answered_429(
     web_client: ClientFactory,
 ) -> None:
-    limits = RateLimits(lookup_per_minute=10, lookup_per_name_per_minute=100)
+    limits = RateLimits(lookup_per_minute=10, lookup_per_person_per_minute=100)
     client = web_client(address="203.0.113.5", limits=limits)
     neighbour = web_client(address="203.0.113.5", limits=limits)
 
@@ -791,7 +791,9 @@ async def test_a_class_behind_one_address_looks_up_together(
     client = web_client(address="203.0.113.40")
 
     codes = [
-        (await lookup(client, f"学生{chr(0x4E00 + i)}", WANG.id_number)).status_code
+        (
+            await lookup(client, f"学生{chr(0x4E00 + i)}", f"44052418800101{i:04d}")
+        ).status_code
         for i in range(40)
     ]
 
@@ -801,8 +803,9 @@ async def test_a_class_behind_one_address_looks_up_together(
 async def test_guessing_one_persons_id_number_is_limited_from_any_address(
     web_settings: Settings, web_pool: asyncpg.Pool, issued: Issued
 ) -> None:
-    """The limit that stops guessing is per name typed, across addresses, and
-    reads the name as intake does (a space between characters is the same)."""
+    """The limit that stops guessing is per name and per ID number typed,
+    across addresses, and reads them as intake does (a space between
+    characters is the same name)."""
     app = create_app(web_settings, web_pool)
 
     async def from_address(index: int, name: str, id_number: str) -> int:
@@ -821,6 +824,13 @@ async def test_guessing_one_persons_id_number_is_limited_from_any_address(
     assert guesses == [200] * 10 + [429]
     assert other_name == 200
     assert issued.of(WANG)  # the name guessed holds a certificate
+
+    # Knowing the ID number and guessing the name: limited the same way.
+    names = [
+        await from_address(20 + i, f"王{chr(0x4E00 + i)}", LI_FEN.id_number)
+        for i in range(11)
+    ]
+    assert names == [200] * 9 + [429, 429]  # LI_FEN's own look-up spent one
 
 
 async def test_verification_is_limited_per_client_address(
@@ -846,7 +856,7 @@ async def test_the_limits_come_from_the_web_table_of_the_configuration(
     assert configured.verify_per_minute == 2
     # The others keep their defaults.
     assert configured.lookup_per_minute == 60
-    assert configured.lookup_per_name_per_minute == 10
+    assert configured.lookup_per_person_per_minute == 10
     settings = web_settings.model_copy(update={"web": configured})
     app = create_app(settings, web_pool)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.10", 40000))
@@ -859,7 +869,7 @@ async def test_the_limits_come_from_the_web_table_of_the_configuration(
 
 
 @pytest.mark.parametrize("line", ["lookup_per_minute = 0", "verify_per_minute = -5",
-                                  "lookup_per_name_per_minute = 0",
+                                  "lookup_per_person_per_minute = 0",
                                   "link_lifetime_seconds = 5"])  # fmt: skip
 async def test_impossible_web_limits_are_refused_at_load(
     line: str, tmp_path: Path
