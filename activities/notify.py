@@ -305,7 +305,10 @@ _INSERT_RESEND = """
     INSERT INTO notification_resends (resend_key, notification, attempt, roles,
         recipients, requested_by, requested_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7)
-    ON CONFLICT (resend_key) DO UPDATE SET recipients = EXCLUDED.recipients
+    ON CONFLICT (resend_key) DO UPDATE SET recipients = CASE
+        WHEN notification_resends.sent_at IS NULL
+            AND notification_resends.failure IS NULL
+        THEN EXCLUDED.recipients ELSE notification_resends.recipients END
     RETURNING sent_at, failure, failure_type, refused_roles
 """
 _INSERT_AUDIT = """
@@ -387,8 +390,12 @@ class Notifier:
             INSERT INTO notifications
                 (idempotency_key, plan_id, template, recipients, note)
             VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (idempotency_key) DO UPDATE
-                SET recipients = EXCLUDED.recipients, note = EXCLUDED.note
+            ON CONFLICT (idempotency_key) DO UPDATE SET recipients = CASE
+                -- A retry after a configuration change: whom it goes to now,
+                -- unless it already went (or was given up), which the row says.
+                WHEN notifications.sent_at IS NULL AND notifications.failure IS NULL
+                THEN EXCLUDED.recipients ELSE notifications.recipients END,
+                note = EXCLUDED.note
             RETURNING sent_at
             """,
             note.idempotency_key,
@@ -452,7 +459,8 @@ class Notifier:
             # Roles still without an address on this worker (the configuration
             # corrected, the worker not restarted) are recorded as missed.
             delivery = without_address(
-                await self.deliver(note, recipients), self.unaddressed(note)
+                await self.deliver(note, recipients, resent=True),
+                self.unaddressed(note),
             )
             await self.pool.execute(
                 """
@@ -533,7 +541,9 @@ class Notifier:
             sent=False, refused_roles=roles, failure=failure, failure_type=NO_RECIPIENTS
         )
 
-    async def deliver(self, note: Notification, recipients: list[str]) -> Delivery:
+    async def deliver(
+        self, note: Notification, recipients: list[str], *, resent: bool = False
+    ) -> Delivery:
         """Compose ``note`` and send it to ``recipients``; say what came of it.
 
         A failure that may pass (the server away or busy, a 4xx, a policy
@@ -542,7 +552,7 @@ class Notifier:
         given up, with every role of ``note`` refused (see ``undeliverable``).
         """
         try:
-            message = self.compose(note, recipients)
+            message = self.compose(note, recipients, resent=resent)
         except DocumentDamaged:
             reason = "an attachment is damaged in the document store"
             return self._given_up(note, recipients, ATTACHMENT_DAMAGED, reason)
@@ -602,7 +612,11 @@ class Notifier:
             non_retryable=True,
         )
 
-    def compose(self, note: Notification, recipients: list[str]) -> EmailMessage:
+    def compose(
+        self, note: Notification, recipients: list[str], *, resent: bool = False
+    ) -> EmailMessage:
+        """The mail of ``note``; ``resent``, marked as sent again, its content
+        being as it was first asked for."""
         fields = {
             "organisation": self.settings.organisation,
             # The candidates' look-up and verification pages (certflow web).
@@ -613,13 +627,18 @@ class Notifier:
         message = EmailMessage()
         message["From"] = self.settings.smtp.sender
         message["To"] = ", ".join(recipients)
-        message["Subject"] = t(f"mail.{note.template}.subject", **fields)
+        subject = t(f"mail.{note.template}.subject", **fields)
+        if resent:
+            subject = t("mail.resent_subject", subject=subject)
+        message["Subject"] = subject
         # Staff read the time as their mail program shows it: in China, +0800.
         message["Date"] = format_datetime(datetime.now(CST).replace(microsecond=0))
         message["Message-ID"] = make_msgid(domain="certflow.local")
         message["X-Certflow-Plan"] = note.plan_id
         message["X-Certflow-Template"] = note.template
         body = t(f"mail.{note.template}.body", **fields)
+        if resent:
+            body = f"{t('mail.resent_note')}\n\n{body}"
         message.set_content(
             f"{body}\n\n{t('mail.signature', **fields)}\n", charset="utf-8"
         )

@@ -1811,7 +1811,8 @@ NOTICE_ADMINS = frozenset({Role.ADMIN})
 
 def _notice_id(text: str) -> int:
     """A mail's number as ``notice failed`` shows it: a whole number from 1 up."""
-    number = int(text) if text.isdigit() else 0
+    # ASCII digits only ("²" is a digit to str.isdigit), and within bigint.
+    number = int(text) if re.fullmatch(r"[0-9]{1,18}", text.strip()) else 0
     if number < 1:
         raise argparse.ArgumentTypeError(t("cli.notice.bad_id", value=shown(text)))
     return number

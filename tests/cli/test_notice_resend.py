@@ -176,7 +176,10 @@ async def test_a_mail_given_up_is_listed_and_resent_to_the_corrected_address(
         for m in read_messages(scene.sink.root)
         if m["X-Certflow-Plan"] == mail.plan_id
     ]
+    # Marked as sent again: the plan may have moved on since.
+    assert str(message["Subject"]).startswith("【补发】")
     assert "未通过校验" in str(message["Subject"])
+    assert t("mail.resent_note") in message.get_body().get_content()
     assert t("cli.notice.resent_all", count=1) in listed(after.out, number)
 
     attempt = await scene.attempt(number)
