@@ -1862,7 +1862,9 @@ class ExamPlanWorkflow:
             )
         else:
             state.open_duty(Duty.APPROVAL, now)
-            roles = [Role.TECH_DEPT]
+            # Finance too: a rejection without a return is how the general
+            # manager asks finance to correct its record before the next batch.
+            roles = [Role.TECH_DEPT, Role.FINANCE]
             self._publish()
         self._alarms_changed = True
         await self._notify("approval_rejected", roles, reason=verdict.reason)

@@ -627,7 +627,7 @@ async def two_plans_in_a_batch(
 
 
 async def test_batch_approves_some_plans_and_rejects_others_with_reason(
-    make_driver: Any, resources: Any
+    make_driver: Any, resources: Any, sink_messages: Any
 ) -> None:
     pool, _ = resources
     first, second, batch = await two_plans_in_a_batch(make_driver)
@@ -683,6 +683,12 @@ async def test_batch_approves_some_plans_and_rejects_others_with_reason(
     )
     assert batch_of_second is None  # free for the next batch
     assert GM.role is Role.GENERAL_MANAGER
+    # Rejected without a return, as for finance to correct its record: the
+    # tech dept and finance are told why. Regression: finance was not.
+    [mail] = await mails_of(sink_messages, second.plan.plan_id, "approval_rejected")
+    to = str(mail["To"])
+    assert "tech@" in to and "finance@" in to and "kaowu@" not in to
+    assert "发票信息待核实" in body_text(mail) and "--correct" in body_text(mail)
 
 
 async def test_a_rejected_plan_sent_back_redoes_its_application_and_what_follows(
