@@ -218,6 +218,8 @@ class OwedItem(Model):
     # Notices sent for it: reminders before the deadline, escalations after.
     reminders_sent: int
     escalations_sent: int
+    # Of those, the ones not gone out yet: a mail outage holds them.
+    notices_waiting: int = 0
 
 
 class CorrectionCounts(Model):

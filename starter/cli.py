@@ -471,7 +471,12 @@ def render_status(status: PlanStatus) -> list[str]:
                 if item.deadline_day
                 else t("cli.status.no_deadline"),
                 t("cli.status.overdue") if item.overdue else "",
-                f"{item.reminders_sent}/{item.escalations_sent}",
+                f"{item.reminders_sent}/{item.escalations_sent}"
+                + (
+                    t("cli.status.notices_waiting", count=item.notices_waiting)
+                    if item.notices_waiting
+                    else ""
+                ),
             ]
             for item in sorted(
                 status.owed, key=lambda i: (i.owner.value, i.deadline_day or date.max)

@@ -209,6 +209,9 @@ class ExamPlanWorkflow:
         # The mails asked for and not yet sent, oldest first; each waits for
         # the one before it (see _notify).
         self._mails: list[asyncio.Task[None]] = []
+        # Reminders and overdue notices asked for and not gone out yet, by
+        # obligation key: what a mail outage holds (status says so).
+        self._notices_waiting: dict[str, int] = {}
         self._mail_fault: Exception | None = None
 
     # -- main line -----------------------------------------------------------
@@ -647,6 +650,7 @@ class ExamPlanWorkflow:
                     overdue=ob.overdue(now),
                     reminders_sent=ob.reminder_mails,
                     escalations_sent=ob.escalation_mails,
+                    notices_waiting=self._notices_waiting.get(ob.key, 0),
                 )
                 for ob in state.open_obligations()
             ],
@@ -2244,6 +2248,9 @@ class ExamPlanWorkflow:
         if alarm is not None and not workflow.patched(ALARMS_WITHDRAWN):
             alarm = None  # as plans recorded before: sent whatever became of it
         before = self._mails[-1] if self._mails else None
+        if alarm is not None:
+            key = alarm.obligation.key
+            self._notices_waiting[key] = self._notices_waiting.get(key, 0) + 1
         mail = asyncio.create_task(self._mail(note, before, alarm))
         self._mails = [m for m in self._mails if not m.done()] + [mail]
 
@@ -2301,6 +2308,9 @@ class ExamPlanWorkflow:
             # A fault of the plan itself, not of mail: kept, to fail the
             # workflow task where operators see it (as before mail went beside).
             self._mail_fault = err
+        finally:
+            if alarm is not None:
+                self._notices_waiting[alarm.obligation.key] -= 1
 
     async def _alarm_while_owed(self, note: Notification, alarm: Alarm) -> bool:
         """Send an alarm's mail unless its duty is done first; False if withdrawn.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import unicodedata
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from certflow.actions import (
     BatchStatus,
     CorrectionCounts,
     InvoiceRecord,
+    OwedItem,
     PlanStatus,
     ReviewRequest,
     SiteSignoffRequest,
@@ -189,6 +190,27 @@ def test_history_of_a_rejected_batch_is_said_in_chinese() -> None:
     assert t("cli.status.other_action", code="some_future_action") in text
     codes = ("gm-chen", "awaiting_approval", "some_future_action")
     assert english_words(text, *codes) == []
+
+
+def test_notices_a_mail_outage_holds_are_said_not_sent() -> None:
+    """Regression (trial): while mail was down, 已提醒 1 read as sent."""
+    held = OwedItem(
+        key="score_summary",
+        duty=Duty.SCORE_SUMMARY,
+        label=t("duties.score_summary"),
+        owner=Role.LEAD_EVALUATOR,
+        deadline_day=date(2026, 11, 19),
+        overdue=False,
+        reminders_sent=1,
+        escalations_sent=0,
+        notices_waiting=1,
+    )
+    gone = held.model_copy(update={"key": "signed_scan", "notices_waiting": 0})
+    status = _status_with([]).model_copy(update={"owed": [held, gone]})
+
+    text = "\n".join(render_status(status))
+
+    assert text.count(t("cli.status.notices_waiting", count=1)) == 1
 
 
 def test_a_refused_field_is_named_and_explained_in_chinese() -> None:
