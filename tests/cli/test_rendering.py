@@ -336,3 +336,24 @@ def test_a_decided_batchs_details_say_where_each_rejected_plan_went() -> None:
     assert f"- {t('details.batch_returned', plan_id='P2', duties=redo)}" in lines
     # Reasons are the general manager's words for the parties, not the Web UI's.
     assert "缴费凭证不清晰" not in batch_details(status)
+
+
+@pytest.mark.parametrize("tool", ["mailbox", "revoke"])
+def test_a_tool_that_starts_the_temporal_runtime_ends_as_the_command_does(
+    tool: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (trial): `certflow mailbox poll` aborted with a fatal
+    "PyGILState_Release" error (exit 134) about one run in ten, after its
+    answer: the Temporal runtime's threads outlived the interpreter. The
+    command ends such a process at once once its output is out; the mailbox
+    tool was not among those it did so for."""
+    import starter.cli as cli
+
+    ended: list[int] = []
+    monkeypatch.setattr(cli, "_delegate", lambda name, rest, args=None: 0)
+    monkeypatch.setattr(cli.os, "_exit", ended.append)
+    monkeypatch.setattr(cli.sys, "argv", ["certflow", tool, "poll"])
+
+    cli.main()
+
+    assert ended == [0]
