@@ -81,6 +81,7 @@ with workflow.unsafe.imports_passed_through():
         CorrectionStatus,
         Duty,
         HistoryEntry,
+        Obligation,
         PlanState,
         Refusal,
         application_mismatch,
@@ -644,7 +645,7 @@ class ExamPlanWorkflow:
                 OwedItem(
                     key=ob.key,
                     duty=ob.duty,
-                    label=t(f"duties.{ob.duty.value}"),
+                    label=_owed_label(ob),
                     owner=ob.owner,
                     deadline_day=ob.deadline_day,
                     overdue=ob.overdue(now),
@@ -902,7 +903,11 @@ class ExamPlanWorkflow:
                 reason=req.reason,
             )
             await self._enter(Stage.SCORE_PUBLICATION)
-            return self._accepted(t("plan.accepted"), False, Duty.CONSISTENCY_REVIEW)
+            return self._accepted(
+                t("plan.accepted") + t("plan.next_after_review"),
+                False,
+                Duty.CONSISTENCY_REVIEW,
+            )
 
         items = req.items or [
             duty for duty in SUBMISSION_DUTIES if DUTY_OWNER[duty] in req.send_back_to
@@ -989,7 +994,11 @@ class ExamPlanWorkflow:
         late = self._state.close_duty(Duty.SCORE_UPLOAD.value, now, req.actor)
         self._alarms_changed = True
         await self._audit(Action.CONFIRM_SCORE_UPLOAD, req.actor, late=late)
-        return self._accepted(t("plan.accepted"), late, Duty.SCORE_UPLOAD)
+        return self._accepted(
+            t("plan.accepted") + t("plan.next_after_score_upload"),
+            late,
+            Duty.SCORE_UPLOAD,
+        )
 
     @confirm_score_upload.validator
     def _check_score_upload(self, req: SimpleAction) -> None:
@@ -1132,7 +1141,8 @@ class ExamPlanWorkflow:
             await self._notify(
                 "correction_approved", [Role.INFO_CENTER], request_id=req.request_id
             )
-        return self._accepted(t("plan.accepted"), late, None)
+        after = "next_after_approval" if req.approve else "next_after_rejection"
+        return self._accepted(t("plan.accepted") + t(f"plan.{after}"), late, None)
 
     @decide_correction.validator
     def _check_decide_correction(self, req: CorrectionDecision) -> None:
@@ -2428,6 +2438,14 @@ def _send_back_mismatch(parties: list[Role], items: list[Duty]) -> Refusal | Non
                 ),
             )
     return None
+
+
+def _owed_label(ob: Obligation) -> str:
+    """A duty as staff read it; one owed per request names the request, so
+    three decisions owed read as three requests, not one line three times."""
+    label = t(f"duties.{ob.duty.value}")
+    _, _, ref = ob.key.partition(":")
+    return t("plan.owed_with_ref", duty=label, ref=ref) if ref else label
 
 
 def _change(field: str, old: str, new: str) -> str:

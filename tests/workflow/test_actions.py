@@ -428,6 +428,10 @@ async def test_corrections_hold_org_signoff_until_decided_and_applied(
     )
     status = await driver.status()
     assert any(o.duty == "correction_decision" and o.overdue for o in status.owed)
+    # Owed once per request, and named by it (trial: several pending requests
+    # read as one line repeated).
+    [decision] = [o for o in status.owed if o.duty == "correction_decision"]
+    assert decision.label == f"{t('duties.correction_decision')}（{request_id}）"
 
     await driver.h.execute_update(
         wf.decide_correction,
