@@ -552,21 +552,17 @@ class Settings(Model):
         key_file = self.certificates.signing_key_file
         if state_text := env.get("CERTFLOW_STATE"):
             # A folder typed in a shell: relative to where the command runs.
+            # Every path of the state moves, absolute ones too: a local or
+            # training stack must never write into (or sign with) what the
+            # configuration names for production. A key kept elsewhere, such
+            # as a secret mounted in a container, is CERTFLOW_SIGNING_KEY_FILE.
             state = Path(state_text).resolve()
-
-            def moved(path: Path, *default: str) -> Path:
-                # A relative path (read from the project folder) or a default
-                # goes under the state folder; an absolute one elsewhere, such
-                # as a key mounted as a secret, was chosen on purpose and stays.
-                chosen = path.is_absolute() and not path.is_relative_to(PROJECT_DIR)
-                return path if chosen else state.joinpath(*default)
-
-            update["documents_dir"] = moved(self.documents_dir, "documents")
-            update["output_dir"] = moved(self.output_dir, "out")
+            update["documents_dir"] = state / "documents"
+            update["output_dir"] = state / "out"
             update["mailbox"] = self.mailbox.model_copy(
-                update={"path": moved(self.mailbox.path, "mailbox", "exam")}
+                update={"path": state / "mailbox" / "exam"}
             )
-            key_file = moved(key_file, "keys", "certificate-signing.pem")
+            key_file = state / "keys" / "certificate-signing.pem"
         if key_text := env.get("CERTFLOW_SIGNING_KEY_FILE"):
             key_file = Path(key_text).resolve()
         update["certificates"] = self.certificates.model_copy(

@@ -290,28 +290,33 @@ def test_the_signing_key_is_a_file_secret_the_worker_reads() -> None:
 
 
 @pytest.mark.timeout(60)
-def test_the_state_folder_leaves_absolute_paths_elsewhere_alone(
+def test_the_state_folder_takes_every_path_and_the_key_comes_from_its_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Review: absolute paths once stayed where the configuration named them,
+    so a training stack on a host with the organisation's configuration would
+    have signed with the production key and written into its documents. The
+    state folder takes them all; a key mounted as a secret is named by
+    CERTFLOW_SIGNING_KEY_FILE (the compose stack's way)."""
     config = tmp_path / "certflow.toml"
     config.write_text(
         'documents_dir = "/srv/documents"\noutput_dir = "files/out"\n'
-        '[certificates]\nsigning_key_file = "/run/secrets/key.pem"\n'
+        '[certificates]\nsigning_key_file = "/etc/certflow/production.pem"\n'
         '[mailbox]\npath = "/srv/mail/exam"\n',
         encoding="utf-8",
     )
-    monkeypatch.setenv("CERTFLOW_STATE", str(tmp_path / "state"))
+    state = tmp_path / "state"
+    monkeypatch.setenv("CERTFLOW_STATE", str(state))
     monkeypatch.delenv("CERTFLOW_SIGNING_KEY_FILE", raising=False)
 
     settings = Settings.load(config)
-    defaults = Settings.load(REPO / "config" / "certflow.toml")
 
-    assert settings.certificates.signing_key_file == Path("/run/secrets/key.pem")
-    assert settings.documents_dir == Path("/srv/documents")
-    assert settings.mailbox.path == Path("/srv/mail/exam")
-    # A relative path, read from the project folder, moves with the state.
-    assert settings.output_dir == tmp_path / "state" / "out"
-    assert defaults.certificates.signing_key_file == (
-        tmp_path / "state" / "keys" / "certificate-signing.pem"
+    assert settings.certificates.signing_key_file == (
+        state / "keys" / "certificate-signing.pem"
     )
-    assert defaults.mailbox.path == tmp_path / "state" / "mailbox" / "exam"
+    assert settings.documents_dir == state / "documents"
+    assert settings.output_dir == state / "out"
+    assert settings.mailbox.path == state / "mailbox" / "exam"
+    monkeypatch.setenv("CERTFLOW_SIGNING_KEY_FILE", "/run/secrets/key.pem")
+    secret = Settings.load(config).certificates.signing_key_file
+    assert secret == Path("/run/secrets/key.pem")
