@@ -255,6 +255,18 @@ class PlanStore:
                 Stage.CANCELLED.value,
                 entry.at,
             )
+            # Its invoice number is free again: a plan started by mistake and
+            # its replacement are not one payment, and the number would
+            # otherwise be refused to the replacement for good.
+            held = await conn.fetchval(
+                "DELETE FROM plan_invoices WHERE plan_id = $1 RETURNING number",
+                entry.plan_id,
+            )
+            await conn.execute(
+                "DELETE FROM invoice_numbers WHERE number = $1 AND NOT EXISTS"
+                " (SELECT 1 FROM plan_invoices WHERE number = $1)",
+                held,
+            )
             await conn.execute(_INSERT_AUDIT, *_audit_values(entry))
         return CancelOutcome(cancelled=True)
 
@@ -275,6 +287,16 @@ class PlanStore:
                 "SELECT batch_id FROM plans WHERE plan_id = $1 FOR UPDATE",
                 entry.plan_id,
             )
+            # A retry of a record already written (its answer was lost) is
+            # done, whatever happened since: checked again, a batch that has
+            # gathered the plan meanwhile would refuse it while the number
+            # and the audit line stay written.
+            done = await conn.fetchval(
+                "SELECT 1 FROM audit WHERE idempotency_key = $1",
+                entry.idempotency_key,
+            )
+            if done:
+                return FinanceOutcome(recorded=True)
             if req.outside_batch and batch_id is not None:
                 return FinanceOutcome(recorded=False, batch_id=batch_id)
             if req.invoice_number is not None:

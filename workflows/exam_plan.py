@@ -1589,10 +1589,9 @@ class ExamPlanWorkflow:
         if req.correct:
             return await self._correct_invoice(req)
         state = self._state
-        # Stored as issued (digits only); an invoice accepted before numbers
-        # were checked is kept as it was typed.
-        number = invoice_number(req.number) or req.number
         if not workflow.patched(INVOICE_NUMBER_CLAIMED):
+            # An invoice accepted before numbers were checked: kept as typed.
+            number = req.number
             self._take_invoice(req, number)
             late = state.close_duty(Duty.INVOICE.value, workflow.now(), req.actor)
             self._alarms_changed = True
@@ -1605,6 +1604,7 @@ class ExamPlanWorkflow:
                 amount=f"{req.amount:.2f}",
             )
             return self._accepted(t("plan.accepted"), late, Duty.INVOICE)
+        number = invoice_number(req.number) or req.number  # stored as digits
         async with self._lock:
             if state.is_done(Duty.INVOICE.value):
                 # Another invoice was recorded while this one waited its turn.
@@ -1625,6 +1625,13 @@ class ExamPlanWorkflow:
                 return _not_processed("plan.action_failed")
             if not outcome.recorded:
                 return self._finance_refused(outcome, number)
+            if not state.is_open(Duty.INVOICE.value):
+                # The general manager sent the payment back to be checked
+                # again while the record was written (a verdict does not wait
+                # for this lock): the invoice is for the next confirmation.
+                return ActionResult(
+                    accepted=False, message=t("plan.invoice_payment_reopened")
+                )
             self._take_invoice(req, number)
             state.close_duty(Duty.INVOICE.value, workflow.now(), req.actor)
             self._alarms_changed = True
