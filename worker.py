@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -150,18 +152,52 @@ class ServerUnreachableError(Exception):
     """Temporal or PostgreSQL did not answer at start; the message says which."""
 
 
-async def reach(what: str, attempt: Callable[[], Awaitable[T]], wait: float) -> T:
+class Stopped(Exception):
+    """The worker was told to stop (SIGTERM, SIGINT) while it waited at start."""
+
+
+# The longest one attempt to reach a server may take: a port that takes the
+# connection and never answers must not outlast the wait.
+ATTEMPT_TIMEOUT = 10.0
+
+
+async def reach(
+    what: str,
+    attempt: Callable[[], Awaitable[T]],
+    wait: float,
+    stop: asyncio.Event | None = None,
+) -> T:
     """Run ``attempt`` until it succeeds, for up to ``wait`` seconds.
 
     Pauses grow from 1 s to :data:`MAX_CONNECT_DELAY`; each failure is one log
-    line. A server still away at the end raises :class:`ServerUnreachableError`.
+    line. A server still away at the end raises :class:`ServerUnreachableError`;
+    ``stop`` set meanwhile (the container is being stopped) raises
+    :class:`Stopped` at once, whatever the attempt or pause under way.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     delay = 1.0
+    stop = stop or asyncio.Event()
+
+    async def unless_stopped(work: Awaitable[Any]) -> Any:
+        task = asyncio.ensure_future(work)
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if not task.done():
+            task.cancel()
+            raise Stopped
+        return task.result()
+
     while True:
         try:
-            return await attempt()
+            left = max(deadline - loop.time(), 1.0)
+            answer: T = await unless_stopped(
+                asyncio.wait_for(attempt(), min(left, ATTEMPT_TIMEOUT))
+            )
+            return answer
         except (OSError, TimeoutError, RuntimeError, asyncpg.PostgresError) as err:
             reason = " ".join(str(err).split()) or type(err).__name__
             left = deadline - loop.time()
@@ -175,7 +211,7 @@ async def reach(what: str, attempt: Callable[[], Awaitable[T]], wait: float) -> 
             log.warning(
                 "%s not reachable yet: %s; trying again in %.0f s", what, reason, pause
             )
-            await asyncio.sleep(pause)
+            await unless_stopped(asyncio.sleep(pause))
             delay = min(delay * 2, MAX_CONNECT_DELAY)
 
 
@@ -232,20 +268,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Temporal at {temporal.address} (namespace {temporal.namespace})",
             lambda: connect(settings),
             args.connect_wait,
+            stop,
         )
         await reach(
             f"PostgreSQL at {redact(settings.database_url)}",
             lambda: _database_answers(settings.database_url),
             args.connect_wait,
+            stop,
         )
         await run_worker(client, settings, stop=stop)
 
     try:
         asyncio.run(_run())
+        status = 0
     except ServerUnreachableError as err:
         log.error("%s", err)
-        return 1
-    return 0
+        status = 1
+    except Stopped:
+        log.info("stopped before the servers answered")
+        status = 0
+    # Only as the program itself: a caller in the same process goes on.
+    return _ended(status) if argv is None else status
+
+
+def _ended(status: int) -> int:
+    """End the process with ``status`` once the log is out.
+
+    The Temporal client's native runtime keeps threads that may call into
+    Python while the interpreter finalises; after failed connects about one run
+    in three then aborted with "PyGILState_Release" (exit 134) instead of the
+    one line and status promised. Nothing is left to clean up by then.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":

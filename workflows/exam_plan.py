@@ -156,9 +156,10 @@ MAIL_GIVEN_UP = "mail-given-up"
 # writing its row waits for it, and for the duties it opens after: handled
 # before, it closed a duty not yet open, which then opened as owed.
 ACTIONS_AFTER_REGISTRATION = "actions-wait-for-registration"
-# The largest application scan mailed to finance with the application: a
-# larger one (up to the 30 MB a scan may be) many mail servers refuse.
-MAIL_SCAN_LIMIT = 10 * 1024 * 1024
+# The most a mail to finance carries in attachments (the scan and the form):
+# base64 makes 7 MiB about 9.3 MB on the wire, under the 10 MB many mail
+# servers take. A larger scan (it may be up to 30 MB) stays out, said so.
+MAIL_ATTACHMENTS_MIB = 7
 # Patch id: an invoice number is claimed for the plan's payment in the
 # database, with its audit line, before the plan records it: the same number
 # on a plan of another payment is refused.
@@ -1373,7 +1374,8 @@ class ExamPlanWorkflow:
         """
         scan = req.application_scan
         form = self._state.documents.get(DocumentKind.INVOICE_DETAILS)
-        attach_scan = scan.size <= MAIL_SCAN_LIMIT
+        form_size = form.size if form is not None else 0
+        attach_scan = scan.size + form_size <= MAIL_ATTACHMENTS_MIB * 1024 * 1024
         attachments = [scan] if attach_scan else []
         if form is not None:
             attachments.append(form)
@@ -1390,7 +1392,8 @@ class ExamPlanWorkflow:
         scan_note = t(
             "mail.application_uploaded.scan_attached"
             if attach_scan
-            else "mail.application_uploaded.scan_too_large"
+            else "mail.application_uploaded.scan_too_large",
+            limit=MAIL_ATTACHMENTS_MIB,
         )
         form_note = t(
             "mail.application_uploaded.form_attached"
@@ -2265,9 +2268,6 @@ class ExamPlanWorkflow:
         if alarm is not None and not workflow.patched(ALARMS_WITHDRAWN):
             alarm = None  # as plans recorded before: sent whatever became of it
         before = self._mails[-1] if self._mails else None
-        if alarm is not None:
-            key = alarm.obligation.key
-            self._notices_waiting[key] = self._notices_waiting.get(key, 0) + 1
         mail = asyncio.create_task(self._mail(note, before, alarm))
         self._mails = [m for m in self._mails if not m.done()] + [mail]
 
@@ -2291,6 +2291,11 @@ class ExamPlanWorkflow:
         the server takes the mail or it is given up (see Notifier.notify); its
         idempotency key keeps a retry from sending twice.
         """
+        # Counted from the task's first step, and uncounted in its finally: a
+        # task cancelled before it ran (the plan's cancellation) does neither.
+        key = alarm.obligation.key if alarm is not None else None
+        if key is not None:
+            self._notices_waiting[key] = self._notices_waiting.get(key, 0) + 1
         try:
             if before is not None:
                 # Whatever became of the one before, this one goes out.
@@ -2326,8 +2331,8 @@ class ExamPlanWorkflow:
             # workflow task where operators see it (as before mail went beside).
             self._mail_fault = err
         finally:
-            if alarm is not None:
-                self._notices_waiting[alarm.obligation.key] -= 1
+            if key is not None:
+                self._notices_waiting[key] -= 1
 
     async def _alarm_while_owed(self, note: Notification, alarm: Alarm) -> bool:
         """Send an alarm's mail unless its duty is done first; False if withdrawn.

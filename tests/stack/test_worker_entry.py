@@ -11,7 +11,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,28 @@ def _env(state: Path, temporal_port: int, database_url: str) -> dict[str, str]:
 async def _worker(env: dict[str, str], *argv: str) -> tuple[int, str]:
     async with asyncio.timeout(60):
         return await run_python("-m", "worker", *argv, env=env)
+
+
+@asynccontextmanager
+async def _worker_in_background(
+    env: dict[str, str], log_file: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``python -m worker`` waiting up to 60 s, its output in ``log_file``;
+    killed on the way out if it has not ended."""
+    with log_file.open("wb") as log:
+        worker = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "worker", "--connect-wait", "60"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            yield worker
+        finally:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
 
 
 def _logged(log_file: Path, text: str, within: float = 40) -> bool:
@@ -88,26 +111,39 @@ async def test_the_worker_waits_for_a_server_that_comes_up(
     temporal_port = free_port()
     await create_database_if_missing(fresh_database_url)
     log_file = tmp_path / "worker.log"
-    with log_file.open("wb") as log:
-        worker = await asyncio.create_subprocess_exec(
-            *[sys.executable, "-m", "worker", "--connect-wait", "60"],
-            cwd=REPO,
-            env=_env(tmp_path, temporal_port, fresh_database_url),
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        try:
-            await asyncio.sleep(3)  # compose started it before the server
-            async with TrainingServer(tmp_path / "temporal.log", port=temporal_port):
-                started = await asyncio.to_thread(_logged, log_file, "worker started")
-                worker.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(worker.wait(), timeout=30)
-        finally:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
+    env = _env(tmp_path, temporal_port, fresh_database_url)
+    async with _worker_in_background(env, log_file) as worker:
+        await asyncio.sleep(3)  # compose started it before the server
+        async with TrainingServer(tmp_path / "temporal.log", port=temporal_port):
+            started = await asyncio.to_thread(_logged, log_file, "worker started")
+            worker.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(worker.wait(), timeout=30)
     text = log_file.read_text("utf-8")
 
     assert started, text
     assert worker.returncode == 0, text
     assert "not reachable yet" in text and "Traceback" not in text
+
+
+@pytest.mark.timeout(90)
+async def test_a_stop_while_waiting_for_the_servers_ends_at_once(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
+    """Review: SIGTERM during the start-up wait was noted but not heeded; the
+    worker went on trying, past compose's stop timeout, and exited 1."""
+    nowhere = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{free_port()}/certflow"
+    log_file = tmp_path / "worker.log"
+    async with _worker_in_background(
+        _env(tmp_path, free_port(), nowhere), log_file
+    ) as worker:
+        waiting = await asyncio.to_thread(_logged, log_file, "not reachable yet")
+        stopped_at = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(worker.wait(), timeout=30)
+        took = time.monotonic() - stopped_at
+    text = log_file.read_text("utf-8")
+
+    assert waiting, text
+    assert worker.returncode == 0, text
+    assert "stopped before the servers answered" in text
+    assert took < 5 and "Traceback" not in text

@@ -306,3 +306,28 @@ async def test_a_site_signoff_of_another_plan_explains_itself(
 
 def _text(mail: Any) -> str:
     return str(mail.get_body(("plain",)).get_content())
+
+
+async def test_a_scan_too_large_for_mail_stays_out_and_the_mail_says_so(
+    make_driver: Any, sink_messages: Any
+) -> None:
+    """Review: a 10 MiB scan, base64-encoded with the form, passed the limit
+    meant to keep the mail under common servers' 10 MB, and such a mail refused
+    for its size would leave finance with no word at all."""
+    driver: PlanDriver = await make_driver()
+    await driver.reach_payment()
+    today = await driver.today()
+    large = driver.store.put(
+        SCAN_PDF + b"\0" * (7 * 1024 * 1024),
+        filename="证书申请表.pdf",
+        media_type="application/pdf",
+    )
+    result = await driver.h.execute_update(
+        wf.upload_application, _application(driver, scan=large, paid_on=today)
+    )
+    assert result.accepted, result.message
+
+    [mail] = await mails_of(sink_messages, driver.plan.plan_id, "application_uploaded")
+    names = [a.get_filename() for a in mail.iter_attachments()]
+    assert names == ["院校发票信息收集表.xlsx"]
+    assert t("mail.application_uploaded.scan_too_large", limit=7) in _text(mail)
