@@ -7,7 +7,12 @@ test recorded before alarms were withdrawn: its reminders of duties done during
 the outage went out afterwards, and it must replay as it ran.
 ``exam-plan-sent-back-by-batch`` is a plan a general manager's rejection sent
 back to redo its application, recorded before the duties resting on it waited
-for it (a refactoring that woke the timer loop one time fewer broke it). A code change
+for it (a refactoring that woke the timer loop one time fewer broke it).
+``exam-plan-invoiced`` (a plan run to the end, its invoice recorded) and
+``exam-plan-rejected-without-return`` (a plan the general manager rejected to
+wait for the next batch; terminated once recorded) were recorded with the
+release before invoice numbers were claimed in the database and before such a
+rejection was mailed to finance. A code change
 that would break the plans already running in production fails here first; when
 a change is meant to alter histories, it needs a patch (``workflow.patched``),
 not a new recording.
