@@ -385,6 +385,9 @@ def show_result(ctx: Context, result: ActionResult) -> int:
         ctx.say(result.message)  # a system failure, not a verdict: try again
         return 1
     ctx.say(t("cli.refused", reason=result.message))
+    if _only_repeats(result):
+        # One problem the refusal already says: a list of it says it again.
+        return 2
     if result.problems:
         ctx.say(t("cli.problems", count=result.problem_count or len(result.problems)))
         shown = result.problems[:PROBLEMS_SHOWN]
@@ -395,6 +398,14 @@ def show_result(ctx: Context, result: ActionResult) -> int:
     if result.report is not None:
         ctx.say(t("cli.report", path=ctx.export(result.report)))
     return 2
+
+
+def _only_repeats(result: ActionResult) -> bool:
+    """Whether the refusal's one problem says nothing its message does not."""
+    if len(result.problems) != 1 or result.report is not None:
+        return False
+    said = result.problems[0].render().rstrip("。")
+    return bool(said) and said in result.message
 
 
 def _history_action(entry: HistoryEntry) -> str:

@@ -357,3 +357,38 @@ def test_a_tool_that_starts_the_temporal_runtime_ends_as_the_command_does(
     cli.main()
 
     assert ended == [0]
+
+
+class _Said:
+    """A context that keeps what the command says."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def say(self, *lines: str) -> None:
+        self.lines += lines
+
+
+def test_a_refusal_whose_one_problem_it_already_says_is_said_once() -> None:
+    """Regression (trial): a correction refusal printed its sentence twice, as
+    未受理：X and again as 问题清单（共 1 处）：1. X."""
+    from certflow.actions import ActionResult
+    from certflow.models import Problem
+    from starter.cli import show_result
+
+    said = "准考证号 2026110412999 不在本考试计划的考生名单中"
+    once, listed = _Said(), _Said()
+    repeated = ActionResult(
+        accepted=False,
+        message=f"{said}。",
+        problems=[Problem(code="unknown_candidate", message=said)],
+    )
+    other = repeated.model_copy(
+        update={"problems": [Problem(code="x", message="另一处问题", row=3)]}
+    )
+
+    assert show_result(once, repeated) == 2  # type: ignore[arg-type]
+    assert show_result(listed, other) == 2  # type: ignore[arg-type]
+
+    assert once.lines == [t("cli.refused", reason=f"{said}。")]
+    assert any("另一处问题" in line for line in listed.lines)
