@@ -1391,9 +1391,11 @@ def check_new_plan(
         raise CliError(t("cli.site_not_configured", site_code=info.site_code))
     earliest, latest = today - EXAM_END_BEHIND, today + EXAM_END_AHEAD
     if not force and not earliest <= info.exam_end_date <= latest:
+        # Far behind may be an old plan entered late; far ahead is a typo.
+        ahead = info.exam_end_date > latest
         raise CliError(
             t(
-                "cli.exam_end_far",
+                "cli.exam_end_far_ahead" if ahead else "cli.exam_end_far",
                 date=info.exam_end_date.isoformat(),
                 earliest=earliest.isoformat(),
                 latest=latest.isoformat(),

@@ -174,6 +174,10 @@ async def test_a_far_exam_end_date_needs_force(
 
     assert too_late.status == 2 and ahead in too_late.out and "--force" in too_late.out
     assert too_early.status == 2 and behind in too_early.out
+    # An old plan entered late is one reason for --force; a date far ahead is
+    # no old plan (trial: it was told "如确为补录的旧考试计划").
+    assert "补录的旧考试计划" in too_early.out
+    assert "补录" not in too_late.out and "考试结束前后创建" in too_late.out
     assert not await plan_exists(client, new_driver.plan.plan_id)
 
     forced = await certflow(*with_flag(argv, "--exam-end", behind), "--force")
