@@ -1018,7 +1018,8 @@ async def check_paid_plans(ctx: Context, args: argparse.Namespace) -> None:
         elif status.stage is Stage.CANCELLED:
             problems.append(t("cli.paid_plan_cancelled", plan_id=plan_id))
     if problems:
-        raise CliError("\n".join(problems))
+        # A refusal, like the plan's own: 未受理 first, then each plan's reason.
+        raise CliError(t("cli.refused", reason="\n".join(problems)))
 
 
 PLAN_ACTIONS: list[PlanAction] = [

@@ -124,6 +124,8 @@ async def test_paid_plans_are_read_as_codes_once_and_must_be_this_sites(
         await terminate_when_idle(client, other.h.id, "test finished")
 
     assert refused.status == 2, refused.out
+    # A refusal like every other (trial: these lines lacked 未受理：).
+    assert refused.out.startswith(t("cli.refused", reason=""))
     assert t("cli.paid_plan_unknown", plan_id="P2099-0000-0000") in refused.out
     assert t("cli.paid_plan_other_site", plan_id=other_site.plan_id) in refused.out
     assert accepted.status == 0, accepted.out
