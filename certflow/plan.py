@@ -356,6 +356,9 @@ class PaymentRecord(Model):
     paid_on: date | None = None
     confirmed_amount: float | None = None
     received_on: date | None = None
+    # Finance's reference of the money received (bank statement line);
+    # empty in plans from before it was kept, or when finance gave none.
+    received_reference: str = ""
     invoice_number: str | None = None
     # 缴费方式 as the site gave it; empty in plans from before it was kept.
     method: str = ""

@@ -614,6 +614,11 @@ def _payment_facts(status: PlanStatus) -> tuple[str, str]:
             received = t(
                 "cli.status.received", amount=payment.confirmed_amount_text, day=day
             )
+            if payment.received_reference:
+                received += t(
+                    "cli.status.received_reference",
+                    reference=payment.received_reference,
+                )
         pay = t(
             "cli.status.payment_line",
             declared=payment.declared_amount_text,

@@ -1452,6 +1452,7 @@ class ExamPlanWorkflow:
         state = self._state
         state.payment.confirmed_amount = float(req.received_amount)
         state.payment.received_on = req.received_on
+        state.payment.received_reference = req.reference.strip()
         now = workflow.now()
         late = state.close_duty(Duty.PAYMENT_CHECK.value, now, req.actor)
         days = state.policy.invoice_days
@@ -1547,13 +1548,19 @@ class ExamPlanWorkflow:
     def _payment_changes(self, req: PaymentConfirmation) -> list[str]:
         """What a payment correction changes, said for staff.
 
-        The amount cannot change (it is the declared one): the day can.
+        The amount cannot change (it is the declared one): the day and the
+        reference can. Regression (trial): a reference alone was refused as
+        no change at all.
         """
         payment = self._state.payment
         changes = []
         if req.received_on != payment.received_on:
             old = payment.received_on.isoformat() if payment.received_on else "—"
             changes.append(_change("received_on", old, req.received_on.isoformat()))
+        reference = req.reference.strip()
+        if reference and reference != payment.received_reference:
+            old = payment.received_reference or "—"
+            changes.append(_change("reference", old, reference))
         return changes
 
     async def _correct_payment(self, req: PaymentConfirmation) -> ActionResult:
@@ -1580,11 +1587,15 @@ class ExamPlanWorkflow:
                     payment.received_on.isoformat() if payment.received_on else ""
                 ),
                 reference=req.reference,
+                old_reference=payment.received_reference,
                 reason=req.reason.strip(),
             )
             answer = self._correction_answer(outcome, "", changes)
             if answer.accepted:
                 payment.received_on = req.received_on
+                payment.received_reference = (
+                    req.reference.strip() or payment.received_reference
+                )
             return answer
 
     @workflow.update

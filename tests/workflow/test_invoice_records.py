@@ -352,3 +352,44 @@ async def test_a_payment_checked_again_voids_its_invoice_in_the_status(
     status = await driver.status()
     assert status.payment.invoice_number == driver.invoice_number
     assert status.payment.void_invoice_number is None
+
+
+async def test_finance_corrects_the_reference_of_its_confirmation_alone(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression (trial): a confirmation whose bank reference alone was wrong
+    was refused as unchanged, and the reference was shown nowhere."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.reach_payment()
+    await driver.pay_and_sign()
+    received = (await driver.status()).payment.received_on
+    assert received is not None
+
+    def payment(reference: str) -> PaymentConfirmation:
+        return PaymentConfirmation(
+            actor=FINANCE,
+            received_amount=Decimal("4200.00"),
+            received_on=received,
+            reference=reference,
+            correct=True,
+            reason="凭证号录入错误",
+        )
+
+    first = await driver.h.execute_update(
+        ExamPlanWorkflow.confirm_payment, payment("BANK-REF-10")
+    )
+    again = await refusal_text(
+        driver.h.execute_update(
+            ExamPlanWorkflow.confirm_payment, payment("BANK-REF-10")
+        )
+    )
+
+    assert first.accepted, first.message
+    assert t("plan.field_reference") in first.message
+    assert again == "unchanged: " + t("plan.correct_unchanged")
+    status = await driver.status()
+    assert status.payment.received_reference == "BANK-REF-10"
+    assert "BANK-REF-10" in "\n".join(render_status(status))
+    [row] = await _audit(pool, driver.plan.plan_id, "correct_payment")
+    assert row["reference"] == "BANK-REF-10"
