@@ -328,3 +328,36 @@ async def test_the_regional_contact_is_called_by_one_name_everywhere() -> None:
     ]
     assert all("区域联络人" not in text for text in texts)
     assert "区域联系人" in t("cli.start_not_allowed", role="")
+
+
+async def test_a_skip_the_training_server_gives_up_is_one_chinese_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression (trial): after a worker run by hand was restarted, the test
+    server gave up the skip ("Timeout expired") and `clock advance` ended in
+    a traceback."""
+
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from starter import training
+    from starter.cli import run
+
+    async def now(client: Any) -> datetime:
+        return datetime(2026, 12, 21, 1, tzinfo=UTC)
+
+    async def gives_up(client: Any, by: Any, *, rpc_timeout: Any) -> datetime:
+        raise RPCError("Timeout expired", RPCStatusCode.UNKNOWN, b"")
+
+    monkeypatch.setattr(training, "training_now", now)
+    monkeypatch.setattr(training, "advance_clock", gives_up)
+    out = io.StringIO()
+
+    status = await run(
+        ["--as", "admin", "--person", "admin-li", "clock", "advance", "1"],
+        client=object(),  # type: ignore[arg-type]
+        out=out,
+    )
+
+    said = out.getvalue() + capsys.readouterr().err
+    assert status == 1
+    assert t("cli.clock.skip_failed") in said and "Traceback" not in said
