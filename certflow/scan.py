@@ -1,4 +1,5 @@
-"""What a scan of a signed paper form must be: a PDF, JPEG or PNG of at most 30 MB.
+"""What a scan of a signed paper form must be: a PDF, JPEG or PNG of at most 30 MB
+that opens.
 
 One rule for every scan staff upload: the lead evaluator's signed score summary
 (read by intake) and the site's sealed certificate application (checked by the
@@ -6,6 +7,12 @@ staff tool, whose file the plan never reads). Pure code: bytes in, problems out.
 """
 
 from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image
+from pypdf import PdfReader
 
 from certflow.i18n import t
 from certflow.models import Problem
@@ -34,6 +41,27 @@ def scan_problems(data: bytes) -> list[Problem]:
         return [Problem(code="empty", message=t("intake_db.scan_empty"))]
     if len(data) > SCAN_MAX_BYTES:
         return [Problem(code="too_large", message=t("intake_db.scan_too_large"))]
-    if scan_media_type(data) is None:
+    kind = scan_media_type(data)
+    if kind is None:
         return [Problem(code="not_a_scan", message=t("intake_db.scan_format"))]
+    if not readable(data, kind):
+        return [Problem(code="unreadable", message=t("intake_db.scan_unreadable"))]
     return []
+
+
+def readable(data: bytes, kind: str) -> bool:
+    """Whether the scan opens: a PDF with at least one page, or an image whose
+    pixels decode. Regression: eight bytes of a PNG's signature, or a PDF
+    header and zeros, passed as a scan that nothing can open."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pypdf's warnings on odd files
+            if kind == "application/pdf":
+                return len(PdfReader(io.BytesIO(data)).pages) > 0
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()  # decodes every pixel; refuses a decompression bomb
+                return image.width > 0 and image.height > 0
+    except Exception:
+        # Any failure to open a sender's file means unreadable: the file is
+        # theirs, its faults are many, and none may crash the upload.
+        return False

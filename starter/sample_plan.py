@@ -37,14 +37,32 @@ FINANCE = Actor(role=Role.FINANCE, person="fin-sun")
 GM = Actor(role=Role.GENERAL_MANAGER, person="gm-chen")
 ADMIN = Actor(role=Role.ADMIN, person="admin-liu")
 
-# A one-page PDF stands in for a scan: intake checks a scan's format, not its
-# pictures (the signed paper summary, the sealed application form).
-SCAN_PDF = (
-    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
-    b"trailer<</Root 1 0 R>>\n%%EOF\n"
-)
+
+def _one_page_pdf() -> bytes:
+    """A well-formed PDF of one blank A4 page, its cross-reference table right."""
+    objects = [
+        b"<</Type/Catalog/Pages 2 0 R>>",
+        b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+        b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj%sendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+# A one-page PDF stands in for a scan: intake checks that a scan opens, not
+# its pictures (the signed paper summary, the sealed application form).
+SCAN_PDF = _one_page_pdf()
 
 
 INVOICE_TEMPLATE = ROOT / "templates" / "invoice-details.xlsx"

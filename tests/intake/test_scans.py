@@ -1,0 +1,43 @@
+"""What a scan must be: a PDF, JPEG or PNG that opens (``certflow.scan``)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from certflow.i18n import t
+from certflow.scan import scan_problems
+from starter.sample_plan import SCAN_PDF
+
+
+def _image(kind: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (20, 30), "white").save(out, kind)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data", [SCAN_PDF, _image("PNG"), _image("JPEG")], ids=["pdf", "png", "jpeg"]
+)
+def test_a_scan_that_opens_is_taken(data: bytes) -> None:
+    assert scan_problems(data) == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x89PNG\r\n\x1a\n",  # a PNG's signature and nothing else
+        b"%PDF-1.4" + bytes(12 * 1024),  # a PDF header, then zeros
+        _image("JPEG")[:200],  # a JPEG cut short
+        SCAN_PDF.replace(b"/Count 1", b"/Count 0").replace(b"Kids[3 0 R]", b"Kids[]"),
+    ],
+    ids=["png-signature-only", "pdf-header-and-zeros", "jpeg-truncated", "no-page"],
+)
+def test_a_scan_that_does_not_open_is_refused_as_unreadable(data: bytes) -> None:
+    """Regression (trial): the type was read from the first bytes alone, so an
+    8-byte 'PNG' nobody can open was taken and mailed to finance."""
+    [problem] = scan_problems(data)
+    assert problem.code == "unreadable"
+    assert problem.message == t("intake_db.scan_unreadable")
