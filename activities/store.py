@@ -70,9 +70,10 @@ async def _claim_invoice_number(
     number: str,
     paid_plan_ids: list[str],
     entry: AuditEntry,
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """Give ``number`` to the plan; or return the plans holding it for another
-    payment, and change nothing.
+    payment, and change nothing. Given, also return the other plans still
+    holding the number it replaced (a joint payment's, corrected on one plan).
 
     The insert waits for another transaction inserting the same number, so
     of two plans recording it at once the second sees the first's payment.
@@ -95,7 +96,7 @@ async def _claim_invoice_number(
             plan_id,
         )
         if others:
-            return [row["plan_id"] for row in others]
+            return [row["plan_id"] for row in others], []
         # Held by no other plan: the number is this plan's payment's now.
         await conn.execute(
             "UPDATE invoice_numbers SET payment = $2 WHERE number = $1",
@@ -114,14 +115,22 @@ async def _claim_invoice_number(
         number,
         entry.at,
     )
+    still: list[str] = []
     if before is not None and before != number:
+        still = [
+            row["plan_id"]
+            for row in await conn.fetch(
+                "SELECT plan_id FROM plan_invoices WHERE number = $1 ORDER BY plan_id",
+                before,
+            )
+        ]
         # The number the plan held before (corrected) is free once nobody holds it.
         await conn.execute(
             "DELETE FROM invoice_numbers WHERE number = $1 AND NOT EXISTS "
             "(SELECT 1 FROM plan_invoices WHERE number = $1)",
             before,
         )
-    return []
+    return [], still
 
 
 class PlanStore:
@@ -299,14 +308,15 @@ class PlanStore:
                 return FinanceOutcome(recorded=True)
             if req.outside_batch and batch_id is not None:
                 return FinanceOutcome(recorded=False, batch_id=batch_id)
+            still: list[str] = []
             if req.invoice_number is not None:
-                others = await _claim_invoice_number(
+                others, still = await _claim_invoice_number(
                     conn, entry.plan_id, req.invoice_number, req.paid_plan_ids, entry
                 )
                 if others:
                     return FinanceOutcome(recorded=False, other_plans=others)
             await conn.execute(_INSERT_AUDIT, *_audit_values(entry))
-        return FinanceOutcome(recorded=True)
+        return FinanceOutcome(recorded=True, still_holding=still)
 
     @activity.defn
     async def record_audit(self, entry: AuditEntry) -> None:

@@ -83,6 +83,9 @@ class FinanceOutcome(Model):
     recorded: bool
     batch_id: str | None = None
     other_plans: list[str] = Field(default_factory=list)
+    # Recorded: the other plans still holding the number this one replaced
+    # (plans of one payment share its invoice; each is corrected on its own).
+    still_holding: list[str] = Field(default_factory=list)
 
 
 class ProcessUpload(Model):

@@ -1709,7 +1709,8 @@ class ExamPlanWorkflow:
                 old_amount=payment.invoice_amount_text or "",
                 reason=req.reason.strip(),
             )
-            answer = self._correction_answer(outcome, number, changes)
+            replaced = payment.invoice_number
+            answer = self._correction_answer(outcome, number, changes, replaced)
             if answer.accepted:
                 self._take_invoice(req, number)
             return answer
@@ -2083,16 +2084,29 @@ class ExamPlanWorkflow:
         return ActionResult(accepted=False, message=refusal.message)
 
     def _correction_answer(
-        self, outcome: FinanceOutcome | None, number: str, changes: list[str]
+        self,
+        outcome: FinanceOutcome | None,
+        number: str,
+        changes: list[str],
+        replaced: str | None = None,
     ) -> ActionResult:
-        """The answer to a correction, once the database has had its say."""
+        """The answer to a correction, once the database has had its say.
+
+        ``replaced`` is the invoice number the correction replaced: other plans
+        of the payment still holding it are named, each corrected on its own.
+        """
         if outcome is None:
             return _not_processed("plan.action_failed")
         if not outcome.recorded:
             return self._finance_refused(outcome, number)
-        return ActionResult(
-            accepted=True, message=t("plan.corrected", changes="；".join(changes))
-        )
+        message = t("plan.corrected", changes="；".join(changes))
+        if outcome.still_holding and replaced:
+            message += t(
+                "plan.invoice_still_shared",
+                number=replaced,
+                plans="、".join(outcome.still_holding),
+            )
+        return ActionResult(accepted=True, message=message)
 
     def _finance_refused(self, outcome: FinanceOutcome, number: str) -> ActionResult:
         """The answer to a record the database refused: the batch, or the number."""

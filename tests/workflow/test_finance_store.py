@@ -43,7 +43,9 @@ def _number() -> str:
     return f"{uuid.uuid4().int % 10**20:020d}"
 
 
-def _invoice(plan_id: str, number: str, *, key: str) -> FinanceRecord:
+def _invoice(
+    plan_id: str, number: str, *, key: str, paid: list[str] | None = None
+) -> FinanceRecord:
     return FinanceRecord(
         entry=AuditEntry(
             plan_id=plan_id,
@@ -55,7 +57,7 @@ def _invoice(plan_id: str, number: str, *, key: str) -> FinanceRecord:
             idempotency_key=key,
         ),
         invoice_number=number,
-        paid_plan_ids=[plan_id],
+        paid_plan_ids=paid or [plan_id],
         outside_batch=True,
     )
 
@@ -101,3 +103,23 @@ async def test_a_cancelled_plans_invoice_number_is_free_again(resources: Any) ->
     again = _invoice(replacement, number, key=f"{replacement}/invoice")
 
     assert (await ActivityEnvironment().run(store.record_finance, again)).recorded
+
+
+async def test_a_joint_payments_number_corrected_on_one_plan_names_the_others(
+    resources: Any,
+) -> None:
+    """Trial: correcting the shared invoice number on one plan of a joint
+    payment was accepted without a word, leaving two numbers for one payment."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    first, second = await _plan(pool), await _plan(pool)
+    paid = [first, second]
+    shared, corrected = _number(), _number()
+    for plan_id in paid:
+        record = _invoice(plan_id, shared, key=f"{plan_id}/invoice", paid=paid)
+        assert (await ActivityEnvironment().run(store.record_finance, record)).recorded
+
+    correction = _invoice(first, corrected, key=f"{first}/correct", paid=paid)
+    outcome = await ActivityEnvironment().run(store.record_finance, correction)
+
+    assert outcome.recorded and outcome.still_holding == [second]
