@@ -38,6 +38,7 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowFailureError,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -1225,9 +1226,27 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
         if err.status == RPCStatusCode.NOT_FOUND and await plan_known(
             ctx, client, args.plan_id
         ):
-            raise CliError(t("cli.plan_closed", plan_id=args.plan_id)) from None
+            raise CliError(await _closed_plan_text(ctx, handle, args.plan_id)) from None
         raise
     return show_result(ctx, result)
+
+
+async def _closed_plan_text(ctx: Context, handle: Any, plan_id: str) -> str:
+    """Why an ended plan takes no action: cancelled, or issued and invoiced.
+
+    Its last status says which (a worker answers queries on ended plans too);
+    without an answer, both are named. Regression (trial): an issued plan was
+    told it was 已取消，或证书已发放且已开票.
+    """
+    try:
+        status: PlanStatus = await ctx.answer(
+            handle.query("status", result_type=PlanStatus)
+        )
+    except (RPCError, ConnectionProblem, WorkflowQueryFailedError):
+        return t("cli.plan_closed", plan_id=plan_id)
+    if status.stage is Stage.CANCELLED:
+        return t("cli.plan_closed_cancelled", plan_id=plan_id)
+    return t("cli.plan_closed_issued", plan_id=plan_id)
 
 
 async def plan_known(ctx: Context, client: Client, plan_id: str) -> bool:

@@ -393,6 +393,14 @@ async def test_whole_plan_through_the_command(
     restarted = await certflow(*start_argv(driver.plan))
     regathered = await certflow(*TECH, "batch", "gather", "--batch-id", batch_id)
     assert restarted.status == 2 and regathered.status == 2  # ids are for ever
+    # Issued and invoiced, the plan has ended, and says so as it is (trial: it
+    # was told "cancelled, or issued and invoiced").
+    corrected = await certflow(
+        *FINANCE, "invoice", plan_id, "--number", "87654321", "--date", today,
+        "--amount", "4500.00", "--correct", "--reason", "号码录错",
+    )  # fmt: skip
+    assert corrected.status == 2
+    assert t("cli.plan_closed_issued", plan_id=plan_id) in corrected.out
 
     # One issued certificate, checked offline with the configured key.
     row = await pool.fetchrow(

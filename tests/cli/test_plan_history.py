@@ -73,10 +73,11 @@ async def test_a_plan_started_by_mistake_is_cancelled_and_says_who_and_why(
     assert "tech-zhao" in last and t("actions.cancel_plan") in last and REASON in last
     assert english_words(shown.out, "tech-zhao", "admin-liu", "cancelled") == []
 
-    # An ended plan takes no action, and is not said to be missing.
+    # An ended plan takes no action, and is not said to be missing; it says
+    # how it ended (trial: "cancelled, or issued and invoiced" for either).
     for answer in (again, upload):
         assert answer.status == 2
-        assert t("cli.plan_closed", plan_id=plan_id) in answer.out
+        assert t("cli.plan_closed_cancelled", plan_id=plan_id) in answer.out
         assert t("cli.plan_not_found", plan_id=plan_id) not in answer.out
 
     # Its id is not started again, and the answer says why: not "started already".
