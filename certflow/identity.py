@@ -73,10 +73,13 @@ def invoice_number(text: str) -> str | None:
 
     Full-width digits are read as digits and the spaces of a number typed in
     groups (``2644 2000 0000 1234 5678``) dropped; what is left must be 8 to
-    20 ASCII digits. A blank, a letter, a hyphen or a symbol is no number.
+    20 ASCII digits, not all zeros. A blank, a letter, a hyphen or a symbol is
+    no number.
     """
     number = compact_code(text)
-    return number if _INVOICE_NUMBER.fullmatch(number) else None
+    if not _INVOICE_NUMBER.fullmatch(number) or not number.strip("0"):
+        return None  # all zeros: a placeholder, no invoice's number
+    return number
 
 
 def is_admission_number(text: str) -> bool:

@@ -18,7 +18,7 @@ INVOICE = [*FINANCE, "invoice", PLAN, "--date", "2026-12-22", "--amount", "4200"
 PAYMENT = [*FINANCE, "payment", PLAN, "--amount", "4200", "--received-on", "2026-12-21"]
 
 
-def test_an_invoice_number_is_read_as_issued() -> None:
+async def test_an_invoice_number_is_read_as_issued() -> None:
     """Full-width digits and groups typed with spaces are the digits issued."""
     assert invoice_number_argument("１２３４ ５６７８") == "12345678"
     assert invoice_number_argument(" 26442000000012345678 ") == "26442000000012345678"
@@ -34,6 +34,8 @@ def test_an_invoice_number_is_read_as_issued() -> None:
             t("plan.bad_invoice_number", value="INV 0001;<script>"),
         ),
         ([*INVOICE, "--number", "1234567"], "8 至 20 位数字"),
+        # Trial: a placeholder of zeros was taken as an invoice's number.
+        ([*INVOICE, "--number", "00000000"], "8 至 20 位数字"),
         # A correction says why; a first record has no reason to give.
         (
             [*INVOICE, "--number", "12345678", "--correct"],
