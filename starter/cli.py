@@ -1926,6 +1926,12 @@ async def failed_notices(ctx: Context, args: argparse.Namespace) -> int:
         args.plan,
     )
     if not rows:
+        known = args.plan is None or await pool.fetchval(
+            "SELECT 1 FROM plans WHERE plan_id = $1", args.plan
+        )
+        if not known:
+            # Trial: a mistyped plan id read as "no mail undelivered".
+            raise CliError(t("cli.plan_not_found", plan_id=args.plan))
         ctx.say(t("cli.notice.none"))
         return 0
     attempts: dict[int, list[Any]] = {}
@@ -2668,7 +2674,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="roles",
         action="extend",
         nargs="+",
-        choices=[r.value for r in Role],
+        # Only the roles mails go to (candidates and evaluators get none).
+        choices=[r.value for r in Role if r not in (Role.CANDIDATE, Role.EVALUATOR)],
         metavar="ROLE",
         help=helps("role"),
     )

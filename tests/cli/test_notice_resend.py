@@ -398,3 +398,18 @@ async def test_a_role_the_worker_has_no_address_for_is_recorded_as_missed(
     assert attempt["sent_at"] is not None
     assert attempt["refused_roles"] == ["lead_evaluator"]
     assert attempt["failure_type"] == "mail_no_recipients"
+
+
+async def test_a_mistyped_plan_or_number_is_said_so(scene: Scene) -> None:
+    """Trial: `notice failed --plan` with an id no plan has answered that no
+    mail was undelivered, and a number past the database's range was called
+    not a positive whole number."""
+    async with scene.worker(scene.corrected) as certflow:
+        unknown = await certflow(
+            *ADMIN, "notice", "failed", "--plan", "P2099-0000-0000"
+        )
+        huge = await certflow(*ADMIN, "notice", "resend", "99999999999999999999")
+
+    assert unknown.status == 2
+    assert t("cli.plan_not_found", plan_id="P2099-0000-0000") in unknown.out
+    assert huge.status == 2
