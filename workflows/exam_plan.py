@@ -1416,7 +1416,8 @@ class ExamPlanWorkflow:
         state = self._state
         # The site may correct its application until finance has confirmed it.
         if state.is_done(Duty.PAYMENT_CHECK.value):
-            raise _refuse(Refusal("already_done", t("plan.already_done")))
+            # Said as it is (trial: only 此事项已办理 was said).
+            raise _refuse(Refusal("already_done", t("plan.application_confirmed")))
         _refuse_first(
             application_scan_refusal(req.application_scan),
             # 4.2.1: the form comes with the application. A new application

@@ -167,15 +167,13 @@ async def test_an_application_that_does_not_add_up_is_refused_at_upload_to_the_s
         ),
     )
     assert confirmed.accepted
-    # Once finance confirmed it, the application can no longer be changed.
-    assert (
-        await refused(
-            driver.h.execute_update(
-                wf.upload_application, _application(driver, 14, 0, "4200.00", today)
-            )
+    # Once finance confirmed it, the application can no longer be changed,
+    # and the site is told why and whom to ask (trial: only 此事项已办理).
+    assert await refusal_text(
+        driver.h.execute_update(
+            wf.upload_application, _application(driver, 14, 0, "4200.00", today)
         )
-        == "already_done"
-    )
+    ) == "already_done: " + t("plan.application_confirmed")
 
 
 async def _corrected_after_application(
