@@ -164,6 +164,9 @@ MAIL_ATTACHMENTS_MIB = 7
 # database, with its audit line, before the plan records it: the same number
 # on a plan of another payment is refused.
 INVOICE_NUMBER_CLAIMED = "invoice-number-claimed"
+# Patch id: an application sending again the invoice details form accepted
+# before keeps it, instead of reading it again as a new version.
+SAME_FORM_KEPT = "same-invoice-form-kept"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -1301,6 +1304,16 @@ class ExamPlanWorkflow:
     @workflow.update
     async def upload_application(self, req: ApplicationUpload) -> ActionResult:
         state = self._state
+        accepted_form = state.documents.get(DocumentKind.INVOICE_DETAILS)
+        if (
+            req.invoice_details is not None
+            and accepted_form is not None
+            and req.invoice_details.sha256 == accepted_form.sha256
+            and workflow.patched(SAME_FORM_KEPT)
+        ):
+            # The form accepted before, sent again with a corrected application:
+            # kept as it is, not read again as a new version.
+            req = req.model_copy(update={"invoice_details": None})
         if req.invoice_details is not None:
             # The invoice details form is read and checked like any upload; a
             # refused form refuses the application, which stays owed.

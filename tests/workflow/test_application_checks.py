@@ -331,3 +331,33 @@ async def test_a_scan_too_large_for_mail_stays_out_and_the_mail_says_so(
     names = [a.get_filename() for a in mail.iter_attachments()]
     assert names == ["院校发票信息收集表.xlsx"]
     assert t("mail.application_uploaded.scan_too_large", limit=7) in _text(mail)
+
+
+async def test_the_same_invoice_form_sent_again_is_kept_not_a_new_version(
+    make_driver: Any, resources: Any, sink_messages: Any
+) -> None:
+    """Trial: a corrected application sending the very form accepted before
+    made it a second version, and finance's mail called it newly sent."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.reach_payment()
+    today = await driver.today()
+
+    first = await driver.h.execute_update(
+        wf.upload_application, _application(driver, paid_on=today)
+    )
+    again = await driver.h.execute_update(
+        wf.upload_application, _application(driver, paid_on=today)
+    )
+
+    assert first.accepted and again.accepted, (first.message, again.message)
+    versions = await pool.fetchval(
+        "SELECT count(*) FROM plan_documents WHERE plan_id = $1 AND kind = $2",
+        driver.plan.plan_id,
+        "invoice_details",
+    )
+    assert versions == 1
+    _, second = await mails_of(
+        sink_messages, driver.plan.plan_id, "application_uploaded", count=2
+    )
+    assert "此前已受理的院校发票信息收集表" in _text(second)
