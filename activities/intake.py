@@ -135,7 +135,8 @@ class IntakeActivities:
             accepted = await self._accept_sign_in(req, "evaluators", rows)
             return _with_notes(accepted, sign_in.notes)
         if req.kind is DocumentKind.SIGNED_SUMMARY_SCAN:
-            problems = scan_problems(data)
+            # Opening a scan decodes it: off the event loop, as reading is.
+            problems = await asyncio.to_thread(scan_problems, data)
             if problems:
                 return await self._refuse(req, None, problems)
             async with self.pool.acquire() as conn, conn.transaction():

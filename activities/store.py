@@ -305,7 +305,19 @@ class PlanStore:
                 entry.idempotency_key,
             )
             if done:
-                return FinanceOutcome(recorded=True)
+                # Said again as the first attempt said it: the other plans of
+                # the payment still holding the number this one replaced.
+                replaced = entry.details.get("old_invoice") or None
+                holders = [
+                    row["plan_id"]
+                    for row in await conn.fetch(
+                        "SELECT plan_id FROM plan_invoices WHERE number = $1"
+                        " AND plan_id <> $2 ORDER BY plan_id",
+                        replaced,
+                        entry.plan_id,
+                    )
+                ]
+                return FinanceOutcome(recorded=True, still_holding=holders)
             if req.outside_batch and batch_id is not None:
                 return FinanceOutcome(recorded=False, batch_id=batch_id)
             still: list[str] = []

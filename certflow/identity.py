@@ -73,13 +73,19 @@ def invoice_number(text: str) -> str | None:
 
     Full-width digits are read as digits and the spaces of a number typed in
     groups (``2644 2000 0000 1234 5678``) dropped; what is left must be 8 to
-    20 ASCII digits, not all zeros. A blank, a letter, a hyphen or a symbol is
-    no number.
+    20 ASCII digits. A blank, a letter, a hyphen or a symbol is no number.
     """
     number = compact_code(text)
-    if not _INVOICE_NUMBER.fullmatch(number) or not number.strip("0"):
-        return None  # all zeros: a placeholder, no invoice's number
-    return number
+    return number if _INVOICE_NUMBER.fullmatch(number) else None
+
+
+def is_invoice_placeholder(number: str) -> bool:
+    """Whether an invoice number read as issued is all zeros: a placeholder.
+
+    Refused where numbers are taken (the staff tool, the plan's validator),
+    not in ``invoice_number``, which plans also use to store what they took.
+    """
+    return not number.strip("0")
 
 
 def is_admission_number(text: str) -> bool:

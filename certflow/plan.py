@@ -19,7 +19,7 @@ from certflow.arguments import named_codes, shown
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
 from certflow.i18n import t
-from certflow.identity import invoice_number
+from certflow.identity import invoice_number, is_invoice_placeholder
 from certflow.models import (
     Actor,
     DocumentKind,
@@ -789,7 +789,8 @@ def invoice_number_refusal(text: str) -> Refusal | None:
     """Refuse what is no invoice number: blank, or not 8 to 20 digits."""
     if not text.strip():
         return Refusal("bad_argument", t("plan.invoice_number_blank"))
-    if invoice_number(text) is None:
+    number = invoice_number(text)
+    if number is None or is_invoice_placeholder(number):
         return Refusal("bad_argument", t("plan.bad_invoice_number", value=shown(text)))
     return None
 

@@ -9,7 +9,7 @@ staff tool, whose file the plan never reads). Pure code: bytes in, problems out.
 from __future__ import annotations
 
 import io
-import warnings
+import logging
 
 from PIL import Image
 from pypdf import PdfReader
@@ -49,19 +49,41 @@ def scan_problems(data: bytes) -> list[Problem]:
     return []
 
 
+# The most pixels a scan's image may have: an A4 page at 600 dpi is 35 million.
+# A few hundred kilobytes of PNG can declare far more, and decoding them would
+# take the worker's memory (a 13000 x 13000 page: about 700 MB).
+SCAN_MAX_PIXELS = 60_000_000
+
+
 def readable(data: bytes, kind: str) -> bool:
-    """Whether the scan opens: a PDF with at least one page, or an image whose
-    pixels decode. Regression: eight bytes of a PNG's signature, or a PDF
-    header and zeros, passed as a scan that nothing can open."""
+    """Whether the scan opens: a PDF with at least one page, or an image of at
+    most :data:`SCAN_MAX_PIXELS` whose data is whole. Regression: eight bytes
+    of a PNG's signature, or a PDF header and zeros, passed as a scan that
+    nothing can open.
+
+    Bounded: an image is not decoded at full size (a PNG's chunks are checked
+    whole, a JPEG is decoded at an eighth of its size), and its pixel count is
+    read before anything is decoded.
+    """
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.CRITICAL)  # its notes on odd files are not ours
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pypdf's warnings on odd files
-            if kind == "application/pdf":
-                return len(PdfReader(io.BytesIO(data)).pages) > 0
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()  # decodes every pixel; refuses a decompression bomb
-                return image.width > 0 and image.height > 0
+        if kind == "application/pdf":
+            return len(PdfReader(io.BytesIO(data)).pages) > 0
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if not 0 < width * height <= SCAN_MAX_PIXELS:
+                return False
+            if kind == "image/png":
+                image.verify()  # every chunk present and its checksum right
+                return True
+            image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+            image.load()
+            return True
     except Exception:
         # Any failure to open a sender's file means unreadable: the file is
         # theirs, its faults are many, and none may crash the upload.
         return False
+    finally:
+        pypdf_log.setLevel(level)

@@ -38,7 +38,6 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowFailureError,
-    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -87,6 +86,7 @@ from certflow.identity import (
     compact_code,
     invoice_number,
     is_admission_number,
+    is_invoice_placeholder,
 )
 from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
 from certflow.invoice import LABELS, InvoiceField
@@ -403,7 +403,7 @@ def show_result(ctx: Context, result: ActionResult) -> int:
 
 def _only_repeats(result: ActionResult) -> bool:
     """Whether the refusal's one problem says nothing its message does not."""
-    if len(result.problems) != 1 or result.report is not None:
+    if len(result.problems) != 1 or result.problem_count > 1 or result.report:
         return False
     said = result.problems[0].render().rstrip("。")
     return bool(said) and said in result.message
@@ -759,7 +759,7 @@ def invoice_number_argument(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError(t("plan.invoice_number_blank"))
     number = invoice_number(text)
-    if number is None:
+    if number is None or is_invoice_placeholder(number):
         raise argparse.ArgumentTypeError(
             t("plan.bad_invoice_number", value=shown(text))
         )
@@ -1226,27 +1226,33 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
         if err.status == RPCStatusCode.NOT_FOUND and await plan_known(
             ctx, client, args.plan_id
         ):
-            raise CliError(await _closed_plan_text(ctx, handle, args.plan_id)) from None
+            raise CliError(await _closed_plan_text(ctx, args.plan_id)) from None
         raise
     return show_result(ctx, result)
 
 
-async def _closed_plan_text(ctx: Context, handle: Any, plan_id: str) -> str:
+async def _closed_plan_text(ctx: Context, plan_id: str) -> str:
     """Why an ended plan takes no action: cancelled, or issued and invoiced.
 
-    Its last status says which (a worker answers queries on ended plans too);
-    without an answer, both are named. Regression (trial): an issued plan was
-    told it was 已取消，或证书已发放且已开票.
+    The plan's row says which, with no worker needed (a query on an ended
+    plan waits for one to replay it). Anything else, such as a plan an
+    operator terminated, or no answer from the database, is said as both.
+    Regression (trial): an issued plan was told 已取消，或证书已发放且已开票.
     """
+    import asyncpg
+
     try:
-        status: PlanStatus = await ctx.answer(
-            handle.query("status", result_type=PlanStatus)
+        pool = await ctx.pool()
+        stage = await pool.fetchval(
+            "SELECT stage FROM plans WHERE plan_id = $1", plan_id
         )
-    except (RPCError, ConnectionProblem, WorkflowQueryFailedError):
-        return t("cli.plan_closed", plan_id=plan_id)
-    if status.stage is Stage.CANCELLED:
+    except (OSError, asyncpg.PostgresError, ConnectionProblem):
+        stage = None
+    if stage == Stage.CANCELLED.value:
         return t("cli.plan_closed_cancelled", plan_id=plan_id)
-    return t("cli.plan_closed_issued", plan_id=plan_id)
+    if stage == Stage.ISSUED.value:
+        return t("cli.plan_closed_issued", plan_id=plan_id)
+    return t("cli.plan_closed", plan_id=plan_id)
 
 
 async def plan_known(ctx: Context, client: Client, plan_id: str) -> bool:

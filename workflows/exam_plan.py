@@ -1571,10 +1571,10 @@ class ExamPlanWorkflow:
         if req.received_on != payment.received_on:
             old = payment.received_on.isoformat() if payment.received_on else "—"
             changes.append(_change("received_on", old, req.received_on.isoformat()))
-        reference = req.reference.strip()
-        if reference and reference != payment.received_reference:
+        given = req.reference.strip()
+        if given and given != payment.received_reference:
             old = payment.received_reference or "—"
-            changes.append(_change("reference", old, reference))
+            changes.append(_change("reference", old, given))
         return changes
 
     async def _correct_payment(self, req: PaymentConfirmation) -> ActionResult:
@@ -1586,6 +1586,8 @@ class ExamPlanWorkflow:
         """
         state = self._state
         async with self._lock:
+            # No patch: corrections are new in this release, so no running
+            # plan has recorded one under the rule of the day alone.
             changes = self._payment_changes(req)
             refused = self._not_correctable(req.reason, changes)
             if refused is not None:
