@@ -1940,18 +1940,13 @@ class ExamPlanWorkflow:
                 return ActionResult(accepted=False, message=refusal.message)
             now = workflow.now()
             reason = req.reason.strip()
-            self._update_seq += 1
-            info = workflow.info()
             answer = await self._attempt(
                 PlanStore.cancel_plan,
-                AuditEntry(
-                    plan_id=state.info.plan_id,
-                    action=Action.CANCEL_PLAN.value,
-                    role=req.actor.role,
-                    person=req.actor.person,
-                    at=now,
+                self._audit_entry(
+                    Action.CANCEL_PLAN.value,
+                    req.actor,
+                    now,
                     details={"reason": reason, "stage": state.stage.value},
-                    idempotency_key=f"{info.workflow_id}/{info.run_id}/{self._update_seq}",
                 ),
             )
             if answer is None:
@@ -2054,20 +2049,11 @@ class ExamPlanWorkflow:
         """
         state = self._state
         now = workflow.now()
-        self._update_seq += 1
-        info = workflow.info()
         outcome: FinanceOutcome | None = await self._attempt(
             PlanStore.record_finance,
             FinanceRecord(
-                entry=AuditEntry(
-                    plan_id=state.info.plan_id,
-                    action=action.value,
-                    role=actor.role,
-                    person=actor.person,
-                    at=now,
-                    late=late,
-                    details={k: str(v) for k, v in details.items()},
-                    idempotency_key=f"{info.workflow_id}/{info.run_id}/{self._update_seq}",
+                entry=self._audit_entry(
+                    action.value, actor, now, late=late, details=details
                 ),
                 invoice_number=number,
                 paid_plan_ids=state.payment.paid_plan_ids,
@@ -2240,23 +2226,37 @@ class ExamPlanWorkflow:
                 ref=ref,
             )
         )
+        entry = self._audit_entry(
+            action, actor, now, accepted=accepted, late=late, details=details
+        )
+        await self._activity(PlanStore.record_audit, entry)
+        self._publish()
+
+    def _audit_entry(
+        self,
+        action: str,
+        actor: Actor,
+        at: datetime,
+        *,
+        accepted: bool = True,
+        late: bool = False,
+        details: dict[str, Any],
+    ) -> AuditEntry:
+        """The plan's next audit line, keyed by its run and sequence number, so
+        that an activity retried writes it once."""
         self._update_seq += 1
         info = workflow.info()
-        await self._activity(
-            PlanStore.record_audit,
-            AuditEntry(
-                plan_id=state.info.plan_id,
-                action=action,
-                role=actor.role,
-                person=actor.person,
-                at=now,
-                accepted=accepted,
-                late=late,
-                details={k: str(v) for k, v in details.items()},
-                idempotency_key=f"{info.workflow_id}/{info.run_id}/{self._update_seq}",
-            ),
+        return AuditEntry(
+            plan_id=self._state.info.plan_id,
+            action=action,
+            role=actor.role,
+            person=actor.person,
+            at=at,
+            accepted=accepted,
+            late=late,
+            details={k: str(v) for k, v in details.items()},
+            idempotency_key=f"{info.workflow_id}/{info.run_id}/{self._update_seq}",
         )
-        self._publish()
 
     async def _notify(
         self,
