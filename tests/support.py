@@ -17,12 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    Worker,
+)
 
 from activities.documents import DocumentStore
 from certflow.actions import (
@@ -631,3 +638,47 @@ async def refused(coro: Any) -> str:
         cause = err.cause
         return str(getattr(cause, "type", "") or cause)
     raise AssertionError("the update was accepted but should have been refused")
+
+
+class HeldAnswer(Interceptor):
+    """Lets each run of one activity type do its work, then holds its answer
+    back until ``released`` is set; ``written`` says the work is done. The
+    plan then waits for an activity whose effect is already in PostgreSQL, as
+    on a loaded worker, and a test can act on it in between."""
+
+    def __init__(self, activity_type: str) -> None:
+        self.activity_type = activity_type
+        self.released = asyncio.Event()
+        self.written = asyncio.Event()
+
+    def intercept_activity(
+        self, next: ActivityInboundInterceptor
+    ) -> ActivityInboundInterceptor:
+        return _HoldingAnswer(next, self)
+
+
+class _HoldingAnswer(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, hold: HeldAnswer) -> None:
+        super().__init__(next)
+        self.hold = hold
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        result = await super().execute_activity(input)
+        if activity.info().activity_type == self.hold.activity_type:
+            self.hold.written.set()
+            await self.hold.released.wait()
+        return result
+
+
+def worker_holding(driver: PlanDriver, resources: Any, hold: HeldAnswer) -> Worker:
+    """A worker of its own for ``driver``'s plan, on a task queue of its own
+    (the module's worker never sees the plan), holding answers as ``hold``."""
+    from worker import build_worker
+
+    pool, store = resources
+    queue = f"certflow-held-{uuid.uuid4().hex[:8]}"
+    temporal = driver.settings.temporal.model_copy(update={"task_queue": queue})
+    driver.settings = driver.settings.model_copy(update={"temporal": temporal})
+    return build_worker(
+        driver.client, driver.settings, pool, store, interceptors=[hold]
+    )

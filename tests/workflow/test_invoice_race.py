@@ -7,52 +7,18 @@ it, so that the verdict reaches the plan in between.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
-from temporalio import activity
-from temporalio.worker import (
-    ActivityInboundInterceptor,
-    ExecuteActivityInput,
-    Interceptor,
-)
 
 from certflow.actions import BatchDecisionRequest, InvoiceRecord
 from certflow.i18n import t
 from certflow.models import Stage
 from certflow.plan import Duty
-from tests.support import FINANCE, GM, PlanDriver
-from worker import build_worker
+from tests.support import FINANCE, GM, HeldAnswer, PlanDriver, worker_holding
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
-
-
-class _HeldFinance(Interceptor):
-    """Lets finance's record be written, then holds its answer until released."""
-
-    def __init__(self) -> None:
-        self.released = asyncio.Event()
-        self.written = asyncio.Event()
-
-    def intercept_activity(
-        self, next: ActivityInboundInterceptor
-    ) -> ActivityInboundInterceptor:
-        return _Holding(next, self)
-
-
-class _Holding(ActivityInboundInterceptor):
-    def __init__(self, next: ActivityInboundInterceptor, hold: _HeldFinance):
-        super().__init__(next)
-        self.hold = hold
-
-    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        result = await super().execute_activity(input)
-        if activity.info().activity_type == "record_finance":
-            self.hold.written.set()
-            await self.hold.released.wait()
-        return result
 
 
 async def test_an_invoice_for_a_payment_sent_back_meanwhile_is_not_taken(
@@ -61,21 +27,9 @@ async def test_an_invoice_for_a_payment_sent_back_meanwhile_is_not_taken(
     """Review: the invoice waited for its record to be written; a send-back
     of the payment check arriving then set the invoice aside, and the plan
     took the invoice anyway, for a payment being checked again."""
-    pool, store = resources
     driver: PlanDriver = await make_driver()
-    queue = f"certflow-held-{uuid.uuid4().hex[:8]}"
-    driver.settings = driver.settings.model_copy(
-        update={
-            "temporal": driver.settings.temporal.model_copy(
-                update={"task_queue": queue}
-            )
-        }
-    )
-    hold = _HeldFinance()
-    worker = build_worker(
-        driver.client, driver.settings, pool, store, interceptors=[hold]
-    )
-    async with worker:
+    hold = HeldAnswer("record_finance")
+    async with worker_holding(driver, resources, hold):
         await driver.reach_publicity()
         await driver.skip(31)
         await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
