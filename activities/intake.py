@@ -779,7 +779,7 @@ def report_filename(req: ProcessUpload) -> str:
     return t(
         "intake_db.report_file",
         plan_id=req.plan.plan_id,
-        document=t(f"intake_db.report_kind.{req.kind.value}"),
+        document=t(f"document_kinds.{req.kind.value}"),
         at=req.at.astimezone(CST).strftime("%Y%m%d-%H%M%S"),
         digest=req.document.sha256[:8],
     )
