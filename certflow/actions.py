@@ -253,6 +253,8 @@ class PlanStatus(Model):
     platform_import: DocumentRef | None
     history: list[HistoryEntry]
     cancellation: Cancellation | None = None
+    # The plan's lead evaluator, who alone may act as such on it.
+    lead_evaluator_id: str = ""
 
 
 class PlanResult(Model):

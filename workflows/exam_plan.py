@@ -675,6 +675,7 @@ class ExamPlanWorkflow:
             platform_import=state.platform_import,
             history=state.history,
             cancellation=state.cancellation,
+            lead_evaluator_id=state.info.lead_evaluator_id,
         )
 
     # -- stage 1: score submission (4.1.1-4.1.4) -------------------------------
