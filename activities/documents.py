@@ -120,3 +120,11 @@ _MEDIA_TYPES = {
 
 def guess_media_type(filename: str) -> str:
     return _MEDIA_TYPES.get(Path(filename).suffix.lower(), "application/octet-stream")
+
+
+def media_suffix(media_type: str) -> str:
+    """The file name suffix of a media type (``.xlsx``); ``.bin`` for others."""
+    return next(
+        (suffix for suffix, known in _MEDIA_TYPES.items() if known == media_type),
+        ".bin",
+    )

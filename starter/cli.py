@@ -24,6 +24,7 @@ import re
 import sys
 import tomllib
 import unicodedata
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -45,7 +46,12 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.documents import DocumentNotFound, DocumentStore
+from activities.documents import (
+    DocumentDamaged,
+    DocumentNotFound,
+    DocumentStore,
+    media_suffix,
+)
 from certflow import search_attributes as sa
 from certflow.actions import (
     ActionResult,
@@ -105,12 +111,25 @@ from certflow.models import (
 )
 from certflow.plan import (
     SUBMISSION_DUTIES,
+    Action,
     Duty,
     HistoryEntry,
     duties_by_party,
     redo_duty_codes,
 )
 from certflow.plan_details import batch_summary, plan_summary
+from certflow.plan_documents import (
+    FETCHABLE_KINDS,
+    DocumentState,
+    PlanDocument,
+    StoredDocument,
+    Upload,
+    fetchable_by,
+    find,
+    may_fetch,
+    plan_documents,
+    readers,
+)
 from certflow.privacy import mask_id_number, mask_name
 from certflow.scan import scan_media_type, scan_problems
 from certflow.timeutil import (
@@ -192,8 +211,7 @@ class Context:
         a copy named as the worker named it. Where the store is not on this
         machine, the store path is all there is to show.
         """
-        name = Path(ref.filename).name or f"{ref.sha256[:16]}.bin"
-        target = self.settings.output_dir / name
+        target = self.settings.output_dir / local_name(ref, ref.sha256[:16])
         try:
             data = self.store.get(ref)
         except DocumentNotFound:
@@ -274,6 +292,19 @@ class Context:
             raise ConnectionProblem(
                 t("cli.update_no_answer", seconds=seconds, check=check)
             ) from None
+
+
+def local_name(ref: DocumentRef, fallback: str) -> str:
+    """The name a copy of a stored file gets on this machine: its recorded name.
+
+    Only ever a name in the folder it is written to: a recorded name that is
+    empty or would be a hidden file or a folder (``.``, ``..``) is replaced
+    by ``fallback`` with the suffix of its media type.
+    """
+    name = Path(ref.filename).name
+    if name and not name.startswith("."):
+        return name
+    return fallback + media_suffix(ref.media_type)
 
 
 def env_value(name: str) -> str | None:
@@ -1655,6 +1686,335 @@ async def show_invoice_details(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- a plan's documents (the document store) -------------------------------------
+
+# The audit action of a document fetched from the store.
+FETCH_ACTION = "fetch_document"
+DIGEST_SHOWN = 12
+
+
+async def list_documents(ctx: Context, args: argparse.Namespace) -> int:
+    """Print every document of a plan: kind, version, name, who sent it, when, state."""
+    actor = _document_reader(args)
+    documents = await _plan_documents(ctx, actor, args.plan_id)
+
+    if not documents:
+        ctx.say(t("cli.document.none", plan_id=args.plan_id))
+    else:
+        ctx.say(t("cli.document.heading", plan_id=args.plan_id, count=len(documents)))
+        headers = ["kind", "version", "filename", "size", "by", "at", "digest"]
+        ctx.say(
+            *table(
+                [t(f"cli.document.{h}") for h in (*headers, "state")],
+                [_document_row(document) for document in documents],
+            )
+        )
+    ctx.say(
+        t(
+            "cli.document.may_fetch",
+            role=t(f"roles.{actor.role.value}"),
+            kinds=named_codes(fetchable_by(actor.role), "document_kinds."),
+            plan_id=args.plan_id,
+        )
+    )
+    return 0
+
+
+async def get_document(ctx: Context, args: argparse.Namespace) -> int:
+    """Write one stored document out, checked against its digest, audited, 0600.
+
+    Nothing is written unless the file is whole: a file missing from the store
+    or damaged is named, with where it belongs. The fetch is written to the
+    audit trail before the copy is made, so no copy leaves without a trace.
+    """
+    kind = DocumentKind(args.kind)
+    actor = _document_reader(args)
+    if not may_fetch(actor.role, kind):
+        raise CliError(
+            t(
+                "cli.refused",
+                reason=t(
+                    "cli.document.kind_not_allowed",
+                    role=t(f"roles.{actor.role.value}"),
+                    kind=t(f"document_kinds.{kind.value}"),
+                    roles=_role_names(readers(kind)),
+                ),
+            )
+        )
+    documents = await _plan_documents(ctx, actor, args.plan_id)
+    document = _chosen(documents, kind, args.version, args.plan_id)
+    target = _fetch_target(args.out, document, args.plan_id)
+    if target.is_dir():
+        raise CliError(
+            t("cli.refused", reason=t("cli.document.out_is_folder", path=target))
+        )
+    if not args.overwrite and (target.exists() or target.is_symlink()):
+        raise CliError(t("cli.refused", reason=t("cli.document.exists", path=target)))
+
+    data = _stored_bytes(ctx, document, args.plan_id)
+    await _record_fetch(ctx, actor, args.plan_id, document)
+    _write_fetched(target, data, overwrite=args.overwrite)
+    ctx.say(
+        t(
+            "cli.document.fetched",
+            plan_id=args.plan_id,
+            document=_document_name(document),
+            path=target,
+            size=_size_text(document.ref.size),
+            digest=document.ref.sha256[:DIGEST_SHOWN],
+        )
+    )
+    return 0
+
+
+def _document_reader(args: argparse.Namespace) -> Actor:
+    """The actor, when their role may fetch some kind of a plan's documents."""
+    actor = actor_of(args)
+    if not fetchable_by(actor.role):
+        reason = t(
+            "cli.document.not_reader",
+            role=t(f"roles.{actor.role.value}"),
+            roles=_role_names([role for role in Role if fetchable_by(role)]),
+        )
+        raise CliError(t("cli.refused", reason=reason))
+    return actor
+
+
+async def _plan_documents(
+    ctx: Context, actor: Actor, plan_id: str
+) -> list[PlanDocument]:
+    """The plan's documents, once ``actor`` is one who may reach the plan.
+
+    The plan's state says which document of each kind it goes by now, and
+    keeps the application scan and the consistency report no table records;
+    PostgreSQL keeps every upload intake read and each file certflow made.
+    A site reaches its own plans only, a lead evaluator the plan they lead.
+    """
+    status = await plan_status(ctx, plan_id)
+    if actor.role is Role.SITE and actor.site_code != status.site_code:
+        raise CliError(t("cli.refused", reason=t("plan.wrong_site", plan_id=plan_id)))
+    if actor.role is Role.LEAD_EVALUATOR and actor.person != status.lead_evaluator_id:
+        raise CliError(
+            t(
+                "cli.refused",
+                reason=t(
+                    "plan.wrong_lead", plan_id=plan_id, lead=status.lead_evaluator_id
+                ),
+            )
+        )
+
+    pool = await ctx.pool()
+    rows = await pool.fetch(
+        """
+        SELECT p.kind, p.version, p.sha256, p.filename, p.uploaded_by,
+            p.uploaded_at, p.accepted, p.problems, d.size, d.media_type
+        FROM plan_documents p JOIN documents d ON d.sha256 = p.sha256
+        WHERE p.plan_id = $1 ORDER BY p.uploaded_at, p.id
+        """,
+        plan_id,
+    )
+    # The application scan is the plan's alone: the audit trail says who sent
+    # the one it holds (the latest application accepted) and when.
+    application = await pool.fetchrow(
+        """
+        SELECT person, at FROM audit
+        WHERE plan_id = $1 AND action = $2 AND accepted
+        ORDER BY at DESC, id DESC LIMIT 1
+        """,
+        plan_id,
+        Action.UPLOAD_APPLICATION.value,
+    )
+    held = dict(status.documents)
+    if status.platform_import is not None:
+        held[DocumentKind.PLATFORM_IMPORT] = status.platform_import
+    if status.consistency is not None and status.consistency.report is not None:
+        held[DocumentKind.CONSISTENCY_REPORT] = status.consistency.report
+    return plan_documents(
+        [
+            StoredDocument(
+                kind=DocumentKind(row["kind"]),
+                version=row["version"],
+                ref=DocumentRef(
+                    sha256=row["sha256"],
+                    size=row["size"],
+                    media_type=row["media_type"],
+                    filename=row["filename"],
+                ),
+                uploaded_by=row["uploaded_by"],
+                uploaded_at=row["uploaded_at"],
+                accepted=row["accepted"],
+                problems=row["problems"],
+            )
+            for row in rows
+        ],
+        held,
+        status.document_versions,
+        {
+            DocumentKind.CERTIFICATE_APPLICATION: Upload(
+                person=application["person"] or "", at=application["at"]
+            )
+        }
+        if application is not None
+        else {},
+    )
+
+
+def _document_row(document: PlanDocument) -> list[str]:
+    unknown = t("cli.document.unknown")
+    if document.role is None:
+        by = t("cli.document.by_certflow")
+    else:
+        by = f"{t(f'roles.{document.role.value}')} {document.person}".rstrip()
+    state = (
+        t("cli.document.refused", count=document.problems)
+        if document.state is DocumentState.REFUSED
+        else t(f"cli.document.{document.state.value}")
+    )
+    return [
+        t(f"document_kinds.{document.kind.value}"),
+        str(document.version) if document.version is not None else unknown,
+        document.ref.filename or unknown,
+        _size_text(document.ref.size),
+        by,
+        format_cst(document.at) if document.at is not None else unknown,
+        document.ref.sha256[:DIGEST_SHOWN],
+        state,
+    ]
+
+
+def _document_name(document: PlanDocument) -> str:
+    """``成绩汇总表第 2 版``, or the kind alone where no version is kept."""
+    name = t(f"document_kinds.{document.kind.value}")
+    if document.version is None:
+        return name
+    return name + t("cli.document.version_label", version=document.version)
+
+
+def _size_text(size: int) -> str:
+    if size < 1024:
+        return t("cli.document.size_bytes", count=size)
+    if size < 1024 * 1024:
+        return t("cli.document.size_kb", count=f"{size / 1024:.1f}")
+    return t("cli.document.size_mb", count=f"{size / (1024 * 1024):.1f}")
+
+
+def _chosen(
+    documents: list[PlanDocument],
+    kind: DocumentKind,
+    version: int | None,
+    plan_id: str,
+) -> PlanDocument:
+    """The document asked for: the version given, else the current one."""
+    document = find(documents, kind, version)
+    if document is not None:
+        return document
+    name = t(f"document_kinds.{kind.value}")
+    numbered = sorted(
+        {d.version for d in documents if d.kind is kind and d.version is not None}
+    )
+    if version is None or not any(d.kind is kind for d in documents):
+        reason = t("cli.document.no_document", plan_id=plan_id, kind=name)
+    elif not numbered:
+        reason = t("cli.document.no_versions_kept", plan_id=plan_id, kind=name)
+    else:
+        reason = t(
+            "cli.document.no_version",
+            plan_id=plan_id,
+            kind=name,
+            version=version,
+            versions="、".join(str(v) for v in numbered),
+        )
+    raise CliError(t("cli.refused", reason=reason))
+
+
+def _fetch_target(out: Path | None, document: PlanDocument, plan_id: str) -> Path:
+    """Where a fetched file goes: ``--out``'s file, or its recorded name in
+    ``--out``'s folder, else in the current folder."""
+    name = local_name(
+        document.ref,
+        f"{plan_id}-{document.kind.value}-{document.ref.sha256[:DIGEST_SHOWN]}",
+    )
+    if out is None:
+        return Path.cwd() / name
+    if out.is_dir():
+        return out / name
+    return out
+
+
+def _stored_bytes(ctx: Context, document: PlanDocument, plan_id: str) -> bytes:
+    """The document's bytes, checked against its digest by the store."""
+    ref = document.ref
+    names = {
+        "plan_id": plan_id,
+        "document": _document_name(document),
+        "filename": ref.filename or t("cli.document.unknown"),
+        "digest": ref.sha256[:DIGEST_SHOWN],
+        "path": ctx.store.path_of(ref),
+    }
+    try:
+        return ctx.store.get(ref)
+    except DocumentDamaged:
+        raise CliError(t("cli.document.damaged", **names), status=1) from None
+    except DocumentNotFound:
+        raise CliError(
+            t("cli.document.missing", sha256=ref.sha256, **names), status=1
+        ) from None
+
+
+async def _record_fetch(
+    ctx: Context, actor: Actor, plan_id: str, document: PlanDocument
+) -> None:
+    """One audit line: who fetched which file of the plan, and when.
+
+    Kept on the wall clock, as every record of when a person acted outside a
+    plan; each fetch is its own line.
+    """
+    import asyncpg
+
+    from activities.store import PlanStore
+    from certflow.activity_models import AuditEntry
+
+    details = {"kind": document.kind.value, "sha256": document.ref.sha256}
+    if document.version is not None:
+        details["version"] = str(document.version)
+    if actor.site_code:
+        details["site_code"] = actor.site_code
+    entry = AuditEntry(
+        plan_id=plan_id,
+        action=FETCH_ACTION,
+        role=actor.role,
+        person=actor.person,
+        at=datetime.now(UTC),
+        details=details,
+        idempotency_key=f"{FETCH_ACTION}/{uuid.uuid4()}",
+    )
+    try:
+        await PlanStore(await ctx.pool()).record_audit(entry)
+    except (OSError, asyncpg.PostgresError) as err:
+        raise ConnectionProblem(t("cli.database")) from err
+
+
+def _write_fetched(target: Path, data: bytes, *, overwrite: bool) -> None:
+    """Write a fetched file readable by its owner only (0600).
+
+    A new file is created exclusively, so one made meanwhile is not replaced;
+    ``overwrite`` replaces the file there whole, never writing into it.
+    """
+    try:
+        if overwrite:
+            write_private(target, data)
+        else:
+            create_private(target, data)
+    except FileExistsError:
+        raise CliError(
+            t("cli.refused", reason=t("cli.document.exists", path=target))
+        ) from None
+    except OSError:
+        raise CliError(
+            t("cli.refused", reason=t("cli.document.unwritable", path=target))
+        ) from None
+
+
 def _history_value(field: str, value: str | None) -> str:
     """A value of the score history as staff say it: 合格 not True, 缺考 not absent.
 
@@ -2465,6 +2825,7 @@ def _glossary() -> dict[str, str]:
         "redo_duties": redo_duty_codes(),
         "fields": named_codes(SCORE_FIELDS, "cli.fields."),
         "stages": named_codes((s.value for s in Stage), "stages."),
+        "kinds": named_codes((k.value for k in FETCHABLE_KINDS), "document_kinds."),
         "seconds": f"{DEFAULT_WAIT:.0f}",
         "text_limit": str(PLAN_TEXT_MAX_LENGTH),
         "code_limit": str(PLAN_CODE_MAX_LENGTH),
@@ -2644,6 +3005,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     details, helps = leaf(("invoice-details",), show_invoice_details)
     _code_argument(details, "plan_id", helps)
+
+    documents, helps = leaf(("document", "list"), list_documents)
+    _code_argument(documents, "plan_id", helps)
+    fetch, helps = leaf(("document", "get"), get_document)
+    _code_argument(fetch, "plan_id", helps)
+    fetch.add_argument(
+        "kind",
+        choices=[k.value for k in FETCHABLE_KINDS],
+        metavar="KIND",
+        help=helps("kind"),
+    )
+    fetch.add_argument("--version", type=int, metavar="N", help=helps("version"))
+    fetch.add_argument("--out", type=Path, metavar="PATH", help=helps("out"))
+    fetch.add_argument("--overwrite", action="store_true", help=helps("overwrite"))
 
     status, helps = leaf(("status",), show_status)
     _code_argument(status, "plan_id", helps)
