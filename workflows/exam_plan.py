@@ -1383,8 +1383,9 @@ class ExamPlanWorkflow:
         The figures are in the body; the sealed application and the invoice
         details form (the school's tax and bank details, nobody's personal
         data) are attached: the form sent now, or the one accepted before. A
-        scan too large for most mail servers stays out, said in the body: a
-        mail refused for its size would leave finance with no word at all.
+        scan too large for most mail servers stays out, said in the body with
+        the command finance fetches it with: a mail refused for its size would
+        leave finance with no word at all.
         """
         scan = req.application_scan
         form = self._state.documents.get(DocumentKind.INVOICE_DETAILS)
@@ -1408,6 +1409,7 @@ class ExamPlanWorkflow:
             if attach_scan
             else "mail.application_uploaded.scan_too_large",
             limit=MAIL_ATTACHMENTS_MIB,
+            plan_id=self._state.info.plan_id,
         )
         form_note = t(
             "mail.application_uploaded.form_attached"

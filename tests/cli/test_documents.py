@@ -30,7 +30,7 @@ from certflow.plan_documents import (
 from starter.sample_plan import sample_invoice_form
 from tests import support
 from tests.cli.conftest import Certflow
-from tests.support import SCAN_PDF, PlanDriver, empty_workbook
+from tests.support import SCAN_PDF, PlanDriver, empty_workbook, mails_of
 from workflows import ExamPlanWorkflow as wf
 
 pytestmark = pytest.mark.timeout(120)
@@ -268,7 +268,7 @@ async def test_finance_fetches_the_application_scan_its_mail_left_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The known gap: a scan and form above 7 MB leave the scan out of the
-    mail; finance fetches it."""
+    mail, which now says how finance fetches it; finance follows it."""
     driver = new_driver
     pool, _ = resources
     await driver.reach_payment()
@@ -283,6 +283,12 @@ async def test_finance_fetches_the_application_scan_its_mail_left_out(
         "--amount", "4200.00", "--paid-on", (await driver.today()).isoformat(),
     )  # fmt: skip
     assert applied.status == 0, applied.out
+    [mail] = await mails_of(sink_messages, plan_id, "application_uploaded")
+    assert [a.get_filename() for a in mail.iter_attachments()] == [form.name]
+    body = str(mail.get_body(("plain",)).get_content())
+    assert f"certflow --as finance document get {plan_id} certificate_application" in (
+        body
+    )
 
     listed = await certflow(*FINANCE, "document", "list", plan_id)
     folder = tmp_path / "finance"

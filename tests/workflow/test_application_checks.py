@@ -330,7 +330,11 @@ async def test_a_scan_too_large_for_mail_stays_out_and_the_mail_says_so(
     [mail] = await mails_of(sink_messages, driver.plan.plan_id, "application_uploaded")
     names = [a.get_filename() for a in mail.iter_attachments()]
     assert names == ["院校发票信息收集表.xlsx"]
-    assert t("mail.application_uploaded.scan_too_large", limit=7) in _text(mail)
+    plan_id = driver.plan.plan_id
+    said = t("mail.application_uploaded.scan_too_large", limit=7, plan_id=plan_id)
+    assert said in _text(mail)
+    # Finance is told how to fetch the scan the mail leaves out.
+    assert f"document get {plan_id} certificate_application" in said
 
 
 async def test_the_same_invoice_form_sent_again_is_kept_not_a_new_version(
