@@ -1750,6 +1750,10 @@ async def get_document(ctx: Context, args: argparse.Namespace) -> int:
         )
     if not args.overwrite and (target.exists() or target.is_symlink()):
         raise CliError(t("cli.refused", reason=t("cli.document.exists", path=target)))
+    if not _may_write_in(target):
+        raise CliError(
+            t("cli.refused", reason=t("cli.document.unwritable", path=target))
+        )
 
     data = _stored_bytes(ctx, document, args.plan_id)
     await _record_fetch(ctx, actor, args.plan_id, document)
@@ -1939,6 +1943,16 @@ def _fetch_target(out: Path | None, document: PlanDocument, plan_id: str) -> Pat
     if out.is_dir():
         return out / name
     return out
+
+
+def _may_write_in(target: Path) -> bool:
+    """Whether the folder ``target`` goes into (or the nearest that exists, in
+    which the rest is created) takes a new file: asked before the fetch is
+    recorded, so that a copy that cannot be made leaves no record of one."""
+    folder = target.parent
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
 
 
 def _stored_bytes(ctx: Context, document: PlanDocument, plan_id: str) -> bytes:
