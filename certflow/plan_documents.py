@@ -178,6 +178,8 @@ def plan_documents(
             documents += _produced(kind, rows, current)
         else:
             documents += _uploaded(kind, rows, current, versions.get(kind))
+        # Known limitation: an application scan or consistency report the plan
+        # replaced has no record at all; only the one it holds is listed.
         if current is not None and all(r.ref.sha256 != current.sha256 for r in rows):
             upload = (uploads or {}).get(kind)
             documents.append(
