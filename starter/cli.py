@@ -587,6 +587,7 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
         ),
         (t("cli.status.payment"), pay),
         (t("cli.status.invoice"), invoice),
+        *_voided_invoices(status),
         (t("cli.status.batch"), status.batch_id or none),
         (t("cli.status.certificates"), str(status.certificates_issued)),
     ]
@@ -651,6 +652,30 @@ def _payment_facts(status: PlanStatus) -> tuple[str, str]:
     else:
         invoice = none
     return pay, invoice
+
+
+def _voided_invoices(status: PlanStatus) -> list[tuple[str, str]]:
+    """Each invoice the plan set aside, with when, by whom and why: money
+    records stay in view after finance records the next invoice."""
+    pairs = []
+    for voided in status.payment.voided_invoices:
+        cause = (
+            t("cli.status.invoice_voided_in_batch", batch_id=voided.batch_id)
+            if voided.batch_id
+            else t("cli.status.invoice_voided_recheck")
+        )
+        line = t(
+            "cli.status.invoice_voided_line",
+            number=voided.number,
+            day=voided.issued_on.isoformat() if voided.issued_on else "—",
+            amount=voided.amount_text or "—",
+            at=format_cst(voided.voided_at),
+            who=f"{t(f'roles.{voided.role.value}')} {voided.person}",
+            cause=cause,
+            reason=voided.reason or "—",
+        )
+        pairs.append((t("cli.status.invoice_voided"), line))
+    return pairs
 
 
 # -- actions on one plan: one table row per workflow update ----------------------
