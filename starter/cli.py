@@ -1704,11 +1704,28 @@ def new_batch_id(now: datetime) -> str:
 
 
 async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
-    """Start a batch, then show the plans it gathered for the general manager."""
+    """Start a batch, then show the plans it gathered for the general manager.
+
+    A batch id is taken by the batch's row, written only with the plans it
+    claims: with no plan ready nothing is started, and a batch that finds
+    none after all (another took them meanwhile) leaves its id free. So the
+    id given, or the second it names, may name a later batch that gathers.
+    """
     from workflows import ApprovalBatchWorkflow
 
     actor = actor_allowed(args, BATCH_GATHERERS, "cli.gather_not_allowed")
     batch_id = args.batch_id or new_batch_id(await ctx.now())
+    pool = await ctx.pool()
+    if await pool.fetchval("SELECT 1 FROM batches WHERE batch_id = $1", batch_id):
+        raise CliError(t("cli.batch_exists", batch_id=batch_id))
+    ready = await pool.fetchval(
+        "SELECT 1 FROM plans WHERE stage = $1 AND batch_id IS NULL LIMIT 1",
+        Stage.AWAITING_APPROVAL.value,
+    )
+    if not ready:
+        ctx.say(*await nothing_gathered(ctx, args))
+        return 0
+
     client = await ctx.client()
     try:
         handle = await ctx.answer(
@@ -1718,12 +1735,13 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
                 id=batch_workflow_id(batch_id),
                 task_queue=ctx.settings.temporal.task_queue,
                 static_summary=batch_summary(batch_id),
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                # A closed run of this id gathered nothing (a batch that did
+                # has its row, refused above), so the id may be used again.
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             )
         )
     except WorkflowAlreadyStartedError:
         raise CliError(t("cli.batch_exists", batch_id=batch_id)) from None
-    ctx.say(t("cli.batch_started", batch_id=batch_id))
 
     # Gathering is an activity; poll briefly so staff see what was gathered.
     loop = asyncio.get_running_loop()
@@ -1733,16 +1751,27 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
             handle.query("status", result_type=BatchStatus)
         )
         if status.plan_ids:
+            ctx.say(t("cli.batch_started", batch_id=batch_id))
             ctx.say(t("cli.batch_gathered", count=len(status.plan_ids)))
             ctx.say(*(f"  {plan_id}" for plan_id in status.plan_ids))
             return 0
         described = await ctx.answer(handle.describe())
         if described.status != WorkflowExecutionStatus.RUNNING:
-            ctx.say(await why_empty(ctx))
+            ctx.say(*await nothing_gathered(ctx, args))
             return 0
         await asyncio.sleep(0.2)
+    ctx.say(t("cli.batch_started", batch_id=batch_id))
     ctx.say(t("cli.batch_still_gathering", batch_id=batch_id))
     return 0
+
+
+async def nothing_gathered(ctx: Context, args: argparse.Namespace) -> list[str]:
+    """What a gathering that found no plan says: why, and that the id given
+    is still free."""
+    lines = [await why_empty(ctx)]
+    if args.batch_id:
+        lines.append(t("cli.batch_id_free", batch_id=args.batch_id))
+    return lines
 
 
 async def why_empty(ctx: Context) -> str:
