@@ -1953,9 +1953,8 @@ def _why(row: Any) -> str:
 
 def _whose_mail(row: Any) -> str:
     """The plan of a mail, or its approval batch (whose mails have no plan)."""
-    batch = (row["note"] or {}).get("fields", {}).get("batch_id")
-    if row["plan_id"] == "-" and batch:
-        return t("cli.notice.batch", batch_id=batch)
+    if row["batch_id"]:
+        return t("cli.notice.batch", batch_id=row["batch_id"])
     return str(row["plan_id"])
 
 
@@ -1977,21 +1976,28 @@ async def failed_notices(ctx: Context, args: argparse.Namespace) -> int:
     pool = await ctx.pool()
     rows = await pool.fetch(
         """
-        SELECT id, plan_id, template, note, sent_at, failed_at, failure,
-            failure_type, refused_roles
+        SELECT id, plan_id, batch_id, template, note, sent_at, failed_at,
+            failure, failure_type, refused_roles
         FROM notifications
         WHERE failure IS NOT NULL AND ($1::text IS NULL OR plan_id = $1)
+            AND ($2::text IS NULL OR batch_id = $2)
         ORDER BY id
         """,
         args.plan,
+        args.batch,
     )
     if not rows:
-        known = args.plan is None or await pool.fetchval(
+        # Trial: a mistyped plan id read as "no mail undelivered".
+        if args.plan is not None and not await pool.fetchval(
             "SELECT 1 FROM plans WHERE plan_id = $1", args.plan
-        )
-        if not known:
-            # Trial: a mistyped plan id read as "no mail undelivered".
+        ):
             raise CliError(t("cli.plan_not_found", plan_id=args.plan))
+        if args.batch is not None and not await pool.fetchval(
+            "SELECT 1 FROM batches WHERE batch_id = $1"
+            " UNION ALL SELECT 1 FROM notifications WHERE batch_id = $1",
+            args.batch,
+        ):
+            raise CliError(t("cli.batch_not_found", batch_id=args.batch))
         ctx.say(t("cli.notice.none"))
         return 0
     attempts: dict[int, list[Any]] = {}
@@ -2726,7 +2732,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     failed, helps = leaf(("notice", "failed"), failed_notices)
-    failed.add_argument("--plan", type=_code, metavar="PLAN_ID", help=helps("plan"))
+    # A mail is a plan's or an approval batch's (those have no plan): one or
+    # the other selects, and they are different codes, so two flags.
+    whose = failed.add_mutually_exclusive_group()
+    whose.add_argument("--plan", type=_code, metavar="PLAN_ID", help=helps("plan"))
+    whose.add_argument("--batch", type=_code, metavar="BATCH_ID", help=helps("batch"))
     resend, helps = leaf(("notice", "resend"), resend_notice)
     resend.add_argument("notification", type=_notice_id, metavar="ID", help=helps("id"))
     resend.add_argument(
