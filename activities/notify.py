@@ -182,12 +182,21 @@ def retried(note: Notification, err: aiosmtplib.SMTPException) -> Exception:
     )
 
 
+def batch_of(note: Notification) -> str | None:
+    """The approval batch a mail belongs to; None for a plan's mail.
+
+    A batch's mails have no plan (``plan_id`` is ``-``) and name their batch
+    among their fields.
+    """
+    if note.plan_id != "-":
+        return None
+    return note.fields.get("batch_id") or None
+
+
 def _whose(note: Notification) -> str:
     """``plan P…``, or ``batch B…`` for an approval batch's mail (no plan)."""
-    batch = note.fields.get("batch_id")
-    if note.plan_id == "-" and batch:
-        return f"batch {batch}"
-    return f"plan {note.plan_id}"
+    batch = batch_of(note)
+    return f"batch {batch}" if batch else f"plan {note.plan_id}"
 
 
 def log_not_sent(logger: logging.LoggerAdapter[Any], template: str, **ids: str) -> None:
@@ -388,8 +397,8 @@ class Notifier:
         status = await self.pool.fetchval(
             """
             INSERT INTO notifications
-                (idempotency_key, plan_id, template, recipients, note)
-            VALUES ($1, $2, $3, $4, $5)
+                (idempotency_key, plan_id, template, recipients, note, batch_id)
+            VALUES ($1, $2, $3, $4, $5, $6)
             ON CONFLICT (idempotency_key) DO UPDATE SET recipients = CASE
                 -- A retry after a configuration change: whom it goes to now,
                 -- unless it already went (or was given up), which the row says.
@@ -403,6 +412,7 @@ class Notifier:
             note.template,
             recipients,
             note.model_dump(mode="json"),
+            batch_of(note),
         )
         if status is not None:
             return

@@ -341,15 +341,10 @@ class PlanStore:
 
         The conditional update is atomic, so two batches gathering at once can
         never both take the same plan; a retry returns what it already claimed.
+        The batch's row, which holds its id for good, is written only with
+        the plans it claims: a batch that finds none takes no id.
         """
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                """
-                INSERT INTO batches (batch_id, created_at, requested_by)
-                VALUES ($1, now(), 'workflow') ON CONFLICT DO NOTHING
-                """,
-                req.batch_id,
-            )
             rows = await conn.fetch(
                 """
                 UPDATE plans SET batch_id = $1
@@ -360,6 +355,15 @@ class PlanStore:
                 Stage.AWAITING_APPROVAL.value,
             )
             plan_ids = sorted(r["plan_id"] for r in rows)
+            if not plan_ids:
+                return []
+            await conn.execute(
+                """
+                INSERT INTO batches (batch_id, created_at, requested_by)
+                VALUES ($1, now(), 'workflow') ON CONFLICT DO NOTHING
+                """,
+                req.batch_id,
+            )
             await conn.executemany(
                 """
                 INSERT INTO batch_plans (batch_id, plan_id) VALUES ($1, $2)
@@ -395,21 +399,31 @@ class PlanStore:
 
     @activity.defn
     async def mark_plans_gone(self, req: ReleaseRequest) -> None:
-        """Record plans whose workflow no longer runs, so no batch gathers them."""
-        await self.pool.execute(
-            """
-            UPDATE plans SET batch_id = NULL, stage = $3, updated_at = now()
-            WHERE batch_id = $1 AND plan_id = ANY($2)
-            """,
-            req.batch_id,
-            req.plan_ids,
-            Stage.CANCELLED.value,
-        )
-        await self.pool.execute(
-            "DELETE FROM batch_plans WHERE batch_id = $1 AND plan_id = ANY($2)",
-            req.batch_id,
-            req.plan_ids,
-        )
+        """Record plans whose workflow no longer runs, so no batch gathers them.
+
+        A batch left with no plan took its id for nothing: its row goes too,
+        and the id may name a later batch.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """
+                UPDATE plans SET batch_id = NULL, stage = $3, updated_at = now()
+                WHERE batch_id = $1 AND plan_id = ANY($2)
+                """,
+                req.batch_id,
+                req.plan_ids,
+                Stage.CANCELLED.value,
+            )
+            await conn.execute(
+                "DELETE FROM batch_plans WHERE batch_id = $1 AND plan_id = ANY($2)",
+                req.batch_id,
+                req.plan_ids,
+            )
+            await conn.execute(
+                "DELETE FROM batches WHERE batch_id = $1 AND NOT EXISTS"
+                " (SELECT 1 FROM batch_plans WHERE batch_id = $1)",
+                req.batch_id,
+            )
 
     @activity.defn
     async def close_batch(self, req: ClaimRequest) -> None:

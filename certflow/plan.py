@@ -344,6 +344,29 @@ class Cancellation(Model):
     stage: Stage
 
 
+class VoidedInvoice(Model):
+    """An invoice set aside (作废): the payment it was for is checked again.
+
+    A money record is never dropped from view: each stays listed, with when,
+    by whom and why it was voided, after finance records the next invoice.
+    """
+
+    number: str
+    issued_on: date | None = None
+    amount: float | None = None
+    voided_at: datetime
+    role: Role
+    person: str
+    reason: str = ""
+    # The approval batch whose rejection sent the payment back, if one did.
+    batch_id: str = ""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def amount_text(self) -> str | None:
+        return _yuan(self.amount)
+
+
 class PaymentRecord(Model):
     """The site's declared payment and finance's check of it."""
 
@@ -368,6 +391,8 @@ class PaymentRecord(Model):
     # An invoice set aside: the payment it was for is being checked again, so
     # it is no longer the plan's invoice (finance records the new one).
     void_invoice_number: str | None = None
+    # Every invoice set aside so far, oldest first; kept once a new one is in.
+    voided_invoices: list[VoidedInvoice] = Field(default_factory=list)
 
     # Money as text with two decimals, beside the floats kept for readers of
     # the status from before (``status --json``): 4200.0 reads "4200.00".
@@ -386,13 +411,32 @@ class PaymentRecord(Model):
     def invoice_amount_text(self) -> str | None:
         return _yuan(self.invoice_amount)
 
-    def set_invoice_aside(self) -> None:
-        """The recorded invoice is void: the payment is being checked again."""
+    def set_invoice_aside(
+        self, at: datetime, actor: Actor, reason: str, batch_id: str = ""
+    ) -> VoidedInvoice | None:
+        """The recorded invoice is void: the payment is being checked again.
+
+        Returns the invoice voided, now listed in ``voided_invoices``; None
+        when the plan held no invoice.
+        """
+        voided = None
         if self.invoice_number is not None:
             self.void_invoice_number = self.invoice_number
+            voided = VoidedInvoice(
+                number=self.invoice_number,
+                issued_on=self.invoice_issued_on,
+                amount=self.invoice_amount,
+                voided_at=at,
+                role=actor.role,
+                person=actor.person,
+                reason=reason.strip(),
+                batch_id=batch_id,
+            )
+            self.voided_invoices.append(voided)
         self.invoice_number = None
         self.invoice_issued_on = None
         self.invoice_amount = None
+        return voided
 
 
 def _yuan(amount: float | None) -> str | None:

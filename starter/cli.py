@@ -618,6 +618,7 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
         ),
         (t("cli.status.payment"), pay),
         (t("cli.status.invoice"), invoice),
+        *_voided_invoices(status),
         (t("cli.status.batch"), status.batch_id or none),
         (t("cli.status.certificates"), str(status.certificates_issued)),
     ]
@@ -682,6 +683,30 @@ def _payment_facts(status: PlanStatus) -> tuple[str, str]:
     else:
         invoice = none
     return pay, invoice
+
+
+def _voided_invoices(status: PlanStatus) -> list[tuple[str, str]]:
+    """Each invoice the plan set aside, with when, by whom and why: money
+    records stay in view after finance records the next invoice."""
+    pairs = []
+    for voided in status.payment.voided_invoices:
+        cause = (
+            t("cli.status.invoice_voided_in_batch", batch_id=voided.batch_id)
+            if voided.batch_id
+            else t("cli.status.invoice_voided_recheck")
+        )
+        line = t(
+            "cli.status.invoice_voided_line",
+            number=voided.number,
+            day=voided.issued_on.isoformat() if voided.issued_on else "—",
+            amount=voided.amount_text or "—",
+            at=format_cst(voided.voided_at),
+            who=f"{t(f'roles.{voided.role.value}')} {voided.person}",
+            cause=cause,
+            reason=voided.reason or "—",
+        )
+        pairs.append((t("cli.status.invoice_voided"), line))
+    return pairs
 
 
 # -- actions on one plan: one table row per workflow update ----------------------
@@ -2053,11 +2078,28 @@ def new_batch_id(now: datetime) -> str:
 
 
 async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
-    """Start a batch, then show the plans it gathered for the general manager."""
+    """Start a batch, then show the plans it gathered for the general manager.
+
+    A batch id is taken by the batch's row, written only with the plans it
+    claims: with no plan ready nothing is started, and a batch that finds
+    none after all (another took them meanwhile) leaves its id free. So the
+    id given, or the second it names, may name a later batch that gathers.
+    """
     from workflows import ApprovalBatchWorkflow
 
     actor = actor_allowed(args, BATCH_GATHERERS, "cli.gather_not_allowed")
     batch_id = args.batch_id or new_batch_id(await ctx.now())
+    pool = await ctx.pool()
+    if await pool.fetchval("SELECT 1 FROM batches WHERE batch_id = $1", batch_id):
+        raise CliError(t("cli.batch_exists", batch_id=batch_id))
+    ready = await pool.fetchval(
+        "SELECT 1 FROM plans WHERE stage = $1 AND batch_id IS NULL LIMIT 1",
+        Stage.AWAITING_APPROVAL.value,
+    )
+    if not ready:
+        ctx.say(*await nothing_gathered(ctx, args))
+        return 0
+
     client = await ctx.client()
     try:
         handle = await ctx.answer(
@@ -2067,12 +2109,13 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
                 id=batch_workflow_id(batch_id),
                 task_queue=ctx.settings.temporal.task_queue,
                 static_summary=batch_summary(batch_id),
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                # A closed run of this id gathered nothing (a batch that did
+                # has its row, refused above), so the id may be used again.
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             )
         )
     except WorkflowAlreadyStartedError:
         raise CliError(t("cli.batch_exists", batch_id=batch_id)) from None
-    ctx.say(t("cli.batch_started", batch_id=batch_id))
 
     # Gathering is an activity; poll briefly so staff see what was gathered.
     loop = asyncio.get_running_loop()
@@ -2082,16 +2125,27 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
             handle.query("status", result_type=BatchStatus)
         )
         if status.plan_ids:
+            ctx.say(t("cli.batch_started", batch_id=batch_id))
             ctx.say(t("cli.batch_gathered", count=len(status.plan_ids)))
             ctx.say(*(f"  {plan_id}" for plan_id in status.plan_ids))
             return 0
         described = await ctx.answer(handle.describe())
         if described.status != WorkflowExecutionStatus.RUNNING:
-            ctx.say(await why_empty(ctx))
+            ctx.say(*await nothing_gathered(ctx, args))
             return 0
         await asyncio.sleep(0.2)
+    ctx.say(t("cli.batch_started", batch_id=batch_id))
     ctx.say(t("cli.batch_still_gathering", batch_id=batch_id))
     return 0
+
+
+async def nothing_gathered(ctx: Context, args: argparse.Namespace) -> list[str]:
+    """What a gathering that found no plan says: why, and that the id given
+    is still free."""
+    lines = [await why_empty(ctx)]
+    if args.batch_id:
+        lines.append(t("cli.batch_id_free", batch_id=args.batch_id))
+    return lines
 
 
 async def why_empty(ctx: Context) -> str:
@@ -2273,9 +2327,8 @@ def _why(row: Any) -> str:
 
 def _whose_mail(row: Any) -> str:
     """The plan of a mail, or its approval batch (whose mails have no plan)."""
-    batch = (row["note"] or {}).get("fields", {}).get("batch_id")
-    if row["plan_id"] == "-" and batch:
-        return t("cli.notice.batch", batch_id=batch)
+    if row["batch_id"]:
+        return t("cli.notice.batch", batch_id=row["batch_id"])
     return str(row["plan_id"])
 
 
@@ -2297,21 +2350,28 @@ async def failed_notices(ctx: Context, args: argparse.Namespace) -> int:
     pool = await ctx.pool()
     rows = await pool.fetch(
         """
-        SELECT id, plan_id, template, note, sent_at, failed_at, failure,
-            failure_type, refused_roles
+        SELECT id, plan_id, batch_id, template, note, sent_at, failed_at,
+            failure, failure_type, refused_roles
         FROM notifications
         WHERE failure IS NOT NULL AND ($1::text IS NULL OR plan_id = $1)
+            AND ($2::text IS NULL OR batch_id = $2)
         ORDER BY id
         """,
         args.plan,
+        args.batch,
     )
     if not rows:
-        known = args.plan is None or await pool.fetchval(
+        # Trial: a mistyped plan id read as "no mail undelivered".
+        if args.plan is not None and not await pool.fetchval(
             "SELECT 1 FROM plans WHERE plan_id = $1", args.plan
-        )
-        if not known:
-            # Trial: a mistyped plan id read as "no mail undelivered".
+        ):
             raise CliError(t("cli.plan_not_found", plan_id=args.plan))
+        if args.batch is not None and not await pool.fetchval(
+            "SELECT 1 FROM batches WHERE batch_id = $1"
+            " UNION ALL SELECT 1 FROM notifications WHERE batch_id = $1",
+            args.batch,
+        ):
+            raise CliError(t("cli.batch_not_found", batch_id=args.batch))
         ctx.say(t("cli.notice.none"))
         return 0
     attempts: dict[int, list[Any]] = {}
@@ -3061,7 +3121,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     failed, helps = leaf(("notice", "failed"), failed_notices)
-    failed.add_argument("--plan", type=_code, metavar="PLAN_ID", help=helps("plan"))
+    # A mail is a plan's or an approval batch's (those have no plan): one or
+    # the other selects, and they are different codes, so two flags.
+    whose = failed.add_mutually_exclusive_group()
+    whose.add_argument("--plan", type=_code, metavar="PLAN_ID", help=helps("plan"))
+    whose.add_argument("--batch", type=_code, metavar="BATCH_ID", help=helps("batch"))
     resend, helps = leaf(("notice", "resend"), resend_notice)
     resend.add_argument("notification", type=_notice_id, metavar="ID", help=helps("id"))
     resend.add_argument(

@@ -3,7 +3,8 @@
 By default every Monday at 09:00 China Standard Time, configurable with
 ``batch_schedule`` in the configuration file; staff can also gather a batch at
 any time with ``certflow batch gather``. Each run starts one
-``ApprovalBatchWorkflow``; an empty batch simply ends.
+``ApprovalBatchWorkflow``; a run that finds no plan ready ends at once, mails
+nobody and takes no batch id (no row in ``batches``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
@@ -26,9 +25,8 @@ from certflow.calendar import load_schedule_file
 from certflow.certificates import generate_keypair
 from certflow.config import Settings
 from starter.devserver import register_search_attributes, test_server_path
-from starter.embedded_pg import ensure_database, with_database
 from starter.smtp_sink import MailSink
-from tests.support import free_ports
+from tests.support import free_ports, throwaway_database
 from worker import build_worker, worker_resources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,15 +49,8 @@ async def database_url(state_dir: Path) -> AsyncIterator[str]:
     where none answers, an embedded server is started for the session.
     """
     admin_url = os.environ.get("DATABASE_ADMIN_URL", ADMIN_URL)
-    name = f"certflow_test_{uuid.uuid4().hex[:10]}"
-    url, close = await ensure_database(with_database(admin_url, name), state_dir)
-    yield url
-    admin = await asyncpg.connect(with_database(url, "postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-        await close()
+    async with throwaway_database(admin_url, "certflow_test", state_dir) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import openpyxl
 from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
@@ -54,6 +55,7 @@ from certflow.config import DeadlinePolicy, Settings
 from certflow.models import Actor, PlanInfo, Role, Stage
 from certflow.plan import DUTY_OWNER, Duty
 from certflow.timeutil import cst_date
+from starter.embedded_pg import ensure_database, with_database
 from starter.sample_plan import (
     CANDIDATE_SIGN_IN,
     CONTACT,
@@ -144,6 +146,28 @@ async def read_until_ready(process: asyncio.subprocess.Process) -> list[str]:
         if line == READY_LINE:
             return lines
     raise AssertionError(f"the stack exited before it was ready; it printed {lines}")
+
+
+@contextlib.asynccontextmanager
+async def throwaway_database(
+    server_url: str, prefix: str, state_dir: Path
+) -> AsyncIterator[str]:
+    """A database of its own on the server ``server_url`` names, dropped after.
+
+    Where no server answers there, an embedded one is started in
+    ``state_dir`` and stopped with the database.
+    """
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    url, close = await ensure_database(with_database(server_url, name), state_dir)
+    try:
+        yield url
+    finally:
+        admin = await asyncpg.connect(with_database(url, "postgres"))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+            await close()
 
 
 def free_ports(count: int) -> list[int]:

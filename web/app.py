@@ -328,7 +328,9 @@ def create_app(
 
     # HEAD as well as GET where monitors, link checkers and QR readers' link
     # previews knock: uvicorn sends the headers of the GET answer without its
-    # body. Not the download: its link is the holder's, not a checker's.
+    # body. Not the download: its link is the holder's, not a checker's. A
+    # limited route's HEAD spends a token like its GET: its status and length
+    # tell as much as the page (issued or not, valid or revoked).
     @app.api_route("/", methods=["GET", "HEAD"])
     async def index(request: Request) -> Response:
         return page(request, "index.html")

@@ -84,6 +84,7 @@ with workflow.unsafe.imports_passed_through():
         Obligation,
         PlanState,
         Refusal,
+        VoidedInvoice,
         application_mismatch,
         application_scan_refusal,
         cancel_refusal,
@@ -167,6 +168,11 @@ INVOICE_NUMBER_CLAIMED = "invoice-number-claimed"
 # Patch id: an application sending again the invoice details form accepted
 # before keeps it, instead of reading it again as a new version.
 SAME_FORM_KEPT = "same-invoice-form-kept"
+# Patch id, and the audit and history action: an invoice set aside because its
+# payment is checked again gets an audit line of its own (number, date, amount,
+# who sent the payment back and why); before, only the rejection was audited.
+INVOICE_VOID_AUDITED = "invoice-void-audited"
+VOID_INVOICE = "void_invoice"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -1237,7 +1243,8 @@ class ExamPlanWorkflow:
         # Confirmed money stays confirmed; an application not yet confirmed is
         # owed again with its deadline, and what rests on it once it is in.
         redo = [] if confirmed else duties_to_redo([Duty.APPLICATION])
-        self._redo(redo, workflow.now())
+        # Not confirmed, the payment has no invoice yet: nothing is voided.
+        self._redo(redo, workflow.now(), req.actor, mismatch.message)
         action = "confirmed_payment_differs" if confirmed else "application_reopened"
         # The audit keeps the plan's figures, never a candidate's.
         await self._audit_raw(
@@ -1892,7 +1899,8 @@ class ExamPlanWorkflow:
             **_returned_to(redo),
         )
         if redo:
-            self._redo(redo, now)
+            voided = self._redo(redo, now, actor, verdict.reason, verdict.batch_id)
+            await self._audit_void(voided, actor)
             await self._enter(Stage.PAYMENT_AND_SIGNOFF)
             # The timer loop wakes once more after the stage is recorded, as
             # it always has: histories of plans sent back replay by it.
@@ -2012,11 +2020,23 @@ class ExamPlanWorkflow:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _redo(self, redo: list[Duty], now: datetime) -> None:
-        """Owe ``redo`` again: each at once, or once the duty it rests on is in."""
+    def _redo(
+        self,
+        redo: list[Duty],
+        now: datetime,
+        actor: Actor,
+        reason: str,
+        batch_id: str = "",
+    ) -> VoidedInvoice | None:
+        """Owe ``redo`` again: each at once, or once the duty it rests on is in.
+
+        ``actor`` sent the plan back for ``reason``: they are named with the
+        invoice a payment checked again voids, which is returned.
+        """
         if not redo:
-            return
+            return None
         state = self._state
+        voided = None
         followers_wait = workflow.patched(FOLLOWERS_WAIT)
         waiting = waiting_in_redo(redo) if followers_wait else set()
         for duty in redo:
@@ -2030,8 +2050,26 @@ class ExamPlanWorkflow:
             # finance is not reminded of it meanwhile.
             state.set_aside(Duty.INVOICE.value)
             # The invoice recorded is for the payment checked again: void.
-            state.payment.set_invoice_aside()
+            voided = state.payment.set_invoice_aside(now, actor, reason, batch_id)
         self._alarms_changed = True
+        return voided
+
+    async def _audit_void(self, voided: VoidedInvoice | None, actor: Actor) -> None:
+        """Audit an invoice set aside: which, of what date and amount, who sent
+        its payment back to be checked again and why."""
+        if voided is None or not workflow.patched(INVOICE_VOID_AUDITED):
+            return
+        await self._audit_raw(
+            VOID_INVOICE,
+            actor,
+            note=voided.reason,
+            ref=voided.number,
+            invoice=voided.number,
+            issued_on=voided.issued_on.isoformat() if voided.issued_on else "",
+            amount=voided.amount_text or "",
+            batch_id=voided.batch_id,
+            reason=voided.reason,
+        )
 
     async def _finance_record(
         self,

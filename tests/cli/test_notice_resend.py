@@ -27,6 +27,7 @@ import pytest_asyncio
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.db import MIGRATIONS, create_pool, migrate
 from activities.notify import Mailer, Notifier
 from certflow.activity_models import Notification, ResendRequest
 from certflow.config import Settings
@@ -35,7 +36,7 @@ from certflow.models import Role
 from starter.smtp_sink import MailSink, read_messages
 from tests.cli.conftest import Certflow, certflow_runner
 from tests.conftest import replay_all
-from tests.support import SITE_CODE, free_ports
+from tests.support import SITE_CODE, free_ports, throwaway_database, unique_plan_id
 from tests.workflow.test_mail_refused import LEAD_ADDRESS, note
 from worker import build_worker
 
@@ -413,3 +414,115 @@ async def test_a_mistyped_plan_or_number_is_said_so(scene: Scene) -> None:
     assert unknown.status == 2
     assert t("cli.plan_not_found", plan_id="P2099-0000-0000") in unknown.out
     assert huge.status == 2
+
+
+def batch_note(batch_id: str, template: str = "batch_ready") -> Notification:
+    """A batch's mail to the general manager, as ``ApprovalBatchWorkflow`` sends it."""
+    return Notification(
+        plan_id="-",
+        template=template,
+        roles=[Role.GENERAL_MANAGER],
+        fields={"batch_id": batch_id, "count": "1", "plans": "P2026-1104-0412"},
+        idempotency_key=f"approval-batch-{batch_id}/{template}",
+    )
+
+
+async def test_a_batch_mail_is_listed_as_its_batch_and_selected_by_it(
+    scene: Scene,
+) -> None:
+    """Trial: an approval batch's mails had no plan to select them by, so
+    ``notice failed --plan`` could not list them."""
+    batch_id = f"B-{unique_plan_id()}"
+    refused_gm = scene.mistyped.model_copy(
+        update={
+            "recipients": {
+                **scene.mistyped.recipients,
+                Role.GENERAL_MANAGER: [MISTYPED],
+            }
+        }
+    )
+    mail = batch_note(batch_id)
+    try:
+        await ActivityEnvironment().run(scene.notifier(refused_gm).notify, mail)
+    except ApplicationError as given_up:
+        assert given_up.non_retryable
+    number = await scene.pool.fetchval(
+        "SELECT id FROM notifications WHERE idempotency_key = $1",
+        mail.idempotency_key,
+    )
+    plans_mail = await scene.mailed(note([Role.SITE]))
+    certflow = certflow_runner(scene.mistyped, None)
+
+    selected = await certflow(*ADMIN, "notice", "failed", "--batch", batch_id.lower())
+    unknown = await certflow(*ADMIN, "notice", "failed", "--batch", "B-2099-NONE")
+    both = await certflow(
+        *ADMIN, "notice", "failed", "--plan", "P2026-1104-0412", "--batch", batch_id
+    )
+    everything = await certflow(*ADMIN, "notice", "failed")
+
+    assert selected.status == 0, selected.out
+    line = listed(selected.out, number)
+    assert t("cli.notice.batch", batch_id=batch_id) in line
+    assert t("cli.notice.why_refused", roles="总经理") in line
+    assert not re.search(rf"^{plans_mail}\s", selected.out, re.MULTILINE)
+    assert unknown.status == 2
+    assert t("cli.batch_not_found", batch_id="B-2099-NONE") in unknown.out
+    assert both.status == 2  # one or the other; argparse says so on stderr
+    assert t("cli.notice.batch", batch_id=batch_id) in listed(everything.out, number)
+
+
+async def test_batch_mails_recorded_before_are_given_their_batch(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The schema's version 9 names the batch of mails already recorded: from
+    their kept content, or from the key of a mail kept without it (before
+    version 7), which ``notice failed`` listed with the plan ``-``."""
+    before = tmp_path / "migrations"
+    before.mkdir()
+    for sql in sorted(MIGRATIONS.glob("00[1-8]_*.sql")):
+        (before / sql.name).write_bytes(sql.read_bytes())
+    kept = batch_note("B20261207-090000")
+    scheduled = "scheduled-2026-12-07T01:00:00Z"
+    rows = [
+        # idempotency key, plan, kept content
+        (f"approval-batch-{scheduled}/batch_ready", "-", None),
+        (kept.idempotency_key, "-", kept.model_dump(mode="json")),
+        ("exam-plan-P2026-1104-0412/upload_refused", "P2026-1104-0412", None),
+    ]
+    async with throwaway_database(
+        settings.database_url, "certflow_migrate", tmp_path
+    ) as url:
+        pool = await create_pool(url)
+        try:
+            await migrate(pool, before)
+            for key, plan_id, content in rows:
+                await pool.execute(
+                    "INSERT INTO notifications (idempotency_key, plan_id, template,"
+                    " recipients, note, failure) VALUES ($1, $2, 'batch_ready',"
+                    " '{}', $3, 'Not sent: 550')",
+                    key,
+                    plan_id,
+                    content,
+                )
+
+            applied = await migrate(pool)
+            batches = dict(
+                await pool.fetch(
+                    "SELECT idempotency_key, batch_id FROM notifications ORDER BY id"
+                )
+            )
+        finally:
+            await pool.close()
+        runner = certflow_runner(
+            settings.model_copy(update={"database_url": url}), None
+        )
+        shown = await runner(*ADMIN, "notice", "failed", "--batch", "B20261207-090000")
+
+    assert "009_notification_batch.sql" in applied
+    assert batches == {
+        f"approval-batch-{scheduled}/batch_ready": scheduled,
+        kept.idempotency_key: "B20261207-090000",
+        "exam-plan-P2026-1104-0412/upload_refused": None,
+    }
+    assert shown.status == 0, shown.out
+    assert t("cli.notice.batch", batch_id="B20261207-090000") in shown.out

@@ -9,7 +9,6 @@ variable finds the same key and PDFs as the in-process app.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ from certflow.activity_models import IssueRequest, PlanRegistration
 from certflow.certificates import generate_keypair
 from certflow.config import Settings
 from certflow.models import PlanInfo
-from starter.embedded_pg import ensure_database, with_database
+from tests.support import throwaway_database
 from tests.web.samples import (
     AILI,
     FAILED,
@@ -64,15 +63,8 @@ def web_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def web_database(web_state: Path) -> AsyncIterator[str]:
     """A database created for these tests and dropped after them."""
     admin_url = os.environ.get("DATABASE_ADMIN_URL", ADMIN_URL)
-    name = f"certflow_web_{uuid.uuid4().hex[:10]}"
-    url, close = await ensure_database(with_database(admin_url, name), web_state)
-    yield url
-    admin = await asyncpg.connect(with_database(url, "postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-        await close()
+    async with throwaway_database(admin_url, "certflow_web", web_state) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -847,6 +847,52 @@ async def test_verification_is_limited_per_client_address(
     assert codes == [200, 200, 200, 429]
 
 
+async def test_a_head_of_a_verification_spends_the_verify_budget_as_a_get_does(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    """A HEAD of a certificate's page answers what a GET answers, without the
+    page: 200 for a certificate issued, 404 for a number never issued, and a
+    length that differs between a valid and a revoked one. Free, it would
+    let anyone try every number without limit, so it spends a token too."""
+    limits = RateLimits(verify_per_minute=4)
+    app_client = web_client(address="203.0.113.19", limits=limits)
+    valid = await app_client.head(f"/verify/{issued.of(WANG)}")
+    revoked = await app_client.head(f"/verify/{issued.of(SUN)}")
+    never = await app_client.head("/verify/ZCX2026QCYY2999999")
+    page = await app_client.get(f"/verify/{issued.of(WANG)}")
+    over_head = await app_client.head(f"/verify/{issued.of(WANG)}")
+    over_get = await app_client.get(f"/verify/{issued.of(WANG)}")
+    over_list = await app_client.head("/status-list.json")
+
+    assert (valid.status_code, never.status_code) == (200, 404)
+    assert valid.content == b"" and page.status_code == 200
+    assert valid.headers["content-length"] == str(len(page.content))
+    assert revoked.headers["content-length"] != valid.headers["content-length"]
+    for refused in (over_head, over_get, over_list):
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) >= 1
+
+
+async def test_a_head_of_a_route_answered_only_to_get_or_post_spends_nothing(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    """HEAD is not answered where no checker knocks (a holder's download link,
+    the look-up form's post): refused 405 before any limit is counted."""
+    limits = RateLimits(download_per_minute=1, lookup_per_minute=1)
+    app_client = web_client(address="203.0.113.29", limits=limits)
+
+    heads = [
+        (await app_client.head(f"/download/{issued.of(WANG)}?e=1&t=x")).status_code,
+        (await app_client.head("/lookup")).status_code,
+    ]
+    download = await app_client.get(f"/download/{issued.of(WANG)}?e=1&t=x")
+    looked_up = await lookup(app_client, WANG.name, WANG.id_number)
+
+    assert heads == [405, 405]
+    assert download.status_code == 403  # a bad link, not over the limit
+    assert looked_up.status_code == 200
+
+
 async def test_the_limits_come_from_the_web_table_of_the_configuration(
     web_settings: Settings, web_pool: asyncpg.Pool, issued: Issued, tmp_path: Path
 ) -> None:

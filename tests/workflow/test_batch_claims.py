@@ -1,4 +1,5 @@
-"""Approval batches claim plans in PostgreSQL: never one sent back to redo duties.
+"""Approval batches claim plans in PostgreSQL: never one sent back to redo
+duties, and a batch id only with the plans it names.
 
 Regression: a rejected plan sent back to stage 5-8 was released from its batch
 while its row still said it awaited approval, until its workflow recorded the
@@ -11,19 +12,23 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from temporalio.client import Client
 
 from activities.documents import DocumentStore
 from activities.store import PlanStore
+from certflow.actions import BatchInput, batch_workflow_id
 from certflow.activity_models import (
     ClaimRequest,
     PlanRegistration,
     ReleaseRequest,
     StageChange,
 )
+from certflow.config import Settings
 from certflow.models import Stage
 from tests.support import sample_plan, unique_plan_id
+from workflows import ApprovalBatchWorkflow
 
-pytestmark = [pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
 
 async def test_a_plan_sent_back_is_not_claimed_again_before_it_says_so(
@@ -106,3 +111,63 @@ async def test_a_returned_plan_that_already_came_back_is_not_set_back(
     await store.release_plans(release)
 
     assert plan.plan_id in await store.claim_ready_plans(ClaimRequest(batch_id=second))
+
+
+async def test_a_scheduled_gathering_that_finds_nothing_takes_no_batch_id(
+    client: Client, worker_settings: Settings, resources: tuple[Any, DocumentStore]
+) -> None:
+    """Regression: a batch that found no plan ready still wrote its row, so its
+    id stayed taken; the weekly schedule left one such batch every quiet week.
+
+    Run as the schedule runs it (no batch id of its own). Plans of other tests
+    left awaiting approval are taken and found gone: no plan either.
+    """
+    pool, _ = resources
+    batch_id = f"scheduled-{unique_plan_id()}"
+
+    result = await client.execute_workflow(
+        ApprovalBatchWorkflow.run,
+        BatchInput(batch_id="", requested_by="schedule"),
+        id=batch_workflow_id(batch_id),
+        task_queue=worker_settings.temporal.task_queue,
+        execution_timeout=timedelta(seconds=60),
+    )
+    status = await client.get_workflow_handle(batch_workflow_id(batch_id)).query(
+        ApprovalBatchWorkflow.status
+    )
+
+    assert result.batch_id == batch_id and result.approved == []
+    assert status.closed_empty and status.plan_ids == []
+    assert not await pool.fetchval(
+        "SELECT 1 FROM batches WHERE batch_id = $1", batch_id
+    )
+
+
+async def test_a_batch_whose_every_plan_is_gone_leaves_its_id_free(
+    resources: tuple[Any, DocumentStore],
+) -> None:
+    """A batch that claimed only plans whose workflow no longer runs gathered
+    nothing: its row goes with them, and a later batch may take its id."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    plan = sample_plan(date(2026, 11, 4), unique_plan_id())
+    await store.register_plan(
+        PlanRegistration(
+            info=plan, workflow_id=f"test-{plan.plan_id}", started_at=datetime.now(UTC)
+        )
+    )
+    await pool.execute(
+        "UPDATE plans SET stage = $1 WHERE plan_id = $2",
+        Stage.AWAITING_APPROVAL.value,
+        plan.plan_id,
+    )
+    batch_id = f"B-{unique_plan_id()}"
+
+    claimed = await store.claim_ready_plans(ClaimRequest(batch_id=batch_id))
+    held = await pool.fetchval("SELECT 1 FROM batches WHERE batch_id = $1", batch_id)
+    await store.mark_plans_gone(ReleaseRequest(batch_id=batch_id, plan_ids=claimed))
+
+    assert plan.plan_id in claimed and held
+    assert not await pool.fetchval(
+        "SELECT 1 FROM batches WHERE batch_id = $1", batch_id
+    )

@@ -67,6 +67,36 @@ async def _audit(pool: Any, plan_id: str, action: str) -> list[dict[str, str]]:
     return [dict(row["details"]) for row in rows]
 
 
+async def _send_back_to_payment_check(driver: PlanDriver) -> Any:
+    """A batch of the plan; the general manager returns it to ``payment_check``."""
+    batch = await driver.start_batch()
+    await driver.wait_for(lambda s: s.batch_id == driver.batch_id)
+    await batch.execute_update(
+        ApprovalBatchWorkflow.decide,
+        BatchDecisionRequest(
+            actor=GM,
+            reject={driver.plan.plan_id: "到账金额待核"},
+            return_to={driver.plan.plan_id: [Duty.PAYMENT_CHECK]},
+        ),
+    )
+    return await driver.wait_for(
+        lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF and s.batch_id is None
+    )
+
+
+async def _confirm_again(driver: PlanDriver) -> None:
+    """Finance confirms the payment sent back to it, as received today."""
+    result = await driver.h.execute_update(
+        ExamPlanWorkflow.confirm_payment,
+        PaymentConfirmation(
+            actor=FINANCE,
+            received_amount=Decimal("4200.00"),
+            received_on=await driver.today(),
+        ),
+    )
+    assert result.accepted, result.message
+
+
 async def test_an_invoice_number_is_digits_and_kept_as_issued(
     make_driver: Any, resources: Any
 ) -> None:
@@ -320,38 +350,71 @@ async def test_a_payment_checked_again_voids_its_invoice_in_the_status(
     assert driver.invoice_number in lines
     assert "银行转账" in lines
 
-    batch = await driver.start_batch()
-    await driver.wait_for(lambda s: s.batch_id == driver.batch_id)
-    await batch.execute_update(
-        ApprovalBatchWorkflow.decide,
-        BatchDecisionRequest(
-            actor=GM,
-            reject={driver.plan.plan_id: "到账金额待核"},
-            return_to={driver.plan.plan_id: [Duty.PAYMENT_CHECK]},
-        ),
-    )
-    status = await driver.wait_for(
-        lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF and s.batch_id is None
-    )
+    status = await _send_back_to_payment_check(driver)
     assert status.payment.invoice_number is None
     assert status.payment.void_invoice_number == driver.invoice_number
     lines = "\n".join(render_status(status))
     assert t("cli.status.invoice_void", number=driver.invoice_number) in lines
 
     # Confirmed again, the same invoice may be recorded again for the plan.
-    result = await driver.h.execute_update(
-        ExamPlanWorkflow.confirm_payment,
-        PaymentConfirmation(
-            actor=FINANCE,
-            received_amount=Decimal("4200.00"),
-            received_on=await driver.today(),
-        ),
-    )
-    assert result.accepted, result.message
+    await _confirm_again(driver)
     await driver.record_invoice()
     status = await driver.status()
     assert status.payment.invoice_number == driver.invoice_number
     assert status.payment.void_invoice_number is None
+
+
+async def test_a_voided_invoice_is_audited_and_stays_listed_after_the_next(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: voiding an invoice wrote no audit line, and once finance
+    recorded the next invoice the voided one was shown nowhere."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.reach_payment()
+    await driver.pay_and_sign()
+    await driver.record_invoice()
+    issued = await driver.today()
+    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    await _send_back_to_payment_check(driver)
+    await _confirm_again(driver)
+    recorded = await _invoice(driver, "88880000111")
+    assert recorded.accepted, recorded.message
+
+    # The audit line of the void: which invoice, its date and amount, who
+    # sent the payment back, from which batch and why.
+    [row] = await pool.fetch(
+        "SELECT role, person, details FROM audit"
+        " WHERE plan_id = $1 AND action = 'void_invoice'",
+        driver.plan.plan_id,
+    )
+    assert (row["role"], row["person"]) == (GM.role.value, GM.person)
+    assert dict(row["details"]) == {
+        "invoice": driver.invoice_number,
+        "issued_on": issued.isoformat(),
+        "amount": "4200.00",
+        "batch_id": driver.batch_id,
+        "reason": "到账金额待核",
+    }
+    # The new invoice is the plan's; the voided one stays listed, as such.
+    status = await driver.status()
+    assert status.payment.invoice_number == "88880000111"
+    [voided] = status.payment.voided_invoices
+    assert voided.number == driver.invoice_number
+    assert (voided.issued_on, voided.amount_text) == (issued, "4200.00")
+    assert (voided.role, voided.person) == (GM.role, GM.person)
+    assert (voided.batch_id, voided.reason) == (driver.batch_id, "到账金额待核")
+    dumped = status.model_dump(mode="json")["payment"]["voided_invoices"]
+    assert dumped[0]["number"] == driver.invoice_number
+    assert dumped[0]["amount_text"] == "4200.00" and dumped[0]["voided_at"]
+    lines = "\n".join(render_status(status))
+    assert "88880000111" in lines
+    assert t("cli.status.invoice_voided") in lines and "已作废" in lines
+    [line] = [x for x in lines.splitlines() if t("cli.status.invoice_voided") in x]
+    assert driver.invoice_number in line and "4200.00" in line
+    assert "到账金额待核" in line and driver.batch_id in line
+    # The history says it too, naming the invoice.
+    assert f"{t('actions.void_invoice')} {driver.invoice_number}" in lines
 
 
 async def test_finance_corrects_the_reference_of_its_confirmation_alone(
