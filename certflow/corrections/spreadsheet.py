@@ -61,7 +61,9 @@ def read_form_workbook(
     records: list[Record] = []
     is_form = False
     for sheet in workbook.sheets:
-        found = records_from_rows(sheet.rows, sheet=sheet.name)
+        found = records_from_rows(
+            sheet.rows, sheet=sheet.name, uncalculated=sheet.uncalculated
+        )
         if found is not None:
             is_form = True
             records.extend(found)
