@@ -23,6 +23,7 @@ PROBLEM_CODES = INTAKE_PROBLEM_CODES | frozenset(
         "scan_only",
         "unreadable_mail",
         "unreadable_archive",
+        "empty_attachment",
         "unreadable_attachment",
         "attachment_too_large",
         "encrypted_attachment",

@@ -73,18 +73,31 @@ def sniff(
     A zip's members are all inflated to check them; ``marks`` (when given)
     receives the names of those worth reading again (see ``Marks``).
     """
-    if not data:
-        return Refusal("empty_file", {})
     if len(data) > limits.max_bytes:
         return Refusal(
             "file_too_large",
             {"size_mb": _mib(len(data)), "limit_mb": _mib(limits.max_bytes)},
         )
+    if is_blank(data):
+        return Refusal("empty_file", {})
     if data.startswith(ZIP_MAGICS):
         return _sniff_zip(data, limits, Marks() if marks is None else marks)
     if data.startswith(OLE2_MAGIC):
         return _sniff_ole2(data)
     return _sniff_text(data)
+
+
+def is_blank(data: bytes) -> bool:
+    """Whether an uploaded file holds nothing: no byte at all, or only spaces,
+    tabs, line breaks and NUL bytes (a UTF-8 byte order mark before them too).
+
+    Such a file was saved empty or never filled in; every upload refuses it as
+    empty, whatever it was meant to be.
+    """
+    return _BLANK.fullmatch(data) is not None
+
+
+_BLANK = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n\x0b\x0c\x00]*")
 
 
 def _mib(size: int) -> str:
@@ -199,8 +212,6 @@ def _sniff_text(data: bytes) -> Format | Refusal:
         return Format.CSV
     # Some tools pad a file with NUL bytes at its end; they hold nothing.
     head = data.rstrip(b"\x00")[:4096]
-    if not head:
-        return Refusal("empty_file", {})
     if b"\x00" in head:
         return Refusal("unsupported_format", {})
     if head.lstrip().lower().startswith((b"<", b"\xef\xbb\xbf<")):
