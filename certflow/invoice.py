@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from openpyxl.utils import get_column_letter
 from pydantic import Field
 
 from certflow.arguments import shown
@@ -25,7 +26,7 @@ from certflow.intake.cells import (
     is_number_cell,
     lost_digits,
 )
-from certflow.intake.common import refusal_problem
+from certflow.intake.common import formula_without_result, refusal_problem
 from certflow.intake.container import Refusal
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.workbook import Grid, open_workbook
@@ -160,9 +161,14 @@ def is_valid_credit_code(code: str) -> bool:
 
 @dataclass(frozen=True)
 class _Entry:
-    """One recognised row of the form: where it is, its label and its value."""
+    """One recognised row of the form: where it is, its label and its value.
+
+    ``column`` is the label's (0-based): the value is the first filled cell
+    to its right.
+    """
 
     row: int
+    column: int
     label: str
     raw: CellValue
     text: str
@@ -222,7 +228,8 @@ def _entries(grid: Grid) -> list[tuple[InvoiceField, _Entry]]:
             continue
         raw: CellValue = filled[1][1] if len(filled) > 1 else None
         label = clean_text(label_cell)
-        entries.append((field, _Entry(index + 1, label, raw, clean_text(raw))))
+        entry = _Entry(index + 1, filled[0][0], label, raw, clean_text(raw))
+        entries.append((field, entry))
     return entries
 
 
@@ -270,6 +277,7 @@ class _Check:
         self, entries: list[tuple[InvoiceField, _Entry]]
     ) -> dict[InvoiceField, str]:
         self._formula_cells()
+        uncalculated = self._uncalculated_cells()
         seen: dict[InvoiceField, _Entry] = {}
         values: dict[InvoiceField, str] = {}
         for field, entry in entries:
@@ -277,6 +285,8 @@ class _Check:
             if first is not entry:
                 self.add("duplicate_field", entry, first=first.row)
                 continue
+            if any(entry.column < index for index in uncalculated.get(entry.row, ())):
+                continue  # what was read as its value is not the value
             value = self._value(field, entry)
             if value is not None:
                 values[field] = value
@@ -299,6 +309,19 @@ class _Check:
                             value=text,
                         )
                     )
+
+    def _uncalculated_cells(self) -> dict[int, list[int]]:
+        """Report each formula saved without its result; return them by row.
+
+        Every cell of the form is read (a label, its value, or text to check),
+        so each such cell is reported, by its column letter.
+        """
+        by_row: dict[int, list[int]] = {}
+        for row, index in sorted(self.grid.uncalculated):
+            letter = get_column_letter(index + 1)
+            self.problems.append(formula_without_result(self.grid.name, row, letter))
+            by_row.setdefault(row, []).append(index)
+        return by_row
 
     def _value(self, field: InvoiceField, entry: _Entry) -> str | None:
         if not entry.text:

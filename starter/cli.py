@@ -50,6 +50,7 @@ from activities.documents import (
     DocumentDamaged,
     DocumentNotFound,
     DocumentStore,
+    guess_media_type,
     media_suffix,
 )
 from certflow import search_attributes as sa
@@ -94,6 +95,7 @@ from certflow.identity import (
     is_admission_number,
     is_invoice_placeholder,
 )
+from certflow.intake.container import is_blank
 from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
 from certflow.invoice import LABELS, InvoiceField
 from certflow.mail_address import is_mail_address
@@ -868,21 +870,31 @@ def read_file(path: Path, *, folder: str = "cli.file_is_folder") -> bytes:
         raise CliError(t("cli.file_unreadable", path=path)) from None
 
 
-def _file(ctx: Context, path: Path) -> Any:
-    return ctx.store.put_file(existing_file(path))
+def upload_bytes(path: Path, arg: Arg) -> bytes:
+    """The bytes of a file to upload, checked before anything is stored or sent.
 
-
-def _scan_file(ctx: Context, path: Path, flag: str) -> Any:
-    """A scan the plan never reads, checked here as intake checks a scan.
-
-    Empty, too large, or no PDF, JPEG or PNG by its first bytes, it is refused
-    before it is stored; accepted, its media type is the one its bytes show.
+    An empty file (or one of blank lines only) is refused as empty: saved
+    before it was filled in, or the wrong file chosen. A scan the plan never
+    reads (``Arg.scan``) is checked here as intake checks a scan: empty, too
+    large, or no PDF, JPEG or PNG that opens, it is refused.
     """
     data = read_file(path)
-    problems = scan_problems(data)
-    if problems:
-        raise CliError(t("cli.scan_refused", flag=flag, reason=problems[0].message))
-    media_type = scan_media_type(data)
+    if arg.scan:
+        problems = scan_problems(data)
+        if problems:
+            reason = problems[0].message
+            raise CliError(t("cli.scan_refused", flag=arg.flag, reason=reason))
+    elif is_blank(data):
+        raise CliError(t("cli.file_empty", path=path))
+    return data
+
+
+def _stored(ctx: Context, path: Path, data: bytes, arg: Arg) -> Any:
+    """Put a checked upload in the document store; return its reference.
+
+    A scan's media type is the one its bytes show.
+    """
+    media_type = scan_media_type(data) if arg.scan else guess_media_type(path.name)
     assert media_type is not None  # a scan without problems is one of the three
     return ctx.store.put(data, filename=path.name, media_type=media_type)
 
@@ -900,7 +912,7 @@ class Arg:
     target: str | None
     options: dict[str, Any] = field(default_factory=dict)
     document: bool = False
-    # A document that is a scan of a signed paper (see ``_scan_file``).
+    # A document that is a scan of a signed paper (see ``upload_bytes``).
     scan: bool = False
 
     @property
@@ -958,18 +970,26 @@ class PlanAction:
                 arg.add_to(group, helps(arg.name))
 
     def request(self, args: argparse.Namespace, actor: Actor, ctx: Context) -> Any:
-        """Build the update's request from the parsed arguments."""
+        """Build the update's request from the parsed arguments.
+
+        Every file given is read and checked before any is stored: a refused
+        one (the application's form after its scan) leaves nothing behind.
+        """
+        arguments = (*self.arguments, *self.exclusive)
+        files = {
+            arg.dest: upload_bytes(path, arg)
+            for arg in arguments
+            if arg.document and (path := getattr(args, arg.dest)) is not None
+        }
         values: dict[str, Any] = {"actor": actor}
-        for arg in (*self.arguments, *self.exclusive):
+        for arg in arguments:
             if arg.target is None:
                 continue
             value = getattr(args, arg.dest)
             if value is None and arg.options.get("type") in _OPTIONAL_TEXT:
                 continue  # an optional text not given: the model's default
-            if arg.scan and value is not None:
-                value = _scan_file(ctx, value, arg.flag)
-            elif arg.document and value is not None:
-                value = _file(ctx, value)
+            if arg.dest in files:
+                value = _stored(ctx, value, files[arg.dest], arg)
             values[arg.target] = value
         return self.model.model_validate(values)
 

@@ -23,6 +23,7 @@ from certflow.calendar.schedule import (
     check_schedule,
 )
 from certflow.config import toml_error_position
+from certflow.intake.container import is_blank
 from certflow.models import Problem
 
 _HOLIDAY_KINDS = {"holiday", "放假", "休"}
@@ -38,8 +39,12 @@ def load_schedule_file(
     (.toml, .csv, .txt); otherwise TOML is tried, then CSV, then the notice
     text. ``year``, when given, is the year the caller expects. Raises
     ``ScheduleError`` (``NoticeError`` for notice text) with every reason in
-    Chinese.
+    Chinese; an empty file (or one of blank lines) with the one reason that
+    it is empty and what it should hold.
     """
+    if is_blank(data):
+        # Not "unreadable": there is nothing to read, whatever its form.
+        raise ScheduleError([calendar_problem("file_empty")])
     text = _decode(data)
     digest = hashlib.sha256(data).hexdigest()[:12]
     suffix = PurePath(filename_hint or "").suffix.lower()

@@ -6,6 +6,7 @@ Pure parsing and composing: no network, no database. The mailbox sources live in
 
 from certflow.corrections.mail import dedupe_key, read_correction_mail
 from certflow.corrections.model import (
+    INTAKE_PROBLEM_CODES,
     PROBLEM_CODES,
     CorrectionDraft,
     MailReading,
@@ -21,6 +22,7 @@ from certflow.corrections.spreadsheet import read_correction_form_xlsx
 from certflow.corrections.text import read_correction_form_text
 
 __all__ = [
+    "INTAKE_PROBLEM_CODES",
     "PROBLEM_CODES",
     "CorrectionDraft",
     "MailReading",

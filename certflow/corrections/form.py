@@ -17,6 +17,7 @@ from certflow.corrections.model import CorrectionDraft, ScoreField
 from certflow.i18n import t
 from certflow.identity import is_admission_number
 from certflow.intake.cells import lost_digits
+from certflow.intake.common import formula_without_result
 from certflow.models import Problem
 from certflow.privacy import mask_id_number
 from certflow.text import normalise_name
@@ -127,7 +128,8 @@ class Record:
     """One request as found, before checking: form key -> text, and where it was.
 
     ``sheet`` and ``row`` locate a spreadsheet row; ``ordinal`` numbers requests
-    in a mail body, where there are no rows to point at.
+    in a mail body, where there are no rows to point at. ``uncalculated`` are
+    the form keys whose cell holds a formula saved without its result.
     """
 
     values: dict[str, str] = field(default_factory=dict)
@@ -135,10 +137,16 @@ class Record:
     row: int | None = None
     ordinal: int | None = None
     id_as_number: bool = False
+    uncalculated: list[str] = field(default_factory=list)
 
     def attempted(self) -> bool:
-        """Tell whether the record names enough form fields to be a request."""
-        named = [k for k in self.values if k not in ("requester", "phone")]
+        """Tell whether the record names enough form fields to be a request.
+
+        A field whose formula was saved without its result counts: the sender
+        filled it in, and sees its value.
+        """
+        keys = {*self.values, *self.uncalculated}
+        named = [k for k in keys if k not in ("requester", "phone")]
         return len(named) >= MIN_FIELDS
 
 
@@ -164,10 +172,13 @@ def check_record(
 ) -> CorrectionDraft | list[Problem]:
     """Turn one record into a draft, or into the problems that stop it."""
     values = {k: v.strip() for k, v in record.values.items()}
-    problems: list[Problem] = []
+    problems: list[Problem] = [
+        formula_without_result(record.sheet, record.row, LABELS[key][0])
+        for key in record.uncalculated
+    ]
 
     for key in REQUIRED:
-        if not values.get(key):
+        if not values.get(key) and key not in record.uncalculated:
             problems.append(
                 _problem(record, "missing_field", key, label=LABELS[key][0])
             )

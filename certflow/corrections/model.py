@@ -11,14 +11,19 @@ from certflow.models import Model, Problem
 
 ScoreField = Literal["theory", "practical", "total", "status"]
 
-# Every Problem.code a reading can carry (texts: corrections.problem.<code>).
-PROBLEM_CODES = frozenset(
+# The problems of a form's cells that every reader of uploaded workbooks
+# reports alike (texts: intake.<code>).
+INTAKE_PROBLEM_CODES = frozenset({"formula_without_result"})
+# Every Problem.code a reading can carry (texts: corrections.problem.<code>,
+# or intake.<code> for ``INTAKE_PROBLEM_CODES``).
+PROBLEM_CODES = INTAKE_PROBLEM_CODES | frozenset(
     {
         "no_form",
         "attachment_missing",
         "scan_only",
         "unreadable_mail",
         "unreadable_archive",
+        "empty_attachment",
         "unreadable_attachment",
         "attachment_too_large",
         "encrypted_attachment",

@@ -26,6 +26,7 @@ FORM_LIMITS = IntakeLimits(max_bytes=10 * MIB, max_rows=2000)
 # Refusals of intake's reader that the sender can fix in a particular way; the
 # others (damaged, unknown format, HTML saved as .xls ...) read "cannot be opened".
 _REFUSALS = {
+    "empty_file": "empty_attachment",
     "encrypted": "encrypted_attachment",
     "macro_workbook": "macro_attachment",
     "file_too_large": "attachment_too_large",
@@ -61,7 +62,9 @@ def read_form_workbook(
     records: list[Record] = []
     is_form = False
     for sheet in workbook.sheets:
-        found = records_from_rows(sheet.rows, sheet=sheet.name)
+        found = records_from_rows(
+            sheet.rows, sheet=sheet.name, uncalculated=sheet.uncalculated
+        )
         if found is not None:
             is_form = True
             records.extend(found)

@@ -7,7 +7,7 @@ through here.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from certflow.corrections.form import Record, label_key
 from certflow.intake.cells import CellValue, lost_digits
@@ -61,13 +61,16 @@ def records_from_rows(
     *,
     sheet: str | None,
     first_row_number: int | None = 1,
+    uncalculated: Collection[tuple[int, int]] = (),
 ) -> list[Record] | None:
     """Read the requests of a table; None when it has no form header at all.
 
     ``first_row_number`` is the row number the office suite shows for ``rows[0]``
     (None for a table in a mail body, whose records are numbered instead).
     A plan id written above the header ("考试计划编号：P…") serves every row that
-    leaves its own plan id column out or empty.
+    leaves its own plan id column out or empty. ``uncalculated`` are the cells
+    (row as the office suite shows it, 0-based column) holding a formula saved
+    without its result: read as empty, each is named on its record instead.
     """
     found = find_header(rows)
     if found is None:
@@ -80,16 +83,23 @@ def records_from_rows(
             if isinstance(cell, str) and (match := _PLAN_LINE.search(cell)):
                 plan_above = match.group(1).strip()
 
+    # Rows holding nothing but such formulas may be past the rows read.
+    height = len(rows)
+    if uncalculated and first_row_number is not None:
+        height = max(height, max(r for r, _ in uncalculated) - first_row_number + 1)
     records: list[Record] = []
-    for offset, row in enumerate(rows[header_index + 1 :], start=header_index + 1):
+    for offset in range(header_index + 1, height):
+        row = rows[offset] if offset < len(rows) else ()
         texts = {col: cell_text(row[col]) for col in columns if col < len(row)}
-        if not any(texts.values()):
+        number = None if first_row_number is None else first_row_number + offset
+        formulas = [
+            key for col, key in columns.items() if (number, col) in uncalculated
+        ]
+        if not any(texts.values()) and not formulas:
             continue
-        record = Record(sheet=sheet)
-        if first_row_number is None:
+        record = Record(sheet=sheet, row=number, uncalculated=formulas)
+        if number is None:
             record.ordinal = len(records) + 1
-        else:
-            record.row = first_row_number + offset
         for col, key in columns.items():
             if texts.get(col):
                 record.values.setdefault(key, texts[col])

@@ -371,16 +371,33 @@ def read_id(
     return kind, number, []
 
 
-def explain_error_cells(
+def formula_without_result(sheet: str | None, row: int | None, column: str) -> Problem:
+    """The problem of a cell holding a formula whose result the file does not keep.
+
+    Every reader of uploaded workbooks reports such a cell with this one
+    problem, located as its other problems are (``Grid.uncalculated`` says
+    which cells they are): the cell reads as empty, though the sender sees a
+    value in it.
+    """
+    return problem("formula_without_result", sheet=sheet, row=row, column=column)
+
+
+def explain_empty_cells(
     data: bytes, located: Located, problems: list[Problem]
 ) -> list[Problem]:
-    """Say so where a problem's empty cell is not really empty.
+    """Say so where a cell read as empty is not really empty.
+
+    A cell holding a formula saved without its result is a problem wherever
+    the table is read (the title rows, the header, the data rows' columns),
+    whatever else was found: its value was never read. A problem said of such
+    a cell ("may not be empty") is replaced by it.
 
     A cell covered by a merged range (its value is in the range's first cell)
     and a cell holding a formula error (#N/A, #DIV/0!) both read as empty, so
     their problem would read "may not be empty" of a cell that is not. The
     error cells are only looked up when there are problems.
     """
+    problems = _without_result(located, problems)
     if not problems:
         return problems
     table = located.table
@@ -407,6 +424,39 @@ def explain_error_cells(
             )
         )
     return explained
+
+
+def _without_result(located: Located, problems: list[Problem]) -> list[Problem]:
+    """``problems`` with every formula saved without its result the table reads.
+
+    The rows between the header and the signature lines are read in the
+    table's columns, those that read as empty too (a row of such formulas
+    would be skipped as empty, a candidate lost); the title rows and the
+    header in every column (a title-row cell is named by its letter, as the
+    title-row problems name theirs). What was said of those cells is dropped:
+    it was said of an empty reading.
+    """
+    grid, table = located.grid, located.table
+    if not grid.uncalculated:
+        return problems
+    role = {index: column for column, index in table.columns.items()}
+    header_row = table.header_row + 1
+    footer_row = None if table.footer_row is None else table.footer_row + 1
+    found = []
+    for row, index in sorted(grid.uncalculated):
+        if row <= header_row:
+            letter = get_column_letter(index + 1)
+            found.append(formula_without_result(grid.name, row, letter))
+        elif (footer_row is None or row < footer_row) and index in role:
+            header = table.headers[role[index]]
+            found.append(formula_without_result(grid.name, row, header))
+    if not found:
+        return problems
+    cells = {(f.row, f.column) for f in found}
+    kept = [
+        p for p in problems if p.sheet != grid.name or (p.row, p.column) not in cells
+    ]
+    return sorted([*kept, *found], key=lambda p: p.row or 0)
 
 
 _EMPTY_CELL_CODES = frozenset({"missing_value", "score_missing"})

@@ -10,9 +10,10 @@ here, before any spreadsheet parser sees the bytes.
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from certflow.intake.limits import IntakeLimits
@@ -23,6 +24,14 @@ ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
 _CHUNK = 64 * 1024
 # How an xlsx sheet marks a hidden row (``<row ... hidden="1">``).
 HIDDEN_MARK = b"hidden="
+# How an xlsx sheet may show a formula saved without its result: the formula
+# closes the cell (``<f>A1+B1</f></c>``) or its value is empty (``<v />``,
+# ``<v></v>``). A hit is only a hint (an empty text result looks the same),
+# which ``certflow.intake.sheetstate`` checks cell by cell. The other cells of
+# a shared formula (``<f t="shared" si="0"/>``) are not looked for here: the
+# cell that holds the shared formula's text is saved like them.
+UNCALCULATED_MARK = re.compile(rb"</f>(?:</c>|<v ?/>|<v></v>)")
+_SEAM = len(b"</f><v></v>") - 1
 _MAX_ZIP_MEMBERS = 5000
 
 
@@ -43,34 +52,59 @@ class Refusal:
     fields: dict[str, object]
 
 
+@dataclass
+class Marks:
+    """Zip members worth reading again, as noted while each was inflated.
+
+    ``hidden`` hold ``HIDDEN_MARK`` (a hidden row, perhaps); ``uncalculated``
+    match ``UNCALCULATED_MARK`` (a formula without its result, perhaps).
+    Only these need reading again, so a plain sheet is inflated once.
+    """
+
+    hidden: set[str] = field(default_factory=set)
+    uncalculated: set[str] = field(default_factory=set)
+
+
 def sniff(
-    data: bytes, limits: IntakeLimits, marked: set[str] | None = None
+    data: bytes, limits: IntakeLimits, marks: Marks | None = None
 ) -> Format | Refusal:
     """Return the format of ``data``, or why it is refused.
 
-    A zip's members are all inflated to check them; ``marked`` (when given)
-    receives the names of those whose bytes hold ``HIDDEN_MARK``, so that only
-    they need reading again for hidden rows.
+    A zip's members are all inflated to check them; ``marks`` (when given)
+    receives the names of those worth reading again (see ``Marks``).
     """
-    if not data:
-        return Refusal("empty_file", {})
     if len(data) > limits.max_bytes:
         return Refusal(
             "file_too_large",
             {"size_mb": _mib(len(data)), "limit_mb": _mib(limits.max_bytes)},
         )
+    if is_blank(data):
+        return Refusal("empty_file", {})
     if data.startswith(ZIP_MAGICS):
-        return _sniff_zip(data, limits, set() if marked is None else marked)
+        return _sniff_zip(data, limits, Marks() if marks is None else marks)
     if data.startswith(OLE2_MAGIC):
         return _sniff_ole2(data)
     return _sniff_text(data)
+
+
+def is_blank(data: bytes) -> bool:
+    """Whether an uploaded file holds nothing: no byte at all, or only spaces,
+    tabs, line breaks and NUL bytes (a UTF-8 byte order mark before them too).
+
+    Such a file was saved empty or never filled in; every upload refuses it as
+    empty, whatever it was meant to be.
+    """
+    return _BLANK.fullmatch(data) is not None
+
+
+_BLANK = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n\x0b\x0c\x00]*")
 
 
 def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f}"
 
 
-def _sniff_zip(data: bytes, limits: IntakeLimits, marked: set[str]) -> Format | Refusal:
+def _sniff_zip(data: bytes, limits: IntakeLimits, marks: Marks) -> Format | Refusal:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
@@ -103,7 +137,7 @@ def _sniff_zip(data: bytes, limits: IntakeLimits, marked: set[str]) -> Format | 
 
     # A directory can lie about sizes; inflating each member in bounded chunks
     # stops at the declared size and the CRC check exposes the lie.
-    return _verify_members(archive, members, marked) or kind
+    return _verify_members(archive, members, marks) or kind
 
 
 def _zip_kind(archive: zipfile.ZipFile, names: set[str]) -> Format | Refusal:
@@ -137,18 +171,24 @@ def _zip_kind(archive: zipfile.ZipFile, names: set[str]) -> Format | Refusal:
 
 
 def _verify_members(
-    archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], marked: set[str]
+    archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], marks: Marks
 ) -> Refusal | None:
-    overlap = len(HIDDEN_MARK) - 1
+    overlap = _SEAM
     for member in members:
+        name = member.filename
         try:
             with archive.open(member) as stream:
                 tail = b""
                 while chunk := stream.read(_CHUNK):
-                    if HIDDEN_MARK in tail + chunk[:overlap]:
-                        marked.add(member.filename)
-                    elif HIDDEN_MARK in chunk:
-                        marked.add(member.filename)
+                    # A mark may straddle two reads: the seam is looked at too.
+                    seam = tail + chunk[:overlap]
+                    if HIDDEN_MARK in seam or HIDDEN_MARK in chunk:
+                        marks.hidden.add(name)
+                    if name not in marks.uncalculated and (
+                        UNCALCULATED_MARK.search(seam)
+                        or UNCALCULATED_MARK.search(chunk)
+                    ):
+                        marks.uncalculated.add(name)
                     tail = chunk[-overlap:]
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError):
             return Refusal("damaged", {})
@@ -172,8 +212,6 @@ def _sniff_text(data: bytes) -> Format | Refusal:
         return Format.CSV
     # Some tools pad a file with NUL bytes at its end; they hold nothing.
     head = data.rstrip(b"\x00")[:4096]
-    if not head:
-        return Refusal("empty_file", {})
     if b"\x00" in head:
         return Refusal("unsupported_format", {})
     if head.lstrip().lower().startswith((b"<", b"\xef\xbb\xbf<")):

@@ -2,12 +2,18 @@
 
 The cell reader (python-calamine) gives each sheet's cells, whether the sheet is
 hidden, and the merged ranges of xlsx and xls. It does not give hidden rows in
-any format, nor the merged ranges of an ods. Both matter: a hidden row is data
-the uploader and the signing evaluators never saw on screen or on paper, and a
+any format, nor the merged ranges of an ods, nor which cells hold a formula
+whose result the file does not keep. All three matter: a hidden row is data
+the uploader and the signing evaluators never saw on screen or on paper; a
 merged range holds its value in its first cell only, so the rows it covers read
-as empty. This module finds them in the file itself, each format its own way:
-the ``hidden`` attribute of an xlsx ``<row>``, the ``fDyZero`` flag of an xls
-``ROW`` record, the ``table:visibility`` of an ods row and the spans of its cells.
+as empty; and a formula saved without its result (a workbook written by a
+program rather than saved by Excel, WPS or LibreOffice) reads as empty though
+the office suite shows a value there. This module finds them in the file
+itself, each format its own way: the ``hidden`` attribute of an xlsx ``<row>``
+and its ``<f>`` elements without a ``<v>`` value, the ``fDyZero`` flag of an
+xls ``ROW`` record (an xls formula always keeps its result), the
+``table:visibility`` of an ods row, the spans of its cells and its formula
+cells without a value type.
 
 Everything here is best effort: a part it cannot read gives nothing, and the
 upload is read as the cell reader sees it.
@@ -20,19 +26,30 @@ import io
 import re
 import struct
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from xml.etree.ElementTree import ParseError, iterparse
 
-from certflow.intake.container import CompoundFile, Format
+from openpyxl.utils import column_index_from_string
+
+from certflow.intake.container import CompoundFile, Format, Marks
 
 # A merged range, 0-based and inclusive: first row, first column, last row,
 # last column.
 Merge = tuple[int, int, int, int]
+# A cell as the office suite numbers it: 1-based row, 0-based column.
+Cell = tuple[int, int]
 
 _MAX_PART = 200 * 2**20
 _ROW_TAG = re.compile(rb"<(?:\w+:)?row\b([^>]*)>")
 _ROW_NUMBER = re.compile(rb'\br="([0-9]+)"')
 _HIDDEN = re.compile(rb'\bhidden="(?:1|true)"')
+# The end of an xlsx formula followed by no value, or by an empty one (the
+# end of a shared formula's other cells too). Cells are written without
+# namespace prefixes and with their reference (``r="G4"``) by every office
+# suite and by the libraries programs write workbooks with; a cell without
+# one is not found.
+_FORMULA_WITHOUT_VALUE = re.compile(rb"(?:</f>|<f\b[^>]*/>)(</c>|<v\s*/>|<v></v>)")
+_CELL_REFERENCE = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
 
 _BIFF_BOF = 0x0809
 _BIFF_EOF = 0x000A
@@ -41,14 +58,22 @@ _BIFF_ROW = 0x0208
 _ROW_HIDDEN = 0x0020  # fDyZero: the row's height is zero, it is hidden
 
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_VALUE_TYPE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}value-type"
+# A sheet has at most this many columns in any office suite.
+_MAX_COLUMNS = 16384
+# Repeated cells and rows let a small ods claim a formula in millions of cells:
+# past this many, no more are kept.
+_MAX_UNCALCULATED = 100_000
 
 
 @dataclass
 class SheetState:
-    """Per sheet name: the 0-based indexes of hidden rows, and merged ranges."""
+    """Per sheet name: the 0-based indexes of hidden rows, merged ranges, and
+    the cells holding a formula whose result the file does not keep."""
 
     hidden_rows: dict[str, frozenset[int]]
     merged: dict[str, list[Merge]]
+    uncalculated: dict[str, frozenset[Cell]] = field(default_factory=dict)
 
 
 def sheet_state(
@@ -56,21 +81,28 @@ def sheet_state(
     kind: Format,
     names: list[str],
     height: int,
-    marked: frozenset[str] | None = None,
+    marks: Marks | None = None,
+    *,
+    last_row: int | None = None,
 ) -> SheetState:
-    """Hidden rows of each named sheet (and an ods's merges), up to ``height`` rows.
+    """Hidden rows, formulas without a result (and an ods's merges) of each
+    named sheet.
 
-    ``height`` bounds what is kept: rows past the longest sheet hold nothing.
-    ``marked``, when known, names the xlsx members holding ``hidden=`` at all
-    (found while the container was checked): the others are not read again.
+    ``height`` bounds the hidden rows and merges kept: rows past the longest
+    sheet hold nothing. Formulas without a result are looked for up to
+    ``last_row`` (``height`` when not given): the cell reader leaves out the
+    last rows and columns when they hold nothing but such formulas.
+    ``marks``, when known, names the xlsx members worth reading again (found
+    while the container was checked): the others are not read again.
     """
+    last = height if last_row is None else last_row
     try:
         if kind is Format.XLSX:
-            return SheetState(_xlsx_hidden_rows(data, names, height, marked), {})
+            return _xlsx_state(data, names, (height, last), marks)
         if kind is Format.XLS:
             return SheetState(_xls_hidden_rows(data, height), {})
         if kind is Format.ODS:
-            return _ods_state(data, height)
+            return _ods_state(data, height, last)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, ParseError):
         pass
     except (struct.error, IndexError, StopIteration):
@@ -97,36 +129,70 @@ def sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
     return None
 
 
-def _xlsx_hidden_rows(
-    data: bytes, names: list[str], height: int, marked: frozenset[str] | None
-) -> dict[str, frozenset[int]]:
-    found: dict[str, frozenset[int]] = {}
-    if marked is not None and not marked:
-        return found  # no member says hidden= anywhere
+def _xlsx_state(
+    data: bytes, names: list[str], bounds: tuple[int, int], marks: Marks | None
+) -> SheetState:
+    height, last = bounds
+    state = SheetState({}, {})
+    if marks is not None and not (marks.hidden or marks.uncalculated):
+        return state  # the usual workbook: no member to read again
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for name in names:
             path = sheet_part(archive, name)
             if path is None or archive.getinfo(path).file_size > _MAX_PART:
                 continue
-            if marked is not None and path not in marked:
+            hidden = marks is None or path in marks.hidden
+            uncalculated = marks is None or path in marks.uncalculated
+            if not (hidden or uncalculated):
                 continue
             xml = archive.read(path)
-            if b"hidden=" not in xml or not _HIDDEN.search(xml):
-                continue  # the usual sheet: no row to walk
-            hidden = set()
-            number = 0
-            for tag in _ROW_TAG.finditer(xml):
-                attributes = tag.group(1)
-                stated = _ROW_NUMBER.search(attributes)
-                # A row without r="" follows the one before it.
-                number = int(stated.group(1)) if stated else number + 1
-                if number > height:
-                    break
-                if _HIDDEN.search(attributes):
-                    hidden.add(number - 1)
-            if hidden:
-                found[name] = frozenset(hidden)
-    return found
+            if hidden and (rows := _xlsx_hidden_rows(xml, height)):
+                state.hidden_rows[name] = rows
+            if uncalculated and (cells := uncalculated_cells(xml, last)):
+                state.uncalculated[name] = cells
+    return state
+
+
+def _xlsx_hidden_rows(xml: bytes, height: int) -> frozenset[int]:
+    if b"hidden=" not in xml or not _HIDDEN.search(xml):
+        return frozenset()  # the usual sheet: no row to walk
+    hidden = set()
+    number = 0
+    for tag in _ROW_TAG.finditer(xml):
+        attributes = tag.group(1)
+        stated = _ROW_NUMBER.search(attributes)
+        # A row without r="" follows the one before it.
+        number = int(stated.group(1)) if stated else number + 1
+        if number > height:
+            break
+        if _HIDDEN.search(attributes):
+            hidden.add(number - 1)
+    return frozenset(hidden)
+
+
+def uncalculated_cells(xml: bytes, height: int) -> frozenset[Cell]:
+    """The cells of an xlsx sheet's XML holding a formula without its result.
+
+    A formula followed by no ``<v>``, or by an empty one, has no result: Excel,
+    WPS and LibreOffice always save one, programs writing workbooks often do
+    not. An empty value of a text formula (``t="str"``) is a result, the empty
+    text (``=IF(A1="","",…)``), and is left alone. Rows past ``height`` are
+    left out.
+    """
+    found = set()
+    for match in _FORMULA_WITHOUT_VALUE.finditer(xml):
+        formula = match.start()
+        start = xml.rfind(b"<c ", 0, formula)
+        end = xml.find(b">", start, formula)
+        if start < 0 or end < 0 or b"</c>" in xml[end:formula]:
+            continue  # no cell of its own: not a cell's formula
+        attributes = xml[start:end]
+        if match.group(1) != b"</c>" and b't="str"' in attributes:
+            continue
+        where = _CELL_REFERENCE.search(attributes)
+        if where is not None and (row := int(where.group(2))) <= height:
+            found.add((row, column_index_from_string(where.group(1).decode()) - 1))
+    return frozenset(found)
 
 
 def _xls_hidden_rows(data: bytes, height: int) -> dict[str, frozenset[int]]:
@@ -169,9 +235,10 @@ def _biff_sheet_name(body: bytes) -> str:
     return raw.decode("utf-16-le" if wide else "latin-1", "replace")
 
 
-def _ods_state(data: bytes, height: int) -> SheetState:
+def _ods_state(data: bytes, height: int, last: int) -> SheetState:
     hidden: dict[str, frozenset[int]] = {}
     merged: dict[str, list[Merge]] = {}
+    uncalculated: dict[str, frozenset[Cell]] = {}
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         if archive.getinfo("content.xml").file_size > _MAX_PART:
             return SheetState({}, {})
@@ -181,14 +248,18 @@ def _ods_state(data: bytes, height: int) -> SheetState:
         column = 0
         rows: set[int] = set()
         merges: list[Merge] = []
+        formulas: set[Cell] = set()
+        # The columns of the current row whose formula has no value (a value
+        # type says which value the cell keeps: ods keeps one for each formula).
+        pending: list[int] = []
         for event, element in iterparse(stream, events=("start", "end")):
             tag = element.tag
             if event == "start":
                 if tag == f"{_TABLE}table":
                     sheet = element.get(f"{_TABLE}name", "")
-                    row, rows, merges = 0, set(), []
+                    row, rows, merges, formulas = 0, set(), [], set()
                 elif tag == f"{_TABLE}table-row":
-                    column = 0
+                    column, pending = 0, []
                 continue
             if tag in (f"{_TABLE}table-cell", f"{_TABLE}covered-table-cell"):
                 spanned_rows = int(element.get(f"{_TABLE}number-rows-spanned", "1"))
@@ -198,12 +269,24 @@ def _ods_state(data: bytes, height: int) -> SheetState:
                 if (spanned_rows > 1 or spanned_columns > 1) and row < height:
                     last_row = row + spanned_rows - 1
                     merges.append((row, column, last_row, column + spanned_columns - 1))
-                column += int(element.get(f"{_TABLE}number-columns-repeated", "1"))
+                repeated = int(element.get(f"{_TABLE}number-columns-repeated", "1"))
+                if (
+                    element.get(f"{_TABLE}formula") is not None
+                    and element.get(_VALUE_TYPE) is None
+                ):
+                    pending.extend(range(column, min(column + repeated, _MAX_COLUMNS)))
+                column += repeated
                 element.clear()
             elif tag == f"{_TABLE}table-row":
                 repeated = int(element.get(f"{_TABLE}number-rows-repeated", "1"))
                 if element.get(f"{_TABLE}visibility", "visible") != "visible":
                     rows.update(range(row, min(row + repeated, height)))
+                if len(formulas) < _MAX_UNCALCULATED:
+                    formulas.update(
+                        (index + 1, position)
+                        for index in range(row, min(row + repeated, last))
+                        for position in pending
+                    )
                 row += repeated
                 element.clear()
             elif tag == f"{_TABLE}table":
@@ -211,5 +294,7 @@ def _ods_state(data: bytes, height: int) -> SheetState:
                     hidden[sheet] = frozenset(rows)
                 if merges:
                     merged[sheet] = merges
+                if formulas:
+                    uncalculated[sheet] = frozenset(formulas)
                 element.clear()
-    return SheetState(hidden, merged)
+    return SheetState(hidden, merged, uncalculated)

@@ -16,7 +16,7 @@ from certflow.intake.common import (
     Duplicates,
     Located,
     bad_admission_number,
-    explain_error_cells,
+    explain_empty_cells,
     locate,
     name_too_long,
     problem,
@@ -125,7 +125,7 @@ def read_candidate_sign_in(
                     row=row,
                 )
             )
-    problems = explain_error_cells(data, located, problems)
+    problems = explain_empty_cells(data, located, problems)
     return _reading(located, problems, candidates=rows)
 
 
@@ -166,7 +166,7 @@ def read_evaluator_sign_in(
                     row=row,
                 )
             )
-    problems = explain_error_cells(data, located, problems)
+    problems = explain_empty_cells(data, located, problems)
     return _reading(located, problems, evaluators=rows)
 
 

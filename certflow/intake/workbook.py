@@ -18,9 +18,9 @@ import python_calamine
 from openpyxl.utils import column_index_from_string
 
 from certflow.intake.cells import CellValue
-from certflow.intake.container import Format, Refusal, decode_text, sniff
+from certflow.intake.container import Format, Marks, Refusal, decode_text, sniff
 from certflow.intake.limits import IntakeLimits
-from certflow.intake.sheetstate import Merge, sheet_part, sheet_state
+from certflow.intake.sheetstate import Cell, Merge, sheet_part, sheet_state
 
 # Title rows above the header and signature rows below the data are allowed on
 # top of the row cap.
@@ -34,6 +34,9 @@ class Grid:
     ``visible`` is False for a hidden (or "very hidden") sheet, which nobody
     sees in the office suite; ``hidden_rows`` are the 0-based rows hidden on a
     visible sheet; ``merged`` the merged ranges (0-based, inclusive).
+    ``uncalculated`` are the cells (1-based row, 0-based column) holding a
+    formula whose result the file does not keep: they read as empty in
+    ``rows``, though the office suite shows a value there once it computes it.
     """
 
     name: str
@@ -41,6 +44,7 @@ class Grid:
     visible: bool = True
     hidden_rows: frozenset[int] = frozenset()
     merged: list[Merge] = field(default_factory=list)
+    uncalculated: frozenset[Cell] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -53,19 +57,19 @@ class Workbook:
 
 def open_workbook(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
     """Recognise, check and read ``data``; return its sheets or why it is refused."""
-    marked: set[str] = set()
-    kind = sniff(data, limits, marked)
+    marks = Marks()
+    kind = sniff(data, limits, marks)
     if isinstance(kind, Refusal):
         return kind
     if kind is Format.CSV:
         return _read_csv(data, limits)
-    return _read_spreadsheet(data, kind, limits, frozenset(marked))
+    return _read_spreadsheet(data, kind, limits, marks)
 
 
 def _read_spreadsheet(
-    data: bytes, kind: Format, limits: IntakeLimits, marked: frozenset[str]
+    data: bytes, kind: Format, limits: IntakeLimits, marks: Marks
 ) -> Workbook | Refusal:
-    """Read every sheet; ``marked`` names the zip members that may hide rows."""
+    """Read every sheet; ``marks`` names the zip members worth reading again."""
     cap = limits.max_rows + LAYOUT_ALLOWANCE
     try:
         book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
@@ -83,7 +87,8 @@ def _read_spreadsheet(
     except (python_calamine.CalamineError, ValueError, OSError):
         return Refusal("damaged", {})
     height = max((len(rows) for _, rows, _, _ in read), default=0)
-    state = sheet_state(data, kind, [name for name, *_ in read], height, marked)
+    names = [name for name, *_ in read]
+    state = sheet_state(data, kind, names, height, marks, last_row=cap)
     sheets = [
         Grid(
             name,
@@ -91,6 +96,7 @@ def _read_spreadsheet(
             visible=visible,
             hidden_rows=state.hidden_rows.get(name, frozenset()),
             merged=merged or state.merged.get(name, []),
+            uncalculated=state.uncalculated.get(name, frozenset()),
         )
         for name, rows, visible, merged in read
     ]

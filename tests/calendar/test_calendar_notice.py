@@ -283,6 +283,20 @@ def test_a_file_of_no_known_form_is_refused() -> None:
     assert codes(raised.value) == ["file_unreadable"]
 
 
+@pytest.mark.parametrize("hint", ["2027.toml", "2027.csv", "notice.txt", None])
+@pytest.mark.parametrize("data", [b"", b"\xef\xbb\xbf\r\n  \n\t\n"], ids=["0", "blank"])
+def test_an_empty_file_is_said_to_be_empty_whatever_its_form(
+    hint: str | None, data: bytes
+) -> None:
+    """Regression: an empty file was called unreadable (neither TOML, CSV nor
+    the notice), and a blank .toml said to lack "year" and "holidays"."""
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(data, hint)
+
+    assert codes(raised.value) == ["file_empty"]
+    assert raised.value.problems[0].message == t("calendar.file_empty")
+
+
 def test_a_december_day_of_the_previous_year_is_named_as_such() -> None:
     # The shape of pre-2008 notices: the make-up Saturday belongs to last year.
     text = (

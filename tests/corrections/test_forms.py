@@ -301,6 +301,16 @@ def test_attachments_intake_refuses_say_what_to_do(data: bytes, code: str) -> No
     assert "xlsx" in problems[0].message
 
 
+def test_an_empty_attachment_is_said_to_be_empty() -> None:
+    """Regression: it was said to be damaged or no Excel file."""
+    reading = read_correction_mail(_mail_with_attachment("成绩修改申请表.xlsx", b""))
+
+    assert reading.drafts == []
+    assert [p.code for p in reading.problems] == ["empty_attachment"]
+    assert "成绩修改申请表.xlsx" in reading.problems[0].message
+    assert "空文件" in reading.problems[0].message
+
+
 def test_bytes_that_are_no_workbook_are_an_unreadable_attachment() -> None:
     drafts, problems = read_correction_form_xlsx(b"PK\x03\x04 broken", sender=SENDER)
     assert drafts == []

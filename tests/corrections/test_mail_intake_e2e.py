@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 from temporalio.testing import WorkflowEnvironment
 
 from activities.documents import DocumentStore
@@ -49,6 +50,7 @@ from workflows.mailbox import MAILBOX_WORKFLOW_ID, MailboxPollWorkflow, PollNow
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "mail"
+TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "correction-request.xlsx"
 # Seq 12 of the sample summary: practical 50.1, total 52.5 (fails); 60.1 passes.
 CANDIDATE = "2026110412012"
 
@@ -554,6 +556,45 @@ async def test_a_mail_partly_filed_is_acknowledged_with_what_was_not(
         text = body_text(reply)
         assert filed["request_id"] in text
         assert "以下内容未能登记" in text and "2026110499999" in text
+
+
+async def test_a_form_whose_formula_lost_its_result_files_nothing_and_says_where(
+    open_rig: RigFactory, tmp_path: Path
+) -> None:
+    """Regression: the published score, looked up with a formula by a tool
+    that saved no result, was answered as missing ("缺少“原成绩”")."""
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        book = load_workbook(TEMPLATE)
+        values = [plan_id, "雷芳彬", None, CANDIDATE, "1-1", "实操成绩",
+                  "=VLOOKUP(D4,公示成绩!A:H,8,0)", "60.1", "实操评分表抄录错误",
+                  "武汉市交通职业技术学校考务办"]  # fmt: skip
+        for column, value in enumerate(values, start=1):
+            book["成绩修改申请表"].cell(row=4, column=column, value=value)
+        form = tmp_path / "成绩修改申请表.xlsx"
+        book.save(form)
+        message = mail(
+            SITE_ADDRESS, f"{plan_id} 成绩修改申请", "见附件", await rig.now()
+        )
+        message.add_attachment(
+            form.read_bytes(),
+            maintype="application",
+            subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            filename=form.name,
+        )
+        await rig.send(message)
+
+        run = await rig.poll()
+
+        assert run.counts == {"unmatched": 1}
+        assert await _filed(rig, plan_id) == []
+        assert (await driver.status()).correction_states == {}
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        text = body_text(reply)
+        where = "工作表“成绩修改申请表” 第 4 行 “原成绩”列"
+        assert f"{where}：{t('intake.formula_without_result')}" in text
+        assert t("corrections.problem.missing_field", label="原成绩") not in text
 
 
 async def test_a_request_for_a_plan_whose_workflow_ended_is_refused(

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from certflow.corrections import (
+    INTAKE_PROBLEM_CODES,
     PROBLEM_CODES,
     MailReading,
     dedupe_key,
@@ -74,5 +75,6 @@ def test_a_message_nested_thousands_deep_is_handed_to_people() -> None:
 def test_every_problem_code_has_a_chinese_text() -> None:
     texts = catalogue()
     for code in PROBLEM_CODES:
-        text = texts[f"corrections.problem.{code}"]
+        shared = code in INTAKE_PROBLEM_CODES
+        text = texts[f"intake.{code}" if shared else f"corrections.problem.{code}"]
         assert not text.isascii()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
 
 import pytest
 from openpyxl import Workbook
 
+from certflow.intake.container import ODS_MIMETYPE
 from certflow.models import Level, PassRule, PassRuleKind, PlanInfo
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,3 +56,58 @@ def sheet_file(path: Path, rows: list[list[object]]) -> bytes:
         sheet.append(values)
     book.save(path)
     return path.read_bytes()
+
+
+def with_sheet_xml(data: bytes, change: Callable[[str], str]) -> bytes:
+    """The xlsx ``data`` with each worksheet's XML passed through ``change``,
+    for cells openpyxl cannot write (saved formula results and errors)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                content = change(content.decode("utf-8")).encode("utf-8")
+            target.writestr(item, content)
+    return out.getvalue()
+
+
+def ods_text_cell(text: str) -> str:
+    """An ods cell holding ``text``, as ``ods_file`` takes it."""
+    return (
+        '<table:table-cell office:value-type="string">'
+        f"<text:p>{escape(text)}</text:p></table:table-cell>"
+    )
+
+
+def ods_file(sheet: str, rows: list[list[str]]) -> bytes:
+    """A minimal one-sheet OpenDocument spreadsheet: the parts an ods needs, no
+    styles. ``rows`` hold each cell's XML (``ods_text_cell``)."""
+    body = "".join(
+        "<table:table-row>" + "".join(row) + "</table:table-row>" for row in rows
+    )
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<office:document-content office:version="1.2"'
+        ' xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
+        ' xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"'
+        ' xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0">'
+        f"<office:body><office:spreadsheet><table:table table:name={quoteattr(sheet)}>"
+        f"{body}</table:table></office:spreadsheet></office:body>"
+        "</office:document-content>"
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<manifest:manifest manifest:version="1.2"'
+        ' xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+        '<manifest:file-entry manifest:full-path="/"'
+        f' manifest:media-type="{ODS_MIMETYPE.decode()}"/>'
+        '<manifest:file-entry manifest:full-path="content.xml"'
+        ' manifest:media-type="text/xml"/></manifest:manifest>'
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("mimetype", ODS_MIMETYPE, compress_type=zipfile.ZIP_STORED)
+        archive.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("META-INF/manifest.xml", manifest)
+    return buffer.getvalue()

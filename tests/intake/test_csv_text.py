@@ -88,3 +88,8 @@ def test_nul_bytes_at_the_end_are_ignored(padding: int) -> None:
 
 def test_a_file_of_nul_bytes_only_is_empty() -> None:
     assert _codes(b"\x00" * 10) == [("empty_file", None)]
+
+
+def test_a_file_of_blank_lines_only_is_empty() -> None:
+    """Regression: it was read as a CSV without a header (没有找到表头)."""
+    assert _codes(b"\xef\xbb\xbf\r\n \r\n\t\n") == [("empty_file", None)]

@@ -9,38 +9,31 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
 from pathlib import Path
 
 from certflow.intake import read_candidate_sign_in, read_score_summary
 from certflow.intake.workbook import xlsx_error_cells
 from certflow.models import PlanInfo
 from tests.corpus.intake.make_corpus import row, workbook
-from tests.intake.conftest import sheet_file
+from tests.intake.conftest import sheet_file, with_sheet_xml
 
 ROWS = [row(1, "黎芬", 80, 90, 87, "合格"), row(2, "胡俊霞", 74, 84.6, 81.42, "合格")]
 
 
 def _with_errors(data: bytes, errors: dict[str, str]) -> bytes:
     """The xlsx with the given cells ("G4") turned into cached formula errors."""
-    source = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for item in source.infolist():
-            content = source.read(item.filename)
-            if item.filename.startswith("xl/worksheets/sheet"):
-                text = content.decode("utf-8")
-                for ref, error in errors.items():
-                    text = re.sub(
-                        rf'<c r="{ref}"[^>]*?(?:/>|>.*?</c>)',
-                        f'<c r="{ref}" t="e"><f>VLOOKUP(A1,B:C,2,0)</f>'
-                        f"<v>{error}</v></c>",
-                        text,
-                        flags=re.S,
-                    )
-                content = text.encode("utf-8")
-            target.writestr(item, content)
-    return out.getvalue()
+
+    def change(text: str) -> str:
+        for ref, error in errors.items():
+            text = re.sub(
+                rf'<c r="{ref}"[^>]*?(?:/>|>.*?</c>)',
+                f'<c r="{ref}" t="e"><f>VLOOKUP(A1,B:C,2,0)</f><v>{error}</v></c>',
+                text,
+                flags=re.S,
+            )
+        return text
+
+    return with_sheet_xml(data, change)
 
 
 def _summary_bytes() -> bytes:

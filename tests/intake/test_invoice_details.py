@@ -5,17 +5,14 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from certflow.intake.container import ODS_MIMETYPE
 from certflow.invoice import (
     CREDIT_CODE_CHARSET,
     InvoiceReading,
@@ -23,6 +20,7 @@ from certflow.invoice import (
     is_valid_credit_code,
     read_invoice_details,
 )
+from tests.intake.conftest import ods_file, ods_text_cell
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "templates" / "invoice-details.xlsx"
@@ -76,43 +74,8 @@ def csv_form(rows: list[list[str]], encoding: str = "utf-8") -> bytes:
 
 
 def ods_form(rows: list[list[str]]) -> bytes:
-    """Write a minimal OpenDocument spreadsheet: the parts an ods needs, no styles."""
-
-    def cell(text: str) -> str:
-        return (
-            '<table:table-cell office:value-type="string">'
-            f"<text:p>{escape(text)}</text:p></table:table-cell>"
-        )
-
-    body = "".join(
-        "<table:table-row>" + "".join(map(cell, row)) + "</table:table-row>"
-        for row in rows
-    )
-    content = (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<office:document-content office:version="1.2"'
-        ' xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
-        ' xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"'
-        ' xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0">'
-        '<office:body><office:spreadsheet><table:table table:name="发票信息">'
-        f"{body}</table:table></office:spreadsheet></office:body>"
-        "</office:document-content>"
-    )
-    manifest = (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<manifest:manifest manifest:version="1.2"'
-        ' xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
-        '<manifest:file-entry manifest:full-path="/"'
-        f' manifest:media-type="{ODS_MIMETYPE.decode()}"/>'
-        '<manifest:file-entry manifest:full-path="content.xml"'
-        ' manifest:media-type="text/xml"/></manifest:manifest>'
-    )
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("mimetype", ODS_MIMETYPE, compress_type=zipfile.ZIP_STORED)
-        archive.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
-        archive.writestr("META-INF/manifest.xml", manifest)
-    return buffer.getvalue()
+    """The form as a minimal OpenDocument spreadsheet of text cells."""
+    return ods_file("发票信息", [[ods_text_cell(text) for text in row] for row in rows])
 
 
 def codes(reading: InvoiceReading) -> list[tuple[str, int | None]]:
