@@ -31,6 +31,15 @@ _INSERT_AUDIT = """
 """
 
 
+# The void of the invoice that had a number: the first, where a number was
+# voided twice (recorded again on its plan before voided numbers were kept).
+_VOIDED = """
+    SELECT plan_id, at FROM audit
+    WHERE action = 'void_invoice' AND details ->> 'invoice' = $1
+    ORDER BY at, id LIMIT 1
+"""
+
+
 def _audit_values(entry: AuditEntry) -> tuple[object, ...]:
     return (
         entry.plan_id,
@@ -289,6 +298,9 @@ class PlanStore:
         plan's payment; then the audit line is written. A retry after a lost
         answer claims the same number for the same plan again, and writes
         the line once.
+
+        A voided invoice's number is never claimed again, by any plan: the
+        invoice is void, and its number is not issued twice.
         """
         entry = req.entry
         async with self.pool.acquire() as conn, conn.transaction():
@@ -322,6 +334,13 @@ class PlanStore:
                 return FinanceOutcome(recorded=False, batch_id=batch_id)
             still: list[str] = []
             if req.invoice_number is not None:
+                voided = await conn.fetchrow(_VOIDED, req.invoice_number)
+                if voided is not None:
+                    return FinanceOutcome(
+                        recorded=False,
+                        voided_on=voided["plan_id"],
+                        voided_at=voided["at"],
+                    )
                 others, still = await _claim_invoice_number(
                     conn, entry.plan_id, req.invoice_number, req.paid_plan_ids, entry
                 )

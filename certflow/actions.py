@@ -34,6 +34,7 @@ from certflow.plan import (
     PaymentRecord,
     PlanState,
 )
+from certflow.timeutil import CST
 
 
 def plan_workflow_id(plan_id: str) -> str:
@@ -43,6 +44,15 @@ def plan_workflow_id(plan_id: str) -> str:
 
 def batch_workflow_id(batch_id: str) -> str:
     return f"approval-batch-{batch_id}"
+
+
+def new_batch_id(now: datetime) -> str:
+    """A batch id from the CST second it was gathered: ``B20261204-153012``.
+
+    Staff gathering by hand and the weekly schedule name batches alike, so
+    every batch is typed the same way in the staff tool.
+    """
+    return now.astimezone(CST).strftime("B%Y%m%d-%H%M%S")
 
 
 class ExamPlanInput(Model):
@@ -291,6 +301,9 @@ class BatchStatus(Model):
     # named and what follows them. A rejected plan not here waits for the
     # next batch.
     returned: dict[str, list[Duty]] = Field(default_factory=dict)
+    # A run of the weekly schedule gathers nothing itself: it names a batch
+    # as staff do and starts it. This is that batch's id.
+    started_batch: str = ""
 
 
 class BatchResult(Model):

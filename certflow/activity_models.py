@@ -77,12 +77,16 @@ class FinanceRecord(Model):
 
 
 class FinanceOutcome(Model):
-    """Recorded; or refused: the batch holding the plan, or the other plans
-    holding the invoice number for another payment."""
+    """Recorded; or refused: the batch holding the plan, the other plans
+    holding the invoice number for another payment, or the void of the
+    invoice that had the number."""
 
     recorded: bool
     batch_id: str | None = None
     other_plans: list[str] = Field(default_factory=list)
+    # The number is a voided invoice's: the plan that voided it, and when.
+    voided_on: str | None = None
+    voided_at: datetime | None = None
     # Recorded: the other plans still holding the number this one replaced
     # (plans of one payment share its invoice; each is corrected on its own).
     still_holding: list[str] = Field(default_factory=list)

@@ -130,6 +130,8 @@ def timer_summary(wake: datetime) -> str:
 def batch_details(status: BatchStatus) -> str:
     """An approval batch as an operator reads it on its Web UI page, as Markdown."""
     batch_id = status.batch_id
+    if status.started_batch:
+        return t("details.batch_scheduled_started", batch_id=status.started_batch)
     if status.closed_empty:
         return t("details.batch_empty", batch_id=batch_id)
     if not status.plan_ids:

@@ -39,6 +39,7 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowFailureError,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -75,6 +76,7 @@ from certflow.actions import (
     SiteSignoffRequest,
     UploadRequest,
     batch_workflow_id,
+    new_batch_id,
     plan_workflow_id,
 )
 from certflow.arguments import (
@@ -153,6 +155,11 @@ HISTORY_SHOWN = 12
 PROBLEMS_SHOWN = 20
 # Site codes and plan ids go into visibility queries; this keeps quotes out.
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$")
+# A batch the weekly schedule gathered before scheduled batches were named like
+# the others took its workflow id's suffix: scheduled-2026-12-07T01:00:00Z.
+_SCHEDULED_BATCH = re.compile(
+    r"SCHEDULED-(?P<day>\d{4}-\d{2}-\d{2})T(?P<time>\d{2}:\d{2}:\d{2})Z"
+)
 # The organisation registers plans; a site, an evaluator or a candidate may not.
 PLAN_STARTERS = frozenset(
     {Role.ADMIN, Role.TECH_DEPT, Role.REGIONAL_CONTACT, Role.INFO_CENTER}
@@ -754,6 +761,15 @@ def _code(text: str) -> str:
     return code
 
 
+def _batch_code(text: str) -> str:
+    """A batch id as issued: a code like ``B20261204-153012``, or the id of a
+    batch the schedule gathered under the old form, as that batch keeps it."""
+    old = _SCHEDULED_BATCH.fullmatch(canonical_code(text))
+    if old is not None:
+        return f"scheduled-{old['day']}T{old['time']}Z"
+    return _code(text)
+
+
 def _admission(text: str) -> str:
     """An admission number as intake keeps it: NFKC, trimmed, of its one shape."""
     admission = unicodedata.normalize("NFKC", text).strip()
@@ -769,6 +785,15 @@ def _code_argument(
 ) -> None:
     """A plan or batch code typed after the command: ``PLAN_ID``, ``BATCH_ID``."""
     parser.add_argument(name, type=_code, metavar=name.upper(), help=helps(name))
+
+
+def _batch_argument(
+    parser: argparse.ArgumentParser, helps: Callable[[str], str]
+) -> None:
+    """The batch typed after a batch command: ``BATCH_ID``, old forms too."""
+    parser.add_argument(
+        "batch_id", type=_batch_code, metavar="BATCH_ID", help=helps("batch_id")
+    )
 
 
 def reason_argument(text: str) -> str:
@@ -2092,11 +2117,6 @@ def _field_label(name: str) -> str:
 # -- approval batches ------------------------------------------------------------
 
 
-def new_batch_id(now: datetime) -> str:
-    """A batch id from the CST second it was gathered: ``B20261204-153012``."""
-    return now.astimezone(CST).strftime("B%Y%m%d-%H%M%S")
-
-
 async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
     """Start a batch, then show the plans it gathered for the general manager.
 
@@ -2245,18 +2265,14 @@ async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
         reject=dict(args.reject or []),
         return_to=returns_by_plan(args.returns or []),
     )
-    client = await ctx.client()
-    handle = client.get_workflow_handle(batch_workflow_id(args.batch_id))
-    current: BatchStatus = await ctx.answer(
-        handle.query("status", result_type=BatchStatus)
-    )
+    handle, current = await batch_handle(ctx, args.batch_id)
     if current.closed_empty:
-        raise CliError(t("cli.batch_empty_closed", batch_id=args.batch_id))
+        raise CliError(t("cli.batch_empty_closed", batch_id=current.batch_id))
     if current.decided:
-        raise CliError(t("cli.batch_already_decided", batch_id=args.batch_id))
+        raise CliError(t("cli.batch_already_decided", batch_id=current.batch_id))
     status: BatchStatus = await ctx.update(
         handle.execute_update("decide", request, result_type=BatchStatus),
-        check=f"certflow batch status {args.batch_id}",
+        check=f"certflow batch status {current.batch_id}",
     )
     ctx.say(t("cli.batch_decided"), *batch_lines(status))
     return 0
@@ -2264,13 +2280,29 @@ async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
 
 async def batch_status(ctx: Context, args: argparse.Namespace) -> int:
     """Print the plans of a batch and its decision so far."""
+    _, status = await batch_handle(ctx, args.batch_id)
+    ctx.say(*batch_lines(status))
+    return 0
+
+
+async def batch_handle(
+    ctx: Context, batch_id: str
+) -> tuple[WorkflowHandle[Any, Any], BatchStatus]:
+    """The workflow of batch ``batch_id``, and its status.
+
+    A batch's workflow id is derived from its batch id. A run of the weekly
+    schedule, found by its own id (``scheduled-…``), names the batch it
+    started: that batch is the one meant.
+    """
     client = await ctx.client()
-    handle = client.get_workflow_handle(batch_workflow_id(args.batch_id))
+    handle = client.get_workflow_handle(batch_workflow_id(batch_id))
     status: BatchStatus = await ctx.answer(
         handle.query("status", result_type=BatchStatus)
     )
-    ctx.say(*batch_lines(status))
-    return 0
+    if status.started_batch:
+        handle = client.get_workflow_handle(batch_workflow_id(status.started_batch))
+        status = await ctx.answer(handle.query("status", result_type=BatchStatus))
+    return handle, status
 
 
 def batch_lines(status: BatchStatus) -> list[str]:
@@ -3074,7 +3106,7 @@ def build_parser() -> argparse.ArgumentParser:
     gather, helps = leaf(("batch", "gather"), gather_batch)
     gather.add_argument("--batch-id", type=_code, help=helps("batch_id"))
     decide, helps = leaf(("batch", "decide"), decide_batch)
-    _code_argument(decide, "batch_id", helps)
+    _batch_argument(decide, helps)
     verdict = decide.add_mutually_exclusive_group()
     verdict.add_argument(
         "--approve-all", action="store_true", help=helps("approve_all")
@@ -3095,7 +3127,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=helps(flag.lstrip("-")),
         )
     batch, helps = leaf(("batch", "status"), batch_status)
-    _code_argument(batch, "batch_id", helps)
+    _batch_argument(batch, helps)
 
     details, helps = leaf(("invoice-details",), show_invoice_details)
     _code_argument(details, "plan_id", helps)
@@ -3145,7 +3177,9 @@ def build_parser() -> argparse.ArgumentParser:
     # the other selects, and they are different codes, so two flags.
     whose = failed.add_mutually_exclusive_group()
     whose.add_argument("--plan", type=_code, metavar="PLAN_ID", help=helps("plan"))
-    whose.add_argument("--batch", type=_code, metavar="BATCH_ID", help=helps("batch"))
+    whose.add_argument(
+        "--batch", type=_batch_code, metavar="BATCH_ID", help=helps("batch")
+    )
     resend, helps = leaf(("notice", "resend"), resend_notice)
     resend.add_argument("notification", type=_notice_id, metavar="ID", help=helps("id"))
     resend.add_argument(

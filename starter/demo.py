@@ -49,6 +49,7 @@ from certflow.actions import (
     SiteSignoffRequest,
     UploadRequest,
     batch_workflow_id,
+    new_batch_id,
     plan_workflow_id,
 )
 from certflow.calendar import load_schedule_file
@@ -379,7 +380,7 @@ class Demo:
         await self.say("Stage 9 · approval batch for the general manager")
         for handle in handles.values():
             await self.wait_stage(handle, Stage.AWAITING_APPROVAL)
-        batch_id = f"B{datetime.now(UTC).astimezone(CST):%Y%m%d-%H%M%S}"
+        batch_id = new_batch_id(datetime.now(UTC))
         batch = await self.client.start_workflow(
             ApprovalBatchWorkflow.run,
             BatchInput(batch_id=batch_id, requested_by=TECH.person),

@@ -3,8 +3,9 @@
 By default every Monday at 09:00 China Standard Time, configurable with
 ``batch_schedule`` in the configuration file; staff can also gather a batch at
 any time with ``certflow batch gather``. Each run starts one
-``ApprovalBatchWorkflow``; a run that finds no plan ready ends at once, mails
-nobody and takes no batch id (no row in ``batches``).
+``ApprovalBatchWorkflow`` with no batch id, which names a batch as the staff
+tool does (``B20261207-090000``) and starts it; a batch that finds no plan
+ready ends at once, mails nobody and takes no batch id (no row in ``batches``).
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ def batch_schedule(settings: Settings) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
             ApprovalBatchWorkflow.run,
-            # An empty batch id: the workflow names the batch after its own id,
-            # which the schedule makes unique per run.
+            # An empty batch id: the run names the batch after the second it
+            # runs in and starts it (the schedule's own workflow ids, suffixed
+            # with the time, cannot be typed in the staff tool).
             BatchInput(batch_id="", requested_by="schedule"),
             id=batch_workflow_id("scheduled"),
             task_queue=settings.temporal.task_queue,

@@ -38,6 +38,7 @@ from certflow.actions import (
     ApplicationUpload,
     BatchDecisionRequest,
     BatchInput,
+    BatchResult,
     ConfirmSummaryRequest,
     CorrectionSubmission,
     ExamPlanInput,
@@ -106,6 +107,7 @@ __all__ = [
     "refusal_text",
     "refused",
     "retitled",
+    "run_batch",
     "run_python",
     "sample_plan",
     "terminate_when_idle",
@@ -621,12 +623,15 @@ class PlanDriver:
         """The id of the batch named after this plan (see ``start_batch``)."""
         return f"B-{self.plan.plan_id}"
 
-    async def start_batch(self) -> WorkflowHandle[Any, Any]:
-        """Stage 9: the tech dept gathers a batch named after this plan."""
+    async def start_batch(
+        self, batch_id: str | None = None
+    ) -> WorkflowHandle[Any, Any]:
+        """Stage 9: the tech dept gathers a batch, by default named after this plan."""
+        batch_id = batch_id or self.batch_id
         return await self.client.start_workflow(
             ApprovalBatchWorkflow.run,
-            BatchInput(batch_id=self.batch_id),
-            id=batch_workflow_id(self.batch_id),
+            BatchInput(batch_id=batch_id),
+            id=batch_workflow_id(batch_id),
             task_queue=self.settings.temporal.task_queue,
         )
 
@@ -642,6 +647,19 @@ class PlanDriver:
             BatchDecisionRequest(actor=GM, approve=[self.plan.plan_id]),
         )
         return batch
+
+
+async def run_batch(client: Client, settings: Settings, batch_id: str) -> BatchResult:
+    """A batch gathered by hand as ``batch gather`` starts one, run to its end:
+    with no plan to gather (or only plans found gone), it closes empty."""
+    result: BatchResult = await client.execute_workflow(
+        ApprovalBatchWorkflow.run,
+        BatchInput(batch_id=batch_id, requested_by=TECH.person),
+        id=batch_workflow_id(batch_id),
+        task_queue=settings.temporal.task_queue,
+        execution_timeout=timedelta(seconds=60),
+    )
+    return result
 
 
 async def refusal_text(coro: Any) -> str:

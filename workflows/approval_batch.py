@@ -3,6 +3,10 @@
 A batch gathers every plan that waits for approval and is in no other open
 batch, tells each plan it joined, mails the general manager, and waits for the
 decision: all, some, or none (with reasons). Each plan then gets its verdict.
+
+The weekly schedule starts it with no batch id. Such a run gathers nothing
+itself: it names a batch as staff do (the CST second) and starts that batch,
+whose workflow id is derived from its batch id like every other batch's.
 """
 
 from __future__ import annotations
@@ -10,8 +14,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.batch_report import BatchReportActivities
@@ -24,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
         BatchResult,
         BatchStatus,
         BatchVerdict,
+        batch_workflow_id,
+        new_batch_id,
         plan_workflow_id,
     )
     from certflow.activity_models import (
@@ -36,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from certflow.i18n import t
     from certflow.models import DocumentRef, Role
     from certflow.plan import REDO_DUTIES, Duty, duties_to_redo, redo_duty_codes
-    from certflow.plan_details import batch_details
+    from certflow.plan_details import batch_details, batch_summary
 
 TIMEOUT = timedelta(minutes=2)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
@@ -44,6 +55,14 @@ RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 # logged, a short mail without the report tells its recipients the batch waits,
 # and the batch goes on; the code before this patch failed the batch.
 REPORT_MAIL_GIVEN_UP = "report-mail-given-up"
+# Patch id: a run of the weekly schedule names its batch after the CST second
+# (B20261207-090000) and starts it as a batch of its own, which the staff tool
+# reaches by that id. Before, the run was the batch, named after its workflow
+# id's suffix (scheduled-2026-12-07T01:00:00Z), which the tool could not read.
+SCHEDULED_BATCH_NAMED = "scheduled-batch-named"
+# The seconds a scheduled run tries, from its own on, for a batch id no other
+# batch has had: another holds one only if started in that very second.
+NAMING_TRIES = 60
 
 
 @workflow.defn
@@ -52,17 +71,21 @@ class ApprovalBatchWorkflow:
 
     @workflow.init
     def __init__(self, input: BatchInput) -> None:
-        # A scheduled run has no batch id of its own: it takes its workflow id's,
-        # which the schedule makes unique (…-scheduled-2026-12-07T01:00:00Z).
+        # A scheduled run from before SCHEDULED_BATCH_NAMED is the batch: it
+        # takes its workflow id's suffix, which the schedule makes unique
+        # (…-scheduled-2026-12-07T01:00:00Z). Those batches keep that id.
         self._batch_id = input.batch_id or workflow.info().workflow_id.removeprefix(
             "approval-batch-"
         )
         self._plan_ids: list[str] = []
         self._closed_empty = False
         self._decision: BatchDecisionRequest | None = None
+        self._started_batch = ""
 
     @workflow.run
     async def run(self, input: BatchInput) -> BatchResult:
+        if not input.batch_id and workflow.patched(SCHEDULED_BATCH_NAMED):
+            return await self._start_named_batch(input)
         self._describe()
         self._plan_ids = await workflow.execute_activity_method(
             PlanStore.claim_ready_plans,
@@ -153,6 +176,42 @@ class ApprovalBatchWorkflow:
             batch_id=self._batch_id, approved=approved, rejected=rejected
         )
 
+    async def _start_named_batch(self, input: BatchInput) -> BatchResult:
+        """Start the batch this scheduled run names, and end: the batch goes on.
+
+        Its id is the CST second of this run, as ``certflow batch gather``
+        names one, or the next second free. A workflow id once used is never
+        used again here: a batch of that id may have gathered and been decided,
+        and its approved plans still name it.
+        """
+        at = workflow.now()
+        for second in range(NAMING_TRIES):
+            batch_id = new_batch_id(at + timedelta(seconds=second))
+            try:
+                await workflow.start_child_workflow(
+                    ApprovalBatchWorkflow.run,
+                    BatchInput(batch_id=batch_id, requested_by=input.requested_by),
+                    id=batch_workflow_id(batch_id),
+                    static_summary=batch_summary(batch_id),
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    # The batch waits for the general manager, for days
+                    # maybe; this run ends once it has started.
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                )
+            except WorkflowAlreadyStartedError:
+                continue
+            self._started_batch = self._batch_id = batch_id
+            self._describe()
+            workflow.logger.info(
+                "scheduled batch started", extra={"batch_id": batch_id}
+            )
+            return BatchResult(batch_id=batch_id, approved=[], rejected={})
+        raise ApplicationError(
+            f"No free batch id in the {NAMING_TRIES} seconds from {at.isoformat()}.",
+            type="batch_id_taken",
+            non_retryable=True,
+        )
+
     async def _mail_report(self, report: list[DocumentRef]) -> None:
         """Mail the report; if the server will never take it, say so without it.
 
@@ -234,6 +293,7 @@ class ApprovalBatchWorkflow:
             }
             if decision
             else {},
+            started_batch=self._started_batch,
         )
 
     @workflow.update

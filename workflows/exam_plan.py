@@ -106,7 +106,7 @@ with workflow.unsafe.imports_passed_through():
         waiting_in_redo,
     )
     from certflow.plan_details import current_details, timer_summary
-    from certflow.timeutil import cst_date, end_of_day, format_deadline
+    from certflow.timeutil import cst_date, end_of_day, format_cst, format_deadline
 
 SHORT = timedelta(minutes=2)
 LONG = timedelta(minutes=10)
@@ -2152,9 +2152,17 @@ class ExamPlanWorkflow:
         return ActionResult(accepted=True, message=message)
 
     def _finance_refused(self, outcome: FinanceOutcome, number: str) -> ActionResult:
-        """The answer to a record the database refused: the batch, or the number."""
+        """The answer to a record the database refused: the batch, or the number
+        (a voided invoice's, or another payment's)."""
         if outcome.batch_id is not None:
             message = t("plan.correct_in_batch", batch_id=outcome.batch_id)
+        elif outcome.voided_on is not None and outcome.voided_at is not None:
+            message = t(
+                "plan.invoice_number_voided",
+                number=number,
+                plan_id=outcome.voided_on,
+                at=format_cst(outcome.voided_at),
+            )
         else:
             plans = "、".join(outcome.other_plans)
             message = t("plan.invoice_number_taken", number=number, plans=plans)

@@ -1,4 +1,5 @@
-"""``batch gather`` takes a batch id only for a batch that gathers plans.
+"""``batch gather`` takes a batch id only for a batch that gathers plans; a
+batch keeps the id it was gathered under, and every batch command reaches it.
 
 This module moves the test server's clock (a plan is played to approval), so
 its tests keep out of modules that compare dates with today's.
@@ -6,6 +7,8 @@ its tests keep out of modules that compare dates with today's.
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +18,7 @@ from temporalio.service import RPCError
 from certflow.actions import batch_workflow_id
 from certflow.i18n import t
 from tests.cli.conftest import Certflow
-from tests.cli.test_commands import TECH
+from tests.cli.test_commands import ADMIN, GM, TECH
 from tests.support import PlanDriver, unique_plan_id
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -57,3 +60,41 @@ async def test_gathering_with_nothing_ready_takes_no_batch_id(
     assert new_driver.plan.plan_id in gathered.out
     assert again.status == 2
     assert t("cli.batch_exists", batch_id=batch_id) in again.out
+
+
+async def test_a_batch_gathered_under_the_old_scheduled_id_is_reached_by_it(
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A batch the weekly schedule gathered before its batches were named like
+    the others keeps the id it took from its workflow id: every batch command
+    still reaches it by that id, however it is typed (upper case, a full-width
+    colon)."""
+    await new_driver.reach_approval()
+    at = datetime(2026, 12, 7, 1, tzinfo=UTC) + timedelta(
+        seconds=uuid.uuid4().int % 10**7
+    )
+    batch_id = f"scheduled-{at:%Y-%m-%dT%H:%M:%S}Z"
+    # Such a batch's state: its id is the suffix of its workflow id.
+    await new_driver.start_batch(batch_id)
+    plan_id = new_driver.plan.plan_id
+    await new_driver.wait_for(lambda s: s.batch_id == batch_id)
+
+    shown = await certflow("batch", "status", batch_id.upper())
+    decided = await certflow(
+        *GM, "batch", "decide", batch_id.replace(":", "："), "--approve-all"
+    )
+    mails = await certflow(*ADMIN, "notice", "failed", "--batch", batch_id)
+    wrong = await certflow("batch", "status", batch_id.replace("T", " "))
+
+    assert shown.status == 0, shown.out
+    assert t("cli.batch_status", batch_id=batch_id, count=1, decided="") in shown.out
+    assert f"  {plan_id}" in shown.out.splitlines()
+    assert decided.status == 0, decided.out
+    assert t("cli.batch_approved", plans=plan_id) in decided.out
+    assert mails.status == 0, mails.out
+    assert wrong.status == 2
+    # Any other id with a colon is no batch id: refused as before.
+    refusal = t("cli.bad_code", value=batch_id.replace("T", " "))
+    assert refusal in capsys.readouterr().err

@@ -16,9 +16,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from certflow.actions import (
-    BatchInput,
     ExamPlanInput,
-    batch_workflow_id,
     plan_workflow_id,
 )
 from certflow.certificates import (
@@ -34,8 +32,13 @@ from certflow.timeutil import cst_date
 from tests.certificates.certificate_samples import make_data
 from tests.cli.conftest import Certflow, certflow_runner
 from tests.cli.test_commands import ADMIN, GM, LEAD, SITE, TECH, start_argv
-from tests.support import PlanDriver, english_words, run_python, unique_plan_id
-from workflows import ApprovalBatchWorkflow
+from tests.support import (
+    PlanDriver,
+    english_words,
+    run_batch,
+    run_python,
+    unique_plan_id,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -133,13 +136,7 @@ async def test_an_empty_batch_is_said_closed_by_every_batch_command(
     Started here as the command starts it, with nothing left to gather.
     """
     batch_id = f"B-{unique_plan_id()}"
-    await client.execute_workflow(
-        ApprovalBatchWorkflow.run,
-        BatchInput(batch_id=batch_id, requested_by="tech-zhao"),
-        id=batch_workflow_id(batch_id),
-        task_queue=worker_settings.temporal.task_queue,
-        execution_timeout=timedelta(seconds=60),
-    )
+    await run_batch(client, worker_settings, batch_id)
 
     status = await certflow(*TECH, "batch", "status", batch_id)
     decided = await certflow(*GM, "batch", "decide", batch_id, "--approve-all")

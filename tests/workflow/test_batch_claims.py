@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from activities.documents import DocumentStore
 from activities.store import PlanStore
-from certflow.actions import BatchInput, batch_workflow_id
+from certflow.actions import BatchInput, BatchResult, batch_workflow_id, new_batch_id
 from certflow.activity_models import (
     ClaimRequest,
     PlanRegistration,
@@ -25,7 +26,7 @@ from certflow.activity_models import (
 )
 from certflow.config import Settings
 from certflow.models import Stage
-from tests.support import sample_plan, unique_plan_id
+from tests.support import run_batch, sample_plan, unique_plan_id
 from workflows import ApprovalBatchWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -113,33 +114,60 @@ async def test_a_returned_plan_that_already_came_back_is_not_set_back(
     assert plan.plan_id in await store.claim_ready_plans(ClaimRequest(batch_id=second))
 
 
+async def scheduled_run(client: Client, settings: Settings) -> BatchResult:
+    """A run as the weekly schedule starts it (no batch id of its own)."""
+    result: BatchResult = await client.execute_workflow(
+        ApprovalBatchWorkflow.run,
+        BatchInput(batch_id="", requested_by="schedule"),
+        id=batch_workflow_id(f"scheduled-{unique_plan_id()}"),
+        task_queue=settings.temporal.task_queue,
+        execution_timeout=timedelta(seconds=60),
+    )
+    return result
+
+
 async def test_a_scheduled_gathering_that_finds_nothing_takes_no_batch_id(
     client: Client, worker_settings: Settings, resources: tuple[Any, DocumentStore]
 ) -> None:
     """Regression: a batch that found no plan ready still wrote its row, so its
     id stayed taken; the weekly schedule left one such batch every quiet week.
 
-    Run as the schedule runs it (no batch id of its own). Plans of other tests
-    left awaiting approval are taken and found gone: no plan either.
+    Plans of other tests left awaiting approval are taken and found gone: no
+    plan either.
     """
     pool, _ = resources
-    batch_id = f"scheduled-{unique_plan_id()}"
 
-    result = await client.execute_workflow(
-        ApprovalBatchWorkflow.run,
-        BatchInput(batch_id="", requested_by="schedule"),
-        id=batch_workflow_id(batch_id),
-        task_queue=worker_settings.temporal.task_queue,
-        execution_timeout=timedelta(seconds=60),
+    batch_id = (await scheduled_run(client, worker_settings)).batch_id
+    batch = client.get_workflow_handle(
+        batch_workflow_id(batch_id), result_type=BatchResult
     )
-    status = await client.get_workflow_handle(batch_workflow_id(batch_id)).query(
-        ApprovalBatchWorkflow.status
-    )
+    result = await batch.result()
+    status = await batch.query(ApprovalBatchWorkflow.status)
 
     assert result.batch_id == batch_id and result.approved == []
     assert status.closed_empty and status.plan_ids == []
     assert not await pool.fetchval(
         "SELECT 1 FROM batches WHERE batch_id = $1", batch_id
+    )
+
+
+async def test_a_scheduled_batch_takes_the_next_second_no_batch_has_had(
+    client: Client, env: WorkflowEnvironment, worker_settings: Settings
+) -> None:
+    """A scheduled run names its batch after its CST second, as staff name
+    theirs; a batch that had that id (running, or closed and maybe decided,
+    its approved plans still naming it) is never joined: the next second is."""
+    now = await env.get_current_time()
+    taken = [new_batch_id(now + timedelta(seconds=s)) for s in range(-1, 10)]
+    for batch_id in taken:
+        await run_batch(client, worker_settings, batch_id)
+
+    batch_id = (await scheduled_run(client, worker_settings)).batch_id
+
+    assert batch_id == new_batch_id(now + timedelta(seconds=10))
+    started = await client.get_workflow_handle(batch_workflow_id(batch_id)).describe()
+    assert started.parent_id is not None and started.parent_id.startswith(
+        batch_workflow_id("scheduled-")
     )
 
 

@@ -1,4 +1,5 @@
-"""Finance's records in the database: a retry, and a cancelled plan's number.
+"""Finance's records in the database: a retry, a cancelled plan's number, and a
+voided invoice's number.
 
 The activities of ``PlanStore`` on the real PostgreSQL, as the worker runs
 them, without a plan workflow: the cases are about what the database keeps
@@ -14,7 +15,12 @@ from typing import Any
 from temporalio.testing import ActivityEnvironment
 
 from activities.store import PlanStore
-from certflow.activity_models import AuditEntry, FinanceRecord
+from certflow.activity_models import (
+    AuditEntry,
+    CancelOutcome,
+    FinanceOutcome,
+    FinanceRecord,
+)
 from certflow.models import Role
 
 AT = datetime(2026, 12, 21, 3, tzinfo=UTC)
@@ -62,6 +68,28 @@ def _invoice(
     )
 
 
+async def _record(store: PlanStore, record: FinanceRecord) -> FinanceOutcome:
+    """Finance's record, written as the worker runs the activity."""
+    outcome: FinanceOutcome = await ActivityEnvironment().run(
+        store.record_finance, record
+    )
+    return outcome
+
+
+async def _cancel(store: PlanStore, plan_id: str) -> bool:
+    """The tech dept cancels the plan, as ``plan cancel`` has it written."""
+    cancel = AuditEntry(
+        plan_id=plan_id,
+        action="cancel_plan",
+        role=Role.TECH_DEPT,
+        person="tech-zhao",
+        at=AT,
+        idempotency_key=f"{plan_id}/cancel",
+    )
+    outcome: CancelOutcome = await ActivityEnvironment().run(store.cancel_plan, cancel)
+    return outcome.cancelled
+
+
 async def test_a_retried_record_already_written_is_done(resources: Any) -> None:
     """Review: the answer of a correction was lost, a batch gathered the plan,
     and the retry was refused as in a batch, though its number and audit line
@@ -71,11 +99,11 @@ async def test_a_retried_record_already_written_is_done(resources: Any) -> None:
     plan_id = await _plan(pool)
     record = _invoice(plan_id, _number(), key=f"{plan_id}/correct/1")
 
-    first = await ActivityEnvironment().run(store.record_finance, record)
+    first = await _record(store, record)
     await pool.execute("UPDATE plans SET batch_id = 'B1' WHERE plan_id = $1", plan_id)
-    retried = await ActivityEnvironment().run(store.record_finance, record)
+    retried = await _record(store, record)
     another = _invoice(plan_id, _number(), key=f"{plan_id}/correct/2")
-    refused = await ActivityEnvironment().run(store.record_finance, another)
+    refused = await _record(store, another)
 
     assert first.recorded and retried.recorded
     assert not refused.recorded and refused.batch_id == "B1"
@@ -89,20 +117,46 @@ async def test_a_cancelled_plans_invoice_number_is_free_again(resources: Any) ->
     mistaken, replacement = await _plan(pool), await _plan(pool)
     number = _number()
     held = _invoice(mistaken, number, key=f"{mistaken}/invoice")
-    assert (await ActivityEnvironment().run(store.record_finance, held)).recorded
+    assert (await _record(store, held)).recorded
 
-    cancel = AuditEntry(
-        plan_id=mistaken,
-        action="cancel_plan",
-        role=Role.TECH_DEPT,
-        person="tech-zhao",
-        at=AT,
-        idempotency_key=f"{mistaken}/cancel",
-    )
-    assert (await ActivityEnvironment().run(store.cancel_plan, cancel)).cancelled
+    assert await _cancel(store, mistaken)
     again = _invoice(replacement, number, key=f"{replacement}/invoice")
 
-    assert (await ActivityEnvironment().run(store.record_finance, again)).recorded
+    assert (await _record(store, again)).recorded
+
+
+async def test_a_cancelled_plans_voided_number_stays_taken(resources: Any) -> None:
+    """A cancelled plan lets go of the number it holds, never voided; the
+    number of an invoice it voided stays taken, for its replacement too."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    mistaken, replacement = await _plan(pool), await _plan(pool)
+    voided, held = _number(), _number()
+    first = _invoice(mistaken, voided, key=f"{mistaken}/invoice/1")
+    assert (await _record(store, first)).recorded
+    # As the plan writes it when a batch sends its payment back.
+    void = AuditEntry(
+        plan_id=mistaken,
+        action="void_invoice",
+        role=Role.GENERAL_MANAGER,
+        person="gm-chen",
+        at=AT,
+        details={"invoice": voided, "reason": "到账金额待核"},
+        idempotency_key=f"{mistaken}/void",
+    )
+    await ActivityEnvironment().run(store.record_audit, void)
+    second = _invoice(mistaken, held, key=f"{mistaken}/invoice/2")
+    assert (await _record(store, second)).recorded
+    assert await _cancel(store, mistaken)
+
+    takes_voided = _invoice(replacement, voided, key=f"{replacement}/invoice/1")
+    refused = await _record(store, takes_voided)
+    takes_held = _invoice(replacement, held, key=f"{replacement}/invoice/2")
+    given = await _record(store, takes_held)
+
+    assert not refused.recorded
+    assert (refused.voided_on, refused.voided_at) == (mistaken, AT)
+    assert given.recorded
 
 
 async def test_a_joint_payments_number_corrected_on_one_plan_names_the_others(
@@ -117,12 +171,12 @@ async def test_a_joint_payments_number_corrected_on_one_plan_names_the_others(
     shared, corrected = _number(), _number()
     for plan_id in paid:
         record = _invoice(plan_id, shared, key=f"{plan_id}/invoice", paid=paid)
-        assert (await ActivityEnvironment().run(store.record_finance, record)).recorded
+        assert (await _record(store, record)).recorded
 
     correction = _invoice(first, corrected, key=f"{first}/correct", paid=paid)
     correction.entry.details["old_invoice"] = shared
-    outcome = await ActivityEnvironment().run(store.record_finance, correction)
-    retried = await ActivityEnvironment().run(store.record_finance, correction)
+    outcome = await _record(store, correction)
+    retried = await _record(store, correction)
 
     assert outcome.recorded and outcome.still_holding == [second]
     # A retry after a lost answer says the same (review: it said nothing).

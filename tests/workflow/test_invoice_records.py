@@ -22,6 +22,7 @@ from certflow.actions import (
 from certflow.i18n import t
 from certflow.models import Stage
 from certflow.plan import Duty
+from certflow.timeutil import format_cst
 from starter.cli import render_status
 from tests.support import (
     FINANCE,
@@ -175,6 +176,17 @@ async def _joint_application(driver: PlanDriver, paid: list[str]) -> None:
         assert result.accepted, result.message
 
 
+async def _paid_one_ready(make_driver: Any) -> tuple[PlanDriver, PlanDriver]:
+    """Two plans paid for at stage 5-8; the tech dept signed off the first
+    alone, so a batch gathers the first and not the other."""
+    ready: PlanDriver = await make_driver()
+    other: PlanDriver = await make_driver()
+    await _reach_payment_together(ready, other)
+    await ready.pay_and_sign()
+    await other.pay_and_sign(org_signoff=False)
+    return ready, other
+
+
 async def test_one_invoice_number_belongs_to_one_payment(make_driver: Any) -> None:
     """Regression: the same number was accepted on two unrelated plans."""
     joint_a: PlanDriver = await make_driver()
@@ -218,12 +230,7 @@ async def test_finance_corrects_its_invoice_until_the_plan_is_in_a_batch(
 ) -> None:
     """Regression: a wrong invoice could never be corrected."""
     pool, _ = resources
-    driver: PlanDriver = await make_driver()
-    other: PlanDriver = await make_driver()
-    await _reach_payment_together(driver, other)
-    await driver.pay_and_sign()
-    # Not signed off by the tech dept: the batch below gathers the one plan.
-    await other.pay_and_sign(org_signoff=False)
+    driver, other = await _paid_one_ready(make_driver)
     plan_id = driver.plan.plan_id
     wrong, right = "26442000000000001111", "26442000000000002222"
     assert (await _invoice(driver, wrong)).accepted
@@ -356,11 +363,12 @@ async def test_a_payment_checked_again_voids_its_invoice_in_the_status(
     lines = "\n".join(render_status(status))
     assert t("cli.status.invoice_void", number=driver.invoice_number) in lines
 
-    # Confirmed again, the same invoice may be recorded again for the plan.
+    # Confirmed again, the plan is invoiced anew: the voided number is not
+    # recorded again (see the test below), a new one is.
     await _confirm_again(driver)
-    await driver.record_invoice()
+    assert (await _invoice(driver, "88880000222")).accepted
     status = await driver.status()
-    assert status.payment.invoice_number == driver.invoice_number
+    assert status.payment.invoice_number == "88880000222"
     assert status.payment.void_invoice_number is None
 
 
@@ -415,6 +423,50 @@ async def test_a_voided_invoice_is_audited_and_stays_listed_after_the_next(
     assert "到账金额待核" in line and driver.batch_id in line
     # The history says it too, naming the invoice.
     assert f"{t('actions.void_invoice')} {driver.invoice_number}" in lines
+
+
+async def test_a_voided_invoice_number_is_never_recorded_again(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: once finance recorded the next invoice of a plan whose
+    payment was sent back, the voided invoice's number was free, and another
+    payment (or the plan itself) could record it; a voided invoice's number
+    is never issued again."""
+    pool, _ = resources
+    voiding, other = await _paid_one_ready(make_driver)
+    voided = voiding.invoice_number
+    await voiding.record_invoice()
+    await voiding.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    await _send_back_to_payment_check(voiding)
+    await _confirm_again(voiding)
+    voided_at = await pool.fetchval(
+        "SELECT at FROM audit WHERE plan_id = $1 AND action = 'void_invoice'",
+        voiding.plan.plan_id,
+    )
+    refusal = t(
+        "plan.invoice_number_voided",
+        number=voided,
+        plan_id=voiding.plan.plan_id,
+        at=format_cst(voided_at),
+    )
+
+    # The plan that voided it may not record it again, nor correct to it.
+    again = await _invoice(voiding, voided)
+    assert (again.accepted, again.message) == (False, refusal)
+    renewed = await _invoice(voiding, "88880000333")
+    assert renewed.accepted, renewed.message
+    corrected = await _invoice(voiding, voided, correct=True, reason="发票号码录入错误")
+    assert (corrected.accepted, corrected.message) == (False, refusal)
+    # Nor may another payment, though no plan holds the number any longer.
+    taken = await _invoice(other, voided)
+    assert (taken.accepted, taken.message) == (False, refusal)
+    # Nothing of the refused records was kept.
+    assert (await voiding.status()).payment.invoice_number == "88880000333"
+    assert (await other.status()).payment.invoice_number is None
+    assert await _audit(pool, other.plan.plan_id, "record_invoice") == []
+    assert not await pool.fetchval(
+        "SELECT 1 FROM plan_invoices WHERE number = $1", voided
+    )
 
 
 async def test_finance_corrects_the_reference_of_its_confirmation_alone(

@@ -14,7 +14,10 @@ wait for the next batch; terminated once recorded) were recorded with the
 release before invoice numbers were claimed in the database and before such a
 rejection was mailed to finance. ``exam-plan-invoice-voided`` is a plan whose
 invoice a return to ``payment_check`` voided and whose next invoice finance then
-recorded, recorded before a void had an audit line of its own. A code change
+recorded, recorded before a void had an audit line of its own.
+``approval-batch-scheduled`` is a run of the weekly schedule that gathered a
+plan and was approved, recorded when such a run was the batch itself, named
+``scheduled-<time>`` after its workflow id. A code change
 that would break the plans already running in production fails here first; when
 a change is meant to alter histories, it needs a patch (``workflow.patched``),
 not a new recording.

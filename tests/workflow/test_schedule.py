@@ -4,25 +4,64 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+import pytest_asyncio
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import Client, ScheduleHandle, WorkflowHandle
 
-from certflow.config import Settings
-from certflow.timeutil import CST
+from activities.documents import DocumentStore
+from activities.store import PlanStore
+from certflow.actions import (
+    BatchResult,
+    ExamPlanInput,
+    PlanStatus,
+    batch_workflow_id,
+    plan_workflow_id,
+)
+from certflow.activity_models import PlanRegistration
+from certflow.config import DeadlinePolicy, Settings
+from certflow.i18n import t
+from certflow.models import Stage
+from certflow.plan import PaymentRecord, PlanState
+from certflow.plan_details import batch_summary
+from certflow.timeutil import CST, cst_date
 from starter.devserver import DevServer
 from starter.schedules import SCHEDULE_ID, TIME_ZONE, ensure_batch_schedule
-from tests.support import free_ports
+from tests.cli.conftest import certflow_runner
+from tests.cli.test_commands import GM
+from tests.conftest import replay_all
+from tests.support import free_ports, sample_plan, unique_plan_id
 from worker import build_worker, connect
+from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(90)]
 
+T = TypeVar("T")
+# The id staff give a batch, and ``batch gather`` makes: the CST second.
+BATCH_ID = re.compile(r"B\d{8}-\d{6}")
 
-async def test_schedule_is_created_once_in_cst_and_starts_batches(
-    settings: Settings, resources: Any, tmp_path: Path
-) -> None:
+
+@dataclass
+class ScheduleStack:
+    """A dev server with the weekly schedule and a worker on the session's database."""
+
+    client: Client
+    settings: Settings
+    schedule: ScheduleHandle
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stack(
+    settings: Settings, resources: tuple[Any, DocumentStore], tmp_path: Path
+) -> AsyncIterator[ScheduleStack]:
     pool, store = resources
     port, ui, http, metrics = free_ports(4)
     server = DevServer(
@@ -43,26 +82,173 @@ async def test_schedule_is_created_once_in_cst_and_starts_batches(
         )
         client = await connect(dev)
         await ensure_batch_schedule(client, dev)
-        await ensure_batch_schedule(client, dev)  # a restart changes nothing
-
-        handle = client.get_schedule_handle(SCHEDULE_ID)
-        described = await handle.describe()
-        # The server keeps the cron line as calendar specs; its next firing tells.
-        assert described.schedule.spec.time_zone_name == TIME_ZONE
-        upcoming = described.info.next_action_times[0]
-        assert upcoming.astimezone(CST).hour == 9
-        assert upcoming.astimezone(CST).weekday() == 0
-
+        schedule = client.get_schedule_handle(SCHEDULE_ID)
         async with build_worker(client, dev, pool, store):
-            await handle.trigger()
-            for _ in range(100):
-                described = await handle.describe()
-                if described.info.recent_actions:
-                    break
-                await asyncio.sleep(0.1)
-            started = described.info.recent_actions[-1].action
-            run = client.get_workflow_handle(started.workflow_id)
-            result = await asyncio.wait_for(run.result(), 30)
-            # The batch took its name from its own workflow id, unique per run.
-            assert result["batch_id"].startswith("scheduled")
-        await handle.delete()
+            yield ScheduleStack(client, dev, schedule)
+            running = "ExecutionStatus = 'Running'"
+            async for execution in client.list_workflows(running):
+                await client.get_workflow_handle(execution.id).terminate("test over")
+        await schedule.delete()
+
+
+async def until(
+    ask: Callable[[], Awaitable[T]], holds: Callable[[T], bool], what: str
+) -> T:
+    """Ask until the answer holds (real seconds: the dev server does not skip)."""
+    for _ in range(150):
+        answer = await ask()
+        if holds(answer):
+            return answer
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what} never happened; last: {answer!r}")
+
+
+async def triggered_run(stack: ScheduleStack) -> WorkflowHandle[Any, BatchResult]:
+    """Fire the schedule now, as its Monday would; return the run it started."""
+    await stack.schedule.trigger()
+    described = await until(
+        stack.schedule.describe,
+        lambda d: bool(d.info.recent_actions),
+        "a run of the schedule",
+    )
+    started = described.info.recent_actions[-1].action
+    return stack.client.get_workflow_handle(
+        started.workflow_id, result_type=BatchResult
+    )
+
+
+async def plan_awaiting_approval(stack: ScheduleStack, pool: Any) -> str:
+    """A plan waiting for an approval batch: its row, and its workflow at stage 9.
+
+    The plan's workflow starts from a state carried into stage 9, as a
+    continue-as-new carries one: its payment confirmed, nothing owed. A dev
+    server runs on the real clock, so the plans played through their stages
+    live on the time-skipping server, which has no schedules.
+    """
+    now = datetime.now(UTC)
+    plan = sample_plan(cst_date(now), unique_plan_id())
+    workflow_id = plan_workflow_id(plan.plan_id)
+    await PlanStore(pool).register_plan(
+        PlanRegistration(info=plan, workflow_id=workflow_id, started_at=now)
+    )
+    await pool.execute(
+        "UPDATE plans SET stage = $1 WHERE plan_id = $2",
+        Stage.AWAITING_APPROVAL.value,
+        plan.plan_id,
+    )
+    state = PlanState(
+        info=plan,
+        policy=DeadlinePolicy(),
+        stage=Stage.AWAITING_APPROVAL,
+        started_at=now,
+        payment=PaymentRecord(
+            declared_amount=4200.0,
+            head_count=14,
+            paid_plan_ids=[plan.plan_id],
+            paid_on=cst_date(now),
+            confirmed_amount=4200.0,
+            received_on=cst_date(now),
+        ),
+    )
+    await stack.client.start_workflow(
+        ExamPlanWorkflow.run,
+        ExamPlanInput(info=plan, state=state),
+        id=workflow_id,
+        task_queue=stack.settings.temporal.task_queue,
+    )
+    return plan.plan_id
+
+
+async def test_schedule_is_created_once_in_cst_and_starts_batches(
+    stack: ScheduleStack,
+) -> None:
+    await ensure_batch_schedule(stack.client, stack.settings)  # a restart: no change
+
+    described = await stack.schedule.describe()
+    # The server keeps the cron line as calendar specs; its next firing tells.
+    assert described.schedule.spec.time_zone_name == TIME_ZONE
+    upcoming = described.info.next_action_times[0]
+    assert upcoming.astimezone(CST).hour == 9
+    assert upcoming.astimezone(CST).weekday() == 0
+
+    run = await triggered_run(stack)
+    result = await asyncio.wait_for(run.result(), 30)
+    # The run names its batch as staff name theirs: the CST second.
+    assert BATCH_ID.fullmatch(result.batch_id), result.batch_id
+
+
+async def test_a_scheduled_batch_is_shown_and_decided_with_the_staff_tool(
+    stack: ScheduleStack, resources: tuple[Any, DocumentStore], sink_messages: Any
+) -> None:
+    """Regression: a batch the schedule gathered took its id from its workflow
+    id (``scheduled-2026-12-07T01:00:00Z``), which ``certflow batch`` refused as
+    a code: the general manager could not decide the weekly batch at all."""
+    pool, _ = resources
+    plan_id = await plan_awaiting_approval(stack, pool)
+    plan = stack.client.get_workflow_handle(plan_workflow_id(plan_id))
+    certflow = certflow_runner(stack.settings, stack.client)
+
+    run = await triggered_run(stack)
+    joined: PlanStatus = await until(
+        lambda: plan.query(ExamPlanWorkflow.status),
+        lambda s: s.batch_id is not None,
+        "the plan joining the scheduled batch",
+    )
+    batch_id = joined.batch_id
+    assert batch_id is not None
+
+    # The general manager types the batch as the plan's status names it.
+    seen = await certflow("status", plan_id)
+    assert batch_id in seen.out
+    shown = await certflow("batch", "status", batch_id)
+    assert shown.status == 0, shown.out
+    assert f"  {plan_id}" in shown.out.splitlines()
+    decided = await certflow(*GM, "batch", "decide", batch_id.lower(), "--approve-all")
+    assert decided.status == 0, decided.out
+    assert t("cli.batch_approved", plans=plan_id) in decided.out
+    # The schedule's run, typed by its own id as the Web UI lists it, leads to
+    # the batch it started.
+    via_run = await certflow("batch", "status", run.id.removeprefix("approval-batch-"))
+    assert via_run.status == 0, via_run.out
+    assert t("cli.batch_approved", plans=plan_id) in via_run.out
+
+    # Named as staff name theirs (the CST second it was gathered), in the
+    # report mail and on the Web UI too.
+    assert BATCH_ID.fullmatch(batch_id), batch_id
+    mails = await until(
+        lambda: asyncio.to_thread(sink_messages),
+        lambda found: any(batch_id in str(m["Subject"]) for m in found),
+        "the batch's report mail",
+    )
+    [report] = [m for m in mails if batch_id in str(m["Subject"])]
+    assert report["X-Certflow-Template"] == "batch_ready"
+    batch = stack.client.get_workflow_handle(batch_workflow_id(batch_id))
+    assert await (await batch.describe()).static_summary() == batch_summary(batch_id)
+    details = await until(
+        lambda: batch.query(
+            "__temporal_workflow_metadata", result_type=WorkflowMetadata
+        ),
+        lambda found: plan_id in found.current_details,
+        "the batch's details naming the plan",
+    )
+    assert batch_id in details.current_details
+    started = await run.query(
+        "__temporal_workflow_metadata", result_type=WorkflowMetadata
+    )
+    assert started.current_details == t(
+        "details.batch_scheduled_started", batch_id=batch_id
+    )
+
+    # The plan had the verdict: approved, it leaves stage 9.
+    await until(
+        lambda: plan.query(ExamPlanWorkflow.status),
+        lambda s: s.stage in (Stage.ISSUANCE, Stage.ISSUED),
+        "the plan leaving the approval stage",
+    )
+    closed = await until(
+        lambda: certflow("batch", "status", batch_id),
+        lambda outcome: t("cli.batch_closed") in outcome.out,
+        "the batch closing",
+    )
+    assert t("cli.batch_approved", plans=plan_id) in closed.out
+    await replay_all([run, batch, plan])
