@@ -561,6 +561,7 @@ def create_app(
             # The page's sentence says that it was changed; this says what.
             context["detail"] = result.message
             context["page_altered"] = result.page_altered
+            context["content_added"] = result.content_added
         elif result.data is not None and not result.glyphs_checked:
             # Valid here means "signed and drawn as issued" but for the glyphs.
             context["detail"] = t("web.glyphs_unchecked")

@@ -33,6 +33,7 @@ from certflow.certificates.canonical import (
     canonical_bytes,
     canonical_json,
 )
+from certflow.certificates.filecheck import foreign_content
 from certflow.certificates.fonts import (
     CjkFont,
     FontNotFoundError,
@@ -486,11 +487,15 @@ def page_problems(pdf: bytes, signed: SignedCertificate) -> list[PageProblem]:
     """Return how the page differs from the issuer's drawing of ``signed``.
 
     See :mod:`certflow.certificates.pagecheck`: hidden or extra text, shapes
-    the issuer never draws, another QR code.
+    the issuer never draws, another QR code; and
+    :mod:`certflow.certificates.filecheck`: anything beyond the page the
+    writers never write.
     """
     reader = _reader(pdf)
     if _guarded(lambda: foreign_drawing(reader, _QR_PLACEMENT)):
         return [PageProblem.FOREIGN_DRAWING]
+    if _guarded(lambda: foreign_content(reader, ATTACHMENT_NAME)):
+        return [PageProblem.FOREIGN_CONTENT]
     return _drawing_problems(reader, signed)
 
 
@@ -689,6 +694,9 @@ class VerificationResult(Model):
     # Tampered although the signature verifies: the page does not show the
     # signed data (edited, redrawn, or a genuine attachment in another PDF).
     page_altered: bool = False
+    # Tampered although the signature verifies and the page is as issued: the
+    # file holds what the writers never write (scripts, links, more files).
+    content_added: bool = False
 
     @property
     def ok(self) -> bool:
@@ -770,6 +778,14 @@ def verify_pdf(
         # laid out.
         if _guarded(lambda: foreign_drawing(reader, _QR_PLACEMENT)):
             return _redrawn(signed, [PageProblem.FOREIGN_DRAWING])
+        # Scripts, links, more files: the catalog holds only what we write.
+        if _guarded(lambda: foreign_content(reader, ATTACHMENT_NAME)):
+            return VerificationResult(
+                status=VerificationStatus.TAMPERED,
+                message=t("certificates.verify.content_added"),
+                key_id=signed.key_id,
+                content_added=True,
+            )
         if differing := _mismatches(reader, data):
             return VerificationResult(
                 status=VerificationStatus.TAMPERED,

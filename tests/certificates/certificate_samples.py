@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from io import BytesIO
+
+from pypdf import PdfWriter
+from pypdf.generic import ArrayObject, DictionaryObject, NameObject, TextStringObject
 
 from certflow.certificates import CertificateData, NumberScheme
 from certflow.models import Level
@@ -31,3 +36,31 @@ def make_data(
     }
     fields.update(changes)
     return CertificateData.model_validate(fields)
+
+
+def incrementally(pdf: bytes, update: Callable[[PdfWriter], None]) -> bytes:
+    """``pdf`` with ``update`` appended as an incremental update: the original
+    bytes, the signed attachment among them, are kept as they are."""
+    writer = PdfWriter(BytesIO(pdf), incremental=True)
+    update(writer)
+    out = BytesIO()
+    writer.write(out)
+    assert out.getvalue().startswith(pdf)
+    return out.getvalue()
+
+
+def javascript(code: str) -> DictionaryObject:
+    """A JavaScript action running ``code``."""
+    return DictionaryObject({
+        NameObject("/S"): NameObject("/JavaScript"),
+        NameObject("/JS"): TextStringObject(code),
+    })  # fmt: skip
+
+
+def add_document_javascript(writer: PdfWriter) -> None:
+    """Document JavaScript, which a reader runs when it opens the file."""
+    script = writer._add_object(javascript("app.alert('证书有效')"))
+    names = writer._root_object["/Names"]
+    names[NameObject("/JavaScript")] = DictionaryObject(
+        {NameObject("/Names"): ArrayObject([TextStringObject("check"), script])}
+    )
