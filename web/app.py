@@ -43,13 +43,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from activities.db import create_pool, migrate
 from activities.documents import DocumentNotFound, DocumentStore
-from activities.revocation import revoked_entries, status_list
+from activities.revocation import current_status_list, status_list
 from certflow.arguments import StaffArgumentParser, argument_help
 from certflow.certificates import (
     InvalidKeyError,
     KeyRing,
     SigningKey,
-    StatusList,
     Verdict,
     VerificationStatus,
     check_scanned_record,
@@ -544,9 +543,7 @@ def create_app(
             return message(
                 request, "upload_too_large", 413, limit=MAX_UPLOAD_BYTES // 1024
             )
-        revoked = StatusList(
-            issued_at=datetime.now(CST), entries=await revoked_entries(service.db())
-        )
+        revoked = await current_status_list(service.db())
         result = await asyncio.to_thread(verify_pdf, data, service.keyring, revoked)
         log.info(
             "verify number=%s outcome=%s source=pdf",

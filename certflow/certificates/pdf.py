@@ -674,6 +674,16 @@ class VerificationStatus(StrEnum):
     NOT_A_CERTIFICATE = "not_a_certificate"
 
 
+class RevocationCheck(StrEnum):
+    """Whether a certificate was looked up in a status list."""
+
+    CHECKED = "checked"  # in a list issued on or after its issue date
+    NO_LIST = "no_list"  # no list given
+    # The list was issued before the certificate: it cannot list it, so its
+    # silence says nothing of whether the certificate was revoked.
+    LIST_PREDATES = "list_predates_certificate"
+
+
 class VerificationResult(Model):
     """What :func:`verify_pdf` found, with a Chinese message for the person asking.
 
@@ -697,6 +707,8 @@ class VerificationResult(Model):
     # Tampered although the signature verifies and the page is as issued: the
     # file holds what the writers never write (scripts, links, more files).
     content_added: bool = False
+    # Set with ``data``: whether revocation was checked against the list given.
+    revocation: RevocationCheck = RevocationCheck.NO_LIST
 
     @property
     def ok(self) -> bool:
@@ -744,6 +756,8 @@ def verify_pdf(
     ``status_list`` is the latest revocation list; a :class:`SignedStatusList`
     is checked against ``keyring`` first (a bad one raises
     :class:`StatusListError` rather than silently treating nothing as revoked).
+    A list issued before the certificate is not consulted: the result says so
+    (``revocation``), and is valid only as far as the signature and the page go.
     """
     if isinstance(status_list, SignedStatusList):
         verdict = verify_status_list(status_list, keyring)
@@ -815,7 +829,11 @@ def verify_pdf(
             key_id=signed.key_id,
         )
 
-    revocation = status_list.find(data.number) if status_list else None
+    checked, revocation = RevocationCheck.NO_LIST, None
+    if status_list is not None and status_list.covers(data.issued_on):
+        checked, revocation = RevocationCheck.CHECKED, status_list.find(data.number)
+    elif status_list is not None:
+        checked = RevocationCheck.LIST_PREDATES
     if revocation is not None:
         reason = (
             t("certificates.verify.revoked_reason", reason=revocation.reason)
@@ -824,6 +842,7 @@ def verify_pdf(
         )
         return VerificationResult(
             glyphs_checked=glyphs is GlyphCheck.SAME,
+            revocation=checked,
             status=VerificationStatus.REVOKED,
             message=t(
                 "certificates.verify.revoked",
@@ -839,6 +858,7 @@ def verify_pdf(
         )
     return VerificationResult(
         glyphs_checked=glyphs is GlyphCheck.SAME,
+        revocation=checked,
         status=VerificationStatus.VALID,
         message=t(
             "certificates.verify.valid",

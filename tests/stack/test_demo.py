@@ -19,6 +19,7 @@ from certflow.certificates import (
     KeyRing,
     SignedStatusList,
     VerificationStatus,
+    extract_signed,
     generate_keypair,
     verify_pdf,
 )
@@ -62,6 +63,15 @@ async def test_the_demo_ends_with_verifiable_and_revoked_certificates(
     ring = KeyRing.from_public_keys([key.read_bytes()])
     published = state / "out" / "status-list.json"
     status_list = SignedStatusList.model_validate_json(published.read_bytes())
+    # Regression: the list was dated on the real clock, weeks before the
+    # revocation it lists (made on the demo's simulated day) and before the
+    # certificates it speaks of, so it could not vouch for any of them.
+    listed = status_list.status_list
+    assert [entry.number for entry in listed.entries] == [revoked]
+    assert listed.issued_on >= listed.entries[0].revoked_on
+    assert all(
+        listed.covers(extract_signed(pdf.read_bytes()).data.issued_on) for pdf in pdfs
+    )
     verdicts = {
         pdf.stem: verify_pdf(pdf.read_bytes(), ring, status_list).status for pdf in pdfs
     }

@@ -10,16 +10,29 @@ speak of every certificate on record, whatever the server's clock.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 
+import asyncpg
 import httpx
 import pytest
 from pypdf import PdfWriter
 
+from activities.revocation import current_status_list, status_list
+from certflow.certificates import (
+    KeyRing,
+    RevocationCheck,
+    SigningKey,
+    Verdict,
+    VerificationStatus,
+    verify_pdf,
+    verify_status_list,
+)
+from certflow.config import Settings
 from tests.certificates.certificate_samples import (
     add_document_javascript,
     incrementally,
 )
-from tests.web.samples import WANG, ClientFactory, PdfOf
+from tests.web.samples import ISSUED_ON, SUN, WANG, ClientFactory, Issued, PdfOf
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -56,3 +69,26 @@ async def test_an_upload_with_content_added_is_not_as_issued(
     assert "电子签名与本机构的记录不符" not in verdict
     assert "另外附带的文件" in response.text  # what, underneath
     assert WANG.name not in response.text
+
+
+async def test_revocations_are_dated_after_every_record_on_a_clock_behind(
+    web_pool: asyncpg.Pool, web_settings: Settings, issued: Issued, pdf_of: PdfOf
+) -> None:
+    """On a clock behind the records (a training stack's or the demo's
+    database, served on the real clock), the list is dated on the latest day
+    among its revocations and the certificates it speaks of, never before."""
+    behind = datetime(2026, 11, 1, 2, tzinfo=UTC)
+    key = SigningKey.load(web_settings.certificates.signing_key_file.read_bytes())
+    ring = KeyRing.from_public_keys([key.private_key.public_key()])
+
+    current = await current_status_list(web_pool, now=behind)
+    signed = await status_list(web_pool, key, now=behind)
+
+    revoked_on = date(2026, 12, 18)  # the fixture's revocation of 孙丽's
+    assert [entry.revoked_on for entry in current.entries] == [revoked_on]
+    assert current.issued_on >= revoked_on and current.issued_on >= ISSUED_ON
+    assert signed.status_list.issued_on >= revoked_on
+    assert verify_status_list(signed, ring) is Verdict.VALID
+    result = verify_pdf(await pdf_of(SUN), ring, current)
+    assert result.status is VerificationStatus.REVOKED
+    assert result.revocation is RevocationCheck.CHECKED
