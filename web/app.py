@@ -563,7 +563,14 @@ def create_app(
             # Valid here means "signed and drawn as issued" but for the glyphs.
             context["detail"] = t("web.glyphs_unchecked")
         if result.data is not None:
-            context["fields"] = views.fields(result.data, full_name=True)
+            # The uploader holds the whole file. Unless its glyphs were
+            # compared, only they can see whether the page shows other digits,
+            # and only against the whole number.
+            whole = not result.glyphs_checked
+            context["fields"] = views.fields(
+                result.data, full_name=True, full_id_number=whole
+            )
+            context["id_number_whole"] = whole
             context["revoked_on"] = result.revoked_on
             context["reason"] = result.revocation_reason
         return page(request, "verify.html", context)

@@ -195,6 +195,15 @@ def _date_text(data: CertificateData) -> str:
 Fields = tuple[tuple[str, str], ...]  # (label, value) per printed row
 
 
+def printed_fields(data: CertificateData) -> list[tuple[str, str]]:
+    """Each labelled row of the certificate's page, label and value exactly as
+    the page prints them (the date as 2026年12月04日), none masked.
+
+    What a reader compares the page with where its glyphs could not be.
+    """
+    return _fields(data)
+
+
 def _fields(data: CertificateData) -> list[tuple[str, str]]:
     return [
         (t("certificates.pdf.candidate_name"), data.candidate_name),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -19,15 +20,19 @@ from pypdf import PdfWriter
 
 from activities.revocation import current_status_list, status_list
 from certflow.certificates import (
+    FONT_ENV,
     KeyRing,
     RevocationCheck,
     SigningKey,
     Verdict,
     VerificationStatus,
+    load_font,
     verify_pdf,
     verify_status_list,
 )
+from certflow.certificates.fonts import KNOWN_FONTS
 from certflow.config import Settings
+from certflow.privacy import mask_id_number
 from tests.certificates.certificate_samples import (
     add_document_javascript,
     incrementally,
@@ -35,6 +40,8 @@ from tests.certificates.certificate_samples import (
 from tests.web.samples import ISSUED_ON, SUN, WANG, ClientFactory, Issued, PdfOf
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+INSTALLED = [Path(p) for p, _package in KNOWN_FONTS if Path(p).is_file()]
 
 
 async def upload(client: httpx.AsyncClient, pdf: bytes) -> httpx.Response:
@@ -69,6 +76,30 @@ async def test_an_upload_with_content_added_is_not_as_issued(
     assert "电子签名与本机构的记录不符" not in verdict
     assert "另外附带的文件" in response.text  # what, underneath
     assert WANG.name not in response.text
+
+
+async def test_where_the_glyphs_cannot_be_compared_the_number_is_shown_whole(
+    web_client: ClientFactory, pdf_of: PdfOf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The uploader holds the file; unless the glyphs were compared, only they
+    can see whether the page shows other digits, and only against the whole
+    number."""
+    cff = [p for p in INSTALLED if not load_font(p).fast_subsetting]
+    if not cff or not load_font(None).fast_subsetting:
+        pytest.skip("needs a TrueType certificate font and a CFF face installed")
+    pdf = await pdf_of(WANG)
+    client = web_client()
+
+    checked = await upload(client, pdf)
+    monkeypatch.setenv(FONT_ENV, str(cff[0]))
+    unchecked = await upload(client, pdf)
+
+    assert "证书有效" in checked.text and "证书有效" in unchecked.text
+    assert mask_id_number(WANG.id_number) in checked.text
+    assert WANG.id_number not in checked.text
+    assert WANG.id_number in unchecked.text
+    assert "未能核对页面上的字形" in unchecked.text
+    assert "只显示前 4 位和后 4 位" not in unchecked.text
 
 
 async def test_revocations_are_dated_after_every_record_on_a_clock_behind(
