@@ -19,6 +19,7 @@ from certflow.certificates import (
     SigningKey,
     StatusList,
     sign_status_list,
+    status_list_time,
 )
 from certflow.i18n import t
 from certflow.timeutil import CST
@@ -129,10 +130,27 @@ async def revoked_entries(pool: asyncpg.Pool) -> list[RevocationEntry]:
     ]
 
 
-async def status_list(pool: asyncpg.Pool, signing_key: SigningKey) -> SignedStatusList:
-    """Build the status list of every revoked certificate, as of now, and sign it."""
-    current = StatusList(
-        issued_at=datetime.now(CST).replace(microsecond=0),
-        entries=await revoked_entries(pool),
-    )
+async def current_status_list(
+    pool: asyncpg.Pool, *, now: datetime | None = None
+) -> StatusList:
+    """The list of every revoked certificate as of ``now`` (default: the wall
+    clock), unsigned, for a verification that reads the records directly.
+
+    It is dated by :func:`~certflow.certificates.status_list_time`: never
+    before a revocation it lists nor the newest certificate on record, even
+    where ``now`` is behind the clock the records were dated on (a demo or
+    training stack's), so it speaks of every certificate it can be asked about.
+    """
+    entries = await revoked_entries(pool)
+    newest: date | None = await pool.fetchval("SELECT max(issued_on) FROM certificates")
+    issued_at = status_list_time(now or datetime.now(CST), entries, newest)
+    return StatusList(issued_at=issued_at, entries=entries)
+
+
+async def status_list(
+    pool: asyncpg.Pool, signing_key: SigningKey, *, now: datetime | None = None
+) -> SignedStatusList:
+    """Build the status list of every revoked certificate, as of ``now`` (see
+    :func:`current_status_list`), and sign it."""
+    current = await current_status_list(pool, now=now)
     return sign_status_list(current, signing_key.private_key, signing_key.key_id)

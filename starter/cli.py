@@ -29,8 +29,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from temporalio.api.common.v1 import WorkflowExecution
@@ -147,7 +148,12 @@ from certflow.timeutil import (
 from certflow.validation import explain, problem_of
 
 if TYPE_CHECKING:
-    from certflow.certificates import KeyRing, SignedStatusList, StatusListError
+    from certflow.certificates import (
+        KeyRing,
+        SignedStatusList,
+        StatusListError,
+        VerificationResult,
+    )
 
 ROLE_ENV, PERSON_ENV, SITE_ENV = "CERTFLOW_ROLE", "CERTFLOW_PERSON", "CERTFLOW_SITE"
 DEFAULT_WAIT = 120.0
@@ -2771,67 +2777,167 @@ def trusted_keys(settings: Settings, given: Sequence[Path]) -> KeyRing:
 LARGEST_CERTIFICATE = 10 * 2**20
 
 
-async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
-    """Check a certificate PDF's signature offline; exit 0 only when it is valid."""
-    from certflow.certificates import (
-        StatusListError,
-        VerificationStatus,
-        verify_pdf,
-    )
+_T = TypeVar("_T")
 
-    pdf = existing_file(args.file, folder="cli.verify_is_folder")
+
+class VerifyExit(IntEnum):
+    """The exit statuses of ``certflow verify``: one per outcome, so a script
+    tells a revoked certificate from a forgery without reading Chinese
+    (the table is in docs/staff-guide.md)."""
+
+    VALID = 0  # genuine, and checked as far as asked
+    USAGE = 2  # arguments or configuration refused, as by every command
+    REVOKED = 3
+    TAMPERED = 4  # signed data, page or file altered
+    UNKNOWN_KEY = 5
+    NOT_A_CERTIFICATE = 6
+    UNUSABLE_INPUT = 7  # a file, key or status list given cannot be used
+    GLYPHS_UNCHECKED = 8  # genuine, but the printed page must be compared by eye
+    REVOCATION_UNCHECKED = 9  # genuine, but the status list predates it
+
+
+_VERDICT_EXITS = {
+    "revoked": VerifyExit.REVOKED,
+    "tampered": VerifyExit.TAMPERED,
+    "unknown_key": VerifyExit.UNKNOWN_KEY,
+    "not_a_certificate": VerifyExit.NOT_A_CERTIFICATE,
+}
+
+
+async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
+    """Check a certificate PDF offline; the exit status is a :class:`VerifyExit`."""
+    from certflow.certificates import StatusListError, verify_pdf
+
+    pdf = _given(lambda: existing_file(args.file, folder="cli.verify_is_folder"))
     size = pdf.stat().st_size
     if size > LARGEST_CERTIFICATE:
         raise CliError(
             t("cli.verify_too_large", path=pdf, size=f"{size / 2**20:.1f}",
               limit=LARGEST_CERTIFICATE // 2**20),
-            status=2,
+            status=VerifyExit.NOT_A_CERTIFICATE,
         )  # fmt: skip
     # pypdf warns in English about damaged files; the verdict says it in Chinese.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
-    keyring = trusted_keys(ctx.settings, args.public_key)
+    keyring = _given(lambda: trusted_keys(ctx.settings, args.public_key))
     if not keyring.keys:
-        raise CliError(t("cli.verify_no_keys"))
-    status_list = read_status_list(args.status_list)
+        raise CliError(t("cli.verify_no_keys"), status=VerifyExit.UNUSABLE_INPUT)
+    status_list = _given(lambda: read_status_list(args.status_list))
+    content = _given(lambda: read_file(pdf))
     try:
-        result = verify_pdf(read_file(pdf), keyring, status_list)
+        result = verify_pdf(content, keyring, status_list)
     except StatusListError as err:
-        raise CliError(untrusted_status_list(err, args.status_list)) from None
-    ctx.say(result.message)
-    if result.data is not None and not result.glyphs_checked:
-        ctx.say(glyphs_unchecked())
-    if result.ok and status_list is None:
-        # Valid means "genuine" here: whether it was revoked since is unknown.
-        ctx.say(t("cli.verify_revocation_unchecked"))
-    elif status_list is not None and result.data is not None:
-        # A list says nothing of revocations after it was published.
-        published = status_list.status_list.issued_at.astimezone(CST)
-        ctx.say(t("cli.verify_revocation_as_of", at=f"{published:%Y-%m-%d %H:%M}"))
+        raise CliError(
+            untrusted_status_list(err, args.status_list),
+            status=VerifyExit.UNUSABLE_INPUT,
+        ) from None
+    ctx.say(result.message, *_revocation_lines(result, status_list))
     if result.number:
         ctx.say(t("cli.verify_number", number=result.number))
     if result.data is not None:
-        data = result.data
-        # Masked: enough to compare with the printed page, not to copy it.
-        ctx.say(
+        ctx.say(*_data_lines(result))
+    return _verify_exit(result)
+
+
+def _given(read: Callable[[], _T]) -> _T:
+    """What ``read`` makes of a file given to ``verify``; a file it refuses is
+    an unusable input, not a verdict on the certificate."""
+    try:
+        return read()
+    except CliError as err:
+        raise CliError(err.message, status=VerifyExit.UNUSABLE_INPUT) from None
+
+
+def _verify_exit(result: VerificationResult) -> VerifyExit:
+    """A verdict against the certificate comes first; then what was left
+    unchecked of a genuine one (its revocation before its glyphs)."""
+    from certflow.certificates import RevocationCheck
+
+    if result.status.value in _VERDICT_EXITS:
+        return _VERDICT_EXITS[result.status.value]
+    if result.revocation is RevocationCheck.LIST_PREDATES:
+        return VerifyExit.REVOCATION_UNCHECKED
+    if not result.glyphs_checked:
+        return VerifyExit.GLYPHS_UNCHECKED
+    return VerifyExit.VALID
+
+
+def _revocation_lines(
+    result: VerificationResult, status_list: SignedStatusList | None
+) -> list[str]:
+    """What the verdict rests on as to revocation: no list, a list too old to
+    know the certificate, or the list's date (and a warning past its age)."""
+    from certflow.certificates import (
+        STATUS_LIST_MAX_AGE,
+        RevocationCheck,
+        VerificationStatus,
+    )
+
+    if result.data is None:
+        return []
+    if status_list is None:
+        if result.status is VerificationStatus.VALID:
+            # Valid means "genuine" here: whether it was revoked since is unknown.
+            return [t("cli.verify_revocation_unchecked")]
+        return []
+    listed = status_list.status_list
+    at = f"{listed.issued_at.astimezone(CST):%Y-%m-%d %H:%M}"
+    if result.revocation is RevocationCheck.LIST_PREDATES:
+        return [
             t(
-                "cli.verify_holder",
-                name=mask_name(data.candidate_name),
-                id_type=data.id_type,
-                id_number=mask_id_number(data.id_number),
+                "cli.verify_list_predates",
+                at=at,
+                issued_on=result.data.issued_on.isoformat(),
             )
+        ]
+    # A list says nothing of revocations after it was published.
+    lines = [t("cli.verify_revocation_as_of", at=at)]
+    if listed.out_of_date(datetime.now(CST)):
+        lines.append(
+            t("cli.verify_list_out_of_date", at=at, days=STATUS_LIST_MAX_AGE.days)
         )
-        ctx.say(
-            t(
-                "cli.verify_details",
-                certificate=data.certificate,
-                level=data.level.chinese,
-                module_code=data.module_code,
-                module_name=data.module_name,
-                plan_id=data.plan_id,
-                issued_on=data.issued_on.isoformat(),
-            )
-        )
-    return 0 if result.status is VerificationStatus.VALID else 2
+    return lines
+
+
+def _data_lines(result: VerificationResult) -> list[str]:
+    """The signed data, for a reader to compare with the page.
+
+    Where the glyphs were compared, the page shows the signed data, as the
+    check proved: the holder is masked, the output being no place to copy
+    them from. Where they were not, the page could show other characters
+    under the same text, and only a reader comparing each printed row with
+    the signed one would see it: every row is printed whole, as the page
+    prints it. The verifier holds the whole PDF, so nothing is given away.
+    """
+    from certflow.certificates import printed_fields
+
+    data = result.data
+    assert data is not None
+    if not result.glyphs_checked:
+        return [
+            glyphs_unchecked(),
+            t("cli.verify_compare_printed"),
+            *(
+                t("cli.verify_printed_field", label=label, value=value)
+                for label, value in printed_fields(data)
+            ),
+        ]
+    return [
+        t(
+            "cli.verify_holder",
+            name=mask_name(data.candidate_name),
+            id_type=data.id_type,
+            id_number=mask_id_number(data.id_number),
+        ),
+        t(
+            "cli.verify_details",
+            certificate=data.certificate,
+            level=data.level.chinese,
+            module_code=data.module_code,
+            module_name=data.module_name,
+            plan_id=data.plan_id,
+            issued_on=data.issued_on.isoformat(),
+        ),
+    ]
 
 
 def read_status_list(path: Path | None) -> SignedStatusList | None:

@@ -544,7 +544,10 @@ async def revoke_one(
     Its date is the demo's simulated day (the certificates are dated on it, and
     a revocation may not precede its certificate), which the staff tool would
     refuse on the real clock. The signed status list the web service publishes
-    is written beside the PDFs, so offline verification can read it.
+    is written beside the PDFs, so offline verification can read it; it is
+    issued on the same simulated clock, after the revocation it lists and the
+    certificates it speaks of (a list dated before a certificate cannot tell
+    whether it was revoked).
     """
     from activities.revocation import revoke, status_list
     from certflow.certificates import SigningKey
@@ -555,13 +558,14 @@ async def revoke_one(
     )
     if number is None:
         return None
-    today = cst_date(await env.get_current_time())
+    now = await env.get_current_time()
+    today = cst_date(now)
     print(f"\nStage 11 · query: the tech dept revokes {number} on {today}")
     reason = "演示：成绩更正后重新发证"
     await revoke(pool, number, reason=reason, revoked_on=today, by=TECH.person)
     key_file = settings.certificates.signing_key_file
     key = SigningKey.load(await asyncio.to_thread(key_file.read_bytes))
-    signed = await status_list(pool, key)
+    signed = await status_list(pool, key, now=now)
     path = settings.output_dir / "status-list.json"
     data = signed.model_dump_json().encode("utf-8")
     await asyncio.to_thread(write_private, path, data)

@@ -43,13 +43,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from activities.db import create_pool, migrate
 from activities.documents import DocumentNotFound, DocumentStore
-from activities.revocation import revoked_entries, status_list
+from activities.revocation import current_status_list, status_list
 from certflow.arguments import StaffArgumentParser, argument_help
 from certflow.certificates import (
     InvalidKeyError,
     KeyRing,
     SigningKey,
-    StatusList,
     Verdict,
     VerificationStatus,
     check_scanned_record,
@@ -546,9 +545,7 @@ def create_app(
             return message(
                 request, "upload_too_large", 413, limit=MAX_UPLOAD_BYTES // 1024
             )
-        revoked = StatusList(
-            issued_at=datetime.now(CST), entries=await revoked_entries(service.db())
-        )
+        revoked = await current_status_list(service.db())
         result = await asyncio.to_thread(verify_pdf, data, service.keyring, revoked)
         log.info(
             "verify number=%s outcome=%s source=pdf",
@@ -563,11 +560,19 @@ def create_app(
             # The page's sentence says that it was changed; this says what.
             context["detail"] = result.message
             context["page_altered"] = result.page_altered
+            context["content_added"] = result.content_added
         elif result.data is not None and not result.glyphs_checked:
             # Valid here means "signed and drawn as issued" but for the glyphs.
             context["detail"] = t("web.glyphs_unchecked")
         if result.data is not None:
-            context["fields"] = views.fields(result.data, full_name=True)
+            # The uploader holds the whole file. Unless its glyphs were
+            # compared, only they can see whether the page shows other digits,
+            # and only against the whole number.
+            whole = not result.glyphs_checked
+            context["fields"] = views.fields(
+                result.data, full_name=True, full_id_number=whole
+            )
+            context["id_number_whole"] = whole
             context["revoked_on"] = result.revoked_on
             context["reason"] = result.revocation_reason
         return page(request, "verify.html", context)

@@ -53,13 +53,17 @@ def record_status(record: CertificateRecord, keyring: KeyRing) -> str:
 DOWNLOADABLE = frozenset({"valid", "unknown_key"})
 
 
-def fields(data: CertificateData, *, full_name: bool) -> list[tuple[str, str]]:
-    """Label and value of each printed field, the ID number (and name) masked."""
+def fields(
+    data: CertificateData, *, full_name: bool, full_id_number: bool = False
+) -> list[tuple[str, str]]:
+    """Label and value of each printed field, the ID number (and name) masked
+    unless asked for whole."""
     name = data.candidate_name if full_name else mask_name(data.candidate_name)
+    id_number = data.id_number if full_id_number else mask_id_number(data.id_number)
     return [
         (t("certificates.pdf.candidate_name"), name),
         (t("certificates.pdf.id_type"), data.id_type),
-        (t("certificates.pdf.id_number"), mask_id_number(data.id_number)),
+        (t("certificates.pdf.id_number"), id_number),
         (
             t("certificates.pdf.certificate"),
             t("certificates.pdf.certificate_name", certificate=data.certificate),

@@ -40,7 +40,10 @@ _MOST = {b"re": 2, b"m": 1, b"l": 1, b"Do": 1, b"cm": 1}
 _PAGE_KEYS = frozenset({"/Type", "/Parent", "/MediaBox", "/Resources", "/Contents",
                         "/Group"})  # fmt: skip
 _RESOURCE_KEYS = frozenset({"/Font", "/XObject", "/ProcSet"})
-_CATALOG_FORBIDDEN = ("/AA", "/AcroForm")  # actions on events, form fields
+_IMAGE_KEYS = frozenset({
+    "/Type", "/Subtype", "/Width", "/Height", "/ColorSpace", "/BitsPerComponent",
+    "/Decode", "/Filter", "/DecodeParms", "/Length",
+})  # fmt: skip
 _MOST_CONTENT = 256 * 1024  # bytes; a certificate page draws about 5 KiB
 _MOST_MAP = 256 * 1024  # bytes of a ToUnicode map; a certificate's is ~10 KiB
 _SHRINK = 6.5  # points the layout may take off a value that does not fit
@@ -52,6 +55,7 @@ class PageProblem(StrEnum):
     """Why a page is not the issuer's drawing (keys of the Chinese texts)."""
 
     FOREIGN_DRAWING = "foreign_drawing"
+    FOREIGN_CONTENT = "foreign_content"  # beyond the page: scripts, links, files
     HIDDEN_TEXT = "hidden_text"
     OTHER_TEXT = "other_text"
     MISSING_TEXT = "missing_text"
@@ -88,7 +92,7 @@ def foreign_drawing(reader: Any, placement: QrPlacement) -> bool:
     if len(reader.pages) != 1:
         return True
     page = reader.pages[0]
-    if _foreign_structure(reader, page):
+    if _foreign_structure(page):
         return True
     operations = _operations(reader, page)
     return operations is None or _foreign_operators(operations, placement)
@@ -141,13 +145,14 @@ def bounded_data(stream: Any, limit: int) -> bytes | None:
     return data if len(data) <= limit else None
 
 
-def _page_size_ok(page: Any) -> bool:
-    """The page is A4 portrait, all of it shown (no box cutting a part away)."""
-    box = [float(v) for v in page.get("/MediaBox", [])]
+def is_a4(box: Any) -> bool:
+    """Whether a PDF box (a page's or the page tree's MediaBox) is A4 portrait,
+    all of it shown (no box cutting a part away)."""
+    values = [float(v) for v in box]
     expected = [0, 0, PAGE_WIDTH * MM, PAGE_HEIGHT * MM]
-    if len(box) != 4:
+    if len(values) != 4:
         return False
-    return all(abs(a - b) <= 0.5 for a, b in zip(box, expected, strict=True))
+    return all(abs(a - b) <= 0.5 for a, b in zip(values, expected, strict=True))
 
 
 def _fonts_bounded(resources: Any) -> bool:
@@ -160,10 +165,10 @@ def _fonts_bounded(resources: Any) -> bool:
     return True
 
 
-def _foreign_structure(reader: Any, page: Any) -> bool:
+def _foreign_structure(page: Any) -> bool:
     if not set(page.keys()) <= _PAGE_KEYS:
         return True  # annotations, actions, another thumbnail...
-    if not _page_size_ok(page):
+    if not is_a4(page.get("/MediaBox", [])):
         return True
     resources = page.get("/Resources")
     if resources is None or not set(resources.keys()) <= _RESOURCE_KEYS:
@@ -174,15 +179,9 @@ def _foreign_structure(reader: Any, page: Any) -> bool:
     image = next(iter(images.values())).get_object()
     if image.get("/Subtype") != "/Image":
         return True  # a form could draw anything
-    if not _fonts_bounded(resources):
-        return True
-    catalog = reader.trailer["/Root"]
-    if any(key in catalog for key in _CATALOG_FORBIDDEN):
-        return True
-    # fpdf2 opens at a page view (a destination array); an action dictionary
-    # could run a script or open a link instead.
-    opening = catalog.get("/OpenAction")
-    return opening is not None and not isinstance(opening.get_object(), list)
+    if not set(image.keys()) <= _IMAGE_KEYS:
+        return True  # optional content, alternates, a mask...
+    return not _fonts_bounded(resources)
 
 
 def page_content(page: Any) -> bytes | None:

@@ -33,6 +33,7 @@ from certflow.certificates.canonical import (
     canonical_bytes,
     canonical_json,
 )
+from certflow.certificates.filecheck import foreign_content
 from certflow.certificates.fonts import (
     CjkFont,
     FontNotFoundError,
@@ -192,6 +193,15 @@ def _date_text(data: CertificateData) -> str:
 
 
 Fields = tuple[tuple[str, str], ...]  # (label, value) per printed row
+
+
+def printed_fields(data: CertificateData) -> list[tuple[str, str]]:
+    """Each labelled row of the certificate's page, label and value exactly as
+    the page prints them (the date as 2026年12月04日), none masked.
+
+    What a reader compares the page with where its glyphs could not be.
+    """
+    return _fields(data)
 
 
 def _fields(data: CertificateData) -> list[tuple[str, str]]:
@@ -486,11 +496,15 @@ def page_problems(pdf: bytes, signed: SignedCertificate) -> list[PageProblem]:
     """Return how the page differs from the issuer's drawing of ``signed``.
 
     See :mod:`certflow.certificates.pagecheck`: hidden or extra text, shapes
-    the issuer never draws, another QR code.
+    the issuer never draws, another QR code; and
+    :mod:`certflow.certificates.filecheck`: anything beyond the page the
+    writers never write.
     """
     reader = _reader(pdf)
     if _guarded(lambda: foreign_drawing(reader, _QR_PLACEMENT)):
         return [PageProblem.FOREIGN_DRAWING]
+    if _guarded(lambda: foreign_content(reader, ATTACHMENT_NAME)):
+        return [PageProblem.FOREIGN_CONTENT]
     return _drawing_problems(reader, signed)
 
 
@@ -669,6 +683,16 @@ class VerificationStatus(StrEnum):
     NOT_A_CERTIFICATE = "not_a_certificate"
 
 
+class RevocationCheck(StrEnum):
+    """Whether a certificate was looked up in a status list."""
+
+    CHECKED = "checked"  # in a list issued on or after its issue date
+    NO_LIST = "no_list"  # no list given
+    # The list was issued before the certificate: it cannot list it, so its
+    # silence says nothing of whether the certificate was revoked.
+    LIST_PREDATES = "list_predates_certificate"
+
+
 class VerificationResult(Model):
     """What :func:`verify_pdf` found, with a Chinese message for the person asking.
 
@@ -689,6 +713,11 @@ class VerificationResult(Model):
     # Tampered although the signature verifies: the page does not show the
     # signed data (edited, redrawn, or a genuine attachment in another PDF).
     page_altered: bool = False
+    # Tampered although the signature verifies and the page is as issued: the
+    # file holds what the writers never write (scripts, links, more files).
+    content_added: bool = False
+    # Set with ``data``: whether revocation was checked against the list given.
+    revocation: RevocationCheck = RevocationCheck.NO_LIST
 
     @property
     def ok(self) -> bool:
@@ -736,6 +765,8 @@ def verify_pdf(
     ``status_list`` is the latest revocation list; a :class:`SignedStatusList`
     is checked against ``keyring`` first (a bad one raises
     :class:`StatusListError` rather than silently treating nothing as revoked).
+    A list issued before the certificate is not consulted: the result says so
+    (``revocation``), and is valid only as far as the signature and the page go.
     """
     if isinstance(status_list, SignedStatusList):
         verdict = verify_status_list(status_list, keyring)
@@ -770,6 +801,14 @@ def verify_pdf(
         # laid out.
         if _guarded(lambda: foreign_drawing(reader, _QR_PLACEMENT)):
             return _redrawn(signed, [PageProblem.FOREIGN_DRAWING])
+        # Scripts, links, more files: the catalog holds only what we write.
+        if _guarded(lambda: foreign_content(reader, ATTACHMENT_NAME)):
+            return VerificationResult(
+                status=VerificationStatus.TAMPERED,
+                message=t("certificates.verify.content_added"),
+                key_id=signed.key_id,
+                content_added=True,
+            )
         if differing := _mismatches(reader, data):
             return VerificationResult(
                 status=VerificationStatus.TAMPERED,
@@ -799,7 +838,11 @@ def verify_pdf(
             key_id=signed.key_id,
         )
 
-    revocation = status_list.find(data.number) if status_list else None
+    checked, revocation = RevocationCheck.NO_LIST, None
+    if status_list is not None and status_list.covers(data.issued_on):
+        checked, revocation = RevocationCheck.CHECKED, status_list.find(data.number)
+    elif status_list is not None:
+        checked = RevocationCheck.LIST_PREDATES
     if revocation is not None:
         reason = (
             t("certificates.verify.revoked_reason", reason=revocation.reason)
@@ -808,6 +851,7 @@ def verify_pdf(
         )
         return VerificationResult(
             glyphs_checked=glyphs is GlyphCheck.SAME,
+            revocation=checked,
             status=VerificationStatus.REVOKED,
             message=t(
                 "certificates.verify.revoked",
@@ -823,6 +867,7 @@ def verify_pdf(
         )
     return VerificationResult(
         glyphs_checked=glyphs is GlyphCheck.SAME,
+        revocation=checked,
         status=VerificationStatus.VALID,
         message=t(
             "certificates.verify.valid",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import date, datetime
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from cryptography.exceptions import InvalidSignature
@@ -24,8 +25,14 @@ from certflow.certificates.canonical import (
 from certflow.certificates.keys import KeyRing
 from certflow.certificates.keys import key_id as compute_key_id
 from certflow.models import Model
+from certflow.timeutil import CST
 
 STATUS_LIST_SCHEMA = "certflow-status-list-v1"
+
+# Past this age a verifier is told that its status list is out of date: the
+# web service signs a new list on every request, and a revocation takes effect
+# the day it is made, so a list a week old may well miss one.
+STATUS_LIST_MAX_AGE = timedelta(days=7)
 
 
 class Verdict(StrEnum):
@@ -134,6 +141,23 @@ class StatusList(Model):
                 return entry
         return None
 
+    @property
+    def issued_on(self) -> date:
+        """The day the list was issued, in China Standard Time."""
+        return _in_cst(self.issued_at).date()
+
+    def covers(self, issued_on: date) -> bool:
+        """Whether the list can speak of a certificate issued on ``issued_on``.
+
+        A list issued before the certificate was cannot have it among its
+        entries, revoked or not: its silence says nothing.
+        """
+        return self.issued_on >= issued_on
+
+    def out_of_date(self, now: datetime) -> bool:
+        """Whether the list is older than :data:`STATUS_LIST_MAX_AGE` at ``now``."""
+        return _in_cst(now) - _in_cst(self.issued_at) > STATUS_LIST_MAX_AGE
+
 
 class SignedStatusList(Model):
     """A status list with the id of the signing key and the signature."""
@@ -141,6 +165,34 @@ class SignedStatusList(Model):
     status_list: StatusList
     key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
     signature_b64: str
+
+
+def _in_cst(moment: datetime) -> datetime:
+    """``moment`` in China Standard Time; a moment without an offset is taken
+    to be written in it, as every time of the process is."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=CST)
+    return moment.astimezone(CST)
+
+
+def status_list_time(
+    now: datetime, entries: Iterable[RevocationEntry], newest: date | None = None
+) -> datetime:
+    """When a status list of ``entries`` made at ``now`` is dated.
+
+    ``now`` to the second, unless the clock is behind the records the list
+    speaks of (a demo or training stack whose certificates and revocations are
+    dated on a clock ahead of this one): then the start of the latest day among
+    the revocations and ``newest``, the issue date of the newest certificate on
+    record. A list is thus never dated before a revocation it lists, nor before
+    a certificate it speaks of.
+    """
+    at = _in_cst(now).replace(microsecond=0)
+    days = [entry.revoked_on for entry in entries]
+    latest = max([*days, newest] if newest else days, default=None)
+    if latest is not None and latest > at.date():
+        return datetime.combine(latest, time(0), tzinfo=CST)
+    return at
 
 
 def status_list_bytes(status_list: StatusList) -> bytes:
@@ -153,7 +205,18 @@ def status_list_bytes(status_list: StatusList) -> bytes:
 def sign_status_list(
     status_list: StatusList, private_key: Ed25519PrivateKey, key_id: str | None = None
 ) -> SignedStatusList:
-    """Sign a status list so that verifiers can trust a copy from anywhere."""
+    """Sign a status list so that verifiers can trust a copy from anywhere.
+
+    Raises ``ValueError`` for a list dated before one of its revocations (a
+    clock behind the records: date it with :func:`status_list_time`).
+    """
+    late = [e for e in status_list.entries if e.revoked_on > status_list.issued_on]
+    if late:
+        raise ValueError(
+            f"The status list is dated {status_list.issued_on}, before a "
+            f"revocation it lists (of {late[0].revoked_on}): date it with "
+            "status_list_time."
+        )
     kid = _checked_key_id(private_key, key_id)
     signature = sign_bytes(status_list_bytes(status_list), private_key)
     return SignedStatusList(

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from io import BytesIO
+
+from fontTools.ttLib import TTFont
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import ArrayObject, DictionaryObject, NameObject, TextStringObject
 
 from certflow.certificates import CertificateData, NumberScheme
+from certflow.certificates.glyphcheck import to_unicode
 from certflow.models import Level
 
 
@@ -31,3 +38,60 @@ def make_data(
     }
     fields.update(changes)
     return CertificateData.model_validate(fields)
+
+
+def with_glyphs_swapped(pdf: bytes, first: str, second: str) -> bytes:
+    """``pdf`` whose embedded font draws ``first`` as ``second`` and back.
+
+    The page's text and its ToUnicode map are left alone, so the text reads
+    back as signed while the page shows the two characters exchanged.
+    """
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(pdf)))
+    type0 = writer.pages[0]["/Resources"]["/Font"]["/F1"].get_object()
+    program = type0["/DescendantFonts"][0]["/FontDescriptor"]["/FontFile2"]
+    program = program.get_object()
+    codes = {
+        text: code
+        for code, text in to_unicode(
+            type0["/ToUnicode"].get_object().get_data()
+        ).items()
+    }
+    face = TTFont(BytesIO(program.get_data()))
+    order = face.getGlyphOrder()
+    glyf = face["glyf"]
+    one, other = order[codes[first]], order[codes[second]]
+    glyf[one], glyf[other] = glyf[other], glyf[one]
+    out = BytesIO()
+    face.save(out)
+    program.set_data(out.getvalue())
+    saved = BytesIO()
+    writer.write(saved)
+    return saved.getvalue()
+
+
+def incrementally(pdf: bytes, update: Callable[[PdfWriter], None]) -> bytes:
+    """``pdf`` with ``update`` appended as an incremental update: the original
+    bytes, the signed attachment among them, are kept as they are."""
+    writer = PdfWriter(BytesIO(pdf), incremental=True)
+    update(writer)
+    out = BytesIO()
+    writer.write(out)
+    assert out.getvalue().startswith(pdf)
+    return out.getvalue()
+
+
+def javascript(code: str) -> DictionaryObject:
+    """A JavaScript action running ``code``."""
+    return DictionaryObject({
+        NameObject("/S"): NameObject("/JavaScript"),
+        NameObject("/JS"): TextStringObject(code),
+    })  # fmt: skip
+
+
+def add_document_javascript(writer: PdfWriter) -> None:
+    """Document JavaScript, which a reader runs when it opens the file."""
+    script = writer._add_object(javascript("app.alert('证书有效')"))
+    names = writer._root_object["/Names"]
+    names[NameObject("/JavaScript")] = DictionaryObject(
+        {NameObject("/Names"): ArrayObject([TextStringObject("check"), script])}
+    )

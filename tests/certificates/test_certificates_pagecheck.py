@@ -14,7 +14,7 @@ from io import BytesIO
 from typing import Any
 
 import pytest
-from certificate_samples import make_data
+from certificate_samples import make_data, with_glyphs_swapped
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import (
@@ -39,7 +39,6 @@ from certflow.certificates import (
     verification_url,
     verify_pdf,
 )
-from certflow.certificates.glyphcheck import to_unicode
 from certflow.certificates.pagecheck import PageProblem
 from certflow.certificates.pdf import (
     _QR_SIDE,
@@ -263,31 +262,6 @@ def test_a_page_built_to_make_reading_slow_is_refused_before_it_is_read(
     assert "姓名" not in result.message
 
 
-def _with_glyphs_swapped(pdf: bytes, first: str, second: str) -> bytes:
-    """``pdf`` whose embedded font draws ``first`` as ``second`` and back."""
-    writer = PdfWriter(clone_from=PdfReader(BytesIO(pdf)))
-    type0 = writer.pages[0]["/Resources"]["/Font"]["/F1"].get_object()
-    program = type0["/DescendantFonts"][0]["/FontDescriptor"]["/FontFile2"]
-    program = program.get_object()
-    codes = {
-        text: code
-        for code, text in to_unicode(
-            type0["/ToUnicode"].get_object().get_data()
-        ).items()
-    }
-    face = TTFont(BytesIO(program.get_data()))
-    order = face.getGlyphOrder()
-    glyf = face["glyf"]
-    one, other = order[codes[first]], order[codes[second]]
-    glyf[one], glyf[other] = glyf[other], glyf[one]
-    out = BytesIO()
-    face.save(out)
-    program.set_data(out.getvalue())
-    saved = BytesIO()
-    writer.write(saved)
-    return saved.getvalue()
-
-
 def test_a_genuine_page_has_its_glyphs_checked_against_the_font(
     genuine: SignedCertificate, keyring: KeyRing
 ) -> None:
@@ -300,7 +274,7 @@ def test_glyphs_redrawn_to_show_other_characters_are_tampered(
 ) -> None:
     """The level reads 中级 but shows 高级: the outlines of 中 and 高 were
     swapped in the embedded font, the text and its map left alone."""
-    forged = _with_glyphs_swapped(render_pdf(genuine), "中", "高")
+    forged = with_glyphs_swapped(render_pdf(genuine), "中", "高")
     assert page_problems(forged, genuine) == []  # the drawing itself is the issuer's
 
     result = verify_pdf(forged, keyring)
@@ -381,7 +355,7 @@ def test_a_qr_code_changed_off_its_module_centres_is_tampered(
 def test_a_changed_font_revision_does_not_switch_the_glyph_check_off(
     genuine: SignedCertificate, keyring: KeyRing
 ) -> None:
-    swapped = _with_glyphs_swapped(render_pdf(genuine), "中", "高")
+    swapped = with_glyphs_swapped(render_pdf(genuine), "中", "高")
     writer = PdfWriter(clone_from=PdfReader(BytesIO(swapped)))
     descriptor = _font_object(writer)["/DescendantFonts"][0]["/FontDescriptor"]
     program = descriptor["/FontFile2"].get_object()

@@ -28,6 +28,7 @@ from certflow.certificates import (
     FontNotFoundError,
     KeyRing,
     NotACertificateError,
+    RevocationCheck,
     RevocationEntry,
     SigningKey,
     StatusList,
@@ -289,6 +290,29 @@ def test_a_revoked_certificate_verifies_as_revoked_with_its_date(
         RevocationEntry(number="ZCX2026QCYY2000999", revoked_on=date(2026, 12, 18))
     ])  # fmt: skip
     assert verify_pdf(signed_pdf, keyring, other).status is VerificationStatus.VALID
+
+
+def test_a_list_issued_before_the_certificate_is_not_consulted(
+    signed_pdf: bytes, keyring: KeyRing
+) -> None:
+    """A list from before the issue date cannot list the certificate; its
+    silence is not "not revoked" (the sample was issued 2026-12-04)."""
+    number = make_data().number
+    earlier = StatusList(issued_at=datetime(2026, 12, 3, 23, 59, tzinfo=CST))
+    # Even one naming the number (a number can only be listed once issued).
+    naming = StatusList(
+        issued_at=earlier.issued_at,
+        entries=[RevocationEntry(number=number, revoked_on=date(2026, 12, 3))],
+    )
+    on_the_day = StatusList(issued_at=datetime(2026, 12, 4, 0, 1, tzinfo=CST))
+
+    for stale in (earlier, naming):
+        result = verify_pdf(signed_pdf, keyring, stale)
+        assert result.status is VerificationStatus.VALID
+        assert result.revocation is RevocationCheck.LIST_PREDATES
+    current = verify_pdf(signed_pdf, keyring, on_the_day)
+    assert current.revocation is RevocationCheck.CHECKED
+    assert verify_pdf(signed_pdf, keyring).revocation is RevocationCheck.NO_LIST
 
 
 def test_a_forged_status_list_is_refused(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 
 import pytest
 from certificate_samples import make_data
@@ -29,6 +29,7 @@ from certflow.certificates import (
     load_public_key,
     sign,
     sign_status_list,
+    status_list_time,
     verify,
     verify_bytes,
     verify_status_list,
@@ -269,3 +270,47 @@ def test_a_raw_key_that_starts_like_json_is_read_as_a_key() -> None:
 
     [loaded] = load_public_keys(raw)
     assert key_id(loaded) == key_id(public)
+
+
+def test_a_list_on_a_clock_behind_its_records_is_dated_after_them() -> None:
+    """Regression: the demo revoked a certificate on its simulated clock, weeks
+    ahead, and published a list dated today, before the revocation it listed."""
+    entries = _status_list().entries  # revoked 2026-12-18 and 2026-12-19
+    behind = datetime(2026, 11, 5, 1, 2, 3, 456, tzinfo=UTC)
+    ahead = datetime(2027, 1, 5, 1, 2, 3, 456, tzinfo=UTC)
+
+    assert status_list_time(behind, entries) == datetime.combine(
+        date(2026, 12, 19), time(0), tzinfo=CST
+    )
+    # The newest certificate on record counts too: a list speaks of it.
+    assert status_list_time(behind, [], date(2026, 12, 4)) == datetime.combine(
+        date(2026, 12, 4), time(0), tzinfo=CST
+    )
+    assert status_list_time(ahead, entries, date(2026, 12, 4)) == datetime(
+        2027, 1, 5, 9, 2, 3, tzinfo=CST
+    )
+
+
+def test_a_list_dated_before_a_revocation_it_lists_is_not_signed(
+    signing_key: SigningKey,
+) -> None:
+    early = StatusList(
+        issued_at=datetime(2026, 12, 18, 23, 0, tzinfo=UTC),  # 12-19 07:00 CST
+        entries=[
+            RevocationEntry(number="ZCX2026QCYY2000001", revoked_on=date(2026, 12, 20))
+        ],
+    )
+    with pytest.raises(ValueError, match="before a revocation"):
+        sign_status_list(early, signing_key.private_key)
+    same_day = early.model_copy(
+        update={"issued_at": datetime(2026, 12, 19, 16, 0, tzinfo=UTC)}
+    )
+    assert sign_status_list(same_day, signing_key.private_key).status_list == same_day
+
+
+def test_a_list_covers_the_certificates_issued_up_to_its_day_in_beijing() -> None:
+    listed = StatusList(issued_at=datetime(2026, 12, 3, 16, 30, tzinfo=UTC))
+    assert listed.issued_on == date(2026, 12, 4)  # 00:30 in Beijing
+    assert listed.covers(date(2026, 12, 4)) and not listed.covers(date(2026, 12, 5))
+    assert not listed.out_of_date(datetime(2026, 12, 10, 16, 30, tzinfo=UTC))
+    assert listed.out_of_date(datetime(2026, 12, 10, 16, 31, tzinfo=UTC))

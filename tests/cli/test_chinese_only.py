@@ -148,7 +148,7 @@ async def test_a_key_file_that_is_no_public_key_is_said_in_chinese_only(
 
     for key in (private, text):
         outcome = await certflow("verify", "--public-key", str(key), str(pdf))
-        assert outcome.status == 2
+        assert outcome.status == 7
         assert t("cli.bad_key_not_pem", path=key) in outcome.out
         said = outcome.out.replace(str(key), "")
         assert (

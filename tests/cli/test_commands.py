@@ -423,9 +423,9 @@ async def test_whole_plan_through_the_command(
     assert created.status == 0 and stranger.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "stranger.pub.pem").stat().st_mode & 0o777 == 0o600
     assert twice.status == 2
-    assert foreign.status == 2 and row["number"] in foreign.out
+    assert foreign.status == 5 and row["number"] in foreign.out
     not_a_certificate = await certflow("verify", str(application))
-    assert not_a_certificate.status == 2
+    assert not_a_certificate.status == 6
 
 
 async def test_a_rejected_plan_is_sent_back_to_redo_its_application(

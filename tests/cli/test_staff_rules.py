@@ -279,10 +279,10 @@ async def test_verify_exits_zero_only_for_a_valid_certificate(
     for printed in ("ZCX2026QCYY2000001", "汽车动力与驱动综合分析技术", "中级"):
         assert printed in valid.out
     assert two_keys.status == 0, two_keys.out
-    assert unknown.status == 2 and "无法确认证书真伪" in unknown.out
+    assert unknown.status == 5 and "无法确认证书真伪" in unknown.out
     assert NAME not in unknown.out and mask_name(NAME) not in unknown.out
-    assert altered.status == 2 and "别的模块" not in altered.out
-    assert neither.status == 2
+    assert altered.status == 4 and "别的模块" not in altered.out
+    assert neither.status == 6
 
 
 async def test_mail_list_reads_the_state_named_by_the_environment(
@@ -355,7 +355,7 @@ async def test_verify_refuses_a_file_far_too_big_to_be_a_certificate(
 
     refused = await certflow("verify", str(huge), "--public-key", str(key))
 
-    assert refused.status == 2
+    assert refused.status == 6
     assert "不是本机构签发的电子证书" in refused.out and "10 MB" in refused.out
 
 

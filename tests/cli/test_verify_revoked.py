@@ -69,8 +69,8 @@ async def test_a_revoked_certificate_fails_offline_with_the_published_list(
     assert plain.status == 0, plain.out
     # Without the list, "valid" says only "genuine": the tool says so.
     assert "未核对撤销状态" in plain.out
-    assert listed.status == 2 and "2026-12-01" in listed.out, listed.out
-    assert forged.status == 2 and "签名无法验证" in forged.out, forged.out
+    assert listed.status == 3 and "2026-12-01" in listed.out, listed.out
+    assert forged.status == 7 and "签名无法验证" in forged.out, forged.out
 
 
 async def test_verification_says_how_old_its_status_list_is(
@@ -84,7 +84,7 @@ async def test_verification_says_how_old_its_status_list_is(
     key.write_bytes(public_pem)
     pdf = tmp_path / "cert.pdf"
     pdf.write_bytes(certificate_pdf(private_pem))
-    published = datetime(2026, 12, 2, 1, 30, tzinfo=UTC)  # 09:30 in Beijing
+    published = datetime(2026, 12, 4, 1, 30, tzinfo=UTC)  # 09:30 in Beijing
     old_list = tmp_path / "old.json"
     old_list.write_text(
         sign_status_list(
@@ -97,7 +97,7 @@ async def test_verification_says_how_old_its_status_list_is(
     )
 
     assert outcome.status == 0, outcome.out
-    assert t("cli.verify_revocation_as_of", at="2026-12-02 09:30") in outcome.out
+    assert t("cli.verify_revocation_as_of", at="2026-12-04 09:30") in outcome.out
 
 
 async def test_a_folder_or_a_big_file_is_named_for_what_it_is(
@@ -113,9 +113,9 @@ async def test_a_folder_or_a_big_file_is_named_for_what_it_is(
     folder = await certflow("verify", "--public-key", str(key), str(tmp_path))
     too_big = await certflow("verify", "--public-key", str(key), str(big))
 
-    assert folder.status == 2
+    assert folder.status == 7
     assert t("cli.verify_is_folder", path=tmp_path) in folder.out
-    assert too_big.status == 2
+    assert too_big.status == 6
     # 11,000,000 bytes is 10.5 MiB: not "10 MB, at most 10 MB".
     assert t("cli.verify_too_large", path=big, size="10.5", limit=10) in too_big.out
 
@@ -144,6 +144,76 @@ async def test_the_tool_says_when_it_could_not_compare_the_glyphs(
     monkeypatch.setenv(FONT_ENV, str(cff[0]))
     unchecked = await certflow("verify", "--public-key", str(key), str(other))
 
-    assert checked.status == 0 and unchecked.status == 0
+    assert checked.status == 0 and unchecked.status == 8
     assert t("cli.verify_glyphs_unchecked") not in checked.out
     assert t("cli.verify_glyphs_unchecked") in unchecked.out
+
+
+def _signed_list(private_pem: bytes, issued_at: datetime, path: Path) -> Path:
+    path.write_text(
+        sign_status_list(
+            StatusList(issued_at=issued_at), load_private_key(private_pem)
+        ).model_dump_json()
+    )
+    return path
+
+
+async def test_a_list_issued_before_the_certificate_cannot_vouch_for_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Regression (security trial): a genuine list issued a year before the
+    certificate, listing nothing, made a revoked certificate read as valid with
+    only 撤销状态核对至 2025-12-01 under it. A list cannot speak of a
+    certificate issued after it."""
+    certflow = certflow_runner(settings, None)
+    private_pem, public_pem = generate_keypair()
+    key = tmp_path / "key.pub.pem"
+    key.write_bytes(public_pem)
+    pdf = tmp_path / "cert.pdf"
+    pdf.write_bytes(certificate_pdf(private_pem))  # issued 2026-12-04
+    stale = _signed_list(
+        private_pem, datetime(2025, 12, 1, 1, 30, tzinfo=UTC), tmp_path / "old.json"
+    )
+
+    outcome = await certflow(
+        "verify", "--public-key", str(key), "--status-list", str(stale), str(pdf)
+    )
+
+    assert outcome.status == 9, outcome.out
+    assert (
+        t("cli.verify_list_predates", at="2025-12-01 09:30", issued_on="2026-12-04")
+        in outcome.out
+    )
+    checked_until = t("cli.verify_revocation_as_of", at="|").split("|")[0]
+    assert checked_until not in outcome.out
+
+
+async def test_a_list_older_than_a_week_is_called_out_of_date(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """It still speaks of the certificate, as of its date: the tool says how
+    old it is and where to get a newer one."""
+    certflow = certflow_runner(settings, None)
+    private_pem, public_pem = generate_keypair()
+    key = tmp_path / "key.pub.pem"
+    key.write_bytes(public_pem)
+    pdf = tmp_path / "cert.pdf"
+    data = make_data(name="黎芬", issued_on=date(2025, 1, 10))
+    pdf.write_bytes(render_pdf(sign(data, load_private_key(private_pem))))
+    old = _signed_list(
+        private_pem, datetime(2025, 2, 1, 1, 30, tzinfo=UTC), tmp_path / "old.json"
+    )
+    fresh = _signed_list(private_pem, datetime.now(UTC), tmp_path / "fresh.json")
+
+    with_old = await certflow(
+        "verify", "--public-key", str(key), "--status-list", str(old), str(pdf)
+    )
+    with_fresh = await certflow(
+        "verify", "--public-key", str(key), "--status-list", str(fresh), str(pdf)
+    )
+
+    assert with_old.status == 0 and with_fresh.status == 0, with_old.out
+    warning = t("cli.verify_list_out_of_date", at="2025-02-01 09:30", days=7)
+    assert warning in with_old.out
+    assert t("cli.verify_revocation_as_of", at="2025-02-01 09:30") in with_old.out
+    assert "已超过" not in with_fresh.out

@@ -19,6 +19,7 @@ from certflow.certificates import (
     KeyRing,
     SignedStatusList,
     VerificationStatus,
+    extract_signed,
     generate_keypair,
     verify_pdf,
 )
@@ -62,6 +63,15 @@ async def test_the_demo_ends_with_verifiable_and_revoked_certificates(
     ring = KeyRing.from_public_keys([key.read_bytes()])
     published = state / "out" / "status-list.json"
     status_list = SignedStatusList.model_validate_json(published.read_bytes())
+    # Regression: the list was dated on the real clock, weeks before the
+    # revocation it lists (made on the demo's simulated day) and before the
+    # certificates it speaks of, so it could not vouch for any of them.
+    listed = status_list.status_list
+    assert [entry.number for entry in listed.entries] == [revoked]
+    assert listed.issued_on >= listed.entries[0].revoked_on
+    assert all(
+        listed.covers(extract_signed(pdf.read_bytes()).data.issued_on) for pdf in pdfs
+    )
     verdicts = {
         pdf.stem: verify_pdf(pdf.read_bytes(), ring, status_list).status for pdf in pdfs
     }
@@ -72,9 +82,10 @@ async def test_the_demo_ends_with_verifiable_and_revoked_certificates(
     genuine = next(p for p in pdfs if p.stem != revoked)
     code, text = await _verify(genuine, key, "--status-list", str(published))
     assert code == 0 and "证书有效" in text, text
+    assert "撤销状态核对至" in text, text
     revoked_pdf = next(p for p in pdfs if p.stem == revoked)
     code, text = await _verify(revoked_pdf, key, "--status-list", str(published))
-    assert code != 0 and "被撤销" in text, text
+    assert code == 3 and "被撤销" in text, text
 
     edited = tmp_path / "edited.pdf"
     data = genuine.read_bytes()
@@ -83,9 +94,9 @@ async def test_the_demo_ends_with_verifiable_and_revoked_certificates(
     # sibling: the file still parses, the signature no longer holds.
     edited.write_bytes(data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :])
     code, text = await _verify(edited, key)
-    assert code != 0 and "篡改" in text, text
+    assert code == 4 and "篡改" in text, text
 
     stranger = tmp_path / "stranger.pub.pem"
     stranger.write_bytes(generate_keypair()[1])
     code, text = await _verify(genuine, stranger)
-    assert code != 0 and "不在受信任的密钥列表中" in text, text
+    assert code == 5 and "不在受信任的密钥列表中" in text, text

@@ -1,0 +1,198 @@
+"""``certflow verify`` gives each outcome its own exit status.
+
+From a security trial: valid was 0 and everything else 2, so a script had to
+read Chinese to tell a revoked certificate from a forgery, or either from a
+key file it could not read. The statuses are documented in a table in
+docs/staff-guide.md and docs/certificates.md; each one is proven here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from certflow.certificates import (
+    FONT_ENV,
+    RevocationEntry,
+    StatusList,
+    generate_keypair,
+    load_font,
+    load_private_key,
+    render_pdf,
+    sign,
+    sign_status_list,
+)
+from certflow.certificates.fonts import KNOWN_FONTS
+from certflow.config import Settings
+from starter.cli import VerifyExit
+from tests.certificates.certificate_samples import (
+    add_document_javascript,
+    incrementally,
+    make_data,
+)
+from tests.cli.conftest import certflow_runner
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+INSTALLED = [Path(p) for p, _package in KNOWN_FONTS if Path(p).is_file()]
+ISSUED_ON = date(2026, 12, 4)
+
+
+@dataclass(frozen=True)
+class Files:
+    """A freshly issued certificate, its key, and the files a verifier is given."""
+
+    folder: Path
+    private_pem: bytes
+    key: Path
+    pdf: Path
+
+    def write(self, name: str, data: bytes) -> Path:
+        path = self.folder / name
+        path.write_bytes(data)
+        return path
+
+    def status_list(self, name: str, issued_at: datetime, *revoked: str) -> Path:
+        listed = StatusList(
+            issued_at=issued_at,
+            entries=[
+                RevocationEntry(number=n, revoked_on=issued_at.date(), reason="测试")
+                for n in revoked
+            ],
+        )
+        signed = sign_status_list(listed, load_private_key(self.private_pem))
+        return self.write(name, signed.model_dump_json().encode())
+
+
+def _issued(folder: Path) -> Files:
+    private_pem, public_pem = generate_keypair()
+    data = make_data(name="胡明", id_number="330102199001017009", issued_on=ISSUED_ON)
+    pdf = render_pdf(sign(data, load_private_key(private_pem)))
+    files = Files(folder, private_pem, folder / "key.pub.pem", folder / "cert.pdf")
+    files.write("key.pub.pem", public_pem)
+    files.write("cert.pdf", pdf)
+    return files
+
+
+NUMBER = make_data().number
+AFTER_ISSUE = datetime(2026, 12, 4, 10, tzinfo=UTC)
+A_YEAR_BEFORE = datetime(2025, 12, 1, 1, tzinfo=UTC)
+
+
+def _key(files: Files) -> list[str]:
+    return ["--public-key", str(files.key)]
+
+
+def _with_list(files: Files, issued_at: datetime, *revoked: str) -> list[str]:
+    listed = files.status_list("status-list.json", issued_at, *revoked)
+    return _given_list(files, listed)
+
+
+def _other_pdf(files: Files, data: bytes) -> list[str]:
+    return [*_key(files), str(files.write("other.pdf", data))]
+
+
+def _stranger_key(files: Files) -> list[str]:
+    stranger = files.write("stranger.pem", generate_keypair()[1])
+    return ["--public-key", str(stranger), str(files.pdf)]
+
+
+def _untrusted_list(files: Files) -> list[str]:
+    genuine = files.status_list("genuine.json", AFTER_ISSUE).read_bytes()
+    edited = files.write("edited.json", genuine.replace(b"2026-12-04", b"2026-12-05"))
+    return _given_list(files, edited)
+
+
+def _given_list(files: Files, listed: Path) -> list[str]:
+    return [*_key(files), "--status-list", str(listed), str(files.pdf)]
+
+
+# Each outcome: the arguments after ``verify``, made from the files, and its status.
+CASES: dict[str, tuple[Callable[[Files], list[str]], int]] = {
+    "valid": (lambda f: [*_key(f), str(f.pdf)], 0),
+    "valid-with-current-list": (lambda f: _with_list(f, AFTER_ISSUE), 0),
+    "usage-unknown-flag": (lambda f: ["--no-such-flag", str(f.pdf)], 2),
+    "usage-no-file": (_key, 2),
+    "revoked": (lambda f: _with_list(f, AFTER_ISSUE, NUMBER), 3),
+    "tampered-payload": (
+        lambda f: _other_pdf(f, f.pdf.read_bytes().replace(b"7009", b"7008")),
+        4,
+    ),
+    "tampered-content-added": (
+        lambda f: _other_pdf(
+            f, incrementally(f.pdf.read_bytes(), add_document_javascript)
+        ),
+        4,
+    ),
+    "unknown-key": (_stranger_key, 5),
+    "not-a-certificate": (lambda f: _other_pdf(f, b"%PDF-1.4\nnot a pdf\n"), 6),
+    "too-large-to-be-one": (
+        lambda f: _other_pdf(f, b"%PDF-1.7\n" + bytes(11 << 20)),
+        6,
+    ),
+    "file-missing": (lambda f: [*_key(f), str(f.folder / "none.pdf")], 7),
+    "file-is-folder": (lambda f: [*_key(f), str(f.folder)], 7),
+    "key-not-a-key": (
+        lambda f: ["--public-key", str(f.write("k.pem", b"no key")), str(f.pdf)],
+        7,
+    ),
+    "list-unreadable": (lambda f: _given_list(f, f.write("l.json", b"{}")), 7),
+    "list-untrusted": (_untrusted_list, 7),
+    "revocation-unchecked": (lambda f: _with_list(f, A_YEAR_BEFORE), 9),
+}
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [pytest.param(make, code, id=name) for name, (make, code) in CASES.items()],
+)
+async def test_each_outcome_has_its_own_exit_status(
+    make: Callable[[Files], list[str]],
+    expected: int,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    if not load_font(None).fast_subsetting:
+        pytest.skip("needs the TrueType certificate font (fonts-wqy-microhei)")
+    certflow = certflow_runner(settings, None)
+    files = _issued(tmp_path)
+
+    outcome = await certflow("verify", *make(files))
+
+    assert outcome.status == expected, outcome.out
+
+
+async def test_glyphs_not_compared_is_its_own_status_and_revocation_comes_first(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the certificate font is not installed (another face configured),
+    a genuine certificate is 8: its page must be compared by eye. With a list
+    too old to know it as well, the unchecked revocation (9) is what is said."""
+    cff = [p for p in INSTALLED if not load_font(p).fast_subsetting]
+    if not cff or not load_font(None).fast_subsetting:
+        pytest.skip("needs a TrueType certificate font and a CFF face installed")
+    certflow = certflow_runner(settings, None)
+    files = _issued(tmp_path)
+    old_list = files.status_list("old.json", A_YEAR_BEFORE)
+    current_list = files.status_list("new.json", AFTER_ISSUE)
+    revoking_list = files.status_list("rev.json", AFTER_ISSUE, NUMBER)
+    monkeypatch.setenv(FONT_ENV, str(cff[0]))
+
+    plain = await certflow("verify", *_key(files), str(files.pdf))
+    current = await certflow(
+        "verify", *_key(files), "--status-list", str(current_list), str(files.pdf)
+    )
+    both = await certflow(
+        "verify", *_key(files), "--status-list", str(old_list), str(files.pdf)
+    )
+    revoked = await certflow(
+        "verify", *_key(files), "--status-list", str(revoking_list), str(files.pdf)
+    )
+
+    assert plain.status == current.status == VerifyExit.GLYPHS_UNCHECKED == 8
+    assert both.status == VerifyExit.REVOCATION_UNCHECKED == 9
+    assert revoked.status == VerifyExit.REVOKED == 3
