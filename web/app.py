@@ -64,7 +64,7 @@ from certflow.identity import check_character, compact_code
 from certflow.models import Level
 from certflow.text import normalise_name
 from certflow.timeutil import CST
-from web import records, views
+from web import logs, records, views
 from web.ratelimit import RateLimiter
 from web.records import CertificateRecord
 from web.startup import StartError, listen, port_number, prepare_database
@@ -550,9 +550,11 @@ def create_app(
             issued_at=datetime.now(CST), entries=await revoked_entries(service.db())
         )
         result = await asyncio.to_thread(verify_pdf, data, service.keyring, revoked)
+        # The number is the file's own: unverified (an unknown key's), it may
+        # be anything the file's maker wrote, an ID number included.
         log.info(
             "verify number=%s outcome=%s source=pdf",
-            result.number or "-",
+            service.loggable(result.number or "-"),
             result.status.value,
         )
         context: dict[str, Any] = {
@@ -689,9 +691,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    # One line per event, and nothing a visitor sent (web/logs.py).
+    logs.configure()
     try:
         settings = Settings.load(args.config)
     except ConfigError as err:
