@@ -523,7 +523,7 @@ def create_app(
         return page(
             request,
             "verify.html",
-            views.verdict_context(record, outcome, full_name=scanned),
+            views.verdict_context(record, outcome, held=scanned),
         )
 
     @app.post("/verify/pdf", dependencies=[Depends(limited("verify"))])
@@ -569,7 +569,8 @@ def create_app(
             # Valid here means "signed and drawn as issued" but for the glyphs.
             context["detail"] = t("web.glyphs_unchecked")
         if result.data is not None:
-            context["fields"] = views.fields(result.data, full_name=True)
+            context["fields"] = views.fields(result.data, held=True)
+            context["held"] = True
             context["revoked_on"] = result.revoked_on
             context["reason"] = result.revocation_reason
         return page(request, "verify.html", context)

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from certflow.config import Settings
-from certflow.privacy import mask_id_number
+from certflow.privacy import id_number_tail, mask_id_number
 from starter.embedded_pg import with_database
 from tests.web.samples import LI_FEN, WANG, Issued
 
@@ -264,7 +264,9 @@ def test_chromium_renders_the_verification_page(
     # Text in several colours, anti-aliased: far more than a blank page's one.
     assert colours is None or len(colours) > 50
     assert "证书有效" in dom.stdout
-    assert mask_id_number(LI_FEN.id_number) in dom.stdout
+    # By number alone: the surname and the ID number's last 4 characters.
+    assert id_number_tail(LI_FEN.id_number) in dom.stdout and "黎某" in dom.stdout
+    assert mask_id_number(LI_FEN.id_number) not in dom.stdout
     assert issued.of(LI_FEN) in dom.stdout
 
 
