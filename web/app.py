@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import re
 import secrets
 import sys
@@ -65,7 +66,7 @@ from certflow.models import Level
 from certflow.text import normalise_name
 from certflow.timeutil import CST
 from web import logs, records, views
-from web.ratelimit import RateLimiter
+from web.ratelimit import MissDelay, RateLimiter
 from web.records import CertificateRecord
 from web.startup import StartError, listen, port_number, prepare_database
 from web.tokens import DownloadTokens, derive_secret
@@ -92,12 +93,16 @@ SECURITY_HEADERS = {
 @dataclass(frozen=True)
 class RateLimits:
     """Requests per minute per client address, per group of routes, and
-    look-ups per minute of one name, from any address."""
+    look-ups per minute of one name, from any address; then the wait that
+    grows with each look-up of a name (or ID number) that found nothing."""
 
     lookup_per_minute: int = 60
     verify_per_minute: int = 30
     download_per_minute: int = 30
     lookup_per_person_per_minute: int = 10
+    lookup_free_misses: int = 5
+    lookup_miss_wait_seconds: int = 60
+    lookup_longest_miss_wait_seconds: int = 3600
 
     @classmethod
     def of(cls, web: WebSettings) -> RateLimits:
@@ -107,6 +112,17 @@ class RateLimits:
             lookup_per_person_per_minute=web.lookup_per_person_per_minute,
             verify_per_minute=web.verify_per_minute,
             download_per_minute=web.download_per_minute,
+            lookup_free_misses=web.lookup_free_misses,
+            lookup_miss_wait_seconds=web.lookup_miss_wait_seconds,
+            lookup_longest_miss_wait_seconds=web.lookup_longest_miss_wait_seconds,
+        )
+
+    def miss_delay(self) -> MissDelay:
+        """The growing wait per name and per ID number after look-ups that miss."""
+        return MissDelay(
+            free=self.lookup_free_misses,
+            first=self.lookup_miss_wait_seconds,
+            longest=self.lookup_longest_miss_wait_seconds,
         )
 
 
@@ -119,6 +135,7 @@ class _Service:
     tokens: DownloadTokens
     store: DocumentStore
     limiters: dict[str, RateLimiter]
+    misses: MissDelay
     scheme: NumberScheme
     pool: asyncpg.Pool | None = None
     public_keys: list[tuple[str, bytes]] = field(default_factory=list)
@@ -153,9 +170,11 @@ class _Service:
 
 
 class _RateLimited(Exception):
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, retry_after: float, *, slowed: bool = False) -> None:
         super().__init__("rate limited")
         self.retry_after = retry_after
+        # The wait after look-ups of one name that missed, said in minutes.
+        self.slowed = slowed
 
 
 def load_signing_key(settings: Settings) -> SigningKey:
@@ -226,6 +245,7 @@ def create_app(
             # Keyed by digests of the name and the ID number: see person_keys.
             "lookup_person": RateLimiter(limits.lookup_per_person_per_minute),
         },
+        misses=limits.miss_delay(),
         scheme=settings.certificates.number_scheme(),
         pool=pool,
         public_keys=[(kid, public_pem(pub)) for kid, pub in ring.keys.items()],
@@ -291,8 +311,12 @@ def create_app(
     @app.exception_handler(_RateLimited)
     async def too_many(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, _RateLimited)
-        seconds = max(1, round(exc.retry_after))
-        response = message(request, "rate_limited", 429, seconds=seconds)
+        seconds = max(1, math.ceil(exc.retry_after))
+        if exc.slowed:
+            minutes = math.ceil(seconds / 60)
+            response = message(request, "lookup_slowed", 429, minutes=minutes)
+        else:
+            response = message(request, "rate_limited", 429, seconds=seconds)
         response.headers["Retry-After"] = str(seconds)
         return response
 
@@ -359,11 +383,24 @@ def create_app(
         # Guessing one person's ID number (or name) from many addresses: each
         # of the two buckets is spent, and either may say wait.
         person = service.limiters["lookup_person"]
-        wait = max(person.take(key) for key in service.person_keys(name, id_number))
+        keys = service.person_keys(name, id_number)
+        wait = max(person.take(key) for key in keys)
         if wait > 0:
             log.info("rate limited group=lookup_person")
             raise _RateLimited(wait)
+        # Then the wait that grows with each miss of this name or ID number:
+        # docs/web.md, "Rate limits". Counted before the database answers, so
+        # look-ups sent at once cannot all slip through before the first miss.
+        slowed = max(service.misses.wait(key) for key in keys)
+        if slowed > 0:
+            log.info("rate limited group=lookup_misses")
+            raise _RateLimited(slowed, slowed=True)
+        for key in keys:
+            service.misses.miss(key)
         found = await records.find_by_holder(service.db(), name, id_number)
+        if found:
+            for key in keys:
+                service.misses.found(key)
         log.info("lookup outcome=%s certificates=%d", _found(found), len(found))
         # The verdict the verification page would give each certificate.
         rows = [

@@ -775,7 +775,9 @@ async def test_an_id_number_typed_in_full_width_digits_is_found(
 async def test_lookups_beyond_the_address_limit_are_answered_429(
     web_client: ClientFactory,
 ) -> None:
-    limits = RateLimits(lookup_per_minute=10, lookup_per_person_per_minute=100)
+    limits = RateLimits(
+        lookup_per_minute=10, lookup_per_person_per_minute=100, lookup_free_misses=50
+    )
     client = web_client(address="203.0.113.5", limits=limits)
     neighbour = web_client(address="203.0.113.5", limits=limits)
 
@@ -816,8 +818,9 @@ async def test_guessing_one_persons_id_number_is_limited_from_any_address(
 ) -> None:
     """The limit that stops guessing is per name and per ID number typed,
     across addresses, and reads them as intake does (a space between
-    characters is the same name)."""
-    app = create_app(web_settings, web_pool)
+    characters is the same name). (The wait that grows with each miss is put
+    off here, to see the bucket alone.)"""
+    app = create_app(web_settings, web_pool, limits=RateLimits(lookup_free_misses=50))
 
     async def from_address(index: int, name: str, id_number: str) -> int:
         client = (f"198.18.0.{index}", 40000)
@@ -914,6 +917,11 @@ async def test_the_limits_come_from_the_web_table_of_the_configuration(
     # The others keep their defaults.
     assert configured.lookup_per_minute == 60
     assert configured.lookup_per_person_per_minute == 10
+    assert (
+        configured.lookup_free_misses,
+        configured.lookup_miss_wait_seconds,
+        configured.lookup_longest_miss_wait_seconds,
+    ) == (5, 60, 3600)
     settings = web_settings.model_copy(update={"web": configured})
     app = create_app(settings, web_pool)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.10", 40000))
@@ -927,7 +935,10 @@ async def test_the_limits_come_from_the_web_table_of_the_configuration(
 
 @pytest.mark.parametrize("line", ["lookup_per_minute = 0", "verify_per_minute = -5",
                                   "lookup_per_person_per_minute = 0",
-                                  "link_lifetime_seconds = 5"])  # fmt: skip
+                                  "link_lifetime_seconds = 5",
+                                  "lookup_free_misses = 0",
+                                  "lookup_miss_wait_seconds = 600\n"
+                                  "lookup_longest_miss_wait_seconds = 60"])  # fmt: skip
 async def test_impossible_web_limits_are_refused_at_load(
     line: str, tmp_path: Path
 ) -> None:
