@@ -88,6 +88,13 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
+# Every answer is kept by no cache (browser, proxy) unless its route says
+# otherwise: the pages show names, masked ID numbers and certificates, and a
+# page that shows none today may show one after a change. Only what is public
+# and the same for everyone says otherwise: the stylesheet and icon, the status
+# list and the key list.
+NO_STORE = "no-store"
+PUBLIC_FOR_A_MINUTE = "public, max-age=60"
 
 
 @dataclass(frozen=True)
@@ -275,7 +282,7 @@ def create_app(
     app.state.service = service
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals["t"] = t
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.mount("/static", _PublicFiles(directory=HERE / "static"), name="static")
 
     def page(
         request: Request,
@@ -341,6 +348,7 @@ def create_app(
             response = message(request, "server_error", 500)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        response.headers.setdefault("Cache-Control", NO_STORE)
         log.info(
             "request method=%s route=%s status=%d ms=%.1f",
             request.method,
@@ -413,7 +421,7 @@ def create_app(
             request,
             "results.html",
             {"rows": rows, "link_minutes": service.tokens.lifetime_seconds // 60},
-            headers={"Cache-Control": "no-store"},
+            headers={"Cache-Control": NO_STORE},
         )
 
     @app.get("/download/{number}", dependencies=[Depends(limited("download"))])
@@ -622,12 +630,15 @@ def create_app(
         return Response(
             signed.model_dump_json(),
             media_type="application/json",
-            headers={"Cache-Control": "public, max-age=60"},
+            headers={"Cache-Control": PUBLIC_FOR_A_MINUTE},
         )
 
     @app.api_route("/keys.json", methods=["GET", "HEAD"])
     async def keys_json() -> Response:
-        return JSONResponse(key_list(service.public_keys))
+        return JSONResponse(
+            key_list(service.public_keys),
+            headers={"Cache-Control": PUBLIC_FOR_A_MINUTE},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: Exception) -> Response:
@@ -643,6 +654,15 @@ def create_app(
         return message(request, "bad_request", exc.status_code)
 
     return app
+
+
+class _PublicFiles(StaticFiles):
+    """The stylesheet and icon: the same for everyone, so caches may keep them."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=3600"
+        return response
 
 
 def _route_of(request: Request) -> str:
