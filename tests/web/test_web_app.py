@@ -769,6 +769,30 @@ async def test_an_id_number_typed_in_full_width_digits_is_found(
     assert links_in(answer.text)  # the holder's certificates, with download links
 
 
+@pytest.mark.parametrize(
+    "invisible",
+    [
+        "\u200b",  # zero-width space, as chat apps and web pages paste it
+        "\ufeff",  # zero-width no-break space (a byte-order mark)
+        "\u200d",  # zero-width joiner
+        "\u2060",  # word joiner
+        "\u200e",  # left-to-right mark
+        "\u00ad",  # soft hyphen
+    ],
+)
+async def test_an_id_number_pasted_with_an_invisible_letter_is_found(
+    web_client: ClientFactory, issued: Issued, invisible: str
+) -> None:
+    """Regression: a zero-width space was taken out of a typed name but not of
+    a typed ID number, so a pasted ID number found nothing."""
+    pasted = f"{invisible}{WANG.id_number[:6]}{invisible}{WANG.id_number[6:]}"
+
+    answer = await lookup(web_client(), WANG.name, pasted)
+
+    assert issued.of(WANG) in answer.text
+    assert links_in(answer.text)
+
+
 # -- rate limits -----------------------------------------------------------------------
 
 
