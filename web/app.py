@@ -41,6 +41,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from activities.db import create_pool, migrate
 from activities.documents import DocumentNotFound, DocumentStore
@@ -651,7 +652,11 @@ def create_app(
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 404:
             return message(request, "not_found", 404)
-        return message(request, "bad_request", exc.status_code)
+        response = message(request, "bad_request", exc.status_code)
+        if exc.status_code == 405:
+            # Every method the address answers, not only the first route's.
+            response.headers["Allow"] = _allowed_methods(request)
+        return response
 
     return app
 
@@ -663,6 +668,21 @@ class _PublicFiles(StaticFiles):
         response = super().file_response(*args, **kwargs)
         response.headers["Cache-Control"] = "public, max-age=3600"
         return response
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods some route takes at the request's address, for ``Allow``."""
+    # Inside the static files' mount the path is read from the mount's own
+    # root: put the app's back, so every route reads the same path.
+    scope = {**request.scope}
+    scope["root_path"] = scope.get("app_root_path", scope.get("root_path", ""))
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        # A route at this address whose method differs matches partly.
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or {"GET", "HEAD"}
+    return ", ".join(sorted(methods))
 
 
 def _route_of(request: Request) -> str:
@@ -714,6 +734,11 @@ _ID_SHAPED = re.compile(r"[0-9]{15,18}X?")
 
 def _found(found: Sequence[CertificateRecord]) -> str:
     return "found" if found else "none"
+
+
+def _address(host: str, port: int) -> str:
+    """The URL of the service listening on ``host`` and ``port``."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def build_parser() -> StaffArgumentParser:
@@ -777,6 +802,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             forwarded_allow_ips=args.forwarded_allow_ips or None,
             log_config=None,
         )
+        # The socket listens already: the address can be opened from now on.
+        print(t("web.serve.listening", url=_address(args.host, args.port)), flush=True)
         uvicorn.Server(config).run(sockets=[listener])
     except StartError as err:
         print(err, file=sys.stderr)

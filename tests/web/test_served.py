@@ -215,6 +215,13 @@ def test_an_uploaded_file_writes_nothing_of_itself_into_the_log(
         assert planted_text not in log, planted_text
 
 
+def test_the_server_says_where_it_listens(served: Served) -> None:
+    """Regression: `certflow web` printed nothing of the address it serves."""
+    assert (
+        f"证书查询与验证网页已启动：{served.base} （按 Ctrl-C 停止）" in served.output()
+    )
+
+
 def test_a_clients_own_forwarded_header_does_not_choose_its_limit(
     served: Served,
 ) -> None:

@@ -195,6 +195,36 @@ async def test_lookup_refuses_get_and_asks_for_both_fields(
     assert "请填写姓名和证件号码" in missing.text
 
 
+async def test_a_method_not_allowed_names_the_methods_that_are(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    """Regression: 405 answers carried no ``Allow`` header."""
+    client = web_client()
+
+    answers = {
+        "GET /lookup": await client.get("/lookup"),
+        "HEAD /download": await client.head(f"/download/{issued.of(WANG)}"),
+        "PUT /verify/pdf": await client.put("/verify/pdf"),
+        "DELETE /verify/{number}": await client.delete(f"/verify/{issued.of(WANG)}"),
+        "POST /static": await client.post("/static/style.css"),
+    }
+
+    assert {name: a.status_code for name, a in answers.items()} == dict.fromkeys(
+        answers, 405
+    )
+    assert {name: a.headers.get("allow") for name, a in answers.items()} == {
+        "GET /lookup": "POST",
+        "HEAD /download": "GET",
+        # The upload's address is also a number's (answered: not a number).
+        "PUT /verify/pdf": "GET, HEAD, POST",
+        "DELETE /verify/{number}": "GET, HEAD",
+        "POST /static": "GET, HEAD",
+    }
+    assert all(
+        "请求无效" in a.text for name, a in answers.items() if "HEAD" not in name
+    )
+
+
 async def test_a_revoked_certificate_is_listed_as_revoked_without_a_link(
     web_client: ClientFactory, issued: Issued
 ) -> None:
