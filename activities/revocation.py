@@ -22,6 +22,7 @@ from certflow.certificates import (
     status_list_time,
 )
 from certflow.i18n import t
+from certflow.privacy import holds_id_number, mask_id_numbers_in
 from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,17 @@ async def revoke(
 
     ``pool`` comes from :func:`activities.db.create_pool` (jsonb as Python objects).
 
-    Raises :class:`RevocationError` for an empty reason, an unknown number, a
-    certificate already revoked, or a date before the certificate was issued.
+    Raises :class:`RevocationError` for an empty reason or one holding an ID
+    number (the reason is published), an unknown number, a certificate already
+    revoked, or a date before the certificate was issued.
     The row update and its audit row commit together.
     """
     reason = reason.strip()
     if not reason:
         raise RevocationError(t("revocation.reason_required"))
+    if holds_id_number(reason):
+        # The reason is published (status list, verification page): no ID number.
+        raise RevocationError(t("revocation.reason_holds_id_number"))
 
     async with pool.acquire() as conn, conn.transaction():
         # The row lock makes two concurrent revocations of one number queue up,
@@ -62,7 +67,10 @@ async def revoke(
             number,
         )
         if row is None:
-            raise RevocationError(t("revocation.unknown_certificate", number=number))
+            # Staff paste an ID number here by mistake: not repeated whole.
+            raise RevocationError(
+                t("revocation.unknown_certificate", number=mask_id_numbers_in(number))
+            )
         if row["revoked_on"] is not None:
             raise RevocationError(
                 t(

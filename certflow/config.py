@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -390,10 +391,25 @@ class WebSettings(Model):
     # Per name and per ID number, from any address: what stops guessing one
     # person's ID number (or name).
     lookup_per_person_per_minute: int = Field(default=10, ge=1, le=100_000)
+    # Then, per name and per ID number, a wait that grows with each look-up
+    # that found nothing: after lookup_free_misses misses it is
+    # lookup_miss_wait_seconds, doubling with each further miss up to
+    # lookup_longest_miss_wait_seconds (docs/web.md, "Rate limits").
+    lookup_free_misses: int = Field(default=5, ge=1, le=1000)
+    lookup_miss_wait_seconds: int = Field(default=60, ge=1, le=86_400)
+    lookup_longest_miss_wait_seconds: int = Field(default=3600, ge=1, le=86_400)
     verify_per_minute: int = Field(default=30, ge=1, le=100_000)
     download_per_minute: int = Field(default=30, ge=1, le=100_000)
     # How long a download link from a look-up stays valid.
     link_lifetime_seconds: int = Field(default=900, ge=60, le=86_400)
+
+    @field_validator("lookup_longest_miss_wait_seconds")
+    @classmethod
+    def _longest_not_shorter(cls, value: int, info: ValidationInfo) -> int:
+        first = info.data.get("lookup_miss_wait_seconds")
+        if first is not None and value < first:
+            raise ValueError(t("config.longest_miss_wait_too_short"))
+        return value
 
 
 def _database_url(value: str) -> str:

@@ -56,8 +56,16 @@ def compact_code(text: str) -> str:
 
     People type long numbers in groups (``ZCX 2027 QCYY 2000001``,
     ``110105 19491231 002x``); no ID number or certificate number holds a space.
+    Nor any letter that shows as nothing: a number pasted from a web page or a
+    chat often carries a zero-width space, a joiner or a direction mark (the
+    characters a typed name loses in :func:`certflow.text.normalise_name`, and
+    every other format character), and is read without them.
     """
-    return "".join(canonical_code(text).split())
+    return "".join(
+        ch
+        for ch in canonical_code(text)
+        if not ch.isspace() and unicodedata.category(ch) != "Cf"
+    )
 
 
 # 发票号码: a paper invoice's number has 8 digits, a fully digital (全电)

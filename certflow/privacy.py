@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 # A run of 15 or more digits (full-width ones too, as input methods type them),
 # with the check letter X if one follows: an identity number, typed right or not.
 _ID_RUN = re.compile(r"(?<!\d)\d{15,}[XxＸｘ]?")
+# Shaped like an identity number and nothing longer: 15 to 18 digits, with or
+# without the check letter, not part of a longer run of digits (a 20-digit
+# invoice number is none).
+_ID_SHAPED = re.compile(r"(?<!\d)\d{15,18}[XxＸｘ]?(?!\d)")
+# How many characters the verification page by number alone shows of an ID
+# number: the last 4 of a resident ID number (the check character and 3 of
+# the sequence code), fewer of a shorter document's number.
+_TAIL = 4
+_SHORT_TAIL = 2
+_SHORT = 15
 
 
 def mask_id_number(value: str) -> str:
@@ -20,12 +31,33 @@ def mask_id_number(value: str) -> str:
     return text[:4] + "*" * (len(text) - 8) + text[-4:]
 
 
+def id_number_tail(value: str) -> str:
+    """Mask an identity document number but for its end: ``**************7009``.
+
+    The last 4 characters of a number of 15 or more (a resident ID number), the
+    last 2 of a shorter one (a passport's, a permit's), nothing of one of 4
+    characters or fewer. No region, no birth date.
+    """
+    text = value.strip()
+    keep = _TAIL if len(text) >= _SHORT else _SHORT_TAIL if len(text) > 4 else 0
+    return "*" * (len(text) - keep) + text[len(text) - keep :]
+
+
 def mask_name(value: str) -> str:
     """Mask a person's name, keeping its first character: 黎芬 -> 黎*."""
     text = value.strip()
     if not text:
         return text
     return text[0] + "*" * (len(text) - 1)
+
+
+def surname_only(value: str) -> str:
+    """A person's name as its first character and 某: 黎芬 -> 黎某, 胡俊霞 -> 胡某.
+
+    Unlike :func:`mask_name`, the length of the name is not told either.
+    """
+    text = value.strip()
+    return f"{text[0]}某" if text else text
 
 
 def mask_id_numbers_in(text: str) -> str:
@@ -37,3 +69,24 @@ def mask_id_numbers_in(text: str) -> str:
     is left as it is.
     """
     return _ID_RUN.sub(lambda run: mask_id_number(run.group()), text)
+
+
+def holds_id_number(text: str) -> bool:
+    """Whether ``text`` holds a run shaped like an identity number (15+ digits)."""
+    return _ID_RUN.search(text) is not None
+
+
+def id_shaped_runs(text: str) -> list[str]:
+    """The runs of ``text`` shaped like an identity number: 15 to 18 digits and
+    an optional X, not part of a longer run of digits."""
+    return _ID_SHAPED.findall(text)
+
+
+def mask_id_shaped(text: str, which: Callable[[str], bool]) -> str:
+    """Mask (as :func:`mask_id_number`) each of :func:`id_shaped_runs` for which
+    ``which(run)`` holds, leaving the rest of ``text`` as it is."""
+
+    def masked(run: re.Match[str]) -> str:
+        return mask_id_number(run.group()) if which(run.group()) else run.group()
+
+    return _ID_SHAPED.sub(masked, text)

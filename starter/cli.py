@@ -135,7 +135,7 @@ from certflow.plan_documents import (
     plan_documents,
     readers,
 )
-from certflow.privacy import mask_id_number, mask_name
+from certflow.privacy import holds_id_number, mask_id_number, mask_name
 from certflow.scan import scan_media_type, scan_problems
 from certflow.timeutil import (
     CST,
@@ -146,6 +146,7 @@ from certflow.timeutil import (
     format_deadline,
 )
 from certflow.validation import explain, problem_of
+from starter.echo import masked, masking_typed_id_numbers
 
 if TYPE_CHECKING:
     from certflow.certificates import (
@@ -811,6 +812,15 @@ def reason_argument(text: str) -> str:
     reason = text.strip()
     if not reason:
         raise argparse.ArgumentTypeError(t("cli.reason_blank"))
+    return reason
+
+
+def public_reason_argument(text: str) -> str:
+    """``revoke --reason``: published with the status list and on the
+    verification page, so it may hold no ID number either."""
+    reason = reason_argument(text)
+    if holds_id_number(reason):
+        raise argparse.ArgumentTypeError(t("revocation.reason_holds_id_number"))
     return reason
 
 
@@ -3461,7 +3471,7 @@ def revoke_main(
     )
     parser.add_argument(
         "--reason",
-        type=reason_argument,
+        type=public_reason_argument,
         required=True,
         help=argument_help("revoke", "reason"),
     )
@@ -3558,7 +3568,10 @@ async def run(
     Tests pass their own ``settings`` and ``client``; otherwise the configuration
     file is read and a client connects to the configured Temporal address.
     """
-    status, _ = await _run(argv, settings=settings, client=client, out=out)
+    # What is typed is masked in what is printed: see starter/echo.py.
+    with masking_typed_id_numbers(argv) as typed:
+        stream = masked(out, typed) if out is not None else None
+        status, _ = await _run(argv, settings=settings, client=client, out=stream)
     return status
 
 
@@ -3657,8 +3670,12 @@ def _input_label(args: argparse.Namespace) -> Callable[[tuple[int | str, ...]], 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``certflow`` command."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        status, connected = _main(list(sys.argv[1:] if argv is None else argv))
+        # An ID number typed in place of anything else is never repeated whole
+        # by a message, of the tool or of a tool it hands over to.
+        with masking_typed_id_numbers(arguments):
+            status, connected = _main(arguments)
     except BrokenPipeError:
         status, connected = BROKEN_PIPE, False
     status = _flushed(status)

@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import re
 import secrets
 import sys
@@ -40,6 +41,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from activities.db import create_pool, migrate
 from activities.documents import DocumentNotFound, DocumentStore
@@ -63,8 +65,8 @@ from certflow.identity import check_character, compact_code
 from certflow.models import Level
 from certflow.text import normalise_name
 from certflow.timeutil import CST
-from web import records, views
-from web.ratelimit import RateLimiter
+from web import logs, records, views
+from web.ratelimit import MissDelay, RateLimiter
 from web.records import CertificateRecord
 from web.startup import StartError, listen, port_number, prepare_database
 from web.tokens import DownloadTokens, derive_secret
@@ -86,17 +88,28 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
+# Every answer is kept by no cache (browser, proxy) unless its route says
+# otherwise: the pages show names, masked ID numbers and certificates, and a
+# page that shows none today may show one after a change. Only what is public
+# and the same for everyone says otherwise: the stylesheet and icon, the status
+# list and the key list.
+NO_STORE = "no-store"
+PUBLIC_FOR_A_MINUTE = "public, max-age=60"
 
 
 @dataclass(frozen=True)
 class RateLimits:
     """Requests per minute per client address, per group of routes, and
-    look-ups per minute of one name, from any address."""
+    look-ups per minute of one name, from any address; then the wait that
+    grows with each look-up of a name (or ID number) that found nothing."""
 
     lookup_per_minute: int = 60
     verify_per_minute: int = 30
     download_per_minute: int = 30
     lookup_per_person_per_minute: int = 10
+    lookup_free_misses: int = 5
+    lookup_miss_wait_seconds: int = 60
+    lookup_longest_miss_wait_seconds: int = 3600
 
     @classmethod
     def of(cls, web: WebSettings) -> RateLimits:
@@ -106,6 +119,17 @@ class RateLimits:
             lookup_per_person_per_minute=web.lookup_per_person_per_minute,
             verify_per_minute=web.verify_per_minute,
             download_per_minute=web.download_per_minute,
+            lookup_free_misses=web.lookup_free_misses,
+            lookup_miss_wait_seconds=web.lookup_miss_wait_seconds,
+            lookup_longest_miss_wait_seconds=web.lookup_longest_miss_wait_seconds,
+        )
+
+    def miss_delay(self) -> MissDelay:
+        """The growing wait per name and per ID number after look-ups that miss."""
+        return MissDelay(
+            free=self.lookup_free_misses,
+            first=self.lookup_miss_wait_seconds,
+            longest=self.lookup_longest_miss_wait_seconds,
         )
 
 
@@ -118,6 +142,7 @@ class _Service:
     tokens: DownloadTokens
     store: DocumentStore
     limiters: dict[str, RateLimiter]
+    misses: MissDelay
     scheme: NumberScheme
     pool: asyncpg.Pool | None = None
     public_keys: list[tuple[str, bytes]] = field(default_factory=list)
@@ -152,9 +177,11 @@ class _Service:
 
 
 class _RateLimited(Exception):
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, retry_after: float, *, slowed: bool = False) -> None:
         super().__init__("rate limited")
         self.retry_after = retry_after
+        # The wait after look-ups of one name that missed, said in minutes.
+        self.slowed = slowed
 
 
 def load_signing_key(settings: Settings) -> SigningKey:
@@ -225,6 +252,7 @@ def create_app(
             # Keyed by digests of the name and the ID number: see person_keys.
             "lookup_person": RateLimiter(limits.lookup_per_person_per_minute),
         },
+        misses=limits.miss_delay(),
         scheme=settings.certificates.number_scheme(),
         pool=pool,
         public_keys=[(kid, public_pem(pub)) for kid, pub in ring.keys.items()],
@@ -254,7 +282,7 @@ def create_app(
     app.state.service = service
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals["t"] = t
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.mount("/static", _PublicFiles(directory=HERE / "static"), name="static")
 
     def page(
         request: Request,
@@ -290,8 +318,12 @@ def create_app(
     @app.exception_handler(_RateLimited)
     async def too_many(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, _RateLimited)
-        seconds = max(1, round(exc.retry_after))
-        response = message(request, "rate_limited", 429, seconds=seconds)
+        seconds = max(1, math.ceil(exc.retry_after))
+        if exc.slowed:
+            minutes = math.ceil(seconds / 60)
+            response = message(request, "lookup_slowed", 429, minutes=minutes)
+        else:
+            response = message(request, "rate_limited", 429, seconds=seconds)
         response.headers["Retry-After"] = str(seconds)
         return response
 
@@ -316,6 +348,7 @@ def create_app(
             response = message(request, "server_error", 500)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        response.headers.setdefault("Cache-Control", NO_STORE)
         log.info(
             "request method=%s route=%s status=%d ms=%.1f",
             request.method,
@@ -358,11 +391,24 @@ def create_app(
         # Guessing one person's ID number (or name) from many addresses: each
         # of the two buckets is spent, and either may say wait.
         person = service.limiters["lookup_person"]
-        wait = max(person.take(key) for key in service.person_keys(name, id_number))
+        keys = service.person_keys(name, id_number)
+        wait = max(person.take(key) for key in keys)
         if wait > 0:
             log.info("rate limited group=lookup_person")
             raise _RateLimited(wait)
+        # Then the wait that grows with each miss of this name or ID number:
+        # docs/web.md, "Rate limits". Counted before the database answers, so
+        # look-ups sent at once cannot all slip through before the first miss.
+        slowed = max(service.misses.wait(key) for key in keys)
+        if slowed > 0:
+            log.info("rate limited group=lookup_misses")
+            raise _RateLimited(slowed, slowed=True)
+        for key in keys:
+            service.misses.miss(key)
         found = await records.find_by_holder(service.db(), name, id_number)
+        if found:
+            for key in keys:
+                service.misses.found(key)
         log.info("lookup outcome=%s certificates=%d", _found(found), len(found))
         # The verdict the verification page would give each certificate.
         rows = [
@@ -375,7 +421,7 @@ def create_app(
             request,
             "results.html",
             {"rows": rows, "link_minutes": service.tokens.lifetime_seconds // 60},
-            headers={"Cache-Control": "no-store"},
+            headers={"Cache-Control": NO_STORE},
         )
 
     @app.get("/download/{number}", dependencies=[Depends(limited("download"))])
@@ -522,7 +568,7 @@ def create_app(
         return page(
             request,
             "verify.html",
-            views.verdict_context(record, outcome, full_name=scanned),
+            views.verdict_context(record, outcome, held=scanned),
         )
 
     @app.post("/verify/pdf", dependencies=[Depends(limited("verify"))])
@@ -547,9 +593,11 @@ def create_app(
             )
         revoked = await current_status_list(service.db())
         result = await asyncio.to_thread(verify_pdf, data, service.keyring, revoked)
+        # The number is the file's own: unverified (an unknown key's), it may
+        # be anything the file's maker wrote, an ID number included.
         log.info(
             "verify number=%s outcome=%s source=pdf",
-            result.number or "-",
+            service.loggable(result.number or "-"),
             result.status.value,
         )
         context: dict[str, Any] = {
@@ -570,8 +618,9 @@ def create_app(
             # and only against the whole number.
             whole = not result.glyphs_checked
             context["fields"] = views.fields(
-                result.data, full_name=True, full_id_number=whole
+                result.data, held=True, full_id_number=whole
             )
+            context["held"] = True
             context["id_number_whole"] = whole
             context["revoked_on"] = result.revoked_on
             context["reason"] = result.revocation_reason
@@ -587,12 +636,15 @@ def create_app(
         return Response(
             signed.model_dump_json(),
             media_type="application/json",
-            headers={"Cache-Control": "public, max-age=60"},
+            headers={"Cache-Control": PUBLIC_FOR_A_MINUTE},
         )
 
     @app.api_route("/keys.json", methods=["GET", "HEAD"])
     async def keys_json() -> Response:
-        return JSONResponse(key_list(service.public_keys))
+        return JSONResponse(
+            key_list(service.public_keys),
+            headers={"Cache-Control": PUBLIC_FOR_A_MINUTE},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: Exception) -> Response:
@@ -605,9 +657,37 @@ def create_app(
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 404:
             return message(request, "not_found", 404)
-        return message(request, "bad_request", exc.status_code)
+        response = message(request, "bad_request", exc.status_code)
+        if exc.status_code == 405:
+            # Every method the address answers, not only the first route's.
+            response.headers["Allow"] = _allowed_methods(request)
+        return response
 
     return app
+
+
+class _PublicFiles(StaticFiles):
+    """The stylesheet and icon: the same for everyone, so caches may keep them."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=3600"
+        return response
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods some route takes at the request's address, for ``Allow``."""
+    # Inside the static files' mount the path is read from the mount's own
+    # root: put the app's back, so every route reads the same path.
+    scope = {**request.scope}
+    scope["root_path"] = scope.get("app_root_path", scope.get("root_path", ""))
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        # A route at this address whose method differs matches partly.
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or {"GET", "HEAD"}
+    return ", ".join(sorted(methods))
 
 
 def _route_of(request: Request) -> str:
@@ -661,6 +741,11 @@ def _found(found: Sequence[CertificateRecord]) -> str:
     return "found" if found else "none"
 
 
+def _address(host: str, port: int) -> str:
+    """The URL of the service listening on ``host`` and ``port``."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def build_parser() -> StaffArgumentParser:
     """The command line of ``certflow web``: where to listen, which proxies to trust."""
     parser = StaffArgumentParser(
@@ -694,9 +779,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    # One line per event, and nothing a visitor sent (web/logs.py).
+    logs.configure()
     try:
         settings = Settings.load(args.config)
     except ConfigError as err:
@@ -723,6 +807,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             forwarded_allow_ips=args.forwarded_allow_ips or None,
             log_config=None,
         )
+        # The socket listens already: the address can be opened from now on.
+        print(t("web.serve.listening", url=_address(args.host, args.port)), flush=True)
         uvicorn.Server(config).run(sockets=[listener])
     except StartError as err:
         print(err, file=sys.stderr)

@@ -1,4 +1,4 @@
-"""A small in-process token bucket per client address.
+"""Small in-process limits: a token bucket per client, a growing wait per key.
 
 Each process keeps its own buckets: behind several workers or replicas a client
 gets that many times the limit. That is enough to slow down guessing of names,
@@ -69,3 +69,100 @@ class RateLimiter:
             ordered = sorted(self._buckets, key=lambda c: self._buckets[c].updated)
             for client in ordered[: len(ordered) // 2]:
                 del self._buckets[client]
+
+
+@dataclass
+class _Misses:
+    count: int
+    last: float
+
+
+class MissDelay:
+    """A wait that grows with each look-up of one key that found nothing.
+
+    The token bucket lets anyone try ten ID numbers for a name every minute,
+    for ever: enough to go through the few thousand numbers a name and a
+    partial ID number leave in hours. Here each key (a name, an ID number)
+    counts its misses: after the ``free``-th the key waits ``first`` seconds
+    before its next look-up, after each further one twice as long as before, up
+    to ``longest``. A key's misses are forgotten ``memory`` seconds after its
+    last one. A look-up that finds certificates gives its miss back
+    (:meth:`found`), but never clears the count: someone who knows one holder
+    of a common name must not reset the wait of everyone else of that name.
+
+    A look-up is counted as a miss when it is let through (:meth:`miss`, right
+    after :meth:`wait` said 0), not when the database has answered, so that
+    look-ups sent at the same moment cannot all pass before the first miss is
+    counted.
+    """
+
+    def __init__(
+        self,
+        *,
+        free: int = 5,
+        first: float = 60.0,
+        longest: float = 3600.0,
+        memory: float = 86_400.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 10_000,
+    ) -> None:
+        if free < 1 or first <= 0 or longest < first or memory <= 0:
+            raise ValueError("free >= 1, 0 < first <= longest and memory > 0")
+        self.free = free
+        self.first = first
+        self.longest = longest
+        self.memory = memory
+        self._clock = clock
+        self._max_keys = max_keys
+        self._misses: dict[str, _Misses] = {}
+
+    def delay(self, count: int) -> float:
+        """Seconds a key waits after its ``count``-th miss before the next look-up."""
+        if count < self.free:
+            return 0.0
+        return min(self.first * 2.0 ** min(count - self.free, 64), self.longest)
+
+    def wait(self, key: str) -> float:
+        """Seconds ``key`` must wait before its next look-up; 0.0 if none."""
+        misses = self._current(key)
+        if misses is None:
+            return 0.0
+        return max(misses.last + self.delay(misses.count) - self._clock(), 0.0)
+
+    def miss(self, key: str) -> None:
+        """Count a look-up of ``key`` let through as a miss (see :meth:`found`)."""
+        now = self._clock()
+        misses = self._current(key)
+        if misses is None:
+            if len(self._misses) >= self._max_keys:
+                self._forget(now)
+            self._misses[key] = _Misses(1, now)
+        else:
+            misses.count += 1
+            misses.last = now
+
+    def found(self, key: str) -> None:
+        """The look-up counted by :meth:`miss` found certificates: not a miss."""
+        misses = self._misses.get(key)
+        if misses is not None:
+            misses.count = max(misses.count - 1, 0)
+
+    def _current(self, key: str) -> _Misses | None:
+        misses = self._misses.get(key)
+        if misses is not None and self._clock() - misses.last >= self.memory:
+            del self._misses[key]
+            return None
+        return misses
+
+    def _forget(self, now: float) -> None:
+        # Forgotten ones first; then the keys with the fewest misses, so that
+        # flooding the table with new names cannot wipe a guessed name's count.
+        for key in [k for k, m in self._misses.items() if now - m.last >= self.memory]:
+            del self._misses[key]
+        if len(self._misses) >= self._max_keys:
+            ordered = sorted(
+                self._misses,
+                key=lambda k: (self._misses[k].count, self._misses[k].last),
+            )
+            for key in ordered[: len(ordered) // 2]:
+                del self._misses[key]

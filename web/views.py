@@ -17,7 +17,7 @@ from certflow.certificates import (
     verify,
 )
 from certflow.i18n import t
-from certflow.privacy import mask_id_number, mask_name
+from certflow.privacy import id_number_tail, mask_id_number, surname_only
 from web.records import CertificateRecord
 from web.tokens import DownloadTokens
 
@@ -54,12 +54,28 @@ DOWNLOADABLE = frozenset({"valid", "unknown_key"})
 
 
 def fields(
-    data: CertificateData, *, full_name: bool, full_id_number: bool = False
+    data: CertificateData, *, held: bool, full_id_number: bool = False
 ) -> list[tuple[str, str]]:
-    """Label and value of each printed field, the ID number (and name) masked
-    unless asked for whole."""
-    name = data.candidate_name if full_name else mask_name(data.candidate_name)
-    id_number = data.id_number if full_id_number else mask_id_number(data.id_number)
+    """Label and value of each printed field, the ID number (and name) masked.
+
+    ``held``: the visitor showed they hold the certificate (the QR code's
+    signature, or the PDF itself), which prints the name and the whole ID
+    number: the full name, and the ID number's first 4 and last 4 characters.
+    Otherwise (a number typed, and numbers are sequential) only the surname's
+    character and the ID number's last 4, enough to compare with an ID card in
+    front of the verifier and too little to guess the rest from: docs/web.md,
+    "What the verification page shows". ``full_id_number`` (an uploaded file
+    whose glyphs were not compared) shows the ID number whole: the uploader
+    holds it, and must compare every digit with the page.
+    """
+    if held:
+        name = data.candidate_name
+        id_number = data.id_number if full_id_number else mask_id_number(data.id_number)
+    else:
+        name, id_number = (
+            surname_only(data.candidate_name),
+            id_number_tail(data.id_number),
+        )
     return [
         (t("certificates.pdf.candidate_name"), name),
         (t("certificates.pdf.id_type"), data.id_type),
@@ -77,13 +93,13 @@ def fields(
 
 
 def verdict_context(
-    record: CertificateRecord, outcome: str, *, full_name: bool
+    record: CertificateRecord, outcome: str, *, held: bool
 ) -> dict[str, Any]:
     """The verification page's context for a stored record and its verdict."""
     context: dict[str, Any] = {"status": outcome, "number": record.data.number}
     if outcome in ("valid", "revoked"):
-        context["fields"] = fields(record.data, full_name=full_name)
-        context["name_masked"] = not full_name
+        context["fields"] = fields(record.data, held=held)
+        context["held"] = held
     if outcome == "revoked":
         context["revoked_on"] = record.revoked_on
         context["reason"] = record.revocation_reason

@@ -15,6 +15,7 @@ from activities.db import create_pool
 from activities.documents import DocumentStore
 from certflow.activity_models import IssueRequest
 from certflow.config import Settings
+from certflow.identity import compact_code
 from starter.cli import main
 from tests.workflow.test_issuance import plan_with_scores
 
@@ -126,3 +127,83 @@ def test_a_number_typed_in_lower_case_revokes_the_certificate(
             await conn.close()
 
     assert asyncio.run(revoked_on()) is not None
+
+
+# An ID number staff might paste in place of a certificate number.
+PASTED_ID = "330106200308287009"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        PASTED_ID,
+        "330106 20030828 7009",  # in groups, as read off the card
+        "３３０１０６２００３０８２８７００９",  # full-width digits
+        f"\u200b{PASTED_ID}",  # pasted with a zero-width space
+        "33010620030828700x",  # a lower-case check letter
+    ],
+)
+def test_an_id_number_given_as_the_number_is_not_repeated_whole(
+    settings: Settings,
+    resources: object,  # the migrated schema
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    typed: str,
+) -> None:
+    """Regression: ``certflow revoke 330106200308287009`` answered
+    证书编号 330106200308287009 不存在, repeating a person's ID number whole
+    (the web pages refuse to repeat such input)."""
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+
+    status = main(["--as", "tech_dept", "--person", "tech-zhao", "revoke", typed,
+                   "--reason", "测试"])  # fmt: skip
+
+    printed = capsys.readouterr()
+    said = printed.out + printed.err
+    whole = compact_code(typed)  # as the tool reads it
+    assert status == 2
+    assert f"证书编号 {whole[:4]}**********{whole[-4:]} 不存在" in said
+    assert whole not in said and typed not in said
+
+
+def test_an_id_number_typed_anywhere_on_the_command_line_is_masked_in_messages(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse repeats a value it refuses: an ID number typed as the date."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+
+    grouped = f"330106 20030828 {PASTED_ID[-4:]}"
+    with pytest.raises(SystemExit):
+        main(["--as", "admin", "--person", "admin-1", "revoke", "ZCX2027QCYY2000001",
+              "--reason", "测试", "--date", grouped])  # fmt: skip
+
+    err = capsys.readouterr().err
+    assert "--date" in err and "3301**********7009" in err
+    assert PASTED_ID not in err and "330106 20030828" not in err
+
+
+def test_a_reason_holding_an_id_number_is_refused_before_anything_is_done(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: the reason, published in /status-list.json and on the public
+    verification page, took an ID number (``--reason 考生330106200308287009…``)."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+
+    with pytest.raises(SystemExit) as exit:
+        main(["--as", "admin", "--person", "admin-1", "revoke", "ZCX2027QCYY2000001",
+              "--reason", f"考生{PASTED_ID}成绩更正"])  # fmt: skip
+
+    err = capsys.readouterr().err
+    assert exit.value.code == 2
+    assert "公开显示" in err and "不能含有证件号码" in err
+    assert PASTED_ID not in err
+
+
+def test_the_help_says_the_reason_is_public(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["revoke", "--help"])
+
+    out = "".join(capsys.readouterr().out.split())
+    assert "公开" in out and "撤销列表" in out and "证件号码" in out

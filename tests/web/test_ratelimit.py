@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from web.ratelimit import RateLimiter
+from web.ratelimit import MissDelay, RateLimiter
 
 
 class Clock:
@@ -48,3 +48,62 @@ def test_the_table_of_clients_stays_bounded() -> None:
     assert len(limiter._buckets) <= 100
     # A busy client keeps its (empty) bucket, so it is still refused.
     assert limiter.take("10.0.3.249") > 0
+
+
+def test_the_wait_after_misses_doubles_up_to_its_longest() -> None:
+    clock = Clock()
+    misses = MissDelay(free=5, first=60, longest=3600, clock=clock)
+
+    waits = []  # after each miss
+    for _ in range(13):
+        clock.now += misses.wait("name")  # the visitor waits as told
+        misses.miss("name")
+        waits.append(misses.wait("name"))
+
+    assert waits == [0, 0, 0, 0, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
+    assert misses.wait("another name") == 0
+
+
+def test_a_look_up_that_found_gives_its_miss_back_but_clears_nothing() -> None:
+    clock = Clock()
+    misses = MissDelay(free=2, first=60, clock=clock)
+
+    misses.miss("name")
+    misses.miss("name")
+    waited = misses.wait("name")
+    clock.now += 60
+    misses.miss("name")
+    misses.found("name")  # someone who knows one holder of the name
+
+    assert waited == 60
+    assert misses.wait("name") == 60  # still two misses: the wait stays
+
+
+def test_misses_are_forgotten_a_day_after_the_last() -> None:
+    clock = Clock()
+    misses = MissDelay(free=1, first=60, longest=3600, clock=clock)
+
+    for _ in range(8):
+        clock.now += misses.wait("name")
+        misses.miss("name")
+    clock.now += 86_399
+    kept = misses.wait("name")
+    clock.now += 1
+
+    assert kept == 0  # the hour has long passed, but the count is kept
+    assert misses._misses["name"].count == 8
+    assert misses.wait("name") == 0 and "name" not in misses._misses
+
+
+def test_flooding_the_table_with_new_names_keeps_a_guessed_names_count() -> None:
+    clock = Clock()
+    misses = MissDelay(free=3, first=60, clock=clock, max_keys=100)
+    for _ in range(3):
+        misses.miss("guessed")
+
+    for i in range(1000):
+        clock.now += 0.01
+        misses.miss(f"flood {i}")
+
+    assert len(misses._misses) <= 100
+    assert "guessed" in misses._misses and misses.wait("guessed") > 0

@@ -112,3 +112,37 @@ async def test_the_status_list_is_signed_with_the_configured_key(
         "成绩更正",
     )
     assert signed.status_list.issued_at.utcoffset() is not None
+
+
+async def test_a_reason_holding_an_id_number_is_refused_and_an_id_number_not_repeated(
+    web_pool: asyncpg.Pool, issued: Issued
+) -> None:
+    """The reason is published (status list, verification page): no ID number.
+    And a number that is an ID number is not repeated whole in the refusal."""
+    number = issued.of(WANG)
+    with pytest.raises(RevocationError) as reason_refused:
+        await revoke(
+            web_pool,
+            number,
+            reason=f"考生 {WANG.id_number} 成绩更正",
+            revoked_on=date(2026, 12, 18),
+            by="t",
+        )
+    with pytest.raises(RevocationError) as number_refused:
+        await revoke(
+            web_pool,
+            WANG.id_number,
+            reason="成绩更正",
+            revoked_on=date(2026, 12, 18),
+            by="t",
+        )
+
+    assert "不能含有证件号码" in str(reason_refused.value)
+    assert WANG.id_number not in str(reason_refused.value)
+    assert "4405**********0014 不存在" in str(number_refused.value)
+    assert (
+        await web_pool.fetchval(
+            "SELECT revoked_on FROM certificates WHERE number = $1", number
+        )
+        is None
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -23,7 +24,7 @@ import pytest
 from PIL import Image
 
 from certflow.config import Settings
-from certflow.privacy import mask_id_number
+from certflow.privacy import id_number_tail, mask_id_number
 from starter.embedded_pg import with_database
 from tests.web.samples import LI_FEN, WANG, Issued
 
@@ -136,6 +137,91 @@ def test_the_server_logs_routes_and_outcomes_but_no_person_or_token(
         assert secret not in log, secret
 
 
+# What a tester put in a certificate's page tree: a name, an ID number, and a
+# line that would read as the service's own in its log.
+PLANTED_NAME, PLANTED_ID = "胡俊霞", "330106200308287009"
+PLANTED_LINE = (
+    "2026-12-05 07:00:00,000 INFO certflow.web download number=ZCX1 outcome=served"
+)
+
+
+def with_a_string_in_its_page_tree(pdf: bytes, text: str) -> bytes:
+    """``pdf`` with an incremental update that lists ``text`` (a PDF string)
+    among the kids of its page tree, before the page: a reader skips it."""
+    pages = re.search(rb"(\d+) 0 obj\s*<</Type/Pages/Kids\[([^\]]*)\]", pdf)
+    assert pages is not None
+    previous = int(re.findall(rb"startxref\s+(\d+)", pdf)[-1])
+    size = int(re.findall(rb"/Size (\d+)", pdf)[-1])
+    root = re.findall(rb"/Root (\d+ \d+ R)", pdf)[-1]
+    escaped = (
+        ("\ufeff" + text).encode("utf-16-be")
+        .replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+    )  # fmt: skip
+    kids = b"(" + escaped + b") " + pages.group(2)
+    body = b"\n%s 0 obj\n<</Type/Pages/Kids[%s]/Count 1>>\nendobj\n" % (
+        pages.group(1),
+        kids,
+    )
+    at = len(pdf) + 1
+    xref = b"xref\n%s 1\n%010d 00000 n \n" % (pages.group(1), at)
+    trailer = b"trailer\n<</Size %d/Root %s/Prev %d>>\nstartxref\n%d\n%%%%EOF\n" % (
+        size,
+        root,
+        previous,
+        len(pdf) + len(body),
+    )
+    return pdf + body + xref + trailer
+
+
+def test_an_uploaded_file_writes_nothing_of_itself_into_the_log(
+    served: Served, issued: Issued
+) -> None:
+    """Regression: pypdf's notes on an uploaded file went into the log as they
+    were. A certificate with an incremental update whose page tree held a
+    string put that string there, a name, an ID number and a forged line of
+    the service's own included; a file that is no PDF put its first bytes
+    there. Nor may a request the HTTP parser refuses echo itself."""
+    with httpx.Client(base_url=served.base) as client:
+        found = client.post(
+            "/lookup", data={"name": WANG.name, "id_number": WANG.id_number}
+        )
+        link = found.text.split('href="/download/', 1)[1].split('"', 1)[0]
+        genuine = client.get("/download/" + link.replace("&amp;", "&")).content
+        planted = with_a_string_in_its_page_tree(
+            genuine, f"{PLANTED_NAME} {PLANTED_ID}\n{PLANTED_LINE}"
+        )
+        answers = [
+            client.post(
+                "/verify/pdf", files={"file": ("a.pdf", body, "application/pdf")}
+            )
+            for body in (planted, f"{PLANTED_ID} {PLANTED_NAME}".encode())
+        ]
+    with socket.create_connection(
+        ("127.0.0.1", int(served.base.rsplit(":", 1)[1]))
+    ) as raw:
+        raw.sendall(
+            f"GET /{PLANTED_ID} HTTP/1.1\r\nHost x{PLANTED_ID}\r\n\r\n".encode()
+        )
+        refused = raw.recv(1024)
+    time.sleep(0.2)  # let the server flush its last lines
+
+    log = served.output()
+    assert genuine.startswith(b"%PDF") and b"%%EOF" in planted[len(genuine) :]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert "不是电子证书" in answers[1].text
+    assert refused.startswith(b"HTTP/1.1 400")
+    assert "route=/verify/pdf status=200" in log
+    for planted_text in (PLANTED_NAME, PLANTED_ID, "2026-12-05 07:00:00", "pypdf"):
+        assert planted_text not in log, planted_text
+
+
+def test_the_server_says_where_it_listens(served: Served) -> None:
+    """Regression: `certflow web` printed nothing of the address it serves."""
+    assert (
+        f"证书查询与验证网页已启动：{served.base} （按 Ctrl-C 停止）" in served.output()
+    )
+
+
 def test_a_clients_own_forwarded_header_does_not_choose_its_limit(
     served: Served,
 ) -> None:
@@ -185,7 +271,9 @@ def test_chromium_renders_the_verification_page(
     # Text in several colours, anti-aliased: far more than a blank page's one.
     assert colours is None or len(colours) > 50
     assert "证书有效" in dom.stdout
-    assert mask_id_number(LI_FEN.id_number) in dom.stdout
+    # By number alone: the surname and the ID number's last 4 characters.
+    assert id_number_tail(LI_FEN.id_number) in dom.stdout and "黎某" in dom.stdout
+    assert mask_id_number(LI_FEN.id_number) not in dom.stdout
     assert issued.of(LI_FEN) in dom.stdout
 
 
