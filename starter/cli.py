@@ -92,6 +92,7 @@ from certflow.files import create_private, write_private
 from certflow.i18n import catalogue, t, t_or
 from certflow.identity import (
     ADMISSION_NUMBER_MAX_LENGTH,
+    STAFF_ID_PATTERN,
     canonical_code,
     compact_code,
     invoice_number,
@@ -332,13 +333,21 @@ def env_value(name: str) -> str | None:
     return value.strip().lower() or None
 
 
-def borrowed_person(role: str | None, person: str | None) -> str | None:
-    """The refusal when ``person`` is the environment's, set for another role.
+def person_refusal(role: str | None, person: str | None) -> str | None:
+    """The refusal of ``person`` as the one acting in ``role``, or None.
 
-    A shell set up for one role (``CERTFLOW_ROLE``, ``CERTFLOW_PERSON``) acting
-    once as another with ``--as`` only would record the action under the first
-    role's person: the audit trail would name the wrong member of staff.
+    ``person`` goes into the audit trail and the plans' history, so it must be
+    a staff id (``ZCX-E-0107``): a name or an identity number typed there
+    would be kept for good (and is never repeated back). Nor may it be the
+    environment's person, set for another role: a shell set up for one role
+    (``CERTFLOW_ROLE``, ``CERTFLOW_PERSON``) acting once as another with
+    ``--as`` only would record the action under the first role's person, the
+    audit trail naming the wrong member of staff.
     """
+    if person is not None and (
+        not re.fullmatch(STAFF_ID_PATTERN, person) or holds_id_number(person)
+    ):
+        return t("cli.person_not_staff_id")
     env_role, env_person = env_value(ROLE_ENV), os.environ.get(PERSON_ENV)
     if not env_role or not env_person or role == env_role or person != env_person:
         return None
@@ -369,7 +378,7 @@ def actor_of(args: argparse.Namespace) -> Actor:
                 roles=named_codes((r.value for r in Role), "roles."),
             )
         )
-    if (refusal := borrowed_person(args.role, args.person)) is not None:
+    if (refusal := person_refusal(args.role, args.person)) is not None:
         raise CliError(refusal)
     role = Role(args.role)
     if role is Role.SITE and not args.site:
@@ -3483,7 +3492,7 @@ def revoke_main(
     args = parser.parse_args(list(argv))
     if not args.person:
         parser.error(t("cli.revoke_person"))
-    if (refusal := borrowed_person(args.role, args.person)) is not None:
+    if (refusal := person_refusal(args.role, args.person)) is not None:
         parser.error(refusal)
     if args.role not in REVOKING_ROLES:
         allowed = "、".join(t(f"roles.{r.value}") for r in REVOKING_ROLES)

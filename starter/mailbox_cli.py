@@ -36,7 +36,7 @@ from certflow.timeutil import format_cst
 from starter.cli import (
     SCORE_FIELDS,
     acting_flags,
-    borrowed_person,
+    person_refusal,
     reason_argument,
     table,
 )
@@ -173,7 +173,7 @@ def _check_assigner(args: argparse.Namespace) -> None:
         raise _Refused(t("mailbox.assign_role"))
     if not (args.person or "").strip():
         raise _Refused(t("mailbox.assign_person"))
-    if (refusal := borrowed_person(args.role, args.person)) is not None:
+    if (refusal := person_refusal(args.role, args.person)) is not None:
         raise _Refused(refusal)
 
 

@@ -8,7 +8,9 @@ environment's person, a member of staff of the other role.
 from __future__ import annotations
 
 import pytest
+from temporalio.service import RPCError
 
+from certflow.actions import plan_workflow_id
 from certflow.i18n import t
 from tests.cli.conftest import Certflow
 from tests.cli.test_commands import start_argv
@@ -72,3 +74,32 @@ async def test_the_role_variable_is_read_as_staff_type_it_and_checked(
     assert same_role.status == 0, same_role.out
     assert nobody.status == 2
     assert nobody.out.strip() == t("cli.person_missing", role=t("roles.tech_dept"))
+
+
+@pytest.mark.parametrize(
+    "person",
+    ["张三", "330106200308287009", "33010620030828700X", "admin li", " admin-li"],
+)
+async def test_a_person_that_is_no_staff_id_is_refused_and_never_repeated(
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    monkeypatch: pytest.MonkeyPatch,
+    person: str,
+) -> None:
+    """Regression: a name or an ID number given as ``--person`` (or in the
+    environment) went into the audit trail and the plan's history for good."""
+    start = without_acting_flags(start_argv(new_driver.plan))
+
+    typed = await certflow("--as", "admin", "--person", person, *start)
+    monkeypatch.setenv("CERTFLOW_ROLE", "admin")
+    monkeypatch.setenv("CERTFLOW_PERSON", person)
+    from_env = await certflow(*start)
+
+    for result in (typed, from_env):
+        assert result.status == 2
+        assert t("cli.person_not_staff_id") in result.out
+        assert person.strip() not in result.out
+    with pytest.raises(RPCError):  # no plan was started
+        await new_driver.client.get_workflow_handle(
+            plan_workflow_id(new_driver.plan.plan_id)
+        ).describe()
