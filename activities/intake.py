@@ -234,7 +234,8 @@ class IntakeActivities:
         """Record the upload; an accepted one gets the next version number.
 
         A retried activity finds its own earlier row (same file, same time) and
-        returns that version instead of adding another.
+        returns that version instead of adding another, also when it overlaps
+        its first attempt: both look only once they hold the plan's lock.
         """
         await conn.execute(
             """
@@ -244,6 +245,14 @@ class IntakeActivities:
             req.document.sha256,
             req.document.size,
             req.document.media_type,
+        )
+        # Serialise the plan's records of this kind: a retry started while its
+        # first attempt still writes (timed out, not stopped) waits here for it
+        # and then finds its row, instead of both missing the other's row and
+        # recording the file twice, as two versions.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            f"{req.plan.plan_id}/{req.kind.value}",
         )
         existing = await conn.fetchrow(
             """
@@ -259,11 +268,6 @@ class IntakeActivities:
             return existing["version"]  # type: ignore[no-any-return]
         version = None
         if accepted:
-            # Serialise version numbering per plan and kind.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1))",
-                f"{req.plan.plan_id}/{req.kind.value}",
-            )
             version = 1 + await conn.fetchval(
                 """
                 SELECT coalesce(max(version), 0) FROM plan_documents

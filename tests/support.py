@@ -11,7 +11,7 @@ import uuid
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -354,6 +354,20 @@ def empty_workbook(folder: Path) -> Path:
 
 def unique_plan_id() -> str:
     return f"T{uuid.uuid4().hex[:10].upper()}"
+
+
+async def registered_plan(pool: Any) -> tuple[PlanInfo, datetime]:
+    """A new sample plan registered in PostgreSQL (no workflow), and when: for
+    tests that call the activities directly."""
+    from activities.store import PlanStore
+    from certflow.activity_models import PlanRegistration
+
+    plan = sample_plan(date(2026, 11, 4), unique_plan_id())
+    at = datetime.now(UTC).replace(microsecond=0)
+    await PlanStore(pool).register_plan(
+        PlanRegistration(info=plan, workflow_id=f"test-{plan.plan_id}", started_at=at)
+    )
+    return plan, at
 
 
 @dataclass

@@ -11,7 +11,6 @@ and the score summary through a running plan too.
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,7 @@ import openpyxl
 import pytest
 
 from activities.intake import IntakeActivities
-from activities.store import PlanStore
-from certflow.activity_models import PlanRegistration, ProcessUpload
+from certflow.activity_models import ProcessUpload
 from certflow.i18n import t
 from certflow.invoice import credit_code_check_character
 from certflow.models import DocumentKind, PlanInfo
@@ -32,9 +30,8 @@ from tests.support import (
     SITE,
     SUMMARY,
     PlanDriver,
+    registered_plan,
     retitled,
-    sample_plan,
-    unique_plan_id,
 )
 from workflows import ExamPlanWorkflow
 
@@ -114,11 +111,7 @@ async def test_a_formula_without_its_result_is_named_and_nothing_is_recorded(
     resources: Any, tmp_path: Path, kind: DocumentKind
 ) -> None:
     pool, store = resources
-    plan = sample_plan(date(2026, 11, 4), unique_plan_id())
-    at = datetime.now(UTC).replace(microsecond=0)
-    await PlanStore(pool).register_plan(
-        PlanRegistration(info=plan, workflow_id=f"test-{plan.plan_id}", started_at=at)
-    )
+    plan, at = await registered_plan(pool)
     make, where = UPLOADS[kind]
     path = make(plan, tmp_path)
 
