@@ -445,12 +445,24 @@ class IntakeActivities:
         ref = self.store.put(
             data, filename=f"{req.plan.plan_id}-国家平台成绩导入.xlsx", media_type=XLSX
         )
-        await self._record_output(req.plan.plan_id, DocumentKind.PLATFORM_IMPORT, ref)
-        return ref
+        return await self._record_output(
+            req.plan.plan_id, DocumentKind.PLATFORM_IMPORT, ref
+        )
 
     async def _record_output(
         self, plan_id: str, kind: DocumentKind, ref: DocumentRef
-    ) -> None:
+    ) -> DocumentRef:
+        """Record a file produced for the plan; return the file recorded.
+
+        One row per activity, whichever attempt writes it. Every attempt writes
+        its file anew, and a workbook carries the time it was saved: a retry
+        (after a lost answer, or started while its first attempt, timed out
+        but not stopped, still writes) has another file, and recorded too it
+        would be a second file the plan never held. The retry returns the file
+        recorded first instead; its insert waits for an attempt that wrote the
+        row and has not committed yet.
+        """
+        produced_by = _activity_key()
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """
@@ -464,16 +476,35 @@ class IntakeActivities:
             await conn.execute(
                 """
                 INSERT INTO plan_documents (plan_id, kind, sha256, filename,
-                                            uploaded_by, uploaded_at, accepted)
-                SELECT $1, $2, $3, $4, 'certflow', now(), true
-                WHERE NOT EXISTS (SELECT 1 FROM plan_documents
-                                  WHERE plan_id = $1 AND kind = $2 AND sha256 = $3)
+                                            uploaded_by, uploaded_at, accepted,
+                                            produced_by)
+                VALUES ($1, $2, $3, $4, 'certflow', now(), true, $5)
+                ON CONFLICT (plan_id, kind, produced_by)
+                    WHERE produced_by IS NOT NULL DO NOTHING
                 """,
                 plan_id,
                 kind.value,
                 ref.sha256,
                 ref.filename,
+                produced_by,
             )
+            recorded = await conn.fetchrow(
+                """
+                SELECT p.sha256, p.filename, d.size, d.media_type
+                FROM plan_documents p JOIN documents d ON d.sha256 = p.sha256
+                WHERE p.plan_id = $1 AND p.kind = $2 AND p.produced_by = $3
+                """,
+                plan_id,
+                kind.value,
+                produced_by,
+            )
+        assert recorded is not None  # inserted above, or by an earlier attempt
+        return DocumentRef(
+            sha256=recorded["sha256"],
+            size=recorded["size"],
+            media_type=recorded["media_type"],
+            filename=recorded["filename"],
+        )
 
     async def current_scores(self, plan_id: str) -> list[CandidateScore]:
         columns = _SCORE_COLUMNS.replace("seq,", "s.seq,")
@@ -684,7 +715,7 @@ class IntakeActivities:
             filename=f"{req.request_id}-国家平台成绩更新.xlsx",
             media_type=XLSX,
         )
-        await self._record_output(plan.plan_id, DocumentKind.PLATFORM_IMPORT, ref)
+        ref = await self._record_output(plan.plan_id, DocumentKind.PLATFORM_IMPORT, ref)
         # The plan's counts after the change: a correction can move a candidate
         # between passed, failed and absent, and the counts must still add up.
         results = await self.pool.fetch(
@@ -762,6 +793,13 @@ async def _read(
             type(err).__name__,
         )
         return None
+
+
+def _activity_key() -> str:
+    """The running activity, the same for each of its attempts: its workflow
+    run and its activity id."""
+    info = activity.info()
+    return f"{info.workflow_run_id}/{info.activity_id}"
 
 
 def _read_invoice(data: bytes, plan: PlanInfo) -> InvoiceReading:

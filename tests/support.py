@@ -370,6 +370,38 @@ async def registered_plan(pool: Any) -> tuple[PlanInfo, datetime]:
     return plan, at
 
 
+async def waiting_on_locks(pool: Any, count: int) -> None:
+    """Return once ``count`` sessions of this database wait on a lock.
+
+    Any lock: an advisory lock, a row another transaction holds, or a row
+    another transaction inserted and has not committed. Forces an overlap of
+    two attempts of one activity without guessing at times.
+    """
+    for _ in range(600):
+        waiting = await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'"
+        )
+        if waiting >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{count} sessions never came to wait on a lock")
+
+
+async def next_second() -> None:
+    """Return once the wall clock's second has changed.
+
+    A workbook carries the second it was saved in: one written after this
+    differs from one written before, as a retry's file minutes later does.
+    """
+    started = int(datetime.now(UTC).timestamp())
+    for _ in range(200):
+        if int(datetime.now(UTC).timestamp()) != started:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the wall clock did not move on to the next second")
+
+
 @dataclass
 class PlanDriver:
     """Acts on one plan as its parties would, through workflow updates."""

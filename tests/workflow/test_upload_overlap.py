@@ -20,21 +20,15 @@ import pytest
 from activities.intake import IntakeActivities
 from certflow.activity_models import ProcessUpload
 from certflow.models import DocumentKind
-from tests.support import LEAD, SUMMARY, registered_plan, retitled
+from tests.support import (
+    LEAD,
+    SUMMARY,
+    registered_plan,
+    retitled,
+    waiting_on_locks,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
-
-
-async def _waiting_on_advisory_locks(pool: Any, count: int) -> None:
-    """Return once ``count`` sessions wait on an advisory lock."""
-    for _ in range(600):
-        waiting = await pool.fetchval(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-        )
-        if waiting >= count:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{count} attempts never came to wait on the plan's lock")
 
 
 async def test_a_retry_overlapping_its_first_attempt_records_one_version(
@@ -70,7 +64,7 @@ async def test_a_retry_overlapping_its_first_attempt_records_one_version(
         attempts = [
             asyncio.create_task(intake.process_upload(upload)) for _ in range(2)
         ]
-        await _waiting_on_advisory_locks(pool, 2)
+        await waiting_on_locks(pool, 2)
     first, retry = await asyncio.gather(*attempts)
 
     assert first.accepted and retry.accepted
