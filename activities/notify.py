@@ -3,7 +3,9 @@
 Texts come from the mail templates of the message catalogue; recipients come
 from configuration by role (and by site code for the site). Each notification
 has an idempotency key, so an activity retried after a crash does not send again
-a mail that was already delivered.
+a mail that was already delivered; and the attempt sending a mail claims it on
+its row (``SendClaim``), so a retry started while an earlier attempt, timed
+out but not stopped, is still sending it does not send it too.
 
 A failure is retried only when it may pass and would hold every mail alike (the
 server away or busy, a 4xx answer, its credentials or sender refused, relaying
@@ -49,6 +51,15 @@ log = logging.getLogger(__name__)
 # key keeps a retry from sending twice), and at least once a minute, so the
 # mails follow within a minute once an absent mail server answers again.
 MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
+
+# How long an attempt's claim to send a mail holds (see ``SendClaim``). The
+# attempt ends the claim itself: sent, given up, or failed to be retried. Only
+# one that died half-way (its worker killed) leaves it, and its mail then waits
+# this long. Every step of a send times out after 30 s (``Mailer``), so an
+# attempt still alive is done well before.
+SEND_CLAIM = timedelta(minutes=10)
+# The error type of a mail an earlier attempt is sending: retried until it is done.
+BEING_SENT = "mail_being_sent"
 
 # The error types of a mail given up (see ``Notifier.notify``).
 RECIPIENTS_REFUSED = "mail_recipients_refused"
@@ -209,6 +220,63 @@ def log_not_sent(logger: logging.LoggerAdapter[Any], template: str, **ids: str) 
     logger.error("mail not sent", extra={**ids, "template": template})
 
 
+@dataclass(frozen=True)
+class SendClaim:
+    """One attempt's claim to send one mail, kept on the mail's row.
+
+    An activity attempt that timed out is retried while it may still run (the
+    mail activities do not heartbeat, so the worker does not stop it): the
+    retry found the mail not sent yet and sent it too. The claim is taken in
+    one statement, so one attempt sends; another finds it taken and is retried
+    (``BEING_SENT``) until the first has recorded what came of it, which ends
+    the claim. ``pending`` is the SQL condition of a row still to be sent;
+    ``since`` its column holding when the claim was taken.
+    """
+
+    table: str
+    key: str
+    pending: str
+    since: str = "sending_since"
+
+    async def take(self, pool: asyncpg.Pool, key: str) -> datetime | None:
+        """Claim the mail for this attempt: when, or None when another attempt
+        holds it or it is no longer to be sent."""
+        claimed: datetime | None = await pool.fetchval(
+            f"UPDATE {self.table} SET {self.since} = now()"
+            f" WHERE {self.key} = $1 AND {self.pending} AND ({self.since} IS NULL"
+            f" OR {self.since} < now() - $2::interval) RETURNING {self.since}",
+            key,
+            SEND_CLAIM,
+        )
+        return claimed
+
+    async def release(self, pool: asyncpg.Pool, key: str, since: datetime) -> None:
+        """End this attempt's claim without an outcome, so a retry sends at once.
+
+        A claim taken over since (it had lapsed) stays with its new holder.
+        Where the database cannot be reached, the claim lapses on its own.
+        """
+        try:
+            await pool.execute(
+                f"UPDATE {self.table} SET {self.since} = NULL"
+                f" WHERE {self.key} = $1 AND {self.since} = $2",
+                key,
+                since,
+            )
+        except (asyncpg.PostgresError, OSError) as err:
+            log.warning(
+                "mail claim left to lapse table=%s error=%s",
+                self.table,
+                type(err).__name__,
+            )
+
+
+NOTIFICATION_CLAIM = SendClaim("notifications", "idempotency_key", "sent_at IS NULL")
+RESEND_CLAIM = SendClaim(
+    "notification_resends", "resend_key", "sent_at IS NULL AND failure IS NULL"
+)
+
+
 class Mailer:
     """Sends one message over SMTP with the configured server and credentials."""
 
@@ -326,6 +394,24 @@ _INSERT_AUDIT = """
     VALUES ($1, $2, 'admin', $3, $4, true, false, $5, $6)
     ON CONFLICT (idempotency_key) DO NOTHING
 """
+# What came of a resend attempt, as ``_recorded`` reads it.
+_RESEND_OUTCOME = """
+    SELECT sent_at, failure, failure_type, refused_roles FROM notification_resends
+"""
+
+
+def _recorded(row: asyncpg.Record | None) -> Delivery | None:
+    """What came of a resend attempt already tried to the end; None if not."""
+    if row is None or (row["sent_at"] is None and row["failure"] is None):
+        return None
+    return Delivery(
+        sent=row["sent_at"] is not None,
+        refused_roles=list(row["refused_roles"] or []),
+        failure=row["failure"],
+        failure_type=row["failure_type"],
+    )
+
+
 # The audit action of an admin's resend of a mail.
 RESEND_ACTION = "resend_mail"
 # The error type of a resend of a mail whose content was not kept.
@@ -379,7 +465,11 @@ class Notifier:
 
     @activity.defn
     async def notify(self, note: Notification) -> None:
-        """Send the mail unless this notification was already delivered."""
+        """Send the mail unless this notification was already delivered.
+
+        An earlier attempt still sending it (timed out, not stopped) holds its
+        claim: this one is retried until that attempt has recorded the outcome.
+        """
         recipients = self.recipients(note.roles, note.site_code)
         # Roles with no address configured: their people never get this mail.
         # Recorded like a refusal, so that it is listed and can be sent again
@@ -416,22 +506,37 @@ class Notifier:
         )
         if status is not None:
             return
+        claimed = await NOTIFICATION_CLAIM.take(self.pool, note.idempotency_key)
+        if claimed is None:
+            # An earlier attempt, timed out but still running, sent it since
+            # or is sending it now.
+            if await self.pool.fetchval(
+                "SELECT sent_at FROM notifications WHERE idempotency_key = $1",
+                note.idempotency_key,
+            ):
+                return
+            raise self.being_sent(note)
 
         if recipients:
-            delivery = without_address(
-                await self.deliver(note, recipients), unaddressed
+            sent = await self._deliver_claimed(
+                NOTIFICATION_CLAIM, note.idempotency_key, claimed, note, recipients
             )
+            delivery = without_address(sent, unaddressed)
         else:
             delivery = without_address(Delivery(sent=False), unaddressed)
+        # Whom this attempt sent it to: a retry that came meanwhile may have
+        # written its own configuration's addresses.
         await self.pool.execute(
             """
             UPDATE notifications SET sent_at = CASE WHEN $2 THEN now() END,
                 failure = $3, failure_type = $4, refused_roles = $5,
-                failed_at = CASE WHEN $3::text IS NOT NULL THEN now() END
+                failed_at = CASE WHEN $3::text IS NOT NULL THEN now() END,
+                recipients = $6, sending_since = NULL
             WHERE idempotency_key = $1
             """,
             note.idempotency_key,
             *delivery.values(),
+            recipients,
         )
         if not recipients:
             return  # nobody to send it to: recorded, and logged above
@@ -464,26 +569,9 @@ class Notifier:
             update={"roles": request.roles, "idempotency_key": request.resend_key}
         )
         recipients = self.recipients(note.roles, note.site_code)
-        done = await self._claim_resend(request, original, recipients)
-        if done is None:
-            # Roles still without an address on this worker (the configuration
-            # corrected, the worker not restarted) are recorded as missed.
-            delivery = without_address(
-                await self.deliver(note, recipients, resent=True),
-                self.unaddressed(note),
-            )
-            await self.pool.execute(
-                """
-                UPDATE notification_resends SET sent_at = CASE WHEN $2 THEN now() END,
-                    failure = $3, failure_type = $4, refused_roles = $5
-                WHERE resend_key = $1
-                """,
-                request.resend_key,
-                *delivery.values(),
-            )
-            _log("mail resend", note, delivery)
-        else:
-            delivery = done
+        delivery = await self._record_resend(request, original, recipients)
+        if delivery is None:
+            delivery = await self._send_resend(request, note, recipients)
         return ResendOutcome(
             notification=request.notification,
             resend_key=request.resend_key,
@@ -495,7 +583,44 @@ class Notifier:
             failure=delivery.failure,
         )
 
-    async def _claim_resend(
+    async def _send_resend(
+        self, request: ResendRequest, note: Notification, recipients: list[str]
+    ) -> Delivery:
+        """Send a resend attempt recorded and not tried yet; what came of it."""
+        claimed = await RESEND_CLAIM.take(self.pool, request.resend_key)
+        if claimed is None:
+            # An earlier attempt, timed out but still running, tried it to the
+            # end since, or is sending it now.
+            done = _recorded(
+                await self.pool.fetchrow(
+                    f"{_RESEND_OUTCOME} WHERE resend_key = $1", request.resend_key
+                )
+            )
+            if done is None:
+                raise self.being_sent(note)
+            return done
+
+        sent = await self._deliver_claimed(
+            RESEND_CLAIM, request.resend_key, claimed, note, recipients, resent=True
+        )
+        # Roles still without an address on this worker (the configuration
+        # corrected, the worker not restarted) are recorded as missed.
+        delivery = without_address(sent, self.unaddressed(note))
+        await self.pool.execute(
+            """
+            UPDATE notification_resends SET sent_at = CASE WHEN $2 THEN now() END,
+                failure = $3, failure_type = $4, refused_roles = $5,
+                recipients = $6, sending_since = NULL
+            WHERE resend_key = $1
+            """,
+            request.resend_key,
+            *delivery.values(),
+            recipients,
+        )
+        _log("mail resend", note, delivery)
+        return delivery
+
+    async def _record_resend(
         self, request: ResendRequest, note: Notification, recipients: list[str]
     ) -> Delivery | None:
         """Record the attempt and who asked; what came of it if already tried.
@@ -529,13 +654,9 @@ class Notifier:
                 },
                 f"{RESEND_ACTION}/{request.resend_key}",
             )
-        if row["sent_at"] is not None or row["failure"] is not None:
-            return Delivery(
-                sent=row["sent_at"] is not None,
-                refused_roles=list(row["refused_roles"] or []),
-                failure=row["failure"],
-                failure_type=row["failure_type"],
-            )
+        done = _recorded(row)
+        if done is not None:
+            return done
         if recipients:
             return None
         failure = "Not sent: no address is configured for these roles."
@@ -549,6 +670,44 @@ class Notifier:
         )
         return Delivery(
             sent=False, refused_roles=roles, failure=failure, failure_type=NO_RECIPIENTS
+        )
+
+    async def _deliver_claimed(
+        self,
+        claim: SendClaim,
+        key: str,
+        claimed: datetime,
+        note: Notification,
+        recipients: list[str],
+        *,
+        resent: bool = False,
+    ) -> Delivery:
+        """``deliver``, ending the claim when the attempt fails, so that its
+        retry sends at once; the caller records the outcome, which ends it."""
+        try:
+            return await self.deliver(note, recipients, resent=resent)
+        except BaseException:
+            await claim.release(self.pool, key, claimed)
+            raise
+
+    @staticmethod
+    def being_sent(note: Notification) -> ApplicationError:
+        """The error of an attempt finding its mail claimed by an earlier one.
+
+        Retried (``MAIL_RETRY``): once the earlier attempt has recorded what
+        came of the mail, the retry finds it sent or given up, or, if that
+        attempt died half-way, its claim lapsed (``SEND_CLAIM``), and sends it.
+        """
+        log.info(
+            "mail being sent by an earlier attempt plan_id=%s template=%s",
+            note.plan_id,
+            note.template,
+        )
+        return ApplicationError(
+            f"Mail {note.template} of {_whose(note)} is being sent by an earlier"
+            " attempt of this activity, timed out but still running. Retried until"
+            " that attempt has recorded what came of it.",
+            type=BEING_SENT,
         )
 
     async def deliver(

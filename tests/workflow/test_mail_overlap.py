@@ -1,0 +1,196 @@
+"""A mail is sent once, also when a retry overlaps the attempt sending it.
+
+Regression: an attempt of ``notify`` (or ``resend``) that timed out while the
+mail server was slow to take its mail is retried, and nothing stops it (the
+mail activities do not heartbeat). The retry found the mail's row without
+``sent_at`` and sent it too: its people got it twice. The attempt sending a
+mail now claims it on its row; a retry finding it claimed is retried until the
+first has recorded what came of it, or until the claim of an attempt that died
+half-way lapses.
+
+The mail server is a real SMTP server on loopback that holds each message at
+DATA until the test lets it through: the first attempt is then under way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from temporalio.exceptions import ApplicationError
+
+from certflow.activity_models import Notification, ResendRequest
+from certflow.config import Settings
+from certflow.models import Role
+from tests.workflow.test_mail_refused import note, notifier
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+# The error type of an attempt finding its mail claimed, as operators find it in
+# a history, and how long the claim of an attempt that died holds.
+BEING_SENT = "mail_being_sent"
+SEND_CLAIM = timedelta(minutes=10)
+
+
+class HeldServer:
+    """An SMTP server's handler holding every message at DATA until released."""
+
+    def __init__(self) -> None:
+        self.arrived = 0
+        self.taken: list[bytes] = []
+        self.release = asyncio.Event()
+        self.port = 0
+
+    async def handle_DATA(
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        self.arrived += 1
+        await self.release.wait()
+        self.taken.append(envelope.original_content or b"")
+        return "250 Message accepted for delivery"
+
+
+@contextlib.asynccontextmanager
+async def held_server() -> AsyncIterator[HeldServer]:
+    """A real SMTP server on loopback, holding each message until released."""
+    held = HeldServer()
+    listening = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(held, hostname="held-server"), "127.0.0.1", 0
+    )
+    held.port = listening.sockets[0].getsockname()[1]
+    try:
+        yield held
+    finally:
+        held.release.set()
+        listening.close()
+        await listening.wait_closed()
+
+
+async def until(done: Callable[[], bool]) -> None:
+    for _ in range(1000):
+        if done():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the attempts never got there")
+
+
+async def overlapping(server: HeldServer, attempt: Callable[[], Awaitable[Any]]) -> Any:
+    """Run an attempt, and its retry while the first is handing its mail over.
+
+    Return the retry's result or error, once both are done.
+    """
+    first = asyncio.create_task(attempt())
+    await until(lambda: server.arrived == 1)
+    retry = asyncio.create_task(attempt())
+    # The retry ends at once, or reaches the server too.
+    await until(lambda: retry.done() or server.arrived == 2)
+    server.release.set()
+    await first
+    return (await asyncio.gather(retry, return_exceptions=True))[0]
+
+
+def is_being_sent(error: Any) -> bool:
+    return (
+        isinstance(error, ApplicationError)
+        and error.type == BEING_SENT
+        and not error.non_retryable
+    )
+
+
+async def claim_of(pool: Any, mail: Notification) -> Any:
+    return await pool.fetchrow(
+        "SELECT sent_at, sending_since FROM notifications WHERE idempotency_key = $1",
+        mail.idempotency_key,
+    )
+
+
+async def test_a_retry_overlapping_the_attempt_sending_a_mail_does_not_send_it(
+    settings: Settings, resources: Any
+) -> None:
+    pool, _ = resources
+    mail = note([Role.SITE])
+    async with held_server() as server:
+        sender = notifier(settings, resources, server.port)
+        retried = await overlapping(server, lambda: sender.notify(mail))
+
+        assert len(server.taken) == 1
+        assert is_being_sent(retried)
+        # The retry's next attempt finds the mail sent.
+        await sender.notify(mail)
+        assert len(server.taken) == 1
+    row = await claim_of(pool, mail)
+    assert row["sent_at"] is not None and row["sending_since"] is None
+
+
+async def test_a_claim_ends_with_a_failed_attempt_and_lapses_with_a_dead_one(
+    settings: Settings, resources: Any, smtp_port: int, sink_messages: Any
+) -> None:
+    pool, _ = resources
+    mail = note([Role.SITE])
+
+    # The mail server away: the attempt fails and is retried, its claim ended.
+    with pytest.raises(OSError):
+        await notifier(settings, resources, smtp_port).notify(mail)
+    row = await claim_of(pool, mail)
+    assert row["sent_at"] is None and row["sending_since"] is None
+
+    # An attempt claimed it and died (its worker killed): the retry waits ...
+    sender = notifier(settings, resources, settings.smtp.port)
+    await pool.execute(
+        "UPDATE notifications SET sending_since = now() WHERE idempotency_key = $1",
+        mail.idempotency_key,
+    )
+    with pytest.raises(ApplicationError) as raised:
+        await sender.notify(mail)
+    assert is_being_sent(raised.value)
+    # ... until the claim lapses, then sends it.
+    await pool.execute(
+        "UPDATE notifications SET sending_since = now() - $2::interval"
+        " WHERE idempotency_key = $1",
+        mail.idempotency_key,
+        SEND_CLAIM,
+    )
+    await sender.notify(mail)
+    sent = [m for m in sink_messages() if m["X-Certflow-Plan"] == mail.plan_id]
+    assert len(sent) == 1
+    row = await claim_of(pool, mail)
+    assert row["sent_at"] is not None and row["sending_since"] is None
+
+
+async def test_a_resend_retry_overlapping_its_attempt_does_not_send_it_again(
+    settings: Settings, resources: Any
+) -> None:
+    pool, _ = resources
+    mail = note([Role.SITE])
+    await notifier(settings, resources, settings.smtp.port).notify(mail)
+    number = await pool.fetchval(
+        "SELECT id FROM notifications WHERE idempotency_key = $1",
+        mail.idempotency_key,
+    )
+    request = ResendRequest(
+        notification=number,
+        attempt=1,
+        roles=[Role.SITE],
+        requested_by="admin-li",
+        resend_key=f"resend-{number}-1",
+        requested_at=datetime.now(UTC),
+    )
+    async with held_server() as server:
+        sender = notifier(settings, resources, server.port)
+        retried = await overlapping(server, lambda: sender.resend(request))
+
+        assert len(server.taken) == 1
+        assert is_being_sent(retried)
+        outcome = await sender.resend(request)
+        assert outcome.sent and outcome.recipients == 1
+        assert len(server.taken) == 1
+    row = await pool.fetchrow(
+        "SELECT sent_at, sending_since FROM notification_resends WHERE resend_key = $1",
+        request.resend_key,
+    )
+    assert row["sent_at"] is not None and row["sending_since"] is None
