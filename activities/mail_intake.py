@@ -14,7 +14,10 @@ Delivery is at least once, so every step can run again without effect:
   reply; a message whose row exists is only finished: reply sent if it was not,
   then acknowledged;
 - the reply is composed once, kept in the document store with a Message-ID
-  derived from the dedupe key, and resent as the same bytes after a crash.
+  derived from the dedupe key, and resent as the same bytes after a crash; the
+  attempt sending it claims it on the row, so a retry of the poll overlapping
+  it (timed out, not stopped) leaves the mail for the next poll instead of
+  answering it again.
 
 A reply that can never be delivered (the mail server refuses every recipient
 or the message with a 5xx code, the mail program refuses the requester's
@@ -56,7 +59,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.documents import DocumentStore
 from activities.mailbox import ImapSource, MaildirSource, MailSource, StaleSourceKey
-from activities.notify import Mailer, undeliverable
+from activities.notify import Mailer, SendClaim, undeliverable
 from certflow.actions import (
     ActionResult,
     CorrectionSubmission,
@@ -79,6 +82,15 @@ from certflow.models import Actor, DocumentRef, Model, Role, Stage
 
 log = logging.getLogger(__name__)
 
+# The outcome of a mail whose reply an earlier attempt of the poll is sending.
+REPLY_PENDING = "reply_pending"
+# The claim of the attempt sending a mail's reply (see ``SendClaim``).
+REPLY_CLAIM = SendClaim(
+    "mail_messages",
+    "dedupe_key",
+    "reply_sha256 IS NOT NULL AND replied_at IS NULL AND reply_failure IS NULL",
+    since="reply_sending_since",
+)
 # The person recorded as having entered requests read from the mailbox.
 MAILBOX_PERSON = "mailbox"
 _SUBMIT_UPDATE = "submit_correction"
@@ -265,7 +277,9 @@ class MailIntakeActivities:
         A message already recorded is only finished (its reply sent if it was
         not) and acknowledged: ``already_processed`` is returned for it. One a
         plan could not file for a system reason is left unrecorded, unanswered
-        and in the mailbox for the next poll: ``deferred``.
+        and in the mailbox for the next poll: ``deferred``. One whose reply an
+        earlier attempt of the poll (timed out, not stopped) is sending stays
+        in the mailbox too, to be acknowledged once answered: ``reply_pending``.
         """
         reading = read_correction_mail(raw)
         key = dedupe_key(reading)
@@ -288,7 +302,8 @@ class MailIntakeActivities:
                 )
                 return "deferred"
             outcome = str(row["status"])
-        await self._send_reply(row)
+        if not await self._send_reply(row):
+            return REPLY_PENDING
         try:
             await source.acknowledge(source_key)
         except StaleSourceKey:
@@ -570,23 +585,43 @@ class MailIntakeActivities:
         reply["Message-ID"] = f"<reply.{digest}@{domain}>"
         return reply
 
-    async def _send_reply(self, row: asyncpg.Record) -> None:
+    async def _send_reply(self, row: asyncpg.Record) -> bool:
+        """Send the mail's reply unless it was sent or given up; False when an
+        earlier attempt of the poll is sending it now.
+
+        That attempt timed out and was not stopped; it records what came of
+        the reply, and the mail, left in the mailbox, is acknowledged at the
+        next poll. Without the claim both sent the reply.
+        """
+        key = row["dedupe_key"]
         if row["reply_sha256"] is None or row["replied_at"] is not None:
-            return
+            return True
         if row["reply_failure"] is not None:
-            return  # given up before: a redelivery does not try again
-        data = await asyncio.to_thread(self._stored, row["reply_sha256"])
-        reply = message_from_bytes(data, _class=EmailMessage, policy=SMTP)
-        failure = await self._deliver(reply, row["dedupe_key"])
+            return True  # given up before: a redelivery does not try again
+        claimed = await REPLY_CLAIM.take(self.pool, key)
+        if claimed is None:
+            now = await self._row(key)
+            if now is None or now["replied_at"] or now["reply_failure"]:
+                return True
+            log.info("mail reply being sent by an earlier attempt key=%s", key[:12])
+            return False
+
+        try:
+            data = await asyncio.to_thread(self._stored, row["reply_sha256"])
+            reply = message_from_bytes(data, _class=EmailMessage, policy=SMTP)
+            failure = await self._deliver(reply, key)
+        except BaseException:
+            await REPLY_CLAIM.release(self.pool, key, claimed)
+            raise
         if failure is not None:
-            return
+            return True
         await self.pool.execute(
-            "UPDATE mail_messages SET replied_at = now() WHERE dedupe_key = $1",
-            row["dedupe_key"],
+            "UPDATE mail_messages SET replied_at = now(), reply_sending_since = NULL"
+            " WHERE dedupe_key = $1",
+            key,
         )
-        log.info(
-            "mail answered key=%s status=%s", row["dedupe_key"][:12], row["status"]
-        )
+        log.info("mail answered key=%s status=%s", key[:12], row["status"])
+        return True
 
     async def _deliver(self, reply: EmailMessage, key: str) -> str | None:
         """Send ``reply``; give it up if it can never be delivered, saying why.
@@ -616,7 +651,8 @@ class MailIntakeActivities:
         else:
             return None
         await self.pool.execute(
-            "UPDATE mail_messages SET reply_failure = $2 WHERE dedupe_key = $1",
+            "UPDATE mail_messages SET reply_failure = $2, reply_sending_since = NULL"
+            " WHERE dedupe_key = $1",
             key,
             failure,
         )

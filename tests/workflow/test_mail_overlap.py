@@ -16,17 +16,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import mailbox
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
 
+from activities.mail_intake import MailIntakeActivities
+from activities.mailbox import MaildirSource
+from activities.notify import Mailer
 from certflow.activity_models import Notification, ResendRequest
 from certflow.config import Settings
 from certflow.models import Role
+from tests.corrections.mail_intake_support import SITE_ADDRESS, mail
 from tests.workflow.test_mail_refused import note, notifier
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -194,3 +202,41 @@ async def test_a_resend_retry_overlapping_its_attempt_does_not_send_it_again(
         request.resend_key,
     )
     assert row["sent_at"] is not None and row["sending_since"] is None
+
+
+async def test_a_poll_overlapping_the_attempt_answering_a_mail_leaves_it_answered_once(
+    settings: Settings, resources: Any, env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    pool, store = resources
+    exam = tmp_path / "exam"
+    mailbox.Maildir(exam, create=True).add(
+        mail(SITE_ADDRESS, "成绩修改", "请帮忙修改成绩。", datetime.now(UTC)).as_bytes()
+    )
+    source = MaildirSource(exam)
+    [(key, raw)] = await source.fetch()
+    async with held_server() as server:
+        smtp = settings.smtp.model_copy(update={"port": server.port})
+        intake = MailIntakeActivities(
+            settings.model_copy(update={"smtp": smtp}),
+            pool,
+            store,
+            env.client,
+            source_factory=lambda: source,
+            mailer=Mailer(smtp),
+        )
+        # The poll's retry reads the mail while the first attempt answers it.
+        retried = await overlapping(
+            server, lambda: intake.process_message(source, key, raw)
+        )
+
+        assert len(server.taken) == 1
+        assert retried == "reply_pending"
+    row = await pool.fetchrow(
+        "SELECT status, replied_at, reply_sending_since FROM mail_messages"
+        " WHERE raw_sha256 = $1",
+        hashlib.sha256(raw).hexdigest(),
+    )
+    assert row["status"] == "unmatched" and row["replied_at"] is not None
+    assert row["reply_sending_since"] is None
+    # The first attempt acknowledged the mail once it had answered it.
+    assert await source.fetch() == []

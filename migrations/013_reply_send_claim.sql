@@ -1,0 +1,11 @@
+-- certflow schema, version 13: one attempt of the mailbox poll at a time
+-- answers a mail.
+--
+-- A poll that timed out on a mail (a plan slow to file its request, a mail
+-- server slow to take the reply) is retried while it may still run. The retry
+-- read the same mail, found its row without ``replied_at`` and sent the reply
+-- too. The attempt about to send a reply now claims it on the mail's row, as
+-- mails and resends are claimed (version 12): ``reply_sending_since`` says
+-- since when. The retry leaves the mail in the mailbox (``reply_pending``), to
+-- be acknowledged at the next poll once the first attempt has answered it.
+ALTER TABLE mail_messages ADD COLUMN reply_sending_since timestamptz;
