@@ -231,12 +231,16 @@ class PlanStore:
 
         A stage change the workflow started just before the plan was cancelled
         may reach the database after the cancellation: it must not revive it.
+        Nor may an older change overwrite a newer one: an attempt that timed
+        out (waiting for a connection, say) is retried and not stopped, and
+        its write may land after its retry's and after the plan's next stage.
+        The workflow's clock orders the changes.
         """
         await self.pool.execute(
             """
             UPDATE plans
             SET stage = $2, overdue = $3, next_deadline = $4, updated_at = $5
-            WHERE plan_id = $1 AND stage <> $6
+            WHERE plan_id = $1 AND stage <> $6 AND updated_at <= $5
             """,
             change.plan_id,
             change.stage.value,
