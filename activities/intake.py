@@ -585,6 +585,9 @@ class IntakeActivities:
                 )
             if problems:
                 return CorrectionRecorded(accepted=False, problems=problems)
+            # Known limitation: an attempt the plan gave up on, not stopped, may
+            # write this id late; the plan's next request gets the same id and
+            # this keeps the late attempt's row.
             await conn.execute(
                 """
                 INSERT INTO correction_requests (request_id, plan_id, admission_number,

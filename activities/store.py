@@ -367,6 +367,8 @@ class PlanStore:
         The batch's row, which holds its id for good, is written only with
         the plans it claims: a batch that finds none takes no id.
         """
+        # Known limitation: an attempt that timed out and runs after its retry
+        # (not stopped) takes plans ready since into a batch that never hears of them.
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 """
