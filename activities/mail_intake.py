@@ -600,8 +600,8 @@ class MailIntakeActivities:
             return True  # given up before: a redelivery does not try again
         claimed = await REPLY_CLAIM.take(self.pool, key)
         if claimed is None:
-            now = await self._row(key)
-            if now is None or now["replied_at"] or now["reply_failure"]:
+            current = await self._row(key)
+            if current is None or current["replied_at"] or current["reply_failure"]:
                 return True
             log.info("mail reply being sent by an earlier attempt key=%s", key[:12])
             return False
