@@ -98,6 +98,7 @@ from certflow.identity import (
     invoice_number,
     is_admission_number,
     is_invoice_placeholder,
+    staff_key,
 )
 from certflow.intake.container import is_blank
 from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
@@ -344,8 +345,11 @@ def person_refusal(role: str | None, person: str | None) -> str | None:
     ``--as`` only would record the action under the first role's person, the
     audit trail naming the wrong member of staff.
     """
-    if person is not None and (
-        not re.fullmatch(STAFF_ID_PATTERN, person) or holds_id_number(person)
+    # Typed in full width (a Chinese input method), a staff id is still one:
+    # it is checked as read, and kept as typed.
+    read = unicodedata.normalize("NFKC", person) if person is not None else None
+    if read is not None and (
+        not re.fullmatch(STAFF_ID_PATTERN, read) or holds_id_number(read)
     ):
         return t("cli.person_not_staff_id")
     env_role, env_person = env_value(ROLE_ENV), os.environ.get(PERSON_ENV)
@@ -1892,7 +1896,10 @@ async def _plan_documents(
     status = await plan_status(ctx, plan_id)
     if actor.role is Role.SITE and actor.site_code != status.site_code:
         raise CliError(t("cli.refused", reason=t("plan.wrong_site", plan_id=plan_id)))
-    if actor.role is Role.LEAD_EVALUATOR and actor.person != status.lead_evaluator_id:
+    # Matched as the plan matches its lead evaluator: as staff type ids.
+    if actor.role is Role.LEAD_EVALUATOR and staff_key(actor.person) != staff_key(
+        status.lead_evaluator_id
+    ):
         raise CliError(
             t(
                 "cli.refused",

@@ -103,6 +103,7 @@ with workflow.unsafe.imports_passed_through():
         payment_mismatch,
         role_name,
         take_due_alarms,
+        unknown_signers,
         waiting_in_redo,
     )
     from certflow.plan_details import current_details, timer_summary
@@ -702,16 +703,13 @@ class ExamPlanWorkflow:
     @upload_signed_scan.validator
     def _check_signed_scan(self, req: UploadRequest) -> None:
         self._check(Action.UPLOAD_SIGNED_SCAN, req.actor)
-        team = {self._state.info.lead_evaluator_id, *self._state.info.evaluator_ids}
         if not req.signed_evaluator_ids:
             raise _refuse(Refusal("bad_argument", t("plan.no_evaluators_signed")))
-        for staff_id in req.signed_evaluator_ids:
-            if staff_id not in team:
-                raise _refuse(
-                    Refusal(
-                        "bad_argument", t("plan.unknown_evaluator", staff_id=staff_id)
-                    )
-                )
+        # Matched as staff type them (any case, full width); kept as typed.
+        unknown = unknown_signers(self._state.info, req.signed_evaluator_ids)
+        if unknown:
+            refusal = t("plan.unknown_evaluator", staff_id=unknown[0])
+            raise _refuse(Refusal("bad_argument", refusal))
 
     @workflow.update
     async def upload_candidate_sign_in(self, req: UploadRequest) -> ActionResult:
