@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -22,6 +24,8 @@ from certflow.models import Stage
 PLAN_ID_TAKEN = "plan_id_taken"
 # The audit action of a plan's start, written with its row.
 START_PLAN = "start_plan"
+# The audit action of a plan gathered into an approval batch.
+GATHER_BATCH = "gather_batch"
 
 _INSERT_AUDIT = """
     INSERT INTO audit (plan_id, action, role, person, at, accepted, late,
@@ -66,6 +70,19 @@ def _registered_by(row: asyncpg.Record, reg: PlanRegistration) -> bool:
     if row["first_run_id"] is not None and reg.first_run_id:
         return bool(row["first_run_id"] == reg.first_run_id)
     return bool(row["created_at"] == reg.started_at)
+
+
+def _gathered(req: ClaimRequest, plan_id: str, at: datetime) -> AuditEntry:
+    """The audit line of a plan an approval batch gathered, and by whom."""
+    return AuditEntry(
+        plan_id=plan_id,
+        action=GATHER_BATCH,
+        role=req.requested_role,
+        person=req.requested_by,
+        at=at,
+        details={"batch_id": req.batch_id},
+        idempotency_key=f"batch/{req.batch_id}/{GATHER_BATCH}/{plan_id}",
+    )
 
 
 def payment_key(plan_id: str, paid_plan_ids: list[str]) -> str:
@@ -361,7 +378,9 @@ class PlanStore:
         The conditional update is atomic, so two batches gathering at once can
         never both take the same plan; a retry returns what it already claimed.
         The batch's row, which holds its id for good, is written only with
-        the plans it claims: a batch that finds none takes no id.
+        the plans it claims: a batch that finds none takes no id. The row
+        names who gathered it, and each plan gathered gets an audit line
+        saying by whom (``schedule`` for the weekly schedule), written once.
         """
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
@@ -376,12 +395,16 @@ class PlanStore:
             plan_ids = sorted(r["plan_id"] for r in rows)
             if not plan_ids:
                 return []
+            at = req.at or datetime.now(UTC)
             await conn.execute(
                 """
                 INSERT INTO batches (batch_id, created_at, requested_by)
-                VALUES ($1, now(), 'workflow') ON CONFLICT DO NOTHING
+                VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
                 """,
                 req.batch_id,
+                at,
+                # A batch started before it said who gathered it.
+                req.requested_by or "workflow",
             )
             await conn.executemany(
                 """
@@ -390,6 +413,14 @@ class PlanStore:
                 """,
                 [(req.batch_id, p) for p in plan_ids],
             )
+            if req.requested_by:
+                await conn.executemany(
+                    _INSERT_AUDIT,
+                    [
+                        _audit_values(_gathered(req, plan_id, at))
+                        for plan_id in plan_ids
+                    ],
+                )
         return plan_ids
 
     @activity.defn

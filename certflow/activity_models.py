@@ -225,7 +225,17 @@ class IssuanceResult(Model):
 
 
 class ClaimRequest(Model):
+    """A batch gathering the plans awaiting approval (or closing).
+
+    ``requested_by`` is who gathered it: the staff id of the person who ran
+    ``certflow batch gather`` (in ``requested_role``), or ``schedule`` for
+    the weekly schedule; empty from batches started before it was sent.
+    """
+
     batch_id: str
+    requested_by: str = ""
+    requested_role: Role | None = None
+    at: datetime | None = None
 
 
 class ReleaseRequest(Model):

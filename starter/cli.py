@@ -57,6 +57,7 @@ from activities.documents import (
 )
 from certflow import search_attributes as sa
 from certflow.actions import (
+    SCHEDULE,
     ActionResult,
     ApplicationUpload,
     BatchDecisionRequest,
@@ -2177,7 +2178,11 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
         handle = await ctx.answer(
             client.start_workflow(
                 ApprovalBatchWorkflow.run,
-                BatchInput(batch_id=batch_id, requested_by=actor.person),
+                BatchInput(
+                    batch_id=batch_id,
+                    requested_by=actor.person,
+                    requested_role=actor.role,
+                ),
                 id=batch_workflow_id(batch_id),
                 task_queue=ctx.settings.temporal.task_queue,
                 static_summary=batch_summary(batch_id),
@@ -2350,6 +2355,8 @@ def batch_lines(status: BatchStatus) -> list[str]:
         )
     ]
     lines += [f"  {plan_id}" for plan_id in status.plan_ids]
+    if status.requested_by:
+        lines.append(t("cli.batch_gathered_by", who=_gatherer(status)))
     if status.approved:
         lines.append(t("cli.batch_approved", plans="、".join(status.approved)))
     for plan_id, reason in sorted(status.rejected.items()):
@@ -2361,6 +2368,18 @@ def batch_lines(status: BatchStatus) -> list[str]:
         else:
             lines.append(t("cli.batch_waits"))
     return lines
+
+
+def _gatherer(status: BatchStatus) -> str:
+    """Who gathered a batch, as staff read it: role and staff id, or the schedule."""
+    if status.requested_by == SCHEDULE:
+        return t("cli.batch_gathered_by_schedule")
+    role = status.requested_role
+    return " ".join(
+        part
+        for part in (t(f"roles.{role.value}") if role else "", status.requested_by)
+        if part
+    )
 
 
 # -- mails that did not reach everyone ----------------------------------------------

@@ -81,6 +81,8 @@ class ApprovalBatchWorkflow:
         self._closed_empty = False
         self._decision: BatchDecisionRequest | None = None
         self._started_batch = ""
+        self._requested_by = input.requested_by
+        self._requested_role = input.requested_role
 
     @workflow.run
     async def run(self, input: BatchInput) -> BatchResult:
@@ -89,7 +91,13 @@ class ApprovalBatchWorkflow:
         self._describe()
         self._plan_ids = await workflow.execute_activity_method(
             PlanStore.claim_ready_plans,
-            ClaimRequest(batch_id=self._batch_id),
+            # Who gathers goes to the batch's row and each plan's audit trail.
+            ClaimRequest(
+                batch_id=self._batch_id,
+                requested_by=self._requested_by,
+                requested_role=self._requested_role,
+                at=workflow.now(),
+            ),
             start_to_close_timeout=TIMEOUT,
             retry_policy=RETRY,
         )
@@ -190,7 +198,11 @@ class ApprovalBatchWorkflow:
             try:
                 await workflow.start_child_workflow(
                     ApprovalBatchWorkflow.run,
-                    BatchInput(batch_id=batch_id, requested_by=input.requested_by),
+                    BatchInput(
+                        batch_id=batch_id,
+                        requested_by=input.requested_by,
+                        requested_role=input.requested_role,
+                    ),
                     id=batch_workflow_id(batch_id),
                     static_summary=batch_summary(batch_id),
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -294,6 +306,8 @@ class ApprovalBatchWorkflow:
             if decision
             else {},
             started_batch=self._started_batch,
+            requested_by=self._requested_by,
+            requested_role=self._requested_role,
         )
 
     @workflow.update
