@@ -14,6 +14,8 @@ from certflow.activity_models import (
     ClaimRequest,
     FinanceOutcome,
     FinanceRecord,
+    JointPayment,
+    JointPaymentsRequest,
     PlanRegistration,
     ReleaseRequest,
     StageChange,
@@ -83,6 +85,35 @@ def _gathered(req: ClaimRequest, plan_id: str, at: datetime) -> AuditEntry:
         details={"batch_id": req.batch_id},
         idempotency_key=f"batch/{req.batch_id}/{GATHER_BATCH}/{plan_id}",
     )
+
+
+# What each plan's latest accepted application says its payment covers.
+_PAID_PLANS = """
+    SELECT DISTINCT ON (plan_id) plan_id, details ->> 'paid_plans' AS paid
+    FROM audit
+    WHERE plan_id = ANY($1) AND action = 'upload_application' AND accepted
+    ORDER BY plan_id, at DESC, id DESC
+"""
+
+
+def _plan_ids(paid: str | None) -> set[str]:
+    """The plan ids of an application's ``paid_plans`` detail (comma-joined)."""
+    return {p.strip() for p in (paid or "").split(",") if p.strip()}
+
+
+def joint_groups(covers: dict[str, set[str]]) -> list[set[str]]:
+    """The payments of several plans: each plan with what its payment covers,
+    payments sharing a plan merged into one. A plan paid alone is left out."""
+    groups: list[set[str]] = []
+    for plan_id, paid in sorted(covers.items()):
+        group = {plan_id, *paid}
+        if len(group) < 2:
+            continue
+        for other in [g for g in groups if g & group]:
+            group |= other
+            groups.remove(other)
+        groups.append(group)
+    return groups
 
 
 def payment_key(plan_id: str, paid_plan_ids: list[str]) -> str:
@@ -422,6 +453,44 @@ class PlanStore:
                     ],
                 )
         return plan_ids
+
+    @activity.defn
+    async def joint_payments(self, req: JointPaymentsRequest) -> list[JointPayment]:
+        """The payments covering a plan of the batch and other plans too.
+
+        What a plan's payment covers is what its site's latest accepted
+        application declared (the ``upload_application`` audit line's
+        ``paid_plans``); payments naming a common plan are one. Plans
+        cancelled, or unknown to the database, hold no invoice and are left
+        out. Read once the batch has its plans, for the general manager's
+        decision to be checked against (see ``ApprovalBatchWorkflow``).
+        Not read again at the decision: a plan of the payment cancelled in
+        between still counts, and refuses a return it would no longer touch.
+        """
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(_PAID_PLANS, req.plan_ids)
+            groups = joint_groups(
+                {row["plan_id"]: _plan_ids(row["paid"]) for row in rows}
+            )
+            named = sorted({p for group in groups for p in group})
+            stages = {
+                row["plan_id"]: row["stage"]
+                for row in await conn.fetch(
+                    "SELECT plan_id, stage FROM plans WHERE plan_id = ANY($1)", named
+                )
+            }
+        batch = set(req.plan_ids)
+        payments = []
+        for group in groups:
+            plans = [
+                p
+                for p in sorted(group)
+                if p in stages and stages[p] != Stage.CANCELLED.value
+            ]
+            if len(plans) > 1:
+                outside = [p for p in plans if p not in batch]
+                payments.append(JointPayment(plan_ids=plans, outside=outside))
+        return payments
 
     @activity.defn
     async def release_plans(self, req: ReleaseRequest) -> None:

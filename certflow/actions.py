@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
+from certflow.activity_models import JointPayment
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
 from certflow.identity import ADMISSION_NUMBER_MAX_LENGTH
@@ -318,6 +319,9 @@ class BatchStatus(Model):
     # Who gathered the batch: a staff id in ``requested_role``, or schedule.
     requested_by: str = ""
     requested_role: Role | None = None
+    # The payments covering several plans of which the batch holds one or
+    # more: sent back to be checked again together or not at all.
+    joint_payments: list[JointPayment] = Field(default_factory=list)
 
 
 class BatchResult(Model):

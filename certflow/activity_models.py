@@ -249,6 +249,27 @@ class ReleaseRequest(Model):
     decided_at: datetime | None = None
 
 
+class JointPaymentsRequest(Model):
+    """The plans a batch gathered, whose joint payments it asks for."""
+
+    batch_id: str
+    plan_ids: list[str]
+
+
+class JointPayment(Model):
+    """One payment (合并缴费) covering a plan of a batch and other plans.
+
+    A joint payment has one invoice, recorded on each of its plans; sending
+    one plan back for the payment to be checked again voids it for all.
+    ``plan_ids`` are every plan the payment covers that is not cancelled, in
+    the batch or not, sorted; ``outside`` those of them the batch does not
+    hold (approved or issued before, or still at an earlier stage).
+    """
+
+    plan_ids: list[str]
+    outside: list[str] = Field(default_factory=list)
+
+
 class BatchReportRequest(Model):
     batch_id: str
     plan_ids: list[str]

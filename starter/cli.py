@@ -2357,6 +2357,17 @@ def batch_lines(status: BatchStatus) -> list[str]:
     lines += [f"  {plan_id}" for plan_id in status.plan_ids]
     if status.requested_by:
         lines.append(t("cli.batch_gathered_by", who=_gatherer(status)))
+    for payment in status.joint_payments:
+        # What the general manager sends back for the payment to be checked
+        # again together, or not at all (one invoice).
+        key = "cli.batch_joint_outside" if payment.outside else "cli.batch_joint"
+        lines.append(
+            t(
+                key,
+                plans="、".join(payment.plan_ids),
+                outside="、".join(payment.outside),
+            )
+        )
     if status.approved:
         lines.append(t("cli.batch_approved", plans="、".join(status.approved)))
     for plan_id, reason in sorted(status.rejected.items()):
