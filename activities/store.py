@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import asyncpg
 from temporalio import activity
@@ -26,6 +27,7 @@ from certflow.models import Stage
 PLAN_ID_TAKEN = "plan_id_taken"
 # The audit action of a plan's start, written with its row.
 START_PLAN = "start_plan"
+CENT = Decimal("0.01")
 # The audit action of a plan gathered into an approval batch.
 GATHER_BATCH = "gather_batch"
 
@@ -188,6 +190,52 @@ async def _claim_invoice_number(
             before,
         )
     return [], still
+
+
+# Each plan's latest confirmation of its payment (or finance's correction of
+# it), and its latest return by a batch for the payment to be checked again.
+_CONFIRMED = """
+    SELECT DISTINCT ON (plan_id) plan_id, at, details ->> 'amount' AS amount
+    FROM audit
+    WHERE plan_id = ANY($1) AND accepted
+        AND action IN ('confirm_payment', 'correct_payment')
+    ORDER BY plan_id, at DESC, id DESC
+"""
+_CHECKED_AGAIN = """
+    SELECT plan_id, max(at) AS at FROM audit
+    WHERE plan_id = ANY($1) AND action = 'reject_batch'
+        AND details ->> 'returned_to' LIKE '%payment_check%'
+    GROUP BY plan_id
+"""
+
+
+async def _joint_total_refusal(
+    conn: asyncpg.Connection, payment: str, amount: str
+) -> FinanceOutcome | None:
+    """Refuse an invoice amount that is not its joint payment's total.
+
+    The total is the amounts finance confirmed on each plan of the payment
+    (``payment``, as ``payment_key`` names it), added up; every one of them
+    must be confirmed, and not sent back since to be checked again.
+    """
+    plan_ids = payment.split(",")
+    confirmed = {r["plan_id"]: r for r in await conn.fetch(_CONFIRMED, plan_ids)}
+    returned = {
+        r["plan_id"]: r["at"] for r in await conn.fetch(_CHECKED_AGAIN, plan_ids)
+    }
+    unconfirmed = [
+        p
+        for p in plan_ids
+        if p not in confirmed
+        or confirmed[p]["amount"] is None
+        or (p in returned and returned[p] >= confirmed[p]["at"])
+    ]
+    if unconfirmed:
+        return FinanceOutcome(recorded=False, unconfirmed=unconfirmed)
+    total = sum((Decimal(confirmed[p]["amount"]) for p in plan_ids), Decimal(0))
+    if total.quantize(CENT) == Decimal(amount).quantize(CENT):
+        return None
+    return FinanceOutcome(recorded=False, joint_total=f"{total.quantize(CENT)}")
 
 
 class PlanStore:
@@ -380,6 +428,14 @@ class PlanStore:
                 return FinanceOutcome(recorded=True, still_holding=holders)
             if req.outside_batch and batch_id is not None:
                 return FinanceOutcome(recorded=False, batch_id=batch_id)
+            if req.joint_amount is not None:
+                refused = await _joint_total_refusal(
+                    conn,
+                    payment_key(entry.plan_id, req.paid_plan_ids),
+                    req.joint_amount,
+                )
+                if refused is not None:
+                    return refused
             still: list[str] = []
             if req.invoice_number is not None:
                 voided = await conn.fetchrow(_VOIDED, req.invoice_number)

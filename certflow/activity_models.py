@@ -74,12 +74,16 @@ class FinanceRecord(Model):
     invoice_number: str | None = None
     paid_plan_ids: list[str] = Field(default_factory=list)
     outside_batch: bool = False
+    # An invoice of a joint payment for more than the plan's own amount: it
+    # must be the payment's total, the amounts finance confirmed on each of
+    # its plans added up (``"8400.00"``); None for any other record.
+    joint_amount: str | None = None
 
 
 class FinanceOutcome(Model):
     """Recorded; or refused: the batch holding the plan, the other plans
-    holding the invoice number for another payment, or the void of the
-    invoice that had the number."""
+    holding the invoice number for another payment, the void of the invoice
+    that had the number, or a joint payment's total that is none."""
 
     recorded: bool
     batch_id: str | None = None
@@ -90,6 +94,11 @@ class FinanceOutcome(Model):
     # Recorded: the other plans still holding the number this one replaced
     # (plans of one payment share its invoice; each is corrected on its own).
     still_holding: list[str] = Field(default_factory=list)
+    # A joint payment's total claimed (``joint_amount``) but refused: the
+    # plans whose payment finance has not confirmed (or checks again), or,
+    # all confirmed, their total.
+    unconfirmed: list[str] = Field(default_factory=list)
+    joint_total: str | None = None
 
 
 class ProcessUpload(Model):

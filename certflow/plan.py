@@ -850,13 +850,35 @@ def invoice_number_refusal(text: str) -> Refusal | None:
     return None
 
 
+def is_joint(payment: PaymentRecord) -> bool:
+    """Whether the payment covers other plans too (合并缴费): one invoice for all."""
+    return len(set(payment.paid_plan_ids)) > 1
+
+
+def joint_total_claimed(payment: PaymentRecord, amount: Decimal) -> bool:
+    """Whether an invoice of ``amount`` is for the whole of a joint payment.
+
+    An invoice is issued for a payment: a joint payment's carries the
+    payment's total (8400.00 for two plans of 4200.00), more than any one
+    plan's amount. Whether it is that total only the database knows (the
+    other plans' confirmed amounts): the plan checks no more than that it is
+    more than its own, and asks the database for the rest.
+    """
+    confirmed = payment.confirmed_amount
+    if not is_joint(payment) or confirmed is None:
+        return False
+    return amount.quantize(Decimal("0.01")) > Decimal(str(confirmed))
+
+
 def invoice_mismatch(payment: PaymentRecord, amount: Decimal) -> Refusal | None:
     """Refuse an invoice for any other amount than the one finance confirmed (4.2.4).
 
     Finance invoices "the payments so confirmed": the invoice is for the money
-    received, to the cent, and the refusal spells out both sums.
+    received, to the cent, and the refusal spells out both sums. A joint
+    payment's invoice may carry the payment's total instead, which the
+    database checks (see ``joint_total_claimed``).
     """
-    if payment.confirmed_amount is None:
+    if payment.confirmed_amount is None or joint_total_claimed(payment, amount):
         return None
     cent = Decimal("0.01")
     confirmed = Decimal(str(payment.confirmed_amount)).quantize(cent)

@@ -123,6 +123,7 @@ from certflow.plan import (
     Duty,
     HistoryEntry,
     duties_by_party,
+    is_joint,
     redo_duty_codes,
 )
 from certflow.plan_details import batch_summary, plan_summary
@@ -707,6 +708,16 @@ def _payment_facts(status: PlanStatus) -> tuple[str, str]:
                 number=payment.invoice_number,
                 day=payment.invoice_issued_on.isoformat(),
                 amount=payment.invoice_amount_text or "—",
+            )
+        if is_joint(payment) and payment.invoice_amount_text not in (
+            None,
+            payment.confirmed_amount_text,
+        ):
+            # A joint payment's invoice for its total: this plan's part beside.
+            invoice += t(
+                "cli.status.invoice_joint",
+                plans="、".join(sorted(set(payment.paid_plan_ids))),
+                share=payment.confirmed_amount_text or "—",
             )
     elif Duty.INVOICE in owed:
         invoice = t("cli.status.invoice_pending")

@@ -86,7 +86,7 @@ async def _send_back_to_payment_check(driver: PlanDriver) -> Any:
 
 
 async def _confirm_again(driver: PlanDriver) -> None:
-    """Finance confirms the payment sent back to it, as received today."""
+    """Finance confirms the payment (sent back to it), as received today."""
     result = await driver.h.execute_update(
         ExamPlanWorkflow.confirm_payment,
         PaymentConfirmation(
@@ -141,11 +141,16 @@ async def _reach_payment_together(*drivers: PlanDriver) -> None:
 
 
 async def _joint_application(
-    driver: PlanDriver, paid: list[str], *, site_signoff: bool = True
+    driver: PlanDriver,
+    paid: list[str],
+    *,
+    site_signoff: bool = True,
+    confirm: bool = True,
 ) -> None:
     """The site's application for a payment covering ``paid``, then finance's
     confirmation and both sign-offs (the site's left out with
-    ``site_signoff=False``: the plan then stays at stage 5-8)."""
+    ``site_signoff=False``, finance's with ``confirm=False``: the plan then
+    stays at stage 5-8)."""
     scan = driver.tmp / "application.pdf"
     scan.write_bytes(SCAN_PDF)
     today = await driver.today()
@@ -175,7 +180,9 @@ async def _joint_application(
             SiteSignoffRequest(actor=SITE, plan_id=driver.plan.plan_id),
         ),
     ):
-        if update is wf.site_signoff and not site_signoff:
+        if (update is wf.site_signoff and not site_signoff) or (
+            update is wf.confirm_payment and not confirm
+        ):
             continue
         result = await driver.h.execute_update(update, request)
         assert result.accepted, result.message
@@ -228,6 +235,66 @@ async def test_one_invoice_number_belongs_to_one_payment(make_driver: Any) -> No
     refused = first if not first.accepted else second
     assert winner.plan.plan_id in refused.message
     assert (await _invoice(loser, "26442000000000000303")).accepted
+
+
+async def test_a_joint_payments_invoice_may_carry_the_payments_total(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression (trial): a joint invoice carries the payment's total
+    (8400.00 for two plans of 4200.00), and recording it was refused: each
+    plan's invoice had to be for that plan's own amount."""
+    pool, _ = resources
+    first: PlanDriver = await make_driver()
+    second: PlanDriver = await make_driver()
+    await _reach_payment_together(first, second)
+    paid = [first.plan.plan_id, second.plan.plan_id]
+    plans = "、".join(sorted(paid))
+    await _joint_application(first, paid)
+    await _joint_application(second, paid, confirm=False)
+    shared = "26442000000000000606"
+
+    async def joint(driver: PlanDriver, amount: str) -> Any:
+        return await driver.h.execute_update(
+            ExamPlanWorkflow.record_invoice,
+            InvoiceRecord(
+                actor=FINANCE,
+                number=shared,
+                issued_on=await driver.today(),
+                amount=Decimal(amount),
+            ),
+        )
+
+    figures = {"invoiced": "8400.00", "confirmed": "4200.00", "plans": plans}
+    early = await joint(first, "8400.00")
+    assert (early.accepted, early.message) == (
+        False,
+        t("plan.invoice_joint_unconfirmed", unconfirmed=second.plan.plan_id, **figures),
+    )
+    await _confirm_again(second)  # confirmed at last
+    wrong = await joint(first, "8000.00")
+    assert (wrong.accepted, wrong.message) == (
+        False,
+        t(
+            "plan.invoice_joint_total_mismatch",
+            total="8400.00",
+            **(figures | {"invoiced": "8000.00"}),
+        ),
+    )
+    # Neither refusal kept anything.
+    assert (await first.status()).payment.invoice_number is None
+    assert await _audit(pool, first.plan.plan_id, "record_invoice") == []
+
+    # The total, on both plans; each shows it with its own part.
+    for driver in (first, second):
+        result = await joint(driver, "8400.00")
+        assert result.accepted, result.message
+        status = await driver.status()
+        assert status.payment.invoice_amount_text == "8400.00"
+        assert status.payment.confirmed_amount_text == "4200.00"
+        lines = "\n".join(render_status(status))
+        assert t("cli.status.invoice_joint", plans=plans, share="4200.00") in lines
+        [row] = await _audit(pool, driver.plan.plan_id, "record_invoice")
+        assert row["amount"] == "8400.00"
 
 
 async def test_finance_corrects_its_invoice_until_the_plan_is_in_a_batch(
