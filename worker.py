@@ -75,6 +75,7 @@ def build_activities(
         plans.release_plans,
         plans.close_batch,
         plans.mark_plans_gone,
+        plans.joint_payments,
         intake.process_upload,
         intake.build_consistency_report,
         intake.build_platform_import,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -12,6 +15,8 @@ from certflow.activity_models import (
     ClaimRequest,
     FinanceOutcome,
     FinanceRecord,
+    JointPayment,
+    JointPaymentsRequest,
     PlanRegistration,
     ReleaseRequest,
     StageChange,
@@ -22,6 +27,9 @@ from certflow.models import Stage
 PLAN_ID_TAKEN = "plan_id_taken"
 # The audit action of a plan's start, written with its row.
 START_PLAN = "start_plan"
+CENT = Decimal("0.01")
+# The audit action of a plan gathered into an approval batch.
+GATHER_BATCH = "gather_batch"
 
 _INSERT_AUDIT = """
     INSERT INTO audit (plan_id, action, role, person, at, accepted, late,
@@ -66,6 +74,48 @@ def _registered_by(row: asyncpg.Record, reg: PlanRegistration) -> bool:
     if row["first_run_id"] is not None and reg.first_run_id:
         return bool(row["first_run_id"] == reg.first_run_id)
     return bool(row["created_at"] == reg.started_at)
+
+
+def _gathered(req: ClaimRequest, plan_id: str, at: datetime) -> AuditEntry:
+    """The audit line of a plan an approval batch gathered, and by whom."""
+    return AuditEntry(
+        plan_id=plan_id,
+        action=GATHER_BATCH,
+        role=req.requested_role,
+        person=req.requested_by,
+        at=at,
+        details={"batch_id": req.batch_id},
+        idempotency_key=f"batch/{req.batch_id}/{GATHER_BATCH}/{plan_id}",
+    )
+
+
+# What each plan's latest accepted application says its payment covers.
+_PAID_PLANS = """
+    SELECT DISTINCT ON (plan_id) plan_id, details ->> 'paid_plans' AS paid
+    FROM audit
+    WHERE plan_id = ANY($1) AND action = 'upload_application' AND accepted
+    ORDER BY plan_id, at DESC, id DESC
+"""
+
+
+def _plan_ids(paid: str | None) -> set[str]:
+    """The plan ids of an application's ``paid_plans`` detail (comma-joined)."""
+    return {p.strip() for p in (paid or "").split(",") if p.strip()}
+
+
+def joint_groups(covers: dict[str, set[str]]) -> list[set[str]]:
+    """The payments of several plans: each plan with what its payment covers,
+    payments sharing a plan merged into one. A plan paid alone is left out."""
+    groups: list[set[str]] = []
+    for plan_id, paid in sorted(covers.items()):
+        group = {plan_id, *paid}
+        if len(group) < 2:
+            continue
+        for other in [g for g in groups if g & group]:
+            group |= other
+            groups.remove(other)
+        groups.append(group)
+    return groups
 
 
 def payment_key(plan_id: str, paid_plan_ids: list[str]) -> str:
@@ -140,6 +190,52 @@ async def _claim_invoice_number(
             before,
         )
     return [], still
+
+
+# Each plan's latest confirmation of its payment (or finance's correction of
+# it), and its latest return by a batch for the payment to be checked again.
+_CONFIRMED = """
+    SELECT DISTINCT ON (plan_id) plan_id, at, details ->> 'amount' AS amount
+    FROM audit
+    WHERE plan_id = ANY($1) AND accepted
+        AND action IN ('confirm_payment', 'correct_payment')
+    ORDER BY plan_id, at DESC, id DESC
+"""
+_CHECKED_AGAIN = """
+    SELECT plan_id, max(at) AS at FROM audit
+    WHERE plan_id = ANY($1) AND action = 'reject_batch'
+        AND details ->> 'returned_to' LIKE '%payment_check%'
+    GROUP BY plan_id
+"""
+
+
+async def _joint_total_refusal(
+    conn: asyncpg.Connection, payment: str, amount: str
+) -> FinanceOutcome | None:
+    """Refuse an invoice amount that is not its joint payment's total.
+
+    The total is the amounts finance confirmed on each plan of the payment
+    (``payment``, as ``payment_key`` names it), added up; every one of them
+    must be confirmed, and not sent back since to be checked again.
+    """
+    plan_ids = payment.split(",")
+    confirmed = {r["plan_id"]: r for r in await conn.fetch(_CONFIRMED, plan_ids)}
+    returned = {
+        r["plan_id"]: r["at"] for r in await conn.fetch(_CHECKED_AGAIN, plan_ids)
+    }
+    unconfirmed = [
+        p
+        for p in plan_ids
+        if p not in confirmed
+        or confirmed[p]["amount"] is None
+        or (p in returned and returned[p] >= confirmed[p]["at"])
+    ]
+    if unconfirmed:
+        return FinanceOutcome(recorded=False, unconfirmed=unconfirmed)
+    total = sum((Decimal(confirmed[p]["amount"]) for p in plan_ids), Decimal(0))
+    if total.quantize(CENT) == Decimal(amount).quantize(CENT):
+        return None
+    return FinanceOutcome(recorded=False, joint_total=f"{total.quantize(CENT)}")
 
 
 class PlanStore:
@@ -336,6 +432,14 @@ class PlanStore:
                 return FinanceOutcome(recorded=True, still_holding=holders)
             if req.outside_batch and batch_id is not None:
                 return FinanceOutcome(recorded=False, batch_id=batch_id)
+            if req.joint_amount is not None:
+                refused = await _joint_total_refusal(
+                    conn,
+                    payment_key(entry.plan_id, req.paid_plan_ids),
+                    req.joint_amount,
+                )
+                if refused is not None:
+                    return refused
             still: list[str] = []
             if req.invoice_number is not None:
                 voided = await conn.fetchrow(_VOIDED, req.invoice_number)
@@ -365,7 +469,9 @@ class PlanStore:
         The conditional update is atomic, so two batches gathering at once can
         never both take the same plan; a retry returns what it already claimed.
         The batch's row, which holds its id for good, is written only with
-        the plans it claims: a batch that finds none takes no id.
+        the plans it claims: a batch that finds none takes no id. The row
+        names who gathered it, and each plan gathered gets an audit line
+        saying by whom (``schedule`` for the weekly schedule), written once.
         """
         # Known limitation: an attempt that timed out and runs after its retry
         # (not stopped) takes plans ready since into a batch that never hears of them.
@@ -382,12 +488,16 @@ class PlanStore:
             plan_ids = sorted(r["plan_id"] for r in rows)
             if not plan_ids:
                 return []
+            at = req.at or datetime.now(UTC)
             await conn.execute(
                 """
                 INSERT INTO batches (batch_id, created_at, requested_by)
-                VALUES ($1, now(), 'workflow') ON CONFLICT DO NOTHING
+                VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
                 """,
                 req.batch_id,
+                at,
+                # A batch started before it said who gathered it.
+                req.requested_by or "workflow",
             )
             await conn.executemany(
                 """
@@ -396,7 +506,53 @@ class PlanStore:
                 """,
                 [(req.batch_id, p) for p in plan_ids],
             )
+            if req.requested_by:
+                await conn.executemany(
+                    _INSERT_AUDIT,
+                    [
+                        _audit_values(_gathered(req, plan_id, at))
+                        for plan_id in plan_ids
+                    ],
+                )
         return plan_ids
+
+    @activity.defn
+    async def joint_payments(self, req: JointPaymentsRequest) -> list[JointPayment]:
+        """The payments covering a plan of the batch and other plans too.
+
+        What a plan's payment covers is what its site's latest accepted
+        application declared (the ``upload_application`` audit line's
+        ``paid_plans``); payments naming a common plan are one. Plans
+        cancelled, or unknown to the database, hold no invoice and are left
+        out. Read once the batch has its plans, for the general manager's
+        decision to be checked against (see ``ApprovalBatchWorkflow``).
+        Not read again at the decision: a plan of the payment cancelled in
+        between still counts, and refuses a return it would no longer touch.
+        """
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(_PAID_PLANS, req.plan_ids)
+            groups = joint_groups(
+                {row["plan_id"]: _plan_ids(row["paid"]) for row in rows}
+            )
+            named = sorted({p for group in groups for p in group})
+            stages = {
+                row["plan_id"]: row["stage"]
+                for row in await conn.fetch(
+                    "SELECT plan_id, stage FROM plans WHERE plan_id = ANY($1)", named
+                )
+            }
+        batch = set(req.plan_ids)
+        payments = []
+        for group in groups:
+            plans = [
+                p
+                for p in sorted(group)
+                if p in stages and stages[p] != Stage.CANCELLED.value
+            ]
+            if len(plans) > 1:
+                outside = [p for p in plans if p not in batch]
+                payments.append(JointPayment(plan_ids=plans, outside=outside))
+        return payments
 
     @activity.defn
     async def release_plans(self, req: ReleaseRequest) -> None:

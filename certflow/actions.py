@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
+from certflow.activity_models import JointPayment
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
 from certflow.identity import ADMISSION_NUMBER_MAX_LENGTH
@@ -273,9 +274,20 @@ class PlanResult(Model):
     certificates_issued: int
 
 
+# Who gathers a batch the weekly schedule starts (``BatchInput.requested_by``).
+SCHEDULE = "schedule"
+
+
 class BatchInput(Model):
+    """Start input of ``ApprovalBatchWorkflow``.
+
+    ``requested_by`` is who gathers the batch: a staff id (acting in
+    ``requested_role``), or ``schedule`` for the weekly schedule's runs.
+    """
+
     batch_id: str
-    requested_by: str = "schedule"
+    requested_by: str = SCHEDULE
+    requested_role: Role | None = None
 
 
 class BatchDecisionRequest(Model):
@@ -304,6 +316,12 @@ class BatchStatus(Model):
     # A run of the weekly schedule gathers nothing itself: it names a batch
     # as staff do and starts it. This is that batch's id.
     started_batch: str = ""
+    # Who gathered the batch: a staff id in ``requested_role``, or schedule.
+    requested_by: str = ""
+    requested_role: Role | None = None
+    # The payments covering several plans of which the batch holds one or
+    # more: sent back to be checked again together or not at all.
+    joint_payments: list[JointPayment] = Field(default_factory=list)
 
 
 class BatchResult(Model):

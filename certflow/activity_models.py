@@ -74,12 +74,16 @@ class FinanceRecord(Model):
     invoice_number: str | None = None
     paid_plan_ids: list[str] = Field(default_factory=list)
     outside_batch: bool = False
+    # An invoice of a joint payment for more than the plan's own amount: it
+    # must be the payment's total, the amounts finance confirmed on each of
+    # its plans added up (``"8400.00"``); None for any other record.
+    joint_amount: str | None = None
 
 
 class FinanceOutcome(Model):
     """Recorded; or refused: the batch holding the plan, the other plans
-    holding the invoice number for another payment, or the void of the
-    invoice that had the number."""
+    holding the invoice number for another payment, the void of the invoice
+    that had the number, or a joint payment's total that is none."""
 
     recorded: bool
     batch_id: str | None = None
@@ -90,6 +94,11 @@ class FinanceOutcome(Model):
     # Recorded: the other plans still holding the number this one replaced
     # (plans of one payment share its invoice; each is corrected on its own).
     still_holding: list[str] = Field(default_factory=list)
+    # A joint payment's total claimed (``joint_amount``) but refused: the
+    # plans whose payment finance has not confirmed (or checks again), or,
+    # all confirmed, their total.
+    unconfirmed: list[str] = Field(default_factory=list)
+    joint_total: str | None = None
 
 
 class ProcessUpload(Model):
@@ -225,7 +234,17 @@ class IssuanceResult(Model):
 
 
 class ClaimRequest(Model):
+    """A batch gathering the plans awaiting approval (or closing).
+
+    ``requested_by`` is who gathered it: the staff id of the person who ran
+    ``certflow batch gather`` (in ``requested_role``), or ``schedule`` for
+    the weekly schedule; empty from batches started before it was sent.
+    """
+
     batch_id: str
+    requested_by: str = ""
+    requested_role: Role | None = None
+    at: datetime | None = None
 
 
 class ReleaseRequest(Model):
@@ -237,6 +256,27 @@ class ReleaseRequest(Model):
     # When the general manager's verdicts were sent: a stage a returned plan
     # recorded after it (it redid its duties already) is newer, and stays.
     decided_at: datetime | None = None
+
+
+class JointPaymentsRequest(Model):
+    """The plans a batch gathered, whose joint payments it asks for."""
+
+    batch_id: str
+    plan_ids: list[str]
+
+
+class JointPayment(Model):
+    """One payment (合并缴费) covering a plan of a batch and other plans.
+
+    A joint payment has one invoice, recorded on each of its plans; sending
+    one plan back for the payment to be checked again voids it for all.
+    ``plan_ids`` are every plan the payment covers that is not cancelled, in
+    the batch or not, sorted; ``outside`` those of them the batch does not
+    hold (approved or issued before, or still at an earlier stage).
+    """
+
+    plan_ids: list[str]
+    outside: list[str] = Field(default_factory=list)
 
 
 class BatchReportRequest(Model):

@@ -51,6 +51,17 @@ def canonical_code(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().upper()
 
 
+def staff_key(text: str) -> str:
+    """A staff id (工号) as compared: :func:`canonical_code` of it.
+
+    Staff type ids as they please (``zcx-e-0107``, full-width ``ＺＣＸ－Ｅ－０１０７``)
+    and a plan keeps its ids as it was started with them: a person is matched
+    against the plan (its lead evaluator, its team, a sign-in sheet's 工号)
+    by this key, while what either side recorded is kept as it was typed.
+    """
+    return canonical_code(text)
+
+
 def compact_code(text: str) -> str:
     """A number as typed, read as issued: :func:`canonical_code` with no spaces.
 

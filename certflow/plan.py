@@ -19,7 +19,7 @@ from certflow.arguments import named_codes, shown
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
 from certflow.i18n import t
-from certflow.identity import invoice_number, is_invoice_placeholder
+from certflow.identity import invoice_number, is_invoice_placeholder, staff_key
 from certflow.models import (
     Actor,
     DocumentKind,
@@ -693,10 +693,10 @@ def check_action(state: PlanState, action: Action, actor: Actor) -> None:
         )
     if actor.role is Role.SITE and actor.site_code != state.info.site_code:
         raise Refusal("wrong_site", t("plan.wrong_site", plan_id=state.info.plan_id))
-    # The lead evaluator is one named person of the plan, not any lead evaluator.
-    if (
-        actor.role is Role.LEAD_EVALUATOR
-        and actor.person != state.info.lead_evaluator_id
+    # The lead evaluator is one named person of the plan, not any lead evaluator,
+    # matched as staff type ids: ``zcx-e-0107`` is ``ZCX-E-0107``.
+    if actor.role is Role.LEAD_EVALUATOR and not is_lead_evaluator(
+        state.info, actor.person
     ):
         raise Refusal(
             "wrong_person",
@@ -732,6 +732,17 @@ def check_action(state: PlanState, action: Action, actor: Actor) -> None:
                 stage=t(f"stages.{state.stage.value}"),
             ),
         )
+
+
+def is_lead_evaluator(plan: PlanInfo, person: str) -> bool:
+    """Whether ``person``, as typed, is the plan's lead evaluator."""
+    return staff_key(person) == staff_key(plan.lead_evaluator_id)
+
+
+def unknown_signers(plan: PlanInfo, signed: list[str]) -> list[str]:
+    """The staff ids of ``signed`` (as typed) that are not of the plan's team."""
+    team = {staff_key(s) for s in (plan.lead_evaluator_id, *plan.evaluator_ids)}
+    return [s for s in signed if staff_key(s) not in team]
 
 
 def cancel_refusal(state: PlanState, reason: str) -> Refusal | None:
@@ -839,13 +850,35 @@ def invoice_number_refusal(text: str) -> Refusal | None:
     return None
 
 
+def is_joint(payment: PaymentRecord) -> bool:
+    """Whether the payment covers other plans too (合并缴费): one invoice for all."""
+    return len(set(payment.paid_plan_ids)) > 1
+
+
+def joint_total_claimed(payment: PaymentRecord, amount: Decimal) -> bool:
+    """Whether an invoice of ``amount`` is for the whole of a joint payment.
+
+    An invoice is issued for a payment: a joint payment's carries the
+    payment's total (8400.00 for two plans of 4200.00), more than any one
+    plan's amount. Whether it is that total only the database knows (the
+    other plans' confirmed amounts): the plan checks no more than that it is
+    more than its own, and asks the database for the rest.
+    """
+    confirmed = payment.confirmed_amount
+    if not is_joint(payment) or confirmed is None:
+        return False
+    return amount.quantize(Decimal("0.01")) > Decimal(str(confirmed))
+
+
 def invoice_mismatch(payment: PaymentRecord, amount: Decimal) -> Refusal | None:
     """Refuse an invoice for any other amount than the one finance confirmed (4.2.4).
 
     Finance invoices "the payments so confirmed": the invoice is for the money
-    received, to the cent, and the refusal spells out both sums.
+    received, to the cent, and the refusal spells out both sums. A joint
+    payment's invoice may carry the payment's total instead, which the
+    database checks (see ``joint_total_claimed``).
     """
-    if payment.confirmed_amount is None:
+    if payment.confirmed_amount is None or joint_total_claimed(payment, amount):
         return None
     cent = Decimal("0.01")
     confirmed = Decimal(str(payment.confirmed_amount)).quantize(cent)

@@ -57,6 +57,7 @@ from activities.documents import (
 )
 from certflow import search_attributes as sa
 from certflow.actions import (
+    SCHEDULE,
     ActionResult,
     ApplicationUpload,
     BatchDecisionRequest,
@@ -98,6 +99,7 @@ from certflow.identity import (
     invoice_number,
     is_admission_number,
     is_invoice_placeholder,
+    staff_key,
 )
 from certflow.intake.container import is_blank
 from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
@@ -121,6 +123,7 @@ from certflow.plan import (
     Duty,
     HistoryEntry,
     duties_by_party,
+    is_joint,
     redo_duty_codes,
 )
 from certflow.plan_details import batch_summary, plan_summary
@@ -344,8 +347,11 @@ def person_refusal(role: str | None, person: str | None) -> str | None:
     ``--as`` only would record the action under the first role's person, the
     audit trail naming the wrong member of staff.
     """
-    if person is not None and (
-        not re.fullmatch(STAFF_ID_PATTERN, person) or holds_id_number(person)
+    # Typed in full width (a Chinese input method), a staff id is still one:
+    # it is checked as read, and kept as typed.
+    read = unicodedata.normalize("NFKC", person) if person is not None else None
+    if read is not None and (
+        not re.fullmatch(STAFF_ID_PATTERN, read) or holds_id_number(read)
     ):
         return t("cli.person_not_staff_id")
     env_role, env_person = env_value(ROLE_ENV), os.environ.get(PERSON_ENV)
@@ -702,6 +708,16 @@ def _payment_facts(status: PlanStatus) -> tuple[str, str]:
                 number=payment.invoice_number,
                 day=payment.invoice_issued_on.isoformat(),
                 amount=payment.invoice_amount_text or "—",
+            )
+        if is_joint(payment) and payment.invoice_amount_text not in (
+            None,
+            payment.confirmed_amount_text,
+        ):
+            # A joint payment's invoice for its total: this plan's part beside.
+            invoice += t(
+                "cli.status.invoice_joint",
+                plans="、".join(sorted(set(payment.paid_plan_ids))),
+                share=payment.confirmed_amount_text or "—",
             )
     elif Duty.INVOICE in owed:
         invoice = t("cli.status.invoice_pending")
@@ -1892,7 +1908,10 @@ async def _plan_documents(
     status = await plan_status(ctx, plan_id)
     if actor.role is Role.SITE and actor.site_code != status.site_code:
         raise CliError(t("cli.refused", reason=t("plan.wrong_site", plan_id=plan_id)))
-    if actor.role is Role.LEAD_EVALUATOR and actor.person != status.lead_evaluator_id:
+    # Matched as the plan matches its lead evaluator: as staff type ids.
+    if actor.role is Role.LEAD_EVALUATOR and staff_key(actor.person) != staff_key(
+        status.lead_evaluator_id
+    ):
         raise CliError(
             t(
                 "cli.refused",
@@ -2170,7 +2189,11 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
         handle = await ctx.answer(
             client.start_workflow(
                 ApprovalBatchWorkflow.run,
-                BatchInput(batch_id=batch_id, requested_by=actor.person),
+                BatchInput(
+                    batch_id=batch_id,
+                    requested_by=actor.person,
+                    requested_role=actor.role,
+                ),
                 id=batch_workflow_id(batch_id),
                 task_queue=ctx.settings.temporal.task_queue,
                 static_summary=batch_summary(batch_id),
@@ -2343,6 +2366,19 @@ def batch_lines(status: BatchStatus) -> list[str]:
         )
     ]
     lines += [f"  {plan_id}" for plan_id in status.plan_ids]
+    if status.requested_by:
+        lines.append(t("cli.batch_gathered_by", who=_gatherer(status)))
+    for payment in status.joint_payments:
+        # What the general manager sends back for the payment to be checked
+        # again together, or not at all (one invoice).
+        key = "cli.batch_joint_outside" if payment.outside else "cli.batch_joint"
+        lines.append(
+            t(
+                key,
+                plans="、".join(payment.plan_ids),
+                outside="、".join(payment.outside),
+            )
+        )
     if status.approved:
         lines.append(t("cli.batch_approved", plans="、".join(status.approved)))
     for plan_id, reason in sorted(status.rejected.items()):
@@ -2354,6 +2390,18 @@ def batch_lines(status: BatchStatus) -> list[str]:
         else:
             lines.append(t("cli.batch_waits"))
     return lines
+
+
+def _gatherer(status: BatchStatus) -> str:
+    """Who gathered a batch, as staff read it: role and staff id, or the schedule."""
+    if status.requested_by == SCHEDULE:
+        return t("cli.batch_gathered_by_schedule")
+    role = status.requested_role
+    return " ".join(
+        part
+        for part in (t(f"roles.{role.value}") if role else "", status.requested_by)
+        if part
+    )
 
 
 # -- mails that did not reach everyone ----------------------------------------------

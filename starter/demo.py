@@ -383,7 +383,9 @@ class Demo:
         batch_id = new_batch_id(datetime.now(UTC))
         batch = await self.client.start_workflow(
             ApprovalBatchWorkflow.run,
-            BatchInput(batch_id=batch_id, requested_by=TECH.person),
+            BatchInput(
+                batch_id=batch_id, requested_by=TECH.person, requested_role=TECH.role
+            ),
             id=batch_workflow_id(batch_id),
             task_queue=self.settings.temporal.task_queue,
             static_summary=batch_summary(batch_id),

@@ -24,7 +24,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from certflow.actions import BatchInput, batch_workflow_id
+from certflow.actions import SCHEDULE, BatchInput, batch_workflow_id
 from certflow.config import Settings
 from certflow.i18n import t
 from workflows import ApprovalBatchWorkflow
@@ -43,7 +43,7 @@ def batch_schedule(settings: Settings) -> Schedule:
             # An empty batch id: the run names the batch after the second it
             # runs in and starts it (the schedule's own workflow ids, suffixed
             # with the time, cannot be typed in the staff tool).
-            BatchInput(batch_id="", requested_by="schedule"),
+            BatchInput(batch_id="", requested_by=SCHEDULE),
             id=batch_workflow_id("scheduled"),
             task_queue=settings.temporal.task_queue,
             static_summary=t("details.batch_scheduled_summary"),

@@ -40,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
     from certflow.activity_models import (
         BatchReportRequest,
         ClaimRequest,
+        JointPayment,
+        JointPaymentsRequest,
         Notification,
         ReleaseRequest,
     )
@@ -60,6 +62,12 @@ REPORT_MAIL_GIVEN_UP = "report-mail-given-up"
 # reaches by that id. Before, the run was the batch, named after its workflow
 # id's suffix (scheduled-2026-12-07T01:00:00Z), which the tool could not read.
 SCHEDULED_BATCH_NAMED = "scheduled-batch-named"
+# Patch id: once gathered, a batch reads the joint payments of its plans, and
+# a decision sending one plan of such a payment back for the payment to be
+# checked again (which voids its one invoice) is refused unless every other
+# plan of it goes back in the same decision. Before, the invoice was voided on
+# the plan sent back and stayed valid on the others.
+JOINT_PAYMENTS_READ = "joint-payments-read"
 # The seconds a scheduled run tries, from its own on, for a batch id no other
 # batch has had: another holds one only if started in that very second.
 NAMING_TRIES = 60
@@ -81,6 +89,12 @@ class ApprovalBatchWorkflow:
         self._closed_empty = False
         self._decision: BatchDecisionRequest | None = None
         self._started_batch = ""
+        self._requested_by = input.requested_by
+        self._requested_role = input.requested_role
+        # The payments covering a plan of the batch and others (合并缴费), and
+        # whether they were read: no decision is taken before.
+        self._joint: list[JointPayment] = []
+        self._ready = False
 
     @workflow.run
     async def run(self, input: BatchInput) -> BatchResult:
@@ -89,7 +103,13 @@ class ApprovalBatchWorkflow:
         self._describe()
         self._plan_ids = await workflow.execute_activity_method(
             PlanStore.claim_ready_plans,
-            ClaimRequest(batch_id=self._batch_id),
+            # Who gathers goes to the batch's row and each plan's audit trail.
+            ClaimRequest(
+                batch_id=self._batch_id,
+                requested_by=self._requested_by,
+                requested_role=self._requested_role,
+                at=workflow.now(),
+            ),
             start_to_close_timeout=TIMEOUT,
             retry_policy=RETRY,
         )
@@ -128,6 +148,14 @@ class ApprovalBatchWorkflow:
             self._closed_empty = True
             await self._close()
             return BatchResult(batch_id=self._batch_id, approved=[], rejected={})
+        if workflow.patched(JOINT_PAYMENTS_READ):
+            self._joint = await workflow.execute_activity_method(
+                PlanStore.joint_payments,
+                JointPaymentsRequest(batch_id=self._batch_id, plan_ids=self._plan_ids),
+                start_to_close_timeout=TIMEOUT,
+                retry_policy=RETRY,
+            )
+        self._ready = True
         # The approval form (xlsx and PDF: plans, sites, passing candidates,
         # fees, payments, invoices) goes to the general manager with the mail.
         report = await workflow.execute_activity_method(
@@ -190,7 +218,11 @@ class ApprovalBatchWorkflow:
             try:
                 await workflow.start_child_workflow(
                     ApprovalBatchWorkflow.run,
-                    BatchInput(batch_id=batch_id, requested_by=input.requested_by),
+                    BatchInput(
+                        batch_id=batch_id,
+                        requested_by=input.requested_by,
+                        requested_role=input.requested_role,
+                    ),
                     id=batch_workflow_id(batch_id),
                     static_summary=batch_summary(batch_id),
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -294,6 +326,9 @@ class ApprovalBatchWorkflow:
             if decision
             else {},
             started_batch=self._started_batch,
+            requested_by=self._requested_by,
+            requested_role=self._requested_role,
+            joint_payments=self._joint,
         )
 
     @workflow.update
@@ -317,7 +352,7 @@ class ApprovalBatchWorkflow:
             )
         if self._decision is not None:
             raise ApplicationError(t("plan.already_done"), type="already_done")
-        if not self._plan_ids:
+        if not self._plan_ids or not self._ready:
             raise ApplicationError(t("batch.not_gathered"), type="not_ready")
         named = set(decision.approve) | set(decision.reject) | set(decision.return_to)
         for plan_id in sorted(named):
@@ -344,6 +379,7 @@ class ApprovalBatchWorkflow:
             if any(not reason.strip() for reason in decision.reject.values()):
                 raise ApplicationError(t("plan.reason_required"), type="bad_argument")
         self._check_returns(decision)
+        self._check_joint_returns(decision)
 
     def _check_returns(self, decision: BatchDecisionRequest) -> None:
         """Refuse a send-back the plans could not act on (4.2.6, stage 5-8).
@@ -385,3 +421,52 @@ class ApprovalBatchWorkflow:
                         ),
                         type="bad_argument",
                     )
+
+    def _check_joint_returns(self, decision: BatchDecisionRequest) -> None:
+        """Refuse a send-back that would void a joint payment's invoice in part.
+
+        A joint payment (合并缴费) is one payment with one invoice, recorded on
+        each of its plans. Sending one of them back for the payment to be
+        checked again (``payment_check``, or ``application``, which is
+        followed by it) voids that invoice: so every other plan of the
+        payment must go back with it in the same decision. A plan of it
+        outside the batch (approved or issued before, or not ready yet)
+        cannot: then the plan is rejected without a return, and a wrong
+        invoice is finance's to correct or to reverse (红字发票).
+        """
+        checked_again = {
+            plan_id
+            for plan_id, duties in decision.return_to.items()
+            if Duty.PAYMENT_CHECK in duties_to_redo(duties)
+        }
+        for payment in self._joint:
+            sent = [p for p in payment.plan_ids if p in checked_again]
+            if not sent:
+                continue
+            plan_id = sent[0]
+            others = "、".join(p for p in payment.plan_ids if p != plan_id)
+            if payment.outside:
+                raise ApplicationError(
+                    t(
+                        "batch.joint_return_outside",
+                        plan_id=plan_id,
+                        others=others,
+                        outside="、".join(payment.outside),
+                    ),
+                    type="bad_argument",
+                )
+            kept = [
+                p
+                for p in payment.plan_ids
+                if p in self._plan_ids and p not in checked_again
+            ]
+            if kept:
+                raise ApplicationError(
+                    t(
+                        "batch.joint_return_partial",
+                        plan_id=plan_id,
+                        others=others,
+                        kept="、".join(kept),
+                    ),
+                    type="bad_argument",
+                )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
@@ -98,11 +99,13 @@ with workflow.unsafe.imports_passed_through():
         duty_names,
         invoice_mismatch,
         invoice_number_refusal,
+        joint_total_claimed,
         next_alarm,
         paid_plans_refusal,
         payment_mismatch,
         role_name,
         take_due_alarms,
+        unknown_signers,
         waiting_in_redo,
     )
     from certflow.plan_details import current_details, timer_summary
@@ -702,16 +705,13 @@ class ExamPlanWorkflow:
     @upload_signed_scan.validator
     def _check_signed_scan(self, req: UploadRequest) -> None:
         self._check(Action.UPLOAD_SIGNED_SCAN, req.actor)
-        team = {self._state.info.lead_evaluator_id, *self._state.info.evaluator_ids}
         if not req.signed_evaluator_ids:
             raise _refuse(Refusal("bad_argument", t("plan.no_evaluators_signed")))
-        for staff_id in req.signed_evaluator_ids:
-            if staff_id not in team:
-                raise _refuse(
-                    Refusal(
-                        "bad_argument", t("plan.unknown_evaluator", staff_id=staff_id)
-                    )
-                )
+        # Matched as staff type them (any case, full width); kept as typed.
+        unknown = unknown_signers(self._state.info, req.signed_evaluator_ids)
+        if unknown:
+            refusal = t("plan.unknown_evaluator", staff_id=unknown[0])
+            raise _refuse(Refusal("bad_argument", refusal))
 
     @workflow.update
     async def upload_candidate_sign_in(self, req: UploadRequest) -> ActionResult:
@@ -1657,6 +1657,7 @@ class ExamPlanWorkflow:
                 req.actor,
                 late=late,
                 number=number,
+                joint_amount=self._joint_amount(req),
                 invoice=number,
                 issued_on=req.issued_on.isoformat(),
                 amount=f"{req.amount:.2f}",
@@ -1664,7 +1665,7 @@ class ExamPlanWorkflow:
             if outcome is None:
                 return _not_processed("plan.action_failed")
             if not outcome.recorded:
-                return self._finance_refused(outcome, number)
+                return self._finance_refused(outcome, number, req.amount)
             if not state.is_open(Duty.INVOICE.value):
                 # The general manager sent the payment back to be checked
                 # again while the record was written (a verdict does not wait
@@ -1677,6 +1678,13 @@ class ExamPlanWorkflow:
             self._alarms_changed = True
             self._publish()
             return self._accepted(t("plan.accepted"), late, Duty.INVOICE)
+
+    def _joint_amount(self, req: InvoiceRecord) -> str | None:
+        """The amount of an invoice for a whole joint payment, for the
+        database to check against the payment's total; None otherwise."""
+        if not joint_total_claimed(self._state.payment, req.amount):
+            return None
+        return f"{req.amount:.2f}"
 
     def _take_invoice(self, req: InvoiceRecord, number: str) -> None:
         payment = self._state.payment
@@ -1723,6 +1731,7 @@ class ExamPlanWorkflow:
                 req.actor,
                 note=req.reason.strip(),
                 number=number,
+                joint_amount=self._joint_amount(req),
                 invoice=number,
                 issued_on=req.issued_on.isoformat(),
                 amount=f"{req.amount:.2f}",
@@ -1736,7 +1745,9 @@ class ExamPlanWorkflow:
                 reason=req.reason.strip(),
             )
             replaced = payment.invoice_number
-            answer = self._correction_answer(outcome, number, changes, replaced)
+            answer = self._correction_answer(
+                outcome, number, changes, replaced, req.amount
+            )
             if answer.accepted:
                 self._take_invoice(req, number)
             return answer
@@ -2079,6 +2090,7 @@ class ExamPlanWorkflow:
         late: bool = False,
         note: str = "",
         number: str | None = None,
+        joint_amount: str | None = None,
         **details: Any,
     ) -> FinanceOutcome | None:
         """Write finance's invoice or correction to the database, or be refused.
@@ -2100,6 +2112,7 @@ class ExamPlanWorkflow:
                 paid_plan_ids=state.payment.paid_plan_ids,
                 outside_batch=action
                 in (Action.CORRECT_PAYMENT, Action.CORRECT_INVOICE),
+                joint_amount=joint_amount,
             ),
         )
         if outcome is not None and outcome.recorded:
@@ -2132,6 +2145,7 @@ class ExamPlanWorkflow:
         number: str,
         changes: list[str],
         replaced: str | None = None,
+        amount: Decimal | None = None,
     ) -> ActionResult:
         """The answer to a correction, once the database has had its say.
 
@@ -2141,7 +2155,7 @@ class ExamPlanWorkflow:
         if outcome is None:
             return _not_processed("plan.action_failed")
         if not outcome.recorded:
-            return self._finance_refused(outcome, number)
+            return self._finance_refused(outcome, number, amount)
         message = t("plan.corrected", changes="；".join(changes))
         if outcome.still_holding and replaced:
             message += t(
@@ -2151,9 +2165,16 @@ class ExamPlanWorkflow:
             )
         return ActionResult(accepted=True, message=message)
 
-    def _finance_refused(self, outcome: FinanceOutcome, number: str) -> ActionResult:
-        """The answer to a record the database refused: the batch, or the number
-        (a voided invoice's, or another payment's)."""
+    def _finance_refused(
+        self, outcome: FinanceOutcome, number: str, amount: Decimal | None = None
+    ) -> ActionResult:
+        """The answer to a record the database refused: the batch, the number
+        (a voided invoice's, or another payment's), or an ``amount`` claimed
+        as a joint payment's total that is none."""
+        if outcome.unconfirmed or outcome.joint_total is not None:
+            return ActionResult(
+                accepted=False, message=self._joint_refusal(outcome, amount)
+            )
         if outcome.batch_id is not None:
             message = t("plan.correct_in_batch", batch_id=outcome.batch_id)
         elif outcome.voided_on is not None and outcome.voided_at is not None:
@@ -2167,6 +2188,25 @@ class ExamPlanWorkflow:
             plans = "、".join(outcome.other_plans)
             message = t("plan.invoice_number_taken", number=number, plans=plans)
         return ActionResult(accepted=False, message=message)
+
+    def _joint_refusal(self, outcome: FinanceOutcome, amount: Decimal | None) -> str:
+        """Why an invoice amount is not its joint payment's total, with the
+        figures finance may record instead."""
+        payment = self._state.payment
+        figures = {
+            "invoiced": f"{amount:.2f}" if amount is not None else "—",
+            "confirmed": payment.confirmed_amount_text or "—",
+            "plans": "、".join(sorted(set(payment.paid_plan_ids))),
+        }
+        if outcome.unconfirmed:
+            return t(
+                "plan.invoice_joint_unconfirmed",
+                unconfirmed="、".join(outcome.unconfirmed),
+                **figures,
+            )
+        return t(
+            "plan.invoice_joint_total_mismatch", total=outcome.joint_total, **figures
+        )
 
     def _check(self, action: Action, actor: Actor) -> None:
         try:

@@ -17,6 +17,7 @@ from collections.abc import Collection
 from pydantic import Field
 
 from certflow.i18n import t
+from certflow.identity import staff_key
 from certflow.intake.common import problem
 from certflow.intake.signin import CandidateSignIn, EvaluatorSignIn
 from certflow.models import CandidateScore, ExamStatus, Model, PlanInfo, Problem
@@ -97,7 +98,7 @@ def consistency_report(
         "summary_absent": sum(s.status is ExamStatus.ABSENT for s in summary),
         "candidates_signed_in": len(signed_in),
         "evaluators_signed_in": len(evaluators_in),
-        "evaluators_signed": len(set(signed_evaluator_ids)),
+        "evaluators_signed": len(_signers(signed_evaluator_ids)),
     }
     if mismatches:
         verdict = t("consistency.verdict_inconsistent", count=len(mismatches), **counts)
@@ -177,9 +178,11 @@ def _evaluators(
     plan: PlanInfo, sign_in: list[EvaluatorSignIn], signed_ids: list[str]
 ) -> list[Mismatch]:
     found: list[Mismatch] = []
-    came = {e.staff_id: e for e in sign_in if e.signed}
-    signed = list(dict.fromkeys(s.strip().upper() for s in signed_ids if s.strip()))
-    team = {plan.lead_evaluator_id, *plan.evaluator_ids}
+    # Staff ids are matched as staff type them: the plan keeps its team as it
+    # was started (``zcx-e-0213``), the sheet and the signers as written.
+    came = {staff_key(e.staff_id): e for e in sign_in if e.signed}
+    signed = _signers(signed_ids)
+    team = {staff_key(s) for s in (plan.lead_evaluator_id, *plan.evaluator_ids)}
 
     for staff_id in signed:
         if staff_id not in came:
@@ -200,6 +203,11 @@ def _evaluators(
                 )
             )
     return found
+
+
+def _signers(signed_ids: list[str]) -> list[str]:
+    """The evaluators declared to have signed, each once, as staff ids are compared."""
+    return list(dict.fromkeys(staff_key(s) for s in signed_ids if s.strip()))
 
 
 def _evaluator(code: str, staff_id: str, **fields: str) -> Mismatch:

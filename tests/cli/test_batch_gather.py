@@ -62,6 +62,38 @@ async def test_gathering_with_nothing_ready_takes_no_batch_id(
     assert t("cli.batch_exists", batch_id=batch_id) in again.out
 
 
+async def test_who_gathered_a_batch_is_recorded_and_shown(
+    certflow: Certflow, new_driver: PlanDriver, resources: Any
+) -> None:
+    """Regression (trial): every batch's row said it was requested by
+    ``workflow`` and no audit line said who gathered it: the tech dept person
+    who ran ``batch gather`` was known only to Temporal's history."""
+    pool, _ = resources
+    await new_driver.reach_approval()
+    plan_id = new_driver.plan.plan_id
+    batch_id = f"B-{unique_plan_id()}"
+
+    gathered = await certflow(*TECH, "batch", "gather", "--batch-id", batch_id)
+    status = await certflow(*GM, "batch", "status", batch_id)
+
+    assert gathered.status == 0, gathered.out
+    assert status.status == 0, status.out
+    gatherer = t("cli.batch_gathered_by", who=f"{t('roles.tech_dept')} tech-zhao")
+    assert gatherer in status.out.splitlines()
+    row = await pool.fetchrow(
+        "SELECT requested_by, created_at FROM batches WHERE batch_id = $1", batch_id
+    )
+    assert row["requested_by"] == "tech-zhao"
+    [line] = await pool.fetch(
+        "SELECT role, person, at, details FROM audit"
+        " WHERE plan_id = $1 AND action = 'gather_batch'",
+        plan_id,
+    )
+    assert (line["role"], line["person"]) == ("tech_dept", "tech-zhao")
+    assert dict(line["details"]) == {"batch_id": batch_id}
+    assert line["at"] == row["created_at"]
+
+
 async def test_a_batch_gathered_under_the_old_scheduled_id_is_reached_by_it(
     certflow: Certflow,
     new_driver: PlanDriver,

@@ -259,6 +259,30 @@ async def test_only_the_plans_own_parties_and_roles_needing_a_file_reach_it(
 
 
 @ON_THE_STACK
+async def test_the_lead_evaluator_reaches_the_files_typing_the_id_as_they_please(
+    certflow: Certflow, new_driver: PlanDriver, tmp_path: Path
+) -> None:
+    """Regression (trial): the plan's lead evaluator typing the staff id in
+    lower case was refused as another lead evaluator, and in full width (a
+    Chinese input method) as no staff id at all."""
+    path = await _summary_uploaded(new_driver)
+    plan_id = new_driver.plan.plan_id
+
+    for n, person in enumerate(("zcx-e-0107", "ＺＣＸ－Ｅ－０１０７")):
+        lead = ["--as", "lead_evaluator", "--person", person]
+        listed = await certflow(*lead, "document", "list", plan_id)
+        out = tmp_path / f"summary-{n}.xlsx"
+        fetched = await certflow(
+            *lead, "document", "get", plan_id, "score_summary", "--out", str(out)
+        )
+
+        assert listed.status == 0, listed.out
+        assert path.name in listed.out
+        assert fetched.status == 0, fetched.out
+        assert out.read_bytes() == path.read_bytes()
+
+
+@ON_THE_STACK
 async def test_finance_fetches_the_application_scan_its_mail_left_out(
     certflow: Certflow,
     new_driver: PlanDriver,

@@ -112,3 +112,22 @@ def test_an_upload_sharing_no_candidate_with_the_plan_is_unrelated() -> None:
     # nothing is compared before the plan has the other list.
     assert unrelated_candidates(["A001", "B002"], ["A001", "A003"], **names) is None
     assert unrelated_candidates(["B001"], [], **names) is None
+
+
+def test_staff_ids_are_matched_in_any_case_and_width(plan: PlanInfo) -> None:
+    """Regression: a plan started with lower-case staff ids called every
+    evaluator of the sign-in sheet (written in capitals) not of its team, and
+    a signer typed twice in two cases counted as two."""
+    lower = plan.model_copy(
+        update={
+            "lead_evaluator_id": TEAM[0].lower(),
+            "evaluator_ids": [s.lower() for s in TEAM[1:]],
+        }
+    )
+    signed = ["ｚｃｘ－ｅ－０１０７", "ZCX-E-0107", "zcx-e-0213", "ZCX-E-0288"]
+    signed.append("Zcx-E-0301")
+
+    report = consistency_report(lower, [], [], _evaluators(*TEAM), signed)
+
+    assert report.mismatches == []
+    assert (report.evaluators_signed, report.evaluators_signed_in) == (4, 4)

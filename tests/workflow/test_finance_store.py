@@ -9,7 +9,7 @@ when an answer is lost or a plan is withdrawn.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from temporalio.testing import ActivityEnvironment
@@ -20,6 +20,7 @@ from certflow.activity_models import (
     CancelOutcome,
     FinanceOutcome,
     FinanceRecord,
+    JointPaymentsRequest,
 )
 from certflow.models import Role
 
@@ -181,3 +182,44 @@ async def test_a_joint_payments_number_corrected_on_one_plan_names_the_others(
     assert outcome.recorded and outcome.still_holding == [second]
     # A retry after a lost answer says the same (review: it said nothing).
     assert retried.recorded and retried.still_holding == [second]
+
+
+async def _applied(store: PlanStore, plan_id: str, paid: list[str], n: int) -> None:
+    """The site's ``n``-th application of the plan, paying for ``paid``."""
+    await store.record_audit(
+        AuditEntry(
+            plan_id=plan_id,
+            action="upload_application",
+            role=Role.SITE,
+            person="whjt-kaowu",
+            at=AT + timedelta(minutes=n),
+            details={"paid_plans": ",".join(paid)},
+            idempotency_key=f"{plan_id}/application/{n}",
+        )
+    )
+
+
+async def test_a_batch_reads_the_joint_payments_of_its_plans(resources: Any) -> None:
+    """What a joint payment covers is what the latest application of a plan
+    of the batch declared, payments naming a common plan being one; a
+    cancelled plan holds no invoice and is left out, and so is a plan paid
+    alone."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    a, b, c, d, e, f, alone = [await _plan(pool) for _ in range(7)]
+    await _applied(store, a, [a], 1)  # replaced by its next application
+    await _applied(store, a, [a, b], 2)
+    await _applied(store, f, [f, b], 1)
+    await _applied(store, c, [c, d, e], 1)
+    await _applied(store, alone, [alone, b], 1)
+    await _applied(store, alone, [alone], 2)
+    assert await _cancel(store, d)
+
+    payments = await ActivityEnvironment().run(
+        store.joint_payments,
+        JointPaymentsRequest(batch_id="B-joint", plan_ids=[a, c, f, alone]),
+    )
+
+    assert sorted((p.plan_ids, p.outside) for p in payments) == sorted(
+        [(sorted([a, b, f]), [b]), (sorted([c, e]), [e])]
+    )

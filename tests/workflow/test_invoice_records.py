@@ -23,7 +23,7 @@ from certflow.i18n import t
 from certflow.models import Stage
 from certflow.plan import Duty
 from certflow.timeutil import format_cst
-from starter.cli import render_status
+from starter.cli import batch_lines, render_status
 from tests.support import (
     FINANCE,
     GM,
@@ -86,7 +86,7 @@ async def _send_back_to_payment_check(driver: PlanDriver) -> Any:
 
 
 async def _confirm_again(driver: PlanDriver) -> None:
-    """Finance confirms the payment sent back to it, as received today."""
+    """Finance confirms the payment (sent back to it), as received today."""
     result = await driver.h.execute_update(
         ExamPlanWorkflow.confirm_payment,
         PaymentConfirmation(
@@ -140,9 +140,17 @@ async def _reach_payment_together(*drivers: PlanDriver) -> None:
         await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
 
 
-async def _joint_application(driver: PlanDriver, paid: list[str]) -> None:
+async def _joint_application(
+    driver: PlanDriver,
+    paid: list[str],
+    *,
+    site_signoff: bool = True,
+    confirm: bool = True,
+) -> None:
     """The site's application for a payment covering ``paid``, then finance's
-    confirmation and both sign-offs."""
+    confirmation and both sign-offs (the site's left out with
+    ``site_signoff=False``, finance's with ``confirm=False``: the plan then
+    stays at stage 5-8)."""
     scan = driver.tmp / "application.pdf"
     scan.write_bytes(SCAN_PDF)
     today = await driver.today()
@@ -172,6 +180,10 @@ async def _joint_application(driver: PlanDriver, paid: list[str]) -> None:
             SiteSignoffRequest(actor=SITE, plan_id=driver.plan.plan_id),
         ),
     ):
+        if (update is wf.site_signoff and not site_signoff) or (
+            update is wf.confirm_payment and not confirm
+        ):
+            continue
         result = await driver.h.execute_update(update, request)
         assert result.accepted, result.message
 
@@ -223,6 +235,66 @@ async def test_one_invoice_number_belongs_to_one_payment(make_driver: Any) -> No
     refused = first if not first.accepted else second
     assert winner.plan.plan_id in refused.message
     assert (await _invoice(loser, "26442000000000000303")).accepted
+
+
+async def test_a_joint_payments_invoice_may_carry_the_payments_total(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression (trial): a joint invoice carries the payment's total
+    (8400.00 for two plans of 4200.00), and recording it was refused: each
+    plan's invoice had to be for that plan's own amount."""
+    pool, _ = resources
+    first: PlanDriver = await make_driver()
+    second: PlanDriver = await make_driver()
+    await _reach_payment_together(first, second)
+    paid = [first.plan.plan_id, second.plan.plan_id]
+    plans = "、".join(sorted(paid))
+    await _joint_application(first, paid)
+    await _joint_application(second, paid, confirm=False)
+    shared = "26442000000000000606"
+
+    async def joint(driver: PlanDriver, amount: str) -> Any:
+        return await driver.h.execute_update(
+            ExamPlanWorkflow.record_invoice,
+            InvoiceRecord(
+                actor=FINANCE,
+                number=shared,
+                issued_on=await driver.today(),
+                amount=Decimal(amount),
+            ),
+        )
+
+    figures = {"invoiced": "8400.00", "confirmed": "4200.00", "plans": plans}
+    early = await joint(first, "8400.00")
+    assert (early.accepted, early.message) == (
+        False,
+        t("plan.invoice_joint_unconfirmed", unconfirmed=second.plan.plan_id, **figures),
+    )
+    await _confirm_again(second)  # confirmed at last
+    wrong = await joint(first, "8000.00")
+    assert (wrong.accepted, wrong.message) == (
+        False,
+        t(
+            "plan.invoice_joint_total_mismatch",
+            total="8400.00",
+            **(figures | {"invoiced": "8000.00"}),
+        ),
+    )
+    # Neither refusal kept anything.
+    assert (await first.status()).payment.invoice_number is None
+    assert await _audit(pool, first.plan.plan_id, "record_invoice") == []
+
+    # The total, on both plans; each shows it with its own part.
+    for driver in (first, second):
+        result = await joint(driver, "8400.00")
+        assert result.accepted, result.message
+        status = await driver.status()
+        assert status.payment.invoice_amount_text == "8400.00"
+        assert status.payment.confirmed_amount_text == "4200.00"
+        lines = "\n".join(render_status(status))
+        assert t("cli.status.invoice_joint", plans=plans, share="4200.00") in lines
+        [row] = await _audit(pool, driver.plan.plan_id, "record_invoice")
+        assert row["amount"] == "8400.00"
 
 
 async def test_finance_corrects_its_invoice_until_the_plan_is_in_a_batch(
@@ -508,3 +580,122 @@ async def test_finance_corrects_the_reference_of_its_confirmation_alone(
     assert "BANK-REF-10" in "\n".join(render_status(status))
     [row] = await _audit(pool, driver.plan.plan_id, "correct_payment")
     assert row["reference"] == "BANK-REF-10"
+
+
+def _decide(batch: Any, **fields: Any) -> Any:
+    return batch.execute_update(
+        ApprovalBatchWorkflow.decide, BatchDecisionRequest(actor=GM, **fields)
+    )
+
+
+async def _batch_of(driver: PlanDriver, *others: PlanDriver) -> Any:
+    """A batch gathering ``driver``'s plan (and ``others``' if ready), once it
+    has read their joint payments and takes a decision."""
+    batch = await driver.start_batch()
+    for plan in (driver, *others):
+        await plan.wait_for(lambda s: s.batch_id == driver.batch_id)
+    for _ in range(100):
+        status = await batch.query(ApprovalBatchWorkflow.status)
+        if status.joint_payments:
+            break
+        await asyncio.sleep(0.1)
+    # Not read within 10 s, the decisions below say what became of it.
+    return batch
+
+
+async def _jointly_invoiced(
+    make_driver: Any, number: str, *, both_ready: bool = True
+) -> tuple[PlanDriver, PlanDriver]:
+    """Two plans of one payment, one invoice ``number`` recorded on both; the
+    second awaits approval too unless ``both_ready`` is False (its site has
+    not signed off)."""
+    first: PlanDriver = await make_driver()
+    second: PlanDriver = await make_driver()
+    await _reach_payment_together(first, second)
+    paid = [first.plan.plan_id, second.plan.plan_id]
+    await _joint_application(first, paid)
+    await _joint_application(second, paid, site_signoff=both_ready)
+    for driver in (first, second):
+        assert (await _invoice(driver, number)).accepted
+    await first.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    if both_ready:
+        await second.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    return first, second
+
+
+async def test_a_joint_payment_goes_back_to_be_checked_again_whole_or_not_at_all(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression (trial): the general manager approved one plan of a joint
+    payment and sent the other back to ``payment_check``: the one invoice of
+    the payment was voided on the plan sent back and stayed valid on the
+    approved one, which was issued and invoiced, and nobody was told."""
+    pool, _ = resources
+    shared = "26442000000000000404"
+    first, second = await _jointly_invoiced(make_driver, shared)
+    a, b = first.plan.plan_id, second.plan.plan_id
+    batch = await _batch_of(first, second)
+
+    # One plan sent back, the other approved or waiting for the next batch:
+    # refused, naming the other plan and what to do instead.
+    refusal = "bad_argument: " + t(
+        "batch.joint_return_partial", plan_id=a, others=b, kept=b
+    )
+    back = {a: [Duty.PAYMENT_CHECK]}
+    approved = _decide(batch, approve=[b], reject={a: "到账待核"}, return_to=back)
+    assert await refusal_text(approved) == refusal
+    both = {a: "到账待核", b: "到账待核"}
+    assert await refusal_text(_decide(batch, reject=both, return_to=back)) == refusal
+    status = await batch.query(ApprovalBatchWorkflow.status)
+    assert not status.decided
+    for driver in (first, second):
+        assert (await driver.status()).payment.invoice_number == shared
+    # batch status says so before the general manager decides.
+    joint = t("cli.batch_joint", plans="、".join(sorted([a, b])), outside="")
+    assert joint in batch_lines(status)
+
+    # Both sent back (a new application is a payment to check again too): the
+    # invoice is void on both, each with its audit line.
+    decided = await _decide(
+        batch, reject=both, return_to={a: [Duty.PAYMENT_CHECK], b: [Duty.APPLICATION]}
+    )
+    assert sorted(decided.returned) == sorted([a, b])
+    for driver in (first, second):
+        status = await driver.wait_for(
+            lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF and s.batch_id is None
+        )
+        assert status.payment.invoice_number is None
+        assert status.payment.void_invoice_number == shared
+    voided = await pool.fetch(
+        "SELECT plan_id FROM audit"
+        " WHERE action = 'void_invoice' AND details ->> 'invoice' = $1",
+        shared,
+    )
+    assert sorted(row["plan_id"] for row in voided) == sorted([a, b])
+
+
+async def test_a_plan_of_a_joint_payment_outside_the_batch_keeps_it_from_going_back(
+    make_driver: Any,
+) -> None:
+    """A joint payment's plan not in the batch (here not ready yet; approved
+    or issued before alike) would keep the invoice a return voids: the
+    return is refused naming it, and the plan is rejected without one."""
+    shared = "26442000000000000505"
+    ready, waiting = await _jointly_invoiced(make_driver, shared, both_ready=False)
+    a, b = ready.plan.plan_id, waiting.plan.plan_id
+    batch = await _batch_of(ready)
+
+    back = _decide(batch, reject={a: "到账待核"}, return_to={a: [Duty.PAYMENT_CHECK]})
+    assert await refusal_text(back) == "bad_argument: " + t(
+        "batch.joint_return_outside", plan_id=a, others=b, outside=b
+    )
+    status = await batch.query(ApprovalBatchWorkflow.status)
+    plans = "、".join(sorted([a, b]))
+    assert t("cli.batch_joint_outside", plans=plans, outside=b) in batch_lines(status)
+    # Rejected without a return, the plan waits for the next batch; the
+    # invoice stays valid on both plans (finance corrects it if need be).
+    await _decide(batch, reject={a: "发票待核，请财务核对"})
+    status = await ready.wait_for(lambda s: s.batch_id is None)
+    assert status.stage == Stage.AWAITING_APPROVAL
+    for driver in (ready, waiting):
+        assert (await driver.status()).payment.invoice_number == shared

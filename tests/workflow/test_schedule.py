@@ -203,6 +203,23 @@ async def test_a_scheduled_batch_is_shown_and_decided_with_the_staff_tool(
     shown = await certflow("batch", "status", batch_id)
     assert shown.status == 0, shown.out
     assert f"  {plan_id}" in shown.out.splitlines()
+    # Gathered by the schedule, as its row, the plan's audit line and the
+    # status say (trial: every row said ``workflow``, no audit line said it).
+    schedule = t("cli.batch_gathered_by_schedule")
+    assert t("cli.batch_gathered_by", who=schedule) in shown.out.splitlines()
+    assert (
+        await pool.fetchval(
+            "SELECT requested_by FROM batches WHERE batch_id = $1", batch_id
+        )
+        == "schedule"
+    )
+    gathered = await pool.fetchrow(
+        "SELECT role, person, details FROM audit"
+        " WHERE plan_id = $1 AND action = 'gather_batch'",
+        plan_id,
+    )
+    assert (gathered["role"], gathered["person"]) == (None, "schedule")
+    assert dict(gathered["details"]) == {"batch_id": batch_id}
     decided = await certflow(*GM, "batch", "decide", batch_id.lower(), "--approve-all")
     assert decided.status == 0, decided.out
     assert t("cli.batch_approved", plans=plan_id) in decided.out
