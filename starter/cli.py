@@ -336,6 +336,12 @@ def env_value(name: str) -> str | None:
     return value.strip().lower() or None
 
 
+def staff_id_as_typed(text: str) -> str:
+    """``--person`` (or CERTFLOW_PERSON) as recorded: a staff id typed in full
+    width (a Chinese input method) is kept in half width, its case as typed."""
+    return unicodedata.normalize("NFKC", text)
+
+
 def person_refusal(role: str | None, person: str | None) -> str | None:
     """The refusal of ``person`` as the one acting in ``role``, or None.
 
@@ -347,15 +353,17 @@ def person_refusal(role: str | None, person: str | None) -> str | None:
     ``--as`` only would record the action under the first role's person, the
     audit trail naming the wrong member of staff.
     """
-    # Typed in full width (a Chinese input method), a staff id is still one:
-    # it is checked as read, and kept as typed.
-    read = unicodedata.normalize("NFKC", person) if person is not None else None
-    if read is not None and (
-        not re.fullmatch(STAFF_ID_PATTERN, read) or holds_id_number(read)
+    if person is not None and (
+        not re.fullmatch(STAFF_ID_PATTERN, person) or holds_id_number(person)
     ):
         return t("cli.person_not_staff_id")
     env_role, env_person = env_value(ROLE_ENV), os.environ.get(PERSON_ENV)
-    if not env_role or not env_person or role == env_role or person != env_person:
+    if (
+        not env_role
+        or not env_person
+        or role == env_role
+        or person != staff_id_as_typed(env_person)
+    ):
         return None
     return t(
         "cli.person_of_other_role",
@@ -3173,6 +3181,7 @@ def _actor_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
     parser.add_argument(
         "--person",
+        type=staff_id_as_typed,
         default=default(PERSON_ENV),
         help=argument_help("common", "person"),
     )
@@ -3502,6 +3511,7 @@ def acting_flags(
     )
     parser.add_argument(
         "--person",
+        type=staff_id_as_typed,
         default=person or os.environ.get(PERSON_ENV),
         help=argument_help("common", "person"),
     )

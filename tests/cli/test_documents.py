@@ -260,11 +260,15 @@ async def test_only_the_plans_own_parties_and_roles_needing_a_file_reach_it(
 
 @ON_THE_STACK
 async def test_the_lead_evaluator_reaches_the_files_typing_the_id_as_they_please(
-    certflow: Certflow, new_driver: PlanDriver, tmp_path: Path
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    resources: tuple[Any, DocumentStore],
+    tmp_path: Path,
 ) -> None:
     """Regression (trial): the plan's lead evaluator typing the staff id in
     lower case was refused as another lead evaluator, and in full width (a
-    Chinese input method) as no staff id at all."""
+    Chinese input method) as no staff id at all. The full-width id is kept in
+    half width, its case as typed."""
     path = await _summary_uploaded(new_driver)
     plan_id = new_driver.plan.plan_id
 
@@ -280,6 +284,8 @@ async def test_the_lead_evaluator_reaches_the_files_typing_the_id_as_they_please
         assert path.name in listed.out
         assert fetched.status == 0, fetched.out
         assert out.read_bytes() == path.read_bytes()
+    fetches = await _fetches(resources[0], plan_id)
+    assert [row["person"] for row in fetches] == ["zcx-e-0107", "ZCX-E-0107"]
 
 
 @ON_THE_STACK
