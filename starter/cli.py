@@ -88,7 +88,12 @@ from certflow.arguments import (
     shown,
 )
 from certflow.config import ConfigError, Settings, malformed_toml, not_utf8
-from certflow.files import create_private, write_private
+from certflow.files import (
+    NotRegularFile,
+    create_private,
+    existing_kind,
+    write_private,
+)
 from certflow.i18n import catalogue, t, t_or
 from certflow.identity import (
     ADMISSION_NUMBER_MAX_LENGTH,
@@ -226,14 +231,19 @@ class Context:
 
         The store names files by digest, which no office suite opens; staff get
         a copy named as the worker named it. Where the store is not on this
-        machine, the store path is all there is to show.
+        machine, or no copy can be made (the folder not writable, something
+        other than a file in the way, never replaced), the store path is all
+        there is to show.
         """
         target = self.settings.output_dir / local_name(ref, ref.sha256[:16])
         try:
             data = self.store.get(ref)
         except DocumentNotFound:
             return self.store.path_of(ref)
-        write_private(target, data)
+        try:
+            write_private(target, data)
+        except OSError:
+            return self.store.path_of(ref)
         return target
 
     async def client(self) -> Client:
@@ -1839,16 +1849,7 @@ async def get_document(ctx: Context, args: argparse.Namespace) -> int:
     documents = await _plan_documents(ctx, actor, args.plan_id)
     document = _chosen(documents, kind, args.version, args.plan_id)
     target = _fetch_target(args.out, document, args.plan_id)
-    if target.is_dir():
-        raise CliError(
-            t("cli.refused", reason=t("cli.document.out_is_folder", path=target))
-        )
-    if not args.overwrite and (target.exists() or target.is_symlink()):
-        raise CliError(t("cli.refused", reason=t("cli.document.exists", path=target)))
-    if not _may_write_in(target):
-        raise CliError(
-            t("cli.refused", reason=t("cli.document.unwritable", path=target))
-        )
+    _check_fetch_target(target, overwrite=args.overwrite)
 
     data = _stored_bytes(ctx, document, args.plan_id)
     await _record_fetch(ctx, actor, args.plan_id, document)
@@ -2026,18 +2027,61 @@ def _chosen(
     raise CliError(t("cli.refused", reason=reason))
 
 
-def _fetch_target(out: Path | None, document: PlanDocument, plan_id: str) -> Path:
+def _fetch_target(out: str | None, document: PlanDocument, plan_id: str) -> Path:
     """Where a fetched file goes: ``--out``'s file, or its recorded name in
-    ``--out``'s folder, else in the current folder."""
+    ``--out``'s folder, else in the current folder.
+
+    ``--out`` ending in ``/`` names a folder, existing or to be created (0700
+    when the file is written), as a shell's completion of a folder ends; a
+    file by that name is refused, never written over with the fetched one.
+    """
     name = local_name(
         document.ref,
         f"{plan_id}-{document.kind.value}-{document.ref.sha256[:DIGEST_SHOWN]}",
     )
     if out is None:
         return Path.cwd() / name
-    if out.is_dir():
-        return out / name
-    return out
+    path = Path(out)
+    if path.is_dir():
+        return path / name
+    if names_folder(out):
+        if path.exists() or path.is_symlink():
+            reason = t("cli.document.out_not_folder", path=out)
+            raise CliError(t("cli.refused", reason=reason))
+        return path / name
+    return path
+
+
+def names_folder(out: str) -> bool:
+    """Whether a path typed ends as a folder's does: ``new/``, ``new/.``."""
+    return out.endswith(("/", "/.", "/..")) or out in (".", "..")
+
+
+def _check_fetch_target(target: Path, *, overwrite: bool) -> None:
+    """Refuse, before the fetch is recorded, a copy that must not be made there.
+
+    Only a regular file is ever replaced, and only with ``--overwrite``: a
+    device, a pipe, a socket or a link is refused either way, never followed
+    or replaced (run as root, ``--out /dev/null --overwrite`` replaced the
+    device with a file of names and ID numbers). The folder the file goes
+    into must take it.
+    """
+    try:
+        kind = existing_kind(target)
+    except OSError:  # a part of the path is a file, or cannot be looked into
+        kind = None
+    if kind == "folder":
+        reason = t("cli.document.out_is_folder", path=target)
+    elif kind not in (None, "file"):
+        what = t(f"cli.document.node_{kind}")
+        reason = t("cli.document.not_regular", path=target, what=what)
+    elif kind == "file" and not overwrite:
+        reason = t("cli.document.exists", path=target)
+    elif not _may_write_in(target):
+        reason = t("cli.document.unwritable", path=target)
+    else:
+        return
+    raise CliError(t("cli.refused", reason=reason))
 
 
 def _may_write_in(target: Path) -> bool:
@@ -2118,6 +2162,10 @@ def _write_fetched(target: Path, data: bytes, *, overwrite: bool) -> None:
         raise CliError(
             t("cli.refused", reason=t("cli.document.exists", path=target))
         ) from None
+    except NotRegularFile as err:  # put there since the check
+        what = t(f"cli.document.node_{err.kind}")
+        reason = t("cli.document.not_regular", path=target, what=what)
+        raise CliError(t("cli.refused", reason=reason)) from None
     except OSError:
         raise CliError(
             t("cli.refused", reason=t("cli.document.unwritable", path=target))
@@ -3003,8 +3051,13 @@ def glyphs_unchecked() -> str:
 
 
 async def create_keys(ctx: Context, args: argparse.Namespace) -> int:
-    """Create a signing key pair, never replacing an existing key file."""
-    private_path: Path = args.out or ctx.settings.certificates.signing_key_file
+    """Create a signing key pair, never replacing an existing key file.
+
+    ``--out`` names the private key's file: one ending in ``/`` is a folder.
+    """
+    if args.out is not None and names_folder(args.out):
+        raise CliError(t("cli.keys_out_is_folder", path=Path(args.out)))
+    private_path = Path(args.out or ctx.settings.certificates.signing_key_file)
     ctx.say(write_keypair(private_path))
     return 0
 
@@ -3055,6 +3108,14 @@ def _create_key_file(path: Path, pem: bytes, refusal: str) -> None:
 
 
 # -- the parser --------------------------------------------------------------------
+
+
+def out_argument(text: str) -> str:
+    """``--out``: a path where a file is written, as typed (a final ``/`` says
+    a folder). An empty one is refused: it wrote into the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(t("cli.out_empty"))
+    return text
 
 
 def _positive_seconds(text: str) -> float:
@@ -3268,7 +3329,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=helps("kind"),
     )
     fetch.add_argument("--version", type=int, metavar="N", help=helps("version"))
-    fetch.add_argument("--out", type=Path, metavar="PATH", help=helps("out"))
+    fetch.add_argument("--out", type=out_argument, metavar="PATH", help=helps("out"))
     fetch.add_argument("--overwrite", action="store_true", help=helps("overwrite"))
 
     status, helps = leaf(("status",), show_status)
@@ -3345,7 +3406,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--status-list", type=Path, metavar="JSON", help=helps("status_list")
     )
     keys, helps = leaf(("keys", "create"), create_keys, parent=offline)
-    keys.add_argument("--out", type=Path, metavar="PEM", help=helps("out"))
+    keys.add_argument("--out", type=out_argument, metavar="PEM", help=helps("out"))
 
     for name in DELEGATES:
         delegate = commands.add_parser(name, help=about(name), add_help=False)

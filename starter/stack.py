@@ -20,6 +20,7 @@ import os
 import shlex
 import shutil
 import signal
+import stat
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -31,7 +32,13 @@ from activities.db import database_name
 from certflow.arguments import StaffArgumentParser, argument_help
 from certflow.certificates.keys import generate_keypair
 from certflow.config import ConfigError, MailboxSettings, Settings
-from certflow.files import create_private, private_dir, write_private
+from certflow.files import (
+    NotRegularFile,
+    create_private,
+    node_kind,
+    private_dir,
+    write_private,
+)
 from certflow.i18n import t
 from certflow.timeutil import format_cst
 from starter.devserver import (
@@ -525,8 +532,13 @@ class StateLock:
         """Take the lock (once); :class:`StateInUseError` if another stack has it."""
         if self._fd is not None:
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        # Never through a link, nor into anything but a file: the pid written
+        # there would truncate whatever the link names.
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+        fd = os.open(self.path, flags, 0o600)
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise NotRegularFile(self.path, node_kind(os.fstat(fd).st_mode))
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"

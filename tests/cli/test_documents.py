@@ -7,6 +7,7 @@ and finance then had no way to see it; reviewers saw only what mails attach.
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 from datetime import UTC, datetime
@@ -207,6 +208,109 @@ async def test_a_damaged_or_missing_file_is_named_and_nothing_is_written(
     assert mended.status == 0, mended.out
     assert out.read_bytes() == path.read_bytes()
     # Only the good copy was made, and only it is on record.
+    assert len(await _fetches(pool, plan_id)) == 1
+
+
+def _special_files(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Things that are no regular file, each with how the refusal names it: a
+    FIFO, a device node (made only where the test may: as root), and a
+    symbolic link to the device (to the FIFO elsewhere). All in ``folder``."""
+    fifo = folder / "pipe"
+    os.mkfifo(fifo)
+    found = {"fifo": (fifo, t("cli.document.node_fifo"))}
+    linked = fifo
+    device = folder / "null"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    except PermissionError:
+        pass
+    else:
+        found["device"] = (device, t("cli.document.node_device"))
+        linked = device
+    link = folder / "link-to-device.xlsx"
+    link.symlink_to(linked)
+    found["symlink"] = (link, t("cli.document.node_symlink"))
+    return found
+
+
+@ON_THE_STACK
+async def test_a_device_pipe_or_link_at_out_is_refused_and_left_as_it_is(
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    resources: tuple[Any, DocumentStore],
+    tmp_path: Path,
+) -> None:
+    """Trial: run as root, ``--out /dev/null --overwrite`` replaced the device
+    with a regular file of names and ID numbers (a FIFO likewise): the copy
+    went to a temporary file renamed over whatever was there."""
+    driver = new_driver
+    pool, _ = resources
+    await _summary_uploaded(driver)
+    plan_id = driver.plan.plan_id
+    special = _special_files(tmp_path)
+
+    said = {}
+    for name, (path, _) in special.items():
+        for overwrite in ([], ["--overwrite"]):
+            said[name, bool(overwrite)] = await certflow(
+                *LEAD, "document", "get", plan_id, "score_summary",
+                "--out", str(path), *overwrite,
+            )  # fmt: skip
+
+    for (name, _), outcome in said.items():
+        path, what = special[name]
+        assert outcome.status == 2, outcome.out
+        reason = t("cli.document.not_regular", path=path, what=what)
+        assert outcome.out.strip() == t("cli.refused", reason=reason)
+    fifo = tmp_path / "pipe"
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    link = special["symlink"][0]
+    assert link.is_symlink() and link.readlink() in (tmp_path / "null", fifo)
+    if "device" in special:
+        assert stat.S_ISCHR((tmp_path / "null").lstat().st_mode)
+    # Refused before anything was recorded.
+    assert await _fetches(pool, plan_id) == []
+
+
+@ON_THE_STACK
+async def test_out_ending_in_a_slash_is_a_folder_and_an_empty_out_is_refused(
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    resources: tuple[Any, DocumentStore],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Trial: ``--out newdir/`` wrote a file named ``newdir``; ``--out ''``
+    wrote into the current folder without a word."""
+    driver = new_driver
+    pool, _ = resources
+    summary = await _summary_uploaded(driver)
+    plan_id = driver.plan.plan_id
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    a_file = tmp_path / "notes"
+    a_file.write_bytes(b"my notes")
+    fetch = (*LEAD, "document", "get", plan_id, "score_summary", "--out")
+
+    into_new = await certflow(*fetch, f"{tmp_path / 'new' / 'deeper'}/")
+    empty = await certflow(*fetch, "")
+    empty_said = capsys.readouterr().err
+    not_a_folder = await certflow(*fetch, f"{a_file}/")
+
+    assert into_new.status == 0, into_new.out
+    folder = tmp_path / "new" / "deeper"
+    assert (folder / summary.name).read_bytes() == summary.read_bytes()
+    for made in (folder, folder.parent):
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700
+    assert empty.status == 2
+    assert t("cli.out_empty") in empty_said
+    assert list(here.iterdir()) == []
+    assert not_a_folder.status == 2
+    reason = t("cli.document.out_not_folder", path=f"{a_file}/")
+    assert not_a_folder.out.strip() == t("cli.refused", reason=reason)
+    assert a_file.read_bytes() == b"my notes"
     assert len(await _fetches(pool, plan_id)) == 1
 
 
