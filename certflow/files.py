@@ -35,6 +35,9 @@ class NotRegularFile(OSError):
         self.filename = str(path)
         self.kind = kind
 
+    def __str__(self) -> str:
+        return f"{self.filename} is a {self.kind}, not a regular file: left as it is"
+
 
 def node_kind(mode: int) -> str:
     """What a file system entry is, from its ``lstat`` mode: ``file``,

@@ -952,11 +952,18 @@ def upload_bytes(path: Path, arg: Arg) -> bytes:
 def _stored(ctx: Context, path: Path, data: bytes, arg: Arg) -> Any:
     """Put a checked upload in the document store; return its reference.
 
-    A scan's media type is the one its bytes show.
+    A scan's media type is the one its bytes show. A store that cannot take
+    it (a folder or a device where the file belongs, no permission) is said
+    with the path, as a system fault (status 1), and nothing is sent.
     """
     media_type = scan_media_type(data) if arg.scan else guess_media_type(path.name)
     assert media_type is not None  # a scan without problems is one of the three
-    return ctx.store.put(data, filename=path.name, media_type=media_type)
+    try:
+        return ctx.store.put(data, filename=path.name, media_type=media_type)
+    except OSError as err:
+        where = err.filename or ctx.settings.documents_dir
+        reason = t("cli.store_unwritable", path=where, file=path)
+        raise CliError(reason, status=1) from None
 
 
 @dataclass(frozen=True)

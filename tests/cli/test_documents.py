@@ -7,6 +7,7 @@ and finance then had no way to see it; reviewers saw only what mails attach.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
@@ -196,6 +197,11 @@ async def test_a_damaged_or_missing_file_is_named_and_nothing_is_written(
         store.path_of(ref).unlink()
         missing = await certflow(*fetch)
         missing_said = capsys.readouterr().err
+        # Trial: a folder in its place was a traceback (IsADirectoryError).
+        store.path_of(ref).mkdir()
+        unreadable = await certflow(*fetch)
+        unreadable_said = capsys.readouterr().err
+        store.path_of(ref).rmdir()
     finally:
         store.put_file(path)  # mended, as an upload of the same file mends it
     mended = await certflow(*fetch)
@@ -205,10 +211,40 @@ async def test_a_damaged_or_missing_file_is_named_and_nothing_is_written(
     assert str(store.path_of(ref)) in damaged_said
     assert missing.status == 1
     assert "找不到" in missing_said and ref.sha256 in missing_said
+    assert unreadable.status == 1
+    assert unreadable_said == missing_said
+    assert str(store.path_of(ref)) in unreadable_said
     assert mended.status == 0, mended.out
     assert out.read_bytes() == path.read_bytes()
     # Only the good copy was made, and only it is on record.
     assert len(await _fetches(pool, plan_id)) == 1
+
+
+@ON_THE_STACK
+async def test_an_upload_the_store_cannot_take_is_said_with_its_path(
+    certflow: Certflow,
+    resources: tuple[Any, DocumentStore],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A folder where the store keeps the file: said, nothing sent, no traceback."""
+    _, store = resources
+    path = tmp_path / "考生签到表.xlsx"
+    path.write_bytes(b"sign-in sheet " + os.urandom(16).hex().encode())
+    place = store.path_of(
+        DocumentRef(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), size=0)
+    )
+    place.mkdir(parents=True)
+    try:
+        refused = await certflow(
+            *SITE, "upload", "candidates", "P2026-0000-0001", str(path)
+        )
+        said = capsys.readouterr().err
+    finally:
+        place.rmdir()
+
+    assert refused.status == 1
+    assert said.strip() == t("cli.store_unwritable", path=place, file=path)
 
 
 def _special_files(folder: Path) -> dict[str, tuple[Path, str]]:
