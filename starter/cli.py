@@ -934,18 +934,19 @@ def upload_bytes(path: Path, arg: Arg) -> bytes:
     """The bytes of a file to upload, checked before anything is stored or sent.
 
     An empty file (or one of blank lines only) is refused as empty: saved
-    before it was filled in, or the wrong file chosen. A scan the plan never
-    reads (``Arg.scan``) is checked here as intake checks a scan: empty, too
-    large, or no PDF, JPEG or PNG that opens, it is refused.
+    before it was filled in, or the wrong file chosen; a scan's refusal asks
+    for a new scan (``Arg.empty``). A scan the plan never reads
+    (``Arg.scan``) is checked here as intake checks a scan: too large, or no
+    PDF, JPEG or PNG that opens, it is refused.
     """
     data = read_file(path)
+    if is_blank(data):
+        raise CliError(t(arg.empty, path=path))
     if arg.scan:
         problems = scan_problems(data)
         if problems:
             reason = problems[0].message
             raise CliError(t("cli.scan_refused", flag=arg.flag, reason=reason))
-    elif is_blank(data):
-        raise CliError(t("cli.file_empty", path=path))
     return data
 
 
@@ -981,6 +982,8 @@ class Arg:
     document: bool = False
     # A document that is a scan of a signed paper (see ``upload_bytes``).
     scan: bool = False
+    # How a document that is empty is refused: a scan is scanned again.
+    empty: str = "cli.file_empty"
 
     @property
     def dest(self) -> str:
@@ -1041,13 +1044,21 @@ class PlanAction:
 
         Every file given is read and checked before any is stored: a refused
         one (the application's form after its scan) leaves nothing behind.
+        Every file refused is said at once (an empty scan and an empty form),
+        in the order of the arguments.
         """
         arguments = (*self.arguments, *self.exclusive)
-        files = {
-            arg.dest: upload_bytes(path, arg)
-            for arg in arguments
-            if arg.document and (path := getattr(args, arg.dest)) is not None
-        }
+        files: dict[str, bytes] = {}
+        refusals: list[str] = []
+        for arg in arguments:
+            if not arg.document or (path := getattr(args, arg.dest)) is None:
+                continue
+            try:
+                files[arg.dest] = upload_bytes(path, arg)
+            except CliError as err:
+                refusals.append(err.message)
+        if refusals:
+            raise CliError("\n".join(refusals))
         values: dict[str, Any] = {"actor": actor}
         for arg in arguments:
             if arg.target is None:
@@ -1075,12 +1086,19 @@ def _flag(flag: str, target: str | None, **options: Any) -> Arg:
     return Arg(flag, target, options)
 
 
-def _document(flag: str, target: str, **options: Any) -> Arg:
-    return Arg(flag, target, {"type": Path, **options}, document=True)
+def _document(
+    flag: str, target: str, empty: str = "cli.file_empty", **options: Any
+) -> Arg:
+    return Arg(flag, target, {"type": Path, **options}, document=True, empty=empty)
 
 
 def _scan(flag: str, target: str, **options: Any) -> Arg:
-    return Arg(flag, target, {"type": Path, **options}, document=True, scan=True)
+    options = {"type": Path, **options}
+    return Arg(flag, target, options, document=True, scan=True, empty=SCAN_EMPTY)
+
+
+# An empty scan is refused in the scan's words: scan the paper again.
+SCAN_EMPTY = "cli.scan_empty"
 
 
 _REQUEST_ID = _flag("request_id", "request_id")
@@ -1105,6 +1123,8 @@ _UPLOADS = {
     "candidates": "upload_candidate_sign_in",
     "evaluators": "upload_evaluator_sign_in",
 }
+# The uploads that are scans of a signed paper, read by intake.
+_SCANNED_UPLOADS = frozenset({"scan"})
 # The score fields a correction may change.
 SCORE_FIELDS = ("theory", "practical", "total", "status")
 
@@ -1178,7 +1198,11 @@ PLAN_ACTIONS: list[PlanAction] = [
             update,
             UploadRequest,
             (
-                _document("file", "document"),
+                _document(
+                    "file",
+                    "document",
+                    SCAN_EMPTY if name in _SCANNED_UPLOADS else "cli.file_empty",
+                ),
                 _flag(
                     "--signed-by",
                     "signed_evaluator_ids",
