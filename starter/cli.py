@@ -142,6 +142,7 @@ from certflow.plan_documents import (
     readers,
 )
 from certflow.privacy import holds_id_number, mask_id_number, mask_name
+from certflow.problem_list import group_line, grouped
 from certflow.scan import scan_media_type, scan_problems
 from certflow.timeutil import (
     CST,
@@ -457,9 +458,11 @@ def show_result(ctx: Context, result: ActionResult) -> int:
         return 2
     if result.problems:
         ctx.say(t("cli.problems", count=result.problem_count or len(result.problems)))
-        shown = result.problems[:PROBLEMS_SHOWN]
-        ctx.say(*(f"  {n}. {p.render()}" for n, p in enumerate(shown, start=1)))
-        hidden = max(result.problem_count, len(result.problems)) - len(shown)
+        # A reason recurring down a column is one line naming its rows.
+        shown = grouped(result.problems)[:PROBLEMS_SHOWN]
+        ctx.say(*(f"  {n}. {group_line(g)}" for n, g in enumerate(shown, start=1)))
+        listed = sum(len(group) for group in shown)
+        hidden = max(result.problem_count, len(result.problems)) - listed
         if hidden > 0:
             ctx.say(t("cli.problems_more", count=hidden))
     if result.report is not None:
@@ -893,6 +896,22 @@ def check_finance_correction(args: argparse.Namespace) -> None:
         raise CliError(t("cli.reason_needs_correct"))
 
 
+def _whole_number(text: str, *, digits: int) -> int | None:
+    """``text`` as a whole number of at most ``digits`` digits, read as every
+    number typed is (``int``): full-width digits (``９９``) too, but not "²",
+    which ``str.isdigit`` takes and ``int`` refuses. None for anything else."""
+    typed = text.strip()
+    return int(typed) if re.fullmatch(rf"\d{{1,{digits}}}", typed) else None
+
+
+def version_argument(text: str) -> int:
+    """``--version``: a version number as ``document list`` shows it, 1 up."""
+    number = _whole_number(text, digits=9)
+    if number is None or number < 1:
+        raise argparse.ArgumentTypeError(t("cli.bad_version", value=shown(text)))
+    return number
+
+
 def mail_address_argument(text: str) -> str:
     """``--email``: where the requester is answered; the shape of an address."""
     address = text.strip()
@@ -1219,7 +1238,7 @@ PLAN_ACTIONS: list[PlanAction] = [
         "confirm_score_summary",
         ConfirmSummaryRequest,
         (
-            _flag("--version", "summary_version", type=int),
+            _flag("--version", "summary_version", type=version_argument),
             _flag("--comment", "comment", default=""),
         ),
     ),
@@ -2444,9 +2463,8 @@ NOTICE_ADMINS = frozenset({Role.ADMIN})
 
 def _notice_id(text: str) -> int:
     """A mail's number as ``notice failed`` shows it: a whole number from 1 up."""
-    # ASCII digits only ("²" is a digit to str.isdigit), and within bigint.
-    number = int(text) if re.fullmatch(r"[0-9]{1,18}", text.strip()) else 0
-    if number < 1:
+    number = _whole_number(text, digits=18)  # within bigint
+    if number is None or number < 1:
         raise argparse.ArgumentTypeError(t("cli.notice.bad_id", value=shown(text)))
     return number
 
@@ -3359,7 +3377,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KIND",
         help=helps("kind"),
     )
-    fetch.add_argument("--version", type=int, metavar="N", help=helps("version"))
+    fetch.add_argument(
+        "--version", type=version_argument, metavar="N", help=helps("version")
+    )
     fetch.add_argument("--out", type=out_argument, metavar="PATH", help=helps("out"))
     fetch.add_argument("--overwrite", action="store_true", help=helps("overwrite"))
 
