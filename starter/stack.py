@@ -31,7 +31,12 @@ from typing import Any
 from activities.db import database_name
 from certflow.arguments import StaffArgumentParser, argument_help
 from certflow.certificates.keys import generate_keypair
-from certflow.config import ConfigError, MailboxSettings, Settings
+from certflow.config import (
+    ConfigError,
+    MailboxSettings,
+    Settings,
+    unaddressed_warning,
+)
 from certflow.files import (
     NotRegularFile,
     create_private,
@@ -319,6 +324,10 @@ async def _start_worker(
     worker = _load_worker()
     if worker is None:
         return None
+    # As the production worker warns at start (docs/operations.md): a role
+    # with no address misses every mail of the plans run on this stack.
+    if (unaddressed := unaddressed_warning(settings)) is not None:
+        log.warning("%s", unaddressed)
     client = await worker.connect(settings)
     if not training:
         # The test server has no schedules: training batches are gathered by

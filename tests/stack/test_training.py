@@ -8,7 +8,6 @@ import os
 import re
 import shlex
 import signal
-import sys
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,7 +19,12 @@ from starter import stack
 from starter.cli import run
 from starter.devserver import DevServer, StackStartError
 from starter.smtp_sink import read_messages
-from tests.support import read_until_ready, run_python
+from tests.support import (
+    read_until_ready,
+    run_python,
+    stack_process,
+    stop_in_order,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN_ID = "P2026-TRAIN-01"
@@ -65,17 +69,16 @@ async def test_training_stack_moves_its_clock_and_the_plan_falls_overdue(
     state = tmp_path / "training"
     port, smtp = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTFLOW_")}
-    # Its log goes to a file: a pipe nobody reads would fill and stop the stack.
     log_file = tmp_path / "stack.log"
     log = log_file.open("wb")
-    process = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "starter.stack", "--training", "--state", str(state)],
-        *["--port", str(port), "--smtp-port", str(smtp)],
-        *["--database-url", fresh_database_url],
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=log,
+    process = await stack_process(
+        [
+            *["--training", "--state", str(state)],
+            *["--port", str(port), "--smtp-port", str(smtp)],
+            *["--database-url", fresh_database_url],
+        ],
+        env,
+        log,
     )
     try:
         banner = await asyncio.wait_for(read_until_ready(process), timeout=60)
@@ -105,14 +108,7 @@ async def test_training_stack_moves_its_clock_and_the_plan_falls_overdue(
         process.send_signal(signal.SIGINT)
         await asyncio.wait_for(process.communicate(), timeout=30)
     finally:
-        if process.returncode is None:
-            # Stopped in order, so its Temporal server does not outlive it.
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), timeout=20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop_in_order(process)
         log.close()
 
     assert "TRAINING" in printed and "训练环境" in printed
