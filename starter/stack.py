@@ -259,14 +259,20 @@ def check_training_state(state: Path) -> None:
 def training_database_url(base: Settings, given: str | None) -> str:
     """The training stack's database: its own one on the configured server.
 
-    Never the real-clock stack's database, which the training stack would empty.
+    Never the configured database (the real-clock stack's, or production's),
+    which the training stack would empty. A database of the training stack's
+    own name is its own even where the configuration names it: the banner's
+    ``export`` line points ``DATABASE_URL`` of the shell it is run in at the
+    training database, and the stack restarted from that shell meets it there.
     """
     url = given or with_database(base.database_url, TRAINING_DATABASE)
-    if database_name(url) == database_name(base.database_url):
+    name = database_name(url)
+    if name != TRAINING_DATABASE and name == database_name(base.database_url):
         raise StackStartError(
             f"The training stack empties its database at each start; it will not "
-            f"use {database_name(url)!r}, the configured database.",
-            t("stack.training_database_taken", name=database_name(url)),
+            f"use {name!r}, the configured database (DATABASE_URL or the "
+            "configuration file).",
+            t("stack.training_database_taken", name=name),
         )
     return url
 

@@ -14,11 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from activities.db import database_name
 from certflow.config import Settings
+from certflow.i18n import t
 from starter import stack
 from starter.cli import run
 from starter.devserver import DevServer, StackStartError
+from starter.embedded_pg import with_database
 from starter.smtp_sink import read_messages
+from starter.training import TRAINING_DATABASE
 from tests.support import (
     read_until_ready,
     run_python,
@@ -181,7 +185,32 @@ def test_training_stack_refuses_a_real_stack_folder_and_database(
     database_text = capsys.readouterr().err
 
     assert in_real_folder == 1 and "temporal.sqlite" in folder_text
-    assert own == 1 and "正式数据库" in database_text
+    name = database_name(base.database_url)
+    assert own == 1
+    assert t("stack.training_database_taken", name=name) in database_text
+
+
+def test_the_training_stack_restarts_from_the_shell_its_export_line_set_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Trial: after the banner's ``export`` line (DATABASE_URL naming the
+    training database), restarting with the same ``--database-url`` was
+    refused, calling the training database 正式数据库. The configured database
+    proper is still refused."""
+    configured = Settings.load().database_url
+    training = with_database(configured, TRAINING_DATABASE)
+    monkeypatch.setenv("DATABASE_URL", training)  # as the export line sets it
+    from_that_shell = Settings.load()
+
+    assert stack.training_database_url(from_that_shell, training) == training
+    assert stack.training_database_url(from_that_shell, None) == training
+    real = with_database(configured, "certflow_records")
+    monkeypatch.setenv("DATABASE_URL", real)
+    with pytest.raises(StackStartError) as refused:
+        stack.training_database_url(Settings.load(), real)
+    said = t("stack.training_database_taken", name="certflow_records")
+    assert refused.value.zh == said
+    assert "正式数据库" not in refused.value.zh
 
 
 def test_training_stack_refuses_the_configured_database_named_by_its_user(
