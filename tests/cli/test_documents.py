@@ -8,9 +8,11 @@ and finance then had no way to see it; reviewers saw only what mails attach.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import stat
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import openpyxl
 import pytest
 
 from activities.documents import DocumentStore
+from certflow.config import Settings
 from certflow.i18n import t
 from certflow.models import DocumentKind, DocumentRef, Role
 from certflow.plan_documents import (
@@ -29,6 +32,7 @@ from certflow.plan_documents import (
     plan_documents,
     readers,
 )
+from starter.cli import Context
 from starter.sample_plan import sample_invoice_form
 from tests import support
 from tests.cli.conftest import Certflow
@@ -348,6 +352,27 @@ async def test_out_ending_in_a_slash_is_a_folder_and_an_empty_out_is_refused(
     assert not_a_folder.out.strip() == t("cli.refused", reason=reason)
     assert a_file.read_bytes() == b"my notes"
     assert len(await _fetches(pool, plan_id)) == 1
+
+
+def test_a_report_copy_never_replaces_what_is_not_a_file(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The copy of a refused upload's annotated report goes into the output
+    folder under its recorded name: a pipe or a link there is left as it is,
+    and the report is named where the store keeps it."""
+    ctx = Context(settings=settings, out=io.StringIO())
+    ref = ctx.store.put(os.urandom(32), filename=f"{uuid.uuid4().hex}.xlsx")
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    in_the_way = settings.output_dir / ref.filename
+    os.mkfifo(in_the_way)
+    try:
+        shown = ctx.export(ref)
+        kept = stat.S_ISFIFO(in_the_way.lstat().st_mode)
+    finally:
+        in_the_way.unlink()
+
+    assert kept
+    assert shown == ctx.store.path_of(ref)
 
 
 @ON_THE_STACK
