@@ -18,7 +18,9 @@ class DocumentNotFound(Exception):
     """The store has no good file with that digest (missing, or damaged).
 
     A missing file may come back (a store not mounted or not yet synced, a
-    backup to restore); a damaged one is :class:`DocumentDamaged`.
+    backup to restore); so may one there but unreadable (a folder in its
+    place, no permission), said the same way; a damaged one is
+    :class:`DocumentDamaged`.
     """
 
 
@@ -67,7 +69,7 @@ class DocumentStore:
             if target.stat().st_size != len(data):
                 return False
             return hashlib.sha256(target.read_bytes()).hexdigest() == digest
-        except FileNotFoundError:
+        except OSError:  # missing, or unreadable: written (or refused) afresh
             return False
 
     def put_file(self, path: Path, *, media_type: str | None = None) -> DocumentRef:
@@ -78,12 +80,23 @@ class DocumentStore:
         )
 
     def get(self, ref: DocumentRef) -> bytes:
-        """Return the bytes of ``ref``, checking they still match the digest."""
+        """Return the bytes of ``ref``, checking they still match the digest.
+
+        A file that is not there, or cannot be read there (a folder in its
+        place, its permissions), is :class:`DocumentNotFound`, naming the path
+        to restore it at: never an error of the file system's own.
+        """
         try:
             data = self.path_of(ref).read_bytes()
         except FileNotFoundError:
             raise DocumentNotFound(
                 f"Document {ref.sha256} is not in the store: restore it as"
+                f" {self.path_of(ref)}."
+            ) from None
+        except OSError as err:
+            raise DocumentNotFound(
+                f"Document {ref.sha256} cannot be read in the store"
+                f" ({err.strerror or type(err).__name__}): restore it as"
                 f" {self.path_of(ref)}."
             ) from None
         if hashlib.sha256(data).hexdigest() != ref.sha256:

@@ -55,6 +55,10 @@ _USAGE_ERRORS = tuple(
             "usage_ambiguous",
         ),
         (
+            r"argument (?P<what>\S+): invalid int value: (?P<value>.+)",
+            "usage_bad_int",
+        ),
+        (
             r"argument (?P<what>\S+): invalid \S+ value: (?P<value>.+)",
             "usage_bad_value",
         ),
@@ -69,6 +73,7 @@ _ECHOED = {
     "usage_choice": ("value",),
     "usage_unknown": ("what",),
     "usage_bad_value": ("value",),
+    "usage_bad_int": ("value",),
     "usage_no_value": ("value",),
     "usage_ambiguous": ("what",),
 }

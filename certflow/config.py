@@ -324,16 +324,8 @@ def deployment_warnings(settings: Settings) -> list[str]:
     base = urlsplit(settings.certificates.verify_url_base)
     host = (base.hostname or "").lower()
     warnings = []
-    unaddressed = [
-        role.value for role in MAILED_ROLES if not settings.recipients.get(role)
-    ]
-    if not settings.admins:
-        unaddressed.append("admins")
-    if unaddressed:
-        warnings.append(
-            f"No mail address is configured for {', '.join(unaddressed)}: their"
-            " mails are recorded as not sent (certflow notice failed) until one is."
-        )
+    if (unaddressed := unaddressed_warning(settings)) is not None:
+        warnings.append(unaddressed)
     if host in ("localhost", "::1") or host.startswith("127."):
         warnings.append(
             "certificates.verify_url_base points at this machine "
@@ -346,6 +338,27 @@ def deployment_warnings(settings: Settings) -> list[str]:
             f"({settings.certificates.verify_url_base})."
         )
     return warnings
+
+
+def unaddressed_warning(settings: Settings) -> str | None:
+    """What every worker says at start of the roles with no mail address (and
+    of no ``admins``), whose mails are recorded as not sent; None if none.
+
+    The production worker says it among :func:`deployment_warnings`; the local
+    and training stacks' worker, whose loopback verification address is meant,
+    says this alone.
+    """
+    unaddressed = [
+        role.value for role in MAILED_ROLES if not settings.recipients.get(role)
+    ]
+    if not settings.admins:
+        unaddressed.append("admins")
+    if not unaddressed:
+        return None
+    return (
+        f"No mail address is configured for {', '.join(unaddressed)}: their"
+        " mails are recorded as not sent (certflow notice failed) until one is."
+    )
 
 
 def _web_address(value: str) -> str:

@@ -5,16 +5,69 @@ and ID numbers; certificate PDFs; national-platform exports), so every file
 certflow writes under its state and output folders is 0600 and every folder it
 creates 0700, whatever the process umask. Folders that already exist are left
 as they are: an administrator may have chosen them.
+
+Only a regular file is ever replaced. A device, a pipe, a socket, a folder or a
+symbolic link where a file is to go is refused (:class:`NotRegularFile`), never
+followed nor replaced: run as root, replacing ``/dev/null`` with a file of
+names and ID numbers breaks the machine and leaves the data where anyone reads
+it.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
+
+
+class NotRegularFile(OSError):
+    """Something other than a regular file is where a file is to be written.
+
+    ``kind`` says what it is (see :func:`node_kind`); ``filename`` is the path.
+    """
+
+    def __init__(self, path: Path, kind: str) -> None:
+        super().__init__(f"not a regular file ({kind})")
+        self.filename = str(path)
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return f"{self.filename} is a {self.kind}, not a regular file: left as it is"
+
+
+def node_kind(mode: int) -> str:
+    """What a file system entry is, from its ``lstat`` mode: ``file``,
+    ``folder``, ``symlink``, ``device``, ``fifo``, ``socket`` (or ``other``)."""
+    kinds = (
+        (stat.S_ISREG, "file"),
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISLNK, "symlink"),
+        (stat.S_ISCHR, "device"),
+        (stat.S_ISBLK, "device"),
+        (stat.S_ISFIFO, "fifo"),
+        (stat.S_ISSOCK, "socket"),
+    )
+    return next((kind for test, kind in kinds if test(mode)), "other")
+
+
+def existing_kind(path: Path) -> str | None:
+    """What is at ``path`` now, the entry itself (a link is not followed), or
+    None when nothing is."""
+    try:
+        return node_kind(path.lstat().st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def check_replaceable(path: Path) -> None:
+    """Raise :class:`NotRegularFile` unless ``path`` is free or a regular file."""
+    kind = existing_kind(path)
+    if kind not in (None, "file"):
+        raise NotRegularFile(path, kind)
 
 
 def private_dir(path: Path) -> Path:
@@ -40,8 +93,10 @@ def write_private(path: Path, data: bytes) -> None:
 
     The bytes go to a temporary file (0600 from the start) in the same folder,
     which then replaces ``path``: a reader never sees half a file, and a file
-    left 0644 by an older version is replaced, not rewritten in place.
+    left 0644 by an older version is replaced, not rewritten in place. Only a
+    regular file is replaced: anything else there is :class:`NotRegularFile`.
     """
+    check_replaceable(path)
     private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
     try:
@@ -49,6 +104,7 @@ def write_private(path: Path, data: bytes) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+        check_replaceable(path)  # made meanwhile: still never replaced
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -56,9 +112,21 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 def open_private_append(path: Path) -> int:
-    """Open ``path`` for appending, creating it 0600; return the descriptor."""
+    """Open ``path`` for appending, creating it 0600; return the descriptor.
+
+    A link there is not followed, and anything but a regular file is
+    :class:`NotRegularFile` (a pipe would block the writer, a device take the
+    log).
+    """
+    check_replaceable(path)
     private_dir(path.parent)
-    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+    fd = os.open(path, flags, PRIVATE_FILE)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped in since the check
+        os.close(fd)
+        raise NotRegularFile(path, "other")
+    os.set_blocking(fd, True)
+    return fd
 
 
 def create_private(path: Path, data: bytes) -> None:
@@ -67,6 +135,7 @@ def create_private(path: Path, data: bytes) -> None:
     For a file that must never be overwritten, such as a signing key another
     process may have created in the meantime. A write that fails removes the
     file it created, so no half-written key is left to be mistaken for one.
+    Exclusive creation follows no link and opens nothing that exists.
     """
     private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)

@@ -15,6 +15,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from certflow.i18n import t
+from certflow.intake.container import is_blank
 from certflow.models import Problem
 
 SCAN_MAX_BYTES = 30 * 1024 * 1024
@@ -36,8 +37,9 @@ def scan_media_type(data: bytes) -> str | None:
 
 
 def scan_problems(data: bytes) -> list[Problem]:
-    """Why ``data`` is no scan: empty, too large, or not a PDF, JPEG or PNG."""
-    if not data:
+    """Why ``data`` is no scan: empty (no byte, or blank lines only, as every
+    upload counts empty), too large, or not a PDF, JPEG or PNG."""
+    if is_blank(data):
         return [Problem(code="empty", message=t("intake_db.scan_empty"))]
     if len(data) > SCAN_MAX_BYTES:
         return [Problem(code="too_large", message=t("intake_db.scan_too_large"))]

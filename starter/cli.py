@@ -89,7 +89,12 @@ from certflow.arguments import (
     shown,
 )
 from certflow.config import ConfigError, Settings, malformed_toml, not_utf8
-from certflow.files import create_private, write_private
+from certflow.files import (
+    NotRegularFile,
+    create_private,
+    existing_kind,
+    write_private,
+)
 from certflow.i18n import catalogue, t, t_or
 from certflow.identity import (
     ADMISSION_NUMBER_MAX_LENGTH,
@@ -140,6 +145,7 @@ from certflow.plan_documents import (
     readers,
 )
 from certflow.privacy import holds_id_number, mask_id_number, mask_name
+from certflow.problem_list import group_line, grouped
 from certflow.scan import scan_media_type, scan_problems
 from certflow.timeutil import (
     CST,
@@ -229,14 +235,19 @@ class Context:
 
         The store names files by digest, which no office suite opens; staff get
         a copy named as the worker named it. Where the store is not on this
-        machine, the store path is all there is to show.
+        machine, or no copy can be made (the folder not writable, something
+        other than a file in the way, never replaced), the store path is all
+        there is to show.
         """
         target = self.settings.output_dir / local_name(ref, ref.sha256[:16])
         try:
             data = self.store.get(ref)
         except DocumentNotFound:
             return self.store.path_of(ref)
-        write_private(target, data)
+        try:
+            write_private(target, data)
+        except OSError:
+            return self.store.path_of(ref)
         return target
 
     async def client(self) -> Client:
@@ -461,9 +472,11 @@ def show_result(ctx: Context, result: ActionResult) -> int:
         return 2
     if result.problems:
         ctx.say(t("cli.problems", count=result.problem_count or len(result.problems)))
-        shown = result.problems[:PROBLEMS_SHOWN]
-        ctx.say(*(f"  {n}. {p.render()}" for n, p in enumerate(shown, start=1)))
-        hidden = max(result.problem_count, len(result.problems)) - len(shown)
+        # A reason recurring down a column is one line naming its rows.
+        shown = grouped(result.problems)[:PROBLEMS_SHOWN]
+        ctx.say(*(f"  {n}. {group_line(g)}" for n, g in enumerate(shown, start=1)))
+        listed = sum(len(group) for group in shown)
+        hidden = max(result.problem_count, len(result.problems)) - listed
         if hidden > 0:
             ctx.say(t("cli.problems_more", count=hidden))
     if result.report is not None:
@@ -907,6 +920,22 @@ def check_finance_correction(args: argparse.Namespace) -> None:
         raise CliError(t("cli.reason_needs_correct"))
 
 
+def _whole_number(text: str, *, digits: int) -> int | None:
+    """``text`` as a whole number of at most ``digits`` digits, read as every
+    number typed is (``int``): full-width digits (``９９``) too, but not "²",
+    which ``str.isdigit`` takes and ``int`` refuses. None for anything else."""
+    typed = text.strip()
+    return int(typed) if re.fullmatch(rf"\d{{1,{digits}}}", typed) else None
+
+
+def version_argument(text: str) -> int:
+    """``--version``: a version number as ``document list`` shows it, 1 up."""
+    number = _whole_number(text, digits=9)
+    if number is None or number < 1:
+        raise argparse.ArgumentTypeError(t("cli.bad_version", value=shown(text)))
+    return number
+
+
 def mail_address_argument(text: str) -> str:
     """``--email``: where the requester is answered; the shape of an address."""
     address = text.strip()
@@ -948,29 +977,37 @@ def upload_bytes(path: Path, arg: Arg) -> bytes:
     """The bytes of a file to upload, checked before anything is stored or sent.
 
     An empty file (or one of blank lines only) is refused as empty: saved
-    before it was filled in, or the wrong file chosen. A scan the plan never
-    reads (``Arg.scan``) is checked here as intake checks a scan: empty, too
-    large, or no PDF, JPEG or PNG that opens, it is refused.
+    before it was filled in, or the wrong file chosen; a scan's refusal asks
+    for a new scan (``Arg.empty``). A scan the plan never reads
+    (``Arg.scan``) is checked here as intake checks a scan: too large, or no
+    PDF, JPEG or PNG that opens, it is refused.
     """
     data = read_file(path)
+    if is_blank(data):
+        raise CliError(t(arg.empty, path=path))
     if arg.scan:
         problems = scan_problems(data)
         if problems:
             reason = problems[0].message
             raise CliError(t("cli.scan_refused", flag=arg.flag, reason=reason))
-    elif is_blank(data):
-        raise CliError(t("cli.file_empty", path=path))
     return data
 
 
 def _stored(ctx: Context, path: Path, data: bytes, arg: Arg) -> Any:
     """Put a checked upload in the document store; return its reference.
 
-    A scan's media type is the one its bytes show.
+    A scan's media type is the one its bytes show. A store that cannot take
+    it (a folder or a device where the file belongs, no permission) is said
+    with the path, as a system fault (status 1), and nothing is sent.
     """
     media_type = scan_media_type(data) if arg.scan else guess_media_type(path.name)
     assert media_type is not None  # a scan without problems is one of the three
-    return ctx.store.put(data, filename=path.name, media_type=media_type)
+    try:
+        return ctx.store.put(data, filename=path.name, media_type=media_type)
+    except OSError as err:
+        where = err.filename or ctx.settings.documents_dir
+        reason = t("cli.store_unwritable", path=where, file=path)
+        raise CliError(reason, status=1) from None
 
 
 @dataclass(frozen=True)
@@ -988,6 +1025,8 @@ class Arg:
     document: bool = False
     # A document that is a scan of a signed paper (see ``upload_bytes``).
     scan: bool = False
+    # How a document that is empty is refused: a scan is scanned again.
+    empty: str = "cli.file_empty"
 
     @property
     def dest(self) -> str:
@@ -1048,13 +1087,21 @@ class PlanAction:
 
         Every file given is read and checked before any is stored: a refused
         one (the application's form after its scan) leaves nothing behind.
+        Every file refused is said at once (an empty scan and an empty form),
+        in the order of the arguments.
         """
         arguments = (*self.arguments, *self.exclusive)
-        files = {
-            arg.dest: upload_bytes(path, arg)
-            for arg in arguments
-            if arg.document and (path := getattr(args, arg.dest)) is not None
-        }
+        files: dict[str, bytes] = {}
+        refusals: list[str] = []
+        for arg in arguments:
+            if not arg.document or (path := getattr(args, arg.dest)) is None:
+                continue
+            try:
+                files[arg.dest] = upload_bytes(path, arg)
+            except CliError as err:
+                refusals.append(err.message)
+        if refusals:
+            raise CliError("\n".join(refusals))
         values: dict[str, Any] = {"actor": actor}
         for arg in arguments:
             if arg.target is None:
@@ -1082,12 +1129,19 @@ def _flag(flag: str, target: str | None, **options: Any) -> Arg:
     return Arg(flag, target, options)
 
 
-def _document(flag: str, target: str, **options: Any) -> Arg:
-    return Arg(flag, target, {"type": Path, **options}, document=True)
+def _document(
+    flag: str, target: str, empty: str = "cli.file_empty", **options: Any
+) -> Arg:
+    return Arg(flag, target, {"type": Path, **options}, document=True, empty=empty)
 
 
 def _scan(flag: str, target: str, **options: Any) -> Arg:
-    return Arg(flag, target, {"type": Path, **options}, document=True, scan=True)
+    options = {"type": Path, **options}
+    return Arg(flag, target, options, document=True, scan=True, empty=SCAN_EMPTY)
+
+
+# An empty scan is refused in the scan's words: scan the paper again.
+SCAN_EMPTY = "cli.scan_empty"
 
 
 _REQUEST_ID = _flag("request_id", "request_id")
@@ -1112,6 +1166,8 @@ _UPLOADS = {
     "candidates": "upload_candidate_sign_in",
     "evaluators": "upload_evaluator_sign_in",
 }
+# The uploads that are scans of a signed paper, read by intake.
+_SCANNED_UPLOADS = frozenset({"scan"})
 # The score fields a correction may change.
 SCORE_FIELDS = ("theory", "practical", "total", "status")
 
@@ -1185,7 +1241,11 @@ PLAN_ACTIONS: list[PlanAction] = [
             update,
             UploadRequest,
             (
-                _document("file", "document"),
+                _document(
+                    "file",
+                    "document",
+                    SCAN_EMPTY if name in _SCANNED_UPLOADS else "cli.file_empty",
+                ),
                 _flag(
                     "--signed-by",
                     "signed_evaluator_ids",
@@ -1202,7 +1262,7 @@ PLAN_ACTIONS: list[PlanAction] = [
         "confirm_score_summary",
         ConfirmSummaryRequest,
         (
-            _flag("--version", "summary_version", type=int),
+            _flag("--version", "summary_version", type=version_argument),
             _flag("--comment", "comment", default=""),
         ),
     ),
@@ -1863,16 +1923,7 @@ async def get_document(ctx: Context, args: argparse.Namespace) -> int:
     documents = await _plan_documents(ctx, actor, args.plan_id)
     document = _chosen(documents, kind, args.version, args.plan_id)
     target = _fetch_target(args.out, document, args.plan_id)
-    if target.is_dir():
-        raise CliError(
-            t("cli.refused", reason=t("cli.document.out_is_folder", path=target))
-        )
-    if not args.overwrite and (target.exists() or target.is_symlink()):
-        raise CliError(t("cli.refused", reason=t("cli.document.exists", path=target)))
-    if not _may_write_in(target):
-        raise CliError(
-            t("cli.refused", reason=t("cli.document.unwritable", path=target))
-        )
+    _check_fetch_target(target, overwrite=args.overwrite)
 
     data = _stored_bytes(ctx, document, args.plan_id)
     await _record_fetch(ctx, actor, args.plan_id, document)
@@ -2053,18 +2104,61 @@ def _chosen(
     raise CliError(t("cli.refused", reason=reason))
 
 
-def _fetch_target(out: Path | None, document: PlanDocument, plan_id: str) -> Path:
+def _fetch_target(out: str | None, document: PlanDocument, plan_id: str) -> Path:
     """Where a fetched file goes: ``--out``'s file, or its recorded name in
-    ``--out``'s folder, else in the current folder."""
+    ``--out``'s folder, else in the current folder.
+
+    ``--out`` ending in ``/`` names a folder, existing or to be created (0700
+    when the file is written), as a shell's completion of a folder ends; a
+    file by that name is refused, never written over with the fetched one.
+    """
     name = local_name(
         document.ref,
         f"{plan_id}-{document.kind.value}-{document.ref.sha256[:DIGEST_SHOWN]}",
     )
     if out is None:
         return Path.cwd() / name
-    if out.is_dir():
-        return out / name
-    return out
+    path = Path(out)
+    if path.is_dir():
+        return path / name
+    if names_folder(out):
+        if path.exists() or path.is_symlink():
+            reason = t("cli.document.out_not_folder", path=out)
+            raise CliError(t("cli.refused", reason=reason))
+        return path / name
+    return path
+
+
+def names_folder(out: str) -> bool:
+    """Whether a path typed ends as a folder's does: ``new/``, ``new/.``."""
+    return out.endswith(("/", "/.", "/..")) or out in (".", "..")
+
+
+def _check_fetch_target(target: Path, *, overwrite: bool) -> None:
+    """Refuse, before the fetch is recorded, a copy that must not be made there.
+
+    Only a regular file is ever replaced, and only with ``--overwrite``: a
+    device, a pipe, a socket or a link is refused either way, never followed
+    or replaced (run as root, ``--out /dev/null --overwrite`` replaced the
+    device with a file of names and ID numbers). The folder the file goes
+    into must take it.
+    """
+    try:
+        kind = existing_kind(target)
+    except OSError:  # a part of the path is a file, or cannot be looked into
+        kind = None
+    if kind == "folder":
+        reason = t("cli.document.out_is_folder", path=target)
+    elif kind not in (None, "file"):
+        what = t(f"cli.document.node_{kind}")
+        reason = t("cli.document.not_regular", path=target, what=what)
+    elif kind == "file" and not overwrite:
+        reason = t("cli.document.exists", path=target)
+    elif not _may_write_in(target):
+        reason = t("cli.document.unwritable", path=target)
+    else:
+        return
+    raise CliError(t("cli.refused", reason=reason))
 
 
 def _may_write_in(target: Path) -> bool:
@@ -2145,6 +2239,10 @@ def _write_fetched(target: Path, data: bytes, *, overwrite: bool) -> None:
         raise CliError(
             t("cli.refused", reason=t("cli.document.exists", path=target))
         ) from None
+    except NotRegularFile as err:  # put there since the check
+        what = t(f"cli.document.node_{err.kind}")
+        reason = t("cli.document.not_regular", path=target, what=what)
+        raise CliError(t("cli.refused", reason=reason)) from None
     except OSError:
         raise CliError(
             t("cli.refused", reason=t("cli.document.unwritable", path=target))
@@ -2421,9 +2519,8 @@ NOTICE_ADMINS = frozenset({Role.ADMIN})
 
 def _notice_id(text: str) -> int:
     """A mail's number as ``notice failed`` shows it: a whole number from 1 up."""
-    # ASCII digits only ("²" is a digit to str.isdigit), and within bigint.
-    number = int(text) if re.fullmatch(r"[0-9]{1,18}", text.strip()) else 0
-    if number < 1:
+    number = _whole_number(text, digits=18)  # within bigint
+    if number is None or number < 1:
         raise argparse.ArgumentTypeError(t("cli.notice.bad_id", value=shown(text)))
     return number
 
@@ -3059,8 +3156,13 @@ def glyphs_unchecked() -> str:
 
 
 async def create_keys(ctx: Context, args: argparse.Namespace) -> int:
-    """Create a signing key pair, never replacing an existing key file."""
-    private_path: Path = args.out or ctx.settings.certificates.signing_key_file
+    """Create a signing key pair, never replacing an existing key file.
+
+    ``--out`` names the private key's file: one ending in ``/`` is a folder.
+    """
+    if args.out is not None and names_folder(args.out):
+        raise CliError(t("cli.keys_out_is_folder", path=Path(args.out)))
+    private_path = Path(args.out or ctx.settings.certificates.signing_key_file)
     ctx.say(write_keypair(private_path))
     return 0
 
@@ -3111,6 +3213,14 @@ def _create_key_file(path: Path, pem: bytes, refusal: str) -> None:
 
 
 # -- the parser --------------------------------------------------------------------
+
+
+def out_argument(text: str) -> str:
+    """``--out``: a path where a file is written, as typed (a final ``/`` says
+    a folder). An empty one is refused: it wrote into the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(t("cli.out_empty"))
+    return text
 
 
 def _positive_seconds(text: str) -> float:
@@ -3324,8 +3434,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KIND",
         help=helps("kind"),
     )
-    fetch.add_argument("--version", type=int, metavar="N", help=helps("version"))
-    fetch.add_argument("--out", type=Path, metavar="PATH", help=helps("out"))
+    fetch.add_argument(
+        "--version", type=version_argument, metavar="N", help=helps("version")
+    )
+    fetch.add_argument("--out", type=out_argument, metavar="PATH", help=helps("out"))
     fetch.add_argument("--overwrite", action="store_true", help=helps("overwrite"))
 
     status, helps = leaf(("status",), show_status)
@@ -3402,7 +3514,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--status-list", type=Path, metavar="JSON", help=helps("status_list")
     )
     keys, helps = leaf(("keys", "create"), create_keys, parent=offline)
-    keys.add_argument("--out", type=Path, metavar="PEM", help=helps("out"))
+    keys.add_argument("--out", type=out_argument, metavar="PEM", help=helps("out"))
 
     for name in DELEGATES:
         delegate = commands.add_parser(name, help=about(name), add_help=False)

@@ -20,6 +20,7 @@ import os
 import shlex
 import shutil
 import signal
+import stat
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -30,8 +31,19 @@ from typing import Any
 from activities.db import database_name
 from certflow.arguments import StaffArgumentParser, argument_help
 from certflow.certificates.keys import generate_keypair
-from certflow.config import ConfigError, MailboxSettings, Settings
-from certflow.files import create_private, private_dir, write_private
+from certflow.config import (
+    ConfigError,
+    MailboxSettings,
+    Settings,
+    unaddressed_warning,
+)
+from certflow.files import (
+    NotRegularFile,
+    create_private,
+    node_kind,
+    private_dir,
+    write_private,
+)
 from certflow.i18n import t
 from certflow.timeutil import format_cst
 from starter.devserver import (
@@ -247,14 +259,20 @@ def check_training_state(state: Path) -> None:
 def training_database_url(base: Settings, given: str | None) -> str:
     """The training stack's database: its own one on the configured server.
 
-    Never the real-clock stack's database, which the training stack would empty.
+    Never the configured database (the real-clock stack's, or production's),
+    which the training stack would empty. A database of the training stack's
+    own name is its own even where the configuration names it: the banner's
+    ``export`` line points ``DATABASE_URL`` of the shell it is run in at the
+    training database, and the stack restarted from that shell meets it there.
     """
     url = given or with_database(base.database_url, TRAINING_DATABASE)
-    if database_name(url) == database_name(base.database_url):
+    name = database_name(url)
+    if name != TRAINING_DATABASE and name == database_name(base.database_url):
         raise StackStartError(
             f"The training stack empties its database at each start; it will not "
-            f"use {database_name(url)!r}, the configured database.",
-            t("stack.training_database_taken", name=database_name(url)),
+            f"use {name!r}, the configured database (DATABASE_URL or the "
+            "configuration file).",
+            t("stack.training_database_taken", name=name),
         )
     return url
 
@@ -312,6 +330,10 @@ async def _start_worker(
     worker = _load_worker()
     if worker is None:
         return None
+    # As the production worker warns at start (docs/operations.md): a role
+    # with no address misses every mail of the plans run on this stack.
+    if (unaddressed := unaddressed_warning(settings)) is not None:
+        log.warning("%s", unaddressed)
     client = await worker.connect(settings)
     if not training:
         # The test server has no schedules: training batches are gathered by
@@ -525,8 +547,13 @@ class StateLock:
         """Take the lock (once); :class:`StateInUseError` if another stack has it."""
         if self._fd is not None:
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        # Never through a link, nor into anything but a file: the pid written
+        # there would truncate whatever the link names.
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+        fd = os.open(self.path, flags, 0o600)
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise NotRegularFile(self.path, node_kind(os.fstat(fd).st_mode))
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"

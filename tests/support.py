@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import signal
 import socket
 import sys
 import uuid
@@ -148,6 +149,34 @@ async def read_until_ready(process: asyncio.subprocess.Process) -> list[str]:
         if line == READY_LINE:
             return lines
     raise AssertionError(f"the stack exited before it was ready; it printed {lines}")
+
+
+async def stack_process(
+    argv: Sequence[str], env: dict[str, str], log: Any
+) -> asyncio.subprocess.Process:
+    """``python -m starter.stack ARGV`` run from the repository, its banner on a
+    pipe for :func:`read_until_ready` and its log into the file ``log``: a
+    pipe nobody reads would fill and stop the stack."""
+    return await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "starter.stack", *argv],
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=log,
+    )
+
+
+async def stop_in_order(process: asyncio.subprocess.Process) -> None:
+    """Stop a stack process still running with SIGINT, so that its Temporal
+    server does not outlive it; killed if it has not ended within 20 s."""
+    if process.returncode is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        await asyncio.wait_for(process.wait(), timeout=20)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
 
 
 @contextlib.asynccontextmanager

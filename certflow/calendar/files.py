@@ -175,8 +175,8 @@ def _from_csv(text: str, digest: str) -> YearSchedule:
     if problems:
         raise ScheduleError(problems)
     if not years:
-        # No row at all: report it as the empty schedule it is.
-        raise ScheduleError([calendar_problem("csv_bad_row", row=2)])
+        # The header alone: there is no line 2 to blame, only days to add.
+        raise ScheduleError([calendar_problem("csv_no_days")])
 
     return YearSchedule(
         year=years[0],

@@ -276,6 +276,23 @@ def test_csv_problems_name_their_row() -> None:
     assert str(raised.value).startswith("第 3 行：")
 
 
+@pytest.mark.parametrize("hint", ["2027.csv", None])
+@pytest.mark.parametrize(
+    "data", [b"date,kind\n", b"date,kind,note\r\n\r\n,,\r\n"], ids=["alone", "blank"]
+)
+def test_a_csv_file_of_its_header_alone_is_said_to_have_no_days(
+    hint: str | None, data: bytes
+) -> None:
+    """Trial: the header alone was refused with "第 2 行：每行应至少有日期和类型
+    两列" for a file that has no line 2."""
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(data, hint)
+
+    assert codes(raised.value) == ["csv_no_days"]
+    assert raised.value.problems[0].row is None
+    assert str(raised.value) == t("calendar.csv_no_days")
+
+
 def test_a_file_of_no_known_form_is_refused() -> None:
     with pytest.raises(ScheduleError) as raised:
         load_schedule_file("随便写的一段文字，没有日期。".encode(), None)

@@ -7,8 +7,12 @@ and finance then had no way to see it; reviewers saw only what mails attach.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
 import re
 import stat
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ import openpyxl
 import pytest
 
 from activities.documents import DocumentStore
+from certflow.config import Settings
 from certflow.i18n import t
 from certflow.models import DocumentKind, DocumentRef, Role
 from certflow.plan_documents import (
@@ -27,6 +32,7 @@ from certflow.plan_documents import (
     plan_documents,
     readers,
 )
+from starter.cli import Context
 from starter.sample_plan import sample_invoice_form
 from tests import support
 from tests.cli.conftest import Certflow
@@ -195,6 +201,11 @@ async def test_a_damaged_or_missing_file_is_named_and_nothing_is_written(
         store.path_of(ref).unlink()
         missing = await certflow(*fetch)
         missing_said = capsys.readouterr().err
+        # Trial: a folder in its place was a traceback (IsADirectoryError).
+        store.path_of(ref).mkdir()
+        unreadable = await certflow(*fetch)
+        unreadable_said = capsys.readouterr().err
+        store.path_of(ref).rmdir()
     finally:
         store.put_file(path)  # mended, as an upload of the same file mends it
     mended = await certflow(*fetch)
@@ -204,10 +215,164 @@ async def test_a_damaged_or_missing_file_is_named_and_nothing_is_written(
     assert str(store.path_of(ref)) in damaged_said
     assert missing.status == 1
     assert "找不到" in missing_said and ref.sha256 in missing_said
+    assert unreadable.status == 1
+    assert unreadable_said == missing_said
+    assert str(store.path_of(ref)) in unreadable_said
     assert mended.status == 0, mended.out
     assert out.read_bytes() == path.read_bytes()
     # Only the good copy was made, and only it is on record.
     assert len(await _fetches(pool, plan_id)) == 1
+
+
+@ON_THE_STACK
+async def test_an_upload_the_store_cannot_take_is_said_with_its_path(
+    certflow: Certflow,
+    resources: tuple[Any, DocumentStore],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A folder where the store keeps the file: said, nothing sent, no traceback."""
+    _, store = resources
+    path = tmp_path / "考生签到表.xlsx"
+    path.write_bytes(b"sign-in sheet " + os.urandom(16).hex().encode())
+    place = store.path_of(
+        DocumentRef(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), size=0)
+    )
+    place.mkdir(parents=True)
+    try:
+        refused = await certflow(
+            *SITE, "upload", "candidates", "P2026-0000-0001", str(path)
+        )
+        said = capsys.readouterr().err
+    finally:
+        place.rmdir()
+
+    assert refused.status == 1
+    assert said.strip() == t("cli.store_unwritable", path=place, file=path)
+
+
+def _special_files(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Things that are no regular file, each with how the refusal names it: a
+    FIFO, a device node (made only where the test may: as root), and a
+    symbolic link to the device (to the FIFO elsewhere). All in ``folder``."""
+    fifo = folder / "pipe"
+    os.mkfifo(fifo)
+    found = {"fifo": (fifo, t("cli.document.node_fifo"))}
+    linked = fifo
+    device = folder / "null"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    except PermissionError:
+        pass
+    else:
+        found["device"] = (device, t("cli.document.node_device"))
+        linked = device
+    link = folder / "link-to-device.xlsx"
+    link.symlink_to(linked)
+    found["symlink"] = (link, t("cli.document.node_symlink"))
+    return found
+
+
+@ON_THE_STACK
+async def test_a_device_pipe_or_link_at_out_is_refused_and_left_as_it_is(
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    resources: tuple[Any, DocumentStore],
+    tmp_path: Path,
+) -> None:
+    """Trial: run as root, ``--out /dev/null --overwrite`` replaced the device
+    with a regular file of names and ID numbers (a FIFO likewise): the copy
+    went to a temporary file renamed over whatever was there."""
+    driver = new_driver
+    pool, _ = resources
+    await _summary_uploaded(driver)
+    plan_id = driver.plan.plan_id
+    special = _special_files(tmp_path)
+
+    said = {}
+    for name, (path, _) in special.items():
+        for overwrite in ([], ["--overwrite"]):
+            said[name, bool(overwrite)] = await certflow(
+                *LEAD, "document", "get", plan_id, "score_summary",
+                "--out", str(path), *overwrite,
+            )  # fmt: skip
+
+    for (name, _), outcome in said.items():
+        path, what = special[name]
+        assert outcome.status == 2, outcome.out
+        reason = t("cli.document.not_regular", path=path, what=what)
+        assert outcome.out.strip() == t("cli.refused", reason=reason)
+    fifo = tmp_path / "pipe"
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    link = special["symlink"][0]
+    assert link.is_symlink() and link.readlink() in (tmp_path / "null", fifo)
+    if "device" in special:
+        assert stat.S_ISCHR((tmp_path / "null").lstat().st_mode)
+    # Refused before anything was recorded.
+    assert await _fetches(pool, plan_id) == []
+
+
+@ON_THE_STACK
+async def test_out_ending_in_a_slash_is_a_folder_and_an_empty_out_is_refused(
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    resources: tuple[Any, DocumentStore],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Trial: ``--out newdir/`` wrote a file named ``newdir``; ``--out ''``
+    wrote into the current folder without a word."""
+    driver = new_driver
+    pool, _ = resources
+    summary = await _summary_uploaded(driver)
+    plan_id = driver.plan.plan_id
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    a_file = tmp_path / "notes"
+    a_file.write_bytes(b"my notes")
+    fetch = (*LEAD, "document", "get", plan_id, "score_summary", "--out")
+
+    into_new = await certflow(*fetch, f"{tmp_path / 'new' / 'deeper'}/")
+    empty = await certflow(*fetch, "")
+    empty_said = capsys.readouterr().err
+    not_a_folder = await certflow(*fetch, f"{a_file}/")
+
+    assert into_new.status == 0, into_new.out
+    folder = tmp_path / "new" / "deeper"
+    assert (folder / summary.name).read_bytes() == summary.read_bytes()
+    for made in (folder, folder.parent):
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700
+    assert empty.status == 2
+    assert t("cli.out_empty") in empty_said
+    assert list(here.iterdir()) == []
+    assert not_a_folder.status == 2
+    reason = t("cli.document.out_not_folder", path=f"{a_file}/")
+    assert not_a_folder.out.strip() == t("cli.refused", reason=reason)
+    assert a_file.read_bytes() == b"my notes"
+    assert len(await _fetches(pool, plan_id)) == 1
+
+
+def test_a_report_copy_never_replaces_what_is_not_a_file(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The copy of a refused upload's annotated report goes into the output
+    folder under its recorded name: a pipe or a link there is left as it is,
+    and the report is named where the store keeps it."""
+    ctx = Context(settings=settings, out=io.StringIO())
+    ref = ctx.store.put(os.urandom(32), filename=f"{uuid.uuid4().hex}.xlsx")
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    in_the_way = settings.output_dir / ref.filename
+    os.mkfifo(in_the_way)
+    try:
+        shown = ctx.export(ref)
+        kept = stat.S_ISFIFO(in_the_way.lstat().st_mode)
+    finally:
+        in_the_way.unlink()
+
+    assert kept
+    assert shown == ctx.store.path_of(ref)
 
 
 @ON_THE_STACK

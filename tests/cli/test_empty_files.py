@@ -88,7 +88,9 @@ async def test_an_empty_upload_is_refused_before_it_is_stored_or_sent(
     outcome = await certflow(*actor, "upload", document, PLAN_ID, str(path))
 
     assert outcome.status == 2
-    assert outcome.out.strip() == t("cli.file_empty", path=path)
+    # A scan is said to be one, as the staff guide promises, and scanned again.
+    said = "cli.scan_empty" if document == "scan" else "cli.file_empty"
+    assert outcome.out.strip() == t(said, path=path)
     assert not _stored(worker_settings, content)
 
 
@@ -114,6 +116,32 @@ async def test_an_empty_invoice_form_leaves_the_scan_unstored(
     assert outcome.out.strip() == t("cli.file_empty", path=form)
     assert not _stored(worker_settings, scan_bytes)
     assert not _stored(worker_settings, b"\r\n")
+
+
+@pytest.mark.parametrize("content", BLANKS.values(), ids=BLANKS.keys())
+async def test_every_empty_file_of_an_application_is_said_at_once(
+    certflow: Certflow, worker_settings: Settings, tmp_path: Path, content: bytes
+) -> None:
+    """Trial: a scan of blank lines only was refused as no PDF, JPEG or PNG
+    (one of no byte as empty), and of an empty scan and an empty form only
+    the scan was said: each fixed file met the next refusal."""
+    scan = tmp_path / "申请表.pdf"
+    scan.write_bytes(content)
+    form = tmp_path / "院校发票信息收集表.xlsx"
+    form.write_bytes(content)
+
+    outcome = await certflow(
+        *SITE, "application", PLAN_ID, "--scan", str(scan), "--invoice-form",
+        str(form), "--paid-plan", PLAN_ID, "--head-count", "14",
+        "--amount", "4200.00", "--paid-on", "2026-12-20",
+    )  # fmt: skip
+
+    assert outcome.status == 2
+    assert outcome.out.strip().splitlines() == [
+        t("cli.scan_empty", path=scan),
+        t("cli.file_empty", path=form),
+    ]
+    assert not _stored(worker_settings, content)
 
 
 async def test_a_filled_invoice_form_still_goes_to_the_plan(

@@ -151,7 +151,7 @@ def test_the_installed_command_shows_chinese_help() -> None:
         (["status", "P1", "--bogus"], t("cli.usage_unknown", what="--bogus")),
         (["list", "--stage", "done"], "不在可选范围内"),
         (["mailbox", "list", "--limit", "0"], t("mailbox.bad_limit", value="0")),
-        (["mail", "show", "one"], t("cli.usage_bad_value", what="NUMBER",
+        (["mail", "show", "one"], t("cli.usage_bad_int", what="NUMBER",
                                     value="'one'")),
         (["stack", "--mailbox", "exam"], t("stack.bad_mailbox", value="exam")),
         (["web", "--port"], t("cli.usage_value", what="--port")),

@@ -287,3 +287,52 @@ async def test_a_pasted_value_is_repeated_only_in_part(
     assert "A" * 40 + "…" in said
     assert "A" * 41 not in said
     assert len(said) < 2000
+
+
+# -- numbers -------------------------------------------------------------------
+
+
+async def test_a_number_typed_in_full_width_digits_is_read_as_every_number_is() -> None:
+    """Trial: ``notice resend ９９`` was refused, though ``--version ２`` and
+    every other number typed were read as 2."""
+    resend, _ = parse([*ADMIN, "notice", "resend", "９９"])
+    fetch, _ = parse(
+        [*ADMIN, "document", "get", PLAN, "score_summary", "--version", "２"]
+    )
+
+    assert resend.notification == 99
+    assert fetch.version == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            [*ADMIN, "document", "get", PLAN, "score_summary", "--version", "abc"],
+            "参数 --version：" + t("cli.bad_version", value="abc"),
+        ),
+        (
+            [*ADMIN, "document", "get", PLAN, "score_summary", "--version", "0"],
+            "参数 --version：" + t("cli.bad_version", value="0"),
+        ),
+        (
+            [*ADMIN, "confirm-summary", PLAN, "--version", "²"],
+            "参数 --version：" + t("cli.bad_version", value="²"),
+        ),
+        (
+            [*ADMIN, "calendar", "show", "二〇二七"],
+            t("cli.usage_bad_int", what="YEAR", value="'二〇二七'"),
+        ),
+    ],
+    ids=["letters", "zero", "superscript", "year-in-words"],
+)
+async def test_a_number_that_is_none_says_what_number_is_wanted(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trial: ``--version abc`` said only 格式不对, not that a positive whole
+    number was wanted."""
+    with pytest.raises(SystemExit) as refused:
+        parse(argv)
+
+    assert refused.value.code == 2
+    assert said in capsys.readouterr().err

@@ -59,6 +59,23 @@ async def test_a_folder_given_as_the_key_file_is_named_a_folder(
     assert _entries(folder) == [] and _entries(tmp_path) == [folder]
 
 
+async def test_a_key_path_ending_in_a_slash_or_empty_is_refused(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trial (``document get``, the same ``--out``): ``new/`` wrote a file
+    named ``new``, and ``''`` wrote into the current folder."""
+    certflow = certflow_runner(settings, None)
+
+    folder = await certflow("keys", "create", "--out", f"{tmp_path / 'new'}/")
+    empty = await certflow("keys", "create", "--out", "")
+
+    assert folder.status == 2
+    assert t("cli.keys_out_is_folder", path=tmp_path / "new") in folder.out
+    assert empty.status == 2
+    assert t("cli.out_empty") in capsys.readouterr().err
+    assert _entries(tmp_path) == []
+
+
 async def test_a_public_key_made_meanwhile_takes_the_new_private_key_back(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

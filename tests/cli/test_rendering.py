@@ -23,9 +23,10 @@ from certflow.actions import (
 )
 from certflow.arguments import named_codes
 from certflow.i18n import t
-from certflow.models import Actor, Role, Stage
+from certflow.models import Actor, Problem, Role, Stage
 from certflow.plan import REDO_DUTIES, Duty, HistoryEntry, PaymentRecord
 from certflow.plan_details import batch_details
+from certflow.problem_list import group_line, grouped, row_ranges
 from certflow.validation import explain
 from starter.cli import (
     actor_of,
@@ -392,3 +393,37 @@ def test_a_refusal_whose_one_problem_it_already_says_is_said_once() -> None:
 
     assert once.lines == [t("cli.refused", reason=f"{said}。")]
     assert any("另一处问题" in line for line in listed.lines)
+
+
+def test_a_reason_recurring_in_a_column_is_one_line_and_others_stay_apart() -> None:
+    """Cells of one column and reason are one line naming their rows; a
+    problem with a value of its own, or in another column, stays a line."""
+    blank = {"code": "missing_value", "message": "此项不能为空", "sheet": "表"}
+    problems = [
+        Problem(row=4, column="姓名", **blank),
+        Problem(row=5, column="姓名", **blank),
+        Problem(row=5, column="证件号码", **blank),
+        Problem(row=6, column="姓名", **blank),
+        Problem(row=9, column="姓名", **blank),
+        Problem(
+            row=9, column="姓名", sheet="表", value="4210**", code="bad", message="不对"
+        ),
+        Problem(
+            row=10,
+            column="姓名",
+            sheet="表",
+            value="4211**",
+            code="bad",
+            message="不对",
+        ),
+    ]
+
+    lines = [group_line(group) for group in grouped(problems)]
+
+    assert lines == [
+        "工作表“表” “姓名”列 第 4 至 6、9 行（共 4 处）：此项不能为空",
+        "工作表“表” 第 5 行 “证件号码”列：此项不能为空",
+        "工作表“表” 第 9 行 “姓名”列：不对（值：4210**）",
+        "工作表“表” 第 10 行 “姓名”列：不对（值：4211**）",
+    ]
+    assert row_ranges([1, 3, 4, 5, 7, 8]) == "1、3 至 5、7 至 8"

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from temporalio.client import Client
 
@@ -361,3 +362,49 @@ async def test_a_skip_the_training_server_gives_up_is_one_chinese_line(
     said = out.getvalue() + capsys.readouterr().err
     assert status == 1
     assert t("cli.clock.skip_failed") in said and "Traceback" not in said
+
+
+async def test_a_formula_column_without_results_is_one_line_naming_its_rows(
+    certflow: Certflow, new_driver: PlanDriver, tmp_path: Path
+) -> None:
+    """Trial: a summary whose 总成绩 column was formulas saved without their
+    results printed the same long advice thirty times, once per cell, and
+    without its final 。; the other problems fell past the lines shown. The
+    annotated report still marks every cell."""
+    driver = new_driver
+    await driver.start()
+    book = openpyxl.load_workbook(driver.files["summary"])
+    sheet = book.worksheets[0]
+    for row in range(4, 34):
+        sheet[f"I{row}"] = f"=G{row}*0.3+H{row}*0.7"
+    sheet["B10"] = None  # and one problem of another kind
+    path = tmp_path / "成绩汇总表.xlsx"
+    book.save(path)
+
+    outcome = await certflow(
+        "--as", "lead_evaluator", "--person", "ZCX-E-0107",
+        "upload", "summary", driver.plan.plan_id, str(path),
+    )  # fmt: skip
+
+    assert outcome.status == 2
+    message = t("intake.formula_without_result")
+    assert message.endswith("。")
+    listed = [line for line in outcome.out.splitlines() if line.startswith("  ")]
+    assert listed[0] == "  1. " + t(
+        "cli.problem_group",
+        where="工作表“成绩汇总” “总成绩”列 第 4 至 33 行",
+        count=30,
+        message=message,
+    )
+    assert listed[1].startswith("  2. 工作表“成绩汇总” 第 10 行 “姓名”列：")
+    assert outcome.out.count(message) == 1
+    assert t("cli.problems", count=31) in outcome.out
+    assert t("cli.problems_more", count=0)[:4] not in outcome.out  # none left out
+    # Every cell is still marked in the annotated report.
+    [report] = [
+        Path(line.split("：", 1)[1])
+        for line in outcome.out.splitlines()
+        if line.startswith(t("cli.report", path="").rstrip())
+    ]
+    marked = openpyxl.load_workbook(report).worksheets[0]
+    assert all(marked[f"I{row}"].comment for row in range(4, 34))

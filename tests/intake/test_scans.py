@@ -52,3 +52,14 @@ def test_an_image_declaring_more_pixels_than_a_page_is_not_decoded() -> None:
     [problem] = scan_problems(out.getvalue())
 
     assert problem.code == "unreadable"
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\xef\xbb\xbf \r\n\t\r\n  \n\x00\x00"], ids=["empty", "blank"]
+)
+def test_a_scan_of_no_byte_or_blank_lines_only_is_empty(data: bytes) -> None:
+    """Trial: blank lines only were refused as no PDF, JPEG or PNG, though every
+    other upload calls such a file empty."""
+    [problem] = scan_problems(data)
+    assert problem.code == "empty"
+    assert problem.message == t("intake_db.scan_empty")

@@ -17,7 +17,7 @@ import pytest
 from certflow.config import Settings
 from starter.smtp_sink import read_messages
 from starter.stack import ensure_signing_key
-from tests.support import read_until_ready
+from tests.support import read_until_ready, stack_process, stop_in_order
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -106,3 +106,46 @@ def test_signing_key_is_created_once_and_never_replaced(tmp_path: Path) -> None:
     assert key_file.is_relative_to(tmp_path)
     assert b"PRIVATE KEY" in content
     assert b"PUBLIC KEY" in key_file.with_suffix(".pub.pem").read_bytes()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("training", [False, True], ids=["local", "training"])
+async def test_the_stacks_worker_warns_of_roles_without_a_mail_address(
+    tmp_path: Path,
+    free_port: Callable[[], int],
+    fresh_database_url: str,
+    training: bool,
+) -> None:
+    """Trial: only ``python -m worker`` warned at start of a role with no mail
+    address, though docs/operations.md says the worker does; the stacks'
+    worker said nothing, and that role's mails went nowhere."""
+    config = tmp_path / "certflow.toml"
+    lines = (REPO / "config" / "certflow.toml").read_text("utf-8").splitlines()
+    config.write_text(
+        "\n".join(line for line in lines if not line.startswith("finance =")),
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTFLOW_")}
+    ports = ["--port", str(free_port()), "--smtp-port", str(free_port())]
+    if training:
+        mode = ["--training", "--database-url", fresh_database_url]
+    else:
+        env["DATABASE_URL"] = fresh_database_url
+        ui = free_port()
+        mode = ["--ui-port", str(ui), "--http-port", str(free_port())]
+        mode += ["--metrics-port", str(free_port())]
+    argv = ["--config", str(config), "--state", str(tmp_path / "state"), *ports]
+    log_file = tmp_path / "stack.log"
+    with log_file.open("wb") as log:
+        process = await stack_process([*argv, *mode], env, log)
+        try:
+            await asyncio.wait_for(read_until_ready(process), timeout=60)
+            process.send_signal(signal.SIGINT)
+            await asyncio.wait_for(process.communicate(), timeout=30)
+        finally:
+            await stop_in_order(process)
+    logged = log_file.read_text("utf-8")
+
+    [warning] = [line for line in logged.splitlines() if "No mail address" in line]
+    assert "WARNING" in warning and "finance" in warning
+    assert "tech_dept" not in warning and "admins" not in warning

@@ -263,3 +263,25 @@ def test_the_export_line_names_a_configuration_given_by_environment(
     assert given == tmp_path / "own.toml"
     assert stack._config_file(Path("x.toml")) == tmp_path / "x.toml"
     assert stack._config_file(None) is None
+
+
+def test_a_lock_file_that_is_a_link_or_a_pipe_is_neither_followed_nor_written(
+    tmp_path: Path,
+) -> None:
+    """The lock file takes the stack's pid, written over what was there: through
+    a link it truncated the file the link named."""
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_bytes(b"kept")
+    linked, piped = tmp_path / "linked", tmp_path / "piped"
+    linked.mkdir()
+    piped.mkdir()
+    (linked / stack.LOCK_FILE).symlink_to(elsewhere)
+    os.mkfifo(piped / stack.LOCK_FILE)
+
+    for state in (linked, piped):
+        with pytest.raises(OSError) as refused:
+            StateLock(state).acquire()
+        assert refused.value.filename == str(state / stack.LOCK_FILE)
+
+    assert elsewhere.read_bytes() == b"kept"
+    assert (linked / stack.LOCK_FILE).is_symlink()

@@ -8,19 +8,27 @@ import os
 import re
 import shlex
 import signal
-import sys
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
+from activities.db import database_name
 from certflow.config import Settings
+from certflow.i18n import t
 from starter import stack
 from starter.cli import run
 from starter.devserver import DevServer, StackStartError
+from starter.embedded_pg import with_database
 from starter.smtp_sink import read_messages
-from tests.support import read_until_ready, run_python
+from starter.training import TRAINING_DATABASE
+from tests.support import (
+    read_until_ready,
+    run_python,
+    stack_process,
+    stop_in_order,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN_ID = "P2026-TRAIN-01"
@@ -65,17 +73,16 @@ async def test_training_stack_moves_its_clock_and_the_plan_falls_overdue(
     state = tmp_path / "training"
     port, smtp = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTFLOW_")}
-    # Its log goes to a file: a pipe nobody reads would fill and stop the stack.
     log_file = tmp_path / "stack.log"
     log = log_file.open("wb")
-    process = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "starter.stack", "--training", "--state", str(state)],
-        *["--port", str(port), "--smtp-port", str(smtp)],
-        *["--database-url", fresh_database_url],
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=log,
+    process = await stack_process(
+        [
+            *["--training", "--state", str(state)],
+            *["--port", str(port), "--smtp-port", str(smtp)],
+            *["--database-url", fresh_database_url],
+        ],
+        env,
+        log,
     )
     try:
         banner = await asyncio.wait_for(read_until_ready(process), timeout=60)
@@ -105,14 +112,7 @@ async def test_training_stack_moves_its_clock_and_the_plan_falls_overdue(
         process.send_signal(signal.SIGINT)
         await asyncio.wait_for(process.communicate(), timeout=30)
     finally:
-        if process.returncode is None:
-            # Stopped in order, so its Temporal server does not outlive it.
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), timeout=20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop_in_order(process)
         log.close()
 
     assert "TRAINING" in printed and "训练环境" in printed
@@ -185,7 +185,32 @@ def test_training_stack_refuses_a_real_stack_folder_and_database(
     database_text = capsys.readouterr().err
 
     assert in_real_folder == 1 and "temporal.sqlite" in folder_text
-    assert own == 1 and "正式数据库" in database_text
+    name = database_name(base.database_url)
+    assert own == 1
+    assert t("stack.training_database_taken", name=name) in database_text
+
+
+def test_the_training_stack_restarts_from_the_shell_its_export_line_set_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Trial: after the banner's ``export`` line (DATABASE_URL naming the
+    training database), restarting with the same ``--database-url`` was
+    refused, calling the training database 正式数据库. The configured database
+    proper is still refused."""
+    configured = Settings.load().database_url
+    training = with_database(configured, TRAINING_DATABASE)
+    monkeypatch.setenv("DATABASE_URL", training)  # as the export line sets it
+    from_that_shell = Settings.load()
+
+    assert stack.training_database_url(from_that_shell, training) == training
+    assert stack.training_database_url(from_that_shell, None) == training
+    real = with_database(configured, "certflow_records")
+    monkeypatch.setenv("DATABASE_URL", real)
+    with pytest.raises(StackStartError) as refused:
+        stack.training_database_url(Settings.load(), real)
+    said = t("stack.training_database_taken", name="certflow_records")
+    assert refused.value.zh == said
+    assert "正式数据库" not in refused.value.zh
 
 
 def test_training_stack_refuses_the_configured_database_named_by_its_user(

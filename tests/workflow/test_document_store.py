@@ -51,3 +51,27 @@ def test_a_missing_file_names_where_to_restore_it(tmp_path: Path) -> None:
 
     assert not isinstance(missing.value, DocumentDamaged)
     assert str(store.path_of(ref)) in str(missing.value)
+
+
+def test_a_file_that_cannot_be_read_is_missing_and_names_where_to_restore_it(
+    tmp_path: Path,
+) -> None:
+    """Trial: a folder where the file belongs gave ``IsADirectoryError`` with a
+    traceback in ``certflow document get``. Run as root, a permission is no
+    obstacle: a file where the digest's folder belongs stands for one."""
+    store = DocumentStore(tmp_path)
+    ref = store.put(b"score summary")
+    store.path_of(ref).unlink()
+    store.path_of(ref).mkdir()
+    other = store.put(b"candidates")
+    folder = store.path_of(other).parent
+    for entry in folder.iterdir():
+        entry.unlink()
+    folder.rmdir()
+    folder.write_bytes(b"not a folder")
+
+    for unreadable in (ref, other):
+        with pytest.raises(DocumentNotFound) as missing:
+            store.get(unreadable)
+        assert not isinstance(missing.value, DocumentDamaged)
+        assert str(store.path_of(unreadable)) in str(missing.value)

@@ -1,0 +1,62 @@
+"""The problems of a refused file as the staff tool lists them: a reason that
+recurs down one column is one line naming every row.
+
+A formula saved without its result in one column is one reason in thirty
+cells. Listed cell by cell, its long advice filled the screen thirty times and
+pushed every other problem past the lines shown. Each cell is still located
+(its rows are named), and the annotated report marks every cell on its own.
+Pure code: problems in, lines of Chinese out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from certflow.i18n import t
+from certflow.models import Problem
+
+
+def grouped(problems: Iterable[Problem]) -> list[list[Problem]]:
+    """The problems in groups, in the order each group first occurs.
+
+    Problems share a group when they are the same reason (code and message)
+    in the same sheet and column on different rows, with no value of their
+    own to show; every other problem is a group of one.
+    """
+    groups: dict[object, list[Problem]] = {}
+    for number, problem in enumerate(problems):
+        key: object = number
+        if problem.row is not None and not problem.value:
+            key = (problem.sheet, problem.column, problem.code, problem.message)
+        groups.setdefault(key, []).append(problem)
+    return list(groups.values())
+
+
+def group_line(group: Sequence[Problem]) -> str:
+    """One group as one line: a problem alone as it renders, a recurring one
+    where it is, its rows (``第 4 至 33 行``) and how many cells it is in."""
+    first = group[0]
+    if len(group) == 1:
+        return first.render()
+    rows = sorted({problem.row for problem in group if problem.row is not None})
+    place = first.model_copy(update={"row": None}).locate()
+    return t(
+        "cli.problem_group",
+        where=" ".join([place, t("cli.problem_rows", rows=row_ranges(rows))]).strip(),
+        count=len(group),
+        message=first.message,
+    )
+
+
+def row_ranges(rows: Sequence[int]) -> str:
+    """Sorted row numbers as a reader says them: ``4 至 12、15、20 至 33``."""
+    spans: list[list[int]] = []
+    for row in rows:
+        if spans and row == spans[-1][1] + 1:
+            spans[-1][1] = row
+        else:
+            spans.append([row, row])
+    return "、".join(
+        str(first) if first == last else t("cli.problem_span", first=first, last=last)
+        for first, last in spans
+    )
