@@ -403,12 +403,19 @@ def create_app(
         if slowed > 0:
             log.info("rate limited group=lookup_misses")
             raise _RateLimited(slowed, slowed=True)
-        for key in keys:
-            service.misses.miss(key)
-        found = await records.find_by_holder(service.db(), name, id_number)
-        if found:
-            for key in keys:
-                service.misses.found(key)
+        misses = [service.misses.miss(key) for key in keys]
+        try:
+            found = await records.find_by_holder(service.db(), name, id_number)
+        except BaseException:
+            # No answer, nothing learnt: a database away slows no name.
+            for miss in misses:
+                service.misses.give_back(miss)
+            raise
+        # A holder's look-up is no miss, neither in count nor in time: having
+        # waited once for others' misses, the holder does not wait again.
+        settle = service.misses.give_back if found else service.misses.keep
+        for miss in misses:
+            settle(miss)
         log.info("lookup outcome=%s certificates=%d", _found(found), len(found))
         # The verdict the verification page would give each certificate.
         rows = [

@@ -7,9 +7,10 @@ identity numbers and certificate numbers; a shared limit belongs in the proxy.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -71,10 +72,29 @@ class RateLimiter:
                 del self._buckets[client]
 
 
-@dataclass
+@dataclass(eq=False)
 class _Misses:
+    """One key's misses: ``count`` includes the look-ups still waiting for the
+    database (``pending``); ``last`` is the latest one the answer kept."""
+
     count: int
-    last: float
+    last: float = -math.inf
+    pending: set[Miss] = field(default_factory=set)
+
+    def latest(self) -> float:
+        """When the key last missed, the look-ups still waiting included."""
+        return max([self.last, *(miss.at for miss in self.pending)])
+
+
+@dataclass(frozen=True, eq=False)
+class Miss:
+    """A look-up of one key counted as a miss when let through, until its
+    answer says whether the miss stands (:meth:`MissDelay.keep`) or not
+    (:meth:`MissDelay.give_back`)."""
+
+    key: str
+    at: float
+    misses: _Misses
 
 
 class MissDelay:
@@ -86,14 +106,18 @@ class MissDelay:
     counts its misses: after the ``free``-th the key waits ``first`` seconds
     before its next look-up, after each further one twice as long as before, up
     to ``longest``. A key's misses are forgotten ``memory`` seconds after its
-    last one. A look-up that finds certificates gives its miss back
-    (:meth:`found`), but never clears the count: someone who knows one holder
-    of a common name must not reset the wait of everyone else of that name.
+    last one.
 
     A look-up is counted as a miss when it is let through (:meth:`miss`, right
     after :meth:`wait` said 0), not when the database has answered, so that
     look-ups sent at the same moment cannot all pass before the first miss is
-    counted.
+    counted. Once answered, a look-up that found nothing keeps its miss
+    (:meth:`keep`); one that found certificates, or got no answer (the
+    database away), gives it back whole (:meth:`give_back`): its count and its
+    time, so that the holder of a name others missed on, having waited once,
+    does not wait again at the next look-up. Giving back never clears the
+    misses of other look-ups: someone who knows one holder of a common name
+    must not reset the wait of everyone else of that name.
     """
 
     def __init__(
@@ -127,29 +151,44 @@ class MissDelay:
         misses = self._current(key)
         if misses is None:
             return 0.0
-        return max(misses.last + self.delay(misses.count) - self._clock(), 0.0)
+        return max(misses.latest() + self.delay(misses.count) - self._clock(), 0.0)
 
-    def miss(self, key: str) -> None:
-        """Count a look-up of ``key`` let through as a miss (see :meth:`found`)."""
+    def miss(self, key: str) -> Miss:
+        """Count a look-up of ``key`` let through as a miss, until it is answered."""
         now = self._clock()
         misses = self._current(key)
         if misses is None:
             if len(self._misses) >= self._max_keys:
                 self._forget(now)
-            self._misses[key] = _Misses(1, now)
-        else:
-            misses.count += 1
-            misses.last = now
+            misses = self._misses[key] = _Misses(0)
+        miss = Miss(key, now, misses)
+        misses.count += 1
+        misses.pending.add(miss)
+        return miss
 
-    def found(self, key: str) -> None:
-        """The look-up counted by :meth:`miss` found certificates: not a miss."""
-        misses = self._misses.get(key)
-        if misses is not None:
-            misses.count = max(misses.count - 1, 0)
+    def keep(self, miss: Miss) -> None:
+        """The look-up found nothing: its miss stands, dated when let through."""
+        misses = miss.misses
+        if miss in misses.pending:
+            misses.pending.discard(miss)
+            misses.last = max(misses.last, miss.at)
+
+    def give_back(self, miss: Miss) -> None:
+        """The look-up found certificates, or got no answer: it was no miss.
+
+        Its count and its time are undone; the key's other misses stay.
+        """
+        misses = miss.misses
+        if miss not in misses.pending:
+            return
+        misses.pending.discard(miss)
+        misses.count -= 1
+        if misses.count == 0 and self._misses.get(miss.key) is misses:
+            del self._misses[miss.key]
 
     def _current(self, key: str) -> _Misses | None:
         misses = self._misses.get(key)
-        if misses is not None and self._clock() - misses.last >= self.memory:
+        if misses is not None and self._clock() - misses.latest() >= self.memory:
             del self._misses[key]
             return None
         return misses
@@ -157,12 +196,14 @@ class MissDelay:
     def _forget(self, now: float) -> None:
         # Forgotten ones first; then the keys with the fewest misses, so that
         # flooding the table with new names cannot wipe a guessed name's count.
-        for key in [k for k, m in self._misses.items() if now - m.last >= self.memory]:
+        for key in [
+            k for k, m in self._misses.items() if now - m.latest() >= self.memory
+        ]:
             del self._misses[key]
         if len(self._misses) >= self._max_keys:
             ordered = sorted(
                 self._misses,
-                key=lambda k: (self._misses[k].count, self._misses[k].last),
+                key=lambda k: (self._misses[k].count, self._misses[k].latest()),
             )
             for key in ordered[: len(ordered) // 2]:
                 del self._misses[key]
