@@ -216,9 +216,21 @@ async def _joint_total_refusal(
 
     The total is the amounts finance confirmed on each plan of the payment
     (``payment``, as ``payment_key`` names it), added up; every one of them
-    must be confirmed, and not sent back since to be checked again.
+    must be confirmed, and not sent back since to be checked again. A
+    cancelled plan holds no invoice and is left out (as ``joint_payments``
+    leaves it out of the batch's reading), named in the refusal.
     """
-    plan_ids = payment.split(",")
+    declared = payment.split(",")
+    cancelled = [
+        row["plan_id"]
+        for row in await conn.fetch(
+            "SELECT plan_id FROM plans WHERE plan_id = ANY($1) AND stage = $2"
+            " ORDER BY plan_id",
+            declared,
+            Stage.CANCELLED.value,
+        )
+    ]
+    plan_ids = [p for p in declared if p not in cancelled]
     confirmed = {r["plan_id"]: r for r in await conn.fetch(_CONFIRMED, plan_ids)}
     returned = {
         r["plan_id"]: r["at"] for r in await conn.fetch(_CHECKED_AGAIN, plan_ids)
@@ -231,11 +243,15 @@ async def _joint_total_refusal(
         or (p in returned and returned[p] >= confirmed[p]["at"])
     ]
     if unconfirmed:
-        return FinanceOutcome(recorded=False, unconfirmed=unconfirmed)
+        return FinanceOutcome(
+            recorded=False, unconfirmed=unconfirmed, cancelled=cancelled
+        )
     total = sum((Decimal(confirmed[p]["amount"]) for p in plan_ids), Decimal(0))
     if total.quantize(CENT) == Decimal(amount).quantize(CENT):
         return None
-    return FinanceOutcome(recorded=False, joint_total=f"{total.quantize(CENT)}")
+    return FinanceOutcome(
+        recorded=False, joint_total=f"{total.quantize(CENT)}", cancelled=cancelled
+    )
 
 
 class PlanStore:

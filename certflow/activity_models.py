@@ -99,6 +99,8 @@ class FinanceOutcome(Model):
     # all confirmed, their total.
     unconfirmed: list[str] = Field(default_factory=list)
     joint_total: str | None = None
+    # With either: the plans of the payment cancelled, left out of its total.
+    cancelled: list[str] = Field(default_factory=list)
 
 
 class ProcessUpload(Model):

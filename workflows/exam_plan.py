@@ -2199,14 +2199,22 @@ class ExamPlanWorkflow:
             "plans": "、".join(sorted(set(payment.paid_plan_ids))),
         }
         if outcome.unconfirmed:
-            return t(
+            refusal = t(
                 "plan.invoice_joint_unconfirmed",
                 unconfirmed="、".join(outcome.unconfirmed),
                 **figures,
             )
-        return t(
-            "plan.invoice_joint_total_mismatch", total=outcome.joint_total, **figures
-        )
+        else:
+            refusal = t(
+                "plan.invoice_joint_total_mismatch",
+                total=outcome.joint_total,
+                **figures,
+            )
+        if outcome.cancelled:
+            refusal += t(
+                "plan.invoice_joint_cancelled", cancelled="、".join(outcome.cancelled)
+            )
+        return refusal
 
     def _check(self, action: Action, actor: Actor) -> None:
         try:

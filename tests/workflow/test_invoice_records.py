@@ -14,6 +14,7 @@ import pytest
 from certflow.actions import (
     ApplicationUpload,
     BatchDecisionRequest,
+    CancelRequest,
     InvoiceRecord,
     PaymentConfirmation,
     SimpleAction,
@@ -237,6 +238,19 @@ async def test_one_invoice_number_belongs_to_one_payment(make_driver: Any) -> No
     assert (await _invoice(loser, "26442000000000000303")).accepted
 
 
+async def _joint_invoice(driver: PlanDriver, number: str, amount: str) -> Any:
+    """Finance records the invoice ``number`` of ``amount`` on the plan."""
+    return await driver.h.execute_update(
+        ExamPlanWorkflow.record_invoice,
+        InvoiceRecord(
+            actor=FINANCE,
+            number=number,
+            issued_on=await driver.today(),
+            amount=Decimal(amount),
+        ),
+    )
+
+
 async def test_a_joint_payments_invoice_may_carry_the_payments_total(
     make_driver: Any, resources: Any
 ) -> None:
@@ -254,15 +268,7 @@ async def test_a_joint_payments_invoice_may_carry_the_payments_total(
     shared = "26442000000000000606"
 
     async def joint(driver: PlanDriver, amount: str) -> Any:
-        return await driver.h.execute_update(
-            ExamPlanWorkflow.record_invoice,
-            InvoiceRecord(
-                actor=FINANCE,
-                number=shared,
-                issued_on=await driver.today(),
-                amount=Decimal(amount),
-            ),
-        )
+        return await _joint_invoice(driver, shared, amount)
 
     figures = {"invoiced": "8400.00", "confirmed": "4200.00", "plans": plans}
     early = await joint(first, "8400.00")
@@ -295,6 +301,59 @@ async def test_a_joint_payments_invoice_may_carry_the_payments_total(
         assert t("cli.status.invoice_joint", plans=plans, share="4200.00") in lines
         [row] = await _audit(pool, driver.plan.plan_id, "record_invoice")
         assert row["amount"] == "8400.00"
+
+
+async def test_a_cancelled_plan_is_left_out_of_a_joint_payments_total(
+    make_driver: Any,
+) -> None:
+    """Review: a plan of a joint payment cancelled before its payment was
+    confirmed still counted in the payment's total, so an invoice for the
+    total of the others could never be recorded, and the refusal called the
+    cancelled plan not confirmed yet."""
+    first: PlanDriver = await make_driver()
+    second: PlanDriver = await make_driver()
+    withdrawn: PlanDriver = await make_driver()
+    await _reach_payment_together(first, second, withdrawn)
+    paid = sorted(d.plan.plan_id for d in (first, second, withdrawn))
+    await _joint_application(first, paid)
+    await _joint_application(second, paid, confirm=False)
+    await _joint_application(withdrawn, paid, confirm=False)
+    cancel = CancelRequest(actor=TECH, reason="考试计划重复创建")
+    cancelled = await withdrawn.h.execute_update(ExamPlanWorkflow.cancel_plan, cancel)
+    assert cancelled.accepted, cancelled.message
+    shared = "26442000000000000707"
+    figures = {"confirmed": "4200.00", "plans": "、".join(paid)}
+    left_out = t("plan.invoice_joint_cancelled", cancelled=withdrawn.plan.plan_id)
+
+    # The cancelled plan is named as such, not as one to confirm.
+    early = await _joint_invoice(first, shared, "8400.00")
+    assert (early.accepted, early.message) == (
+        False,
+        t(
+            "plan.invoice_joint_unconfirmed",
+            unconfirmed=second.plan.plan_id,
+            invoiced="8400.00",
+            **figures,
+        )
+        + left_out,
+    )
+    await _confirm_again(second)
+    # Its part is no part of the total.
+    counting_it = await _joint_invoice(first, shared, "12600.00")
+    assert (counting_it.accepted, counting_it.message) == (
+        False,
+        t(
+            "plan.invoice_joint_total_mismatch",
+            total="8400.00",
+            invoiced="12600.00",
+            **figures,
+        )
+        + left_out,
+    )
+    for driver in (first, second):
+        result = await _joint_invoice(driver, shared, "8400.00")
+        assert result.accepted, result.message
+        assert (await driver.status()).payment.invoice_amount_text == "8400.00"
 
 
 async def test_finance_corrects_its_invoice_until_the_plan_is_in_a_batch(
