@@ -39,11 +39,18 @@ _INSERT_AUDIT = """
 """
 
 
-# The void of the invoice that had a number: the first, where a number was
-# voided twice (recorded again on its plan before voided numbers were kept).
+# The void of the invoice that had a number ($1), refusing it to a plan ($2):
+# the first, where a number was voided twice (recorded again on its plan
+# before voided numbers were kept). Another plan's void is passed over when
+# the plan still holds the number as its own: a batch gathered before
+# ``joint-payments-read`` and decided after it may have voided a joint
+# payment's invoice on one of its plans alone, the others keeping it, and
+# their record of it stays correctable.
 _VOIDED = """
     SELECT plan_id, at FROM audit
     WHERE action = 'void_invoice' AND details ->> 'invoice' = $1
+        AND (plan_id = $2 OR NOT EXISTS (
+            SELECT 1 FROM plan_invoices WHERE number = $1 AND plan_id = $2))
     ORDER BY at, id LIMIT 1
 """
 
@@ -416,7 +423,9 @@ class PlanStore:
         the line once.
 
         A voided invoice's number is never claimed again, by any plan: the
-        invoice is void, and its number is not issued twice.
+        invoice is void, and its number is not issued twice. Except by a plan
+        that still holds it, where another plan of its payment voided it alone
+        (see ``_VOIDED``): the number is still that plan's own.
         """
         entry = req.entry
         async with self.pool.acquire() as conn, conn.transaction():
@@ -458,7 +467,7 @@ class PlanStore:
                     return refused
             still: list[str] = []
             if req.invoice_number is not None:
-                voided = await conn.fetchrow(_VOIDED, req.invoice_number)
+                voided = await conn.fetchrow(_VOIDED, req.invoice_number, entry.plan_id)
                 if voided is not None:
                     return FinanceOutcome(
                         recorded=False,

@@ -50,18 +50,28 @@ def _number() -> str:
     return f"{uuid.uuid4().int % 10**20:020d}"
 
 
+def _entry(
+    plan_id: str, action: str, by: tuple[Role, str], key: str, **details: str
+) -> AuditEntry:
+    """The audit line of ``action`` on the plan, by a role's person, at ``AT``."""
+    role, person = by
+    return AuditEntry(
+        plan_id=plan_id,
+        action=action,
+        role=role,
+        person=person,
+        at=AT,
+        details=details,
+        idempotency_key=key,
+    )
+
+
 def _invoice(
     plan_id: str, number: str, *, key: str, paid: list[str] | None = None
 ) -> FinanceRecord:
     return FinanceRecord(
-        entry=AuditEntry(
-            plan_id=plan_id,
-            action="correct_invoice",
-            role=Role.FINANCE,
-            person="fin-sun",
-            at=AT,
-            details={"invoice": number},
-            idempotency_key=key,
+        entry=_entry(
+            plan_id, "correct_invoice", (Role.FINANCE, "fin-sun"), key, invoice=number
         ),
         invoice_number=number,
         paid_plan_ids=paid or [plan_id],
@@ -79,16 +89,25 @@ async def _record(store: PlanStore, record: FinanceRecord) -> FinanceOutcome:
 
 async def _cancel(store: PlanStore, plan_id: str) -> bool:
     """The tech dept cancels the plan, as ``plan cancel`` has it written."""
-    cancel = AuditEntry(
-        plan_id=plan_id,
-        action="cancel_plan",
-        role=Role.TECH_DEPT,
-        person="tech-zhao",
-        at=AT,
-        idempotency_key=f"{plan_id}/cancel",
+    cancel = _entry(
+        plan_id, "cancel_plan", (Role.TECH_DEPT, "tech-zhao"), f"{plan_id}/cancel"
     )
     outcome: CancelOutcome = await ActivityEnvironment().run(store.cancel_plan, cancel)
     return outcome.cancelled
+
+
+async def _void(store: PlanStore, plan_id: str, number: str) -> None:
+    """The void of the plan's invoice ``number``, as the plan writes it when a
+    batch sends its payment back to be checked again."""
+    void = _entry(
+        plan_id,
+        "void_invoice",
+        (Role.GENERAL_MANAGER, "gm-chen"),
+        f"{plan_id}/void/{number}",
+        invoice=number,
+        reason="到账金额待核",
+    )
+    await ActivityEnvironment().run(store.record_audit, void)
 
 
 async def test_a_retried_record_already_written_is_done(resources: Any) -> None:
@@ -135,17 +154,7 @@ async def test_a_cancelled_plans_voided_number_stays_taken(resources: Any) -> No
     voided, held = _number(), _number()
     first = _invoice(mistaken, voided, key=f"{mistaken}/invoice/1")
     assert (await _record(store, first)).recorded
-    # As the plan writes it when a batch sends its payment back.
-    void = AuditEntry(
-        plan_id=mistaken,
-        action="void_invoice",
-        role=Role.GENERAL_MANAGER,
-        person="gm-chen",
-        at=AT,
-        details={"invoice": voided, "reason": "到账金额待核"},
-        idempotency_key=f"{mistaken}/void",
-    )
-    await ActivityEnvironment().run(store.record_audit, void)
+    await _void(store, mistaken, voided)
     second = _invoice(mistaken, held, key=f"{mistaken}/invoice/2")
     assert (await _record(store, second)).recorded
     assert await _cancel(store, mistaken)
@@ -158,6 +167,45 @@ async def test_a_cancelled_plans_voided_number_stays_taken(resources: Any) -> No
     assert not refused.recorded
     assert (refused.voided_on, refused.voided_at) == (mistaken, AT)
     assert given.recorded
+
+
+async def test_a_joint_invoice_voided_on_one_plan_alone_stays_the_others_own(
+    resources: Any,
+) -> None:
+    """Review: a batch gathered before ``joint-payments-read`` and decided
+    after it sent one plan of a joint payment back alone; the invoice was
+    voided on that plan and kept by the other, whose every correction keeping
+    the number was then refused as voided on the first."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    voiding, keeping, other = await _plan(pool), await _plan(pool), await _plan(pool)
+    paid = [voiding, keeping]
+    shared = _number()
+    for plan_id in paid:
+        record = _invoice(plan_id, shared, key=f"{plan_id}/invoice", paid=paid)
+        assert (await _record(store, record)).recorded
+    await _void(store, voiding, shared)
+
+    # The plan keeping it corrects its record (the date, say), number kept.
+    dated = _invoice(keeping, shared, key=f"{keeping}/correct", paid=paid)
+    dated.entry.details |= {"old_invoice": shared, "issued_on": "2026-12-20"}
+    corrected = await _record(store, dated)
+    # The voiding plan may not take it again, nor may another plan.
+    again = _invoice(voiding, shared, key=f"{voiding}/invoice/2", paid=paid)
+    refused_again = await _record(store, again)
+    taken = await _record(store, _invoice(other, shared, key=f"{other}/invoice"))
+
+    assert corrected.recorded, corrected
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM audit WHERE idempotency_key = $1",
+            f"{keeping}/correct",
+        )
+        == 1
+    )
+    for refused in (refused_again, taken):
+        assert not refused.recorded
+        assert (refused.voided_on, refused.voided_at) == (voiding, AT)
 
 
 async def test_a_joint_payments_number_corrected_on_one_plan_names_the_others(
