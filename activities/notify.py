@@ -229,8 +229,9 @@ class SendClaim:
     retry found the mail not sent yet and sent it too. The claim is taken in
     one statement, so one attempt sends; another finds it taken and is retried
     (``BEING_SENT``) until the first has recorded what came of it, which ends
-    the claim. ``pending`` is the SQL condition of a row still to be sent;
-    ``since`` its column holding when the claim was taken.
+    the claim. ``pending`` is the SQL condition of a row still to be tried:
+    neither sent nor given up. ``since`` is its column holding when the claim
+    was taken.
     """
 
     table: str
@@ -271,10 +272,11 @@ class SendClaim:
             )
 
 
-NOTIFICATION_CLAIM = SendClaim("notifications", "idempotency_key", "sent_at IS NULL")
-RESEND_CLAIM = SendClaim(
-    "notification_resends", "resend_key", "sent_at IS NULL AND failure IS NULL"
-)
+# Neither sent nor given up: a mail given up is sent again only by an admin's
+# resend, never by an attempt of the activity that gave it up.
+_PENDING = "sent_at IS NULL AND failure IS NULL"
+NOTIFICATION_CLAIM = SendClaim("notifications", "idempotency_key", _PENDING)
+RESEND_CLAIM = SendClaim("notification_resends", "resend_key", _PENDING)
 
 
 class Mailer:
@@ -308,6 +310,21 @@ def partly_refused(codes: list[int], recipients: int, roles: list[str]) -> str:
         f" the mail server refused {len(codes)} (SMTP {_codes(codes)}), configured"
         f" for {','.join(roles)}. {_ADVICE[RECIPIENTS_REFUSED]}"
     )
+
+
+def _not_sent(reason: str, kind: str) -> str:
+    """The failure recorded for a mail given up (``kind``), naming no address."""
+    return f"Not sent: {reason}. {_ADVICE[kind]}"
+
+
+def _reason_of(failure: str, kind: str) -> str:
+    """The reason ``_not_sent`` wrote into ``failure``, for a mail found given up;
+    the whole text where it was written otherwise (before the kinds were kept)."""
+    advice = f". {_ADVICE[kind]}" if kind in _ADVICE else None
+    text = failure.removeprefix("Not sent: ")
+    if advice is None or advice not in text:
+        return failure
+    return text.partition(advice)[0]
 
 
 @dataclass(frozen=True)
@@ -465,10 +482,12 @@ class Notifier:
 
     @activity.defn
     async def notify(self, note: Notification) -> None:
-        """Send the mail unless this notification was already delivered.
+        """Send the mail unless this notification was already tried to the end.
 
         An earlier attempt still sending it (timed out, not stopped) holds its
         claim: this one is retried until that attempt has recorded the outcome.
+        A mail found sent is not sent again; one found given up is given up
+        again, with the error its first attempt raised.
         """
         recipients = self.recipients(note.roles, note.site_code)
         # Roles with no address configured: their people never get this mail.
@@ -484,7 +503,7 @@ class Notifier:
             )
         # The notification is kept with its row, so that an admin can send it
         # again once the cause of a failure is fixed (see ``resend``).
-        status = await self.pool.fetchval(
+        row = await self.pool.fetchrow(
             """
             INSERT INTO notifications
                 (idempotency_key, plan_id, template, recipients, note, batch_id)
@@ -495,7 +514,7 @@ class Notifier:
                 WHEN notifications.sent_at IS NULL AND notifications.failure IS NULL
                 THEN EXCLUDED.recipients ELSE notifications.recipients END,
                 note = EXCLUDED.note
-            RETURNING sent_at
+            RETURNING sent_at, failure, failure_type, refused_roles, recipients
             """,
             note.idempotency_key,
             note.plan_id,
@@ -504,18 +523,14 @@ class Notifier:
             note.model_dump(mode="json"),
             batch_of(note),
         )
-        if status is not None:
+        if self._settled(note, row):
             return
         claimed = await NOTIFICATION_CLAIM.take(self.pool, note.idempotency_key)
         if claimed is None:
-            # An earlier attempt, timed out but still running, sent it since
-            # or is sending it now.
-            if await self.pool.fetchval(
-                "SELECT sent_at FROM notifications WHERE idempotency_key = $1",
-                note.idempotency_key,
-            ):
-                return
-            raise self.being_sent(note)
+            # An earlier attempt, timed out but still running, tried it to the
+            # end since, or is sending it now.
+            await self._found(note)
+            return
 
         if recipients:
             sent = await self._deliver_claimed(
@@ -543,6 +558,44 @@ class Notifier:
         _log("mail", note, delivery)
         if not delivery.sent:
             raise self.given_up(note, delivery)
+
+    def _settled(self, note: Notification, row: asyncpg.Record) -> bool:
+        """Whether the mail of ``row`` was tried to the end: sent, or recorded
+        as going to nobody; a mail given up is given up again.
+
+        A retry finding it given up (by an earlier attempt, timed out but still
+        running) ends as that attempt did, with the same error: sending it now
+        would send it behind the back of the failure recorded, which
+        ``notice failed`` lists for an admin's resend.
+        """
+        if row["sent_at"] is not None:
+            return True
+        if row["failure"] is None:
+            return False
+        if not row["recipients"]:
+            return True  # nobody to send it to, as the attempt recorded
+        kind = row["failure_type"] or RECIPIENTS_REFUSED
+        raise self.given_up(
+            note,
+            Delivery(
+                sent=False,
+                refused_roles=list(row["refused_roles"] or []),
+                failure=row["failure"],
+                failure_type=kind,
+                reason=_reason_of(row["failure"], kind),
+            ),
+        )
+
+    async def _found(self, note: Notification) -> None:
+        """End as the mail's row says, another attempt having claimed it: done
+        if it was tried to the end, else retried while that attempt sends it."""
+        row = await self.pool.fetchrow(
+            "SELECT sent_at, failure, failure_type, refused_roles, recipients"
+            " FROM notifications WHERE idempotency_key = $1",
+            note.idempotency_key,
+        )
+        if not self._settled(note, row):
+            raise self.being_sent(note)
 
     @activity.defn
     async def resend(self, request: ResendRequest) -> ResendOutcome:
@@ -759,7 +812,7 @@ class Notifier:
         return Delivery(
             sent=False,
             refused_roles=self.roles_of(note, set(recipients)),
-            failure=f"Not sent: {reason}. {_ADVICE[kind]}",
+            failure=_not_sent(reason, kind),
             failure_type=kind,
             reason=reason,
         )
