@@ -9,7 +9,9 @@ first has recorded what came of it, or until the claim of an attempt that died
 half-way lapses.
 
 A mail given up is not a mail still to send: a retry finding it given up ends
-as the attempt that gave it up did.
+as the attempt that gave it up did. An attempt alive past its claim (ten
+minutes) records nothing over the attempt that took the mail over, only that
+its own mail went out if it did.
 
 The mail server is a real SMTP server on loopback that holds each message at
 DATA until the test lets it through: the first attempt is then under way.
@@ -21,6 +23,9 @@ import asyncio
 import contextlib
 import hashlib
 import mailbox
+import os
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +43,7 @@ from certflow.activity_models import Notification, ResendRequest
 from certflow.config import Settings
 from certflow.models import Role
 from tests.corrections.mail_intake_support import SITE_ADDRESS, mail
+from tests.support import unique_plan_id
 from tests.workflow.test_mail_refused import note, notifier
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -135,6 +141,41 @@ async def overlapping(
     return done[0], done[1]
 
 
+async def taken_over(
+    server: HeldServer,
+    attempt: Callable[[], Awaitable[Any]],
+    lapsed: Callable[[], Awaitable[None]],
+) -> tuple[asyncio.Task[Any], asyncio.Task[Any]]:
+    """Run an attempt, let its claim lapse while the server holds its mail, and
+    run the attempt that takes the mail over: the late one (message 0 at the
+    server) and the newer one (message 1), both under way.
+
+    The mail is then sent twice, as after an attempt that died half-way.
+    """
+    late = asyncio.create_task(attempt())
+    await until(lambda: server.arrived == 1)
+    await lapsed()
+    newer = asyncio.create_task(attempt())
+    await until(lambda: server.arrived == 2)
+    return late, newer
+
+
+async def lapse(pool: Any, table: str, column: str, key: str, value: str) -> None:
+    """Date the claim on a row ``SEND_CLAIM`` back: the attempt holding it,
+    alive still (its process paused), is past it, and has lost it."""
+    await pool.execute(
+        f"UPDATE {table} SET {column} = {column} - $2::interval WHERE {key} = $1",
+        value,
+        SEND_CLAIM,
+    )
+
+
+async def lapse_mail(pool: Any, mail: Notification) -> None:
+    await lapse(
+        pool, "notifications", "sending_since", "idempotency_key", mail.idempotency_key
+    )
+
+
 def is_being_sent(error: Any) -> bool:
     return (
         isinstance(error, ApplicationError)
@@ -148,6 +189,16 @@ async def claim_of(pool: Any, mail: Notification) -> Any:
         "SELECT sent_at, failure, sending_since FROM notifications"
         " WHERE idempotency_key = $1",
         mail.idempotency_key,
+    )
+
+
+async def settled_sent(pool: Any, mail: Notification) -> bool:
+    """Whether ``mail`` is recorded sent, not given up, and claimed by none."""
+    row = await claim_of(pool, mail)
+    return bool(
+        row["sent_at"] is not None
+        and row["failure"] is None
+        and row["sending_since"] is None
     )
 
 
@@ -342,3 +393,164 @@ async def test_a_retry_finding_its_mail_given_up_gives_it_up_again_unsent(
     row = await claim_of(pool, mail)
     assert row["sent_at"] is None and row["sending_since"] is None
     assert "554" in row["failure"]
+
+
+# -- an attempt alive past its claim --------------------------------------------
+
+
+async def test_an_attempt_past_its_claim_records_nothing_over_the_one_that_took_over(
+    settings: Settings, resources: Any
+) -> None:
+    """Regression: an attempt recorded what came of its mail whoever held the
+    claim. One alive past the claim's lapse, refused for good, wrote the mail
+    given up over the attempt that had taken it over and sent it: the mail
+    read not sent, and the next attempt sent it a third time."""
+    pool, _ = resources
+    mail = note([Role.SITE])
+    async with held_server() as server:
+        sender = notifier(settings, resources, server.port)
+        late, newer = await taken_over(
+            server, lambda: sender.notify(mail), lambda: lapse_mail(pool, mail)
+        )
+        server.let_through(1)
+        await newer
+        server.let_through(0, REFUSED)
+
+        await late  # it finds the mail sent
+        await sender.notify(mail)
+        assert server.arrived == 2
+    assert await settled_sent(pool, mail)
+
+
+async def test_a_mail_sent_by_an_attempt_past_its_claim_is_never_sent_again(
+    settings: Settings, resources: Any
+) -> None:
+    """Regression: the late attempt's record ended the claim of the attempt
+    that took the mail over, still sending it. Now the claim stays with that
+    one, and the mail is recorded sent: no later attempt sends it, and the
+    copy of the one that took over, refused, does not make it given up."""
+    pool, _ = resources
+    mail = note([Role.SITE])
+    async with held_server() as server:
+        sender = notifier(settings, resources, server.port)
+        late, newer = await taken_over(
+            server, lambda: sender.notify(mail), lambda: lapse_mail(pool, mail)
+        )
+        server.let_through(0)
+        await late
+
+        row = await claim_of(pool, mail)
+        assert row["sent_at"] is not None and row["sending_since"] is not None
+        await sender.notify(mail)  # a third attempt finds it sent
+        assert server.arrived == 2
+        server.let_through(1, REFUSED)
+        await newer  # the mail went out: not given up
+    assert await settled_sent(pool, mail)
+
+
+async def test_a_resend_attempt_past_its_claim_records_nothing_over_the_newer(
+    settings: Settings, resources: Any
+) -> None:
+    """Regression: as for a mail, a resend attempt alive past its claim wrote
+    the resend refused over the attempt that had sent it since."""
+    pool, _ = resources
+    request = await resend_request(settings, resources)
+    async with held_server() as server:
+        sender = notifier(settings, resources, server.port)
+        late, newer = await taken_over(
+            server,
+            lambda: sender.resend(request),
+            lambda: lapse(
+                pool,
+                "notification_resends",
+                "sending_since",
+                "resend_key",
+                request.resend_key,
+            ),
+        )
+        server.let_through(1)
+        assert (await newer).sent
+        server.let_through(0, REFUSED)
+
+        assert (await late).sent  # what the attempt that took over recorded
+    row = await resend_of(pool, request)
+    assert row["sent_at"] is not None and row["failure"] is None
+    assert row["sending_since"] is None
+
+
+async def test_a_poll_attempt_past_its_claim_records_nothing_over_the_newer(
+    settings: Settings, resources: Any, env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Regression: a poll attempt alive past its claim on a reply wrote it
+    given up over the attempt that had answered the mail since, and staff saw
+    the requester as not answered (``mailbox list``)."""
+    pool, _ = resources
+    source, key, raw = await mailbox_mail(tmp_path / "exam")
+    async with held_server() as server:
+        poll = intake(settings, resources, env, source, server.port)
+        late, newer = await taken_over(
+            server,
+            lambda: poll.process_message(source, key, raw),
+            lambda: lapse(
+                pool,
+                "mail_messages",
+                "reply_sending_since",
+                "raw_sha256",
+                hashlib.sha256(raw).hexdigest(),
+            ),
+        )
+        server.let_through(1)
+        assert await newer == "already_processed"
+        server.let_through(0, REFUSED)
+
+        assert await late == "unmatched"
+    row = await answer_of(pool, raw)
+    assert row["replied_at"] is not None and row["reply_failure"] is None
+    assert row["reply_sending_since"] is None
+
+
+# -- a store that hangs ---------------------------------------------------------
+
+
+async def test_a_store_that_hangs_holds_neither_the_worker_nor_a_claim(
+    settings: Settings, resources: Any
+) -> None:
+    """Regression: a mail's attachments were read on the worker's event loop
+    with no time limit: a document store that hung (a network mount gone
+    away) froze every activity of the worker, the claim held all along. They
+    are read in a thread, before the claim is taken."""
+    pool, store = resources
+    content = f"plan,passed\n{unique_plan_id()},1\n".encode()
+    ref = store.put(content, filename="report.csv", media_type="text/csv")
+    path = store.path_of(ref)
+    path.unlink()
+    os.mkfifo(path)  # read, it hangs until written
+    hang = 2.0
+
+    def store_back() -> None:
+        time.sleep(hang)
+        path.write_bytes(content)
+
+    threading.Thread(target=store_back, daemon=True).start()
+    mail = note([Role.SITE], attachments=[ref])
+    loop = asyncio.get_running_loop()
+    try:
+        async with held_server() as server:
+            server.release.set()
+            sender = notifier(settings, resources, server.port)
+            started = loop.time()
+            attempt = asyncio.create_task(sender.notify(mail))
+            longest, claims = 0.0, []
+            while not attempt.done():
+                before = loop.time()
+                await asyncio.sleep(0.05)
+                longest = max(longest, loop.time() - before)
+                if loop.time() - started < hang - 0.5:  # the store hangs
+                    claims.append((await claim_of(pool, mail))["sending_since"])
+            await attempt
+            assert len(server.taken) == 1
+    finally:
+        path.unlink()
+        store.put(content, filename="report.csv", media_type="text/csv")
+    assert longest < hang / 2
+    assert claims and set(claims) == {None}
