@@ -276,8 +276,23 @@ class SendClaim:
         have taken it over, sent the mail and recorded what came of it, or be
         sending it now, and its outcome is the one kept. Only the fact that
         this attempt's mail went out is recorded, when it did: a mail sent is
-        never sent again, whatever the other attempt meets.
+        never sent again, whatever the other attempt meets. The write goes on
+        when the attempt is cancelled meanwhile (its worker shutting down): a
+        mail the server took is recorded, and its claim ended, all the same.
         """
+        return await asyncio.shield(
+            self._record(pool, key, since, outcome, values, sent)
+        )
+
+    async def _record(
+        self,
+        pool: asyncpg.Pool,
+        key: str,
+        since: datetime,
+        outcome: str,
+        values: tuple[object, ...],
+        sent: bool,
+    ) -> bool:
         held = f"${len(values) + 2}"
         recorded = await pool.fetchval(
             f"UPDATE {self.table} SET {outcome}, {self.since} = NULL"

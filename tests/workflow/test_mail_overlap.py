@@ -11,7 +11,7 @@ half-way lapses.
 A mail given up is not a mail still to send: a retry finding it given up ends
 as the attempt that gave it up did. An attempt alive past its claim (ten
 minutes) records nothing over the attempt that took the mail over, only that
-its own mail went out if it did.
+its own mail went out if it did; and an attempt cancelled leaves no claim.
 
 The mail server is a real SMTP server on loopback that holds each message at
 DATA until the test lets it through: the first attempt is then under way.
@@ -122,6 +122,14 @@ async def until(done: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the attempts never got there")
+
+
+async def eventually(done: Callable[[], Awaitable[bool]]) -> None:
+    for _ in range(500):
+        if await done():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("it never came to pass")
 
 
 async def overlapping(
@@ -509,7 +517,90 @@ async def test_a_poll_attempt_past_its_claim_records_nothing_over_the_newer(
     assert row["reply_sending_since"] is None
 
 
-# -- a store that hangs ---------------------------------------------------------
+# -- claims that end, and those that no attempt will end ---------------------------
+
+
+def claims_query() -> str:
+    """The query docs/operations.md gives operators for the mails claimed now."""
+    text = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    after = text[text.index("Mails claimed now") :]
+    return after.split("```sql\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_mails_claimed_now_are_the_live_claims_only(
+    settings: Settings, resources: Any, smtp_port: int
+) -> None:
+    """Regression: the operators' query listed every claim ever left, as the
+    claim of an attempt that died while its activity was cancelled (an alarm
+    withdrawn, a plan cancelled): no attempt comes to end it, and the mail was
+    listed as being sent for good."""
+    pool, _ = resources
+    live, dead = note([Role.SITE]), note([Role.SITE])
+    away = notifier(settings, resources, smtp_port)
+    for claimed in (live, dead):
+        with pytest.raises(OSError):
+            await away.notify(claimed)  # recorded, not sent
+        await pool.execute(
+            "UPDATE notifications SET sending_since = now() WHERE idempotency_key = $1",
+            claimed.idempotency_key,
+        )
+    await lapse_mail(pool, dead)
+
+    listed = {row["plan_id"] for row in await pool.fetch(claims_query())}
+
+    assert live.plan_id in listed
+    assert dead.plan_id not in listed
+
+
+async def recording_waits(pool: Any) -> bool:
+    """Whether a mail's outcome is being written, waiting for a row lock."""
+    waiting: int = await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND query LIKE '%UPDATE notifications SET%'"
+    )
+    return waiting > 0
+
+
+async def test_an_attempt_cancelled_leaves_no_claim_and_records_a_mail_it_sent(
+    settings: Settings, resources: Any
+) -> None:
+    """An attempt cancelled (its worker shutting down) while the server holds
+    its mail ends its claim: the retry sends at once. Regression: one cancelled
+    once the server had taken its mail, while recording it, lost the record
+    with it; the mail kept its claim and no ``sent_at``, and was sent again
+    once the claim had lapsed."""
+    pool, _ = resources
+    mail = note([Role.SITE])
+    async with held_server() as server:
+        sender = notifier(settings, resources, server.port)
+        cut = asyncio.create_task(sender.notify(mail))
+        await until(lambda: server.arrived == 1)
+        cut.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cut
+        row = await claim_of(pool, mail)
+        assert row["sent_at"] is None and row["sending_since"] is None
+
+        attempt = asyncio.create_task(sender.notify(mail))
+        await until(lambda: server.arrived == 2)
+        async with pool.acquire() as conn, conn.transaction():
+            # The row held: the attempt's record waits for it, and is cancelled.
+            await conn.execute(
+                "SELECT 1 FROM notifications WHERE idempotency_key = $1 FOR UPDATE",
+                mail.idempotency_key,
+            )
+            server.let_through(1)
+            await eventually(lambda: recording_waits(pool))
+            attempt.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await attempt
+        assert len(server.taken) == 1
+
+    async def recorded() -> bool:
+        return (await claim_of(pool, mail))["sent_at"] is not None
+
+    await eventually(recorded)
+    assert (await claim_of(pool, mail))["sending_since"] is None
 
 
 async def test_a_store_that_hangs_holds_neither_the_worker_nor_a_claim(
