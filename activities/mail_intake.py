@@ -90,6 +90,7 @@ REPLY_CLAIM = SendClaim(
     "dedupe_key",
     "reply_sha256 IS NOT NULL AND replied_at IS NULL AND reply_failure IS NULL",
     since="reply_sending_since",
+    sent="replied_at",
 )
 # The person recorded as having entered requests read from the mailbox.
 MAILBOX_PERSON = "mailbox"
@@ -598,38 +599,51 @@ class MailIntakeActivities:
             return True
         if row["reply_failure"] is not None:
             return True  # given up before: a redelivery does not try again
+        # Read before the claim is taken, in a thread: a store slow to answer
+        # holds neither the claim nor the worker's other activities.
+        data = await asyncio.to_thread(self._stored, row["reply_sha256"])
+        reply = message_from_bytes(data, _class=EmailMessage, policy=SMTP)
         claimed = await REPLY_CLAIM.take(self.pool, key)
         if claimed is None:
-            current = await self._row(key)
-            if current is None or current["replied_at"] or current["reply_failure"]:
-                return True
-            log.info("mail reply being sent by an earlier attempt key=%s", key[:12])
-            return False
+            return await self._answered(key)
 
         try:
-            data = await asyncio.to_thread(self._stored, row["reply_sha256"])
-            reply = message_from_bytes(data, _class=EmailMessage, policy=SMTP)
-            failure = await self._deliver(reply, key)
+            failure = await self._attempt(reply)
         except BaseException:
             await REPLY_CLAIM.release(self.pool, key, claimed)
             raise
-        if failure is not None:
-            return True
-        await self.pool.execute(
-            "UPDATE mail_messages SET replied_at = now(), reply_sending_since = NULL"
-            " WHERE dedupe_key = $1",
+        if not await REPLY_CLAIM.record(
+            self.pool,
             key,
-        )
-        log.info("mail answered key=%s status=%s", key[:12], row["status"])
+            claimed,
+            "replied_at = CASE WHEN $2::text IS NULL THEN now() END,"
+            " reply_failure = $2",
+            failure,
+            sent=failure is None,
+        ):
+            # Alive past its claim: the attempt that took over had its say.
+            return await self._answered(key)
+        if failure is None:
+            log.info("mail answered key=%s status=%s", key[:12], row["status"])
+        else:
+            _log_given_up(key, failure)
         return True
 
-    async def _deliver(self, reply: EmailMessage, key: str) -> str | None:
-        """Send ``reply``; give it up if it can never be delivered, saying why.
+    async def _answered(self, key: str) -> bool:
+        """Whether the mail's reply was sent or given up, another attempt of the
+        poll having claimed it; False while that attempt is sending it."""
+        current = await self._row(key)
+        if current is None or current["replied_at"] or current["reply_failure"]:
+            return True
+        log.info("mail reply being sent by an earlier attempt key=%s", key[:12])
+        return False
 
-        The reason is recorded in ``mail_messages.reply_failure`` and logged
-        with the key's prefix only (never the address: personal data); None is
-        returned for a reply sent. A failure that may pass is raised, and the
-        poll is retried.
+    async def _attempt(self, reply: EmailMessage) -> str | None:
+        """Send ``reply``: None once sent, else why it can never be delivered.
+
+        A failure that may pass is raised, and the poll is retried. The reason
+        names no address (personal data): the caller records it in
+        ``mail_messages.reply_failure``.
         """
         try:
             await self.mailer.send(reply)
@@ -638,26 +652,17 @@ class MailIntakeActivities:
                 raise
             # A requester's address outside ASCII (张三@example.org), and a
             # server that takes no such address (no SMTPUTF8): no retry helps.
-            failure = "the mail server takes no address outside ASCII (SMTPUTF8)"
+            return "the mail server takes no address outside ASCII (SMTPUTF8)"
         except aiosmtplib.SMTPException as err:
             given_up = undeliverable(err)
             if given_up is None:
                 raise
-            failure = given_up[1]
+            return given_up[1]
         except ValueError:
             if not malformed_recipient(reply):
                 raise
-            failure = "the mail program refused the requester's address as malformed"
-        else:
-            return None
-        await self.pool.execute(
-            "UPDATE mail_messages SET reply_failure = $2, reply_sending_since = NULL"
-            " WHERE dedupe_key = $1",
-            key,
-            failure,
-        )
-        log.warning("mail reply given up key=%s reason=%s", key[:12], failure)
-        return failure
+            return "the mail program refused the requester's address as malformed"
+        return None
 
     def _stored(self, sha256: str) -> bytes:
         # The store checks the bytes against the digest; the size is not used.
@@ -786,8 +791,15 @@ class MailIntakeActivities:
             drafts=[draft],
         )
         stamped = self.stamp(reply, f"{row['dedupe_key']}#{reference}")
-        failure = await self._deliver(stamped, row["dedupe_key"])
+        failure = await self._attempt(stamped)
         if failure is not None:
+            # Staff sent it, not a poll: no claim of the poll's to end.
+            await self.pool.execute(
+                "UPDATE mail_messages SET reply_failure = $2 WHERE dedupe_key = $1",
+                row["dedupe_key"],
+                failure,
+            )
+            _log_given_up(row["dedupe_key"], failure)
             return failure
         await self.pool.execute(
             "UPDATE mail_messages SET reply_message_id = $2, replied_at = now(),"
@@ -796,6 +808,11 @@ class MailIntakeActivities:
             reply["Message-ID"],
         )
         return None
+
+
+def _log_given_up(key: str, failure: str) -> None:
+    """Log a reply given up, with the key's prefix only (never the address)."""
+    log.warning("mail reply given up key=%s reason=%s", key[:12], failure)
 
 
 def mailbox_activities(

@@ -23,6 +23,7 @@ admin can send it again once its cause is fixed (``resend``, through the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
@@ -53,10 +54,16 @@ log = logging.getLogger(__name__)
 MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 
 # How long an attempt's claim to send a mail holds (see ``SendClaim``). The
-# attempt ends the claim itself: sent, given up, or failed to be retried. Only
-# one that died half-way (its worker killed) leaves it, and its mail then waits
-# this long. Every step of a send times out after 30 s (``Mailer``), so an
-# attempt still alive is done well before.
+# attempt ends the claim itself: recorded, or failed to be retried. Only one
+# that died half-way (its worker killed) leaves it, and its mail then waits this
+# long. The claim is taken once the mail is composed (its attachments read), so
+# it covers one SMTP exchange, each step of which times out after 30 s
+# (``Mailer``), and the outcome's record: a live attempt is done well before.
+# It outlasts the activities' start-to-close timeout (two minutes) on purpose:
+# the worker does not stop an attempt that timed out, and its retry must find
+# the claim still held. One alive past it all the same (its process paused, the
+# database out of reach) has lost its claim: it records nothing over the attempt
+# that took over, only that its mail went out if it did (``SendClaim.record``).
 SEND_CLAIM = timedelta(minutes=10)
 # The error type of a mail an earlier attempt is sending: retried until it is done.
 BEING_SENT = "mail_being_sent"
@@ -229,14 +236,16 @@ class SendClaim:
     retry found the mail not sent yet and sent it too. The claim is taken in
     one statement, so one attempt sends; another finds it taken and is retried
     (``BEING_SENT``) until the first has recorded what came of it, which ends
-    the claim. ``pending`` is the SQL condition of a row still to be sent;
-    ``since`` its column holding when the claim was taken.
+    the claim. ``pending`` is the SQL condition of a row still to be tried:
+    neither sent nor given up. ``since`` is its column holding when the claim
+    was taken, ``sent`` the one holding when the mail went out.
     """
 
     table: str
     key: str
     pending: str
     since: str = "sending_since"
+    sent: str = "sent_at"
 
     async def take(self, pool: asyncpg.Pool, key: str) -> datetime | None:
         """Claim the mail for this attempt: when, or None when another attempt
@@ -249,6 +258,64 @@ class SendClaim:
             SEND_CLAIM,
         )
         return claimed
+
+    async def record(
+        self,
+        pool: asyncpg.Pool,
+        key: str,
+        since: datetime,
+        outcome: str,
+        *values: object,
+        sent: bool,
+    ) -> bool:
+        """Record what came of this attempt's send, ending its claim; False if
+        the claim was lost meanwhile, and nothing but ``sent`` was recorded.
+
+        ``outcome`` sets the row's columns from ``values`` (``$2`` on). A claim
+        is lost by an attempt alive past ``SEND_CLAIM``: another attempt may
+        have taken it over, sent the mail and recorded what came of it, or be
+        sending it now, and its outcome is the one kept. Only the fact that
+        this attempt's mail went out is recorded, when it did: a mail sent is
+        never sent again, whatever the other attempt meets. The write goes on
+        when the attempt is cancelled meanwhile (its worker shutting down): a
+        mail the server took is recorded, and its claim ended, all the same.
+        """
+        return await asyncio.shield(
+            self._record(pool, key, since, outcome, values, sent)
+        )
+
+    async def _record(
+        self,
+        pool: asyncpg.Pool,
+        key: str,
+        since: datetime,
+        outcome: str,
+        values: tuple[object, ...],
+        sent: bool,
+    ) -> bool:
+        held = f"${len(values) + 2}"
+        recorded = await pool.fetchval(
+            f"UPDATE {self.table} SET {outcome}, {self.since} = NULL"
+            f" WHERE {self.key} = $1 AND {self.since} = {held} AND {self.pending}"
+            " RETURNING true",
+            key,
+            *values,
+            since,
+        )
+        if recorded:
+            return True
+        if sent:
+            await pool.execute(
+                f"UPDATE {self.table} SET {self.sent} = now()"
+                f" WHERE {self.key} = $1 AND {self.sent} IS NULL",
+                key,
+            )
+        # Still ours where an attempt that had lost it recorded the mail sent.
+        await self.release(pool, key, since)
+        log.warning(
+            "mail outcome left to another attempt table=%s sent=%s", self.table, sent
+        )
+        return False
 
     async def release(self, pool: asyncpg.Pool, key: str, since: datetime) -> None:
         """End this attempt's claim without an outcome, so a retry sends at once.
@@ -271,10 +338,11 @@ class SendClaim:
             )
 
 
-NOTIFICATION_CLAIM = SendClaim("notifications", "idempotency_key", "sent_at IS NULL")
-RESEND_CLAIM = SendClaim(
-    "notification_resends", "resend_key", "sent_at IS NULL AND failure IS NULL"
-)
+# Neither sent nor given up: a mail given up is sent again only by an admin's
+# resend, never by an attempt of the activity that gave it up.
+_PENDING = "sent_at IS NULL AND failure IS NULL"
+NOTIFICATION_CLAIM = SendClaim("notifications", "idempotency_key", _PENDING)
+RESEND_CLAIM = SendClaim("notification_resends", "resend_key", _PENDING)
 
 
 class Mailer:
@@ -308,6 +376,21 @@ def partly_refused(codes: list[int], recipients: int, roles: list[str]) -> str:
         f" the mail server refused {len(codes)} (SMTP {_codes(codes)}), configured"
         f" for {','.join(roles)}. {_ADVICE[RECIPIENTS_REFUSED]}"
     )
+
+
+def _not_sent(reason: str, kind: str) -> str:
+    """The failure recorded for a mail given up (``kind``), naming no address."""
+    return f"Not sent: {reason}. {_ADVICE[kind]}"
+
+
+def _reason_of(failure: str, kind: str) -> str:
+    """The reason ``_not_sent`` wrote into ``failure``, for a mail found given up;
+    the whole text where it was written otherwise (before the kinds were kept)."""
+    advice = f". {_ADVICE[kind]}" if kind in _ADVICE else None
+    text = failure.removeprefix("Not sent: ")
+    if advice is None or advice not in text:
+        return failure
+    return text.partition(advice)[0]
 
 
 @dataclass(frozen=True)
@@ -394,6 +477,18 @@ _INSERT_AUDIT = """
     VALUES ($1, $2, 'admin', $3, $4, true, false, $5, $6)
     ON CONFLICT (idempotency_key) DO NOTHING
 """
+# What the attempt holding a mail's claim records of it, from ``Delivery.values``
+# and the recipients (``SendClaim.record``): whom this attempt sent it to, as a
+# retry that came meanwhile may have written its own configuration's addresses.
+_NOTIFICATION_OUTCOME = """
+    sent_at = CASE WHEN $2 THEN now() END, failure = $3, failure_type = $4,
+    refused_roles = $5, failed_at = CASE WHEN $3::text IS NOT NULL THEN now() END,
+    recipients = $6
+"""
+_RESEND_RECORD = """
+    sent_at = CASE WHEN $2 THEN now() END, failure = $3, failure_type = $4,
+    refused_roles = $5, recipients = $6
+"""
 # What came of a resend attempt, as ``_recorded`` reads it.
 _RESEND_OUTCOME = """
     SELECT sent_at, failure, failure_type, refused_roles FROM notification_resends
@@ -465,10 +560,12 @@ class Notifier:
 
     @activity.defn
     async def notify(self, note: Notification) -> None:
-        """Send the mail unless this notification was already delivered.
+        """Send the mail unless this notification was already tried to the end.
 
         An earlier attempt still sending it (timed out, not stopped) holds its
         claim: this one is retried until that attempt has recorded the outcome.
+        A mail found sent is not sent again; one found given up is given up
+        again, with the error its first attempt raised.
         """
         recipients = self.recipients(note.roles, note.site_code)
         # Roles with no address configured: their people never get this mail.
@@ -484,7 +581,7 @@ class Notifier:
             )
         # The notification is kept with its row, so that an admin can send it
         # again once the cause of a failure is fixed (see ``resend``).
-        status = await self.pool.fetchval(
+        row = await self.pool.fetchrow(
             """
             INSERT INTO notifications
                 (idempotency_key, plan_id, template, recipients, note, batch_id)
@@ -495,7 +592,7 @@ class Notifier:
                 WHEN notifications.sent_at IS NULL AND notifications.failure IS NULL
                 THEN EXCLUDED.recipients ELSE notifications.recipients END,
                 note = EXCLUDED.note
-            RETURNING sent_at
+            RETURNING sent_at, failure, failure_type, refused_roles, recipients
             """,
             note.idempotency_key,
             note.plan_id,
@@ -504,45 +601,85 @@ class Notifier:
             note.model_dump(mode="json"),
             batch_of(note),
         )
-        if status is not None:
+        if self._settled(note, row):
             return
+        # Composed before the claim is taken: reading the attachments may be
+        # slow, and the claim covers only the exchange with the mail server.
+        message = await self._message(note, recipients) if recipients else None
         claimed = await NOTIFICATION_CLAIM.take(self.pool, note.idempotency_key)
         if claimed is None:
-            # An earlier attempt, timed out but still running, sent it since
-            # or is sending it now.
-            if await self.pool.fetchval(
-                "SELECT sent_at FROM notifications WHERE idempotency_key = $1",
-                note.idempotency_key,
-            ):
-                return
-            raise self.being_sent(note)
+            # An earlier attempt, timed out but still running, tried it to the
+            # end since, or is sending it now.
+            await self._found(note)
+            return
 
-        if recipients:
-            sent = await self._deliver_claimed(
-                NOTIFICATION_CLAIM, note.idempotency_key, claimed, note, recipients
+        if message is None:
+            delivery = without_address(Delivery(sent=False), unaddressed)
+        else:
+            sent = await self._send_claimed(
+                NOTIFICATION_CLAIM,
+                note.idempotency_key,
+                claimed,
+                note,
+                recipients,
+                message,
             )
             delivery = without_address(sent, unaddressed)
-        else:
-            delivery = without_address(Delivery(sent=False), unaddressed)
-        # Whom this attempt sent it to: a retry that came meanwhile may have
-        # written its own configuration's addresses.
-        await self.pool.execute(
-            """
-            UPDATE notifications SET sent_at = CASE WHEN $2 THEN now() END,
-                failure = $3, failure_type = $4, refused_roles = $5,
-                failed_at = CASE WHEN $3::text IS NOT NULL THEN now() END,
-                recipients = $6, sending_since = NULL
-            WHERE idempotency_key = $1
-            """,
+        if not await NOTIFICATION_CLAIM.record(
+            self.pool,
             note.idempotency_key,
+            claimed,
+            _NOTIFICATION_OUTCOME,
             *delivery.values(),
             recipients,
-        )
+            sent=delivery.sent,
+        ):
+            # Alive past its claim: the attempt that took over had its say.
+            await self._found(note)
+            return
         if not recipients:
             return  # nobody to send it to: recorded, and logged above
         _log("mail", note, delivery)
         if not delivery.sent:
             raise self.given_up(note, delivery)
+
+    def _settled(self, note: Notification, row: asyncpg.Record) -> bool:
+        """Whether the mail of ``row`` was tried to the end: sent, or recorded
+        as going to nobody; a mail given up is given up again.
+
+        A retry finding it given up (by an earlier attempt, timed out but still
+        running) ends as that attempt did, with the same error: sending it now
+        would send it behind the back of the failure recorded, which
+        ``notice failed`` lists for an admin's resend.
+        """
+        if row["sent_at"] is not None:
+            return True
+        if row["failure"] is None:
+            return False
+        if not row["recipients"]:
+            return True  # nobody to send it to, as the attempt recorded
+        kind = row["failure_type"] or RECIPIENTS_REFUSED
+        raise self.given_up(
+            note,
+            Delivery(
+                sent=False,
+                refused_roles=list(row["refused_roles"] or []),
+                failure=row["failure"],
+                failure_type=kind,
+                reason=_reason_of(row["failure"], kind),
+            ),
+        )
+
+    async def _found(self, note: Notification) -> None:
+        """End as the mail's row says, another attempt having claimed it: done
+        if it was tried to the end, else retried while that attempt sends it."""
+        row = await self.pool.fetchrow(
+            "SELECT sent_at, failure, failure_type, refused_roles, recipients"
+            " FROM notifications WHERE idempotency_key = $1",
+            note.idempotency_key,
+        )
+        if not self._settled(note, row):
+            raise self.being_sent(note)
 
     @activity.defn
     async def resend(self, request: ResendRequest) -> ResendOutcome:
@@ -587,38 +724,45 @@ class Notifier:
         self, request: ResendRequest, note: Notification, recipients: list[str]
     ) -> Delivery:
         """Send a resend attempt recorded and not tried yet; what came of it."""
+        message = await self._message(note, recipients, resent=True)
         claimed = await RESEND_CLAIM.take(self.pool, request.resend_key)
         if claimed is None:
             # An earlier attempt, timed out but still running, tried it to the
             # end since, or is sending it now.
-            done = _recorded(
-                await self.pool.fetchrow(
-                    f"{_RESEND_OUTCOME} WHERE resend_key = $1", request.resend_key
-                )
-            )
-            if done is None:
-                raise self.being_sent(note)
-            return done
+            return await self._resend_found(request, note)
 
-        sent = await self._deliver_claimed(
-            RESEND_CLAIM, request.resend_key, claimed, note, recipients, resent=True
+        sent = await self._send_claimed(
+            RESEND_CLAIM, request.resend_key, claimed, note, recipients, message
         )
         # Roles still without an address on this worker (the configuration
         # corrected, the worker not restarted) are recorded as missed.
         delivery = without_address(sent, self.unaddressed(note))
-        await self.pool.execute(
-            """
-            UPDATE notification_resends SET sent_at = CASE WHEN $2 THEN now() END,
-                failure = $3, failure_type = $4, refused_roles = $5,
-                recipients = $6, sending_since = NULL
-            WHERE resend_key = $1
-            """,
+        if not await RESEND_CLAIM.record(
+            self.pool,
             request.resend_key,
+            claimed,
+            _RESEND_RECORD,
             *delivery.values(),
             recipients,
-        )
+            sent=delivery.sent,
+        ):
+            # Alive past its claim: the attempt that took over had its say.
+            return await self._resend_found(request, note)
         _log("mail resend", note, delivery)
         return delivery
+
+    async def _resend_found(
+        self, request: ResendRequest, note: Notification
+    ) -> Delivery:
+        """What came of a resend another attempt claimed; retried while it sends."""
+        done = _recorded(
+            await self.pool.fetchrow(
+                f"{_RESEND_OUTCOME} WHERE resend_key = $1", request.resend_key
+            )
+        )
+        if done is None:
+            raise self.being_sent(note)
+        return done
 
     async def _record_resend(
         self, request: ResendRequest, note: Notification, recipients: list[str]
@@ -672,20 +816,22 @@ class Notifier:
             sent=False, refused_roles=roles, failure=failure, failure_type=NO_RECIPIENTS
         )
 
-    async def _deliver_claimed(
+    async def _send_claimed(
         self,
         claim: SendClaim,
         key: str,
         claimed: datetime,
         note: Notification,
         recipients: list[str],
-        *,
-        resent: bool = False,
+        message: EmailMessage | Delivery,
     ) -> Delivery:
-        """``deliver``, ending the claim when the attempt fails, so that its
-        retry sends at once; the caller records the outcome, which ends it."""
+        """``send`` ``message`` (a ``Delivery``: given up already), ending the
+        claim when the attempt fails or is cancelled, so that its retry sends at
+        once; the caller records the outcome, which ends it."""
+        if isinstance(message, Delivery):
+            return message
         try:
-            return await self.deliver(note, recipients, resent=resent)
+            return await self.send(note, recipients, message)
         except BaseException:
             await claim.release(self.pool, key, claimed)
             raise
@@ -710,18 +856,19 @@ class Notifier:
             type=BEING_SENT,
         )
 
-    async def deliver(
+    async def _message(
         self, note: Notification, recipients: list[str], *, resent: bool = False
-    ) -> Delivery:
-        """Compose ``note`` and send it to ``recipients``; say what came of it.
+    ) -> EmailMessage | Delivery:
+        """The mail of ``note`` to ``recipients``; the mail given up when it
+        cannot be written (an attachment damaged in the store).
 
-        A failure that may pass (the server away or busy, a 4xx, a policy
-        refusal, the attachment missing from the store) is raised, for the
-        activity to be retried. One no retry changes is returned as the mail
-        given up, with every role of ``note`` refused (see ``undeliverable``).
+        The attachments are read in a thread: a store that hangs (a network
+        mount gone away) holds this attempt, not the worker's other activities.
+        An attachment missing from the store is waited for: raised, for the
+        activity to be retried.
         """
         try:
-            message = self.compose(note, recipients, resent=resent)
+            attachments = await asyncio.to_thread(self._attachments, note)
         except DocumentDamaged:
             reason = "an attachment is damaged in the document store"
             return self._given_up(note, recipients, ATTACHMENT_DAMAGED, reason)
@@ -733,6 +880,23 @@ class Notifier:
                 " goes out at the next retry.",
                 type=ATTACHMENT_MISSING,
             ) from None
+        return self.compose(note, recipients, attachments, resent=resent)
+
+    def _attachments(self, note: Notification) -> list[bytes]:
+        # No time limit: a store that hangs holds this thread as long (README).
+        return [self.store.get(ref) for ref in note.attachments]
+
+    async def send(
+        self, note: Notification, recipients: list[str], message: EmailMessage
+    ) -> Delivery:
+        """Send ``message``, the mail of ``note`` to ``recipients``; say what
+        came of it.
+
+        A failure that may pass (the server away or busy, a 4xx, a policy
+        refusal) is raised, for the activity to be retried. One no retry
+        changes is returned as the mail given up, with every role of ``note``
+        refused (see ``undeliverable``).
+        """
         try:
             refused = await self.mailer.send(message)
         except aiosmtplib.SMTPException as err:
@@ -759,7 +923,7 @@ class Notifier:
         return Delivery(
             sent=False,
             refused_roles=self.roles_of(note, set(recipients)),
-            failure=f"Not sent: {reason}. {_ADVICE[kind]}",
+            failure=_not_sent(reason, kind),
             failure_type=kind,
             reason=reason,
         )
@@ -782,10 +946,16 @@ class Notifier:
         )
 
     def compose(
-        self, note: Notification, recipients: list[str], *, resent: bool = False
+        self,
+        note: Notification,
+        recipients: list[str],
+        attachments: list[bytes],
+        *,
+        resent: bool = False,
     ) -> EmailMessage:
-        """The mail of ``note``; ``resent``, marked as sent again, its content
-        being as it was first asked for."""
+        """The mail of ``note``, with the bytes of its attachments, in order;
+        ``resent``, marked as sent again, its content being as it was first
+        asked for."""
         fields = {
             "organisation": self.settings.organisation,
             # The candidates' look-up and verification pages (certflow web).
@@ -811,8 +981,7 @@ class Notifier:
         message.set_content(
             f"{body}\n\n{t('mail.signature', **fields)}\n", charset="utf-8"
         )
-        for ref in note.attachments:
-            data = self.store.get(ref)
+        for ref, data in zip(note.attachments, attachments, strict=True):
             maintype, _, subtype = ref.media_type.partition("/")
             message.add_attachment(
                 data,
