@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import signal
 import socket
 import sys
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +25,7 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.converter import PayloadCodec
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import (
@@ -761,12 +763,20 @@ class HeldAnswer(Interceptor):
     """Lets each run of one activity type do its work, then holds its answer
     back until ``released`` is set; ``written`` says the work is done. The
     plan then waits for an activity whose effect is already in PostgreSQL, as
-    on a loaded worker, and a test can act on it in between."""
+    on a loaded worker, and a test can act on it in between.
 
-    def __init__(self, activity_type: str) -> None:
+    ``when`` narrows the runs held to those whose argument it accepts; the
+    arguments of the runs held are kept in ``held``.
+    """
+
+    def __init__(
+        self, activity_type: str, when: Callable[[Any], bool] | None = None
+    ) -> None:
         self.activity_type = activity_type
+        self.when = when
         self.released = asyncio.Event()
         self.written = asyncio.Event()
+        self.held: list[Any] = []
 
     def intercept_activity(
         self, next: ActivityInboundInterceptor
@@ -781,21 +791,44 @@ class _HoldingAnswer(ActivityInboundInterceptor):
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         result = await super().execute_activity(input)
-        if activity.info().activity_type == self.hold.activity_type:
-            self.hold.written.set()
-            await self.hold.released.wait()
+        hold = self.hold
+        if activity.info().activity_type == hold.activity_type and (
+            hold.when is None or hold.when(input.args[0])
+        ):
+            hold.held.append(input.args[0])
+            hold.written.set()
+            await hold.released.wait()
         return result
 
 
 def worker_holding(driver: PlanDriver, resources: Any, hold: HeldAnswer) -> Worker:
     """A worker of its own for ``driver``'s plan, on a task queue of its own
     (the module's worker never sees the plan), holding answers as ``hold``."""
+    return own_worker(driver, resources, interceptors=[hold])
+
+
+def own_worker(
+    driver: PlanDriver,
+    resources: Any,
+    *,
+    codec: PayloadCodec | None = None,
+    **options: Any,
+) -> Worker:
+    """A worker of its own for ``driver``'s plan, on a task queue of its own
+    (the module's worker never sees the plan), built with ``options``.
+
+    With ``codec``, the worker decodes what it receives through it (the
+    client sends as before): a codec that takes its time holds a workflow
+    task open, as a loaded worker would.
+    """
     from worker import build_worker
 
     pool, store = resources
-    queue = f"certflow-held-{uuid.uuid4().hex[:8]}"
+    queue = f"certflow-own-{uuid.uuid4().hex[:8]}"
     temporal = driver.settings.temporal.model_copy(update={"task_queue": queue})
     driver.settings = driver.settings.model_copy(update={"temporal": temporal})
-    return build_worker(
-        driver.client, driver.settings, pool, store, interceptors=[hold]
-    )
+    client = driver.client
+    if codec is not None:
+        converter = dataclasses.replace(client.data_converter, payload_codec=codec)
+        client = Client(**{**client.config(), "data_converter": converter})
+    return build_worker(client, driver.settings, pool, store, **options)

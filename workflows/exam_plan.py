@@ -114,6 +114,8 @@ with workflow.unsafe.imports_passed_through():
 SHORT = timedelta(minutes=2)
 LONG = timedelta(minutes=10)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+# The shortest sleep of the timer loop: alarms already due wait for it.
+MIN_SLEEP = timedelta(seconds=1)
 # What a staff member waits on gets a few quick tries, then an answer.
 ANSWER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=4)
 # Patch id: an issued plan waits for the invoice finance still owes.
@@ -156,6 +158,10 @@ ALARMS_WITHDRAWN = "alarms-withdrawn-when-done"
 # MAIL_BESIDE) goes on past a mail given up (the mail server will never take
 # it); the code before this patch failed the plan on it.
 MAIL_GIVEN_UP = "mail-given-up"
+# Patch id: the timer loop never cancels its timer (see _sleep_until): the
+# time-skipping server of the training stack lost a plan whose workflow task
+# cancelled a timer that fired while the task ran.
+TIMERS_LEFT_TO_FIRE = "timers-left-to-fire"
 # Patch id: an upload or confirmation that arrives while the plan is still
 # writing its row waits for it, and for the duties it opens after: handled
 # before, it closed a duty not yet open, which then opened as owed.
@@ -227,6 +233,9 @@ class ExamPlanWorkflow:
         # obligation key: what a mail outage holds (status says so).
         self._notices_waiting: dict[str, int] = {}
         self._mail_fault: Exception | None = None
+        # The timer loop's timer and when it fires; a timer no longer wanted
+        # is left to fire (see _sleep_until).
+        self._timer: tuple[datetime, asyncio.Task[None]] | None = None
 
     # -- main line -----------------------------------------------------------
 
@@ -569,16 +578,22 @@ class ExamPlanWorkflow:
             wake = self._next_wake(until)
             if limit is not None:
                 wake = min(wake, started + limit) if wake else started + limit
-            timeout = max(wake - workflow.now(), timedelta(seconds=1)) if wake else None
             self._alarms_changed = False
-            try:
-                await workflow.wait_condition(
-                    lambda: done() or self._alarms_changed,
-                    timeout=timeout,
-                    timeout_summary=timer_summary(wake) if wake else None,
+            if workflow.patched(TIMERS_LEFT_TO_FIRE):
+                await self._sleep_until(wake, lambda: done() or self._alarms_changed)
+            else:
+                # As plans recorded before: the timer cancelled on waking early.
+                timeout = (
+                    max(wake - workflow.now(), MIN_SLEEP) if wake is not None else None
                 )
-            except TimeoutError:
-                pass
+                try:
+                    await workflow.wait_condition(
+                        lambda: done() or self._alarms_changed,
+                        timeout=timeout,
+                        timeout_summary=timer_summary(wake) if wake else None,
+                    )
+                except TimeoutError:
+                    pass
             await self._fire_due_alarms()
             self._publish()
             if self._should_continue_as_new():
@@ -586,6 +601,34 @@ class ExamPlanWorkflow:
                 workflow.continue_as_new(
                     self._input.model_copy(update={"state": self._state})
                 )
+
+    async def _sleep_until(
+        self, wake: datetime | None, woken: Callable[[], bool]
+    ) -> None:
+        """Wait until ``wake`` (at least a second from now), or ``woken`` holds.
+
+        The timer is never cancelled. The time-skipping test server (the
+        training stack's) refuses a workflow task that cancels a timer which
+        fired while the task ran, after applying part of its commands, and
+        refuses every later attempt of it ("invalid history builder state for
+        action", then "Already open activity"): the plan is stuck for good.
+        The real server drops the fired timer instead. So a timer that fires no
+        later than needed is kept for the next wait, and one no longer wanted
+        is left to fire: its wake changes nothing.
+        """
+        now = workflow.now()
+        timer = self._timer
+        if wake is not None:
+            fires_at = max(wake, now + MIN_SLEEP)
+            if timer is None or timer[1].done() or timer[0] > fires_at:
+                sleep = workflow.sleep(fires_at - now, summary=timer_summary(wake))
+                timer = (fires_at, asyncio.create_task(sleep))
+                self._timer = timer
+        else:
+            timer = None
+        await workflow.wait_condition(
+            lambda: woken() or (timer is not None and timer[1].done())
+        )
 
     def _next_wake(self, until: datetime | None) -> datetime | None:
         times = [

@@ -1,0 +1,116 @@
+"""A plan keeps going when a timer fires while a workflow task that cancels it
+is under way.
+
+Regression (training stack): a plan started after its deadline, its summary
+uploaded at once, stuck for good as its first overdue notices fell due. The
+worker's task handling the upload's intake cancelled the loop's timer, which
+had fired meanwhile. The time-skipping test server (the training stack's)
+refused the task ("invalid history builder state for action") after applying
+part of its commands, and refused every later attempt ("Already open activity
+with 4"): no action on the plan was answered again, and the clock no longer
+moved. The real server drops the fired timer instead: the plan's timer loop never
+cancels its timer, so it runs alike on both.
+
+Each test holds one workflow task of the plan open for as long as the race
+needs (a codec that takes its time, as a loaded worker would) on a worker of
+its own with no workflow cache, so every task replays the whole history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType
+from temporalio.converter import PayloadCodec
+
+from certflow.timeutil import cst_date
+from tests.support import LEAD, SITE, PlanDriver, own_worker
+from workflows import ExamPlanWorkflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+# What an answer of the upload intake holds, and nothing the worker decodes
+# before it: the task that takes that answer is the one held.
+INTAKE_ANSWER = b'"problem_count"'
+# An update that is not answered by then never will be.
+ANSWER_WAIT = 30
+
+
+class HeldTask(PayloadCodec):
+    """Decodes as is, but holds the first workflow task with a payload holding
+    ``marker`` until ``hold`` returns; ``held`` says it did."""
+
+    def __init__(self, marker: bytes, hold: Callable[[], Awaitable[None]]) -> None:
+        self.marker = marker
+        self.hold = hold
+        self.held = False
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        if not self.held and any(self.marker in p.data for p in payloads):
+            self.held = True
+            await self.hold()
+        return list(payloads)
+
+
+async def _first_timer_fired(driver: PlanDriver) -> None:
+    """Return once the plan's first timer has fired on the server's clock."""
+    fires_at = None
+    async for event in driver.h.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            attributes = event.timer_started_event_attributes
+            fires_at = (
+                event.event_time.ToDatetime()
+                + attributes.start_to_fire_timeout.ToTimedelta()
+            )
+            break
+    assert fires_at is not None, "the plan started no timer"
+    for _ in range(100):
+        now = (await driver.env.get_current_time()).replace(tzinfo=None)
+        if now > fires_at + timedelta(milliseconds=300):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the plan's first timer never came due")
+
+
+async def test_an_upload_taken_as_the_first_alarms_fall_due_is_answered(
+    make_driver: Any, resources: Any, env: Any
+) -> None:
+    """The tester's run: the timer loop's first timer (a second, the alarms
+    being due already) fired while the task taking the intake's answer ran,
+    and that task cancelled it."""
+    today = cst_date(await env.get_current_time())
+    driver: PlanDriver = await make_driver(exam_end_date=today - timedelta(days=63))
+    task = HeldTask(INTAKE_ANSWER, lambda: _first_timer_fired(driver))
+    async with own_worker(driver, resources, codec=task, max_cached_workflows=0):
+        await driver.start()
+        summary = driver.upload(
+            ExamPlanWorkflow.upload_score_summary, LEAD, driver.files["summary"]
+        )
+        result = await asyncio.wait_for(summary, ANSWER_WAIT)
+
+        assert task.held
+        assert result.accepted, result.problems
+        # The plan goes on: the next action is answered, the notices went out.
+        candidates = driver.upload(
+            ExamPlanWorkflow.upload_candidate_sign_in,
+            SITE,
+            driver.files["candidates"],
+        )
+        result = await asyncio.wait_for(candidates, ANSWER_WAIT)
+        assert result.accepted, result.problems
+        status = await driver.wait_for(
+            lambda s: len(s.owed) == 3 and all(o.escalations_sent for o in s.owed)
+        )
+        assert {o.duty for o in status.owed} == {
+            "signed_scan",
+            "evaluator_sign_in",
+            "summary_confirmation",
+        }
