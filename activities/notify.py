@@ -204,6 +204,33 @@ def batch_of(note: Notification) -> str | None:
     return note.fields.get("batch_id") or None
 
 
+def _settled(note: Notification, row: asyncpg.Record | None) -> bool:
+    """Whether a mail's row says it is sent, or withdrawn by its plan: no
+    attempt sends it (again)."""
+    if row is None or row["withdrawn_at"] is None:
+        return row is not None and row["sent_at"] is not None
+    if row["sent_at"] is not None:
+        return True
+    log.info(
+        "mail withdrawn by its plan plan_id=%s template=%s",
+        note.plan_id,
+        note.template,
+    )
+    return True
+
+
+def _row(note: Notification, recipients: list[str]) -> tuple[Any, ...]:
+    """The values a mail's ``notifications`` row is created with."""
+    return (
+        note.idempotency_key,
+        note.plan_id,
+        note.template,
+        recipients,
+        note.model_dump(mode="json"),
+        batch_of(note),
+    )
+
+
 def _whose(note: Notification) -> str:
     """``plan P…``, or ``batch B…`` for an approval batch's mail (no plan)."""
     batch = batch_of(note)
@@ -271,7 +298,9 @@ class SendClaim:
             )
 
 
-NOTIFICATION_CLAIM = SendClaim("notifications", "idempotency_key", "sent_at IS NULL")
+NOTIFICATION_CLAIM = SendClaim(
+    "notifications", "idempotency_key", "sent_at IS NULL AND withdrawn_at IS NULL"
+)
 RESEND_CLAIM = SendClaim(
     "notification_resends", "resend_key", "sent_at IS NULL AND failure IS NULL"
 )
@@ -484,7 +513,7 @@ class Notifier:
             )
         # The notification is kept with its row, so that an admin can send it
         # again once the cause of a failure is fixed (see ``resend``).
-        status = await self.pool.fetchval(
+        status = await self.pool.fetchrow(
             """
             INSERT INTO notifications
                 (idempotency_key, plan_id, template, recipients, note, batch_id)
@@ -495,25 +524,22 @@ class Notifier:
                 WHEN notifications.sent_at IS NULL AND notifications.failure IS NULL
                 THEN EXCLUDED.recipients ELSE notifications.recipients END,
                 note = EXCLUDED.note
-            RETURNING sent_at
+            RETURNING sent_at, withdrawn_at
             """,
-            note.idempotency_key,
-            note.plan_id,
-            note.template,
-            recipients,
-            note.model_dump(mode="json"),
-            batch_of(note),
+            *_row(note, recipients),
         )
-        if status is not None:
+        if _settled(note, status):
             return
         claimed = await NOTIFICATION_CLAIM.take(self.pool, note.idempotency_key)
         if claimed is None:
             # An earlier attempt, timed out but still running, sent it since
-            # or is sending it now.
-            if await self.pool.fetchval(
-                "SELECT sent_at FROM notifications WHERE idempotency_key = $1",
+            # or is sending it now; or its plan withdrew it since.
+            status = await self.pool.fetchrow(
+                "SELECT sent_at, withdrawn_at FROM notifications"
+                " WHERE idempotency_key = $1",
                 note.idempotency_key,
-            ):
+            )
+            if _settled(note, status):
                 return
             raise self.being_sent(note)
 
@@ -543,6 +569,31 @@ class Notifier:
         _log("mail", note, delivery)
         if not delivery.sent:
             raise self.given_up(note, delivery)
+
+    @activity.defn
+    async def withdraw(self, note: Notification) -> bool:
+        """Withdraw a mail its plan no longer wants sent; False if it went out.
+
+        The plan stops waiting for the mail without cancelling the activity
+        sending it (see migration 014): a later attempt of that activity finds
+        the row withdrawn and sends nothing, nor can it claim the mail. A mail
+        no attempt has reached yet gets its row here, withdrawn. An attempt
+        holding the claim may still send it, as a cancelled one could.
+        """
+        recipients = self.recipients(note.roles, note.site_code)
+        withdrawn = await self.pool.fetchval(
+            """
+            INSERT INTO notifications (idempotency_key, plan_id, template,
+                recipients, note, batch_id, withdrawn_at)
+            VALUES ($1, $2, $3, $4, $5, $6, now())
+            ON CONFLICT (idempotency_key) DO UPDATE
+                SET withdrawn_at = coalesce(notifications.withdrawn_at, now())
+                WHERE notifications.sent_at IS NULL
+            RETURNING withdrawn_at
+            """,
+            *_row(note, recipients),
+        )
+        return withdrawn is not None
 
     @activity.defn
     async def resend(self, request: ResendRequest) -> ResendOutcome:

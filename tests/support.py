@@ -106,6 +106,8 @@ __all__ = [
     "free_ports",
     "mails_of",
     "notify_attempts",
+    "own_worker",
+    "pending_notify",
     "read_until_ready",
     "refusal_text",
     "refused",
@@ -358,8 +360,8 @@ async def mails_of(
     raise AssertionError(f"{len(found)} of {count} {template} mails for {plan_id}")
 
 
-async def notify_attempts(driver: PlanDriver) -> int:
-    """The attempt the plan's pending notify activity is at; 0 when none is."""
+async def pending_notify(driver: PlanDriver) -> list[Any]:
+    """The plan's notify activities the server has pending (mails under way)."""
     # The raw call, as in terminate_when_idle: describe() cannot read the test
     # server's datetime search attributes.
     described = await driver.client.workflow_service.describe_workflow_execution(
@@ -368,12 +370,12 @@ async def notify_attempts(driver: PlanDriver) -> int:
             execution=WorkflowExecution(workflow_id=driver.h.id),
         )
     )
-    attempts = [
-        a.attempt
-        for a in described.pending_activities
-        if a.activity_type.name == "notify"
-    ]
-    return max(attempts, default=0)
+    return [a for a in described.pending_activities if a.activity_type.name == "notify"]
+
+
+async def notify_attempts(driver: PlanDriver) -> int:
+    """The attempt the plan's pending notify activity is at; 0 when none is."""
+    return max((a.attempt for a in await pending_notify(driver)), default=0)
 
 
 def empty_workbook(folder: Path) -> Path:
