@@ -11,7 +11,7 @@ import socket
 import sys
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -21,8 +21,8 @@ from typing import Any
 import asyncpg
 import openpyxl
 from temporalio import activity
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.common.v1 import Payload, WorkflowExecution
+from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.converter import PayloadCodec
@@ -807,6 +807,52 @@ def worker_holding(driver: PlanDriver, resources: Any, hold: HeldAnswer) -> Work
     """A worker of its own for ``driver``'s plan, on a task queue of its own
     (the module's worker never sees the plan), holding answers as ``hold``."""
     return own_worker(driver, resources, interceptors=[hold])
+
+
+# What an answer of the upload intake holds, and nothing a worker decodes
+# before it: the workflow task that takes that answer (see ``HeldTask``).
+INTAKE_ANSWER = b'"problem_count"'
+
+
+class HeldTask(PayloadCodec):
+    """A codec (see ``own_worker``) that decodes as is, but holds the first
+    workflow task with a payload holding ``marker`` until ``hold`` returns;
+    ``held`` says it did. The task stays open meanwhile, as on a loaded
+    worker, and a test races it with what ``hold`` waits for."""
+
+    def __init__(self, marker: bytes, hold: Callable[[], Awaitable[None]]) -> None:
+        self.marker = marker
+        self.hold = hold
+        self.held = False
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        if not self.held and any(self.marker in p.data for p in payloads):
+            self.held = True
+            await self.hold()
+        return list(payloads)
+
+
+async def first_timer_fired(driver: PlanDriver) -> None:
+    """Return once the plan's first timer has fired on the server's clock."""
+    fires_at = None
+    async for event in driver.h.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            attributes = event.timer_started_event_attributes
+            fires_at = (
+                event.event_time.ToDatetime()
+                + attributes.start_to_fire_timeout.ToTimedelta()
+            )
+            break
+    assert fires_at is not None, "the plan started no timer"
+    for _ in range(100):
+        now = (await driver.env.get_current_time()).replace(tzinfo=None)
+        if now > fires_at + timedelta(milliseconds=300):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the plan's first timer never came due")
 
 
 def own_worker(

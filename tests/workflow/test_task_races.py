@@ -20,24 +20,25 @@ its own with no workflow cache, so every task replays the whole history.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from temporalio.api.common.v1 import Payload
-from temporalio.api.enums.v1 import EventType, PendingActivityState
-from temporalio.converter import PayloadCodec
+from temporalio.api.enums.v1 import PendingActivityState
 
 from certflow.actions import CancelRequest
 from certflow.i18n import t
 from certflow.timeutil import cst_date
 from tests.support import (
+    INTAKE_ANSWER,
     LEAD,
     SITE,
     TECH,
     HeldAnswer,
+    HeldTask,
     PlanDriver,
+    first_timer_fired,
     own_worker,
     pending_notify,
 )
@@ -45,52 +46,10 @@ from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
-# What an answer of the upload intake holds, and nothing the worker decodes
-# before it: the task that takes that answer is the one held.
-INTAKE_ANSWER = b'"problem_count"'
 # What the answer of the database to an accepted cancellation holds.
 CANCEL_ANSWER = b'"cancelled":true'
 # An update that is not answered by then never will be.
 ANSWER_WAIT = 30
-
-
-class HeldTask(PayloadCodec):
-    """Decodes as is, but holds the first workflow task with a payload holding
-    ``marker`` until ``hold`` returns; ``held`` says it did."""
-
-    def __init__(self, marker: bytes, hold: Callable[[], Awaitable[None]]) -> None:
-        self.marker = marker
-        self.hold = hold
-        self.held = False
-
-    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return list(payloads)
-
-    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        if not self.held and any(self.marker in p.data for p in payloads):
-            self.held = True
-            await self.hold()
-        return list(payloads)
-
-
-async def _first_timer_fired(driver: PlanDriver) -> None:
-    """Return once the plan's first timer has fired on the server's clock."""
-    fires_at = None
-    async for event in driver.h.fetch_history_events():
-        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
-            attributes = event.timer_started_event_attributes
-            fires_at = (
-                event.event_time.ToDatetime()
-                + attributes.start_to_fire_timeout.ToTimedelta()
-            )
-            break
-    assert fires_at is not None, "the plan started no timer"
-    for _ in range(100):
-        now = (await driver.env.get_current_time()).replace(tzinfo=None)
-        if now > fires_at + timedelta(milliseconds=300):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the plan's first timer never came due")
 
 
 async def _mail_sent(driver: PlanDriver) -> None:
@@ -113,7 +72,7 @@ async def test_an_upload_taken_as_the_first_alarms_fall_due_is_answered(
     and that task cancelled it."""
     today = cst_date(await env.get_current_time())
     driver: PlanDriver = await make_driver(exam_end_date=today - timedelta(days=63))
-    task = HeldTask(INTAKE_ANSWER, lambda: _first_timer_fired(driver))
+    task = HeldTask(INTAKE_ANSWER, lambda: first_timer_fired(driver))
     async with own_worker(driver, resources, codec=task, max_cached_workflows=0):
         await driver.start()
         summary = driver.upload(
