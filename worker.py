@@ -84,6 +84,7 @@ def build_activities(
         intake.apply_correction,
         calendar.publicity_window,
         notifier.notify,
+        notifier.withdraw,
         notifier.resend,
         certificates.issue_certificates,
         reports.build_batch_report,

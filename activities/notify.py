@@ -211,6 +211,18 @@ def batch_of(note: Notification) -> str | None:
     return note.fields.get("batch_id") or None
 
 
+def _row(note: Notification, recipients: list[str]) -> tuple[Any, ...]:
+    """The values a mail's ``notifications`` row is created with."""
+    return (
+        note.idempotency_key,
+        note.plan_id,
+        note.template,
+        recipients,
+        note.model_dump(mode="json"),
+        batch_of(note),
+    )
+
+
 def _whose(note: Notification) -> str:
     """``plan P…``, or ``batch B…`` for an approval batch's mail (no plan)."""
     batch = batch_of(note)
@@ -339,9 +351,12 @@ class SendClaim:
 
 
 # Neither sent nor given up: a mail given up is sent again only by an admin's
-# resend, never by an attempt of the activity that gave it up.
+# resend, never by an attempt of the activity that gave it up. Nor is a mail
+# its plan withdrew claimed (migration 014).
 _PENDING = "sent_at IS NULL AND failure IS NULL"
-NOTIFICATION_CLAIM = SendClaim("notifications", "idempotency_key", _PENDING)
+NOTIFICATION_CLAIM = SendClaim(
+    "notifications", "idempotency_key", f"{_PENDING} AND withdrawn_at IS NULL"
+)
 RESEND_CLAIM = SendClaim("notification_resends", "resend_key", _PENDING)
 
 
@@ -592,14 +607,10 @@ class Notifier:
                 WHEN notifications.sent_at IS NULL AND notifications.failure IS NULL
                 THEN EXCLUDED.recipients ELSE notifications.recipients END,
                 note = EXCLUDED.note
-            RETURNING sent_at, failure, failure_type, refused_roles, recipients
+            RETURNING sent_at, failure, failure_type, refused_roles, recipients,
+                      withdrawn_at
             """,
-            note.idempotency_key,
-            note.plan_id,
-            note.template,
-            recipients,
-            note.model_dump(mode="json"),
-            batch_of(note),
+            *_row(note, recipients),
         )
         if self._settled(note, row):
             return
@@ -647,12 +658,20 @@ class Notifier:
         """Whether the mail of ``row`` was tried to the end: sent, or recorded
         as going to nobody; a mail given up is given up again.
 
+        A mail its plan withdrew (migration 014) is done: no attempt sends it.
         A retry finding it given up (by an earlier attempt, timed out but still
         running) ends as that attempt did, with the same error: sending it now
         would send it behind the back of the failure recorded, which
         ``notice failed`` lists for an admin's resend.
         """
         if row["sent_at"] is not None:
+            return True
+        if row["withdrawn_at"] is not None:
+            log.info(
+                "mail withdrawn by its plan plan_id=%s template=%s",
+                note.plan_id,
+                note.template,
+            )
             return True
         if row["failure"] is None:
             return False
@@ -674,12 +693,37 @@ class Notifier:
         """End as the mail's row says, another attempt having claimed it: done
         if it was tried to the end, else retried while that attempt sends it."""
         row = await self.pool.fetchrow(
-            "SELECT sent_at, failure, failure_type, refused_roles, recipients"
-            " FROM notifications WHERE idempotency_key = $1",
+            "SELECT sent_at, failure, failure_type, refused_roles, recipients,"
+            " withdrawn_at FROM notifications WHERE idempotency_key = $1",
             note.idempotency_key,
         )
         if not self._settled(note, row):
             raise self.being_sent(note)
+
+    @activity.defn
+    async def withdraw(self, note: Notification) -> bool:
+        """Withdraw a mail its plan no longer wants sent; False if it went out.
+
+        The plan stops waiting for the mail without cancelling the activity
+        sending it (see migration 014): a later attempt of that activity finds
+        the row withdrawn and sends nothing, nor can it claim the mail. A mail
+        no attempt has reached yet gets its row here, withdrawn. An attempt
+        holding the claim may still send it, as a cancelled one could.
+        """
+        recipients = self.recipients(note.roles, note.site_code)
+        withdrawn = await self.pool.fetchval(
+            """
+            INSERT INTO notifications (idempotency_key, plan_id, template,
+                recipients, note, batch_id, withdrawn_at)
+            VALUES ($1, $2, $3, $4, $5, $6, now())
+            ON CONFLICT (idempotency_key) DO UPDATE
+                SET withdrawn_at = coalesce(notifications.withdrawn_at, now())
+                WHERE notifications.sent_at IS NULL
+            RETURNING withdrawn_at
+            """,
+            *_row(note, recipients),
+        )
+        return withdrawn is not None
 
     @activity.defn
     async def resend(self, request: ResendRequest) -> ResendOutcome:

@@ -2795,6 +2795,13 @@ async def advance_clock(ctx: Context, args: argparse.Namespace) -> int:
     try:
         after = await training.advance_clock(client, by, rpc_timeout=rpc_timeout)
     except RPCError as err:
+        # The server skips no time while a workflow task is open: a plan whose
+        # task keeps failing holds the clock, with the worker running.
+        failing = await _plans_failing(ctx, client)
+        if failing:
+            raise ConnectionProblem(
+                t("cli.clock.task_failing", plans="、".join(failing))
+            ) from None
         if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
             raise ConnectionProblem(
                 t("cli.clock.still_moving", seconds=f"{ctx.wait:.0f}")
@@ -2806,6 +2813,33 @@ async def advance_clock(ctx: Context, args: argparse.Namespace) -> int:
         raise ConnectionProblem(t("cli.clock.skip_failed")) from None
     ctx.say(t("cli.clock.advanced", before=format_cst(before), after=format_cst(after)))
     return 0
+
+
+async def _plans_failing(ctx: Context, client: Client) -> list[str]:
+    """The plans on the training server whose workflow task keeps failing.
+
+    Read from the plans the database knows (the server lists no workflows),
+    within a few seconds; none when the database cannot tell.
+    """
+    import asyncpg
+
+    from starter import training
+
+    try:
+        async with asyncio.timeout(min(ctx.wait, 15.0)):
+            pool = await ctx.pool()
+            rows = await pool.fetch(
+                "SELECT plan_id, workflow_id FROM plans"
+                " WHERE stage <> $1 ORDER BY plan_id",
+                Stage.CANCELLED.value,
+            )
+            return [
+                row["plan_id"]
+                for row in rows
+                if await training.task_failing(client, row["workflow_id"])
+            ]
+    except (TimeoutError, CliError, OSError, asyncpg.PostgresError):
+        return []
 
 
 # -- calendar ----------------------------------------------------------------------

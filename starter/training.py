@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from google.protobuf.empty_pb2 import Empty
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -35,6 +37,9 @@ TRAINING_PORT = 7243
 TRAINING_SMTP_PORT = 8026
 TRAINING_STATE = Path(".state") / "training"
 TRAINING_DATABASE = "certflow_training"
+# A workflow task a worker took and has not answered for this long (the tasks'
+# timeout) is not being worked on: its answer was refused (see task_failing).
+TASK_ANSWERED_WITHIN = timedelta(seconds=10)
 
 
 class TrainingServer(DevServer):
@@ -118,3 +123,44 @@ async def advance_clock(
     assert now is not None  # it has just answered as a training server
     log.info("training clock advanced by=%s now=%s", by, now.isoformat())
     return now
+
+
+async def task_failing(client: Client, workflow_id: str) -> bool:
+    """Whether the workflow's task keeps failing, so the clock cannot move.
+
+    The test server skips time only while no workflow task is open. A task
+    the worker failed (``WorkflowTaskFailed``), or took long ago and never
+    saw recorded as done (the server refused its answer: the worker's log
+    says ``Error while completing workflow activation``), stays open for good.
+    A task no worker has taken is not counted: its worker is away, not
+    failing. A workflow that cannot be read is not counted either.
+    """
+    tail: list[HistoryEvent] = []
+    try:
+        handle = client.get_workflow_handle(workflow_id)
+        async for event in handle.fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                tail = []
+            elif event.event_type in _TASK_EVENTS:
+                tail.append(event)
+        now = await training_now(client)
+    except RPCError:
+        return False
+    if any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED for e in tail):
+        return True
+    if not tail or now is None:
+        return False
+    last = tail[-1]
+    taken_at = last.event_time.ToDatetime().replace(tzinfo=UTC)
+    return bool(
+        last.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+        and now - taken_at > TASK_ANSWERED_WITHIN
+    )
+
+
+_TASK_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import signal
 import socket
 import sys
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -20,10 +21,11 @@ from typing import Any
 import asyncpg
 import openpyxl
 from temporalio import activity
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.common.v1 import Payload, WorkflowExecution
+from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.converter import PayloadCodec
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import (
@@ -104,6 +106,8 @@ __all__ = [
     "free_ports",
     "mails_of",
     "notify_attempts",
+    "own_worker",
+    "pending_notify",
     "read_until_ready",
     "refusal_text",
     "refused",
@@ -356,8 +360,8 @@ async def mails_of(
     raise AssertionError(f"{len(found)} of {count} {template} mails for {plan_id}")
 
 
-async def notify_attempts(driver: PlanDriver) -> int:
-    """The attempt the plan's pending notify activity is at; 0 when none is."""
+async def pending_notify(driver: PlanDriver) -> list[Any]:
+    """The plan's notify activities the server has pending (mails under way)."""
     # The raw call, as in terminate_when_idle: describe() cannot read the test
     # server's datetime search attributes.
     described = await driver.client.workflow_service.describe_workflow_execution(
@@ -366,12 +370,12 @@ async def notify_attempts(driver: PlanDriver) -> int:
             execution=WorkflowExecution(workflow_id=driver.h.id),
         )
     )
-    attempts = [
-        a.attempt
-        for a in described.pending_activities
-        if a.activity_type.name == "notify"
-    ]
-    return max(attempts, default=0)
+    return [a for a in described.pending_activities if a.activity_type.name == "notify"]
+
+
+async def notify_attempts(driver: PlanDriver) -> int:
+    """The attempt the plan's pending notify activity is at; 0 when none is."""
+    return max((a.attempt for a in await pending_notify(driver)), default=0)
 
 
 def empty_workbook(folder: Path) -> Path:
@@ -761,12 +765,20 @@ class HeldAnswer(Interceptor):
     """Lets each run of one activity type do its work, then holds its answer
     back until ``released`` is set; ``written`` says the work is done. The
     plan then waits for an activity whose effect is already in PostgreSQL, as
-    on a loaded worker, and a test can act on it in between."""
+    on a loaded worker, and a test can act on it in between.
 
-    def __init__(self, activity_type: str) -> None:
+    ``when`` narrows the runs held to those whose argument it accepts; the
+    arguments of the runs held are kept in ``held``.
+    """
+
+    def __init__(
+        self, activity_type: str, when: Callable[[Any], bool] | None = None
+    ) -> None:
         self.activity_type = activity_type
+        self.when = when
         self.released = asyncio.Event()
         self.written = asyncio.Event()
+        self.held: list[Any] = []
 
     def intercept_activity(
         self, next: ActivityInboundInterceptor
@@ -781,21 +793,90 @@ class _HoldingAnswer(ActivityInboundInterceptor):
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         result = await super().execute_activity(input)
-        if activity.info().activity_type == self.hold.activity_type:
-            self.hold.written.set()
-            await self.hold.released.wait()
+        hold = self.hold
+        if activity.info().activity_type == hold.activity_type and (
+            hold.when is None or hold.when(input.args[0])
+        ):
+            hold.held.append(input.args[0])
+            hold.written.set()
+            await hold.released.wait()
         return result
 
 
 def worker_holding(driver: PlanDriver, resources: Any, hold: HeldAnswer) -> Worker:
     """A worker of its own for ``driver``'s plan, on a task queue of its own
     (the module's worker never sees the plan), holding answers as ``hold``."""
+    return own_worker(driver, resources, interceptors=[hold])
+
+
+# What an answer of the upload intake holds, and nothing a worker decodes
+# before it: the workflow task that takes that answer (see ``HeldTask``).
+INTAKE_ANSWER = b'"problem_count"'
+
+
+class HeldTask(PayloadCodec):
+    """A codec (see ``own_worker``) that decodes as is, but holds the first
+    workflow task with a payload holding ``marker`` until ``hold`` returns;
+    ``held`` says it did. The task stays open meanwhile, as on a loaded
+    worker, and a test races it with what ``hold`` waits for."""
+
+    def __init__(self, marker: bytes, hold: Callable[[], Awaitable[None]]) -> None:
+        self.marker = marker
+        self.hold = hold
+        self.held = False
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        if not self.held and any(self.marker in p.data for p in payloads):
+            self.held = True
+            await self.hold()
+        return list(payloads)
+
+
+async def first_timer_fired(driver: PlanDriver) -> None:
+    """Return once the plan's first timer has fired on the server's clock."""
+    fires_at = None
+    async for event in driver.h.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            attributes = event.timer_started_event_attributes
+            fires_at = (
+                event.event_time.ToDatetime()
+                + attributes.start_to_fire_timeout.ToTimedelta()
+            )
+            break
+    assert fires_at is not None, "the plan started no timer"
+    for _ in range(100):
+        now = (await driver.env.get_current_time()).replace(tzinfo=None)
+        if now > fires_at + timedelta(milliseconds=300):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the plan's first timer never came due")
+
+
+def own_worker(
+    driver: PlanDriver,
+    resources: Any,
+    *,
+    codec: PayloadCodec | None = None,
+    **options: Any,
+) -> Worker:
+    """A worker of its own for ``driver``'s plan, on a task queue of its own
+    (the module's worker never sees the plan), built with ``options``.
+
+    With ``codec``, the worker decodes what it receives through it (the
+    client sends as before): a codec that takes its time holds a workflow
+    task open, as a loaded worker would.
+    """
     from worker import build_worker
 
     pool, store = resources
-    queue = f"certflow-held-{uuid.uuid4().hex[:8]}"
+    queue = f"certflow-own-{uuid.uuid4().hex[:8]}"
     temporal = driver.settings.temporal.model_copy(update={"task_queue": queue})
     driver.settings = driver.settings.model_copy(update={"temporal": temporal})
-    return build_worker(
-        driver.client, driver.settings, pool, store, interceptors=[hold]
-    )
+    client = driver.client
+    if codec is not None:
+        converter = dataclasses.replace(client.data_converter, payload_codec=codec)
+        client = Client(**{**client.config(), "data_converter": converter})
+    return build_worker(client, driver.settings, pool, store, **options)

@@ -18,6 +18,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import CalendarActivities
@@ -114,6 +115,8 @@ with workflow.unsafe.imports_passed_through():
 SHORT = timedelta(minutes=2)
 LONG = timedelta(minutes=10)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+# The shortest sleep of the timer loop: alarms already due wait for it.
+MIN_SLEEP = timedelta(seconds=1)
 # What a staff member waits on gets a few quick tries, then an answer.
 ANSWER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=4)
 # Patch id: an issued plan waits for the invoice finance still owes.
@@ -156,6 +159,15 @@ ALARMS_WITHDRAWN = "alarms-withdrawn-when-done"
 # MAIL_BESIDE) goes on past a mail given up (the mail server will never take
 # it); the code before this patch failed the plan on it.
 MAIL_GIVEN_UP = "mail-given-up"
+# Patch id: the timer loop never cancels its timer (see _sleep_until): the
+# time-skipping server of the training stack lost a plan whose workflow task
+# cancelled a timer that fired while the task ran.
+TIMERS_LEFT_TO_FIRE = "timers-left-to-fire"
+# Patch id: a mail the plan no longer wants sent is withdrawn in the database,
+# and the activity sending it is left to find out, never cancelled (see
+# _mail): the time-skipping server of the training stack lost a plan whose
+# workflow task cancelled an activity that finished while the task ran.
+MAILS_WITHDRAWN_IN_STORE = "mails-withdrawn-in-store"
 # Patch id: an upload or confirmation that arrives while the plan is still
 # writing its row waits for it, and for the duties it opens after: handled
 # before, it closed a duty not yet open, which then opened as owed.
@@ -227,6 +239,9 @@ class ExamPlanWorkflow:
         # obligation key: what a mail outage holds (status says so).
         self._notices_waiting: dict[str, int] = {}
         self._mail_fault: Exception | None = None
+        # The timer loop's timer and when it fires; a timer no longer wanted
+        # is left to fire (see _sleep_until).
+        self._timer: tuple[datetime, asyncio.Task[None]] | None = None
 
     # -- main line -----------------------------------------------------------
 
@@ -569,16 +584,22 @@ class ExamPlanWorkflow:
             wake = self._next_wake(until)
             if limit is not None:
                 wake = min(wake, started + limit) if wake else started + limit
-            timeout = max(wake - workflow.now(), timedelta(seconds=1)) if wake else None
             self._alarms_changed = False
-            try:
-                await workflow.wait_condition(
-                    lambda: done() or self._alarms_changed,
-                    timeout=timeout,
-                    timeout_summary=timer_summary(wake) if wake else None,
+            if workflow.patched(TIMERS_LEFT_TO_FIRE):
+                await self._sleep_until(wake, lambda: done() or self._alarms_changed)
+            else:
+                # As plans recorded before: the timer cancelled on waking early.
+                timeout = (
+                    max(wake - workflow.now(), MIN_SLEEP) if wake is not None else None
                 )
-            except TimeoutError:
-                pass
+                try:
+                    await workflow.wait_condition(
+                        lambda: done() or self._alarms_changed,
+                        timeout=timeout,
+                        timeout_summary=timer_summary(wake) if wake else None,
+                    )
+                except TimeoutError:
+                    pass
             await self._fire_due_alarms()
             self._publish()
             if self._should_continue_as_new():
@@ -586,6 +607,34 @@ class ExamPlanWorkflow:
                 workflow.continue_as_new(
                     self._input.model_copy(update={"state": self._state})
                 )
+
+    async def _sleep_until(
+        self, wake: datetime | None, woken: Callable[[], bool]
+    ) -> None:
+        """Wait until ``wake`` (at least a second from now), or ``woken`` holds.
+
+        The timer is never cancelled. The time-skipping test server (the
+        training stack's) refuses a workflow task that cancels a timer which
+        fired while the task ran, after applying part of its commands, and
+        refuses every later attempt of it ("invalid history builder state for
+        action", then "Already open activity"): the plan is stuck for good.
+        The real server drops the fired timer instead. So a timer that fires no
+        later than needed is kept for the next wait, and one no longer wanted
+        is left to fire: its wake changes nothing.
+        """
+        now = workflow.now()
+        timer = self._timer
+        if wake is not None:
+            fires_at = max(wake, now + MIN_SLEEP)
+            if timer is None or timer[1].done() or timer[0] > fires_at:
+                sleep = workflow.sleep(fires_at - now, summary=timer_summary(wake))
+                timer = (fires_at, asyncio.create_task(sleep))
+                self._timer = timer
+        else:
+            timer = None
+        await workflow.wait_condition(
+            lambda: woken() or (timer is not None and timer[1].done())
+        )
 
     def _next_wake(self, until: datetime | None) -> datetime | None:
         times = [
@@ -2405,8 +2454,9 @@ class ExamPlanWorkflow:
             return
         if alarm is not None and not workflow.patched(ALARMS_WITHDRAWN):
             alarm = None  # as plans recorded before: sent whatever became of it
+        in_store = workflow.patched(MAILS_WITHDRAWN_IN_STORE)
         before = self._mails[-1] if self._mails else None
-        mail = asyncio.create_task(self._mail(note, before, alarm))
+        mail = asyncio.create_task(self._mail(note, before, alarm, in_store))
         self._mails = [m for m in self._mails if not m.done()] + [mail]
 
     def _withdraw_mails(self) -> None:
@@ -2420,6 +2470,7 @@ class ExamPlanWorkflow:
         note: Notification,
         before: asyncio.Task[None] | None,
         alarm: Alarm | None = None,
+        in_store: bool = False,
     ) -> None:
         """Send one mail once the one asked for before it has gone out.
 
@@ -2428,19 +2479,35 @@ class ExamPlanWorkflow:
         however long the mail server was away. The activity is retried until
         the server takes the mail or it is given up (see Notifier.notify); its
         idempotency key keeps a retry from sending twice.
+
+        A mail withdrawn while its activity runs (``in_store``) is withdrawn
+        in the database, and the activity left to find out at its next
+        attempt: never cancelled, as the time-skipping server of the training
+        stack loses a plan whose workflow task cancels an activity finishing
+        at that moment (the real server does not). Plans recorded before
+        cancel it.
         """
         # Counted from the task's first step, and uncounted in its finally: a
         # task cancelled before it ran (the plan's cancellation) does neither.
         key = alarm.obligation.key if alarm is not None else None
         if key is not None:
             self._notices_waiting[key] = self._notices_waiting.get(key, 0) + 1
+        cancellation = (
+            ActivityCancellationType.ABANDON
+            if in_store
+            else ActivityCancellationType.TRY_CANCEL
+        )
+        turn = False
         try:
             if before is not None:
                 # Whatever became of the one before, this one goes out.
                 await workflow.wait([before])
+            turn = True
             if alarm is None:
-                await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
-            elif not await self._alarm_while_owed(note, alarm):
+                await self._activity(
+                    Notifier.notify, note, retry=MAIL_RETRY, cancellation=cancellation
+                )
+            elif not await self._alarm_while_owed(note, alarm, cancellation):
                 alarm.uncount()
                 # In the text too: a plain log format shows no extra fields.
                 workflow.logger.info(
@@ -2455,7 +2522,10 @@ class ExamPlanWorkflow:
                     },
                 )
         except asyncio.CancelledError:
-            # Withdrawn by the plan's cancellation (see _withdraw_mails).
+            # Withdrawn by the plan's cancellation (see _withdraw_mails); at
+            # its turn, its activity was under way.
+            if turn and in_store:
+                await self._withdraw(note)
             workflow.logger.info(
                 "mail withdrawn",
                 extra={"plan_id": note.plan_id, "template": note.template},
@@ -2472,15 +2542,21 @@ class ExamPlanWorkflow:
             if key is not None:
                 self._notices_waiting[key] -= 1
 
-    async def _alarm_while_owed(self, note: Notification, alarm: Alarm) -> bool:
+    async def _alarm_while_owed(
+        self,
+        note: Notification,
+        alarm: Alarm,
+        cancellation: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    ) -> bool:
         """Send an alarm's mail unless its duty is done first; False if withdrawn.
 
         An outage can hold a reminder or an overdue notice until the owner has
         done the duty; sent then, it would ask for what is done. So it is not
         sent when, at its turn, no obligation of its key is open (a duty sent
         back before then is owed again, and reminded of), and a send the mail
-        server keeps refusing is cancelled once the duty is done. A mail the
-        server has taken cannot be called back.
+        server keeps refusing is withdrawn once the duty is done (see _mail;
+        plans recorded before cancel it). A mail the server has taken cannot
+        be called back.
         """
         key = alarm.obligation.key
 
@@ -2490,7 +2566,9 @@ class ExamPlanWorkflow:
         if done():
             return False
         send = asyncio.create_task(
-            self._activity(Notifier.notify, note, retry=MAIL_RETRY)
+            self._activity(
+                Notifier.notify, note, retry=MAIL_RETRY, cancellation=cancellation
+            )
         )
         closed = asyncio.create_task(workflow.wait_condition(done))
         try:
@@ -2505,9 +2583,24 @@ class ExamPlanWorkflow:
         sent = outcomes[0]
         if not isinstance(sent, BaseException):
             return True  # gone out as the duty was done: too late to withdraw
+        if withdrawn and cancellation is ActivityCancellationType.ABANDON:
+            # Left running: the database tells its next attempt, or says it
+            # went out meanwhile (too late to withdraw).
+            return not await self._withdraw(note)
         if withdrawn:
             return False
         raise sent
+
+    async def _withdraw(self, note: Notification) -> bool:
+        """Withdraw ``note`` in the database; False if it went out first.
+
+        Idempotent, and never cancelled either: a plan cancelled meanwhile
+        leaves it to finish and withdraws the mail again.
+        """
+        withdrawn: bool = await self._activity(
+            Notifier.withdraw, note, cancellation=ActivityCancellationType.ABANDON
+        )
+        return withdrawn
 
     def _all_done(self) -> bool:
         """No update or signal is being handled and every mail has gone out."""
@@ -2543,9 +2636,14 @@ class ExamPlanWorkflow:
         *,
         start_to_close: timedelta = SHORT,
         retry: RetryPolicy = RETRY,
+        cancellation: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     ) -> Any:
         return await workflow.execute_activity_method(
-            fn, arg, start_to_close_timeout=start_to_close, retry_policy=retry
+            fn,
+            arg,
+            start_to_close_timeout=start_to_close,
+            retry_policy=retry,
+            cancellation_type=cancellation,
         )
 
 

@@ -17,7 +17,11 @@ invoice a return to ``payment_check`` voided and whose next invoice finance then
 recorded, recorded before a void had an audit line of its own.
 ``approval-batch-scheduled`` is a run of the weekly schedule that gathered a
 plan and was approved, recorded when such a run was the batch itself, named
-``scheduled-<time>`` after its workflow id. A code change
+``scheduled-<time>`` after its workflow id. ``exam-plan-mails-cancelled`` is
+a plan whose reminder, retried through a mail outage, was withdrawn once its
+duty was done, and which was then cancelled with mails still held, recorded
+when the timer loop cancelled its timer and a withdrawn mail's activity was
+cancelled (before either was left to run). A code change
 that would break the plans already running in production fails here first; when
 a change is meant to alter histories, it needs a patch (``workflow.patched``),
 not a new recording.
