@@ -5,14 +5,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from io import BytesIO
+from pathlib import Path
 
+import pytest
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject, TextStringObject
 
-from certflow.certificates import CertificateData, NumberScheme
+from certflow.certificates import CertificateData, NumberScheme, load_font
+from certflow.certificates.fonts import KNOWN_FONTS
 from certflow.certificates.glyphcheck import to_unicode
 from certflow.models import Level
+
+# The CJK faces of ``KNOWN_FONTS`` this machine has installed.
+INSTALLED_FONTS = [Path(p) for p, _package in KNOWN_FONTS if Path(p).is_file()]
+
+
+def cff_face_beside_truetype() -> Path:
+    """An installed CFF-outline face, where the certificate font is TrueType.
+
+    Configured as the certificate font, it is not the face a certificate was
+    written in, so the certificate's glyphs cannot be compared. Skips the
+    test on a machine without both.
+    """
+    cff = [p for p in INSTALLED_FONTS if not load_font(p).fast_subsetting]
+    if not cff or not load_font(None).fast_subsetting:
+        pytest.skip("needs a TrueType certificate font and a CFF face installed")
+    return cff[0]
 
 
 def make_data(

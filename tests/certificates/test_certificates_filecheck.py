@@ -38,12 +38,10 @@ from certflow.certificates import (
     sign,
     verify_pdf,
 )
-from certflow.certificates.fonts import KNOWN_FONTS
 from certflow.certificates.pagecheck import PageProblem
 from certflow.certificates.pdf import page_problems
 from certflow.i18n import t
-
-INSTALLED = [Path(p) for p, _package in KNOWN_FONTS if Path(p).is_file()]
+from tests.certificates.certificate_samples import INSTALLED_FONTS
 
 Update = Callable[[PdfWriter], None]
 
@@ -135,7 +133,7 @@ def test_content_the_writer_never_writes_is_not_as_issued(
     assert page_problems(pdf, genuine) == [PageProblem.FOREIGN_CONTENT]
 
 
-@pytest.mark.parametrize("font_path", INSTALLED, ids=lambda p: p.name)
+@pytest.mark.parametrize("font_path", INSTALLED_FONTS, ids=lambda p: p.name)
 @pytest.mark.parametrize(
     "add", [pytest.param(second_attached_file, id="second-file"), ADDITIONS[0]]
 )

@@ -50,9 +50,12 @@ from certflow.certificates import (
 from certflow.certificates import fonts as font_module
 from certflow.certificates.pdf import page_mismatches, payload_bytes
 from certflow.timeutil import CST
+from tests.certificates.certificate_samples import (
+    INSTALLED_FONTS,
+    cff_face_beside_truetype,
+)
 
 NAMES = ["买买提·艾力", "黎芬"]
-INSTALLED_FONTS = [Path(p) for p, _pkg in font_module.KNOWN_FONTS if Path(p).is_file()]
 
 
 def _run(*args: str | Path) -> str:
@@ -248,11 +251,9 @@ def test_a_page_in_the_other_writers_structure_is_not_this_organisations(
     """Where the certificate font is TrueType, certificates come from the direct
     writer: a page in fpdf2's structure (looser rules, no glyph check) is
     refused rather than checked by the looser rules."""
-    cff = [p for p in INSTALLED_FONTS if not load_font(p).fast_subsetting]
-    if not cff or not load_font(None).fast_subsetting:
-        pytest.skip("needs a TrueType certificate font and a CFF face installed")
+    cff_face = cff_face_beside_truetype()
     signed = sign(make_data(name="黎芬"), signing_key.private_key)
-    result = verify_pdf(render_pdf(signed, font_path=cff[0]), keyring)
+    result = verify_pdf(render_pdf(signed, font_path=cff_face), keyring)
     assert result.status is VerificationStatus.TAMPERED
 
 

@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from certflow.certificates import SigningKey, load_font, render_pdf, sign
-from certflow.certificates import fonts as font_module
 from certflow.certificates.canonical import canonical_bytes, canonical_json
 from certflow.certificates.deflate import (
     Deflated,
@@ -34,8 +33,8 @@ from certflow.certificates.fonts import CjkFont, SubsetBase
 from certflow.certificates.pdf import PAYLOAD_FORMAT, payload_bytes
 from certflow.certificates.pdfwriter import Box, Info, Line, Template, Text
 from certflow.timeutil import CST
+from tests.certificates.certificate_samples import INSTALLED_FONTS
 
-INSTALLED_FONTS = [Path(p) for p, _pkg in font_module.KNOWN_FONTS if Path(p).is_file()]
 NOTO = [p for p in INSTALLED_FONTS if "noto" in p.name.lower()]
 
 

@@ -26,11 +26,11 @@ from certflow.certificates import (
     sign,
     sign_status_list,
 )
-from certflow.certificates.fonts import KNOWN_FONTS
 from certflow.config import Settings
 from starter.cli import VerifyExit
 from tests.certificates.certificate_samples import (
     add_document_javascript,
+    cff_face_beside_truetype,
     incrementally,
     make_data,
 )
@@ -38,7 +38,6 @@ from tests.cli.conftest import certflow_runner
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
-INSTALLED = [Path(p) for p, _package in KNOWN_FONTS if Path(p).is_file()]
 ISSUED_ON = date(2026, 12, 4)
 
 
@@ -172,15 +171,13 @@ async def test_glyphs_not_compared_is_its_own_status_and_revocation_comes_first(
     """Where the certificate font is not installed (another face configured),
     a genuine certificate is 8: its page must be compared by eye. With a list
     too old to know it as well, the unchecked revocation (9) is what is said."""
-    cff = [p for p in INSTALLED if not load_font(p).fast_subsetting]
-    if not cff or not load_font(None).fast_subsetting:
-        pytest.skip("needs a TrueType certificate font and a CFF face installed")
+    cff_face = cff_face_beside_truetype()
     certflow = certflow_runner(settings, None)
     files = _issued(tmp_path)
     old_list = files.status_list("old.json", A_YEAR_BEFORE)
     current_list = files.status_list("new.json", AFTER_ISSUE)
     revoking_list = files.status_list("rev.json", AFTER_ISSUE, NUMBER)
-    monkeypatch.setenv(FONT_ENV, str(cff[0]))
+    monkeypatch.setenv(FONT_ENV, str(cff_face))
 
     plain = await certflow("verify", *_key(files), str(files.pdf))
     current = await certflow(

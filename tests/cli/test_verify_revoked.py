@@ -17,14 +17,12 @@ from certflow.certificates import (
     sign,
     sign_status_list,
 )
-from certflow.certificates.fonts import FONT_ENV, KNOWN_FONTS
+from certflow.certificates.fonts import FONT_ENV
 from certflow.config import Settings
 from certflow.i18n import t
-from tests.certificates.certificate_samples import make_data
+from tests.certificates.certificate_samples import INSTALLED_FONTS, make_data
 from tests.cli.conftest import certflow_runner
 from tests.cli.test_staff_rules import certificate_pdf
-
-INSTALLED = [Path(p) for p, _package in KNOWN_FONTS if Path(p).is_file()]
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
 
@@ -132,7 +130,7 @@ async def test_the_tool_says_when_it_could_not_compare_the_glyphs(
     signed = sign(make_data(name="黎芬"), load_private_key(private_pem))
     default = tmp_path / "default.pdf"
     default.write_bytes(render_pdf(signed))
-    cff = [p for p in INSTALLED if not load_font(p).fast_subsetting]
+    cff = [p for p in INSTALLED_FONTS if not load_font(p).fast_subsetting]
     if not cff:
         pytest.skip("no CFF-outline CJK face installed (fonts-noto-cjk)")
     other = tmp_path / "other-face.pdf"

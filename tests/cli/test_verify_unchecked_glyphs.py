@@ -25,16 +25,18 @@ from certflow.certificates import (
     render_pdf,
     sign,
 )
-from certflow.certificates.fonts import KNOWN_FONTS
 from certflow.config import Settings
 from certflow.i18n import t
 from certflow.privacy import mask_id_number, mask_name
-from tests.certificates.certificate_samples import make_data, with_glyphs_swapped
+from tests.certificates.certificate_samples import (
+    cff_face_beside_truetype,
+    make_data,
+    with_glyphs_swapped,
+)
 from tests.cli.conftest import certflow_runner
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
 
-INSTALLED = [Path(p) for p, _package in KNOWN_FONTS if Path(p).is_file()]
 NAME, ID_NUMBER = "胡明", "330102199001017009"
 
 
@@ -49,9 +51,7 @@ async def test_without_the_font_every_printed_row_is_given_whole(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cff = [p for p in INSTALLED if not load_font(p).fast_subsetting]
-    if not cff or not load_font(None).fast_subsetting:
-        pytest.skip("needs a TrueType certificate font and a CFF face installed")
+    cff_face = cff_face_beside_truetype()
     certflow = certflow_runner(settings, None)
     private_pem, public_pem = generate_keypair()
     key = tmp_path / "key.pub.pem"
@@ -67,7 +67,7 @@ async def test_without_the_font_every_printed_row_is_given_whole(
 
     # Where the certificate font is installed the glyphs give it away.
     caught = await certflow("verify", "--public-key", str(key), str(forged))
-    monkeypatch.setenv(FONT_ENV, str(cff[0]))
+    monkeypatch.setenv(FONT_ENV, str(cff_face))
     unchecked = await certflow("verify", "--public-key", str(key), str(forged))
 
     assert caught.status == 4 and "字形" in caught.out, caught.out

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -26,22 +25,19 @@ from certflow.certificates import (
     SigningKey,
     Verdict,
     VerificationStatus,
-    load_font,
     verify_pdf,
     verify_status_list,
 )
-from certflow.certificates.fonts import KNOWN_FONTS
 from certflow.config import Settings
 from certflow.privacy import mask_id_number
 from tests.certificates.certificate_samples import (
     add_document_javascript,
+    cff_face_beside_truetype,
     incrementally,
 )
 from tests.web.samples import ISSUED_ON, SUN, WANG, ClientFactory, Issued, PdfOf
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-INSTALLED = [Path(p) for p, _package in KNOWN_FONTS if Path(p).is_file()]
 
 
 async def upload(client: httpx.AsyncClient, pdf: bytes) -> httpx.Response:
@@ -84,14 +80,12 @@ async def test_where_the_glyphs_cannot_be_compared_the_number_is_shown_whole(
     """The uploader holds the file; unless the glyphs were compared, only they
     can see whether the page shows other digits, and only against the whole
     number."""
-    cff = [p for p in INSTALLED if not load_font(p).fast_subsetting]
-    if not cff or not load_font(None).fast_subsetting:
-        pytest.skip("needs a TrueType certificate font and a CFF face installed")
+    cff_face = cff_face_beside_truetype()
     pdf = await pdf_of(WANG)
     client = web_client()
 
     checked = await upload(client, pdf)
-    monkeypatch.setenv(FONT_ENV, str(cff[0]))
+    monkeypatch.setenv(FONT_ENV, str(cff_face))
     unchecked = await upload(client, pdf)
 
     assert "证书有效" in checked.text and "证书有效" in unchecked.text
