@@ -20,7 +20,7 @@ its own with no workflow cache, so every task replays the whole history.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -64,6 +64,34 @@ async def _mail_sent(driver: PlanDriver) -> None:
     raise AssertionError("the mail's answer never reached the server")
 
 
+async def _summary_then_next_answered(driver: PlanDriver, task: HeldTask) -> None:
+    """The summary upload is answered across the race ``task`` holds, and the
+    next upload after it: the plan goes on."""
+    summary = driver.upload(
+        ExamPlanWorkflow.upload_score_summary, LEAD, driver.files["summary"]
+    )
+    result = await asyncio.wait_for(summary, ANSWER_WAIT)
+    assert task.held
+    assert result.accepted, result.problems
+    candidates = driver.upload(
+        ExamPlanWorkflow.upload_candidate_sign_in,
+        SITE,
+        driver.files["candidates"],
+    )
+    result = await asyncio.wait_for(candidates, ANSWER_WAIT)
+    assert result.accepted, result.problems
+
+
+def _sending(mail: HeldAnswer, driver: PlanDriver) -> Callable[[], Awaitable[None]]:
+    """What the held task waits for: ``mail`` let go, and its answer at the server."""
+
+    async def send() -> None:
+        mail.released.set()
+        await _mail_sent(driver)
+
+    return send
+
+
 async def test_an_upload_taken_as_the_first_alarms_fall_due_is_answered(
     make_driver: Any, resources: Any, env: Any
 ) -> None:
@@ -75,21 +103,8 @@ async def test_an_upload_taken_as_the_first_alarms_fall_due_is_answered(
     task = HeldTask(INTAKE_ANSWER, lambda: first_timer_fired(driver))
     async with own_worker(driver, resources, codec=task, max_cached_workflows=0):
         await driver.start()
-        summary = driver.upload(
-            ExamPlanWorkflow.upload_score_summary, LEAD, driver.files["summary"]
-        )
-        result = await asyncio.wait_for(summary, ANSWER_WAIT)
-
-        assert task.held
-        assert result.accepted, result.problems
-        # The plan goes on: the next action is answered, the notices went out.
-        candidates = driver.upload(
-            ExamPlanWorkflow.upload_candidate_sign_in,
-            SITE,
-            driver.files["candidates"],
-        )
-        result = await asyncio.wait_for(candidates, ANSWER_WAIT)
-        assert result.accepted, result.problems
+        await _summary_then_next_answered(driver, task)
+        # The notices went out.
         status = await driver.wait_for(
             lambda s: len(s.owed) == 3 and all(o.escalations_sent for o in s.owed)
         )
@@ -116,30 +131,13 @@ async def test_an_overdue_notice_sent_as_its_duty_is_done_keeps_the_plan_going(
     driver: PlanDriver = await make_driver(exam_end_date=today - timedelta(days=63))
     mail = HeldAnswer("notify", when=_overdue_notice_of("score_summary"))
 
-    async def send_the_notice() -> None:
-        mail.released.set()
-        await _mail_sent(driver)
-
-    task = HeldTask(INTAKE_ANSWER, send_the_notice)
+    task = HeldTask(INTAKE_ANSWER, _sending(mail, driver))
     async with own_worker(
         driver, resources, codec=task, interceptors=[mail], max_cached_workflows=0
     ):
         await driver.start()
         await asyncio.wait_for(mail.written.wait(), ANSWER_WAIT)
-        summary = driver.upload(
-            ExamPlanWorkflow.upload_score_summary, LEAD, driver.files["summary"]
-        )
-        result = await asyncio.wait_for(summary, ANSWER_WAIT)
-
-        assert task.held
-        assert result.accepted, result.problems
-        candidates = driver.upload(
-            ExamPlanWorkflow.upload_candidate_sign_in,
-            SITE,
-            driver.files["candidates"],
-        )
-        result = await asyncio.wait_for(candidates, ANSWER_WAIT)
-        assert result.accepted, result.problems
+        await _summary_then_next_answered(driver, task)
         # The notice went out before its duty was done: it counts.
         status = await driver.status()
         assert "score_summary" not in {o.duty for o in status.owed}
@@ -153,11 +151,7 @@ async def test_a_plan_cancelled_as_its_opening_mail_goes_out_ends(
     driver: PlanDriver = await make_driver()
     mail = HeldAnswer("notify", when=lambda note: note.template == "submission_opened")
 
-    async def send_the_mail() -> None:
-        mail.released.set()
-        await _mail_sent(driver)
-
-    task = HeldTask(CANCEL_ANSWER, send_the_mail)
+    task = HeldTask(CANCEL_ANSWER, _sending(mail, driver))
     async with own_worker(
         driver, resources, codec=task, interceptors=[mail], max_cached_workflows=0
     ):
