@@ -77,6 +77,7 @@ def build_activities(
         plans.mark_plans_gone,
         plans.joint_payments,
         intake.process_upload,
+        intake.record_upload,
         intake.build_consistency_report,
         intake.build_platform_import,
         intake.record_correction,

@@ -7,6 +7,7 @@ The uploader's file name is kept for display and never used to build a path.
 from __future__ import annotations
 
 import hashlib
+import stat
 from pathlib import Path
 
 from certflow.files import write_private
@@ -47,20 +48,55 @@ class DocumentStore:
         media_type: str = "application/octet-stream",
     ) -> DocumentRef:
         """Store ``data`` atomically and return its reference."""
-        digest = hashlib.sha256(data).hexdigest()
-        ref = DocumentRef(
-            sha256=digest,
+        return self.put_new(data, filename=filename, media_type=media_type)[0]
+
+    def put_new(
+        self,
+        data: bytes,
+        *,
+        filename: str = "",
+        media_type: str = "application/octet-stream",
+    ) -> tuple[DocumentRef, bool]:
+        """Store ``data`` as :meth:`put` does; also say whether this call wrote
+        the file (False: the store held those bytes already)."""
+        ref = self.reference(data, filename=filename, media_type=media_type)
+        target = self.path_of(ref)
+        if self._holds(target, data, ref.sha256):
+            return ref, False
+        # Atomic (a reader never sees half a file), 0600 in 0700 folders. A file
+        # damaged in the store is replaced: uploading the document again mends it.
+        write_private(target, data)
+        return ref, True
+
+    @staticmethod
+    def reference(
+        data: bytes,
+        *,
+        filename: str = "",
+        media_type: str = "application/octet-stream",
+    ) -> DocumentRef:
+        """The reference :meth:`put` gives ``data``, without storing anything."""
+        return DocumentRef(
+            sha256=hashlib.sha256(data).hexdigest(),
             size=len(data),
             media_type=media_type,
             filename=_display_name(filename),
         )
-        target = self.path_of(ref)
-        if self._holds(target, data, digest):
-            return ref
-        # Atomic (a reader never sees half a file), 0600 in 0700 folders. A file
-        # damaged in the store is replaced: uploading the document again mends it.
-        write_private(target, data)
-        return ref
+
+    def holds(self, ref: DocumentRef) -> bool:
+        """Whether a regular file of ``ref``'s size is where ``ref`` belongs.
+
+        Not read: a quick look before a plan goes by a file nobody reads.
+        """
+        try:
+            found = self.path_of(ref).stat()
+        except OSError:
+            return False
+        return stat.S_ISREG(found.st_mode) and found.st_size == ref.size
+
+    def discard(self, ref: DocumentRef) -> None:
+        """Remove ``ref``'s file, if there: only for a file no record names."""
+        self.path_of(ref).unlink(missing_ok=True)
 
     @staticmethod
     def _holds(target: Path, data: bytes, digest: str) -> bool:

@@ -17,7 +17,7 @@ from typing import TypeVar
 import asyncpg
 from temporalio import activity
 
-from activities.documents import DocumentStore
+from activities.documents import DocumentNotFound, DocumentStore
 from certflow import intake
 from certflow.activity_models import (
     ConsistencyRequest,
@@ -28,6 +28,7 @@ from certflow.activity_models import (
     CorrectionRecorded,
     PlatformImportRequest,
     ProcessUpload,
+    UploadRecord,
 )
 from certflow.certificates import load_font
 from certflow.i18n import t, t_or
@@ -231,68 +232,35 @@ class IntakeActivities:
         accepted: bool,
         problems: int = 0,
     ) -> int | None:
-        """Record the upload; an accepted one gets the next version number.
+        """Record an upload intake read; see :func:`record_upload_row`."""
+        return await record_upload_row(
+            conn,
+            UploadRecord(
+                plan_id=req.plan.plan_id,
+                kind=req.kind,
+                document=req.document,
+                uploaded_by=req.uploaded_by,
+                at=req.at,
+                accepted=accepted,
+                problems=problems,
+            ),
+        )
 
-        A retried activity finds its own earlier row (same file, same time) and
-        returns that version instead of adding another, also when it overlaps
-        its first attempt: both look only once they hold the plan's lock.
+    @activity.defn
+    async def record_upload(self, rec: UploadRecord) -> int | None:
+        """Record an upload nobody reads (the application scan): its version
+        when accepted, None when refused.
+
+        An accepted file must be in the store: the plan would otherwise go by
+        a file nobody can fetch or mail. One missing fails the attempt, and
+        the plan answers that the upload was not processed.
         """
-        await conn.execute(
-            """
-            INSERT INTO documents (sha256, size, media_type) VALUES ($1, $2, $3)
-            ON CONFLICT DO NOTHING
-            """,
-            req.document.sha256,
-            req.document.size,
-            req.document.media_type,
-        )
-        # Serialise the plan's records of this kind: a retry started while its
-        # first attempt still writes (timed out, not stopped) waits here for it
-        # and then finds its row, instead of both missing the other's row and
-        # recording the file twice, as two versions.
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))",
-            f"{req.plan.plan_id}/{req.kind.value}",
-        )
-        existing = await conn.fetchrow(
-            """
-            SELECT version FROM plan_documents
-            WHERE plan_id = $1 AND kind = $2 AND sha256 = $3 AND uploaded_at = $4
-            """,
-            req.plan.plan_id,
-            req.kind.value,
-            req.document.sha256,
-            req.at,
-        )
-        if existing is not None:
-            return existing["version"]  # type: ignore[no-any-return]
-        version = None
-        if accepted:
-            version = 1 + await conn.fetchval(
-                """
-                SELECT coalesce(max(version), 0) FROM plan_documents
-                WHERE plan_id = $1 AND kind = $2
-                """,
-                req.plan.plan_id,
-                req.kind.value,
+        if rec.accepted and not self.store.holds(rec.document):
+            raise DocumentNotFound(
+                f"Document {rec.document.sha256} is not in the store: upload it again."
             )
-        await conn.execute(
-            """
-            INSERT INTO plan_documents (plan_id, kind, version, sha256, filename,
-                                        uploaded_by, uploaded_at, accepted, problems)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            """,
-            req.plan.plan_id,
-            req.kind.value,
-            version,
-            req.document.sha256,
-            req.document.filename,
-            req.uploaded_by,
-            req.at,
-            accepted,
-            problems,
-        )
-        return version
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await record_upload_row(conn, rec)
 
     async def _accept_summary(
         self, req: ProcessUpload, rows: list[CandidateScore]
@@ -423,11 +391,16 @@ class IntakeActivities:
             req.signed_evaluator_ids,
         )
         data = intake.mismatch_report(plan, report.mismatches, report.verdict)
-        ref = await asyncio.to_thread(
+        made = await asyncio.to_thread(
             self.store.put,
             data,
             filename=f"{plan.plan_id}-一致性核对报告.xlsx",
             media_type=XLSX,
+        )
+        # Recorded, so the reports a send-back replaces stay listed and
+        # fetchable by their number (the plan keeps only the latest).
+        ref = await self._record_output(
+            plan.plan_id, DocumentKind.CONSISTENCY_REPORT, made
         )
         return ConsistencySummary(
             consistent=report.consistent,
@@ -796,6 +769,89 @@ async def _read(
             type(err).__name__,
         )
         return None
+
+
+async def record_upload_row(conn: asyncpg.Connection, rec: UploadRecord) -> int | None:
+    """Record one upload of a plan; an accepted one gets the next version number.
+
+    A retried activity finds its own earlier row (same file, same time) and
+    returns that version instead of adding another, also when it overlaps
+    its first attempt: both look only once they hold the plan's lock.
+    """
+    await conn.execute(
+        """
+        INSERT INTO documents (sha256, size, media_type) VALUES ($1, $2, $3)
+        ON CONFLICT DO NOTHING
+        """,
+        rec.document.sha256,
+        rec.document.size,
+        rec.document.media_type,
+    )
+    # Serialise the plan's records of this kind: a retry started while its
+    # first attempt still writes (timed out, not stopped) waits here for it
+    # and then finds its row, instead of both missing the other's row and
+    # recording the file twice, as two versions.
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        f"{rec.plan_id}/{rec.kind.value}",
+    )
+    existing = await conn.fetchrow(
+        """
+        SELECT version FROM plan_documents
+        WHERE plan_id = $1 AND kind = $2 AND sha256 = $3 AND uploaded_at = $4
+        """,
+        rec.plan_id,
+        rec.kind.value,
+        rec.document.sha256,
+        rec.at,
+    )
+    if existing is not None:
+        return existing["version"]  # type: ignore[no-any-return]
+    version = None
+    if rec.accepted:
+        version = 1 + await conn.fetchval(
+            """
+            SELECT coalesce(max(version), 0) FROM plan_documents
+            WHERE plan_id = $1 AND kind = $2
+            """,
+            rec.plan_id,
+            rec.kind.value,
+        )
+    await conn.execute(
+        """
+        INSERT INTO plan_documents (plan_id, kind, version, sha256, filename,
+                                    uploaded_by, uploaded_at, accepted, problems)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        """,
+        rec.plan_id,
+        rec.kind.value,
+        version,
+        rec.document.sha256,
+        rec.document.filename,
+        rec.uploaded_by,
+        rec.at,
+        rec.accepted,
+        rec.problems,
+    )
+    return version
+
+
+async def record_refused_upload(pool: asyncpg.Pool, rec: UploadRecord) -> bool:
+    """Record an upload the plan refused before reading it; False when the
+    plan has no row yet to record it under (it is still registering), or
+    none at all (an unknown plan id).
+
+    The staff tool calls it: a validator refuses without any side effect, and
+    the file the tool put in the store would otherwise be named by no record.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        known = await conn.fetchval(
+            "SELECT 1 FROM plans WHERE plan_id = $1 FOR SHARE", rec.plan_id
+        )
+        if not known:
+            return False
+        await record_upload_row(conn, rec.model_copy(update={"accepted": False}))
+    return True
 
 
 def _activity_key() -> str:

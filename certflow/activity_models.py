@@ -111,6 +111,24 @@ class ProcessUpload(Model):
     at: datetime
 
 
+class UploadRecord(Model):
+    """An upload recorded as it is, without intake reading it.
+
+    The site's application scan, which nothing reads, accepted or refused with
+    its application; and an upload the plan refused before anything read it
+    (its validator), which the staff tool records. ``problems`` is how many
+    reasons it was refused for.
+    """
+
+    plan_id: str
+    kind: DocumentKind
+    document: DocumentRef
+    uploaded_by: str
+    at: datetime
+    accepted: bool
+    problems: int = 0
+
+
 class ConsistencyRequest(Model):
     plan: PlanInfo
     signed_evaluator_ids: list[str]

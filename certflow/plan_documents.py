@@ -1,12 +1,14 @@
 """A plan's documents as staff see them: one line each, and who may fetch which.
 
 Two records say what a plan holds. PostgreSQL's ``plan_documents`` keeps every
-upload intake read, accepted (with its version) or refused, and the files
-certflow produced (the national platform's import and update files). The
-plan's state keeps the document of each kind it goes by now, and two files no
-table records: the application scan, which intake does not read, and the
-consistency report. ``plan_documents`` puts the two together; the rules of who
-may fetch what are the staff tool's to apply before it reads the store.
+upload, accepted (with its version) or refused, and the files certflow
+produced (the consistency reports, the national platform's import and update
+files). The plan's state keeps the document of each kind it goes by now. An
+application scan or a consistency report from before they were recorded
+(workflow patch ``application-scans-recorded``, schema of the same release)
+is known from the state alone, and only while the plan still goes by it.
+``plan_documents`` puts the two together; the rules of who may fetch what are
+the staff tool's to apply before it reads the store.
 
 Pure: no I/O, so both the staff tool and its tests use it as it is.
 """
@@ -109,6 +111,9 @@ class DocumentState(StrEnum):
     REFUSED = "refused"
     # A file certflow produced besides the plan's current one (an update file).
     PRODUCED = "produced"
+    # A file certflow produced that the plan never went by (it was cancelled
+    # while the file was made).
+    NOT_USED = "not_used"
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,8 @@ def plan_documents(
     ``stored`` are the plan's rows in the order they were written; ``held``
     the document the plan's state goes by for each kind and ``versions`` its
     version where the state numbers it; ``uploads`` who sent a held document
-    no row records. A held document without a row is listed from the state.
+    no row records. A held document no accepted row records (one from before
+    it was recorded) is listed from the state.
     """
     by_kind: dict[DocumentKind, list[StoredDocument]] = {}
     for row in stored:
@@ -178,9 +184,11 @@ def plan_documents(
             documents += _produced(kind, rows, current)
         else:
             documents += _uploaded(kind, rows, current, versions.get(kind))
-        # Known limitation: an application scan or consistency report the plan
-        # replaced has no record at all; only the one it holds is listed.
-        if current is not None and all(r.ref.sha256 != current.sha256 for r in rows):
+        # Recorded since: what an application scan or consistency report from
+        # before replaced has no record; only the one held is listed.
+        if current is not None and not any(
+            r.accepted and r.ref.sha256 == current.sha256 for r in rows
+        ):
             upload = (uploads or {}).get(kind)
             documents.append(
                 PlanDocument(
@@ -242,21 +250,37 @@ def _uploaded(
 def _produced(
     kind: DocumentKind, rows: list[StoredDocument], current: DocumentRef | None
 ) -> list[PlanDocument]:
-    """Files certflow produced, numbered in the order they were made."""
-    return [
-        PlanDocument(
-            kind=kind,
-            version=number,
-            ref=row.ref,
-            role=None,
-            person="",
-            at=row.uploaded_at,
-            state=DocumentState.CURRENT
-            if current is not None and row.ref.sha256 == current.sha256
-            else DocumentState.PRODUCED,
-        )
-        for number, row in enumerate(rows, start=1)
+    """Files certflow produced, numbered in the order they were made.
+
+    The import file comes first and the update files of corrections follow
+    it, each its own; a consistency report replaces the one before it.
+    """
+    held = [
+        n for n, row in enumerate(rows) if current and row.ref.sha256 == current.sha256
     ]
+    at = held[-1] if held else -1
+    documents = []
+    for n, row in enumerate(rows):
+        if n == at:
+            state = DocumentState.CURRENT
+        elif kind is DocumentKind.PLATFORM_IMPORT:
+            state = DocumentState.PRODUCED
+        elif n < at:
+            state = DocumentState.SUPERSEDED
+        else:
+            state = DocumentState.NOT_USED
+        documents.append(
+            PlanDocument(
+                kind=kind,
+                version=n + 1,
+                ref=row.ref,
+                role=None,
+                person="",
+                at=row.uploaded_at,
+                state=state,
+            )
+        )
+    return documents
 
 
 def find(

@@ -599,6 +599,13 @@ def render_status(status: PlanStatus) -> list[str]:
                     count=review.mismatch_count - len(review.mismatches),
                 )
             )
+    elif status.stage is Stage.CONSISTENCY_REVIEW and review and review.mismatch_count:
+        # Withheld (see ``for_reader``): say who sees them.
+        roles = _role_names(readers(DocumentKind.CONSISTENCY_REPORT))
+        withheld = t(
+            "cli.status.mismatches_withheld", count=review.mismatch_count, roles=roles
+        )
+        lines += ["", withheld]
 
     lines += ["", t("cli.status.history")]
     recent = status.history[-HISTORY_SHOWN:]
@@ -993,21 +1000,69 @@ def upload_bytes(path: Path, arg: Arg) -> bytes:
     return data
 
 
-def _stored(ctx: Context, path: Path, data: bytes, arg: Arg) -> Any:
-    """Put a checked upload in the document store; return its reference.
+@dataclass(frozen=True)
+class GivenFile:
+    """A checked file given for an action: its bytes, its reference once
+    stored, and the kind of document the plan records it as."""
 
-    A scan's media type is the one its bytes show. A store that cannot take
-    it (a folder or a device where the file belongs, no permission) is said
-    with the path, as a system fault (status 1), and nothing is sent.
+    path: Path
+    data: bytes
+    kind: DocumentKind
+    ref: DocumentRef
+
+
+@dataclass(frozen=True)
+class PutFile:
+    """A file this run put in the document store; ``written`` False where
+    the store held those bytes already (another record may name them)."""
+
+    kind: DocumentKind
+    ref: DocumentRef
+    written: bool
+
+
+def _given_file(path: Path, data: bytes, arg: Arg) -> GivenFile:
+    """A checked upload and the reference the store will give it.
+
+    A scan's media type is the one its bytes show.
     """
     media_type = scan_media_type(data) if arg.scan else guess_media_type(path.name)
     assert media_type is not None  # a scan without problems is one of the three
-    try:
-        return ctx.store.put(data, filename=path.name, media_type=media_type)
-    except OSError as err:
-        where = err.filename or ctx.settings.documents_dir
-        reason = t("cli.store_unwritable", path=where, file=path)
-        raise CliError(reason, status=1) from None
+    assert arg.kind is not None  # every document argument names its kind
+    ref = DocumentStore.reference(data, filename=path.name, media_type=media_type)
+    return GivenFile(path=path, data=data, kind=arg.kind, ref=ref)
+
+
+def _stored(ctx: Context, given: Sequence[GivenFile]) -> list[PutFile]:
+    """Put an action's checked uploads in the document store.
+
+    A store that cannot take one (a folder or a device where the file belongs,
+    no permission) is said with the path, as a system fault (status 1), and
+    nothing is sent: the files of the action put before it are taken out
+    again where no record names them.
+    """
+    put: list[PutFile] = []
+    for file in given:
+        try:
+            ref, written = ctx.store.put_new(
+                file.data, filename=file.path.name, media_type=file.ref.media_type
+            )
+        except OSError as err:
+            _take_back(ctx, put)
+            where = err.filename or ctx.settings.documents_dir
+            reason = t("cli.store_unwritable", path=where, file=file.path)
+            raise CliError(reason, status=1) from None
+        put.append(PutFile(kind=file.kind, ref=ref, written=written))
+    return put
+
+
+def _take_back(ctx: Context, put: Sequence[PutFile]) -> None:
+    """Remove the files this run wrote to the store for an action nobody
+    took up (refused unread, or never sent). A file the store held before,
+    another upload of the same bytes, stays: a record may name it."""
+    for file in put:
+        if file.written:
+            ctx.store.discard(file.ref)
 
 
 @dataclass(frozen=True)
@@ -1027,6 +1082,8 @@ class Arg:
     scan: bool = False
     # How a document that is empty is refused: a scan is scanned again.
     empty: str = "cli.file_empty"
+    # The kind the plan records a document as.
+    kind: DocumentKind | None = None
 
     @property
     def dest(self) -> str:
@@ -1082,13 +1139,20 @@ class PlanAction:
             for arg in self.exclusive:
                 arg.add_to(group, helps(arg.name))
 
-    def request(self, args: argparse.Namespace, actor: Actor, ctx: Context) -> Any:
+    def request(
+        self,
+        args: argparse.Namespace,
+        actor: Actor,
+        given: list[GivenFile] | None = None,
+    ) -> Any:
         """Build the update's request from the parsed arguments.
 
-        Every file given is read and checked before any is stored: a refused
-        one (the application's form after its scan) leaves nothing behind.
-        Every file refused is said at once (an empty scan and an empty form),
-        in the order of the arguments.
+        Every file given is read and checked, and none is stored: the request
+        holds the references they will have, and each file is added to
+        ``given`` for the caller to store once nothing else refuses the
+        action (a file refused, the application's form after its scan, or a
+        flag the model refuses). Every file refused is said at once (an empty
+        scan and an empty form), in the order of the arguments.
         """
         arguments = (*self.arguments, *self.exclusive)
         files: dict[str, bytes] = {}
@@ -1110,7 +1174,10 @@ class PlanAction:
             if value is None and arg.options.get("type") in _OPTIONAL_TEXT:
                 continue  # an optional text not given: the model's default
             if arg.dest in files:
-                value = _stored(ctx, value, files[arg.dest], arg)
+                assert given is not None  # an action with files stores them
+                file = _given_file(value, files[arg.dest], arg)
+                given.append(file)
+                value = file.ref
             values[arg.target] = value
         return self.model.model_validate(values)
 
@@ -1130,14 +1197,21 @@ def _flag(flag: str, target: str | None, **options: Any) -> Arg:
 
 
 def _document(
-    flag: str, target: str, empty: str = "cli.file_empty", **options: Any
+    flag: str,
+    target: str,
+    kind: DocumentKind,
+    empty: str = "cli.file_empty",
+    **options: Any,
 ) -> Arg:
-    return Arg(flag, target, {"type": Path, **options}, document=True, empty=empty)
-
-
-def _scan(flag: str, target: str, **options: Any) -> Arg:
     options = {"type": Path, **options}
-    return Arg(flag, target, options, document=True, scan=True, empty=SCAN_EMPTY)
+    return Arg(flag, target, options, document=True, empty=empty, kind=kind)
+
+
+def _scan(flag: str, target: str, kind: DocumentKind, **options: Any) -> Arg:
+    options = {"type": Path, **options}
+    return Arg(
+        flag, target, options, document=True, scan=True, empty=SCAN_EMPTY, kind=kind
+    )
 
 
 # An empty scan is refused in the scan's words: scan the paper again.
@@ -1161,10 +1235,10 @@ def _payment_text(flag: str, target: str) -> Arg:
 
 
 _UPLOADS = {
-    "summary": "upload_score_summary",
-    "scan": "upload_signed_scan",
-    "candidates": "upload_candidate_sign_in",
-    "evaluators": "upload_evaluator_sign_in",
+    "summary": ("upload_score_summary", DocumentKind.SCORE_SUMMARY),
+    "scan": ("upload_signed_scan", DocumentKind.SIGNED_SUMMARY_SCAN),
+    "candidates": ("upload_candidate_sign_in", DocumentKind.CANDIDATE_SIGN_IN),
+    "evaluators": ("upload_evaluator_sign_in", DocumentKind.EVALUATOR_SIGN_IN),
 }
 # The uploads that are scans of a signed paper, read by intake.
 _SCANNED_UPLOADS = frozenset({"scan"})
@@ -1244,6 +1318,7 @@ PLAN_ACTIONS: list[PlanAction] = [
                 _document(
                     "file",
                     "document",
+                    kind,
                     SCAN_EMPTY if name in _SCANNED_UPLOADS else "cli.file_empty",
                 ),
                 _flag(
@@ -1255,7 +1330,7 @@ PLAN_ACTIONS: list[PlanAction] = [
                 ),
             ),
         )
-        for name, update in _UPLOADS.items()
+        for name, (update, kind) in _UPLOADS.items()
     ),
     PlanAction(
         ("confirm-summary",),
@@ -1346,8 +1421,15 @@ PLAN_ACTIONS: list[PlanAction] = [
         "upload_application",
         ApplicationUpload,
         (
-            _scan("--scan", "application_scan", required=True),
-            _document("--invoice-form", "invoice_details"),
+            _scan(
+                "--scan",
+                "application_scan",
+                DocumentKind.CERTIFICATE_APPLICATION,
+                required=True,
+            ),
+            _document(
+                "--invoice-form", "invoice_details", DocumentKind.INVOICE_DETAILS
+            ),
             _flag(
                 "--paid-plan",
                 "paid_plan_ids",
@@ -1417,28 +1499,94 @@ PLAN_ACTIONS: list[PlanAction] = [
 
 
 async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
-    """Send one action to its plan and print the plan's answer."""
+    """Send one action to its plan and print the plan's answer.
+
+    The files of an upload go into the document store once nothing but the
+    plan can refuse it. A plan that refuses it unread leaves no file named by
+    no record (see ``_refused_unread``).
+    """
     spec: PlanAction = args.plan_action
     if spec.verify is not None:
         await spec.verify(ctx, args)
-    request = spec.request(args, actor_of(args), ctx)
+    actor = actor_of(args)
+    given: list[GivenFile] = []
+    request = spec.request(args, actor, given)
     if spec.check is not None:  # after the model's limits, said all at once
         spec.check(args)
 
     client = await ctx.client()
     handle = client.get_workflow_handle(plan_workflow_id(args.plan_id))
+    put = _stored(ctx, given)
     try:
         result = await ctx.update(
             handle.execute_update(spec.update, request, result_type=ActionResult),
             check=f"certflow status {args.plan_id}",
         )
+    except WorkflowUpdateFailedError as err:
+        await _refused_unread(ctx, args.plan_id, actor, put, _refusal_code(err))
+        raise
     except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            _take_back(ctx, put)  # no plan read it, nor checked who sent it
         if err.status == RPCStatusCode.NOT_FOUND and await plan_known(
             ctx, client, args.plan_id
         ):
             raise CliError(await _closed_plan_text(ctx, args.plan_id)) from None
         raise
     return show_result(ctx, result)
+
+
+# Refusals of who acts, not of what was sent: the sender is no party of the
+# plan (another role, another site, another lead evaluator).
+NOT_THE_PLANS_PARTY = frozenset({"wrong_role", "wrong_site", "wrong_person"})
+
+
+def _refusal_code(err: WorkflowUpdateFailedError) -> str:
+    """The code a plan refused an update with (``wrong_stage``…); "" if none."""
+    return str(getattr(err.cause, "type", "") or "")
+
+
+async def _refused_unread(
+    ctx: Context, plan_id: str, actor: Actor, put: Sequence[PutFile], code: str
+) -> None:
+    """Leave no file of an upload the plan refused before reading it unnamed.
+
+    A plan's own party refused (wrong stage, already confirmed, figures that
+    do not add up…) has each file recorded as a refused upload of the plan,
+    listed as refused intake's are: staff see what was sent. A file from
+    someone who is no party of the plan is taken out of the store instead,
+    never listed to the plan's parties; so is one for a plan that has no
+    record yet. Written with the database's own answer or not at all: where
+    the database does not answer, the files are named on the error stream.
+    """
+    if not put:
+        return
+    import asyncpg
+
+    from activities.intake import record_refused_upload
+    from certflow.activity_models import UploadRecord
+
+    if code in NOT_THE_PLANS_PARTY:
+        _take_back(ctx, put)
+        return
+    try:
+        pool = await ctx.pool()
+        at = await ctx.now()
+        for file in put:
+            record = UploadRecord(
+                plan_id=plan_id,
+                kind=file.kind,
+                document=file.ref,
+                uploaded_by=actor.person,
+                at=at,
+                accepted=False,
+                problems=1,
+            )
+            if not await record_refused_upload(pool, record):
+                _take_back(ctx, [file])
+    except (OSError, asyncpg.PostgresError, ConnectionProblem, RPCError):
+        paths = "、".join(str(ctx.store.path_of(file.ref)) for file in put)
+        print(t("cli.refused_upload_unrecorded", paths=paths), file=sys.stderr)
 
 
 async def _closed_plan_text(ctx: Context, plan_id: str) -> str:
@@ -1719,13 +1867,65 @@ async def plan_status(ctx: Context, plan_id: str) -> PlanStatus:
 
 
 async def show_status(ctx: Context, args: argparse.Namespace) -> int:
-    """Print what a plan waits for, from whom, until when."""
+    """Print what a plan waits for, from whom, until when.
+
+    Who asks decides what of it (see ``for_reader``); without ``--as`` it is
+    the plan's facts alone. A site or lead evaluator reaches its own plan only.
+    """
+    actor = actor_of(args) if args.role or args.person else None
     status = await plan_status(ctx, args.plan_id)
+    if actor is not None:
+        _reach_plan(actor, status, args.plan_id)
+    shown = for_reader(status, actor.role if actor is not None else None)
     if args.json:
-        ctx.say(status.model_dump_json(indent=2))
+        ctx.say(shown.model_dump_json(indent=2))
     else:
-        ctx.say(*render_status(status))
+        ctx.say(*render_status(shown))
     return 0
+
+
+def for_reader(status: PlanStatus, role: Role | None) -> PlanStatus:
+    """The status as ``role`` sees it (None: nobody said who asks).
+
+    The stage, the duties and deadlines, the counts, the payment and the
+    history are the plan's facts, for anyone. Personal data is not: the
+    consistency review's mismatches (candidates' and evaluators' names and ID
+    numbers, masked, and admission numbers) are shown to those who may fetch
+    the consistency report, and the names of the plan's files (which uploaders
+    may have named after a candidate) to those who may list its documents, as
+    ``certflow document`` shows them.
+    """
+    shown = status.model_copy(deep=True)
+    review = shown.consistency
+    if review is not None and not (
+        role is not None and may_fetch(role, DocumentKind.CONSISTENCY_REPORT)
+    ):
+        review.mismatches = []
+    if role is None or not fetchable_by(role):
+        shown.documents = {}
+        shown.platform_import = None
+        if review is not None:
+            review.report = None
+    return shown
+
+
+def _reach_plan(actor: Actor, status: PlanStatus, plan_id: str) -> None:
+    """Refuse a site another site's plan, and a lead evaluator a plan they
+    do not lead; every other role reaches every plan."""
+    if actor.role is Role.SITE and actor.site_code != status.site_code:
+        raise CliError(t("cli.refused", reason=t("plan.wrong_site", plan_id=plan_id)))
+    # Matched as the plan matches its lead evaluator: as staff type ids.
+    if actor.role is Role.LEAD_EVALUATOR and staff_key(actor.person) != staff_key(
+        status.lead_evaluator_id
+    ):
+        raise CliError(
+            t(
+                "cli.refused",
+                reason=t(
+                    "plan.wrong_lead", plan_id=plan_id, lead=status.lead_evaluator_id
+                ),
+            )
+        )
 
 
 def list_query(args: argparse.Namespace) -> str:
@@ -1959,26 +2159,14 @@ async def _plan_documents(
 ) -> list[PlanDocument]:
     """The plan's documents, once ``actor`` is one who may reach the plan.
 
-    The plan's state says which document of each kind it goes by now, and
-    keeps the application scan and the consistency report no table records;
-    PostgreSQL keeps every upload intake read and each file certflow made.
-    A site reaches its own plans only, a lead evaluator the plan they lead.
+    The plan's state says which document of each kind it goes by now;
+    PostgreSQL keeps every upload, accepted or refused, and each file
+    certflow made. An application scan or consistency report from before
+    they were recorded is known from the state alone. A site reaches its own
+    plans only, a lead evaluator the plan they lead.
     """
     status = await plan_status(ctx, plan_id)
-    if actor.role is Role.SITE and actor.site_code != status.site_code:
-        raise CliError(t("cli.refused", reason=t("plan.wrong_site", plan_id=plan_id)))
-    # Matched as the plan matches its lead evaluator: as staff type ids.
-    if actor.role is Role.LEAD_EVALUATOR and staff_key(actor.person) != staff_key(
-        status.lead_evaluator_id
-    ):
-        raise CliError(
-            t(
-                "cli.refused",
-                reason=t(
-                    "plan.wrong_lead", plan_id=plan_id, lead=status.lead_evaluator_id
-                ),
-            )
-        )
+    _reach_plan(actor, status, plan_id)
 
     pool = await ctx.pool()
     rows = await pool.fetch(
@@ -1990,8 +2178,9 @@ async def _plan_documents(
         """,
         plan_id,
     )
-    # The application scan is the plan's alone: the audit trail says who sent
-    # the one it holds (the latest application accepted) and when.
+    # An application scan from before scans were recorded is the plan's
+    # alone: the audit trail says who sent the one it holds (the latest
+    # application accepted) and when.
     application = await pool.fetchrow(
         """
         SELECT person, at FROM audit

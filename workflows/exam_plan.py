@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         PlatformImportRequest,
         ProcessUpload,
         StageChange,
+        UploadRecord,
         WindowRequest,
     )
     from certflow.calendar import score_submission_deadline
@@ -188,6 +189,13 @@ SAME_FORM_KEPT = "same-invoice-form-kept"
 # who sent the payment back and why); before, only the rejection was audited.
 INVOICE_VOID_AUDITED = "invoice-void-audited"
 VOID_INVOICE = "void_invoice"
+# Patch id, followed by the application's number in the run: each
+# application's scan is recorded in the database, accepted with a version or
+# refused; before, the plan kept the current one alone, and those it replaced
+# were named by no record. One id per application: a patch is decided once per
+# run, and one id, decided false on replaying an application taken before the
+# patch, would leave every later application of that plan unrecorded.
+APPLICATION_SCANS_RECORDED = "application-scans-recorded"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -231,6 +239,9 @@ class ExamPlanWorkflow:
         self._lock = asyncio.Lock()
         self._calendar_reloaded = False
         self._update_seq = 0
+        # The applications this run has taken up, refused ones too: each asks
+        # its own patch (see APPLICATION_SCANS_RECORDED).
+        self._applications = 0
         self._published: dict[str, Any] = {}
         # The mails asked for and not yet sent, oldest first; each waits for
         # the one before it (see _notify).
@@ -1371,6 +1382,13 @@ class ExamPlanWorkflow:
             # The form accepted before, sent again with a corrected application:
             # kept as it is, not read again as a new version.
             req = req.model_copy(update={"invoice_details": None})
+        # Each application's scan gets a row of its own, accepted with a
+        # version or refused: the scans a later application replaces stay
+        # listed and fetchable, and none lies unnamed in the store.
+        self._applications += 1
+        recorded = workflow.patched(
+            f"{APPLICATION_SCANS_RECORDED}-{self._applications}"
+        )
         if req.invoice_details is not None:
             # The invoice details form is read and checked like any upload; a
             # refused form refuses the application, which stays owed.
@@ -1388,6 +1406,13 @@ class ExamPlanWorkflow:
             if outcome is None:
                 return _not_processed("plan.upload_failed")
             if not outcome.accepted:
+                if recorded:
+                    await self._attempt(
+                        IntakeActivities.record_upload,
+                        self._scan_record(
+                            req, accepted=False, problems=outcome.problem_count
+                        ),
+                    )
                 await self._audit(
                     Action.UPLOAD_APPLICATION,
                     req.actor,
@@ -1401,12 +1426,15 @@ class ExamPlanWorkflow:
                     problem_count=outcome.problem_count,
                     report=outcome.report,
                 )
-            # A correction applied while the form was read may have changed
-            # the counts the validator checked the figures against.
-            changed = self._application_mismatch(req)
-            if changed is not None and workflow.patched(APPLICATION_RECHECKED):
-                return ActionResult(accepted=False, message=changed.message)
-            state.documents[DocumentKind.INVOICE_DETAILS] = req.invoice_details
+            if not recorded:
+                # A correction applied while the form was read may have changed
+                # the counts the validator checked the figures against.
+                changed = self._application_mismatch(req)
+                if changed is not None and workflow.patched(APPLICATION_RECHECKED):
+                    return ActionResult(accepted=False, message=changed.message)
+                state.documents[DocumentKind.INVOICE_DETAILS] = req.invoice_details
+        if recorded and (refused := await self._record_application(req)) is not None:
+            return refused
         now = workflow.now()
         state.documents[DocumentKind.CERTIFICATE_APPLICATION] = req.application_scan
         state.payment.declared_amount = float(req.amount)
@@ -1432,6 +1460,48 @@ class ExamPlanWorkflow:
         )
         await self._notify_application(req)
         return self._accepted(t("plan.accepted"), late, Duty.APPLICATION)
+
+    async def _record_application(self, req: ApplicationUpload) -> ActionResult | None:
+        """Record the application's scan as its next version and take its form;
+        None once done. Or refuse an application a correction has made no
+        longer add up, its scan recorded as refused.
+
+        Checked again under the lock: a correction applied while the form was
+        read, or while this waited, may have changed the counts the validator
+        checked the figures against, and none can change them between this
+        check and the record.
+        """
+        state = self._state
+        async with self._lock:
+            changed = self._application_mismatch(req)
+            version = await self._attempt(
+                IntakeActivities.record_upload,
+                self._scan_record(
+                    req, accepted=changed is None, problems=int(changed is not None)
+                ),
+            )
+            if changed is not None:
+                return ActionResult(accepted=False, message=changed.message)
+            if version is None:
+                return _not_processed("plan.upload_failed")
+            if req.invoice_details is not None:
+                state.documents[DocumentKind.INVOICE_DETAILS] = req.invoice_details
+            state.document_versions[DocumentKind.CERTIFICATE_APPLICATION] = version
+        return None
+
+    def _scan_record(
+        self, req: ApplicationUpload, *, accepted: bool, problems: int = 0
+    ) -> UploadRecord:
+        """The record of an application's scan, refused for ``problems`` reasons."""
+        return UploadRecord(
+            plan_id=self._state.info.plan_id,
+            kind=DocumentKind.CERTIFICATE_APPLICATION,
+            document=req.application_scan,
+            uploaded_by=req.actor.person,
+            at=workflow.now(),
+            accepted=accepted,
+            problems=problems,
+        )
 
     async def _notify_application(self, req: ApplicationUpload) -> None:
         """Tell finance what the site declared, with what it invoices from (4.2.3).
