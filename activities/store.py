@@ -21,6 +21,7 @@ from certflow.activity_models import (
     ReleaseRequest,
     StageChange,
 )
+from certflow.joint_invoice import InvoiceHolding, invoice_conflict, left_to_correct
 from certflow.models import Stage
 
 # The error type of a registration refused for a plan id another workflow holds.
@@ -130,21 +131,81 @@ def payment_key(plan_id: str, paid_plan_ids: list[str]) -> str:
     return ",".join(sorted({plan_id, *paid_plan_ids}))
 
 
+async def _lock_payment(conn: asyncpg.Connection, plan_ids: list[str]) -> None:
+    """Serialise the invoice records of the plans of one payment.
+
+    Whether an invoice fits depends on what the other plans of its payment
+    carry, under its number or another one: two plans recording at once
+    (one the payment's total, the other its own amount, say) must each see
+    the other's record, not both miss it. One lock per plan, taken in order,
+    so payments naming a common plan wait for each other without deadlock.
+    """
+    for plan_id in sorted(set(plan_ids)):
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))", f"invoice/{plan_id}"
+        )
+
+
+# The invoices plans carry now: of plan $1, of the plans of its payment ($2),
+# and under the number $3. A cancelled plan carries none (a cancellation lets
+# go of its number, but a plan found gone is marked cancelled and keeps its
+# row), nor does a plan that voided the invoice it still names.
+_CARRIED = """
+    SELECT held.plan_id, held.number, held.amount, held.issued_on,
+        held.whole_payment
+    FROM plan_invoices AS held JOIN plans USING (plan_id)
+    WHERE (held.plan_id = $1 OR held.plan_id = ANY($2) OR held.number = $3)
+        AND plans.stage <> $4
+        AND NOT EXISTS (
+            SELECT 1 FROM audit WHERE action = 'void_invoice'
+                AND audit.plan_id = held.plan_id
+                AND details ->> 'invoice' = held.number)
+    ORDER BY held.plan_id
+"""
+
+
+async def _carried(
+    conn: asyncpg.Connection, plan_id: str, number: str, paid_plan_ids: list[str]
+) -> tuple[InvoiceHolding | None, list[InvoiceHolding], list[InvoiceHolding]]:
+    """The plan's invoice now; the other plans carrying ``number``; and the
+    other plans of its payment carrying another number."""
+    rows = await conn.fetch(
+        _CARRIED, plan_id, paid_plan_ids, number, Stage.CANCELLED.value
+    )
+    held = [InvoiceHolding(**dict(row)) for row in rows]
+    current = next((h for h in held if h.plan_id == plan_id), None)
+    others = [h for h in held if h.plan_id != plan_id]
+    carriers = [h for h in others if h.number == number]
+    elsewhere = [h for h in others if h.number != number and h.plan_id in paid_plan_ids]
+    return current, carriers, elsewhere
+
+
+def _claim(req: FinanceRecord, number: str) -> InvoiceHolding:
+    """The invoice the record gives its plan. Of unknown amount and kind from
+    an attempt scheduled before they were sent."""
+    amount = req.invoice_amount
+    return InvoiceHolding(
+        plan_id=req.entry.plan_id,
+        number=number,
+        amount=None if amount is None else amount.quantize(CENT),
+        issued_on=req.invoice_issued_on,
+        whole_payment=None if amount is None else req.joint_amount is not None,
+    )
+
+
 async def _claim_invoice_number(
-    conn: asyncpg.Connection,
-    plan_id: str,
-    number: str,
-    paid_plan_ids: list[str],
-    entry: AuditEntry,
-) -> tuple[list[str], list[str]]:
-    """Give ``number`` to the plan; or return the plans holding it for another
-    payment, and change nothing. Given, also return the other plans still
-    holding the number it replaced (a joint payment's, corrected on one plan).
+    conn: asyncpg.Connection, req: FinanceRecord, number: str
+) -> FinanceOutcome | None:
+    """Give ``number`` to the plan; or refuse, changing nothing: the plans
+    holding it for another payment, or the invoices of its payment it does
+    not fit (see ``certflow.joint_invoice``).
 
     The insert waits for another transaction inserting the same number, so
-    of two plans recording it at once the second sees the first's payment.
+    of two plans recording it at once the second sees the first's payment;
+    plans of one payment wait for each other on ``_lock_payment``.
     """
-    payment = payment_key(plan_id, paid_plan_ids)
+    plan_id = req.entry.plan_id
+    payment = payment_key(plan_id, req.paid_plan_ids)
     await conn.execute(
         "INSERT INTO invoice_numbers (number, payment) VALUES ($1, $2) "
         "ON CONFLICT (number) DO NOTHING",
@@ -162,41 +223,92 @@ async def _claim_invoice_number(
             plan_id,
         )
         if others:
-            return [row["plan_id"] for row in others], []
+            return FinanceOutcome(
+                recorded=False, other_plans=[row["plan_id"] for row in others]
+            )
         # Held by no other plan: the number is this plan's payment's now.
         await conn.execute(
             "UPDATE invoice_numbers SET payment = $2 WHERE number = $1",
             number,
             payment,
         )
+    claim = _claim(req, number)
+    conflict = invoice_conflict(
+        claim, *await _carried(conn, plan_id, number, req.paid_plan_ids)
+    )
+    if conflict is not None:
+        await _let_go(conn, number)  # inserted above for nothing
+        how, clashing = conflict
+        return FinanceOutcome(recorded=False, conflict=how, clashing=clashing)
     before = await conn.fetchval(
         "SELECT number FROM plan_invoices WHERE plan_id = $1 FOR UPDATE", plan_id
     )
     await conn.execute(
         """
-        INSERT INTO plan_invoices (plan_id, number, recorded_at) VALUES ($1, $2, $3)
-        ON CONFLICT (plan_id) DO UPDATE SET number = $2, recorded_at = $3
+        INSERT INTO plan_invoices (plan_id, number, recorded_at, amount, issued_on,
+                                   whole_payment)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (plan_id) DO UPDATE SET number = $2, recorded_at = $3,
+            amount = $4, issued_on = $5, whole_payment = $6
         """,
         plan_id,
         number,
-        entry.at,
+        req.entry.at,
+        claim.amount,
+        claim.issued_on,
+        claim.whole_payment,
     )
-    still: list[str] = []
     if before is not None and before != number:
-        still = [
-            row["plan_id"]
-            for row in await conn.fetch(
-                "SELECT plan_id FROM plan_invoices WHERE number = $1 ORDER BY plan_id",
-                before,
-            )
-        ]
         # The number the plan held before (corrected) is free once nobody holds it.
-        await conn.execute(
-            "DELETE FROM invoice_numbers WHERE number = $1 AND NOT EXISTS "
-            "(SELECT 1 FROM plan_invoices WHERE number = $1)",
-            before,
+        await _let_go(conn, before)
+    return None
+
+
+async def _let_go(conn: asyncpg.Connection, number: str | None) -> None:
+    """Free ``number`` for any payment if no plan holds it."""
+    await conn.execute(
+        "DELETE FROM invoice_numbers WHERE number = $1 AND NOT EXISTS "
+        "(SELECT 1 FROM plan_invoices WHERE number = $1)",
+        number,
+    )
+
+
+async def _recorded(conn: asyncpg.Connection, req: FinanceRecord) -> FinanceOutcome:
+    """The answer to a record written (now, or by an attempt whose answer was
+    lost): what the other plans of its payment are left to correct alike.
+
+    The plans still holding the number a correction replaced; those carrying
+    the plan's number with the amount or date it corrected; and those
+    invoiced the other way (see ``certflow.joint_invoice.left_to_correct``).
+    """
+    entry = req.entry
+    if req.invoice_number is None:
+        return FinanceOutcome(recorded=True)
+    replaced = entry.details.get("old_invoice") or None
+    if replaced == req.invoice_number:
+        replaced = None  # kept: corrected its date or amount
+    holders = [
+        row["plan_id"]
+        for row in await conn.fetch(
+            "SELECT plan_id FROM plan_invoices WHERE number = $1"
+            " AND plan_id <> $2 ORDER BY plan_id",
+            replaced,
+            entry.plan_id,
         )
-    return [], still
+    ]
+    current, carriers, elsewhere = await _carried(
+        conn, entry.plan_id, req.invoice_number, req.paid_plan_ids
+    )
+    if current is None or current.number != req.invoice_number:
+        # Voided or corrected since this record: nothing of it is left.
+        return FinanceOutcome(recorded=True, still_holding=holders)
+    differing, apart = left_to_correct(current, carriers, elsewhere)
+    return FinanceOutcome(
+        recorded=True,
+        still_holding=holders,
+        still_differing=differing,
+        still_apart=[a for a in apart if a.plan_id not in holders],
+    )
 
 
 # Each plan's latest confirmation of its payment (or finance's correction of
@@ -403,11 +515,7 @@ class PlanStore:
                 "DELETE FROM plan_invoices WHERE plan_id = $1 RETURNING number",
                 entry.plan_id,
             )
-            await conn.execute(
-                "DELETE FROM invoice_numbers WHERE number = $1 AND NOT EXISTS"
-                " (SELECT 1 FROM plan_invoices WHERE number = $1)",
-                held,
-            )
+            await _let_go(conn, held)
             await conn.execute(_INSERT_AUDIT, *_audit_values(entry))
         return CancelOutcome(cancelled=True)
 
@@ -418,9 +526,12 @@ class PlanStore:
         All or nothing, in one transaction: the plan's row is locked first
         (as ``cancel_plan`` does), so a correction and a batch gathering the
         plan cannot both win; then the invoice number is claimed for the
-        plan's payment; then the audit line is written. A retry after a lost
-        answer claims the same number for the same plan again, and writes
-        the line once.
+        plan's payment, and checked against the invoices the other plans of
+        the payment carry (one number, one amount and date; a joint payment
+        invoiced one way: see ``certflow.joint_invoice``), those plans'
+        records waiting meanwhile; then the audit line is written. A retry
+        after a lost answer claims the same number for the same plan again,
+        and writes the line once.
 
         A voided invoice's number is never claimed again, by any plan: the
         invoice is void, and its number is not issued twice. Except by a plan
@@ -442,19 +553,8 @@ class PlanStore:
                 entry.idempotency_key,
             )
             if done:
-                # Said again as the first attempt said it: the other plans of
-                # the payment still holding the number this one replaced.
-                replaced = entry.details.get("old_invoice") or None
-                holders = [
-                    row["plan_id"]
-                    for row in await conn.fetch(
-                        "SELECT plan_id FROM plan_invoices WHERE number = $1"
-                        " AND plan_id <> $2 ORDER BY plan_id",
-                        replaced,
-                        entry.plan_id,
-                    )
-                ]
-                return FinanceOutcome(recorded=True, still_holding=holders)
+                # Said again as the first attempt said it.
+                return await _recorded(conn, req)
             if req.outside_batch and batch_id is not None:
                 return FinanceOutcome(recorded=False, batch_id=batch_id)
             if req.joint_amount is not None:
@@ -465,8 +565,8 @@ class PlanStore:
                 )
                 if refused is not None:
                     return refused
-            still: list[str] = []
             if req.invoice_number is not None:
+                await _lock_payment(conn, [entry.plan_id, *req.paid_plan_ids])
                 voided = await conn.fetchrow(_VOIDED, req.invoice_number, entry.plan_id)
                 if voided is not None:
                     return FinanceOutcome(
@@ -474,13 +574,11 @@ class PlanStore:
                         voided_on=voided["plan_id"],
                         voided_at=voided["at"],
                     )
-                others, still = await _claim_invoice_number(
-                    conn, entry.plan_id, req.invoice_number, req.paid_plan_ids, entry
-                )
-                if others:
-                    return FinanceOutcome(recorded=False, other_plans=others)
+                refused = await _claim_invoice_number(conn, req, req.invoice_number)
+                if refused is not None:
+                    return refused
             await conn.execute(_INSERT_AUDIT, *_audit_values(entry))
-        return FinanceOutcome(recorded=True, still_holding=still)
+            return await _recorded(conn, req)
 
     @activity.defn
     async def record_audit(self, entry: AuditEntry) -> None:
@@ -549,10 +647,11 @@ class PlanStore:
         application declared (the ``upload_application`` audit line's
         ``paid_plans``); payments naming a common plan are one. Plans
         cancelled, or unknown to the database, hold no invoice and are left
-        out. Read once the batch has its plans, for the general manager's
-        decision to be checked against (see ``ApprovalBatchWorkflow``).
-        Not read again at the decision: a plan of the payment cancelled in
-        between still counts, and refuses a return it would no longer touch.
+        out. Read once the batch has its plans, for ``batch status`` to list,
+        and again when the general manager's decision sends a plan back for
+        its payment to be checked again, for the decision to be checked
+        against (see ``ApprovalBatchWorkflow.decide``): a plan of the payment
+        cancelled in between no longer counts.
         """
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(_PAID_PLANS, req.plan_ids)

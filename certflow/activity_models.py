@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
 from pydantic import Field
 
 from certflow.calendar import PublicityWindow
+from certflow.joint_invoice import InvoiceConflict, InvoiceHolding
 from certflow.models import (
     Actor,
     DocumentKind,
@@ -78,12 +80,17 @@ class FinanceRecord(Model):
     # must be the payment's total, the amounts finance confirmed on each of
     # its plans added up (``"8400.00"``); None for any other record.
     joint_amount: str | None = None
+    # The invoice's amount and date, compared with what the other plans of
+    # the payment carry; None from attempts scheduled before they were sent.
+    invoice_amount: Decimal | None = None
+    invoice_issued_on: date | None = None
 
 
 class FinanceOutcome(Model):
     """Recorded; or refused: the batch holding the plan, the other plans
     holding the invoice number for another payment, the void of the invoice
-    that had the number, or a joint payment's total that is none."""
+    that had the number, a joint payment's total that is none, or an invoice
+    that does not fit the others of its payment."""
 
     recorded: bool
     batch_id: str | None = None
@@ -101,6 +108,15 @@ class FinanceOutcome(Model):
     joint_total: str | None = None
     # With either: the plans of the payment cancelled, left out of its total.
     cancelled: list[str] = Field(default_factory=list)
+    # Refused: how the invoice does not fit the other invoices of its payment,
+    # and those it clashes with (see ``certflow.joint_invoice``).
+    conflict: InvoiceConflict | None = None
+    clashing: list[InvoiceHolding] = Field(default_factory=list)
+    # Recorded: other plans left to correct alike, each on its own: carrying
+    # the number with the amount or date this record corrected, or invoiced
+    # the other way under another number.
+    still_differing: list[InvoiceHolding] = Field(default_factory=list)
+    still_apart: list[InvoiceHolding] = Field(default_factory=list)
 
 
 class ProcessUpload(Model):
@@ -288,8 +304,9 @@ class JointPaymentsRequest(Model):
 class JointPayment(Model):
     """One payment (合并缴费) covering a plan of a batch and other plans.
 
-    A joint payment has one invoice, recorded on each of its plans; sending
-    one plan back for the payment to be checked again voids it for all.
+    A joint payment is checked again whole: sending one plan back for the
+    payment to be checked again voids its invoice, the one all its plans
+    share where it was invoiced as a whole (see ``certflow.joint_invoice``).
     ``plan_ids`` are every plan the payment covers that is not cancelled, in
     the batch or not, sorted; ``outside`` those of them the batch does not
     hold (approved or issued before, or still at an earlier stage).

@@ -35,6 +35,7 @@ from temporalio.worker import (
     Worker,
 )
 
+from activities.db import MIGRATIONS, create_pool, migrate
 from activities.documents import DocumentStore
 from certflow.actions import (
     ActionResult,
@@ -203,6 +204,27 @@ async def throwaway_database(
         finally:
             await admin.close()
             await close()
+
+
+@contextlib.asynccontextmanager
+async def database_before(
+    version: int, server_url: str, folder: Path
+) -> AsyncIterator[tuple[Any, str]]:
+    """A throwaway database migrated to just before schema ``version``: its
+    pool and URL. Rows written to it are as an older release wrote them, for
+    the migration of that version to be tried on (``migrate(pool)``)."""
+    before = folder / "migrations"
+    before.mkdir()
+    for sql in sorted(MIGRATIONS.glob("*.sql")):
+        if int(sql.name.split("_", 1)[0]) < version:
+            (before / sql.name).write_bytes(sql.read_bytes())
+    async with throwaway_database(server_url, f"certflow_v{version}", folder) as url:
+        pool = await create_pool(url)
+        try:
+            await migrate(pool, before)
+            yield pool, url
+        finally:
+            await pool.close()
 
 
 def free_ports(count: int) -> list[int]:

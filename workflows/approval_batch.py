@@ -11,6 +11,7 @@ whose workflow id is derived from its batch id like every other batch's.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -51,6 +52,8 @@ with workflow.unsafe.imports_passed_through():
     from certflow.plan import REDO_DUTIES, Duty, duties_to_redo, redo_duty_codes
     from certflow.plan_details import batch_details, batch_summary
 
+from workflows.exam_plan import ANSWER_RETRY
+
 TIMEOUT = timedelta(minutes=2)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 # Patch id: a report mail given up (the mail server will never take it) is
@@ -68,6 +71,11 @@ SCHEDULED_BATCH_NAMED = "scheduled-batch-named"
 # plan of it goes back in the same decision. Before, the invoice was voided on
 # the plan sent back and stayed valid on the others.
 JOINT_PAYMENTS_READ = "joint-payments-read"
+# Patch id: a decision sending a plan back for its payment to be checked again
+# reads the joint payments anew, and is checked against what they cover then:
+# a plan of such a payment cancelled since gathering no longer counts. Before,
+# the reading of the gathering stood, and the cancelled plan still refused it.
+JOINT_PAYMENTS_AT_DECISION = "joint-payments-read-at-decision"
 # The seconds a scheduled run tries, from its own on, for a batch id no other
 # batch has had: another holds one only if started in that very second.
 NAMING_TRIES = 60
@@ -94,7 +102,11 @@ class ApprovalBatchWorkflow:
         # The payments covering a plan of the batch and others (合并缴费), and
         # whether they were read: no decision is taken before.
         self._joint: list[JointPayment] = []
+        self._joint_read = False
         self._ready = False
+        # One decision at a time: a decision reads the joint payments before
+        # it is taken, and a second one arriving meanwhile must find it taken.
+        self._deciding = asyncio.Lock()
 
     @workflow.run
     async def run(self, input: BatchInput) -> BatchResult:
@@ -149,12 +161,8 @@ class ApprovalBatchWorkflow:
             await self._close()
             return BatchResult(batch_id=self._batch_id, approved=[], rejected={})
         if workflow.patched(JOINT_PAYMENTS_READ):
-            self._joint = await workflow.execute_activity_method(
-                PlanStore.joint_payments,
-                JointPaymentsRequest(batch_id=self._batch_id, plan_ids=self._plan_ids),
-                start_to_close_timeout=TIMEOUT,
-                retry_policy=RETRY,
-            )
+            self._joint = await self._joint_payments(RETRY)
+            self._joint_read = True
         self._ready = True
         # The approval form (xlsx and PDF: plans, sites, passing candidates,
         # fees, payments, invoices) goes to the general manager with the mail.
@@ -331,12 +339,45 @@ class ApprovalBatchWorkflow:
             joint_payments=self._joint,
         )
 
+    async def _joint_payments(self, retry: RetryPolicy) -> list[JointPayment]:
+        """The payments covering a plan of the batch and other plans, as now."""
+        payments: list[JointPayment] = await workflow.execute_activity_method(
+            PlanStore.joint_payments,
+            JointPaymentsRequest(batch_id=self._batch_id, plan_ids=self._plan_ids),
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=retry,
+        )
+        return payments
+
     @workflow.update
-    def decide(self, decision: BatchDecisionRequest) -> BatchStatus:
-        """The general manager's decision; the validator refuses a malformed one."""
-        self._decision = decision
-        self._describe()
-        return self.status()
+    async def decide(self, decision: BatchDecisionRequest) -> BatchStatus:
+        """The general manager's decision; the validator refuses a malformed one.
+
+        A decision sending a plan back for its payment to be checked again
+        reads the joint payments first (a plan of one may have been cancelled
+        since the batch gathered), and is refused here if it would void a
+        joint payment's invoice in part.
+        """
+        async with self._deciding:
+            if self._decision is not None:
+                raise ApplicationError(t("plan.already_done"), type="already_done")
+            # A batch gathered before JOINT_PAYMENTS_READ decides as before.
+            if (
+                self._joint_read
+                and _checked_again(decision)
+                and workflow.patched(JOINT_PAYMENTS_AT_DECISION)
+            ):
+                try:
+                    self._joint = await self._joint_payments(ANSWER_RETRY)
+                except ActivityError:
+                    raise ApplicationError(
+                        t("batch.joint_unread"), type="not_ready"
+                    ) from None
+                self._describe()
+            self._check_joint_returns(decision)
+            self._decision = decision
+            self._describe()
+            return self.status()
 
     @decide.validator
     def _check_decision(self, decision: BatchDecisionRequest) -> None:
@@ -379,7 +420,8 @@ class ApprovalBatchWorkflow:
             if any(not reason.strip() for reason in decision.reject.values()):
                 raise ApplicationError(t("plan.reason_required"), type="bad_argument")
         self._check_returns(decision)
-        self._check_joint_returns(decision)
+        # Whether it voids a joint payment's invoice in part is checked by the
+        # update itself, against the joint payments as they are then.
 
     def _check_returns(self, decision: BatchDecisionRequest) -> None:
         """Refuse a send-back the plans could not act on (4.2.6, stage 5-8).
@@ -425,20 +467,18 @@ class ApprovalBatchWorkflow:
     def _check_joint_returns(self, decision: BatchDecisionRequest) -> None:
         """Refuse a send-back that would void a joint payment's invoice in part.
 
-        A joint payment (合并缴费) is one payment with one invoice, recorded on
-        each of its plans. Sending one of them back for the payment to be
-        checked again (``payment_check``, or ``application``, which is
-        followed by it) voids that invoice: so every other plan of the
-        payment must go back with it in the same decision. A plan of it
-        outside the batch (approved or issued before, or not ready yet)
-        cannot: then the plan is rejected without a return, and a wrong
-        invoice is finance's to correct or to reverse (红字发票).
+        A joint payment (合并缴费) is one payment, invoiced as a whole (one
+        invoice carried by each of its plans) or plan by plan. Sending one
+        of them back for the payment to be checked again (``payment_check``,
+        or ``application``, which is followed by it) voids the payment's
+        invoice: so every other plan of the payment must go back with it in
+        the same decision. A plan of it outside the batch (approved or
+        issued before, or not ready yet) cannot: then the plan is rejected
+        without a return, and a wrong invoice is finance's to correct or to
+        reverse (红字发票). ``decide`` reads the joint payments anew before
+        it asks.
         """
-        checked_again = {
-            plan_id
-            for plan_id, duties in decision.return_to.items()
-            if Duty.PAYMENT_CHECK in duties_to_redo(duties)
-        }
+        checked_again = _checked_again(decision)
         for payment in self._joint:
             sent = [p for p in payment.plan_ids if p in checked_again]
             if not sent:
@@ -470,3 +510,13 @@ class ApprovalBatchWorkflow:
                     ),
                     type="bad_argument",
                 )
+
+
+def _checked_again(decision: BatchDecisionRequest) -> set[str]:
+    """The plans the decision sends back for their payment to be checked again
+    (``payment_check``, or ``application``, which is followed by it)."""
+    return {
+        plan_id
+        for plan_id, duties in decision.return_to.items()
+        if Duty.PAYMENT_CHECK in duties_to_redo(duties)
+    }

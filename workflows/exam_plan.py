@@ -70,6 +70,11 @@ with workflow.unsafe.imports_passed_through():
     from certflow.calendar import score_submission_deadline
     from certflow.i18n import t
     from certflow.identity import invoice_number
+    from certflow.joint_invoice import (
+        InvoiceHolding,
+        conflict_message,
+        still_to_correct,
+    )
     from certflow.models import Actor, DocumentKind, Problem, Role, Stage
     from certflow.plan import (
         DUTY_OWNER,
@@ -1776,7 +1781,7 @@ class ExamPlanWorkflow:
                 req.actor,
                 late=late,
                 number=number,
-                joint_amount=self._joint_amount(req),
+                invoiced=req,
                 invoice=number,
                 issued_on=req.issued_on.isoformat(),
                 amount=f"{req.amount:.2f}",
@@ -1784,7 +1789,7 @@ class ExamPlanWorkflow:
             if outcome is None:
                 return _not_processed("plan.action_failed")
             if not outcome.recorded:
-                return self._finance_refused(outcome, number, req.amount)
+                return self._finance_refused(outcome, number, req)
             if not state.is_open(Duty.INVOICE.value):
                 # The general manager sent the payment back to be checked
                 # again while the record was written (a verdict does not wait
@@ -1850,7 +1855,7 @@ class ExamPlanWorkflow:
                 req.actor,
                 note=req.reason.strip(),
                 number=number,
-                joint_amount=self._joint_amount(req),
+                invoiced=req,
                 invoice=number,
                 issued_on=req.issued_on.isoformat(),
                 amount=f"{req.amount:.2f}",
@@ -1864,9 +1869,7 @@ class ExamPlanWorkflow:
                 reason=req.reason.strip(),
             )
             replaced = payment.invoice_number
-            answer = self._correction_answer(
-                outcome, number, changes, replaced, req.amount
-            )
+            answer = self._correction_answer(outcome, number, changes, replaced, req)
             if answer.accepted:
                 self._take_invoice(req, number)
             return answer
@@ -2209,12 +2212,13 @@ class ExamPlanWorkflow:
         late: bool = False,
         note: str = "",
         number: str | None = None,
-        joint_amount: str | None = None,
+        invoiced: InvoiceRecord | None = None,
         **details: Any,
     ) -> FinanceOutcome | None:
         """Write finance's invoice or correction to the database, or be refused.
 
         One activity claims the invoice ``number`` for the plan's payment,
+        checks the invoice (``invoiced``) against the others of the payment,
         refuses a correction of a plan a batch has gathered, and writes the
         audit line; the history line follows only once it is written. None
         when the database could not be reached.
@@ -2231,7 +2235,9 @@ class ExamPlanWorkflow:
                 paid_plan_ids=state.payment.paid_plan_ids,
                 outside_batch=action
                 in (Action.CORRECT_PAYMENT, Action.CORRECT_INVOICE),
-                joint_amount=joint_amount,
+                joint_amount=None if invoiced is None else self._joint_amount(invoiced),
+                invoice_amount=None if invoiced is None else invoiced.amount,
+                invoice_issued_on=None if invoiced is None else invoiced.issued_on,
             ),
         )
         if outcome is not None and outcome.recorded:
@@ -2264,17 +2270,18 @@ class ExamPlanWorkflow:
         number: str,
         changes: list[str],
         replaced: str | None = None,
-        amount: Decimal | None = None,
+        invoiced: InvoiceRecord | None = None,
     ) -> ActionResult:
         """The answer to a correction, once the database has had its say.
 
         ``replaced`` is the invoice number the correction replaced: other plans
-        of the payment still holding it are named, each corrected on its own.
+        of the payment still holding it are named, each corrected on its own,
+        and so are those the corrected invoice leaves to correct alike.
         """
         if outcome is None:
             return _not_processed("plan.action_failed")
         if not outcome.recorded:
-            return self._finance_refused(outcome, number, amount)
+            return self._finance_refused(outcome, number, invoiced)
         message = t("plan.corrected", changes="；".join(changes))
         if outcome.still_holding and replaced:
             message += t(
@@ -2282,18 +2289,41 @@ class ExamPlanWorkflow:
                 number=replaced,
                 plans="、".join(outcome.still_holding),
             )
-        return ActionResult(accepted=True, message=message)
+        return ActionResult(
+            accepted=True,
+            message=message
+            + still_to_correct(number, outcome.still_differing, outcome.still_apart),
+        )
 
     def _finance_refused(
-        self, outcome: FinanceOutcome, number: str, amount: Decimal | None = None
+        self,
+        outcome: FinanceOutcome,
+        number: str,
+        invoiced: InvoiceRecord | None = None,
     ) -> ActionResult:
         """The answer to a record the database refused: the batch, the number
-        (a voided invoice's, or another payment's), or an ``amount`` claimed
-        as a joint payment's total that is none."""
+        (a voided invoice's, or another payment's), an amount claimed as a
+        joint payment's total that is none, or an invoice that does not fit
+        the others of its payment."""
+        amount = None if invoiced is None else invoiced.amount
         if outcome.unconfirmed or outcome.joint_total is not None:
             return ActionResult(
                 accepted=False, message=self._joint_refusal(outcome, amount)
             )
+        if outcome.conflict is not None and invoiced is not None:
+            claim = InvoiceHolding(
+                plan_id=self._state.info.plan_id,
+                number=number,
+                amount=invoiced.amount,
+                issued_on=invoiced.issued_on,
+            )
+            message = conflict_message(
+                outcome.conflict,
+                claim,
+                outcome.clashing,
+                sorted(set(self._state.payment.paid_plan_ids)),
+            )
+            return ActionResult(accepted=False, message=message)
         if outcome.batch_id is not None:
             message = t("plan.correct_in_batch", batch_id=outcome.batch_id)
         elif outcome.voided_on is not None and outcome.voided_at is not None:

@@ -27,7 +27,7 @@ import pytest_asyncio
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.db import MIGRATIONS, create_pool, migrate
+from activities.db import migrate
 from activities.notify import Mailer, Notifier
 from certflow.activity_models import Notification, ResendRequest
 from certflow.config import Settings
@@ -36,7 +36,12 @@ from certflow.models import Role
 from starter.smtp_sink import MailSink, read_messages
 from tests.cli.conftest import Certflow, certflow_runner
 from tests.conftest import replay_all
-from tests.support import SITE_CODE, free_ports, throwaway_database, unique_plan_id
+from tests.support import (
+    SITE_CODE,
+    database_before,
+    free_ports,
+    unique_plan_id,
+)
 from tests.workflow.test_mail_refused import LEAD_ADDRESS, note
 from worker import build_worker
 
@@ -477,10 +482,6 @@ async def test_batch_mails_recorded_before_are_given_their_batch(
     """The schema's version 9 names the batch of mails already recorded: from
     their kept content, or from the key of a mail kept without it (before
     version 7), which ``notice failed`` listed with the plan ``-``."""
-    before = tmp_path / "migrations"
-    before.mkdir()
-    for sql in sorted(MIGRATIONS.glob("00[1-8]_*.sql")):
-        (before / sql.name).write_bytes(sql.read_bytes())
     kept = batch_note("B20261207-090000")
     scheduled = "scheduled-2026-12-07T01:00:00Z"
     rows = [
@@ -489,30 +490,23 @@ async def test_batch_mails_recorded_before_are_given_their_batch(
         (kept.idempotency_key, "-", kept.model_dump(mode="json")),
         ("exam-plan-P2026-1104-0412/upload_refused", "P2026-1104-0412", None),
     ]
-    async with throwaway_database(
-        settings.database_url, "certflow_migrate", tmp_path
-    ) as url:
-        pool = await create_pool(url)
-        try:
-            await migrate(pool, before)
-            for key, plan_id, content in rows:
-                await pool.execute(
-                    "INSERT INTO notifications (idempotency_key, plan_id, template,"
-                    " recipients, note, failure) VALUES ($1, $2, 'batch_ready',"
-                    " '{}', $3, 'Not sent: 550')",
-                    key,
-                    plan_id,
-                    content,
-                )
-
-            applied = await migrate(pool)
-            batches = dict(
-                await pool.fetch(
-                    "SELECT idempotency_key, batch_id FROM notifications ORDER BY id"
-                )
+    async with database_before(9, settings.database_url, tmp_path) as (pool, url):
+        for key, plan_id, content in rows:
+            await pool.execute(
+                "INSERT INTO notifications (idempotency_key, plan_id, template,"
+                " recipients, note, failure) VALUES ($1, $2, 'batch_ready',"
+                " '{}', $3, 'Not sent: 550')",
+                key,
+                plan_id,
+                content,
             )
-        finally:
-            await pool.close()
+
+        applied = await migrate(pool)
+        batches = dict(
+            await pool.fetch(
+                "SELECT idempotency_key, batch_id FROM notifications ORDER BY id"
+            )
+        )
         runner = certflow_runner(
             settings.model_copy(update={"database_url": url}), None
         )

@@ -1,5 +1,5 @@
-"""Finance's records in the database: a retry, a cancelled plan's number, and a
-voided invoice's number.
+"""Finance's records in the database: a retry, a cancelled plan's number, a
+voided invoice's number, and the invoices of a joint payment's plans.
 
 The activities of ``PlanStore`` on the real PostgreSQL, as the worker runs
 them, without a plan workflow: the cases are about what the database keeps
@@ -8,12 +8,16 @@ when an answer is lost or a plan is withdrawn.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from temporalio.testing import ActivityEnvironment
 
+from activities.db import migrate
 from activities.store import PlanStore
 from certflow.activity_models import (
     AuditEntry,
@@ -22,9 +26,13 @@ from certflow.activity_models import (
     FinanceRecord,
     JointPaymentsRequest,
 )
+from certflow.config import Settings
+from certflow.joint_invoice import InvoiceConflict
 from certflow.models import Role
+from tests.support import database_before, waiting_on_locks
 
 AT = datetime(2026, 12, 21, 3, tzinfo=UTC)
+DAY = date(2026, 12, 21)
 
 
 async def _plan(pool: Any) -> str:
@@ -67,8 +75,20 @@ def _entry(
 
 
 def _invoice(
-    plan_id: str, number: str, *, key: str, paid: list[str] | None = None
+    plan_id: str,
+    number: str,
+    *,
+    key: str,
+    paid: list[str] | None = None,
+    amount: str | None = None,
+    day: date = DAY,
+    whole: bool = False,
 ) -> FinanceRecord:
+    """Finance's record of invoice ``number`` on the plan, as a correction.
+
+    Of ``amount`` dated ``day``, for the whole payment when ``whole``;
+    without an amount, as an attempt scheduled before amounts were sent.
+    """
     return FinanceRecord(
         entry=_entry(
             plan_id, "correct_invoice", (Role.FINANCE, "fin-sun"), key, invoice=number
@@ -76,7 +96,22 @@ def _invoice(
         invoice_number=number,
         paid_plan_ids=paid or [plan_id],
         outside_batch=True,
+        joint_amount=amount if whole else None,
+        invoice_amount=None if amount is None else Decimal(amount),
+        invoice_issued_on=None if amount is None else day,
     )
+
+
+async def _confirmed(store: PlanStore, plan_id: str, amount: str = "4200.00") -> None:
+    """Finance's confirmation of the plan's payment, as the plan audits it."""
+    confirm = _entry(
+        plan_id,
+        "confirm_payment",
+        (Role.FINANCE, "fin-sun"),
+        f"{plan_id}/confirm",
+        amount=amount,
+    )
+    await ActivityEnvironment().run(store.record_audit, confirm)
 
 
 async def _record(store: PlanStore, record: FinanceRecord) -> FinanceOutcome:
@@ -271,3 +306,217 @@ async def test_a_batch_reads_the_joint_payments_of_its_plans(resources: Any) -> 
     assert sorted((p.plan_ids, p.outside) for p in payments) == sorted(
         [(sorted([a, b, f]), [b]), (sorted([c, e]), [e])]
     )
+
+
+async def _joint(store: PlanStore, pool: Any, count: int = 2) -> list[str]:
+    """``count`` plans of one payment, each confirmed for 4200.00."""
+    plans = sorted([await _plan(pool) for _ in range(count)])
+    for plan_id in plans:
+        await _confirmed(store, plan_id)
+    return plans
+
+
+async def test_plans_of_one_payment_invoicing_at_once_see_each_other(
+    resources: Any,
+) -> None:
+    """Two plans of one payment recording their first invoices at once, under
+    two numbers, one for the payment's total and the other for the plan's own
+    amount: each checked what the other carried before either had written,
+    and both were accepted, invoicing the payment twice."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    first, second = paid = await _joint(store, pool)
+    whole = _invoice(
+        first, _number(), key=f"{first}/i", paid=paid, amount="8400.00", whole=True
+    )
+    own = _invoice(second, _number(), key=f"{second}/i", paid=paid, amount="4200.00")
+
+    # Both start while the payment's first lock is held: both wait for it,
+    # then for each other.
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))", f"invoice/{first}"
+        )
+        both = asyncio.gather(_record(store, whole), _record(store, own))
+        await waiting_on_locks(pool, 2)
+    outcomes = await both
+
+    assert sorted(o.recorded for o in outcomes) == [False, True]
+    [refused] = [o for o in outcomes if not o.recorded]
+    assert refused.conflict in (
+        InvoiceConflict.INVOICED_APART,
+        InvoiceConflict.WHOLE_ELSEWHERE,
+    )
+    [clashing] = refused.clashing
+    # The refused record's number is not kept for its payment.
+    numbers = [whole.invoice_number, own.invoice_number]
+    kept = await pool.fetch(
+        "SELECT number FROM invoice_numbers WHERE number = ANY($1)", numbers
+    )
+    assert [row["number"] for row in kept] == [clashing.number]
+
+
+async def test_a_plan_found_gone_carries_no_invoice(resources: Any) -> None:
+    """A plan whose workflow was found gone is marked cancelled and keeps its
+    row of the number: it is no plan the number must agree with."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    gone, kept = paid = await _joint(store, pool)
+    number = _number()
+    held = _invoice(gone, number, key=f"{gone}/i", paid=paid, amount="4200.00")
+    assert (await _record(store, held)).recorded
+    await pool.execute("UPDATE plans SET stage = 'cancelled' WHERE plan_id = $1", gone)
+
+    again = _invoice(kept, number, key=f"{kept}/i", paid=paid, amount="4200.00")
+
+    outcome = await _record(store, again)
+    assert outcome.recorded, outcome
+
+
+async def test_an_invoice_kept_before_its_amount_is_compared_by_date(
+    resources: Any,
+) -> None:
+    """A plan's invoice recorded before amounts were kept may be its own part
+    of a shared invoice, as was accepted then: another plan of the payment
+    may record the number with its own amount, on the same date only."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    before, after = paid = await _joint(store, pool)
+    number = _number()
+    held = _invoice(before, number, key=f"{before}/i", paid=paid, amount="4200.00")
+    assert (await _record(store, held)).recorded
+    # As migration 015 leaves a row written before it.
+    await pool.execute(
+        "UPDATE plan_invoices SET amount = NULL, whole_payment = NULL"
+        " WHERE plan_id = $1",
+        before,
+    )
+
+    def own(day: date, n: int) -> FinanceRecord:
+        key = f"{after}/i/{n}"
+        return _invoice(after, number, key=key, paid=paid, amount="4200.00", day=day)
+
+    other_day = await _record(store, own(DAY - timedelta(days=1), 1))
+    same_day = await _record(store, own(DAY, 2))
+
+    assert not other_day.recorded
+    assert other_day.conflict is InvoiceConflict.DIFFERS
+    assert [(h.plan_id, h.amount, h.issued_on) for h in other_day.clashing] == [
+        (before, None, DAY)
+    ]
+    assert same_day.recorded, same_day
+
+
+async def test_a_retried_correction_names_the_plans_left_to_correct(
+    resources: Any,
+) -> None:
+    """A shared invoice's date corrected on one plan leaves the other with the
+    old one: the answer names it, and so does a retry after a lost answer."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    first, second = paid = await _joint(store, pool)
+    number = _number()
+    for plan_id in paid:
+        record = _invoice(
+            plan_id, number, key=f"{plan_id}/i", paid=paid, amount="8400.00", whole=True
+        )
+        assert (await _record(store, record)).recorded
+    earlier = DAY - timedelta(days=1)
+    dated = _invoice(
+        first,
+        number,
+        key=f"{first}/c",
+        paid=paid,
+        amount="8400.00",
+        whole=True,
+        day=earlier,
+    )
+    dated.entry.details["old_invoice"] = number
+
+    outcome = await _record(store, dated)
+    retried = await _record(store, dated)
+
+    for answer in (outcome, retried):
+        assert answer.recorded, answer
+        assert [(h.plan_id, h.issued_on) for h in answer.still_differing] == [
+            (second, DAY)
+        ]
+        assert answer.still_holding == answer.still_apart == []
+
+
+async def test_a_correction_switching_how_a_payment_is_invoiced_names_the_rest(
+    resources: Any,
+) -> None:
+    """Plans of a payment each invoiced for their own amount; finance
+    corrects one to the whole payment's invoice: accepted (the switch is
+    made plan by plan), naming the other, still invoiced on its own."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    first, second = paid = await _joint(store, pool)
+    numbers = {plan_id: _number() for plan_id in paid}
+    for plan_id in paid:
+        record = _invoice(
+            plan_id, numbers[plan_id], key=f"{plan_id}/i", paid=paid, amount="4200.00"
+        )
+        assert (await _record(store, record)).recorded
+    whole = _invoice(
+        first, _number(), key=f"{first}/c", paid=paid, amount="8400.00", whole=True
+    )
+    whole.entry.details["old_invoice"] = numbers[first]
+
+    outcome = await _record(store, whole)
+
+    assert outcome.recorded, outcome
+    assert [(h.plan_id, h.number) for h in outcome.still_apart] == [
+        (second, numbers[second])
+    ]
+    assert outcome.still_holding == outcome.still_differing == []
+
+
+async def test_invoices_recorded_before_keep_their_date(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Schema version 15 gives each invoice a plan holds the date of its
+    latest record of that number; its amount and kind stay unknown."""
+    async with database_before(15, settings.database_url, tmp_path) as (pool, _):
+        plan_id, number = await _plan(pool), _number()
+        lines = [
+            ("record_invoice", number, "2026-12-20", 1),
+            ("correct_invoice", number, "2026-12-21", 2),
+            # A later record of another number, since corrected back.
+            ("correct_invoice", _number(), "2026-12-22", 3),
+        ]
+        for action, invoice, day, n in lines:
+            line = _entry(
+                plan_id,
+                action,
+                (Role.FINANCE, "fin-sun"),
+                f"{plan_id}/{n}",
+                invoice=invoice,
+                issued_on=day,
+            )
+            await PlanStore(pool).record_audit(
+                line.model_copy(update={"at": AT + timedelta(minutes=n)})
+            )
+        await pool.execute(
+            "INSERT INTO invoice_numbers (number, payment) VALUES ($1, $2)",
+            number,
+            plan_id,
+        )
+        await pool.execute(
+            "INSERT INTO plan_invoices (plan_id, number, recorded_at)"
+            " VALUES ($1, $2, $3)",
+            plan_id,
+            number,
+            AT,
+        )
+
+        applied = await migrate(pool)
+        row = await pool.fetchrow(
+            "SELECT amount, issued_on, whole_payment FROM plan_invoices"
+            " WHERE plan_id = $1",
+            plan_id,
+        )
+
+    assert "015_invoice_values.sql" in applied
+    assert tuple(row) == (None, date(2026, 12, 21), None)

@@ -46,6 +46,7 @@ async def _invoice(
     correct: bool = False,
     reason: str = "",
     issued_on: date | None = None,
+    amount: str = "4200.00",
 ) -> Any:
     return await driver.h.execute_update(
         ExamPlanWorkflow.record_invoice,
@@ -53,7 +54,7 @@ async def _invoice(
             actor=FINANCE,
             number=number,
             issued_on=issued_on or await driver.today(),
-            amount=Decimal("4200.00"),
+            amount=Decimal(amount),
             correct=correct,
             reason=reason,
         ),
@@ -213,10 +214,11 @@ async def test_one_invoice_number_belongs_to_one_payment(make_driver: Any) -> No
     await alone.pay_and_sign()
     await racer.pay_and_sign()
 
-    # One payment for two plans, one invoice: both plans record it.
+    # One payment for two plans, one invoice: both plans record it, with
+    # the payment's total.
     shared = "26442000000000000101"
-    assert (await _invoice(joint_a, shared)).accepted
-    assert (await _invoice(joint_b, shared)).accepted
+    assert (await _joint_invoice(joint_a, shared, "8400.00")).accepted
+    assert (await _joint_invoice(joint_b, shared, "8400.00")).accepted
 
     # A plan of another payment is refused, naming the plans holding it.
     taken = await _invoice(alone, shared)
@@ -665,9 +667,9 @@ async def _batch_of(driver: PlanDriver, *others: PlanDriver) -> Any:
 async def _jointly_invoiced(
     make_driver: Any, number: str, *, both_ready: bool = True
 ) -> tuple[PlanDriver, PlanDriver]:
-    """Two plans of one payment, one invoice ``number`` recorded on both; the
-    second awaits approval too unless ``both_ready`` is False (its site has
-    not signed off)."""
+    """Two plans of one payment, one invoice ``number`` for its total recorded
+    on both; the second awaits approval too unless ``both_ready`` is False
+    (its site has not signed off)."""
     first: PlanDriver = await make_driver()
     second: PlanDriver = await make_driver()
     await _reach_payment_together(first, second)
@@ -675,7 +677,7 @@ async def _jointly_invoiced(
     await _joint_application(first, paid)
     await _joint_application(second, paid, site_signoff=both_ready)
     for driver in (first, second):
-        assert (await _invoice(driver, number)).accepted
+        assert (await _joint_invoice(driver, number, "8400.00")).accepted
     await first.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
     if both_ready:
         await second.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
@@ -719,18 +721,26 @@ async def test_a_joint_payment_goes_back_to_be_checked_again_whole_or_not_at_all
         batch, reject=both, return_to={a: [Duty.PAYMENT_CHECK], b: [Duty.APPLICATION]}
     )
     assert sorted(decided.returned) == sorted([a, b])
-    for driver in (first, second):
+    await voided_on_each(pool, shared, first, second)
+
+
+async def voided_on_each(pool: Any, number: str, *drivers: PlanDriver) -> None:
+    """Each plan, sent back to stage 5-8, holds no invoice but the void of
+    ``number``, audited on each of them and no other."""
+    for driver in drivers:
         status = await driver.wait_for(
             lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF and s.batch_id is None
         )
         assert status.payment.invoice_number is None
-        assert status.payment.void_invoice_number == shared
+        assert status.payment.void_invoice_number == number
     voided = await pool.fetch(
         "SELECT plan_id FROM audit"
         " WHERE action = 'void_invoice' AND details ->> 'invoice' = $1",
-        shared,
+        number,
     )
-    assert sorted(row["plan_id"] for row in voided) == sorted([a, b])
+    assert sorted(row["plan_id"] for row in voided) == sorted(
+        d.plan.plan_id for d in drivers
+    )
 
 
 async def test_a_plan_of_a_joint_payment_outside_the_batch_keeps_it_from_going_back(

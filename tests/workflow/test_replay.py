@@ -17,7 +17,10 @@ invoice a return to ``payment_check`` voided and whose next invoice finance then
 recorded, recorded before a void had an audit line of its own.
 ``approval-batch-scheduled`` is a run of the weekly schedule that gathered a
 plan and was approved, recorded when such a run was the batch itself, named
-``scheduled-<time>`` after its workflow id. ``exam-plan-mails-cancelled`` is
+``scheduled-<time>`` after its workflow id. ``approval-batch-joint-return``
+is a batch that sent both plans of a joint payment back to have it checked
+again, recorded when only the gathering read the joint payments (the
+decision did not read them again). ``exam-plan-mails-cancelled`` is
 a plan whose reminder, retried through a mail outage, was withdrawn once its
 duty was done, and which was then cancelled with mails still held, recorded
 when the timer loop cancelled its timer and a withdrawn mail's activity was
