@@ -27,7 +27,7 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.converter import PayloadCodec
 from temporalio.service import RPCError
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -401,6 +401,21 @@ async def registered_plan(pool: Any) -> tuple[PlanInfo, datetime]:
         PlanRegistration(info=plan, workflow_id=f"test-{plan.plan_id}", started_at=at)
     )
     return plan, at
+
+
+def one_activity(activity_type: str, **info: Any) -> ActivityEnvironment:
+    """The context of one scheduled activity, which each attempt run in it
+    shares: its workflow run (one of its own) and activity id. ``info`` sets
+    other fields of it (when it was scheduled, say)."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        ActivityEnvironment.default_info(),
+        workflow_run_id=str(uuid.uuid4()),
+        activity_id="7",
+        activity_type=activity_type,
+        **info,
+    )
+    return env
 
 
 async def waiting_on_locks(pool: Any, count: int) -> None:
