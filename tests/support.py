@@ -43,6 +43,8 @@ from certflow.actions import (
     BatchInput,
     BatchResult,
     ConfirmSummaryRequest,
+    CorrectionApply,
+    CorrectionDecision,
     CorrectionSubmission,
     ExamPlanInput,
     InvoiceRecord,
@@ -324,6 +326,26 @@ def english_words(text: str, *codes: str) -> list[str]:
         and not word.startswith("-")
         and not any(c.isdigit() for c in word)
     ]
+
+
+# Seq 12 of the sample: theory 82.10, practical 50.10, total 59.70 (0.3 / 0.7).
+SEQ_12 = "2026110412012"
+
+
+async def approve_and_apply(driver: PlanDriver, request_id: str) -> ActionResult:
+    """Approve the plan's correction request ``request_id`` and apply it;
+    return the answer to the application."""
+    decided = await driver.h.execute_update(
+        ExamPlanWorkflow.decide_correction,
+        CorrectionDecision(actor=MANAGER, request_id=request_id, approve=True),
+    )
+    assert decided.accepted, decided.message
+    applied: ActionResult = await driver.h.execute_update(
+        ExamPlanWorkflow.apply_correction,
+        CorrectionApply(actor=INFO, request_id=request_id),
+    )
+    assert applied.accepted, applied.message
+    return applied
 
 
 def correction_request(
