@@ -872,10 +872,12 @@ class HeldTask(PayloadCodec):
         return list(payloads)
 
 
-async def first_timer_fired(driver: PlanDriver) -> None:
-    """Return once the plan's first timer has fired on the server's clock."""
+async def first_timer_fired(
+    handle: WorkflowHandle[Any, Any], env: WorkflowEnvironment
+) -> None:
+    """Return once the workflow's first timer has fired on the server's clock."""
     fires_at = None
-    async for event in driver.h.fetch_history_events():
+    async for event in handle.fetch_history_events():
         if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
             attributes = event.timer_started_event_attributes
             fires_at = (
@@ -883,9 +885,9 @@ async def first_timer_fired(driver: PlanDriver) -> None:
                 + attributes.start_to_fire_timeout.ToTimedelta()
             )
             break
-    assert fires_at is not None, "the plan started no timer"
+    assert fires_at is not None, "the workflow started no timer"
     for _ in range(100):
-        now = (await driver.env.get_current_time()).replace(tzinfo=None)
+        now = (await env.get_current_time()).replace(tzinfo=None)
         if now > fires_at + timedelta(milliseconds=300):
             return
         await asyncio.sleep(0.1)
@@ -906,14 +908,30 @@ def own_worker(
     client sends as before): a codec that takes its time holds a workflow
     task open, as a loaded worker would.
     """
+    driver.settings = own_queue(driver.settings)
+    return worker_decoding(driver.client, driver.settings, resources, codec, **options)
+
+
+def own_queue(settings: Settings) -> Settings:
+    """``settings`` with a task queue of their own."""
+    queue = f"certflow-own-{uuid.uuid4().hex[:8]}"
+    temporal = settings.temporal.model_copy(update={"task_queue": queue})
+    return settings.model_copy(update={"temporal": temporal})
+
+
+def worker_decoding(
+    client: Client,
+    settings: Settings,
+    resources: Any,
+    codec: PayloadCodec | None,
+    **options: Any,
+) -> Worker:
+    """The certflow worker of ``settings``, built with ``options``, decoding
+    what it receives through ``codec`` (the client sends as before)."""
     from worker import build_worker
 
     pool, store = resources
-    queue = f"certflow-own-{uuid.uuid4().hex[:8]}"
-    temporal = driver.settings.temporal.model_copy(update={"task_queue": queue})
-    driver.settings = driver.settings.model_copy(update={"temporal": temporal})
-    client = driver.client
     if codec is not None:
         converter = dataclasses.replace(client.data_converter, payload_codec=codec)
         client = Client(**{**client.config(), "data_converter": converter})
-    return build_worker(client, driver.settings, pool, store, **options)
+    return build_worker(client, settings, pool, store, **options)
