@@ -1,4 +1,4 @@
--- certflow schema, version 15: an approval batch's run claims plans once.
+-- certflow schema, version 16: an approval batch's run claims plans once.
 --
 -- ``claim_ready_plans`` took every plan ready when each of its attempts ran.
 -- An attempt that timed out is retried and not stopped: run after its retry,

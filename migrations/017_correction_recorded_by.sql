@@ -1,4 +1,4 @@
--- certflow schema, version 16: a correction request's row names the activity
+-- certflow schema, version 17: a correction request's row names the activity
 -- that wrote it.
 --
 -- A plan that gives up on recording a request (every attempt failed) gives
