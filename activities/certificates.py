@@ -3,7 +3,8 @@
 Numbers are allocated in PostgreSQL in the same transaction that inserts the
 certificate rows, so concurrent workers and retried activities never skip or
 double a number: a retry finds the rows already there and only renders what
-is missing.
+is missing. A retry overlapping the attempt still allocating (timed out, not
+stopped) waits for it, then does the same.
 """
 
 from __future__ import annotations
@@ -116,6 +117,14 @@ class CertificateActivities:
             year=issued_on.year, certificate=plan.certificate, level=plan.level
         )
         async with self.pool.acquire() as conn, conn.transaction():
+            # One allocation per plan at a time: an attempt overlapping
+            # another (timed out, not stopped) waits here for it and finds its
+            # certificates. Without, both chose the same candidates and the
+            # second failed on their rows once, after the first had committed.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                f"{plan.plan_id}/{DocumentKind.CERTIFICATE.value}",
+            )
             pending = await conn.fetch(
                 """
                 SELECT s.* FROM scores s

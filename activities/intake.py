@@ -558,16 +558,38 @@ class IntakeActivities:
                 )
             if problems:
                 return CorrectionRecorded(accepted=False, problems=problems)
-            # Known limitation: an attempt the plan gave up on, not stopped, may
-            # write this id late; the plan's next request gets the same id and
-            # this keeps the late attempt's row.
+            # The plan gives a request's id to its next request when it gave
+            # up on recording it: an attempt of the request given up, timed
+            # out and not stopped, may write it still. The activity the plan
+            # asked later holds the row; an earlier one writes nothing.
+            info = activity.info()
+            mine = _activity_key()
             await conn.execute(
                 """
                 INSERT INTO correction_requests (request_id, plan_id, admission_number,
                     field, published_score, requested_score, reason, requester,
-                    requester_email, received_at, entered_by, source_key)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                ON CONFLICT (request_id) DO NOTHING
+                    requester_email, received_at, entered_by, source_key,
+                    recorded_by, scheduled_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                ON CONFLICT (request_id) DO UPDATE SET
+                    admission_number = EXCLUDED.admission_number,
+                    field = EXCLUDED.field,
+                    published_score = EXCLUDED.published_score,
+                    requested_score = EXCLUDED.requested_score,
+                    reason = EXCLUDED.reason,
+                    requester = EXCLUDED.requester,
+                    requester_email = EXCLUDED.requester_email,
+                    received_at = EXCLUDED.received_at,
+                    entered_by = EXCLUDED.entered_by,
+                    source_key = EXCLUDED.source_key,
+                    recorded_by = EXCLUDED.recorded_by,
+                    scheduled_at = EXCLUDED.scheduled_at
+                WHERE correction_requests.plan_id = EXCLUDED.plan_id
+                    AND correction_requests.status = 'pending'
+                    AND correction_requests.recorded_by
+                        IS DISTINCT FROM EXCLUDED.recorded_by
+                    AND (correction_requests.scheduled_at IS NULL
+                         OR correction_requests.scheduled_at < EXCLUDED.scheduled_at)
                 """,
                 req.request_id,
                 req.plan.plan_id,
@@ -581,7 +603,21 @@ class IntakeActivities:
                 req.received_at,
                 req.entered_by,
                 req.source_key,
+                mine,
+                info.scheduled_time,
             )
+            holder = await conn.fetchval(
+                "SELECT recorded_by FROM correction_requests WHERE request_id = $1",
+                req.request_id,
+            )
+        if holder != mine:
+            # Given up by the plan: nobody waits for this answer.
+            log.info(
+                "correction request given up not recorded plan_id=%s request_id=%s",
+                req.plan.plan_id,
+                req.request_id,
+            )
+            return CorrectionRecorded(accepted=False)
         return CorrectionRecorded(accepted=True)
 
     @activity.defn

@@ -7,9 +7,9 @@ source forget the message.
 
 Delivery is at least once, so every step can run again without effect:
 
-- a draft is submitted under ``<dedupe key>#<n>``; a draft already filed under
-  that key is found in ``correction_requests`` and not submitted again (the plan
-  refuses a second one as ``duplicate`` too);
+- a draft is submitted under ``<dedupe key>#<n>``; a draft its plan already
+  filed under that key is found in ``correction_requests`` and not submitted
+  again (the plan refuses a second one as ``duplicate`` too);
 - the row in ``mail_messages`` is written after the submissions and before the
   reply; a message whose row exists is only finished: reply sent if it was not,
   then acknowledged;
@@ -475,7 +475,9 @@ class MailIntakeActivities:
         not in the plan, or the plan's own Chinese message for anything else.
         """
         earlier = await self._filed(submission.source_key)
-        if earlier is not None:
+        # A row its plan does not know of was written late by an attempt the
+        # plan had given up on: filed again, the request takes that row over.
+        if earlier is not None and earlier in plan.correction_states:
             return Submitted(reference=earlier)
 
         handle = self.client.get_workflow_handle(plan_workflow_id(plan.plan_id))

@@ -590,15 +590,40 @@ class PlanStore:
         """Put every plan awaiting approval and in no open batch into this batch.
 
         The conditional update is atomic, so two batches gathering at once can
-        never both take the same plan; a retry returns what it already claimed.
+        never both take the same plan. The batch's run claims once: its first
+        attempt to get here writes the run's claim with the plans it took, and
+        every other attempt of the run (a retry after a lost answer, or the
+        first attempt itself, timed out and not stopped, running after its
+        retry) waits for that claim and returns its plans. A plan ready since
+        is left for a later batch, never put into one that does not know it.
+
         The batch's row, which holds its id for good, is written only with
         the plans it claims: a batch that finds none takes no id. The row
         names who gathered it, and each plan gathered gets an audit line
         saying by whom (``schedule`` for the weekly schedule), written once.
         """
-        # Known limitation: an attempt that timed out and runs after its retry
-        # (not stopped) takes plans ready since into a batch that never hears of them.
+        run_id = activity.info().workflow_run_id
+        at = req.at or datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
+            # Waits while another attempt of the run, claiming now, has not
+            # committed; finds its claim once it has.
+            first = await conn.fetchval(
+                """
+                INSERT INTO batch_claims (batch_id, run_id, plan_ids, claimed_at)
+                VALUES ($1, $2, '{}', $3) ON CONFLICT DO NOTHING RETURNING true
+                """,
+                req.batch_id,
+                run_id,
+                at,
+            )
+            if not first:
+                claimed: list[str] = await conn.fetchval(
+                    "SELECT plan_ids FROM batch_claims"
+                    " WHERE batch_id = $1 AND run_id = $2",
+                    req.batch_id,
+                    run_id,
+                )
+                return sorted(claimed)
             rows = await conn.fetch(
                 """
                 UPDATE plans SET batch_id = $1
@@ -611,7 +636,13 @@ class PlanStore:
             plan_ids = sorted(r["plan_id"] for r in rows)
             if not plan_ids:
                 return []
-            at = req.at or datetime.now(UTC)
+            await conn.execute(
+                "UPDATE batch_claims SET plan_ids = $3"
+                " WHERE batch_id = $1 AND run_id = $2",
+                req.batch_id,
+                run_id,
+                plan_ids,
+            )
             await conn.execute(
                 """
                 INSERT INTO batches (batch_id, created_at, requested_by)

@@ -27,7 +27,7 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.converter import PayloadCodec
 from temporalio.service import RPCError
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -44,6 +44,8 @@ from certflow.actions import (
     BatchInput,
     BatchResult,
     ConfirmSummaryRequest,
+    CorrectionApply,
+    CorrectionDecision,
     CorrectionSubmission,
     ExamPlanInput,
     InvoiceRecord,
@@ -348,6 +350,26 @@ def english_words(text: str, *codes: str) -> list[str]:
     ]
 
 
+# Seq 12 of the sample: theory 82.10, practical 50.10, total 59.70 (0.3 / 0.7).
+SEQ_12 = "2026110412012"
+
+
+async def approve_and_apply(driver: PlanDriver, request_id: str) -> ActionResult:
+    """Approve the plan's correction request ``request_id`` and apply it;
+    return the answer to the application."""
+    decided = await driver.h.execute_update(
+        ExamPlanWorkflow.decide_correction,
+        CorrectionDecision(actor=MANAGER, request_id=request_id, approve=True),
+    )
+    assert decided.accepted, decided.message
+    applied: ActionResult = await driver.h.execute_update(
+        ExamPlanWorkflow.apply_correction,
+        CorrectionApply(actor=INFO, request_id=request_id),
+    )
+    assert applied.accepted, applied.message
+    return applied
+
+
 def correction_request(
     admission: str, field: str, requested: str
 ) -> CorrectionSubmission:
@@ -423,6 +445,21 @@ async def registered_plan(pool: Any) -> tuple[PlanInfo, datetime]:
         PlanRegistration(info=plan, workflow_id=f"test-{plan.plan_id}", started_at=at)
     )
     return plan, at
+
+
+def one_activity(activity_type: str, **info: Any) -> ActivityEnvironment:
+    """The context of one scheduled activity, which each attempt run in it
+    shares: its workflow run (one of its own) and activity id. ``info`` sets
+    other fields of it (when it was scheduled, say)."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        ActivityEnvironment.default_info(),
+        workflow_run_id=str(uuid.uuid4()),
+        activity_id="7",
+        activity_type=activity_type,
+        **info,
+    )
+    return env
 
 
 async def waiting_on_locks(pool: Any, count: int) -> None:
@@ -857,10 +894,12 @@ class HeldTask(PayloadCodec):
         return list(payloads)
 
 
-async def first_timer_fired(driver: PlanDriver) -> None:
-    """Return once the plan's first timer has fired on the server's clock."""
+async def first_timer_fired(
+    handle: WorkflowHandle[Any, Any], env: WorkflowEnvironment
+) -> None:
+    """Return once the workflow's first timer has fired on the server's clock."""
     fires_at = None
-    async for event in driver.h.fetch_history_events():
+    async for event in handle.fetch_history_events():
         if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
             attributes = event.timer_started_event_attributes
             fires_at = (
@@ -868,9 +907,9 @@ async def first_timer_fired(driver: PlanDriver) -> None:
                 + attributes.start_to_fire_timeout.ToTimedelta()
             )
             break
-    assert fires_at is not None, "the plan started no timer"
+    assert fires_at is not None, "the workflow started no timer"
     for _ in range(100):
-        now = (await driver.env.get_current_time()).replace(tzinfo=None)
+        now = (await env.get_current_time()).replace(tzinfo=None)
         if now > fires_at + timedelta(milliseconds=300):
             return
         await asyncio.sleep(0.1)
@@ -891,14 +930,30 @@ def own_worker(
     client sends as before): a codec that takes its time holds a workflow
     task open, as a loaded worker would.
     """
+    driver.settings = own_queue(driver.settings)
+    return worker_decoding(driver.client, driver.settings, resources, codec, **options)
+
+
+def own_queue(settings: Settings) -> Settings:
+    """``settings`` with a task queue of their own."""
+    queue = f"certflow-own-{uuid.uuid4().hex[:8]}"
+    temporal = settings.temporal.model_copy(update={"task_queue": queue})
+    return settings.model_copy(update={"temporal": temporal})
+
+
+def worker_decoding(
+    client: Client,
+    settings: Settings,
+    resources: Any,
+    codec: PayloadCodec | None,
+    **options: Any,
+) -> Worker:
+    """The certflow worker of ``settings``, built with ``options``, decoding
+    what it receives through ``codec`` (the client sends as before)."""
     from worker import build_worker
 
     pool, store = resources
-    queue = f"certflow-own-{uuid.uuid4().hex[:8]}"
-    temporal = driver.settings.temporal.model_copy(update={"task_queue": queue})
-    driver.settings = driver.settings.model_copy(update={"temporal": temporal})
-    client = driver.client
     if codec is not None:
         converter = dataclasses.replace(client.data_converter, payload_codec=codec)
         client = Client(**{**client.config(), "data_converter": converter})
-    return build_worker(client, driver.settings, pool, store, **options)
+    return build_worker(client, settings, pool, store, **options)

@@ -2,13 +2,15 @@
 
 One long-running workflow (id ``mailbox-poller``) calls the intake activity,
 sleeps the poll interval, and starts again; a ``poll_now`` signal cuts the
-sleep short. Every poll is one activity, so the work of a poll is retried by
-Temporal after a crash, and the activity's own bookkeeping (``mail_messages``)
-keeps a retried poll from filing a request twice.
+sleep short (the next timed poll stays when it was due). Every poll is one
+activity, so the work of a poll is retried by Temporal after a crash, and the
+activity's own bookkeeping (``mail_messages``) keeps a retried poll from
+filing a request twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from pydantic import Field
@@ -31,6 +33,10 @@ HEARTBEAT_TIMEOUT = timedelta(minutes=2)
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
 )
+# Patch id: the poll timer is never cancelled (see _sleep): the time-skipping
+# server of the training stack stuck a poller whose workflow task, woken by
+# poll_now, cancelled a timer that fired while the task ran.
+TIMER_LEFT_TO_FIRE = "poll-timer-left-to-fire"
 
 
 class MailboxPollState(Model):
@@ -67,6 +73,7 @@ class MailboxPollWorkflow:
     def __init__(self, input: MailboxPollInput) -> None:
         self._state = input.state.model_copy(deep=True)
         self._wake = self._state.wake
+        self._timer: asyncio.Task[None] | None = None
 
     @workflow.run
     async def run(self, input: MailboxPollInput) -> None:
@@ -81,18 +88,37 @@ class MailboxPollWorkflow:
                 retry_policy=RETRY,
             )
             self._record(run)
-            try:
-                await workflow.wait_condition(
-                    lambda: self._wake, timeout=input.poll_interval
-                )
-            except TimeoutError:
-                pass
+            if workflow.patched(TIMER_LEFT_TO_FIRE):
+                await self._sleep(input.poll_interval)
+            else:
+                # As pollers recorded before: the timer cancelled on waking early.
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._wake, timeout=input.poll_interval
+                    )
+                except TimeoutError:
+                    pass
             if workflow.info().is_continue_as_new_suggested():
                 break
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._state.wake = self._wake
         workflow.continue_as_new(input.model_copy(update={"state": self._state}))
+
+    async def _sleep(self, interval: timedelta) -> None:
+        """Wait until the poll timer fires, or ``poll_now`` wakes the poller.
+
+        The timer is never cancelled. The time-skipping test server (the
+        training stack's) refuses a workflow task that cancels a timer which
+        fired while the task ran, and every later attempt of it: the poller
+        would be stuck for good. So a timer ``poll_now`` cut short is left to
+        fire, and the next wait ends when it does: a poll asked for puts off
+        no timed poll, and one timer at most is running.
+        """
+        if self._timer is None or self._timer.done():
+            self._timer = asyncio.create_task(workflow.sleep(interval))
+        timer = self._timer
+        await workflow.wait_condition(lambda: self._wake or timer.done())
 
     @workflow.signal
     def poll_now(self, request: PollNow) -> None:

@@ -46,7 +46,7 @@ async def test_clock_advance_names_the_plan_whose_task_keeps_failing(
     driver = new_driver
     late = driver.plan.exam_end_date - timedelta(days=63)
     driver.plan = driver.plan.model_copy(update={"exam_end_date": late})
-    task = HeldTask(INTAKE_ANSWER, lambda: first_timer_fired(driver))
+    task = HeldTask(INTAKE_ANSWER, lambda: first_timer_fired(driver.h, driver.env))
     async with own_worker(
         driver,
         resources,

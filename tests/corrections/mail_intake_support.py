@@ -157,6 +157,18 @@ def mail(sender: str, subject: str, body: str, sent_at: datetime) -> EmailMessag
     return message
 
 
+async def polls_beyond(
+    poller: WorkflowHandle[Any, Any], count: int
+) -> MailboxPollState:
+    """Wait (30 s at most) until ``poller`` has finished more than ``count`` polls."""
+    for _ in range(300):
+        state: MailboxPollState = await poller.query(MailboxPollWorkflow.progress)
+        if state.polls > count:
+            return state
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the poller never got past {count} polls")
+
+
 @dataclass
 class IntakeRig:
     """Everything a mail-intake test acts on; see ``intake_rig``."""
@@ -277,12 +289,8 @@ class IntakeRig:
 
     async def polls_beyond(self, count: int) -> MailboxPollState:
         """Wait until the poller has finished more than ``count`` polls."""
-        for _ in range(300):
-            state = await self.progress()
-            if state.polls > count:
-                return state
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"the poller never got past {count} polls")
+        assert self.poller is not None
+        return await polls_beyond(self.poller, count)
 
     def replies_to(self, address: str) -> list[EmailMessage]:
         """The automatic replies the exam mailbox sent to ``address``."""

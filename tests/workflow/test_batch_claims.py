@@ -8,13 +8,15 @@ new stage; a batch gathered in between took it again.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.db import create_pool
 from activities.documents import DocumentStore
 from activities.store import PlanStore
 from certflow.actions import BatchInput, BatchResult, batch_workflow_id, new_batch_id
@@ -26,10 +28,46 @@ from certflow.activity_models import (
 )
 from certflow.config import Settings
 from certflow.models import Stage
-from tests.support import run_batch, sample_plan, unique_plan_id
+from tests.support import (
+    one_activity,
+    run_batch,
+    sample_plan,
+    unique_plan_id,
+)
 from workflows import ApprovalBatchWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+
+def batch_run() -> ActivityEnvironment:
+    """The claim of one batch run, which each of its attempts shares."""
+    return one_activity("claim_ready_plans")
+
+
+async def claim(
+    store: PlanStore, batch_id: str, run: ActivityEnvironment | None = None
+) -> list[str]:
+    """An attempt of the claim of batch ``batch_id`` in ``run`` (a new one)."""
+    attempt = (run or batch_run()).run(
+        store.claim_ready_plans, ClaimRequest(batch_id=batch_id)
+    )
+    return await attempt
+
+
+async def ready_plan(pool: Any) -> str:
+    """A new plan registered and awaiting approval, in no batch."""
+    plan = sample_plan(date(2026, 11, 4), unique_plan_id())
+    await PlanStore(pool).register_plan(
+        PlanRegistration(
+            info=plan, workflow_id=f"test-{plan.plan_id}", started_at=datetime.now(UTC)
+        )
+    )
+    await pool.execute(
+        "UPDATE plans SET stage = $1 WHERE plan_id = $2",
+        Stage.AWAITING_APPROVAL.value,
+        plan.plan_id,
+    )
+    return plan.plan_id
 
 
 async def test_a_plan_sent_back_is_not_claimed_again_before_it_says_so(
@@ -54,13 +92,13 @@ async def test_a_plan_sent_back_is_not_claimed_again_before_it_says_so(
     )
     first, second = f"B-{unique_plan_id()}", f"B-{unique_plan_id()}"
 
-    assert set(ours) <= set(await store.claim_ready_plans(ClaimRequest(batch_id=first)))
+    assert set(ours) <= set(await claim(store, first))
     await store.release_plans(
         ReleaseRequest(
             batch_id=first, plan_ids=sorted(ours), returned=[returned.plan_id]
         )
     )
-    again = await store.claim_ready_plans(ClaimRequest(batch_id=second))
+    again = await claim(store, second)
 
     assert waiting.plan_id in again
     assert returned.plan_id not in again
@@ -92,7 +130,7 @@ async def test_a_returned_plan_that_already_came_back_is_not_set_back(
         plan.plan_id,
     )
     first, second = f"B-{unique_plan_id()}", f"B-{unique_plan_id()}"
-    assert plan.plan_id in await store.claim_ready_plans(ClaimRequest(batch_id=first))
+    assert plan.plan_id in await claim(store, first)
     # Sent back, redone and ready again before the release ran.
     await store.record_stage(
         StageChange(
@@ -111,7 +149,7 @@ async def test_a_returned_plan_that_already_came_back_is_not_set_back(
     )
     await store.release_plans(release)
 
-    assert plan.plan_id in await store.claim_ready_plans(ClaimRequest(batch_id=second))
+    assert plan.plan_id in await claim(store, second)
 
 
 async def scheduled_run(client: Client, settings: Settings) -> BatchResult:
@@ -178,24 +216,76 @@ async def test_a_batch_whose_every_plan_is_gone_leaves_its_id_free(
     nothing: its row goes with them, and a later batch may take its id."""
     pool, _ = resources
     store = PlanStore(pool)
-    plan = sample_plan(date(2026, 11, 4), unique_plan_id())
-    await store.register_plan(
-        PlanRegistration(
-            info=plan, workflow_id=f"test-{plan.plan_id}", started_at=datetime.now(UTC)
-        )
-    )
-    await pool.execute(
-        "UPDATE plans SET stage = $1 WHERE plan_id = $2",
-        Stage.AWAITING_APPROVAL.value,
-        plan.plan_id,
-    )
+    plan_id = await ready_plan(pool)
     batch_id = f"B-{unique_plan_id()}"
 
-    claimed = await store.claim_ready_plans(ClaimRequest(batch_id=batch_id))
+    claimed = await claim(store, batch_id)
     held = await pool.fetchval("SELECT 1 FROM batches WHERE batch_id = $1", batch_id)
     await store.mark_plans_gone(ReleaseRequest(batch_id=batch_id, plan_ids=claimed))
 
-    assert plan.plan_id in claimed and held
+    assert plan_id in claimed and held
     assert not await pool.fetchval(
         "SELECT 1 FROM batches WHERE batch_id = $1", batch_id
     )
+
+
+async def batch_of(pool: Any, plan_id: str) -> str | None:
+    batch_id: str | None = await pool.fetchval(
+        "SELECT batch_id FROM plans WHERE plan_id = $1", plan_id
+    )
+    return batch_id
+
+
+async def test_a_first_attempt_claiming_after_its_retry_claims_nothing_new(
+    resources: tuple[Any, DocumentStore], database_url: str
+) -> None:
+    """Regression: an attempt of the claim that timed out (waiting for a
+    connection) is retried and not stopped. Once it got its connection, after
+    its retry had claimed the batch's plans, it claimed every plan that had
+    become ready since: their rows named a batch whose workflow had its plans
+    already and never heard of them, and no later batch could gather them."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    gathered = await ready_plan(pool)
+    batch_id = f"B-{unique_plan_id()}"
+    run = batch_run()
+
+    # The first attempt's worker has one connection, and it is busy.
+    busy = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with busy.acquire():
+            first = asyncio.create_task(claim(PlanStore(busy), batch_id, run))
+            # It times out; its retry claims the batch's plans, and another
+            # plan becomes ready.
+            retried = await claim(store, batch_id, run)
+            later = await ready_plan(pool)
+        # The first attempt gets its connection at last.
+        late = await first
+    finally:
+        await busy.close()
+
+    assert gathered in retried and late == retried
+    assert await batch_of(pool, later) is None
+    assert later in await claim(store, f"B-{unique_plan_id()}")
+
+
+async def test_a_late_attempt_of_a_run_that_gathered_nothing_leaves_the_id_free(
+    resources: tuple[Any, DocumentStore],
+) -> None:
+    """A run whose claim found no plan closes without any: its late attempt
+    claims nothing into it, and a later run of the same batch id (as
+    ``certflow batch gather`` may start) claims afresh."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    # Plans other tests left ready are gathered first, by a batch of their own.
+    await claim(store, f"B-{unique_plan_id()}")
+    batch_id = f"B-{unique_plan_id()}"
+    run = batch_run()
+
+    assert await claim(store, batch_id, run) == []
+    later = await ready_plan(pool)
+    late = await claim(store, batch_id, run)
+    again = await claim(store, batch_id)
+
+    assert late == [] and again == [later]
+    assert await batch_of(pool, later) == batch_id

@@ -19,7 +19,14 @@ from certflow.activity_models import IssueRequest, PlanRegistration, ProcessUplo
 from certflow.certificates import KeyRing, SigningKey, verify_pdf
 from certflow.config import Settings
 from certflow.models import DocumentKind, PlanInfo
-from tests.support import LEAD, SUMMARY, retitled, sample_plan, unique_plan_id
+from tests.support import (
+    LEAD,
+    SUMMARY,
+    retitled,
+    sample_plan,
+    unique_plan_id,
+    waiting_on_locks,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -105,3 +112,46 @@ async def test_concurrent_issuance_and_a_retry_never_skip_or_double_a_number(
         settings.output_dir / "certificates" / first.plan_id / f"{again.numbers[0]}.pdf"
     )
     assert verify_pdf(pdf.read_bytes(), keyring).status.value == "valid"
+
+
+async def test_a_retry_overlapping_its_first_attempt_waits_and_issues_the_same(
+    settings: Settings, resources: Any, tmp_path: Any
+) -> None:
+    """Regression: a retry started while its first attempt (timed out, not
+    stopped) was still allocating chose the same candidates, waited for the
+    counter, and failed once on their rows when the first had committed: an
+    error on the plan's page in the Web UI, before its next attempt found the
+    certificates issued. The retry now waits for the first attempt, then
+    returns its certificates."""
+    pool, store = resources
+    # A year no other test issues in, so this counter is this test's alone.
+    issued_on = date(2032, 3, 2)
+    plan = await plan_with_scores(pool, store, tmp_path)
+    issuer = CertificateActivities(settings, pool, store)
+    key = issuer.scheme.sequence_key(
+        year=issued_on.year, certificate=plan.certificate, level=plan.level
+    )
+    request = IssueRequest(plan=plan, issued_on=issued_on)
+    env = ActivityEnvironment()
+
+    # Another plan's issuance holds the counter while both attempts allocate:
+    # the first attempt, then its retry.
+    async with pool.acquire() as holder, holder.transaction():
+        await holder.execute(
+            "INSERT INTO certificate_counters (key, last_seq) VALUES ($1, 0)"
+            " ON CONFLICT (key) DO UPDATE SET last_seq = certificate_counters.last_seq",
+            key,
+        )
+        first = asyncio.create_task(env.run(issuer.issue_certificates, request))
+        await waiting_on_locks(pool, 1)
+        retry = asyncio.create_task(env.run(issuer.issue_certificates, request))
+        await waiting_on_locks(pool, 2)
+    issued, retried = await asyncio.gather(first, retry)
+
+    assert issued.issued == 14 and retried.numbers == issued.numbers
+    sequences = [issuer.scheme.parse(n)["seq"] for n in issued.numbers]  # type: ignore[index]
+    last = await pool.fetchval(
+        "SELECT last_seq FROM certificate_counters WHERE key = $1", key
+    )
+    # Nothing skipped: the counter stands at the last number given.
+    assert sequences == list(range(last - 13, last + 1))

@@ -11,8 +11,6 @@ now returns the file its activity recorded first.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,21 +21,9 @@ from temporalio.testing import ActivityEnvironment
 from activities.intake import IntakeActivities
 from certflow.activity_models import PlatformImportRequest
 from certflow.models import DocumentKind, DocumentRef, PlanInfo
-from tests.support import next_second, registered_plan, waiting_on_locks
+from tests.support import next_second, one_activity, registered_plan, waiting_on_locks
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
-
-
-def one_activity() -> ActivityEnvironment:
-    """The context of one scheduled activity, which each attempt run in it shares."""
-    env = ActivityEnvironment()
-    env.info = dataclasses.replace(
-        ActivityEnvironment.default_info(),
-        workflow_run_id=str(uuid.uuid4()),
-        activity_id="7",
-        activity_type="build_platform_import",
-    )
-    return env
 
 
 Build = Callable[[ActivityEnvironment], Awaitable[DocumentRef]]
@@ -71,7 +57,7 @@ async def test_a_retry_overlapping_its_first_attempt_records_one_file(
 ) -> None:
     pool, store = resources
     plan, build = plan_import
-    env = one_activity()
+    env = one_activity("build_platform_import")
 
     # A staff action holds the plan's row (as cancelling the plan or recording
     # finance's record does) while both attempts record their file: the first
@@ -97,7 +83,7 @@ async def test_a_retry_after_its_first_attempt_returns_the_file_recorded(
 ) -> None:
     pool, _ = resources
     plan, build = plan_import
-    env = one_activity()
+    env = one_activity("build_platform_import")
 
     first_file = await build(env)
     # The answer was lost; the retry comes later and writes its own workbook.
@@ -109,7 +95,7 @@ async def test_a_retry_after_its_first_attempt_returns_the_file_recorded(
 
     # Another activity of the plan (the file built again after a send-back)
     # records its own file.
-    rebuilt = await build(one_activity())
+    rebuilt = await build(one_activity("build_platform_import"))
     assert rebuilt != first_file
     assert sorted(await produced(pool, plan.plan_id)) == sorted(
         [first_file.sha256, rebuilt.sha256]

@@ -9,18 +9,20 @@ import pytest
 
 from certflow.actions import (
     ActionResult,
-    CorrectionApply,
-    CorrectionDecision,
     CorrectionSubmission,
 )
 from certflow.i18n import t
-from tests.support import INFO, MANAGER, PlanDriver, correction_request
+from tests.support import (
+    INFO,
+    SEQ_12,
+    PlanDriver,
+    approve_and_apply,
+    correction_request,
+)
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 wf = ExamPlanWorkflow
-# Seq 12 of the sample: theory 82.10, practical 50.10, total 59.70 (0.3 / 0.7).
-SEQ_12 = "2026110412012"
 # Seq 6 and 18 of the sample: absent, no score at all.
 SEQ_6 = "2026110412006"
 SEQ_18 = "2026110412018"
@@ -46,16 +48,7 @@ async def _applied(
     """File, approve and apply one request; return its number and the answer."""
     filed = await driver.h.execute_update(wf.submit_correction, request)
     assert filed.accepted and filed.reference, filed.message
-    decided = await driver.h.execute_update(
-        wf.decide_correction,
-        CorrectionDecision(actor=MANAGER, request_id=filed.reference, approve=True),
-    )
-    assert decided.accepted
-    applied = await driver.h.execute_update(
-        wf.apply_correction, CorrectionApply(actor=INFO, request_id=filed.reference)
-    )
-    assert applied.accepted
-    return filed.reference, applied
+    return filed.reference, await approve_and_apply(driver, filed.reference)
 
 
 async def _counts(driver: PlanDriver, pool: Any) -> tuple[int, int, int, int]:

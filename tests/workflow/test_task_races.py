@@ -100,7 +100,7 @@ async def test_an_upload_taken_as_the_first_alarms_fall_due_is_answered(
     and that task cancelled it."""
     today = cst_date(await env.get_current_time())
     driver: PlanDriver = await make_driver(exam_end_date=today - timedelta(days=63))
-    task = HeldTask(INTAKE_ANSWER, lambda: first_timer_fired(driver))
+    task = HeldTask(INTAKE_ANSWER, lambda: first_timer_fired(driver.h, driver.env))
     async with own_worker(driver, resources, codec=task, max_cached_workflows=0):
         await driver.start()
         await _summary_then_next_answered(driver, task)
