@@ -31,6 +31,8 @@ HIDDEN_MARK = b"hidden="
 # a shared formula (``<f t="shared" si="0"/>``) are not looked for here: the
 # cell that holds the shared formula's text is saved like them.
 UNCALCULATED_MARK = re.compile(rb"</f>(?:</c>|<v ?/>|<v></v>)")
+# How an xlsx sheet marks a cell holding a formula error (``t="e"``).
+ERROR_MARKS = (b't="e"', b"t='e'")
 _SEAM = len(b"</f><v></v>") - 1
 _MAX_ZIP_MEMBERS = 5000
 
@@ -57,12 +59,14 @@ class Marks:
     """Zip members worth reading again, as noted while each was inflated.
 
     ``hidden`` hold ``HIDDEN_MARK`` (a hidden row, perhaps); ``uncalculated``
-    match ``UNCALCULATED_MARK`` (a formula without its result, perhaps).
-    Only these need reading again, so a plain sheet is inflated once.
+    match ``UNCALCULATED_MARK`` (a formula without its result, perhaps);
+    ``errors`` hold one of ``ERROR_MARKS`` (a formula error). Only these need
+    reading again, so a plain sheet is inflated once.
     """
 
     hidden: set[str] = field(default_factory=set)
     uncalculated: set[str] = field(default_factory=set)
+    errors: set[str] = field(default_factory=set)
 
 
 def sniff(
@@ -189,6 +193,10 @@ def _verify_members(
                         or UNCALCULATED_MARK.search(chunk)
                     ):
                         marks.uncalculated.add(name)
+                    if name not in marks.errors and any(
+                        mark in seam or mark in chunk for mark in ERROR_MARKS
+                    ):
+                        marks.errors.add(name)
                     tail = chunk[-overlap:]
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError):
             return Refusal("damaged", {})
