@@ -29,7 +29,9 @@ import io
 import re
 import struct
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from xml.etree.ElementTree import Element, ParseError, iterparse
 
 from openpyxl.utils import column_index_from_string
@@ -46,17 +48,35 @@ _MAX_PART = 200 * 2**20
 _ROW_TAG = re.compile(rb"<(?:\w+:)?row\b([^>]*)>")
 _ROW_NUMBER = re.compile(rb'\br="([0-9]+)"')
 _HIDDEN = re.compile(rb'\bhidden="(?:1|true)"')
-# The end of an xlsx formula followed by no value, or by an empty one (the
-# end of a shared formula's other cells too). Cells are written without
-# namespace prefixes and with their reference (``r="G4"``) by every office
-# suite and by the libraries programs write workbooks with; a cell without
-# one is not found.
-_FORMULA_WITHOUT_VALUE = re.compile(rb"(?:</f>|<f\b[^>]*/>)(</c>|<v\s*/>|<v></v>)")
 _CELL_REFERENCE = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
-# A cell typed as an error, and its value (``<v>#N/A</v>``). A cell closed in
-# its start tag (``<c r="A1" t="e"/>``) holds no value and is not one.
-_ERROR_CELL = re.compile(rb"<c\b([^>]*\bt=[\"']e[\"'][^>]*?)(?<!/)>(.*?)</c>", re.S)
-_ERROR_VALUE = re.compile(rb"<v>([^<]+)</v>")
+# Literal, so that the search skips through the bytes: the byte before it is
+# checked to be a space.
+_ERROR_TYPE = re.compile(rb't="e"')
+_RANGE = re.compile(rb'\bref="([A-Z]{1,3})([0-9]+)(?::([A-Z]{1,3})([0-9]+))?"')
+# The element holding a sheet's cells, and the prefix of its namespace.
+_SHEET_DATA = re.compile(rb"<(\w+:)?sheetData\b")
+# The patterns of an xlsx sheet's elements, ``{p}`` standing for the prefix
+# the spreadsheet namespace is bound to: none as office suites and most
+# libraries write it, ``x:`` as some .NET libraries do (``<x:c>``, ``<x:f>``).
+# One prefix is looked for per sheet, so the patterns stay literal and fast.
+_XLSX_PATTERNS = {
+    # The end of a formula followed by no value, or by an empty one (the end
+    # of a shared formula's other cells too).
+    "formula_without_value": (
+        rb"(?:</{p}f>|<{p}f\b[^>]*/>)(</{p}c>|<{p}v\s*/>|<{p}v></{p}v>)"
+    ),
+    # An array formula, written once in the first cell of the range it fills.
+    "array_formula": rb'<{p}f\b[^>]*\bt="array"[^>]*>',
+    # A row's or a cell's start tag: which it is, its attributes.
+    "row_or_cell": rb"<{p}(row|c)\b([^>]*)>",
+    # A value a cell keeps: a number or text (``<v>81.42</v>``), inline text;
+    # or any value, the empty text included.
+    "held_value": rb"<{p}v>[^<]|<{p}is[\s>]",
+    "any_value": rb"<{p}v\b",
+    # An error cell's value (``<v>#N/A</v>``).
+    "error_value": rb"<{p}v>([^<]+)</",
+}
+
 
 _BIFF_BOF = 0x0809
 _BIFF_EOF = 0x000A
@@ -220,22 +240,29 @@ def uncalculated_cells(xml: bytes, height: int) -> frozenset[Cell]:
     A formula followed by no ``<v>``, or by an empty one, has no result: Excel,
     WPS and LibreOffice always save one, programs writing workbooks often do
     not. An empty value of a text formula (``t="str"``) is a result, the empty
-    text (``=IF(A1="","",…)``), and is left alone. Rows past ``height`` are
-    left out.
+    text (``=IF(A1="","",…)``), and is left alone. The cells an array formula
+    fills past its first cell are written without the formula: each one that
+    keeps no value has no result either. Rows past ``height`` are left out.
     """
+    sheet = _Sheet(xml)
+    opened, closed = b"<" + sheet.prefix + b"c", b"</" + sheet.prefix + b"c>"
     found = set()
-    for match in _FORMULA_WITHOUT_VALUE.finditer(xml):
+    for match in sheet.patterns["formula_without_value"].finditer(xml):
         formula = match.start()
-        start = xml.rfind(b"<c ", 0, formula)
+        start = max(
+            xml.rfind(opened + b" ", 0, formula), xml.rfind(opened + b">", 0, formula)
+        )
         end = xml.find(b">", start, formula)
-        if start < 0 or end < 0 or b"</c>" in xml[end:formula]:
+        if start < 0 or end < 0 or closed in xml[end:formula]:
             continue  # no cell of its own: not a cell's formula
-        attributes = xml[start:end]
-        if match.group(1) != b"</c>" and b't="str"' in attributes:
+        attributes = xml[start + len(opened) : end]
+        if match.group(1) != closed and b't="str"' in attributes:
             continue
-        where = _CELL_REFERENCE.search(attributes)
-        if where is not None and (row := int(where.group(2))) <= height:
-            found.add((row, column_index_from_string(where.group(1).decode()) - 1))
+        place = sheet.place(start, attributes)
+        if place is not None and place[0] <= height:
+            found.add(place)
+    if b'"array"' in xml:
+        found.update(_array_cells_without_value(sheet, height))
     return frozenset(found)
 
 
@@ -243,19 +270,122 @@ def error_cells(xml: bytes, height: int) -> dict[Cell, str]:
     """The cells of an xlsx sheet's XML holding a formula error, with the error.
 
     Excel, WPS and LibreOffice save a formula whose result is an error as a
-    cell typed ``t="e"`` whose value is the error's text (``#N/A``). A cell
-    without a value is left to ``uncalculated_cells``. Rows past ``height``
-    are left out.
+    cell typed ``t="e"`` whose value is the error's text (``#N/A``); so does
+    an error pasted as a value. A cell without a value is left to
+    ``uncalculated_cells``. Rows past ``height`` are left out.
     """
+    sheet = _Sheet(xml)
+    opened, closed = b"<" + sheet.prefix + b"c ", b"</" + sheet.prefix + b"c>"
     found: dict[Cell, str] = {}
-    for cell in _ERROR_CELL.finditer(xml):
-        attributes, content = cell.group(1), cell.group(2)
+    for typed in _ERROR_TYPE.finditer(xml):
+        at = typed.start()
+        start, end = xml.rfind(opened, 0, at), xml.find(b">", at)
+        if start < 0 or end < 0 or xml.find(b">", start, at) >= 0:
+            continue  # not in a cell's start tag
+        if not xml[at - 1 : at].isspace():
+            continue  # another attribute's end (``cmt="e"``)
+        if xml[end - 1 : end] == b"/":
+            continue  # closed in its start tag: no value
+        value = sheet.patterns["error_value"].search(xml, end, xml.find(closed, end))
+        place = sheet.place(start, xml[start + len(opened) : end])
+        if value is not None and place is not None and place[0] <= height:
+            found[place] = value.group(1).decode("utf-8", "replace").strip()
+    return found
+
+
+class _Sheet:
+    """An xlsx sheet's XML, its namespace prefix, and where its cells are.
+
+    A cell names its place (``r="G4"``) as every office suite writes it. The
+    format lets it leave that out, the cell then following the one before it
+    in its row (and a row without its number following the row before it);
+    only for such a cell is the sheet walked, once.
+    """
+
+    def __init__(self, xml: bytes) -> None:
+        self.xml = xml
+        found = _SHEET_DATA.search(xml)
+        self.prefix: bytes = (found.group(1) or b"") if found else b""
+        self.patterns = _patterns(self.prefix)
+        self._walked: dict[int, Cell] | None = None
+
+    def place(self, start: int, attributes: bytes) -> Cell | None:
+        """The place of the cell whose start tag begins at ``start``."""
         where = _CELL_REFERENCE.search(attributes)
-        value = _ERROR_VALUE.search(content)
-        if where is None or value is None or (row := int(where.group(2))) > height:
+        if where is not None:
+            return _place(*where.groups())
+        if self._walked is None:
+            self._walked = {tag.start(): place for tag, place in self.cells()}
+        return self._walked.get(start)
+
+    def cells(self) -> Iterator[tuple[re.Match[bytes], Cell]]:
+        """Each cell's start tag with its place, counting as the format allows."""
+        row, column = 0, -1
+        for tag in self.patterns["row_or_cell"].finditer(self.xml):
+            attributes = tag.group(2)
+            if tag.group(1) == b"row":
+                stated = _ROW_NUMBER.search(attributes)
+                row = int(stated.group(1)) if stated else row + 1
+                column = -1
+                continue
+            where = _CELL_REFERENCE.search(attributes)
+            row, column = _place(*where.groups()) if where else (row, column + 1)
+            yield tag, (row, column)
+
+    def holds_value(self, tag: re.Match[bytes]) -> bool:
+        """Whether the cell whose start tag is ``tag`` keeps a value."""
+        attributes = tag.group(2)
+        if attributes.endswith(b"/"):
+            return False
+        close = self.xml.find(b"</" + self.prefix + b"c>", tag.end())
+        content = self.xml[tag.end() : close] if close >= 0 else b""
+        if b't="str"' in attributes:  # the empty text is a value
+            return self.patterns["any_value"].search(content) is not None
+        return self.patterns["held_value"].search(content) is not None
+
+
+@cache
+def _patterns(prefix: bytes) -> dict[str, re.Pattern[bytes]]:
+    """``_XLSX_PATTERNS`` for the namespace prefix ``prefix`` (``b"x:"``)."""
+    escaped = re.escape(prefix)
+    return {
+        name: re.compile(pattern.replace(b"{p}", escaped), re.S)
+        for name, pattern in _XLSX_PATTERNS.items()
+    }
+
+
+def _place(letters: bytes, number: bytes) -> Cell:
+    """The place of the cell whose reference is ``letters`` and ``number``."""
+    return int(number), column_index_from_string(letters.decode()) - 1
+
+
+def _array_cells_without_value(sheet: _Sheet, height: int) -> set[Cell]:
+    """The cells array formulas fill, past each one's first, keeping no value.
+
+    Excel, WPS and LibreOffice save every cell of the range with its value; a
+    program may save the formula alone, and the other cells then read as
+    empty (or are not written at all).
+    """
+    ranges = []
+    for formula in sheet.patterns["array_formula"].finditer(sheet.xml):
+        span = _RANGE.search(formula.group())
+        if span is None:
             continue
-        column = column_index_from_string(where.group(1).decode()) - 1
-        found[(row, column)] = value.group(1).decode("utf-8", "replace").strip()
+        first, last = span.group(1, 2), span.group(3, 4)
+        top, left = _place(*first)
+        bottom, right = (top, left) if last[0] is None else _place(*last)
+        ranges.append((top, left, min(bottom, height), min(right, _MAX_COLUMNS - 1)))
+    if not ranges:
+        return set()
+    kept = {place for tag, place in sheet.cells() if sheet.holds_value(tag)}
+    found: set[Cell] = set()
+    for top, left, bottom, right in ranges:
+        for row in range(top, bottom + 1):
+            for column in range(left, right + 1):
+                if (row, column) != (top, left) and (row, column) not in kept:
+                    found.add((row, column))
+                if len(found) >= _MAX_UNCALCULATED:
+                    return found
     return found
 
 
