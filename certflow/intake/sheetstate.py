@@ -284,9 +284,10 @@ def error_cells(xml: bytes, height: int) -> dict[Cell, str]:
             continue  # not in a cell's start tag
         if not xml[at - 1 : at].isspace():
             continue  # another attribute's end (``cmt="e"``)
-        if xml[end - 1 : end] == b"/":
-            continue  # closed in its start tag: no value
-        value = sheet.patterns["error_value"].search(xml, end, xml.find(closed, end))
+        close = xml.find(closed, end)
+        if xml[end - 1 : end] == b"/" or close < 0:
+            continue  # closed in its start tag, or never: no value
+        value = sheet.patterns["error_value"].search(xml, end, close)
         place = sheet.place(start, xml[start + len(opened) : end])
         if value is not None and place is not None and place[0] <= height:
             found[place] = value.group(1).decode("utf-8", "replace").strip()
