@@ -241,10 +241,17 @@ class Problem(Model):
         return " ".join(parts)
 
     def render(self) -> str:
-        """Return the whole problem as one line of Chinese text."""
+        """Return the whole problem as one line of Chinese text.
+
+        The value belongs to the message's sentence: it is shown before the
+        sentence's closing 。 (``…请核对号码是否抄错（值：4210**）。``).
+        """
         where = self.locate()
-        value = f"（值：{self.value}）" if self.value not in (None, "") else ""
-        return f"{where}：{self.message}{value}" if where else f"{self.message}{value}"
+        text = self.message
+        if self.value not in (None, ""):
+            stop = "。" if text.endswith("。") else ""
+            text = f"{text.removesuffix('。')}（值：{self.value}）{stop}"
+        return f"{where}：{text}" if where else text
 
 
 class ExamStatus(StrEnum):

@@ -1,11 +1,11 @@
-"""The problems of a refused file as the staff tool lists them: a reason that
-recurs down one column is one line naming every row.
+"""The problems of a refused file as the staff tool and the refusal mail list
+them: a reason that recurs down one column is one line naming every row.
 
 A formula saved without its result in one column is one reason in thirty
-cells. Listed cell by cell, its long advice filled the screen thirty times and
-pushed every other problem past the lines shown. Each cell is still located
-(its rows are named), and the annotated report marks every cell on its own.
-Pure code: problems in, lines of Chinese out.
+cells. Listed cell by cell, its long advice filled the screen (and the mail)
+thirty times and pushed every other problem past the lines shown. Each cell is
+still located (its rows are named), and the annotated report marks every cell
+on its own. Pure code: problems in, lines of Chinese out.
 """
 
 from __future__ import annotations
@@ -30,6 +30,20 @@ def grouped(problems: Iterable[Problem]) -> list[list[Problem]]:
             key = (problem.sheet, problem.column, problem.code, problem.message)
         groups.setdefault(key, []).append(problem)
     return list(groups.values())
+
+
+def problem_lines(
+    problems: Sequence[Problem], total: int, limit: int | None = None
+) -> tuple[list[str], int]:
+    """The lines listing ``problems`` (at most ``limit``, one per group), and
+    how many of the ``total`` problems found no line.
+
+    ``problems`` may be the first of more (a refusal keeps a few dozen); the
+    cells left out, there and past ``limit``, are counted, not listed.
+    """
+    shown = grouped(problems)[:limit]
+    listed = sum(len(group) for group in shown)
+    return [group_line(group) for group in shown], max(total, len(problems)) - listed
 
 
 def group_line(group: Sequence[Problem]) -> str:

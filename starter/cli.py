@@ -145,7 +145,7 @@ from certflow.plan_documents import (
     readers,
 )
 from certflow.privacy import holds_id_number, mask_id_number, mask_name
-from certflow.problem_list import group_line, grouped
+from certflow.problem_list import problem_lines
 from certflow.scan import scan_media_type, scan_problems
 from certflow.timeutil import (
     CST,
@@ -473,10 +473,10 @@ def show_result(ctx: Context, result: ActionResult) -> int:
     if result.problems:
         ctx.say(t("cli.problems", count=result.problem_count or len(result.problems)))
         # A reason recurring down a column is one line naming its rows.
-        shown = grouped(result.problems)[:PROBLEMS_SHOWN]
-        ctx.say(*(f"  {n}. {group_line(g)}" for n, g in enumerate(shown, start=1)))
-        listed = sum(len(group) for group in shown)
-        hidden = max(result.problem_count, len(result.problems)) - listed
+        lines, hidden = problem_lines(
+            result.problems, result.problem_count, PROBLEMS_SHOWN
+        )
+        ctx.say(*(f"  {n}. {line}" for n, line in enumerate(lines, start=1)))
         if hidden > 0:
             ctx.say(t("cli.problems_more", count=hidden))
     if result.report is not None:

@@ -116,6 +116,7 @@ with workflow.unsafe.imports_passed_through():
         waiting_in_redo,
     )
     from certflow.plan_details import current_details, timer_summary
+    from certflow.problem_list import problem_lines
     from certflow.timeutil import cst_date, end_of_day, format_cst, format_deadline
 
 SHORT = timedelta(minutes=2)
@@ -841,7 +842,7 @@ class ExamPlanWorkflow:
                     [req.actor.role],
                     document=t(f"actions.{action.value}"),
                     count=str(outcome.problem_count),
-                    problems="\n".join(p.render() for p in outcome.problems),
+                    problems=_problem_list(outcome.problems, outcome.problem_count),
                     attachments=[outcome.report] if outcome.report else [],
                 )
                 return ActionResult(
@@ -2799,6 +2800,17 @@ def _owed_label(ob: Obligation) -> str:
 def _change(field: str, old: str, new: str) -> str:
     """One value a correction changes: ``发票号码由 … 改为 …``."""
     return t("plan.correct_change", field=t(f"plan.field_{field}"), old=old, new=new)
+
+
+def _problem_list(problems: list[Problem], total: int) -> str:
+    """A refused upload's problems as its mail lists them, as the staff tool
+    does: a reason recurring down one column is one line naming its rows (the
+    annotated report attached marks every cell), the cells not listed
+    counted."""
+    lines, left_out = problem_lines(problems, total)
+    if left_out > 0:
+        lines.append(t("cli.problems_more", count=left_out))
+    return "\n".join(lines)
 
 
 def _not_processed(message: str) -> ActionResult:

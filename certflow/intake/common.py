@@ -35,7 +35,7 @@ from certflow.intake.layout import (
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.metadata import check_metadata
 from certflow.intake.vocabulary import STATUS_WORDS
-from certflow.intake.workbook import Grid, open_workbook, xlsx_error_cells
+from certflow.intake.workbook import Grid, open_workbook
 from certflow.models import ExamStatus, PlanInfo, Problem
 from certflow.privacy import mask_id_number, mask_name
 from certflow.text import halfwidth
@@ -382,52 +382,43 @@ def formula_without_result(sheet: str | None, row: int | None, column: str) -> P
     return problem("formula_without_result", sheet=sheet, row=row, column=column)
 
 
-def explain_empty_cells(
-    data: bytes, located: Located, problems: list[Problem]
-) -> list[Problem]:
+def formula_error(
+    sheet: str | None, row: int | None, column: str, error: str
+) -> Problem:
+    """The problem of a cell holding a formula error (``#N/A``, ``#DIV/0!``).
+
+    The cell reads as empty, though the sender sees the error there; the
+    problem names the error (``Grid.errors`` says which cells they are).
+    """
+    return problem(
+        "formula_error", sheet=sheet, row=row, column=column, value=error, error=error
+    )
+
+
+def explain_empty_cells(located: Located, problems: list[Problem]) -> list[Problem]:
     """Say so where a cell read as empty is not really empty.
 
-    A cell holding a formula saved without its result is a problem wherever
-    the table is read (the title rows, the header, the data rows' columns),
-    whatever else was found: its value was never read. A problem said of such
-    a cell ("may not be empty") is replaced by it.
+    A cell holding a formula saved without its result, or a formula error
+    (#N/A, #DIV/0!), is a problem wherever the table is read (the title rows,
+    the header, the data rows' columns), whatever else was found: its value
+    was never read. A problem said of such a cell ("may not be empty") is
+    replaced by it.
 
     A cell covered by a merged range (its value is in the range's first cell)
-    and a cell holding a formula error (#N/A, #DIV/0!) both read as empty, so
-    their problem would read "may not be empty" of a cell that is not. The
-    error cells are only looked up when there are problems.
+    reads as empty too, so its problem would read "may not be empty" of a cell
+    that is not: it names the range instead.
     """
-    problems = _without_result(located, problems)
+    problems = _unread_cells(located, problems)
     if not problems:
         return problems
     table = located.table
     column_of = {header: table.columns[c] for c, header in table.headers.items()}
-    problems = [_merged(found, located, column_of) for found in problems]
-    errors = xlsx_error_cells(data, located.grid.name)
-    if not errors:
-        return problems
-    explained = []
-    for found in problems:
-        index = column_of.get(found.column or "")
-        error = errors.get((found.row or 0, index)) if index is not None else None
-        if error is None or found.sheet != table.sheet:
-            explained.append(found)
-            continue
-        explained.append(
-            problem(
-                "formula_error",
-                sheet=found.sheet,
-                row=found.row,
-                column=found.column,
-                value=error,
-                error=error,
-            )
-        )
-    return explained
+    return [_merged(found, located, column_of) for found in problems]
 
 
-def _without_result(located: Located, problems: list[Problem]) -> list[Problem]:
-    """``problems`` with every formula saved without its result the table reads.
+def _unread_cells(located: Located, problems: list[Problem]) -> list[Problem]:
+    """``problems`` with every cell the table reads whose value was not read:
+    a formula saved without its result, or a formula error.
 
     The rows between the header and the signature lines are read in the
     table's columns, those that read as empty too (a row of such formulas
@@ -437,19 +428,30 @@ def _without_result(located: Located, problems: list[Problem]) -> list[Problem]:
     it was said of an empty reading.
     """
     grid, table = located.grid, located.table
-    if not grid.uncalculated:
+    if not (grid.uncalculated or grid.errors):
         return problems
     role = {index: column for column, index in table.columns.items()}
     header_row = table.header_row + 1
     footer_row = None if table.footer_row is None else table.footer_row + 1
-    found = []
-    for row, index in sorted(grid.uncalculated):
+
+    def column(row: int, index: int) -> str | None:
         if row <= header_row:
-            letter = get_column_letter(index + 1)
-            found.append(formula_without_result(grid.name, row, letter))
-        elif (footer_row is None or row < footer_row) and index in role:
-            header = table.headers[role[index]]
-            found.append(formula_without_result(grid.name, row, header))
+            letter: str = get_column_letter(index + 1)
+            return letter
+        if (footer_row is None or row < footer_row) and index in role:
+            return table.headers[role[index]]
+        return None
+
+    found = []
+    for row, index in sorted({*grid.uncalculated, *grid.errors}):
+        where = column(row, index)
+        if where is None:
+            continue
+        error = grid.errors.get((row, index))
+        if error is None:
+            found.append(formula_without_result(grid.name, row, where))
+        else:
+            found.append(formula_error(grid.name, row, where, error))
     if not found:
         return problems
     cells = {(f.row, f.column) for f in found}

@@ -26,12 +26,24 @@ _CHUNK = 64 * 1024
 HIDDEN_MARK = b"hidden="
 # How an xlsx sheet may show a formula saved without its result: the formula
 # closes the cell (``<f>A1+B1</f></c>``) or its value is empty (``<v />``,
-# ``<v></v>``). A hit is only a hint (an empty text result looks the same),
-# which ``certflow.intake.sheetstate`` checks cell by cell. The other cells of
-# a shared formula (``<f t="shared" si="0"/>``) are not looked for here: the
-# cell that holds the shared formula's text is saved like them.
-UNCALCULATED_MARK = re.compile(rb"</f>(?:</c>|<v ?/>|<v></v>)")
-_SEAM = len(b"</f><v></v>") - 1
+# ``<v></v>``), the elements with or without a namespace prefix (``</x:f>``).
+# A hit is only a hint (an empty text result looks the same), which
+# ``certflow.intake.sheetstate`` checks cell by cell. The other cells of a
+# shared formula (``<f t="shared" si="0"/>``) are not looked for here: the
+# cell that holds the shared formula's text is saved like them. An array
+# formula (``ARRAY_MARK``) is a hint too: the other cells of its range hold no
+# formula, only their values, if the file keeps them.
+UNCALCULATED_MARK = re.compile(
+    rb"f>(?:</(?:\w+:)?c>|<(?:\w+:)?v ?/>|<(?:\w+:)?v></(?:\w+:)?v>)"
+)
+ARRAY_MARK = b't="array"'
+# How an xlsx sheet marks a cell holding a formula error.
+ERROR_MARK = b't="e"'
+# Either of the two, in one pass over the bytes (a pass per mark costs as much).
+_TYPED_MARK = re.compile(rb't="(?:e|array)"')
+# Marks may straddle two reads: this much of the previous read is looked at
+# again (a mark with long namespace prefixes included).
+_SEAM = 64
 _MAX_ZIP_MEMBERS = 5000
 
 
@@ -57,12 +69,14 @@ class Marks:
     """Zip members worth reading again, as noted while each was inflated.
 
     ``hidden`` hold ``HIDDEN_MARK`` (a hidden row, perhaps); ``uncalculated``
-    match ``UNCALCULATED_MARK`` (a formula without its result, perhaps).
-    Only these need reading again, so a plain sheet is inflated once.
+    match ``UNCALCULATED_MARK`` or hold ``ARRAY_MARK`` (a formula without its
+    result, perhaps); ``errors`` hold ``ERROR_MARK`` (a formula error). Only
+    these need reading again, so a plain sheet is inflated once.
     """
 
     hidden: set[str] = field(default_factory=set)
     uncalculated: set[str] = field(default_factory=set)
+    errors: set[str] = field(default_factory=set)
 
 
 def sniff(
@@ -181,20 +195,29 @@ def _verify_members(
                 tail = b""
                 while chunk := stream.read(_CHUNK):
                     # A mark may straddle two reads: the seam is looked at too.
-                    seam = tail + chunk[:overlap]
-                    if HIDDEN_MARK in seam or HIDDEN_MARK in chunk:
-                        marks.hidden.add(name)
-                    if name not in marks.uncalculated and (
-                        UNCALCULATED_MARK.search(seam)
-                        or UNCALCULATED_MARK.search(chunk)
-                    ):
-                        marks.uncalculated.add(name)
+                    _note_marks(name, tail + chunk[:overlap], marks)
+                    _note_marks(name, chunk, marks)
                     tail = chunk[-overlap:]
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError):
             return Refusal("damaged", {})
         except RuntimeError:
             return Refusal("encrypted", {})
     return None
+
+
+def _note_marks(name: str, piece: bytes, marks: Marks) -> None:
+    """Note the member ``name`` in ``marks`` for each mark ``piece`` holds."""
+    if HIDDEN_MARK in piece:
+        marks.hidden.add(name)
+    if name not in marks.uncalculated and UNCALCULATED_MARK.search(piece):
+        marks.uncalculated.add(name)
+    if (
+        name not in marks.errors or name not in marks.uncalculated
+    ) and _TYPED_MARK.search(piece):
+        if ERROR_MARK in piece:
+            marks.errors.add(name)
+        if ARRAY_MARK in piece:
+            marks.uncalculated.add(name)
 
 
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")

@@ -3,17 +3,20 @@
 The cell reader (python-calamine) gives each sheet's cells, whether the sheet is
 hidden, and the merged ranges of xlsx and xls. It does not give hidden rows in
 any format, nor the merged ranges of an ods, nor which cells hold a formula
-whose result the file does not keep. All three matter: a hidden row is data
-the uploader and the signing evaluators never saw on screen or on paper; a
-merged range holds its value in its first cell only, so the rows it covers read
-as empty; and a formula saved without its result (a workbook written by a
-program rather than saved by Excel, WPS or LibreOffice) reads as empty though
-the office suite shows a value there. This module finds them in the file
-itself, each format its own way: the ``hidden`` attribute of an xlsx ``<row>``
-and its ``<f>`` elements without a ``<v>`` value, the ``fDyZero`` flag of an
-xls ``ROW`` record (an xls formula always keeps its result), the
-``table:visibility`` of an ods row, the spans of its cells and its formula
-cells without a value type.
+whose result the file does not keep, nor which hold a formula error. All four
+matter: a hidden row is data the uploader and the signing evaluators never saw
+on screen or on paper; a merged range holds its value in its first cell only,
+so the rows it covers read as empty; a formula saved without its result (a
+workbook written by a program rather than saved by Excel, WPS or LibreOffice)
+reads as empty though the office suite shows a value there; and a formula
+error (``#N/A`` from a VLOOKUP that found nothing) reads as empty though the
+office suite shows the error. This module finds them in the file itself, each
+format its own way: the ``hidden`` attribute of an xlsx ``<row>``, its ``<f>``
+elements without a ``<v>`` value and its cells typed ``t="e"``; the
+``fDyZero`` flag of an xls ``ROW`` record and its ``FORMULA`` and ``BOOLERR``
+records holding an error (an xls formula always keeps its result); the
+``table:visibility`` of an ods row, the spans of its cells, its formula cells
+without a value type and those whose value is an error.
 
 Everything here is best effort: a part it cannot read gives nothing, and the
 upload is read as the cell reader sees it.
@@ -26,8 +29,10 @@ import io
 import re
 import struct
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from xml.etree.ElementTree import ParseError, iterparse
+from functools import cache
+from xml.etree.ElementTree import Element, ParseError, iterparse
 
 from openpyxl.utils import column_index_from_string
 
@@ -43,22 +48,75 @@ _MAX_PART = 200 * 2**20
 _ROW_TAG = re.compile(rb"<(?:\w+:)?row\b([^>]*)>")
 _ROW_NUMBER = re.compile(rb'\br="([0-9]+)"')
 _HIDDEN = re.compile(rb'\bhidden="(?:1|true)"')
-# The end of an xlsx formula followed by no value, or by an empty one (the
-# end of a shared formula's other cells too). Cells are written without
-# namespace prefixes and with their reference (``r="G4"``) by every office
-# suite and by the libraries programs write workbooks with; a cell without
-# one is not found.
-_FORMULA_WITHOUT_VALUE = re.compile(rb"(?:</f>|<f\b[^>]*/>)(</c>|<v\s*/>|<v></v>)")
 _CELL_REFERENCE = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
+# Literal, so that the search skips through the bytes: the byte before it is
+# checked to be a space.
+_ERROR_TYPE = re.compile(rb't="e"')
+_RANGE = re.compile(rb'\bref="([A-Z]{1,3})([0-9]+)(?::([A-Z]{1,3})([0-9]+))?"')
+# The element holding a sheet's cells, and the prefix of its namespace.
+_SHEET_DATA = re.compile(rb"<(\w+:)?sheetData\b")
+# The patterns of an xlsx sheet's elements, ``{p}`` standing for the prefix
+# the spreadsheet namespace is bound to: none as office suites and most
+# libraries write it, ``x:`` as some .NET libraries do (``<x:c>``, ``<x:f>``).
+# One prefix is looked for per sheet, so the patterns stay literal and fast.
+_XLSX_PATTERNS = {
+    # The end of a formula followed by no value, or by an empty one (the end
+    # of a shared formula's other cells too).
+    "formula_without_value": (
+        rb"(?:</{p}f>|<{p}f\b[^>]*/>)(</{p}c>|<{p}v\s*/>|<{p}v></{p}v>)"
+    ),
+    # An array formula, written once in the first cell of the range it fills.
+    "array_formula": rb'<{p}f\b[^>]*\bt="array"[^>]*>',
+    # A row's or a cell's start tag: which it is, its attributes.
+    "row_or_cell": rb"<{p}(row|c)\b([^>]*)>",
+    # A value a cell keeps: a number or text (``<v>81.42</v>``), inline text;
+    # or any value, the empty text included.
+    "held_value": rb"<{p}v>[^<]|<{p}is[\s>]",
+    "any_value": rb"<{p}v\b",
+    # An error cell's value (``<v>#N/A</v>``).
+    "error_value": rb"<{p}v>([^<]+)</",
+}
+
 
 _BIFF_BOF = 0x0809
 _BIFF_EOF = 0x000A
 _BIFF_BOUNDSHEET = 0x0085
 _BIFF_ROW = 0x0208
 _ROW_HIDDEN = 0x0020  # fDyZero: the row's height is zero, it is hidden
+_BIFF_FORMULA = 0x0006
+_BIFF_BOOLERR = 0x0205
+# A FORMULA record's cached result is not a number when its last two bytes are
+# 0xFFFF; its first byte then says which kind, 2 being an error.
+_BIFF_NOT_A_NUMBER = 0xFFFF
+_BIFF_ERROR_RESULT = 2
+# The error codes of BIFF8 (and BIFF5), as every office suite shows them.
+_BIFF_ERRORS = {
+    0x00: "#NULL!",
+    0x07: "#DIV/0!",
+    0x0F: "#VALUE!",
+    0x17: "#REF!",
+    0x1D: "#NAME?",
+    0x24: "#NUM!",
+    0x2A: "#N/A",
+    0x2B: "#GETTING_DATA",
+}
+# What an error is called when the file says nothing more.
+UNKNOWN_ERROR = "#ERROR"
 
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
-_VALUE_TYPE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}value-type"
+_TEXT_P = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}p"
+_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_VALUE_TYPE = f"{_OFFICE}value-type"
+# LibreOffice keeps a formula's error in its own attribute (ODF has no error
+# type): calcext:value-type="error", the error's text in the cell's paragraph.
+_CALC_VALUE_TYPE = (
+    "{urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0}value-type"
+)
+# Without that attribute (an older LibreOffice, or another writer) an error is
+# a formula whose text result is empty and whose shown text is an error's.
+_ODS_ERROR_TEXT = re.compile(
+    r"#(?:NULL!|DIV/0!|VALUE!|REF!|NAME\?|NUM!|N/A)|Err:[0-9]{3}"
+)
 # A sheet has at most this many columns in any office suite.
 _MAX_COLUMNS = 16384
 # Repeated cells and rows let a small ods claim a formula in millions of cells:
@@ -68,12 +126,15 @@ _MAX_UNCALCULATED = 100_000
 
 @dataclass
 class SheetState:
-    """Per sheet name: the 0-based indexes of hidden rows, merged ranges, and
-    the cells holding a formula whose result the file does not keep."""
+    """Per sheet name: the 0-based indexes of hidden rows, merged ranges, the
+    cells holding a formula whose result the file does not keep, and the
+    cells holding a formula error with the error as the office suite shows
+    it (``#N/A``)."""
 
     hidden_rows: dict[str, frozenset[int]]
     merged: dict[str, list[Merge]]
     uncalculated: dict[str, frozenset[Cell]] = field(default_factory=dict)
+    errors: dict[str, dict[Cell, str]] = field(default_factory=dict)
 
 
 def sheet_state(
@@ -85,13 +146,13 @@ def sheet_state(
     *,
     last_row: int | None = None,
 ) -> SheetState:
-    """Hidden rows, formulas without a result (and an ods's merges) of each
-    named sheet.
+    """Hidden rows, formulas without a result, formula errors (and an ods's
+    merges) of each named sheet.
 
     ``height`` bounds the hidden rows and merges kept: rows past the longest
-    sheet hold nothing. Formulas without a result are looked for up to
-    ``last_row`` (``height`` when not given): the cell reader leaves out the
-    last rows and columns when they hold nothing but such formulas.
+    sheet hold nothing. Formulas without a result and formula errors are
+    looked for up to ``last_row`` (``height`` when not given): the cell reader
+    leaves out the last rows and columns when they read as empty.
     ``marks``, when known, names the xlsx members worth reading again (found
     while the container was checked): the others are not read again.
     """
@@ -100,7 +161,7 @@ def sheet_state(
         if kind is Format.XLSX:
             return _xlsx_state(data, names, (height, last), marks)
         if kind is Format.XLS:
-            return SheetState(_xls_hidden_rows(data, height), {})
+            return _xls_state(data, height, last)
         if kind is Format.ODS:
             return _ods_state(data, height, last)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, ParseError):
@@ -134,7 +195,7 @@ def _xlsx_state(
 ) -> SheetState:
     height, last = bounds
     state = SheetState({}, {})
-    if marks is not None and not (marks.hidden or marks.uncalculated):
+    if marks is not None and not (marks.hidden or marks.uncalculated or marks.errors):
         return state  # the usual workbook: no member to read again
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for name in names:
@@ -143,13 +204,16 @@ def _xlsx_state(
                 continue
             hidden = marks is None or path in marks.hidden
             uncalculated = marks is None or path in marks.uncalculated
-            if not (hidden or uncalculated):
+            errors = marks is None or path in marks.errors
+            if not (hidden or uncalculated or errors):
                 continue
             xml = archive.read(path)
             if hidden and (rows := _xlsx_hidden_rows(xml, height)):
                 state.hidden_rows[name] = rows
             if uncalculated and (cells := uncalculated_cells(xml, last)):
                 state.uncalculated[name] = cells
+            if errors and (found := error_cells(xml, last)):
+                state.errors[name] = found
     return state
 
 
@@ -176,26 +240,158 @@ def uncalculated_cells(xml: bytes, height: int) -> frozenset[Cell]:
     A formula followed by no ``<v>``, or by an empty one, has no result: Excel,
     WPS and LibreOffice always save one, programs writing workbooks often do
     not. An empty value of a text formula (``t="str"``) is a result, the empty
-    text (``=IF(A1="","",…)``), and is left alone. Rows past ``height`` are
-    left out.
+    text (``=IF(A1="","",…)``), and is left alone. The cells an array formula
+    fills past its first cell are written without the formula: each one that
+    keeps no value has no result either. Rows past ``height`` are left out.
     """
+    sheet = _Sheet(xml)
+    opened, closed = b"<" + sheet.prefix + b"c", b"</" + sheet.prefix + b"c>"
     found = set()
-    for match in _FORMULA_WITHOUT_VALUE.finditer(xml):
+    for match in sheet.patterns["formula_without_value"].finditer(xml):
         formula = match.start()
-        start = xml.rfind(b"<c ", 0, formula)
+        start = max(
+            xml.rfind(opened + b" ", 0, formula), xml.rfind(opened + b">", 0, formula)
+        )
         end = xml.find(b">", start, formula)
-        if start < 0 or end < 0 or b"</c>" in xml[end:formula]:
+        if start < 0 or end < 0 or closed in xml[end:formula]:
             continue  # no cell of its own: not a cell's formula
-        attributes = xml[start:end]
-        if match.group(1) != b"</c>" and b't="str"' in attributes:
+        attributes = xml[start + len(opened) : end]
+        if match.group(1) != closed and b't="str"' in attributes:
             continue
-        where = _CELL_REFERENCE.search(attributes)
-        if where is not None and (row := int(where.group(2))) <= height:
-            found.add((row, column_index_from_string(where.group(1).decode()) - 1))
+        place = sheet.place(start, attributes)
+        if place is not None and place[0] <= height:
+            found.add(place)
+    if b'"array"' in xml:
+        found.update(_array_cells_without_value(sheet, height))
     return frozenset(found)
 
 
-def _xls_hidden_rows(data: bytes, height: int) -> dict[str, frozenset[int]]:
+def error_cells(xml: bytes, height: int) -> dict[Cell, str]:
+    """The cells of an xlsx sheet's XML holding a formula error, with the error.
+
+    Excel, WPS and LibreOffice save a formula whose result is an error as a
+    cell typed ``t="e"`` whose value is the error's text (``#N/A``); so does
+    an error pasted as a value. A cell without a value is left to
+    ``uncalculated_cells``. Rows past ``height`` are left out.
+    """
+    sheet = _Sheet(xml)
+    opened, closed = b"<" + sheet.prefix + b"c ", b"</" + sheet.prefix + b"c>"
+    found: dict[Cell, str] = {}
+    for typed in _ERROR_TYPE.finditer(xml):
+        at = typed.start()
+        start, end = xml.rfind(opened, 0, at), xml.find(b">", at)
+        if start < 0 or end < 0 or xml.find(b">", start, at) >= 0:
+            continue  # not in a cell's start tag
+        if not xml[at - 1 : at].isspace():
+            continue  # another attribute's end (``cmt="e"``)
+        close = xml.find(closed, end)
+        if xml[end - 1 : end] == b"/" or close < 0:
+            continue  # closed in its start tag, or never: no value
+        value = sheet.patterns["error_value"].search(xml, end, close)
+        place = sheet.place(start, xml[start + len(opened) : end])
+        if value is not None and place is not None and place[0] <= height:
+            found[place] = value.group(1).decode("utf-8", "replace").strip()
+    return found
+
+
+class _Sheet:
+    """An xlsx sheet's XML, its namespace prefix, and where its cells are.
+
+    A cell names its place (``r="G4"``) as every office suite writes it. The
+    format lets it leave that out, the cell then following the one before it
+    in its row (and a row without its number following the row before it);
+    only for such a cell is the sheet walked, once.
+    """
+
+    def __init__(self, xml: bytes) -> None:
+        self.xml = xml
+        found = _SHEET_DATA.search(xml)
+        self.prefix: bytes = (found.group(1) or b"") if found else b""
+        self.patterns = _patterns(self.prefix)
+        self._walked: dict[int, Cell] | None = None
+
+    def place(self, start: int, attributes: bytes) -> Cell | None:
+        """The place of the cell whose start tag begins at ``start``."""
+        where = _CELL_REFERENCE.search(attributes)
+        if where is not None:
+            return _place(*where.groups())
+        if self._walked is None:
+            self._walked = {tag.start(): place for tag, place in self.cells()}
+        return self._walked.get(start)
+
+    def cells(self) -> Iterator[tuple[re.Match[bytes], Cell]]:
+        """Each cell's start tag with its place, counting as the format allows."""
+        row, column = 0, -1
+        for tag in self.patterns["row_or_cell"].finditer(self.xml):
+            attributes = tag.group(2)
+            if tag.group(1) == b"row":
+                stated = _ROW_NUMBER.search(attributes)
+                row = int(stated.group(1)) if stated else row + 1
+                column = -1
+                continue
+            where = _CELL_REFERENCE.search(attributes)
+            row, column = _place(*where.groups()) if where else (row, column + 1)
+            yield tag, (row, column)
+
+    def holds_value(self, tag: re.Match[bytes]) -> bool:
+        """Whether the cell whose start tag is ``tag`` keeps a value."""
+        attributes = tag.group(2)
+        if attributes.endswith(b"/"):
+            return False
+        close = self.xml.find(b"</" + self.prefix + b"c>", tag.end())
+        content = self.xml[tag.end() : close] if close >= 0 else b""
+        if b't="str"' in attributes:  # the empty text is a value
+            return self.patterns["any_value"].search(content) is not None
+        return self.patterns["held_value"].search(content) is not None
+
+
+@cache
+def _patterns(prefix: bytes) -> dict[str, re.Pattern[bytes]]:
+    """``_XLSX_PATTERNS`` for the namespace prefix ``prefix`` (``b"x:"``)."""
+    escaped = re.escape(prefix)
+    return {
+        name: re.compile(pattern.replace(b"{p}", escaped), re.S)
+        for name, pattern in _XLSX_PATTERNS.items()
+    }
+
+
+def _place(letters: bytes, number: bytes) -> Cell:
+    """The place of the cell whose reference is ``letters`` and ``number``."""
+    return int(number), column_index_from_string(letters.decode()) - 1
+
+
+def _array_cells_without_value(sheet: _Sheet, height: int) -> set[Cell]:
+    """The cells array formulas fill, past each one's first, keeping no value.
+
+    Excel, WPS and LibreOffice save every cell of the range with its value; a
+    program may save the formula alone, and the other cells then read as
+    empty (or are not written at all).
+    """
+    ranges = []
+    for formula in sheet.patterns["array_formula"].finditer(sheet.xml):
+        span = _RANGE.search(formula.group())
+        if span is None:
+            continue
+        first, last = span.group(1, 2), span.group(3, 4)
+        top, left = _place(*first)
+        bottom, right = (top, left) if last[0] is None else _place(*last)
+        ranges.append((top, left, min(bottom, height), min(right, _MAX_COLUMNS - 1)))
+    if not ranges:
+        return set()
+    kept = {place for tag, place in sheet.cells() if sheet.holds_value(tag)}
+    found: set[Cell] = set()
+    for top, left, bottom, right in ranges:
+        for row in range(top, bottom + 1):
+            for column in range(left, right + 1):
+                if (row, column) != (top, left) and (row, column) not in kept:
+                    found.add((row, column))
+                if len(found) >= _MAX_UNCALCULATED:
+                    return found
+    return found
+
+
+def _xls_state(data: bytes, height: int, last: int) -> SheetState:
+    """Hidden rows and formula errors of each sheet of an xls, in one walk."""
     compound = CompoundFile(data)
     names = compound.names()
     stream = "workbook" if "workbook" in names else "book"
@@ -210,9 +406,10 @@ def _xls_hidden_rows(data: bytes, height: int) -> dict[str, frozenset[int]]:
         if kind == _BIFF_EOF:
             break
         offset += 4 + length
-    found: dict[str, frozenset[int]] = {}
+    state = SheetState({}, {})
     for name, start in sheets:
         hidden = set()
+        errors: dict[Cell, str] = {}
         offset = start
         while offset + 4 <= len(biff):
             kind, length = struct.unpack_from("<HH", biff, offset)
@@ -222,10 +419,35 @@ def _xls_hidden_rows(data: bytes, height: int) -> dict[str, frozenset[int]]:
                 row, flags = struct.unpack_from("<H10xH", biff, offset + 4)
                 if flags & _ROW_HIDDEN and row < height:
                     hidden.add(row)
+            elif kind in (_BIFF_FORMULA, _BIFF_BOOLERR):
+                error = _biff_error(kind, biff[offset + 4 : offset + 4 + length])
+                if error is not None and error[0] < last:
+                    row, column, text = error
+                    errors[(row + 1, column)] = text
             offset += 4 + length
         if hidden:
-            found[name] = frozenset(hidden)
-    return found
+            state.hidden_rows[name] = frozenset(hidden)
+        if errors:
+            state.errors[name] = errors
+    return state
+
+
+def _biff_error(kind: int, body: bytes) -> tuple[int, int, str] | None:
+    """The 0-based row and column and the error of a FORMULA record whose
+    result is an error, or of a BOOLERR record holding one; else None."""
+    if kind == _BIFF_FORMULA and len(body) >= 14:
+        # rw, col, ixfe, then the 8-byte result: its kind, a byte, the error
+        # code, three bytes and 0xFFFF.
+        row, column, _, result, code, not_a_number = struct.unpack_from(
+            "<HHHBxBxxxH", body
+        )
+        if not_a_number == _BIFF_NOT_A_NUMBER and result == _BIFF_ERROR_RESULT:
+            return row, column, _BIFF_ERRORS.get(code, UNKNOWN_ERROR)
+    elif kind == _BIFF_BOOLERR and len(body) >= 8:
+        row, column, _, code, is_error = struct.unpack_from("<HHHBB", body)
+        if is_error:
+            return row, column, _BIFF_ERRORS.get(code, UNKNOWN_ERROR)
+    return None
 
 
 def _biff_sheet_name(body: bytes) -> str:
@@ -236,12 +458,10 @@ def _biff_sheet_name(body: bytes) -> str:
 
 
 def _ods_state(data: bytes, height: int, last: int) -> SheetState:
-    hidden: dict[str, frozenset[int]] = {}
-    merged: dict[str, list[Merge]] = {}
-    uncalculated: dict[str, frozenset[Cell]] = {}
+    state = SheetState({}, {})
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         if archive.getinfo("content.xml").file_size > _MAX_PART:
-            return SheetState({}, {})
+            return state
         stream = archive.open("content.xml")
         sheet = ""
         row = 0
@@ -249,17 +469,20 @@ def _ods_state(data: bytes, height: int, last: int) -> SheetState:
         rows: set[int] = set()
         merges: list[Merge] = []
         formulas: set[Cell] = set()
+        errors: dict[Cell, str] = {}
         # The columns of the current row whose formula has no value (a value
-        # type says which value the cell keeps: ods keeps one for each formula).
+        # type says which value the cell keeps: ods keeps one for each formula),
+        # and those whose formula's value is an error, with the error.
         pending: list[int] = []
+        failed: list[tuple[int, str]] = []
         for event, element in iterparse(stream, events=("start", "end")):
             tag = element.tag
             if event == "start":
                 if tag == f"{_TABLE}table":
                     sheet = element.get(f"{_TABLE}name", "")
-                    row, rows, merges, formulas = 0, set(), [], set()
+                    row, rows, merges, formulas, errors = 0, set(), [], set(), {}
                 elif tag == f"{_TABLE}table-row":
-                    column, pending = 0, []
+                    column, pending, failed = 0, [], []
                 continue
             if tag in (f"{_TABLE}table-cell", f"{_TABLE}covered-table-cell"):
                 spanned_rows = int(element.get(f"{_TABLE}number-rows-spanned", "1"))
@@ -270,31 +493,54 @@ def _ods_state(data: bytes, height: int, last: int) -> SheetState:
                     last_row = row + spanned_rows - 1
                     merges.append((row, column, last_row, column + spanned_columns - 1))
                 repeated = int(element.get(f"{_TABLE}number-columns-repeated", "1"))
-                if (
-                    element.get(f"{_TABLE}formula") is not None
-                    and element.get(_VALUE_TYPE) is None
-                ):
-                    pending.extend(range(column, min(column + repeated, _MAX_COLUMNS)))
+                columns = range(column, min(column + repeated, _MAX_COLUMNS))
+                if element.get(f"{_TABLE}formula") is not None:
+                    error = _ods_error(element)
+                    if error is not None:
+                        failed.extend((position, error) for position in columns)
+                    elif element.get(_VALUE_TYPE) is None:
+                        pending.extend(columns)
                 column += repeated
                 element.clear()
             elif tag == f"{_TABLE}table-row":
                 repeated = int(element.get(f"{_TABLE}number-rows-repeated", "1"))
                 if element.get(f"{_TABLE}visibility", "visible") != "visible":
                     rows.update(range(row, min(row + repeated, height)))
+                below = range(row + 1, min(row + repeated, last) + 1)
                 if len(formulas) < _MAX_UNCALCULATED:
-                    formulas.update(
-                        (index + 1, position)
-                        for index in range(row, min(row + repeated, last))
-                        for position in pending
+                    formulas.update((number, at) for number in below for at in pending)
+                if len(errors) < _MAX_UNCALCULATED:
+                    errors.update(
+                        ((number, at), text) for number in below for at, text in failed
                     )
                 row += repeated
                 element.clear()
             elif tag == f"{_TABLE}table":
                 if rows:
-                    hidden[sheet] = frozenset(rows)
+                    state.hidden_rows[sheet] = frozenset(rows)
                 if merges:
-                    merged[sheet] = merges
+                    state.merged[sheet] = merges
                 if formulas:
-                    uncalculated[sheet] = frozenset(formulas)
+                    state.uncalculated[sheet] = frozenset(formulas)
+                if errors:
+                    state.errors[sheet] = errors
                 element.clear()
-    return SheetState(hidden, merged, uncalculated)
+    return state
+
+
+def _ods_error(cell: Element) -> str | None:
+    """The error an ods formula cell shows, or None when its value is not one.
+
+    LibreOffice marks the error (``calcext:value-type="error"``) and writes its
+    text in the cell's paragraph: ``#N/A``, ``#DIV/0!``, or one of its own
+    (``Err:502``). Without the mark, a formula whose text result is empty and
+    which shows an error's text is one.
+    """
+    shown = "\n".join("".join(p.itertext()) for p in cell.findall(_TEXT_P)).strip()
+    if cell.get(_CALC_VALUE_TYPE) == "error":
+        return shown or UNKNOWN_ERROR
+    if cell.get(f"{_OFFICE}string-value", "") == "" and _ODS_ERROR_TEXT.fullmatch(
+        shown
+    ):
+        return shown
+    return None

@@ -125,7 +125,7 @@ def read_candidate_sign_in(
                     row=row,
                 )
             )
-    problems = explain_empty_cells(data, located, problems)
+    problems = explain_empty_cells(located, problems)
     return _reading(located, problems, candidates=rows)
 
 
@@ -166,7 +166,7 @@ def read_evaluator_sign_in(
                     row=row,
                 )
             )
-    problems = explain_empty_cells(data, located, problems)
+    problems = explain_empty_cells(located, problems)
     return _reading(located, problems, evaluators=rows)
 
 

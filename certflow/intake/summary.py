@@ -125,7 +125,7 @@ def read_score_summary(
     checker = _RowChecker(plan, located, unprintable=unprintable)
     rows = checker.check_all()
     problems = located.problems + dated + checker.problems
-    problems = explain_empty_cells(data, located, problems)
+    problems = explain_empty_cells(located, problems)
     notes = located.notes + checker.notes
     if problems:
         return SummaryReading(

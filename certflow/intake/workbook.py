@@ -10,17 +10,16 @@ from __future__ import annotations
 import csv
 import io
 import re
-import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
 import python_calamine
-from openpyxl.utils import column_index_from_string
 
 from certflow.intake.cells import CellValue
 from certflow.intake.container import Format, Marks, Refusal, decode_text, sniff
 from certflow.intake.limits import IntakeLimits
-from certflow.intake.sheetstate import Cell, Merge, sheet_part, sheet_state
+from certflow.intake.sheetstate import Cell, Merge, sheet_state
 
 # Title rows above the header and signature rows below the data are allowed on
 # top of the row cap.
@@ -37,6 +36,8 @@ class Grid:
     ``uncalculated`` are the cells (1-based row, 0-based column) holding a
     formula whose result the file does not keep: they read as empty in
     ``rows``, though the office suite shows a value there once it computes it.
+    ``errors`` are the cells holding a formula error, with the error as the
+    office suite shows it (``#N/A``): they read as empty in ``rows`` too.
     """
 
     name: str
@@ -45,6 +46,7 @@ class Grid:
     hidden_rows: frozenset[int] = frozenset()
     merged: list[Merge] = field(default_factory=list)
     uncalculated: frozenset[Cell] = frozenset()
+    errors: Mapping[Cell, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,44 +99,11 @@ def _read_spreadsheet(
             hidden_rows=state.hidden_rows.get(name, frozenset()),
             merged=merged or state.merged.get(name, []),
             uncalculated=state.uncalculated.get(name, frozenset()),
+            errors=state.errors.get(name, {}),
         )
         for name, rows, visible, merged in read
     ]
     return Workbook(kind, sheets)
-
-
-def xlsx_error_cells(data: bytes, sheet: str) -> dict[tuple[int, int], str]:
-    """Cells of an xlsx sheet that hold a formula error, e.g. ``#N/A``.
-
-    The reader sees such a cell as empty; this finds what it really holds, as
-    {(1-based row, 0-based column): "#N/A"}, so a refusal can say so. Empty for
-    other formats, an unknown sheet, or a file that cannot be read this way.
-    """
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            path = sheet_part(archive, sheet)
-            if path is None or archive.getinfo(path).file_size > _MAX_SHEET_XML:
-                return {}
-            xml = archive.read(path)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
-        return {}
-    found: dict[tuple[int, int], str] = {}
-    for cell in _ERROR_CELL.finditer(xml):
-        attributes, content = cell.group(1), cell.group(2)
-        where = _REFERENCE.search(attributes)
-        value = _VALUE.search(content)
-        if where is not None and b't="e"' in attributes:
-            letters, number = where.group(1).decode(), int(where.group(2))
-            found[(number, column_index_from_string(letters) - 1)] = (
-                value.group(1).decode("utf-8", "replace") if value else "#ERROR"
-            )
-    return found
-
-
-_MAX_SHEET_XML = 200 * 2**20
-_ERROR_CELL = re.compile(rb"<c\b([^>]*\bt=\"e\"[^>]*)>(.*?)</c>", re.S)
-_REFERENCE = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
-_VALUE = re.compile(rb"<v>([^<]*)</v>")
 
 
 def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:

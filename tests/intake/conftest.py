@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Callable
 from datetime import date
@@ -111,3 +112,43 @@ def ods_file(sheet: str, rows: list[list[str]]) -> bytes:
         archive.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
         archive.writestr("META-INF/manifest.xml", manifest)
     return buffer.getvalue()
+
+
+_ODS_ROW = re.compile(r"(<table:table-row\b[^>]*>)(.*?)(</table:table-row>)", re.S)
+_ODS_CELL = re.compile(
+    r"<table:(?:covered-)?table-cell\b[^>]*?(?:/>|>.*?</table:(?:covered-)?table-cell>)",
+    re.S,
+)
+
+
+def ods_with_cells(data: bytes, cells: dict[str, str]) -> bytes:
+    """The ods ``data`` (as LibreOffice saved it) with the named cells
+    (``"G4"``) replaced by the given cell XML, for cells no library here can
+    write. The rows and cells before each must not be repeated ones."""
+    wanted = {
+        (int(name.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")), ord(name[0]) - ord("A")): xml
+        for name, xml in cells.items()
+    }
+    number = 0
+    done = []
+
+    def row(match: re.Match[str]) -> str:
+        nonlocal number
+        number += 1
+        found = _ODS_CELL.findall(match.group(2))
+        for (at, column), xml in wanted.items():
+            if at == number:
+                assert "repeated" not in "".join(found[:column])
+                found[column] = xml
+                done.append((at, column))
+        return match.group(1) + "".join(found) + match.group(3)
+
+    source = zipfile.ZipFile(io.BytesIO(data))
+    content = _ODS_ROW.sub(row, source.read("content.xml").decode("utf-8"))
+    assert sorted(done) == sorted(wanted)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            part = content.encode("utf-8") if item.filename == "content.xml" else None
+            target.writestr(item, part if part is not None else source.read(item))
+    return out.getvalue()

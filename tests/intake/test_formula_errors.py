@@ -1,23 +1,37 @@
 """A cell holding a formula error (#N/A, #DIV/0!) is named as such, not as empty.
 
 Schools fill summaries with VLOOKUP and division formulas; one that finds
-nothing leaves #N/A, which the spreadsheet reader sees as an empty cell. The
-refusal must say what the cell really holds.
+nothing leaves #N/A, which the spreadsheet reader sees as an empty cell, in
+xlsx, xls and ods alike. The refusal must say what the cell really holds,
+where it is, and the cell is refused even where an empty cell would be fine
+(a 序号, a 备注): its value was never read.
+
+The xlsx files are the sample summary (saved by LibreOffice) with the cells
+as Excel writes them; the xls and ods files are the sample summary's own xls
+and ods with the cells as LibreOffice writes them (see ``xls_cells`` and
+``ods_with_cells``: no office suite runs here to save them).
 """
 
 from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from openpyxl import load_workbook
+
 from certflow.intake import read_candidate_sign_in, read_score_summary
-from certflow.intake.workbook import xlsx_error_cells
-from certflow.models import PlanInfo
+from certflow.intake.limits import IntakeLimits
+from certflow.intake.workbook import Workbook, open_workbook
+from certflow.models import PlanInfo, Problem
 from tests.corpus.intake.make_corpus import row, workbook
-from tests.intake.conftest import sheet_file, with_sheet_xml
+from tests.intake.conftest import SAMPLES, ods_with_cells, sheet_file, with_sheet_xml
+from tests.intake.xls_cells import constant_error, formula_error, with_cells
 
 ROWS = [row(1, "黎芬", 80, 90, 87, "合格"), row(2, "胡俊霞", 74, 84.6, 81.42, "合格")]
+SUMMARY = "P2026-1104-0412-成绩汇总表"
 
 
 def _with_errors(data: bytes, errors: dict[str, str]) -> bytes:
@@ -42,25 +56,174 @@ def _summary_bytes() -> bytes:
     return buffer.getvalue()
 
 
-def test_the_error_cells_of_a_sheet_are_found() -> None:
-    data = _with_errors(_summary_bytes(), {"G4": "#N/A", "H5": "#DIV/0!"})
-    assert xlsx_error_cells(data, "成绩汇总") == {(4, 6): "#N/A", (5, 7): "#DIV/0!"}
-    assert xlsx_error_cells(data, "填表说明") == {}
-    assert xlsx_error_cells(b"not a zip", "成绩汇总") == {}
+def _ods_error(error: str) -> str:
+    """A formula cell whose result is ``error``, as LibreOffice saves it."""
+    return (
+        '<table:table-cell table:formula="of:=VLOOKUP([.E4];$名单.$A$1:$B$40;2;0())"'
+        ' office:value-type="string" office:string-value=""'
+        f' calcext:value-type="error"><text:p>{error}</text:p></table:table-cell>'
+    )
 
 
-def test_a_score_left_as_n_a_is_refused_as_a_formula_error(plan: PlanInfo) -> None:
-    data = _with_errors(_summary_bytes(), {"G4": "#N/A", "D5": "#REF!"})
+def _xlsx(errors: dict[str, str]) -> bytes:
+    return _with_errors((SAMPLES / f"{SUMMARY}.xlsx").read_bytes(), errors)
+
+
+def _xls(errors: dict[str, str]) -> bytes:
+    cells = {ref: formula_error(error) for ref, error in errors.items()}
+    return with_cells((SAMPLES / f"{SUMMARY}.xls").read_bytes(), cells)
+
+
+def _ods(errors: dict[str, str]) -> bytes:
+    cells = {ref: _ods_error(error) for ref, error in errors.items()}
+    return ods_with_cells((SAMPLES / f"{SUMMARY}.ods").read_bytes(), cells)
+
+
+# The sample summary in each format, with formula errors in the given cells.
+FORMATS: dict[str, Callable[[dict[str, str]], bytes]] = {
+    "xlsx": _xlsx,
+    "xls": _xls,
+    "ods": _ods,
+}
+
+
+def _book(data: bytes) -> Workbook:
+    book = open_workbook(data, IntakeLimits())
+    assert isinstance(book, Workbook)
+    return book
+
+
+def _located(problems: list[Problem]) -> list[tuple[str, int | None, str, str]]:
+    return [(p.code, p.row, p.column or "", p.value or "") for p in problems]
+
+
+@pytest.mark.parametrize("kind", FORMATS)
+def test_the_error_cells_of_a_sheet_are_found(kind: str) -> None:
+    data = FORMATS[kind]({"G4": "#N/A", "H5": "#DIV/0!"})
+
+    [sheet] = _book(data).sheets
+
+    assert sheet.errors == {(4, 6): "#N/A", (5, 7): "#DIV/0!"}
+    # They read as empty: the reader cannot see them otherwise.
+    assert sheet.rows[3][6] == "" and sheet.rows[4][7] == ""
+
+
+def test_only_the_sheet_holding_them_has_them() -> None:
+    buffer = io.BytesIO()
+    book = workbook(ROWS)
+    book.create_sheet("填表说明")["A1"] = "说明"
+    book.save(buffer)
+
+    sheets = _book(_with_errors(buffer.getvalue(), {"G4": "#N/A"})).sheets
+
+    assert {s.name: s.errors for s in sheets if s.errors} == {
+        "成绩汇总": {(4, 6): "#N/A"}
+    }
+
+
+@pytest.mark.parametrize("kind", FORMATS)
+def test_a_score_left_as_n_a_is_refused_as_a_formula_error(
+    plan: PlanInfo, kind: str
+) -> None:
+    data = FORMATS[kind]({"G4": "#N/A", "D5": "#REF!"})
 
     reading = read_score_summary(data, plan)
 
     assert not reading.accepted
-    located = {(p.row, p.column): p for p in reading.problems}
-    assert located[(4, "理论成绩")].code == "formula_error"
-    assert "#N/A" in located[(4, "理论成绩")].render()
-    assert "不能为空" not in located[(4, "理论成绩")].render()
-    assert located[(5, "证件号码")].code == "formula_error"
-    assert "#REF!" in located[(5, "证件号码")].render()
+    assert _located(reading.problems) == [
+        ("formula_error", 4, "理论成绩", "#N/A"),
+        ("formula_error", 5, "证件号码", "#REF!"),
+    ]
+    shown = reading.problems[0].render()
+    assert shown.startswith("工作表“成绩汇总” 第 4 行 “理论成绩”列：")
+    assert "#N/A" in shown
+    assert not any("不能为空" in p.render() for p in reading.problems)
+
+
+@pytest.mark.parametrize("kind", FORMATS)
+def test_an_error_where_a_cell_may_be_empty_is_refused_too(
+    plan: PlanInfo, kind: str
+) -> None:
+    """Read as empty, a 序号 or a title-row cell holding an error was accepted
+    without a word; it is no value the sender meant."""
+    data = FORMATS[kind]({"A5": "#REF!", "A2": "#NAME?"})
+
+    reading = read_score_summary(data, plan)
+
+    assert not reading.accepted
+    assert _located(reading.problems) == [
+        ("formula_error", 2, "A", "#NAME?"),
+        ("formula_error", 5, "序号", "#REF!"),
+    ]
+
+
+def test_an_xls_error_typed_as_a_value_is_named(plan: PlanInfo) -> None:
+    data = with_cells(
+        (SAMPLES / f"{SUMMARY}.xls").read_bytes(), {"H6": constant_error("#N/A")}
+    )
+
+    reading = read_score_summary(data, plan)
+
+    assert _located(reading.problems) == [("formula_error", 6, "实操成绩", "#N/A")]
+
+
+def test_an_ods_names_libreoffice_s_own_errors(plan: PlanInfo) -> None:
+    """LibreOffice's errors of its own (Err:502, an invalid argument) are
+    saved as its others are; one saved without LibreOffice's error mark (an
+    older version, another writer) is found by what the cell shows."""
+    unmarked = (
+        '<table:table-cell table:formula="of:=[.G4]/0" office:value-type="string"'
+        ' office:string-value=""><text:p>#DIV/0!</text:p></table:table-cell>'
+    )
+    data = ods_with_cells(
+        (SAMPLES / f"{SUMMARY}.ods").read_bytes(),
+        {"I4": _ods_error("Err:502"), "I5": unmarked},
+    )
+
+    reading = read_score_summary(data, plan)
+
+    assert _located(reading.problems) == [
+        ("formula_error", 4, "总成绩", "Err:502"),
+        ("formula_error", 5, "总成绩", "#DIV/0!"),
+    ]
+
+
+def test_a_text_result_that_looks_like_an_error_is_read_as_text(
+    plan: PlanInfo,
+) -> None:
+    """A text formula's result is kept in office:string-value: "#N/A" there is
+    text the formula produced, read as the text it is (and refused as such)."""
+    text = (
+        '<table:table-cell table:formula="of:=&quot;#N/A&quot;"'
+        ' office:value-type="string" office:string-value="#N/A"'
+        ' calcext:value-type="string"><text:p>#N/A</text:p></table:table-cell>'
+    )
+    data = ods_with_cells((SAMPLES / f"{SUMMARY}.ods").read_bytes(), {"K4": text})
+
+    assert _book(data).sheets[0].errors == {}
+    reading = read_score_summary(data, plan)
+    assert [(p.code, p.row, p.column) for p in reading.problems] == [
+        ("unknown_result", 4, "考核结果")
+    ]
+
+
+def test_errors_the_reader_does_not_read_are_left_alone(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    """An error right of the table or in the signature lines below it is no
+    cell of the summary: not read, not named."""
+    book = load_workbook(SAMPLES / f"{SUMMARY}.xlsx")
+    sheet = book["成绩汇总"]
+    sheet["N4"] = "=G4+H4"  # a school's own check, beside the table
+    sheet["C38"] = "=TODAY()"  # in the date line under the signatures
+    book.save(tmp_path / "summary.xlsx")
+    data = _with_errors(
+        (tmp_path / "summary.xlsx").read_bytes(), {"N4": "#VALUE!", "C38": "#NAME?"}
+    )
+
+    assert _book(data).sheets[0].errors == {(4, 13): "#VALUE!", (38, 2): "#NAME?"}
+    reading = read_score_summary(data, plan)
+    assert reading.accepted, reading.problems
 
 
 def test_a_sign_in_sheet_names_its_error_cells_too(

@@ -18,8 +18,11 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+import pytest
 from openpyxl import load_workbook
+from openpyxl.utils import column_index_from_string
 from openpyxl.workbook import Workbook
+from openpyxl.worksheet.formula import ArrayFormula
 
 from certflow.corrections import read_correction_form_xlsx
 from certflow.i18n import t
@@ -28,7 +31,7 @@ from certflow.intake import (
     read_evaluator_sign_in,
     read_score_summary,
 )
-from certflow.intake.sheetstate import uncalculated_cells
+from certflow.intake.sheetstate import error_cells, uncalculated_cells
 from certflow.invoice import credit_code_check_character, read_invoice_details
 from certflow.models import PlanInfo, Problem
 from tests.intake.conftest import SAMPLES, ods_file, ods_text_cell, with_sheet_xml
@@ -195,6 +198,131 @@ def test_formulas_the_reader_does_not_read_are_left_alone(
     reading = read_score_summary(_saved(book, tmp_path / "summary.xlsx"), plan)
 
     assert reading.accepted, reading.problems
+
+
+def _prefixed(xml: str) -> str:
+    """The sheet XML with the spreadsheet namespace bound to the prefix ``x``
+    (``<x:c>``, ``<x:f>``), as some .NET libraries write it."""
+    xml = xml.replace(f'xmlns="{_MAIN}"', f'xmlns:x="{_MAIN}"')
+    return re.sub(r"<(/?)(\w+)(?=[\s/>])", r"<\1x:\2", xml)
+
+
+def _implied_places(xml: str) -> str:
+    """The sheet XML without each reference the order of rows and cells implies
+    (``r="G4"`` of a cell right after F4, ``r="4"`` of a row after row 3), as
+    the format allows and some libraries write it."""
+
+    def row(match: re.Match[str]) -> str:
+        last = -1
+
+        def cell(found: re.Match[str]) -> str:
+            nonlocal last
+            column = column_index_from_string(found.group(2)) - 1
+            implied, last = column == last + 1, column
+            return found.group(1) if implied else found.group(0)
+
+        return re.sub(r'(<(?:\w+:)?c\b[^>]*?) r="([A-Z]+)[0-9]+"', cell, match.group())
+
+    xml = re.sub(r"<(?:\w+:)?row\b.*?</(?:\w+:)?row>", row, xml, flags=re.S)
+    rows = iter(range(1, 1_048_577))
+    return re.sub(
+        r'(<(?:\w+:)?row\b[^>]*?) r="([0-9]+)"',
+        lambda m: m.group(1) if int(m.group(2)) == next(rows) else m.group(0),
+        xml,
+    )
+
+
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+WRITTEN_AS = {
+    "prefixed": _prefixed,
+    "implied places": _implied_places,
+    "both": lambda xml: _implied_places(_prefixed(xml)),
+}
+
+
+@pytest.mark.parametrize("written", WRITTEN_AS)
+def test_cells_without_references_or_with_a_prefix_are_named_too(
+    plan: PlanInfo, tmp_path: Path, written: str
+) -> None:
+    """Read by their order, as the reader reads their values: without the
+    reference, or with a prefix, such a cell was read as empty unsaid."""
+    plain = _saved(_summary_with_formulas(), tmp_path / "summary.xlsx")
+    data = with_sheet_xml(plain, WRITTEN_AS[written])
+    xml = _sheet_xml(data)
+    assert ("<x:c " in xml) is (written != "implied places")
+    assert (' r="G4"' in xml) is (written == "prefixed")
+
+    reading = read_score_summary(data, plan)
+
+    assert _located(reading.problems) == _located(
+        read_score_summary(plain, plan).problems
+    )
+    assert [p.row for p in reading.problems] == [2, 4, 5, 6, 7]
+
+
+@pytest.mark.parametrize("written", WRITTEN_AS)
+def test_results_saved_so_are_read_as_before(
+    plan: PlanInfo, tmp_path: Path, written: str
+) -> None:
+    written_by = _saved(_summary_with_formulas(), tmp_path / "summary.xlsx")
+    saved = _with_results(
+        written_by,
+        {"G4": "0", "I5": "81.42", "K6": "合格", "A7": "4", "M2": "制表：考务办"},
+    )
+
+    reading = read_score_summary(with_sheet_xml(saved, WRITTEN_AS[written]), plan)
+
+    assert reading.accepted, reading.problems
+    assert reading.rows == read_score_summary(SUMMARY.read_bytes(), plan).rows
+
+
+def _sheet_xml(data: bytes) -> str:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return archive.read("xl/worksheets/sheet1.xml").decode("utf-8")
+
+
+def test_the_other_cells_of_an_array_formula_without_values_are_named(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    """An array formula is written once, in its range's first cell; the
+    others keep only their values. A program that saved the first cell's value
+    alone left 31 totals reading as empty, and the rows were accepted with
+    totals computed from their parts: what the sender sees was never read."""
+    book = load_workbook(SUMMARY)
+    sheet = book["成绩汇总"]
+    sheet["I4"] = ArrayFormula("I4:I35", "=ROUND(0.3*G4:G35+0.7*H4:H35,2)")
+    for row in range(5, 36):
+        sheet[f"I{row}"] = None
+    written = _saved(book, tmp_path / "summary.xlsx")
+    data = with_sheet_xml(
+        written, lambda xml: xml.replace("</f><v /></c>", "</f><v>48.3</v></c>")
+    )
+    assert "<v>48.3</v>" in _sheet_xml(data)  # the first cell keeps its result
+
+    reading = read_score_summary(data, plan)
+
+    assert not reading.accepted
+    assert _located(reading.problems) == [
+        (NO_RESULT, "成绩汇总", row, "总成绩") for row in range(5, 36)
+    ]
+
+
+def test_an_array_formula_saved_with_every_value_is_read(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    """As Excel saves one: each cell of the range keeps its value."""
+    book = load_workbook(SUMMARY)
+    sheet = book["成绩汇总"]
+    sheet["I4"] = ArrayFormula("I4:I5", "=ROUND(0.3*G4:G5+0.7*H4:H5,2)")
+    written = _saved(book, tmp_path / "summary.xlsx")
+    data = with_sheet_xml(
+        written, lambda xml: xml.replace("</f><v /></c>", "</f><v>48.3</v></c>")
+    )
+
+    reading = read_score_summary(data, plan)
+
+    assert reading.accepted, reading.problems
+    assert reading.rows == read_score_summary(SUMMARY.read_bytes(), plan).rows
 
 
 def _invoice_form() -> Workbook:
@@ -372,3 +500,33 @@ def test_which_xlsx_cells_have_no_result() -> None:
 
     assert uncalculated_cells(xml, height=10) == {(2, 0), (2, 1), (3, 4)}
     assert uncalculated_cells(xml, height=2) == {(2, 0), (2, 1)}
+
+
+def test_cells_are_placed_by_their_order_where_no_reference_says() -> None:
+    xml = (
+        b"<x:sheetData><x:row>"  # row 1
+        b"<x:c><x:f>B1</x:f></x:c>"  # A1
+        b'<x:c t="str"><x:f>IF(1,"","")</x:f><x:v></x:v></x:c>'  # B1: ""
+        b"<x:c/><x:c><x:f>1+1</x:f><x:v /></x:c>"  # C1 empty, D1
+        b'</x:row><x:row r="4"><x:c r="C4"><x:v>1</x:v></x:c>'
+        b"<x:c><x:f>C4</x:f></x:c>"  # D4, after C4
+        b'<x:c t="e"><x:f>NA()</x:f><x:v>#N/A</x:v></x:c>'  # E4
+        b"</x:row><x:row><x:c><x:f>1</x:f><x:v/></x:c></x:row>"  # A5
+        b"</x:sheetData>"
+    )
+
+    assert uncalculated_cells(xml, height=10) == {(1, 0), (1, 3), (4, 3), (5, 0)}
+    assert error_cells(xml, height=10) == {(4, 4): "#N/A"}
+
+
+def test_array_formula_cells_keeping_no_value() -> None:
+    xml = (
+        b'<sheetData><row r="2"><c r="B2"><f t="array" ref="B2:C4">A2:A4*2</f>'
+        b'<v>2</v></c><c r="C2"><v>2</v></c></row>'
+        b'<row r="3"><c r="B3"><v>4</v></c><c r="C3"/></row>'  # C3: no value
+        b'<row r="4"><c r="B4" t="str"><v></v></c></row>'  # B4: "", C4: absent
+        b"</sheetData>"
+    )
+
+    assert uncalculated_cells(xml, height=10) == {(3, 2), (4, 2)}
+    assert uncalculated_cells(xml, height=3) == {(3, 2)}

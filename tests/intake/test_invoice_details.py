@@ -292,4 +292,4 @@ def test_a_long_value_is_repeated_cut_to_40_characters() -> None:
     [problem] = reading.problems
     assert problem.code == "too_long"
     assert problem.value == "地" * 40 + "…"
-    assert problem.render().endswith(f"（值：{'地' * 40}…）")
+    assert problem.render().endswith(f"（值：{'地' * 40}…）。")

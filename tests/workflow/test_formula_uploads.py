@@ -30,6 +30,7 @@ from tests.support import (
     SITE,
     SUMMARY,
     PlanDriver,
+    mails_of,
     registered_plan,
     retitled,
 )
@@ -189,3 +190,44 @@ async def test_the_plan_answers_with_the_cell_and_keeps_no_version(
     fixed.save(summary)
     accepted = await driver.upload(ExamPlanWorkflow.upload_score_summary, LEAD, summary)
     assert accepted.accepted, accepted.problems
+
+
+async def test_the_refusal_mail_lists_a_recurring_reason_once_with_its_rows(
+    make_driver: Any, sink_messages: Any
+) -> None:
+    """The mail refusing a summary whose 理论成绩 and 总成绩 columns are formulas
+    saved without their results repeated the same long advice on every line,
+    as the staff tool once did: it lists them as the staff tool does, one line
+    per column naming its rows, counts the cells it does not list, and the
+    annotated report attached still marks every cell."""
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    book = openpyxl.load_workbook(driver.files["summary"])
+    sheet = book.worksheets[0]
+    for row in range(4, 36):
+        sheet[f"G{row}"] = f"=SUM(M{row}:P{row})"  # the parts, beside the table
+        sheet[f"I{row}"] = f"=G{row}*0.3+H{row}*0.7"
+    sheet["B10"] = None  # and one problem of another kind
+    path = _saved(book, driver.tmp / "成绩汇总表.xlsx")
+
+    result = await driver.upload(ExamPlanWorkflow.upload_score_summary, LEAD, path)
+
+    assert not result.accepted and result.problem_count == 65
+    [mail] = await mails_of(sink_messages, driver.plan.plan_id, "upload_refused")
+    body = mail.get_body(("plain",)).get_content()
+    message = t(f"intake.{NO_RESULT}")
+    # The plan keeps the first 50 problems (rows 4 to 28, B10 among them).
+    assert [line for line in body.splitlines() if line.startswith("工作表")] == [
+        t(
+            "cli.problem_group",
+            where=f"工作表“成绩汇总” “{column}”列 第 4 至 {last} 行",
+            count=count,
+            message=message,
+        )
+        for column, last, count in (("理论成绩", 28, 25), ("总成绩", 27, 24))
+    ] + [f"工作表“成绩汇总” 第 10 行 “姓名”列：{t('intake.missing_value')}"]
+    assert t("cli.problems_more", count=15) in body
+    assert body.count(message) == 2
+    [attached] = list(mail.iter_attachments())
+    report = openpyxl.load_workbook(io.BytesIO(attached.get_content())).worksheets[0]
+    assert all(report[f"{c}{row}"].comment for c in "GI" for row in range(4, 36))
