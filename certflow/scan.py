@@ -1,5 +1,5 @@
 """What a scan of a signed paper form must be: a PDF, JPEG or PNG of at most 30 MB
-that opens.
+that opens, an image of no more pixels than a finely scanned page.
 
 One rule for every scan staff upload: the lead evaluator's signed score summary
 (read by intake) and the site's sealed certificate application (checked by the
@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import logging
 
-from PIL import Image
+from PIL import Image, JpegImagePlugin, PngImagePlugin
 from pypdf import PdfReader
 
 from certflow.i18n import t
@@ -38,7 +38,8 @@ def scan_media_type(data: bytes) -> str | None:
 
 def scan_problems(data: bytes) -> list[Problem]:
     """Why ``data`` is no scan: empty (no byte, or blank lines only, as every
-    upload counts empty), too large, or not a PDF, JPEG or PNG."""
+    upload counts empty), too large, not a PDF, JPEG or PNG, an image of more
+    pixels than :data:`SCAN_MAX_PIXELS`, or a file that does not open."""
     if is_blank(data):
         return [Problem(code="empty", message=t("intake_db.scan_empty"))]
     if len(data) > SCAN_MAX_BYTES:
@@ -46,6 +47,16 @@ def scan_problems(data: bytes) -> list[Problem]:
     kind = scan_media_type(data)
     if kind is None:
         return [Problem(code="not_a_scan", message=t("intake_db.scan_format"))]
+    size = image_size(data, kind)
+    if size is not None and size[0] * size[1] > SCAN_MAX_PIXELS:
+        message = t(
+            "intake_db.scan_too_many_pixels",
+            width=size[0],
+            height=size[1],
+            pixels=size[0] * size[1] // 10_000,
+            limit=SCAN_MAX_PIXELS // 10_000,
+        )
+        return [Problem(code="too_many_pixels", message=message)]
     if not readable(data, kind):
         return [Problem(code="unreadable", message=t("intake_db.scan_unreadable"))]
     return []
@@ -55,6 +66,31 @@ def scan_problems(data: bytes) -> list[Problem]:
 # A few hundred kilobytes of PNG can declare far more, and decoding them would
 # take the worker's memory (a 13000 x 13000 page: about 700 MB).
 SCAN_MAX_PIXELS = 60_000_000
+
+
+# The image readers by media type, used without ``Image.open``: it refuses an
+# image past Pillow's own limit (about 179 million pixels) before telling its
+# size, and a scan that large must be called too large, not damaged.
+_IMAGE_FILES = {
+    "image/png": PngImagePlugin.PngImageFile,
+    "image/jpeg": JpegImagePlugin.JpegImageFile,
+}
+
+
+def image_size(data: bytes, kind: str) -> tuple[int, int] | None:
+    """The width and height an image scan declares, read from its header
+    without decoding a pixel; None for a PDF or a header that does not read."""
+    reader = _IMAGE_FILES.get(kind)
+    if reader is None:
+        return None
+    try:
+        with reader(io.BytesIO(data)) as image:
+            width, height = image.size
+            return width, height
+    except Exception:
+        # A header that does not read is the sender's fault, found again
+        # (and called unreadable) when the scan is opened.
+        return None
 
 
 def readable(data: bytes, kind: str) -> bool:

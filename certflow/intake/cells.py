@@ -29,6 +29,11 @@ _SCIENTIFIC = re.compile(r"^[0-9]+(\.[0-9]+)?E\+?[0-9]+$", re.IGNORECASE)
 # of other scripts ("١٠"); none of those is a plain decimal number.
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
+# Excel's way of keeping a long number as text in a CSV: ="421002200506166066"
+# shows as the text between the quotes. Only letters, digits, spaces and
+# hyphens are taken out of it, so nothing of a formula is ever kept.
+_TEXT_FORMULA = re.compile(r'="([0-9A-Za-z -]+)"')
+
 # Excel keeps 15 significant digits; an integer past that lost its last digits.
 EXACT_INTEGER_LIMIT = 10**15
 
@@ -107,6 +112,20 @@ def decimal_of(value: CellValue) -> Decimal | None:
         return Decimal(repr(round(float(value), 9))).normalize()
     number = plain_decimal(clean_text(value))
     return None if number is None else number.normalize()
+
+
+def unwrap_text_formula(value: CellValue) -> CellValue:
+    """Return the text inside ``="…"`` (a number kept as text), else ``value``.
+
+    The identity and admission number cells of a CSV saved by a program
+    (or typed so in Excel) often hold the formula itself: the office suite
+    shows only the quoted digits, and so are they read.
+    """
+    if type(value) is str and '="' in value:
+        found = _TEXT_FORMULA.fullmatch(clean_text(value))
+        if found is not None:
+            return found.group(1)
+    return value
 
 
 def integer_text(value: CellValue) -> str | None:

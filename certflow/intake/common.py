@@ -23,6 +23,7 @@ from certflow.intake.cells import (
     compact,
     is_number_cell,
     lost_digits,
+    unwrap_text_formula,
 )
 from certflow.intake.container import Refusal
 from certflow.intake.layout import (
@@ -103,11 +104,15 @@ def locate(
     limits: IntakeLimits,
     required: set[Column],
     document: str,
+    *,
+    reads: frozenset[Column] | None = None,
 ) -> Located | list[Problem]:
     """Open the upload, pick the sheet whose header has every ``required`` column.
 
     ``document`` is the Chinese name of what was expected (成绩汇总表, 签到表) for
     the messages. Problems with the title rows are returned with the table.
+    ``reads`` are the columns the document's reader takes values from (every
+    column when None): two header cells naming one of them refuse the upload.
 
     Only visible sheets are read: a hidden sheet is seen by nobody who checks
     or signs the summary, so its scores must never replace the visible ones.
@@ -137,6 +142,8 @@ def locate(
 
     # The sheet with the most data rows wins when several carry the header.
     grid, table = max(found, key=lambda pair: len(pair[1].data_rows))
+    if repeated := _repeated_columns(table, reads):
+        return repeated
     notes = [t("intake.note_sheet_used", sheet=grid.name, document=document)]
     also = [g.name for g, _ in found if g is not grid]
     if also:
@@ -181,6 +188,36 @@ def locate(
             for index in table.rows_below_footer
         )
     return Located(grid, table, notes, problems, merged)
+
+
+def _repeated_columns(table: Table, reads: frozenset[Column] | None) -> list[Problem]:
+    """One problem for each further header cell naming a column already named.
+
+    Two columns of one meaning (理论成绩（初评） and 理论成绩（复核）) leave the
+    reader to pick one of two scores, and no header word says for sure which
+    the evaluators signed: the upload is refused naming both columns, whatever
+    their values, rather than reading the first.
+    """
+    found = []
+    for column, others in table.repeated.items():
+        if reads is not None and column not in reads:
+            continue
+        first = table.columns[column]
+        for position, header in others:
+            found.append(
+                problem(
+                    "repeated_column",
+                    sheet=table.sheet,
+                    row=table.header_row + 1,
+                    column=get_column_letter(position + 1),
+                    letter=get_column_letter(position + 1),
+                    header=header,
+                    first_letter=get_column_letter(first + 1),
+                    first_header=table.headers[column],
+                    meaning=SYNONYMS[column][0],
+                )
+            )
+    return found
 
 
 def _unmerged(grid: Grid, table: Table) -> tuple[Grid, dict[tuple[int, int], str]]:
@@ -326,12 +363,14 @@ def read_id(
     ``type_cell`` and ``raw`` are the row's 证件类型 and 证件号码 cells. Returns
     the type, the normalised number ("" when refused or absent) and the
     problems. A number the spreadsheet stored as a number is refused outright:
-    its last digits are gone and are never guessed back.
+    its last digits are gone and are never guessed back. A number kept as
+    text by Excel's ``="…"`` is read as the digits between the quotes.
     """
     sheet = table.sheet
     type_header = table.headers.get(Column.ID_TYPE)
     number_header = table.headers.get(Column.ID_NUMBER)
     type_text = clean_text(type_cell)
+    raw = unwrap_text_formula(raw)
     number = compact(raw).upper()
 
     kind = parse_id_type(type_text)

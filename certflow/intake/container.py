@@ -244,34 +244,102 @@ def _sniff_text(data: bytes) -> Format | Refusal:
     return Format.CSV
 
 
-def decode_text(data: bytes) -> str | None:
-    """Decode CSV bytes, or None when the encoding is not one intake reads.
+def decode_text(data: bytes) -> str | Refusal:
+    """Decode CSV bytes, or say why they cannot be read.
 
     UTF-16 with a byte order mark (Excel's "Unicode 文本"), UTF-8 with or
     without BOM, else GB18030 (a superset of GBK). A Big5 file is refused,
     though GB18030 decodes most of its bytes: as other characters, whose header
-    would then be "missing". NUL bytes at the end are dropped.
+    would then be "missing". NUL bytes at the end are dropped. A file cut in
+    the middle of a character (``csv_cut_short``) and lines in another
+    encoding than the rest (``csv_mixed_encoding``, a row pasted from a GBK
+    file into a UTF-8 one) are told apart from an unknown encoding, naming the
+    line.
     """
     if data.startswith(UTF16_BOMS):
         try:
             text = data.decode("utf-16").rstrip("\x00")
         except UnicodeDecodeError:
-            return None
+            return Refusal("bad_encoding", {})
         # Text saved as UTF-16 has its line breaks and separators as ASCII
         # code units; bytes that only start like a BOM decode to neither.
-        return text if any(mark in text[:4096] for mark in "\n\t,") else None
+        if any(mark in text[:4096] for mark in "\n\t,"):
+            return text
+        return Refusal("bad_encoding", {})
     data = data.rstrip(b"\x00")
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as error:
+        if _written_in_utf8(data, error):
+            return _faulty("utf-8", "UTF-8", data, error)
+    # Known limitation: a UTF-8 row in a GBK file that GB18030 decodes whole
+    # (as other characters) is not told apart; its cells read wrong.
     try:
         text = data.decode("gb18030")
+    except UnicodeDecodeError as error:
+        return _faulty("gb18030", "GBK", data, error)
+    return Refusal("bad_encoding", {}) if _is_big5(data, text) else text
+
+
+def _written_in_utf8(data: bytes, error: UnicodeDecodeError) -> bool:
+    """Whether bytes UTF-8 fails on are a UTF-8 file all the same: cut short
+    inside its last character, or with most of its lines that are not ASCII
+    reading as UTF-8. A few GBK characters read as UTF-8 by chance (院 is the
+    bytes of Ժ), so one line, or the text before the fault, says nothing.
+    """
+    if error.end == len(data) and error.reason in _CUT_SHORT:
+        return not data[: error.start].isascii()
+    read = failed = 0
+    for line in data.split(b"\n"):
+        if not line.isascii():
+            if _decodes(line, "utf-8"):
+                read += 1
+            else:
+                failed += 1
+    return read > failed
+
+
+def _faulty(
+    codec: str, encoding: str, data: bytes, error: UnicodeDecodeError
+) -> Refusal:
+    """Why ``data``, in ``codec`` but for ``error``, cannot be read.
+
+    A fault at the very end that a further byte could have completed is a file
+    cut short: named by its last line. Otherwise the lines that do not decode
+    are named when they decode in the other codec (a row pasted from a file in
+    another encoding), and the encoding is unknown when they do not.
+    """
+    if error.end == len(data) and error.reason in _CUT_SHORT:
+        return Refusal("csv_cut_short", {"line": data.count(b"\n") + 1})
+    other = "gb18030" if codec == "utf-8" else "utf-8"
+    foreign = []
+    for number, line in enumerate(data.split(b"\n"), 1):
+        try:
+            line.decode(codec)
+        except UnicodeDecodeError:
+            if not _decodes(line, other):
+                return Refusal("bad_encoding", {})
+            foreign.append(number)
+    shown = "、".join(map(str, foreign[:_LINES_SHOWN]))
+    if len(foreign) > _LINES_SHOWN:
+        shown += "…"
+    fields = {"line": foreign[0], "lines": shown, "encoding": encoding}
+    return Refusal("csv_mixed_encoding", fields)
+
+
+# How each codec says its input ended inside a character.
+_CUT_SHORT = ("unexpected end of data", "incomplete multibyte sequence")
+_LINES_SHOWN = 10
+
+
+def _decodes(data: bytes, codec: str) -> bool:
+    try:
+        data.decode(codec)
     except UnicodeDecodeError:
-        return None
-    return None if _is_big5(data, text) else text
+        return False
+    return True
 
 
 def _is_big5(data: bytes, gb_text: str) -> bool:

@@ -117,6 +117,9 @@ class Table:
     columns: dict[Column, int]
     headers: dict[Column, str]  # the header text as the sheet writes it
     data_rows: list[int] = field(default_factory=list)  # 0-based indexes
+    # Further header cells naming a column already in ``columns``: position
+    # and header text of each, in the order the header writes them.
+    repeated: dict[Column, list[tuple[int, str]]] = field(default_factory=dict)
     footer_row: int | None = None
     # Rows below the footer that look like data rows (0-based): never read.
     rows_below_footer: list[int] = field(default_factory=list)
@@ -135,15 +138,20 @@ def find_table(grid: Grid, required: set[Column]) -> Table | None:
     for index, row in enumerate(grid.rows[:HEADER_SEARCH_ROWS]):
         columns: dict[Column, int] = {}
         headers: dict[Column, str] = {}
+        repeated: dict[Column, list[tuple[int, str]]] = {}
         for position, value in enumerate(row):
             column = _LOOKUP.get(header_key(value))
-            if column is not None and column not in columns:
+            if column is None:
+                continue
+            if column in columns:
+                repeated.setdefault(column, []).append((position, clean_text(value)))
+            else:
                 columns[column] = position
                 headers[column] = clean_text(value)
         if not required <= set(columns):
             continue
         if best is None or len(columns) > len(best.columns):
-            best = Table(grid.name, index, columns, headers)
+            best = Table(grid.name, index, columns, headers, repeated=repeated)
     if best is not None:
         _collect_rows(grid, best)
     return best

@@ -29,6 +29,7 @@ _CERTIFICATE_LABEL = re.compile(r"证书名称\s*[:：]\s*([^\s(（]+)")
 _BRACKETED = re.compile(r"[(（]\s*([A-Za-z0-9][A-Za-z0-9-]{2,40})\s*[)）]")
 _LEVEL = re.compile(r"(?:[(（]\s*|等级\s*[:：]\s*)(初级|中级|高级)")
 # The label, then a colon, a digit or the cell's end (考试日期及地点 is no label).
+# Known limitation: a date in the title without this label is not read.
 _EXAM_DATE_LABEL = re.compile(r"(?:考核|考试)日期\s*(?:[:：]\s*|(?=[0-9])|$)")
 # 2026-11-04, 2026/11/4, 2026.11.04, 2026年11月4日; a range ends with a whole
 # date, a month and day, or a day: 2026-11-03至2026-11-04, 2026年11月3日至4日.
@@ -36,6 +37,14 @@ _YMD = DATE_TEXT
 _END = r"(?:(?:([0-9]{4})\s*[-/.年]\s*)?([0-9]{1,2})\s*[-/.月]\s*)?([0-9]{1,2})\s*日?"
 _EXAM_DATES = re.compile(rf"{_YMD}(?:\s*(?:至|到|~|—|–|-)\s*{_END})?")
 _ANY_DATE = re.compile(_YMD)
+# A number in Chinese numerals before 年, 月 or 日 (号): 二〇二六年十一月四日.
+# A year is written digit by digit (〇, the circle ○ often typed for it, or
+# 零), a month or day with 十 (十一, 二十四).
+_CHINESE_NUMBER = re.compile(r"([〇○零一二三四五六七八九十]+)(?=\s*[年月日号])")
+_CHINESE_DIGITS = {ch: n for n, ch in enumerate("〇一二三四五六七八九")} | {
+    "○": 0,
+    "零": 0,
+}
 # What follows a label ends where the next "label：" begins (a blank date may be
 # followed at once by 考核站点：… in its cell or in the next one).
 _NEXT_LABEL = re.compile(r"(?:^|\s)\S+[:：]")
@@ -163,11 +172,15 @@ def _stated_date(
 def _exam_date_fault(value: str | date, exam_end: date) -> str | None:
     if isinstance(value, date):
         return None if value == exam_end else "exam_date_mismatch"
+    value = _CHINESE_NUMBER.sub(_arabic, value)
     match = _EXAM_DATES.match(value)
     if match is None:
+        # Digits, or Chinese numerals left unread (十十月), state a date that
+        # cannot be read; the blank "  年  月  日" states none.
         stated = _NEXT_LABEL.split(value, maxsplit=1)[0]
         has_digit = any(ch in "0123456789" for ch in stated)
-        return "exam_date_unreadable" if has_digit else None
+        written = has_digit or _CHINESE_NUMBER.search(stated) is not None
+        return "exam_date_unreadable" if written else None
     year, month, day, end_year, end_month, end_day = match.groups()
     # More dates may follow ("2026-11-04、2026-11-10", "（补考2026-11-20）"):
     # each is a day of the exam, so none may fall outside it.
@@ -183,6 +196,21 @@ def _exam_date_fault(value: str | date, exam_end: date) -> str | None:
     if first <= last and min(days) == first and max(days) == exam_end:
         return None
     return "exam_date_mismatch"
+
+
+def _arabic(number: re.Match[str]) -> str:
+    """A year, month or day in Chinese numerals in digits, or as written when
+    it is no such number (十十, 〇十), so that the date is refused as unreadable."""
+    text = number.group(1)
+    if "十" not in text:  # 二〇二六, 四
+        return "".join(str(_CHINESE_DIGITS[ch]) for ch in text)
+    tens, _, ones = text.partition("十")  # 十, 十一, 二十, 二十四
+    if tens not in _TENS_OR_ONES or ones not in _TENS_OR_ONES:
+        return text
+    return str(_CHINESE_DIGITS.get(tens, 1) * 10 + _CHINESE_DIGITS.get(ones, 0))
+
+
+_TENS_OR_ONES = ("", *"一二三四五六七八九")
 
 
 def _shown(value: str | date) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field
 
 from certflow.i18n import t
@@ -11,6 +13,7 @@ from certflow.intake.cells import (
     compact,
     has_invisible_letter,
     integer_text,
+    unwrap_text_formula,
 )
 from certflow.intake.common import (
     Duplicates,
@@ -22,16 +25,37 @@ from certflow.intake.common import (
     problem,
     read_id,
 )
-from certflow.intake.layout import Column
+from certflow.intake.layout import SYNONYMS, Column
 from certflow.intake.limits import IntakeLimits
 from certflow.models import Model, PlanInfo, Problem
 from certflow.privacy import mask_name
 from certflow.text import normalise_name
 
-# What a signature or sign-in time cell says when the person did not come.
-NOT_SIGNED_WORDS = frozenset(
-    ("未签", "未签到", "缺考", "缺席", "未到", "否", "无", "×")
+# How a signature or sign-in time cell says that nobody signed (see
+# docs/intake-templates.md, "Sign-in sheet templates"). Brackets around a mark
+# do not count: （缺考） is 缺考.
+#
+# A line or a cross drawn where a signature would be: dashes, slashes, dots,
+# "×" and the "x" typed for it.
+_STRUCK_OUT = re.compile(r"[-_/\\.。、·…—–－―─／＿×✗✘╳xX]+")
+# A cell holding only one of these words.
+_NO_WORDS = frozenset(("否", "无", "没有", "缺", "0", "FALSE", "N", "NO"))
+# A cell holding one of these anywhere says the person did not come, whatever
+# else it says (缺考（病假）, 请假-家中有事).
+_ABSENT_WORDS = re.compile(
+    "未签|缺考|缺席|未到|未参加|未参考|请假|病假|事假|弃考|放弃|旷考|缺勤|没来"
 )
+# Marks that mean "came" on some sheets and "did not" on others (○ and △ are
+# 请假 and 迟到 in many attendance sheets), and the column's own prompt
+# (本人签名) copied down: neither says who came, so the cell is refused.
+_UNCLEAR_MARKS = re.compile(r"[○〇◯oO△▲?？]+")
+_PROMPTS = frozenset(SYNONYMS[Column.SIGNATURE])
+# The columns a sign-in sheet's rows are read from: one header cell each.
+_SHARED_COLUMNS = {Column.SEQ, Column.NAME, Column.SIGN_TIME, Column.SIGNATURE}
+_CANDIDATE_COLUMNS = frozenset(
+    {*_SHARED_COLUMNS, Column.ID_TYPE, Column.ID_NUMBER, Column.ADMISSION_NUMBER}
+)
+_EVALUATOR_COLUMNS = frozenset({*_SHARED_COLUMNS, Column.ROLE, Column.STAFF_ID})
 
 
 class CandidateSignIn(Model):
@@ -80,6 +104,7 @@ def read_candidate_sign_in(
         limits or IntakeLimits(),
         {Column.NAME, Column.ADMISSION_NUMBER},
         t("intake.document_candidate_sign_in"),
+        reads=_CANDIDATE_COLUMNS,
     )
     if isinstance(located, list):
         return SignInReading(accepted=False, problems=located)
@@ -102,7 +127,7 @@ def read_candidate_sign_in(
             optional=True,
         )
         problems.extend(id_problems)
-        raw_admission = table.cell(cells, Column.ADMISSION_NUMBER)
+        raw_admission = unwrap_text_formula(table.cell(cells, Column.ADMISSION_NUMBER))
         admission = integer_text(raw_admission) or compact(raw_admission)
         _check_key(located, Column.ADMISSION_NUMBER, admission, row, admissions,
                    "duplicate_admission_number", problems)  # fmt: skip
@@ -114,6 +139,7 @@ def read_candidate_sign_in(
         )
         if bad is not None:
             problems.append(bad)
+        signed = _signed(located, cells, row, problems)
         if len(problems) == before:
             rows.append(
                 CandidateSignIn(
@@ -121,7 +147,7 @@ def read_candidate_sign_in(
                     name=name,
                     id_number=number,
                     admission_number=admission,
-                    signed=_signed(located, cells),
+                    signed=signed,
                     row=row,
                 )
             )
@@ -139,6 +165,7 @@ def read_evaluator_sign_in(
         limits or IntakeLimits(),
         {Column.NAME, Column.STAFF_ID},
         t("intake.document_evaluator_sign_in"),
+        reads=_EVALUATOR_COLUMNS,
     )
     if isinstance(located, list):
         return SignInReading(accepted=False, problems=located)
@@ -155,6 +182,7 @@ def read_evaluator_sign_in(
         staff_id = compact(table.cell(cells, Column.STAFF_ID)).upper()
         _check_key(located, Column.STAFF_ID, staff_id, row, staff,
                    "duplicate_staff_id", problems)  # fmt: skip
+        signed = _signed(located, cells, row, problems)
         if len(problems) == before:
             rows.append(
                 EvaluatorSignIn(
@@ -162,7 +190,7 @@ def read_evaluator_sign_in(
                     name=name,
                     role_text=clean_text(table.cell(cells, Column.ROLE)),
                     staff_id=staff_id,
-                    signed=_signed(located, cells),
+                    signed=signed,
                     row=row,
                 )
             )
@@ -265,8 +293,11 @@ def _seq(located: Located, cells: list[CellValue]) -> int | None:
     return int(text) if text else None
 
 
-def _signed(located: Located, cells: list[CellValue]) -> bool:
-    """Tell whether a row records a signature.
+def _signed(
+    located: Located, cells: list[CellValue], row: int, problems: list[Problem]
+) -> bool:
+    """Tell whether a row records a signature; a mark of no clear meaning is a
+    problem of its cell (and the row counts as not signed).
 
     The signature column decides when there is one, else the sign-in time (a
     sheet has one of them: ``_without_sign_in_column``).
@@ -274,4 +305,29 @@ def _signed(located: Located, cells: list[CellValue]) -> bool:
     table = located.table
     column = Column.SIGNATURE if Column.SIGNATURE in table.columns else Column.SIGN_TIME
     text = compact(table.cell(cells, column))
-    return bool(text) and text.strip("()（）") not in NOT_SIGNED_WORDS
+    signed = _sign_mark(text)
+    if signed is None:
+        problems.append(
+            problem(
+                "unclear_sign_mark",
+                sheet=table.sheet,
+                row=row,
+                column=table.headers[column],
+                value=text,
+            )
+        )
+        return False
+    return signed
+
+
+def _sign_mark(text: str) -> bool | None:
+    """What a signature or sign-in time cell (spaces removed) says: True for
+    signed, False for not signed, None when the mark says neither clearly."""
+    mark = text.strip("()（）[]【】")
+    if not mark or _STRUCK_OUT.fullmatch(mark):
+        return False
+    if mark.upper() in _NO_WORDS or _ABSENT_WORDS.search(mark):
+        return False
+    if _UNCLEAR_MARKS.fullmatch(mark) or mark in _PROMPTS:
+        return None
+    return True

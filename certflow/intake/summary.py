@@ -20,6 +20,7 @@ from certflow.intake.cells import (
     integer_text,
     is_number_cell,
     lost_digits,
+    unwrap_text_formula,
 )
 from certflow.intake.common import (
     Duplicates,
@@ -81,6 +82,25 @@ class SummaryReading(Model):
     disqualified: int = 0
 
 
+# The columns a summary's rows are read from: one header cell each.
+SUMMARY_COLUMNS = frozenset(
+    {
+        Column.SEQ,
+        Column.NAME,
+        Column.ID_TYPE,
+        Column.ID_NUMBER,
+        Column.ADMISSION_NUMBER,
+        Column.MODULE,
+        Column.THEORY,
+        Column.PRACTICAL,
+        Column.TOTAL,
+        Column.STATUS,
+        Column.RESULT,
+        Column.REMARK,
+    }
+)
+
+
 def required_columns(rule: PassRule) -> set[Column]:
     """Return the columns a summary must have under ``rule``."""
     required = {
@@ -114,6 +134,7 @@ def read_score_summary(
         limits or IntakeLimits(),
         required_columns(plan.pass_rule),
         t("intake.document_summary"),
+        reads=SUMMARY_COLUMNS,
     )
     if isinstance(located, list):
         return SummaryReading(accepted=False, problems=located)
@@ -440,7 +461,7 @@ class _RowChecker:
         )
 
     def _admission(self, v: dict[Column, CellValue], row: int) -> str:
-        raw = v.get(Column.ADMISSION_NUMBER, "")
+        raw = unwrap_text_formula(v.get(Column.ADMISSION_NUMBER, ""))
         if is_number_cell(raw) and lost_digits(raw):
             self._add(
                 "admission_stored_as_number",

@@ -108,8 +108,8 @@ def _read_spreadsheet(
 
 def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
     text = decode_text(data)
-    if text is None:
-        return Refusal("bad_encoding", {})
+    if isinstance(text, Refusal):
+        return text
     head = text[:4096].split("\n", 5)[:5]
     first_line = head[0]
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","

@@ -3,21 +3,25 @@
 Regression: Excel's "Unicode 文本" (UTF-16 with BOM, tab-separated) was refused
 as an unknown format; a Big5 file said "no header"; a semicolon-separated file
 or an unclosed quote flooded the uploader with "may not be empty"; a NUL byte
-at the end gave a phantom row's problems.
+at the end gave a phantom row's problems. A file cut inside a character, or a
+row pasted in another encoding, was called a Big5 file, naming no line.
 """
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
 import pytest
+from openpyxl import load_workbook
 
-from certflow.intake import read_score_summary
+from certflow.intake import national_platform_import, read_score_summary
 from tests.intake.conftest import SAMPLES
 from tests.support import sample_plan
 
 PLAN = sample_plan(date(2026, 11, 4))
 TEXT = (SAMPLES / "P2026-1104-0412-成绩汇总表-gbk.csv").read_bytes().decode("gbk")
+LINES = TEXT.split("\r\n")
 
 
 def _codes(data: bytes) -> list[tuple[str | None, int | None]]:
@@ -93,3 +97,70 @@ def test_a_file_of_nul_bytes_only_is_empty() -> None:
 def test_a_file_of_blank_lines_only_is_empty() -> None:
     """Regression: it was read as a CSV without a header (没有找到表头)."""
     assert _codes(b"\xef\xbb\xbf\r\n \r\n\t\n") == [("empty_file", None)]
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
+def test_a_file_cut_inside_a_character_names_its_last_line(encoding: str) -> None:
+    """Trial: a GBK file cut in the middle of a character said "编码无法识别"."""
+    whole = "\r\n".join([*LINES[:2], "2,胡俊霞"]).encode(encoding)
+
+    reading = read_score_summary(whole[:-1], PLAN)
+
+    assert [(p.code, p.row) for p in reading.problems] == [("csv_cut_short", 3)]
+    assert "第 3 行" in reading.problems[0].message
+    assert read_score_summary(whole, PLAN).problems[0].code != "csv_cut_short"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "pasted", "name"), [("utf-8", "gbk", "UTF-8"), ("gbk", "utf-8", "GBK")]
+)
+def test_rows_in_another_encoding_are_named(
+    encoding: str, pasted: str, name: str
+) -> None:
+    """Trial: a UTF-8 file with one row pasted from a GBK file was called a
+    Big5 file, naming no row."""
+    data = b"\r\n".join(
+        line.encode(pasted if number in (6, 9) else encoding)
+        for number, line in enumerate(LINES, start=1)
+    )
+
+    reading = read_score_summary(data, PLAN)
+
+    assert [(p.code, p.row) for p in reading.problems] == [("csv_mixed_encoding", 6)]
+    assert "第 6、9 行" in reading.problems[0].message
+    assert f"全文是 {name} 编码" in reading.problems[0].message
+
+
+def test_numbers_in_excels_text_formula_are_read_as_the_text_it_shows() -> None:
+    """Trial: ="421002200506166066", the way a CSV keeps a long number as text
+    in Excel, was refused as no 18-character ID number. What it shows is read;
+    nothing of the formula is kept."""
+    lines = list(LINES)
+    lines[1] = lines[1].replace(
+        "421002200506166066,2026110412001", '="421002200506166066",="2026110412001"'
+    )
+    lines[2] = lines[2].replace("330106200308287009", '="330106200308287009"')
+    expected = read_score_summary(TEXT.encode("gbk"), PLAN)
+
+    reading = read_score_summary("\r\n".join(lines).encode("gbk"), PLAN)
+
+    assert reading.accepted, [p.render() for p in reading.problems]
+    assert reading.rows == expected.rows
+    assert reading.rows[0].id_number == "421002200506166066"
+    assert reading.rows[0].admission_number == "2026110412001"
+    platform = load_workbook(io.BytesIO(national_platform_import(PLAN, reading.rows)))
+    assert platform.active is not None
+    assert platform.active["D2"].value == "421002200506166066"
+    assert platform.active["E2"].value == "2026110412001"
+
+
+@pytest.mark.parametrize(
+    "cell", ['="4.21002E+17"', '="42100220050616606"&"6"', '="=1+1"', "=421002"]
+)
+def test_any_other_formula_in_an_id_cell_is_refused_as_before(cell: str) -> None:
+    lines = list(LINES)
+    lines[1] = lines[1].replace("421002200506166066", cell)
+
+    reading = read_score_summary("\r\n".join(lines).encode("gbk"), PLAN)
+
+    assert [(p.row, p.column) for p in reading.problems] == [(2, "身份证号码")]

@@ -131,3 +131,35 @@ def test_a_sign_in_sheet_states_its_own_day(plan: PlanInfo, tmp_path: Path) -> N
     )
 
     assert read_candidate_sign_in(data, plan).accepted
+
+
+@pytest.mark.parametrize(
+    ("stated", "code"),
+    [
+        ("二〇二六年十一月四日", None),
+        ("二零二六年十一月四日", None),
+        ("二○二六年十一月四号", None),  # the circle typed for 〇
+        ("二〇二六年十一月三日至四日", None),
+        ("二〇二五年十月一日", "exam_date_mismatch"),
+        ("二零二五年十月一日", "exam_date_mismatch"),
+        ("二〇二六年十一月二十四日", "exam_date_mismatch"),
+        ("2025年10月1日", "exam_date_mismatch"),
+        ("2025.10.1", "exam_date_mismatch"),
+        ("2025/10/01", "exam_date_mismatch"),
+        ("二〇二六年十一月", "exam_date_unreadable"),
+        ("二〇二六年十十月四日", "exam_date_unreadable"),
+        ("二〇二六年十一月三十一日", "exam_date_unreadable"),
+        ("两千零二十六年十一月四日", "exam_date_unreadable"),
+    ],
+)
+def test_a_date_in_chinese_numerals_is_compared_too(
+    plan: PlanInfo, tmp_path: Path, stated: str, code: str | None
+) -> None:
+    """Regression (trial): 考核日期：二〇二五年十月一日 held no digit, so it was
+    taken for the blank template and never compared with the plan's date."""
+    reading = read_score_summary(
+        _summary(tmp_path, f"{META}  考核日期：{stated}"), plan
+    )
+
+    found = [(p.code, p.row, p.column, p.value) for p in reading.problems]
+    assert found == ([] if code is None else [(code, 2, "A", stated)])

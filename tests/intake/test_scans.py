@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import pytest
 from PIL import Image
 
 from certflow.i18n import t
-from certflow.scan import scan_problems
+from certflow.scan import SCAN_MAX_PIXELS, scan_problems
 from starter.sample_plan import SCAN_PDF
 
 
@@ -43,15 +45,64 @@ def test_a_scan_that_does_not_open_is_refused_as_unreadable(data: bytes) -> None
     assert problem.message == t("intake_db.scan_unreadable")
 
 
-def test_an_image_declaring_more_pixels_than_a_page_is_not_decoded() -> None:
-    """Review: a 690 KB PNG of 13000 x 13000 white pixels took 2.3 s and about
-    700 MB to check; a scan that large is no page, and is refused unread."""
-    out = io.BytesIO()
-    Image.new("1", (9_000, 9_000), 1).save(out, "PNG")  # 81 M pixels
+def _white_png(width: int, height: int) -> bytes:
+    """A whole, valid one-bit PNG of ``width`` x ``height`` white pixels,
+    written row block by row block: no image of that size is ever held."""
 
-    [problem] = scan_problems(out.getvalue())
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        checksum = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", checksum)
 
-    assert problem.code == "unreadable"
+    line = b"\x00" + b"\xff" * ((width + 7) // 8)  # filter byte, then pixels
+    packer = zlib.compressobj(9)
+    pixels = [
+        packer.compress(line * min(1000, height - top))
+        for top in range(0, height, 1000)
+    ]
+    pixels.append(packer.flush())
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", b"".join(pixels))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _jpeg_declaring(width: int, height: int) -> bytes:
+    """A small JPEG whose frame header declares ``width`` x ``height``."""
+    data = bytearray(_image("JPEG"))
+    frame = data.index(b"\xff\xc0")
+    data[frame + 5 : frame + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "width", "height"),
+    [
+        (_white_png(30_000, 30_000), 30_000, 30_000),
+        (_white_png(9_000, 9_000), 9_000, 9_000),
+        (_jpeg_declaring(20_000, 15_000), 20_000, 15_000),
+    ],
+    ids=["png-900M", "png-81M", "jpeg-300M"],
+)
+def test_an_image_of_more_pixels_than_a_page_is_too_large_not_damaged(
+    data: bytes, width: int, height: int
+) -> None:
+    """Trial: a valid 30000 x 30000 PNG was called damaged (Pillow refuses to
+    open an image past its own limit, and that was taken for a broken file).
+    Review: a 13000 x 13000 PNG took 2.3 s and about 700 MB to check. Such a
+    scan is no page: refused unread, saying its size and the limit."""
+    [problem] = scan_problems(data)
+
+    assert problem.code == "too_many_pixels"
+    assert f"{width} × {height} 像素" in problem.message
+    assert f"上限 {SCAN_MAX_PIXELS // 10_000} 万像素" in problem.message
+    assert "损坏" not in problem.message
+
+
+def test_an_image_of_as_many_pixels_as_a_page_is_taken() -> None:
+    assert scan_problems(_white_png(5_000, 7_000)) == []
 
 
 @pytest.mark.parametrize(
