@@ -1,11 +1,12 @@
 """The problems of a refused file as the staff tool and the refusal mail list
 them: a reason that recurs down one column is one line naming every row.
 
-A formula saved without its result in one column is one reason in thirty
-cells. Listed cell by cell, its long advice filled the screen (and the mail)
-thirty times and pushed every other problem past the lines shown. Each cell is
-still located (its rows are named), and the annotated report marks every cell
-on its own. Pure code: problems in, lines of Chinese out.
+A formula saved without its result in one column, or a VLOOKUP's ``#N/A``,
+is one reason in thirty cells. Listed cell by cell, its long advice filled the
+screen (and the mail) thirty times and pushed every other problem past the
+lines shown. Each cell is still located (its rows are named), and the
+annotated report marks every cell on its own. Pure code: problems in, lines
+of Chinese out.
 """
 
 from __future__ import annotations
@@ -20,14 +21,21 @@ def grouped(problems: Iterable[Problem]) -> list[list[Problem]]:
     """The problems in groups, in the order each group first occurs.
 
     Problems share a group when they are the same reason (code and message)
-    in the same sheet and column on different rows, with no value of their
-    own to show; every other problem is a group of one.
+    in the same sheet and column on different rows, with the same value or
+    none: lines that would differ only by their row, as a column of ``#N/A``
+    does. Every other problem is a group of one.
     """
     groups: dict[object, list[Problem]] = {}
     for number, problem in enumerate(problems):
         key: object = number
-        if problem.row is not None and not problem.value:
-            key = (problem.sheet, problem.column, problem.code, problem.message)
+        if problem.row is not None:
+            key = (
+                problem.sheet,
+                problem.column,
+                problem.code,
+                problem.message,
+                problem.value or "",
+            )
         groups.setdefault(key, []).append(problem)
     return list(groups.values())
 
@@ -48,17 +56,19 @@ def problem_lines(
 
 def group_line(group: Sequence[Problem]) -> str:
     """One group as one line: a problem alone as it renders, a recurring one
-    where it is, its rows (``第 4 至 33 行``) and how many cells it is in."""
+    where it is, its rows (``第 4 至 33 行``) and how many cells it is in,
+    then its message with the value the cells share."""
     first = group[0]
     if len(group) == 1:
         return first.render()
     rows = sorted({problem.row for problem in group if problem.row is not None})
     place = first.model_copy(update={"row": None}).locate()
+    unplaced = first.model_copy(update={"sheet": None, "row": None, "column": None})
     return t(
         "cli.problem_group",
         where=" ".join([place, t("cli.problem_rows", rows=row_ranges(rows))]).strip(),
         count=len(group),
-        message=first.message,
+        message=unplaced.render(),
     )
 
 

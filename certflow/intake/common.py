@@ -39,6 +39,7 @@ from certflow.intake.vocabulary import STATUS_WORDS
 from certflow.intake.workbook import Grid, open_workbook
 from certflow.models import ExamStatus, PlanInfo, Problem
 from certflow.privacy import mask_id_number, mask_name
+from certflow.problem_list import row_ranges
 from certflow.text import halfwidth
 
 
@@ -79,6 +80,9 @@ class Located:
     ``merged`` maps each cell (1-based row, 0-based column) that a merged range
     covers and that was left empty to the range as the office suite names it
     (``F4:F35``), so a problem there can say why the cell reads empty.
+    ``blank_formulas`` are the cells (1-based row, 0-based column) of blank
+    rows whose formula shows no data (see ``_formulas_in_blank_rows``): they
+    are no problem, and one note says so.
     """
 
     grid: Grid
@@ -86,6 +90,7 @@ class Located:
     notes: list[str]
     problems: list[Problem]
     merged: dict[tuple[int, int], str] = field(default_factory=dict)
+    blank_formulas: frozenset[tuple[int, int]] = frozenset()
 
 
 # Columns where one value stands for many rows, so a school merges it down:
@@ -187,7 +192,57 @@ def locate(
             problem("row_below_footer", sheet=grid.name, row=index + 1, footer=footer)
             for index in table.rows_below_footer
         )
-    return Located(grid, table, notes, problems, merged)
+    blank = _formulas_in_blank_rows(grid, table)
+    if blank:
+        notes.append(_blank_rows_note(table, blank))
+    return Located(grid, table, notes, problems, merged, frozenset(blank))
+
+
+def _formulas_in_blank_rows(grid: Grid, table: Table) -> dict[tuple[int, int], str]:
+    """The formula cells of the rows without data, with what each shows.
+
+    Schools drag a VLOOKUP, RANK or AVERAGE down past the last candidate, to
+    the signature lines or to the sheet's end: in the rows left blank it
+    shows ``#N/A`` or ``#DIV/0!``. Such a row reads as empty, and the table
+    skips it. A cell of the table's columns in a row it skips (between the
+    header and the signature lines) is returned when it holds a formula error,
+    with the error, or when it is an array formula's cell saved without its
+    value (a writer leaving out the empty text), with "": no candidate is
+    there. A cell whose own formula was saved without its result is not
+    returned: its value is unknown, and a row of them may be a candidate's.
+    """
+    if not (grid.errors or grid.array_uncalculated):
+        return {}
+    columns = set(table.columns.values())
+    read = set(table.data_rows)
+    footer = table.footer_row
+    shown = {**dict.fromkeys(grid.array_uncalculated, ""), **grid.errors}
+    return {
+        (row, index): text
+        for (row, index), text in shown.items()
+        if index in columns
+        and table.header_row < row - 1
+        and (footer is None or row - 1 < footer)
+        and row - 1 not in read
+    }
+
+
+def _blank_rows_note(table: Table, blank: dict[tuple[int, int], str]) -> str:
+    """The one note naming the blank rows holding formulas, and what the
+    formulas of each column show there."""
+    shown: dict[int, list[str]] = {}
+    for (_, index), text in sorted(blank.items()):
+        texts = shown.setdefault(index, [])
+        text = text or t("intake.note_array_without_result")
+        if text not in texts:
+            texts.append(text)
+    header = {index: table.headers[column] for column, index in table.columns.items()}
+    columns = "，".join(
+        t("intake.note_formula_column", column=header[index], shown="、".join(texts))
+        for index, texts in sorted(shown.items())
+    )
+    rows = row_ranges(sorted({row for row, _ in blank}))
+    return t("intake.note_formula_rows", rows=rows, columns=columns)
 
 
 def _repeated_columns(table: Table, reads: frozenset[Column] | None) -> list[Problem]:
@@ -441,7 +496,8 @@ def explain_empty_cells(located: Located, problems: list[Problem]) -> list[Probl
     (#N/A, #DIV/0!), is a problem wherever the table is read (the title rows,
     the header, the data rows' columns), whatever else was found: its value
     was never read. A problem said of such a cell ("may not be empty") is
-    replaced by it.
+    replaced by it. An error, or an array formula's cell without its value,
+    in a row holding no data is none (``Located.blank_formulas``).
 
     A cell covered by a merged range (its value is in the range's first cell)
     reads as empty too, so its problem would read "may not be empty" of a cell
@@ -464,11 +520,13 @@ def _unread_cells(located: Located, problems: list[Problem]) -> list[Problem]:
     would be skipped as empty, a candidate lost); the title rows and the
     header in every column (a title-row cell is named by its letter, as the
     title-row problems name theirs). What was said of those cells is dropped:
-    it was said of an empty reading.
+    it was said of an empty reading. The formulas of blank rows that show no
+    data are left out.
     """
     grid, table = located.grid, located.table
     if not (grid.uncalculated or grid.errors):
         return problems
+    blank = located.blank_formulas
     role = {index: column for column, index in table.columns.items()}
     header_row = table.header_row + 1
     footer_row = None if table.footer_row is None else table.footer_row + 1
@@ -484,7 +542,7 @@ def _unread_cells(located: Located, problems: list[Problem]) -> list[Problem]:
     found = []
     for row, index in sorted({*grid.uncalculated, *grid.errors}):
         where = column(row, index)
-        if where is None:
+        if where is None or (row, index) in blank:
             continue
         error = grid.errors.get((row, index))
         if error is None:

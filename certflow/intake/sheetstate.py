@@ -127,13 +127,15 @@ _MAX_UNCALCULATED = 100_000
 @dataclass
 class SheetState:
     """Per sheet name: the 0-based indexes of hidden rows, merged ranges, the
-    cells holding a formula whose result the file does not keep, and the
-    cells holding a formula error with the error as the office suite shows
-    it (``#N/A``)."""
+    cells holding a formula whose result the file does not keep (those of
+    them that an array formula fills past its first cell also in
+    ``array_uncalculated``), and the cells holding a formula error with the
+    error as the office suite shows it (``#N/A``)."""
 
     hidden_rows: dict[str, frozenset[int]]
     merged: dict[str, list[Merge]]
     uncalculated: dict[str, frozenset[Cell]] = field(default_factory=dict)
+    array_uncalculated: dict[str, frozenset[Cell]] = field(default_factory=dict)
     errors: dict[str, dict[Cell, str]] = field(default_factory=dict)
 
 
@@ -210,8 +212,12 @@ def _xlsx_state(
             xml = archive.read(path)
             if hidden and (rows := _xlsx_hidden_rows(xml, height)):
                 state.hidden_rows[name] = rows
-            if uncalculated and (cells := uncalculated_cells(xml, last)):
-                state.uncalculated[name] = cells
+            if uncalculated:
+                formulas, arrays = _formulas_without_result(xml, last)
+                if formulas or arrays:
+                    state.uncalculated[name] = formulas | arrays
+                if arrays:
+                    state.array_uncalculated[name] = arrays
             if errors and (found := error_cells(xml, last)):
                 state.errors[name] = found
     return state
@@ -244,6 +250,16 @@ def uncalculated_cells(xml: bytes, height: int) -> frozenset[Cell]:
     fills past its first cell are written without the formula: each one that
     keeps no value has no result either. Rows past ``height`` are left out.
     """
+    formulas, arrays = _formulas_without_result(xml, height)
+    return formulas | arrays
+
+
+def _formulas_without_result(
+    xml: bytes, height: int
+) -> tuple[frozenset[Cell], frozenset[Cell]]:
+    """``uncalculated_cells`` in two: the cells whose own formula has no
+    result, and the cells an array formula fills past its first keeping no
+    value."""
     sheet = _Sheet(xml)
     opened, closed = b"<" + sheet.prefix + b"c", b"</" + sheet.prefix + b"c>"
     found = set()
@@ -261,9 +277,8 @@ def uncalculated_cells(xml: bytes, height: int) -> frozenset[Cell]:
         place = sheet.place(start, attributes)
         if place is not None and place[0] <= height:
             found.add(place)
-    if b'"array"' in xml:
-        found.update(_array_cells_without_value(sheet, height))
-    return frozenset(found)
+    arrays = _array_cells_without_value(sheet, height) if b'"array"' in xml else set()
+    return frozenset(found), frozenset(arrays)
 
 
 def error_cells(xml: bytes, height: int) -> dict[Cell, str]:
@@ -364,8 +379,9 @@ def _array_cells_without_value(sheet: _Sheet, height: int) -> set[Cell]:
     """The cells array formulas fill, past each one's first, keeping no value.
 
     Excel, WPS and LibreOffice save every cell of the range with its value; a
-    program may save the formula alone, and the other cells then read as
-    empty (or are not written at all).
+    program may save the formula alone, or leave out the cells whose value is
+    the empty text, and those cells then read as empty (or are not written at
+    all).
     """
     ranges = []
     for formula in sheet.patterns["array_formula"].finditer(sheet.xml):

@@ -36,8 +36,11 @@ class Grid:
     ``uncalculated`` are the cells (1-based row, 0-based column) holding a
     formula whose result the file does not keep: they read as empty in
     ``rows``, though the office suite shows a value there once it computes it.
-    ``errors`` are the cells holding a formula error, with the error as the
-    office suite shows it (``#N/A``): they read as empty in ``rows`` too.
+    ``array_uncalculated`` are those of them an array formula fills past its
+    first cell: an office suite saves each with its value, but a writer may
+    leave out those whose value is the empty text. ``errors`` are the cells
+    holding a formula error, with the error as the office suite shows it
+    (``#N/A``): they read as empty in ``rows`` too.
     """
 
     name: str
@@ -46,6 +49,7 @@ class Grid:
     hidden_rows: frozenset[int] = frozenset()
     merged: list[Merge] = field(default_factory=list)
     uncalculated: frozenset[Cell] = frozenset()
+    array_uncalculated: frozenset[Cell] = frozenset()
     errors: Mapping[Cell, str] = field(default_factory=dict)
 
 
@@ -99,6 +103,7 @@ def _read_spreadsheet(
             hidden_rows=state.hidden_rows.get(name, frozenset()),
             merged=merged or state.merged.get(name, []),
             uncalculated=state.uncalculated.get(name, frozenset()),
+            array_uncalculated=state.array_uncalculated.get(name, frozenset()),
             errors=state.errors.get(name, {}),
         )
         for name, rows, visible, merged in read

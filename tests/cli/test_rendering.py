@@ -23,6 +23,7 @@ from certflow.actions import (
 )
 from certflow.arguments import named_codes
 from certflow.i18n import t
+from certflow.intake.common import formula_error
 from certflow.models import Actor, Problem, Role, Stage
 from certflow.plan import REDO_DUTIES, Duty, HistoryEntry, PaymentRecord
 from certflow.plan_details import batch_details
@@ -427,3 +428,30 @@ def test_a_reason_recurring_in_a_column_is_one_line_and_others_stay_apart() -> N
         "工作表“表” 第 10 行 “姓名”列：不对（值：4211**）",
     ]
     assert row_ranges([1, 3, 4, 5, 7, 8]) == "1、3 至 5、7 至 8"
+
+
+def test_a_column_of_one_formula_error_is_one_line_naming_the_error() -> None:
+    """A VLOOKUP dragged down one column shows #N/A in each row: each cell's
+    problem carries its error as its value, which kept every cell a line of
+    its own. The cells showing one error are one line, the value said once;
+    another error, or another column, is another line."""
+    problems = [
+        formula_error("表", 4, "姓名", "#N/A"),
+        formula_error("表", 5, "姓名", "#N/A"),
+        formula_error("表", 5, "总成绩", "#N/A"),
+        formula_error("表", 6, "姓名", "#REF!"),
+        formula_error("表", 7, "姓名", "#N/A"),
+    ]
+
+    lines = [group_line(group) for group in grouped(problems)]
+
+    assert lines == [
+        "工作表“表” “姓名”列 第 4 至 5、7 行（共 3 处）：该单元格是公式错误值 #N/A"
+        "（如 #N/A 常因查找不到数据），请改为实际的内容（值：#N/A）。",
+        problems[2].render(),
+        problems[3].render(),
+    ]
+    assert problems[3].render() == (
+        "工作表“表” 第 6 行 “姓名”列：该单元格是公式错误值 #REF!"
+        "（如 #N/A 常因查找不到数据），请改为实际的内容（值：#REF!）。"
+    )

@@ -15,7 +15,6 @@ and ods with the cells as LibreOffice writes them (see ``xls_cells`` and
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,27 +26,16 @@ from certflow.intake.limits import IntakeLimits
 from certflow.intake.workbook import Workbook, open_workbook
 from certflow.models import PlanInfo, Problem
 from tests.corpus.intake.make_corpus import row, workbook
-from tests.intake.conftest import SAMPLES, ods_with_cells, sheet_file, with_sheet_xml
-from tests.intake.xls_cells import constant_error, formula_error, with_cells
+from tests.intake.conftest import (
+    SAMPLES,
+    ods_with_cells,
+    sheet_file,
+    with_error_cells,
+)
+from tests.intake.xls_cells import blank, constant_error, formula_error, with_cells
 
 ROWS = [row(1, "黎芬", 80, 90, 87, "合格"), row(2, "胡俊霞", 74, 84.6, 81.42, "合格")]
 SUMMARY = "P2026-1104-0412-成绩汇总表"
-
-
-def _with_errors(data: bytes, errors: dict[str, str]) -> bytes:
-    """The xlsx with the given cells ("G4") turned into cached formula errors."""
-
-    def change(text: str) -> str:
-        for ref, error in errors.items():
-            text = re.sub(
-                rf'<c r="{ref}"[^>]*?(?:/>|>.*?</c>)',
-                f'<c r="{ref}" t="e"><f>VLOOKUP(A1,B:C,2,0)</f><v>{error}</v></c>',
-                text,
-                flags=re.S,
-            )
-        return text
-
-    return with_sheet_xml(data, change)
 
 
 def _summary_bytes() -> bytes:
@@ -56,8 +44,11 @@ def _summary_bytes() -> bytes:
     return buffer.getvalue()
 
 
-def _ods_error(error: str) -> str:
-    """A formula cell whose result is ``error``, as LibreOffice saves it."""
+def _ods_error(error: str | None) -> str:
+    """A formula cell whose result is ``error``, as LibreOffice saves it, or
+    an emptied cell (None)."""
+    if error is None:
+        return "<table:table-cell/>"
     return (
         '<table:table-cell table:formula="of:=VLOOKUP([.E4];$名单.$A$1:$B$40;2;0())"'
         ' office:value-type="string" office:string-value=""'
@@ -65,22 +56,29 @@ def _ods_error(error: str) -> str:
     )
 
 
-def _xlsx(errors: dict[str, str]) -> bytes:
-    return _with_errors((SAMPLES / f"{SUMMARY}.xlsx").read_bytes(), errors)
+# The cells to change: the error each shows, or None to empty it.
+Cells = dict[str, str | None]
 
 
-def _xls(errors: dict[str, str]) -> bytes:
-    cells = {ref: formula_error(error) for ref, error in errors.items()}
+def _xlsx(errors: Cells) -> bytes:
+    return with_error_cells((SAMPLES / f"{SUMMARY}.xlsx").read_bytes(), errors)
+
+
+def _xls(errors: Cells) -> bytes:
+    cells = {
+        ref: blank if error is None else formula_error(error)
+        for ref, error in errors.items()
+    }
     return with_cells((SAMPLES / f"{SUMMARY}.xls").read_bytes(), cells)
 
 
-def _ods(errors: dict[str, str]) -> bytes:
+def _ods(errors: Cells) -> bytes:
     cells = {ref: _ods_error(error) for ref, error in errors.items()}
     return ods_with_cells((SAMPLES / f"{SUMMARY}.ods").read_bytes(), cells)
 
 
 # The sample summary in each format, with formula errors in the given cells.
-FORMATS: dict[str, Callable[[dict[str, str]], bytes]] = {
+FORMATS: dict[str, Callable[[Cells], bytes]] = {
     "xlsx": _xlsx,
     "xls": _xls,
     "ods": _ods,
@@ -114,7 +112,7 @@ def test_only_the_sheet_holding_them_has_them() -> None:
     book.create_sheet("填表说明")["A1"] = "说明"
     book.save(buffer)
 
-    sheets = _book(_with_errors(buffer.getvalue(), {"G4": "#N/A"})).sheets
+    sheets = _book(with_error_cells(buffer.getvalue(), {"G4": "#N/A"})).sheets
 
     assert {s.name: s.errors for s in sheets if s.errors} == {
         "成绩汇总": {(4, 6): "#N/A"}
@@ -217,7 +215,7 @@ def test_errors_the_reader_does_not_read_are_left_alone(
     sheet["N4"] = "=G4+H4"  # a school's own check, beside the table
     sheet["C38"] = "=TODAY()"  # in the date line under the signatures
     book.save(tmp_path / "summary.xlsx")
-    data = _with_errors(
+    data = with_error_cells(
         (tmp_path / "summary.xlsx").read_bytes(), {"N4": "#VALUE!", "C38": "#NAME?"}
     )
 
@@ -238,8 +236,111 @@ def test_a_sign_in_sheet_names_its_error_cells_too(
         ],
     )
 
-    reading = read_candidate_sign_in(_with_errors(data, {"D3": "#N/A"}), plan)
+    reading = read_candidate_sign_in(with_error_cells(data, {"D3": "#N/A"}), plan)
 
     assert [(p.code, p.row, p.column) for p in reading.problems] == [
         ("formula_error", 3, "准考证号")
+    ]
+
+
+# The last candidate's row (35) cleared, as a school clears a candidate who
+# left: only the 姓名 lookup and the 总成绩 average left in it, showing
+# their errors.
+CLEARED: Cells = {f"{column}35": None for column in "ACDEFGHJK"}
+BLANK_ROW_NOTE = (
+    "第 {rows} 行除公式外没有数据，已视为空行（“姓名”列 #N/A，“总成绩”列 #DIV/0!）"
+)
+
+
+def _blank_row_notes(notes: list[str]) -> list[str]:
+    return [note for note in notes if "已视为空行" in note]
+
+
+@pytest.mark.parametrize("kind", FORMATS)
+def test_errors_in_a_row_without_data_are_one_note(plan: PlanInfo, kind: str) -> None:
+    """Schools drag a VLOOKUP or an AVERAGE down past the last candidate: in
+    a row holding nothing else it shows #N/A or #DIV/0!, no cell of a
+    candidate. Such a row is blank, said once; the same row holding data (its
+    准考证号) is a candidate's, and its errors stay refused."""
+    lookups: Cells = {"B35": "#N/A", "I35": "#DIV/0!"}
+    admission_kept: Cells = {ref: None for ref in CLEARED if ref != "E35"}
+
+    blank_row = read_score_summary(FORMATS[kind]({**CLEARED, **lookups}), plan)
+    holding_data = read_score_summary(
+        FORMATS[kind]({**admission_kept, **lookups}), plan
+    )
+
+    assert blank_row.accepted, blank_row.problems
+    assert blank_row.candidates == 31
+    assert _blank_row_notes(blank_row.notes) == [BLANK_ROW_NOTE.format(rows="35")]
+    assert not holding_data.accepted
+    assert {
+        ("formula_error", 35, "姓名", "#N/A"),
+        ("formula_error", 35, "总成绩", "#DIV/0!"),
+    } <= set(_located(holding_data.problems))
+    assert _blank_row_notes(holding_data.notes) == []
+
+
+def test_a_lookup_in_the_blank_row_above_the_signatures_is_no_problem(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    book = load_workbook(SAMPLES / f"{SUMMARY}.xlsx")
+    book["成绩汇总"]["B36"] = "=VLOOKUP(E36,名单!A:B,2,0)"
+    book.save(tmp_path / "summary.xlsx")
+    data = with_error_cells((tmp_path / "summary.xlsx").read_bytes(), {"B36": "#N/A"})
+
+    reading = read_score_summary(data, plan)
+
+    assert reading.accepted, reading.problems
+    assert reading.candidates == 32
+    assert _blank_row_notes(reading.notes) == [
+        "第 36 行除公式外没有数据，已视为空行（“姓名”列 #N/A）"
+    ]
+
+
+def test_lookups_dragged_down_to_the_sheet_s_end_are_one_note(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    """Without signature lines nothing ends the table: the errors run down
+    to the last row the formulas were dragged to, each column one reason."""
+    book = load_workbook(SAMPLES / f"{SUMMARY}.xlsx")
+    sheet = book["成绩汇总"]
+    sheet.delete_rows(37, 2)
+    errors: Cells = {}
+    for number in range(36, 121):
+        sheet[f"B{number}"] = f"=VLOOKUP(E{number},名单!A:B,2,0)"
+        sheet[f"I{number}"] = f"=AVERAGE(G{number}:H{number})"
+        errors |= {f"B{number}": "#N/A", f"I{number}": "#DIV/0!"}
+    book.save(tmp_path / "summary.xlsx")
+    data = with_error_cells((tmp_path / "summary.xlsx").read_bytes(), errors)
+
+    reading = read_score_summary(data, plan)
+
+    assert reading.accepted, reading.problems[:3]
+    assert reading.candidates == 32
+    assert _blank_row_notes(reading.notes) == [BLANK_ROW_NOTE.format(rows="36 至 120")]
+
+
+def test_a_sign_in_sheet_s_blank_rows_with_lookups_are_blank_too(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    lookups = [[None, "=VLOOKUP(C5,名单!A:B,2,0)"] for _ in range(5, 31)]
+    data = sheet_file(
+        tmp_path / "sign-in.xlsx",
+        [
+            ["序号", "姓名", "准考证号", "签名"],
+            [1, "黎芬", "2026110412001", "已签"],
+            [2, "胡俊霞", "2026110412002", "已签"],
+            [None, "=VLOOKUP(C4,名单!A:B,2,0)", "2026110412003"],
+            *lookups,
+        ],
+    )
+    errors: Cells = {f"B{row}": "#N/A" for row in range(4, 31)}
+
+    reading = read_candidate_sign_in(with_error_cells(data, errors), plan)
+
+    # Row 4 names a candidate: its lookup is refused; the rows below are blank.
+    assert _located(reading.problems) == [("formula_error", 4, "姓名", "#N/A")]
+    assert _blank_row_notes(reading.notes) == [
+        "第 5 至 30 行除公式外没有数据，已视为空行（“姓名”列 #N/A）"
     ]

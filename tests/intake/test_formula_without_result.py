@@ -325,6 +325,35 @@ def test_an_array_formula_saved_with_every_value_is_read(
     assert reading.rows == read_score_summary(SUMMARY.read_bytes(), plan).rows
 
 
+def test_array_cells_without_values_in_a_blank_row_are_no_problem(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    """A writer that leaves out the empty text an array formula's cell holds
+    wrote nothing for the blank row 36 its range reaches: read as a formula
+    without its result, that cell refused the summary. In a row without data
+    it is blank, said once; in a candidate's row it stays refused (above)."""
+    book = load_workbook(SUMMARY)
+    sheet = book["成绩汇总"]
+    # Rows 22 to 35: candidates who sat the exam, each total a value.
+    first = sheet["I22"].value
+    sheet["I22"] = ArrayFormula(
+        "I22:I36", '=IF(G22:G36="","",ROUND(0.3*G22:G36+0.7*H22:H36,2))'
+    )
+    written = _saved(book, tmp_path / "summary.xlsx")
+    data = with_sheet_xml(
+        written, lambda xml: xml.replace("</f><v /></c>", f"</f><v>{first}</v></c>")
+    )
+    assert 'r="I36"' not in _sheet_xml(data)
+
+    reading = read_score_summary(data, plan)
+
+    assert reading.accepted, reading.problems
+    assert reading.rows == read_score_summary(SUMMARY.read_bytes(), plan).rows
+    assert [note for note in reading.notes if "空行" in note] == [
+        "第 36 行除公式外没有数据，已视为空行（“总成绩”列 数组公式未保存结果）"
+    ]
+
+
 def _invoice_form() -> Workbook:
     book = load_workbook(INVOICE_TEMPLATE)
     sheet = book["发票信息"]

@@ -67,6 +67,11 @@ def constant_error(error: str) -> CellRecord:
     return record
 
 
+def blank(row: int, column: int, xf: int) -> bytes:
+    """An empty cell keeping its format, as an office suite saves a cleared one."""
+    return _record(_BLANK, struct.pack("<HHH", row, column, xf))
+
+
 def with_cells(data: bytes, cells: dict[str, CellRecord]) -> bytes:
     """The xls ``data`` with the named cells (``"G4"``) replaced."""
     wanted = {_place(name): make for name, make in cells.items()}

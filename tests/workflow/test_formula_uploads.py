@@ -23,6 +23,7 @@ from certflow.i18n import t
 from certflow.invoice import credit_code_check_character
 from certflow.models import DocumentKind, PlanInfo
 from starter.sample_plan import INVOICE_TEMPLATE
+from tests.intake.conftest import with_error_cells
 from tests.support import (
     CANDIDATE_SIGN_IN,
     EVALUATOR_SIGN_IN,
@@ -231,3 +232,31 @@ async def test_the_refusal_mail_lists_a_recurring_reason_once_with_its_rows(
     [attached] = list(mail.iter_attachments())
     report = openpyxl.load_workbook(io.BytesIO(attached.get_content())).worksheets[0]
     assert all(report[f"{c}{row}"].comment for c in "GI" for row in range(4, 36))
+
+
+async def test_the_refusal_mail_lists_a_column_of_one_formula_error_once(
+    make_driver: Any, sink_messages: Any
+) -> None:
+    """A VLOOKUP dragged down the 姓名 column that found no name shows #N/A
+    in every candidate's row: the mail listed the same long reason once per
+    cell, each problem carrying its error as its value. It is one line naming
+    the rows and the error, as a column of formulas without results is."""
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    book = openpyxl.load_workbook(driver.files["summary"])
+    sheet = book.worksheets[0]
+    for row in range(4, 36):
+        sheet[f"B{row}"] = f"=VLOOKUP(E{row},名单!A:B,2,0)"
+    path = _saved(book, driver.tmp / "成绩汇总表.xlsx")
+    errors: dict[str, str | None] = {f"B{row}": "#N/A" for row in range(4, 36)}
+    path.write_bytes(with_error_cells(path.read_bytes(), errors))
+
+    result = await driver.upload(ExamPlanWorkflow.upload_score_summary, LEAD, path)
+
+    assert not result.accepted and result.problem_count == 32
+    [mail] = await mails_of(sink_messages, driver.plan.plan_id, "upload_refused")
+    body = mail.get_body(("plain",)).get_content()
+    assert [line for line in body.splitlines() if line.startswith("工作表")] == [
+        "工作表“成绩汇总” “姓名”列 第 4 至 35 行（共 32 处）：该单元格是公式错误值 #N/A"
+        "（如 #N/A 常因查找不到数据），请改为实际的内容（值：#N/A）。"
+    ]
