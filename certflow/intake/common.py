@@ -82,7 +82,8 @@ class Located:
     (``F4:F35``), so a problem there can say why the cell reads empty.
     ``blank_formulas`` are the cells (1-based row, 0-based column) of blank
     rows whose formula shows no data (see ``_formulas_in_blank_rows``): they
-    are no problem, and one note says so.
+    are no problem, and one note says so, naming the rows left with their
+    序号 alone too.
     """
 
     grid: Grid
@@ -122,7 +123,9 @@ def locate(
     Only visible sheets are read: a hidden sheet is seen by nobody who checks
     or signs the summary, so its scores must never replace the visible ones.
     When only a hidden sheet has the header, the upload is refused naming it.
-    Hidden rows of the data are refused for the same reason.
+    Hidden rows of the data are refused for the same reason. Rows holding a
+    序号 alone are blank below the last candidate and refused among them
+    (``_numbered_gaps``).
     """
     book = open_workbook(data, limits)
     if isinstance(book, Refusal):
@@ -192,10 +195,37 @@ def locate(
             problem("row_below_footer", sheet=grid.name, row=index + 1, footer=footer)
             for index in table.rows_below_footer
         )
+    problems.extend(_numbered_gaps(grid, table))
     blank = _formulas_in_blank_rows(grid, table)
-    if blank:
+    if blank or table.numbered_blank:
         notes.append(_blank_rows_note(table, blank))
     return Located(grid, table, notes, problems, merged, frozenset(blank))
+
+
+def _numbered_gaps(grid: Grid, table: Table) -> list[Problem]:
+    """One problem for each row holding only its 序号 among the data rows.
+
+    Below the last candidate such rows are what a pre-numbered form leaves
+    over, and blank. Above it, the numbering kept a place for someone whose
+    row now holds nothing: a candidate's cells cleared by mistake, or an
+    absentee left out where the summary should list them as 缺考. The
+    consistency review would not tell an absentee missing from both lists,
+    so the row is refused, once, rather than read as a blank row or, cell
+    by cell, as a candidate with every field empty.
+    """
+    if not table.numbered_gaps:
+        return []
+    seq = table.columns[Column.SEQ]
+    return [
+        problem(
+            "numbered_gap",
+            sheet=grid.name,
+            row=index + 1,
+            column=table.headers[Column.SEQ],
+            value=compact(grid.rows[index][seq]),
+        )
+        for index in table.numbered_gaps
+    ]
 
 
 def _formulas_in_blank_rows(grid: Grid, table: Table) -> dict[tuple[int, int], str]:
@@ -204,17 +234,20 @@ def _formulas_in_blank_rows(grid: Grid, table: Table) -> dict[tuple[int, int], s
     Schools drag a VLOOKUP, RANK or AVERAGE down past the last candidate, to
     the signature lines or to the sheet's end: in the rows left blank it
     shows ``#N/A`` or ``#DIV/0!``. Such a row reads as empty, and the table
-    skips it. A cell of the table's columns in a row it skips (between the
-    header and the signature lines) is returned when it holds a formula error,
-    with the error, or when it is an array formula's cell saved without its
-    value (a writer leaving out the empty text), with "": no candidate is
-    there. A cell whose own formula was saved without its result is not
-    returned: its value is unknown, and a row of them may be a candidate's.
+    skips it; so does a row left with its 序号 alone below the last candidate
+    (``Table.numbered_blank``), not one among the candidates, which is refused
+    with what it shows. A cell of the table's columns in a row it skips
+    (between the header and the signature lines) is returned when it holds a
+    formula error, with the error, or when it is an array formula's cell
+    saved without its value (a writer leaving out the empty text), with "":
+    no candidate is there. A cell whose own formula was saved without its
+    result is not returned: its value is unknown, and a row of them may be a
+    candidate's.
     """
     if not (grid.errors or grid.array_uncalculated):
         return {}
     columns = set(table.columns.values())
-    read = set(table.data_rows)
+    read = {*table.data_rows, *table.numbered_gaps}
     footer = table.footer_row
     shown = {**dict.fromkeys(grid.array_uncalculated, ""), **grid.errors}
     return {
@@ -228,8 +261,19 @@ def _formulas_in_blank_rows(grid: Grid, table: Table) -> dict[tuple[int, int], s
 
 
 def _blank_rows_note(table: Table, blank: dict[tuple[int, int], str]) -> str:
-    """The one note naming the blank rows holding formulas, and what the
-    formulas of each column show there."""
+    """The one note naming the blank rows holding only a 序号 or formulas
+    showing no data, and what the formulas of each column show there.
+
+    Rows holding a 序号 are named apart, so staff reading the note can tell
+    how many places of the numbering were left unfilled.
+    """
+    numbered = [index + 1 for index in table.numbered_blank]
+    formulas = sorted({row for row, _ in blank} - set(numbered))
+    rows = []
+    if numbered:
+        rows.append(t("intake.note_numbered_rows", rows=row_ranges(numbered)))
+    if formulas:
+        rows.append(t("intake.note_formula_rows", rows=row_ranges(formulas)))
     shown: dict[int, list[str]] = {}
     for (_, index), text in sorted(blank.items()):
         texts = shown.setdefault(index, [])
@@ -241,8 +285,11 @@ def _blank_rows_note(table: Table, blank: dict[tuple[int, int], str]) -> str:
         t("intake.note_formula_column", column=header[index], shown="、".join(texts))
         for index, texts in sorted(shown.items())
     )
-    rows = row_ranges(sorted({row for row, _ in blank}))
-    return t("intake.note_formula_rows", rows=rows, columns=columns)
+    return t(
+        "intake.note_blank_rows",
+        rows="、".join(rows),
+        shown=t("intake.note_formulas_shown", columns=columns) if columns else "",
+    )
 
 
 def _repeated_columns(table: Table, reads: frozenset[Column] | None) -> list[Problem]:

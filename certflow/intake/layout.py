@@ -6,12 +6,14 @@ known columns; each column is known by several names (``SYNONYMS``). Data rows
 follow it; empty rows are skipped and the first signature or remark line ends
 the table. A row below that line which holds a candidate's data (a sequence
 number, an ID, admission or staff number) is not read but kept aside, so that
-it is reported instead of lost.
+it is reported instead of lost. Above it, a row holding a sequence number and
+nothing else (a pre-numbered form's row left unfilled) is no data row either.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -123,6 +125,12 @@ class Table:
     footer_row: int | None = None
     # Rows below the footer that look like data rows (0-based): never read.
     rows_below_footer: list[int] = field(default_factory=list)
+    # Rows above the footer holding a sequence number and nothing else in the
+    # table's columns (0-based), never read: those below the last data row
+    # are blank (a pre-numbered form's rows left over), those above it are
+    # gaps among the data, refused (``common.locate``).
+    numbered_blank: list[int] = field(default_factory=list)
+    numbered_gaps: list[int] = field(default_factory=list)
 
     def cell(self, row: list[CellValue], column: Column) -> CellValue:
         """Return the cell of ``row`` in ``column``, or "" when absent."""
@@ -170,6 +178,8 @@ def best_partial_match(grid: Grid, wanted: set[Column]) -> set[Column]:
 def _collect_rows(grid: Grid, table: Table) -> None:
     start = table.header_row + 1
     data_rows = table.data_rows
+    numbered = []
+    only_numbered = _numbered_only(grid, table)
     for index, row in enumerate(grid.rows[start:], start):
         if table.footer_row is not None:
             # Below the footer, signature, date, seal and remark lines are free
@@ -178,16 +188,20 @@ def _collect_rows(grid: Grid, table: Table) -> None:
             if _looks_like_a_candidate(row, table):
                 table.rows_below_footer.append(index)
             continue
-        if _opens_data_row(row):
+        if not _opens_data_row(row):
+            first = next((text for text in map(clean_text, row) if text), None)
+            if first is None:
+                continue
+            if _FOOTER.match(first.replace(" ", "")) and not _has_identity(row, table):
+                table.footer_row = index
+                continue
+        if only_numbered(row, index):
+            numbered.append(index)
+        else:
             data_rows.append(index)
-            continue
-        first = next((text for text in map(clean_text, row) if text), None)
-        if first is None:
-            continue
-        if _FOOTER.match(first.replace(" ", "")) and not _has_identity(row, table):
-            table.footer_row = index
-            continue
-        data_rows.append(index)
+    last = data_rows[-1] if data_rows else -1
+    table.numbered_gaps = [index for index in numbered if index < last]
+    table.numbered_blank = [index for index in numbered if index > last]
 
 
 def _opens_data_row(row: list[CellValue]) -> bool:
@@ -200,6 +214,52 @@ def _opens_data_row(row: list[CellValue]) -> bool:
 # ASCII), "No.33".
 _NUMBERED = re.compile(r"^(?:no\.?)?\d+$", re.IGNORECASE)
 _SCORES = (Column.THEORY, Column.PRACTICAL, Column.TOTAL)
+
+
+def _numbered_only(grid: Grid, table: Table) -> Callable[[list[CellValue], int], bool]:
+    """A test of whether a row holds a sequence number and nothing else.
+
+    Schools' forms come numbered 1 to 40 (typed, or ``=ROW()-3`` filled down),
+    and only the candidates there are get a name: the rows left over keep
+    their 序号 alone. Such a row has a sequence number in the 序号 column and
+    every other column of the table reads empty: a formula error, or an array
+    formula's cell saved without its value, reads so (see
+    ``common._formulas_in_blank_rows``), but not a formula saved without its
+    own result, which may hold anything. Cells beside the table are not
+    looked at, as for any row.
+    """
+    seq = table.columns.get(Column.SEQ)
+    if seq is None:
+        return lambda row, index: False
+    # The name first: it settles a candidate's row at the first cell.
+    others = sorted(
+        (
+            position
+            for column, position in table.columns.items()
+            if column is not Column.SEQ
+        ),
+        key=lambda position: position != table.columns.get(Column.NAME),
+    )
+    unknown = grid.uncalculated - grid.array_uncalculated
+
+    def only_numbered(row: list[CellValue], index: int) -> bool:
+        width = len(row)
+        for position in others:
+            if position < width and not _empty(row[position]):
+                return False
+        if seq >= width or not _NUMBERED.match(compact(row[seq])):
+            return False
+        return not any((index + 1, position) in unknown for position in others)
+
+    return only_numbered
+
+
+def _empty(value: CellValue) -> bool:
+    """Whether a cell reads as empty, as ``clean_text`` reads it; cheap for
+    the printable text most cells hold."""
+    if type(value) is str:
+        return not value.strip() or (not value.isprintable() and not clean_text(value))
+    return value is None
 
 
 def _looks_like_a_candidate(row: list[CellValue], table: Table) -> bool:

@@ -73,19 +73,13 @@ def with_sheet_xml(data: bytes, change: Callable[[str], str]) -> bytes:
     return out.getvalue()
 
 
-def with_error_cells(data: bytes, cells: dict[str, str | None]) -> bytes:
-    """The xlsx ``data`` with each named cell ("G4") a VLOOKUP saved with the
-    given error as its result, as Excel saves it, or emptied (None). Every
-    cell named must be in the file."""
+def with_cell_xml(data: bytes, cells: dict[str, str]) -> bytes:
+    """The xlsx ``data`` with each named cell ("G4") written as the given
+    ``<c>`` element. Every cell named must be in the file."""
     changed = []
 
     def change(text: str) -> str:
-        for ref, error in cells.items():
-            cell = (
-                f'<c r="{ref}"/>'
-                if error is None
-                else f'<c r="{ref}" t="e"><f>VLOOKUP(A1,B:C,2,0)</f><v>{error}</v></c>'
-            )
+        for ref, cell in cells.items():
             text, found = re.subn(
                 rf'<c r="{ref}"[^>]*?(?:/>|>.*?</c>)', cell, text, flags=re.S
             )
@@ -95,6 +89,21 @@ def with_error_cells(data: bytes, cells: dict[str, str | None]) -> bytes:
     out = with_sheet_xml(data, change)
     assert sorted(changed) == sorted(cells), "a cell to change is not in the file"
     return out
+
+
+def with_error_cells(data: bytes, cells: dict[str, str | None]) -> bytes:
+    """The xlsx ``data`` with each named cell ("G4") a VLOOKUP saved with the
+    given error as its result, as Excel saves it, or emptied (None). Every
+    cell named must be in the file."""
+    return with_cell_xml(
+        data,
+        {
+            ref: f'<c r="{ref}"/>'
+            if error is None
+            else f'<c r="{ref}" t="e"><f>VLOOKUP(A1,B:C,2,0)</f><v>{error}</v></c>'
+            for ref, error in cells.items()
+        },
+    )
 
 
 def ods_text_cell(text: str) -> str:

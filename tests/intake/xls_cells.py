@@ -1,13 +1,13 @@
 """Cells of a real xls replaced by cells no library here can write.
 
 No office suite runs on the test machines and no xls writer is installed, so
-the cases an office suite saves (a formula whose result is an error, an error
-typed as a constant) are written into a workbook LibreOffice saved (the
-sample summary): its ``Workbook`` stream is walked record by record, the
-chosen cells' records are replaced by ``FORMULA`` or ``BOOLERR`` records laid
-out as [MS-XLS] 2.4.127 and 2.4.24 say Excel, WPS and LibreOffice write them,
-and the stream is written back into the file's own sectors. Every other byte
-stays as LibreOffice wrote it.
+the cases an office suite saves (a formula whose result is an error or a
+number, an error typed as a constant) are written into a workbook
+LibreOffice saved (the sample summary): its ``Workbook`` stream is walked
+record by record, the chosen cells' records are replaced by ``FORMULA`` or
+``BOOLERR`` records laid out as [MS-XLS] 2.4.127 and 2.4.24 say Excel, WPS
+and LibreOffice write them, and the stream is written back into the file's
+own sectors. Every other byte stays as LibreOffice wrote it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ ERROR_CODES = {
 # The parsed formula NA(): ptgFunc (0x21) of function number 10.
 _NA_FORMULA = bytes([0x21, 0x0A, 0x00])
 
+# The parsed formula ROW()-3: ptgFuncVar (0x22) of function number 8 with no
+# argument, ptgInt (0x1E) 3, ptgSub (0x04).
+_ROW_FORMULA = bytes([0x22, 0x00, 0x08, 0x00, 0x1E, 0x03, 0x00, 0x04])
+
 # Makes a cell's record from its 0-based row and column and its format index.
 CellRecord = Callable[[int, int, int], bytes]
 
@@ -52,6 +56,18 @@ def formula_error(error: str) -> CellRecord:
         result = bytes([2, 0, ERROR_CODES[error], 0, 0, 0, 0xFF, 0xFF])
         body = struct.pack("<HHH", row, column, xf) + result
         body += struct.pack("<HIH", 0, 0, len(_NA_FORMULA)) + _NA_FORMULA
+        return _record(_FORMULA, body)
+
+    return record
+
+
+def formula_number(value: float) -> CellRecord:
+    """The formula ``=ROW()-3`` saved with ``value`` as its result, as an office
+    suite saves a sequence number filled down."""
+
+    def record(row: int, column: int, xf: int) -> bytes:
+        body = struct.pack("<HHH", row, column, xf) + struct.pack("<d", value)
+        body += struct.pack("<HIH", 0, 0, len(_ROW_FORMULA)) + _ROW_FORMULA
         return _record(_FORMULA, body)
 
     return record
