@@ -53,6 +53,7 @@ from certflow.models import (
     UploadOutcome,
 )
 from certflow.plan import ConsistencySummary
+from certflow.privacy import mask_id_numbers_in
 from certflow.scan import scan_problems
 from certflow.timeutil import CST
 
@@ -557,7 +558,9 @@ class IntakeActivities:
                     )
                 )
             if problems:
-                return CorrectionRecorded(accepted=False, problems=problems)
+                return CorrectionRecorded(
+                    accepted=False, problems=_unrepeated(problems)
+                )
             # The plan gives a request's id to its next request when it gave
             # up on recording it: an attempt of the request given up, timed
             # out and not stopped, may write it still. The activity the plan
@@ -924,6 +927,16 @@ def report_filename(req: ProcessUpload) -> str:
 
 def _unreadable() -> Problem:
     return Problem(code="unreadable", message=t("intake_db.unreadable"))
+
+
+def _unrepeated(problems: list[Problem]) -> list[Problem]:
+    """A request's problems as the plan's answer keeps them, in its history:
+    a typed value that could be an ID number (an admission number, a score
+    someone pasted one into) masked where a message repeats it."""
+    return [
+        problem.model_copy(update={"message": mask_id_numbers_in(problem.message)})
+        for problem in problems
+    ]
 
 
 def _check_requested(field: str, requested: str) -> list[Problem]:

@@ -44,6 +44,7 @@ from certflow.activity_models import Notification, ResendOutcome, ResendRequest
 from certflow.config import Settings, SmtpSettings
 from certflow.i18n import catalogue, t
 from certflow.models import Role
+from certflow.text import visible
 from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
@@ -999,7 +1000,12 @@ class Notifier:
     ) -> EmailMessage:
         """The mail of ``note``, with the bytes of its attachments, in order;
         ``resent``, marked as sent again, its content being as it was first
-        asked for."""
+        asked for.
+
+        What the mail repeats of what people typed or sent (a reason, a file's
+        name) shows its hidden characters as code points (``<U+202E>``): a
+        direction override would turn the mail's line around.
+        """
         fields = {
             "organisation": self.settings.organisation,
             # The candidates' look-up and verification pages (certflow web).
@@ -1010,7 +1016,7 @@ class Notifier:
         message = EmailMessage()
         message["From"] = self.settings.smtp.sender
         message["To"] = ", ".join(recipients)
-        subject = t(f"mail.{note.template}.subject", **fields)
+        subject = visible(t(f"mail.{note.template}.subject", **fields))
         if resent:
             subject = t("mail.resent_subject", subject=subject)
         message["Subject"] = subject
@@ -1019,7 +1025,7 @@ class Notifier:
         message["Message-ID"] = make_msgid(domain="certflow.local")
         message["X-Certflow-Plan"] = note.plan_id
         message["X-Certflow-Template"] = note.template
-        body = t(f"mail.{note.template}.body", **fields)
+        body = visible(t(f"mail.{note.template}.body", **fields))
         if resent:
             body = f"{t('mail.resent_note')}\n\n{body}"
         message.set_content(
@@ -1031,6 +1037,6 @@ class Notifier:
                 data,
                 maintype=maintype or "application",
                 subtype=subtype or "octet-stream",
-                filename=ref.filename or ref.sha256[:12],
+                filename=visible(ref.filename) or ref.sha256[:12],
             )
         return message

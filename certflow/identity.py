@@ -24,6 +24,8 @@ from enum import StrEnum
 from functools import lru_cache
 from operator import mul
 
+from certflow.privacy import holds_id_number, holds_id_shaped
+
 # A correction request finds its score by admission number, so intake accepts
 # only the admission numbers a request can name: ASCII letters, digits and
 # hyphens, at most ADMISSION_NUMBER_MAX_LENGTH of them.
@@ -36,9 +38,15 @@ NAME_MAX_LENGTH = 50
 # A staff id (工号) names an evaluator in a plan and the person acting in the
 # staff tools: ASCII letters, digits and hyphens (``ZCX-E-0107``), starting
 # with a letter or digit. A person's name ("张 三") is no staff id: the plan
-# would wait for an upload by somebody no login is called.
+# would wait for an upload by somebody no login is called. Nor is an ID
+# number, which the pattern alone would let through (see ``is_staff_id``).
 STAFF_ID_MAX_LENGTH = 64
 STAFF_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9-]{{0,{STAFF_ID_MAX_LENGTH - 1}}}$"
+# An exam plan id (考试计划编号) of a plan started today: P, the year, then one
+# to four groups of letters or digits after hyphens (P2026-1104-0412,
+# P2026-HB-0031), as issued (upper case). No group is long enough to hold an
+# ID number. Plans started before the rule keep their ids (``PlanInfo``).
+PLAN_ID_PATTERN = r"^P[0-9]{4}(?:-[A-Z0-9]{1,12}){1,4}$"
 
 
 def canonical_code(text: str) -> str:
@@ -77,6 +85,26 @@ def compact_code(text: str) -> str:
         for ch in canonical_code(text)
         if not ch.isspace() and unicodedata.category(ch) != "Cf"
     )
+
+
+def is_or_holds_id_number(text: str) -> bool:
+    """Whether a value typed where a code belongs is, or holds, an ID number.
+
+    As typed, or read as typed numbers are (:func:`compact_code`: full width,
+    spaces between the groups, a zero-width space), it holds 15 to 18 digits
+    and an optional X, valid or not, or an ID number in hyphenated groups
+    (:func:`certflow.privacy.holds_id_shaped`). What a code, a plan id, a
+    request id or an admission number never is, and what a refusal must not
+    repeat.
+    """
+    return holds_id_shaped(compact_code(text)) or holds_id_shaped(text)
+
+
+def is_staff_id(text: str) -> bool:
+    """Whether ``text`` is a staff id: of ``STAFF_ID_PATTERN``, and not an ID
+    number (which a name-free pattern of digits and hyphens would take)."""
+    shaped = re.fullmatch(STAFF_ID_PATTERN, text) is not None
+    return shaped and not holds_id_number(text)
 
 
 # 发票号码: a paper invoice's number has 8 digits, a fully digital (全电)

@@ -10,11 +10,19 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+from pydantic_core import PydanticCustomError
 
-from certflow.identity import STAFF_ID_MAX_LENGTH, STAFF_ID_PATTERN
+from certflow.identity import PLAN_ID_PATTERN, STAFF_ID_MAX_LENGTH, STAFF_ID_PATTERN
+from certflow.privacy import holds_id_number
 
 
 class Model(BaseModel):
@@ -107,6 +115,22 @@ class PassRule(Model):
     practical_weight: float = 0.7
 
 
+def no_id_number(value: Any) -> Any:
+    """Refuse a value that holds an ID number (error type ``id_number``).
+
+    A new plan's texts and codes go into its workflow id, its search
+    attributes, its history and every mail: none may hold an ID number.
+    Checked before the field's own shape, so such a value is refused as what
+    it is rather than as a code of the wrong form, and never repeated.
+    """
+    if isinstance(value, str | int) and holds_id_number(str(value)):
+        raise PydanticCustomError("id_number", "holds an ID number")
+    return value
+
+
+NoIdNumber = BeforeValidator(no_id_number)
+
+
 # The texts a plan cannot do without hold something other than spaces.
 # The longest name a plan holds (a site's, a certificate's, a module's). Real
 # ones stay below 40 characters; a longer text is a paste of something else,
@@ -119,17 +143,22 @@ PlanText = Annotated[
     StringConstraints(
         strip_whitespace=True, min_length=1, max_length=PLAN_TEXT_MAX_LENGTH
     ),
+    NoIdNumber,
 ]
 PlanCode = Annotated[
     str,
     StringConstraints(
         strip_whitespace=True, min_length=1, max_length=PLAN_CODE_MAX_LENGTH
     ),
+    NoIdNumber,
 ]
-# An evaluator by staff id (``certflow.identity``), never by name.
+# An evaluator by staff id (``certflow.identity``), never by name nor by ID
+# number.
 StaffId = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=STAFF_ID_PATTERN)
+    str, StringConstraints(strip_whitespace=True, pattern=STAFF_ID_PATTERN), NoIdNumber
 ]
+# The id of a plan started today (``PLAN_ID_PATTERN``).
+NewPlanId = Annotated[str, StringConstraints(pattern=PLAN_ID_PATTERN), NoIdNumber]
 # Any text with something other than spaces: what plans recorded before the
 # limits above held, and must still load.
 Filled = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -169,9 +198,12 @@ class NewPlanInfo(PlanInfo):
 
     Checked where plans are started (``certflow plan start``), never when a
     recorded plan is read back: a plan started before these rules, with a
-    longer name or a name as an evaluator id, must keep running.
+    longer name, a name as an evaluator id or a plan id of another form, must
+    keep running. None of a new plan's texts holds an ID number.
     """
 
+    plan_id: NewPlanId
+    site_code: PlanCode
     site_name: PlanText
     certificate: PlanText
     module_code: PlanCode

@@ -1,13 +1,27 @@
-"""Masking of personal data where staff do not need it whole."""
+"""Masking of personal data where staff do not need it whole.
+
+A character that shows as nothing (a zero-width space, a direction mark) is no
+part of what is masked: it is left out, so a masked name shows its first
+letter that shows, and an ID number pasted with one is still found.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 
+from certflow.text import halfwidth, without_hidden
+
 # A run of 15 or more digits (full-width ones too, as input methods type them),
 # with the check letter X if one follows: an identity number, typed right or not.
 _ID_RUN = re.compile(r"(?<!\d)\d{15,}[XxＸｘ]?")
+# An ID number typed in the groups people read it in, a space or a hyphen
+# between them: region, birth date, sequence and check (421002 20050616 6066,
+# and the 15-digit old form), or fours (4210 0220 0506 1660 66).
+_GROUPED_ID = re.compile(
+    r"(?<!\d)(?:\d{6}[ -]\d{8}[ -]\d{3}[\dXx]|\d{6}[ -]\d{6}[ -]\d{3}"
+    r"|\d{4}(?:[ -]\d{4}){3}[ -]\d[\dXx])(?![\dXx])"
+)
 # Shaped like an identity number and nothing longer: 15 to 18 digits, with or
 # without the check letter, not part of a longer run of digits (a 20-digit
 # invoice number is none).
@@ -25,7 +39,7 @@ def mask_id_number(value: str) -> str:
 
     Short values keep only their last character, so nothing identifying is left.
     """
-    text = value.strip()
+    text = without_hidden(value).strip()
     if len(text) <= 8:
         return "*" * max(len(text) - 1, 0) + text[-1:]
     return text[:4] + "*" * (len(text) - 8) + text[-4:]
@@ -38,14 +52,14 @@ def id_number_tail(value: str) -> str:
     last 2 of a shorter one (a passport's, a permit's), nothing of one of 4
     characters or fewer. No region, no birth date.
     """
-    text = value.strip()
+    text = without_hidden(value).strip()
     keep = _TAIL if len(text) >= _SHORT else _SHORT_TAIL if len(text) > 4 else 0
     return "*" * (len(text) - keep) + text[len(text) - keep :]
 
 
 def mask_name(value: str) -> str:
     """Mask a person's name, keeping its first character: 黎芬 -> 黎*."""
-    text = value.strip()
+    text = without_hidden(value).strip()
     if not text:
         return text
     return text[0] + "*" * (len(text) - 1)
@@ -56,7 +70,7 @@ def surname_only(value: str) -> str:
 
     Unlike :func:`mask_name`, the length of the name is not told either.
     """
-    text = value.strip()
+    text = without_hidden(value).strip()
     return f"{text[0]}某" if text else text
 
 
@@ -72,8 +86,25 @@ def mask_id_numbers_in(text: str) -> str:
 
 
 def holds_id_number(text: str) -> bool:
-    """Whether ``text`` holds a run shaped like an identity number (15+ digits)."""
-    return _ID_RUN.search(text) is not None
+    """Whether ``text`` holds something shaped like an identity number.
+
+    A run of 15 or more digits, in full width too and with a hidden character
+    inside (a zero-width space from a paste), or an ID number typed in its
+    groups. The one check of every free text staff type that is kept or sent
+    on (a reason, a requester, a comment), of staff ids and of a new plan's
+    names and codes.
+    """
+    read = halfwidth(without_hidden(text))
+    return _ID_RUN.search(read) is not None or _GROUPED_ID.search(read) is not None
+
+
+def holds_id_shaped(text: str) -> bool:
+    """Like :func:`holds_id_number`, but a run of digits counts only when it is
+    no longer than an ID number (15 to 18 digits and an X): for a value typed
+    where a code belongs, where a long paste of digits is no ID number but a
+    value of the wrong form."""
+    read = halfwidth(without_hidden(text))
+    return _ID_SHAPED.search(read) is not None or _GROUPED_ID.search(read) is not None
 
 
 def id_shaped_runs(text: str) -> list[str]:

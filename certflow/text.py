@@ -3,12 +3,16 @@
 Intake reads names from spreadsheets and the certificate web service reads them
 from a look-up form; both go through :func:`normalise_name`, so a name typed
 with a space between its characters or another dot between its parts finds
-the name stored at intake. Pure code, no I/O, and light to import.
+the name stored at intake. What people type may also hold characters that show
+as nothing or move the text around them (a right-to-left override, a
+zero-width space pasted from a chat): :func:`visible` shows them when the text
+is repeated to staff or in a mail. Pure code, no I/O, and light to import.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 # Full-width ASCII (U+FF01..U+FF5E) and the ideographic space map onto ASCII.
@@ -60,3 +64,41 @@ def normalise_name(text: str) -> str:
     """
     name = _SEPARATOR.sub(NAME_SEPARATOR, _clean(text))
     return _CJK_GAP.sub("", name)
+
+
+# Control characters (Cc: escape, carriage return…), format characters (Cf:
+# zero-width spaces and joiners, bidi overrides and isolates, the soft hyphen),
+# the line and paragraph separators some viewers break lines at (Zl, Zp), and
+# halves of a surrogate pair (Cs: bytes of a command line that are no UTF-8).
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+# What text repeated to staff keeps as it is: its own line breaks and tabs.
+_LAYOUT = frozenset("\n\t")
+
+
+def is_hidden(ch: str) -> bool:
+    """Whether ``ch`` shows as nothing, or changes how the text around it shows."""
+    return unicodedata.category(ch) in _HIDDEN_CATEGORIES
+
+
+def visible(text: str) -> str:
+    """``text`` with each hidden character (but a line feed or a tab) shown as
+    its code point: ``<U+202E>``.
+
+    For everything repeated from what people typed or sent: a right-to-left
+    override in a spreadsheet cell would otherwise turn the rest of the
+    terminal line (or the mail's line) around, and a zero-width space make two
+    different values look the same.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        f"<U+{ord(ch):04X}>" if ch not in _LAYOUT and is_hidden(ch) else ch
+        for ch in text
+    )
+
+
+def without_hidden(text: str) -> str:
+    """``text`` with every hidden character (:func:`is_hidden`) left out."""
+    if text.isprintable():
+        return text
+    return "".join(ch for ch in text if not is_hidden(ch))

@@ -51,6 +51,7 @@ _KINDS: dict[str, tuple[str, ...]] = {
     "not_a_list": ("list_type",),
     "not_a_table": ("dict_type", "model_type", "model_attributes_type"),
     "not_a_duration": ("time_delta_parsing", "time_delta_type"),
+    "id_number": ("id_number",),
 }
 _KIND_OF = {kind: key for key, kinds in _KINDS.items() for kind in kinds}
 

@@ -98,12 +98,13 @@ from certflow.files import (
 from certflow.i18n import catalogue, t, t_or
 from certflow.identity import (
     ADMISSION_NUMBER_MAX_LENGTH,
-    STAFF_ID_PATTERN,
     canonical_code,
     compact_code,
     invoice_number,
     is_admission_number,
     is_invoice_placeholder,
+    is_or_holds_id_number,
+    is_staff_id,
     staff_key,
 )
 from certflow.intake.container import is_blank
@@ -156,7 +157,7 @@ from certflow.timeutil import (
     format_deadline,
 )
 from certflow.validation import explain, problem_of
-from starter.echo import masked, masking_typed_id_numbers
+from starter.echo import echoing, safe_echo
 
 if TYPE_CHECKING:
     from certflow.certificates import (
@@ -172,6 +173,9 @@ HISTORY_SHOWN = 12
 PROBLEMS_SHOWN = 20
 # Site codes and plan ids go into visibility queries; this keeps quotes out.
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$")
+# A correction request's id is its plan's id (of any form a plan was started
+# with), then -C and its number (P2026-1104-0412-C001): longer than a code.
+_REQUEST_ID_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # A batch the weekly schedule gathered before scheduled batches were named like
 # the others took its workflow id's suffix: scheduled-2026-12-07T01:00:00Z.
 _SCHEDULED_BATCH = re.compile(
@@ -353,6 +357,19 @@ def staff_id_as_typed(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
+def staff_id_argument(text: str) -> str:
+    """A staff member named by an option other than ``--person`` (the signers
+    of ``--signed-by``): a staff id, as ``--person`` takes one.
+
+    A name or an ID number would be kept in the plan's history for good; it
+    is refused, and not repeated.
+    """
+    staff_id = staff_id_as_typed(text).strip()
+    if not is_staff_id(staff_id):
+        raise argparse.ArgumentTypeError(t("cli.not_staff_id"))
+    return staff_id
+
+
 def person_refusal(role: str | None, person: str | None) -> str | None:
     """The refusal of ``person`` as the one acting in ``role``, or None.
 
@@ -364,9 +381,7 @@ def person_refusal(role: str | None, person: str | None) -> str | None:
     ``--as`` only would record the action under the first role's person, the
     audit trail naming the wrong member of staff.
     """
-    if person is not None and (
-        not re.fullmatch(STAFF_ID_PATTERN, person) or holds_id_number(person)
-    ):
+    if person is not None and not is_staff_id(person):
         return t("cli.person_not_staff_id")
     env_role, env_person = env_value(ROLE_ENV), os.environ.get(PERSON_ENV)
     if (
@@ -811,12 +826,30 @@ def _day(text: str) -> date:
     return day
 
 
-def _code(text: str) -> str:
+def code_argument(text: str) -> str:
     """A plan, site or batch code as issued, however staff typed it."""
+    return _issued_code(text, _CODE)
+
+
+def _request_id(text: str) -> str:
+    """A correction request's id as issued: ``p2026-1104-0412-c001`` or full
+    width names ``P2026-1104-0412-C001`` (the plan matches ids so too)."""
+    return _issued_code(text, _REQUEST_ID_SHAPE)
+
+
+def _issued_code(text: str, shape: re.Pattern[str]) -> str:
+    """``text`` as issued (upper case, half width, trimmed), of ``shape``.
+
+    An ID number typed in a code's place is refused without being repeated:
+    a code names a workflow and is kept in its history, its search attributes
+    and its mails.
+    """
     code = canonical_code(text)
     if not code:
         raise argparse.ArgumentTypeError(t("cli.code_blank"))
-    if not _CODE.match(code):
+    if is_or_holds_id_number(text):
+        raise argparse.ArgumentTypeError(t("cli.code_is_id_number"))
+    if not shape.match(code):
         raise argparse.ArgumentTypeError(t("cli.bad_code", value=shown(text)))
     return code
 
@@ -827,12 +860,21 @@ def _batch_code(text: str) -> str:
     old = _SCHEDULED_BATCH.fullmatch(canonical_code(text))
     if old is not None:
         return f"scheduled-{old['day']}T{old['time']}Z"
-    return _code(text)
+    return code_argument(text)
 
 
-def _admission(text: str) -> str:
-    """An admission number as intake keeps it: NFKC, trimmed, of its one shape."""
+def admission_argument(text: str) -> str:
+    """An admission number as intake keeps it: NFKC, trimmed, of its one shape.
+
+    An ID number typed in its place (both are long runs of digits) is refused
+    without being repeated, before it reaches the plan's history. Intake does
+    not refuse such admission numbers yet (README, "Known limitations").
+    """
+    if is_or_holds_id_number(text):
+        raise argparse.ArgumentTypeError(t("cli.admission_is_id_number"))
     admission = unicodedata.normalize("NFKC", text).strip()
+    if not admission:
+        raise argparse.ArgumentTypeError(t("cli.admission_blank"))
     if not is_admission_number(admission):
         raise argparse.ArgumentTypeError(
             t("cli.bad_admission", value=shown(text), limit=ADMISSION_NUMBER_MAX_LENGTH)
@@ -840,11 +882,13 @@ def _admission(text: str) -> str:
     return admission
 
 
-def _code_argument(
+def _positional_code(
     parser: argparse.ArgumentParser, name: str, helps: Callable[[str], str]
 ) -> None:
     """A plan or batch code typed after the command: ``PLAN_ID``, ``BATCH_ID``."""
-    parser.add_argument(name, type=_code, metavar=name.upper(), help=helps(name))
+    parser.add_argument(
+        name, type=code_argument, metavar=name.upper(), help=helps(name)
+    )
 
 
 def _batch_argument(
@@ -856,13 +900,26 @@ def _batch_argument(
     )
 
 
+def free_text_argument(text: str, *, refusal: str = "cli.text_holds_id_number") -> str:
+    """Free text staff type (a reason, a requester, a comment), trimmed.
+
+    Every such text is kept in the plan's history and the database, and
+    mailed on: one holding an ID number is refused (``refusal``, the message
+    key) without being repeated. Candidates are named by admission number.
+    """
+    if holds_id_number(text):
+        raise argparse.ArgumentTypeError(t(refusal))
+    return text.strip()
+
+
 def reason_argument(text: str) -> str:
     """``--reason``: kept on record and read by others, so it must say something.
 
     A blank reason would pass where one is optional and be stored as "no
-    reason"; given at all, it is refused here, before anything is sent.
+    reason"; given at all, it is refused here, before anything is sent. Nor
+    may it hold an ID number (``free_text_argument``).
     """
-    reason = text.strip()
+    reason = free_text_argument(text)
     if not reason:
         raise argparse.ArgumentTypeError(t("cli.reason_blank"))
     return reason
@@ -870,16 +927,20 @@ def reason_argument(text: str) -> str:
 
 def public_reason_argument(text: str) -> str:
     """``revoke --reason``: published with the status list and on the
-    verification page, so it may hold no ID number either."""
-    reason = reason_argument(text)
-    if holds_id_number(reason):
-        raise argparse.ArgumentTypeError(t("revocation.reason_holds_id_number"))
-    return reason
+    verification page; an ID number in it is refused saying so."""
+    free_text_argument(text, refusal="revocation.reason_holds_id_number")
+    return reason_argument(text)
+
+
+def comment_argument(text: str) -> str:
+    """``--comment``: optional, and kept like a reason (``free_text_argument``)."""
+    return free_text_argument(text)
 
 
 def requester_argument(text: str) -> str:
-    """``--requester``: who asked, as the request will name them; never blank."""
-    requester = text.strip()
+    """``--requester``: who asked, as the request will name them; never blank,
+    never an ID number."""
+    requester = free_text_argument(text)
     if not requester:
         raise argparse.ArgumentTypeError(t("cli.requester_blank"))
     return requester
@@ -891,8 +952,9 @@ PAYMENT_TEXT_MAX_LENGTH = 100
 
 
 def payment_text_argument(text: str) -> str:
-    """``--method``, ``--reference``: given at all, something, and short."""
-    value = text.strip()
+    """``--method``, ``--reference``: given at all, something, and short;
+    never an ID number (``free_text_argument``)."""
+    value = free_text_argument(text)
     if not value:
         raise argparse.ArgumentTypeError(t("cli.payment_text_blank"))
     if len(value) > PAYMENT_TEXT_MAX_LENGTH:
@@ -1131,7 +1193,7 @@ class PlanAction:
 
         ``helps`` gives the help of an argument by its name (``Arg.name``).
         """
-        _code_argument(parser, "plan_id", helps)
+        _positional_code(parser, "plan_id", helps)
         for arg in self.arguments:
             arg.add_to(parser, helps(arg.name))
         if self.exclusive:
@@ -1218,7 +1280,7 @@ def _scan(flag: str, target: str, kind: DocumentKind, **options: Any) -> Arg:
 SCAN_EMPTY = "cli.scan_empty"
 
 
-_REQUEST_ID = _flag("request_id", "request_id")
+_REQUEST_ID = _flag("request_id", "request_id", type=_request_id)
 # Optional reasons default to None (argparse would run a "" default through
 # ``reason_argument``); ``PlanAction.request`` then uses the model's default.
 _REASON = _flag("--reason", "reason", type=reason_argument, default=None)
@@ -1247,19 +1309,24 @@ SCORE_FIELDS = ("theory", "practical", "total", "status")
 
 
 def check_correction_values(args: argparse.Namespace) -> None:
-    """``--published`` and ``--requested`` read as the plan will read them.
+    """``--published`` and ``--requested`` read as the plan will read them."""
+    problems = correction_value_problems(
+        args.field_field, args.field_published_score, args.field_requested_score
+    )
+    if problems:
+        raise CliError("\n".join(problems))
+
+
+def correction_value_problems(field: str, published: str, requested: str) -> list[str]:
+    """What is wrong with a correction's ``--published`` and ``--requested``.
 
     A score by intake's rule for text (``parse_score``), a status by its word
     (正常, 缺考, 违纪), so a value the plan would refuse is refused here naming
     its flag. An empty ``--published`` is a score nobody quoted.
     """
-    status = args.field_field == "status"
+    status = field == "status"
     problems = []
-    for flag, dest in (
-        ("--published", "field_published_score"),
-        ("--requested", "field_requested_score"),
-    ):
-        text: str = getattr(args, dest)
+    for flag, text in (("--published", published), ("--requested", requested)):
         if flag == "--published" and not text.strip():
             continue
         if status and text.strip() not in STATUS_BY_NAME:
@@ -1269,8 +1336,7 @@ def check_correction_values(args: argparse.Namespace) -> None:
             )
         elif not status and parse_score(text) is None:
             problems.append(t("cli.bad_score_value", flag=flag, value=shown(text)))
-    if problems:
-        raise CliError("\n".join(problems))
+    return problems
 
 
 async def check_paid_plans(ctx: Context, args: argparse.Namespace) -> None:
@@ -1324,6 +1390,7 @@ PLAN_ACTIONS: list[PlanAction] = [
                 _flag(
                     "--signed-by",
                     "signed_evaluator_ids",
+                    type=staff_id_argument,
                     nargs="+",
                     default=[],
                     metavar="STAFF_ID",
@@ -1338,7 +1405,7 @@ PLAN_ACTIONS: list[PlanAction] = [
         ConfirmSummaryRequest,
         (
             _flag("--version", "summary_version", type=version_argument),
-            _flag("--comment", "comment", default=""),
+            _flag("--comment", "comment", type=comment_argument, default=""),
         ),
     ),
     PlanAction(
@@ -1383,7 +1450,12 @@ PLAN_ACTIONS: list[PlanAction] = [
         "submit_correction",
         CorrectionSubmission,
         (
-            _flag("--admission", "admission_number", required=True),
+            _flag(
+                "--admission",
+                "admission_number",
+                type=admission_argument,
+                required=True,
+            ),
             _flag(
                 "--field",
                 "field",
@@ -1433,7 +1505,7 @@ PLAN_ACTIONS: list[PlanAction] = [
             _flag(
                 "--paid-plan",
                 "paid_plan_ids",
-                type=_code,
+                type=code_argument,
                 nargs="+",
                 required=True,
                 metavar="PLAN_ID",
@@ -1480,7 +1552,7 @@ PLAN_ACTIONS: list[PlanAction] = [
         ("site-signoff",),
         "site_signoff",
         SiteSignoffRequest,
-        (_flag("--platform-plan-id", "plan_id", type=_code, required=True),),
+        (_flag("--platform-plan-id", "plan_id", type=code_argument, required=True),),
     ),
     PlanAction(
         ("plan", "cancel"),
@@ -2565,7 +2637,7 @@ def _rejection(text: str) -> tuple[str, str]:
     pair = _PAIR.fullmatch(text)
     if pair is None or not pair["plan"]:
         raise argparse.ArgumentTypeError(t("cli.bad_reject", value=shown(text)))
-    return _code(pair["plan"]), reason_argument(pair["value"])
+    return code_argument(pair["plan"]), reason_argument(pair["value"])
 
 
 def _return(text: str) -> tuple[str, list[Duty]]:
@@ -2588,7 +2660,7 @@ def _return(text: str) -> tuple[str, list[Duty]]:
             raise argparse.ArgumentTypeError(
                 t("cli.bad_return_duty", value=shown(code), allowed=redo_duty_codes())
             ) from None
-    return _code(pair["plan"]), list(dict.fromkeys(duties))
+    return code_argument(pair["plan"]), list(dict.fromkeys(duties))
 
 
 def returns_by_plan(given: list[tuple[str, list[Duty]]]) -> dict[str, list[Duty]]:
@@ -3520,7 +3592,7 @@ def _actor_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
     parser.add_argument(
         "--site",
-        type=_code,
+        type=code_argument,
         default=default(SITE_ENV),
         metavar="SITE_CODE",
         help=argument_help("common", "site"),
@@ -3610,16 +3682,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(plan_action=spec)
 
     history, helps = leaf(("correction", "history"), correction_history)
-    _code_argument(history, "plan_id", helps)
+    _positional_code(history, "plan_id", helps)
     history.add_argument(
         "admission",
-        type=_admission,
+        type=admission_argument,
         metavar="ADMISSION_NUMBER",
         help=helps("admission"),
     )
 
     gather, helps = leaf(("batch", "gather"), gather_batch)
-    gather.add_argument("--batch-id", type=_code, help=helps("batch_id"))
+    gather.add_argument("--batch-id", type=code_argument, help=helps("batch_id"))
     decide, helps = leaf(("batch", "decide"), decide_batch)
     _batch_argument(decide, helps)
     verdict = decide.add_mutually_exclusive_group()
@@ -3628,7 +3700,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # "extend": a repeated flag adds to the plans it names.
     for where, flag, dest, parse, metavar in (
-        (verdict, "--approve", "approve", _code, "PLAN_ID"),
+        (verdict, "--approve", "approve", code_argument, "PLAN_ID"),
         (decide, "--reject", "reject", _rejection, "PLAN_ID=REASON"),
         (decide, "--return", "returns", _return, "PLAN_ID=DUTY[,DUTY...]"),
     ):
@@ -3645,12 +3717,12 @@ def build_parser() -> argparse.ArgumentParser:
     _batch_argument(batch, helps)
 
     details, helps = leaf(("invoice-details",), show_invoice_details)
-    _code_argument(details, "plan_id", helps)
+    _positional_code(details, "plan_id", helps)
 
     documents, helps = leaf(("document", "list"), list_documents)
-    _code_argument(documents, "plan_id", helps)
+    _positional_code(documents, "plan_id", helps)
     fetch, helps = leaf(("document", "get"), get_document)
-    _code_argument(fetch, "plan_id", helps)
+    _positional_code(fetch, "plan_id", helps)
     fetch.add_argument(
         "kind",
         choices=[k.value for k in FETCHABLE_KINDS],
@@ -3664,7 +3736,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--overwrite", action="store_true", help=helps("overwrite"))
 
     status, helps = leaf(("status",), show_status)
-    _code_argument(status, "plan_id", helps)
+    _positional_code(status, "plan_id", helps)
     status.add_argument("--json", action="store_true", help=helps("json"))
 
     listing, helps = leaf(("list",), list_plans, parent=general)
@@ -3678,7 +3750,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument(
         "--site",
         dest="filter_site",
-        type=_code,
+        type=code_argument,
         metavar="SITE_CODE",
         help=helps("site"),
     )
@@ -3693,7 +3765,9 @@ def build_parser() -> argparse.ArgumentParser:
     # A mail is a plan's or an approval batch's (those have no plan): one or
     # the other selects, and they are different codes, so two flags.
     whose = failed.add_mutually_exclusive_group()
-    whose.add_argument("--plan", type=_code, metavar="PLAN_ID", help=helps("plan"))
+    whose.add_argument(
+        "--plan", type=code_argument, metavar="PLAN_ID", help=helps("plan")
+    )
     whose.add_argument(
         "--batch", type=_batch_code, metavar="BATCH_ID", help=helps("batch")
     )
@@ -3970,9 +4044,10 @@ async def run(
     Tests pass their own ``settings`` and ``client``; otherwise the configuration
     file is read and a client connects to the configured Temporal address.
     """
-    # What is typed is masked in what is printed: see starter/echo.py.
-    with masking_typed_id_numbers(argv) as typed:
-        stream = masked(out, typed) if out is not None else None
+    # What is typed is masked in what is printed, and hidden characters
+    # shown: see starter/echo.py.
+    with safe_echo(argv) as typed:
+        stream = echoing(out, typed) if out is not None else None
         status, _ = await _run(argv, settings=settings, client=client, out=stream)
     return status
 
@@ -4075,8 +4150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         # An ID number typed in place of anything else is never repeated whole
-        # by a message, of the tool or of a tool it hands over to.
-        with masking_typed_id_numbers(arguments):
+        # by a message, of the tool or of a tool it hands over to; nor is a
+        # character that hides itself or turns the line around.
+        with safe_echo(arguments):
             status, connected = _main(arguments)
     except BrokenPipeError:
         status, connected = BROKEN_PIPE, False

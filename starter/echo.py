@@ -1,4 +1,4 @@
-"""The staff tool never repeats an ID number typed on its command line.
+"""What the staff tool repeats of its input: no typed ID number, no hidden character.
 
 Staff paste an ID number where a certificate number, a plan id, a staff id or
 a file name belongs (``certflow revoke 330106200308287009``). Every message
@@ -6,13 +6,22 @@ that repeats what was typed (不存在, 格式不对, …) would then print the 
 number on the terminal, into its scroll-back and the screenshot sent to a
 colleague; the web pages refuse to repeat such input for the same reason.
 
-:func:`masking_typed_id_numbers` wraps standard output and standard error while
-a command runs. Each value among the arguments shaped like an ID number (15 to
-18 digits and an optional X, as typed or as the tool reads it: full-width
-digits, spaces between the groups, a zero-width space, a lower-case x) is
-masked as :func:`certflow.privacy.mask_id_number` masks it, in every message
-that repeats it. Only what was typed is masked: an admission number or an
-invoice number the tool prints of its own records is left whole.
+And what the tool repeats (a typed value, a spreadsheet's cell or sheet name,
+a file's name) may hold characters that show as nothing or move the text
+around them: a right-to-left override (U+202E) turns the rest of the terminal
+line around, a zero-width space makes a refused value look like a good one.
+
+:func:`safe_echo` wraps standard output and standard error while a command
+runs, and :func:`echoing` any other stream the command writes to:
+
+- each value among the arguments shaped like an ID number (15 to 18 digits
+  and an optional X, as typed or as the tool reads it: full-width digits,
+  spaces between the groups, a zero-width space, a lower-case x) is masked as
+  :func:`certflow.privacy.mask_id_number` masks it, in every message that
+  repeats it. Only what was typed is masked: an admission number or an
+  invoice number the tool prints of its own records is left whole;
+- every control or format character but a line feed and a tab is written as
+  its code point (``<U+202E>``, :func:`certflow.text.visible`).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from typing import Any, TextIO, cast
 from certflow.arguments import shown
 from certflow.identity import compact_code
 from certflow.privacy import id_shaped_runs, mask_id_numbers_in, mask_id_shaped
+from certflow.text import visible
 
 
 class TypedIdNumbers:
@@ -52,22 +62,29 @@ class TypedIdNumbers:
 
     def mask(self, text: str) -> str:
         """``text`` with every typed ID number in it masked."""
+        if not self:
+            return text
         for typed in sorted(self.spaced, key=len, reverse=True):
             if typed:
                 text = text.replace(typed, self.spaced[typed])
         return mask_id_shaped(text, lambda run: compact_code(run) in self.numbers)
 
 
-class _MaskingStream:
-    """A text stream that masks the typed ID numbers in what is written to it;
-    everything else (flush, fileno, encoding…) is the wrapped stream's."""
+class _EchoStream:
+    """A text stream that masks the typed ID numbers in what is written to it,
+    then shows its hidden characters; everything else (flush, fileno,
+    encoding…) is the wrapped stream's.
+
+    Masked first: a typed number with a zero-width space in it is found as
+    typed, before the space is written out as ``<U+200B>``.
+    """
 
     def __init__(self, inner: TextIO, typed: TypedIdNumbers) -> None:
         self._inner = inner
         self._typed = typed
 
     def write(self, text: str) -> int:
-        self._inner.write(self._typed.mask(text))
+        self._inner.write(visible(self._typed.mask(text)))
         return len(text)
 
     def writelines(self, lines: Iterable[str]) -> None:
@@ -78,20 +95,18 @@ class _MaskingStream:
         return getattr(self._inner, name)
 
 
-def masked(stream: TextIO, typed: TypedIdNumbers) -> TextIO:
-    """``stream`` masking ``typed``, or ``stream`` itself when nothing was typed."""
-    return cast(TextIO, _MaskingStream(stream, typed)) if typed else stream
+def echoing(stream: TextIO, typed: TypedIdNumbers) -> TextIO:
+    """``stream``, masking ``typed`` and showing hidden characters."""
+    return cast(TextIO, _EchoStream(stream, typed))
 
 
 @contextmanager
-def masking_typed_id_numbers(arguments: Sequence[str]) -> Iterator[TypedIdNumbers]:
-    """Mask the ID numbers among ``arguments`` in everything printed meanwhile."""
+def safe_echo(arguments: Sequence[str]) -> Iterator[TypedIdNumbers]:
+    """Mask the ID numbers among ``arguments``, and show hidden characters,
+    in everything printed meanwhile."""
     typed = TypedIdNumbers(arguments)
-    if not typed:
-        yield typed
-        return
     stdout, stderr = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = masked(stdout, typed), masked(stderr, typed)
+    sys.stdout, sys.stderr = echoing(stdout, typed), echoing(stderr, typed)
     try:
         yield typed
     finally:

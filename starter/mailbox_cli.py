@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -33,9 +34,13 @@ from certflow.config import ConfigError, Settings
 from certflow.i18n import t
 from certflow.models import Role
 from certflow.timeutil import format_cst
+from certflow.validation import explain
 from starter.cli import (
     SCORE_FIELDS,
     acting_flags,
+    admission_argument,
+    code_argument,
+    correction_value_problems,
     person_refusal,
     reason_argument,
     table,
@@ -95,8 +100,12 @@ def build_parser(
 
     assign, helps = command("assign")
     assign.add_argument("key", metavar="KEY", help=helps("key"))
-    assign.add_argument("plan_id", metavar="PLAN_ID", help=helps("plan_id"))
-    assign.add_argument("--admission", required=True, help=helps("admission"))
+    assign.add_argument(
+        "plan_id", type=code_argument, metavar="PLAN_ID", help=helps("plan_id")
+    )
+    assign.add_argument(
+        "--admission", type=admission_argument, required=True, help=helps("admission")
+    )
     assign.add_argument(
         "--field", required=True, choices=SCORE_FIELDS, help=helps("field")
     )
@@ -168,13 +177,31 @@ async def _execute(
 
 
 def _check_assigner(args: argparse.Namespace) -> None:
-    """Only the info center files requests read from mail, each as a named person."""
+    """Only the info center files requests read from mail, each as a named
+    person, with scores the plan can read (as ``certflow correction submit``)."""
     if args.role != Role.INFO_CENTER.value:
         raise _Refused(t("mailbox.assign_role"))
     if not (args.person or "").strip():
         raise _Refused(t("mailbox.assign_person"))
     if (refusal := person_refusal(args.role, args.person)) is not None:
         raise _Refused(refusal)
+    problems = correction_value_problems(args.field, args.published, args.requested)
+    if problems:
+        raise _Refused("\n".join(problems))
+
+
+# The request's fields as the flags of ``assign`` name them.
+_FLAGS = {
+    "admission_number": "--admission",
+    "published_score": "--published",
+    "requested_score": "--requested",
+    "reason": "--reason",
+}
+
+
+def _flag_of(location: tuple[int | str, ...]) -> str:
+    name = str(location[0]) if location else ""
+    return _FLAGS.get(name, name)
 
 
 async def _connect(settings: Settings) -> Client:
@@ -290,6 +317,10 @@ async def _assign(
         )
     except AssignError as err:
         raise _Refused(str(err)) from None
+    except ValidationError as err:
+        # What the request cannot hold, named by field; never the input.
+        detail = "；".join(explain(err, _flag_of))
+        raise _Refused(t("cli.bad_argument", detail=detail)) from None
     except RPCError as err:
         if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             address = settings.temporal.address

@@ -430,7 +430,9 @@ def empty_workbook(folder: Path) -> Path:
 
 
 def unique_plan_id() -> str:
-    return f"T{uuid.uuid4().hex[:10].upper()}"
+    """A plan id of its own for each test, of the form new plans take
+    (``certflow.identity.PLAN_ID_PATTERN``): ``P2099-T…``."""
+    return f"P2099-T{uuid.uuid4().hex[:10].upper()}"
 
 
 async def registered_plan(pool: Any) -> tuple[PlanInfo, datetime]:

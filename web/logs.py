@@ -27,8 +27,9 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-import unicodedata
 from typing import TextIO
+
+from certflow.text import is_hidden
 
 # The loggers whose lines are written as they are: the service's own code, and
 # uvicorn's fixed sentences about the server (never its access log).
@@ -99,7 +100,7 @@ def one_line(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(
-        ch.encode("unicode_escape").decode("ascii") if _hidden(ch) else ch
+        ch.encode("unicode_escape").decode("ascii") if is_hidden(ch) else ch
         for ch in text
     )
 
@@ -112,9 +113,3 @@ def exception_summary(exc: BaseException) -> str:
         last = frames[-1]
         where = f" at {last.filename.rsplit('/', 1)[-1]}:{last.lineno}"
     return f"error={type(exc).__name__}{where}"
-
-
-def _hidden(ch: str) -> bool:
-    # Cc: controls (LF, CR, ESC…); Cf: format (zero-width, bidi overrides);
-    # Zl, Zp: the line and paragraph separators some viewers break lines at.
-    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")

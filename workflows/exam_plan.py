@@ -69,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from certflow.calendar import score_submission_deadline
     from certflow.i18n import t
-    from certflow.identity import invoice_number
+    from certflow.identity import canonical_code, invoice_number
     from certflow.joint_invoice import (
         InvoiceHolding,
         conflict_message,
@@ -116,6 +116,7 @@ with workflow.unsafe.imports_passed_through():
         waiting_in_redo,
     )
     from certflow.plan_details import current_details, timer_summary
+    from certflow.privacy import mask_id_numbers_in
     from certflow.problem_list import problem_lines
     from certflow.timeutil import cst_date, end_of_day, format_cst, format_deadline
 
@@ -1181,6 +1182,7 @@ class ExamPlanWorkflow:
     async def decide_correction(self, req: CorrectionDecision) -> ActionResult:
         state = self._state
         now = workflow.now()
+        req = req.model_copy(update={"request_id": self._correction_key(req)})
         correction = state.corrections[req.request_id]
         correction.status = (
             CorrectionStatus.APPROVED if req.approve else CorrectionStatus.REJECTED
@@ -1224,7 +1226,7 @@ class ExamPlanWorkflow:
     @decide_correction.validator
     def _check_decide_correction(self, req: CorrectionDecision) -> None:
         self._check(Action.DECIDE_CORRECTION, req.actor)
-        self._check_correction_status(req.request_id, CorrectionStatus.PENDING)
+        self._check_correction_status(req, CorrectionStatus.PENDING)
         if not req.approve and not req.reason.strip():
             raise _refuse(Refusal("bad_argument", t("plan.reason_required")))
 
@@ -1232,6 +1234,7 @@ class ExamPlanWorkflow:
     async def apply_correction(self, req: CorrectionApply) -> ActionResult:
         state = self._state
         now = workflow.now()
+        req = req.model_copy(update={"request_id": self._correction_key(req)})
         async with self._lock:
             applied = await self._attempt(
                 IntakeActivities.apply_correction,
@@ -1349,17 +1352,33 @@ class ExamPlanWorkflow:
     @apply_correction.validator
     def _check_apply_correction(self, req: CorrectionApply) -> None:
         self._check(Action.APPLY_CORRECTION, req.actor)
-        self._check_correction_status(req.request_id, CorrectionStatus.APPROVED)
+        self._check_correction_status(req, CorrectionStatus.APPROVED)
+
+    def _correction_key(self, req: CorrectionDecision | CorrectionApply) -> str:
+        """The id a request is kept under, for the id a request names.
+
+        Request ids are matched as plan ids are, as issued: the staff tool
+        sends ``p2026-1104-0412-c001`` as typed by older versions and other
+        clients may still. An id that names no request is returned as it is.
+        """
+        if req.request_id in self._state.corrections:
+            return req.request_id
+        wanted = canonical_code(req.request_id)
+        return next(
+            (key for key in self._state.corrections if canonical_code(key) == wanted),
+            req.request_id,
+        )
 
     def _check_correction_status(
-        self, request_id: str, expected: CorrectionStatus
+        self, req: CorrectionDecision | CorrectionApply, expected: CorrectionStatus
     ) -> None:
+        request_id = self._correction_key(req)
         correction = self._state.corrections.get(request_id)
         if correction is None:
+            # Never repeated whole if it could be an ID number typed by mistake.
+            shown = mask_id_numbers_in(request_id)
             raise _refuse(
-                Refusal(
-                    "bad_argument", t("plan.unknown_correction", request_id=request_id)
-                )
+                Refusal("bad_argument", t("plan.unknown_correction", request_id=shown))
             )
         if correction.status is not expected:
             raise _refuse(
@@ -1940,18 +1959,20 @@ class ExamPlanWorkflow:
             # 4.2.5: the plan signed must be the plan paid for. Unlike other
             # refusals this one is recorded: signing another plan on the
             # national platform is an event finance and the exam office review.
+            # What was given is kept and repeated, an ID number in it masked.
+            given = mask_id_numbers_in(req.plan_id)
             await self._audit(
                 Action.SITE_SIGNOFF,
                 req.actor,
                 accepted=False,
-                signed_plan=req.plan_id,
+                signed_plan=given,
                 paid_plans=",".join(state.payment.paid_plan_ids),
             )
             return ActionResult(
                 accepted=False,
                 message=t(
                     "plan.signoff_plan_mismatch",
-                    given=req.plan_id,
+                    given=given,
                     plan_id=state.info.plan_id,
                     paid="、".join(state.payment.paid_plan_ids),
                 ),
@@ -1960,7 +1981,7 @@ class ExamPlanWorkflow:
                         code="plan_mismatch",
                         message=t(
                             "plan.signoff_plan_problem",
-                            given=req.plan_id,
+                            given=given,
                             plan_id=state.info.plan_id,
                         ),
                     )

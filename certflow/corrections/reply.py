@@ -11,7 +11,8 @@ from enum import StrEnum
 
 from certflow.corrections.model import CorrectionDraft, MailReading
 from certflow.i18n import t
-from certflow.privacy import mask_name
+from certflow.privacy import mask_id_numbers_in, mask_name
+from certflow.text import visible
 from certflow.timeutil import CST
 
 _REPLY_PREFIX = re.compile(r"^\s*(re|回复|答复)\s*[:：]", re.IGNORECASE)
@@ -50,7 +51,9 @@ def refusal_text(
     """Phrase one refusal reason in Chinese, for ``compose_reply(reasons=...)``.
 
     Raises ``ValueError`` when a field the reason names is missing, so a refusal
-    never goes out saying "截止日期为 None".
+    never goes out saying "截止日期为 None". A plan id or admission number
+    the sender wrote is repeated with any ID number in it masked (a form with
+    the ID number in the admission number's place).
     """
     needed: dict[RefusalReason, dict[str, object]] = {
         RefusalReason.AFTER_CUTOFF: {"cutoff": cutoff},
@@ -68,6 +71,10 @@ def refusal_text(
     if missing:
         raise ValueError(f"refusal {reason.value} needs {', '.join(missing)}")
 
+    fields = {
+        name: mask_id_numbers_in(value) if isinstance(value, str) else value
+        for name, value in fields.items()
+    }
     key = reason.value
     if reason is RefusalReason.PUBLICITY_NOT_OPEN and opens is not None:
         key, fields = "publicity_not_open_from", {**fields, "opens": opens.isoformat()}
@@ -93,11 +100,13 @@ def compose_reply(
 
     The reply threads under the original (In-Reply-To, References) unless its
     Message-ID was synthetic, and is marked Auto-Submitted so that the sender's
-    vacation robot does not answer it.
+    vacation robot does not answer it. What it repeats of the mail (its
+    subject, a refused value) shows hidden characters as code points
+    (``<U+202E>``), as every mail does.
     """
     if not original.sender:
         raise ValueError("the original mail has no sender address to reply to")
-    subject = original.subject.strip() or t("corrections.default_subject")
+    subject = visible(original.subject.strip()) or t("corrections.default_subject")
     texts = reasons or [p.render() for p in original.problems]
     if kind is ReplyKind.RECEIVED:
         if not reference:
@@ -131,7 +140,7 @@ def compose_reply(
     reply["Auto-Submitted"] = "auto-replied"
     # Outlook's own out-of-office robot honours this one instead.
     reply["X-Auto-Response-Suppress"] = "All"
-    reply.set_content(body.strip() + "\n", charset="utf-8", cte="base64")
+    reply.set_content(visible(body.strip()) + "\n", charset="utf-8", cte="base64")
     return reply
 
 
