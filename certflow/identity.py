@@ -100,6 +100,38 @@ def is_or_holds_id_number(text: str) -> bool:
     return holds_id_shaped(compact_code(text)) or holds_id_shaped(text)
 
 
+# A run an ID number could be: 17 digits and a check character, not part of a
+# longer run.
+_ID_RUN_IN_CODE = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9X])")
+
+
+def could_be_id_number(text: str) -> bool:
+    """Whether a value typed or read where an admission number belongs holds
+    what could be a mainland ID number, a residence permit or a new foreign
+    permanent residence card.
+
+    Read as typed numbers are (full width, without spaces, hidden characters
+    and hyphens between groups), a run of 18 characters whose first two
+    digits name a province (or that starts with a permit's prefix, or with 9
+    and a province for the foreign card) and whose digits 7-14 are a real day
+    from 1900. The check character is not compared: a mistyped ID number is
+    still one. The old 15-digit numbers are left out: they have not been
+    valid since 2013, and their six-digit day (YYMMDD) is found in too many
+    15-digit admission numbers. An admission number that merely is a long
+    run of digits is none of these (a year first, 2026…, names no province;
+    the digits after a site code are seldom a day), so intake, the
+    correction form and the staff tool refuse the same values, and every
+    accepted candidate's admission number can be typed in a correction.
+    """
+    read = compact_code(text).replace("-", "").upper()
+    for run in _ID_RUN_IN_CODE.findall(read):
+        region = run[1:3] if run[0] == "9" else run[:2]
+        known = region in PROVINCE_CODES or run[:6] in PERMIT_PREFIXES
+        if known and _birth_problem(run[6:14], date.max) is None:
+            return True
+    return False
+
+
 def is_staff_id(text: str) -> bool:
     """Whether ``text`` is a staff id: of ``STAFF_ID_PATTERN``, and not an ID
     number (which a name-free pattern of digits and hyphens would take)."""

@@ -100,6 +100,7 @@ from certflow.identity import (
     ADMISSION_NUMBER_MAX_LENGTH,
     canonical_code,
     compact_code,
+    could_be_id_number,
     invoice_number,
     is_admission_number,
     is_invoice_placeholder,
@@ -867,10 +868,11 @@ def admission_argument(text: str) -> str:
     """An admission number as intake keeps it: NFKC, trimmed, of its one shape.
 
     An ID number typed in its place (both are long runs of digits) is refused
-    without being repeated, before it reaches the plan's history. Intake does
-    not refuse such admission numbers yet (README, "Known limitations").
+    without being repeated, before it reaches the plan's history. Intake
+    refuses the same values (``could_be_id_number``), so no accepted
+    candidate's admission number is refused here.
     """
-    if is_or_holds_id_number(text):
+    if could_be_id_number(text):
         raise argparse.ArgumentTypeError(t("cli.admission_is_id_number"))
     admission = unicodedata.normalize("NFKC", text).strip()
     if not admission:

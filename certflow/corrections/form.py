@@ -15,7 +15,7 @@ from typing import get_args
 
 from certflow.corrections.model import CorrectionDraft, ScoreField
 from certflow.i18n import t
-from certflow.identity import is_admission_number
+from certflow.identity import could_be_id_number, is_admission_number
 from certflow.intake.cells import lost_digits
 from certflow.intake.common import formula_without_result
 from certflow.models import Problem
@@ -190,7 +190,16 @@ def check_record(
         )
 
     admission, whole = read_code(values.get("admission_number", ""))
-    if admission and not (whole and is_admission_number(admission)):
+    if admission and could_be_id_number(admission):
+        problems.append(
+            _problem(
+                record,
+                "admission_is_id_number",
+                "admission_number",
+                value=mask_id_number(admission),
+            )
+        )
+    elif admission and not (whole and is_admission_number(admission)):
         problems.append(
             _problem(
                 record,

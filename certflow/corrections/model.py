@@ -33,6 +33,7 @@ PROBLEM_CODES = INTAKE_PROBLEM_CODES | frozenset(
         "unknown_score_field",
         "bad_plan_id",
         "bad_admission_number",
+        "admission_is_id_number",
         "id_number_as_number",
     }
 )

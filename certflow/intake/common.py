@@ -13,6 +13,7 @@ from certflow.identity import (
     ADMISSION_NUMBER_MAX_LENGTH,
     NAME_MAX_LENGTH,
     IdType,
+    could_be_id_number,
     is_admission_number,
     parse_id_type,
     validate_id,
@@ -424,7 +425,20 @@ def bad_admission_number(
     The rule is the correction reader's own (``certflow.identity``), so every
     accepted candidate can have a score correction filed and matched.
     """
-    if not admission or is_admission_number(admission):
+    if not admission:
+        return None
+    if could_be_id_number(admission):
+        # A column filled with the ID numbers, or one pasted in the wrong cell:
+        # an ID number is never kept as an admission number (it would travel
+        # into corrections, their mails and the plan's history unmasked).
+        return problem(
+            "admission_is_id_number",
+            sheet=sheet,
+            row=row,
+            column=column,
+            value=mask_id_number(admission),
+        )
+    if is_admission_number(admission):
         return None
     shown = admission if len(admission) <= 24 else f"{admission[:24]}…"
     return problem(

@@ -9,6 +9,8 @@ so could never have a correction matched. Both sides now apply one rule
 
 from __future__ import annotations
 
+import argparse
+import unicodedata
 from datetime import date
 
 import pytest
@@ -16,6 +18,7 @@ import pytest
 from certflow.actions import CorrectionSubmission
 from certflow.corrections import read_correction_form_text
 from certflow.intake import read_candidate_sign_in, read_score_summary
+from starter.cli import admission_argument
 from tests.intake.conftest import SAMPLES
 from tests.support import INFO, sample_plan
 
@@ -98,3 +101,56 @@ def test_a_name_past_fifty_characters_is_refused_with_a_clear_message() -> None:
     assert long_name[:3] not in (summary.problems[0].value or "")
     assert _problems(read_score_summary(_summary(name="黎" * 51), PLAN))
     assert read_score_summary(_summary(name="黎" * 50), PLAN).accepted
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "421002200506166066",  # the sample's own ID number, valid
+        "421002200506166060",  # mistyped check character: still an ID number
+        "4210-0220-0506-1660-66",  # typed in groups
+        "９１１００２２００５０６１６６０６６",  # a foreign card's, in full width
+    ],
+)
+def test_an_id_number_in_the_admission_column_is_refused_masked_everywhere(
+    typed: str,
+) -> None:
+    summary = read_score_summary(_summary(admission=typed), PLAN)
+    sign_in = read_candidate_sign_in(
+        SIGN_IN_CSV.format(admission=typed, name="胡俊霞").encode(), PLAN
+    )
+    drafts, problems = read_correction_form_text(
+        TYPED.format(admission=typed), sender="t@school.edu.cn"
+    )
+
+    assert _problems(summary) == [("admission_is_id_number", 2, "准考证号")]
+    assert _problems(sign_in) == [("admission_is_id_number", 2, "准考证号")]
+    assert drafts == []
+    assert [p.code for p in problems] == ["admission_is_id_number"]
+    digits = unicodedata.normalize("NFKC", typed).replace("-", "")
+    for problem in [*summary.problems, *sign_in.problems, *problems]:
+        assert digits[6:12] not in problem.render()
+    with pytest.raises(argparse.ArgumentTypeError):
+        admission_argument(typed)
+
+
+@pytest.mark.parametrize(
+    "admission",
+    [
+        "202611041201234567",  # 18 digits, a year first: no province
+        "212611041201234",  # 15 digits: the old IDs are out of use since 2013
+        "2026110412001",  # the sample's own
+        "HB-4210022005061660",  # a code and digits that are no ID number
+    ],
+)
+def test_a_long_admission_number_that_is_no_id_number_is_taken_on_every_side(
+    admission: str,
+) -> None:
+    summary = read_score_summary(_summary(admission=admission), PLAN)
+    drafts, problems = read_correction_form_text(
+        TYPED.format(admission=admission), sender="t@school.edu.cn"
+    )
+
+    assert summary.accepted, summary.problems
+    assert problems == [] and drafts[0].admission_number == admission
+    assert admission_argument(admission) == admission
