@@ -260,7 +260,10 @@ class IntakeActivities:
                 f"Document {rec.document.sha256} is not in the store: upload it again."
             )
         async with self.pool.acquire() as conn, conn.transaction():
-            return await record_upload_row(conn, rec)
+            version = await record_upload_row(conn, rec)
+            if rec.refused_with is not None:
+                await _refuse_recorded(conn, rec.refused_with)
+            return version
 
     async def _accept_summary(
         self, req: ProcessUpload, rows: list[CandidateScore]
@@ -870,6 +873,41 @@ async def record_upload_row(conn: asyncpg.Connection, rec: UploadRecord) -> int 
         rec.problems,
     )
     return version
+
+
+async def _refuse_recorded(conn: asyncpg.Connection, rec: UploadRecord) -> None:
+    """Record ``rec`` refused, as part of an upload refused after intake read it.
+
+    The row intake wrote for it at its time is marked refused, without a
+    version; where there is none, a refused row is written. The invoice
+    details read from a form go with it, unless another accepted row of the
+    plan names the same form: what finance invoices from is an accepted form.
+    """
+    await conn.execute(
+        """
+        UPDATE plan_documents SET accepted = false, version = NULL,
+            problems = greatest(problems, $5)
+        WHERE plan_id = $1 AND kind = $2 AND sha256 = $3 AND uploaded_at = $4
+        """,
+        rec.plan_id,
+        rec.kind.value,
+        rec.document.sha256,
+        rec.at,
+        rec.problems,
+    )
+    await record_upload_row(conn, rec.model_copy(update={"accepted": False}))
+    if rec.kind is DocumentKind.INVOICE_DETAILS:
+        await conn.execute(
+            """
+            DELETE FROM invoice_details d WHERE d.plan_id = $1 AND d.sha256 = $2
+                AND NOT EXISTS (
+                    SELECT 1 FROM plan_documents p WHERE p.plan_id = $1
+                        AND p.kind = $3 AND p.sha256 = $2 AND p.accepted)
+            """,
+            rec.plan_id,
+            rec.document.sha256,
+            rec.kind.value,
+        )
 
 
 async def record_refused_upload(pool: asyncpg.Pool, rec: UploadRecord) -> bool:

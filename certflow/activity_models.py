@@ -132,8 +132,14 @@ class UploadRecord(Model):
 
     The site's application scan, which nothing reads, accepted or refused with
     its application; and an upload the plan refused before anything read it
-    (its validator), which the staff tool records. ``problems`` is how many
-    reasons it was refused for.
+    (its validator, or the check at its turn), which the staff tool or the
+    plan records. ``problems`` is how many reasons it was refused for.
+
+    ``refused_with`` is an upload that came with this one and is refused with
+    it: the invoice details form of an application refused after intake read
+    and accepted the form. It is recorded refused in the same transaction:
+    the row intake wrote for it at its time is marked refused (no version),
+    and its invoice details go unless another accepted row names the form.
     """
 
     plan_id: str
@@ -143,6 +149,7 @@ class UploadRecord(Model):
     at: datetime
     accepted: bool
     problems: int = 0
+    refused_with: UploadRecord | None = None
 
 
 class ConsistencyRequest(Model):
