@@ -89,8 +89,9 @@ class FinanceRecord(Model):
 class FinanceOutcome(Model):
     """Recorded; or refused: the batch holding the plan, the other plans
     holding the invoice number for another payment, the void of the invoice
-    that had the number, a joint payment's total that is none, or an invoice
-    that does not fit the others of its payment."""
+    that had the number, a joint payment's total that is none, an invoice
+    that does not fit the others of its payment, or one that would leave
+    them disagreeing with a plan of the payment a batch holds."""
 
     recorded: bool
     batch_id: str | None = None
@@ -117,6 +118,10 @@ class FinanceOutcome(Model):
     # the other way under another number.
     still_differing: list[InvoiceHolding] = Field(default_factory=list)
     still_apart: list[InvoiceHolding] = Field(default_factory=list)
+    # Refused: the other plans of the payment an approval batch holds (or
+    # approved), by plan, with their batch ids; the record would leave their
+    # invoices, as gathered, disagreeing with the payment's (``clashing``).
+    gathered: dict[str, str] = Field(default_factory=dict)
 
 
 class ProcessUpload(Model):

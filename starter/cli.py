@@ -2529,6 +2529,7 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
             ctx.say(t("cli.batch_started", batch_id=batch_id))
             ctx.say(t("cli.batch_gathered", count=len(status.plan_ids)))
             ctx.say(*(f"  {plan_id}" for plan_id in status.plan_ids))
+            ctx.say(*await held_back(ctx))
             return 0
         described = await ctx.answer(handle.describe())
         if described.status != WorkflowExecutionStatus.RUNNING:
@@ -2543,10 +2544,35 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
 async def nothing_gathered(ctx: Context, args: argparse.Namespace) -> list[str]:
     """What a gathering that found no plan says: why, and that the id given
     is still free."""
-    lines = [await why_empty(ctx)]
+    held = await held_back(ctx)
+    lines = [t("cli.batch_none_ready"), *held] if held else [await why_empty(ctx)]
     if args.batch_id:
         lines.append(t("cli.batch_id_free", batch_id=args.batch_id))
     return lines
+
+
+async def held_back(ctx: Context) -> list[str]:
+    """The plans awaiting approval a gathering leaves out, one line per joint
+    payment whose plans' invoices disagree, naming them."""
+    from activities.store import disagreeing_payments
+    from certflow.joint_invoice import holdings_text
+
+    pool = await ctx.pool()
+    async with pool.acquire() as conn, conn.transaction():
+        ready = await conn.fetch(
+            "SELECT plan_id FROM plans WHERE stage = $1 AND batch_id IS NULL"
+            " ORDER BY plan_id",
+            Stage.AWAITING_APPROVAL.value,
+        )
+        held = await disagreeing_payments(conn, [row["plan_id"] for row in ready])
+    payments: dict[str, list[str]] = {}
+    for plan_id, holdings in sorted(held.items()):
+        text = holdings_text(holdings, numbered=True)
+        payments.setdefault(text, []).append(plan_id)
+    return [
+        t("cli.batch_held_back", plans="、".join(plans), holders=holders)
+        for holders, plans in payments.items()
+    ]
 
 
 async def why_empty(ctx: Context) -> str:

@@ -73,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
     from certflow.joint_invoice import (
         InvoiceHolding,
         conflict_message,
+        holdings_text,
         still_to_correct,
     )
     from certflow.models import Actor, DocumentKind, DocumentRef, Problem, Role, Stage
@@ -2449,13 +2450,25 @@ class ExamPlanWorkflow:
     ) -> ActionResult:
         """The answer to a record the database refused: the batch, the number
         (a voided invoice's, or another payment's), an amount claimed as a
-        joint payment's total that is none, or an invoice that does not fit
-        the others of its payment."""
+        joint payment's total that is none, an invoice that does not fit the
+        others of its payment, or one leaving them apart from a plan of the
+        payment a batch holds."""
         amount = None if invoiced is None else invoiced.amount
         if outcome.unconfirmed or outcome.joint_total is not None:
             return ActionResult(
                 accepted=False, message=self._joint_refusal(outcome, amount)
             )
+        if outcome.gathered:
+            message = t(
+                "plan.invoice_joint_gathered",
+                plans="、".join(sorted(set(self._state.payment.paid_plan_ids))),
+                gathered="、".join(
+                    t("plan.invoice_gathered_plan", plan_id=plan_id, batch_id=batch)
+                    for plan_id, batch in sorted(outcome.gathered.items())
+                ),
+                holders=holdings_text(outcome.clashing, numbered=True),
+            )
+            return ActionResult(accepted=False, message=message)
         if outcome.conflict is not None and invoiced is not None:
             claim = InvoiceHolding(
                 plan_id=self._state.info.plan_id,
