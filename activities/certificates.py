@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 from temporalio import activity
 
+from activities.document_records import name_document
 from activities.documents import DocumentStore
 from certflow.activity_models import IssuanceResult, IssueRequest
 from certflow.certificates import (
@@ -86,20 +87,13 @@ class CertificateActivities:
             ref = self.store.put(
                 pdf, filename=f"{row['number']}.pdf", media_type="application/pdf"
             )
-            await self.pool.execute(
-                """
-                INSERT INTO documents (sha256, size, media_type) VALUES ($1, $2, $3)
-                ON CONFLICT DO NOTHING
-                """,
-                ref.sha256,
-                ref.size,
-                ref.media_type,
-            )
-            await self.pool.execute(
-                "UPDATE certificates SET pdf_sha256 = $2 WHERE number = $1",
-                row["number"],
-                ref.sha256,
-            )
+            async with self.pool.acquire() as conn, conn.transaction():
+                await name_document(conn, self.store, ref)
+                await conn.execute(
+                    "UPDATE certificates SET pdf_sha256 = $2 WHERE number = $1",
+                    row["number"],
+                    ref.sha256,
+                )
             _write_copy(target, pdf)
         log.info(
             "certificates issued plan_id=%s count=%d kind=%s",

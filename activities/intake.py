@@ -17,6 +17,7 @@ from typing import TypeVar
 import asyncpg
 from temporalio import activity
 
+from activities.document_records import name_document
 from activities.documents import DocumentNotFound, DocumentStore
 from certflow import intake
 from certflow.activity_models import (
@@ -236,6 +237,7 @@ class IntakeActivities:
         """Record an upload intake read; see :func:`record_upload_row`."""
         return await record_upload_row(
             conn,
+            self.store,
             UploadRecord(
                 plan_id=req.plan.plan_id,
                 kind=req.kind,
@@ -252,16 +254,15 @@ class IntakeActivities:
         """Record an upload nobody reads (the application scan): its version
         when accepted, None when refused.
 
-        An accepted file must be in the store: the plan would otherwise go by
-        a file nobody can fetch or mail. One missing fails the attempt, and
-        the plan answers that the upload was not processed.
+        The file must be in the store: the plan would otherwise go by (or
+        list) a file nobody can fetch or mail. One missing fails the attempt,
+        and the plan answers that the upload was not processed.
         """
-        if rec.accepted and not self.store.holds(rec.document):
-            raise DocumentNotFound(
-                f"Document {rec.document.sha256} is not in the store: upload it again."
-            )
         async with self.pool.acquire() as conn, conn.transaction():
-            return await record_upload_row(conn, rec)
+            version = await record_upload_row(conn, self.store, rec)
+            if rec.refused_with is not None:
+                await _refuse_recorded(conn, self.store, rec.refused_with)
+            return version
 
     async def _accept_summary(
         self, req: ProcessUpload, rows: list[CandidateScore]
@@ -438,15 +439,7 @@ class IntakeActivities:
         """
         produced_by = _activity_key()
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                """
-                INSERT INTO documents (sha256, size, media_type) VALUES ($1, $2, $3)
-                ON CONFLICT DO NOTHING
-                """,
-                ref.sha256,
-                ref.size,
-                ref.media_type,
-            )
+            await name_document(conn, self.store, ref)
             await conn.execute(
                 """
                 INSERT INTO plan_documents (plan_id, kind, sha256, filename,
@@ -810,22 +803,19 @@ async def _read(
         return None
 
 
-async def record_upload_row(conn: asyncpg.Connection, rec: UploadRecord) -> int | None:
+async def record_upload_row(
+    conn: asyncpg.Connection, store: DocumentStore, rec: UploadRecord
+) -> int | None:
     """Record one upload of a plan; an accepted one gets the next version number.
+
+    Only while ``store`` holds its file (see ``name_document``): a record never
+    names a file the staff tool took back as nobody's meanwhile.
 
     A retried activity finds its own earlier row (same file, same time) and
     returns that version instead of adding another, also when it overlaps
     its first attempt: both look only once they hold the plan's lock.
     """
-    await conn.execute(
-        """
-        INSERT INTO documents (sha256, size, media_type) VALUES ($1, $2, $3)
-        ON CONFLICT DO NOTHING
-        """,
-        rec.document.sha256,
-        rec.document.size,
-        rec.document.media_type,
-    )
+    await name_document(conn, store, rec.document)
     # Serialise the plan's records of this kind: a retry started while its
     # first attempt still writes (timed out, not stopped) waits here for it
     # and then finds its row, instead of both missing the other's row and
@@ -875,21 +865,65 @@ async def record_upload_row(conn: asyncpg.Connection, rec: UploadRecord) -> int 
     return version
 
 
-async def record_refused_upload(pool: asyncpg.Pool, rec: UploadRecord) -> bool:
+async def _refuse_recorded(
+    conn: asyncpg.Connection, store: DocumentStore, rec: UploadRecord
+) -> None:
+    """Record ``rec`` refused, as part of an upload refused after intake read it.
+
+    The row intake wrote for it at its time is marked refused, without a
+    version; where there is none, a refused row is written. The invoice
+    details read from a form go with it, unless another accepted row of the
+    plan names the same form: what finance invoices from is an accepted form.
+    """
+    await conn.execute(
+        """
+        UPDATE plan_documents SET accepted = false, version = NULL,
+            problems = greatest(problems, $5)
+        WHERE plan_id = $1 AND kind = $2 AND sha256 = $3 AND uploaded_at = $4
+        """,
+        rec.plan_id,
+        rec.kind.value,
+        rec.document.sha256,
+        rec.at,
+        rec.problems,
+    )
+    await record_upload_row(conn, store, rec.model_copy(update={"accepted": False}))
+    if rec.kind is DocumentKind.INVOICE_DETAILS:
+        await conn.execute(
+            """
+            DELETE FROM invoice_details d WHERE d.plan_id = $1 AND d.sha256 = $2
+                AND NOT EXISTS (
+                    SELECT 1 FROM plan_documents p WHERE p.plan_id = $1
+                        AND p.kind = $3 AND p.sha256 = $2 AND p.accepted)
+            """,
+            rec.plan_id,
+            rec.document.sha256,
+            rec.kind.value,
+        )
+
+
+async def record_refused_upload(
+    pool: asyncpg.Pool, store: DocumentStore, rec: UploadRecord
+) -> bool:
     """Record an upload the plan refused before reading it; False when the
     plan has no row yet to record it under (it is still registering), or
-    none at all (an unknown plan id).
+    none at all (an unknown plan id), or the file is no longer in the store
+    (another run of the staff tool took the same bytes back meanwhile).
 
     The staff tool calls it: a validator refuses without any side effect, and
     the file the tool put in the store would otherwise be named by no record.
     """
-    async with pool.acquire() as conn, conn.transaction():
-        known = await conn.fetchval(
-            "SELECT 1 FROM plans WHERE plan_id = $1 FOR SHARE", rec.plan_id
-        )
-        if not known:
-            return False
-        await record_upload_row(conn, rec.model_copy(update={"accepted": False}))
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            known = await conn.fetchval(
+                "SELECT 1 FROM plans WHERE plan_id = $1 FOR SHARE", rec.plan_id
+            )
+            if not known:
+                return False
+            refused = rec.model_copy(update={"accepted": False})
+            await record_upload_row(conn, store, refused)
+    except DocumentNotFound:
+        return False
     return True
 
 

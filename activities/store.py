@@ -21,7 +21,12 @@ from certflow.activity_models import (
     ReleaseRequest,
     StageChange,
 )
-from certflow.joint_invoice import InvoiceHolding, invoice_conflict, left_to_correct
+from certflow.joint_invoice import (
+    InvoiceHolding,
+    invoice_conflict,
+    left_to_correct,
+    payment_disagrees,
+)
 from certflow.models import Stage
 
 # The error type of a registration refused for a plan id another workflow holds.
@@ -31,6 +36,9 @@ START_PLAN = "start_plan"
 CENT = Decimal("0.01")
 # The audit action of a plan gathered into an approval batch.
 GATHER_BATCH = "gather_batch"
+# The audit action of a plan a gathering left out: its joint payment's
+# invoices disagree.
+HELD_BACK = "held_back_from_batch"
 
 _INSERT_AUDIT = """
     INSERT INTO audit (plan_id, action, role, person, at, accepted, late,
@@ -97,6 +105,31 @@ def _gathered(req: ClaimRequest, plan_id: str, at: datetime) -> AuditEntry:
     )
 
 
+def _held_back(
+    req: ClaimRequest,
+    run_id: str,
+    plan_id: str,
+    holdings: list[InvoiceHolding],
+    at: datetime,
+) -> AuditEntry:
+    """The audit line of a plan a gathering left out, with the invoices of its
+    joint payment that disagree (plan, number, amount, date of each)."""
+    invoices = "; ".join(
+        f"{h.plan_id} {h.number} {h.amount or ''} {h.issued_on or ''}".rstrip()
+        for h in holdings
+    )
+    return AuditEntry(
+        plan_id=plan_id,
+        action=HELD_BACK,
+        role=req.requested_role,
+        person=req.requested_by or "workflow",
+        at=at,
+        accepted=False,
+        details={"batch_id": req.batch_id, "invoices": invoices},
+        idempotency_key=f"batch/{req.batch_id}/{run_id}/{HELD_BACK}/{plan_id}",
+    )
+
+
 # What each plan's latest accepted application says its payment covers.
 _PAID_PLANS = """
     SELECT DISTINCT ON (plan_id) plan_id, details ->> 'paid_plans' AS paid
@@ -146,16 +179,16 @@ async def _lock_payment(conn: asyncpg.Connection, plan_ids: list[str]) -> None:
         )
 
 
-# The invoices plans carry now: of plan $1, of the plans of its payment ($2),
-# and under the number $3. A cancelled plan carries none (a cancellation lets
-# go of its number, but a plan found gone is marked cancelled and keeps its
-# row), nor does a plan that voided the invoice it still names.
+# The invoices plans carry now: of the plans $1, and under the number $2 (if
+# any). A cancelled plan carries none (a cancellation lets go of its number,
+# but a plan found gone is marked cancelled and keeps its row), nor does a
+# plan that voided the invoice it still names.
 _CARRIED = """
     SELECT held.plan_id, held.number, held.amount, held.issued_on,
         held.whole_payment
     FROM plan_invoices AS held JOIN plans USING (plan_id)
-    WHERE (held.plan_id = $1 OR held.plan_id = ANY($2) OR held.number = $3)
-        AND plans.stage <> $4
+    WHERE (held.plan_id = ANY($1) OR held.number = $2)
+        AND plans.stage <> $3
         AND NOT EXISTS (
             SELECT 1 FROM audit WHERE action = 'void_invoice'
                 AND audit.plan_id = held.plan_id
@@ -169,15 +202,72 @@ async def _carried(
 ) -> tuple[InvoiceHolding | None, list[InvoiceHolding], list[InvoiceHolding]]:
     """The plan's invoice now; the other plans carrying ``number``; and the
     other plans of its payment carrying another number."""
-    rows = await conn.fetch(
-        _CARRIED, plan_id, paid_plan_ids, number, Stage.CANCELLED.value
-    )
-    held = [InvoiceHolding(**dict(row)) for row in rows]
+    held = await _invoices(conn, [plan_id, *paid_plan_ids], number)
     current = next((h for h in held if h.plan_id == plan_id), None)
     others = [h for h in held if h.plan_id != plan_id]
     carriers = [h for h in others if h.number == number]
     elsewhere = [h for h in others if h.number != number and h.plan_id in paid_plan_ids]
     return current, carriers, elsewhere
+
+
+async def _invoices(
+    conn: asyncpg.Connection, plan_ids: list[str], number: str | None = None
+) -> list[InvoiceHolding]:
+    """The invoices ``plan_ids`` carry now, and the plans carrying ``number``."""
+    rows = await conn.fetch(_CARRIED, plan_ids, number, Stage.CANCELLED.value)
+    return [InvoiceHolding(**dict(row)) for row in rows]
+
+
+async def disagreeing_payments(
+    conn: asyncpg.Connection, plan_ids: list[str]
+) -> dict[str, list[InvoiceHolding]]:
+    """Of ``plan_ids``, those whose joint payment's plans carry invoices that
+    do not invoice it one way (see ``payment_disagrees``): each with the
+    invoices of its payment.
+
+    What a payment covers is what the plans' latest accepted applications
+    declared, as ``joint_payments`` reads it. The payments' invoice locks
+    are taken, as a record of their invoices takes them: in the caller's
+    transaction, none of their invoices changes before it ends.
+    """
+    rows = await conn.fetch(_PAID_PLANS, plan_ids)
+    groups = joint_groups({row["plan_id"]: _plan_ids(row["paid"]) for row in rows})
+    named = sorted({p for group in groups for p in group})
+    await _lock_payment(conn, named)
+    held = await _invoices(conn, named)
+    disagreeing: dict[str, list[InvoiceHolding]] = {}
+    for group in groups:
+        holdings = [h for h in held if h.plan_id in group]
+        if payment_disagrees(holdings):
+            disagreeing.update({p: holdings for p in plan_ids if p in group})
+    return disagreeing
+
+
+async def _gathered_apart(
+    conn: asyncpg.Connection, claim: InvoiceHolding, others: list[InvoiceHolding]
+) -> FinanceOutcome | None:
+    """Refuse a record leaving the payment's invoices disagreeing with those of
+    its plans an approval batch holds (or approved).
+
+    A correction is made plan by plan and may leave the others to correct
+    alike; but a plan a batch holds is decided on its invoice as gathered,
+    and an approved one is no longer corrected: they would stay apart.
+    """
+    if not payment_disagrees([claim, *others]):
+        return None
+    rows = await conn.fetch(
+        "SELECT plan_id, batch_id FROM plans"
+        " WHERE plan_id = ANY($1) AND batch_id IS NOT NULL ORDER BY plan_id",
+        [h.plan_id for h in others],
+    )
+    if not rows:
+        return None
+    gathered = {row["plan_id"]: row["batch_id"] for row in rows}
+    return FinanceOutcome(
+        recorded=False,
+        gathered=gathered,
+        clashing=[h for h in others if h.plan_id in gathered],
+    )
 
 
 def _claim(req: FinanceRecord, number: str) -> InvoiceHolding:
@@ -233,13 +323,18 @@ async def _claim_invoice_number(
             payment,
         )
     claim = _claim(req, number)
-    conflict = invoice_conflict(
-        claim, *await _carried(conn, plan_id, number, req.paid_plan_ids)
+    current, carriers, elsewhere = await _carried(
+        conn, plan_id, number, req.paid_plan_ids
     )
+    conflict = invoice_conflict(claim, current, carriers, elsewhere)
     if conflict is not None:
         await _let_go(conn, number)  # inserted above for nothing
         how, clashing = conflict
         return FinanceOutcome(recorded=False, conflict=how, clashing=clashing)
+    apart = await _gathered_apart(conn, claim, [*carriers, *elsewhere])
+    if apart is not None:
+        await _let_go(conn, number)
+        return apart
     before = await conn.fetchval(
         "SELECT number FROM plan_invoices WHERE plan_id = $1 FOR UPDATE", plan_id
     )
@@ -624,14 +719,33 @@ class PlanStore:
                     run_id,
                 )
                 return sorted(claimed)
+            # Locked before their invoices are read: a correction of one of
+            # them waits, and then finds it gathered.
+            ready = await conn.fetch(
+                "SELECT plan_id FROM plans WHERE stage = $1 AND batch_id IS NULL"
+                " ORDER BY plan_id FOR UPDATE",
+                Stage.AWAITING_APPROVAL.value,
+            )
+            # Known limitation: a plan held back is named only in its audit
+            # trail and to whoever runs `batch gather`; a scheduled one mails nobody.
+            held_back = await disagreeing_payments(conn, [r["plan_id"] for r in ready])
+            await conn.executemany(
+                _INSERT_AUDIT,
+                [
+                    _audit_values(_held_back(req, run_id or "", plan_id, holdings, at))
+                    for plan_id, holdings in sorted(held_back.items())
+                ],
+            )
             rows = await conn.fetch(
                 """
                 UPDATE plans SET batch_id = $1
-                WHERE (stage = $2 AND batch_id IS NULL) OR batch_id = $1
+                WHERE (stage = $2 AND batch_id IS NULL AND plan_id <> ALL($3))
+                    OR batch_id = $1
                 RETURNING plan_id
                 """,
                 req.batch_id,
                 Stage.AWAITING_APPROVAL.value,
+                sorted(held_back),
             )
             plan_ids = sorted(r["plan_id"] for r in rows)
             if not plan_ids:

@@ -89,8 +89,9 @@ class FinanceRecord(Model):
 class FinanceOutcome(Model):
     """Recorded; or refused: the batch holding the plan, the other plans
     holding the invoice number for another payment, the void of the invoice
-    that had the number, a joint payment's total that is none, or an invoice
-    that does not fit the others of its payment."""
+    that had the number, a joint payment's total that is none, an invoice
+    that does not fit the others of its payment, or one that would leave
+    them disagreeing with a plan of the payment a batch holds."""
 
     recorded: bool
     batch_id: str | None = None
@@ -117,6 +118,10 @@ class FinanceOutcome(Model):
     # the other way under another number.
     still_differing: list[InvoiceHolding] = Field(default_factory=list)
     still_apart: list[InvoiceHolding] = Field(default_factory=list)
+    # Refused: the other plans of the payment an approval batch holds (or
+    # approved), by plan, with their batch ids; the record would leave their
+    # invoices, as gathered, disagreeing with the payment's (``clashing``).
+    gathered: dict[str, str] = Field(default_factory=dict)
 
 
 class ProcessUpload(Model):
@@ -132,8 +137,14 @@ class UploadRecord(Model):
 
     The site's application scan, which nothing reads, accepted or refused with
     its application; and an upload the plan refused before anything read it
-    (its validator), which the staff tool records. ``problems`` is how many
-    reasons it was refused for.
+    (its validator, or the check at its turn), which the staff tool or the
+    plan records. ``problems`` is how many reasons it was refused for.
+
+    ``refused_with`` is an upload that came with this one and is refused with
+    it: the invoice details form of an application refused after intake read
+    and accepted the form. It is recorded refused in the same transaction:
+    the row intake wrote for it at its time is marked refused (no version),
+    and its invoice details go unless another accepted row names the form.
     """
 
     plan_id: str
@@ -143,6 +154,7 @@ class UploadRecord(Model):
     at: datetime
     accepted: bool
     problems: int = 0
+    refused_with: UploadRecord | None = None
 
 
 class ConsistencyRequest(Model):

@@ -25,6 +25,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from itertools import combinations
 
 from certflow.i18n import t
 from certflow.models import Model
@@ -114,6 +115,30 @@ def invoice_conflict(
     if claim.whole_payment:
         return InvoiceConflict.INVOICED_APART, apart
     return InvoiceConflict.WHOLE_ELSEWHERE, apart
+
+
+def payment_disagrees(holdings: list[InvoiceHolding]) -> bool:
+    """Whether the invoices a payment's plans carry do not invoice it one way.
+
+    ``holdings`` are the invoices of the plans of one payment that carry one
+    (a plan without one still owes it: the invoice does not hold approval).
+    They agree when every plan carrying a number carries the same amount and
+    date, a plan's own invoice is carried by that plan alone, and a
+    whole-payment invoice is the only invoice of the payment. A correction
+    made plan by plan leaves them disagreeing for a while (see
+    ``left_to_correct``); values recorded before they were kept are not
+    compared.
+    """
+    by_number: dict[str, list[InvoiceHolding]] = {}
+    for holding in holdings:
+        by_number.setdefault(holding.number, []).append(holding)
+    for carriers in by_number.values():
+        if any(not agrees(one, other) for one, other in combinations(carriers, 2)):
+            return True
+        if len(carriers) > 1 and any(h.whole_payment is False for h in carriers):
+            return True
+    whole = any(holding.whole_payment for holding in holdings)
+    return whole and len(by_number) > 1
 
 
 def left_to_correct(

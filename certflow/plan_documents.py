@@ -104,8 +104,9 @@ class DocumentState(StrEnum):
     CURRENT = "current"
     # An accepted version a later one replaced.
     SUPERSEDED = "superseded"
-    # Accepted by intake, but the plan went on with an earlier one (the
-    # application it came with was refused after the form was read).
+    # Accepted by intake, but the plan went on with an earlier one: the
+    # application it came with was not processed after the form was read, or
+    # was refused before such a form was recorded refused with it.
     NOT_TAKEN = "not_taken"
     # Refused by intake: kept for the record, no version.
     REFUSED = "refused"

@@ -10,7 +10,10 @@
 -- claiming nothing. The row is the run's, not the batch id's: a run that
 -- gathered nothing leaves its batch id free for a later run
 -- (``certflow batch gather``), which claims afresh.
-CREATE TABLE batch_claims (
+--
+-- ``IF NOT EXISTS``: this migration was numbered 15 on its branch, and a
+-- database migrated there has it under that name (``migrate`` goes by names).
+CREATE TABLE IF NOT EXISTS batch_claims (
     batch_id    text NOT NULL,
     run_id      text NOT NULL,
     plan_ids    text[] NOT NULL,

@@ -10,6 +10,9 @@
 -- the same for every attempt) and ``scheduled_at`` when the plan asked for
 -- it: a later activity of the same id takes the row over, an earlier one
 -- (given up) writes nothing. Rows written before this version have neither.
+--
+-- ``IF NOT EXISTS``: this migration was numbered 16 on its branch, and a
+-- database migrated there has it under that name (``migrate`` goes by names).
 ALTER TABLE correction_requests
-    ADD COLUMN recorded_by text,
-    ADD COLUMN scheduled_at timestamptz;
+    ADD COLUMN IF NOT EXISTS recorded_by text,
+    ADD COLUMN IF NOT EXISTS scheduled_at timestamptz;

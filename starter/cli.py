@@ -1097,7 +1097,7 @@ def _given_file(path: Path, data: bytes, arg: Arg) -> GivenFile:
     return GivenFile(path=path, data=data, kind=arg.kind, ref=ref)
 
 
-def _stored(ctx: Context, given: Sequence[GivenFile]) -> list[PutFile]:
+async def _stored(ctx: Context, given: Sequence[GivenFile]) -> list[PutFile]:
     """Put an action's checked uploads in the document store.
 
     A store that cannot take one (a folder or a device where the file belongs,
@@ -1112,7 +1112,7 @@ def _stored(ctx: Context, given: Sequence[GivenFile]) -> list[PutFile]:
                 file.data, filename=file.path.name, media_type=file.ref.media_type
             )
         except OSError as err:
-            _take_back(ctx, put)
+            await _take_back(ctx, put)
             where = err.filename or ctx.settings.documents_dir
             reason = t("cli.store_unwritable", path=where, file=file.path)
             raise CliError(reason, status=1) from None
@@ -1120,13 +1120,31 @@ def _stored(ctx: Context, given: Sequence[GivenFile]) -> list[PutFile]:
     return put
 
 
-def _take_back(ctx: Context, put: Sequence[PutFile]) -> None:
+async def _take_back(ctx: Context, put: Sequence[PutFile]) -> None:
     """Remove the files this run wrote to the store for an action nobody
-    took up (refused unread, or never sent). A file the store held before,
-    another upload of the same bytes, stays: a record may name it."""
-    for file in put:
-        if file.written:
-            ctx.store.discard(file.ref)
+    took up (refused unread, or never sent), where no record names them.
+
+    A file the store held before stays. So does one a record names or is
+    being written for, checked in the database under the file's lock (see
+    ``discard_unnamed``): the same bytes uploaded by another run at the same
+    moment and taken, or a damaged file of the store this run mended. Where
+    the database does not answer, the files stay, named on the error stream:
+    a file nothing names harms nothing.
+    """
+    written = [file for file in put if file.written]
+    if not written:
+        return
+    import asyncpg
+
+    from activities.document_records import discard_unnamed
+
+    try:
+        pool = await ctx.pool()
+        for file in written:
+            await discard_unnamed(pool, ctx.store, file.ref)
+    except (OSError, asyncpg.PostgresError, ConnectionProblem):
+        paths = "、".join(str(ctx.store.path_of(file.ref)) for file in written)
+        print(t("cli.upload_left_in_store", paths=paths), file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -1590,7 +1608,7 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
 
     client = await ctx.client()
     handle = client.get_workflow_handle(plan_workflow_id(args.plan_id))
-    put = _stored(ctx, given)
+    put = await _stored(ctx, given)
     try:
         result = await ctx.update(
             handle.execute_update(spec.update, request, result_type=ActionResult),
@@ -1601,7 +1619,7 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
         raise
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            _take_back(ctx, put)  # no plan read it, nor checked who sent it
+            await _take_back(ctx, put)  # no plan read it, nor checked who sent it
         if err.status == RPCStatusCode.NOT_FOUND and await plan_known(
             ctx, client, args.plan_id
         ):
@@ -1641,7 +1659,7 @@ async def _refused_unread(
     from certflow.activity_models import UploadRecord
 
     if code in NOT_THE_PLANS_PARTY:
-        _take_back(ctx, put)
+        await _take_back(ctx, put)
         return
     try:
         pool = await ctx.pool()
@@ -1656,8 +1674,8 @@ async def _refused_unread(
                 accepted=False,
                 problems=1,
             )
-            if not await record_refused_upload(pool, record):
-                _take_back(ctx, [file])
+            if not await record_refused_upload(pool, ctx.store, record):
+                await _take_back(ctx, [file])
     except (OSError, asyncpg.PostgresError, ConnectionProblem, RPCError):
         paths = "、".join(str(ctx.store.path_of(file.ref)) for file in put)
         print(t("cli.refused_upload_unrecorded", paths=paths), file=sys.stderr)
@@ -2585,6 +2603,7 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
             ctx.say(t("cli.batch_started", batch_id=batch_id))
             ctx.say(t("cli.batch_gathered", count=len(status.plan_ids)))
             ctx.say(*(f"  {plan_id}" for plan_id in status.plan_ids))
+            ctx.say(*await held_back(ctx))
             return 0
         described = await ctx.answer(handle.describe())
         if described.status != WorkflowExecutionStatus.RUNNING:
@@ -2599,10 +2618,35 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
 async def nothing_gathered(ctx: Context, args: argparse.Namespace) -> list[str]:
     """What a gathering that found no plan says: why, and that the id given
     is still free."""
-    lines = [await why_empty(ctx)]
+    held = await held_back(ctx)
+    lines = [t("cli.batch_none_ready"), *held] if held else [await why_empty(ctx)]
     if args.batch_id:
         lines.append(t("cli.batch_id_free", batch_id=args.batch_id))
     return lines
+
+
+async def held_back(ctx: Context) -> list[str]:
+    """The plans awaiting approval a gathering leaves out, one line per joint
+    payment whose plans' invoices disagree, naming them."""
+    from activities.store import disagreeing_payments
+    from certflow.joint_invoice import holdings_text
+
+    pool = await ctx.pool()
+    async with pool.acquire() as conn, conn.transaction():
+        ready = await conn.fetch(
+            "SELECT plan_id FROM plans WHERE stage = $1 AND batch_id IS NULL"
+            " ORDER BY plan_id",
+            Stage.AWAITING_APPROVAL.value,
+        )
+        held = await disagreeing_payments(conn, [row["plan_id"] for row in ready])
+    payments: dict[str, list[str]] = {}
+    for plan_id, holdings in sorted(held.items()):
+        text = holdings_text(holdings, numbered=True)
+        payments.setdefault(text, []).append(plan_id)
+    return [
+        t("cli.batch_held_back", plans="、".join(plans), holders=holders)
+        for holders, plans in payments.items()
+    ]
 
 
 async def why_empty(ctx: Context) -> str:

@@ -552,6 +552,15 @@ class PlanDriver:
 
     async def submit_everything(self) -> None:
         """Stage 1 done right: every upload accepted and the summary confirmed."""
+        await self.submit_everything_but_the_confirmation()
+        result = await self.h.execute_update(
+            ExamPlanWorkflow.confirm_score_summary,
+            ConfirmSummaryRequest(actor=SITE, summary_version=1),
+        )
+        assert result.accepted
+
+    async def submit_everything_but_the_confirmation(self) -> None:
+        """Stage 1's uploads accepted; the site's confirmation still owed."""
         wf = ExamPlanWorkflow
         result = await self.upload(wf.upload_score_summary, LEAD, self.files["summary"])
         assert result.accepted, result.problems
@@ -577,11 +586,6 @@ class PlanDriver:
             wf.upload_evaluator_sign_in, SITE, self.files["evaluators"]
         )
         assert result.accepted, result.problems
-        result = await self.h.execute_update(
-            wf.confirm_score_summary,
-            ConfirmSummaryRequest(actor=SITE, summary_version=1),
-        )
-        assert result.accepted
 
     async def wait_for(self, predicate: Any, *, attempts: int = 300) -> PlanStatus:
         """Poll the status query until ``predicate(status)`` holds (real seconds).

@@ -10,7 +10,7 @@ obligations, so reminders and escalations need no outside scheduler.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -73,9 +73,10 @@ with workflow.unsafe.imports_passed_through():
     from certflow.joint_invoice import (
         InvoiceHolding,
         conflict_message,
+        holdings_text,
         still_to_correct,
     )
-    from certflow.models import Actor, DocumentKind, Problem, Role, Stage
+    from certflow.models import Actor, DocumentKind, DocumentRef, Problem, Role, Stage
     from certflow.plan import (
         DUTY_OWNER,
         SUBMISSION_DUTIES,
@@ -203,6 +204,20 @@ VOID_INVOICE = "void_invoice"
 # run, and one id, decided false on replaying an application taken before the
 # patch, would leave every later application of that plan unrecorded.
 APPLICATION_SCANS_RECORDED = "application-scans-recorded"
+# Patch id, followed by the case's number in the run (see _patched_case): an
+# action that awaited the lock (or its form's reading) is checked again at its
+# turn against what its validator checked, and refused if the plan changed
+# meanwhile: cancelled, moved on, its payment confirmed, its request decided.
+# Before, only an application's figures were checked again; a cancelled plan
+# took an upload or an application and reopened duties.
+CHECKED_AT_ITS_TURN = "checked-again-at-its-turn"
+# Patch id, followed by the case's number in the run: a confirmation (of the
+# payment, of the score summary) arriving while an upload or a correction
+# holds the lock waits for it, and is checked again; refused when what it
+# confirms was replaced meanwhile. Before, it was taken at once, and the
+# application being recorded then reopened the payment check it closed, with
+# the invoice owed on the old figures.
+CONFIRMATIONS_WAIT = "confirmations-wait-their-turn"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
 
@@ -213,11 +228,16 @@ def _refuse(refusal: Refusal) -> ApplicationError:
     return ApplicationError(refusal.message, type=refusal.code, non_retryable=True)
 
 
+def _first(*refusals: Refusal | None) -> Refusal | None:
+    """The first refusal of several checks, in the order staff fix them."""
+    return next((refusal for refusal in refusals if refusal is not None), None)
+
+
 def _refuse_first(*refusals: Refusal | None) -> None:
     """Raise the first refusal of several checks, in the order staff fix them."""
-    for refusal in refusals:
-        if refusal is not None:
-            raise _refuse(refusal)
+    refusal = _first(*refusals)
+    if refusal is not None:
+        raise _refuse(refusal)
 
 
 def _today() -> date:
@@ -249,6 +269,8 @@ class ExamPlanWorkflow:
         # The applications this run has taken up, refused ones too: each asks
         # its own patch (see APPLICATION_SCANS_RECORDED).
         self._applications = 0
+        # How often each case-by-case patch was asked (see _patched_case).
+        self._patch_cases: dict[str, int] = {}
         self._published: dict[str, Any] = {}
         # The mails asked for and not yet sent, oldest first; each waits for
         # the one before it (see _notify).
@@ -802,6 +824,16 @@ class ExamPlanWorkflow:
         state = self._state
         action = _UPLOAD_ACTION[kind]
         async with self._lock:
+            # A cancellation, or the upload completing the stage, may have held
+            # the lock meanwhile: taken now, the file would be recorded for a
+            # plan that no longer asks for it.
+            refused = self._refused_at_turn(self._action_refusal(action, req.actor))
+            if refused is not None:
+                await self._attempt(
+                    IntakeActivities.record_upload,
+                    self._upload_record(kind, req.document, req.actor, refused=True),
+                )
+                return refused
             current = state.documents.get(kind)
             if (
                 current is not None
@@ -919,6 +951,16 @@ class ExamPlanWorkflow:
     async def confirm_score_summary(self, req: ConfirmSummaryRequest) -> ActionResult:
         if (refused := await self._after_registration()) is not None:
             return refused
+        # A new summary being read now would reopen the confirmation taken
+        # before it.
+        return await self._confirmed_in_turn(
+            DocumentKind.SCORE_SUMMARY,
+            "plan.summary_replaced",
+            lambda: self._confirm_summary_refusal(req),
+            lambda: self._confirm_summary(req),
+        )
+
+    async def _confirm_summary(self, req: ConfirmSummaryRequest) -> ActionResult:
         # Without --version the site confirms the latest: say which that was.
         version = self._state.document_versions[DocumentKind.SCORE_SUMMARY]
         late = self._state.close_duty(
@@ -940,23 +982,28 @@ class ExamPlanWorkflow:
 
     @confirm_score_summary.validator
     def _check_confirm_summary(self, req: ConfirmSummaryRequest) -> None:
-        self._check(Action.CONFIRM_SCORE_SUMMARY, req.actor)
+        _refuse_first(self._confirm_summary_refusal(req))
+
+    def _confirm_summary_refusal(self, req: ConfirmSummaryRequest) -> Refusal | None:
+        """Why the site's confirmation is refused now; None to take it."""
+        refusal = self._action_refusal(Action.CONFIRM_SCORE_SUMMARY, req.actor)
+        if refusal is not None:
+            return refusal
         latest = self._state.document_versions.get(DocumentKind.SCORE_SUMMARY)
         if latest is None:
-            raise _refuse(Refusal("bad_argument", t("plan.summary_not_accepted")))
+            return Refusal("bad_argument", t("plan.summary_not_accepted"))
         if req.summary_version is not None and req.summary_version != latest:
-            raise _refuse(
-                Refusal(
-                    "bad_argument",
-                    t(
-                        "plan.summary_version_mismatch",
-                        confirmed=req.summary_version,
-                        latest=latest,
-                    ),
-                )
+            return Refusal(
+                "bad_argument",
+                t(
+                    "plan.summary_version_mismatch",
+                    confirmed=req.summary_version,
+                    latest=latest,
+                ),
             )
         if self._state.is_done(Duty.SUMMARY_CONFIRMATION.value):
-            raise _refuse(Refusal("already_done", t("plan.already_done")))
+            return Refusal("already_done", t("plan.already_done"))
+        return None
 
     # -- stage 2: consistency review (4.1.5) -----------------------------------
 
@@ -1097,6 +1144,10 @@ class ExamPlanWorkflow:
     async def submit_correction(self, req: CorrectionSubmission) -> ActionResult:
         state = self._state
         async with self._lock:
+            # A cancellation may have held the lock meanwhile.
+            refused = self._refused_at_turn(self._correction_submission_refusal(req))
+            if refused is not None:
+                return refused
             request_id = f"{state.info.plan_id}-C{len(state.corrections) + 1:03d}"
             received_at = req.received_at or workflow.now()
             recorded = await self._attempt(
@@ -1150,33 +1201,38 @@ class ExamPlanWorkflow:
 
     @submit_correction.validator
     def _check_correction(self, req: CorrectionSubmission) -> None:
-        self._check(Action.SUBMIT_CORRECTION, req.actor)
+        _refuse_first(self._correction_submission_refusal(req))
+
+    def _correction_submission_refusal(
+        self, req: CorrectionSubmission
+    ) -> Refusal | None:
+        """Why a correction request is refused now; None to record it."""
+        refusal = self._action_refusal(Action.SUBMIT_CORRECTION, req.actor)
+        if refusal is not None:
+            return refusal
         window = self._state.publicity
         if window is None:
-            raise _refuse(Refusal("wrong_stage", t("plan.publicity_not_started")))
+            return Refusal("wrong_stage", t("plan.publicity_not_started"))
         received = cst_date(req.received_at or workflow.now())
         # Confirming the upload sets the window, which may open days later
         # (E+16 at the earliest): a request before its first day is too early.
         if received < window.start_day:
-            raise _refuse(
-                Refusal(
-                    "before_publicity",
-                    t(
-                        "plan.correction_before_publicity",
-                        opens=window.start_day.isoformat(),
-                    ),
-                )
+            return Refusal(
+                "before_publicity",
+                t(
+                    "plan.correction_before_publicity",
+                    opens=window.start_day.isoformat(),
+                ),
             )
         if received > window.cutoff_day:
-            raise _refuse(
-                Refusal(
-                    "after_cutoff",
-                    t(
-                        "plan.correction_after_cutoff",
-                        cutoff=window.cutoff_day.isoformat(),
-                    ),
-                )
+            return Refusal(
+                "after_cutoff",
+                t(
+                    "plan.correction_after_cutoff",
+                    cutoff=window.cutoff_day.isoformat(),
+                ),
             )
+        return None
 
     @workflow.update
     async def decide_correction(self, req: CorrectionDecision) -> ActionResult:
@@ -1226,7 +1282,7 @@ class ExamPlanWorkflow:
     @decide_correction.validator
     def _check_decide_correction(self, req: CorrectionDecision) -> None:
         self._check(Action.DECIDE_CORRECTION, req.actor)
-        self._check_correction_status(req, CorrectionStatus.PENDING)
+        _refuse_first(self._correction_status_refusal(req, CorrectionStatus.PENDING))
         if not req.approve and not req.reason.strip():
             raise _refuse(Refusal("bad_argument", t("plan.reason_required")))
 
@@ -1236,6 +1292,11 @@ class ExamPlanWorkflow:
         now = workflow.now()
         req = req.model_copy(update={"request_id": self._correction_key(req)})
         async with self._lock:
+            # A cancellation, or the same request applied by another update,
+            # may have held the lock meanwhile.
+            refused = self._refused_at_turn(self._apply_refusal(req))
+            if refused is not None:
+                return refused
             applied = await self._attempt(
                 IntakeActivities.apply_correction,
                 CorrectionApplication(
@@ -1351,8 +1412,14 @@ class ExamPlanWorkflow:
 
     @apply_correction.validator
     def _check_apply_correction(self, req: CorrectionApply) -> None:
-        self._check(Action.APPLY_CORRECTION, req.actor)
-        self._check_correction_status(req, CorrectionStatus.APPROVED)
+        _refuse_first(self._apply_refusal(req))
+
+    def _apply_refusal(self, req: CorrectionApply) -> Refusal | None:
+        """Why applying a correction is refused now; None to apply it."""
+        return _first(
+            self._action_refusal(Action.APPLY_CORRECTION, req.actor),
+            self._correction_status_refusal(req, CorrectionStatus.APPROVED),
+        )
 
     def _correction_key(self, req: CorrectionDecision | CorrectionApply) -> str:
         """The id a request is kept under, for the id a request names.
@@ -1369,28 +1436,27 @@ class ExamPlanWorkflow:
             req.request_id,
         )
 
-    def _check_correction_status(
+    def _correction_status_refusal(
         self, req: CorrectionDecision | CorrectionApply, expected: CorrectionStatus
-    ) -> None:
+    ) -> Refusal | None:
         request_id = self._correction_key(req)
         correction = self._state.corrections.get(request_id)
         if correction is None:
             # Never repeated whole if it could be an ID number typed by mistake.
             shown = mask_id_numbers_in(request_id)
-            raise _refuse(
-                Refusal("bad_argument", t("plan.unknown_correction", request_id=shown))
+            return Refusal(
+                "bad_argument", t("plan.unknown_correction", request_id=shown)
             )
         if correction.status is not expected:
-            raise _refuse(
-                Refusal(
-                    "wrong_stage",
-                    t(
-                        "plan.correction_not_pending",
-                        request_id=request_id,
-                        status=t(f"correction_status.{correction.status.value}"),
-                    ),
-                )
+            return Refusal(
+                "wrong_stage",
+                t(
+                    "plan.correction_not_pending",
+                    request_id=request_id,
+                    status=t(f"correction_status.{correction.status.value}"),
+                ),
             )
+        return None
 
     # -- stages 5-8: payment, sign-offs, finance (4.2.1-4.2.5) -----------------
 
@@ -1414,10 +1480,13 @@ class ExamPlanWorkflow:
         recorded = workflow.patched(
             f"{APPLICATION_SCANS_RECORDED}-{self._applications}"
         )
+        # When intake read the form this application brought, if it did.
+        form_read_at: datetime | None = None
         if req.invoice_details is not None:
             # The invoice details form is read and checked like any upload; a
             # refused form refuses the application, which stays owed.
             async with self._lock:
+                form_read_at = workflow.now()
                 outcome = await self._attempt(
                     IntakeActivities.process_upload,
                     ProcessUpload(
@@ -1425,7 +1494,7 @@ class ExamPlanWorkflow:
                         kind=DocumentKind.INVOICE_DETAILS,
                         document=req.invoice_details,
                         uploaded_by=req.actor.person,
-                        at=workflow.now(),
+                        at=form_read_at,
                     ),
                 )
             if outcome is None:
@@ -1434,8 +1503,12 @@ class ExamPlanWorkflow:
                 if recorded:
                     await self._attempt(
                         IntakeActivities.record_upload,
-                        self._scan_record(
-                            req, accepted=False, problems=outcome.problem_count
+                        self._upload_record(
+                            DocumentKind.CERTIFICATE_APPLICATION,
+                            req.application_scan,
+                            req.actor,
+                            refused=True,
+                            problems=outcome.problem_count,
                         ),
                     )
                 await self._audit(
@@ -1458,8 +1531,10 @@ class ExamPlanWorkflow:
                 if changed is not None and workflow.patched(APPLICATION_RECHECKED):
                     return ActionResult(accepted=False, message=changed.message)
                 state.documents[DocumentKind.INVOICE_DETAILS] = req.invoice_details
-        if recorded and (refused := await self._record_application(req)) is not None:
-            return refused
+        if recorded:
+            refused = await self._record_application(req, form_read_at)
+            if refused is not None:
+                return refused
         now = workflow.now()
         state.documents[DocumentKind.CERTIFICATE_APPLICATION] = req.application_scan
         state.payment.declared_amount = float(req.amount)
@@ -1486,27 +1561,48 @@ class ExamPlanWorkflow:
         await self._notify_application(req)
         return self._accepted(t("plan.accepted"), late, Duty.APPLICATION)
 
-    async def _record_application(self, req: ApplicationUpload) -> ActionResult | None:
+    async def _record_application(
+        self, req: ApplicationUpload, form_read_at: datetime | None
+    ) -> ActionResult | None:
         """Record the application's scan as its next version and take its form;
-        None once done. Or refuse an application a correction has made no
-        longer add up, its scan recorded as refused.
+        None once done. Or refuse an application the plan can no longer take,
+        its scan recorded as refused, and its form too where intake read and
+        accepted it (at ``form_read_at``).
 
-        Checked again under the lock: a correction applied while the form was
-        read, or while this waited, may have changed the counts the validator
-        checked the figures against, and none can change them between this
-        check and the record.
+        Checked again under the lock, as the validator checked it: a correction
+        applied while the form was read, or while this waited, may have changed
+        the counts the figures were checked against; a cancellation may have
+        held the lock. None of it can change between this check and the
+        record, and finance's confirmation waits for the lock too (see
+        ``confirm_payment``): no payment is confirmed meanwhile on the figures
+        this application replaces.
         """
         state = self._state
         async with self._lock:
             changed = self._application_mismatch(req)
-            version = await self._attempt(
-                IntakeActivities.record_upload,
-                self._scan_record(
-                    req, accepted=changed is None, problems=int(changed is not None)
-                ),
+            refused = (
+                ActionResult(accepted=False, message=changed.message)
+                if changed is not None
+                else self._refused_at_turn(self._application_refusal(req))
             )
-            if changed is not None:
-                return ActionResult(accepted=False, message=changed.message)
+            record = self._upload_record(
+                DocumentKind.CERTIFICATE_APPLICATION,
+                req.application_scan,
+                req.actor,
+                refused=refused is not None,
+            )
+            if refused is not None and form_read_at is not None:
+                assert req.invoice_details is not None  # read with the application
+                record.refused_with = self._upload_record(
+                    DocumentKind.INVOICE_DETAILS,
+                    req.invoice_details,
+                    req.actor,
+                    refused=True,
+                    at=form_read_at,
+                )
+            version = await self._attempt(IntakeActivities.record_upload, record)
+            if refused is not None:
+                return refused
             if version is None:
                 return _not_processed("plan.upload_failed")
             if req.invoice_details is not None:
@@ -1514,18 +1610,26 @@ class ExamPlanWorkflow:
             state.document_versions[DocumentKind.CERTIFICATE_APPLICATION] = version
         return None
 
-    def _scan_record(
-        self, req: ApplicationUpload, *, accepted: bool, problems: int = 0
+    def _upload_record(
+        self,
+        kind: DocumentKind,
+        document: DocumentRef,
+        actor: Actor,
+        *,
+        refused: bool,
+        problems: int = 1,
+        at: datetime | None = None,
     ) -> UploadRecord:
-        """The record of an application's scan, refused for ``problems`` reasons."""
+        """The record of an upload nobody reads (or read before, at ``at``):
+        accepted, or refused for ``problems`` reasons."""
         return UploadRecord(
             plan_id=self._state.info.plan_id,
-            kind=DocumentKind.CERTIFICATE_APPLICATION,
-            document=req.application_scan,
-            uploaded_by=req.actor.person,
-            at=workflow.now(),
-            accepted=accepted,
-            problems=problems,
+            kind=kind,
+            document=document,
+            uploaded_by=actor.person,
+            at=at or workflow.now(),
+            accepted=not refused,
+            problems=problems if refused else 0,
         )
 
     async def _notify_application(self, req: ApplicationUpload) -> None:
@@ -1579,13 +1683,19 @@ class ExamPlanWorkflow:
 
     @upload_application.validator
     def _check_application(self, req: ApplicationUpload) -> None:
-        self._check(Action.UPLOAD_APPLICATION, req.actor)
+        _refuse_first(self._application_refusal(req))
+
+    def _application_refusal(self, req: ApplicationUpload) -> Refusal | None:
+        """Why the site's application is refused now; None to take it."""
+        refusal = self._action_refusal(Action.UPLOAD_APPLICATION, req.actor)
+        if refusal is not None:
+            return refusal
         state = self._state
         # The site may correct its application until finance has confirmed it.
         if state.is_done(Duty.PAYMENT_CHECK.value):
             # Said as it is (trial: only 此事项已办理 was said).
-            raise _refuse(Refusal("already_done", t("plan.application_confirmed")))
-        _refuse_first(
+            return Refusal("already_done", t("plan.application_confirmed"))
+        return _first(
             application_scan_refusal(req.application_scan),
             # 4.2.1: the form comes with the application. A new application
             # after a send-back may leave out the form already accepted: the
@@ -1617,6 +1727,18 @@ class ExamPlanWorkflow:
     async def confirm_payment(self, req: PaymentConfirmation) -> ActionResult:
         if req.correct:
             return await self._correct_payment(req)
+        # An application being recorded now would reopen the payment check
+        # this closes, and leave the invoice owed on the figures it replaces;
+        # a correction may send the application back, a cancellation withdraw
+        # the plan.
+        return await self._confirmed_in_turn(
+            DocumentKind.CERTIFICATE_APPLICATION,
+            "plan.application_replaced",
+            lambda: self._payment_refusal(req),
+            lambda: self._confirm_payment(req),
+        )
+
+    async def _confirm_payment(self, req: PaymentConfirmation) -> ActionResult:
         state = self._state
         state.payment.confirmed_amount = float(req.received_amount)
         state.payment.received_on = req.received_on
@@ -1639,36 +1761,42 @@ class ExamPlanWorkflow:
 
     @confirm_payment.validator
     def _check_payment(self, req: PaymentConfirmation) -> None:
+        _refuse_first(self._payment_refusal(req))
+
+    def _payment_refusal(self, req: PaymentConfirmation) -> Refusal | None:
+        """Why finance's confirmation (or its correction) is refused now; None
+        to take it."""
         state = self._state
         if req.correct:
-            self._check_finance_correction(
+            refusal = self._finance_correction_refusal(
                 Action.CORRECT_PAYMENT, req, Duty.PAYMENT_CHECK, Action.CONFIRM_PAYMENT
             )
         elif state.is_done(Duty.PAYMENT_CHECK.value):
             # Confirmed before, whatever the stage now: say how to correct it.
-            self._check(Action.CORRECT_PAYMENT, req.actor)
-            raise _refuse(Refusal("already_done", t("plan.already_recorded")))
+            refusal = self._action_refusal(
+                Action.CORRECT_PAYMENT, req.actor
+            ) or Refusal("already_done", t("plan.already_recorded"))
         else:
-            self._check(Action.CONFIRM_PAYMENT, req.actor)
-            if not state.is_done(Duty.APPLICATION.value):
-                raise _refuse(Refusal("wrong_stage", t("plan.application_required")))
+            refusal = self._action_refusal(Action.CONFIRM_PAYMENT, req.actor)
+            if refusal is None and not state.is_done(Duty.APPLICATION.value):
+                refusal = Refusal("wrong_stage", t("plan.application_required"))
+        if refusal is not None:
+            return refusal
         mismatch = payment_mismatch(state)
         if mismatch is not None:
-            raise _refuse(mismatch)
+            return mismatch
         declared = state.payment.declared_amount
         if declared is not None and abs(float(req.received_amount) - declared) > 0.005:
-            raise _refuse(
-                Refusal(
-                    "amount_mismatch",
-                    t(
-                        "plan.amount_mismatch",
-                        received=f"{req.received_amount:.2f}",
-                        declared=f"{declared:.2f}",
-                        difference=f"{float(req.received_amount) - declared:+.2f}",
-                    ),
-                )
+            return Refusal(
+                "amount_mismatch",
+                t(
+                    "plan.amount_mismatch",
+                    received=f"{req.received_amount:.2f}",
+                    declared=f"{declared:.2f}",
+                    difference=f"{float(req.received_amount) - declared:+.2f}",
+                ),
             )
-        _refuse_first(
+        refusal = _first(
             date_after_today("plan.received_on_in_future", req.received_on, _today()),
             date_before(
                 "plan.received_before_paid", req.received_on, state.payment.paid_on
@@ -1677,27 +1805,29 @@ class ExamPlanWorkflow:
                 "plan.received_before_exam", req.received_on, state.info.exam_end_date
             ),
         )
-        if req.correct:
-            _refuse_first(self._received_after_invoice(req.received_on))
-            if not self._payment_changes(req):
-                raise _refuse(Refusal("unchanged", t("plan.correct_unchanged")))
+        if refusal is not None or not req.correct:
+            return refusal
+        refusal = self._received_after_invoice(req.received_on)
+        if refusal is None and not self._payment_changes(req):
+            refusal = Refusal("unchanged", t("plan.correct_unchanged"))
+        return refusal
 
-    def _check_finance_correction(
+    def _finance_correction_refusal(
         self,
         action: Action,
         req: PaymentConfirmation | InvoiceRecord,
         duty: Duty,
         first: Action,
-    ) -> None:
+    ) -> Refusal | None:
         """Refuse a correction of a record not made (``first`` is how it is
         made), or one the plan can no longer take."""
-        self._check(action, req.actor)
-        if not self._state.is_done(duty.value):
+        refusal = self._action_refusal(action, req.actor)
+        if refusal is None and not self._state.is_done(duty.value):
             name = t(f"actions.{first.value}")
-            raise _refuse(
-                Refusal("wrong_stage", t("plan.correct_nothing_recorded", action=name))
+            refusal = Refusal(
+                "wrong_stage", t("plan.correct_nothing_recorded", action=name)
             )
-        _refuse_first(correction_refusal(self._state, req.reason))
+        return refusal or correction_refusal(self._state, req.reason)
 
     def _received_after_invoice(self, received_on: date) -> Refusal | None:
         """A corrected received date must not come after the invoice's date."""
@@ -1743,7 +1873,9 @@ class ExamPlanWorkflow:
             # No patch: corrections are new in this release, so no running
             # plan has recorded one under the rule of the day alone.
             changes = self._payment_changes(req)
-            refused = self._not_correctable(req.reason, changes)
+            refused = self._not_correctable(
+                req.reason, changes
+            ) or self._refused_at_turn(self._payment_refusal(req))
             if refused is not None:
                 return refused
             payment = state.payment
@@ -1793,6 +1925,10 @@ class ExamPlanWorkflow:
             if state.is_done(Duty.INVOICE.value):
                 # Another invoice was recorded while this one waited its turn.
                 return ActionResult(accepted=False, message=t("plan.already_recorded"))
+            # A batch's verdict may have sent the payment back meanwhile.
+            refused = self._refused_at_turn(self._invoice_refusal(req))
+            if refused is not None:
+                return refused
             ob = state.obligations.get(Duty.INVOICE.value)
             deadline = ob.deadline if ob is not None else None
             late = deadline is not None and workflow.now() >= deadline
@@ -1866,7 +2002,9 @@ class ExamPlanWorkflow:
         number = invoice_number(req.number) or req.number
         async with self._lock:
             changes = self._invoice_changes(req)
-            refused = self._not_correctable(req.reason, changes)
+            refused = self._not_correctable(
+                req.reason, changes
+            ) or self._refused_at_turn(self._invoice_refusal(req))
             if refused is not None:
                 return refused
             payment = state.payment
@@ -1896,19 +2034,26 @@ class ExamPlanWorkflow:
 
     @record_invoice.validator
     def _check_invoice(self, req: InvoiceRecord) -> None:
+        _refuse_first(self._invoice_refusal(req))
+
+    def _invoice_refusal(self, req: InvoiceRecord) -> Refusal | None:
+        """Why finance's invoice (or its correction) is refused now; None to
+        take it."""
         state = self._state
         if req.correct:
-            self._check_finance_correction(
+            refusal = self._finance_correction_refusal(
                 Action.CORRECT_INVOICE, req, Duty.INVOICE, Action.RECORD_INVOICE
             )
         else:
-            self._check(Action.RECORD_INVOICE, req.actor)
-            if not state.is_done(Duty.PAYMENT_CHECK.value):
-                raise _refuse(Refusal("wrong_stage", t("plan.payment_required")))
-            if state.is_done(Duty.INVOICE.value):
-                raise _refuse(Refusal("already_done", t("plan.already_recorded")))
+            refusal = self._action_refusal(Action.RECORD_INVOICE, req.actor)
+            if refusal is None and not state.is_done(Duty.PAYMENT_CHECK.value):
+                refusal = Refusal("wrong_stage", t("plan.payment_required"))
+            if refusal is None and state.is_done(Duty.INVOICE.value):
+                refusal = Refusal("already_done", t("plan.already_recorded"))
+        if refusal is not None:
+            return refusal
         payment = state.payment
-        _refuse_first(
+        refusal = _first(
             invoice_number_refusal(req.number),
             date_after_today("plan.invoice_date_in_future", req.issued_on, _today()),
             date_before(
@@ -1921,8 +2066,9 @@ class ExamPlanWorkflow:
             ),
             invoice_mismatch(payment, req.amount),
         )
-        if req.correct and not self._invoice_changes(req):
-            raise _refuse(Refusal("unchanged", t("plan.correct_unchanged")))
+        if refusal is None and req.correct and not self._invoice_changes(req):
+            refusal = Refusal("unchanged", t("plan.correct_unchanged"))
+        return refusal
 
     @workflow.update
     async def org_signoff(self, req: SimpleAction) -> ActionResult:
@@ -2325,13 +2471,25 @@ class ExamPlanWorkflow:
     ) -> ActionResult:
         """The answer to a record the database refused: the batch, the number
         (a voided invoice's, or another payment's), an amount claimed as a
-        joint payment's total that is none, or an invoice that does not fit
-        the others of its payment."""
+        joint payment's total that is none, an invoice that does not fit the
+        others of its payment, or one leaving them apart from a plan of the
+        payment a batch holds."""
         amount = None if invoiced is None else invoiced.amount
         if outcome.unconfirmed or outcome.joint_total is not None:
             return ActionResult(
                 accepted=False, message=self._joint_refusal(outcome, amount)
             )
+        if outcome.gathered:
+            message = t(
+                "plan.invoice_joint_gathered",
+                plans="、".join(sorted(set(self._state.payment.paid_plan_ids))),
+                gathered="、".join(
+                    t("plan.invoice_gathered_plan", plan_id=plan_id, batch_id=batch)
+                    for plan_id, batch in sorted(outcome.gathered.items())
+                ),
+                holders=holdings_text(outcome.clashing, numbered=True),
+            )
+            return ActionResult(accepted=False, message=message)
         if outcome.conflict is not None and invoiced is not None:
             claim = InvoiceHolding(
                 plan_id=self._state.info.plan_id,
@@ -2388,10 +2546,70 @@ class ExamPlanWorkflow:
         return refusal
 
     def _check(self, action: Action, actor: Actor) -> None:
+        _refuse_first(self._action_refusal(action, actor))
+
+    def _action_refusal(self, action: Action, actor: Actor) -> Refusal | None:
+        """The refusal every action shares (role, site, stage); None if none."""
         try:
             check_action(self._state, action, actor)
         except Refusal as refusal:
-            raise _refuse(refusal) from None
+            return refusal
+        return None
+
+    def _patched_case(self, patch: str) -> bool:
+        """``workflow.patched`` for one more case of ``patch`` in this run.
+
+        Asked only where the case arises, under an id of its own each time
+        (``patch-1``, ``-2``…): a patch is decided once per run, and one id,
+        decided false on replaying a case from before the patch, would keep
+        every later case of the run on the old path too.
+        """
+        case = self._patch_cases.get(patch, 0) + 1
+        self._patch_cases[patch] = case
+        return workflow.patched(f"{patch}-{case}")
+
+    def _refused_at_turn(self, refusal: Refusal | None) -> ActionResult | None:
+        """The answer to an action refused at its turn, by what its validator
+        checked (``refusal``, found again under the lock); None to go on.
+
+        The validator let it in; a cancellation, a verdict or another action
+        changed the plan while it waited (CHECKED_AT_ITS_TURN). An action from
+        before the patch went on as it did.
+        """
+        if refusal is None or not self._patched_case(CHECKED_AT_ITS_TURN):
+            return None
+        return ActionResult(accepted=False, message=refusal.message)
+
+    async def _confirmed_in_turn(
+        self,
+        kind: DocumentKind,
+        replaced: str,
+        refusal: Callable[[], Refusal | None],
+        confirm: Callable[[], Awaitable[ActionResult]],
+    ) -> ActionResult:
+        """Take a confirmation of the latest version of ``kind``: at once, or
+        at its turn while an upload or a correction holds the lock.
+
+        Taken at once then, what is being recorded could undo it, or replace
+        what it confirms (CONFIRMATIONS_WAIT). At its turn it is checked again
+        (``refusal``, its validator's checks) and refused, with the message
+        ``replaced``, where a newer version came in while it waited: staff
+        confirm what they saw.
+        """
+        if not (self._lock.locked() and self._patched_case(CONFIRMATIONS_WAIT)):
+            return await confirm()
+        seen = self._state.document_versions.get(kind)
+        async with self._lock:
+            latest = self._state.document_versions.get(kind)
+            refused = _first(
+                None
+                if latest == seen
+                else Refusal("replaced", t(replaced, version=latest)),
+                refusal(),
+            )
+            if refused is not None:
+                return ActionResult(accepted=False, message=refused.message)
+            return await confirm()
 
     def _accepted(self, message: str, late: bool, duty: Duty | None) -> ActionResult:
         if late and duty is not None:

@@ -130,3 +130,48 @@ async def test_a_batch_gathered_under_the_old_scheduled_id_is_reached_by_it(
     # Any other id with a colon is no batch id: refused as before.
     refusal = t("cli.bad_code", value=batch_id.replace("T", " "))
     assert refusal in capsys.readouterr().err
+
+
+async def test_a_joint_payment_invoiced_two_ways_is_named_and_left_out(
+    certflow: Certflow, resources: Any
+) -> None:
+    """Review: a joint payment corrected plan by plan into two whole-payment
+    invoices went to the general manager's approval as it was. ``batch
+    gather`` leaves its plans out and names them with their invoices, for
+    finance to correct."""
+    from activities.store import PlanStore
+    from tests.workflow.test_finance_store import (
+        _awaiting_approval,
+        _invoiced_two_ways,
+    )
+
+    pool, _ = resources
+    # Plans other tests left awaiting approval in no batch are gathered (and
+    # found gone) first.
+    await certflow(*TECH, "batch", "gather")
+    paid, corrected = await _invoiced_two_ways(PlanStore(pool), pool)
+    numbers = await pool.fetch(
+        "SELECT number FROM plan_invoices WHERE plan_id = ANY($1)", paid
+    )
+    await _awaiting_approval(pool, paid)
+    try:
+        gathered = await certflow(*TECH, "batch", "gather")
+        batches = await pool.fetchval(
+            "SELECT count(*) FROM plans WHERE plan_id = ANY($1)"
+            " AND batch_id IS NOT NULL",
+            paid,
+        )
+    finally:
+        # Out of later gatherings' way.
+        await pool.execute(
+            "UPDATE plans SET stage = 'cancelled' WHERE plan_id = ANY($1)", paid
+        )
+
+    assert gathered.status == 0, gathered.out
+    assert t("cli.batch_none_ready") in gathered.out, gathered.out
+    held = next(line for line in gathered.out.splitlines() if "未汇总：" in line)
+    assert "、".join(paid) in held
+    carried = {row["number"] for row in numbers}
+    assert corrected in carried and len(carried) == 2
+    assert all(number in held for number in carried)
+    assert batches == 0

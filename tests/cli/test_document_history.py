@@ -64,6 +64,15 @@ async def _rows(pool: Any, plan_id: str, digest: str) -> list[Any]:
     )
 
 
+async def _started(certflow: Certflow, driver: PlanDriver) -> str:
+    """Start the driver's plan with the command; its id, once its row is written."""
+    plan_id = driver.plan.plan_id
+    assert (await certflow(*start_argv(driver.plan))).status == 0
+    driver.handle = driver.client.get_workflow_handle(plan_workflow_id(plan_id))
+    await driver.wait_for(lambda s: bool(s.owed))  # the plan's row is written
+    return plan_id
+
+
 def _in_store(store: DocumentStore, path: Path) -> bool:
     return store.path_of(DocumentRef(sha256=_digest(path), size=0)).exists()
 
@@ -281,10 +290,7 @@ async def test_any_upload_refused_unread_is_recorded_or_taken_back(
     refused; a file from someone else, or for no plan, leaves the store."""
     driver = new_driver
     pool, store = resources
-    plan_id = driver.plan.plan_id
-    assert (await certflow(*start_argv(driver.plan))).status == 0
-    driver.handle = driver.client.get_workflow_handle(plan_workflow_id(plan_id))
-    await driver.wait_for(lambda s: bool(s.owed))  # the plan's row is written
+    plan_id = await _started(certflow, driver)
     signed = _scan(tmp_path, "成绩汇总表签字页.pdf")
     misplaced = _scan(tmp_path, "站点误传.pdf")
     nowhere = _scan(tmp_path, "无此计划.pdf")
@@ -310,3 +316,33 @@ async def test_any_upload_refused_unread_is_recorded_or_taken_back(
     for path in (misplaced, nowhere):
         assert not _in_store(store, path), path.name
         assert path.name not in listed.out
+
+
+@ON_THE_STACK
+async def test_a_file_mended_by_an_upload_refused_unread_stays_in_the_store(
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    resources: tuple[Any, DocumentStore],
+    tmp_path: Path,
+) -> None:
+    """Regression: the way to mend a file damaged in the store is to upload it
+    again. Sent by someone the plan refuses (the site sending the lead
+    evaluator's scan), the upload wrote the good bytes and the staff tool then
+    took the file it had written back out of the store: the records naming
+    the scan named a file that was gone. A file is taken back only where no
+    record names it."""
+    driver = new_driver
+    _, store = resources
+    plan_id = await _started(certflow, driver)
+    signed = _scan(tmp_path, "成绩汇总表签字页.pdf")
+    accepted = await certflow(
+        *LEAD, "upload", "scan", plan_id, str(signed), "--signed-by", "ZCX-E-0107"
+    )
+    assert accepted.status == 0, accepted.out
+    ref = DocumentRef(sha256=_digest(signed), size=signed.stat().st_size)
+    store.path_of(ref).write_bytes(b"damaged on disk")
+
+    mended = await certflow(*SITE, "upload", "scan", plan_id, str(signed))
+
+    assert mended.status == 2
+    assert store.get(ref) == signed.read_bytes()

@@ -1,13 +1,22 @@
-"""The document store: a damaged file is named whole and mended by a new upload."""
+"""The document store: a damaged file is named whole and mended by a new upload;
+a file is taken back out of it only while no record names it."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from activities.document_records import discard_unnamed
 from activities.documents import DocumentDamaged, DocumentNotFound, DocumentStore
+from activities.intake import record_upload_row
+from certflow.activity_models import UploadRecord
+from certflow.models import DocumentKind
+from tests.support import SCAN_PDF, registered_plan, waiting_on_locks
 
 
 def test_a_damaged_file_is_mended_by_storing_the_same_bytes_again(
@@ -75,3 +84,43 @@ def test_a_file_that_cannot_be_read_is_missing_and_names_where_to_restore_it(
             store.get(unreadable)
         assert not isinstance(missing.value, DocumentDamaged)
         assert str(store.path_of(unreadable)) in str(missing.value)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_file_is_taken_back_only_while_no_record_names_it(
+    resources: tuple[Any, DocumentStore],
+) -> None:
+    """The staff tool takes back the file of an upload nobody took up. Another
+    run may upload the same bytes at the same moment and be taken: a record
+    being written for the file makes the take-back wait for it, then keep the
+    file; a file taken back first is never recorded (the record is refused,
+    the upload answered "upload it again")."""
+    pool, store = resources
+    plan, at = await registered_plan(pool)
+
+    def scan(tag: str) -> Any:
+        data = SCAN_PDF + b"\0" + tag.encode() + os.urandom(8).hex().encode()
+        return store.put(data, filename=f"{tag}.pdf", media_type="application/pdf")
+
+    record = UploadRecord(
+        plan_id=plan.plan_id,
+        kind=DocumentKind.SIGNED_SUMMARY_SCAN,
+        document=scan("recorded"),
+        uploaded_by="ZCX-E-0107",
+        at=at,
+        accepted=True,
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        assert await record_upload_row(conn, store, record) == 1
+        taking_back = asyncio.create_task(discard_unnamed(pool, store, record.document))
+        await waiting_on_locks(pool, 1)
+    assert not await taking_back
+    assert store.holds(record.document)
+
+    gone = record.model_copy(update={"document": scan("taken back")})
+    assert await discard_unnamed(pool, store, gone.document)
+    with pytest.raises(DocumentNotFound):
+        async with pool.acquire() as conn, conn.transaction():
+            await record_upload_row(conn, store, gone)
+    named = "SELECT count(*) FROM plan_documents WHERE sha256 = $1"
+    assert await pool.fetchval(named, gone.document.sha256) == 0

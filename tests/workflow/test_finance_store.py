@@ -18,18 +18,19 @@ from typing import Any
 from temporalio.testing import ActivityEnvironment
 
 from activities.db import migrate
-from activities.store import PlanStore
+from activities.store import HELD_BACK, PlanStore
 from certflow.activity_models import (
     AuditEntry,
     CancelOutcome,
+    ClaimRequest,
     FinanceOutcome,
     FinanceRecord,
     JointPaymentsRequest,
 )
 from certflow.config import Settings
 from certflow.joint_invoice import InvoiceConflict
-from certflow.models import Role
-from tests.support import database_before, waiting_on_locks
+from certflow.models import Role, Stage
+from tests.support import database_before, one_activity, waiting_on_locks
 
 AT = datetime(2026, 12, 21, 3, tzinfo=UTC)
 DAY = date(2026, 12, 21)
@@ -520,3 +521,121 @@ async def test_invoices_recorded_before_keep_their_date(
 
     assert "015_invoice_values.sql" in applied
     assert tuple(row) == (None, date(2026, 12, 21), None)
+
+
+async def _invoiced_two_ways(store: PlanStore, pool: Any) -> tuple[list[str], str]:
+    """Two plans of one payment carrying its whole invoice; then one of them
+    corrected to another number for the whole payment, the other left as it
+    was: two whole-payment invoices for one payment. The plans, and the
+    corrected plan's number."""
+    paid = await _joint(store, pool)
+    for n, plan_id in enumerate(paid):
+        await _applied(store, plan_id, paid, n)
+    shared, corrected = _number(), _number()
+    for plan_id in paid:
+        whole = _invoice(
+            plan_id, shared, key=f"{plan_id}/i", paid=paid, amount="8400.00", whole=True
+        )
+        assert (await _record(store, whole)).recorded
+    first = paid[0]
+    correction = _invoice(
+        first, corrected, key=f"{first}/c", paid=paid, amount="8400.00", whole=True
+    )
+    correction.entry.details["old_invoice"] = shared
+    outcome = await _record(store, correction)
+    # Accepted plan by plan, with a note naming the other plan.
+    assert outcome.recorded and outcome.still_holding == [paid[1]]
+    return paid, corrected
+
+
+async def _awaiting_approval(pool: Any, plan_ids: list[str]) -> None:
+    await pool.execute(
+        "UPDATE plans SET stage = $1 WHERE plan_id = ANY($2)",
+        Stage.AWAITING_APPROVAL.value,
+        plan_ids,
+    )
+
+
+async def test_a_joint_payment_invoiced_two_ways_is_held_back_from_approval(
+    resources: Any,
+) -> None:
+    """Review: once a plan had an invoice, a correction skipped the check that
+    the payment is invoiced one way. One plan of a joint payment corrected to
+    another whole-payment invoice left two for one payment, and nothing later
+    checked it: a batch gathered both plans for the general manager's
+    approval. A gathering now leaves out the plans of a payment whose invoices
+    disagree, naming the invoices in each plan's audit trail; a plan paid
+    alone is gathered as ever."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    paid, _ = await _invoiced_two_ways(store, pool)
+    alone = await _plan(pool)
+    await _awaiting_approval(pool, [*paid, alone])
+    batch_id = f"B-{uuid.uuid4().hex[:10]}"
+
+    claimed = await one_activity("claim_ready_plans").run(
+        store.claim_ready_plans,
+        ClaimRequest(batch_id=batch_id, requested_by="tech-zhao"),
+    )
+
+    assert alone in claimed
+    assert not set(paid) & set(claimed)
+    lines = await pool.fetch(
+        "SELECT plan_id, details FROM audit WHERE action = $1"
+        " AND details ->> 'batch_id' = $2 ORDER BY plan_id",
+        HELD_BACK,
+        batch_id,
+    )
+    assert [line["plan_id"] for line in lines] == paid
+    for line in lines:
+        assert all(p in line["details"]["invoices"] for p in paid)
+    # Held back until finance corrects the other plan alike.
+    second = paid[1]
+    number = await pool.fetchval(
+        "SELECT number FROM plan_invoices WHERE plan_id = $1", paid[0]
+    )
+    alike = _invoice(
+        second, number, key=f"{second}/c", paid=paid, amount="8400.00", whole=True
+    )
+    assert (await _record(store, alike)).recorded
+    again = await one_activity("claim_ready_plans").run(
+        store.claim_ready_plans, ClaimRequest(batch_id=f"{batch_id}-2")
+    )
+    assert set(paid) <= set(again)
+
+
+async def test_a_correction_leaving_a_gathered_plan_of_its_payment_apart_is_refused(
+    resources: Any,
+) -> None:
+    """Review: a plan of a joint payment an approval batch holds is decided on
+    its invoice as gathered, and no longer corrected; another plan of the
+    payment corrected to another whole-payment invoice left the two apart for
+    good. Such a correction is refused, naming the gathered plan."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    paid = await _joint(store, pool)
+    shared, other = _number(), _number()
+    for plan_id in paid:
+        whole = _invoice(
+            plan_id, shared, key=f"{plan_id}/i", paid=paid, amount="8400.00", whole=True
+        )
+        assert (await _record(store, whole)).recorded
+    gathered, corrected = paid
+    batch_id = f"B-{uuid.uuid4().hex[:10]}"
+    await pool.execute(
+        "UPDATE plans SET batch_id = $1 WHERE plan_id = $2", batch_id, gathered
+    )
+
+    correction = _invoice(
+        corrected, other, key=f"{corrected}/c", paid=paid, amount="8400.00", whole=True
+    )
+    correction.entry.details["old_invoice"] = shared
+    outcome = await _record(store, correction)
+
+    assert not outcome.recorded
+    assert outcome.gathered == {gathered: batch_id}
+    assert [(h.plan_id, h.number) for h in outcome.clashing] == [(gathered, shared)]
+    held = "SELECT number FROM plan_invoices WHERE plan_id = $1"
+    assert await pool.fetchval(held, corrected) == shared
+    taken = "SELECT 1 FROM invoice_numbers WHERE number = $1"
+    assert await pool.fetchval(taken, other) is None

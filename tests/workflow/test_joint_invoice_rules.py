@@ -16,6 +16,7 @@ from certflow.joint_invoice import (
     holdings_text,
     invoice_conflict,
     left_to_correct,
+    payment_disagrees,
 )
 
 DAY, NEXT = date(2026, 12, 21), date(2026, 12, 22)
@@ -151,6 +152,23 @@ def test_what_a_record_leaves_to_correct() -> None:
         [],
         [_held("P6", "4")],
     )
+
+
+def test_a_payment_agrees_once_invoiced_one_way_by_every_plan_invoiced() -> None:
+    other = "26442000000000000202"
+    # One whole-payment invoice, or each plan its own; a plan not invoiced yet.
+    assert not payment_disagrees([_held("P1"), _held("P2")])
+    assert not payment_disagrees([_own("P1"), _own("P2", other)])
+    assert not payment_disagrees([_held("P1")])
+    # Two whole-payment invoices, or the two ways at once.
+    assert payment_disagrees([_held("P1"), _held("P2", other)])
+    assert payment_disagrees([_held("P1"), _own("P2", other)])
+    # One number carried with two dates, or a plan's own invoice shared.
+    assert payment_disagrees([_held("P1"), _held("P2", day=NEXT)])
+    assert payment_disagrees([_own("P1"), _own("P2")])
+    # Recorded before amounts and kinds were kept: compared by date alone.
+    legacy = _held("P2", other, amount=None, whole=None)
+    assert not payment_disagrees([_held("P1", amount=None, whole=None), legacy])
 
 
 def test_finance_is_told_the_plans_and_what_they_carry() -> None:
