@@ -38,8 +38,22 @@ BLANKS = {
 
 def _stored(settings: Settings, data: bytes) -> bool:
     """Whether the document store holds ``data``."""
+    return _stamp(settings, data) is not None
+
+
+def _stamp(settings: Settings, data: bytes) -> tuple[int, int] | None:
+    """The store's file of ``data`` as (inode, modification time), or None.
+
+    Another test of the session may have stored the same bytes (an empty
+    file, put in the store directly): a refusal then must leave that file
+    as it was, not written again.
+    """
     digest = hashlib.sha256(data).hexdigest()
-    return (settings.documents_dir / digest[:2] / digest).exists()
+    try:
+        stat = (settings.documents_dir / digest[:2] / digest).stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
 
 
 @pytest.mark.parametrize("content", BLANKS.values(), ids=BLANKS.keys())
@@ -84,6 +98,7 @@ async def test_an_empty_upload_is_refused_before_it_is_stored_or_sent(
 ) -> None:
     path = tmp_path / f"{document}.xlsx"
     path.write_bytes(content)
+    before = _stamp(worker_settings, content)
 
     outcome = await certflow(*actor, "upload", document, PLAN_ID, str(path))
 
@@ -91,7 +106,7 @@ async def test_an_empty_upload_is_refused_before_it_is_stored_or_sent(
     # A scan is said to be one, as the staff guide promises, and scanned again.
     said = "cli.scan_empty" if document == "scan" else "cli.file_empty"
     assert outcome.out.strip() == t(said, path=path)
-    assert not _stored(worker_settings, content)
+    assert _stamp(worker_settings, content) == before
 
 
 async def test_an_empty_invoice_form_leaves_the_scan_unstored(
@@ -129,6 +144,7 @@ async def test_every_empty_file_of_an_application_is_said_at_once(
     scan.write_bytes(content)
     form = tmp_path / "院校发票信息收集表.xlsx"
     form.write_bytes(content)
+    before = _stamp(worker_settings, content)
 
     outcome = await certflow(
         *SITE, "application", PLAN_ID, "--scan", str(scan), "--invoice-form",
@@ -141,7 +157,7 @@ async def test_every_empty_file_of_an_application_is_said_at_once(
         t("cli.scan_empty", path=scan),
         t("cli.file_empty", path=form),
     ]
-    assert not _stored(worker_settings, content)
+    assert _stamp(worker_settings, content) == before
 
 
 async def test_a_filled_invoice_form_still_goes_to_the_plan(
