@@ -82,6 +82,7 @@ def build_activities(
         intake.build_platform_import,
         intake.record_correction,
         intake.record_correction_decision,
+        intake.check_correction_font,
         intake.apply_correction,
         calendar.publicity_window,
         notifier.notify,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 from temporalio import activity
@@ -25,6 +25,7 @@ from certflow.activity_models import (
     CorrectionApplication,
     CorrectionApplied,
     CorrectionDecisionRecord,
+    CorrectionFontCheck,
     CorrectionRecord,
     CorrectionRecorded,
     PlatformImportRequest,
@@ -633,11 +634,61 @@ class IntakeActivities:
         )
 
     @activity.defn
+    async def check_correction_font(self, req: CorrectionFontCheck) -> list[Problem]:
+        """Refuse to approve a correction after which its candidate passes
+        with a name the certificate font cannot print; empty when it may be.
+
+        The candidate's other approved corrections not yet applied count as
+        applied, in the order they were filed: a theory and a practical score
+        approved one by one make a pass together. Intake refuses such a name
+        in a score summary; one recorded before it did, or while another
+        font was configured, is caught here, before anybody relies on it.
+        """
+        async with self.pool.acquire() as conn:
+            request = await conn.fetchrow(
+                "SELECT * FROM correction_requests WHERE request_id = $1",
+                req.request_id,
+            )
+            if request is None:
+                return []  # the plan answers for a request it does not know
+            current = await conn.fetchrow(
+                "SELECT * FROM scores WHERE plan_id = $1 AND admission_number = $2",
+                req.plan.plan_id,
+                request["admission_number"],
+            )
+            approved = await conn.fetch(
+                """
+                SELECT field, requested_score FROM correction_requests
+                WHERE plan_id = $1 AND admission_number = $2 AND status = 'approved'
+                  AND request_id <> $3
+                ORDER BY request_id
+                """,
+                req.plan.plan_id,
+                request["admission_number"],
+                req.request_id,
+            )
+        if current is None:
+            return []
+        outcome: dict[str, Any] = dict(current)
+        for step in [*approved, request]:
+            changes = _corrected(
+                req.plan, outcome, step["field"], step["requested_score"]
+            )
+            outcome.update({column: new for column, (_old, new) in changes.items()})
+        if not outcome["passed"]:
+            return []
+        refusal = await _unprintable_name(current, req.request_id, "decide")
+        return [] if refusal is None else [refusal]
+
+    @activity.defn
     async def apply_correction(self, req: CorrectionApplication) -> CorrectionApplied:
         """Change the current score, keep the history, produce the platform update file.
 
         Total and pass result are recomputed with the plan's pass rule, and each
-        changed field gets its own history line naming the request.
+        changed field gets its own history line naming the request. A
+        correction after which the candidate passes with a name the
+        certificate font cannot print changes nothing and says why (the font
+        may have changed since it was approved).
         """
         plan = req.plan
         async with self.pool.acquire() as conn, conn.transaction():
@@ -663,6 +714,11 @@ class IntakeActivities:
                 changes = _corrected(
                     plan, current, request["field"], request["requested_score"]
                 )
+                passes_after = changes.get("passed", (None, current["passed"]))[1]
+                if passes_after and (
+                    refusal := await _unprintable_name(current, req.request_id, "apply")
+                ):
+                    return CorrectionApplied(changes=0, refusal=refusal)
                 for field, (old, new) in changes.items():
                     await conn.execute(
                         f"UPDATE scores SET {field} = $3, updated_at = $4 "
@@ -1088,8 +1144,29 @@ def _status_word(status: ExamStatus) -> str:
     return next(word for word, value in STATUS_BY_NAME.items() if value is status)
 
 
+async def _unprintable_name(
+    score: Mapping[str, Any], request_id: str, step: str
+) -> Problem | None:
+    """The refusal of a correction (``step``: decide, apply) for a candidate
+    whose name the certificate font cannot print; None when it can."""
+    font = await asyncio.to_thread(load_font)
+    positions = font.missing_positions(score["name"])
+    if not positions:
+        return None
+    return Problem(
+        code="unprintable_name",
+        message=t(
+            "intake_db.correction_unprintable_name",
+            request_id=request_id,
+            admission=score["admission_number"],
+            positions="、".join(map(str, positions)),
+            step=t(f"intake_db.correction_step_{step}"),
+        ),
+    )
+
+
 def _corrected(
-    plan: PlanInfo, current: asyncpg.Record, field: str, requested: str
+    plan: PlanInfo, current: Mapping[str, Any], field: str, requested: str
 ) -> dict[str, tuple[object, object]]:
     """Return {column: (old, new)} for every column the correction changes."""
     theory: Decimal | None = current["theory"]

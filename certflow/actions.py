@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from certflow.activity_models import JointPayment
+from certflow.activity_models import HeldCertificate, JointPayment
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
 from certflow.identity import ADMISSION_NUMBER_MAX_LENGTH
@@ -262,6 +262,10 @@ class PlanStatus(Model):
     batch_id: str | None
     certificates_issued: int
     platform_import: DocumentRef | None
+    # Certificates held out of issuance, and what blocks it for the whole plan
+    # (a code of ``certificates.blocked``): the tech dept owes the repair.
+    certificates_held: list[HeldCertificate] = Field(default_factory=list)
+    issuance_blocked: str | None = None
     history: list[HistoryEntry]
     cancellation: Cancellation | None = None
     # The plan's lead evaluator, who alone may act as such on it.

@@ -258,8 +258,16 @@ class CorrectionApplication(Model):
     at: datetime
 
 
+class CorrectionFontCheck(Model):
+    """A correction about to be approved: would its candidate pass with a name
+    the certificate font cannot print?"""
+
+    plan: PlanInfo
+    request_id: str
+
+
 class CorrectionApplied(Model):
-    update_file: DocumentRef
+    update_file: DocumentRef | None = None
     # Score fields the correction changed: 0 when it asked for what was on
     # record. Results recorded before counted every correction as 1.
     changes: int
@@ -267,6 +275,9 @@ class CorrectionApplied(Model):
     passed: int | None = None
     # All the plan's counts after the change; None in results recorded before.
     stats: SummaryStats | None = None
+    # Why the correction was not applied (nothing changed, no file): it would
+    # make a candidate pass whose name the certificate font cannot print.
+    refusal: Problem | None = None
 
 
 class IssueRequest(Model):
@@ -275,10 +286,32 @@ class IssueRequest(Model):
     batch_id: str | None = None
 
 
+class HeldCertificate(Model):
+    """A passing candidate's certificate held out of issuance: it cannot be drawn.
+
+    ``reason`` is a code of ``certificates.held`` (a name the font cannot
+    print, most often); ``positions`` says where in the name the font lacks
+    a glyph (from 1), never the characters. ``number`` is set only for a
+    certificate numbered before issuance checked the font (schema 18).
+    """
+
+    admission_number: str
+    masked_name: str
+    reason: str
+    positions: list[int] = Field(default_factory=list)
+    number: str | None = None
+
+
 class IssuanceResult(Model):
+    """The plan's certificates issued (with their PDF) and those held out.
+
+    ``held`` is empty in results recorded before certificates were held.
+    """
+
     plan_id: str
     issued: int
     numbers: list[str] = Field(default_factory=list)
+    held: list[HeldCertificate] = Field(default_factory=list)
 
 
 class ClaimRequest(Model):

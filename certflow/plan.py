@@ -15,10 +15,11 @@ from enum import StrEnum
 
 from pydantic import Field, computed_field
 
+from certflow.activity_models import HeldCertificate
 from certflow.arguments import named_codes, shown
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
-from certflow.i18n import t
+from certflow.i18n import t, t_or
 from certflow.identity import invoice_number, is_invoice_placeholder, staff_key
 from certflow.models import (
     Actor,
@@ -55,6 +56,9 @@ class Duty(StrEnum):
     INVOICE = "invoice"
     SITE_SIGNOFF = "site_signoff"
     APPROVAL = "approval"
+    # Certificates held out of issuance, or an issuance blocked for the whole
+    # plan: the tech dept mends the cause, then issues again.
+    ISSUANCE_REPAIR = "issuance_repair"
 
 
 DUTY_OWNER: dict[Duty, Role] = {
@@ -73,6 +77,7 @@ DUTY_OWNER: dict[Duty, Role] = {
     Duty.INVOICE: Role.FINANCE,
     Duty.SITE_SIGNOFF: Role.SITE,
     Duty.APPROVAL: Role.GENERAL_MANAGER,
+    Duty.ISSUANCE_REPAIR: Role.TECH_DEPT,
 }
 
 SUBMISSION_DUTIES = (
@@ -138,6 +143,36 @@ def role_name(role: Role) -> str:
 
 def duty_names(duties: list[Duty]) -> str:
     return "、".join(t(f"duties.{d.value}") for d in duties)
+
+
+# Who is told of certificates held out of issuance, with their admission
+# numbers and masked names: who mends the cause, who keeps the scores, and
+# the school the candidates ask. The status shows the list to them (and to
+# admins) only.
+HELD_TOLD = (Role.TECH_DEPT, Role.INFO_CENTER, Role.SITE)
+
+
+def held_lines(held: list[HeldCertificate]) -> str:
+    """Certificates held out of issuance, one line each, as staff read them:
+    admission number, masked name, why, where in the name, and the number
+    one was given before issuance checked the font."""
+    lines = []
+    for h in held:
+        number = t("certificates.held.numbered", number=h.number) if h.number else ""
+        reason = t_or(
+            h.reason,
+            f"certificates.held.{h.reason}",
+        ).format(positions="、".join(map(str, h.positions)))
+        lines.append(
+            t(
+                "certificates.held.line",
+                admission=h.admission_number,
+                name=h.masked_name,
+                reason=reason,
+                number=number,
+            )
+        )
+    return "\n".join(lines)
 
 
 def duty_codes(duties: list[Duty]) -> str:
@@ -474,6 +509,10 @@ class PlanState(Model):
     batch: BatchMembership | None = None
     approval_note: str | None = None
     certificates_issued: int = 0
+    # Certificates held out of issuance (see ``HeldCertificate``), and what
+    # blocks the plan's issuance as a whole (a code of ``certificates.blocked``).
+    certificates_held: list[HeldCertificate] = Field(default_factory=list)
+    issuance_blocked: str | None = None
     cancellation: Cancellation | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
 
@@ -605,6 +644,7 @@ class Action(StrEnum):
     ORG_SIGNOFF = "org_signoff"
     SITE_SIGNOFF = "site_signoff"
     CANCEL_PLAN = "cancel_plan"
+    ISSUE_AGAIN = "issue_again"
 
 
 @dataclass(frozen=True)
@@ -662,6 +702,9 @@ ACTION_RULES: dict[Action, ActionRule] = {
     # organisation. The stages it is refused in each have their own reason
     # (see ``cancel_refusal``), so the shared check lets every stage through.
     Action.CANCEL_PLAN: _rule({Role.ADMIN, Role.TECH_DEPT}, set(Stage)),
+    # Once the cause of a held or blocked issuance is mended (see
+    # ``Duty.ISSUANCE_REPAIR``).
+    Action.ISSUE_AGAIN: _rule({Role.TECH_DEPT}, {Stage.ISSUANCE, Stage.ISSUED}),
 }
 
 # Once certificates are being issued a plan is no mistake to withdraw: an

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from certflow.actions import BatchStatus
-from certflow.i18n import t
+from certflow.i18n import t, t_or
 from certflow.models import PlanInfo
 from certflow.plan import Obligation, PlanState, duty_names
 from certflow.timeutil import format_cst, format_deadline
@@ -90,6 +90,17 @@ def current_details(state: PlanState, now: datetime) -> str:
         facts.append(t("details.batch", batch_id=state.batch.batch_id))
     if state.certificates_issued:
         facts.append(t("details.certificates", count=state.certificates_issued))
+    if state.certificates_held:
+        held = len(state.certificates_held)
+        facts.append(t("details.certificates_held", count=held))
+    if state.issuance_blocked is not None:
+        cause = state.issuance_blocked
+        facts.append(
+            t(
+                "details.issuance_blocked",
+                cause=t_or(cause, f"certificates.blocked.{cause}"),
+            )
+        )
     facts.append(t("details.as_of", time=format_cst(now)))
     lines += [f"- {fact}" for fact in facts]
     return "\n".join(lines)

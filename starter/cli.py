@@ -125,11 +125,13 @@ from certflow.models import (
     Stage,
 )
 from certflow.plan import (
+    HELD_TOLD,
     SUBMISSION_DUTIES,
     Action,
     Duty,
     HistoryEntry,
     duties_by_party,
+    held_lines,
     is_joint,
     redo_duty_codes,
 )
@@ -603,6 +605,7 @@ def render_status(status: PlanStatus) -> list[str]:
         lines.append(t("cli.status.waiting_calendar", years=years))
 
     lines += ["", *_fields(_status_facts(status))]
+    lines += _issuance_problems(status)
     review = status.consistency
     if status.stage is Stage.CONSISTENCY_REVIEW and review and review.mismatches:
         # What the regional contact decides on, without asking for --json.
@@ -643,6 +646,25 @@ def render_status(status: PlanStatus) -> list[str]:
     lines += table(
         [t("cli.status.at"), t("cli.status.who"), t("cli.status.action")], rows
     )
+    return lines
+
+
+def _issuance_problems(status: PlanStatus) -> list[str]:
+    """What keeps certificates of the plan from being issued, for the tech
+    dept to mend before ``issue-again``: the plan's cause, or those held."""
+    lines = []
+    cause = status.issuance_blocked
+    if cause is not None:
+        reason = t_or(cause, f"certificates.blocked.{cause}")
+        lines += ["", t("cli.status.issuance_blocked", cause=reason)]
+    held = status.certificates_held
+    if held:
+        lines += ["", t("cli.status.certificates_held", count=len(held))]
+        if all(h.admission_number for h in held):
+            lines += [f"  {line}" for line in held_lines(held).split("\n")]
+        else:
+            roles = _role_names([*HELD_TOLD, Role.ADMIN])
+            lines.append(t("cli.status.held_withheld", roles=roles))
     return lines
 
 
@@ -1575,6 +1597,11 @@ PLAN_ACTIONS: list[PlanAction] = [
         (_flag("--platform-plan-id", "plan_id", type=code_argument, required=True),),
     ),
     PlanAction(
+        ("issue-again",),
+        "issue_again",
+        SimpleAction,
+    ),
+    PlanAction(
         ("plan", "cancel"),
         "cancel_plan",
         CancelRequest,
@@ -1998,6 +2025,12 @@ def for_reader(status: PlanStatus, role: Role | None) -> PlanStatus:
         shown.platform_import = None
         if review is not None:
             review.report = None
+    if role not in (*HELD_TOLD, Role.ADMIN):
+        # Who is held stays with those told; the count and why are facts.
+        shown.certificates_held = [
+            held.model_copy(update={"admission_number": "", "masked_name": ""})
+            for held in shown.certificates_held
+        ]
     return shown
 
 

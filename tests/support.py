@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 import openpyxl
+import pytest
 from temporalio import activity
 from temporalio.api.common.v1 import Payload, WorkflowExecution
 from temporalio.api.enums.v1 import EventType, PendingActivityState
@@ -58,6 +59,8 @@ from certflow.actions import (
     batch_workflow_id,
     plan_workflow_id,
 )
+from certflow.certificates import unsupported_characters
+from certflow.certificates.fonts import KNOWN_FONTS
 from certflow.config import DeadlinePolicy, Settings
 from certflow.models import Actor, PlanInfo, Role, Stage
 from certflow.plan import DUTY_OWNER, Duty
@@ -96,6 +99,7 @@ __all__ = [
     "LEAD",
     "MANAGER",
     "OTHER_SITE",
+    "RARE_CHARACTER",
     "SAMPLE_PLAN_ID",
     "SCAN_PDF",
     "SITE",
@@ -106,7 +110,9 @@ __all__ = [
     "correction_request",
     "empty_workbook",
     "english_words",
+    "font_printing",
     "free_ports",
+    "log_lines_holding",
     "mails_of",
     "notify_attempts",
     "own_worker",
@@ -128,6 +134,32 @@ OTHER_SITE = Actor(role=Role.SITE, person="other-kaowu", site_code="HB-WH-0099")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 READY_LINE = "Press Ctrl-C to stop."
 REPO = Path(__file__).resolve().parents[1]
+
+
+# A character outside the Basic Multilingual Plane (U+20BB7), found in names:
+# the default certificate font (WenQuanYi Micro Hei) lacks it, Noto CJK has it.
+RARE_CHARACTER = "𠮷"
+
+
+def font_printing(text: str) -> Path:
+    """An installed certificate font that prints ``text``, which the default
+    font cannot; skips the test where that is not so."""
+    if not unsupported_characters(text):
+        pytest.skip("the default certificate font prints it")
+    for candidate, _package in KNOWN_FONTS:
+        path = Path(candidate)
+        if path.is_file() and not unsupported_characters(text, path):
+            return path
+    pytest.skip("no installed certificate font prints it")
+
+
+def log_lines_holding(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    """The captured log lines whose message or traceback holds ``text``."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if text in record.getMessage() or text in (record.exc_text or "")
+    ]
 
 
 async def run_python(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:

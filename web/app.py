@@ -67,7 +67,7 @@ from certflow.text import normalise_name
 from certflow.timeutil import CST
 from web import logs, records, views
 from web.ratelimit import MissDelay, RateLimiter
-from web.records import CertificateRecord
+from web.records import CertificateRecord, HeldRecord
 from web.startup import StartError, listen, port_number, prepare_database
 from web.tokens import DownloadTokens, derive_secret
 
@@ -406,6 +406,7 @@ def create_app(
         misses = [service.misses.miss(key) for key in keys]
         try:
             found = await records.find_by_holder(service.db(), name, id_number)
+            held = await records.find_held(service.db(), name, id_number)
         except BaseException:
             # No answer, nothing learnt: a database away slows no name.
             for miss in misses:
@@ -413,17 +414,22 @@ def create_app(
             raise
         # A holder's look-up is no miss, neither in count nor in time: having
         # waited once for others' misses, the holder does not wait again.
-        settle = service.misses.give_back if found else service.misses.keep
+        settle = service.misses.give_back if found or held else service.misses.keep
         for miss in misses:
             settle(miss)
-        log.info("lookup outcome=%s certificates=%d", _found(found), len(found))
+        log.info(
+            "lookup outcome=%s certificates=%d held=%d",
+            _found(found, held),
+            len(found),
+            len(held),
+        )
         # The verdict the verification page would give each certificate.
         rows = [
             views.lookup_row(
                 record, views.record_status(record, service.keyring), service.tokens
             )
             for record in found
-        ]
+        ] + [views.held_row(h) for h in held]
         return page(
             request,
             "results.html",
@@ -744,8 +750,8 @@ _OLD_ID = re.compile(r"[0-9]{15}")
 _ID_SHAPED = re.compile(r"[0-9]{15,18}X?")
 
 
-def _found(found: Sequence[CertificateRecord]) -> str:
-    return "found" if found else "none"
+def _found(found: Sequence[CertificateRecord], held: Sequence[HeldRecord]) -> str:
+    return "found" if found or held else "none"
 
 
 def _address(host: str, port: int) -> str:

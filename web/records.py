@@ -11,29 +11,46 @@ import asyncpg
 
 from certflow.certificates import CertificateData, SignedCertificate
 from certflow.identity import compact_code
-from certflow.models import DocumentRef
+from certflow.models import DocumentRef, Level
 from certflow.text import normalise_name
 
 _COLUMNS = """
     c.number, c.payload, c.key_id, c.signature, c.revoked_on, c.revocation_reason,
-    c.pdf_sha256, d.size AS pdf_size
+    c.pdf_sha256, d.size AS pdf_size, h.number IS NOT NULL AS held
     FROM certificates c LEFT JOIN documents d ON d.sha256 = c.pdf_sha256
+    LEFT JOIN certificate_holds h ON h.number = c.number AND h.released_at IS NULL
 """
 
 
 @dataclass(frozen=True)
 class CertificateRecord:
-    """An issued certificate as stored: signed data, PDF and revocation state."""
+    """An issued certificate as stored: signed data, PDF and revocation state.
+
+    ``held``: numbered before issuance checked the font, then held out of
+    issuance because the font cannot draw it; it has no PDF until it can.
+    """
 
     signed: SignedCertificate
     pdf: DocumentRef | None
     revoked_on: date | None
     revocation_reason: str | None
+    held: bool = False
 
     @property
     def data(self) -> CertificateData:
         """The signed certificate data."""
         return self.signed.data
+
+
+@dataclass(frozen=True)
+class HeldRecord:
+    """A passing candidate's certificate held out of issuance, unnumbered: the
+    certificate font cannot print the name (``certificate_holds``)."""
+
+    certificate: str
+    level: Level
+    module_code: str
+    module_name: str
 
 
 def _record(row: asyncpg.Record) -> CertificateRecord:
@@ -57,6 +74,7 @@ def _record(row: asyncpg.Record) -> CertificateRecord:
         pdf=pdf,
         revoked_on=row["revoked_on"],
         revocation_reason=row["revocation_reason"],
+        held=bool(row["held"]),
     )
 
 
@@ -76,6 +94,34 @@ async def find_by_holder(
         normalise_name(name),
     )
     return [_record(row) for row in rows]
+
+
+async def find_held(pool: asyncpg.Pool, name: str, id_number: str) -> list[HeldRecord]:
+    """Return the unnumbered certificates of this holder held out of issuance.
+
+    Matched as :func:`find_by_holder` matches: the same person may look up a
+    certificate issued and one still held.
+    """
+    rows = await pool.fetch(
+        """
+        SELECT p.certificate, p.level, p.module_code, p.module_name
+        FROM certificate_holds h JOIN plans p ON p.plan_id = h.plan_id
+        WHERE h.id_number = $1 AND h.name = $2 AND h.released_at IS NULL
+          AND h.number IS NULL
+        ORDER BY h.held_at DESC, h.plan_id
+        """,
+        compact_code(id_number),
+        normalise_name(name),
+    )
+    return [
+        HeldRecord(
+            certificate=row["certificate"],
+            level=Level(row["level"]),
+            module_code=row["module_code"],
+            module_name=row["module_name"],
+        )
+        for row in rows
+    ]
 
 
 async def get(pool: asyncpg.Pool, number: str) -> CertificateRecord | None:

@@ -17,8 +17,9 @@ from certflow.certificates import (
     verify,
 )
 from certflow.i18n import t
+from certflow.models import Level
 from certflow.privacy import id_number_tail, mask_id_number, surname_only
-from web.records import CertificateRecord
+from web.records import CertificateRecord, HeldRecord
 from web.tokens import DownloadTokens
 
 
@@ -114,8 +115,12 @@ def lookup_row(
     ``status`` is :func:`record_status`. A certificate that cannot be confirmed
     (its key is no longer trusted) is still the holder's own record and keeps
     its link; a revoked one, or one whose record no longer verifies, has none.
+    One held out of issuance (the font cannot draw it) is said to be held, not
+    valid with its file "being made": it is not made until the font prints it.
     """
     data = record.data
+    if record.held and status in DOWNLOADABLE:
+        status = "held"
     downloadable = status in DOWNLOADABLE
     link = None
     if record.pdf is not None and downloadable:
@@ -123,16 +128,40 @@ def lookup_row(
         query = urlencode({"e": issued.expires, "t": issued.mac})
         link = f"/download/{data.number}?{query}"
     return {
-        "number": data.number,
-        "certificate": t(
-            "certificates.pdf.certificate_name", certificate=data.certificate
+        **_what_certifies(
+            data.certificate, data.level, data.module_code, data.module_name
         ),
-        "level": data.level.chinese,
-        "module": f"{data.module_code} {data.module_name}",
+        "number": data.number,
         "issued_on": data.issued_on.isoformat(),
         "status": status,
         "downloadable": downloadable,
         "revoked_on": record.revoked_on,
         "reason": record.revocation_reason,
         "download": link,
+    }
+
+
+def held_row(held: HeldRecord) -> dict[str, Any]:
+    """One row of the look-up results for a certificate held out of issuance
+    before it had a number: no number, no date, no link, and why."""
+    return {
+        **_what_certifies(
+            held.certificate, held.level, held.module_code, held.module_name
+        ),
+        "number": None,
+        "issued_on": None,
+        "status": "held",
+        "downloadable": False,
+        "download": None,
+    }
+
+
+def _what_certifies(
+    certificate: str, level: Level, module_code: str, module_name: str
+) -> dict[str, str]:
+    """The certificate, level and module of a result row, as printed."""
+    return {
+        "certificate": t("certificates.pdf.certificate_name", certificate=certificate),
+        "level": level.chinese,
+        "module": f"{module_code} {module_name}",
     }

@@ -22,7 +22,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import CalendarActivities
-    from activities.certificates import CertificateActivities
+    from activities.certificates import ISSUANCE_BLOCKED, CertificateActivities
     from activities.intake import IntakeActivities
     from activities.notify import MAIL_RETRY, Notifier, log_not_sent
     from activities.store import PLAN_ID_TAKEN, START_PLAN, PlanStore
@@ -55,9 +55,11 @@ with workflow.unsafe.imports_passed_through():
         ConsistencyRequest,
         CorrectionApplication,
         CorrectionDecisionRecord,
+        CorrectionFontCheck,
         CorrectionRecord,
         FinanceOutcome,
         FinanceRecord,
+        IssuanceResult,
         IssueRequest,
         Notification,
         PlanRegistration,
@@ -68,7 +70,7 @@ with workflow.unsafe.imports_passed_through():
         WindowRequest,
     )
     from certflow.calendar import score_submission_deadline
-    from certflow.i18n import t
+    from certflow.i18n import t, t_or
     from certflow.identity import canonical_code, invoice_number
     from certflow.joint_invoice import (
         InvoiceHolding,
@@ -79,6 +81,7 @@ with workflow.unsafe.imports_passed_through():
     from certflow.models import Actor, DocumentKind, DocumentRef, Problem, Role, Stage
     from certflow.plan import (
         DUTY_OWNER,
+        HELD_TOLD,
         SUBMISSION_DUTIES,
         UPLOAD_DUTY,
         Action,
@@ -105,6 +108,7 @@ with workflow.unsafe.imports_passed_through():
         duties_to_redo,
         duty_codes,
         duty_names,
+        held_lines,
         invoice_mismatch,
         invoice_number_refusal,
         joint_total_claimed,
@@ -220,6 +224,18 @@ CHECKED_AT_ITS_TURN = "checked-again-at-its-turn"
 CONFIRMATIONS_WAIT = "confirmations-wait-their-turn"
 # The one mail a cancelled plan still sends: the news of its cancellation.
 CANCELLED_TEMPLATE = "plan_cancelled"
+# Patch id: issuance holds out the certificates the font cannot draw and
+# issues the others, the tech dept told; an issuance no retry can mend (no
+# font, no signing key) waits for the tech dept to mend it and issue again.
+# Before, one name the font lacked failed issuance, retried for ever.
+ISSUANCE_HOLDS = "issuance-holds-and-blocks"
+# Patch id: a correction is approved only if its candidate, passing after it,
+# has a name the certificate font prints; checked under the plan's lock.
+CORRECTION_FONT_CHECKED = "correction-font-checked"
+# Patch id: an application the activity refused for the same reason is
+# answered as refused. Only results of this release carry a refusal, so no
+# history recorded before takes this branch; the marker names those that do.
+CORRECTION_APPLY_REFUSED = "correction-apply-refused"
 
 
 def _refuse(refusal: Refusal) -> ApplicationError:
@@ -320,6 +336,7 @@ class ExamPlanWorkflow:
         while state.stage in stages:
             await stages[state.stage]()
         await self._await_invoice_after_issuance()
+        await self._await_issuance_repair()
 
         await workflow.wait_condition(self._all_done)
         return PlanResult(
@@ -560,22 +577,176 @@ class ExamPlanWorkflow:
 
     async def _issue(self) -> None:
         state = self._state
-        result = await self._activity(
-            CertificateActivities.issue_certificates,
-            IssueRequest(
-                plan=state.info,
-                issued_on=cst_date(workflow.now()),
-                batch_id=state.batch.batch_id if state.batch else None,
-            ),
-            start_to_close=timedelta(minutes=30),
+        # A plan resumed as new while blocked waits as it did.
+        if state.issuance_blocked is None:
+            result = await self._run_issuance(RETRY)
+            if result is not None:
+                await self._issued(result, None)
+                return
+        # Nothing could be issued: the tech dept, told why, mends the cause
+        # and issues again (``issue_again``), which moves the stage on.
+        await self._wait_until(lambda: state.stage != Stage.ISSUANCE)
+
+    async def _run_issuance(self, retry: RetryPolicy) -> IssuanceResult | None:
+        """Issue the plan's certificates once; None when the issuance is blocked.
+
+        The activity retries what may pass (a database away) as ``retry``
+        says; what no retry can mend fails it for good, and is recorded and
+        told to the tech dept here.
+        """
+        state = self._state
+        try:
+            result: IssuanceResult = await self._activity(
+                CertificateActivities.issue_certificates,
+                IssueRequest(
+                    plan=state.info,
+                    issued_on=cst_date(workflow.now()),
+                    batch_id=state.batch.batch_id if state.batch else None,
+                ),
+                start_to_close=timedelta(minutes=30),
+                retry=retry,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if not (
+                isinstance(cause, ApplicationError)
+                and cause.type == ISSUANCE_BLOCKED
+                and workflow.patched(ISSUANCE_HOLDS)
+            ):
+                raise
+            await self._issuance_blocked(str(cause.details[0]) if cause.details else "")
+            return None
+        return result
+
+    async def _issuance_blocked(self, cause: str) -> None:
+        """Record what blocks the plan's issuance; tell the tech dept, who owes
+        the repair (the duty opens last: ``issue_again`` waits for it)."""
+        state = self._state
+        state.issuance_blocked = cause
+        workflow.logger.warning(
+            "issuance blocked",
+            extra={
+                "plan_id": state.info.plan_id,
+                "stage": state.stage.value,
+                "cause": cause,
+            },
         )
-        state.certificates_issued = result.issued
-        await self._enter(Stage.ISSUED)
         await self._notify(
-            "certificates_issued",
-            [Role.TECH_DEPT, Role.INFO_CENTER, Role.SITE],
-            count=str(result.issued),
+            "issuance_blocked",
+            [Role.TECH_DEPT],
+            cause=t_or(cause, f"certificates.blocked.{cause}"),
         )
+        state.open_duty(Duty.ISSUANCE_REPAIR, workflow.now())
+        self._alarms_changed = True
+        self._publish()
+
+    async def _issued(self, result: IssuanceResult, actor: Actor | None) -> None:
+        """Record an issuance that went through, those it held out included.
+
+        The first moves the plan to issued and tells the parties; one the
+        tech dept ran again tells them of the certificates it added.
+        """
+        state = self._state
+        added = result.issued - state.certificates_issued
+        state.certificates_issued = result.issued
+        if state.stage is Stage.ISSUANCE:
+            await self._enter(Stage.ISSUED)
+            await self._notify(
+                "certificates_issued",
+                [Role.TECH_DEPT, Role.INFO_CENTER, Role.SITE],
+                count=str(result.issued),
+            )
+        elif added > 0:
+            await self._notify(
+                "held_certificates_issued",
+                [Role.TECH_DEPT, Role.INFO_CENTER, Role.SITE],
+                count=str(added),
+                total=str(result.issued),
+            )
+        repair = Duty.ISSUANCE_REPAIR.value
+        if not result.held and not state.is_open(repair):
+            return  # as every plan issued before certificates were held
+        if not workflow.patched(ISSUANCE_HOLDS):
+            return
+        known = {h.admission_number for h in state.certificates_held}
+        state.certificates_held = list(result.held)
+        state.issuance_blocked = None
+        if not result.held:
+            state.close_duty(repair, workflow.now(), actor)
+        else:
+            if any(h.admission_number not in known for h in result.held):
+                workflow.logger.warning(
+                    "certificates held",
+                    extra={
+                        "plan_id": state.info.plan_id,
+                        "stage": state.stage.value,
+                        "count": len(result.held),
+                    },
+                )
+                await self._notify(
+                    "certificates_held",
+                    list(HELD_TOLD),
+                    count=str(len(result.held)),
+                    issued=str(result.issued),
+                    held=held_lines(result.held),
+                )
+            state.open_duty(Duty.ISSUANCE_REPAIR, workflow.now())
+        self._alarms_changed = True
+        self._publish()
+
+    async def _await_issuance_repair(self) -> None:
+        """Stay open while certificates are held out: the tech dept issues them
+        once their cause is mended (``issue_again``)."""
+        owed = Duty.ISSUANCE_REPAIR.value
+        if self._state.is_open(owed):
+            await self._wait_until(lambda: not self._state.is_open(owed))
+
+    @workflow.update
+    async def issue_again(self, req: SimpleAction) -> ActionResult:
+        """The tech dept mended what held certificates out (the font) or
+        blocked the plan's issuance: issue what is still to be issued."""
+        state = self._state
+        async with self._lock:
+            if not state.is_open(Duty.ISSUANCE_REPAIR.value):
+                # Another ``issue_again`` issued everything while this waited.
+                return ActionResult(accepted=False, message=t("plan.nothing_held"))
+            try:
+                result = await self._run_issuance(ANSWER_RETRY)
+            except ActivityError:
+                workflow.logger.warning(
+                    "staff action could not be processed",
+                    extra={"plan_id": state.info.plan_id, "activity": "issue"},
+                )
+                return _not_processed("plan.action_failed")
+            if result is None:
+                cause = state.issuance_blocked or ""
+                await self._audit(
+                    Action.ISSUE_AGAIN, req.actor, accepted=False, cause=cause
+                )
+                message = t(
+                    "plan.issuance_still_blocked",
+                    cause=t_or(cause, f"certificates.blocked.{cause}"),
+                )
+                return ActionResult(accepted=False, message=message)
+            before = state.certificates_issued
+            await self._issued(result, req.actor)
+            added = result.issued - before
+            await self._audit(
+                Action.ISSUE_AGAIN,
+                req.actor,
+                issued=str(added),
+                held=str(len(result.held)),
+            )
+            message = t("plan.issued_again", count=added, total=result.issued)
+            if result.held:
+                message += t("plan.still_held", count=len(result.held))
+            return ActionResult(accepted=True, message=message)
+
+    @issue_again.validator
+    def _check_issue_again(self, req: SimpleAction) -> None:
+        self._check(Action.ISSUE_AGAIN, req.actor)
+        if not self._state.is_open(Duty.ISSUANCE_REPAIR.value):
+            raise _refuse(Refusal("not_ready", t("plan.nothing_held")))
 
     async def _await_invoice_after_issuance(self) -> None:
         """Stay open after issuance until finance has recorded the invoice.
@@ -770,6 +941,8 @@ class ExamPlanWorkflow:
             payment=state.payment,
             batch_id=state.batch.batch_id if state.batch else None,
             certificates_issued=state.certificates_issued,
+            certificates_held=state.certificates_held,
+            issuance_blocked=state.issuance_blocked,
             platform_import=state.platform_import,
             history=state.history,
             cancellation=state.cancellation,
@@ -1236,6 +1409,56 @@ class ExamPlanWorkflow:
 
     @workflow.update
     async def decide_correction(self, req: CorrectionDecision) -> ActionResult:
+        if not req.approve or not workflow.patched(CORRECTION_FONT_CHECKED):
+            return await self._decide_correction(req)
+        # Under the lock: another decision on the same candidate, or an
+        # application, could change what the check found before this is
+        # recorded.
+        async with self._lock:
+            problems = await self._attempt(
+                IntakeActivities.check_correction_font,
+                CorrectionFontCheck(plan=self._state.info, request_id=req.request_id),
+            )
+            if problems is None:
+                return _not_processed("plan.action_failed")
+            correction = self._state.corrections[req.request_id]
+            if correction.status is not CorrectionStatus.PENDING:
+                # Decided by another update while the check ran.
+                return ActionResult(
+                    accepted=False,
+                    message=t(
+                        "plan.correction_not_pending",
+                        request_id=req.request_id,
+                        status=t(f"correction_status.{correction.status.value}"),
+                    ),
+                )
+            if problems:
+                return await self._correction_refused(
+                    Action.DECIDE_CORRECTION, req.actor, req.request_id, problems
+                )
+            return await self._decide_correction(req)
+
+    async def _correction_refused(
+        self, action: Action, actor: Actor, request_id: str, problems: list[Problem]
+    ) -> ActionResult:
+        """Refuse a decision on, or the application of, a correction for what
+        the database found (a name the font cannot print): audited, answered."""
+        await self._audit(
+            action,
+            actor,
+            accepted=False,
+            ref=request_id,
+            request_id=request_id,
+            code=problems[0].code,
+        )
+        return ActionResult(
+            accepted=False,
+            message=problems[0].message,
+            problems=problems,
+            problem_count=len(problems),
+        )
+
+    async def _decide_correction(self, req: CorrectionDecision) -> ActionResult:
         state = self._state
         now = workflow.now()
         req = req.model_copy(update={"request_id": self._correction_key(req)})
@@ -1308,6 +1531,11 @@ class ExamPlanWorkflow:
             )
             if applied is None:
                 return _not_processed("plan.action_failed")
+            refusal = applied.refusal
+            if refusal is not None and workflow.patched(CORRECTION_APPLY_REFUSED):
+                return await self._correction_refused(
+                    Action.APPLY_CORRECTION, req.actor, req.request_id, [refusal]
+                )
             state.corrections[req.request_id].status = CorrectionStatus.APPLIED
             summary = state.summary
             if summary is not None and workflow.patched(CORRECTION_RECOUNTS):

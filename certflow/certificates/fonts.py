@@ -59,12 +59,18 @@ class UnsupportedCharactersError(ValueError):
     """Text holds characters the certificate font has no glyph for.
 
     Printing them would show empty boxes on the certificate, so rendering is
-    refused; ``characters`` lists them for the message shown to staff.
+    refused. The text is a person's name more often than not: the message
+    gives where the characters stand (``positions``, 1-based), never the
+    characters, because it ends up in logs and in the activity's failure.
+    ``characters`` lists them for a caller that shows them to staff.
     """
 
-    def __init__(self, characters: list[str], message: str) -> None:
+    def __init__(
+        self, characters: list[str], positions: list[int], message: str
+    ) -> None:
         super().__init__(message)
         self.characters = characters
+        self.positions = positions
 
 
 def find_font(font_path: Path | None = None) -> Path:
@@ -208,6 +214,14 @@ class CjkFont:
                 missing.append(char)
         return missing
 
+    def missing_positions(self, text: str) -> list[int]:
+        """Return where the characters of ``text`` with no glyph stand, from 1.
+
+        What may be said of a name in a log or an error: where it cannot be
+        printed, not what it holds.
+        """
+        return [i for i, char in enumerate(text, 1) if ord(char) not in self.cmap]
+
     def subset(self, text: Iterable[str]) -> bytes:
         """Return a standalone TrueType font holding the glyphs of ``text`` only.
 
@@ -334,9 +348,11 @@ class SubsetBase:
         cp = ord(char)
         code = self.codes.get(cp)
         if code is None:
-            if program is None:
-                raise KeyError(char)
-            return program.added[cp]
+            added = program.added.get(cp) if program is not None else None
+            if added is None:
+                # Never the character itself: it is a name's, and errors are logged.
+                raise KeyError("a character outside the font subset")
+            return added
         return code
 
     def extend(self, text: str) -> FontProgram:
@@ -731,12 +747,19 @@ def unsupported_characters(text: str, font_path: Path | None = None) -> list[str
 
 
 def check_printable(text: str, font: CjkFont) -> None:
-    """Raise :class:`UnsupportedCharactersError` if ``font`` lacks any glyph of text."""
-    missing = font.unsupported(text)
-    if missing:
-        shown = t("certificates.list_separator").join(
-            t("certificates.character", char=c, code=f"{ord(c):04X}") for c in missing
-        )
+    """Raise :class:`UnsupportedCharactersError` if ``font`` lacks any glyph of text.
+
+    The message says how many characters and where they stand in ``text``,
+    not which: see :class:`UnsupportedCharactersError`.
+    """
+    positions = font.missing_positions(text)
+    if positions:
         raise UnsupportedCharactersError(
-            missing, t("certificates.unsupported_characters", characters=shown)
+            font.unsupported(text),
+            positions,
+            t(
+                "certificates.unsupported_characters",
+                count=len(positions),
+                positions=t("certificates.list_separator").join(map(str, positions)),
+            ),
         )

@@ -205,25 +205,83 @@ def printed_fields(data: CertificateData) -> list[tuple[str, str]]:
 
 
 def _fields(data: CertificateData) -> list[tuple[str, str]]:
+    values = (
+        data.candidate_name,
+        data.id_type,
+        data.id_number,
+        t("certificates.pdf.certificate_name", certificate=data.certificate),
+        data.level.chinese,
+        f"{data.module_code} {data.module_name}",
+        data.number,
+        _date_text(data),
+        data.organisation,
+    )
     return [
-        (t("certificates.pdf.candidate_name"), data.candidate_name),
-        (t("certificates.pdf.id_type"), data.id_type),
-        (t("certificates.pdf.id_number"), data.id_number),
-        (
-            t("certificates.pdf.certificate"),
-            t("certificates.pdf.certificate_name", certificate=data.certificate),
-        ),
-        (t("certificates.pdf.level"), data.level.chinese),
-        (t("certificates.pdf.module"), f"{data.module_code} {data.module_name}"),
-        (t("certificates.pdf.number"), data.number),
-        (t("certificates.pdf.issued_on"), _date_text(data)),
-        (t("certificates.pdf.organisation"), data.organisation),
+        (t(f"certificates.pdf.{key}"), value)
+        for key, value in zip(_ROW_KEYS, values, strict=True)
     ]
 
 
+# The printed rows, by the catalogue key of their label, in page order.
+_ROW_KEYS = (
+    "candidate_name",
+    "id_type",
+    "id_number",
+    "certificate",
+    "level",
+    "module",
+    "number",
+    "issued_on",
+    "organisation",
+)
 # The rows of _fields that differ between the candidates of one plan: name,
 # identity number, certificate number. Everything else is the plan's template.
 _OWN_ROWS = (0, 2, 6)
+# The page's fixed wording besides the labels.
+_FIXED_TEXTS = ("title", "statement", "qr_caption", "platform_note")
+
+
+class PrintGap(Model):
+    """A text of a certificate's page holding characters the font has no glyph for.
+
+    ``row`` names the printed row by its label's catalogue key
+    (``candidate_name``, ``id_number``, ``module`` ...), or is ``page`` for
+    the fixed wording and the labels. ``positions`` says where the characters
+    stand in it (from 1), never which they are (a name's: see
+    ``UnsupportedCharactersError``). ``own`` is true of the candidate's own
+    rows (name, ID number, number): the rest is the same on every certificate
+    of the plan.
+    """
+
+    row: str
+    positions: list[int]
+    own: bool
+
+
+def unprintable(
+    data: CertificateData, *, font_path: Path | None = None
+) -> list[PrintGap]:
+    """Every text of the certificate of ``data`` the font cannot print whole.
+
+    Empty when :func:`render_pdf` would draw it. Issuance asks this before it
+    gives a number, with the candidate's data under a provisional one: a
+    certificate that cannot be drawn is never numbered nor signed.
+    """
+    font = load_font(font_path)
+    gaps = [
+        PrintGap(row=key, positions=positions, own=index in _OWN_ROWS)
+        for index, (key, (_label, value)) in enumerate(
+            zip(_ROW_KEYS, _fields(data), strict=True)
+        )
+        if (positions := font.missing_positions(value))
+    ]
+    wording = "".join(
+        [label for label, _value in _fields(data)]
+        + [t(f"certificates.pdf.{key}") for key in _FIXED_TEXTS]
+    )
+    if positions := font.missing_positions(wording):
+        gaps.append(PrintGap(row="page", positions=positions, own=False))
+    return gaps
 
 
 class _Layout:

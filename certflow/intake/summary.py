@@ -125,8 +125,9 @@ def read_score_summary(
 
     Returns all problems found, never just the first; the rows are returned only
     when there is none. ``unprintable`` returns the characters of a name the
-    certificate font lacks: a passing candidate's name holding one is a problem
-    of its cell, found with the others.
+    certificate font lacks: any candidate's name holding one is a problem of
+    its cell, found with the others. Not only a passing one's: a correction
+    during publicity may make any candidate pass, absent or failed.
     """
     located = locate(
         data,
@@ -383,11 +384,7 @@ class _RowChecker:
         """Whether a quickly accepted row needs no font check: a row whose name
         the certificate cannot print goes through the full check, which says
         where it is."""
-        return (
-            self.unprintable is None
-            or not score.passed
-            or not self.unprintable(score.name)
-        )
+        return self.unprintable is None or not self.unprintable(score.name)
 
     def _full_check(
         self, v: dict[Column, CellValue], row: int
@@ -431,8 +428,9 @@ class _RowChecker:
         self._module(v, row)
         status = self._status(v, row)
         theory, practical, total, passed = self._scores(v, row, status)
-        # Only a passing candidate gets a certificate to print the name on.
-        if passed and name and self.unprintable is not None:
+        # Every candidate, passed or not: a correction may make any one pass,
+        # and a certificate must then print the name.
+        if name and self.unprintable is not None:
             if missing := self.unprintable(name):
                 self._add(
                     "unprintable_name",

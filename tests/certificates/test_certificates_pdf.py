@@ -43,6 +43,7 @@ from certflow.certificates import (
     render_pdf,
     sign,
     sign_status_list,
+    unprintable,
     unsupported_characters,
     verification_url,
     verify_pdf,
@@ -363,7 +364,12 @@ def test_a_name_outside_the_basic_plane_renders_or_is_reported(
         with pytest.raises(UnsupportedCharactersError) as caught:
             render_pdf(signed, font_path=font_path)
         assert caught.value.characters == ["𠮷"]
-        assert "𠮷" in str(caught.value) and "U+20BB7" in str(caught.value)
+        assert caught.value.positions == [1]
+        # Regression: the message quoted the character (and its code), and
+        # issuance logged it with every retry. It says where, not which.
+        message = str(caught.value)
+        assert "𠮷" not in message and "20BB7" not in message.upper()
+        assert "第 1 个字" in message
     else:
         pdf = render_pdf(signed, font_path=font_path)
         assert name in _text_of(pdf, tmp_path)
@@ -374,6 +380,21 @@ def test_the_installed_fonts_cover_both_outcomes_of_rare_names() -> None:
         pytest.skip("only one CJK font installed")
     outcomes = {bool(unsupported_characters("𠮷", p)) for p in INSTALLED_FONTS}
     assert outcomes == {True, False}
+
+
+def test_unprintable_says_which_row_and_where_never_which_character() -> None:
+    """Issuance asks this before it numbers a certificate: the candidate's
+    own rows held out, the plan's text stopping every certificate."""
+    private_use = "\ue000"
+    assert unprintable(make_data()) == []
+
+    gaps = unprintable(make_data(name=f"黎{private_use}芬{private_use}"))
+    assert [g.model_dump() for g in gaps] == [
+        {"row": "candidate_name", "positions": [2, 4], "own": True}
+    ]
+    module = make_data(module_name=f"汽车{private_use}")
+    assert [(g.row, g.own) for g in unprintable(module)] == [("module", False)]
+    assert private_use not in repr(gaps)
 
 
 def test_unsupported_characters_lists_each_missing_character_once() -> None:

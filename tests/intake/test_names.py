@@ -80,3 +80,29 @@ def test_letters_that_show_as_nothing_are_refused_in_names() -> None:
     assert [(p.code, p.row) for p in sign_in.problems] == [("bad_name", 2)]
     for filler in fillers:
         assert not name_is_plausible(f"胡{filler}霞"), hex(ord(filler))
+
+
+def test_every_candidates_name_is_checked_against_the_certificate_font() -> None:
+    """Regression: only passing candidates' names were checked, so an absent
+    or a failing candidate's name the font lacks was accepted, and a
+    correction during publicity could make them pass (the quick path and
+    the full check of a row alike)."""
+    lacking = "𠮷"  # U+20BB7: read here as a character the font lacks
+    text = CSV.read_bytes().decode("gbk")
+    text = text.replace("黎芬", f"黎{lacking}", 1)  # row 2: failed
+    text = text.replace("杨鹏", f"杨{lacking}", 1)  # row 7: absent
+    text = text.replace("胡俊霞", f"胡{lacking}霞", 1)  # row 3: passed
+
+    reading = read_score_summary(
+        text.encode("utf-8"),
+        sample_plan(date(2026, 11, 4)),
+        unprintable=lambda name: [c for c in name if c == lacking],
+    )
+
+    assert not reading.accepted
+    found = sorted((p.row, p.code, p.column) for p in reading.problems)
+    assert found == [
+        (2, "unprintable_name", "考生姓名"),
+        (3, "unprintable_name", "考生姓名"),
+        (7, "unprintable_name", "考生姓名"),
+    ]

@@ -75,14 +75,14 @@ def web_settings(web_state: Path, web_database: str) -> Settings:
     )
 
 
-async def _register(pool: asyncpg.Pool, plan: PlanInfo) -> None:
+async def register_plan(pool: asyncpg.Pool, plan: PlanInfo) -> None:
     registration = PlanRegistration(
         info=plan, workflow_id=f"plan-{plan.plan_id}", started_at=datetime.now(UTC)
     )
     await ActivityEnvironment().run(PlanStore(pool).register_plan, registration)
 
 
-async def _score(
+async def add_score(
     pool: asyncpg.Pool, plan: PlanInfo, holder: Holder, *, passed: bool
 ) -> None:
     await pool.execute(
@@ -118,11 +118,11 @@ async def issued(web_settings: Settings, web_pool: asyncpg.Pool) -> Issued:
     孙丽's certificate is revoked, through :func:`activities.revocation.revoke`.
     """
     for plan in (PLAN_A, PLAN_B):
-        await _register(web_pool, plan)
+        await register_plan(web_pool, plan)
     for holder in (LI_FEN, WANG, SUN, AILI):
-        await _score(web_pool, PLAN_A, holder, passed=True)
-    await _score(web_pool, PLAN_A, FAILED, passed=False)
-    await _score(web_pool, PLAN_B, LI_FEN, passed=True)
+        await add_score(web_pool, PLAN_A, holder, passed=True)
+    await add_score(web_pool, PLAN_A, FAILED, passed=False)
+    await add_score(web_pool, PLAN_B, LI_FEN, passed=True)
 
     activities = CertificateActivities(
         web_settings, web_pool, DocumentStore(web_settings.documents_dir)
