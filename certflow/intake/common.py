@@ -28,6 +28,7 @@ from certflow.intake.cells import (
 )
 from certflow.intake.container import Refusal
 from certflow.intake.layout import (
+    IDENTITY_COLUMNS,
     SYNONYMS,
     Column,
     Table,
@@ -83,8 +84,8 @@ class Located:
     (``F4:F35``), so a problem there can say why the cell reads empty.
     ``blank_formulas`` are the cells (1-based row, 0-based column) of blank
     rows whose formula shows no data (see ``_formulas_in_blank_rows``): they
-    are no problem, and one note says so, naming the rows left with their
-    序号 alone too.
+    are no problem, and one note says so, naming the other blank rows too
+    (a 以下空白, rows left with their 序号 alone or a template's values).
     """
 
     grid: Grid
@@ -126,7 +127,9 @@ def locate(
     When only a hidden sheet has the header, the upload is refused naming it.
     Hidden rows of the data are refused for the same reason. Rows holding a
     序号 alone are blank below the last candidate and refused among them
-    (``_numbered_gaps``).
+    (``_numbered_gaps``); below it, rows naming nobody are blank when they
+    hold only what a template fills in and refused when they hold data, and
+    so are the rows below a 以下空白 (``_rows_naming_nobody``).
     """
     book = open_workbook(data, limits)
     if isinstance(book, Refusal):
@@ -197,8 +200,9 @@ def locate(
             for index in table.rows_below_footer
         )
     problems.extend(_numbered_gaps(grid, table))
+    problems.extend(_rows_naming_nobody(table))
     blank = _formulas_in_blank_rows(grid, table)
-    if blank or table.numbered_blank:
+    if blank or table.numbered_blank or table.prefilled_blank or table.end_markers:
         notes.append(_blank_rows_note(table, blank))
     return Located(grid, table, notes, problems, merged, frozenset(blank))
 
@@ -229,15 +233,62 @@ def _numbered_gaps(grid: Grid, table: Table) -> list[Problem]:
     ]
 
 
+def _rows_naming_nobody(table: Table) -> list[Problem]:
+    """One problem for each row that holds data but is no data row.
+
+    Below the last candidate, a row whose name, ID and admission number (or
+    staff id) are empty and which holds more than a template fills in (a
+    typed score, 考核结果 or 备注, a value typed where the template filled
+    another) is nobody's: said once, not a "此项不能为空" per empty cell.
+    Below a row saying that nothing follows (以下空白), any row holding
+    data, a candidate's included, is refused naming that row. Each problem
+    marks the row's first cell of data.
+    """
+    header = table.headers
+    identity = "、".join(header[c] for c in IDENTITY_COLUMNS if c in header)
+    found = _each_row(
+        table, "row_without_identity", table.unidentified, identity=identity
+    )
+    if table.end_markers:
+        found += _each_row(
+            table,
+            "row_below_end_marker",
+            table.below_end_marker,
+            marker=table.end_markers[0] + 1,
+            text=table.end_marker_text,
+        )
+    return found
+
+
+def _each_row(
+    table: Table, code: str, rows: dict[int, Column], **fields: object
+) -> list[Problem]:
+    """The problem ``code`` of each of ``rows`` (0-based), at its column:
+    one message, said alike of every row."""
+    message = t(f"intake.{code}", **fields)
+    return [
+        Problem(
+            code=code,
+            message=message,
+            sheet=table.sheet,
+            row=index + 1,
+            column=table.headers[column],
+        )
+        for index, column in rows.items()
+    ]
+
+
 def _formulas_in_blank_rows(grid: Grid, table: Table) -> dict[tuple[int, int], str]:
     """The formula cells of the rows without data, with what each shows.
 
     Schools drag a VLOOKUP, RANK or AVERAGE down past the last candidate, to
     the signature lines or to the sheet's end: in the rows left blank it
     shows ``#N/A`` or ``#DIV/0!``. Such a row reads as empty, and the table
-    skips it; so does a row left with its 序号 alone below the last candidate
-    (``Table.numbered_blank``), not one among the candidates, which is refused
-    with what it shows. A cell of the table's columns in a row it skips
+    skips it; so does a row left with its 序号 alone or what a template
+    fills in below the last candidate (``Table.numbered_blank``,
+    ``Table.prefilled_blank``) and one saying that nothing follows, not one
+    among the candidates or holding data, which is refused with what it
+    shows. A cell of the table's columns in a row it skips
     (between the header and the signature lines) is returned when it holds a
     formula error, with the error, or when it is an array formula's cell
     saved without its value (a writer leaving out the empty text), with "":
@@ -248,7 +299,12 @@ def _formulas_in_blank_rows(grid: Grid, table: Table) -> dict[tuple[int, int], s
     if not (grid.errors or grid.array_uncalculated):
         return {}
     columns = set(table.columns.values())
-    read = {*table.data_rows, *table.numbered_gaps}
+    read = {
+        *table.data_rows,
+        *table.numbered_gaps,
+        *table.unidentified,
+        *table.below_end_marker,
+    }
     footer = table.footer_row
     shown = {**dict.fromkeys(grid.array_uncalculated, ""), **grid.errors}
     return {
@@ -262,19 +318,29 @@ def _formulas_in_blank_rows(grid: Grid, table: Table) -> dict[tuple[int, int], s
 
 
 def _blank_rows_note(table: Table, blank: dict[tuple[int, int], str]) -> str:
-    """The one note naming the blank rows holding only a 序号 or formulas
-    showing no data, and what the formulas of each column show there.
+    """The one note naming the blank rows, each kind apart, and what the
+    formulas of each column show there.
 
-    Rows holding a 序号 are named apart, so staff reading the note can tell
-    how many places of the numbering were left unfilled.
+    The rows saying that nothing follows, those holding only a 序号, those
+    holding what a template fills in and those holding only formulas
+    showing no data are named apart, in the order they first stand, so staff
+    reading the note can tell where the school ended its list and how many
+    places of the numbering were left unfilled.
     """
     numbered = [index + 1 for index in table.numbered_blank]
-    formulas = sorted({row for row, _ in blank} - set(numbered))
-    rows = []
-    if numbered:
-        rows.append(t("intake.note_numbered_rows", rows=row_ranges(numbered)))
-    if formulas:
-        rows.append(t("intake.note_formula_rows", rows=row_ranges(formulas)))
+    prefilled = [index + 1 for index in table.prefilled_blank]
+    markers = [index + 1 for index in table.end_markers]
+    formulas = sorted({row for row, _ in blank} - {*numbered, *prefilled, *markers})
+    kinds = [
+        (markers, "intake.note_end_marker"),
+        (numbered, "intake.note_numbered_rows"),
+        (prefilled, "intake.note_prefilled_rows"),
+        (formulas, "intake.note_formula_rows"),
+    ]
+    rows = [
+        t(key, rows=row_ranges(found), text=table.end_marker_text)
+        for found, key in sorted((k for k in kinds if k[0]), key=lambda k: k[0][0])
+    ]
     shown: dict[int, list[str]] = {}
     for (_, index), text in sorted(blank.items()):
         texts = shown.setdefault(index, [])

@@ -6,19 +6,25 @@ known columns; each column is known by several names (``SYNONYMS``). Data rows
 follow it; empty rows are skipped and the first signature or remark line ends
 the table. A row below that line which holds a candidate's data (a sequence
 number, an ID, admission or staff number) is not read but kept aside, so that
-it is reported instead of lost. Above it, a row holding a sequence number and
-nothing else (a pre-numbered form's row left unfilled) is no data row either.
+it is reported instead of lost.
+
+Above that line, a row naming nobody (no name, ID, admission or staff number)
+is no data row when it holds nothing a school typed for a person: a sequence
+number, formula results, a template's values filled down (a pre-numbered,
+pre-filled form's row left unfilled), or a note that nothing follows
+(以下空白), which ends the list (``_Leftovers``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 from certflow.intake.cells import CellValue, clean_text, compact
+from certflow.intake.vocabulary import STATUS_WORDS
 from certflow.intake.workbook import Grid
+from certflow.models import ExamStatus
 
 HEADER_SEARCH_ROWS = 50
 
@@ -131,6 +137,20 @@ class Table:
     # gaps among the data, refused (``common.locate``).
     numbered_blank: list[int] = field(default_factory=list)
     numbered_gaps: list[int] = field(default_factory=list)
+    # Rows below the last data row naming nobody and holding only what a
+    # template fills in (formula results, the 序号, values filled down),
+    # never read: blank, as ``numbered_blank``.
+    prefilled_blank: list[int] = field(default_factory=list)
+    # Rows below the last data row naming nobody yet holding data, with the
+    # column of their first such cell: never read, refused.
+    unidentified: dict[int, Column] = field(default_factory=dict)
+    # The rows saying that nothing follows (以下空白; the first ends the
+    # list), the first one's text, and the rows below it and above the
+    # footer holding data, with the column of their first such cell: never
+    # read, refused.
+    end_markers: list[int] = field(default_factory=list)
+    end_marker_text: str = ""
+    below_end_marker: dict[int, Column] = field(default_factory=dict)
 
     def cell(self, row: list[CellValue], column: Column) -> CellValue:
         """Return the cell of ``row`` in ``column``, or "" when absent."""
@@ -178,8 +198,8 @@ def best_partial_match(grid: Grid, wanted: set[Column]) -> set[Column]:
 def _collect_rows(grid: Grid, table: Table) -> None:
     start = table.header_row + 1
     data_rows = table.data_rows
-    numbered = []
-    only_numbered = _numbered_only(grid, table)
+    naming_nobody = _Leftovers(grid, table).kind
+    left: list[tuple[int, _Leftover]] = []
     for index, row in enumerate(grid.rows[start:], start):
         if table.footer_row is not None:
             # Below the footer, signature, date, seal and remark lines are free
@@ -195,13 +215,65 @@ def _collect_rows(grid: Grid, table: Table) -> None:
             if _FOOTER.match(first.replace(" ", "")) and not _has_identity(row, table):
                 table.footer_row = index
                 continue
-        if only_numbered(row, index):
-            numbered.append(index)
-        else:
+        found = naming_nobody(row, index)
+        if found is None:
             data_rows.append(index)
-    last = data_rows[-1] if data_rows else -1
-    table.numbered_gaps = [index for index in numbered if index < last]
-    table.numbered_blank = [index for index in numbered if index > last]
+        else:
+            left.append((index, found))
+    if left:
+        _place_leftovers(table, left, grid.rows)
+
+
+def _place_leftovers(
+    table: Table, left: list[tuple[int, _Leftover]], rows: list[list[CellValue]]
+) -> None:
+    """Sort the rows naming nobody (``left``, in order) by where they stand.
+
+    The first row saying that nothing follows (以下空白) ends the list: below
+    it, rows holding no data are blank and any other is refused, data rows
+    included. Above it, rows below the last data row are blank, or refused
+    when they hold data; among the data rows, a row holding only its 序号 is
+    a gap (refused once), any other is read as a data row, every check
+    applying.
+    """
+    markers = [index for index, found in left if found.kind is _Kind.MARKER]
+    end = markers[0] if markers else len(rows)
+    if markers:
+        table.end_markers = markers
+        table.end_marker_text = next(f.text for i, f in left if i == end)
+        below = [index for index in table.data_rows if index > end]
+        table.data_rows = [index for index in table.data_rows if index < end]
+        table.below_end_marker = {
+            index: _first_identity(rows[index], table) for index in below
+        }
+    last = table.data_rows[-1] if table.data_rows else -1
+    read = []
+    for index, found in left:
+        if found.kind is _Kind.MARKER:
+            continue
+        if last < index and found.kind is _Kind.NUMBERED:
+            table.numbered_blank.append(index)
+        elif last < index and found.kind is _Kind.PREFILLED:
+            table.prefilled_blank.append(index)
+        elif end < index:
+            table.below_end_marker[index] = found.column
+        elif last < index:
+            table.unidentified[index] = found.column
+        elif found.kind is _Kind.NUMBERED:
+            table.numbered_gaps.append(index)
+        else:
+            read.append(index)
+    if read:
+        table.data_rows = sorted([*table.data_rows, *read])
+    table.below_end_marker = dict(sorted(table.below_end_marker.items()))
+
+
+def _first_identity(row: list[CellValue], table: Table) -> Column:
+    """The first identity column filled in a data row (the name when none)."""
+    for column in IDENTITY_COLUMNS:
+        if clean_text(table.cell(row, column)):
+            return column
+    return Column.NAME
 
 
 def _opens_data_row(row: list[CellValue]) -> bool:
@@ -214,44 +286,152 @@ def _opens_data_row(row: list[CellValue]) -> bool:
 # ASCII), "No.33".
 _NUMBERED = re.compile(r"^(?:no\.?)?\d+$", re.IGNORECASE)
 _SCORES = (Column.THEORY, Column.PRACTICAL, Column.TOTAL)
+# The columns saying whose row it is, the name first: a row with none of them
+# filled names no candidate nor evaluator.
+IDENTITY_COLUMNS = (
+    Column.NAME,
+    Column.ID_NUMBER,
+    Column.ADMISSION_NUMBER,
+    Column.STAFF_ID,
+)
+# Columns a template fills down with one value for every row, and where a
+# typed value says nothing of a person: the kind of document, the module,
+# the evaluator's role, and a status meaning present (正常; 缺考 and 违纪
+# are said of someone).
+_TEMPLATE_COLUMNS = (Column.ID_TYPE, Column.MODULE, Column.STATUS, Column.ROLE)
+# A note that the list ends here, as schools write it in the first unused row
+# (以下空白, 以下无内容, （以下空白）, 此页以下空白, ——以下空白——), once the
+# spaces are gone and the marks around it stripped.
+_END_MARKER = re.compile(
+    r"(?:此页|本页|本表)?以下(?:空白|为空|无内容|无数据|无正文|空)"
+)
+_MARKER_MARKS = "()[]【】〔〕《》<>「」『』-—–―─_*·.。…~=:：、!！"
 
 
-def _numbered_only(grid: Grid, table: Table) -> Callable[[list[CellValue], int], bool]:
-    """A test of whether a row holds a sequence number and nothing else.
+def end_marker(value: CellValue) -> str | None:
+    """The cell's text when it says that nothing follows (以下空白), else None."""
+    if type(value) is not str or "下" not in value:
+        return None  # the usual cell, a name or a number, at once
+    text = clean_text(value)
+    return text if _END_MARKER.fullmatch(compact(text).strip(_MARKER_MARKS)) else None
 
-    Schools' forms come numbered 1 to 40 (typed, or ``=ROW()-3`` filled down),
-    and only the candidates there are get a name: the rows left over keep
-    their 序号 alone. Such a row has a sequence number in the 序号 column and
-    every other column of the table reads empty: a formula error, or an array
-    formula's cell saved without its value, reads so (see
-    ``common._formulas_in_blank_rows``), but not a formula saved without its
-    own result, which may hold anything. Cells beside the table are not
-    looked at, as for any row.
+
+class _Kind(Enum):
+    """What a row naming nobody holds, in the table's columns."""
+
+    NUMBERED = "a sequence number alone"
+    PREFILLED = "what a template fills in"
+    MARKER = "a note that nothing follows"
+    DATA = "data"
+
+
+@dataclass(frozen=True)
+class _Leftover:
+    """A row naming nobody: what it holds, the column of its first cell of
+    data (``_Kind.DATA``), the note's text (``_Kind.MARKER``)."""
+
+    kind: _Kind
+    column: Column = Column.NAME
+    text: str = ""
+
+
+class _Leftovers:
+    """Tells a row naming nobody from a data row, and what it holds.
+
+    Schools' forms come numbered 1 to 40 (typed, or ``=ROW()-3`` filled down)
+    and often pre-filled further: a 证件类型 or 考核模块 filled down, a
+    考核结果 formula showing 不合格, a 总成绩 formula showing 0. Only the
+    candidates there are get a name, and the rows left over keep the rest.
+    A row whose identity columns (``IDENTITY_COLUMNS``) read empty names
+    nobody; a formula saved without its result there may hold a name, so
+    such a row is a data row. Each other cell of the table's columns reads
+    empty (a formula error, an array formula's cell saved without its value
+    read so, see ``common._formulas_in_blank_rows``), or holds the 序号, a
+    formula (whatever it shows, its result saved or not), or, in a template
+    column (``_TEMPLATE_COLUMNS``), a value the column holds in a data row
+    above: the template's value filled down, which the rows filled in keep
+    (a 缺考 or 护照 typed over some of them does not stop it). Anything else
+    (a typed score, 考核结果 or 备注, a value no data row above holds) is
+    data. A cell saying that nothing follows (``end_marker``), in any column,
+    makes the row the list's end. Cells beside the table are not looked at,
+    as for any row; a row with nothing in the table's columns is a data row.
     """
-    seq = table.columns.get(Column.SEQ)
-    if seq is None:
-        return lambda row, index: False
-    # The name first: it settles a candidate's row at the first cell.
-    others = sorted(
-        (
-            position
-            for column, position in table.columns.items()
-            if column is not Column.SEQ
-        ),
-        key=lambda position: position != table.columns.get(Column.NAME),
-    )
-    unknown = grid.uncalculated - grid.array_uncalculated
 
-    def only_numbered(row: list[CellValue], index: int) -> bool:
+    def __init__(self, grid: Grid, table: Table) -> None:
+        columns = table.columns
+        self.grid = grid
+        self.data_rows = table.data_rows  # filled as the rows are read
+        self.identity = [columns[c] for c in IDENTITY_COLUMNS if c in columns]
+        self.name = columns.get(Column.NAME, 1 << 30)  # past any row's end
+        self.others = sorted(
+            (position, column)
+            for column, position in columns.items()
+            if column not in IDENTITY_COLUMNS
+        )
+        self.seq = columns.get(Column.SEQ)
+        self.unknown = grid.uncalculated - grid.array_uncalculated
+        # The values each template column holds in the data rows above, read
+        # only when a row naming nobody asks, up to the data rows read then.
+        self.seen = {columns[c]: set[str]() for c in _TEMPLATE_COLUMNS if c in columns}
+        self.seen_rows = 0
+
+    def kind(self, row: list[CellValue], index: int) -> _Leftover | None:
+        """What the row at ``index`` holds when it names nobody, else None."""
         width = len(row)
-        for position in others:
-            if position < width and not _empty(row[position]):
-                return False
-        if seq >= width or not _NUMBERED.match(compact(row[seq])):
-            return False
-        return not any((index + 1, position) in unknown for position in others)
+        name = self.name
+        if name < width and type(value := row[name]) is str and "下" not in value:
+            if value.isprintable() and not value.isspace() and value:
+                return None  # a name: the usual row, settled at once
+        for position in self.identity:
+            if position < width:
+                value = row[position]
+                if not _empty(value) and end_marker(value) is None:
+                    return None
+        number = index + 1
+        if self.unknown and any((number, p) in self.unknown for p in self.identity):
+            return None
 
-    return only_numbered
+        marker = next(filter(None, map(end_marker, row)), None)
+        kind = None
+        for position, column in self.others:
+            value = row[position] if position < width else None
+            if _empty(value):
+                if (number, position) in self.unknown:
+                    kind = _Kind.PREFILLED
+                continue
+            if marker is not None and end_marker(value) is not None:
+                continue
+            if position == self.seq and _NUMBERED.match(compact(value)):
+                kind = kind or _Kind.NUMBERED
+            elif self._prefilled(column, position, value, number):
+                kind = _Kind.PREFILLED
+            else:
+                return _Leftover(_Kind.DATA, column)
+        if marker is not None:
+            return _Leftover(_Kind.MARKER, text=marker)
+        return None if kind is None else _Leftover(kind)
+
+    def _prefilled(
+        self, column: Column, position: int, value: CellValue, number: int
+    ) -> bool:
+        """Whether a cell holds a formula, or a template column's value filled
+        down from the data rows above."""
+        if position in self.seen and self._filled_down(column, position, value):
+            return True
+        return (number, position) in self.grid.formulas()
+
+    def _filled_down(self, column: Column, position: int, value: CellValue) -> bool:
+        text = compact(value)
+        if column is Column.STATUS and STATUS_WORDS.get(text) is not ExamStatus.PRESENT:
+            return False
+        rows = self.grid.rows
+        for index in self.data_rows[self.seen_rows :]:
+            row = rows[index]
+            for at, values in self.seen.items():
+                if at < len(row) and (held := compact(row[at])):
+                    values.add(held)
+        self.seen_rows = len(self.data_rows)
+        return text in self.seen[position]
 
 
 def _empty(value: CellValue) -> bool:

@@ -3,20 +3,23 @@
 The cell reader (python-calamine) gives each sheet's cells, whether the sheet is
 hidden, and the merged ranges of xlsx and xls. It does not give hidden rows in
 any format, nor the merged ranges of an ods, nor which cells hold a formula
-whose result the file does not keep, nor which hold a formula error. All four
-matter: a hidden row is data the uploader and the signing evaluators never saw
+whose result the file does not keep, nor which hold a formula error, nor
+which hold a formula at all. The first four matter wherever the table is
+read: a hidden row is data the uploader and the signing evaluators never saw
 on screen or on paper; a merged range holds its value in its first cell only,
 so the rows it covers read as empty; a formula saved without its result (a
 workbook written by a program rather than saved by Excel, WPS or LibreOffice)
 reads as empty though the office suite shows a value there; and a formula
 error (``#N/A`` from a VLOOKUP that found nothing) reads as empty though the
-office suite shows the error. This module finds them in the file itself, each
+office suite shows the error. The last tells a template's computed cells
+from what a school typed, in the rows left over below the last candidate
+(``certflow.intake.layout``). This module finds them in the file itself, each
 format its own way: the ``hidden`` attribute of an xlsx ``<row>``, its ``<f>``
-elements without a ``<v>`` value and its cells typed ``t="e"``; the
-``fDyZero`` flag of an xls ``ROW`` record and its ``FORMULA`` and ``BOOLERR``
-records holding an error (an xls formula always keeps its result); the
-``table:visibility`` of an ods row, the spans of its cells, its formula cells
-without a value type and those whose value is an error.
+elements (those without a ``<v>`` value) and its cells typed ``t="e"``; the
+``fDyZero`` flag of an xls ``ROW`` record, its ``FORMULA`` records, and the
+``FORMULA`` and ``BOOLERR`` records holding an error (an xls formula always
+keeps its result); the ``table:visibility`` of an ods row, the spans of its cells, its
+formula cells, those without a value type and those whose value is an error.
 
 Everything here is best effort: a part it cannot read gives nothing, and the
 upload is read as the cell reader sees it.
@@ -32,6 +35,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import islice
 from xml.etree.ElementTree import Element, ParseError, iterparse
 
 from openpyxl.utils import column_index_from_string
@@ -67,6 +71,8 @@ _XLSX_PATTERNS = {
     ),
     # An array formula, written once in the first cell of the range it fills.
     "array_formula": rb'<{p}f\b[^>]*\bt="array"[^>]*>',
+    # Any formula's start (``<f>``, ``<f t="shared" si="0"/>``).
+    "formula": rb"<{p}f\b",
     # A row's or a cell's start tag: which it is, its attributes.
     "row_or_cell": rb"<{p}(row|c)\b([^>]*)>",
     # A value a cell keeps: a number or text (``<v>81.42</v>``), inline text;
@@ -129,14 +135,17 @@ class SheetState:
     """Per sheet name: the 0-based indexes of hidden rows, merged ranges, the
     cells holding a formula whose result the file does not keep (those of
     them that an array formula fills past its first cell also in
-    ``array_uncalculated``), and the cells holding a formula error with the
-    error as the office suite shows it (``#N/A``)."""
+    ``array_uncalculated``), the cells holding a formula error with the
+    error as the office suite shows it (``#N/A``), and (xls and ods only:
+    an xlsx's are read when asked, ``xlsx_formula_cells``) every cell
+    holding a formula."""
 
     hidden_rows: dict[str, frozenset[int]]
     merged: dict[str, list[Merge]]
     uncalculated: dict[str, frozenset[Cell]] = field(default_factory=dict)
     array_uncalculated: dict[str, frozenset[Cell]] = field(default_factory=dict)
     errors: dict[str, dict[Cell, str]] = field(default_factory=dict)
+    formulas: dict[str, frozenset[Cell]] = field(default_factory=dict)
 
 
 def sheet_state(
@@ -261,17 +270,13 @@ def _formulas_without_result(
     result, and the cells an array formula fills past its first keeping no
     value."""
     sheet = _Sheet(xml)
-    opened, closed = b"<" + sheet.prefix + b"c", b"</" + sheet.prefix + b"c>"
+    closed = b"</" + sheet.prefix + b"c>"
     found = set()
     for match in sheet.patterns["formula_without_value"].finditer(xml):
-        formula = match.start()
-        start = max(
-            xml.rfind(opened + b" ", 0, formula), xml.rfind(opened + b">", 0, formula)
-        )
-        end = xml.find(b">", start, formula)
-        if start < 0 or end < 0 or closed in xml[end:formula]:
+        tag = sheet.start_tag(match.start())
+        if tag is None:
             continue  # no cell of its own: not a cell's formula
-        attributes = xml[start + len(opened) : end]
+        start, attributes = tag
         if match.group(1) != closed and b't="str"' in attributes:
             continue
         place = sheet.place(start, attributes)
@@ -309,6 +314,40 @@ def error_cells(xml: bytes, height: int) -> dict[Cell, str]:
     return found
 
 
+def xlsx_formula_cells(data: bytes, name: str, height: int) -> frozenset[Cell]:
+    """The cells of the xlsx sheet named ``name`` holding a formula, whatever
+    it shows, and those an array formula fills; rows past ``height`` are
+    left out.
+
+    Read only when asked: most uploads never need them, and an ordinary
+    workbook's members are not read again (``Marks``). Best effort, as the
+    rest of this module: a part it cannot read gives nothing.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            path = sheet_part(archive, name)
+            if path is None or archive.getinfo(path).file_size > _MAX_PART:
+                return frozenset()
+            xml = archive.read(path)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+        return frozenset()
+    sheet = _Sheet(xml)
+    found = set()
+    for match in sheet.patterns["formula"].finditer(xml):
+        tag = sheet.start_tag(match.start())
+        place = None if tag is None else sheet.place(*tag)
+        if place is not None and place[0] <= height:
+            found.add(place)
+    for top, left, bottom, right in _array_ranges(sheet, height):
+        filled = (
+            (row, column)
+            for row in range(top, bottom + 1)
+            for column in range(left, right + 1)
+        )
+        found.update(islice(filled, max(_MAX_UNCALCULATED - len(found), 0)))
+    return frozenset(found)
+
+
 class _Sheet:
     """An xlsx sheet's XML, its namespace prefix, and where its cells are.
 
@@ -324,6 +363,19 @@ class _Sheet:
         self.prefix: bytes = (found.group(1) or b"") if found else b""
         self.patterns = _patterns(self.prefix)
         self._walked: dict[int, Cell] | None = None
+
+    def start_tag(self, inside: int) -> tuple[int, bytes] | None:
+        """Where the start tag of the cell holding the element at ``inside``
+        begins, and its attributes; None when that element is in no cell."""
+        xml, opened = self.xml, b"<" + self.prefix + b"c"
+        start = max(
+            xml.rfind(opened + b" ", 0, inside), xml.rfind(opened + b">", 0, inside)
+        )
+        end = xml.find(b">", start, inside)
+        closed = b"</" + self.prefix + b"c>"
+        if start < 0 or end < 0 or xml.find(closed, end, inside) >= 0:
+            return None
+        return start, xml[start + len(opened) : end]
 
     def place(self, start: int, attributes: bytes) -> Cell | None:
         """The place of the cell whose start tag begins at ``start``."""
@@ -383,15 +435,7 @@ def _array_cells_without_value(sheet: _Sheet, height: int) -> set[Cell]:
     the empty text, and those cells then read as empty (or are not written at
     all).
     """
-    ranges = []
-    for formula in sheet.patterns["array_formula"].finditer(sheet.xml):
-        span = _RANGE.search(formula.group())
-        if span is None:
-            continue
-        first, last = span.group(1, 2), span.group(3, 4)
-        top, left = _place(*first)
-        bottom, right = (top, left) if last[0] is None else _place(*last)
-        ranges.append((top, left, min(bottom, height), min(right, _MAX_COLUMNS - 1)))
+    ranges = _array_ranges(sheet, height)
     if not ranges:
         return set()
     kept = {place for tag, place in sheet.cells() if sheet.holds_value(tag)}
@@ -406,8 +450,24 @@ def _array_cells_without_value(sheet: _Sheet, height: int) -> set[Cell]:
     return found
 
 
+def _array_ranges(sheet: _Sheet, height: int) -> list[tuple[int, int, int, int]]:
+    """The ranges (1-based rows, 0-based columns, inclusive) the sheet's array
+    formulas fill, cut at row ``height``."""
+    ranges = []
+    for formula in sheet.patterns["array_formula"].finditer(sheet.xml):
+        span = _RANGE.search(formula.group())
+        if span is None:
+            continue
+        first, last = span.group(1, 2), span.group(3, 4)
+        top, left = _place(*first)
+        bottom, right = (top, left) if last[0] is None else _place(*last)
+        ranges.append((top, left, min(bottom, height), min(right, _MAX_COLUMNS - 1)))
+    return ranges
+
+
 def _xls_state(data: bytes, height: int, last: int) -> SheetState:
-    """Hidden rows and formula errors of each sheet of an xls, in one walk."""
+    """Hidden rows, formula errors and formula cells of each sheet of an xls,
+    in one walk."""
     compound = CompoundFile(data)
     names = compound.names()
     stream = "workbook" if "workbook" in names else "book"
@@ -426,6 +486,7 @@ def _xls_state(data: bytes, height: int, last: int) -> SheetState:
     for name, start in sheets:
         hidden = set()
         errors: dict[Cell, str] = {}
+        formulas: set[Cell] = set()
         offset = start
         while offset + 4 <= len(biff):
             kind, length = struct.unpack_from("<HH", biff, offset)
@@ -440,11 +501,17 @@ def _xls_state(data: bytes, height: int, last: int) -> SheetState:
                 if error is not None and error[0] < last:
                     row, column, text = error
                     errors[(row + 1, column)] = text
+                if kind == _BIFF_FORMULA and length >= 4:
+                    row, column = struct.unpack_from("<HH", biff, offset + 4)
+                    if row < last:
+                        formulas.add((row + 1, column))
             offset += 4 + length
         if hidden:
             state.hidden_rows[name] = frozenset(hidden)
         if errors:
             state.errors[name] = errors
+        if formulas:
+            state.formulas[name] = frozenset(formulas)
     return state
 
 
@@ -486,19 +553,23 @@ def _ods_state(data: bytes, height: int, last: int) -> SheetState:
         merges: list[Merge] = []
         formulas: set[Cell] = set()
         errors: dict[Cell, str] = {}
+        computed: set[Cell] = set()
         # The columns of the current row whose formula has no value (a value
         # type says which value the cell keeps: ods keeps one for each formula),
-        # and those whose formula's value is an error, with the error.
+        # those whose formula's value is an error, with the error, and those
+        # holding any formula.
         pending: list[int] = []
         failed: list[tuple[int, str]] = []
+        holding: list[int] = []
         for event, element in iterparse(stream, events=("start", "end")):
             tag = element.tag
             if event == "start":
                 if tag == f"{_TABLE}table":
                     sheet = element.get(f"{_TABLE}name", "")
                     row, rows, merges, formulas, errors = 0, set(), [], set(), {}
+                    computed = set()
                 elif tag == f"{_TABLE}table-row":
-                    column, pending, failed = 0, [], []
+                    column, pending, failed, holding = 0, [], [], []
                 continue
             if tag in (f"{_TABLE}table-cell", f"{_TABLE}covered-table-cell"):
                 spanned_rows = int(element.get(f"{_TABLE}number-rows-spanned", "1"))
@@ -511,6 +582,7 @@ def _ods_state(data: bytes, height: int, last: int) -> SheetState:
                 repeated = int(element.get(f"{_TABLE}number-columns-repeated", "1"))
                 columns = range(column, min(column + repeated, _MAX_COLUMNS))
                 if element.get(f"{_TABLE}formula") is not None:
+                    holding.extend(columns)
                     error = _ods_error(element)
                     if error is not None:
                         failed.extend((position, error) for position in columns)
@@ -529,6 +601,9 @@ def _ods_state(data: bytes, height: int, last: int) -> SheetState:
                     errors.update(
                         ((number, at), text) for number in below for at, text in failed
                     )
+                if holding and len(computed) < _MAX_UNCALCULATED:
+                    cells = ((number, at) for number in below for at in holding)
+                    computed.update(islice(cells, _MAX_UNCALCULATED - len(computed)))
                 row += repeated
                 element.clear()
             elif tag == f"{_TABLE}table":
@@ -540,6 +615,8 @@ def _ods_state(data: bytes, height: int, last: int) -> SheetState:
                     state.uncalculated[sheet] = frozenset(formulas)
                 if errors:
                     state.errors[sheet] = errors
+                if computed:
+                    state.formulas[sheet] = frozenset(computed)
                 element.clear()
     return state
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import cast
 
 import python_calamine
@@ -19,7 +20,13 @@ import python_calamine
 from certflow.intake.cells import CellValue
 from certflow.intake.container import Format, Marks, Refusal, decode_text, sniff
 from certflow.intake.limits import IntakeLimits
-from certflow.intake.sheetstate import Cell, Merge, sheet_state
+from certflow.intake.sheetstate import (
+    Cell,
+    Merge,
+    SheetState,
+    sheet_state,
+    xlsx_formula_cells,
+)
 
 # Title rows above the header and signature rows below the data are allowed on
 # top of the row cap.
@@ -40,7 +47,9 @@ class Grid:
     first cell: an office suite saves each with its value, but a writer may
     leave out those whose value is the empty text. ``errors`` are the cells
     holding a formula error, with the error as the office suite shows it
-    (``#N/A``): they read as empty in ``rows`` too.
+    (``#N/A``): they read as empty in ``rows`` too. ``formulas()`` are the
+    cells holding a formula, whatever it shows, as the file says: a CSV has
+    none, an xlsx's are read from it the first time they are asked for.
     """
 
     name: str
@@ -51,6 +60,11 @@ class Grid:
     uncalculated: frozenset[Cell] = frozenset()
     array_uncalculated: frozenset[Cell] = frozenset()
     errors: Mapping[Cell, str] = field(default_factory=dict)
+    formula_cells: Callable[[], frozenset[Cell]] = field(default=frozenset)
+
+    def formulas(self) -> frozenset[Cell]:
+        """The cells (1-based row, 0-based column) holding a formula."""
+        return self.formula_cells()
 
 
 @dataclass(frozen=True)
@@ -105,10 +119,24 @@ def _read_spreadsheet(
             uncalculated=state.uncalculated.get(name, frozenset()),
             array_uncalculated=state.array_uncalculated.get(name, frozenset()),
             errors=state.errors.get(name, {}),
+            formula_cells=_formula_cells(data, kind, name, state, cap),
         )
         for name, rows, visible, merged in read
     ]
     return Workbook(kind, sheets)
+
+
+def _formula_cells(
+    data: bytes, kind: Format, name: str, state: SheetState, last_row: int
+) -> Callable[[], frozenset[Cell]]:
+    """What gives the formula cells of the sheet ``name``: those the walk of
+    an xls or an ods found, or (xlsx) the sheet read for them once, when
+    first asked. Most uploads never ask, and an xlsx sheet is not read again
+    for nothing."""
+    if kind is not Format.XLSX:
+        found = state.formulas.get(name, frozenset())
+        return lambda: found
+    return cache(lambda: xlsx_formula_cells(data, name, last_row))
 
 
 def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:

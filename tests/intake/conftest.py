@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
@@ -185,3 +185,57 @@ def ods_with_cells(data: bytes, cells: dict[str, str]) -> bytes:
             part = content.encode("utf-8") if item.filename == "content.xml" else None
             target.writestr(item, part if part is not None else source.read(item))
     return out.getvalue()
+
+
+# The sample summary's CSV has no title rows: its line 1 is the header, row 3
+# of the other samples.
+CSV_SHIFT = 2
+
+
+def sample_csv(cells: Mapping[str, object]) -> bytes:
+    """The sample GBK CSV summary with the named cells (``"G34"``, as the
+    other samples number their rows) written as typed: None empties one."""
+    path = SAMPLES / "P2026-1104-0412-成绩汇总表-gbk.csv"
+    lines = [line.split(",") for line in path.read_bytes().decode("gbk").splitlines()]
+    for ref, value in cells.items():
+        column, row = ord(ref[0]) - ord("A"), int(ref[1:]) - CSV_SHIFT
+        lines[row - 1][column] = "" if value is None else str(value)
+    return "".join(",".join(line) + "\r\n" for line in lines).encode("gbk")
+
+
+def ods_number_cell(value: float, formula: str = "") -> str:
+    """An ods cell holding the number ``value``, as LibreOffice saves it; the
+    result of the formula when ``formula`` gives one (`` table:formula=…``)."""
+    return (
+        f'<table:table-cell{formula} office:value-type="float"'
+        f' office:value="{value}" calcext:value-type="float">'
+        f"<text:p>{value}</text:p></table:table-cell>"
+    )
+
+
+def _sign_in_xlsx(rows: list[list[object]], path: Path) -> bytes:
+    return sheet_file(path / "sign-in.xlsx", rows)
+
+
+def _sign_in_ods(rows: list[list[object]], path: Path) -> bytes:
+    def cell(value: object) -> str:
+        if isinstance(value, int):
+            return ods_number_cell(value)
+        return ods_text_cell(str(value)) if value else "<table:table-cell/>"
+
+    return ods_file("签到表", [[cell(value) for value in row] for row in rows])
+
+
+def _sign_in_csv(rows: list[list[object]], path: Path) -> bytes:
+    width = len(rows[0])
+    lines = [[str(v) for v in row] + [""] * (width - len(row)) for row in rows]
+    return "".join(",".join(line) + "\r\n" for line in lines).encode("utf-8")
+
+
+# A one-sheet sign-in sheet holding ``rows`` (numbers, texts, "" for an empty
+# cell), in each format a site may upload it, written under a test's folder.
+SIGN_IN_FORMATS: dict[str, Callable[[list[list[object]], Path], bytes]] = {
+    "xlsx": _sign_in_xlsx,
+    "ods": _sign_in_ods,
+    "csv": _sign_in_csv,
+}

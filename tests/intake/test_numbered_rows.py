@@ -29,11 +29,12 @@ from certflow.intake import (
 )
 from certflow.models import PlanInfo, Problem
 from tests.intake.conftest import (
+    CSV_SHIFT,
     SAMPLES,
-    ods_file,
-    ods_text_cell,
+    SIGN_IN_FORMATS,
+    ods_number_cell,
     ods_with_cells,
-    sheet_file,
+    sample_csv,
     with_cell_xml,
 )
 from tests.intake.xls_cells import (
@@ -90,11 +91,7 @@ def _ods_cell(value: int | str | None) -> str:
     if value is None:
         return "<table:table-cell/>"
     if isinstance(value, int):
-        return (
-            '<table:table-cell table:formula="of:=ROW()-3" office:value-type="float"'
-            f' office:value="{value}" calcext:value-type="float">'
-            f"<text:p>{value}</text:p></table:table-cell>"
-        )
+        return ods_number_cell(value, ' table:formula="of:=ROW()-3"')
     return (
         '<table:table-cell table:formula="of:=VLOOKUP([.E1];$名单.$A$1:$B$40;2;0())"'
         ' office:value-type="string" office:string-value=""'
@@ -107,26 +104,11 @@ def _ods(cells: Cells) -> bytes:
     return ods_with_cells(data, {ref: _ods_cell(v) for ref, v in cells.items()})
 
 
-# The sample CSV has no title rows: its line 1 is the header, row 3 of the
-# other samples.
-CSV_SHIFT = 2
-
-
 def _csv(cells: Cells) -> bytes:
     """The sample CSV with the cells written as a CSV keeps them: a formula's
     value, an empty text for an emptied cell (no error is kept as one)."""
-    lines = [
-        line.split(",")
-        for line in (SAMPLES / f"{SUMMARY}-gbk.csv")
-        .read_bytes()
-        .decode("gbk")
-        .splitlines()
-    ]
-    for ref, value in cells.items():
-        assert not isinstance(value, str), "a CSV keeps no formula error"
-        column, row = ord(ref[0]) - ord("A"), int(ref[1:]) - CSV_SHIFT
-        lines[row - 1][column] = "" if value is None else str(value)
-    return "".join(",".join(line) + "\r\n" for line in lines).encode("gbk")
+    assert not any(isinstance(v, str) for v in cells.values()), "no error in a CSV"
+    return sample_csv(cells)
 
 
 FORMATS: dict[str, Callable[[Cells], bytes]] = {
@@ -207,9 +189,10 @@ def test_formula_errors_in_a_numbered_row_count_as_empty(
 def test_a_numbered_row_holding_anything_else_is_a_candidate_s(
     plan: PlanInfo, tmp_path: Path
 ) -> None:
-    """Beside its 序号, row 33 holds a 证件类型 filled down, row 34 a lookup
-    saved without its result (which may hold a name), row 35 nothing: only
-    row 35 is blank, the others are checked as candidates' rows."""
+    """Beside its 序号, row 34 holds a lookup saved without its result in
+    姓名 (which may hold a name), so it is a candidate's; row 33, holding a
+    证件类型 filled down, is then among the candidates and checked as theirs;
+    row 35 holds nothing: only row 35 is blank."""
     book = load_workbook(SAMPLES / f"{SUMMARY}.xlsx")
     sheet = book["成绩汇总"]
     for row in (33, 34, 35):
@@ -297,35 +280,6 @@ EVALUATORS: list[list[object]] = [
     [5],
     [6],
 ]
-
-
-def _sign_in_xlsx(rows: list[list[object]], path: Path) -> bytes:
-    return sheet_file(path / "sign-in.xlsx", rows)
-
-
-def _sign_in_ods(rows: list[list[object]], path: Path) -> bytes:
-    def cell(value: object) -> str:
-        if isinstance(value, int):
-            return (
-                f'<table:table-cell office:value-type="float" office:value="{value}">'
-                f"<text:p>{value}</text:p></table:table-cell>"
-            )
-        return ods_text_cell(str(value)) if value else "<table:table-cell/>"
-
-    return ods_file("签到表", [[cell(value) for value in row] for row in rows])
-
-
-def _sign_in_csv(rows: list[list[object]], path: Path) -> bytes:
-    width = len(rows[0])
-    lines = [[str(v) for v in row] + [""] * (width - len(row)) for row in rows]
-    return "".join(",".join(line) + "\r\n" for line in lines).encode("utf-8")
-
-
-SIGN_IN_FORMATS: dict[str, Callable[[list[list[object]], Path], bytes]] = {
-    "xlsx": _sign_in_xlsx,
-    "ods": _sign_in_ods,
-    "csv": _sign_in_csv,
-}
 
 
 @pytest.mark.parametrize("kind", SIGN_IN_FORMATS)

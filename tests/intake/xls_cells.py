@@ -24,9 +24,11 @@ _LABELSST = 0x00FD
 _BLANK = 0x0201
 _MULRK = 0x00BD
 _MULBLANK = 0x00BE
+_STRING = 0x0207
+_LABEL = 0x0204
 _BOF = 0x0809
 _BOUNDSHEET = 0x0085
-_SINGLE_CELLS = (_RK, _NUMBER, _LABELSST, _BLANK, _FORMULA, _BOOLERR)
+_SINGLE_CELLS = (_RK, _NUMBER, _LABELSST, _LABEL, _BLANK, _FORMULA, _BOOLERR)
 
 ERROR_CODES = {
     "#NULL!": 0x00,
@@ -71,6 +73,49 @@ def formula_number(value: float) -> CellRecord:
         return _record(_FORMULA, body)
 
     return record
+
+
+def formula_text(text: str) -> CellRecord:
+    """A formula saved with the text ``text`` as its result, as an office
+    suite saves ``=IF(H4>=60,"合格","不合格")``: the ``FORMULA`` record says
+    its result is text, the ``STRING`` record after it holds the text."""
+
+    def record(row: int, column: int, xf: int) -> bytes:
+        # The result: 0 (text, in the next record), five bytes, 0xFFFF.
+        result = bytes([0, 0, 0, 0, 0, 0, 0xFF, 0xFF])
+        body = struct.pack("<HHH", row, column, xf) + result
+        # The parsed formula: ptgStr (0x17) of the text, as its constant.
+        parsed = bytes([0x17, len(text), 1]) + text.encode("utf-16-le")
+        body += struct.pack("<HIH", 0, 0, len(parsed)) + parsed
+        return _record(_FORMULA, body) + _record(_STRING, _unicode_string(text))
+
+    return record
+
+
+def number(value: float) -> CellRecord:
+    """A number typed into a cell (a ``NUMBER`` record)."""
+
+    def record(row: int, column: int, xf: int) -> bytes:
+        body = struct.pack("<HHHd", row, column, xf, value)
+        return _record(_NUMBER, body)
+
+    return record
+
+
+def text(value: str) -> CellRecord:
+    """Text typed into a cell, in a ``LABEL`` record (Excel writes the text
+    into the shared string table instead; every reader reads both)."""
+
+    def record(row: int, column: int, xf: int) -> bytes:
+        body = struct.pack("<HHH", row, column, xf) + _unicode_string(value)
+        return _record(_LABEL, body)
+
+    return record
+
+
+def _unicode_string(value: str) -> bytes:
+    """An XLUnicodeString: its length, the flag of two-byte characters, them."""
+    return struct.pack("<HB", len(value), 1) + value.encode("utf-16-le")
 
 
 def constant_error(error: str) -> CellRecord:
