@@ -355,12 +355,13 @@ async def test_the_same_invoice_form_sent_again_is_kept_not_a_new_version(
     )
 
     assert first.accepted and again.accepted, (first.message, again.message)
-    versions = await pool.fetchval(
-        "SELECT count(*) FROM plan_documents WHERE plan_id = $1 AND kind = $2",
+    versions = await pool.fetch(
+        "SELECT version, accepted, uploaded_at, problems FROM plan_documents"
+        " WHERE plan_id = $1 AND kind = $2",
         driver.plan.plan_id,
         "invoice_details",
     )
-    assert versions == 1
+    assert len(versions) == 1, versions
     _, second = await mails_of(
         sink_messages, driver.plan.plan_id, "application_uploaded", count=2
     )

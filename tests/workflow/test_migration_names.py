@@ -52,10 +52,12 @@ async def test_migrations_applied_under_their_earlier_numbers_run_again_cleanly(
         finally:
             await pool.close()
 
-    assert applied == [
-        "015_invoice_values.sql",
-        "016_batch_claims.sql",
-        "017_correction_recorded_by.sql",
-    ]
+    # Every migration from 15 on runs, the two renumbered ones again.
+    assert applied == sorted(
+        sql.name
+        for sql in MIGRATIONS.glob("*.sql")
+        if int(sql.name.split("_", 1)[0]) >= 15
+    )
+    assert set(RENAMED) <= set(applied)
     assert len(columns) == 2
     assert claims is not None
