@@ -53,7 +53,11 @@ import asyncpg
 from aiosmtplib.email import extract_recipients, parse_address
 from pydantic import Field, ValidationError
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -79,6 +83,7 @@ from certflow.corrections import (
 )
 from certflow.i18n import t
 from certflow.models import Actor, DocumentRef, Model, Role, Stage
+from certflow.plan_busy import PlanBusyError, send_update
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +171,11 @@ class Submitted:
 class FilingDeferred(Exception):
     """A plan could not file a request for a system reason; nothing was recorded.
 
-    The mail is left in the mailbox, unanswered, and read again at the next
-    poll: a school is never told "refused" because certflow was unwell.
+    Its filing kept failing, its run took no action just then (it continues
+    as new, or has taken as many updates as the server allows), or it did not
+    answer. The mail is left in the mailbox, unanswered, and read again at the
+    next poll: a school is never told "refused" because certflow was unwell,
+    and the mails behind it, for other plans, are read as usual.
     """
 
 
@@ -296,9 +304,13 @@ class MailIntakeActivities:
             try:
                 row = await self._register(reading, key, source_key, raw)
             except FilingDeferred as deferred:
+                # The cause is the server's or certflow's own words: no
+                # personal data, and what operators look for.
+                cause = deferred.__cause__
                 log.warning(
-                    "mail deferred: plan %s could not file it now key=%s",
+                    "mail deferred: plan %s could not file it now (%s) key=%s",
                     deferred,
+                    f"{type(cause).__name__}: {cause}" if cause else "filing failed",
                     key[:12],
                 )
                 return "deferred"
@@ -380,6 +392,26 @@ class MailIntakeActivities:
             )
 
         verdict = _Verdict(MailStatus.REFUSED, plan_id=reading.drafts[0].plan_id)
+        limit = self.settings.mailbox.max_requests_per_mail
+        if len(reading.drafts) > limit:
+            # Each request is one action on its plan: a form of thousands of
+            # rows kept the poll busy for a minute and grew its plan's history
+            # past every limit. Refused whole, before any plan is asked, so
+            # the sender splits it rather than guesses which rows were filed.
+            log.info(
+                "mail refused: too many requests key=%s requests=%d limit=%d",
+                key[:12],
+                len(reading.drafts),
+                limit,
+            )
+            verdict.reasons = [
+                refusal_text(
+                    RefusalReason.TOO_MANY_REQUESTS,
+                    count=len(reading.drafts),
+                    limit=limit,
+                )
+            ]
+            return verdict
         plans: dict[str, PlanStatus | None] = {}
         for n, draft in enumerate(reading.drafts, start=1):
             answer = await self._submit_draft(reading, draft, f"{key}#{n}", plans)
@@ -415,7 +447,11 @@ class MailIntakeActivities:
                 )
             )
         if draft.plan_id not in plans:
-            plans[draft.plan_id] = await self.plan_status(draft.plan_id)
+            try:
+                plans[draft.plan_id] = await self.plan_status(draft.plan_id)
+            except (RPCError, WorkflowQueryFailedError) as err:
+                # One plan that does not answer holds back its own mail only.
+                raise FilingDeferred(draft.plan_id) from err
         plan = plans[draft.plan_id]
         if plan is None:
             return Submitted(
@@ -482,14 +518,21 @@ class MailIntakeActivities:
 
         handle = self.client.get_workflow_handle(plan_workflow_id(plan.plan_id))
         try:
-            result: ActionResult = await handle.execute_update(
-                _SUBMIT_UPDATE, submission, result_type=ActionResult
+            # Sent again for a few seconds while the plan continues as new.
+            result = await send_update(
+                handle, _SUBMIT_UPDATE, submission, result_type=ActionResult
             )
+        except PlanBusyError as err:
+            # The plan's run takes no action now (see certflow/plan_busy.py):
+            # its mail waits for a later poll; the other mails go on.
+            raise FilingDeferred(plan.plan_id) from err
         except WorkflowUpdateFailedError as err:
             return Submitted(reason=self._refusal(plan, err.cause))
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
-                raise
+                # The server refused it for a reason of its own: nothing was
+                # filed, and the mail is read again at the next poll.
+                raise FilingDeferred(plan.plan_id) from err
             # The plan's workflow has finished: nothing can be filed any more.
             return Submitted(reason=self._closed(plan))
 

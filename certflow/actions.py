@@ -64,8 +64,13 @@ class ExamPlanInput(Model):
     state: PlanState | None = None
     # Who started the plan; None in inputs from before it was recorded.
     started_by: Actor | None = None
-    # Continue as new once history passes this many events (tests lower it).
-    history_event_limit: int = 10_000
+    # Continue as new once history passes this many events (tests lower it;
+    # a run starts with some tens of events, so a lower limit would make
+    # every run continue as new at once).
+    history_event_limit: int = Field(default=10_000, ge=100)
+    # Continue as new once the run has taken this many updates: the server
+    # refuses every update of a run past its own limit (2,000 by default).
+    update_limit: int = Field(default=1_000, ge=1)
 
 
 class UploadRequest(Model):

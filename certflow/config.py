@@ -243,6 +243,10 @@ class MailboxSettings(Model):
     poll_interval: Annotated[
         timedelta, at_least(timedelta(minutes=1), "poll_interval_too_short")
     ] = timedelta(minutes=5)
+    # A mail holding more correction requests is refused whole, before any
+    # plan is asked: each request is one action on its plan (see
+    # docs/corrections.md, "What one message leads to").
+    max_requests_per_mail: int = Field(default=100, ge=1, le=1000)
 
 
 # A setting that cannot be empty (nor only spaces).

@@ -135,6 +135,7 @@ from certflow.plan import (
     is_joint,
     redo_duty_codes,
 )
+from certflow.plan_busy import PATIENCE, Busy, PlanBusyError, send_update
 from certflow.plan_details import batch_summary, plan_summary
 from certflow.plan_documents import (
     FETCHABLE_KINDS,
@@ -1636,11 +1637,23 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
     client = await ctx.client()
     handle = client.get_workflow_handle(plan_workflow_id(args.plan_id))
     put = await _stored(ctx, given)
+    # Sent again for a few seconds while the plan continues as new; within
+    # the tool's own wait, which says the action may still be taken.
+    patience = min(PATIENCE, ctx.wait / 2)
     try:
         result = await ctx.update(
-            handle.execute_update(spec.update, request, result_type=ActionResult),
+            send_update(
+                handle,
+                spec.update,
+                request,
+                result_type=ActionResult,
+                patience=patience,
+            ),
             check=f"certflow status {args.plan_id}",
         )
+    except PlanBusyError as err:
+        _take_back(ctx, put)  # refused unread: no record names the files
+        raise CliError(_busy_text(err, args.plan_id, patience), status=1) from None
     except WorkflowUpdateFailedError as err:
         await _refused_unread(ctx, args.plan_id, actor, put, _refusal_code(err))
         raise
@@ -1653,6 +1666,15 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
             raise CliError(await _closed_plan_text(ctx, args.plan_id)) from None
         raise
     return show_result(ctx, result)
+
+
+def _busy_text(err: PlanBusyError, plan_id: str, patience: float) -> str:
+    """Why a plan's run took no action: it continues as new, or it has taken
+    as many updates as the server allows (and a mail outage may hold it)."""
+    if err.busy is Busy.UPDATE_LIMIT:
+        limit = t("cli.update_limit_count", limit=err.limit) if err.limit else ""
+        return t("cli.plan_update_limit", plan_id=plan_id, limit=limit)
+    return t("cli.plan_busy", plan_id=plan_id, seconds=f"{patience:.0f}")
 
 
 # Refusals of who acts, not of what was sent: the sender is no party of the
@@ -4197,7 +4219,10 @@ async def _reported(ctx: Context, args: argparse.Namespace) -> int:
         if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             print(ctx.unreachable().message, file=sys.stderr)
             return 1
-        raise
+        # Any other refusal of the server (its words are English): said in
+        # Chinese with its code, as a fault that may pass.
+        print(t("cli.server_refused", code=int(err.status)), file=sys.stderr)
+        return 1
 
 
 # The status a shell shows for a command a closed pipe stopped (128 + SIGPIPE),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import json
 import logging
 import os
 import shutil
@@ -18,7 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -319,6 +320,7 @@ class DevServer:
         namespace: str = "default",
         log_file: Path | None = None,
         start_timeout: float = 30.0,
+        dynamic_config: Mapping[str, object] | None = None,
     ) -> None:
         self.db_file = db_file
         self.port = port
@@ -333,6 +335,9 @@ class DevServer:
         # killed stack left it behind.
         self.pid_file = self.log_file.with_suffix(".pid")
         self.start_timeout = start_timeout
+        # Server settings given as ``--dynamic-config-value KEY=JSON`` (a
+        # test lowers a limit of the server to reach it in seconds).
+        self.dynamic_config = dict(dynamic_config or {})
         self.client: Client | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._log_start = 0
@@ -374,6 +379,11 @@ class DevServer:
             # The UI would otherwise fetch a news feed from the internet.
             "--ui-disable-news-fetch",
             *search_attributes.cli_flags(),
+            *(
+                flag
+                for key, value in self.dynamic_config.items()
+                for flag in ("--dynamic-config-value", f"{key}={json.dumps(value)}")
+            ),
         ]
 
     def ports(self) -> list[tuple[int, str, str]]:

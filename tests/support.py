@@ -65,6 +65,7 @@ from certflow.config import DeadlinePolicy, Settings
 from certflow.models import Actor, PlanInfo, Role, Stage
 from certflow.plan import DUTY_OWNER, Duty
 from certflow.timeutil import cst_date
+from starter.devserver import DevServer
 from starter.embedded_pg import ensure_database, with_database
 from starter.sample_plan import (
     CANDIDATE_SIGN_IN,
@@ -108,6 +109,7 @@ __all__ = [
     "TECH",
     "PlanDriver",
     "correction_request",
+    "dev_server_on_free_ports",
     "empty_workbook",
     "english_words",
     "font_printing",
@@ -123,9 +125,11 @@ __all__ = [
     "retitled",
     "run_batch",
     "run_python",
+    "runs_of",
     "sample_plan",
     "terminate_when_idle",
     "unique_plan_id",
+    "updates_accepted",
 ]
 
 OTHER_SITE = Actor(role=Role.SITE, person="other-kaowu", site_code="HB-WH-0099")
@@ -259,6 +263,20 @@ async def database_before(
             yield pool, url
         finally:
             await pool.close()
+
+
+def dev_server_on_free_ports(db_file: Path, **options: Any) -> DevServer:
+    """A dev server (the package binary) keeping its state in ``db_file``, on
+    free loopback ports; ``options`` go to ``DevServer``."""
+    port, ui_port, http_port, metrics_port = free_ports(4)
+    return DevServer(
+        db_file,
+        port=port,
+        ui_port=ui_port,
+        http_port=http_port,
+        metrics_port=metrics_port,
+        **options,
+    )
 
 
 def free_ports(count: int) -> list[int]:
@@ -930,6 +948,33 @@ class HeldTask(PayloadCodec):
             self.held = True
             await self.hold()
         return list(payloads)
+
+
+async def runs_of(driver: PlanDriver) -> list[str]:
+    """The plan's runs so far, oldest first, followed from its first run."""
+    first = driver.h.first_execution_run_id or driver.h.result_run_id
+    assert first is not None
+    runs = [first]
+    while True:
+        handle = driver.client.get_workflow_handle(driver.h.id, run_id=runs[-1])
+        history = await handle.fetch_history()
+        last = history.events[-1]
+        if last.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+            return runs
+        attributes = last.workflow_execution_continued_as_new_event_attributes
+        runs.append(attributes.new_execution_run_id)
+
+
+async def updates_accepted(driver: PlanDriver) -> int:
+    """How many updates the plan's runs took in all (a validator's refusal
+    leaves no event, nor counts towards the server's limit)."""
+    accepted = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    taken = 0
+    for run in await runs_of(driver):
+        handle = driver.client.get_workflow_handle(driver.h.id, run_id=run)
+        history = await handle.fetch_history()
+        taken += sum(1 for event in history.events if event.event_type == accepted)
+    return taken
 
 
 async def first_timer_fired(

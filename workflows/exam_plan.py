@@ -10,10 +10,11 @@ obligations, so reminders and escalations need no outside scheduler.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -120,6 +121,7 @@ with workflow.unsafe.imports_passed_through():
         unknown_signers,
         waiting_in_redo,
     )
+    from certflow.plan_busy import CONTINUING_AS_NEW
     from certflow.plan_details import current_details, timer_summary
     from certflow.privacy import mask_id_numbers_in
     from certflow.problem_list import problem_lines
@@ -236,6 +238,16 @@ CORRECTION_FONT_CHECKED = "correction-font-checked"
 # answered as refused. Only results of this release carry a refusal, so no
 # history recorded before takes this branch; the marker names those that do.
 CORRECTION_APPLY_REFUSED = "correction-apply-refused"
+# Patch id: the plan looks whether to continue as new whenever a handler
+# finishes, not only when its timer loop wakes for an alarm or a changed duty,
+# and counts the updates its run has taken (the server refuses a run's 2,001st
+# by default). Before, updates that changed nothing (refused uploads or
+# requests) never woke the loop: one run grew past every limit, and once the
+# server refused its updates the plan took no action until its next timer.
+CONTINUE_AS_NEW_AFTER_HANDLERS = "continue-as-new-after-handlers"
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def _refuse(refusal: Refusal) -> ApplicationError:
@@ -261,6 +273,25 @@ def _today() -> date:
     return cst_date(workflow.now())
 
 
+def _counted(
+    handler: Callable[Concatenate[ExamPlanWorkflow, _P], Awaitable[_R]],
+) -> Callable[Concatenate[ExamPlanWorkflow, _P], Awaitable[_R]]:
+    """Count each update the plan's run takes (its validator let it through).
+
+    The server counts them too, and refuses every update of a run past its
+    limit: the plan continues as new long before (see _should_continue_as_new).
+    """
+
+    @functools.wraps(handler)
+    async def counted(
+        plan: ExamPlanWorkflow, /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> _R:
+        plan._updates_taken += 1
+        return await handler(plan, *args, **kwargs)
+
+    return counted
+
+
 @workflow.defn
 class ExamPlanWorkflow:
     """The whole issuance process of one exam plan (PROCESS.md stages 1-10)."""
@@ -282,6 +313,11 @@ class ExamPlanWorkflow:
         self._lock = asyncio.Lock()
         self._calendar_reloaded = False
         self._update_seq = 0
+        # The updates this run has taken (see _counted), and whether the plan
+        # waits for the actions under way to continue as new: new ones are
+        # refused meanwhile, to be sent again to the new run (see _check).
+        self._updates_taken = 0
+        self._draining = False
         # The applications this run has taken up, refused ones too: each asks
         # its own patch (see APPLICATION_SCANS_RECORDED).
         self._applications = 0
@@ -777,15 +813,26 @@ class ExamPlanWorkflow:
 
         This is the plan's only timer: it sleeps until the earliest alarm of any
         open obligation (or ``until``), so changing an obligation just wakes it to
-        recompute. It also continues as new when history grows long.
+        recompute. It also continues as new when history grows long or the run
+        has taken many updates: it wakes for that as soon as a handler finishes
+        (plans recorded before CONTINUE_AS_NEW_AFTER_HANDLERS look only when
+        woken for an alarm or a changed obligation).
 
         A cancelled plan waits for nothing: every wait ends, and the stage
         that waited returns without entering the next one.
         """
         started = workflow.now()
+        after_handlers = workflow.patched(CONTINUE_AS_NEW_AFTER_HANDLERS)
 
         def done() -> bool:
             return condition() or self._cancelled
+
+        def woken() -> bool:
+            return (
+                done()
+                or self._alarms_changed
+                or (after_handlers and self._should_continue_as_new(True))
+            )
 
         while not done():
             if limit is not None and workflow.now() - started >= limit:
@@ -797,7 +844,7 @@ class ExamPlanWorkflow:
                 wake = min(wake, started + limit) if wake else started + limit
             self._alarms_changed = False
             if workflow.patched(TIMERS_LEFT_TO_FIRE):
-                await self._sleep_until(wake, lambda: done() or self._alarms_changed)
+                await self._sleep_until(wake, woken)
             else:
                 # As plans recorded before: the timer cancelled on waking early.
                 timeout = (
@@ -805,7 +852,7 @@ class ExamPlanWorkflow:
                 )
                 try:
                     await workflow.wait_condition(
-                        lambda: done() or self._alarms_changed,
+                        woken,
                         timeout=timeout,
                         timeout_summary=timer_summary(wake) if wake else None,
                     )
@@ -813,11 +860,8 @@ class ExamPlanWorkflow:
                     pass
             await self._fire_due_alarms()
             self._publish()
-            if self._should_continue_as_new():
-                await workflow.wait_condition(self._all_done)
-                workflow.continue_as_new(
-                    self._input.model_copy(update={"state": self._state})
-                )
+            if self._should_continue_as_new(after_handlers):
+                await self._continue_as_new(after_handlers)
 
     async def _sleep_until(
         self, wake: datetime | None, woken: Callable[[], bool]
@@ -892,12 +936,43 @@ class ExamPlanWorkflow:
             deadline=format_deadline(ob.deadline_day),
         )
 
-    def _should_continue_as_new(self) -> bool:
+    def _should_continue_as_new(self, count_updates: bool) -> bool:
+        """Whether this run has grown enough to hand its state to a new one.
+
+        Its history is past the plan's limit, or Temporal suggests it (a
+        history or an update count near the server's own limits); with
+        ``count_updates``, also when the run has taken ``update_limit``
+        updates: the server refuses every update past its limit (2,000 by
+        default), a few seconds of actions sent one after another.
+        """
         info = workflow.info()
         return (
             info.is_continue_as_new_suggested()
             or info.get_current_history_length() > self._input.history_event_limit
+            or (count_updates and self._updates_taken >= self._input.update_limit)
         )
+
+    async def _continue_as_new(self, refuse_meanwhile: bool) -> None:
+        """Continue as new with the plan's state, once every action under way is
+        answered and every mail asked for has gone out.
+
+        With ``refuse_meanwhile`` the actions arriving while it waits for the
+        ones under way are refused, to be sent again (see _check): a stream of
+        actions, each arriving before the last is answered, would otherwise
+        put off the new run for as long as it lasted.
+        """
+        self._draining = refuse_meanwhile
+        await workflow.wait_condition(self._all_done)
+        workflow.logger.info(
+            "continuing as new",
+            extra={
+                "plan_id": self._state.info.plan_id,
+                "stage": self._state.stage.value,
+                "updates": self._updates_taken,
+                "events": workflow.info().get_current_history_length(),
+            },
+        )
+        workflow.continue_as_new(self._input.model_copy(update={"state": self._state}))
 
     # -- queries ---------------------------------------------------------------
 
@@ -952,6 +1027,7 @@ class ExamPlanWorkflow:
     # -- stage 1: score submission (4.1.1-4.1.4) -------------------------------
 
     @workflow.update
+    @_counted
     async def upload_score_summary(self, req: UploadRequest) -> ActionResult:
         return await self._upload(DocumentKind.SCORE_SUMMARY, req)
 
@@ -960,6 +1036,7 @@ class ExamPlanWorkflow:
         self._check(Action.UPLOAD_SCORE_SUMMARY, req.actor)
 
     @workflow.update
+    @_counted
     async def upload_signed_scan(self, req: UploadRequest) -> ActionResult:
         # The signers belong to the scan: a refused scan leaves the earlier ones.
         return await self._upload(DocumentKind.SIGNED_SUMMARY_SCAN, req)
@@ -976,6 +1053,7 @@ class ExamPlanWorkflow:
             raise _refuse(Refusal("bad_argument", refusal))
 
     @workflow.update
+    @_counted
     async def upload_candidate_sign_in(self, req: UploadRequest) -> ActionResult:
         return await self._upload(DocumentKind.CANDIDATE_SIGN_IN, req)
 
@@ -984,6 +1062,7 @@ class ExamPlanWorkflow:
         self._check(Action.UPLOAD_CANDIDATE_SIGN_IN, req.actor)
 
     @workflow.update
+    @_counted
     async def upload_evaluator_sign_in(self, req: UploadRequest) -> ActionResult:
         return await self._upload(DocumentKind.EVALUATOR_SIGN_IN, req)
 
@@ -1121,6 +1200,7 @@ class ExamPlanWorkflow:
         )
 
     @workflow.update
+    @_counted
     async def confirm_score_summary(self, req: ConfirmSummaryRequest) -> ActionResult:
         if (refused := await self._after_registration()) is not None:
             return refused
@@ -1155,6 +1235,7 @@ class ExamPlanWorkflow:
 
     @confirm_score_summary.validator
     def _check_confirm_summary(self, req: ConfirmSummaryRequest) -> None:
+        self._check_not_draining()
         _refuse_first(self._confirm_summary_refusal(req))
 
     def _confirm_summary_refusal(self, req: ConfirmSummaryRequest) -> Refusal | None:
@@ -1181,6 +1262,7 @@ class ExamPlanWorkflow:
     # -- stage 2: consistency review (4.1.5) -----------------------------------
 
     @workflow.update
+    @_counted
     async def review_consistency(self, req: ReviewRequest) -> ActionResult:
         state = self._state
         now = workflow.now()
@@ -1286,6 +1368,7 @@ class ExamPlanWorkflow:
     # -- stage 3: score publication (4.1.6) ------------------------------------
 
     @workflow.update
+    @_counted
     async def confirm_score_upload(self, req: SimpleAction) -> ActionResult:
         now = workflow.now()
         self._state.score_upload_confirmed_at = now
@@ -1314,6 +1397,7 @@ class ExamPlanWorkflow:
     # -- stage 4: publicity and corrections (4.1.7) ----------------------------
 
     @workflow.update
+    @_counted
     async def submit_correction(self, req: CorrectionSubmission) -> ActionResult:
         state = self._state
         async with self._lock:
@@ -1374,6 +1458,7 @@ class ExamPlanWorkflow:
 
     @submit_correction.validator
     def _check_correction(self, req: CorrectionSubmission) -> None:
+        self._check_not_draining()
         _refuse_first(self._correction_submission_refusal(req))
 
     def _correction_submission_refusal(
@@ -1408,6 +1493,7 @@ class ExamPlanWorkflow:
         return None
 
     @workflow.update
+    @_counted
     async def decide_correction(self, req: CorrectionDecision) -> ActionResult:
         if not req.approve or not workflow.patched(CORRECTION_FONT_CHECKED):
             return await self._decide_correction(req)
@@ -1510,6 +1596,7 @@ class ExamPlanWorkflow:
             raise _refuse(Refusal("bad_argument", t("plan.reason_required")))
 
     @workflow.update
+    @_counted
     async def apply_correction(self, req: CorrectionApply) -> ActionResult:
         state = self._state
         now = workflow.now()
@@ -1640,6 +1727,7 @@ class ExamPlanWorkflow:
 
     @apply_correction.validator
     def _check_apply_correction(self, req: CorrectionApply) -> None:
+        self._check_not_draining()
         _refuse_first(self._apply_refusal(req))
 
     def _apply_refusal(self, req: CorrectionApply) -> Refusal | None:
@@ -1689,6 +1777,7 @@ class ExamPlanWorkflow:
     # -- stages 5-8: payment, sign-offs, finance (4.2.1-4.2.5) -----------------
 
     @workflow.update
+    @_counted
     async def upload_application(self, req: ApplicationUpload) -> ActionResult:
         state = self._state
         accepted_form = state.documents.get(DocumentKind.INVOICE_DETAILS)
@@ -1911,6 +2000,7 @@ class ExamPlanWorkflow:
 
     @upload_application.validator
     def _check_application(self, req: ApplicationUpload) -> None:
+        self._check_not_draining()
         _refuse_first(self._application_refusal(req))
 
     def _application_refusal(self, req: ApplicationUpload) -> Refusal | None:
@@ -1952,6 +2042,7 @@ class ExamPlanWorkflow:
         )
 
     @workflow.update
+    @_counted
     async def confirm_payment(self, req: PaymentConfirmation) -> ActionResult:
         if req.correct:
             return await self._correct_payment(req)
@@ -1989,6 +2080,7 @@ class ExamPlanWorkflow:
 
     @confirm_payment.validator
     def _check_payment(self, req: PaymentConfirmation) -> None:
+        self._check_not_draining()
         _refuse_first(self._payment_refusal(req))
 
     def _payment_refusal(self, req: PaymentConfirmation) -> Refusal | None:
@@ -2129,6 +2221,7 @@ class ExamPlanWorkflow:
             return answer
 
     @workflow.update
+    @_counted
     async def record_invoice(self, req: InvoiceRecord) -> ActionResult:
         if req.correct:
             return await self._correct_invoice(req)
@@ -2262,6 +2355,7 @@ class ExamPlanWorkflow:
 
     @record_invoice.validator
     def _check_invoice(self, req: InvoiceRecord) -> None:
+        self._check_not_draining()
         _refuse_first(self._invoice_refusal(req))
 
     def _invoice_refusal(self, req: InvoiceRecord) -> Refusal | None:
@@ -2299,6 +2393,7 @@ class ExamPlanWorkflow:
         return refusal
 
     @workflow.update
+    @_counted
     async def org_signoff(self, req: SimpleAction) -> ActionResult:
         late = self._state.close_duty(Duty.ORG_SIGNOFF.value, workflow.now(), req.actor)
         self._alarms_changed = True
@@ -2324,6 +2419,7 @@ class ExamPlanWorkflow:
             raise _refuse(Refusal("already_done", t("plan.already_done")))
 
     @workflow.update
+    @_counted
     async def site_signoff(self, req: SiteSignoffRequest) -> ActionResult:
         state = self._state
         if (
@@ -2464,6 +2560,7 @@ class ExamPlanWorkflow:
     # -- withdrawing a plan started by mistake ---------------------------------
 
     @workflow.update
+    @_counted
     async def cancel_plan(self, req: CancelRequest) -> ActionResult:
         """Withdraw the plan: nobody owes it anything more, and it completes.
 
@@ -2774,7 +2871,18 @@ class ExamPlanWorkflow:
         return refusal
 
     def _check(self, action: Action, actor: Actor) -> None:
+        self._check_not_draining()
         _refuse_first(self._action_refusal(action, actor))
+
+    def _check_not_draining(self) -> None:
+        """Refuse a new action while the run waits to continue as new."""
+        if self._draining and all(mail.done() for mail in self._mails):
+            # Only actions under way hold the new run back: one taken now
+            # would too. Refused before it counts or reaches history, it is
+            # sent again in a moment (the staff tool and the mailbox do) and
+            # reaches the new run. While a mail waits for the mail server,
+            # actions are taken as usual.
+            raise _refuse(Refusal(CONTINUING_AS_NEW, t("plan.continuing_as_new")))
 
     def _action_refusal(self, action: Action, actor: Actor) -> Refusal | None:
         """The refusal every action shares (role, site, stage); None if none."""

@@ -37,6 +37,7 @@ class RefusalReason(StrEnum):
     UNREADABLE_FORM = "unreadable_form"
     SENDER_NOT_SITE = "sender_not_site"
     PUBLICITY_NOT_OPEN = "publicity_not_open"
+    TOO_MANY_REQUESTS = "too_many_requests"
 
 
 def refusal_text(
@@ -47,6 +48,8 @@ def refusal_text(
     admission_number: str | None = None,
     sender: str | None = None,
     opens: date | None = None,
+    count: int | None = None,
+    limit: int | None = None,
 ) -> str:
     """Phrase one refusal reason in Chinese, for ``compose_reply(reasons=...)``.
 
@@ -65,6 +68,7 @@ def refusal_text(
         RefusalReason.UNREADABLE_FORM: {},
         RefusalReason.SENDER_NOT_SITE: {"plan_id": plan_id, "sender": sender},
         RefusalReason.PUBLICITY_NOT_OPEN: {"plan_id": plan_id},
+        RefusalReason.TOO_MANY_REQUESTS: {"count": count, "limit": limit},
     }
     fields = needed[reason]
     missing = [name for name, value in fields.items() if value in (None, "")]

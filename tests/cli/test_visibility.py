@@ -39,7 +39,12 @@ from tests.cli.test_commands import (
     start_argv,
 )
 from tests.conftest import TEST_2027
-from tests.support import PlanDriver, free_ports, sample_plan, unique_plan_id
+from tests.support import (
+    PlanDriver,
+    dev_server_on_free_ports,
+    sample_plan,
+    unique_plan_id,
+)
 from worker import build_worker, connect
 from workflows import ApprovalBatchWorkflow
 
@@ -72,14 +77,7 @@ async def dev_stack(
 ) -> AsyncIterator[DevStack]:
     """A dev server on free ports with a worker; plans left running are ended."""
     pool, store = resources
-    port, ui_port, http_port, metrics_port = free_ports(4)
-    server = DevServer(
-        tmp_path / "temporal.sqlite",
-        port=port,
-        ui_port=ui_port,
-        http_port=http_port,
-        metrics_port=metrics_port,
-    )
+    server = dev_server_on_free_ports(tmp_path / "temporal.sqlite")
     async with server:
         temporal = settings.temporal.model_copy(
             update={

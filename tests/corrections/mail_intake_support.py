@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
+from openpyxl import load_workbook
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Interceptor, Replayer, Worker
 
 from activities.documents import DocumentStore
 from activities.mail_intake import (
@@ -55,6 +56,10 @@ from workflows.mailbox import (
 )
 
 EXAM_MAILBOX = "1x-kaowu@certflow.example.org"
+FORM_TEMPLATE = (
+    Path(__file__).resolve().parents[2] / "templates" / "correction-request.xlsx"
+)
+XLSX = "vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The address config/certflow.toml registers for the samples' site HB-WH-0031.
 SITE_ADDRESS = "kaowu@whjtxx.example.edu.cn"
 STRANGER_ADDRESS = "someone@stranger.example.com"
@@ -145,6 +150,18 @@ def correction_body(
     )
 
 
+def filled_form(rows: list[list[object]], path: Path) -> Path:
+    """The site's form (the template) with one request per row of ``rows``,
+    written from its first request row on, saved as ``path``."""
+    book = load_workbook(FORM_TEMPLATE)
+    sheet = book["成绩修改申请表"]
+    for number, values in enumerate(rows, start=4):
+        for column, value in enumerate(values, start=1):
+            sheet.cell(row=number, column=column, value=value)
+    book.save(path)
+    return path
+
+
 def mail(sender: str, subject: str, body: str, sent_at: datetime) -> EmailMessage:
     """A plain-text mail to the exam mailbox, dated ``sent_at``."""
     message = EmailMessage()
@@ -204,6 +221,18 @@ class IntakeRig:
         await self.send(message)
         return message
 
+    async def mail_in_form(self, plan_id: str, form: Path) -> EmailMessage:
+        """Mail the site's ``form`` (an xlsx) attached, dated now; return it."""
+        message = mail(
+            SITE_ADDRESS, f"{plan_id} 成绩修改申请", "见附件", await self.now()
+        )
+        data = await asyncio.to_thread(form.read_bytes)
+        message.add_attachment(
+            data, maintype="application", subtype=XLSX, filename=form.name
+        )
+        await self.send(message)
+        return message
+
     async def mail_in_from(self, written: str, subject: str, body: str) -> EmailMessage:
         """Mail a message whose From is ``written`` as a mail program wrote it
         (malformed, or outside ASCII in UTF-8 headers); return what was sent."""
@@ -223,14 +252,14 @@ class IntakeRig:
         )
 
     async def plan_in_publicity(
-        self, *, then_poll: bool = False, opened: bool = True
+        self, *, then_poll: bool = False, opened: bool = True, **input_fields: Any
     ) -> PlanDriver:
         """A new plan of the sample site driven to its publicity period.
 
         With ``opened`` (the default) the clock is moved on to the period's
         first day, when requests are taken; without it the plan has its window
         but the period has not begun. With ``then_poll`` the poller is started
-        too, once the plan is there.
+        too, once the plan is there. ``input_fields`` go to the plan's input.
         """
         today = (await self.now()).date()
         plan = sample_plan(today, unique_plan_id())
@@ -246,7 +275,7 @@ class IntakeRig:
             settle_too=self.settle_too,
         )
         self.drivers.append(driver)
-        await driver.start()
+        await driver.start(**input_fields)
         await driver.submit_everything()
         await driver.approve_review()
         await driver.confirm_upload()
@@ -323,6 +352,7 @@ async def intake_rig(
     intake_store: DocumentStore | None = None,
     refused: Collection[str] = (),
     smtputf8: bool = True,
+    interceptors: Sequence[Interceptor] = (),
 ) -> AsyncIterator[IntakeRig]:
     """Run a worker with the mailbox wired in, and an SMTP sink of its own.
 
@@ -330,7 +360,8 @@ async def intake_rig(
     production worker will; the wrappers (and ``intake_store``) make the source,
     the sender or the store crash. The sink answers RCPT to each address of
     ``refused`` with 550 5.1.1, as a server does for a mailbox that is gone;
-    with ``smtputf8=False`` it takes no address outside ASCII.
+    with ``smtputf8=False`` it takes no address outside ASCII. The worker
+    runs with ``interceptors`` (one holding an activity's answer, say).
     At the end every workflow started is replayed against the current code and
     terminated (the time-skipping server would otherwise keep firing their
     timers for a worker that is gone).
@@ -379,6 +410,7 @@ async def intake_rig(
         task_queue=settings.temporal.task_queue,
         workflows=ALL_WORKFLOWS,
         activities=[*others, *intake],
+        interceptors=interceptors,
     )
     rig = IntakeRig(env, settings, pool, store, sink, tmp)
     try:

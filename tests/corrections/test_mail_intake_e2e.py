@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openpyxl import load_workbook
 from temporalio.testing import WorkflowEnvironment
 
 from activities.documents import DocumentStore
@@ -40,6 +39,7 @@ from tests.corrections.mail_intake_support import (
     FlakyStore,
     IntakeRig,
     correction_body,
+    filled_form,
     intake_rig,
     mail,
 )
@@ -50,7 +50,6 @@ from workflows.mailbox import MAILBOX_WORKFLOW_ID, MailboxPollWorkflow, PollNow
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "mail"
-TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "correction-request.xlsx"
 # Seq 12 of the sample summary: practical 50.1, total 52.5 (fails); 60.1 passes.
 CANDIDATE = "2026110412012"
 
@@ -566,24 +565,11 @@ async def test_a_form_whose_formula_lost_its_result_files_nothing_and_says_where
     async with open_rig() as rig:
         driver = await rig.plan_in_publicity(then_poll=True)
         plan_id = driver.plan.plan_id
-        book = load_workbook(TEMPLATE)
         values = [plan_id, "雷芳彬", None, CANDIDATE, "1-1", "实操成绩",
                   "=VLOOKUP(D4,公示成绩!A:H,8,0)", "60.1", "实操评分表抄录错误",
                   "武汉市交通职业技术学校考务办"]  # fmt: skip
-        for column, value in enumerate(values, start=1):
-            book["成绩修改申请表"].cell(row=4, column=column, value=value)
-        form = tmp_path / "成绩修改申请表.xlsx"
-        book.save(form)
-        message = mail(
-            SITE_ADDRESS, f"{plan_id} 成绩修改申请", "见附件", await rig.now()
-        )
-        message.add_attachment(
-            form.read_bytes(),
-            maintype="application",
-            subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            filename=form.name,
-        )
-        await rig.send(message)
+        form = filled_form([values], tmp_path / "成绩修改申请表.xlsx")
+        await rig.mail_in_form(plan_id, form)
 
         run = await rig.poll()
 

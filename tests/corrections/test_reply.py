@@ -197,6 +197,8 @@ def test_every_refusal_reason_has_chinese_text(reason: RefusalReason) -> None:
         admission_number="2026110412099",
         sender="x@example.cn",
         opens=date(2026, 11, 20),
+        count=101,
+        limit=100,
     )
     assert text and not text.isascii()
     assert "{" not in text and "None" not in text

@@ -33,12 +33,11 @@ from certflow.models import Stage
 from certflow.plan import PaymentRecord, PlanState
 from certflow.plan_details import batch_summary
 from certflow.timeutil import CST, cst_date
-from starter.devserver import DevServer
 from starter.schedules import SCHEDULE_ID, TIME_ZONE, ensure_batch_schedule
 from tests.cli.conftest import certflow_runner
 from tests.cli.test_commands import GM
 from tests.conftest import replay_all
-from tests.support import free_ports, sample_plan, unique_plan_id
+from tests.support import dev_server_on_free_ports, sample_plan, unique_plan_id
 from worker import build_worker, connect
 from workflows import ExamPlanWorkflow
 
@@ -63,14 +62,7 @@ async def stack(
     settings: Settings, resources: tuple[Any, DocumentStore], tmp_path: Path
 ) -> AsyncIterator[ScheduleStack]:
     pool, store = resources
-    port, ui, http, metrics = free_ports(4)
-    server = DevServer(
-        tmp_path / "t.sqlite",
-        port=port,
-        ui_port=ui,
-        http_port=http,
-        metrics_port=metrics,
-    )
+    server = dev_server_on_free_ports(tmp_path / "t.sqlite")
     async with server:
         dev = settings.model_copy(
             update={
