@@ -1652,7 +1652,7 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
             check=f"certflow status {args.plan_id}",
         )
     except PlanBusyError as err:
-        _take_back(ctx, put)  # refused unread: no record names the files
+        await _take_back(ctx, put)  # refused unread: no record names the files
         raise CliError(_busy_text(err, args.plan_id, patience), status=1) from None
     except WorkflowUpdateFailedError as err:
         await _refused_unread(ctx, args.plan_id, actor, put, _refusal_code(err))
