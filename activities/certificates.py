@@ -38,6 +38,8 @@ from certflow.certificates import (
     PrintGap,
     SignedCertificate,
     SigningKey,
+    font_id,
+    load_font,
     render_pdf,
     sign,
     unprintable,
@@ -170,6 +172,8 @@ class CertificateActivities:
             if (gap := _own_gap(signed.data)) is not None:
                 await _hold(self.pool, plan.plan_id, row, *gap)
                 continue
+            if row["pdf_sha256"] is None:
+                signed = await self._in_current_font(row, signed)
             pdf = await self._render(plan, row, signed)
             if pdf is None:
                 continue
@@ -196,6 +200,35 @@ class CertificateActivities:
         return IssuanceResult(
             plan_id=plan.plan_id, issued=len(issued), numbers=issued, held=held
         )
+
+    async def _in_current_font(
+        self, row: asyncpg.Record, signed: SignedCertificate
+    ) -> SignedCertificate:
+        """``signed``, signed again for the font configured now if it names
+        another (or none: signed before certificates named their font).
+
+        Only for a certificate never drawn: nobody holds it yet. One numbered
+        before a switch of the font and drawn after it (held, or its drawing
+        failed) is drawn in the new font like every certificate issued after
+        the switch, and its signed data must say so.
+        """
+        current = font_id(load_font())
+        if signed.data.font == current:
+            return signed
+        data = signed.data.model_copy(update={"font": current})
+        signing = self.key
+        resigned = sign(data, signing.private_key, signing.key_id)
+        await self.pool.execute(
+            """
+            UPDATE certificates SET payload = $2, key_id = $3, signature = $4
+            WHERE number = $1 AND pdf_sha256 IS NULL
+            """,
+            row["number"],
+            data.model_dump(mode="json"),
+            resigned.key_id,
+            resigned.signature_b64,
+        )
+        return resigned
 
     async def _render(
         self, plan: PlanInfo, row: asyncpg.Record, signed: SignedCertificate
@@ -362,6 +395,7 @@ class CertificateActivities:
             plan_id=plan.plan_id,
             issued_on=issued_on,
             verify_url_base=self.settings.certificates.verify_url_base,
+            font=font_id(load_font()),
         )
 
 

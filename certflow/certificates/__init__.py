@@ -10,6 +10,12 @@ from certflow.certificates.canonical import (
     canonical_bytes,
     canonical_json,
 )
+from certflow.certificates.fontid import (
+    FONT_ENV_PREVIOUS,
+    certificate_fonts,
+    find_face,
+    font_id,
+)
 from certflow.certificates.fonts import (
     FONT_ENV,
     FontNotFoundError,
@@ -70,6 +76,7 @@ __all__ = [
     "ATTACHMENT_NAME",
     "CERTIFICATE_SCHEMA",
     "FONT_ENV",
+    "FONT_ENV_PREVIOUS",
     "LEVEL_DIGITS",
     "STATUS_LIST_MAX_AGE",
     "CertificateData",
@@ -94,9 +101,12 @@ __all__ = [
     "VerificationStatus",
     "canonical_bytes",
     "canonical_json",
+    "certificate_fonts",
     "check_scanned_record",
     "extract_signed",
+    "find_face",
     "find_font",
+    "font_id",
     "generate_keypair",
     "key_id",
     "load_font",

@@ -12,6 +12,10 @@ from pydantic import Field
 from certflow.models import Level, Model
 
 CERTIFICATE_SCHEMA = "certflow-certificate-v1"
+# Certificates that name the face they are drawn in (``CertificateData.font``).
+# Those without keep the first schema, so their bytes, and signatures, are as
+# they were signed.
+CERTIFICATE_SCHEMA_FONT = "certflow-certificate-v2"
 
 
 class CertificateData(Model):
@@ -35,6 +39,7 @@ class CertificateData(Model):
     plan_id: str
     issued_on: date
     verify_url_base: str = Field(pattern=r"^https?://[^\s?#]+[^/\s?#]$")
+    font: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,64}:[0-9a-f]{16}$")
 
 
 def canonical_json(value: Any) -> bytes:
@@ -67,15 +72,23 @@ def canonical_bytes(data: CertificateData) -> bytes:
 
     The JSON object holds every field of :class:`CertificateData` plus
     ``"schema": "certflow-certificate-v1"``, so a signature over a certificate can
-    never be replayed as a signature over a status list or a later format.
+    never be replayed as a signature over a status list or a later format. A
+    certificate naming its font holds ``font`` too, under
+    ``"certflow-certificate-v2"``; one without is written exactly as before.
     """
     fields = data.model_dump(mode="json")
-    return canonical_json({"schema": CERTIFICATE_SCHEMA, **fields})
+    if fields["font"] is None:
+        del fields["font"]
+        return canonical_json({"schema": CERTIFICATE_SCHEMA, **fields})
+    return canonical_json({"schema": CERTIFICATE_SCHEMA_FONT, **fields})
 
 
 def data_from_canonical(payload: bytes) -> CertificateData:
     """Read certificate data back from its canonical bytes (raises on bad input)."""
     fields = json.loads(payload.decode("utf-8"))
-    if not isinstance(fields, dict) or fields.pop("schema", None) != CERTIFICATE_SCHEMA:
+    if not isinstance(fields, dict) or fields.pop("schema", None) not in _SCHEMAS:
         raise ValueError("not a certflow certificate payload")
     return CertificateData.model_validate(fields)
+
+
+_SCHEMAS = (CERTIFICATE_SCHEMA, CERTIFICATE_SCHEMA_FONT)

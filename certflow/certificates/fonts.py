@@ -606,7 +606,12 @@ def _assemble_sfnt(tables: dict[str, bytes]) -> bytes:
     return bytes(font)
 
 
-def _choose_face(path: Path) -> int:
+def choose_face(path: Path) -> int:
+    """The index of the face certflow draws from the font file at ``path``.
+
+    In a collection, the face whose family ends in ``SC`` (not a Mono one),
+    else the first.
+    """
     with path.open("rb") as handle:
         if handle.read(4) != b"ttcf":
             return 0
@@ -645,7 +650,7 @@ def _located(font_path: Path | None, configured: str | None) -> Path:
 
 @cache
 def _load_face(path: Path) -> CjkFont:
-    index = _choose_face(path)
+    index = choose_face(path)
     face = TTFont(str(path), fontNumber=index, lazy=True)
     try:
         names = face.getBestCmap() or {}

@@ -8,10 +8,11 @@ reads back right and shows wrong. So each glyph the page's font maps to a
 character must have, point for point, the outline the certificate font draws
 for that character.
 
-This needs the certificate font itself (the subset keeps the face's
-PostScript name, which must match). Without it, or for a
-face fpdf2 embeds as CFF, the glyphs are not checked and the caller says so;
-they are never reported as altered for want of a reference.
+This needs the face the page is drawn in, which the caller finds by the
+page's font name (:mod:`certflow.certificates.fontid`); the subset keeps the
+face's PostScript name, which must be that face's. Without the face, or for
+a face fpdf2 embeds as CFF, the glyphs are not checked and the caller says
+so; they are never reported as altered for want of a reference.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class GlyphCheck(Enum):
 
 
 def check_glyphs(page: Any, font: CjkFont | None) -> GlyphCheck:
-    """Compare the glyphs of ``page`` (pypdf) with those of ``font``."""
+    """Compare the glyphs of ``page`` (pypdf) with those of ``font``, the face
+    the page names as its font."""
     if font is None:
         return GlyphCheck.UNCHECKED
     fonts = page["/Resources"]["/Font"]
@@ -59,7 +61,9 @@ def _check_font(type0: Any, font: CjkFont) -> GlyphCheck:
     reference = _reference(font.path, font.face_index)
     with reference.lock:
         if _identity(embedded) != _identity(reference.face):
-            return GlyphCheck.UNCHECKED  # another face
+            # The page names this face, yet its font program is another's:
+            # the writers copy the face's names into the subset unchanged.
+            return GlyphCheck.ALTERED
         mapping = to_unicode(type0["/ToUnicode"].get_object().get_data())
         order = embedded.getGlyphOrder()
         if len(mapping) > _MOST_MAPPINGS:

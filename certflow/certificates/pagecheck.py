@@ -62,6 +62,7 @@ class PageProblem(StrEnum):
     QR_CODE = "qr_code"
     LAYOUT = "layout"
     GLYPHS = "glyphs"
+    FONT = "font"  # not the face the signed data names
 
 
 @dataclass(frozen=True)

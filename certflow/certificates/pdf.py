@@ -34,6 +34,7 @@ from certflow.certificates.canonical import (
     canonical_json,
 )
 from certflow.certificates.filecheck import foreign_content
+from certflow.certificates.fontid import find_face, font_id, page_face_name
 from certflow.certificates.fonts import (
     CjkFont,
     FontNotFoundError,
@@ -403,9 +404,14 @@ def render_pdf(signed: SignedCertificate, *, font_path: Path | None = None) -> b
     TrueType faces go through the compiled template
     (:mod:`certflow.certificates.pdfwriter`); faces with PostScript outlines
     through fpdf2, drawing the same layout.
+
+    Certificates that name their font (``CertificateData.font``) are drawn in
+    that face: the configured (or given) one when it is that face, else the
+    face found among the certificate fonts here (only without ``font_path``);
+    :class:`~certflow.certificates.fonts.FontNotFoundError` when there is none.
     """
     data = signed.data
-    font = load_font(font_path)
+    font = _drawing_font(data, font_path)
     fields = tuple(_fields(data))
     check_printable("".join(fields[row][1] for row in _OWN_ROWS), font)
     if not font.fast_subsetting:
@@ -440,6 +446,24 @@ def render_pdf(signed: SignedCertificate, *, font_path: Path | None = None) -> b
         picture=Picture(_QR_X, _QR_Y, _QR_SIDE, symbol.width, symbol.modules),
         attachment=attachment,
     )
+
+
+def _drawing_font(data: CertificateData, font_path: Path | None) -> CjkFont:
+    """The face to draw the certificate of ``data`` in (see :func:`render_pdf`)."""
+    font = load_font(font_path)
+    if data.font is None or font_id(font) == data.font:
+        return font
+    named = None
+    if font_path is None:
+        named = find_face(data.font.partition(":")[0], data.font)
+    if named is None:
+        raise FontNotFoundError(
+            f"The certificate is signed to be drawn in the font {data.font}, "
+            f"which is not the font {font_id(font)} given or configured here "
+            "nor one of the certificate fonts installed. Draw it where that "
+            "font is installed, or sign it again for the font configured."
+        )
+    return named
 
 
 def _render_with_fpdf(
@@ -563,31 +587,65 @@ def page_problems(pdf: bytes, signed: SignedCertificate) -> list[PageProblem]:
         return [PageProblem.FOREIGN_DRAWING]
     if _guarded(lambda: foreign_content(reader, ATTACHMENT_NAME)):
         return [PageProblem.FOREIGN_CONTENT]
-    return _drawing_problems(reader, signed)
+    return _drawn_in_face(reader, signed)[0]
 
 
-def _drawing_problems(reader: Any, signed: SignedCertificate) -> list[PageProblem]:
+def _drawn_in_face(
+    reader: Any, signed: SignedCertificate
+) -> tuple[list[PageProblem], CjkFont | None]:
+    """How the page differs from the drawing of ``signed``, and the face it
+    is drawn in where this machine has it (for its glyphs to be compared)."""
+    face = _face_of(reader, signed.data)
+    if isinstance(face, PageProblem):
+        return [face], None
+    return _drawing_problems(reader, signed, face), face
+
+
+def _face_of(reader: Any, data: CertificateData) -> CjkFont | PageProblem | None:
+    """The face the page is drawn in, where this machine has it, else ``None``.
+
+    Found by the name the page gives its font among the certificate fonts
+    (:func:`~certflow.certificates.fontid.find_face`), not by the font
+    configured here: certificates drawn before a switch of the font keep
+    theirs. A certificate naming its font in its signed data must be drawn in
+    a face of that name (else :attr:`PageProblem.FONT`), and is compared with
+    that release of it only.
+    """
+    try:
+        type0 = _page_font(reader.pages[0])
+        if type0 is None:
+            return PageProblem.FOREIGN_DRAWING  # both writers use one font, /F1
+        name = page_face_name(str(type0["/BaseFont"]))
+    except _unreadable():
+        return PageProblem.FOREIGN_DRAWING
+    if data.font is not None and name != data.font.partition(":")[0]:
+        return PageProblem.FONT
+    return find_face(name, data.font)
+
+
+def _drawing_problems(
+    reader: Any, signed: SignedCertificate, face: CjkFont | None
+) -> list[PageProblem]:
     """How a page that passed :func:`foreign_drawing` differs from the drawing
-    of ``signed`` by the writer that made it."""
+    of ``signed`` by the writer that made it.
+
+    The writer is the one that draws ``face``, the face the page is drawn in
+    (the direct writer TrueType faces, fpdf2 the others): a page in the other
+    writer's structure was not made by this organisation. Where this machine
+    lacks the face, the page is checked as its structure says.
+    """
     try:
         page = reader.pages[0]
         type0 = _page_font(page)
         if type0 is not None and _embeds_truetype(type0):
+            if face is not None and not face.fast_subsetting:
+                return [PageProblem.FOREIGN_DRAWING]
             return _exact_problems(page, type0, signed)
     except _unreadable():
         return [PageProblem.FOREIGN_DRAWING]
-    if _direct_writer_here():
-        # The certificate font here is drawn by the direct writer: a page in
-        # fpdf2's structure was not made by this organisation.
+    if face is not None and face.fast_subsetting:
         return [PageProblem.FOREIGN_DRAWING]
     return _drawn_like(reader, signed)
-
-
-def _direct_writer_here() -> bool:
-    try:
-        return load_font(None).fast_subsetting
-    except FontNotFoundError:
-        return False
 
 
 def _page_font(page: Any) -> Any:
@@ -699,18 +757,16 @@ def _drawn_like(reader: Any, signed: SignedCertificate) -> list[PageProblem]:
         return [PageProblem.FOREIGN_DRAWING]
 
 
-def _glyph_check(reader: Any) -> GlyphCheck:
-    """The page's glyphs against the certificate font installed here, if any."""
+def _glyph_check(reader: Any, face: CjkFont | None) -> GlyphCheck:
+    """The page's glyphs against ``face``, the face it is drawn in, if here."""
     import struct
 
     from fontTools.ttLib import TTLibError
 
-    try:
-        font = load_font(None)
-    except FontNotFoundError:
+    if face is None:
         return GlyphCheck.UNCHECKED
     try:
-        return check_glyphs(reader.pages[0], font)
+        return check_glyphs(reader.pages[0], face)
     except (*_unreadable(), TTLibError, struct.error, AssertionError):
         return GlyphCheck.ALTERED  # a font program no writer of ours made
 
@@ -765,8 +821,8 @@ class VerificationResult(Model):
     data: CertificateData | None = None
     revoked_on: date | None = None
     revocation_reason: str | None = None
-    # Whether the page's glyphs were compared with the certificate font (it
-    # is needed, at the same release, to compare them).
+    # Whether the page's glyphs were compared with the face it is drawn in
+    # (that face is needed here, at the same release, to compare them).
     glyphs_checked: bool = False
     # Tampered although the signature verifies: the page does not show the
     # signed data (edited, redrawn, or a genuine attachment in another PDF).
@@ -877,9 +933,10 @@ def verify_pdf(
                 key_id=signed.key_id,
                 page_altered=True,
             )
-        if problems := _drawing_problems(reader, signed):
+        problems, face = _drawn_in_face(reader, signed)
+        if problems:
             return _redrawn(signed, problems)
-        glyphs = _glyph_check(reader)
+        glyphs = _glyph_check(reader, face)
         if glyphs is GlyphCheck.ALTERED:
             return _redrawn(signed, [PageProblem.GLYPHS])
     if verdict is Verdict.UNKNOWN_KEY:

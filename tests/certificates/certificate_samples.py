@@ -8,12 +8,20 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
+from fontTools.pens.cu2quPen import Cu2QuPen
+from fontTools.pens.ttGlyphPen import TTGlyphPen
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject, TextStringObject
 
-from certflow.certificates import CertificateData, NumberScheme, load_font
-from certflow.certificates.fonts import KNOWN_FONTS
+from certflow.certificates import (
+    FONT_ENV,
+    FONT_ENV_PREVIOUS,
+    CertificateData,
+    NumberScheme,
+    load_font,
+)
+from certflow.certificates.fonts import KNOWN_FONTS, choose_face
 from certflow.certificates.glyphcheck import to_unicode
 from certflow.models import Level
 
@@ -24,14 +32,21 @@ INSTALLED_FONTS = [Path(p) for p, _package in KNOWN_FONTS if Path(p).is_file()]
 def cff_face_beside_truetype() -> Path:
     """An installed CFF-outline face, where the certificate font is TrueType.
 
-    Configured as the certificate font, it is not the face a certificate was
-    written in, so the certificate's glyphs cannot be compared. Skips the
-    test on a machine without both.
+    Configured as the only font of a machine (:func:`configure_only`), it is
+    not the face a certificate was written in, so the certificate's glyphs
+    cannot be compared. Skips the test on a machine without both.
     """
     cff = [p for p in INSTALLED_FONTS if not load_font(p).fast_subsetting]
     if not cff or not load_font(None).fast_subsetting:
         pytest.skip("needs a TrueType certificate font and a CFF face installed")
     return cff[0]
+
+
+def configure_only(monkeypatch: pytest.MonkeyPatch, font: Path) -> None:
+    """Make ``font`` the certificate font and the only one this machine has
+    for verifying: a certificate drawn in another face finds none."""
+    monkeypatch.setenv(FONT_ENV, str(font))
+    monkeypatch.setenv(FONT_ENV_PREVIOUS, "")
 
 
 def make_data(
@@ -65,6 +80,39 @@ def with_glyphs_swapped(pdf: bytes, first: str, second: str) -> bytes:
     The page's text and its ToUnicode map are left alone, so the text reads
     back as signed while the page shows the two characters exchanged.
     """
+
+    def swap(face: TTFont, glyph_of: Callable[[str], str]) -> None:
+        glyf = face["glyf"]
+        one, other = glyph_of(first), glyph_of(second)
+        glyf[one], glyf[other] = glyf[other], glyf[one]
+
+    return _with_font_edited(pdf, swap)
+
+
+def with_glyph_from(pdf: bytes, char: str, font: Path) -> bytes:
+    """``pdf`` whose embedded font draws ``char`` as ``font`` draws it.
+
+    The character is redrawn in another face (its curves made quadratic for
+    the TrueType subset), the rest of the page's font left as it was: the
+    page still shows that character, in a shape its font never had.
+    """
+    source = TTFont(str(font), fontNumber=choose_face(font), lazy=True)
+    pen = TTGlyphPen(None)
+    source.getGlyphSet()[source.getBestCmap()[ord(char)]].draw(
+        Cu2QuPen(pen, max_err=1.0, reverse_direction=True)
+    )
+
+    def redraw(face: TTFont, glyph_of: Callable[[str], str]) -> None:
+        face["glyf"][glyph_of(char)] = pen.glyph()
+
+    return _with_font_edited(pdf, redraw)
+
+
+def _with_font_edited(
+    pdf: bytes, edit: Callable[[TTFont, Callable[[str], str]], None]
+) -> bytes:
+    """``pdf`` with its page's embedded TrueType font edited by ``edit``, which
+    gets the parsed font and the glyph name of each character on the page."""
     writer = PdfWriter(clone_from=PdfReader(BytesIO(pdf)))
     type0 = writer.pages[0]["/Resources"]["/Font"]["/F1"].get_object()
     program = type0["/DescendantFonts"][0]["/FontDescriptor"]["/FontFile2"]
@@ -77,9 +125,7 @@ def with_glyphs_swapped(pdf: bytes, first: str, second: str) -> bytes:
     }
     face = TTFont(BytesIO(program.get_data()))
     order = face.getGlyphOrder()
-    glyf = face["glyf"]
-    one, other = order[codes[first]], order[codes[second]]
-    glyf[one], glyf[other] = glyf[other], glyf[one]
+    edit(face, lambda char: order[codes[char]])
     out = BytesIO()
     face.save(out)
     program.set_data(out.getvalue())

@@ -17,6 +17,7 @@ from certflow.certificates import (
     CertificateData,
     InvalidKeyError,
     KeyRing,
+    PayloadError,
     RevocationEntry,
     SignedCertificate,
     SigningKey,
@@ -34,6 +35,7 @@ from certflow.certificates import (
     verify_bytes,
     verify_status_list,
 )
+from certflow.certificates.pdf import parse_payload, payload_bytes
 from certflow.timeutil import CST
 
 
@@ -46,6 +48,43 @@ def test_canonical_bytes_are_sorted_compact_utf8(data: CertificateData) -> None:
     assert decoded["level"] == "intermediate"
     assert "买买提·艾力".encode() in raw
     assert b": " not in raw and b", " not in raw and b"\n" not in raw
+
+
+# A certificate signed before certificates named their font, as
+# docs/certificates.md shows it: its bytes, and so its signature, never change.
+SIGNED_BEFORE_FONTS = (
+    '{"candidate_name":"黎芬","certificate":"汽车运用与维修",'
+    '"id_number":"65010219990101123X","id_type":"居民身份证",'
+    '"issued_on":"2026-12-04","level":"intermediate","module_code":"1-1",'
+    '"module_name":"汽车动力与驱动综合分析技术","number":"ZCX2026QCYY2000001",'
+    '"organisation":"北京中车行高新技术有限公司","plan_id":"P2026-HB-0031",'
+    '"schema":"certflow-certificate-v1",'
+    '"verify_url_base":"https://zhengshu.example.org"}'
+).encode()
+
+
+def test_a_certificate_naming_its_font_is_signed_under_its_own_schema(
+    signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    before = make_data(name="黎芬")
+    named = before.model_copy(update={"font": "WenQuanYiMicroHei:0123456789abcdef"})
+
+    assert canonical_bytes(before) == SIGNED_BEFORE_FONTS
+    decoded = json.loads(canonical_bytes(named))
+    assert decoded["schema"] == "certflow-certificate-v2"
+    assert decoded["font"] == "WenQuanYiMicroHei:0123456789abcdef"
+    # The font is signed: naming another face breaks the signature.
+    signed = sign(named, signing_key.private_key)
+    other = named.model_copy(update={"font": "NotoSerifCJKSC:0123456789abcdef"})
+    assert verify(signed, keyring) is Verdict.VALID
+    assert verify(signed.model_copy(update={"data": other}), keyring) is (
+        Verdict.TAMPERED
+    )
+    # A payload whose schema and fields disagree was edited after signing.
+    payload = payload_bytes(signed)
+    with pytest.raises(PayloadError):
+        parse_payload(payload.replace(b"certificate-v2", b"certificate-v1"))
+    assert parse_payload(payload) == signed
 
 
 def test_canonical_bytes_normalise_to_nfc() -> None:

@@ -19,6 +19,7 @@ from certflow.certificates import (
     FONT_ENV,
     RevocationEntry,
     StatusList,
+    font_id,
     generate_keypair,
     load_font,
     load_private_key,
@@ -31,6 +32,7 @@ from starter.cli import VerifyExit
 from tests.certificates.certificate_samples import (
     add_document_javascript,
     cff_face_beside_truetype,
+    configure_only,
     incrementally,
     make_data,
 )
@@ -177,7 +179,7 @@ async def test_glyphs_not_compared_is_its_own_status_and_revocation_comes_first(
     old_list = files.status_list("old.json", A_YEAR_BEFORE)
     current_list = files.status_list("new.json", AFTER_ISSUE)
     revoking_list = files.status_list("rev.json", AFTER_ISSUE, NUMBER)
-    monkeypatch.setenv(FONT_ENV, str(cff_face))
+    configure_only(monkeypatch, cff_face)
 
     plain = await certflow("verify", *_key(files), str(files.pdf))
     current = await certflow(
@@ -193,3 +195,25 @@ async def test_glyphs_not_compared_is_its_own_status_and_revocation_comes_first(
     assert plain.status == current.status == VerifyExit.GLYPHS_UNCHECKED == 8
     assert both.status == VerifyExit.REVOCATION_UNCHECKED == 9
     assert revoked.status == VerifyExit.REVOKED == 3
+
+
+async def test_a_switch_of_the_certificate_font_changes_no_certificates_status(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: after the font was switched to Noto CJK, a certificate drawn
+    in WenQuanYi (still installed) was 8, glyphs not compared; and one drawn in
+    Noto CJK was 4, tampered, where WenQuanYi was configured."""
+    cff_face = cff_face_beside_truetype()
+    certflow = certflow_runner(settings, None)
+    files = _issued(tmp_path)
+    data = make_data(name="胡明", font=font_id(load_font(cff_face)))
+    signed = sign(data, load_private_key(files.private_pem))
+    in_cff = files.write("noto.pdf", render_pdf(signed, font_path=cff_face))
+
+    monkeypatch.setenv(FONT_ENV, str(cff_face))
+    switched = await certflow("verify", *_key(files), str(files.pdf))
+    monkeypatch.delenv(FONT_ENV)
+    before = await certflow("verify", *_key(files), str(in_cff))
+
+    assert switched.status == VerifyExit.VALID, switched.out
+    assert before.status == VerifyExit.GLYPHS_UNCHECKED, before.out

@@ -20,6 +20,7 @@ import pytest
 
 from certflow.certificates import (
     FONT_ENV,
+    FONT_ENV_PREVIOUS,
     StatusList,
     generate_keypair,
     key_id,
@@ -213,14 +214,18 @@ async def test_a_configured_font_file_that_is_not_there_is_named(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A warning, not an error: the signature and the page were checked, and
-    the page is left to be compared by eye (status 8)."""
+    the page is left to be compared by eye (status 8). The certificate's own
+    face, installed, is compared with all the same."""
     certflow = certflow_runner(settings, None)
     key, pdf = _certificate(tmp_path)
     font = tmp_path / "fonts" / "wqy-microhei.ttc"
     monkeypatch.setenv(FONT_ENV, str(font))
 
+    installed = await certflow("verify", "--public-key", str(key), str(pdf))
+    monkeypatch.setenv(FONT_ENV_PREVIOUS, "")  # no other certificate font
     outcome = await certflow("verify", "--public-key", str(key), str(pdf))
 
+    assert installed.status == 0, installed.out
     assert outcome.status == 8, outcome.out
     assert t("cli.verify_font_missing", variable=FONT_ENV, path=font) in outcome.out
     assert t("cli.verify_glyphs_unchecked") not in outcome.out

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from certflow.certificates import (
-    FONT_ENV,
     generate_keypair,
     load_font,
     load_private_key,
@@ -30,6 +29,7 @@ from certflow.i18n import t
 from certflow.privacy import mask_id_number, mask_name
 from tests.certificates.certificate_samples import (
     cff_face_beside_truetype,
+    configure_only,
     make_data,
     with_glyphs_swapped,
 )
@@ -67,7 +67,7 @@ async def test_without_the_font_every_printed_row_is_given_whole(
 
     # Where the certificate font is installed the glyphs give it away.
     caught = await certflow("verify", "--public-key", str(key), str(forged))
-    monkeypatch.setenv(FONT_ENV, str(cff_face))
+    configure_only(monkeypatch, cff_face)
     unchecked = await certflow("verify", "--public-key", str(key), str(forged))
 
     assert caught.status == 4 and "字形" in caught.out, caught.out

@@ -25,6 +25,11 @@ from certflow.certificates import (
     SigningKey,
     Verdict,
     VerificationStatus,
+    extract_signed,
+    font_id,
+    load_font,
+    render_pdf,
+    sign,
     verify_pdf,
     verify_status_list,
 )
@@ -33,6 +38,7 @@ from certflow.privacy import mask_id_number
 from tests.certificates.certificate_samples import (
     add_document_javascript,
     cff_face_beside_truetype,
+    configure_only,
     incrementally,
 )
 from tests.web.samples import ISSUED_ON, SUN, WANG, ClientFactory, Issued, PdfOf
@@ -85,7 +91,7 @@ async def test_where_the_glyphs_cannot_be_compared_the_number_is_shown_whole(
     client = web_client()
 
     checked = await upload(client, pdf)
-    monkeypatch.setenv(FONT_ENV, str(cff_face))
+    configure_only(monkeypatch, cff_face)
     unchecked = await upload(client, pdf)
 
     assert "证书有效" in checked.text and "证书有效" in unchecked.text
@@ -94,6 +100,55 @@ async def test_where_the_glyphs_cannot_be_compared_the_number_is_shown_whole(
     assert WANG.id_number in unchecked.text
     assert "未能核对页面上的字形" in unchecked.text
     assert "只显示前 4 位和后 4 位" not in unchecked.text
+
+
+def _verdict(response: httpx.Response) -> str:
+    return response.text.split('<p class="hint">', 1)[0]
+
+
+async def test_a_certificate_issued_before_a_switch_of_the_font_is_fully_checked(
+    web_client: ClientFactory, pdf_of: PdfOf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: with the font switched to Noto CJK, a certificate drawn in
+    WenQuanYi (still installed) had its glyphs not compared."""
+    cff_face = cff_face_beside_truetype()
+    pdf = await pdf_of(WANG)
+
+    monkeypatch.setenv(FONT_ENV, str(cff_face))
+    response = await upload(web_client(), pdf)
+
+    assert "证书有效" in _verdict(response)
+    assert "未能核对页面上的字形" not in response.text
+    assert mask_id_number(WANG.id_number) in response.text
+    assert WANG.id_number not in response.text
+
+
+async def test_a_certificate_drawn_in_another_face_is_never_tampered_for_it(
+    web_settings: Settings,
+    web_client: ClientFactory,
+    pdf_of: PdfOf,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression: a certificate drawn in Noto CJK read 证书信息被篡改 where
+    WenQuanYi was configured. Whether Noto is installed (its glyphs are never
+    compared) or not, it is valid, to be compared by eye."""
+    cff_face = cff_face_beside_truetype()
+    truetype = load_font(None).path
+    key = SigningKey.load(web_settings.certificates.signing_key_file.read_bytes())
+    genuine = extract_signed(await pdf_of(WANG)).data
+    data = genuine.model_copy(update={"font": font_id(load_font(cff_face))})
+    pdf = render_pdf(sign(data, key.private_key), font_path=cff_face)
+    client = web_client()
+
+    installed = await upload(client, pdf)
+    configure_only(monkeypatch, truetype)
+    absent = await upload(client, pdf)
+
+    for response in (installed, absent):
+        verdict = _verdict(response)
+        assert "证书有效" in verdict and "篡改" not in verdict
+        assert "未能核对页面上的字形" in response.text
+        assert WANG.id_number in response.text
 
 
 async def test_revocations_are_dated_after_every_record_on_a_clock_behind(

@@ -24,6 +24,9 @@ from certflow.certificates import (
     CertificateData,
     KeyRing,
     SigningKey,
+    extract_signed,
+    font_id,
+    load_font,
     sign,
     verify_pdf,
 )
@@ -327,14 +330,24 @@ async def test_certificates_numbered_before_the_font_check_are_held_with_their_n
     )
     assert log_lines_holding(caplog, RARE_CHARACTER) == []
 
-    # Drawn under its own number once the font prints it.
+    # Drawn under its own number once the font prints it: signed again for
+    # that font (it was signed for the one before, which cannot print it).
     monkeypatch.setenv(FONT_ENV, str(printing))
     mended = await ActivityEnvironment().run(issuer.issue_certificates, request)
     assert mended.held == [] and sorted(mended.numbers) == sorted(first.numbers)
-    pdf = settings.output_dir / "certificates" / plan.plan_id / f"{row['number']}.pdf"
+    folder = settings.output_dir / "certificates" / plan.plan_id
+    pdf = (folder / f"{row['number']}.pdf").read_bytes()
     key = SigningKey.load(settings.certificates.signing_key_file.read_bytes())
     keyring = KeyRing.from_public_keys([key.private_key.public_key()])
-    assert verify_pdf(pdf.read_bytes(), keyring).status.value == "valid"
+    assert verify_pdf(pdf, keyring).status.value == "valid"
+    assert extract_signed(pdf).data.font == font_id(load_font(printing))
+    record = await pool.fetchval(
+        "SELECT payload FROM certificates WHERE number = $1", row["number"]
+    )
+    assert CertificateData.model_validate(record) == extract_signed(pdf).data
+    # Those drawn in the font before keep it, and their glyphs are compared.
+    before = verify_pdf((folder / f"{first.numbers[0]}.pdf").read_bytes(), keyring)
+    assert before.status.value == "valid" and before.glyphs_checked
 
 
 async def test_a_cause_no_retry_mends_fails_for_good_before_any_number(
