@@ -13,6 +13,7 @@ from certflow.certificates.canonical import (
 from certflow.certificates.fonts import (
     FONT_ENV,
     FontNotFoundError,
+    FontUnreadableError,
     UnsupportedCharactersError,
     find_font,
     load_font,
@@ -74,6 +75,7 @@ __all__ = [
     "STATUS_LIST_MAX_AGE",
     "CertificateData",
     "FontNotFoundError",
+    "FontUnreadableError",
     "InvalidKeyError",
     "KeyRing",
     "NotACertificateError",
