@@ -85,6 +85,7 @@ def build_activities(
         intake.check_correction_font,
         intake.apply_correction,
         calendar.publicity_window,
+        calendar.working_days_after,
         notifier.notify,
         notifier.withdraw,
         notifier.resend,
