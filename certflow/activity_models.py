@@ -343,6 +343,15 @@ class ClaimRequest(Model):
     at: datetime | None = None
 
 
+class HeldBackPayment(Model):
+    """The plans of one joint payment a gathering held back, for finance and
+    the general manager to be told: the invoices its plans carry disagree
+    (``invoices``, as the mail names them)."""
+
+    plan_ids: list[str]
+    invoices: str
+
+
 class ReleaseRequest(Model):
     batch_id: str
     plan_ids: list[str]

@@ -428,9 +428,16 @@ def correction_request(
 
 
 async def mails_of(
-    sink_messages: Any, plan_id: str, template: str, *, count: int = 1
+    sink_messages: Any,
+    plan_id: str,
+    template: str,
+    *,
+    count: int = 1,
+    subject_holding: str = "",
 ) -> list[Any]:
-    """A plan's mails from one template, once ``count`` of them have arrived.
+    """A plan's mails from one template, once ``count`` of them have arrived;
+    with ``subject_holding``, only those whose subject holds it (a batch's
+    mails, all of plan ``-``, name their plans there).
 
     A plan sends its mail beside its work: an action's answer comes before the
     mail it asked for, which follows a moment later (up to 10 s are waited).
@@ -440,7 +447,9 @@ async def mails_of(
         found = [
             m
             for m in sink_messages()
-            if m["X-Certflow-Plan"] == plan_id and m["X-Certflow-Template"] == template
+            if m["X-Certflow-Plan"] == plan_id
+            and m["X-Certflow-Template"] == template
+            and subject_holding in str(m["Subject"])
         ]
         if len(found) >= count:
             return found

@@ -52,10 +52,13 @@ async def test_migrations_applied_under_their_earlier_numbers_run_again_cleanly(
         finally:
             await pool.close()
 
+    # Those numbered since run once, as on any database.
+    since = sorted(m.name for m in MIGRATIONS.glob("*.sql") if m.name > "018")
     assert applied == [
         "015_invoice_values.sql",
         "016_batch_claims.sql",
         "017_correction_recorded_by.sql",
+        *since,
     ]
     assert len(columns) == 2
     assert claims is not None
