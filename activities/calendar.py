@@ -14,7 +14,12 @@ from datetime import datetime
 import asyncpg
 from temporalio import activity
 
-from certflow.activity_models import WindowAnswer, WindowRequest
+from certflow.activity_models import (
+    WindowAnswer,
+    WindowRequest,
+    WorkingDaysAnswer,
+    WorkingDaysRequest,
+)
 from certflow.calendar import (
     UnknownYear,
     WorkingCalendar,
@@ -94,3 +99,14 @@ class CalendarActivities:
             )
         except UnknownYear as unknown:
             return WindowAnswer(missing_years=[unknown.year])
+
+    @activity.defn
+    async def working_days_after(self, req: WorkingDaysRequest) -> WorkingDaysAnswer:
+        """The ``count``-th working day after ``day``, or the year unknown."""
+        calendar = await self.calendar()
+        try:
+            return WorkingDaysAnswer(
+                day=calendar.working_days_after(req.day, req.count)
+            )
+        except UnknownYear as unknown:
+            return WorkingDaysAnswer(missing_year=unknown.year)

@@ -10,8 +10,9 @@ Each certificate is checked against the font before it gets a number. One the
 font cannot draw (a name with a character outside it) is held out, recorded
 in ``certificate_holds`` and returned to the plan, and the others are issued:
 one candidate never holds up a plan, nor its approval batch. A cause no retry
-can mend fails the activity for good (``ISSUANCE_BLOCKED``) before any number
-is given, for the plan to tell the tech dept; a retry would only repeat it.
+can mend (no font, a font file that cannot be parsed, no signing key...)
+fails the activity for good (``ISSUANCE_BLOCKED``) before any number is given,
+for the plan to tell the tech dept; a retry would only repeat it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from certflow.activity_models import HeldCertificate, IssuanceResult, IssueReque
 from certflow.certificates import (
     CertificateData,
     FontNotFoundError,
+    FontUnreadableError,
     InvalidKeyError,
     NumberSchemeError,
     PrintGap,
@@ -56,6 +58,7 @@ log = logging.getLogger(__name__)
 # cause's code (``BLOCKED_*``), which the plan tells the tech dept in words.
 ISSUANCE_BLOCKED = "issuance_blocked"
 BLOCKED_FONT = "font_missing"
+BLOCKED_FONT_UNREADABLE = "font_unreadable"
 BLOCKED_KEY = "signing_key"
 BLOCKED_NUMBERS = "number_scheme"
 BLOCKED_PLAN_TEXT = "plan_text"
@@ -84,6 +87,8 @@ class PlanTextUnprintable(ValueError):
 
 # What each cause no retry can mend is called in the failure's detail.
 _BLOCKING: tuple[tuple[type[Exception], str], ...] = (
+    # Before its base class: the first that matches names the cause.
+    (FontUnreadableError, BLOCKED_FONT_UNREADABLE),
     (FontNotFoundError, BLOCKED_FONT),
     (SigningKeyUnavailable, BLOCKED_KEY),
     (InvalidKeyError, BLOCKED_KEY),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
@@ -15,6 +15,7 @@ from certflow.activity_models import (
     ClaimRequest,
     FinanceOutcome,
     FinanceRecord,
+    HeldBackPayment,
     JointPayment,
     JointPaymentsRequest,
     PlanRegistration,
@@ -23,6 +24,7 @@ from certflow.activity_models import (
 )
 from certflow.joint_invoice import (
     InvoiceHolding,
+    holdings_text,
     invoice_conflict,
     left_to_correct,
     payment_disagrees,
@@ -39,6 +41,10 @@ GATHER_BATCH = "gather_batch"
 # The audit action of a plan a gathering left out: its joint payment's
 # invoices disagree.
 HELD_BACK = "held_back_from_batch"
+# A plan still held back, its invoices unchanged, is told of again at a
+# gathering this long after it was last: the next weekly one, whatever its few
+# seconds' delay, not one gathered by hand the same week.
+HELD_BACK_TOLD_AGAIN = timedelta(days=6)
 
 _INSERT_AUDIT = """
     INSERT INTO audit (plan_id, action, role, person, at, accepted, late,
@@ -216,6 +222,57 @@ async def _invoices(
     """The invoices ``plan_ids`` carry now, and the plans carrying ``number``."""
     rows = await conn.fetch(_CARRIED, plan_ids, number, Stage.CANCELLED.value)
     return [InvoiceHolding(**dict(row)) for row in rows]
+
+
+async def _keep_holds(
+    conn: asyncpg.Connection,
+    batch_id: str,
+    held_back: dict[str, list[InvoiceHolding]],
+    at: datetime,
+) -> None:
+    """Keep the plans a gathering held back (``batch_holds``), with the
+    invoices of their payment, and release every other plan's hold: it was
+    gathered, or its payment's invoices agree now, or it waits no more.
+
+    A plan held back for the same invoices as before keeps when it was first
+    held back and told of; for other invoices, or after a release, its hold
+    starts anew, to be told of anew.
+    """
+    await conn.execute(
+        """
+        UPDATE batch_holds SET released_at = $2
+        WHERE released_at IS NULL AND plan_id <> ALL($1)
+        """,
+        sorted(held_back),
+        at,
+    )
+    await conn.executemany(
+        """
+        INSERT INTO batch_holds AS h
+            (plan_id, batch_id, invoices, held_at, last_held_at)
+        VALUES ($1, $2, $3, $4, $4)
+        ON CONFLICT (plan_id) DO UPDATE SET
+            held_at = CASE WHEN h.released_at IS NULL
+                AND h.invoices = EXCLUDED.invoices THEN h.held_at ELSE $4 END,
+            told_at = CASE WHEN h.released_at IS NULL
+                AND h.invoices = EXCLUDED.invoices THEN h.told_at END,
+            told_batch = CASE WHEN h.released_at IS NULL
+                AND h.invoices = EXCLUDED.invoices THEN h.told_batch END,
+            batch_id = EXCLUDED.batch_id,
+            invoices = EXCLUDED.invoices,
+            last_held_at = EXCLUDED.last_held_at,
+            released_at = NULL
+        """,
+        [
+            (
+                plan_id,
+                batch_id,
+                [h.model_dump(mode="json") for h in holdings],
+                at,
+            )
+            for plan_id, holdings in sorted(held_back.items())
+        ],
+    )
 
 
 async def disagreeing_payments(
@@ -726,8 +783,6 @@ class PlanStore:
                 " ORDER BY plan_id FOR UPDATE",
                 Stage.AWAITING_APPROVAL.value,
             )
-            # Known limitation: a plan held back is named only in its audit
-            # trail and to whoever runs `batch gather`; a scheduled one mails nobody.
             held_back = await disagreeing_payments(conn, [r["plan_id"] for r in ready])
             await conn.executemany(
                 _INSERT_AUDIT,
@@ -736,6 +791,7 @@ class PlanStore:
                     for plan_id, holdings in sorted(held_back.items())
                 ],
             )
+            await _keep_holds(conn, req.batch_id, held_back, at)
             rows = await conn.fetch(
                 """
                 UPDATE plans SET batch_id = $1
@@ -783,6 +839,39 @@ class PlanStore:
                     ],
                 )
         return plan_ids
+
+    @activity.defn
+    async def held_back_to_tell(self, req: ClaimRequest) -> list[HeldBackPayment]:
+        """The plans this batch's gathering held back that finance and the
+        general manager are to be told of, by joint payment.
+
+        A plan is told of once per hold: when first held back, or held back
+        for other invoices than before; held back still, it is told of again
+        at a gathering ``HELD_BACK_TOLD_AGAIN`` after it last was. Those told
+        are marked so by this batch, and a retry of it finds them again (the
+        mail's idempotency key sends it once).
+        """
+        at = req.at or datetime.now(UTC)
+        rows = await self.pool.fetch(
+            """
+            UPDATE batch_holds SET told_at = $2, told_batch = $1
+            WHERE batch_id = $1 AND released_at IS NULL
+                AND (told_at IS NULL OR told_batch = $1 OR told_at <= $3)
+            RETURNING plan_id, invoices
+            """,
+            req.batch_id,
+            at,
+            at - HELD_BACK_TOLD_AGAIN,
+        )
+        payments: dict[str, list[str]] = {}
+        for row in sorted(rows, key=lambda r: r["plan_id"]):
+            holdings = [InvoiceHolding.model_validate(h) for h in row["invoices"]]
+            text = holdings_text(holdings, numbered=True)
+            payments.setdefault(text, []).append(row["plan_id"])
+        return [
+            HeldBackPayment(plan_ids=plans, invoices=text)
+            for text, plans in payments.items()
+        ]
 
     @activity.defn
     async def joint_payments(self, req: JointPaymentsRequest) -> list[JointPayment]:

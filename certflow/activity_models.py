@@ -178,6 +178,21 @@ class WindowAnswer(Model):
     missing_years: list[int] = Field(default_factory=list)
 
 
+class WorkingDaysRequest(Model):
+    """The ``count``-th working day after ``day`` is asked for."""
+
+    day: date
+    count: int = Field(ge=1)
+
+
+class WorkingDaysAnswer(Model):
+    """The working day asked for, or the first year the calendar does not
+    know on the way to it."""
+
+    day: date | None = None
+    missing_year: int | None = None
+
+
 class Notification(Model):
     """A mail to the people of some roles (and the plan's site), from a template."""
 
@@ -326,6 +341,15 @@ class ClaimRequest(Model):
     requested_by: str = ""
     requested_role: Role | None = None
     at: datetime | None = None
+
+
+class HeldBackPayment(Model):
+    """The plans of one joint payment a gathering held back, for finance and
+    the general manager to be told: the invoices its plans carry disagree
+    (``invoices``, as the mail names them)."""
+
+    plan_ids: list[str]
+    invoices: str
 
 
 class ReleaseRequest(Model):

@@ -173,6 +173,10 @@ class DeadlinePolicy(Model):
     # procedure gives none, so by default the invoice has no deadline (and no
     # reminders); an organisation that sets one gets them, also after issuance.
     invoice_days: int | None = Field(default=None, ge=0, le=366)
+    # Working days the tech dept has to mend what holds certificates out of
+    # issuance, or blocks it, and issue them again. The procedure gives none;
+    # certflow gives one (docs/process.md): candidates wait for them.
+    issuance_repair_working_days: int = Field(default=3, ge=1, le=60)
 
     @field_validator("remind_before")
     @classmethod

@@ -545,8 +545,10 @@ def deadline_text(instant: datetime) -> str:
     return format_deadline(cst_date(instant - timedelta(seconds=1)))
 
 
-def render_status(status: PlanStatus) -> list[str]:
-    """The readable status of a plan, as ``certflow status`` prints it."""
+def render_status(status: PlanStatus, *, held_back: str | None = None) -> list[str]:
+    """The readable status of a plan, as ``certflow status`` prints it;
+    ``held_back`` says why the last gathering left it out of its batch (see
+    ``held_back_note``)."""
     overdue = t("cli.status.overdue") if status.overdue else t("cli.status.on_time")
     next_deadline = (
         f"{deadline_text(status.next_deadline)}  {overdue}"
@@ -604,6 +606,8 @@ def render_status(status: PlanStatus) -> list[str]:
         # Nobody owes a step, yet the plan waits: say for what.
         years = "、".join(str(y) for y in status.calendar_missing_years)
         lines.append(t("cli.status.waiting_calendar", years=years))
+    if held_back:
+        lines.append(held_back)
 
     lines += ["", *_fields(_status_facts(status))]
     lines += _issuance_problems(status)
@@ -2021,8 +2025,33 @@ async def show_status(ctx: Context, args: argparse.Namespace) -> int:
     if args.json:
         ctx.say(shown.model_dump_json(indent=2))
     else:
-        ctx.say(*render_status(shown))
+        ctx.say(*render_status(shown, held_back=await held_back_note(ctx, status)))
     return 0
+
+
+async def held_back_note(ctx: Context, status: PlanStatus) -> str | None:
+    """Why the last gathering of a batch left the plan out, while it waits for
+    one: its joint payment's invoices disagreed (``batch_holds``), as they
+    were then. None for a plan no gathering holds back."""
+    from certflow.joint_invoice import InvoiceHolding, holdings_text
+
+    if status.stage is not Stage.AWAITING_APPROVAL or status.batch_id is not None:
+        return None
+    pool = await ctx.pool()
+    row = await pool.fetchrow(
+        "SELECT batch_id, invoices, last_held_at FROM batch_holds"
+        " WHERE plan_id = $1 AND released_at IS NULL",
+        status.plan_id,
+    )
+    if row is None:
+        return None
+    holdings = [InvoiceHolding.model_validate(h) for h in row["invoices"]]
+    return t(
+        "cli.status.held_back",
+        at=format_cst(row["last_held_at"]),
+        batch_id=row["batch_id"],
+        holders=holdings_text(holdings, numbered=True),
+    )
 
 
 def for_reader(status: PlanStatus, role: Role | None) -> PlanStatus:

@@ -59,8 +59,8 @@ from certflow.actions import (
     batch_workflow_id,
     plan_workflow_id,
 )
-from certflow.certificates import unsupported_characters
-from certflow.certificates.fonts import KNOWN_FONTS
+from certflow.certificates import FONT_ENV, unsupported_characters
+from certflow.certificates.fonts import KNOWN_FONTS, find_font
 from certflow.config import DeadlinePolicy, Settings
 from certflow.models import Actor, PlanInfo, Role, Stage
 from certflow.plan import DUTY_OWNER, Duty
@@ -155,6 +155,18 @@ def font_printing(text: str) -> Path:
         if path.is_file() and not unsupported_characters(text, path):
             return path
     pytest.skip("no installed certificate font prints it")
+
+
+def damaged_font(folder: Path) -> Path:
+    """The installed certificate font cut short after 64 KiB, written in
+    ``folder``: a font file that is there but cannot be parsed, as a copy
+    interrupted or a disk filled leaves it."""
+    whole = find_font(None)
+    with whole.open("rb") as source:
+        head = source.read(64 * 1024)
+    cut = folder / f"cut-{whole.name}"
+    cut.write_bytes(head)
+    return cut
 
 
 def log_lines_holding(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
@@ -434,9 +446,16 @@ def correction_request(
 
 
 async def mails_of(
-    sink_messages: Any, plan_id: str, template: str, *, count: int = 1
+    sink_messages: Any,
+    plan_id: str,
+    template: str,
+    *,
+    count: int = 1,
+    subject_holding: str = "",
 ) -> list[Any]:
-    """A plan's mails from one template, once ``count`` of them have arrived.
+    """A plan's mails from one template, once ``count`` of them have arrived;
+    with ``subject_holding``, only those whose subject holds it (a batch's
+    mails, all of plan ``-``, name their plans there).
 
     A plan sends its mail beside its work: an action's answer comes before the
     mail it asked for, which follows a moment later (up to 10 s are waited).
@@ -446,7 +465,9 @@ async def mails_of(
         found = [
             m
             for m in sink_messages()
-            if m["X-Certflow-Plan"] == plan_id and m["X-Certflow-Template"] == template
+            if m["X-Certflow-Plan"] == plan_id
+            and m["X-Certflow-Template"] == template
+            and subject_holding in str(m["Subject"])
         ]
         if len(found) >= count:
             return found
@@ -827,6 +848,29 @@ class PlanDriver:
             BatchInput(batch_id=batch_id),
             id=batch_workflow_id(batch_id),
             task_queue=self.settings.temporal.task_queue,
+        )
+
+    async def approve_with_the_font(
+        self, sink_messages: Any, font: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Stages 1-9, the general manager approving a batch of this plan alone,
+        the worker's certificate font being ``font`` from the approval on. The
+        approval form is drawn in the font too: it changes once the form is
+        sent."""
+        await self.reach_approval()
+        batch = await self.start_batch()
+        for _ in range(100):
+            if any(
+                m["X-Certflow-Template"] == "batch_ready"
+                and self.batch_id in str(m["Subject"])
+                for m in sink_messages()
+            ):
+                break
+            await asyncio.sleep(0.1)
+        monkeypatch.setenv(FONT_ENV, str(font))
+        await batch.execute_update(
+            ApprovalBatchWorkflow.decide,
+            BatchDecisionRequest(actor=GM, approve=[self.plan.plan_id]),
         )
 
     async def approve_in_batch(self) -> WorkflowHandle[Any, Any]:

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from certflow.activity_models import (
         BatchReportRequest,
         ClaimRequest,
+        HeldBackPayment,
         JointPayment,
         JointPaymentsRequest,
         Notification,
@@ -76,6 +77,11 @@ JOINT_PAYMENTS_READ = "joint-payments-read"
 # a plan of such a payment cancelled since gathering no longer counts. Before,
 # the reading of the gathering stood, and the cancelled plan still refused it.
 JOINT_PAYMENTS_AT_DECISION = "joint-payments-read-at-decision"
+# Patch id: the plans a gathering held back (their joint payment's invoices
+# disagree) are told to finance and the general manager, once per hold (see
+# PlanStore.held_back_to_tell). Before, only their audit trail said so, and
+# whoever gathered by hand.
+HELD_BACK_TOLD = "held-back-told"
 # The seconds a scheduled run tries, from its own on, for a batch id no other
 # batch has had: another holds one only if started in that very second.
 NAMING_TRIES = 60
@@ -126,6 +132,8 @@ class ApprovalBatchWorkflow:
             retry_policy=RETRY,
         )
         self._describe()
+        if workflow.patched(HELD_BACK_TOLD):
+            await self._tell_held_back()
         if not self._plan_ids:
             workflow.logger.info("batch empty", extra={"batch_id": self._batch_id})
             self._closed_empty = True
@@ -281,19 +289,62 @@ class ApprovalBatchWorkflow:
                 workflow.logger, "batch_ready_without_report", batch_id=self._batch_id
             )
 
+    async def _tell_held_back(self) -> None:
+        """Mail finance, who corrects the invoices, and the general manager,
+        whose batch goes without them, of the plans this gathering held back:
+        one mail per joint payment, naming its plans and their invoices. A
+        mail given up is logged, and the batch goes on."""
+        payments: list[HeldBackPayment] = await workflow.execute_activity_method(
+            PlanStore.held_back_to_tell,
+            ClaimRequest(batch_id=self._batch_id, at=workflow.now()),
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=RETRY,
+        )
+        for payment in payments:
+            workflow.logger.warning(
+                "plans held back",
+                extra={"batch_id": self._batch_id, "count": len(payment.plan_ids)},
+            )
+            fields = {
+                "batch_id": self._batch_id,
+                "plans": "、".join(payment.plan_ids),
+                "invoices": payment.invoices,
+            }
+            try:
+                await self._mail(
+                    "batch_held_back",
+                    fields,
+                    [],
+                    roles=[Role.FINANCE, Role.GENERAL_MANAGER],
+                    key=payment.plan_ids[0],
+                )
+            except ActivityError:
+                log_not_sent(
+                    workflow.logger, "batch_held_back", batch_id=self._batch_id
+                )
+
     async def _mail(
-        self, template: str, fields: dict[str, str], attachments: list[DocumentRef]
+        self,
+        template: str,
+        fields: dict[str, str],
+        attachments: list[DocumentRef],
+        *,
+        roles: tuple[Role, ...] | list[Role] = (Role.GENERAL_MANAGER, Role.TECH_DEPT),
+        key: str = "",
     ) -> None:
-        """Mail the general manager and tech dept; retried until sent or given up."""
+        """Mail ``roles`` (the general manager and tech dept unless told);
+        retried until sent or given up. ``key`` tells apart mails of one
+        template the batch sends more than once."""
+        suffix = f"/{key}" if key else ""
         await workflow.execute_activity_method(
             Notifier.notify,
             Notification(
                 plan_id="-",
                 template=template,
-                roles=[Role.GENERAL_MANAGER, Role.TECH_DEPT],
+                roles=list(roles),
                 fields=fields,
                 attachments=attachments,
-                idempotency_key=f"{workflow.info().workflow_id}/{template}",
+                idempotency_key=f"{workflow.info().workflow_id}/{template}{suffix}",
             ),
             start_to_close_timeout=TIMEOUT,
             retry_policy=MAIL_RETRY,

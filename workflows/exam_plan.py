@@ -69,6 +69,8 @@ with workflow.unsafe.imports_passed_through():
         StageChange,
         UploadRecord,
         WindowRequest,
+        WorkingDaysAnswer,
+        WorkingDaysRequest,
     )
     from certflow.calendar import score_submission_deadline
     from certflow.i18n import t, t_or
@@ -231,6 +233,11 @@ CANCELLED_TEMPLATE = "plan_cancelled"
 # font, no signing key) waits for the tech dept to mend it and issue again.
 # Before, one name the font lacked failed issuance, retried for ever.
 ISSUANCE_HOLDS = "issuance-holds-and-blocks"
+# Patch id: the tech dept's issuance repair has a deadline, some working days
+# after it opens (``DeadlinePolicy.issuance_repair_working_days``), with the
+# reminders and escalation of any duty; before, it had none, and a plan held
+# up waited without anybody being reminded.
+ISSUANCE_REPAIR_DEADLINE = "issuance-repair-deadline"
 # Patch id: a correction is approved only if its candidate, passing after it,
 # has a name the certificate font prints; checked under the plan's lock.
 CORRECTION_FONT_CHECKED = "correction-font-checked"
@@ -658,6 +665,7 @@ class ExamPlanWorkflow:
         """Record what blocks the plan's issuance; tell the tech dept, who owes
         the repair (the duty opens last: ``issue_again`` waits for it)."""
         state = self._state
+        deadline = await self._repair_deadline()
         state.issuance_blocked = cause
         workflow.logger.warning(
             "issuance blocked",
@@ -672,9 +680,42 @@ class ExamPlanWorkflow:
             [Role.TECH_DEPT],
             cause=t_or(cause, f"certificates.blocked.{cause}"),
         )
-        state.open_duty(Duty.ISSUANCE_REPAIR, workflow.now())
+        state.open_duty(Duty.ISSUANCE_REPAIR, workflow.now(), deadline)
         self._alarms_changed = True
         self._publish()
+
+    async def _repair_deadline(self) -> date | None:
+        """The last day of the tech dept's repair of the issuance, when it is
+        to open anew: some working days from today, or calendar days where
+        the calendar does not know a year on the way (no later, and nothing
+        guessed). None when it is open already: issued again, still held or
+        blocked, it keeps its deadline and alarms.
+
+        Asked before the plan records what held its issuance up, so that its
+        status never shows that without the repair owed.
+        """
+        state = self._state
+        if state.is_open(Duty.ISSUANCE_REPAIR.value) or not workflow.patched(
+            ISSUANCE_REPAIR_DEADLINE
+        ):
+            return None
+        days = state.policy.issuance_repair_working_days
+        today = cst_date(workflow.now())
+        answer: WorkingDaysAnswer = await self._activity(
+            CalendarActivities.working_days_after,
+            WorkingDaysRequest(day=today, count=days),
+        )
+        if answer.day is not None:
+            return answer.day
+        workflow.logger.warning(
+            "calendar year missing",
+            extra={
+                "plan_id": state.info.plan_id,
+                "stage": state.stage.value,
+                "years": str(answer.missing_year),
+            },
+        )
+        return today + timedelta(days=days)
 
     async def _issued(self, result: IssuanceResult, actor: Actor | None) -> None:
         """Record an issuance that went through, those it held out included.
@@ -683,6 +724,7 @@ class ExamPlanWorkflow:
         tech dept ran again tells them of the certificates it added.
         """
         state = self._state
+        deadline = await self._repair_deadline() if result.held else None
         added = result.issued - state.certificates_issued
         state.certificates_issued = result.issued
         if state.stage is Stage.ISSUANCE:
@@ -726,7 +768,7 @@ class ExamPlanWorkflow:
                     issued=str(result.issued),
                     held=held_lines(result.held),
                 )
-            state.open_duty(Duty.ISSUANCE_REPAIR, workflow.now())
+            state.open_duty(Duty.ISSUANCE_REPAIR, workflow.now(), deadline)
         self._alarms_changed = True
         self._publish()
 

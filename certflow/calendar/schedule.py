@@ -222,11 +222,23 @@ class WorkingCalendar:
         With ordinary weeks, the 3rd working day before a Friday is the Tuesday.
         Raises ``UnknownYear`` as soon as the count reaches an unknown year.
         """
+        return self._nth_working_day(day, n, timedelta(days=-1))
+
+    def working_days_after(self, day: date, n: int) -> date:
+        """Return the ``n``-th working day after ``day``, ``day`` itself not counted.
+
+        With ordinary weeks, the 3rd working day after a Friday is the
+        Wednesday. Raises ``UnknownYear`` as soon as the count reaches an
+        unknown year.
+        """
+        return self._nth_working_day(day, n, timedelta(days=1))
+
+    def _nth_working_day(self, day: date, n: int, step: timedelta) -> date:
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
 
         found = 0
-        for candidate in _days_back_from(day - timedelta(days=1)):
+        for candidate in _days_from(day + step, step):
             if self.is_working_day(candidate):
                 found += 1
                 if found == n:
@@ -249,9 +261,9 @@ class WorkingCalendar:
             raise UnknownYear(year) from None
 
 
-def _days_back_from(day: date) -> Iterator[date]:
+def _days_from(day: date, step: timedelta) -> Iterator[date]:
     # Endless on purpose: the walk stops at the n-th working day, or at the first
     # day of an unknown year, which raises; every known year has working days.
     while True:
         yield day
-        day -= timedelta(days=1)
+        day += step

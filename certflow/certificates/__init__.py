@@ -19,6 +19,7 @@ from certflow.certificates.fontid import (
 from certflow.certificates.fonts import (
     FONT_ENV,
     FontNotFoundError,
+    FontUnreadableError,
     UnsupportedCharactersError,
     find_font,
     load_font,
@@ -81,6 +82,7 @@ __all__ = [
     "STATUS_LIST_MAX_AGE",
     "CertificateData",
     "FontNotFoundError",
+    "FontUnreadableError",
     "InvalidKeyError",
     "KeyRing",
     "NotACertificateError",

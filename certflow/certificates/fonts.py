@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
-from fontTools.ttLib import TTFont
+from fontTools.ttLib import TTFont, TTLibError
 
 from certflow.certificates.deflate import Deflated, Part, joined
 from certflow.i18n import t
@@ -53,6 +53,28 @@ _WE_HAVE_A_TWO_BY_TWO = 0x0080
 
 class FontNotFoundError(RuntimeError):
     """No usable CJK font: the message names the Debian package to install."""
+
+
+class FontUnreadableError(FontNotFoundError):
+    """The font file is there but cannot be parsed: cut short, damaged, or not
+    a font at all. As unusable as a missing one, and as lasting: parsing it
+    again gives the same error until the file is replaced."""
+
+
+# What fontTools (and reading the file) raise on a file that is no whole font:
+# its own error for a bad header or table, and the errors of the low-level
+# reads it does unchecked on tables cut short or out of form.
+_UNPARSEABLE = (
+    TTLibError,
+    struct.error,
+    AssertionError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    ValueError,
+    OSError,
+)
 
 
 class UnsupportedCharactersError(ValueError):
@@ -650,6 +672,23 @@ def _located(font_path: Path | None, configured: str | None) -> Path:
 
 @cache
 def _load_face(path: Path) -> CjkFont:
+    """The parsed face of the font file ``path``.
+
+    Raises :class:`FontUnreadableError` when the file is no whole font; only
+    the error's type is told, its text may be fontTools' long dump.
+    """
+    try:
+        return _parse_face(path)
+    except _UNPARSEABLE as err:
+        raise FontUnreadableError(
+            f"The certificate font {path} cannot be read as a font "
+            f"({type(err).__name__}): it is damaged, cut short or not a font. "
+            f"Replace it, or point {FONT_ENV} at a whole TrueType/OpenType CJK "
+            "font."
+        ) from err
+
+
+def _parse_face(path: Path) -> CjkFont:
     index = choose_face(path)
     face = TTFont(str(path), fontNumber=index, lazy=True)
     try:

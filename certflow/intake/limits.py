@@ -16,9 +16,15 @@ class IntakeLimits(Model):
     (xlsx, ods): the declared size of all members together, and of each member
     against its compressed size. Office suites compress sheet XML about 10 to 30
     times, zip bombs a thousand times and more.
+
+    ``max_unread_cells`` caps the cells of the whole file holding a formula
+    saved without its result or a formula error: each is named to the uploader,
+    and a few bytes can claim millions of them (an ods cell repeated over a
+    whole row, that row repeated down the sheet).
     """
 
     max_bytes: int = Field(default=20 * MIB, gt=0)
     max_rows: int = Field(default=20_000, gt=0)
     max_uncompressed_bytes: int = Field(default=200 * MIB, gt=0)
     max_zip_ratio: int = Field(default=200, gt=0)
+    max_unread_cells: int = Field(default=100_000, gt=0)

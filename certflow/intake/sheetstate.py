@@ -22,7 +22,15 @@ keeps its result); the ``table:visibility`` of an ods row, the spans of its cell
 formula cells, those without a value type and those whose value is an error.
 
 Everything here is best effort: a part it cannot read gives nothing, and the
-upload is read as the cell reader sees it.
+upload is read as the cell reader sees it. Except for one thing: a few bytes
+can claim a great many cells (an ods cell or row repeated thousands of times,
+an xlsx array formula over a whole sheet), so every set of cells kept here is
+capped while it is filled, never after. Cells whose value was not read past the
+cap (``IntakeLimits.max_unread_cells``, the whole file counted) refuse the
+upload (``TooManyUnreadCells``): a row of them left out would read as empty. The
+formula cells and the merged ranges stop being kept at ``_MAX_KEPT``: they only
+tell the rows left over apart and name a merged cell's range, and a cell not
+kept reads as typed data (a problem said), never as nothing.
 """
 
 from __future__ import annotations
@@ -32,15 +40,17 @@ import io
 import re
 import struct
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import islice
+from itertools import chain, islice
+from typing import Any
 from xml.etree.ElementTree import Element, ParseError, iterparse
 
 from openpyxl.utils import column_index_from_string
 
 from certflow.intake.container import CompoundFile, Format, Marks
+from certflow.intake.limits import IntakeLimits
 
 # A merged range, 0-based and inclusive: first row, first column, last row,
 # last column.
@@ -125,9 +135,65 @@ _ODS_ERROR_TEXT = re.compile(
 )
 # A sheet has at most this many columns in any office suite.
 _MAX_COLUMNS = 16384
-# Repeated cells and rows let a small ods claim a formula in millions of cells:
-# past this many, no more are kept.
-_MAX_UNCALCULATED = 100_000
+# How many formula cells, and merged ranges, are kept for the whole file: past
+# this many, no more are (see the module's docstring).
+_MAX_KEPT = 100_000
+
+
+class TooManyUnreadCells(Exception):
+    """The file holds more cells whose value was not read (formulas without a
+    result, formula errors) than ``limit``: it is refused, not read in part."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} cells whose value was not read")
+        self.limit = limit
+
+
+class _Allowance:
+    """How many more cells one kind of set may take, the whole file counted.
+
+    ``refuse`` says what happens past it: ``TooManyUnreadCells``, or the cells
+    past it are left out. The cells are taken a slice at a time, so a repeated
+    cell's millions of places are never all made; a place already kept (an
+    xlsx may name a cell twice) costs nothing.
+    """
+
+    def __init__(self, limit: int, *, refuse: bool) -> None:
+        self.limit = limit
+        self.left = limit
+        self.refuse = refuse
+
+    def keep(self, found: set[Any] | dict[Any, Any], cells: Iterable[Any]) -> None:
+        """Add ``cells`` (places, or places with their error) to ``found``."""
+        source = iter(cells)
+        while (room := self.left + 1 if self.refuse else self.left) > 0:
+            chunk = list(islice(source, room))
+            if not chunk:
+                return
+            before = len(found)
+            found.update(chunk)
+            self.left -= len(found) - before
+            if self.left < 0:
+                raise TooManyUnreadCells(self.limit)
+
+    def take(self) -> bool:
+        """Whether one more item may be kept; counts it when so."""
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
+def _unread(limit: int | None) -> _Allowance:
+    """The allowance of cells whose value was not read: ``limit`` or the
+    default cap, refusing past it."""
+    cap = IntakeLimits().max_unread_cells if limit is None else limit
+    return _Allowance(cap, refuse=True)
+
+
+def _kept() -> _Allowance:
+    """The allowance of formula cells or merged ranges: past it, left out."""
+    return _Allowance(_MAX_KEPT, refuse=False)
 
 
 @dataclass
@@ -156,6 +222,7 @@ def sheet_state(
     marks: Marks | None = None,
     *,
     last_row: int | None = None,
+    max_unread: int | None = None,
 ) -> SheetState:
     """Hidden rows, formulas without a result, formula errors (and an ods's
     merges) of each named sheet.
@@ -166,15 +233,20 @@ def sheet_state(
     leaves out the last rows and columns when they read as empty.
     ``marks``, when known, names the xlsx members worth reading again (found
     while the container was checked): the others are not read again.
+
+    Raises ``TooManyUnreadCells`` when the file holds more formulas without a
+    result and formula errors together than ``max_unread`` (by default
+    ``IntakeLimits.max_unread_cells``).
     """
     last = height if last_row is None else last_row
+    unread = _unread(max_unread)
     try:
         if kind is Format.XLSX:
-            return _xlsx_state(data, names, (height, last), marks)
+            return _xlsx_state(data, names, (height, last), marks, unread)
         if kind is Format.XLS:
-            return _xls_state(data, height, last)
+            return _xls_state(data, height, last, unread)
         if kind is Format.ODS:
-            return _ods_state(data, height, last)
+            return _ods_state(data, height, last, unread)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, ParseError):
         pass
     except (struct.error, IndexError, StopIteration):
@@ -202,7 +274,11 @@ def sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
 
 
 def _xlsx_state(
-    data: bytes, names: list[str], bounds: tuple[int, int], marks: Marks | None
+    data: bytes,
+    names: list[str],
+    bounds: tuple[int, int],
+    marks: Marks | None,
+    unread: _Allowance,
 ) -> SheetState:
     height, last = bounds
     state = SheetState({}, {})
@@ -222,12 +298,12 @@ def _xlsx_state(
             if hidden and (rows := _xlsx_hidden_rows(xml, height)):
                 state.hidden_rows[name] = rows
             if uncalculated:
-                formulas, arrays = _formulas_without_result(xml, last)
+                formulas, arrays = _formulas_without_result(xml, last, unread)
                 if formulas or arrays:
                     state.uncalculated[name] = formulas | arrays
                 if arrays:
                     state.array_uncalculated[name] = arrays
-            if errors and (found := error_cells(xml, last)):
+            if errors and (found := _error_cells(xml, last, unread)):
                 state.errors[name] = found
     return state
 
@@ -249,7 +325,9 @@ def _xlsx_hidden_rows(xml: bytes, height: int) -> frozenset[int]:
     return frozenset(hidden)
 
 
-def uncalculated_cells(xml: bytes, height: int) -> frozenset[Cell]:
+def uncalculated_cells(
+    xml: bytes, height: int, *, limit: int | None = None
+) -> frozenset[Cell]:
     """The cells of an xlsx sheet's XML holding a formula without its result.
 
     A formula followed by no ``<v>``, or by an empty one, has no result: Excel,
@@ -258,20 +336,22 @@ def uncalculated_cells(xml: bytes, height: int) -> frozenset[Cell]:
     text (``=IF(A1="","",…)``), and is left alone. The cells an array formula
     fills past its first cell are written without the formula: each one that
     keeps no value has no result either. Rows past ``height`` are left out.
+    Past ``limit`` cells (``IntakeLimits.max_unread_cells`` by default),
+    ``TooManyUnreadCells`` is raised.
     """
-    formulas, arrays = _formulas_without_result(xml, height)
+    formulas, arrays = _formulas_without_result(xml, height, _unread(limit))
     return formulas | arrays
 
 
 def _formulas_without_result(
-    xml: bytes, height: int
+    xml: bytes, height: int, unread: _Allowance
 ) -> tuple[frozenset[Cell], frozenset[Cell]]:
     """``uncalculated_cells`` in two: the cells whose own formula has no
     result, and the cells an array formula fills past its first keeping no
     value."""
     sheet = _Sheet(xml)
     closed = b"</" + sheet.prefix + b"c>"
-    found = set()
+    found: set[Cell] = set()
     for match in sheet.patterns["formula_without_value"].finditer(xml):
         tag = sheet.start_tag(match.start())
         if tag is None:
@@ -281,19 +361,29 @@ def _formulas_without_result(
             continue
         place = sheet.place(start, attributes)
         if place is not None and place[0] <= height:
-            found.add(place)
-    arrays = _array_cells_without_value(sheet, height) if b'"array"' in xml else set()
+            unread.keep(found, (place,))
+    arrays: set[Cell] = set()
+    if b'"array"' in xml:
+        arrays = _array_cells_without_value(sheet, height, unread)
     return frozenset(found), frozenset(arrays)
 
 
-def error_cells(xml: bytes, height: int) -> dict[Cell, str]:
+def error_cells(
+    xml: bytes, height: int, *, limit: int | None = None
+) -> dict[Cell, str]:
     """The cells of an xlsx sheet's XML holding a formula error, with the error.
 
     Excel, WPS and LibreOffice save a formula whose result is an error as a
     cell typed ``t="e"`` whose value is the error's text (``#N/A``); so does
     an error pasted as a value. A cell without a value is left to
-    ``uncalculated_cells``. Rows past ``height`` are left out.
+    ``uncalculated_cells``. Rows past ``height`` are left out. Past ``limit``
+    cells (``IntakeLimits.max_unread_cells`` by default), ``TooManyUnreadCells``
+    is raised.
     """
+    return _error_cells(xml, height, _unread(limit))
+
+
+def _error_cells(xml: bytes, height: int, unread: _Allowance) -> dict[Cell, str]:
     sheet = _Sheet(xml)
     opened, closed = b"<" + sheet.prefix + b"c ", b"</" + sheet.prefix + b"c>"
     found: dict[Cell, str] = {}
@@ -310,7 +400,8 @@ def error_cells(xml: bytes, height: int) -> dict[Cell, str]:
         value = sheet.patterns["error_value"].search(xml, end, close)
         place = sheet.place(start, xml[start + len(opened) : end])
         if value is not None and place is not None and place[0] <= height:
-            found[place] = value.group(1).decode("utf-8", "replace").strip()
+            error = value.group(1).decode("utf-8", "replace").strip()
+            unread.keep(found, ((place, error),))
     return found
 
 
@@ -332,19 +423,15 @@ def xlsx_formula_cells(data: bytes, name: str, height: int) -> frozenset[Cell]:
     except (zipfile.BadZipFile, KeyError, OSError, ValueError):
         return frozenset()
     sheet = _Sheet(xml)
-    found = set()
+    kept = _kept()
+    found: set[Cell] = set()
     for match in sheet.patterns["formula"].finditer(xml):
         tag = sheet.start_tag(match.start())
         place = None if tag is None else sheet.place(*tag)
         if place is not None and place[0] <= height:
-            found.add(place)
-    for top, left, bottom, right in _array_ranges(sheet, height):
-        filled = (
-            (row, column)
-            for row in range(top, bottom + 1)
-            for column in range(left, right + 1)
-        )
-        found.update(islice(filled, max(_MAX_UNCALCULATED - len(found), 0)))
+            kept.keep(found, (place,))
+    for span in _array_ranges(sheet, height):
+        kept.keep(found, _filled(span))
     return frozenset(found)
 
 
@@ -427,7 +514,9 @@ def _place(letters: bytes, number: bytes) -> Cell:
     return int(number), column_index_from_string(letters.decode()) - 1
 
 
-def _array_cells_without_value(sheet: _Sheet, height: int) -> set[Cell]:
+def _array_cells_without_value(
+    sheet: _Sheet, height: int, unread: _Allowance
+) -> set[Cell]:
     """The cells array formulas fill, past each one's first, keeping no value.
 
     Excel, WPS and LibreOffice save every cell of the range with its value; a
@@ -439,15 +528,26 @@ def _array_cells_without_value(sheet: _Sheet, height: int) -> set[Cell]:
     if not ranges:
         return set()
     kept = {place for tag, place in sheet.cells() if sheet.holds_value(tag)}
+    filled = chain.from_iterable(islice(_filled(span), 1, None) for span in ranges)
+    # Ranges do not overlap in a file an office suite wrote: past this many
+    # cells, more than ``unread`` allows keep no value, or ranges overlap.
+    walked = islice(filled, unread.left + len(kept) + 1)
     found: set[Cell] = set()
-    for top, left, bottom, right in ranges:
-        for row in range(top, bottom + 1):
-            for column in range(left, right + 1):
-                if (row, column) != (top, left) and (row, column) not in kept:
-                    found.add((row, column))
-                if len(found) >= _MAX_UNCALCULATED:
-                    return found
+    unread.keep(found, (cell for cell in walked if cell not in kept))
+    if next(filled, None) is not None:
+        raise TooManyUnreadCells(unread.limit)
     return found
+
+
+def _filled(span: tuple[int, int, int, int]) -> Iterator[Cell]:
+    """The cells of a range (1-based rows, 0-based columns, inclusive), row by
+    row, its first cell first."""
+    top, left, bottom, right = span
+    return (
+        (row, column)
+        for row in range(top, bottom + 1)
+        for column in range(left, right + 1)
+    )
 
 
 def _array_ranges(sheet: _Sheet, height: int) -> list[tuple[int, int, int, int]]:
@@ -465,7 +565,7 @@ def _array_ranges(sheet: _Sheet, height: int) -> list[tuple[int, int, int, int]]
     return ranges
 
 
-def _xls_state(data: bytes, height: int, last: int) -> SheetState:
+def _xls_state(data: bytes, height: int, last: int, unread: _Allowance) -> SheetState:
     """Hidden rows, formula errors and formula cells of each sheet of an xls,
     in one walk."""
     compound = CompoundFile(data)
@@ -483,6 +583,7 @@ def _xls_state(data: bytes, height: int, last: int) -> SheetState:
             break
         offset += 4 + length
     state = SheetState({}, {})
+    kept = _kept()
     for name, start in sheets:
         hidden = set()
         errors: dict[Cell, str] = {}
@@ -500,11 +601,11 @@ def _xls_state(data: bytes, height: int, last: int) -> SheetState:
                 error = _biff_error(kind, biff[offset + 4 : offset + 4 + length])
                 if error is not None and error[0] < last:
                     row, column, text = error
-                    errors[(row + 1, column)] = text
+                    unread.keep(errors, (((row + 1, column), text),))
                 if kind == _BIFF_FORMULA and length >= 4:
                     row, column = struct.unpack_from("<HH", biff, offset + 4)
                     if row < last:
-                        formulas.add((row + 1, column))
+                        kept.keep(formulas, ((row + 1, column),))
             offset += 4 + length
         if hidden:
             state.hidden_rows[name] = frozenset(hidden)
@@ -540,8 +641,9 @@ def _biff_sheet_name(body: bytes) -> str:
     return raw.decode("utf-16-le" if wide else "latin-1", "replace")
 
 
-def _ods_state(data: bytes, height: int, last: int) -> SheetState:
+def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> SheetState:
     state = SheetState({}, {})
+    kept, merged = _kept(), _kept()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         if archive.getinfo("content.xml").file_size > _MAX_PART:
             return state
@@ -572,14 +674,13 @@ def _ods_state(data: bytes, height: int, last: int) -> SheetState:
                     column, pending, failed, holding = 0, [], [], []
                 continue
             if tag in (f"{_TABLE}table-cell", f"{_TABLE}covered-table-cell"):
-                spanned_rows = int(element.get(f"{_TABLE}number-rows-spanned", "1"))
-                spanned_columns = int(
-                    element.get(f"{_TABLE}number-columns-spanned", "1")
-                )
-                if (spanned_rows > 1 or spanned_columns > 1) and row < height:
+                spanned_rows = _count(element, "number-rows-spanned")
+                spanned_columns = _count(element, "number-columns-spanned")
+                spanned = spanned_rows > 1 or spanned_columns > 1
+                if spanned and row < height and merged.take():
                     last_row = row + spanned_rows - 1
                     merges.append((row, column, last_row, column + spanned_columns - 1))
-                repeated = int(element.get(f"{_TABLE}number-columns-repeated", "1"))
+                repeated = _count(element, "number-columns-repeated")
                 columns = range(column, min(column + repeated, _MAX_COLUMNS))
                 if element.get(f"{_TABLE}formula") is not None:
                     holding.extend(columns)
@@ -591,19 +692,19 @@ def _ods_state(data: bytes, height: int, last: int) -> SheetState:
                 column += repeated
                 element.clear()
             elif tag == f"{_TABLE}table-row":
-                repeated = int(element.get(f"{_TABLE}number-rows-repeated", "1"))
+                repeated = _count(element, "number-rows-repeated")
                 if element.get(f"{_TABLE}visibility", "visible") != "visible":
                     rows.update(range(row, min(row + repeated, height)))
                 below = range(row + 1, min(row + repeated, last) + 1)
-                if len(formulas) < _MAX_UNCALCULATED:
-                    formulas.update((number, at) for number in below for at in pending)
-                if len(errors) < _MAX_UNCALCULATED:
-                    errors.update(
-                        ((number, at), text) for number in below for at, text in failed
-                    )
-                if holding and len(computed) < _MAX_UNCALCULATED:
-                    cells = ((number, at) for number in below for at in holding)
-                    computed.update(islice(cells, _MAX_UNCALCULATED - len(computed)))
+                # A repeated row repeats its cells: the places are made a
+                # slice at a time, up to the caps.
+                if pending:
+                    unread.keep(formulas, ((n, at) for n in below for at in pending))
+                if failed:
+                    cells = (((n, at), text) for n in below for at, text in failed)
+                    unread.keep(errors, cells)
+                if holding:
+                    kept.keep(computed, ((n, at) for n in below for at in holding))
                 row += repeated
                 element.clear()
             elif tag == f"{_TABLE}table":
@@ -619,6 +720,13 @@ def _ods_state(data: bytes, height: int, last: int) -> SheetState:
                     state.formulas[sheet] = frozenset(computed)
                 element.clear()
     return state
+
+
+def _count(element: Element, name: str) -> int:
+    """How many columns or rows an ods cell or row spans or repeats: at least
+    one, whatever the file says (a count below one would walk back over
+    columns already counted)."""
+    return max(int(element.get(f"{_TABLE}{name}", "1")), 1)
 
 
 def _ods_error(cell: Element) -> str | None:

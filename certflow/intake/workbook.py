@@ -24,6 +24,7 @@ from certflow.intake.sheetstate import (
     Cell,
     Merge,
     SheetState,
+    TooManyUnreadCells,
     sheet_state,
     xlsx_formula_cells,
 )
@@ -108,7 +109,18 @@ def _read_spreadsheet(
         return Refusal("damaged", {})
     height = max((len(rows) for _, rows, _, _ in read), default=0)
     names = [name for name, *_ in read]
-    state = sheet_state(data, kind, names, height, marks, last_row=cap)
+    try:
+        state = sheet_state(
+            data,
+            kind,
+            names,
+            height,
+            marks,
+            last_row=cap,
+            max_unread=limits.max_unread_cells,
+        )
+    except TooManyUnreadCells as refused:
+        return Refusal("too_many_unread_cells", {"limit": refused.limit})
     sheets = [
         Grid(
             name,

@@ -205,3 +205,22 @@ def test_errors_survive_a_pickle_round_trip() -> None:
     assert "2027" in str(unknown)
     assert refused.problems[0].code == "no_holidays"
     assert str(refused) == "没有放假日"
+
+
+def test_working_days_after_counts_on_over_holidays_and_makeup_days(
+    package_calendar: WorkingCalendar,
+) -> None:
+    """The issuance repair's deadline is counted so: the days of a holiday
+    are no working days, a weekend made a working day (调休) is one."""
+    friday = date(2026, 3, 20)
+    before_national_day = date(2026, 9, 30)
+
+    assert package_calendar.working_days_after(friday, 1) == date(2026, 3, 23)
+    assert package_calendar.working_days_after(friday, 3) == date(2026, 3, 25)
+    # 1-7 October rest; Thursday 8, Friday 9 and Saturday 10 (调休) work.
+    assert package_calendar.working_days_after(before_national_day, 3) == date(
+        2026, 10, 10
+    )
+    with pytest.raises(UnknownYear) as raised:
+        package_calendar.working_days_after(date(2026, 12, 30), 3)
+    assert raised.value.year == 2027

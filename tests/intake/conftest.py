@@ -114,11 +114,22 @@ def ods_text_cell(text: str) -> str:
     )
 
 
-def ods_file(sheet: str, rows: list[list[str]]) -> bytes:
+def ods_file(
+    sheet: str, rows: list[list[str]], *, repeats: Mapping[int, int] | None = None
+) -> bytes:
     """A minimal one-sheet OpenDocument spreadsheet: the parts an ods needs, no
-    styles. ``rows`` hold each cell's XML (``ods_text_cell``)."""
+    styles. ``rows`` hold each cell's XML (``ods_text_cell``); ``repeats``
+    says how many times a row (by its index in ``rows``) is repeated down."""
+    times = repeats or {}
     body = "".join(
-        "<table:table-row>" + "".join(row) + "</table:table-row>" for row in rows
+        (
+            f'<table:table-row table:number-rows-repeated="{times[index]}">'
+            if index in times
+            else "<table:table-row>"
+        )
+        + "".join(row)
+        + "</table:table-row>"
+        for index, row in enumerate(rows)
     )
     content = (
         '<?xml version="1.0" encoding="UTF-8"?>'

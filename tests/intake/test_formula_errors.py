@@ -106,6 +106,19 @@ def test_the_error_cells_of_a_sheet_are_found(kind: str) -> None:
     assert sheet.rows[3][6] == "" and sheet.rows[4][7] == ""
 
 
+@pytest.mark.parametrize("kind", FORMATS)
+def test_errors_past_the_cap_refuse_the_file(plan: PlanInfo, kind: str) -> None:
+    """``max_unread_cells`` counts the formula errors of the whole file; past
+    it the file is refused, not read with the errors past it as empty cells."""
+    data = FORMATS[kind]({"G4": "#N/A", "H5": "#DIV/0!", "G6": "#N/A"})
+
+    refused = read_score_summary(data, plan, limits=IntakeLimits(max_unread_cells=2))
+    named = read_score_summary(data, plan, limits=IntakeLimits(max_unread_cells=3))
+
+    assert [p.code for p in refused.problems] == ["too_many_unread_cells"]
+    assert [p.code for p in named.problems] == ["formula_error"] * 3
+
+
 def test_only_the_sheet_holding_them_has_them() -> None:
     buffer = io.BytesIO()
     book = workbook(ROWS)

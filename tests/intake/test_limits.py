@@ -7,11 +7,19 @@ import struct
 import time
 import tracemalloc
 import zipfile
+from pathlib import Path
 
 from certflow.intake import IntakeLimits, read_score_summary
 from certflow.intake.container import _scan_biff_globals
 from certflow.models import PlanInfo
-from tests.intake.conftest import CORPUS, SAMPLES
+from tests.intake.conftest import (
+    CORPUS,
+    SAMPLES,
+    ods_file,
+    ods_text_cell,
+    sheet_file,
+    with_sheet_xml,
+)
 
 SUMMARY = (SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx").read_bytes()
 MIB = 1024 * 1024
@@ -166,3 +174,70 @@ def test_a_compound_file_without_a_workbook_is_unsupported(plan: PlanInfo) -> No
 def test_a_truncated_compound_file_is_damaged(plan: PlanInfo) -> None:
     data = (CORPUS / "honest-layout-libreoffice.xls").read_bytes()
     assert _codes(data[:1024], plan) == ["damaged"]
+
+
+# A cell repeated across a whole row, as an ods says it in a few bytes.
+_ROW_OF = ' table:number-columns-repeated="16384"'
+# A formula saved without its value (no value type), and one showing #N/A.
+_NO_VALUE = f'<table:table-cell table:formula="of:=[.A1]*2"{_ROW_OF}/>'
+_NA = (
+    f'<table:table-cell table:formula="of:=NA()"{_ROW_OF} office:value-type="string"'
+    ' office:string-value=""><text:p>#N/A</text:p></table:table-cell>'
+)
+
+
+def _read_measured(data: bytes, plan: PlanInfo) -> tuple[list[str], int]:
+    """The problem codes of reading ``data`` as a score summary, and the most
+    memory the reading held at once."""
+    tracemalloc.start()
+    try:
+        reading = read_score_summary(data, plan)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not reading.accepted
+    return [p.code for p in reading.problems], peak
+
+
+def test_an_ods_claiming_millions_of_formulas_without_values_is_refused(
+    plan: PlanInfo,
+) -> None:
+    """A row of formulas without their value, the row repeated 200 times: a
+    file of a few KB naming 3.2 million cells. Each is kept until the cap,
+    never all made, and the file is refused rather than read in part."""
+    data = ods_file(
+        "成绩汇总", [[ods_text_cell("姓名")], [_NO_VALUE]], repeats={1: 200}
+    )
+    assert len(data) < 4096
+
+    codes, peak = _read_measured(data, plan)
+
+    assert codes == ["too_many_unread_cells"]
+    assert peak < 40 * MIB
+
+
+def test_an_ods_claiming_too_many_formula_errors_is_refused(plan: PlanInfo) -> None:
+    data = ods_file("成绩汇总", [[ods_text_cell("姓名")], [_NA]], repeats={1: 10})
+
+    reading = read_score_summary(data, plan)
+
+    assert [p.code for p in reading.problems] == ["too_many_unread_cells"]
+    assert "100000" in reading.problems[0].message
+
+
+def test_an_xlsx_array_formula_over_a_whole_sheet_is_refused(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    """One array formula filling every cell of 20,000 rows, saved without a
+    value: 300 million cells claimed in one element."""
+    written = sheet_file(tmp_path / "summary.xlsx", [["姓名"], ["张三"]])
+    array = '<row r="3"><c r="A3"><f t="array" ref="A3:XFD20000">ROW()</f></c></row>'
+    data = with_sheet_xml(
+        written, lambda xml: xml.replace("</sheetData>", f"{array}</sheetData>")
+    )
+    assert len(data) < 8192
+
+    codes, peak = _read_measured(data, plan)
+
+    assert codes == ["too_many_unread_cells"]
+    assert peak < 40 * MIB

@@ -36,6 +36,7 @@ from tests.support import (
     LEAD,
     RARE_CHARACTER,
     SUMMARY,
+    damaged_font,
     font_printing,
     log_lines_holding,
     retitled,
@@ -393,3 +394,35 @@ async def test_a_cause_no_retry_mends_fails_for_good_before_any_number(
         )
         is None
     )
+
+
+async def test_a_damaged_font_fails_for_good_before_any_number(
+    settings: Settings,
+    resources: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A font file that is there but cannot be parsed (cut short) fails every
+    attempt alike, as a missing one does: the activity fails for good naming
+    the cause, before any number is taken; replaced, the plan is issued."""
+    pool, store = resources
+    issued_on = date(2036, 3, 2)
+    plan = await plan_with_scores(pool, store, tmp_path)
+    issuer = CertificateActivities(settings, pool, store)
+    request = IssueRequest(plan=plan, issued_on=issued_on)
+    monkeypatch.setenv(FONT_ENV, str(damaged_font(tmp_path)))
+
+    with pytest.raises(ApplicationError) as failed:
+        await ActivityEnvironment().run(issuer.issue_certificates, request)
+
+    assert failed.value.type == "issuance_blocked"
+    assert failed.value.non_retryable
+    assert list(failed.value.details) == ["font_unreadable"]
+    assert "cannot be read as a font" in failed.value.message
+    numbered = await pool.fetchval(
+        "SELECT count(*) FROM certificates WHERE plan_id = $1", plan.plan_id
+    )
+    assert numbered == 0
+    monkeypatch.delenv(FONT_ENV)
+    mended = await ActivityEnvironment().run(issuer.issue_certificates, request)
+    assert mended.issued == 14 and mended.held == []

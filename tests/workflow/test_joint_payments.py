@@ -25,7 +25,9 @@ from certflow.joint_invoice import (
 )
 from certflow.models import Stage
 from certflow.plan import Duty
-from tests.support import TECH, PlanDriver, refusal_text
+from starter.smtp_sink import body_text
+from tests.cli.conftest import certflow_runner
+from tests.support import TECH, PlanDriver, mails_of, refusal_text
 from tests.workflow.test_invoice_records import (
     _audit,
     _batch_of,
@@ -258,3 +260,97 @@ async def test_a_plan_of_a_joint_payment_cancelled_since_gathering_no_longer_cou
     decided = await _decide(batch, reject=reasons, return_to=both)
     assert sorted(decided.returned) == sorted([a, b])
     await voided_on_each(pool, shared, ready, also_ready)
+
+
+HELD_BACK = "batch_held_back"
+
+
+def _held_back_mails(sink_messages: Any, plan_id: str) -> list[Any]:
+    """The mails telling of ``plan_id`` held back, as they are now."""
+    return [
+        m
+        for m in sink_messages()
+        if m["X-Certflow-Template"] == HELD_BACK and plan_id in str(m["Subject"])
+    ]
+
+
+async def test_plans_held_back_from_a_batch_are_told_once_and_shown_in_status(
+    make_driver: Any,
+    resources: Any,
+    sink_messages: Any,
+    client: Any,
+    worker_settings: Any,
+) -> None:
+    """Regression: a gathering (the weekly schedule's too) left out the plans
+    of a joint payment whose invoices disagree and told nobody but their
+    audit trail; ``certflow status`` did not say so either. Finance and the
+    general manager are mailed, naming the plans and the invoices, once per
+    hold and again a week on while it lasts; the status says why, until a
+    gathering takes the plans."""
+    pool, _ = resources
+    certflow = certflow_runner(worker_settings, client)
+    first: PlanDriver = await make_driver()
+    second: PlanDriver = await make_driver()
+    await _reach_payment_together(first, second)
+    paid = _plans(first, second)
+    for driver in (first, second):
+        await _joint_application(driver, paid)
+    day = await first.today()
+    await first.skip(2)
+    shared = "26442000000000030501"
+    for driver in (first, second):
+        assert (await _invoice(driver, shared, amount=TOTAL, issued_on=day)).accepted
+    later = day + timedelta(days=1)
+    moved = await _invoice(
+        first, shared, amount=TOTAL, issued_on=later, correct=True, reason="日期错"
+    )
+    assert moved.accepted, moved.message
+    a, b = (d.plan.plan_id for d in (first, second))
+    # Both await approval in PostgreSQL too, the invoices of their payment apart.
+    for _ in range(100):
+        stages = await pool.fetch(
+            "SELECT stage FROM plans WHERE plan_id = ANY($1)", paid
+        )
+        if [r["stage"] for r in stages] == [Stage.AWAITING_APPROVAL.value] * 2:
+            break
+        await asyncio.sleep(0.1)
+
+    # A first gathering (it takes what other tests left ready) holds both back.
+    opening = f"B-{a}-1"
+    await first.start_batch(opening)
+    [mail] = await mails_of(sink_messages, "-", HELD_BACK, subject_holding=a)
+
+    assert "finance@" in str(mail["To"]) and "gm@" in str(mail["To"])
+    body = body_text(mail)
+    assert f"考试计划 {'、'.join(paid)} 未被汇总" in body and opening in body
+    assert f"{a} 的发票 {shared}（8400.00 元，{later.isoformat()} 开具）" in body
+    assert f"{b} 的发票 {shared}（8400.00 元，{day.isoformat()} 开具）" in body
+    shown = await certflow("status", a)
+    assert t("cli.status.held_back").split("：")[0] in shown.out, shown.out
+    assert opening in shown.out and later.isoformat() in shown.out
+
+    # Gathered again the same week, still held back: not told again.
+    again = await first.start_batch(f"B-{a}-2")
+    await asyncio.wait_for(again.result(), timeout=30)
+    assert len(_held_back_mails(sink_messages, a)) == 1
+    # A week on, still held back: told again.
+    await first.skip(7)
+    weekly = await first.start_batch(f"B-{a}-3")
+    await asyncio.wait_for(weekly.result(), timeout=30)
+    await mails_of(sink_messages, "-", HELD_BACK, count=2, subject_holding=a)
+
+    # Corrected alike: the next gathering takes both, and the hold is gone.
+    followed = await _invoice(
+        second, shared, amount=TOTAL, issued_on=later, correct=True, reason="日期错"
+    )
+    assert followed.accepted, followed.message
+    await first.start_batch(f"B-{a}-4")
+    for driver in (first, second):
+        await driver.wait_for(lambda s: s.batch_id == f"B-{a}-4")
+    released = await pool.fetch(
+        "SELECT released_at FROM batch_holds WHERE plan_id = ANY($1)", paid
+    )
+    assert len(released) == 2 and all(r["released_at"] for r in released)
+    shown = await certflow("status", a)
+    assert t("cli.status.held_back").split("：")[0] not in shown.out
+    assert len(_held_back_mails(sink_messages, a)) == 2
