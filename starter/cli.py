@@ -1613,6 +1613,7 @@ PLAN_ACTIONS: list[PlanAction] = [
                 type=reason_argument,
                 required=True,
             ),
+            _flag("--refund-by-finance", "refund_by_finance", action="store_true"),
         ),
     ),
 ]
