@@ -20,7 +20,12 @@ from certflow.arguments import named_codes, shown
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
 from certflow.i18n import t, t_or
-from certflow.identity import invoice_number, is_invoice_placeholder, staff_key
+from certflow.identity import (
+    could_be_id_number,
+    invoice_number,
+    is_invoice_placeholder,
+    staff_key,
+)
 from certflow.models import (
     Actor,
     DocumentKind,
@@ -924,6 +929,21 @@ def invoice_number_refusal(text: str) -> Refusal | None:
     number = invoice_number(text)
     if number is None or is_invoice_placeholder(number):
         return Refusal("bad_argument", t("plan.bad_invoice_number", value=shown(text)))
+    return None
+
+
+def invoice_number_id_refusal(text: str) -> Refusal | None:
+    """Refuse an invoice number that could be an ID number (18 characters,
+    the check character an X too), without repeating it: none is an
+    invoice's (they have 8 or 20 digits), and one kept would be printed by
+    ``status`` and stay in the audit trail for good.
+
+    Checked where a number is typed (the staff tool, the plan's validator),
+    not when an update already accepted waits its turn: numbers accepted
+    before this check replay as they were taken.
+    """
+    if could_be_id_number(text):
+        return Refusal("bad_argument", t("plan.invoice_number_id"))
     return None
 
 

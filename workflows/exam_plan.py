@@ -111,6 +111,7 @@ with workflow.unsafe.imports_passed_through():
         duty_names,
         held_lines,
         invoice_mismatch,
+        invoice_number_id_refusal,
         invoice_number_refusal,
         joint_total_claimed,
         money_held,
@@ -2364,6 +2365,7 @@ class ExamPlanWorkflow:
     @record_invoice.validator
     def _check_invoice(self, req: InvoiceRecord) -> None:
         self._check_not_draining()
+        _refuse_first(invoice_number_id_refusal(req.number))
         _refuse_first(self._invoice_refusal(req))
 
     def _invoice_refusal(self, req: InvoiceRecord) -> Refusal | None:
