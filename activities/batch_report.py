@@ -130,7 +130,6 @@ class Check(StrEnum):
     DIFFERENT = "different"
     NOT_RECORDED = "not_recorded"
     NO_FEE = "no_fee"
-    SHARED_INCOMPLETE = "shared_incomplete"
 
 
 @dataclass(frozen=True)
@@ -139,6 +138,8 @@ class Payment:
 
     ``covers`` lists the plans one payment was made for (the application form
     may pay for several); it is just the plan itself when the form said nothing.
+    ``amount`` is this plan's own share of it, as the site declared it and
+    finance confirmed it plan by plan, never the payment's total.
     ``absentees_paid`` counts absent candidates the site chose to pay for too.
     """
 
@@ -183,11 +184,13 @@ class PlanLine:
 
 @dataclass(frozen=True)
 class CheckedLine:
-    """A plan line with the verdict of its payment check."""
+    """A plan line with the verdict of its payment check, and the plans of its
+    joint payment that are not in the batch (``outside``)."""
 
     line: PlanLine
     check: Check
     difference: Decimal | None
+    outside: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,16 +214,14 @@ def check_payments(
 ) -> BatchReport:
     """Compare each plan's payment with its expected fee and total the batch.
 
-    A payment covering several plans is compared with the expected fees of all
-    of them together, and counted once in the paid total.
+    A plan of a joint payment (one payment for several plans) carries its own
+    share of it: the site declares, and finance confirms, each plan's own
+    amount. So each plan is checked on its own share against its own fee, and
+    the paid total adds each plan's share once, whether or not the other
+    plans of the payment are in the batch (theirs are approved with them).
     """
-    by_id = {line.plan_id: line for line in lines}
-    checked = [_check(line, by_id) for line in lines]
-
-    payments: dict[tuple[tuple[str, ...], Decimal], None] = {}
-    for line in lines:
-        if line.payment.amount is not None:
-            payments[(tuple(sorted(line.payment.covers)), line.payment.amount)] = None
+    in_batch = {line.plan_id for line in lines}
+    checked = [_check(line, in_batch) for line in lines]
     return BatchReport(
         batch_id=batch_id,
         organisation=organisation,
@@ -232,25 +233,25 @@ def check_payments(
         expected=sum(
             (e for line in lines if (e := line.expected) is not None), Decimal(0)
         ),
-        paid=sum((amount for _, amount in payments), Decimal(0)),
+        paid=sum(
+            (a for line in lines if (a := line.payment.amount) is not None),
+            Decimal(0),
+        ),
         flagged=sum(1 for c in checked if c.check is not Check.MATCH),
     )
 
 
-def _check(line: PlanLine, by_id: dict[str, PlanLine]) -> CheckedLine:
+def _check(line: PlanLine, in_batch: set[str]) -> CheckedLine:
+    outside = tuple(p for p in line.payment.covers if p not in in_batch)
     amount = line.payment.amount
     if amount is None:
-        return CheckedLine(line, Check.NOT_RECORDED, None)
-    group = [by_id.get(plan_id) for plan_id in line.payment.covers]
-    owed = [g.expected if g is not None else None for g in group]
-    if any(g is None for g in group):
-        return CheckedLine(line, Check.SHARED_INCOMPLETE, None)
-    known = [e for e in owed if e is not None]
-    if len(known) != len(owed):
-        return CheckedLine(line, Check.NO_FEE, None)
-    difference = (amount - sum(known, Decimal(0))).quantize(CENT)
+        return CheckedLine(line, Check.NOT_RECORDED, None, outside)
+    expected = line.expected
+    if expected is None:
+        return CheckedLine(line, Check.NO_FEE, None, outside)
+    difference = (amount - expected).quantize(CENT)
     verdict = Check.MATCH if difference == 0 else Check.DIFFERENT
-    return CheckedLine(line, verdict, difference)
+    return CheckedLine(line, verdict, difference, outside)
 
 
 def payment_from_audit(plan_id: str, audit: AuditFacts) -> Payment:
@@ -528,6 +529,9 @@ def _check_text(checked: CheckedLine) -> str:
             "batch_report.shared_note", plans="、".join(checked.line.payment.covers)
         )
         text = f"{text}；{shared}"
+    if checked.outside:
+        outside = t("batch_report.shared_outside", plans="、".join(checked.outside))
+        text = f"{text}；{outside}"
     return text
 
 

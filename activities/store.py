@@ -61,9 +61,11 @@ _INSERT_AUDIT = """
 # ``joint-payments-read`` and decided after it may have voided a joint
 # payment's invoice on one of its plans alone, the others keeping it, and
 # their record of it stays correctable.
+# A cancelled plan's invoice (its ``cancel_plan`` line names the number, since
+# schema version 19) is finance's to reverse, and refused alike.
 _VOIDED = """
-    SELECT plan_id, at FROM audit
-    WHERE action = 'void_invoice' AND details ->> 'invoice' = $1
+    SELECT plan_id, at, action FROM audit
+    WHERE action IN ('void_invoice', 'cancel_plan') AND details ->> 'invoice' = $1
         AND (plan_id = $2 OR NOT EXISTS (
             SELECT 1 FROM plan_invoices WHERE number = $1 AND plan_id = $2))
     ORDER BY at, id LIMIT 1
@@ -660,14 +662,18 @@ class PlanStore:
                 Stage.CANCELLED.value,
                 entry.at,
             )
-            # Its invoice number is free again: a plan started by mistake and
-            # its replacement are not one payment, and the number would
-            # otherwise be refused to the replacement for good.
+            # The plan holds its invoice no longer, and the invoice is
+            # finance's to reverse (红字发票): its number, named in the audit
+            # line, is never recorded again (see ``_VOIDED``).
             held = await conn.fetchval(
                 "DELETE FROM plan_invoices WHERE plan_id = $1 RETURNING number",
                 entry.plan_id,
             )
             await _let_go(conn, held)
+            if held is not None:
+                entry = entry.model_copy(
+                    update={"details": {**entry.details, "invoice": held}}
+                )
             await conn.execute(_INSERT_AUDIT, *_audit_values(entry))
         return CancelOutcome(cancelled=True)
 
@@ -725,6 +731,7 @@ class PlanStore:
                         recorded=False,
                         voided_on=voided["plan_id"],
                         voided_at=voided["at"],
+                        voided_by_cancellation=voided["action"] == "cancel_plan",
                     )
                 refused = await _claim_invoice_number(conn, req, req.invoice_number)
                 if refused is not None:

@@ -189,6 +189,9 @@ class CancelRequest(Model):
 
     actor: Actor
     reason: str = Field(default="", max_length=500)
+    # Said by whoever cancels a plan holding money (a confirmed payment or an
+    # invoice): they know finance refunds it or reverses the invoice.
+    refund_by_finance: bool = False
 
 
 class ActionResult(Model):

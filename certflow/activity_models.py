@@ -99,6 +99,8 @@ class FinanceOutcome(Model):
     # The number is a voided invoice's: the plan that voided it, and when.
     voided_on: str | None = None
     voided_at: datetime | None = None
+    # The void was the plan's cancellation: its invoice is finance's to reverse.
+    voided_by_cancellation: bool = False
     # Recorded: the other plans still holding the number this one replaced
     # (plans of one payment share its invoice; each is corrected on its own).
     still_holding: list[str] = Field(default_factory=list)

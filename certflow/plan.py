@@ -20,7 +20,12 @@ from certflow.arguments import named_codes, shown
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
 from certflow.i18n import t, t_or
-from certflow.identity import invoice_number, is_invoice_placeholder, staff_key
+from certflow.identity import (
+    could_be_id_number,
+    invoice_number,
+    is_invoice_placeholder,
+    staff_key,
+)
 from certflow.models import (
     Actor,
     DocumentKind,
@@ -788,8 +793,39 @@ def unknown_signers(plan: PlanInfo, signed: list[str]) -> list[str]:
     return [s for s in signed if staff_key(s) not in team]
 
 
-def cancel_refusal(state: PlanState, reason: str) -> Refusal | None:
-    """Refuse a cancellation the plan cannot take, saying why in staff's terms."""
+def money_held(payment: PaymentRecord) -> str | None:
+    """What a plan holds of its payment, for a cancellation to name: the
+    money finance confirmed and the invoice recorded; None when neither."""
+    held = []
+    if payment.confirmed_amount_text is not None:
+        held.append(
+            t(
+                "plan.money_held_received",
+                amount=payment.confirmed_amount_text,
+                day=payment.received_on.isoformat() if payment.received_on else "—",
+            )
+        )
+    if payment.invoice_number is not None:
+        held.append(
+            t(
+                "plan.money_held_invoice",
+                number=payment.invoice_number,
+                amount=payment.invoice_amount_text or "—",
+            )
+        )
+    return "，".join(held) or None
+
+
+def cancel_refusal(
+    state: PlanState, reason: str, *, refund_by_finance: bool = True
+) -> Refusal | None:
+    """Refuse a cancellation the plan cannot take, saying why in staff's terms.
+
+    A plan holding money (a confirmed payment, an invoice) is cancelled only
+    when ``refund_by_finance`` says whoever cancels it knows finance has the
+    money refunded and the invoice reversed (红字发票): the plan ends, and the
+    money would otherwise be nobody's to follow.
+    """
     if state.stage is Stage.CANCELLED:
         return Refusal("already_done", t("plan.already_cancelled"))
     if state.stage in _NOT_CANCELLABLE:
@@ -805,6 +841,9 @@ def cancel_refusal(state: PlanState, reason: str) -> Refusal | None:
         )
     if not reason.strip():
         return Refusal("reason_required", t("plan.cancel_reason_required"))
+    held = money_held(state.payment)
+    if held is not None and not refund_by_finance:
+        return Refusal("money_held", t("plan.cancel_money_held", held=held))
     return None
 
 
@@ -890,6 +929,21 @@ def invoice_number_refusal(text: str) -> Refusal | None:
     number = invoice_number(text)
     if number is None or is_invoice_placeholder(number):
         return Refusal("bad_argument", t("plan.bad_invoice_number", value=shown(text)))
+    return None
+
+
+def invoice_number_id_refusal(text: str) -> Refusal | None:
+    """Refuse an invoice number that could be an ID number (18 characters,
+    the check character an X too), without repeating it: none is an
+    invoice's (they have 8 or 20 digits), and one kept would be printed by
+    ``status`` and stay in the audit trail for good.
+
+    Checked where a number is typed (the staff tool, the plan's validator),
+    not when an update already accepted waits its turn: numbers accepted
+    before this check replay as they were taken.
+    """
+    if could_be_id_number(text):
+        return Refusal("bad_argument", t("plan.invoice_number_id"))
     return None
 
 

@@ -103,7 +103,6 @@ from certflow.identity import (
     could_be_id_number,
     invoice_number,
     is_admission_number,
-    is_invoice_placeholder,
     is_or_holds_id_number,
     is_staff_id,
     staff_key,
@@ -132,6 +131,8 @@ from certflow.plan import (
     HistoryEntry,
     duties_by_party,
     held_lines,
+    invoice_number_id_refusal,
+    invoice_number_refusal,
     is_joint,
     redo_duty_codes,
 )
@@ -999,13 +1000,11 @@ def invoice_number_argument(text: str) -> str:
     Full-width digits and spaces between groups are read as the digits they
     are (as other codes are); a blank or anything else is refused.
     """
-    if not text.strip():
-        raise argparse.ArgumentTypeError(t("plan.invoice_number_blank"))
+    refusal = invoice_number_id_refusal(text) or invoice_number_refusal(text)
+    if refusal is not None:
+        raise argparse.ArgumentTypeError(refusal.message)
     number = invoice_number(text)
-    if number is None or is_invoice_placeholder(number):
-        raise argparse.ArgumentTypeError(
-            t("plan.bad_invoice_number", value=shown(text))
-        )
+    assert number is not None  # what the refusal refuses
     return number
 
 
@@ -1617,6 +1616,7 @@ PLAN_ACTIONS: list[PlanAction] = [
                 type=reason_argument,
                 required=True,
             ),
+            _flag("--refund-by-finance", "refund_by_finance", action="store_true"),
         ),
     ),
 ]

@@ -113,8 +113,10 @@ with workflow.unsafe.imports_passed_through():
         duty_names,
         held_lines,
         invoice_mismatch,
+        invoice_number_id_refusal,
         invoice_number_refusal,
         joint_total_claimed,
+        money_held,
         next_alarm,
         paid_plans_refusal,
         payment_mismatch,
@@ -226,8 +228,15 @@ CHECKED_AT_ITS_TURN = "checked-again-at-its-turn"
 # application being recorded then reopened the payment check it closed, with
 # the invoice owed on the old figures.
 CONFIRMATIONS_WAIT = "confirmations-wait-their-turn"
-# The one mail a cancelled plan still sends: the news of its cancellation.
+# The mails a cancelled plan still sends: the news of its cancellation, and
+# finance's word of the money the plan held.
 CANCELLED_TEMPLATE = "plan_cancelled"
+CANCELLED_MONEY_TEMPLATE = "plan_cancelled_money"
+# Patch id: a plan holding money (a confirmed payment, an invoice) is
+# cancelled only with ``refund_by_finance``, and finance is mailed what it
+# held, to refund and reverse. Before, it was cancelled as any plan, and
+# nobody was told of the money.
+CANCEL_TELLS_FINANCE = "cancel-tells-finance-of-money"
 # Patch id: issuance holds out the certificates the font cannot draw and
 # issues the others, the tech dept told; an issuance no retry can mend (no
 # font, no signing key) waits for the tech dept to mend it and issue again.
@@ -2398,6 +2407,7 @@ class ExamPlanWorkflow:
     @record_invoice.validator
     def _check_invoice(self, req: InvoiceRecord) -> None:
         self._check_not_draining()
+        _refuse_first(invoice_number_id_refusal(req.number))
         _refuse_first(self._invoice_refusal(req))
 
     def _invoice_refusal(self, req: InvoiceRecord) -> Refusal | None:
@@ -2614,7 +2624,14 @@ class ExamPlanWorkflow:
         state = self._state
         async with self._lock:
             # An upload or a correction held the lock meanwhile: look again.
-            refusal = cancel_refusal(state, req.reason)
+            held = money_held(state.payment)
+            # As plans recorded before: cancelled whatever money they held.
+            tells_finance = held is not None and workflow.patched(CANCEL_TELLS_FINANCE)
+            refusal = cancel_refusal(
+                state,
+                req.reason,
+                refund_by_finance=req.refund_by_finance or not tells_finance,
+            )
             if refusal is not None:
                 return ActionResult(accepted=False, message=refusal.message)
             now = workflow.now()
@@ -2675,6 +2692,14 @@ class ExamPlanWorkflow:
                     previous=t(f"stages.{previous.value}"),
                     items=duty_names(list(dict.fromkeys(ob.duty for ob in withdrawn))),
                 )
+            if tells_finance and held is not None:
+                await self._notify(
+                    CANCELLED_MONEY_TEMPLATE,
+                    [Role.FINANCE],
+                    reason=reason,
+                    by=f"{role_name(req.actor.role)} {req.actor.person}",
+                    held=held,
+                )
             return ActionResult(
                 accepted=True, message=t("plan.cancelled", plan_id=state.info.plan_id)
             )
@@ -2682,7 +2707,11 @@ class ExamPlanWorkflow:
     @cancel_plan.validator
     def _check_cancel(self, req: CancelRequest) -> None:
         self._check(Action.CANCEL_PLAN, req.actor)
-        _refuse_first(cancel_refusal(self._state, req.reason))
+        _refuse_first(
+            cancel_refusal(
+                self._state, req.reason, refund_by_finance=req.refund_by_finance
+            )
+        )
         if not self._registered:
             raise _refuse(Refusal("not_ready", t("plan.cancel_not_registered")))
 
@@ -2875,7 +2904,9 @@ class ExamPlanWorkflow:
             message = t("plan.correct_in_batch", batch_id=outcome.batch_id)
         elif outcome.voided_on is not None and outcome.voided_at is not None:
             message = t(
-                "plan.invoice_number_voided",
+                "plan.invoice_number_cancelled"
+                if outcome.voided_by_cancellation
+                else "plan.invoice_number_voided",
                 number=number,
                 plan_id=outcome.voided_on,
                 at=format_cst(outcome.voided_at),
@@ -3142,7 +3173,10 @@ class ExamPlanWorkflow:
         done before it goes out (see _alarm_while_owed).
         """
         state = self._state
-        if self._cancelled and template != CANCELLED_TEMPLATE:
+        if self._cancelled and template not in (
+            CANCELLED_TEMPLATE,
+            CANCELLED_MONEY_TEMPLATE,
+        ):
             return
         info = workflow.info()
         self._update_seq += 1

@@ -70,3 +70,25 @@ async def test_wrong_payment_arguments_are_refused_before_sending(
     said = refused.out + capsys.readouterr().err
     assert refused.status == 2, said
     assert expected in said
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "421002200506166066",
+        "4210 0220 0506 1660 6X",
+        "４２１００２２００５０６１６６０６６",
+    ],
+)
+async def test_an_id_number_is_no_invoice_number_and_is_not_repeated(
+    typed: str, certflow: Certflow, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trial: an ID number typed as the invoice number (18 digits) was kept as
+    one: ``status`` printed it whole and the audit trail kept it for good."""
+    argv = [*INVOICE, "--number", typed, "--correct", "--reason", "号码录入错误"]
+    refused = await certflow(*argv)
+    said = refused.out + capsys.readouterr().err
+
+    assert refused.status == 2, said
+    assert t("plan.invoice_number_id") in said
+    assert "1660" not in said and "１６６０" not in said

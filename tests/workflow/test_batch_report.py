@@ -26,6 +26,7 @@ from activities.batch_report import (
     PlanLine,
     check_payments,
     payment_from_audit,
+    render_xlsx,
 )
 from activities.documents import DocumentStore
 from certflow.activity_models import BatchReportRequest
@@ -126,6 +127,30 @@ async def _audit(
     )
 
 
+async def _batch(pool: Any, settings: Settings, letters: str) -> Seeded:
+    """A new batch, gathered at ``GATHERED``, with no plan yet."""
+    configured = settings.fee_for(CERTIFICATE, Level.INTERMEDIATE)
+    assert configured, "the project configuration prices this certificate"
+    fee = Decimal(str(configured)).quantize(Decimal("0.01"))
+    prefix = f"{letters}{uuid.uuid4().hex[:6].upper()}"
+    data = Seeded(prefix=prefix, batch_id=f"{prefix}-batch", fee=fee)
+    await pool.execute(
+        "INSERT INTO batches (batch_id, created_at, requested_by) VALUES ($1, $2, 't')",
+        data.batch_id,
+        GATHERED,
+    )
+    return data
+
+
+async def _forget(pool: Any, data: Seeded) -> None:
+    """Remove a seeded batch and its plans, scores and audit lines."""
+    await pool.execute("DELETE FROM audit WHERE plan_id = ANY($1)", data.plan_ids)
+    await pool.execute("DELETE FROM scores WHERE plan_id = ANY($1)", data.plan_ids)
+    await pool.execute("DELETE FROM batch_plans WHERE batch_id = $1", data.batch_id)
+    await pool.execute("DELETE FROM plans WHERE plan_id = ANY($1)", data.plan_ids)
+    await pool.execute("DELETE FROM batches WHERE batch_id = $1", data.batch_id)
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def seeded(
     resources: tuple[Any, DocumentStore], settings: Settings
@@ -139,16 +164,8 @@ async def seeded(
     - C: what the plan workflow writes today: an invoice number, no amount.
     """
     pool, _ = resources
-    configured = settings.fee_for(CERTIFICATE, Level.INTERMEDIATE)
-    assert configured, "the project configuration prices this certificate"
-    fee = Decimal(str(configured)).quantize(Decimal("0.01"))
-    prefix = f"BR{uuid.uuid4().hex[:6].upper()}"
-    data = Seeded(prefix=prefix, batch_id=f"{prefix}-batch", fee=fee)
-    await pool.execute(
-        "INSERT INTO batches (batch_id, created_at, requested_by) VALUES ($1, $2, 't')",
-        data.batch_id,
-        GATHERED,
-    )
+    data = await _batch(pool, settings, "BR")
+    fee = data.fee
     a = await _plan(
         pool,
         data,
@@ -196,11 +213,7 @@ async def seeded(
     await _audit(pool, c, "record_invoice", day, invoice="INV-C-0003")
     yield data
 
-    await pool.execute("DELETE FROM audit WHERE plan_id = ANY($1)", data.plan_ids)
-    await pool.execute("DELETE FROM scores WHERE plan_id = ANY($1)", data.plan_ids)
-    await pool.execute("DELETE FROM batch_plans WHERE batch_id = $1", data.batch_id)
-    await pool.execute("DELETE FROM plans WHERE plan_id = ANY($1)", data.plan_ids)
-    await pool.execute("DELETE FROM batches WHERE batch_id = $1", data.batch_id)
+    await _forget(pool, data)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -366,6 +379,73 @@ async def test_a_plan_with_no_configured_fee_is_flagged(
     assert report.flagged == 1 and report.gathered_at == GATHERED
 
 
+@on_session_loop
+async def test_the_sheet_of_a_joint_payment_shows_each_plans_share(
+    settings: Settings, resources: tuple[Any, DocumentStore]
+) -> None:
+    """Regression: two plans paying one joint payment, each confirmed for its
+    own share and both carrying the whole payment's invoice, were both 不符
+    by minus one share and the batch's 实收 was one share; a real shortfall of
+    one plan showed as the other plan's fee and more."""
+    pool, store = resources
+    data = await _batch(pool, settings, "BJ")
+    fee, prefix = data.fee, data.prefix
+    try:
+        names = ("C1", "C2", "D1", "D2")
+        plans = [
+            await _plan(
+                pool,
+                data,
+                n,
+                site_name="学校",
+                level=Level.INTERMEDIATE,
+                results=[True],
+            )
+            for n in names
+        ]
+        c1, c2, d1, d2 = plans
+        day = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+        # C1 and C2 paid in full and invoiced as a whole; D1 and D2 paid
+        # together, D2 short by 100.00, and D3 of that payment not in the batch.
+        for plan_id, paid, group, number in (
+            (c1, fee, f"{c1},{c2}", "26442000000000040101"),
+            (c2, fee, f"{c1},{c2}", "26442000000000040101"),
+            (d1, fee, f"{d1},{d2},{prefix}-D3", None),
+            (d2, fee - 100, f"{d1},{d2},{prefix}-D3", None),
+        ):
+            await _audit(
+                pool,
+                plan_id,
+                "upload_application",
+                day,
+                amount=f"{fee:.2f}",
+                paid_plans=group,
+            )
+            await _audit(pool, plan_id, "confirm_payment", day, amount=f"{paid:.2f}")
+            if number:
+                await _audit(pool, plan_id, "record_invoice", day, invoice=number)
+
+        report = await BatchReportActivities(settings, pool, store).gather(
+            BatchReportRequest(batch_id=data.batch_id, plan_ids=plans)
+        )
+        rows = _rows(render_xlsx(report))
+    finally:
+        await _forget(pool, data)
+
+    column = {name: index for index, name in enumerate(rows[2])}
+    by_plan = {row[1]: row for row in rows[3:7]}
+    checks = {p: by_plan[p][column["核对"]] for p in plans}
+    assert checks[c1] == checks[c2] == f"一致；合并缴费：{c1}、{c2}"
+    assert checks[d1].startswith("一致；")
+    assert checks[d2].startswith("不符（-100.00）；")
+    assert f"其中 {prefix}-D3 不在本批次" in checks[d2]
+    assert by_plan[d2][column["差额（元）"]] == -100
+    totals = rows[7]
+    assert totals[column["应收金额（元）"]] == 4 * fee
+    assert totals[column["实收金额（元）"]] == 4 * fee - 100
+    assert report.paid == 4 * fee - 100 and report.flagged == 1
+
+
 def _line(plan_id: str, passed: int, payment: Payment) -> PlanLine:
     return PlanLine(
         plan_id=plan_id,
@@ -383,28 +463,58 @@ def _line(plan_id: str, passed: int, payment: Payment) -> PlanLine:
     )
 
 
-def test_one_payment_for_several_plans_is_checked_against_them_together() -> None:
+def test_each_plan_of_a_joint_payment_is_checked_on_its_own_share() -> None:
+    """Regression: a plan's own share of a joint payment was compared with the
+    fees of every plan of the payment (4200.00 against 8400.00: 不符 -4,200.00
+    on a payment paid in full) and the paid total counted one share for the
+    whole payment."""
     audit = {
         "upload_application": (
             GATHERED,
-            {"amount": "1500.00", "paid_plans": "P-001,P-002"},
+            {"amount": "600.00", "paid_plans": "P-001,P-002"},
         )
     }
-    shared = payment_from_audit("P-001", audit)
-    assert shared.covers == ("P-001", "P-002") and shared.amount == Decimal("1500.00")
+    first = payment_from_audit("P-001", audit)
+    assert first.covers == ("P-001", "P-002") and first.amount == Decimal("600.00")
     # A list written out as JSON names the same plans.
     listed = {"upload_application": (GATHERED, {"paid_plan_ids": '["P-002"]'})}
     assert payment_from_audit("P-002", listed).covers == ("P-002",)
     assert payment_from_audit("P-002", {}).covers == ("P-002",)
+    second = Payment(
+        amount=Decimal("600.00"),
+        covers=("P-001", "P-002"),
+        absentees_paid=0,
+        received_on=None,
+        invoice=None,
+    )
 
     both = check_payments(
-        "B", "", GATHERED, [_line("P-001", 2, shared), _line("P-002", 3, shared)]
+        "B", "", GATHERED, [_line("P-001", 2, first), _line("P-002", 2, second)]
     )
-    assert [c.check for c in both.lines] == [Check.MATCH, Check.MATCH]
-    assert both.paid == Decimal("1500.00") and both.expected == Decimal("1500.00")
+    assert [(c.check, c.difference) for c in both.lines] == [
+        (Check.MATCH, Decimal(0)),
+        (Check.MATCH, Decimal(0)),
+    ]
+    assert both.paid == Decimal("1200.00") == both.expected and both.flagged == 0
 
-    alone = check_payments("B", "", GATHERED, [_line("P-001", 2, shared)])
-    assert alone.lines[0].check is Check.SHARED_INCOMPLETE
+    # The second plan short by 100.00: that plan alone differs, by that much.
+    short = check_payments(
+        "B", "", GATHERED, [_line("P-001", 2, first), _line("P-002", 3, second)]
+    )
+    assert [(c.check, c.difference) for c in short.lines] == [
+        (Check.MATCH, Decimal(0)),
+        (Check.DIFFERENT, Decimal("-300.00")),
+    ]
+    assert short.paid == Decimal("1200.00") and short.expected == Decimal("1500.00")
+
+    # The other plan outside the batch: this plan's share is still checked,
+    # the other's neither counted nor asked for, and the sheet names it.
+    (alone,) = check_payments("B", "", GATHERED, [_line("P-001", 2, first)]).lines
+    assert (alone.check, alone.difference, alone.outside) == (
+        Check.MATCH,
+        Decimal(0),
+        ("P-002",),
+    )
 
 
 def test_the_sheet_shows_the_day_the_money_arrived_not_the_day_finance_acted() -> None:

@@ -22,6 +22,7 @@ from certflow.timeutil import end_of_day
 from starter.smtp_sink import body_text
 from tests.support import GM, LEAD, TECH, PlanDriver, refusal_text
 from tests.workflow.test_deadlines import POLICY, mails_for, skip_to
+from tests.workflow.test_invoice_records import _invoice
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
@@ -159,3 +160,63 @@ async def test_cancel_is_refused_in_a_batch_and_once_certificates_are_issued(
     )
     status = await driver.status()
     assert status.stage == Stage.ISSUED and status.certificates_issued > 0
+
+
+async def test_a_plan_holding_money_is_cancelled_only_leaving_it_to_finance(
+    make_driver: Any, sink_messages: Any, resources: Any
+) -> None:
+    """Regression: a plan with 4200.00 received and its invoice recorded was
+    cancelled as any plan, nobody told of the money, and its invoice number
+    was then recorded on another plan."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    other: PlanDriver = await make_driver()
+    await driver.reach_payment()
+    await driver.pay_and_sign(site_signoff=False)
+    number = "26442000000000050505"
+    invoiced = await _invoice(driver, number)
+    assert invoiced.accepted, invoiced.message
+    plan_id = driver.plan.plan_id
+    wf = ExamPlanWorkflow
+
+    refused = await refusal_text(
+        driver.h.execute_update(
+            wf.cancel_plan, CancelRequest(actor=ADMIN, reason=REASON)
+        )
+    )
+    held = (
+        f"财务部已确认到账 4200.00 元（{await driver.today()} 到账），"
+        f"已登记发票号码 {number}（4200.00 元）"
+    )
+    assert refused == "money_held: " + t("plan.cancel_money_held", held=held)
+    assert "--refund-by-finance" in refused and "红字发票" in refused
+    assert (await driver.status()).stage is Stage.PAYMENT_AND_SIGNOFF
+
+    cancel = CancelRequest(actor=ADMIN, reason=REASON, refund_by_finance=True)
+    result = await driver.h.execute_update(wf.cancel_plan, cancel)
+    assert result.accepted, result.message
+
+    # Finance is told what was received and invoiced, and that it is theirs.
+    subject = f"【考试计划 {plan_id}】已取消，其缴费与发票待财务部处理"
+    for _ in range(100):
+        told = mails_for(sink_messages(), plan_id, subject)
+        if told:
+            break
+        await asyncio.sleep(0.1)
+    assert len(told) == 1
+    assert "finance@" in str(told[0]["To"])
+    body = body_text(told[0])
+    assert held in body and "红字发票" in body and REASON in body
+
+    # The cancelled plan's invoice number is never recorded again.
+    audit = await pool.fetchval(
+        "SELECT details FROM audit WHERE plan_id = $1 AND action = 'cancel_plan'",
+        plan_id,
+    )
+    assert audit["invoice"] == number
+    await other.reach_payment()
+    await other.pay_and_sign(site_signoff=False)
+    again = await _invoice(other, number)
+    assert not again.accepted
+    assert again.message.startswith(f"发票号码 {number} 的发票属于已于")
+    assert plan_id in again.message and "红字发票" in again.message

@@ -165,9 +165,11 @@ async def test_a_retried_record_already_written_is_done(resources: Any) -> None:
     assert not refused.recorded and refused.batch_id == "B1"
 
 
-async def test_a_cancelled_plans_invoice_number_is_free_again(resources: Any) -> None:
-    """Review: a plan started by mistake kept its number, and its replacement
-    (another payment) was refused the number for good."""
+async def test_a_cancelled_plans_invoice_number_stays_taken(resources: Any) -> None:
+    """Regression: a cancelled plan let go of its invoice number and another
+    plan recorded it, though the invoice was still out, finance's to reverse
+    (红字发票). Its cancellation's audit line names it, and it stays taken,
+    the replacement of a plan started by mistake included."""
     pool, _ = resources
     store = PlanStore(pool)
     mistaken, replacement = await _plan(pool), await _plan(pool)
@@ -177,13 +179,21 @@ async def test_a_cancelled_plans_invoice_number_is_free_again(resources: Any) ->
 
     assert await _cancel(store, mistaken)
     again = _invoice(replacement, number, key=f"{replacement}/invoice")
+    refused = await _record(store, again)
 
-    assert (await _record(store, again)).recorded
+    assert not refused.recorded
+    assert (refused.voided_on, refused.voided_by_cancellation) == (mistaken, True)
+    details = await pool.fetchval(
+        "SELECT details FROM audit WHERE plan_id = $1 AND action = 'cancel_plan'",
+        mistaken,
+    )
+    assert details["invoice"] == number
 
 
 async def test_a_cancelled_plans_voided_number_stays_taken(resources: Any) -> None:
-    """A cancelled plan lets go of the number it holds, never voided; the
-    number of an invoice it voided stays taken, for its replacement too."""
+    """The number of an invoice a cancelled plan voided before stays taken
+    as voided, and the one it held at its cancellation as cancelled, for its
+    replacement too."""
     pool, _ = resources
     store = PlanStore(pool)
     mistaken, replacement = await _plan(pool), await _plan(pool)
@@ -198,11 +208,12 @@ async def test_a_cancelled_plans_voided_number_stays_taken(resources: Any) -> No
     takes_voided = _invoice(replacement, voided, key=f"{replacement}/invoice/1")
     refused = await _record(store, takes_voided)
     takes_held = _invoice(replacement, held, key=f"{replacement}/invoice/2")
-    given = await _record(store, takes_held)
+    kept = await _record(store, takes_held)
 
     assert not refused.recorded
     assert (refused.voided_on, refused.voided_at) == (mistaken, AT)
-    assert given.recorded
+    assert not refused.voided_by_cancellation
+    assert not kept.recorded and kept.voided_by_cancellation
 
 
 async def test_a_joint_invoice_voided_on_one_plan_alone_stays_the_others_own(

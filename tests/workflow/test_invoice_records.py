@@ -119,6 +119,12 @@ async def test_an_invoice_number_is_digits_and_kept_as_issued(
             "plan.bad_invoice_number", value=wrong
         )
 
+    # Trial: an ID number kept as the invoice's, printed and audited whole.
+    for id_number in ("421002200506166066", "42100220050616606X"):
+        said = await refusal(id_number)
+        assert said == "bad_argument: " + t("plan.invoice_number_id")
+        assert "1660" not in said
+
     # Full-width digits typed in groups: read as the 16 digits issued.
     result = await _invoice(driver, "２６４４ ２０００ ００００ １２３４")
     assert result.accepted, result.message

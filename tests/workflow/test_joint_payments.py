@@ -239,7 +239,10 @@ async def test_a_plan_of_a_joint_payment_cancelled_since_gathering_no_longer_cou
     gathered = await batch.query(ApprovalBatchWorkflow.status)
     assert [(p.plan_ids, p.outside) for p in gathered.joint_payments] == [(paid, [c])]
 
-    cancel = CancelRequest(actor=TECH, reason="考试计划重复创建")
+    # Its payment confirmed and invoiced: finance refunds and reverses it.
+    cancel = CancelRequest(
+        actor=TECH, reason="考试计划重复创建", refund_by_finance=True
+    )
     cancelled = await withdrawn.h.execute_update(ExamPlanWorkflow.cancel_plan, cancel)
     assert cancelled.accepted, cancelled.message
 
