@@ -76,6 +76,7 @@ def build_activities(
         plans.close_batch,
         plans.mark_plans_gone,
         plans.joint_payments,
+        plans.check_joint_payment,
         intake.process_upload,
         intake.record_upload,
         intake.build_consistency_report,
