@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
@@ -17,6 +17,7 @@ from certflow.activity_models import (
     FinanceRecord,
     HeldBackPayment,
     JointPayment,
+    JointPaymentCheck,
     JointPaymentsRequest,
     PlanRegistration,
     ReleaseRequest,
@@ -28,6 +29,12 @@ from certflow.joint_invoice import (
     invoice_conflict,
     left_to_correct,
     payment_disagrees,
+)
+from certflow.joint_payment import (
+    JointPaymentFacts,
+    PaidPlansListing,
+    ReceivedHolding,
+    lists_disagree,
 )
 from certflow.models import Stage
 
@@ -172,6 +179,19 @@ def payment_key(plan_id: str, paid_plan_ids: list[str]) -> str:
     return ",".join(sorted({plan_id, *paid_plan_ids}))
 
 
+async def _live_payment(conn: asyncpg.Connection, plan_ids: list[str]) -> str:
+    """The payment of ``plan_ids`` as ``payment_key`` names it, its cancelled
+    plans left out: they drop out of every plan's list, so a plan still
+    listing one and a plan listing the others alone pay one payment."""
+    cancelled = await conn.fetch(
+        "SELECT plan_id FROM plans WHERE plan_id = ANY($1) AND stage = $2",
+        sorted(set(plan_ids)),
+        Stage.CANCELLED.value,
+    )
+    gone = {row["plan_id"] for row in cancelled}
+    return ",".join(sorted(set(plan_ids) - gone))
+
+
 async def _lock_payment(conn: asyncpg.Connection, plan_ids: list[str]) -> None:
     """Serialise the invoice records of the plans of one payment.
 
@@ -314,8 +334,11 @@ async def _gathered_apart(
     """
     if not payment_disagrees([claim, *others]):
         return None
+    # An approved plan keeps naming the batch that approved it, decided since:
+    # it is told apart from one waiting in an open batch.
     rows = await conn.fetch(
-        "SELECT plan_id, batch_id FROM plans"
+        "SELECT plan_id, batch_id, batches.status = 'decided' AS decided"
+        " FROM plans LEFT JOIN batches USING (batch_id)"
         " WHERE plan_id = ANY($1) AND batch_id IS NOT NULL ORDER BY plan_id",
         [h.plan_id for h in others],
     )
@@ -325,6 +348,7 @@ async def _gathered_apart(
     return FinanceOutcome(
         recorded=False,
         gathered=gathered,
+        approved=[row["plan_id"] for row in rows if row["decided"]],
         clashing=[h for h in others if h.plan_id in gathered],
     )
 
@@ -354,7 +378,7 @@ async def _claim_invoice_number(
     plans of one payment wait for each other on ``_lock_payment``.
     """
     plan_id = req.entry.plan_id
-    payment = payment_key(plan_id, req.paid_plan_ids)
+    payment = await _live_payment(conn, [plan_id, *req.paid_plan_ids])
     await conn.execute(
         "INSERT INTO invoice_numbers (number, payment) VALUES ($1, $2) "
         "ON CONFLICT (number) DO NOTHING",
@@ -364,7 +388,9 @@ async def _claim_invoice_number(
     held_for = await conn.fetchval(
         "SELECT payment FROM invoice_numbers WHERE number = $1 FOR UPDATE", number
     )
-    if held_for != payment:
+    if held_for != payment and (
+        await _live_payment(conn, held_for.split(",")) != payment
+    ):
         others = await conn.fetch(
             "SELECT plan_id FROM plan_invoices WHERE number = $1 AND plan_id <> $2 "
             "ORDER BY plan_id",
@@ -468,7 +494,9 @@ async def _recorded(conn: asyncpg.Connection, req: FinanceRecord) -> FinanceOutc
 # Each plan's latest confirmation of its payment (or finance's correction of
 # it), and its latest return by a batch for the payment to be checked again.
 _CONFIRMED = """
-    SELECT DISTINCT ON (plan_id) plan_id, at, details ->> 'amount' AS amount
+    SELECT DISTINCT ON (plan_id) plan_id, at, details ->> 'amount' AS amount,
+        details ->> 'received_on' AS received_on,
+        coalesce(details ->> 'reference', '') AS reference
     FROM audit
     WHERE plan_id = ANY($1) AND accepted
         AND action IN ('confirm_payment', 'correct_payment')
@@ -480,6 +508,86 @@ _CHECKED_AGAIN = """
         AND details ->> 'returned_to' LIKE '%payment_check%'
     GROUP BY plan_id
 """
+
+
+# The latest accepted application of each plan among $1, or naming $2 in it.
+_LISTINGS = """
+    WITH touching AS (
+        SELECT DISTINCT plan_id FROM audit
+        WHERE action = 'upload_application' AND accepted
+            AND (plan_id = ANY($1)
+                OR $2 = ANY(string_to_array(details ->> 'paid_plans', ',')))
+    )
+    SELECT DISTINCT ON (plan_id) plan_id, details ->> 'paid_plans' AS paid
+    FROM audit
+    WHERE plan_id IN (SELECT plan_id FROM touching)
+        AND action = 'upload_application' AND accepted
+    ORDER BY plan_id, at DESC, id DESC
+"""
+# Stages of a plan past its payment: approved, its certificates issued.
+_ENDED = (Stage.ISSUANCE.value, Stage.ISSUED.value)
+
+
+async def _confirmations(
+    conn: asyncpg.Connection, plan_ids: list[str]
+) -> dict[str, asyncpg.Record]:
+    """Of ``plan_ids``, those whose money finance has confirmed and no batch
+    has sent back to be checked again since: each with its latest
+    confirmation (or correction of it)."""
+    confirmed = {r["plan_id"]: r for r in await conn.fetch(_CONFIRMED, plan_ids)}
+    returned = {
+        r["plan_id"]: r["at"] for r in await conn.fetch(_CHECKED_AGAIN, plan_ids)
+    }
+    return {
+        p: row
+        for p, row in confirmed.items()
+        if not (p in returned and returned[p] >= row["at"])
+    }
+
+
+async def joint_payment_facts(
+    conn: asyncpg.Connection, plan_id: str, paid_plan_ids: list[str]
+) -> JointPaymentFacts:
+    """What the other plans a payment touches list and confirmed: those
+    ``paid_plan_ids`` names, and those whose latest application names
+    ``plan_id`` (see ``certflow.joint_payment``). Cancelled plans drop out
+    of every list, and are named."""
+    named = sorted(set(paid_plan_ids) - {plan_id})
+    applied = {}
+    for row in await conn.fetch(_LISTINGS, named, plan_id):
+        paid = _plan_ids(row["paid"])
+        if row["plan_id"] != plan_id and (row["plan_id"] in named or plan_id in paid):
+            applied[row["plan_id"]] = paid
+    others = sorted(set(named) | set(applied))
+    mentioned = sorted(set(others).union(*applied.values()))
+    stages = {
+        row["plan_id"]: row["stage"]
+        for row in await conn.fetch(
+            "SELECT plan_id, stage FROM plans WHERE plan_id = ANY($1)", mentioned
+        )
+    }
+    cancelled = sorted(p for p, s in stages.items() if s == Stage.CANCELLED.value)
+    live = [p for p in others if p not in cancelled]
+    confirmed = await _confirmations(conn, live)
+    listings = [
+        PaidPlansListing(
+            plan_id=p,
+            listed=sorted(applied.get(p, set()) - set(cancelled)),
+            confirmed=p in confirmed,
+            ended=stages.get(p) in _ENDED,
+        )
+        for p in live
+    ]
+    received = [
+        ReceivedHolding(
+            plan_id=p,
+            received_on=date.fromisoformat(row["received_on"]),
+            reference=row["reference"].strip(),
+        )
+        for p, row in sorted(confirmed.items())
+        if p in named and row["received_on"]
+    ]
+    return JointPaymentFacts(cancelled=cancelled, listings=listings, received=received)
 
 
 async def _joint_total_refusal(
@@ -525,6 +633,20 @@ async def _joint_total_refusal(
     return FinanceOutcome(
         recorded=False, joint_total=f"{total.quantize(CENT)}", cancelled=cancelled
     )
+
+
+def _received_apart(
+    entry: AuditEntry, facts: JointPaymentFacts
+) -> list[ReceivedHolding]:
+    """The other plans of a payment whose confirmations give another day or
+    reference than the correction ``entry`` wrote: each is corrected alike."""
+    day = date.fromisoformat(entry.details["received_on"])
+    reference = str(entry.details.get("reference") or "").strip()
+    return [
+        r
+        for r in facts.received
+        if r.received_on != day or (reference and r.reference not in ("", reference))
+    ]
 
 
 class PlanStore:
@@ -715,6 +837,12 @@ class PlanStore:
                 return await _recorded(conn, req)
             if req.outside_batch and batch_id is not None:
                 return FinanceOutcome(recorded=False, batch_id=batch_id)
+            facts = await joint_payment_facts(conn, entry.plan_id, req.paid_plan_ids)
+            if req.invoice_number is not None and lists_disagree(
+                entry.plan_id, req.paid_plan_ids, facts
+            ):
+                # Whose invoice it is waits for which plans the payment covers.
+                return FinanceOutcome(recorded=False, paid_plans=facts)
             if req.joint_amount is not None:
                 refused = await _joint_total_refusal(
                     conn,
@@ -737,7 +865,18 @@ class PlanStore:
                 if refused is not None:
                     return refused
             await conn.execute(_INSERT_AUDIT, *_audit_values(entry))
-            return await _recorded(conn, req)
+            recorded = await _recorded(conn, req)
+            if entry.action == "correct_payment":
+                recorded.still_received = _received_apart(entry, facts)
+            return recorded
+
+    @activity.defn
+    async def check_joint_payment(self, req: JointPaymentCheck) -> JointPaymentFacts:
+        """What the other plans of a plan's payment list and confirmed, for
+        the plan to check an application or a confirmation against (see
+        ``certflow.joint_payment``): the plan cannot read other plans."""
+        async with self.pool.acquire() as conn:
+            return await joint_payment_facts(conn, req.plan_id, req.paid_plan_ids)
 
     @activity.defn
     async def record_audit(self, entry: AuditEntry) -> None:
@@ -906,6 +1045,7 @@ class PlanStore:
                     "SELECT plan_id, stage FROM plans WHERE plan_id = ANY($1)", named
                 )
             }
+            held = await _invoices(conn, named)
         batch = set(req.plan_ids)
         payments = []
         for group in groups:
@@ -916,7 +1056,14 @@ class PlanStore:
             ]
             if len(plans) > 1:
                 outside = [p for p in plans if p not in batch]
-                payments.append(JointPayment(plan_ids=plans, outside=outside))
+                kinds = {h.whole_payment for h in held if h.plan_id in plans}
+                payments.append(
+                    JointPayment(
+                        plan_ids=plans,
+                        outside=outside,
+                        invoiced_whole=True in kinds if kinds else None,
+                    )
+                )
         return payments
 
     @activity.defn

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from certflow.calendar import PublicityWindow
 from certflow.joint_invoice import InvoiceConflict, InvoiceHolding
+from certflow.joint_payment import JointPaymentFacts, ReceivedHolding
 from certflow.models import (
     Actor,
     DocumentKind,
@@ -124,6 +125,23 @@ class FinanceOutcome(Model):
     # approved), by plan, with their batch ids; the record would leave their
     # invoices, as gathered, disagreeing with the payment's (``clashing``).
     gathered: dict[str, str] = Field(default_factory=dict)
+    # Of them, those approved in a batch decided since: their invoice stands.
+    approved: list[str] = Field(default_factory=list)
+    # Refused: the plans of the payment list different plans (what each
+    # lists, see ``certflow.joint_payment``).
+    paid_plans: JointPaymentFacts | None = None
+    # Recorded (a received date corrected): the other plans of the payment
+    # whose confirmations still give another day or reference.
+    still_received: list[ReceivedHolding] = Field(default_factory=list)
+
+
+class JointPaymentCheck(Model):
+    """A plan and the plans its payment covers (its application's list, or
+    the one being uploaded), for the database to say what the other plans of
+    that payment list and how their money was confirmed."""
+
+    plan_id: str
+    paid_plan_ids: list[str]
 
 
 class ProcessUpload(Model):
@@ -385,6 +403,9 @@ class JointPayment(Model):
 
     plan_ids: list[str]
     outside: list[str] = Field(default_factory=list)
+    # How it is invoiced: one whole-payment invoice (True), plan by plan
+    # (False), or not yet (None; also in readings from before it was kept).
+    invoiced_whole: bool | None = None
 
 
 class BatchReportRequest(Model):

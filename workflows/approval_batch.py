@@ -542,6 +542,7 @@ class ApprovalBatchWorkflow:
                         "batch.joint_return_outside",
                         plan_id=plan_id,
                         others=others,
+                        voids=_voids(payment),
                         outside="、".join(payment.outside),
                     ),
                     type="bad_argument",
@@ -557,10 +558,22 @@ class ApprovalBatchWorkflow:
                         "batch.joint_return_partial",
                         plan_id=plan_id,
                         others=others,
+                        voids=_voids(payment),
                         kept="、".join(kept),
                     ),
                     type="bad_argument",
                 )
+
+
+def _voids(payment: JointPayment) -> str:
+    """What sending the payment back voids, said by how it is invoiced."""
+    if payment.invoiced_whole is None:
+        return t("batch.joint_voids_none")
+    return t(
+        "batch.joint_voids_whole"
+        if payment.invoiced_whole
+        else "batch.joint_voids_apart"
+    )
 
 
 def _checked_again(decision: BatchDecisionRequest) -> set[str]:

@@ -62,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         FinanceRecord,
         IssuanceResult,
         IssueRequest,
+        JointPaymentCheck,
         Notification,
         PlanRegistration,
         PlatformImportRequest,
@@ -80,6 +81,13 @@ with workflow.unsafe.imports_passed_through():
         conflict_message,
         holdings_text,
         still_to_correct,
+    )
+    from certflow.joint_payment import (
+        JointPaymentFacts,
+        application_refusal,
+        lists_refusal,
+        received_refusal,
+        received_still_apart,
     )
     from certflow.models import Actor, DocumentKind, DocumentRef, Problem, Role, Stage
     from certflow.plan import (
@@ -261,6 +269,12 @@ CORRECTION_APPLY_REFUSED = "correction-apply-refused"
 # requests) never woke the loop: one run grew past every limit, and once the
 # server refused its updates the plan took no action until its next timer.
 CONTINUE_AS_NEW_AFTER_HANDLERS = "continue-as-new-after-handlers"
+# Patch id, followed by the case's number in the run: an application, and
+# finance's confirmation of the payment, are checked against the other plans
+# of the payment in the database (certflow.joint_payment): which plans it
+# covers must agree across them, and one payment arrives on one day under one
+# reference. Before, each plan took its own application's list on trust.
+PAYMENT_AGREES_ACROSS_PLANS = "payment-agrees-across-plans"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -1953,6 +1967,8 @@ class ExamPlanWorkflow:
                 if changed is not None
                 else self._refused_at_turn(self._application_refusal(req))
             )
+            if refused is None and self._patched_case(PAYMENT_AGREES_ACROSS_PLANS):
+                refused = await self._payment_disagrees(req.paid_plan_ids)
             record = self._upload_record(
                 DocumentKind.CERTIFICATE_APPLICATION,
                 req.application_scan,
@@ -2101,11 +2117,73 @@ class ExamPlanWorkflow:
         # this closes, and leave the invoice owed on the figures it replaces;
         # a correction may send the application back, a cancellation withdraw
         # the plan.
+        if self._patched_case(PAYMENT_AGREES_ACROSS_PLANS):
+            return await self._confirm_agreed_payment(req)
         return await self._confirmed_in_turn(
             DocumentKind.CERTIFICATE_APPLICATION,
             "plan.application_replaced",
             lambda: self._payment_refusal(req),
             lambda: self._confirm_payment(req),
+        )
+
+    async def _confirm_agreed_payment(self, req: PaymentConfirmation) -> ActionResult:
+        """Confirm the payment once the database says the other plans of it
+        agree: they list the same plans, and those confirmed give the same
+        received day and reference (``certflow.joint_payment``).
+
+        Under the lock, as an application is recorded: none is taken while
+        the other plans are read, and what the validator checked is checked
+        again at the end, the plan maybe changed while they were.
+        """
+        seen = self._state.document_versions.get(DocumentKind.CERTIFICATE_APPLICATION)
+        async with self._lock:
+            facts = await self._joint_facts(self._state.payment.paid_plan_ids)
+            latest = self._state.document_versions.get(
+                DocumentKind.CERTIFICATE_APPLICATION
+            )
+            refused = _first(
+                None
+                if latest == seen
+                else Refusal(
+                    "replaced", t("plan.application_replaced", version=latest)
+                ),
+                self._payment_refusal(req),
+            )
+            if refused is not None:
+                return ActionResult(accepted=False, message=refused.message)
+            if facts is None:
+                return _not_processed("plan.action_failed")
+            plan_id = self._state.info.plan_id
+            paid = self._state.payment.paid_plan_ids
+            message = lists_refusal(
+                plan_id, paid, facts, "plan.paid_plans_to_confirm"
+            ) or received_refusal(
+                req.received_on, req.reference, facts, sorted({plan_id, *paid})
+            )
+            if message is not None:
+                return ActionResult(accepted=False, message=message)
+            return await self._confirm_payment(req)
+
+    async def _joint_facts(self, paid_plan_ids: list[str]) -> JointPaymentFacts | None:
+        """What the other plans of the payment list and confirmed; None when
+        the database could not be reached."""
+        facts: JointPaymentFacts | None = await self._attempt(
+            PlanStore.check_joint_payment,
+            JointPaymentCheck(
+                plan_id=self._state.info.plan_id, paid_plan_ids=paid_plan_ids
+            ),
+        )
+        return facts
+
+    async def _payment_disagrees(self, paid_plan_ids: list[str]) -> ActionResult | None:
+        """The answer to an application whose list of plans does not fit the
+        other plans of its payment; None to take it."""
+        facts = await self._joint_facts(paid_plan_ids)
+        if facts is None:
+            return _not_processed("plan.upload_failed")
+        message = application_refusal(self._state.info.plan_id, paid_plan_ids, facts)
+        return (
+            None if message is None else ActionResult(accepted=False, message=message)
         )
 
     async def _confirm_payment(self, req: PaymentConfirmation) -> ActionResult:
@@ -2856,7 +2934,8 @@ class ExamPlanWorkflow:
         return ActionResult(
             accepted=True,
             message=message
-            + still_to_correct(number, outcome.still_differing, outcome.still_apart),
+            + still_to_correct(number, outcome.still_differing, outcome.still_apart)
+            + received_still_apart(outcome.still_received),
         )
 
     def _finance_refused(
@@ -2871,13 +2950,27 @@ class ExamPlanWorkflow:
         others of its payment, or one leaving them apart from a plan of the
         payment a batch holds."""
         amount = None if invoiced is None else invoiced.amount
+        if outcome.paid_plans is not None:
+            message = lists_refusal(
+                self._state.info.plan_id,
+                self._state.payment.paid_plan_ids,
+                outcome.paid_plans,
+                "plan.paid_plans_to_invoice",
+            )
+            return ActionResult(accepted=False, message=message or "")
         if outcome.unconfirmed or outcome.joint_total is not None:
             return ActionResult(
                 accepted=False, message=self._joint_refusal(outcome, amount)
             )
         if outcome.gathered:
+            # Waiting for a decision helps only where a batch is still open.
+            key = (
+                "plan.invoice_joint_approved"
+                if set(outcome.gathered) <= set(outcome.approved)
+                else "plan.invoice_joint_gathered"
+            )
             message = t(
-                "plan.invoice_joint_gathered",
+                key,
                 plans="、".join(sorted(set(self._state.payment.paid_plan_ids))),
                 gathered="、".join(
                     t("plan.invoice_gathered_plan", plan_id=plan_id, batch_id=batch)

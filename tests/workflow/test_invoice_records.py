@@ -36,6 +36,9 @@ from tests.support import (
 )
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 
+# A joint payment invoiced as a whole: what sending it back voids.
+WHOLE = t("batch.joint_voids_whole")
+
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
 
 
@@ -706,7 +709,7 @@ async def test_a_joint_payment_goes_back_to_be_checked_again_whole_or_not_at_all
     # One plan sent back, the other approved or waiting for the next batch:
     # refused, naming the other plan and what to do instead.
     refusal = "bad_argument: " + t(
-        "batch.joint_return_partial", plan_id=a, others=b, kept=b
+        "batch.joint_return_partial", plan_id=a, others=b, voids=WHOLE, kept=b
     )
     back = {a: [Duty.PAYMENT_CHECK]}
     approved = _decide(batch, approve=[b], reject={a: "到账待核"}, return_to=back)
@@ -762,7 +765,7 @@ async def test_a_plan_of_a_joint_payment_outside_the_batch_keeps_it_from_going_b
 
     back = _decide(batch, reject={a: "到账待核"}, return_to={a: [Duty.PAYMENT_CHECK]})
     assert await refusal_text(back) == "bad_argument: " + t(
-        "batch.joint_return_outside", plan_id=a, others=b, outside=b
+        "batch.joint_return_outside", plan_id=a, others=b, voids=WHOLE, outside=b
     )
     status = await batch.query(ApprovalBatchWorkflow.status)
     plans = "、".join(sorted([a, b]))

@@ -29,6 +29,7 @@ from starter.smtp_sink import body_text
 from tests.cli.conftest import certflow_runner
 from tests.support import TECH, PlanDriver, mails_of, refusal_text
 from tests.workflow.test_invoice_records import (
+    WHOLE,
     _audit,
     _batch_of,
     _decide,
@@ -251,7 +252,7 @@ async def test_a_plan_of_a_joint_payment_cancelled_since_gathering_no_longer_cou
     reasons = {a: "到账金额待核", b: "到账金额待核"}
     alone = _decide(batch, reject=reasons, return_to={a: [Duty.PAYMENT_CHECK]})
     assert await refusal_text(alone) == "bad_argument: " + t(
-        "batch.joint_return_partial", plan_id=a, others=b, kept=b
+        "batch.joint_return_partial", plan_id=a, others=b, voids=WHOLE, kept=b
     )
     status = await batch.query(ApprovalBatchWorkflow.status)
     assert not status.decided
