@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
@@ -821,14 +821,32 @@ def _voided_invoices(status: PlanStatus) -> list[tuple[str, str]]:
 # -- actions on one plan: one table row per workflow update ----------------------
 
 
-def _money(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(
-            t("cli.bad_amount", value=shown(text))
-        ) from None
-    return value
+# An amount as written on a bank slip or an invoice: digits, in groups of three
+# with commas or not, and decimals; a sign only so the request can say a
+# negative amount must be above 0. Read after NFKC, so full-width digits,
+# commas and points are the ASCII ones, and ￥ is ¥.
+_AMOUNT_TEXT = re.compile(r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?")
+# What Decimal would read as a number but nobody writes as an amount:
+# an exponent (42e2) or no number at all (inf, nan).
+_NOT_WRITTEN_OUT = re.compile(r"[0-9.]e|inf|nan", re.IGNORECASE)
+
+
+def amount_argument(text: str) -> Decimal:
+    """Read an amount of money as staff type it: the one reader of ``--amount``.
+
+    ``4200``, ``4200.00``, ``4,200.00`` (groups of three, a full-width comma
+    too), ``¥4200`` or ``￥4200`` and ``4200元`` are the same amount. An
+    exponent (``42e2``), ``inf`` and ``nan`` are refused, saying to write the
+    digits out, and so is a comma anywhere but between groups of three
+    (``42,00``), which says nothing sure about the amount.
+    """
+    read = unicodedata.normalize("NFKC", text).strip()
+    read = read.removeprefix("¥").strip().removesuffix("元").strip()
+    if _AMOUNT_TEXT.fullmatch(read) is None:
+        exponent = _NOT_WRITTEN_OUT.search(read) is not None
+        key = "cli.amount_not_written_out" if exponent else "cli.bad_amount"
+        raise argparse.ArgumentTypeError(t(key, value=shown(text)))
+    return Decimal(read.replace(",", ""))
 
 
 def _day(text: str) -> date:
@@ -1326,7 +1344,7 @@ _REQUEST_ID = _flag("request_id", "request_id", type=_request_id)
 # Optional reasons default to None (argparse would run a "" default through
 # ``reason_argument``); ``PlanAction.request`` then uses the model's default.
 _REASON = _flag("--reason", "reason", type=reason_argument, default=None)
-_AMOUNT = _flag("--amount", "amount", type=_money, required=True)
+_AMOUNT = _flag("--amount", "amount", type=amount_argument, required=True)
 # Finance corrects its own record: ``--correct --reason "…"``.
 _CORRECTION = (
     _flag("--correct", "correct", action="store_true"),
@@ -1566,7 +1584,7 @@ PLAN_ACTIONS: list[PlanAction] = [
         "confirm_payment",
         PaymentConfirmation,
         (
-            _flag("--amount", "received_amount", type=_money, required=True),
+            _flag("--amount", "received_amount", type=amount_argument, required=True),
             _flag("--received-on", "received_on", type=_day, required=True),
             _payment_text("--reference", "reference"),
             *_CORRECTION,
