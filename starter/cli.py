@@ -1410,28 +1410,72 @@ async def check_paid_plans(ctx: Context, args: argparse.Namespace) -> None:
     paid: list[str] = list(dict.fromkeys(args.field_paid_plan_ids))
     args.field_paid_plan_ids = paid
     site = actor_of(args).site_code
-    client = await ctx.client()
     problems = []
     for plan_id in paid:
         if plan_id == args.plan_id:
             continue  # the plan checks itself
-        handle = client.get_workflow_handle(plan_workflow_id(plan_id))
-        try:
-            status: PlanStatus = await ctx.answer(
-                handle.query("status", result_type=PlanStatus)
-            )
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
+        status = await _status_if_any(ctx, plan_id)
+        if status is None:
             problems.append(t("cli.paid_plan_unknown", plan_id=plan_id))
-            continue
-        if status.site_code != site:
+        elif status.site_code != site:
             problems.append(t("cli.paid_plan_other_site", plan_id=plan_id))
         elif status.stage is Stage.CANCELLED:
             problems.append(t("cli.paid_plan_cancelled", plan_id=plan_id))
     if problems:
         # A refusal, like the plan's own: 未受理 first, then each plan's reason.
         raise CliError(t("cli.refused", reason="\n".join(problems)))
+
+
+async def check_joint_share(ctx: Context, args: argparse.Namespace) -> None:
+    """``payment --amount``: a joint payment's bank total is no plan's amount.
+
+    Each plan of a joint payment (合并缴费) declares, and finance confirms,
+    the plan's own share. Finance reading the bank's one total off the slip
+    and typing it on one plan was told by the plan to have the site correct
+    its application, which was right. The plan cannot see the other plans'
+    shares, so the tool asks each of them: an amount that is their total is
+    refused here, naming this plan's share. Any other amount goes to the plan.
+    """
+    if actor_of(args).role is not Role.FINANCE:
+        return  # the plan refuses anybody else, as it does
+    status = await _status_if_any(ctx, args.plan_id)
+    if status is None:
+        return
+    payment = status.payment
+    if not is_joint(payment) or payment.declared_amount is None:
+        return
+    cent = Decimal("0.01")
+    received = args.field_received_amount.quantize(cent)
+    share = Decimal(str(payment.declared_amount)).quantize(cent)
+    if received == share:
+        return
+    total = share
+    for plan_id in sorted(set(payment.paid_plan_ids) - {status.plan_id}):
+        other = await _status_if_any(ctx, plan_id)
+        declared = None if other is None else other.payment.declared_amount
+        if declared is None:
+            return  # a share not known: the plan answers as it does
+        total += Decimal(str(declared)).quantize(cent)
+    if received != total:
+        return
+    reason = t(
+        "cli.payment_joint_total",
+        received=f"{received:.2f}",
+        plans="、".join(sorted(set(payment.paid_plan_ids))),
+        plan_id=status.plan_id,
+        share=f"{share:.2f}",
+    )
+    raise CliError(t("cli.refused", reason=reason))
+
+
+async def _status_if_any(ctx: Context, plan_id: str) -> PlanStatus | None:
+    """A plan's status; None for a plan that does not exist (anymore)."""
+    try:
+        return await plan_status(ctx, plan_id)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return None
 
 
 PLAN_ACTIONS: list[PlanAction] = [
@@ -1590,6 +1634,7 @@ PLAN_ACTIONS: list[PlanAction] = [
             *_CORRECTION,
         ),
         check=check_finance_correction,
+        verify=check_joint_share,
     ),
     PlanAction(
         ("invoice",),
