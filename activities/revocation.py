@@ -22,7 +22,7 @@ from certflow.certificates import (
     status_list_time,
 )
 from certflow.i18n import t
-from certflow.privacy import holds_id_number, mask_id_numbers_in
+from certflow.privacy import holds_id_number, holds_name, mask_id_numbers_in
 from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,9 @@ async def revoke(
     ``pool`` comes from :func:`activities.db.create_pool` (jsonb as Python objects).
 
     Raises :class:`RevocationError` for an empty reason or one holding an ID
-    number (the reason is published), an unknown number, a certificate already
-    revoked, or a date before the certificate was issued.
+    number or the holder's name (the reason is published), an unknown number,
+    a certificate already revoked, or a date before the certificate was issued.
+    Neither the ID number nor the name is repeated.
     The row update and its audit row commit together.
     """
     reason = reason.strip()
@@ -62,7 +63,7 @@ async def revoke(
         # The row lock makes two concurrent revocations of one number queue up,
         # so the second sees the first and is refused instead of overwriting it.
         row = await conn.fetchrow(
-            "SELECT plan_id, issued_on, revoked_on FROM certificates "
+            "SELECT plan_id, name, issued_on, revoked_on FROM certificates "
             "WHERE number = $1 FOR UPDATE",
             number,
         )
@@ -71,6 +72,10 @@ async def revoke(
             raise RevocationError(
                 t("revocation.unknown_certificate", number=mask_id_numbers_in(number))
             )
+        if holds_name(reason, row["name"]):
+            # Published beside the certificate's number: the holder's name in
+            # it would tie the number to the person for anyone who reads it.
+            raise RevocationError(t("revocation.reason_holds_name"))
         if row["revoked_on"] is not None:
             raise RevocationError(
                 t(

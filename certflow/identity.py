@@ -9,6 +9,9 @@ documents have no public check and are checked by pattern only.
 (full-width digits, spaces, lower-case ``x``), so this module never repairs a number.
 The ``make_*`` helpers build valid numbers for tests and the benchmark.
 
+An organisation's unified social credit code (统一社会信用代码, GB 32100) is
+here too: it is the number a school's ID-number-shaped value is told apart by.
+
 The admission number (准考证号) and the name are not documents, but they name a
 candidate in every upload and in every correction request; their rules are
 here so that intake and the correction reader apply the same ones.
@@ -24,7 +27,12 @@ from enum import StrEnum
 from functools import lru_cache
 from operator import mul
 
-from certflow.privacy import holds_id_number, holds_id_shaped
+from certflow.privacy import (
+    holds_id_number,
+    holds_id_shaped,
+    mask_id_number,
+    mask_id_shaped,
+)
 
 # A correction request finds its score by admission number, so intake accepts
 # only the admission numbers a request can name: ASCII letters, digits and
@@ -47,6 +55,11 @@ STAFF_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9-]{{0,{STAFF_ID_MAX_LENGTH - 1}}}$"
 # P2026-HB-0031), as issued (upper case). No group is long enough to hold an
 # ID number. Plans started before the rule keep their ids (``PlanInfo``).
 PLAN_ID_PATTERN = r"^P[0-9]{4}(?:-[A-Z0-9]{1,12}){1,4}$"
+
+
+# GB 32100-2015: the 18-character unified social credit code (统一社会信用代码).
+CREDIT_CODE_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
 def canonical_code(text: str) -> str:
@@ -130,6 +143,48 @@ def could_be_id_number(text: str) -> bool:
         if known and _birth_problem(run[6:14], date.max) is None:
             return True
     return False
+
+
+def credit_code_check_character(first17: str) -> str:
+    """Return the GB 32100 check character for the first 17 characters of a code.
+
+    Raises ``ValueError`` when ``first17`` is not 17 characters of the code's set.
+    """
+    if len(first17) != 17 or any(c not in CREDIT_CODE_CHARSET for c in first17):
+        raise ValueError("a credit code starts with 17 characters of its charset")
+    total = sum(
+        CREDIT_CODE_CHARSET.index(c) * w
+        for c, w in zip(first17, CREDIT_CODE_WEIGHTS, strict=True)
+    )
+    return CREDIT_CODE_CHARSET[(31 - total % 31) % 31]
+
+
+def is_valid_credit_code(code: str) -> bool:
+    """Tell whether ``code`` is an 18-character credit code with a correct check."""
+    return (
+        len(code) == 18
+        and all(c in CREDIT_CODE_CHARSET for c in code)
+        and credit_code_check_character(code[:17]) == code[17]
+    )
+
+
+def mask_person_id_numbers(text: str) -> str:
+    """Mask what in ``text`` could be a person's ID number, for a refusal to repeat.
+
+    Each run of digits :func:`could_be_id_number` takes keeps what
+    :func:`certflow.privacy.mask_id_number` keeps, the rest of ``text`` as it
+    is; a number typed in groups or full width is masked with the text around
+    it. A school's credit code is no person's: one with a correct check
+    character is left whole even when it is all digits.
+    """
+
+    def a_person_s(run: str) -> bool:
+        return could_be_id_number(run) and not is_valid_credit_code(run.upper())
+
+    masked = mask_id_shaped(text, a_person_s)
+    if could_be_id_number(masked) and not is_valid_credit_code(compact_code(masked)):
+        return mask_id_number(masked)
+    return masked
 
 
 def is_staff_id(text: str) -> bool:

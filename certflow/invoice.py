@@ -18,6 +18,12 @@ from pydantic import Field
 
 from certflow.arguments import shown
 from certflow.i18n import t
+from certflow.identity import (
+    CREDIT_CODE_CHARSET,
+    could_be_id_number,
+    is_valid_credit_code,
+    mask_person_id_numbers,
+)
 from certflow.intake.cells import (
     CellValue,
     clean_text,
@@ -97,9 +103,6 @@ LABELS: dict[InvoiceField, tuple[str, ...]] = {
 # invoices to some schools, which need the address, phone, bank and account.
 REQUIRED = tuple(InvoiceField)
 
-# GB 32100-2015: the 18-character unified social credit code (统一社会信用代码).
-CREDIT_CODE_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 # Before 2015 taxpayers carried a 15-character tax registration number: a 6-digit
 # region code and the 9-character organisation code (check character 0-9 or X).
 _OLD_TAX_NUMBER = re.compile(r"[0-9]{6}[0-9A-Z]{8}[0-9X]")
@@ -134,29 +137,6 @@ class InvoiceReading(Model):
     details: InvoiceDetails | None = None
     problems: list[Problem] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
-
-
-def credit_code_check_character(first17: str) -> str:
-    """Return the GB 32100 check character for the first 17 characters of a code.
-
-    Raises ``ValueError`` when ``first17`` is not 17 characters of the code's set.
-    """
-    if len(first17) != 17 or any(c not in CREDIT_CODE_CHARSET for c in first17):
-        raise ValueError("a credit code starts with 17 characters of its charset")
-    total = sum(
-        CREDIT_CODE_CHARSET.index(c) * w
-        for c, w in zip(first17, CREDIT_CODE_WEIGHTS, strict=True)
-    )
-    return CREDIT_CODE_CHARSET[(31 - total % 31) % 31]
-
-
-def is_valid_credit_code(code: str) -> bool:
-    """Tell whether ``code`` is an 18-character credit code with a correct check."""
-    return (
-        len(code) == 18
-        and all(c in CREDIT_CODE_CHARSET for c in code)
-        and credit_code_check_character(code[:17]) == code[17]
-    )
 
 
 @dataclass(frozen=True)
@@ -246,8 +226,10 @@ def _problem(
         message=t(f"invoice.{code}", **fields),
         sheet=sheet,
         row=row,
-        # Repeated as every refusal repeats a value: its first 40 characters.
-        value=None if value is None else shown(value),
+        # Repeated as every refusal repeats a value: its first 40 characters,
+        # and never what could be a person's ID number (the terminal, the
+        # plan's history and the annotated report's 问题清单 all show it).
+        value=None if value is None else shown(mask_person_id_numbers(value)),
     )
 
 
@@ -365,6 +347,9 @@ class _Check:
         wrong = sorted({c for c in code if c not in CREDIT_CODE_CHARSET})
         if wrong:
             self.add("taxpayer_id_charset", entry, characters="".join(wrong))
+            return None
+        if could_be_id_number(code) and not is_valid_credit_code(code):
+            self.add("taxpayer_id_person", entry)
             return None
         if not is_valid_credit_code(code):
             self.add("taxpayer_id_check", entry)

@@ -74,6 +74,34 @@ def surname_only(value: str) -> str:
     return f"{text[0]}某" if text else text
 
 
+def name_parts(name: str) -> list[str]:
+    """What of a person's name names them in a public text, longest first.
+
+    The full name; for a Chinese name of three characters or more, the surname
+    with one character of the given name (胡俊霞 -> 胡俊) and the given name
+    (俊霞), and for four or more the same after a two-character surname too
+    (欧阳娜娜 -> 欧阳娜, 娜娜); for a name written in parts (买买提·艾力), each part of
+    two characters or more. A single character alone (黎芬's 芬) is no part:
+    it is in too many words.
+    """
+    text = "".join(without_hidden(name).split())
+    parts = {text}
+    if "·" in text or "•" in text:
+        parts.update(part for part in re.split(r"[·•]", text) if len(part) >= 2)
+    elif len(text) >= 3:
+        parts.update((text[:2], text[1:]))
+        if len(text) >= 4:  # 欧阳娜娜: the surname may be 欧阳
+            parts.update((text[:3], text[2:]))
+    return sorted((part for part in parts if part), key=len, reverse=True)
+
+
+def holds_name(text: str, name: str) -> bool:
+    """Whether ``text`` holds the person called ``name``: any of
+    :func:`name_parts`, read without spaces or hidden characters."""
+    read = "".join(without_hidden(text).split())
+    return any(part in read for part in name_parts(name))
+
+
 def mask_id_numbers_in(text: str) -> str:
     """Mask every run shaped like an identity number inside ``text``.
 

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
@@ -825,14 +825,32 @@ def _voided_invoices(status: PlanStatus) -> list[tuple[str, str]]:
 # -- actions on one plan: one table row per workflow update ----------------------
 
 
-def _money(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(
-            t("cli.bad_amount", value=shown(text))
-        ) from None
-    return value
+# An amount as written on a bank slip or an invoice: digits, in groups of three
+# with commas or not, and decimals; a sign only so the request can say a
+# negative amount must be above 0. Read after NFKC, so full-width digits,
+# commas and points are the ASCII ones, and ￥ is ¥.
+_AMOUNT_TEXT = re.compile(r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?")
+# What Decimal would read as a number but nobody writes as an amount:
+# an exponent (42e2) or no number at all (inf, nan).
+_NOT_WRITTEN_OUT = re.compile(r"[0-9.]e|inf|nan", re.IGNORECASE)
+
+
+def amount_argument(text: str) -> Decimal:
+    """Read an amount of money as staff type it: the one reader of ``--amount``.
+
+    ``4200``, ``4200.00``, ``4,200.00`` (groups of three, a full-width comma
+    too), ``¥4200`` or ``￥4200`` and ``4200元`` are the same amount. An
+    exponent (``42e2``), ``inf`` and ``nan`` are refused, saying to write the
+    digits out, and so is a comma anywhere but between groups of three
+    (``42,00``), which says nothing sure about the amount.
+    """
+    read = unicodedata.normalize("NFKC", text).strip()
+    read = read.removeprefix("¥").strip().removesuffix("元").strip()
+    if _AMOUNT_TEXT.fullmatch(read) is None:
+        exponent = _NOT_WRITTEN_OUT.search(read) is not None
+        key = "cli.amount_not_written_out" if exponent else "cli.bad_amount"
+        raise argparse.ArgumentTypeError(t(key, value=shown(text)))
+    return Decimal(read.replace(",", ""))
 
 
 def _day(text: str) -> date:
@@ -1330,7 +1348,7 @@ _REQUEST_ID = _flag("request_id", "request_id", type=_request_id)
 # Optional reasons default to None (argparse would run a "" default through
 # ``reason_argument``); ``PlanAction.request`` then uses the model's default.
 _REASON = _flag("--reason", "reason", type=reason_argument, default=None)
-_AMOUNT = _flag("--amount", "amount", type=_money, required=True)
+_AMOUNT = _flag("--amount", "amount", type=amount_argument, required=True)
 # Finance corrects its own record: ``--correct --reason "…"``.
 _CORRECTION = (
     _flag("--correct", "correct", action="store_true"),
@@ -1396,28 +1414,72 @@ async def check_paid_plans(ctx: Context, args: argparse.Namespace) -> None:
     paid: list[str] = list(dict.fromkeys(args.field_paid_plan_ids))
     args.field_paid_plan_ids = paid
     site = actor_of(args).site_code
-    client = await ctx.client()
     problems = []
     for plan_id in paid:
         if plan_id == args.plan_id:
             continue  # the plan checks itself
-        handle = client.get_workflow_handle(plan_workflow_id(plan_id))
-        try:
-            status: PlanStatus = await ctx.answer(
-                handle.query("status", result_type=PlanStatus)
-            )
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
+        status = await _status_if_any(ctx, plan_id)
+        if status is None:
             problems.append(t("cli.paid_plan_unknown", plan_id=plan_id))
-            continue
-        if status.site_code != site:
+        elif status.site_code != site:
             problems.append(t("cli.paid_plan_other_site", plan_id=plan_id))
         elif status.stage is Stage.CANCELLED:
             problems.append(t("cli.paid_plan_cancelled", plan_id=plan_id))
     if problems:
         # A refusal, like the plan's own: 未受理 first, then each plan's reason.
         raise CliError(t("cli.refused", reason="\n".join(problems)))
+
+
+async def check_joint_share(ctx: Context, args: argparse.Namespace) -> None:
+    """``payment --amount``: a joint payment's bank total is no plan's amount.
+
+    Each plan of a joint payment (合并缴费) declares, and finance confirms,
+    the plan's own share. Finance reading the bank's one total off the slip
+    and typing it on one plan was told by the plan to have the site correct
+    its application, which was right. The plan cannot see the other plans'
+    shares, so the tool asks each of them: an amount that is their total is
+    refused here, naming this plan's share. Any other amount goes to the plan.
+    """
+    if actor_of(args).role is not Role.FINANCE:
+        return  # the plan refuses anybody else, as it does
+    status = await _status_if_any(ctx, args.plan_id)
+    if status is None:
+        return
+    payment = status.payment
+    if not is_joint(payment) or payment.declared_amount is None:
+        return
+    cent = Decimal("0.01")
+    received = args.field_received_amount.quantize(cent)
+    share = Decimal(str(payment.declared_amount)).quantize(cent)
+    if received == share:
+        return
+    total = share
+    for plan_id in sorted(set(payment.paid_plan_ids) - {status.plan_id}):
+        other = await _status_if_any(ctx, plan_id)
+        declared = None if other is None else other.payment.declared_amount
+        if declared is None:
+            return  # a share not known: the plan answers as it does
+        total += Decimal(str(declared)).quantize(cent)
+    if received != total:
+        return
+    reason = t(
+        "cli.payment_joint_total",
+        received=f"{received:.2f}",
+        plans="、".join(sorted(set(payment.paid_plan_ids))),
+        plan_id=status.plan_id,
+        share=f"{share:.2f}",
+    )
+    raise CliError(t("cli.refused", reason=reason))
+
+
+async def _status_if_any(ctx: Context, plan_id: str) -> PlanStatus | None:
+    """A plan's status; None for a plan that does not exist (anymore)."""
+    try:
+        return await plan_status(ctx, plan_id)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return None
 
 
 PLAN_ACTIONS: list[PlanAction] = [
@@ -1570,12 +1632,13 @@ PLAN_ACTIONS: list[PlanAction] = [
         "confirm_payment",
         PaymentConfirmation,
         (
-            _flag("--amount", "received_amount", type=_money, required=True),
+            _flag("--amount", "received_amount", type=amount_argument, required=True),
             _flag("--received-on", "received_on", type=_day, required=True),
             _payment_text("--reference", "reference"),
             *_CORRECTION,
         ),
         check=check_finance_correction,
+        verify=check_joint_share,
     ),
     PlanAction(
         ("invoice",),

@@ -14,7 +14,7 @@ from pathlib import Path
 import openpyxl
 
 from certflow.files import write_private
-from certflow.invoice import credit_code_check_character
+from certflow.identity import credit_code_check_character
 from certflow.models import Actor, Level, PassRule, PlanInfo, Role
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from openpyxl.utils import column_index_from_string
 from openpyxl.worksheet.worksheet import Worksheet
 
 from certflow.i18n import t
-from certflow.identity import IdType, parse_id_type
+from certflow.identity import IdType, mask_person_id_numbers, parse_id_type
 from certflow.intake.cells import CellValue, clean_text
 from certflow.intake.consistency import Mismatch
 from certflow.intake.container import Refusal
@@ -131,6 +131,10 @@ def annotated_copy(
     The first sheet copies the cell values of the sheet the problems name (or the
     first sheet), each problem cell filled red with the reason as a comment; the
     second lists every problem. An unreadable upload gets the list only.
+
+    Readers mask the values their problems repeat; the list masks once more
+    what could still be a person's ID number, so no reader's slip puts one
+    whole into a report that is mailed and kept.
     """
     book = Workbook()
     listing = book.active
@@ -159,7 +163,7 @@ def annotated_copy(
                 safe_cell(item.sheet or ""),
                 item.row,
                 safe_cell(item.column or ""),
-                safe_cell(item.value or ""),
+                safe_cell(mask_person_id_numbers(item.value or "")),
                 safe_cell(item.message),
             ]
         )

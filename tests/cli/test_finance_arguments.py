@@ -3,10 +3,16 @@ the invoice number (发票号码), the free text of a payment, and corrections."
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from certflow.i18n import t
-from starter.cli import PAYMENT_TEXT_MAX_LENGTH, invoice_number_argument
+from starter.cli import (
+    PAYMENT_TEXT_MAX_LENGTH,
+    amount_argument,
+    invoice_number_argument,
+)
 from tests.cli.conftest import Certflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
@@ -92,3 +98,39 @@ async def test_an_id_number_is_no_invoice_number_and_is_not_repeated(
     assert refused.status == 2, said
     assert t("plan.invoice_number_id") in said
     assert "1660" not in said and "１６６０" not in said
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["4200", "4200.00", "4,200.00", "4，200.00", "４２００", "4200元", "¥4200",
+     "￥4,200.00 元"],
+)  # fmt: skip
+async def test_an_amount_is_read_as_a_bank_slip_writes_it(typed: str) -> None:
+    """Trial: ``4,200.00``, ``4200元`` and ``¥4200`` were refused as no amount."""
+    assert amount_argument(typed) == Decimal("4200")
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [
+        # Trial: 42e2 was taken as 4200, and inf and nan were read as numbers.
+        ("42e2", "cli.amount_not_written_out"),
+        ("4.2E3", "cli.amount_not_written_out"),
+        ("inf", "cli.amount_not_written_out"),
+        ("NaN", "cli.amount_not_written_out"),
+        # A comma between other groups than threes says nothing sure.
+        ("42,00", "cli.bad_amount"),
+        ("4,2000", "cli.bad_amount"),
+    ],
+)
+async def test_an_amount_not_written_out_is_refused_before_sending(
+    amount: str, expected: str, certflow: Certflow, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv in (INVOICE, PAYMENT):
+        typed = [*argv, "--number", "12345678"] if argv is INVOICE else list(argv)
+        typed[typed.index("--amount") + 1] = amount
+        refused = await certflow(*typed)
+        said = refused.out + capsys.readouterr().err
+
+        assert refused.status == 2, said
+        assert t(expected, value=amount) in said

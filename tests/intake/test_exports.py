@@ -8,7 +8,7 @@ from openpyxl import load_workbook
 
 from certflow.intake import annotated_copy, national_platform_import, read_score_summary
 from certflow.intake.export import PLATFORM_COLUMNS
-from certflow.models import CandidateScore, ExamStatus, PlanInfo
+from certflow.models import CandidateScore, ExamStatus, PlanInfo, Problem
 from tests.intake.conftest import SAMPLES
 
 
@@ -131,3 +131,20 @@ def test_annotated_copy_neutralises_formulas_from_the_upload(plan: PlanInfo) -> 
     assert copy["F3"].value == "'@SUM(A1)"
     assert copy["E3"].fill.fill_type == "solid"
     assert all(cell.data_type != "f" for row in copy.iter_rows() for cell in row)
+
+
+def test_the_problem_list_masks_what_could_be_a_person_s_id_number() -> None:
+    """A reader that repeats a value whole (as the invoice form's did with an ID
+    number typed as 纳税人识别号) does not put it whole into the 问题清单; a
+    long number that is no ID number (an admission number) stays whole."""
+    problems = [
+        Problem(code="x", message="有误。", row=2, value="黎芬421002200506166066"),
+        Problem(code="y", message="有误。", row=3, value="2026110412001000001"),
+    ]
+
+    book = load_workbook(io.BytesIO(annotated_copy(b"a,b\n1,2\n3,4\n", problems)))
+
+    listed = [
+        row[4] for row in book.worksheets[1].iter_rows(min_row=2, values_only=True)
+    ]
+    assert listed == ["黎芬4210**********6066", "2026110412001000001"]

@@ -26,13 +26,14 @@ from openpyxl.worksheet.formula import ArrayFormula
 
 from certflow.corrections import read_correction_form_xlsx
 from certflow.i18n import t
+from certflow.identity import credit_code_check_character
 from certflow.intake import (
     read_candidate_sign_in,
     read_evaluator_sign_in,
     read_score_summary,
 )
 from certflow.intake.sheetstate import error_cells, uncalculated_cells
-from certflow.invoice import credit_code_check_character, read_invoice_details
+from certflow.invoice import read_invoice_details
 from certflow.models import PlanInfo, Problem
 from tests.intake.conftest import SAMPLES, ods_file, ods_text_cell, with_sheet_xml
 

@@ -12,14 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
-from certflow.invoice import (
+from certflow.identity import (
     CREDIT_CODE_CHARSET,
-    InvoiceReading,
+    could_be_id_number,
     credit_code_check_character,
     is_valid_credit_code,
-    read_invoice_details,
 )
+from certflow.intake import annotated_copy
+from certflow.invoice import InvoiceReading, read_invoice_details
 from tests.intake.conftest import ods_file, ods_text_cell
 
 REPO = Path(__file__).resolve().parents[2]
@@ -293,3 +295,49 @@ def test_a_long_value_is_repeated_cut_to_40_characters() -> None:
     assert problem.code == "too_long"
     assert problem.value == "地" * 40 + "…"
     assert problem.render().endswith(f"（值：{'地' * 40}…）。")
+
+
+# What a school's 纳税人识别号 is not: a person's ID number (黎芬's, in the
+# samples), typed whole or in the groups people read it in.
+PERSON_ID = "421002200506166066"
+# An all-digit credit code whose digits could also be read as an ID number
+# (a province first, a real day in digits 7-14): the check character decides.
+DIGIT_CODE = "11010519491230001" + credit_code_check_character("11010519491230001")
+
+
+@pytest.mark.parametrize("typed", [PERSON_ID, "421002 20050616 6066"])
+def test_a_person_s_id_number_as_taxpayer_id_is_refused_masked(
+    typed: str, tmp_path: Path
+) -> None:
+    """Regression: an ID number typed as 纳税人识别号 was refused for its check
+    character and repeated whole, on the terminal (（值：421002200506166066）)
+    and in the annotated report's 问题清单."""
+    data = filled_template({**HONEST, "纳税人识别号": typed})
+
+    reading = read_invoice_details(data)
+
+    assert codes(reading) == [("taxpayer_id_person", ROW["纳税人识别号"])]
+    [problem] = reading.problems
+    assert "个人身份证号码" in problem.message
+    assert problem.value is not None and problem.value.endswith("6066")
+    listing = load_workbook(io.BytesIO(annotated_copy(data, reading.problems)))
+    texts = [problem.render(), *_cells(listing.worksheets[1])]
+    assert not [text for text in texts if "2005061" in text.replace(" ", "")]
+
+
+def test_an_all_digit_credit_code_is_neither_refused_nor_masked() -> None:
+    assert could_be_id_number(DIGIT_CODE) and is_valid_credit_code(DIGIT_CODE)
+
+    reading = read_invoice_details(
+        filled_template({**HONEST, "纳税人识别号": DIGIT_CODE})
+    )
+    assert reading.accepted, reading.problems
+
+    twice = [[label, value] for label, value in HONEST.items()]
+    twice.append(["税号", DIGIT_CODE])
+    [problem] = read_invoice_details(csv_form(twice)).problems
+    assert (problem.code, problem.value) == ("duplicate_field", DIGIT_CODE)
+
+
+def _cells(sheet: Worksheet) -> list[str]:
+    return [str(value) for row in sheet.iter_rows(values_only=True) for value in row]

@@ -21,7 +21,9 @@ from certflow.certificates import (
     verify_status_list,
 )
 from certflow.config import Settings
-from tests.web.samples import PLAN_A, SUN, WANG, Issued
+from certflow.i18n import t
+from certflow.privacy import holds_name
+from tests.web.samples import AILI, PLAN_A, SUN, WANG, Holder, Issued
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -146,3 +148,44 @@ async def test_a_reason_holding_an_id_number_is_refused_and_an_id_number_not_rep
         )
         is None
     )
+
+
+@pytest.mark.parametrize(
+    ("holder", "reason"),
+    [
+        (WANG, "王小明成绩更正"),  # the full name
+        (WANG, "王 小明 成绩更正"),  # typed with spaces
+        (WANG, "王小成绩更正"),  # the surname and one character of the given name
+        (WANG, "小明成绩更正"),  # the given name
+        (WANG, "王\u200b小明成绩更正"),  # pasted with a zero-width space
+        (AILI, "考生艾力成绩更正"),  # a part of a name written in parts
+    ],
+)
+async def test_a_reason_holding_the_holders_name_is_refused_unrepeated(
+    web_pool: asyncpg.Pool, issued: Issued, holder: Holder, reason: str
+) -> None:
+    """Trial: ``revoke NUMBER --reason 黎芬成绩更正`` was accepted, and the name
+    was published beside the number in the status list and on the holder's
+    verification page."""
+    number = issued.of(holder)
+
+    with pytest.raises(RevocationError) as refused:
+        await revoke(
+            web_pool, number, reason=reason, revoked_on=date(2026, 12, 18), by="t"
+        )
+
+    assert str(refused.value) == t("revocation.reason_holds_name")
+    assert not holds_name(str(refused.value), holder.name)
+    row = await web_pool.fetchrow(
+        "SELECT revoked_on, revocation_reason FROM certificates WHERE number = $1",
+        number,
+    )
+    assert tuple(row) == (None, None)
+
+
+async def test_a_reason_naming_somebody_else_or_one_character_is_no_name() -> None:
+    assert not holds_name("成绩更正，经王老师核实", WANG.name)
+    assert not holds_name("成绩更正", "黎芬")
+    assert not holds_name("考生芬", "黎芬")  # one character alone is in many words
+    assert holds_name("欧阳娜成绩更正", "欧阳娜娜")
+    assert holds_name("娜娜成绩更正", "欧阳娜娜")

@@ -20,7 +20,7 @@ import pytest
 from activities.intake import IntakeActivities
 from certflow.activity_models import ProcessUpload
 from certflow.i18n import t
-from certflow.invoice import credit_code_check_character
+from certflow.identity import credit_code_check_character
 from certflow.models import DocumentKind, PlanInfo
 from starter.sample_plan import INVOICE_TEMPLATE
 from tests.intake.conftest import with_error_cells
