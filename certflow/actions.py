@@ -334,6 +334,9 @@ class BatchStatus(Model):
     # The payments covering several plans of which the batch holds one or
     # more: sent back to be checked again together or not at all.
     joint_payments: list[JointPayment] = Field(default_factory=list)
+    # Gathered: its plans told and their joint payments read. A decision
+    # arriving before is refused (``batch.not_gathered``).
+    gathered: bool = False
 
 
 class BatchResult(Model):

@@ -850,6 +850,20 @@ class PlanDriver:
             task_queue=self.settings.temporal.task_queue,
         )
 
+    async def wait_gathered(self, batch_id: str | None = None) -> None:
+        """Wait until batch ``batch_id`` (by default named after this plan)
+        holds this plan and has gathered: before, the general manager's
+        decision is refused (``batch.not_gathered``). Up to 30 s, as
+        ``wait_for``."""
+        batch_id = batch_id or self.batch_id
+        await self.wait_for(lambda s: s.batch_id == batch_id)
+        batch = self.client.get_workflow_handle(batch_workflow_id(batch_id))
+        for _ in range(300):
+            if (await batch.query(ApprovalBatchWorkflow.status)).gathered:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"batch {batch_id} never finished gathering")
+
     async def approve_with_the_font(
         self, sink_messages: Any, font: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -879,7 +893,7 @@ class PlanDriver:
         Returns the batch's handle; the plan then issues its certificates.
         """
         batch = await self.start_batch()
-        await self.wait_for(lambda s: s.batch_id == self.batch_id)
+        await self.wait_gathered()
         await batch.execute_update(
             ApprovalBatchWorkflow.decide,
             BatchDecisionRequest(actor=GM, approve=[self.plan.plan_id]),

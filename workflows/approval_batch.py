@@ -388,6 +388,7 @@ class ApprovalBatchWorkflow:
             requested_by=self._requested_by,
             requested_role=self._requested_role,
             joint_payments=self._joint,
+            gathered=self._ready,
         )
 
     async def _joint_payments(self, retry: RetryPolicy) -> list[JointPayment]:

@@ -255,6 +255,10 @@ ISSUANCE_HOLDS = "issuance-holds-and-blocks"
 # reminders and escalation of any duty; before, it had none, and a plan held
 # up waited without anybody being reminded.
 ISSUANCE_REPAIR_DEADLINE = "issuance-repair-deadline"
+# Patch id: the first issuance records the certificates it held out (and the
+# repair owed) before the plan moves to issued; before, the plan read issued,
+# nothing held, while the stage was written and the parties told.
+HOLDS_BEFORE_ISSUED = "holds-before-issued"
 # Patch id: a correction is approved only if its candidate, passing after it,
 # has a name the certificate font prints; checked under the plan's lock.
 CORRECTION_FONT_CHECKED = "correction-font-checked"
@@ -750,6 +754,26 @@ class ExamPlanWorkflow:
         deadline = await self._repair_deadline() if result.held else None
         added = result.issued - state.certificates_issued
         state.certificates_issued = result.issued
+        repair = Duty.ISSUANCE_REPAIR.value
+        if (
+            state.stage is Stage.ISSUANCE
+            and (result.held or state.is_open(repair))
+            and workflow.patched(HOLDS_BEFORE_ISSUED)
+        ):
+            # Recorded before the stage moves: ``issued`` is never read
+            # without the certificates held out and the repair owed.
+            told = self._take_holds(result)
+            self._owe_repair(result, actor, deadline)
+            await self._enter(Stage.ISSUED)
+            await self._notify(
+                "certificates_issued",
+                [Role.TECH_DEPT, Role.INFO_CENTER, Role.SITE],
+                count=str(result.issued),
+            )
+            if told:
+                await self._tell_held(result)
+            self._publish()
+            return
         if state.stage is Stage.ISSUANCE:
             await self._enter(Stage.ISSUED)
             await self._notify(
@@ -764,36 +788,52 @@ class ExamPlanWorkflow:
                 count=str(added),
                 total=str(result.issued),
             )
-        repair = Duty.ISSUANCE_REPAIR.value
         if not result.held and not state.is_open(repair):
             return  # as every plan issued before certificates were held
         if not workflow.patched(ISSUANCE_HOLDS):
             return
+        if self._take_holds(result):
+            await self._tell_held(result)
+        self._owe_repair(result, actor, deadline)
+        self._publish()
+
+    def _take_holds(self, result: IssuanceResult) -> bool:
+        """Keep the certificates ``result`` held out; True when one of them
+        was not held before."""
+        state = self._state
         known = {h.admission_number for h in state.certificates_held}
         state.certificates_held = list(result.held)
         state.issuance_blocked = None
-        if not result.held:
-            state.close_duty(repair, workflow.now(), actor)
+        return any(h.admission_number not in known for h in result.held)
+
+    def _owe_repair(
+        self, result: IssuanceResult, actor: Actor | None, deadline: date | None
+    ) -> None:
+        """The tech dept owes the repair while ``result`` holds any out."""
+        if result.held:
+            self._state.open_duty(Duty.ISSUANCE_REPAIR, workflow.now(), deadline)
         else:
-            if any(h.admission_number not in known for h in result.held):
-                workflow.logger.warning(
-                    "certificates held",
-                    extra={
-                        "plan_id": state.info.plan_id,
-                        "stage": state.stage.value,
-                        "count": len(result.held),
-                    },
-                )
-                await self._notify(
-                    "certificates_held",
-                    list(HELD_TOLD),
-                    count=str(len(result.held)),
-                    issued=str(result.issued),
-                    held=held_lines(result.held),
-                )
-            state.open_duty(Duty.ISSUANCE_REPAIR, workflow.now(), deadline)
+            self._state.close_duty(Duty.ISSUANCE_REPAIR.value, workflow.now(), actor)
         self._alarms_changed = True
-        self._publish()
+
+    async def _tell_held(self, result: IssuanceResult) -> None:
+        """Tell the tech dept and the info center of the certificates held."""
+        state = self._state
+        workflow.logger.warning(
+            "certificates held",
+            extra={
+                "plan_id": state.info.plan_id,
+                "stage": state.stage.value,
+                "count": len(result.held),
+            },
+        )
+        await self._notify(
+            "certificates_held",
+            list(HELD_TOLD),
+            count=str(len(result.held)),
+            issued=str(result.issued),
+            held=held_lines(result.held),
+        )
 
     async def _await_issuance_repair(self) -> None:
         """Stay open while certificates are held out: the tech dept issues them

@@ -159,7 +159,7 @@ async def test_a_batch_gathering_nothing_names_the_batch_holding_the_ready_plans
     driver = new_driver
     await driver.reach_approval()
     await driver.start_batch()
-    await driver.wait_for(lambda s: s.batch_id == driver.batch_id)
+    await driver.wait_gathered()
     pool, _ = resources
     # Other tests' plans awaiting approval in no batch would be gathered.
     await pool.execute(

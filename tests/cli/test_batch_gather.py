@@ -111,7 +111,7 @@ async def test_a_batch_gathered_under_the_old_scheduled_id_is_reached_by_it(
     # Such a batch's state: its id is the suffix of its workflow id.
     await new_driver.start_batch(batch_id)
     plan_id = new_driver.plan.plan_id
-    await new_driver.wait_for(lambda s: s.batch_id == batch_id)
+    await new_driver.wait_gathered(batch_id)
 
     shown = await certflow("batch", "status", batch_id.upper())
     decided = await certflow(

@@ -441,7 +441,7 @@ async def test_a_rejected_plan_is_sent_back_to_redo_its_application(
     batch_id = f"B-{plan_id}"
     gathered = await certflow(*TECH, "batch", "gather", "--batch-id", batch_id)
     assert gathered.status == 0 and plan_id in gathered.out, gathered.out
-    await driver.wait_for(lambda s: s.batch_id == batch_id)
+    await driver.wait_gathered(batch_id)
     decide = [*GM, "batch", "decide", batch_id]
     reject = ["--reject", f"{plan_id}=缴费凭证不清晰"]
 

@@ -73,7 +73,7 @@ async def test_plan_ids_typed_in_lower_case_sign_off_and_decide_the_same_plan(
         await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
         gather = ["batch", "gather", "--batch-id", batch_id]
         assert (await certflow(*TECH, *gather)).status == 0
-        await driver.wait_for(lambda s: s.batch_id == batch_id)
+        await driver.wait_gathered(batch_id)
 
     # Rejected and sent back to sign off again, in lower case and full width.
     first = f"B-{plan_id}"

@@ -626,7 +626,7 @@ async def two_plans_in_a_batch(
         await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
     batch = await first.start_batch()
     for driver in (first, second):
-        await driver.wait_for(lambda s: s.batch_id == first.batch_id)
+        await driver.wait_gathered(first.batch_id)
     return first, second, batch
 
 
@@ -780,5 +780,5 @@ async def test_a_rejected_plan_sent_back_redoes_its_application_and_what_follows
     # The new payment confirmed, its invoice is owed.
     assert Duty.INVOICE in {o.duty for o in status.owed}
     again = await sent.start_batch()
-    await sent.wait_for(lambda s: s.batch_id == sent.batch_id)
+    await sent.wait_gathered()
     assert (await again.query(ApprovalBatchWorkflow.status)).plan_ids == [sent_id]

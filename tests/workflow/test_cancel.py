@@ -136,7 +136,7 @@ async def test_cancel_is_refused_in_a_batch_and_once_certificates_are_issued(
     driver: PlanDriver = await make_driver()
     await driver.reach_approval()
     batch = await driver.start_batch()
-    await driver.wait_for(lambda s: s.batch_id == driver.batch_id)
+    await driver.wait_gathered()
     cancel = CancelRequest(actor=TECH, reason=REASON)
 
     in_batch = await refusal_text(

@@ -36,7 +36,7 @@ async def test_an_invoice_for_a_payment_sent_back_meanwhile_is_not_taken(
         await driver.pay_and_sign()
         await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
         batch = await driver.start_batch()
-        await driver.wait_for(lambda s: s.batch_id == driver.batch_id)
+        await driver.wait_gathered()
 
         invoice = asyncio.create_task(
             driver.h.execute_update(

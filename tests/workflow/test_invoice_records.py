@@ -76,7 +76,7 @@ async def _audit(pool: Any, plan_id: str, action: str) -> list[dict[str, str]]:
 async def _send_back_to_payment_check(driver: PlanDriver) -> Any:
     """A batch of the plan; the general manager returns it to ``payment_check``."""
     batch = await driver.start_batch()
-    await driver.wait_for(lambda s: s.batch_id == driver.batch_id)
+    await driver.wait_gathered()
     await batch.execute_update(
         ApprovalBatchWorkflow.decide,
         BatchDecisionRequest(
@@ -410,7 +410,7 @@ async def test_finance_corrects_its_invoice_until_the_plan_is_in_a_batch(
     # In an approval batch the record is what the general manager approves.
     await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
     batch = await driver.start_batch()
-    await driver.wait_for(lambda s: s.batch_id == driver.batch_id)
+    await driver.wait_gathered()
     in_batch = await correct("26442000000000003333", "再次核对")
     assert in_batch == "in_batch: " + t(
         "plan.correct_in_batch", batch_id=driver.batch_id
@@ -663,7 +663,7 @@ async def _batch_of(driver: PlanDriver, *others: PlanDriver) -> Any:
     has read their joint payments and takes a decision."""
     batch = await driver.start_batch()
     for plan in (driver, *others):
-        await plan.wait_for(lambda s: s.batch_id == driver.batch_id)
+        await plan.wait_gathered(driver.batch_id)
     for _ in range(100):
         status = await batch.query(ApprovalBatchWorkflow.status)
         if status.joint_payments:

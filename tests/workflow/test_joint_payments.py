@@ -350,7 +350,7 @@ async def test_plans_held_back_from_a_batch_are_told_once_and_shown_in_status(
     assert followed.accepted, followed.message
     await first.start_batch(f"B-{a}-4")
     for driver in (first, second):
-        await driver.wait_for(lambda s: s.batch_id == f"B-{a}-4")
+        await driver.wait_gathered(f"B-{a}-4")
     released = await pool.fetch(
         "SELECT released_at FROM batch_holds WHERE plan_id = ANY($1)", paid
     )

@@ -11,6 +11,7 @@ was drawn and nobody was told.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +39,7 @@ from tests.support import (
     MANAGER,
     RARE_CHARACTER,
     TECH,
+    HeldAnswer,
     PlanDriver,
     approve_and_apply,
     correction_request,
@@ -46,6 +48,7 @@ from tests.support import (
     log_lines_holding,
     mails_of,
     refused,
+    worker_holding,
 )
 from workflows import ExamPlanWorkflow
 
@@ -335,3 +338,26 @@ async def test_an_issuance_no_retry_can_mend_is_not_retried_and_waits_for_the_te
     assert status.issuance_blocked is None
     assert not any(o.duty == Duty.ISSUANCE_REPAIR for o in status.owed)
     await mails_of(sink_messages, driver.plan.plan_id, "certificates_issued")
+
+
+async def test_a_plan_reads_issued_only_with_its_held_certificates(
+    make_driver: Any, resources: Any
+) -> None:
+    """Flaky run: the plan read issued, nothing held and no repair owed,
+    while its stage was written and the parties told; staff asking then
+    (``certflow status``) were told every certificate had gone out."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    hold = HeldAnswer("record_stage", when=lambda change: change.stage == Stage.ISSUED)
+    async with worker_holding(driver, resources, hold):
+        try:
+            await driver.reach_approval()
+            await _rename(pool, driver, SEQ_2, f"胡{RARE_CHARACTER}霞")
+            await driver.approve_in_batch()
+            await asyncio.wait_for(hold.written.wait(), 60)
+            status = await driver.status()
+        finally:
+            hold.released.set()
+    assert status.stage == Stage.ISSUED
+    assert [h.admission_number for h in status.certificates_held] == [SEQ_2]
+    assert Duty.ISSUANCE_REPAIR in {o.duty for o in status.owed}
