@@ -362,7 +362,9 @@ class Demo:
                 wf.record_invoice,
                 InvoiceRecord(
                     actor=FINANCE,
-                    number=f"INV-{plan_id}",
+                    # A fully digital invoice's 20 digits (certflow.identity
+                    # .invoice_number), one of each plan's own.
+                    number="26442000" + "".join(filter(str.isdigit, plan_id)),
                     issued_on=paid_on,
                     amount=amount,
                 ),

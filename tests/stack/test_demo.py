@@ -50,6 +50,9 @@ async def test_the_demo_ends_with_verifiable_and_revoked_certificates(
     assert status == 0, out
     # The narration is all a user reads: no SDK or workflow warnings over it.
     assert "WARN" not in out, out
+    # Each plan's invoice is recorded: a demo number of an old form was once
+    # refused by the invoice number check, and the demo went on without one.
+    assert len(re.findall(r"record_invoice accepted", out)) == 2, out
 
     issued = [int(n) for n in re.findall(r": issued, (\d+) e-certificates", out)]
     assert len(issued) == 2 and all(n > 0 for n in issued), out
