@@ -3476,8 +3476,10 @@ async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
               limit=LARGEST_CERTIFICATE // 2**20),
             status=VerifyExit.NOT_A_CERTIFICATE,
         )  # fmt: skip
-    # pypdf warns in English about damaged files; the verdict says it in Chinese.
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    # pypdf and fontTools (reading a damaged embedded font) warn in English
+    # about damaged files; the verdict says it in Chinese.
+    for library in ("pypdf", "fontTools"):
+        logging.getLogger(library).setLevel(logging.ERROR)
     keyring = _given(lambda: trusted_keys(ctx.settings, args.public_key))
     if not keyring.keys:
         raise CliError(t("cli.verify_no_keys"), status=VerifyExit.UNUSABLE_INPUT)

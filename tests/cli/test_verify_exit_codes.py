@@ -8,6 +8,7 @@ docs/staff-guide.md and docs/certificates.md; each one is proven here.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -217,3 +218,20 @@ async def test_a_switch_of_the_certificate_font_changes_no_certificates_status(
 
     assert switched.status == VerifyExit.VALID, switched.out
     assert before.status == VerifyExit.GLYPHS_UNCHECKED, before.out
+
+
+async def test_the_libraries_reading_a_damaged_file_say_nothing_in_english(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Trial: a certificate with a byte changed inside its embedded font had
+    four English lines of fontTools ('created' timestamp out of range, corrupt
+    'loca' table…) printed above the Chinese verdict."""
+    files = _issued(tmp_path)
+    certflow = certflow_runner(settings, None)
+    for library in ("pypdf", "fontTools"):
+        logging.getLogger(library).setLevel(logging.NOTSET)
+
+    await certflow("verify", *_key(files), str(files.pdf))
+
+    for library in ("pypdf", "fontTools"):
+        assert not logging.getLogger(library).isEnabledFor(logging.WARNING), library
