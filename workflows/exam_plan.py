@@ -215,12 +215,10 @@ SAME_FORM_KEPT = "same-invoice-form-kept"
 # who sent the payment back and why); before, only the rejection was audited.
 INVOICE_VOID_AUDITED = "invoice-void-audited"
 VOID_INVOICE = "void_invoice"
-# Patch id, followed by the application's number in the run: each
-# application's scan is recorded in the database, accepted with a version or
-# refused; before, the plan kept the current one alone, and those it replaced
-# were named by no record. One id per application: a patch is decided once per
-# run, and one id, decided false on replaying an application taken before the
-# patch, would leave every later application of that plan unrecorded.
+# Patch id, asked once per application of the run, refused ones too (see
+# _patched_case): each application's scan is recorded in the database,
+# accepted with a version or refused; before, the plan kept the current one
+# alone, and those it replaced were named by no record.
 APPLICATION_SCANS_RECORDED = "application-scans-recorded"
 # Patch id, followed by the case's number in the run (see _patched_case): an
 # action that awaited the lock (or its form's reading) is checked again at its
@@ -352,9 +350,6 @@ class ExamPlanWorkflow:
         # refused meanwhile, to be sent again to the new run (see _check).
         self._updates_taken = 0
         self._draining = False
-        # The applications this run has taken up, refused ones too: each asks
-        # its own patch (see APPLICATION_SCANS_RECORDED).
-        self._applications = 0
         # How often each case-by-case patch was asked (see _patched_case).
         self._patch_cases: dict[str, int] = {}
         self._published: dict[str, Any] = {}
@@ -1898,10 +1893,7 @@ class ExamPlanWorkflow:
         # Each application's scan gets a row of its own, accepted with a
         # version or refused: the scans a later application replaces stay
         # listed and fetchable, and none lies unnamed in the store.
-        self._applications += 1
-        recorded = workflow.patched(
-            f"{APPLICATION_SCANS_RECORDED}-{self._applications}"
-        )
+        recorded = self._patched_case(APPLICATION_SCANS_RECORDED)
         # When intake read the form this application brought, if it did.
         form_read_at: datetime | None = None
         if req.invoice_details is not None:
