@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from types import TracebackType
 
@@ -145,9 +146,12 @@ def ensure_ports_free(ports: Iterable[tuple[int, str, str]]) -> None:
         ensure_port_free(port, what, flag)
 
 
-def _listening_inodes(port: int) -> set[str] | None:
-    # Linux keeps every socket in /proc/net/tcp*; elsewhere the check is skipped.
-    found: set[str] = set()
+def _listeners(port: int) -> list[tuple[str, str]] | None:
+    """Every socket listening on ``port``, as ``(local address, inode)``.
+
+    Linux keeps every socket in /proc/net/tcp*; elsewhere None (not known).
+    """
+    found: list[tuple[str, str]] = []
     tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
     if not any(table.is_file() for table in tables):
         return None
@@ -156,10 +160,41 @@ def _listening_inodes(port: int) -> set[str] | None:
         with contextlib.suppress(OSError):
             for row in table.read_text().splitlines()[1:]:
                 fields = row.split()
-                local_port = int(fields[1].rsplit(":", 1)[1], 16)
-                if local_port == port and fields[3] == listen_state:
-                    found.add(fields[9])
+                address, local_port = fields[1].rsplit(":", 1)
+                if int(local_port, 16) == port and fields[3] == listen_state:
+                    found.append((address, fields[9]))
     return found
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    listeners = _listeners(port)
+    return None if listeners is None else {inode for _, inode in listeners}
+
+
+def _address_from_proc(hex_address: str) -> IPv4Address | IPv6Address:
+    # The kernel prints each 32-bit word of an address in little-endian order.
+    words = [
+        bytes.fromhex(hex_address[i : i + 8])[::-1]
+        for i in range(0, len(hex_address), 8)
+    ]
+    return ip_address(b"".join(words))
+
+
+def listens_beyond_loopback(port: int) -> bool | None:
+    """Whether something listening on ``port`` can be reached from the network.
+
+    True for a listener on any address but loopback (the wildcard ``0.0.0.0``
+    or ``::`` included); None when the system does not tell (no /proc).
+    """
+    listeners = _listeners(port)
+    if listeners is None:
+        return None
+    for hex_address, _ in listeners:
+        address = _address_from_proc(hex_address)
+        mapped = getattr(address, "ipv4_mapped", None)
+        if not (address.is_loopback or (mapped is not None and mapped.is_loopback)):
+            return True
+    return False
 
 
 def _owns_listener(pid: int, port: int) -> bool | None:

@@ -51,6 +51,7 @@ from starter.devserver import (
     PortInUseError,
     StackStartError,
     ensure_port_free,
+    listens_beyond_loopback,
 )
 from starter.embedded_pg import (
     ensure_database,
@@ -415,6 +416,14 @@ def _print_endpoints(
             "  Approval batches  : no weekly schedule; gather with certflow batch"
             " gather",
         ]
+        if listens_beyond_loopback(server.port):
+            # The test server takes a port only: it binds every interface.
+            lines += [
+                f"  Network           : WARNING: the test server listens on every"
+                f" interface, port {server.port} can be reached from the network;"
+                " keep it behind a firewall",
+                "  " + t("stack.training_network", port=server.port),
+            ]
     else:
         lines = [
             "certflow local stack is running",

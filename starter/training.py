@@ -43,10 +43,11 @@ TASK_ANSWERED_WITHIN = timedelta(seconds=10)
 
 
 class TrainingServer(DevServer):
-    """The time-skipping test server, on loopback, with certflow's attributes.
+    """The time-skipping test server, with certflow's attributes.
 
     It shares the dev server's start and stop (own process group, log file,
-    the port proven to be its own); it has one port and no state file.
+    the port proven to be its own); it has one port and no state file. It
+    takes no address and listens on every interface: the stack's banner warns.
     """
 
     what = "temporal training server"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import uuid
 from collections.abc import Callable
@@ -166,3 +167,25 @@ async def test_registration_reports_an_attribute_of_another_type() -> None:
             await register_search_attributes(env.client)
 
     assert "PlanId" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("family", "address", "reachable"),
+    [
+        (socket.AF_INET, "127.0.0.1", False),
+        (socket.AF_INET, "0.0.0.0", True),
+        (socket.AF_INET6, "::1", False),
+        (socket.AF_INET6, "::", True),
+    ],
+)
+def test_a_listener_is_told_apart_by_where_it_listens(
+    family: socket.AddressFamily, address: str, reachable: bool
+) -> None:
+    """The kernel's socket table says whether a port is open beyond loopback
+    (the training stack's banner warns on it: the test server takes no address)."""
+    with socket.socket(family, socket.SOCK_STREAM) as listener:
+        listener.bind((address, 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert devserver.listens_beyond_loopback(port) is reachable
+    assert devserver.listens_beyond_loopback(port) is False

@@ -116,6 +116,10 @@ async def test_training_stack_moves_its_clock_and_the_plan_falls_overdue(
         log.close()
 
     assert "TRAINING" in printed and "训练环境" in printed
+    # The test server binds every interface (it takes no address): the banner
+    # says so in both languages, naming the port to keep behind a firewall.
+    assert f"port {port} can be reached from the network" in printed
+    assert f"同一网络中的其他计算机也能连接端口 {port}" in printed
     assert "Web UI   : none" in printed
     assert f"TEMPORAL_ADDRESS=127.0.0.1:{port}" in printed
     assert staff["DATABASE_URL"] == fresh_database_url
