@@ -32,7 +32,11 @@ from certflow.intake.cells import (
     is_number_cell,
     lost_digits,
 )
-from certflow.intake.common import formula_without_result, refusal_problem
+from certflow.intake.common import (
+    formula_error,
+    formula_without_result,
+    refusal_problem,
+)
 from certflow.intake.container import Refusal
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.workbook import Grid, open_workbook
@@ -259,7 +263,7 @@ class _Check:
         self, entries: list[tuple[InvoiceField, _Entry]]
     ) -> dict[InvoiceField, str]:
         self._formula_cells()
-        uncalculated = self._uncalculated_cells()
+        unread = self._unread_cells()
         seen: dict[InvoiceField, _Entry] = {}
         values: dict[InvoiceField, str] = {}
         for field, entry in entries:
@@ -267,7 +271,7 @@ class _Check:
             if first is not entry:
                 self.add("duplicate_field", entry, first=first.row)
                 continue
-            if any(entry.column < index for index in uncalculated.get(entry.row, ())):
+            if any(entry.column < index for index in unread.get(entry.row, ())):
                 continue  # what was read as its value is not the value
             value = self._value(field, entry)
             if value is not None:
@@ -292,16 +296,25 @@ class _Check:
                         )
                     )
 
-    def _uncalculated_cells(self) -> dict[int, list[int]]:
-        """Report each formula saved without its result; return them by row.
+    def _unread_cells(self) -> dict[int, list[int]]:
+        """Report each cell whose value was not read; return them by row.
 
+        A formula saved without its result and a formula error (``#N/A``) both
+        read as empty, though the sender sees a value or the error there.
         Every cell of the form is read (a label, its value, or text to check),
-        so each such cell is reported, by its column letter.
+        so each such cell is reported, by its column letter: left unsaid, a
+        required field would read as missing, or a label as no label at all.
         """
+        grid = self.grid
         by_row: dict[int, list[int]] = {}
-        for row, index in sorted(self.grid.uncalculated):
+        for row, index in sorted({*grid.uncalculated, *grid.errors}):
             letter = get_column_letter(index + 1)
-            self.problems.append(formula_without_result(self.grid.name, row, letter))
+            error = grid.errors.get((row, index))
+            if error is None:
+                found = formula_without_result(grid.name, row, letter)
+            else:
+                found = formula_error(grid.name, row, letter, error)
+            self.problems.append(found)
             by_row.setdefault(row, []).append(index)
         return by_row
 

@@ -17,7 +17,7 @@ from certflow.corrections.model import CorrectionDraft, ScoreField
 from certflow.i18n import t
 from certflow.identity import could_be_id_number, is_admission_number
 from certflow.intake.cells import lost_digits
-from certflow.intake.common import formula_without_result
+from certflow.intake.common import formula_error, formula_without_result
 from certflow.models import Problem
 from certflow.privacy import mask_id_number
 from certflow.text import normalise_name
@@ -129,7 +129,9 @@ class Record:
 
     ``sheet`` and ``row`` locate a spreadsheet row; ``ordinal`` numbers requests
     in a mail body, where there are no rows to point at. ``uncalculated`` are
-    the form keys whose cell holds a formula saved without its result.
+    the form keys whose cell holds a formula saved without its result,
+    ``errors`` those whose cell holds a formula error, with the error
+    (``#N/A``): each reads as empty, and is named instead.
     """
 
     values: dict[str, str] = field(default_factory=dict)
@@ -138,14 +140,19 @@ class Record:
     ordinal: int | None = None
     id_as_number: bool = False
     uncalculated: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
 
     def attempted(self) -> bool:
         """Tell whether the record names enough form fields to be a request.
 
         A field whose formula was saved without its result counts: the sender
-        filled it in, and sees its value.
+        filled it in, and sees its value. So does a formula error, in a row
+        that names a field otherwise: a row of nothing but errors is a lookup
+        filled down past the last request, blank to the sender.
         """
         keys = {*self.values, *self.uncalculated}
+        if keys - {"requester", "phone"}:
+            keys.update(self.errors)
         named = [k for k in keys if k not in ("requester", "phone")]
         return len(named) >= MIN_FIELDS
 
@@ -176,9 +183,14 @@ def check_record(
         formula_without_result(record.sheet, record.row, LABELS[key][0])
         for key in record.uncalculated
     ]
+    problems.extend(
+        formula_error(record.sheet, record.row, LABELS[key][0], error)
+        for key, error in record.errors.items()
+    )
+    unread = {*record.uncalculated, *record.errors}
 
     for key in REQUIRED:
-        if not values.get(key) and key not in record.uncalculated:
+        if not values.get(key) and key not in unread:
             problems.append(
                 _problem(record, "missing_field", key, label=LABELS[key][0])
             )

@@ -63,7 +63,10 @@ def read_form_workbook(
     is_form = False
     for sheet in workbook.sheets:
         found = records_from_rows(
-            sheet.rows, sheet=sheet.name, uncalculated=sheet.uncalculated
+            sheet.rows,
+            sheet=sheet.name,
+            uncalculated=sheet.uncalculated,
+            errors=sheet.errors,
         )
         if found is not None:
             is_form = True

@@ -7,7 +7,7 @@ through here.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from certflow.corrections.form import Record, label_key
 from certflow.intake.cells import CellValue, lost_digits
@@ -62,6 +62,7 @@ def records_from_rows(
     sheet: str | None,
     first_row_number: int | None = 1,
     uncalculated: Collection[tuple[int, int]] = (),
+    errors: Mapping[tuple[int, int], str] | None = None,
 ) -> list[Record] | None:
     """Read the requests of a table; None when it has no form header at all.
 
@@ -71,6 +72,9 @@ def records_from_rows(
     leaves its own plan id column out or empty. ``uncalculated`` are the cells
     (row as the office suite shows it, 0-based column) holding a formula saved
     without its result: read as empty, each is named on its record instead.
+    ``errors`` are the cells holding a formula error, with the error
+    (``#N/A``): read as empty too, each is named on its record, unless the row
+    holds nothing else (a lookup filled down past the last request).
     """
     found = find_header(rows)
     if found is None:
@@ -83,6 +87,7 @@ def records_from_rows(
             if isinstance(cell, str) and (match := _PLAN_LINE.search(cell)):
                 plan_above = match.group(1).strip()
 
+    failed = errors or {}
     # Rows holding nothing but such formulas may be past the rows read.
     height = len(rows)
     if uncalculated and first_row_number is not None:
@@ -97,7 +102,12 @@ def records_from_rows(
         ]
         if not any(texts.values()) and not formulas:
             continue
-        record = Record(sheet=sheet, row=number, uncalculated=formulas)
+        shown = {
+            key: error
+            for col, key in columns.items()
+            if number is not None and (error := failed.get((number, col)))
+        }
+        record = Record(sheet=sheet, row=number, uncalculated=formulas, errors=shown)
         if number is None:
             record.ordinal = len(records) + 1
         for col, key in columns.items():

@@ -9,6 +9,7 @@ required.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
 
 from openpyxl.utils import get_column_letter
@@ -29,13 +30,17 @@ _CERTIFICATE_LABEL = re.compile(r"证书名称\s*[:：]\s*([^\s(（]+)")
 _BRACKETED = re.compile(r"[(（]\s*([A-Za-z0-9][A-Za-z0-9-]{2,40})\s*[)）]")
 _LEVEL = re.compile(r"(?:[(（]\s*|等级\s*[:：]\s*)(初级|中级|高级)")
 # The label, then a colon, a digit or the cell's end (考试日期及地点 is no label).
-# Known limitation: a date in the title without this label is not read.
 _EXAM_DATE_LABEL = re.compile(r"(?:考核|考试)日期\s*(?:[:：]\s*|(?=[0-9])|$)")
 # 2026-11-04, 2026/11/4, 2026.11.04, 2026年11月4日; a range ends with a whole
 # date, a month and day, or a day: 2026-11-03至2026-11-04, 2026年11月3日至4日.
 _YMD = DATE_TEXT
 _END = r"(?:(?:([0-9]{4})\s*[-/.年]\s*)?([0-9]{1,2})\s*[-/.月]\s*)?([0-9]{1,2})\s*日?"
 _EXAM_DATES = re.compile(rf"{_YMD}(?:\s*(?:至|到|~|—|–|-)\s*{_END})?")
+# A whole date (or range) standing in the title rows, not inside a longer number.
+_TITLE_DATES = re.compile(rf"(?<![0-9]){_EXAM_DATES.pattern}")
+# What ends a label of another date (制表日期：, 打印时间 …): a date after it is
+# not the exam's.
+_OTHER_LABEL_END = ("：", ":", "日期", "时间")
 _ANY_DATE = re.compile(_YMD)
 # A number in Chinese numerals before 年, 月 or 日 (号): 二〇二六年十一月四日.
 # A year is written digit by digit (〇, the circle ○ often typed for it, or
@@ -119,8 +124,14 @@ def check_exam_date(
     multi-day exam) must end on it and not start after it. A date the reader
     cannot take as a whole date is refused as unreadable, never guessed; a label
     with no digits after it (a blank template) states nothing.
+
+    Without a labelled date, a whole date standing in the title without any
+    label (``2026年11月8日 Web前端开发 职业技能等级考核成绩表``) is taken for
+    the exam date, but only when it is the one whole date of the title rows:
+    beside another, neither is known to be the exam's.
     """
     problems = []
+    stated_any = False
     for index, row in enumerate(rows):
         for position, cell in enumerate(row):
             text = clean_text(cell)
@@ -128,24 +139,69 @@ def check_exam_date(
                 stated = _stated_date(text[label.end() :], row, position)
                 if stated is None:
                     continue
+                stated_any = True
                 value, column = stated
-                code = _exam_date_fault(value, plan.exam_end_date)
-                if code is not None:
-                    problems.append(
-                        Problem(
-                            code=code,
-                            message=t(
-                                f"intake.{code}",
-                                stated=_shown(value),
-                                expected=plan.exam_end_date.isoformat(),
-                            ),
-                            sheet=sheet,
-                            row=index + 1,
-                            column=get_column_letter(column + 1),
-                            value=_shown(value),
-                        )
-                    )
-    return problems
+                found = _date_problem(value, plan, sheet, (index + 1, column))
+                if found is not None:
+                    problems.append(found)
+    if stated_any:
+        return problems
+    dates = list(_title_dates(rows))
+    if len(dates) != 1 or dates[0][2]:
+        return problems  # none, several, or one another label names
+    value, place, _ = dates[0]
+    found = _date_problem(value, plan, sheet, place, unlabelled=True)
+    return problems if found is None else [*problems, found]
+
+
+def _date_problem(
+    value: str | date,
+    plan: PlanInfo,
+    sheet: str,
+    place: tuple[int, int],
+    *,
+    unlabelled: bool = False,
+) -> Problem | None:
+    """The problem of ``value`` stated as the exam date in the cell at
+    ``place`` (1-based row, 0-based column), or None when it is the plan's."""
+    code = _exam_date_fault(value, plan.exam_end_date)
+    if code is None:
+        return None
+    key = f"intake.{code}_unlabelled" if unlabelled else f"intake.{code}"
+    row, column = place
+    return Problem(
+        code=code,
+        message=t(key, stated=_shown(value), expected=plan.exam_end_date.isoformat()),
+        sheet=sheet,
+        row=row,
+        column=get_column_letter(column + 1),
+        value=_shown(value),
+    )
+
+
+def _title_dates(
+    rows: list[list[CellValue]],
+) -> Iterator[tuple[str | date, tuple[int, int], bool]]:
+    """Each whole date (or range) of the title rows: what it states, its cell
+    (1-based row, 0-based column) and whether a label of its own stands
+    before it (``制表日期：``, ``打印时间``), in its cell or ending the filled
+    cell before it."""
+    for index, row in enumerate(rows):
+        before = ""
+        for position, cell in enumerate(row):
+            place = (index + 1, position)
+            if isinstance(cell, datetime | date):
+                day = cell.date() if isinstance(cell, datetime) else cell
+                yield day, place, before.endswith(_OTHER_LABEL_END)
+                before = day.isoformat()
+                continue
+            text = _CHINESE_NUMBER.sub(_arabic, clean_text(cell))
+            if not text:
+                continue
+            for match in _TITLE_DATES.finditer(text):
+                ahead = text[: match.start()].rstrip() or before
+                yield match.group(0).strip(), place, ahead.endswith(_OTHER_LABEL_END)
+            before = text
 
 
 def _stated_date(

@@ -18,19 +18,21 @@ format its own way: the ``hidden`` attribute of an xlsx ``<row>``, its ``<f>``
 elements (those without a ``<v>`` value) and its cells typed ``t="e"``; the
 ``fDyZero`` flag of an xls ``ROW`` record, its ``FORMULA`` records, and the
 ``FORMULA`` and ``BOOLERR`` records holding an error (an xls formula always
-keeps its result); the ``table:visibility`` of an ods row, the spans of its cells, its
-formula cells, those without a value type and those whose value is an error.
+keeps its result); the ``table:visibility`` of an ods row, the spans of its cells,
+its formula cells, those without a value type and those whose value is an error,
+and the cells its matrix formulas fill past their first keeping no value.
 
 Everything here is best effort: a part it cannot read gives nothing, and the
 upload is read as the cell reader sees it. Except for one thing: a few bytes
 can claim a great many cells (an ods cell or row repeated thousands of times,
-an xlsx array formula over a whole sheet), so every set of cells kept here is
-capped while it is filled, never after. Cells whose value was not read past the
-cap (``IntakeLimits.max_unread_cells``, the whole file counted) refuse the
-upload (``TooManyUnreadCells``): a row of them left out would read as empty. The
-formula cells and the merged ranges stop being kept at ``_MAX_KEPT``: they only
-tell the rows left over apart and name a merged cell's range, and a cell not
-kept reads as typed data (a problem said), never as nothing.
+an xlsx array formula or an ods matrix formula over a whole sheet), so every set
+of cells kept here is capped while it is filled, never after. Cells whose value
+was not read past the cap (``IntakeLimits.max_unread_cells``, the whole file
+counted) refuse the upload (``TooManyUnreadCells``): a row of them left out
+would read as empty. The formula cells and the merged ranges stop being kept at
+``_MAX_KEPT``: they only tell the rows left over apart and name a merged cell's
+range, and a cell not kept reads as typed data (a problem said), never as
+nothing.
 """
 
 from __future__ import annotations
@@ -200,8 +202,8 @@ def _kept() -> _Allowance:
 class SheetState:
     """Per sheet name: the 0-based indexes of hidden rows, merged ranges, the
     cells holding a formula whose result the file does not keep (those of
-    them that an array formula fills past its first cell also in
-    ``array_uncalculated``), the cells holding a formula error with the
+    them that an array (ods: matrix) formula fills past its first cell also
+    in ``array_uncalculated``), the cells holding a formula error with the
     error as the office suite shows it (``#N/A``), and (xls and ods only:
     an xlsx's are read when asked, ``xlsx_formula_cells``) every cell
     holding a formula."""
@@ -654,8 +656,13 @@ def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
         rows: set[int] = set()
         merges: list[Merge] = []
         formulas: set[Cell] = set()
+        arrays: set[Cell] = set()
         errors: dict[Cell, str] = {}
         computed: set[Cell] = set()
+        # The ranges the sheet's matrix formulas fill, and the columns of the
+        # current row whose cells keep a value or a formula.
+        matrices: list[tuple[int, int, int, int]] = []
+        valued: list[tuple[int, int]] = []
         # The columns of the current row whose formula has no value (a value
         # type says which value the cell keeps: ods keeps one for each formula),
         # those whose formula's value is an error, with the error, and those
@@ -669,9 +676,10 @@ def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
                 if tag == f"{_TABLE}table":
                     sheet = element.get(f"{_TABLE}name", "")
                     row, rows, merges, formulas, errors = 0, set(), [], set(), {}
-                    computed = set()
+                    computed, arrays, matrices = set(), set(), []
                 elif tag == f"{_TABLE}table-row":
                     column, pending, failed, holding = 0, [], [], []
+                    valued = []
                 continue
             if tag in (f"{_TABLE}table-cell", f"{_TABLE}covered-table-cell"):
                 spanned_rows = _count(element, "number-rows-spanned")
@@ -689,6 +697,12 @@ def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
                         failed.extend((position, error) for position in columns)
                     elif element.get(_VALUE_TYPE) is None:
                         pending.extend(columns)
+                    valued.append((columns.start, columns.stop))
+                    if (span := _matrix(element, row + 1, column, last)) is not None:
+                        matrices.append(span)
+                        kept.keep(computed, _filled(span))
+                elif element.get(_VALUE_TYPE) is not None:
+                    valued.append((columns.start, columns.stop))
                 column += repeated
                 element.clear()
             elif tag == f"{_TABLE}table-row":
@@ -705,21 +719,88 @@ def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
                     unread.keep(errors, cells)
                 if holding:
                     kept.keep(computed, ((n, at) for n in below for at in holding))
+                if matrices and below:
+                    gaps = _matrix_gaps(matrices, below, valued)
+                    unread.keep(arrays, gaps)
                 row += repeated
                 element.clear()
             elif tag == f"{_TABLE}table":
+                if matrices and row < last:
+                    # Rows a matrix reaches that the sheet never writes.
+                    unread.keep(
+                        arrays, _matrix_gaps(matrices, range(row + 1, last + 1))
+                    )
                 if rows:
                     state.hidden_rows[sheet] = frozenset(rows)
                 if merges:
                     state.merged[sheet] = merges
-                if formulas:
-                    state.uncalculated[sheet] = frozenset(formulas)
+                if formulas or arrays:
+                    state.uncalculated[sheet] = frozenset(formulas | arrays)
+                if arrays:
+                    state.array_uncalculated[sheet] = frozenset(arrays)
                 if errors:
                     state.errors[sheet] = errors
                 if computed:
                     state.formulas[sheet] = frozenset(computed)
                 element.clear()
     return state
+
+
+def _matrix(
+    cell: Element, top: int, left: int, last: int
+) -> tuple[int, int, int, int] | None:
+    """The range (1-based rows, 0-based columns, inclusive, cut at row
+    ``last``) an ods matrix formula in ``cell`` at ``top``, ``left`` fills, or
+    None when its formula is no matrix formula.
+
+    LibreOffice writes a matrix (array) formula once, in the first cell of
+    its range, with the range's size; the other cells keep only their values.
+    """
+    columns = cell.get(f"{_TABLE}number-matrix-columns-spanned")
+    rows = cell.get(f"{_TABLE}number-matrix-rows-spanned")
+    if columns is None and rows is None:
+        return None
+    width = max(int(columns or "1"), 1)
+    height = max(int(rows or "1"), 1)
+    right = min(left + width, _MAX_COLUMNS) - 1
+    return top, left, min(top + height - 1, last), right
+
+
+def _matrix_gaps(
+    matrices: list[tuple[int, int, int, int]],
+    rows: range,
+    valued: list[tuple[int, int]] | None = None,
+) -> Iterator[Cell]:
+    """The cells of ``rows`` that the ``matrices`` fill past their first and
+    that keep no value: the columns no span of ``valued`` (a row's cells
+    keeping a value or a formula, as ``start, stop``) covers. Made one at a
+    time: a repeated row may stand for a great many."""
+    for top, left, bottom, right in matrices:
+        gaps = _uncovered(left, right + 1, sorted(valued or []))
+        for number in range(max(rows.start, top), min(rows.stop - 1, bottom) + 1):
+            for start, stop in gaps:
+                for place in range(start, stop):
+                    if (number, place) != (top, left):
+                        yield number, place
+
+
+def _uncovered(
+    start: int, stop: int, spans: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """The parts of ``start``..``stop`` that no span of ``spans`` (sorted)
+    covers."""
+    gaps = []
+    for first, last in spans:
+        if last <= start:
+            continue
+        if first >= stop:
+            break
+        if first > start:
+            gaps.append((start, first))
+        start = max(start, last)
+    if start < stop:
+        gaps.append((start, stop))
+    return gaps
 
 
 def _count(element: Element, name: str) -> int:

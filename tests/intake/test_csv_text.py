@@ -4,7 +4,8 @@ Regression: Excel's "Unicode 文本" (UTF-16 with BOM, tab-separated) was refuse
 as an unknown format; a Big5 file said "no header"; a semicolon-separated file
 or an unclosed quote flooded the uploader with "may not be empty"; a NUL byte
 at the end gave a phantom row's problems. A file cut inside a character, or a
-row pasted in another encoding, was called a Big5 file, naming no line.
+row pasted in another encoding, was called a Big5 file, naming no line; a
+UTF-8 row that GB18030 decodes whole was read as other characters.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from datetime import date
 import pytest
 from openpyxl import load_workbook
 
-from certflow.intake import national_platform_import, read_score_summary
+from certflow.intake import (
+    national_platform_import,
+    read_candidate_sign_in,
+    read_score_summary,
+)
 from tests.intake.conftest import SAMPLES
 from tests.support import sample_plan
 
@@ -129,6 +134,59 @@ def test_rows_in_another_encoding_are_named(
     assert [(p.code, p.row) for p in reading.problems] == [("csv_mixed_encoding", 6)]
     assert "第 6、9 行" in reading.problems[0].message
     assert f"全文是 {name} 编码" in reading.problems[0].message
+
+
+def _exported(line: str) -> bytes:
+    """A row as another program's UTF-8 export writes it: the document type
+    left to its default, the module by its code (every field then decodes
+    as GB18030 too, as other characters)."""
+    cells = line.split(",")
+    cells[2], cells[5] = "", "1-1"
+    return ",".join(cells).encode("utf-8")
+
+
+def test_a_utf8_row_that_gbk_reads_as_other_characters_is_named() -> None:
+    """Trial: rows pasted from a UTF-8 export into a GBK file decoded whole
+    as GB18030, 姜嘉 read as 濮滃槈: the summary was refused for an unknown
+    status and result, the rows' encoding never named."""
+    data = b"\r\n".join(
+        _exported(line) if number in (9, 23) else line.encode("gbk")
+        for number, line in enumerate(LINES, start=1)
+    )
+    assert "濮滃槈" in data.decode("gb18030")
+
+    reading = read_score_summary(data, PLAN)
+
+    assert [(p.code, p.row) for p in reading.problems] == [("csv_mixed_encoding", 9)]
+    assert "第 9、23 行" in reading.problems[0].message
+    assert "全文是 GBK 编码" in reading.problems[0].message
+
+
+def test_a_utf8_name_in_a_gbk_sign_in_sheet_is_not_read_as_another() -> None:
+    """Trial: a sign-in row pasted from a UTF-8 file was accepted, its name
+    read as 濮滃槈 and compared as such with the summary."""
+    lines = ["序号,姓名,准考证号,签名", "1,黎芬,2026110412001,已签"]
+    pasted = "2,姜嘉,2026110412008,1".encode()
+    data = b"\r\n".join([*(line.encode("gbk") for line in lines), pasted])
+
+    reading = read_candidate_sign_in(data, PLAN)
+
+    assert [(p.code, p.row) for p in reading.problems] == [("csv_mixed_encoding", 3)]
+    assert "第 3 行" in reading.problems[0].message
+
+
+def test_gbk_names_that_happen_to_be_utf8_are_read_as_gbk() -> None:
+    """A few GBK names are valid UTF-8 too, as letters of other scripts:
+    袁一 is the bytes of Ԭһ. Such a line is GBK and read as it is."""
+    assert "袁一".encode("gbk").decode("utf-8") == "Ԭһ"
+    lines = ["序号,姓名,准考证号,签名", "1,黎芬,2026110412001,已签"]
+    lines.append("2,袁一,2026110412002,1")  # the line's only letters: 袁一
+    data = "\r\n".join(lines).encode("gbk")
+
+    reading = read_candidate_sign_in(data, PLAN)
+
+    assert reading.accepted, reading.problems
+    assert [c.name for c in reading.candidates] == ["黎芬", "袁一"]
 
 
 def test_numbers_in_excels_text_formula_are_read_as_the_text_it_shows() -> None:

@@ -3,7 +3,8 @@
 The plan knows one date, the end of its exam. A summary stating another day is
 refused naming the cell and both dates; a multi-day exam may state its range,
 which must end on that day. A date that is not a whole date is refused, never
-guessed; a blank label states nothing.
+guessed; a blank label states nothing. Without a label, the title rows' one
+whole date is taken for the exam date.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from openpyxl import load_workbook
 
 from certflow.intake import annotated_copy, read_candidate_sign_in, read_score_summary
 from certflow.models import PlanInfo
-from tests.corpus.intake.make_corpus import META, row, workbook
+from tests.corpus.intake.make_corpus import META, TITLE, row, workbook
 from tests.intake.conftest import sheet_file
 
 ROWS = [row(1, "黎芬", 80, 90, 87, "合格")]
@@ -91,14 +92,17 @@ def test_a_longer_heading_is_no_exam_date_label(plan: PlanInfo, tmp_path: Path) 
     assert read_score_summary(_summary(tmp_path, meta), plan).accepted
 
 
+@pytest.mark.parametrize("label", ["考核日期：", None])
 def test_a_date_cell_beside_the_label_is_compared_and_named(
-    plan: PlanInfo, tmp_path: Path
+    plan: PlanInfo, tmp_path: Path, label: str | None
 ) -> None:
+    """Without the label (None), the date cell is the title rows' one date:
+    compared as the exam date (trial: it was not read)."""
     book = workbook(ROWS)
     sheet = book["成绩汇总"]
     sheet.unmerge_cells("A2:L2")
     sheet["A2"] = META
-    sheet["H2"] = "考核日期："
+    sheet["H2"] = label
     sheet["J2"] = datetime(2026, 11, 3)
     path = tmp_path / "summary.xlsx"
     book.save(path)
@@ -114,6 +118,11 @@ def test_a_date_cell_beside_the_label_is_compared_and_named(
     assert "2026-11-04" in copy.worksheets[0]["J2"].comment.text
 
     sheet["J2"] = date(2026, 11, 4)
+    book.save(path)
+    assert read_score_summary(path.read_bytes(), plan).accepted
+
+    # Another label names another date: not the exam's.
+    sheet["H2"], sheet["J2"] = "制表日期：", datetime(2026, 11, 3)
     book.save(path)
     assert read_score_summary(path.read_bytes(), plan).accepted
 
@@ -163,3 +172,58 @@ def test_a_date_in_chinese_numerals_is_compared_too(
 
     found = [(p.code, p.row, p.column, p.value) for p in reading.problems]
     assert found == ([] if code is None else [(code, 2, "A", stated)])
+
+
+def _titled(tmp_path: Path, title: str, meta: str = META) -> bytes:
+    path = tmp_path / "summary.xlsx"
+    workbook(ROWS, title=title, meta=meta).save(path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("title", "stated"),
+    [
+        (f"2026年11月8日 {TITLE}", "2026年11月8日"),
+        (f"{TITLE}（2026-11-03）", "2026-11-03"),
+        (f"二〇二六年十一月八日 {TITLE}", "2026年11月8日"),
+        (f"{TITLE} 2026.11.02-2026.11.05", "2026.11.02-2026.11.05"),
+    ],
+)
+def test_a_date_in_the_title_without_its_label_is_compared(
+    plan: PlanInfo, tmp_path: Path, title: str, stated: str
+) -> None:
+    """Trial: a summary titled 2026年11月8日 … 考核成绩表 for an exam that
+    ended on 4 November was accepted: only a date after 考核日期 was read."""
+    reading = read_score_summary(_titled(tmp_path, title), plan)
+
+    assert [(p.code, p.row, p.column, p.value) for p in reading.problems] == [
+        ("exam_date_mismatch", 1, "A", stated)
+    ]
+    line = reading.problems[0].render()
+    assert "未注明是什么日期" in line and "2026-11-04" in line
+
+
+@pytest.mark.parametrize(
+    ("title", "meta"),
+    [
+        # The plan's day, or a range ending on it.
+        (f"2026年11月4日 {TITLE}", META),
+        (f"{TITLE}（2026年11月3日至4日）", META),
+        # Two dates: neither is known to be the exam's.
+        (f"2026年11月8日 {TITLE}", f"{META}  制表日期：2026-11-05"),
+        (f"{TITLE} 2026-11-08", f"{META}  2026-11-05"),
+        # The one date names itself as another.
+        (TITLE, f"{META}  制表日期：2026-11-05"),
+        (TITLE, f"{META}  打印时间 2026-11-05 10:30"),
+        # The labelled date decides.
+        (f"2026年11月8日 {TITLE}", f"{META}  考核日期：2026-11-04"),
+        # No whole date.
+        (f"2026年11月 {TITLE}", META),
+    ],
+)
+def test_an_unlabelled_date_is_compared_only_when_it_is_the_one(
+    plan: PlanInfo, tmp_path: Path, title: str, meta: str
+) -> None:
+    reading = read_score_summary(_titled(tmp_path, title, meta), plan)
+
+    assert reading.accepted, [p.render() for p in reading.problems]

@@ -35,7 +35,14 @@ from certflow.intake import (
 from certflow.intake.sheetstate import error_cells, uncalculated_cells
 from certflow.invoice import read_invoice_details
 from certflow.models import PlanInfo, Problem
-from tests.intake.conftest import SAMPLES, ods_file, ods_text_cell, with_sheet_xml
+from tests.intake.conftest import (
+    SAMPLES,
+    ods_file,
+    ods_number_cell,
+    ods_text_cell,
+    ods_with_cells,
+    with_sheet_xml,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SUMMARY = SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx"
@@ -350,6 +357,75 @@ def test_array_cells_without_values_in_a_blank_row_are_no_problem(
 
     assert reading.accepted, reading.problems
     assert reading.rows == read_score_summary(SUMMARY.read_bytes(), plan).rows
+    assert [note for note in reading.notes if "空行" in note] == [
+        "第 36 行除公式外没有数据，已视为空行（“总成绩”列 数组公式未保存结果）"
+    ]
+
+
+def _ods_matrix(top: int, span: int, kept: dict[int, float]) -> bytes:
+    """The sample summary's ods with a matrix formula filling column I from
+    row ``top`` down ``span`` rows, written once in its first cell as
+    LibreOffice writes it (with the range's size and the first value).
+    The rows in ``kept`` keep their value, as LibreOffice saves each; the
+    candidates' others none, as a writer may leave them (row 36, blank in
+    the sample, holds nothing)."""
+    last = top + span - 1
+    formula = (
+        f' table:number-matrix-columns-spanned="1"'
+        f' table:number-matrix-rows-spanned="{span}"'
+        f' table:formula="of:=ROUND(0.3*[.G{top}:.G{last}]+0.7*[.H{top}:.H{last}];2)"'
+    )
+    cells = {f"I{top}": ods_number_cell(kept[top], formula)}
+    for row in range(top + 1, min(last, 35) + 1):
+        value = kept.get(row)
+        cells[f"I{row}"] = (
+            "<table:table-cell/>" if value is None else ods_number_cell(value)
+        )
+    return ods_with_cells(
+        (SAMPLES / "P2026-1104-0412-成绩汇总表.ods").read_bytes(), cells
+    )
+
+
+def _totals(plan: PlanInfo, rows: range) -> dict[int, float]:
+    """The sample's totals in ``rows`` (its row 4 is the first candidate's)."""
+    read = read_score_summary(SUMMARY.read_bytes(), plan).rows
+    return {row: float(read[row - 4].total or 0) for row in rows}
+
+
+def test_the_other_cells_of_an_ods_matrix_formula_without_values_are_named(
+    plan: PlanInfo,
+) -> None:
+    """As in an xlsx (above): the ods's matrix formula holds its range's
+    size in its first cell, and the other cells without a value read as
+    empty, the totals then computed from their parts."""
+    # Rows 4 to 8: the candidates before the first absentee's (row 9).
+    reading = read_score_summary(_ods_matrix(4, 5, _totals(plan, range(4, 5))), plan)
+
+    assert not reading.accepted
+    assert _located(reading.problems) == [
+        (NO_RESULT, "成绩汇总", row, "总成绩") for row in range(5, 9)
+    ]
+
+
+def test_an_ods_matrix_formula_saved_with_every_value_is_read(plan: PlanInfo) -> None:
+    data = _ods_matrix(4, 4, _totals(plan, range(4, 8)))
+
+    reading = read_score_summary(data, plan)
+
+    assert reading.accepted, reading.problems
+    assert reading.rows == read_score_summary(SUMMARY.read_bytes(), plan).rows
+
+
+def test_ods_matrix_cells_without_values_in_a_blank_row_are_no_problem(
+    plan: PlanInfo,
+) -> None:
+    """As in an xlsx: the matrix reaching the blank row 36, where nothing
+    is written, leaves a blank row, said once."""
+    data = _ods_matrix(33, 4, _totals(plan, range(33, 36)))
+
+    reading = read_score_summary(data, plan)
+
+    assert reading.accepted, reading.problems
     assert [note for note in reading.notes if "空行" in note] == [
         "第 36 行除公式外没有数据，已视为空行（“总成绩”列 数组公式未保存结果）"
     ]

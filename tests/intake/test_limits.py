@@ -241,3 +241,22 @@ def test_an_xlsx_array_formula_over_a_whole_sheet_is_refused(
 
     assert codes == ["too_many_unread_cells"]
     assert peak < 40 * MIB
+
+
+def test_an_ods_matrix_formula_over_a_whole_sheet_is_refused(plan: PlanInfo) -> None:
+    """One matrix formula claiming every cell of 20,000 rows, its other cells
+    never written: 300 million cells claimed in one attribute, gathered
+    against the cap a slice at a time."""
+    matrix = (
+        '<table:table-cell table:number-matrix-columns-spanned="16384"'
+        ' table:number-matrix-rows-spanned="20000" table:formula="of:=ROW()"'
+        ' office:value-type="float" office:value="3"><text:p>3</text:p>'
+        "</table:table-cell>"
+    )
+    data = ods_file("成绩汇总", [[ods_text_cell("姓名")], [matrix]])
+    assert len(data) < 8192
+
+    codes, peak = _read_measured(data, plan)
+
+    assert codes == ["too_many_unread_cells"]
+    assert peak < 40 * MIB
