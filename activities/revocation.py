@@ -2,8 +2,9 @@
 
 A revoked certificate keeps its row: ``revoked_on`` and ``revocation_reason`` are
 set once, with an audit row, and the certificate then appears on every status
-list signed afterwards. The staff command ``certflow revoke`` and the web
-service's ``/status-list.json`` call the two functions here.
+list signed afterwards, its reason as it may be published. The staff command
+``certflow revoke`` and the web service's ``/status-list.json`` call the two
+functions here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from certflow.certificates import (
     SignedStatusList,
     SigningKey,
     StatusList,
+    public_reason,
     sign_status_list,
     status_list_time,
 )
@@ -128,16 +130,22 @@ async def revoke(
 
 
 async def revoked_entries(pool: asyncpg.Pool) -> list[RevocationEntry]:
-    """Return every revoked certificate, ordered by number."""
+    """Return every revoked certificate, ordered by number, as published.
+
+    A reason naming the holder or holding what could be an ID number (stored
+    before :func:`revoke` refused those) is withheld
+    (:func:`~certflow.certificates.public_reason`); the row and its audit line
+    keep it whole.
+    """
     rows = await pool.fetch(
-        "SELECT number, revoked_on, revocation_reason FROM certificates "
+        "SELECT number, name, revoked_on, revocation_reason FROM certificates "
         "WHERE revoked_on IS NOT NULL ORDER BY number"
     )
     return [
         RevocationEntry(
             number=r["number"],
             revoked_on=r["revoked_on"],
-            reason=r["revocation_reason"] or "",
+            reason=public_reason(r["revocation_reason"] or "", r["name"]),
         )
         for r in rows
     ]

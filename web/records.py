@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from certflow.certificates import CertificateData, SignedCertificate
+from certflow.certificates import CertificateData, SignedCertificate, public_reason
 from certflow.identity import compact_code
 from certflow.models import DocumentRef, Level
 from certflow.text import normalise_name
@@ -40,6 +40,14 @@ class CertificateRecord:
     def data(self) -> CertificateData:
         """The signed certificate data."""
         return self.signed.data
+
+    @property
+    def public_reason(self) -> str | None:
+        """The revocation reason as the pages may show it: withheld where it
+        names the holder or holds what could be an ID number."""
+        if self.revocation_reason is None:
+            return None
+        return public_reason(self.revocation_reason, self.data.candidate_name)
 
 
 @dataclass(frozen=True)

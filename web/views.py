@@ -103,7 +103,7 @@ def verdict_context(
         context["held"] = held
     if outcome == "revoked":
         context["revoked_on"] = record.revoked_on
-        context["reason"] = record.revocation_reason
+        context["reason"] = record.public_reason
     return context
 
 
@@ -136,7 +136,7 @@ def lookup_row(
         "status": status,
         "downloadable": downloadable,
         "revoked_on": record.revoked_on,
-        "reason": record.revocation_reason,
+        "reason": record.public_reason,
         "download": link,
     }
 

@@ -10,9 +10,12 @@ for that character.
 
 This needs the face the page is drawn in, which the caller finds by the
 page's font name (:mod:`certflow.certificates.fontid`); the subset keeps the
-face's PostScript name, which must be that face's. Without the face, or for
-a face fpdf2 embeds as CFF, the glyphs are not checked and the caller says
-so; they are never reported as altered for want of a reference.
+face's PostScript name, which must be that face's. Both kinds of outline are
+compared: a TrueType face's subset (the direct writer's) point for point, and
+a PostScript (CFF) face's subset (fpdf2's, CID-keyed, as Noto CJK's) as the
+path each drawn glyph's charstring traces. Without the face, the glyphs are
+not checked and the caller says so; they are never reported as altered for
+want of a reference.
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from fontTools.cffLib import CFFFontSet
+from fontTools.pens.recordingPen import RecordingPen
 from fontTools.ttLib import TTFont
 
 from certflow.certificates.fonts import CjkFont
+from certflow.certificates.pagecheck import bounded_data, drawn_operations, page_content
 
 
 class GlyphCheck(Enum):
@@ -44,20 +50,29 @@ def check_glyphs(page: Any, font: CjkFont | None) -> GlyphCheck:
     if font is None:
         return GlyphCheck.UNCHECKED
     fonts = page["/Resources"]["/Font"]
-    outcomes = {_check_font(fonts[name].get_object(), font) for name in fonts}
+    outcomes = {_check_font(page, fonts[name].get_object(), font) for name in fonts}
     if GlyphCheck.ALTERED in outcomes:
         return GlyphCheck.ALTERED
     return GlyphCheck.UNCHECKED if GlyphCheck.UNCHECKED in outcomes else GlyphCheck.SAME
 
 
-def _check_font(type0: Any, font: CjkFont) -> GlyphCheck:
+def _check_font(page: Any, type0: Any, font: CjkFont) -> GlyphCheck:
     if type0.get("/Subtype") != "/Type0" or "/ToUnicode" not in type0:
         return GlyphCheck.ALTERED  # the writers embed one composite font
     descendant = type0["/DescendantFonts"][0].get_object()
-    program = descendant["/FontDescriptor"].get_object().get("/FontFile2")
-    if program is None or descendant.get("/CIDToGIDMap") != "/Identity":
-        return GlyphCheck.UNCHECKED  # CFF outlines, as fpdf2 embeds them
-    embedded = TTFont(BytesIO(program.get_object().get_data()))
+    descriptor = descendant["/FontDescriptor"].get_object()
+    if "/FontFile2" in descriptor and descendant.get("/CIDToGIDMap") == "/Identity":
+        return _check_truetype(type0, descriptor["/FontFile2"].get_object(), font)
+    if "/FontFile3" in descriptor and descendant.get("/Subtype") == "/CIDFontType0":
+        return _check_cff(page, type0, descriptor["/FontFile3"].get_object(), font)
+    # The direct writer maps codes to glyphs one to one, and fpdf2 embeds a
+    # PostScript face as CFF: another map or no font program is neither's.
+    return GlyphCheck.ALTERED
+
+
+def _check_truetype(type0: Any, program: Any, font: CjkFont) -> GlyphCheck:
+    """A direct-writer page: every glyph its text map names, point for point."""
+    embedded = TTFont(BytesIO(program.get_data()))
     reference = _reference(font.path, font.face_index)
     with reference.lock:
         if _identity(embedded) != _identity(reference.face):
@@ -76,6 +91,112 @@ def _check_font(type0: Any, font: CjkFont) -> GlyphCheck:
     return GlyphCheck.SAME
 
 
+def _check_cff(page: Any, type0: Any, program: Any, font: CjkFont) -> GlyphCheck:
+    """An fpdf2 page in a PostScript face: every glyph it draws.
+
+    fpdf2 embeds a CID-keyed CFF subset and an encoding CMap from its codes
+    to CIDs. Each code the page draws must read as one character (ToUnicode)
+    and select (encoding, then the subset's charset) a glyph whose path and
+    font matrices are the face's own for that character. Codes drawn are
+    compared rather than codes mapped: fpdf2 maps code 0 to nothing it draws,
+    and the text check reads neither spaces nor NUL, so a code that reads as
+    one of those must show the face's glyph for it all the same.
+    """
+    if program.get("/Subtype") != "/CIDFontType0C" or "/Encoding" not in type0:
+        return GlyphCheck.ALTERED
+    data = bounded_data(program, _MOST_PROGRAM)
+    cmap = bounded_data(type0["/Encoding"], _MOST_CMAP)
+    content = page_content(page)
+    if data is None or cmap is None or content is None:
+        return GlyphCheck.ALTERED  # far beyond a certificate's, or no stream
+    embedded = CFFFontSet()
+    embedded.decompile(BytesIO(data), None)
+    subset = embedded[0]
+    if len(embedded.fontNames) != 1 or not hasattr(subset, "ROS"):
+        return GlyphCheck.ALTERED  # fpdf2 embeds one CID-keyed font
+    if len(set(subset.charset)) != len(subset.charset):
+        return GlyphCheck.ALTERED  # a CID given two glyphs: which one shows?
+    cid_of = _cids(cmap)
+    text_of = to_unicode(type0["/ToUnicode"].get_object().get_data())
+    codes = _drawn_codes(content)
+    if len(codes) > _MOST_MAPPINGS:
+        return GlyphCheck.ALTERED
+    reference = _reference(font.path, font.face_index)
+    with reference.lock:
+        face = reference.cff
+        if face is None or embedded.fontNames != face.fontNames[:1]:
+            # The subset keeps the face's CFF font name: another's is not it.
+            return GlyphCheck.ALTERED
+        for code in codes:
+            text, cid = text_of.get(code, ""), cid_of.get(code)
+            genuine = reference.cmap.get(ord(text)) if len(text) == 1 else None
+            name = ".notdef" if cid == 0 else f"cid{cid:05d}"
+            if genuine is None or cid is None or name not in subset.CharStrings:
+                return GlyphCheck.ALTERED
+            if _cff_outline(subset, name) != _cff_outline(face[0], genuine):
+                return GlyphCheck.ALTERED
+    return GlyphCheck.SAME
+
+
+def _cff_outline(font: Any, name: str) -> tuple[object, ...]:
+    """The path a CFF glyph traces, with the font matrices that scale it."""
+    charstring, selector = font.CharStrings.getItemAndSelector(name)
+    pen = RecordingPen()
+    try:
+        charstring.draw(pen)
+    except (AttributeError, NotImplementedError):
+        # A CFF2 operator (blend, vsindex) asks for a variation store a CFF
+        # font has none of; operators long retired (store) are not drawn.
+        raise ValueError("a charstring no CFF font draws") from None
+    matrix = None
+    if selector is not None:
+        matrix = getattr(font.FDArray[selector], "FontMatrix", None)
+    return tuple(pen.value), tuple(font.FontMatrix), tuple(matrix or ())
+
+
+def _drawn_codes(content: bytes) -> set[int]:
+    """The two-byte codes the page's text operators draw."""
+    codes: set[int] = set()
+    for operands, op in drawn_operations(content):
+        if op != b"Tj":
+            continue  # the page check allows no other text operator
+        for shown in operands:
+            if not isinstance(shown, bytes) or len(shown) % 2:
+                raise ValueError("text no certificate font's codes spell")
+            codes.update(
+                int.from_bytes(shown[i : i + 2], "big") for i in range(0, len(shown), 2)
+            )
+    return codes
+
+
+_CODESPACE = re.compile(rb"begincodespacerange(.*?)endcodespacerange", re.S)
+_CIDCHAR = re.compile(rb"<([0-9A-Fa-f]{4})>\s*(\d+)")
+_CIDRANGE = re.compile(rb"<([0-9A-Fa-f]{4})>\s*<([0-9A-Fa-f]{4})>\s*(\d+)")
+_CID_SECTION = re.compile(rb"begincid(char|range)(.*?)endcid\1", re.S)
+
+
+def _cids(cmap: bytes) -> dict[int, int]:
+    """The code to CID mappings of an encoding CMap of two-byte codes, as
+    fpdf2 writes one (cidchar; cidrange read too)."""
+    spaces = [b"".join(body.split()).upper() for body in _CODESPACE.findall(cmap)]
+    if spaces != [b"<0000><FFFF>"] or b"usecmap" in cmap:
+        raise ValueError("an encoding no certificate font has")
+    cids: dict[int, int] = {}
+    for kind, body in _CID_SECTION.findall(cmap):
+        if kind == b"char":
+            cids.update(
+                (int(code, 16), int(cid)) for code, cid in _CIDCHAR.findall(body)
+            )
+            continue
+        for low, high, first in _CIDRANGE.findall(body):
+            span = int(high, 16) - int(low, 16) + 1
+            if not 0 < span <= _MOST_MAPPINGS or len(cids) > _MOST_MAPPINGS:
+                raise ValueError("a CID range no certificate font has")
+            for offset in range(span):
+                cids[int(low, 16) + offset] = int(first) + offset
+    return cids
+
+
 class _Reference:
     """The certificate face, parsed lazily once; fontTools is not thread-safe."""
 
@@ -83,6 +204,11 @@ class _Reference:
         self.face = TTFont(str(path), fontNumber=face_index, lazy=True)
         self.cmap = self.face.getBestCmap() or {}
         self.lock = threading.Lock()
+
+    @property
+    def cff(self) -> Any:
+        """The face's CFF font set, or ``None`` for a TrueType face."""
+        return self.face["CFF "].cff if "CFF " in self.face else None
 
 
 @cache
@@ -116,6 +242,8 @@ def _outline(face: TTFont, name: str) -> tuple[object, ...]:
 
 
 _MOST_MAPPINGS = 10_000
+_MOST_PROGRAM = 4 * 2**20  # bytes of a font subset; a certificate's is ~20 KiB
+_MOST_CMAP = 256 * 1024  # bytes of an encoding CMap; a certificate's is ~2 KiB
 _BFCHAR = re.compile(rb"<([0-9A-Fa-f]{2,8})>\s*<([0-9A-Fa-f]{4,})>")
 _BFRANGE = re.compile(
     rb"<([0-9A-Fa-f]{2,8})>\s*<([0-9A-Fa-f]{2,8})>\s*<([0-9A-Fa-f]{4,})>"

@@ -75,6 +75,7 @@ from certflow.certificates.signing import (
     SignedStatusList,
     StatusList,
     Verdict,
+    public_reason,
     verify,
     verify_status_list,
 )
@@ -959,11 +960,9 @@ def verify_pdf(
     elif status_list is not None:
         checked = RevocationCheck.LIST_PREDATES
     if revocation is not None:
-        reason = (
-            t("certificates.verify.revoked_reason", reason=revocation.reason)
-            if revocation.reason
-            else ""
-        )
+        # A list signed before reasons were withheld may still name the holder.
+        shown = public_reason(revocation.reason, data.candidate_name)
+        reason = t("certificates.verify.revoked_reason", reason=shown) if shown else ""
         return VerificationResult(
             glyphs_checked=glyphs is GlyphCheck.SAME,
             revocation=checked,
@@ -978,7 +977,7 @@ def verify_pdf(
             key_id=signed.key_id,
             data=data,
             revoked_on=revocation.revoked_on,
-            revocation_reason=revocation.reason,
+            revocation_reason=shown,
         )
     return VerificationResult(
         glyphs_checked=glyphs is GlyphCheck.SAME,

@@ -24,7 +24,10 @@ from certflow.certificates.canonical import (
 )
 from certflow.certificates.keys import KeyRing
 from certflow.certificates.keys import key_id as compute_key_id
+from certflow.i18n import t
+from certflow.identity import could_be_id_number
 from certflow.models import Model
+from certflow.privacy import holds_id_number, holds_name
 from certflow.timeutil import CST
 
 STATUS_LIST_SCHEMA = "certflow-status-list-v1"
@@ -122,6 +125,26 @@ class RevocationEntry(Model):
     number: str
     revoked_on: date
     reason: str = ""
+
+
+def public_reason(reason: str, holder: str) -> str:
+    """A revocation reason as it may be shown to anyone who asks.
+
+    ``reason`` itself, unless it names ``holder`` (the certificate's holder,
+    as :func:`~certflow.privacy.holds_name` reads a name) or holds what could
+    be an identity number: then a neutral text saying it is withheld. Revoking
+    refuses such reasons now, but reasons stored before it did are published
+    (status list, verification pages, ``certflow verify``) through here, and
+    kept whole only in the records and their audit trail.
+    """
+    if not reason.strip():
+        return reason
+    personal = (
+        holds_name(reason, holder)
+        or holds_id_number(reason)
+        or could_be_id_number(reason)
+    )
+    return t("certificates.revocation_reason_withheld") if personal else reason
 
 
 class StatusList(Model):

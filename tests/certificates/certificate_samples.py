@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from io import BytesIO
 from pathlib import Path
 
 import pytest
+from fontTools.cffLib import CFFFontSet
 from fontTools.pens.cu2quPen import Cu2QuPen
 from fontTools.pens.ttGlyphPen import TTGlyphPen
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader, PdfWriter
-from pypdf.generic import ArrayObject, DictionaryObject, NameObject, TextStringObject
+from pypdf.generic import (
+    ArrayObject,
+    ByteStringObject,
+    ContentStream,
+    DictionaryObject,
+    NameObject,
+    TextStringObject,
+)
 
 from certflow.certificates import (
     FONT_ENV,
@@ -132,6 +141,89 @@ def _with_font_edited(
     saved = BytesIO()
     writer.write(saved)
     return saved.getvalue()
+
+
+class CffPage:
+    """The font of a page fpdf2 drew in a CFF face, opened to be forged: its
+    embedded CFF font set, its encoding (code -> CID) and ToUnicode codes."""
+
+    def __init__(self, pdf: bytes) -> None:
+        self.writer = PdfWriter(clone_from=PdfReader(BytesIO(pdf)))
+        self.type0 = self.writer.pages[0]["/Resources"]["/Font"]["/F1"].get_object()
+        descriptor = self.type0["/DescendantFonts"][0]["/FontDescriptor"]
+        self.program = descriptor["/FontFile3"].get_object()
+        self.fonts = CFFFontSet()
+        self.fonts.decompile(BytesIO(self.program.get_data()), None)
+        mapping = to_unicode(self.type0["/ToUnicode"].get_object().get_data())
+        self.code_of = {text: code for code, text in mapping.items()}
+        encoding = self.type0["/Encoding"].get_object().get_data()
+        self.cid_of = {
+            int(code, 16): int(cid)
+            for code, cid in re.findall(rb"<([0-9A-F]{4})> (\d+)", encoding)
+        }
+
+    def glyph(self, char: str) -> str:
+        """The glyph name the page draws ``char`` with."""
+        return f"cid{self.cid_of[self.code_of[char]]:05d}"
+
+    def encode(self, cids: dict[int, int]) -> None:
+        """Give the encoding these codes' CIDs instead of its own."""
+        self.cid_of.update(cids)
+        lines = "".join(f"<{c:04X}> {cid}\n" for c, cid in sorted(self.cid_of.items()))
+        stream = self.type0["/Encoding"].get_object()
+        head, _, rest = stream.get_data().partition(b"begincidchar\n")
+        tail = rest.partition(b"endcidchar")[2]
+        stream.set_data(
+            head + b"begincidchar\n" + lines.encode() + b"endcidchar" + tail
+        )
+
+    def saved(self) -> bytes:
+        out = BytesIO()
+        self.fonts.compile(out, TTFont(recalcBBoxes=False))
+        self.program.set_data(out.getvalue())
+        saved = BytesIO()
+        self.writer.write(saved)
+        return saved.getvalue()
+
+
+def with_cff_glyphs_swapped(pdf: bytes, first: str, second: str) -> bytes:
+    """``pdf`` (drawn in a CFF face) whose embedded font draws ``first`` as
+    ``second`` and back: their charstrings exchanged, text and maps as signed."""
+    page = CffPage(pdf)
+    strings = page.fonts[0].CharStrings
+    one, other = page.glyph(first), page.glyph(second)
+    strings[one], strings[other] = strings[other], strings[one]
+    return page.saved()
+
+
+def with_cids_swapped(pdf: bytes, first: str, second: str) -> bytes:
+    """``pdf`` (drawn in a CFF face) whose encoding sends the code of ``first``
+    to the glyph of ``second`` and back: the font and the text left as signed."""
+    page = CffPage(pdf)
+    one, other = page.code_of[first], page.code_of[second]
+    page.encode({one: page.cid_of[other], other: page.cid_of[one]})
+    return page.saved()
+
+
+def with_nothing_drawn_as(pdf: bytes, char: str, before: str) -> bytes:
+    """``pdf`` (drawn in a CFF face) that draws ``char`` before the first text
+    piece starting with ``before``, in the code fpdf2 maps to U+0000.
+
+    Text extraction reads that code as NUL, which the page check does not
+    count, so the text still reads as signed while the page shows ``char``.
+    """
+    page = CffPage(pdf)
+    page.encode({0: page.cid_of[page.code_of[char]]})
+    target = page.code_of[before].to_bytes(2, "big")
+    content = ContentStream(page.writer.pages[0].get_contents(), page.writer)
+    for operands, op in content.operations:
+        if op == b"Tj" and bytes(operands[0].original_bytes).startswith(target):
+            operands[0] = ByteStringObject(b"\0\0" + operands[0].original_bytes)
+            break
+    else:
+        raise AssertionError(f"no text piece starts with {before!r}")
+    page.writer.pages[0].replace_contents(content)
+    return page.saved()
 
 
 def incrementally(pdf: bytes, update: Callable[[PdfWriter], None]) -> bytes:

@@ -123,31 +123,39 @@ async def issued(web_settings: Settings, web_pool: asyncpg.Pool) -> Issued:
         await add_score(web_pool, PLAN_A, holder, passed=True)
     await add_score(web_pool, PLAN_A, FAILED, passed=False)
     await add_score(web_pool, PLAN_B, LI_FEN, passed=True)
+    issued = await issue_plans(web_settings, web_pool, (PLAN_A, PLAN_B))
 
+    await revoke(
+        web_pool,
+        issued.of(SUN),
+        reason="成绩更正",
+        revoked_on=date(2026, 12, 18),
+        by="tech-zhang",
+    )
+    return issued
+
+
+async def issue_plans(
+    settings: Settings, pool: asyncpg.Pool, plans: tuple[PlanInfo, ...]
+) -> Issued:
+    """Issue the certificates of ``plans`` (registered, scores added) through
+    the real issuance activity, on ``ISSUED_ON``."""
     activities = CertificateActivities(
-        web_settings, web_pool, DocumentStore(web_settings.documents_dir)
+        settings, pool, DocumentStore(settings.documents_dir)
     )
     numbers: dict[tuple[str, str], str] = {}
-    for plan in (PLAN_A, PLAN_B):
+    for plan in plans:
         result = await ActivityEnvironment().run(
             activities.issue_certificates,
             IssueRequest(plan=plan, issued_on=ISSUED_ON),
         )
-        rows = await web_pool.fetch(
+        rows = await pool.fetch(
             "SELECT number, admission_number FROM certificates WHERE plan_id = $1",
             plan.plan_id,
         )
         assert sorted(r["number"] for r in rows) == sorted(result.numbers)
         for row in rows:
             numbers[(row["admission_number"], plan.plan_id)] = row["number"]
-
-    await revoke(
-        web_pool,
-        numbers[(SUN.admission_number, PLAN_A.plan_id)],
-        reason="成绩更正",
-        revoked_on=date(2026, 12, 18),
-        by="tech-zhang",
-    )
     return Issued(numbers)
 
 
