@@ -78,6 +78,7 @@ def build_activities(
         plans.joint_payments,
         plans.held_back_to_tell,
         plans.check_joint_payment,
+        plans.record_payment_hold,
         intake.process_upload,
         intake.record_upload,
         intake.build_consistency_report,

@@ -56,6 +56,9 @@ PAYMENT_ACTION = "confirm_payment"
 INVOICE_ACTION = "record_invoice"
 # Finance's corrections of its own record: the same facts, newer.
 PAYMENT_CORRECTION = "correct_payment"
+# Finance's settlement of a difference a late correction made: the confirmed
+# payment's new total, and the absentees it is for.
+PAYMENT_SETTLEMENT = "settle_payment_difference"
 INVOICE_CORRECTION = "correct_invoice"
 AMOUNT_KEYS = ("amount", "received_amount")
 PAID_PLANS_KEYS = ("paid_plans", "paid_plan_ids")
@@ -259,13 +262,19 @@ def payment_from_audit(plan_id: str, audit: AuditFacts) -> Payment:
 
     Finance's confirmed amount wins over the amount the site declared; either
     may be absent (older audit lines carry neither), and then it is unknown.
-    A correction by finance replaces what it corrects. An invoice recorded
+    A correction by finance replaces what it corrects, and so does its
+    settlement of a difference a late correction made (the new total, and
+    the absentees paid for it). An invoice recorded
     before the latest confirmation of the payment was for a payment checked
     again (the plan was sent back): void, so not shown as the plan's.
     """
     _, application = audit.get(APPLICATION_ACTION, (None, {}))
+    # A settlement after the application says which absentees are paid for.
+    _, counted = _latest(audit, APPLICATION_ACTION, PAYMENT_SETTLEMENT)
     confirmed_at, confirmation = audit.get(PAYMENT_ACTION, (None, {}))
-    _, confirmation = _latest(audit, PAYMENT_ACTION, PAYMENT_CORRECTION)
+    _, confirmation = _latest(
+        audit, PAYMENT_ACTION, PAYMENT_CORRECTION, PAYMENT_SETTLEMENT
+    )
     invoiced_at, invoice = _latest(audit, INVOICE_ACTION, INVOICE_CORRECTION)
     if invoiced_at is not None and confirmed_at is not None:
         if invoiced_at < confirmed_at:
@@ -277,7 +286,7 @@ def payment_from_audit(plan_id: str, audit: AuditFacts) -> Payment:
     covers = _PLAN_ID.findall(str(_first(application, PAID_PLANS_KEYS) or ""))
     if plan_id not in covers:
         covers = [plan_id]
-    absentees = str(application.get(ABSENTEES_PAID_KEY, "")).strip()
+    absentees = str(counted.get(ABSENTEES_PAID_KEY, "")).strip()
     number = str(invoice.get(INVOICE_KEY, "")).strip()
     received_on = _day(confirmation.get(RECEIVED_ON_KEY))
     if received_on is None and confirmed_at is not None:
@@ -622,6 +631,7 @@ class BatchReportActivities:
                 APPLICATION_ACTION,
                 PAYMENT_ACTION,
                 PAYMENT_CORRECTION,
+                PAYMENT_SETTLEMENT,
                 INVOICE_ACTION,
                 INVOICE_CORRECTION,
             ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 from temporalio import activity
@@ -19,6 +20,7 @@ from certflow.activity_models import (
     JointPayment,
     JointPaymentCheck,
     JointPaymentsRequest,
+    PaymentHold,
     PlanRegistration,
     ReleaseRequest,
     StageChange,
@@ -124,15 +126,26 @@ def _held_back(
     req: ClaimRequest,
     run_id: str,
     plan_id: str,
-    holdings: list[InvoiceHolding],
     at: datetime,
+    *,
+    holdings: list[InvoiceHolding] | None = None,
+    payment: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    """The audit line of a plan a gathering left out, with the invoices of its
-    joint payment that disagree (plan, number, amount, date of each)."""
-    invoices = "; ".join(
-        f"{h.plan_id} {h.number} {h.amount or ''} {h.issued_on or ''}".rstrip()
-        for h in holdings
-    )
+    """The audit line of a plan a gathering left out: with the invoices of its
+    joint payment that disagree (plan, number, amount, date of each), or what
+    its payment holds it for (``payment``, as the plan recorded it in
+    ``payment_holds``: a difference not settled, or an invoice not corrected
+    to the settled total) and its figures."""
+    details = {"batch_id": req.batch_id}
+    if holdings is not None:
+        details["invoices"] = "; ".join(
+            f"{h.plan_id} {h.number} {h.amount or ''} {h.issued_on or ''}".rstrip()
+            for h in holdings
+        )
+    if payment is not None:
+        figures = payment.get("details") or {}
+        details |= {str(k): str(v) for k, v in figures.items()}
+        details["payment"] = str(payment["reason"])
     return AuditEntry(
         plan_id=plan_id,
         action=HELD_BACK,
@@ -140,9 +153,25 @@ def _held_back(
         person=req.requested_by or "workflow",
         at=at,
         accepted=False,
-        details={"batch_id": req.batch_id, "invoices": invoices},
+        details=details,
         idempotency_key=f"batch/{req.batch_id}/{run_id}/{HELD_BACK}/{plan_id}",
     )
+
+
+async def payment_held(
+    conn: asyncpg.Connection, plan_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Of ``plan_ids``, those their payment holds out of approval (see
+    ``PlanStore.record_payment_hold``): each with the reason and figures."""
+    rows = await conn.fetch(
+        "SELECT plan_id, reason, details FROM payment_holds"
+        " WHERE plan_id = ANY($1) AND reason IS NOT NULL ORDER BY plan_id",
+        plan_ids,
+    )
+    return {
+        row["plan_id"]: {"reason": row["reason"], "details": row["details"]}
+        for row in rows
+    }
 
 
 # What each plan's latest accepted application says its payment covers.
@@ -251,37 +280,41 @@ async def _keep_holds(
     batch_id: str,
     held_back: dict[str, list[InvoiceHolding]],
     at: datetime,
+    payment_holds: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Keep the plans a gathering held back (``batch_holds``), with the
-    invoices of their payment, and release every other plan's hold: it was
-    gathered, or its payment's invoices agree now, or it waits no more.
+    invoices of their payment or what their payment holds them for
+    (``payment_holds``), and release every other plan's hold: it was
+    gathered, or what held it is settled now, or it waits no more.
 
-    A plan held back for the same invoices as before keeps when it was first
-    held back and told of; for other invoices, or after a release, its hold
-    starts anew, to be told of anew.
+    A plan held back for the same invoices (and payment hold) as before keeps
+    when it was first held back and told of; for others, or after a release,
+    its hold starts anew, to be told of anew.
     """
+    paid = payment_holds or {}
+    held = sorted(set(held_back) | set(paid))
     await conn.execute(
         """
         UPDATE batch_holds SET released_at = $2
         WHERE released_at IS NULL AND plan_id <> ALL($1)
         """,
-        sorted(held_back),
+        held,
         at,
     )
+    same = """h.released_at IS NULL AND h.invoices = EXCLUDED.invoices
+        AND h.payment_hold IS NOT DISTINCT FROM EXCLUDED.payment_hold"""
     await conn.executemany(
-        """
+        f"""
         INSERT INTO batch_holds AS h
-            (plan_id, batch_id, invoices, held_at, last_held_at)
-        VALUES ($1, $2, $3, $4, $4)
+            (plan_id, batch_id, invoices, held_at, last_held_at, payment_hold)
+        VALUES ($1, $2, $3, $4, $4, $5)
         ON CONFLICT (plan_id) DO UPDATE SET
-            held_at = CASE WHEN h.released_at IS NULL
-                AND h.invoices = EXCLUDED.invoices THEN h.held_at ELSE $4 END,
-            told_at = CASE WHEN h.released_at IS NULL
-                AND h.invoices = EXCLUDED.invoices THEN h.told_at END,
-            told_batch = CASE WHEN h.released_at IS NULL
-                AND h.invoices = EXCLUDED.invoices THEN h.told_batch END,
+            held_at = CASE WHEN {same} THEN h.held_at ELSE $4 END,
+            told_at = CASE WHEN {same} THEN h.told_at END,
+            told_batch = CASE WHEN {same} THEN h.told_batch END,
             batch_id = EXCLUDED.batch_id,
             invoices = EXCLUDED.invoices,
+            payment_hold = EXCLUDED.payment_hold,
             last_held_at = EXCLUDED.last_held_at,
             released_at = NULL
         """,
@@ -289,10 +322,11 @@ async def _keep_holds(
             (
                 plan_id,
                 batch_id,
-                [h.model_dump(mode="json") for h in holdings],
+                [h.model_dump(mode="json") for h in held_back.get(plan_id, [])],
                 at,
+                paid.get(plan_id),
             )
-            for plan_id, holdings in sorted(held_back.items())
+            for plan_id in held
         ],
     )
 
@@ -499,7 +533,8 @@ _CONFIRMED = """
         coalesce(details ->> 'reference', '') AS reference
     FROM audit
     WHERE plan_id = ANY($1) AND accepted
-        AND action IN ('confirm_payment', 'correct_payment')
+        AND action IN ('confirm_payment', 'correct_payment',
+                       'settle_payment_difference')
     ORDER BY plan_id, at DESC, id DESC
 """
 _CHECKED_AGAIN = """
@@ -871,6 +906,26 @@ class PlanStore:
             return recorded
 
     @activity.defn
+    async def record_payment_hold(self, hold: PaymentHold) -> None:
+        """Write what holds the plan out of approval by its payment (or that
+        nothing does): ``claim_ready_plans`` reads it. Written at the plan's
+        clock, so an attempt that lands late never undoes a newer write."""
+        await self.pool.execute(
+            """
+            INSERT INTO payment_holds AS h (plan_id, reason, details, at)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (plan_id) DO UPDATE
+                SET reason = EXCLUDED.reason, details = EXCLUDED.details,
+                    at = EXCLUDED.at
+                WHERE h.at <= EXCLUDED.at
+            """,
+            hold.plan_id,
+            hold.reason,
+            hold.details,
+            hold.at,
+        )
+
+    @activity.defn
     async def check_joint_payment(self, req: JointPaymentCheck) -> JointPaymentFacts:
         """What the other plans of a plan's payment list and confirmed, for
         the plan to check an application or a confirmation against (see
@@ -929,15 +984,28 @@ class PlanStore:
                 " ORDER BY plan_id FOR UPDATE",
                 Stage.AWAITING_APPROVAL.value,
             )
-            held_back = await disagreeing_payments(conn, [r["plan_id"] for r in ready])
+            ready_ids = [r["plan_id"] for r in ready]
+            held_back = await disagreeing_payments(conn, ready_ids)
+            # A payment difference not settled, or an invoice not corrected
+            # to the settled total, holds the plan as disagreeing invoices do.
+            for_payment = await payment_held(conn, ready_ids)
             await conn.executemany(
                 _INSERT_AUDIT,
                 [
-                    _audit_values(_held_back(req, run_id or "", plan_id, holdings, at))
-                    for plan_id, holdings in sorted(held_back.items())
+                    _audit_values(
+                        _held_back(
+                            req,
+                            run_id or "",
+                            plan_id,
+                            at,
+                            holdings=held_back.get(plan_id),
+                            payment=for_payment.get(plan_id),
+                        )
+                    )
+                    for plan_id in sorted(set(held_back) | set(for_payment))
                 ],
             )
-            await _keep_holds(conn, req.batch_id, held_back, at)
+            await _keep_holds(conn, req.batch_id, held_back, at, for_payment)
             rows = await conn.fetch(
                 """
                 UPDATE plans SET batch_id = $1
@@ -947,7 +1015,7 @@ class PlanStore:
                 """,
                 req.batch_id,
                 Stage.AWAITING_APPROVAL.value,
-                sorted(held_back),
+                sorted(set(held_back) | set(for_payment)),
             )
             plan_ids = sorted(r["plan_id"] for r in rows)
             if not plan_ids:
@@ -1002,6 +1070,7 @@ class PlanStore:
             """
             UPDATE batch_holds SET told_at = $2, told_batch = $1
             WHERE batch_id = $1 AND released_at IS NULL
+                AND jsonb_array_length(invoices) > 0
                 AND (told_at IS NULL OR told_batch = $1 OR told_at <= $3)
             RETURNING plan_id, invoices
             """,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from certflow.activity_models import HeldCertificate, JointPayment
 from certflow.calendar import PublicityWindow
@@ -162,6 +162,24 @@ class PaymentConfirmation(Model):
     # saying why; the plan refuses a blank reason.
     correct: bool = False
     reason: str = ""
+
+
+class DifferenceSettlement(Model):
+    """Finance settles a payment difference a late correction made (see
+    ``certflow.payment_difference``): the site's supplementary payment
+    received (``received_on``), or the money returned to it
+    (``refunded_on``), for exactly the difference."""
+
+    actor: Actor
+    # ``received_amount`` as the staff tool's ``payment --amount`` names it.
+    amount: Decimal = Field(
+        gt=0,
+        decimal_places=2,
+        validation_alias=AliasChoices("amount", "received_amount"),
+    )
+    received_on: date | None = None
+    refunded_on: date | None = None
+    reference: str = ""
 
 
 class InvoiceRecord(Model):

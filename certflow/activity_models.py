@@ -57,6 +57,21 @@ class AuditEntry(Model):
     idempotency_key: str
 
 
+class PaymentHold(Model):
+    """What holds a plan out of every approval batch by its payment, as the
+    plan says it (``payment_holds``): ``reason`` ``difference`` (a confirmed
+    payment a correction made differ, not settled yet) or ``invoice`` (the
+    invoice recorded for the total before a settlement, not corrected yet);
+    None once nothing holds it. ``details`` are the figures staff are shown.
+    ``at`` orders the plan's writes: a late attempt never undoes a newer one.
+    """
+
+    plan_id: str
+    reason: str | None
+    details: dict[str, str] = Field(default_factory=dict)
+    at: datetime
+
+
 class CancelOutcome(Model):
     """The database's answer to a cancellation: done, or the batch holding the plan."""
 

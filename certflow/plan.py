@@ -37,6 +37,11 @@ from certflow.models import (
     Stage,
     SummaryStats,
 )
+from certflow.payment_difference import (
+    PaymentDifference,
+    SettledDifference,
+    expected_amount,
+)
 from certflow.scan import SCAN_MEDIA_TYPES
 from certflow.timeutil import end_of_day
 
@@ -64,6 +69,11 @@ class Duty(StrEnum):
     # Certificates held out of issuance, or an issuance blocked for the whole
     # plan: the tech dept mends the cause, then issues again.
     ISSUANCE_REPAIR = "issuance_repair"
+    # A confirmed payment a later correction made differ (see
+    # ``certflow.payment_difference``): finance settles it with the site, then
+    # corrects the invoice recorded for the old total.
+    PAYMENT_DIFFERENCE = "payment_difference"
+    INVOICE_CORRECTION = "invoice_correction"
 
 
 DUTY_OWNER: dict[Duty, Role] = {
@@ -83,6 +93,8 @@ DUTY_OWNER: dict[Duty, Role] = {
     Duty.SITE_SIGNOFF: Role.SITE,
     Duty.APPROVAL: Role.GENERAL_MANAGER,
     Duty.ISSUANCE_REPAIR: Role.TECH_DEPT,
+    Duty.PAYMENT_DIFFERENCE: Role.FINANCE,
+    Duty.INVOICE_CORRECTION: Role.FINANCE,
 }
 
 SUBMISSION_DUTIES = (
@@ -433,6 +445,11 @@ class PaymentRecord(Model):
     void_invoice_number: str | None = None
     # Every invoice set aside so far, oldest first; kept once a new one is in.
     voided_invoices: list[VoidedInvoice] = Field(default_factory=list)
+    # The difference a correction made between the confirmed payment and the
+    # corrected counts, while finance has not settled it; and those settled,
+    # oldest first (the confirmed figures above read the settled total).
+    difference: PaymentDifference | None = None
+    settlements: list[SettledDifference] = Field(default_factory=list)
 
     # Money as text with two decimals, beside the floats kept for readers of
     # the status from before (``status --json``): 4200.0 reads "4200.00".
@@ -450,6 +467,17 @@ class PaymentRecord(Model):
     @property
     def invoice_amount_text(self) -> str | None:
         return _yuan(self.invoice_amount)
+
+    def take_figures(self, difference: PaymentDifference) -> None:
+        """The confirmed payment reads ``difference``'s expected figures: it
+        was settled, or its money did not change. The application's figures
+        follow, so its check adds up again against the counts."""
+        self.difference = None
+        self.head_count = difference.expected_heads
+        self.absentees_paid = difference.expected_absentees_paid
+        amount = float(difference.expected_amount)
+        self.confirmed_amount = amount
+        self.declared_amount = amount
 
     def set_invoice_aside(
         self, at: datetime, actor: Actor, reason: str, batch_id: str = ""
@@ -650,6 +678,7 @@ class Action(StrEnum):
     SITE_SIGNOFF = "site_signoff"
     CANCEL_PLAN = "cancel_plan"
     ISSUE_AGAIN = "issue_again"
+    SETTLE_PAYMENT_DIFFERENCE = "settle_payment_difference"
 
 
 @dataclass(frozen=True)
@@ -701,6 +730,9 @@ ACTION_RULES: dict[Action, ActionRule] = {
     Action.CORRECT_INVOICE: _rule(
         {Role.FINANCE}, _LATE_PAYMENT_STAGES | {Stage.ISSUANCE, Stage.ISSUED}
     ),
+    # While the plan waits for its approval too: a difference holds it out
+    # of every batch until settled.
+    Action.SETTLE_PAYMENT_DIFFERENCE: _rule({Role.FINANCE}, _LATE_PAYMENT_STAGES),
     Action.ORG_SIGNOFF: _rule({Role.TECH_DEPT}, {Stage.PAYMENT_AND_SIGNOFF}),
     Action.SITE_SIGNOFF: _rule({Role.SITE}, {Stage.PAYMENT_AND_SIGNOFF}),
     # A plan started by mistake is withdrawn by those who start plans for the
@@ -1087,4 +1119,39 @@ def payment_mismatch(
         payment.absentees_paid,
         None if declared is None else Decimal(str(declared)),
         advice,
+    )
+
+
+def difference_of(
+    state: PlanState, at: datetime, request_id: str
+) -> PaymentDifference | None:
+    """The confirmed payment against the plan's counts as they stand (4.2.3).
+
+    The confirmed figures are finance's, as last settled; the expected ones
+    follow the application's rule (``application_mismatch``), the absentees
+    paid for capped at those still absent. None where nothing is confirmed,
+    or where no price is known to compute the money by.
+    """
+    payment = state.payment
+    summary = state.summary
+    if summary is None or payment.head_count is None:
+        return None
+    if payment.confirmed_amount is None:
+        return None
+    confirmed = Decimal(str(payment.confirmed_amount)).quantize(Decimal("0.01"))
+    absentees = min(payment.absentees_paid, summary.absent)
+    heads = summary.passed + absentees
+    expected = expected_amount(
+        state.info.fee_per_candidate, payment.head_count, confirmed, heads
+    )
+    if expected is None:
+        return None
+    return PaymentDifference(
+        opened_at=at,
+        request_id=request_id,
+        confirmed_heads=payment.head_count,
+        confirmed_amount=confirmed,
+        expected_heads=heads,
+        expected_absentees_paid=absentees,
+        expected_amount=expected,
     )

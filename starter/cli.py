@@ -69,6 +69,7 @@ from certflow.actions import (
     CorrectionApply,
     CorrectionDecision,
     CorrectionSubmission,
+    DifferenceSettlement,
     ExamPlanInput,
     InvoiceRecord,
     PaymentConfirmation,
@@ -720,6 +721,7 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
             t("cli.status.correction_counts", **status.corrections.model_dump()),
         ),
         (t("cli.status.payment"), pay),
+        *_payment_differences(status),
         (t("cli.status.invoice"), invoice),
         *_voided_invoices(status),
         (t("cli.status.batch"), status.batch_id or none),
@@ -796,6 +798,25 @@ def _payment_facts(status: PlanStatus) -> tuple[str, str]:
     else:
         invoice = none
     return pay, invoice
+
+
+def _payment_differences(status: PlanStatus) -> list[tuple[str, str]]:
+    """The difference a late correction made to the confirmed payment, while
+    finance owes its settlement, and each settled one: money records stay in
+    view once the payment reads the new total."""
+    from certflow.payment_difference import difference_text, settlement_text
+
+    payment = status.payment
+    pairs = [
+        (t("payment_difference.settled_label"), settlement_text(settled))
+        for settled in payment.settlements
+    ]
+    if payment.difference is not None:
+        text = t(
+            "payment_difference.open", difference=difference_text(payment.difference)
+        )
+        pairs.append((t("payment_difference.label"), text))
+    return pairs
 
 
 def _voided_invoices(status: PlanStatus) -> list[tuple[str, str]]:
@@ -1026,6 +1047,23 @@ def invoice_number_argument(text: str) -> str:
     return number
 
 
+def check_payment_flags(args: argparse.Namespace) -> None:
+    """``payment``: a confirmation gives the received day; a settlement of a
+    difference gives the day a supplement was received or a refund paid, one
+    of the two, and corrects nothing."""
+    if not args.field_settle_difference:
+        if args.field_refunded_on is not None:
+            raise CliError(t("cli.refunded_needs_settle"))
+        if args.field_received_on is None:
+            raise CliError(t("cli.received_on_required"))
+        check_finance_correction(args)
+        return
+    if args.field_correct or args.field_reason is not None:
+        raise CliError(t("cli.settle_not_correct"))
+    if (args.field_received_on is None) == (args.field_refunded_on is None):
+        raise CliError(t("cli.settle_needs_one_day"))
+
+
 def check_finance_correction(args: argparse.Namespace) -> None:
     """``--correct`` and ``--reason`` go together: a correction says why, and a
     first record has no reason to give."""
@@ -1249,6 +1287,15 @@ class PlanAction:
     check: Callable[[argparse.Namespace], None] | None = None
     # What only the stack can tell, asked before anything is stored or sent.
     verify: Callable[[Context, argparse.Namespace], Awaitable[None]] | None = None
+    # Another update with its own model, taken when a flag (by its argparse
+    # name) is given: ``payment --settle-difference``.
+    variant: tuple[str, str, type[BaseModel]] | None = None
+
+    def chosen(self, args: argparse.Namespace) -> tuple[str, type[BaseModel]]:
+        """The update and request model the parsed arguments ask for."""
+        if self.variant is not None and getattr(args, self.variant[0], False):
+            return self.variant[1], self.variant[2]
+        return self.update, self.model
 
     def add_arguments(
         self, parser: argparse.ArgumentParser, helps: Callable[[str], str]
@@ -1305,7 +1352,7 @@ class PlanAction:
                 given.append(file)
                 value = file.ref
             values[arg.target] = value
-        return self.model.model_validate(values)
+        return self.chosen(args)[1].model_validate(values)
 
 
 # Flags whose checked text defaults to None rather than "": argparse would run
@@ -1633,12 +1680,20 @@ PLAN_ACTIONS: list[PlanAction] = [
         PaymentConfirmation,
         (
             _flag("--amount", "received_amount", type=amount_argument, required=True),
-            _flag("--received-on", "received_on", type=_day, required=True),
+            # Required but for a refund settled (``check_payment_flags``).
+            _flag("--received-on", "received_on", type=_day, default=None),
             _payment_text("--reference", "reference"),
             *_CORRECTION,
+            _flag("--settle-difference", "settle_difference", action="store_true"),
+            _flag("--refunded-on", "refunded_on", type=_day, default=None),
         ),
-        check=check_finance_correction,
+        check=check_payment_flags,
         verify=check_joint_share,
+        variant=(
+            "field_settle_difference",
+            "settle_payment_difference",
+            DifferenceSettlement,
+        ),
     ),
     PlanAction(
         ("invoice",),
@@ -1711,7 +1766,7 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
         result = await ctx.update(
             send_update(
                 handle,
-                spec.update,
+                spec.chosen(args)[0],
                 request,
                 result_type=ActionResult,
                 patience=patience,
@@ -2095,20 +2150,25 @@ async def show_status(ctx: Context, args: argparse.Namespace) -> int:
 async def held_back_note(ctx: Context, status: PlanStatus) -> str | None:
     """Why the last gathering of a batch left the plan out, while it waits for
     one: its joint payment's invoices disagreed (``batch_holds``), as they
-    were then. None for a plan no gathering holds back."""
+    were then; or its payment difference was not settled, or its invoice not
+    corrected to the settled total. None for a plan no gathering holds back."""
     from certflow.joint_invoice import InvoiceHolding, holdings_text
+    from certflow.payment_difference import hold_text
 
     if status.stage is not Stage.AWAITING_APPROVAL or status.batch_id is not None:
         return None
     pool = await ctx.pool()
     row = await pool.fetchrow(
-        "SELECT batch_id, invoices, last_held_at FROM batch_holds"
+        "SELECT batch_id, invoices, last_held_at, payment_hold FROM batch_holds"
         " WHERE plan_id = $1 AND released_at IS NULL",
         status.plan_id,
     )
     if row is None:
         return None
     holdings = [InvoiceHolding.model_validate(h) for h in row["invoices"]]
+    hold = row["payment_hold"]
+    if not holdings and hold:
+        return hold_text(hold["reason"], hold["details"])
     return t(
         "cli.status.held_back",
         at=format_cst(row["last_held_at"]),
@@ -2774,9 +2834,11 @@ async def nothing_gathered(ctx: Context, args: argparse.Namespace) -> list[str]:
 
 async def held_back(ctx: Context) -> list[str]:
     """The plans awaiting approval a gathering leaves out, one line per joint
-    payment whose plans' invoices disagree, naming them."""
-    from activities.store import disagreeing_payments
+    payment whose plans' invoices disagree, naming them, and one per plan its
+    payment difference (or its invoice after one) holds."""
+    from activities.store import disagreeing_payments, payment_held
     from certflow.joint_invoice import holdings_text
+    from certflow.payment_difference import hold_text
 
     pool = await ctx.pool()
     async with pool.acquire() as conn, conn.transaction():
@@ -2785,7 +2847,9 @@ async def held_back(ctx: Context) -> list[str]:
             " ORDER BY plan_id",
             Stage.AWAITING_APPROVAL.value,
         )
-        held = await disagreeing_payments(conn, [row["plan_id"] for row in ready])
+        ready_ids = [row["plan_id"] for row in ready]
+        held = await disagreeing_payments(conn, ready_ids)
+        for_payment = await payment_held(conn, ready_ids)
     payments: dict[str, list[str]] = {}
     for plan_id, holdings in sorted(held.items()):
         text = holdings_text(holdings, numbered=True)
@@ -2793,6 +2857,9 @@ async def held_back(ctx: Context) -> list[str]:
     return [
         t("cli.batch_held_back", plans="、".join(plans), holders=holders)
         for holders, plans in payments.items()
+    ] + [
+        f"{plan_id}：{hold_text(hold['reason'], hold['details'])}"
+        for plan_id, hold in sorted(for_payment.items())
     ]
 
 

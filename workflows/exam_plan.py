@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         CorrectionCounts,
         CorrectionDecision,
         CorrectionSubmission,
+        DifferenceSettlement,
         ExamPlanInput,
         InvoiceRecord,
         OwedItem,
@@ -64,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         IssueRequest,
         JointPaymentCheck,
         Notification,
+        PaymentHold,
         PlanRegistration,
         PlatformImportRequest,
         ProcessUpload,
@@ -90,6 +92,15 @@ with workflow.unsafe.imports_passed_through():
         received_still_apart,
     )
     from certflow.models import Actor, DocumentKind, DocumentRef, Problem, Role, Stage
+    from certflow.payment_difference import (
+        HOLD_DIFFERENCE,
+        HOLD_INVOICE,
+        SettledDifference,
+        difference_text,
+        hold_details,
+        settlement_refusal,
+        settlement_text,
+    )
     from certflow.plan import (
         DUTY_OWNER,
         HELD_TOLD,
@@ -115,6 +126,7 @@ with workflow.unsafe.imports_passed_through():
         correction_refusal,
         date_after_today,
         date_before,
+        difference_of,
         duties_by_party,
         duties_to_redo,
         duty_codes,
@@ -123,6 +135,7 @@ with workflow.unsafe.imports_passed_through():
         invoice_mismatch,
         invoice_number_id_refusal,
         invoice_number_refusal,
+        is_joint,
         joint_total_claimed,
         money_held,
         next_alarm,
@@ -277,6 +290,13 @@ CONTINUE_AS_NEW_AFTER_HANDLERS = "continue-as-new-after-handlers"
 # covers must agree across them, and one payment arrives on one day under one
 # reference. Before, each plan took its own application's list on trust.
 PAYMENT_AGREES_ACROSS_PLANS = "payment-agrees-across-plans"
+# Patch id, followed by the case's number in the run: a correction changing
+# what a payment finance confirmed must cover records the difference, owed by
+# finance (the plan held out of approval until it is settled, and until an
+# invoice recorded for the old total is corrected), and makes the confirmed
+# figures follow where the money does not change. Before, finance and the
+# tech dept were told, and nothing could settle it.
+PAYMENT_DIFFERENCE_HELD = "payment-difference-held"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -350,6 +370,10 @@ class ExamPlanWorkflow:
         # refused meanwhile, to be sent again to the new run (see _check).
         self._updates_taken = 0
         self._draining = False
+        # While a correction that changes a confirmed payment's money is
+        # being recorded: the plan does not move to awaiting approval before
+        # the database holds it out of every batch (see _reckon_difference).
+        self._reckoning = False
         # How often each case-by-case patch was asked (see _patched_case).
         self._patch_cases: dict[str, int] = {}
         self._published: dict[str, Any] = {}
@@ -625,6 +649,7 @@ class ExamPlanWorkflow:
                     state.is_done(Duty.PAYMENT_CHECK.value)
                     and state.is_done(Duty.ORG_SIGNOFF.value)
                     and state.is_done(Duty.SITE_SIGNOFF.value)
+                    and not self._reckoning
                 )
             )
         )
@@ -1737,6 +1762,8 @@ class ExamPlanWorkflow:
                     summary.passed = applied.passed
             elif summary is not None and applied.passed is not None:
                 summary.passed = applied.passed
+            # Decided before anything awaits: the org sign-off may come now.
+            self._reckoning = self._difference_case()
             late = state.close_duty(
                 f"{Duty.CORRECTION_APPLY.value}:{req.request_id}", now, req.actor
             )
@@ -1753,7 +1780,10 @@ class ExamPlanWorkflow:
             # so, not answered as if the score had been corrected.
             unchanged = not applied.changes
             message = t("plan.correction_unchanged" if unchanged else "plan.accepted")
-            message += await self._recheck_application(req)
+            if self._reckoning:
+                message += await self._reckon_difference(req)
+            else:
+                message += await self._recheck_application(req)
             result = self._accepted(message, late, None)
             result.report = applied.update_file
             return result
@@ -1810,6 +1840,7 @@ class ExamPlanWorkflow:
                 [Role.FINANCE, Role.TECH_DEPT],
                 request_id=req.request_id,
                 mismatch=mismatch.message,
+                difference=t("plan.difference_mail_unpriced"),
             )
             return t("plan.confirmed_payment_differs")
         window = state.publicity
@@ -1824,6 +1855,134 @@ class ExamPlanWorkflow:
             items=duties_by_party(redo),
         )
         return t("plan.application_reopened")
+
+    def _difference_case(self) -> bool:
+        """Whether the correction just applied changes what the payment
+        finance confirmed covers: a difference is open, or the counts no
+        longer fit the confirmed figures (a case of PAYMENT_DIFFERENCE_HELD).
+
+        Asked where the case arises, before anything awaits, so the patch is
+        decided at the same point on replay.
+        """
+        state = self._state
+        confirmed = state.is_done(Duty.APPLICATION.value) and state.is_done(
+            Duty.PAYMENT_CHECK.value
+        )
+        if not confirmed:
+            return False
+        if state.payment.difference is not None:
+            return True  # opened under the patch: this run took it
+        if payment_mismatch(state) is None:
+            return False
+        if difference_of(state, workflow.now(), "") is None:
+            return False  # no price to count the money by: told, as before
+        return self._patched_case(PAYMENT_DIFFERENCE_HELD)
+
+    async def _reckon_difference(self, req: CorrectionApply) -> str:
+        """Record what the payment finance confirmed now owes or is owed;
+        return what to add to the answer.
+
+        Confirmed money is not reopened (4.2.3: it is a fact of the bank
+        account, and an invoice may rest on it). A difference in money is
+        recorded, finance owes its settlement, and the database holds the
+        plan out of every approval batch until it is settled, before the
+        plan may await approval. A correction that leaves the money as it
+        is (a difference undone, or an absentee paid for who now passes)
+        makes the confirmed figures follow the counts, nothing to settle.
+        """
+        state = self._state
+        payment = state.payment
+        now = workflow.now()
+        try:
+            found = difference_of(state, now, req.request_id)
+            assert found is not None  # checked by _difference_case
+            opened = payment.difference
+            if found.amount == 0:
+                payment.take_figures(found)
+                state.close_duty(Duty.PAYMENT_DIFFERENCE.value, now, req.actor)
+            else:
+                if opened is not None:
+                    found.opened_at = opened.opened_at
+                payment.difference = found
+                state.open_duty(Duty.PAYMENT_DIFFERENCE, now)
+            self._alarms_changed = True
+            await self._record_payment_hold()
+        finally:
+            self._reckoning = False
+        summary = state.summary
+        assert summary is not None  # the difference was found against it
+        figures: dict[str, Any] = {
+            "ref": req.request_id,
+            "request_id": req.request_id,
+            "head_count": found.confirmed_heads,
+            "passed": summary.passed,
+            "absent": summary.absent,
+            "expected_heads": found.expected_heads,
+            "expected_amount": f"{found.expected_amount:.2f}",
+            "confirmed_amount": f"{found.confirmed_amount:.2f}",
+            "difference": f"{found.amount:+.2f}",
+        }
+        if found.amount == 0:
+            # The audit keeps the plan's figures, never a candidate's.
+            await self._audit_raw(
+                "payment_difference_cleared",
+                req.actor,
+                note=t("plan.difference_cleared", heads=found.expected_heads),
+                **figures,
+            )
+            if opened is None:
+                return t("plan.difference_figures_follow", heads=found.expected_heads)
+            await self._notify(
+                "payment_difference_settled",
+                [Role.FINANCE, Role.TECH_DEPT],
+                settlement=t(
+                    "plan.difference_cleared_by",
+                    request_id=req.request_id,
+                    difference=difference_text(opened),
+                ),
+                next=t("plan.difference_nothing_to_do"),
+            )
+            return t("plan.difference_cleared", heads=found.expected_heads)
+        text = difference_text(found)
+        await self._audit_raw(
+            "confirmed_payment_differs", req.actor, note=text, **figures
+        )
+        mismatch = payment_mismatch(state, "plan.confirmed_payment_after_correction")
+        await self._notify(
+            "confirmed_payment_differs",
+            [Role.FINANCE, Role.TECH_DEPT],
+            request_id=req.request_id,
+            mismatch=mismatch.message if mismatch is not None else "",
+            difference=t("plan.difference_mail", difference=text),
+        )
+        return t("plan.difference_opened", difference=text)
+
+    async def _record_payment_hold(self) -> None:
+        """Tell the database what holds the plan out of approval by its
+        payment (``payment_holds``): a difference not settled, an invoice not
+        corrected to the settled total, or nothing."""
+        state = self._state
+        payment = state.payment
+        reason: str | None = None
+        details: dict[str, str] = {}
+        if state.is_open(Duty.PAYMENT_DIFFERENCE.value) and payment.difference:
+            reason, details = HOLD_DIFFERENCE, hold_details(payment.difference)
+        elif state.is_open(Duty.INVOICE_CORRECTION.value):
+            reason = HOLD_INVOICE
+            details = {
+                "invoice": payment.invoice_number or "",
+                "invoice_amount": payment.invoice_amount_text or "",
+                "confirmed": payment.confirmed_amount_text or "",
+            }
+        await self._activity(
+            PlanStore.record_payment_hold,
+            PaymentHold(
+                plan_id=state.info.plan_id,
+                reason=reason,
+                details=details,
+                at=workflow.now(),
+            ),
+        )
 
     @apply_correction.validator
     def _check_apply_correction(self, req: CorrectionApply) -> None:
@@ -2383,6 +2542,137 @@ class ExamPlanWorkflow:
 
     @workflow.update
     @_counted
+    async def settle_payment_difference(
+        self, req: DifferenceSettlement
+    ) -> ActionResult:
+        """Finance settles the difference a correction made: the confirmed
+        payment then reads the new total, and an invoice recorded for the old
+        one is owed corrected (the plan still held out of approval until it
+        is)."""
+        state = self._state
+        async with self._lock:
+            refusal = self._settlement_refusal(req)
+            if refusal is not None:  # changed while it waited its turn
+                return ActionResult(accepted=False, message=refusal.message)
+            payment = state.payment
+            difference = payment.difference
+            day = req.received_on or req.refunded_on
+            assert difference is not None and day is not None  # the refusal's
+            now = workflow.now()
+            settled = SettledDifference(
+                **difference.model_dump(exclude={"amount", "kind", "owner"}),
+                settled_at=now,
+                settled_on=day,
+                reference=req.reference.strip(),
+                role=req.actor.role,
+                person=req.actor.person,
+            )
+            invoice = self._invoice_after_settlement(difference.amount)
+            old_heads, old_amount = payment.head_count, payment.confirmed_amount_text
+            payment.settlements.append(settled)
+            payment.take_figures(difference)
+            state.close_duty(Duty.PAYMENT_DIFFERENCE.value, now, req.actor)
+            if payment.invoice_number is not None:
+                state.open_duty(Duty.INVOICE_CORRECTION, now)
+            self._alarms_changed = True
+            await self._record_payment_hold()
+            text = settlement_text(settled)
+            # ``amount``, ``received_on`` and ``reference`` are the confirmed
+            # payment's as it now reads, as a confirmation's line gives them:
+            # the batch's sheet and the joint payment's checks read them.
+            await self._audit(
+                Action.SETTLE_PAYMENT_DIFFERENCE,
+                req.actor,
+                note=text,
+                ref=difference.request_id,
+                amount=payment.confirmed_amount_text,
+                received_on=(
+                    payment.received_on.isoformat() if payment.received_on else ""
+                ),
+                reference=payment.received_reference,
+                head_count=payment.head_count,
+                absentees_paid=payment.absentees_paid,
+                old_amount=old_amount,
+                old_head_count=old_heads,
+                difference=f"{difference.amount:+.2f}",
+                kind=difference.kind.value,
+                settled_on=day.isoformat(),
+                settlement_reference=req.reference.strip(),
+                request_id=difference.request_id,
+            )
+            await self._notify(
+                "payment_difference_settled",
+                [Role.FINANCE, Role.TECH_DEPT],
+                settlement=text,
+                next=invoice,
+            )
+            return ActionResult(
+                accepted=True, message=t("plan.difference_settled") + invoice
+            )
+
+    def _invoice_after_settlement(self, amount: Decimal) -> str:
+        """What finance does with the invoice once the difference ``amount``
+        is settled (before the figures change): correct the plan's own
+        invoice to the new total; a joint payment's invoice for its total,
+        on every plan of the payment; record none yet for the new total."""
+        payment = self._state.payment
+        new_total = (Decimal(str(payment.confirmed_amount)) + amount).quantize(
+            Decimal("0.01")
+        )
+        number = payment.invoice_number
+        if number is None:
+            return t("plan.difference_invoice_none", amount=f"{new_total:.2f}")
+        invoiced = payment.invoice_amount
+        # Missing: a whole-payment invoice another plan of the payment, already
+        # approved, still carries cannot be corrected here (README).
+        if invoiced is not None and joint_total_claimed(
+            payment, Decimal(str(invoiced))
+        ):
+            whole = (Decimal(str(invoiced)) + amount).quantize(Decimal("0.01"))
+            return t(
+                "plan.difference_invoice_whole",
+                number=number,
+                plans="、".join(sorted(set(payment.paid_plan_ids))),
+                total=f"{whole:.2f}",
+                share=f"{new_total:.2f}",
+            )
+        joint = t("plan.difference_invoice_own_joint") if is_joint(payment) else ""
+        return t(
+            "plan.difference_invoice_own",
+            number=number,
+            amount=f"{new_total:.2f}",
+            joint=joint,
+        )
+
+    @settle_payment_difference.validator
+    def _check_settlement(self, req: DifferenceSettlement) -> None:
+        self._check_not_draining()
+        _refuse_first(self._settlement_refusal(req))
+
+    def _settlement_refusal(self, req: DifferenceSettlement) -> Refusal | None:
+        """Why finance's settlement is refused now; None to take it."""
+        state = self._state
+        refusal = self._action_refusal(Action.SETTLE_PAYMENT_DIFFERENCE, req.actor)
+        if refusal is not None:
+            return refusal
+        if state.batch is not None:
+            return Refusal(
+                "in_batch", t("plan.correct_in_batch", batch_id=state.batch.batch_id)
+            )
+        found = settlement_refusal(
+            state.payment.difference, req.amount, req.received_on, req.refunded_on
+        )
+        if found is not None:
+            return Refusal(*found)
+        day = req.received_on or req.refunded_on
+        assert day is not None  # one of them, or refused above
+        return _first(
+            date_after_today("plan.settled_on_in_future", day, _today()),
+            date_before("plan.settled_before_received", day, state.payment.received_on),
+        )
+
+    @workflow.update
+    @_counted
     async def record_invoice(self, req: InvoiceRecord) -> ActionResult:
         if req.correct:
             return await self._correct_invoice(req)
@@ -2512,6 +2802,15 @@ class ExamPlanWorkflow:
             answer = self._correction_answer(outcome, number, changes, replaced, req)
             if answer.accepted:
                 self._take_invoice(req, number)
+            if answer.accepted and state.is_open(Duty.INVOICE_CORRECTION.value):
+                # The invoice follows the settled total now (the amount was
+                # checked as any invoice's): nothing holds the approval.
+                state.close_duty(
+                    Duty.INVOICE_CORRECTION.value, workflow.now(), req.actor
+                )
+                self._alarms_changed = True
+                await self._record_payment_hold()
+                answer.message += t("plan.difference_invoice_corrected")
             return answer
 
     @record_invoice.validator

@@ -4,8 +4,10 @@ or be dated before the money arrived, and it is still owed after issuance."""
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,14 +15,18 @@ import pytest
 from certflow.actions import (
     ActionResult,
     ApplicationUpload,
+    CancelRequest,
     CorrectionApply,
     CorrectionDecision,
     InvoiceRecord,
     PaymentConfirmation,
+    SimpleAction,
+    SiteSignoffRequest,
 )
 from certflow.config import DeadlinePolicy
 from certflow.i18n import t
 from certflow.models import Role, Stage
+from certflow.payment_difference import difference_text
 from certflow.plan import Duty
 from certflow.timeutil import end_of_day, format_deadline
 from starter.cli import render_status
@@ -30,6 +36,7 @@ from tests.support import (
     MANAGER,
     SCAN_PDF,
     SITE,
+    TECH,
     PlanDriver,
     correction_request,
     mails_of,
@@ -302,14 +309,19 @@ async def test_a_confirmed_payment_a_later_correction_made_wrong_is_told_not_reo
         14, 15, 0, "plan.confirmed_payment_after_correction"
     ).removeprefix("head_count_mismatch: ")
 
-    assert applied.message == t("plan.accepted") + t("plan.confirmed_payment_differs")
     status = await driver.status()
+    difference = status.payment.difference
+    assert difference is not None
+    text = difference_text(difference)
+    assert applied.message == t("plan.accepted") + t(
+        "plan.difference_opened", difference=text
+    )
     assert status.payment.confirmed_amount == 4200.00
     assert all(
         o.duty not in (Duty.APPLICATION, Duty.PAYMENT_CHECK) for o in status.owed
     )
     [line] = [h for h in status.history if h.action == "confirmed_payment_differs"]
-    assert (line.ref, line.note) == (request_id, mismatch)
+    assert (line.ref, line.note) == (request_id, text)
 
     [mail] = await mails_of(
         sink_messages, driver.plan.plan_id, "confirmed_payment_differs"
@@ -321,7 +333,7 @@ async def test_a_confirmed_payment_a_later_correction_made_wrong_is_told_not_reo
         a in str(mail["To"]) for a in settings.site_recipients[driver.plan.site_code]
     )
     body = _mail_text(mail)
-    assert request_id in body and mismatch in body
+    assert request_id in body and mismatch in body and text in body
     # Nothing sent the application back.
     assert not [
         m
@@ -329,6 +341,44 @@ async def test_a_confirmed_payment_a_later_correction_made_wrong_is_told_not_reo
         if m["X-Certflow-Plan"] == driver.plan.plan_id
         and m["X-Certflow-Template"] == "application_reopened"
     ]
+
+
+async def sign_off(driver: PlanDriver) -> None:
+    """Both sign-offs of a plan its site paid for, the tech dept's and the
+    site's; then the plan awaits its approval."""
+    wf = ExamPlanWorkflow
+    signed = await driver.h.execute_update(wf.org_signoff, SimpleAction(actor=TECH))
+    assert signed.accepted, signed.message
+    signed = await driver.h.execute_update(
+        wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=driver.plan.plan_id)
+    )
+    assert signed.accepted, signed.message
+    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+
+
+async def test_the_tech_dept_signs_off_a_plan_whose_confirmed_payment_differs(
+    make_driver: Any,
+) -> None:
+    """A correction made the confirmed payment differ: the tech dept's and the
+    site's sign-offs are still taken, and the plan awaits its approval.
+
+    With CERTFLOW_RECORD_HISTORIES=1 its history is written to
+    ``histories/exam-plan-payment-differs.json`` (recorded with the release
+    before payment differences were recorded, for the replay test).
+    """
+    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    await _corrected_after_application(driver, confirm=True)
+    await sign_off(driver)
+    if os.environ.get("CERTFLOW_RECORD_HISTORIES"):
+        history = await driver.h.fetch_history()
+        path = Path(__file__).parent / "histories" / "exam-plan-payment-differs.json"
+        path.write_text(history.to_json(), encoding="utf-8")
+    # Left held, it would be held back by every later test's gathering.
+    cancelled = await driver.h.execute_update(
+        ExamPlanWorkflow.cancel_plan,
+        CancelRequest(actor=TECH, reason="测试结束", refund_by_finance=True),
+    )
+    assert cancelled.accepted, cancelled.message
 
 
 async def test_the_invoice_details_form_is_read_and_a_bad_one_refuses_the_application(

@@ -24,7 +24,10 @@ decision did not read them again). ``exam-plan-mails-cancelled`` is
 a plan whose reminder, retried through a mail outage, was withdrawn once its
 duty was done, and which was then cancelled with mails still held, recorded
 when the timer loop cancelled its timer and a withdrawn mail's activity was
-cancelled (before either was left to run). A code change
+cancelled (before either was left to run). ``exam-plan-payment-differs`` is
+a plan whose confirmed payment a correction made differ, then signed off and
+awaiting approval, recorded when finance and the tech dept were only told
+(before the difference was recorded and held the plan). A code change
 that would break the plans already running in production fails here first; when
 a change is meant to alter histories, it needs a patch (``workflow.patched``),
 not a new recording.
