@@ -77,6 +77,7 @@ def build_activities(
         plans.mark_plans_gone,
         plans.joint_payments,
         plans.held_back_to_tell,
+        plans.batch_holds,
         plans.check_joint_payment,
         intake.process_upload,
         intake.record_upload,

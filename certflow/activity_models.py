@@ -372,6 +372,20 @@ class HeldBackPayment(Model):
     invoices: str
 
 
+class BatchHold(Model):
+    """A plan an approval batch's gathering held back (``batch_holds``): the
+    invoices of its joint payment disagreed (``invoices``, as they were then).
+    ``at`` is when that gathering held it back, ``since`` since when it is
+    held back for those invoices. Plan ids, invoice numbers, amounts and dates
+    only: it is shown on the plan's Web UI page and in ``status --json``."""
+
+    plan_id: str
+    batch_id: str
+    at: datetime
+    since: datetime
+    invoices: list[InvoiceHolding]
+
+
 class ReleaseRequest(Model):
     batch_id: str
     plan_ids: list[str]

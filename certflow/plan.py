@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from pydantic import Field, computed_field
 
-from certflow.activity_models import HeldCertificate
+from certflow.activity_models import BatchHold, HeldCertificate
 from certflow.arguments import named_codes, shown
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
@@ -512,6 +512,9 @@ class PlanState(Model):
     publicity_closed: bool = False
     payment: PaymentRecord = Field(default_factory=PaymentRecord)
     batch: BatchMembership | None = None
+    # The last gathering that left the plan out of its batch, until a batch
+    # takes it (see ``held_back``).
+    batch_hold: BatchHold | None = None
     approval_note: str | None = None
     certificates_issued: int = 0
     # Certificates held out of issuance (see ``HeldCertificate``), and what
@@ -589,6 +592,13 @@ class PlanState(Model):
 
     def open_obligations(self) -> list[Obligation]:
         return [ob for ob in self.obligations.values() if ob.open]
+
+    def held_back(self) -> BatchHold | None:
+        """Why the last gathering left the plan out, while it still waits for
+        a batch; None once a batch took it, or it waits no more."""
+        if self.stage is not Stage.AWAITING_APPROVAL or self.batch is not None:
+            return None
+        return self.batch_hold
 
     def owed_by(self) -> list[str]:
         return sorted({ob.owner.value for ob in self.open_obligations()})

@@ -88,6 +88,11 @@ def current_details(state: PlanState, now: datetime) -> str:
         facts.append(t("details.corrections_open", count=pending))
     if state.batch is not None:
         facts.append(t("details.batch", batch_id=state.batch.batch_id))
+    hold = state.held_back()
+    if hold is not None:
+        plans = "、".join(dict.fromkeys(h.plan_id for h in hold.invoices))
+        at = format_cst(hold.at)
+        facts.append(t("details.held_back", at=at, batch_id=hold.batch_id, plans=plans))
     if state.certificates_issued:
         facts.append(t("details.certificates", count=state.certificates_issued))
     if state.certificates_held:

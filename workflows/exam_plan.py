@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from certflow.activity_models import (
         AuditEntry,
+        BatchHold,
         ConsistencyRequest,
         CorrectionApplication,
         CorrectionDecisionRecord,
@@ -1122,6 +1123,7 @@ class ExamPlanWorkflow:
             history=state.history,
             cancellation=state.cancellation,
             lead_evaluator_id=state.info.lead_evaluator_id,
+            held_back=state.held_back(),
         )
 
     # -- stage 1: score submission (4.1.1-4.1.4) -------------------------------
@@ -2642,6 +2644,22 @@ class ExamPlanWorkflow:
         self._state.batch = BatchMembership(
             batch_id=joined.batch_id, joined_at=workflow.now()
         )
+        self._state.batch_hold = None
+        self._publish()
+
+    @workflow.signal
+    def batch_held_back(self, hold: BatchHold) -> None:
+        """A gathering left the plan out: its joint payment's invoices
+        disagree. Its status and Web UI page say so until a batch takes it.
+
+        Signals of two batches are not ordered: one from a gathering older
+        than the hold shown, or arriving once a batch took the plan, is late.
+        """
+        state = self._state
+        shown = state.batch_hold
+        if state.batch is not None or (shown is not None and shown.at > hold.at):
+            return
+        state.batch_hold = hold
         self._publish()
 
     @workflow.signal
