@@ -84,6 +84,7 @@ def build_activities(
         intake.build_consistency_report,
         intake.build_platform_import,
         intake.record_correction,
+        intake.forget_correction,
         intake.record_correction_decision,
         intake.check_correction_font,
         intake.apply_correction,

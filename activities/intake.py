@@ -26,6 +26,7 @@ from certflow.activity_models import (
     CorrectionApplied,
     CorrectionDecisionRecord,
     CorrectionFontCheck,
+    CorrectionGivenUp,
     CorrectionRecord,
     CorrectionRecorded,
     PlatformImportRequest,
@@ -509,7 +510,11 @@ class IntakeActivities:
     async def record_correction(self, req: CorrectionRecord) -> CorrectionRecorded:
         """Check a correction request against the plan's scores and file it."""
         problems = _check_requested(req.field, req.requested_score)
+        info = activity.info()
         async with self.pool.acquire() as conn, conn.transaction():
+            await _lock_request(conn, req.request_id)
+            if await conn.fetchval(_GIVEN_UP, req.request_id, info.scheduled_time):
+                return _given_up(req)
             if req.source_key:
                 earlier = await conn.fetchval(
                     "SELECT request_id FROM correction_requests WHERE source_key = $1",
@@ -558,8 +563,9 @@ class IntakeActivities:
             # The plan gives a request's id to its next request when it gave
             # up on recording it: an attempt of the request given up, timed
             # out and not stopped, may write it still. The activity the plan
-            # asked later holds the row; an earlier one writes nothing.
-            info = activity.info()
+            # asked later holds the row; an earlier one writes nothing (the
+            # plan says when it gave up since ``correction-given-up-forgotten``,
+            # above; before, only its next request of the id said so).
             mine = _activity_key()
             await conn.execute(
                 """
@@ -608,14 +614,45 @@ class IntakeActivities:
                 req.request_id,
             )
         if holder != mine:
-            # Given up by the plan: nobody waits for this answer.
-            log.info(
-                "correction request given up not recorded plan_id=%s request_id=%s",
-                req.plan.plan_id,
-                req.request_id,
-            )
-            return CorrectionRecorded(accepted=False)
+            return _given_up(req)
         return CorrectionRecorded(accepted=True)
+
+    @activity.defn
+    async def forget_correction(self, req: CorrectionGivenUp) -> None:
+        """Record that the plan gave up on a request id, and remove the row an
+        attempt it gave up on wrote late: no reader sees a request the plan
+        did not take. Under the request's lock, which ``record_correction``
+        takes too, so an attempt writing meanwhile either wrote before (its
+        row removed here) or finds the plan gave up (and writes nothing)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await _lock_request(conn, req.request_id)
+            await conn.execute(
+                """
+                INSERT INTO correction_given_up (request_id, plan_id, given_up_at)
+                VALUES ($1, $2, $3)
+                ON CONFLICT (request_id) DO UPDATE SET given_up_at =
+                    greatest(correction_given_up.given_up_at, EXCLUDED.given_up_at)
+                """,
+                req.request_id,
+                req.plan_id,
+                req.given_up_at,
+            )
+            removed = await conn.execute(
+                """
+                DELETE FROM correction_requests
+                WHERE request_id = $1 AND plan_id = $2 AND status = 'pending'
+                    AND (scheduled_at IS NULL OR scheduled_at < $3)
+                """,
+                req.request_id,
+                req.plan_id,
+                req.given_up_at,
+            )
+        log.info(
+            "correction request given up plan_id=%s request_id=%s removed=%s",
+            req.plan_id,
+            req.request_id,
+            removed.rsplit(" ", 1)[-1],
+        )
 
     @activity.defn
     async def record_correction_decision(self, req: CorrectionDecisionRecord) -> None:
@@ -798,6 +835,29 @@ class IntakeActivities:
 # Corrections that change the same number: a total, or a presence status, moves
 # with theory and practical; theory and practical of one candidate do not meet.
 _INDEPENDENT_FIELDS = frozenset({"theory", "practical"})
+
+# Whether the plan gave up on the request id ($1) after asking for the
+# activity scheduled at $2 (see ``forget_correction``).
+_GIVEN_UP = """
+    SELECT true FROM correction_given_up WHERE request_id = $1 AND given_up_at > $2
+"""
+
+
+async def _lock_request(conn: asyncpg.Connection, request_id: str) -> None:
+    """Hold the correction request id until the transaction ends."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))", f"correction/{request_id}"
+    )
+
+
+def _given_up(req: CorrectionRecord) -> CorrectionRecorded:
+    """The answer of an attempt the plan gave up on: nobody waits for it."""
+    log.info(
+        "correction request given up not recorded plan_id=%s request_id=%s",
+        req.plan.plan_id,
+        req.request_id,
+    )
+    return CorrectionRecorded(accepted=False)
 
 
 async def _open_requests(

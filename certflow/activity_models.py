@@ -277,6 +277,16 @@ class CorrectionRecorded(Model):
     problems: list[Problem] = Field(default_factory=list)
 
 
+class CorrectionGivenUp(Model):
+    """A request id the plan gave up on recording (every attempt of
+    ``record_correction`` failed), and when: an attempt asked for before
+    then writes it no more."""
+
+    plan_id: str
+    request_id: str
+    given_up_at: datetime
+
+
 class CorrectionDecisionRecord(Model):
     plan_id: str
     request_id: str

@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         CorrectionApplication,
         CorrectionDecisionRecord,
         CorrectionFontCheck,
+        CorrectionGivenUp,
         CorrectionRecord,
         FinanceOutcome,
         FinanceRecord,
@@ -278,6 +279,12 @@ CONTINUE_AS_NEW_AFTER_HANDLERS = "continue-as-new-after-handlers"
 # covers must agree across them, and one payment arrives on one day under one
 # reference. Before, each plan took its own application's list on trust.
 PAYMENT_AGREES_ACROSS_PLANS = "payment-agrees-across-plans"
+# Patch id, followed by the case's number in the run: a request the plan gave
+# up on recording is said so to the database (IntakeActivities.
+# forget_correction), beside the plan: the row an attempt it gave up on wrote
+# late is removed, or never written. Before, the row stayed, pending and
+# unknown to the plan, until its next request took the id over.
+CORRECTION_GIVEN_UP_FORGOTTEN = "correction-given-up-forgotten"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -361,6 +368,9 @@ class ExamPlanWorkflow:
         # obligation key: what a mail outage holds (status says so).
         self._notices_waiting: dict[str, int] = {}
         self._mail_fault: Exception | None = None
+        # The requests given up on that the database is being told of (see
+        # _forget_correction): the run ends, or continues as new, after.
+        self._forgetting: list[asyncio.Task[None]] = []
         # The timer loop's timer and when it fires; a timer no longer wanted
         # is left to fire (see _sleep_until).
         self._timer: tuple[datetime, asyncio.Task[None]] | None = None
@@ -1527,6 +1537,8 @@ class ExamPlanWorkflow:
                 ),
             )
             if recorded is None:
+                if self._patched_case(CORRECTION_GIVEN_UP_FORGOTTEN):
+                    self._forget_correction(request_id)
                 return _not_processed("plan.action_failed")
             if not recorded.accepted:
                 await self._audit(Action.SUBMIT_CORRECTION, req.actor, accepted=False)
@@ -3086,18 +3098,44 @@ class ExamPlanWorkflow:
             )
         return refusal
 
+    def _forget_correction(self, request_id: str) -> None:
+        """Tell the database the plan gave up on ``request_id``, beside the
+        plan: retried until it answers, while the sender has the plan's answer
+        and the next request (which takes the id) goes on meanwhile."""
+        given_up = CorrectionGivenUp(
+            plan_id=self._state.info.plan_id,
+            request_id=request_id,
+            given_up_at=workflow.now(),
+        )
+
+        async def forget() -> None:
+            try:
+                await self._activity(IntakeActivities.forget_correction, given_up)
+            except ActivityError:
+                workflow.logger.warning(
+                    "given up request not forgotten",
+                    extra={"plan_id": given_up.plan_id, "request_id": request_id},
+                )
+
+        self._forgetting = [f for f in self._forgetting if not f.done()]
+        self._forgetting.append(asyncio.create_task(forget()))
+
+    def _beside_done(self) -> bool:
+        """Whether every mail, and every request given up, has been seen to."""
+        return all(task.done() for task in (*self._mails, *self._forgetting))
+
     def _check(self, action: Action, actor: Actor) -> None:
         self._check_not_draining()
         _refuse_first(self._action_refusal(action, actor))
 
     def _check_not_draining(self) -> None:
         """Refuse a new action while the run waits to continue as new."""
-        if self._draining and all(mail.done() for mail in self._mails):
+        if self._draining and self._beside_done():
             # Only actions under way hold the new run back: one taken now
             # would too. Refused before it counts or reaches history, it is
             # sent again in a moment (the staff tool and the mailbox do) and
-            # reaches the new run. While a mail waits for the mail server,
-            # actions are taken as usual.
+            # reaches the new run. While a mail waits for the mail server (or
+            # a request given up for the database), actions are taken as usual.
             raise _refuse(Refusal(CONTINUING_AS_NEW, t("plan.continuing_as_new")))
 
     def _action_refusal(self, action: Action, actor: Actor) -> Refusal | None:
@@ -3498,10 +3536,11 @@ class ExamPlanWorkflow:
         return withdrawn
 
     def _all_done(self) -> bool:
-        """No update or signal is being handled and every mail has gone out."""
+        """No update or signal is being handled, every mail has gone out and
+        every request given up has been told to the database."""
         if self._mail_fault is not None:
             raise self._mail_fault
-        return workflow.all_handlers_finished() and all(m.done() for m in self._mails)
+        return workflow.all_handlers_finished() and self._beside_done()
 
     async def _attempt(
         self, fn: Any, arg: Any, *, start_to_close: timedelta = SHORT
