@@ -17,7 +17,12 @@ from typing import Any, TypeVar
 import asyncpg
 from temporalio import activity
 
-from activities.document_records import name_document
+from activities.document_records import (
+    activity_key,
+    keep_produced,
+    name_document,
+    put_produced,
+)
 from activities.documents import DocumentNotFound, DocumentStore
 from certflow import intake
 from certflow.activity_models import (
@@ -395,16 +400,13 @@ class IntakeActivities:
             req.signed_evaluator_ids,
         )
         data = intake.mismatch_report(plan, report.mismatches, report.verdict)
-        made = await asyncio.to_thread(
-            self.store.put,
-            data,
-            filename=f"{plan.plan_id}-一致性核对报告.xlsx",
-            media_type=XLSX,
-        )
         # Recorded, so the reports a send-back replaces stay listed and
         # fetchable by their number (the plan keeps only the latest).
-        ref = await self._record_output(
-            plan.plan_id, DocumentKind.CONSISTENCY_REPORT, made
+        ref = await self._produce(
+            plan.plan_id,
+            DocumentKind.CONSISTENCY_REPORT,
+            data,
+            f"{plan.plan_id}-一致性核对报告.xlsx",
         )
         return ConsistencySummary(
             consistent=report.consistent,
@@ -419,12 +421,25 @@ class IntakeActivities:
         """Produce the national platform's score import file from the current scores."""
         rows = await self.current_scores(req.plan.plan_id)
         data = intake.national_platform_import(req.plan, rows)
-        ref = self.store.put(
-            data, filename=f"{req.plan.plan_id}-国家平台成绩导入.xlsx", media_type=XLSX
+        return await self._produce(
+            req.plan.plan_id,
+            DocumentKind.PLATFORM_IMPORT,
+            data,
+            f"{req.plan.plan_id}-国家平台成绩导入.xlsx",
         )
-        return await self._record_output(
-            req.plan.plan_id, DocumentKind.PLATFORM_IMPORT, ref
+
+    async def _produce(
+        self, plan_id: str, kind: DocumentKind, data: bytes, filename: str
+    ) -> DocumentRef:
+        """Store and record a workbook produced for the plan; return the file
+        recorded. The files of this activity's other attempts that no record
+        names are taken back out of the store (see ``keep_produced``)."""
+        made = await put_produced(
+            self.pool, self.store, data, filename=filename, media_type=XLSX
         )
+        recorded = await self._record_output(plan_id, kind, made)
+        await keep_produced(self.pool, self.store, [made], [recorded])
+        return recorded
 
     async def _record_output(
         self, plan_id: str, kind: DocumentKind, ref: DocumentRef
@@ -439,7 +454,7 @@ class IntakeActivities:
         recorded first instead; its insert waits for an attempt that wrote the
         row and has not committed yet.
         """
-        produced_by = _activity_key()
+        produced_by = activity_key()
         async with self.pool.acquire() as conn, conn.transaction():
             await name_document(conn, self.store, ref)
             await conn.execute(
@@ -566,7 +581,7 @@ class IntakeActivities:
             # asked later holds the row; an earlier one writes nothing (the
             # plan says when it gave up since ``correction-given-up-forgotten``,
             # above; before, only its next request of the id said so).
-            mine = _activity_key()
+            mine = activity_key()
             await conn.execute(
                 """
                 INSERT INTO correction_requests (request_id, plan_id, admission_number,
@@ -810,13 +825,13 @@ class IntakeActivities:
                 request["admission_number"],
             )
         data = intake.national_platform_import(plan, [_score_from_row(updated)])
-        ref = self.store.put(
+        ref = await self._produce(
+            plan.plan_id,
+            DocumentKind.PLATFORM_IMPORT,
             data,
             # The request id already starts with the plan id.
-            filename=f"{req.request_id}-国家平台成绩更新.xlsx",
-            media_type=XLSX,
+            f"{req.request_id}-国家平台成绩更新.xlsx",
         )
-        ref = await self._record_output(plan.plan_id, DocumentKind.PLATFORM_IMPORT, ref)
         # The plan's counts after the change: a correction can move a candidate
         # between passed, failed and absent, and the counts must still add up.
         results = await self.pool.fetch(
@@ -1041,13 +1056,6 @@ async def record_refused_upload(
     except DocumentNotFound:
         return False
     return True
-
-
-def _activity_key() -> str:
-    """The running activity, the same for each of its attempts: its workflow
-    run and its activity id."""
-    info = activity.info()
-    return f"{info.workflow_run_id}/{info.activity_id}"
 
 
 def _read_invoice(data: bytes, plan: PlanInfo) -> InvoiceReading:
