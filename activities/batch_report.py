@@ -34,6 +34,7 @@ from openpyxl.utils import get_column_letter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.document_records import keep_produced, put_produced
 from activities.documents import DocumentStore
 from certflow.activity_models import BatchReportRequest
 from certflow.certificates.fonts import find_font, load_font
@@ -582,10 +583,22 @@ class BatchReportActivities:
         xlsx, pdf = await asyncio.to_thread(_render_both, report)
 
         name = t("batch_report.filename", batch_id=req.batch_id)
+        # Named in ``produced_files`` before stored: the files of an attempt
+        # that failed after storing them are taken back by the next one.
         refs = [
-            self.store.put(xlsx, filename=f"{name}.xlsx", media_type=XLSX_TYPE),
-            self.store.put(pdf, filename=f"{name}.pdf", media_type=PDF_TYPE),
+            await put_produced(
+                self.pool,
+                self.store,
+                data,
+                filename=f"{name}{suffix}",
+                media_type=media_type,
+            )
+            for data, suffix, media_type in (
+                (xlsx, ".xlsx", XLSX_TYPE),
+                (pdf, ".pdf", PDF_TYPE),
+            )
         ]
+        await keep_produced(self.pool, self.store, refs, refs)
         log.info(
             "batch report built batch_id=%s plans=%d flagged=%d",
             req.batch_id,

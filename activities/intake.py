@@ -17,7 +17,12 @@ from typing import Any, TypeVar
 import asyncpg
 from temporalio import activity
 
-from activities.document_records import name_document
+from activities.document_records import (
+    activity_key,
+    keep_produced,
+    name_document,
+    put_produced,
+)
 from activities.documents import DocumentNotFound, DocumentStore
 from certflow import intake
 from certflow.activity_models import (
@@ -26,6 +31,7 @@ from certflow.activity_models import (
     CorrectionApplied,
     CorrectionDecisionRecord,
     CorrectionFontCheck,
+    CorrectionGivenUp,
     CorrectionRecord,
     CorrectionRecorded,
     PlatformImportRequest,
@@ -394,16 +400,13 @@ class IntakeActivities:
             req.signed_evaluator_ids,
         )
         data = intake.mismatch_report(plan, report.mismatches, report.verdict)
-        made = await asyncio.to_thread(
-            self.store.put,
-            data,
-            filename=f"{plan.plan_id}-一致性核对报告.xlsx",
-            media_type=XLSX,
-        )
         # Recorded, so the reports a send-back replaces stay listed and
         # fetchable by their number (the plan keeps only the latest).
-        ref = await self._record_output(
-            plan.plan_id, DocumentKind.CONSISTENCY_REPORT, made
+        ref = await self._produce(
+            plan.plan_id,
+            DocumentKind.CONSISTENCY_REPORT,
+            data,
+            f"{plan.plan_id}-一致性核对报告.xlsx",
         )
         return ConsistencySummary(
             consistent=report.consistent,
@@ -418,12 +421,25 @@ class IntakeActivities:
         """Produce the national platform's score import file from the current scores."""
         rows = await self.current_scores(req.plan.plan_id)
         data = intake.national_platform_import(req.plan, rows)
-        ref = self.store.put(
-            data, filename=f"{req.plan.plan_id}-国家平台成绩导入.xlsx", media_type=XLSX
+        return await self._produce(
+            req.plan.plan_id,
+            DocumentKind.PLATFORM_IMPORT,
+            data,
+            f"{req.plan.plan_id}-国家平台成绩导入.xlsx",
         )
-        return await self._record_output(
-            req.plan.plan_id, DocumentKind.PLATFORM_IMPORT, ref
+
+    async def _produce(
+        self, plan_id: str, kind: DocumentKind, data: bytes, filename: str
+    ) -> DocumentRef:
+        """Store and record a workbook produced for the plan; return the file
+        recorded. The files of this activity's other attempts that no record
+        names are taken back out of the store (see ``keep_produced``)."""
+        made = await put_produced(
+            self.pool, self.store, data, filename=filename, media_type=XLSX
         )
+        recorded = await self._record_output(plan_id, kind, made)
+        await keep_produced(self.pool, self.store, [made], [recorded])
+        return recorded
 
     async def _record_output(
         self, plan_id: str, kind: DocumentKind, ref: DocumentRef
@@ -438,7 +454,7 @@ class IntakeActivities:
         recorded first instead; its insert waits for an attempt that wrote the
         row and has not committed yet.
         """
-        produced_by = _activity_key()
+        produced_by = activity_key()
         async with self.pool.acquire() as conn, conn.transaction():
             await name_document(conn, self.store, ref)
             await conn.execute(
@@ -509,7 +525,11 @@ class IntakeActivities:
     async def record_correction(self, req: CorrectionRecord) -> CorrectionRecorded:
         """Check a correction request against the plan's scores and file it."""
         problems = _check_requested(req.field, req.requested_score)
+        info = activity.info()
         async with self.pool.acquire() as conn, conn.transaction():
+            await _lock_request(conn, req.request_id)
+            if await conn.fetchval(_GIVEN_UP, req.request_id, info.scheduled_time):
+                return _given_up(req)
             if req.source_key:
                 earlier = await conn.fetchval(
                     "SELECT request_id FROM correction_requests WHERE source_key = $1",
@@ -558,9 +578,10 @@ class IntakeActivities:
             # The plan gives a request's id to its next request when it gave
             # up on recording it: an attempt of the request given up, timed
             # out and not stopped, may write it still. The activity the plan
-            # asked later holds the row; an earlier one writes nothing.
-            info = activity.info()
-            mine = _activity_key()
+            # asked later holds the row; an earlier one writes nothing (the
+            # plan says when it gave up since ``correction-given-up-forgotten``,
+            # above; before, only its next request of the id said so).
+            mine = activity_key()
             await conn.execute(
                 """
                 INSERT INTO correction_requests (request_id, plan_id, admission_number,
@@ -608,14 +629,45 @@ class IntakeActivities:
                 req.request_id,
             )
         if holder != mine:
-            # Given up by the plan: nobody waits for this answer.
-            log.info(
-                "correction request given up not recorded plan_id=%s request_id=%s",
-                req.plan.plan_id,
-                req.request_id,
-            )
-            return CorrectionRecorded(accepted=False)
+            return _given_up(req)
         return CorrectionRecorded(accepted=True)
+
+    @activity.defn
+    async def forget_correction(self, req: CorrectionGivenUp) -> None:
+        """Record that the plan gave up on a request id, and remove the row an
+        attempt it gave up on wrote late: no reader sees a request the plan
+        did not take. Under the request's lock, which ``record_correction``
+        takes too, so an attempt writing meanwhile either wrote before (its
+        row removed here) or finds the plan gave up (and writes nothing)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await _lock_request(conn, req.request_id)
+            await conn.execute(
+                """
+                INSERT INTO correction_given_up (request_id, plan_id, given_up_at)
+                VALUES ($1, $2, $3)
+                ON CONFLICT (request_id) DO UPDATE SET given_up_at =
+                    greatest(correction_given_up.given_up_at, EXCLUDED.given_up_at)
+                """,
+                req.request_id,
+                req.plan_id,
+                req.given_up_at,
+            )
+            removed = await conn.execute(
+                """
+                DELETE FROM correction_requests
+                WHERE request_id = $1 AND plan_id = $2 AND status = 'pending'
+                    AND (scheduled_at IS NULL OR scheduled_at < $3)
+                """,
+                req.request_id,
+                req.plan_id,
+                req.given_up_at,
+            )
+        log.info(
+            "correction request given up plan_id=%s request_id=%s removed=%s",
+            req.plan_id,
+            req.request_id,
+            removed.rsplit(" ", 1)[-1],
+        )
 
     @activity.defn
     async def record_correction_decision(self, req: CorrectionDecisionRecord) -> None:
@@ -773,13 +825,13 @@ class IntakeActivities:
                 request["admission_number"],
             )
         data = intake.national_platform_import(plan, [_score_from_row(updated)])
-        ref = self.store.put(
+        ref = await self._produce(
+            plan.plan_id,
+            DocumentKind.PLATFORM_IMPORT,
             data,
             # The request id already starts with the plan id.
-            filename=f"{req.request_id}-国家平台成绩更新.xlsx",
-            media_type=XLSX,
+            f"{req.request_id}-国家平台成绩更新.xlsx",
         )
-        ref = await self._record_output(plan.plan_id, DocumentKind.PLATFORM_IMPORT, ref)
         # The plan's counts after the change: a correction can move a candidate
         # between passed, failed and absent, and the counts must still add up.
         results = await self.pool.fetch(
@@ -798,6 +850,29 @@ class IntakeActivities:
 # Corrections that change the same number: a total, or a presence status, moves
 # with theory and practical; theory and practical of one candidate do not meet.
 _INDEPENDENT_FIELDS = frozenset({"theory", "practical"})
+
+# Whether the plan gave up on the request id ($1) after asking for the
+# activity scheduled at $2 (see ``forget_correction``).
+_GIVEN_UP = """
+    SELECT true FROM correction_given_up WHERE request_id = $1 AND given_up_at > $2
+"""
+
+
+async def _lock_request(conn: asyncpg.Connection, request_id: str) -> None:
+    """Hold the correction request id until the transaction ends."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))", f"correction/{request_id}"
+    )
+
+
+def _given_up(req: CorrectionRecord) -> CorrectionRecorded:
+    """The answer of an attempt the plan gave up on: nobody waits for it."""
+    log.info(
+        "correction request given up not recorded plan_id=%s request_id=%s",
+        req.plan.plan_id,
+        req.request_id,
+    )
+    return CorrectionRecorded(accepted=False)
 
 
 async def _open_requests(
@@ -981,13 +1056,6 @@ async def record_refused_upload(
     except DocumentNotFound:
         return False
     return True
-
-
-def _activity_key() -> str:
-    """The running activity, the same for each of its attempts: its workflow
-    run and its activity id."""
-    info = activity.info()
-    return f"{info.workflow_run_id}/{info.activity_id}"
 
 
 def _read_invoice(data: bytes, plan: PlanInfo) -> InvoiceReading:

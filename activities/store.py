@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from certflow.activity_models import (
     AuditEntry,
+    BatchHold,
     CancelOutcome,
     ClaimRequest,
     FinanceOutcome,
@@ -329,6 +330,35 @@ async def _keep_holds(
             for plan_id in held
         ],
     )
+
+
+# The plans held back now, with why: by the gathering of a batch ($1), or
+# one plan ($2).
+_OPEN_HOLDS = """
+    SELECT plan_id, batch_id, invoices, held_at, last_held_at, payment_hold
+    FROM batch_holds
+    WHERE released_at IS NULL AND (batch_id = $1 OR plan_id = $2)
+    ORDER BY plan_id
+"""
+
+
+async def open_holds(
+    pool: asyncpg.Pool, *, batch_id: str | None = None, plan_id: str | None = None
+) -> list[BatchHold]:
+    """The open holds (``batch_holds``) of a batch's gathering, or of one plan."""
+    rows = await pool.fetch(_OPEN_HOLDS, batch_id, plan_id)
+    return [
+        BatchHold(
+            plan_id=row["plan_id"],
+            batch_id=row["batch_id"],
+            at=row["last_held_at"],
+            since=row["held_at"],
+            invoices=[InvoiceHolding.model_validate(h) for h in row["invoices"]],
+            payment_reason=(row["payment_hold"] or {}).get("reason"),
+            payment_details=(row["payment_hold"] or {}).get("details") or {},
+        )
+        for row in rows
+    ]
 
 
 async def disagreeing_payments(
@@ -1087,6 +1117,12 @@ class PlanStore:
             HeldBackPayment(plan_ids=plans, invoices=text)
             for text, plans in payments.items()
         ]
+
+    @activity.defn
+    async def batch_holds(self, req: ClaimRequest) -> list[BatchHold]:
+        """The plans this batch's gathering held back and holds still, for
+        the batch to tell each plan why (see ``ExamPlanWorkflow.batch_held_back``)."""
+        return await open_holds(self.pool, batch_id=req.batch_id)
 
     @activity.defn
     async def joint_payments(self, req: JointPaymentsRequest) -> list[JointPayment]:

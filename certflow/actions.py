@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from pydantic import AliasChoices, Field
 
-from certflow.activity_models import HeldCertificate, JointPayment
+from certflow.activity_models import BatchHold, HeldCertificate, JointPayment
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
 from certflow.identity import ADMISSION_NUMBER_MAX_LENGTH
@@ -296,6 +296,9 @@ class PlanStatus(Model):
     cancellation: Cancellation | None = None
     # The plan's lead evaluator, who alone may act as such on it.
     lead_evaluator_id: str = ""
+    # Why the last gathering of a batch left the plan out, while it waits
+    # for one: its joint payment's invoices disagreed.
+    held_back: BatchHold | None = None
 
 
 class PlanResult(Model):

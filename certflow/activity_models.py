@@ -292,6 +292,16 @@ class CorrectionRecorded(Model):
     problems: list[Problem] = Field(default_factory=list)
 
 
+class CorrectionGivenUp(Model):
+    """A request id the plan gave up on recording (every attempt of
+    ``record_correction`` failed), and when: an attempt asked for before
+    then writes it no more."""
+
+    plan_id: str
+    request_id: str
+    given_up_at: datetime
+
+
 class CorrectionDecisionRecord(Model):
     plan_id: str
     request_id: str
@@ -385,6 +395,24 @@ class HeldBackPayment(Model):
 
     plan_ids: list[str]
     invoices: str
+
+
+class BatchHold(Model):
+    """A plan an approval batch's gathering held back (``batch_holds``): the
+    invoices of its joint payment disagreed (``invoices``, as they were then),
+    or its payment did (``payment_reason``, ``difference`` or ``invoice``,
+    with ``payment_details``' figures: see ``PaymentHold``). ``at`` is when
+    that gathering held it back, ``since`` since when it is held back for
+    that. Plan ids, invoice numbers, amounts, head counts and dates only: it
+    is shown on the plan's Web UI page and in ``status --json``."""
+
+    plan_id: str
+    batch_id: str
+    at: datetime
+    since: datetime
+    invoices: list[InvoiceHolding]
+    payment_reason: str | None = None
+    payment_details: dict[str, str] = Field(default_factory=dict)
 
 
 class ReleaseRequest(Model):

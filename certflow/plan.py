@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from pydantic import Field, computed_field
 
-from certflow.activity_models import HeldCertificate
+from certflow.activity_models import BatchHold, HeldCertificate
 from certflow.arguments import named_codes, shown
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
@@ -38,9 +38,12 @@ from certflow.models import (
     SummaryStats,
 )
 from certflow.payment_difference import (
+    HOLD_DIFFERENCE,
+    HOLD_INVOICE,
     PaymentDifference,
     SettledDifference,
     expected_amount,
+    hold_details,
 )
 from certflow.scan import SCAN_MEDIA_TYPES
 from certflow.timeutil import end_of_day
@@ -540,6 +543,9 @@ class PlanState(Model):
     publicity_closed: bool = False
     payment: PaymentRecord = Field(default_factory=PaymentRecord)
     batch: BatchMembership | None = None
+    # The last gathering that left the plan out of its batch, until a batch
+    # takes it (see ``held_back``).
+    batch_hold: BatchHold | None = None
     approval_note: str | None = None
     certificates_issued: int = 0
     # Certificates held out of issuance (see ``HeldCertificate``), and what
@@ -617,6 +623,38 @@ class PlanState(Model):
 
     def open_obligations(self) -> list[Obligation]:
         return [ob for ob in self.obligations.values() if ob.open]
+
+    def held_back(self) -> BatchHold | None:
+        """Why the last gathering left the plan out, while it still waits for
+        a batch; None once a batch took it, or it waits no more."""
+        if self.stage is not Stage.AWAITING_APPROVAL or self.batch is not None:
+            return None
+        hold = self.batch_hold
+        if hold is None or hold.invoices or not hold.payment_reason:
+            return hold
+        # The plan's own payment held it: what holds it now is the plan's to
+        # say (a settlement or a corrected invoice since lifts or changes it).
+        reason, details = self.payment_hold()
+        if reason is None:
+            return None
+        return hold.model_copy(
+            update={"payment_reason": reason, "payment_details": details}
+        )
+
+    def payment_hold(self) -> tuple[str | None, dict[str, str]]:
+        """What holds the plan out of approval by its payment, with the
+        figures staff are shown: a difference not settled, an invoice not
+        corrected to the settled total, or nothing (None)."""
+        payment = self.payment
+        if self.is_open(Duty.PAYMENT_DIFFERENCE.value) and payment.difference:
+            return HOLD_DIFFERENCE, hold_details(payment.difference)
+        if self.is_open(Duty.INVOICE_CORRECTION.value):
+            return HOLD_INVOICE, {
+                "invoice": payment.invoice_number or "",
+                "invoice_amount": payment.invoice_amount_text or "",
+                "confirmed": payment.confirmed_amount_text or "",
+            }
+        return None, {}
 
     def owed_by(self) -> list[str]:
         return sorted({ob.owner.value for ob in self.open_obligations()})

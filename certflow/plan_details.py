@@ -88,6 +88,18 @@ def current_details(state: PlanState, now: datetime) -> str:
         facts.append(t("details.corrections_open", count=pending))
     if state.batch is not None:
         facts.append(t("details.batch", batch_id=state.batch.batch_id))
+    hold = state.held_back()
+    if hold is not None:
+        plans = "、".join(dict.fromkeys(h.plan_id for h in hold.invoices))
+        at = format_cst(hold.at)
+        # A plan's own payment (its difference, or its invoice after one)
+        # holds it when no invoices of a joint payment do.
+        key = (
+            f"details.held_back_{hold.payment_reason}"
+            if hold.payment_reason and not hold.invoices
+            else "details.held_back"
+        )
+        facts.append(t(key, at=at, batch_id=hold.batch_id, plans=plans))
     if state.certificates_issued:
         facts.append(t("details.certificates", count=state.certificates_issued))
     if state.certificates_held:

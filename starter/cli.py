@@ -82,6 +82,7 @@ from certflow.actions import (
     new_batch_id,
     plan_workflow_id,
 )
+from certflow.activity_models import BatchHold
 from certflow.arguments import (
     StaffArgumentParser,
     about,
@@ -547,10 +548,8 @@ def deadline_text(instant: datetime) -> str:
     return format_deadline(cst_date(instant - timedelta(seconds=1)))
 
 
-def render_status(status: PlanStatus, *, held_back: str | None = None) -> list[str]:
-    """The readable status of a plan, as ``certflow status`` prints it;
-    ``held_back`` says why the last gathering left it out of its batch (see
-    ``held_back_note``)."""
+def render_status(status: PlanStatus) -> list[str]:
+    """The readable status of a plan, as ``certflow status`` prints it."""
     overdue = t("cli.status.overdue") if status.overdue else t("cli.status.on_time")
     next_deadline = (
         f"{deadline_text(status.next_deadline)}  {overdue}"
@@ -608,8 +607,8 @@ def render_status(status: PlanStatus, *, held_back: str | None = None) -> list[s
         # Nobody owes a step, yet the plan waits: say for what.
         years = "、".join(str(y) for y in status.calendar_missing_years)
         lines.append(t("cli.status.waiting_calendar", years=years))
-    if held_back:
-        lines.append(held_back)
+    if status.held_back is not None:
+        lines.append(_held_back_line(status.held_back))
 
     lines += ["", *_fields(_status_facts(status))]
     lines += _issuance_problems(status)
@@ -2139,41 +2138,49 @@ async def show_status(ctx: Context, args: argparse.Namespace) -> int:
     status = await plan_status(ctx, args.plan_id)
     if actor is not None:
         _reach_plan(actor, status, args.plan_id)
+    status = await with_hold(ctx, status)
     shown = for_reader(status, actor.role if actor is not None else None)
     if args.json:
         ctx.say(shown.model_dump_json(indent=2))
     else:
-        ctx.say(*render_status(shown, held_back=await held_back_note(ctx, status)))
+        ctx.say(*render_status(shown))
     return 0
 
 
-async def held_back_note(ctx: Context, status: PlanStatus) -> str | None:
-    """Why the last gathering of a batch left the plan out, while it waits for
-    one: its joint payment's invoices disagreed (``batch_holds``), as they
-    were then; or its payment difference was not settled, or its invoice not
-    corrected to the settled total. None for a plan no gathering holds back."""
-    from certflow.joint_invoice import InvoiceHolding, holdings_text
+async def with_hold(ctx: Context, status: PlanStatus) -> PlanStatus:
+    """``status`` with why the last gathering of a batch left the plan out
+    (``held_back``), while it waits for one.
+
+    The plan says so itself once a batch has told it (workflow patch
+    ``held-back-signalled``); a hold from before that is read from
+    PostgreSQL (``batch_holds``), where every gathering keeps it.
+    """
+    from activities.store import open_holds
+
+    if (
+        status.held_back is not None
+        or status.stage is not Stage.AWAITING_APPROVAL
+        or status.batch_id is not None
+    ):
+        return status
+    holds = await open_holds(await ctx.pool(), plan_id=status.plan_id)
+    return status.model_copy(update={"held_back": holds[0] if holds else None})
+
+
+def _held_back_line(hold: BatchHold) -> str:
+    """Why the last gathering left the plan out: the invoices of its joint
+    payment disagreed, as they were then; or its payment difference was not
+    settled, or its invoice not corrected to the settled total."""
+    from certflow.joint_invoice import holdings_text
     from certflow.payment_difference import hold_text
 
-    if status.stage is not Stage.AWAITING_APPROVAL or status.batch_id is not None:
-        return None
-    pool = await ctx.pool()
-    row = await pool.fetchrow(
-        "SELECT batch_id, invoices, last_held_at, payment_hold FROM batch_holds"
-        " WHERE plan_id = $1 AND released_at IS NULL",
-        status.plan_id,
-    )
-    if row is None:
-        return None
-    holdings = [InvoiceHolding.model_validate(h) for h in row["invoices"]]
-    hold = row["payment_hold"]
-    if not holdings and hold:
-        return hold_text(hold["reason"], hold["details"])
+    if not hold.invoices and hold.payment_reason:
+        return hold_text(hold.payment_reason, hold.payment_details)
     return t(
         "cli.status.held_back",
-        at=format_cst(row["last_held_at"]),
-        batch_id=row["batch_id"],
-        holders=holdings_text(holdings, numbered=True),
+        at=format_cst(hold.at),
+        batch_id=hold.batch_id,
+        holders=holdings_text(hold.invoices, numbered=True),
     )
 
 

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         plan_workflow_id,
     )
     from certflow.activity_models import (
+        BatchHold,
         BatchReportRequest,
         ClaimRequest,
         HeldBackPayment,
@@ -82,6 +83,10 @@ JOINT_PAYMENTS_AT_DECISION = "joint-payments-read-at-decision"
 # PlanStore.held_back_to_tell). Before, only their audit trail said so, and
 # whoever gathered by hand.
 HELD_BACK_TOLD = "held-back-told"
+# Patch id: the plans a gathering held back are each signalled why
+# (``batch_held_back``), for their status and Web UI page to say so. Before,
+# only ``certflow status`` said so, from PostgreSQL.
+HELD_BACK_SIGNALLED = "held-back-signalled"
 # The seconds a scheduled run tries, from its own on, for a batch id no other
 # batch has had: another holds one only if started in that very second.
 NAMING_TRIES = 60
@@ -134,6 +139,8 @@ class ApprovalBatchWorkflow:
         self._describe()
         if workflow.patched(HELD_BACK_TOLD):
             await self._tell_held_back()
+        if workflow.patched(HELD_BACK_SIGNALLED):
+            await self._signal_held_back()
         if not self._plan_ids:
             workflow.logger.info("batch empty", extra={"batch_id": self._batch_id})
             self._closed_empty = True
@@ -322,6 +329,23 @@ class ApprovalBatchWorkflow:
                 log_not_sent(
                     workflow.logger, "batch_held_back", batch_id=self._batch_id
                 )
+
+    async def _signal_held_back(self) -> None:
+        """Tell each plan this gathering held back why, and when."""
+        holds: list[BatchHold] = await workflow.execute_activity_method(
+            PlanStore.batch_holds,
+            ClaimRequest(batch_id=self._batch_id),
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=RETRY,
+        )
+        for hold in holds:
+            handle = workflow.get_external_workflow_handle(
+                plan_workflow_id(hold.plan_id)
+            )
+            try:
+                await handle.signal("batch_held_back", hold)
+            except FailureError:
+                pass  # its workflow no longer runs: nobody to tell
 
     async def _mail(
         self,

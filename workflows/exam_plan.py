@@ -54,10 +54,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from certflow.activity_models import (
         AuditEntry,
+        BatchHold,
         ConsistencyRequest,
         CorrectionApplication,
         CorrectionDecisionRecord,
         CorrectionFontCheck,
+        CorrectionGivenUp,
         CorrectionRecord,
         FinanceOutcome,
         FinanceRecord,
@@ -93,11 +95,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from certflow.models import Actor, DocumentKind, DocumentRef, Problem, Role, Stage
     from certflow.payment_difference import (
-        HOLD_DIFFERENCE,
-        HOLD_INVOICE,
         SettledDifference,
         difference_text,
-        hold_details,
         settlement_refusal,
         settlement_text,
     )
@@ -297,6 +296,12 @@ PAYMENT_AGREES_ACROSS_PLANS = "payment-agrees-across-plans"
 # figures follow where the money does not change. Before, finance and the
 # tech dept were told, and nothing could settle it.
 PAYMENT_DIFFERENCE_HELD = "payment-difference-held"
+# Patch id, followed by the case's number in the run: a request the plan gave
+# up on recording is said so to the database (IntakeActivities.
+# forget_correction), beside the plan: the row an attempt it gave up on wrote
+# late is removed, or never written. Before, the row stayed, pending and
+# unknown to the plan, until its next request took the id over.
+CORRECTION_GIVEN_UP_FORGOTTEN = "correction-given-up-forgotten"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -384,6 +389,9 @@ class ExamPlanWorkflow:
         # obligation key: what a mail outage holds (status says so).
         self._notices_waiting: dict[str, int] = {}
         self._mail_fault: Exception | None = None
+        # The requests given up on that the database is being told of (see
+        # _forget_correction): the run ends, or continues as new, after.
+        self._forgetting: list[asyncio.Task[None]] = []
         # The timer loop's timer and when it fires; a timer no longer wanted
         # is left to fire (see _sleep_until).
         self._timer: tuple[datetime, asyncio.Task[None]] | None = None
@@ -1147,6 +1155,7 @@ class ExamPlanWorkflow:
             history=state.history,
             cancellation=state.cancellation,
             lead_evaluator_id=state.info.lead_evaluator_id,
+            held_back=state.held_back(),
         )
 
     # -- stage 1: score submission (4.1.1-4.1.4) -------------------------------
@@ -1550,6 +1559,8 @@ class ExamPlanWorkflow:
                 ),
             )
             if recorded is None:
+                if self._patched_case(CORRECTION_GIVEN_UP_FORGOTTEN):
+                    self._forget_correction(request_id)
                 return _not_processed("plan.action_failed")
             if not recorded.accepted:
                 await self._audit(Action.SUBMIT_CORRECTION, req.actor, accepted=False)
@@ -1962,18 +1973,7 @@ class ExamPlanWorkflow:
         payment (``payment_holds``): a difference not settled, an invoice not
         corrected to the settled total, or nothing."""
         state = self._state
-        payment = state.payment
-        reason: str | None = None
-        details: dict[str, str] = {}
-        if state.is_open(Duty.PAYMENT_DIFFERENCE.value) and payment.difference:
-            reason, details = HOLD_DIFFERENCE, hold_details(payment.difference)
-        elif state.is_open(Duty.INVOICE_CORRECTION.value):
-            reason = HOLD_INVOICE
-            details = {
-                "invoice": payment.invoice_number or "",
-                "invoice_amount": payment.invoice_amount_text or "",
-                "confirmed": payment.confirmed_amount_text or "",
-            }
+        reason, details = state.payment_hold()
         await self._activity(
             PlanStore.record_payment_hold,
             PaymentHold(
@@ -2941,6 +2941,22 @@ class ExamPlanWorkflow:
         self._state.batch = BatchMembership(
             batch_id=joined.batch_id, joined_at=workflow.now()
         )
+        self._state.batch_hold = None
+        self._publish()
+
+    @workflow.signal
+    def batch_held_back(self, hold: BatchHold) -> None:
+        """A gathering left the plan out: its joint payment's invoices
+        disagree. Its status and Web UI page say so until a batch takes it.
+
+        Signals of two batches are not ordered: one from a gathering older
+        than the hold shown, or arriving once a batch took the plan, is late.
+        """
+        state = self._state
+        shown = state.batch_hold
+        if state.batch is not None or (shown is not None and shown.at > hold.at):
+            return
+        state.batch_hold = hold
         self._publish()
 
     @workflow.signal
@@ -3367,18 +3383,44 @@ class ExamPlanWorkflow:
             )
         return refusal
 
+    def _forget_correction(self, request_id: str) -> None:
+        """Tell the database the plan gave up on ``request_id``, beside the
+        plan: retried until it answers, while the sender has the plan's answer
+        and the next request (which takes the id) goes on meanwhile."""
+        given_up = CorrectionGivenUp(
+            plan_id=self._state.info.plan_id,
+            request_id=request_id,
+            given_up_at=workflow.now(),
+        )
+
+        async def forget() -> None:
+            try:
+                await self._activity(IntakeActivities.forget_correction, given_up)
+            except ActivityError:
+                workflow.logger.warning(
+                    "given up request not forgotten",
+                    extra={"plan_id": given_up.plan_id, "request_id": request_id},
+                )
+
+        self._forgetting = [f for f in self._forgetting if not f.done()]
+        self._forgetting.append(asyncio.create_task(forget()))
+
+    def _beside_done(self) -> bool:
+        """Whether every mail, and every request given up, has been seen to."""
+        return all(task.done() for task in (*self._mails, *self._forgetting))
+
     def _check(self, action: Action, actor: Actor) -> None:
         self._check_not_draining()
         _refuse_first(self._action_refusal(action, actor))
 
     def _check_not_draining(self) -> None:
         """Refuse a new action while the run waits to continue as new."""
-        if self._draining and all(mail.done() for mail in self._mails):
+        if self._draining and self._beside_done():
             # Only actions under way hold the new run back: one taken now
             # would too. Refused before it counts or reaches history, it is
             # sent again in a moment (the staff tool and the mailbox do) and
-            # reaches the new run. While a mail waits for the mail server,
-            # actions are taken as usual.
+            # reaches the new run. While a mail waits for the mail server (or
+            # a request given up for the database), actions are taken as usual.
             raise _refuse(Refusal(CONTINUING_AS_NEW, t("plan.continuing_as_new")))
 
     def _action_refusal(self, action: Action, actor: Actor) -> Refusal | None:
@@ -3779,10 +3821,11 @@ class ExamPlanWorkflow:
         return withdrawn
 
     def _all_done(self) -> bool:
-        """No update or signal is being handled and every mail has gone out."""
+        """No update or signal is being handled, every mail has gone out and
+        every request given up has been told to the database."""
         if self._mail_fault is not None:
             raise self._mail_fault
-        return workflow.all_handlers_finished() and all(m.done() for m in self._mails)
+        return workflow.all_handlers_finished() and self._beside_done()
 
     async def _attempt(
         self, fn: Any, arg: Any, *, start_to_close: timedelta = SHORT

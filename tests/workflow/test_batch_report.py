@@ -4,6 +4,7 @@ an xlsx and a PDF for the general manager, with no candidate's name or ID in the
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import subprocess
 import uuid
@@ -33,6 +34,7 @@ from certflow.activity_models import BatchReportRequest
 from certflow.config import Settings
 from certflow.i18n import t
 from certflow.models import DocumentRef, Level
+from tests.support import next_second, one_activity
 
 pytestmark = pytest.mark.timeout(60)
 on_session_loop = pytest.mark.asyncio(loop_scope="session")
@@ -222,10 +224,43 @@ async def built(
 ) -> tuple[bytes, bytes, list[DocumentRef]]:
     pool, store = resources
     activities = BatchReportActivities(settings, pool, store)
-    refs = await activities.build_batch_report(
-        BatchReportRequest(batch_id=seeded.batch_id, plan_ids=seeded.plan_ids)
+    refs = await one_activity("build_batch_report").run(
+        activities.build_batch_report,
+        BatchReportRequest(batch_id=seeded.batch_id, plan_ids=seeded.plan_ids),
     )
     return store.get(refs[0]), store.get(refs[1]), refs
+
+
+@on_session_loop
+async def test_a_retry_takes_back_the_report_its_first_attempt_stored(
+    seeded: Seeded, settings: Settings, resources: tuple[Any, DocumentStore]
+) -> None:
+    """Regression: each attempt stores the report anew (a workbook carries the
+    second it was saved), and one whose answer was lost (it timed out) left
+    its files in the store with nothing naming them. The retry takes them
+    back; its own are named (``produced_files``) as the batch's report."""
+    pool, store = resources
+    activities = BatchReportActivities(settings, pool, store)
+    request = BatchReportRequest(batch_id=seeded.batch_id, plan_ids=seeded.plan_ids)
+    env = one_activity("build_batch_report")
+
+    first = await env.run(activities.build_batch_report, request)
+    await next_second()
+    env.info = dataclasses.replace(env.info, attempt=2)
+    retried = await env.run(activities.build_batch_report, request)
+
+    # The workbook carries its second; a file stored again alike stays.
+    gone = [ref for ref in first if ref not in retried]
+    assert gone and first[0] in gone
+    assert not any(store.holds(ref) for ref in gone)
+    assert all(store.get(ref) for ref in retried)
+    named = await pool.fetch(
+        "SELECT attempt, sha256 FROM produced_files WHERE produced_by = $1",
+        f"{env.info.workflow_run_id}/{env.info.activity_id}",
+    )
+    assert sorted(tuple(row) for row in named) == sorted(
+        (2, ref.sha256) for ref in retried
+    )
 
 
 def _sheet(xlsx: bytes) -> Any:

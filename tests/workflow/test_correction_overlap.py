@@ -63,6 +63,9 @@ class GivenUp(Interceptor):
         self.failing = set(reasons)
         self.late = {reason: asyncio.Event() for reason in reasons}
         self.writes: dict[str, asyncio.Task[Any]] = {}
+        # Cleared, the plan telling the database it gave up waits until set.
+        self.forgetting = asyncio.Event()
+        self.forgetting.set()
 
     def intercept_activity(
         self, next: ActivityInboundInterceptor
@@ -84,6 +87,8 @@ class _GivingUp(ActivityInboundInterceptor):
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         given_up = self.given_up
+        if activity.info().activity_type == "forget_correction":
+            await given_up.forgetting.wait()
         reason = getattr(input.args[0], "reason", None)
         if activity.info().activity_type != "record_correction" or (
             reason not in given_up.failing
@@ -206,3 +211,51 @@ async def test_a_mailed_request_given_up_and_written_late_is_filed_again(
 
         assert filed.reference is not None
         assert filed.reference in (await driver.status()).correction_states
+
+
+async def _requests(pool: Any, driver: PlanDriver) -> list[tuple[Any, ...]]:
+    """The plan's rows in ``correction_requests``: id, candidate and score."""
+    rows = await pool.fetch(
+        "SELECT request_id, admission_number, field FROM correction_requests"
+        " WHERE plan_id = $1 ORDER BY request_id",
+        driver.plan.plan_id,
+    )
+    return [tuple(row) for row in rows]
+
+
+async def test_a_request_given_up_leaves_no_row_however_late_it_is_written(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: the row an attempt the plan had given up on wrote late
+    stayed in ``correction_requests``, pending and unknown to the plan, for
+    every reader to see until the plan's next request took its id over. The
+    plan tells the database it gave up: written after, the row is never
+    written; written before, it is removed."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    async with taking_requests(
+        driver, resources, FIRST_GIVEN_UP, SECOND_GIVEN_UP
+    ) as given_up:
+        request_id = f"{driver.plan.plan_id}-C001"
+        # Written late, once the plan has told the database it gave up.
+        first = await _submit(driver, SEQ_12, "practical", "60.10", FIRST_GIVEN_UP)
+        assert not first.accepted and first.message == t("plan.action_failed")
+        assert await settle(driver.client, driver.h.id, any_activity=True)
+        await given_up.written(FIRST_GIVEN_UP)
+        assert await _requests(pool, driver) == []
+
+        # Written late, before the plan has told the database it gave up.
+        given_up.forgetting.clear()
+        second = await _submit(driver, SEQ_12, "practical", "60.10", SECOND_GIVEN_UP)
+        assert not second.accepted
+        await given_up.written(SECOND_GIVEN_UP)
+        assert await _requests(pool, driver) == [(request_id, SEQ_12, "practical")]
+        given_up.forgetting.set()
+        assert await settle(driver.client, driver.h.id, any_activity=True)
+        assert await _requests(pool, driver) == []
+
+        # The plan's next request takes the id, as before.
+        taken = await _submit(driver, SEQ_12, "theory", "85", "理论试卷漏评一题")
+        assert taken.accepted and taken.reference == request_id, taken.message
+        assert await _requests(pool, driver) == [(request_id, SEQ_12, "theory")]
+        assert list((await driver.status()).correction_states) == [request_id]

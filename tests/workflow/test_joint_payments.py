@@ -9,6 +9,7 @@ plans, the batch and PostgreSQL play them out.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,6 +28,7 @@ from certflow.models import Stage
 from certflow.plan import Duty
 from starter.smtp_sink import body_text
 from tests.cli.conftest import certflow_runner
+from tests.cli.test_commands import personal_data
 from tests.support import TECH, PlanDriver, mails_of, refusal_text
 from tests.workflow.test_invoice_records import (
     WHOLE,
@@ -38,6 +40,7 @@ from tests.workflow.test_invoice_records import (
     _reach_payment_together,
     voided_on_each,
 )
+from tests.workflow.test_web_ui_details import details_showing
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
@@ -278,6 +281,37 @@ def _held_back_mails(sink_messages: Any, plan_id: str) -> list[Any]:
     ]
 
 
+async def _invoiced_apart(
+    make_driver: Any, pool: Any, shared: str
+) -> tuple[PlanDriver, PlanDriver, date, date]:
+    """Two plans of one payment awaiting approval (in PostgreSQL too), both
+    invoiced under ``shared`` for the whole payment, the first dated a day
+    later (the second day returned) than the second (the first)."""
+    first: PlanDriver = await make_driver()
+    second: PlanDriver = await make_driver()
+    await _reach_payment_together(first, second)
+    paid = _plans(first, second)
+    for driver in (first, second):
+        await _joint_application(driver, paid)
+    day = await first.today()
+    await first.skip(2)
+    for driver in (first, second):
+        assert (await _invoice(driver, shared, amount=TOTAL, issued_on=day)).accepted
+    later = day + timedelta(days=1)
+    moved = await _invoice(
+        first, shared, amount=TOTAL, issued_on=later, correct=True, reason="日期错"
+    )
+    assert moved.accepted, moved.message
+    for _ in range(100):
+        stages = await pool.fetch(
+            "SELECT stage FROM plans WHERE plan_id = ANY($1)", paid
+        )
+        if [r["stage"] for r in stages] == [Stage.AWAITING_APPROVAL.value] * 2:
+            break
+        await asyncio.sleep(0.1)
+    return first, second, day, later
+
+
 async def test_plans_held_back_from_a_batch_are_told_once_and_shown_in_status(
     make_driver: Any,
     resources: Any,
@@ -293,31 +327,10 @@ async def test_plans_held_back_from_a_batch_are_told_once_and_shown_in_status(
     gathering takes the plans."""
     pool, _ = resources
     certflow = certflow_runner(worker_settings, client)
-    first: PlanDriver = await make_driver()
-    second: PlanDriver = await make_driver()
-    await _reach_payment_together(first, second)
-    paid = _plans(first, second)
-    for driver in (first, second):
-        await _joint_application(driver, paid)
-    day = await first.today()
-    await first.skip(2)
     shared = "26442000000000030501"
-    for driver in (first, second):
-        assert (await _invoice(driver, shared, amount=TOTAL, issued_on=day)).accepted
-    later = day + timedelta(days=1)
-    moved = await _invoice(
-        first, shared, amount=TOTAL, issued_on=later, correct=True, reason="日期错"
-    )
-    assert moved.accepted, moved.message
+    first, second, day, later = await _invoiced_apart(make_driver, pool, shared)
+    paid = _plans(first, second)
     a, b = (d.plan.plan_id for d in (first, second))
-    # Both await approval in PostgreSQL too, the invoices of their payment apart.
-    for _ in range(100):
-        stages = await pool.fetch(
-            "SELECT stage FROM plans WHERE plan_id = ANY($1)", paid
-        )
-        if [r["stage"] for r in stages] == [Stage.AWAITING_APPROVAL.value] * 2:
-            break
-        await asyncio.sleep(0.1)
 
     # A first gathering (it takes what other tests left ready) holds both back.
     opening = f"B-{a}-1"
@@ -358,3 +371,50 @@ async def test_plans_held_back_from_a_batch_are_told_once_and_shown_in_status(
     shown = await certflow("status", a)
     assert t("cli.status.held_back").split("：")[0] not in shown.out
     assert len(_held_back_mails(sink_messages, a)) == 2
+
+
+async def test_a_plan_held_back_says_so_in_its_json_status_and_web_ui_page(
+    make_driver: Any, resources: Any, client: Any, worker_settings: Any
+) -> None:
+    """Regression: only the text of ``certflow status`` said a gathering held
+    the plan back; ``status --json`` and the Web UI said nothing. Both say
+    which gathering, when, and the invoices (no person's data), until a
+    gathering takes the plan."""
+    pool, _ = resources
+    certflow = certflow_runner(worker_settings, client)
+    shared = "26442000000000030502"
+    first, second, day, later = await _invoiced_apart(make_driver, pool, shared)
+    a, b = (d.plan.plan_id for d in (first, second))
+
+    held_by = f"B-{a}-held"
+    await asyncio.wait_for((await first.start_batch(held_by)).result(), timeout=30)
+    shown = await certflow("status", a, "--json")
+    assert shown.status == 0, shown.out
+    hold = json.loads(shown.out)["held_back"]
+    assert hold["plan_id"] == a and hold["batch_id"] == held_by
+    assert hold["at"] == hold["since"]
+    # Plan by plan, as the plans' ids sort.
+    assert [
+        (h["plan_id"], h["number"], h["amount"], h["issued_on"])
+        for h in hold["invoices"]
+    ] == sorted(
+        [(a, shared, TOTAL, later.isoformat()), (b, shared, TOTAL, day.isoformat())]
+    )
+    details = await details_showing(first, held_by)
+    line = next(row for row in details.splitlines() if held_by in row)
+    assert t("details.held_back").split("：")[0] in line
+    assert "、".join(sorted([a, b])) in line
+    for value in personal_data(first.files["summary"]):
+        assert value not in details and value not in shown.out
+
+    # Corrected alike: a gathering takes both, and neither says so any more.
+    followed = await _invoice(
+        second, shared, amount=TOTAL, issued_on=later, correct=True, reason="日期错"
+    )
+    assert followed.accepted, followed.message
+    taken_by = f"B-{a}-taken"
+    await first.start_batch(taken_by)
+    await first.wait_gathered(taken_by)
+    assert json.loads((await certflow("status", a, "--json")).out)["held_back"] is None
+    details = await details_showing(first, taken_by)
+    assert held_by not in details

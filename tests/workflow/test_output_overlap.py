@@ -11,13 +11,17 @@ now returns the file its activity recorded first.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import pytest
 import pytest_asyncio
 from temporalio.testing import ActivityEnvironment
 
+from activities.documents import DocumentStore
 from activities.intake import IntakeActivities
 from certflow.activity_models import PlatformImportRequest
 from certflow.models import DocumentKind, DocumentRef, PlanInfo
@@ -100,3 +104,42 @@ async def test_a_retry_after_its_first_attempt_returns_the_file_recorded(
     assert sorted(await produced(pool, plan.plan_id)) == sorted(
         [first_file.sha256, rebuilt.sha256]
     )
+
+
+async def test_an_attempt_failing_after_storing_its_file_leaves_it_to_the_retry(
+    resources: Any, plan_import: tuple[PlanInfo, Build]
+) -> None:
+    """Regression: an attempt that stored its file and then failed to record
+    it left the file in the store, named by no record; the retry stored and
+    recorded another. The retry takes the first attempt's file back."""
+    pool, store = resources
+    plan, build = plan_import
+    env = one_activity("build_platform_import")
+    # A plan without scores has the same workbook as others in the same second.
+    await next_second()
+    before = stored(store)
+
+    # The database refuses the plan's file once it is stored: a real failure.
+    refusal = f"refuse_{uuid.uuid4().hex}"
+    await pool.execute(
+        f"ALTER TABLE plan_documents ADD CONSTRAINT {refusal}"
+        f" CHECK (plan_id <> '{plan.plan_id}') NOT VALID"
+    )
+    try:
+        with pytest.raises(asyncpg.CheckViolationError):
+            await build(env)
+    finally:
+        await pool.execute(f"ALTER TABLE plan_documents DROP CONSTRAINT {refusal}")
+    [left] = stored(store) - before
+    await next_second()
+    env.info = dataclasses.replace(env.info, attempt=2)
+    recorded = await build(env)
+
+    assert recorded.sha256 != left
+    assert stored(store) - before == {recorded.sha256}
+    assert await produced(pool, plan.plan_id) == [recorded.sha256]
+
+
+def stored(store: DocumentStore) -> set[str]:
+    """The digests of every file in the store."""
+    return {path.name for path in store.root.glob("*/*") if path.is_file()}

@@ -42,6 +42,7 @@ from tests.support import (
     refusal_text,
 )
 from tests.workflow.test_finance import _application, sign_off
+from tests.workflow.test_web_ui_details import details_showing
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(240)]
@@ -172,9 +173,17 @@ async def test_a_supplement_holds_the_plan_until_settled_and_invoiced_anew(
 
     # The tech dept and the site still sign off; a batch leaves the plan out.
     await sign_off(driver)
-    assert not await _gathered(driver, pool, f"B-{plan_id}-1")
+    held_by = f"B-{plan_id}-1"
+    assert not await _gathered(driver, pool, held_by)
     shown = await certflow("status", plan_id)
     assert "缴费差额待财务部结清" in shown.out, shown.out
+    # The plan itself says so (``held_back``), in --json and on its Web UI page.
+    status = await driver.wait_for(lambda s: s.held_back is not None)
+    hold = json.loads((await certflow("status", plan_id, "--json")).out)["held_back"]
+    assert (hold["batch_id"], hold["payment_reason"]) == (held_by, "difference")
+    assert hold["payment_details"]["amount"] == "300.00" and not hold["invoices"]
+    details = await details_showing(driver, held_by)
+    assert "缴费差额待财务部结清" in details, details
 
     # A wrong amount, or the wrong day, is refused with what to do.
     today = await driver.today()
@@ -241,6 +250,16 @@ async def test_a_supplement_holds_the_plan_until_settled_and_invoiced_anew(
     [told] = await mails_of(sink_messages, plan_id, "payment_difference_settled")
     for role in (Role.FINANCE, Role.TECH_DEPT):
         assert all(a in str(told["To"]) for a in driver.settings.recipients[role])
+
+    # Before any gathering since, the plan shows what holds it now: the
+    # invoice, not the difference it settled.
+    hold = json.loads((await certflow("status", plan_id, "--json")).out)["held_back"]
+    assert (hold["batch_id"], hold["payment_reason"]) == (held_by, "invoice")
+    assert hold["payment_details"]["confirmed"] == "4500.00"
+    shown = await certflow("status", plan_id)
+    assert "待财务部按新的金额更正" in shown.out and "待财务部结清" not in shown.out
+    details = await details_showing(driver, "invoice --correct")
+    assert "待财务部结清" not in details, details
 
     # Still held: the invoice says 4200.00. The old amount is refused.
     assert not await _gathered(driver, pool, f"B-{plan_id}-2")
