@@ -20,6 +20,10 @@ PROVINCE_CODES = frozenset(
 )
 PERMIT_PREFIXES = {"810000": "香港", "820000": "澳门", "830000": "台湾"}
 
+# The check letter X as people type it: lower case, full width, the
+# multiplication sign and the Cyrillic Х (U+0425, U+0445) of another keyboard.
+CHECK_LETTER = str.maketrans(dict.fromkeys("xＸｘ×Хх", "X"))
+
 # Every MMDD a birth date can have, read off a leap year; 29 February is checked
 # against the year separately.
 _MONTH_DAYS = frozenset(

@@ -27,6 +27,7 @@ from functools import lru_cache
 from operator import mul
 
 from certflow.id_parts import (
+    CHECK_LETTER,
     PERMIT_PREFIXES,
     PROVINCE_CODES,
     birth_problem,
@@ -103,6 +104,27 @@ def compact_code(text: str) -> str:
         for ch in canonical_code(text)
         if not ch.isspace() and unicodedata.category(ch) != "Cf"
     )
+
+
+# What people put between the groups of an ID number besides spaces (which
+# compact_code drops): hyphens and dashes, dots, as NFKC leaves them.
+_ID_GROUP_MARKS = re.compile(r"[\-\u2010-\u2015\u2212\ufe63.\u00b7\u30fb]")
+_SEVENTEEN_AND_A_LETTER = re.compile(r"[0-9]{17}\D")
+
+
+def read_id_number(text: str) -> str:
+    """An ID number as typed, read as intake stores it.
+
+    :func:`compact_code` (half width, upper case, without spaces or hidden
+    characters: what intake's reading of a cell does), and without the
+    hyphens or dots people write between the groups (``421002-20040821-049X``);
+    after 17 digits, a check letter typed as ``×`` or the Cyrillic ``Х`` is
+    ``X``. No stored number holds a hyphen or a dot, so nothing is lost.
+    """
+    number = _ID_GROUP_MARKS.sub("", compact_code(text))
+    if _SEVENTEEN_AND_A_LETTER.fullmatch(number):
+        return number[:17] + number[17].translate(CHECK_LETTER)
+    return number
 
 
 def is_or_holds_id_number(text: str) -> bool:

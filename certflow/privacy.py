@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from certflow.id_parts import names_a_person
+from certflow.id_parts import CHECK_LETTER, names_a_person
 from certflow.text import halfwidth, without_hidden
 
 # A run of 15 or more digits (full-width ones too, as input methods type them),
@@ -38,7 +38,6 @@ _GAP = (
 _GROUPS = re.compile(_GROUP)
 _GROUPED_RUN = re.compile(rf"(?<![0-9０-９]){_GROUP}(?:{_GAP}{_GROUP})+")
 _EIGHTEEN = re.compile(r"[0-9]{17}[0-9X]")
-_CHECK_LOOKALIKES = str.maketrans("xＸｘ×Хх", "XXXXXX")
 _ID_LENGTH = 18
 # Shaped like an identity number and nothing longer: 15 to 18 digits, with or
 # without the check letter, not part of a longer run of digits (a 20-digit
@@ -160,7 +159,7 @@ def grouped_id_numbers(text: str) -> Iterator[GroupedIdNumber]:
                 typed += groups[last].group()
                 if len(typed) >= _ID_LENGTH:
                     break
-            number = halfwidth(typed).translate(_CHECK_LOOKALIKES)
+            number = halfwidth(typed).translate(CHECK_LETTER)
             if not _EIGHTEEN.fullmatch(number):
                 continue
             whole = first == 0 and last == len(groups) - 1

@@ -61,9 +61,9 @@ from certflow.certificates.keys import key_list, public_pem
 from certflow.certificates.numbering import NumberScheme
 from certflow.config import ConfigError, Settings, WebSettings
 from certflow.i18n import t
-from certflow.identity import check_character, compact_code
+from certflow.identity import check_character, compact_code, read_id_number
 from certflow.models import Level
-from certflow.text import normalise_name
+from certflow.text import name_key
 from certflow.timeutil import CST
 from web import logs, records, views
 from web.ratelimit import MissDelay, RateLimiter
@@ -159,10 +159,10 @@ class _Service:
         return number if self.is_certificate_number(number) else "-"
 
     def person_keys(self, name: str, id_number: str) -> list[str]:
-        """The look-up limit's keys for what was typed: the name, as intake
-        stores it (spaces or another dot make no new name), and the ID number,
-        as it is looked up. Keyed digests, so the process keeps neither."""
-        typed = (f"name:{normalise_name(name)}", f"id:{compact_code(id_number)}")
+        """The look-up limit's keys for what was typed: the name and the ID
+        number, each as it is looked up (``name_key``: case, spaces or another
+        dot make no new name). Keyed digests, so the process keeps neither."""
+        typed = (f"name:{name_key(name)}", f"id:{read_id_number(id_number)}")
         return [
             hmac.new(
                 self.person_secret, key.encode("utf-8"), hashlib.sha256
@@ -489,7 +489,7 @@ def create_app(
         number = compact_code(typed)
         if not number:
             return form_refusal(request, "number_missing")
-        if is_id_shaped(number) or looks_like_id_number(number):
+        if is_id_number_typed(typed):
             # Never redirected to a URL (nor logged): it would carry the number.
             return form_refusal(request, "id_number_as_certificate_number")
         if not service.is_certificate_number(number):
@@ -532,8 +532,9 @@ def create_app(
         sig: Annotated[str | None, Query(max_length=128)] = None,
     ) -> Response:
         canonical = compact_code(number)
-        if looks_like_id_number(canonical) or (
-            is_id_shaped(canonical) and service.scheme.parse(canonical) is None
+        as_id = read_id_number(number)
+        if looks_like_id_number(as_id) or (
+            is_id_shaped(as_id) and service.scheme.parse(canonical) is None
         ):
             log.info("verify number=- outcome=id_number")
             return form_refusal(request, "id_number_as_certificate_number")
@@ -726,6 +727,15 @@ def is_id_shaped(text: str) -> bool:
     """Whether ``text`` could be an identity card number, typed right or wrong:
     15 to 18 digits, with or without a final X (no check character tested)."""
     return bool(_ID_SHAPED.fullmatch(text))
+
+
+def is_id_number_typed(typed: str) -> bool:
+    """Whether what was typed for a certificate number is an ID number, typed
+    right or wrong: read as one (``read_id_number``: in groups, with hyphens,
+    the check letter typed ``×``), :func:`is_id_shaped` or
+    :func:`looks_like_id_number`."""
+    number = read_id_number(typed)
+    return is_id_shaped(number) or looks_like_id_number(number)
 
 
 def looks_like_id_number(text: str) -> bool:
