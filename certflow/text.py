@@ -4,10 +4,11 @@ Intake reads names from spreadsheets through :func:`normalise_name`, which
 stores them with one "·" between their parts; the certificate web service
 compares a name typed into its look-up form with the stored one by
 :func:`name_key`, so a name typed with a space between its characters, another
-dot between its parts or none, or in another case, finds the stored name. What people type may also hold characters that show
-as nothing or move the text around them (a right-to-left override, a
-zero-width space pasted from a chat): :func:`visible` shows them when the text
-is repeated to staff or in a mail. Pure code, no I/O, and light to import.
+dot between its parts or none, or in another case, finds the stored name.
+What people type may also hold characters that show as nothing or move the
+text around them (a right-to-left override, a zero-width space pasted from a
+chat): :func:`visible` shows them when the text is repeated to staff or in a
+mail. Pure code, no I/O, and light to import.
 """
 
 from __future__ import annotations
