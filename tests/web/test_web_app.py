@@ -234,6 +234,15 @@ async def test_a_revoked_certificate_is_listed_as_revoked_without_a_link(
     assert issued.of(SUN) in page
     assert "已撤销" in page and "2026-12-18" in page and "成绩更正" in page
     assert not links_in(page)
+    assert "下载链接" not in page
+
+
+async def test_the_results_say_how_long_links_last_only_when_there_are_links(
+    web_client: ClientFactory, issued: Issued
+) -> None:
+    page = (await lookup(web_client(), LI_FEN.name, LI_FEN.id_number)).text
+
+    assert "共找到 2 本证书。下载链接 15 分钟内有效" in page
 
 
 # -- downloads -----------------------------------------------------------------------
