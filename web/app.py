@@ -54,6 +54,7 @@ from certflow.certificates import (
     Verdict,
     VerificationStatus,
     check_scanned_record,
+    is_whole_scanned_link,
     load_public_key,
     verify_pdf,
 )
@@ -564,13 +565,29 @@ def create_app(
                 status_code=404,
             )
         outcome = views.record_status(record, service.keyring)
+        if outcome == "tampered":
+            # The organisation's own row fails its signature: nothing the
+            # visitor holds is to blame, and operators must look at the row.
+            log.error("verify number=%s outcome=record_unverified", number)
+            return page(
+                request,
+                "verify.html",
+                {"status": "record_unverified", "number": number},
+            )
         if scanned and outcome in ("valid", "revoked"):
-            url = f"/verify/{number}?" + urlencode({"k": k or "", "sig": sig or ""})
-            scan = check_scanned_record(url, record.data, service.keyring)
-            # The record is genuine, so a code naming any other key or signature
-            # was not printed by us: an untrusted key id is tampering here too.
-            if scan is not Verdict.VALID:
-                outcome = "tampered"
+            if not is_whole_scanned_link(k, sig):
+                # Cut short (a chat app, a copy missing its end): no signature
+                # to compare, so no verdict on the certificate either.
+                outcome = "incomplete_link"
+            else:
+                query = urlencode({"k": k, "sig": sig})
+                url = f"/verify/{number}?{query}"
+                scan = check_scanned_record(url, record.data, service.keyring)
+                # The record is genuine, so a whole code naming any other key
+                # or signature was not printed by us: tampering, an untrusted
+                # key id too.
+                if scan is not Verdict.VALID:
+                    outcome = "tampered"
         log.info(
             "verify number=%s outcome=%s source=%s",
             number,

@@ -459,7 +459,6 @@ async def test_a_qr_code_whose_signature_does_not_match_shows_tampered(
         "one character": {**genuine, "sig": flipped},
         "another certificate's": other,
         "untrusted key id": {**genuine, "k": "0123456789abcdef"},
-        "no signature": {"k": genuine["k"]},
     }
     pages = {
         name: (await client.get(f"/verify/{number}", params=query)).text
@@ -469,6 +468,32 @@ async def test_a_qr_code_whose_signature_does_not_match_shows_tampered(
     for name, page in pages.items():
         assert "证书信息被篡改" in page, name
         assert "证书有效" not in page, name
+        assert "证书信息" not in page.split("</section>", 1)[1], name
+
+
+async def test_a_qr_link_cut_short_says_the_link_is_incomplete_not_tampered(
+    web_client: ClientFactory, web_pool: asyncpg.Pool, issued: Issued
+) -> None:
+    """Trial: a QR link whose ``sig`` a chat app cut off showed 证书信息被篡改,
+    该证书或二维码已被改动，证书无效: a genuine holder looked like a forger."""
+    client = web_client()
+    number = issued.of(LI_FEN)
+    genuine = await qr_query(web_pool, number)
+
+    variants = {
+        "signature cut short": {**genuine, "sig": genuine["sig"][:40]},
+        "one character short": {**genuine, "sig": genuine["sig"][:-1]},
+        "no signature": {"k": genuine["k"]},
+        "empty signature": {**genuine, "sig": ""},
+        "not base64url": {**genuine, "sig": genuine["sig"][:-2] + "+/"},
+        "key id cut short": {"k": genuine["k"][:7]},
+    }
+    for name, query in variants.items():
+        page = (await client.get(f"/verify/{number}", params=query)).text
+
+        assert "链接不完整" in page, name
+        assert "证书信息被篡改" not in page and "证书无效" not in page, name
+        assert f'href="/verify/{number}"' in page, name
         assert "证书信息" not in page.split("</section>", 1)[1], name
 
 
@@ -506,21 +531,35 @@ async def insert_edited_copy(
     )
 
 
-async def test_an_edited_database_record_shows_tampered(
-    web_client: ClientFactory, web_pool: asyncpg.Pool, issued: Issued
+async def test_an_edited_database_record_blames_the_organisations_record(
+    web_client: ClientFactory,
+    web_pool: asyncpg.Pool,
+    issued: Issued,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The verification page and the holder's look-up say it alike; the look-up
-    offers no download of a record that no longer verifies."""
+    """The verification page says the organisation's record could not be
+    verified, by number and by QR code alike, never that the visitor's
+    certificate or code was changed (trial: it said 该证书或二维码已被改动);
+    operators find the number in an error line. The holder's look-up offers
+    no download of a record that no longer verifies."""
     number = "ZCX2026QCYY2900001"
     forged = Holder("王小亮", "440524188001019999", "A099")
     await insert_edited_copy(web_pool, issued.of(WANG), number=number, holder=forged)
     client = web_client()
+    caplog.set_level(logging.INFO)
 
     response = await client.get(f"/verify/{number}")
+    scanned = await scan(client, web_pool, number)
     found = await lookup(client, forged.name, forged.id_number)
 
-    assert "证书信息被篡改" in response.text
-    assert "王" not in response.text.split("证书信息被篡改", 1)[1]
+    for page in (response.text, scanned.text):
+        assert "暂时无法核验" in page and "请联系发证机构" in page
+        assert "证书信息被篡改" not in page and "二维码已被改动" not in page
+        assert "王" not in page.split("暂时无法核验", 1)[1]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert f"verify number={number} outcome=record_unverified" in errors
+    assert forged.id_number not in server_log(caplog)
+    assert forged.name not in server_log(caplog)
     assert number in found.text and "信息被篡改" in found.text
     assert VALID_BADGE not in found.text
     assert not links_in(found.text)
