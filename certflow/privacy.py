@@ -8,6 +8,7 @@ letter that shows, and an ID number pasted with one is still found.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -82,13 +83,18 @@ def mask_name(value: str) -> str:
     return text[0] + "*" * (len(text) - 1)
 
 
-def surname_only(value: str) -> str:
+def name_initial(value: str) -> str:
     """A person's name as its first character and 某: 黎芬 -> 黎某, 胡俊霞 -> 胡某.
 
-    Unlike :func:`mask_name`, the length of the name is not told either.
+    A name in Latin letters keeps its first letter, upper case: John SMITH
+    -> J某 (which of its words is the surname, the text does not say, so the
+    initial is the name's, not the surname's). Unlike :func:`mask_name`, the
+    length of the name is not told either. The one masking of a holder's name
+    wherever a certificate is shown to someone who need not see the name: the
+    verification page by number, ``certflow verify``.
     """
-    text = without_hidden(value).strip()
-    return f"{text[0]}某" if text else text
+    text = unicodedata.normalize("NFC", without_hidden(value)).strip()
+    return f"{text[0].upper()}某" if text else text
 
 
 def name_parts(name: str) -> list[str]:

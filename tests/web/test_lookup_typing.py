@@ -164,3 +164,21 @@ async def test_a_hyphenated_id_number_typed_as_a_certificate_number_is_named(
         assert "location" not in answer.headers
         assert "您输入的是身份证号码" in answer.text
         assert "20040821" not in answer.text
+
+
+async def test_a_latin_name_verified_by_number_shows_its_first_letter(
+    web_client: ClientFactory,
+    web_settings: Settings,
+    web_pool: asyncpg.Pool,
+    issued: Issued,
+) -> None:
+    """Trial: John SMITH showed as J某 beside a note saying only the surname
+    (姓氏) is shown: the note now says what is shown, the name's first
+    character or, for a name in Latin letters, its first letter."""
+    number = await _issue_john(web_settings, web_pool)
+
+    page = (await web_client().get(f"/verify/{number}")).text
+
+    assert "证书有效" in page and "J某" in page
+    assert "John" not in page and "SMITH" not in page
+    assert "姓氏" not in page and "第一个字母" in page
