@@ -89,6 +89,11 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
+# What asking the database raises when it is away: refused or dropped
+# connections, a server starting or shutting down, a pool closed.
+DATABASE_AWAY = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+# When a program told the database is away asks again.
+RETRY_AFTER_SECONDS = 30
 # Every answer is kept by no cache (browser, proxy) unless its route says
 # otherwise: the pages show names, masked ID numbers and certificates, and a
 # page that shows none today may show one after a change. Only what is public
@@ -368,6 +373,12 @@ def create_app(
     async def index(request: Request) -> Response:
         return page(request, "index.html")
 
+    @app.get("/lookup")
+    async def lookup_reopened() -> Response:
+        # The results' address reopened (a reload, a bookmark, the history):
+        # the look-up posts, so the form is where to look up again.
+        return RedirectResponse("/", status_code=303)
+
     @app.post("/lookup", dependencies=[Depends(limited("lookup"))])
     async def lookup(
         request: Request,
@@ -486,7 +497,9 @@ def create_app(
         )
 
     def verify_typed(request: Request, typed: str) -> Response:
-        # Read as ID numbers are: half width, upper case, spaces between groups gone.
+        # Read as ID numbers are: half width, upper case, spaces between groups
+        # gone; and without what a paste brings around it (证书编号：…。).
+        typed = pasted_number(typed)
         number = compact_code(typed)
         if not number:
             return form_refusal(request, "number_missing")
@@ -663,7 +676,17 @@ def create_app(
         dependencies=[Depends(limited("verify"))],
     )
     async def status_list_json() -> Response:
-        signed = await status_list(service.db(), service.signing_key)
+        try:
+            signed = await status_list(service.db(), service.signing_key)
+        except DATABASE_AWAY as exc:
+            # Read by programs (offline verifiers): an answer they can parse,
+            # and when to ask again, not the people's error page.
+            log.error("status list outcome=database_away error=%s", type(exc).__name__)
+            return JSONResponse(
+                {"error": "unavailable", "message": t("web.status_list_unavailable")},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         return Response(
             signed.model_dump_json(),
             media_type="application/json",
@@ -688,11 +711,12 @@ def create_app(
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 404:
             return message(request, "not_found", 404)
-        response = message(request, "bad_request", exc.status_code)
         if exc.status_code == 405:
+            response = message(request, "method_not_allowed", 405)
             # Every method the address answers, not only the first route's.
             response.headers["Allow"] = _allowed_methods(request)
-        return response
+            return response
+        return message(request, "bad_request", exc.status_code)
 
     return app
 
@@ -744,6 +768,22 @@ def is_id_shaped(text: str) -> bool:
     """Whether ``text`` could be an identity card number, typed right or wrong:
     15 to 18 digits, with or without a final X (no check character tested)."""
     return bool(_ID_SHAPED.fullmatch(text))
+
+
+# What a number copied from a message or a page brings along: a label before
+# it (证书编号：, 编号:), and quotes, brackets or a sentence's punctuation around
+# it, as NFKC leaves them (full-width ：，；！？（） become ASCII).
+_NUMBER_LABEL = re.compile(r"^(?:证书)?编号\s*:?")
+_AROUND_A_NUMBER = (
+    "。，、；：！？.,;:!?\"'“”‘’「」『』【】《》〈〉()[]<>…~～ \t\r\n\u3000"
+)
+
+
+def pasted_number(typed: str) -> str:
+    """A certificate number as pasted, without the label before it and the
+    punctuation around it: ``证书编号：ZCX2026QCYY2000001。`` is the number."""
+    text = unicodedata.normalize("NFKC", typed).strip(_AROUND_A_NUMBER)
+    return _NUMBER_LABEL.sub("", text).strip(_AROUND_A_NUMBER)
 
 
 def is_id_number_typed(typed: str) -> bool:

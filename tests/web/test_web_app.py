@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -179,18 +180,26 @@ async def test_a_candidate_who_failed_has_no_certificate(
     assert not links_in(response.text)
 
 
-async def test_lookup_refuses_get_and_asks_for_both_fields(
+async def test_a_reopened_results_address_leads_to_the_look_up_form(
     web_client: ClientFactory,
 ) -> None:
+    """Trial: reopening /lookup (a reload, the history) said 请求无效 (405).
+    The look-up still takes no GET: what a GET carried is not looked up, nor
+    repeated in the redirect; and both fields are asked for."""
     client = web_client()
 
+    reopened = await client.get("/lookup")
     by_get = await client.get(
         "/lookup", params={"name": LI_FEN.name, "id_number": LI_FEN.id_number}
     )
+    followed = await client.get("/lookup", follow_redirects=True)
     missing = await lookup(client, LI_FEN.name, "  ")
 
-    assert by_get.status_code == 405
-    assert "请求无效" in by_get.text and LI_FEN.id_number not in by_get.text
+    for answer in (reopened, by_get):
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/"
+        assert LI_FEN.id_number not in answer.text
+    assert followed.status_code == 200 and 'action="/lookup"' in followed.text
     assert missing.status_code == 400
     assert "请填写姓名和证件号码" in missing.text
 
@@ -202,7 +211,7 @@ async def test_a_method_not_allowed_names_the_methods_that_are(
     client = web_client()
 
     answers = {
-        "GET /lookup": await client.get("/lookup"),
+        "PUT /lookup": await client.put("/lookup"),
         "HEAD /download": await client.head(f"/download/{issued.of(WANG)}"),
         "PUT /verify/pdf": await client.put("/verify/pdf"),
         "DELETE /verify/{number}": await client.delete(f"/verify/{issued.of(WANG)}"),
@@ -213,16 +222,18 @@ async def test_a_method_not_allowed_names_the_methods_that_are(
         answers, 405
     )
     assert {name: a.headers.get("allow") for name, a in answers.items()} == {
-        "GET /lookup": "POST",
+        "PUT /lookup": "GET, POST",
         "HEAD /download": "GET",
         # The upload's address is also a number's (answered: not a number).
         "PUT /verify/pdf": "GET, HEAD, POST",
         "DELETE /verify/{number}": "GET, HEAD",
         "POST /static": "GET, HEAD",
     }
-    assert all(
-        "请求无效" in a.text for name, a in answers.items() if "HEAD" not in name
-    )
+    # Said in Chinese as what it is (trial: 请求无效, as for a bad form).
+    for name, answer in answers.items():
+        if "HEAD" not in name:
+            assert "不支持的访问方式" in answer.text, name
+            assert "请求无效" not in answer.text, name
 
 
 async def test_a_revoked_certificate_is_listed_as_revoked_without_a_link(
@@ -1067,6 +1078,63 @@ async def test_the_status_list_is_signed_and_lists_the_revoked(
     assert [e.number for e in signed.status_list.entries] == [issued.of(SUN)]
     pdf = await pdf_of(SUN)
     assert verify_pdf(pdf, ring, signed).status is VerificationStatus.REVOKED
+
+
+async def test_the_status_list_with_the_database_away_is_a_json_error(
+    web_settings: Settings,
+) -> None:
+    """Trial: /status-list.json with the database down answered the people's
+    HTML error page (500), which an offline verifier cannot read."""
+    # A pool that opens its connections on demand, at a port where nothing
+    # listens: the database is away.
+    away = await asyncpg.create_pool(
+        f"postgresql://postgres@127.0.0.1:{unused_port()}/certflow", min_size=0
+    )
+    app = create_app(web_settings, away)
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.8", 1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        answer = await c.get("/status-list.json")
+    await away.close()
+
+    assert answer.status_code == 503
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["retry-after"] == "30"
+    assert "public" not in answer.headers["cache-control"]
+    assert answer.json()["error"] == "unavailable"
+    assert "请稍后再试" in answer.json()["message"]
+
+
+def unused_port() -> int:
+    """A loopback port nothing listens on (bound, then closed again)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "{number}。",
+        "{number}，",
+        "证书编号：{number}",
+        "证书编号: {number}。",
+        "编号：{lower}",
+        "“{number}”",
+        "【{number}】",
+    ],
+)
+async def test_a_number_pasted_with_its_label_or_punctuation_finds_its_page(
+    web_client: ClientFactory, issued: Issued, pasted: str
+) -> None:
+    """Trial: a number copied from a message with its full stop (or its
+    证书编号： label) was answered 这不是本机构证书编号的格式."""
+    number = issued.of(WANG)
+    typed = pasted.format(number=number, lower=number.lower())
+
+    answer = await web_client().post("/verify", data={"number": typed})
+
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/verify/{number}"
 
 
 async def test_pages_load_nothing_from_elsewhere(web_client: ClientFactory) -> None:
