@@ -21,12 +21,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from calendar import isleap
 from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from operator import mul
 
+from certflow.id_parts import (
+    CHECK_LETTER,
+    PERMIT_PREFIXES,
+    PROVINCE_CODES,
+    birth_problem,
+    names_a_person,
+)
 from certflow.privacy import (
     holds_id_number,
     holds_id_shaped,
@@ -100,6 +106,27 @@ def compact_code(text: str) -> str:
     )
 
 
+# What people put between the groups of an ID number besides spaces (which
+# compact_code drops): hyphens and dashes, dots, as NFKC leaves them.
+_ID_GROUP_MARKS = re.compile(r"[\-\u2010-\u2015\u2212\ufe63.\u00b7\u30fb]")
+_SEVENTEEN_AND_A_LETTER = re.compile(r"[0-9]{17}\D")
+
+
+def read_id_number(text: str) -> str:
+    """An ID number as typed, read as intake stores it.
+
+    :func:`compact_code` (half width, upper case, without spaces or hidden
+    characters: what intake's reading of a cell does), and without the
+    hyphens or dots people write between the groups (``421002-20040821-049X``);
+    after 17 digits, a check letter typed as ``×`` or the Cyrillic ``Х`` is
+    ``X``. No stored number holds a hyphen or a dot, so nothing is lost.
+    """
+    number = _ID_GROUP_MARKS.sub("", compact_code(text))
+    if _SEVENTEEN_AND_A_LETTER.fullmatch(number):
+        return number[:17] + number[17].translate(CHECK_LETTER)
+    return number
+
+
 def is_or_holds_id_number(text: str) -> bool:
     """Whether a value typed where a code belongs is, or holds, an ID number.
 
@@ -137,12 +164,7 @@ def could_be_id_number(text: str) -> bool:
     accepted candidate's admission number can be typed in a correction.
     """
     read = compact_code(text).replace("-", "").upper()
-    for run in _ID_RUN_IN_CODE.findall(read):
-        region = run[1:3] if run[0] == "9" else run[:2]
-        known = region in PROVINCE_CODES or run[:6] in PERMIT_PREFIXES
-        if known and _birth_problem(run[6:14], date.max) is None:
-            return True
-    return False
+    return any(names_a_person(run) for run in _ID_RUN_IN_CODE.findall(read))
 
 
 def credit_code_check_character(first17: str) -> str:
@@ -285,18 +307,6 @@ _DIGIT_OFFSET = ord("0") * sum(WEIGHTS)
 # the weighted sum of 17 digits is 13 times their value read in base 13: one
 # int() call in C instead of a sum over the digits.
 _WEIGHT_BASE = 13
-# Every MMDD a birth date can have, read off a leap year; 29 February is checked
-# against the year separately.
-_MONTH_DAYS = frozenset(
-    f"{date.fromordinal(date(2000, 1, 1).toordinal() + n):%m%d}" for n in range(366)
-)
-
-# First two digits of a mainland administrative division code, and 71 (Taiwan).
-PROVINCE_CODES = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
-    "50 51 52 53 54 61 62 63 64 65 71".split()
-)
-PERMIT_PREFIXES = {"810000": "香港", "820000": "澳门", "830000": "台湾"}
 
 # Looking a member up on an enum class runs Python code; these run on every row.
 _RESIDENT_ID = IdType.RESIDENT_ID
@@ -401,27 +411,11 @@ def _check_foreign_permanent(number: str, today: date) -> str | None:
 
 def _check_birth_and_check_character(number: str, today: date) -> str | None:
     # The caller matched 17 ASCII digits and a check character.
-    if (reason := _birth_problem(number[6:14], today)) is not None:
+    if (reason := birth_problem(number[6:14], today)) is not None:
         return reason
     weighted = int(number[:17], _WEIGHT_BASE) * _WEIGHT_BASE
     if CHECK_CHARACTERS[weighted % 11] != number[17]:
         return "bad_check_character"
-    return None
-
-
-@lru_cache(maxsize=8192)
-def _birth_problem(digits: str, today: date) -> str | None:
-    # Cached: candidates of one exam share a few thousand birth dates at most.
-    # For eight digits, text order is date order.
-    month_day = digits[4:]
-    if (
-        digits < "19000101"
-        or month_day not in _MONTH_DAYS
-        or (month_day == "0229" and not isleap(int(digits[:4])))
-    ):
-        return "bad_birth_date"
-    if digits > f"{today.year:04d}{today.month:02d}{today.day:02d}":
-        return "future_birth_date"
     return None
 
 

@@ -8,8 +8,11 @@ letter that shows, and an ID number pasted with one is still found.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
+from certflow.id_parts import CHECK_LETTER, names_a_person
 from certflow.text import halfwidth, without_hidden
 
 # A run of 15 or more digits (full-width ones too, as input methods type them),
@@ -22,6 +25,21 @@ _GROUPED_ID = re.compile(
     r"(?<!\d)(?:\d{6}[ -]\d{8}[ -]\d{3}[\dXx]|\d{6}[ -]\d{6}[ -]\d{3}"
     r"|\d{4}(?:[ -]\d{4}){3}[ -]\d[\dXx])(?![\dXx])"
 )
+# An ID number typed in groups of any sizes (650102 1990 0101 0017, 650 102
+# 1990 0101 0017, 650102.19900101.0017): groups of digits, the last one may end
+# in the check letter (or the × and Cyrillic Х typed for it), with one to three
+# of what people put between groups: a space of any width (the ideographic
+# space, a no-break space), a character that shows as nothing, a hyphen or a
+# dash, a dot.
+_GROUP = r"[0-9０-９]+[XxＸｘ×Хх]?"
+_GAP = (
+    r"[\s\u00ad\u200b-\u200f\u2060\ufeff\-\u2010-\u2015\u2212\ufe63\uff0d"
+    r".\uff0e\u00b7\u30fb]{1,3}"
+)
+_GROUPS = re.compile(_GROUP)
+_GROUPED_RUN = re.compile(rf"(?<![0-9０-９]){_GROUP}(?:{_GAP}{_GROUP})+")
+_EIGHTEEN = re.compile(r"[0-9]{17}[0-9X]")
+_ID_LENGTH = 18
 # Shaped like an identity number and nothing longer: 15 to 18 digits, with or
 # without the check letter, not part of a longer run of digits (a 20-digit
 # invoice number is none).
@@ -65,13 +83,18 @@ def mask_name(value: str) -> str:
     return text[0] + "*" * (len(text) - 1)
 
 
-def surname_only(value: str) -> str:
+def name_initial(value: str) -> str:
     """A person's name as its first character and 某: 黎芬 -> 黎某, 胡俊霞 -> 胡某.
 
-    Unlike :func:`mask_name`, the length of the name is not told either.
+    A name in Latin letters keeps its first letter, upper case: John SMITH
+    -> J某 (which of its words is the surname, the text does not say, so the
+    initial is the name's, not the surname's). Unlike :func:`mask_name`, the
+    length of the name is not told either. The one masking of a holder's name
+    wherever a certificate is shown to someone who need not see the name: the
+    verification page by number, ``certflow verify``.
     """
-    text = without_hidden(value).strip()
-    return f"{text[0]}某" if text else text
+    text = unicodedata.normalize("NFC", without_hidden(value)).strip()
+    return f"{text[0].upper()}某" if text else text
 
 
 def name_parts(name: str) -> list[str]:
@@ -113,17 +136,66 @@ def mask_id_numbers_in(text: str) -> str:
     return _ID_RUN.sub(lambda run: mask_id_number(run.group()), text)
 
 
+@dataclass(frozen=True)
+class GroupedIdNumber:
+    """An ID number found typed in groups: where it is in the text, and its
+    18 characters read as issued (half width, the check letter ``X``)."""
+
+    start: int
+    end: int
+    number: str
+
+
+def grouped_id_numbers(text: str) -> Iterator[GroupedIdNumber]:
+    """The ID numbers ``text`` holds typed in groups, of any sizes.
+
+    Consecutive groups whose 17 digits and check character make 18 are one
+    when they are the whole run of groups (nothing grouped before or after
+    them: 650102 1990 0101 0017 as a reason says it), or when they could be a
+    person's number (:func:`certflow.id_parts.names_a_person`: a province and
+    a real birth date) wherever they stand among other groups. Ordinary
+    numbers are none of these: a date, an amount, a phone number typed as
+    138 0013 8000, an invoice number of 8 or 20 digits in fours.
+    """
+    for run in _GROUPED_RUN.finditer(text):
+        groups = list(_GROUPS.finditer(run.group()))
+        for first in range(len(groups)):
+            typed = ""
+            for last in range(first, len(groups)):
+                typed += groups[last].group()
+                if len(typed) >= _ID_LENGTH:
+                    break
+            number = halfwidth(typed).translate(CHECK_LETTER)
+            if not _EIGHTEEN.fullmatch(number):
+                continue
+            whole = first == 0 and last == len(groups) - 1
+            if whole or names_a_person(number):
+                yield GroupedIdNumber(
+                    start=run.start() + groups[first].start(),
+                    end=run.start() + groups[last].end(),
+                    number=number,
+                )
+
+
+def _holds_grouped(text: str) -> bool:
+    return next(grouped_id_numbers(text), None) is not None
+
+
 def holds_id_number(text: str) -> bool:
     """Whether ``text`` holds something shaped like an identity number.
 
     A run of 15 or more digits, in full width too and with a hidden character
-    inside (a zero-width space from a paste), or an ID number typed in its
-    groups. The one check of every free text staff type that is kept or sent
-    on (a reason, a requester, a comment), of staff ids and of a new plan's
-    names and codes.
+    inside (a zero-width space from a paste), or an ID number typed in groups
+    (:func:`grouped_id_numbers`). The one check of every free text staff
+    type that is kept or sent on (a reason, a requester, a comment), of staff
+    ids and of a new plan's names and codes.
     """
     read = halfwidth(without_hidden(text))
-    return _ID_RUN.search(read) is not None or _GROUPED_ID.search(read) is not None
+    return (
+        _ID_RUN.search(read) is not None
+        or _GROUPED_ID.search(read) is not None
+        or _holds_grouped(text)
+    )
 
 
 def holds_id_shaped(text: str) -> bool:
@@ -132,7 +204,11 @@ def holds_id_shaped(text: str) -> bool:
     where a code belongs, where a long paste of digits is no ID number but a
     value of the wrong form."""
     read = halfwidth(without_hidden(text))
-    return _ID_SHAPED.search(read) is not None or _GROUPED_ID.search(read) is not None
+    return (
+        _ID_SHAPED.search(read) is not None
+        or _GROUPED_ID.search(read) is not None
+        or _holds_grouped(text)
+    )
 
 
 def id_shaped_runs(text: str) -> list[str]:
@@ -142,8 +218,17 @@ def id_shaped_runs(text: str) -> list[str]:
 
 
 def mask_id_shaped(text: str, which: Callable[[str], bool]) -> str:
-    """Mask (as :func:`mask_id_number`) each of :func:`id_shaped_runs` for which
-    ``which(run)`` holds, leaving the rest of ``text`` as it is."""
+    """Mask (as :func:`mask_id_number`) each of :func:`id_shaped_runs` and of
+    :func:`grouped_id_numbers` for which ``which(run)`` holds, leaving the rest
+    of ``text`` as it is. A number typed in groups is given ``which`` and shown
+    masked as its 18 characters read as issued."""
+    pieces: list[str] = []
+    shown = 0
+    for grouped in grouped_id_numbers(text):
+        if grouped.start >= shown and which(grouped.number):
+            pieces += (text[shown : grouped.start], mask_id_number(grouped.number))
+            shown = grouped.end
+    text = "".join(pieces) + text[shown:]
 
     def masked(run: re.Match[str]) -> str:
         return mask_id_number(run.group()) if which(run.group()) else run.group()

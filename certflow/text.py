@@ -1,12 +1,14 @@
 """Text as people type it and office suites keep it: half width, plain spaces, names.
 
-Intake reads names from spreadsheets and the certificate web service reads them
-from a look-up form; both go through :func:`normalise_name`, so a name typed
-with a space between its characters or another dot between its parts finds
-the name stored at intake. What people type may also hold characters that show
-as nothing or move the text around them (a right-to-left override, a
-zero-width space pasted from a chat): :func:`visible` shows them when the text
-is repeated to staff or in a mail. Pure code, no I/O, and light to import.
+Intake reads names from spreadsheets through :func:`normalise_name`, which
+stores them with one "·" between their parts; the certificate web service
+compares a name typed into its look-up form with the stored one by
+:func:`name_key`, so a name typed with a space between its characters, another
+dot between its parts or none, or in another case, finds the stored name.
+What people type may also hold characters that show as nothing or move the
+text around them (a right-to-left override, a zero-width space pasted from a
+chat): :func:`visible` shows them when the text is repeated to staff or in a
+mail. Pure code, no I/O, and light to import.
 """
 
 from __future__ import annotations
@@ -51,6 +53,36 @@ def clean_unicode(text: str) -> str:
     Names do not go through the cache (see :func:`normalise_name`).
     """
     return _clean(text)
+
+
+# Every dot written between the parts of a name, as NFKC leaves it: the name
+# separator and its look-alikes, the Greek ano teleia (U+0387, NFKC's "·"), the
+# Hangul araea (U+318D and the U+119E NFKC makes of it), a white bullet.
+_NAME_DOTS = frozenset(NAME_SEPARATOR + SEPARATOR_LOOKALIKES + "\u0387\u318d\u119e◦")
+
+
+def name_key(text: str) -> str:
+    """A person's name as the look-up compares it: NFKC, case folded, without
+    any dot between its parts and without any space or hidden character.
+
+    ``买买提·艾力``, ``买买提艾力``, ``买买提 艾力`` and ``买买提ㆍ艾力`` have one
+    key, as have ``John SMITH`` and ``JOHN SMITH``. For a look-up that also
+    matches the ID number, never to tell two people apart: that is what the
+    number is for.
+    Traditional and simplified characters are not made one: ``陳`` and ``陈``
+    keep their own keys.
+    """
+    folded = unicodedata.normalize(
+        "NFKC", unicodedata.normalize("NFKC", text).casefold()
+    )
+    return "".join(
+        ch
+        for ch in folded
+        if ch not in _NAME_DOTS
+        and not ch.isspace()
+        and not is_hidden(ch)
+        and unicodedata.category(ch) != "Zs"
+    )
 
 
 def normalise_name(text: str) -> str:

@@ -152,7 +152,7 @@ from certflow.plan_documents import (
     plan_documents,
     readers,
 )
-from certflow.privacy import holds_id_number, mask_id_number, mask_name
+from certflow.privacy import holds_id_number, mask_id_number, name_initial
 from certflow.problem_list import problem_lines
 from certflow.scan import scan_media_type, scan_problems
 from certflow.timeutil import (
@@ -3660,7 +3660,7 @@ def _data_lines(result: VerificationResult) -> list[str]:
     return [
         t(
             "cli.verify_holder",
-            name=mask_name(data.candidate_name),
+            name=name_initial(data.candidate_name),
             id_type=data.id_type,
             id_number=mask_id_number(data.id_number),
         ),

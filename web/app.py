@@ -54,6 +54,7 @@ from certflow.certificates import (
     Verdict,
     VerificationStatus,
     check_scanned_record,
+    is_whole_scanned_link,
     load_public_key,
     verify_pdf,
 )
@@ -61,9 +62,9 @@ from certflow.certificates.keys import key_list, public_pem
 from certflow.certificates.numbering import NumberScheme
 from certflow.config import ConfigError, Settings, WebSettings
 from certflow.i18n import t
-from certflow.identity import check_character, compact_code
+from certflow.identity import check_character, compact_code, read_id_number
 from certflow.models import Level
-from certflow.text import normalise_name
+from certflow.text import name_key
 from certflow.timeutil import CST
 from web import logs, records, views
 from web.ratelimit import MissDelay, RateLimiter
@@ -88,6 +89,11 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
+# What asking the database raises when it is away: refused or dropped
+# connections, a server starting or shutting down, a pool closed.
+DATABASE_AWAY = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+# When a program told the database is away asks again.
+RETRY_AFTER_SECONDS = 30
 # Every answer is kept by no cache (browser, proxy) unless its route says
 # otherwise: the pages show names, masked ID numbers and certificates, and a
 # page that shows none today may show one after a change. Only what is public
@@ -159,10 +165,10 @@ class _Service:
         return number if self.is_certificate_number(number) else "-"
 
     def person_keys(self, name: str, id_number: str) -> list[str]:
-        """The look-up limit's keys for what was typed: the name, as intake
-        stores it (spaces or another dot make no new name), and the ID number,
-        as it is looked up. Keyed digests, so the process keeps neither."""
-        typed = (f"name:{normalise_name(name)}", f"id:{compact_code(id_number)}")
+        """The look-up limit's keys for what was typed: the name and the ID
+        number, each as it is looked up (``name_key``: case, spaces or another
+        dot make no new name). Keyed digests, so the process keeps neither."""
+        typed = (f"name:{name_key(name)}", f"id:{read_id_number(id_number)}")
         return [
             hmac.new(
                 self.person_secret, key.encode("utf-8"), hashlib.sha256
@@ -367,6 +373,12 @@ def create_app(
     async def index(request: Request) -> Response:
         return page(request, "index.html")
 
+    @app.get("/lookup")
+    async def lookup_reopened() -> Response:
+        # The results' address reopened (a reload, a bookmark, the history):
+        # the look-up posts, so the form is where to look up again.
+        return RedirectResponse("/", status_code=303)
+
     @app.post("/lookup", dependencies=[Depends(limited("lookup"))])
     async def lookup(
         request: Request,
@@ -485,11 +497,13 @@ def create_app(
         )
 
     def verify_typed(request: Request, typed: str) -> Response:
-        # Read as ID numbers are: half width, upper case, spaces between groups gone.
+        # Read as ID numbers are: half width, upper case, spaces between groups
+        # gone; and without what a paste brings around it (证书编号：…。).
+        typed = pasted_number(typed)
         number = compact_code(typed)
         if not number:
             return form_refusal(request, "number_missing")
-        if is_id_shaped(number) or looks_like_id_number(number):
+        if is_id_number_typed(typed):
             # Never redirected to a URL (nor logged): it would carry the number.
             return form_refusal(request, "id_number_as_certificate_number")
         if not service.is_certificate_number(number):
@@ -532,8 +546,9 @@ def create_app(
         sig: Annotated[str | None, Query(max_length=128)] = None,
     ) -> Response:
         canonical = compact_code(number)
-        if looks_like_id_number(canonical) or (
-            is_id_shaped(canonical) and service.scheme.parse(canonical) is None
+        as_id = read_id_number(number)
+        if looks_like_id_number(as_id) or (
+            is_id_shaped(as_id) and service.scheme.parse(canonical) is None
         ):
             log.info("verify number=- outcome=id_number")
             return form_refusal(request, "id_number_as_certificate_number")
@@ -563,13 +578,29 @@ def create_app(
                 status_code=404,
             )
         outcome = views.record_status(record, service.keyring)
+        if outcome == "tampered":
+            # The organisation's own row fails its signature: nothing the
+            # visitor holds is to blame, and operators must look at the row.
+            log.error("verify number=%s outcome=record_unverified", number)
+            return page(
+                request,
+                "verify.html",
+                {"status": "record_unverified", "number": number},
+            )
         if scanned and outcome in ("valid", "revoked"):
-            url = f"/verify/{number}?" + urlencode({"k": k or "", "sig": sig or ""})
-            scan = check_scanned_record(url, record.data, service.keyring)
-            # The record is genuine, so a code naming any other key or signature
-            # was not printed by us: an untrusted key id is tampering here too.
-            if scan is not Verdict.VALID:
-                outcome = "tampered"
+            if not is_whole_scanned_link(k, sig):
+                # Cut short (a chat app, a copy missing its end): no signature
+                # to compare, so no verdict on the certificate either.
+                outcome = "incomplete_link"
+            else:
+                query = urlencode({"k": k, "sig": sig})
+                url = f"/verify/{number}?{query}"
+                scan = check_scanned_record(url, record.data, service.keyring)
+                # The record is genuine, so a whole code naming any other key
+                # or signature was not printed by us: tampering, an untrusted
+                # key id too.
+                if scan is not Verdict.VALID:
+                    outcome = "tampered"
         log.info(
             "verify number=%s outcome=%s source=%s",
             number,
@@ -645,7 +676,17 @@ def create_app(
         dependencies=[Depends(limited("verify"))],
     )
     async def status_list_json() -> Response:
-        signed = await status_list(service.db(), service.signing_key)
+        try:
+            signed = await status_list(service.db(), service.signing_key)
+        except DATABASE_AWAY as exc:
+            # Read by programs (offline verifiers): an answer they can parse,
+            # and when to ask again, not the people's error page.
+            log.error("status list outcome=database_away error=%s", type(exc).__name__)
+            return JSONResponse(
+                {"error": "unavailable", "message": t("web.status_list_unavailable")},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         return Response(
             signed.model_dump_json(),
             media_type="application/json",
@@ -670,11 +711,12 @@ def create_app(
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 404:
             return message(request, "not_found", 404)
-        response = message(request, "bad_request", exc.status_code)
         if exc.status_code == 405:
+            response = message(request, "method_not_allowed", 405)
             # Every method the address answers, not only the first route's.
             response.headers["Allow"] = _allowed_methods(request)
-        return response
+            return response
+        return message(request, "bad_request", exc.status_code)
 
     return app
 
@@ -726,6 +768,31 @@ def is_id_shaped(text: str) -> bool:
     """Whether ``text`` could be an identity card number, typed right or wrong:
     15 to 18 digits, with or without a final X (no check character tested)."""
     return bool(_ID_SHAPED.fullmatch(text))
+
+
+# What a number copied from a message or a page brings along: a label before
+# it (证书编号：, 编号:), and quotes, brackets or a sentence's punctuation around
+# it, as NFKC leaves them (full-width ：，；！？（） become ASCII).
+_NUMBER_LABEL = re.compile(r"^(?:证书)?编号\s*:?")
+_AROUND_A_NUMBER = (
+    "。，、；：！？.,;:!?\"'“”‘’「」『』【】《》〈〉()[]<>…~～ \t\r\n\u3000"
+)
+
+
+def pasted_number(typed: str) -> str:
+    """A certificate number as pasted, without the label before it and the
+    punctuation around it: ``证书编号：ZCX2026QCYY2000001。`` is the number."""
+    text = unicodedata.normalize("NFKC", typed).strip(_AROUND_A_NUMBER)
+    return _NUMBER_LABEL.sub("", text).strip(_AROUND_A_NUMBER)
+
+
+def is_id_number_typed(typed: str) -> bool:
+    """Whether what was typed for a certificate number is an ID number, typed
+    right or wrong: read as one (``read_id_number``: in groups, with hyphens,
+    the check letter typed ``×``), :func:`is_id_shaped` or
+    :func:`looks_like_id_number`."""
+    number = read_id_number(typed)
+    return is_id_shaped(number) or looks_like_id_number(number)
 
 
 def looks_like_id_number(text: str) -> bool:

@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 
 from certflow.certificates import CertificateData, SignedCertificate, public_reason
-from certflow.identity import compact_code
+from certflow.identity import read_id_number
 from certflow.models import DocumentRef, Level
-from certflow.text import normalise_name
+from certflow.text import name_key
 
 _COLUMNS = """
     c.number, c.payload, c.key_id, c.signature, c.revoked_on, c.revocation_reason,
@@ -91,17 +91,19 @@ async def find_by_holder(
 ) -> list[CertificateRecord]:
     """Return the certificates whose holder has this name and ID number.
 
-    Both are read as intake stored them: the name by ``normalise_name`` (spaces
-    between Chinese characters dropped, one "·" between the parts of a name),
-    the ID number half width, without spaces, its check letter upper case.
+    The ID number is read as intake stored it (``read_id_number``: half width,
+    without spaces, hyphens or dots, its check letter ``X``); the certificates of that
+    number are then those whose name has the typed name's
+    :func:`certflow.text.name_key`: case, spaces, hidden characters and the dot
+    between the parts of a name (left out or typed as another dot) do not
+    count.
     """
     rows = await pool.fetch(
-        f"SELECT {_COLUMNS} WHERE c.id_number = $1 AND c.name = $2 "
+        f"SELECT c.name AS holder, {_COLUMNS} WHERE c.id_number = $1 "
         "ORDER BY c.issued_on DESC, c.number",
-        compact_code(id_number),
-        normalise_name(name),
+        read_id_number(id_number),
     )
-    return [_record(row) for row in rows]
+    return [_record(row) for row in _named(rows, name)]
 
 
 async def find_held(pool: asyncpg.Pool, name: str, id_number: str) -> list[HeldRecord]:
@@ -112,14 +114,13 @@ async def find_held(pool: asyncpg.Pool, name: str, id_number: str) -> list[HeldR
     """
     rows = await pool.fetch(
         """
-        SELECT p.certificate, p.level, p.module_code, p.module_name
+        SELECT h.name AS holder, p.certificate, p.level, p.module_code,
+            p.module_name
         FROM certificate_holds h JOIN plans p ON p.plan_id = h.plan_id
-        WHERE h.id_number = $1 AND h.name = $2 AND h.released_at IS NULL
-          AND h.number IS NULL
+        WHERE h.id_number = $1 AND h.released_at IS NULL AND h.number IS NULL
         ORDER BY h.held_at DESC, h.plan_id
         """,
-        compact_code(id_number),
-        normalise_name(name),
+        read_id_number(id_number),
     )
     return [
         HeldRecord(
@@ -128,8 +129,18 @@ async def find_held(pool: asyncpg.Pool, name: str, id_number: str) -> list[HeldR
             module_code=row["module_code"],
             module_name=row["module_name"],
         )
-        for row in rows
+        for row in _named(rows, name)
     ]
+
+
+def _named(rows: list[asyncpg.Record], name: str) -> list[asyncpg.Record]:
+    """The rows of one ID number whose holder's name is ``name`` as typed.
+
+    Compared in Python, not SQL: the key (NFKC, case folding, every kind of
+    dot and space) is one function, and one ID number has a few rows.
+    """
+    typed = name_key(name)
+    return [row for row in rows if name_key(row["holder"]) == typed]
 
 
 async def get(pool: asyncpg.Pool, number: str) -> CertificateRecord | None:

@@ -18,7 +18,7 @@ from certflow.certificates import (
 )
 from certflow.i18n import t
 from certflow.models import Level
-from certflow.privacy import id_number_tail, mask_id_number, surname_only
+from certflow.privacy import id_number_tail, mask_id_number, name_initial
 from web.records import CertificateRecord, HeldRecord
 from web.tokens import DownloadTokens
 
@@ -62,8 +62,9 @@ def fields(
     ``held``: the visitor showed they hold the certificate (the QR code's
     signature, or the PDF itself), which prints the name and the whole ID
     number: the full name, and the ID number's first 4 and last 4 characters.
-    Otherwise (a number typed, and numbers are sequential) only the surname's
-    character and the ID number's last 4, enough to compare with an ID card in
+    Otherwise (a number typed, and numbers are sequential) only the name's
+    first character (:func:`certflow.privacy.name_initial`) and the ID
+    number's last 4, enough to compare with an ID card in
     front of the verifier and too little to guess the rest from: docs/web.md,
     "What the verification page shows". ``full_id_number`` (an uploaded file
     whose glyphs were not compared) shows the ID number whole: the uploader
@@ -74,7 +75,7 @@ def fields(
         id_number = data.id_number if full_id_number else mask_id_number(data.id_number)
     else:
         name, id_number = (
-            surname_only(data.candidate_name),
+            name_initial(data.candidate_name),
             id_number_tail(data.id_number),
         )
     return [

@@ -75,6 +75,7 @@ from certflow.certificates.signing import (
     SignedStatusList,
     StatusList,
     Verdict,
+    decode_signature,
     public_reason,
     verify,
     verify_status_list,
@@ -145,6 +146,28 @@ def check_scanned_record(
         return Verdict.TAMPERED
     return verify(
         SignedCertificate(data=record, key_id=kid, signature_b64=sig), keyring
+    )
+
+
+# A key id and a signature as a QR code prints them: 16 hex digits, and the
+# 64 bytes of an Ed25519 signature in 86 base64url characters.
+_KEY_ID_TEXT = re.compile(r"[0-9a-f]{16}")
+_SIGNATURE_TEXT = re.compile(r"[A-Za-z0-9_-]{86}")
+
+
+def is_whole_scanned_link(kid: str | None, sig: str | None) -> bool:
+    """Whether a QR link's key id and signature are whole, as printed.
+
+    A link cut short (a chat app that breaks it, a copy that missed its end)
+    loses the end of its signature, or the signature, or the key id: what is
+    left is no signature at all and says nothing of the certificate. Only a
+    whole signature that does not cover the record (:func:`check_scanned_record`)
+    says that the certificate or its code was changed.
+    """
+    if kid is None or sig is None or not _KEY_ID_TEXT.fullmatch(kid):
+        return False
+    return (
+        _SIGNATURE_TEXT.fullmatch(sig) is not None and decode_signature(sig) is not None
     )
 
 

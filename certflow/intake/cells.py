@@ -2,9 +2,10 @@
 
 Full-width digits and letters become ASCII, numbers stored as text are read as
 numbers, and integers that a spreadsheet keeps as floats (``1.0``) lose their
-``.0``; names are read by :func:`certflow.text.normalise_name`, as the web
-look-up reads them. Nothing here guesses a lost digit: a number that cannot be
-read exactly is reported, never repaired.
+``.0``; names are read by :func:`certflow.text.normalise_name` (the web
+look-up compares them by :func:`certflow.text.name_key`). Nothing here
+guesses a lost digit: a number that cannot be read exactly is reported, never
+repaired.
 """
 
 from __future__ import annotations

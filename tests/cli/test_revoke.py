@@ -182,21 +182,32 @@ def test_an_id_number_typed_anywhere_on_the_command_line_is_masked_in_messages(
     assert PASTED_ID not in err and "330106 20030828" not in err
 
 
+@pytest.mark.parametrize(
+    "reason",
+    [
+        f"考生{PASTED_ID}成绩更正",
+        "证件 650102 1990 0101 0017",  # trial: 6-4-4-4 groups were published
+        "证件 330 106 2003 0828 7009",
+        "证件 330106\u00a02003\u00a00828\u00a07009",
+        "证件 330106.20030828.7009",
+    ],
+)
 def test_a_reason_holding_an_id_number_is_refused_before_anything_is_done(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], reason: str
 ) -> None:
     """Regression: the reason, published in /status-list.json and on the public
-    verification page, took an ID number (``--reason 考生330106200308287009…``)."""
+    verification page, took an ID number (``--reason 考生330106200308287009…``,
+    and ``--reason "证件 650102 1990 0101 0017"``)."""
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
 
     with pytest.raises(SystemExit) as exit:
         main(["--as", "admin", "--person", "admin-1", "revoke", "ZCX2027QCYY2000001",
-              "--reason", f"考生{PASTED_ID}成绩更正"])  # fmt: skip
+              "--reason", reason])  # fmt: skip
 
     err = capsys.readouterr().err
     assert exit.value.code == 2
     assert "公开显示" in err and "不能含有证件号码" in err
-    assert PASTED_ID not in err
+    assert PASTED_ID not in err and reason not in err
 
 
 def test_the_help_says_the_reason_is_public(

@@ -26,7 +26,7 @@ from certflow.certificates import (
 )
 from certflow.config import Settings
 from certflow.i18n import t
-from certflow.privacy import mask_id_number, mask_name
+from certflow.privacy import mask_id_number, name_initial
 from tests.certificates.certificate_samples import (
     cff_face_beside_truetype,
     configure_only,
@@ -79,7 +79,7 @@ async def test_without_the_font_every_printed_row_is_given_whole(
         assert t("cli.verify_printed_field", label=label, value=value) in unchecked.out
     assert "2026年12月04日" in unchecked.out
     assert mask_id_number(ID_NUMBER) not in unchecked.out
-    assert mask_name(NAME) not in unchecked.out
+    assert name_initial(NAME) not in unchecked.out
 
 
 async def test_with_the_font_the_holder_stays_masked(

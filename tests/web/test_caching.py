@@ -67,7 +67,8 @@ async def test_no_answer_showing_a_person_may_be_kept_by_a_cache(
             "/verify", data={"number": WANG.id_number}
         ),
         "not found": await client.get("/nothing-here"),
-        "wrong method": await client.get("/lookup"),
+        "results reopened": await client.get("/lookup"),
+        "wrong method": await client.put("/lookup"),
     }
 
     for name, answer in answers.items():

@@ -49,6 +49,9 @@ def _said_held(page: str) -> None:
     assert "badge good" not in page  # not 有效
     assert "正在生成" not in page
     assert "/download/" not in page
+    # Nothing to download: no word of download links either (a trial read
+    # "下载链接 15 分钟内有效" above a held certificate, and no link).
+    assert "共找到 1 本证书。" in page and "下载链接" not in page
 
 
 async def test_a_certificate_held_before_its_number_is_said_to_be_held(

@@ -22,7 +22,8 @@ from certflow.certificates import (
 )
 from certflow.config import Settings
 from certflow.i18n import t
-from certflow.privacy import holds_name
+from certflow.identity import is_or_holds_id_number, mask_person_id_numbers
+from certflow.privacy import holds_id_number, holds_name
 from tests.web.samples import AILI, PLAN_A, SUN, WANG, Holder, Issued
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -148,6 +149,70 @@ async def test_a_reason_holding_an_id_number_is_refused_and_an_id_number_not_rep
         )
         is None
     )
+
+
+# 买买提·艾力's ID number typed in the groups people write it in.
+AILI_GROUPED = [
+    "650102 1990 0101 0017",  # 6-4-4-4, as the tester typed it
+    "650102 19900101 0017",  # 6-8-4
+    "650 102 1990 0101 0017",  # 3-3-4-4-4
+    "6501 0219 9001 0100 17",  # fours
+    "650102-1990-0101-0017",
+    "650102.19900101.0017",
+    "650102\u00a01990\u00a00101\u00a00017",  # no-break spaces
+    "６５０１０２　１９９０　０１０１　００１７",  # full width, ideographic spaces
+    "650102 - 1990 0101 0017",
+]
+
+
+@pytest.mark.parametrize("grouped", AILI_GROUPED)
+async def test_a_reason_holding_an_id_number_typed_in_groups_is_refused(
+    web_pool: asyncpg.Pool, issued: Issued, grouped: str
+) -> None:
+    """Trial: ``revoke … --reason "证件 650102 1990 0101 0017"`` was accepted and
+    the number published on /verify/… and in /status-list.json: only the
+    6-8-4 grouping and fours were read as an ID number."""
+    number = issued.of(WANG)
+
+    with pytest.raises(RevocationError) as refused:
+        await revoke(
+            web_pool,
+            number,
+            reason=f"证件 {grouped} 成绩更正",
+            revoked_on=date(2026, 12, 18),
+            by="t",
+        )
+
+    assert str(refused.value) == t("revocation.reason_holds_id_number")
+    assert is_or_holds_id_number(grouped)
+    assert mask_person_id_numbers(f"证件 {grouped} 成绩更正") == (
+        "证件 6501**********0017 成绩更正"
+    )
+    assert (
+        await web_pool.fetchval(
+            "SELECT revoked_on FROM certificates WHERE number = $1", number
+        )
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "2026-12-18 成绩更正",
+        "2026 12 18 经电话 138 0013 8000 核实",
+        "电话 138 0013 8000、139 0013 8000 均已核实",
+        "退费 1 280.00 元，发票号码 2644 2000 0000 1234 5678",
+        "发票 12345678 2026.12.18 作废",
+        "第 3 批 20 人 2026-12-04 至 2026-12-18",
+        "证书编号 ZCX 2026 QCYY 2000003 重复",
+    ],
+)
+async def test_a_reason_holding_ordinary_numbers_is_no_id_number(reason: str) -> None:
+    """Dates, amounts, phone numbers and invoice numbers in groups are not read as
+    an ID number, in the staff tool's check or in what it masks."""
+    assert not holds_id_number(reason)
+    assert mask_person_id_numbers(reason) == reason
 
 
 @pytest.mark.parametrize(
