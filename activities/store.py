@@ -394,7 +394,8 @@ async def _gathered_apart(
 
     A correction is made plan by plan and may leave the others to correct
     alike; but a plan a batch holds is decided on its invoice as gathered,
-    and an approved one is no longer corrected: they would stay apart.
+    and an approved one is corrected only with the whole-payment invoice it
+    carries (see ``_approved_alike``): they would stay apart.
     """
     if not payment_disagrees([claim, *others]):
         return None
@@ -415,6 +416,92 @@ async def _gathered_apart(
         approved=[row["plan_id"] for row in rows if row["decided"]],
         clashing=[h for h in others if h.plan_id in gathered],
     )
+
+
+async def _approved_alike(
+    conn: asyncpg.Connection,
+    req: FinanceRecord,
+    claim: InvoiceHolding,
+    current: InvoiceHolding | None,
+    others: list[InvoiceHolding],
+) -> list[InvoiceHolding]:
+    """The approved plans of the payment a correction corrects with it.
+
+    A whole-payment invoice is one invoice: reversed and issued again, it is
+    so for every plan of the payment. An approved (or issued) plan carrying
+    the one the plan corrects from, as the whole payment's, takes the
+    corrected one at once; its workflow may have ended, and the invoice is
+    finance's record, not what it was approved on (4.2.6 names the payment
+    confirmation). Plans not approved are corrected plan by plan, as ever:
+    each is held out of approval until it is.
+    """
+    if not (
+        req.with_approved
+        and current is not None
+        and current.whole_payment
+        and claim.whole_payment
+    ):
+        return []
+    alike = [h for h in others if h.number == current.number and h.whole_payment]
+    if not alike:
+        return []
+    rows = await conn.fetch(
+        "SELECT plan_id FROM plans JOIN batches USING (batch_id)"
+        " WHERE plan_id = ANY($1) AND batches.status = 'decided'",
+        [h.plan_id for h in alike],
+    )
+    approved = {row["plan_id"] for row in rows}
+    return [h for h in alike if h.plan_id in approved]
+
+
+async def _correct_alike(
+    conn: asyncpg.Connection,
+    req: FinanceRecord,
+    claim: InvoiceHolding,
+    approved: list[InvoiceHolding],
+) -> None:
+    """Write the corrected whole-payment invoice on the approved plans that
+    carried the old one, each with an audit line naming the plan it was
+    corrected with, finance's reason, and the invoice it replaced."""
+    entry = req.entry
+    for old in approved:
+        await conn.execute(
+            "UPDATE plan_invoices SET number = $2, recorded_at = $3, amount = $4,"
+            " issued_on = $5, whole_payment = true WHERE plan_id = $1",
+            old.plan_id,
+            claim.number,
+            entry.at,
+            claim.amount,
+            claim.issued_on,
+        )
+        line = entry.model_copy(
+            update={
+                "plan_id": old.plan_id,
+                "late": False,
+                "details": {
+                    "invoice": claim.number,
+                    "issued_on": claim.issued_on.isoformat() if claim.issued_on else "",
+                    "amount": _amount_text(claim.amount),
+                    "old_invoice": old.number,
+                    "old_issued_on": old.issued_on.isoformat() if old.issued_on else "",
+                    "old_amount": _amount_text(old.amount),
+                    "reason": str(entry.details.get("reason", "")),
+                    "with_plan": entry.plan_id,
+                },
+                "idempotency_key": _with_key(entry.idempotency_key, old.plan_id),
+            }
+        )
+        await conn.execute(_INSERT_AUDIT, *_audit_values(line))
+
+
+def _amount_text(amount: Decimal | None) -> str:
+    return "" if amount is None else f"{amount:.2f}"
+
+
+def _with_key(key: str, plan_id: str) -> str:
+    """The idempotency key of the audit line of a correction the approved
+    plan ``plan_id`` took with another plan's (whose line has ``key``)."""
+    return f"{key}/with/{plan_id}"
 
 
 def _claim(req: FinanceRecord, number: str) -> InvoiceHolding:
@@ -480,10 +567,18 @@ async def _claim_invoice_number(
         await _let_go(conn, number)  # inserted above for nothing
         how, clashing = conflict
         return FinanceOutcome(recorded=False, conflict=how, clashing=clashing)
-    apart = await _gathered_apart(conn, claim, [*carriers, *elsewhere])
+    others = [*carriers, *elsewhere]
+    approved = await _approved_alike(conn, req, claim, current, others)
+    corrected = {h.plan_id for h in approved}
+    after = [
+        claim.model_copy(update={"plan_id": h.plan_id}) if h.plan_id in corrected else h
+        for h in others
+    ]
+    apart = await _gathered_apart(conn, claim, after)
     if apart is not None:
         await _let_go(conn, number)
         return apart
+    await _correct_alike(conn, req, claim, approved)
     before = await conn.fetchval(
         "SELECT number FROM plan_invoices WHERE plan_id = $1 FOR UPDATE", plan_id
     )
@@ -547,11 +642,20 @@ async def _recorded(conn: asyncpg.Connection, req: FinanceRecord) -> FinanceOutc
         # Voided or corrected since this record: nothing of it is left.
         return FinanceOutcome(recorded=True, still_holding=holders)
     differing, apart = left_to_correct(current, carriers, elsewhere)
+    corrected_with = [
+        row["plan_id"]
+        for row in await conn.fetch(
+            "SELECT plan_id FROM audit WHERE idempotency_key = ANY($1)"
+            " ORDER BY plan_id",
+            [_with_key(entry.idempotency_key, p) for p in req.paid_plan_ids],
+        )
+    ]
     return FinanceOutcome(
         recorded=True,
         still_holding=holders,
         still_differing=differing,
         still_apart=[a for a in apart if a.plan_id not in holders],
+        corrected_with=corrected_with,
     )
 
 
@@ -901,7 +1005,14 @@ class PlanStore:
                 # Said again as the first attempt said it.
                 return await _recorded(conn, req)
             if req.outside_batch and batch_id is not None:
-                return FinanceOutcome(recorded=False, batch_id=batch_id)
+                # An invoice correction is taken once the batch is decided
+                # (the plan approved); never while the batch waits for it.
+                decided = req.with_approved and await conn.fetchval(
+                    "SELECT status = 'decided' FROM batches WHERE batch_id = $1",
+                    batch_id,
+                )
+                if not decided:
+                    return FinanceOutcome(recorded=False, batch_id=batch_id)
             facts = await joint_payment_facts(conn, entry.plan_id, req.paid_plan_ids)
             if req.invoice_number is not None and lists_disagree(
                 entry.plan_id, req.paid_plan_ids, facts

@@ -11,7 +11,12 @@ from decimal import Decimal
 
 from pydantic import AliasChoices, Field
 
-from certflow.activity_models import BatchHold, HeldCertificate, JointPayment
+from certflow.activity_models import (
+    BatchHold,
+    HeldCertificate,
+    JointPayment,
+    SplitPayment,
+)
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
 from certflow.identity import ADMISSION_NUMBER_MAX_LENGTH
@@ -239,6 +244,9 @@ class BatchVerdict(Model):
     decided_by: str
     reason: str = ""
     return_to: list[Duty] = Field(default_factory=list)
+    # Rejected: the plans of its joint payment approved in the same decision
+    # (their invoice and this plan's are then corrected together).
+    approved_with: list[str] = Field(default_factory=list)
 
 
 class CalendarReloaded(Model):
@@ -358,6 +366,9 @@ class BatchStatus(Model):
     # Gathered: its plans told and their joint payments read. A decision
     # arriving before is refused (``batch.not_gathered``).
     gathered: bool = False
+    # Decided: the joint payments the decision split, approving some of
+    # their plans and rejecting others.
+    split_payments: list[SplitPayment] = Field(default_factory=list)
 
 
 class BatchResult(Model):

@@ -100,6 +100,12 @@ class FinanceRecord(Model):
     # the payment carry; None from attempts scheduled before they were sent.
     invoice_amount: Decimal | None = None
     invoice_issued_on: date | None = None
+    # An invoice correction that approved plans do not refuse: the plan's own
+    # decided batch lets it through, and the approved plans of the payment
+    # carrying the whole-payment invoice it corrects are corrected with it,
+    # at once (their workflows may have ended). False from attempts
+    # scheduled before, and for every other record.
+    with_approved: bool = False
 
 
 class FinanceOutcome(Model):
@@ -148,6 +154,9 @@ class FinanceOutcome(Model):
     # Recorded (a received date corrected): the other plans of the payment
     # whose confirmations still give another day or reference.
     still_received: list[ReceivedHolding] = Field(default_factory=list)
+    # Recorded (``with_approved``): the approved plans of the payment whose
+    # whole-payment invoice was corrected with this one, each audited.
+    corrected_with: list[str] = Field(default_factory=list)
 
 
 class JointPaymentCheck(Model):
@@ -449,6 +458,35 @@ class JointPayment(Model):
     # How it is invoiced: one whole-payment invoice (True), plan by plan
     # (False), or not yet (None; also in readings from before it was kept).
     invoiced_whole: bool | None = None
+
+
+class SplitPayment(Model):
+    """A joint payment a batch's decision split: some of its plans approved,
+    others rejected in the same decision. Allowed (a rejection may have
+    nothing to do with money), but the rejected plans' invoice can then be
+    corrected only as a whole-payment invoice, with the approved plans too."""
+
+    approved: list[str]
+    rejected: list[str]
+    invoiced_whole: bool | None = None
+
+
+def split_payments(
+    joint: list[JointPayment], approved: list[str], rejected: list[str]
+) -> list[SplitPayment]:
+    """The joint payments a decision approving ``approved`` and rejecting
+    ``rejected`` splits (see ``SplitPayment``)."""
+    split = []
+    for payment in joint:
+        yes = [p for p in payment.plan_ids if p in approved]
+        no = [p for p in payment.plan_ids if p in rejected]
+        if yes and no:
+            split.append(
+                SplitPayment(
+                    approved=yes, rejected=no, invoiced_whole=payment.invoiced_whole
+                )
+            )
+    return split
 
 
 class BatchReportRequest(Model):

@@ -917,17 +917,22 @@ def cancel_refusal(
     return None
 
 
-def correction_refusal(state: PlanState, reason: str) -> Refusal | None:
+def correction_refusal(
+    state: PlanState, reason: str, *, after_approval: bool = False
+) -> Refusal | None:
     """Refuse a correction of finance's record the plan can no longer take.
 
-    Finance corrects its payment confirmation or invoice until the plan is
-    approved. Once an approval batch holds it, the general manager decides
-    on the record as gathered: the plan must be sent back first. Once it is
-    approved, the record is what the certificates were issued on.
+    Finance corrects its payment confirmation until the plan is approved:
+    the certificates are issued on it (4.2.6). Its invoice, which holds no
+    approval, it corrects also once the plan is approved (``after_approval``:
+    a red-letter invoice and a new one). While an approval batch holds the
+    plan, the general manager decides on the records as gathered: the plan
+    must be rejected first.
     """
-    if state.stage in _NOT_CANCELLABLE:
+    approved = state.stage in _NOT_CANCELLABLE
+    if approved and not after_approval:
         return Refusal("wrong_stage", t("plan.correct_after_approval"))
-    if state.batch is not None:
+    if state.batch is not None and not approved:
         return Refusal(
             "in_batch", t("plan.correct_in_batch", batch_id=state.batch.batch_id)
         )

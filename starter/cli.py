@@ -728,6 +728,8 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
     ]
 
 
+# Missing: the invoice of an approved plan corrected with another plan of its
+# joint payment (written in the database only) shows as its workflow recorded it.
 def _payment_facts(status: PlanStatus) -> tuple[str, str]:
     """The payment and the invoice as the plan has them, dates and sums.
 
@@ -3023,6 +3025,16 @@ def batch_lines(status: BatchStatus) -> list[str]:
             lines.append(t("cli.batch_returned", items=duties_by_party(duties)))
         else:
             lines.append(t("cli.batch_waits"))
+    for split in status.split_payments:
+        # Not refused (a rejection may have nothing to do with money), but
+        # the rejected plans' invoice is no longer theirs alone to correct.
+        lines.append(
+            t(
+                "cli.batch_joint_split",
+                approved="、".join(split.approved),
+                rejected="、".join(split.rejected),
+            )
+        )
     return lines
 
 

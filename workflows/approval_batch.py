@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         JointPaymentsRequest,
         Notification,
         ReleaseRequest,
+        split_payments,
     )
     from certflow.arguments import named_codes
     from certflow.i18n import t
@@ -87,6 +88,10 @@ HELD_BACK_TOLD = "held-back-told"
 # (``batch_held_back``), for their status and Web UI page to say so. Before,
 # only ``certflow status`` said so, from PostgreSQL.
 HELD_BACK_SIGNALLED = "held-back-signalled"
+# Patch id: a decision approving some plans of a joint payment and rejecting
+# others tells each rejected plan which were approved, for its rejection mail
+# to say how their invoice is corrected. Before, it was not told.
+JOINT_SPLIT_TOLD = "joint-split-told"
 # The seconds a scheduled run tries, from its own on, for a batch id no other
 # batch has had: another holds one only if started in that very second.
 NAMING_TRIES = 60
@@ -199,6 +204,10 @@ class ApprovalBatchWorkflow:
             if plan_id not in approved
         }
         decided_at = workflow.now()
+        split = split_payments(self._joint, approved, sorted(rejected))
+        if split and not workflow.patched(JOINT_SPLIT_TOLD):
+            split = []  # as decided before: the rejected plans were not told
+        approved_with = {p: s.approved for s in split for p in s.rejected}
         for plan_id in self._plan_ids:
             verdict = BatchVerdict(
                 batch_id=self._batch_id,
@@ -206,6 +215,7 @@ class ApprovalBatchWorkflow:
                 decided_by=decision.actor.person,
                 reason=rejected.get(plan_id, ""),
                 return_to=decision.return_to.get(plan_id, []),
+                approved_with=approved_with.get(plan_id, []),
             )
             handle = workflow.get_external_workflow_handle(plan_workflow_id(plan_id))
             await handle.signal("batch_verdict", verdict)
@@ -395,6 +405,7 @@ class ApprovalBatchWorkflow:
             if decision
             else []
         )
+        rejected = [p for p in self._plan_ids if p not in approved] if decision else []
         return BatchStatus(
             batch_id=self._batch_id,
             plan_ids=self._plan_ids,
@@ -413,6 +424,7 @@ class ApprovalBatchWorkflow:
             requested_role=self._requested_role,
             joint_payments=self._joint,
             gathered=self._ready,
+            split_payments=split_payments(self._joint, list(approved), rejected),
         )
 
     async def _joint_payments(self, retry: RetryPolicy) -> list[JointPayment]:

@@ -302,9 +302,24 @@ PAYMENT_DIFFERENCE_HELD = "payment-difference-held"
 # late is removed, or never written. Before, the row stayed, pending and
 # unknown to the plan, until its next request took the id over.
 CORRECTION_GIVEN_UP_FORGOTTEN = "correction-given-up-forgotten"
+# Patch id, followed by the case's number in the run: finance corrects an
+# invoice also once the plan is approved (the invoice holds no approval); a
+# whole-payment invoice corrected on one plan of a joint payment is corrected
+# with it on the approved plans carrying it, and the tech dept and the
+# general manager are mailed. Before, both were refused.
+INVOICE_CORRECTED_AFTER_APPROVAL = "invoice-corrected-after-approval"
+INVOICE_CORRECTED_TEMPLATE = "invoice_corrected_after_approval"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+
+
+def _approved_with(verdict: BatchVerdict) -> str:
+    """What a rejection mail adds where the decision approved other plans of
+    the rejected plan's joint payment: they were, and how its invoice goes."""
+    if not verdict.approved_with:
+        return ""
+    return t("mail.approval_rejected.split", approved="、".join(verdict.approved_with))
 
 
 def _refuse(refusal: Refusal) -> ApplicationError:
@@ -2458,16 +2473,20 @@ class ExamPlanWorkflow:
         req: PaymentConfirmation | InvoiceRecord,
         duty: Duty,
         first: Action,
+        *,
+        after_approval: bool = False,
     ) -> Refusal | None:
         """Refuse a correction of a record not made (``first`` is how it is
-        made), or one the plan can no longer take."""
+        made), or one the plan can no longer take (see ``correction_refusal``)."""
         refusal = self._action_refusal(action, req.actor)
         if refusal is None and not self._state.is_done(duty.value):
             name = t(f"actions.{first.value}")
             refusal = Refusal(
                 "wrong_stage", t("plan.correct_nothing_recorded", action=name)
             )
-        return refusal or correction_refusal(self._state, req.reason)
+        return refusal or correction_refusal(
+            self._state, req.reason, after_approval=after_approval
+        )
 
     def _received_after_invoice(self, received_on: date) -> Refusal | None:
         """A corrected received date must not come after the invoice's date."""
@@ -2623,8 +2642,8 @@ class ExamPlanWorkflow:
         if number is None:
             return t("plan.difference_invoice_none", amount=f"{new_total:.2f}")
         invoiced = payment.invoice_amount
-        # Missing: a whole-payment invoice another plan of the payment, already
-        # approved, still carries cannot be corrected here (README).
+        # The approved plans carrying a whole-payment invoice are corrected
+        # with the first plan of the payment corrected.
         if invoiced is not None and joint_total_claimed(
             payment, Decimal(str(invoiced))
         ):
@@ -2774,18 +2793,28 @@ class ExamPlanWorkflow:
         number = invoice_number(req.number) or req.number
         async with self._lock:
             changes = self._invoice_changes(req)
+            # Approved (maybe while it waited its turn): corrected as the
+            # validator now lets it, unless the run took it before the rule.
+            approved = state.stage in (Stage.ISSUANCE, Stage.ISSUED)
+            after_approval = not approved or self._patched_case(
+                INVOICE_CORRECTED_AFTER_APPROVAL
+            )
             refused = self._not_correctable(
-                req.reason, changes
-            ) or self._refused_at_turn(self._invoice_refusal(req))
+                req.reason, changes, after_approval=after_approval
+            ) or self._refused_at_turn(
+                self._invoice_refusal(req, after_approval=after_approval)
+            )
             if refused is not None:
                 return refused
             payment = state.payment
+            old_invoice = self._invoice_text()
             outcome = await self._finance_record(
                 Action.CORRECT_INVOICE,
                 req.actor,
                 note=req.reason.strip(),
                 number=number,
                 invoiced=req,
+                with_approved=True,
                 invoice=number,
                 issued_on=req.issued_on.isoformat(),
                 amount=f"{req.amount:.2f}",
@@ -2811,7 +2840,57 @@ class ExamPlanWorkflow:
                 self._alarms_changed = True
                 await self._record_payment_hold()
                 answer.message += t("plan.difference_invoice_corrected")
+            if answer.accepted and outcome is not None:
+                answer.message += await self._tell_invoice_corrected(
+                    req, old_invoice, approved, outcome.corrected_with
+                )
             return answer
+
+    def _invoice_text(self) -> str:
+        """The invoice the plan carries, as a mail names it: number, date and
+        amount (``—`` for what is not known)."""
+        payment = self._state.payment
+        return t(
+            "plan.invoice_named",
+            number=payment.invoice_number or "—",
+            day=(
+                payment.invoice_issued_on.isoformat()
+                if payment.invoice_issued_on
+                else "—"
+            ),
+            amount=payment.invoice_amount_text or "—",
+        )
+
+    async def _tell_invoice_corrected(
+        self,
+        req: InvoiceRecord,
+        old_invoice: str,
+        approved: bool,
+        corrected_with: list[str],
+    ) -> str:
+        """Mail the tech dept and the general manager an invoice corrected on
+        approved plans: this one, or those of its payment that took the
+        corrected whole-payment invoice with it. What the answer adds."""
+        plans = sorted({*corrected_with, *([self._state.info.plan_id] * approved)})
+        if not plans:
+            return ""
+        # ``approved`` asked the patch already; plans corrected with this one
+        # are a case of their own (an activity of the patch answered so).
+        if not approved and not self._patched_case(INVOICE_CORRECTED_AFTER_APPROVAL):
+            return ""
+        named = "、".join(plans)
+        await self._notify(
+            INVOICE_CORRECTED_TEMPLATE,
+            [Role.TECH_DEPT, Role.GENERAL_MANAGER],
+            plans=named,
+            old=old_invoice,
+            new=self._invoice_text(),
+            reason=req.reason.strip(),
+            by=f"{role_name(req.actor.role)} {req.actor.person}",
+        )
+        if not corrected_with:
+            return t("plan.invoice_corrected_approved")
+        return t("plan.invoice_corrected_with", plans="、".join(corrected_with))
 
     @record_invoice.validator
     def _check_invoice(self, req: InvoiceRecord) -> None:
@@ -2819,13 +2898,20 @@ class ExamPlanWorkflow:
         _refuse_first(invoice_number_id_refusal(req.number))
         _refuse_first(self._invoice_refusal(req))
 
-    def _invoice_refusal(self, req: InvoiceRecord) -> Refusal | None:
+    def _invoice_refusal(
+        self, req: InvoiceRecord, *, after_approval: bool = True
+    ) -> Refusal | None:
         """Why finance's invoice (or its correction) is refused now; None to
-        take it."""
+        take it. A correction is taken on an approved plan unless told
+        otherwise (``after_approval``: a run from before the rule)."""
         state = self._state
         if req.correct:
             refusal = self._finance_correction_refusal(
-                Action.CORRECT_INVOICE, req, Duty.INVOICE, Action.RECORD_INVOICE
+                Action.CORRECT_INVOICE,
+                req,
+                Duty.INVOICE,
+                Action.RECORD_INVOICE,
+                after_approval=after_approval,
             )
         else:
             refusal = self._action_refusal(Action.RECORD_INVOICE, req.actor)
@@ -3013,7 +3099,8 @@ class ExamPlanWorkflow:
                 "approval_rejected",
                 sorted({DUTY_OWNER[d] for d in redo} | {Role.TECH_DEPT}),
                 reason=verdict.reason,
-                next=t("mail.approval_rejected.returned", items=duties_by_party(redo)),
+                next=t("mail.approval_rejected.returned", items=duties_by_party(redo))
+                + _approved_with(verdict),
             )
             return
         if verdict.return_to:
@@ -3032,7 +3119,16 @@ class ExamPlanWorkflow:
             roles = [Role.TECH_DEPT, Role.FINANCE]
             self._publish()
         self._alarms_changed = True
-        await self._notify("approval_rejected", roles, reason=verdict.reason)
+        if not verdict.approved_with:
+            await self._notify("approval_rejected", roles, reason=verdict.reason)
+            return
+        # Told apart from its payment's approved plans: how its invoice goes.
+        await self._notify(
+            "approval_rejected",
+            roles,
+            reason=verdict.reason,
+            next=t("mail.approval_rejected.defaults.next") + _approved_with(verdict),
+        )
 
     # -- withdrawing a plan started by mistake ---------------------------------
 
@@ -3202,6 +3298,7 @@ class ExamPlanWorkflow:
         note: str = "",
         number: str | None = None,
         invoiced: InvoiceRecord | None = None,
+        with_approved: bool = False,
         **details: Any,
     ) -> FinanceOutcome | None:
         """Write finance's invoice or correction to the database, or be refused.
@@ -3227,6 +3324,7 @@ class ExamPlanWorkflow:
                 joint_amount=None if invoiced is None else self._joint_amount(invoiced),
                 invoice_amount=None if invoiced is None else invoiced.amount,
                 invoice_issued_on=None if invoiced is None else invoiced.issued_on,
+                with_approved=with_approved,
             ),
         )
         if outcome is not None and outcome.recorded:
@@ -3243,10 +3341,13 @@ class ExamPlanWorkflow:
             self._publish()
         return outcome
 
-    def _not_correctable(self, reason: str, changes: list[str]) -> ActionResult | None:
+    def _not_correctable(
+        self, reason: str, changes: list[str], *, after_approval: bool = False
+    ) -> ActionResult | None:
         """A correction refused at its turn: a batch took the plan while it
-        waited for the lock, or it changes nothing."""
-        refusal = correction_refusal(self._state, reason)
+        waited for the lock, or it changes nothing (``after_approval``: see
+        ``correction_refusal``)."""
+        refusal = correction_refusal(self._state, reason, after_approval=after_approval)
         if refusal is None and not changes:
             refusal = Refusal("unchanged", t("plan.correct_unchanged"))
         if refusal is None:

@@ -618,6 +618,15 @@ async def test_a_joint_payment_invoiced_two_ways_is_held_back_from_approval(
     assert set(paid) <= set(again)
 
 
+async def _invoiced_whole(store: PlanStore, paid: list[str], number: str) -> None:
+    """The whole-payment invoice ``number`` (8400.00) recorded on each plan."""
+    for plan_id in paid:
+        whole = _invoice(
+            plan_id, number, key=f"{plan_id}/i", paid=paid, amount="8400.00", whole=True
+        )
+        assert (await _record(store, whole)).recorded
+
+
 async def test_a_correction_leaving_a_gathered_plan_of_its_payment_apart_is_refused(
     resources: Any,
 ) -> None:
@@ -629,11 +638,7 @@ async def test_a_correction_leaving_a_gathered_plan_of_its_payment_apart_is_refu
     store = PlanStore(pool)
     paid = await _joint(store, pool)
     shared, other = _number(), _number()
-    for plan_id in paid:
-        whole = _invoice(
-            plan_id, shared, key=f"{plan_id}/i", paid=paid, amount="8400.00", whole=True
-        )
-        assert (await _record(store, whole)).recorded
+    await _invoiced_whole(store, paid, shared)
     gathered, corrected = paid
     batch_id = f"B-{uuid.uuid4().hex[:10]}"
     await pool.execute(
@@ -653,3 +658,63 @@ async def test_a_correction_leaving_a_gathered_plan_of_its_payment_apart_is_refu
     assert await pool.fetchval(held, corrected) == shared
     taken = "SELECT 1 FROM invoice_numbers WHERE number = $1"
     assert await pool.fetchval(taken, other) is None
+
+
+async def test_a_whole_invoice_corrected_on_one_plan_is_corrected_on_approved_ones(
+    resources: Any,
+) -> None:
+    """Regression (trial): the approved plan of a joint payment invoiced
+    whole could not be corrected, and a correction of the other plans was
+    refused as leaving it apart. A correction of the whole invoice that
+    approved plans do not refuse (``with_approved``) is written on the
+    approved plan too, audited there, named again on a retry; one from an
+    attempt scheduled before it is refused as ever."""
+    pool, store = resources[0], PlanStore(resources[0])
+    paid = await _joint(store, pool)
+    shared, anew = _number(), _number()
+    await _invoiced_whole(store, paid, shared)
+    approved, corrected = paid
+    batch_id = f"B-{uuid.uuid4().hex[:10]}"
+    await pool.execute(
+        "INSERT INTO batches (batch_id, created_at, requested_by, status)"
+        " VALUES ($1, $2, 'tech-zhao', 'decided')",
+        batch_id,
+        AT,
+    )
+    await pool.execute(
+        "UPDATE plans SET batch_id = $1, stage = $2 WHERE plan_id = $3",
+        batch_id,
+        Stage.ISSUED.value,
+        approved,
+    )
+
+    def correction(key: str, *, with_approved: bool) -> FinanceRecord:
+        record = _invoice(
+            corrected, anew, key=key, paid=paid, amount="8400.00", whole=True
+        )
+        record.entry.details |= {"old_invoice": shared, "reason": "红字冲销后重开"}
+        return record.model_copy(update={"with_approved": with_approved})
+
+    before = await _record(store, correction(f"{corrected}/c0", with_approved=False))
+    outcome = await _record(store, correction(f"{corrected}/c1", with_approved=True))
+    retried = await _record(store, correction(f"{corrected}/c1", with_approved=True))
+
+    assert not before.recorded and before.approved == [approved]
+    assert outcome.recorded and outcome.corrected_with == [approved]
+    assert outcome.still_holding == [] and outcome.still_apart == []
+    assert retried.recorded and retried.corrected_with == [approved]
+    held = "SELECT number FROM plan_invoices WHERE plan_id = $1"
+    assert await pool.fetchval(held, approved) == anew
+    [line] = await pool.fetch(
+        "SELECT details FROM audit WHERE plan_id = $1 AND action = 'correct_invoice'"
+        " AND details ->> 'with_plan' = $2",
+        approved,
+        corrected,
+    )
+    assert (line["details"]["old_invoice"], line["details"]["invoice"]) == (
+        shared,
+        anew,
+    )
+    # The old number is no payment's now.
+    taken = "SELECT 1 FROM invoice_numbers WHERE number = $1"
+    assert await pool.fetchval(taken, shared) is None

@@ -157,11 +157,12 @@ async def _joint_application(
     *,
     site_signoff: bool = True,
     confirm: bool = True,
+    org_signoff: bool = True,
 ) -> None:
     """The site's application for a payment covering ``paid``, then finance's
     confirmation and both sign-offs (the site's left out with
-    ``site_signoff=False``, finance's with ``confirm=False``: the plan then
-    stays at stage 5-8)."""
+    ``site_signoff=False``, the tech dept's with ``org_signoff=False``,
+    finance's with ``confirm=False``: the plan then stays at stage 5-8)."""
     scan = driver.tmp / "application.pdf"
     scan.write_bytes(SCAN_PDF)
     today = await driver.today()
@@ -191,8 +192,10 @@ async def _joint_application(
             SiteSignoffRequest(actor=SITE, plan_id=driver.plan.plan_id),
         ),
     ):
-        if (update is wf.site_signoff and not site_signoff) or (
-            update is wf.confirm_payment and not confirm
+        if (
+            (update is wf.site_signoff and not site_signoff)
+            or (update is wf.confirm_payment and not confirm)
+            or (update is wf.org_signoff and not org_signoff)
         ):
             continue
         result = await driver.h.execute_update(update, request)

@@ -1,0 +1,247 @@
+"""A joint payment's invoice corrected after one of its plans was approved.
+
+The invoice is finance's record and holds no approval (4.2.6 names the
+payment confirmation): finance corrects it also once a plan is approved, and
+a whole-payment invoice corrected on one plan of the payment is corrected at
+once on the approved plans carrying it (their workflows may have ended),
+each audited, the tech dept and the general manager mailed. Regression
+(trials): a plan rejected beside an approved plan of its payment, and a plan
+held for a payment difference beside one, could never be invoiced anew, and
+a decision splitting a payment warned nobody.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from certflow.actions import DifferenceSettlement
+from certflow.i18n import t
+from certflow.models import Role, Stage
+from starter.cli import batch_lines
+from tests.support import (
+    FINANCE,
+    PlanDriver,
+    approve_and_apply,
+    correction_request,
+    mails_of,
+)
+from tests.workflow.test_finance import sign_off
+from tests.workflow.test_invoice_records import (
+    _batch_of,
+    _decide,
+    _invoice,
+    _joint_application,
+    _joint_invoice,
+    _jointly_invoiced,
+)
+from workflows import ExamPlanWorkflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
+
+wf = ExamPlanWorkflow
+# Seq 12 of the sample fails (practical 50.10); 60.10 makes it pass.
+SEQ_12 = "2026110412012"
+CORRECTED = "invoice_corrected_after_approval"
+
+
+def _body(mail: Any) -> str:
+    return str(mail.get_body(("plain",)).get_content())
+
+
+async def _held(pool: Any, plan_id: str) -> list[str]:
+    """The invoices a plan's latest hold named (empty: not held for them)."""
+    row = await pool.fetchrow(
+        "SELECT invoices, released_at FROM batch_holds WHERE plan_id = $1", plan_id
+    )
+    if row is None or row["released_at"] is not None:
+        return []
+    return [h["number"] for h in row["invoices"]]
+
+
+async def _split_decided(
+    make_driver: Any, number: str
+) -> tuple[Any, PlanDriver, PlanDriver]:
+    """Two plans of one payment invoiced whole under ``number``; the general
+    manager approves the second and rejects the first for its invoice."""
+    rejected, approved = await _jointly_invoiced(make_driver, number)
+    batch = await _batch_of(rejected, approved)
+    decided = await _decide(
+        batch,
+        approve=[approved.plan.plan_id],
+        reject={rejected.plan.plan_id: "发票抬头有误，请财务部重开"},
+    )
+    await rejected.wait_for(lambda s: s.batch_id is None)
+    return decided, rejected, approved
+
+
+async def test_a_decision_splitting_a_joint_payment_warns_and_names_its_plans(
+    make_driver: Any, sink_messages: Any
+) -> None:
+    """Regression (trial): the general manager approved one plan of a joint
+    payment and rejected the other for its invoice; nothing said that the
+    rejected plan's invoice was now the approved one's too. The decision's
+    answer names both, and the rejection mail says how the invoice goes."""
+    decided, rejected, approved = await _split_decided(
+        make_driver, "26442000000000080101"
+    )
+    a, b = rejected.plan.plan_id, approved.plan.plan_id
+
+    [split] = decided.split_payments
+    assert (split.approved, split.rejected, split.invoiced_whole) == ([b], [a], True)
+    assert t("cli.batch_joint_split", approved=b, rejected=a) in batch_lines(decided)
+    [mail] = await mails_of(sink_messages, a, "approval_rejected")
+    assert t("mail.approval_rejected.split", approved=b).strip() in _body(mail)
+    assert "发票抬头有误" in _body(mail)
+
+
+async def test_a_plan_rejected_beside_an_approved_one_corrects_the_invoice_of_both(
+    make_driver: Any, resources: Any, sink_messages: Any
+) -> None:
+    """Regression (trial): C2 approved (and issued: its workflow ended) and
+    C1 rejected for its invoice; every correction of C1's invoice was
+    refused, since it left C2's apart, and C1 could not be gathered again.
+    Now the whole-payment invoice reissued on C1 is corrected on C2 at once,
+    audited on both, the tech dept and the general manager told, and C1 is
+    gathered by the next batch. Switching the payment to an invoice per plan
+    stays refused: C2's whole invoice cannot be split."""
+    pool, _ = resources
+    shared, anew = "26442000000000080201", "26442000000000080202"
+    _, rejected, approved = await _split_decided(make_driver, shared)
+    a, b = rejected.plan.plan_id, approved.plan.plan_id
+    await approved.wait_for(lambda s: s.stage == Stage.ISSUED, attempts=600)
+
+    own = await _invoice(
+        rejected, "26442000000000080203", correct=True, reason="改为分别开票"
+    )
+    assert not own.accepted
+    assert t("plan.invoice_gathered_plan", plan_id=b, batch_id=rejected.batch_id) in (
+        own.message
+    )
+
+    reissued = await _invoice(
+        rejected,
+        anew,
+        amount="8400.00",
+        correct=True,
+        reason="发票抬头有误，红字冲销后重开",
+    )
+    assert reissued.accepted, reissued.message
+    assert t("plan.invoice_corrected_with", plans=b) in reissued.message
+    carried = await pool.fetch(
+        "SELECT plan_id, number, amount FROM plan_invoices WHERE plan_id = ANY($1)",
+        [a, b],
+    )
+    assert {(r["plan_id"], r["number"], f"{r['amount']:.2f}") for r in carried} == {
+        (a, anew, "8400.00"),
+        (b, anew, "8400.00"),
+    }
+    [line] = await pool.fetch(
+        "SELECT role, person, details FROM audit"
+        " WHERE plan_id = $1 AND action = 'correct_invoice'",
+        b,
+    )
+    assert (line["role"], line["person"]) == (Role.FINANCE.value, FINANCE.person)
+    details = line["details"]
+    assert (details["old_invoice"], details["invoice"], details["with_plan"]) == (
+        shared,
+        anew,
+        a,
+    )
+    assert details["reason"] == "发票抬头有误，红字冲销后重开"
+    [told] = await mails_of(sink_messages, a, CORRECTED)
+    for role in (Role.TECH_DEPT, Role.GENERAL_MANAGER):
+        assert all(x in str(told["To"]) for x in rejected.settings.recipients[role])
+    assert b in _body(told) and shared in _body(told) and anew in _body(told)
+
+    # The payment agrees again: the next batch gathers the rejected plan.
+    again = f"{rejected.batch_id}-2"
+    await rejected.start_batch(again)
+    await rejected.wait_gathered(again)
+    assert await _held(pool, a) == []
+
+
+async def _difference_beside_an_issued_plan(
+    make_driver: Any, number: str
+) -> tuple[PlanDriver, PlanDriver]:
+    """Two plans of one payment, 4200.00 each, invoiced whole (8400.00) under
+    ``number``: the second approved and issued; the first, confirmed, then
+    a 15th candidate's pass applied late, owes a 300.00 supplement."""
+    held: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    issued: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    for driver in (held, issued):
+        await driver.reach_publicity()
+    await held.open_publicity()
+    filed = await held.h.execute_update(
+        wf.submit_correction, correction_request(SEQ_12, "practical", "60.10")
+    )
+    assert filed.accepted and filed.reference, filed.message
+    await held.skip(15)
+    for driver in (held, issued):
+        await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    paid = [held.plan.plan_id, issued.plan.plan_id]
+    # The request is not applied yet: the tech dept cannot sign off.
+    await _joint_application(held, paid, site_signoff=False, org_signoff=False)
+    await _joint_application(issued, paid)
+    for driver in (held, issued):
+        assert (await _joint_invoice(driver, number, "8400.00")).accepted
+    await issued.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    await issued.approve_in_batch()
+    await issued.wait_for(lambda s: s.stage == Stage.ISSUED, attempts=600)
+
+    await approve_and_apply(held, filed.reference)
+    difference = (await held.status()).payment.difference
+    assert difference is not None and difference.amount == Decimal("300.00")
+    return held, issued
+
+
+async def test_a_difference_beside_an_issued_plan_reissues_the_whole_invoice(
+    make_driver: Any, resources: Any, sink_messages: Any
+) -> None:
+    """Regression (trial): a late correction made one plan of a joint payment
+    invoiced whole owe 300.00 while the other plan was already issued; once
+    settled, the held plan's invoice was to be reissued for the new total,
+    but correcting it was refused (it left the issued plan apart) and the
+    issued plan's was refused too: the plan stayed held for good. Now the
+    reissued whole invoice (8700.00) is corrected on both at once, and the
+    held plan is gathered."""
+    pool, _ = resources
+    shared, anew = "26442000000000080301", "26442000000000080302"
+    held, issued = await _difference_beside_an_issued_plan(make_driver, shared)
+    a, b = held.plan.plan_id, issued.plan.plan_id
+    settled = await held.h.execute_update(
+        wf.settle_payment_difference,
+        DifferenceSettlement(
+            actor=FINANCE, amount=Decimal("300.00"), received_on=await held.today()
+        ),
+    )
+    assert settled.accepted, settled.message
+    await sign_off(held)
+
+    reissued = await _invoice(
+        held,
+        anew,
+        amount="8700.00",
+        correct=True,
+        reason="补缴后红字冲销，按新合计重开",
+    )
+    assert reissued.accepted, reissued.message
+    assert t("plan.difference_invoice_corrected") in reissued.message
+    assert t("plan.invoice_corrected_with", plans=b) in reissued.message
+    rows = await pool.fetch(
+        "SELECT plan_id, number, amount FROM plan_invoices WHERE plan_id = ANY($1)",
+        [a, b],
+    )
+    assert {(r["plan_id"], r["number"], f"{r['amount']:.2f}") for r in rows} == {
+        (a, anew, "8700.00"),
+        (b, anew, "8700.00"),
+    }
+    [told] = await mails_of(sink_messages, a, CORRECTED)
+    assert b in _body(told) and "8700.00" in _body(told)
+
+    # Nothing holds it now: the next batch gathers it.
+    batch_id = f"B-{a}-next"
+    await held.start_batch(batch_id)
+    await held.wait_gathered(batch_id)
