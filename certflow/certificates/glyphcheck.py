@@ -16,11 +16,16 @@ a PostScript (CFF) face's subset (fpdf2's, CID-keyed, as Noto CJK's) as the
 path each drawn glyph's charstring traces. Without the face, the glyphs are
 not checked and the caller says so; they are never reported as altered for
 want of a reference.
+
+Which glyph a code draws and which text it reads as come from the font's
+maps, read as renderers read them and only as the writers write them
+(:mod:`certflow.certificates.cmap`). The font program is the file's, not
+ours: whatever fontTools raises on reading it is a program no writer of
+ours wrote, an altered font, never an error of the verification.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from enum import Enum
 from functools import cache
@@ -32,6 +37,7 @@ from fontTools.cffLib import CFFFontSet
 from fontTools.pens.recordingPen import RecordingPen
 from fontTools.ttLib import TTFont
 
+from certflow.certificates.cmap import encoding_cids, to_unicode
 from certflow.certificates.fonts import CjkFont
 from certflow.certificates.pagecheck import bounded_data, drawn_operations, page_content
 
@@ -49,8 +55,15 @@ def check_glyphs(page: Any, font: CjkFont | None) -> GlyphCheck:
     the page names as its font."""
     if font is None:
         return GlyphCheck.UNCHECKED
-    fonts = page["/Resources"]["/Font"]
-    outcomes = {_check_font(page, fonts[name].get_object(), font) for name in fonts}
+    try:
+        fonts = page["/Resources"]["/Font"]
+        outcomes = {_check_font(page, fonts[n].get_object(), font) for n in fonts}
+    except Exception:
+        # The font program and its maps are the file's, read by fontTools
+        # and pypdf, which raise whatever their parsing trips over (an
+        # AttributeError for a CID-keyed CFF without its FDArray, a
+        # struct.error, an AssertionError...): no writer of ours wrote it.
+        return GlyphCheck.ALTERED
     if GlyphCheck.ALTERED in outcomes:
         return GlyphCheck.ALTERED
     return GlyphCheck.UNCHECKED if GlyphCheck.UNCHECKED in outcomes else GlyphCheck.SAME
@@ -61,25 +74,42 @@ def _check_font(page: Any, type0: Any, font: CjkFont) -> GlyphCheck:
         return GlyphCheck.ALTERED  # the writers embed one composite font
     descendant = type0["/DescendantFonts"][0].get_object()
     descriptor = descendant["/FontDescriptor"].get_object()
-    if "/FontFile2" in descriptor and descendant.get("/CIDToGIDMap") == "/Identity":
+    programs = [key for key in _PROGRAMS if key in descriptor]
+    if programs == ["/FontFile2"] and _maps_codes_to_glyph_ids(type0, descendant):
         return _check_truetype(type0, descriptor["/FontFile2"].get_object(), font)
-    if "/FontFile3" in descriptor and descendant.get("/Subtype") == "/CIDFontType0":
+    if programs == ["/FontFile3"] and descendant.get("/Subtype") == "/CIDFontType0":
         return _check_cff(page, type0, descriptor["/FontFile3"].get_object(), font)
     # The direct writer maps codes to glyphs one to one, and fpdf2 embeds a
     # PostScript face as CFF: another map or no font program is neither's.
     return GlyphCheck.ALTERED
 
 
+def _maps_codes_to_glyph_ids(type0: Any, descendant: Any) -> bool:
+    """Whether each code draws the glyph of that id, as the direct writer's
+    fonts do (``Identity-H``, ``/CIDToGIDMap /Identity``): the glyph compared
+    is then the glyph drawn."""
+    encoding, gids = type0.get("/Encoding"), descendant.get("/CIDToGIDMap")
+    return bool(encoding == "/Identity-H" and gids == "/Identity")
+
+
 def _check_truetype(type0: Any, program: Any, font: CjkFont) -> GlyphCheck:
     """A direct-writer page: every glyph its text map names, point for point."""
-    embedded = TTFont(BytesIO(program.get_data()))
+    data = bounded_data(program, _MOST_PROGRAM)
+    cmap = bounded_data(type0["/ToUnicode"], _MOST_CMAP)
+    if data is None or cmap is None:
+        return GlyphCheck.ALTERED  # far beyond a certificate's, or no stream
+    embedded = TTFont(BytesIO(data))
     reference = _reference(font.path, font.face_index)
     with reference.lock:
         if _identity(embedded) != _identity(reference.face):
             # The page names this face, yet its font program is another's:
             # the writers copy the face's names into the subset unchanged.
             return GlyphCheck.ALTERED
-        mapping = to_unicode(type0["/ToUnicode"].get_object().get_data())
+        if embedded["head"].unitsPerEm != reference.face["head"].unitsPerEm:
+            # The same points on another grid: every glyph drawn larger or
+            # smaller (a name shrunk out of sight, say).
+            return GlyphCheck.ALTERED
+        mapping = to_unicode(cmap)
         order = embedded.getGlyphOrder()
         if len(mapping) > _MOST_MAPPINGS:
             return GlyphCheck.ALTERED  # far beyond any certificate's subset
@@ -104,10 +134,14 @@ def _check_cff(page: Any, type0: Any, program: Any, font: CjkFont) -> GlyphCheck
     """
     if program.get("/Subtype") != "/CIDFontType0C" or "/Encoding" not in type0:
         return GlyphCheck.ALTERED
+    encoding = type0["/Encoding"].get_object()
+    if not set(encoding.keys()) <= _ENCODING_KEYS:
+        return GlyphCheck.ALTERED  # /UseCMap, /WMode: maps beyond the one read
     data = bounded_data(program, _MOST_PROGRAM)
-    cmap = bounded_data(type0["/Encoding"], _MOST_CMAP)
+    cmap = bounded_data(encoding, _MOST_CMAP)
+    texts = bounded_data(type0["/ToUnicode"], _MOST_CMAP)
     content = page_content(page)
-    if data is None or cmap is None or content is None:
+    if data is None or cmap is None or texts is None or content is None:
         return GlyphCheck.ALTERED  # far beyond a certificate's, or no stream
     embedded = CFFFontSet()
     embedded.decompile(BytesIO(data), None)
@@ -116,8 +150,8 @@ def _check_cff(page: Any, type0: Any, program: Any, font: CjkFont) -> GlyphCheck
         return GlyphCheck.ALTERED  # fpdf2 embeds one CID-keyed font
     if len(set(subset.charset)) != len(subset.charset):
         return GlyphCheck.ALTERED  # a CID given two glyphs: which one shows?
-    cid_of = _cids(cmap)
-    text_of = to_unicode(type0["/ToUnicode"].get_object().get_data())
+    cid_of = encoding_cids(cmap, subset.ROS)
+    text_of = to_unicode(texts)
     codes = _drawn_codes(content)
     if len(codes) > _MOST_MAPPINGS:
         return GlyphCheck.ALTERED
@@ -169,34 +203,6 @@ def _drawn_codes(content: bytes) -> set[int]:
     return codes
 
 
-_CODESPACE = re.compile(rb"begincodespacerange(.*?)endcodespacerange", re.S)
-_CIDCHAR = re.compile(rb"<([0-9A-Fa-f]{4})>\s*(\d+)")
-_CIDRANGE = re.compile(rb"<([0-9A-Fa-f]{4})>\s*<([0-9A-Fa-f]{4})>\s*(\d+)")
-_CID_SECTION = re.compile(rb"begincid(char|range)(.*?)endcid\1", re.S)
-
-
-def _cids(cmap: bytes) -> dict[int, int]:
-    """The code to CID mappings of an encoding CMap of two-byte codes, as
-    fpdf2 writes one (cidchar; cidrange read too)."""
-    spaces = [b"".join(body.split()).upper() for body in _CODESPACE.findall(cmap)]
-    if spaces != [b"<0000><FFFF>"] or b"usecmap" in cmap:
-        raise ValueError("an encoding no certificate font has")
-    cids: dict[int, int] = {}
-    for kind, body in _CID_SECTION.findall(cmap):
-        if kind == b"char":
-            cids.update(
-                (int(code, 16), int(cid)) for code, cid in _CIDCHAR.findall(body)
-            )
-            continue
-        for low, high, first in _CIDRANGE.findall(body):
-            span = int(high, 16) - int(low, 16) + 1
-            if not 0 < span <= _MOST_MAPPINGS or len(cids) > _MOST_MAPPINGS:
-                raise ValueError("a CID range no certificate font has")
-            for offset in range(span):
-                cids[int(low, 16) + offset] = int(first) + offset
-    return cids
-
-
 class _Reference:
     """The certificate face, parsed lazily once; fontTools is not thread-safe."""
 
@@ -241,34 +247,10 @@ def _outline(face: TTFont, name: str) -> tuple[object, ...]:
     return tuple(coordinates), tuple(ends), tuple(f & 1 for f in flags)
 
 
+_PROGRAMS = ("/FontFile", "/FontFile2", "/FontFile3")
+# What fpdf2 writes in an encoding CMap's stream dictionary, and a re-saving
+# tool's filter: /UseCMap would draw codes through another map first.
+_ENCODING_KEYS = {"/Type", "/CMapName", "/CIDSystemInfo", "/Length", "/Filter"}
 _MOST_MAPPINGS = 10_000
 _MOST_PROGRAM = 4 * 2**20  # bytes of a font subset; a certificate's is ~20 KiB
-_MOST_CMAP = 256 * 1024  # bytes of an encoding CMap; a certificate's is ~2 KiB
-_BFCHAR = re.compile(rb"<([0-9A-Fa-f]{2,8})>\s*<([0-9A-Fa-f]{4,})>")
-_BFRANGE = re.compile(
-    rb"<([0-9A-Fa-f]{2,8})>\s*<([0-9A-Fa-f]{2,8})>\s*<([0-9A-Fa-f]{4,})>"
-)
-_SECTION = re.compile(rb"beginbf(char|range)(.*?)endbf\1", re.S)
-
-
-def to_unicode(cmap: bytes) -> dict[int, str]:
-    """The code to text mappings of a ToUnicode CMap (bfchar and bfrange)."""
-    mapping: dict[int, str] = {}
-    for kind, body in _SECTION.findall(cmap):
-        if kind == b"char":
-            for code, text in _BFCHAR.findall(body):
-                mapping[int(code, 16)] = _utf16(text)
-            continue
-        for low, high, start in _BFRANGE.findall(body):
-            first = _utf16(start)
-            span = int(high, 16) - int(low, 16) + 1
-            if not 0 < span <= _MOST_MAPPINGS or len(mapping) > _MOST_MAPPINGS:
-                raise ValueError("a ToUnicode range no certificate font has")
-            base, last = int(low, 16), ord(first[-1])
-            for offset in range(span):
-                mapping[base + offset] = first[:-1] + chr(last + offset)
-    return mapping
-
-
-def _utf16(hexdigits: bytes) -> str:
-    return bytes.fromhex(hexdigits.decode("ascii")).decode("utf-16-be")
+_MOST_CMAP = 256 * 1024  # bytes of a CMap; a certificate's are ~2-10 KiB

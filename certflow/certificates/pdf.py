@@ -33,6 +33,7 @@ from certflow.certificates.canonical import (
     canonical_bytes,
     canonical_json,
 )
+from certflow.certificates.cmap import to_unicode
 from certflow.certificates.filecheck import foreign_content
 from certflow.certificates.fontid import find_face, font_id, page_face_name
 from certflow.certificates.fonts import (
@@ -41,7 +42,7 @@ from certflow.certificates.fonts import (
     check_printable,
     load_font,
 )
-from certflow.certificates.glyphcheck import GlyphCheck, check_glyphs, to_unicode
+from certflow.certificates.glyphcheck import GlyphCheck, check_glyphs
 from certflow.certificates.keys import KeyRing
 from certflow.certificates.pagecheck import (
     PageProblem,
@@ -783,16 +784,9 @@ def _drawn_like(reader: Any, signed: SignedCertificate) -> list[PageProblem]:
 
 def _glyph_check(reader: Any, face: CjkFont | None) -> GlyphCheck:
     """The page's glyphs against ``face``, the face it is drawn in, if here."""
-    import struct
-
-    from fontTools.ttLib import TTLibError
-
     if face is None:
         return GlyphCheck.UNCHECKED
-    try:
-        return check_glyphs(reader.pages[0], face)
-    except (*_unreadable(), TTLibError, struct.error, AssertionError):
-        return GlyphCheck.ALTERED  # a font program no writer of ours made
+    return check_glyphs(reader.pages[0], face)
 
 
 def _unreadable() -> tuple[type[Exception], ...]:

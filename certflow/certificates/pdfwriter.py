@@ -142,13 +142,13 @@ def pdf_date(moment: datetime) -> bytes:
     return f"(D:{stamp}{sign}{hours:02d}'{rest:02d}')".encode("ascii")
 
 
-_CMAP_HEAD = (
+CMAP_HEAD = (
     b"/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
     b"/CIDSystemInfo\n<</Registry (Adobe)\n/Ordering (UCS)\n/Supplement 0\n>> def\n"
     b"/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
     b"1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
 )
-_CMAP_TAIL = b"endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
+CMAP_TAIL = b"endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
 
 
 def _bfchar_blocks(pairs: Sequence[tuple[int, str]]) -> bytes:
@@ -166,7 +166,7 @@ def _bfchar_blocks(pairs: Sequence[tuple[int, str]]) -> bytes:
 
 def to_unicode_cmap(pairs: Sequence[tuple[int, str]]) -> bytes:
     """The ToUnicode CMap mapping 2-byte codes to the text they show."""
-    return _CMAP_HEAD + _bfchar_blocks(pairs) + _CMAP_TAIL
+    return CMAP_HEAD + _bfchar_blocks(pairs) + CMAP_TAIL
 
 
 def _num(value: float) -> str:
@@ -274,7 +274,7 @@ class Template:
         self._base_w = " ".join(
             f"{code} [{self.widths.get(ord(char), 0)}]" for code, char in codes
         )
-        self._unicode = Deflated.of(_CMAP_HEAD + _bfchar_blocks(codes))
+        self._unicode = Deflated.of(CMAP_HEAD + _bfchar_blocks(codes))
         values = descriptor_values(font)
         self._descriptor = (
             f"/Flags {values.flags}/FontBBox[{values.bbox}]"
@@ -373,7 +373,7 @@ class Template:
         )
         to_unicode = objects.stream(
             b"/Filter/FlateDecode",
-            zlib_stream([self._unicode, _bfchar_blocks(added) + _CMAP_TAIL]),
+            zlib_stream([self._unicode, _bfchar_blocks(added) + CMAP_TAIL]),
         )
         return objects.add(
             b"<</Type/Font/Subtype/Type0/BaseFont/%s/Encoding/Identity-H"

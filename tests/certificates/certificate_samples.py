@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import date
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fontTools.cffLib import CFFFontSet
@@ -30,8 +31,9 @@ from certflow.certificates import (
     NumberScheme,
     load_font,
 )
+from certflow.certificates.cmap import to_unicode
 from certflow.certificates.fonts import KNOWN_FONTS, choose_face
-from certflow.certificates.glyphcheck import to_unicode
+from certflow.certificates.pdfwriter import to_unicode_cmap
 from certflow.models import Level
 
 # The CJK faces of ``KNOWN_FONTS`` this machine has installed.
@@ -166,16 +168,22 @@ class CffPage:
         """The glyph name the page draws ``char`` with."""
         return f"cid{self.cid_of[self.code_of[char]]:05d}"
 
-    def encode(self, cids: dict[int, int]) -> None:
-        """Give the encoding these codes' CIDs instead of its own."""
+    def encode(self, cids: dict[int, int], comments: str = "") -> None:
+        """Give the encoding these codes' CIDs instead of its own, laid out
+        as fpdf2 lays one out (blocks of 100), ``comments`` before its end."""
         self.cid_of.update(cids)
-        lines = "".join(f"<{c:04X}> {cid}\n" for c, cid in sorted(self.cid_of.items()))
-        stream = self.type0["/Encoding"].get_object()
-        head, _, rest = stream.get_data().partition(b"begincidchar\n")
-        tail = rest.partition(b"endcidchar")[2]
-        stream.set_data(
-            head + b"begincidchar\n" + lines.encode() + b"endcidchar" + tail
+        lines = [f"<{c:04X}> {cid}\n" for c, cid in sorted(self.cid_of.items())]
+        blocks = "".join(
+            f"{len(lines[i : i + 100])} begincidchar\n"
+            f"{''.join(lines[i : i + 100])}endcidchar\n"
+            for i in range(0, len(lines), 100)
         )
+        stream = self.type0["/Encoding"].get_object()
+        data = stream.get_data()
+        head = data[: data.index(b"endcodespacerange\n") + 18]
+        tail = data[data.index(b"endcmap") :]
+        body = blocks.removesuffix("endcidchar\n") + comments + "endcidchar\n"
+        stream.set_data(head + body.encode() + tail)
 
     def saved(self) -> bytes:
         out = BytesIO()
@@ -196,13 +204,108 @@ def with_cff_glyphs_swapped(pdf: bytes, first: str, second: str) -> bytes:
     return page.saved()
 
 
-def with_cids_swapped(pdf: bytes, first: str, second: str) -> bytes:
+def with_cids_swapped(
+    pdf: bytes, first: str, second: str, *, behind_comments: bool = False
+) -> bytes:
     """``pdf`` (drawn in a CFF face) whose encoding sends the code of ``first``
-    to the glyph of ``second`` and back: the font and the text left as signed."""
+    to the glyph of ``second`` and back: the font and the text left as signed.
+
+    ``behind_comments`` adds, as PostScript comments that renderers skip, the
+    two codes' genuine mappings after the swapped ones: a reader of the map
+    by pattern, not by token, reads the genuine CIDs.
+    """
+    page = CffPage(pdf)
+    one, other = page.code_of[first], page.code_of[second]
+    genuine = {one: page.cid_of[one], other: page.cid_of[other]}
+    comments = "".join(f"% <{c:04X}> {cid}\n" for c, cid in genuine.items())
+    page.encode(
+        {one: genuine[other], other: genuine[one]},
+        comments if behind_comments else "",
+    )
+    return page.saved()
+
+
+def with_text_map_read_two_ways(pdf: bytes, first: str, second: str) -> bytes:
+    """``pdf`` (drawn in a CFF face) that draws ``first`` as ``second`` and
+    back, its ToUnicode map laid out so that it reads two ways.
+
+    The encoding's CIDs of the two are exchanged, and their ToUnicode lines
+    are replaced by ones a reader by PostScript token (a renderer's text
+    extraction) pairs as the glyphs now drawn, while pypdf, reading the map
+    line by line and pairing within a line only, still reads the text as
+    signed. ``pdftotext`` then reads the page's name exchanged, pypdf not.
+    """
     page = CffPage(pdf)
     one, other = page.code_of[first], page.code_of[second]
     page.encode({one: page.cid_of[other], other: page.cid_of[one]})
+    kept = sorted(
+        (code, text) for text, code in page.code_of.items() if code not in (one, other)
+    )
+    genuine, _, tail = to_unicode_cmap(kept).rpartition(b"endcmap")
+
+    def hexed(char: str) -> bytes:
+        return char.encode("utf-16-be").hex().upper().encode()
+
+    def spliced(code: int, shown: str, read: str, unused: int) -> bytes:
+        # By token: <unused> <code>, <read> <unused>, <code> <shown>.
+        # By line: <code> <read> only (odd lines are dropped, pairs per line).
+        return b"<%04X>\n<%04X> <%s>\n<%04X> <%04X>\n<%s>\n" % (
+            unused, code, hexed(read), unused + 1, code, hexed(shown),
+        )  # fmt: skip
+
+    extra = spliced(one, second, first, 0xF000) + spliced(other, first, second, 0xF002)
+    block = b"6 beginbfchar\n" + extra + b"endbfchar\n"
+    page.type0["/ToUnicode"].get_object().set_data(genuine + block + b"endcmap" + tail)
     return page.saved()
+
+
+def with_cff_font_edited(pdf: bytes, edit: Callable[[Any], None]) -> bytes:
+    """``pdf`` (drawn in a CFF face) whose embedded CFF font (fontTools'
+    top dictionary) ``edit`` changed; the maps and the text left as signed."""
+    page = CffPage(pdf)
+    edit(page.fonts[0])
+    return page.saved()
+
+
+def without_fdarray(font: Any) -> None:
+    """Remove a CID-keyed CFF font's FDSelect and FDArray (an edit for
+    :func:`with_cff_font_edited`): fontTools then fails on reading it."""
+    for key in ("FDSelect", "FDArray"):
+        font.rawDict.pop(key, None)
+        if hasattr(font, key):
+            delattr(font, key)
+
+
+def with_units_per_em(pdf: bytes, units: int) -> bytes:
+    """``pdf`` (the direct writer's, TrueType) whose embedded font has
+    ``units`` to the em: the same points drawn on another grid."""
+
+    def rescale(face: TTFont, _glyph_of: Callable[[str], str]) -> None:
+        face["head"].unitsPerEm = units
+
+    return _with_font_edited(pdf, rescale)
+
+
+def with_font_program(pdf: bytes, program: bytes) -> bytes:
+    """``pdf`` whose embedded font program (TrueType or CFF) is ``program``."""
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(pdf)))
+    type0 = writer.pages[0]["/Resources"]["/Font"]["/F1"].get_object()
+    descriptor = type0["/DescendantFonts"][0]["/FontDescriptor"].get_object()
+    key = "/FontFile2" if "/FontFile2" in descriptor else "/FontFile3"
+    descriptor[key].get_object().set_data(program)
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def font_program(pdf: bytes) -> bytes:
+    """The decoded font program a certificate's page embeds."""
+    type0 = PdfReader(BytesIO(pdf)).pages[0]["/Resources"]["/Font"]["/F1"]
+    descriptor = type0.get_object()["/DescendantFonts"][0]["/FontDescriptor"]
+    descriptor = descriptor.get_object()
+    key = "/FontFile2" if "/FontFile2" in descriptor else "/FontFile3"
+    data: bytes = descriptor[key].get_object().get_data()
+    return data
 
 
 def with_nothing_drawn_as(pdf: bytes, char: str, before: str) -> bytes:

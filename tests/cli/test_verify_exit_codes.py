@@ -32,11 +32,15 @@ from certflow.config import Settings
 from certflow.i18n import t
 from starter.cli import VerifyExit
 from tests.certificates.certificate_samples import (
+    INSTALLED_FONTS,
     add_document_javascript,
     cff_face_beside_truetype,
     configure_only,
     incrementally,
     make_data,
+    with_cff_font_edited,
+    with_cids_swapped,
+    without_fdarray,
 )
 from tests.cli.conftest import certflow_runner
 
@@ -242,3 +246,31 @@ async def test_the_libraries_reading_a_damaged_file_say_nothing_in_english(
 
     for library in ("pypdf", "fontTools"):
         assert not logging.getLogger(library).isEnabledFor(logging.WARNING), library
+
+
+async def test_a_cff_certificate_whose_glyphs_are_forged_or_font_broken_is_4(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a Noto CJK certificate whose name's CIDs were exchanged, the
+    genuine ones left behind comments, exited 0; one whose CFF font had no
+    FDArray raised AttributeError out of the command (a traceback)."""
+    cff = [p for p in INSTALLED_FONTS if not load_font(p).fast_subsetting]
+    if not cff:
+        pytest.skip("no CFF face (fonts-noto-cjk)")
+    monkeypatch.setenv(FONT_ENV, str(cff[0]))
+    certflow = certflow_runner(settings, None)
+    files = _issued(tmp_path)
+    data = make_data(name="胡明", issued_on=ISSUED_ON, font=font_id(load_font(cff[0])))
+    genuine = render_pdf(
+        sign(data, load_private_key(files.private_pem)), font_path=cff[0]
+    )
+    hidden = with_cids_swapped(genuine, "胡", "明", behind_comments=True)
+    broken = with_cff_font_edited(genuine, without_fdarray)
+
+    valid = await certflow("verify", *_other_pdf(files, genuine))
+    forged = await certflow("verify", *_other_pdf(files, hidden))
+    crashed = await certflow("verify", *_other_pdf(files, broken))
+
+    assert valid.status == VerifyExit.VALID == 0, valid.out
+    assert forged.status == crashed.status == VerifyExit.TAMPERED == 4
+    assert t("certificates.page_problem.glyphs") in crashed.out

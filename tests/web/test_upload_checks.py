@@ -40,6 +40,8 @@ from tests.certificates.certificate_samples import (
     cff_face_beside_truetype,
     configure_only,
     incrementally,
+    with_cff_font_edited,
+    without_fdarray,
 )
 from tests.web.samples import ISSUED_ON, SUN, WANG, ClientFactory, Issued, PdfOf
 
@@ -175,3 +177,26 @@ async def test_revocations_are_dated_after_every_record_on_a_clock_behind(
     result = verify_pdf(await pdf_of(SUN), ring, current)
     assert result.status is VerificationStatus.REVOKED
     assert result.revocation is RevocationCheck.CHECKED
+
+
+async def test_an_upload_whose_font_program_is_broken_is_tampered_not_an_error(
+    web_settings: Settings,
+    web_client: ClientFactory,
+    pdf_of: PdfOf,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression: a genuine certificate drawn in Noto CJK whose embedded CFF
+    font had no FDArray raised AttributeError out of the verification: an
+    HTTP 500 on the public upload page."""
+    cff_face = cff_face_beside_truetype()
+    monkeypatch.setenv(FONT_ENV, str(cff_face))
+    key = SigningKey.load(web_settings.certificates.signing_key_file.read_bytes())
+    genuine = extract_signed(await pdf_of(WANG)).data
+    data = genuine.model_copy(update={"font": font_id(load_font(cff_face))})
+    pdf = render_pdf(sign(data, key.private_key), font_path=cff_face)
+
+    response = await upload(web_client(), with_cff_font_edited(pdf, without_fdarray))
+
+    assert response.status_code == 200
+    assert "证书信息被篡改" in _verdict(response)
+    assert "证书有效" not in response.text
