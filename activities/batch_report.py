@@ -60,6 +60,9 @@ PAYMENT_CORRECTION = "correct_payment"
 # Finance's settlement of a difference a late correction made: the confirmed
 # payment's new total, and the absentees it is for.
 PAYMENT_SETTLEMENT = "settle_payment_difference"
+# A late correction that left the confirmed money as it is (an absentee paid
+# for who now passes, a difference undone): the absentees it is now for.
+PAYMENT_FIGURES_FOLLOW = "payment_difference_cleared"
 INVOICE_CORRECTION = "correct_invoice"
 AMOUNT_KEYS = ("amount", "received_amount")
 PAID_PLANS_KEYS = ("paid_plans", "paid_plan_ids")
@@ -265,13 +268,18 @@ def payment_from_audit(plan_id: str, audit: AuditFacts) -> Payment:
     may be absent (older audit lines carry neither), and then it is unknown.
     A correction by finance replaces what it corrects, and so does its
     settlement of a difference a late correction made (the new total, and
-    the absentees paid for it). An invoice recorded
+    the absentees paid for it); a late correction that left the money as it
+    is gives the absentees paid for, as the plan now counts them. An invoice
+    recorded
     before the latest confirmation of the payment was for a payment checked
     again (the plan was sent back): void, so not shown as the plan's.
     """
     _, application = audit.get(APPLICATION_ACTION, (None, {}))
-    # A settlement after the application says which absentees are paid for.
-    _, counted = _latest(audit, APPLICATION_ACTION, PAYMENT_SETTLEMENT)
+    # A settlement, or a correction the money follows, after the application
+    # says which absentees are paid for.
+    _, counted = _latest(
+        audit, APPLICATION_ACTION, PAYMENT_SETTLEMENT, PAYMENT_FIGURES_FOLLOW
+    )
     confirmed_at, confirmation = audit.get(PAYMENT_ACTION, (None, {}))
     _, confirmation = _latest(
         audit, PAYMENT_ACTION, PAYMENT_CORRECTION, PAYMENT_SETTLEMENT
@@ -288,6 +296,10 @@ def payment_from_audit(plan_id: str, audit: AuditFacts) -> Payment:
     if plan_id not in covers:
         covers = [plan_id]
     absentees = str(counted.get(ABSENTEES_PAID_KEY, "")).strip()
+    heads, passed = (str(counted.get(k, "")) for k in ("expected_heads", "passed"))
+    if not absentees and heads.isdigit() and passed.isdigit():
+        # A cleared line from before it named them: the heads less the passes.
+        absentees = str(max(int(heads) - int(passed), 0))
     number = str(invoice.get(INVOICE_KEY, "")).strip()
     received_on = _day(confirmation.get(RECEIVED_ON_KEY))
     if received_on is None and confirmed_at is not None:
@@ -645,6 +657,7 @@ class BatchReportActivities:
                 PAYMENT_ACTION,
                 PAYMENT_CORRECTION,
                 PAYMENT_SETTLEMENT,
+                PAYMENT_FIGURES_FOLLOW,
                 INVOICE_ACTION,
                 INVOICE_CORRECTION,
             ],

@@ -961,6 +961,14 @@ class PlanStore:
                 entry.plan_id,
             )
             await _let_go(conn, held)
+            # Nothing holds a cancelled plan out of approval any more: a
+            # payment difference is not settled once the plan is withdrawn.
+            await conn.execute(
+                "UPDATE payment_holds SET reason = NULL, details = '{}', at = $2"
+                " WHERE plan_id = $1 AND at <= $2",
+                entry.plan_id,
+                entry.at,
+            )
             if held is not None:
                 entry = entry.model_copy(
                     update={"details": {**entry.details, "invoice": held}}

@@ -79,18 +79,20 @@ class SettledDifference(PaymentDifference):
 
 def expected_amount(
     fee: Decimal | None,
-    confirmed_heads: int,
-    confirmed_amount: Decimal,
+    paid_heads: int,
+    paid_amount: Decimal,
     heads: int,
 ) -> Decimal | None:
     """What ``heads`` candidates cost: at the plan's fee; without a fee (none
-    configured for its certificate), at what the site paid per head. None
-    where neither is known (no fee, and no head paid for)."""
+    configured for its certificate), at the rate of the payment finance first
+    confirmed (``paid_amount`` for ``paid_heads``), rounded once, so a count
+    that comes back comes back to the same money. None where neither is
+    known (no fee, and no head paid for)."""
     if fee is not None:
         return (fee * heads).quantize(CENT)
-    if confirmed_heads <= 0:
+    if paid_heads <= 0:
         return None
-    return (confirmed_amount / confirmed_heads * heads).quantize(CENT)
+    return (paid_amount * heads / paid_heads).quantize(CENT)
 
 
 def difference_text(difference: PaymentDifference) -> str:

@@ -42,6 +42,7 @@ from certflow.payment_difference import (
     HOLD_INVOICE,
     PaymentDifference,
     SettledDifference,
+    difference_text,
     expected_amount,
     hold_details,
 )
@@ -443,6 +444,10 @@ class PaymentRecord(Model):
     # The invoice's date and amount; None in plans from before they were kept.
     invoice_issued_on: date | None = None
     invoice_amount: float | None = None
+    # The confirmed amount the recorded invoice was taken against: a joint
+    # payment's whole invoice is for the total, so this is what tells whether
+    # the plan's share changed since. None in plans from before it was kept.
+    invoiced_share: float | None = None
     # An invoice set aside: the payment it was for is being checked again, so
     # it is no longer the plan's invoice (finance records the new one).
     void_invoice_number: str | None = None
@@ -865,7 +870,9 @@ def unknown_signers(plan: PlanInfo, signed: list[str]) -> list[str]:
 
 def money_held(payment: PaymentRecord) -> str | None:
     """What a plan holds of its payment, for a cancellation to name: the
-    money finance confirmed and the invoice recorded; None when neither."""
+    money finance confirmed, the invoice recorded, and a payment difference
+    not settled (a supplement the site may have paid already is finance's to
+    return too); None when nothing is confirmed nor invoiced."""
     held = []
     if payment.confirmed_amount_text is not None:
         held.append(
@@ -881,6 +888,13 @@ def money_held(payment: PaymentRecord) -> str | None:
                 "plan.money_held_invoice",
                 number=payment.invoice_number,
                 amount=payment.invoice_amount_text or "—",
+            )
+        )
+    if held and payment.difference is not None:
+        held.append(
+            t(
+                "plan.money_held_difference",
+                difference=difference_text(payment.difference),
             )
         )
     return "，".join(held) or None
@@ -1042,6 +1056,47 @@ def joint_total_claimed(payment: PaymentRecord, amount: Decimal) -> bool:
     return amount.quantize(Decimal("0.01")) > Decimal(str(confirmed))
 
 
+def invoiced_whole(payment: PaymentRecord) -> bool:
+    """Whether the recorded invoice is a joint payment's whole invoice (for
+    the payment's total), not the plan's own: more than the share it was
+    taken against (or, where that was not kept, than the confirmed amount)."""
+    if payment.invoice_amount is None or not is_joint(payment):
+        return False
+    share = payment.invoiced_share
+    if share is None:
+        share = payment.confirmed_amount
+    return share is not None and _cents(payment.invoice_amount) > _cents(share)
+
+
+def invoice_outdated(payment: PaymentRecord) -> bool:
+    """Whether the recorded invoice is for another total than the payment
+    now confirmed: a settled payment difference changed it, and finance owes
+    the invoice corrected (duty ``invoice_correction``).
+
+    The plan's own invoice is compared with the confirmed amount, to the
+    cent (as ``invoice_mismatch`` takes an invoice; it is not asked, since a
+    joint payment's own invoice above a refunded share would read as the
+    whole payment's). A whole invoice is for the payment's total, which the
+    plan cannot see: it is outdated once the plan's share moved from the one
+    it was taken against, and taken as outdated where that was not kept.
+    """
+    confirmed = payment.confirmed_amount
+    if payment.invoice_number is None or confirmed is None:
+        return False
+    if payment.invoice_amount is None:
+        return True  # an invoice from before amounts were kept: have it checked
+    if not invoiced_whole(payment):
+        return _cents(payment.invoice_amount) != _cents(confirmed)
+    share = payment.invoiced_share
+    # Missing: a whole invoice outdated before its share was kept is owed
+    # corrected even once the share comes back (README).
+    return share is None or _cents(share) != _cents(confirmed)
+
+
+def _cents(amount: float) -> Decimal:
+    return Decimal(str(amount)).quantize(Decimal("0.01"))
+
+
 def invoice_mismatch(payment: PaymentRecord, amount: Decimal) -> Refusal | None:
     """Refuse an invoice for any other amount than the one finance confirmed (4.2.4).
 
@@ -1184,9 +1239,17 @@ def difference_of(
     confirmed = Decimal(str(payment.confirmed_amount)).quantize(Decimal("0.01"))
     absentees = min(payment.absentees_paid, summary.absent)
     heads = summary.passed + absentees
-    expected = expected_amount(
-        state.info.fee_per_candidate, payment.head_count, confirmed, heads
-    )
+    # Without a fee, the money is priced at the rate first confirmed, never
+    # at a settled total's (rounded already), and as many heads as confirmed
+    # cost what was confirmed.
+    first = payment.settlements[0] if payment.settlements else None
+    paid_heads = payment.head_count if first is None else first.confirmed_heads
+    paid = confirmed if first is None else first.confirmed_amount
+    fee = state.info.fee_per_candidate
+    if fee is None and heads == payment.head_count:
+        expected: Decimal | None = confirmed
+    else:
+        expected = expected_amount(fee, paid_heads, paid, heads)
     if expected is None:
         return None
     return PaymentDifference(

@@ -813,8 +813,11 @@ def _payment_differences(status: PlanStatus) -> list[tuple[str, str]]:
         for settled in payment.settlements
     ]
     if payment.difference is not None:
+        # A cancelled plan's difference is never settled: its refund is.
+        key = "open_cancelled" if status.stage is Stage.CANCELLED else "open"
         text = t(
-            "payment_difference.open", difference=difference_text(payment.difference)
+            f"payment_difference.{key}",
+            difference=difference_text(payment.difference),
         )
         pairs.append((t("payment_difference.label"), text))
     return pairs
@@ -1487,9 +1490,13 @@ async def check_joint_share(ctx: Context, args: argparse.Namespace) -> None:
     its application, which was right. The plan cannot see the other plans'
     shares, so the tool asks each of them: an amount that is their total is
     refused here, naming this plan's share. Any other amount goes to the plan.
+    A settlement's amount (``--settle-difference``) is the plan's own payment
+    difference, checked by the plan alone, whatever the shares add up to.
     """
     if actor_of(args).role is not Role.FINANCE:
         return  # the plan refuses anybody else, as it does
+    if args.field_settle_difference:
+        return
     status = await _status_if_any(ctx, args.plan_id)
     if status is None:
         return

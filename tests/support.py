@@ -711,9 +711,12 @@ class PlanDriver:
         )
         assert result.accepted
 
-    async def reach_publicity(self, policy: DeadlinePolicy | None = None) -> PlanStatus:
-        """Start the plan and play stages 1-3 right, until publicity is set."""
-        await self.start(policy)
+    async def reach_publicity(
+        self, policy: DeadlinePolicy | None = None, **input_fields: Any
+    ) -> PlanStatus:
+        """Start the plan (its input with ``input_fields``) and play stages
+        1-3 right, until publicity is set."""
+        await self.start(policy, **input_fields)
         await self.submit_everything()
         await self.approve_review()
         await self.confirm_upload()

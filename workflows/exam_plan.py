@@ -134,6 +134,8 @@ with workflow.unsafe.imports_passed_through():
         invoice_mismatch,
         invoice_number_id_refusal,
         invoice_number_refusal,
+        invoice_outdated,
+        invoiced_whole,
         is_joint,
         joint_total_claimed,
         money_held,
@@ -296,6 +298,12 @@ PAYMENT_AGREES_ACROSS_PLANS = "payment-agrees-across-plans"
 # figures follow where the money does not change. Before, finance and the
 # tech dept were told, and nothing could settle it.
 PAYMENT_DIFFERENCE_HELD = "payment-difference-held"
+# Patch id, followed by the case's number in the run: a settlement of a
+# payment difference, or a correction that ends one (or makes the confirmed
+# figures follow), writes the audit line the approval sheet reads the payment
+# from before it lifts the plan's payment hold. Before, the hold was lifted
+# first, and a gathering in between drew the sheet from the old figures.
+PAYMENT_FACTS_BEFORE_HOLD_LIFTS = "payment-facts-before-hold-lifts"
 # Patch id, followed by the case's number in the run: a request the plan gave
 # up on recording is said so to the database (IntakeActivities.
 # forget_correction), beside the plan: the row an attempt it gave up on wrote
@@ -1918,14 +1926,34 @@ class ExamPlanWorkflow:
         """
         state = self._state
         payment = state.payment
+        summary = state.summary
         now = workflow.now()
         try:
             found = difference_of(state, now, req.request_id)
-            assert found is not None  # checked by _difference_case
+            assert found is not None and summary is not None  # _difference_case's
             opened = payment.difference
-            if found.amount == 0:
+            # The audit keeps the plan's figures, never a candidate's.
+            figures: dict[str, Any] = {
+                "ref": req.request_id,
+                "request_id": req.request_id,
+                "head_count": found.confirmed_heads,
+                "passed": summary.passed,
+                "absent": summary.absent,
+                "expected_heads": found.expected_heads,
+                "expected_amount": f"{found.expected_amount:.2f}",
+                "confirmed_amount": f"{found.confirmed_amount:.2f}",
+                "difference": f"{found.amount:+.2f}",
+            }
+            cleared = found.amount == 0
+            audited_first = False
+            if cleared:
                 payment.take_figures(found)
                 state.close_duty(Duty.PAYMENT_DIFFERENCE.value, now, req.actor)
+                # The approval sheet reads the absentees paid for from this
+                # line: written before the hold lifts, never after.
+                audited_first = self._patched_case(PAYMENT_FACTS_BEFORE_HOLD_LIFTS)
+                if audited_first:
+                    await self._audit_cleared(req, figures, found.expected_heads)
             else:
                 if opened is not None:
                     found.opened_at = opened.opened_at
@@ -1935,27 +1963,9 @@ class ExamPlanWorkflow:
             await self._record_payment_hold()
         finally:
             self._reckoning = False
-        summary = state.summary
-        assert summary is not None  # the difference was found against it
-        figures: dict[str, Any] = {
-            "ref": req.request_id,
-            "request_id": req.request_id,
-            "head_count": found.confirmed_heads,
-            "passed": summary.passed,
-            "absent": summary.absent,
-            "expected_heads": found.expected_heads,
-            "expected_amount": f"{found.expected_amount:.2f}",
-            "confirmed_amount": f"{found.confirmed_amount:.2f}",
-            "difference": f"{found.amount:+.2f}",
-        }
-        if found.amount == 0:
-            # The audit keeps the plan's figures, never a candidate's.
-            await self._audit_raw(
-                "payment_difference_cleared",
-                req.actor,
-                note=t("plan.difference_cleared", heads=found.expected_heads),
-                **figures,
-            )
+        if cleared:
+            if not audited_first:
+                await self._audit_cleared(req, figures, found.expected_heads)
             if opened is None:
                 return t("plan.difference_figures_follow", heads=found.expected_heads)
             await self._notify(
@@ -1982,6 +1992,20 @@ class ExamPlanWorkflow:
             difference=t("plan.difference_mail", difference=text),
         )
         return t("plan.difference_opened", difference=text)
+
+    async def _audit_cleared(
+        self, req: CorrectionApply, figures: dict[str, Any], heads: int
+    ) -> None:
+        """The audit line of a correction that left the confirmed money as
+        it is: with the absentees paid for that the figures now read, which
+        the approval sheet takes as a settlement's."""
+        await self._audit_raw(
+            "payment_difference_cleared",
+            req.actor,
+            note=t("plan.difference_cleared", heads=heads),
+            absentees_paid=self._state.payment.absentees_paid,
+            **figures,
+        )
 
     async def _record_payment_hold(self) -> None:
         """Tell the database what holds the plan out of approval by its
@@ -2437,6 +2461,17 @@ class ExamPlanWorkflow:
                 refusal = Refusal("wrong_stage", t("plan.application_required"))
         if refusal is not None:
             return refusal
+        difference = state.payment.difference
+        if difference is not None:
+            # The counts changed after finance confirmed: the application
+            # does not add up, but the site has nothing to send again.
+            return Refusal(
+                "difference_open",
+                t(
+                    "plan.correct_difference_open",
+                    difference=difference_text(difference),
+                ),
+            )
         mismatch = payment_mismatch(state)
         if mismatch is not None:
             return mismatch
@@ -2586,16 +2621,31 @@ class ExamPlanWorkflow:
                 role=req.actor.role,
                 person=req.actor.person,
             )
-            invoice = self._invoice_after_settlement(difference.amount)
             old_heads, old_amount = payment.head_count, payment.confirmed_amount_text
+            if (
+                payment.invoice_number is not None
+                and payment.invoiced_share is None
+                and not state.is_open(Duty.INVOICE_CORRECTION.value)
+            ):
+                # An invoice taken before its share was kept: it matched then.
+                payment.invoiced_share = payment.confirmed_amount
             payment.settlements.append(settled)
             payment.take_figures(difference)
             state.close_duty(Duty.PAYMENT_DIFFERENCE.value, now, req.actor)
-            if payment.invoice_number is not None:
+            # Owed while the invoice is for another total than the settled
+            # one; one settlement undoing another brings them back together.
+            if invoice_outdated(payment):
                 state.open_duty(Duty.INVOICE_CORRECTION, now)
+            else:
+                state.close_duty(Duty.INVOICE_CORRECTION.value, now, req.actor)
+            invoice = self._invoice_after_settlement()
             self._alarms_changed = True
-            await self._record_payment_hold()
             text = settlement_text(settled)
+            # The sheet a gathering draws reads the payment from this line: it
+            # is written before the hold lifts, never after (as invoices are).
+            audited_first = self._patched_case(PAYMENT_FACTS_BEFORE_HOLD_LIFTS)
+            if not audited_first:
+                await self._record_payment_hold()
             # ``amount``, ``received_on`` and ``reference`` are the confirmed
             # payment's as it now reads, as a confirmation's line gives them:
             # the batch's sheet and the joint payment's checks read them.
@@ -2619,6 +2669,8 @@ class ExamPlanWorkflow:
                 settlement_reference=req.reference.strip(),
                 request_id=difference.request_id,
             )
+            if audited_first:
+                await self._record_payment_hold()
             await self._notify(
                 "payment_difference_settled",
                 [Role.FINANCE, Role.TECH_DEPT],
@@ -2629,30 +2681,34 @@ class ExamPlanWorkflow:
                 accepted=True, message=t("plan.difference_settled") + invoice
             )
 
-    def _invoice_after_settlement(self, amount: Decimal) -> str:
-        """What finance does with the invoice once the difference ``amount``
-        is settled (before the figures change): correct the plan's own
-        invoice to the new total; a joint payment's invoice for its total,
-        on every plan of the payment; record none yet for the new total."""
+    def _invoice_after_settlement(self) -> str:
+        """What finance does with the invoice once a difference is settled
+        (the figures already the new ones): record none yet for the new
+        total; none where the invoice matches it again; correct the plan's
+        own invoice to it; a joint payment's whole invoice, on every plan of
+        the payment, to the total moved by as much as the plan's share."""
         payment = self._state.payment
-        new_total = (Decimal(str(payment.confirmed_amount)) + amount).quantize(
-            Decimal("0.01")
-        )
+        new_total = Decimal(str(payment.confirmed_amount)).quantize(Decimal("0.01"))
         number = payment.invoice_number
         if number is None:
             return t("plan.difference_invoice_none", amount=f"{new_total:.2f}")
+        if not invoice_outdated(payment):
+            return t(
+                "plan.difference_invoice_matches",
+                number=number,
+                amount=payment.invoice_amount_text or "",
+            )
         invoiced = payment.invoice_amount
+        share = payment.invoiced_share
         # The approved plans carrying a whole-payment invoice are corrected
         # with the first plan of the payment corrected.
-        if invoiced is not None and joint_total_claimed(
-            payment, Decimal(str(invoiced))
-        ):
-            whole = (Decimal(str(invoiced)) + amount).quantize(Decimal("0.01"))
+        if invoiced is not None and share is not None and invoiced_whole(payment):
+            whole = Decimal(str(invoiced)) + new_total - Decimal(str(share))
             return t(
                 "plan.difference_invoice_whole",
                 number=number,
                 plans="、".join(sorted(set(payment.paid_plan_ids))),
-                total=f"{whole:.2f}",
+                total=f"{whole.quantize(Decimal('0.01')):.2f}",
                 share=f"{new_total:.2f}",
             )
         joint = t("plan.difference_invoice_own_joint") if is_joint(payment) else ""
@@ -2762,6 +2818,7 @@ class ExamPlanWorkflow:
         payment.invoice_number = number
         payment.invoice_issued_on = req.issued_on
         payment.invoice_amount = float(req.amount)
+        payment.invoiced_share = payment.confirmed_amount
         payment.void_invoice_number = None
 
     def _invoice_changes(self, req: InvoiceRecord) -> list[str]:

@@ -363,15 +363,17 @@ async def test_the_tech_dept_signs_off_a_plan_whose_confirmed_payment_differs(
     site's sign-offs are still taken, and the plan awaits its approval.
 
     With CERTFLOW_RECORD_HISTORIES=1 its history is written to
-    ``histories/exam-plan-payment-differs.json`` (recorded with the release
-    before payment differences were recorded, for the replay test).
+    ``histories/exam-plan-payment-differs.json`` only where that file is
+    missing: the one kept was recorded with the release before payment
+    differences were recorded, for the replay test, and a run of today's
+    code must never replace it.
     """
     driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
     await _corrected_after_application(driver, confirm=True)
     await sign_off(driver)
-    if os.environ.get("CERTFLOW_RECORD_HISTORIES"):
+    path = Path(__file__).parent / "histories" / "exam-plan-payment-differs.json"
+    if os.environ.get("CERTFLOW_RECORD_HISTORIES") and not path.exists():
         history = await driver.h.fetch_history()
-        path = Path(__file__).parent / "histories" / "exam-plan-payment-differs.json"
         path.write_text(history.to_json(), encoding="utf-8")
     # Left held, it would be held back by every later test's gathering.
     cancelled = await driver.h.execute_update(

@@ -22,6 +22,7 @@ import pytest
 from activities.batch_report import BatchReportActivities, Check
 from certflow.actions import (
     BatchDecisionRequest,
+    CancelRequest,
     DifferenceSettlement,
     InvoiceRecord,
     PaymentConfirmation,
@@ -32,16 +33,22 @@ from certflow.models import Role, Stage
 from certflow.payment_difference import DifferenceKind, difference_text
 from certflow.plan import Duty
 from tests.cli.conftest import certflow_runner
+from tests.conftest import replay_all
 from tests.support import (
     FINANCE,
     GM,
+    TECH,
+    HeldAnswer,
     PlanDriver,
     approve_and_apply,
     correction_request,
     mails_of,
     refusal_text,
+    runs_of,
+    worker_holding,
 )
 from tests.workflow.test_finance import _application, sign_off
+from tests.workflow.test_update_flood import continued
 from tests.workflow.test_web_ui_details import details_showing
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 
@@ -52,38 +59,56 @@ wf = ExamPlanWorkflow
 SEQ_12 = "2026110412012"
 # Seq 2 of the sample passes; absent, it does not.
 SEQ_2 = "2026110412002"
+# Seqs 6 and 18 of the sample are absent (缺考); present, they fail until
+# both part scores are in.
+SEQ_6 = "2026110412006"
+SEQ_18 = "2026110412018"
 FINANCE_ARGS = ["--as", "finance", "--person", FINANCE.person]
 
 
+async def _filed(driver: PlanDriver, admission: str, field: str, value: str) -> str:
+    filed = await driver.h.execute_update(
+        wf.submit_correction, correction_request(admission, field, value)
+    )
+    assert filed.accepted and filed.reference, filed.message
+    return str(filed.reference)
+
+
 async def _confirmed_then_corrected(
-    driver: PlanDriver, corrections: list[tuple[str, str, str]], *, invoice: bool
+    driver: PlanDriver,
+    corrections: list[tuple[str, str, str]],
+    *,
+    invoice: bool,
+    heads: int = 14,
+    absentees: int = 0,
+    amount: str = "4200.00",
+    applied_first: tuple[tuple[str, str, str], ...] = (),
+    **input_fields: Any,
 ) -> list[str]:
-    """A plan whose site paid 4200.00 for its 14 passes, confirmed by finance
-    (and invoiced, with ``invoice``), before the corrections filed during
-    publicity were applied; both sign-offs done. Returns the requests' ids."""
-    await driver.reach_publicity()
+    """A plan whose site paid 4200.00 for its 14 passes (or ``amount`` for
+    ``heads``, ``absentees`` of them absent), confirmed by finance (and
+    invoiced, with ``invoice``), before the corrections filed during
+    publicity were applied (those ``applied_first`` were, during publicity);
+    the plan's input has ``input_fields``. Returns the requests' ids."""
+    await driver.reach_publicity(**input_fields)
     await driver.open_publicity()
-    filed = []
-    for admission, field, value in corrections:
-        answer = await driver.h.execute_update(
-            wf.submit_correction, correction_request(admission, field, value)
-        )
-        assert answer.accepted and answer.reference, answer.message
-        filed.append(answer.reference)
+    for admission, field, value in applied_first:
+        await _apply(driver, await _filed(driver, admission, field, value))
+    filed = [await _filed(driver, *correction) for correction in corrections]
     await driver.skip(15)
     await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
     today = await driver.today()
     uploaded = await driver.h.execute_update(
-        wf.upload_application, _application(driver, 14, 0, "4200.00", today)
+        wf.upload_application, _application(driver, heads, absentees, amount, today)
     )
     assert uploaded.accepted, uploaded.message
     confirmed = await driver.h.execute_update(
         wf.confirm_payment,
-        _payment(Decimal("4200.00"), today),
+        _payment(Decimal(amount), today),
     )
     assert confirmed.accepted, confirmed.message
     if invoice:
-        await driver.record_invoice()
+        await driver.record_invoice(Decimal(amount))
     return filed
 
 
@@ -142,10 +167,7 @@ async def test_a_supplement_holds_the_plan_until_settled_and_invoiced_anew(
     certflow = certflow_runner(worker_settings, client)
     driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
     plan_id = driver.plan.plan_id
-    [request_id] = await _confirmed_then_corrected(
-        driver, [(SEQ_12, "practical", "60.10")], invoice=True
-    )
-    applied = await _apply(driver, request_id)
+    applied = await _a_15th_pass(driver, invoice=True)
 
     status = await driver.status()
     difference = status.payment.difference
@@ -377,4 +399,301 @@ async def test_a_second_correction_reckons_against_the_current_total(
             "SELECT reason FROM payment_holds WHERE plan_id = $1", driver.plan.plan_id
         )
         is None
+    )
+
+
+async def _a_15th_pass(driver: PlanDriver, *, invoice: bool) -> str:
+    """4200.00 confirmed for 14 (and invoiced, with ``invoice``), then a
+    correction applied that makes a 15th pass; returns its answer."""
+    [request_id] = await _confirmed_then_corrected(
+        driver, [(SEQ_12, "practical", "60.10")], invoice=invoice
+    )
+    return await _apply(driver, request_id)
+
+
+async def _a_pass_then_an_absentee(
+    make_driver: Any, **input_fields: Any
+) -> tuple[PlanDriver, str, str]:
+    """A plan at 300.00 a head, 4200.00 confirmed and invoiced for 14, with
+    two requests to apply: a 15th pass, then a candidate paid for absent."""
+    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    first, second = await _confirmed_then_corrected(
+        driver,
+        [(SEQ_12, "practical", "60.10"), (SEQ_2, "status", "缺考")],
+        invoice=True,
+        **input_fields,
+    )
+    return driver, first, second
+
+
+async def _settle(driver: PlanDriver, amount: str, *, refund: bool = False) -> str:
+    """Finance settles the open difference, dated today; returns the answer."""
+    today = await driver.today()
+    day = {"refunded_on" if refund else "received_on": today}
+    settled = await driver.h.execute_update(
+        wf.settle_payment_difference,
+        DifferenceSettlement(actor=FINANCE, amount=Decimal(amount), **day),
+    )
+    assert settled.accepted, settled.message
+    return str(settled.message)
+
+
+async def _hold_of(pool: Any, plan_id: str) -> str | None:
+    reason: str | None = await pool.fetchval(
+        "SELECT reason FROM payment_holds WHERE plan_id = $1", plan_id
+    )
+    return reason
+
+
+async def _cancelled(driver: PlanDriver) -> None:
+    """Cancel a plan a test leaves awaiting approval, so no gathering of a
+    later test takes it (or holds it back)."""
+    cancelled = await driver.h.execute_update(
+        wf.cancel_plan,
+        CancelRequest(actor=TECH, reason="测试结束", refund_by_finance=True),
+    )
+    assert cancelled.accepted, cancelled.message
+
+
+async def _sheet_line(worker_settings: Any, resources: Any, plan_id: str) -> Any:
+    """The plan's line of an approval sheet drawn now, as a gathering would."""
+    pool, store = resources
+    report = await BatchReportActivities(worker_settings, pool, store).gather(
+        BatchReportRequest(batch_id=f"S-{plan_id}", plan_ids=[plan_id])
+    )
+    [line] = report.lines
+    return line
+
+
+async def test_a_settlement_back_to_the_invoiced_total_owes_no_invoice_correction(
+    make_driver: Any, resources: Any
+) -> None:
+    """Review: 4200.00 confirmed and invoiced; a 15th pass, +300.00 settled;
+    another candidate absent, -300.00 settled. The payment reads 4200.00 again,
+    as the invoice does: nothing is owed for the invoice and nothing holds
+    the plan (before, the plan was held for ever: the correction finance was
+    told to make, 按 4200.00 元, was refused as unchanged)."""
+    pool, _ = resources
+    driver, first, second = await _a_pass_then_an_absentee(make_driver)
+    plan_id = driver.plan.plan_id
+    await _apply(driver, first)
+    answer = await _settle(driver, "300.00")
+    assert "按 4500.00 元" in answer
+    owed = {o.duty for o in (await driver.status()).owed}
+    assert Duty.INVOICE_CORRECTION in owed
+    assert await _hold_of(pool, plan_id) == "invoice"
+
+    await _apply(driver, second)
+    answer = await _settle(driver, "300.00", refund=True)
+
+    assert answer.endswith(
+        t(
+            "plan.difference_invoice_matches",
+            number=driver.invoice_number,
+            amount="4200.00",
+        )
+    )
+    status = await driver.status()
+    assert (status.payment.confirmed_amount, status.payment.head_count) == (
+        4200.0,
+        14,
+    )
+    assert Duty.INVOICE_CORRECTION not in {o.duty for o in status.owed}
+    assert await _hold_of(pool, plan_id) is None
+    assert len(status.payment.settlements) == 2
+
+
+async def test_an_absentee_paid_for_who_passes_leaves_the_sheet_matching(
+    make_driver: Any, resources: Any, worker_settings: Any
+) -> None:
+    """Review: the site paid 4500.00 for 14 passes and 1 absentee; both
+    absentees are corrected present, one of them passing. The money is as it
+    was (15 passes, no absentee to pay for): the plan said so, but the
+    approval sheet read the application's absentee, 16 × 300.00 against
+    4500.00 paid, and flagged the plan."""
+    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    plan_id = driver.plan.plan_id
+    absent, theory, practical = await _confirmed_then_corrected(
+        driver,
+        [
+            (SEQ_18, "status", "正常"),
+            (SEQ_6, "theory", "80"),
+            (SEQ_6, "practical", "80"),
+        ],
+        invoice=False,
+        heads=15,
+        absentees=1,
+        amount="4500.00",
+        applied_first=((SEQ_6, "status", "正常"),),
+    )
+    # The other absentee present (and failed): none left to pay for, 退还 300.00.
+    await _apply(driver, absent)
+    difference = (await driver.status()).payment.difference
+    assert difference is not None and difference.amount == Decimal("-300.00")
+    await _apply(driver, theory)
+    # Passed: the money is as confirmed again; the figures follow.
+    answer = await _apply(driver, practical)
+    assert answer.endswith(t("plan.difference_cleared", heads=15))
+    payment = (await driver.status()).payment
+    assert payment.difference is None
+    assert (payment.head_count, payment.absentees_paid) == (15, 0)
+
+    line = await _sheet_line(worker_settings, resources, plan_id)
+    assert line.line.passed == 15 and line.line.payment.absentees_paid == 0
+    assert line.check is Check.MATCH, line
+    assert line.line.payment.amount == Decimal("4500.00")
+
+
+async def test_the_sheet_reads_the_settlement_before_the_hold_lifts(
+    make_driver: Any, resources: Any, worker_settings: Any
+) -> None:
+    """Review: a settlement lifted the plan's hold before it wrote the audit
+    line the approval sheet reads the payment from; a gathering in between
+    drew the sheet from the old confirmation (4200.00 for 15 passes:
+    flagged). The hold's lift is held here, as on a loaded worker, while a
+    sheet is drawn."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    plan_id = driver.plan.plan_id
+    hold = HeldAnswer(
+        "record_payment_hold",
+        when=lambda h: h.plan_id == plan_id and h.reason is None,
+    )
+    async with worker_holding(driver, resources, hold):
+        await _a_15th_pass(driver, invoice=False)
+        await sign_off(driver)
+        settling = asyncio.create_task(_settle(driver, "300.00"))
+        await asyncio.wait_for(hold.written.wait(), 30)
+        # The hold is lifted in PostgreSQL: a gathering would take the plan.
+        assert await _hold_of(pool, plan_id) is None
+        line = await _sheet_line(worker_settings, resources, plan_id)
+        hold.released.set()
+        await asyncio.wait_for(settling, 30)
+        await _cancelled(driver)
+        # Ended before its worker is: the clock skips no time for a plan
+        # whose worker is gone.
+        await asyncio.wait_for(driver.h.result(), 30)
+    assert line.line.payment.amount == Decimal("4500.00")
+    assert line.check is Check.MATCH, line
+
+
+async def test_a_plan_with_an_open_difference_cancelled_is_held_no_more(
+    make_driver: Any,
+    resources: Any,
+    sink_messages: Any,
+    worker_settings: Any,
+    client: Any,
+) -> None:
+    """Review: cancelling a plan whose difference was open withdrew the duty
+    but left the plan held in ``payment_holds``, ``certflow status`` still
+    said 待财务部结清, and finance's mail named the money confirmed but not
+    the difference (a supplement the site may have paid, to return too).
+    And finance's correction of the payment meanwhile was refused as if the
+    site had to send its application again."""
+    pool, _ = resources
+    certflow = certflow_runner(worker_settings, client)
+    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    plan_id = driver.plan.plan_id
+    await _a_15th_pass(driver, invoice=True)
+    await sign_off(driver)
+    difference = (await driver.status()).payment.difference
+    assert difference is not None
+    text = difference_text(difference)
+
+    # payment --correct says to settle first, not to have the site send again.
+    correction = PaymentConfirmation(
+        actor=FINANCE,
+        received_amount=Decimal("4200.00"),
+        received_on=await driver.today(),
+        reference="BK-0999",
+        correct=True,
+        reason="补记凭证号",
+    )
+    refusal = await refusal_text(
+        driver.h.execute_update(wf.confirm_payment, correction)
+    )
+    assert refusal == "difference_open: " + t(
+        "plan.correct_difference_open", difference=text
+    )
+    assert "重新上传" not in refusal.replace("无须重新上传", "")
+
+    await _cancelled(driver)
+
+    assert await _hold_of(pool, plan_id) is None
+    shown = await certflow("status", plan_id)
+    assert "待财务部结清" not in shown.out, shown.out
+    assert t("payment_difference.open_cancelled", difference=text) in shown.out
+    [mail] = await mails_of(sink_messages, plan_id, "plan_cancelled_money")
+    body = str(mail.get_body(("plain",)).get_content())
+    assert t("plan.money_held_difference", difference=text) in body
+
+
+async def test_without_a_fee_a_count_that_comes_back_costs_what_was_paid(
+    make_driver: Any,
+) -> None:
+    """Review: a plan without a fee priced each difference at the rate of
+    the total last settled, rounded each time: 1000.09 for 14, 13 heads
+    (退还 71.43), 14 again (补缴 71.44), 1000.10 for what cost 1000.09. Now
+    at the first confirmed payment's rate, rounded once."""
+    driver: PlanDriver = await make_driver()
+    assert driver.plan.fee_per_candidate is None
+    absent, passes = await _confirmed_then_corrected(
+        driver,
+        [(SEQ_2, "status", "缺考"), (SEQ_12, "practical", "60.10")],
+        invoice=False,
+        amount="1000.09",
+    )
+    await _apply(driver, absent)
+    difference = (await driver.status()).payment.difference
+    assert difference is not None
+    assert (difference.expected_heads, difference.amount) == (13, Decimal("-71.43"))
+    await _settle(driver, "71.43", refund=True)
+
+    await _apply(driver, passes)
+    difference = (await driver.status()).payment.difference
+    assert difference is not None
+    assert difference.expected_amount == Decimal("1000.09")
+    assert difference.amount == Decimal("71.43")
+    await _settle(driver, "71.43")
+    payment = (await driver.status()).payment
+    assert (payment.confirmed_amount_text, payment.head_count) == ("1000.09", 14)
+
+
+async def test_an_open_difference_and_its_settlements_survive_continue_as_new(
+    make_driver: Any, resources: Any
+) -> None:
+    """The plan's run reaches its update limit right after the correction
+    that opens the difference: the new run holds the difference, owes its
+    settlement, keeps the plan held, takes the settlement and reckons the
+    next correction against the settled total."""
+    pool, _ = resources
+    # 7 updates to publicity, 2 requests, the application, the confirmation
+    # and the invoice: 12; the first request's decision and application: 14.
+    driver, first, second = await _a_pass_then_an_absentee(make_driver, update_limit=14)
+    plan_id = driver.plan.plan_id
+    assert len(await runs_of(driver)) == 1
+    await _apply(driver, first)
+    before = (await driver.status()).payment.difference
+    runs = await continued(driver)
+    assert len(runs) == 2
+
+    status = await driver.status()
+    assert status.payment.difference == before is not None
+    assert Duty.PAYMENT_DIFFERENCE in {o.duty for o in status.owed}
+    assert await _hold_of(pool, plan_id) == "difference"
+    await _settle(driver, "300.00")
+    await _apply(driver, second)
+
+    status = await driver.status()
+    [settled] = status.payment.settlements
+    assert settled.amount == Decimal("300.00")
+    difference = status.payment.difference
+    assert difference is not None
+    assert (difference.confirmed_amount, difference.amount) == (
+        Decimal("4500.00"),
+        Decimal("-300.00"),
+    )
+    assert await _hold_of(pool, plan_id) == "difference"
+    await replay_all(
+        [driver.client.get_workflow_handle(driver.h.id, run_id=r) for r in runs]
     )
