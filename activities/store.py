@@ -40,6 +40,7 @@ from certflow.joint_payment import (
     lists_disagree,
 )
 from certflow.models import Stage
+from certflow.payment_difference import HOLD_JOINT
 
 # The error type of a registration refused for a plan id another workflow holds.
 PLAN_ID_TAKEN = "plan_id_taken"
@@ -163,16 +164,78 @@ async def payment_held(
     conn: asyncpg.Connection, plan_ids: list[str]
 ) -> dict[str, dict[str, Any]]:
     """Of ``plan_ids``, those their payment holds out of approval (see
-    ``PlanStore.record_payment_hold``): each with the reason and figures."""
+    ``PlanStore.record_payment_hold``): each with the reason and figures.
+
+    A plan's own payment holds it; so does another plan of its joint payment
+    where one invoice is recorded for the whole payment (see
+    ``_held_with_partners``). The payments' invoice locks are taken before
+    the holds are read: a plan writing its hold waits for the caller's
+    transaction, or the caller finds it written.
+    """
+    own = await _own_holds(conn, plan_ids)
+    return await _held_with_partners(conn, plan_ids) | own
+
+
+async def _own_holds(
+    conn: asyncpg.Connection, plan_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Of ``plan_ids``, those not cancelled that hold themselves out of
+    approval by their payment, with the reason and figures."""
     rows = await conn.fetch(
-        "SELECT plan_id, reason, details FROM payment_holds"
-        " WHERE plan_id = ANY($1) AND reason IS NOT NULL ORDER BY plan_id",
+        "SELECT plan_id, reason, details FROM payment_holds JOIN plans USING (plan_id)"
+        " WHERE plan_id = ANY($1) AND reason IS NOT NULL AND stage <> $2"
+        " ORDER BY plan_id",
         plan_ids,
+        Stage.CANCELLED.value,
     )
     return {
         row["plan_id"]: {"reason": row["reason"], "details": row["details"]}
         for row in rows
     }
+
+
+async def _held_with_partners(
+    conn: asyncpg.Connection, plan_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Of ``plan_ids``, those another plan of their joint payment holds: the
+    payment is invoiced whole, and that plan's payment holds it (a difference
+    not settled, or its invoice not reissued for the settled total). The one
+    invoice is then wrong on every plan of the payment, until it is reissued
+    for the new total and recorded anew on all (then their invoices agree,
+    or ``disagreeing_payments`` holds them). Each with ``joint`` and the
+    holding plan's reason and figures."""
+    rows = await conn.fetch(_PAID_PLANS, plan_ids)
+    groups = joint_groups({row["plan_id"]: _plan_ids(row["paid"]) for row in rows})
+    named = sorted({p for group in groups for p in group})
+    await _lock_payment(conn, named)
+    invoices = await _invoices(conn, named)
+    holding = await _own_holds(conn, named)
+    held: dict[str, dict[str, Any]] = {}
+    for group in groups:
+        carried = [h for h in invoices if h.plan_id in group]
+        # Recorded before the way was kept, a number carried by two plans.
+        shared = {
+            h.number for h in carried if [c.number for c in carried].count(h.number) > 1
+        }
+        whole = [h for h in carried if h.whole_payment or h.number in shared]
+        holders = sorted(p for p in group if p in holding)
+        if not whole or not holders:
+            continue
+        for plan_id in sorted(group & set(plan_ids)):
+            holder = next((p for p in holders if p != plan_id), None)
+            if holder is None:
+                continue
+            hold = holding[holder]
+            held[plan_id] = {
+                "reason": HOLD_JOINT,
+                "details": {
+                    **hold["details"],
+                    "plan": holder,
+                    "plan_reason": hold["reason"],
+                    "invoice": whole[0].number,
+                },
+            }
+    return held
 
 
 # What each plan's latest accepted application says its payment covers.
@@ -1050,21 +1113,27 @@ class PlanStore:
     async def record_payment_hold(self, hold: PaymentHold) -> None:
         """Write what holds the plan out of approval by its payment (or that
         nothing does): ``claim_ready_plans`` reads it. Written at the plan's
-        clock, so an attempt that lands late never undoes a newer write."""
-        await self.pool.execute(
-            """
-            INSERT INTO payment_holds AS h (plan_id, reason, details, at)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (plan_id) DO UPDATE
-                SET reason = EXCLUDED.reason, details = EXCLUDED.details,
-                    at = EXCLUDED.at
-                WHERE h.at <= EXCLUDED.at
-            """,
-            hold.plan_id,
-            hold.reason,
-            hold.details,
-            hold.at,
-        )
+        clock, so an attempt that lands late never undoes a newer write.
+
+        Under the plan's invoice lock, as a gathering reads the holds of a
+        joint payment's plans (see ``payment_held``): a hold written while
+        a gathering weighs the plan's partners waits for it to end."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await _lock_payment(conn, [hold.plan_id])
+            await conn.execute(
+                """
+                INSERT INTO payment_holds AS h (plan_id, reason, details, at)
+                VALUES ($1, $2, $3, $4)
+                ON CONFLICT (plan_id) DO UPDATE
+                    SET reason = EXCLUDED.reason, details = EXCLUDED.details,
+                        at = EXCLUDED.at
+                    WHERE h.at <= EXCLUDED.at
+                """,
+                hold.plan_id,
+                hold.reason,
+                hold.details,
+                hold.at,
+            )
 
     @activity.defn
     async def check_joint_payment(self, req: JointPaymentCheck) -> JointPaymentFacts:

@@ -40,6 +40,7 @@ from certflow.models import (
 from certflow.payment_difference import (
     HOLD_DIFFERENCE,
     HOLD_INVOICE,
+    HOLD_JOINT,
     PaymentDifference,
     SettledDifference,
     expected_amount,
@@ -631,6 +632,9 @@ class PlanState(Model):
             return None
         hold = self.batch_hold
         if hold is None or hold.invoices or not hold.payment_reason:
+            return hold
+        if hold.payment_reason == HOLD_JOINT:
+            # Another plan of its payment held it: as the gathering said.
             return hold
         # The plan's own payment held it: what holds it now is the plan's to
         # say (a settlement or a corrected invoice since lifts or changes it).

@@ -1,0 +1,211 @@
+"""A payment difference on one plan of a joint payment invoiced whole, and
+the invoices and messages around a settlement.
+
+One invoice for a whole joint payment is one invoice on every plan of it: a
+difference on one plan makes it wrong on all of them. Regression (finance
+staff trial): P13 and P14 were one payment invoiced whole (8400.00); a late
+correction made P13 owe a refund, the answer said no plan of the payment
+would be gathered until all were corrected alike, yet a gathering took P14
+with its 8400.00 invoice, and its status said nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from certflow.actions import DifferenceSettlement
+from certflow.i18n import t
+from certflow.models import Stage
+from tests.cli.conftest import certflow_runner
+from tests.support import (
+    FINANCE,
+    TECH,
+    PlanDriver,
+    approve_and_apply,
+    correction_request,
+)
+from tests.workflow.test_finance import sign_off
+from tests.workflow.test_invoice_records import (
+    _invoice,
+    _joint_application,
+    _joint_invoice,
+)
+from tests.workflow.test_web_ui_details import details_showing
+from workflows import ExamPlanWorkflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
+
+wf = ExamPlanWorkflow
+# Seq 2 of the sample passes; absent, it does not.
+SEQ_2 = "2026110412002"
+# Seq 12 of the sample fails (practical 50.10); 60.10 makes it pass.
+SEQ_12 = "2026110412012"
+TECH_ARGS = ["--as", "tech_dept", "--person", TECH.person]
+HELD_BY_PARTNER = t("payment_difference.held_joint").split("{")[0]
+
+
+async def late_difference_in_joint_payment(
+    make_driver: Any,
+    number: str,
+    correction: tuple[str, str, str],
+    *,
+    issue_partner: bool = False,
+) -> tuple[PlanDriver, PlanDriver]:
+    """Two plans of one payment, 4200.00 each, invoiced whole (8400.00)
+    under ``number``: the second awaiting approval as paid (approved and
+    issued, with ``issue_partner``); the first with ``correction`` applied
+    after finance confirmed its payment, a difference open, not signed off."""
+    held: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    partner: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    for driver in (held, partner):
+        await driver.reach_publicity()
+    await held.open_publicity()
+    filed = await held.h.execute_update(
+        wf.submit_correction, correction_request(*correction)
+    )
+    assert filed.accepted and filed.reference, filed.message
+    await held.skip(15)
+    for driver in (held, partner):
+        await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    paid = [held.plan.plan_id, partner.plan.plan_id]
+    # The request is not applied yet: the tech dept cannot sign off.
+    await _joint_application(held, paid, site_signoff=False, org_signoff=False)
+    await _joint_application(partner, paid)
+    for driver in (held, partner):
+        assert (await _joint_invoice(driver, number, "8400.00")).accepted
+    await partner.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    if issue_partner:
+        await partner.approve_in_batch()
+        await partner.wait_for(lambda s: s.stage == Stage.ISSUED, attempts=600)
+    await approve_and_apply(held, filed.reference)
+    assert (await held.status()).payment.difference is not None
+    return held, partner
+
+
+async def _difference_beside_a_waiting_plan(
+    make_driver: Any, number: str, correction: tuple[str, str, str]
+) -> tuple[PlanDriver, PlanDriver]:
+    """As ``late_difference_in_joint_payment``, both plans awaiting approval."""
+    held, partner = await late_difference_in_joint_payment(
+        make_driver, number, correction
+    )
+    await sign_off(held)
+    return held, partner
+
+
+async def _awaiting(pool: Any, *drivers: PlanDriver) -> None:
+    """Until PostgreSQL has the plans awaiting approval too."""
+    plans = [d.plan.plan_id for d in drivers]
+    for _ in range(100):
+        rows = await pool.fetch(
+            "SELECT stage FROM plans WHERE plan_id = ANY($1)", plans
+        )
+        if {r["stage"] for r in rows} == {Stage.AWAITING_APPROVAL.value}:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{plans} never awaited approval in PostgreSQL")
+
+
+async def _gather(certflow: Any, batch_id: str) -> str:
+    """``batch gather`` by the tech dept; what it said."""
+    gathered = await certflow(*TECH_ARGS, "batch", "gather", "--batch-id", batch_id)
+    assert gathered.status == 0, gathered.out
+    return str(gathered.out)
+
+
+async def _batch_of(pool: Any, plan_id: str) -> str | None:
+    return await pool.fetchval(  # type: ignore[no-any-return]
+        "SELECT batch_id FROM plans WHERE plan_id = $1", plan_id
+    )
+
+
+async def test_a_difference_on_one_plan_holds_every_plan_of_a_whole_invoice(
+    make_driver: Any, resources: Any, client: Any, worker_settings: Any
+) -> None:
+    """P13 owes a refund of 300.00; P14, its partner under one 8400.00
+    invoice, is held back too, its status, ``--json``, Web UI page and the
+    gathering naming P13. Settled, P13's invoice is still to reissue: both
+    held. P13's reissued (8100.00) and P14's not yet: both held, for the
+    invoices that disagree. Both reissued: the next gathering takes both."""
+    pool, _ = resources
+    certflow = certflow_runner(worker_settings, client)
+    shared, anew = "26442000000000130001", "26442000000000130002"
+    held, partner = await _difference_beside_a_waiting_plan(
+        make_driver, shared, (SEQ_2, "status", "缺考")
+    )
+    a, b = held.plan.plan_id, partner.plan.plan_id
+    await _awaiting(pool, held, partner)
+
+    first = f"B-{b}-1"
+    said = await _gather(certflow, first)
+    assert await _batch_of(pool, b) is None and await _batch_of(pool, a) is None
+    line = next(row for row in said.splitlines() if row.startswith(f"{b}："))
+    assert HELD_BY_PARTNER in line and a in line, said
+    shown = await certflow("status", b)
+    assert HELD_BY_PARTNER in shown.out and a in shown.out, shown.out
+    hold = json.loads((await certflow("status", b, "--json")).out)["held_back"]
+    assert (hold["batch_id"], hold["payment_reason"]) == (first, "joint")
+    assert hold["payment_details"]["plan"] == a
+    details = await details_showing(partner, first)
+    line = next(row for row in details.splitlines() if first in row)
+    assert a in line and "缴费差额" in line, line
+
+    # Settled: P13's whole invoice is to be reissued; both still held.
+    settled = await held.h.execute_update(
+        wf.settle_payment_difference,
+        DifferenceSettlement(
+            actor=FINANCE, amount=Decimal("300.00"), refunded_on=await held.today()
+        ),
+    )
+    assert settled.accepted, settled.message
+    second = f"B-{b}-2"
+    said = await _gather(certflow, second)
+    assert await _batch_of(pool, b) is None, said
+    hold = json.loads((await certflow("status", b, "--json")).out)["held_back"]
+    assert (hold["batch_id"], hold["payment_reason"]) == (second, "joint")
+    assert hold["payment_details"]["plan_reason"] == "invoice"
+
+    # P13 reissued, P14 not yet: the invoices disagree.
+    reissued = await _invoice(
+        held, anew, amount="8100.00", correct=True, reason="退还后红字冲销，重开"
+    )
+    assert reissued.accepted, reissued.message
+    third = f"B-{b}-3"
+    await _gather(certflow, third)
+    assert await _batch_of(pool, b) is None and await _batch_of(pool, a) is None
+    hold = json.loads((await certflow("status", b, "--json")).out)["held_back"]
+    assert hold["batch_id"] == third and hold["invoices"], hold
+
+    # Both reissued: gathered, and nothing says they are held.
+    followed = await _invoice(
+        partner, anew, amount="8100.00", correct=True, reason="退还后红字冲销，重开"
+    )
+    assert followed.accepted, followed.message
+    last = f"B-{b}-4"
+    await _gather(certflow, last)
+    for driver in (held, partner):
+        await driver.wait_gathered(last)
+    assert json.loads((await certflow("status", b, "--json")).out)["held_back"] is None
+
+
+async def test_an_open_supplement_holds_the_partner_of_a_whole_invoice(
+    make_driver: Any, resources: Any, client: Any, worker_settings: Any
+) -> None:
+    """With a 补缴 still open on one plan, its partner under one whole
+    invoice was gathered; it is held back, naming the plan that holds it."""
+    pool, _ = resources
+    certflow = certflow_runner(worker_settings, client)
+    held, partner = await _difference_beside_a_waiting_plan(
+        make_driver, "26442000000000130101", (SEQ_12, "practical", "60.10")
+    )
+    a, b = held.plan.plan_id, partner.plan.plan_id
+    await _awaiting(pool, held, partner)
+    said = await _gather(certflow, f"B-{b}-1")
+    assert await _batch_of(pool, b) is None, said
+    shown = await certflow("status", b)
+    assert HELD_BY_PARTNER in shown.out and a in shown.out and "补缴" in shown.out
