@@ -52,6 +52,9 @@ GATHER_BATCH = "gather_batch"
 # The audit action of a plan a gathering left out: its joint payment's
 # invoices disagree.
 HELD_BACK = "held_back_from_batch"
+# The audit action of an invoice set aside: its payment checked again, or the
+# invoice reversed and issued anew (see ``_VOIDED``).
+VOID_INVOICE = "void_invoice"
 # A plan still held back, its invoices unchanged, is told of again at a
 # gathering this long after it was last: the next weekly one, whatever its few
 # seconds' delay, not one gathered by hand the same week.
@@ -73,12 +76,20 @@ _INSERT_AUDIT = """
 # payment's invoice on one of its plans alone, the others keeping it, and
 # their record of it stays correctable.
 # A cancelled plan's invoice (its ``cancel_plan`` line names the number, since
-# schema version 19) is finance's to reverse, and refused alike.
+# schema version 19) is finance's to reverse, and refused alike. An invoice
+# reversed and issued anew for another amount (its void names the number
+# issued in its place, ``replaced_by``) is the other plans' of its payment to
+# correct too: one still carrying it keeps it as it carries it ($3 amount,
+# $4 date), and may not record it with another amount or date.
 _VOIDED = """
-    SELECT plan_id, at, action FROM audit
+    SELECT plan_id, at, action, details ? 'replaced_by' AS reissued FROM audit
     WHERE action IN ('void_invoice', 'cancel_plan') AND details ->> 'invoice' = $1
         AND (plan_id = $2 OR NOT EXISTS (
-            SELECT 1 FROM plan_invoices WHERE number = $1 AND plan_id = $2))
+            SELECT 1 FROM plan_invoices AS held
+            WHERE number = $1 AND plan_id = $2
+                AND (NOT audit.details ? 'replaced_by'
+                    OR (held.amount IS NOT DISTINCT FROM $3
+                        AND held.issued_on IS NOT DISTINCT FROM $4))))
     ORDER BY at, id LIMIT 1
 """
 
@@ -109,6 +120,27 @@ def _registered_by(row: asyncpg.Record, reg: PlanRegistration) -> bool:
     if row["first_run_id"] is not None and reg.first_run_id:
         return bool(row["first_run_id"] == reg.first_run_id)
     return bool(row["created_at"] == reg.started_at)
+
+
+def _reversed(req: FinanceRecord) -> AuditEntry:
+    """The audit line of the invoice a correction to another amount reverses
+    (红字冲销): its number, date and amount as the correction's line names
+    them (``old_…``), the number issued in its place, who and why."""
+    entry = req.entry
+    details = entry.details
+    return entry.model_copy(
+        update={
+            "action": VOID_INVOICE,
+            "details": {
+                "invoice": req.reverses or "",
+                "issued_on": str(details.get("old_issued_on", "")),
+                "amount": str(details.get("old_amount", "")),
+                "replaced_by": req.invoice_number or "",
+                "reason": str(details.get("reason", "")),
+            },
+            "idempotency_key": f"{entry.idempotency_key}/{VOID_INVOICE}",
+        }
+    )
 
 
 def _gathered(req: ClaimRequest, plan_id: str, at: datetime) -> AuditEntry:
@@ -1092,18 +1124,27 @@ class PlanStore:
                     return refused
             if req.invoice_number is not None:
                 await _lock_payment(conn, [entry.plan_id, *req.paid_plan_ids])
-                voided = await conn.fetchrow(_VOIDED, req.invoice_number, entry.plan_id)
+                voided = await conn.fetchrow(
+                    _VOIDED,
+                    req.invoice_number,
+                    entry.plan_id,
+                    req.invoice_amount,
+                    req.invoice_issued_on,
+                )
                 if voided is not None:
                     return FinanceOutcome(
                         recorded=False,
                         voided_on=voided["plan_id"],
                         voided_at=voided["at"],
                         voided_by_cancellation=voided["action"] == "cancel_plan",
+                        voided_by_reissue=voided["reissued"],
                     )
                 refused = await _claim_invoice_number(conn, req, req.invoice_number)
                 if refused is not None:
                     return refused
             await conn.execute(_INSERT_AUDIT, *_audit_values(entry))
+            if req.reverses is not None:
+                await conn.execute(_INSERT_AUDIT, *_audit_values(_reversed(req)))
             recorded = await _recorded(conn, req)
             if entry.action == "correct_payment":
                 recorded.still_received = _received_apart(entry, facts)

@@ -825,11 +825,12 @@ def _voided_invoices(status: PlanStatus) -> list[tuple[str, str]]:
     records stay in view after finance records the next invoice."""
     pairs = []
     for voided in status.payment.voided_invoices:
-        cause = (
-            t("cli.status.invoice_voided_in_batch", batch_id=voided.batch_id)
-            if voided.batch_id
-            else t("cli.status.invoice_voided_recheck")
-        )
+        if voided.replaced_by:
+            cause = t("cli.status.invoice_voided_reissued", number=voided.replaced_by)
+        elif voided.batch_id:
+            cause = t("cli.status.invoice_voided_in_batch", batch_id=voided.batch_id)
+        else:
+            cause = t("cli.status.invoice_voided_recheck")
         line = t(
             "cli.status.invoice_voided_line",
             number=voided.number,

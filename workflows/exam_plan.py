@@ -140,6 +140,7 @@ with workflow.unsafe.imports_passed_through():
         next_alarm,
         paid_plans_refusal,
         payment_mismatch,
+        reissue_refusal,
         role_name,
         take_due_alarms,
         unknown_signers,
@@ -309,6 +310,13 @@ CORRECTION_GIVEN_UP_FORGOTTEN = "correction-given-up-forgotten"
 # general manager are mailed. Before, both were refused.
 INVOICE_CORRECTED_AFTER_APPROVAL = "invoice-corrected-after-approval"
 INVOICE_CORRECTED_TEMPLATE = "invoice_corrected_after_approval"
+# Patch id, followed by the case's number in the run: an invoice corrected to
+# another amount is a new invoice, the old one reversed (红字冲销): the
+# correction names the number it reverses, which the database records voided
+# (never recorded again, nor rewritten by a plan still carrying it), and the
+# plan lists it voided; while the plan owes the correction after a settlement,
+# keeping the old number is refused. Before, a number was rewritten in place.
+INVOICE_REISSUED = "invoice-reissued-anew"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -2799,15 +2807,19 @@ class ExamPlanWorkflow:
             after_approval = not approved or self._patched_case(
                 INVOICE_CORRECTED_AFTER_APPROVAL
             )
+            reissued = self._reissue_case(req, number)
             refused = self._not_correctable(
                 req.reason, changes, after_approval=after_approval
             ) or self._refused_at_turn(
-                self._invoice_refusal(req, after_approval=after_approval)
+                self._invoice_refusal(
+                    req, after_approval=after_approval, reissued=reissued
+                )
             )
             if refused is not None:
                 return refused
             payment = state.payment
             old_invoice = self._invoice_text()
+            reverses = payment.invoice_number if reissued else None
             outcome = await self._finance_record(
                 Action.CORRECT_INVOICE,
                 req.actor,
@@ -2815,6 +2827,7 @@ class ExamPlanWorkflow:
                 number=number,
                 invoiced=req,
                 with_approved=True,
+                reverses=reverses,
                 invoice=number,
                 issued_on=req.issued_on.isoformat(),
                 amount=f"{req.amount:.2f}",
@@ -2829,6 +2842,10 @@ class ExamPlanWorkflow:
             )
             replaced = payment.invoice_number
             answer = self._correction_answer(outcome, number, changes, replaced, req)
+            if answer.accepted and reverses is not None and reverses != number:
+                payment.reverse_invoice(
+                    workflow.now(), req.actor, req.reason, replaced_by=number
+                )
             if answer.accepted:
                 self._take_invoice(req, number)
             if answer.accepted and state.is_open(Duty.INVOICE_CORRECTION.value):
@@ -2845,6 +2862,22 @@ class ExamPlanWorkflow:
                     req, old_invoice, approved, outcome.corrected_with
                 )
             return answer
+
+    def _reissue_case(self, req: InvoiceRecord, number: str) -> bool:
+        """Whether the correction is a new invoice for another amount (a case
+        of INVOICE_REISSUED): under a new number, reversing the old one; or
+        under the old number while the plan owes its correction after a
+        settlement, refused. Asked before anything awaits."""
+        payment = self._state.payment
+        if payment.invoice_number is None:
+            return False
+        old = payment.invoice_amount
+        other_amount = old is not None and Decimal(str(old)) != req.amount
+        if number == payment.invoice_number:
+            case = reissue_refusal(self._state, number) is not None
+        else:
+            case = other_amount
+        return case and self._patched_case(INVOICE_REISSUED)
 
     def _invoice_text(self) -> str:
         """The invoice the plan carries, as a mail names it: number, date and
@@ -2899,11 +2932,17 @@ class ExamPlanWorkflow:
         _refuse_first(self._invoice_refusal(req))
 
     def _invoice_refusal(
-        self, req: InvoiceRecord, *, after_approval: bool = True
+        self,
+        req: InvoiceRecord,
+        *,
+        after_approval: bool = True,
+        reissued: bool = True,
     ) -> Refusal | None:
         """Why finance's invoice (or its correction) is refused now; None to
         take it. A correction is taken on an approved plan unless told
-        otherwise (``after_approval``: a run from before the rule)."""
+        otherwise (``after_approval``: a run from before the rule), and one
+        keeping the number of an invoice for a total since settled is
+        refused unless told otherwise (``reissued``: likewise)."""
         state = self._state
         if req.correct:
             refusal = self._finance_correction_refusal(
@@ -2937,6 +2976,8 @@ class ExamPlanWorkflow:
         )
         if refusal is None and req.correct and not self._invoice_changes(req):
             refusal = Refusal("unchanged", t("plan.correct_unchanged"))
+        if refusal is None and req.correct and reissued:
+            refusal = reissue_refusal(state, invoice_number(req.number) or req.number)
         return refusal
 
     @workflow.update
@@ -3299,6 +3340,7 @@ class ExamPlanWorkflow:
         number: str | None = None,
         invoiced: InvoiceRecord | None = None,
         with_approved: bool = False,
+        reverses: str | None = None,
         **details: Any,
     ) -> FinanceOutcome | None:
         """Write finance's invoice or correction to the database, or be refused.
@@ -3306,8 +3348,10 @@ class ExamPlanWorkflow:
         One activity claims the invoice ``number`` for the plan's payment,
         checks the invoice (``invoiced``) against the others of the payment,
         refuses a correction of a plan a batch has gathered, and writes the
-        audit line; the history line follows only once it is written. None
-        when the database could not be reached.
+        audit line; the history line follows only once it is written.
+        ``reverses`` is the number of the invoice a correction to another
+        amount reverses, recorded voided with it. None when the database
+        could not be reached.
         """
         state = self._state
         now = workflow.now()
@@ -3325,6 +3369,7 @@ class ExamPlanWorkflow:
                 invoice_amount=None if invoiced is None else invoiced.amount,
                 invoice_issued_on=None if invoiced is None else invoiced.issued_on,
                 with_approved=with_approved,
+                reverses=reverses,
             ),
         )
         if outcome is not None and outcome.recorded:
@@ -3444,10 +3489,13 @@ class ExamPlanWorkflow:
         if outcome.batch_id is not None:
             message = t("plan.correct_in_batch", batch_id=outcome.batch_id)
         elif outcome.voided_on is not None and outcome.voided_at is not None:
+            key = "plan.invoice_number_voided"
+            if outcome.voided_by_cancellation:
+                key = "plan.invoice_number_cancelled"
+            elif outcome.voided_by_reissue:
+                key = "plan.invoice_number_reversed"
             message = t(
-                "plan.invoice_number_cancelled"
-                if outcome.voided_by_cancellation
-                else "plan.invoice_number_voided",
+                key,
                 number=number,
                 plan_id=outcome.voided_on,
                 at=format_cst(outcome.voided_at),

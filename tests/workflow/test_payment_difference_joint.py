@@ -35,6 +35,7 @@ from tests.workflow.test_invoice_records import (
     _joint_application,
     _joint_invoice,
 )
+from tests.workflow.test_payment_difference import _confirmed_then_corrected
 from tests.workflow.test_web_ui_details import details_showing
 from workflows import ExamPlanWorkflow
 
@@ -46,6 +47,7 @@ SEQ_2 = "2026110412002"
 # Seq 12 of the sample fails (practical 50.10); 60.10 makes it pass.
 SEQ_12 = "2026110412012"
 TECH_ARGS = ["--as", "tech_dept", "--person", TECH.person]
+FINANCE_ARGS = ["--as", "finance", "--person", FINANCE.person]
 HELD_BY_PARTNER = t("payment_difference.held_joint").split("{")[0]
 
 
@@ -181,6 +183,13 @@ async def test_a_difference_on_one_plan_holds_every_plan_of_a_whole_invoice(
     hold = json.loads((await certflow("status", b, "--json")).out)["held_back"]
     assert hold["batch_id"] == third and hold["invoices"], hold
 
+    # P14 may not rewrite the reversed number to the new total.
+    rewritten = await _invoice(
+        partner, shared, amount="8100.00", correct=True, reason="退还后按新合计更正"
+    )
+    assert not rewritten.accepted and "红字冲销" in rewritten.message
+    assert [v.number for v in (await held.status()).payment.voided_invoices] == [shared]
+
     # Both reissued: gathered, and nothing says they are held.
     followed = await _invoice(
         partner, anew, amount="8100.00", correct=True, reason="退还后红字冲销，重开"
@@ -209,3 +218,71 @@ async def test_an_open_supplement_holds_the_partner_of_a_whole_invoice(
     assert await _batch_of(pool, b) is None, said
     shown = await certflow("status", b)
     assert HELD_BY_PARTNER in shown.out and a in shown.out and "补缴" in shown.out
+
+
+async def test_a_settled_invoice_is_reissued_under_a_new_number_and_listed_voided(
+    make_driver: Any, resources: Any, client: Any, worker_settings: Any
+) -> None:
+    """Regression (trial): after a settlement, ``invoice P12 --number <the
+    same> --amount 4500 --correct`` was accepted: one number carried 4200.00,
+    then 4500.00 (and, corrected back, 4800.00), and the replaced invoice was
+    not listed voided. The same number is refused, saying to record the
+    reissued invoice's new number; the new one replaces it, the old listed
+    under 已作废发票 as reversed, and its number is never recorded again."""
+    pool, _ = resources
+    certflow = certflow_runner(worker_settings, client)
+    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    plan_id = driver.plan.plan_id
+    [request_id] = await _confirmed_then_corrected(
+        driver, [(SEQ_12, "practical", "60.10")], invoice=True
+    )
+    await approve_and_apply(driver, request_id)
+    today = (await driver.today()).isoformat()
+    settled = await certflow(
+        *FINANCE_ARGS, "payment", plan_id, "--settle-difference",
+        "--amount", "300.00", "--received-on", today,
+    )  # fmt: skip
+    assert settled.status == 0, settled.out
+    old, anew = driver.invoice_number, "26442000000000120002"
+
+    def invoice(number: str) -> Any:
+        return certflow(
+            *FINANCE_ARGS, "invoice", plan_id, "--number", number,
+            "--date", today, "--amount", "4500.00", "--correct",
+            "--reason", "补缴后红字冲销，按新金额重开",
+        )  # fmt: skip
+
+    kept = await invoice(old)
+    assert kept.status != 0
+    assert "请登记重新开具的发票的新号码" in kept.out and old in kept.out, kept.out
+    assert (await driver.status()).payment.invoice_amount_text == "4200.00"
+
+    reissued = await invoice(anew)
+    assert reissued.status == 0, reissued.out
+    status = await driver.status()
+    assert (status.payment.invoice_number, status.payment.invoice_amount_text) == (
+        anew,
+        "4500.00",
+    )
+    [voided] = status.payment.voided_invoices
+    assert (voided.number, voided.amount_text, voided.replaced_by) == (
+        old,
+        "4200.00",
+        anew,
+    )
+    shown = await certflow("status", plan_id)
+    line = next(
+        r for r in shown.out.splitlines() if t("cli.status.invoice_voided") in r
+    )
+    assert old in line and f"红字冲销，重新开具为 {anew}" in line, shown.out
+    [void] = await pool.fetch(
+        "SELECT details FROM audit WHERE plan_id = $1 AND action = 'void_invoice'",
+        plan_id,
+    )
+    assert (void["details"]["invoice"], void["details"]["replaced_by"]) == (old, anew)
+    assert void["details"]["amount"] == "4200.00"
+
+    # The reversed number is never recorded again, not even corrected back.
+    back = await invoice(old)
+    assert back.status != 0 and "红字冲销" in back.out, back.out
+    assert (await driver.status()).payment.invoice_number == anew
