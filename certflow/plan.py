@@ -458,6 +458,11 @@ class PaymentRecord(Model):
     # oldest first (the confirmed figures above read the settled total).
     difference: PaymentDifference | None = None
     settlements: list[SettledDifference] = Field(default_factory=list)
+    # What the site's application declared, kept once a settlement (or a
+    # correction leaving the money as it was) made the declared figures above
+    # read the settled total; None while they are the site's own.
+    site_declared_amount: float | None = None
+    site_head_count: int | None = None
 
     # Money as text with two decimals, beside the floats kept for readers of
     # the status from before (``status --json``): 4200.0 reads "4200.00".
@@ -481,6 +486,9 @@ class PaymentRecord(Model):
         was settled, or its money did not change. The application's figures
         follow, so its check adds up again against the counts."""
         self.difference = None
+        if self.site_declared_amount is None:
+            self.site_declared_amount = self.declared_amount
+            self.site_head_count = self.head_count
         self.head_count = difference.expected_heads
         self.absentees_paid = difference.expected_absentees_paid
         amount = float(difference.expected_amount)
@@ -574,6 +582,9 @@ class PlanState(Model):
     # takes it (see ``held_back``).
     batch_hold: BatchHold | None = None
     approval_note: str | None = None
+    # The tech dept's word that the plan is ready for approval, withheld while
+    # its payment holds it out of every batch: sent once nothing does.
+    ready_mail_withheld: bool = False
     certificates_issued: int = 0
     # Certificates held out of issuance (see ``HeldCertificate``), and what
     # blocks the plan's issuance as a whole (a code of ``certificates.blocked``).

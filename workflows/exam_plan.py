@@ -310,6 +310,11 @@ CORRECTION_GIVEN_UP_FORGOTTEN = "correction-given-up-forgotten"
 # general manager are mailed. Before, both were refused.
 INVOICE_CORRECTED_AFTER_APPROVAL = "invoice-corrected-after-approval"
 INVOICE_CORRECTED_TEMPLATE = "invoice_corrected_after_approval"
+# Patch id, followed by the case's number in the run: a plan its payment holds
+# out of approval (a difference, an invoice to correct after one) as it comes
+# to await approval is not said ready to the tech dept until nothing holds
+# it. Before, it was said ready, to be gathered by the next batch, at once.
+READY_TOLD_WHEN_FREE = "ready-told-when-free"
 # Patch id, followed by the case's number in the run: an invoice corrected to
 # another amount is a new invoice, the old one reversed (红字冲销): the
 # correction names the number it reverses, which the database records voided
@@ -690,6 +695,12 @@ class ExamPlanWorkflow:
                 return
             state.open_duty(Duty.APPROVAL, workflow.now())
             self._alarms_changed = True
+            if state.payment_hold()[0] is not None and self._patched_case(
+                READY_TOLD_WHEN_FREE
+            ):
+                # No batch takes it yet: said once its payment holds it no more.
+                state.ready_mail_withheld = True
+                return
             await self._notify("ready_for_approval", [Role.TECH_DEPT])
 
     async def _await_approval(self) -> None:
@@ -1967,7 +1978,7 @@ class ExamPlanWorkflow:
             if opened is None:
                 return t("plan.difference_figures_follow", heads=found.expected_heads)
             await self._notify(
-                "payment_difference_settled",
+                "payment_difference_cleared",
                 [Role.FINANCE, Role.TECH_DEPT],
                 settlement=t(
                     "plan.difference_cleared_by",
@@ -2006,6 +2017,13 @@ class ExamPlanWorkflow:
                 at=workflow.now(),
             ),
         )
+        if (
+            reason is None
+            and state.ready_mail_withheld
+            and state.stage is Stage.AWAITING_APPROVAL
+        ):
+            state.ready_mail_withheld = False
+            await self._notify("ready_for_approval", [Role.TECH_DEPT])
 
     @apply_correction.validator
     def _check_apply_correction(self, req: CorrectionApply) -> None:
@@ -2134,6 +2152,8 @@ class ExamPlanWorkflow:
         now = workflow.now()
         state.documents[DocumentKind.CERTIFICATE_APPLICATION] = req.application_scan
         state.payment.declared_amount = float(req.amount)
+        state.payment.site_declared_amount = None  # the site's own again
+        state.payment.site_head_count = None
         state.payment.head_count = req.head_count
         state.payment.absentees_paid = req.absentees_paid
         state.payment.paid_plan_ids = list(req.paid_plan_ids)
@@ -2450,13 +2470,18 @@ class ExamPlanWorkflow:
             return mismatch
         declared = state.payment.declared_amount
         if declared is not None and abs(float(req.received_amount) - declared) > 0.005:
+            site = state.payment.site_declared_amount
             return Refusal(
                 "amount_mismatch",
                 t(
-                    "plan.amount_mismatch",
+                    # The site declared less (or more) than the settled total.
+                    "plan.amount_mismatch"
+                    if site is None
+                    else "plan.amount_mismatch_settled",
                     received=f"{req.received_amount:.2f}",
                     declared=f"{declared:.2f}",
                     difference=f"{float(req.received_amount) - declared:+.2f}",
+                    site=f"{site or 0:.2f}",
                 ),
             )
         refusal = _first(
@@ -2690,7 +2715,18 @@ class ExamPlanWorkflow:
             state.payment.difference, req.amount, req.received_on, req.refunded_on
         )
         if found is not None:
-            return Refusal(*found)
+            code, message = found
+            waiting = sorted(
+                key
+                for key, c in state.corrections.items()
+                if c.status is CorrectionStatus.APPROVED
+            )
+            if code == "nothing_to_settle" and waiting:
+                # A difference may come once the info center applies them.
+                message += t(
+                    "plan.difference_awaits_apply", requests="、".join(waiting)
+                )
+            return Refusal(code, message)
         day = req.received_on or req.refunded_on
         assert day is not None  # one of them, or refused above
         return _first(
@@ -2756,7 +2792,14 @@ class ExamPlanWorkflow:
             state.close_duty(Duty.INVOICE.value, workflow.now(), req.actor)
             self._alarms_changed = True
             self._publish()
-            return self._accepted(t("plan.accepted"), late, Duty.INVOICE)
+            message = t("plan.accepted")
+            if state.payment.difference is not None:
+                # For the total confirmed before the difference: to reissue.
+                message += t(
+                    "plan.invoice_before_settlement",
+                    difference=difference_text(state.payment.difference),
+                )
+            return self._accepted(message, late, Duty.INVOICE)
 
     def _joint_amount(self, req: InvoiceRecord) -> str | None:
         """The amount of an invoice for a whole joint payment, for the
@@ -2856,7 +2899,7 @@ class ExamPlanWorkflow:
                 )
                 self._alarms_changed = True
                 await self._record_payment_hold()
-                answer.message += t("plan.difference_invoice_corrected")
+                answer.message += _corrected_after_settlement(outcome)
             if answer.accepted and outcome is not None:
                 answer.message += await self._tell_invoice_corrected(
                     req, old_invoice, approved, outcome.corrected_with
@@ -2974,6 +3017,21 @@ class ExamPlanWorkflow:
             ),
             invoice_mismatch(payment, req.amount),
         )
+        if (
+            refusal is not None
+            and refusal.code == "amount_mismatch"
+            and payment.difference is not None
+        ):
+            # The new total is not confirmed before the difference is settled.
+            refusal = Refusal(
+                refusal.code,
+                refusal.message
+                + t(
+                    "plan.invoice_settle_first",
+                    difference=difference_text(payment.difference),
+                    expected=f"{payment.difference.expected_amount:.2f}",
+                ),
+            )
         if refusal is None and req.correct and not self._invoice_changes(req):
             refusal = Refusal("unchanged", t("plan.correct_unchanged"))
         if refusal is None and req.correct and reissued:
@@ -4013,6 +4071,19 @@ class ExamPlanWorkflow:
             retry_policy=retry,
             cancellation_type=cancellation,
         )
+
+
+def _corrected_after_settlement(outcome: FinanceOutcome | None) -> str:
+    """What an invoice corrected to the settled total adds to its answer:
+    the plan may be gathered, or, where other plans of its joint payment
+    still carry another invoice, once they are corrected to the same."""
+    left: set[str] = set()
+    if outcome is not None:
+        left = {*outcome.still_holding}
+        left |= {h.plan_id for h in [*outcome.still_differing, *outcome.still_apart]}
+    if not left:
+        return t("plan.difference_invoice_corrected")
+    return t("plan.difference_invoice_corrected_others", plans="、".join(sorted(left)))
 
 
 def _returned_to(redo: list[Duty]) -> dict[str, Any]:

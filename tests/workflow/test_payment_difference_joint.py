@@ -18,24 +18,38 @@ from typing import Any
 
 import pytest
 
-from certflow.actions import DifferenceSettlement
+from activities.batch_report import BatchReportActivities
+from certflow.actions import (
+    CorrectionApply,
+    CorrectionDecision,
+    DifferenceSettlement,
+    PaymentConfirmation,
+)
+from certflow.activity_models import BatchReportRequest
 from certflow.i18n import t
 from certflow.models import Stage
 from tests.cli.conftest import certflow_runner
 from tests.support import (
     FINANCE,
+    INFO,
+    MANAGER,
     TECH,
     PlanDriver,
     approve_and_apply,
     correction_request,
+    mails_of,
+    refusal_text,
 )
 from tests.workflow.test_finance import sign_off
 from tests.workflow.test_invoice_records import (
     _invoice,
     _joint_application,
     _joint_invoice,
+    _send_back_to_payment_check,
 )
-from tests.workflow.test_payment_difference import _confirmed_then_corrected
+from tests.workflow.test_payment_difference import (
+    _confirmed_then_corrected,
+)
 from tests.workflow.test_web_ui_details import details_showing
 from workflows import ExamPlanWorkflow
 
@@ -177,6 +191,11 @@ async def test_a_difference_on_one_plan_holds_every_plan_of_a_whole_invoice(
         held, anew, amount="8100.00", correct=True, reason="退还后红字冲销，重开"
     )
     assert reissued.accepted, reissued.message
+    # Not said gatherable: the partner carries the old invoice still.
+    assert t("plan.difference_invoice_corrected") not in reissued.message
+    assert t("plan.difference_invoice_corrected_others", plans=b) in reissued.message, (
+        reissued.message
+    )
     third = f"B-{b}-3"
     await _gather(certflow, third)
     assert await _batch_of(pool, b) is None and await _batch_of(pool, a) is None
@@ -286,3 +305,141 @@ async def test_a_settled_invoice_is_reissued_under_a_new_number_and_listed_voide
     back = await invoice(old)
     assert back.status != 0 and "红字冲销" in back.out, back.out
     assert (await driver.status()).payment.invoice_number == anew
+
+
+def _ready_mails(sink_messages: Any, plan_id: str) -> list[Any]:
+    return [
+        m
+        for m in sink_messages()
+        if m["X-Certflow-Plan"] == plan_id
+        and m["X-Certflow-Template"] == "ready_for_approval"
+    ]
+
+
+async def test_what_finance_is_told_around_a_settlement(
+    make_driver: Any,
+    resources: Any,
+    sink_messages: Any,
+    client: Any,
+    worker_settings: Any,
+) -> None:
+    """Regression (trial): messages that misled finance around a 补缴. A
+    settlement asked for while the correction awaits the info center says
+    so; an invoice for the new total before the settlement says to settle
+    first, one for the old total that it will be reissued; the tech dept is
+    told the plan is ready only once nothing holds it; the history shows
+    the settlement's figures as such, not as a reason; the status keeps
+    what the site declared beside the settled total; the approval sheet
+    shows the supplement's day beside the original's; and finance checking
+    the payment again is told the settled total is not the site's figure."""
+    pool, store = resources
+    certflow = certflow_runner(worker_settings, client)
+    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    plan_id = driver.plan.plan_id
+    [request_id] = await _confirmed_then_corrected(
+        driver, [(SEQ_12, "practical", "60.10")], invoice=False
+    )
+    decided = await driver.h.execute_update(
+        wf.decide_correction,
+        CorrectionDecision(actor=MANAGER, request_id=request_id, approve=True),
+    )
+    assert decided.accepted, decided.message
+    today = (await driver.today()).isoformat()
+
+    def settle() -> Any:
+        return certflow(
+            *FINANCE_ARGS, "payment", plan_id, "--settle-difference",
+            "--amount", "300.00", "--received-on", today,
+        )  # fmt: skip
+
+    early = await settle()
+    assert early.status != 0
+    assert t("plan.difference_awaits_apply", requests=request_id) in early.out
+
+    applied = await driver.h.execute_update(
+        wf.apply_correction, CorrectionApply(actor=INFO, request_id=request_id)
+    )
+    assert applied.accepted, applied.message
+    new_total = await refusal_text(
+        _invoice(driver, "26442000000000120101", amount="4500.00")
+    )
+    assert new_total.startswith("amount_mismatch: ")
+    assert "payment --settle-difference" in new_total, new_total
+    old_total = await _invoice(driver, "26442000000000120101")
+    assert old_total.accepted, old_total.message
+    assert "红字冲销本发票" in old_total.message, old_total.message
+
+    # Held by its difference: not said ready to the tech dept.
+    await sign_off(driver)
+    await asyncio.sleep(1)
+    assert _ready_mails(sink_messages, plan_id) == []
+
+    settled = await settle()
+    assert settled.status == 0, settled.out
+    shown = (await certflow("status", plan_id)).out
+    label = t("actions.settle_payment_difference")
+    line = [r for r in shown.splitlines() if label in r][-1]
+    assert f"{label} {request_id}：补缴 300.00 元" in line, line
+    assert "原因" not in line, line
+    assert f"申报 4200.00 元 / 14 人，{today} 缴费；到账 4200.00 元" in shown, shown
+    assert "结清缴费差额后确认 4500.00 元 / 15 人" in shown, shown
+    assert _ready_mails(sink_messages, plan_id) == []
+
+    # Reissued: nothing holds it, and the tech dept is told it is ready.
+    reissued = await _invoice(
+        driver,
+        "26442000000000120102",
+        amount="4500.00",
+        correct=True,
+        reason="补缴后红字冲销，重开",
+    )
+    assert reissued.accepted, reissued.message
+    await mails_of(sink_messages, plan_id, "ready_for_approval")
+
+    # Sent back to be checked again: 4200.00 is the site's, 4500.00 settled.
+    await _send_back_to_payment_check(driver)
+    report = await BatchReportActivities(worker_settings, pool, store).gather(
+        BatchReportRequest(batch_id=driver.batch_id, plan_ids=[plan_id])
+    )
+    [sheet_line] = report.lines
+    assert sheet_line.line.payment.received_text() == f"{today}\n补缴 {today}"
+    again = await refusal_text(
+        driver.h.execute_update(
+            wf.confirm_payment,
+            PaymentConfirmation(
+                actor=FINANCE,
+                received_amount=Decimal("4200.00"),
+                received_on=await driver.today(),
+            ),
+        )
+    )
+    assert "申请表填写 4200.00 元" in again and "按 4500.00 元确认" in again, again
+
+
+async def test_mail_subjects_say_what_changed_the_difference(
+    make_driver: Any, sink_messages: Any
+) -> None:
+    """Regression (trial): a difference a later correction undid was mailed
+    as 缴费差额已结清, though nobody settled it; a refund for a candidate
+    paid for and now absent was mailed as not matching the passes."""
+    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    plan_id = driver.plan.plan_id
+    first, second = await _confirmed_then_corrected(
+        driver,
+        [(SEQ_12, "practical", "60.10"), (SEQ_2, "status", "缺考")],
+        invoice=False,
+    )
+    await approve_and_apply(driver, first)
+    [opened] = await mails_of(sink_messages, plan_id, "confirmed_payment_differs")
+    assert "应缴人数" in str(opened["Subject"]) and "合格人数不符" not in str(
+        opened["Subject"]
+    )
+    await approve_and_apply(driver, second)
+    [cleared] = await mails_of(sink_messages, plan_id, "payment_difference_cleared")
+    assert "已消除" in str(cleared["Subject"]), cleared["Subject"]
+    assert [
+        m
+        for m in sink_messages()
+        if m["X-Certflow-Plan"] == plan_id
+        and m["X-Certflow-Template"] == "payment_difference_settled"
+    ] == []
