@@ -27,7 +27,9 @@ from certflow.actions import (
 )
 from certflow.activity_models import BatchReportRequest
 from certflow.i18n import t
+from certflow.joint_invoice import InvoiceHolding, still_to_correct
 from certflow.models import Stage
+from starter.smtp_sink import body_text
 from tests.cli.conftest import certflow_runner
 from tests.support import (
     FINANCE,
@@ -374,8 +376,14 @@ async def test_what_finance_is_told_around_a_settlement(
     await asyncio.sleep(1)
     assert _ready_mails(sink_messages, plan_id) == []
 
+    undated = await certflow(
+        *FINANCE_ARGS, "payment", plan_id, "--settle-difference", "--amount", "300"
+    )
+    assert undated.status != 0 and undated.out.startswith("未受理："), undated.out
     settled = await settle()
     assert settled.status == 0, settled.out
+    [told] = await mails_of(sink_messages, plan_id, "payment_difference_settled")
+    assert f"{FINANCE.person} 登记。\n" in body_text(told), body_text(told)
     shown = (await certflow("status", plan_id)).out
     label = t("actions.settle_payment_difference")
     line = [r for r in shown.splitlines() if label in r][-1]
@@ -435,6 +443,12 @@ async def test_mail_subjects_say_what_changed_the_difference(
         opened["Subject"]
     )
     await approve_and_apply(driver, second)
+    # Typography (trial): one "的发票", no stray space before the text.
+    apart = InvoiceHolding(
+        plan_id="P1", number="26442000000000120201", amount=Decimal("4200.00")
+    )
+    note = still_to_correct("26442000000000120202", [], [apart])
+    assert "的发票 26442000000000120201（4200.00 元）与本次" in note, note
     [cleared] = await mails_of(sink_messages, plan_id, "payment_difference_cleared")
     assert "已消除" in str(cleared["Subject"]), cleared["Subject"]
     assert [
