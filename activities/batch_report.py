@@ -155,6 +155,19 @@ class Payment:
     absentees_paid: int
     received_on: date | None
     invoice: str | None
+    # The latest settlement of a difference since (补缴 received, or 退还
+    # paid back): its kind and day, shown beside the day the money arrived.
+    settled: tuple[str, date] | None = None
+
+    def received_text(self) -> str:
+        """The day the money arrived, and the settlement's beside it."""
+        day = self.received_on.isoformat() if self.received_on else ""
+        if self.settled is None:
+            return day
+        kind, settled_on = self.settled
+        return t(
+            f"batch_report.settled_{kind}", received=day, day=settled_on.isoformat()
+        )
 
 
 @dataclass(frozen=True)
@@ -304,12 +317,21 @@ def payment_from_audit(plan_id: str, audit: AuditFacts) -> Payment:
     received_on = _day(confirmation.get(RECEIVED_ON_KEY))
     if received_on is None and confirmed_at is not None:
         received_on = cst_date(confirmed_at)
+    settled_at, settlement = audit.get(PAYMENT_SETTLEMENT, (None, {}))
+    settled_on = _day(settlement.get("settled_on"))
+    kind = str(settlement.get("kind", ""))
+    settled = None
+    if settled_on is not None and kind in ("supplement", "refund"):
+        # Only a settlement after the payment was last confirmed counts.
+        if confirmed_at is None or settled_at is None or settled_at >= confirmed_at:
+            settled = (kind, settled_on)
     return Payment(
         amount=amount,
         covers=tuple(dict.fromkeys(covers)),
         absentees_paid=int(absentees) if absentees.isdigit() else 0,
         received_on=received_on,
         invoice=number or None,
+        settled=settled,
     )
 
 
@@ -432,7 +454,10 @@ def _xlsx_values(seq: int, checked: CheckedLine) -> list[object]:
         line.payment.amount,
         checked.difference,
         line.payment.invoice or t("batch_report.not_recorded"),
-        line.payment.received_on,
+        # A date cell; with a settlement since, both days as text.
+        line.payment.received_on
+        if line.payment.settled is None
+        else line.payment.received_text(),
         _check_text(checked),
     ]
 
@@ -523,9 +548,7 @@ def _pdf_values(seq: int, checked: CheckedLine) -> dict[str, str]:
         "expected": _money(line.expected, missing),
         "paid": _money(line.payment.amount, missing),
         "invoice": line.payment.invoice or missing,
-        "received_on": (
-            line.payment.received_on.isoformat() if line.payment.received_on else ""
-        ),
+        "received_on": line.payment.received_text(),
         "check": _check_text(checked),
     }
 

@@ -40,6 +40,7 @@ from certflow.joint_payment import (
     lists_disagree,
 )
 from certflow.models import Stage
+from certflow.payment_difference import HOLD_JOINT
 
 # The error type of a registration refused for a plan id another workflow holds.
 PLAN_ID_TAKEN = "plan_id_taken"
@@ -51,6 +52,9 @@ GATHER_BATCH = "gather_batch"
 # The audit action of a plan a gathering left out: its joint payment's
 # invoices disagree.
 HELD_BACK = "held_back_from_batch"
+# The audit action of an invoice set aside: its payment checked again, or the
+# invoice reversed and issued anew (see ``_VOIDED``).
+VOID_INVOICE = "void_invoice"
 # A plan still held back, its invoices unchanged, is told of again at a
 # gathering this long after it was last: the next weekly one, whatever its few
 # seconds' delay, not one gathered by hand the same week.
@@ -72,12 +76,20 @@ _INSERT_AUDIT = """
 # payment's invoice on one of its plans alone, the others keeping it, and
 # their record of it stays correctable.
 # A cancelled plan's invoice (its ``cancel_plan`` line names the number, since
-# schema version 19) is finance's to reverse, and refused alike.
+# schema version 19) is finance's to reverse, and refused alike. An invoice
+# reversed and issued anew for another amount (its void names the number
+# issued in its place, ``replaced_by``) is the other plans' of its payment to
+# correct too: one still carrying it keeps it as it carries it ($3 amount,
+# $4 date), and may not record it with another amount or date.
 _VOIDED = """
-    SELECT plan_id, at, action FROM audit
+    SELECT plan_id, at, action, details ? 'replaced_by' AS reissued FROM audit
     WHERE action IN ('void_invoice', 'cancel_plan') AND details ->> 'invoice' = $1
         AND (plan_id = $2 OR NOT EXISTS (
-            SELECT 1 FROM plan_invoices WHERE number = $1 AND plan_id = $2))
+            SELECT 1 FROM plan_invoices AS held
+            WHERE number = $1 AND plan_id = $2
+                AND (NOT audit.details ? 'replaced_by'
+                    OR (held.amount IS NOT DISTINCT FROM $3
+                        AND held.issued_on IS NOT DISTINCT FROM $4))))
     ORDER BY at, id LIMIT 1
 """
 
@@ -108,6 +120,27 @@ def _registered_by(row: asyncpg.Record, reg: PlanRegistration) -> bool:
     if row["first_run_id"] is not None and reg.first_run_id:
         return bool(row["first_run_id"] == reg.first_run_id)
     return bool(row["created_at"] == reg.started_at)
+
+
+def _reversed(req: FinanceRecord) -> AuditEntry:
+    """The audit line of the invoice a correction to another amount reverses
+    (红字冲销): its number, date and amount as the correction's line names
+    them (``old_…``), the number issued in its place, who and why."""
+    entry = req.entry
+    details = entry.details
+    return entry.model_copy(
+        update={
+            "action": VOID_INVOICE,
+            "details": {
+                "invoice": req.reverses or "",
+                "issued_on": str(details.get("old_issued_on", "")),
+                "amount": str(details.get("old_amount", "")),
+                "replaced_by": req.invoice_number or "",
+                "reason": str(details.get("reason", "")),
+            },
+            "idempotency_key": f"{entry.idempotency_key}/{VOID_INVOICE}",
+        }
+    )
 
 
 def _gathered(req: ClaimRequest, plan_id: str, at: datetime) -> AuditEntry:
@@ -163,16 +196,78 @@ async def payment_held(
     conn: asyncpg.Connection, plan_ids: list[str]
 ) -> dict[str, dict[str, Any]]:
     """Of ``plan_ids``, those their payment holds out of approval (see
-    ``PlanStore.record_payment_hold``): each with the reason and figures."""
+    ``PlanStore.record_payment_hold``): each with the reason and figures.
+
+    A plan's own payment holds it; so does another plan of its joint payment
+    where one invoice is recorded for the whole payment (see
+    ``_held_with_partners``). The payments' invoice locks are taken before
+    the holds are read: a plan writing its hold waits for the caller's
+    transaction, or the caller finds it written.
+    """
+    own = await _own_holds(conn, plan_ids)
+    return await _held_with_partners(conn, plan_ids) | own
+
+
+async def _own_holds(
+    conn: asyncpg.Connection, plan_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Of ``plan_ids``, those not cancelled that hold themselves out of
+    approval by their payment, with the reason and figures."""
     rows = await conn.fetch(
-        "SELECT plan_id, reason, details FROM payment_holds"
-        " WHERE plan_id = ANY($1) AND reason IS NOT NULL ORDER BY plan_id",
+        "SELECT plan_id, reason, details FROM payment_holds JOIN plans USING (plan_id)"
+        " WHERE plan_id = ANY($1) AND reason IS NOT NULL AND stage <> $2"
+        " ORDER BY plan_id",
         plan_ids,
+        Stage.CANCELLED.value,
     )
     return {
         row["plan_id"]: {"reason": row["reason"], "details": row["details"]}
         for row in rows
     }
+
+
+async def _held_with_partners(
+    conn: asyncpg.Connection, plan_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Of ``plan_ids``, those another plan of their joint payment holds: the
+    payment is invoiced whole, and that plan's payment holds it (a difference
+    not settled, or its invoice not reissued for the settled total). The one
+    invoice is then wrong on every plan of the payment, until it is reissued
+    for the new total and recorded anew on all (then their invoices agree,
+    or ``disagreeing_payments`` holds them). Each with ``joint`` and the
+    holding plan's reason and figures."""
+    rows = await conn.fetch(_PAID_PLANS, plan_ids)
+    groups = joint_groups({row["plan_id"]: _plan_ids(row["paid"]) for row in rows})
+    named = sorted({p for group in groups for p in group})
+    await _lock_payment(conn, named)
+    invoices = await _invoices(conn, named)
+    holding = await _own_holds(conn, named)
+    held: dict[str, dict[str, Any]] = {}
+    for group in groups:
+        carried = [h for h in invoices if h.plan_id in group]
+        # Recorded before the way was kept, a number carried by two plans.
+        shared = {
+            h.number for h in carried if [c.number for c in carried].count(h.number) > 1
+        }
+        whole = [h for h in carried if h.whole_payment or h.number in shared]
+        holders = sorted(p for p in group if p in holding)
+        if not whole or not holders:
+            continue
+        for plan_id in sorted(group & set(plan_ids)):
+            holder = next((p for p in holders if p != plan_id), None)
+            if holder is None:
+                continue
+            hold = holding[holder]
+            held[plan_id] = {
+                "reason": HOLD_JOINT,
+                "details": {
+                    **hold["details"],
+                    "plan": holder,
+                    "plan_reason": hold["reason"],
+                    "invoice": whole[0].number,
+                },
+            }
+    return held
 
 
 # What each plan's latest accepted application says its payment covers.
@@ -1037,18 +1132,27 @@ class PlanStore:
                     return refused
             if req.invoice_number is not None:
                 await _lock_payment(conn, [entry.plan_id, *req.paid_plan_ids])
-                voided = await conn.fetchrow(_VOIDED, req.invoice_number, entry.plan_id)
+                voided = await conn.fetchrow(
+                    _VOIDED,
+                    req.invoice_number,
+                    entry.plan_id,
+                    req.invoice_amount,
+                    req.invoice_issued_on,
+                )
                 if voided is not None:
                     return FinanceOutcome(
                         recorded=False,
                         voided_on=voided["plan_id"],
                         voided_at=voided["at"],
                         voided_by_cancellation=voided["action"] == "cancel_plan",
+                        voided_by_reissue=voided["reissued"],
                     )
                 refused = await _claim_invoice_number(conn, req, req.invoice_number)
                 if refused is not None:
                     return refused
             await conn.execute(_INSERT_AUDIT, *_audit_values(entry))
+            if req.reverses is not None:
+                await conn.execute(_INSERT_AUDIT, *_audit_values(_reversed(req)))
             recorded = await _recorded(conn, req)
             if entry.action == "correct_payment":
                 recorded.still_received = _received_apart(entry, facts)
@@ -1058,21 +1162,27 @@ class PlanStore:
     async def record_payment_hold(self, hold: PaymentHold) -> None:
         """Write what holds the plan out of approval by its payment (or that
         nothing does): ``claim_ready_plans`` reads it. Written at the plan's
-        clock, so an attempt that lands late never undoes a newer write."""
-        await self.pool.execute(
-            """
-            INSERT INTO payment_holds AS h (plan_id, reason, details, at)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (plan_id) DO UPDATE
-                SET reason = EXCLUDED.reason, details = EXCLUDED.details,
-                    at = EXCLUDED.at
-                WHERE h.at <= EXCLUDED.at
-            """,
-            hold.plan_id,
-            hold.reason,
-            hold.details,
-            hold.at,
-        )
+        clock, so an attempt that lands late never undoes a newer write.
+
+        Under the plan's invoice lock, as a gathering reads the holds of a
+        joint payment's plans (see ``payment_held``): a hold written while
+        a gathering weighs the plan's partners waits for it to end."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await _lock_payment(conn, [hold.plan_id])
+            await conn.execute(
+                """
+                INSERT INTO payment_holds AS h (plan_id, reason, details, at)
+                VALUES ($1, $2, $3, $4)
+                ON CONFLICT (plan_id) DO UPDATE
+                    SET reason = EXCLUDED.reason, details = EXCLUDED.details,
+                        at = EXCLUDED.at
+                    WHERE h.at <= EXCLUDED.at
+                """,
+                hold.plan_id,
+                hold.reason,
+                hold.details,
+                hold.at,
+            )
 
     @activity.defn
     async def check_joint_payment(self, req: JointPaymentCheck) -> JointPaymentFacts:

@@ -106,6 +106,9 @@ class FinanceRecord(Model):
     # at once (their workflows may have ended). False from attempts
     # scheduled before, and for every other record.
     with_approved: bool = False
+    # A correction to another amount: the number of the invoice it reverses
+    # (红字冲销), recorded voided with it; None for every other record.
+    reverses: str | None = None
 
 
 class FinanceOutcome(Model):
@@ -123,6 +126,9 @@ class FinanceOutcome(Model):
     voided_at: datetime | None = None
     # The void was the plan's cancellation: its invoice is finance's to reverse.
     voided_by_cancellation: bool = False
+    # The void was a reversal: the invoice was issued anew under another
+    # number (a plan still carrying it keeps it as it is, and no more).
+    voided_by_reissue: bool = False
     # Recorded: the other plans still holding the number this one replaced
     # (plans of one payment share its invoice; each is corrected on its own).
     still_holding: list[str] = Field(default_factory=list)

@@ -126,6 +126,9 @@ def settlement_text(settled: SettledDifference) -> str:
 # What ``payment_holds`` says holds a plan out of approval.
 HOLD_DIFFERENCE = "difference"
 HOLD_INVOICE = "invoice"
+# Another plan of its joint payment, invoiced whole, holds it (details
+# ``plan`` and ``plan_reason``: which plan, for which of the two above).
+HOLD_JOINT = "joint"
 
 
 def hold_details(difference: PaymentDifference) -> dict[str, str]:
@@ -147,7 +150,22 @@ def hold_text(reason: str, details: dict[str, str]) -> str:
             "payment_difference.held_difference",
             difference=t(f"payment_difference.{details.get('kind', '')}", **details),
         )
+    if reason == HOLD_JOINT:
+        return t("payment_difference.held_joint", cause=joint_cause(details), **details)
     return t("payment_difference.held_invoice", **details)
+
+
+def joint_cause(details: dict[str, str]) -> str:
+    """What holds the plan of a joint payment invoiced whole that holds its
+    partners (``details`` of a ``joint`` hold): its difference, or its
+    invoice to reissue for the settled total."""
+    if details.get("plan_reason") == HOLD_DIFFERENCE:
+        return t(
+            "payment_difference.joint_difference",
+            difference=t(f"payment_difference.{details.get('kind', '')}", **details),
+            **details,
+        )
+    return t("payment_difference.joint_invoice", **details)
 
 
 def settlement_refusal(

@@ -40,6 +40,7 @@ from certflow.models import (
 from certflow.payment_difference import (
     HOLD_DIFFERENCE,
     HOLD_INVOICE,
+    HOLD_JOINT,
     PaymentDifference,
     SettledDifference,
     difference_text,
@@ -401,7 +402,9 @@ class Cancellation(Model):
 
 
 class VoidedInvoice(Model):
-    """An invoice set aside (作废): the payment it was for is checked again.
+    """An invoice set aside (作废): the payment it was for is checked again,
+    or it was reversed (红字冲销) and issued anew for another amount under a
+    new number (``replaced_by``).
 
     A money record is never dropped from view: each stays listed, with when,
     by whom and why it was voided, after finance records the next invoice.
@@ -416,6 +419,8 @@ class VoidedInvoice(Model):
     reason: str = ""
     # The approval batch whose rejection sent the payment back, if one did.
     batch_id: str = ""
+    # The number of the invoice issued in its place, where it was reversed.
+    replaced_by: str = ""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -458,6 +463,11 @@ class PaymentRecord(Model):
     # oldest first (the confirmed figures above read the settled total).
     difference: PaymentDifference | None = None
     settlements: list[SettledDifference] = Field(default_factory=list)
+    # What the site's application declared, kept once a settlement (or a
+    # correction leaving the money as it was) made the declared figures above
+    # read the settled total; None while they are the site's own.
+    site_declared_amount: float | None = None
+    site_head_count: int | None = None
 
     # Money as text with two decimals, beside the floats kept for readers of
     # the status from before (``status --json``): 4200.0 reads "4200.00".
@@ -481,6 +491,9 @@ class PaymentRecord(Model):
         was settled, or its money did not change. The application's figures
         follow, so its check adds up again against the counts."""
         self.difference = None
+        if self.site_declared_amount is None:
+            self.site_declared_amount = self.declared_amount
+            self.site_head_count = self.head_count
         self.head_count = difference.expected_heads
         self.absentees_paid = difference.expected_absentees_paid
         amount = float(difference.expected_amount)
@@ -495,23 +508,45 @@ class PaymentRecord(Model):
         Returns the invoice voided, now listed in ``voided_invoices``; None
         when the plan held no invoice.
         """
-        voided = None
-        if self.invoice_number is not None:
-            self.void_invoice_number = self.invoice_number
-            voided = VoidedInvoice(
-                number=self.invoice_number,
-                issued_on=self.invoice_issued_on,
-                amount=self.invoice_amount,
-                voided_at=at,
-                role=actor.role,
-                person=actor.person,
-                reason=reason.strip(),
-                batch_id=batch_id,
-            )
-            self.voided_invoices.append(voided)
+        voided = self._void(at, actor, reason, batch_id=batch_id)
+        if voided is not None:
+            self.void_invoice_number = voided.number
         self.invoice_number = None
         self.invoice_issued_on = None
         self.invoice_amount = None
+        return voided
+
+    def reverse_invoice(
+        self, at: datetime, actor: Actor, reason: str, replaced_by: str
+    ) -> VoidedInvoice | None:
+        """The recorded invoice was reversed (红字冲销) and issued anew under
+        the number ``replaced_by``: listed in ``voided_invoices``, before
+        finance's correction records the new one. None with no invoice."""
+        return self._void(at, actor, reason, replaced_by=replaced_by)
+
+    def _void(
+        self,
+        at: datetime,
+        actor: Actor,
+        reason: str,
+        *,
+        batch_id: str = "",
+        replaced_by: str = "",
+    ) -> VoidedInvoice | None:
+        if self.invoice_number is None:
+            return None
+        voided = VoidedInvoice(
+            number=self.invoice_number,
+            issued_on=self.invoice_issued_on,
+            amount=self.invoice_amount,
+            voided_at=at,
+            role=actor.role,
+            person=actor.person,
+            reason=reason.strip(),
+            batch_id=batch_id,
+            replaced_by=replaced_by,
+        )
+        self.voided_invoices.append(voided)
         return voided
 
 
@@ -552,6 +587,9 @@ class PlanState(Model):
     # takes it (see ``held_back``).
     batch_hold: BatchHold | None = None
     approval_note: str | None = None
+    # The tech dept's word that the plan is ready for approval, withheld while
+    # its payment holds it out of every batch: sent once nothing does.
+    ready_mail_withheld: bool = False
     certificates_issued: int = 0
     # Certificates held out of issuance (see ``HeldCertificate``), and what
     # blocks the plan's issuance as a whole (a code of ``certificates.blocked``).
@@ -636,6 +674,9 @@ class PlanState(Model):
             return None
         hold = self.batch_hold
         if hold is None or hold.invoices or not hold.payment_reason:
+            return hold
+        if hold.payment_reason == HOLD_JOINT:
+            # Another plan of its payment held it: as the gathering said.
             return hold
         # The plan's own payment held it: what holds it now is the plan's to
         # say (a settlement or a corrected invoice since lifts or changes it).
@@ -1119,6 +1160,31 @@ def invoice_mismatch(payment: PaymentRecord, amount: Decimal) -> Refusal | None:
             invoiced=f"{invoiced:.2f}",
             confirmed=f"{confirmed:.2f}",
             difference=f"{invoiced - confirmed:+.2f}",
+        ),
+    )
+
+
+def reissue_refusal(state: PlanState, number: str) -> Refusal | None:
+    """Refuse an invoice correction keeping the number of an invoice issued
+    for a total since settled (the plan owes its correction).
+
+    An invoice's amount and date are printed on it: an invoice for another
+    total is a new invoice, the old one reversed (红字冲销) and its number
+    never used again. Finance records the new invoice's number.
+    """
+    payment = state.payment
+    if (
+        not state.is_open(Duty.INVOICE_CORRECTION.value)
+        or number != payment.invoice_number
+    ):
+        return None
+    return Refusal(
+        "invoice_reversed",
+        t(
+            "plan.invoice_reissue_needs_number",
+            number=number,
+            amount=payment.invoice_amount_text or "—",
+            confirmed=payment.confirmed_amount_text or "—",
         ),
     )
 

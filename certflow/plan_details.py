@@ -15,6 +15,7 @@ from datetime import datetime
 from certflow.actions import BatchStatus
 from certflow.i18n import t, t_or
 from certflow.models import PlanInfo
+from certflow.payment_difference import HOLD_JOINT, joint_cause
 from certflow.plan import Obligation, PlanState, duty_names
 from certflow.timeutil import format_cst, format_deadline
 
@@ -99,7 +100,10 @@ def current_details(state: PlanState, now: datetime) -> str:
             if hold.payment_reason and not hold.invoices
             else "details.held_back"
         )
-        facts.append(t(key, at=at, batch_id=hold.batch_id, plans=plans))
+        fields = {**hold.payment_details, "plans": plans}
+        if hold.payment_reason == HOLD_JOINT:
+            fields["cause"] = joint_cause(hold.payment_details)
+        facts.append(t(key, at=at, batch_id=hold.batch_id, **fields))
     if state.certificates_issued:
         facts.append(t("details.certificates", count=state.certificates_issued))
     if state.certificates_held:

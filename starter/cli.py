@@ -531,7 +531,19 @@ def _history_action(entry: HistoryEntry) -> str:
         return t("cli.status.refused_action", action=label)
     if entry.outcome:
         label = t("cli.status.decided", action=label, outcome=_outcome(entry.outcome))
+    if name in _NOTE_SAYS_WHAT and entry.note.strip():
+        return label + t("cli.status.history_details", details=entry.note.strip())
     return label + _reason(entry.note)
+
+
+# The history lines whose note says what was done (the figures), not why.
+_NOTE_SAYS_WHAT = frozenset(
+    {
+        "settle_payment_difference",
+        "confirmed_payment_differs",
+        "payment_difference_cleared",
+    }
+)
 
 
 def _outcome(code: str) -> str:
@@ -747,21 +759,35 @@ def _payment_facts(status: PlanStatus) -> tuple[str, str]:
             paid = t("cli.status.paid_on", day=payment.paid_on.isoformat())
             if payment.method:
                 paid += t("cli.status.paid_by", method=payment.method)
+        # What the site declared, and what arrived on the day finance
+        # confirmed: the site's figures, a settlement's total shown apart.
+        site = payment.site_declared_amount
+        declared, heads = payment.declared_amount_text, payment.head_count
+        if site is not None:
+            declared, heads = f"{site:.2f}", payment.site_head_count
         received = t("cli.status.received_pending")
         if payment.confirmed_amount_text is not None:
             day = payment.received_on.isoformat() if payment.received_on else "—"
             received = t(
-                "cli.status.received", amount=payment.confirmed_amount_text, day=day
+                "cli.status.received",
+                amount=declared if site is not None else payment.confirmed_amount_text,
+                day=day,
             )
             if payment.received_reference:
                 received += t(
                     "cli.status.received_reference",
                     reference=payment.received_reference,
                 )
+        if site is not None:
+            received += t(
+                "cli.status.payment_settled",
+                amount=payment.confirmed_amount_text or "—",
+                heads=payment.head_count if payment.head_count is not None else "—",
+            )
         pay = t(
             "cli.status.payment_line",
-            declared=payment.declared_amount_text,
-            heads=payment.head_count if payment.head_count is not None else "—",
+            declared=declared,
+            heads=heads if heads is not None else "—",
             paid=paid,
             received=received,
         )
@@ -828,11 +854,12 @@ def _voided_invoices(status: PlanStatus) -> list[tuple[str, str]]:
     records stay in view after finance records the next invoice."""
     pairs = []
     for voided in status.payment.voided_invoices:
-        cause = (
-            t("cli.status.invoice_voided_in_batch", batch_id=voided.batch_id)
-            if voided.batch_id
-            else t("cli.status.invoice_voided_recheck")
-        )
+        if voided.replaced_by:
+            cause = t("cli.status.invoice_voided_reissued", number=voided.replaced_by)
+        elif voided.batch_id:
+            cause = t("cli.status.invoice_voided_in_batch", batch_id=voided.batch_id)
+        else:
+            cause = t("cli.status.invoice_voided_recheck")
         line = t(
             "cli.status.invoice_voided_line",
             number=voided.number,

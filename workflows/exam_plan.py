@@ -142,6 +142,7 @@ with workflow.unsafe.imports_passed_through():
         next_alarm,
         paid_plans_refusal,
         payment_mismatch,
+        reissue_refusal,
         role_name,
         take_due_alarms,
         unknown_signers,
@@ -317,6 +318,18 @@ CORRECTION_GIVEN_UP_FORGOTTEN = "correction-given-up-forgotten"
 # general manager are mailed. Before, both were refused.
 INVOICE_CORRECTED_AFTER_APPROVAL = "invoice-corrected-after-approval"
 INVOICE_CORRECTED_TEMPLATE = "invoice_corrected_after_approval"
+# Patch id, followed by the case's number in the run: a plan its payment holds
+# out of approval (a difference, an invoice to correct after one) as it comes
+# to await approval is not said ready to the tech dept until nothing holds
+# it. Before, it was said ready, to be gathered by the next batch, at once.
+READY_TOLD_WHEN_FREE = "ready-told-when-free"
+# Patch id, followed by the case's number in the run: an invoice corrected to
+# another amount is a new invoice, the old one reversed (红字冲销): the
+# correction names the number it reverses, which the database records voided
+# (never recorded again, nor rewritten by a plan still carrying it), and the
+# plan lists it voided; while the plan owes the correction after a settlement,
+# keeping the old number is refused. Before, a number was rewritten in place.
+INVOICE_REISSUED = "invoice-reissued-anew"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -690,6 +703,12 @@ class ExamPlanWorkflow:
                 return
             state.open_duty(Duty.APPROVAL, workflow.now())
             self._alarms_changed = True
+            if state.payment_hold()[0] is not None and self._patched_case(
+                READY_TOLD_WHEN_FREE
+            ):
+                # No batch takes it yet: said once its payment holds it no more.
+                state.ready_mail_withheld = True
+                return
             await self._notify("ready_for_approval", [Role.TECH_DEPT])
 
     async def _await_approval(self) -> None:
@@ -1969,7 +1988,7 @@ class ExamPlanWorkflow:
             if opened is None:
                 return t("plan.difference_figures_follow", heads=found.expected_heads)
             await self._notify(
-                "payment_difference_settled",
+                "payment_difference_cleared",
                 [Role.FINANCE, Role.TECH_DEPT],
                 settlement=t(
                     "plan.difference_cleared_by",
@@ -2022,6 +2041,13 @@ class ExamPlanWorkflow:
                 at=workflow.now(),
             ),
         )
+        if (
+            reason is None
+            and state.ready_mail_withheld
+            and state.stage is Stage.AWAITING_APPROVAL
+        ):
+            state.ready_mail_withheld = False
+            await self._notify("ready_for_approval", [Role.TECH_DEPT])
 
     @apply_correction.validator
     def _check_apply_correction(self, req: CorrectionApply) -> None:
@@ -2150,6 +2176,8 @@ class ExamPlanWorkflow:
         now = workflow.now()
         state.documents[DocumentKind.CERTIFICATE_APPLICATION] = req.application_scan
         state.payment.declared_amount = float(req.amount)
+        state.payment.site_declared_amount = None  # the site's own again
+        state.payment.site_head_count = None
         state.payment.head_count = req.head_count
         state.payment.absentees_paid = req.absentees_paid
         state.payment.paid_plan_ids = list(req.paid_plan_ids)
@@ -2477,13 +2505,18 @@ class ExamPlanWorkflow:
             return mismatch
         declared = state.payment.declared_amount
         if declared is not None and abs(float(req.received_amount) - declared) > 0.005:
+            site = state.payment.site_declared_amount
             return Refusal(
                 "amount_mismatch",
                 t(
-                    "plan.amount_mismatch",
+                    # The site declared less (or more) than the settled total.
+                    "plan.amount_mismatch"
+                    if site is None
+                    else "plan.amount_mismatch_settled",
                     received=f"{req.received_amount:.2f}",
                     declared=f"{declared:.2f}",
                     difference=f"{float(req.received_amount) - declared:+.2f}",
+                    site=f"{site or 0:.2f}",
                 ),
             )
         refusal = _first(
@@ -2738,7 +2771,18 @@ class ExamPlanWorkflow:
             state.payment.difference, req.amount, req.received_on, req.refunded_on
         )
         if found is not None:
-            return Refusal(*found)
+            code, message = found
+            waiting = sorted(
+                key
+                for key, c in state.corrections.items()
+                if c.status is CorrectionStatus.APPROVED
+            )
+            if code == "nothing_to_settle" and waiting:
+                # A difference may come once the info center applies them.
+                message += t(
+                    "plan.difference_awaits_apply", requests="、".join(waiting)
+                )
+            return Refusal(code, message)
         day = req.received_on or req.refunded_on
         assert day is not None  # one of them, or refused above
         return _first(
@@ -2804,7 +2848,14 @@ class ExamPlanWorkflow:
             state.close_duty(Duty.INVOICE.value, workflow.now(), req.actor)
             self._alarms_changed = True
             self._publish()
-            return self._accepted(t("plan.accepted"), late, Duty.INVOICE)
+            message = t("plan.accepted")
+            if state.payment.difference is not None:
+                # For the total confirmed before the difference: to reissue.
+                message += t(
+                    "plan.invoice_before_settlement",
+                    difference=difference_text(state.payment.difference),
+                )
+            return self._accepted(message, late, Duty.INVOICE)
 
     def _joint_amount(self, req: InvoiceRecord) -> str | None:
         """The amount of an invoice for a whole joint payment, for the
@@ -2856,15 +2907,19 @@ class ExamPlanWorkflow:
             after_approval = not approved or self._patched_case(
                 INVOICE_CORRECTED_AFTER_APPROVAL
             )
+            reissued = self._reissue_case(req, number)
             refused = self._not_correctable(
                 req.reason, changes, after_approval=after_approval
             ) or self._refused_at_turn(
-                self._invoice_refusal(req, after_approval=after_approval)
+                self._invoice_refusal(
+                    req, after_approval=after_approval, reissued=reissued
+                )
             )
             if refused is not None:
                 return refused
             payment = state.payment
             old_invoice = self._invoice_text()
+            reverses = payment.invoice_number if reissued else None
             outcome = await self._finance_record(
                 Action.CORRECT_INVOICE,
                 req.actor,
@@ -2872,6 +2927,7 @@ class ExamPlanWorkflow:
                 number=number,
                 invoiced=req,
                 with_approved=True,
+                reverses=reverses,
                 invoice=number,
                 issued_on=req.issued_on.isoformat(),
                 amount=f"{req.amount:.2f}",
@@ -2886,6 +2942,10 @@ class ExamPlanWorkflow:
             )
             replaced = payment.invoice_number
             answer = self._correction_answer(outcome, number, changes, replaced, req)
+            if answer.accepted and reverses is not None and reverses != number:
+                payment.reverse_invoice(
+                    workflow.now(), req.actor, req.reason, replaced_by=number
+                )
             if answer.accepted:
                 self._take_invoice(req, number)
             if answer.accepted and state.is_open(Duty.INVOICE_CORRECTION.value):
@@ -2896,12 +2956,28 @@ class ExamPlanWorkflow:
                 )
                 self._alarms_changed = True
                 await self._record_payment_hold()
-                answer.message += t("plan.difference_invoice_corrected")
+                answer.message += _corrected_after_settlement(outcome)
             if answer.accepted and outcome is not None:
                 answer.message += await self._tell_invoice_corrected(
                     req, old_invoice, approved, outcome.corrected_with
                 )
             return answer
+
+    def _reissue_case(self, req: InvoiceRecord, number: str) -> bool:
+        """Whether the correction is a new invoice for another amount (a case
+        of INVOICE_REISSUED): under a new number, reversing the old one; or
+        under the old number while the plan owes its correction after a
+        settlement, refused. Asked before anything awaits."""
+        payment = self._state.payment
+        if payment.invoice_number is None:
+            return False
+        old = payment.invoice_amount
+        other_amount = old is not None and Decimal(str(old)) != req.amount
+        if number == payment.invoice_number:
+            case = reissue_refusal(self._state, number) is not None
+        else:
+            case = other_amount
+        return case and self._patched_case(INVOICE_REISSUED)
 
     def _invoice_text(self) -> str:
         """The invoice the plan carries, as a mail names it: number, date and
@@ -2956,11 +3032,17 @@ class ExamPlanWorkflow:
         _refuse_first(self._invoice_refusal(req))
 
     def _invoice_refusal(
-        self, req: InvoiceRecord, *, after_approval: bool = True
+        self,
+        req: InvoiceRecord,
+        *,
+        after_approval: bool = True,
+        reissued: bool = True,
     ) -> Refusal | None:
         """Why finance's invoice (or its correction) is refused now; None to
         take it. A correction is taken on an approved plan unless told
-        otherwise (``after_approval``: a run from before the rule)."""
+        otherwise (``after_approval``: a run from before the rule), and one
+        keeping the number of an invoice for a total since settled is
+        refused unless told otherwise (``reissued``: likewise)."""
         state = self._state
         if req.correct:
             refusal = self._finance_correction_refusal(
@@ -2992,8 +3074,25 @@ class ExamPlanWorkflow:
             ),
             invoice_mismatch(payment, req.amount),
         )
+        if (
+            refusal is not None
+            and refusal.code == "amount_mismatch"
+            and payment.difference is not None
+        ):
+            # The new total is not confirmed before the difference is settled.
+            refusal = Refusal(
+                refusal.code,
+                refusal.message
+                + t(
+                    "plan.invoice_settle_first",
+                    difference=difference_text(payment.difference),
+                    expected=f"{payment.difference.expected_amount:.2f}",
+                ),
+            )
         if refusal is None and req.correct and not self._invoice_changes(req):
             refusal = Refusal("unchanged", t("plan.correct_unchanged"))
+        if refusal is None and req.correct and reissued:
+            refusal = reissue_refusal(state, invoice_number(req.number) or req.number)
         return refusal
 
     @workflow.update
@@ -3356,6 +3455,7 @@ class ExamPlanWorkflow:
         number: str | None = None,
         invoiced: InvoiceRecord | None = None,
         with_approved: bool = False,
+        reverses: str | None = None,
         **details: Any,
     ) -> FinanceOutcome | None:
         """Write finance's invoice or correction to the database, or be refused.
@@ -3363,8 +3463,10 @@ class ExamPlanWorkflow:
         One activity claims the invoice ``number`` for the plan's payment,
         checks the invoice (``invoiced``) against the others of the payment,
         refuses a correction of a plan a batch has gathered, and writes the
-        audit line; the history line follows only once it is written. None
-        when the database could not be reached.
+        audit line; the history line follows only once it is written.
+        ``reverses`` is the number of the invoice a correction to another
+        amount reverses, recorded voided with it. None when the database
+        could not be reached.
         """
         state = self._state
         now = workflow.now()
@@ -3382,6 +3484,7 @@ class ExamPlanWorkflow:
                 invoice_amount=None if invoiced is None else invoiced.amount,
                 invoice_issued_on=None if invoiced is None else invoiced.issued_on,
                 with_approved=with_approved,
+                reverses=reverses,
             ),
         )
         if outcome is not None and outcome.recorded:
@@ -3501,10 +3604,13 @@ class ExamPlanWorkflow:
         if outcome.batch_id is not None:
             message = t("plan.correct_in_batch", batch_id=outcome.batch_id)
         elif outcome.voided_on is not None and outcome.voided_at is not None:
+            key = "plan.invoice_number_voided"
+            if outcome.voided_by_cancellation:
+                key = "plan.invoice_number_cancelled"
+            elif outcome.voided_by_reissue:
+                key = "plan.invoice_number_reversed"
             message = t(
-                "plan.invoice_number_cancelled"
-                if outcome.voided_by_cancellation
-                else "plan.invoice_number_voided",
+                key,
                 number=number,
                 plan_id=outcome.voided_on,
                 at=format_cst(outcome.voided_at),
@@ -4022,6 +4128,19 @@ class ExamPlanWorkflow:
             retry_policy=retry,
             cancellation_type=cancellation,
         )
+
+
+def _corrected_after_settlement(outcome: FinanceOutcome | None) -> str:
+    """What an invoice corrected to the settled total adds to its answer:
+    the plan may be gathered, or, where other plans of its joint payment
+    still carry another invoice, once they are corrected to the same."""
+    left: set[str] = set()
+    if outcome is not None:
+        left = {*outcome.still_holding}
+        left |= {h.plan_id for h in [*outcome.still_differing, *outcome.still_apart]}
+    if not left:
+        return t("plan.difference_invoice_corrected")
+    return t("plan.difference_invoice_corrected_others", plans="、".join(sorted(left)))
 
 
 def _returned_to(redo: list[Duty]) -> dict[str, Any]:

@@ -24,8 +24,6 @@ from starter.cli import batch_lines
 from tests.support import (
     FINANCE,
     PlanDriver,
-    approve_and_apply,
-    correction_request,
     mails_of,
 )
 from tests.workflow.test_finance import sign_off
@@ -33,9 +31,10 @@ from tests.workflow.test_invoice_records import (
     _batch_of,
     _decide,
     _invoice,
-    _joint_application,
-    _joint_invoice,
     _jointly_invoiced,
+)
+from tests.workflow.test_payment_difference_joint import (
+    late_difference_in_joint_payment,
 )
 from workflows import ExamPlanWorkflow
 
@@ -169,29 +168,9 @@ async def _difference_beside_an_issued_plan(
     """Two plans of one payment, 4200.00 each, invoiced whole (8400.00) under
     ``number``: the second approved and issued; the first, confirmed, then
     a 15th candidate's pass applied late, owes a 300.00 supplement."""
-    held: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
-    issued: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
-    for driver in (held, issued):
-        await driver.reach_publicity()
-    await held.open_publicity()
-    filed = await held.h.execute_update(
-        wf.submit_correction, correction_request(SEQ_12, "practical", "60.10")
+    held, issued = await late_difference_in_joint_payment(
+        make_driver, number, (SEQ_12, "practical", "60.10"), issue_partner=True
     )
-    assert filed.accepted and filed.reference, filed.message
-    await held.skip(15)
-    for driver in (held, issued):
-        await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
-    paid = [held.plan.plan_id, issued.plan.plan_id]
-    # The request is not applied yet: the tech dept cannot sign off.
-    await _joint_application(held, paid, site_signoff=False, org_signoff=False)
-    await _joint_application(issued, paid)
-    for driver in (held, issued):
-        assert (await _joint_invoice(driver, number, "8400.00")).accepted
-    await issued.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
-    await issued.approve_in_batch()
-    await issued.wait_for(lambda s: s.stage == Stage.ISSUED, attempts=600)
-
-    await approve_and_apply(held, filed.reference)
     difference = (await held.status()).payment.difference
     assert difference is not None and difference.amount == Decimal("300.00")
     return held, issued
