@@ -42,6 +42,7 @@ from certflow.certificates.pdffont import CjkPDF
 from certflow.config import Settings
 from certflow.i18n import t
 from certflow.intake.export import safe_cell
+from certflow.linebreak import Rule, break_lines, widest_piece
 from certflow.models import DocumentRef, Level
 from certflow.timeutil import cst_date, format_cst
 
@@ -106,23 +107,35 @@ _HEAD_FILL = PatternFill(
 _BOLD = Font(bold=True)
 
 _FONT = "cjk"
+# The PDF's columns (the workbook's, the site code under the site's name and
+# the level under the certificate) and how each aligns its text. Their
+# widths are drawn from the text they hold (``_column_widths``).
 _PDF_COLUMNS = (
-    ("seq", 7, Align.C),
-    ("plan_id", 24, Align.L),
-    ("site_name", 33, Align.L),
-    ("certificate", 23, Align.L),
-    ("module", 23, Align.L),
-    ("exam_end_date", 18, Align.C),
-    ("candidates", 12, Align.R),
-    ("passed", 12, Align.R),
-    ("billable", 12, Align.R),
-    ("fee", 14, Align.R),
-    ("expected", 18, Align.R),
-    ("paid", 18, Align.R),
-    ("invoice", 19, Align.L),
-    ("received_on", 17, Align.C),
-    ("check", 27, Align.L),
+    ("seq", Align.C),
+    ("plan_id", Align.L),
+    ("site_name", Align.L),
+    ("certificate", Align.L),
+    ("module", Align.L),
+    ("exam_end_date", Align.C),
+    ("candidates", Align.R),
+    ("passed", Align.R),
+    ("billable", Align.R),
+    ("fee", Align.R),
+    ("expected", Align.R),
+    ("paid", Align.R),
+    ("difference", Align.R),
+    ("invoice", Align.L),
+    ("received_on", Align.C),
+    ("check", Align.L),
 )
+# Flagged in red on a plan whose payment needs checking, as in the workbook.
+_PDF_FLAGGED = ("paid", "difference", "check")
+_TABLE_SIZE = 7.5
+_TABLE_PADDING = 1.0
+# The widest (mm) a piece of text that may not break widens its column to:
+# a 20-digit invoice number fits; a longer piece (a pasted link as a site's
+# name) breaks between characters rather than squeeze every other column.
+_WIDEST_PIECE = 36.0
 _FLAG_INK = (170, 20, 20)
 
 
@@ -491,27 +504,31 @@ def render_pdf(report: BatchReport) -> bytes:
     )
     pdf.ln(2)
 
-    pdf.set_font(_FONT, size=7.5)
+    pdf.set_font(_FONT, size=_TABLE_SIZE)
+    header = [t(f"batch_report.column.{key}") for key, _ in _PDF_COLUMNS]
+    rows = [_pdf_values(seq, checked) for seq, checked in enumerate(report.lines, 1)]
+    widths = _column_widths(
+        pdf, header, [[row[k] for k, _ in _PDF_COLUMNS] for row in rows]
+    )
     plain = FontFace(emphasis="")
     flagged = FontFace(emphasis="", color=_FLAG_INK)
     with pdf.table(
-        col_widths=[width for _, width, _ in _PDF_COLUMNS],
-        text_align=[align for _, _, align in _PDF_COLUMNS],
+        col_widths=widths,
+        text_align=[align for _, align in _PDF_COLUMNS],
         headings_style=FontFace(emphasis="", fill_color=(225, 225, 225)),
         line_height=4,
         wrapmode=WrapMode.CHAR,
-        padding=1,
-        width=sum(width for _, width, _ in _PDF_COLUMNS),
+        padding=_TABLE_PADDING,
     ) as table:
         heading = table.row()
-        for key, _, _ in _PDF_COLUMNS:
-            heading.cell(t(f"batch_report.column.{key}"), align=Align.C)
-        for seq, checked in enumerate(report.lines, start=1):
+        for text, width in zip(header, widths, strict=True):
+            heading.cell(_wrapped(pdf, text, width, Rule.PHRASES), align=Align.C)
+        for checked, values in zip(report.lines, rows, strict=True):
             row = table.row()
-            values = _pdf_values(seq, checked)
             ink = plain if checked.check is Check.MATCH else flagged
-            for key, _, _ in _PDF_COLUMNS:
-                row.cell(values[key], style=ink if key in ("paid", "check") else plain)
+            for (key, _), width in zip(_PDF_COLUMNS, widths, strict=True):
+                text = _wrapped(pdf, values[key], width, Rule.TEXT)
+                row.cell(text, style=ink if key in _PDF_FLAGGED else plain)
 
     pdf.ln(4)
     for size, height, text in (
@@ -525,10 +542,57 @@ def render_pdf(report: BatchReport) -> bytes:
     return pdf.to_bytes()
 
 
+def _column_widths(
+    pdf: CjkPDF, header: list[str], rows: list[list[str]]
+) -> list[float]:
+    """Share the page's width among the columns by the text they hold.
+
+    A column is never narrower than its widest piece that may not break (a
+    header's word, an amount, a plan id; up to ``_WIDEST_PIECE``), so text
+    breaks only where Chinese text may; the width left over goes to the
+    columns whose text would otherwise wrap, in proportion to how much more
+    they would take on one line. Text that cannot fit so breaks by looser
+    rules (``certflow.linebreak``).
+    """
+    least, most = [], []
+    for index, title in enumerate(header):
+        texts = [row[index] for row in rows]
+        pieces = [widest_piece(text, pdf.get_string_width) for text in texts]
+        pieces.append(widest_piece(title, pdf.get_string_width, Rule.PHRASES))
+        lines = [line for text in [title, *texts] for line in text.split("\n")]
+        least.append(min(max(pieces), _WIDEST_PIECE) + _cell_slack(pdf))
+        most.append(max(map(pdf.get_string_width, lines)) + _cell_slack(pdf))
+
+    room = pdf.epw
+    if sum(most) <= room:
+        return [width * room / sum(most) for width in most]
+    if sum(least) > room:
+        return [width * room / sum(least) for width in least]
+    spare = room - sum(least)
+    wants = [high - low for low, high in zip(least, most, strict=True)]
+    return [
+        low + spare * want / sum(wants) for low, want in zip(least, wants, strict=True)
+    ]
+
+
+def _cell_slack(pdf: CjkPDF) -> float:
+    # The padding either side of a cell's text and the rule between cells.
+    return 2 * _TABLE_PADDING + pdf.line_width
+
+
+def _wrapped(pdf: CjkPDF, text: str, width: float, rule: Rule) -> str:
+    lines = break_lines(text, width - _cell_slack(pdf), pdf.get_string_width, rule)
+    return "\n".join(lines)
+
+
 def _paragraph(pdf: CjkPDF, size: float, height: float, text: str) -> None:
     # Left-aligned: justified lines of Chinese text get gaps where spaces are.
+    # Broken here, by the rules of Chinese text, not where a line runs out.
     pdf.set_font(_FONT, size=size)
-    pdf.multi_cell(0, height, text, align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    lines = break_lines(text, pdf.epw - 2 * pdf.c_margin, pdf.get_string_width)
+    pdf.multi_cell(
+        0, height, "\n".join(lines), align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT
+    )
 
 
 def _pdf_values(seq: int, checked: CheckedLine) -> dict[str, str]:
@@ -538,7 +602,7 @@ def _pdf_values(seq: int, checked: CheckedLine) -> dict[str, str]:
         "seq": str(seq),
         "plan_id": line.plan_id,
         "site_name": f"{line.site_name}\n{line.site_code}",
-        "certificate": f"{line.certificate} {line.level.chinese}",
+        "certificate": f"{line.certificate}\n{line.level.chinese}",
         "module": f"{line.module_code} {line.module_name}",
         "exam_end_date": line.exam_end_date.isoformat(),
         "candidates": str(line.candidates),
@@ -547,6 +611,8 @@ def _pdf_values(seq: int, checked: CheckedLine) -> dict[str, str]:
         "fee": _money(line.fee, missing),
         "expected": _money(line.expected, missing),
         "paid": _money(line.payment.amount, missing),
+        # Blank where the workbook's is: nothing to compare.
+        "difference": _money(checked.difference, ""),
         "invoice": line.payment.invoice or missing,
         "received_on": line.payment.received_text(),
         "check": _check_text(checked),

@@ -15,13 +15,29 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import computed_field
+from pydantic import AfterValidator, PlainSerializer, computed_field
 
 from certflow.i18n import t
 from certflow.models import Model, Role
 
 CENT = Decimal("0.01")
+
+
+def _to_cent(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT)
+
+
+# Money of a difference: exact to the cent here, a number in JSON like the
+# payment's other money (``status --json``, and the plan's state carried
+# across continue-as-new), with a ``_text`` beside it. A state written when
+# it was a string ("300.00") still reads, and a number reads back to the cent.
+Money = Annotated[
+    Decimal,
+    AfterValidator(_to_cent),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
 
 
 class DifferenceKind(StrEnum):
@@ -43,16 +59,32 @@ class PaymentDifference(Model):
     opened_at: datetime
     request_id: str
     confirmed_heads: int
-    confirmed_amount: Decimal
+    confirmed_amount: Money
     expected_heads: int
     expected_absentees_paid: int
-    expected_amount: Decimal
+    expected_amount: Money
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def amount(self) -> Decimal:
+    def amount(self) -> Money:
         """The difference, signed: more than zero is owed by the site."""
         return (self.expected_amount - self.confirmed_amount).quantize(CENT)
+
+    # The money as text with two decimals, as the payment's own beside it.
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def amount_text(self) -> str:
+        return f"{self.amount:.2f}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def confirmed_amount_text(self) -> str:
+        return f"{self.confirmed_amount:.2f}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expected_amount_text(self) -> str:
+        return f"{self.expected_amount:.2f}"
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -2646,8 +2646,10 @@ class ExamPlanWorkflow:
             day = req.received_on or req.refunded_on
             assert difference is not None and day is not None  # the refusal's
             now = workflow.now()
+            # The difference's own fields, not those computed from them.
+            computed = set(type(difference).model_computed_fields)
             settled = SettledDifference(
-                **difference.model_dump(exclude={"amount", "kind", "owner"}),
+                **difference.model_dump(exclude=computed),
                 settled_at=now,
                 settled_on=day,
                 reference=req.reference.strip(),

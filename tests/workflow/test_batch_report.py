@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import subprocess
 import uuid
 import zipfile
@@ -21,6 +22,7 @@ import pytest_asyncio
 from openpyxl import load_workbook
 
 from activities.batch_report import (
+    COLUMNS,
     BatchReportActivities,
     Check,
     Payment,
@@ -33,6 +35,7 @@ from activities.documents import DocumentStore
 from certflow.activity_models import BatchReportRequest
 from certflow.config import Settings
 from certflow.i18n import t
+from certflow.linebreak import Rule, break_lines, widest_piece
 from certflow.models import DocumentRef, Level
 from tests.support import next_second, one_activity
 
@@ -587,3 +590,98 @@ def test_the_sheet_shows_the_invoice_the_plan_holds_now() -> None:
     # Sent back to check the payment again: confirmed anew after the invoice.
     again = {**audit, "confirm_payment": (GATHERED + 3 * hour, confirmed)}
     assert payment_from_audit("P-001", again).invoice is None
+
+
+# Chinese punctuation that closes what is before it, and that opens what follows.
+CLOSING = "，。、；：！？）」』》"
+OPENING = "（「『《"
+
+
+@on_session_loop
+async def test_the_pdf_sheet_has_the_difference_column_and_breaks_lines_as_chinese(
+    built: tuple[bytes, bytes, list[DocumentRef]], seeded: Seeded, tmp_path: Path
+) -> None:
+    """Regression (finance trial): the PDF had no 差额 column though the
+    workbook has one; its headers wrapped as ``应收金额（元`` / ``）``; the
+    note broke after ``计费人数 ×`` and a line of it began with ``；``."""
+    xlsx, pdf, _ = built
+    path = tmp_path / "report.pdf"
+    path.write_bytes(pdf)
+    layout = _run("pdftotext", "-layout", "-enc", "UTF-8", str(path), "-")
+    lines = layout.splitlines()
+
+    # Each header whole, or broken only before its bracket: 应收金额 / （元）.
+    first_row = next(i for i, line in enumerate(lines) if CERTIFICATE[:2] in line)
+    head = "\n".join(lines[:first_row])
+    for key in COLUMNS:
+        if key in ("site_code", "level"):  # under the site and the certificate
+            continue
+        for phrase in re.split(r"(?=（)", t(f"batch_report.column.{key}")):
+            assert phrase in head, (phrase, head)
+    assert head.count("（元）") == 3 and "差额" in head
+
+    # The 差额 of each plan as in the workbook, after 实收 and before the invoice.
+    rows = _rows(xlsx)
+    column = {name: index for index, name in enumerate(rows[2])}
+    for row in rows[3:6]:
+        money = ("收费标准（元/人）", "应收金额（元）", "实收金额（元）", "差额（元）")
+        cells = [row[column[name]] for name in money]
+        shown = [
+            t("batch_report.not_recorded") if c is None else f"{c:,.2f}" for c in cells
+        ]
+        if cells[3] is None:
+            shown.pop()  # left blank, as in the workbook
+        shown.append(row[column["发票号码"]])
+        [line] = [line for line in lines if row[1] in line]
+        words = line.split()
+        start = words.index(shown[0])
+        assert words[start : start + len(shown)] == shown, (shown, line)
+    by_plan = {row[1]: row[column["差额（元）"]] for row in rows[3:6]}
+    assert [by_plan[p] for p in seeded.plan_ids] == [0, -100, None]
+
+    # No line of a cell or of the notes starts with closing punctuation or
+    # ends with opening punctuation; the formulas stay on their lines.
+    for word in layout.split():
+        assert word[0] not in CLOSING and word[-1] not in OPENING, (word, layout)
+    assert any("应收金额 = 计费人数 × 收费标准。" in line for line in lines)
+    assert any(
+        "计费人数 = 合格人数 + 申请表中为缺考考生缴费的人数；" in x for x in lines
+    )
+
+
+def _cells(text: str) -> float:
+    # A monospace measure: a Chinese character or mark is two cells wide.
+    return float(sum(2 if ord(char) > 0x2E7F else 1 for char in text))
+
+
+def test_chinese_text_breaks_only_where_chinese_typesetting_allows() -> None:
+    """At every width, no line of the note or of a check starts with closing
+    punctuation or ends with opening punctuation, nothing is lost but the
+    spaces at a break, and the formulas stay whole wherever a line can hold
+    them; a header breaks before its bracket, never inside a word."""
+    note = t("batch_report.source_note")
+    check = "不符（-10,600.00）；合并缴费：P2026-1104-0412、P2026-1104-0413"
+    for text in (note, check):
+        for width in range(6, 120):
+            lines = break_lines(text, width, _cells)
+            assert all(line[0] not in CLOSING for line in lines), (width, lines)
+            assert all(line[-1] not in OPENING for line in lines), (width, lines)
+            assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+            assert all(_cells(line) <= width for line in lines), (width, lines)
+            if text is note and width >= 32:
+                assert any("应收金额 = 计费人数 × 收费标准。" in x for x in lines)
+    first, second = break_lines(note, 80, _cells)[:2]
+    assert first == "说明：计费人数 = 合格人数 + 申请表中为缺考考生缴费的人数；"
+    assert second.startswith("应收金额 = 计费人数 × 收费标准。")
+
+    header = t("batch_report.column.expected")
+    assert break_lines(header, 12, _cells, Rule.PHRASES) == ["应收金额", "（元）"]
+    assert break_lines("考试计划编号", 8, _cells, Rule.PHRASES) == ["考试计划", "编号"]
+    assert (
+        widest_piece(t("batch_report.column.fee"), _cells, Rule.PHRASES) == 9
+    )  # （元/人）
+    # A piece too wide for any line is broken between its characters.
+    assert break_lines("26442000000000040101", 10, _cells) == [
+        "2644200000",
+        "0000040101",
+    ]

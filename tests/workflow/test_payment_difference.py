@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.batch_report import BatchReportActivities, Check
 from certflow.actions import (
@@ -31,7 +32,7 @@ from certflow.activity_models import BatchReportRequest
 from certflow.i18n import t
 from certflow.models import Role, Stage
 from certflow.payment_difference import DifferenceKind, difference_text
-from certflow.plan import Duty
+from certflow.plan import Duty, PaymentRecord
 from tests.cli.conftest import certflow_runner
 from tests.conftest import replay_all
 from tests.support import (
@@ -190,8 +191,9 @@ async def test_a_supplement_holds_the_plan_until_settled_and_invoiced_anew(
         "补缴 300.00 元（应缴 15 人 4500.00 元，已确认 14 人 4200.00 元）" in shown.out
     )
     as_json = json.loads((await certflow("status", plan_id, "--json")).out)
-    assert as_json["payment"]["difference"]["amount"] == "300.00"
-    assert as_json["payment"]["difference"]["owner"] == "finance"
+    open_json = as_json["payment"]["difference"]
+    assert (open_json["amount"], open_json["amount_text"]) == (300.0, "300.00")
+    assert open_json["owner"] == "finance"
 
     # The tech dept and the site still sign off; a batch leaves the plan out.
     await sign_off(driver)
@@ -269,6 +271,14 @@ async def test_a_supplement_holds_the_plan_until_settled_and_invoiced_anew(
         "+300.00",
     )
     assert details["settlement_reference"] == "BK-0301"
+    # In --json a settlement's money is numbers with their text, as the
+    # payment's own: not "300.00" beside 4500.0.
+    as_json = json.loads((await certflow("status", plan_id, "--json")).out)
+    [entry] = as_json["payment"]["settlements"]
+    assert (entry["amount"], entry["amount_text"]) == (300.0, "300.00")
+    money = ("confirmed_amount", "confirmed_amount_text", "expected_amount")
+    assert tuple(entry[key] for key in money) == (4200.0, "4200.00", 4500.0)
+    assert as_json["payment"]["confirmed_amount"] == 4500.0
     [told] = await mails_of(sink_messages, plan_id, "payment_difference_settled")
     for role in (Role.FINANCE, Role.TECH_DEPT):
         assert all(a in str(told["To"]) for a in driver.settings.recipients[role])
@@ -320,6 +330,48 @@ async def test_a_supplement_holds_the_plan_until_settled_and_invoiced_anew(
     )
     status = await driver.wait_for(lambda s: s.stage == Stage.ISSUED, attempts=600)
     assert status.certificates_issued == 15
+
+
+async def test_a_settlement_written_when_its_money_was_text_still_loads() -> None:
+    """The plan's state goes into the workflow history as JSON (continue-as-
+    new), where a settlement's money was text ("300.00") before it became a
+    number like the payment's own. A state written either way reads to the
+    cent, and the state written now reads back as it was."""
+    converter = pydantic_data_converter.payload_converter
+    figures = {
+        "opened_at": "2027-01-04T02:00:00Z",
+        "request_id": "P2026-1104-0412-C001",
+        "confirmed_heads": 14,
+        "confirmed_amount": "4200.00",
+        "expected_heads": 15,
+        "expected_absentees_paid": 0,
+        "expected_amount": "4500.00",
+        "amount": "300.00",
+        "kind": "supplement",
+        "owner": "finance",
+    }
+    settled = {
+        **figures,
+        "settled_at": "2027-01-05T02:00:00Z",
+        "settled_on": "2027-01-05",
+        "role": "finance",
+        "person": FINANCE.person,
+    }
+    old = {"confirmed_amount": 4500.0, "settlements": [settled], "difference": figures}
+    [payload] = converter.to_payloads([old])
+
+    [payment] = converter.from_payloads([payload], [PaymentRecord])
+    [done] = payment.settlements
+    assert (done.confirmed_amount, done.expected_amount) == (
+        Decimal("4200.00"),
+        Decimal("4500.00"),
+    )
+    assert payment.difference is not None and payment.difference.amount == 300
+    [written] = converter.to_payloads([payment])
+    assert json.loads(written.data)["settlements"][0]["amount"] == 300.0
+    [again] = converter.from_payloads([written], [PaymentRecord])
+    assert again == payment
+    assert str(again.settlements[0].expected_amount) == "4500.00"
 
 
 async def test_a_refund_is_settled_and_lifts_the_hold(
