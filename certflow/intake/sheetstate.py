@@ -93,7 +93,10 @@ _XLSX_PATTERNS = {
     "any_value": rb"<{p}v\b",
     # An error cell's value (``<v>#N/A</v>``).
     "error_value": rb"<{p}v>([^<]+)</",
+    # A cell's end tag.
+    "cell_end": rb"</{p}c>",
 }
+_TAG_END = re.compile(rb">")
 
 
 _BIFF_BOF = 0x0809
@@ -387,19 +390,32 @@ def error_cells(
 
 def _error_cells(xml: bytes, height: int, unread: _Allowance) -> dict[Cell, str]:
     sheet = _Sheet(xml)
-    opened, closed = b"<" + sheet.prefix + b"c ", b"</" + sheet.prefix + b"c>"
+    opened = b"<" + sheet.prefix + b"c "
+    # Each search goes on from where the one for the match before it ended
+    # (``_Ahead``): a sheet of a great many cells is read once, not once per
+    # cell.
+    cell_starts, tag_ends_before = _Behind(xml, opened), _Behind(xml, b">")
+    tag_ends = _Ahead(xml, _TAG_END)
+    cell_ends = _Ahead(xml, sheet.patterns["cell_end"])
+    values = _Ahead(xml, sheet.patterns["error_value"])
     found: dict[Cell, str] = {}
+    done = -1
     for typed in _ERROR_TYPE.finditer(xml):
         at = typed.start()
-        start, end = xml.rfind(opened, 0, at), xml.find(b">", at)
-        if start < 0 or end < 0 or xml.find(b">", start, at) >= 0:
+        start, end = cell_starts.find(at), tag_ends.find(at)
+        if start < 0 or end < 0 or tag_ends_before.find(at) >= start:
             continue  # not in a cell's start tag
+        if start == done:
+            continue  # a tag naming t="e" again (in another attribute's value)
         if not xml[at - 1 : at].isspace():
             continue  # another attribute's end (``cmt="e"``)
-        close = xml.find(closed, end)
+        done = start
+        close = cell_ends.find(end)
         if xml[end - 1 : end] == b"/" or close < 0:
             continue  # closed in its start tag, or never: no value
-        value = sheet.patterns["error_value"].search(xml, end, close)
+        value = values.match(end)
+        if value is not None and value.end() > close:
+            value = None  # another cell's
         place = sheet.place(start, xml[start + len(opened) : end])
         if value is not None and place is not None and place[0] <= height:
             error = value.group(1).decode("utf-8", "replace").strip()
@@ -452,19 +468,32 @@ class _Sheet:
         self.prefix: bytes = (found.group(1) or b"") if found else b""
         self.patterns = _patterns(self.prefix)
         self._walked: dict[int, Cell] | None = None
+        # The searches ``start_tag`` and ``holds_value`` make, each going on
+        # from where the one before it ended: asked in the sheet's order, as
+        # each walk over it asks, the sheet is read once, not once per cell.
+        opened = b"<" + self.prefix + b"c"
+        self._opened = opened
+        self._cell_starts = (_Behind(xml, opened + b" "), _Behind(xml, opened + b">"))
+        self._tag_ends = _Ahead(xml, _TAG_END)
+        self._cell_ends = _Ahead(xml, self.patterns["cell_end"])
+        self._values = {
+            kind: _Ahead(xml, self.patterns[kind])
+            for kind in ("any_value", "held_value")
+        }
 
     def start_tag(self, inside: int) -> tuple[int, bytes] | None:
         """Where the start tag of the cell holding the element at ``inside``
         begins, and its attributes; None when that element is in no cell."""
-        xml, opened = self.xml, b"<" + self.prefix + b"c"
-        start = max(
-            xml.rfind(opened + b" ", 0, inside), xml.rfind(opened + b">", 0, inside)
-        )
-        end = xml.find(b">", start, inside)
-        closed = b"</" + self.prefix + b"c>"
-        if start < 0 or end < 0 or xml.find(closed, end, inside) >= 0:
+        start = max(found.find(inside) for found in self._cell_starts)
+        if start < 0:
             return None
-        return start, xml[start + len(opened) : end]
+        end = self._tag_ends.find(start)
+        if end < 0 or end >= inside:
+            return None
+        close = self._cell_ends.match(end)
+        if close is not None and close.end() <= inside:
+            return None
+        return start, self.xml[start + len(self._opened) : end]
 
     def place(self, start: int, attributes: bytes) -> Cell | None:
         """The place of the cell whose start tag begins at ``start``."""
@@ -494,11 +523,69 @@ class _Sheet:
         attributes = tag.group(2)
         if attributes.endswith(b"/"):
             return False
-        close = self.xml.find(b"</" + self.prefix + b"c>", tag.end())
-        content = self.xml[tag.end() : close] if close >= 0 else b""
-        if b't="str"' in attributes:  # the empty text is a value
-            return self.patterns["any_value"].search(content) is not None
-        return self.patterns["held_value"].search(content) is not None
+        close = self._cell_ends.find(tag.end())
+        if close < 0:
+            return False
+        # The empty text is a value.
+        kind = "any_value" if b't="str"' in attributes else "held_value"
+        value = self._values[kind].match(tag.end())
+        return value is not None and value.end() <= close
+
+
+class _Ahead:
+    """Where a pattern next matches in a sheet's XML, from a position on.
+
+    Asked from positions that only move forward, as the walks over a sheet
+    ask, it reads each byte once: the match found last answers every
+    position up to its start. A position behind the one asked before is
+    searched afresh.
+    """
+
+    def __init__(self, xml: bytes, pattern: re.Pattern[bytes]) -> None:
+        self._xml = xml
+        self._pattern = pattern
+        self._asked = len(xml) + 1  # nothing asked yet: the first is searched
+        self._found: re.Match[bytes] | None = None
+
+    def match(self, position: int) -> re.Match[bytes] | None:
+        """The first match starting at ``position`` or after it."""
+        found = self._found
+        if position < self._asked or (found is not None and found.start() < position):
+            found = self._found = self._pattern.search(self._xml, position)
+        self._asked = position
+        return found
+
+    def find(self, position: int) -> int:
+        """Where the first match at ``position`` or after it starts; -1 when
+        there is none."""
+        found = self.match(position)
+        return -1 if found is None else found.start()
+
+
+class _Behind:
+    """Where ``needle`` last occurs in a sheet's XML before a position
+    (``xml.rfind(needle, 0, position)``), read as ``_Ahead`` reads: asked
+    from positions that only move forward, only the bytes since the last
+    one asked are searched."""
+
+    def __init__(self, xml: bytes, needle: bytes) -> None:
+        self._xml = xml
+        self._needle = needle
+        self._asked = 0
+        self._found = -1
+
+    def find(self, position: int) -> int:
+        """Where the last occurrence ending at ``position`` or before it
+        starts; -1 when there is none."""
+        if position < self._asked:
+            self._found = self._xml.rfind(self._needle, 0, position)
+        else:
+            since = max(self._asked - len(self._needle) + 1, 0)
+            later = self._xml.rfind(self._needle, since, position)
+            if later >= 0:
+                self._found = later
+        self._asked = position
+        return self._found
 
 
 @cache
