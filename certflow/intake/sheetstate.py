@@ -93,7 +93,10 @@ _XLSX_PATTERNS = {
     "any_value": rb"<{p}v\b",
     # An error cell's value (``<v>#N/A</v>``).
     "error_value": rb"<{p}v>([^<]+)</",
+    # A cell's end tag.
+    "cell_end": rb"</{p}c>",
 }
+_TAG_END = re.compile(rb">")
 
 
 _BIFF_BOF = 0x0809
@@ -387,19 +390,32 @@ def error_cells(
 
 def _error_cells(xml: bytes, height: int, unread: _Allowance) -> dict[Cell, str]:
     sheet = _Sheet(xml)
-    opened, closed = b"<" + sheet.prefix + b"c ", b"</" + sheet.prefix + b"c>"
+    opened = b"<" + sheet.prefix + b"c "
+    # Each search goes on from where the one for the match before it ended
+    # (``_Ahead``): a sheet of a great many cells is read once, not once per
+    # cell.
+    cell_starts, tag_ends_before = _Behind(xml, opened), _Behind(xml, b">")
+    tag_ends = _Ahead(xml, _TAG_END)
+    cell_ends = _Ahead(xml, sheet.patterns["cell_end"])
+    values = _Ahead(xml, sheet.patterns["error_value"])
     found: dict[Cell, str] = {}
+    done = -1
     for typed in _ERROR_TYPE.finditer(xml):
         at = typed.start()
-        start, end = xml.rfind(opened, 0, at), xml.find(b">", at)
-        if start < 0 or end < 0 or xml.find(b">", start, at) >= 0:
+        start, end = cell_starts.find(at), tag_ends.find(at)
+        if start < 0 or end < 0 or tag_ends_before.find(at) >= start:
             continue  # not in a cell's start tag
+        if start == done:
+            continue  # a tag naming t="e" again (in another attribute's value)
         if not xml[at - 1 : at].isspace():
             continue  # another attribute's end (``cmt="e"``)
-        close = xml.find(closed, end)
+        done = start
+        close = cell_ends.find(end)
         if xml[end - 1 : end] == b"/" or close < 0:
             continue  # closed in its start tag, or never: no value
-        value = sheet.patterns["error_value"].search(xml, end, close)
+        value = values.match(end)
+        if value is not None and value.end() > close:
+            value = None  # another cell's
         place = sheet.place(start, xml[start + len(opened) : end])
         if value is not None and place is not None and place[0] <= height:
             error = value.group(1).decode("utf-8", "replace").strip()
@@ -452,19 +468,32 @@ class _Sheet:
         self.prefix: bytes = (found.group(1) or b"") if found else b""
         self.patterns = _patterns(self.prefix)
         self._walked: dict[int, Cell] | None = None
+        # The searches ``start_tag`` and ``holds_value`` make, each going on
+        # from where the one before it ended: asked in the sheet's order, as
+        # each walk over it asks, the sheet is read once, not once per cell.
+        opened = b"<" + self.prefix + b"c"
+        self._opened = opened
+        self._cell_starts = (_Behind(xml, opened + b" "), _Behind(xml, opened + b">"))
+        self._tag_ends = _Ahead(xml, _TAG_END)
+        self._cell_ends = _Ahead(xml, self.patterns["cell_end"])
+        self._values = {
+            kind: _Ahead(xml, self.patterns[kind])
+            for kind in ("any_value", "held_value")
+        }
 
     def start_tag(self, inside: int) -> tuple[int, bytes] | None:
         """Where the start tag of the cell holding the element at ``inside``
         begins, and its attributes; None when that element is in no cell."""
-        xml, opened = self.xml, b"<" + self.prefix + b"c"
-        start = max(
-            xml.rfind(opened + b" ", 0, inside), xml.rfind(opened + b">", 0, inside)
-        )
-        end = xml.find(b">", start, inside)
-        closed = b"</" + self.prefix + b"c>"
-        if start < 0 or end < 0 or xml.find(closed, end, inside) >= 0:
+        start = max(found.find(inside) for found in self._cell_starts)
+        if start < 0:
             return None
-        return start, xml[start + len(opened) : end]
+        end = self._tag_ends.find(start)
+        if end < 0 or end >= inside:
+            return None
+        close = self._cell_ends.match(end)
+        if close is not None and close.end() <= inside:
+            return None
+        return start, self.xml[start + len(self._opened) : end]
 
     def place(self, start: int, attributes: bytes) -> Cell | None:
         """The place of the cell whose start tag begins at ``start``."""
@@ -494,11 +523,69 @@ class _Sheet:
         attributes = tag.group(2)
         if attributes.endswith(b"/"):
             return False
-        close = self.xml.find(b"</" + self.prefix + b"c>", tag.end())
-        content = self.xml[tag.end() : close] if close >= 0 else b""
-        if b't="str"' in attributes:  # the empty text is a value
-            return self.patterns["any_value"].search(content) is not None
-        return self.patterns["held_value"].search(content) is not None
+        close = self._cell_ends.find(tag.end())
+        if close < 0:
+            return False
+        # The empty text is a value.
+        kind = "any_value" if b't="str"' in attributes else "held_value"
+        value = self._values[kind].match(tag.end())
+        return value is not None and value.end() <= close
+
+
+class _Ahead:
+    """Where a pattern next matches in a sheet's XML, from a position on.
+
+    Asked from positions that only move forward, as the walks over a sheet
+    ask, it reads each byte once: the match found last answers every
+    position up to its start. A position behind the one asked before is
+    searched afresh.
+    """
+
+    def __init__(self, xml: bytes, pattern: re.Pattern[bytes]) -> None:
+        self._xml = xml
+        self._pattern = pattern
+        self._asked = len(xml) + 1  # nothing asked yet: the first is searched
+        self._found: re.Match[bytes] | None = None
+
+    def match(self, position: int) -> re.Match[bytes] | None:
+        """The first match starting at ``position`` or after it."""
+        found = self._found
+        if position < self._asked or (found is not None and found.start() < position):
+            found = self._found = self._pattern.search(self._xml, position)
+        self._asked = position
+        return found
+
+    def find(self, position: int) -> int:
+        """Where the first match at ``position`` or after it starts; -1 when
+        there is none."""
+        found = self.match(position)
+        return -1 if found is None else found.start()
+
+
+class _Behind:
+    """Where ``needle`` last occurs in a sheet's XML before a position
+    (``xml.rfind(needle, 0, position)``), read as ``_Ahead`` reads: asked
+    from positions that only move forward, only the bytes since the last
+    one asked are searched."""
+
+    def __init__(self, xml: bytes, needle: bytes) -> None:
+        self._xml = xml
+        self._needle = needle
+        self._asked = 0
+        self._found = -1
+
+    def find(self, position: int) -> int:
+        """Where the last occurrence ending at ``position`` or before it
+        starts; -1 when there is none."""
+        if position < self._asked:
+            self._found = self._xml.rfind(self._needle, 0, position)
+        else:
+            since = max(self._asked - len(self._needle) + 1, 0)
+            later = self._xml.rfind(self._needle, since, position)
+            if later >= 0:
+                self._found = later
+        self._asked = position
+        return self._found
 
 
 @cache
@@ -659,9 +746,11 @@ def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
         arrays: set[Cell] = set()
         errors: dict[Cell, str] = {}
         computed: set[Cell] = set()
-        # The ranges the sheet's matrix formulas fill, and the columns of the
+        # How far down the sheet's matrix formulas reach, column by column; the
+        # ranges of those written in the current row; and the columns of the
         # current row whose cells keep a value or a formula.
-        matrices: list[tuple[int, int, int, int]] = []
+        reach = _Reach()
+        fresh: list[tuple[int, int, int, int]] = []
         valued: list[tuple[int, int]] = []
         # The columns of the current row whose formula has no value (a value
         # type says which value the cell keeps: ods keeps one for each formula),
@@ -676,7 +765,7 @@ def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
                 if tag == f"{_TABLE}table":
                     sheet = element.get(f"{_TABLE}name", "")
                     row, rows, merges, formulas, errors = 0, set(), [], set(), {}
-                    computed, arrays, matrices = set(), set(), []
+                    computed, arrays, reach, fresh = set(), set(), _Reach(), []
                 elif tag == f"{_TABLE}table-row":
                     column, pending, failed, holding = 0, [], [], []
                     valued = []
@@ -699,7 +788,7 @@ def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
                         pending.extend(columns)
                     valued.append((columns.start, columns.stop))
                     if (span := _matrix(element, row + 1, column, last)) is not None:
-                        matrices.append(span)
+                        fresh.append(span)
                         kept.keep(computed, _filled(span))
                 elif element.get(_VALUE_TYPE) is not None:
                     valued.append((columns.start, columns.stop))
@@ -719,17 +808,16 @@ def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
                     unread.keep(errors, cells)
                 if holding:
                     kept.keep(computed, ((n, at) for n in below for at in holding))
-                if matrices and below:
-                    gaps = _matrix_gaps(matrices, below, valued)
-                    unread.keep(arrays, gaps)
+                if fresh or reach.deepest >= below.start:
+                    unread.keep(arrays, _matrix_gaps(reach, fresh, below, valued))
+                fresh = []
                 row += repeated
                 element.clear()
             elif tag == f"{_TABLE}table":
-                if matrices and row < last:
+                if (fresh or reach.deepest > row) and row < last:
                     # Rows a matrix reaches that the sheet never writes.
-                    unread.keep(
-                        arrays, _matrix_gaps(matrices, range(row + 1, last + 1))
-                    )
+                    unwritten = range(row + 1, last + 1)
+                    unread.keep(arrays, _matrix_gaps(reach, fresh, unwritten, []))
                 if rows:
                     state.hidden_rows[sheet] = frozenset(rows)
                 if merges:
@@ -767,21 +855,122 @@ def _matrix(
 
 
 def _matrix_gaps(
-    matrices: list[tuple[int, int, int, int]],
+    reach: _Reach,
+    fresh: list[tuple[int, int, int, int]],
     rows: range,
-    valued: list[tuple[int, int]] | None = None,
+    valued: list[tuple[int, int]],
 ) -> Iterator[Cell]:
-    """The cells of ``rows`` that the ``matrices`` fill past their first and
-    that keep no value: the columns no span of ``valued`` (a row's cells
-    keeping a value or a formula, as ``start, stop``) covers. Made one at a
-    time: a repeated row may stand for a great many."""
-    for top, left, bottom, right in matrices:
-        gaps = _uncovered(left, right + 1, sorted(valued or []))
-        for number in range(max(rows.start, top), min(rows.stop - 1, bottom) + 1):
-            for start, stop in gaps:
-                for place in range(start, stop):
-                    if (number, place) != (top, left):
-                        yield number, place
+    """The cells of ``rows`` (a row and its repeats) that the sheet's matrices
+    fill past their first and that keep no value: the columns no span of
+    ``valued`` (the row's cells keeping a value or a formula, as ``start,
+    stop``) covers. ``fresh`` are the matrices written in the row itself,
+    added to ``reach`` here. The cells are made one at a time: a repeated row
+    may stand for a great many.
+
+    The work is the row's gaps and the runs of cells found, never the
+    matrices seen so far: a sheet may write one in every row.
+    """
+    gaps = _uncovered(0, _MAX_COLUMNS, sorted(valued))
+    # A fresh matrix's first cell holds the formula itself: the matrix fills
+    # its first row past that cell, and its whole width below.
+    for _, left, bottom, right in fresh:
+        reach.add(left + 1, right, bottom)
+    first = _reached(reach, gaps, rows.start) if rows else []
+    for _, left, bottom, _ in fresh:
+        reach.add(left, left, bottom)
+    below = _reached(reach, gaps, rows.start + 1) if len(rows) > 1 else []
+    last = rows.stop - 1
+    return chain(
+        (
+            (rows.start, place)
+            for start, stop, _ in first
+            for place in range(start, stop)
+        ),
+        (
+            (number, place)
+            for start, stop, deepest in below
+            for number in range(rows.start + 1, min(last, deepest) + 1)
+            for place in range(start, stop)
+        ),
+    )
+
+
+def _reached(
+    reach: _Reach, gaps: list[tuple[int, int]], row: int
+) -> list[tuple[int, int, int]]:
+    """The runs of columns of ``gaps`` that a matrix reaches at ``row``."""
+    return [run for start, stop in gaps for run in reach.runs(start, stop, row)]
+
+
+class _Reach:
+    """How far down an ods sheet's matrix formulas reach, column by column.
+
+    A tree over the sheet's columns, each node holding the deepest row a
+    matrix over all of its columns reaches: a matrix is added in as many
+    steps as the tree is deep, whatever its width, and the columns still
+    reached are found in as many steps as they make runs. Rows are read
+    downwards, so a matrix that ends above the row being read is never
+    taken out: it reaches no row still to come.
+    """
+
+    def __init__(self) -> None:
+        # Per node (1 the root, ``n`` over ``2n`` and ``2n + 1``, the column
+        # ``c`` at ``_MAX_COLUMNS + c``, a power of two so that every leaf is
+        # as deep): the deepest row reached by every column under it, and by
+        # any (at least; the excess is what a node above it holds for all).
+        self._every: dict[int, int] = {}
+        self._any: dict[int, int] = {}
+
+    @property
+    def deepest(self) -> int:
+        """The deepest row any matrix reaches; 0 when there is none."""
+        return self._any.get(1, 0)
+
+    def add(self, left: int, right: int, bottom: int) -> None:
+        """Columns ``left`` to ``right`` (inclusive) reach row ``bottom``."""
+        right = min(right, _MAX_COLUMNS - 1)
+        if left > right:
+            return
+        low, high = left + _MAX_COLUMNS, right + 1 + _MAX_COLUMNS
+        ends = (low >> 1, (high - 1) >> 1)
+        while low < high:
+            if low & 1:
+                self._mark(low, bottom)
+                low += 1
+            if high & 1:
+                high -= 1
+                self._mark(high, bottom)
+            low, high = low >> 1, high >> 1
+        # The nodes marked hang from the paths up from either end.
+        for node in ends:
+            while node:
+                self._any[node] = max(self._any.get(node, 0), bottom)
+                node >>= 1
+
+    def _mark(self, node: int, bottom: int) -> None:
+        self._every[node] = max(self._every.get(node, 0), bottom)
+        self._any[node] = max(self._any.get(node, 0), bottom)
+
+    def runs(self, start: int, stop: int, row: int) -> list[tuple[int, int, int]]:
+        """The columns ``start`` to ``stop`` (exclusive) that reach ``row``, as
+        runs reaching the same row: first column, past the last, that row."""
+        found = []
+        nodes = [(1, 0, _MAX_COLUMNS, 0)]
+        while nodes:
+            node, low, high, above = nodes.pop()
+            if high <= start or stop <= low:
+                continue
+            above = max(above, self._every.get(node, 0))
+            under = self._any.get(node, 0)
+            if max(above, under) < row:
+                continue
+            if above >= under:  # every column under it reaches ``above``
+                found.append((max(low, start), min(high, stop), above))
+                continue
+            middle = (low + high) // 2
+            nodes.append((2 * node + 1, middle, high, above))
+            nodes.append((2 * node, low, middle, above))
+        return found
 
 
 def _uncovered(

@@ -1,0 +1,227 @@
+"""Reading what a sheet hides costs as much as the cells read, not their square.
+
+Anyone can mail a correction form, so a file of a few kilobytes must not make
+the reader work for minutes: an ods with a matrix formula in every row took
+work growing with the matrices seen so far, row after row (20,000 rows: 3.5
+minutes), and an xlsx whose every cell holds a formula searched back to the
+sheet's start for each one. The work is counted here, not timed, so that no
+machine's speed or load changes it: the lines of ``certflow.intake.sheetstate``
+a reading runs (twice as many rows must run about twice as many lines, not four
+times as many), and for an xlsx sheet, searched in its text, the bytes its
+searches may read (a few times the text, not once per cell).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from certflow.intake import IntakeLimits, sheetstate
+from certflow.intake.sheetstate import error_cells, uncalculated_cells
+from certflow.intake.workbook import Grid, Workbook, open_workbook
+from tests.intake.conftest import ods_file, ods_text_cell
+
+# Twice the rows must cost at most this many times the lines: the fixed work
+# of opening a file keeps a linear reading below 2, a quadratic one nears 4.
+LINEAR = 2.5
+ROWS = 600
+LIMITS = IntakeLimits()
+
+
+def _lines(action: Callable[[], object]) -> int:
+    """How many lines of ``certflow.intake.sheetstate`` ``action`` runs."""
+    source = sheetstate.__file__
+    counted = 0
+
+    def line(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal counted
+        counted += event == "line"
+        return line
+
+    def call(frame: FrameType, event: str, arg: Any) -> Any:
+        return line if frame.f_code.co_filename == source else None
+
+    before = sys.gettrace()
+    sys.settrace(call)
+    try:
+        action()
+    finally:
+        sys.settrace(before)
+    return counted
+
+
+def _growth(read: Callable[[int], object]) -> float:
+    """How many times the lines ``read`` runs for ``2 * ROWS`` rows those it
+    runs for ``ROWS``."""
+    return _lines(lambda: read(2 * ROWS)) / _lines(lambda: read(ROWS))
+
+
+def _matrix_rows(rows: int, *, to_the_end: bool) -> bytes:
+    """An ods of ``rows`` rows under a header, each row a matrix formula two
+    columns wide whose second cell keeps no value: one row deep, or reaching
+    the last row (every matrix then still open in every row below it, each
+    row's own cell before it keeping a value)."""
+    body = []
+    for n in range(rows):
+        depth = rows - n if to_the_end else 1
+        before = (
+            f'<table:table-cell table:number-columns-repeated="{2 * n}"'
+            f' office:value-type="float" office:value="{n}"/>'
+            if to_the_end and n
+            else ""
+        )
+        matrix = (
+            '<table:table-cell table:number-matrix-columns-spanned="2"'
+            f' table:number-matrix-rows-spanned="{depth}" table:formula="of:=1"'
+            f' office:value-type="float" office:value="{n}"/>'
+        )
+        body.append([before, matrix])
+    return ods_file("成绩修改申请表", [[ods_text_cell("姓名")], *body])
+
+
+def _sheet(read: Workbook | object) -> Grid:
+    assert isinstance(read, Workbook), read
+    return read.sheets[0]
+
+
+@pytest.mark.parametrize("to_the_end", [False, True], ids=["one row", "to the end"])
+def test_an_ods_with_a_matrix_formula_in_every_row_is_read_in_linear_work(
+    to_the_end: bool,
+) -> None:
+    def read(rows: int) -> Grid:
+        return _sheet(open_workbook(_matrix_rows(rows, to_the_end=to_the_end), LIMITS))
+
+    growth = _growth(read)
+
+    assert growth < LINEAR
+    # Still read as before: each matrix's second cell in its own row keeps
+    # no value; the matrices open above it have their cells written.
+    sheet = read(ROWS)
+    if to_the_end:
+        expected = {(row, 2 * (row - 2) + 1) for row in range(2, ROWS + 2)}
+    else:
+        expected = {(row, 1) for row in range(2, ROWS + 2)}
+    assert sheet.array_uncalculated == expected
+
+
+class _Text(bytes):
+    """A sheet's XML counting the bytes its searches (``find``, ``rfind``)
+    may read: from where each starts to where it may stop."""
+
+    searched = 0
+
+    def find(self, needle: Any, start: Any = 0, end: Any = None) -> int:
+        _Text.searched += (len(self) if end is None else end) - start
+        return super().find(needle, start, end)
+
+    def rfind(self, needle: Any, start: Any = 0, end: Any = None) -> int:
+        _Text.searched += (len(self) if end is None else end) - start
+        return super().rfind(needle, start, end)
+
+
+def _searched(action: Callable[[], object]) -> int:
+    _Text.searched = 0
+    action()
+    return _Text.searched
+
+
+def _xlsx_sheet(rows: int, cell: Callable[[int, str], str]) -> _Text:
+    """An xlsx sheet's XML of ``rows`` rows of ten cells each."""
+    body = "".join(
+        f'<row r="{row}">'
+        + "".join(cell(row, column) for column in "ABCDEFGHIJ")
+        + "</row>"
+        for row in range(1, rows + 1)
+    )
+    return _Text(
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f"<sheetData>{body}</sheetData></worksheet>".encode()
+    )
+
+
+# A reading may search its sheet's text this many times over, not once per cell.
+SEARCHES = 4
+
+
+def test_an_xlsx_of_formulas_without_results_is_read_in_linear_work() -> None:
+    """Each formula's cell was found by searching back for a ``<c>`` no
+    office suite writes: to the sheet's start, for every formula."""
+    xml = _xlsx_sheet(ROWS, lambda row, column: f'<c r="{column}{row}"><f>1</f></c>')
+
+    found = uncalculated_cells(xml, height=ROWS)
+
+    assert _searched(lambda: uncalculated_cells(xml, height=ROWS)) <= SEARCHES * len(
+        xml
+    )
+    assert found == {
+        (row, column) for row in range(1, ROWS + 1) for column in range(10)
+    }
+
+
+def test_xlsx_error_cells_closed_in_their_tags_are_read_in_linear_work() -> None:
+    """Each searched for its end tag to the sheet's end, though it has none."""
+    xml = _xlsx_sheet(ROWS, lambda row, column: f'<c r="{column}{row}" t="e"/>')
+
+    assert _searched(lambda: error_cells(xml, height=ROWS)) <= SEARCHES * len(xml)
+    assert error_cells(xml, height=ROWS) == {}
+
+
+def test_an_xlsx_tag_naming_its_error_type_again_is_read_in_linear_work() -> None:
+    """``t="e"`` written again and again in another attribute's value: the
+    cell was read again for each, its whole tag each time."""
+    again = ' t="e"' * (10 * ROWS)
+    cell = f'<c r="A1" t="e" x=\'{again}\'><v>#N/A</v></c>'
+    xml = _xlsx_sheet(1, lambda row, column: cell if column == "A" else "")
+
+    assert _searched(lambda: error_cells(xml, height=1)) <= SEARCHES * len(xml)
+    assert error_cells(xml, height=1) == {(1, 0): "#N/A"}
+
+
+def test_an_xlsx_array_formula_over_unclosed_cells_is_read_in_linear_work() -> None:
+    """What looks like a cell's start tag (here in comments) was searched for
+    its end tag to the sheet's end, and its content copied, for each one."""
+    array = b'<c r="A1"><f t="array" ref="A1:A2">1</f><v>1</v></c>'
+    written = _xlsx_sheet(ROWS, lambda row, column: "<!--<c>-->")
+    xml = _Text(written.replace(b"<!--<c>-->", array, 1))
+
+    assert _searched(lambda: uncalculated_cells(xml, height=ROWS)) <= SEARCHES * len(
+        xml
+    )
+    assert uncalculated_cells(xml, height=ROWS) == {(2, 0)}
+
+
+class _Pattern:
+    """A pattern counting the bytes its searches read: from where each
+    starts to the end of what it finds, or of the text."""
+
+    def __init__(self, pattern: bytes) -> None:
+        self.pattern = re.compile(pattern)
+        self.read = 0
+
+    def search(self, text: bytes, start: int) -> re.Match[bytes] | None:
+        found = self.pattern.search(text, start)
+        self.read += (len(text) if found is None else found.end()) - start
+        return found
+
+
+def test_searches_asked_forward_read_the_text_once() -> None:
+    """What the xlsx readers search forward from one cell after another (an
+    end tag, a value) is read once however many cells ask: each search goes
+    on from the match found last."""
+    text = b"<c>" * 5000 + b"</c>"
+    pattern = _Pattern(rb"</c>")
+    ahead = sheetstate._Ahead(text, pattern)  # type: ignore[arg-type]
+    behind = sheetstate._Behind(_Text(text), b"<c>")
+    _Text.searched = 0
+
+    for at in range(0, len(text) - 4, 3):
+        assert ahead.find(at) == len(text) - 4
+        assert behind.find(at) == (at - 3 if at else -1)
+
+    assert pattern.read <= len(text)
+    assert _Text.searched <= 2 * len(text)
