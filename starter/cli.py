@@ -295,14 +295,7 @@ class Context:
     async def pool(self) -> Any:
         """A PostgreSQL pool on the configured database, schema migrated."""
         if self._pool is None:
-            from activities.db import create_pool, migrate
-
-            try:
-                pool = await create_pool(self.settings.database_url, max_size=2)
-            except (OSError, ConnectionError) as err:
-                raise ConnectionProblem(t("cli.database")) from err
-            self._pool = pool
-            await migrate(pool)
+            self._pool = await open_database(self.settings.database_url)
         return self._pool
 
     async def close(self) -> None:
@@ -334,6 +327,23 @@ class Context:
             raise ConnectionProblem(
                 t("cli.update_no_answer", seconds=seconds, check=check)
             ) from None
+
+
+async def open_database(url: str, max_size: int = 2) -> Any:
+    """A pool on the database at ``url``, schema migrated; every staff tool's.
+
+    A database that cannot be used is one Chinese line and status 1, never a
+    traceback: nothing answering, or a server that answers and refuses (closed
+    to connections, starting, full, the login), told apart by SQLSTATE.
+    """
+    from activities.db import DatabaseUnusable, open_migrated
+
+    try:
+        return await open_migrated(url, max_size=max_size)
+    except OSError as err:
+        raise ConnectionProblem(t("cli.database")) from err
+    except DatabaseUnusable as err:
+        raise ConnectionProblem(str(err)) from err
 
 
 def local_name(ref: DocumentRef, fallback: str) -> str:
@@ -4253,7 +4263,6 @@ def revoke_main(
     Only the tech dept and admins revoke (--as, before or after 'revoke');
     the date may not be in the future.
     """
-    from activities.db import create_pool
     from activities.revocation import RevocationError, revoke
 
     parser = StaffArgumentParser(prog="certflow revoke", description=about("revoke"))
@@ -4303,7 +4312,11 @@ def revoke_main(
                 )
             )
             return 2
-        pool = await create_pool(settings.database_url, max_size=1)
+        try:
+            pool = await open_database(settings.database_url, max_size=1)
+        except ConnectionProblem as err:
+            print(err.message, file=sys.stderr)
+            return 1
         try:
             await revoke(
                 pool,
