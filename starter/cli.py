@@ -631,6 +631,8 @@ def render_status(status: PlanStatus) -> list[str]:
         lines.append(t("cli.status.waiting_calendar", years=years))
     if status.held_back is not None:
         lines.append(_held_back_line(status.held_back))
+    if status.mails_waiting:
+        lines.append(t("cli.status.mails_waiting", count=status.mails_waiting))
 
     lines += ["", *_fields(_status_facts(status))]
     lines += _issuance_problems(status)
@@ -3174,7 +3176,8 @@ async def failed_notices(ctx: Context, args: argparse.Namespace) -> int:
         args.plan,
         args.batch,
     )
-    if not rows:
+    waiting = await _waiting_notices(pool, args)
+    if not rows and not waiting:
         # Trial: a mistyped plan id read as "no mail undelivered".
         if args.plan is not None and not await pool.fetchval(
             "SELECT 1 FROM plans WHERE plan_id = $1", args.plan
@@ -3188,6 +3191,17 @@ async def failed_notices(ctx: Context, args: argparse.Namespace) -> int:
             raise CliError(t("cli.batch_not_found", batch_id=args.batch))
         ctx.say(t("cli.notice.none"))
         return 0
+    if rows:
+        ctx.say(*await _failed_table(pool, rows))
+    if waiting:
+        if rows:
+            ctx.say("")
+        ctx.say(*_waiting_table(waiting))
+    return 0
+
+
+async def _failed_table(pool: Any, rows: Sequence[Any]) -> list[str]:
+    """The lines of the mails given up or partly refused, with their resends."""
     attempts: dict[int, list[Any]] = {}
     for attempt in await pool.fetch(
         "SELECT * FROM notification_resends WHERE notification = ANY($1)"
@@ -3215,8 +3229,61 @@ async def failed_notices(ctx: Context, args: argparse.Namespace) -> int:
             for row in rows
         ],
     )
-    ctx.say(*lines)
-    return 0
+    return lines
+
+
+async def _waiting_notices(pool: Any, args: argparse.Namespace) -> list[Any]:
+    """The mails not sent yet and not given up: each plan's mail being tried.
+
+    Trial: while the mail server was away ``notice failed`` said nothing was
+    undelivered. A plan sends its mails in turn, so only the first waiting mail
+    of each plan has a row; ``certflow status`` counts the plan's others. A
+    row no attempt has failed on nor claims is a mail on its way out.
+    """
+    rows: list[Any] = await pool.fetch(
+        """
+        SELECT id, plan_id, batch_id, template, attempts, last_tried_at,
+            last_error_type, sending_since
+        FROM notifications
+        WHERE sent_at IS NULL AND failure IS NULL AND withdrawn_at IS NULL
+            AND (attempts IS NOT NULL OR sending_since IS NOT NULL)
+            AND ($1::text IS NULL OR plan_id = $1)
+            AND ($2::text IS NULL OR batch_id = $2)
+        ORDER BY id
+        """,
+        args.plan,
+        args.batch,
+    )
+    return rows
+
+
+def _waiting_table(rows: Sequence[Any]) -> list[str]:
+    """The lines of the mails waiting to be sent, with their last attempt."""
+    body = [
+        [
+            str(row["id"]),
+            _whose_mail(row),
+            t_or(row["template"], f"mail.{row['template']}.name"),
+            str(row["attempts"] or 0),
+            format_cst(row["last_tried_at"]) if row["last_tried_at"] else "—",
+            _waits_why(row),
+        ]
+        for row in rows
+    ]
+    headers = ["id", "whose", "mail", "attempts", "last_tried", "waits_why"]
+    return [
+        t("cli.notice.waiting", count=len(rows)),
+        *table([t(f"cli.notice.{h}") for h in headers], body),
+        t("cli.notice.waiting_after"),
+    ]
+
+
+def _waits_why(row: Any) -> str:
+    """Why a mail waits, from its last attempt's error kind, for staff."""
+    kind = row["last_error_type"]
+    if kind is None:
+        return t("cli.notice.waits_sending")
+    return t_or(t("cli.notice.waits_other", kind=kind), f"cli.notice.waits_{kind}")
 
 
 async def resend_notice(ctx: Context, args: argparse.Namespace) -> int:
