@@ -313,6 +313,20 @@ class Context:
                 t("cli.no_answer", seconds=f"{self.wait:.0f}")
             ) from None
 
+    async def ask(self, query: Awaitable[Any]) -> Any:
+        """Await a workflow query; no answer within ``wait`` seconds is an error.
+
+        A query changes nothing, so the error says only that the worker, which
+        answers it, may not be running (trial: ``certflow status`` told staff
+        to look later with ``certflow status`` whether it had been done).
+        """
+        try:
+            return await asyncio.wait_for(query, self.wait)
+        except TimeoutError:
+            raise ConnectionProblem(
+                t("cli.query_no_answer", seconds=f"{self.wait:.0f}")
+            ) from None
+
     async def update(self, call: Awaitable[Any], *, check: str) -> Any:
         """Await a workflow update; ``check`` is the command that shows its fate.
 
@@ -2170,9 +2184,7 @@ async def plan_status(ctx: Context, plan_id: str) -> PlanStatus:
     """Query the status of one plan."""
     client = await ctx.client()
     handle = client.get_workflow_handle(plan_workflow_id(plan_id))
-    status: PlanStatus = await ctx.answer(
-        handle.query("status", result_type=PlanStatus)
-    )
+    status: PlanStatus = await ctx.ask(handle.query("status", result_type=PlanStatus))
     return status
 
 
@@ -3026,12 +3038,10 @@ async def batch_handle(
     """
     client = await ctx.client()
     handle = client.get_workflow_handle(batch_workflow_id(batch_id))
-    status: BatchStatus = await ctx.answer(
-        handle.query("status", result_type=BatchStatus)
-    )
+    status: BatchStatus = await ctx.ask(handle.query("status", result_type=BatchStatus))
     if status.started_batch:
         handle = client.get_workflow_handle(batch_workflow_id(status.started_batch))
-        status = await ctx.answer(handle.query("status", result_type=BatchStatus))
+        status = await ctx.ask(handle.query("status", result_type=BatchStatus))
     return handle, status
 
 

@@ -275,6 +275,31 @@ async def test_an_unanswered_action_may_still_be_processed(
     )
 
 
+async def test_a_status_no_worker_answers_says_nothing_was_changed(
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    client: Client,
+    worker_settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Trial: ``certflow status`` with no worker told staff to look later with
+    ``certflow status`` whether it had been done; a query does nothing."""
+    plan_id = new_driver.plan.plan_id
+    await client.start_workflow(
+        ExamPlanWorkflow.run,
+        ExamPlanInput(info=new_driver.plan, policy=worker_settings.deadlines),
+        id=plan_workflow_id(plan_id),
+        task_queue=f"nobody-listens-{uuid.uuid4().hex[:8]}",
+    )
+
+    outcome = await certflow("--wait", "1", "status", plan_id)
+
+    assert outcome.status == 1
+    err = capsys.readouterr().err
+    assert err.strip() == t("cli.query_no_answer", seconds="1")
+    assert "是否已办理" not in err
+
+
 # -- correction history and wording ------------------------------------------------
 
 
