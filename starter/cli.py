@@ -304,28 +304,21 @@ class Context:
             await self._pool.close()
             self._pool = None
 
-    async def answer(self, coroutine: Awaitable[Any]) -> Any:
-        """Await a workflow call; no answer within ``wait`` seconds is an error."""
+    async def answer(
+        self, coroutine: Awaitable[Any], *, unanswered: str = "cli.no_answer"
+    ) -> Any:
+        """Await a workflow call; no answer within ``wait`` seconds is an error,
+        said by the message ``unanswered``."""
         try:
             return await asyncio.wait_for(coroutine, self.wait)
         except TimeoutError:
-            raise ConnectionProblem(
-                t("cli.no_answer", seconds=f"{self.wait:.0f}")
-            ) from None
+            raise ConnectionProblem(t(unanswered, seconds=f"{self.wait:.0f}")) from None
 
     async def ask(self, query: Awaitable[Any]) -> Any:
-        """Await a workflow query; no answer within ``wait`` seconds is an error.
-
-        A query changes nothing, so the error says only that the worker, which
-        answers it, may not be running (trial: ``certflow status`` told staff
-        to look later with ``certflow status`` whether it had been done).
-        """
-        try:
-            return await asyncio.wait_for(query, self.wait)
-        except TimeoutError:
-            raise ConnectionProblem(
-                t("cli.query_no_answer", seconds=f"{self.wait:.0f}")
-            ) from None
+        """Await a workflow query, which changes nothing: unanswered, only the
+        worker that answers it is in doubt (trial: ``certflow status`` told
+        staff to look later with ``certflow status`` whether it was done)."""
+        return await self.answer(query, unanswered="cli.query_no_answer")
 
     async def update(self, call: Awaitable[Any], *, check: str) -> Any:
         """Await a workflow update; ``check`` is the command that shows its fate.
