@@ -32,6 +32,7 @@ from activities.notify import Mailer, Notifier
 from activities.store import PlanStore
 from certflow.config import ConfigError, Settings, deployment_warnings
 from starter.embedded_pg import redact
+from starter.logs import configure as configure_logging
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 from workflows.mailbox import MAILBOX_WORKFLOWS
 from workflows.resend_mail import ResendMailWorkflow
@@ -255,9 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(default {CONNECT_WAIT:.0f})",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging()
     try:
         settings = Settings.load()
     except ConfigError as err:

@@ -13,6 +13,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
+from certflow.arguments import shown
+from certflow.i18n import t
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -66,6 +69,110 @@ async def create_pool(
         timeout=CONNECT_TIMEOUT,
     )
     assert pool is not None
+    return pool
+
+
+# What a server that answers says when it takes no connection now, by SQLSTATE:
+# the database closed to connections (ALTER DATABASE ... ALLOW_CONNECTIONS
+# false), the server starting up, shutting down or recovering, every
+# connection slot taken, a connection ended by an administrator. Each passes
+# without anything changed on certflow's side; the operator waits, or asks
+# the database's administrator.
+_UNAVAILABLE = {
+    "55000": "closed",
+    "57P03": "starting",
+    "57P01": "interrupted",
+    "57P02": "interrupted",
+    "53300": "full",
+}
+# A login refused: the user, password or permission to connect (the URL).
+_LOGIN_REFUSED = frozenset({"28P01", "28000"})
+
+
+def refusal_kind(err: BaseException) -> str | None:
+    """Why PostgreSQL could not be used, as a word; None for another error.
+
+    ``unreachable`` (nothing answers), one of the kinds of
+    ``_UNAVAILABLE`` (the server answers but takes no connection now),
+    ``login`` (it refuses the user), ``missing`` (no such database). Read by
+    SQLSTATE, not by the message, which the server words in its own locale.
+    """
+    if isinstance(err, OSError | asyncpg.InterfaceError):
+        # Refused, timed out, or a connection the server dropped.
+        return "unreachable"
+    code = getattr(err, "sqlstate", None)
+    if not isinstance(err, asyncpg.PostgresError) or code is None:
+        return None
+    if code in _UNAVAILABLE:
+        return _UNAVAILABLE[code]
+    if code in _LOGIN_REFUSED:
+        return "login"
+    if code == "3D000":
+        return "missing"
+    return None
+
+
+def unavailable(err: BaseException) -> bool:
+    """Whether ``err`` says the database is away for now, not misconfigured:
+    what a caller tells people to try again later."""
+    kind = refusal_kind(err)
+    return kind is not None and kind not in ("login", "missing")
+
+
+# The port PostgreSQL listens on when a URL names none.
+POSTGRES_PORT = 5432
+
+
+def database_place(url: str) -> str:
+    """Where ``url`` points, for a message: ``host:port/database``, never its
+    user or password."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or POSTGRES_PORT
+    except ValueError:
+        port = POSTGRES_PORT
+    host = parts.hostname or "localhost"
+    return shown(f"{host}:{port}/{database_name(url)}")
+
+
+def refusal_message(err: asyncpg.PostgresError, place: str) -> str:
+    """What people are told of a server at ``place`` that answered and refused.
+
+    Trial: a database closed to connections (55000) was called a refused
+    login, sending the operator to a password that was right; and the staff
+    tool showed the driver's traceback.
+    """
+    kind = refusal_kind(err)
+    if kind is None or kind in ("login", "unreachable"):
+        return t("database.refused", place=place, code=err.sqlstate)
+    return t(f"database.{kind}", place=place)
+
+
+class DatabaseUnusable(Exception):
+    """The configured database could not be opened; the message, in Chinese,
+    says why and what to check, naming no user or password."""
+
+
+async def open_migrated(url: str, *, max_size: int) -> asyncpg.Pool:
+    """A pool on ``url``, schema migrated, for the staff tools.
+
+    Raises :class:`DatabaseUnusable` when the server answers and refuses
+    (closed, starting, full, the login); nothing answering is an ``OSError``,
+    which each tool words itself.
+    """
+    place = database_place(url)
+    try:
+        pool = await create_pool(url, max_size=max_size)
+    except asyncpg.PostgresError as err:
+        raise DatabaseUnusable(refusal_message(err, place)) from err
+    try:
+        await migrate(pool)
+    except asyncpg.PostgresError as err:
+        await pool.close()
+        raise DatabaseUnusable(refusal_message(err, place)) from err
+    except BaseException:
+        await pool.close()
+        raise
     return pool
 
 

@@ -37,7 +37,7 @@ import asyncpg
 from aiosmtplib import SMTPResponse
 from temporalio import activity
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.documents import DocumentDamaged, DocumentNotFound, DocumentStore
 from certflow.activity_models import Notification, ResendOutcome, ResendRequest
@@ -176,9 +176,25 @@ def undeliverable(err: aiosmtplib.SMTPException) -> tuple[str, str] | None:
 _ADDRESS = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")
 # The error type of a mail the server refused for now, or for every mail alike.
 REFUSED_FOR_NOW = "mail_refused_for_now"
+# The error type of a mail the server did not answer for: refused connection,
+# timed out, or dropped the session.
+SERVER_AWAY = "mail_server_away"
 
 
-def retried(note: Notification, err: aiosmtplib.SMTPException) -> Exception:
+def waiting(message: str, kind: str) -> ApplicationError:
+    """The error a mail that waits is retried with: expected, said in one line.
+
+    Benign: the SDK logs it at DEBUG instead of a warning with a traceback at
+    every attempt of every plan (trial: 15 lines per plan per minute while the
+    mail server was away); certflow logs one line of its own (``mail waits``).
+    Retries are as for any failure (``MAIL_RETRY``).
+    """
+    return ApplicationError(
+        message, type=kind, category=ApplicationErrorCategory.BENIGN
+    )
+
+
+def retried(note: Notification, err: aiosmtplib.SMTPException | OSError) -> Exception:
     """The error a mail is retried with, without the addresses ``err`` names.
 
     The failure goes into the workflow's history, the Web UI and the worker's
@@ -190,14 +206,19 @@ def retried(note: Notification, err: aiosmtplib.SMTPException) -> Exception:
     elif isinstance(err, aiosmtplib.SMTPResponseException):
         answers = [(err.code, err.message)]
     else:
-        return err
+        return waiting(
+            f"Mail {note.template} of {_whose(note)} waits: the mail server did not"
+            f" answer ({type(err).__name__}). Retried at least once a minute; check"
+            " the server and [smtp] if it lasts.",
+            SERVER_AWAY,
+        )
     said = "; ".join(
         f"{code} {_ADDRESS.sub('<address>', text)}" for code, text in answers
     )
-    return ApplicationError(
+    return waiting(
         f"Mail {note.template} of {_whose(note)} waits: the mail server answered"
         f" {said}. Retried; check the server and [smtp] if it lasts.",
-        type=REFUSED_FOR_NOW,
+        REFUSED_FOR_NOW,
     )
 
 
@@ -617,7 +638,11 @@ class Notifier:
             return
         # Composed before the claim is taken: reading the attachments may be
         # slow, and the claim covers only the exchange with the mail server.
-        message = await self._message(note, recipients) if recipients else None
+        try:
+            message = await self._message(note, recipients) if recipients else None
+        except ApplicationError as err:
+            await self._waits(NOTIFICATION_CLAIM, note.idempotency_key, note, err)
+            raise
         claimed = await NOTIFICATION_CLAIM.take(self.pool, note.idempotency_key)
         if claimed is None:
             # An earlier attempt, timed out but still running, tried it to the
@@ -877,9 +902,47 @@ class Notifier:
             return message
         try:
             return await self.send(note, recipients, message)
+        except ApplicationError as err:
+            await claim.release(self.pool, key, claimed)
+            await self._waits(claim, key, note, err)
+            raise
         except BaseException:
             await claim.release(self.pool, key, claimed)
             raise
+
+    async def _waits(
+        self, claim: SendClaim, key: str, note: Notification, err: ApplicationError
+    ) -> None:
+        """Say that an attempt to send a mail failed and the mail waits.
+
+        One line in the worker's log (plan, template, attempt, kind of error:
+        never an address), and the attempt and its error on the mail's row,
+        where ``certflow notice failed`` lists the mails not sent yet. A
+        database away too leaves the row as it was: the line says it.
+        """
+        attempt = activity.info().attempt
+        log.warning(
+            "mail waits plan_id=%s template=%s attempt=%d error=%s",
+            note.plan_id,
+            note.template,
+            attempt,
+            err.type,
+        )
+        try:
+            await self.pool.execute(
+                f"UPDATE {claim.table} SET attempts = $2, last_tried_at = now(),"
+                f" last_error_type = $3, last_error = $4 WHERE {claim.key} = $1",
+                key,
+                attempt,
+                err.type,
+                err.message,
+            )
+        except (asyncpg.PostgresError, OSError) as failure:
+            log.warning(
+                "mail attempt not recorded plan_id=%s error=%s",
+                note.plan_id,
+                type(failure).__name__,
+            )
 
     @staticmethod
     def being_sent(note: Notification) -> ApplicationError:
@@ -894,11 +957,11 @@ class Notifier:
             note.plan_id,
             note.template,
         )
-        return ApplicationError(
+        return waiting(
             f"Mail {note.template} of {_whose(note)} is being sent by an earlier"
             " attempt of this activity, timed out but still running. Retried until"
             " that attempt has recorded what came of it.",
-            type=BEING_SENT,
+            BEING_SENT,
         )
 
     async def _message(
@@ -919,11 +982,11 @@ class Notifier:
             return self._given_up(note, recipients, ATTACHMENT_DAMAGED, reason)
         except DocumentNotFound as err:
             # Retried: the plan's later mails wait, as for a server away.
-            raise ApplicationError(
+            raise waiting(
                 f"Mail {note.template} of {_whose(note)} waits for its"
                 f" attachment: {err} Mount or restore the document store; the mail"
                 " goes out at the next retry.",
-                type=ATTACHMENT_MISSING,
+                ATTACHMENT_MISSING,
             ) from None
         return self.compose(note, recipients, attachments, resent=resent)
 
@@ -944,8 +1007,12 @@ class Notifier:
         """
         try:
             refused = await self.mailer.send(message)
-        except aiosmtplib.SMTPException as err:
-            given_up = undeliverable(err)
+        except (aiosmtplib.SMTPException, OSError) as err:
+            given_up = (
+                undeliverable(err)
+                if isinstance(err, aiosmtplib.SMTPException)
+                else None
+            )
             if given_up is None:
                 raise retried(note, err) from None
             return self._given_up(note, recipients, *given_up)

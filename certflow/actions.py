@@ -307,6 +307,9 @@ class PlanStatus(Model):
     # Why the last gathering of a batch left the plan out, while it waits
     # for one: its joint payment's invoices disagreed.
     held_back: BatchHold | None = None
+    # The mails the plan asked for that have not gone out (nor been given up):
+    # while the mail server is away they wait, in turn.
+    mails_waiting: int = 0
 
 
 class PlanResult(Model):

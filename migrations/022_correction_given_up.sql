@@ -1,4 +1,4 @@
--- certflow schema, version 21: the correction requests a plan gave up on.
+-- certflow schema, version 22: the correction requests a plan gave up on.
 --
 -- A plan gives up on recording a request when every attempt of
 -- ``record_correction`` failed; an attempt timed out but not stopped may

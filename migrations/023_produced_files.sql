@@ -1,4 +1,4 @@
--- certflow schema, version 22: the files each attempt of an activity stored.
+-- certflow schema, version 23: the files each attempt of an activity stored.
 --
 -- An activity producing files (an approval batch's report, a plan's
 -- consistency report or platform file) stores them before it records or

@@ -295,14 +295,7 @@ class Context:
     async def pool(self) -> Any:
         """A PostgreSQL pool on the configured database, schema migrated."""
         if self._pool is None:
-            from activities.db import create_pool, migrate
-
-            try:
-                pool = await create_pool(self.settings.database_url, max_size=2)
-            except (OSError, ConnectionError) as err:
-                raise ConnectionProblem(t("cli.database")) from err
-            self._pool = pool
-            await migrate(pool)
+            self._pool = await open_database(self.settings.database_url)
         return self._pool
 
     async def close(self) -> None:
@@ -311,14 +304,21 @@ class Context:
             await self._pool.close()
             self._pool = None
 
-    async def answer(self, coroutine: Awaitable[Any]) -> Any:
-        """Await a workflow call; no answer within ``wait`` seconds is an error."""
+    async def answer(
+        self, coroutine: Awaitable[Any], *, unanswered: str = "cli.no_answer"
+    ) -> Any:
+        """Await a workflow call; no answer within ``wait`` seconds is an error,
+        said by the message ``unanswered``."""
         try:
             return await asyncio.wait_for(coroutine, self.wait)
         except TimeoutError:
-            raise ConnectionProblem(
-                t("cli.no_answer", seconds=f"{self.wait:.0f}")
-            ) from None
+            raise ConnectionProblem(t(unanswered, seconds=f"{self.wait:.0f}")) from None
+
+    async def ask(self, query: Awaitable[Any]) -> Any:
+        """Await a workflow query, which changes nothing: unanswered, only the
+        worker that answers it is in doubt (trial: ``certflow status`` told
+        staff to look later with ``certflow status`` whether it was done)."""
+        return await self.answer(query, unanswered="cli.query_no_answer")
 
     async def update(self, call: Awaitable[Any], *, check: str) -> Any:
         """Await a workflow update; ``check`` is the command that shows its fate.
@@ -334,6 +334,23 @@ class Context:
             raise ConnectionProblem(
                 t("cli.update_no_answer", seconds=seconds, check=check)
             ) from None
+
+
+async def open_database(url: str, max_size: int = 2) -> Any:
+    """A pool on the database at ``url``, schema migrated; every staff tool's.
+
+    A database that cannot be used is one Chinese line and status 1, never a
+    traceback: nothing answering, or a server that answers and refuses (closed
+    to connections, starting, full, the login), told apart by SQLSTATE.
+    """
+    from activities.db import DatabaseUnusable, open_migrated
+
+    try:
+        return await open_migrated(url, max_size=max_size)
+    except OSError as err:
+        raise ConnectionProblem(t("cli.database")) from err
+    except DatabaseUnusable as err:
+        raise ConnectionProblem(str(err)) from err
 
 
 def local_name(ref: DocumentRef, fallback: str) -> str:
@@ -621,6 +638,8 @@ def render_status(status: PlanStatus) -> list[str]:
         lines.append(t("cli.status.waiting_calendar", years=years))
     if status.held_back is not None:
         lines.append(_held_back_line(status.held_back))
+    if status.mails_waiting:
+        lines.append(t("cli.status.mails_waiting", count=status.mails_waiting))
 
     lines += ["", *_fields(_status_facts(status))]
     lines += _issuance_problems(status)
@@ -2158,9 +2177,7 @@ async def plan_status(ctx: Context, plan_id: str) -> PlanStatus:
     """Query the status of one plan."""
     client = await ctx.client()
     handle = client.get_workflow_handle(plan_workflow_id(plan_id))
-    status: PlanStatus = await ctx.answer(
-        handle.query("status", result_type=PlanStatus)
-    )
+    status: PlanStatus = await ctx.ask(handle.query("status", result_type=PlanStatus))
     return status
 
 
@@ -3014,12 +3031,10 @@ async def batch_handle(
     """
     client = await ctx.client()
     handle = client.get_workflow_handle(batch_workflow_id(batch_id))
-    status: BatchStatus = await ctx.answer(
-        handle.query("status", result_type=BatchStatus)
-    )
+    status: BatchStatus = await ctx.ask(handle.query("status", result_type=BatchStatus))
     if status.started_batch:
         handle = client.get_workflow_handle(batch_workflow_id(status.started_batch))
-        status = await ctx.answer(handle.query("status", result_type=BatchStatus))
+        status = await ctx.ask(handle.query("status", result_type=BatchStatus))
     return handle, status
 
 
@@ -3164,7 +3179,8 @@ async def failed_notices(ctx: Context, args: argparse.Namespace) -> int:
         args.plan,
         args.batch,
     )
-    if not rows:
+    waiting = await _waiting_notices(pool, args)
+    if not rows and not waiting:
         # Trial: a mistyped plan id read as "no mail undelivered".
         if args.plan is not None and not await pool.fetchval(
             "SELECT 1 FROM plans WHERE plan_id = $1", args.plan
@@ -3178,6 +3194,17 @@ async def failed_notices(ctx: Context, args: argparse.Namespace) -> int:
             raise CliError(t("cli.batch_not_found", batch_id=args.batch))
         ctx.say(t("cli.notice.none"))
         return 0
+    if rows:
+        ctx.say(*await _failed_table(pool, rows))
+    if waiting:
+        if rows:
+            ctx.say("")
+        ctx.say(*_waiting_table(waiting))
+    return 0
+
+
+async def _failed_table(pool: Any, rows: Sequence[Any]) -> list[str]:
+    """The lines of the mails given up or partly refused, with their resends."""
     attempts: dict[int, list[Any]] = {}
     for attempt in await pool.fetch(
         "SELECT * FROM notification_resends WHERE notification = ANY($1)"
@@ -3205,8 +3232,61 @@ async def failed_notices(ctx: Context, args: argparse.Namespace) -> int:
             for row in rows
         ],
     )
-    ctx.say(*lines)
-    return 0
+    return lines
+
+
+async def _waiting_notices(pool: Any, args: argparse.Namespace) -> list[Any]:
+    """The mails not sent yet and not given up: each plan's mail being tried.
+
+    Trial: while the mail server was away ``notice failed`` said nothing was
+    undelivered. A plan sends its mails in turn, so only the first waiting mail
+    of each plan has a row; ``certflow status`` counts the plan's others. A
+    row no attempt has failed on nor claims is a mail on its way out.
+    """
+    rows: list[Any] = await pool.fetch(
+        """
+        SELECT id, plan_id, batch_id, template, attempts, last_tried_at,
+            last_error_type, sending_since
+        FROM notifications
+        WHERE sent_at IS NULL AND failure IS NULL AND withdrawn_at IS NULL
+            AND (attempts IS NOT NULL OR sending_since IS NOT NULL)
+            AND ($1::text IS NULL OR plan_id = $1)
+            AND ($2::text IS NULL OR batch_id = $2)
+        ORDER BY id
+        """,
+        args.plan,
+        args.batch,
+    )
+    return rows
+
+
+def _waiting_table(rows: Sequence[Any]) -> list[str]:
+    """The lines of the mails waiting to be sent, with their last attempt."""
+    body = [
+        [
+            str(row["id"]),
+            _whose_mail(row),
+            t_or(row["template"], f"mail.{row['template']}.name"),
+            str(row["attempts"] or 0),
+            format_cst(row["last_tried_at"]) if row["last_tried_at"] else "—",
+            _waits_why(row),
+        ]
+        for row in rows
+    ]
+    headers = ["id", "whose", "mail", "attempts", "last_tried", "waits_why"]
+    return [
+        t("cli.notice.waiting", count=len(rows)),
+        *table([t(f"cli.notice.{h}") for h in headers], body),
+        t("cli.notice.waiting_after"),
+    ]
+
+
+def _waits_why(row: Any) -> str:
+    """Why a mail waits, from its last attempt's error kind, for staff."""
+    kind = row["last_error_type"]
+    if kind is None:
+        return t("cli.notice.waits_sending")
+    return t_or(t("cli.notice.waits_other", kind=kind), f"cli.notice.waits_{kind}")
 
 
 async def resend_notice(ctx: Context, args: argparse.Namespace) -> int:
@@ -4253,7 +4333,6 @@ def revoke_main(
     Only the tech dept and admins revoke (--as, before or after 'revoke');
     the date may not be in the future.
     """
-    from activities.db import create_pool
     from activities.revocation import RevocationError, revoke
 
     parser = StaffArgumentParser(prog="certflow revoke", description=about("revoke"))
@@ -4303,7 +4382,11 @@ def revoke_main(
                 )
             )
             return 2
-        pool = await create_pool(settings.database_url, max_size=1)
+        try:
+            pool = await open_database(settings.database_url, max_size=1)
+        except ConnectionProblem as err:
+            print(err.message, file=sys.stderr)
+            return 1
         try:
             await revoke(
                 pool,

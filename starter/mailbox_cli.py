@@ -37,10 +37,12 @@ from certflow.timeutil import format_cst
 from certflow.validation import explain
 from starter.cli import (
     SCORE_FIELDS,
+    ConnectionProblem,
     acting_flags,
     admission_argument,
     code_argument,
     correction_value_problems,
+    open_database,
     person_refusal,
     reason_argument,
     table,
@@ -216,14 +218,10 @@ async def _connect(settings: Settings) -> Client:
 
 
 async def _open_pool(settings: Settings) -> Any:
-    from activities.db import create_pool, migrate
-
     try:
-        pool = await create_pool(settings.database_url, max_size=2)
-    except (OSError, ConnectionError) as err:
-        raise _Unreachable(t("cli.database")) from err
-    await migrate(pool)
-    return pool
+        return await open_database(settings.database_url)
+    except ConnectionProblem as err:
+        raise _Unreachable(err.message) from err
 
 
 async def _list(pool: Any, args: argparse.Namespace, out: TextIO) -> int:

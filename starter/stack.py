@@ -58,6 +58,7 @@ from starter.embedded_pg import (
     redact,
     with_database,
 )
+from starter.logs import configure as configure_logging
 from starter.mailbox_cli import start_or_wake_poller
 from starter.schedules import ensure_batch_schedule
 from starter.smtp_sink import ALL_FOLDER, MailSink
@@ -121,11 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(sys.stderr)
     # pgserver logs whole command outputs over many lines at INFO.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     # aiosmtpd logs every SMTP command at INFO, senders' and recipients'

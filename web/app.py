@@ -43,7 +43,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from activities.db import create_pool, migrate
+from activities.db import create_pool, migrate, unavailable
 from activities.documents import DocumentNotFound, DocumentStore
 from activities.revocation import current_status_list, status_list
 from certflow.arguments import StaffArgumentParser, argument_help
@@ -351,7 +351,14 @@ def create_app(
                 _route_of(request),
                 type(exc).__name__,
             )
-            response = message(request, "server_error", 500)
+            if unavailable(exc):
+                # The database away (down, restarting, closed, full): a fault
+                # that passes, so 503 and when to ask again, for browsers,
+                # monitors and proxies alike. Trial: it answered 500.
+                response = message(request, "server_error", 503)
+                response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            else:
+                response = message(request, "server_error", 500)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         response.headers.setdefault("Cache-Control", NO_STORE)

@@ -12,16 +12,10 @@ from __future__ import annotations
 import argparse
 import errno
 import socket
-from urllib.parse import urlsplit
 
-import asyncpg
-
-from activities.db import create_pool, database_name, migrate
+from activities.db import DatabaseUnusable, database_place, open_migrated
 from certflow.arguments import shown
 from certflow.i18n import t
-
-# The port PostgreSQL listens on when a URL names none.
-POSTGRES_PORT = 5432
 
 
 class StartError(RuntimeError):
@@ -69,41 +63,18 @@ async def prepare_database(url: str) -> None:
 
     Raises :class:`StartError` naming the server and database (never the user
     or password) when the URL cannot be read, nothing answers, or PostgreSQL
-    refuses.
+    refuses: a login refused apart from a database that takes no connection
+    now (closed, starting, full), told by SQLSTATE.
     """
-    place = database_place(url)
     try:
-        pool = await create_pool(url, min_size=1, max_size=1)
+        pool = await open_migrated(url, max_size=1)
     except (ValueError, OverflowError):
         # asyncpg's ClientConfigurationError is a ValueError; a port past
         # 65535 overflows in the socket call.
         raise StartError(t("web.serve.database_url_invalid")) from None
     except OSError:
+        place = database_place(url)
         raise StartError(t("web.serve.database_unreachable", place=place)) from None
-    except asyncpg.PostgresError as err:
-        raise _refused(err, place) from None
-    try:
-        await migrate(pool)
-    except asyncpg.PostgresError as err:
-        raise _refused(err, place) from None
-    finally:
-        await pool.close()
-
-
-def _refused(err: asyncpg.PostgresError, place: str) -> StartError:
-    if isinstance(err, asyncpg.InvalidCatalogNameError):
-        return StartError(t("web.serve.database_missing", place=place))
-    if isinstance(err, asyncpg.CannotConnectNowError):
-        return StartError(t("web.serve.database_unreachable", place=place))
-    return StartError(t("web.serve.database_refused", place=place, code=err.sqlstate))
-
-
-def database_place(url: str) -> str:
-    """Where ``url`` points, for a message: ``host:port/database``, no credentials."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port or POSTGRES_PORT
-    except ValueError:
-        port = POSTGRES_PORT
-    host = parts.hostname or "localhost"
-    return shown(f"{host}:{port}/{database_name(url)}")
+    except DatabaseUnusable as err:
+        raise StartError(str(err)) from None
+    await pool.close()

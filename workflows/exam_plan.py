@@ -1198,6 +1198,7 @@ class ExamPlanWorkflow:
             cancellation=state.cancellation,
             lead_evaluator_id=state.info.lead_evaluator_id,
             held_back=state.held_back(),
+            mails_waiting=sum(1 for mail in self._mails if not mail.done()),
         )
 
     # -- stage 1: score submission (4.1.1-4.1.4) -------------------------------

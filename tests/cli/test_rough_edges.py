@@ -250,6 +250,20 @@ async def test_output_into_a_closed_pipe_ends_quietly(
     assert err == b""
 
 
+async def started_without_worker(
+    client: Client, driver: PlanDriver, settings: Settings
+) -> str:
+    """Start the driver's plan on a task queue no worker polls; its id."""
+    plan_id = driver.plan.plan_id
+    await client.start_workflow(
+        ExamPlanWorkflow.run,
+        ExamPlanInput(info=driver.plan, policy=settings.deadlines),
+        id=plan_workflow_id(plan_id),
+        task_queue=f"nobody-listens-{uuid.uuid4().hex[:8]}",
+    )
+    return plan_id
+
+
 async def test_an_unanswered_action_may_still_be_processed(
     certflow: Certflow,
     new_driver: PlanDriver,
@@ -258,13 +272,7 @@ async def test_an_unanswered_action_may_still_be_processed(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """No worker runs the plan: the update waits at the server, maybe to be taken."""
-    plan_id = new_driver.plan.plan_id
-    await client.start_workflow(
-        ExamPlanWorkflow.run,
-        ExamPlanInput(info=new_driver.plan, policy=worker_settings.deadlines),
-        id=plan_workflow_id(plan_id),
-        task_queue=f"nobody-listens-{uuid.uuid4().hex[:8]}",
-    )
+    plan_id = await started_without_worker(client, new_driver, worker_settings)
 
     outcome = await certflow("--wait", "1", *INFO, "confirm-upload", plan_id)
 
@@ -273,6 +281,25 @@ async def test_an_unanswered_action_may_still_be_processed(
     assert t("cli.update_no_answer", seconds="1", check=check) in (
         capsys.readouterr().err
     )
+
+
+async def test_a_status_no_worker_answers_says_nothing_was_changed(
+    certflow: Certflow,
+    new_driver: PlanDriver,
+    client: Client,
+    worker_settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Trial: ``certflow status`` with no worker told staff to look later with
+    ``certflow status`` whether it had been done; a query does nothing."""
+    plan_id = await started_without_worker(client, new_driver, worker_settings)
+
+    outcome = await certflow("--wait", "1", "status", plan_id)
+
+    assert outcome.status == 1
+    err = capsys.readouterr().err
+    assert err.strip() == t("cli.query_no_answer", seconds="1")
+    assert "是否已办理" not in err
 
 
 # -- correction history and wording ------------------------------------------------

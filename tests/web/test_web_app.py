@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import socket
@@ -29,6 +30,7 @@ from certflow.certificates.keys import public_pem
 from certflow.certificates.pdf import payload_bytes
 from certflow.config import ConfigError, Settings
 from certflow.privacy import mask_id_number
+from tests.cli.test_database_refusals import CLOSED, refusing
 from tests.web.samples import (
     AILI,
     FAILED,
@@ -1102,6 +1104,32 @@ async def test_the_status_list_with_the_database_away_is_a_json_error(
     assert "public" not in answer.headers["cache-control"]
     assert answer.json()["error"] == "unavailable"
     assert "请稍后再试" in answer.json()["message"]
+
+
+@pytest.mark.parametrize("database", ["down", "closed"])
+async def test_a_page_with_the_database_away_is_503_with_retry_after(
+    web_settings: Settings, tmp_path: Path, database: str
+) -> None:
+    """Trial: a look-up with the database away answered the right Chinese page
+    with status 500, which monitors and proxies read as a fault of the code.
+    Down: nothing listens on its port; closed: the server answers but takes no
+    connection (ALLOW_CONNECTIONS false, 55000)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if database == "closed":
+            url = await stack.enter_async_context(refusing(CLOSED, tmp_path))
+        else:
+            url = f"postgresql://postgres@127.0.0.1:{unused_port()}/certflow"
+        # Connections opened on demand, as a running service's pool does.
+        away = await asyncpg.create_pool(url, min_size=0)
+        app = create_app(web_settings, away)
+        transport = httpx.ASGITransport(app=app, client=("198.51.100.9", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            answer = await lookup(c, WANG.name, WANG.id_number)
+        await away.close()
+
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "30"
+    assert "服务暂时出现问题，请稍后再试" in answer.text
 
 
 def unused_port() -> int:

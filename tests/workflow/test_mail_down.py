@@ -24,7 +24,9 @@ from certflow.i18n import t
 from certflow.models import Actor, Role
 from certflow.plan import Duty
 from certflow.timeutil import end_of_day
+from starter.cli import render_status
 from starter.smtp_sink import MailSink, body_text, read_messages
+from tests.cli.conftest import certflow_runner
 from tests.support import (
     LEAD,
     SITE,
@@ -44,6 +46,7 @@ ANSWER_WITHIN = 10.0
 EXPECTED = ["submission_opened", "upload_refused", "review_requested", "sent_back"]
 REASON = "测试退回：签到表多出一名考生"
 ADMIN = Actor(role=Role.ADMIN, person="admin-liu")
+NOTICE_ADMIN = ["--as", "admin", "--person", "admin-liu"]
 # One reminder, three days before the submission deadline.
 REMIND = DeadlinePolicy(
     remind_before=[timedelta(days=3)], overdue_repeat=timedelta(days=2)
@@ -312,3 +315,56 @@ async def test_a_reminder_held_by_an_outage_is_withdrawn_once_its_duty_is_done(
         f"(plan {plan_id}, alarm_reminder, duty score_summary)" in r.getMessage()
         for r in withdrawn
     )
+
+
+async def test_operators_see_the_mails_waiting_and_one_line_per_attempt(
+    make_driver: Any,
+    client: Any,
+    late_sink: MailSink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Trial: with the mail server away, ``notice failed`` said no mail was
+    undelivered, ``status`` showed nothing waiting, and the worker's log held
+    only the SDK's warning with a 15-line traceback per plan per minute."""
+    caplog.set_level(logging.INFO, logger="activities.notify")
+    # Last: the capture's handler takes the level of the last call.
+    caplog.set_level(logging.DEBUG, logger="temporalio.activity")
+    driver, _ = await started_and_refused(make_driver)
+    plan_id = driver.plan.plan_id
+    certflow = certflow_runner(driver.settings, client)
+
+    status = await driver.wait_for(lambda s: s.mails_waiting == 2)
+    assert any("2 封邮件尚未发出" in line for line in render_status(status))
+    for _ in range(100):
+        listed = await certflow(*NOTICE_ADMIN, "notice", "failed", "--plan", plan_id)
+        if "无法连接邮件服务器" in listed.out:
+            break
+        await asyncio.sleep(0.1)
+    assert listed.status == 0
+    assert t("cli.notice.none") not in listed.out
+    assert "等待发出的邮件（共 1 封" in listed.out
+    assert plan_id in listed.out and "无法连接邮件服务器" in listed.out
+
+    waits = [
+        r
+        for r in caplog.records
+        if r.name == "activities.notify" and r.getMessage().startswith("mail waits")
+    ]
+    assert waits and waits[0].levelno == logging.WARNING
+    assert waits[0].getMessage() == (
+        f"mail waits plan_id={plan_id} template=submission_opened attempt=1"
+        " error=mail_server_away"
+    )
+    # The SDK says it at DEBUG only, and no traceback reaches a warning.
+    sdk = [r for r in caplog.records if r.name == "temporalio.activity"]
+    assert sdk and all(r.levelno < logging.WARNING for r in sdk)
+
+    await late_sink.start()
+    await driver.skip_by(timedelta(minutes=1, seconds=5))
+    await driver.wait_for(lambda s: s.mails_waiting == 0)
+    for _ in range(100):
+        after = await certflow(*NOTICE_ADMIN, "notice", "failed", "--plan", plan_id)
+        if t("cli.notice.none") in after.out:
+            break
+        await asyncio.sleep(0.1)
+    assert after.out.strip() == t("cli.notice.none")
