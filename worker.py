@@ -27,6 +27,7 @@ from activities.calendar import CalendarActivities
 from activities.certificates import CertificateActivities
 from activities.db import create_pool, migrate
 from activities.documents import DocumentStore
+from activities.heartbeat import HEARTBEAT_EVERY
 from activities.intake import IntakeActivities
 from activities.mail_intake import mailbox_activities
 from activities.notify import Mailer, Notifier
@@ -121,6 +122,9 @@ def build_worker(
     The mailbox intake's activities hold the client: they file the corrections
     they read through the plans' own updates.
     """
+    # Heartbeats go to the server as often as the long activities send them
+    # (activities/heartbeat.py), three within each heartbeat timeout.
+    options.setdefault("max_heartbeat_throttle_interval", HEARTBEAT_EVERY)
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
