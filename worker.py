@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import asyncpg
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.batch_report import BatchReportActivities
@@ -26,6 +27,7 @@ from activities.calendar import CalendarActivities
 from activities.certificates import CertificateActivities
 from activities.db import create_pool, migrate
 from activities.documents import DocumentStore
+from activities.heartbeat import HEARTBEAT_EVERY
 from activities.intake import IntakeActivities
 from activities.mail_intake import mailbox_activities
 from activities.notify import Mailer, Notifier
@@ -121,6 +123,9 @@ def build_worker(
     The mailbox intake's activities hold the client: they file the corrections
     they read through the plans' own updates.
     """
+    # Heartbeats go to the server as often as the long activities send them
+    # (activities/heartbeat.py), three within each heartbeat timeout.
+    options.setdefault("max_heartbeat_throttle_interval", HEARTBEAT_EVERY)
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
@@ -231,6 +236,30 @@ async def _database_answers(url: str) -> None:
     await conn.close()
 
 
+async def ensure_standing_work(client: Client, settings: Settings) -> None:
+    """Set up the weekly batch schedule and the mailbox poller, as the stack does.
+
+    Without them a deployment that runs only workers (compose, production)
+    never reads the exam mailbox and never gathers a batch on its own. Both
+    are idempotent, so every replica does it at each start. A server that
+    refuses is one ERROR line: the plans' own work goes on without them, and
+    the next start tries again.
+    """
+    # Imported here: it reads the staff tool's modules, which a worker's start
+    # need not wait for.
+    from starter.schedules import ensure_standing_workflows
+
+    try:
+        await ensure_standing_workflows(client, settings, started_by="worker")
+    except RPCError as err:
+        log.error(
+            "batch schedule and mailbox poller not ensured: %s; mailed "
+            "corrections may go unread and batches ungathered until a later "
+            "worker start ensures them (certflow mailbox poll starts the poller)",
+            " ".join(err.message.split()),
+        )
+
+
 def missing_key_warning(settings: Settings) -> str | None:
     """What the worker says at start when there is no signing key to issue with."""
     key = settings.certificates.signing_key_file
@@ -241,6 +270,24 @@ def missing_key_warning(settings: Settings) -> str | None:
         "issued until it does. Create the key once with 'certflow keys create --out "
         "FILE' and supply it there (compose: the certificate-signing-key secret, "
         "docs/operations.md)."
+    )
+
+
+def missing_maildir_warning(settings: Settings) -> str | None:
+    """What the worker says at start when the exam mailbox's maildir is not there.
+
+    The poller it starts would fail each poll until it is: mailed correction
+    requests are not read.
+    """
+    mailbox = settings.mailbox
+    if mailbox.kind != "maildir":
+        return None
+    if all((mailbox.path / sub).is_dir() for sub in ("new", "cur")):
+        return None
+    return (
+        f"mailbox.path {mailbox.path} is no maildir (no new/ and cur/): mailed "
+        "correction requests are not read until mail is delivered there, or "
+        '[mailbox] kind = "imap" names the exam mailbox (docs/operations.md).'
     )
 
 
@@ -264,8 +311,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for warning in deployment_warnings(settings):
         logging.getLogger(__name__).warning("%s", warning)
-    if (no_key := missing_key_warning(settings)) is not None:
-        log.warning("%s", no_key)
+    for missing in (missing_key_warning(settings), missing_maildir_warning(settings)):
+        if missing is not None:
+            log.warning("%s", missing)
 
     async def _run() -> None:
         stop = asyncio.Event()
@@ -285,6 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.connect_wait,
             stop,
         )
+        await ensure_standing_work(client, settings)
         await run_worker(client, settings, stop=stop)
 
     try:

@@ -36,6 +36,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.document_records import keep_produced, put_produced
 from activities.documents import DocumentStore
+from activities.heartbeat import beats_while_running
 from certflow.activity_models import BatchReportRequest
 from certflow.certificates.fonts import find_font, load_font
 from certflow.certificates.pdffont import CjkPDF
@@ -678,6 +679,7 @@ class BatchReportActivities:
         self.store = store
 
     @activity.defn
+    @beats_while_running
     async def build_batch_report(self, req: BatchReportRequest) -> list[DocumentRef]:
         """Return the batch report as two stored documents: the xlsx, then the PDF."""
         report = await self.gather(req)

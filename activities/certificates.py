@@ -30,6 +30,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.document_records import name_document
 from activities.documents import DocumentStore
+from activities.heartbeat import beats_while_running
 from certflow.activity_models import HeldCertificate, IssuanceResult, IssueRequest
 from certflow.certificates import (
     CertificateData,
@@ -133,6 +134,7 @@ class CertificateActivities:
         return self._key
 
     @activity.defn
+    @beats_while_running
     async def issue_certificates(self, req: IssueRequest) -> IssuanceResult:
         """Issue one certificate per passing candidate and module of the plan.
 

@@ -24,6 +24,7 @@ from activities.document_records import (
     put_produced,
 )
 from activities.documents import DocumentNotFound, DocumentStore
+from activities.heartbeat import beats_while_running
 from certflow import intake
 from certflow.activity_models import (
     ConsistencyRequest,
@@ -90,6 +91,7 @@ class IntakeActivities:
     # -- uploads ---------------------------------------------------------------
 
     @activity.defn
+    @beats_while_running
     async def process_upload(self, req: ProcessUpload) -> UploadOutcome:
         """Validate one upload and, when it is accepted, make it the current version."""
         data = self.store.get(req.document)
@@ -367,6 +369,7 @@ class IntakeActivities:
     # -- consistency review and the national platform --------------------------
 
     @activity.defn
+    @beats_while_running
     async def build_consistency_report(
         self, req: ConsistencyRequest
     ) -> ConsistencySummary:
@@ -417,6 +420,7 @@ class IntakeActivities:
         )
 
     @activity.defn
+    @beats_while_running
     async def build_platform_import(self, req: PlatformImportRequest) -> DocumentRef:
         """Produce the national platform's score import file from the current scores."""
         rows = await self.current_scores(req.plan.plan_id)

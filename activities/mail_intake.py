@@ -58,7 +58,7 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.documents import DocumentStore
@@ -264,7 +264,17 @@ class MailIntakeActivities:
     async def process_mailbox(self, req: MailboxRunRequest) -> MailboxRun:
         """Process every unacknowledged message of the mailbox, oldest first."""
         source = self.source_factory()
-        messages = await source.fetch()
+        try:
+            messages = await source.fetch()
+        except FileNotFoundError as err:
+            # A maildir nothing delivers into yet (a fresh volume): the worker
+            # said so at start; one line per poll tried, not a traceback.
+            log.warning("mailbox not read: %s", err)
+            raise ApplicationError(
+                str(err),
+                type="mailbox_missing",
+                category=ApplicationErrorCategory.BENIGN,
+            ) from None
         run = MailboxRun(fetched=len(messages))
         for index, (source_key, raw) in enumerate(messages):
             activity.heartbeat(index)

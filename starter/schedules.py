@@ -6,6 +6,10 @@ any time with ``certflow batch gather``. Each run starts one
 ``ApprovalBatchWorkflow`` with no batch id, which names a batch as the staff
 tool does (``B20261207-090000``) and starts it; a batch that finds no plan
 ready ends at once, mails nobody and takes no batch id (no row in ``batches``).
+
+:func:`ensure_standing_workflows` sets up this schedule and the mailbox poller,
+the two pieces of work no plan starts; every entry point that runs a worker
+(the local stack, ``python -m worker``) calls it at start.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from certflow.actions import SCHEDULE, BatchInput, batch_workflow_id
 from certflow.config import Settings
 from certflow.i18n import t
+from starter.mailbox_cli import start_or_wake_poller
 from workflows import ApprovalBatchWorkflow
 
 log = logging.getLogger(__name__)
@@ -70,3 +76,31 @@ async def ensure_batch_schedule(client: Client, settings: Settings) -> None:
 
         await client.get_schedule_handle(SCHEDULE_ID).update(replace)
         log.info("batch schedule updated cron=%s", settings.batch_schedule)
+
+
+async def ensure_standing_workflows(
+    client: Client, settings: Settings, *, started_by: str, schedule: bool = True
+) -> None:
+    """Make sure the weekly batch schedule and the mailbox poller exist.
+
+    Both are idempotent, so every start of every worker replica may call this:
+    the schedule is created or brought in line with the configuration, and the
+    poller is started or, when it runs already, woken to read the mailbox now
+    (one workflow id: never a second poller). ``schedule`` False leaves the
+    schedule alone (the training stack gathers batches by hand). A server
+    without schedules (the time-skipping test server) is one warning line, not
+    a failure: the poller is started all the same.
+    """
+    if schedule:
+        try:
+            await ensure_batch_schedule(client, settings)
+        except RPCError as err:
+            if err.status != RPCStatusCode.UNIMPLEMENTED:
+                raise
+            log.warning(
+                "batch schedule not created: this Temporal server has no "
+                "schedules (the time-skipping test server); gather approval "
+                "batches with certflow batch gather"
+            )
+    await start_or_wake_poller(client, settings, started_by)
+    log.info("mailbox poller running started_by=%s", started_by)

@@ -59,8 +59,7 @@ from starter.embedded_pg import (
     with_database,
 )
 from starter.logs import configure as configure_logging
-from starter.mailbox_cli import start_or_wake_poller
-from starter.schedules import ensure_batch_schedule
+from starter.schedules import ensure_standing_workflows
 from starter.smtp_sink import ALL_FOLDER, MailSink
 from starter.training import (
     TRAINING_DATABASE,
@@ -333,13 +332,13 @@ async def _start_worker(
     if (unaddressed := unaddressed_warning(settings)) is not None:
         log.warning("%s", unaddressed)
     client = await worker.connect(settings)
-    if not training:
-        # The test server has no schedules: training batches are gathered by
-        # hand (certflow batch gather).
-        await ensure_batch_schedule(client, settings)
     # The exam mailbox is read from the first start on: corrections mailed to
-    # the stack's SMTP sink reach their plans without anyone asking.
-    await start_or_wake_poller(client, settings, "stack")
+    # the stack's SMTP sink reach their plans without anyone asking. The test
+    # server has no schedules: training batches are gathered by hand
+    # (certflow batch gather).
+    await ensure_standing_workflows(
+        client, settings, started_by="stack", schedule=not training
+    )
     task: asyncio.Task[object] = asyncio.create_task(
         worker.run_worker(client, settings, stop=stop),
         name="certflow-worker",

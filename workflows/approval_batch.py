@@ -25,6 +25,7 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from activities.batch_report import BatchReportActivities
+    from activities.heartbeat import HEARTBEAT_TIMEOUT
     from activities.notify import MAIL_RETRY, Notifier, log_not_sent
     from activities.store import PlanStore
     from certflow.actions import (
@@ -190,6 +191,8 @@ class ApprovalBatchWorkflow:
             BatchReportActivities.build_batch_report,
             BatchReportRequest(batch_id=self._batch_id, plan_ids=self._plan_ids),
             start_to_close_timeout=timedelta(minutes=5),
+            # It heartbeats: a worker dying under it costs 30 s, not 5 minutes.
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=RETRY,
         )
         await self._mail_report(report)

@@ -24,6 +24,7 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import CalendarActivities
     from activities.certificates import ISSUANCE_BLOCKED, CertificateActivities
+    from activities.heartbeat import HEARTBEAT_TIMEOUT
     from activities.intake import IntakeActivities
     from activities.notify import MAIL_RETRY, Notifier, log_not_sent
     from activities.store import PLAN_ID_TAKEN, START_PLAN, PlanStore
@@ -4128,6 +4129,11 @@ class ExamPlanWorkflow:
             fn,
             arg,
             start_to_close_timeout=start_to_close,
+            # The long ones heartbeat (activities/heartbeat.py): an attempt whose
+            # worker died is retried after the heartbeat timeout, not after its
+            # start-to-close of minutes. Options are no command of their own:
+            # histories recorded without it replay unchanged.
+            heartbeat_timeout=HEARTBEAT_TIMEOUT if start_to_close > SHORT else None,
             retry_policy=retry,
             cancellation_type=cancellation,
         )
