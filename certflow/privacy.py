@@ -13,33 +13,32 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from certflow.id_parts import CHECK_LETTER, names_a_person
-from certflow.text import halfwidth, without_hidden
+from certflow.text import halfwidth, is_hidden, without_hidden
 
 # A run of 15 or more digits (full-width ones too, as input methods type them),
 # with the check letter X if one follows: an identity number, typed right or not.
 _ID_RUN = re.compile(r"(?<!\d)\d{15,}[XxＸｘ]?")
-# An ID number typed in the groups people read it in, a space or a hyphen
-# between them: region, birth date, sequence and check (421002 20050616 6066,
-# and the 15-digit old form), or fours (4210 0220 0506 1660 66).
-_GROUPED_ID = re.compile(
-    r"(?<!\d)(?:\d{6}[ -]\d{8}[ -]\d{3}[\dXx]|\d{6}[ -]\d{6}[ -]\d{3}"
-    r"|\d{4}(?:[ -]\d{4}){3}[ -]\d[\dXx])(?![\dXx])"
-)
+# The old 15-digit form typed in its groups, region, birth date (YYMMDD) and
+# sequence (421002 050616 606): any digits, as any run of 15 counts.
+_GROUPED_OLD_ID = re.compile(r"(?<!\d)\d{6}[ -]\d{6}[ -]\d{3}(?![\dXx])")
 # An ID number typed in groups of any sizes (650102 1990 0101 0017, 650 102
-# 1990 0101 0017, 650102.19900101.0017): groups of digits, the last one may end
-# in the check letter (or the × and Cyrillic Х typed for it), with one to three
-# of what people put between groups: a space of any width (the ideographic
-# space, a no-break space), a character that shows as nothing, a hyphen or a
-# dash, a dot.
-_GROUP = r"[0-9０-９]+[XxＸｘ×Хх]?"
-_GAP = (
-    r"[\s\u00ad\u200b-\u200f\u2060\ufeff\-\u2010-\u2015\u2212\ufe63\uff0d"
-    r".\uff0e\u00b7\u30fb]{1,3}"
-)
+# 1990 0101 0017, 650102.19900101.0017, 650102/1990/0101/0017), read half
+# width and without hidden characters: groups of digits, the last one may end
+# in the check letter (or the × and Cyrillic Х typed for it), and between them
+# one to three of what people put there (a space of any width, a line break, a
+# hyphen or a dash, a dot, a slash, an underscore, a comma) or a longer run of
+# spaces (columns lined up by hand).
+_GROUP = r"[0-9]+[XxХх×]?"
+_GAP = r"(?:[\s\-\u2010-\u2015\u2212\ufe63.\u00b7\u30fb/_,]{1,3}|[^\S\n]{4,})"
 _GROUPS = re.compile(_GROUP)
-_GROUPED_RUN = re.compile(rf"(?<![0-9０-９]){_GROUP}(?:{_GAP}{_GROUP})+")
+_GROUPED_RUN = re.compile(rf"(?<![0-9]){_GROUP}(?:{_GAP}{_GROUP})*")
+# What parts groups though it shows as nothing: a line break, a tab.
+_LAYOUT = frozenset("\n\t")
 _EIGHTEEN = re.compile(r"[0-9]{17}[0-9X]")
 _ID_LENGTH = 18
+# People type an ID number in five groups at most (3-3-4-4-4, fours), six in
+# threes; 18 digits in more groups are a list of small numbers (0, 1, 1, 2…).
+_MOST_GROUPS = 6
 # Shaped like an identity number and nothing longer: 15 to 18 digits, with or
 # without the check letter, not part of a longer run of digits (a 20-digit
 # invoice number is none).
@@ -146,33 +145,51 @@ class GroupedIdNumber:
     number: str
 
 
-def grouped_id_numbers(text: str) -> Iterator[GroupedIdNumber]:
-    """The ID numbers ``text`` holds typed in groups, of any sizes.
+def _read(text: str) -> tuple[str, list[int]]:
+    """``text`` as the search for grouped numbers reads it, half width and
+    without hidden characters but line breaks and tabs, and the index in
+    ``text`` of each character read."""
+    where = [at for at, ch in enumerate(text) if ch in _LAYOUT or not is_hidden(ch)]
+    return halfwidth("".join(text[at] for at in where)), where
 
-    Consecutive groups whose 17 digits and check character make 18 are one
-    when they are the whole run of groups (nothing grouped before or after
-    them: 650102 1990 0101 0017 as a reason says it), or when they could be a
-    person's number (:func:`certflow.id_parts.names_a_person`: a province and
-    a real birth date) wherever they stand among other groups. Ordinary
-    numbers are none of these: a date, an amount, a phone number typed as
-    138 0013 8000, an invoice number of 8 or 20 digits in fours.
+
+def _last_of_eighteen(groups: list[re.Match[str]], first: int) -> int | None:
+    """The last of at most ``_MOST_GROUPS`` groups from ``first`` on that
+    make 18 characters, or None when they make more or fewer."""
+    typed = 0
+    for last in range(first, min(len(groups), first + _MOST_GROUPS)):
+        typed += len(groups[last].group())
+        if typed >= _ID_LENGTH:
+            return last if typed == _ID_LENGTH else None
+    return None
+
+
+def grouped_id_numbers(text: str) -> Iterator[GroupedIdNumber]:
+    """The ID numbers ``text`` holds typed in groups, of any sizes (one group
+    too: a number typed whole).
+
+    Read half width and without hidden characters (a zero-width space, a
+    direction mark, an invisible operator pasted inside a group or between
+    groups), consecutive groups whose 17 digits and check character make 18
+    count when they could be a person's number
+    (:func:`certflow.id_parts.names_a_person`: a province and a real birth
+    date), wherever they stand among other groups. Ordinary numbers are none:
+    a date, an amount, a phone number typed as 138 0013 8000, an invoice or a
+    receipt number in fours. Where each is, is told in ``text`` as given.
     """
-    for run in _GROUPED_RUN.finditer(text):
-        groups = list(_GROUPS.finditer(run.group()))
+    read, where = _read(text)
+    for run in _GROUPED_RUN.finditer(read):
+        groups = list(_GROUPS.finditer(read, run.start(), run.end()))
         for first in range(len(groups)):
-            typed = ""
-            for last in range(first, len(groups)):
-                typed += groups[last].group()
-                if len(typed) >= _ID_LENGTH:
-                    break
-            number = halfwidth(typed).translate(CHECK_LETTER)
-            if not _EIGHTEEN.fullmatch(number):
+            last = _last_of_eighteen(groups, first)
+            if last is None:
                 continue
-            whole = first == 0 and last == len(groups) - 1
-            if whole or names_a_person(number):
+            typed = "".join(group.group() for group in groups[first : last + 1])
+            number = typed.translate(CHECK_LETTER)
+            if _EIGHTEEN.fullmatch(number) and names_a_person(number):
                 yield GroupedIdNumber(
-                    start=run.start() + groups[first].start(),
-                    end=run.start() + groups[last].end(),
+                    start=where[groups[first].start()],
+                    end=where[groups[last].end() - 1] + 1,
                     number=number,
                 )
 
@@ -193,7 +210,7 @@ def holds_id_number(text: str) -> bool:
     read = halfwidth(without_hidden(text))
     return (
         _ID_RUN.search(read) is not None
-        or _GROUPED_ID.search(read) is not None
+        or _GROUPED_OLD_ID.search(read) is not None
         or _holds_grouped(text)
     )
 
@@ -206,7 +223,7 @@ def holds_id_shaped(text: str) -> bool:
     read = halfwidth(without_hidden(text))
     return (
         _ID_SHAPED.search(read) is not None
-        or _GROUPED_ID.search(read) is not None
+        or _GROUPED_OLD_ID.search(read) is not None
         or _holds_grouped(text)
     )
 

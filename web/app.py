@@ -54,7 +54,7 @@ from certflow.certificates import (
     Verdict,
     VerificationStatus,
     check_scanned_record,
-    is_whole_scanned_link,
+    is_cut_short_link,
     load_public_key,
     verify_pdf,
 )
@@ -595,17 +595,17 @@ def create_app(
                 {"status": "record_unverified", "number": number},
             )
         if scanned and outcome in ("valid", "revoked"):
-            if not is_whole_scanned_link(k, sig):
+            if is_cut_short_link(k, sig):
                 # Cut short (a chat app, a copy missing its end): no signature
                 # to compare, so no verdict on the certificate either.
                 outcome = "incomplete_link"
             else:
-                query = urlencode({"k": k, "sig": sig})
+                query = urlencode({"k": k or "", "sig": sig or ""})
                 url = f"/verify/{number}?{query}"
                 scan = check_scanned_record(url, record.data, service.keyring)
-                # The record is genuine, so a whole code naming any other key
-                # or signature was not printed by us: tampering, an untrusted
-                # key id too.
+                # The record is genuine, so a code naming any other key or
+                # signature, or one no cut leaves, was not printed by us:
+                # tampering, an untrusted key id too.
                 if scan is not Verdict.VALID:
                     outcome = "tampered"
         log.info(

@@ -76,7 +76,6 @@ from certflow.certificates.signing import (
     SignedStatusList,
     StatusList,
     Verdict,
-    decode_signature,
     public_reason,
     verify,
     verify_status_list,
@@ -128,6 +127,15 @@ def verification_url(signed: SignedCertificate) -> str:
     )
 
 
+# A key id and a signature as a QR code prints them: 16 hex digits, and the
+# 64 bytes of an Ed25519 signature in 86 base64url characters.
+_KEY_ID_TEXT = re.compile(r"[0-9a-f]{16}")
+_SIGNATURE_TEXT = re.compile(r"[A-Za-z0-9_-]{86}")
+# What a link cut short keeps of them: their first characters, or none.
+_KEY_ID_START = re.compile(r"[0-9a-f]{0,16}")
+_SIGNATURE_START = re.compile(r"[A-Za-z0-9_-]{0,85}")
+
+
 def check_scanned_record(
     url: str, record: CertificateData, keyring: KeyRing
 ) -> Verdict:
@@ -143,33 +151,36 @@ def check_scanned_record(
     kid, sig = query.get("k", [""])[0], query.get("sig", [""])[0]
     if number != record.number or not parts.path.endswith(f"/verify/{number}"):
         return Verdict.TAMPERED
-    if not re.fullmatch(r"[0-9a-f]{16}", kid):
+    if not _KEY_ID_TEXT.fullmatch(kid) or not _SIGNATURE_TEXT.fullmatch(sig):
+        # Base64 decoding would skip a character of another alphabet.
         return Verdict.TAMPERED
     return verify(
         SignedCertificate(data=record, key_id=kid, signature_b64=sig), keyring
     )
 
 
-# A key id and a signature as a QR code prints them: 16 hex digits, and the
-# 64 bytes of an Ed25519 signature in 86 base64url characters.
-_KEY_ID_TEXT = re.compile(r"[0-9a-f]{16}")
-_SIGNATURE_TEXT = re.compile(r"[A-Za-z0-9_-]{86}")
+def is_cut_short_link(kid: str | None, sig: str | None) -> bool:
+    """Whether a QR link's key id and signature are what is left of a printed
+    link cut short.
 
-
-def is_whole_scanned_link(kid: str | None, sig: str | None) -> bool:
-    """Whether a QR link's key id and signature are whole, as printed.
-
-    A link cut short (a chat app that breaks it, a copy that missed its end)
-    loses the end of its signature, or the signature, or the key id: what is
-    left is no signature at all and says nothing of the certificate. Only a
-    whole signature that does not cover the record (:func:`check_scanned_record`)
-    says that the certificate or its code was changed.
+    The link ends in ``?k={key id}&sig={signature}``. A chat app that breaks
+    it, or a copy that missed its end, loses the end of the signature, the
+    signature, or the end of the key id and the signature after it: what is
+    left is no signature and says nothing of the certificate. Whatever else
+    is not a whole key id and signature (a key id of other characters or
+    longer than 16, a signature longer than 86 characters or with a character
+    base64url does not use, a signature after a key id missing or cut short)
+    no cut leaves: the link was changed, and :func:`check_scanned_record`
+    finds it tampered.
     """
-    if kid is None or sig is None or not _KEY_ID_TEXT.fullmatch(kid):
+    if kid is None:
+        return sig is None
+    if not _KEY_ID_START.fullmatch(kid):
         return False
-    return (
-        _SIGNATURE_TEXT.fullmatch(sig) is not None and decode_signature(sig) is not None
-    )
+    if sig is None:
+        return True
+    whole_kid = _KEY_ID_TEXT.fullmatch(kid) is not None
+    return whole_kid and _SIGNATURE_START.fullmatch(sig) is not None
 
 
 def payload_bytes(signed: SignedCertificate) -> bytes:

@@ -190,6 +190,8 @@ def test_an_id_number_typed_anywhere_on_the_command_line_is_masked_in_messages(
         "证件 330 106 2003 0828 7009",
         "证件 330106\u00a02003\u00a00828\u00a07009",
         "证件 330106.20030828.7009",
+        "证件 330 106\u2061 200 308 287 009",  # review: an invisible character
+        "证件 330106/2003/0828/7009",
     ],
 )
 def test_a_reason_holding_an_id_number_is_refused_before_anything_is_done(
