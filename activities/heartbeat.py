@@ -44,12 +44,14 @@ def beats_while_running(
     """Make the activity ``fn`` heartbeat in the background while it runs.
 
     Only when its workflow gave it a heartbeat timeout: an attempt scheduled
-    before (none) keeps running as it did, cancellations not delivered.
+    before (none) keeps running as it did, cancellations not delivered. Called
+    outside an activity (a script or a test calling the method itself), it
+    just runs.
     """
 
     @functools.wraps(fn)
     async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        timeout = activity.info().heartbeat_timeout
+        timeout = activity.info().heartbeat_timeout if activity.in_activity() else None
         if not timeout:
             return await fn(*args, **kwargs)
         beating = asyncio.create_task(_beat(min(timeout / 3, HEARTBEAT_EVERY)))
