@@ -1189,6 +1189,28 @@ def reissue_refusal(state: PlanState, number: str) -> Refusal | None:
     )
 
 
+def typo_refusal(state: PlanState, number: str) -> Refusal | None:
+    """Refuse an invoice correction said to mend a typing error (``typo``)
+    where the invoice recorded is a real one to reverse: the plan owes its
+    correction after a settlement, and the invoice recorded was issued for
+    the total before it. Its number is voided; finance leaves ``--typo`` out.
+    """
+    payment = state.payment
+    if (
+        not state.is_open(Duty.INVOICE_CORRECTION.value)
+        or number == payment.invoice_number
+    ):
+        return None
+    return Refusal(
+        "invoice_reversed",
+        t(
+            "plan.invoice_typo_after_settlement",
+            number=payment.invoice_number or "—",
+            amount=payment.invoice_amount_text or "—",
+        ),
+    )
+
+
 def application_mismatch(
     state: PlanState,
     head_count: int,

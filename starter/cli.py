@@ -1104,6 +1104,15 @@ def check_finance_correction(args: argparse.Namespace) -> None:
         raise CliError(t("cli.reason_needs_correct"))
 
 
+def check_invoice_flags(args: argparse.Namespace) -> None:
+    """``invoice``: a correction says why; ``--typo`` says what a correction
+    mends (a record typed wrong, not an invoice reissued), so it goes with
+    ``--correct`` alone."""
+    check_finance_correction(args)
+    if args.field_typo and not args.field_correct:
+        raise CliError(t("cli.typo_needs_correct"))
+
+
 def _whole_number(text: str, *, digits: int) -> int | None:
     """``text`` as a whole number of at most ``digits`` digits, read as every
     number typed is (``int``): full-width digits (``９９``) too, but not "²",
@@ -1739,8 +1748,9 @@ PLAN_ACTIONS: list[PlanAction] = [
             _flag("--date", "issued_on", type=_day, required=True),
             _AMOUNT,
             *_CORRECTION,
+            _flag("--typo", "typo", action="store_true"),
         ),
-        check=check_finance_correction,
+        check=check_invoice_flags,
     ),
     PlanAction(
         ("org-signoff",),
