@@ -2533,6 +2533,8 @@ class ExamPlanWorkflow:
     async def _confirm_payment(self, req: PaymentConfirmation) -> ActionResult:
         state = self._state
         state.payment.confirmed_amount = float(req.received_amount)
+        # Differences are priced from this confirmation on (see difference_of).
+        state.payment.priced_from = len(state.payment.settlements)
         state.payment.received_on = req.received_on
         state.payment.received_reference = req.reference.strip()
         now = workflow.now()
