@@ -740,8 +740,9 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
     ]
 
 
-# Missing: the invoice of an approved plan corrected with another plan of its
-# joint payment (written in the database only) shows as its workflow recorded it.
+# Missing: the invoice of an approved plan whose workflow had ended, corrected
+# with another plan of its joint payment (written in the database only), shows
+# as its workflow recorded it.
 def _payment_facts(status: PlanStatus) -> tuple[str, str]:
     """The payment and the invoice as the plan has them, dates and sums.
 
