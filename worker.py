@@ -83,6 +83,7 @@ def build_activities(
         plans.batch_holds,
         plans.check_joint_payment,
         plans.record_payment_hold,
+        plans.joint_holds,
         intake.process_upload,
         intake.record_upload,
         intake.build_consistency_report,

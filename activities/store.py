@@ -18,6 +18,7 @@ from certflow.activity_models import (
     FinanceOutcome,
     FinanceRecord,
     HeldBackPayment,
+    JointHolds,
     JointPayment,
     JointPaymentCheck,
     JointPaymentsRequest,
@@ -1183,6 +1184,42 @@ class PlanStore:
                 hold.details,
                 hold.at,
             )
+
+    @activity.defn
+    async def joint_holds(self, req: JointPaymentCheck) -> JointHolds:
+        """Whether another plan of the plan's joint payment holds it out of
+        approval (``payment_held``'s ``joint``), and which other plans of the
+        payment nothing holds now: the plan withholds its ready mail while
+        held, and tells those it freed (its hold was the last). Read as a
+        gathering reads them, under the payment's invoice locks; the
+        ``joint`` holds a gathering kept for the plans found free are
+        released (``batch_holds``), as the next gathering would."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            joint = await _held_with_partners(conn, [req.plan_id])
+            rows = await conn.fetch(_PAID_PLANS, [req.plan_id])
+            groups = joint_groups(
+                {row["plan_id"]: _plan_ids(row["paid"]) for row in rows}
+            )
+            partners = sorted({p for group in groups for p in group} - {req.plan_id})
+            live = await conn.fetch(
+                "SELECT plan_id FROM plans WHERE plan_id = ANY($1) AND stage <> $2",
+                partners,
+                Stage.CANCELLED.value,
+            )
+            candidates = sorted(row["plan_id"] for row in live)
+            held = await payment_held(conn, candidates)
+            free = [p for p in candidates if p not in held]
+            # A gathering's ``joint`` hold of a plan nothing holds now is over:
+            # the staff tool reads no stale hold until the next gathering.
+            await conn.execute(
+                "UPDATE batch_holds SET released_at = $2"
+                " WHERE plan_id = ANY($1) AND released_at IS NULL"
+                " AND payment_hold ->> 'reason' = $3",
+                free,
+                datetime.now(UTC),
+                HOLD_JOINT,
+            )
+        return JointHolds(held=joint.get(req.plan_id), free=free)
 
     @activity.defn
     async def check_joint_payment(self, req: JointPaymentCheck) -> JointPaymentFacts:

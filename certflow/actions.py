@@ -198,6 +198,11 @@ class InvoiceRecord(Model):
     # batch), saying why; the plan refuses a blank reason.
     correct: bool = False
     reason: str = ""
+    # A correction under a new number replaces a real invoice, reversed
+    # (红字冲销) and issued anew: the old number is void for good. Unless
+    # finance says the record was typed wrong (``typo``): no invoice is
+    # voided, and a number no plan holds any more is free again.
+    typo: bool = False
 
 
 class SiteSignoffRequest(Model):
@@ -234,6 +239,33 @@ class ActionResult(Model):
 
 class BatchJoined(Model):
     batch_id: str
+
+
+class PaymentFreed(Model):
+    """Another plan of the joint payment (``by_plan``) lifted its payment
+    hold, and nothing holds this plan by its payment now: a joint hold the
+    last gathering named is gone, and a ready mail withheld for it is due."""
+
+    by_plan: str
+
+
+class InvoiceCorrectedWith(Model):
+    """A whole-payment invoice corrected on another plan of the joint
+    payment (``with_plan``), which the database wrote on this approved plan
+    too: the plan's record of its invoice follows, so that a correction of
+    it later starts from the invoice the database holds."""
+
+    with_plan: str
+    old_number: str
+    number: str
+    issued_on: date
+    amount: Decimal
+    # Reversed (红字冲销) and issued anew, not a record typed wrong: the old
+    # invoice is listed voided.
+    reissued: bool = False
+    at: datetime
+    actor: Actor
+    reason: str = ""
 
 
 class BatchVerdict(Model):

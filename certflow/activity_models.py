@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import Field
 
@@ -70,6 +71,16 @@ class PaymentHold(Model):
     reason: str | None
     details: dict[str, str] = Field(default_factory=dict)
     at: datetime
+
+
+class JointHolds(Model):
+    """A plan of a joint payment invoiced whole, as a gathering reads it
+    (see ``PlanStore.joint_holds``): the hold another plan of the payment
+    puts on it (``held``: its reason ``joint`` and figures; None if none),
+    and the other plans of the payment nothing holds now (``free``)."""
+
+    held: dict[str, Any] | None = None
+    free: list[str] = Field(default_factory=list)
 
 
 class CancelOutcome(Model):

@@ -463,6 +463,9 @@ class PaymentRecord(Model):
     # oldest first (the confirmed figures above read the settled total).
     difference: PaymentDifference | None = None
     settlements: list[SettledDifference] = Field(default_factory=list)
+    # The settlements of the payment confirmed now start here: a payment
+    # confirmed anew (after a batch's return) is priced at its own rate.
+    priced_from: int = 0
     # What the site's application declared, kept once a settlement (or a
     # correction leaving the money as it was) made the declared figures above
     # read the settled total; None while they are the site's own.
@@ -1189,6 +1192,28 @@ def reissue_refusal(state: PlanState, number: str) -> Refusal | None:
     )
 
 
+def typo_refusal(state: PlanState, number: str) -> Refusal | None:
+    """Refuse an invoice correction said to mend a typing error (``typo``)
+    where the invoice recorded is a real one to reverse: the plan owes its
+    correction after a settlement, and the invoice recorded was issued for
+    the total before it. Its number is voided; finance leaves ``--typo`` out.
+    """
+    payment = state.payment
+    if (
+        not state.is_open(Duty.INVOICE_CORRECTION.value)
+        or number == payment.invoice_number
+    ):
+        return None
+    return Refusal(
+        "invoice_reversed",
+        t(
+            "plan.invoice_typo_after_settlement",
+            number=payment.invoice_number or "—",
+            amount=payment.invoice_amount_text or "—",
+        ),
+    )
+
+
 def application_mismatch(
     state: PlanState,
     head_count: int,
@@ -1305,10 +1330,12 @@ def difference_of(
     confirmed = Decimal(str(payment.confirmed_amount)).quantize(Decimal("0.01"))
     absentees = min(payment.absentees_paid, summary.absent)
     heads = summary.passed + absentees
-    # Without a fee, the money is priced at the rate first confirmed, never
-    # at a settled total's (rounded already), and as many heads as confirmed
-    # cost what was confirmed.
-    first = payment.settlements[0] if payment.settlements else None
+    # Without a fee, the money is priced at the rate of the payment confirmed
+    # now, as first confirmed: never at a settled total's (rounded already),
+    # nor at an earlier confirmation's; as many heads as confirmed cost what
+    # was confirmed.
+    current = payment.settlements[payment.priced_from :]
+    first = current[0] if current else None
     paid_heads = payment.head_count if first is None else first.confirmed_heads
     paid = confirmed if first is None else first.confirmed_amount
     fee = state.info.fee_per_candidate

@@ -759,8 +759,9 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
     ]
 
 
-# Missing: the invoice of an approved plan corrected with another plan of its
-# joint payment (written in the database only) shows as its workflow recorded it.
+# Missing: the invoice of an approved plan whose workflow had ended, corrected
+# with another plan of its joint payment (written in the database only), shows
+# as its workflow recorded it.
 def _payment_facts(status: PlanStatus) -> tuple[str, str]:
     """The payment and the invoice as the plan has them, dates and sums.
 
@@ -1121,6 +1122,15 @@ def check_finance_correction(args: argparse.Namespace) -> None:
         raise CliError(t("cli.correct_needs_reason"))
     if not args.field_correct and args.field_reason is not None:
         raise CliError(t("cli.reason_needs_correct"))
+
+
+def check_invoice_flags(args: argparse.Namespace) -> None:
+    """``invoice``: a correction says why; ``--typo`` says what a correction
+    mends (a record typed wrong, not an invoice reissued), so it goes with
+    ``--correct`` alone."""
+    check_finance_correction(args)
+    if args.field_typo and not args.field_correct:
+        raise CliError(t("cli.typo_needs_correct"))
 
 
 def _whole_number(text: str, *, digits: int) -> int | None:
@@ -1758,8 +1768,9 @@ PLAN_ACTIONS: list[PlanAction] = [
             _flag("--date", "issued_on", type=_day, required=True),
             _AMOUNT,
             *_CORRECTION,
+            _flag("--typo", "typo", action="store_true"),
         ),
-        check=check_finance_correction,
+        check=check_invoice_flags,
     ),
     PlanAction(
         ("org-signoff",),

@@ -876,19 +876,24 @@ class PlanDriver:
         sent."""
         await self.reach_approval()
         batch = await self.start_batch()
+        await self.batch_form_sent(sink_messages)
+        monkeypatch.setenv(FONT_ENV, str(font))
+        await batch.execute_update(
+            ApprovalBatchWorkflow.decide,
+            BatchDecisionRequest(actor=GM, approve=[self.plan.plan_id]),
+        )
+
+    async def batch_form_sent(self, sink_messages: Any) -> None:
+        """Until the approval form of the plan's batch is mailed (10 s at
+        most): the font it is drawn in may change from then on."""
         for _ in range(100):
             if any(
                 m["X-Certflow-Template"] == "batch_ready"
                 and self.batch_id in str(m["Subject"])
                 for m in sink_messages()
             ):
-                break
+                return
             await asyncio.sleep(0.1)
-        monkeypatch.setenv(FONT_ENV, str(font))
-        await batch.execute_update(
-            ApprovalBatchWorkflow.decide,
-            BatchDecisionRequest(actor=GM, approve=[self.plan.plan_id]),
-        )
 
     async def approve_in_batch(self) -> WorkflowHandle[Any, Any]:
         """Stage 9: a batch of this plan alone, approved by the general manager.

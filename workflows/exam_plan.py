@@ -18,7 +18,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -43,15 +43,18 @@ with workflow.unsafe.imports_passed_through():
         CorrectionSubmission,
         DifferenceSettlement,
         ExamPlanInput,
+        InvoiceCorrectedWith,
         InvoiceRecord,
         OwedItem,
         PaymentConfirmation,
+        PaymentFreed,
         PlanResult,
         PlanStatus,
         ReviewRequest,
         SimpleAction,
         SiteSignoffRequest,
         UploadRequest,
+        plan_workflow_id,
     )
     from certflow.activity_models import (
         AuditEntry,
@@ -66,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
         FinanceRecord,
         IssuanceResult,
         IssueRequest,
+        JointHolds,
         JointPaymentCheck,
         Notification,
         PaymentHold,
@@ -96,6 +100,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from certflow.models import Actor, DocumentKind, DocumentRef, Problem, Role, Stage
     from certflow.payment_difference import (
+        HOLD_JOINT,
         SettledDifference,
         difference_text,
         settlement_refusal,
@@ -146,6 +151,7 @@ with workflow.unsafe.imports_passed_through():
         reissue_refusal,
         role_name,
         take_due_alarms,
+        typo_refusal,
         unknown_signers,
         waiting_in_redo,
     )
@@ -324,13 +330,30 @@ INVOICE_CORRECTED_TEMPLATE = "invoice_corrected_after_approval"
 # to await approval is not said ready to the tech dept until nothing holds
 # it. Before, it was said ready, to be gathered by the next batch, at once.
 READY_TOLD_WHEN_FREE = "ready-told-when-free"
-# Patch id, followed by the case's number in the run: an invoice corrected to
-# another amount is a new invoice, the old one reversed (红字冲销): the
+# Patch id, followed by the case's number in the run: a plan of a joint
+# payment invoiced whole asks the database whether another plan of the
+# payment holds it (a ``joint`` hold) before it is said ready, and a plan
+# lifting its own hold tells the plans of its payment nothing holds any more
+# (``payment_freed``), which are said ready then. Before, a plan held only
+# by another was said ready at once, and one whose own hold lifted was said
+# ready while another still held it.
+READY_TOLD_WHEN_PAYMENT_FREE = "ready-told-when-payment-free"
+# Patch id, followed by the case's number in the run: an invoice corrected
+# under a new number is a new invoice, the old one reversed (红字冲销), unless
+# finance says the record was typed wrong (``InvoiceRecord.typo``): the
 # correction names the number it reverses, which the database records voided
 # (never recorded again, nor rewritten by a plan still carrying it), and the
 # plan lists it voided; while the plan owes the correction after a settlement,
-# keeping the old number is refused. Before, a number was rewritten in place.
+# keeping the old number is refused. Before, a number was rewritten in place
+# and freed once no plan held it.
 INVOICE_REISSUED = "invoice-reissued-anew"
+# Patch id, followed by the case's number in the run: a whole-payment invoice
+# corrected on this plan and, in the database, on approved plans of the
+# payment is signalled to those plans (``invoice_corrected_with``): one whose
+# workflow still runs (its certificates held, say) records the new invoice,
+# as the database does. Before, its record kept the old one, and a later
+# correction on it named the wrong invoice as replaced.
+INVOICE_CORRECTION_SIGNALLED = "invoice-correction-signalled"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -710,7 +733,16 @@ class ExamPlanWorkflow:
                 # No batch takes it yet: said once its payment holds it no more.
                 state.ready_mail_withheld = True
                 return
-            await self._notify("ready_for_approval", [Role.TECH_DEPT])
+            # Withheld while the database is asked whether another plan of its
+            # payment holds it: one lifting that hold meanwhile finds the mail
+            # withheld, and whoever ends the wait first sends it, once.
+            state.ready_mail_withheld = True
+            joint = await self._joint_holds()
+            if joint is not None and joint.held is not None:
+                return  # said when the other plan's hold lifts
+            if state.ready_mail_withheld:
+                state.ready_mail_withheld = False
+                await self._notify("ready_for_approval", [Role.TECH_DEPT])
 
     async def _await_approval(self) -> None:
         # Batch verdicts arrive as signals and move the stage on (or back).
@@ -2043,10 +2075,64 @@ class ExamPlanWorkflow:
                 at=workflow.now(),
             ),
         )
+        joint = await self._joint_holds() if reason is None else None
+        if joint is not None:
+            await self._tell_freed(joint.free)
         if (
             reason is None
+            and (joint is None or joint.held is None)
             and state.ready_mail_withheld
             and state.stage is Stage.AWAITING_APPROVAL
+        ):
+            state.ready_mail_withheld = False
+            await self._notify("ready_for_approval", [Role.TECH_DEPT])
+
+    async def _joint_holds(self) -> JointHolds | None:
+        """For a plan of a joint payment (a case of READY_TOLD_WHEN_PAYMENT_FREE):
+        whether another plan of the payment holds it, and which of them
+        nothing holds now, as the database reads them. None for a plan
+        paid alone, and in a run from before the rule."""
+        state = self._state
+        if not is_joint(state.payment) or not self._patched_case(
+            READY_TOLD_WHEN_PAYMENT_FREE
+        ):
+            return None
+        holds: JointHolds = await self._activity(
+            PlanStore.joint_holds,
+            JointPaymentCheck(
+                plan_id=state.info.plan_id,
+                paid_plan_ids=state.payment.paid_plan_ids,
+            ),
+        )
+        return holds
+
+    async def _tell_freed(self, plans: list[str]) -> None:
+        """Tell the plans of the payment nothing holds now that this plan's
+        hold is lifted (``payment_freed``); a plan whose workflow ended has
+        nobody to tell."""
+        freed = PaymentFreed(by_plan=self._state.info.plan_id)
+        for plan_id in plans:
+            handle = workflow.get_external_workflow_handle(plan_workflow_id(plan_id))
+            try:
+                await handle.signal("payment_freed", freed)
+            except FailureError:
+                pass
+
+    @workflow.signal
+    async def payment_freed(self, freed: PaymentFreed) -> None:
+        """Another plan of the joint payment lifted its hold, and the database
+        found nothing holding this plan by its payment: a joint hold the last
+        gathering named is gone from its status, and the ready mail withheld
+        for it is sent. Sent again, it finds nothing left to do."""
+        state = self._state
+        hold = state.batch_hold
+        if hold is not None and hold.payment_reason == HOLD_JOINT:
+            state.batch_hold = None
+            self._publish()
+        if (
+            state.ready_mail_withheld
+            and state.stage is Stage.AWAITING_APPROVAL
+            and state.payment_hold()[0] is None
         ):
             state.ready_mail_withheld = False
             await self._notify("ready_for_approval", [Role.TECH_DEPT])
@@ -2449,6 +2535,8 @@ class ExamPlanWorkflow:
     async def _confirm_payment(self, req: PaymentConfirmation) -> ActionResult:
         state = self._state
         state.payment.confirmed_amount = float(req.received_amount)
+        # Differences are priced from this confirmation on (see difference_of).
+        state.payment.priced_from = len(state.payment.settlements)
         state.payment.received_on = req.received_on
         state.payment.received_reference = req.reference.strip()
         now = workflow.now()
@@ -2946,10 +3034,14 @@ class ExamPlanWorkflow:
             )
             replaced = payment.invoice_number
             answer = self._correction_answer(outcome, number, changes, replaced, req)
-            if answer.accepted and reverses is not None and reverses != number:
+            reversed_ = answer.accepted and reverses is not None and reverses != number
+            if reversed_:
                 payment.reverse_invoice(
                     workflow.now(), req.actor, req.reason, replaced_by=number
                 )
+                answer.message += t("plan.invoice_reversed_for_good", number=reverses)
+            elif answer.accepted and replaced not in (None, number) and req.typo:
+                answer.message += t("plan.invoice_typo_not_voided", number=replaced)
             if answer.accepted:
                 self._take_invoice(req, number)
             if answer.accepted and state.is_open(Duty.INVOICE_CORRECTION.value):
@@ -2963,24 +3055,98 @@ class ExamPlanWorkflow:
                 answer.message += _corrected_after_settlement(outcome)
             if answer.accepted and outcome is not None:
                 answer.message += await self._tell_invoice_corrected(
-                    req, old_invoice, approved, outcome.corrected_with
+                    req, old_invoice, approved, outcome.corrected_with, reversed_
+                )
+            if answer.accepted and replaced is not None and outcome is not None:
+                await self._signal_corrected_with(
+                    req, outcome.corrected_with, replaced, reversed_
                 )
             return answer
 
+    async def _signal_corrected_with(
+        self, req: InvoiceRecord, plans: list[str], replaced: str, reissued: bool
+    ) -> None:
+        """Tell the approved plans the database corrected with this one the
+        invoice they carry now (see ``invoice_corrected_with``). A plan whose
+        workflow ended has nobody to tell: its status is its record."""
+        if not plans or not self._patched_case(INVOICE_CORRECTION_SIGNALLED):
+            return
+        payment = self._state.payment
+        assert payment.invoice_number is not None  # taken above
+        corrected = InvoiceCorrectedWith(
+            with_plan=self._state.info.plan_id,
+            old_number=replaced,
+            number=payment.invoice_number,
+            issued_on=req.issued_on,
+            amount=req.amount,
+            reissued=reissued,
+            at=workflow.now(),
+            actor=req.actor,
+            reason=req.reason.strip(),
+        )
+        for plan_id in plans:
+            handle = workflow.get_external_workflow_handle(plan_workflow_id(plan_id))
+            try:
+                await handle.signal("invoice_corrected_with", corrected)
+            except FailureError:
+                pass  # issued and invoiced, its workflow ended
+
+    @workflow.signal
+    def invoice_corrected_with(self, corrected: InvoiceCorrectedWith) -> None:
+        """Another plan of the joint payment corrected the whole-payment
+        invoice this approved plan carries, and the database wrote the new
+        one here too (``PlanStore`` corrects approved plans alike): the
+        plan's record follows, the old invoice listed voided if it was
+        reversed. A plan carrying another invoice by now takes nothing, so a
+        signal sent twice changes nothing the second time."""
+        state = self._state
+        payment = state.payment
+        if payment.invoice_number != corrected.old_number or (
+            corrected.number == payment.invoice_number
+            and corrected.issued_on == payment.invoice_issued_on
+            and payment.invoice_amount == float(corrected.amount)
+        ):
+            return
+        if corrected.reissued and corrected.number != corrected.old_number:
+            payment.reverse_invoice(
+                corrected.at,
+                corrected.actor,
+                corrected.reason,
+                replaced_by=corrected.number,
+            )
+        payment.invoice_number = corrected.number
+        payment.invoice_issued_on = corrected.issued_on
+        payment.invoice_amount = float(corrected.amount)
+        state.remember(
+            HistoryEntry(
+                at=corrected.at,
+                action=Action.CORRECT_INVOICE.value,
+                role=corrected.actor.role,
+                person=corrected.actor.person,
+                note=t(
+                    "plan.invoice_corrected_with_note",
+                    plan_id=corrected.with_plan,
+                    reason=corrected.reason,
+                ),
+            )
+        )
+        self._publish()
+
     def _reissue_case(self, req: InvoiceRecord, number: str) -> bool:
-        """Whether the correction is a new invoice for another amount (a case
-        of INVOICE_REISSUED): under a new number, reversing the old one; or
-        under the old number while the plan owes its correction after a
-        settlement, refused. Asked before anything awaits."""
+        """Whether the correction is a new invoice (a case of
+        INVOICE_REISSUED): under a new number, reversing the old one, unless
+        finance says the old one was typed wrong; or under the old number
+        while the plan owes its correction after a settlement, refused.
+        Asked before anything awaits."""
         payment = self._state.payment
         if payment.invoice_number is None:
             return False
-        old = payment.invoice_amount
-        other_amount = old is not None and Decimal(str(old)) != req.amount
         if number == payment.invoice_number:
             case = reissue_refusal(self._state, number) is not None
         else:
-            case = other_amount
+            # The safe reading for the records: a number that may be printed
+            # on an invoice out there is never recorded again by omission.
+            case = not req.typo
         return case and self._patched_case(INVOICE_REISSUED)
 
     def _invoice_text(self) -> str:
@@ -3004,10 +3170,13 @@ class ExamPlanWorkflow:
         old_invoice: str,
         approved: bool,
         corrected_with: list[str],
+        reversed_: bool,
     ) -> str:
         """Mail the tech dept and the general manager an invoice corrected on
         approved plans: this one, or those of its payment that took the
-        corrected whole-payment invoice with it. What the answer adds."""
+        corrected whole-payment invoice with it; said as a reversed invoice
+        issued anew (``reversed_``) or as a record typed wrong. What the
+        answer adds."""
         plans = sorted({*corrected_with, *([self._state.info.plan_id] * approved)})
         if not plans:
             return ""
@@ -3022,6 +3191,10 @@ class ExamPlanWorkflow:
             plans=named,
             old=old_invoice,
             new=self._invoice_text(),
+            how=t(
+                "mail.invoice_corrected_after_approval."
+                + ("reissued" if reversed_ else "typo")
+            ),
             reason=req.reason.strip(),
             by=f"{role_name(req.actor.role)} {req.actor.person}",
         )
@@ -3095,8 +3268,11 @@ class ExamPlanWorkflow:
             )
         if refusal is None and req.correct and not self._invoice_changes(req):
             refusal = Refusal("unchanged", t("plan.correct_unchanged"))
+        number = invoice_number(req.number) or req.number
         if refusal is None and req.correct and reissued:
-            refusal = reissue_refusal(state, invoice_number(req.number) or req.number)
+            refusal = reissue_refusal(state, number)
+        if refusal is None and req.correct and req.typo:
+            refusal = typo_refusal(state, number)
         return refusal
 
     @workflow.update

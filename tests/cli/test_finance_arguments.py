@@ -51,6 +51,8 @@ async def test_an_invoice_number_is_read_as_issued() -> None:
             [*PAYMENT, "--reason", "录入错误"],
             t("cli.reason_needs_correct"),
         ),
+        # --typo says what a correction mends: none without --correct.
+        ([*INVOICE, "--number", "12345678", "--typo"], t("cli.typo_needs_correct")),
         ([*PAYMENT, "--correct", "--reason", "  "], t("cli.reason_blank")),
         # Regression: a blank reference and a 500-character method were accepted.
         ([*PAYMENT, "--reference", "   "], t("cli.payment_text_blank")),

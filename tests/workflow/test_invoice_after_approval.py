@@ -13,18 +13,22 @@ a decision splitting a payment warned nobody.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from certflow.actions import DifferenceSettlement
+from certflow.certificates import FONT_ENV
 from certflow.i18n import t
 from certflow.models import Role, Stage
+from certflow.timeutil import format_cst
 from starter.cli import batch_lines
 from tests.support import (
     FINANCE,
     PlanDriver,
     mails_of,
+    refusal_text,
 )
 from tests.workflow.test_finance import sign_off
 from tests.workflow.test_invoice_records import (
@@ -154,6 +158,27 @@ async def test_a_plan_rejected_beside_an_approved_one_corrects_the_invoice_of_bo
     for role in (Role.TECH_DEPT, Role.GENERAL_MANAGER):
         assert all(x in str(told["To"]) for x in rejected.settings.recipients[role])
     assert b in _body(told) and shared in _body(told) and anew in _body(told)
+    # Regression (review): reissued for the same amount, the old invoice was
+    # not voided, and its number was free once both plans had let it go.
+    assert t("mail.invoice_corrected_after_approval.reissued") in _body(told)
+    [void] = await pool.fetch(
+        "SELECT plan_id, at, details FROM audit WHERE action = 'void_invoice'"
+        " AND details ->> 'invoice' = $1",
+        shared,
+    )
+    assert (void["plan_id"], void["details"]["replaced_by"]) == (a, anew)
+    again = await _invoice(
+        rejected, shared, amount="8400.00", correct=True, reason="改回原号码"
+    )
+    assert (again.accepted, again.message) == (
+        False,
+        t(
+            "plan.invoice_number_reversed",
+            number=shared,
+            plan_id=a,
+            at=format_cst(void["at"]),
+        ),
+    )
 
     # The payment agrees again: the next batch gathers the rejected plan.
     again = f"{rejected.batch_id}-2"
@@ -199,6 +224,13 @@ async def test_a_difference_beside_an_issued_plan_reissues_the_whole_invoice(
     assert settled.accepted, settled.message
     await sign_off(held)
 
+    # The invoice recorded was issued for the old total: not a typing error.
+    typo = _invoice(
+        held, anew, amount="8700.00", correct=True, reason="录入错误", typo=True
+    )
+    assert await refusal_text(typo) == "invoice_reversed: " + t(
+        "plan.invoice_typo_after_settlement", number=shared, amount="8400.00"
+    )
     reissued = await _invoice(
         held,
         anew,
@@ -224,3 +256,61 @@ async def test_a_difference_beside_an_issued_plan_reissues_the_whole_invoice(
     batch_id = f"B-{a}-next"
     await held.start_batch(batch_id)
     await held.wait_gathered(batch_id)
+
+
+async def test_an_approved_plan_still_running_takes_the_invoice_corrected_with_it(
+    make_driver: Any,
+    resources: Any,
+    sink_messages: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Regression (review): the whole-payment invoice corrected on a rejected
+    plan was written on the approved plan in the database alone; that plan's
+    workflow, still running (its certificates held, the font gone), kept the
+    old invoice, and its own correction later named the old one as replaced
+    and reversed it, never the one the database held. The approved plan is
+    signalled and records the corrected invoice; its correction starts there."""
+    pool, _ = resources
+    shared, anew, third = (
+        "26442000000000080401",
+        "26442000000000080402",
+        "26442000000000080403",
+    )
+    rejected, approved = await _jointly_invoiced(make_driver, shared)
+    a, b = rejected.plan.plan_id, approved.plan.plan_id
+    batch = await _batch_of(rejected, approved)
+    await rejected.batch_form_sent(sink_messages)
+    # From the approval on, the certificate font is gone: issuance blocks.
+    monkeypatch.setenv(FONT_ENV, str(tmp_path / "gone.ttc"))
+    await _decide(batch, approve=[b], reject={a: "发票抬头有误，请财务部重开"})
+    await rejected.wait_for(lambda s: s.batch_id is None)
+    await approved.wait_for(lambda s: s.issuance_blocked is not None)
+
+    reissued = await _invoice(
+        rejected, anew, amount="8400.00", correct=True, reason="发票抬头有误"
+    )
+    assert reissued.accepted, reissued.message
+    assert t("plan.invoice_corrected_with", plans=b) in reissued.message
+    status = await approved.wait_for(lambda s: s.payment.invoice_number == anew)
+    assert status.stage == Stage.ISSUANCE
+    [voided] = status.payment.voided_invoices
+    assert (voided.number, voided.replaced_by) == (shared, anew)
+
+    # Its own correction replaces (and reverses) the invoice the database holds.
+    again = await _invoice(
+        approved, third, amount="8400.00", correct=True, reason="纳税人识别号有误"
+    )
+    assert again.accepted, again.message
+    line = await pool.fetchval(
+        "SELECT details FROM audit WHERE plan_id = $1 AND action = 'correct_invoice'"
+        " AND NOT details ? 'with_plan'",
+        b,
+    )
+    assert (line["old_invoice"], line["invoice"]) == (anew, third)
+    reversed_ = await pool.fetch(
+        "SELECT details ->> 'invoice' AS number FROM audit"
+        " WHERE plan_id = $1 AND action = 'void_invoice'",
+        b,
+    )
+    assert [r["number"] for r in reversed_] == [anew]

@@ -50,6 +50,7 @@ async def _invoice(
     reason: str = "",
     issued_on: date | None = None,
     amount: str = "4200.00",
+    typo: bool = False,
 ) -> Any:
     return await driver.h.execute_update(
         ExamPlanWorkflow.record_invoice,
@@ -60,6 +61,7 @@ async def _invoice(
             amount=Decimal(amount),
             correct=correct,
             reason=reason,
+            typo=typo,
         ),
     )
 
@@ -391,7 +393,9 @@ async def test_finance_corrects_its_invoice_until_the_plan_is_in_a_batch(
         "plan.bad_invoice_number", value="INV-1"
     )
 
-    result = await _invoice(driver, right, correct=True, reason="发票号码录入错误")
+    result = await _invoice(
+        driver, right, correct=True, reason="发票号码录入错误", typo=True
+    )
     assert result.accepted, result.message
     change = t(
         "plan.correct_change",
@@ -399,7 +403,9 @@ async def test_finance_corrects_its_invoice_until_the_plan_is_in_a_batch(
         old=wrong,
         new=right,
     )
-    assert result.message == t("plan.corrected", changes=change)
+    assert result.message == t("plan.corrected", changes=change) + t(
+        "plan.invoice_typo_not_voided", number=wrong
+    )
     status = await driver.status()
     assert status.payment.invoice_number == right
     assert status.history[-1].action == "correct_invoice"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,10 +29,17 @@ from certflow.actions import (
     PaymentConfirmation,
 )
 from certflow.activity_models import BatchReportRequest
+from certflow.config import DeadlinePolicy
 from certflow.i18n import t
-from certflow.models import Role, Stage
-from certflow.payment_difference import DifferenceKind, difference_text
-from certflow.plan import Duty, PaymentRecord
+from certflow.models import Role, Stage, SummaryStats
+from certflow.payment_difference import (
+    DifferenceKind,
+    SettledDifference,
+    difference_text,
+)
+from certflow.plan import Duty, PaymentRecord, PlanState, difference_of
+from certflow.timeutil import cst_date
+from starter.sample_plan import sample_plan
 from tests.cli.conftest import certflow_runner
 from tests.conftest import replay_all
 from tests.support import (
@@ -46,6 +53,7 @@ from tests.support import (
     mails_of,
     refusal_text,
     runs_of,
+    unique_plan_id,
     worker_holding,
 )
 from tests.workflow.test_finance import _application, sign_off
@@ -748,4 +756,49 @@ async def test_an_open_difference_and_its_settlements_survive_continue_as_new(
     assert await _hold_of(pool, plan_id) == "difference"
     await replay_all(
         [driver.client.get_workflow_handle(driver.h.id, run_id=r) for r in runs]
+    )
+
+
+async def test_without_a_fee_a_payment_confirmed_anew_is_priced_at_its_own_rate() -> (
+    None
+):
+    """Review: a plan without a fee priced a difference at the rate of its
+    first settlement's confirmation (4200.00 for 14) even once a batch's
+    return had the site apply again and finance confirm another rate (6000.00
+    for 15): settlements are never cleared. Priced now from the payment
+    confirmed last, as first confirmed. (The workflow takes no correction
+    after a return, its sign-off needing the corrections closed: this is the
+    rule itself, should one come.)"""
+    now = datetime.now(UTC)
+    plan = sample_plan(cst_date(now), unique_plan_id())
+    earlier = SettledDifference(
+        opened_at=now,
+        request_id="R-1",
+        confirmed_heads=14,
+        confirmed_amount=Decimal("4200.00"),
+        expected_heads=15,
+        expected_absentees_paid=0,
+        expected_amount=Decimal("4500.00"),
+        settled_at=now,
+        settled_on=cst_date(now),
+        role=Role.FINANCE,
+        person=FINANCE.person,
+    )
+    state = PlanState(
+        info=plan,
+        policy=DeadlinePolicy(),
+        started_at=now,
+        summary=SummaryStats(version=1, candidates=15, passed=14, failed=0, absent=1),
+        payment=PaymentRecord(
+            head_count=15,
+            confirmed_amount=6000.0,
+            settlements=[earlier],
+            priced_from=1,
+        ),
+    )
+    difference = difference_of(state, now, "R-2")
+    assert difference is not None
+    assert (difference.expected_heads, difference.expected_amount) == (
+        14,
+        Decimal("5600.00"),
     )

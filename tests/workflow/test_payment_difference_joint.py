@@ -24,6 +24,7 @@ from certflow.actions import (
     CorrectionDecision,
     DifferenceSettlement,
     PaymentConfirmation,
+    SiteSignoffRequest,
 )
 from certflow.activity_models import BatchReportRequest
 from certflow.i18n import t
@@ -35,6 +36,7 @@ from tests.support import (
     FINANCE,
     INFO,
     MANAGER,
+    SITE,
     TECH,
     PlanDriver,
     approve_and_apply,
@@ -457,3 +459,63 @@ async def test_mail_subjects_say_what_changed_the_difference(
         if m["X-Certflow-Plan"] == plan_id
         and m["X-Certflow-Template"] == "payment_difference_settled"
     ] == []
+
+
+async def test_a_plan_held_by_its_partner_is_said_ready_when_the_partner_is_free(
+    make_driver: Any,
+    resources: Any,
+    client: Any,
+    worker_settings: Any,
+    sink_messages: Any,
+) -> None:
+    """Regression (review): P14, held only because P13 of its payment
+    invoiced whole owed 300.00, was mailed "ready for approval" as it came
+    to await approval, though no gathering would take it; and once P13's
+    difference ended, P14's status kept naming P13's hold until the next
+    gathering. P14 is said ready when P13 frees it, and its status then
+    names no hold."""
+    pool, _ = resources
+    certflow = certflow_runner(worker_settings, client)
+    held: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    partner: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    for driver in (held, partner):
+        await driver.reach_publicity()
+    await held.open_publicity()
+    filed = []
+    for correction in ((SEQ_12, "practical", "60.10"), (SEQ_2, "status", "缺考")):
+        answer = await held.h.execute_update(
+            wf.submit_correction, correction_request(*correction)
+        )
+        assert answer.accepted and answer.reference, answer.message
+        filed.append(answer.reference)
+    await held.skip(15)
+    for driver in (held, partner):
+        await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    a, b = held.plan.plan_id, partner.plan.plan_id
+    await _joint_application(held, [a, b], site_signoff=False, org_signoff=False)
+    await _joint_application(partner, [a, b], site_signoff=False)
+    for driver in (held, partner):
+        assert (
+            await _joint_invoice(driver, "26442000000000130201", "8400.00")
+        ).accepted
+    await approve_and_apply(held, filed[0])
+    assert (await held.status()).payment.difference is not None
+
+    # P14 comes to await approval while P13's difference holds it.
+    signed = await partner.h.execute_update(
+        wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=b)
+    )
+    assert signed.accepted, signed.message
+    await _awaiting(pool, partner)
+    said = await _gather(certflow, f"B-{b}-1")
+    assert await _batch_of(pool, b) is None, said
+    hold = json.loads((await certflow("status", b, "--json")).out)["held_back"]
+    assert hold["payment_reason"] == "joint", hold
+    await held.skip(1)
+    assert _ready_mails(sink_messages, b) == []
+
+    # P13's second correction ends the difference: P14 is free, and told so.
+    await approve_and_apply(held, filed[1])
+    await mails_of(sink_messages, b, "ready_for_approval")
+    await partner.wait_for(lambda s: s.held_back is None)
+    assert json.loads((await certflow("status", b, "--json")).out)["held_back"] is None
