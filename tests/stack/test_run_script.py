@@ -1,0 +1,69 @@
+"""``./run``'s install of missing Debian packages, with the package tools
+replaced by scripts that record what they were asked.
+
+Trial: run as root on a machine missing a package, ``./run`` wrote its own
+``policy-rc.d`` (no service may start while packages install) over any the
+machine had, then removed it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _tool(folder: Path, name: str, body: str) -> None:
+    path = folder / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+
+
+def _install_missing(tmp_path: Path, policy: Path) -> Path:
+    """Run ``system_packages`` of ``./run`` as root with every package
+    missing; return the file where apt-get wrote the policy it saw."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    seen = tmp_path / "policy-seen"
+    _tool(tools, "id", "echo 0")
+    _tool(tools, "dpkg", "exit 1")
+    _tool(
+        tools,
+        "apt-get",
+        f'[ "$1" = install ] && cat "{policy}" > "{seen}" 2>/dev/null; exit 0',
+    )
+    subprocess.run(
+        ["bash", "-c", "source ./run && system_packages"],
+        cwd=ROOT,
+        env={
+            "PATH": f"{tools}:{os.environ['PATH']}",
+            "CERTFLOW_POLICY_RC": str(policy),
+        },
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return seen
+
+
+def test_a_policy_the_machine_has_is_left_as_it_is(tmp_path: Path) -> None:
+    policy = tmp_path / "policy-rc.d"
+    policy.write_text("#!/bin/sh\n# the machine's own\nexit 0\n")
+
+    seen = _install_missing(tmp_path, policy)
+
+    assert policy.read_text() == "#!/bin/sh\n# the machine's own\nexit 0\n"
+    assert "the machine's own" in seen.read_text()
+
+
+def test_without_a_policy_one_stops_services_for_the_install_only(
+    tmp_path: Path,
+) -> None:
+    policy = tmp_path / "policy-rc.d"
+
+    seen = _install_missing(tmp_path, policy)
+
+    assert "exit 101" in seen.read_text()
+    assert not policy.exists()
