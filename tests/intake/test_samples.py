@@ -184,3 +184,13 @@ def test_sign_in_title_of_another_plan_is_refused(plan: PlanInfo) -> None:
     assert [(p.code, p.row, p.value) for p in reading.problems] == [
         ("plan_id_mismatch", 1, "P2026-1104-0999")
     ]
+
+
+def test_the_sample_scan_is_a_scan_intake_takes() -> None:
+    """The sample plan's signed scan, which the staff guide's walk-through
+    uploads, is one a plan accepts: a PDF that opens."""
+    from certflow.scan import scan_media_type, scan_problems
+
+    data = (SAMPLES / "P2026-1104-0412-签字扫描件.pdf").read_bytes()
+    assert scan_media_type(data) == "application/pdf"
+    assert scan_problems(data) == []

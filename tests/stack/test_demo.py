@@ -23,6 +23,7 @@ from certflow.certificates import (
     generate_keypair,
     verify_pdf,
 )
+from starter.smtp_sink import read_messages
 from tests.support import run_python
 
 
@@ -58,6 +59,12 @@ async def test_the_demo_ends_with_verifiable_and_revoked_certificates(
     assert len(issued) == 2 and all(n > 0 for n in issued), out
     pdfs = sorted((state / "out" / "certificates").glob("*/*.pdf"))
     assert len(pdfs) == sum(issued)
+    # Each plan's last mail, that its certificates are issued, is in the
+    # mailbox the report counts: the worker once stopped before sending it.
+    subjects = [str(m["Subject"]) for m in read_messages(state / "mailbox")]
+    for plan_id in re.findall(r"(P\S+): issued, \d+ e-certificates", out):
+        assert any(f"【考试计划 {plan_id}】电子证书已发放" in s for s in subjects), out
+    assert f"Mails: {len(subjects)} in" in out, out
     revoked_match = re.search(r"Revoked: (\S+)", out)
     assert revoked_match is not None, out
     revoked = revoked_match.group(1)
