@@ -920,7 +920,8 @@ class Notifier:
         where ``certflow notice failed`` lists the mails not sent yet. A
         database away too leaves the row as it was: the line says it.
         """
-        attempt = activity.info().attempt
+        # Called outside an activity (a script or a test calling it), one try.
+        attempt = activity.info().attempt if activity.in_activity() else 1
         log.warning(
             "mail waits plan_id=%s template=%s attempt=%d error=%s",
             note.plan_id,

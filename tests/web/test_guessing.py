@@ -135,11 +135,12 @@ async def test_a_holder_who_waited_for_others_misses_does_not_wait_again(
 async def test_a_look_up_the_database_did_not_answer_counts_no_miss(
     web_settings: Settings, issued: Issued
 ) -> None:
-    """Review: with the database away, every look-up failed (500) and still
-    counted as a miss, so its holder waited once the database was back."""
+    """Review: with the database away, every look-up failed (now 503, the
+    database being away) and still counted as a miss, so its holder waited
+    once the database was back."""
     pool = await create_pool(web_settings.database_url)
     await pool.close()  # the database is away: every query fails
     app = create_app(web_settings, pool, limits=RateLimits(lookup_free_misses=2))
     answers = await own_look_ups(app, "198.19.4.1", 4)
 
-    assert [a.status_code for a in answers] == [500] * 4
+    assert [a.status_code for a in answers] == [503] * 4

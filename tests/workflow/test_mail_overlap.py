@@ -302,7 +302,7 @@ async def test_a_claim_ends_with_a_failed_attempt_and_lapses_with_a_dead_one(
     mail = note([Role.SITE])
 
     # The mail server away: the attempt fails and is retried, its claim ended.
-    with pytest.raises(OSError):
+    with pytest.raises(ApplicationError, match=r"^mail_server_away"):
         await notifier(settings, resources, smtp_port).notify(mail)
     row = await claim_of(pool, mail)
     assert row["sent_at"] is None and row["sending_since"] is None
@@ -538,7 +538,7 @@ async def test_the_mails_claimed_now_are_the_live_claims_only(
     live, dead = note([Role.SITE]), note([Role.SITE])
     away = notifier(settings, resources, smtp_port)
     for claimed in (live, dead):
-        with pytest.raises(OSError):
+        with pytest.raises(ApplicationError, match=r"^mail_server_away"):
             await away.notify(claimed)  # recorded, not sent
         await pool.execute(
             "UPDATE notifications SET sending_since = now() WHERE idempotency_key = $1",
