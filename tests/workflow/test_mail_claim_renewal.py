@@ -18,10 +18,8 @@ database real.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -88,23 +86,6 @@ class HeldAtRecipient(HeldServer):
         return ACCEPTED
 
 
-@contextlib.asynccontextmanager
-async def held_at_recipient() -> AsyncIterator[HeldAtRecipient]:
-    """A real SMTP server on loopback holding each mail before it is handed over."""
-    held = HeldAtRecipient()
-    listening = await asyncio.get_running_loop().create_server(
-        lambda: SMTP(held, hostname="held-server"), "127.0.0.1", 0
-    )
-    held.port = listening.sockets[0].getsockname()[1]
-    try:
-        yield held
-    finally:
-        held.release.set()
-        await asyncio.sleep(0.2)  # its sessions end
-        listening.close()
-        await listening.wait_closed()
-
-
 async def test_two_live_attempts_send_a_mail_once_while_the_first_renews_its_claim(
     settings: Settings, resources: Any, short_claims: timedelta
 ) -> None:
@@ -157,7 +138,8 @@ async def test_an_attempt_whose_claim_was_taken_over_does_not_send(
     to its new holder."""
     pool, _ = resources
     mail = note([Role.SITE])
-    async with held_at_recipient() as server:
+    server = HeldAtRecipient()
+    async with held_server(server):
         sender = notifier(settings, resources, server.port)
         attempt = asyncio.create_task(sender.notify(mail))
         await until(lambda: server.arrived == 1)
@@ -184,7 +166,8 @@ async def test_an_attempt_that_cannot_renew_its_claim_stops_before_it_lapses(
     pool, _ = resources
     mail = note([Role.SITE])
     loop = asyncio.get_running_loop()
-    async with held_at_recipient() as server:
+    server = HeldAtRecipient()
+    async with held_server(server):
         sender = notifier(settings, resources, server.port)
         attempt = asyncio.create_task(sender.notify(mail))
         await until(lambda: server.arrived == 1)

@@ -101,9 +101,10 @@ class HeldServer:
 
 
 @contextlib.asynccontextmanager
-async def held_server() -> AsyncIterator[HeldServer]:
-    """A real SMTP server on loopback, holding each message until released."""
-    held = HeldServer()
+async def held_server(held: HeldServer | None = None) -> AsyncIterator[HeldServer]:
+    """A real SMTP server on loopback, holding each message until released;
+    ``held`` handles its sessions (another way of holding)."""
+    held = held or HeldServer()
     listening = await asyncio.get_running_loop().create_server(
         lambda: SMTP(held, hostname="held-server"), "127.0.0.1", 0
     )
