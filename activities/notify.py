@@ -492,8 +492,10 @@ class Held:
                 if self.lost or left <= 0:
                     renewing.cancel()
                     return await self._stop(task)
+                # Renewals end early only with the claim lost, seen above.
+                watched = {task} if renewing.done() else {task, renewing}
                 await asyncio.wait(
-                    {task, renewing}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                    watched, timeout=left, return_when=asyncio.FIRST_COMPLETED
                 )
             stop.set()
             await renewing
@@ -527,7 +529,7 @@ class Held:
             asked = loop.time()
             try:
                 since = await self.claim.renew(self.pool, self.key, self.since)
-            except (asyncpg.PostgresError, OSError) as err:
+            except Exception as err:  # whatever it is, the claim is not renewed
                 log.warning(
                     "mail claim not renewed table=%s error=%s",
                     self.claim.table,
