@@ -63,7 +63,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.documents import DocumentStore
 from activities.mailbox import ImapSource, MaildirSource, MailSource, StaleSourceKey
-from activities.notify import Mailer, SendClaim, undeliverable
+from activities.notify import (
+    ClaimLost,
+    Mailer,
+    SendClaim,
+    claim_held,
+    undeliverable,
+)
 from certflow.actions import (
     ActionResult,
     CorrectionSubmission,
@@ -663,14 +669,24 @@ class MailIntakeActivities:
             return await self._answered(key)
 
         try:
-            failure = await self._attempt(reply)
+            failure = await claimed.sending(self._attempt(reply))
+        except ClaimLost as lost:
+            await REPLY_CLAIM.release(self.pool, key, claimed.since)
+            # Left in the mailbox: the next poll finds it answered, or answers it.
+            log.warning(
+                "mail reply send stopped key=%s: this attempt stopped sending it, as"
+                " %s; the mail stays in the mailbox for the next poll",
+                key[:12],
+                lost,
+            )
+            return False
         except BaseException:
-            await REPLY_CLAIM.release(self.pool, key, claimed)
+            await REPLY_CLAIM.release(self.pool, key, claimed.since)
             raise
         if not await REPLY_CLAIM.record(
             self.pool,
             key,
-            claimed,
+            claimed.since,
             "replied_at = CASE WHEN $2::text IS NULL THEN now() END,"
             " reply_failure = $2",
             failure,
@@ -690,7 +706,12 @@ class MailIntakeActivities:
         current = await self._row(key)
         if current is None or current["replied_at"] or current["reply_failure"]:
             return True
-        log.info("mail reply being sent by an earlier attempt key=%s", key[:12])
+        log.warning(
+            "mail reply claimed by an earlier attempt key=%s: %s The mail stays in"
+            " the mailbox until then.",
+            key[:12],
+            claim_held(current["reply_sending_since"]),
+        )
         return False
 
     async def _attempt(self, reply: EmailMessage) -> str | None:

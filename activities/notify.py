@@ -26,11 +26,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosmtplib
 import asyncpg
@@ -49,25 +50,34 @@ from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # How the workflows retry a mail: until it is sent or given up (the idempotency
 # key keeps a retry from sending twice), and at least once a minute, so the
 # mails follow within a minute once an absent mail server answers again.
 MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 
-# How long an attempt's claim to send a mail holds (see ``SendClaim``). The
-# attempt ends the claim itself: recorded, or failed to be retried. Only one
-# that died half-way (its worker killed) leaves it, and its mail then waits this
-# long. The claim is taken once the mail is composed (its attachments read), so
-# it covers one SMTP exchange, each step of which times out after 30 s
-# (``Mailer``), and the outcome's record: a live attempt is done well before.
-# It outlasts the activities' start-to-close timeout (two minutes) on purpose:
-# the worker does not stop an attempt that timed out, and its retry must find
-# the claim still held. One alive past it all the same (its process paused, the
-# database out of reach) has lost its claim: it records nothing over the attempt
-# that took over, only that its mail went out if it did (``SendClaim.record``).
-SEND_CLAIM = timedelta(minutes=10)
+# How long an attempt's claim to send a mail holds unless renewed (see
+# ``SendClaim``). The attempt ends the claim itself: recorded, or failed to be
+# retried. Only one that died half-way (its worker killed) leaves it, and its
+# mail then waits this long. A live attempt renews it every ``RENEW_EVERY``
+# while it talks to the mail server, so however slow the server is, a retry
+# (the worker does not stop an attempt that timed out) finds the claim held.
+# It was ten minutes without renewal: a mail whose worker was killed waited
+# that long (trial). It is below the activities' start-to-close timeout (two
+# minutes), after which the server retries a dead worker's attempt: that retry
+# finds the claim lapsed and sends at once.
+SEND_CLAIM = timedelta(seconds=90)
+# How often the attempt holding a claim renews it: six chances before it lapses.
+RENEW_EVERY = timedelta(seconds=15)
+# How long an attempt goes on sending without its claim renewed (the database
+# out of reach or slow to answer): stopped a renewal's length before the claim
+# can lapse, so no other attempt holds it while this one hands its mail over.
+UNCONFIRMED = SEND_CLAIM - RENEW_EVERY
 # The error type of a mail an earlier attempt is sending: retried until it is done.
 BEING_SENT = "mail_being_sent"
+# The error type of an attempt that stopped sending a mail, its claim lost.
+CLAIM_LOST = "mail_claim_lost"
 
 # The error types of a mail given up (see ``Notifier.notify``).
 RECIPIENTS_REFUSED = "mail_recipients_refused"
@@ -194,6 +204,33 @@ def waiting(message: str, kind: str) -> ApplicationError:
     )
 
 
+def claim_held(since: datetime | None) -> str:
+    """What an attempt finding a mail claimed can truthfully say of the claim.
+
+    ``since`` is when the holder took or last renewed it. A live holder renews
+    it every ``RENEW_EVERY``; one that died with its worker does not, and the
+    claim lapses ``SEND_CLAIM`` later. Times in CST, to the second.
+    """
+    if since is None:
+        return "its claim has just ended; the next attempt sends the mail or finds it."
+    lapses = since + SEND_CLAIM
+    return (
+        f"it holds the send claim since {_clock(since)} CST, until it lapses at"
+        f" {_clock(lapses)} CST unless renewed; that attempt may have died with its"
+        " worker. The mail is sent then, or found sent."
+    )
+
+
+def _attempt() -> int:
+    """This activity attempt's number; 0 for a method called outside one (a
+    script or a test calling it itself)."""
+    return activity.info().attempt if activity.in_activity() else 0
+
+
+def _clock(instant: datetime) -> str:
+    return instant.astimezone(CST).strftime("%H:%M:%S")
+
+
 def retried(note: Notification, err: aiosmtplib.SMTPException | OSError) -> Exception:
     """The error a mail is retried with, without the addresses ``err`` names.
 
@@ -270,9 +307,11 @@ class SendClaim:
     retry found the mail not sent yet and sent it too. The claim is taken in
     one statement, so one attempt sends; another finds it taken and is retried
     (``BEING_SENT``) until the first has recorded what came of it, which ends
-    the claim. ``pending`` is the SQL condition of a row still to be tried:
-    neither sent nor given up. ``since`` is its column holding when the claim
-    was taken, ``sent`` the one holding when the mail went out.
+    the claim. The holder renews it while it sends (``Held``), so only the
+    claim of an attempt that died lapses. ``pending`` is the SQL condition of
+    a row still to be tried: neither sent nor given up. ``since`` is its
+    column holding when the claim was taken or last renewed, ``sent`` the one
+    holding when the mail went out.
     """
 
     table: str
@@ -281,9 +320,10 @@ class SendClaim:
     since: str = "sending_since"
     sent: str = "sent_at"
 
-    async def take(self, pool: asyncpg.Pool, key: str) -> datetime | None:
-        """Claim the mail for this attempt: when, or None when another attempt
-        holds it or it is no longer to be sent."""
+    async def take(self, pool: asyncpg.Pool, key: str) -> Held | None:
+        """Claim the mail for this attempt, or None when another attempt holds
+        it or it is no longer to be sent."""
+        asked = asyncio.get_running_loop().time()
         claimed: datetime | None = await pool.fetchval(
             f"UPDATE {self.table} SET {self.since} = now()"
             f" WHERE {self.key} = $1 AND {self.pending} AND ({self.since} IS NULL"
@@ -291,7 +331,34 @@ class SendClaim:
             key,
             SEND_CLAIM,
         )
-        return claimed
+        if claimed is None:
+            return None
+        return Held(self, pool, key, claimed, asked)
+
+    async def renew(
+        self, pool: asyncpg.Pool, key: str, since: datetime
+    ) -> datetime | None:
+        """Renew this attempt's claim, held ``since``: from when it is held
+        now, or None if it lapsed and another attempt took it over.
+
+        A mail withdrawn or recorded meanwhile keeps its claim renewed: the
+        attempt holding it sends it to the end, as one not told would (a
+        withdrawal never cuts a send in half).
+        """
+        renewed: datetime | None = await pool.fetchval(
+            f"UPDATE {self.table} SET {self.since} = now()"
+            f" WHERE {self.key} = $1 AND {self.since} = $2 RETURNING {self.since}",
+            key,
+            since,
+        )
+        return renewed
+
+    async def holder(self, pool: asyncpg.Pool, key: str) -> datetime | None:
+        """When the claim on the mail was taken or last renewed; None if none."""
+        since: datetime | None = await pool.fetchval(
+            f"SELECT {self.since} FROM {self.table} WHERE {self.key} = $1", key
+        )
+        return since
 
     async def record(
         self,
@@ -372,6 +439,109 @@ class SendClaim:
             )
 
 
+class ClaimLost(Exception):
+    """An attempt stopped its send: its claim was taken over, or went unrenewed
+    so long that it could lapse. The text says which, naming no address."""
+
+
+class Held:
+    """An attempt's claim on one mail, renewed while the attempt sends it.
+
+    The renewal is a task beside the SMTP exchange, which awaits the network
+    only (aiosmtplib; the message is written before the claim is taken), so
+    nothing the send does keeps it from running. Renewals go through the pool
+    like every query of the worker: one that cannot be made (the database out
+    of reach or every connection busy) is tried again at the next turn, and a
+    claim unrenewed for ``UNCONFIRMED`` stops the send, while it is still
+    surely this attempt's. So does a claim found taken over. ``since`` is the
+    claim's current value, which ``SendClaim.record`` and ``release`` match.
+    """
+
+    def __init__(
+        self,
+        claim: SendClaim,
+        pool: asyncpg.Pool,
+        key: str,
+        since: datetime,
+        confirmed: float,
+    ) -> None:
+        self.claim = claim
+        self.pool = pool
+        self.key = key
+        self.since = since
+        # The event loop's time a renewal (or the take) that held was asked.
+        self.confirmed = confirmed
+        self.lost = False
+
+    async def sending(self, work: Awaitable[T]) -> T:
+        """Await ``work`` (the SMTP exchange) while renewing the claim.
+
+        ``work`` is cancelled, and ``ClaimLost`` raised, when the claim is
+        taken over or left unrenewed for ``UNCONFIRMED``; one that ended all
+        the same (the server took the mail as it was stopped) is returned.
+        Renewals end with ``work``: one under way is waited for, so that
+        ``since`` is the claim's value when the outcome is recorded.
+        """
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(work)
+        stop = asyncio.Event()
+        renewing = asyncio.create_task(self._renew(stop))
+        try:
+            while not task.done():
+                left = self.confirmed + UNCONFIRMED.total_seconds() - loop.time()
+                if self.lost or left <= 0:
+                    renewing.cancel()
+                    return await self._stop(task)
+                # Renewals end early only with the claim lost, seen above.
+                watched = {task} if renewing.done() else {task, renewing}
+                await asyncio.wait(
+                    watched, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+            stop.set()
+            await renewing
+        except BaseException:
+            task.cancel()
+            renewing.cancel()
+            raise
+        return task.result()
+
+    async def _stop(self, task: asyncio.Future[T]) -> T:
+        task.cancel()
+        try:
+            return await task
+        except asyncio.CancelledError:
+            pass
+        if self.lost:
+            raise ClaimLost("another attempt took its claim over")
+        raise ClaimLost(
+            f"its claim went unrenewed for {UNCONFIRMED.total_seconds():.0f} s"
+            " (the database out of reach or slow)"
+        )
+
+    async def _renew(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await asyncio.wait_for(stop.wait(), RENEW_EVERY.total_seconds())
+                return
+            except TimeoutError:
+                pass
+            asked = loop.time()
+            try:
+                since = await self.claim.renew(self.pool, self.key, self.since)
+            except Exception as err:  # whatever it is, the claim is not renewed
+                log.warning(
+                    "mail claim not renewed table=%s error=%s",
+                    self.claim.table,
+                    type(err).__name__,
+                )
+                continue
+            if since is None:
+                self.lost = True
+                return
+            self.since, self.confirmed = since, asked
+
+
 # Neither sent nor given up: a mail given up is sent again only by an admin's
 # resend, never by an attempt of the activity that gave it up. Nor is a mail
 # its plan withdrew claimed (migration 014).
@@ -389,9 +559,14 @@ class Mailer:
         self.smtp = smtp
 
     async def send(self, message: EmailMessage) -> dict[str, SMTPResponse]:
-        """Send ``message``; return the recipients refused while others took it."""
-        refused, _ = await aiosmtplib.send(
-            message,
+        """Send ``message``; return the recipients refused while others took it.
+
+        Each step of the exchange times out after 30 s. A send cancelled (its
+        claim lost, its worker shutting down) hangs up at once: ending politely
+        with QUIT waited up to 30 s more for a server that had stopped
+        answering, the connection open all along.
+        """
+        client = aiosmtplib.SMTP(
             hostname=self.smtp.host,
             port=self.smtp.port,
             username=self.smtp.username,
@@ -399,6 +574,12 @@ class Mailer:
             start_tls=self.smtp.starttls,
             timeout=30,
         )
+        async with client:
+            try:
+                refused, _ = await client.send_message(message)
+            except asyncio.CancelledError:
+                client.close()
+                raise
         return refused
 
 
@@ -653,19 +834,12 @@ class Notifier:
         if message is None:
             delivery = without_address(Delivery(sent=False), unaddressed)
         else:
-            sent = await self._send_claimed(
-                NOTIFICATION_CLAIM,
-                note.idempotency_key,
-                claimed,
-                note,
-                recipients,
-                message,
-            )
+            sent = await self._send_claimed(claimed, note, recipients, message)
             delivery = without_address(sent, unaddressed)
         if not await NOTIFICATION_CLAIM.record(
             self.pool,
             note.idempotency_key,
-            claimed,
+            claimed.since,
             _NOTIFICATION_OUTCOME,
             *delivery.values(),
             recipients,
@@ -724,7 +898,8 @@ class Notifier:
             note.idempotency_key,
         )
         if not self._settled(note, row):
-            raise self.being_sent(note)
+            since = await NOTIFICATION_CLAIM.holder(self.pool, note.idempotency_key)
+            raise self.being_sent(note, since)
 
     @activity.defn
     async def withdraw(self, note: Notification) -> bool:
@@ -801,16 +976,14 @@ class Notifier:
             # end since, or is sending it now.
             return await self._resend_found(request, note)
 
-        sent = await self._send_claimed(
-            RESEND_CLAIM, request.resend_key, claimed, note, recipients, message
-        )
+        sent = await self._send_claimed(claimed, note, recipients, message)
         # Roles still without an address on this worker (the configuration
         # corrected, the worker not restarted) are recorded as missed.
         delivery = without_address(sent, self.unaddressed(note))
         if not await RESEND_CLAIM.record(
             self.pool,
             request.resend_key,
-            claimed,
+            claimed.since,
             _RESEND_RECORD,
             *delivery.values(),
             recipients,
@@ -831,7 +1004,8 @@ class Notifier:
             )
         )
         if done is None:
-            raise self.being_sent(note)
+            since = await RESEND_CLAIM.holder(self.pool, request.resend_key)
+            raise self.being_sent(note, since)
         return done
 
     async def _record_resend(
@@ -888,26 +1062,31 @@ class Notifier:
 
     async def _send_claimed(
         self,
-        claim: SendClaim,
-        key: str,
-        claimed: datetime,
+        claimed: Held,
         note: Notification,
         recipients: list[str],
         message: EmailMessage | Delivery,
     ) -> Delivery:
-        """``send`` ``message`` (a ``Delivery``: given up already), ending the
-        claim when the attempt fails or is cancelled, so that its retry sends at
-        once; the caller records the outcome, which ends it."""
+        """``send`` ``message`` (a ``Delivery``: given up already) while the
+        claim is renewed, ending the claim when the attempt fails or is
+        cancelled, so that its retry sends at once; the caller records the
+        outcome, which ends it. A send stopped, its claim lost, is retried."""
         if isinstance(message, Delivery):
             return message
+        claim, key = claimed.claim, claimed.key
         try:
-            return await self.send(note, recipients, message)
+            return await claimed.sending(self.send(note, recipients, message))
+        except ClaimLost as lost:
+            await claim.release(self.pool, key, claimed.since)
+            err = self.claim_lost(note, lost)
+            await self._waits(claim, key, note, err)
+            raise err from None
         except ApplicationError as err:
-            await claim.release(self.pool, key, claimed)
+            await claim.release(self.pool, key, claimed.since)
             await self._waits(claim, key, note, err)
             raise
         except BaseException:
-            await claim.release(self.pool, key, claimed)
+            await claim.release(self.pool, key, claimed.since)
             raise
 
     async def _waits(
@@ -920,8 +1099,7 @@ class Notifier:
         where ``certflow notice failed`` lists the mails not sent yet. A
         database away too leaves the row as it was: the line says it.
         """
-        # Called outside an activity (a script or a test calling it), one try.
-        attempt = activity.info().attempt if activity.in_activity() else 1
+        attempt = _attempt()
         log.warning(
             "mail waits plan_id=%s template=%s attempt=%d error=%s",
             note.plan_id,
@@ -946,23 +1124,38 @@ class Notifier:
             )
 
     @staticmethod
-    def being_sent(note: Notification) -> ApplicationError:
-        """The error of an attempt finding its mail claimed by an earlier one.
+    def being_sent(note: Notification, since: datetime | None) -> ApplicationError:
+        """The error of an attempt finding its mail claimed by an earlier one,
+        held ``since`` (taken or last renewed); said in one line.
 
         Retried (``MAIL_RETRY``): once the earlier attempt has recorded what
-        came of the mail, the retry finds it sent or given up, or, if that
-        attempt died half-way, its claim lapsed (``SEND_CLAIM``), and sends it.
+        came of the mail, the retry finds it sent or given up; if that attempt
+        died half-way (its worker killed), its claim lapses (``SEND_CLAIM``)
+        and the retry sends the mail. Which of the two it is cannot be told
+        from here: a live attempt renews its claim, a dead one does not.
         """
-        log.info(
-            "mail being sent by an earlier attempt plan_id=%s template=%s",
+        held = claim_held(since)
+        log.warning(
+            "mail claimed by an earlier attempt plan_id=%s template=%s attempt=%d: %s",
             note.plan_id,
             note.template,
+            _attempt(),
+            held,
         )
         return waiting(
-            f"Mail {note.template} of {_whose(note)} is being sent by an earlier"
-            " attempt of this activity, timed out but still running. Retried until"
-            " that attempt has recorded what came of it.",
+            f"Mail {note.template} of {_whose(note)} is claimed by an earlier"
+            f" attempt of this activity: {held}",
             BEING_SENT,
+        )
+
+    @staticmethod
+    def claim_lost(note: Notification, lost: ClaimLost) -> ApplicationError:
+        """The error of an attempt that stopped its send, its claim lost; the
+        caller logs it as a mail that waits."""
+        return waiting(
+            f"Mail {note.template} of {_whose(note)}: this attempt stopped sending"
+            f" it, as {lost}. Retried: the attempt then holding the claim sends it.",
+            CLAIM_LOST,
         )
 
     async def _message(

@@ -9,8 +9,8 @@ first has recorded what came of it, or until the claim of an attempt that died
 half-way lapses.
 
 A mail given up is not a mail still to send: a retry finding it given up ends
-as the attempt that gave it up did. An attempt alive past its claim (ten
-minutes) records nothing over the attempt that took the mail over, only that
+as the attempt that gave it up did. An attempt alive past its claim (unrenewed
+for 90 s) records nothing over the attempt that took the mail over, only that
 its own mail went out if it did; and an attempt cancelled leaves no claim.
 
 The mail server is a real SMTP server on loopback that holds each message at
@@ -51,7 +51,7 @@ pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120
 # The error type of an attempt finding its mail claimed, as operators find it in
 # a history, and how long the claim of an attempt that died holds.
 BEING_SENT = "mail_being_sent"
-SEND_CLAIM = timedelta(minutes=10)
+SEND_CLAIM = timedelta(seconds=90)
 
 
 # The held server's answers: the message taken, or refused for good (the mail
@@ -101,9 +101,10 @@ class HeldServer:
 
 
 @contextlib.asynccontextmanager
-async def held_server() -> AsyncIterator[HeldServer]:
-    """A real SMTP server on loopback, holding each message until released."""
-    held = HeldServer()
+async def held_server(held: HeldServer | None = None) -> AsyncIterator[HeldServer]:
+    """A real SMTP server on loopback, holding each message until released;
+    ``held`` handles its sessions (another way of holding)."""
+    held = held or HeldServer()
     listening = await asyncio.get_running_loop().create_server(
         lambda: SMTP(held, hostname="held-server"), "127.0.0.1", 0
     )
