@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import getpass
 import json
 import logging
 import os
+import socket
 from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -89,6 +91,24 @@ _UNAVAILABLE = {
 _LOGIN_REFUSED = frozenset({"28P01", "28000"})
 
 
+# What a file write meets (a full or read-only disk, a file refused): no
+# database trouble, though Python raises them as OSError too.
+_FILE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
+)
+
+
+def _connection_failure(err: BaseException) -> bool:
+    """Whether ``err`` is a connection to the server failing: refused, timed
+    out, a name not resolved, dropped, or asyncio's plain ``OSError`` naming
+    each address it tried. Not a file's error (permission, missing, disk)."""
+    if isinstance(
+        err, ConnectionError | TimeoutError | socket.gaierror | asyncpg.InterfaceError
+    ):
+        return True
+    return type(err) is OSError and err.errno not in _FILE_ERRNOS
+
+
 def refusal_kind(err: BaseException) -> str | None:
     """Why PostgreSQL could not be used, as a word; None for another error.
 
@@ -97,7 +117,7 @@ def refusal_kind(err: BaseException) -> str | None:
     ``login`` (it refuses the user), ``missing`` (no such database). Read by
     SQLSTATE, not by the message, which the server words in its own locale.
     """
-    if isinstance(err, OSError | asyncpg.InterfaceError):
+    if _connection_failure(err):
         # Refused, timed out, or a connection the server dropped.
         return "unreachable"
     code = getattr(err, "sqlstate", None)

@@ -14,6 +14,7 @@ the two pieces of work no plan starts; every entry point that runs a worker
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from temporalio.client import (
@@ -71,8 +72,11 @@ async def ensure_batch_schedule(client: Client, settings: Settings) -> None:
         log.info("batch schedule created cron=%s", settings.batch_schedule)
     except ScheduleAlreadyRunningError:
 
-        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
+        def replace(current: ScheduleUpdateInput) -> ScheduleUpdate:
+            # The configuration's action, times and policy; the state is the
+            # operators' (a pause and its note survive every start).
+            state = current.description.schedule.state
+            return ScheduleUpdate(schedule=dataclasses.replace(schedule, state=state))
 
         await client.get_schedule_handle(SCHEDULE_ID).update(replace)
         log.info("batch schedule updated cron=%s", settings.batch_schedule)
@@ -91,16 +95,22 @@ async def ensure_standing_workflows(
     without schedules (the time-skipping test server) is one warning line, not
     a failure: the poller is started all the same.
     """
+    refused: RPCError | None = None
     if schedule:
         try:
             await ensure_batch_schedule(client, settings)
         except RPCError as err:
             if err.status != RPCStatusCode.UNIMPLEMENTED:
-                raise
-            log.warning(
-                "batch schedule not created: this Temporal server has no "
-                "schedules (the time-skipping test server); gather approval "
-                "batches with certflow batch gather"
-            )
+                # Said by the caller once the poller runs: a schedule the
+                # namespace refuses must not leave mailed corrections unread.
+                refused = err
+            else:
+                log.warning(
+                    "batch schedule not created: this Temporal server has no "
+                    "schedules (the time-skipping test server); gather approval "
+                    "batches with certflow batch gather"
+                )
     await start_or_wake_poller(client, settings, started_by)
     log.info("mailbox poller running started_by=%s", started_by)
+    if refused is not None:
+        raise refused

@@ -153,3 +153,21 @@ def test_refusals_are_read_by_sqlstate(
     """A server restarting (57P03) cannot be staged here without stopping the
     shared server: its SQLSTATE is read like the others."""
     assert refusal_kind(error("words in the server's own locale")) == kind
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (ConnectionRefusedError(111, "Connect call failed"), "unreachable"),
+        (TimeoutError(), "unreachable"),
+        (OSError("Multiple exceptions: [Errno 111] Connect call"), "unreachable"),
+        (PermissionError(13, "Permission denied"), None),
+        (FileNotFoundError(2, "No such file or directory"), None),
+        (OSError(28, "No space left on device"), None),
+    ],
+)
+def test_a_files_error_is_no_database_away(error: OSError, kind: str | None) -> None:
+    """Review: every OSError read as the database away, so a certificate PDF
+    refused by its folder's permissions was logged as "database unavailable"
+    without its traceback, and a document file missing answered 503."""
+    assert refusal_kind(error) == kind

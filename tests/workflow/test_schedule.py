@@ -169,6 +169,21 @@ async def test_schedule_is_created_once_in_cst_and_starts_batches(
     assert BATCH_ID.fullmatch(result.batch_id), result.batch_id
 
 
+async def test_a_pause_operators_set_survives_a_workers_start(
+    stack: ScheduleStack,
+) -> None:
+    """Review: every worker start replaced the whole schedule, so a pause an
+    operator set (a holiday week, say) was lifted by the next restart."""
+    await stack.schedule.pause(note="春节期间暂停")
+    try:
+        await ensure_batch_schedule(stack.client, stack.settings)  # a restart
+
+        state = (await stack.schedule.describe()).schedule.state
+        assert state.paused and state.note == "春节期间暂停"
+    finally:
+        await stack.schedule.unpause()
+
+
 async def test_a_scheduled_batch_is_shown_and_decided_with_the_staff_tool(
     stack: ScheduleStack, resources: tuple[Any, DocumentStore], sink_messages: Any
 ) -> None:
