@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # not advertise a capability: a line the SDK core writes itself.
 CORE_WARNS = """
 import asyncio
+import sys
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -45,7 +46,9 @@ async def main() -> None:
         test_server_existing_path=str(test_server_path())
     )
     async with Worker(env.client, task_queue="log-test", activities=[nothing]):
-        await asyncio.sleep(90)  # the test stops it once the core has spoken
+        # Until the test closes our input, once the core has spoken: then the
+        # server is shut down with us (a signal would leave it running).
+        await asyncio.to_thread(sys.stdin.read)
     await env.shutdown()
 
 asyncio.run(main())
@@ -61,9 +64,11 @@ def test_the_sdk_cores_lines_reach_a_file_without_colour_codes(tmp_path: Path) -
             cwd=ROOT,
             # Whatever the environment running the tests says of colour.
             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+            stdin=subprocess.PIPE,
             stdout=output,
             stderr=output,
         )
+        assert worker.stdin is not None
         try:
             # The core writes its line once the worker polls: on a loaded
             # machine that may take longer than any fixed wait.
@@ -73,8 +78,12 @@ def test_the_sdk_cores_lines_reach_a_file_without_colour_codes(tmp_path: Path) -
                 assert time.monotonic() < deadline, log_file.read_text("utf-8")
                 time.sleep(0.2)
         finally:
-            worker.terminate()
-            worker.wait(timeout=30)
+            worker.stdin.close()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                raise
     text = log_file.read_text(encoding="utf-8")
 
     assert "\x1b[" not in text
