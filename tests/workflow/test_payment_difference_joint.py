@@ -52,6 +52,9 @@ from tests.workflow.test_invoice_records import (
     _send_back_to_payment_check,
 )
 from tests.workflow.test_payment_difference import (
+    FINANCE_ARGS,
+    SEQ_2,
+    SEQ_12,
     _confirmed_then_corrected,
 )
 from tests.workflow.test_web_ui_details import details_showing
@@ -60,12 +63,7 @@ from workflows import ExamPlanWorkflow
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
 
 wf = ExamPlanWorkflow
-# Seq 2 of the sample passes; absent, it does not.
-SEQ_2 = "2026110412002"
-# Seq 12 of the sample fails (practical 50.10); 60.10 makes it pass.
-SEQ_12 = "2026110412012"
 TECH_ARGS = ["--as", "tech_dept", "--person", TECH.person]
-FINANCE_ARGS = ["--as", "finance", "--person", FINANCE.person]
 HELD_BY_PARTNER = t("payment_difference.held_joint").split("{")[0]
 
 
