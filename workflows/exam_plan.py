@@ -354,6 +354,12 @@ INVOICE_REISSUED = "invoice-reissued-anew"
 # as the database does. Before, its record kept the old one, and a later
 # correction on it named the wrong invoice as replaced.
 INVOICE_CORRECTION_SIGNALLED = "invoice-correction-signalled"
+# Patch id: a plan of a joint payment cancelled while its payment held it
+# out of approval asks the database which plans of the payment nothing holds
+# now, and tells them (``payment_freed``), as a settlement does: their joint
+# hold leaves their status, and the ready mail withheld for it is sent.
+# Before, they were told nothing, and waited for the next gathering.
+CANCEL_FREES_PARTNERS = "cancel-frees-payment-partners"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -3477,6 +3483,8 @@ class ExamPlanWorkflow:
         batch gathered the plan meanwhile); only then are the duties closed,
         so a refusal leaves the plan exactly as it was. Those who owed a step,
         and the supervisors already told it was overdue, learn why by mail.
+        A plan whose payment held it out of approval, and with it the other
+        plans of its joint payment, frees them as a settlement would.
         """
         state = self._state
         async with self._lock:
@@ -3510,6 +3518,9 @@ class ExamPlanWorkflow:
                     message=t("plan.cancel_in_batch", batch_id=answer.batch_id),
                 )
             previous = state.stage
+            # Read before its duties are withdrawn: a plan its payment held
+            # may hold the other plans of a joint payment with it.
+            holding = state.payment_hold()[0] is not None
             withdrawn = state.withdraw_all(now, req.actor)
             roles = {ob.owner for ob in withdrawn}
             for ob in withdrawn:
@@ -3557,6 +3568,15 @@ class ExamPlanWorkflow:
                     by=f"{role_name(req.actor.role)} {req.actor.person}",
                     held=held,
                 )
+            if (
+                holding
+                and is_joint(state.payment)
+                and workflow.patched(CANCEL_FREES_PARTNERS)
+            ):
+                # The database holds the plan no more (see PlanStore.cancel_plan).
+                joint = await self._joint_holds()
+                if joint is not None:
+                    await self._tell_freed(joint.free)
             return ActionResult(
                 accepted=True, message=t("plan.cancelled", plan_id=state.info.plan_id)
             )

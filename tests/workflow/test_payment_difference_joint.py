@@ -20,6 +20,7 @@ import pytest
 
 from activities.batch_report import BatchReportActivities
 from certflow.actions import (
+    CancelRequest,
     CorrectionApply,
     CorrectionDecision,
     DifferenceSettlement,
@@ -459,6 +460,53 @@ async def test_mail_subjects_say_what_changed_the_difference(
     ] == []
 
 
+async def _partner_held_back(
+    make_driver: Any,
+    certflow: Any,
+    resources: Any,
+    number: str,
+    corrections: list[tuple[str, str, str]],
+) -> tuple[PlanDriver, PlanDriver, list[str]]:
+    """Two plans of one payment, 4200.00 each, invoiced whole (8400.00)
+    under ``number``, with ``corrections`` filed on the first during
+    publicity. The first of them is applied after finance confirmed the
+    payment: the first plan owes a difference, not signed off; the second
+    comes to await approval while that difference holds it, and a gathering
+    holds it back. Returns the plans and the requests' ids."""
+    pool, _ = resources
+    held: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    partner: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    for driver in (held, partner):
+        await driver.reach_publicity()
+    await held.open_publicity()
+    filed = []
+    for correction in corrections:
+        answer = await held.h.execute_update(
+            wf.submit_correction, correction_request(*correction)
+        )
+        assert answer.accepted and answer.reference, answer.message
+        filed.append(answer.reference)
+    await held.skip(15)
+    for driver in (held, partner):
+        await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    a, b = held.plan.plan_id, partner.plan.plan_id
+    await _joint_application(held, [a, b], site_signoff=False, org_signoff=False)
+    await _joint_application(partner, [a, b], site_signoff=False)
+    for driver in (held, partner):
+        assert (await _joint_invoice(driver, number, "8400.00")).accepted
+    await approve_and_apply(held, filed[0])
+    assert (await held.status()).payment.difference is not None
+
+    signed = await partner.h.execute_update(
+        wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=b)
+    )
+    assert signed.accepted, signed.message
+    await _awaiting(pool, partner)
+    said = await _gather(certflow, f"B-{b}-1")
+    assert await _batch_of(pool, b) is None, said
+    return held, partner, filed
+
+
 async def test_a_plan_held_by_its_partner_is_said_ready_when_the_partner_is_free(
     make_driver: Any,
     resources: Any,
@@ -472,41 +520,15 @@ async def test_a_plan_held_by_its_partner_is_said_ready_when_the_partner_is_free
     difference ended, P14's status kept naming P13's hold until the next
     gathering. P14 is said ready when P13 frees it, and its status then
     names no hold."""
-    pool, _ = resources
     certflow = certflow_runner(worker_settings, client)
-    held: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
-    partner: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
-    for driver in (held, partner):
-        await driver.reach_publicity()
-    await held.open_publicity()
-    filed = []
-    for correction in ((SEQ_12, "practical", "60.10"), (SEQ_2, "status", "缺考")):
-        answer = await held.h.execute_update(
-            wf.submit_correction, correction_request(*correction)
-        )
-        assert answer.accepted and answer.reference, answer.message
-        filed.append(answer.reference)
-    await held.skip(15)
-    for driver in (held, partner):
-        await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
-    a, b = held.plan.plan_id, partner.plan.plan_id
-    await _joint_application(held, [a, b], site_signoff=False, org_signoff=False)
-    await _joint_application(partner, [a, b], site_signoff=False)
-    for driver in (held, partner):
-        assert (
-            await _joint_invoice(driver, "26442000000000130201", "8400.00")
-        ).accepted
-    await approve_and_apply(held, filed[0])
-    assert (await held.status()).payment.difference is not None
-
-    # P14 comes to await approval while P13's difference holds it.
-    signed = await partner.h.execute_update(
-        wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=b)
+    held, partner, filed = await _partner_held_back(
+        make_driver,
+        certflow,
+        resources,
+        "26442000000000130201",
+        [(SEQ_12, "practical", "60.10"), (SEQ_2, "status", "缺考")],
     )
-    assert signed.accepted, signed.message
-    await _awaiting(pool, partner)
-    said = await _gather(certflow, f"B-{b}-1")
-    assert await _batch_of(pool, b) is None, said
+    b = partner.plan.plan_id
     hold = json.loads((await certflow("status", b, "--json")).out)["held_back"]
     assert hold["payment_reason"] == "joint", hold
     await held.skip(1)
@@ -514,6 +536,49 @@ async def test_a_plan_held_by_its_partner_is_said_ready_when_the_partner_is_free
 
     # P13's second correction ends the difference: P14 is free, and told so.
     await approve_and_apply(held, filed[1])
+    await _told_free(certflow, partner, sink_messages)
+
+
+async def _told_free(certflow: Any, partner: PlanDriver, sink_messages: Any) -> None:
+    """Until the plan is said ready, and its status names no hold."""
+    b = partner.plan.plan_id
     await mails_of(sink_messages, b, "ready_for_approval")
     await partner.wait_for(lambda s: s.held_back is None)
+    shown = await certflow("status", b)
+    assert HELD_BY_PARTNER not in shown.out, shown.out
     assert json.loads((await certflow("status", b, "--json")).out)["held_back"] is None
+
+
+async def test_a_plan_held_by_its_partner_is_said_ready_when_the_partner_is_cancelled(
+    make_driver: Any,
+    resources: Any,
+    client: Any,
+    worker_settings: Any,
+    sink_messages: Any,
+) -> None:
+    """Regression (review): P14, held only because P13 of its payment
+    invoiced whole owed 300.00, was not said ready once P13 was cancelled
+    (a cancelled plan holds nobody), and its status named P13's hold until
+    the next gathering. Cancelling P13 frees P14 as a settlement would: it
+    is said ready, its status names no hold, and a gathering takes it."""
+    certflow = certflow_runner(worker_settings, client)
+    held, partner, _ = await _partner_held_back(
+        make_driver,
+        certflow,
+        resources,
+        "26442000000000130301",
+        [(SEQ_12, "practical", "60.10")],
+    )
+    b = partner.plan.plan_id
+    await partner.wait_for(lambda s: s.held_back is not None)
+    assert _ready_mails(sink_messages, b) == []
+
+    cancelled = await held.h.execute_update(
+        wf.cancel_plan,
+        CancelRequest(actor=TECH, reason="考核站点撤回", refund_by_finance=True),
+    )
+    assert cancelled.accepted, cancelled.message
+    await _told_free(certflow, partner, sink_messages)
+    last = f"B-{b}-2"
+    await _gather(certflow, last)
+    await partner.wait_gathered(last)
