@@ -360,6 +360,11 @@ INVOICE_CORRECTION_SIGNALLED = "invoice-correction-signalled"
 # hold leaves their status, and the ready mail withheld for it is sent.
 # Before, they were told nothing, and waited for the next gathering.
 CANCEL_FREES_PARTNERS = "cancel-frees-payment-partners"
+# Patch id, followed by the case's number in the run: an invoice corrected
+# with another plan of the payment (``invoice_corrected_with``) is taken
+# under the plan's lock, after a correction of its own under way. Before, it
+# was taken at once, in the middle of one.
+INVOICE_CORRECTED_WITH_LOCKED = "invoice-corrected-with-locked"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -3098,44 +3103,31 @@ class ExamPlanWorkflow:
                 pass  # issued and invoiced, its workflow ended
 
     @workflow.signal
-    def invoice_corrected_with(self, corrected: InvoiceCorrectedWith) -> None:
+    async def invoice_corrected_with(self, corrected: InvoiceCorrectedWith) -> None:
         """Another plan of the joint payment corrected the whole-payment
         invoice this approved plan carries, and the database wrote the new
         one here too (``PlanStore`` corrects approved plans alike): the
         plan's record follows, the old invoice listed voided if it was
         reversed. A plan carrying another invoice by now takes nothing, so a
-        signal sent twice changes nothing the second time."""
-        state = self._state
-        payment = state.payment
-        if payment.invoice_number != corrected.old_number or (
-            corrected.number == payment.invoice_number
-            and corrected.issued_on == payment.invoice_issued_on
-            and payment.invoice_amount == float(corrected.amount)
-        ):
+        signal sent twice changes nothing the second time.
+
+        Taken under the plan's lock (a case of INVOICE_CORRECTED_WITH_LOCKED):
+        the plan's own correction reads its invoice, awaits the database and
+        writes it after, and a correction arriving in between would be
+        written over, its replaced invoice voided as the plan's own.
+        """
+        if not self._patched_case(INVOICE_CORRECTED_WITH_LOCKED):
+            self._take_corrected_with(corrected)  # as runs before the rule did
             return
-        if corrected.reissued and corrected.number != corrected.old_number:
-            payment.reverse_invoice(
-                corrected.at,
-                corrected.actor,
-                corrected.reason,
-                replaced_by=corrected.number,
-            )
-        payment.invoice_number = corrected.number
-        payment.invoice_issued_on = corrected.issued_on
-        payment.invoice_amount = float(corrected.amount)
-        state.remember(
-            HistoryEntry(
-                at=corrected.at,
-                action=Action.CORRECT_INVOICE.value,
-                role=corrected.actor.role,
-                person=corrected.actor.person,
-                note=t(
-                    "plan.invoice_corrected_with_note",
-                    plan_id=corrected.with_plan,
-                    reason=corrected.reason,
-                ),
-            )
-        )
+        async with self._lock:
+            self._take_corrected_with(corrected)
+
+    def _take_corrected_with(self, corrected: InvoiceCorrectedWith) -> None:
+        state = self._state
+        entry = corrected.take(state.payment)
+        if entry is None:
+            return
+        state.remember(entry)
         self._publish()
 
     def _reissue_case(self, req: InvoiceRecord, number: str) -> bool:

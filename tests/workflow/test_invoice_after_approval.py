@@ -12,11 +12,13 @@ a decision splitting a payment warned nobody.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 
 from certflow.actions import DifferenceSettlement
 from certflow.certificates import FONT_ENV
@@ -29,6 +31,7 @@ from tests.support import (
     PlanDriver,
     mails_of,
     refusal_text,
+    waiting_on_locks,
 )
 from tests.workflow.test_finance import sign_off
 from tests.workflow.test_invoice_records import (
@@ -258,6 +261,28 @@ async def test_a_difference_beside_an_issued_plan_reissues_the_whole_invoice(
     await held.wait_gathered(batch_id)
 
 
+async def _approved_still_running(
+    make_driver: Any,
+    number: str,
+    sink_messages: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> tuple[PlanDriver, PlanDriver]:
+    """Two plans of one payment invoiced whole under ``number``, the first
+    rejected, the second approved in the same decision, its workflow still
+    running: from the approval on, the certificate font is gone, and its
+    issuance blocks."""
+    rejected, approved = await _jointly_invoiced(make_driver, number)
+    a, b = rejected.plan.plan_id, approved.plan.plan_id
+    batch = await _batch_of(rejected, approved)
+    await rejected.batch_form_sent(sink_messages)
+    monkeypatch.setenv(FONT_ENV, str(tmp_path / "gone.ttc"))
+    await _decide(batch, approve=[b], reject={a: "发票抬头有误，请财务部重开"})
+    await rejected.wait_for(lambda s: s.batch_id is None)
+    await approved.wait_for(lambda s: s.issuance_blocked is not None)
+    return rejected, approved
+
+
 async def test_an_approved_plan_still_running_takes_the_invoice_corrected_with_it(
     make_driver: Any,
     resources: Any,
@@ -277,15 +302,10 @@ async def test_an_approved_plan_still_running_takes_the_invoice_corrected_with_i
         "26442000000000080402",
         "26442000000000080403",
     )
-    rejected, approved = await _jointly_invoiced(make_driver, shared)
-    a, b = rejected.plan.plan_id, approved.plan.plan_id
-    batch = await _batch_of(rejected, approved)
-    await rejected.batch_form_sent(sink_messages)
-    # From the approval on, the certificate font is gone: issuance blocks.
-    monkeypatch.setenv(FONT_ENV, str(tmp_path / "gone.ttc"))
-    await _decide(batch, approve=[b], reject={a: "发票抬头有误，请财务部重开"})
-    await rejected.wait_for(lambda s: s.batch_id is None)
-    await approved.wait_for(lambda s: s.issuance_blocked is not None)
+    rejected, approved = await _approved_still_running(
+        make_driver, shared, sink_messages, monkeypatch, tmp_path
+    )
+    b = approved.plan.plan_id
 
     reissued = await _invoice(
         rejected, anew, amount="8400.00", correct=True, reason="发票抬头有误"
@@ -314,3 +334,81 @@ async def test_an_approved_plan_still_running_takes_the_invoice_corrected_with_i
         b,
     )
     assert [r["number"] for r in reversed_] == [anew]
+
+
+async def _signal_seen(driver: PlanDriver, name: str) -> None:
+    """Until a workflow task of the plan has completed after it received the
+    signal ``name``: its handler has run, or waits (for the plan's lock)."""
+    for _ in range(100):
+        events = [e async for e in driver.h.fetch_history_events()]
+        at = [
+            i
+            for i, e in enumerate(events)
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+            and e.workflow_execution_signaled_event_attributes.signal_name == name
+        ]
+        done = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+        if at and any(e.event_type == done for e in events[at[-1] :]):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{driver.plan.plan_id} never took the signal {name}")
+
+
+async def test_an_invoice_corrected_with_another_plan_waits_for_the_plans_own(
+    make_driver: Any,
+    resources: Any,
+    sink_messages: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Regression (review): the invoice corrected with another plan of the
+    payment (``invoice_corrected_with``) was taken without the plan's lock.
+    Finance corrected the approved plan's invoice while another plan's
+    correction wrote a new whole invoice on it: the signal came while the
+    plan's own correction waited for the database, and was taken in between,
+    and the plan's correction then reversed the invoice the signal brought
+    (listed voided, though the database voided none on it). Taken after the
+    plan's own correction, the plan's records are the database's."""
+    pool, _ = resources
+    shared, own, other = (
+        "26442000000000080501",
+        "26442000000000080502",
+        "26442000000000080503",
+    )
+    rejected, approved = await _approved_still_running(
+        make_driver, shared, sink_messages, monkeypatch, tmp_path
+    )
+    b = approved.plan.plan_id
+
+    async with pool.acquire() as conn, conn.transaction():
+        # The approved plan's record waits for its row; the other plan's
+        # correction, which writes the approved plan's invoice, does not.
+        await conn.execute(
+            "SELECT 1 FROM plans WHERE plan_id = $1 FOR NO KEY UPDATE", b
+        )
+        mine = asyncio.create_task(
+            _invoice(approved, own, amount="8400.00", correct=True, reason="税号有误")
+        )
+        await waiting_on_locks(pool, 1)
+        theirs = await _invoice(
+            rejected, other, amount="8400.00", correct=True, reason="抬头有误"
+        )
+        assert theirs.accepted, theirs.message
+        assert t("plan.invoice_corrected_with", plans=b) in theirs.message
+        await _signal_seen(approved, "invoice_corrected_with")
+    answer = await mine
+    assert answer.accepted, answer.message
+    status = await approved.status()
+    carried = await pool.fetchval(
+        "SELECT number FROM plan_invoices WHERE plan_id = $1", b
+    )
+    assert status.payment.invoice_number == carried == own
+    voided = await pool.fetch(
+        "SELECT details FROM audit WHERE plan_id = $1 AND action = 'void_invoice'"
+        " ORDER BY id",
+        b,
+    )
+    assert [(v.number, v.replaced_by) for v in status.payment.voided_invoices] == [
+        (line["details"]["invoice"], line["details"]["replaced_by"]) for line in voided
+    ]
+    assert other not in [v.number for v in status.payment.voided_invoices]
