@@ -443,18 +443,20 @@ async def open_holds(
 ) -> list[BatchHold]:
     """The open holds (``batch_holds``) of a batch's gathering, or of one plan."""
     rows = await pool.fetch(_OPEN_HOLDS, batch_id, plan_id)
-    return [
-        BatchHold(
-            plan_id=row["plan_id"],
-            batch_id=row["batch_id"],
-            at=row["last_held_at"],
-            since=row["held_at"],
-            invoices=[InvoiceHolding.model_validate(h) for h in row["invoices"]],
-            payment_reason=(row["payment_hold"] or {}).get("reason"),
-            payment_details=(row["payment_hold"] or {}).get("details") or {},
-        )
-        for row in rows
-    ]
+    return [_batch_hold(row) for row in rows]
+
+
+def _batch_hold(row: asyncpg.Record) -> BatchHold:
+    """A ``batch_holds`` row as the plans and the staff tool read it."""
+    return BatchHold(
+        plan_id=row["plan_id"],
+        batch_id=row["batch_id"],
+        at=row["last_held_at"],
+        since=row["held_at"],
+        invoices=[InvoiceHolding.model_validate(h) for h in row["invoices"]],
+        payment_reason=(row["payment_hold"] or {}).get("reason"),
+        payment_details=(row["payment_hold"] or {}).get("details") or {},
+    )
 
 
 async def disagreeing_payments(
@@ -1383,6 +1385,35 @@ class PlanStore:
             HeldBackPayment(plan_ids=plans, invoices=text)
             for text, plans in payments.items()
         ]
+
+    @activity.defn
+    async def payment_holds_told(self, req: ClaimRequest) -> list[BatchHold]:
+        """Mark the plans this batch's gathering held back for their payment
+        alone (no invoices of a joint payment disagreeing: those have a mail
+        of their own, see ``held_back_to_tell``) as told to the general
+        manager; return those not told of before, for a gathering that forms
+        no batch to mail finance and the general manager.
+
+        A plan is told of once per hold (a hold whose figures change is
+        another), and again at a gathering ``HELD_BACK_TOLD_AGAIN`` after it
+        last was; a batch's own mail lists every plan it held back. A retry
+        finds the plans this batch marked again (the mail's idempotency key
+        sends it once).
+        """
+        at = req.at or datetime.now(UTC)
+        rows = await self.pool.fetch(
+            """
+            UPDATE batch_holds SET told_at = $2, told_batch = $1
+            WHERE batch_id = $1 AND released_at IS NULL
+                AND jsonb_array_length(invoices) = 0 AND payment_hold IS NOT NULL
+                AND (told_at IS NULL OR told_batch = $1 OR told_at <= $3)
+            RETURNING plan_id, batch_id, invoices, held_at, last_held_at, payment_hold
+            """,
+            req.batch_id,
+            at,
+            at - HELD_BACK_TOLD_AGAIN,
+        )
+        return [_batch_hold(row) for row in sorted(rows, key=lambda r: r["plan_id"])]
 
     @activity.defn
     async def batch_holds(self, req: ClaimRequest) -> list[BatchHold]:

@@ -26,11 +26,13 @@ from certflow.actions import (
     DifferenceSettlement,
     PaymentConfirmation,
     SiteSignoffRequest,
+    batch_workflow_id,
 )
 from certflow.activity_models import BatchReportRequest
 from certflow.i18n import t
 from certflow.joint_invoice import InvoiceHolding, still_to_correct
-from certflow.models import Stage
+from certflow.models import Role, Stage
+from certflow.payment_difference import difference_text
 from starter.smtp_sink import body_text
 from tests.cli.conftest import certflow_runner
 from tests.support import (
@@ -460,20 +462,15 @@ async def test_mail_subjects_say_what_changed_the_difference(
     ] == []
 
 
-async def _partner_held_back(
-    make_driver: Any,
-    certflow: Any,
-    resources: Any,
-    number: str,
-    corrections: list[tuple[str, str, str]],
+async def _difference_before_signoffs(
+    make_driver: Any, number: str, corrections: list[tuple[str, str, str]]
 ) -> tuple[PlanDriver, PlanDriver, list[str]]:
     """Two plans of one payment, 4200.00 each, invoiced whole (8400.00)
     under ``number``, with ``corrections`` filed on the first during
     publicity. The first of them is applied after finance confirmed the
-    payment: the first plan owes a difference, not signed off; the second
-    comes to await approval while that difference holds it, and a gathering
-    holds it back. Returns the plans and the requests' ids."""
-    pool, _ = resources
+    payment: the first plan owes a difference; neither is signed off by its
+    site, the first not by the tech dept either. Returns the plans and the
+    requests' ids."""
     held: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
     partner: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
     for driver in (held, partner):
@@ -496,11 +493,25 @@ async def _partner_held_back(
         assert (await _joint_invoice(driver, number, "8400.00")).accepted
     await approve_and_apply(held, filed[0])
     assert (await held.status()).payment.difference is not None
+    return held, partner, filed
 
-    signed = await partner.h.execute_update(
-        wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=b)
+
+async def _partner_held_back(
+    make_driver: Any,
+    certflow: Any,
+    resources: Any,
+    number: str,
+    corrections: list[tuple[str, str, str]],
+) -> tuple[PlanDriver, PlanDriver, list[str]]:
+    """As ``_difference_before_signoffs``; then the second plan comes to
+    await approval while the first's difference holds it, and a gathering
+    holds it back."""
+    pool, _ = resources
+    held, partner, filed = await _difference_before_signoffs(
+        make_driver, number, corrections
     )
-    assert signed.accepted, signed.message
+    b = partner.plan.plan_id
+    await _site_signoff(partner)
     await _awaiting(pool, partner)
     said = await _gather(certflow, f"B-{b}-1")
     assert await _batch_of(pool, b) is None, said
@@ -582,3 +593,97 @@ async def test_a_plan_held_by_its_partner_is_said_ready_when_the_partner_is_canc
     last = f"B-{b}-2"
     await _gather(certflow, last)
     await partner.wait_gathered(last)
+
+
+async def _site_signoff(driver: PlanDriver) -> None:
+    signed = await driver.h.execute_update(
+        wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=driver.plan.plan_id)
+    )
+    assert signed.accepted, signed.message
+
+
+def _mails_naming(sink_messages: Any, template: str, plan_id: str) -> list[Any]:
+    """A batch's mails from ``template`` with a line of ``plan_id``."""
+    return [
+        m
+        for m in sink_messages()
+        if m["X-Certflow-Template"] == template and f"{plan_id}：" in body_text(m)
+    ]
+
+
+async def _gathered_nothing(certflow: Any, client: Any, batch_id: str) -> None:
+    """``batch gather`` forming no batch, run to its end (any mail sent)."""
+    said = await _gather(certflow, batch_id)
+    assert t("cli.batch_none_ready") in said, said
+    await client.get_workflow_handle(batch_workflow_id(batch_id)).result()
+
+
+async def test_the_general_manager_hears_of_plans_held_for_their_payment(
+    make_driver: Any,
+    resources: Any,
+    client: Any,
+    worker_settings: Any,
+    sink_messages: Any,
+) -> None:
+    """Regression (review): a gathering holding plans back for a payment
+    difference (one owing 300.00, its partner under one whole invoice) told
+    the general manager nothing: the batch's mail named the plans gathered
+    alone, and a gathering that formed no batch mailed nobody. A gathering
+    forming no batch mails finance and the general manager the plans that
+    wait for finance, with why, once per hold; a batch's mail lists them
+    beside its own plans (and they count as told)."""
+    pool, _ = resources
+    certflow = certflow_runner(worker_settings, client)
+    number = "26442000000000130401"
+    held, partner, _ = await _difference_before_signoffs(
+        make_driver, number, [(SEQ_12, "practical", "60.10")]
+    )
+    a, b = held.plan.plan_id, partner.plan.plan_id
+    difference = (await held.status()).payment.difference
+    assert difference is not None
+    # Plans other tests of the module left ready go to a batch of their own.
+    await _gather(certflow, f"B-{a}-0")
+    await sign_off(held)
+    await _site_signoff(partner)
+    await _awaiting(pool, held, partner)
+
+    await _gathered_nothing(certflow, client, f"B-{a}-1")
+    [told] = _mails_naming(sink_messages, "batch_held_for_payment", a)
+    body = body_text(told)
+    own = t(
+        "mail.batch_ready.held_difference",
+        plan_id=a,
+        difference=difference_text(difference),
+    )
+    beside = (
+        f"{b}：与 {a} 为同一笔合并缴费，按合计金额开具一张发票 {number}，{a} 的缴费差额"
+    )
+    assert own in body and beside in body, body
+    assert f"B-{a}-1" in str(told["Subject"]), told["Subject"]
+    for role in (Role.FINANCE, Role.GENERAL_MANAGER):
+        assert all(x in str(told["To"]) for x in held.settings.recipients[role])
+    # Told once per hold: the next gathering does not mail them again.
+    await _gathered_nothing(certflow, client, f"B-{a}-2")
+    assert len(_mails_naming(sink_messages, "batch_held_for_payment", a)) == 1
+
+    ready: PlanDriver = await make_driver()
+    await ready.reach_approval()
+    gathered = f"B-{a}-3"
+    await _gather(certflow, gathered)
+    await ready.wait_gathered(gathered)
+    [report] = await mails_of(
+        sink_messages, "-", "batch_ready", subject_holding=gathered
+    )
+    body = body_text(report)
+    assert ready.plan.plan_id in body
+    assert "未汇总进本批次" in body and own in body and beside in body, body
+    # Listed by the batch's mail, a week ago or not: not mailed again.
+    await _gathered_nothing(certflow, client, f"B-{a}-4")
+    assert len(_mails_naming(sink_messages, "batch_held_for_payment", a)) == 1
+
+    for driver in (held, partner):
+        cancelled = await driver.h.execute_update(
+            wf.cancel_plan,
+            CancelRequest(actor=TECH, reason="测试结束", refund_by_finance=True),
+        )
+        assert cancelled.accepted, cancelled.message
