@@ -10,6 +10,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from certflow.actions import InvoiceCorrectedWith
 from certflow.activity_models import (
     AuditEntry,
     BatchHold,
@@ -40,7 +41,7 @@ from certflow.joint_payment import (
     ReceivedHolding,
     lists_disagree,
 )
-from certflow.models import Stage
+from certflow.models import Actor, Stage
 from certflow.payment_difference import HOLD_JOINT
 
 # The error type of a registration refused for a plan id another workflow holds.
@@ -457,6 +458,57 @@ def _batch_hold(row: asyncpg.Record) -> BatchHold:
         payment_reason=(row["payment_hold"] or {}).get("reason"),
         payment_details=(row["payment_hold"] or {}).get("details") or {},
     )
+
+
+# The whole-payment invoices written on the approved plan $1 as another plan
+# of its payment corrected them (see ``_correct_alike``), oldest first, each
+# with whether the invoice it replaced was reversed: a void line names both.
+_CORRECTED_WITH = """
+    SELECT a.at, a.role, a.person, a.details, EXISTS (
+            SELECT 1 FROM audit AS v WHERE v.action = 'void_invoice'
+                AND v.details ->> 'invoice' = a.details ->> 'old_invoice'
+                AND v.details ->> 'replaced_by' = a.details ->> 'invoice'
+        ) AS reissued
+    FROM audit AS a
+    WHERE a.plan_id = $1 AND a.action = 'correct_invoice' AND a.accepted
+        AND a.details ? 'with_plan'
+    ORDER BY a.at, a.id
+"""
+
+
+async def corrected_with(
+    pool: asyncpg.Pool, plan_id: str
+) -> list[InvoiceCorrectedWith]:
+    """The invoices corrected on ``plan_id`` with other plans of its joint
+    payment, as those plans signalled them to it (``invoice_corrected_with``):
+    for the status of a plan whose workflow ended, which heard of none.
+    Lines from before their date and amount were kept are left out."""
+    corrected = []
+    for row in await pool.fetch(_CORRECTED_WITH, plan_id):
+        details = row["details"]
+        if not (details.get("issued_on") and details.get("amount")):
+            continue
+        corrected.append(
+            InvoiceCorrectedWith(
+                with_plan=details["with_plan"],
+                old_number=details["old_invoice"],
+                number=details["invoice"],
+                issued_on=date.fromisoformat(details["issued_on"]),
+                amount=Decimal(details["amount"]),
+                reissued=row["reissued"],
+                at=row["at"],
+                actor=Actor(role=row["role"], person=row["person"]),
+                reason=details.get("reason", ""),
+            )
+        )
+    return corrected
+
+
+async def current_invoice(pool: asyncpg.Pool, plan_id: str) -> InvoiceHolding | None:
+    """The invoice ``plan_id`` carries now, as the database holds it."""
+    async with pool.acquire() as conn:
+        held = await _invoices(conn, [plan_id])
+    return next((h for h in held if h.plan_id == plan_id), None)
 
 
 async def disagreeing_payments(

@@ -13,6 +13,7 @@ a decision splitting a payment warned nobody.
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from certflow.i18n import t
 from certflow.models import Role, Stage
 from certflow.timeutil import format_cst
 from starter.cli import batch_lines
+from tests.cli.conftest import certflow_runner
 from tests.support import (
     FINANCE,
     PlanDriver,
@@ -412,3 +414,51 @@ async def test_an_invoice_corrected_with_another_plan_waits_for_the_plans_own(
         (line["details"]["invoice"], line["details"]["replaced_by"]) for line in voided
     ]
     assert other not in [v.number for v in status.payment.voided_invoices]
+
+
+async def test_the_status_of_an_ended_plan_shows_the_invoice_corrected_with_it(
+    make_driver: Any, resources: Any, client: Any, worker_settings: Any
+) -> None:
+    """Regression (review): an approved plan whose workflow had ended (issued
+    and invoiced) showed in ``certflow status`` the invoice its workflow
+    recorded, though a whole-payment invoice corrected on another plan of
+    its payment had been written on it in the database. Its status shows the
+    invoice the database holds, the replaced one voided as reissued, and a
+    history line naming the plan it was corrected with, as a running plan's
+    would; the workflow's record stays in its audit trail."""
+    pool, _ = resources
+    certflow = certflow_runner(worker_settings, client)
+    shared, anew = "26442000000000080601", "26442000000000080602"
+    _, rejected, approved = await _split_decided(make_driver, shared)
+    a, b = rejected.plan.plan_id, approved.plan.plan_id
+    await approved.wait_for(lambda s: s.stage == Stage.ISSUED, attempts=600)
+    await asyncio.wait_for(approved.h.result(), 30)
+    reason = "发票抬头有误，红字冲销后重开"
+    reissued = await _invoice(
+        rejected, anew, amount="8400.00", correct=True, reason=reason
+    )
+    assert reissued.accepted, reissued.message
+    today = (await rejected.today()).isoformat()
+
+    shown = (await certflow("status", b)).out
+    line = t("cli.status.invoice_line", number=anew, day=today, amount="8400.00")
+    [invoice] = [r for r in shown.splitlines() if r.startswith("发票 ")]
+    assert line in invoice, shown
+    [voided] = [r for r in shown.splitlines() if t("cli.status.invoice_voided") in r]
+    assert shared in voided, voided
+    assert t("cli.status.invoice_voided_reissued", number=anew) in voided, voided
+    assert t("plan.invoice_corrected_with_note", plan_id=a, reason=reason) in shown
+    payment = json.loads((await certflow("status", b, "--json")).out)["payment"]
+    assert (payment["invoice_number"], payment["invoice_amount_text"]) == (
+        anew,
+        "8400.00",
+    )
+    assert [(v["number"], v["replaced_by"]) for v in payment["voided_invoices"]] == [
+        (shared, anew)
+    ]
+    recorded = await pool.fetchval(
+        "SELECT details ->> 'invoice' FROM audit WHERE plan_id = $1"
+        " AND action = 'record_invoice'",
+        b,
+    )
+    assert recorded == shared
