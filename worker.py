@@ -80,6 +80,7 @@ def build_activities(
         plans.mark_plans_gone,
         plans.joint_payments,
         plans.held_back_to_tell,
+        plans.payment_holds_told,
         plans.batch_holds,
         plans.check_joint_payment,
         plans.record_payment_hold,

@@ -10,6 +10,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from certflow.actions import InvoiceCorrectedWith
 from certflow.activity_models import (
     AuditEntry,
     BatchHold,
@@ -40,7 +41,7 @@ from certflow.joint_payment import (
     ReceivedHolding,
     lists_disagree,
 )
-from certflow.models import Stage
+from certflow.models import Actor, Stage
 from certflow.payment_difference import HOLD_JOINT
 
 # The error type of a registration refused for a plan id another workflow holds.
@@ -443,18 +444,71 @@ async def open_holds(
 ) -> list[BatchHold]:
     """The open holds (``batch_holds``) of a batch's gathering, or of one plan."""
     rows = await pool.fetch(_OPEN_HOLDS, batch_id, plan_id)
-    return [
-        BatchHold(
-            plan_id=row["plan_id"],
-            batch_id=row["batch_id"],
-            at=row["last_held_at"],
-            since=row["held_at"],
-            invoices=[InvoiceHolding.model_validate(h) for h in row["invoices"]],
-            payment_reason=(row["payment_hold"] or {}).get("reason"),
-            payment_details=(row["payment_hold"] or {}).get("details") or {},
+    return [_batch_hold(row) for row in rows]
+
+
+def _batch_hold(row: asyncpg.Record) -> BatchHold:
+    """A ``batch_holds`` row as the plans and the staff tool read it."""
+    return BatchHold(
+        plan_id=row["plan_id"],
+        batch_id=row["batch_id"],
+        at=row["last_held_at"],
+        since=row["held_at"],
+        invoices=[InvoiceHolding.model_validate(h) for h in row["invoices"]],
+        payment_reason=(row["payment_hold"] or {}).get("reason"),
+        payment_details=(row["payment_hold"] or {}).get("details") or {},
+    )
+
+
+# The whole-payment invoices written on the approved plan $1 as another plan
+# of its payment corrected them (see ``_correct_alike``), oldest first, each
+# with whether the invoice it replaced was reversed: a void line names both.
+_CORRECTED_WITH = """
+    SELECT a.at, a.role, a.person, a.details, EXISTS (
+            SELECT 1 FROM audit AS v WHERE v.action = 'void_invoice'
+                AND v.details ->> 'invoice' = a.details ->> 'old_invoice'
+                AND v.details ->> 'replaced_by' = a.details ->> 'invoice'
+        ) AS reissued
+    FROM audit AS a
+    WHERE a.plan_id = $1 AND a.action = 'correct_invoice' AND a.accepted
+        AND a.details ? 'with_plan'
+    ORDER BY a.at, a.id
+"""
+
+
+async def corrected_with(
+    pool: asyncpg.Pool, plan_id: str
+) -> list[InvoiceCorrectedWith]:
+    """The invoices corrected on ``plan_id`` with other plans of its joint
+    payment, as those plans signalled them to it (``invoice_corrected_with``):
+    for the status of a plan whose workflow ended, which heard of none.
+    Lines from before their date and amount were kept are left out."""
+    corrected = []
+    for row in await pool.fetch(_CORRECTED_WITH, plan_id):
+        details = row["details"]
+        if not (details.get("issued_on") and details.get("amount")):
+            continue
+        corrected.append(
+            InvoiceCorrectedWith(
+                with_plan=details["with_plan"],
+                old_number=details["old_invoice"],
+                number=details["invoice"],
+                issued_on=date.fromisoformat(details["issued_on"]),
+                amount=Decimal(details["amount"]),
+                reissued=row["reissued"],
+                at=row["at"],
+                actor=Actor(role=row["role"], person=row["person"]),
+                reason=details.get("reason", ""),
+            )
         )
-        for row in rows
-    ]
+    return corrected
+
+
+async def current_invoice(pool: asyncpg.Pool, plan_id: str) -> InvoiceHolding | None:
+    """The invoice ``plan_id`` carries now, as the database holds it."""
+    async with pool.acquire() as conn:
+        held = await _invoices(conn, [plan_id])
+    return next((h for h in held if h.plan_id == plan_id), None)
 
 
 async def disagreeing_payments(
@@ -1383,6 +1437,35 @@ class PlanStore:
             HeldBackPayment(plan_ids=plans, invoices=text)
             for text, plans in payments.items()
         ]
+
+    @activity.defn
+    async def payment_holds_told(self, req: ClaimRequest) -> list[BatchHold]:
+        """Mark the plans this batch's gathering held back for their payment
+        alone (no invoices of a joint payment disagreeing: those have a mail
+        of their own, see ``held_back_to_tell``) as told to the general
+        manager; return those not told of before, for a gathering that forms
+        no batch to mail finance and the general manager.
+
+        A plan is told of once per hold (a hold whose figures change is
+        another), and again at a gathering ``HELD_BACK_TOLD_AGAIN`` after it
+        last was; a batch's own mail lists every plan it held back. A retry
+        finds the plans this batch marked again (the mail's idempotency key
+        sends it once).
+        """
+        at = req.at or datetime.now(UTC)
+        rows = await self.pool.fetch(
+            """
+            UPDATE batch_holds SET told_at = $2, told_batch = $1
+            WHERE batch_id = $1 AND released_at IS NULL
+                AND jsonb_array_length(invoices) = 0 AND payment_hold IS NOT NULL
+                AND (told_at IS NULL OR told_batch = $1 OR told_at <= $3)
+            RETURNING plan_id, batch_id, invoices, held_at, last_held_at, payment_hold
+            """,
+            req.batch_id,
+            at,
+            at - HELD_BACK_TOLD_AGAIN,
+        )
+        return [_batch_hold(row) for row in sorted(rows, key=lambda r: r["plan_id"])]
 
     @activity.defn
     async def batch_holds(self, req: ClaimRequest) -> list[BatchHold]:

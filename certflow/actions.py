@@ -19,6 +19,7 @@ from certflow.activity_models import (
 )
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
+from certflow.i18n import t
 from certflow.identity import ADMISSION_NUMBER_MAX_LENGTH
 from certflow.models import (
     Actor,
@@ -32,6 +33,7 @@ from certflow.models import (
     SummaryStats,
 )
 from certflow.plan import (
+    Action,
     Cancellation,
     ConsistencySummary,
     CorrectionStatus,
@@ -266,6 +268,36 @@ class InvoiceCorrectedWith(Model):
     at: datetime
     actor: Actor
     reason: str = ""
+
+    def take(self, payment: PaymentRecord) -> HistoryEntry | None:
+        """Make ``payment``'s record of its invoice follow this correction,
+        the old invoice listed voided if it was reversed; return the history
+        line that says so. None where nothing is taken: the payment carries
+        another invoice by now, or this one already (a signal sent twice)."""
+        if payment.invoice_number != self.old_number or (
+            self.number == payment.invoice_number
+            and self.issued_on == payment.invoice_issued_on
+            and payment.invoice_amount == float(self.amount)
+        ):
+            return None
+        if self.reissued and self.number != self.old_number:
+            payment.reverse_invoice(
+                self.at, self.actor, self.reason, replaced_by=self.number
+            )
+        payment.invoice_number = self.number
+        payment.invoice_issued_on = self.issued_on
+        payment.invoice_amount = float(self.amount)
+        return HistoryEntry(
+            at=self.at,
+            action=Action.CORRECT_INVOICE.value,
+            role=self.actor.role,
+            person=self.actor.person,
+            note=t(
+                "plan.invoice_corrected_with_note",
+                plan_id=self.with_plan,
+                reason=self.reason,
+            ),
+        )
 
 
 class BatchVerdict(Model):

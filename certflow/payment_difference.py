@@ -19,6 +19,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, PlainSerializer, computed_field
 
+from certflow.activity_models import BatchHold
 from certflow.i18n import t
 from certflow.models import Model, Role
 
@@ -185,6 +186,29 @@ def hold_text(reason: str, details: dict[str, str]) -> str:
     if reason == HOLD_JOINT:
         return t("payment_difference.held_joint", cause=joint_cause(details), **details)
     return t("payment_difference.held_invoice", **details)
+
+
+def held_back_lines(holds: list[BatchHold]) -> str:
+    """The plans a gathering held back, one line each with why, as a batch's
+    mail names them (plan ids, invoice numbers and money only): its payment
+    difference, its invoice after one, another plan of its joint payment
+    invoiced whole, or its joint payment's invoices that disagree."""
+    lines = []
+    for hold in holds:
+        details = hold.payment_details
+        if hold.invoices:
+            plans = "、".join(dict.fromkeys(h.plan_id for h in hold.invoices))
+            key, fields = "held_invoices", {"plans": plans}
+        elif hold.payment_reason == HOLD_DIFFERENCE:
+            kind = details.get("kind", "")
+            difference = t(f"payment_difference.{kind}", **details)
+            key, fields = "held_difference", {"difference": difference}
+        elif hold.payment_reason == HOLD_JOINT:
+            key, fields = "held_joint", {**details, "cause": joint_cause(details)}
+        else:
+            key, fields = "held_invoice", dict(details)
+        lines.append(t(f"mail.batch_ready.{key}", plan_id=hold.plan_id, **fields))
+    return "\n".join(lines)
 
 
 def joint_cause(details: dict[str, str]) -> str:

@@ -759,9 +759,6 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
     ]
 
 
-# Missing: the invoice of an approved plan whose workflow had ended, corrected
-# with another plan of its joint payment (written in the database only), shows
-# as its workflow recorded it.
 def _payment_facts(status: PlanStatus) -> tuple[str, str]:
     """The payment and the invoice as the plan has them, dates and sums.
 
@@ -2202,7 +2199,7 @@ async def show_status(ctx: Context, args: argparse.Namespace) -> int:
     status = await plan_status(ctx, args.plan_id)
     if actor is not None:
         _reach_plan(actor, status, args.plan_id)
-    status = await with_hold(ctx, status)
+    status = await with_current_invoice(ctx, await with_hold(ctx, status))
     shown = for_reader(status, actor.role if actor is not None else None)
     if args.json:
         ctx.say(shown.model_dump_json(indent=2))
@@ -2229,6 +2226,38 @@ async def with_hold(ctx: Context, status: PlanStatus) -> PlanStatus:
         return status
     holds = await open_holds(await ctx.pool(), plan_id=status.plan_id)
     return status.model_copy(update={"held_back": holds[0] if holds else None})
+
+
+async def with_current_invoice(ctx: Context, status: PlanStatus) -> PlanStatus:
+    """``status`` of an approved plan with the invoice the database holds.
+
+    A whole-payment invoice corrected on another plan of the joint payment
+    is written in the database on the approved plans carrying it too; a
+    plan whose workflow still runs is signalled and records it, one whose
+    workflow has ended hears of nothing. Its status takes those corrections
+    from the audit trail as the running plan would have (the replaced
+    invoice listed voided where it was reversed, a history line naming the
+    plan it was corrected with), and shows the invoice the database holds;
+    the workflow's own record stays in its history and the audit trail.
+    """
+    from activities.store import corrected_with, current_invoice
+
+    if status.stage not in (Stage.ISSUANCE, Stage.ISSUED):
+        return status
+    pool = await ctx.pool()
+    payment = status.payment.model_copy(deep=True)
+    history = list(status.history)
+    for corrected in await corrected_with(pool, status.plan_id):
+        entry = corrected.take(payment)
+        if entry is not None:
+            history.append(entry)
+    held = await current_invoice(pool, status.plan_id)
+    if held is not None:
+        payment.invoice_number = held.number
+        payment.invoice_issued_on = held.issued_on or payment.invoice_issued_on
+        if held.amount is not None:
+            payment.invoice_amount = float(held.amount)
+    return status.model_copy(update={"payment": payment, "history": history})
 
 
 def _held_back_line(hold: BatchHold) -> str:

@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from certflow.arguments import named_codes
     from certflow.i18n import t
     from certflow.models import DocumentRef, Role
+    from certflow.payment_difference import held_back_lines
     from certflow.plan import REDO_DUTIES, Duty, duties_to_redo, redo_duty_codes
     from certflow.plan_details import batch_details, batch_summary
 
@@ -93,6 +94,14 @@ HELD_BACK_SIGNALLED = "held-back-signalled"
 # others tells each rejected plan which were approved, for its rejection mail
 # to say how their invoice is corrected. Before, it was not told.
 JOINT_SPLIT_TOLD = "joint-split-told"
+# Patch id: the general manager hears of the plans a gathering held back,
+# with why: the batch's mail lists them; a gathering that forms no batch
+# mails finance and the general manager those their payment holds (a
+# difference, an invoice after one, a joint payment's plan owing either),
+# once per hold and again a week on (see PlanStore.payment_holds_told).
+# Before, the general manager heard of a plan held for its payment from no
+# mail (finance and the tech dept were mailed when its difference opened).
+HELD_BACK_IN_MAIL = "held-back-in-mail"
 # The seconds a scheduled run tries, from its own on, for a batch id no other
 # batch has had: another holds one only if started in that very second.
 NAMING_TRIES = 60
@@ -121,6 +130,9 @@ class ApprovalBatchWorkflow:
         self._joint: list[JointPayment] = []
         self._joint_read = False
         self._ready = False
+        # The plans the gathering held back, for the batch's mail to list
+        # (see HELD_BACK_IN_MAIL).
+        self._held: list[BatchHold] = []
         # One decision at a time: a decision reads the joint payments before
         # it is taken, and a second one arriving meanwhile must find it taken.
         self._deciding = asyncio.Lock()
@@ -145,13 +157,18 @@ class ApprovalBatchWorkflow:
         self._describe()
         if workflow.patched(HELD_BACK_TOLD):
             await self._tell_held_back()
+        holds: list[BatchHold] = []
         if workflow.patched(HELD_BACK_SIGNALLED):
-            await self._signal_held_back()
+            holds = await self._signal_held_back()
+        # Those held for their payment not told of before: mailed if no
+        # batch forms, else the batch's mail lists them with the others.
+        waiting: list[BatchHold] = []
+        if holds and workflow.patched(HELD_BACK_IN_MAIL):
+            self._held = holds
+            waiting = await self._payment_holds_told()
         if not self._plan_ids:
             workflow.logger.info("batch empty", extra={"batch_id": self._batch_id})
-            self._closed_empty = True
-            await self._close()
-            return BatchResult(batch_id=self._batch_id, approved=[], rejected={})
+            return await self._close_empty(waiting)
 
         gone: list[str] = []
         for plan_id in self._plan_ids:
@@ -178,9 +195,7 @@ class ApprovalBatchWorkflow:
             self._plan_ids = [p for p in self._plan_ids if p not in gone]
             self._describe()
         if not self._plan_ids:
-            self._closed_empty = True
-            await self._close()
-            return BatchResult(batch_id=self._batch_id, approved=[], rejected={})
+            return await self._close_empty(waiting)
         if workflow.patched(JOINT_PAYMENTS_READ):
             self._joint = await self._joint_payments(RETRY)
             self._joint_read = True
@@ -280,6 +295,15 @@ class ApprovalBatchWorkflow:
             non_retryable=True,
         )
 
+    async def _close_empty(self, waiting: list[BatchHold]) -> BatchResult:
+        """End a batch that gathered no plan, its id left free; first mail
+        of the plans ``waiting`` for finance, whom no batch lists."""
+        if waiting:
+            await self._tell_waiting_on_finance(waiting)
+        self._closed_empty = True
+        await self._close()
+        return BatchResult(batch_id=self._batch_id, approved=[], rejected={})
+
     async def _mail_report(self, report: list[DocumentRef]) -> None:
         """Mail the report; if the server will never take it, say so without it.
 
@@ -293,7 +317,14 @@ class ApprovalBatchWorkflow:
             "batch_id": self._batch_id,
             "count": str(len(self._plan_ids)),
             "plans": "\n".join(self._plan_ids),
+            "held": "",
         }
+        if self._held:
+            fields["held"] = t(
+                "mail.batch_ready.held",
+                count=len(self._held),
+                lines=held_back_lines(self._held),
+            )
         try:
             await self._mail("batch_ready", fields, report)
         except ActivityError:
@@ -343,8 +374,9 @@ class ApprovalBatchWorkflow:
                     workflow.logger, "batch_held_back", batch_id=self._batch_id
                 )
 
-    async def _signal_held_back(self) -> None:
-        """Tell each plan this gathering held back why, and when."""
+    async def _signal_held_back(self) -> list[BatchHold]:
+        """Tell each plan this gathering held back why, and when; return
+        the holds."""
         holds: list[BatchHold] = await workflow.execute_activity_method(
             PlanStore.batch_holds,
             ClaimRequest(batch_id=self._batch_id),
@@ -359,6 +391,43 @@ class ApprovalBatchWorkflow:
                 await handle.signal("batch_held_back", hold)
             except FailureError:
                 pass  # its workflow no longer runs: nobody to tell
+        return holds
+
+    async def _payment_holds_told(self) -> list[BatchHold]:
+        """Mark the plans this gathering held back for their payment told of
+        (the batch's mail lists them); those not told of before."""
+        holds: list[BatchHold] = await workflow.execute_activity_method(
+            PlanStore.payment_holds_told,
+            ClaimRequest(batch_id=self._batch_id, at=workflow.now()),
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=RETRY,
+        )
+        return holds
+
+    async def _tell_waiting_on_finance(self, holds: list[BatchHold]) -> None:
+        """Mail finance, who settles, and the general manager, whom no batch
+        mail tells, of the plans a gathering that formed no batch held back
+        for their payment. A mail given up is logged, and the batch ends."""
+        workflow.logger.warning(
+            "plans held back for their payment",
+            extra={"batch_id": self._batch_id, "count": len(holds)},
+        )
+        fields = {
+            "batch_id": self._batch_id,
+            "count": str(len(holds)),
+            "lines": held_back_lines(holds),
+        }
+        try:
+            await self._mail(
+                "batch_held_for_payment",
+                fields,
+                [],
+                roles=[Role.FINANCE, Role.GENERAL_MANAGER],
+            )
+        except ActivityError:
+            log_not_sent(
+                workflow.logger, "batch_held_for_payment", batch_id=self._batch_id
+            )
 
     async def _mail(
         self,

@@ -354,6 +354,17 @@ INVOICE_REISSUED = "invoice-reissued-anew"
 # as the database does. Before, its record kept the old one, and a later
 # correction on it named the wrong invoice as replaced.
 INVOICE_CORRECTION_SIGNALLED = "invoice-correction-signalled"
+# Patch id: a plan of a joint payment cancelled while its payment held it
+# out of approval asks the database which plans of the payment nothing holds
+# now, and tells them (``payment_freed``), as a settlement does: their joint
+# hold leaves their status, and the ready mail withheld for it is sent.
+# Before, they were told nothing, and waited for the next gathering.
+CANCEL_FREES_PARTNERS = "cancel-frees-payment-partners"
+# Patch id, followed by the case's number in the run: an invoice corrected
+# with another plan of the payment (``invoice_corrected_with``) is taken
+# under the plan's lock, after a correction of its own under way. Before, it
+# was taken at once, in the middle of one.
+INVOICE_CORRECTED_WITH_LOCKED = "invoice-corrected-with-locked"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -3092,44 +3103,31 @@ class ExamPlanWorkflow:
                 pass  # issued and invoiced, its workflow ended
 
     @workflow.signal
-    def invoice_corrected_with(self, corrected: InvoiceCorrectedWith) -> None:
+    async def invoice_corrected_with(self, corrected: InvoiceCorrectedWith) -> None:
         """Another plan of the joint payment corrected the whole-payment
         invoice this approved plan carries, and the database wrote the new
         one here too (``PlanStore`` corrects approved plans alike): the
         plan's record follows, the old invoice listed voided if it was
         reversed. A plan carrying another invoice by now takes nothing, so a
-        signal sent twice changes nothing the second time."""
-        state = self._state
-        payment = state.payment
-        if payment.invoice_number != corrected.old_number or (
-            corrected.number == payment.invoice_number
-            and corrected.issued_on == payment.invoice_issued_on
-            and payment.invoice_amount == float(corrected.amount)
-        ):
+        signal sent twice changes nothing the second time.
+
+        Taken under the plan's lock (a case of INVOICE_CORRECTED_WITH_LOCKED):
+        the plan's own correction reads its invoice, awaits the database and
+        writes it after, and a correction arriving in between would be
+        written over, its replaced invoice voided as the plan's own.
+        """
+        if not self._patched_case(INVOICE_CORRECTED_WITH_LOCKED):
+            self._take_corrected_with(corrected)  # as runs before the rule did
             return
-        if corrected.reissued and corrected.number != corrected.old_number:
-            payment.reverse_invoice(
-                corrected.at,
-                corrected.actor,
-                corrected.reason,
-                replaced_by=corrected.number,
-            )
-        payment.invoice_number = corrected.number
-        payment.invoice_issued_on = corrected.issued_on
-        payment.invoice_amount = float(corrected.amount)
-        state.remember(
-            HistoryEntry(
-                at=corrected.at,
-                action=Action.CORRECT_INVOICE.value,
-                role=corrected.actor.role,
-                person=corrected.actor.person,
-                note=t(
-                    "plan.invoice_corrected_with_note",
-                    plan_id=corrected.with_plan,
-                    reason=corrected.reason,
-                ),
-            )
-        )
+        async with self._lock:
+            self._take_corrected_with(corrected)
+
+    def _take_corrected_with(self, corrected: InvoiceCorrectedWith) -> None:
+        state = self._state
+        entry = corrected.take(state.payment)
+        if entry is None:
+            return
+        state.remember(entry)
         self._publish()
 
     def _reissue_case(self, req: InvoiceRecord, number: str) -> bool:
@@ -3477,6 +3475,8 @@ class ExamPlanWorkflow:
         batch gathered the plan meanwhile); only then are the duties closed,
         so a refusal leaves the plan exactly as it was. Those who owed a step,
         and the supervisors already told it was overdue, learn why by mail.
+        A plan whose payment held it out of approval, and with it the other
+        plans of its joint payment, frees them as a settlement would.
         """
         state = self._state
         async with self._lock:
@@ -3510,6 +3510,9 @@ class ExamPlanWorkflow:
                     message=t("plan.cancel_in_batch", batch_id=answer.batch_id),
                 )
             previous = state.stage
+            # Read before its duties are withdrawn: a plan its payment held
+            # may hold the other plans of a joint payment with it.
+            holding = state.payment_hold()[0] is not None
             withdrawn = state.withdraw_all(now, req.actor)
             roles = {ob.owner for ob in withdrawn}
             for ob in withdrawn:
@@ -3557,6 +3560,15 @@ class ExamPlanWorkflow:
                     by=f"{role_name(req.actor.role)} {req.actor.person}",
                     held=held,
                 )
+            if (
+                holding
+                and is_joint(state.payment)
+                and workflow.patched(CANCEL_FREES_PARTNERS)
+            ):
+                # The database holds the plan no more (see PlanStore.cancel_plan).
+                joint = await self._joint_holds()
+                if joint is not None:
+                    await self._tell_freed(joint.free)
             return ActionResult(
                 accepted=True, message=t("plan.cancelled", plan_id=state.info.plan_id)
             )

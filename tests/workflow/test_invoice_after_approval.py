@@ -12,11 +12,14 @@ a decision splitting a payment warned nobody.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 
 from certflow.actions import DifferenceSettlement
 from certflow.certificates import FONT_ENV
@@ -24,11 +27,13 @@ from certflow.i18n import t
 from certflow.models import Role, Stage
 from certflow.timeutil import format_cst
 from starter.cli import batch_lines
+from tests.cli.conftest import certflow_runner
 from tests.support import (
     FINANCE,
     PlanDriver,
     mails_of,
     refusal_text,
+    waiting_on_locks,
 )
 from tests.workflow.test_finance import sign_off
 from tests.workflow.test_invoice_records import (
@@ -258,6 +263,28 @@ async def test_a_difference_beside_an_issued_plan_reissues_the_whole_invoice(
     await held.wait_gathered(batch_id)
 
 
+async def _approved_still_running(
+    make_driver: Any,
+    number: str,
+    sink_messages: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> tuple[PlanDriver, PlanDriver]:
+    """Two plans of one payment invoiced whole under ``number``, the first
+    rejected, the second approved in the same decision, its workflow still
+    running: from the approval on, the certificate font is gone, and its
+    issuance blocks."""
+    rejected, approved = await _jointly_invoiced(make_driver, number)
+    a, b = rejected.plan.plan_id, approved.plan.plan_id
+    batch = await _batch_of(rejected, approved)
+    await rejected.batch_form_sent(sink_messages)
+    monkeypatch.setenv(FONT_ENV, str(tmp_path / "gone.ttc"))
+    await _decide(batch, approve=[b], reject={a: "发票抬头有误，请财务部重开"})
+    await rejected.wait_for(lambda s: s.batch_id is None)
+    await approved.wait_for(lambda s: s.issuance_blocked is not None)
+    return rejected, approved
+
+
 async def test_an_approved_plan_still_running_takes_the_invoice_corrected_with_it(
     make_driver: Any,
     resources: Any,
@@ -277,15 +304,10 @@ async def test_an_approved_plan_still_running_takes_the_invoice_corrected_with_i
         "26442000000000080402",
         "26442000000000080403",
     )
-    rejected, approved = await _jointly_invoiced(make_driver, shared)
-    a, b = rejected.plan.plan_id, approved.plan.plan_id
-    batch = await _batch_of(rejected, approved)
-    await rejected.batch_form_sent(sink_messages)
-    # From the approval on, the certificate font is gone: issuance blocks.
-    monkeypatch.setenv(FONT_ENV, str(tmp_path / "gone.ttc"))
-    await _decide(batch, approve=[b], reject={a: "发票抬头有误，请财务部重开"})
-    await rejected.wait_for(lambda s: s.batch_id is None)
-    await approved.wait_for(lambda s: s.issuance_blocked is not None)
+    rejected, approved = await _approved_still_running(
+        make_driver, shared, sink_messages, monkeypatch, tmp_path
+    )
+    b = approved.plan.plan_id
 
     reissued = await _invoice(
         rejected, anew, amount="8400.00", correct=True, reason="发票抬头有误"
@@ -314,3 +336,129 @@ async def test_an_approved_plan_still_running_takes_the_invoice_corrected_with_i
         b,
     )
     assert [r["number"] for r in reversed_] == [anew]
+
+
+async def _signal_seen(driver: PlanDriver, name: str) -> None:
+    """Until a workflow task of the plan has completed after it received the
+    signal ``name``: its handler has run, or waits (for the plan's lock)."""
+    for _ in range(100):
+        events = [e async for e in driver.h.fetch_history_events()]
+        at = [
+            i
+            for i, e in enumerate(events)
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+            and e.workflow_execution_signaled_event_attributes.signal_name == name
+        ]
+        done = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+        if at and any(e.event_type == done for e in events[at[-1] :]):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{driver.plan.plan_id} never took the signal {name}")
+
+
+async def test_an_invoice_corrected_with_another_plan_waits_for_the_plans_own(
+    make_driver: Any,
+    resources: Any,
+    sink_messages: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Regression (review): the invoice corrected with another plan of the
+    payment (``invoice_corrected_with``) was taken without the plan's lock.
+    Finance corrected the approved plan's invoice while another plan's
+    correction wrote a new whole invoice on it: the signal came while the
+    plan's own correction waited for the database, and was taken in between,
+    and the plan's correction then reversed the invoice the signal brought
+    (listed voided, though the database voided none on it). Taken after the
+    plan's own correction, the plan's records are the database's."""
+    pool, _ = resources
+    shared, own, other = (
+        "26442000000000080501",
+        "26442000000000080502",
+        "26442000000000080503",
+    )
+    rejected, approved = await _approved_still_running(
+        make_driver, shared, sink_messages, monkeypatch, tmp_path
+    )
+    b = approved.plan.plan_id
+
+    async with pool.acquire() as conn, conn.transaction():
+        # The approved plan's record waits for its row; the other plan's
+        # correction, which writes the approved plan's invoice, does not.
+        await conn.execute(
+            "SELECT 1 FROM plans WHERE plan_id = $1 FOR NO KEY UPDATE", b
+        )
+        mine = asyncio.create_task(
+            _invoice(approved, own, amount="8400.00", correct=True, reason="税号有误")
+        )
+        await waiting_on_locks(pool, 1)
+        theirs = await _invoice(
+            rejected, other, amount="8400.00", correct=True, reason="抬头有误"
+        )
+        assert theirs.accepted, theirs.message
+        assert t("plan.invoice_corrected_with", plans=b) in theirs.message
+        await _signal_seen(approved, "invoice_corrected_with")
+    answer = await mine
+    assert answer.accepted, answer.message
+    status = await approved.status()
+    carried = await pool.fetchval(
+        "SELECT number FROM plan_invoices WHERE plan_id = $1", b
+    )
+    assert status.payment.invoice_number == carried == own
+    voided = await pool.fetch(
+        "SELECT details FROM audit WHERE plan_id = $1 AND action = 'void_invoice'"
+        " ORDER BY id",
+        b,
+    )
+    assert [(v.number, v.replaced_by) for v in status.payment.voided_invoices] == [
+        (line["details"]["invoice"], line["details"]["replaced_by"]) for line in voided
+    ]
+    assert other not in [v.number for v in status.payment.voided_invoices]
+
+
+async def test_the_status_of_an_ended_plan_shows_the_invoice_corrected_with_it(
+    make_driver: Any, resources: Any, client: Any, worker_settings: Any
+) -> None:
+    """Regression (review): an approved plan whose workflow had ended (issued
+    and invoiced) showed in ``certflow status`` the invoice its workflow
+    recorded, though a whole-payment invoice corrected on another plan of
+    its payment had been written on it in the database. Its status shows the
+    invoice the database holds, the replaced one voided as reissued, and a
+    history line naming the plan it was corrected with, as a running plan's
+    would; the workflow's record stays in its audit trail."""
+    pool, _ = resources
+    certflow = certflow_runner(worker_settings, client)
+    shared, anew = "26442000000000080601", "26442000000000080602"
+    _, rejected, approved = await _split_decided(make_driver, shared)
+    a, b = rejected.plan.plan_id, approved.plan.plan_id
+    await approved.wait_for(lambda s: s.stage == Stage.ISSUED, attempts=600)
+    await asyncio.wait_for(approved.h.result(), 30)
+    reason = "发票抬头有误，红字冲销后重开"
+    reissued = await _invoice(
+        rejected, anew, amount="8400.00", correct=True, reason=reason
+    )
+    assert reissued.accepted, reissued.message
+    today = (await rejected.today()).isoformat()
+
+    shown = (await certflow("status", b)).out
+    line = t("cli.status.invoice_line", number=anew, day=today, amount="8400.00")
+    [invoice] = [r for r in shown.splitlines() if r.startswith("发票 ")]
+    assert line in invoice, shown
+    [voided] = [r for r in shown.splitlines() if t("cli.status.invoice_voided") in r]
+    assert shared in voided, voided
+    assert t("cli.status.invoice_voided_reissued", number=anew) in voided, voided
+    assert t("plan.invoice_corrected_with_note", plan_id=a, reason=reason) in shown
+    payment = json.loads((await certflow("status", b, "--json")).out)["payment"]
+    assert (payment["invoice_number"], payment["invoice_amount_text"]) == (
+        anew,
+        "8400.00",
+    )
+    assert [(v["number"], v["replaced_by"]) for v in payment["voided_invoices"]] == [
+        (shared, anew)
+    ]
+    recorded = await pool.fetchval(
+        "SELECT details ->> 'invoice' FROM audit WHERE plan_id = $1"
+        " AND action = 'record_invoice'",
+        b,
+    )
+    assert recorded == shared

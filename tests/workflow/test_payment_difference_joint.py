@@ -20,16 +20,19 @@ import pytest
 
 from activities.batch_report import BatchReportActivities
 from certflow.actions import (
+    CancelRequest,
     CorrectionApply,
     CorrectionDecision,
     DifferenceSettlement,
     PaymentConfirmation,
     SiteSignoffRequest,
+    batch_workflow_id,
 )
 from certflow.activity_models import BatchReportRequest
 from certflow.i18n import t
 from certflow.joint_invoice import InvoiceHolding, still_to_correct
-from certflow.models import Stage
+from certflow.models import Role, Stage
+from certflow.payment_difference import difference_text
 from starter.smtp_sink import body_text
 from tests.cli.conftest import certflow_runner
 from tests.support import (
@@ -459,6 +462,62 @@ async def test_mail_subjects_say_what_changed_the_difference(
     ] == []
 
 
+async def _difference_before_signoffs(
+    make_driver: Any, number: str, corrections: list[tuple[str, str, str]]
+) -> tuple[PlanDriver, PlanDriver, list[str]]:
+    """Two plans of one payment, 4200.00 each, invoiced whole (8400.00)
+    under ``number``, with ``corrections`` filed on the first during
+    publicity. The first of them is applied after finance confirmed the
+    payment: the first plan owes a difference; neither is signed off by its
+    site, the first not by the tech dept either. Returns the plans and the
+    requests' ids."""
+    held: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    partner: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    for driver in (held, partner):
+        await driver.reach_publicity()
+    await held.open_publicity()
+    filed = []
+    for correction in corrections:
+        answer = await held.h.execute_update(
+            wf.submit_correction, correction_request(*correction)
+        )
+        assert answer.accepted and answer.reference, answer.message
+        filed.append(answer.reference)
+    await held.skip(15)
+    for driver in (held, partner):
+        await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    a, b = held.plan.plan_id, partner.plan.plan_id
+    await _joint_application(held, [a, b], site_signoff=False, org_signoff=False)
+    await _joint_application(partner, [a, b], site_signoff=False)
+    for driver in (held, partner):
+        assert (await _joint_invoice(driver, number, "8400.00")).accepted
+    await approve_and_apply(held, filed[0])
+    assert (await held.status()).payment.difference is not None
+    return held, partner, filed
+
+
+async def _partner_held_back(
+    make_driver: Any,
+    certflow: Any,
+    resources: Any,
+    number: str,
+    corrections: list[tuple[str, str, str]],
+) -> tuple[PlanDriver, PlanDriver, list[str]]:
+    """As ``_difference_before_signoffs``; then the second plan comes to
+    await approval while the first's difference holds it, and a gathering
+    holds it back."""
+    pool, _ = resources
+    held, partner, filed = await _difference_before_signoffs(
+        make_driver, number, corrections
+    )
+    b = partner.plan.plan_id
+    await _site_signoff(partner)
+    await _awaiting(pool, partner)
+    said = await _gather(certflow, f"B-{b}-1")
+    assert await _batch_of(pool, b) is None, said
+    return held, partner, filed
+
+
 async def test_a_plan_held_by_its_partner_is_said_ready_when_the_partner_is_free(
     make_driver: Any,
     resources: Any,
@@ -472,41 +531,15 @@ async def test_a_plan_held_by_its_partner_is_said_ready_when_the_partner_is_free
     difference ended, P14's status kept naming P13's hold until the next
     gathering. P14 is said ready when P13 frees it, and its status then
     names no hold."""
-    pool, _ = resources
     certflow = certflow_runner(worker_settings, client)
-    held: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
-    partner: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
-    for driver in (held, partner):
-        await driver.reach_publicity()
-    await held.open_publicity()
-    filed = []
-    for correction in ((SEQ_12, "practical", "60.10"), (SEQ_2, "status", "缺考")):
-        answer = await held.h.execute_update(
-            wf.submit_correction, correction_request(*correction)
-        )
-        assert answer.accepted and answer.reference, answer.message
-        filed.append(answer.reference)
-    await held.skip(15)
-    for driver in (held, partner):
-        await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
-    a, b = held.plan.plan_id, partner.plan.plan_id
-    await _joint_application(held, [a, b], site_signoff=False, org_signoff=False)
-    await _joint_application(partner, [a, b], site_signoff=False)
-    for driver in (held, partner):
-        assert (
-            await _joint_invoice(driver, "26442000000000130201", "8400.00")
-        ).accepted
-    await approve_and_apply(held, filed[0])
-    assert (await held.status()).payment.difference is not None
-
-    # P14 comes to await approval while P13's difference holds it.
-    signed = await partner.h.execute_update(
-        wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=b)
+    held, partner, filed = await _partner_held_back(
+        make_driver,
+        certflow,
+        resources,
+        "26442000000000130201",
+        [(SEQ_12, "practical", "60.10"), (SEQ_2, "status", "缺考")],
     )
-    assert signed.accepted, signed.message
-    await _awaiting(pool, partner)
-    said = await _gather(certflow, f"B-{b}-1")
-    assert await _batch_of(pool, b) is None, said
+    b = partner.plan.plan_id
     hold = json.loads((await certflow("status", b, "--json")).out)["held_back"]
     assert hold["payment_reason"] == "joint", hold
     await held.skip(1)
@@ -514,6 +547,143 @@ async def test_a_plan_held_by_its_partner_is_said_ready_when_the_partner_is_free
 
     # P13's second correction ends the difference: P14 is free, and told so.
     await approve_and_apply(held, filed[1])
+    await _told_free(certflow, partner, sink_messages)
+
+
+async def _told_free(certflow: Any, partner: PlanDriver, sink_messages: Any) -> None:
+    """Until the plan is said ready, and its status names no hold."""
+    b = partner.plan.plan_id
     await mails_of(sink_messages, b, "ready_for_approval")
     await partner.wait_for(lambda s: s.held_back is None)
+    shown = await certflow("status", b)
+    assert HELD_BY_PARTNER not in shown.out, shown.out
     assert json.loads((await certflow("status", b, "--json")).out)["held_back"] is None
+
+
+async def test_a_plan_held_by_its_partner_is_said_ready_when_the_partner_is_cancelled(
+    make_driver: Any,
+    resources: Any,
+    client: Any,
+    worker_settings: Any,
+    sink_messages: Any,
+) -> None:
+    """Regression (review): P14, held only because P13 of its payment
+    invoiced whole owed 300.00, was not said ready once P13 was cancelled
+    (a cancelled plan holds nobody), and its status named P13's hold until
+    the next gathering. Cancelling P13 frees P14 as a settlement would: it
+    is said ready, its status names no hold, and a gathering takes it."""
+    certflow = certflow_runner(worker_settings, client)
+    held, partner, _ = await _partner_held_back(
+        make_driver,
+        certflow,
+        resources,
+        "26442000000000130301",
+        [(SEQ_12, "practical", "60.10")],
+    )
+    b = partner.plan.plan_id
+    await partner.wait_for(lambda s: s.held_back is not None)
+    assert _ready_mails(sink_messages, b) == []
+
+    cancelled = await held.h.execute_update(
+        wf.cancel_plan,
+        CancelRequest(actor=TECH, reason="考核站点撤回", refund_by_finance=True),
+    )
+    assert cancelled.accepted, cancelled.message
+    await _told_free(certflow, partner, sink_messages)
+    last = f"B-{b}-2"
+    await _gather(certflow, last)
+    await partner.wait_gathered(last)
+
+
+async def _site_signoff(driver: PlanDriver) -> None:
+    signed = await driver.h.execute_update(
+        wf.site_signoff, SiteSignoffRequest(actor=SITE, plan_id=driver.plan.plan_id)
+    )
+    assert signed.accepted, signed.message
+
+
+def _mails_naming(sink_messages: Any, template: str, plan_id: str) -> list[Any]:
+    """A batch's mails from ``template`` with a line of ``plan_id``."""
+    return [
+        m
+        for m in sink_messages()
+        if m["X-Certflow-Template"] == template and f"{plan_id}：" in body_text(m)
+    ]
+
+
+async def _gathered_nothing(certflow: Any, client: Any, batch_id: str) -> None:
+    """``batch gather`` forming no batch, run to its end (any mail sent)."""
+    said = await _gather(certflow, batch_id)
+    assert t("cli.batch_none_ready") in said, said
+    await client.get_workflow_handle(batch_workflow_id(batch_id)).result()
+
+
+async def test_the_general_manager_hears_of_plans_held_for_their_payment(
+    make_driver: Any,
+    resources: Any,
+    client: Any,
+    worker_settings: Any,
+    sink_messages: Any,
+) -> None:
+    """Regression (review): a gathering holding plans back for a payment
+    difference (one owing 300.00, its partner under one whole invoice) told
+    the general manager nothing: the batch's mail named the plans gathered
+    alone, and a gathering that formed no batch mailed nobody. A gathering
+    forming no batch mails finance and the general manager the plans that
+    wait for finance, with why, once per hold; a batch's mail lists them
+    beside its own plans (and they count as told)."""
+    pool, _ = resources
+    certflow = certflow_runner(worker_settings, client)
+    number = "26442000000000130401"
+    held, partner, _ = await _difference_before_signoffs(
+        make_driver, number, [(SEQ_12, "practical", "60.10")]
+    )
+    a, b = held.plan.plan_id, partner.plan.plan_id
+    difference = (await held.status()).payment.difference
+    assert difference is not None
+    # Plans other tests of the module left ready go to a batch of their own.
+    await _gather(certflow, f"B-{a}-0")
+    await sign_off(held)
+    await _site_signoff(partner)
+    await _awaiting(pool, held, partner)
+
+    await _gathered_nothing(certflow, client, f"B-{a}-1")
+    [told] = _mails_naming(sink_messages, "batch_held_for_payment", a)
+    body = body_text(told)
+    own = t(
+        "mail.batch_ready.held_difference",
+        plan_id=a,
+        difference=difference_text(difference),
+    )
+    beside = (
+        f"{b}：与 {a} 为同一笔合并缴费，按合计金额开具一张发票 {number}，{a} 的缴费差额"
+    )
+    assert own in body and beside in body, body
+    assert f"B-{a}-1" in str(told["Subject"]), told["Subject"]
+    for role in (Role.FINANCE, Role.GENERAL_MANAGER):
+        assert all(x in str(told["To"]) for x in held.settings.recipients[role])
+    # Told once per hold: the next gathering does not mail them again.
+    await _gathered_nothing(certflow, client, f"B-{a}-2")
+    assert len(_mails_naming(sink_messages, "batch_held_for_payment", a)) == 1
+
+    ready: PlanDriver = await make_driver()
+    await ready.reach_approval()
+    gathered = f"B-{a}-3"
+    await _gather(certflow, gathered)
+    await ready.wait_gathered(gathered)
+    [report] = await mails_of(
+        sink_messages, "-", "batch_ready", subject_holding=gathered
+    )
+    body = body_text(report)
+    assert ready.plan.plan_id in body
+    assert "未汇总进本批次" in body and own in body and beside in body, body
+    # Listed by the batch's mail, a week ago or not: not mailed again.
+    await _gathered_nothing(certflow, client, f"B-{a}-4")
+    assert len(_mails_naming(sink_messages, "batch_held_for_payment", a)) == 1
+
+    for driver in (held, partner):
+        cancelled = await driver.h.execute_update(
+            wf.cancel_plan,
+            CancelRequest(actor=TECH, reason="测试结束", refund_by_finance=True),
+        )
+        assert cancelled.accepted, cancelled.message
