@@ -375,34 +375,19 @@ class IntakeActivities:
     ) -> ConsistencySummary:
         """Compare the current summary with the newest sign-in sheets (4.1.5)."""
         plan = req.plan
-        summary = await self.current_scores(plan.plan_id)
+        scores = await self._score_rows(plan.plan_id)
         candidates = await self._sign_ins(plan.plan_id, "candidates")
         evaluators = await self._sign_ins(plan.plan_id, "evaluators")
-        report = intake.consistency_report(
+        # The comparison and the workbook take seconds for a large plan: in a
+        # thread, so that the heartbeats go on meanwhile (activities/heartbeat.py).
+        report, data = await asyncio.to_thread(
+            _consistency_workbook,
             plan,
-            summary,
-            [
-                intake.CandidateSignIn(
-                    seq=r["seq"],
-                    name=r["name"],
-                    id_number=r["id_number"],
-                    admission_number=r["admission_number"],
-                    signed=r["signed"],
-                )
-                for r in candidates
-            ],
-            [
-                intake.EvaluatorSignIn(
-                    seq=r["seq"],
-                    name=r["name"],
-                    role_text=r["role_text"],
-                    staff_id=r["staff_id"],
-                )
-                for r in evaluators
-            ],
+            scores,
+            candidates,
+            evaluators,
             req.signed_evaluator_ids,
         )
-        data = intake.mismatch_report(plan, report.mismatches, report.verdict)
         # Recorded, so the reports a send-back replaces stay listed and
         # fetchable by their number (the plan keeps only the latest).
         ref = await self._produce(
@@ -423,8 +408,9 @@ class IntakeActivities:
     @beats_while_running
     async def build_platform_import(self, req: PlatformImportRequest) -> DocumentRef:
         """Produce the national platform's score import file from the current scores."""
-        rows = await self.current_scores(req.plan.plan_id)
-        data = intake.national_platform_import(req.plan, rows)
+        scores = await self._score_rows(req.plan.plan_id)
+        # In a thread, as the consistency report is: the heartbeats go on.
+        data = await asyncio.to_thread(_platform_workbook, req.plan, scores)
         return await self._produce(
             req.plan.plan_id,
             DocumentKind.PLATFORM_IMPORT,
@@ -494,9 +480,10 @@ class IntakeActivities:
             filename=recorded["filename"],
         )
 
-    async def current_scores(self, plan_id: str) -> list[CandidateScore]:
+    async def _score_rows(self, plan_id: str) -> list[asyncpg.Record]:
+        """The plan's current scores as rows (``_score_from_row`` reads one)."""
         columns = _SCORE_COLUMNS.replace("seq,", "s.seq,")
-        rows = await self.pool.fetch(
+        rows: list[asyncpg.Record] = await self.pool.fetch(
             f"""
             SELECT admission_number, module_code, remark, {columns}
             FROM scores s
@@ -509,7 +496,7 @@ class IntakeActivities:
             """,
             plan_id,
         )
-        return [_score_from_row(r) for r in rows]
+        return rows
 
     async def _sign_ins(self, plan_id: str, kind: str) -> list[asyncpg.Record]:
         records: list[asyncpg.Record] = await self.pool.fetch(
@@ -1310,6 +1297,46 @@ def _score_record(plan_id: str, version: int, r: CandidateScore) -> tuple[object
 
 def _decimal(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _consistency_workbook(
+    plan: PlanInfo,
+    scores: list[asyncpg.Record],
+    candidates: list[asyncpg.Record],
+    evaluators: list[asyncpg.Record],
+    signed_evaluator_ids: list[str],
+) -> tuple[intake.ConsistencyReport, bytes]:
+    """The consistency report of the rows read, and its workbook; CPU-bound."""
+    report = intake.consistency_report(
+        plan,
+        [_score_from_row(r) for r in scores],
+        [
+            intake.CandidateSignIn(
+                seq=r["seq"],
+                name=r["name"],
+                id_number=r["id_number"],
+                admission_number=r["admission_number"],
+                signed=r["signed"],
+            )
+            for r in candidates
+        ],
+        [
+            intake.EvaluatorSignIn(
+                seq=r["seq"],
+                name=r["name"],
+                role_text=r["role_text"],
+                staff_id=r["staff_id"],
+            )
+            for r in evaluators
+        ],
+        signed_evaluator_ids,
+    )
+    return report, intake.mismatch_report(plan, report.mismatches, report.verdict)
+
+
+def _platform_workbook(plan: PlanInfo, scores: list[asyncpg.Record]) -> bytes:
+    """The national platform's import file of the score rows read; CPU-bound."""
+    return intake.national_platform_import(plan, [_score_from_row(r) for r in scores])
 
 
 def _score_from_row(r: asyncpg.Record) -> CandidateScore:

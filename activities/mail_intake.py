@@ -65,6 +65,7 @@ from activities.documents import DocumentStore
 from activities.mailbox import ImapSource, MaildirSource, MailSource, StaleSourceKey
 from activities.notify import (
     ClaimLost,
+    Handover,
     Mailer,
     SendClaim,
     claim_held,
@@ -147,7 +148,9 @@ class MailSender(Protocol):
     What ``send`` returns (the notifier reads the recipients refused) is not used.
     """
 
-    async def send(self, message: EmailMessage) -> object: ...
+    async def send(
+        self, message: EmailMessage, handover: Handover | None = None
+    ) -> object: ...
 
 
 SourceFactory = Callable[[], MailSource]
@@ -668,10 +671,11 @@ class MailIntakeActivities:
         if claimed is None:
             return await self._answered(key)
 
+        handover = Handover()
         try:
-            failure = await claimed.sending(self._attempt(reply))
+            failure = await claimed.sending(self._attempt(reply, handover))
         except ClaimLost as lost:
-            await REPLY_CLAIM.release(self.pool, key, claimed.since)
+            await claimed.end_unsent(handover)
             # Left in the mailbox: the next poll finds it answered, or answers it.
             log.warning(
                 "mail reply send stopped key=%s: this attempt stopped sending it, as"
@@ -681,7 +685,7 @@ class MailIntakeActivities:
             )
             return False
         except BaseException:
-            await REPLY_CLAIM.release(self.pool, key, claimed.since)
+            await claimed.end_unsent(handover)
             raise
         if not await REPLY_CLAIM.record(
             self.pool,
@@ -714,7 +718,9 @@ class MailIntakeActivities:
         )
         return False
 
-    async def _attempt(self, reply: EmailMessage) -> str | None:
+    async def _attempt(
+        self, reply: EmailMessage, handover: Handover | None = None
+    ) -> str | None:
         """Send ``reply``: None once sent, else why it can never be delivered.
 
         A failure that may pass is raised, and the poll is retried. The reason
@@ -722,7 +728,7 @@ class MailIntakeActivities:
         ``mail_messages.reply_failure``.
         """
         try:
-            await self.mailer.send(reply)
+            await self.mailer.send(reply, handover)
         except aiosmtplib.SMTPNotSupported:
             if all(address.isascii() for address in extract_recipients(reply)):
                 raise

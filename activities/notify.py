@@ -74,6 +74,10 @@ RENEW_EVERY = timedelta(seconds=15)
 # out of reach or slow to answer): stopped a renewal's length before the claim
 # can lapse, so no other attempt holds it while this one hands its mail over.
 UNCONFIRMED = SEND_CLAIM - RENEW_EVERY
+# How long an attempt whose send ended waits for a renewal of its claim under
+# way, so as to end the claim it holds; past this (the database slow or away)
+# the renewal is cancelled, and the claim may be left to lapse.
+RENEWAL_WAIT = timedelta(seconds=5)
 # The error type of a mail an earlier attempt is sending: retried until it is done.
 BEING_SENT = "mail_being_sent"
 # The error type of an attempt that stopped sending a mail, its claim lost.
@@ -479,8 +483,9 @@ class Held:
         ``work`` is cancelled, and ``ClaimLost`` raised, when the claim is
         taken over or left unrenewed for ``UNCONFIRMED``; one that ended all
         the same (the server took the mail as it was stopped) is returned.
-        Renewals end with ``work``: one under way is waited for, so that
-        ``since`` is the claim's value when the outcome is recorded.
+        However the attempt ends (cancelled too), ``work`` and the renewals
+        have ended when this returns or raises, so that ``since`` is the
+        claim's value when the outcome is recorded or the claim released.
         """
         loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(work)
@@ -490,20 +495,58 @@ class Held:
             while not task.done():
                 left = self.confirmed + UNCONFIRMED.total_seconds() - loop.time()
                 if self.lost or left <= 0:
-                    renewing.cancel()
                     return await self._stop(task)
                 # Renewals end early only with the claim lost, seen above.
                 watched = {task} if renewing.done() else {task, renewing}
                 await asyncio.wait(
                     watched, timeout=left, return_when=asyncio.FIRST_COMPLETED
                 )
-            stop.set()
-            await renewing
-        except BaseException:
-            task.cancel()
-            renewing.cancel()
-            raise
-        return task.result()
+            return task.result()
+        finally:
+            await self._end(task, renewing, stop)
+
+    async def _end(
+        self, task: asyncio.Future[T], renewing: asyncio.Task[None], stop: asyncio.Event
+    ) -> None:
+        """End the send, hung up if it still runs (the attempt cancelled), and
+        the renewals. A renewal under way is waited for: made and not heard
+        of, it would leave ``since`` behind the claim, which then could be
+        neither recorded nor released, and a retry would wait for it to lapse.
+        One that takes longer than ``RENEWAL_WAIT`` is cancelled, and so are
+        they all when this is interrupted: never a claim renewed for ever."""
+        stop.set()
+        try:
+            if not task.done():
+                task.cancel()
+            await asyncio.wait({task})
+            await asyncio.wait({renewing}, timeout=RENEWAL_WAIT.total_seconds())
+        finally:
+            renewing.cancel()  # none left running, whatever happens
+        await asyncio.wait({renewing})
+
+    async def end_unsent(self, handover: Handover) -> None:
+        """End the claim of a send that ended without the mail sent, so that
+        a retry sends it at once; unless the mail may be with the server.
+
+        A send stopped or failed once its message went to the server, and
+        before the server answered it, may have left the mail there: its claim
+        is then left to lapse, as a dead attempt's, and the retry sends the
+        mail after it (its people may get it twice). A claim lost to another
+        attempt is that attempt's.
+
+        Not handled: a send the server answered just as its attempt was
+        cancelled is left to lapse too, not recorded sent, and sent again.
+        """
+        if self.lost:
+            return
+        if handover.possible:
+            log.warning(
+                "mail claim left to lapse table=%s: the send ended after the"
+                " message went to the server, which may have taken it",
+                self.claim.table,
+            )
+            return
+        await self.claim.release(self.pool, self.key, self.since)
 
     async def _stop(self, task: asyncio.Future[T]) -> T:
         task.cancel()
@@ -552,21 +595,55 @@ NOTIFICATION_CLAIM = SendClaim(
 RESEND_CLAIM = SendClaim("notification_resends", "resend_key", _PENDING)
 
 
+class Handover:
+    """Whether one SMTP exchange may have handed its message to the server.
+
+    Set as the message's transfer begins (SMTP ``DATA``), and cleared when the
+    server answers it with a refusal. A send that ends in between, stopped or
+    failed without the server's answer, may have left the mail with the
+    server; before it, or refused, the mail certainly did not go.
+    """
+
+    def __init__(self) -> None:
+        self.possible = False
+
+
+class _TellingSMTP(aiosmtplib.SMTP):
+    """aiosmtplib's client, telling ``handover`` when its message may be with
+    the server."""
+
+    def __init__(self, handover: Handover, **options: Any) -> None:
+        super().__init__(**options)
+        self.handover = handover
+
+    async def data(self, message: str | bytes, /, **options: Any) -> SMTPResponse:
+        self.handover.possible = True
+        try:
+            return await super().data(message, **options)
+        except aiosmtplib.SMTPResponseException:
+            self.handover.possible = False  # the server refused it
+            raise
+
+
 class Mailer:
     """Sends one message over SMTP with the configured server and credentials."""
 
     def __init__(self, smtp: SmtpSettings) -> None:
         self.smtp = smtp
 
-    async def send(self, message: EmailMessage) -> dict[str, SMTPResponse]:
+    async def send(
+        self, message: EmailMessage, handover: Handover | None = None
+    ) -> dict[str, SMTPResponse]:
         """Send ``message``; return the recipients refused while others took it.
 
         Each step of the exchange times out after 30 s. A send cancelled (its
         claim lost, its worker shutting down) hangs up at once: ending politely
         with QUIT waited up to 30 s more for a server that had stopped
-        answering, the connection open all along.
+        answering, the connection open all along. ``handover`` is told when
+        the message may be with the server.
         """
-        client = aiosmtplib.SMTP(
+        client = _TellingSMTP(
+            handover or Handover(),
             hostname=self.smtp.host,
             port=self.smtp.port,
             username=self.smtp.username,
@@ -1068,25 +1145,27 @@ class Notifier:
         message: EmailMessage | Delivery,
     ) -> Delivery:
         """``send`` ``message`` (a ``Delivery``: given up already) while the
-        claim is renewed, ending the claim when the attempt fails or is
-        cancelled, so that its retry sends at once; the caller records the
-        outcome, which ends it. A send stopped, its claim lost, is retried."""
+        claim is renewed; the caller records the outcome, which ends the
+        claim. An attempt that fails or is cancelled ends its claim, so that
+        its retry sends at once, unless the mail may be with the server (see
+        ``Held.end_unsent``). A send stopped, its claim lost, is retried."""
         if isinstance(message, Delivery):
             return message
         claim, key = claimed.claim, claimed.key
+        handover = Handover()
         try:
-            return await claimed.sending(self.send(note, recipients, message))
+            return await claimed.sending(self.send(note, recipients, message, handover))
         except ClaimLost as lost:
-            await claim.release(self.pool, key, claimed.since)
+            await claimed.end_unsent(handover)
             err = self.claim_lost(note, lost)
             await self._waits(claim, key, note, err)
             raise err from None
         except ApplicationError as err:
-            await claim.release(self.pool, key, claimed.since)
+            await claimed.end_unsent(handover)
             await self._waits(claim, key, note, err)
             raise
         except BaseException:
-            await claim.release(self.pool, key, claimed.since)
+            await claimed.end_unsent(handover)
             raise
 
     async def _waits(
@@ -1189,10 +1268,14 @@ class Notifier:
         return [self.store.get(ref) for ref in note.attachments]
 
     async def send(
-        self, note: Notification, recipients: list[str], message: EmailMessage
+        self,
+        note: Notification,
+        recipients: list[str],
+        message: EmailMessage,
+        handover: Handover | None = None,
     ) -> Delivery:
         """Send ``message``, the mail of ``note`` to ``recipients``; say what
-        came of it.
+        came of it. ``handover`` is told when the message may be with the server.
 
         A failure that may pass (the server away or busy, a 4xx, a policy
         refusal) is raised, for the activity to be retried. One no retry
@@ -1200,7 +1283,7 @@ class Notifier:
         refused (see ``undeliverable``).
         """
         try:
-            refused = await self.mailer.send(message)
+            refused = await self.mailer.send(message, handover)
         except (aiosmtplib.SMTPException, OSError) as err:
             given_up = (
                 undeliverable(err)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import timedelta
 
 from temporalio.client import (
     Client,
@@ -40,6 +41,12 @@ log = logging.getLogger(__name__)
 
 SCHEDULE_ID = "approval-batch-weekly"
 TIME_ZONE = "Asia/Shanghai"
+# How long a start waits for an existing schedule to be read back before it
+# updates it (see ``ensure_batch_schedule``).
+DESCRIBE_WAIT = timedelta(seconds=10)
+# What a read that gets no answer in time ends with: the client's own time
+# limit (``CANCELLED``, "Timeout expired") or the server's.
+_NO_ANSWER_YET = (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED)
 
 
 def batch_schedule(settings: Settings) -> Schedule:
@@ -65,21 +72,44 @@ def batch_schedule(settings: Settings) -> Schedule:
 
 
 async def ensure_batch_schedule(client: Client, settings: Settings) -> None:
-    """Create the schedule, or bring an existing one in line with the configuration."""
+    """Create the schedule, or bring an existing one in line with the configuration.
+
+    Worker replicas starting at the same second all come here: one creates the
+    schedule, the others find it created and update it. Updating reads the
+    schedule back first, which the server answers only once its scheduler has
+    run the new schedule; on a busy host that is later than a start should
+    wait (``DESCRIBE_WAIT``). Such a schedule is left as its creator made it,
+    from the same configuration: one schedule all the same, and no error.
+    """
     schedule = batch_schedule(settings)
     try:
         await client.create_schedule(SCHEDULE_ID, schedule)
         log.info("batch schedule created cron=%s", settings.batch_schedule)
+        return
     except ScheduleAlreadyRunningError:
+        pass
 
-        def replace(current: ScheduleUpdateInput) -> ScheduleUpdate:
-            # The configuration's action, times and policy; the state is the
-            # operators' (a pause and its note survive every start).
-            state = current.description.schedule.state
-            return ScheduleUpdate(schedule=dataclasses.replace(schedule, state=state))
+    def replace(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        # The configuration's action, times and policy; the state is the
+        # operators' (a pause and its note survive every start).
+        state = current.description.schedule.state
+        return ScheduleUpdate(schedule=dataclasses.replace(schedule, state=state))
 
-        await client.get_schedule_handle(SCHEDULE_ID).update(replace)
-        log.info("batch schedule updated cron=%s", settings.batch_schedule)
+    try:
+        await client.get_schedule_handle(SCHEDULE_ID).update(
+            replace, rpc_timeout=DESCRIBE_WAIT
+        )
+    except RPCError as err:
+        if err.status not in _NO_ANSWER_YET:
+            raise
+        log.info(
+            "batch schedule left as it is cron=%s: it does not answer yet, as one"
+            " another worker has just created does (or the server is busy); a"
+            " later start brings it in line",
+            settings.batch_schedule,
+        )
+        return
+    log.info("batch schedule updated cron=%s", settings.batch_schedule)
 
 
 async def ensure_standing_workflows(

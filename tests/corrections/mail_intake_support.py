@@ -36,7 +36,7 @@ from activities.mail_intake import (
     mailbox_activities,
 )
 from activities.mailbox import MaildirSource, MailSource
-from activities.notify import Mailer
+from activities.notify import Handover, Mailer
 from certflow.config import Settings
 from certflow.models import DocumentRef, Stage
 from starter.smtp_sink import MailSink, read_maildir
@@ -96,11 +96,13 @@ class FlakyMailer:
     inner: MailSender
     failures: int = 1
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(
+        self, message: EmailMessage, handover: Handover | None = None
+    ) -> None:
         if self.failures > 0:
             self.failures -= 1
             raise SimulatedCrash("crash before the reply went out")
-        await self.inner.send(message)
+        await self.inner.send(message, handover)
 
 
 class FlakyStore(DocumentStore):

@@ -18,8 +18,11 @@ database real.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -29,8 +32,11 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
 
 import activities.notify as notify
+from activities.notify import Notifier
+from certflow.activity_models import Notification
 from certflow.config import Settings
 from certflow.models import Role
+from tests.support import waiting_on_locks
 from tests.workflow.test_mail_overlap import (
     ACCEPTED,
     HeldServer,
@@ -86,6 +92,29 @@ class HeldAtRecipient(HeldServer):
         return ACCEPTED
 
 
+@contextlib.asynccontextmanager
+async def attempt_held_at_recipient(
+    settings: Settings, resources: Any
+) -> AsyncIterator[tuple[Notification, HeldAtRecipient, Notifier, asyncio.Task[None]]]:
+    """An attempt sending a new mail, held by the server before it is handed
+    over: the mail, the server, the sender and the attempt."""
+    mail = note([Role.SITE])
+    server = HeldAtRecipient()
+    async with held_server(server):
+        sender = notifier(settings, resources, server.port)
+        attempt = asyncio.create_task(sender.notify(mail))
+        await until(lambda: server.arrived == 1)
+        yield mail, server, sender, attempt
+
+
+async def lock_row(conn: Any, mail: Notification) -> None:
+    """Hold the mail's row in ``conn``'s transaction: renewals wait for it."""
+    await conn.execute(
+        "SELECT 1 FROM notifications WHERE idempotency_key = $1 FOR UPDATE",
+        mail.idempotency_key,
+    )
+
+
 async def test_two_live_attempts_send_a_mail_once_while_the_first_renews_its_claim(
     settings: Settings, resources: Any, short_claims: timedelta
 ) -> None:
@@ -137,12 +166,8 @@ async def test_an_attempt_whose_claim_was_taken_over_does_not_send(
     hands the mail over: the attempt stops, sends nothing, and leaves the claim
     to its new holder."""
     pool, _ = resources
-    mail = note([Role.SITE])
-    server = HeldAtRecipient()
-    async with held_server(server):
-        sender = notifier(settings, resources, server.port)
-        attempt = asyncio.create_task(sender.notify(mail))
-        await until(lambda: server.arrived == 1)
+    async with attempt_held_at_recipient(settings, resources) as held:
+        mail, server, _, attempt = held
         # Another attempt's claim, as if this one's had lapsed and been taken.
         newer = await pool.fetchval(
             "UPDATE notifications SET sending_since = now() + interval '1 hour'"
@@ -162,21 +187,15 @@ async def test_an_attempt_that_cannot_renew_its_claim_stops_before_it_lapses(
     settings: Settings, resources: Any, short_claims: timedelta
 ) -> None:
     """The mail's row locked (renewals wait), while the server holds the mail
-    before it is handed over: the attempt stops within the lapse, unsent."""
+    before it is handed over: the attempt stops within the lapse, unsent, and
+    ends its claim."""
     pool, _ = resources
-    mail = note([Role.SITE])
     loop = asyncio.get_running_loop()
-    server = HeldAtRecipient()
-    async with held_server(server):
-        sender = notifier(settings, resources, server.port)
-        attempt = asyncio.create_task(sender.notify(mail))
-        await until(lambda: server.arrived == 1)
+    async with attempt_held_at_recipient(settings, resources) as held:
+        mail, server, _, attempt = held
         started = loop.time()
         async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT 1 FROM notifications WHERE idempotency_key = $1 FOR UPDATE",
-                mail.idempotency_key,
-            )
+            await lock_row(conn, mail)
             # The attempt hangs up; it ends once it can write to the row again.
             await until(lambda: server.dropped == 1)
             stopped = loop.time() - started
@@ -185,6 +204,8 @@ async def test_an_attempt_that_cannot_renew_its_claim_stops_before_it_lapses(
     assert raised.value.type == CLAIM_LOST
     assert stopped < short_claims.total_seconds()
     assert server.taken == []
+    # Its claim ended (once the renewal under way was made): the retry goes.
+    assert (await claim_of(pool, mail))["sending_since"] is None
 
 
 async def test_a_retry_finding_the_claim_says_when_it_lapses_in_one_line(
@@ -229,3 +250,39 @@ async def test_a_retry_finding_the_claim_says_when_it_lapses_in_one_line(
     assert "still running" not in str(raised.value)
     assert raised.value.type == BEING_SENT
     assert raised.value.category == ApplicationErrorCategory.BENIGN
+
+
+async def test_an_attempt_stopped_before_handing_its_mail_over_ends_its_claim(
+    settings: Settings, resources: Any, short_claims: timedelta
+) -> None:
+    """Regression: an attempt cancelled (its worker shutting down) while one of
+    its renewals was under way left that renewal running, cancelled but not
+    awaited: the renewal moved the claim on after the attempt had ended it by
+    the time it last knew, so the claim stayed, and the retry waited for it to
+    lapse. The attempt now waits for its renewal and ends the claim it holds:
+    stopped before its mail went to the server, the retry sends it at once."""
+    pool, _ = resources
+    async with attempt_held_at_recipient(settings, resources) as held:
+        mail, server, sender, attempt = held
+        async with pool.acquire() as conn:
+            # The mail's row held: the attempt's next renewal waits for it.
+            await conn.execute("BEGIN")
+            await lock_row(conn, mail)
+            await waiting_on_locks(pool, 1)
+            # The row let go, the renewal is made; before the attempt hears of
+            # it (the event loop held meanwhile), the attempt is cancelled.
+            committing = asyncio.create_task(conn.execute("COMMIT"))
+            await asyncio.sleep(0)
+            time.sleep(0.3)  # noqa: ASYNC251 (the loop held on purpose)
+            attempt.cancel()
+            await committing
+        with pytest.raises(asyncio.CancelledError):
+            await attempt
+        assert server.taken == [] and server.dropped == 1
+
+        row = await claim_of(pool, mail)
+        assert row["sending_since"] is None and row["sent_at"] is None
+        server.release.set()
+        await sender.notify(mail)  # the retry, at once
+        assert len(server.taken) == 1
+    assert await settled_sent(pool, mail)

@@ -562,14 +562,15 @@ async def recording_waits(pool: Any) -> bool:
     return waiting > 0
 
 
-async def test_an_attempt_cancelled_leaves_no_claim_and_records_a_mail_it_sent(
+async def test_an_attempt_cancelled_once_its_mail_went_over_keeps_its_claim(
     settings: Settings, resources: Any
 ) -> None:
     """An attempt cancelled (its worker shutting down) while the server holds
-    its mail ends its claim: the retry sends at once. Regression: one cancelled
-    once the server had taken its mail, while recording it, lost the record
-    with it; the mail kept its claim and no ``sent_at``, and was sent again
-    once the claim had lapsed."""
+    the message it was given, unanswered, may have left the mail there: its
+    claim is left to lapse, as a dead attempt's, and the retry does not send
+    the mail at once. Before, the claim was ended and the retry sent a second
+    copy at once. (One stopped before its message went over ends its claim:
+    ``test_mail_claim_renewal``.)"""
     pool, _ = resources
     mail = note([Role.SITE])
     async with held_server() as server:
@@ -580,17 +581,34 @@ async def test_an_attempt_cancelled_leaves_no_claim_and_records_a_mail_it_sent(
         with pytest.raises(asyncio.CancelledError):
             await cut
         row = await claim_of(pool, mail)
-        assert row["sent_at"] is None and row["sending_since"] is None
+        assert row["sent_at"] is None and row["sending_since"] is not None
 
+        with pytest.raises(ApplicationError) as retried:
+            await sender.notify(mail)
+        assert retried.value.type == BEING_SENT
+        assert server.arrived == 1
+
+
+async def test_an_attempt_cancelled_while_recording_records_the_mail_it_sent(
+    settings: Settings, resources: Any
+) -> None:
+    """Regression: an attempt cancelled (its worker shutting down) once the
+    server had taken its mail, while recording it, lost the record with it;
+    the mail kept its claim and no ``sent_at``, and was sent again once the
+    claim had lapsed."""
+    pool, _ = resources
+    mail = note([Role.SITE])
+    async with held_server() as server:
+        sender = notifier(settings, resources, server.port)
         attempt = asyncio.create_task(sender.notify(mail))
-        await until(lambda: server.arrived == 2)
+        await until(lambda: server.arrived == 1)
         async with pool.acquire() as conn, conn.transaction():
             # The row held: the attempt's record waits for it, and is cancelled.
             await conn.execute(
                 "SELECT 1 FROM notifications WHERE idempotency_key = $1 FOR UPDATE",
                 mail.idempotency_key,
             )
-            server.let_through(1)
+            server.let_through(0)
             await eventually(lambda: recording_waits(pool))
             attempt.cancel()
             with pytest.raises(asyncio.CancelledError):

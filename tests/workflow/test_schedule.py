@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,13 +34,15 @@ from certflow.models import Stage
 from certflow.plan import PaymentRecord, PlanState
 from certflow.plan_details import batch_summary
 from certflow.timeutil import CST, cst_date
+from starter import schedules
 from starter.schedules import SCHEDULE_ID, TIME_ZONE, ensure_batch_schedule
 from tests.cli.conftest import certflow_runner
 from tests.cli.test_commands import GM
 from tests.conftest import replay_all
 from tests.support import dev_server_on_free_ports, sample_plan, unique_plan_id
-from worker import build_worker, connect
+from worker import build_worker, connect, ensure_standing_work
 from workflows import ExamPlanWorkflow
+from workflows.mailbox import MAILBOX_WORKFLOW_ID
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(90)]
 
@@ -276,3 +279,62 @@ async def test_a_scheduled_batch_is_shown_and_decided_with_the_staff_tool(
     )
     assert t("cli.batch_approved", plans=plan_id) in closed.out
     await replay_all([run, batch, plan])
+
+
+async def test_workers_starting_together_ensure_one_schedule_without_an_error(
+    settings: Settings,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression: worker replicas starting at the same second both tried to
+    create the schedule; the one that found it created went on to update it,
+    and waited to read it back until the server's scheduler had run the new
+    schedule once. On a busy host that took longer than the call may wait,
+    and the replica logged "batch schedule and mailbox poller not ensured" at
+    ERROR, though there was one schedule and one poller all the same.
+
+    The server's scheduler is held here (no system worker), as on a host too
+    busy to run it in time: a schedule just created never answers. The replica
+    finding it created waits 2 s for it here (10 s in production), and leaves
+    it as it is."""
+    monkeypatch.setattr(schedules, "DESCRIBE_WAIT", timedelta(seconds=2))
+    server = dev_server_on_free_ports(
+        tmp_path / "t.sqlite", dynamic_config={"worker.perNamespaceWorkerCount": 0}
+    )
+    async with server:
+        dev = settings.model_copy(
+            update={
+                "temporal": settings.temporal.model_copy(
+                    update={"address": server.address, "task_queue": uuid.uuid4().hex}
+                )
+            }
+        )
+        replicas = [await connect(dev) for _ in range(2)]
+
+        with caplog.at_level(logging.INFO):
+            await asyncio.gather(*(ensure_standing_work(c, dev) for c in replicas))
+
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert errors == []
+        said = [r.getMessage() for r in caplog.records if r.name == schedules.__name__]
+        assert sum(line.startswith("batch schedule created") for line in said) == 1
+        assert sum(line.startswith("batch schedule left") for line in said) == 1
+        assert sum(line.startswith("mailbox poller running") for line in said) == 2
+
+        client = replicas[0]
+        listed = await until(
+            lambda: schedule_ids(client), lambda ids: ids != [], "the schedule listed"
+        )
+        assert listed == [SCHEDULE_ID]
+        pollers = [
+            run.id
+            async for run in client.list_workflows(
+                f"WorkflowId = '{MAILBOX_WORKFLOW_ID}' AND ExecutionStatus = 'Running'"
+            )
+        ]
+        assert pollers == [MAILBOX_WORKFLOW_ID]
+
+
+async def schedule_ids(client: Client) -> list[str]:
+    return [entry.id async for entry in await client.list_schedules()]
