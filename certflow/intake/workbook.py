@@ -29,10 +29,6 @@ from certflow.intake.sheetstate import (
     xlsx_formula_cells,
 )
 
-# Title rows above the header and signature rows below the data are allowed on
-# top of the row cap.
-LAYOUT_ALLOWANCE = 200
-
 
 @dataclass(frozen=True)
 class Grid:
@@ -91,7 +87,7 @@ def _read_spreadsheet(
     data: bytes, kind: Format, limits: IntakeLimits, marks: Marks
 ) -> Workbook | Refusal:
     """Read every sheet; ``marks`` names the zip members worth reading again."""
-    cap = limits.max_rows + LAYOUT_ALLOWANCE
+    cap = limits.max_sheet_rows
     try:
         book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
         read = []
@@ -167,7 +163,7 @@ def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
     open_quote = _unclosed_quote(text)
     if open_quote is not None:
         return Refusal("csv_open_quote", {"line": open_quote})
-    cap = limits.max_rows + LAYOUT_ALLOWANCE
+    cap = limits.max_sheet_rows
     rows: list[list[CellValue]] = []
     try:
         for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
