@@ -48,6 +48,9 @@ _ROLES = {
     "boolean-value": _CONTENT,
     "formula": _CONTENT,
 }
+# How many names' roles are remembered: an office suite's file uses a few
+# dozen.
+_NAMES_KEPT = 1024
 # A count of more digits is taken as ``_HUGE``: far past any cap.
 _DIGITS = 18
 _HUGE = 10**_DIGITS
@@ -129,7 +132,9 @@ class OdsExtent:
         walks: list[_Walk] = []  # the sheets open, the innermost last
 
         def role(name: str) -> int:
-            found = roles[name] = _ROLES.get(name.rpartition(":")[2], _OTHER)
+            found = _ROLES.get(name.rpartition(":")[2], _OTHER)
+            if len(roles) < _NAMES_KEPT:  # a file may make up names without end
+                roles[name] = found
             return found
 
         def start(tag: str, attributes: dict[str, str]) -> None:
