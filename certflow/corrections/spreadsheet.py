@@ -31,6 +31,7 @@ _REFUSALS = {
     "macro_workbook": "macro_attachment",
     "file_too_large": "attachment_too_large",
     "too_many_rows": "attachment_too_large",
+    "sheet_too_large": "attachment_too_large",
     "zip_ratio": "attachment_too_large",
     "zip_too_large": "attachment_too_large",
     "zip_too_many_members": "attachment_too_large",

@@ -15,7 +15,11 @@ import struct
 import zipfile
 from dataclasses import dataclass, field
 from enum import StrEnum
+from xml.parsers import expat
 
+from openpyxl.utils import get_column_letter
+
+from certflow.intake.extent import OdsExtent
 from certflow.intake.limits import IntakeLimits
 from certflow.text import HAN
 
@@ -46,6 +50,8 @@ _TYPED_MARK = re.compile(rb't="(?:e|array)"')
 # again (a mark with long namespace prefixes included).
 _SEAM = 64
 _MAX_ZIP_MEMBERS = 5000
+# A sheet has at most this many columns in any office suite.
+_MAX_COLUMNS = 16384
 
 
 class Format(StrEnum):
@@ -151,8 +157,10 @@ def _sniff_zip(data: bytes, limits: IntakeLimits, marks: Marks) -> Format | Refu
         return kind
 
     # A directory can lie about sizes; inflating each member in bounded chunks
-    # stops at the declared size and the CRC check exposes the lie.
-    return _verify_members(archive, members, marks) or kind
+    # stops at the declared size and the CRC check exposes the lie. An ods's
+    # sheets are measured on the way, before the cell reader makes a cell.
+    extent = _Extent(limits) if kind is Format.ODS else None
+    return _verify_members(archive, members, marks, extent) or kind
 
 
 def _zip_kind(archive: zipfile.ZipFile, names: set[str]) -> Format | Refusal:
@@ -186,11 +194,15 @@ def _zip_kind(archive: zipfile.ZipFile, names: set[str]) -> Format | Refusal:
 
 
 def _verify_members(
-    archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], marks: Marks
+    archive: zipfile.ZipFile,
+    members: list[zipfile.ZipInfo],
+    marks: Marks,
+    extent: _Extent | None,
 ) -> Refusal | None:
     overlap = _SEAM
     for member in members:
         name = member.filename
+        measure = extent if extent is not None and name == "content.xml" else None
         try:
             with archive.open(member) as stream:
                 tail = b""
@@ -199,11 +211,48 @@ def _verify_members(
                     _note_marks(name, tail + chunk[:overlap], marks)
                     _note_marks(name, chunk, marks)
                     tail = chunk[-overlap:]
+                    if measure is not None and (refused := measure.feed(chunk)):
+                        return refused
+            if measure is not None and (refused := measure.feed(b"", final=True)):
+                return refused
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError):
             return Refusal("damaged", {})
         except RuntimeError:
             return Refusal("encrypted", {})
     return None
+
+
+class _Extent:
+    """An ods's ``content.xml`` measured as it is inflated (``OdsExtent``),
+    refused as soon as a sheet reaches past the row cap or the sheets
+    together past ``max_cells``: the cell reader would make every cell."""
+
+    def __init__(self, limits: IntakeLimits) -> None:
+        self.limits = limits
+        self.walk = OdsExtent()
+
+    def feed(self, chunk: bytes, *, final: bool = False) -> Refusal | None:
+        """Measure the next ``chunk``; why the file is refused, if it is."""
+        try:
+            self.walk.feed(chunk, final=final)
+        except expat.ExpatError:
+            return Refusal("damaged", {})
+        limits, walk = self.limits, self.walk
+        if walk.tallest is not None and walk.tallest.rows > limits.max_sheet_rows:
+            return Refusal("too_many_rows", {"limit": limits.max_rows})
+        largest = walk.largest
+        if largest is not None and walk.cells > limits.max_cells:
+            letter = get_column_letter(min(largest.columns, _MAX_COLUMNS))
+            fields = {
+                "sheet": largest.name,
+                "rows": largest.rows,
+                "row": largest.widest_row,
+                "column": letter,
+                "cells": walk.cells,
+                "limit": limits.max_cells,
+            }
+            return Refusal("sheet_too_large", fields)
+        return None
 
 
 def _note_marks(name: str, piece: bytes, marks: Marks) -> None:

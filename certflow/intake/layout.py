@@ -343,16 +343,19 @@ class _Leftovers:
     考核结果 formula showing 不合格, a 总成绩 formula showing 0. Only the
     candidates there are get a name, and the rows left over keep the rest.
     A row whose identity columns (``IDENTITY_COLUMNS``) read empty names
-    nobody; a formula saved without its result there may hold a name, so
-    such a row is a data row. Each other cell of the table's columns reads
-    empty (a formula error, an array formula's cell saved without its value
-    read so, see ``common._formulas_in_blank_rows``), or holds the 序号, a
-    formula (whatever it shows, its result saved or not), or, in a template
-    column (``_TEMPLATE_COLUMNS``), a value the column holds in a data row
-    above: the template's value filled down, which the rows filled in keep
-    (a 缺考 or 护照 typed over some of them does not stop it). Anything else
-    (a typed score, 考核结果 or 备注, a value no data row above holds) is
-    data. A cell saying that nothing follows (``end_marker``), in any column,
+    nobody; a formula saved without its result there may hold a name, so such a
+    row is a data row. A template may number its places with an ID, admission
+    or staff number computed by formula too: a row whose name reads empty and
+    whose numbers only formulas show names nobody when the rest of it holds no
+    data, and is a data row, as before, beside data. Each other cell of the
+    table's columns reads empty (a formula error, an array formula's cell saved
+    without its value read so, see ``common._formulas_in_blank_rows``), or
+    holds the 序号, a formula (whatever it shows, its result saved or not), or,
+    in a template column (``_TEMPLATE_COLUMNS``), a value the column holds in a
+    data row above: the template's value filled down, which the rows filled in
+    keep (a 缺考 or 护照 typed over some of them does not stop it). Anything else
+    (a typed score, 考核结果 or 备注, a value no data row above holds) is data. A
+    cell saying that nothing follows (``end_marker``), in any column,
     makes the row the list's end. Cells beside the table are not looked at,
     as for any row; a row with nothing in the table's columns is a data row.
     """
@@ -382,15 +385,37 @@ class _Leftovers:
         if name < width and type(value := row[name]) is str and "下" not in value:
             if value.isprintable() and not value.isspace() and value:
                 return None  # a name: the usual row, settled at once
+        number = index + 1
+        computed = False
         for position in self.identity:
             if position < width:
                 value = row[position]
                 if not _empty(value) and end_marker(value) is None:
-                    return None
-        number = index + 1
+                    if position == name or not self._formula(number, position):
+                        return None
+                    computed = True
         if self.unknown and any((number, p) in self.unknown for p in self.identity):
             return None
 
+        found = self._content(row, number)
+        if not computed:
+            return found
+        # Only a formula fills the ID or admission number in: the template
+        # numbers its places, and the row is one when it holds no data.
+        if found is not None and found.kind is _Kind.DATA:
+            return None  # someone's data beside it: a candidate's row
+        if found is not None and found.kind is _Kind.MARKER:
+            return found
+        return _Leftover(_Kind.PREFILLED)
+
+    def _formula(self, number: int, position: int) -> bool:
+        """Whether the cell at row ``number``, ``position`` holds a formula."""
+        return (number, position) in self.grid.formulas()
+
+    def _content(self, row: list[CellValue], number: int) -> _Leftover | None:
+        """What the row ``number`` holds in the table's other columns than
+        its identity, when these read empty: None when nothing."""
+        width = len(row)
         marker = next(filter(None, map(end_marker, row)), None)
         kind = None
         for position, column in self.others:
@@ -418,7 +443,7 @@ class _Leftovers:
         down from the data rows above."""
         if position in self.seen and self._filled_down(column, position, value):
             return True
-        return (number, position) in self.grid.formulas()
+        return self._formula(number, position)
 
     def _filled_down(self, column: Column, position: int, value: CellValue) -> bool:
         text = compact(value)

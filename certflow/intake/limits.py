@@ -7,6 +7,9 @@ from pydantic import Field
 from certflow.models import Model
 
 MIB = 1024 * 1024
+# Title rows above the header and signature rows below the data are allowed on
+# top of the row cap.
+LAYOUT_ALLOWANCE = 200
 
 
 class IntakeLimits(Model):
@@ -21,6 +24,17 @@ class IntakeLimits(Model):
     saved without its result or a formula error: each is named to the uploader,
     and a few bytes can claim millions of them (an ods cell repeated over a
     whole row, that row repeated down the sheet).
+
+    ``max_cells`` caps the cells an ods's sheets reach together: for each
+    sheet, its first row to its last holding content times its first column
+    to the farthest holding content, the empty cells between included, as
+    the cell reader makes them. It is counted in the file's XML before any
+    cell is made (``certflow.intake.extent``): a few bytes can claim
+    millions (a cell repeated along a row, the row repeated down), and the
+    rows and columns an office suite saves past the table, holding nothing,
+    count for nothing. The largest real upload, 20,000 candidates on some 15
+    columns, reaches 300,000; a 40-row form reaching the last column
+    (16,384) 655,360.
     """
 
     max_bytes: int = Field(default=20 * MIB, gt=0)
@@ -28,3 +42,9 @@ class IntakeLimits(Model):
     max_uncompressed_bytes: int = Field(default=200 * MIB, gt=0)
     max_zip_ratio: int = Field(default=200, gt=0)
     max_unread_cells: int = Field(default=100_000, gt=0)
+    max_cells: int = Field(default=1_000_000, gt=0)
+
+    @property
+    def max_sheet_rows(self) -> int:
+        """The most rows a sheet may reach: the row cap and the layout rows."""
+        return self.max_rows + LAYOUT_ALLOWANCE

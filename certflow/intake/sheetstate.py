@@ -97,6 +97,11 @@ _XLSX_PATTERNS = {
     "cell_end": rb"</{p}c>",
 }
 _TAG_END = re.compile(rb">")
+# A workbook's sheets, its relationships, and their attributes, as
+# ``sheet_parts`` reads them.
+_SHEET_TAG = re.compile(r"<(?:\w+:)?sheet\b[^>]*>")
+_RELATIONSHIP = re.compile(r"<Relationship\b[^>]*>")
+_ATTRIBUTE = re.compile(r'([\w:]+)="([^"]*)"')
 
 
 _BIFF_BOF = 0x0809
@@ -208,7 +213,7 @@ class SheetState:
     them that an array (ods: matrix) formula fills past its first cell also
     in ``array_uncalculated``), the cells holding a formula error with the
     error as the office suite shows it (``#N/A``), and (xls and ods only:
-    an xlsx's are read when asked, ``xlsx_formula_cells``) every cell
+    an xlsx's are read when asked, ``XlsxFormulas``) every cell
     holding a formula."""
 
     hidden_rows: dict[str, frozenset[int]]
@@ -259,23 +264,32 @@ def sheet_state(
     return SheetState({}, {})
 
 
-def sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
-    """The zip member of an xlsx holding the sheet named ``sheet``."""
+def sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
+    """The zip member of an xlsx holding each sheet, by the sheet's name.
+
+    The workbook and its relationships are read once for every sheet: a
+    workbook may list thousands of sheets, and looking each up in both would
+    cost work growing with the square of their number.
+    """
     book = archive.read("xl/workbook.xml").decode("utf-8", "replace")
     rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
-    for tag in re.findall(r"<(?:\w+:)?sheet\b[^>]*>", book):
-        name = re.search(r'\bname="([^"]*)"', tag)
-        rid = re.search(r'\br:id="([^"]*)"', tag)
-        if name and rid and html.unescape(name.group(1)) == sheet:
-            target = re.search(
-                rf'<Relationship\b[^>]*\bId="{re.escape(rid.group(1))}"[^>]*>', rels
-            )
-            path = re.search(r'\bTarget="([^"]*)"', target.group(0)) if target else None
-            if path is None:
-                return None
-            member = path.group(1)
-            return member.lstrip("/") if member.startswith("/") else f"xl/{member}"
-    return None
+    targets: dict[str, str] = {}
+    for tag in _RELATIONSHIP.findall(rels):
+        attributes = dict(_ATTRIBUTE.findall(tag))
+        if "Id" in attributes and "Target" in attributes:
+            targets.setdefault(attributes["Id"], attributes["Target"])
+    # Names are unique in a workbook; of two alike, the first is taken.
+    found: dict[str, str | None] = {}
+    for tag in _SHEET_TAG.findall(book):
+        attributes = dict(_ATTRIBUTE.findall(tag))
+        if "name" in attributes and "r:id" in attributes:
+            name = html.unescape(attributes["name"])
+            found.setdefault(name, targets.get(attributes["r:id"]))
+    return {
+        sheet: member.lstrip("/") if member.startswith("/") else f"xl/{member}"
+        for sheet, member in found.items()
+        if member is not None
+    }
 
 
 def _xlsx_state(
@@ -290,8 +304,9 @@ def _xlsx_state(
     if marks is not None and not (marks.hidden or marks.uncalculated or marks.errors):
         return state  # the usual workbook: no member to read again
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        parts = sheet_parts(archive)
         for name in names:
-            path = sheet_part(archive, name)
+            path = parts.get(name)
             if path is None or archive.getinfo(path).file_size > _MAX_PART:
                 continue
             hidden = marks is None or path in marks.hidden
@@ -423,34 +438,56 @@ def _error_cells(xml: bytes, height: int, unread: _Allowance) -> dict[Cell, str]
     return found
 
 
-def xlsx_formula_cells(data: bytes, name: str, height: int) -> frozenset[Cell]:
-    """The cells of the xlsx sheet named ``name`` holding a formula, whatever
-    it shows, and those an array formula fills; rows past ``height`` are
-    left out.
+class XlsxFormulas:
+    """The cells of an xlsx's sheets holding a formula, each sheet read for
+    them only when first asked.
 
-    Read only when asked: most uploads never need them, and an ordinary
-    workbook's members are not read again (``Marks``). Best effort, as the
-    rest of this module: a part it cannot read gives nothing.
+    Most uploads never ask, and an ordinary workbook's members are not read
+    again (``Marks``). The archive is opened, and its sheets listed, once for
+    the whole file: a workbook may hold thousands of sheets, each asked while
+    the table is looked for, and opening it again for each would cost work
+    growing with the square of their number. Best effort, as the rest of this
+    module: a part it cannot read gives nothing.
     """
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            path = sheet_part(archive, name)
-            if path is None or archive.getinfo(path).file_size > _MAX_PART:
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._opened: tuple[zipfile.ZipFile | None, dict[str, str]] | None = None
+
+    def cells(self, name: str, height: int) -> frozenset[Cell]:
+        """The cells of the sheet named ``name`` holding a formula, whatever
+        it shows, and those an array formula fills; rows past ``height`` are
+        left out."""
+        archive, parts = self._open()
+        path = parts.get(name)
+        if archive is None or path is None:
+            return frozenset()
+        try:
+            if archive.getinfo(path).file_size > _MAX_PART:
                 return frozenset()
             xml = archive.read(path)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
-        return frozenset()
-    sheet = _Sheet(xml)
-    kept = _kept()
-    found: set[Cell] = set()
-    for match in sheet.patterns["formula"].finditer(xml):
-        tag = sheet.start_tag(match.start())
-        place = None if tag is None else sheet.place(*tag)
-        if place is not None and place[0] <= height:
-            kept.keep(found, (place,))
-    for span in _array_ranges(sheet, height):
-        kept.keep(found, _filled(span))
-    return frozenset(found)
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+            return frozenset()
+        sheet = _Sheet(xml)
+        kept = _kept()
+        found: set[Cell] = set()
+        for match in sheet.patterns["formula"].finditer(xml):
+            tag = sheet.start_tag(match.start())
+            place = None if tag is None else sheet.place(*tag)
+            if place is not None and place[0] <= height:
+                kept.keep(found, (place,))
+        for span in _array_ranges(sheet, height):
+            kept.keep(found, _filled(span))
+        return frozenset(found)
+
+    def _open(self) -> tuple[zipfile.ZipFile | None, dict[str, str]]:
+        if self._opened is None:
+            try:
+                archive = zipfile.ZipFile(io.BytesIO(self._data))
+                self._opened = archive, sheet_parts(archive)
+            except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+                self._opened = None, {}
+        return self._opened
 
 
 class _Sheet:

@@ -25,13 +25,9 @@ from certflow.intake.sheetstate import (
     Merge,
     SheetState,
     TooManyUnreadCells,
+    XlsxFormulas,
     sheet_state,
-    xlsx_formula_cells,
 )
-
-# Title rows above the header and signature rows below the data are allowed on
-# top of the row cap.
-LAYOUT_ALLOWANCE = 200
 
 
 @dataclass(frozen=True)
@@ -91,7 +87,7 @@ def _read_spreadsheet(
     data: bytes, kind: Format, limits: IntakeLimits, marks: Marks
 ) -> Workbook | Refusal:
     """Read every sheet; ``marks`` names the zip members worth reading again."""
-    cap = limits.max_rows + LAYOUT_ALLOWANCE
+    cap = limits.max_sheet_rows
     try:
         book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
         read = []
@@ -121,6 +117,8 @@ def _read_spreadsheet(
         )
     except TooManyUnreadCells as refused:
         return Refusal("too_many_unread_cells", {"limit": refused.limit})
+    # One for the whole file: it opens the xlsx once, when a sheet first asks.
+    xlsx = XlsxFormulas(data) if kind is Format.XLSX else None
     sheets = [
         Grid(
             name,
@@ -131,7 +129,7 @@ def _read_spreadsheet(
             uncalculated=state.uncalculated.get(name, frozenset()),
             array_uncalculated=state.array_uncalculated.get(name, frozenset()),
             errors=state.errors.get(name, {}),
-            formula_cells=_formula_cells(data, kind, name, state, cap),
+            formula_cells=_formula_cells(xlsx, state, name, cap),
         )
         for name, rows, visible, merged in read
     ]
@@ -139,16 +137,16 @@ def _read_spreadsheet(
 
 
 def _formula_cells(
-    data: bytes, kind: Format, name: str, state: SheetState, last_row: int
+    xlsx: XlsxFormulas | None, state: SheetState, name: str, last_row: int
 ) -> Callable[[], frozenset[Cell]]:
     """What gives the formula cells of the sheet ``name``: those the walk of
-    an xls or an ods found, or (xlsx) the sheet read for them once, when
+    an xls or an ods found, or (``xlsx``) the sheet read for them once, when
     first asked. Most uploads never ask, and an xlsx sheet is not read again
     for nothing."""
-    if kind is not Format.XLSX:
+    if xlsx is None:
         found = state.formulas.get(name, frozenset())
         return lambda: found
-    return cache(lambda: xlsx_formula_cells(data, name, last_row))
+    return cache(lambda: xlsx.cells(name, last_row))
 
 
 def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
@@ -167,7 +165,7 @@ def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
     open_quote = _unclosed_quote(text)
     if open_quote is not None:
         return Refusal("csv_open_quote", {"line": open_quote})
-    cap = limits.max_rows + LAYOUT_ALLOWANCE
+    cap = limits.max_sheet_rows
     rows: list[list[CellValue]] = []
     try:
         for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):

@@ -8,6 +8,7 @@ import zipfile
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
@@ -46,6 +47,23 @@ def sample_plan() -> PlanInfo:
 @pytest.fixture
 def plan() -> PlanInfo:
     return sample_plan()
+
+
+def run_hooked(
+    action: Callable[[], object],
+    hook: Any,
+    install: Callable[[Any], None],
+    installed: Callable[[], Any],
+) -> None:
+    """Run ``action`` with ``hook`` installed by ``install`` (``sys.settrace``
+    or ``sys.setprofile``), then put back the hook ``installed`` gave before:
+    the tests count the work a reading does, not its time."""
+    before = installed()
+    install(hook)
+    try:
+        action()
+    finally:
+        install(before)
 
 
 def sheet_file(path: Path, rows: list[list[object]]) -> bytes:

@@ -30,6 +30,8 @@ from xml.sax.saxutils import escape
 import pytest
 
 from certflow.intake import (
+    SignInReading,
+    SummaryReading,
     read_candidate_sign_in,
     read_evaluator_sign_in,
     read_score_summary,
@@ -178,6 +180,14 @@ def _blank_row_notes(notes: list[str]) -> list[str]:
     return [note for note in notes if "已视为空行" in note]
 
 
+def _accepted_leaving_blank(reading: SummaryReading, note: str) -> None:
+    """The summary was accepted with its 30 candidates, ``note`` the one
+    note naming its blank rows."""
+    assert reading.accepted, reading.problems
+    assert reading.candidates == 30
+    assert _blank_row_notes(reading.notes) == [note]
+
+
 @pytest.mark.parametrize("kind", WITH_FORMULAS)
 def test_formula_formats_find_the_cells_holding_a_formula(kind: str) -> None:
     book = open_workbook(FORMATS[kind](PREFILLED), IntakeLimits())
@@ -194,22 +204,14 @@ def test_prefilled_rows_below_the_last_candidate_are_blank_rows(
     down, the 序号: no candidate is there."""
     reading = read_score_summary(FORMATS[kind](PREFILLED), plan)
 
-    assert reading.accepted, reading.problems
-    assert reading.candidates == 30
-    assert _blank_row_notes(reading.notes) == [
-        "第 34 至 35 行只有模板预填内容，已视为空行"
-    ]
+    _accepted_leaving_blank(reading, "第 34 至 35 行只有模板预填内容，已视为空行")
 
 
 def test_a_csv_s_rows_filled_down_are_blank_rows(plan: PlanInfo) -> None:
     """A CSV keeps no formula: its template rows hold the values filled down."""
     reading = read_score_summary(_csv(_without_formulas(PREFILLED)), plan)
 
-    assert reading.accepted, reading.problems
-    assert reading.candidates == 30
-    assert _blank_row_notes(reading.notes) == [
-        "第 32 至 33 行只有模板预填内容，已视为空行"
-    ]
+    _accepted_leaving_blank(reading, "第 32 至 33 行只有模板预填内容，已视为空行")
 
 
 @pytest.mark.parametrize("kind", FORMATS)
@@ -299,6 +301,71 @@ def test_a_prefilled_row_among_the_candidates_is_checked_as_a_candidate_s(
     assert _blank_row_notes(reading.notes) == [
         "第 34 至 35 行只有模板预填内容，已视为空行"
     ]
+
+
+# Rows 34 and 35 of a template that fills in every numbered place's 准考证号
+# from its 序号 (="2026110412"&TEXT(A34,"000")): the places left over show an
+# admission number, though nobody is there.
+COMPUTED: Cells = {
+    **PREFILLED,
+    **{f"E{row}": Formula(f"2026110412{row - 3:03d}") for row in (34, 35)},
+}
+
+
+@pytest.mark.parametrize("kind", WITH_FORMULAS)
+def test_numbers_a_template_computes_for_the_places_left_over_are_blank(
+    plan: PlanInfo, kind: str
+) -> None:
+    """Regression: the computed admission numbers made rows 34 and 35
+    candidates' rows, each refused for its empty 姓名 and scores. A formula
+    filling in an ID or admission number names nobody; the row holds only
+    what the template fills in. A candidate's row whose admission number a
+    formula computes (row 33, its name typed) is read as before."""
+    cells = {**COMPUTED, "E33": Formula("2026110412030")}
+
+    reading = read_score_summary(FORMATS[kind](cells), plan)
+
+    _accepted_leaving_blank(reading, "第 34 至 35 行只有模板预填内容，已视为空行")
+    assert reading.rows[-1].admission_number == "2026110412030"
+
+
+@pytest.mark.parametrize("kind", WITH_FORMULAS)
+def test_a_computed_number_beside_typed_data_is_a_candidate_s_row(
+    plan: PlanInfo, kind: str
+) -> None:
+    """A 理论成绩 typed into row 35, whose admission number the template
+    computes: someone's row, whose name is missing. Read as a candidate's
+    row, as before, and the template's row 34 above it with it: each named
+    where it lacks what a candidate's row must hold."""
+    cells = {**COMPUTED, "G35": 61.0}
+
+    reading = read_score_summary(FORMATS[kind](cells), plan)
+
+    located = _located(reading.problems)
+    assert {row for _, row, _ in located} == {34, 35}
+    assert ("missing_value", 35, "姓名") in located
+    assert ("missing_value", 34, "姓名") in located
+
+
+@pytest.mark.parametrize("kind", WITH_FORMULAS)
+def test_a_computed_number_among_the_candidates_is_checked_as_before(
+    plan: PlanInfo, kind: str
+) -> None:
+    """Row 20 cleared but for the admission number its formula computes,
+    candidates below it: it may be a candidate cleared by mistake, and is
+    checked cell by cell as a candidate's row, as before."""
+    gap: Cells = {"B20": None, "D20": None, "G20": None, "H20": None}
+    cells = {
+        **gap,
+        "E20": Formula("2026110412017"),
+        "I20": Formula(0),
+        "K20": Formula("不合格"),
+    }
+
+    reading = read_score_summary(FORMATS[kind](cells), plan)
+
+    assert {p.row for p in reading.problems} == {20}
+    assert ("missing_value", 20, "姓名") in _located(reading.problems)
 
 
 # 以下空白 in the name cell of row 34, the rest of the row emptied but its
@@ -410,6 +477,23 @@ EVALUATORS: list[list[object]] = [
 ]
 
 
+def _template_rows_left_blank(
+    candidates: SignInReading, evaluators: SignInReading
+) -> None:
+    """``CANDIDATES`` and ``EVALUATORS`` (or alike) were accepted, their
+    three candidates and four evaluators read, the rows left over blank."""
+    assert candidates.accepted, candidates.problems
+    assert len(candidates.candidates) == 3
+    assert _blank_row_notes(candidates.notes) == [
+        "第 5 至 7 行只有模板预填内容，已视为空行"
+    ]
+    assert evaluators.accepted, evaluators.problems
+    assert len(evaluators.evaluators) == 4
+    assert _blank_row_notes(evaluators.notes) == [
+        "第 6 至 7 行只有模板预填内容，已视为空行"
+    ]
+
+
 def _changed(rows: list[list[object]], row: int, column: int, value: object) -> list:
     changed = [list(cells) for cells in rows]
     changed[row - 1][column] = value
@@ -431,16 +515,7 @@ def test_sign_in_sheets_read_prefilled_rows_alike(
         write(_changed(EVALUATORS, 7, 4, "07:55"), tmp_path), plan
     )
 
-    assert candidates.accepted, candidates.problems
-    assert len(candidates.candidates) == 3
-    assert _blank_row_notes(candidates.notes) == [
-        "第 5 至 7 行只有模板预填内容，已视为空行"
-    ]
-    assert evaluators.accepted, evaluators.problems
-    assert len(evaluators.evaluators) == 4
-    assert _blank_row_notes(evaluators.notes) == [
-        "第 6 至 7 行只有模板预填内容，已视为空行"
-    ]
+    _template_rows_left_blank(candidates, evaluators)
     assert _located(signed.problems) == [("row_without_identity", 6, "签名")]
     assert "此行的姓名、证件号码、准考证号都是空的" in signed.problems[0].render()
     assert _located(timed.problems) == [("row_without_identity", 7, "签到时间")]
@@ -479,3 +554,27 @@ def test_an_xlsx_sign_in_sheet_s_formulas_are_the_template_s(
     assert _blank_row_notes(reading.notes) == [
         "第 5 至 7 行只有模板预填内容，已视为空行"
     ]
+
+
+def test_sign_in_sheets_numbers_computed_for_the_places_left_over_are_blank(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    """The candidates' 准考证号 and the evaluators' 工号 filled in by formula
+    for every numbered place, the places left over showing one."""
+    admission = '<c r="E{0}" t="str"><f>"2026110412"&amp;TEXT(A{0},"000")</f>'
+    admission += "<v>2026110412{0:03d}</v></c>"
+    candidates = with_cell_xml(
+        sheet_file(tmp_path / "candidates.xlsx", CANDIDATES),
+        {f"E{row}": admission.format(row) for row in (5, 6, 7)},
+    )
+    staff = '<c r="D{0}" t="str"><f>"ZCX-E-"&amp;TEXT(A{0},"0000")</f>'
+    staff += "<v>ZCX-E-{0:04d}</v></c>"
+    evaluators = with_cell_xml(
+        sheet_file(tmp_path / "evaluators.xlsx", EVALUATORS),
+        {f"D{row}": staff.format(row) for row in (6, 7)},
+    )
+
+    signed = read_candidate_sign_in(candidates, plan)
+    present = read_evaluator_sign_in(evaluators, plan)
+
+    _template_rows_left_blank(signed, present)

@@ -1,0 +1,207 @@
+"""How far an ods's sheets reach, counted before the cell reader makes a cell.
+
+An ods writes a cell repeated along its row (``table:number-columns-repeated``)
+and a row repeated down its sheet (``table:number-rows-repeated``) once, with
+the count, so a few bytes may claim millions of cells. The cell reader
+(python-calamine) makes every cell from the sheet's first to its last holding
+content, the empty ones between included, before certflow's caps are checked:
+a 1 KB file kept it busy for seconds and held gigabytes. LibreOffice saves the
+rows and columns past the table the same way, with huge counts (the last row
+repeated 1,048,000 times), but their cells hold nothing and the cell reader
+makes nothing of them.
+
+So ``content.xml`` is walked once while the container check inflates it, and
+only the counts are added up. A cell holds content when it keeps a value or a
+formula (a value type, a value, a ``table:formula``): the cell reader makes
+every such cell; a cell holding only a style, a comment or text without a
+value type reads as empty to it, and counts for nothing here. Per sheet, the
+last row holding content and the widest row (the end of its last cell holding
+content) give the extent the cell reader fills in.
+
+The walk is expat's, strict: text that is not XML raises ``ExpatError``, so
+nothing the cell reader would read is hidden from it by a malformed tag.
+Elements and attributes are known by their local name, whatever their prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from xml.parsers import expat
+
+# What an element or an attribute is to the walk, by its local name.
+_OTHER, _TABLE, _ROW, _CELL, _ROWS, _COLUMNS, _CONTENT, _NAME = range(8)
+_ROLES = {
+    "table": _TABLE,
+    "table-row": _ROW,
+    "table-cell": _CELL,
+    "covered-table-cell": _CELL,
+    "number-rows-repeated": _ROWS,
+    "number-columns-repeated": _COLUMNS,
+    "name": _NAME,
+    # The attributes by which a cell keeps a value or a formula.
+    "value-type": _CONTENT,
+    "value": _CONTENT,
+    "string-value": _CONTENT,
+    "date-value": _CONTENT,
+    "time-value": _CONTENT,
+    "boolean-value": _CONTENT,
+    "formula": _CONTENT,
+}
+# How many names' roles are remembered: an office suite's file uses a few
+# dozen.
+_NAMES_KEPT = 1024
+# A count of more digits is taken as ``_HUGE``: far past any cap.
+_DIGITS = 18
+_HUGE = 10**_DIGITS
+
+StartHandler = Callable[[str, dict[str, str]], None]
+EndHandler = Callable[[str], None]
+
+
+@dataclass
+class SheetExtent:
+    """The part of one ods sheet the cell reader fills in, from its first cell.
+
+    ``rows`` is the last row holding content (1-based; 0 when none holds
+    any), ``columns`` the count of columns up to the end of the widest row's
+    last cell holding content, and ``widest_row`` that row (the first of its
+    repeats).
+    """
+
+    name: str
+    rows: int = 0
+    columns: int = 0
+    widest_row: int = 0
+
+    @property
+    def cells(self) -> int:
+        """The cells of the extent, the empty ones among them included."""
+        return self.rows * self.columns
+
+
+@dataclass
+class _Walk:
+    """Where the walk of one sheet stands: the rows read before the current
+    one, how many times the current one is repeated, the columns read in it
+    and the end of its last cell holding content."""
+
+    sheet: SheetExtent
+    row: int = 0
+    repeated: int = 1
+    column: int = 0
+    reach: int = 0
+
+
+class OdsExtent:
+    """The extent of an ods's sheets, added up as ``content.xml`` is fed.
+
+    ``cells`` counts the cells of every sheet's extent together; ``tallest``
+    is the sheet reaching farthest down and ``largest`` the one of the most
+    cells, so far. They are kept up row by row, so asking costs nothing
+    however many sheets the file holds. The work is a step per element,
+    whatever the counts say: no cell is made. A table written inside a cell
+    (the format allows one) is a sheet of its own to the walk, so it neither
+    hides nor adds rows of the sheet around it.
+    """
+
+    def __init__(self) -> None:
+        self.cells = 0
+        self.tallest: SheetExtent | None = None
+        self.largest: SheetExtent | None = None
+        self._parser = expat.ParserCreate()
+        start, end = self._handlers()
+        self._parser.StartElementHandler = start
+        self._parser.EndElementHandler = end
+
+    def feed(self, chunk: bytes, *, final: bool = False) -> None:
+        """Walk the next ``chunk`` of ``content.xml``; ``final`` for the last.
+
+        Raises ``expat.ExpatError`` when the text is not XML.
+        """
+        self._parser.Parse(chunk, final)
+
+    def _handlers(self) -> tuple[StartHandler, EndHandler]:
+        """The handlers expat calls for every element's start and end.
+
+        Closures over their state, the roles of the names met looked up
+        once per name: expat calls them for every paragraph and span of
+        text too, and a sheet of 20,000 rows holds half a million elements.
+        """
+        roles: dict[str, int] = {}
+        walks: list[_Walk] = []  # the sheets open, the innermost last
+
+        def role(name: str) -> int:
+            found = _ROLES.get(name.rpartition(":")[2], _OTHER)
+            if len(roles) < _NAMES_KEPT:  # a file may make up names without end
+                roles[name] = found
+            return found
+
+        def start(tag: str, attributes: dict[str, str]) -> None:
+            kind = roles.get(tag)
+            if kind is None:
+                kind = role(tag)
+            if kind == _OTHER:
+                return  # a paragraph, a span: most elements
+            if kind == _CELL and walks:
+                walk = walks[-1]
+                columns, content = 1, False
+                for key in attributes:
+                    meaning = roles.get(key)
+                    if meaning is None:
+                        meaning = role(key)
+                    if meaning == _CONTENT:
+                        content = True
+                    elif meaning == _COLUMNS:
+                        columns = _count(attributes[key])
+                walk.column += columns
+                if content:
+                    walk.reach = walk.column
+            elif kind == _ROW and walks:
+                walk = walks[-1]
+                walk.repeated = next(
+                    (_count(v) for k, v in attributes.items() if role(k) == _ROWS), 1
+                )
+                walk.column = walk.reach = 0
+            elif kind == _TABLE:
+                name = next((v for k, v in attributes.items() if role(k) == _NAME), "")
+                walks.append(_Walk(SheetExtent(name)))
+
+        def end(tag: str) -> None:
+            kind = roles.get(tag)
+            if kind == _ROW and walks:
+                self._row_read(walks[-1])
+            elif kind == _TABLE and walks:
+                walks.pop()
+
+        return start, end
+
+    def _row_read(self, walk: _Walk) -> None:
+        """Count the row ``walk`` has just read, with its repeats."""
+        sheet = walk.sheet
+        if walk.reach:
+            before = sheet.cells
+            sheet.rows = walk.row + walk.repeated
+            if walk.reach > sheet.columns:
+                sheet.columns = walk.reach
+                sheet.widest_row = walk.row + 1
+            self.cells += sheet.cells - before
+            if self.tallest is None or sheet.rows > self.tallest.rows:
+                self.tallest = sheet
+            if self.largest is None or sheet.cells > self.largest.cells:
+                self.largest = sheet
+        walk.row += walk.repeated
+
+
+def _count(value: str) -> int:
+    """How many columns or rows an element repeats: at least one, whatever the
+    file says. A count of more digits than any real one holds is taken as
+    huge without being read: reading a number of thousands of digits costs
+    the square of their count."""
+    text = value.strip().lstrip("+").lstrip("0")
+    if len(text) > _DIGITS:
+        return _HUGE if text.isdigit() else 1
+    try:
+        return max(int(text), 1)
+    except ValueError:
+        return 1
