@@ -7,6 +7,7 @@ import re
 from pydantic import Field
 
 from certflow.i18n import t
+from certflow.identity import is_staff_id, mask_person_id_numbers
 from certflow.intake.cells import (
     CellValue,
     clean_text,
@@ -28,7 +29,7 @@ from certflow.intake.common import (
 from certflow.intake.layout import SYNONYMS, Column
 from certflow.intake.limits import IntakeLimits
 from certflow.models import Model, PlanInfo, Problem
-from certflow.privacy import mask_name
+from certflow.privacy import mask_id_numbers_in, mask_name
 from certflow.text import normalise_name
 
 # How a signature or sign-in time cell says that nobody signed (see
@@ -179,11 +180,12 @@ def read_evaluator_sign_in(
         cells, row = located.grid.rows[index], index + 1
         before = len(problems)
         name = _name(located, cells, row, problems)
-        staff_id = compact(table.cell(cells, Column.STAFF_ID)).upper()
-        _check_key(located, Column.STAFF_ID, staff_id, row, staff,
-                   "duplicate_staff_id", problems)  # fmt: skip
+        staff_id = _staff_id(located, cells, row, problems)
+        if staff_id is not None:
+            _check_key(located, Column.STAFF_ID, staff_id, row, staff,
+                       "duplicate_staff_id", problems)  # fmt: skip
         signed = _signed(located, cells, row, problems)
-        if len(problems) == before:
+        if len(problems) == before and staff_id is not None:
             rows.append(
                 EvaluatorSignIn(
                     seq=_seq(located, cells),
@@ -266,6 +268,47 @@ def _name(
             )
         )
     return name
+
+
+def _staff_id(
+    located: Located, cells: list[CellValue], row: int, problems: list[Problem]
+) -> str | None:
+    """The row's 工号 as compared (half width, upper case, no spaces), or None
+    when the cell holds something else: a name, an ID number, ``工号 姓名``.
+
+    The id is repeated wherever the plan shows the evaluators' sheet (the
+    review list, the status, the consistency report): an ID number there
+    would be kept whole for good, and a name beside the id makes every
+    comparison with the plan's team a false mismatch. Such a cell is refused
+    as ``--person`` and ``--signed-by`` refuse it, shown masked.
+    """
+    cell = located.table.cell(cells, Column.STAFF_ID)
+    staff_id = compact(cell).upper()
+    if not staff_id or is_staff_id(staff_id):
+        return staff_id
+    problems.append(
+        problem(
+            "bad_staff_id",
+            sheet=located.table.sheet,
+            row=row,
+            column=located.table.headers[Column.STAFF_ID],
+            value=_masked_staff_cell(clean_text(cell)),
+        )
+    )
+    return None
+
+
+# A run of letters no staff id holds (a name's characters): masked but its first.
+_NOT_ASCII = re.compile(r"[^\x00-\x7f\s]+")
+
+
+def _masked_staff_cell(text: str) -> str:
+    """A refused 工号 cell as its refusal repeats it: every ID number in it
+    masked (a whole run or one typed in groups), and each run of letters no
+    staff id holds (a name) shown by its first letter only."""
+    masked = mask_person_id_numbers(mask_id_numbers_in(text))
+    masked = _NOT_ASCII.sub(lambda run: mask_name(run.group()), masked)
+    return masked if len(masked) <= 24 else f"{masked[:24]}…"
 
 
 def _check_key(
