@@ -125,6 +125,10 @@ def locate(
     Only visible sheets are read: a hidden sheet is seen by nobody who checks
     or signs the summary, so its scores must never replace the visible ones.
     When only a hidden sheet has the header, the upload is refused naming it.
+    One visible sheet holds the rows: when several have the header and data
+    rows under it (a class split by exam room, a copy), the upload is refused
+    naming them; others with the header and no data row (a blank template)
+    are named in a note.
     Hidden rows of the data are refused for the same reason. Rows holding a
     序号 alone are blank below the last candidate and refused among them
     (``_numbered_gaps``); below it, rows naming nobody are blank when they
@@ -152,7 +156,19 @@ def locate(
             ]
         return [_missing_columns(visible, required, document)]
 
-    # The sheet with the most data rows wins when several carry the header.
+    # One sheet holds the list: a class split over two sheets (第一考场,
+    # 第二考场) read as one would lose the other's people unsaid, and which
+    # of two copies is the signed one no header says.
+    listing = [grid.name for grid, table in found if table.data_rows]
+    if len(listing) > 1:
+        return [
+            problem(
+                "several_sheets",
+                sheet=listing[0],
+                sheets="、".join(f"“{name}”" for name in listing),
+                document=document,
+            )
+        ]
     grid, table = max(found, key=lambda pair: len(pair[1].data_rows))
     if repeated := _repeated_columns(table, reads):
         return repeated
