@@ -18,10 +18,17 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from certflow.identity import PLAN_ID_PATTERN, STAFF_ID_MAX_LENGTH, STAFF_ID_PATTERN
+from certflow.identity import (
+    PLAN_ID_PATTERN,
+    STAFF_ID_MAX_LENGTH,
+    STAFF_ID_PATTERN,
+    staff_key,
+)
 from certflow.privacy import holds_id_number
 
 
@@ -210,6 +217,29 @@ class NewPlanInfo(PlanInfo):
     module_name: PlanText
     lead_evaluator_id: StaffId
     evaluator_ids: list[StaffId] = Field(default_factory=list)
+
+    @field_validator("evaluator_ids")
+    @classmethod
+    def _each_evaluator_once(cls, ids: list[str], info: ValidationInfo) -> list[str]:
+        """Each evaluator once, the lead evaluator not among them.
+
+        The team is the lead and the evaluators (``evaluator_ids`` are the
+        others); a staff id given twice, in any case or width, is a typing
+        slip that leaves someone out of the team, and the plan's record would
+        keep it for good.
+        """
+        lead = info.data.get("lead_evaluator_id")
+        seen = {staff_key(lead)} if isinstance(lead, str) else set()
+        for staff_id in ids:
+            key = staff_key(staff_id)
+            if key not in seen:
+                seen.add(key)
+                continue
+            code = "lead_as_evaluator" if key == staff_key(lead or "") else "repeated"
+            raise PydanticCustomError(
+                f"{code}_staff_id", "a staff id given twice", {"staff_id": staff_id}
+            )
+        return ids
 
     def recorded(self) -> PlanInfo:
         """The plan as workflows record it."""

@@ -84,7 +84,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from certflow.calendar import score_submission_deadline
     from certflow.i18n import t, t_or
-    from certflow.identity import canonical_code, invoice_number
+    from certflow.identity import (
+        canonical_code,
+        invoice_number,
+        mask_person_id_numbers,
+    )
     from certflow.joint_invoice import (
         InvoiceHolding,
         conflict_message,
@@ -1346,6 +1350,7 @@ class ExamPlanWorkflow:
                 await self._notify(
                     "upload_refused",
                     [req.actor.role],
+                    file=_uploaded_as(req.document.filename),
                     document=t(f"actions.{action.value}"),
                     count=str(outcome.problem_count),
                     problems=_problem_list(outcome.problems, outcome.problem_count),
@@ -4403,6 +4408,18 @@ def _problem_list(problems: list[Problem], total: int) -> str:
     if left_out > 0:
         lines.append(t("cli.problems_more", count=left_out))
     return "\n".join(lines)
+
+
+def _uploaded_as(filename: str) -> str:
+    """The refused file as its refusal mail names it: its name as uploaded,
+    so a sender who uploads several files at once knows which to mend; ""
+    when it has none. An ID number in the name (people name files after a
+    candidate) is masked, though the staff tool masks it already: a file may
+    come from elsewhere."""
+    if not filename:
+        return ""
+    shown = mask_person_id_numbers(mask_id_numbers_in(filename))
+    return t("mail.upload_refused.file_named", name=shown)
 
 
 def _not_processed(message: str) -> ActionResult:

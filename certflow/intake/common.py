@@ -125,7 +125,13 @@ def locate(
     Only visible sheets are read: a hidden sheet is seen by nobody who checks
     or signs the summary, so its scores must never replace the visible ones.
     When only a hidden sheet has the header, the upload is refused naming it.
-    Hidden rows of the data are refused for the same reason. Rows holding a
+    One visible sheet holds the rows: when several have the header and data
+    rows under it (a class split by exam room, a copy), the upload is refused
+    naming them; others with the header and no data row (a blank template)
+    are named in a note.
+    Hidden rows of the data are refused for the same reason, and so are
+    hidden columns holding anything from the header down (``_hidden_columns``).
+    Rows holding a
     序号 alone are blank below the last candidate and refused among them
     (``_numbered_gaps``); below it, rows naming nobody are blank when they
     hold only what a template fills in and refused when they hold data, and
@@ -152,7 +158,19 @@ def locate(
             ]
         return [_missing_columns(visible, required, document)]
 
-    # The sheet with the most data rows wins when several carry the header.
+    # One sheet holds the list: a class split over two sheets (第一考场,
+    # 第二考场) read as one would lose the other's people unsaid, and which
+    # of two copies is the signed one no header says.
+    listing = [grid.name for grid, table in found if table.data_rows]
+    if len(listing) > 1:
+        return [
+            problem(
+                "several_sheets",
+                sheet=listing[0],
+                sheets="、".join(f"“{name}”" for name in listing),
+                document=document,
+            )
+        ]
     grid, table = max(found, key=lambda pair: len(pair[1].data_rows))
     if repeated := _repeated_columns(table, reads):
         return repeated
@@ -192,6 +210,7 @@ def locate(
         for index in table.data_rows
         if index in grid.hidden_rows
     )
+    problems.extend(_hidden_columns(grid, table))
     if table.footer_row is not None:
         footer = table.footer_row + 1
         notes.append(t("intake.note_footer_ignored", row=footer))
@@ -205,6 +224,51 @@ def locate(
     if blank or table.numbered_blank or table.prefilled_blank or table.end_markers:
         notes.append(_blank_rows_note(table, blank))
     return Located(grid, table, notes, problems, merged, frozenset(blank))
+
+
+def _hidden_columns(grid: Grid, table: Table) -> list[Problem]:
+    """One problem for each hidden column holding something in the table.
+
+    A hidden column, like a hidden row, was seen by nobody who checked or
+    signed the sheet on screen or on paper: read, its values would be
+    imported unchecked (a 准考证号 or a score column hidden and another
+    shown). Between the header and the signature lines (or the sheet's end),
+    a cell holding a value, a formula error or a formula without its result
+    makes the column refused, by its letter, whether intake reads it or not:
+    which column the school meant is not guessed. A hidden column left empty
+    (a spacer), or holding only title text, is harmless.
+    """
+    if not grid.hidden_columns:
+        return []
+    start = table.header_row
+    stop = len(grid.rows) if table.footer_row is None else table.footer_row
+    rows = grid.rows[start:stop]
+    width = max(map(len, rows), default=0)
+    unread = {
+        index
+        for number, index in (*grid.errors, *grid.uncalculated)
+        if start < number <= stop
+    }
+    header = grid.rows[start]
+    found = []
+    for index in sorted(c for c in grid.hidden_columns if c < width or c in unread):
+        if index not in unread and not any(
+            index < len(row) and clean_text(row[index]) for row in rows
+        ):
+            continue
+        letter = get_column_letter(index + 1)
+        title = clean_text(header[index]) if index < len(header) else ""
+        found.append(
+            problem(
+                "hidden_column",
+                sheet=grid.name,
+                row=start + 1,
+                column=letter,
+                letter=letter,
+                header=f"“{title}”" if title else "",
+            )
+        )
+    return found
 
 
 def _numbered_gaps(grid: Grid, table: Table) -> list[Problem]:

@@ -42,6 +42,11 @@ _TITLE_DATES = re.compile(rf"(?<![0-9]){_EXAM_DATES.pattern}")
 # not the exam's.
 _OTHER_LABEL_END = ("：", ":", "日期", "时间")
 _ANY_DATE = re.compile(_YMD)
+# A date written with its year last (11/04/2026, 4.11.2026): whole, but which
+# of the two numbers is the month depends on where the writer learnt it.
+_YEAR_LAST = re.compile(
+    r"([0-9]{1,2})\s*[-/.]\s*([0-9]{1,2})\s*[-/.]\s*([0-9]{4})(?![0-9])"
+)
 # A number in Chinese numerals before 年, 月 or 日 (号): 二〇二六年十一月四日.
 # A year is written digit by digit (〇, the circle ○ often typed for it, or
 # 零), a month or day with 十 (十一, 二十四).
@@ -169,9 +174,17 @@ def _date_problem(
         return None
     key = f"intake.{code}_unlabelled" if unlabelled else f"intake.{code}"
     row, column = place
+    end = plan.exam_end_date
+    readings = _year_last_readings(value) if isinstance(value, str) else []
     return Problem(
         code=code,
-        message=t(key, stated=_shown(value), expected=plan.exam_end_date.isoformat()),
+        message=t(
+            key,
+            stated=_shown(value),
+            expected=end.isoformat(),
+            written=_chinese_date(end),
+            readings="，也可读作 ".join(map(_chinese_date, readings)),
+        ),
         sheet=sheet,
         row=row,
         column=get_column_letter(column + 1),
@@ -230,6 +243,8 @@ def _exam_date_fault(value: str | date, exam_end: date) -> str | None:
         return None if value == exam_end else "exam_date_mismatch"
     value = _CHINESE_NUMBER.sub(_arabic, value)
     match = _EXAM_DATES.match(value)
+    if match is None and _YEAR_LAST.match(value):
+        return _year_last_fault(value, exam_end)
     if match is None:
         # Digits, or Chinese numerals left unread (十十月), state a date that
         # cannot be read; the blank "  年  月  日" states none.
@@ -252,6 +267,46 @@ def _exam_date_fault(value: str | date, exam_end: date) -> str | None:
     if first <= last and min(days) == first and max(days) == exam_end:
         return None
     return "exam_date_mismatch"
+
+
+def _year_last_readings(value: str) -> list[date]:
+    """The days a date written with its year last (``11/04/2026``) can be:
+    month first, then day first, each once and only when it exists."""
+    found = _YEAR_LAST.match(value)
+    if found is None:
+        return []
+    first, second, year = (int(part) for part in found.groups())
+    days = []
+    for month, day in ((first, second), (second, first)):
+        try:
+            days.append(date(year, month, day))
+        except ValueError:
+            continue
+    return list(dict.fromkeys(days))
+
+
+def _year_last_fault(value: str, exam_end: date) -> str | None:
+    """The fault of a stated date written with its year last.
+
+    ``11/04/2026`` is a whole date, yet 4 November to one reader and 11
+    April to another: it is refused as ambiguous, never guessed. Where only
+    one reading is a day (``25/11/2026``; ``04/04/2026`` reads alike either
+    way) that day is compared as any other; more dates after it (a range)
+    are not read in this form.
+    """
+    days = _year_last_readings(value)
+    if len(days) > 1:
+        return "exam_date_ambiguous"
+    rest = _YEAR_LAST.sub("", value, count=1)
+    rest = _NEXT_LABEL.split(rest, maxsplit=1)[0]
+    if not days or any(ch in "0123456789" for ch in rest):
+        return "exam_date_unreadable"
+    return None if days[0] == exam_end else "exam_date_mismatch"
+
+
+def _chinese_date(day: date) -> str:
+    """A day as the message writes it: 2026年11月4日."""
+    return f"{day.year}年{day.month}月{day.day}日"
 
 
 def _arabic(number: re.Match[str]) -> str:

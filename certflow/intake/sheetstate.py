@@ -1,26 +1,28 @@
 """What a sheet hides and merges, where the cell reader does not say.
 
-The cell reader (python-calamine) gives each sheet's cells, whether the sheet is
-hidden, and the merged ranges of xlsx and xls. It does not give hidden rows in
-any format, nor the merged ranges of an ods, nor which cells hold a formula
-whose result the file does not keep, nor which hold a formula error, nor
-which hold a formula at all. The first four matter wherever the table is
-read: a hidden row is data the uploader and the signing evaluators never saw
-on screen or on paper; a merged range holds its value in its first cell only,
-so the rows it covers read as empty; a formula saved without its result (a
-workbook written by a program rather than saved by Excel, WPS or LibreOffice)
-reads as empty though the office suite shows a value there; and a formula
-error (``#N/A`` from a VLOOKUP that found nothing) reads as empty though the
-office suite shows the error. The last tells a template's computed cells
-from what a school typed, in the rows left over below the last candidate
+The cell reader (python-calamine) gives each sheet's cells, whether the sheet
+is hidden, and the merged ranges of xlsx and xls. It does not give hidden rows
+or columns in any format, nor the merged ranges of an ods, nor which cells hold
+a formula whose result the file does not keep, nor which hold a formula error,
+nor which hold a formula at all. The first four matter wherever the table is
+read: a hidden row (or column) is data the uploader and the signing evaluators
+never saw on screen or on paper; a merged range holds its value in its first
+cell only, so the rows it covers read as empty; a formula saved without its
+result (a workbook written by a program rather than saved by Excel, WPS or
+LibreOffice) reads as empty though the office suite shows a value there; and a
+formula error (``#N/A`` from a VLOOKUP that found nothing) reads as empty
+though the office suite shows the error. The last tells a template's computed
+cells from what a school typed, in the rows left over below the last candidate
 (``certflow.intake.layout``). This module finds them in the file itself, each
-format its own way: the ``hidden`` attribute of an xlsx ``<row>``, its ``<f>``
-elements (those without a ``<v>`` value) and its cells typed ``t="e"``; the
-``fDyZero`` flag of an xls ``ROW`` record, its ``FORMULA`` records, and the
-``FORMULA`` and ``BOOLERR`` records holding an error (an xls formula always
-keeps its result); the ``table:visibility`` of an ods row, the spans of its cells,
-its formula cells, those without a value type and those whose value is an error,
-and the cells its matrix formulas fill past their first keeping no value.
+format its own way: the ``hidden`` attribute of an xlsx ``<row>`` (and
+``<col>``), its ``<f>`` elements (those without a ``<v>`` value) and its cells
+typed ``t="e"``; the ``fDyZero`` flag of an xls ``ROW`` record (``fHidden`` of
+a ``COLINFO`` record), its ``FORMULA`` records, and the ``FORMULA`` and
+``BOOLERR`` records holding an error (an xls formula always keeps its result);
+the ``table:visibility`` of an ods row (and column), the spans of its cells,
+its formula cells, those without a value type and those whose value is an
+error, and the cells its matrix formulas fill past their first keeping no
+value.
 
 Everything here is best effort: a part it cannot read gives nothing, and the
 upload is read as the cell reader sees it. Except for one thing: a few bytes
@@ -64,6 +66,10 @@ _MAX_PART = 200 * 2**20
 _ROW_TAG = re.compile(rb"<(?:\w+:)?row\b([^>]*)>")
 _ROW_NUMBER = re.compile(rb'\br="([0-9]+)"')
 _HIDDEN = re.compile(rb'\bhidden="(?:1|true)"')
+# A column range's width and look (``<col min="3" max="4" hidden="1"/>``),
+# written before the sheet's cells.
+_COL_TAG = re.compile(rb"<(?:\w+:)?col\b([^>]*)>")
+_COL_SPAN = (re.compile(rb'\bmin="([0-9]+)"'), re.compile(rb'\bmax="([0-9]+)"'))
 _CELL_REFERENCE = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
 # Literal, so that the search skips through the bytes: the byte before it is
 # checked to be a space.
@@ -109,6 +115,8 @@ _BIFF_EOF = 0x000A
 _BIFF_BOUNDSHEET = 0x0085
 _BIFF_ROW = 0x0208
 _ROW_HIDDEN = 0x0020  # fDyZero: the row's height is zero, it is hidden
+_BIFF_COLINFO = 0x007D
+_COLUMN_HIDDEN = 0x0001  # fHidden of a COLINFO record's options
 _BIFF_FORMULA = 0x0006
 _BIFF_BOOLERR = 0x0205
 # A FORMULA record's cached result is not a number when its last two bytes are
@@ -208,7 +216,8 @@ def _kept() -> _Allowance:
 
 @dataclass
 class SheetState:
-    """Per sheet name: the 0-based indexes of hidden rows, merged ranges, the
+    """Per sheet name: the 0-based indexes of hidden rows (and of hidden
+    columns), merged ranges, the
     cells holding a formula whose result the file does not keep (those of
     them that an array (ods: matrix) formula fills past its first cell also
     in ``array_uncalculated``), the cells holding a formula error with the
@@ -218,6 +227,7 @@ class SheetState:
 
     hidden_rows: dict[str, frozenset[int]]
     merged: dict[str, list[Merge]]
+    hidden_columns: dict[str, frozenset[int]] = field(default_factory=dict)
     uncalculated: dict[str, frozenset[Cell]] = field(default_factory=dict)
     array_uncalculated: dict[str, frozenset[Cell]] = field(default_factory=dict)
     errors: dict[str, dict[Cell, str]] = field(default_factory=dict)
@@ -317,6 +327,8 @@ def _xlsx_state(
             xml = archive.read(path)
             if hidden and (rows := _xlsx_hidden_rows(xml, height)):
                 state.hidden_rows[name] = rows
+            if hidden and (columns := _xlsx_hidden_columns(xml)):
+                state.hidden_columns[name] = columns
             if uncalculated:
                 formulas, arrays = _formulas_without_result(xml, last, unread)
                 if formulas or arrays:
@@ -342,6 +354,22 @@ def _xlsx_hidden_rows(xml: bytes, height: int) -> frozenset[int]:
             break
         if _HIDDEN.search(attributes):
             hidden.add(number - 1)
+    return frozenset(hidden)
+
+
+def _xlsx_hidden_columns(xml: bytes) -> frozenset[int]:
+    """The 0-based columns an xlsx sheet hides: its ``<col>`` ranges marked
+    hidden, which stand before its cells."""
+    cells = _SHEET_DATA.search(xml)
+    head = xml[: cells.start()] if cells else xml
+    hidden: set[int] = set()
+    for tag in _COL_TAG.finditer(head):
+        attributes = tag.group(1)
+        first, last = (pattern.search(attributes) for pattern in _COL_SPAN)
+        if first is None or not _HIDDEN.search(attributes):
+            continue
+        stop = int(last.group(1)) if last else int(first.group(1))
+        hidden.update(range(int(first.group(1)) - 1, min(stop, _MAX_COLUMNS)))
     return frozenset(hidden)
 
 
@@ -712,6 +740,7 @@ def _xls_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
     kept = _kept()
     for name, start in sheets:
         hidden = set()
+        columns: set[int] = set()
         errors: dict[Cell, str] = {}
         formulas: set[Cell] = set()
         offset = start
@@ -723,6 +752,10 @@ def _xls_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
                 row, flags = struct.unpack_from("<H10xH", biff, offset + 4)
                 if flags & _ROW_HIDDEN and row < height:
                     hidden.add(row)
+            elif kind == _BIFF_COLINFO and length >= 10:
+                first, last, options = struct.unpack_from("<HH4xH", biff, offset + 4)
+                if options & _COLUMN_HIDDEN:
+                    columns.update(range(first, min(last + 1, _MAX_COLUMNS)))
             elif kind in (_BIFF_FORMULA, _BIFF_BOOLERR):
                 error = _biff_error(kind, biff[offset + 4 : offset + 4 + length])
                 if error is not None and error[0] < last:
@@ -735,6 +768,8 @@ def _xls_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
             offset += 4 + length
         if hidden:
             state.hidden_rows[name] = frozenset(hidden)
+        if columns:
+            state.hidden_columns[name] = frozenset(columns)
         if errors:
             state.errors[name] = errors
         if formulas:
@@ -778,6 +813,10 @@ def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
         row = 0
         column = 0
         rows: set[int] = set()
+        # The sheet's hidden columns, as its column elements describe them in
+        # turn, and how many they have described.
+        collapsed: set[int] = set()
+        described = 0
         merges: list[Merge] = []
         formulas: set[Cell] = set()
         arrays: set[Cell] = set()
@@ -802,12 +841,20 @@ def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
                 if tag == f"{_TABLE}table":
                     sheet = element.get(f"{_TABLE}name", "")
                     row, rows, merges, formulas, errors = 0, set(), [], set(), {}
+                    collapsed, described = set(), 0
                     computed, arrays, reach, fresh = set(), set(), _Reach(), []
                 elif tag == f"{_TABLE}table-row":
                     column, pending, failed, holding = 0, [], [], []
                     valued = []
                 continue
-            if tag in (f"{_TABLE}table-cell", f"{_TABLE}covered-table-cell"):
+            if tag == f"{_TABLE}table-column":
+                repeated = _count(element, "number-columns-repeated")
+                if element.get(f"{_TABLE}visibility", "visible") != "visible":
+                    stop = min(described + repeated, _MAX_COLUMNS)
+                    collapsed.update(range(described, stop))
+                described += repeated
+                element.clear()
+            elif tag in (f"{_TABLE}table-cell", f"{_TABLE}covered-table-cell"):
                 spanned_rows = _count(element, "number-rows-spanned")
                 spanned_columns = _count(element, "number-columns-spanned")
                 spanned = spanned_rows > 1 or spanned_columns > 1
@@ -857,6 +904,8 @@ def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
                     unread.keep(arrays, _matrix_gaps(reach, fresh, unwritten, []))
                 if rows:
                     state.hidden_rows[sheet] = frozenset(rows)
+                if collapsed:
+                    state.hidden_columns[sheet] = frozenset(collapsed)
                 if merges:
                     state.merged[sheet] = merges
                 if formulas or arrays:

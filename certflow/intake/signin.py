@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from pydantic import Field
 
 from certflow.i18n import t
+from certflow.identity import is_staff_id, mask_person_id_numbers
 from certflow.intake.cells import (
     CellValue,
     clean_text,
@@ -28,7 +30,7 @@ from certflow.intake.common import (
 from certflow.intake.layout import SYNONYMS, Column
 from certflow.intake.limits import IntakeLimits
 from certflow.models import Model, PlanInfo, Problem
-from certflow.privacy import mask_name
+from certflow.privacy import mask_id_numbers_in, mask_name
 from certflow.text import normalise_name
 
 # How a signature or sign-in time cell says that nobody signed (see
@@ -139,6 +141,7 @@ def read_candidate_sign_in(
         )
         if bad is not None:
             problems.append(bad)
+        _check_sign_time(located, cells, row, problems)
         signed = _signed(located, cells, row, problems)
         if len(problems) == before:
             rows.append(
@@ -179,11 +182,13 @@ def read_evaluator_sign_in(
         cells, row = located.grid.rows[index], index + 1
         before = len(problems)
         name = _name(located, cells, row, problems)
-        staff_id = compact(table.cell(cells, Column.STAFF_ID)).upper()
-        _check_key(located, Column.STAFF_ID, staff_id, row, staff,
-                   "duplicate_staff_id", problems)  # fmt: skip
+        staff_id = _staff_id(located, cells, row, problems)
+        if staff_id is not None:
+            _check_key(located, Column.STAFF_ID, staff_id, row, staff,
+                       "duplicate_staff_id", problems)  # fmt: skip
+        _check_sign_time(located, cells, row, problems)
         signed = _signed(located, cells, row, problems)
-        if len(problems) == before:
+        if len(problems) == before and staff_id is not None:
             rows.append(
                 EvaluatorSignIn(
                     seq=_seq(located, cells),
@@ -241,13 +246,43 @@ def _reading(
             sheet=located.grid.name,
             notes=located.notes,
         )
+    repeated = _repeated_seq([*(candidates or []), *(evaluators or [])])
     return SignInReading(
         accepted=True,
         candidates=candidates or [],
         evaluators=evaluators or [],
         sheet=located.grid.name,
-        notes=located.notes,
+        notes=[*located.notes, *repeated],
     )
+
+
+# How many repeated 序号 the note names one by one; the rest are counted.
+_REPEATS_NAMED = 10
+
+
+def _repeated_seq(rows: Sequence[CandidateSignIn | EvaluatorSignIn]) -> list[str]:
+    """The note naming the rows whose 序号 an earlier row has, if any.
+
+    A sign-in sheet is read by admission number (or 工号), never by 序号: a
+    number given twice loses nobody, and a person added at the end of the
+    list (the samples' 严豪刚, numbered 31 again) is what the consistency
+    review lists. So the rows are read, and the note lets staff see that
+    the numbering, which they may count the attendance by, is off.
+    """
+    seen = Duplicates()
+    repeats = [
+        t("intake.note_repeated_seq_item", row=entry.row, seq=entry.seq, first=first)
+        for entry in rows
+        if entry.seq is not None
+        and entry.row is not None
+        and (first := seen.earlier(str(entry.seq), entry.row))
+    ]
+    if not repeats:
+        return []
+    named = "、".join(repeats[:_REPEATS_NAMED])
+    if len(repeats) > _REPEATS_NAMED:
+        named = t("intake.note_repeated_seq_more", named=named, count=len(repeats))
+    return [t("intake.note_repeated_seq", repeats=named)]
 
 
 def _name(
@@ -266,6 +301,47 @@ def _name(
             )
         )
     return name
+
+
+def _staff_id(
+    located: Located, cells: list[CellValue], row: int, problems: list[Problem]
+) -> str | None:
+    """The row's 工号 as compared (half width, upper case, no spaces), or None
+    when the cell holds something else: a name, an ID number, ``工号 姓名``.
+
+    The id is repeated wherever the plan shows the evaluators' sheet (the
+    review list, the status, the consistency report): an ID number there
+    would be kept whole for good, and a name beside the id makes every
+    comparison with the plan's team a false mismatch. Such a cell is refused
+    as ``--person`` and ``--signed-by`` refuse it, shown masked.
+    """
+    cell = located.table.cell(cells, Column.STAFF_ID)
+    staff_id = compact(cell).upper()
+    if not staff_id or is_staff_id(staff_id):
+        return staff_id
+    problems.append(
+        problem(
+            "bad_staff_id",
+            sheet=located.table.sheet,
+            row=row,
+            column=located.table.headers[Column.STAFF_ID],
+            value=_masked_staff_cell(clean_text(cell)),
+        )
+    )
+    return None
+
+
+# A run of letters no staff id holds (a name's characters): masked but its first.
+_NOT_ASCII = re.compile(r"[^\x00-\x7f\s]+")
+
+
+def _masked_staff_cell(text: str) -> str:
+    """A refused 工号 cell as its refusal repeats it: every ID number in it
+    masked (a whole run or one typed in groups), and each run of letters no
+    staff id holds (a name) shown by its first letter only."""
+    masked = mask_person_id_numbers(mask_id_numbers_in(text))
+    masked = _NOT_ASCII.sub(lambda run: mask_name(run.group()), masked)
+    return masked if len(masked) <= 24 else f"{masked[:24]}…"
 
 
 def _check_key(
@@ -291,6 +367,42 @@ def _check_key(
 def _seq(located: Located, cells: list[CellValue]) -> int | None:
     text = integer_text(located.table.cell(cells, Column.SEQ))
     return int(text) if text else None
+
+
+# A time of day as typed (08:11, 8:11:30, 2026-11-04 08:11), its hours,
+# minutes and seconds.
+_TIME = re.compile(
+    r"(?<![0-9])([0-9]{1,2})\s*:\s*([0-9]{1,2})(?:\s*:\s*([0-9]{1,2}))?(?![0-9])"
+)
+
+
+def _check_sign_time(
+    located: Located, cells: list[CellValue], row: int, problems: list[Problem]
+) -> None:
+    """Refuse a sign-in time no clock shows (``25:61``), naming the cell.
+
+    Such a time is a typing slip that may hide the real one (a late arrival,
+    a row copied from another session): it is not guessed. A time cell of
+    the spreadsheet's own is a real time; a mark (``√``, ``缺考``) holds no
+    time and is read as the signature column's marks are (``_sign_mark``).
+    """
+    table = located.table
+    if Column.SIGN_TIME not in table.columns:
+        return
+    text = clean_text(table.cell(cells, Column.SIGN_TIME))
+    for found in _TIME.finditer(text):
+        hour, minute, second = (int(part or 0) for part in found.groups())
+        if hour > 23 or minute > 59 or second > 59:
+            problems.append(
+                problem(
+                    "bad_sign_time",
+                    sheet=table.sheet,
+                    row=row,
+                    column=table.headers[Column.SIGN_TIME],
+                    value=text,
+                )
+            )
+            return
 
 
 def _signed(

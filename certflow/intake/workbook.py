@@ -35,8 +35,9 @@ class Grid:
     """One sheet's cells, row by row from the sheet's first row.
 
     ``visible`` is False for a hidden (or "very hidden") sheet, which nobody
-    sees in the office suite; ``hidden_rows`` are the 0-based rows hidden on a
-    visible sheet; ``merged`` the merged ranges (0-based, inclusive).
+    sees in the office suite; ``hidden_rows`` and ``hidden_columns`` are the
+    0-based rows and columns hidden on a visible sheet; ``merged`` the
+    merged ranges (0-based, inclusive).
     ``uncalculated`` are the cells (1-based row, 0-based column) holding a
     formula whose result the file does not keep: they read as empty in
     ``rows``, though the office suite shows a value there once it computes it.
@@ -53,6 +54,7 @@ class Grid:
     rows: list[list[CellValue]]
     visible: bool = True
     hidden_rows: frozenset[int] = frozenset()
+    hidden_columns: frozenset[int] = frozenset()
     merged: list[Merge] = field(default_factory=list)
     uncalculated: frozenset[Cell] = frozenset()
     array_uncalculated: frozenset[Cell] = frozenset()
@@ -125,6 +127,7 @@ def _read_spreadsheet(
             rows,
             visible=visible,
             hidden_rows=state.hidden_rows.get(name, frozenset()),
+            hidden_columns=state.hidden_columns.get(name, frozenset()),
             merged=merged or state.merged.get(name, []),
             uncalculated=state.uncalculated.get(name, frozenset()),
             array_uncalculated=state.array_uncalculated.get(name, frozenset()),

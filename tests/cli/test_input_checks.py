@@ -190,6 +190,38 @@ async def test_a_name_given_for_a_staff_id_is_refused_naming_each_flag(
     assert not await plan_exists(client, new_driver.plan.plan_id)
 
 
+@pytest.mark.parametrize(
+    ("evaluators", "code", "named"),
+    [
+        (["ZCX-E-0107", "ZCX-E-0107"], "lead_as_evaluator", "ZCX-E-0107"),
+        (["ZCX-E-0213", "zcx-e-0107"], "lead_as_evaluator", "zcx-e-0107"),
+        (["ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0213"], "repeated_staff_id", "ZCX-E-0213"),
+        (["ZCX-E-0213", "zcx-e-0213"], "repeated_staff_id", "zcx-e-0213"),
+    ],
+    ids=["lead-twice", "lead-lower-case", "evaluator-twice", "any-case"],
+)
+async def test_an_evaluator_given_twice_or_the_lead_as_evaluator_is_refused(
+    settings: Settings, evaluators: list[str], code: str, named: str
+) -> None:
+    """Regression: ``--lead-evaluator ZCX-E-0107 --evaluator ZCX-E-0107
+    ZCX-E-0107`` started a plan whose team listed one person three times."""
+    plan = sample_plan(date.today(), unique_plan_id())
+    argv = start_argv(plan)
+    argv = [*argv[: argv.index("--evaluator")], "--evaluator", *evaluators]
+
+    outcome = await certflow_runner(settings, None)(*argv)
+
+    assert outcome.status == 2
+    assert outcome.out.strip() == t(
+        "cli.plan_field_invalid",
+        field=t("cli.plan_fields.evaluator_ids"),
+        flag="--evaluator",
+        problem=t(f"validation.{code}", staff_id=named),
+    )
+    with pytest.raises(ValueError):
+        NewPlanInfo.model_validate({**plan.model_dump(), "evaluator_ids": evaluators})
+
+
 async def test_a_wrong_level_names_its_flag_and_the_levels(
     settings: Settings, tmp_path: Path
 ) -> None:

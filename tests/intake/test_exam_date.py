@@ -227,3 +227,60 @@ def test_an_unlabelled_date_is_compared_only_when_it_is_the_one(
     reading = read_score_summary(_titled(tmp_path, title, meta), plan)
 
     assert reading.accepted, [p.render() for p in reading.problems]
+
+
+@pytest.mark.parametrize(
+    ("stated", "readings"),
+    [
+        ("11/04/2026", "2026年11月4日，也可读作 2026年4月11日"),
+        ("04.11.2026", "2026年4月11日，也可读作 2026年11月4日"),
+        ("11/04/2026-11/05/2026", "2026年11月4日，也可读作 2026年4月11日"),
+    ],
+)
+def test_a_date_with_its_year_last_is_whole_but_ambiguous(
+    plan: PlanInfo, tmp_path: Path, stated: str, readings: str
+) -> None:
+    """Trial: 考核日期：11/04/2026 was called 不是完整的日期. It is whole; which
+    number is the month is what cannot be known."""
+    reading = read_score_summary(
+        _summary(tmp_path, f"考核日期：{stated}  {META}"), plan
+    )
+
+    assert [(p.code, p.row, p.column, p.value) for p in reading.problems] == [
+        ("exam_date_ambiguous", 2, "A", stated)
+    ]
+    message = reading.problems[0].message
+    assert "是完整的日期" in message and "不是完整的日期" not in message
+    assert f"可读作 {readings}" in message
+    assert "2026-11-04" in message and "2026年11月4日" in message
+
+
+@pytest.mark.parametrize(
+    ("stated", "code"),
+    [
+        ("04/11/2026", "exam_date_ambiguous"),
+        ("04/04/2026", "exam_date_mismatch"),  # either way 4 April
+        ("25/11/2026", "exam_date_mismatch"),  # only 25 November exists
+        ("31/31/2026", "exam_date_unreadable"),  # no day either way
+    ],
+)
+def test_a_year_last_date_with_one_reading_is_compared_as_that_day(
+    plan: PlanInfo, tmp_path: Path, stated: str, code: str
+) -> None:
+    reading = read_score_summary(
+        _summary(tmp_path, f"考核日期：{stated}  {META}"), plan
+    )
+
+    assert [p.code for p in reading.problems] == [code]
+
+
+def test_a_year_last_date_that_can_only_be_the_exam_end_is_accepted(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    ended = plan.model_copy(update={"exam_end_date": date(2026, 11, 25)})
+
+    reading = read_score_summary(
+        _summary(tmp_path, f"考核日期：25/11/2026  {META}"), ended
+    )
+
+    assert reading.accepted, [p.render() for p in reading.problems]

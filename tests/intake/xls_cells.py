@@ -28,6 +28,8 @@ _STRING = 0x0207
 _LABEL = 0x0204
 _BOF = 0x0809
 _BOUNDSHEET = 0x0085
+_COLINFO = 0x007D
+_COLUMN_HIDDEN = 0x0001  # fHidden of a COLINFO record's options
 _SINGLE_CELLS = (_RK, _NUMBER, _LABELSST, _LABEL, _BLANK, _FORMULA, _BOOLERR)
 
 ERROR_CODES = {
@@ -192,11 +194,47 @@ def _rewritten(stream: bytes, cells: dict[tuple[int, int], CellRecord]) -> bytes
                 continue
         out += _record(kind, body)
     assert replaced == set(cells), "a cell to replace is not in the workbook"
+    return _sheets_moved(out, moved)
+
+
+def _sheets_moved(out: bytearray, moved: dict[int, int]) -> bytes:
+    """The rewritten stream ``out`` with each BOUNDSHEET record pointing at
+    its sheet's BOF where it now stands (``moved``: old offset to new)."""
     for offset, kind, body in _records(bytes(out)):
         if kind == _BOUNDSHEET:
             sheet = moved[struct.unpack("<I", body[:4])[0]]
             struct.pack_into("<I", out, offset + 4, sheet)
     return bytes(out)
+
+
+def with_hidden_columns(data: bytes, first: int, last: int) -> bytes:
+    """The xls ``data`` with its 0-based columns ``first`` to ``last`` hidden,
+    as an office suite saves them: the ``COLINFO`` record covering them is
+    split, the part over them flagged ``fHidden`` ([MS-XLS] 2.4.53)."""
+    stream = _workbook_stream(data)
+    out = bytearray()
+    moved: dict[int, int] = {}
+    split = False
+    for offset, kind, body in _records(stream):
+        if kind == _BOF:
+            moved[offset] = len(out)
+        if kind == _COLINFO and not split:
+            start, stop, width, xf, flags = struct.unpack_from("<HHHHH", body)
+            if start <= first and last <= stop:
+                parts = [
+                    (start, first - 1, flags),
+                    (first, last, flags | _COLUMN_HIDDEN),
+                    (last + 1, stop, flags),
+                ]
+                for low, high, options in parts:
+                    if low <= high:
+                        fields = struct.pack("<HHHHH", low, high, width, xf, options)
+                        out += _record(kind, fields + body[10:])
+                split = True
+                continue
+        out += _record(kind, body)
+    assert split, "no COLINFO record covers the columns"
+    return _with_stream(data, _sheets_moved(out, moved))
 
 
 class _Compound:
