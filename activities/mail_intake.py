@@ -687,10 +687,7 @@ class MailIntakeActivities:
         except BaseException:
             await claimed.end_unsent(handover)
             raise
-        if not await REPLY_CLAIM.record(
-            self.pool,
-            key,
-            claimed.since,
+        if not await claimed.record(
             "replied_at = CASE WHEN $2::text IS NULL THEN now() END,"
             " reply_failure = $2",
             failure,

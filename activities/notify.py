@@ -476,6 +476,8 @@ class Held:
         # The event loop's time a renewal (or the take) that held was asked.
         self.confirmed = confirmed
         self.lost = False
+        # The attempt's cancellation, put off while its outcome is recorded.
+        self.cancelled: asyncio.CancelledError | None = None
 
     async def sending(self, work: Awaitable[T]) -> T:
         """Await ``work`` (the SMTP exchange) while renewing the claim.
@@ -483,27 +485,58 @@ class Held:
         ``work`` is cancelled, and ``ClaimLost`` raised, when the claim is
         taken over or left unrenewed for ``UNCONFIRMED``; one that ended all
         the same (the server took the mail as it was stopped) is returned.
-        However the attempt ends (cancelled too), ``work`` and the renewals
-        have ended when this returns or raises, so that ``since`` is the
-        claim's value when the outcome is recorded or the claim released.
+        When the attempt itself is cancelled (its heartbeat brought the
+        workflow's cancellation, or word that the server gave the attempt up;
+        its worker shutting down), ``work`` is cancelled too; one that ended
+        all the same, the server's answer heard, is returned, for the caller
+        to record it (``record``), where the cancellation goes on. However the
+        attempt ends, ``work`` and the renewals have ended when this returns or
+        raises, so that ``since`` is the claim's value when the outcome is
+        recorded or the claim released.
         """
         loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(work)
         stop = asyncio.Event()
         renewing = asyncio.create_task(self._renew(stop))
         try:
-            while not task.done():
-                left = self.confirmed + UNCONFIRMED.total_seconds() - loop.time()
-                if self.lost or left <= 0:
-                    return await self._stop(task)
-                # Renewals end early only with the claim lost, seen above.
-                watched = {task} if renewing.done() else {task, renewing}
-                await asyncio.wait(
-                    watched, timeout=left, return_when=asyncio.FIRST_COMPLETED
-                )
-            return task.result()
-        finally:
-            await self._end(task, renewing, stop)
+            try:
+                while not task.done():
+                    left = self.confirmed + UNCONFIRMED.total_seconds() - loop.time()
+                    if self.lost or left <= 0:
+                        return await self._stop(task)
+                    # Renewals end early only with the claim lost, seen above.
+                    watched = {task} if renewing.done() else {task, renewing}
+                    await asyncio.wait(
+                        watched, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                    )
+            finally:
+                await self._end(task, renewing, stop)
+        except asyncio.CancelledError as cancelled:
+            if not _answered(task):
+                raise
+            # Put off until the outcome is recorded: a mail the server took,
+            # left unrecorded, would be sent again once the claim lapsed.
+            self.cancelled = cancelled
+        return task.result()
+
+    async def record(self, outcome: str, *values: object, sent: bool) -> bool:
+        """Record what came of this attempt's send, ending its claim; False if
+        the claim was lost meanwhile (see ``SendClaim.record``).
+
+        An attempt cancelled once its send had ended (``sending``) ends
+        cancelled here, its outcome recorded.
+        """
+        recorded = await self.claim.record(
+            self.pool, self.key, self.since, outcome, *values, sent=sent
+        )
+        if self.cancelled is not None:
+            log.warning(
+                "mail outcome recorded as its attempt was cancelled table=%s sent=%s",
+                self.claim.table,
+                sent,
+            )
+            raise self.cancelled
+        return recorded
 
     async def _end(
         self, task: asyncio.Future[T], renewing: asyncio.Task[None], stop: asyncio.Event
@@ -532,10 +565,9 @@ class Held:
         before the server answered it, may have left the mail there: its claim
         is then left to lapse, as a dead attempt's, and the retry sends the
         mail after it (its people may get it twice). A claim lost to another
-        attempt is that attempt's.
-
-        Not handled: a send the server answered just as its attempt was
-        cancelled is left to lapse too, not recorded sent, and sent again.
+        attempt is that attempt's. A send the server answered, taking the mail
+        or refusing it, is none of these: its outcome is recorded, also when
+        its attempt was cancelled as it ended (see ``sending``).
         """
         if self.lost:
             return
@@ -550,10 +582,11 @@ class Held:
 
     async def _stop(self, task: asyncio.Future[T]) -> T:
         task.cancel()
-        try:
-            return await task
-        except asyncio.CancelledError:
-            pass
+        # Waited for, not awaited: a cancellation of the attempt meanwhile is
+        # its own, not the send's, and goes on.
+        await asyncio.wait({task})
+        if not task.cancelled():
+            return task.result()  # ended all the same: its outcome, or its error
         if self.lost:
             raise ClaimLost("another attempt took its claim over")
         raise ClaimLost(
@@ -585,6 +618,11 @@ class Held:
             self.since, self.confirmed = since, asked
 
 
+def _answered(task: asyncio.Future[Any]) -> bool:
+    """Whether the send ``task`` ended with an outcome, the server's answer heard."""
+    return task.done() and not task.cancelled() and task.exception() is None
+
+
 # Neither sent nor given up: a mail given up is sent again only by an admin's
 # resend, never by an attempt of the activity that gave it up. Nor is a mail
 # its plan withdrew claimed (migration 014).
@@ -598,14 +636,17 @@ RESEND_CLAIM = SendClaim("notification_resends", "resend_key", _PENDING)
 class Handover:
     """Whether one SMTP exchange may have handed its message to the server.
 
-    Set as the message's transfer begins (SMTP ``DATA``), and cleared when the
-    server answers it with a refusal. A send that ends in between, stopped or
-    failed without the server's answer, may have left the mail with the
-    server; before it, or refused, the mail certainly did not go.
+    ``possible`` is set as the message's transfer begins (SMTP ``DATA``), and
+    cleared when the server answers it with a refusal; ``taken`` is set when
+    it answers that it took the message. A send that ends in between, stopped
+    or failed without the server's answer, may have left the mail with the
+    server; before it, or refused, the mail certainly did not go; taken, it
+    went, whatever becomes of the rest of the exchange.
     """
 
     def __init__(self) -> None:
         self.possible = False
+        self.taken = False
 
 
 class _TellingSMTP(aiosmtplib.SMTP):
@@ -619,10 +660,12 @@ class _TellingSMTP(aiosmtplib.SMTP):
     async def data(self, message: str | bytes, /, **options: Any) -> SMTPResponse:
         self.handover.possible = True
         try:
-            return await super().data(message, **options)
+            answer = await super().data(message, **options)
         except aiosmtplib.SMTPResponseException:
             self.handover.possible = False  # the server refused it
             raise
+        self.handover.taken = True
+        return answer
 
 
 class Mailer:
@@ -637,13 +680,16 @@ class Mailer:
         """Send ``message``; return the recipients refused while others took it.
 
         Each step of the exchange times out after 30 s. A send cancelled (its
-        claim lost, its worker shutting down) hangs up at once: ending politely
+        claim lost, its attempt cancelled) hangs up at once: ending politely
         with QUIT waited up to 30 s more for a server that had stopped
         answering, the connection open all along. ``handover`` is told when
-        the message may be with the server.
+        the message may be with the server, and when the server took it: the
+        send then returns, also when its QUIT is cut short (cancelled, or the
+        server gone), as the mail went out all the same.
         """
+        told = handover or Handover()
         client = _TellingSMTP(
-            handover or Handover(),
+            told,
             hostname=self.smtp.host,
             port=self.smtp.port,
             username=self.smtp.username,
@@ -651,12 +697,18 @@ class Mailer:
             start_tls=self.smtp.starttls,
             timeout=30,
         )
-        async with client:
-            try:
-                refused, _ = await client.send_message(message)
-            except asyncio.CancelledError:
-                client.close()
+        refused: dict[str, SMTPResponse] = {}
+        try:
+            async with client:
+                try:
+                    refused, _ = await client.send_message(message)
+                except asyncio.CancelledError:
+                    client.close()
+                    raise
+        except (aiosmtplib.SMTPException, OSError, asyncio.CancelledError):
+            if not told.taken:
                 raise
+            client.close()
         return refused
 
 
@@ -913,10 +965,7 @@ class Notifier:
         else:
             sent = await self._send_claimed(claimed, note, recipients, message)
             delivery = without_address(sent, unaddressed)
-        if not await NOTIFICATION_CLAIM.record(
-            self.pool,
-            note.idempotency_key,
-            claimed.since,
+        if not await claimed.record(
             _NOTIFICATION_OUTCOME,
             *delivery.values(),
             recipients,
@@ -1057,10 +1106,7 @@ class Notifier:
         # Roles still without an address on this worker (the configuration
         # corrected, the worker not restarted) are recorded as missed.
         delivery = without_address(sent, self.unaddressed(note))
-        if not await RESEND_CLAIM.record(
-            self.pool,
-            request.resend_key,
-            claimed.since,
+        if not await claimed.record(
             _RESEND_RECORD,
             *delivery.values(),
             recipients,
@@ -1148,7 +1194,9 @@ class Notifier:
         claim is renewed; the caller records the outcome, which ends the
         claim. An attempt that fails or is cancelled ends its claim, so that
         its retry sends at once, unless the mail may be with the server (see
-        ``Held.end_unsent``). A send stopped, its claim lost, is retried."""
+        ``Held.end_unsent``); one cancelled once the server answered returns
+        the outcome, and ends cancelled once it is recorded (``Held.record``).
+        A send stopped, its claim lost, is retried."""
         if isinstance(message, Delivery):
             return message
         claim, key = claimed.claim, claimed.key
