@@ -41,6 +41,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.documents import DocumentDamaged, DocumentNotFound, DocumentStore
+from activities.heartbeat import HEARTBEAT_EVERY, HEARTBEAT_TIMEOUT, beats_while_running
 from certflow.activity_models import Notification, ResendOutcome, ResendRequest
 from certflow.config import Settings, SmtpSettings
 from certflow.i18n import catalogue, t
@@ -60,24 +61,42 @@ MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 # How long an attempt's claim to send a mail holds unless renewed (see
 # ``SendClaim``). The attempt ends the claim itself: recorded, or failed to be
 # retried. Only one that died half-way (its worker killed) leaves it, and its
-# mail then waits this long. A live attempt renews it every ``RENEW_EVERY``
-# while it talks to the mail server, so however slow the server is, a retry
-# (the worker does not stop an attempt that timed out) finds the claim held.
-# It was ten minutes without renewal: a mail whose worker was killed waited
-# that long (trial). It is below the activities' start-to-close timeout (two
-# minutes), after which the server retries a dead worker's attempt: that retry
-# finds the claim lapsed and sends at once.
-SEND_CLAIM = timedelta(seconds=90)
-# How often the attempt holding a claim renews it: six chances before it lapses.
-RENEW_EVERY = timedelta(seconds=15)
+# mail then waits for it to lapse. A live attempt renews it every
+# ``RENEW_EVERY`` while it talks to the mail server, so however slow the server
+# is, another attempt finds the claim held: a retry of one past its two-minute
+# start-to-close (cancelled at its next heartbeat, it may still be sending), or
+# of one whose heartbeats did not reach the Temporal server.
+#
+# The mail activities heartbeat (activities/heartbeat.py): the server retries a
+# dead worker's attempt once no heartbeat has come for ``HEARTBEAT_TIMEOUT``.
+# Heartbeats reach the server every ``HEARTBEAT_EVERY``, so the last one came
+# at most that long before the death, and the retry starts at the earliest
+# ``HEARTBEAT_TIMEOUT - HEARTBEAT_EVERY`` (20 s) after it, plus the retry's
+# first interval (1 s). The claim was last renewed at the latest at the death,
+# so it lapses at the latest this long after: the retry finds it lapsed and
+# sends the mail at once, 21 to 31 s after the death. (It was 90 s, below the
+# activities' start-to-close of two minutes, after which the server retried
+# while they did not heartbeat; ten minutes before renewals.) A mailbox poll's
+# retry finds a reply's claim lapsed the same way, and answers the mail then
+# instead of at the next poll. The price of the short claim: a send stops when
+# the database has not answered its renewals for 16 s (``UNCONFIRMED``; it was
+# 75 s), and is retried.
+SEND_CLAIM = HEARTBEAT_TIMEOUT - HEARTBEAT_EVERY
+# How often the attempt holding a claim renews it: five chances before it
+# lapses, four before the attempt stops its send (``UNCONFIRMED``).
+RENEW_EVERY = SEND_CLAIM / 5
 # How long an attempt goes on sending without its claim renewed (the database
 # out of reach or slow to answer): stopped a renewal's length before the claim
 # can lapse, so no other attempt holds it while this one hands its mail over.
 UNCONFIRMED = SEND_CLAIM - RENEW_EVERY
 # How long an attempt whose send ended waits for a renewal of its claim under
 # way, so as to end the claim it holds; past this (the database slow or away)
-# the renewal is cancelled, and the claim may be left to lapse.
-RENEWAL_WAIT = timedelta(seconds=5)
+# the renewal is cancelled, and the claim may be left to lapse. Below
+# ``RENEW_EVERY``: an attempt whose mail went out as its claim had gone
+# unrenewed for nearly ``UNCONFIRMED`` waits this long and still has the rest
+# of a renewal's length (2 s) to record the mail before anyone may take the
+# claim over.
+RENEWAL_WAIT = RENEW_EVERY / 2
 # The error type of a mail an earlier attempt is sending: retried until it is done.
 BEING_SENT = "mail_being_sent"
 # The error type of an attempt that stopped sending a mail, its claim lost.
@@ -307,15 +326,15 @@ class SendClaim:
     """One attempt's claim to send one mail, kept on the mail's row.
 
     An activity attempt that timed out is retried while it may still run (the
-    mail activities do not heartbeat, so the worker does not stop it): the
-    retry found the mail not sent yet and sent it too. The claim is taken in
-    one statement, so one attempt sends; another finds it taken and is retried
-    (``BEING_SENT``) until the first has recorded what came of it, which ends
-    the claim. The holder renews it while it sends (``Held``), so only the
-    claim of an attempt that died lapses. ``pending`` is the SQL condition of
-    a row still to be tried: neither sent nor given up. ``since`` is its
-    column holding when the claim was taken or last renewed, ``sent`` the one
-    holding when the mail went out.
+    worker stops it only at its next heartbeat, or never where its heartbeats
+    do not reach the server): the retry found the mail not sent yet and sent
+    it too. The claim is taken in one statement, so one attempt sends; another
+    finds it taken and is retried (``BEING_SENT``) until the first has
+    recorded what came of it, which ends the claim. The holder renews it
+    while it sends (``Held``), so only the claim of an attempt that died
+    lapses. ``pending`` is the SQL condition of a row still to be tried:
+    neither sent nor given up. ``since`` is its column holding when the claim
+    was taken or last renewed, ``sent`` the one holding when the mail went out.
     """
 
     table: str
@@ -906,13 +925,16 @@ class Notifier:
         ]
 
     @activity.defn
+    @beats_while_running
     async def notify(self, note: Notification) -> None:
         """Send the mail unless this notification was already tried to the end.
 
-        An earlier attempt still sending it (timed out, not stopped) holds its
-        claim: this one is retried until that attempt has recorded the outcome.
-        A mail found sent is not sent again; one found given up is given up
-        again, with the error its first attempt raised.
+        An earlier attempt still sending it (timed out, not stopped yet) holds
+        its claim: this one is retried until that attempt has recorded the
+        outcome. A mail found sent is not sent again; one found given up is
+        given up again, with the error its first attempt raised. It heartbeats
+        while it runs, so that a dead worker's attempt is retried within half
+        a minute (see ``SEND_CLAIM``).
         """
         recipients = self.recipients(note.roles, note.site_code)
         # Roles with no address configured: their people never get this mail.
@@ -1053,6 +1075,7 @@ class Notifier:
         return withdrawn is not None
 
     @activity.defn
+    @beats_while_running
     async def resend(self, request: ResendRequest) -> ResendOutcome:
         """Send a mail again, to the current addresses of the requested roles.
 

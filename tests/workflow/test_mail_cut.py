@@ -1,5 +1,6 @@
 """A mail activity cut mid-send (its worker shutting down, a cancellation its
-workflow asks for) leaves each mail's outcome right.
+workflow asks for or the server's word that it gave the attempt up, both
+brought by the activity's heartbeat) leaves each mail's outcome right.
 
 Regression: an attempt cut once the server had taken its mail, its goodbye
 (SMTP ``QUIT``) under way, left the claim to lapse, unrecorded, and the mail
