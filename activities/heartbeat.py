@@ -15,6 +15,14 @@ still bounds an attempt that hangs. A heartbeat also carries a cancellation
 requested by the workflow to the activity, as ``asyncio.CancelledError``:
 each of these activities does its work in one transaction or repeats it
 safely, so a cancelled attempt leaves nothing half-done.
+
+The mail activities (``notify`` and ``resend``, short as they are, and the
+mailbox poll answering mails) heartbeat too: a mail whose worker died then
+goes out about half a minute later, its claim lapsed by then (``SEND_CLAIM``
+in activities/notify.py), instead of after the two-minute start-to-close. A
+cancellation that reaches one of them mid-send records the mail the server
+took, ends the claim of one surely not handed over, and leaves the claim of
+one that may be with the server to lapse (``Held`` there).
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.documents import DocumentStore
+from activities.heartbeat import beats_while_running
 from activities.mailbox import ImapSource, MaildirSource, MailSource, StaleSourceKey
 from activities.notify import (
     ClaimLost,
@@ -270,8 +271,15 @@ class MailIntakeActivities:
         self.address = settings.mailbox.address or settings.smtp.sender
 
     @activity.defn
+    @beats_while_running
     async def process_mailbox(self, req: MailboxRunRequest) -> MailboxRun:
-        """Process every unacknowledged message of the mailbox, oldest first."""
+        """Process every unacknowledged message of the mailbox, oldest first.
+
+        It heartbeats in the background while it runs (activities/heartbeat.py),
+        however long one mail takes (a plan busy, a mail server slow): a poll
+        whose worker died is retried within half a minute, and finds the claim
+        on a reply that worker was sending lapsed (``SEND_CLAIM``).
+        """
         source = self.source_factory()
         try:
             messages = await source.fetch()
@@ -285,8 +293,7 @@ class MailIntakeActivities:
                 category=ApplicationErrorCategory.BENIGN,
             ) from None
         run = MailboxRun(fetched=len(messages))
-        for index, (source_key, raw) in enumerate(messages):
-            activity.heartbeat(index)
+        for source_key, raw in messages:
             outcome = await self.process_message(source, source_key, raw)
             run.counts[outcome] = run.counts.get(outcome, 0) + 1
         log.info(
@@ -687,10 +694,7 @@ class MailIntakeActivities:
         except BaseException:
             await claimed.end_unsent(handover)
             raise
-        if not await REPLY_CLAIM.record(
-            self.pool,
-            key,
-            claimed.since,
+        if not await claimed.record(
             "replied_at = CASE WHEN $2::text IS NULL THEN now() END,"
             " reply_failure = $2",
             failure,

@@ -41,6 +41,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.documents import DocumentDamaged, DocumentNotFound, DocumentStore
+from activities.heartbeat import HEARTBEAT_EVERY, HEARTBEAT_TIMEOUT, beats_while_running
 from certflow.activity_models import Notification, ResendOutcome, ResendRequest
 from certflow.config import Settings, SmtpSettings
 from certflow.i18n import catalogue, t
@@ -60,24 +61,42 @@ MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 # How long an attempt's claim to send a mail holds unless renewed (see
 # ``SendClaim``). The attempt ends the claim itself: recorded, or failed to be
 # retried. Only one that died half-way (its worker killed) leaves it, and its
-# mail then waits this long. A live attempt renews it every ``RENEW_EVERY``
-# while it talks to the mail server, so however slow the server is, a retry
-# (the worker does not stop an attempt that timed out) finds the claim held.
-# It was ten minutes without renewal: a mail whose worker was killed waited
-# that long (trial). It is below the activities' start-to-close timeout (two
-# minutes), after which the server retries a dead worker's attempt: that retry
-# finds the claim lapsed and sends at once.
-SEND_CLAIM = timedelta(seconds=90)
-# How often the attempt holding a claim renews it: six chances before it lapses.
-RENEW_EVERY = timedelta(seconds=15)
+# mail then waits for it to lapse. A live attempt renews it every
+# ``RENEW_EVERY`` while it talks to the mail server, so however slow the server
+# is, another attempt finds the claim held: a retry of one past its two-minute
+# start-to-close (cancelled at its next heartbeat, it may still be sending), or
+# of one whose heartbeats did not reach the Temporal server.
+#
+# The mail activities heartbeat (activities/heartbeat.py): the server retries a
+# dead worker's attempt once no heartbeat has come for ``HEARTBEAT_TIMEOUT``.
+# Heartbeats reach the server every ``HEARTBEAT_EVERY``, so the last one came
+# at most that long before the death, and the retry starts at the earliest
+# ``HEARTBEAT_TIMEOUT - HEARTBEAT_EVERY`` (20 s) after it, plus the retry's
+# first interval (1 s). The claim was last renewed at the latest at the death,
+# so it lapses at the latest this long after: the retry finds it lapsed and
+# sends the mail at once, 21 to 31 s after the death. (It was 90 s, below the
+# activities' start-to-close of two minutes, after which the server retried
+# while they did not heartbeat; ten minutes before renewals.) A mailbox poll's
+# retry finds a reply's claim lapsed the same way, and answers the mail then
+# instead of at the next poll. The price of the short claim: a send stops when
+# the database has not answered its renewals for 16 s (``UNCONFIRMED``; it was
+# 75 s), and is retried.
+SEND_CLAIM = HEARTBEAT_TIMEOUT - HEARTBEAT_EVERY
+# How often the attempt holding a claim renews it: five chances before it
+# lapses, four before the attempt stops its send (``UNCONFIRMED``).
+RENEW_EVERY = SEND_CLAIM / 5
 # How long an attempt goes on sending without its claim renewed (the database
 # out of reach or slow to answer): stopped a renewal's length before the claim
 # can lapse, so no other attempt holds it while this one hands its mail over.
 UNCONFIRMED = SEND_CLAIM - RENEW_EVERY
 # How long an attempt whose send ended waits for a renewal of its claim under
 # way, so as to end the claim it holds; past this (the database slow or away)
-# the renewal is cancelled, and the claim may be left to lapse.
-RENEWAL_WAIT = timedelta(seconds=5)
+# the renewal is cancelled, and the claim may be left to lapse. Below
+# ``RENEW_EVERY``: an attempt whose mail went out as its claim had gone
+# unrenewed for nearly ``UNCONFIRMED`` waits this long and still has the rest
+# of a renewal's length (2 s) to record the mail before anyone may take the
+# claim over.
+RENEWAL_WAIT = RENEW_EVERY / 2
 # The error type of a mail an earlier attempt is sending: retried until it is done.
 BEING_SENT = "mail_being_sent"
 # The error type of an attempt that stopped sending a mail, its claim lost.
@@ -307,15 +326,15 @@ class SendClaim:
     """One attempt's claim to send one mail, kept on the mail's row.
 
     An activity attempt that timed out is retried while it may still run (the
-    mail activities do not heartbeat, so the worker does not stop it): the
-    retry found the mail not sent yet and sent it too. The claim is taken in
-    one statement, so one attempt sends; another finds it taken and is retried
-    (``BEING_SENT``) until the first has recorded what came of it, which ends
-    the claim. The holder renews it while it sends (``Held``), so only the
-    claim of an attempt that died lapses. ``pending`` is the SQL condition of
-    a row still to be tried: neither sent nor given up. ``since`` is its
-    column holding when the claim was taken or last renewed, ``sent`` the one
-    holding when the mail went out.
+    worker stops it only at its next heartbeat, or never where its heartbeats
+    do not reach the server): the retry found the mail not sent yet and sent
+    it too. The claim is taken in one statement, so one attempt sends; another
+    finds it taken and is retried (``BEING_SENT``) until the first has
+    recorded what came of it, which ends the claim. The holder renews it
+    while it sends (``Held``), so only the claim of an attempt that died
+    lapses. ``pending`` is the SQL condition of a row still to be tried:
+    neither sent nor given up. ``since`` is its column holding when the claim
+    was taken or last renewed, ``sent`` the one holding when the mail went out.
     """
 
     table: str
@@ -476,6 +495,8 @@ class Held:
         # The event loop's time a renewal (or the take) that held was asked.
         self.confirmed = confirmed
         self.lost = False
+        # The attempt's cancellation, put off while its outcome is recorded.
+        self.cancelled: asyncio.CancelledError | None = None
 
     async def sending(self, work: Awaitable[T]) -> T:
         """Await ``work`` (the SMTP exchange) while renewing the claim.
@@ -483,27 +504,58 @@ class Held:
         ``work`` is cancelled, and ``ClaimLost`` raised, when the claim is
         taken over or left unrenewed for ``UNCONFIRMED``; one that ended all
         the same (the server took the mail as it was stopped) is returned.
-        However the attempt ends (cancelled too), ``work`` and the renewals
-        have ended when this returns or raises, so that ``since`` is the
-        claim's value when the outcome is recorded or the claim released.
+        When the attempt itself is cancelled (its heartbeat brought the
+        workflow's cancellation, or word that the server gave the attempt up;
+        its worker shutting down), ``work`` is cancelled too; one that ended
+        all the same, the server's answer heard, is returned, for the caller
+        to record it (``record``), where the cancellation goes on. However the
+        attempt ends, ``work`` and the renewals have ended when this returns or
+        raises, so that ``since`` is the claim's value when the outcome is
+        recorded or the claim released.
         """
         loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(work)
         stop = asyncio.Event()
         renewing = asyncio.create_task(self._renew(stop))
         try:
-            while not task.done():
-                left = self.confirmed + UNCONFIRMED.total_seconds() - loop.time()
-                if self.lost or left <= 0:
-                    return await self._stop(task)
-                # Renewals end early only with the claim lost, seen above.
-                watched = {task} if renewing.done() else {task, renewing}
-                await asyncio.wait(
-                    watched, timeout=left, return_when=asyncio.FIRST_COMPLETED
-                )
-            return task.result()
-        finally:
-            await self._end(task, renewing, stop)
+            try:
+                while not task.done():
+                    left = self.confirmed + UNCONFIRMED.total_seconds() - loop.time()
+                    if self.lost or left <= 0:
+                        return await self._stop(task)
+                    # Renewals end early only with the claim lost, seen above.
+                    watched = {task} if renewing.done() else {task, renewing}
+                    await asyncio.wait(
+                        watched, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                    )
+            finally:
+                await self._end(task, renewing, stop)
+        except asyncio.CancelledError as cancelled:
+            if not _answered(task):
+                raise
+            # Put off until the outcome is recorded: a mail the server took,
+            # left unrecorded, would be sent again once the claim lapsed.
+            self.cancelled = cancelled
+        return task.result()
+
+    async def record(self, outcome: str, *values: object, sent: bool) -> bool:
+        """Record what came of this attempt's send, ending its claim; False if
+        the claim was lost meanwhile (see ``SendClaim.record``).
+
+        An attempt cancelled once its send had ended (``sending``) ends
+        cancelled here, its outcome recorded.
+        """
+        recorded = await self.claim.record(
+            self.pool, self.key, self.since, outcome, *values, sent=sent
+        )
+        if self.cancelled is not None:
+            log.warning(
+                "mail outcome recorded as its attempt was cancelled table=%s sent=%s",
+                self.claim.table,
+                sent,
+            )
+            raise self.cancelled
+        return recorded
 
     async def _end(
         self, task: asyncio.Future[T], renewing: asyncio.Task[None], stop: asyncio.Event
@@ -532,10 +584,9 @@ class Held:
         before the server answered it, may have left the mail there: its claim
         is then left to lapse, as a dead attempt's, and the retry sends the
         mail after it (its people may get it twice). A claim lost to another
-        attempt is that attempt's.
-
-        Not handled: a send the server answered just as its attempt was
-        cancelled is left to lapse too, not recorded sent, and sent again.
+        attempt is that attempt's. A send the server answered, taking the mail
+        or refusing it, is none of these: its outcome is recorded, also when
+        its attempt was cancelled as it ended (see ``sending``).
         """
         if self.lost:
             return
@@ -550,10 +601,11 @@ class Held:
 
     async def _stop(self, task: asyncio.Future[T]) -> T:
         task.cancel()
-        try:
-            return await task
-        except asyncio.CancelledError:
-            pass
+        # Waited for, not awaited: a cancellation of the attempt meanwhile is
+        # its own, not the send's, and goes on.
+        await asyncio.wait({task})
+        if not task.cancelled():
+            return task.result()  # ended all the same: its outcome, or its error
         if self.lost:
             raise ClaimLost("another attempt took its claim over")
         raise ClaimLost(
@@ -585,6 +637,11 @@ class Held:
             self.since, self.confirmed = since, asked
 
 
+def _answered(task: asyncio.Future[Any]) -> bool:
+    """Whether the send ``task`` ended with an outcome, the server's answer heard."""
+    return task.done() and not task.cancelled() and task.exception() is None
+
+
 # Neither sent nor given up: a mail given up is sent again only by an admin's
 # resend, never by an attempt of the activity that gave it up. Nor is a mail
 # its plan withdrew claimed (migration 014).
@@ -598,14 +655,17 @@ RESEND_CLAIM = SendClaim("notification_resends", "resend_key", _PENDING)
 class Handover:
     """Whether one SMTP exchange may have handed its message to the server.
 
-    Set as the message's transfer begins (SMTP ``DATA``), and cleared when the
-    server answers it with a refusal. A send that ends in between, stopped or
-    failed without the server's answer, may have left the mail with the
-    server; before it, or refused, the mail certainly did not go.
+    ``possible`` is set as the message's transfer begins (SMTP ``DATA``), and
+    cleared when the server answers it with a refusal; ``taken`` is set when
+    it answers that it took the message. A send that ends in between, stopped
+    or failed without the server's answer, may have left the mail with the
+    server; before it, or refused, the mail certainly did not go; taken, it
+    went, whatever becomes of the rest of the exchange.
     """
 
     def __init__(self) -> None:
         self.possible = False
+        self.taken = False
 
 
 class _TellingSMTP(aiosmtplib.SMTP):
@@ -619,10 +679,12 @@ class _TellingSMTP(aiosmtplib.SMTP):
     async def data(self, message: str | bytes, /, **options: Any) -> SMTPResponse:
         self.handover.possible = True
         try:
-            return await super().data(message, **options)
+            answer = await super().data(message, **options)
         except aiosmtplib.SMTPResponseException:
             self.handover.possible = False  # the server refused it
             raise
+        self.handover.taken = True
+        return answer
 
 
 class Mailer:
@@ -637,13 +699,16 @@ class Mailer:
         """Send ``message``; return the recipients refused while others took it.
 
         Each step of the exchange times out after 30 s. A send cancelled (its
-        claim lost, its worker shutting down) hangs up at once: ending politely
+        claim lost, its attempt cancelled) hangs up at once: ending politely
         with QUIT waited up to 30 s more for a server that had stopped
         answering, the connection open all along. ``handover`` is told when
-        the message may be with the server.
+        the message may be with the server, and when the server took it: the
+        send then returns, also when its QUIT is cut short (cancelled, or the
+        server gone), as the mail went out all the same.
         """
+        told = handover or Handover()
         client = _TellingSMTP(
-            handover or Handover(),
+            told,
             hostname=self.smtp.host,
             port=self.smtp.port,
             username=self.smtp.username,
@@ -651,12 +716,18 @@ class Mailer:
             start_tls=self.smtp.starttls,
             timeout=30,
         )
-        async with client:
-            try:
-                refused, _ = await client.send_message(message)
-            except asyncio.CancelledError:
-                client.close()
+        refused: dict[str, SMTPResponse] = {}
+        try:
+            async with client:
+                try:
+                    refused, _ = await client.send_message(message)
+                except asyncio.CancelledError:
+                    client.close()
+                    raise
+        except (aiosmtplib.SMTPException, OSError, asyncio.CancelledError):
+            if not told.taken:
                 raise
+            client.close()
         return refused
 
 
@@ -854,13 +925,16 @@ class Notifier:
         ]
 
     @activity.defn
+    @beats_while_running
     async def notify(self, note: Notification) -> None:
         """Send the mail unless this notification was already tried to the end.
 
-        An earlier attempt still sending it (timed out, not stopped) holds its
-        claim: this one is retried until that attempt has recorded the outcome.
-        A mail found sent is not sent again; one found given up is given up
-        again, with the error its first attempt raised.
+        An earlier attempt still sending it (timed out, not stopped yet) holds
+        its claim: this one is retried until that attempt has recorded the
+        outcome. A mail found sent is not sent again; one found given up is
+        given up again, with the error its first attempt raised. It heartbeats
+        while it runs, so that a dead worker's attempt is retried within half
+        a minute (see ``SEND_CLAIM``).
         """
         recipients = self.recipients(note.roles, note.site_code)
         # Roles with no address configured: their people never get this mail.
@@ -913,10 +987,7 @@ class Notifier:
         else:
             sent = await self._send_claimed(claimed, note, recipients, message)
             delivery = without_address(sent, unaddressed)
-        if not await NOTIFICATION_CLAIM.record(
-            self.pool,
-            note.idempotency_key,
-            claimed.since,
+        if not await claimed.record(
             _NOTIFICATION_OUTCOME,
             *delivery.values(),
             recipients,
@@ -1004,6 +1075,7 @@ class Notifier:
         return withdrawn is not None
 
     @activity.defn
+    @beats_while_running
     async def resend(self, request: ResendRequest) -> ResendOutcome:
         """Send a mail again, to the current addresses of the requested roles.
 
@@ -1057,10 +1129,7 @@ class Notifier:
         # Roles still without an address on this worker (the configuration
         # corrected, the worker not restarted) are recorded as missed.
         delivery = without_address(sent, self.unaddressed(note))
-        if not await RESEND_CLAIM.record(
-            self.pool,
-            request.resend_key,
-            claimed.since,
+        if not await claimed.record(
             _RESEND_RECORD,
             *delivery.values(),
             recipients,
@@ -1148,7 +1217,9 @@ class Notifier:
         claim is renewed; the caller records the outcome, which ends the
         claim. An attempt that fails or is cancelled ends its claim, so that
         its retry sends at once, unless the mail may be with the server (see
-        ``Held.end_unsent``). A send stopped, its claim lost, is retried."""
+        ``Held.end_unsent``); one cancelled once the server answered returns
+        the outcome, and ends cancelled once it is recorded (``Held.record``).
+        A send stopped, its claim lost, is retried."""
         if isinstance(message, Delivery):
             return message
         claim, key = claimed.claim, claimed.key

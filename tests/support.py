@@ -114,6 +114,7 @@ __all__ = [
     "english_words",
     "font_printing",
     "free_ports",
+    "heartbeat_timeouts",
     "log_lines_holding",
     "mails_of",
     "notify_attempts",
@@ -491,6 +492,24 @@ async def pending_notify(driver: PlanDriver) -> list[Any]:
 async def notify_attempts(driver: PlanDriver) -> int:
     """The attempt the plan's pending notify activity is at; 0 when none is."""
     return max((a.attempt for a in await pending_notify(driver)), default=0)
+
+
+async def heartbeat_timeouts(
+    handle: WorkflowHandle[Any, Any], activity: str
+) -> set[float]:
+    """The heartbeat timeouts, in seconds (0 for none), that the run of
+    ``handle`` scheduled ``activity`` with."""
+    history = await handle.fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    return {
+        s.heartbeat_timeout.ToTimedelta().total_seconds()
+        for s in scheduled
+        if s.activity_type.name == activity
+    }
 
 
 def empty_workbook(folder: Path) -> Path:

@@ -453,6 +453,9 @@ class ApprovalBatchWorkflow:
                 idempotency_key=f"{workflow.info().workflow_id}/{template}{suffix}",
             ),
             start_to_close_timeout=TIMEOUT,
+            # It heartbeats: a worker dying mid-send costs half a minute, not
+            # the two minutes of TIMEOUT (see SEND_CLAIM in activities/notify.py).
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=MAIL_RETRY,
         )
 

@@ -4125,7 +4125,7 @@ class ExamPlanWorkflow:
             # As plans recorded before: the caller waits until the mail is sent,
             # or given up.
             try:
-                await self._activity(Notifier.notify, note, retry=MAIL_RETRY)
+                await self._send(note)
             except ActivityError:
                 if not workflow.patched(MAIL_GIVEN_UP):
                     raise  # as recorded before the patch: the plan failed
@@ -4183,9 +4183,7 @@ class ExamPlanWorkflow:
                 await workflow.wait([before])
             turn = True
             if alarm is None:
-                await self._activity(
-                    Notifier.notify, note, retry=MAIL_RETRY, cancellation=cancellation
-                )
+                await self._send(note, cancellation)
             elif not await self._alarm_while_owed(note, alarm, cancellation):
                 alarm.uncount()
                 # In the text too: a plain log format shows no extra fields.
@@ -4244,11 +4242,7 @@ class ExamPlanWorkflow:
 
         if done():
             return False
-        send = asyncio.create_task(
-            self._activity(
-                Notifier.notify, note, retry=MAIL_RETRY, cancellation=cancellation
-            )
-        )
+        send = asyncio.create_task(self._send(note, cancellation))
         closed = asyncio.create_task(workflow.wait_condition(done))
         try:
             await workflow.wait([send, closed], return_when=asyncio.FIRST_COMPLETED)
@@ -4269,6 +4263,33 @@ class ExamPlanWorkflow:
         if withdrawn:
             return False
         raise sent
+
+    async def _send(
+        self,
+        note: Notification,
+        cancellation: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    ) -> None:
+        """Run ``notify`` for ``note`` until the mail is sent or given up.
+
+        It heartbeats, short as it is: a worker dying mid-send costs half a
+        minute, not its two-minute start-to-close (see SEND_CLAIM in
+        activities/notify.py). Heartbeats also bring the attempt a cancellation
+        its plan asks for. Only plans recorded before MAILS_WITHDRAWN_IN_STORE
+        ask for one (TRY_CANCEL, kept: their histories hold the request); the
+        others withdraw a mail in the database and abandon its activity, which
+        asks for none and lets a send under way end and be recorded. Cut
+        mid-send, the attempt records a mail the server took, ends the claim
+        of one surely not handed over, and leaves one that may have been to
+        its claim's lapse; before, it was never told, and sent the mail to its
+        end.
+        """
+        await self._activity(
+            Notifier.notify,
+            note,
+            retry=MAIL_RETRY,
+            cancellation=cancellation,
+            beats=True,
+        )
 
     async def _withdraw(self, note: Notification) -> bool:
         """Withdraw ``note`` in the database; False if it went out first.
@@ -4317,16 +4338,20 @@ class ExamPlanWorkflow:
         start_to_close: timedelta = SHORT,
         retry: RetryPolicy = RETRY,
         cancellation: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+        beats: bool = False,
     ) -> Any:
         return await workflow.execute_activity_method(
             fn,
             arg,
             start_to_close_timeout=start_to_close,
-            # The long ones heartbeat (activities/heartbeat.py): an attempt whose
-            # worker died is retried after the heartbeat timeout, not after its
-            # start-to-close of minutes. Options are no command of their own:
-            # histories recorded without it replay unchanged.
-            heartbeat_timeout=HEARTBEAT_TIMEOUT if start_to_close > SHORT else None,
+            # The long ones heartbeat (activities/heartbeat.py), and the mails
+            # (``beats``): an attempt whose worker died is retried after the
+            # heartbeat timeout, not after its start-to-close. Options are no
+            # command of their own: histories recorded without it replay
+            # unchanged.
+            heartbeat_timeout=(
+                HEARTBEAT_TIMEOUT if beats or start_to_close > SHORT else None
+            ),
             retry_policy=retry,
             cancellation_type=cancellation,
         )

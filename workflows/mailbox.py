@@ -18,6 +18,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.heartbeat import HEARTBEAT_TIMEOUT
     from activities.mail_intake import (
         MailboxRun,
         MailboxRunRequest,
@@ -26,10 +27,12 @@ with workflow.unsafe.imports_passed_through():
     from certflow.models import Model
 
 MAILBOX_WORKFLOW_ID = "mailbox-poller"
-# A poll handles a batch of mail; the heartbeat per message tells a stuck poll
-# (an SMTP server that hangs) from a long one.
+# A poll handles a batch of mail. It heartbeats in the background
+# (activities/heartbeat.py): a poll whose worker died is retried after the
+# heartbeat timeout, 30 s. It was 2 minutes, with a heartbeat per mail, which
+# also retried a poll held that long by one mail (a plan slow to answer), only
+# for the retry to wait on the same mail. The whole poll is bounded by this.
 POLL_TIMEOUT = timedelta(minutes=30)
-HEARTBEAT_TIMEOUT = timedelta(minutes=2)
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
 )

@@ -18,6 +18,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.heartbeat import HEARTBEAT_TIMEOUT
     from activities.notify import MAIL_RETRY, Notifier
     from certflow.activity_models import ResendOutcome, ResendRequest
 
@@ -50,5 +51,8 @@ class ResendMailWorkflow:
             ),
             start_to_close_timeout=TIMEOUT,
             schedule_to_close_timeout=GIVE_UP_AFTER,
+            # It heartbeats: a worker dying mid-send costs half a minute, not
+            # the two minutes of TIMEOUT (see SEND_CLAIM in activities/notify.py).
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=MAIL_RETRY,
         )

@@ -27,6 +27,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.db import migrate
+from activities.heartbeat import HEARTBEAT_TIMEOUT
 from activities.notify import Mailer, Notifier
 from certflow.activity_models import Notification, ResendRequest
 from certflow.config import Settings
@@ -39,6 +40,7 @@ from tests.support import (
     SITE_CODE,
     database_before,
     free_ports,
+    heartbeat_timeouts,
     unique_plan_id,
 )
 from tests.workflow.test_mail_refused import LEAD_ADDRESS, note
@@ -337,13 +339,16 @@ async def test_a_resend_retried_after_a_crash_sends_once(scene: Scene) -> None:
 
 
 async def test_a_resend_workflow_replays(scene: Scene) -> None:
-    """The new workflow is deterministic: its history replays on the code."""
+    """The new workflow is deterministic: its history replays on the code. Its
+    resend heartbeats, so that a worker dying mid-send costs half a minute."""
     number = await scene.mailed(note([Role.SITE]))
     async with scene.worker(scene.corrected) as certflow:
         resent = await certflow(*ADMIN, "notice", "resend", str(number))
         handle = scene.env.client.get_workflow_handle(f"resend-{number}")
         await replay_all([handle])
+        beats = await heartbeat_timeouts(handle, "resend")
     assert resent.status == 0, resent.out
+    assert beats == {HEARTBEAT_TIMEOUT.total_seconds()}
 
 
 async def test_a_second_resend_while_the_first_waits_is_refused(scene: Scene) -> None:

@@ -23,6 +23,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.documents import DocumentStore
+from activities.heartbeat import HEARTBEAT_TIMEOUT
 from certflow.actions import CorrectionApply, CorrectionDecision
 from certflow.config import Settings
 from certflow.corrections import RefusalReason, read_correction_mail, refusal_text
@@ -43,7 +44,7 @@ from tests.corrections.mail_intake_support import (
     intake_rig,
     mail,
 )
-from tests.support import INFO, MANAGER, corrections_refused
+from tests.support import INFO, MANAGER, corrections_refused, heartbeat_timeouts
 from workflows import ExamPlanWorkflow
 from workflows.mailbox import MAILBOX_WORKFLOW_ID, MailboxPollWorkflow, PollNow
 
@@ -498,6 +499,9 @@ async def test_the_poller_continues_as_new_keeping_its_counts(
         assert (await rig.poller.describe()).run_id != first_run
         assert state.polls == 3 and state.fetched == 1
         assert state.counts == {"refused": 1}
+        # Polls heartbeat: one whose worker died is retried within 30 s.
+        polls = await heartbeat_timeouts(rig.poller, "process_mailbox")
+        assert polls == {HEARTBEAT_TIMEOUT.total_seconds()}
 
 
 async def test_the_poll_command_starts_the_poller_once_then_wakes_it(

@@ -3,9 +3,12 @@
 Operator trial: after ``kill -9`` of the worker in the middle of a send, the
 plan's mails waited the claim's whole ten minutes, and the retry logged every
 minute, with a traceback, that an attempt "still running" was sending the
-mail. The holder of a claim now renews it while it sends, a claim unrenewed
-for 90 s lapses, and the server's retry after the activity's two-minute
-start-to-close timeout sends the mail once.
+mail. The holder of a claim then renewed it while it sent, a claim unrenewed
+for 90 s lapsed, and the server's retry after the activity's two-minute
+start-to-close timeout sent the mail once, two minutes after the kill. The
+mail activities now heartbeat: the server retries after the 30 s heartbeat
+timeout, the claim (unrenewed for 20 s) has lapsed by then, and the mail goes
+out once, about half a minute after the kill.
 
 The mail server is a real SMTP server on loopback that holds the message at
 DATA, where the kill finds the attempt; the connection gone, it drops that
@@ -23,10 +26,11 @@ from typing import Any
 import pytest
 
 from activities.documents import DocumentStore
+from activities.heartbeat import HEARTBEAT_TIMEOUT
 from certflow.actions import ExamPlanInput, plan_workflow_id
 from certflow.config import DeadlinePolicy, Settings
 from certflow.timeutil import cst_date
-from tests.stack.test_worker_death import _worker, _worker_env
+from tests.stack.test_worker_death import _scheduled, _worker, _worker_env
 from tests.support import dev_server_on_free_ports, sample_plan, unique_plan_id
 from tests.workflow.test_mail_overlap import held_server
 from worker import connect
@@ -34,8 +38,9 @@ from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
 
-# How long the mail waited before: the claim's old lapse.
-OLD_LAPSE = 600.0
+# Within a minute of the kill: the heartbeat timeout, the retry's first
+# interval and a worker's start. It was two minutes (the start-to-close).
+WITHIN = 60.0
 
 
 async def _sent_at(pool: Any, plan_id: str, within: float) -> Any:
@@ -77,17 +82,37 @@ async def test_a_mail_whose_worker_is_killed_mid_send_is_sent_once_soon(
             killed_at = time.monotonic()
 
         async with _worker(env, tmp_path / "second.log"):
-            await until_async(lambda: smtp.arrived == 2, within=OLD_LAPSE / 3)
+            await until_async(lambda: smtp.arrived == 2, within=WITHIN)
+            retried = time.monotonic() - killed_at
             smtp.let_through(1)
             await _sent_at(pool, plan.plan_id, within=30)
             took = time.monotonic() - killed_at
             await asyncio.sleep(1)  # any other attempt would be under way now
+            history = await handle.fetch_history()
         await handle.terminate("test over")
 
     # Exactly once: the killed attempt's copy was dropped with its connection.
     assert [m for m in smtp.taken if plan.plan_id.encode() in m] == smtp.taken
     assert len(smtp.taken) == 1
-    assert took < OLD_LAPSE / 3, took
+    assert retried < WITHIN, retried
+    # Scheduled with the heartbeat timeout, and sent by its first retry, which
+    # the heartbeat timeout started and which found the claim lapsed.
+    scheduled = _scheduled(history, "notify")
+    timeouts = {
+        e.activity_task_scheduled_event_attributes.heartbeat_timeout.ToSeconds()
+        for e in history.events
+        if e.event_id in scheduled
+    }
+    assert timeouts == {HEARTBEAT_TIMEOUT.total_seconds()}
+    [started] = [
+        e.activity_task_started_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+        and e.activity_task_started_event_attributes.scheduled_event_id in scheduled
+        and e.activity_task_started_event_attributes.attempt > 1
+    ]
+    assert started.attempt == 2, (took, started)
+    assert "heartbeat" in started.last_failure.message.lower(), started.last_failure
     log = (tmp_path / "second.log").read_text("utf-8")
     assert "Traceback" not in log
     assert "still running" not in log

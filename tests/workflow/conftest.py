@@ -1,15 +1,19 @@
-"""A plan driver per test, on the sample plan with a unique plan id."""
+"""A plan driver per test, on the sample plan with a unique plan id; mail
+claims on short times."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+import activities.notify as notify
 from activities.documents import DocumentStore
 from certflow.config import Settings
 from certflow.timeutil import cst_date
@@ -53,3 +57,13 @@ async def make_driver(
     for driver in made:
         if driver.handle is not None:
             await terminate_when_idle(client, driver.handle.id, "test finished")
+
+
+@pytest.fixture
+def short_claims(monkeypatch: pytest.MonkeyPatch) -> timedelta:
+    """Mail claims renewed every 0.2 s, lapsing after 1.5 s; the lapse."""
+    lapse = timedelta(seconds=1.5)
+    monkeypatch.setattr(notify, "SEND_CLAIM", lapse)
+    monkeypatch.setattr(notify, "RENEW_EVERY", timedelta(seconds=0.2))
+    monkeypatch.setattr(notify, "UNCONFIRMED", lapse - timedelta(seconds=0.2))
+    return lapse

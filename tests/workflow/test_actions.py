@@ -11,6 +11,7 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import HEARTBEAT_TIMEOUT
 from certflow.actions import (
     ApplicationUpload,
     BatchDecisionRequest,
@@ -42,6 +43,7 @@ from tests.support import (
     SITE,
     TECH,
     PlanDriver,
+    heartbeat_timeouts,
     mails_of,
     refusal_text,
     refused,
@@ -675,6 +677,11 @@ async def test_batch_approves_some_plans_and_rejects_others_with_reason(
     )
     result = await batch.result()
     assert result.approved == [first.plan.plan_id]
+    # The batch's mails and the plans' heartbeat: a worker dying mid-send
+    # costs half a minute (see SEND_CLAIM in activities/notify.py).
+    beating = {HEARTBEAT_TIMEOUT.total_seconds()}
+    assert await heartbeat_timeouts(batch, "notify") == beating
+    assert await heartbeat_timeouts(first.h, "notify") == beating
     # The approved plan is issued, and completes once finance has invoiced it.
     await first.wait_for(lambda s: s.stage == Stage.ISSUED)
     await first.record_invoice()

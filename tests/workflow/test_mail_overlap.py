@@ -1,16 +1,17 @@
 """A mail is sent once, also when a retry overlaps the attempt sending it.
 
 Regression: an attempt of ``notify`` (or ``resend``) that timed out while the
-mail server was slow to take its mail is retried, and nothing stops it (the
-mail activities do not heartbeat). The retry found the mail's row without
-``sent_at`` and sent it too: its people got it twice. The attempt sending a
-mail now claims it on its row; a retry finding it claimed is retried until the
-first has recorded what came of it, or until the claim of an attempt that died
-half-way lapses.
+mail server was slow to take its mail is retried, and nothing stopped it (the
+mail activities did not heartbeat; now it is stopped at its next heartbeat,
+which may come while it hands the mail over). The retry found the mail's row
+without ``sent_at`` and sent it too: its people got it twice. The attempt
+sending a mail now claims it on its row; a retry finding it claimed is retried
+until the first has recorded what came of it, or until the claim of an attempt
+that died half-way lapses.
 
 A mail given up is not a mail still to send: a retry finding it given up ends
 as the attempt that gave it up did. An attempt alive past its claim (unrenewed
-for 90 s) records nothing over the attempt that took the mail over, only that
+for 20 s) records nothing over the attempt that took the mail over, only that
 its own mail went out if it did; and an attempt cancelled leaves no claim.
 
 The mail server is a real SMTP server on loopback that holds each message at
@@ -36,6 +37,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+import activities.notify as notify
 from activities.mail_intake import MailIntakeActivities
 from activities.mailbox import MaildirSource
 from activities.notify import Mailer
@@ -51,7 +53,7 @@ pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120
 # The error type of an attempt finding its mail claimed, as operators find it in
 # a history, and how long the claim of an attempt that died holds.
 BEING_SENT = "mail_being_sent"
-SEND_CLAIM = timedelta(seconds=90)
+SEND_CLAIM = timedelta(seconds=20)
 
 
 # The held server's answers: the message taken, or refused for good (the mail
@@ -148,6 +150,14 @@ async def overlapping(
     server.release.set()
     done = await asyncio.gather(first, retry, return_exceptions=True)
     return done[0], done[1]
+
+
+@pytest.fixture
+def paused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The late attempt of ``taken_over`` as a paused process: it renews its
+    claim no more. Its claim is dated back by hand; a renewal made meanwhile
+    would find it moved, and stop the attempt as one whose claim was taken."""
+    monkeypatch.setattr(notify, "RENEW_EVERY", timedelta(hours=1))
 
 
 async def taken_over(
@@ -407,6 +417,7 @@ async def test_a_retry_finding_its_mail_given_up_gives_it_up_again_unsent(
 # -- an attempt alive past its claim --------------------------------------------
 
 
+@pytest.mark.usefixtures("paused")
 async def test_an_attempt_past_its_claim_records_nothing_over_the_one_that_took_over(
     settings: Settings, resources: Any
 ) -> None:
@@ -431,6 +442,7 @@ async def test_an_attempt_past_its_claim_records_nothing_over_the_one_that_took_
     assert await settled_sent(pool, mail)
 
 
+@pytest.mark.usefixtures("paused")
 async def test_a_mail_sent_by_an_attempt_past_its_claim_is_never_sent_again(
     settings: Settings, resources: Any
 ) -> None:
@@ -457,6 +469,7 @@ async def test_a_mail_sent_by_an_attempt_past_its_claim_is_never_sent_again(
     assert await settled_sent(pool, mail)
 
 
+@pytest.mark.usefixtures("paused")
 async def test_a_resend_attempt_past_its_claim_records_nothing_over_the_newer(
     settings: Settings, resources: Any
 ) -> None:
@@ -487,6 +500,7 @@ async def test_a_resend_attempt_past_its_claim_records_nothing_over_the_newer(
     assert row["sending_since"] is None
 
 
+@pytest.mark.usefixtures("paused")
 async def test_a_poll_attempt_past_its_claim_records_nothing_over_the_newer(
     settings: Settings, resources: Any, env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
