@@ -90,6 +90,7 @@ from certflow.corrections import (
 from certflow.i18n import t
 from certflow.models import Actor, DocumentRef, Model, Role, Stage
 from certflow.plan_busy import PlanBusyError, send_update
+from certflow.privacy import mask_id_numbers_anywhere
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +373,9 @@ class MailIntakeActivities:
             key,
             reading.message_id,
             reading.sender,
-            reading.subject,
+            # Senders name candidates in subjects, an ID number too: kept
+            # masked (the raw mail in the store keeps it as sent).
+            mask_id_numbers_anywhere(reading.subject),
             reading.received_at or datetime.now(UTC),
             source_key,
             verdict.status.value,

@@ -330,6 +330,22 @@ class IntakeRig:
             and address in str(m.get("To", ""))
         ]
 
+    async def mail_row(self, message_id: str) -> Any:
+        """The ``mail_messages`` row of the mail sent with ``message_id``."""
+        return await self.pool.fetchrow(
+            "SELECT * FROM mail_messages WHERE message_id = $1", message_id
+        )
+
+    async def filed(self, plan_id: str) -> list[Any]:
+        """The plan's ``correction_requests`` rows, in the order filed."""
+        return list(
+            await self.pool.fetch(
+                "SELECT * FROM correction_requests WHERE plan_id = $1"
+                " ORDER BY request_id",
+                plan_id,
+            )
+        )
+
     def unacknowledged(self) -> int:
         """How many messages the exam maildir still offers."""
         return len(MaildirSource(self.exam_folder)._fetch())
@@ -338,6 +354,10 @@ class IntakeRig:
         """Every workflow this rig started."""
         found = [d.handle for d in self.drivers if d.handle is not None]
         return found + ([self.poller] if self.poller is not None else [])
+
+
+# What the ``open_rig`` fixture (tests/corrections/conftest.py) gives a test.
+RigFactory = Callable[..., contextlib.AbstractAsyncContextManager[IntakeRig]]
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,85 @@
+"""What the exam mailbox keeps of a mail, and what it checks of a request
+before its plan files it (staff trial of the correction stage).
+
+Real parts only: the time-skipping Temporal server with a worker holding the
+plan and mailbox workflows, PostgreSQL, an SMTP sink delivering the exam
+mailbox's mail into a maildir, and ``MaildirSource`` reading that maildir.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from activities.db import migrate
+from certflow.config import Settings
+from tests.corrections.mail_intake_support import (
+    SITE_ADDRESS,
+    RigFactory,
+)
+from tests.support import database_before
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+# A resident ID number of the sample summary (seq 1), and how it is kept.
+ID_NUMBER = "421002200506166066"
+MASKED = "4210**********6066"
+
+
+async def test_an_id_number_in_a_mails_subject_is_kept_masked(
+    open_rig: RigFactory,
+) -> None:
+    """Regression: ``mail_messages.subject`` kept an ID number a sender put in
+    the subject whole, for ``mailbox list --subjects`` to show."""
+    async with open_rig() as rig:
+        await rig.start_poller()
+        whole = await rig.mail_in(f"黎芬 {ID_NUMBER} 成绩复核", "成绩有误，请复核。")
+        grouped = await rig.mail_in(
+            "黎芬 4210 0220 0506 1660 66 成绩复核", "成绩有误，请复核。"
+        )
+
+        run = await rig.poll()
+
+        assert run.counts == {"unmatched": 2}
+        assert (await rig.mail_row(whole["Message-ID"]))["subject"] == (
+            f"黎芬 {MASKED} 成绩复核"
+        )
+        assert (await rig.mail_row(grouped["Message-ID"]))["subject"] == (
+            f"黎芬 {MASKED} 成绩复核"
+        )
+        # The sender is answered about the mail as they wrote it.
+        replies = rig.replies_to(SITE_ADDRESS)
+        assert any(ID_NUMBER in str(reply["Subject"]) for reply in replies)
+
+
+async def test_subjects_stored_before_are_masked_by_the_migration(
+    settings: Settings, tmp_path: Path
+) -> None:
+    async with database_before(25, settings.database_url, tmp_path) as (pool, _):
+        for key, subject in (
+            ("a", f"黎芬{ID_NUMBER}成绩复核"),
+            ("b", "胡俊霞 33010620030828700X 与 2026110412002"),
+            ("c", "准考证号 2026110412004 成绩复核"),
+        ):
+            await pool.execute(
+                """
+                INSERT INTO mail_messages (dedupe_key, message_id, sender, subject,
+                    received_at, source_key, status, raw_sha256, processed_at)
+                VALUES ($1, $1, 'kaowu@example.org', $2, $3, $1, 'unmatched',
+                    'x', $3)
+                """,
+                key,
+                subject,
+                datetime(2026, 12, 21, tzinfo=UTC),
+            )
+
+        await migrate(pool)
+
+        kept = dict(await pool.fetch("SELECT dedupe_key, subject FROM mail_messages"))
+    assert kept == {
+        "a": f"黎芬{MASKED}成绩复核",
+        "b": "胡俊霞 3301**********700X 与 2026110412002",
+        "c": "准考证号 2026110412004 成绩复核",
+    }
