@@ -364,6 +364,10 @@ class CorrectionApplied(Model):
     # Why the correction was not applied (nothing changed, no file): it would
     # make a candidate pass whose name the certificate font cannot print.
     refusal: Problem | None = None
+    # A part score asked for a candidate recorded absent or disqualified (a
+    # request approved before such requests were refused): nothing changed,
+    # and this says why, instead of "the score asked for was on record".
+    without_score: Problem | None = None
 
 
 class IssueRequest(Model):

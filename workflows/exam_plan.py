@@ -1867,6 +1867,9 @@ class ExamPlanWorkflow:
             # so, not answered as if the score had been corrected.
             unchanged = not applied.changes
             message = t("plan.correction_unchanged" if unchanged else "plan.accepted")
+            if applied.without_score is not None:
+                # Nothing to change: no score, not the score on record.
+                message = applied.without_score.message
             if self._reckoning:
                 message += await self._reckon_difference(req)
             else:

@@ -135,12 +135,14 @@ def correction_body(
     published: str = "50.1",
     requested: str = "60.1",
     reason: str = "实操评分表第 4 项分数抄录错误",
+    name: str = "雷芳彬",
 ) -> str:
-    """A correction request typed into a mail body, as a site writes it."""
+    """A correction request typed into a mail body, as a site writes it
+    (``name``: the candidate's, as the sample summary has it)."""
     return (
         "考务老师您好：\n\n"
         f"考试计划编号：{plan_id}\n"
-        "考生姓名：雷芳彬\n"
+        f"考生姓名：{name}\n"
         f"准考证号：{admission_number}\n"
         f"修改项目：{field_label}\n"
         f"原成绩：{published}\n"

@@ -15,14 +15,19 @@ import pytest
 
 from activities.db import migrate
 from certflow.config import Settings
+from certflow.i18n import t
+from starter.smtp_sink import body_text
 from tests.corrections.mail_intake_support import (
     SITE_ADDRESS,
     RigFactory,
+    correction_body,
 )
 from tests.support import database_before
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
+# Seq 6 of the sample summary: 杨鹏, recorded absent (缺考), no score.
+ABSENT = "2026110412006"
 # A resident ID number of the sample summary (seq 1), and how it is kept.
 ID_NUMBER = "421002200506166066"
 MASKED = "4210**********6066"
@@ -83,3 +88,40 @@ async def test_subjects_stored_before_are_masked_by_the_migration(
         "b": "胡俊霞 3301**********700X 与 2026110412002",
         "c": "准考证号 2026110412004 成绩复核",
     }
+
+
+async def test_a_mailed_score_for_an_absent_candidate_is_answered_status_first(
+    open_rig: RigFactory,
+) -> None:
+    """Regression: a mailed theory score for a candidate recorded 缺考 was
+    filed and confirmed; the sender is now answered to correct the status
+    first, and nothing is filed."""
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        request = await rig.mail_in(
+            "成绩修改申请",
+            correction_body(
+                plan_id,
+                ABSENT,
+                field_label="理论成绩",
+                published="缺考",
+                requested="70",
+                name="杨鹏",
+            ),
+        )
+
+        run = await rig.poll()
+
+        assert run.counts == {"refused": 1}
+        assert await rig.filed(plan_id) == []
+        assert (await driver.status()).correction_states == {}
+        said = t(
+            "intake_db.score_without_status",
+            admission=ABSENT,
+            status="缺考",
+            field="理论成绩",
+        )
+        assert (await rig.mail_row(request["Message-ID"]))["reasons"] == said
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        assert said in body_text(reply)
