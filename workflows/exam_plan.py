@@ -700,7 +700,9 @@ class ExamPlanWorkflow:
         state.open_duty(Duty.APPLICATION, now, window.payment_deadline_day)
         state.open_duty(Duty.ORG_SIGNOFF, now, window.payment_deadline_day)
         self._alarms_changed = True
-        pending = state.pending_corrections()
+        # Approved requests the info center has still to apply are open too,
+        # as the org sign-off counts them.
+        pending = state.open_corrections()
         await self._notify(
             "payment_opened",
             [Role.SITE, Role.TECH_DEPT, Role.FINANCE],
@@ -1139,7 +1141,10 @@ class ExamPlanWorkflow:
             roles,
             alarm=alarm,
             key_suffix=f"{ob.key}:{ob.reminders_sent}:{ob.escalations_sent}",
-            duty=t(f"duties.{ob.duty.value}"),
+            # A duty owed once per item names its item (a request number), as
+            # the status does: two decisions owed are two mails that say which
+            # (trial: the general manager got two identical overdue notices).
+            duty=_owed_label(ob),
             owner=t(f"roles.{ob.owner.value}"),
             deadline=format_deadline(ob.deadline_day),
         )
@@ -3291,11 +3296,7 @@ class ExamPlanWorkflow:
         self._check(Action.ORG_SIGNOFF, req.actor)
         state = self._state
         if not state.corrections_closed():
-            still_open = sum(
-                1
-                for c in state.corrections.values()
-                if c.status in (CorrectionStatus.PENDING, CorrectionStatus.APPROVED)
-            )
+            still_open = state.open_corrections()
             raise _refuse(
                 Refusal(
                     "corrections_open", t("plan.corrections_open", count=still_open)
