@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from certflow.config import Settings
 from certflow.models import DocumentRef, Stage
 from starter.smtp_sink import MailSink, read_maildir
 from tests.support import (
+    SUMMARY,
     PlanDriver,
     sample_plan,
     terminate_when_idle,
@@ -135,10 +137,15 @@ def correction_body(
     published: str = "50.1",
     requested: str = "60.1",
     reason: str = "实操评分表第 4 项分数抄录错误",
-    name: str = "雷芳彬",
+    name: str | None = None,
 ) -> str:
-    """A correction request typed into a mail body, as a site writes it
-    (``name``: the candidate's, as the sample summary has it)."""
+    """A correction request typed into a mail body, as a site writes it.
+
+    ``name`` is the candidate's name as written; by default the name the
+    sample summary gives that admission number (the mailbox refuses a name
+    that is not the candidate's), 雷芳彬 for a number it does not have.
+    """
+    name = name or sample_names().get(admission_number, "雷芳彬")
     return (
         "考务老师您好：\n\n"
         f"考试计划编号：{plan_id}\n"
@@ -150,6 +157,22 @@ def correction_body(
         f"修改原因：{reason}\n"
         "申请人：武汉市交通职业技术学校考务办\n"
     )
+
+
+@functools.cache
+def sample_names() -> dict[str, str]:
+    """The sample summary's candidates: admission number -> name."""
+    sheet = load_workbook(SUMMARY, read_only=True).worksheets[0]
+    header = None
+    names: dict[str, str] = {}
+    for row in sheet.iter_rows(values_only=True):
+        if header is None:
+            if "准考证号" in row:
+                header = row
+            continue
+        if row[header.index("准考证号")]:
+            names[str(row[header.index("准考证号")])] = str(row[header.index("姓名")])
+    return names
 
 
 def filled_form(rows: list[list[object]], path: Path) -> Path:

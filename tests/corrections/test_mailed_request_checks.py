@@ -15,6 +15,7 @@ import pytest
 
 from activities.db import migrate
 from certflow.config import Settings
+from certflow.corrections import RefusalReason, refusal_text
 from certflow.i18n import t
 from starter.smtp_sink import body_text
 from tests.corrections.mail_intake_support import (
@@ -28,6 +29,9 @@ pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120
 
 # Seq 6 of the sample summary: 杨鹏, recorded absent (缺考), no score.
 ABSENT = "2026110412006"
+# Seq 4 and 5 of the sample summary: 陈思彬 and 方浩, both present.
+CHEN_SIBIN = "2026110412004"
+FANG_HAO = "2026110412005"
 # A resident ID number of the sample summary (seq 1), and how it is kept.
 ID_NUMBER = "421002200506166066"
 MASKED = "4210**********6066"
@@ -125,3 +129,36 @@ async def test_a_mailed_score_for_an_absent_candidate_is_answered_status_first(
         assert (await rig.mail_row(request["Message-ID"]))["reasons"] == said
         [reply] = rig.replies_to(SITE_ADDRESS)
         assert said in body_text(reply)
+
+
+async def test_a_mailed_request_naming_another_candidate_is_refused_unnamed(
+    open_rig: RigFactory,
+) -> None:
+    """Regression: 张三 with the admission number of 方浩 was filed and
+    confirmed. Refused now, without saying whose the number is; a name
+    written with a space in it is the same name."""
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        theory = {"field_label": "理论成绩", "requested": "70"}
+        body = correction_body(
+            plan_id, FANG_HAO, published="58.1", name="张三", **theory
+        ) + correction_body(
+            plan_id, CHEN_SIBIN, published="53.1", name="陈 思彬", **theory
+        )
+        request = await rig.mail_in("成绩修改申请", body)
+
+        run = await rig.poll()
+
+        assert run.counts == {"received": 1}
+        [filed] = await rig.filed(plan_id)
+        assert filed["admission_number"] == CHEN_SIBIN
+        said = refusal_text(
+            RefusalReason.NAME_MISMATCH, plan_id=plan_id, admission_number=FANG_HAO
+        )
+        row = await rig.mail_row(request["Message-ID"])
+        assert (row["request_ids"], row["reasons"]) == ([filed["request_id"]], said)
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        text = body_text(reply)
+        assert said in text and filed["request_id"] in text
+        assert "方浩" not in text and "方*" not in text
