@@ -77,6 +77,7 @@ from certflow.actions import (
     plan_workflow_id,
 )
 from certflow.config import MailboxSettings, Settings
+from certflow.correction_details import MAILBOX_PERSON
 from certflow.corrections import (
     CorrectionDraft,
     MailReading,
@@ -105,8 +106,6 @@ REPLY_CLAIM = SendClaim(
     since="reply_sending_since",
     sent="replied_at",
 )
-# The person recorded as having entered requests read from the mailbox.
-MAILBOX_PERSON = "mailbox"
 _SUBMIT_UPDATE = "submit_correction"
 _STATUS_QUERY = "status"
 _BEFORE_PUBLICITY = {

@@ -264,6 +264,11 @@ class Notification(Model):
     fields: dict[str, str] = Field(default_factory=dict)
     attachments: list[DocumentRef] = Field(default_factory=list)
     idempotency_key: str
+    # Addresses the mail goes to instead of its roles' (the requester of a
+    # correction request, told its outcome): filled by the notification
+    # activity from the database, never by the plan, so no address is in
+    # its history. Empty: the roles' configured addresses.
+    to: list[str] = Field(default_factory=list)
 
 
 class ResendRequest(Model):

@@ -355,6 +355,12 @@ INVOICE_REISSUED = "invoice-reissued-anew"
 # correction on it named the wrong invoice as replaced.
 INVOICE_CORRECTION_SIGNALLED = "invoice-correction-signalled"
 
+# Patch id, followed by the case's number in the run (see _patched_case): the
+# requester of a correction is mailed its outcome, rejected (with the reason)
+# or applied (with what changed), at the address the request came from, else
+# the site's. Before, the automatic reply promised it and nobody was told.
+CORRECTION_OUTCOME_MAILED = "correction-outcome-mailed"
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -1802,6 +1808,8 @@ class ExamPlanWorkflow:
             await self._notify(
                 "correction_approved", [Role.INFO_CENTER], request_id=req.request_id
             )
+        elif self._patched_case(CORRECTION_OUTCOME_MAILED):
+            await self._notify_requester("correction_rejected", req.request_id)
         after = "next_after_approval" if req.approve else "next_after_rejection"
         return self._accepted(t("plan.accepted") + t(f"plan.{after}"), late, None)
 
@@ -1868,6 +1876,8 @@ class ExamPlanWorkflow:
                 request_id=req.request_id,
                 changes=applied.changes,
             )
+            if self._patched_case(CORRECTION_OUTCOME_MAILED):
+                await self._notify_requester("correction_applied", req.request_id)
             # A request asking for the score on record changes nothing: said
             # so, not answered as if the score had been corrected.
             unchanged = not applied.changes
@@ -1882,6 +1892,15 @@ class ExamPlanWorkflow:
             result = self._accepted(message, late, None)
             result.report = applied.update_file
             return result
+
+    async def _notify_requester(self, template: str, request_id: str) -> None:
+        """Tell whoever asked for a correction what became of it (the
+        automatic reply promised it: 核实结果另行通知): the site's role, which
+        the notification activity addresses to the request's own address
+        when it has one (``Notification.to``). The plan names the request
+        only; what it asked and why it was refused are read from the
+        database as the mail is written."""
+        await self._notify(template, [Role.SITE], request_id=request_id)
 
     async def _recheck_application(self, req: CorrectionApply) -> str:
         """Act on an application a correction just made wrong; return what to add

@@ -8,22 +8,30 @@ mailbox's mail into a maildir, and ``MaildirSource`` reading that maildir.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from activities.db import migrate
+from activities.documents import DocumentStore
+from certflow.actions import CorrectionDecision
 from certflow.config import Settings
-from certflow.corrections import RefusalReason, refusal_text
+from certflow.corrections import RefusalReason, read_correction_mail, refusal_text
 from certflow.i18n import t
-from starter.smtp_sink import body_text
+from starter.smtp_sink import body_text, read_maildir
 from tests.corrections.mail_intake_support import (
     SITE_ADDRESS,
+    IntakeRig,
     RigFactory,
     correction_body,
+    intake_rig,
 )
-from tests.support import database_before
+from tests.support import MANAGER, database_before
+from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -162,3 +170,64 @@ async def test_a_mailed_request_naming_another_candidate_is_refused_unnamed(
         text = body_text(reply)
         assert said in text and filed["request_id"] in text
         assert "方浩" not in text and "方*" not in text
+
+
+# A second address registered for the sample site: the one a request comes from.
+DESK_ADDRESS = "kaowu-desk@whjtxx.example.edu.cn"
+
+
+async def test_the_outcome_of_a_mailed_request_goes_to_its_sender(
+    env: WorkflowEnvironment,
+    resources: tuple[Any, DocumentStore],
+    worker_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    """Regression: the reply said 核实结果另行通知 and nothing followed. The
+    outcome goes to the address the request came from, not the site's
+    others."""
+    sites = dict(worker_settings.site_recipients)
+    sites["HB-WH-0031"] = [*sites["HB-WH-0031"], DESK_ADDRESS]
+    settings = worker_settings.model_copy(update={"site_recipients": sites})
+    async with intake_rig(env, resources, settings, tmp_path) as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        await rig.mail_in(
+            "成绩修改申请",
+            correction_body(plan_id, CHEN_SIBIN, field_label="理论成绩",
+                            published="53.1", requested="63.1"),
+            sender=DESK_ADDRESS,
+        )  # fmt: skip
+        assert (await rig.poll()).counts == {"received": 1}
+        request_id = f"{plan_id}-C001"
+
+        decided = await driver.h.execute_update(
+            ExamPlanWorkflow.decide_correction,
+            CorrectionDecision(
+                actor=MANAGER,
+                request_id=request_id,
+                approve=False,
+                reason="经核对试卷，评分无误",
+            ),
+        )
+
+        assert decided.accepted
+        [told] = await _plan_mails(rig, plan_id, "correction_rejected")
+        assert str(told["To"]) == DESK_ADDRESS
+        text = body_text(told)
+        assert request_id in text and "经核对试卷，评分无误" in text
+        # Quoted back to the exam mailbox, it reads as no request.
+        assert read_correction_mail(told.as_bytes()).drafts == []
+
+
+async def _plan_mails(rig: IntakeRig, plan_id: str, template: str) -> list[Any]:
+    """The plan's mails of ``template`` the rig's sink got (10 s at most)."""
+    for _ in range(100):
+        found = [
+            m
+            for m in read_maildir(rig.sink.root / "all")
+            if m["X-Certflow-Plan"] == plan_id and m["X-Certflow-Template"] == template
+        ]
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {template} mail for {plan_id}")
