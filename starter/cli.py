@@ -749,7 +749,12 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
         (t("cli.status.consistency"), consistency),
         (
             t("cli.status.corrections"),
-            t("cli.status.correction_counts", **status.corrections.model_dump()),
+            t("cli.status.correction_counts", **status.corrections.model_dump())
+            + (
+                t("cli.status.correction_show", plan_id=status.plan_id)
+                if status.correction_states
+                else ""
+            ),
         ),
         (t("cli.status.payment"), pay),
         *_payment_differences(status),
@@ -3350,7 +3355,10 @@ async def resend_notice(ctx: Context, args: argparse.Namespace) -> int:
     )
     roles = resend_roles(args, note, _not_reached(row["refused_roles"], attempts))
     notifier = Notifier(ctx.settings, pool, ctx.store, Mailer(ctx.settings.smtp))
-    unaddressed = [r for r in roles if not notifier.addresses(r, note.site_code)]
+    # A mail to its own addresses (a requester told an outcome) goes to them.
+    unaddressed = [
+        r for r in roles if not note.to and not notifier.addresses(r, note.site_code)
+    ]
     if unaddressed:
         raise CliError(t("cli.notice.no_address", roles=_role_names(unaddressed)))
 

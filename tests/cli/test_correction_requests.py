@@ -77,6 +77,7 @@ async def test_the_regional_manager_sees_what_a_request_asks(
     listed = await certflow(*MANAGER, "correction", "show", plan_id)
     by_site = await certflow(*SITE, "correction", "show", plan_id)
     missing = await certflow(*MANAGER, "correction", "show", plan_id, "C009")
+    status = await certflow(*MANAGER, "status", plan_id)
 
     assert one.status == 0, one.out
     for label, value in (
@@ -97,6 +98,9 @@ async def test_the_regional_manager_sees_what_a_request_asks(
     assert "陈思彬" not in one.out + listed.out
     assert by_site.status == 2 and "不能查看成绩修改申请的内容" in by_site.out
     assert missing.status == 2
+    # The plan's status names the command: what requests ask is not in it.
+    assert f"certflow correction show {plan_id}" in status.out
+    assert "陈" not in status.out and "63.1" not in status.out
     assert t("plan.unknown_correction", request_id="C009") in missing.out
 
 
