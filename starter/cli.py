@@ -752,7 +752,7 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
             t("cli.status.correction_counts", **status.corrections.model_dump())
             + (
                 t("cli.status.correction_show", plan_id=status.plan_id)
-                if status.correction_states
+                if status.corrections.pending or status.corrections.approved
                 else ""
             ),
         ),
