@@ -545,7 +545,15 @@ class IntakeActivities:
                 req.admission_number,
             )
             if current is not None:
-                problems += _check_published(req.field, req.published_score, current)
+                # A part score of a candidate without scores: said first, and
+                # no published score compared (there is none to quote).
+                missing = _without_score(req.admission_number, req.field, current)
+                if missing is not None:
+                    problems.insert(0, missing)
+                else:
+                    problems += _check_published(
+                        req.field, req.published_score, current
+                    )
                 if req.field == "total":
                     problems += _check_total(
                         req.plan.pass_rule, req.requested_score, current
@@ -712,6 +720,13 @@ class IntakeActivities:
             )
         if current is None:
             return []
+        # Filed before such a request was refused at submission: rejected,
+        # not approved (approved, it could only be closed changing nothing).
+        missing = _without_score(
+            request["admission_number"], request["field"], current, req.request_id
+        )
+        if missing is not None:
+            return [missing]
         outcome: dict[str, Any] = dict(current)
         for step in [*approved, request]:
             changes = _corrected(
@@ -753,6 +768,15 @@ class IntakeActivities:
             )
             if current is None:
                 raise ValueError(f"Candidate of {req.request_id} has no current score.")
+            # Approved before such a request was refused (at submission, at
+            # approval): closed, changing nothing, and said so.
+            without_score = _without_score(
+                request["admission_number"],
+                request["field"],
+                current,
+                req.request_id,
+                step="apply",
+            )
             if request["status"] != "applied":
                 changes = _corrected(
                     plan, current, request["field"], request["requested_score"]
@@ -834,7 +858,11 @@ class IntakeActivities:
             ((ExamStatus(r["status"]), r["passed"]) for r in results),
         )
         return CorrectionApplied(
-            update_file=ref, changes=changed, passed=stats.passed, stats=stats
+            update_file=ref,
+            changes=changed,
+            passed=stats.passed,
+            stats=stats,
+            without_score=without_score if not changed else None,
         )
 
 
@@ -1130,6 +1158,37 @@ def _check_published(
             message=t("intake_db.published_differs", given=published, on_record=shown),
         )
     ]
+
+
+def _without_score(
+    admission: str,
+    field: str,
+    current: Mapping[str, Any],
+    request_id: str = "",
+    *,
+    step: str = "decide",
+) -> Problem | None:
+    """A theory or practical score asked for a candidate recorded absent or
+    disqualified, who has none: the status must be corrected first. None
+    when the candidate is present, or the request is of another field.
+
+    Without ``request_id`` the refusal of a request submitted now; with it,
+    of a request filed before this check, at ``step`` (decide, apply).
+    """
+    status = ExamStatus(current["status"])
+    if field not in _INDEPENDENT_FIELDS or status is ExamStatus.PRESENT:
+        return None
+    key = f"correction_without_score_{step}" if request_id else "score_without_status"
+    return Problem(
+        code="score_without_status",
+        message=t(
+            f"intake_db.{key}",
+            request_id=request_id,
+            admission=admission,
+            status=_status_word(status),
+            field=t(f"corrections.reply.field_{field}"),
+        ),
+    )
 
 
 def _check_total(

@@ -79,6 +79,7 @@ from certflow.actions import (
     plan_workflow_id,
 )
 from certflow.config import MailboxSettings, Settings
+from certflow.correction_details import MAILBOX_PERSON
 from certflow.corrections import (
     CorrectionDraft,
     MailReading,
@@ -92,6 +93,8 @@ from certflow.corrections import (
 from certflow.i18n import t
 from certflow.models import Actor, DocumentRef, Model, Role, Stage
 from certflow.plan_busy import PlanBusyError, send_update
+from certflow.privacy import mask_id_numbers_anywhere
+from certflow.text import name_key
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +108,6 @@ REPLY_CLAIM = SendClaim(
     since="reply_sending_since",
     sent="replied_at",
 )
-# The person recorded as having entered requests read from the mailbox.
-MAILBOX_PERSON = "mailbox"
 _SUBMIT_UPDATE = "submit_correction"
 _STATUS_QUERY = "status"
 _BEFORE_PUBLICITY = {
@@ -382,7 +383,9 @@ class MailIntakeActivities:
             key,
             reading.message_id,
             reading.sender,
-            reading.subject,
+            # Senders name candidates in subjects, an ID number too: kept
+            # masked (the raw mail in the store keeps it as sent).
+            mask_id_numbers_anywhere(reading.subject),
             reading.received_at or datetime.now(UTC),
             source_key,
             verdict.status.value,
@@ -491,6 +494,9 @@ class MailIntakeActivities:
                     sender=reading.sender,
                 )
             )
+        mismatch = await self._name_mismatch(plan, draft, source_key)
+        if mismatch is not None:
+            return Submitted(reason=mismatch)
         try:
             submission = CorrectionSubmission(
                 actor=Actor(role=Role.INFO_CENTER, person=MAILBOX_PERSON),
@@ -508,6 +514,42 @@ class MailIntakeActivities:
             # A value longer than any real one (a pasted paragraph as the score).
             return Submitted(reason=refusal_text(RefusalReason.UNREADABLE_FORM))
         return await self.submit(plan, submission)
+
+    async def _name_mismatch(
+        self, plan: PlanStatus, draft: CorrectionDraft, source_key: str
+    ) -> str | None:
+        """Why a request is refused whose 考生姓名 is not the name of the
+        candidate of its 准考证号 (a form filled from the wrong row); None to
+        submit it. The reply never says whose the number is.
+
+        Names are compared as the look-up compares them (``name_key``: a
+        space, another dot or a hidden character is no other name). Checked
+        here, by the mailbox, so the name stays out of the plan's history.
+        Only while the plan takes requests (its own refusals say why it does
+        not), of a candidate the plan has (it says so otherwise), and of a
+        request not filed already.
+        """
+        if plan.stage is not Stage.PUBLICITY:
+            return None
+        if await self._filed(source_key) is not None:
+            return None
+        name = await self.pool.fetchval(
+            "SELECT name FROM scores WHERE plan_id = $1 AND admission_number = $2",
+            plan.plan_id,
+            draft.admission_number,
+        )
+        if name is None or name_key(name) == name_key(draft.candidate_name):
+            return None
+        log.info(
+            "mail request refused: name differs key=%s plan_id=%s",
+            source_key[:12],
+            plan.plan_id,
+        )
+        return refusal_text(
+            RefusalReason.NAME_MISMATCH,
+            plan_id=plan.plan_id,
+            admission_number=draft.admission_number,
+        )
 
     def from_site(self, sender: str, site_code: str) -> bool:
         """Whether ``sender`` is one of the addresses registered for the site."""

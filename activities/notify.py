@@ -42,6 +42,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.documents import DocumentDamaged, DocumentNotFound, DocumentStore
 from activities.heartbeat import HEARTBEAT_EVERY, HEARTBEAT_TIMEOUT, beats_while_running
+from certflow import correction_details
 from certflow.activity_models import Notification, ResendOutcome, ResendRequest
 from certflow.config import Settings, SmtpSettings
 from certflow.i18n import catalogue, t
@@ -110,6 +111,19 @@ ATTACHMENT_DAMAGED = "mail_attachment_damaged"
 ATTACHMENT_MISSING = "mail_attachment_missing"
 # The error type of a resend to roles with no address configured.
 NO_RECIPIENTS = "mail_no_recipients"
+# The mails about one correction request (``fields["request_id"]``): they say
+# what it asks, read from the database as they are written.
+REQUEST_MAILS = frozenset(
+    {
+        "correction_received",
+        "correction_approved",
+        "correction_rejected",
+        "correction_applied",
+    }
+)
+# Of those, the outcome told to whoever asked: to the address the request came
+# from (a mail's sender, ``correction submit --email``), else to the site.
+REQUESTER_MAILS = frozenset({"correction_rejected", "correction_applied"})
 # What operators can do about each, after the reason.
 _ADVICE = {
     RECIPIENTS_REFUSED: "Check the addresses configured for these roles.",
@@ -907,8 +921,17 @@ class Notifier:
         found = [a for role in roles for a in self.addresses(role, site_code)]
         return list(dict.fromkeys(found))
 
+    def recipients_of(self, note: Notification) -> list[str]:
+        """Whom ``note`` goes to: its own addresses (a requester's), else
+        its roles'."""
+        if note.to:
+            return list(dict.fromkeys(note.to))
+        return self.recipients(note.roles, note.site_code)
+
     def unaddressed(self, note: Notification) -> list[str]:
         """The roles of ``note`` with no address configured: they miss it."""
+        if note.to:
+            return []
         return [
             role.value
             for role in note.roles
@@ -916,13 +939,55 @@ class Notifier:
         ]
 
     def roles_of(self, note: Notification, addresses: set[str]) -> list[str]:
-        """The roles of ``note`` configured with any of ``addresses``."""
+        """The roles of ``note`` configured with any of ``addresses``; all of
+        them for a mail to its own addresses, any of which is among them."""
         wanted = {address.casefold() for address in addresses}
+        if note.to:
+            reached = any(a.casefold() in wanted for a in note.to)
+            return [role.value for role in note.roles] if reached else []
         return [
             role.value
             for role in note.roles
             if any(a.casefold() in wanted for a in self.addresses(role, note.site_code))
         ]
+
+    async def described(self, note: Notification) -> Notification:
+        """``note`` with what its correction request asks, and, for a mail
+        to the requester, the requester's address (see
+        ``certflow.correction_details``); as it is for any other mail.
+
+        Read when the mail is written: the plan names the request only. A
+        request not (or no more) in the database leaves the mail as the
+        template's defaults say it.
+        """
+        request_id = note.fields.get("request_id")
+        if note.template not in REQUEST_MAILS or not request_id:
+            return note
+        row = await self.pool.fetchrow(
+            correction_details.ONE_REQUEST, note.plan_id, request_id
+        )
+        if row is None:
+            return note
+        fields = {
+            **note.fields,
+            "details": correction_details.for_staff(row),
+            "asks": correction_details.asks(row),
+            "candidate": correction_details.candidate(row),
+        }
+        reason = " ".join((row["decision_reason"] or "").split())
+        if reason:
+            fields["decision_reason"] = reason
+        if note.template == "correction_applied":
+            changed = await self.pool.fetch(
+                correction_details.REQUEST_CHANGES, note.plan_id, request_id
+            )
+            fields["changes"] = correction_details.changes(list(changed)) or t(
+                "mail.correction_applied.unchanged"
+            )
+        to = note.to
+        if note.template in REQUESTER_MAILS and row["requester_email"]:
+            to = [row["requester_email"]]
+        return note.model_copy(update={"fields": fields, "to": to})
 
     @activity.defn
     @beats_while_running
@@ -936,7 +1001,8 @@ class Notifier:
         while it runs, so that a dead worker's attempt is retried within half
         a minute (see ``SEND_CLAIM``).
         """
-        recipients = self.recipients(note.roles, note.site_code)
+        note = await self.described(note)
+        recipients = self.recipients_of(note)
         # Roles with no address configured: their people never get this mail.
         # Recorded like a refusal, so that it is listed and can be sent again
         # once the addresses are configured; never an error that stops the plan.
@@ -1059,7 +1125,7 @@ class Notifier:
         no attempt has reached yet gets its row here, withdrawn. An attempt
         holding the claim may still send it, as a cancelled one could.
         """
-        recipients = self.recipients(note.roles, note.site_code)
+        recipients = self.recipients_of(note)
         withdrawn = await self.pool.fetchval(
             """
             INSERT INTO notifications (idempotency_key, plan_id, template,
@@ -1099,7 +1165,7 @@ class Notifier:
         note = original.model_copy(
             update={"roles": request.roles, "idempotency_key": request.resend_key}
         )
-        recipients = self.recipients(note.roles, note.site_code)
+        recipients = self.recipients_of(note)
         delivery = await self._record_resend(request, original, recipients)
         if delivery is None:
             delivery = await self._send_resend(request, note, recipients)

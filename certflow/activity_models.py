@@ -264,6 +264,11 @@ class Notification(Model):
     fields: dict[str, str] = Field(default_factory=dict)
     attachments: list[DocumentRef] = Field(default_factory=list)
     idempotency_key: str
+    # Addresses the mail goes to instead of its roles' (the requester of a
+    # correction request, told its outcome): filled by the notification
+    # activity from the database, never by the plan, so no address is in
+    # its history. Empty: the roles' configured addresses.
+    to: list[str] = Field(default_factory=list)
 
 
 class ResendRequest(Model):
@@ -364,6 +369,10 @@ class CorrectionApplied(Model):
     # Why the correction was not applied (nothing changed, no file): it would
     # make a candidate pass whose name the certificate font cannot print.
     refusal: Problem | None = None
+    # A part score asked for a candidate recorded absent or disqualified (a
+    # request approved before such requests were refused): nothing changed,
+    # and this says why, instead of "the score asked for was on record".
+    without_score: Problem | None = None
 
 
 class IssueRequest(Model):

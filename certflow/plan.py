@@ -661,10 +661,15 @@ class PlanState(Model):
         ob = self.obligations.get(key)
         return ob is not None and ob.open
 
-    def pending_corrections(self) -> int:
-        """Correction requests still waiting for the regional manager's decision."""
+    def open_corrections(self) -> int:
+        """Correction requests not settled yet: awaiting the regional manager's
+        decision, or approved and awaiting the info center's update. Both hold
+        the org sign-off (``corrections_closed``), and are counted alike
+        wherever a count of open requests is said."""
         return sum(
-            1 for c in self.corrections.values() if c.status is CorrectionStatus.PENDING
+            1
+            for c in self.corrections.values()
+            if c.status in (CorrectionStatus.PENDING, CorrectionStatus.APPROVED)
         )
 
     def open_obligations(self) -> list[Obligation]:

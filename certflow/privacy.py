@@ -251,3 +251,12 @@ def mask_id_shaped(text: str, which: Callable[[str], bool]) -> str:
         return mask_id_number(run.group()) if which(run.group()) else run.group()
 
     return _ID_SHAPED.sub(masked, text)
+
+
+def mask_id_numbers_anywhere(text: str) -> str:
+    """Mask every ID number ``text`` may hold, for free text kept as written
+    (a mail's subject): a run of 15 to 18 digits and an X, an ID number typed
+    in groups or full width (:func:`mask_id_shaped`), and a longer run of
+    digits an ID number may be glued into (:func:`mask_id_numbers_in`). An
+    admission number (13 digits) or a date is left as it is."""
+    return mask_id_numbers_in(mask_id_shaped(text, lambda _run: True))

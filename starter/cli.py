@@ -55,6 +55,7 @@ from activities.documents import (
     guess_media_type,
     media_suffix,
 )
+from certflow import correction_details
 from certflow import search_attributes as sa
 from certflow.actions import (
     SCHEDULE,
@@ -748,7 +749,12 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
         (t("cli.status.consistency"), consistency),
         (
             t("cli.status.corrections"),
-            t("cli.status.correction_counts", **status.corrections.model_dump()),
+            t("cli.status.correction_counts", **status.corrections.model_dump())
+            + (
+                t("cli.status.correction_show", plan_id=status.plan_id)
+                if status.corrections.pending or status.corrections.approved
+                else ""
+            ),
         ),
         (t("cli.status.payment"), pay),
         *_payment_differences(status),
@@ -2390,10 +2396,7 @@ async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
         args.admission,
     )
     if not rows:
-        # No record of an unknown plan is no answer: say the plan is not there.
-        known = "SELECT 1 FROM plans WHERE plan_id = $1"
-        if await pool.fetchval(known, args.plan_id) is None:
-            raise CliError(t("cli.plan_not_found", plan_id=args.plan_id))
+        await _plan_known(pool, args.plan_id)
         ctx.say(t("cli.history_empty", admission=args.admission, plan_id=args.plan_id))
         return 0
     headers = ["at", "who", "field", "old", "new", "request", "reason"]
@@ -2404,9 +2407,9 @@ async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
                 [
                     format_cst(row["changed_at"]),
                     row["changed_by"],
-                    _field_label(row["field"]),
-                    _history_value(row["field"], row["old_value"]),
-                    _history_value(row["field"], row["new_value"]),
+                    correction_details.field_label(row["field"]),
+                    correction_details.history_value(row["field"], row["old_value"]),
+                    correction_details.history_value(row["field"], row["new_value"]),
                     row["request_id"] or "—",
                     row["reason"].replace("\n", " "),
                 ]
@@ -2415,6 +2418,50 @@ async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+# Who may read what a plan's correction requests ask (the candidate, scores,
+# the reason, the requester): the regional manager deciding them, the info
+# center entering and applying them, and administrators.
+CORRECTION_READERS = frozenset({Role.REGIONAL_MANAGER, Role.INFO_CENTER, Role.ADMIN})
+
+
+async def correction_show(ctx: Context, args: argparse.Namespace) -> int:
+    """Print what a correction request asks, or list a plan's requests.
+
+    From PostgreSQL, as ``history``: the candidate (admission number and
+    masked name), the score and its value now, the value asked, the reason,
+    the requester, when it came, its state and who decided and applied it.
+    REQUEST may be the full number or its last part (``C001``).
+    """
+    actor_allowed(args, CORRECTION_READERS, "cli.correction_show_not_allowed")
+    pool = await ctx.pool()
+    if args.request_id is None:
+        rows = await pool.fetch(correction_details.PLAN_REQUESTS, args.plan_id)
+        if not rows:
+            await _plan_known(pool, args.plan_id)
+            ctx.say(t("cli.corrections_none", plan_id=args.plan_id))
+            return 0
+        headers = [
+            t(f"correction_details.list.{h}") for h in correction_details.LIST_HEADERS
+        ]
+        ctx.say(*table(headers, [correction_details.list_row(r) for r in rows]))
+        return 0
+    wanted = [args.request_id, canonical_code(f"{args.plan_id}-{args.request_id}")]
+    row = await pool.fetchrow(correction_details.FIND_REQUEST, args.plan_id, wanted)
+    if row is None:
+        await _plan_known(pool, args.plan_id)
+        raise CliError(t("plan.unknown_correction", request_id=args.request_id))
+    ctx.say(*_fields(correction_details.pairs(row)))
+    return 0
+
+
+async def _plan_known(pool: Any, plan_id: str) -> None:
+    """Refuse a plan the database does not know: no record of an unknown
+    plan is no answer."""
+    known = "SELECT 1 FROM plans WHERE plan_id = $1"
+    if await pool.fetchval(known, plan_id) is None:
+        raise CliError(t("cli.plan_not_found", plan_id=plan_id))
 
 
 # Who may read a plan's invoice details: those who invoice, and administrators.
@@ -2835,21 +2882,6 @@ def _write_fetched(target: Path, data: bytes, *, overwrite: bool) -> None:
         raise CliError(
             t("cli.refused", reason=t("cli.document.unwritable", path=target))
         ) from None
-
-
-def _history_value(field: str, value: str | None) -> str:
-    """A value of the score history as staff say it: 合格 not True, 缺考 not absent.
-
-    The history keeps the database's own values (``True``, ``absent``);
-    scores are shown as recorded.
-    """
-    if not value:
-        return "—"
-    return t_or(value, f"cli.history_value.{field}_{value.lower()}")
-
-
-def _field_label(name: str) -> str:
-    return t_or(name, f"cli.fields.{name}")
 
 
 # -- approval batches ------------------------------------------------------------
@@ -3352,7 +3384,10 @@ async def resend_notice(ctx: Context, args: argparse.Namespace) -> int:
     )
     roles = resend_roles(args, note, _not_reached(row["refused_roles"], attempts))
     notifier = Notifier(ctx.settings, pool, ctx.store, Mailer(ctx.settings.smtp))
-    unaddressed = [r for r in roles if not notifier.addresses(r, note.site_code)]
+    # A mail to its own addresses (a requester told an outcome) goes to them.
+    unaddressed = [
+        r for r in roles if not note.to and not notifier.addresses(r, note.site_code)
+    ]
     if unaddressed:
         raise CliError(t("cli.notice.no_address", roles=_role_names(unaddressed)))
 
@@ -4115,6 +4150,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub, helps = leaf(spec.command, run_plan_action)
         spec.add_arguments(sub, helps)
         sub.set_defaults(plan_action=spec)
+
+    shown, helps = leaf(("correction", "show"), correction_show)
+    _positional_code(shown, "plan_id", helps)
+    shown.add_argument(
+        "request_id",
+        nargs="?",
+        type=_request_id,
+        metavar="REQUEST_ID",
+        help=helps("request_id"),
+    )
 
     history, helps = leaf(("correction", "history"), correction_history)
     _positional_code(history, "plan_id", helps)

@@ -2,7 +2,8 @@
 
 - ``list [--status S] [--limit N] [--subjects]``: the recorded mail, newest
   first: key, time, sender address, status and the requests registered from
-  it; with ``--subjects`` also each mail's subject, as its sender wrote it.
+  it; with ``--subjects`` also each mail's subject, as its sender wrote it
+  (an ID number in it masked, as it is stored).
 - ``assign KEY PLAN_ID --admission N --field F --requested X --reason R``, as
   ``--as info_center --person ID`` (before or after ``mailbox``, or from the
   environment): file a request a person read from a mail of the unmatched

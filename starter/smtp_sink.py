@@ -258,12 +258,18 @@ def read_messages(root: Path) -> list[EmailMessage]:
 
 
 def body_text(message: EmailMessage) -> str:
-    """Return the decoded text body (plain text preferred), or an empty string."""
+    """Return the decoded text body (plain text preferred), or an empty string.
+
+    Lines end in a line feed, as the mail shows them: a body written with CRLF
+    inside its encoding (the exam mailbox's replies, composed for SMTP) keeps
+    the CR when decoded, which the staff tool would show as ``<U+000D>`` at
+    the end of each line. A CR alone stays, to be shown.
+    """
     part = message.get_body(preferencelist=("plain", "html"))
     if part is None:
         return ""
     content = part.get_content()
-    return content if isinstance(content, str) else ""
+    return content.replace("\r\n", "\n") if isinstance(content, str) else ""
 
 
 def _attachment_names(message: EmailMessage) -> list[str]:

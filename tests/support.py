@@ -110,6 +110,7 @@ __all__ = [
     "PlanDriver",
     "correction_request",
     "dev_server_on_free_ports",
+    "driver_in_publicity",
     "empty_workbook",
     "english_words",
     "font_printing",
@@ -431,6 +432,15 @@ async def approve_and_apply(driver: PlanDriver, request_id: str) -> ActionResult
     )
     assert applied.accepted, applied.message
     return applied
+
+
+async def driver_in_publicity(make_driver: Any) -> PlanDriver:
+    """A new plan (``make_driver()``) on the first day of its publicity,
+    taking correction requests."""
+    driver: PlanDriver = await make_driver()
+    await driver.reach_publicity()
+    await driver.open_publicity()
+    return driver
 
 
 def correction_request(

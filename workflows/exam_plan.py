@@ -370,6 +370,12 @@ CANCEL_FREES_PARTNERS = "cancel-frees-payment-partners"
 # was taken at once, in the middle of one.
 INVOICE_CORRECTED_WITH_LOCKED = "invoice-corrected-with-locked"
 
+# Patch id, followed by the case's number in the run (see _patched_case): the
+# requester of a correction is mailed its outcome, rejected (with the reason)
+# or applied (with what changed), at the address the request came from, else
+# the site's. Before, the automatic reply promised it and nobody was told.
+CORRECTION_OUTCOME_MAILED = "correction-outcome-mailed"
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -715,7 +721,9 @@ class ExamPlanWorkflow:
         state.open_duty(Duty.APPLICATION, now, window.payment_deadline_day)
         state.open_duty(Duty.ORG_SIGNOFF, now, window.payment_deadline_day)
         self._alarms_changed = True
-        pending = state.pending_corrections()
+        # Approved requests the info center has still to apply are open too,
+        # as the org sign-off counts them.
+        pending = state.open_corrections()
         await self._notify(
             "payment_opened",
             [Role.SITE, Role.TECH_DEPT, Role.FINANCE],
@@ -1154,7 +1162,10 @@ class ExamPlanWorkflow:
             roles,
             alarm=alarm,
             key_suffix=f"{ob.key}:{ob.reminders_sent}:{ob.escalations_sent}",
-            duty=t(f"duties.{ob.duty.value}"),
+            # A duty owed once per item names its item (a request number), as
+            # the status does: two decisions owed are two mails that say which
+            # (trial: the general manager got two identical overdue notices).
+            duty=_owed_label(ob),
             owner=t(f"roles.{ob.owner.value}"),
             deadline=format_deadline(ob.deadline_day),
         )
@@ -1813,6 +1824,8 @@ class ExamPlanWorkflow:
             await self._notify(
                 "correction_approved", [Role.INFO_CENTER], request_id=req.request_id
             )
+        elif self._patched_case(CORRECTION_OUTCOME_MAILED):
+            await self._notify_requester("correction_rejected", req.request_id)
         after = "next_after_approval" if req.approve else "next_after_rejection"
         return self._accepted(t("plan.accepted") + t(f"plan.{after}"), late, None)
 
@@ -1879,10 +1892,15 @@ class ExamPlanWorkflow:
                 request_id=req.request_id,
                 changes=applied.changes,
             )
+            if self._patched_case(CORRECTION_OUTCOME_MAILED):
+                await self._notify_requester("correction_applied", req.request_id)
             # A request asking for the score on record changes nothing: said
             # so, not answered as if the score had been corrected.
             unchanged = not applied.changes
             message = t("plan.correction_unchanged" if unchanged else "plan.accepted")
+            if applied.without_score is not None:
+                # Nothing to change: no score, not the score on record.
+                message = applied.without_score.message
             if self._reckoning:
                 message += await self._reckon_difference(req)
             else:
@@ -1890,6 +1908,15 @@ class ExamPlanWorkflow:
             result = self._accepted(message, late, None)
             result.report = applied.update_file
             return result
+
+    async def _notify_requester(self, template: str, request_id: str) -> None:
+        """Tell whoever asked for a correction what became of it (the
+        automatic reply promised it: 核实结果另行通知): the site's role, which
+        the notification activity addresses to the request's own address
+        when it has one (``Notification.to``). The plan names the request
+        only; what it asked and why it was refused are read from the
+        database as the mail is written."""
+        await self._notify(template, [Role.SITE], request_id=request_id)
 
     async def _recheck_application(self, req: CorrectionApply) -> str:
         """Act on an application a correction just made wrong; return what to add
@@ -3291,11 +3318,7 @@ class ExamPlanWorkflow:
         self._check(Action.ORG_SIGNOFF, req.actor)
         state = self._state
         if not state.corrections_closed():
-            still_open = sum(
-                1
-                for c in state.corrections.values()
-                if c.status in (CorrectionStatus.PENDING, CorrectionStatus.APPROVED)
-            )
+            still_open = state.open_corrections()
             raise _refuse(
                 Refusal(
                     "corrections_open", t("plan.corrections_open", count=still_open)

@@ -38,6 +38,7 @@ class RefusalReason(StrEnum):
     SENDER_NOT_SITE = "sender_not_site"
     PUBLICITY_NOT_OPEN = "publicity_not_open"
     TOO_MANY_REQUESTS = "too_many_requests"
+    NAME_MISMATCH = "name_mismatch"
 
 
 def refusal_text(
@@ -69,6 +70,10 @@ def refusal_text(
         RefusalReason.SENDER_NOT_SITE: {"plan_id": plan_id, "sender": sender},
         RefusalReason.PUBLICITY_NOT_OPEN: {"plan_id": plan_id},
         RefusalReason.TOO_MANY_REQUESTS: {"count": count, "limit": limit},
+        RefusalReason.NAME_MISMATCH: {
+            "plan_id": plan_id,
+            "admission_number": admission_number,
+        },
     }
     fields = needed[reason]
     missing = [name for name, value in fields.items() if value in (None, "")]

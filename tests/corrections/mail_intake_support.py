@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from certflow.config import Settings
 from certflow.models import DocumentRef, Stage
 from starter.smtp_sink import MailSink, read_maildir
 from tests.support import (
+    SUMMARY,
     PlanDriver,
     sample_plan,
     terminate_when_idle,
@@ -137,12 +139,19 @@ def correction_body(
     published: str = "50.1",
     requested: str = "60.1",
     reason: str = "实操评分表第 4 项分数抄录错误",
+    name: str | None = None,
 ) -> str:
-    """A correction request typed into a mail body, as a site writes it."""
+    """A correction request typed into a mail body, as a site writes it.
+
+    ``name`` is the candidate's name as written; by default the name the
+    sample summary gives that admission number (the mailbox refuses a name
+    that is not the candidate's), 雷芳彬 for a number it does not have.
+    """
+    name = name or sample_names().get(admission_number, "雷芳彬")
     return (
         "考务老师您好：\n\n"
         f"考试计划编号：{plan_id}\n"
-        "考生姓名：雷芳彬\n"
+        f"考生姓名：{name}\n"
         f"准考证号：{admission_number}\n"
         f"修改项目：{field_label}\n"
         f"原成绩：{published}\n"
@@ -150,6 +159,22 @@ def correction_body(
         f"修改原因：{reason}\n"
         "申请人：武汉市交通职业技术学校考务办\n"
     )
+
+
+@functools.cache
+def sample_names() -> dict[str, str]:
+    """The sample summary's candidates: admission number -> name."""
+    sheet = load_workbook(SUMMARY, read_only=True).worksheets[0]
+    header = None
+    names: dict[str, str] = {}
+    for row in sheet.iter_rows(values_only=True):
+        if header is None:
+            if "准考证号" in row:
+                header = row
+            continue
+        if row[header.index("准考证号")]:
+            names[str(row[header.index("准考证号")])] = str(row[header.index("姓名")])
+    return names
 
 
 def filled_form(rows: list[list[object]], path: Path) -> Path:
@@ -332,6 +357,22 @@ class IntakeRig:
             and address in str(m.get("To", ""))
         ]
 
+    async def mail_row(self, message_id: str) -> Any:
+        """The ``mail_messages`` row of the mail sent with ``message_id``."""
+        return await self.pool.fetchrow(
+            "SELECT * FROM mail_messages WHERE message_id = $1", message_id
+        )
+
+    async def filed(self, plan_id: str) -> list[Any]:
+        """The plan's ``correction_requests`` rows, in the order filed."""
+        return list(
+            await self.pool.fetch(
+                "SELECT * FROM correction_requests WHERE plan_id = $1"
+                " ORDER BY request_id",
+                plan_id,
+            )
+        )
+
     def unacknowledged(self) -> int:
         """How many messages the exam maildir still offers."""
         return len(MaildirSource(self.exam_folder)._fetch())
@@ -340,6 +381,10 @@ class IntakeRig:
         """Every workflow this rig started."""
         found = [d.handle for d in self.drivers if d.handle is not None]
         return found + ([self.poller] if self.poller is not None else [])
+
+
+# What the ``open_rig`` fixture (tests/corrections/conftest.py) gives a test.
+RigFactory = Callable[..., contextlib.AbstractAsyncContextManager[IntakeRig]]
 
 
 @contextlib.asynccontextmanager

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from decimal import Decimal
 from email.utils import format_datetime
@@ -38,7 +36,7 @@ from tests.corrections.mail_intake_support import (
     FlakyMailer,
     FlakySource,
     FlakyStore,
-    IntakeRig,
+    RigFactory,
     correction_body,
     filled_form,
     intake_rig,
@@ -53,39 +51,6 @@ pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "mail"
 # Seq 12 of the sample summary: practical 50.1, total 52.5 (fails); 60.1 passes.
 CANDIDATE = "2026110412012"
-
-
-RigFactory = Callable[..., AbstractAsyncContextManager[IntakeRig]]
-
-
-@pytest.fixture
-def open_rig(
-    env: WorkflowEnvironment,
-    resources: tuple[Any, DocumentStore],
-    worker_settings: Settings,
-    tmp_path: Path,
-) -> RigFactory:
-    """Open an intake rig for this test; options go to ``intake_rig``."""
-
-    def open_with(**options: Any) -> AbstractAsyncContextManager[IntakeRig]:
-        return intake_rig(env, resources, worker_settings, tmp_path, **options)
-
-    return open_with
-
-
-async def _row(rig: IntakeRig, message_id: str) -> Any:
-    return await rig.pool.fetchrow(
-        "SELECT * FROM mail_messages WHERE message_id = $1", message_id
-    )
-
-
-async def _filed(rig: IntakeRig, plan_id: str) -> list[Any]:
-    return list(
-        await rig.pool.fetch(
-            "SELECT * FROM correction_requests WHERE plan_id = $1 ORDER BY request_id",
-            plan_id,
-        )
-    )
 
 
 async def test_a_mailed_request_is_filed_acknowledged_decided_and_applied(
@@ -105,7 +70,7 @@ async def test_a_mailed_request_is_filed_acknowledged_decided_and_applied(
         status = await driver.status()
         request_id = f"{plan_id}-C001"
         assert list(status.correction_states) == [request_id]
-        [filed] = await _filed(rig, plan_id)
+        [filed] = await rig.filed(plan_id)
         assert filed["request_id"] == request_id
         assert (filed["admission_number"], filed["field"]) == (CANDIDATE, "practical")
         assert (filed["published_score"], filed["requested_score"]) == ("50.1", "60.10")
@@ -113,7 +78,7 @@ async def test_a_mailed_request_is_filed_acknowledged_decided_and_applied(
             "mailbox",
             SITE_ADDRESS,
         )
-        row = await _row(rig, request["Message-ID"])
+        row = await rig.mail_row(request["Message-ID"])
         assert (row["status"], row["plan_id"], row["request_ids"]) == (
             "received",
             plan_id,
@@ -189,11 +154,11 @@ async def test_a_request_received_after_the_cutoff_is_refused_naming_the_date(
 
         assert run.counts == {"refused": 2}
         assert (await driver.status()).correction_states == {}
-        assert await _filed(rig, plan_id) == []
-        row = await _row(rig, request["Message-ID"])
+        assert await rig.filed(plan_id) == []
+        row = await rig.mail_row(request["Message-ID"])
         assert (row["status"], row["request_ids"]) == ("refused", [])
         assert window.cutoff_day.isoformat() in row["reasons"]
-        assert (await _row(rig, backdated["Message-ID"]))["received_at"] == late
+        assert (await rig.mail_row(backdated["Message-ID"]))["received_at"] == late
         replies = rig.replies_to(SITE_ADDRESS)
         assert len(replies) == 2
         assert all(window.cutoff_day.isoformat() in body_text(r) for r in replies)
@@ -218,8 +183,8 @@ async def test_a_request_received_before_publicity_opens_is_refused_naming_it(
 
         assert run.counts == {"refused": 1}
         assert (await driver.status()).correction_states == {}
-        assert await _filed(rig, plan_id) == []
-        row = await _row(rig, request["Message-ID"])
+        assert await rig.filed(plan_id) == []
+        row = await rig.mail_row(request["Message-ID"])
         assert (row["status"], row["request_ids"]) == ("refused", [])
         opens = refusal_text(
             RefusalReason.PUBLICITY_NOT_OPEN, plan_id=plan_id, opens=window.start_day
@@ -248,7 +213,7 @@ async def test_strangers_unknown_plans_and_robots_file_nothing(
         run = await rig.poll()
 
         assert run.counts == {"refused": 3, "ignored": 1}
-        assert await _filed(rig, plan_id) == []
+        assert await rig.filed(plan_id) == []
         to_stranger = [body_text(r) for r in rig.replies_to(STRANGER_ADDRESS)]
         assert len(to_stranger) == 2
         for text, about in zip(to_stranger, (plan_id, "P2099-0101-0009"), strict=True):
@@ -258,7 +223,7 @@ async def test_strangers_unknown_plans_and_robots_file_nothing(
         [to_site] = rig.replies_to(SITE_ADDRESS)
         assert "P2099-0101-0001" in body_text(to_site)
         assert "不存在" in body_text(to_site)  # unknown plan
-        robot = await _row(rig, read_correction_mail(vacation).message_id)
+        robot = await rig.mail_row(read_correction_mail(vacation).message_id)
         assert (robot["status"], robot["reply_sha256"]) == ("ignored", None)
         assert rig.unacknowledged() == 0
 
@@ -275,7 +240,7 @@ async def test_see_attachment_without_one_is_answered_with_what_is_missing(
         run = await rig.poll()
 
         assert run.counts == {"unmatched": 1}
-        row = await _row(rig, sent["Message-ID"])
+        row = await rig.mail_row(sent["Message-ID"])
         [reply] = rig.replies_to(SITE_ADDRESS)
         text = body_text(reply)
         missing = t("corrections.problem.attachment_missing")
@@ -299,7 +264,7 @@ async def test_a_mail_without_a_form_waits_for_staff_who_assign_it(
         run = await rig.poll()
 
         assert run.counts == {"unmatched": 1}
-        row = await _row(rig, plea["Message-ID"])
+        row = await rig.mail_row(plea["Message-ID"])
         assert (row["status"], row["request_ids"]) == ("unmatched", [])
         [reply] = rig.replies_to(SITE_ADDRESS)
         assert "邮件中没有找到成绩修改申请表" in body_text(reply)
@@ -341,11 +306,11 @@ async def test_a_mail_without_a_form_waits_for_staff_who_assign_it(
         )
         assert code == 0 and request_id in again.getvalue()
 
-        [filed] = await _filed(rig, plan_id)
+        [filed] = await rig.filed(plan_id)
         assert (filed["request_id"], filed["entered_by"]) == (request_id, "ic-li")
         # The request counts as received when the mail was.
         assert filed["received_at"] == row["received_at"]
-        assigned = await _row(rig, plea["Message-ID"])
+        assigned = await rig.mail_row(plea["Message-ID"])
         assert (assigned["status"], assigned["request_ids"]) == (
             "assigned",
             [request_id],
@@ -373,7 +338,7 @@ async def test_a_mail_delivered_twice_files_one_request(
 
         assert run.counts == {"received": 1, "already_processed": 1}
         assert later.counts == {"already_processed": 1}
-        assert [r["request_id"] for r in await _filed(rig, plan_id)] == [
+        assert [r["request_id"] for r in await rig.filed(plan_id)] == [
             f"{plan_id}-C001"
         ]
         assert list((await driver.status()).correction_states) == [f"{plan_id}-C001"]
@@ -413,7 +378,7 @@ async def test_a_crash_before_acknowledging_neither_loses_nor_doubles_requests(
         assert state.last is not None
         assert state.last.counts == {"already_processed": 1, "received": 1}
         assert sources[0].failures == 0 and len(sources[0].acknowledged) == 2
-        filed = await _filed(rig, plan_id)
+        filed = await rig.filed(plan_id)
         assert [(r["request_id"], r["admission_number"]) for r in filed] == [
             (f"{plan_id}-C001", CANDIDATE),
             (f"{plan_id}-C002", "2026110412004"),
@@ -443,8 +408,8 @@ async def test_a_crash_before_the_reply_sends_it_once_on_retry(
         await rig.start_poller()
 
         assert mailers[0].failures == 0
-        assert len(await _filed(rig, plan_id)) == 1
-        row = await _row(rig, request["Message-ID"])
+        assert len(await rig.filed(plan_id)) == 1
+        row = await rig.mail_row(request["Message-ID"])
         assert row["status"] == "received" and row["replied_at"] is not None
         [reply] = rig.replies_to(SITE_ADDRESS)
         assert reply["Message-ID"] == row["reply_message_id"]
@@ -468,9 +433,9 @@ async def test_a_crash_between_filing_and_recording_files_nothing_twice(
         state = await rig.progress()
         assert state.last is not None and state.last.counts == {"received": 1}
         request_id = f"{plan_id}-C001"
-        assert [r["request_id"] for r in await _filed(rig, plan_id)] == [request_id]
+        assert [r["request_id"] for r in await rig.filed(plan_id)] == [request_id]
         assert list((await driver.status()).correction_states) == [request_id]
-        row = await _row(rig, request["Message-ID"])
+        row = await rig.mail_row(request["Message-ID"])
         assert row["request_ids"] == [request_id]
         [reply] = rig.replies_to(SITE_ADDRESS)
         assert request_id in body_text(reply)
@@ -550,9 +515,9 @@ async def test_a_mail_partly_filed_is_acknowledged_with_what_was_not(
         run = await rig.poll()
 
         assert run.counts == {"received": 1}
-        [filed] = await _filed(rig, plan_id)
+        [filed] = await rig.filed(plan_id)
         assert filed["admission_number"] == CANDIDATE
-        row = await _row(rig, request["Message-ID"])
+        row = await rig.mail_row(request["Message-ID"])
         assert row["request_ids"] == [filed["request_id"]]
         assert "2026110499999" in row["reasons"]
         [reply] = rig.replies_to(SITE_ADDRESS)
@@ -578,7 +543,7 @@ async def test_a_form_whose_formula_lost_its_result_files_nothing_and_says_where
         run = await rig.poll()
 
         assert run.counts == {"unmatched": 1}
-        assert await _filed(rig, plan_id) == []
+        assert await rig.filed(plan_id) == []
         assert (await driver.status()).correction_states == {}
         [reply] = rig.replies_to(SITE_ADDRESS)
         text = body_text(reply)
@@ -600,8 +565,8 @@ async def test_a_request_for_a_plan_whose_workflow_ended_is_refused(
 
         # The status query still answers from history; the update cannot run.
         assert run.counts == {"refused": 1}
-        assert await _filed(rig, plan_id) == []
-        row = await _row(rig, request["Message-ID"])
+        assert await rig.filed(plan_id) == []
+        row = await rig.mail_row(request["Message-ID"])
         assert row["reasons"] and row["replied_at"] is not None
         assert len(rig.replies_to(SITE_ADDRESS)) == 1
 
@@ -622,18 +587,18 @@ async def test_a_request_the_plan_cannot_file_now_waits_in_the_mailbox(
             run = await rig.poll()
 
             assert run.counts == {"deferred": 1}
-            assert await _row(rig, request["Message-ID"]) is None
+            assert await rig.mail_row(request["Message-ID"]) is None
             assert rig.replies_to(SITE_ADDRESS) == []
             assert rig.unacknowledged() == 1  # still in the mailbox
-            assert await _filed(rig, plan_id) == []
+            assert await rig.filed(plan_id) == []
             assert list((await driver.status()).correction_states) == []
 
         run = await rig.poll()  # the database is well again
 
         assert run.counts == {"received": 1}
         request_id = f"{plan_id}-C001"
-        assert [r["request_id"] for r in await _filed(rig, plan_id)] == [request_id]
-        row = await _row(rig, request["Message-ID"])
+        assert [r["request_id"] for r in await rig.filed(plan_id)] == [request_id]
+        row = await rig.mail_row(request["Message-ID"])
         assert row["status"] == "received" and row["request_ids"] == [request_id]
         [reply] = rig.replies_to(SITE_ADDRESS)
         assert request_id in body_text(reply)
@@ -682,21 +647,21 @@ async def test_a_reply_that_can_never_be_delivered_does_not_block_the_mailbox(
         assert run.fetched == 3
         assert run.counts == {"received": 2, "refused": 1}
         assert rig.unacknowledged() == 0
-        filed = await _filed(rig, plan_id)
+        filed = await rig.filed(plan_id)
         assert [r["requester_email"] for r in filed] == [MOVED_ADDRESS, SITE_ADDRESS]
 
-        unanswered = await _row(rig, gone["Message-ID"])
+        unanswered = await rig.mail_row(gone["Message-ID"])
         assert unanswered["status"] == "received"
         assert unanswered["replied_at"] is None
         assert "550" in unanswered["reply_failure"]
         assert MOVED_ADDRESS not in unanswered["reply_failure"]
         assert rig.replies_to(MOVED_ADDRESS) == []
 
-        malformed = await _row(rig, typo["Message-ID"])
+        malformed = await rig.mail_row(typo["Message-ID"])
         assert malformed["status"] == "refused" and malformed["replied_at"] is None
         assert "malformed" in malformed["reply_failure"]
 
-        answered = await _row(rig, good["Message-ID"])
+        answered = await rig.mail_row(good["Message-ID"])
         assert answered["replied_at"] is not None
         assert answered["reply_failure"] is None
         [reply] = rig.replies_to(SITE_ADDRESS)
@@ -760,7 +725,7 @@ async def test_a_sender_address_outside_ascii_blocks_nothing(
 
         assert run.fetched == 2
         assert rig.unacknowledged() == 0
-        wide_row = await _row(rig, wide["Message-ID"])
+        wide_row = await rig.mail_row(wide["Message-ID"])
         if smtputf8:
             assert wide_row["replied_at"] is not None
             assert wide_row["reply_failure"] is None
@@ -768,5 +733,5 @@ async def test_a_sender_address_outside_ascii_blocks_nothing(
             assert wide_row["replied_at"] is None
             assert "SMTPUTF8" in wide_row["reply_failure"]
             assert "张三" not in wide_row["reply_failure"]
-        answered = await _row(rig, good["Message-ID"])
+        answered = await rig.mail_row(good["Message-ID"])
         assert answered["replied_at"] is not None

@@ -22,6 +22,7 @@ from starter.smtp_sink import (
     read_maildir,
     read_messages,
 )
+from tests.support import run_python
 
 EXAM = "1x-kaowu@certflow.example.org"
 REPO = Path(__file__).resolve().parents[2]
@@ -246,6 +247,33 @@ async def _smtp_exchange(port: int, chunks: list[bytes]) -> list[bytes]:
     writer.close()
     await writer.wait_closed()
     return answers
+
+
+@pytest.mark.timeout(60)
+async def test_certflow_mail_show_prints_a_crlf_mail_line_by_line(
+    tmp_path: Path,
+) -> None:
+    """Regression: the exam mailbox's replies, written with CRLF line ends
+    inside their base64 body (policy SMTP), were shown by ``certflow mail
+    show`` with ``<U+000D>`` at the end of every line."""
+    state = tmp_path / "state"
+    reply = EmailMessage(policy=SMTP)
+    reply["From"] = EXAM
+    reply["To"] = "kaowu@site.example.edu.cn"
+    reply["Subject"] = "Re: 成绩修改申请"
+    reply.set_content("您好！\n\n已收到您的申请。\n", charset="utf-8", cte="base64")
+    async with MailSink("127.0.0.1", 0, state / "mailbox") as sink:
+        await aiosmtplib.send(reply, hostname="127.0.0.1", port=sink.port)
+    [kept] = read_messages(state / "mailbox")
+    assert "\r\n" in kept.get_body().get_content()  # as the reply carries it
+
+    status, shown = await run_python(
+        "-m", "starter.cli", "mail", "show", "1", str(state)
+    )
+
+    assert status == 0, shown
+    assert "<U+000D>" not in shown and "\r" not in shown
+    assert "您好！\n\n已收到您的申请。\n" in shown
 
 
 @pytest.mark.timeout(120)

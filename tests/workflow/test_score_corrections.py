@@ -9,15 +9,19 @@ import pytest
 
 from certflow.actions import (
     ActionResult,
+    CorrectionApply,
+    CorrectionDecision,
     CorrectionSubmission,
 )
 from certflow.i18n import t
 from tests.support import (
     INFO,
+    MANAGER,
     SEQ_12,
     PlanDriver,
     approve_and_apply,
     correction_request,
+    driver_in_publicity,
 )
 from workflows import ExamPlanWorkflow
 
@@ -26,14 +30,6 @@ wf = ExamPlanWorkflow
 # Seq 6 and 18 of the sample: absent, no score at all.
 SEQ_6 = "2026110412006"
 SEQ_18 = "2026110412018"
-
-
-async def _in_publicity(make_driver: Any) -> PlanDriver:
-    """A new plan on the first day of its publicity, taking requests."""
-    driver: PlanDriver = await make_driver()
-    await driver.reach_publicity()
-    await driver.open_publicity()
-    return driver
 
 
 async def _apply(driver: PlanDriver, request: CorrectionSubmission) -> str:
@@ -97,7 +93,7 @@ async def test_a_total_alone_is_refused_naming_the_part_score_to_correct(
     """Regression: a request for 总成绩 66.70 was applied as given, leaving a
     total its parts (82.10 and 50.10, weighted 59.70) do not give."""
     pool, _ = resources
-    driver = await _in_publicity(make_driver)
+    driver = await driver_in_publicity(make_driver)
 
     result = await driver.h.execute_update(
         wf.submit_correction, correction_request(SEQ_12, "total", "66.70")
@@ -137,7 +133,7 @@ async def test_a_total_of_a_candidate_with_no_part_score_follows_the_status(
     make_driver: Any, resources: Any
 ) -> None:
     pool, _ = resources
-    driver = await _in_publicity(make_driver)
+    driver = await driver_in_publicity(make_driver)
 
     # Absent: no part score, so no total to correct until the status is.
     absent = await driver.h.execute_update(
@@ -179,7 +175,7 @@ async def test_a_correction_moves_every_count_it_changes_and_they_still_add_up(
     """Regression: 不合格→合格 raised the passes but left the failures, so
     `status` showed 合格 15，不合格 16，缺考 2 of 32 (the database: 15 and 15)."""
     pool, _ = resources
-    driver = await _in_publicity(make_driver)
+    driver = await driver_in_publicity(make_driver)
 
     before = await _counts(driver, pool)
     candidates, passed, failed, absent = before
@@ -205,7 +201,7 @@ async def test_part_scores_of_a_candidate_marked_present_are_kept_until_both_are
     marked applied, but nothing changed (no 理论成绩 line in the history, theory
     still empty); practical 80 then gave total 80.00 and 不合格."""
     pool, _ = resources
-    driver = await _in_publicity(make_driver)
+    driver = await driver_in_publicity(make_driver)
     candidates, passed, failed, absent = await _counts(driver, pool)
     accepted = t("plan.accepted")
 
@@ -278,7 +274,7 @@ async def test_applying_a_request_for_the_score_on_record_says_nothing_changed(
     """A request for the total its parts already give is taken, but applying it
     changes nothing: the answer says so instead of a bare 已受理."""
     pool, _ = resources
-    driver = await _in_publicity(make_driver)
+    driver = await driver_in_publicity(make_driver)
 
     request_id, answer = await _applied(
         driver, correction_request(SEQ_12, "total", "59.7")
@@ -287,3 +283,114 @@ async def test_applying_a_request_for_the_score_on_record_says_nothing_changed(
     assert answer.message == t("plan.correction_unchanged")
     assert await _history_of(driver, pool, request_id) == []
     assert (await driver.status()).correction_states[request_id] == "applied"
+
+
+async def test_a_part_score_of_an_absent_candidate_is_refused_status_first(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: theory 70 for a candidate recorded 缺考 was taken as a
+    request; applied, it was answered "the score asked for is the one on
+    record" (there was none) with no history line, and while it was open
+    the status correction that must come first was refused."""
+    pool, _ = resources
+    driver = await driver_in_publicity(make_driver)
+
+    for field in ("theory", "practical"):
+        result = await driver.h.execute_update(
+            wf.submit_correction, correction_request(SEQ_6, field, "70")
+        )
+        assert not result.accepted
+        assert [p.code for p in result.problems] == ["score_without_status"]
+        assert result.message == t(
+            "intake_db.score_without_status",
+            admission=SEQ_6,
+            status="缺考",
+            field=t(f"corrections.reply.field_{field}"),
+        )
+    # A published score quoted with it is not compared: there is none.
+    quoted = await driver.h.execute_update(
+        wf.submit_correction,
+        correction_request(SEQ_6, "theory", "70").model_copy(
+            update={"published_score": "53.1"}
+        ),
+    )
+    assert [p.code for p in quoted.problems] == ["score_without_status"]
+    assert (await driver.status()).correction_states == {}
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM correction_requests WHERE plan_id = $1",
+        driver.plan.plan_id,
+    )
+
+    # The status correction comes first, nothing open holds it; then the score.
+    await _apply(driver, correction_request(SEQ_6, "status", "正常"))
+    theory_id = await _apply(driver, correction_request(SEQ_6, "theory", "70"))
+    assert await _history_of(driver, pool, theory_id) == [("theory", None, "70")]
+
+
+async def test_a_part_score_request_filed_before_for_an_absent_candidate(
+    make_driver: Any, resources: Any
+) -> None:
+    """Such a request filed before the check (the database made to hold one:
+    the candidate recorded absent after it was filed) is not approved, and
+    one approved already is closed saying no score changed, never that the
+    score asked for was the one on record."""
+    pool, _ = resources
+    driver = await driver_in_publicity(make_driver)
+    pending = await driver.h.execute_update(
+        wf.submit_correction, correction_request(SEQ_12, "theory", "90")
+    )
+    approved = await driver.h.execute_update(
+        wf.submit_correction, correction_request(SEQ_12, "practical", "60.1")
+    )
+    assert pending.reference and approved.reference
+    decided = await driver.h.execute_update(
+        wf.decide_correction,
+        CorrectionDecision(actor=MANAGER, request_id=approved.reference, approve=True),
+    )
+    assert decided.accepted
+    await pool.execute(
+        "UPDATE scores SET status = 'absent', theory = NULL, practical = NULL,"
+        " total = NULL, passed = false WHERE plan_id = $1 AND admission_number = $2",
+        driver.plan.plan_id,
+        SEQ_12,
+    )
+
+    refused = await driver.h.execute_update(
+        wf.decide_correction,
+        CorrectionDecision(actor=MANAGER, request_id=pending.reference, approve=True),
+    )
+    applied = await driver.h.execute_update(
+        wf.apply_correction,
+        CorrectionApply(actor=INFO, request_id=approved.reference),
+    )
+
+    assert not refused.accepted
+    assert refused.message == t(
+        "intake_db.correction_without_score_decide",
+        request_id=pending.reference,
+        admission=SEQ_12,
+        status="缺考",
+        field="理论成绩",
+    )
+    assert applied.accepted
+    assert applied.message == t(
+        "intake_db.correction_without_score_apply",
+        request_id=approved.reference,
+        admission=SEQ_12,
+        status="缺考",
+        field="实操成绩",
+    )
+    assert await _history_of(driver, pool, approved.reference) == []
+    states = (await driver.status()).correction_states
+    assert states == {pending.reference: "pending", approved.reference: "applied"}
+    # The pending one is rejected, as the answer asks.
+    rejected = await driver.h.execute_update(
+        wf.decide_correction,
+        CorrectionDecision(
+            actor=MANAGER,
+            request_id=pending.reference,
+            approve=False,
+            reason="考生缺考，请先申请修改考试状态",
+        ),
+    )
+    assert rejected.accepted

@@ -1,0 +1,145 @@
+"""What a correction request asks, for whoever acts on it, and its outcome
+for whoever asked (staff trial of the correction stage, 4.1.7).
+
+The staff tool against the time-skipping server, a worker, PostgreSQL and
+the SMTP sink the worker mails through.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from certflow.i18n import t
+from starter.smtp_sink import body_text
+from tests.cli.conftest import Certflow
+from tests.support import PlanDriver, mails_of
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+INFO = ["--as", "info_center", "--person", "ic-li"]
+MANAGER = ["--as", "regional_manager", "--person", "rm-zhou"]
+SITE = ["--as", "site", "--person", "whjt-kaowu", "--site", "HB-WH-0031"]
+# Seq 4 of the sample summary: 陈思彬, theory 53.10; seq 12: 雷芳彬, practical 50.10.
+SEQ_4, SEQ_12 = "2026110412004", "2026110412012"
+REQUESTER = "王喆/武汉市交通职业技术学校"
+REQUESTER_ADDRESS = "wangzhe@whjtxx.example.edu.cn"
+SITE_ADDRESS = "kaowu@whjtxx.example.edu.cn"
+MANAGER_ADDRESS = "region-manager@certflow.example.org"
+
+
+def _submit(plan_id: str, admission: str, field: str, *extra: str) -> list[str]:
+    return [*INFO, "correction", "submit", plan_id, "--admission", admission,
+            "--field", field, *extra]  # fmt: skip
+
+
+async def _taking_requests(driver: PlanDriver) -> str:
+    """Start the plan and bring it to its first publicity day; its id."""
+    await driver.reach_publicity()
+    await driver.open_publicity()
+    return driver.plan.plan_id
+
+
+async def _filed(certflow: Certflow, argv: list[str]) -> str:
+    """Enter a request with the staff tool; return its number."""
+    submitted = await certflow(*argv)
+    found = re.search(r"编号：(\S+)", submitted.out)
+    assert submitted.status == 0 and found is not None, submitted.out
+    return found.group(1)
+
+
+async def test_the_regional_manager_sees_what_a_request_asks(
+    certflow: Certflow, new_driver: PlanDriver, sink_messages: Any
+) -> None:
+    """Regression: the regional manager's mail said only 收到成绩修改申请 C00N,
+    and status and history showed numbers and states: nothing to decide on."""
+    plan_id = await _taking_requests(new_driver)
+    request_id = await _filed(
+        certflow,
+        _submit(plan_id, SEQ_4, "theory", "--published", "53.1", "--requested",
+                "63.1", "--reason", "复核试卷发现第三大题漏计 10 分",
+                "--requester", REQUESTER, "--email", REQUESTER_ADDRESS),
+    )  # fmt: skip
+
+    [mail] = await mails_of(sink_messages, plan_id, "correction_received")
+    text = body_text(mail)
+    assert MANAGER_ADDRESS in str(mail["To"])
+    for shown in ("陈**（准考证号 2026110412004）", "理论成绩现为 53.10",
+                  "申请修改为 63.1", "申请表所填原成绩为 53.1",
+                  "复核试卷发现第三大题漏计 10 分", REQUESTER,
+                  f"certflow correction show {plan_id} {request_id}"):  # fmt: skip
+        assert shown in text, shown
+    assert "陈思彬" not in text
+
+    one = await certflow(*MANAGER, "correction", "show", plan_id, "c001")
+    listed = await certflow(*MANAGER, "correction", "show", plan_id)
+    by_site = await certflow(*SITE, "correction", "show", plan_id)
+    missing = await certflow(*MANAGER, "correction", "show", plan_id, "C009")
+    status = await certflow(*MANAGER, "status", plan_id)
+
+    assert one.status == 0, one.out
+    for label, value in (
+        ("申请编号", request_id),
+        ("状态", t("correction_status.pending")),
+        ("考生", "陈**（准考证号 2026110412004）"),
+        ("修改项目", "理论成绩"),
+        ("现有成绩", "53.10"),
+        ("申请表所填原成绩", "53.1"),
+        ("申请修改为", "63.1"),
+        ("申请理由", "复核试卷发现第三大题漏计 10 分"),
+        ("申请人", f"{REQUESTER}（{REQUESTER_ADDRESS}）"),
+        ("登记", "由 ic-li 登记"),
+    ):
+        assert re.search(rf"^{label}\s+{re.escape(value)}$", one.out, re.M), label
+    assert listed.status == 0 and request_id in listed.out
+    assert "陈**" in listed.out and "63.1" in listed.out
+    assert "陈思彬" not in one.out + listed.out
+    assert by_site.status == 2 and "不能查看成绩修改申请的内容" in by_site.out
+    assert missing.status == 2
+    # The plan's status names the command: what requests ask is not in it.
+    assert f"certflow correction show {plan_id}" in status.out
+    assert "陈" not in status.out and "63.1" not in status.out
+    assert t("plan.unknown_correction", request_id="C009") in missing.out
+
+
+async def test_the_requester_is_told_the_outcome_at_the_address_given(
+    certflow: Certflow, new_driver: PlanDriver, sink_messages: Any
+) -> None:
+    """Regression: the automatic reply promised 核实结果另行通知, and nobody
+    was told when a request was rejected or applied."""
+    plan_id = await _taking_requests(new_driver)
+    asked = await _filed(
+        certflow,
+        _submit(plan_id, SEQ_4, "theory", "--requested", "63.1", "--reason",
+                "复核试卷", "--email", REQUESTER_ADDRESS),
+    )  # fmt: skip
+    unaddressed = await _filed(
+        certflow,
+        _submit(plan_id, SEQ_12, "practical", "--requested", "60.1",
+                "--reason", "实操评分表抄录错误"),
+    )  # fmt: skip
+
+    rejected = await certflow(
+        *MANAGER, "correction", "decide", plan_id, asked, "--reject",
+        "--reason", "经核对试卷，第三大题评分无误",
+    )  # fmt: skip
+    await certflow(*MANAGER, "correction", "decide", plan_id, unaddressed, "--approve")
+    applied = await certflow(*INFO, "correction", "apply", plan_id, unaddressed)
+    assert rejected.status == 0 and applied.status == 0, rejected.out + applied.out
+
+    [no] = await mails_of(sink_messages, plan_id, "correction_rejected")
+    assert str(no["To"]) == REQUESTER_ADDRESS  # the address given, no other
+    said = body_text(no)
+    assert asked in said and "不予修改" in said
+    assert "经核对试卷，第三大题评分无误" in said
+    assert "陈**（准考证号 2026110412004）的理论成绩" in said
+    [done] = await mails_of(sink_messages, plan_id, "correction_applied")
+    assert str(done["To"]) == SITE_ADDRESS  # no address given: the site's
+    told = body_text(done)
+    assert unaddressed in told and "雷**（准考证号 2026110412012）" in told
+    assert (
+        "实操成绩由 50.10 改为 60.10" in told and "考核结果由 不合格 改为 合格" in told
+    )
+    assert "陈思彬" not in said and "雷芳彬" not in told
