@@ -392,11 +392,16 @@ class Demo:
             task_queue=self.settings.temporal.task_queue,
             static_summary=batch_summary(batch_id),
         )
-        for _ in range(100):
+        # Its plans are listed before it has read their joint payments; the
+        # decision is refused until the batch says it has gathered (on a busy
+        # machine, seconds after the plans show).
+        for _ in range(1200):
             batch_status = await batch.query(ApprovalBatchWorkflow.status)
-            if batch_status.plan_ids:
+            if batch_status.gathered:
                 break
             await asyncio.sleep(0.05)
+        else:
+            raise RuntimeError(f"batch {batch_id} did not gather within a minute")
         await self.say(
             f"  batch {batch_id} gathered {', '.join(batch_status.plan_ids)}"
         )
