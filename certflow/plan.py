@@ -791,10 +791,12 @@ ACTION_RULES: dict[Action, ActionRule] = {
     ),
     Action.CONFIRM_SCORE_UPLOAD: _rule({Role.INFO_CENTER}, {Stage.SCORE_PUBLICATION}),
     # The exam mailbox is read by the info center's intake; staff of the exam
-    # office may also enter a request received another way.
+    # office may also enter a request received another way. A plan waiting for
+    # its publicity refuses one with the first day (see the plan's check): let
+    # through here to be said so.
     Action.SUBMIT_CORRECTION: _rule(
         {Role.INFO_CENTER, Role.REGIONAL_CONTACT, Role.REGIONAL_MANAGER},
-        {Stage.PUBLICITY},
+        {Stage.AWAITING_PUBLICITY, Stage.PUBLICITY},
     ),
     Action.DECIDE_CORRECTION: _rule(
         {Role.REGIONAL_MANAGER}, {Stage.PUBLICITY, Stage.PAYMENT_AND_SIGNOFF}
@@ -829,6 +831,13 @@ ACTION_RULES: dict[Action, ActionRule] = {
     # Once the cause of a held or blocked issuance is mended (see
     # ``Duty.ISSUANCE_REPAIR``).
     Action.ISSUE_AGAIN: _rule({Role.TECH_DEPT}, {Stage.ISSUANCE, Stage.ISSUED}),
+}
+
+# The stages whose publicity window is known and not over, and how an action
+# of stages 5-8 is refused in each: with the day it can be done.
+_BEFORE_PUBLICITY_ENDS = {
+    Stage.AWAITING_PUBLICITY: "plan.wait_for_publicity_start",
+    Stage.PUBLICITY: "plan.wait_for_publicity_end",
 }
 
 # Once certificates are being issued a plan is no mistake to withdraw: an
@@ -875,7 +884,7 @@ def check_action(state: PlanState, action: Action, actor: Actor) -> None:
         )
     window = state.publicity
     if (
-        state.stage is Stage.PUBLICITY
+        state.stage in _BEFORE_PUBLICITY_ENDS
         and Stage.PUBLICITY not in rule.stages
         and Stage.PAYMENT_AND_SIGNOFF in rule.stages
         and window is not None
@@ -884,8 +893,9 @@ def check_action(state: PlanState, action: Action, actor: Actor) -> None:
         raise Refusal(
             "wrong_stage",
             t(
-                "plan.wait_for_publicity_end",
+                _BEFORE_PUBLICITY_ENDS[state.stage],
                 action=t(f"actions.{action.value}"),
+                start=window.start_day.isoformat(),
                 end=window.end_day.isoformat(),
                 opens=(window.end_day + timedelta(days=1)).isoformat(),
             ),

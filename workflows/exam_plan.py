@@ -159,7 +159,13 @@ with workflow.unsafe.imports_passed_through():
     from certflow.plan_details import current_details, timer_summary
     from certflow.privacy import mask_id_numbers_in
     from certflow.problem_list import problem_lines
-    from certflow.timeutil import cst_date, end_of_day, format_cst, format_deadline
+    from certflow.timeutil import (
+        cst_date,
+        end_of_day,
+        format_cst,
+        format_deadline,
+        start_of_day,
+    )
 
 SHORT = timedelta(minutes=2)
 LONG = timedelta(minutes=10)
@@ -170,6 +176,12 @@ MIN_SLEEP = timedelta(seconds=1)
 ANSWER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=4)
 # Patch id: an issued plan waits for the invoice finance still owes.
 INVOICE_AFTER_ISSUANCE = "invoice-after-issuance"
+# Patch id: a plan whose publicity window opens after the upload is confirmed
+# (always, but for a calendar year loaded late) waits for its first day in
+# stage awaiting_publicity, and enters publicity, mailing that it opened, on
+# that day. Before, it entered publicity and mailed 现进入成绩公示期 at the
+# confirmation, up to 16 days before the period began.
+PUBLICITY_WAITS_FOR_ITS_START = "publicity-waits-for-its-start"
 # Patch id, and the history and audit action: the accepted scan re-sent with
 # another list of signers corrects the list.
 SCAN_SIGNERS_CORRECTED = "correct_scan_signers"
@@ -485,6 +497,7 @@ class ExamPlanWorkflow:
             Stage.SCORE_SUBMISSION: self._await_submission,
             Stage.CONSISTENCY_REVIEW: self._await_review,
             Stage.SCORE_PUBLICATION: self._await_score_upload,
+            Stage.AWAITING_PUBLICITY: self._await_publicity_start,
             Stage.PUBLICITY: self._run_publicity,
             Stage.PAYMENT_AND_SIGNOFF: self._await_payment_and_signoffs,
             Stage.AWAITING_APPROVAL: self._await_approval,
@@ -633,9 +646,36 @@ class ExamPlanWorkflow:
         await self._compute_publicity()
         if self._cancelled:
             return
-        await self._enter(Stage.PUBLICITY)
         window = state.publicity
         assert window is not None
+        if workflow.now() < start_of_day(window.start_day) and workflow.patched(
+            PUBLICITY_WAITS_FOR_ITS_START
+        ):
+            await self._enter(Stage.AWAITING_PUBLICITY)
+            return
+        await self._open_publicity()
+
+    async def _await_publicity_start(self) -> None:
+        """Wait for the first publicity day (a durable timer), then open it.
+
+        The window is known from the confirmed upload, but begins at the
+        later of E+16 and the day after it: until then no request is taken
+        and nobody is told publicity began.
+        """
+        window = self._state.publicity
+        assert window is not None
+        opens = start_of_day(window.start_day)
+        await self._wait_until(lambda: workflow.now() >= opens, until=opens)
+        if self._cancelled:
+            return
+        await self._open_publicity()
+
+    async def _open_publicity(self) -> None:
+        """Enter publicity and tell the site, the regional manager and the
+        info center its period and the last day to file a request."""
+        window = self._state.publicity
+        assert window is not None
+        await self._enter(Stage.PUBLICITY)
         await self._notify(
             "publicity_opened",
             [Role.SITE, Role.REGIONAL_MANAGER, Role.INFO_CENTER],
@@ -1196,7 +1236,7 @@ class ExamPlanWorkflow:
             plan_id=state.info.plan_id,
             site_code=state.info.site_code,
             stage=state.stage,
-            stage_label=t(f"stages.{state.stage.value}"),
+            stage_label=_stage_label(state),
             owed=[
                 OwedItem(
                     key=ob.key,
@@ -1684,9 +1724,13 @@ class ExamPlanWorkflow:
         if window is None:
             return Refusal("wrong_stage", t("plan.publicity_not_started"))
         received = cst_date(req.received_at or workflow.now())
-        # Confirming the upload sets the window, which may open days later
-        # (E+16 at the earliest): a request before its first day is too early.
-        if received < window.start_day:
+        # Confirming the upload sets the window, which opens on E+16, or the
+        # day after a later confirmation: a request before its first day is
+        # too early, and so is any while the plan waits for that day (one
+        # dated later by whoever enters it too). One taken as the day comes
+        # may reach the plan just before the timer that opens publicity.
+        waiting = self._state.stage is Stage.AWAITING_PUBLICITY
+        if received < window.start_day or (waiting and _today() < window.start_day):
             return Refusal(
                 "before_publicity",
                 t(
@@ -4375,6 +4419,16 @@ def _owed_label(ob: Obligation) -> str:
     label = t(f"duties.{ob.duty.value}")
     _, _, ref = ob.key.partition(":")
     return t("plan.owed_with_ref", duty=label, ref=ref) if ref else label
+
+
+def _stage_label(state: PlanState) -> str:
+    """The plan's stage as staff read it; waiting for its publicity, with the
+    day it opens."""
+    label = t(f"stages.{state.stage.value}")
+    window = state.publicity
+    if state.stage is Stage.AWAITING_PUBLICITY and window is not None:
+        return t("plan.stage_opens", stage=label, opens=window.start_day.isoformat())
+    return label
 
 
 def _change(field: str, old: str, new: str) -> str:
