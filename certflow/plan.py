@@ -48,7 +48,7 @@ from certflow.payment_difference import (
     hold_details,
 )
 from certflow.scan import SCAN_MEDIA_TYPES
-from certflow.timeutil import end_of_day
+from certflow.timeutil import end_of_day, format_deadline
 
 HISTORY_KEEP = 60  # entries kept in state; the whole audit trail is in PostgreSQL
 
@@ -364,6 +364,13 @@ class CorrectionStatus(StrEnum):
     APPLIED = "applied"
 
 
+# A correction request not closed, and the duty it waits for.
+_OPEN_CORRECTION = {
+    CorrectionStatus.PENDING: Duty.CORRECTION_DECISION,
+    CorrectionStatus.APPROVED: Duty.CORRECTION_APPLY,
+}
+
+
 class CorrectionState(Model):
     """What the workflow keeps of one correction request (scores stay in the DB)."""
 
@@ -661,11 +668,41 @@ class PlanState(Model):
         ob = self.obligations.get(key)
         return ob is not None and ob.open
 
-    def pending_corrections(self) -> int:
-        """Correction requests still waiting for the regional manager's decision."""
-        return sum(
-            1 for c in self.corrections.values() if c.status is CorrectionStatus.PENDING
-        )
+    def open_corrections(self) -> list[CorrectionState]:
+        """The correction requests not closed: waiting for the regional
+        manager's decision, or approved and waiting for the info center."""
+        return [c for c in self.corrections.values() if c.status in _OPEN_CORRECTION]
+
+    def corrections_holding(self) -> str:
+        """The open correction requests, each with who owes it what and by
+        when, as the org sign-off they hold up names them; empty when none.
+
+        ``…-C001（信息管理中心“将修改后的成绩更新至国家平台和数据库”，截止 …）``.
+        """
+        lines = []
+        for c in self.open_corrections():
+            duty = _OPEN_CORRECTION[c.status]
+            ob = self.obligations.get(f"{duty.value}:{c.request_id}")
+            day = ob.deadline_day if ob is not None else None
+            lines.append(
+                t(
+                    "plan.correction_holding",
+                    request_id=c.request_id,
+                    owner=role_name(DUTY_OWNER[duty]),
+                    duty=t(f"duties.{duty.value}"),
+                    deadline=(
+                        t("plan.holding_deadline", deadline=format_deadline(day))
+                        if day
+                        else t("plan.no_deadline")
+                    ),
+                )
+            )
+        return "、".join(lines)
+
+    def holding_roles(self) -> list[Role]:
+        """Who owes the open correction requests, in process order."""
+        owed = {_OPEN_CORRECTION[c.status] for c in self.open_corrections()}
+        return [DUTY_OWNER[d] for d in _OPEN_CORRECTION.values() if d in owed]
 
     def open_obligations(self) -> list[Obligation]:
         return [ob for ob in self.obligations.values() if ob.open]
@@ -727,13 +764,6 @@ class PlanState(Model):
             ob.done_by = actor.person
             ob.withdrawn = True
         return closed
-
-    def corrections_closed(self) -> bool:
-        """True when no correction request waits for a decision or to be applied."""
-        return all(
-            c.status in (CorrectionStatus.REJECTED, CorrectionStatus.APPLIED)
-            for c in self.corrections.values()
-        )
 
     def remember(self, entry: HistoryEntry) -> None:
         self.history.append(entry)

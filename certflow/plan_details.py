@@ -90,7 +90,7 @@ def current_details(state: PlanState, now: datetime) -> str:
                 end=state.publicity.end_day.isoformat(),
             )
         )
-    pending = state.pending_corrections()
+    pending = len(state.open_corrections())
     if pending:
         facts.append(t("details.corrections_open", count=pending))
     if state.batch is not None:

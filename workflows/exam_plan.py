@@ -182,6 +182,13 @@ INVOICE_AFTER_ISSUANCE = "invoice-after-issuance"
 # that day. Before, it entered publicity and mailed 现进入成绩公示期 at the
 # confirmation, up to 16 days before the period began.
 PUBLICITY_WAITS_FOR_ITS_START = "publicity-waits-for-its-start"
+# Patch id, followed by the case's number in the run (see _patched_case): an
+# approved correction is the info center's to apply by the publicity end day,
+# or some working days after the approval where that is later
+# (``DeadlinePolicy.correction_apply_working_days``), reminded and escalated
+# as any duty. Before, it had no deadline: nobody was reminded, while it held
+# the tech dept's sign-off.
+CORRECTION_APPLY_DEADLINE = "correction-apply-deadline"
 # Patch id, and the history and audit action: the accepted scan re-sent with
 # another list of signers corrects the list.
 SCAN_SIGNERS_CORRECTED = "correct_scan_signers"
@@ -740,7 +747,8 @@ class ExamPlanWorkflow:
         state.open_duty(Duty.APPLICATION, now, window.payment_deadline_day)
         state.open_duty(Duty.ORG_SIGNOFF, now, window.payment_deadline_day)
         self._alarms_changed = True
-        pending = state.pending_corrections()
+        # Approved ones still to be applied hold the sign-off as well.
+        pending = len(state.open_corrections())
         await self._notify(
             "payment_opened",
             [Role.SITE, Role.TECH_DEPT, Role.FINANCE],
@@ -869,14 +877,23 @@ class ExamPlanWorkflow:
             ISSUANCE_REPAIR_DEADLINE
         ):
             return None
-        days = state.policy.issuance_repair_working_days
-        today = cst_date(workflow.now())
-        answer: WorkingDaysAnswer = await self._activity(
-            CalendarActivities.working_days_after,
-            WorkingDaysRequest(day=today, count=days),
-        )
+        request = self._working_days(state.policy.issuance_repair_working_days)
+        answer = await self._activity(CalendarActivities.working_days_after, request)
+        return self._working_days_on(request, answer)
+
+    def _working_days(self, days: int) -> WorkingDaysRequest:
+        """The question for the ``days``-th working day after today (CST)."""
+        return WorkingDaysRequest(day=cst_date(workflow.now()), count=days)
+
+    def _working_days_on(
+        self, request: WorkingDaysRequest, answer: WorkingDaysAnswer
+    ) -> date:
+        """The day the calendar answered ``request`` with; where it does not
+        know a year the count reaches, as many calendar days on: no later
+        than the working days, and nothing guessed."""
         if answer.day is not None:
             return answer.day
+        state = self._state
         workflow.logger.warning(
             "calendar year missing",
             extra={
@@ -885,7 +902,7 @@ class ExamPlanWorkflow:
                 "years": str(answer.missing_year),
             },
         )
-        return today + timedelta(days=days)
+        return request.day + timedelta(days=request.count)
 
     async def _issued(self, result: IssuanceResult, actor: Actor | None) -> None:
         """Record an issuance that went through, those it held out included.
@@ -1158,12 +1175,23 @@ class ExamPlanWorkflow:
             await self._send_alarm(alarm)
 
     async def _send_alarm(self, alarm: Alarm) -> None:
+        """Mail a reminder or an overdue notice of ``alarm``'s duty: to its
+        owner, and once late to the owner's supervisor too.
+
+        The org sign-off waits for every correction request to be closed: its
+        notice names those still open and who owes them, and goes to them as
+        well, so the tech dept is not asked alone for what it cannot do.
+        """
         ob = alarm.obligation
+        state = self._state
         roles = [ob.owner]
         if alarm.kind is not AlarmKind.REMINDER:
-            supervisor = self._state.policy.supervisors.get(ob.owner)
+            supervisor = state.policy.supervisors.get(ob.owner)
             if supervisor is not None:
                 roles.append(supervisor)
+        holding = state.corrections_holding() if ob.duty is Duty.ORG_SIGNOFF else ""
+        if holding:
+            roles += [r for r in state.holding_roles() if r not in roles]
         assert ob.deadline_day is not None
         workflow.logger.info(
             "deadline alarm",
@@ -1179,9 +1207,10 @@ class ExamPlanWorkflow:
             roles,
             alarm=alarm,
             key_suffix=f"{ob.key}:{ob.reminders_sent}:{ob.escalations_sent}",
-            duty=t(f"duties.{ob.duty.value}"),
+            duty=_owed_label(ob),
             owner=t(f"roles.{ob.owner.value}"),
             deadline=format_deadline(ob.deadline_day),
+            held=t("mail.alarm_held", corrections=holding) if holding else "",
         )
 
     def _should_continue_as_new(self, count_updates: bool) -> bool:
@@ -1232,6 +1261,8 @@ class ExamPlanWorkflow:
         counts = CorrectionCounts()
         for c in state.corrections.values():
             setattr(counts, c.status.value, getattr(counts, c.status.value) + 1)
+        # What the tech dept's sign-off, owed, waits for: said on its line.
+        holding = state.corrections_holding()
         return PlanStatus(
             plan_id=state.info.plan_id,
             site_code=state.info.site_code,
@@ -1241,7 +1272,9 @@ class ExamPlanWorkflow:
                 OwedItem(
                     key=ob.key,
                     duty=ob.duty,
-                    label=_owed_label(ob),
+                    label=_owed_label(
+                        ob, holding if ob.duty is Duty.ORG_SIGNOFF else ""
+                    ),
                     owner=ob.owner,
                     deadline_day=ob.deadline_day,
                     overdue=ob.overdue(now),
@@ -1763,6 +1796,18 @@ class ExamPlanWorkflow:
             )
             if problems is None:
                 return _not_processed("plan.action_failed")
+            apply_by: date | None = None
+            if not problems and self._patched_case(CORRECTION_APPLY_DEADLINE):
+                # Asked before the request is looked at again: a rejection
+                # (which takes no lock) may come while the calendar answers.
+                days = self._state.policy.correction_apply_working_days
+                request = self._working_days(days)
+                answer = await self._attempt(
+                    CalendarActivities.working_days_after, request
+                )
+                if answer is None:
+                    return _not_processed("plan.action_failed")
+                apply_by = self._apply_by(request, answer)
             correction = self._state.corrections[req.request_id]
             if correction.status is not CorrectionStatus.PENDING:
                 # Decided by another update while the check ran.
@@ -1778,7 +1823,16 @@ class ExamPlanWorkflow:
                 return await self._correction_refused(
                     Action.DECIDE_CORRECTION, req.actor, req.request_id, problems
                 )
-            return await self._decide_correction(req)
+            return await self._decide_correction(req, apply_by)
+
+    def _apply_by(self, request: WorkingDaysRequest, answer: WorkingDaysAnswer) -> date:
+        """The last day for the info center to apply a correction approved
+        today: the publicity end day, or, where fewer working days are left
+        (approved late in publicity, or after it), the ``request``-ed working
+        day after today, as the calendar ``answer``-ed it."""
+        window = self._state.publicity
+        assert window is not None  # requests are taken during publicity only
+        return max(window.end_day, self._working_days_on(request, answer))
 
     async def _correction_refused(
         self, action: Action, actor: Actor, request_id: str, problems: list[Problem]
@@ -1800,7 +1854,12 @@ class ExamPlanWorkflow:
             problem_count=len(problems),
         )
 
-    async def _decide_correction(self, req: CorrectionDecision) -> ActionResult:
+    async def _decide_correction(
+        self, req: CorrectionDecision, apply_by: date | None = None
+    ) -> ActionResult:
+        """Record the regional manager's decision; an approval opens the info
+        center's duty to apply it, due ``apply_by`` (None: no deadline, as
+        decisions recorded before CORRECTION_APPLY_DEADLINE)."""
         state = self._state
         now = workflow.now()
         req = req.model_copy(update={"request_id": self._correction_key(req)})
@@ -1813,7 +1872,7 @@ class ExamPlanWorkflow:
             f"{Duty.CORRECTION_DECISION.value}:{req.request_id}", now, req.actor
         )
         if req.approve:
-            state.open_duty(Duty.CORRECTION_APPLY, now, ref=req.request_id)
+            state.open_duty(Duty.CORRECTION_APPLY, now, apply_by, ref=req.request_id)
         self._alarms_changed = True
         await self._activity(
             IntakeActivities.record_correction_decision,
@@ -1838,8 +1897,12 @@ class ExamPlanWorkflow:
             decision=decision,
         )
         if req.approve:
+            due = "" if apply_by is None else format_deadline(apply_by)
             await self._notify(
-                "correction_approved", [Role.INFO_CENTER], request_id=req.request_id
+                "correction_approved",
+                [Role.INFO_CENTER],
+                request_id=req.request_id,
+                due=t("mail.correction_approved.due", deadline=due) if due else "",
             )
         after = "next_after_approval" if req.approve else "next_after_rejection"
         return self._accepted(t("plan.accepted") + t(f"plan.{after}"), late, None)
@@ -3331,17 +3394,14 @@ class ExamPlanWorkflow:
     def _check_org_signoff(self, req: SimpleAction) -> None:
         self._check(Action.ORG_SIGNOFF, req.actor)
         state = self._state
-        if not state.corrections_closed():
-            still_open = sum(
-                1
-                for c in state.corrections.values()
-                if c.status in (CorrectionStatus.PENDING, CorrectionStatus.APPROVED)
+        still_open = state.open_corrections()
+        if still_open:
+            message = t(
+                "plan.corrections_open",
+                count=len(still_open),
+                corrections=state.corrections_holding(),
             )
-            raise _refuse(
-                Refusal(
-                    "corrections_open", t("plan.corrections_open", count=still_open)
-                )
-            )
+            raise _refuse(Refusal("corrections_open", message))
         if state.is_done(Duty.ORG_SIGNOFF.value):
             raise _refuse(Refusal("already_done", t("plan.already_done")))
 
@@ -4413,12 +4473,16 @@ def _send_back_mismatch(parties: list[Role], items: list[Duty]) -> Refusal | Non
     return None
 
 
-def _owed_label(ob: Obligation) -> str:
+def _owed_label(ob: Obligation, holding: str = "") -> str:
     """A duty as staff read it; one owed per request names the request, so
-    three decisions owed read as three requests, not one line three times."""
+    three decisions owed read as three requests, not one line three times.
+    ``holding`` names what the duty waits for (the open correction requests
+    holding the org sign-off, see ``PlanState.corrections_holding``)."""
     label = t(f"duties.{ob.duty.value}")
     _, _, ref = ob.key.partition(":")
-    return t("plan.owed_with_ref", duty=label, ref=ref) if ref else label
+    if ref:
+        return t("plan.owed_with_ref", duty=label, ref=ref)
+    return t("plan.owed_held_by", duty=label, corrections=holding) if holding else label
 
 
 def _stage_label(state: PlanState) -> str:
