@@ -177,6 +177,11 @@ class DeadlinePolicy(Model):
     # issuance, or blocks it, and issue them again. The procedure gives none;
     # certflow gives one (docs/process.md): candidates wait for them.
     issuance_repair_working_days: int = Field(default=3, ge=1, le=60)
+    # The info center applies an approved correction by the publicity end
+    # day, and in no fewer than these working days after the approval. The
+    # procedure gives none; certflow gives one (docs/process.md): the tech
+    # dept cannot sign the plan off until it is applied.
+    correction_apply_working_days: int = Field(default=3, ge=1, le=60)
 
     @field_validator("remind_before")
     @classmethod

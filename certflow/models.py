@@ -85,6 +85,9 @@ class Stage(StrEnum):
     SCORE_SUBMISSION = "score_submission"
     CONSISTENCY_REVIEW = "consistency_review"
     SCORE_PUBLICATION = "score_publication"
+    # The upload is confirmed and the publicity window known, but its first
+    # day has not come: no request is taken, nobody has been told it opened.
+    AWAITING_PUBLICITY = "awaiting_publicity"
     PUBLICITY = "publicity"
     PAYMENT_AND_SIGNOFF = "payment_and_signoff"
     AWAITING_APPROVAL = "awaiting_approval"

@@ -48,7 +48,7 @@ from certflow.payment_difference import (
     hold_details,
 )
 from certflow.scan import SCAN_MEDIA_TYPES
-from certflow.timeutil import end_of_day
+from certflow.timeutil import end_of_day, format_deadline
 
 HISTORY_KEEP = 60  # entries kept in state; the whole audit trail is in PostgreSQL
 
@@ -364,6 +364,13 @@ class CorrectionStatus(StrEnum):
     APPLIED = "applied"
 
 
+# A correction request not closed, and the duty it waits for.
+_OPEN_CORRECTION = {
+    CorrectionStatus.PENDING: Duty.CORRECTION_DECISION,
+    CorrectionStatus.APPROVED: Duty.CORRECTION_APPLY,
+}
+
+
 class CorrectionState(Model):
     """What the workflow keeps of one correction request (scores stay in the DB)."""
 
@@ -661,16 +668,41 @@ class PlanState(Model):
         ob = self.obligations.get(key)
         return ob is not None and ob.open
 
-    def open_corrections(self) -> int:
-        """Correction requests not settled yet: awaiting the regional manager's
-        decision, or approved and awaiting the info center's update. Both hold
-        the org sign-off (``corrections_closed``), and are counted alike
-        wherever a count of open requests is said."""
-        return sum(
-            1
-            for c in self.corrections.values()
-            if c.status in (CorrectionStatus.PENDING, CorrectionStatus.APPROVED)
-        )
+    def open_corrections(self) -> list[CorrectionState]:
+        """The correction requests not closed: waiting for the regional
+        manager's decision, or approved and waiting for the info center."""
+        return [c for c in self.corrections.values() if c.status in _OPEN_CORRECTION]
+
+    def corrections_holding(self) -> str:
+        """The open correction requests, each with who owes it what and by
+        when, as the org sign-off they hold up names them; empty when none.
+
+        ``…-C001（信息管理中心“将修改后的成绩更新至国家平台和数据库”，截止 …）``.
+        """
+        lines = []
+        for c in self.open_corrections():
+            duty = _OPEN_CORRECTION[c.status]
+            ob = self.obligations.get(f"{duty.value}:{c.request_id}")
+            day = ob.deadline_day if ob is not None else None
+            lines.append(
+                t(
+                    "plan.correction_holding",
+                    request_id=c.request_id,
+                    owner=role_name(DUTY_OWNER[duty]),
+                    duty=t(f"duties.{duty.value}"),
+                    deadline=(
+                        t("plan.holding_deadline", deadline=format_deadline(day))
+                        if day
+                        else t("plan.no_deadline")
+                    ),
+                )
+            )
+        return "、".join(lines)
+
+    def holding_roles(self) -> list[Role]:
+        """Who owes the open correction requests, in process order."""
+        owed = {_OPEN_CORRECTION[c.status] for c in self.open_corrections()}
+        return [DUTY_OWNER[d] for d in _OPEN_CORRECTION.values() if d in owed]
 
     def open_obligations(self) -> list[Obligation]:
         return [ob for ob in self.obligations.values() if ob.open]
@@ -733,13 +765,6 @@ class PlanState(Model):
             ob.withdrawn = True
         return closed
 
-    def corrections_closed(self) -> bool:
-        """True when no correction request waits for a decision or to be applied."""
-        return all(
-            c.status in (CorrectionStatus.REJECTED, CorrectionStatus.APPLIED)
-            for c in self.corrections.values()
-        )
-
     def remember(self, entry: HistoryEntry) -> None:
         self.history.append(entry)
         del self.history[:-HISTORY_KEEP]
@@ -796,10 +821,12 @@ ACTION_RULES: dict[Action, ActionRule] = {
     ),
     Action.CONFIRM_SCORE_UPLOAD: _rule({Role.INFO_CENTER}, {Stage.SCORE_PUBLICATION}),
     # The exam mailbox is read by the info center's intake; staff of the exam
-    # office may also enter a request received another way.
+    # office may also enter a request received another way. A plan waiting for
+    # its publicity refuses one with the first day (see the plan's check): let
+    # through here to be said so.
     Action.SUBMIT_CORRECTION: _rule(
         {Role.INFO_CENTER, Role.REGIONAL_CONTACT, Role.REGIONAL_MANAGER},
-        {Stage.PUBLICITY},
+        {Stage.AWAITING_PUBLICITY, Stage.PUBLICITY},
     ),
     Action.DECIDE_CORRECTION: _rule(
         {Role.REGIONAL_MANAGER}, {Stage.PUBLICITY, Stage.PAYMENT_AND_SIGNOFF}
@@ -834,6 +861,13 @@ ACTION_RULES: dict[Action, ActionRule] = {
     # Once the cause of a held or blocked issuance is mended (see
     # ``Duty.ISSUANCE_REPAIR``).
     Action.ISSUE_AGAIN: _rule({Role.TECH_DEPT}, {Stage.ISSUANCE, Stage.ISSUED}),
+}
+
+# The stages whose publicity window is known and not over, and how an action
+# of stages 5-8 is refused in each: with the day it can be done.
+_BEFORE_PUBLICITY_ENDS = {
+    Stage.AWAITING_PUBLICITY: "plan.wait_for_publicity_start",
+    Stage.PUBLICITY: "plan.wait_for_publicity_end",
 }
 
 # Once certificates are being issued a plan is no mistake to withdraw: an
@@ -880,7 +914,7 @@ def check_action(state: PlanState, action: Action, actor: Actor) -> None:
         )
     window = state.publicity
     if (
-        state.stage is Stage.PUBLICITY
+        state.stage in _BEFORE_PUBLICITY_ENDS
         and Stage.PUBLICITY not in rule.stages
         and Stage.PAYMENT_AND_SIGNOFF in rule.stages
         and window is not None
@@ -889,8 +923,9 @@ def check_action(state: PlanState, action: Action, actor: Actor) -> None:
         raise Refusal(
             "wrong_stage",
             t(
-                "plan.wait_for_publicity_end",
+                _BEFORE_PUBLICITY_ENDS[state.stage],
                 action=t(f"actions.{action.value}"),
+                start=window.start_day.isoformat(),
                 end=window.end_day.isoformat(),
                 opens=(window.end_day + timedelta(days=1)).isoformat(),
             ),

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from certflow.actions import BatchStatus
 from certflow.i18n import t, t_or
-from certflow.models import PlanInfo
+from certflow.models import PlanInfo, Stage
 from certflow.payment_difference import HOLD_JOINT, joint_cause
 from certflow.plan import Obligation, PlanState, duty_names
 from certflow.timeutil import format_cst, format_deadline
@@ -77,14 +77,20 @@ def current_details(state: PlanState, now: datetime) -> str:
         years = "、".join(str(y) for y in state.calendar_missing_years)
         facts.append(t("details.calendar_missing", years=years))
     if state.publicity is not None:
+        # Waiting for its first day, nobody owes anything: say what comes.
+        key = (
+            "details.publicity_waiting"
+            if state.stage is Stage.AWAITING_PUBLICITY
+            else "details.publicity"
+        )
         facts.append(
             t(
-                "details.publicity",
+                key,
                 start=state.publicity.start_day.isoformat(),
                 end=state.publicity.end_day.isoformat(),
             )
         )
-    pending = state.open_corrections()
+    pending = len(state.open_corrections())
     if pending:
         facts.append(t("details.corrections_open", count=pending))
     if state.batch is not None:

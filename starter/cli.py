@@ -637,6 +637,16 @@ def render_status(status: PlanStatus) -> list[str]:
         # Nobody owes a step, yet the plan waits: say for what.
         years = "、".join(str(y) for y in status.calendar_missing_years)
         lines.append(t("cli.status.waiting_calendar", years=years))
+    window = status.publicity
+    if status.stage is Stage.AWAITING_PUBLICITY and window is not None:
+        # As for a missing year: the plan waits for its first publicity day.
+        lines.append(
+            t(
+                "cli.status.waiting_publicity",
+                start=window.start_day.isoformat(),
+                end=window.end_day.isoformat(),
+            )
+        )
     if status.held_back is not None:
         lines.append(_held_back_line(status.held_back))
     if status.mails_waiting:

@@ -755,12 +755,14 @@ class PlanDriver:
         """Skip to the first publicity day, from which corrections are taken.
 
         Confirming the upload on the exam end day E sets the window; it opens
-        on E+16, and a request before that day is refused as too early.
+        on E+16 (the plan awaits it meanwhile), and a request before that day
+        is refused as too early.
         """
         status = await self.wait_for(lambda s: s.publicity is not None)
         assert status.publicity is not None
         await self.skip((status.publicity.start_day - await self.today()).days)
-        return status
+        # The plan enters publicity on that day's timer, which the skip fires.
+        return await self.wait_for(lambda s: s.stage == Stage.PUBLICITY)
 
     async def reach_payment(self, policy: DeadlinePolicy | None = None) -> PlanStatus:
         """Play stages 1-4 right, until the payment stage opens."""

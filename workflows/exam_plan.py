@@ -163,7 +163,13 @@ with workflow.unsafe.imports_passed_through():
     from certflow.plan_details import current_details, timer_summary
     from certflow.privacy import mask_id_numbers_in
     from certflow.problem_list import problem_lines
-    from certflow.timeutil import cst_date, end_of_day, format_cst, format_deadline
+    from certflow.timeutil import (
+        cst_date,
+        end_of_day,
+        format_cst,
+        format_deadline,
+        start_of_day,
+    )
 
 SHORT = timedelta(minutes=2)
 LONG = timedelta(minutes=10)
@@ -174,6 +180,19 @@ MIN_SLEEP = timedelta(seconds=1)
 ANSWER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=4)
 # Patch id: an issued plan waits for the invoice finance still owes.
 INVOICE_AFTER_ISSUANCE = "invoice-after-issuance"
+# Patch id: a plan whose publicity window opens after the upload is confirmed
+# (always, but for a calendar year loaded late) waits for its first day in
+# stage awaiting_publicity, and enters publicity, mailing that it opened, on
+# that day. Before, it entered publicity and mailed 现进入成绩公示期 at the
+# confirmation, up to 16 days before the period began.
+PUBLICITY_WAITS_FOR_ITS_START = "publicity-waits-for-its-start"
+# Patch id, followed by the case's number in the run (see _patched_case): an
+# approved correction is the info center's to apply by the publicity end day,
+# or some working days after the approval where that is later
+# (``DeadlinePolicy.correction_apply_working_days``), reminded and escalated
+# as any duty. Before, it had no deadline: nobody was reminded, while it held
+# the tech dept's sign-off.
+CORRECTION_APPLY_DEADLINE = "correction-apply-deadline"
 # Patch id, and the history and audit action: the accepted scan re-sent with
 # another list of signers corrects the list.
 SCAN_SIGNERS_CORRECTED = "correct_scan_signers"
@@ -506,6 +525,7 @@ class ExamPlanWorkflow:
             Stage.SCORE_SUBMISSION: self._await_submission,
             Stage.CONSISTENCY_REVIEW: self._await_review,
             Stage.SCORE_PUBLICATION: self._await_score_upload,
+            Stage.AWAITING_PUBLICITY: self._await_publicity_start,
             Stage.PUBLICITY: self._run_publicity,
             Stage.PAYMENT_AND_SIGNOFF: self._await_payment_and_signoffs,
             Stage.AWAITING_APPROVAL: self._await_approval,
@@ -654,9 +674,36 @@ class ExamPlanWorkflow:
         await self._compute_publicity()
         if self._cancelled:
             return
-        await self._enter(Stage.PUBLICITY)
         window = state.publicity
         assert window is not None
+        if workflow.now() < start_of_day(window.start_day) and workflow.patched(
+            PUBLICITY_WAITS_FOR_ITS_START
+        ):
+            await self._enter(Stage.AWAITING_PUBLICITY)
+            return
+        await self._open_publicity()
+
+    async def _await_publicity_start(self) -> None:
+        """Wait for the first publicity day (a durable timer), then open it.
+
+        The window is known from the confirmed upload, but begins at the
+        later of E+16 and the day after it: until then no request is taken
+        and nobody is told publicity began.
+        """
+        window = self._state.publicity
+        assert window is not None
+        opens = start_of_day(window.start_day)
+        await self._wait_until(lambda: workflow.now() >= opens, until=opens)
+        if self._cancelled:
+            return
+        await self._open_publicity()
+
+    async def _open_publicity(self) -> None:
+        """Enter publicity and tell the site, the regional manager and the
+        info center its period and the last day to file a request."""
+        window = self._state.publicity
+        assert window is not None
+        await self._enter(Stage.PUBLICITY)
         await self._notify(
             "publicity_opened",
             [Role.SITE, Role.REGIONAL_MANAGER, Role.INFO_CENTER],
@@ -723,7 +770,7 @@ class ExamPlanWorkflow:
         self._alarms_changed = True
         # Approved requests the info center has still to apply are open too,
         # as the org sign-off counts them.
-        pending = state.open_corrections()
+        pending = len(state.open_corrections())
         await self._notify(
             "payment_opened",
             [Role.SITE, Role.TECH_DEPT, Role.FINANCE],
@@ -852,14 +899,23 @@ class ExamPlanWorkflow:
             ISSUANCE_REPAIR_DEADLINE
         ):
             return None
-        days = state.policy.issuance_repair_working_days
-        today = cst_date(workflow.now())
-        answer: WorkingDaysAnswer = await self._activity(
-            CalendarActivities.working_days_after,
-            WorkingDaysRequest(day=today, count=days),
-        )
+        request = self._working_days(state.policy.issuance_repair_working_days)
+        answer = await self._activity(CalendarActivities.working_days_after, request)
+        return self._working_days_on(request, answer)
+
+    def _working_days(self, days: int) -> WorkingDaysRequest:
+        """The question for the ``days``-th working day after today (CST)."""
+        return WorkingDaysRequest(day=cst_date(workflow.now()), count=days)
+
+    def _working_days_on(
+        self, request: WorkingDaysRequest, answer: WorkingDaysAnswer
+    ) -> date:
+        """The day the calendar answered ``request`` with; where it does not
+        know a year the count reaches, as many calendar days on: no later
+        than the working days, and nothing guessed."""
         if answer.day is not None:
             return answer.day
+        state = self._state
         workflow.logger.warning(
             "calendar year missing",
             extra={
@@ -868,7 +924,7 @@ class ExamPlanWorkflow:
                 "years": str(answer.missing_year),
             },
         )
-        return today + timedelta(days=days)
+        return request.day + timedelta(days=request.count)
 
     async def _issued(self, result: IssuanceResult, actor: Actor | None) -> None:
         """Record an issuance that went through, those it held out included.
@@ -1141,12 +1197,23 @@ class ExamPlanWorkflow:
             await self._send_alarm(alarm)
 
     async def _send_alarm(self, alarm: Alarm) -> None:
+        """Mail a reminder or an overdue notice of ``alarm``'s duty: to its
+        owner, and once late to the owner's supervisor too.
+
+        The org sign-off waits for every correction request to be closed: its
+        notice names those still open and who owes them, and goes to them as
+        well, so the tech dept is not asked alone for what it cannot do.
+        """
         ob = alarm.obligation
+        state = self._state
         roles = [ob.owner]
         if alarm.kind is not AlarmKind.REMINDER:
-            supervisor = self._state.policy.supervisors.get(ob.owner)
+            supervisor = state.policy.supervisors.get(ob.owner)
             if supervisor is not None:
                 roles.append(supervisor)
+        holding = state.corrections_holding() if ob.duty is Duty.ORG_SIGNOFF else ""
+        if holding:
+            roles += [r for r in state.holding_roles() if r not in roles]
         assert ob.deadline_day is not None
         workflow.logger.info(
             "deadline alarm",
@@ -1168,6 +1235,7 @@ class ExamPlanWorkflow:
             duty=_owed_label(ob),
             owner=t(f"roles.{ob.owner.value}"),
             deadline=format_deadline(ob.deadline_day),
+            held=t("mail.alarm_held", corrections=holding) if holding else "",
         )
 
     def _should_continue_as_new(self, count_updates: bool) -> bool:
@@ -1218,16 +1286,20 @@ class ExamPlanWorkflow:
         counts = CorrectionCounts()
         for c in state.corrections.values():
             setattr(counts, c.status.value, getattr(counts, c.status.value) + 1)
+        # What the tech dept's sign-off, owed, waits for: said on its line.
+        holding = state.corrections_holding()
         return PlanStatus(
             plan_id=state.info.plan_id,
             site_code=state.info.site_code,
             stage=state.stage,
-            stage_label=t(f"stages.{state.stage.value}"),
+            stage_label=_stage_label(state),
             owed=[
                 OwedItem(
                     key=ob.key,
                     duty=ob.duty,
-                    label=_owed_label(ob),
+                    label=_owed_label(
+                        ob, holding if ob.duty is Duty.ORG_SIGNOFF else ""
+                    ),
                     owner=ob.owner,
                     deadline_day=ob.deadline_day,
                     overdue=ob.overdue(now),
@@ -1711,9 +1783,13 @@ class ExamPlanWorkflow:
         if window is None:
             return Refusal("wrong_stage", t("plan.publicity_not_started"))
         received = cst_date(req.received_at or workflow.now())
-        # Confirming the upload sets the window, which may open days later
-        # (E+16 at the earliest): a request before its first day is too early.
-        if received < window.start_day:
+        # Confirming the upload sets the window, which opens on E+16, or the
+        # day after a later confirmation: a request before its first day is
+        # too early, and so is any while the plan waits for that day (one
+        # dated later by whoever enters it too). One taken as the day comes
+        # may reach the plan just before the timer that opens publicity.
+        waiting = self._state.stage is Stage.AWAITING_PUBLICITY
+        if received < window.start_day or (waiting and _today() < window.start_day):
             return Refusal(
                 "before_publicity",
                 t(
@@ -1746,6 +1822,18 @@ class ExamPlanWorkflow:
             )
             if problems is None:
                 return _not_processed("plan.action_failed")
+            apply_by: date | None = None
+            if not problems and self._patched_case(CORRECTION_APPLY_DEADLINE):
+                # Asked before the request is looked at again: a rejection
+                # (which takes no lock) may come while the calendar answers.
+                days = self._state.policy.correction_apply_working_days
+                request = self._working_days(days)
+                answer = await self._attempt(
+                    CalendarActivities.working_days_after, request
+                )
+                if answer is None:
+                    return _not_processed("plan.action_failed")
+                apply_by = self._apply_by(request, answer)
             correction = self._state.corrections[req.request_id]
             if correction.status is not CorrectionStatus.PENDING:
                 # Decided by another update while the check ran.
@@ -1761,7 +1849,16 @@ class ExamPlanWorkflow:
                 return await self._correction_refused(
                     Action.DECIDE_CORRECTION, req.actor, req.request_id, problems
                 )
-            return await self._decide_correction(req)
+            return await self._decide_correction(req, apply_by)
+
+    def _apply_by(self, request: WorkingDaysRequest, answer: WorkingDaysAnswer) -> date:
+        """The last day for the info center to apply a correction approved
+        today: the publicity end day, or, where fewer working days are left
+        (approved late in publicity, or after it), the ``request``-ed working
+        day after today, as the calendar ``answer``-ed it."""
+        window = self._state.publicity
+        assert window is not None  # requests are taken during publicity only
+        return max(window.end_day, self._working_days_on(request, answer))
 
     async def _correction_refused(
         self, action: Action, actor: Actor, request_id: str, problems: list[Problem]
@@ -1783,7 +1880,12 @@ class ExamPlanWorkflow:
             problem_count=len(problems),
         )
 
-    async def _decide_correction(self, req: CorrectionDecision) -> ActionResult:
+    async def _decide_correction(
+        self, req: CorrectionDecision, apply_by: date | None = None
+    ) -> ActionResult:
+        """Record the regional manager's decision; an approval opens the info
+        center's duty to apply it, due ``apply_by`` (None: no deadline, as
+        decisions recorded before CORRECTION_APPLY_DEADLINE)."""
         state = self._state
         now = workflow.now()
         req = req.model_copy(update={"request_id": self._correction_key(req)})
@@ -1796,7 +1898,7 @@ class ExamPlanWorkflow:
             f"{Duty.CORRECTION_DECISION.value}:{req.request_id}", now, req.actor
         )
         if req.approve:
-            state.open_duty(Duty.CORRECTION_APPLY, now, ref=req.request_id)
+            state.open_duty(Duty.CORRECTION_APPLY, now, apply_by, ref=req.request_id)
         self._alarms_changed = True
         await self._activity(
             IntakeActivities.record_correction_decision,
@@ -1821,8 +1923,12 @@ class ExamPlanWorkflow:
             decision=decision,
         )
         if req.approve:
+            due = "" if apply_by is None else format_deadline(apply_by)
             await self._notify(
-                "correction_approved", [Role.INFO_CENTER], request_id=req.request_id
+                "correction_approved",
+                [Role.INFO_CENTER],
+                request_id=req.request_id,
+                due=t("mail.correction_approved.due", deadline=due) if due else "",
             )
         elif self._patched_case(CORRECTION_OUTCOME_MAILED):
             await self._notify_requester("correction_rejected", req.request_id)
@@ -3317,13 +3423,14 @@ class ExamPlanWorkflow:
     def _check_org_signoff(self, req: SimpleAction) -> None:
         self._check(Action.ORG_SIGNOFF, req.actor)
         state = self._state
-        if not state.corrections_closed():
-            still_open = state.open_corrections()
-            raise _refuse(
-                Refusal(
-                    "corrections_open", t("plan.corrections_open", count=still_open)
-                )
+        still_open = state.open_corrections()
+        if still_open:
+            message = t(
+                "plan.corrections_open",
+                count=len(still_open),
+                corrections=state.corrections_holding(),
             )
+            raise _refuse(Refusal("corrections_open", message))
         if state.is_done(Duty.ORG_SIGNOFF.value):
             raise _refuse(Refusal("already_done", t("plan.already_done")))
 
@@ -4434,12 +4541,26 @@ def _send_back_mismatch(parties: list[Role], items: list[Duty]) -> Refusal | Non
     return None
 
 
-def _owed_label(ob: Obligation) -> str:
+def _owed_label(ob: Obligation, holding: str = "") -> str:
     """A duty as staff read it; one owed per request names the request, so
-    three decisions owed read as three requests, not one line three times."""
+    three decisions owed read as three requests, not one line three times.
+    ``holding`` names what the duty waits for (the open correction requests
+    holding the org sign-off, see ``PlanState.corrections_holding``)."""
     label = t(f"duties.{ob.duty.value}")
     _, _, ref = ob.key.partition(":")
-    return t("plan.owed_with_ref", duty=label, ref=ref) if ref else label
+    if ref:
+        return t("plan.owed_with_ref", duty=label, ref=ref)
+    return t("plan.owed_held_by", duty=label, corrections=holding) if holding else label
+
+
+def _stage_label(state: PlanState) -> str:
+    """The plan's stage as staff read it; waiting for its publicity, with the
+    day it opens."""
+    label = t(f"stages.{state.stage.value}")
+    window = state.publicity
+    if state.stage is Stage.AWAITING_PUBLICITY and window is not None:
+        return t("plan.stage_opens", stage=label, opens=window.start_day.isoformat())
+    return label
 
 
 def _change(field: str, old: str, new: str) -> str:

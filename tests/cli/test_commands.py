@@ -244,7 +244,7 @@ async def test_whole_plan_through_the_command(
     )
     await driver.wait_for(lambda s: any(o.duty == "score_upload" for o in s.owed))
     upload = await certflow(*INFO, "confirm-upload", plan_id)
-    await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_PUBLICITY)
     assert early.status == 2 and t("stages.consistency_review") in early.out
     assert review.status == 0 and upload.status == 0
     await driver.open_publicity()
@@ -651,7 +651,7 @@ async def _to_publicity(
     await certflow(*CONTACT, "review", plan_id, "--approve", "--reason", "旁听人员")
     await driver.wait_for(lambda s: any(o.duty == "score_upload" for o in s.owed))
     await certflow(*INFO, "confirm-upload", plan_id)
-    await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_PUBLICITY)
     if opened:
         await driver.open_publicity()
 

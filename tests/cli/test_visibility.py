@@ -214,7 +214,11 @@ async def test_calendar_load_wakes_the_plans_waiting_for_the_year(
         )
 
         loaded = await certflow(*ADMIN, "calendar", "load", str(TEST_2027))
-        woken = await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+        woken = await driver.wait_for(lambda s: s.stage == Stage.AWAITING_PUBLICITY)
+        # The Web UI filters on the stage waiting for the first publicity day.
+        await until_listed(
+            certflow, plan.plan_id, "list", "--stage", "awaiting_publicity"
+        )
     finally:
         schedule = load_schedule_file(TEST_2027.read_bytes(), TEST_2027.name)
         await CalendarActivities(pool).store_year(

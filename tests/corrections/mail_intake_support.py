@@ -306,7 +306,7 @@ class IntakeRig:
         await driver.submit_everything()
         await driver.approve_review()
         await driver.confirm_upload()
-        await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+        await driver.wait_for(lambda s: s.stage == Stage.AWAITING_PUBLICITY)
         if opened:
             await driver.open_publicity()
         if then_poll:

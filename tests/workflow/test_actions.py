@@ -400,7 +400,7 @@ async def test_corrections_hold_org_signoff_until_decided_and_applied(
     pool, _ = resources
     driver: PlanDriver = await make_driver()
     status = await driver.reach_publicity()
-    assert status.stage == Stage.PUBLICITY
+    assert status.stage == Stage.AWAITING_PUBLICITY
     await driver.open_publicity()
 
     # Seq 12 (雷芳彬) asks for practical 60.1: it would change total and result.
@@ -483,7 +483,8 @@ async def test_correction_after_cutoff_is_refused_with_the_date(
     make_driver: Any,
 ) -> None:
     driver: PlanDriver = await make_driver()
-    status = await driver.reach_publicity()
+    await driver.reach_publicity()
+    status = await driver.open_publicity()
     window = status.publicity
     assert window is not None
     request = MISSED_THEORY
@@ -501,7 +502,8 @@ async def test_correction_before_publicity_opens_is_refused_with_the_first_day(
     make_driver: Any,
 ) -> None:
     """Regression: confirming the upload on the exam end day sets a window that
-    opens 16 days later, and a request in between was filed."""
+    opens 16 days later, and a request in between was filed. While the plan
+    waits for that day, one dated on it by whoever enters it is early too."""
     driver: PlanDriver = await make_driver()
     status = await driver.reach_publicity()
     window = status.publicity
@@ -510,7 +512,10 @@ async def test_correction_before_publicity_opens_is_refused_with_the_first_day(
     eve = request.model_copy(
         update={"received_at": start_of_day(window.start_day) - timedelta(seconds=1)}
     )
-    for early in (request, eve):
+    first_day = request.model_copy(
+        update={"received_at": start_of_day(window.start_day)}
+    )
+    for early in (request, eve, first_day):
         try:
             await driver.h.execute_update(wf.submit_correction, early)
         except WorkflowUpdateFailedError as err:
@@ -524,9 +529,7 @@ async def test_correction_before_publicity_opens_is_refused_with_the_first_day(
             raise AssertionError("a request before publicity was accepted")
     assert (await driver.status()).correction_states == {}
 
-    first_day = request.model_copy(
-        update={"received_at": start_of_day(window.start_day)}
-    )
+    await driver.open_publicity()
     assert (await driver.h.execute_update(wf.submit_correction, first_day)).accepted
 
 

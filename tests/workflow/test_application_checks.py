@@ -250,7 +250,8 @@ async def test_actions_of_the_payment_stage_say_from_which_day_during_publicity(
     """Regression: org-signoff or application during publicity said only that
     it could not be done now, not from which day it can."""
     driver: PlanDriver = await make_driver()
-    status = await driver.reach_publicity()
+    await driver.reach_publicity()
+    status = await driver.open_publicity()
     window = status.publicity
     assert window is not None and status.stage == Stage.PUBLICITY
     opens = (window.end_day + timedelta(days=1)).isoformat()

@@ -63,7 +63,7 @@ async def test_plan_waits_for_an_unknown_year_then_computes_publicity(
     await driver.h.signal(
         ExamPlanWorkflow.calendar_reloaded, CalendarReloaded(years=[2027])
     )
-    status = await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+    status = await driver.wait_for(lambda s: s.stage == Stage.AWAITING_PUBLICITY)
     assert status.publicity is not None and status.calendar_missing_years == []
 
 
@@ -91,5 +91,7 @@ async def test_a_load_signalled_while_the_plan_mails_the_admins_is_not_lost(
     await driver.h.signal(
         ExamPlanWorkflow.calendar_reloaded, CalendarReloaded(years=[2027])
     )
-    status = await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY, attempts=50)
+    status = await driver.wait_for(
+        lambda s: s.stage == Stage.AWAITING_PUBLICITY, attempts=50
+    )
     assert status.publicity is not None

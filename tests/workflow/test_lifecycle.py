@@ -30,11 +30,11 @@ async def test_plan_runs_from_score_sheets_to_issued_certificates(
     await driver.submit_everything()
     await driver.approve_review()
     await driver.confirm_upload()
-    status = await driver.wait_for(lambda s: s.stage == Stage.PUBLICITY)
+    status = await driver.wait_for(lambda s: s.stage == Stage.AWAITING_PUBLICITY)
     assert status.publicity is not None
     assert status.summary is not None and status.summary.passed == 14
 
-    # Publicity starts on E+16 and runs its 15 days on a durable timer.
+    # Publicity starts on E+16 and runs its 15 days on durable timers.
     assert status.publicity.start_day == driver.plan.exam_end_date + timedelta(days=16)
     await driver.skip(31)
     await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
