@@ -137,6 +137,7 @@ from certflow.plan import (
     invoice_number_id_refusal,
     invoice_number_refusal,
     is_joint,
+    paid_plans_refusal,
     redo_duty_codes,
 )
 from certflow.plan_busy import PATIENCE, Busy, PlanBusyError, send_update
@@ -1524,17 +1525,21 @@ def correction_value_problems(field: str, published: str, requested: str) -> lis
 
 
 async def check_paid_plans(ctx: Context, args: argparse.Namespace) -> None:
-    """``--paid-plan``: each plan once, and each another plan of the same site.
+    """``--paid-plan``: each plan once, this plan among them, and each other
+    plan one of the same site.
 
     A plan named twice (``P…`` and ``p…`` are one plan) is kept once. The plan
     cannot look up other plans, so the tool asks each other plan named for its
     status: one that does not exist, belongs to another site or was cancelled
-    is refused, all of them in one answer.
+    is refused, all of them in one answer, with the plan's own refusal of a
+    list that leaves it out (trial: that came only once the others were
+    mended, a second refusal of one list).
     """
     paid: list[str] = list(dict.fromkeys(args.field_paid_plan_ids))
     args.field_paid_plan_ids = paid
     site = actor_of(args).site_code
-    problems = []
+    own = paid_plans_refusal(paid, args.plan_id)
+    problems = [own.message] if own is not None else []
     for plan_id in paid:
         if plan_id == args.plan_id:
             continue  # the plan checks itself
