@@ -592,6 +592,7 @@ def render_status(status: PlanStatus) -> list[str]:
         (t("cli.status.site"), status.site_code),
         (t("cli.status.stage"), f"{status.stage_label} ({status.stage.value})"),
         (t("cli.status.next_deadline"), next_deadline),
+        *_exam_facts(status),
     ]
     cancelled = status.cancellation
     if cancelled is not None:
@@ -696,6 +697,31 @@ def render_status(status: PlanStatus) -> list[str]:
         [t("cli.status.at"), t("cli.status.who"), t("cli.status.action")], rows
     )
     return lines
+
+
+def _exam_facts(status: PlanStatus) -> list[tuple[str, str]]:
+    """The exam the plan is for: its certificate and level, module, end
+    date, and evaluator team by staff id. None from a worker that did not
+    tell them (its status has no exam end date)."""
+    if status.exam_end_date is None:
+        return []
+    certificate = status.certificate
+    if status.level is not None:
+        certificate = t(
+            "cli.status.certificate_level",
+            certificate=certificate,
+            level=status.level.chinese,
+        )
+    team = t("cli.status.team_lead", lead=status.lead_evaluator_id)
+    if status.evaluator_ids:
+        evaluators = "、".join(status.evaluator_ids)
+        team += t("cli.status.team_evaluators", evaluators=evaluators)
+    return [
+        (t("cli.status.certificate"), certificate),
+        (t("cli.status.module"), f"{status.module_code} {status.module_name}"),
+        (t("cli.status.exam_end_date"), status.exam_end_date.isoformat()),
+        (t("cli.status.team"), team),
+    ]
 
 
 def _issuance_problems(status: PlanStatus) -> list[str]:
