@@ -318,6 +318,10 @@ def take_due_alarms(
     Several reminders that fell due together (the timer loop was busy, or the
     obligation opened late) collapse into one, and reminders are never sent once
     the deadline has passed: the overdue notice replaces them.
+
+    Known limitation: overdue notices of several duties falling due together
+    (a plan started after its deadline) go out one per duty, not one mail per
+    recipient set listing them.
     """
     deadline = ob.deadline
     if not ob.open or deadline is None:
