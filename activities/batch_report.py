@@ -73,6 +73,11 @@ INVOICE_KEY = "invoice"
 # The day the money arrived, as finance confirmed it; older audit lines lack
 # it, and then the day finance confirmed stands in (the latest it can be).
 RECEIVED_ON_KEY = "received_on"
+# The reference of the money received, as finance confirmed it (a correction
+# that left it as it was names it as its old one), and a settlement's own.
+REFERENCE_KEY = "reference"
+OLD_REFERENCE_KEY = "old_reference"
+SETTLEMENT_REFERENCE_KEY = "settlement_reference"
 
 CENT = Decimal("0.01")
 _PLAN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{2,40}")
@@ -95,9 +100,10 @@ COLUMNS = (
     "difference",
     "invoice",
     "received_on",
+    "received_reference",
     "check",
 )
-_WIDTHS = (6, 18, 28, 13, 18, 7, 24, 13, 10, 10, 10, 12, 14, 14, 12, 18, 13, 30)
+_WIDTHS = (6, 18, 28, 13, 18, 7, 24, 13, 10, 10, 10, 12, 14, 14, 12, 22, 13, 22, 30)
 _MONEY_FORMAT = "#,##0.00"
 _FLAG_FILL = PatternFill(
     fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE"
@@ -106,11 +112,15 @@ _HEAD_FILL = PatternFill(
     fill_type="solid", start_color="FFD9D9D9", end_color="FFD9D9D9"
 )
 _BOLD = Font(bold=True)
+# Cells that may hold more than one line: a whole-payment invoice's total,
+# a settlement's day and reference.
+_XLSX_WRAPPED = ("invoice", "received_on", "received_reference")
 
 _FONT = "cjk"
-# The PDF's columns (the workbook's, the site code under the site's name and
-# the level under the certificate) and how each aligns its text. Their
-# widths are drawn from the text they hold (``_column_widths``).
+# The PDF's columns (the workbook's, the site code under the site's name,
+# the level under the certificate and the received references under the day
+# the money arrived) and how each aligns its text. Their widths are drawn
+# from the text they hold (``_column_widths``).
 _PDF_COLUMNS = (
     ("seq", Align.C),
     ("plan_id", Align.L),
@@ -129,6 +139,8 @@ _PDF_COLUMNS = (
     ("received_on", Align.C),
     ("check", Align.L),
 )
+# The headings of the PDF's columns that hold two of the workbook's.
+_PDF_HEADINGS = {"received_on": "received_on_and_reference"}
 # Flagged in red on a plan whose payment needs checking, as in the workbook.
 _PDF_FLAGGED = ("paid", "difference", "check")
 _TABLE_SIZE = 7.5
@@ -162,6 +174,10 @@ class Payment:
     ``amount`` is this plan's own share of it, as the site declared it and
     finance confirmed it plan by plan, never the payment's total.
     ``absentees_paid`` counts absent candidates the site chose to pay for too.
+    ``invoice_amount`` is the invoice's own amount: for a joint payment
+    invoiced whole, the payment's total, more than the plan's share.
+    ``reference`` is finance's reference of the money received (到账凭证,
+    a bank serial), ``settled_reference`` that of the settlement since.
     """
 
     amount: Decimal | None
@@ -172,6 +188,40 @@ class Payment:
     # The latest settlement of a difference since (补缴 received, or 退还
     # paid back): its kind and day, shown beside the day the money arrived.
     settled: tuple[str, date] | None = None
+    invoice_amount: Decimal | None = None
+    reference: str = ""
+    settled_reference: str = ""
+
+    @property
+    def invoiced_whole(self) -> bool:
+        """Whether the invoice is a joint payment's whole invoice: for the
+        payment's total, more than this plan's share (as the plan tells
+        them apart, ``certflow.plan.invoiced_whole``)."""
+        share, total = self.amount, self.invoice_amount
+        joint = len(self.covers) > 1
+        return joint and share is not None and total is not None and total > share
+
+    def invoice_text(self) -> str | None:
+        """The invoice number; a whole-payment invoice's total beside it."""
+        if self.invoice is None or self.invoice_amount is None:
+            return self.invoice
+        if not self.invoiced_whole:
+            return self.invoice
+        total = t("batch_report.invoice_whole", total=f"{self.invoice_amount:,.2f}")
+        return f"{self.invoice}\n{total}"
+
+    def reference_text(self) -> str:
+        """The references of the money received, the settlement's below."""
+        lines = [self.reference] if self.reference else []
+        if self.settled is not None and self.settled_reference:
+            kind, _ = self.settled
+            lines.append(
+                t(
+                    f"batch_report.settled_{kind}_reference",
+                    reference=self.settled_reference,
+                )
+            )
+        return "\n".join(lines)
 
     def received_text(self) -> str:
         """The day the money arrived, and the settlement's beside it."""
@@ -297,9 +347,10 @@ def payment_from_audit(plan_id: str, audit: AuditFacts) -> Payment:
     settlement of a difference a late correction made (the new total, and
     the absentees paid for it); a late correction that left the money as it
     is gives the absentees paid for, as the plan now counts them. An invoice
-    recorded
-    before the latest confirmation of the payment was for a payment checked
-    again (the plan was sent back): void, so not shown as the plan's.
+    recorded before the latest confirmation of the payment was for a payment
+    checked again (the plan was sent back): void, so not shown as the plan's.
+    The reference of the money received is the latest line's: a correction
+    that left it as it was names it as its old one.
     """
     _, application = audit.get(APPLICATION_ACTION, (None, {}))
     # A settlement, or a correction the money follows, after the application
@@ -310,6 +361,9 @@ def payment_from_audit(plan_id: str, audit: AuditFacts) -> Payment:
     confirmed_at, confirmation = audit.get(PAYMENT_ACTION, (None, {}))
     _, confirmation = _latest(
         audit, PAYMENT_ACTION, PAYMENT_CORRECTION, PAYMENT_SETTLEMENT
+    )
+    reference = _text(confirmation, REFERENCE_KEY) or _text(
+        confirmation, OLD_REFERENCE_KEY
     )
     invoiced_at, invoice = _latest(audit, INVOICE_ACTION, INVOICE_CORRECTION)
     if invoiced_at is not None and confirmed_at is not None:
@@ -346,7 +400,14 @@ def payment_from_audit(plan_id: str, audit: AuditFacts) -> Payment:
         received_on=received_on,
         invoice=number or None,
         settled=settled,
+        invoice_amount=_amount(_first(invoice, AMOUNT_KEYS)) if number else None,
+        reference=reference,
+        settled_reference=_text(settlement, SETTLEMENT_REFERENCE_KEY),
     )
+
+
+def _text(details: dict[str, Any], key: str) -> str:
+    return " ".join(str(details.get(key) or "").split())
 
 
 def _day(value: object) -> date | None:
@@ -401,6 +462,9 @@ def render_xlsx(report: BatchReport) -> bytes:
 
     for seq, checked in enumerate(report.lines, start=1):
         sheet.append([_inert(v) for v in _xlsx_values(seq, checked)])
+        for key in _XLSX_WRAPPED:
+            cell = sheet.cell(sheet.max_row, COLUMNS.index(key) + 1)
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
         if checked.check is not Check.MATCH:
             for key in ("paid", "difference", "check"):
                 sheet.cell(sheet.max_row, COLUMNS.index(key) + 1).fill = _FLAG_FILL
@@ -467,11 +531,12 @@ def _xlsx_values(seq: int, checked: CheckedLine) -> list[object]:
         line.expected,
         line.payment.amount,
         checked.difference,
-        line.payment.invoice or t("batch_report.not_recorded"),
+        line.payment.invoice_text() or t("batch_report.not_recorded"),
         # A date cell; with a settlement since, both days as text.
         line.payment.received_on
         if line.payment.settled is None
         else line.payment.received_text(),
+        line.payment.reference_text(),
         _check_text(checked),
     ]
 
@@ -506,7 +571,10 @@ def render_pdf(report: BatchReport) -> bytes:
     pdf.ln(2)
 
     pdf.set_font(_FONT, size=_TABLE_SIZE)
-    header = [t(f"batch_report.column.{key}") for key, _ in _PDF_COLUMNS]
+    header = [
+        t(f"batch_report.column.{_PDF_HEADINGS.get(key, key)}")
+        for key, _ in _PDF_COLUMNS
+    ]
     rows = [_pdf_values(seq, checked) for seq, checked in enumerate(report.lines, 1)]
     widths = _column_widths(
         pdf, header, [[row[k] for k, _ in _PDF_COLUMNS] for row in rows]
@@ -614,8 +682,12 @@ def _pdf_values(seq: int, checked: CheckedLine) -> dict[str, str]:
         "paid": _money(line.payment.amount, missing),
         # Blank where the workbook's is: nothing to compare.
         "difference": _money(checked.difference, ""),
-        "invoice": line.payment.invoice or missing,
-        "received_on": line.payment.received_text(),
+        "invoice": line.payment.invoice_text() or missing,
+        "received_on": "\n".join(
+            text
+            for text in (line.payment.received_text(), line.payment.reference_text())
+            if text
+        ),
         "check": _check_text(checked),
     }
 

@@ -25,6 +25,7 @@ from certflow.models import (
     Actor,
     DocumentKind,
     DocumentRef,
+    Level,
     Model,
     PlanInfo,
     Problem,
@@ -368,6 +369,16 @@ class PlanStatus(Model):
     cancellation: Cancellation | None = None
     # The plan's lead evaluator, who alone may act as such on it.
     lead_evaluator_id: str = ""
+    # The exam as the plan was started with it (its ``PlanInfo``): what it
+    # certifies, when it ended, and the other evaluators of its team, by
+    # staff id (their names live in the staff directory). Empty, or None,
+    # from a worker that did not yet tell them.
+    certificate: str = ""
+    level: Level | None = None
+    module_code: str = ""
+    module_name: str = ""
+    exam_end_date: date | None = None
+    evaluator_ids: list[str] = Field(default_factory=list)
     # Why the last gathering of a batch left the plan out, while it waits
     # for one: its joint payment's invoices disagreed.
     held_back: BatchHold | None = None

@@ -116,6 +116,9 @@ _ACCOUNT = re.compile(r"[0-9]{8,30}")
 FORMULA_SIGNS = ("=", "+", "-", "@")
 _BRACKETED = re.compile(r"[(（\[【][^)）\]】]*[)）\]】]")
 _MAX_TEXT = 200
+# The template's header above the fields (项目 | 内容): where a form has it,
+# a problem names its columns by these words, as the office suite shows them.
+_HEADER_WORDS = frozenset({"项目", "内容"})
 
 
 class InvoiceDetails(Model):
@@ -148,7 +151,8 @@ class _Entry:
     """One recognised row of the form: where it is, its label and its value.
 
     ``column`` is the label's (0-based): the value is the first filled cell
-    to its right.
+    to its right, in ``value_column`` (the one right of the label when none
+    is filled).
     """
 
     row: int
@@ -156,6 +160,7 @@ class _Entry:
     label: str
     raw: CellValue
     text: str
+    value_column: int
 
 
 def read_invoice_details(
@@ -176,7 +181,7 @@ def read_invoice_details(
     if not entries:
         return InvoiceReading(accepted=False, problems=[_problem("no_form", {})])
 
-    check = _Check(grid)
+    check = _Check(grid, _column_names(grid, entries))
     values = check.collect(entries)
     notes = [t("invoice.note_sheet_used", sheet=grid.name)]
     notes.extend(check.notes)
@@ -210,11 +215,26 @@ def _entries(grid: Grid) -> list[tuple[InvoiceField, _Entry]]:
         field = _BY_LABEL.get(_label_key(clean_text(label_cell)))
         if field is None:
             continue
-        raw: CellValue = filled[1][1] if len(filled) > 1 else None
+        column = filled[0][0]
+        value_column, raw = filled[1] if len(filled) > 1 else (column + 1, None)
         label = clean_text(label_cell)
-        entry = _Entry(index + 1, filled[0][0], label, raw, clean_text(raw))
+        entry = _Entry(index + 1, column, label, raw, clean_text(raw), value_column)
         entries.append((field, entry))
     return entries
+
+
+def _column_names(
+    grid: Grid, entries: list[tuple[InvoiceField, _Entry]]
+) -> dict[int, str]:
+    """The names of the form's columns (0-based) from its header row above
+    the fields (``项目 | 内容``); none where the form has no such row."""
+    first = min(entry.row for _, entry in entries)
+    for row in reversed(grid.rows[: first - 1]):
+        names = {col: clean_text(cell) for col, cell in enumerate(row)}
+        names = {col: name for col, name in names.items() if name}
+        if any(_label_key(name) in _HEADER_WORDS for name in names.values()):
+            return names
+    return {}
 
 
 def _problem(
@@ -223,6 +243,7 @@ def _problem(
     *,
     sheet: str | None = None,
     row: int | None = None,
+    column: str | None = None,
     value: str | None = None,
 ) -> Problem:
     return Problem(
@@ -230,6 +251,7 @@ def _problem(
         message=t(f"invoice.{code}", **fields),
         sheet=sheet,
         row=row,
+        column=column,
         # Repeated as every refusal repeats a value: its first 40 characters,
         # and never what could be a person's ID number (the terminal, the
         # plan's history and the annotated report's 问题清单 all show it).
@@ -238,14 +260,30 @@ def _problem(
 
 
 class _Check:
-    """Collects the values of one sheet's entries and every problem with them."""
+    """Collects the values of one sheet's entries and every problem with them.
 
-    def __init__(self, grid: Grid) -> None:
+    A problem of a field names its row and the column of the cell at fault
+    (its value's, or its label's for a field given twice): by the header's
+    word (“内容”) where the form has the template's header, else by letter.
+    """
+
+    def __init__(self, grid: Grid, names: dict[int, str]) -> None:
         self.grid = grid
+        self.names = names
         self.problems: list[Problem] = []
         self.notes: list[str] = []
 
-    def add(self, code: str, entry: _Entry | None, **fields: object) -> None:
+    def column(self, index: int) -> str:
+        return self.names.get(index) or get_column_letter(index + 1)
+
+    def add(
+        self,
+        code: str,
+        entry: _Entry | None,
+        *,
+        at_label: bool = False,
+        **fields: object,
+    ) -> None:
         if entry is None:
             self.problems.append(_problem(code, fields, sheet=self.grid.name))
             return
@@ -255,6 +293,7 @@ class _Check:
                 {"label": entry.label, **fields},
                 sheet=self.grid.name,
                 row=entry.row,
+                column=self.column(entry.column if at_label else entry.value_column),
                 value=entry.text or None,
             )
         )
@@ -269,7 +308,7 @@ class _Check:
         for field, entry in entries:
             first = seen.setdefault(field, entry)
             if first is not entry:
-                self.add("duplicate_field", entry, first=first.row)
+                self.add("duplicate_field", entry, at_label=True, first=first.row)
                 continue
             if any(entry.column < index for index in unread.get(entry.row, ())):
                 continue  # what was read as its value is not the value
@@ -283,7 +322,7 @@ class _Check:
 
     def _formula_cells(self) -> None:
         for index, row in enumerate(self.grid.rows):
-            for cell in row:
+            for column, cell in enumerate(row):
                 text = clean_text(cell)
                 if text.startswith(FORMULA_SIGNS):
                     self.problems.append(
@@ -292,6 +331,7 @@ class _Check:
                             {},
                             sheet=self.grid.name,
                             row=index + 1,
+                            column=self.column(column),
                             value=text,
                         )
                     )
@@ -302,18 +342,18 @@ class _Check:
         A formula saved without its result and a formula error (``#N/A``) both
         read as empty, though the sender sees a value or the error there.
         Every cell of the form is read (a label, its value, or text to check),
-        so each such cell is reported, by its column letter: left unsaid, a
+        so each such cell is reported, by its column: left unsaid, a
         required field would read as missing, or a label as no label at all.
         """
         grid = self.grid
         by_row: dict[int, list[int]] = {}
         for row, index in sorted({*grid.uncalculated, *grid.errors}):
-            letter = get_column_letter(index + 1)
+            column = self.column(index)
             error = grid.errors.get((row, index))
             if error is None:
-                found = formula_without_result(grid.name, row, letter)
+                found = formula_without_result(grid.name, row, column)
             else:
-                found = formula_error(grid.name, row, letter, error)
+                found = formula_error(grid.name, row, column, error)
             self.problems.append(found)
             by_row.setdefault(row, []).append(index)
         return by_row

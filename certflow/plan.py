@@ -207,6 +207,20 @@ def redo_duty_codes() -> str:
     return named_codes((d.value for d in REDO_DUTIES), "duties.")
 
 
+def redo_duties_by_party() -> str:
+    """The duties a rejected plan may be sent back to redo, each as typed,
+    named, and with the party that redoes it: ``application（…，考核站点重办）``."""
+    return "、".join(
+        t(
+            "plan.redo_duty_party",
+            code=d.value,
+            duty=t(f"duties.{d.value}"),
+            party=role_name(DUTY_OWNER[d]),
+        )
+        for d in REDO_DUTIES
+    )
+
+
 def duties_by_party(duties: list[Duty]) -> str:
     """Reopened duties, by party: ``上传考生签到表（考核站点）；…``."""
     parties = dict.fromkeys(DUTY_OWNER[d] for d in duties)
@@ -304,6 +318,10 @@ def take_due_alarms(
     Several reminders that fell due together (the timer loop was busy, or the
     obligation opened late) collapse into one, and reminders are never sent once
     the deadline has passed: the overdue notice replaces them.
+
+    Known limitation: overdue notices of several duties falling due together
+    (a plan started after its deadline) go out one per duty, not one mail per
+    recipient set listing them.
     """
     deadline = ob.deadline
     if not ob.open or deadline is None:

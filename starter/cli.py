@@ -137,6 +137,7 @@ from certflow.plan import (
     invoice_number_id_refusal,
     invoice_number_refusal,
     is_joint,
+    paid_plans_refusal,
     redo_duty_codes,
 )
 from certflow.plan_busy import PATIENCE, Busy, PlanBusyError, send_update
@@ -591,6 +592,7 @@ def render_status(status: PlanStatus) -> list[str]:
         (t("cli.status.site"), status.site_code),
         (t("cli.status.stage"), f"{status.stage_label} ({status.stage.value})"),
         (t("cli.status.next_deadline"), next_deadline),
+        *_exam_facts(status),
     ]
     cancelled = status.cancellation
     if cancelled is not None:
@@ -695,6 +697,31 @@ def render_status(status: PlanStatus) -> list[str]:
         [t("cli.status.at"), t("cli.status.who"), t("cli.status.action")], rows
     )
     return lines
+
+
+def _exam_facts(status: PlanStatus) -> list[tuple[str, str]]:
+    """The exam the plan is for: its certificate and level, module, end
+    date, and evaluator team by staff id. None from a worker that did not
+    tell them (its status has no exam end date)."""
+    if status.exam_end_date is None:
+        return []
+    certificate = status.certificate
+    if status.level is not None:
+        certificate = t(
+            "cli.status.certificate_level",
+            certificate=certificate,
+            level=status.level.chinese,
+        )
+    team = t("cli.status.team_lead", lead=status.lead_evaluator_id)
+    if status.evaluator_ids:
+        evaluators = "、".join(status.evaluator_ids)
+        team += t("cli.status.team_evaluators", evaluators=evaluators)
+    return [
+        (t("cli.status.certificate"), certificate),
+        (t("cli.status.module"), f"{status.module_code} {status.module_name}"),
+        (t("cli.status.exam_end_date"), status.exam_end_date.isoformat()),
+        (t("cli.status.team"), team),
+    ]
 
 
 def _issuance_problems(status: PlanStatus) -> list[str]:
@@ -1524,17 +1551,21 @@ def correction_value_problems(field: str, published: str, requested: str) -> lis
 
 
 async def check_paid_plans(ctx: Context, args: argparse.Namespace) -> None:
-    """``--paid-plan``: each plan once, and each another plan of the same site.
+    """``--paid-plan``: each plan once, this plan among them, and each other
+    plan one of the same site.
 
     A plan named twice (``P…`` and ``p…`` are one plan) is kept once. The plan
     cannot look up other plans, so the tool asks each other plan named for its
     status: one that does not exist, belongs to another site or was cancelled
-    is refused, all of them in one answer.
+    is refused, all of them in one answer, with the plan's own refusal of a
+    list that leaves it out (trial: that came only once the others were
+    mended, a second refusal of one list).
     """
     paid: list[str] = list(dict.fromkeys(args.field_paid_plan_ids))
     args.field_paid_plan_ids = paid
     site = actor_of(args).site_code
-    problems = []
+    own = paid_plans_refusal(paid, args.plan_id)
+    problems = [own.message] if own is not None else []
     for plan_id in paid:
         if plan_id == args.plan_id:
             continue  # the plan checks itself

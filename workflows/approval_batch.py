@@ -54,7 +54,13 @@ with workflow.unsafe.imports_passed_through():
     from certflow.i18n import t
     from certflow.models import DocumentRef, Role
     from certflow.payment_difference import held_back_lines
-    from certflow.plan import REDO_DUTIES, Duty, duties_to_redo, redo_duty_codes
+    from certflow.plan import (
+        REDO_DUTIES,
+        Duty,
+        duties_to_redo,
+        redo_duties_by_party,
+        redo_duty_codes,
+    )
     from certflow.plan_details import batch_details, batch_summary
 
 from workflows.exam_plan import ANSWER_RETRY
@@ -318,6 +324,13 @@ class ApprovalBatchWorkflow:
             "count": str(len(self._plan_ids)),
             "plans": "\n".join(self._plan_ids),
             "held": "",
+            # The staff tool's commands, as ``batch decide`` takes them. A
+            # field of the mail alone: no command of the batch changes.
+            "decide": t(
+                "mail.batch_ready.decide",
+                batch_id=self._batch_id,
+                allowed=redo_duties_by_party(),
+            ),
         }
         if self._held:
             fields["held"] = t(

@@ -1328,6 +1328,12 @@ class ExamPlanWorkflow:
             history=state.history,
             cancellation=state.cancellation,
             lead_evaluator_id=state.info.lead_evaluator_id,
+            certificate=state.info.certificate,
+            level=state.info.level,
+            module_code=state.info.module_code,
+            module_name=state.info.module_name,
+            exam_end_date=state.info.exam_end_date,
+            evaluator_ids=list(state.info.evaluator_ids),
             held_back=state.held_back(),
             mails_waiting=sum(1 for mail in self._mails if not mail.done()),
         )

@@ -90,7 +90,8 @@ async def test_paid_plans_are_read_as_codes_once_and_must_be_this_sites(
     tmp_path: Path,
 ) -> None:
     """Regression: a lower-case repeat of the plan and a plan that does not
-    exist were accepted into the payment's list of plans."""
+    exist were accepted into the payment's list of plans; a list leaving the
+    plan out was refused for that only after its other problems."""
     driver = new_driver
     await driver.reach_payment()
     plan_id = driver.plan.plan_id
@@ -114,6 +115,12 @@ async def test_paid_plans_are_read_as_codes_once_and_must_be_this_sites(
                 plan_id, files, plan_id, "P2099-0000-0000", other_site.plan_id, on=today
             )
         )
+        # Trial: a list leaving the plan out and naming one that does not
+        # exist was refused for the second alone, the first said only once
+        # that was mended.
+        both = await certflow(
+            *_application(plan_id, files, "P2099-0000-0000", on=today)
+        )
         accepted = await certflow(
             *_application(plan_id, files, plan_id, plan_id.lower(), on=today)
         )
@@ -125,6 +132,11 @@ async def test_paid_plans_are_read_as_codes_once_and_must_be_this_sites(
     assert refused.out.startswith(t("cli.refused", reason=""))
     assert t("cli.paid_plan_unknown", plan_id="P2099-0000-0000") in refused.out
     assert t("cli.paid_plan_other_site", plan_id=other_site.plan_id) in refused.out
+    assert both.status == 2, both.out
+    assert both.out.startswith(t("cli.refused", reason=""))
+    left_out = t("plan.plan_not_paid", paid="P2099-0000-0000", plan_id=plan_id)
+    assert left_out in both.out
+    assert t("cli.paid_plan_unknown", plan_id="P2099-0000-0000") in both.out
     assert accepted.status == 0, accepted.out
     assert (await driver.status()).payment.paid_plan_ids == [plan_id]
 

@@ -7,6 +7,7 @@ its tests keep out of modules that compare dates with today's.
 
 from __future__ import annotations
 
+import shlex
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,9 +18,12 @@ from temporalio.service import RPCError
 
 from certflow.actions import batch_workflow_id
 from certflow.i18n import t
+from certflow.models import Stage
+from certflow.plan import Duty, duties_by_party, redo_duties_by_party
+from starter.smtp_sink import body_text
 from tests.cli.conftest import Certflow
 from tests.cli.test_commands import ADMIN, GM, TECH
-from tests.support import PlanDriver, unique_plan_id
+from tests.support import PlanDriver, mails_of, unique_plan_id
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -175,3 +179,58 @@ async def test_a_joint_payment_invoiced_two_ways_is_named_and_left_out(
     assert corrected in carried and len(carried) == 2
     assert all(number in held for number in carried)
     assert batches == 0
+
+
+async def test_the_batch_mail_gives_the_commands_that_decide_it(
+    certflow: Certflow, new_driver: PlanDriver, sink_messages: Any
+) -> None:
+    """Regression (trial): the general manager's mail said 请审批（全部批准、
+    部分批准或驳回并说明原因） and no more: not the command, nor how a plan is
+    sent back to a party. Each command it gives, its placeholders filled in,
+    is one ``batch decide`` takes."""
+    await certflow(*TECH, "batch", "gather")  # what other tests left ready
+    await new_driver.reach_approval()
+    plan_id = new_driver.plan.plan_id
+    batch_id = f"B-{unique_plan_id()}"
+    gathered = await certflow(*TECH, "batch", "gather", "--batch-id", batch_id)
+    assert gathered.status == 0 and plan_id in gathered.out, gathered.out
+    await new_driver.wait_gathered(batch_id)
+
+    [mail] = await mails_of(
+        sink_messages, "-", "batch_ready", subject_holding=f"【发证批次 {batch_id}】"
+    )
+    body = body_text(mail)
+    commands = [
+        line.strip()
+        for line in body.splitlines()
+        if line.strip().startswith("certflow ")
+    ]
+    decide = f"certflow --as general_manager --person 工号 batch decide {batch_id}"
+    assert commands == [
+        f"{decide} --approve-all",
+        f"{decide} --approve 计划编号 --reject 计划编号=驳回原因",
+        f"{decide} --reject 计划编号=驳回原因 --return 计划编号=事项",
+    ]
+    # Each duty a plan may be sent back to redo, with the party that redoes it.
+    assert redo_duties_by_party() in body
+    assert (
+        "application（缴费并上传证书申请表及院校发票信息收集表，考核站点重办）" in body
+    )
+
+    filled = {"工号": "gm-chen", "计划编号": plan_id, "驳回原因": "缴费凭证不清晰"}
+
+    def typed(command: str) -> list[str]:
+        for placeholder, value in filled.items():
+            command = command.replace(placeholder, value)
+        return shlex.split(command.replace("=事项", "=application"))[1:]
+
+    returned = await certflow(*typed(commands[2]))
+    assert returned.status == 0, returned.out
+    redo = [Duty.APPLICATION, Duty.PAYMENT_CHECK, Duty.SITE_SIGNOFF]
+    assert t("cli.batch_returned", items=duties_by_party(redo)) in returned.out
+    await new_driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
+    # The others are taken as commands too, and reach the batch decided.
+    for command in commands[:2]:
+        again = await certflow(*typed(command))
+        assert again.status == 2
+        assert t("cli.batch_already_decided", batch_id=batch_id) in again.out

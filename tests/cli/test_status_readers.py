@@ -24,6 +24,7 @@ from tests.cli.test_commands import (
     SITE,
     personal_data,
     start_and_submit,
+    start_argv,
 )
 from tests.support import PlanDriver
 
@@ -86,3 +87,45 @@ async def test_mismatches_and_file_names_reach_only_those_who_read_the_report(
     # Whoever sees them, the names and ID numbers are masked.
     everything = "".join(text.out + raw.out for text, raw in seen.values())
     assert {v for v in personal_data(files["summary"]) if v in everything} == set()
+
+
+async def test_status_shows_the_exam_and_its_evaluator_team_by_staff_id(
+    certflow: Certflow, new_driver: PlanDriver
+) -> None:
+    """Regression (trial): ``status`` named the plan, its site and stage, but
+    not the exam it is for (certificate, module, end date) nor its team: staff
+    looked them up elsewhere. The team is shown by staff id, never a name."""
+    plan = new_driver.plan
+    assert (await certflow(*start_argv(plan))).status == 0
+    # Staff ids of the team that the sample's sheets name evaluators by.
+    assert plan.evaluator_ids and all(plan.evaluator_ids)
+
+    text = await certflow("status", plan.plan_id)
+    raw = await certflow(*SITE, "status", plan.plan_id, "--json")
+
+    assert text.status == 0 and raw.status == 0, text.out
+    facts = {
+        label: value
+        for label, _, value in (line.partition("  ") for line in text.out.splitlines())
+        if value
+    }
+    team = "、".join(plan.evaluator_ids)
+    assert {
+        key: facts[key].strip()
+        for key in ("证书", "考核模块", "考试结束日期", "考评组")
+    } == {
+        "证书": f"{plan.certificate}（{plan.level.chinese}）",
+        "考核模块": f"{plan.module_code} {plan.module_name}",
+        "考试结束日期": plan.exam_end_date.isoformat(),
+        "考评组": f"考评组长 {plan.lead_evaluator_id}；考评员 {team}",
+    }
+    shown = json.loads(raw.out)
+    assert {k: shown[k] for k in ("certificate", "level", "module_code")} == {
+        "certificate": plan.certificate,
+        "level": plan.level.value,
+        "module_code": plan.module_code,
+    }
+    assert shown["module_name"] == plan.module_name
+    assert shown["exam_end_date"] == plan.exam_end_date.isoformat()
+    assert shown["lead_evaluator_id"] == plan.lead_evaluator_id
+    assert shown["evaluator_ids"] == plan.evaluator_ids

@@ -114,18 +114,21 @@ def test_the_invoice_form_is_read_in_each_format(kind: str) -> None:
 @pytest.mark.parametrize("kind", INVOICE_FORMATS)
 def test_an_invoice_value_showing_an_error_is_named_by_its_cell(kind: str) -> None:
     """Read as empty, the taxpayer number's #N/A was "此项为空", and the bank
-    account's #REF! the same: the sender sees no empty cell there."""
+    account's #REF! the same: the sender sees no empty cell there. Named by
+    the template's header (“内容”), as the other forms name their columns;
+    by its letter in a form without that header (the xls and ods here)."""
     data = INVOICE_FORMATS[kind]({"B5": "#N/A", "B9": "#REF!"})
 
     reading = read_invoice_details(data)
 
+    column = "内容" if kind == "xlsx" else "B"
     assert not reading.accepted and reading.details is None
     assert _located(reading.problems) == [
-        ("formula_error", 5, "B", "#N/A"),
-        ("formula_error", 9, "B", "#REF!"),
+        ("formula_error", 5, column, "#N/A"),
+        ("formula_error", 9, column, "#REF!"),
     ]
     shown = reading.problems[0].render()
-    assert "第 5 行" in shown and "#N/A" in shown
+    assert f"第 5 行 “{column}”列" in shown and "#N/A" in shown
 
 
 def _correction_xlsx(errors: Errors) -> bytes:

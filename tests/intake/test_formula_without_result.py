@@ -454,7 +454,7 @@ def test_the_invoice_details_form_names_its_formula(tmp_path: Path) -> None:
 
     assert not reading.accepted and reading.details is None
     # Named by the cell, and not as an empty or wrong taxpayer number.
-    assert _located(reading.problems) == [(NO_RESULT, "发票信息", 5, "B")]
+    assert _located(reading.problems) == [(NO_RESULT, "发票信息", 5, "内容")]
 
 
 def test_the_invoice_details_form_with_its_result_is_read(tmp_path: Path) -> None:

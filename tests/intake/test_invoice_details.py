@@ -206,6 +206,35 @@ def test_the_message_names_the_label() -> None:
     assert "“*纳税人识别号”的校验位不正确" in reading.problems[0].message
 
 
+def test_a_refusal_names_the_row_and_the_column() -> None:
+    """Regression (trial): the form's refusals said 第 5 行 and no column,
+    where the other forms say 第 N 行“列名”列; the annotated copy marked
+    column A, the label, not the value at fault."""
+    data = filled_template({**HONEST, "纳税人识别号": BAD_CODE})
+
+    [problem] = read_invoice_details(data).problems
+
+    assert (problem.row, problem.column) == (ROW["纳税人识别号"], "内容")
+    assert problem.render().startswith("工作表“发票信息” 第 5 行 “内容”列：")
+    copy = load_workbook(io.BytesIO(annotated_copy(data, [problem]))).worksheets[0]
+    marked = [
+        cell.coordinate for row in copy.iter_rows() for cell in row if cell.comment
+    ]
+    assert marked == ["B5"]
+
+    # A form without the template's header names the column by its letter;
+    # a field given twice is named at its label, empty or not.
+    rows = [[label, value] for label, value in HONEST.items()]
+    rows[3][1] = "+86 27 82812345"
+    rows.append(["", "税号", ""])
+    found = read_invoice_details(csv_form(rows)).problems
+    assert [(p.code, p.row, p.column) for p in found] == [
+        ("formula_sign", 4, "B"),
+        ("duplicate_field", 8, "B"),
+    ]
+    assert "第 8 行 “B”列" in found[1].render()
+
+
 def test_a_missing_row_and_a_repeated_field_are_refused() -> None:
     rows = [[label, value] for label, value in HONEST.items() if label != "银行账号"]
     rows.append(["单位名称", "另一所学校"])

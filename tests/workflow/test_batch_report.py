@@ -29,6 +29,7 @@ from activities.batch_report import (
     PlanLine,
     check_payments,
     payment_from_audit,
+    render_pdf,
     render_xlsx,
 )
 from activities.documents import DocumentStore
@@ -113,6 +114,21 @@ async def _plan(
     )
     seeded.plan_ids.append(plan_id)
     return plan_id
+
+
+async def _passing_plans(pool: Any, seeded: Seeded, *suffixes: str) -> list[str]:
+    """Plans of one candidate who passed, one for each suffix."""
+    return [
+        await _plan(
+            pool,
+            seeded,
+            suffix,
+            site_name="学校",
+            level=Level.INTERMEDIATE,
+            results=[True],
+        )
+        for suffix in suffixes
+    ]
 
 
 async def _audit(
@@ -429,18 +445,7 @@ async def test_the_sheet_of_a_joint_payment_shows_each_plans_share(
     data = await _batch(pool, settings, "BJ")
     fee, prefix = data.fee, data.prefix
     try:
-        names = ("C1", "C2", "D1", "D2")
-        plans = [
-            await _plan(
-                pool,
-                data,
-                n,
-                site_name="学校",
-                level=Level.INTERMEDIATE,
-                results=[True],
-            )
-            for n in names
-        ]
+        plans = await _passing_plans(pool, data, "C1", "C2", "D1", "D2")
         c1, c2, d1, d2 = plans
         day = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
         # C1 and C2 paid in full and invoiced as a whole; D1 and D2 paid
@@ -482,6 +487,119 @@ async def test_the_sheet_of_a_joint_payment_shows_each_plans_share(
     assert totals[column["应收金额（元）"]] == 4 * fee
     assert totals[column["实收金额（元）"]] == 4 * fee - 100
     assert report.paid == 4 * fee - 100 and report.flagged == 1
+
+
+@on_session_loop
+async def test_the_sheet_shows_a_whole_invoices_total_and_the_money_references(
+    settings: Settings, resources: tuple[Any, DocumentStore], tmp_path: Path
+) -> None:
+    """Regression (trial): a joint payment's invoice issued for the whole
+    payment showed as its number alone on each plan, its total nowhere (the
+    general manager read it as each plan's own invoice), and the references
+    finance confirmed the money by (到账凭证, a settlement's) were not on the
+    sheet at all. The audit lines are as the plan workflow writes them."""
+    pool, store = resources
+    data = await _batch(pool, settings, "BW")
+    fee = data.fee
+    try:
+        e1, e2, f1 = await _passing_plans(pool, data, "E1", "E2", "F1")
+        day = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+        hour = timedelta(hours=1)
+        whole = "26442000000000050101"
+        share, joint = f"{fee:.2f}", f"{e1},{e2}"
+        first = {"received_on": "2026-11-30", "reference": "HX20261130-0088"}
+        lines: list[tuple[str, str, datetime, dict[str, str]]] = []
+        for plan_id in (e1, e2):
+            lines += [
+                (
+                    plan_id,
+                    "upload_application",
+                    day,
+                    {"amount": share, "paid_plans": joint},
+                ),
+                (plan_id, "confirm_payment", day, {"amount": share, **first}),
+                (
+                    plan_id,
+                    "record_invoice",
+                    day + hour,
+                    {
+                        "invoice": whole,
+                        "issued_on": "2026-12-01",
+                        "amount": f"{2 * fee:.2f}",
+                    },
+                ),
+            ]
+        alone = {"received_on": "2026-11-30", "reference": "HX20261130-0099"}
+        lines += [
+            # Finance corrected E2's received day alone: its reference stands.
+            (
+                e2,
+                "correct_payment",
+                day + 2 * hour,
+                {
+                    "amount": share,
+                    "received_on": "2026-11-29",
+                    "reference": "",
+                    "old_reference": first["reference"],
+                    "reason": "到账日期录错",
+                },
+            ),
+            # F1 alone, its own invoice, a supplement settled since.
+            (f1, "upload_application", day, {"amount": share}),
+            (f1, "confirm_payment", day, {"amount": f"{fee - 100:.2f}", **alone}),
+            (
+                f1,
+                "settle_payment_difference",
+                day + 48 * hour,
+                {
+                    "amount": share,
+                    **alone,
+                    "kind": "supplement",
+                    "settled_on": "2026-12-03",
+                    "settlement_reference": "BJ20261203-0007",
+                },
+            ),
+            (
+                f1,
+                "record_invoice",
+                day + 72 * hour,
+                {
+                    "invoice": "26442000000000050202",
+                    "issued_on": "2026-12-04",
+                    "amount": share,
+                },
+            ),
+        ]
+        for plan_id, action, at, details in lines:
+            await _audit(pool, plan_id, action, at, **details)
+
+        report = await BatchReportActivities(settings, pool, store).gather(
+            BatchReportRequest(batch_id=data.batch_id, plan_ids=[e1, e2, f1])
+        )
+        rows = _rows(render_xlsx(report))
+        pdf = render_pdf(report)
+    finally:
+        await _forget(pool, data)
+
+    column = {name: index for index, name in enumerate(rows[2])}
+    by_plan = {row[1]: row for row in rows[3:6]}
+    total = f"合并缴费整笔开具，合计 {2 * fee:,.2f} 元"
+    for plan_id in (e1, e2):
+        assert by_plan[plan_id][column["发票号码"]] == f"{whole}\n{total}"
+        assert by_plan[plan_id][column["到账凭证"]] == "HX20261130-0088"
+        assert by_plan[plan_id][column["核对"]].startswith("一致")
+    # A plan's own invoice is its number alone; a settlement's reference below.
+    assert by_plan[f1][column["发票号码"]] == "26442000000000050202"
+    assert (
+        by_plan[f1][column["到账凭证"]] == "HX20261130-0099\n补缴凭证 BJ20261203-0007"
+    )
+    assert by_plan[f1][column["到账日期"]] == "2026-11-30\n补缴 2026-12-03"
+
+    flat = "".join(_pdf_text(pdf, tmp_path).split())
+    assert "".join(total.split()) in flat
+    for reference in ("HX20261130-0088", "HX20261130-0099", "BJ20261203-0007"):
+        assert reference in flat
+    assert "到账日期／到账凭证" in flat
 
 
 def _line(plan_id: str, passed: int, payment: Payment) -> PlanLine:

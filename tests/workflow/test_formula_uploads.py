@@ -88,7 +88,7 @@ UPLOADS = {
     DocumentKind.SCORE_SUMMARY: (_summary, ("成绩汇总", 5, "实操成绩")),
     DocumentKind.CANDIDATE_SIGN_IN: (_candidates, ("考生签到表", 5, "姓名")),
     DocumentKind.EVALUATOR_SIGN_IN: (_evaluators, ("考评员签到表", 6, "工号")),
-    DocumentKind.INVOICE_DETAILS: (_invoice_form, ("发票信息", 9, "B")),
+    DocumentKind.INVOICE_DETAILS: (_invoice_form, ("发票信息", 9, "内容")),
 }
 
 

@@ -489,4 +489,6 @@ async def test_an_approval_report_refused_for_good_leaves_the_batch_deciding(
     assert str(short["X-Envelope-To"]) == ", ".join(BATCH_ADDRESSES)
     body = short.get_body().get_content()
     assert driver.plan.plan_id in body and "技术部" in body
+    # How to decide, as the report's mail says it.
+    assert f"batch decide {batch_id} --approve-all" in body
     assert not list(short.iter_attachments())
