@@ -71,6 +71,7 @@ def build_activities(
     return [
         plans.register_plan,
         plans.record_stage,
+        plans.record_deadlines,
         plans.cancel_plan,
         plans.record_audit,
         plans.record_finance,

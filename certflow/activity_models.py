@@ -43,6 +43,18 @@ class StageChange(Model):
     next_deadline: datetime | None = None
 
 
+class DeadlineChange(Model):
+    """What the plan's row says of its deadlines, as its status computes them:
+    overdue, and the next deadline (None when nothing owed has one). Written
+    whenever either changes, not only with the stage, for those who report
+    from SQL."""
+
+    plan_id: str
+    at: datetime
+    overdue: bool
+    next_deadline: datetime | None = None
+
+
 class AuditEntry(Model):
     """One line of the audit trail; ``details`` never holds personal data."""
 

@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         CorrectionFontCheck,
         CorrectionGivenUp,
         CorrectionRecord,
+        DeadlineChange,
         FinanceOutcome,
         FinanceRecord,
         IssuanceResult,
@@ -369,6 +370,13 @@ CANCEL_FREES_PARTNERS = "cancel-frees-payment-partners"
 # under the plan's lock, after a correction of its own under way. Before, it
 # was taken at once, in the middle of one.
 INVOICE_CORRECTED_WITH_LOCKED = "invoice-corrected-with-locked"
+# Patch id, followed by the case's number in the run, asked until a case takes
+# it (see _keeps_row): the plan's row in the database follows whether the plan
+# is overdue and its next deadline whenever either changes, in the order its
+# writes were asked (the stage's too). Before, they were written only with the
+# stage: a plan overdue, or owing a duty opened after its stage began, read
+# ``overdue = false, next_deadline = NULL`` to anyone reporting from SQL.
+ROW_KEEPS_DEADLINES = "row-keeps-deadlines"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -470,6 +478,14 @@ class ExamPlanWorkflow:
         # The timer loop's timer and when it fires; a timer no longer wanted
         # is left to fire (see _sleep_until).
         self._timer: tuple[datetime, asyncio.Task[None]] | None = None
+        # The plan's row (see _keep_row): whether this run keeps its deadlines
+        # up to date, the overdue flag and next deadline wanted there with the
+        # workflow time they were seen at, those last handed to an activity,
+        # and the last of its writes asked for (each waits for the one before).
+        self._row_kept = False
+        self._row_wanted: tuple[tuple[bool, datetime | None], datetime] | None = None
+        self._row_sent: tuple[bool, datetime | None] | None = None
+        self._row_writes: asyncio.Task[None] | None = None
 
     # -- main line -----------------------------------------------------------
 
@@ -3867,8 +3883,10 @@ class ExamPlanWorkflow:
         self._forgetting.append(asyncio.create_task(forget()))
 
     def _beside_done(self) -> bool:
-        """Whether every mail, and every request given up, has been seen to."""
-        return all(task.done() for task in (*self._mails, *self._forgetting))
+        """Whether every mail, every request given up and every write of the
+        plan's row has been seen to."""
+        row = [self._row_writes] if self._row_writes is not None else []
+        return all(task.done() for task in (*self._mails, *self._forgetting, *row))
 
     def _check(self, action: Action, actor: Actor) -> None:
         self._check_not_draining()
@@ -3969,21 +3987,33 @@ class ExamPlanWorkflow:
         if self._cancelled:
             return
         state.stage = stage
-        state.remember(HistoryEntry(at=workflow.now(), action=f"stage:{stage.value}"))
+        now = workflow.now()
+        state.remember(HistoryEntry(at=now, action=f"stage:{stage.value}"))
         workflow.logger.info(
             "stage entered", extra={"plan_id": state.info.plan_id, "stage": stage.value}
         )
-        self._publish()
-        await self._activity(
-            PlanStore.record_stage,
-            StageChange(
-                plan_id=state.info.plan_id,
-                stage=stage,
-                at=workflow.now(),
-                overdue=state.overdue(workflow.now()),
-                next_deadline=state.next_deadline(),
-            ),
+        deadlines = (state.overdue(now), state.next_deadline())
+        change = StageChange(
+            plan_id=state.info.plan_id,
+            stage=stage,
+            at=now,
+            overdue=deadlines[0],
+            next_deadline=deadlines[1],
         )
+        if not self._row_kept:
+            self._publish()
+            await self._activity(PlanStore.record_stage, change)
+            return
+        # The stage's write carries the deadlines: none of their own for them.
+        self._row_wanted = (deadlines, now)
+        self._publish()
+        await self._write_row_in_turn(self._write_stage(change, deadlines))
+
+    async def _write_stage(
+        self, change: StageChange, deadlines: tuple[bool, datetime | None]
+    ) -> None:
+        self._row_sent = deadlines
+        await self._activity(PlanStore.record_stage, change)
 
     def _publish(self) -> None:
         """Refresh what the Web UI shows: current details and search attributes.
@@ -3992,15 +4022,18 @@ class ExamPlanWorkflow:
         timer loop calls this on each wake.
         """
         state = self._state
-        workflow.set_current_details(current_details(state, workflow.now()))
+        now = workflow.now()
+        workflow.set_current_details(current_details(state, now))
+        overdue, next_deadline = state.overdue(now), state.next_deadline()
+        self._keep_row(overdue, next_deadline)
         values: list[tuple[Any, Any]] = [
             (sa.PLAN_ID, state.info.plan_id),
             (sa.SITE_CODE, state.info.site_code),
             (sa.STAGE, state.stage.value),
-            (sa.OVERDUE, state.overdue(workflow.now())),
+            (sa.OVERDUE, overdue),
             (sa.OWED_BY, state.owed_by()),
             (sa.CALENDAR_MISSING, bool(state.calendar_missing_years)),
-            (sa.NEXT_DEADLINE, state.next_deadline()),
+            (sa.NEXT_DEADLINE, next_deadline),
             (sa.BATCH_ID, state.batch.batch_id if state.batch else None),
         ]
         published = {key.name: value for key, value in values}
@@ -4013,6 +4046,79 @@ class ExamPlanWorkflow:
                 for key, value in values
             ]
         )
+
+    def _keep_row(self, overdue: bool, next_deadline: datetime | None) -> None:
+        """Have the plan's row say ``overdue`` and ``next_deadline`` where it
+        says otherwise, beside the plan (ROW_KEEPS_DEADLINES).
+
+        Cheap: only a change is written, the newest values at the write's
+        turn, however often the plan publishes meanwhile. Nothing is written
+        before the plan's row exists, nor once the plan is cancelled (its
+        cancellation wrote the row).
+        """
+        deadlines = (overdue, next_deadline)
+        if not self._registered or self._cancelled:
+            return
+        if self._row_wanted is not None and self._row_wanted[0] == deadlines:
+            return
+        if not self._keeps_row():
+            return
+        self._row_wanted = (deadlines, workflow.now())
+        self._row_writes = asyncio.create_task(
+            self._after_row_writes(self._row_writes, self._write_deadlines())
+        )
+
+    def _keeps_row(self) -> bool:
+        """Whether this run keeps the row's deadlines (ROW_KEEPS_DEADLINES).
+
+        Asked case by case until one takes the patch, then never again: a
+        run replayed from before the patch goes on to take it at its first
+        change since, and a replay of that run asks exactly as it did.
+        """
+        if not self._row_kept:
+            self._row_kept = self._patched_case(ROW_KEEPS_DEADLINES)
+        return self._row_kept
+
+    async def _write_deadlines(self) -> None:
+        """Write the deadlines wanted now, unless the row is getting them."""
+        assert self._row_wanted is not None
+        deadlines, at = self._row_wanted
+        if deadlines == self._row_sent:
+            return
+        self._row_sent = deadlines
+        overdue, next_deadline = deadlines
+        change = DeadlineChange(
+            plan_id=self._state.info.plan_id,
+            at=at,
+            overdue=overdue,
+            next_deadline=next_deadline,
+        )
+        try:
+            await self._activity(PlanStore.record_deadlines, change)
+        except ActivityError:
+            workflow.logger.warning(
+                "plan row deadlines not written",
+                extra={"plan_id": change.plan_id, "stage": self._state.stage.value},
+            )
+
+    async def _write_row_in_turn(self, write: Awaitable[None]) -> None:
+        """Run ``write`` once the row's writes asked for before it are done."""
+        self._row_writes = asyncio.create_task(
+            self._after_row_writes(self._row_writes, write)
+        )
+        await self._row_writes
+
+    @staticmethod
+    async def _after_row_writes(
+        before: asyncio.Task[None] | None, write: Awaitable[None]
+    ) -> None:
+        """In turn: each write of the row is stamped with the workflow time
+        its values were seen at, and the row keeps the newest (see
+        ``PlanStore.record_stage``); two landing out of order would keep the
+        older, or drop a stage."""
+        if before is not None:
+            await workflow.wait([before])
+        await write
 
     async def _audit(self, action: Action, actor: Actor, **details: Any) -> None:
         await self._audit_raw(action.value, actor, **details)
@@ -4303,8 +4409,9 @@ class ExamPlanWorkflow:
         return withdrawn
 
     def _all_done(self) -> bool:
-        """No update or signal is being handled, every mail has gone out and
-        every request given up has been told to the database."""
+        """No update or signal is being handled, every mail has gone out,
+        every request given up has been told to the database and the plan's
+        row written."""
         if self._mail_fault is not None:
             raise self._mail_fault
         return workflow.all_handlers_finished() and self._beside_done()
