@@ -755,8 +755,20 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
         (t("cli.status.invoice"), invoice),
         *_voided_invoices(status),
         (t("cli.status.batch"), status.batch_id or none),
-        (t("cli.status.certificates"), str(status.certificates_issued)),
+        (t("cli.status.certificates"), _certificates_text(status)),
     ]
+
+
+def _certificates_text(status: PlanStatus) -> str:
+    """How many certificates were issued, and how many of them are revoked."""
+    issued = str(status.certificates_issued)
+    if not status.certificates_revoked:
+        return issued
+    return t(
+        "cli.status.certificates_revoked",
+        count=issued,
+        revoked=status.certificates_revoked,
+    )
 
 
 def _payment_facts(status: PlanStatus) -> tuple[str, str]:
@@ -2200,6 +2212,7 @@ async def show_status(ctx: Context, args: argparse.Namespace) -> int:
     if actor is not None:
         _reach_plan(actor, status, args.plan_id)
     status = await with_current_invoice(ctx, await with_hold(ctx, status))
+    status = await with_revoked(ctx, status)
     shown = for_reader(status, actor.role if actor is not None else None)
     if args.json:
         ctx.say(shown.model_dump_json(indent=2))
@@ -2226,6 +2239,18 @@ async def with_hold(ctx: Context, status: PlanStatus) -> PlanStatus:
         return status
     holds = await open_holds(await ctx.pool(), plan_id=status.plan_id)
     return status.model_copy(update={"held_back": holds[0] if holds else None})
+
+
+async def with_revoked(ctx: Context, status: PlanStatus) -> PlanStatus:
+    """``status`` with how many of the plan's certificates are revoked, as
+    the database says: the plan counts only the revocations signalled while
+    its workflow ran, and an issued plan's workflow has usually ended."""
+    from activities.revocation import revoked_count
+
+    if status.stage not in (Stage.ISSUANCE, Stage.ISSUED):
+        return status
+    revoked = await revoked_count(await ctx.pool(), status.plan_id)
+    return status.model_copy(update={"certificates_revoked": revoked})
 
 
 async def with_current_invoice(ctx: Context, status: PlanStatus) -> PlanStatus:
@@ -4374,6 +4399,7 @@ def revoke_main(
     the date may not be in the future.
     """
     from activities.revocation import RevocationError, revoke
+    from starter.revocation_news import tell_revocation
 
     parser = StaffArgumentParser(prog="certflow revoke", description=about("revoke"))
     parser.add_argument(
@@ -4410,9 +4436,10 @@ def revoke_main(
     number = compact_code(args.number)
 
     async def _run() -> int:
+        client = await stack_client(settings)
         # A training stack's certificates are dated on its clock, ahead of the
         # wall clock: "today" and "not in the future" are read on it too.
-        today = cst_date(await stack_now(settings))
+        today = cst_date(await stack_now(client))
         if args.date is not None and args.date > today:
             print(
                 t(
@@ -4428,36 +4455,55 @@ def revoke_main(
             print(err.message, file=sys.stderr)
             return 1
         try:
-            await revoke(
+            revoked = await revoke(
                 pool,
                 number,
                 reason=args.reason,
                 revoked_on=args.date or today,
                 by=args.person,
+                role=Role(args.role),
             )
+            print(t("cli.revoked", number=number))
+            # Recorded: the mail follows it, or is recorded not sent.
+            unsent = await tell_revocation(client, settings, pool, revoked)
         except RevocationError as refusal:
             print(str(refusal))
             return 2
         finally:
             await pool.close()
-        print(t("cli.revoked", number=number))
+        if unsent is None:
+            print(t("cli.revoke_told"))
+        else:
+            print(t("cli.revoke_not_told", id=unsent))
         return 0
 
     return asyncio.run(_run())
 
 
-async def stack_now(settings: Settings) -> datetime:
-    """Now on the configured Temporal server's clock, for tools without a client.
-
-    A training stack answers with its clock; any other server, or none
-    reachable within a few seconds, means the wall clock: a revocation needs
-    only PostgreSQL and must not wait for Temporal.
-    """
-    from starter.training import training_now
+async def stack_client(settings: Settings) -> Client | None:
+    """A client of the configured Temporal server, for tools that need only
+    PostgreSQL; None when none answers within a few seconds: a revocation
+    must not wait for Temporal."""
     from worker import connect
 
     try:
-        client = await asyncio.wait_for(connect(settings), STACK_CLOCK_WAIT)
+        return await asyncio.wait_for(connect(settings), STACK_CLOCK_WAIT)
+    except (TimeoutError, RuntimeError, RPCError, OSError):
+        return None
+
+
+async def stack_now(client: Client | None) -> datetime:
+    """Now on the clock of the Temporal server ``client`` talks to.
+
+    A training stack answers with its clock; any other server, or none
+    (``client`` None, or no answer within a few seconds), means the wall
+    clock.
+    """
+    from starter.training import training_now
+
+    if client is None:
+        return datetime.now(UTC)
+    try:
         now = await asyncio.wait_for(training_now(client), STACK_CLOCK_WAIT)
     except (TimeoutError, RuntimeError, RPCError, OSError):
         return datetime.now(UTC)

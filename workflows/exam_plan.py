@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         BatchVerdict,
         CalendarReloaded,
         CancelRequest,
+        CertificatesRevoked,
         ConfirmSummaryRequest,
         CorrectionApply,
         CorrectionCounts,
@@ -1255,6 +1256,7 @@ class ExamPlanWorkflow:
             payment=state.payment,
             batch_id=state.batch.batch_id if state.batch else None,
             certificates_issued=state.certificates_issued,
+            certificates_revoked=state.certificates_revoked,
             certificates_held=state.certificates_held,
             issuance_blocked=state.issuance_blocked,
             platform_import=state.platform_import,
@@ -3484,6 +3486,19 @@ class ExamPlanWorkflow:
             reason=verdict.reason,
             next=t("mail.approval_rejected.defaults.next") + _approved_with(verdict),
         )
+
+    # -- after issuance: revocations (certflow revoke) -------------------------
+
+    @workflow.signal
+    def certificate_revoked(self, revoked: CertificatesRevoked) -> None:
+        """A certificate of the plan was revoked: its status and Web UI page
+        count those revoked. Only the count the database gave is kept, so a
+        signal late or sent again changes nothing."""
+        state = self._state
+        if revoked.revoked <= state.certificates_revoked:
+            return
+        state.certificates_revoked = revoked.revoked
+        self._publish()
 
     # -- withdrawing a plan started by mistake ---------------------------------
 
