@@ -228,6 +228,13 @@ class UploadRecord(Model):
     accepted: bool
     problems: int = 0
     refused_with: UploadRecord | None = None
+    # Why the plan refused it unread, as its sender was told (no personal
+    # data); "" for one accepted, and for one intake refused (its report says).
+    refusal: str = ""
+    # The refused action and its sender's role: with ``refusal``, the
+    # refusal's line in the audit trail is written with the row.
+    action: str = ""
+    role: Role | None = None
 
 
 class ConsistencyRequest(Model):

@@ -1851,7 +1851,12 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
         await _take_back(ctx, put)  # refused unread: no record names the files
         raise CliError(_busy_text(err, args.plan_id, patience), status=1) from None
     except WorkflowUpdateFailedError as err:
-        await _refused_unread(ctx, args.plan_id, actor, put, _refusal_code(err))
+        refused = Refused(
+            action=spec.chosen(args)[0],
+            code=_refusal_code(err),
+            reason=str(getattr(err.cause, "message", "") or ""),
+        )
+        await _refused_unread(ctx, args.plan_id, actor, put, refused)
         raise
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
@@ -1883,14 +1888,26 @@ def _refusal_code(err: WorkflowUpdateFailedError) -> str:
     return str(getattr(err.cause, "type", "") or "")
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A plan's refusal of an action before anything read it: the update,
+    the refusal's code (``wrong_stage``…) and the plan's reason."""
+
+    action: str
+    code: str
+    reason: str
+
+
 async def _refused_unread(
-    ctx: Context, plan_id: str, actor: Actor, put: Sequence[PutFile], code: str
+    ctx: Context, plan_id: str, actor: Actor, put: Sequence[PutFile], refused: Refused
 ) -> None:
     """Leave no file of an upload the plan refused before reading it unnamed.
 
     A plan's own party refused (wrong stage, already confirmed, figures that
     do not add up…) has each file recorded as a refused upload of the plan,
-    listed as refused intake's are: staff see what was sent. A file from
+    listed as refused intake's are, with the plan's reason: staff see what was
+    sent and why it was refused. The refusal gets its line in the audit trail
+    with the first file recorded. A file from
     someone who is no party of the plan is taken out of the store instead,
     never listed to the plan's parties; so is one for a plan that has no
     record yet. Written with the database's own answer or not at all: where
@@ -1903,7 +1920,7 @@ async def _refused_unread(
     from activities.intake import record_refused_upload
     from certflow.activity_models import UploadRecord
 
-    if code in NOT_THE_PLANS_PARTY:
+    if refused.code in NOT_THE_PLANS_PARTY:
         await _take_back(ctx, put)
         return
     try:
@@ -1918,6 +1935,9 @@ async def _refused_unread(
                 at=at,
                 accepted=False,
                 problems=1,
+                refusal=refused.reason,
+                action=refused.action,
+                role=actor.role,
             )
             if not await record_refused_upload(pool, ctx.store, record):
                 await _take_back(ctx, [file])
@@ -2512,6 +2532,7 @@ async def list_documents(ctx: Context, args: argparse.Namespace) -> int:
                 [_document_row(document) for document in documents],
             )
         )
+        ctx.say(*_refusal_lines(documents))
     ctx.say(
         t(
             "cli.document.may_fetch",
@@ -2596,7 +2617,7 @@ async def _plan_documents(
     rows = await pool.fetch(
         """
         SELECT p.kind, p.version, p.sha256, p.filename, p.uploaded_by,
-            p.uploaded_at, p.accepted, p.problems, d.size, d.media_type
+            p.uploaded_at, p.accepted, p.problems, p.refusal, d.size, d.media_type
         FROM plan_documents p JOIN documents d ON d.sha256 = p.sha256
         WHERE p.plan_id = $1 ORDER BY p.uploaded_at, p.id
         """,
@@ -2634,6 +2655,7 @@ async def _plan_documents(
                 uploaded_at=row["uploaded_at"],
                 accepted=row["accepted"],
                 problems=row["problems"],
+                refusal=row["refusal"] or "",
             )
             for row in rows
         ],
@@ -2670,6 +2692,26 @@ def _document_row(document: PlanDocument) -> list[str]:
         document.ref.sha256[:DIGEST_SHOWN],
         state,
     ]
+
+
+def _refusal_lines(documents: list[PlanDocument]) -> list[str]:
+    """Why the plan refused each upload it never read, under the table: the
+    state column says only how many problems."""
+    refused = [d for d in documents if d.refusal]
+    if not refused:
+        return []
+    lines = ["", t("cli.document.refusals")]
+    for document in refused:
+        lines.append(
+            t(
+                "cli.document.refusal_line",
+                kind=t(f"document_kinds.{document.kind.value}"),
+                at=format_cst(document.at) if document.at is not None else "—",
+                digest=document.ref.sha256[:DIGEST_SHOWN],
+                reason=document.refusal,
+            )
+        )
+    return lines
 
 
 def _document_name(document: PlanDocument) -> str:

@@ -2355,6 +2355,12 @@ class ExamPlanWorkflow:
                 req.actor,
                 refused=refused is not None,
             )
+            if refused is not None:
+                # Why, kept with the row and in the audit trail, as the
+                # staff tool records an application its validator refused.
+                record.refusal = refused.message
+                record.action = Action.UPLOAD_APPLICATION.value
+                record.role = req.actor.role
             if refused is not None and form_read_at is not None:
                 assert req.invoice_details is not None  # read with the application
                 record.refused_with = self._upload_record(
