@@ -38,6 +38,7 @@ async def tell_revocation(
     being out of reach (``client`` None, or its calls failing), the number
     of the mail recorded not sent, for ``certflow notice resend``.
     """
+    # Not handled: the tool killed before this runs leaves the mail unrecorded.
     note = revocation_notice(revoked)
     if client is None:
         return await record_not_started(pool, note)
