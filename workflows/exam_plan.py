@@ -481,11 +481,13 @@ class ExamPlanWorkflow:
         self._timer: tuple[datetime, asyncio.Task[None]] | None = None
         # The plan's row (see _keep_row): whether this run keeps its deadlines
         # up to date, the overdue flag and next deadline wanted there with the
-        # workflow time they were seen at, those last handed to an activity,
-        # and the last of its writes asked for (each waits for the one before).
+        # workflow time they were seen at, those last handed to an activity
+        # and the time that write was stamped with, and the last of its
+        # writes asked for (each waits for the one before).
         self._row_kept = False
         self._row_wanted: tuple[tuple[bool, datetime | None], datetime] | None = None
         self._row_sent: tuple[bool, datetime | None] | None = None
+        self._row_stamp: datetime | None = None
         self._row_writes: asyncio.Task[None] | None = None
 
     # -- main line -----------------------------------------------------------
@@ -4034,7 +4036,13 @@ class ExamPlanWorkflow:
         self, change: StageChange, deadlines: tuple[bool, datetime | None]
     ) -> None:
         self._row_sent = deadlines
-        await self._activity(PlanStore.record_stage, change)
+        # A write of newer deadlines asked for before it may have gone first:
+        # stamped no earlier, so the row takes the stage (and the deadlines
+        # follow again with the next write, see _write_deadlines).
+        at = self._stamp(change.at)
+        await self._activity(
+            PlanStore.record_stage, change.model_copy(update={"at": at})
+        )
 
     def _publish(self) -> None:
         """Refresh what the Web UI shows: current details and search attributes.
@@ -4110,7 +4118,7 @@ class ExamPlanWorkflow:
         overdue, next_deadline = deadlines
         change = DeadlineChange(
             plan_id=self._state.info.plan_id,
-            at=at,
+            at=self._stamp(at),
             overdue=overdue,
             next_deadline=next_deadline,
         )
@@ -4121,6 +4129,15 @@ class ExamPlanWorkflow:
                 "plan row deadlines not written",
                 extra={"plan_id": change.plan_id, "stage": self._state.stage.value},
             )
+
+    def _stamp(self, at: datetime) -> datetime:
+        """The time a write of the row taking its turn is stamped with: when
+        its values were seen, and never before the write ahead of it, so
+        the row keeps each write in the order they were asked."""
+        if self._row_stamp is not None and self._row_stamp > at:
+            at = self._row_stamp
+        self._row_stamp = at
+        return at
 
     async def _write_row_in_turn(self, write: Awaitable[None]) -> None:
         """Run ``write`` once the row's writes asked for before it are done."""
@@ -4133,10 +4150,9 @@ class ExamPlanWorkflow:
     async def _after_row_writes(
         before: asyncio.Task[None] | None, write: Awaitable[None]
     ) -> None:
-        """In turn: each write of the row is stamped with the workflow time
-        its values were seen at, and the row keeps the newest (see
-        ``PlanStore.record_stage``); two landing out of order would keep the
-        older, or drop a stage."""
+        """In turn: the row keeps the write of the latest stamp (see
+        ``PlanStore.record_stage`` and _stamp); two landing out of order
+        would keep the older deadlines, or drop a stage."""
         if before is not None:
             await workflow.wait([before])
         await write
