@@ -85,7 +85,7 @@ async def test_a_revocation_is_audited_with_its_role_mailed_and_counted(
 
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert "已通知信息管理中心和考核站点" in printed
+    assert "已安排邮件通知信息管理中心和考核站点" in printed
     audit = await pool.fetchrow(
         "SELECT role, person FROM audit WHERE action = 'revoke_certificate'"
         " AND details ->> 'number' = $1",
