@@ -38,6 +38,7 @@ from starter.logs import configure as configure_logging
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 from workflows.mailbox import MAILBOX_WORKFLOWS
 from workflows.resend_mail import ResendMailWorkflow
+from workflows.revocation_mail import RevocationMailWorkflow
 
 log = logging.getLogger("certflow.worker")
 
@@ -45,6 +46,7 @@ WORKFLOWS = [
     ExamPlanWorkflow,
     ApprovalBatchWorkflow,
     ResendMailWorkflow,
+    RevocationMailWorkflow,
     *MAILBOX_WORKFLOWS,
 ]
 
@@ -71,6 +73,7 @@ def build_activities(
     return [
         plans.register_plan,
         plans.record_stage,
+        plans.record_deadlines,
         plans.cancel_plan,
         plans.record_audit,
         plans.record_finance,

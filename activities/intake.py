@@ -41,6 +41,7 @@ from certflow.activity_models import (
 )
 from certflow.certificates import load_font
 from certflow.i18n import t, t_or
+from certflow.identity import mask_person_id_numbers
 from certflow.intake.summary import (
     TOLERANCE,
     compute_total,
@@ -984,6 +985,7 @@ async def record_upload_row(
         rec.document.sha256,
         rec.at,
     )
+    await _audit_refusal(conn, rec)
     if existing is not None:
         return existing["version"]  # type: ignore[no-any-return]
     version = None
@@ -999,8 +1001,9 @@ async def record_upload_row(
     await conn.execute(
         """
         INSERT INTO plan_documents (plan_id, kind, version, sha256, filename,
-                                    uploaded_by, uploaded_at, accepted, problems)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                    uploaded_by, uploaded_at, accepted, problems,
+                                    refusal)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
         """,
         rec.plan_id,
         rec.kind.value,
@@ -1011,8 +1014,43 @@ async def record_upload_row(
         rec.at,
         rec.accepted,
         rec.problems,
+        _said(rec.refusal) or None,
     )
     return version
+
+
+def _said(text: str) -> str:
+    """A refusal as it is kept: what could be an ID number masked (the plan's
+    words hold none; a typed value repeated in them might)."""
+    return mask_person_id_numbers(mask_id_numbers_in(text.strip()))
+
+
+async def _audit_refusal(conn: asyncpg.Connection, rec: UploadRecord) -> None:
+    """Write the audit line of the refusal ``rec`` records, once: keyed by the
+    action, who sent it and when, so a retry or another file of the action
+    finds it written."""
+    if rec.accepted or not rec.refusal or not rec.action:
+        return
+    await conn.execute(
+        """
+        INSERT INTO audit (plan_id, action, role, person, at, accepted, late,
+                           details, idempotency_key)
+        VALUES ($1, $2, $3, $4, $5, false, false, $6, $7)
+        ON CONFLICT (idempotency_key) DO NOTHING
+        """,
+        rec.plan_id,
+        rec.action,
+        rec.role.value if rec.role is not None else None,
+        rec.uploaded_by,
+        rec.at,
+        {
+            "document": rec.kind.value,
+            "sha256": rec.document.sha256,
+            "problems": str(rec.problems),
+            "refusal": _said(rec.refusal),
+        },
+        f"refused:{rec.plan_id}:{rec.action}:{rec.uploaded_by}:{rec.at.isoformat()}",
+    )
 
 
 async def _refuse_recorded(
@@ -1062,6 +1100,8 @@ async def record_refused_upload(
 
     The staff tool calls it: a validator refuses without any side effect, and
     the file the tool put in the store would otherwise be named by no record.
+    The plan's reason (``rec.refusal``) is kept with the row, and, where
+    ``rec.action`` names the refused action, written to the audit trail.
     """
     try:
         async with pool.acquire() as conn, conn.transaction():

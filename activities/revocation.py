@@ -1,19 +1,23 @@
 """Revocation of issued e-certificates and the signed status list that publishes it.
 
 A revoked certificate keeps its row: ``revoked_on`` and ``revocation_reason`` are
-set once, with an audit row, and the certificate then appears on every status
-list signed afterwards, its reason as it may be published. The staff command
-``certflow revoke`` and the web service's ``/status-list.json`` call the two
-functions here.
+set once, with an audit row naming who revoked it and in which role, and the
+certificate then appears on every status list signed afterwards, its reason as
+it may be published. The staff command ``certflow revoke`` and the web
+service's ``/status-list.json`` call the functions here; the staff command
+then mails the info center and the site (``revocation_notice``), who keep the
+national platform and the organisation's database in step.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import asyncpg
 
+from certflow.activity_models import Notification
 from certflow.certificates import (
     RevocationEntry,
     SignedStatusList,
@@ -24,16 +28,65 @@ from certflow.certificates import (
     status_list_time,
 )
 from certflow.i18n import t
+from certflow.models import Role
 from certflow.privacy import holds_id_number, holds_name, mask_id_numbers_in
 from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
 
 REVOKE_ACTION = "revoke_certificate"
+# The mail telling of a revocation, and who gets it: the info center updates
+# the national platform and the organisation's database, the site tells its
+# candidate.
+REVOKED_TEMPLATE = "certificate_revoked"
+REVOKED_TOLD = (Role.INFO_CENTER, Role.SITE)
+# The failure type of a revocation's mail the staff tool could not start.
+MAIL_NOT_STARTED = "mail_not_started"
 
 
 class RevocationError(ValueError):
     """A revocation that was refused; ``str()`` is the Chinese text for staff."""
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """A revocation just recorded: the certificate, its plan, and how many of
+    the plan's certificates are revoked now. No name, no ID number."""
+
+    number: str
+    plan_id: str
+    site_code: str
+    site_name: str
+    issued_on: date
+    revoked_on: date
+    reason: str
+    revoked_in_plan: int
+
+
+def revocation_notice(revoked: Revoked) -> Notification:
+    """The mail telling the info center and the site of ``revoked``.
+
+    It gives the certificate's number, its dates and the reason as published
+    (``public_reason``), never the holder's name or ID number: the info center
+    finds the record by the number. A certificate is revoked once, so its
+    number keys the mail's row, and a mail sent is never sent twice.
+    """
+    return Notification(
+        plan_id=revoked.plan_id,
+        template=REVOKED_TEMPLATE,
+        roles=list(REVOKED_TOLD),
+        site_code=revoked.site_code,
+        fields={
+            "plan_id": revoked.plan_id,
+            "site_name": revoked.site_name,
+            "number": revoked.number,
+            "issued_on": revoked.issued_on.isoformat(),
+            "revoked_on": revoked.revoked_on.isoformat(),
+            "reason": revoked.reason,
+            "revoked": str(revoked.revoked_in_plan),
+        },
+        idempotency_key=f"{REVOKE_ACTION}:{revoked.number}",
+    )
 
 
 async def revoke(
@@ -43,8 +96,10 @@ async def revoke(
     reason: str,
     revoked_on: date,
     by: str,
-) -> None:
-    """Revoke certificate ``number`` as of ``revoked_on``, recording who and why.
+    role: Role,
+) -> Revoked:
+    """Revoke certificate ``number`` as of ``revoked_on``, recording who (``by``,
+    acting as ``role``) and why; return what the parties are told of it.
 
     ``pool`` comes from :func:`activities.db.create_pool` (jsonb as Python objects).
 
@@ -65,8 +120,9 @@ async def revoke(
         # The row lock makes two concurrent revocations of one number queue up,
         # so the second sees the first and is refused instead of overwriting it.
         row = await conn.fetchrow(
-            "SELECT plan_id, name, issued_on, revoked_on FROM certificates "
-            "WHERE number = $1 FOR UPDATE",
+            "SELECT c.plan_id, c.name, c.issued_on, c.revoked_on, p.site_code,"
+            " p.site_name FROM certificates c JOIN plans p USING (plan_id)"
+            " WHERE c.number = $1 FOR UPDATE OF c",
             number,
         )
         if row is None:
@@ -110,16 +166,22 @@ async def revoke(
         # A certificate is revoked at most once, so its number alone keys the row.
         await conn.execute(
             """
-            INSERT INTO audit (plan_id, action, person, at, accepted, late, details,
-                               idempotency_key)
-            VALUES ($1, $2, $3, $4, true, false, $5, $6)
+            INSERT INTO audit (plan_id, action, role, person, at, accepted, late,
+                               details, idempotency_key)
+            VALUES ($1, $2, $3, $4, $5, true, false, $6, $7)
             """,
             row["plan_id"],
             REVOKE_ACTION,
+            role.value,
             by,
             datetime.now(CST),
             details,
             f"{REVOKE_ACTION}:{number}",
+        )
+        revoked_in_plan: int = await conn.fetchval(
+            "SELECT count(*) FROM certificates"
+            " WHERE plan_id = $1 AND revoked_on IS NOT NULL",
+            row["plan_id"],
         )
     log.info(
         "certificate revoked plan_id=%s number=%s revoked_on=%s",
@@ -127,6 +189,55 @@ async def revoke(
         number,
         revoked_on.isoformat(),
     )
+    return Revoked(
+        number=number,
+        plan_id=row["plan_id"],
+        site_code=row["site_code"],
+        site_name=row["site_name"],
+        issued_on=row["issued_on"],
+        revoked_on=revoked_on,
+        reason=public_reason(reason, row["name"]),
+        revoked_in_plan=revoked_in_plan,
+    )
+
+
+async def revoked_count(pool: asyncpg.Pool, plan_id: str) -> int:
+    """How many of the plan's certificates are revoked."""
+    count: int = await pool.fetchval(
+        "SELECT count(*) FROM certificates"
+        " WHERE plan_id = $1 AND revoked_on IS NOT NULL",
+        plan_id,
+    )
+    return count
+
+
+async def record_not_started(pool: asyncpg.Pool, note: Notification) -> int:
+    """Record the mail of a revocation that could not be started (Temporal out
+    of reach) as not sent to any of its roles; return its number.
+
+    Kept with its row as a mail given up is: ``certflow notice failed`` lists
+    it, and an admin sends it with ``certflow notice resend`` once Temporal is
+    back. A mail already recorded keeps its row.
+    """
+    roles = [role.value for role in note.roles]
+    number: int = await pool.fetchval(
+        """
+        INSERT INTO notifications (idempotency_key, plan_id, template, recipients,
+            note, failure, failure_type, refused_roles, failed_at)
+        VALUES ($1, $2, $3, '{}', $4, $5, $6, $7, now())
+        ON CONFLICT (idempotency_key) DO UPDATE
+            SET idempotency_key = EXCLUDED.idempotency_key
+        RETURNING id
+        """,
+        note.idempotency_key,
+        note.plan_id,
+        note.template,
+        note.model_dump(mode="json"),
+        "Not sent: the staff tool could not reach Temporal to start the mail.",
+        MAIL_NOT_STARTED,
+        roles,
+    )
+    return number
 
 
 async def revoked_entries(pool: asyncpg.Pool) -> list[RevocationEntry]:

@@ -16,6 +16,7 @@ from certflow.activity_models import (
     BatchHold,
     CancelOutcome,
     ClaimRequest,
+    DeadlineChange,
     FinanceOutcome,
     FinanceRecord,
     HeldBackPayment,
@@ -1070,6 +1071,26 @@ class PlanStore:
             """,
             change.plan_id,
             change.stage.value,
+            change.overdue,
+            change.next_deadline,
+            change.at,
+            Stage.CANCELLED.value,
+        )
+
+    @activity.defn
+    async def record_deadlines(self, change: DeadlineChange) -> None:
+        """Record whether the plan is overdue and its next deadline.
+
+        As ``record_stage`` orders its writes: the workflow's clock decides,
+        so an attempt landing late leaves a newer write (of the stage too) as
+        it is, and a cancelled plan's row stays as its cancellation wrote it.
+        """
+        await self.pool.execute(
+            """
+            UPDATE plans SET overdue = $2, next_deadline = $3, updated_at = $4
+            WHERE plan_id = $1 AND stage <> $5 AND updated_at <= $4
+            """,
+            change.plan_id,
             change.overdue,
             change.next_deadline,
             change.at,

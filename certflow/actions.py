@@ -252,6 +252,18 @@ class PaymentFreed(Model):
     by_plan: str
 
 
+class CertificatesRevoked(Model):
+    """A certificate of the plan was revoked (``certflow revoke``); ``revoked``
+    is how many of the plan's certificates the database holds revoked now.
+
+    Signalled to a plan whose workflow still runs, so that its status and
+    Web UI page count them; the database is the record (``certificates``).
+    """
+
+    number: str
+    revoked: int
+
+
 class InvoiceCorrectedWith(Model):
     """A whole-payment invoice corrected on another plan of the joint
     payment (``with_plan``), which the database wrote on this approved plan
@@ -361,6 +373,9 @@ class PlanStatus(Model):
     batch_id: str | None
     certificates_issued: int
     platform_import: DocumentRef | None
+    # Of those, the ones revoked since, as the plan was told (``certflow
+    # status`` reads the database, which knows those of an ended plan too).
+    certificates_revoked: int = 0
     # Certificates held out of issuance, and what blocks it for the whole plan
     # (a code of ``certificates.blocked``): the tech dept owes the repair.
     certificates_held: list[HeldCertificate] = Field(default_factory=list)

@@ -43,6 +43,18 @@ class StageChange(Model):
     next_deadline: datetime | None = None
 
 
+class DeadlineChange(Model):
+    """What the plan's row says of its deadlines, as its status computes them:
+    overdue, and the next deadline (None when nothing owed has one). Written
+    whenever either changes, not only with the stage, for those who report
+    from SQL."""
+
+    plan_id: str
+    at: datetime
+    overdue: bool
+    next_deadline: datetime | None = None
+
+
 class AuditEntry(Model):
     """One line of the audit trail; ``details`` never holds personal data."""
 
@@ -216,6 +228,13 @@ class UploadRecord(Model):
     accepted: bool
     problems: int = 0
     refused_with: UploadRecord | None = None
+    # Why the plan refused it unread, as its sender was told (no personal
+    # data); "" for one accepted, and for one intake refused (its report says).
+    refusal: str = ""
+    # The refused action and its sender's role: with ``refusal``, the
+    # refusal's line in the audit trail is written with the row.
+    action: str = ""
+    role: Role | None = None
 
 
 class ConsistencyRequest(Model):

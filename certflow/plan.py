@@ -619,6 +619,8 @@ class PlanState(Model):
     # its payment holds it out of every batch: sent once nothing does.
     ready_mail_withheld: bool = False
     certificates_issued: int = 0
+    # How many of them were revoked since, as the revocations were signalled.
+    certificates_revoked: int = 0
     # Certificates held out of issuance (see ``HeldCertificate``), and what
     # blocks the plan's issuance as a whole (a code of ``certificates.blocked``).
     certificates_held: list[HeldCertificate] = Field(default_factory=list)

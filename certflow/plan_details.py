@@ -112,6 +112,9 @@ def current_details(state: PlanState, now: datetime) -> str:
         facts.append(t(key, at=at, batch_id=hold.batch_id, **fields))
     if state.certificates_issued:
         facts.append(t("details.certificates", count=state.certificates_issued))
+    if state.certificates_revoked:
+        revoked = state.certificates_revoked
+        facts.append(t("details.certificates_revoked", count=revoked))
     if state.certificates_held:
         held = len(state.certificates_held)
         facts.append(t("details.certificates_held", count=held))

@@ -128,6 +128,8 @@ class StoredDocument:
     uploaded_at: datetime
     accepted: bool
     problems: int = 0
+    # Why the plan refused it unread (its words to the sender); "" if none kept.
+    refusal: str = ""
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ class PlanDocument:
     at: datetime | None
     state: DocumentState
     problems: int = 0
+    refusal: str = ""
 
 
 def plan_documents(
@@ -243,6 +246,7 @@ def _uploaded(
                 at=row.uploaded_at,
                 state=state,
                 problems=row.problems,
+                refusal=row.refusal,
             )
         )
     return documents

@@ -798,8 +798,20 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
         (t("cli.status.invoice"), invoice),
         *_voided_invoices(status),
         (t("cli.status.batch"), status.batch_id or none),
-        (t("cli.status.certificates"), str(status.certificates_issued)),
+        (t("cli.status.certificates"), _certificates_text(status)),
     ]
+
+
+def _certificates_text(status: PlanStatus) -> str:
+    """How many certificates were issued, and how many of them are revoked."""
+    issued = str(status.certificates_issued)
+    if not status.certificates_revoked:
+        return issued
+    return t(
+        "cli.status.certificates_revoked",
+        count=issued,
+        revoked=status.certificates_revoked,
+    )
 
 
 def _payment_facts(status: PlanStatus) -> tuple[str, str]:
@@ -1886,7 +1898,12 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
         await _take_back(ctx, put)  # refused unread: no record names the files
         raise CliError(_busy_text(err, args.plan_id, patience), status=1) from None
     except WorkflowUpdateFailedError as err:
-        await _refused_unread(ctx, args.plan_id, actor, put, _refusal_code(err))
+        refused = Refused(
+            action=spec.chosen(args)[0],
+            code=_refusal_code(err),
+            reason=str(getattr(err.cause, "message", "") or ""),
+        )
+        await _refused_unread(ctx, args.plan_id, actor, put, refused)
         raise
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
@@ -1918,14 +1935,26 @@ def _refusal_code(err: WorkflowUpdateFailedError) -> str:
     return str(getattr(err.cause, "type", "") or "")
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A plan's refusal of an action before anything read it: the update,
+    the refusal's code (``wrong_stage``…) and the plan's reason."""
+
+    action: str
+    code: str
+    reason: str
+
+
 async def _refused_unread(
-    ctx: Context, plan_id: str, actor: Actor, put: Sequence[PutFile], code: str
+    ctx: Context, plan_id: str, actor: Actor, put: Sequence[PutFile], refused: Refused
 ) -> None:
     """Leave no file of an upload the plan refused before reading it unnamed.
 
     A plan's own party refused (wrong stage, already confirmed, figures that
     do not add up…) has each file recorded as a refused upload of the plan,
-    listed as refused intake's are: staff see what was sent. A file from
+    listed as refused intake's are, with the plan's reason: staff see what was
+    sent and why it was refused. The refusal gets its line in the audit trail
+    with the first file recorded. A file from
     someone who is no party of the plan is taken out of the store instead,
     never listed to the plan's parties; so is one for a plan that has no
     record yet. Written with the database's own answer or not at all: where
@@ -1938,7 +1967,7 @@ async def _refused_unread(
     from activities.intake import record_refused_upload
     from certflow.activity_models import UploadRecord
 
-    if code in NOT_THE_PLANS_PARTY:
+    if refused.code in NOT_THE_PLANS_PARTY:
         await _take_back(ctx, put)
         return
     try:
@@ -1953,6 +1982,9 @@ async def _refused_unread(
                 at=at,
                 accepted=False,
                 problems=1,
+                refusal=refused.reason,
+                action=refused.action,
+                role=actor.role,
             )
             if not await record_refused_upload(pool, ctx.store, record):
                 await _take_back(ctx, [file])
@@ -2247,6 +2279,7 @@ async def show_status(ctx: Context, args: argparse.Namespace) -> int:
     if actor is not None:
         _reach_plan(actor, status, args.plan_id)
     status = await with_current_invoice(ctx, await with_hold(ctx, status))
+    status = await with_revoked(ctx, status)
     shown = for_reader(status, actor.role if actor is not None else None)
     if args.json:
         ctx.say(shown.model_dump_json(indent=2))
@@ -2273,6 +2306,18 @@ async def with_hold(ctx: Context, status: PlanStatus) -> PlanStatus:
         return status
     holds = await open_holds(await ctx.pool(), plan_id=status.plan_id)
     return status.model_copy(update={"held_back": holds[0] if holds else None})
+
+
+async def with_revoked(ctx: Context, status: PlanStatus) -> PlanStatus:
+    """``status`` with how many of the plan's certificates are revoked, as
+    the database says: the plan counts only the revocations signalled while
+    its workflow ran, and an issued plan's workflow has usually ended."""
+    from activities.revocation import revoked_count
+
+    if status.stage not in (Stage.ISSUANCE, Stage.ISSUED):
+        return status
+    revoked = await revoked_count(await ctx.pool(), status.plan_id)
+    return status.model_copy(update={"certificates_revoked": revoked})
 
 
 async def with_current_invoice(ctx: Context, status: PlanStatus) -> PlanStatus:
@@ -2575,6 +2620,7 @@ async def list_documents(ctx: Context, args: argparse.Namespace) -> int:
                 [_document_row(document) for document in documents],
             )
         )
+        ctx.say(*_refusal_lines(documents))
     ctx.say(
         t(
             "cli.document.may_fetch",
@@ -2659,7 +2705,7 @@ async def _plan_documents(
     rows = await pool.fetch(
         """
         SELECT p.kind, p.version, p.sha256, p.filename, p.uploaded_by,
-            p.uploaded_at, p.accepted, p.problems, d.size, d.media_type
+            p.uploaded_at, p.accepted, p.problems, p.refusal, d.size, d.media_type
         FROM plan_documents p JOIN documents d ON d.sha256 = p.sha256
         WHERE p.plan_id = $1 ORDER BY p.uploaded_at, p.id
         """,
@@ -2697,6 +2743,7 @@ async def _plan_documents(
                 uploaded_at=row["uploaded_at"],
                 accepted=row["accepted"],
                 problems=row["problems"],
+                refusal=row["refusal"] or "",
             )
             for row in rows
         ],
@@ -2733,6 +2780,26 @@ def _document_row(document: PlanDocument) -> list[str]:
         document.ref.sha256[:DIGEST_SHOWN],
         state,
     ]
+
+
+def _refusal_lines(documents: list[PlanDocument]) -> list[str]:
+    """Why the plan refused each upload it never read, under the table: the
+    state column says only how many problems."""
+    refused = [d for d in documents if d.refusal]
+    if not refused:
+        return []
+    lines = ["", t("cli.document.refusals")]
+    for document in refused:
+        lines.append(
+            t(
+                "cli.document.refusal_line",
+                kind=t(f"document_kinds.{document.kind.value}"),
+                at=format_cst(document.at) if document.at is not None else "—",
+                digest=document.ref.sha256[:DIGEST_SHOWN],
+                reason=document.refusal,
+            )
+        )
+    return lines
 
 
 def _document_name(document: PlanDocument) -> str:
@@ -4460,6 +4527,7 @@ def revoke_main(
     the date may not be in the future.
     """
     from activities.revocation import RevocationError, revoke
+    from starter.revocation_news import tell_revocation
 
     parser = StaffArgumentParser(prog="certflow revoke", description=about("revoke"))
     parser.add_argument(
@@ -4496,9 +4564,10 @@ def revoke_main(
     number = compact_code(args.number)
 
     async def _run() -> int:
+        client = await stack_client(settings)
         # A training stack's certificates are dated on its clock, ahead of the
         # wall clock: "today" and "not in the future" are read on it too.
-        today = cst_date(await stack_now(settings))
+        today = cst_date(await stack_now(client))
         if args.date is not None and args.date > today:
             print(
                 t(
@@ -4514,36 +4583,55 @@ def revoke_main(
             print(err.message, file=sys.stderr)
             return 1
         try:
-            await revoke(
+            revoked = await revoke(
                 pool,
                 number,
                 reason=args.reason,
                 revoked_on=args.date or today,
                 by=args.person,
+                role=Role(args.role),
             )
+            print(t("cli.revoked", number=number))
+            # Recorded: the mail follows it, or is recorded not sent.
+            unsent = await tell_revocation(client, settings, pool, revoked)
         except RevocationError as refusal:
             print(str(refusal))
             return 2
         finally:
             await pool.close()
-        print(t("cli.revoked", number=number))
+        if unsent is None:
+            print(t("cli.revoke_told"))
+        else:
+            print(t("cli.revoke_not_told", id=unsent))
         return 0
 
     return asyncio.run(_run())
 
 
-async def stack_now(settings: Settings) -> datetime:
-    """Now on the configured Temporal server's clock, for tools without a client.
-
-    A training stack answers with its clock; any other server, or none
-    reachable within a few seconds, means the wall clock: a revocation needs
-    only PostgreSQL and must not wait for Temporal.
-    """
-    from starter.training import training_now
+async def stack_client(settings: Settings) -> Client | None:
+    """A client of the configured Temporal server, for tools that need only
+    PostgreSQL; None when none answers within a few seconds: a revocation
+    must not wait for Temporal."""
     from worker import connect
 
     try:
-        client = await asyncio.wait_for(connect(settings), STACK_CLOCK_WAIT)
+        return await asyncio.wait_for(connect(settings), STACK_CLOCK_WAIT)
+    except (TimeoutError, RuntimeError, RPCError, OSError):
+        return None
+
+
+async def stack_now(client: Client | None) -> datetime:
+    """Now on the clock of the Temporal server ``client`` talks to.
+
+    A training stack answers with its clock; any other server, or none
+    (``client`` None, or no answer within a few seconds), means the wall
+    clock.
+    """
+    from starter.training import training_now
+
+    if client is None:
+        return datetime.now(UTC)
+    try:
         now = await asyncio.wait_for(training_now(client), STACK_CLOCK_WAIT)
     except (TimeoutError, RuntimeError, RPCError, OSError):
         return datetime.now(UTC)

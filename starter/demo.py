@@ -516,7 +516,8 @@ async def main_async(args: argparse.Namespace) -> int:
             async with build_worker(env.client, settings, pool, store):
                 await Demo(env, settings, store).run()
                 await wait_issued_mails(sink, (SAMPLE_ID, SECOND_ID))
-            revoked = await revoke_one(env, settings, pool)
+                # While the worker runs: the revocation's mail goes out.
+                revoked = await revoke_one(env, settings, pool, sink)
             await report(settings, pool, sink, revoked)
     finally:
         await env.shutdown()
@@ -547,9 +548,10 @@ def _demo_url(settings: Settings) -> str:
 
 
 async def revoke_one(
-    env: WorkflowEnvironment, settings: Settings, pool: Any
+    env: WorkflowEnvironment, settings: Settings, pool: Any, sink: MailSink
 ) -> str | None:
-    """Revoke one certificate of the second plan, as the tech dept would.
+    """Revoke one certificate of the second plan, as the tech dept would, and
+    tell the info center and the site, as ``certflow revoke`` does.
 
     Its date is the demo's simulated day (the certificates are dated on it, and
     a revocation may not precede its certificate), which the staff tool would
@@ -561,6 +563,7 @@ async def revoke_one(
     """
     from activities.revocation import revoke, status_list
     from certflow.certificates import SigningKey
+    from starter.revocation_news import tell_revocation
 
     number: str | None = await pool.fetchval(
         "SELECT number FROM certificates WHERE plan_id = $1 ORDER BY number LIMIT 1",
@@ -572,7 +575,11 @@ async def revoke_one(
     today = cst_date(now)
     print(f"\nStage 11 · query: the tech dept revokes {number} on {today}")
     reason = "演示：成绩更正后重新发证"
-    await revoke(pool, number, reason=reason, revoked_on=today, by=TECH.person)
+    revoked = await revoke(
+        pool, number, reason=reason, revoked_on=today, by=TECH.person, role=TECH.role
+    )
+    if await tell_revocation(env.client, settings, pool, revoked) is None:
+        await wait_mail(sink, f"证书 {number} 已撤销")
     key_file = settings.certificates.signing_key_file
     key = SigningKey.load(await asyncio.to_thread(key_file.read_bytes))
     signed = await status_list(pool, key, now=now)
@@ -580,6 +587,15 @@ async def revoke_one(
     data = signed.model_dump_json().encode("utf-8")
     await asyncio.to_thread(write_private, path, data)
     return number
+
+
+async def wait_mail(sink: MailSink, subject: str) -> None:
+    """Wait for a mail whose subject holds ``subject`` (30 s at most)."""
+    for _ in range(600):
+        if any(subject in str(m["Subject"]) for m in read_messages(sink.root)):
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"the mail {subject!r} never arrived")
 
 
 async def wait_issued_mails(sink: MailSink, plan_ids: Sequence[str]) -> None:

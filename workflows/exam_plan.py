@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         BatchVerdict,
         CalendarReloaded,
         CancelRequest,
+        CertificatesRevoked,
         ConfirmSummaryRequest,
         CorrectionApply,
         CorrectionCounts,
@@ -65,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         CorrectionFontCheck,
         CorrectionGivenUp,
         CorrectionRecord,
+        DeadlineChange,
         FinanceOutcome,
         FinanceRecord,
         IssuanceResult,
@@ -388,6 +390,13 @@ CANCEL_FREES_PARTNERS = "cancel-frees-payment-partners"
 # under the plan's lock, after a correction of its own under way. Before, it
 # was taken at once, in the middle of one.
 INVOICE_CORRECTED_WITH_LOCKED = "invoice-corrected-with-locked"
+# Patch id, followed by the case's number in the run, asked until a case takes
+# it (see _keeps_row): the plan's row in the database follows whether the plan
+# is overdue and its next deadline whenever either changes, in the order its
+# writes were asked (the stage's too). Before, they were written only with the
+# stage: a plan overdue, or owing a duty opened after its stage began, read
+# ``overdue = false, next_deadline = NULL`` to anyone reporting from SQL.
+ROW_KEEPS_DEADLINES = "row-keeps-deadlines"
 
 # Patch id, followed by the case's number in the run (see _patched_case): the
 # requester of a correction is mailed its outcome, rejected (with the reason)
@@ -495,6 +504,16 @@ class ExamPlanWorkflow:
         # The timer loop's timer and when it fires; a timer no longer wanted
         # is left to fire (see _sleep_until).
         self._timer: tuple[datetime, asyncio.Task[None]] | None = None
+        # The plan's row (see _keep_row): whether this run keeps its deadlines
+        # up to date, the overdue flag and next deadline wanted there with the
+        # workflow time they were seen at, those last handed to an activity
+        # and the time that write was stamped with, and the last of its
+        # writes asked for (each waits for the one before).
+        self._row_kept = False
+        self._row_wanted: tuple[tuple[bool, datetime | None], datetime] | None = None
+        self._row_sent: tuple[bool, datetime | None] | None = None
+        self._row_stamp: datetime | None = None
+        self._row_writes: asyncio.Task[None] | None = None
 
     # -- main line -----------------------------------------------------------
 
@@ -1322,6 +1341,7 @@ class ExamPlanWorkflow:
             payment=state.payment,
             batch_id=state.batch.batch_id if state.batch else None,
             certificates_issued=state.certificates_issued,
+            certificates_revoked=state.certificates_revoked,
             certificates_held=state.certificates_held,
             issuance_blocked=state.issuance_blocked,
             platform_import=state.platform_import,
@@ -2476,6 +2496,12 @@ class ExamPlanWorkflow:
                 req.actor,
                 refused=refused is not None,
             )
+            if refused is not None:
+                # Why, kept with the row and in the audit trail, as the
+                # staff tool records an application its validator refused.
+                record.refusal = refused.message
+                record.action = Action.UPLOAD_APPLICATION.value
+                record.role = req.actor.role
             if refused is not None and form_read_at is not None:
                 assert req.invoice_details is not None  # read with the application
                 record.refused_with = self._upload_record(
@@ -3605,6 +3631,19 @@ class ExamPlanWorkflow:
             next=t("mail.approval_rejected.defaults.next") + _approved_with(verdict),
         )
 
+    # -- after issuance: revocations (certflow revoke) -------------------------
+
+    @workflow.signal
+    def certificate_revoked(self, revoked: CertificatesRevoked) -> None:
+        """A certificate of the plan was revoked: its status and Web UI page
+        count those revoked. Only the count the database gave is kept, so a
+        signal late or sent again changes nothing."""
+        state = self._state
+        if revoked.revoked <= state.certificates_revoked:
+            return
+        state.certificates_revoked = revoked.revoked
+        self._publish()
+
     # -- withdrawing a plan started by mistake ---------------------------------
 
     @workflow.update
@@ -4003,8 +4042,10 @@ class ExamPlanWorkflow:
         self._forgetting.append(asyncio.create_task(forget()))
 
     def _beside_done(self) -> bool:
-        """Whether every mail, and every request given up, has been seen to."""
-        return all(task.done() for task in (*self._mails, *self._forgetting))
+        """Whether every mail, every request given up and every write of the
+        plan's row has been seen to."""
+        row = [self._row_writes] if self._row_writes is not None else []
+        return all(task.done() for task in (*self._mails, *self._forgetting, *row))
 
     def _check(self, action: Action, actor: Actor) -> None:
         self._check_not_draining()
@@ -4105,20 +4146,38 @@ class ExamPlanWorkflow:
         if self._cancelled:
             return
         state.stage = stage
-        state.remember(HistoryEntry(at=workflow.now(), action=f"stage:{stage.value}"))
+        now = workflow.now()
+        state.remember(HistoryEntry(at=now, action=f"stage:{stage.value}"))
         workflow.logger.info(
             "stage entered", extra={"plan_id": state.info.plan_id, "stage": stage.value}
         )
+        deadlines = (state.overdue(now), state.next_deadline())
+        change = StageChange(
+            plan_id=state.info.plan_id,
+            stage=stage,
+            at=now,
+            overdue=deadlines[0],
+            next_deadline=deadlines[1],
+        )
+        if not self._row_kept:
+            self._publish()
+            await self._activity(PlanStore.record_stage, change)
+            return
+        # The stage's write carries the deadlines: none of their own for them.
+        self._row_wanted = (deadlines, now)
         self._publish()
+        await self._write_row_in_turn(self._write_stage(change, deadlines))
+
+    async def _write_stage(
+        self, change: StageChange, deadlines: tuple[bool, datetime | None]
+    ) -> None:
+        self._row_sent = deadlines
+        # A write of newer deadlines asked for before it may have gone first:
+        # stamped no earlier, so the row takes the stage (and the deadlines
+        # follow again with the next write, see _write_deadlines).
+        at = self._stamp(change.at)
         await self._activity(
-            PlanStore.record_stage,
-            StageChange(
-                plan_id=state.info.plan_id,
-                stage=stage,
-                at=workflow.now(),
-                overdue=state.overdue(workflow.now()),
-                next_deadline=state.next_deadline(),
-            ),
+            PlanStore.record_stage, change.model_copy(update={"at": at})
         )
 
     def _publish(self) -> None:
@@ -4128,15 +4187,18 @@ class ExamPlanWorkflow:
         timer loop calls this on each wake.
         """
         state = self._state
-        workflow.set_current_details(current_details(state, workflow.now()))
+        now = workflow.now()
+        workflow.set_current_details(current_details(state, now))
+        overdue, next_deadline = state.overdue(now), state.next_deadline()
+        self._keep_row(overdue, next_deadline)
         values: list[tuple[Any, Any]] = [
             (sa.PLAN_ID, state.info.plan_id),
             (sa.SITE_CODE, state.info.site_code),
             (sa.STAGE, state.stage.value),
-            (sa.OVERDUE, state.overdue(workflow.now())),
+            (sa.OVERDUE, overdue),
             (sa.OWED_BY, state.owed_by()),
             (sa.CALENDAR_MISSING, bool(state.calendar_missing_years)),
-            (sa.NEXT_DEADLINE, state.next_deadline()),
+            (sa.NEXT_DEADLINE, next_deadline),
             (sa.BATCH_ID, state.batch.batch_id if state.batch else None),
         ]
         published = {key.name: value for key, value in values}
@@ -4149,6 +4211,87 @@ class ExamPlanWorkflow:
                 for key, value in values
             ]
         )
+
+    def _keep_row(self, overdue: bool, next_deadline: datetime | None) -> None:
+        """Have the plan's row say ``overdue`` and ``next_deadline`` where it
+        says otherwise, beside the plan (ROW_KEEPS_DEADLINES).
+
+        Cheap: only a change is written, the newest values at the write's
+        turn, however often the plan publishes meanwhile. Nothing is written
+        before the plan's row exists, nor once the plan is cancelled (its
+        cancellation wrote the row).
+        """
+        deadlines = (overdue, next_deadline)
+        if not self._registered or self._cancelled:
+            return
+        if self._row_wanted is not None and self._row_wanted[0] == deadlines:
+            return
+        if not self._keeps_row():
+            return
+        self._row_wanted = (deadlines, workflow.now())
+        self._row_writes = asyncio.create_task(
+            self._after_row_writes(self._row_writes, self._write_deadlines())
+        )
+
+    def _keeps_row(self) -> bool:
+        """Whether this run keeps the row's deadlines (ROW_KEEPS_DEADLINES).
+
+        Asked case by case until one takes the patch, then never again: a
+        run replayed from before the patch goes on to take it at its first
+        change since, and a replay of that run asks exactly as it did.
+        """
+        if not self._row_kept:
+            self._row_kept = self._patched_case(ROW_KEEPS_DEADLINES)
+        return self._row_kept
+
+    async def _write_deadlines(self) -> None:
+        """Write the deadlines wanted now, unless the row is getting them."""
+        assert self._row_wanted is not None
+        deadlines, at = self._row_wanted
+        if deadlines == self._row_sent:
+            return
+        self._row_sent = deadlines
+        overdue, next_deadline = deadlines
+        change = DeadlineChange(
+            plan_id=self._state.info.plan_id,
+            at=self._stamp(at),
+            overdue=overdue,
+            next_deadline=next_deadline,
+        )
+        try:
+            await self._activity(PlanStore.record_deadlines, change)
+        except ActivityError:
+            workflow.logger.warning(
+                "plan row deadlines not written",
+                extra={"plan_id": change.plan_id, "stage": self._state.stage.value},
+            )
+
+    def _stamp(self, at: datetime) -> datetime:
+        """The time a write of the row taking its turn is stamped with: when
+        its values were seen, and never before the write ahead of it, so
+        the row keeps each write in the order they were asked."""
+        if self._row_stamp is not None and self._row_stamp > at:
+            at = self._row_stamp
+        self._row_stamp = at
+        return at
+
+    async def _write_row_in_turn(self, write: Awaitable[None]) -> None:
+        """Run ``write`` once the row's writes asked for before it are done."""
+        self._row_writes = asyncio.create_task(
+            self._after_row_writes(self._row_writes, write)
+        )
+        await self._row_writes
+
+    @staticmethod
+    async def _after_row_writes(
+        before: asyncio.Task[None] | None, write: Awaitable[None]
+    ) -> None:
+        """In turn: the row keeps the write of the latest stamp (see
+        ``PlanStore.record_stage`` and _stamp); two landing out of order
+        would keep the older deadlines, or drop a stage."""
+        if before is not None:
+            await workflow.wait([before])
+        await write
 
     async def _audit(self, action: Action, actor: Actor, **details: Any) -> None:
         await self._audit_raw(action.value, actor, **details)
@@ -4439,8 +4582,9 @@ class ExamPlanWorkflow:
         return withdrawn
 
     def _all_done(self) -> bool:
-        """No update or signal is being handled, every mail has gone out and
-        every request given up has been told to the database."""
+        """No update or signal is being handled, every mail has gone out,
+        every request given up has been told to the database and the plan's
+        row written."""
         if self._mail_fault is not None:
             raise self._mail_fault
         return workflow.all_handlers_finished() and self._beside_done()

@@ -17,6 +17,7 @@ from certflow.activity_models import IssueRequest
 from certflow.config import Settings
 from certflow.identity import compact_code
 from starter.cli import main
+from tests.support import free_ports
 from tests.workflow.test_issuance import plan_with_scores
 
 
@@ -108,6 +109,8 @@ def test_a_number_typed_in_lower_case_revokes_the_certificate(
 
     number = asyncio.run(issue())
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    # No Temporal of anyone else's is told: nothing listens there.
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_ports(1)[0]}")
     # Lower case, full-width zeros, in groups as it is printed.
     typed = f"{number[:3]} {number[3:7]}\u3000{number[7:]}".lower().replace("0", "０")
     status = main(["--as", "tech_dept", "--person", "tech-zhao", "revoke", typed,

@@ -68,6 +68,8 @@ async def test_the_demo_ends_with_verifiable_and_revoked_certificates(
     revoked_match = re.search(r"Revoked: (\S+)", out)
     assert revoked_match is not None, out
     revoked = revoked_match.group(1)
+    # The info center and the site are told of the revocation, as by revoke.
+    assert any(f"证书 {revoked} 已撤销" in s for s in subjects), out
 
     key = state / "keys" / "certificate-signing.pub.pem"
     ring = KeyRing.from_public_keys([key.read_bytes()])

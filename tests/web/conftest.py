@@ -28,7 +28,7 @@ from activities.store import PlanStore
 from certflow.activity_models import IssueRequest, PlanRegistration
 from certflow.certificates import generate_keypair
 from certflow.config import Settings
-from certflow.models import PlanInfo
+from certflow.models import PlanInfo, Role
 from tests.support import throwaway_database
 from tests.web.samples import (
     AILI,
@@ -131,6 +131,7 @@ async def issued(web_settings: Settings, web_pool: asyncpg.Pool) -> Issued:
         reason="成绩更正",
         revoked_on=date(2026, 12, 18),
         by="tech-zhang",
+        role=Role.TECH_DEPT,
     )
     return issued
 

@@ -23,6 +23,7 @@ from certflow.certificates import (
 from certflow.config import Settings
 from certflow.i18n import t
 from certflow.identity import is_or_holds_id_number, mask_person_id_numbers
+from certflow.models import Role
 from certflow.privacy import holds_id_number, holds_name
 from tests.web.samples import AILI, PLAN_A, SUN, WANG, Holder, Issued
 
@@ -61,6 +62,7 @@ async def test_an_already_revoked_certificate_is_refused(
             reason="重复撤销",
             revoked_on=date(2026, 12, 20),
             by="tech-li",
+            role=Role.TECH_DEPT,
         )
 
     assert "已于 2026-12-18 撤销" in str(refused.value)
@@ -83,7 +85,14 @@ async def test_unknown_numbers_empty_reasons_and_early_dates_are_refused(
     texts = {}
     for name, (which, reason, day) in cases.items():
         with pytest.raises(RevocationError) as refused:
-            await revoke(web_pool, which, reason=reason, revoked_on=day, by="t")
+            await revoke(
+                web_pool,
+                which,
+                reason=reason,
+                revoked_on=day,
+                by="t",
+                role=Role.TECH_DEPT,
+            )
         texts[name] = str(refused.value)
 
     assert "ZCX2026QCYY2999999 不存在" in texts["unknown"]
@@ -130,6 +139,7 @@ async def test_a_reason_holding_an_id_number_is_refused_and_an_id_number_not_rep
             reason=f"考生 {WANG.id_number} 成绩更正",
             revoked_on=date(2026, 12, 18),
             by="t",
+            role=Role.TECH_DEPT,
         )
     with pytest.raises(RevocationError) as number_refused:
         await revoke(
@@ -138,6 +148,7 @@ async def test_a_reason_holding_an_id_number_is_refused_and_an_id_number_not_rep
             reason="成绩更正",
             revoked_on=date(2026, 12, 18),
             by="t",
+            role=Role.TECH_DEPT,
         )
 
     assert "不能含有证件号码" in str(reason_refused.value)
@@ -198,6 +209,7 @@ async def test_a_reason_holding_an_id_number_typed_in_groups_is_refused(
             reason=f"证件 {grouped} 成绩更正",
             revoked_on=date(2026, 12, 18),
             by="t",
+            role=Role.TECH_DEPT,
         )
 
     assert str(refused.value) == t("revocation.reason_holds_id_number")
@@ -266,7 +278,12 @@ async def test_a_reason_holding_the_holders_name_is_refused_unrepeated(
 
     with pytest.raises(RevocationError) as refused:
         await revoke(
-            web_pool, number, reason=reason, revoked_on=date(2026, 12, 18), by="t"
+            web_pool,
+            number,
+            reason=reason,
+            revoked_on=date(2026, 12, 18),
+            by="t",
+            role=Role.TECH_DEPT,
         )
 
     assert str(refused.value) == t("revocation.reason_holds_name")

@@ -1,0 +1,12 @@
+-- certflow schema, version 26: why the plan refused an upload it never read.
+--
+-- The plan refuses an application whose figures do not add up (the head
+-- count, the amount, a payment dated in the future…), and an upload sent at
+-- the wrong stage, before any intake reads it. The file was recorded refused
+-- with "1 problem" and nothing said which: `certflow document list` showed
+-- 未受理（1 处问题） and the audit trail had no line of the refusal. The
+-- plan's reason, as the sender was told it (no personal data), is kept with
+-- the row now, and an audit line of the refusal written with it. Rows from
+-- before, and uploads intake refused (their problems are in the annotated
+-- report), have none.
+ALTER TABLE plan_documents ADD COLUMN IF NOT EXISTS refusal text;

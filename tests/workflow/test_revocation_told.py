@@ -1,0 +1,176 @@
+"""A revocation is recorded with its role and told to those who keep records.
+
+Trial: ``certflow revoke`` wrote its audit row with ``role`` NULL, mailed
+nobody (the info center keeps the national platform and the organisation's
+database in step, the site tells its candidate), and ``certflow status`` still
+read 已发证书 15 with no word of the certificate revoked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.testing import ActivityEnvironment
+
+from activities.certificates import CertificateActivities
+from certflow.activity_models import IssueRequest
+from certflow.config import PROJECT_DIR, Settings
+from certflow.models import Stage
+from starter.cli import run
+from starter.smtp_sink import body_text
+from tests.cli.test_commands import personal_data
+from tests.support import PlanDriver, free_ports, mails_of
+from tests.workflow.test_issuance import plan_with_scores
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(240)]
+
+TECH = ["--as", "tech_dept", "--person", "tech-zhao"]
+
+
+def config_for(settings: Settings, folder: Path) -> Path:
+    """The project's configuration with this test's task queue, for a tool
+    that reads its own (``revoke``); the servers come from the environment."""
+    text = (PROJECT_DIR / "config" / "certflow.toml").read_text(encoding="utf-8")
+    queue = settings.temporal.task_queue
+    path = folder / "certflow.toml"
+    path.write_text(
+        text.replace('task_queue = "certflow"', f'task_queue = "{queue}"'),
+        encoding="utf-8",
+    )
+    return path
+
+
+async def certflow(*argv: str, **given: Any) -> tuple[int, str]:
+    out = io.StringIO()
+    status = await run(list(argv), out=out, **given)
+    return status, out.getvalue()
+
+
+async def test_a_revocation_is_audited_with_its_role_mailed_and_counted(
+    make_driver: Any,
+    resources: Any,
+    worker_settings: Settings,
+    env: Any,
+    sink_messages: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.reach_approval()
+    await driver.approve_in_batch()
+    # Issued, the invoice still owed: the plan's workflow runs on.
+    status = await driver.wait_for(lambda s: s.stage is Stage.ISSUED)
+    plan_id = driver.plan.plan_id
+    number = await pool.fetchval(
+        "SELECT number FROM certificates WHERE plan_id = $1 ORDER BY number LIMIT 1",
+        plan_id,
+    )
+    monkeypatch.setenv("DATABASE_URL", worker_settings.database_url)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+    config = config_for(worker_settings, tmp_path)
+
+    code, _ = await certflow(
+        "--config", str(config), *TECH, "revoke", number, "--reason", "成绩更正"
+    )
+
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "已安排邮件通知信息管理中心和考核站点" in printed
+    audit = await pool.fetchrow(
+        "SELECT role, person FROM audit WHERE action = 'revoke_certificate'"
+        " AND details ->> 'number' = $1",
+        number,
+    )
+    assert (audit["role"], audit["person"]) == ("tech_dept", "tech-zhao")
+
+    [mail] = await mails_of(
+        sink_messages, plan_id, "certificate_revoked", subject_holding=number
+    )
+    body = body_text(mail)
+    addressed = str(mail["To"])
+    assert "info-center@certflow.example.org" in addressed
+    assert "kaowu@whjtxx.example.edu.cn" in addressed
+    revoked_on = await pool.fetchval(
+        "SELECT revoked_on FROM certificates WHERE number = $1", number
+    )
+    assert f"已于 {revoked_on.isoformat()} 撤销" in body
+    assert "撤销原因：成绩更正" in body
+    secrets = personal_data(driver.files["summary"])
+    assert secrets and not [s for s in secrets if s in body or s in str(mail)]
+
+    # The status counts it: in words, in JSON, and on the plan's Web UI page.
+    given = {"settings": worker_settings, "client": driver.client}
+    code, text = await certflow("status", plan_id, **given)
+    assert code == 0, text
+    issued = status.certificates_issued
+    assert re.search(rf"已发证书\s+{issued}（其中已撤销 1 本）", text), text
+    code, text = await certflow("status", plan_id, "--json", **given)
+    assert json.loads(text)["certificates_revoked"] == 1
+    for _ in range(100):
+        metadata = await driver.h.query(
+            "__temporal_workflow_metadata", result_type=WorkflowMetadata
+        )
+        if "其中已撤销：1 张" in metadata.current_details:
+            break
+        await asyncio.sleep(0.1)
+    assert "其中已撤销：1 张" in metadata.current_details
+
+
+async def test_a_revocation_temporal_cannot_be_told_of_is_kept_for_a_resend(
+    client: Any,
+    resources: Any,
+    worker_settings: Settings,
+    sink_messages: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """The revocation stands without Temporal; its mail is listed by
+    ``notice failed`` and goes out with ``notice resend``."""
+    pool, store = resources
+    plan = await plan_with_scores(pool, store, tmp_path)
+    issued = await ActivityEnvironment().run(
+        CertificateActivities(worker_settings, pool, store).issue_certificates,
+        # A year no other test issues in, so its counter is this test's.
+        IssueRequest(plan=plan, issued_on=date(2018, 3, 5)),
+    )
+    number = issued.numbers[0]
+    monkeypatch.setenv("DATABASE_URL", worker_settings.database_url)
+    # Nothing listens there: Temporal is out of reach.
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_ports(1)[0]}")
+    config = config_for(worker_settings, tmp_path)
+
+    code, _ = await certflow(
+        "--config", str(config), *TECH, "revoke", number, "--reason", "成绩更正"
+    )
+
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert await pool.fetchval(
+        "SELECT revoked_on IS NOT NULL FROM certificates WHERE number = $1", number
+    )
+    found = re.search(r"notice resend (\d+)", printed)
+    assert found is not None, printed
+    given = {"settings": worker_settings, "client": client}
+    admin = ["--as", "admin", "--person", "admin-liu"]
+    code, text = await certflow(*admin, "notice", "failed", **given)
+    assert code == 0 and "无法连接 Temporal" in text, text
+
+    code, text = await certflow(*admin, "notice", "resend", found.group(1), **given)
+
+    assert code == 0, text
+    [mail] = await mails_of(
+        sink_messages, plan.plan_id, "certificate_revoked", subject_holding=number
+    )
+    assert "【补发】" in str(mail["Subject"])
+    assert "撤销原因：成绩更正" in body_text(mail)
