@@ -14,7 +14,7 @@ from datetime import datetime
 
 from certflow.actions import BatchStatus
 from certflow.i18n import t, t_or
-from certflow.models import PlanInfo
+from certflow.models import PlanInfo, Stage
 from certflow.payment_difference import HOLD_JOINT, joint_cause
 from certflow.plan import Obligation, PlanState, duty_names
 from certflow.timeutil import format_cst, format_deadline
@@ -58,6 +58,8 @@ def current_details(state: PlanState, now: datetime) -> str:
             ),
             "",
         ]
+    if state.stage is Stage.NO_CERTIFICATES:
+        lines += [t("details.no_certificates"), ""]
     owed = sorted(
         state.open_obligations(),
         key=lambda ob: (ob.deadline_day is None, ob.deadline_day, ob.key),
@@ -87,6 +89,8 @@ def current_details(state: PlanState, now: datetime) -> str:
     pending = state.pending_corrections()
     if pending:
         facts.append(t("details.corrections_open", count=pending))
+    if state.payment_waits_for_corrections:
+        facts.append(t("details.payment_waits", count=state.open_corrections()))
     if state.batch is not None:
         facts.append(t("details.batch", batch_id=state.batch.batch_id))
     hold = state.held_back()
