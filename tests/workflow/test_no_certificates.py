@@ -47,6 +47,7 @@ from tests.support import (
 )
 from tests.workflow.test_cancel import stage_attribute
 from tests.workflow.test_finance import _application as application_of
+from tests.workflow.test_web_ui_details import current_details, details_showing
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(240)]
@@ -141,6 +142,7 @@ async def _ended_told_once(
     ]
     shown = "\n".join(render_status(status))
     assert t("stages.no_certificates") in shown and "合格 0 人" in shown
+    assert t("details.no_certificates") in await current_details(driver)
     assert await stage_attribute(driver) == Stage.NO_CERTIFICATES.value
     row = await pool.fetchrow(
         "SELECT stage, overdue, next_deadline FROM plans WHERE plan_id = $1", plan_id
@@ -223,6 +225,8 @@ async def test_a_plan_whose_corrections_leave_nobody_passing_waits_then_ends(
     status = await driver.status()
     assert status.stage is Stage.PAYMENT_AND_SIGNOFF
     assert [o.duty for o in status.owed] == [Duty.CORRECTION_DECISION]
+    waits = t("details.payment_waits", count=1)
+    assert waits in await details_showing(driver, waits)
     plan_id = driver.plan.plan_id
     [waiting] = await mails_of(sink_messages, plan_id, "payment_waits_for_corrections")
     assert "kaowu@whjtxx" in str(waiting["To"]) and "tech@" in str(waiting["To"])
