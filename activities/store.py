@@ -871,7 +871,8 @@ async def joint_payment_facts(
     """What the other plans a payment touches list and confirmed: those
     ``paid_plan_ids`` names, and those whose latest application names
     ``plan_id`` (see ``certflow.joint_payment``). Cancelled plans drop out
-    of every list, and are named."""
+    of every list, and are named. Missing: a plan ended ``no_certificates``
+    after its application does not drop out (README, known limitations)."""
     named = sorted(set(paid_plan_ids) - {plan_id})
     applied = {}
     for row in await conn.fetch(_LISTINGS, named, plan_id):

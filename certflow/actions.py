@@ -153,7 +153,9 @@ class ApplicationUpload(Model):
     head_count: int = Field(ge=0)
     # Absent candidates the site pays for too (the head count includes them).
     absentees_paid: int = Field(default=0, ge=0)
-    amount: Decimal = Field(gt=0, decimal_places=2)
+    # 0.00 is let through to the plan, which says why it takes none: nobody
+    # passed (nothing to pay), or the passes are to be paid for.
+    amount: Decimal = Field(ge=0, decimal_places=2)
     paid_on: date
     method: str = ""
     reference: str = ""
@@ -400,6 +402,9 @@ class PlanStatus(Model):
     # The mails the plan asked for that have not gone out (nor been given up):
     # while the mail server is away they wait, in turn.
     mails_waiting: int = 0
+    # Nobody passes and corrections are still open: nothing of the payment
+    # stage is owed until they are closed (``PlanState``'s field).
+    payment_waits_for_corrections: bool = False
 
 
 class PlanResult(Model):

@@ -94,6 +94,9 @@ class Stage(StrEnum):
     ISSUANCE = "issuance"
     ISSUED = "issued"
     CANCELLED = "cancelled"
+    # Nobody passed, publicity and every correction closed: no certificate to
+    # issue and nothing to pay, so the plan ends without stages 5-10.
+    NO_CERTIFICATES = "no_certificates"
 
 
 class Actor(Model):

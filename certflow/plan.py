@@ -626,6 +626,15 @@ class PlanState(Model):
     certificates_held: list[HeldCertificate] = Field(default_factory=list)
     issuance_blocked: str | None = None
     cancellation: Cancellation | None = None
+    # Set when publicity closes, in plans run under the rule that a plan
+    # nobody passed owes no application (patch ``no-certificates-to-issue``):
+    # plans from before took applications as they did.
+    nobody_passed_rule: bool = False
+    # Publicity is over, nobody passes, and corrections are still open: no
+    # application nor sign-off is owed until one makes a candidate pass (they
+    # open then, with the payment deadline) or the last closes (the plan ends
+    # with no certificate to issue, see ``nothing_to_issue``).
+    payment_waits_for_corrections: bool = False
     history: list[HistoryEntry] = Field(default_factory=list)
 
     # -- obligations -------------------------------------------------------
@@ -772,8 +781,10 @@ class PlanState(Model):
     def overdue(self, now: datetime) -> bool:
         return any(ob.overdue(now) for ob in self.open_obligations())
 
-    def withdraw_all(self, now: datetime, actor: Actor) -> list[Obligation]:
-        """Close every open obligation of a cancelled plan; return those closed.
+    def withdraw_all(self, now: datetime, actor: Actor | None) -> list[Obligation]:
+        """Close every open obligation of a plan that ends without them (it
+        was cancelled by ``actor``, or has nothing to issue); return those
+        closed.
 
         Alarms are computed from the open obligations only, so once none is
         open no reminder or overdue notice can fall due again.
@@ -781,9 +792,17 @@ class PlanState(Model):
         closed = self.open_obligations()
         for ob in closed:
             ob.done_at = now
-            ob.done_by = actor.person
+            ob.done_by = actor.person if actor else None
             ob.withdrawn = True
         return closed
+
+    def passed(self) -> int | None:
+        """The candidates who pass as the counts stand; None before a summary."""
+        return self.summary.passed if self.summary is not None else None
+
+    def corrections_closed(self) -> bool:
+        """True when no correction request waits for a decision or to be applied."""
+        return not self.open_corrections()
 
     def remember(self, entry: HistoryEntry) -> None:
         self.history.append(entry)
@@ -950,6 +969,9 @@ def check_action(state: PlanState, action: Action, actor: Actor) -> None:
                 opens=(window.end_day + timedelta(days=1)).isoformat(),
             ),
         )
+    if state.stage is Stage.NO_CERTIFICATES and state.stage not in rule.stages:
+        # Said as the plan says it once its workflow has ended.
+        raise Refusal("wrong_stage", t("plan.ended_no_certificates"))
     if state.stage not in rule.stages:
         raise Refusal(
             "wrong_stage",
@@ -1016,6 +1038,8 @@ def cancel_refusal(
     """
     if state.stage is Stage.CANCELLED:
         return Refusal("already_done", t("plan.already_cancelled"))
+    if state.stage is Stage.NO_CERTIFICATES:
+        return Refusal("already_done", t("plan.cancel_no_certificates"))
     if state.stage in _NOT_CANCELLABLE:
         return Refusal(
             "wrong_stage",
@@ -1272,6 +1296,68 @@ def typo_refusal(state: PlanState, number: str) -> Refusal | None:
             amount=payment.invoice_amount_text or "—",
         ),
     )
+
+
+def nothing_to_issue(state: PlanState) -> bool:
+    """Whether the plan ends here, with no certificate to issue (无证书可发).
+
+    Publicity is over, every correction is decided and applied, nobody
+    passes, and no money is on record (finance confirmed none, nor recorded
+    an invoice): the fee table prices the candidates who pass, and absentees
+    are paid for only beside them, at the site's word, so nothing is owed,
+    and the application, the sign-offs and the approval have nothing to act
+    on. A payment finance already confirmed is refunded as a payment
+    difference instead (see ``difference_of``), on the plan's usual way.
+    """
+    return (
+        state.stage in (Stage.PUBLICITY, Stage.PAYMENT_AND_SIGNOFF)
+        and state.publicity_closed
+        and state.passed() == 0
+        and state.corrections_closed()
+        and state.batch is None
+        and money_held(state.payment) is None
+    )
+
+
+def waits_for_corrections(state: PlanState) -> bool:
+    """Whether the payment stage waits for the open corrections, owing no
+    application nor sign-off: nobody passes now and no money is on record,
+    in a plan under the rule (``PlanState.nobody_passed_rule``)."""
+    return (
+        state.nobody_passed_rule
+        and state.stage is Stage.PAYMENT_AND_SIGNOFF
+        and state.passed() == 0
+        and not state.corrections_closed()
+        and money_held(state.payment) is None
+    )
+
+
+def nothing_to_pay_refusal(state: PlanState, amount: Decimal) -> Refusal | None:
+    """Refuse an application while nobody passes: there is no fee to pay.
+
+    A plan nobody passes owes nothing (see ``nothing_to_issue``): under the
+    rule, any application is refused saying so and what happens next; in a
+    plan from before it, one of 0.00, which finance could never confirm
+    (those took an application for absentees alone, and still do).
+    """
+    if state.passed() != 0 or not (state.nobody_passed_rule or amount == 0):
+        return None
+    pending = len(state.open_corrections())
+    then = (
+        t("plan.nothing_to_pay_pending", count=pending)
+        if pending
+        else t("plan.nothing_to_pay_closed")
+    )
+    return Refusal("nothing_to_pay", t("plan.nothing_to_pay") + then)
+
+
+def zero_amount_refusal(state: PlanState, amount: Decimal) -> Refusal | None:
+    """Refuse an application of 0.00 for candidates who pass: without a fee
+    configured, the figures check cannot see it."""
+    passed = state.passed()
+    if amount != 0 or not passed:
+        return None
+    return Refusal("bad_argument", t("plan.application_amount_zero", passed=passed))
 
 
 def application_mismatch(

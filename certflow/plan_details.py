@@ -58,6 +58,8 @@ def current_details(state: PlanState, now: datetime) -> str:
             ),
             "",
         ]
+    if state.stage is Stage.NO_CERTIFICATES:
+        lines += [t("details.no_certificates"), ""]
     owed = sorted(
         state.open_obligations(),
         key=lambda ob: (ob.deadline_day is None, ob.deadline_day, ob.key),
@@ -93,6 +95,8 @@ def current_details(state: PlanState, now: datetime) -> str:
     pending = len(state.open_corrections())
     if pending:
         facts.append(t("details.corrections_open", count=pending))
+    if state.payment_waits_for_corrections:
+        facts.append(t("details.payment_waits", count=pending))
     if state.batch is not None:
         facts.append(t("details.batch", batch_id=state.batch.batch_id))
     hold = state.held_back()

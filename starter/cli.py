@@ -561,6 +561,7 @@ _NOTE_SAYS_WHAT = frozenset(
         "settle_payment_difference",
         "confirmed_payment_differs",
         "payment_difference_cleared",
+        "no_certificates",
     }
 )
 
@@ -608,6 +609,9 @@ def render_status(status: PlanStatus) -> list[str]:
                 ),
             )
         )
+    if status.stage is Stage.NO_CERTIFICATES:
+        # Why a plan ended with nothing issued: nobody passed.
+        pairs.append((t("cli.status.no_certificates"), _no_certificates_line(status)))
     lines = _fields(pairs)
 
     lines += ["", t("cli.status.owed")]
@@ -635,6 +639,10 @@ def render_status(status: PlanStatus) -> list[str]:
         lines += table([t(f"cli.status.{h}") for h in headers], rows)
     else:
         lines.append(t("cli.status.nothing_owed"))
+    if status.payment_waits_for_corrections:
+        # Nothing of the payment stage is owed: say why, and until when.
+        waiting = status.corrections.pending + status.corrections.approved
+        lines.append(t("cli.status.payment_waits", count=waiting))
     if status.calendar_missing_years:
         # Nobody owes a step, yet the plan waits: say for what.
         years = "、".join(str(y) for y in status.calendar_missing_years)
@@ -722,6 +730,18 @@ def _exam_facts(status: PlanStatus) -> list[tuple[str, str]]:
         (t("cli.status.exam_end_date"), status.exam_end_date.isoformat()),
         (t("cli.status.team"), team),
     ]
+
+
+def _no_certificates_line(status: PlanStatus) -> str:
+    """When the plan ended with no certificate to issue, and its counts."""
+    ended = next(
+        (h for h in reversed(status.history) if h.action == "no_certificates"), None
+    )
+    return t(
+        "cli.status.no_certificates_line",
+        at=format_cst(ended.at) if ended else "—",
+        counts=ended.note if ended else "",
+    )
 
 
 def _issuance_problems(status: PlanStatus) -> list[str]:
@@ -2014,6 +2034,8 @@ async def _closed_plan_text(ctx: Context, plan_id: str) -> str:
         return t("cli.plan_closed_cancelled", plan_id=plan_id)
     if stage == Stage.ISSUED.value:
         return t("cli.plan_closed_issued", plan_id=plan_id)
+    if stage == Stage.NO_CERTIFICATES.value:
+        return t("cli.plan_closed_no_certificates", plan_id=plan_id)
     return t("cli.plan_closed", plan_id=plan_id)
 
 

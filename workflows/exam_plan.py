@@ -115,6 +115,7 @@ with workflow.unsafe.imports_passed_through():
     from certflow.plan import (
         DUTY_OWNER,
         HELD_TOLD,
+        REDO_DUTIES,
         SUBMISSION_DUTIES,
         UPLOAD_DUTY,
         Action,
@@ -152,6 +153,8 @@ with workflow.unsafe.imports_passed_through():
         joint_total_claimed,
         money_held,
         next_alarm,
+        nothing_to_issue,
+        nothing_to_pay_refusal,
         paid_plans_refusal,
         payment_mismatch,
         reissue_refusal,
@@ -160,6 +163,8 @@ with workflow.unsafe.imports_passed_through():
         typo_refusal,
         unknown_signers,
         waiting_in_redo,
+        waits_for_corrections,
+        zero_amount_refusal,
     )
     from certflow.plan_busy import CONTINUING_AS_NEW
     from certflow.plan_details import current_details, timer_summary
@@ -404,6 +409,18 @@ ROW_KEEPS_DEADLINES = "row-keeps-deadlines"
 # the site's. Before, the automatic reply promised it and nobody was told.
 CORRECTION_OUTCOME_MAILED = "correction-outcome-mailed"
 
+# Patch id, asked as publicity closes (and, followed by the case's number, at
+# each wake of a plan from before it found with nothing to issue): a plan
+# nobody passed owes no application, no sign-off and no approval. Once
+# publicity and every correction are closed with nobody passing and no money
+# on record, it ends in stage ``no_certificates``, the parties told once;
+# while corrections are still open, nothing of the payment stage is owed.
+# Before, it owed an application nobody could make, reminded and escalated
+# for ever; such a plan ends at its next wake once this runs.
+NO_CERTIFICATES = "no-certificates-to-issue"
+NO_CERTIFICATES_TEMPLATE = "no_certificates"
+PAYMENT_WAITS_TEMPLATE = "payment_waits_for_corrections"
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -514,6 +531,10 @@ class ExamPlanWorkflow:
         self._row_sent: tuple[bool, datetime | None] | None = None
         self._row_stamp: datetime | None = None
         self._row_writes: asyncio.Task[None] | None = None
+        # How often the timer loop has woken in this run: a wait may ask
+        # again at the next wake what it was told no to (see
+        # _await_payment_and_signoffs).
+        self._wakes = 0
 
     # -- main line -----------------------------------------------------------
 
@@ -780,12 +801,31 @@ class ExamPlanWorkflow:
         if self._cancelled:
             return
         state.publicity_closed = True
+        state.nobody_passed_rule = workflow.patched(NO_CERTIFICATES)
+        if (
+            state.nobody_passed_rule
+            and nothing_to_issue(state)
+            and await self._end_without_certificates()
+        ):
+            return
         await self._enter(Stage.PAYMENT_AND_SIGNOFF)
         if self._cancelled:
             return
+        if waits_for_corrections(state):
+            await self._wait_for_corrections()
+            return
+        await self._open_payment()
+
+    async def _open_payment(self) -> None:
+        """Owe the site's application and the tech dept's sign-off, due at
+        the payment deadline, and tell the site, the tech dept and finance."""
+        state = self._state
+        window = state.publicity
+        assert window is not None  # set before the payment stage
         now = workflow.now()
         state.open_duty(Duty.APPLICATION, now, window.payment_deadline_day)
-        state.open_duty(Duty.ORG_SIGNOFF, now, window.payment_deadline_day)
+        if not state.is_done(Duty.ORG_SIGNOFF.value):
+            state.open_duty(Duty.ORG_SIGNOFF, now, window.payment_deadline_day)
         self._alarms_changed = True
         # Approved requests the info center has still to apply are open too,
         # as the org sign-off counts them.
@@ -797,19 +837,55 @@ class ExamPlanWorkflow:
             pending=str(pending),
         )
 
+    def _payment_done(self) -> bool:
+        """Whether stages 5-8 are done: the plan may await its approval."""
+        state = self._state
+        return (
+            state.is_done(Duty.PAYMENT_CHECK.value)
+            and state.is_done(Duty.ORG_SIGNOFF.value)
+            and state.is_done(Duty.SITE_SIGNOFF.value)
+            and not self._reckoning
+        )
+
+    def _payment_moves(self, declined: int | None) -> bool:
+        """Whether the payment stage is over (done, or the plan cancelled),
+        waits for the corrections, or has nothing to issue: the last not at
+        the wake ``declined``, when a run from before the rule went on."""
+        state = self._state
+        return (
+            state.stage is not Stage.PAYMENT_AND_SIGNOFF
+            or self._payment_done()
+            or waits_for_corrections(state)
+            or (nothing_to_issue(state) and self._wakes != declined)
+        )
+
     async def _await_payment_and_signoffs(self) -> None:
         state = self._state
-        await self._wait_until(
-            lambda: (
-                state.stage != Stage.PAYMENT_AND_SIGNOFF
-                or (
-                    state.is_done(Duty.PAYMENT_CHECK.value)
-                    and state.is_done(Duty.ORG_SIGNOFF.value)
-                    and state.is_done(Duty.SITE_SIGNOFF.value)
-                    and not self._reckoning
-                )
-            )
-        )
+        # The wake at which a run from before NO_CERTIFICATES, replayed, went
+        # on waiting with nothing to issue: asked again at its next wake.
+        declined: int | None = None
+        while True:
+            if state.payment_waits_for_corrections:
+                await self._wait_until(lambda: not waits_for_corrections(state))
+                if state.stage is not Stage.PAYMENT_AND_SIGNOFF:
+                    return
+                state.payment_waits_for_corrections = False
+                if not nothing_to_issue(state):
+                    # A correction made a candidate pass: there is a fee. Once
+                    # the correction under way is answered, not in its middle.
+                    async with self._lock:
+                        await self._open_payment()
+            await self._wait_until(functools.partial(self._payment_moves, declined))
+            if state.stage is not Stage.PAYMENT_AND_SIGNOFF or self._payment_done():
+                break
+            if waits_for_corrections(state):
+                await self._wait_for_corrections()
+                continue
+            if state.nobody_passed_rule or self._patched_case(NO_CERTIFICATES):
+                if await self._end_without_certificates():
+                    return
+                continue
+            declined = self._wakes
         if state.stage == Stage.PAYMENT_AND_SIGNOFF:
             await self._enter(Stage.AWAITING_APPROVAL)
             if self._cancelled:
@@ -832,6 +908,116 @@ class ExamPlanWorkflow:
             if state.ready_mail_withheld:
                 state.ready_mail_withheld = False
                 await self._notify("ready_for_approval", [Role.TECH_DEPT])
+
+    async def _wait_for_corrections(self) -> None:
+        """Owe nothing of the payment stage while nobody passes and
+        corrections are still open (see ``waits_for_corrections``).
+
+        An application already sent is no longer to be checked, nor signed
+        off: the duties are set aside, and open again (with the payment
+        deadline) only once a correction makes a candidate pass. The site and
+        the tech dept are told, and finance when it had an application.
+        """
+        state = self._state
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        async with self._lock:
+            # A correction may have been applied while this waited its turn.
+            if not waits_for_corrections(state):
+                return
+            for duty in REDO_DUTIES:
+                state.set_aside(duty.value)
+            state.payment_waits_for_corrections = True
+            self._alarms_changed = True
+            self._publish()
+            roles = [Role.SITE, Role.TECH_DEPT]
+            if state.payment.head_count is not None:
+                roles.append(Role.FINANCE)
+            await self._notify(
+                PAYMENT_WAITS_TEMPLATE,
+                roles,
+                count=str(len(state.open_corrections())),
+                application=self._application_dropped(),
+            )
+
+    async def _end_without_certificates(self) -> bool:
+        """End the plan in stage ``no_certificates``: nobody passed, and
+        nothing is owed (see ``nothing_to_issue``). False when that no
+        longer holds at its turn (finance confirmed a payment meanwhile).
+
+        Every open duty is withdrawn, so no reminder follows; the row, the
+        search attributes, the history and the audit trail say so, and the
+        site, the tech dept and the info center are told once, with whoever
+        owed a duty or was told it was overdue, and finance where the site
+        had sent an application.
+        """
+        state = self._state
+        # The decision or correction that left nobody passing is answered,
+        # and written to the history and audit trail, first.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        async with self._lock:
+            if not nothing_to_issue(state):
+                return False
+            now = workflow.now()
+            previous = state.stage
+            withdrawn = state.withdraw_all(now, None)
+            roles = {Role.SITE, Role.TECH_DEPT, Role.INFO_CENTER}
+            for ob in withdrawn:
+                roles.add(ob.owner)
+                supervisor = state.policy.supervisors.get(ob.owner)
+                if ob.escalation_mails and supervisor is not None:
+                    roles.add(supervisor)
+            if state.payment.head_count is not None:
+                roles.add(Role.FINANCE)
+            state.payment_waits_for_corrections = False
+            self._alarms_changed = True
+            await self._enter(Stage.NO_CERTIFICATES)
+            summary = state.summary
+            assert summary is not None  # nobody passed: counted
+            counts = t(
+                "plan.no_certificates_counts",
+                candidates=summary.candidates,
+                failed=summary.failed,
+                absent=summary.absent,
+                disqualified=summary.disqualified,
+            )
+            workflow.logger.info(
+                "plan ends with no certificates to issue",
+                extra={"plan_id": state.info.plan_id, "stage": previous.value},
+            )
+            # The audit keeps the plan's figures, never a candidate's.
+            await self._audit_raw(
+                NO_CERTIFICATES_TEMPLATE,
+                None,
+                note=counts,
+                stage=previous.value,
+                candidates=summary.candidates,
+                passed=summary.passed,
+                failed=summary.failed,
+                absent=summary.absent,
+                withdrawn=duty_codes([ob.duty for ob in withdrawn]),
+            )
+            items = list(dict.fromkeys(ob.duty for ob in withdrawn))
+            await self._notify(
+                NO_CERTIFICATES_TEMPLATE,
+                sorted(roles),
+                counts=counts,
+                previous=t(f"stages.{previous.value}"),
+                items=duty_names(items) if items else t("plan.no_duties_withdrawn"),
+                application=self._application_dropped(),
+            )
+        return True
+
+    def _application_dropped(self) -> str:
+        """What a mail adds about an application the site sent for a plan
+        nobody passes now: not to be checked, and its money returned."""
+        payment = self._state.payment
+        if payment.head_count is None:
+            return ""
+        return t(
+            "plan.application_dropped",
+            heads=payment.head_count,
+            amount=payment.declared_amount_text or "—",
+        )
 
     async def _await_approval(self) -> None:
         # Batch verdicts arrive as signals and move the stage on (or back).
@@ -1164,6 +1350,7 @@ class ExamPlanWorkflow:
                     )
                 except TimeoutError:
                     pass
+            self._wakes += 1
             await self._fire_due_alarms()
             self._publish()
             if self._should_continue_as_new(after_handlers):
@@ -1356,6 +1543,7 @@ class ExamPlanWorkflow:
             evaluator_ids=list(state.info.evaluator_ids),
             held_back=state.held_back(),
             mails_waiting=sum(1 for mail in self._mails if not mail.done()),
+            payment_waits_for_corrections=state.payment_waits_for_corrections,
         )
 
     # -- stage 1: score submission (4.1.1-4.1.4) -------------------------------
@@ -1926,6 +2114,8 @@ class ExamPlanWorkflow:
         if req.approve:
             state.open_duty(Duty.CORRECTION_APPLY, now, apply_by, ref=req.request_id)
         self._alarms_changed = True
+        # Said as the decision leaves the plan, before anything awaits.
+        then = self._nobody_passes_note()
         await self._activity(
             IntakeActivities.record_correction_decision,
             CorrectionDecisionRecord(
@@ -1959,7 +2149,8 @@ class ExamPlanWorkflow:
         elif self._patched_case(CORRECTION_OUTCOME_MAILED):
             await self._notify_requester("correction_rejected", req.request_id)
         after = "next_after_approval" if req.approve else "next_after_rejection"
-        return self._accepted(t("plan.accepted") + t(f"plan.{after}"), late, None)
+        message = t("plan.accepted") + t(f"plan.{after}") + then
+        return self._accepted(message, late, None)
 
     @decide_correction.validator
     def _check_decide_correction(self, req: CorrectionDecision) -> None:
@@ -2037,6 +2228,7 @@ class ExamPlanWorkflow:
                 message += await self._reckon_difference(req)
             else:
                 message += await self._recheck_application(req)
+            message += self._nobody_passes_note()
             result = self._accepted(message, late, None)
             result.report = applied.update_file
             return result
@@ -2105,6 +2297,10 @@ class ExamPlanWorkflow:
                 difference=t("plan.difference_mail_unpriced"),
             )
             return t("plan.confirmed_payment_differs")
+        if self._nobody_to_pay_for():
+            # Nobody passes now: no application is owed again. The plan's own
+            # mail says what becomes of it (see _await_payment_and_signoffs).
+            return ""
         window = state.publicity
         assert window is not None  # set before the payment stage
         deadline = state.obligations[Duty.APPLICATION.value].deadline_day
@@ -2117,6 +2313,27 @@ class ExamPlanWorkflow:
             items=duties_by_party(redo),
         )
         return t("plan.application_reopened")
+
+    def _nobody_to_pay_for(self) -> bool:
+        """Whether nobody passes now, so the payment stage owes nothing: it
+        waits for the corrections still open, or the plan ends (a case of
+        NO_CERTIFICATES in a plan from before it)."""
+        state = self._state
+        if waits_for_corrections(state):
+            return True
+        return nothing_to_issue(state) and (
+            state.nobody_passed_rule or self._patched_case(NO_CERTIFICATES)
+        )
+
+    def _nobody_passes_note(self) -> str:
+        """What an answer adds once a correction's decision or application
+        leaves nobody passing: the plan ends, or its payment waits."""
+        state = self._state
+        if nothing_to_issue(state):
+            return t("plan.ends_without_certificates")
+        if waits_for_corrections(state):
+            return t("plan.waits_for_corrections")
+        return ""
 
     def _difference_case(self) -> bool:
         """Whether the correction just applied changes what the payment
@@ -2608,6 +2825,8 @@ class ExamPlanWorkflow:
             # Said as it is (trial: only 此事项已办理 was said).
             return Refusal("already_done", t("plan.application_confirmed"))
         return _first(
+            # Before the figures: 0 人 × 300.00 元 said nothing of why.
+            nothing_to_pay_refusal(state, req.amount),
             application_scan_refusal(req.application_scan),
             # 4.2.1: the form comes with the application. A new application
             # after a send-back may leave out the form already accepted: the
@@ -2620,6 +2839,7 @@ class ExamPlanWorkflow:
             # Refused here, to the site, with the figures it should have given:
             # not later to finance, who cannot correct the site's application.
             self._application_mismatch(req),
+            zero_amount_refusal(state, req.amount),
             date_after_today("plan.paid_on_in_future", req.paid_on, _today()),
             # The certificate fee is paid for an exam that has taken place.
             date_before("plan.paid_before_exam", req.paid_on, state.info.exam_end_date),
@@ -4299,7 +4519,7 @@ class ExamPlanWorkflow:
     async def _audit_raw(
         self,
         action: str,
-        actor: Actor,
+        actor: Actor | None,
         *,
         accepted: bool = True,
         late: bool = False,
@@ -4311,7 +4531,8 @@ class ExamPlanWorkflow:
         """Write an audit line and the history line staff see in the status.
 
         ``outcome``, ``note`` and ``ref`` go to the history line only: what a
-        decision decided, the reason given, and what it was about.
+        decision decided, the reason given, and what it was about. Without
+        ``actor``, the plan did it by itself.
         """
         state = self._state
         now = workflow.now()
@@ -4319,8 +4540,8 @@ class ExamPlanWorkflow:
             HistoryEntry(
                 at=now,
                 action=action if accepted else f"{action}:refused",
-                role=actor.role,
-                person=actor.person,
+                role=actor.role if actor else None,
+                person=actor.person if actor else None,
                 late=late,
                 outcome=outcome,
                 note=note,
@@ -4336,7 +4557,7 @@ class ExamPlanWorkflow:
     def _audit_entry(
         self,
         action: str,
-        actor: Actor,
+        actor: Actor | None,
         at: datetime,
         *,
         accepted: bool = True,
@@ -4350,8 +4571,8 @@ class ExamPlanWorkflow:
         return AuditEntry(
             plan_id=self._state.info.plan_id,
             action=action,
-            role=actor.role,
-            person=actor.person,
+            role=actor.role if actor else None,
+            person=actor.person if actor else None,
             at=at,
             accepted=accepted,
             late=late,

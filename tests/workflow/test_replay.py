@@ -27,7 +27,12 @@ when the timer loop cancelled its timer and a withdrawn mail's activity was
 cancelled (before either was left to run). ``exam-plan-payment-differs`` is
 a plan whose confirmed payment a correction made differ, then signed off and
 awaiting approval, recorded when finance and the tech dept were only told
-(before the difference was recorded and held the plan). A code change
+(before the difference was recorded and held the plan).
+``exam-plan-nobody-passed`` is a plan nobody passed, run by the release before
+such a plan ended: stuck in the payment stage, its application and sign-off
+reminded and escalated twice, then taken over by the release that ends it,
+which did so at its next wake (patch ``no-certificates-to-issue``, asked at
+each wake, said no on replay of the waits before). A code change
 that would break the plans already running in production fails here first; when
 a change is meant to alter histories, it needs a patch (``workflow.patched``),
 not a new recording.
