@@ -642,11 +642,17 @@ class PlanState(Model):
         if ob is None:
             return False
         if not ob.open:
-            return ob.deadline is not None and now >= ob.deadline
+            return self.is_late(key, now)
         ob.done_at = now
         ob.done_by = actor.person if actor else None
-        ob.late = ob.deadline is not None and now >= ob.deadline
+        ob.late = self.is_late(key, now)
         return ob.late
+
+    def is_late(self, key: str, now: datetime) -> bool:
+        """Whether the obligation, done ``now``, is done late (as
+        ``close_duty`` would say): its deadline has passed."""
+        ob = self.obligations.get(key)
+        return ob is not None and ob.deadline is not None and now >= ob.deadline
 
     def set_aside(self, key: str) -> None:
         """Forget the obligation: it is owed again only once the duty it rests

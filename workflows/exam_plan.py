@@ -369,6 +369,13 @@ CANCEL_FREES_PARTNERS = "cancel-frees-payment-partners"
 # under the plan's lock, after a correction of its own under way. Before, it
 # was taken at once, in the middle of one.
 INVOICE_CORRECTED_WITH_LOCKED = "invoice-corrected-with-locked"
+# Patch id, followed by the case's number in the run: finance's confirmation
+# of the payment is checked against the other plans of its payment and
+# written in one database transaction, under the payment's locks
+# (``FinanceRecord.received_once``). Before, the plan read the other plans
+# and then wrote its line: two plans of one payment confirmed at the same
+# moment, on two days, were both taken.
+PAYMENT_CONFIRMED_IN_STORE = "payment-confirmed-in-store"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -2499,7 +2506,12 @@ class ExamPlanWorkflow:
         """
         seen = self._state.document_versions.get(DocumentKind.CERTIFICATE_APPLICATION)
         async with self._lock:
-            facts = await self._joint_facts(self._state.payment.paid_plan_ids)
+            in_store = self._patched_case(PAYMENT_CONFIRMED_IN_STORE)
+            facts = (
+                None
+                if in_store
+                else await self._joint_facts(self._state.payment.paid_plan_ids)
+            )
             latest = self._state.document_versions.get(
                 DocumentKind.CERTIFICATE_APPLICATION
             )
@@ -2513,6 +2525,8 @@ class ExamPlanWorkflow:
             )
             if refused is not None:
                 return ActionResult(accepted=False, message=refused.message)
+            if in_store:
+                return await self._confirm_payment_in_store(req)
             if facts is None:
                 return _not_processed("plan.action_failed")
             plan_id = self._state.info.plan_id
@@ -2549,27 +2563,63 @@ class ExamPlanWorkflow:
         )
 
     async def _confirm_payment(self, req: PaymentConfirmation) -> ActionResult:
+        late = self._take_confirmation(req, workflow.now())
+        await self._audit(
+            Action.CONFIRM_PAYMENT, req.actor, late=late, **_confirmed_details(req)
+        )
+        return self._accepted(t("plan.accepted"), late, Duty.PAYMENT_CHECK)
+
+    async def _confirm_payment_in_store(self, req: PaymentConfirmation) -> ActionResult:
+        """Confirm the payment once the database has checked it against the
+        other plans of its payment and written it, in one transaction (a case
+        of PAYMENT_CONFIRMED_IN_STORE); or say why it refused.
+
+        The plan takes the confirmation only once it is written: refused, the
+        plan is as it was, and its payment check still owed.
+        """
+        state = self._state
+        now = workflow.now()
+        late = state.is_late(Duty.PAYMENT_CHECK.value, now)
+        outcome = await self._finance_record(
+            Action.CONFIRM_PAYMENT,
+            req.actor,
+            late=late,
+            received_once=True,
+            **_confirmed_details(req),
+        )
+        if outcome is None:
+            return _not_processed("plan.action_failed")
+        if not outcome.recorded:
+            plan_id = state.info.plan_id
+            paid = state.payment.paid_plan_ids
+            facts = outcome.paid_plans or JointPaymentFacts()
+            message = lists_refusal(
+                plan_id, paid, facts, "plan.paid_plans_to_confirm"
+            ) or received_refusal(
+                req.received_on, req.reference, facts, sorted({plan_id, *paid})
+            )
+            return ActionResult(
+                accepted=False, message=message or t("plan.action_failed")
+            )
+        self._take_confirmation(req, now)
+        self._publish()
+        return self._accepted(t("plan.accepted"), late, Duty.PAYMENT_CHECK)
+
+    def _take_confirmation(self, req: PaymentConfirmation, now: datetime) -> bool:
+        """Keep finance's confirmation in the plan: the payment check done,
+        the invoice owed. Returns whether the check was done late."""
         state = self._state
         state.payment.confirmed_amount = float(req.received_amount)
         # Differences are priced from this confirmation on (see difference_of).
         state.payment.priced_from = len(state.payment.settlements)
         state.payment.received_on = req.received_on
         state.payment.received_reference = req.reference.strip()
-        now = workflow.now()
         late = state.close_duty(Duty.PAYMENT_CHECK.value, now, req.actor)
         days = state.policy.invoice_days
         invoice_due = cst_date(now) + timedelta(days=days) if days is not None else None
         state.open_duty(Duty.INVOICE, now, invoice_due)
         self._alarms_changed = True
-        await self._audit(
-            Action.CONFIRM_PAYMENT,
-            req.actor,
-            late=late,
-            amount=f"{req.received_amount:.2f}",
-            received_on=req.received_on.isoformat(),
-            reference=req.reference,
-        )
-        return self._accepted(t("plan.accepted"), late, Duty.PAYMENT_CHECK)
+        return late
 
     @confirm_payment.validator
     def _check_payment(self, req: PaymentConfirmation) -> None:
@@ -3653,6 +3703,7 @@ class ExamPlanWorkflow:
         invoiced: InvoiceRecord | None = None,
         with_approved: bool = False,
         reverses: str | None = None,
+        received_once: bool = False,
         **details: Any,
     ) -> FinanceOutcome | None:
         """Write finance's invoice or correction to the database, or be refused.
@@ -3662,8 +3713,9 @@ class ExamPlanWorkflow:
         refuses a correction of a plan a batch has gathered, and writes the
         audit line; the history line follows only once it is written.
         ``reverses`` is the number of the invoice a correction to another
-        amount reverses, recorded voided with it. None when the database
-        could not be reached.
+        amount reverses, recorded voided with it. ``received_once`` checks a
+        confirmation against the other plans of its payment, in the same
+        transaction. None when the database could not be reached.
         """
         state = self._state
         now = workflow.now()
@@ -3682,6 +3734,7 @@ class ExamPlanWorkflow:
                 invoice_issued_on=None if invoiced is None else invoiced.issued_on,
                 with_approved=with_approved,
                 reverses=reverses,
+                received_once=received_once,
             ),
         )
         if outcome is not None and outcome.recorded:
@@ -4368,6 +4421,16 @@ def _corrected_after_settlement(outcome: FinanceOutcome | None) -> str:
     if not left:
         return t("plan.difference_invoice_corrected")
     return t("plan.difference_invoice_corrected_others", plans="、".join(sorted(left)))
+
+
+def _confirmed_details(req: PaymentConfirmation) -> dict[str, Any]:
+    """The audit details of finance's confirmation: the approval sheet reads
+    the payment from them."""
+    return {
+        "amount": f"{req.received_amount:.2f}",
+        "received_on": req.received_on.isoformat(),
+        "reference": req.reference,
+    }
 
 
 def _returned_to(redo: list[Duty]) -> dict[str, Any]:
