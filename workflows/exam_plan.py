@@ -105,6 +105,7 @@ with workflow.unsafe.imports_passed_through():
     from certflow.models import Actor, DocumentKind, DocumentRef, Problem, Role, Stage
     from certflow.payment_difference import (
         HOLD_JOINT,
+        PaymentDifference,
         SettledDifference,
         difference_text,
         settlement_refusal,
@@ -376,6 +377,12 @@ INVOICE_CORRECTED_WITH_LOCKED = "invoice-corrected-with-locked"
 # and then wrote its line: two plans of one payment confirmed at the same
 # moment, on two days, were both taken.
 PAYMENT_CONFIRMED_IN_STORE = "payment-confirmed-in-store"
+# Patch id, followed by the case's number in the run: the site is mailed a
+# payment difference a correction opened (what changed, what it pays or is
+# paid back, whom to ask), its settlement, and its clearing by a later
+# correction. Before, only finance and the tech dept were told, and the
+# school learnt of money it owed from nobody.
+DIFFERENCE_TOLD_TO_SITE = "difference-told-to-site"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -2054,6 +2061,13 @@ class ExamPlanWorkflow:
                 ),
                 next=t("plan.difference_nothing_to_do"),
             )
+            if self._patched_case(DIFFERENCE_TOLD_TO_SITE):
+                await self._notify(
+                    "payment_difference_site_cleared",
+                    [Role.SITE],
+                    request_id=req.request_id,
+                    difference=difference_text(opened),
+                )
             return t("plan.difference_cleared", heads=found.expected_heads)
         text = difference_text(found)
         await self._audit_raw(
@@ -2067,7 +2081,28 @@ class ExamPlanWorkflow:
             mismatch=mismatch.message if mismatch is not None else "",
             difference=t("plan.difference_mail", difference=text),
         )
+        if self._patched_case(DIFFERENCE_TOLD_TO_SITE):
+            await self._tell_site_difference(found)
         return t("plan.difference_opened", difference=text)
+
+    async def _tell_site_difference(self, difference: PaymentDifference) -> None:
+        """Tell the site what a correction made its confirmed payment owe or
+        be owed: the figures, what it does (pays the difference, or waits
+        for finance's refund), and whom to ask."""
+        kind = difference.kind.value
+        amount = f"{abs(difference.amount):.2f}"
+        await self._notify(
+            "payment_difference_site",
+            [Role.SITE],
+            request_id=difference.request_id,
+            owed=t(f"mail.payment_difference_site.owed_{kind}", amount=amount),
+            difference=difference_text(difference),
+            todo=t(
+                f"mail.payment_difference_site.todo_{kind}",
+                amount=amount,
+                plan_id=self._state.info.plan_id,
+            ),
+        )
 
     async def _audit_cleared(
         self, req: CorrectionApply, figures: dict[str, Any], heads: int
@@ -2868,9 +2903,29 @@ class ExamPlanWorkflow:
                 settlement=text,
                 next=invoice,
             )
+            if self._patched_case(DIFFERENCE_TOLD_TO_SITE):
+                await self._notify(
+                    "payment_difference_site_settled",
+                    [Role.SITE],
+                    settlement=text,
+                    invoice=self._site_invoice_after_settlement(),
+                )
             return ActionResult(
                 accepted=True, message=t("plan.difference_settled") + invoice
             )
+
+    def _site_invoice_after_settlement(self) -> str:
+        """What the site is told of its invoice once a difference is settled:
+        the one issued for the old total is reversed and issued anew; nothing
+        where none is issued, or it matches the settled total."""
+        payment = self._state.payment
+        if payment.invoice_number is None or not invoice_outdated(payment):
+            return ""
+        return t(
+            "mail.payment_difference_site_settled.invoice_reissued",
+            number=payment.invoice_number,
+            amount=payment.invoice_amount_text or "",
+        )
 
     def _invoice_after_settlement(self) -> str:
         """What finance does with the invoice once a difference is settled
