@@ -383,6 +383,11 @@ PAYMENT_CONFIRMED_IN_STORE = "payment-confirmed-in-store"
 # correction. Before, only finance and the tech dept were told, and the
 # school learnt of money it owed from nobody.
 DIFFERENCE_TOLD_TO_SITE = "difference-told-to-site"
+# Patch id, followed by the case's number in the run: an invoice a general
+# manager's return voids (the payment checked again) is named in the mail of
+# the rejection, with the red-letter reversal (红字发票) finance owes, and the
+# site is told its invoice is void. Before, the invoice was voided silently.
+INVOICE_VOID_TOLD = "invoice-void-told"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -394,6 +399,27 @@ def _approved_with(verdict: BatchVerdict) -> str:
     if not verdict.approved_with:
         return ""
     return t("mail.approval_rejected.split", approved="、".join(verdict.approved_with))
+
+
+def _voided_text(voided: VoidedInvoice) -> str:
+    """An invoice voided, as a mail names it: number, and its date and amount
+    where the plan kept them."""
+    if voided.issued_on is None or voided.amount_text is None:
+        return voided.number
+    return t(
+        "mail.invoice_voided_site.invoice",
+        number=voided.number,
+        issued_on=voided.issued_on.isoformat(),
+        amount=voided.amount_text,
+    )
+
+
+def _voided_note(voided: VoidedInvoice | None) -> str:
+    """What a rejection mail adds where the return voided the plan's invoice:
+    which, and that finance reverses it and issues one anew."""
+    if voided is None:
+        return ""
+    return t("mail.approval_rejected.invoice_voided", invoice=_voided_text(voided))
 
 
 def _refuse(refusal: Refusal) -> ApplicationError:
@@ -3538,14 +3564,22 @@ class ExamPlanWorkflow:
             # it always has: histories of plans sent back replay by it.
             self._alarms_changed = True
             # Those who redo a duty, and the tech dept, which gathers the plan
-            # again once they have, learn why and what is owed.
+            # again once they have, learn why and what is owed; the invoice
+            # voided is named, to be reversed, and its site told.
+            told = voided is not None and self._patched_case(INVOICE_VOID_TOLD)
             await self._notify(
                 "approval_rejected",
                 sorted({DUTY_OWNER[d] for d in redo} | {Role.TECH_DEPT}),
                 reason=verdict.reason,
                 next=t("mail.approval_rejected.returned", items=duties_by_party(redo))
+                + (_voided_note(voided) if told else "")
                 + _approved_with(verdict),
             )
+            if told:
+                assert voided is not None  # told only of an invoice voided
+                await self._notify(
+                    "invoice_voided_site", [Role.SITE], invoice=_voided_text(voided)
+                )
             return
         if verdict.return_to:
             # Histories from before the patch: the named duties alone, their

@@ -1,6 +1,6 @@
 """The site hears of its money: a payment difference a late correction made
 (what it pays, or is paid back, and whom to ask), its settlement or its
-clearing.
+clearing, and an invoice a general manager's return voided.
 
 A module of its own: its time-skipping clock starts afresh, so its plans
 reach payment within the years the working-day calendar covers.
@@ -16,6 +16,7 @@ import pytest
 from certflow.config import Settings
 from certflow.models import Role
 from tests.support import PlanDriver, mails_of
+from tests.workflow.test_invoice_records import _send_back_to_payment_check
 from tests.workflow.test_payment_difference import (
     SEQ_2,
     _a_15th_pass,
@@ -111,3 +112,32 @@ async def test_the_site_is_told_a_refund_and_a_difference_cleared(
     assert _to(gone) == _site(worker_settings, cleared)
     body = _body(gone)
     assert "补缴 300.00 元" in body and "无须补缴，也不会退还" in body
+
+
+async def test_an_invoice_a_return_voids_is_named_to_finance_and_the_site(
+    make_driver: Any, sink_messages: Any, worker_settings: Settings
+) -> None:
+    """Regression (trial): ``batch decide --reject P=到账金额待核 --return
+    P=payment_check`` voided the plan's invoice, shown 已作废 in its status;
+    the rejection mail to finance and the tech dept named no invoice nor the
+    red-letter reversal owed, and the site was never told its invoice was
+    void. Now both are."""
+    driver: PlanDriver = await make_driver()
+    plan_id = driver.plan.plan_id
+    await driver.reach_approval()
+    await driver.record_invoice()
+    issued = await driver.today()
+
+    await _send_back_to_payment_check(driver)
+
+    [rejected] = await mails_of(sink_messages, plan_id, "approval_rejected")
+    assert set(_finance(worker_settings)) <= _to(rejected)
+    body = _body(rejected)
+    named = f"{driver.invoice_number}（开票日期 {issued.isoformat()}，金额 4200.00 元）"
+    assert f"已登记的发票 {named} 随缴费核对退回而作废" in body
+    assert "红字发票冲销" in body
+    [voided] = await mails_of(sink_messages, plan_id, "invoice_voided_site")
+    assert _to(voided) == _site(worker_settings, driver)
+    body = _body(voided)
+    assert f"的发票 {named} 已作废" in body and "红字发票" in body
+    assert "到账金额待核" not in body  # the general manager's words stay inside
