@@ -585,6 +585,10 @@ class PlanState(Model):
     corrections: dict[str, CorrectionState] = Field(default_factory=dict)
     publicity_closed: bool = False
     payment: PaymentRecord = Field(default_factory=PaymentRecord)
+    # The application in force as it was sent (``ApplicationUpload.sent_as``):
+    # the same one sent again is not taken as a new version. None before one
+    # was accepted.
+    application_sent: str | None = None
     batch: BatchMembership | None = None
     # The last gathering that left the plan out of its batch, until a batch
     # takes it (see ``held_back``).

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.store import PLAN_ID_TAKEN, START_PLAN, PlanStore
     from certflow import search_attributes as sa
     from certflow.actions import (
+        SAME_APPLICATION,
         ActionResult,
         ApplicationUpload,
         BatchJoined,
@@ -2277,6 +2278,7 @@ class ExamPlanWorkflow:
     async def upload_application(self, req: ApplicationUpload) -> ActionResult:
         state = self._state
         accepted_form = state.documents.get(DocumentKind.INVOICE_DETAILS)
+        form_sent_again = False
         if (
             req.invoice_details is not None
             and accepted_form is not None
@@ -2286,6 +2288,7 @@ class ExamPlanWorkflow:
             # The form accepted before, sent again with a corrected application:
             # kept as it is, not read again as a new version.
             req = req.model_copy(update={"invoice_details": None})
+            form_sent_again = True
         # Each application's scan gets a row of its own, accepted with a
         # version or refused: the scans a later application replaces stay
         # listed and fetchable, and none lies unnamed in the store.
@@ -2355,6 +2358,8 @@ class ExamPlanWorkflow:
         state.payment.paid_plan_ids = list(req.paid_plan_ids)
         state.payment.paid_on = req.paid_on
         state.payment.method = req.method.strip()
+        form = state.documents.get(DocumentKind.INVOICE_DETAILS)
+        state.application_sent = req.sent_as(form.sha256 if form else None)
         late = state.close_duty(Duty.APPLICATION.value, now, req.actor)
         state.open_duty(Duty.PAYMENT_CHECK, now)
         state.open_duty(Duty.SITE_SIGNOFF, now)
@@ -2370,7 +2375,7 @@ class ExamPlanWorkflow:
             method=req.method.strip(),
             reference=req.reference,
         )
-        await self._notify_application(req)
+        await self._notify_application(req, form_sent_again)
         return self._accepted(t("plan.accepted"), late, Duty.APPLICATION)
 
     async def _record_application(
@@ -2446,12 +2451,15 @@ class ExamPlanWorkflow:
             problems=problems if refused else 0,
         )
 
-    async def _notify_application(self, req: ApplicationUpload) -> None:
+    async def _notify_application(
+        self, req: ApplicationUpload, form_sent_again: bool = False
+    ) -> None:
         """Tell finance what the site declared, with what it invoices from (4.2.3).
 
         The figures are in the body; the sealed application and the invoice
         details form (the school's tax and bank details, nobody's personal
-        data) are attached: the form sent now, or the one accepted before. A
+        data) are attached: the form sent now, or the one accepted before
+        (``form_sent_again``: the very file sent with this application). A
         scan too large for most mail servers stays out, said in the body with
         the command finance fetches it with: a mail refused for its size would
         leave finance with no word at all.
@@ -2483,6 +2491,8 @@ class ExamPlanWorkflow:
         form_note = t(
             "mail.application_uploaded.form_attached"
             if req.invoice_details is not None
+            else "mail.application_uploaded.form_sent_again"
+            if form is not None and form_sent_again
             else "mail.application_uploaded.form_kept"
             if form is not None
             else "mail.application_uploaded.form_missing",
@@ -2510,6 +2520,12 @@ class ExamPlanWorkflow:
         if state.is_done(Duty.PAYMENT_CHECK.value):
             # Said as it is (trial: only 此事项已办理 was said).
             return Refusal("already_done", t("plan.application_confirmed"))
+        if self._same_application(req):
+            # Trial: sent three times, it was three versions and three mails.
+            version = state.document_versions.get(DocumentKind.CERTIFICATE_APPLICATION)
+            return Refusal(
+                SAME_APPLICATION, t("plan.application_same", version=version or 1)
+            )
         return _first(
             application_scan_refusal(req.application_scan),
             # 4.2.1: the form comes with the application. A new application
@@ -2527,6 +2543,18 @@ class ExamPlanWorkflow:
             # The certificate fee is paid for an exam that has taken place.
             date_before("plan.paid_before_exam", req.paid_on, state.info.exam_end_date),
         )
+
+    def _same_application(self, req: ApplicationUpload) -> bool:
+        """Whether ``req`` is the application in force sent again: the same
+        scan, the same invoice details form (or none, keeping it) and the
+        same figures. Taken again, it would be a new version, and finance
+        asked again to check what it has before it."""
+        state = self._state
+        if not state.is_done(Duty.APPLICATION.value) or state.application_sent is None:
+            return False
+        kept = state.documents.get(DocumentKind.INVOICE_DETAILS)
+        form = req.invoice_details or kept
+        return req.sent_as(form.sha256 if form else None) == state.application_sent
 
     def _application_mismatch(self, req: ApplicationUpload) -> Refusal | None:
         """The site's figures against the plan's counts, said to the site."""
