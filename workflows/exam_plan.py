@@ -1979,6 +1979,7 @@ class ExamPlanWorkflow:
             **_returned_to(redo),
         )
         if confirmed:
+            # Known limitation: a difference with no price is not mailed to the site.
             await self._notify(
                 action,
                 [Role.FINANCE, Role.TECH_DEPT],
