@@ -1471,6 +1471,14 @@ class Notifier:
             non_retryable=True,
         )
 
+    def finance_contact(self) -> str:
+        """The organisation's finance addresses, as a mail to a site names
+        them for questions about money; "" where none is configured."""
+        addresses = self.addresses(Role.FINANCE, None)
+        if not addresses:
+            return ""
+        return t("mail.finance_contact", addresses="、".join(addresses))
+
     def compose(
         self,
         note: Notification,
@@ -1491,6 +1499,8 @@ class Notifier:
             "organisation": self.settings.organisation,
             # The candidates' look-up and verification pages (certflow web).
             "lookup_url": self.settings.certificates.verify_url_base,
+            # Whom a site asks about its money.
+            "finance_contact": self.finance_contact(),
             **template_defaults(note.template),
             **note.fields,
         }

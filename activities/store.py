@@ -41,6 +41,7 @@ from certflow.joint_payment import (
     PaidPlansListing,
     ReceivedHolding,
     lists_disagree,
+    received_refusal,
 )
 from certflow.models import Actor, Stage
 from certflow.payment_difference import HOLD_JOINT
@@ -321,13 +322,17 @@ async def _live_payment(conn: asyncpg.Connection, plan_ids: list[str]) -> str:
 
 
 async def _lock_payment(conn: asyncpg.Connection, plan_ids: list[str]) -> None:
-    """Serialise the invoice records of the plans of one payment.
+    """Serialise the invoice records, and the confirmations, of the plans of
+    one payment.
 
     Whether an invoice fits depends on what the other plans of its payment
     carry, under its number or another one: two plans recording at once
     (one the payment's total, the other its own amount, say) must each see
-    the other's record, not both miss it. One lock per plan, taken in order,
-    so payments naming a common plan wait for each other without deadlock.
+    the other's record, not both miss it. So does whether a confirmation
+    fits (one payment arrives on one day under one reference): two plans
+    confirmed at once, each on another day, would both find the other
+    unconfirmed. One lock per plan, taken in order, so payments naming a
+    common plan wait for each other without deadlock.
     """
     for plan_id in sorted(set(plan_ids)):
         await conn.execute(
@@ -970,6 +975,18 @@ def _received_apart(
     ]
 
 
+def _received_apart_refused(req: FinanceRecord, facts: JointPaymentFacts) -> bool:
+    """Whether a confirmation (``received_once``) does not fit its payment:
+    its plans list other plans, or another plan of it confirmed the money
+    as arriving on another day or under another reference."""
+    entry = req.entry
+    if lists_disagree(entry.plan_id, req.paid_plan_ids, facts):
+        return True
+    day = date.fromisoformat(entry.details["received_on"])
+    reference = str(entry.details.get("reference") or "")
+    return received_refusal(day, reference, facts, []) is not None
+
+
 class PlanStore:
     """Activities that keep the organisation's records of each plan."""
 
@@ -1162,6 +1179,12 @@ class PlanStore:
         after a lost answer claims the same number for the same plan again,
         and writes the line once.
 
+        Finance's confirmation of a payment (``received_once``) is checked
+        and written the same way: under the locks of the plans of its
+        payment, against what the other plans list and confirmed, so two
+        plans of one payment confirmed at once on two days are not both
+        taken.
+
         A voided invoice's number is never claimed again, by any plan: the
         invoice is void, and its number is not issued twice. Except by a plan
         that still holds it, where another plan of its payment voided it alone
@@ -1193,11 +1216,17 @@ class PlanStore:
                 )
                 if not decided:
                     return FinanceOutcome(recorded=False, batch_id=batch_id)
+            if req.received_once:
+                # Taken before the other plans are read: their confirmations
+                # take the same locks, so one confirmed at this moment is seen.
+                await _lock_payment(conn, [entry.plan_id, *req.paid_plan_ids])
             facts = await joint_payment_facts(conn, entry.plan_id, req.paid_plan_ids)
             if req.invoice_number is not None and lists_disagree(
                 entry.plan_id, req.paid_plan_ids, facts
             ):
                 # Whose invoice it is waits for which plans the payment covers.
+                return FinanceOutcome(recorded=False, paid_plans=facts)
+            if req.received_once and _received_apart_refused(req, facts):
                 return FinanceOutcome(recorded=False, paid_plans=facts)
             if req.joint_amount is not None:
                 refused = await _joint_total_refusal(

@@ -143,6 +143,11 @@ class CorrectionApply(Model):
     request_id: str
 
 
+# The refusal code of an application that is the one in force sent again:
+# the staff tool says so as done, and records nothing (nothing was sent).
+SAME_APPLICATION = "same_application"
+
+
 class ApplicationUpload(Model):
     """证书申请表 with its payment confirmation part, and the invoice details form."""
 
@@ -159,6 +164,25 @@ class ApplicationUpload(Model):
     paid_on: date
     method: str = ""
     reference: str = ""
+
+    def sent_as(self, form_sha256: str | None) -> str:
+        """What the application says, as one text to compare: its scan's
+        digest, the invoice details form going with it (``form_sha256``: the
+        one sent, or the one kept from before) and every figure declared.
+        The same text is the same application, sent again."""
+        return "|".join(
+            [
+                self.application_scan.sha256,
+                form_sha256 or "",
+                ",".join(sorted(set(self.paid_plan_ids))),
+                str(self.head_count),
+                str(self.absentees_paid),
+                f"{self.amount:.2f}",
+                self.paid_on.isoformat(),
+                self.method.strip(),
+                self.reference.strip(),
+            ]
+        )
 
 
 class PaymentConfirmation(Model):

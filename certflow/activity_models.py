@@ -132,6 +132,14 @@ class FinanceRecord(Model):
     # A correction to another amount: the number of the invoice it reverses
     # (红字冲销), recorded voided with it; None for every other record.
     reverses: str | None = None
+    # Finance's confirmation of the payment (its line names the received day
+    # and reference): refused, nothing written, where the other plans of the
+    # payment list other plans, or confirmed its money as arriving on another
+    # day or under another reference (``certflow.joint_payment``). Checked
+    # under the payment's locks, which the confirmations of its other plans
+    # take too: of two at once, the second sees the first. False from
+    # attempts scheduled before, and for every other record.
+    received_once: bool = False
 
 
 class FinanceOutcome(Model):

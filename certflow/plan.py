@@ -610,6 +610,10 @@ class PlanState(Model):
     corrections: dict[str, CorrectionState] = Field(default_factory=dict)
     publicity_closed: bool = False
     payment: PaymentRecord = Field(default_factory=PaymentRecord)
+    # The application in force as it was sent (``ApplicationUpload.sent_as``):
+    # the same one sent again is not taken as a new version. None before one
+    # was accepted.
+    application_sent: str | None = None
     batch: BatchMembership | None = None
     # The last gathering that left the plan out of its batch, until a batch
     # takes it (see ``held_back``).
@@ -678,11 +682,17 @@ class PlanState(Model):
         if ob is None:
             return False
         if not ob.open:
-            return ob.deadline is not None and now >= ob.deadline
+            return self.is_late(key, now)
         ob.done_at = now
         ob.done_by = actor.person if actor else None
-        ob.late = ob.deadline is not None and now >= ob.deadline
+        ob.late = self.is_late(key, now)
         return ob.late
+
+    def is_late(self, key: str, now: datetime) -> bool:
+        """Whether the obligation, done ``now``, is done late (as
+        ``close_duty`` would say): its deadline has passed."""
+        ob = self.obligations.get(key)
+        return ob is not None and ob.deadline is not None and now >= ob.deadline
 
     def set_aside(self, key: str) -> None:
         """Forget the obligation: it is owed again only once the duty it rests

@@ -58,6 +58,7 @@ from activities.documents import (
 from certflow import correction_details
 from certflow import search_attributes as sa
 from certflow.actions import (
+    SAME_APPLICATION,
     SCHEDULE,
     ActionResult,
     ApplicationUpload,
@@ -1918,6 +1919,12 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
         await _take_back(ctx, put)  # refused unread: no record names the files
         raise CliError(_busy_text(err, args.plan_id, patience), status=1) from None
     except WorkflowUpdateFailedError as err:
+        if _refusal_code(err) == SAME_APPLICATION:
+            # The plan holds this very application: nothing new was sent, so
+            # nothing is refused, and no file of it is left unnamed.
+            await _take_back(ctx, put)
+            ctx.say(str(getattr(err.cause, "message", "") or err))
+            return 0
         refused = Refused(
             action=spec.chosen(args)[0],
             code=_refusal_code(err),

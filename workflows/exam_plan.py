@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.store import PLAN_ID_TAKEN, START_PLAN, PlanStore
     from certflow import search_attributes as sa
     from certflow.actions import (
+        SAME_APPLICATION,
         ActionResult,
         ApplicationUpload,
         BatchJoined,
@@ -107,6 +108,7 @@ with workflow.unsafe.imports_passed_through():
     from certflow.models import Actor, DocumentKind, DocumentRef, Problem, Role, Stage
     from certflow.payment_difference import (
         HOLD_JOINT,
+        PaymentDifference,
         SettledDifference,
         difference_text,
         settlement_refusal,
@@ -421,6 +423,25 @@ NO_CERTIFICATES = "no-certificates-to-issue"
 NO_CERTIFICATES_TEMPLATE = "no_certificates"
 PAYMENT_WAITS_TEMPLATE = "payment_waits_for_corrections"
 
+# Patch id, followed by the case's number in the run: finance's confirmation
+# of the payment is checked against the other plans of its payment and
+# written in one database transaction, under the payment's locks
+# (``FinanceRecord.received_once``). Before, the plan read the other plans
+# and then wrote its line: two plans of one payment confirmed at the same
+# moment, on two days, were both taken.
+PAYMENT_CONFIRMED_IN_STORE = "payment-confirmed-in-store"
+# Patch id, followed by the case's number in the run: the site is mailed a
+# payment difference a correction opened (what changed, what it pays or is
+# paid back, whom to ask), its settlement, and its clearing by a later
+# correction. Before, only finance and the tech dept were told, and the
+# school learnt of money it owed from nobody.
+DIFFERENCE_TOLD_TO_SITE = "difference-told-to-site"
+# Patch id, followed by the case's number in the run: an invoice a general
+# manager's return voids (the payment checked again) is named in the mail of
+# the rejection, with the red-letter reversal (红字发票) finance owes, and the
+# site is told its invoice is void. Before, the invoice was voided silently.
+INVOICE_VOID_TOLD = "invoice-void-told"
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -431,6 +452,27 @@ def _approved_with(verdict: BatchVerdict) -> str:
     if not verdict.approved_with:
         return ""
     return t("mail.approval_rejected.split", approved="、".join(verdict.approved_with))
+
+
+def _voided_text(voided: VoidedInvoice) -> str:
+    """An invoice voided, as a mail names it: number, and its date and amount
+    where the plan kept them."""
+    if voided.issued_on is None or voided.amount_text is None:
+        return voided.number
+    return t(
+        "mail.invoice_voided_site.invoice",
+        number=voided.number,
+        issued_on=voided.issued_on.isoformat(),
+        amount=voided.amount_text,
+    )
+
+
+def _voided_note(voided: VoidedInvoice | None) -> str:
+    """What a rejection mail adds where the return voided the plan's invoice:
+    which, and that finance reverses it and issues one anew."""
+    if voided is None:
+        return ""
+    return t("mail.approval_rejected.invoice_voided", invoice=_voided_text(voided))
 
 
 def _refuse(refusal: Refusal) -> ApplicationError:
@@ -2289,6 +2331,7 @@ class ExamPlanWorkflow:
             **_returned_to(redo),
         )
         if confirmed:
+            # Known limitation: a difference with no price is not mailed to the site.
             await self._notify(
                 action,
                 [Role.FINANCE, Role.TECH_DEPT],
@@ -2423,6 +2466,13 @@ class ExamPlanWorkflow:
                 ),
                 next=t("plan.difference_nothing_to_do"),
             )
+            if self._patched_case(DIFFERENCE_TOLD_TO_SITE):
+                await self._notify(
+                    "payment_difference_site_cleared",
+                    [Role.SITE],
+                    request_id=req.request_id,
+                    difference=difference_text(opened),
+                )
             return t("plan.difference_cleared", heads=found.expected_heads)
         text = difference_text(found)
         await self._audit_raw(
@@ -2436,7 +2486,28 @@ class ExamPlanWorkflow:
             mismatch=mismatch.message if mismatch is not None else "",
             difference=t("plan.difference_mail", difference=text),
         )
+        if self._patched_case(DIFFERENCE_TOLD_TO_SITE):
+            await self._tell_site_difference(found)
         return t("plan.difference_opened", difference=text)
+
+    async def _tell_site_difference(self, difference: PaymentDifference) -> None:
+        """Tell the site what a correction made its confirmed payment owe or
+        be owed: the figures, what it does (pays the difference, or waits
+        for finance's refund), and whom to ask."""
+        kind = difference.kind.value
+        amount = f"{abs(difference.amount):.2f}"
+        await self._notify(
+            "payment_difference_site",
+            [Role.SITE],
+            request_id=difference.request_id,
+            owed=t(f"mail.payment_difference_site.owed_{kind}", amount=amount),
+            difference=difference_text(difference),
+            todo=t(
+                f"mail.payment_difference_site.todo_{kind}",
+                amount=amount,
+                plan_id=self._state.info.plan_id,
+            ),
+        )
 
     async def _audit_cleared(
         self, req: CorrectionApply, figures: dict[str, Any], heads: int
@@ -2585,6 +2656,7 @@ class ExamPlanWorkflow:
     async def upload_application(self, req: ApplicationUpload) -> ActionResult:
         state = self._state
         accepted_form = state.documents.get(DocumentKind.INVOICE_DETAILS)
+        form_sent_again = False
         if (
             req.invoice_details is not None
             and accepted_form is not None
@@ -2594,6 +2666,7 @@ class ExamPlanWorkflow:
             # The form accepted before, sent again with a corrected application:
             # kept as it is, not read again as a new version.
             req = req.model_copy(update={"invoice_details": None})
+            form_sent_again = True
         # Each application's scan gets a row of its own, accepted with a
         # version or refused: the scans a later application replaces stay
         # listed and fetchable, and none lies unnamed in the store.
@@ -2663,6 +2736,8 @@ class ExamPlanWorkflow:
         state.payment.paid_plan_ids = list(req.paid_plan_ids)
         state.payment.paid_on = req.paid_on
         state.payment.method = req.method.strip()
+        form = state.documents.get(DocumentKind.INVOICE_DETAILS)
+        state.application_sent = req.sent_as(form.sha256 if form else None)
         late = state.close_duty(Duty.APPLICATION.value, now, req.actor)
         state.open_duty(Duty.PAYMENT_CHECK, now)
         state.open_duty(Duty.SITE_SIGNOFF, now)
@@ -2678,7 +2753,7 @@ class ExamPlanWorkflow:
             method=req.method.strip(),
             reference=req.reference,
         )
-        await self._notify_application(req)
+        await self._notify_application(req, form_sent_again)
         return self._accepted(t("plan.accepted"), late, Duty.APPLICATION)
 
     async def _record_application(
@@ -2760,12 +2835,15 @@ class ExamPlanWorkflow:
             problems=problems if refused else 0,
         )
 
-    async def _notify_application(self, req: ApplicationUpload) -> None:
+    async def _notify_application(
+        self, req: ApplicationUpload, form_sent_again: bool = False
+    ) -> None:
         """Tell finance what the site declared, with what it invoices from (4.2.3).
 
         The figures are in the body; the sealed application and the invoice
         details form (the school's tax and bank details, nobody's personal
-        data) are attached: the form sent now, or the one accepted before. A
+        data) are attached: the form sent now, or the one accepted before
+        (``form_sent_again``: the very file sent with this application). A
         scan too large for most mail servers stays out, said in the body with
         the command finance fetches it with: a mail refused for its size would
         leave finance with no word at all.
@@ -2797,6 +2875,8 @@ class ExamPlanWorkflow:
         form_note = t(
             "mail.application_uploaded.form_attached"
             if req.invoice_details is not None
+            else "mail.application_uploaded.form_sent_again"
+            if form is not None and form_sent_again
             else "mail.application_uploaded.form_kept"
             if form is not None
             else "mail.application_uploaded.form_missing",
@@ -2824,6 +2904,12 @@ class ExamPlanWorkflow:
         if state.is_done(Duty.PAYMENT_CHECK.value):
             # Said as it is (trial: only 此事项已办理 was said).
             return Refusal("already_done", t("plan.application_confirmed"))
+        if self._same_application(req):
+            # Trial: sent three times, it was three versions and three mails.
+            version = state.document_versions.get(DocumentKind.CERTIFICATE_APPLICATION)
+            return Refusal(
+                SAME_APPLICATION, t("plan.application_same", version=version or 1)
+            )
         return _first(
             # Before the figures: 0 人 × 300.00 元 said nothing of why.
             nothing_to_pay_refusal(state, req.amount),
@@ -2844,6 +2930,18 @@ class ExamPlanWorkflow:
             # The certificate fee is paid for an exam that has taken place.
             date_before("plan.paid_before_exam", req.paid_on, state.info.exam_end_date),
         )
+
+    def _same_application(self, req: ApplicationUpload) -> bool:
+        """Whether ``req`` is the application in force sent again: the same
+        scan, the same invoice details form (or none, keeping it) and the
+        same figures. Taken again, it would be a new version, and finance
+        asked again to check what it has before it."""
+        state = self._state
+        if not state.is_done(Duty.APPLICATION.value) or state.application_sent is None:
+            return False
+        kept = state.documents.get(DocumentKind.INVOICE_DETAILS)
+        form = req.invoice_details or kept
+        return req.sent_as(form.sha256 if form else None) == state.application_sent
 
     def _application_mismatch(self, req: ApplicationUpload) -> Refusal | None:
         """The site's figures against the plan's counts, said to the site."""
@@ -2884,7 +2982,12 @@ class ExamPlanWorkflow:
         """
         seen = self._state.document_versions.get(DocumentKind.CERTIFICATE_APPLICATION)
         async with self._lock:
-            facts = await self._joint_facts(self._state.payment.paid_plan_ids)
+            in_store = self._patched_case(PAYMENT_CONFIRMED_IN_STORE)
+            facts = (
+                None
+                if in_store
+                else await self._joint_facts(self._state.payment.paid_plan_ids)
+            )
             latest = self._state.document_versions.get(
                 DocumentKind.CERTIFICATE_APPLICATION
             )
@@ -2898,6 +3001,8 @@ class ExamPlanWorkflow:
             )
             if refused is not None:
                 return ActionResult(accepted=False, message=refused.message)
+            if in_store:
+                return await self._confirm_payment_in_store(req)
             if facts is None:
                 return _not_processed("plan.action_failed")
             plan_id = self._state.info.plan_id
@@ -2934,27 +3039,63 @@ class ExamPlanWorkflow:
         )
 
     async def _confirm_payment(self, req: PaymentConfirmation) -> ActionResult:
+        late = self._take_confirmation(req, workflow.now())
+        await self._audit(
+            Action.CONFIRM_PAYMENT, req.actor, late=late, **_confirmed_details(req)
+        )
+        return self._accepted(t("plan.accepted"), late, Duty.PAYMENT_CHECK)
+
+    async def _confirm_payment_in_store(self, req: PaymentConfirmation) -> ActionResult:
+        """Confirm the payment once the database has checked it against the
+        other plans of its payment and written it, in one transaction (a case
+        of PAYMENT_CONFIRMED_IN_STORE); or say why it refused.
+
+        The plan takes the confirmation only once it is written: refused, the
+        plan is as it was, and its payment check still owed.
+        """
+        state = self._state
+        now = workflow.now()
+        late = state.is_late(Duty.PAYMENT_CHECK.value, now)
+        outcome = await self._finance_record(
+            Action.CONFIRM_PAYMENT,
+            req.actor,
+            late=late,
+            received_once=True,
+            **_confirmed_details(req),
+        )
+        if outcome is None:
+            return _not_processed("plan.action_failed")
+        if not outcome.recorded:
+            plan_id = state.info.plan_id
+            paid = state.payment.paid_plan_ids
+            facts = outcome.paid_plans or JointPaymentFacts()
+            message = lists_refusal(
+                plan_id, paid, facts, "plan.paid_plans_to_confirm"
+            ) or received_refusal(
+                req.received_on, req.reference, facts, sorted({plan_id, *paid})
+            )
+            return ActionResult(
+                accepted=False, message=message or t("plan.action_failed")
+            )
+        self._take_confirmation(req, now)
+        self._publish()
+        return self._accepted(t("plan.accepted"), late, Duty.PAYMENT_CHECK)
+
+    def _take_confirmation(self, req: PaymentConfirmation, now: datetime) -> bool:
+        """Keep finance's confirmation in the plan: the payment check done,
+        the invoice owed. Returns whether the check was done late."""
         state = self._state
         state.payment.confirmed_amount = float(req.received_amount)
         # Differences are priced from this confirmation on (see difference_of).
         state.payment.priced_from = len(state.payment.settlements)
         state.payment.received_on = req.received_on
         state.payment.received_reference = req.reference.strip()
-        now = workflow.now()
         late = state.close_duty(Duty.PAYMENT_CHECK.value, now, req.actor)
         days = state.policy.invoice_days
         invoice_due = cst_date(now) + timedelta(days=days) if days is not None else None
         state.open_duty(Duty.INVOICE, now, invoice_due)
         self._alarms_changed = True
-        await self._audit(
-            Action.CONFIRM_PAYMENT,
-            req.actor,
-            late=late,
-            amount=f"{req.received_amount:.2f}",
-            received_on=req.received_on.isoformat(),
-            reference=req.reference,
-        )
-        return self._accepted(t("plan.accepted"), late, Duty.PAYMENT_CHECK)
+        return late
 
     @confirm_payment.validator
     def _check_payment(self, req: PaymentConfirmation) -> None:
@@ -3203,9 +3344,29 @@ class ExamPlanWorkflow:
                 settlement=text,
                 next=invoice,
             )
+            if self._patched_case(DIFFERENCE_TOLD_TO_SITE):
+                await self._notify(
+                    "payment_difference_site_settled",
+                    [Role.SITE],
+                    settlement=text,
+                    invoice=self._site_invoice_after_settlement(),
+                )
             return ActionResult(
                 accepted=True, message=t("plan.difference_settled") + invoice
             )
+
+    def _site_invoice_after_settlement(self) -> str:
+        """What the site is told of its invoice once a difference is settled:
+        the one issued for the old total is reversed and issued anew; nothing
+        where none is issued, or it matches the settled total."""
+        payment = self._state.payment
+        if payment.invoice_number is None or not invoice_outdated(payment):
+            return ""
+        return t(
+            "mail.payment_difference_site_settled.invoice_reissued",
+            number=payment.invoice_number,
+            amount=payment.invoice_amount_text or "",
+        )
 
     def _invoice_after_settlement(self) -> str:
         """What finance does with the invoice once a difference is settled
@@ -3815,14 +3976,22 @@ class ExamPlanWorkflow:
             # it always has: histories of plans sent back replay by it.
             self._alarms_changed = True
             # Those who redo a duty, and the tech dept, which gathers the plan
-            # again once they have, learn why and what is owed.
+            # again once they have, learn why and what is owed; the invoice
+            # voided is named, to be reversed, and its site told.
+            told = voided is not None and self._patched_case(INVOICE_VOID_TOLD)
             await self._notify(
                 "approval_rejected",
                 sorted({DUTY_OWNER[d] for d in redo} | {Role.TECH_DEPT}),
                 reason=verdict.reason,
                 next=t("mail.approval_rejected.returned", items=duties_by_party(redo))
+                + (_voided_note(voided) if told else "")
                 + _approved_with(verdict),
             )
+            if told:
+                assert voided is not None  # told only of an invoice voided
+                await self._notify(
+                    "invoice_voided_site", [Role.SITE], invoice=_voided_text(voided)
+                )
             return
         if verdict.return_to:
             # Histories from before the patch: the named duties alone, their
@@ -4048,6 +4217,7 @@ class ExamPlanWorkflow:
         invoiced: InvoiceRecord | None = None,
         with_approved: bool = False,
         reverses: str | None = None,
+        received_once: bool = False,
         **details: Any,
     ) -> FinanceOutcome | None:
         """Write finance's invoice or correction to the database, or be refused.
@@ -4057,8 +4227,9 @@ class ExamPlanWorkflow:
         refuses a correction of a plan a batch has gathered, and writes the
         audit line; the history line follows only once it is written.
         ``reverses`` is the number of the invoice a correction to another
-        amount reverses, recorded voided with it. None when the database
-        could not be reached.
+        amount reverses, recorded voided with it. ``received_once`` checks a
+        confirmation against the other plans of its payment, in the same
+        transaction. None when the database could not be reached.
         """
         state = self._state
         now = workflow.now()
@@ -4077,6 +4248,7 @@ class ExamPlanWorkflow:
                 invoice_issued_on=None if invoiced is None else invoiced.issued_on,
                 with_approved=with_approved,
                 reverses=reverses,
+                received_once=received_once,
             ),
         )
         if outcome is not None and outcome.recorded:
@@ -4869,6 +5041,16 @@ def _corrected_after_settlement(outcome: FinanceOutcome | None) -> str:
     if not left:
         return t("plan.difference_invoice_corrected")
     return t("plan.difference_invoice_corrected_others", plans="、".join(sorted(left)))
+
+
+def _confirmed_details(req: PaymentConfirmation) -> dict[str, Any]:
+    """The audit details of finance's confirmation: the approval sheet reads
+    the payment from them."""
+    return {
+        "amount": f"{req.received_amount:.2f}",
+        "received_on": req.received_on.isoformat(),
+        "reference": req.reference,
+    }
 
 
 def _returned_to(redo: list[Duty]) -> dict[str, Any]:

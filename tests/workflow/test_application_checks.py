@@ -117,7 +117,8 @@ async def test_the_invoice_form_comes_with_the_first_application_only(
     first = await driver.h.execute_update(
         wf.upload_application, _application(driver, paid_on=today)
     )
-    again = await driver.h.execute_update(wf.upload_application, without)
+    corrected = without.model_copy(update={"reference": "TX-0418"})
+    again = await driver.h.execute_update(wf.upload_application, corrected)
     assert first.accepted and again.accepted, (first.message, again.message)
 
     _, second = await mails_of(
@@ -342,7 +343,8 @@ async def test_the_same_invoice_form_sent_again_is_kept_not_a_new_version(
     make_driver: Any, resources: Any, sink_messages: Any
 ) -> None:
     """Trial: a corrected application sending the very form accepted before
-    made it a second version, and finance's mail called it newly sent."""
+    made it a second version, and finance's mail called it newly sent; then
+    (trial) it said the form was not sent again, though it was."""
     pool, _ = resources
     driver: PlanDriver = await make_driver()
     await driver.reach_payment()
@@ -351,8 +353,9 @@ async def test_the_same_invoice_form_sent_again_is_kept_not_a_new_version(
     # The very file sent twice: the form built again would differ in the
     # times its workbook and zip entries carry, and be a new version.
     application = _application(driver, paid_on=today)
+    corrected = application.model_copy(update={"reference": "TX-0418"})
     first = await driver.h.execute_update(wf.upload_application, application)
-    again = await driver.h.execute_update(wf.upload_application, application)
+    again = await driver.h.execute_update(wf.upload_application, corrected)
 
     assert first.accepted and again.accepted, (first.message, again.message)
     versions = await pool.fetch(
@@ -365,4 +368,5 @@ async def test_the_same_invoice_form_sent_again_is_kept_not_a_new_version(
     _, second = await mails_of(
         sink_messages, driver.plan.plan_id, "application_uploaded", count=2
     )
-    assert "此前已受理的院校发票信息收集表" in _text(second)
+    assert "与此前已受理的是同一文件" in _text(second)
+    assert "未重新上传" not in _text(second)
