@@ -122,7 +122,9 @@ async def test_wrong_role_site_stage_and_argument_are_refused_with_reasons(
         )
         == 0
     )
-    status = await driver.status()
+    # The first duties open once the plan is registered (an activity): on
+    # a loaded machine after the refusals above have been answered.
+    status = await driver.wait_for(lambda s: len(s.owed) == 5)
     assert status.stage == Stage.SCORE_SUBMISSION and len(status.owed) == 5
 
 
