@@ -9,7 +9,7 @@ in history and never today's data.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 from temporalio import activity
@@ -105,8 +105,9 @@ class CalendarActivities:
         """The ``count``-th working day after ``day``, or the year unknown."""
         calendar = await self.calendar()
         try:
-            return WorkingDaysAnswer(
-                day=calendar.working_days_after(req.day, req.count)
-            )
+            last = calendar.working_days_after(req.day, req.count)
         except UnknownYear as unknown:
             return WorkingDaysAnswer(missing_year=unknown.year)
+        span = (req.day + timedelta(days=n) for n in range(1, (last - req.day).days))
+        days = [day for day in span if calendar.is_working_day(day)]
+        return WorkingDaysAnswer(day=last, days=[*days, last])

@@ -368,6 +368,12 @@ class OwedItem(Model):
     escalations_sent: int
     # Of those, the ones not gone out yet: a mail outage holds them.
     notices_waiting: int = 0
+    # Since when it waits for its owner; for a duty without a deadline, the
+    # working days waited so far (None while they are not counted: nudges
+    # turned off, or not scheduled yet) and the nudges mailed.
+    waiting_since: datetime | None = None
+    working_days_waited: int | None = None
+    nudges_sent: int = 0
 
 
 class CorrectionCounts(Model):

@@ -275,10 +275,16 @@ class WorkingDaysRequest(Model):
 
 class WorkingDaysAnswer(Model):
     """The working day asked for, or the first year the calendar does not
-    know on the way to it."""
+    know on the way to it.
+
+    ``days`` are the working days counted, ``day`` the last of them: what a
+    plan shows as waited so far while it waits for ``day`` to end (answers
+    recorded before it was given hold none).
+    """
 
     day: date | None = None
     missing_year: int | None = None
+    days: list[date] = Field(default_factory=list)
 
 
 class Notification(Model):

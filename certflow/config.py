@@ -182,6 +182,12 @@ class DeadlinePolicy(Model):
     # procedure gives none; certflow gives one (docs/process.md): the tech
     # dept cannot sign the plan off until it is applied.
     correction_apply_working_days: int = Field(default=3, ge=1, le=60)
+    # A duty the procedure gives no deadline (finance's payment check, the
+    # invoice, the site's sign-off, …) is never overdue: its owner is nudged
+    # once it has waited this many working days, and again every as many
+    # while it stays open (docs/process.md, "Deadlines and escalation"). 0
+    # turns nudges off.
+    nudge_working_days: int = Field(default=5, ge=0, le=60)
 
     @field_validator("remind_before")
     @classmethod

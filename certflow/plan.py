@@ -48,7 +48,7 @@ from certflow.payment_difference import (
     hold_details,
 )
 from certflow.scan import SCAN_MEDIA_TYPES
-from certflow.timeutil import end_of_day, format_deadline
+from certflow.timeutil import cst_date, end_of_day, format_deadline
 
 HISTORY_KEEP = 60  # entries kept in state; the whole audit trail is in PostgreSQL
 
@@ -257,10 +257,37 @@ class Obligation(Model):
     escalation_mails: int = 0
     # Closed because the plan was cancelled, not because anybody did it.
     withdrawn: bool = False
+    # When it began to wait this time, if it was reopened once done (else
+    # ``opened_at``): what its nudges count from.
+    reopened_at: datetime | None = None
+    # The nudges of a duty without a deadline (see ``take_due_nudge``): the
+    # working days of the count under way, at the end of the last of which
+    # the next nudge is due (empty: none scheduled); the last day of the
+    # counts already waited through (None: none yet, the first counts from
+    # the day it began to wait) and how many working days they held; the
+    # nudges actually mailed.
+    nudge_days: list[date] = Field(default_factory=list)
+    counted_from: date | None = None
+    days_waited: int = 0
+    nudge_mails: int = 0
 
     @property
     def open(self) -> bool:
         return self.done_at is None
+
+    @property
+    def waiting_since(self) -> datetime:
+        """When the duty began to wait for its owner this time."""
+        return self.reopened_at or self.opened_at
+
+    def working_days_waited(self, now: datetime) -> int | None:
+        """The working days it has waited by ``now``, the day it began not
+        counted; None while its nudges count none (turned off, not scheduled
+        yet, or a plan recorded before nudges)."""
+        if not self.nudge_days and self.counted_from is None:
+            return None
+        ended = sum(1 for day in self.nudge_days if end_of_day(day) <= now)
+        return self.days_waited + ended
 
     @property
     def deadline(self) -> datetime | None:
@@ -276,6 +303,9 @@ class AlarmKind(StrEnum):
     REMINDER = "reminder"
     OVERDUE = "overdue"
     OVERDUE_REPEAT = "overdue_repeat"
+    # A duty without a deadline that has waited long: its owner alone is
+    # told, and it is not overdue.
+    NUDGE = "nudge"
 
 
 @dataclass(frozen=True)
@@ -295,6 +325,8 @@ class Alarm:
         ob = self.obligation
         if self.kind is AlarmKind.REMINDER:
             ob.reminder_mails -= 1
+        elif self.kind is AlarmKind.NUDGE:
+            ob.nudge_mails -= 1
         else:
             ob.escalation_mails -= 1
 
@@ -354,6 +386,71 @@ def take_due_alarms(
             alarms.append(Alarm(kind, ob))
             ob.escalation_mails += 1
     return alarms
+
+
+# The duties never nudged: the general manager's approval is owed through an
+# approval batch, which the tech dept gathers, not to the plan alone.
+NOT_NUDGED = frozenset({Duty.APPROVAL})
+
+
+def needs_nudges(ob: Obligation, policy: DeadlinePolicy) -> bool:
+    """Whether ``ob`` is a duty without a deadline whose nudges are still to
+    schedule (``policy.nudge_working_days`` of 0 turns them off)."""
+    return (
+        ob.open
+        and ob.deadline_day is None
+        and ob.duty not in NOT_NUDGED
+        and policy.nudge_working_days > 0
+        and not ob.nudge_days
+    )
+
+
+def nudge_count_start(ob: Obligation) -> date:
+    """The day after which the next nudge's working days are counted: the
+    day the duty began to wait, or the day the last nudge's count ended."""
+    return ob.counted_from or cst_date(ob.waiting_since)
+
+
+def count_waited(ob: Obligation, days: list[date]) -> None:
+    """Take ``days``, a count that ended, as waited through: the next count
+    starts after them."""
+    ob.days_waited += len(days)
+    ob.counted_from = days[-1]
+
+
+def _nudge_due(ob: Obligation) -> datetime | None:
+    """When the obligation's next nudge falls due, if one is scheduled."""
+    if not ob.open or ob.deadline_day is not None or not ob.nudge_days:
+        return None
+    return end_of_day(ob.nudge_days[-1])
+
+
+def next_nudge_wake(ob: Obligation, now: datetime) -> datetime | None:
+    """When the plan next wakes for the obligation's nudges: at the end of
+    each working day of the count, so that the working days it shows waited
+    (the status, the Web UI) are never a day behind, and the last of them
+    sends the nudge."""
+    due = _nudge_due(ob)
+    if due is None:
+        return None
+    ends = (end_of_day(day) for day in ob.nudge_days)
+    return min((end for end in ends if end > now), default=due)
+
+
+def take_due_nudge(ob: Obligation, now: datetime) -> Alarm | None:
+    """The nudge due by ``now``, its count ended (the next one is scheduled
+    anew from its last day); None when none is due.
+
+    A nudge is due once the last working day of its count has ended. A duty
+    given a deadline meanwhile is reminded and escalated instead.
+    """
+    due = _nudge_due(ob)
+    if due is None or now < due:
+        return None
+    count_waited(ob, ob.nudge_days)
+    ob.nudge_days = []
+    ob.nudge_mails += 1
+    return Alarm(AlarmKind.NUDGE, ob)
 
 
 class HistoryEntry(Model):
@@ -657,6 +754,12 @@ class PlanState(Model):
         key = f"{duty.value}:{ref}" if ref else duty.value
         existing = self.obligations.get(key)
         if existing is not None:
+            if not existing.open:
+                # It waits anew: its nudges count from now.
+                existing.reopened_at = now
+                existing.nudge_days = []
+                existing.counted_from = None
+                existing.days_waited = 0
             existing.done_at = None
             existing.done_by = None
             if deadline_day is not None:

@@ -149,6 +149,10 @@ def _owed_row(ob: Obligation, now: datetime) -> str:
             escalations=ob.escalation_mails,
         )
         state = t("details.state_with_alarms", state=state, alarms=alarms)
+    waited = ob.working_days_waited(now) if ob.deadline_day is None else None
+    if waited is not None:
+        waiting = t("details.waiting", days=waited, nudges=ob.nudge_mails)
+        state = t("details.state_with_alarms", state=state, alarms=waiting)
     return t(
         "details.owed_row",
         duty=t(f"duties.{ob.duty.value}"),

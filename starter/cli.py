@@ -74,6 +74,7 @@ from certflow.actions import (
     DifferenceSettlement,
     ExamPlanInput,
     InvoiceRecord,
+    OwedItem,
     PaymentConfirmation,
     PlanStatus,
     ReviewRequest,
@@ -581,6 +582,22 @@ def deadline_text(instant: datetime) -> str:
     return format_deadline(cst_date(instant - timedelta(seconds=1)))
 
 
+def _waiting(item: OwedItem) -> str:
+    """How long a duty without a deadline has waited, and the nudges its
+    owner got; nothing for a duty with one (its deadline says it)."""
+    if item.deadline_day is not None or item.waiting_since is None:
+        return ""
+    since = cst_date(item.waiting_since).isoformat()
+    waited = (
+        t("cli.status.waiting_since", since=since)
+        if item.working_days_waited is None
+        else t("cli.status.waiting_days", days=item.working_days_waited, since=since)
+    )
+    if item.nudges_sent:
+        waited += t("cli.status.nudged", count=item.nudges_sent)
+    return waited
+
+
 def render_status(status: PlanStatus) -> list[str]:
     """The readable status of a plan, as ``certflow status`` prints it."""
     overdue = t("cli.status.overdue") if status.overdue else t("cli.status.on_time")
@@ -624,7 +641,7 @@ def render_status(status: PlanStatus) -> list[str]:
                 format_deadline(item.deadline_day)
                 if item.deadline_day
                 else t("cli.status.no_deadline"),
-                t("cli.status.overdue") if item.overdue else "",
+                t("cli.status.overdue") if item.overdue else _waiting(item),
                 f"{item.reminders_sent}/{item.escalations_sent}"
                 + (
                     t("cli.status.notices_waiting", count=item.notices_waiting)

@@ -803,28 +803,11 @@ class PlanDriver:
         site's, for a test that signs off through the staff tool.
         """
         wf = ExamPlanWorkflow
-        scan = self.tmp / "application.pdf"
-        scan.write_bytes(SCAN_PDF)
-        today = await self.today()
-        result = await self.h.execute_update(
-            wf.upload_application,
-            ApplicationUpload(
-                actor=SITE,
-                application_scan=self.put(scan),
-                invoice_details=self.invoice_form(),
-                paid_plan_ids=[self.plan.plan_id],
-                head_count=14,
-                amount=amount,
-                paid_on=today,
-                method="银行转账",
-                reference="TX-0001",
-            ),
-        )
-        assert result.accepted, result.message
+        await self.apply_and_pay(amount)
         result = await self.h.execute_update(
             wf.confirm_payment,
             PaymentConfirmation(
-                actor=FINANCE, received_amount=amount, received_on=today
+                actor=FINANCE, received_amount=amount, received_on=await self.today()
             ),
         )
         assert result.accepted, result.message
@@ -839,6 +822,27 @@ class PlanDriver:
                 SiteSignoffRequest(actor=SITE, plan_id=self.plan.plan_id),
             )
             assert result.accepted, result.message
+
+    async def apply_and_pay(self, amount: Decimal = Decimal("4200.00")) -> None:
+        """Stage 5 done right: the site pays today and uploads its application,
+        which finance's check and the site's sign-off then wait for."""
+        scan = self.tmp / "application.pdf"
+        scan.write_bytes(SCAN_PDF)
+        result = await self.h.execute_update(
+            ExamPlanWorkflow.upload_application,
+            ApplicationUpload(
+                actor=SITE,
+                application_scan=self.put(scan),
+                invoice_details=self.invoice_form(),
+                paid_plan_ids=[self.plan.plan_id],
+                head_count=14,
+                amount=amount,
+                paid_on=await self.today(),
+                method="银行转账",
+                reference="TX-0001",
+            ),
+        )
+        assert result.accepted, result.message
 
     def invoice_form(self) -> Any:
         """The sample school's invoice details form, in the document store."""

@@ -138,6 +138,7 @@ with workflow.unsafe.imports_passed_through():
         cancel_refusal,
         check_action,
         correction_refusal,
+        count_waited,
         date_after_today,
         date_before,
         difference_of,
@@ -154,14 +155,18 @@ with workflow.unsafe.imports_passed_through():
         is_joint,
         joint_total_claimed,
         money_held,
+        needs_nudges,
         next_alarm,
+        next_nudge_wake,
         nothing_to_issue,
         nothing_to_pay_refusal,
+        nudge_count_start,
         paid_plans_refusal,
         payment_mismatch,
         reissue_refusal,
         role_name,
         take_due_alarms,
+        take_due_nudge,
         typo_refusal,
         unknown_signers,
         waiting_in_redo,
@@ -441,6 +446,14 @@ DIFFERENCE_TOLD_TO_SITE = "difference-told-to-site"
 # the rejection, with the red-letter reversal (红字发票) finance owes, and the
 # site is told its invoice is void. Before, the invoice was voided silently.
 INVOICE_VOID_TOLD = "invoice-void-told"
+
+# Patch id, followed by the case's number in the run (see _patched_case): a
+# duty the procedure gives no deadline (finance's payment check, the
+# invoice, the site's sign-off, …) has its owner nudged once it has waited
+# ``DeadlinePolicy.nudge_working_days`` working days, and again every as
+# many while it stays open; never overdue, no supervisor told. Before, it
+# waited with nobody told.
+NUDGES = "nudges-without-deadline"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -1373,6 +1386,7 @@ class ExamPlanWorkflow:
                 return
             if workflow.patched(PUBLISH_BEFORE_WAIT):
                 self._publish()
+            await self._schedule_nudges()
             wake = self._next_wake(until)
             if limit is not None:
                 wake = min(wake, started + limit) if wake else started + limit
@@ -1427,22 +1441,104 @@ class ExamPlanWorkflow:
         )
 
     def _next_wake(self, until: datetime | None) -> datetime | None:
+        now = workflow.now()
         times = [
             at
             for ob in self._state.open_obligations()
-            if (at := next_alarm(ob, self._state.policy)) is not None
+            for at in (next_alarm(ob, self._state.policy), next_nudge_wake(ob, now))
+            if at is not None
         ]
         if until is not None:
             times.append(until)
         return min(times) if times else None
+
+    async def _schedule_nudges(self) -> None:
+        """Count the working days to the next nudge of each duty without a
+        deadline that has none scheduled (see ``take_due_nudge``).
+
+        Counts that ended while the plan could not nudge (it was not running,
+        or ran code from before nudges) are taken as waited: one nudge goes
+        out for them, not one for each. Where the calendar does not know a
+        year the count reaches, calendar days are counted, as for every
+        working-day count: sooner, never later, nothing guessed.
+        """
+        state = self._state
+        days = state.policy.nudge_working_days
+        for ob in state.open_obligations():
+            if not needs_nudges(ob, state.policy):
+                continue
+            # A count after a nudge this code sent needs no patch of its own.
+            if ob.counted_from is None and not self._patched_case(NUDGES):
+                continue
+            since = ob.waiting_since
+            counted = await self._working_days_counted(nudge_count_start(ob), days)
+            waited: list[date] = []
+            while end_of_day(counted[-1]) <= workflow.now():
+                following = await self._working_days_counted(counted[-1], days)
+                if end_of_day(following[-1]) > workflow.now():
+                    break
+                waited += counted
+                counted = following
+            if not ob.open or ob.waiting_since != since:
+                continue  # done or reopened meanwhile: counted anew if owed
+            if waited:
+                count_waited(ob, waited)
+            ob.nudge_days = counted
+
+    async def _working_days_counted(self, day: date, count: int) -> list[date]:
+        """The ``count`` working days after ``day``; as many calendar days
+        where the calendar does not know a year on the way (see
+        _working_days_on)."""
+        request = WorkingDaysRequest(day=day, count=count)
+        answer: WorkingDaysAnswer = await self._activity(
+            CalendarActivities.working_days_after, request
+        )
+        last = self._working_days_on(request, answer)
+        if answer.days:
+            return answer.days
+        return [day + timedelta(days=n) for n in range(1, (last - day).days + 1)]
 
     async def _fire_due_alarms(self) -> None:
         now = workflow.now()
         alarms: list[Alarm] = []
         for ob in self._state.open_obligations():
             alarms += take_due_alarms(ob, self._state.policy, now)
+            nudge = take_due_nudge(ob, now)
+            if nudge is not None:
+                alarms.append(nudge)
         for alarm in alarms:
-            await self._send_alarm(alarm)
+            if alarm.kind is AlarmKind.NUDGE:
+                await self._send_nudge(alarm)
+            else:
+                await self._send_alarm(alarm)
+
+    async def _send_nudge(self, alarm: Alarm) -> None:
+        """Mail the owner of a duty without a deadline that it still waits:
+        since when, how many working days, and for what. Nobody else is told,
+        and the duty is not overdue: the procedure gives it no deadline."""
+        ob = alarm.obligation
+        state = self._state
+        workflow.logger.info(
+            "duty nudged",
+            extra={
+                "plan_id": state.info.plan_id,
+                "stage": state.stage.value,
+                "duty": ob.duty.value,
+                "days_waited": ob.days_waited,
+            },
+        )
+        await self._notify(
+            "alarm_nudge",
+            [ob.owner],
+            alarm=alarm,
+            key_suffix=f"{ob.key}:{ob.days_waited}",
+            duty=_owed_label(ob),
+            owner=t(f"roles.{ob.owner.value}"),
+            since=format_cst(ob.waiting_since),
+            days=str(ob.days_waited),
+            every=str(state.policy.nudge_working_days),
+            waits=_nudge_waits(ob, state.info.plan_id),
+        )
 
     async def _send_alarm(self, alarm: Alarm) -> None:
         """Mail a reminder or an overdue notice of ``alarm``'s duty: to its
@@ -1554,6 +1650,11 @@ class ExamPlanWorkflow:
                     reminders_sent=ob.reminder_mails,
                     escalations_sent=ob.escalation_mails,
                     notices_waiting=self._notices_waiting.get(ob.key, 0),
+                    waiting_since=ob.waiting_since,
+                    working_days_waited=(
+                        ob.working_days_waited(now) if ob.deadline_day is None else None
+                    ),
+                    nudges_sent=ob.nudge_mails,
                 )
                 for ob in state.open_obligations()
             ],
@@ -5104,6 +5205,18 @@ def _owed_label(ob: Obligation, holding: str = "") -> str:
     if ref:
         return t("plan.owed_with_ref", duty=label, ref=ref)
     return t("plan.owed_held_by", duty=label, corrections=holding) if holding else label
+
+
+def _nudge_waits(ob: Obligation, plan_id: str) -> str:
+    """What a nudged duty waits for, and the command that does it."""
+    waits = t_or(
+        t("mail.alarm_nudge.waits.default"), f"mail.alarm_nudge.waits.{ob.duty.value}"
+    )
+    return waits.format(
+        plan_id=plan_id,
+        owner=t(f"roles.{ob.owner.value}"),
+        duty=t(f"duties.{ob.duty.value}"),
+    )
 
 
 def _stage_label(state: PlanState) -> str:
