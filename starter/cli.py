@@ -3217,6 +3217,18 @@ def returns_by_plan(given: list[tuple[str, list[Duty]]]) -> dict[str, list[Duty]
     return returns
 
 
+async def _until_gathered(ctx: Context, handle: Any, current: BatchStatus) -> None:
+    """Wait a little for a batch still reading its plans' payments: its plans
+    show (in ``status`` and the plans' rows) a moment before it has gathered,
+    and a decision sent then was refused (批次尚未汇总). Past the wait the
+    decision goes anyway, and the batch says why it is refused."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + min(ctx.wait, 15.0)
+    while not current.gathered and loop.time() < until:
+        await asyncio.sleep(0.2)
+        current = await ctx.answer(handle.query("status", result_type=BatchStatus))
+
+
 async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
     """The general manager's decision on a batch."""
     request = BatchDecisionRequest(
@@ -3231,6 +3243,7 @@ async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
         raise CliError(t("cli.batch_empty_closed", batch_id=current.batch_id))
     if current.decided:
         raise CliError(t("cli.batch_already_decided", batch_id=current.batch_id))
+    await _until_gathered(ctx, handle, current)
     status: BatchStatus = await ctx.update(
         handle.execute_update("decide", request, result_type=BatchStatus),
         check=f"certflow batch status {current.batch_id}",
