@@ -1013,8 +1013,8 @@ class PlanStore:
                 INSERT INTO plans (plan_id, workflow_id, site_code, site_name,
                                    certificate, level, module_code, module_name,
                                    exam_end_date, stage, created_at, updated_at,
-                                   first_run_id)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
+                                   stage_at, first_run_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12)
                 ON CONFLICT (plan_id) DO NOTHING
                 RETURNING true
                 """,
@@ -1084,7 +1084,8 @@ class PlanStore:
         await self.pool.execute(
             """
             UPDATE plans
-            SET stage = $2, overdue = $3, next_deadline = $4, updated_at = $5
+            SET stage = $2, overdue = $3, next_deadline = $4, updated_at = $5,
+                stage_at = $5
             WHERE plan_id = $1 AND stage <> $6 AND updated_at <= $5
             """,
             change.plan_id,
@@ -1102,6 +1103,9 @@ class PlanStore:
         As ``record_stage`` orders its writes: the workflow's clock decides,
         so an attempt landing late leaves a newer write (of the stage too) as
         it is, and a cancelled plan's row stays as its cancellation wrote it.
+        The stage's own stamp (``stage_at``) stays: ``release_plans`` asks
+        whether the plan wrote a newer *stage* than the general manager's
+        decision, and newer deadlines are not one.
         """
         await self.pool.execute(
             """
@@ -1135,7 +1139,8 @@ class PlanStore:
             await conn.execute(
                 """
                 UPDATE plans
-                SET stage = $2, overdue = false, next_deadline = NULL, updated_at = $3
+                SET stage = $2, overdue = false, next_deadline = NULL, updated_at = $3,
+                    stage_at = $3
                 WHERE plan_id = $1
                 """,
                 entry.plan_id,
@@ -1577,14 +1582,17 @@ class PlanStore:
 
         A plan sent back to redo duties leaves the approval stage in the same
         statement: its workflow records the new stage on its own, maybe a moment
-        later, and a batch gathering in between must not take it again.
+        later, and a batch gathering in between must not take it again. A
+        stage the plan wrote after the decision (``stage_at``; its deadlines
+        written since do not count) is newer, and stays.
         """
         await self.pool.execute(
             """
             UPDATE plans SET batch_id = NULL,
                 stage = CASE
                     WHEN plan_id = ANY($3)
-                         AND ($5::timestamptz IS NULL OR updated_at <= $5)
+                         AND ($5::timestamptz IS NULL
+                              OR coalesce(stage_at, updated_at) <= $5)
                     THEN $4 ELSE stage END
             WHERE batch_id = $1 AND plan_id = ANY($2)
             """,
@@ -1605,7 +1613,8 @@ class PlanStore:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """
-                UPDATE plans SET batch_id = NULL, stage = $3, updated_at = now()
+                UPDATE plans SET batch_id = NULL, stage = $3, updated_at = now(),
+                    stage_at = now()
                 WHERE batch_id = $1 AND plan_id = ANY($2)
                 """,
                 req.batch_id,
