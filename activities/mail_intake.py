@@ -554,8 +554,7 @@ class MailIntakeActivities:
 
     def from_site(self, sender: str, site_code: str) -> bool:
         """Whether ``sender`` is one of the addresses registered for the site."""
-        known = self.settings.site_recipients.get(site_code, [])
-        return sender.lower() in {parseaddr(a)[1].lower() for a in known}
+        return self.settings.from_site(sender, site_code)
 
     async def plan_status(self, plan_id: str) -> PlanStatus | None:
         """The plan's status query, or None when no plan has that id."""

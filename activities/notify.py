@@ -122,7 +122,8 @@ REQUEST_MAILS = frozenset(
     }
 )
 # Of those, the outcome told to whoever asked: to the address the request came
-# from (a mail's sender, ``correction submit --email``), else to the site.
+# from (a mail's sender, ``correction submit --email``) when the site
+# registered it, else to the site's addresses.
 REQUESTER_MAILS = frozenset({"correction_rejected", "correction_applied"})
 # What operators can do about each, after the reason.
 _ADVICE = {
@@ -953,8 +954,8 @@ class Notifier:
 
     async def described(self, note: Notification) -> Notification:
         """``note`` with what its correction request asks, and, for a mail
-        to the requester, the requester's address (see
-        ``certflow.correction_details``); as it is for any other mail.
+        to the requester, the requester's address when the site registered
+        it (see ``certflow.correction_details``); as it is for any other mail.
 
         Read when the mail is written: the plan names the request only. A
         request not (or no more) in the database leaves the mail as the
@@ -985,8 +986,13 @@ class Notifier:
                 "mail.correction_applied.unchanged"
             )
         to = note.to
-        if note.template in REQUESTER_MAILS and row["requester_email"]:
-            to = [row["requester_email"]]
+        # The request's address is whatever its mail's sender, or the staff
+        # member entering it, said: only one the site registered is mailed
+        # the candidate's scores; the site hears of any other request.
+        asker = row["requester_email"]
+        if note.template in REQUESTER_MAILS and asker:
+            if self.settings.from_site(asker, note.site_code):
+                to = [asker]
         return note.model_copy(update={"fields": fields, "to": to})
 
     @activity.defn

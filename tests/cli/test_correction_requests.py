@@ -104,41 +104,47 @@ async def test_the_regional_manager_sees_what_a_request_asks(
     assert t("plan.unknown_correction", request_id="C009") in missing.out
 
 
-async def test_the_requester_is_told_the_outcome_at_the_address_given(
+async def test_the_requester_is_told_the_outcome_at_a_site_address_only(
     certflow: Certflow, new_driver: PlanDriver, sink_messages: Any
 ) -> None:
     """Regression: the automatic reply promised 核实结果另行通知, and nobody
-    was told when a request was rejected or applied."""
+    was told when a request was rejected or applied. Then the outcome, with
+    the candidate's scores, went to whatever address the request named (any
+    ``--email``, the sender of mail the mailbox refused): only one the site
+    registered is mailed now, the site otherwise."""
     plan_id = await _taking_requests(new_driver)
     asked = await _filed(
         certflow,
         _submit(plan_id, SEQ_4, "theory", "--requested", "63.1", "--reason",
                 "复核试卷", "--email", REQUESTER_ADDRESS),
     )  # fmt: skip
-    unaddressed = await _filed(
+    # The site's registered address, as somebody typed it.
+    typed = SITE_ADDRESS.upper()
+    from_site = await _filed(
         certflow,
         _submit(plan_id, SEQ_12, "practical", "--requested", "60.1",
-                "--reason", "实操评分表抄录错误"),
+                "--reason", "实操评分表抄录错误", "--email", typed),
     )  # fmt: skip
 
     rejected = await certflow(
         *MANAGER, "correction", "decide", plan_id, asked, "--reject",
         "--reason", "经核对试卷，第三大题评分无误",
     )  # fmt: skip
-    await certflow(*MANAGER, "correction", "decide", plan_id, unaddressed, "--approve")
-    applied = await certflow(*INFO, "correction", "apply", plan_id, unaddressed)
+    await certflow(*MANAGER, "correction", "decide", plan_id, from_site, "--approve")
+    applied = await certflow(*INFO, "correction", "apply", plan_id, from_site)
     assert rejected.status == 0 and applied.status == 0, rejected.out + applied.out
 
     [no] = await mails_of(sink_messages, plan_id, "correction_rejected")
-    assert str(no["To"]) == REQUESTER_ADDRESS  # the address given, no other
+    # Not the site's: its scores go to the site, not the address given.
+    assert str(no["To"]) == SITE_ADDRESS
     said = body_text(no)
     assert asked in said and "不予修改" in said
     assert "经核对试卷，第三大题评分无误" in said
     assert "陈**（准考证号 2026110412004）的理论成绩" in said
     [done] = await mails_of(sink_messages, plan_id, "correction_applied")
-    assert str(done["To"]) == SITE_ADDRESS  # no address given: the site's
+    assert str(done["To"]) == typed  # the site's, as the request gave it
     told = body_text(done)
-    assert unaddressed in told and "雷**（准考证号 2026110412012）" in told
+    assert from_site in told and "雷**（准考证号 2026110412012）" in told
     assert (
         "实操成绩由 50.10 改为 60.10" in told and "考核结果由 不合格 改为 合格" in told
     )
