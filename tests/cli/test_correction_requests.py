@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120
 INFO = ["--as", "info_center", "--person", "ic-li"]
 MANAGER = ["--as", "regional_manager", "--person", "rm-zhou"]
 SITE = ["--as", "site", "--person", "whjt-kaowu", "--site", "HB-WH-0031"]
+LEAD = ["--as", "lead_evaluator", "--person", "ZCX-E-0107"]  # the sample plan's
 # Seq 4 of the sample summary: 陈思彬, theory 53.10; seq 12: 雷芳彬, practical 50.10.
 SEQ_4, SEQ_12 = "2026110412004", "2026110412012"
 REQUESTER = "王喆/武汉市交通职业技术学校"
@@ -78,6 +79,8 @@ async def test_the_regional_manager_sees_what_a_request_asks(
     by_site = await certflow(*SITE, "correction", "show", plan_id)
     missing = await certflow(*MANAGER, "correction", "show", plan_id, "C009")
     status = await certflow(*MANAGER, "status", plan_id)
+    site_status = await certflow(*SITE, "status", plan_id)
+    lead_status = await certflow(*LEAD, "status", plan_id)
 
     assert one.status == 0, one.out
     for label, value in (
@@ -101,6 +104,12 @@ async def test_the_regional_manager_sees_what_a_request_asks(
     # The plan's status names the command: what requests ask is not in it.
     assert f"certflow correction show {plan_id}" in status.out
     assert "陈" not in status.out and "63.1" not in status.out
+    # Not to those the command refuses: the site, the lead evaluator.
+    for refused in (site_status, lead_status):
+        assert refused.status == 0, refused.out
+        assert "correction show" not in refused.out
+        assert t("cli.status.correction_counts", pending=1, approved=0,
+                 rejected=0, applied=0) in refused.out  # fmt: skip
     assert t("plan.unknown_correction", request_id="C009") in missing.out
 
 
