@@ -63,6 +63,19 @@ VOID_INVOICE = "void_invoice"
 # gathering this long after it was last: the next weekly one, whatever its few
 # seconds' delay, not one gathered by hand the same week.
 HELD_BACK_TOLD_AGAIN = timedelta(days=6)
+# The batch's mails that list the plans it held back for their payment (see
+# ``ApprovalBatchWorkflow``): one of them sent, or still under way, told them.
+HOLDS_TOLD_BY = ("batch_held_for_payment", "batch_ready", "batch_ready_without_report")
+# A ``batch_holds`` row to tell of at the gathering of batch $1 at $2: not
+# told of, or told by this batch (a retry), or told of last before $3, or told
+# by a batch whose every mail of the templates $4 was given up (none sent nor
+# under way): nobody heard of it then. Marked told before its mail goes out.
+_TO_TELL = """(told_at IS NULL OR told_batch = $1 OR told_at <= $3
+    OR (EXISTS (SELECT 1 FROM notifications n
+                WHERE n.batch_id = told_batch AND n.template = ANY($4))
+        AND NOT EXISTS (SELECT 1 FROM notifications n
+                WHERE n.batch_id = told_batch AND n.template = ANY($4)
+                    AND (n.sent_at IS NOT NULL OR n.failure IS NULL))))"""
 
 _INSERT_AUDIT = """
     INSERT INTO audit (plan_id, action, role, person, at, accepted, late,
@@ -1469,20 +1482,22 @@ class PlanStore:
         for other invoices than before; held back still, it is told of again
         at a gathering ``HELD_BACK_TOLD_AGAIN`` after it last was. Those told
         are marked so by this batch, and a retry of it finds them again (the
-        mail's idempotency key sends it once).
+        mail's idempotency key sends it once). Those whose batch's mails were
+        all given up count as not told (see ``payment_holds_told``).
         """
         at = req.at or datetime.now(UTC)
         rows = await self.pool.fetch(
-            """
+            f"""
             UPDATE batch_holds SET told_at = $2, told_batch = $1
             WHERE batch_id = $1 AND released_at IS NULL
                 AND jsonb_array_length(invoices) > 0
-                AND (told_at IS NULL OR told_batch = $1 OR told_at <= $3)
+                AND {_TO_TELL}
             RETURNING plan_id, invoices
             """,
             req.batch_id,
             at,
             at - HELD_BACK_TOLD_AGAIN,
+            ["batch_held_back"],
         )
         payments: dict[str, list[str]] = {}
         for row in sorted(rows, key=lambda r: r["plan_id"]):
@@ -1507,19 +1522,26 @@ class PlanStore:
         last was; a batch's own mail lists every plan it held back. A retry
         finds the plans this batch marked again (the mail's idempotency key
         sends it once).
+
+        Marked before the mail goes out (the mail is the batch's, after this
+        returns): a batch whose every mail listing them was given up
+        (``HOLDS_TOLD_BY``, none sent nor still under way) told nobody, and
+        its plans count as not told at the next gathering, not a week on.
+        The mail given up is listed by ``notice failed`` meanwhile.
         """
         at = req.at or datetime.now(UTC)
         rows = await self.pool.fetch(
-            """
+            f"""
             UPDATE batch_holds SET told_at = $2, told_batch = $1
             WHERE batch_id = $1 AND released_at IS NULL
                 AND jsonb_array_length(invoices) = 0 AND payment_hold IS NOT NULL
-                AND (told_at IS NULL OR told_batch = $1 OR told_at <= $3)
+                AND {_TO_TELL}
             RETURNING plan_id, batch_id, invoices, held_at, last_held_at, payment_hold
             """,
             req.batch_id,
             at,
             at - HELD_BACK_TOLD_AGAIN,
+            list(HOLDS_TOLD_BY),
         )
         return [_batch_hold(row) for row in sorted(rows, key=lambda r: r["plan_id"])]
 
