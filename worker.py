@@ -25,7 +25,7 @@ from temporalio.worker import Worker
 from activities.batch_report import BatchReportActivities
 from activities.calendar import CalendarActivities
 from activities.certificates import CertificateActivities
-from activities.db import create_pool, migrate
+from activities.db import RENEWAL_POOL, create_pool, migrate
 from activities.documents import DocumentStore
 from activities.heartbeat import HEARTBEAT_EVERY
 from activities.intake import IntakeActivities
@@ -61,13 +61,14 @@ async def connect(settings: Settings) -> Client:
 
 
 def build_activities(
-    settings: Settings, pool: Any, store: DocumentStore
+    settings: Settings, pool: Any, store: DocumentStore, renewals: Any = None
 ) -> list[Callable[..., Any]]:
-    """Every activity of certflow, bound to the shared pool, store and mailer."""
+    """Every activity of certflow, bound to the shared pool, store and mailer;
+    the mails' claims renewed through ``renewals`` (``pool`` if None)."""
     plans = PlanStore(pool)
     intake = IntakeActivities(pool, store)
     calendar = CalendarActivities(pool)
-    notifier = Notifier(settings, pool, store, Mailer(settings.smtp))
+    notifier = Notifier(settings, pool, store, Mailer(settings.smtp), renewals)
     certificates = CertificateActivities(settings, pool, store)
     reports = BatchReportActivities(settings, pool, store)
     return [
@@ -120,13 +121,34 @@ async def worker_resources(
         await pool.close()
 
 
+@asynccontextmanager
+async def claim_renewals(settings: Settings) -> AsyncIterator[Any]:
+    """The small pool the mails' claims are renewed through, beside the
+    worker's (``RENEWAL_POOL`` connections), closed on exit: activities
+    holding every connection of the worker's pool never keep a renewal
+    waiting (see ``activities.notify.Held``)."""
+    renewals = await create_pool(
+        settings.database_url, min_size=1, max_size=RENEWAL_POOL
+    )
+    try:
+        yield renewals
+    finally:
+        await renewals.close()
+
+
 def build_worker(
-    client: Client, settings: Settings, pool: Any, store: DocumentStore, **options: Any
+    client: Client,
+    settings: Settings,
+    pool: Any,
+    store: DocumentStore,
+    renewals: Any = None,
+    **options: Any,
 ) -> Worker:
     """The worker of every certflow workflow and activity on the configured queue.
 
     The mailbox intake's activities hold the client: they file the corrections
-    they read through the plans' own updates.
+    they read through the plans' own updates. The mails' claims are renewed
+    through ``renewals`` (see ``claim_renewals``; ``pool`` if None).
     """
     # Heartbeats go to the server as often as the long activities send them
     # (activities/heartbeat.py), three within each heartbeat timeout.
@@ -136,8 +158,8 @@ def build_worker(
         task_queue=settings.temporal.task_queue,
         workflows=WORKFLOWS,
         activities=[
-            *build_activities(settings, pool, store),
-            *mailbox_activities(settings, pool, client),
+            *build_activities(settings, pool, store, renewals),
+            *mailbox_activities(settings, pool, client, renewals),
         ],
         **options,
     )
@@ -151,8 +173,11 @@ async def run_worker(
     Activities still running are cancelled; Temporal runs them again after the
     next start (each is safe to repeat).
     """
-    async with worker_resources(settings) as (pool, store):
-        worker = build_worker(client, settings, pool, store)
+    async with (
+        worker_resources(settings) as (pool, store),
+        claim_renewals(settings) as renewals,
+    ):
+        worker = build_worker(client, settings, pool, store, renewals)
         log.info("worker started task_queue=%s", settings.temporal.task_queue)
         async with worker:
             await stop.wait()

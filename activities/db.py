@@ -74,6 +74,14 @@ async def create_pool(
     return pool
 
 
+# The connections of the pool the mail claims' renewals go through (see
+# ``activities.notify.Held``), beside the worker's pool of ``create_pool``'s
+# default 10 that up to 100 activities at once share: a renewal waiting there
+# for a connection for 16 s stopped a send, which may then go out twice. A
+# renewal is one short UPDATE every 4 s per mail being sent.
+RENEWAL_POOL = 2
+
+
 # What a server that answers says when it takes no connection now, by SQLSTATE:
 # the database closed to connections (ALTER DATABASE ... ALLOW_CONNECTIONS
 # false), the server starting up, shutting down or recovering, every

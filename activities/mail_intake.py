@@ -261,9 +261,12 @@ class MailIntakeActivities:
         client: Client,
         source_factory: SourceFactory | None = None,
         mailer: MailSender | None = None,
+        renewals: asyncpg.Pool | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
+        # The pool the reply claims' renewals go through (see ``Held``).
+        self.renewals = renewals or pool
         self.store = store
         self.client = client
         self.source_factory = source_factory or (
@@ -554,8 +557,7 @@ class MailIntakeActivities:
 
     def from_site(self, sender: str, site_code: str) -> bool:
         """Whether ``sender`` is one of the addresses registered for the site."""
-        known = self.settings.site_recipients.get(site_code, [])
-        return sender.lower() in {parseaddr(a)[1].lower() for a in known}
+        return self.settings.from_site(sender, site_code)
 
     async def plan_status(self, plan_id: str) -> PlanStatus | None:
         """The plan's status query, or None when no plan has that id."""
@@ -717,7 +719,7 @@ class MailIntakeActivities:
         # holds neither the claim nor the worker's other activities.
         data = await asyncio.to_thread(self._stored, row["reply_sha256"])
         reply = message_from_bytes(data, _class=EmailMessage, policy=SMTP)
-        claimed = await REPLY_CLAIM.take(self.pool, key)
+        claimed = await REPLY_CLAIM.take(self.pool, key, self.renewals)
         if claimed is None:
             return await self._answered(key)
 
@@ -945,10 +947,15 @@ def _log_given_up(key: str, failure: str) -> None:
 
 
 def mailbox_activities(
-    settings: Settings, pool: Any, client: Client
+    settings: Settings, pool: Any, client: Client, renewals: Any = None
 ) -> list[Callable[..., Any]]:
-    """The activities of the correction intake, for the worker to register."""
+    """The activities of the correction intake, for the worker to register;
+    ``renewals`` the pool of its claims' renewals (``pool`` if None)."""
     intake = MailIntakeActivities(
-        settings, pool, DocumentStore(settings.documents_dir), client
+        settings,
+        pool,
+        DocumentStore(settings.documents_dir),
+        client,
+        renewals=renewals,
     )
     return [intake.process_mailbox]

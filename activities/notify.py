@@ -122,7 +122,8 @@ REQUEST_MAILS = frozenset(
     }
 )
 # Of those, the outcome told to whoever asked: to the address the request came
-# from (a mail's sender, ``correction submit --email``), else to the site.
+# from (a mail's sender, ``correction submit --email``) when the site
+# registered it, else to the site's addresses.
 REQUESTER_MAILS = frozenset({"correction_rejected", "correction_applied"})
 # What operators can do about each, after the reason.
 _ADVICE = {
@@ -357,9 +358,12 @@ class SendClaim:
     since: str = "sending_since"
     sent: str = "sent_at"
 
-    async def take(self, pool: asyncpg.Pool, key: str) -> Held | None:
+    async def take(
+        self, pool: asyncpg.Pool, key: str, renewals: asyncpg.Pool | None = None
+    ) -> Held | None:
         """Claim the mail for this attempt, or None when another attempt holds
-        it or it is no longer to be sent."""
+        it or it is no longer to be sent. ``renewals`` is the pool its renewals
+        go through (see ``Held``), ``pool`` if None."""
         asked = asyncio.get_running_loop().time()
         claimed: datetime | None = await pool.fetchval(
             f"UPDATE {self.table} SET {self.since} = now()"
@@ -370,7 +374,7 @@ class SendClaim:
         )
         if claimed is None:
             return None
-        return Held(self, pool, key, claimed, asked)
+        return Held(self, pool, key, claimed, asked, renewals)
 
     async def renew(
         self, pool: asyncpg.Pool, key: str, since: datetime
@@ -486,12 +490,14 @@ class Held:
 
     The renewal is a task beside the SMTP exchange, which awaits the network
     only (aiosmtplib; the message is written before the claim is taken), so
-    nothing the send does keeps it from running. Renewals go through the pool
-    like every query of the worker: one that cannot be made (the database out
-    of reach or every connection busy) is tried again at the next turn, and a
-    claim unrenewed for ``UNCONFIRMED`` stops the send, while it is still
-    surely this attempt's. So does a claim found taken over. ``since`` is the
-    claim's current value, which ``SendClaim.record`` and ``release`` match.
+    nothing the send does keeps it from running. Renewals go through a pool of
+    their own (``renewals``; the worker's, see ``activities.db.RENEWAL_POOL``),
+    so that activities holding every connection of the worker's pool do not
+    keep them waiting: one that cannot be made (the database out of reach or
+    slow) is tried again at the next turn, and a claim unrenewed for
+    ``UNCONFIRMED`` stops the send, while it is still surely this attempt's.
+    So does a claim found taken over. ``since`` is the claim's current value,
+    which ``SendClaim.record`` and ``release`` match.
     """
 
     def __init__(
@@ -501,9 +507,11 @@ class Held:
         key: str,
         since: datetime,
         confirmed: float,
+        renewals: asyncpg.Pool | None = None,
     ) -> None:
         self.claim = claim
         self.pool = pool
+        self.renewals = renewals or pool
         self.key = key
         self.since = since
         # The event loop's time a renewal (or the take) that held was asked.
@@ -637,7 +645,7 @@ class Held:
                 pass
             asked = loop.time()
             try:
-                since = await self.claim.renew(self.pool, self.key, self.since)
+                since = await self.claim.renew(self.renewals, self.key, self.since)
             except Exception as err:  # whatever it is, the claim is not renewed
                 log.warning(
                     "mail claim not renewed table=%s error=%s",
@@ -902,11 +910,14 @@ class Notifier:
         pool: asyncpg.Pool,
         store: DocumentStore,
         mailer: Mailer,
+        renewals: asyncpg.Pool | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
         self.store = store
         self.mailer = mailer
+        # The pool the claims' renewals go through (see ``Held``).
+        self.renewals = renewals or pool
 
     def addresses(self, role: Role, site_code: str | None) -> list[str]:
         """The configured addresses of one role; the site's by site code."""
@@ -953,8 +964,8 @@ class Notifier:
 
     async def described(self, note: Notification) -> Notification:
         """``note`` with what its correction request asks, and, for a mail
-        to the requester, the requester's address (see
-        ``certflow.correction_details``); as it is for any other mail.
+        to the requester, the requester's address when the site registered
+        it (see ``certflow.correction_details``); as it is for any other mail.
 
         Read when the mail is written: the plan names the request only. A
         request not (or no more) in the database leaves the mail as the
@@ -985,8 +996,13 @@ class Notifier:
                 "mail.correction_applied.unchanged"
             )
         to = note.to
-        if note.template in REQUESTER_MAILS and row["requester_email"]:
-            to = [row["requester_email"]]
+        # The request's address is whatever its mail's sender, or the staff
+        # member entering it, said: only one the site registered is mailed
+        # the candidate's scores; the site hears of any other request.
+        asker = row["requester_email"]
+        if note.template in REQUESTER_MAILS and asker:
+            if self.settings.from_site(asker, note.site_code):
+                to = [asker]
         return note.model_copy(update={"fields": fields, "to": to})
 
     @activity.defn
@@ -1041,7 +1057,9 @@ class Notifier:
         except ApplicationError as err:
             await self._waits(NOTIFICATION_CLAIM, note.idempotency_key, note, err)
             raise
-        claimed = await NOTIFICATION_CLAIM.take(self.pool, note.idempotency_key)
+        claimed = await NOTIFICATION_CLAIM.take(
+            self.pool, note.idempotency_key, self.renewals
+        )
         if claimed is None:
             # An earlier attempt, timed out but still running, tried it to the
             # end since, or is sending it now.
@@ -1185,7 +1203,7 @@ class Notifier:
     ) -> Delivery:
         """Send a resend attempt recorded and not tried yet; what came of it."""
         message = await self._message(note, recipients, resent=True)
-        claimed = await RESEND_CLAIM.take(self.pool, request.resend_key)
+        claimed = await RESEND_CLAIM.take(self.pool, request.resend_key, self.renewals)
         if claimed is None:
             # An earlier attempt, timed out but still running, tried it to the
             # end since, or is sending it now.

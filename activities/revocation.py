@@ -178,6 +178,12 @@ async def revoke(
             details,
             f"{REVOKE_ACTION}:{number}",
         )
+        # Two revocations in one plan, each counting before the other's
+        # commit, both said N+1: the plan's row lock makes the second count
+        # once the first committed, so the two say N+1 and N+2.
+        await conn.execute(
+            "SELECT 1 FROM plans WHERE plan_id = $1 FOR UPDATE", row["plan_id"]
+        )
         revoked_in_plan: int = await conn.fetchval(
             "SELECT count(*) FROM certificates"
             " WHERE plan_id = $1 AND revoked_on IS NOT NULL",

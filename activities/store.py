@@ -63,6 +63,19 @@ VOID_INVOICE = "void_invoice"
 # gathering this long after it was last: the next weekly one, whatever its few
 # seconds' delay, not one gathered by hand the same week.
 HELD_BACK_TOLD_AGAIN = timedelta(days=6)
+# The batch's mails that list the plans it held back for their payment (see
+# ``ApprovalBatchWorkflow``): one of them sent, or still under way, told them.
+HOLDS_TOLD_BY = ("batch_held_for_payment", "batch_ready", "batch_ready_without_report")
+# A ``batch_holds`` row to tell of at the gathering of batch $1 at $2: not
+# told of, or told by this batch (a retry), or told of last before $3, or told
+# by a batch whose every mail of the templates $4 was given up (none sent nor
+# under way): nobody heard of it then. Marked told before its mail goes out.
+_TO_TELL = """(told_at IS NULL OR told_batch = $1 OR told_at <= $3
+    OR (EXISTS (SELECT 1 FROM notifications n
+                WHERE n.batch_id = told_batch AND n.template = ANY($4))
+        AND NOT EXISTS (SELECT 1 FROM notifications n
+                WHERE n.batch_id = told_batch AND n.template = ANY($4)
+                    AND (n.sent_at IS NOT NULL OR n.failure IS NULL))))"""
 
 _INSERT_AUDIT = """
     INSERT INTO audit (plan_id, action, role, person, at, accepted, late,
@@ -1013,8 +1026,8 @@ class PlanStore:
                 INSERT INTO plans (plan_id, workflow_id, site_code, site_name,
                                    certificate, level, module_code, module_name,
                                    exam_end_date, stage, created_at, updated_at,
-                                   first_run_id)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
+                                   stage_at, first_run_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12)
                 ON CONFLICT (plan_id) DO NOTHING
                 RETURNING true
                 """,
@@ -1084,7 +1097,8 @@ class PlanStore:
         await self.pool.execute(
             """
             UPDATE plans
-            SET stage = $2, overdue = $3, next_deadline = $4, updated_at = $5
+            SET stage = $2, overdue = $3, next_deadline = $4, updated_at = $5,
+                stage_at = $5
             WHERE plan_id = $1 AND stage <> $6 AND updated_at <= $5
             """,
             change.plan_id,
@@ -1102,6 +1116,9 @@ class PlanStore:
         As ``record_stage`` orders its writes: the workflow's clock decides,
         so an attempt landing late leaves a newer write (of the stage too) as
         it is, and a cancelled plan's row stays as its cancellation wrote it.
+        The stage's own stamp (``stage_at``) stays: ``release_plans`` asks
+        whether the plan wrote a newer *stage* than the general manager's
+        decision, and newer deadlines are not one.
         """
         await self.pool.execute(
             """
@@ -1135,7 +1152,8 @@ class PlanStore:
             await conn.execute(
                 """
                 UPDATE plans
-                SET stage = $2, overdue = false, next_deadline = NULL, updated_at = $3
+                SET stage = $2, overdue = false, next_deadline = NULL, updated_at = $3,
+                    stage_at = $3
                 WHERE plan_id = $1
                 """,
                 entry.plan_id,
@@ -1464,20 +1482,22 @@ class PlanStore:
         for other invoices than before; held back still, it is told of again
         at a gathering ``HELD_BACK_TOLD_AGAIN`` after it last was. Those told
         are marked so by this batch, and a retry of it finds them again (the
-        mail's idempotency key sends it once).
+        mail's idempotency key sends it once). Those whose batch's mails were
+        all given up count as not told (see ``payment_holds_told``).
         """
         at = req.at or datetime.now(UTC)
         rows = await self.pool.fetch(
-            """
+            f"""
             UPDATE batch_holds SET told_at = $2, told_batch = $1
             WHERE batch_id = $1 AND released_at IS NULL
                 AND jsonb_array_length(invoices) > 0
-                AND (told_at IS NULL OR told_batch = $1 OR told_at <= $3)
+                AND {_TO_TELL}
             RETURNING plan_id, invoices
             """,
             req.batch_id,
             at,
             at - HELD_BACK_TOLD_AGAIN,
+            ["batch_held_back"],
         )
         payments: dict[str, list[str]] = {}
         for row in sorted(rows, key=lambda r: r["plan_id"]):
@@ -1502,19 +1522,26 @@ class PlanStore:
         last was; a batch's own mail lists every plan it held back. A retry
         finds the plans this batch marked again (the mail's idempotency key
         sends it once).
+
+        Marked before the mail goes out (the mail is the batch's, after this
+        returns): a batch whose every mail listing them was given up
+        (``HOLDS_TOLD_BY``, none sent nor still under way) told nobody, and
+        its plans count as not told at the next gathering, not a week on.
+        The mail given up is listed by ``notice failed`` meanwhile.
         """
         at = req.at or datetime.now(UTC)
         rows = await self.pool.fetch(
-            """
+            f"""
             UPDATE batch_holds SET told_at = $2, told_batch = $1
             WHERE batch_id = $1 AND released_at IS NULL
                 AND jsonb_array_length(invoices) = 0 AND payment_hold IS NOT NULL
-                AND (told_at IS NULL OR told_batch = $1 OR told_at <= $3)
+                AND {_TO_TELL}
             RETURNING plan_id, batch_id, invoices, held_at, last_held_at, payment_hold
             """,
             req.batch_id,
             at,
             at - HELD_BACK_TOLD_AGAIN,
+            list(HOLDS_TOLD_BY),
         )
         return [_batch_hold(row) for row in sorted(rows, key=lambda r: r["plan_id"])]
 
@@ -1577,14 +1604,17 @@ class PlanStore:
 
         A plan sent back to redo duties leaves the approval stage in the same
         statement: its workflow records the new stage on its own, maybe a moment
-        later, and a batch gathering in between must not take it again.
+        later, and a batch gathering in between must not take it again. A
+        stage the plan wrote after the decision (``stage_at``; its deadlines
+        written since do not count) is newer, and stays.
         """
         await self.pool.execute(
             """
             UPDATE plans SET batch_id = NULL,
                 stage = CASE
                     WHEN plan_id = ANY($3)
-                         AND ($5::timestamptz IS NULL OR updated_at <= $5)
+                         AND ($5::timestamptz IS NULL
+                              OR coalesce(stage_at, updated_at) <= $5)
                     THEN $4 ELSE stage END
             WHERE batch_id = $1 AND plan_id = ANY($2)
             """,
@@ -1605,7 +1635,8 @@ class PlanStore:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """
-                UPDATE plans SET batch_id = NULL, stage = $3, updated_at = now()
+                UPDATE plans SET batch_id = NULL, stage = $3, updated_at = now(),
+                    stage_at = now()
                 WHERE batch_id = $1 AND plan_id = ANY($2)
                 """,
                 req.batch_id,

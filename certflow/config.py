@@ -12,6 +12,7 @@ import re
 import tomllib
 from collections.abc import Iterator
 from datetime import timedelta
+from email.utils import parseaddr
 from math import isclose, isfinite
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, get_args, get_origin
@@ -647,6 +648,11 @@ class Settings(Model):
             if entry.module_code == "*":
                 best = entry
         return best.rule if best else PassRule()
+
+    def from_site(self, address: str, site_code: str | None) -> bool:
+        """Whether ``address`` is one of those registered for the site."""
+        known = self.site_recipients.get(site_code or "", [])
+        return address.lower() in {parseaddr(a)[1].lower() for a in known}
 
     def fee_for(self, certificate: str, level: Level) -> float | None:
         for entry in self.fees:

@@ -598,8 +598,10 @@ def _waiting(item: OwedItem) -> str:
     return waited
 
 
-def render_status(status: PlanStatus) -> list[str]:
-    """The readable status of a plan, as ``certflow status`` prints it."""
+def render_status(status: PlanStatus, reader: Role | None = None) -> list[str]:
+    """The readable status of a plan, as ``certflow status`` prints it to
+    ``reader`` (None: nobody said who asks): the commands it names are those
+    ``reader`` may run."""
     overdue = t("cli.status.overdue") if status.overdue else t("cli.status.on_time")
     next_deadline = (
         f"{deadline_text(status.next_deadline)}  {overdue}"
@@ -680,7 +682,7 @@ def render_status(status: PlanStatus) -> list[str]:
     if status.mails_waiting:
         lines.append(t("cli.status.mails_waiting", count=status.mails_waiting))
 
-    lines += ["", *_fields(_status_facts(status))]
+    lines += ["", *_fields(_status_facts(status, reader))]
     lines += _issuance_problems(status)
     review = status.consistency
     if status.stage is Stage.CONSISTENCY_REVIEW and review and review.mismatches:
@@ -781,7 +783,7 @@ def _issuance_problems(status: PlanStatus) -> list[str]:
     return lines
 
 
-def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
+def _status_facts(status: PlanStatus, reader: Role | None) -> list[tuple[str, str]]:
     none = t("cli.status.none")
     if status.publicity is not None:
         window = status.publicity
@@ -827,7 +829,8 @@ def _status_facts(status: PlanStatus) -> list[tuple[str, str]]:
             t("cli.status.correction_counts", **status.corrections.model_dump())
             + (
                 t("cli.status.correction_show", plan_id=status.plan_id)
-                if status.corrections.pending or status.corrections.approved
+                if (status.corrections.pending or status.corrections.approved)
+                and reader in CORRECTION_READERS
                 else ""
             ),
         ),
@@ -2330,7 +2333,7 @@ async def show_status(ctx: Context, args: argparse.Namespace) -> int:
     if args.json:
         ctx.say(shown.model_dump_json(indent=2))
     else:
-        ctx.say(*render_status(shown))
+        ctx.say(*render_status(shown, actor.role if actor is not None else None))
     return 0
 
 

@@ -79,7 +79,7 @@ from starter.sample_plan import (
 )
 from starter.smtp_sink import MailSink, read_messages
 from starter.stack import ensure_signing_key
-from worker import build_worker, worker_resources
+from worker import build_worker, claim_renewals, worker_resources
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -510,10 +510,13 @@ async def main_async(args: argparse.Namespace) -> int:
     )
     try:
         await register_search_attributes(env.client)
-        async with worker_resources(settings) as (pool, store):
+        async with (
+            worker_resources(settings) as (pool, store),
+            claim_renewals(settings) as renewals,
+        ):
             # Start each demo on empty tables: its plan ids repeat from run to run.
             await empty_tables(pool)
-            async with build_worker(env.client, settings, pool, store):
+            async with build_worker(env.client, settings, pool, store, renewals):
                 await Demo(env, settings, store).run()
                 await wait_issued_mails(sink, (SAMPLE_ID, SECOND_ID))
                 # While the worker runs: the revocation's mail goes out.

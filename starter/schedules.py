@@ -102,11 +102,17 @@ async def ensure_batch_schedule(client: Client, settings: Settings) -> None:
     except RPCError as err:
         if err.status not in _NO_ANSWER_YET:
             raise
-        log.info(
-            "batch schedule left as it is cron=%s: it does not answer yet, as one"
-            " another worker has just created does (or the server is busy); a"
-            " later start brings it in line",
+        # Harmless when another replica has just created it from the same
+        # configuration; but a changed batch_schedule is not applied either,
+        # and nothing else says so: a WARNING, with what to do.
+        log.warning(
+            "batch schedule left as it is, not updated to batch_schedule=%s: it"
+            " does not answer yet, as one another worker has just created does"
+            " (or the server is busy). If batch_schedule was changed, check the"
+            " schedule's times (temporal schedule describe --schedule-id %s) and"
+            " restart a worker once the server answers to apply it",
             settings.batch_schedule,
+            SCHEDULE_ID,
         )
         return
     log.info("batch schedule updated cron=%s", settings.batch_schedule)

@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120
 INFO = ["--as", "info_center", "--person", "ic-li"]
 MANAGER = ["--as", "regional_manager", "--person", "rm-zhou"]
 SITE = ["--as", "site", "--person", "whjt-kaowu", "--site", "HB-WH-0031"]
+LEAD = ["--as", "lead_evaluator", "--person", "ZCX-E-0107"]  # the sample plan's
 # Seq 4 of the sample summary: 陈思彬, theory 53.10; seq 12: 雷芳彬, practical 50.10.
 SEQ_4, SEQ_12 = "2026110412004", "2026110412012"
 REQUESTER = "王喆/武汉市交通职业技术学校"
@@ -78,6 +79,8 @@ async def test_the_regional_manager_sees_what_a_request_asks(
     by_site = await certflow(*SITE, "correction", "show", plan_id)
     missing = await certflow(*MANAGER, "correction", "show", plan_id, "C009")
     status = await certflow(*MANAGER, "status", plan_id)
+    site_status = await certflow(*SITE, "status", plan_id)
+    lead_status = await certflow(*LEAD, "status", plan_id)
 
     assert one.status == 0, one.out
     for label, value in (
@@ -101,44 +104,56 @@ async def test_the_regional_manager_sees_what_a_request_asks(
     # The plan's status names the command: what requests ask is not in it.
     assert f"certflow correction show {plan_id}" in status.out
     assert "陈" not in status.out and "63.1" not in status.out
+    # Not to those the command refuses: the site, the lead evaluator.
+    for refused in (site_status, lead_status):
+        assert refused.status == 0, refused.out
+        assert "correction show" not in refused.out
+        assert t("cli.status.correction_counts", pending=1, approved=0,
+                 rejected=0, applied=0) in refused.out  # fmt: skip
     assert t("plan.unknown_correction", request_id="C009") in missing.out
 
 
-async def test_the_requester_is_told_the_outcome_at_the_address_given(
+async def test_the_requester_is_told_the_outcome_at_a_site_address_only(
     certflow: Certflow, new_driver: PlanDriver, sink_messages: Any
 ) -> None:
     """Regression: the automatic reply promised 核实结果另行通知, and nobody
-    was told when a request was rejected or applied."""
+    was told when a request was rejected or applied. Then the outcome, with
+    the candidate's scores, went to whatever address the request named (any
+    ``--email``, the sender of mail the mailbox refused): only one the site
+    registered is mailed now, the site otherwise."""
     plan_id = await _taking_requests(new_driver)
     asked = await _filed(
         certflow,
         _submit(plan_id, SEQ_4, "theory", "--requested", "63.1", "--reason",
                 "复核试卷", "--email", REQUESTER_ADDRESS),
     )  # fmt: skip
-    unaddressed = await _filed(
+    # The site's registered address, as somebody typed it.
+    typed = SITE_ADDRESS.upper()
+    from_site = await _filed(
         certflow,
         _submit(plan_id, SEQ_12, "practical", "--requested", "60.1",
-                "--reason", "实操评分表抄录错误"),
+                "--reason", "实操评分表抄录错误", "--email", typed),
     )  # fmt: skip
 
     rejected = await certflow(
         *MANAGER, "correction", "decide", plan_id, asked, "--reject",
         "--reason", "经核对试卷，第三大题评分无误",
     )  # fmt: skip
-    await certflow(*MANAGER, "correction", "decide", plan_id, unaddressed, "--approve")
-    applied = await certflow(*INFO, "correction", "apply", plan_id, unaddressed)
+    await certflow(*MANAGER, "correction", "decide", plan_id, from_site, "--approve")
+    applied = await certflow(*INFO, "correction", "apply", plan_id, from_site)
     assert rejected.status == 0 and applied.status == 0, rejected.out + applied.out
 
     [no] = await mails_of(sink_messages, plan_id, "correction_rejected")
-    assert str(no["To"]) == REQUESTER_ADDRESS  # the address given, no other
+    # Not the site's: its scores go to the site, not the address given.
+    assert str(no["To"]) == SITE_ADDRESS
     said = body_text(no)
     assert asked in said and "不予修改" in said
     assert "经核对试卷，第三大题评分无误" in said
     assert "陈**（准考证号 2026110412004）的理论成绩" in said
     [done] = await mails_of(sink_messages, plan_id, "correction_applied")
-    assert str(done["To"]) == SITE_ADDRESS  # no address given: the site's
+    assert str(done["To"]) == typed  # the site's, as the request gave it
     told = body_text(done)
-    assert unaddressed in told and "雷**（准考证号 2026110412012）" in told
+    assert from_site in told and "雷**（准考证号 2026110412012）" in told
     assert (
         "实操成绩由 50.10 改为 60.10" in told and "考核结果由 不合格 改为 合格" in told
     )

@@ -22,6 +22,7 @@ from activities.store import PlanStore
 from certflow.actions import BatchInput, BatchResult, batch_workflow_id, new_batch_id
 from certflow.activity_models import (
     ClaimRequest,
+    DeadlineChange,
     PlanRegistration,
     ReleaseRequest,
     StageChange,
@@ -150,6 +151,78 @@ async def test_a_returned_plan_that_already_came_back_is_not_set_back(
     await store.release_plans(release)
 
     assert plan.plan_id in await claim(store, second)
+
+
+async def test_newer_deadlines_do_not_keep_a_returned_plan_awaiting_approval(
+    resources: tuple[Any, DocumentStore],
+) -> None:
+    """Regression: the plan's deadlines written a second after the general
+    manager's decision, and before the release ran, counted as a newer stage:
+    the release left the returned plan awaiting approval in no batch, and the
+    next gathering took it again before the plan wrote its stage."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    plan = sample_plan(date(2026, 11, 4), unique_plan_id())
+    decided = datetime.now(UTC)
+    await store.register_plan(
+        PlanRegistration(
+            info=plan,
+            workflow_id=f"test-{plan.plan_id}",
+            started_at=decided - timedelta(days=2),
+        )
+    )
+    await store.record_stage(
+        StageChange(
+            plan_id=plan.plan_id,
+            stage=Stage.AWAITING_APPROVAL,
+            at=decided - timedelta(days=1),
+        )
+    )
+    first, second = f"B-{unique_plan_id()}", f"B-{unique_plan_id()}"
+    assert plan.plan_id in await claim(store, first)
+    await store.record_deadlines(
+        DeadlineChange(
+            plan_id=plan.plan_id,
+            at=decided + timedelta(seconds=1),
+            overdue=True,
+            next_deadline=decided + timedelta(days=3),
+        )
+    )
+    await store.release_plans(
+        ReleaseRequest(
+            batch_id=first,
+            plan_ids=[plan.plan_id],
+            returned=[plan.plan_id],
+            decided_at=decided,
+        )
+    )
+
+    assert plan.plan_id not in await claim(store, second)
+    row = await pool.fetchrow(
+        "SELECT stage, overdue, next_deadline FROM plans WHERE plan_id = $1",
+        plan.plan_id,
+    )
+    assert row["stage"] == Stage.PAYMENT_AND_SIGNOFF.value
+    # The deadlines written stay, and so does their order: an older stage
+    # write landing late is refused, a newer one taken.
+    assert row["overdue"] and row["next_deadline"] == decided + timedelta(days=3)
+    stale = StageChange(plan_id=plan.plan_id, stage=Stage.AWAITING_APPROVAL, at=decided)
+    await store.record_stage(stale)
+    assert (
+        await pool.fetchval("SELECT stage FROM plans WHERE plan_id = $1", plan.plan_id)
+        == Stage.PAYMENT_AND_SIGNOFF.value
+    )
+    await store.record_stage(
+        stale.model_copy(
+            update={
+                "stage": Stage.PAYMENT_AND_SIGNOFF,
+                "at": decided + timedelta(seconds=1),
+            }
+        )
+    )
+    assert await pool.fetchval(
+        "SELECT stage_at FROM plans WHERE plan_id = $1", plan.plan_id
+    ) == decided + timedelta(seconds=1)
 
 
 async def scheduled_run(client: Client, settings: Settings) -> BatchResult:

@@ -32,7 +32,8 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
 
 import activities.notify as notify
-from activities.notify import Notifier
+from activities.db import create_pool
+from activities.notify import Mailer, Notifier
 from certflow.activity_models import Notification
 from certflow.config import Settings
 from certflow.models import Role
@@ -46,6 +47,7 @@ from tests.workflow.test_mail_overlap import (
     until,
 )
 from tests.workflow.test_mail_refused import note, notifier
+from worker import claim_renewals
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -276,3 +278,49 @@ async def test_an_attempt_stopped_before_handing_its_mail_over_ends_its_claim(
         await sender.notify(mail)  # the retry, at once
         assert len(server.taken) == 1
     assert await settled_sent(pool, mail)
+
+
+async def test_a_claim_is_renewed_while_every_connection_of_the_pool_is_held(
+    settings: Settings, resources: Any, short_claims: timedelta
+) -> None:
+    """Regression (review): renewals went through the worker's pool, which up
+    to 100 activities share with 10 connections; a renewal waiting there for
+    a connection stopped the send once the claim had gone unrenewed for
+    ``UNCONFIRMED``, and a send stopped after DATA may go out twice. They go
+    through a pool of their own: with every connection of the worker's pool
+    held, the claim is renewed and the send goes on."""
+    _, store = resources
+    mail = note([Role.SITE])
+    server = HeldAtRecipient()
+    async with (
+        held_server(server),
+        claim_renewals(settings) as renewals,
+        contextlib.AsyncExitStack() as held,
+    ):
+        pool = await create_pool(settings.database_url, max_size=2)
+        held.push_async_callback(pool.close)
+        smtp = settings.smtp.model_copy(update={"port": server.port})
+        sender = Notifier(
+            settings.model_copy(update={"smtp": smtp}),
+            pool,
+            store,
+            Mailer(smtp),
+            renewals,
+        )
+        attempt = asyncio.create_task(sender.notify(mail))
+        await until(lambda: server.arrived == 1)
+        taken = (await claim_of(renewals, mail))["sending_since"]
+        # Busy activities hold every connection of the worker's pool.
+        busy = [await pool.acquire() for _ in range(2)]
+        await asyncio.sleep(2 * short_claims.total_seconds())
+        renewed = (await claim_of(renewals, mail))["sending_since"]
+        going_on = not attempt.done() and server.dropped == 0
+        for conn in busy:
+            await pool.release(conn)
+        server.release.set()
+        await asyncio.wait({attempt})
+
+        assert renewed > taken and going_on
+        assert attempt.exception() is None
+        assert len(server.taken) == 1
+        assert await settled_sent(renewals, mail)

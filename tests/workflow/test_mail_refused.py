@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.notify import Mailer, Notifier, undeliverable
-from certflow.activity_models import Notification
+from activities.store import PlanStore
+from certflow.activity_models import ClaimRequest, Notification, PlanRegistration
 from certflow.config import Settings
 from certflow.models import DocumentRef, Role, Stage
 from starter.smtp_sink import MAX_MESSAGE_BYTES, MailSink, read_messages
@@ -37,6 +39,7 @@ from tests.support import (
     free_ports,
     mails_of,
     notify_attempts,
+    sample_plan,
     unique_plan_id,
 )
 from workflows import ExamPlanWorkflow
@@ -492,3 +495,63 @@ async def test_an_approval_report_refused_for_good_leaves_the_batch_deciding(
     # How to decide, as the report's mail says it.
     assert f"batch decide {batch_id} --approve-all" in body
     assert not list(short.iter_attachments())
+
+
+# The general manager's and finance's addresses, as configured.
+HOLD_TOLD = ["gm@certflow.example.org", "finance@certflow.example.org"]
+
+
+@pytest.mark.parametrize("refused", [HOLD_TOLD])
+async def test_plans_held_for_payment_whose_mail_was_given_up_are_told_again(
+    settings: Settings, resources: Any, refusing_sink: MailSink
+) -> None:
+    """Regression (review): a gathering marked the plans it held back for
+    their payment told before its mail went out; the mail given up, the
+    general manager heard of them from no mail, and the next gathering did
+    not tell them either, until a week had passed."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    plan = sample_plan(date(2026, 11, 4), unique_plan_id())
+    now = datetime.now(UTC)
+    await store.register_plan(
+        PlanRegistration(info=plan, workflow_id=f"test-{plan.plan_id}", started_at=now)
+    )
+    first, second, third = (f"B-{plan.plan_id}-{n}" for n in (1, 2, 3))
+    hold = {"reason": "difference", "details": {"difference": "300.00"}}
+
+    async def gathered(batch_id: str, at: datetime) -> list[str]:
+        """A gathering of ``batch_id`` holding the plan back: whom it tells."""
+        await pool.execute(
+            "INSERT INTO batch_holds (plan_id, batch_id, invoices, held_at,"
+            " last_held_at, payment_hold) VALUES ($1, $2, '[]', $3, $3, $4)"
+            " ON CONFLICT (plan_id) DO UPDATE SET batch_id = $2, last_held_at = $3",
+            plan.plan_id,
+            batch_id,
+            at,
+            hold,
+        )
+        told = await store.payment_holds_told(ClaimRequest(batch_id=batch_id, at=at))
+        return [h.plan_id for h in told]
+
+    assert await gathered(first, now) == [plan.plan_id]
+    mail = Notification(
+        plan_id="-",
+        template="batch_held_for_payment",
+        roles=[Role.FINANCE, Role.GENERAL_MANAGER],
+        fields={"batch_id": first, "count": "1", "lines": f"{plan.plan_id}：差额"},
+        idempotency_key=f"test/{first}/batch_held_for_payment",
+    )
+    await given_up(notifier(settings, resources, refusing_sink.port), mail)
+
+    # The next gathering, the same day: told, as nobody was.
+    assert await gathered(second, now + timedelta(hours=1)) == [plan.plan_id]
+    # Its mail not given up (under way, or sent): not told again.
+    await pool.execute(
+        "INSERT INTO notifications (idempotency_key, plan_id, template, recipients,"
+        " batch_id, sent_at) VALUES ($1, '-', $2, $3, $4, now())",
+        f"test/{second}/batch_held_for_payment",
+        "batch_held_for_payment",
+        HOLD_TOLD,
+        second,
+    )
+    assert await gathered(third, now + timedelta(hours=2)) == []

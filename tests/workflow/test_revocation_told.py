@@ -16,14 +16,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import ActivityEnvironment
 
 from activities.certificates import CertificateActivities
+from activities.db import create_pool
+from activities.documents import DocumentStore
+from activities.revocation import REVOKE_ACTION, revoke
 from certflow.activity_models import IssueRequest
 from certflow.config import PROJECT_DIR, Settings
-from certflow.models import Stage
+from certflow.models import Role, Stage
 from starter.cli import run
 from starter.smtp_sink import body_text
 from tests.cli.test_commands import personal_data
@@ -174,3 +178,71 @@ async def test_a_revocation_temporal_cannot_be_told_of_is_kept_for_a_resend(
     )
     assert "【补发】" in str(mail["Subject"])
     assert "撤销原因：成绩更正" in body_text(mail)
+
+
+async def test_two_revocations_in_one_plan_at_once_are_counted_one_after_the_other(
+    resources: Any,  # the migrated schema
+    worker_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    """Regression: two revocations of one plan running together each counted
+    the plan's revoked certificates before the other committed, and both
+    mails said 1 when the second was the plan's second.
+
+    Both are held at their audit row (its key taken by a transaction of the
+    test's, not committed) and let go together."""
+    pool = await create_pool(worker_settings.database_url, max_size=4)
+    try:
+        store = DocumentStore(worker_settings.documents_dir)
+        plan = await plan_with_scores(pool, store, tmp_path)
+        issued = await ActivityEnvironment().run(
+            CertificateActivities(worker_settings, pool, store).issue_certificates,
+            # A year no other test issues in, so its counter is this test's.
+            IssueRequest(plan=plan, issued_on=date(2016, 5, 9)),
+        )
+        first, second = issued.numbers[:2]
+        holder = await asyncpg.connect(worker_settings.database_url)
+        try:
+            held = holder.transaction()
+            await held.start()
+            await holder.executemany(
+                "INSERT INTO audit (plan_id, action, at, accepted, late,"
+                " idempotency_key) VALUES ($1, 'hold', now(), true, false, $2)",
+                [(plan.plan_id, f"{REVOKE_ACTION}:{n}") for n in (first, second)],
+            )
+            revocations = [
+                asyncio.create_task(
+                    revoke(
+                        pool,
+                        number,
+                        reason="成绩更正",
+                        revoked_on=date(2016, 6, 1),
+                        by="tech-zhao",
+                        role=Role.TECH_DEPT,
+                    )
+                )
+                for number in (first, second)
+            ]
+            # Both have revoked their certificate and wait at the audit row.
+            await _waiting_at_audit(pool, 2)
+            await held.rollback()
+            told = await asyncio.gather(*revocations)
+        finally:
+            await holder.close()
+    finally:
+        await pool.close()
+
+    assert sorted(r.revoked_in_plan for r in told) == [1, 2]
+
+
+async def _waiting_at_audit(pool: Any, sessions: int) -> None:
+    """Wait until ``sessions`` sessions wait for a lock to write an audit row."""
+    for _ in range(300):
+        waiting = await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query LIKE '%INSERT INTO audit%' AND datname = current_database()"
+        )
+        if waiting >= sessions:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the revocations never reached their audit rows")

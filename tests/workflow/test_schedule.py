@@ -320,6 +320,16 @@ async def test_workers_starting_together_ensure_one_schedule_without_an_error(
         said = [r.getMessage() for r in caplog.records if r.name == schedules.__name__]
         assert sum(line.startswith("batch schedule created") for line in said) == 1
         assert sum(line.startswith("batch schedule left") for line in said) == 1
+        # Not applied means a changed setting silently kept its old times:
+        # said at WARNING, naming the setting and what to do.
+        [left] = [
+            r
+            for r in caplog.records
+            if r.getMessage().startswith("batch schedule left")
+        ]
+        assert left.levelno == logging.WARNING
+        assert f"batch_schedule={dev.batch_schedule}" in left.getMessage()
+        assert "restart a worker" in left.getMessage()
         assert sum(line.startswith("mailbox poller running") for line in said) == 2
 
         client = replicas[0]

@@ -1,0 +1,12 @@
+-- certflow schema, version 27: the stamp of the plan's last stage write.
+--
+-- A plan's row orders its writes by the workflow time each was stamped with
+-- (updated_at): a write of the stage or of the deadlines older than the row
+-- leaves it as it is. Releasing a plan the general manager sent back moves
+-- its row out of the approval stage unless the plan already wrote a newer
+-- stage; it compared updated_at, which deadline writes move too, so a write
+-- of deadlines stamped after the decision left the row awaiting approval in
+-- no batch, and a batch gathering before the plan wrote its new stage took
+-- it again. stage_at is moved by stage writes only; a row without one (from
+-- before) is read by its updated_at, as before.
+ALTER TABLE plans ADD COLUMN IF NOT EXISTS stage_at timestamptz;
