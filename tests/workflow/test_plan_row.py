@@ -21,7 +21,13 @@ from certflow.models import Stage
 from certflow.timeutil import end_of_day
 from tests.support import PlanDriver
 
-pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.timeout(180),
+    # The row's deadlines between stage changes are withdrawn (see
+    # ExamPlanWorkflow._keeps_row): these tests come back with them.
+    pytest.mark.skip(reason="plan-row deadline writes withdrawn before release"),
+]
 
 POLICY = DeadlinePolicy(
     remind_before=[timedelta(days=3), timedelta(days=1)],
