@@ -21,13 +21,7 @@ from certflow.models import Stage
 from certflow.timeutil import end_of_day
 from tests.support import PlanDriver
 
-pytestmark = [
-    pytest.mark.asyncio(loop_scope="session"),
-    pytest.mark.timeout(180),
-    # The row's deadlines between stage changes are withdrawn (see
-    # ExamPlanWorkflow._keeps_row): these tests come back with them.
-    pytest.mark.skip(reason="plan-row deadline writes withdrawn before release"),
-]
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
 
 POLICY = DeadlinePolicy(
     remind_before=[timedelta(days=3), timedelta(days=1)],
@@ -53,12 +47,29 @@ async def row_matches(pool: Any, status: PlanStatus) -> tuple[bool, datetime | N
     )
 
 
+async def runs_of(driver: PlanDriver) -> int:
+    """How many runs the plan's workflow has had (each continue-as-new adds one)."""
+    runs, run_id = 0, None
+    while True:
+        runs += 1
+        handle = driver.client.get_workflow_handle(driver.h.id, run_id=run_id)
+        async for event in handle.fetch_history_events():
+            started = event.workflow_execution_started_event_attributes
+            run_id = started.continued_execution_run_id or None
+            break
+        if run_id is None:
+            return runs
+
+
+# One run throughout, and a run per action (each the last of its run: the new
+# run writes the row at its start).
+@pytest.mark.parametrize("update_limit", [1000, 1])
 async def test_the_row_follows_the_submission_deadline_and_its_passing(
-    make_driver: Any, resources: Any
+    make_driver: Any, resources: Any, update_limit: int
 ) -> None:
     pool, _ = resources
     driver: PlanDriver = await make_driver()
-    await driver.start(policy=POLICY)
+    await driver.start(policy=POLICY, update_limit=update_limit)
     deadline = end_of_day(driver.plan.exam_end_date + timedelta(days=15))
 
     status = await driver.wait_for(lambda s: s.next_deadline is not None)
@@ -73,6 +84,7 @@ async def test_the_row_follows_the_submission_deadline_and_its_passing(
     status = await driver.wait_for(lambda s: s.stage is Stage.CONSISTENCY_REVIEW)
     status = await driver.wait_for(lambda s: bool(s.owed))
     assert await row_matches(pool, status) == (False, None)
+    assert await runs_of(driver) >= (6 if update_limit == 1 else 1)
 
 
 async def test_the_row_holds_the_payment_deadline_opened_after_the_stage(
@@ -89,3 +101,55 @@ async def test_the_row_holds_the_payment_deadline_opened_after_the_stage(
 
     assert status.next_deadline == end_of_day(status.publicity.payment_deadline_day)
     assert await row_matches(pool, status) == (False, status.next_deadline)
+
+
+async def events_of_run_taking(driver: PlanDriver, update: str) -> list[str]:
+    """The events of the run that took the update named ``update``, by kind,
+    with the activity type of each activity scheduled."""
+    run_id: str | None = None
+    while True:
+        handle = driver.client.get_workflow_handle(driver.h.id, run_id=run_id)
+        events: list[str] = []
+        took = False
+        async for event in handle.fetch_history_events():
+            kind = str(event.WhichOneof("attributes")).removesuffix("_event_attributes")
+            if event.HasField("workflow_execution_started_event_attributes"):
+                started = event.workflow_execution_started_event_attributes
+                run_id = started.continued_execution_run_id or None
+            if event.HasField("workflow_execution_update_accepted_event_attributes"):
+                accepted = event.workflow_execution_update_accepted_event_attributes
+                took = took or accepted.accepted_request.input.name == update
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                scheduled = event.activity_task_scheduled_event_attributes
+                kind = f"{kind}:{scheduled.activity_type.name}"
+            events.append(kind)
+        if took:
+            return events
+        assert run_id is not None, f"no run took {update}"
+
+
+async def test_a_runs_last_action_leaves_the_row_to_the_next_run(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: the run taking its last action (its update limit) wrote
+    the row's new deadlines, and waited for the write before continuing as
+    new; a status query sent in that wait was never answered on the test
+    server (every run of a plan continuing as new after each action). The
+    run's last action asks no write of the row: it continues as new when the
+    action is answered, and the new run writes the row at its start."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.start(policy=POLICY, update_limit=1)
+    await driver.submit_everything()
+    status = await driver.wait_for(
+        lambda s: s.stage is Stage.CONSISTENCY_REVIEW and bool(s.owed)
+    )
+    assert await row_matches(pool, status) == (False, None)
+
+    events = await events_of_run_taking(driver, "confirm_score_summary")
+    after = events[events.index("workflow_execution_update_accepted") :]
+    assert "activity_task_scheduled:record_deadlines" not in after
+    assert after[-2:] == [
+        "workflow_execution_update_completed",
+        "workflow_execution_continued_as_new",
+    ]
