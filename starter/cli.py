@@ -2519,7 +2519,12 @@ async def list_plans(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
-    """Print every change of one candidate's scores: who, when, why, old, new."""
+    """Print every change of one candidate's scores: who, when, why, old, new.
+
+    The scores and reasons are the readers' of correction requests
+    (``CORRECTION_READERS``); other roles are refused as by ``show``.
+    """
+    actor_allowed(args, CORRECTION_READERS, "cli.correction_history_not_allowed")
     pool = await ctx.pool()
     rows = await pool.fetch(
         """
@@ -2556,8 +2561,9 @@ async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
 
 
 # Who may read what a plan's correction requests ask (the candidate, scores,
-# the reason, the requester): the regional manager deciding them, the info
-# center entering and applying them, and administrators.
+# the reason, the requester) and a candidate's score history (``history``):
+# the regional manager deciding them, the info center entering and applying
+# them, and administrators.
 CORRECTION_READERS = frozenset({Role.REGIONAL_MANAGER, Role.INFO_CENTER, Role.ADMIN})
 
 

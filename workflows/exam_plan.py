@@ -511,6 +511,20 @@ def _today() -> date:
     return cst_date(workflow.now())
 
 
+def _correction_dated_in_future(req: CorrectionSubmission) -> Refusal | None:
+    """Refuse a request staff enter dated after today (CST).
+
+    A request read from mail (``source_key``) counts from when the mailbox got
+    it; one staff enter without a mail is dated by whoever enters it, and a
+    later day would file it as if it came on a day that has not come.
+    """
+    if req.source_key is not None or req.received_at is None:
+        return None
+    return date_after_today(
+        "plan.correction_received_in_future", cst_date(req.received_at), _today()
+    )
+
+
 def _counted(
     handler: Callable[Concatenate[ExamPlanWorkflow, _P], Awaitable[_R]],
 ) -> Callable[Concatenate[ExamPlanWorkflow, _P], Awaitable[_R]]:
@@ -2131,7 +2145,13 @@ class ExamPlanWorkflow:
     @submit_correction.validator
     def _check_correction(self, req: CorrectionSubmission) -> None:
         self._check_not_draining()
-        _refuse_first(self._correction_submission_refusal(req))
+        _refuse_first(
+            self._correction_submission_refusal(req),
+            # Only here: a day not after today when this lets it through is
+            # not after today at its turn either, and a replay runs no
+            # validator, so a request recorded before this check replays.
+            _correction_dated_in_future(req),
+        )
 
     def _correction_submission_refusal(
         self, req: CorrectionSubmission

@@ -275,8 +275,10 @@ async def test_whole_plan_through_the_command(
         *MANAGER, "correction", "decide", plan_id, request_id, "--approve"
     )
     applied = await certflow(*INFO, "correction", "apply", plan_id, request_id)
-    history = await certflow("correction", "history", plan_id, "2026110412012")
-    nothing = await certflow("correction", "history", plan_id, "2026110412001")
+    history = await certflow(
+        *MANAGER, "correction", "history", plan_id, "2026110412012"
+    )
+    nothing = await certflow(*INFO, "correction", "history", plan_id, "2026110412001")
 
     assert decided.status == 0 and applied.status == 0
     update_file = re.search(r"生成的文件：(\S+)", applied.out)

@@ -23,6 +23,8 @@ INFO = ["--as", "info_center", "--person", "ic-li"]
 MANAGER = ["--as", "regional_manager", "--person", "rm-zhou"]
 SITE = ["--as", "site", "--person", "whjt-kaowu", "--site", "HB-WH-0031"]
 LEAD = ["--as", "lead_evaluator", "--person", "ZCX-E-0107"]  # the sample plan's
+FINANCE = ["--as", "finance", "--person", "fin-he"]
+ADMIN = ["--as", "admin", "--person", "admin-liu"]
 # Seq 4 of the sample summary: 陈思彬, theory 53.10; seq 12: 雷芳彬, practical 50.10.
 SEQ_4, SEQ_12 = "2026110412004", "2026110412012"
 REQUESTER = "王喆/武汉市交通职业技术学校"
@@ -158,3 +160,39 @@ async def test_the_requester_is_told_the_outcome_at_a_site_address_only(
         "实操成绩由 50.10 改为 60.10" in told and "考核结果由 不合格 改为 合格" in told
     )
     assert "陈思彬" not in said and "雷芳彬" not in told
+
+
+async def test_a_candidates_score_history_is_for_the_readers_of_requests_only(
+    certflow: Certflow, new_driver: PlanDriver
+) -> None:
+    """Regression: ``correction history`` printed a candidate's scores, who
+    changed them and why to any role (or none given), while ``correction
+    show`` kept the requests to the regional manager, the info center and
+    administrators. History keeps to them too, refused to others as show is."""
+    plan_id = await _taking_requests(new_driver)
+    request_id = await _filed(
+        certflow,
+        _submit(plan_id, SEQ_12, "practical", "--published", "50.1",
+                "--requested", "60.10", "--reason", "实操评分表抄录错误"),
+    )  # fmt: skip
+    await certflow(*MANAGER, "correction", "decide", plan_id, request_id, "--approve")
+    applied = await certflow(*INFO, "correction", "apply", plan_id, request_id)
+    assert applied.status == 0, applied.out
+
+    for reader in (MANAGER, INFO, ADMIN):
+        read = await certflow(*reader, "correction", "history", plan_id, SEQ_12)
+        assert read.status == 0, read.out
+        assert request_id in read.out and "60.10" in read.out
+    for role, other in (("site", SITE), ("lead_evaluator", LEAD),
+                        ("finance", FINANCE)):  # fmt: skip
+        history = await certflow(*other, "correction", "history", plan_id, SEQ_12)
+        shown = await certflow(*other, "correction", "show", plan_id)
+        assert history.status == shown.status == 2, history.out
+        named = t(f"roles.{role}")
+        assert history.out.strip() == t(
+            "cli.correction_history_not_allowed", role=named
+        )
+        assert shown.out.strip() == t("cli.correction_show_not_allowed", role=named)
+        assert request_id not in history.out and "60.10" not in history.out
+    nobody = await certflow("correction", "history", plan_id, SEQ_12)
+    assert nobody.status == 2 and nobody.out.strip() == t("cli.actor_missing")

@@ -187,7 +187,7 @@ CODES = {
     "admission": ([*INFO, "correction", "submit", PLAN, "--admission", ID_NUMBER,
                    "--field", "theory", "--requested", "60", "--reason", "漏登"],
                   "cli.admission_is_id_number"),
-    "history": (["correction", "history", PLAN, "110105194912310021"],
+    "history": ([*INFO, "correction", "history", PLAN, "110105194912310021"],
                 "cli.admission_is_id_number"),
     "mailbox_plan": ([*ACTING_INFO, "mailbox", "assign", "0123456789ab", ID_NUMBER,
                       "--admission", "A1", "--field", "theory", "--requested", "60",

@@ -320,14 +320,16 @@ async def test_the_correction_history_of_an_unknown_plan_says_it_is_not_found(
     )
 
     unknown = await certflow(
-        "correction", "history", "P2026-9999-0001", "2026110412012"
+        *INFO, "correction", "history", "P2026-9999-0001", "2026110412012"
     )
-    known = await certflow("correction", "history", plan.plan_id, "2026110412012")
+    known = await certflow(
+        *INFO, "correction", "history", plan.plan_id, "2026110412012"
+    )
     wide = "２０２６１１０４１２０１２"
-    full_width = await certflow("correction", "history", plan.plan_id, wide)
+    full_width = await certflow(*INFO, "correction", "history", plan.plan_id, wide)
     typo = "黎芬 " + "9" * 500
     capsys.readouterr()
-    pasted = await certflow("correction", "history", plan.plan_id, typo)
+    pasted = await certflow(*INFO, "correction", "history", plan.plan_id, typo)
     refused = capsys.readouterr().err
 
     assert full_width.out == known.out

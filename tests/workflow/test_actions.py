@@ -535,6 +535,35 @@ async def test_correction_before_publicity_opens_is_refused_with_the_first_day(
     assert (await driver.h.execute_update(wf.submit_correction, first_day)).accepted
 
 
+async def test_a_request_staff_enter_dated_after_today_is_refused_with_both_days(
+    make_driver: Any,
+) -> None:
+    """Regression: a request staff entered (no mail) dated a day that had not
+    come was filed, as if received then, as long as it was before the
+    cut-off. It is refused naming the date given and today; one dated later
+    today is taken."""
+    driver: PlanDriver = await make_driver()
+    await driver.reach_publicity()
+    await driver.open_publicity()
+    today = await driver.today()
+    tomorrow = today + timedelta(days=1)
+    ahead = MISSED_THEORY.model_copy(update={"received_at": start_of_day(tomorrow)})
+
+    answer = await refusal_text(driver.h.execute_update(wf.submit_correction, ahead))
+
+    assert answer == "future_date: " + t(
+        "plan.correction_received_in_future",
+        day=tomorrow.isoformat(),
+        today=today.isoformat(),
+    )
+    assert "received_at" in answer
+    assert (await driver.status()).correction_states == {}
+    late = end_of_day(today) - timedelta(seconds=1)
+    tonight = MISSED_THEORY.model_copy(update={"received_at": late})
+    filed = await driver.h.execute_update(wf.submit_correction, tonight)
+    assert filed.accepted, filed.message
+
+
 async def test_payment_and_org_signoff_run_in_parallel_in_any_order(
     make_driver: Any, resources: Any
 ) -> None:
