@@ -116,7 +116,9 @@ class Demo:
         try:
             result: ActionResult = await handle.execute_update(update, arg)
         except WorkflowUpdateFailedError as err:
-            await self.say(f"  {label}: {update.__name__} refused: {err.cause}")
+            # The refusal as staff read it, without its internal type.
+            reason = getattr(err.cause, "message", None) or str(err.cause)
+            await self.say(f"  {label}: {update.__name__} refused: {reason}")
             return None
         mark = "accepted" if result.accepted else "refused"
         await self.say(f"  {label}: {update.__name__} {mark}: {result.message}")
@@ -382,7 +384,8 @@ class Demo:
         await self.say("Stage 9 · approval batch for the general manager")
         for handle in handles.values():
             await self.wait_stage(handle, Stage.AWAITING_APPROVAL)
-        batch_id = new_batch_id(datetime.now(UTC))
+        # Named by the demo's clock, as the plans' days are.
+        batch_id = new_batch_id(await self.env.get_current_time())
         batch = await self.client.start_workflow(
             ApprovalBatchWorkflow.run,
             BatchInput(

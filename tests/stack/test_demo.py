@@ -54,6 +54,16 @@ async def test_the_demo_ends_with_verifiable_and_revoked_certificates(
     # Each plan's invoice is recorded: a demo number of an old form was once
     # refused by the invoice number check, and the demo went on without one.
     assert len(re.findall(r"record_invoice accepted", out)) == 2, out
+    # A refusal reads as staff read it: its internal type (wrong_role:) and
+    # the batch named by the real clock, not the demo's, once showed.
+    refusals = re.findall(r"refused: (.*)", out)
+    assert refusals, out
+    assert not any(re.match(r"[a-z_]+: ", r) for r in refusals), refusals
+    batch = re.search(r"\bB(\d{8})-\d{6}\b", out)
+    assert batch is not None, out
+    day = re.search(r"\[(\d{4})-(\d{2})-(\d{2}) \d{2}:\d{2} CST\] Stage 9", out)
+    assert day is not None, out
+    assert batch.group(1) == "".join(day.groups()), out
 
     issued = [int(n) for n in re.findall(r": issued, (\d+) e-certificates", out)]
     assert len(issued) == 2 and all(n > 0 for n in issued), out
