@@ -52,12 +52,14 @@ def problem(
     row: int | None = None,
     column: str | None = None,
     value: str | None = None,
+    key: str | None = None,
     **fields: object,
 ) -> Problem:
-    """Build a Problem whose message is the catalogue's ``intake.<code>``."""
+    """Build a Problem whose message is the catalogue's ``intake.<code>``
+    (``intake.<key>`` where one code is said in several ways)."""
     return Problem(
         code=code,
-        message=t(f"intake.{code}", **fields),
+        message=t(f"intake.{key or code}", **fields),
         sheet=sheet,
         row=row,
         column=column,
