@@ -26,7 +26,7 @@ from certflow.intake.cells import (
     lost_digits,
     unwrap_text_formula,
 )
-from certflow.intake.container import Refusal
+from certflow.intake.container import Format, Refusal
 from certflow.intake.layout import (
     IDENTITY_COLUMNS,
     SYNONYMS,
@@ -176,7 +176,12 @@ def locate(
     grid, table = max(found, key=lambda pair: len(pair[1].data_rows))
     if repeated := _repeated_columns(table, reads):
         return repeated
-    notes = [t("intake.note_sheet_used", sheet=grid.name, document=document)]
+    # A CSV file has no sheet: its one grid is only called "CSV".
+    notes = [
+        t("intake.note_csv_used", document=document)
+        if book.format is Format.CSV
+        else t("intake.note_sheet_used", sheet=grid.name, document=document)
+    ]
     also = [g.name for g, _ in found if g is not grid]
     if also:
         notes.append(
