@@ -37,7 +37,7 @@ from certflow.intake.common import (
     formula_without_result,
     refusal_problem,
 )
-from certflow.intake.container import Refusal
+from certflow.intake.container import Format, Refusal
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.workbook import Grid, open_workbook
 from certflow.mail_address import is_mail_address
@@ -183,7 +183,11 @@ def read_invoice_details(
 
     check = _Check(grid, _column_names(grid, entries))
     values = check.collect(entries)
-    notes = [t("invoice.note_sheet_used", sheet=grid.name)]
+    notes = [
+        t("invoice.note_csv_used")
+        if book.format is Format.CSV
+        else t("invoice.note_sheet_used", sheet=grid.name)
+    ]
     notes.extend(check.notes)
     if check.problems:
         return InvoiceReading(accepted=False, problems=check.problems, notes=notes)

@@ -1545,6 +1545,17 @@ SCAN_EMPTY = "cli.scan_empty"
 
 
 _REQUEST_ID = _flag("request_id", "request_id", type=_request_id)
+# The last part of a request's number (C001), as its plan numbers them.
+_SHORT_REQUEST_ID = re.compile(r"C\d+")
+
+
+async def full_request_id(ctx: Context, args: argparse.Namespace) -> None:
+    """``C001`` names the plan's request ``P…-C001``, as ``correction show``
+    takes it: the plan numbers its requests so, and the plan is given."""
+    if _SHORT_REQUEST_ID.fullmatch(args.field_request_id):
+        args.field_request_id = f"{args.plan_id}-{args.field_request_id}"
+
+
 # Optional reasons default to None (argparse would run a "" default through
 # ``reason_argument``); ``PlanAction.request`` then uses the model's default.
 _REASON = _flag("--reason", "reason", type=reason_argument, default=None)
@@ -1797,12 +1808,14 @@ PLAN_ACTIONS: list[PlanAction] = [
             _flag("--approve", "approve", action="store_true"),
             _flag("--reject", None, action="store_true"),
         ),
+        verify=full_request_id,
     ),
     PlanAction(
         ("correction", "apply"),
         "apply_correction",
         CorrectionApply,
         (_REQUEST_ID,),
+        verify=full_request_id,
     ),
     PlanAction(
         ("application",),

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import tomllib
+import zipfile
 from datetime import date, datetime, timedelta
 from pathlib import PurePath
 
@@ -23,7 +24,8 @@ from certflow.calendar.schedule import (
     check_schedule,
 )
 from certflow.config import toml_error_position
-from certflow.intake.container import is_blank
+from certflow.i18n import t
+from certflow.intake.container import OLE2_MAGIC, ZIP_MAGICS, is_blank
 from certflow.models import Problem
 
 _HOLIDAY_KINDS = {"holiday", "放假", "休"}
@@ -45,6 +47,10 @@ def load_schedule_file(
     if is_blank(data):
         # Not "unreadable": there is nothing to read, whatever its form.
         raise ScheduleError([calendar_problem("file_empty")])
+    form = _binary_form(data)
+    if form is not None:
+        named = t(f"calendar.form_{form}")
+        raise ScheduleError([calendar_problem("file_not_text", form=named)])
     text = _decode(data)
     digest = hashlib.sha256(data).hexdigest()[:12]
     suffix = PurePath(filename_hint or "").suffix.lower()
@@ -62,6 +68,34 @@ def load_schedule_file(
             [calendar_problem("year_mismatch", found=schedule.year, expected=year)]
         )
     return check_schedule(schedule)
+
+
+def _binary_form(data: bytes) -> str | None:
+    """What a file that is no text at all is, by its content (not its name):
+    a workbook, a zip, a PDF or an image (the end of its ``calendar.form_``
+    key); None for anything else."""
+    if data.startswith(ZIP_MAGICS):
+        try:
+            names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+        except (zipfile.BadZipFile, OSError, ValueError):
+            names = set()
+        if "xl/workbook.xml" in names or "xl/workbook.bin" in names:
+            return "xlsx"
+        if "mimetype" in names and "content.xml" in names:
+            return "ods"
+        return "zip"
+    for magic, form in _BINARY_MAGICS:
+        if data.startswith(magic):
+            return form
+    return None
+
+
+_BINARY_MAGICS = (
+    (OLE2_MAGIC, "ole2"),
+    (b"%PDF", "pdf"),
+    (b"\x89PNG", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+)
 
 
 def _decode(data: bytes) -> str:

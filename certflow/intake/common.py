@@ -26,7 +26,7 @@ from certflow.intake.cells import (
     lost_digits,
     unwrap_text_formula,
 )
-from certflow.intake.container import Refusal
+from certflow.intake.container import Format, Refusal
 from certflow.intake.layout import (
     IDENTITY_COLUMNS,
     SYNONYMS,
@@ -52,12 +52,14 @@ def problem(
     row: int | None = None,
     column: str | None = None,
     value: str | None = None,
+    key: str | None = None,
     **fields: object,
 ) -> Problem:
-    """Build a Problem whose message is the catalogue's ``intake.<code>``."""
+    """Build a Problem whose message is the catalogue's ``intake.<code>``
+    (``intake.<key>`` where one code is said in several ways)."""
     return Problem(
         code=code,
-        message=t(f"intake.{code}", **fields),
+        message=t(f"intake.{key or code}", **fields),
         sheet=sheet,
         row=row,
         column=column,
@@ -174,7 +176,12 @@ def locate(
     grid, table = max(found, key=lambda pair: len(pair[1].data_rows))
     if repeated := _repeated_columns(table, reads):
         return repeated
-    notes = [t("intake.note_sheet_used", sheet=grid.name, document=document)]
+    # A CSV file has no sheet: its one grid is only called "CSV".
+    notes = [
+        t("intake.note_csv_used", document=document)
+        if book.format is Format.CSV
+        else t("intake.note_sheet_used", sheet=grid.name, document=document)
+    ]
     also = [g.name for g, _ in found if g is not grid]
     if also:
         notes.append(
@@ -525,9 +532,58 @@ def _missing_columns(
     if not best:
         return problem("no_header", document=document)
     missing = "、".join(SYNONYMS[c][0] for c in sorted(required - best))
+    for grid in sheets:
+        other = _looks_like(grid, document)
+        if other is not None:
+            key, upload, evidence = other
+            return problem(
+                "looks_like_other",
+                sheet=grid.name,
+                columns=missing,
+                document=document,
+                other=t(f"intake.{key}"),
+                upload=upload,
+                evidence="、".join(f"“{SYNONYMS[c][0]}”" for c in evidence),
+            )
     return problem(
         "missing_columns", sheet=best_sheet, columns=missing, document=document
     )
+
+
+# The documents an upload may be mistaken for, told by their header: the
+# catalogue key of the document, the upload it belongs to (``certflow upload
+# …``) and the columns that tell it, each group by one column at least. A
+# summary has score columns; an evaluators' sheet a staff id; a candidates'
+# sheet admission numbers and a sign-in column (a summary has the first).
+_LOOKALIKES: tuple[tuple[str, str, tuple[tuple[Column, ...], ...]], ...] = (
+    (
+        "document_summary",
+        "summary",
+        ((Column.NAME,), (Column.PRACTICAL, Column.THEORY, Column.TOTAL)),
+    ),
+    ("document_evaluator_sign_in", "evaluators", ((Column.NAME,), (Column.STAFF_ID,))),
+    (
+        "document_candidate_sign_in",
+        "candidates",
+        (
+            (Column.NAME,),
+            (Column.ADMISSION_NUMBER,),
+            (Column.SIGNATURE, Column.SIGN_TIME),
+        ),
+    ),
+)
+_TELLING = frozenset(c for _, _, groups in _LOOKALIKES for g in groups for c in g)
+
+
+def _looks_like(grid: Grid, document: str) -> tuple[str, str, list[Column]] | None:
+    """The other document ``grid``'s header says it is, if any: its catalogue
+    key, its upload and the telling columns (the name column left out)."""
+    named = best_partial_match(grid, set(_TELLING))
+    for key, upload, groups in _LOOKALIKES:
+        found = [[c for c in group if c in named] for group in groups]
+        if all(found) and t(f"intake.{key}") != document:
+            return key, upload, [group[0] for group in found[1:]]
+    return None
 
 
 def name_too_long(

@@ -55,7 +55,7 @@ from certflow.models import (
     PlanInfo,
     Problem,
 )
-from certflow.privacy import mask_id_number, mask_name
+from certflow.privacy import mask_id_number, mask_id_numbers_in, mask_name
 from certflow.text import normalise_name
 
 CENT = Decimal("0.01")
@@ -312,6 +312,7 @@ class _RowChecker:
         row: int,
         column: Column | None,
         value: str = "",
+        key: str | None = None,
         **fields: object,
     ) -> None:
         header = self.table.headers.get(column) if column else None
@@ -322,6 +323,7 @@ class _RowChecker:
                 row=row,
                 column=header,
                 value=value,
+                key=key,
                 **fields,
             )
         )
@@ -597,12 +599,46 @@ class _RowChecker:
             return None, True
         value = decimal_of(raw)
         if value is None:
-            self._add("score_not_a_number", row, column, text)
+            key, fields = _not_a_number(text)
+            shown = mask_id_numbers_in(text)
+            self._add("score_not_a_number", row, column, shown, key=key, **fields)
             return None, False
         if (fault := score_fault(value)) is not None:
             self._add(fault, row, column, _plain(value))
             return value, False
         return value, True
+
+
+def _not_a_number(text: str) -> tuple[str, dict[str, str]]:
+    """How to say that the score ``text`` is no number: the catalogue key and
+    its fields. A number in a notation other than plain decimal (``1e1``,
+    ``0x10``, ``Infinity``, digits of another script) is told so; a letter
+    typed for a digit (``74o``) is named; anything else is just no number."""
+    try:
+        Decimal(text)
+    except ArithmeticError:
+        pass
+    else:
+        return "score_not_a_number", {}
+    try:
+        int(text, 0)
+    except ValueError:
+        pass
+    else:
+        return "score_not_a_number", {}
+    mistyped = [letter for letter in text if letter in _LETTERS_FOR_DIGITS]
+    if mistyped and decimal_of(text.translate(_AS_DIGITS)) is not None:
+        letter = mistyped[0]
+        return "score_letter_for_digit", {
+            "letter": letter,
+            "digit": _LETTERS_FOR_DIGITS[letter],
+        }
+    return "score_not_numeric", {}
+
+
+# Letters typed for the digits they look like.
+_LETTERS_FOR_DIGITS = {"o": "0", "O": "0", "l": "1", "I": "1"}
+_AS_DIGITS = str.maketrans(_LETTERS_FOR_DIGITS)
 
 
 def _plain(value: Decimal) -> str:

@@ -156,6 +156,10 @@ def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
     text = decode_text(data)
     if isinstance(text, Refusal):
         return text
+    # Text with no comma, tab or semicolon anywhere has no columns: no table
+    # at all (a key file, a note), whatever its name says.
+    if not _SEPARATORS.search(text):
+        return Refusal("unsupported_format", {})
     head = text[:4096].split("\n", 5)[:5]
     first_line = head[0]
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
@@ -202,3 +206,4 @@ def _unclosed_quote(text: str) -> int | None:
 
 
 _QUOTE_OR_NEWLINE = re.compile(r'["\n]')
+_SEPARATORS = re.compile(r"[,\t;]")

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from openpyxl import Workbook
 
 from certflow.calendar import (
     NoticeError,
@@ -351,3 +352,32 @@ def test_holiday_periods_are_the_notices_from_either_source(
     assert from_notice == NOTICE_2026_PERIODS
     assert from_package == NOTICE_2026_PERIODS
     assert sum((last - first).days + 1 for first, last in from_notice) == 33
+
+
+@pytest.mark.parametrize("hint", ["2027.xlsx", "2027.csv", None])
+def test_a_workbook_given_as_the_calendar_says_it_must_be_csv(
+    hint: str | None, tmp_path: Path
+) -> None:
+    """Staff trial: an xlsx given to ``calendar load`` was said to be in an
+    unknown text encoding ("请以 UTF-8 保存"), which says nothing of the cause."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["date", "kind"])
+    sheet.append(["2027-01-01", "holiday"])
+    book.save(tmp_path / "2027.xlsx")
+
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file((tmp_path / "2027.xlsx").read_bytes(), hint)
+
+    assert codes(raised.value) == ["file_not_text"]
+    message = raised.value.problems[0].message
+    assert "xlsx" in message and "CSV 文件" in message
+
+
+def test_a_pdf_given_as_the_calendar_is_named_as_such() -> None:
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(b"%PDF-1.7\n\xe2\xe3\xcf\xd3\n1 0 obj", "2027.csv")
+
+    assert codes(raised.value) == ["file_not_text"]
+    assert "PDF" in raised.value.problems[0].message

@@ -175,8 +175,14 @@ async def test_a_candidates_score_history_is_for_the_readers_of_requests_only(
         _submit(plan_id, SEQ_12, "practical", "--published", "50.1",
                 "--requested", "60.10", "--reason", "实操评分表抄录错误"),
     )  # fmt: skip
-    await certflow(*MANAGER, "correction", "decide", plan_id, request_id, "--approve")
-    applied = await certflow(*INFO, "correction", "apply", plan_id, request_id)
+    # Decided and applied by the short form, as ``correction show`` takes it
+    # (staff trial: ``correction decide P C001`` answered 不存在).
+    short = request_id.rsplit("-", 1)[1]
+    assert short == "C001"
+    decided = await certflow(*MANAGER, "correction", "decide", plan_id, short.lower(),
+                             "--approve")  # fmt: skip
+    assert decided.status == 0, decided.out
+    applied = await certflow(*INFO, "correction", "apply", plan_id, short)
     assert applied.status == 0, applied.out
 
     for reader in (MANAGER, INFO, ADMIN):

@@ -21,7 +21,9 @@ from certflow.intake import (
     read_candidate_sign_in,
     read_score_summary,
 )
+from certflow.invoice import read_invoice_details
 from tests.intake.conftest import SAMPLES
+from tests.intake.test_invoice_details import HONEST, csv_form
 from tests.support import sample_plan
 
 PLAN = sample_plan(date(2026, 11, 4))
@@ -222,3 +224,21 @@ def test_any_other_formula_in_an_id_cell_is_refused_as_before(cell: str) -> None
     reading = read_score_summary("\r\n".join(lines).encode("gbk"), PLAN)
 
     assert [(p.row, p.column) for p in reading.problems] == [(2, "身份证号码")]
+
+
+def test_a_csv_is_said_to_be_read_as_csv_not_as_a_sheet() -> None:
+    """Staff trial: the note of a CSV upload said 已读取工作表“CSV”, a sheet
+    the file does not have; a workbook's note still names its sheet."""
+    csv_data = (SAMPLES / "P2026-1104-0412-成绩汇总表-gbk.csv").read_bytes()
+    xlsx_data = (SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx").read_bytes()
+
+    read = read_score_summary(csv_data, PLAN)
+    assert read.accepted and read.notes[0] == "已按 CSV 文件读取成绩汇总表"
+    assert not any("工作表" in note for note in read.notes)
+    workbook = read_score_summary(xlsx_data, PLAN)
+    assert workbook.notes[0] == "已读取工作表“成绩汇总”作为成绩汇总表"
+
+    rows = [["院校发票信息收集表"], [], ["项目", "内容"]]
+    rows += [[label, value] for label, value in HONEST.items()]
+    invoice = read_invoice_details(csv_form(rows, "gbk"))
+    assert invoice.accepted and invoice.notes[0] == "已按 CSV 文件读取发票信息"

@@ -9,7 +9,12 @@ import tracemalloc
 import zipfile
 from pathlib import Path
 
-from certflow.intake import IntakeLimits, read_score_summary
+from certflow.intake import (
+    IntakeLimits,
+    read_candidate_sign_in,
+    read_evaluator_sign_in,
+    read_score_summary,
+)
 from certflow.intake.container import _scan_biff_globals
 from certflow.models import PlanInfo
 from tests.intake.conftest import (
@@ -169,6 +174,32 @@ def test_a_compound_file_without_a_workbook_is_unsupported(plan: PlanInfo) -> No
         data = data.replace(old.encode("utf-16-le"), new.encode("utf-16-le"))
 
     assert _codes(data, plan) == ["unsupported_format"]
+
+
+# A key file as ``openssl genpkey`` writes it (a throwaway key, made for this test).
+_PEM = b"""-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIHb4s2N8pIhc0rL8nUjJ9e8VxnfT8QnYkVwZ2v6zKQyH
+-----END PRIVATE KEY-----
+"""
+
+
+def test_text_without_any_column_is_an_unrecognised_format(plan: PlanInfo) -> None:
+    """Staff trial: a key file named .xlsx was read as a CSV and refused as a
+    summary without its header (请使用模板), while a real image is refused as
+    a format intake does not read. Text with no comma, tab or semicolon has
+    no columns: it is refused as the image is, whatever its name."""
+    for data in (_PEM, "成绩请见附件\n周建国\n".encode("gbk")):
+        assert _codes(data, plan) == ["unsupported_format"]
+        for reader in (read_candidate_sign_in, read_evaluator_sign_in):
+            codes = [p.code for p in reader(data, plan).problems]
+            assert codes == ["unsupported_format"]
+    # An image (a PNG's signature and header) is refused as before.
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01" + b"\x00" * 64
+    assert _codes(png, plan) == ["unsupported_format"]
+    # Comma-separated text is still read as a CSV.
+    assert _codes("姓名,准考证号\n黎芬,2026110412001\n".encode(), plan) == [
+        "missing_columns"
+    ]
 
 
 def test_a_truncated_compound_file_is_damaged(plan: PlanInfo) -> None:

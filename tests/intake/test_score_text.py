@@ -15,6 +15,7 @@ import pytest
 from certflow.intake import read_score_summary
 from certflow.intake.vocabulary import parse_score
 from certflow.models import PlanInfo
+from certflow.privacy import mask_id_numbers_in
 from tests.corpus.intake.make_corpus import HEADER, csv_bytes, row, workbook
 
 NOT_PLAIN = ["1e1", "1E1", "10e0", "0x10", "١٠", "Infinity", "NaN", "+10", ".5"]
@@ -34,6 +35,39 @@ def test_a_text_score_that_is_no_plain_decimal_is_refused_in_an_xlsx(
         ("score_not_a_number", 4, "实操成绩", text)
     ]
     assert "十进制" in reading.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("74o", "字母“o”像是打错的数字“0”"),
+        ("8O", "字母“O”像是打错的数字“0”"),
+        ("9l.5", "字母“l”像是打错的数字“1”"),
+        ("abc", "此格不是数字。"),
+        # An ID number pasted in a score cell: no number, shown masked.
+        ("黎芬421002200506166066", "此格不是数字。"),
+    ],
+    ids=["o-for-0", "O-for-0", "l-for-1", "letters", "id-number"],
+)
+def test_a_score_of_no_number_is_said_to_be_none_plainly(
+    plan: PlanInfo, tmp_path: Path, text: str, said: str
+) -> None:
+    """Staff trial: ``74o`` (a letter o for the zero) was told about
+    scientific notation and hexadecimal, which it is none of."""
+    path = tmp_path / "summary.xlsx"
+    workbook([row(1, "黎芬", 80, text, 87, "合格")]).save(path)
+
+    [found] = read_score_summary(path.read_bytes(), plan).problems
+
+    assert (found.code, found.row, found.column) == (
+        "score_not_a_number",
+        4,
+        "实操成绩",
+    )
+    assert said in found.message
+    assert "科学记数法" not in found.message and "十六进制" not in found.message
+    assert "421002200506166066" not in found.render()
+    assert found.value == mask_id_numbers_in(text)
 
 
 def test_a_score_in_scientific_notation_is_refused_in_a_csv(

@@ -7,9 +7,16 @@ signed in, the two absentees included.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from certflow.intake import read_candidate_sign_in, read_evaluator_sign_in
+import pytest
+
+from certflow.intake import (
+    read_candidate_sign_in,
+    read_evaluator_sign_in,
+    read_score_summary,
+)
 from certflow.models import PlanInfo
 from tests.intake.conftest import SAMPLES, sheet_file
 
@@ -29,6 +36,39 @@ def test_a_score_summary_as_the_candidates_sign_in_is_refused(
         3,
     )
     assert "签名" in found.message and "成绩汇总表" in found.message
+    assert "certflow upload summary" in found.message
+
+
+@pytest.mark.parametrize(
+    ("sample", "reader", "upload", "missing"),
+    [
+        ("考评员签到表", read_candidate_sign_in, "evaluators", "准考证号"),
+        ("考生签到表", read_evaluator_sign_in, "candidates", "工号"),
+        ("成绩汇总表", read_evaluator_sign_in, "summary", "工号"),
+        ("考生签到表", read_score_summary, "candidates", "实操成绩"),
+        ("考评员签到表", read_score_summary, "evaluators", "准考证号"),
+    ],
+    ids=["evaluators-as-candidates", "candidates-as-evaluators",
+         "summary-as-evaluators", "candidates-as-summary", "evaluators-as-summary"],
+)  # fmt: skip
+def test_a_sheet_uploaded_in_the_wrong_place_says_where_it_belongs(
+    plan: PlanInfo,
+    sample: str,
+    reader: Callable[[bytes, PlanInfo], object],
+    upload: str,
+    missing: str,
+) -> None:
+    # Found by a staff trial: the evaluators' sheet uploaded as the
+    # candidates' was only "missing 准考证号", which says nothing of the mix-up.
+    data = (SAMPLES / f"P2026-1104-0412-{sample}.xlsx").read_bytes()
+
+    reading = reader(data, plan)
+
+    [found] = reading.problems  # type: ignore[attr-defined]
+    assert found.code == "looks_like_other"
+    assert f"缺少必需的列：{missing}" in found.message
+    assert f"像是{sample}" in found.message
+    assert f"certflow upload {upload}" in found.message
 
 
 def test_a_list_without_a_sign_in_column_is_refused_naming_it(

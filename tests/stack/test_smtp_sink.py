@@ -10,15 +10,19 @@ import subprocess
 import sys
 from email.message import EmailMessage
 from email.policy import SMTP
+from mailbox import Maildir
 from pathlib import Path
 
 import aiosmtplib
 import pytest
 
+from certflow.arguments import about
+from certflow.i18n import t
 from starter.smtp_sink import (
     MAX_MESSAGE_BYTES,
     MailSink,
     body_text,
+    main,
     read_maildir,
     read_messages,
 )
@@ -317,3 +321,25 @@ async def test_listing_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
 
     assert process.returncode == 141, err.decode()
     assert err == b""
+
+
+def test_mail_list_prints_what_its_help_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Staff trial: the help said 每封邮件一行摘要 while ``list`` prints four
+    lines a mail: its number and time, then sender, recipient and subject."""
+    (tmp_path / "mailbox").mkdir()
+    box = Maildir(tmp_path / "mailbox" / "all", create=True)
+    box.add(_correction_request())
+    box.add(_correction_request())
+
+    assert main(["list", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+
+    said = about("mail_list")
+    assert "每封四行" in said and "一行摘要" not in said
+    assert len(lines) == 2 * 4
+    assert [line.startswith("[") for line in lines[:4]] == [True, False, False, False]
+    for index, label in enumerate(("from", "to", "subject"), start=1):
+        assert t(f"mail_reader.{label}") in said
+        assert lines[index].strip().startswith(t(f"mail_reader.{label}"))
