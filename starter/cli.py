@@ -3075,9 +3075,12 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
 
     actor = actor_allowed(args, BATCH_GATHERERS, "cli.gather_not_allowed")
     batch_id = args.batch_id or new_batch_id(await ctx.now())
+    # An id the tool made up is taken by a gathering started in the same
+    # second (another tech dept member's): no other id to ask staff for.
+    taken = "cli.batch_exists" if args.batch_id else "cli.batch_just_started"
     pool = await ctx.pool()
     if await pool.fetchval("SELECT 1 FROM batches WHERE batch_id = $1", batch_id):
-        raise CliError(t("cli.batch_exists", batch_id=batch_id))
+        raise CliError(t(taken, batch_id=batch_id))
     ready = await pool.fetchval(
         "SELECT 1 FROM plans WHERE stage = $1 AND batch_id IS NULL LIMIT 1",
         Stage.AWAITING_APPROVAL.value,
@@ -3105,7 +3108,7 @@ async def gather_batch(ctx: Context, args: argparse.Namespace) -> int:
             )
         )
     except WorkflowAlreadyStartedError:
-        raise CliError(t("cli.batch_exists", batch_id=batch_id)) from None
+        raise CliError(t(taken, batch_id=batch_id)) from None
 
     # Gathering is an activity; poll briefly so staff see what was gathered.
     loop = asyncio.get_running_loop()

@@ -16,11 +16,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from certflow.actions import batch_workflow_id
+from certflow.actions import batch_workflow_id, new_batch_id
 from certflow.i18n import t
 from certflow.models import Stage
 from certflow.plan import Duty, duties_by_party, redo_duties_by_party
 from starter.smtp_sink import body_text
+from starter.training import training_now
 from tests.cli.conftest import Certflow
 from tests.cli.test_commands import ADMIN, GM, TECH
 from tests.support import PlanDriver, mails_of, unique_plan_id
@@ -64,6 +65,34 @@ async def test_gathering_with_nothing_ready_takes_no_batch_id(
     assert new_driver.plan.plan_id in gathered.out
     assert again.status == 2
     assert t("cli.batch_exists", batch_id=batch_id) in again.out
+
+
+async def test_a_batch_id_the_tool_made_up_and_found_taken_asks_for_no_other(
+    certflow: Certflow, client: Client, resources: Any
+) -> None:
+    """Regression (trial): two ``batch gather`` at once, neither given an id,
+    and the second was told its batch B… existed and to choose another id,
+    though staff typed none. The id the tool makes up names the second: taken,
+    it says another gathering just started, and how to see it."""
+    pool, _ = resources
+    # Every id the tool can make up in the next minute and a half (on the
+    # server's clock, which this module moves), taken.
+    now = await training_now(client) or datetime.now(UTC)
+    ids = [new_batch_id(now + timedelta(seconds=k)) for k in range(-1, 90)]
+    await pool.executemany(
+        "INSERT INTO batches (batch_id, created_at, requested_by)"
+        " VALUES ($1, $2, 'tech-qian')",
+        [(batch_id, now) for batch_id in ids],
+    )
+    try:
+        second = await certflow(*TECH, "batch", "gather")
+    finally:
+        await pool.execute("DELETE FROM batches WHERE batch_id = ANY($1)", ids)
+
+    assert second.status == 2, second.out
+    [batch_id] = [b for b in ids if b in second.out]
+    assert t("cli.batch_just_started", batch_id=batch_id) in second.out
+    assert "请换一个批次编号" not in second.out
 
 
 async def test_who_gathered_a_batch_is_recorded_and_shown(
