@@ -1958,7 +1958,9 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
         if err.status == RPCStatusCode.NOT_FOUND and await plan_known(
             ctx, client, args.plan_id
         ):
-            raise CliError(await _closed_plan_text(ctx, args.plan_id)) from None
+            raise CliError(
+                await _closed_plan_text(ctx, args.plan_id, actor.role)
+            ) from None
         raise
     return show_result(ctx, result)
 
@@ -2040,13 +2042,18 @@ async def _refused_unread(
         print(t("cli.refused_upload_unrecorded", paths=paths), file=sys.stderr)
 
 
-async def _closed_plan_text(ctx: Context, plan_id: str) -> str:
+async def _closed_plan_text(
+    ctx: Context, plan_id: str, role: Role | None = None
+) -> str:
     """Why an ended plan takes no action: cancelled, or issued and invoiced.
 
     The plan's row says which, with no worker needed (a query on an ended
     plan waits for one to replay it). Anything else, such as a plan an
     operator terminated, or no answer from the database, is said as both.
     Regression (trial): an issued plan was told 已取消，或证书已发放且已开票.
+    An issued plan sends the others to the tech dept for a correction, and
+    the tech dept to what it can do itself (trial: it was told to contact
+    the tech dept).
     """
     import asyncpg
 
@@ -2059,6 +2066,8 @@ async def _closed_plan_text(ctx: Context, plan_id: str) -> str:
         stage = None
     if stage == Stage.CANCELLED.value:
         return t("cli.plan_closed_cancelled", plan_id=plan_id)
+    if stage == Stage.ISSUED.value and role is Role.TECH_DEPT:
+        return t("cli.plan_closed_issued_tech", plan_id=plan_id)
     if stage == Stage.ISSUED.value:
         return t("cli.plan_closed_issued", plan_id=plan_id)
     if stage == Stage.NO_CERTIFICATES.value:
