@@ -645,11 +645,7 @@ def render_status(status: PlanStatus, reader: Role | None = None) -> list[str]:
                 else t("cli.status.no_deadline"),
                 t("cli.status.overdue") if item.overdue else _waiting(item),
                 f"{item.reminders_sent}/{item.escalations_sent}"
-                + (
-                    t("cli.status.notices_waiting", count=item.notices_waiting)
-                    if item.notices_waiting
-                    else ""
-                ),
+                + _notices_waiting_mark(status, item.notices_waiting),
             ]
             for item in sorted(
                 status.owed, key=lambda i: (i.owner.value, i.deadline_day or date.max)
@@ -680,7 +676,7 @@ def render_status(status: PlanStatus, reader: Role | None = None) -> list[str]:
     if status.held_back is not None:
         lines.append(_held_back_line(status.held_back))
     if status.mails_waiting:
-        lines.append(t("cli.status.mails_waiting", count=status.mails_waiting))
+        lines.append(_mails_waiting_line(status))
 
     lines += ["", *_fields(_status_facts(status, reader))]
     lines += _issuance_problems(status)
@@ -2338,6 +2334,7 @@ async def show_status(ctx: Context, args: argparse.Namespace) -> int:
         _reach_plan(actor, status, args.plan_id)
     status = await with_current_invoice(ctx, await with_hold(ctx, status))
     status = await with_revoked(ctx, status)
+    status = await with_mail_trouble(ctx, status)
     shown = for_reader(status, actor.role if actor is not None else None)
     if args.json:
         ctx.say(shown.model_dump_json(indent=2))
@@ -2364,6 +2361,64 @@ async def with_hold(ctx: Context, status: PlanStatus) -> PlanStatus:
         return status
     holds = await open_holds(await ctx.pool(), plan_id=status.plan_id)
     return status.model_copy(update={"held_back": holds[0] if holds else None})
+
+
+# The error kind of an attempt that found an earlier attempt still sending
+# its mail (activities/notify.py ``BEING_SENT``): the mail is on its way,
+# nothing failed; and of one that found the mail server away.
+_MAIL_BEING_SENT = "mail_being_sent"
+_MAIL_SERVER_AWAY = "mail_server_away"
+
+
+async def with_mail_trouble(ctx: Context, status: PlanStatus) -> PlanStatus:
+    """``status`` with what the last failed attempt to send the plan's
+    waiting mail met (``mail_trouble``), as its row says; None while none
+    failed.
+
+    The plan knows only that a mail has not gone out yet. Trial: right after
+    ``plan start`` its opening mail, on its way, was said held by a mail
+    server away (邮件服务器暂时无法连接), with ``notice failed`` to look at;
+    it went out seconds later. Its mails go out in turn, so the first
+    waiting one speaks for the others.
+    """
+    if not status.mails_waiting and not any(o.notices_waiting for o in status.owed):
+        return status
+    kind = await (await ctx.pool()).fetchval(
+        """
+        SELECT last_error_type FROM notifications
+        WHERE plan_id = $1 AND sent_at IS NULL AND failure IS NULL
+            AND withdrawn_at IS NULL AND attempts IS NOT NULL
+        ORDER BY last_tried_at DESC NULLS LAST, id DESC
+        LIMIT 1
+        """,
+        status.plan_id,
+    )
+    trouble = None if kind == _MAIL_BEING_SENT else kind
+    return status.model_copy(update={"mail_trouble": trouble})
+
+
+def _mails_waiting_line(status: PlanStatus) -> str:
+    """What becomes of the plan's mails not gone out yet: on their way, or
+    held by what their last attempt met (the mail server away…)."""
+    count = status.mails_waiting
+    trouble = status.mail_trouble
+    if trouble is None:
+        return t("cli.status.mails_sending", count=count)
+    if trouble == _MAIL_SERVER_AWAY:
+        return t("cli.status.mails_waiting", count=count)
+    why = _waits_why({"last_error_type": trouble})
+    return t("cli.status.mails_failing", count=count, why=why)
+
+
+def _notices_waiting_mark(status: PlanStatus, count: int) -> str:
+    """The reminders of one duty not gone out yet, as ``_mails_waiting_line``."""
+    if not count:
+        return ""
+    if status.mail_trouble is None:
+        return t("cli.status.notices_sending", count=count)
+    if status.mail_trouble == _MAIL_SERVER_AWAY:
+        return t("cli.status.notices_waiting", count=count)
+    return t("cli.status.notices_failing", count=count)
 
 
 async def with_revoked(ctx: Context, status: PlanStatus) -> PlanStatus:
