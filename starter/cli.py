@@ -114,7 +114,7 @@ from certflow.identity import (
 )
 from certflow.intake.container import is_blank
 from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
-from certflow.invoice import LABELS, InvoiceField
+from certflow.invoice import LABELS, InvoiceField, read_invoice_details
 from certflow.mail_address import is_mail_address
 from certflow.models import (
     PLAN_CODE_MAX_LENGTH,
@@ -125,6 +125,7 @@ from certflow.models import (
     Level,
     NewPlanInfo,
     PlanInfo,
+    Problem,
     Role,
     Stage,
 )
@@ -142,7 +143,13 @@ from certflow.plan import (
     paid_plans_refusal,
     redo_duty_codes,
 )
-from certflow.plan_busy import PATIENCE, Busy, PlanBusyError, send_update
+from certflow.plan_busy import (
+    CONTINUING_AS_NEW,
+    PATIENCE,
+    Busy,
+    PlanBusyError,
+    send_update,
+)
 from certflow.plan_details import batch_summary, plan_summary
 from certflow.plan_documents import (
     FETCHABLE_KINDS,
@@ -1626,7 +1633,11 @@ async def check_paid_plans(ctx: Context, args: argparse.Namespace) -> None:
         elif status.stage is Stage.CANCELLED:
             problems.append(t("cli.paid_plan_cancelled", plan_id=plan_id))
     if problems:
-        # A refusal, like the plan's own: 未受理 first, then each plan's reason.
+        # A refusal, like the plan's own: 未受理 first, then each plan's
+        # reason, and the form's problems the plan would have found.
+        form = await asyncio.to_thread(application_form_problems, args)
+        if form:
+            raise CliError(refused_with_form(problems, form))
         raise CliError(t("cli.refused", reason="\n".join(problems)))
 
 
@@ -1947,6 +1958,14 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
             reason=str(getattr(err.cause, "message", "") or ""),
         )
         await _refused_unread(ctx, args.plan_id, actor, put, refused)
+        if refused.action == "upload_application" and refused.code not in (
+            NOT_TAKEN_NOW
+        ):
+            # The plan refused the figures before reading the form: its
+            # problems too, at once (trial: they came on the next try).
+            form = await asyncio.to_thread(application_form_problems, args)
+            if form:
+                raise CliError(refused_with_form([refused.reason], form)) from None
         raise
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
@@ -1973,6 +1992,41 @@ def _busy_text(err: PlanBusyError, plan_id: str, patience: float) -> str:
 # Refusals of who acts, not of what was sent: the sender is no party of the
 # plan (another role, another site, another lead evaluator).
 NOT_THE_PLANS_PARTY = frozenset({"wrong_role", "wrong_site", "wrong_person"})
+# Refusals of the action whatever was sent: by whom, or not now.
+NOT_TAKEN_NOW = NOT_THE_PLANS_PARTY | {"wrong_stage", "already_done", CONTINUING_AS_NEW}
+
+
+def application_form_problems(args: argparse.Namespace) -> list[Problem]:
+    """The problems of the invoice details form given with an application,
+    read as the plan's intake reads it; none for no form, or one the tool or
+    the plan refuses for what it is (empty, unreadable: said by them)."""
+    path = getattr(args, "field_invoice_details", None)
+    if path is None:
+        return []
+    try:
+        data = read_file(path)
+    except CliError:
+        return []
+    if is_blank(data):
+        return []
+    try:
+        reading = read_invoice_details(data)
+    except Exception:  # the plan's intake says a form it cannot read so
+        return []
+    return [] if reading.accepted else list(reading.problems)
+
+
+def refused_with_form(reasons: Sequence[str], form: Sequence[Problem]) -> str:
+    """A refusal of an application for ``reasons``, with the problems of its
+    invoice details form listed after them: every problem in one answer."""
+    lines, _ = problem_lines(form, len(form))
+    return "\n".join(
+        [
+            t("cli.refused", reason="\n".join(reasons)),
+            t("cli.application_form_problems", count=len(form)),
+            *(f"  {n}. {line}" for n, line in enumerate(lines, start=1)),
+        ]
+    )
 
 
 def _refusal_code(err: WorkflowUpdateFailedError) -> str:
