@@ -432,6 +432,11 @@ class PlanStatus(Model):
     # The mails the plan asked for that have not gone out (nor been given up):
     # while the mail server is away they wait, in turn.
     mails_waiting: int = 0
+    # The kind of error (``mail_server_away``…) the last failed attempt to
+    # send the plan's waiting mail met; None while none failed (queued, or
+    # being sent). The plan cannot tell: ``certflow status`` reads it from
+    # the mail's row (see ``with_mail_trouble``).
+    mail_trouble: str | None = None
     # Nobody passes and corrections are still open: nothing of the payment
     # stage is owed until they are closed (``PlanState``'s field).
     payment_waits_for_corrections: bool = False

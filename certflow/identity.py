@@ -217,7 +217,12 @@ def is_staff_id(text: str) -> bool:
 
 
 # 发票号码: a paper invoice's number has 8 digits, a fully digital (全电)
-# invoice's 20; nothing but ASCII digits once read as typed.
+# invoice's 20; nothing but ASCII digits once read as typed. Every length
+# between is taken too (process.md's choice: 8 to 20 digits), as the help,
+# the refusals and the staff guide say: numbers of other receipts a payment
+# may be invoiced with fall between, and the plans' records hold such
+# numbers. An ID number (18 characters) is refused apart (see
+# ``could_be_id_number``).
 INVOICE_NUMBER_DIGITS = (8, 20)
 _INVOICE_NUMBER = re.compile(
     rf"[0-9]{{{INVOICE_NUMBER_DIGITS[0]},{INVOICE_NUMBER_DIGITS[1]}}}"

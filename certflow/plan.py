@@ -1265,7 +1265,8 @@ def invoice_number_refusal(text: str) -> Refusal | None:
 def invoice_number_id_refusal(text: str) -> Refusal | None:
     """Refuse an invoice number that could be an ID number (18 characters,
     the check character an X too), without repeating it: none is an
-    invoice's (they have 8 or 20 digits), and one kept would be printed by
+    invoice's (a paper invoice's has 8 digits, a 全电 invoice's 20), though
+    18 digits fall within the 8 to 20 taken, and one kept would be printed by
     ``status`` and stay in the audit trail for good.
 
     Checked where a number is typed (the staff tool, the plan's validator),

@@ -114,7 +114,7 @@ from certflow.identity import (
 )
 from certflow.intake.container import is_blank
 from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
-from certflow.invoice import LABELS, InvoiceField
+from certflow.invoice import LABELS, InvoiceField, read_invoice_details
 from certflow.mail_address import is_mail_address
 from certflow.models import (
     PLAN_CODE_MAX_LENGTH,
@@ -125,6 +125,7 @@ from certflow.models import (
     Level,
     NewPlanInfo,
     PlanInfo,
+    Problem,
     Role,
     Stage,
 )
@@ -142,7 +143,13 @@ from certflow.plan import (
     paid_plans_refusal,
     redo_duty_codes,
 )
-from certflow.plan_busy import PATIENCE, Busy, PlanBusyError, send_update
+from certflow.plan_busy import (
+    CONTINUING_AS_NEW,
+    PATIENCE,
+    Busy,
+    PlanBusyError,
+    send_update,
+)
 from certflow.plan_details import batch_summary, plan_summary
 from certflow.plan_documents import (
     FETCHABLE_KINDS,
@@ -645,11 +652,7 @@ def render_status(status: PlanStatus, reader: Role | None = None) -> list[str]:
                 else t("cli.status.no_deadline"),
                 t("cli.status.overdue") if item.overdue else _waiting(item),
                 f"{item.reminders_sent}/{item.escalations_sent}"
-                + (
-                    t("cli.status.notices_waiting", count=item.notices_waiting)
-                    if item.notices_waiting
-                    else ""
-                ),
+                + _notices_waiting_mark(status, item.notices_waiting),
             ]
             for item in sorted(
                 status.owed, key=lambda i: (i.owner.value, i.deadline_day or date.max)
@@ -680,7 +683,7 @@ def render_status(status: PlanStatus, reader: Role | None = None) -> list[str]:
     if status.held_back is not None:
         lines.append(_held_back_line(status.held_back))
     if status.mails_waiting:
-        lines.append(t("cli.status.mails_waiting", count=status.mails_waiting))
+        lines.append(_mails_waiting_line(status))
 
     lines += ["", *_fields(_status_facts(status, reader))]
     lines += _issuance_problems(status)
@@ -1641,7 +1644,11 @@ async def check_paid_plans(ctx: Context, args: argparse.Namespace) -> None:
         elif status.stage is Stage.CANCELLED:
             problems.append(t("cli.paid_plan_cancelled", plan_id=plan_id))
     if problems:
-        # A refusal, like the plan's own: 未受理 first, then each plan's reason.
+        # A refusal, like the plan's own: 未受理 first, then each plan's
+        # reason, and the form's problems the plan would have found.
+        form = await asyncio.to_thread(application_form_problems, args)
+        if form:
+            raise CliError(refused_with_form(problems, form))
         raise CliError(t("cli.refused", reason="\n".join(problems)))
 
 
@@ -1964,6 +1971,14 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
             reason=str(getattr(err.cause, "message", "") or ""),
         )
         await _refused_unread(ctx, args.plan_id, actor, put, refused)
+        if refused.action == "upload_application" and refused.code not in (
+            NOT_TAKEN_NOW
+        ):
+            # The plan refused the figures before reading the form: its
+            # problems too, at once (trial: they came on the next try).
+            form = await asyncio.to_thread(application_form_problems, args)
+            if form:
+                raise CliError(refused_with_form([refused.reason], form)) from None
         raise
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
@@ -1971,7 +1986,9 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
         if err.status == RPCStatusCode.NOT_FOUND and await plan_known(
             ctx, client, args.plan_id
         ):
-            raise CliError(await _closed_plan_text(ctx, args.plan_id)) from None
+            raise CliError(
+                await _closed_plan_text(ctx, args.plan_id, actor.role)
+            ) from None
         raise
     return show_result(ctx, result)
 
@@ -1988,6 +2005,41 @@ def _busy_text(err: PlanBusyError, plan_id: str, patience: float) -> str:
 # Refusals of who acts, not of what was sent: the sender is no party of the
 # plan (another role, another site, another lead evaluator).
 NOT_THE_PLANS_PARTY = frozenset({"wrong_role", "wrong_site", "wrong_person"})
+# Refusals of the action whatever was sent: by whom, or not now.
+NOT_TAKEN_NOW = NOT_THE_PLANS_PARTY | {"wrong_stage", "already_done", CONTINUING_AS_NEW}
+
+
+def application_form_problems(args: argparse.Namespace) -> list[Problem]:
+    """The problems of the invoice details form given with an application,
+    read as the plan's intake reads it; none for no form, or one the tool or
+    the plan refuses for what it is (empty, unreadable: said by them)."""
+    path = getattr(args, "field_invoice_details", None)
+    if path is None:
+        return []
+    try:
+        data = read_file(path)
+    except CliError:
+        return []
+    if is_blank(data):
+        return []
+    try:
+        reading = read_invoice_details(data)
+    except Exception:  # the plan's intake says a form it cannot read so
+        return []
+    return [] if reading.accepted else list(reading.problems)
+
+
+def refused_with_form(reasons: Sequence[str], form: Sequence[Problem]) -> str:
+    """A refusal of an application for ``reasons``, with the problems of its
+    invoice details form listed after them: every problem in one answer."""
+    lines, _ = problem_lines(form, len(form))
+    return "\n".join(
+        [
+            t("cli.refused", reason="\n".join(reasons)),
+            t("cli.application_form_problems", count=len(form)),
+            *(f"  {n}. {line}" for n, line in enumerate(lines, start=1)),
+        ]
+    )
 
 
 def _refusal_code(err: WorkflowUpdateFailedError) -> str:
@@ -2053,13 +2105,18 @@ async def _refused_unread(
         print(t("cli.refused_upload_unrecorded", paths=paths), file=sys.stderr)
 
 
-async def _closed_plan_text(ctx: Context, plan_id: str) -> str:
+async def _closed_plan_text(
+    ctx: Context, plan_id: str, role: Role | None = None
+) -> str:
     """Why an ended plan takes no action: cancelled, or issued and invoiced.
 
     The plan's row says which, with no worker needed (a query on an ended
     plan waits for one to replay it). Anything else, such as a plan an
     operator terminated, or no answer from the database, is said as both.
     Regression (trial): an issued plan was told 已取消，或证书已发放且已开票.
+    An issued plan sends the others to the tech dept for a correction, and
+    the tech dept to what it can do itself (trial: it was told to contact
+    the tech dept).
     """
     import asyncpg
 
@@ -2072,6 +2129,8 @@ async def _closed_plan_text(ctx: Context, plan_id: str) -> str:
         stage = None
     if stage == Stage.CANCELLED.value:
         return t("cli.plan_closed_cancelled", plan_id=plan_id)
+    if stage == Stage.ISSUED.value and role is Role.TECH_DEPT:
+        return t("cli.plan_closed_issued_tech", plan_id=plan_id)
     if stage == Stage.ISSUED.value:
         return t("cli.plan_closed_issued", plan_id=plan_id)
     if stage == Stage.NO_CERTIFICATES.value:
@@ -2342,6 +2401,7 @@ async def show_status(ctx: Context, args: argparse.Namespace) -> int:
         _reach_plan(actor, status, args.plan_id)
     status = await with_current_invoice(ctx, await with_hold(ctx, status))
     status = await with_revoked(ctx, status)
+    status = await with_mail_trouble(ctx, status)
     shown = for_reader(status, actor.role if actor is not None else None)
     if args.json:
         ctx.say(shown.model_dump_json(indent=2))
@@ -2368,6 +2428,64 @@ async def with_hold(ctx: Context, status: PlanStatus) -> PlanStatus:
         return status
     holds = await open_holds(await ctx.pool(), plan_id=status.plan_id)
     return status.model_copy(update={"held_back": holds[0] if holds else None})
+
+
+# The error kind of an attempt that found an earlier attempt still sending
+# its mail (activities/notify.py ``BEING_SENT``): the mail is on its way,
+# nothing failed; and of one that found the mail server away.
+_MAIL_BEING_SENT = "mail_being_sent"
+_MAIL_SERVER_AWAY = "mail_server_away"
+
+
+async def with_mail_trouble(ctx: Context, status: PlanStatus) -> PlanStatus:
+    """``status`` with what the last failed attempt to send the plan's
+    waiting mail met (``mail_trouble``), as its row says; None while none
+    failed.
+
+    The plan knows only that a mail has not gone out yet. Trial: right after
+    ``plan start`` its opening mail, on its way, was said held by a mail
+    server away (邮件服务器暂时无法连接), with ``notice failed`` to look at;
+    it went out seconds later. Its mails go out in turn, so the first
+    waiting one speaks for the others.
+    """
+    if not status.mails_waiting and not any(o.notices_waiting for o in status.owed):
+        return status
+    kind = await (await ctx.pool()).fetchval(
+        """
+        SELECT last_error_type FROM notifications
+        WHERE plan_id = $1 AND sent_at IS NULL AND failure IS NULL
+            AND withdrawn_at IS NULL AND attempts IS NOT NULL
+        ORDER BY last_tried_at DESC NULLS LAST, id DESC
+        LIMIT 1
+        """,
+        status.plan_id,
+    )
+    trouble = None if kind == _MAIL_BEING_SENT else kind
+    return status.model_copy(update={"mail_trouble": trouble})
+
+
+def _mails_waiting_line(status: PlanStatus) -> str:
+    """What becomes of the plan's mails not gone out yet: on their way, or
+    held by what their last attempt met (the mail server away…)."""
+    count = status.mails_waiting
+    trouble = status.mail_trouble
+    if trouble is None:
+        return t("cli.status.mails_sending", count=count)
+    if trouble == _MAIL_SERVER_AWAY:
+        return t("cli.status.mails_waiting", count=count)
+    why = _waits_why({"last_error_type": trouble})
+    return t("cli.status.mails_failing", count=count, why=why)
+
+
+def _notices_waiting_mark(status: PlanStatus, count: int) -> str:
+    """The reminders of one duty not gone out yet, as ``_mails_waiting_line``."""
+    if not count:
+        return ""
+    if status.mail_trouble is None:
+        return t("cli.status.notices_sending", count=count)
+    if status.mail_trouble == _MAIL_SERVER_AWAY:
+        return t("cli.status.notices_waiting", count=count)
+    return t("cli.status.notices_failing", count=count)
 
 
 async def with_revoked(ctx: Context, status: PlanStatus) -> PlanStatus:

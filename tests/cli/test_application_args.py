@@ -6,13 +6,16 @@ the ready plans were."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from temporalio.client import Client
 
 from certflow.i18n import t
+from certflow.invoice import read_invoice_details
 from certflow.models import Stage
 from starter.sample_plan import SAMPLE_INVOICE_DETAILS, sample_invoice_form
 from tests.cli.conftest import Certflow
@@ -31,11 +34,17 @@ FINANCE = ["--as", "finance", "--person", "fin-sun"]
 TECH = ["--as", "tech_dept", "--person", "tech-zhao"]
 
 
-def _files(folder: Path, scan: bytes = SCAN_PDF, name: str = "申请表.pdf") -> list[str]:
+def _files(
+    folder: Path,
+    scan: bytes = SCAN_PDF,
+    name: str = "申请表.pdf",
+    form_data: bytes | None = None,
+) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     path.write_bytes(scan)
     form = folder / "院校发票信息收集表.xlsx"
-    form.write_bytes(sample_invoice_form())
+    form.write_bytes(form_data or sample_invoice_form())
     return ["--scan", str(path), "--invoice-form", str(form)]
 
 
@@ -189,3 +198,59 @@ async def test_a_batch_gathering_nothing_names_the_batch_holding_the_ready_plans
     assert held in gathered.out or driver.plan.plan_id in gathered.out, gathered.out
     assert f"批次 {driver.batch_id} 中" in gathered.out
     assert t("cli.batch_empty") not in gathered.out
+
+
+def _bad_check_character_form() -> bytes:
+    """The sample form with its taxpayer id's check character changed."""
+    book = openpyxl.load_workbook(io.BytesIO(sample_invoice_form()))
+    for row in book.worksheets[0].iter_rows():
+        if str(row[0].value or "").strip().lstrip("*") == "纳税人识别号":
+            good = SAMPLE_INVOICE_DETAILS["纳税人识别号"]
+            wrong = next(c for c in "0123456789" if c != good[-1])
+            row[1].value = good[:-1] + wrong
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+async def test_wrong_figures_and_a_bad_form_are_refused_at_once(
+    certflow: Certflow, new_driver: PlanDriver, tmp_path: Path
+) -> None:
+    """Regression (trial): an application with a wrong ``--head-count`` and an
+    invoice details form whose taxpayer id had a wrong check character was
+    refused for the head count alone; the form's problem came on the next
+    try. Every problem is said at once, as for ``--paid-plan``."""
+    driver = new_driver
+    await driver.reach_payment()
+    plan_id = driver.plan.plan_id
+    today = (await driver.today()).isoformat()
+    files = _files(tmp_path)
+    bad = _bad_check_character_form()
+    form_problems = read_invoice_details(bad).problems
+    assert form_problems  # the form alone is refused by intake
+    said = [problem.render() for problem in form_problems]
+
+    def wrong_heads(argv: list[str]) -> list[str]:
+        return [*argv[: argv.index("--head-count") + 1], "13", "--amount", "4200.00",
+                "--paid-on", today]  # fmt: skip
+
+    figures_alone = await certflow(*wrong_heads(_application(plan_id, files, on=today)))
+    assert figures_alone.status == 2, figures_alone.out
+    reason = figures_alone.out.strip()
+
+    files = _files(tmp_path / "bad", form_data=bad)
+    both = await certflow(*wrong_heads(_application(plan_id, files, on=today)))
+    unknown = "P2099-0000-0000"
+    paid_too = await certflow(
+        *wrong_heads(_application(plan_id, files, plan_id, unknown, on=today))
+    )
+
+    assert both.status == 2, both.out
+    assert both.out.startswith(reason), both.out
+    assert t("cli.application_form_problems", count=len(said)) in both.out
+    assert all(line in both.out for line in said), both.out
+    # The tool's own refusal of the plans paid for names the form's too.
+    assert paid_too.status == 2, paid_too.out
+    assert t("cli.paid_plan_unknown", plan_id=unknown) in paid_too.out
+    assert all(line in paid_too.out for line in said), paid_too.out
+    assert (await driver.status()).payment.head_count is None

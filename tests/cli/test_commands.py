@@ -404,6 +404,12 @@ async def test_whole_plan_through_the_command(
     )  # fmt: skip
     assert corrected.status == 2
     assert t("cli.plan_closed_issued", plan_id=plan_id) in corrected.out
+    # The tech dept is not told to contact itself (trial: issue-again on the
+    # ended plan said …请联系技术部处理记录), but what it can do.
+    again = await certflow(*TECH, "issue-again", plan_id)
+    assert again.status == 2
+    assert "联系技术部" not in again.out
+    assert t("cli.plan_closed_issued_tech", plan_id=plan_id) in again.out
 
     # One issued certificate, checked offline with the configured key.
     row = await pool.fetchrow(

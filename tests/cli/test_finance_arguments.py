@@ -3,11 +3,13 @@ the invoice number (发票号码), the free text of a payment, and corrections."
 
 from __future__ import annotations
 
+from argparse import ArgumentTypeError
 from decimal import Decimal
 
 import pytest
 
 from certflow.i18n import t
+from certflow.identity import INVOICE_NUMBER_DIGITS
 from starter.cli import (
     PAYMENT_TEXT_MAX_LENGTH,
     amount_argument,
@@ -28,6 +30,26 @@ async def test_an_invoice_number_is_read_as_issued() -> None:
     """Full-width digits and groups typed with spaces are the digits issued."""
     assert invoice_number_argument("１２３４ ５６７８") == "12345678"
     assert invoice_number_argument(" 26442000000012345678 ") == "26442000000012345678"
+
+
+async def test_the_invoice_number_length_is_said_as_it_is_enforced() -> None:
+    """Regression (trial): the help said 8 to 20 digits, the refusal of an ID
+    number 8 位或 20 位, and a 12-digit number was taken. The rule taken is
+    8 to 20 digits (process.md's choice); help and refusals say it alike."""
+    low, high = INVOICE_NUMBER_DIGITS
+    rule = f"{low} 至 {high} 位数字"
+    said = [
+        t("help.invoice.number"),
+        t("plan.invoice_number_id"),
+        t("plan.bad_invoice_number", value="1"),
+    ]
+    for text in said:
+        assert rule in text and "位或" not in text, text
+    for digits in (low, 12, high):
+        assert invoice_number_argument("1" * digits) == "1" * digits
+    for digits in (low - 1, high + 1):
+        with pytest.raises(ArgumentTypeError, match=rule):
+            invoice_number_argument("1" * digits)
 
 
 @pytest.mark.parametrize(

@@ -208,11 +208,18 @@ def test_notices_a_mail_outage_holds_are_said_not_sent() -> None:
         notices_waiting=1,
     )
     gone = held.model_copy(update={"key": "signed_scan", "notices_waiting": 0})
-    status = _status_with([]).model_copy(update={"owed": [held, gone]})
+    status = _status_with([]).model_copy(
+        update={"owed": [held, gone], "mail_trouble": "mail_server_away"}
+    )
 
     text = "\n".join(render_status(status))
 
     assert text.count(t("cli.status.notices_waiting", count=1)) == 1
+    # On its way, none of the plan's mail failed: not said held by the server.
+    sending = "\n".join(render_status(status.model_copy(update={"mail_trouble": None})))
+    assert text.count(t("cli.status.notices_sending", count=1)) == 0
+    assert sending.count(t("cli.status.notices_sending", count=1)) == 1
+    assert "暂时无法连接" not in sending
 
 
 def test_a_refused_field_is_named_and_explained_in_chinese() -> None:

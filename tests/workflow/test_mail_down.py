@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from aiosmtpd.smtp import SMTP
 
 from certflow.actions import CancelRequest
 from certflow.config import DeadlinePolicy
@@ -24,7 +25,6 @@ from certflow.i18n import t
 from certflow.models import Actor, Role
 from certflow.plan import Duty
 from certflow.timeutil import end_of_day
-from starter.cli import render_status
 from starter.smtp_sink import MailSink, body_text, read_messages
 from tests.cli.conftest import certflow_runner
 from tests.support import (
@@ -35,6 +35,7 @@ from tests.support import (
     mails_of,
     notify_attempts,
 )
+from tests.workflow.test_mail_overlap import HeldServer, until
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -333,8 +334,7 @@ async def test_operators_see_the_mails_waiting_and_one_line_per_attempt(
     plan_id = driver.plan.plan_id
     certflow = certflow_runner(driver.settings, client)
 
-    status = await driver.wait_for(lambda s: s.mails_waiting == 2)
-    assert any("2 封邮件尚未发出" in line for line in render_status(status))
+    await driver.wait_for(lambda s: s.mails_waiting == 2)
     for _ in range(100):
         listed = await certflow(*NOTICE_ADMIN, "notice", "failed", "--plan", plan_id)
         if "无法连接邮件服务器" in listed.out:
@@ -344,6 +344,9 @@ async def test_operators_see_the_mails_waiting_and_one_line_per_attempt(
     assert t("cli.notice.none") not in listed.out
     assert "等待发出的邮件（共 1 封" in listed.out
     assert plan_id in listed.out and "无法连接邮件服务器" in listed.out
+    # An attempt failed, the server away: status says so, as it is.
+    shown = await certflow("status", plan_id)
+    assert t("cli.status.mails_waiting", count=2) in shown.out
 
     waits = [
         r
@@ -368,3 +371,37 @@ async def test_operators_see_the_mails_waiting_and_one_line_per_attempt(
             break
         await asyncio.sleep(0.1)
     assert after.out.strip() == t("cli.notice.none")
+
+
+async def test_a_mail_on_its_way_is_not_said_held_by_the_server(
+    make_driver: Any, client: Any, smtp_port: int
+) -> None:
+    """Regression (trial): right after ``plan start``, ``status`` said its
+    opening mail waited for a mail server away (邮件服务器暂时无法连接) and sent
+    staff to ``notice failed``, while the server was up and the mail went out
+    seconds later. A mail none of whose attempts failed is said on its way.
+
+    The mail server is up and holds the message at DATA until the test lets it
+    through: the first attempt is under way while ``status`` is asked.
+    """
+    held = HeldServer()
+    server = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(held, hostname="held-server"), "127.0.0.1", smtp_port
+    )
+    try:
+        driver: PlanDriver = await make_driver()
+        await driver.start()
+        plan_id = driver.plan.plan_id
+        await until(lambda: held.arrived >= 1)
+        status = await driver.wait_for(lambda s: s.mails_waiting >= 1)
+        certflow = certflow_runner(driver.settings, client)
+        shown = await certflow("status", plan_id)
+        assert shown.status == 0, shown.out
+        assert "暂时无法连接" not in shown.out and "notice failed" not in shown.out
+        assert t("cli.status.mails_sending", count=status.mails_waiting) in shown.out
+        held.release.set()
+        await driver.wait_for(lambda s: s.mails_waiting == 0)
+    finally:
+        held.release.set()
+        server.close()
+        await server.wait_closed()
