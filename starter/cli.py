@@ -1600,7 +1600,26 @@ def correction_value_problems(field: str, published: str, requested: str) -> lis
             )
         elif not status and parse_score(text) is None:
             problems.append(t("cli.bad_score_value", flag=flag, value=shown(text)))
+    if not problems and _same_value(status, published, requested):
+        problems.append(
+            t(
+                "cli.requested_is_published",
+                requested=requested.strip(),
+                published=published.strip(),
+                field=t(f"corrections.reply.field_{field}"),
+            )
+        )
     return problems
+
+
+def _same_value(status: bool, published: str, requested: str) -> bool:
+    """Whether ``--published`` (given) and ``--requested`` are one value, as
+    the plan compares them: 53.1 and 53.10 are one score, a status one word."""
+    if not published.strip():
+        return False
+    if status:
+        return STATUS_BY_NAME[published.strip()] is STATUS_BY_NAME[requested.strip()]
+    return parse_score(published) == parse_score(requested)
 
 
 async def check_paid_plans(ctx: Context, args: argparse.Namespace) -> None:
