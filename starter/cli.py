@@ -2556,6 +2556,7 @@ async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
     )
     if not rows:
         await _plan_known(pool, args.plan_id)
+        await _candidate_known(pool, args.plan_id, args.admission)
         ctx.say(t("cli.history_empty", admission=args.admission, plan_id=args.plan_id))
         return 0
     headers = ["at", "who", "field", "old", "new", "request", "reason"]
@@ -2622,6 +2623,22 @@ async def _plan_known(pool: Any, plan_id: str) -> None:
     known = "SELECT 1 FROM plans WHERE plan_id = $1"
     if await pool.fetchval(known, plan_id) is None:
         raise CliError(t("cli.plan_not_found", plan_id=plan_id))
+
+
+async def _candidate_known(pool: Any, plan_id: str, admission: str) -> None:
+    """Refuse an admission number not on the plan's candidate list (its
+    current scores), as ``correction submit`` does: "no record" of a mistyped
+    number is no answer. A plan with no score summary accepted yet has no
+    list, and nobody on it has a record either: not refused."""
+    listed = await pool.fetchval(
+        "SELECT bool_or(admission_number = $2) FROM scores WHERE plan_id = $1",
+        plan_id,
+        admission,
+    )
+    if listed is False:
+        raise CliError(
+            t("intake_db.unknown_candidate", admission=admission, plan_id=plan_id)
+        )
 
 
 # Who may read a plan's invoice details: those who invoice, and administrators.
