@@ -549,13 +549,17 @@ class IntakeActivities:
                 # A part score of a candidate without scores: said first, and
                 # no published score compared (there is none to quote).
                 missing = _without_score(req.admission_number, req.field, current)
+                unchanged = _unchanged(req, current)
                 if missing is not None:
                     problems.insert(0, missing)
                 else:
+                    if unchanged is not None:
+                        # Nothing to decide: said first, and no total compared.
+                        problems.insert(0, unchanged)
                     problems += _check_published(
                         req.field, req.published_score, current
                     )
-                if req.field == "total":
+                if req.field == "total" and unchanged is None:
                     problems += _check_total(
                         req.plan.pass_rule, req.requested_score, current
                     )
@@ -1227,6 +1231,38 @@ def _without_score(
             admission=admission,
             status=_status_word(status),
             field=t(f"corrections.reply.field_{field}"),
+        ),
+    )
+
+
+def _unchanged(req: CorrectionRecord, current: Mapping[str, Any]) -> Problem | None:
+    """The refusal of a request for the value already on record, which would
+    change nothing; None when it asks for another (or an unreadable) value.
+
+    Compared as the plan compares scores (53.1 and 53.10 are one score), a
+    status by its word. Taken, such a request held the candidate's next
+    request back while open and was applied as if the score had changed.
+    """
+    field, requested = req.field, req.requested_score
+    if field == "status":
+        word = STATUS_BY_NAME.get(requested.strip())
+        if word is None or word.value != current["status"]:
+            return None
+        on_record = _status_word(word)
+    else:
+        asked = parse_score(requested)
+        value: Decimal | None = current[field]
+        if asked is None or value is None or asked != value:
+            return None
+        on_record = f"{value:.2f}"
+    return Problem(
+        code="requested_on_record",
+        message=t(
+            "intake_db.requested_on_record",
+            admission=req.admission_number,
+            field=t(f"corrections.reply.field_{field}"),
+            on_record=on_record,
+            requested=requested.strip(),
         ),
     )
 

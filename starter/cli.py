@@ -1614,7 +1614,26 @@ def correction_value_problems(field: str, published: str, requested: str) -> lis
             )
         elif not status and parse_score(text) is None:
             problems.append(t("cli.bad_score_value", flag=flag, value=shown(text)))
+    if not problems and _same_value(status, published, requested):
+        problems.append(
+            t(
+                "cli.requested_is_published",
+                requested=requested.strip(),
+                published=published.strip(),
+                field=t(f"corrections.reply.field_{field}"),
+            )
+        )
     return problems
+
+
+def _same_value(status: bool, published: str, requested: str) -> bool:
+    """Whether ``--published`` (given) and ``--requested`` are one value, as
+    the plan compares them: 53.1 and 53.10 are one score, a status one word."""
+    if not published.strip():
+        return False
+    if status:
+        return STATUS_BY_NAME[published.strip()] is STATUS_BY_NAME[requested.strip()]
+    return parse_score(published) == parse_score(requested)
 
 
 async def check_paid_plans(ctx: Context, args: argparse.Namespace) -> None:
@@ -2668,6 +2687,7 @@ async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
     )
     if not rows:
         await _plan_known(pool, args.plan_id)
+        await _candidate_known(pool, args.plan_id, args.admission)
         ctx.say(t("cli.history_empty", admission=args.admission, plan_id=args.plan_id))
         return 0
     headers = ["at", "who", "field", "old", "new", "request", "reason"]
@@ -2734,6 +2754,22 @@ async def _plan_known(pool: Any, plan_id: str) -> None:
     known = "SELECT 1 FROM plans WHERE plan_id = $1"
     if await pool.fetchval(known, plan_id) is None:
         raise CliError(t("cli.plan_not_found", plan_id=plan_id))
+
+
+async def _candidate_known(pool: Any, plan_id: str, admission: str) -> None:
+    """Refuse an admission number not on the plan's candidate list (its
+    current scores), as ``correction submit`` does: "no record" of a mistyped
+    number is no answer. A plan with no score summary accepted yet has no
+    list, and nobody on it has a record either: not refused."""
+    listed = await pool.fetchval(
+        "SELECT bool_or(admission_number = $2) FROM scores WHERE plan_id = $1",
+        plan_id,
+        admission,
+    )
+    if listed is False:
+        raise CliError(
+            t("intake_db.unknown_candidate", admission=admission, plan_id=plan_id)
+        )
 
 
 # Who may read a plan's invoice details: those who invoice, and administrators.

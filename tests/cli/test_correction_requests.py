@@ -202,3 +202,54 @@ async def test_a_candidates_score_history_is_for_the_readers_of_requests_only(
         assert request_id not in history.out and "60.10" not in history.out
     nobody = await certflow("correction", "history", plan_id, SEQ_12)
     assert nobody.status == 2 and nobody.out.strip() == t("cli.actor_missing")
+
+
+async def test_a_request_for_the_score_on_record_is_refused_by_the_plan(
+    certflow: Certflow, new_driver: PlanDriver
+) -> None:
+    """Regression (staff trial): theory 53.1 for a candidate recorded with
+    53.10 was filed (已受理 C001) and held the candidate's real request back.
+    It is refused saying nothing would change, and nothing is filed."""
+    plan_id = await _taking_requests(new_driver)
+
+    same = await certflow(
+        *_submit(plan_id, SEQ_4, "theory", "--requested", "53.1", "--reason", "复核")
+    )
+
+    assert same.status == 2
+    on_record = t(
+        "intake_db.requested_on_record",
+        admission=SEQ_4,
+        field="理论成绩",
+        on_record="53.10",
+        requested="53.1",
+    )
+    assert on_record in same.out
+    shown = await certflow(*INFO, "correction", "show", plan_id)
+    assert shown.out.strip() == t("cli.corrections_none", plan_id=plan_id)
+
+
+async def test_the_history_of_a_number_not_on_the_list_says_so(
+    certflow: Certflow, new_driver: PlanDriver
+) -> None:
+    """Regression (staff trial): ``correction history`` of a number not on the
+    plan's list answered 没有成绩修改记录 with exit status 0. It is refused
+    naming the list, as ``submit`` refuses it; a candidate with no
+    correction still has no record."""
+    plan_id = await _taking_requests(new_driver)
+    stranger = "2026110499999"
+
+    history = await certflow(*INFO, "correction", "history", plan_id, stranger)
+    submitted = await certflow(
+        *_submit(plan_id, stranger, "theory", "--requested", "60", "--reason", "复核")
+    )
+    unchanged = await certflow(*INFO, "correction", "history", plan_id, SEQ_4)
+
+    not_listed = t("intake_db.unknown_candidate", admission=stranger, plan_id=plan_id)
+    assert history.status == submitted.status == 2
+    assert history.out.strip() == not_listed
+    assert not_listed in submitted.out
+    assert unchanged.status == 0
+    assert unchanged.out.strip() == t(
+        "cli.history_empty", admission=SEQ_4, plan_id=plan_id
+    )

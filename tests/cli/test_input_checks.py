@@ -108,6 +108,34 @@ async def test_a_status_correction_names_the_status_words(settings: Settings) ->
              words="正常、缺考、违纪") in outcome.out  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("field", "published", "requested", "label"),
+    [
+        ("theory", "53.1", "53.10", "理论成绩"),
+        ("practical", " 60 ", "60.00", "实操成绩"),
+        ("status", "缺考", "缺考", "考试状态"),
+    ],
+    ids=["trailing-zero", "spaces", "status"],
+)
+async def test_a_requested_value_the_same_as_the_published_one_is_refused(
+    field: str, published: str, requested: str, label: str, settings: Settings
+) -> None:
+    """Regression (staff trial): ``--published 53.1 --requested 53.1`` was
+    filed and taken through approval and application, changing nothing. The
+    same value twice is refused before anything is sent."""
+    argv = with_flag(with_flag(SUBMIT, "--field", field), "--requested", requested)
+
+    outcome = await certflow_runner(settings, None)(*argv, "--published", published)
+
+    assert outcome.status == 2
+    assert outcome.out.strip() == t(
+        "cli.requested_is_published",
+        requested=requested.strip(),
+        published=published.strip(),
+        field=label,
+    )
+
+
 # -- plan start ------------------------------------------------------------------
 
 

@@ -37,6 +37,8 @@ pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120
 
 # Seq 6 of the sample summary: 杨鹏, recorded absent (缺考), no score.
 ABSENT = "2026110412006"
+# Seq 12: 雷芳彬, practical 50.10.
+SEQ_12 = "2026110412012"
 # Seq 4 and 5 of the sample summary: 陈思彬 and 方浩, both present.
 CHEN_SIBIN = "2026110412004"
 FANG_HAO = "2026110412005"
@@ -231,3 +233,35 @@ async def _plan_mails(rig: IntakeRig, plan_id: str, template: str) -> list[Any]:
             return found
         await asyncio.sleep(0.1)
     raise AssertionError(f"no {template} mail for {plan_id}")
+
+
+async def test_a_mailed_request_for_the_score_on_record_is_answered_unchanged(
+    open_rig: RigFactory,
+) -> None:
+    """Regression: a request for the score already on record (50.10 asked as
+    50.1) was filed, held the candidate's real request back while open, and
+    once applied the site was mailed that the score had been updated. The
+    sender is now answered that nothing would change, and nothing is filed."""
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        request = await rig.mail_in(
+            "成绩修改申请",
+            correction_body(plan_id, SEQ_12, published="50.10", requested="50.1"),
+        )
+
+        run = await rig.poll()
+
+        assert run.counts == {"refused": 1}
+        assert await rig.filed(plan_id) == []
+        assert (await driver.status()).correction_states == {}
+        said = t(
+            "intake_db.requested_on_record",
+            admission=SEQ_12,
+            field="实操成绩",
+            on_record="50.10",
+            requested="50.1",
+        )
+        assert (await rig.mail_row(request["Message-ID"]))["reasons"] == said
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        assert said in body_text(reply)

@@ -29,6 +29,8 @@ pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120
 wf = ExamPlanWorkflow
 # Seq 6 and 18 of the sample: absent, no score at all.
 SEQ_6 = "2026110412006"
+# Seq 4: theory 53.10.
+SEQ_4 = "2026110412004"
 SEQ_18 = "2026110412018"
 
 
@@ -122,11 +124,12 @@ async def test_a_total_alone_is_refused_naming_the_part_score_to_correct(
         )
         == 0
     )
-    # The total its parts give is taken: nothing else changes with it.
+    # The total its parts give is the one on record: refused as changing
+    # nothing, not compared with its parts again.
     same = await driver.h.execute_update(
         wf.submit_correction, correction_request(SEQ_12, "total", "59.7")
     )
-    assert same.accepted
+    assert [p.code for p in same.problems] == ["requested_on_record"]
 
 
 async def test_a_total_of_a_candidate_with_no_part_score_follows_the_status(
@@ -271,14 +274,23 @@ async def test_part_scores_of_a_candidate_marked_present_are_kept_until_both_are
 async def test_applying_a_request_for_the_score_on_record_says_nothing_changed(
     make_driver: Any, resources: Any
 ) -> None:
-    """A request for the total its parts already give is taken, but applying it
-    changes nothing: the answer says so instead of a bare 已受理."""
+    """A request for the total its parts already give, filed before such a
+    request was refused (the database made to hold one), changes nothing
+    when applied: the answer says so instead of a bare 已受理."""
     pool, _ = resources
     driver = await driver_in_publicity(make_driver)
-
-    request_id, answer = await _applied(
-        driver, correction_request(SEQ_12, "total", "59.7")
+    filed = await driver.h.execute_update(
+        wf.submit_correction, correction_request(SEQ_12, "practical", "60.10")
     )
+    assert filed.reference
+    request_id = filed.reference
+    await pool.execute(
+        "UPDATE correction_requests SET field = 'total', requested_score = '59.7'"
+        " WHERE request_id = $1",
+        request_id,
+    )
+
+    answer = await approve_and_apply(driver, request_id)
 
     assert answer.message == t("plan.correction_unchanged")
     assert await _history_of(driver, pool, request_id) == []
@@ -394,3 +406,48 @@ async def test_a_part_score_request_filed_before_for_an_absent_candidate(
         ),
     )
     assert rejected.accepted
+
+
+async def test_a_request_for_the_value_on_record_is_refused_as_changing_nothing(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression (staff trial): theory 53.1 asked for a candidate recorded
+    with 53.10 was taken as C001; the candidate's real request was then
+    refused while C001 was open, C001 was approved, and applied it made a
+    platform update file and mailed the school that the score was updated.
+    A request for the value on record (a score as the plan compares scores,
+    a status by its word) is now refused saying nothing would change."""
+    pool, _ = resources
+    driver = await driver_in_publicity(make_driver)
+
+    for admission, field, requested, on_record in (
+        (SEQ_4, "theory", "53.1", "53.10"),
+        (SEQ_12, "total", "59.70", "59.70"),
+        (SEQ_6, "status", "缺考", "缺考"),
+        (SEQ_12, "status", "正常", "正常"),
+    ):
+        result = await driver.h.execute_update(
+            wf.submit_correction,
+            correction_request(admission, field, requested).model_copy(
+                update={"published_score": "" if field == "status" else on_record}
+            ),
+        )
+        assert not result.accepted, (field, requested)
+        assert [p.code for p in result.problems] == ["requested_on_record"]
+        assert result.message == t(
+            "intake_db.requested_on_record",
+            admission=admission,
+            field=t(f"corrections.reply.field_{field}"),
+            on_record=on_record,
+            requested=requested,
+        )
+    assert (await driver.status()).correction_states == {}
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM correction_requests WHERE plan_id = $1",
+        driver.plan.plan_id,
+    )
+
+    # Nothing open holds the candidate's real request back.
+    request_id = await _apply(driver, correction_request(SEQ_4, "theory", "63.1"))
+    history = await _history_of(driver, pool, request_id)
+    assert history[0] == ("theory", "53.10", "63.1")
