@@ -25,7 +25,7 @@ import sys
 import tomllib
 import unicodedata
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -377,13 +377,55 @@ def local_name(ref: DocumentRef, fallback: str) -> str:
     return fallback + media_suffix(ref.media_type)
 
 
+def role_code(text: str) -> str | None:
+    """The code of a role as staff type it, or None when it names no role.
+
+    ``Tech_Dept``, `` tech_dept`` and the role's Chinese name (``技术部``, as
+    the tool itself names it) all mean ``tech_dept``.
+    """
+    typed = unicodedata.normalize("NFKC", text).strip()
+    for role in Role:
+        if typed.lower() == role.value or typed == t(f"roles.{role.value}"):
+            return role.value
+    return None
+
+
+def role_choices(roles: Iterable[str | Role] = tuple(Role)) -> str:
+    """The roles a role flag takes, each as code and Chinese name."""
+    return named_codes((Role(r).value for r in roles), "roles.")
+
+
+class RoleAction(argparse.Action):
+    """``--as``: a role code or the role's Chinese name, kept as its code.
+
+    An action, not a ``type``: argparse would pass the default (the
+    environment's CERTFLOW_ROLE) through a type too, refusing a mistyped
+    variable as if ``--as`` had been typed; ``actor_of`` says which it was.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        code = role_code(str(values))
+        if code is None:
+            raise argparse.ArgumentError(
+                self, t("cli.bad_role", value=shown(values), roles=role_choices())
+            )
+        setattr(namespace, self.dest, code)
+
+
 def env_value(name: str) -> str | None:
-    """A role variable as staff set it: ``Tech_Dept`` and `` tech_dept`` mean
-    ``tech_dept``. Other variables are taken as they are."""
+    """A role variable as staff set it: ``Tech_Dept``, `` tech_dept`` and
+    ``技术部`` mean ``tech_dept``; an unknown role is kept (as typed, in lower
+    case) to be refused. Other variables are taken as they are."""
     value = os.environ.get(name)
     if value is None or name != ROLE_ENV:
         return value
-    return value.strip().lower() or None
+    return role_code(value) or value.strip().lower() or None
 
 
 def staff_id_as_typed(text: str) -> str:
@@ -450,7 +492,7 @@ def actor_of(args: argparse.Namespace) -> Actor:
             t(
                 "cli.bad_env_role",
                 value=shown(args.role),
-                roles=named_codes((r.value for r in Role), "roles."),
+                roles=role_choices(),
             )
         )
     if (refusal := person_refusal(args.role, args.person)) is not None:
@@ -2668,12 +2710,27 @@ async def list_plans(ctx: Context, args: argparse.Namespace) -> int:
 # -- correction history (PostgreSQL) -----------------------------------------------
 
 
+def history_admission(args: argparse.Namespace) -> str:
+    """The candidate of ``correction history``: ADMISSION_NUMBER or ``--admission``.
+
+    Both are taken (``correction submit`` names the candidate by the flag);
+    given both, they must name the same candidate.
+    """
+    given, flagged = args.admission, args.admission_flag
+    if given is None and flagged is None:
+        raise CliError(t("cli.history_admission_missing"))
+    if given is not None and flagged is not None and given != flagged:
+        raise CliError(t("cli.history_admission_twice", positional=given, flag=flagged))
+    return str(given if given is not None else flagged)
+
+
 async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
     """Print every change of one candidate's scores: who, when, why, old, new.
 
     The scores and reasons are the readers' of correction requests
     (``CORRECTION_READERS``); other roles are refused as by ``show``.
     """
+    args.admission = history_admission(args)
     actor_allowed(args, CORRECTION_READERS, "cli.correction_history_not_allowed")
     pool = await ctx.pool()
     rows = await pool.fetch(
@@ -4395,7 +4452,7 @@ def _actor_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument(
         "--as",
         dest="role",
-        choices=[r.value for r in Role],
+        action=RoleAction,
         metavar="ROLE",
         default=default(ROLE_ENV),
         help=argument_help("common", "as", **glossary),
@@ -4509,11 +4566,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     history, helps = leaf(("correction", "history"), correction_history)
     _positional_code(history, "plan_id", helps)
+    # By position, or by --admission as ``correction submit`` takes it.
     history.add_argument(
         "admission",
+        nargs="?",
         type=admission_argument,
         metavar="ADMISSION_NUMBER",
         help=helps("admission"),
+    )
+    history.add_argument(
+        "--admission",
+        dest="admission_flag",
+        type=admission_argument,
+        metavar="ADMISSION_NUMBER",
+        help=helps("admission_flag"),
     )
 
     gather, helps = leaf(("batch", "gather"), gather_batch)
@@ -4715,7 +4781,7 @@ def _run_tool(name: str, rest: list[str], globals_: argparse.Namespace | None) -
 
         return web_main(rest)
     if name == "revoke":
-        return revoke_main(rest, **acting)
+        return revoke_main(rest, **acting, site=getattr(given, "site", None))
     from starter.smtp_sink import main as mail_main
 
     return mail_main(rest)
@@ -4727,28 +4793,37 @@ def acting_flags(
     role: str | None,
     person: str | None,
     roles: Sequence[Role],
+    site: str | None = None,
 ) -> None:
-    """``--as ROLE`` and ``--person ID`` on a tool that has its own parser.
+    """``--as ROLE``, ``--person ID`` and ``--site CODE`` on a tool that has
+    its own parser.
 
     They mean what they mean everywhere in ``certflow``: who is acting. Given
-    before the tool's name they arrive as ``role`` and ``person``; the
-    environment variables come next.
+    before the tool's name they arrive as ``role``, ``person`` and ``site``;
+    the environment variables come next.
     """
     parser.add_argument(
         "--as",
         dest="role",
-        choices=[r.value for r in Role],
+        action=RoleAction,
         metavar="ROLE",
         default=role or env_value(ROLE_ENV),
-        help=argument_help(
-            "common", "as", roles=named_codes((r.value for r in roles), "roles.")
-        ),
+        help=argument_help("common", "as", roles=role_choices(roles)),
     )
     parser.add_argument(
         "--person",
         type=staff_id_as_typed,
         default=person or os.environ.get(PERSON_ENV),
         help=argument_help("common", "person"),
+    )
+    # Taken as everywhere in certflow, before or after the tool's name; the
+    # tool then refuses a role it does not serve, not the flag.
+    parser.add_argument(
+        "--site",
+        type=code_argument,
+        default=site or os.environ.get(SITE_ENV),
+        metavar="SITE_CODE",
+        help=argument_help("common", "site"),
     )
 
 
@@ -4757,7 +4832,11 @@ REVOKING_ROLES = (Role.TECH_DEPT, Role.ADMIN)
 
 
 def revoke_main(
-    argv: Sequence[str], *, role: str | None = None, person: str | None = None
+    argv: Sequence[str],
+    *,
+    role: str | None = None,
+    person: str | None = None,
+    site: str | None = None,
 ) -> int:
     """Revoke a certificate: NUMBER --reason TEXT [--date YYYY-MM-DD].
 
@@ -4778,7 +4857,7 @@ def revoke_main(
         help=argument_help("revoke", "reason"),
     )
     parser.add_argument("--date", type=_day, help=argument_help("revoke", "date"))
-    acting_flags(parser, role=role, person=person, roles=REVOKING_ROLES)
+    acting_flags(parser, role=role, person=person, site=site, roles=REVOKING_ROLES)
     parser.add_argument(
         "--config", type=Path, metavar="FILE", help=argument_help("common", "config")
     )

@@ -367,7 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             file=sys.stderr,
         )
-        return 1
+        # A number with no mail is a wrong argument, as in every other
+        # look-up by number (notice resend N): exit status 2.
+        return 2
     _print_full(args.number, messages[args.number - 1])
     return 0
 

@@ -320,7 +320,8 @@ async def test_mail_list_reads_the_state_named_by_the_environment(
     for header in ("Subject", "From", "To"):
         without_mail = without_mail.replace(str(message[header]), "")
     assert english_words(without_mail) == []
-    assert missing.status == 1
+    # No such mail is a wrong argument (exit 2), as the staff guide's table says.
+    assert missing.status == 2
     folder = str(tmp_path / "mailbox" / "all")
     assert missing_err.strip().startswith(folder) and "共 1 封" in missing_err
     reply = missing_err.replace(folder, "")
