@@ -31,6 +31,7 @@ from certflow.activity_models import (
 )
 from certflow.joint_invoice import (
     InvoiceHolding,
+    agrees,
     holdings_text,
     invoice_conflict,
     left_to_correct,
@@ -772,6 +773,29 @@ async def _claim_invoice_number(
     return None
 
 
+async def _not_in_force(
+    conn: asyncpg.Connection, replaces: InvoiceHolding
+) -> FinanceOutcome | None:
+    """Refuse a correction replacing an invoice other than the plan's in
+    force, the database's (under the payment's locks: a whole-payment
+    invoice corrected on the plan with another plan of its payment, at
+    this moment, is seen). A plan with no invoice row was invoiced before
+    numbers were claimed: nothing to compare, the plan's record stands."""
+    plan_id = replaces.plan_id
+    row = await conn.fetchval("SELECT 1 FROM plan_invoices WHERE plan_id = $1", plan_id)
+    if row is None:
+        return None
+    held = await _invoices(conn, [plan_id])
+    current = next((h for h in held if h.plan_id == plan_id), None)
+    if (
+        current is not None
+        and current.number == replaces.number
+        and agrees(current, replaces)
+    ):
+        return None
+    return FinanceOutcome(recorded=False, not_in_force=True, in_force=current)
+
+
 async def _let_go(conn: asyncpg.Connection, number: str | None) -> None:
     """Free ``number`` for any payment if no plan holds it."""
     await conn.execute(
@@ -1256,6 +1280,10 @@ class PlanStore:
                     return refused
             if req.invoice_number is not None:
                 await _lock_payment(conn, [entry.plan_id, *req.paid_plan_ids])
+                if req.replaces is not None:
+                    refused = await _not_in_force(conn, req.replaces)
+                    if refused is not None:
+                        return refused
                 voided = await conn.fetchrow(
                     _VOIDED,
                     req.invoice_number,

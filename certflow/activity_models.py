@@ -140,6 +140,13 @@ class FinanceRecord(Model):
     # take too: of two at once, the second sees the first. False from
     # attempts scheduled before, and for every other record.
     received_once: bool = False
+    # An invoice correction: the invoice the plan's record says it replaces.
+    # Refused, nothing written, unless it is the one the database holds for
+    # the plan now (a whole-payment invoice may have been corrected on it
+    # with another plan of its payment meanwhile). Checked under the
+    # payment's locks, which such a correction takes too. None from attempts
+    # scheduled before, and for every other record.
+    replaces: InvoiceHolding | None = None
 
 
 class FinanceOutcome(Model):
@@ -194,6 +201,11 @@ class FinanceOutcome(Model):
     # Recorded (``with_approved``): the approved plans of the payment whose
     # whole-payment invoice was corrected with this one, each audited.
     corrected_with: list[str] = Field(default_factory=list)
+    # Refused: the invoice a correction said it replaces is not the plan's in
+    # force (``FinanceRecord.replaces``); ``in_force`` is that one (None: the
+    # plan carries none now).
+    not_in_force: bool = False
+    in_force: InvoiceHolding | None = None
 
 
 class JointPaymentCheck(Model):

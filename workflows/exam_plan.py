@@ -402,6 +402,13 @@ CANCEL_FREES_PARTNERS = "cancel-frees-payment-partners"
 # under the plan's lock, after a correction of its own under way. Before, it
 # was taken at once, in the middle of one.
 INVOICE_CORRECTED_WITH_LOCKED = "invoice-corrected-with-locked"
+# Patch id, followed by the case's number in the run: an invoice correction
+# names the invoice it replaces (the plan's record of it), and the database
+# refuses it, nothing written, unless that is the plan's invoice in force,
+# checked under the payment's locks. Before, a plan whose whole-payment
+# invoice was corrected with another plan at that moment replaced (and
+# reversed) the old invoice, and the one the database held was lost unvoided.
+INVOICE_REPLACED_IN_FORCE = "invoice-replaced-in-force"
 # Patch id, followed by the case's number in the run, asked until a case takes
 # it (see _keeps_row): the plan's row in the database follows whether the plan
 # is overdue and its next deadline whenever either changes, in the order its
@@ -3699,6 +3706,16 @@ class ExamPlanWorkflow:
             payment = state.payment
             old_invoice = self._invoice_text()
             reverses = payment.invoice_number if reissued else None
+            replaces = None
+            if payment.invoice_number is not None and self._patched_case(
+                INVOICE_REPLACED_IN_FORCE
+            ):
+                replaces = InvoiceHolding(
+                    plan_id=state.info.plan_id,
+                    number=payment.invoice_number,
+                    amount=_decimal(payment.invoice_amount_text),
+                    issued_on=payment.invoice_issued_on,
+                )
             outcome = await self._finance_record(
                 Action.CORRECT_INVOICE,
                 req.actor,
@@ -3707,6 +3724,7 @@ class ExamPlanWorkflow:
                 invoiced=req,
                 with_approved=True,
                 reverses=reverses,
+                replaces=replaces,
                 invoice=number,
                 issued_on=req.issued_on.isoformat(),
                 amount=f"{req.amount:.2f}",
@@ -4342,6 +4360,7 @@ class ExamPlanWorkflow:
         invoiced: InvoiceRecord | None = None,
         with_approved: bool = False,
         reverses: str | None = None,
+        replaces: InvoiceHolding | None = None,
         received_once: bool = False,
         **details: Any,
     ) -> FinanceOutcome | None:
@@ -4373,6 +4392,7 @@ class ExamPlanWorkflow:
                 invoice_issued_on=None if invoiced is None else invoiced.issued_on,
                 with_approved=with_approved,
                 reverses=reverses,
+                replaces=replaces,
                 received_once=received_once,
             ),
         )
@@ -4447,6 +4467,20 @@ class ExamPlanWorkflow:
         others of its payment, or one leaving them apart from a plan of the
         payment a batch holds."""
         amount = None if invoiced is None else invoiced.amount
+        if outcome.not_in_force:
+            in_force = outcome.in_force
+            return ActionResult(
+                accepted=False,
+                message=t(
+                    "plan.invoice_not_in_force",
+                    replaced=self._invoice_text(),
+                    in_force=(
+                        t("plan.invoice_none_in_force")
+                        if in_force is None
+                        else _holding_text(in_force)
+                    ),
+                ),
+            )
         if outcome.paid_plans is not None:
             message = lists_refusal(
                 self._state.info.plan_id,
@@ -5172,6 +5206,20 @@ def _corrected_after_settlement(outcome: FinanceOutcome | None) -> str:
     if not left:
         return t("plan.difference_invoice_corrected")
     return t("plan.difference_invoice_corrected_others", plans="、".join(sorted(left)))
+
+
+def _holding_text(holding: InvoiceHolding) -> str:
+    """An invoice the database holds, as ``_invoice_text`` names the plan's."""
+    return t(
+        "plan.invoice_named",
+        number=holding.number,
+        day=holding.issued_on.isoformat() if holding.issued_on else "—",
+        amount="—" if holding.amount is None else f"{holding.amount:.2f}",
+    )
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
 
 
 def _confirmed_details(req: PaymentConfirmation) -> dict[str, Any]:

@@ -370,7 +370,14 @@ async def test_an_invoice_corrected_with_another_plan_waits_for_the_plans_own(
     plan's own correction waited for the database, and was taken in between,
     and the plan's correction then reversed the invoice the signal brought
     (listed voided, though the database voided none on it). Taken after the
-    plan's own correction, the plan's records are the database's."""
+    plan's own correction, the plan's records are the database's.
+
+    Regression (review): the plan's own correction, which said it replaced
+    the invoice the signal had not yet brought, was still written: the
+    invoice in force (the other plan's) was replaced unvoided, and the one
+    already reversed reversed again. The database refuses it, under the
+    payment's locks, naming the invoice in force; nothing is written, and a
+    correction from the invoice in force is taken."""
     pool, _ = resources
     shared, own, other = (
         "26442000000000080501",
@@ -381,6 +388,8 @@ async def test_an_invoice_corrected_with_another_plan_waits_for_the_plans_own(
         make_driver, shared, sink_messages, monkeypatch, tmp_path
     )
     b = approved.plan.plan_id
+    first_day = (await approved.status()).payment.invoice_issued_on
+    assert first_day is not None
 
     async with pool.acquire() as conn, conn.transaction():
         # The approved plan's record waits for its row; the other plan's
@@ -399,21 +408,63 @@ async def test_an_invoice_corrected_with_another_plan_waits_for_the_plans_own(
         assert t("plan.invoice_corrected_with", plans=b) in theirs.message
         await _signal_seen(approved, "invoice_corrected_with")
     answer = await mine
-    assert answer.accepted, answer.message
-    status = await approved.status()
+    assert not answer.accepted, answer.message
+    status = await approved.wait_for(lambda s: s.payment.invoice_number == other)
+    in_force = t(
+        "plan.invoice_named",
+        number=other,
+        day=status.payment.invoice_issued_on.isoformat(),
+        amount="8400.00",
+    )
+    assert answer.message == t(
+        "plan.invoice_not_in_force",
+        replaced=t(
+            "plan.invoice_named",
+            number=shared,
+            day=first_day.isoformat(),
+            amount="8400.00",
+        ),
+        in_force=in_force,
+    )
     carried = await pool.fetchval(
         "SELECT number FROM plan_invoices WHERE plan_id = $1", b
     )
-    assert status.payment.invoice_number == carried == own
+    assert status.payment.invoice_number == carried == other
+    # Nothing of the refused correction is written: no line, no number.
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM audit WHERE plan_id = $1"
+        " AND action IN ('correct_invoice', 'void_invoice')"
+        " AND details ->> 'invoice' = $2",
+        b,
+        own,
+    )
+    assert not await pool.fetchval(
+        "SELECT 1 FROM invoice_numbers WHERE number = $1", own
+    )
+    # Voided as the other plan's reissue voided it, once, and nothing else.
+    assert [(v.number, v.replaced_by) for v in status.payment.voided_invoices] == [
+        (shared, other)
+    ]
+
+    # Sent again from the invoice in force, it is taken, reversing that one.
+    again = await _invoice(
+        approved, own, amount="8400.00", correct=True, reason="税号有误"
+    )
+    assert again.accepted, again.message
+    status = await approved.status()
+    assert status.payment.invoice_number == own
+    assert [(v.number, v.replaced_by) for v in status.payment.voided_invoices] == [
+        (shared, other),
+        (other, own),
+    ]
     voided = await pool.fetch(
         "SELECT details FROM audit WHERE plan_id = $1 AND action = 'void_invoice'"
         " ORDER BY id",
         b,
     )
-    assert [(v.number, v.replaced_by) for v in status.payment.voided_invoices] == [
-        (line["details"]["invoice"], line["details"]["replaced_by"]) for line in voided
+    assert [(v["details"]["invoice"], v["details"]["replaced_by"]) for v in voided] == [
+        (other, own)
     ]
-    assert other not in [v.number for v in status.payment.voided_invoices]
 
 
 async def test_the_status_of_an_ended_plan_shows_the_invoice_corrected_with_it(
