@@ -32,7 +32,10 @@ awaiting approval, recorded when finance and the tech dept were only told
 such a plan ended: stuck in the payment stage, its application and sign-off
 reminded and escalated twice, then taken over by the release that ends it,
 which did so at its next wake (patch ``no-certificates-to-issue``, asked at
-each wake, said no on replay of the waits before). A code change
+each wake, said no on replay of the waits before). ``exam-plan-row-deadlines``
+is a plan run to its payment stage by the first release that kept the plan
+row's deadlines between stage changes (patch ``row-keeps-deadlines``, asked
+case by case). A code change
 that would break the plans already running in production fails here first; when
 a change is meant to alter histories, it needs a patch (``workflow.patched``),
 not a new recording.
