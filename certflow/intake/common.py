@@ -532,6 +532,22 @@ def _missing_columns(
     if not best:
         return problem("no_header", document=document)
     missing = "、".join(SYNONYMS[c][0] for c in sorted(required - best))
+    # Another document is named only when no sheet has the uploaded one's
+    # own telling columns: a summary with a score column and a 考评员签名 is
+    # a summary missing a column, not a candidates' sign-in sheet. The sheet
+    # closest to the expected header is judged first.
+    ordered = sorted(sheets, key=lambda grid: grid.name != best_sheet)
+    if not any(_tells_itself(grid, document) for grid in ordered):
+        other = _other_document(ordered, document, missing)
+        if other is not None:
+            return other
+    return problem(
+        "missing_columns", sheet=best_sheet, columns=missing, document=document
+    )
+
+
+def _other_document(sheets: list[Grid], document: str, missing: str) -> Problem | None:
+    """The first sheet's header telling another document, said with its upload."""
     for grid in sheets:
         other = _looks_like(grid, document)
         if other is not None:
@@ -545,9 +561,7 @@ def _missing_columns(
                 upload=upload,
                 evidence="、".join(f"“{SYNONYMS[c][0]}”" for c in evidence),
             )
-    return problem(
-        "missing_columns", sheet=best_sheet, columns=missing, document=document
-    )
+    return None
 
 
 # The documents an upload may be mistaken for, told by their header: the
@@ -573,6 +587,19 @@ _LOOKALIKES: tuple[tuple[str, str, tuple[tuple[Column, ...], ...]], ...] = (
     ),
 )
 _TELLING = frozenset(c for _, _, groups in _LOOKALIKES for g in groups for c in g)
+
+
+def _tells_itself(grid: Grid, document: str) -> bool:
+    """Whether ``grid``'s header has ``document``'s own telling columns, one of
+    each group but the name's (a candidates' sheet needs both an admission
+    number and a sign-in column: a summary has the one, an evaluators' sheet
+    the other)."""
+    named = best_partial_match(grid, set(_TELLING))
+    return any(
+        t(f"intake.{key}") == document
+        and all(any(c in named for c in group) for group in groups[1:])
+        for key, _, groups in _LOOKALIKES
+    )
 
 
 def _looks_like(grid: Grid, document: str) -> tuple[str, str, list[Column]] | None:

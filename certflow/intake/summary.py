@@ -613,7 +613,9 @@ def _not_a_number(text: str) -> tuple[str, dict[str, str]]:
     """How to say that the score ``text`` is no number: the catalogue key and
     its fields. A number in a notation other than plain decimal (``1e1``,
     ``0x10``, ``Infinity``, digits of another script) is told so; a letter
-    typed for a digit (``74o``) is named; anything else is just no number."""
+    typed for a digit among digits (``74o``, ``1O0``) is named; anything
+    else, a lone ``O`` or ``l`` included (a mark, not a mistyped score), is
+    just no number."""
     try:
         Decimal(text)
     except ArithmeticError:
@@ -627,7 +629,11 @@ def _not_a_number(text: str) -> tuple[str, dict[str, str]]:
     else:
         return "score_not_a_number", {}
     mistyped = [letter for letter in text if letter in _LETTERS_FOR_DIGITS]
-    if mistyped and decimal_of(text.translate(_AS_DIGITS)) is not None:
+    if (
+        mistyped
+        and any(character.isdigit() for character in text)
+        and decimal_of(text.translate(_AS_DIGITS)) is not None
+    ):
         letter = mistyped[0]
         return "score_letter_for_digit", {
             "letter": letter,

@@ -176,10 +176,11 @@ def test_a_compound_file_without_a_workbook_is_unsupported(plan: PlanInfo) -> No
     assert _codes(data, plan) == ["unsupported_format"]
 
 
-# A key file as ``openssl genpkey`` writes it (a throwaway key, made for this test).
-_PEM = b"""-----BEGIN PRIVATE KEY-----
-MC4CAQAwBQYDK2VwBCIEIHb4s2N8pIhc0rL8nUjJ9e8VxnfT8QnYkVwZ2v6zKQyH
------END PRIVATE KEY-----
+# ASCII text of no column, as a key or a note saved under a .xlsx name is:
+# lines of words and one long unbroken token, no comma, tab or semicolon.
+_ASCII_TEXT = b"""Exam plan P2026-1104-0412 scores
+The scores are in the workbook sent with the signed summary.
+SGVsbG8gY2VydGZsb3cgaW50YWtlIHRlc3QgdGV4dCB3aXRob3V0IGNvbHVtbnM
 """
 
 
@@ -188,7 +189,7 @@ def test_text_without_any_column_is_an_unrecognised_format(plan: PlanInfo) -> No
     summary without its header (请使用模板), while a real image is refused as
     a format intake does not read. Text with no comma, tab or semicolon has
     no columns: it is refused as the image is, whatever its name."""
-    for data in (_PEM, "成绩请见附件\n周建国\n".encode("gbk")):
+    for data in (_ASCII_TEXT, "成绩请见附件\n周建国\n".encode("gbk")):
         assert _codes(data, plan) == ["unsupported_format"]
         for reader in (read_candidate_sign_in, read_evaluator_sign_in):
             codes = [p.code for p in reader(data, plan).problems]

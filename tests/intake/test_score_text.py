@@ -43,12 +43,18 @@ def test_a_text_score_that_is_no_plain_decimal_is_refused_in_an_xlsx(
         ("74o", "字母“o”像是打错的数字“0”"),
         ("8O", "字母“O”像是打错的数字“0”"),
         ("9l.5", "字母“l”像是打错的数字“1”"),
+        ("1O0", "字母“O”像是打错的数字“0”"),
         ("abc", "此格不是数字。"),
+        # A lone letter is a mark, not a score with a digit mistyped.
+        ("O", "此格不是数字。"),
+        ("l", "此格不是数字。"),
+        ("I", "此格不是数字。"),
         # An ID number pasted in a score cell: no number, shown masked.
         ("黎芬421002200506166066", "此格不是数字。"),
     ],
-    ids=["o-for-0", "O-for-0", "l-for-1", "letters", "id-number"],
-)
+    ids=["o-for-0", "O-for-0", "l-for-1", "O-among-digits", "letters", "lone-O",
+         "lone-l", "lone-I", "id-number"],
+)  # fmt: skip
 def test_a_score_of_no_number_is_said_to_be_none_plainly(
     plan: PlanInfo, tmp_path: Path, text: str, said: str
 ) -> None:

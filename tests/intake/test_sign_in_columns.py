@@ -8,9 +8,11 @@ signed in, the two absentees included.
 from __future__ import annotations
 
 from collections.abc import Callable
+from io import BytesIO
 from pathlib import Path
 
 import pytest
+from openpyxl import Workbook
 
 from certflow.intake import (
     read_candidate_sign_in,
@@ -69,6 +71,71 @@ def test_a_sheet_uploaded_in_the_wrong_place_says_where_it_belongs(
     assert f"缺少必需的列：{missing}" in found.message
     assert f"像是{sample}" in found.message
     assert f"certflow upload {upload}" in found.message
+
+
+def _summary_beside_a_sign_in_list() -> bytes:
+    book = Workbook()
+    first = book.active
+    assert first is not None
+    first.title = "签到"
+    first.append(["序号", "姓名", "准考证号", "签名"])
+    book.create_sheet("成绩").append(
+        ["序号", "姓名", "证件号码", "准考证号", "实操成绩", "总成绩"]
+    )
+    buffer = BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("header", "sheet"),
+    [
+        (["序号", "姓名", "证件号码", "准考证号", "实操成绩", "总成绩",
+          "考评员签名"], "Sheet"),
+        (None, "成绩"),
+    ],
+    ids=["signed-summary", "summary-beside-a-sign-in-list"],
+)  # fmt: skip
+def test_a_summary_missing_a_score_column_is_told_the_column_not_another_upload(
+    plan: PlanInfo, tmp_path: Path, header: list[object] | None, sheet: str
+) -> None:
+    # Found in review: a summary with 考评员签名 and without 理论成绩 has a
+    # name, an admission number and a signature column, as a candidates'
+    # sign-in sheet has, and was sent to `certflow upload candidates`. Its
+    # score columns say it is a summary: only the missing column is told,
+    # also when a sign-in list is kept on a sheet before it.
+    data = (
+        _summary_beside_a_sign_in_list()
+        if header is None
+        else sheet_file(tmp_path / "s.xlsx", [header])
+    )
+
+    reading = read_score_summary(data, plan)
+
+    [found] = reading.problems
+    assert (found.code, found.sheet) == ("missing_columns", sheet)
+    assert "缺少必需的列：理论成绩" in found.message
+    assert "certflow upload" not in found.message
+
+
+def test_of_two_other_documents_the_sheet_closest_to_the_upload_is_named(
+    plan: PlanInfo,
+) -> None:
+    # A workbook of both sign-in lists uploaded as the summary: the
+    # candidates' list shares the admission numbers with a summary, so it is
+    # the one the staff meant, and the one named, whatever the sheet order.
+    book = Workbook()
+    first = book.active
+    assert first is not None
+    first.append(["序号", "姓名", "工号", "签名"])
+    book.create_sheet("考生").append(["序号", "姓名", "准考证号", "签名"])
+    buffer = BytesIO()
+    book.save(buffer)
+
+    [found] = read_score_summary(buffer.getvalue(), plan).problems
+
+    assert (found.code, found.sheet) == ("looks_like_other", "考生")
+    assert "certflow upload candidates" in found.message
 
 
 def test_a_list_without_a_sign_in_column_is_refused_naming_it(

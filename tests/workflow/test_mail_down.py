@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from certflow.actions import CancelRequest
 from certflow.config import DeadlinePolicy
@@ -373,6 +373,23 @@ async def test_operators_see_the_mails_waiting_and_one_line_per_attempt(
     assert after.out.strip() == t("cli.notice.none")
 
 
+class WatchedHold(HeldServer):
+    """A held server counting the attempts that hung up while held."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hung_up = 0
+
+    async def handle_DATA(
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        try:
+            return await super().handle_DATA(server, session, envelope)
+        except asyncio.CancelledError:
+            self.hung_up += 1
+            raise
+
+
 async def test_a_mail_on_its_way_is_not_said_held_by_the_server(
     make_driver: Any, client: Any, smtp_port: int
 ) -> None:
@@ -382,20 +399,28 @@ async def test_a_mail_on_its_way_is_not_said_held_by_the_server(
     seconds later. A mail none of whose attempts failed is said on its way.
 
     The mail server is up and holds the message at DATA until the test lets it
-    through: the first attempt is under way while ``status`` is asked.
+    through: the first attempt is under way while ``status`` is asked. The
+    sender waits 30 s at most for the server's answer; the test checks that
+    the attempt was still held when ``status`` had answered, so that a machine
+    too loaded to answer within it fails saying so, never as the regression.
     """
-    held = HeldServer()
+    held = WatchedHold()
     server = await asyncio.get_running_loop().create_server(
         lambda: SMTP(held, hostname="held-server"), "127.0.0.1", smtp_port
     )
     try:
         driver: PlanDriver = await make_driver()
+        certflow = certflow_runner(driver.settings, client)
         await driver.start()
         plan_id = driver.plan.plan_id
-        await until(lambda: held.arrived >= 1)
+        # A loaded machine may take a while to run the first attempt.
+        await until(lambda: held.arrived >= 1, within=30)
         status = await driver.wait_for(lambda s: s.mails_waiting >= 1)
-        certflow = certflow_runner(driver.settings, client)
         shown = await certflow("status", plan_id)
+        assert held.hung_up == 0, (
+            "the first attempt stopped waiting for the held server before"
+            " status answered: nothing was under way to be told of"
+        )
         assert shown.status == 0, shown.out
         assert "暂时无法连接" not in shown.out and "notice failed" not in shown.out
         assert t("cli.status.mails_sending", count=status.mails_waiting) in shown.out

@@ -119,12 +119,13 @@ async def held_server(held: HeldServer | None = None) -> AsyncIterator[HeldServe
         await listening.wait_closed()
 
 
-async def until(done: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if done():
-            return
+async def until(done: Callable[[], bool], *, within: float = 10.0) -> None:
+    """Wait until ``done()``, for up to ``within`` real seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not done():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the attempts never got there")
         await asyncio.sleep(0.01)
-    raise AssertionError("the attempts never got there")
 
 
 async def eventually(done: Callable[[], Awaitable[bool]]) -> None:
