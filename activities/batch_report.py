@@ -19,7 +19,7 @@ import io
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -43,6 +43,7 @@ from certflow.certificates.pdffont import CjkPDF
 from certflow.config import Settings
 from certflow.i18n import t
 from certflow.intake.export import safe_cell
+from certflow.joint_payment import LEFT_PAYMENT
 from certflow.linebreak import Rule, break_lines, widest_piece
 from certflow.models import DocumentRef, Level
 from certflow.timeutil import cst_date, format_cst
@@ -837,12 +838,42 @@ class BatchReportActivities:
             self._line(found[plan_id], facts.get(plan_id, {}))
             for plan_id in dict.fromkeys(req.plan_ids)
         ]
+        lines = await self._without_plans_gone(lines)
         return check_payments(
             req.batch_id,
             self.settings.organisation,
             gathered_at or datetime.now(UTC),
             lines,
         )
+
+    async def _without_plans_gone(self, lines: list[PlanLine]) -> list[PlanLine]:
+        """The lines with the plans that left their joint payment since its
+        application (cancelled, or ended with no certificate to issue:
+        ``LEFT_PAYMENT``) out of what it covers, as ``joint_payments`` reads
+        the payment: the sheet names none of them."""
+        named = sorted({p for line in lines for p in line.payment.covers})
+        left = {
+            row["plan_id"]
+            for row in await self.pool.fetch(
+                "SELECT plan_id FROM plans WHERE plan_id = ANY($1) AND stage = ANY($2)",
+                named,
+                list(LEFT_PAYMENT),
+            )
+        }
+        return [
+            replace(
+                line,
+                payment=replace(
+                    line.payment,
+                    covers=tuple(
+                        p
+                        for p in line.payment.covers
+                        if p == line.plan_id or p not in left
+                    ),
+                ),
+            )
+            for line in lines
+        ]
 
     def _line(self, row: Any, audit: AuditFacts) -> PlanLine:
         level = Level(row["level"])

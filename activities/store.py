@@ -38,6 +38,7 @@ from certflow.joint_invoice import (
     payment_disagrees,
 )
 from certflow.joint_payment import (
+    LEFT_PAYMENT,
     JointPaymentFacts,
     PaidPlansListing,
     ReceivedHolding,
@@ -229,14 +230,14 @@ async def payment_held(
 async def _own_holds(
     conn: asyncpg.Connection, plan_ids: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """Of ``plan_ids``, those not cancelled that hold themselves out of
-    approval by their payment, with the reason and figures."""
+    """Of ``plan_ids``, those still of their payment (``LEFT_PAYMENT``) that
+    hold themselves out of approval by it, with the reason and figures."""
     rows = await conn.fetch(
         "SELECT plan_id, reason, details FROM payment_holds JOIN plans USING (plan_id)"
-        " WHERE plan_id = ANY($1) AND reason IS NOT NULL AND stage <> $2"
+        " WHERE plan_id = ANY($1) AND reason IS NOT NULL AND stage <> ALL($2)"
         " ORDER BY plan_id",
         plan_ids,
-        Stage.CANCELLED.value,
+        list(LEFT_PAYMENT),
     )
     return {
         row["plan_id"]: {"reason": row["reason"], "details": row["details"]}
@@ -323,15 +324,16 @@ def payment_key(plan_id: str, paid_plan_ids: list[str]) -> str:
 
 
 async def _live_payment(conn: asyncpg.Connection, plan_ids: list[str]) -> str:
-    """The payment of ``plan_ids`` as ``payment_key`` names it, its cancelled
-    plans left out: they drop out of every plan's list, so a plan still
-    listing one and a plan listing the others alone pay one payment."""
-    cancelled = await conn.fetch(
-        "SELECT plan_id FROM plans WHERE plan_id = ANY($1) AND stage = $2",
+    """The payment of ``plan_ids`` as ``payment_key`` names it, the plans
+    that left it (cancelled, or ended with no certificate: ``LEFT_PAYMENT``)
+    left out: they drop out of every plan's list, so a plan still listing one
+    and a plan listing the others alone pay one payment."""
+    left = await conn.fetch(
+        "SELECT plan_id FROM plans WHERE plan_id = ANY($1) AND stage = ANY($2)",
         sorted(set(plan_ids)),
-        Stage.CANCELLED.value,
+        list(LEFT_PAYMENT),
     )
-    gone = {row["plan_id"] for row in cancelled}
+    gone = {row["plan_id"] for row in left}
     return ",".join(sorted(set(plan_ids) - gone))
 
 
@@ -355,15 +357,16 @@ async def _lock_payment(conn: asyncpg.Connection, plan_ids: list[str]) -> None:
 
 
 # The invoices plans carry now: of the plans $1, and under the number $2 (if
-# any). A cancelled plan carries none (a cancellation lets go of its number,
-# but a plan found gone is marked cancelled and keeps its row), nor does a
+# any). A plan that left its payment carries none (a cancellation lets go of
+# its number, but a plan found gone is marked cancelled and keeps its row; a
+# plan ending with no certificate had none: ``LEFT_PAYMENT``), nor does a
 # plan that voided the invoice it still names.
 _CARRIED = """
     SELECT held.plan_id, held.number, held.amount, held.issued_on,
         held.whole_payment
     FROM plan_invoices AS held JOIN plans USING (plan_id)
     WHERE (held.plan_id = ANY($1) OR held.number = $2)
-        AND plans.stage <> $3
+        AND plans.stage <> ALL($3)
         AND NOT EXISTS (
             SELECT 1 FROM audit WHERE action = 'void_invoice'
                 AND audit.plan_id = held.plan_id
@@ -389,7 +392,7 @@ async def _invoices(
     conn: asyncpg.Connection, plan_ids: list[str], number: str | None = None
 ) -> list[InvoiceHolding]:
     """The invoices ``plan_ids`` carry now, and the plans carrying ``number``."""
-    rows = await conn.fetch(_CARRIED, plan_ids, number, Stage.CANCELLED.value)
+    rows = await conn.fetch(_CARRIED, plan_ids, number, list(LEFT_PAYMENT))
     return [InvoiceHolding(**dict(row)) for row in rows]
 
 
@@ -912,9 +915,9 @@ async def joint_payment_facts(
 ) -> JointPaymentFacts:
     """What the other plans a payment touches list and confirmed: those
     ``paid_plan_ids`` names, and those whose latest application names
-    ``plan_id`` (see ``certflow.joint_payment``). Cancelled plans drop out
-    of every list, and are named. Missing: a plan ended ``no_certificates``
-    after its application does not drop out (README, known limitations)."""
+    ``plan_id`` (see ``certflow.joint_payment``). Plans that left their
+    payment (cancelled, or ended ``no_certificates`` after their application:
+    ``LEFT_PAYMENT``) drop out of every list, and are named in ``cancelled``."""
     named = sorted(set(paid_plan_ids) - {plan_id})
     applied = {}
     for row in await conn.fetch(_LISTINGS, named, plan_id):
@@ -929,7 +932,7 @@ async def joint_payment_facts(
             "SELECT plan_id, stage FROM plans WHERE plan_id = ANY($1)", mentioned
         )
     }
-    cancelled = sorted(p for p, s in stages.items() if s == Stage.CANCELLED.value)
+    cancelled = sorted(p for p, s in stages.items() if s in LEFT_PAYMENT)
     live = [p for p in others if p not in cancelled]
     confirmed = await _confirmations(conn, live)
     listings = [
@@ -960,18 +963,19 @@ async def _joint_total_refusal(
 
     The total is the amounts finance confirmed on each plan of the payment
     (``payment``, as ``payment_key`` names it), added up; every one of them
-    must be confirmed, and not sent back since to be checked again. A
-    cancelled plan holds no invoice and is left out (as ``joint_payments``
-    leaves it out of the batch's reading), named in the refusal.
+    must be confirmed, and not sent back since to be checked again. A plan
+    that left the payment (``LEFT_PAYMENT``) holds no invoice and is left out
+    (as ``joint_payments`` leaves it out of the batch's reading), named in
+    the refusal.
     """
     declared = payment.split(",")
     cancelled = [
         row["plan_id"]
         for row in await conn.fetch(
-            "SELECT plan_id FROM plans WHERE plan_id = ANY($1) AND stage = $2"
+            "SELECT plan_id FROM plans WHERE plan_id = ANY($1) AND stage = ANY($2)"
             " ORDER BY plan_id",
             declared,
-            Stage.CANCELLED.value,
+            list(LEFT_PAYMENT),
         )
     ]
     plan_ids = [p for p in declared if p not in cancelled]
@@ -1353,9 +1357,10 @@ class PlanStore:
             )
             partners = sorted({p for group in groups for p in group} - {req.plan_id})
             live = await conn.fetch(
-                "SELECT plan_id FROM plans WHERE plan_id = ANY($1) AND stage <> $2",
+                "SELECT plan_id FROM plans WHERE plan_id = ANY($1)"
+                " AND stage <> ALL($2)",
                 partners,
-                Stage.CANCELLED.value,
+                list(LEFT_PAYMENT),
             )
             candidates = sorted(row["plan_id"] for row in live)
             held = await payment_held(conn, candidates)
@@ -1585,13 +1590,14 @@ class PlanStore:
 
         What a plan's payment covers is what its site's latest accepted
         application declared (the ``upload_application`` audit line's
-        ``paid_plans``); payments naming a common plan are one. Plans
-        cancelled, or unknown to the database, hold no invoice and are left
-        out. Read once the batch has its plans, for ``batch status`` to list,
-        and again when the general manager's decision sends a plan back for
-        its payment to be checked again, for the decision to be checked
-        against (see ``ApprovalBatchWorkflow.decide``): a plan of the payment
-        cancelled in between no longer counts.
+        ``paid_plans``); payments naming a common plan are one. Plans that
+        left their payment (``LEFT_PAYMENT``), or unknown to the database,
+        hold no invoice and are left out. Read once the batch has its plans,
+        for ``batch status`` to list, and again when the general manager's
+        decision sends a plan back for its payment to be checked again, for
+        the decision to be checked against (see
+        ``ApprovalBatchWorkflow.decide``): a plan of the payment that left it
+        in between no longer counts.
         """
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(_PAID_PLANS, req.plan_ids)
@@ -1612,7 +1618,7 @@ class PlanStore:
             plans = [
                 p
                 for p in sorted(group)
-                if p in stages and stages[p] != Stage.CANCELLED.value
+                if p in stages and stages[p] not in LEFT_PAYMENT
             ]
             if len(plans) > 1:
                 outside = [p for p in plans if p not in batch]

@@ -2,7 +2,8 @@
 
 Each plan's application lists the plans its payment covers (``--paid-plan``);
 one payment has one make-up, so every plan of it must list the same plans. A
-cancelled plan holds no money and drops out of every list. The plan workflow
+plan cancelled, or ended with no certificate to issue, holds no money and
+drops out of every list (``LEFT_PAYMENT``). The plan workflow
 cannot see the other plans: the database reads what each lists (its latest
 accepted application), whether finance has confirmed it, and how, and the
 rules here say whether an application or a confirmation fits:
@@ -24,7 +25,13 @@ from datetime import date
 from pydantic import Field
 
 from certflow.i18n import t
-from certflow.models import Model
+from certflow.models import Model, Stage
+
+# Stages of a plan that has left its payment, holding no money of it:
+# cancelled, or ended with no certificate to issue (无证书可发). It drops out
+# of every plan's list, owes no confirmation, and counts in no total. Passed
+# to SQL as ``stage = ANY($n)``.
+LEFT_PAYMENT: tuple[str, ...] = (Stage.CANCELLED.value, Stage.NO_CERTIFICATES.value)
 
 
 class PaidPlansListing(Model):

@@ -115,6 +115,7 @@ from certflow.identity import (
 from certflow.intake.container import is_blank
 from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
 from certflow.invoice import LABELS, InvoiceField, read_invoice_details
+from certflow.joint_payment import LEFT_PAYMENT
 from certflow.mail_address import is_mail_address
 from certflow.models import (
     PLAN_CODE_MAX_LENGTH,
@@ -1684,8 +1685,9 @@ async def check_paid_plans(ctx: Context, args: argparse.Namespace) -> None:
 
     A plan named twice (``P…`` and ``p…`` are one plan) is kept once. The plan
     cannot look up other plans, so the tool asks each other plan named for its
-    status: one that does not exist, belongs to another site or was cancelled
-    is refused, all of them in one answer, with the plan's own refusal of a
+    status: one that does not exist, belongs to another site or left its
+    payment (cancelled, or ended with no certificate: ``LEFT_PAYMENT``) is
+    refused, all of them in one answer, with the plan's own refusal of a
     list that leaves it out (trial: that came only once the others were
     mended, a second refusal of one list).
     """
@@ -1702,7 +1704,7 @@ async def check_paid_plans(ctx: Context, args: argparse.Namespace) -> None:
             problems.append(t("cli.paid_plan_unknown", plan_id=plan_id))
         elif status.site_code != site:
             problems.append(t("cli.paid_plan_other_site", plan_id=plan_id))
-        elif status.stage is Stage.CANCELLED:
+        elif status.stage.value in LEFT_PAYMENT:
             problems.append(t("cli.paid_plan_cancelled", plan_id=plan_id))
     if problems:
         # A refusal, like the plan's own: 未受理 first, then each plan's

@@ -433,6 +433,14 @@ CORRECTION_OUTCOME_MAILED = "correction-outcome-mailed"
 # for ever; such a plan ends at its next wake once this runs.
 NO_CERTIFICATES = "no-certificates-to-issue"
 NO_CERTIFICATES_TEMPLATE = "no_certificates"
+# Patch id, followed by the case's number in the run: a plan of a joint
+# payment ending with no certificate to issue has left its payment, as a
+# cancelled one has (the database counts it out: ``LEFT_PAYMENT``). It tells
+# the plans of the payment nothing holds now (``payment_freed``), as a
+# cancellation does, and its mail tells finance the payment's amount due no
+# longer counts its share. Before, nobody was told, and the other plans'
+# payment still waited for its confirmation.
+NO_CERTIFICATES_LEAVES_PAYMENT = "no-certificates-leaves-payment"
 PAYMENT_WAITS_TEMPLATE = "payment_waits_for_corrections"
 
 # Patch id, followed by the case's number in the run: finance's confirmation
@@ -1030,7 +1038,10 @@ class ExamPlanWorkflow:
         search attributes, the history and the audit trail say so, and the
         site, the tech dept and the info center are told once, with whoever
         owed a duty or was told it was overdue, and finance where the site
-        had sent an application.
+        had sent an application. A plan of a joint payment leaves it, as a
+        cancelled one does (NO_CERTIFICATES_LEAVES_PAYMENT): the mail says
+        what the payment owes no more, and the other plans of it nothing
+        holds now are told (``payment_freed``).
         """
         state = self._state
         # The decision or correction that left nobody passing is answered,
@@ -1052,6 +1063,9 @@ class ExamPlanWorkflow:
                 roles.add(Role.FINANCE)
             state.payment_waits_for_corrections = False
             self._alarms_changed = True
+            leaves = is_joint(state.payment) and self._patched_case(
+                NO_CERTIFICATES_LEAVES_PAYMENT
+            )
             await self._enter(Stage.NO_CERTIFICATES)
             summary = state.summary
             assert summary is not None  # nobody passed: counted
@@ -1085,9 +1099,29 @@ class ExamPlanWorkflow:
                 counts=counts,
                 previous=t(f"stages.{previous.value}"),
                 items=duty_names(items) if items else t("plan.no_duties_withdrawn"),
-                application=self._application_dropped(),
+                application=self._application_dropped()
+                + (self._joint_payment_left() if leaves else ""),
             )
+            if leaves:
+                # The database counts the plan out of its payment now (its
+                # row says ``no_certificates``), as after a cancellation.
+                joint = await self._joint_holds()
+                if joint is not None:
+                    await self._tell_freed(joint.free)
         return True
+
+    def _joint_payment_left(self) -> str:
+        """What the mail of a plan of a joint payment ending with no
+        certificate adds: the payment's other plans go on without it, and
+        the share the site declared for it is no longer due."""
+        state = self._state
+        payment = state.payment
+        others = sorted(set(payment.paid_plan_ids) - {state.info.plan_id})
+        return t(
+            "plan.joint_payment_left",
+            plans="、".join(others),
+            amount=payment.declared_amount_text or "—",
+        )
 
     def _application_dropped(self) -> str:
         """What a mail adds about an application the site sent for a plan

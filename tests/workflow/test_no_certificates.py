@@ -19,7 +19,10 @@ from typing import Any
 
 import openpyxl
 import pytest
+from temporalio.api.enums.v1 import EventType
 
+from activities.batch_report import BatchReportActivities
+from activities.store import joint_payment_facts
 from certflow.actions import (
     ApplicationUpload,
     CorrectionDecision,
@@ -27,6 +30,7 @@ from certflow.actions import (
     SimpleAction,
     SiteSignoffRequest,
 )
+from certflow.activity_models import BatchReportRequest
 from certflow.i18n import t
 from certflow.models import Role, Stage
 from certflow.plan import Duty
@@ -47,8 +51,9 @@ from tests.support import (
 )
 from tests.workflow.test_cancel import stage_attribute
 from tests.workflow.test_finance import _application as application_of
+from tests.workflow.test_invoice_records import _invoice, _joint_application
 from tests.workflow.test_web_ui_details import current_details, details_showing
-from workflows import ExamPlanWorkflow
+from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(240)]
 
@@ -353,3 +358,83 @@ async def test_corrections_in_the_payment_stage_that_leave_nobody_passing(
     text = await _ended_told_once(driver, sink_messages, resources, finance=True)
     assert "300.00 元" in text and "退还" in text
     await _no_more_mail_after(driver, sink_messages, days=5)
+
+
+async def test_a_plan_of_a_joint_payment_ending_with_no_certificates_leaves_it(
+    make_driver: Any, sink_messages: Any, resources: Any, worker_settings: Any
+) -> None:
+    """Regression (review): plan X's site paid for X and Y together (合并缴费);
+    a correction then failed X's one passing candidate, and X ended with no
+    certificate to issue. The database still counted X in the payment, as
+    it counts only a cancelled plan out: Y's payment listed X as owing its
+    confirmation, an invoice for the payment's total was refused for X not
+    confirmed, the approval sheet named X as a plan of Y's payment outside
+    the batch, and neither finance nor Y was told. X now leaves the payment
+    as a cancelled plan does."""
+    pool, store = resources
+    partner: PlanDriver = await make_driver()
+    driver: PlanDriver = await make_driver(fee_per_candidate=FEE)
+    await partner.reach_publicity()
+    await _published(driver, but=SEQ_2)
+    wf = ExamPlanWorkflow
+    fails = await driver.h.execute_update(
+        wf.submit_correction, correction_request(SEQ_2, "practical", "50")
+    )
+    assert fails.reference
+    await _past_publicity(driver)
+    for plan in (driver, partner):
+        await plan.wait_for(lambda s: s.stage is Stage.PAYMENT_AND_SIGNOFF)
+    x, y = driver.plan.plan_id, partner.plan.plan_id
+    paid = sorted([x, y])
+    applied = await driver.h.execute_update(
+        wf.upload_application,
+        _application(driver, 1, "300.00").model_copy(update={"paid_plan_ids": paid}),
+    )
+    assert applied.accepted, applied.message
+    await _joint_application(partner, paid)
+    await partner.wait_for(lambda s: s.stage is Stage.AWAITING_APPROVAL)
+
+    ended = await approve_and_apply(driver, fails.reference)
+
+    assert ended.message.endswith(t("plan.ends_without_certificates"))
+    text = await _ended_told_once(driver, sink_messages, resources, finance=True)
+    # Finance is told the payment owes X's share no more.
+    assert t("plan.joint_payment_left", plans=y, amount="300.00").strip() in text
+    # Y's payment lists X no more, nor waits for its confirmation.
+    async with pool.acquire() as conn:
+        facts = await joint_payment_facts(conn, y, paid)
+    assert facts.cancelled == [x] and facts.listings == []
+    # An invoice for the payment's total counts Y's confirmed 4200.00 alone.
+    whole = await _invoice(partner, "26442000000000140101", amount="4500.00")
+    assert not whole.accepted
+    assert (
+        t(
+            "plan.invoice_joint_total_mismatch",
+            total="4200.00",
+            invoiced="4500.00",
+            confirmed="4200.00",
+            plans="、".join(paid),
+        )
+        in whole.message
+    )
+    assert t("plan.invoice_joint_cancelled", cancelled=x) in whole.message
+    # Told, as on a cancellation, that nothing of X holds it.
+    history = await partner.h.fetch_history()
+    freed = [
+        e.workflow_execution_signaled_event_attributes
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+    assert [a.signal_name for a in freed if a.signal_name == "payment_freed"] == [
+        "payment_freed"
+    ]
+    # The batch and its approval sheet name no plan of a joint payment.
+    batch = await partner.start_batch()
+    await partner.wait_gathered()
+    status = await batch.query(ApprovalBatchWorkflow.status)
+    assert status.joint_payments == []
+    report = await BatchReportActivities(worker_settings, pool, store).gather(
+        BatchReportRequest(batch_id=partner.batch_id, plan_ids=[y])
+    )
+    [line] = report.lines
+    assert line.outside == () and not line.line.shared
