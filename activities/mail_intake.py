@@ -39,7 +39,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
@@ -97,6 +97,14 @@ from certflow.privacy import mask_id_numbers_anywhere
 from certflow.text import name_key
 
 log = logging.getLogger(__name__)
+
+# How far before the poll the Date a sender's machine wrote is still believed,
+# for a mail the mail server stamped no arrival time on: mail waits in the
+# mailbox between polls, and a poller down over a weekend reads Friday's mail on
+# Monday. A Date older than that is a clock gone wrong (a school PC reset to a
+# year long past), which would otherwise file a late request as on time: the
+# poll's own time stands in for it. See ``received_time``.
+DATE_HEADER_TRUSTED_FOR = timedelta(days=3)
 
 # The outcome of a mail whose reply an earlier attempt of the poll is sending.
 REPLY_PENDING = "reply_pending"
@@ -245,6 +253,34 @@ def arrival_time(raw: bytes) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
+def received_time(raw: bytes, written: datetime | None, read_at: datetime) -> datetime:
+    """When the mail counts as received, ``read_at`` being when the poll read it.
+
+    The mail server's arrival stamp (``arrival_time``) where there is one, else
+    the Date the sender's machine wrote, else ``read_at``. Never later than
+    ``read_at``: a mail is not received after the mailbox has it, whatever a
+    clock ahead wrote (a future date would file the request as received on a
+    day that has not come). A Date more than ``DATE_HEADER_TRUSTED_FOR``
+    before ``read_at`` is not believed either, and ``read_at`` is used.
+    """
+    arrived = arrival_time(raw)
+    if arrived is not None:
+        return min(arrived, read_at)
+    if written is None or written > read_at:
+        return read_at
+    if written < read_at - DATE_HEADER_TRUSTED_FOR:
+        return read_at
+    return written
+
+
+def poll_time() -> datetime:
+    """When this poll reads the mailbox: its attempt's start by the Temporal
+    server's clock (the one the plans read the day by), else now."""
+    if activity.in_activity():
+        return activity.info().started_time
+    return datetime.now(UTC)
+
+
 class MailIntakeActivities:
     """Reads the exam mailbox into correction requests of the plans it names.
 
@@ -298,8 +334,9 @@ class MailIntakeActivities:
                 category=ApplicationErrorCategory.BENIGN,
             ) from None
         run = MailboxRun(fetched=len(messages))
+        read_at = poll_time()
         for source_key, raw in messages:
-            outcome = await self.process_message(source, source_key, raw)
+            outcome = await self.process_message(source, source_key, raw, read_at)
             run.counts[outcome] = run.counts.get(outcome, 0) + 1
         log.info(
             "mailbox polled poll=%d fetched=%d %s",
@@ -310,7 +347,11 @@ class MailIntakeActivities:
         return run
 
     async def process_message(
-        self, source: MailSource, source_key: str, raw: bytes
+        self,
+        source: MailSource,
+        source_key: str,
+        raw: bytes,
+        read_at: datetime | None = None,
     ) -> str:
         """Register, record, answer and acknowledge one message; return its status.
 
@@ -324,16 +365,17 @@ class MailIntakeActivities:
         reading = read_correction_mail(raw)
         key = dedupe_key(reading)
         # What counts is when the mailbox got the mail, not the Date the sender's
-        # machine wrote; the Date serves where the server stamped nothing.
-        arrived = arrival_time(raw)
-        if arrived is not None:
-            reading = reading.model_copy(update={"received_at": arrived})
+        # machine wrote; the Date serves where the server stamped nothing, and
+        # neither is later than the poll reading it.
+        read_at = read_at or datetime.now(UTC)
+        received = received_time(raw, reading.received_at, read_at)
+        reading = reading.model_copy(update={"received_at": received})
 
         row = await self._row(key)
         outcome = "already_processed"
         if row is None:
             try:
-                row = await self._register(reading, key, source_key, raw)
+                row = await self._register(reading, key, source_key, raw, read_at)
             except FilingDeferred as deferred:
                 # The cause is the server's or certflow's own words: no
                 # personal data, and what operators look for.
@@ -361,7 +403,12 @@ class MailIntakeActivities:
     # -- deciding ------------------------------------------------------------------
 
     async def _register(
-        self, reading: MailReading, key: str, source_key: str, raw: bytes
+        self,
+        reading: MailReading,
+        key: str,
+        source_key: str,
+        raw: bytes,
+        read_at: datetime,
     ) -> asyncpg.Record:
         raw_ref = await asyncio.to_thread(
             self.store.put, raw, filename="message.eml", media_type="message/rfc822"
@@ -381,7 +428,7 @@ class MailIntakeActivities:
             INSERT INTO mail_messages (dedupe_key, message_id, sender, subject,
                 received_at, source_key, status, plan_id, request_ids, reasons,
                 raw_sha256, processed_at, reply_sha256, reply_message_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now(), $12, $13)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, $13)
             ON CONFLICT (dedupe_key) DO NOTHING
             """,
             key,
@@ -390,7 +437,7 @@ class MailIntakeActivities:
             # Senders name candidates in subjects, an ID number too: kept
             # masked (the raw mail in the store keeps it as sent).
             mask_id_numbers_anywhere(reading.subject),
-            reading.received_at or datetime.now(UTC),
+            reading.received_at or read_at,
             source_key,
             verdict.status.value,
             verdict.plan_id,
@@ -399,6 +446,8 @@ class MailIntakeActivities:
             raw_ref.sha256,
             reply_ref.sha256 if reply_ref else None,
             reply["Message-ID"] if reply is not None else None,
+            # When the poll read it: what the mail's received time is capped at.
+            read_at,
         )
         log.info(
             "mail recorded key=%s status=%s plan_id=%s requests=%s",
@@ -822,7 +871,9 @@ class MailIntakeActivities:
         """File a request a person read from a recorded mail (the unmatched queue).
 
         The request counts as received when the mail was, so a scan sent before
-        the cut-off and typed in by staff after it is still on time. The sender
+        the cut-off and typed in by staff after it is still on time; never
+        later than the poll that read it (a row recorded before received times
+        were capped may hold a sender's future Date). The sender
         gets an acknowledgement with the reference. Assigning the same request
         again finds the one filed and files nothing.
         """
@@ -852,7 +903,7 @@ class MailIntakeActivities:
             reason=reason,
             requester=row["sender"],
             requester_email=row["sender"],
-            received_at=row["received_at"],
+            received_at=min(row["received_at"], row["processed_at"]),
             source_key=source_key,
         )
         try:

@@ -71,13 +71,19 @@ HOLDS_TOLD_BY = ("batch_held_for_payment", "batch_ready", "batch_ready_without_r
 # A ``batch_holds`` row to tell of at the gathering of batch $1 at $2: not
 # told of, or told by this batch (a retry), or told of last before $3, or told
 # by a batch whose every mail of the templates $4 was given up (none sent nor
-# under way): nobody heard of it then. Marked told before its mail goes out.
+# under way) and never resent since (``certflow notice resend``: no resend of
+# one sent nor under way): nobody heard of it then. Marked told before its
+# mail goes out. A mail an admin resent told them: not told again at once.
 _TO_TELL = """(told_at IS NULL OR told_batch = $1 OR told_at <= $3
     OR (EXISTS (SELECT 1 FROM notifications n
                 WHERE n.batch_id = told_batch AND n.template = ANY($4))
         AND NOT EXISTS (SELECT 1 FROM notifications n
                 WHERE n.batch_id = told_batch AND n.template = ANY($4)
-                    AND (n.sent_at IS NOT NULL OR n.failure IS NULL))))"""
+                    AND (n.sent_at IS NOT NULL OR n.failure IS NULL))
+        AND NOT EXISTS (SELECT 1 FROM notification_resends r
+                JOIN notifications n ON n.id = r.notification
+                WHERE n.batch_id = told_batch AND n.template = ANY($4)
+                    AND (r.sent_at IS NOT NULL OR r.failure IS NULL))))"""
 
 _INSERT_AUDIT = """
     INSERT INTO audit (plan_id, action, role, person, at, accepted, late,
@@ -1560,7 +1566,9 @@ class PlanStore:
         returns): a batch whose every mail listing them was given up
         (``HOLDS_TOLD_BY``, none sent nor still under way) told nobody, and
         its plans count as not told at the next gathering, not a week on.
-        The mail given up is listed by ``notice failed`` meanwhile.
+        The mail given up is listed by ``notice failed`` meanwhile; once an
+        admin resent it (``notice resend``, sent or under way) they count as
+        told by it.
         """
         at = req.at or datetime.now(UTC)
         rows = await self.pool.fetch(

@@ -189,6 +189,28 @@ def filled_form(rows: list[list[object]], path: Path) -> Path:
     return path
 
 
+def assign_argv(key: str, plan_id: str, admission_number: str) -> list[str]:
+    """``certflow mailbox assign`` of mail ``key`` (its first 12 characters)
+    to ``plan_id``: a practical score of 60.1 asked, as a person read it."""
+    return [
+        "assign",
+        key[:12],
+        plan_id,
+        "--admission",
+        admission_number,
+        "--field",
+        "practical",
+        "--requested",
+        "60.1",
+        "--reason",
+        "电话核实：实操评分表抄录错误",
+        "--as",
+        "info_center",
+        "--person",
+        "ic-li",
+    ]
+
+
 def mail(sender: str, subject: str, body: str, sent_at: datetime) -> EmailMessage:
     """A plain-text mail to the exam mailbox, dated ``sent_at``."""
     message = EmailMessage()

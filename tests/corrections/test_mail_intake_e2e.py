@@ -37,6 +37,7 @@ from tests.corrections.mail_intake_support import (
     FlakySource,
     FlakyStore,
     RigFactory,
+    assign_argv,
     correction_body,
     filled_form,
     intake_rig,
@@ -277,23 +278,7 @@ async def test_a_mail_without_a_form_waits_for_staff_who_assign_it(
         assert code == 0 and row["dedupe_key"][:12] in listing
         assert SITE_ADDRESS in listing and "待人工处理" in listing
 
-        argv = [
-            "assign",
-            row["dedupe_key"][:12],
-            plan_id,
-            "--admission",
-            CANDIDATE,
-            "--field",
-            "practical",
-            "--requested",
-            "60.1",
-            "--reason",
-            "电话核实：实操评分表抄录错误",
-            "--as",
-            "info_center",
-            "--person",
-            "ic-li",
-        ]
+        argv = assign_argv(row["dedupe_key"], plan_id, CANDIDATE)
         out = io.StringIO()
         code = await mailbox_cli.run(argv, rig.settings, client=rig.env.client, out=out)
         assert code == 0, out.getvalue()

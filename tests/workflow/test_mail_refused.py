@@ -27,10 +27,15 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.notify import Mailer, Notifier, undeliverable
 from activities.store import PlanStore
-from certflow.activity_models import ClaimRequest, Notification, PlanRegistration
+from certflow.activity_models import (
+    ClaimRequest,
+    Notification,
+    PlanRegistration,
+    ResendRequest,
+)
 from certflow.config import Settings
 from certflow.models import DocumentRef, Role, Stage
-from starter.smtp_sink import MAX_MESSAGE_BYTES, MailSink, read_messages
+from starter.smtp_sink import MAX_MESSAGE_BYTES, MailSink, body_text, read_messages
 from tests.support import (
     SITE,
     SITE_CODE,
@@ -501,6 +506,24 @@ async def test_an_approval_report_refused_for_good_leaves_the_batch_deciding(
 HOLD_TOLD = ["gm@certflow.example.org", "finance@certflow.example.org"]
 
 
+async def gathered_holding(
+    store: PlanStore, plan_id: str, batch_id: str, at: datetime
+) -> list[str]:
+    """A gathering of ``batch_id`` holding ``plan_id`` back for a difference:
+    the plans it tells of."""
+    await store.pool.execute(
+        "INSERT INTO batch_holds (plan_id, batch_id, invoices, held_at,"
+        " last_held_at, payment_hold) VALUES ($1, $2, '[]', $3, $3, $4)"
+        " ON CONFLICT (plan_id) DO UPDATE SET batch_id = $2, last_held_at = $3",
+        plan_id,
+        batch_id,
+        at,
+        {"reason": "difference", "details": {"difference": "300.00"}},
+    )
+    told = await store.payment_holds_told(ClaimRequest(batch_id=batch_id, at=at))
+    return [h.plan_id for h in told]
+
+
 @pytest.mark.parametrize("refused", [HOLD_TOLD])
 async def test_plans_held_for_payment_whose_mail_was_given_up_are_told_again(
     settings: Settings, resources: Any, refusing_sink: MailSink
@@ -517,21 +540,10 @@ async def test_plans_held_for_payment_whose_mail_was_given_up_are_told_again(
         PlanRegistration(info=plan, workflow_id=f"test-{plan.plan_id}", started_at=now)
     )
     first, second, third = (f"B-{plan.plan_id}-{n}" for n in (1, 2, 3))
-    hold = {"reason": "difference", "details": {"difference": "300.00"}}
 
     async def gathered(batch_id: str, at: datetime) -> list[str]:
         """A gathering of ``batch_id`` holding the plan back: whom it tells."""
-        await pool.execute(
-            "INSERT INTO batch_holds (plan_id, batch_id, invoices, held_at,"
-            " last_held_at, payment_hold) VALUES ($1, $2, '[]', $3, $3, $4)"
-            " ON CONFLICT (plan_id) DO UPDATE SET batch_id = $2, last_held_at = $3",
-            plan.plan_id,
-            batch_id,
-            at,
-            hold,
-        )
-        told = await store.payment_holds_told(ClaimRequest(batch_id=batch_id, at=at))
-        return [h.plan_id for h in told]
+        return await gathered_holding(store, plan.plan_id, batch_id, at)
 
     assert await gathered(first, now) == [plan.plan_id]
     mail = Notification(
@@ -555,3 +567,71 @@ async def test_plans_held_for_payment_whose_mail_was_given_up_are_told_again(
         second,
     )
     assert await gathered(third, now + timedelta(hours=2)) == []
+
+
+@pytest.mark.parametrize("refused", [HOLD_TOLD])
+async def test_plans_held_for_payment_whose_mail_was_resent_are_not_told_again(
+    settings: Settings, resources: Any, refusing_sink: MailSink, tmp_path: Path
+) -> None:
+    """Regression: the mail telling of plans held back for their payment,
+    given up and then resent by an admin (``notice resend``), still counted as
+    given up: the next gathering told the general manager of them again. A
+    resend refused again tells nobody, and they are told again."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    plan = sample_plan(date(2026, 11, 4), unique_plan_id())
+    now = datetime.now(UTC)
+    await store.register_plan(
+        PlanRegistration(info=plan, workflow_id=f"test-{plan.plan_id}", started_at=now)
+    )
+    batches = [f"B-{plan.plan_id}-{n}" for n in (1, 2, 3)]
+    refusing = notifier(settings, resources, refusing_sink.port)
+
+    async def gathered(batch_id: str, at: datetime) -> list[str]:
+        """A gathering of ``batch_id`` holding the plan back: whom it tells."""
+        return await gathered_holding(store, plan.plan_id, batch_id, at)
+
+    async def mail_given_up(batch_id: str) -> int:
+        """The batch's mail of the holds, given up; its number."""
+        mail = Notification(
+            plan_id="-",
+            template="batch_held_for_payment",
+            roles=[Role.FINANCE, Role.GENERAL_MANAGER],
+            fields={"batch_id": batch_id, "count": "1", "lines": plan.plan_id},
+            idempotency_key=f"test/{batch_id}/batch_held_for_payment",
+        )
+        await given_up(refusing, mail)
+        number: int = await pool.fetchval(
+            "SELECT id FROM notifications WHERE idempotency_key = $1",
+            mail.idempotency_key,
+        )
+        return number
+
+    async def resent(through: Notifier, number: int, attempt: int) -> bool:
+        """An admin's resend of mail ``number`` to both roles: whether sent."""
+        outcome = await ActivityEnvironment().run(
+            through.resend,
+            ResendRequest(
+                notification=number,
+                attempt=attempt,
+                roles=[Role.FINANCE, Role.GENERAL_MANAGER],
+                requested_by="admin-wang",
+                resend_key=f"test/resend/{number}/{attempt}",
+                requested_at=now,
+            ),
+        )
+        return outcome.sent
+
+    assert await gathered(batches[0], now) == [plan.plan_id]
+    first = await mail_given_up(batches[0])
+    # Resent to addresses the server still refuses: nobody heard of them.
+    assert not await resent(refusing, first, 1)
+    assert await gathered(batches[1], now + timedelta(hours=1)) == [plan.plan_id]
+
+    second = await mail_given_up(batches[1])
+    async with MailSink("127.0.0.1", 0, tmp_path / "corrected") as taking:
+        assert await resent(notifier(settings, resources, taking.port), second, 1)
+        [delivered] = read_messages(tmp_path / "corrected")
+    assert plan.plan_id in body_text(delivered)
+    # The resend told them: the next gathering, the same day, does not.
+    assert await gathered(batches[2], now + timedelta(hours=2)) == []
