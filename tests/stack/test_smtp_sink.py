@@ -139,7 +139,7 @@ async def test_cli_lists_and_shows_the_mail_decoded(tmp_path: Path) -> None:
     assert shown.returncode == 0
     assert "附件为本校的成绩修改申请表，请审核。" in shown.stdout
     assert "成绩修改申请表.xlsx" in shown.stdout
-    assert missing.returncode == 1
+    assert missing.returncode == 2  # a wrong argument
     assert "中没有第 2 封邮件：共 1 封" in missing.stderr
 
 
