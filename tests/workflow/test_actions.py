@@ -490,6 +490,9 @@ async def test_correction_after_cutoff_is_refused_with_the_date(
     window = status.publicity
     assert window is not None
     request = MISSED_THEORY
+    # On the cut-off day itself: a request dated on a day still to come is
+    # refused as such (staff date what they received).
+    await driver.skip_to(start_of_day(window.cutoff_day) + timedelta(hours=9))
     on_cutoff = request.model_copy(
         update={"received_at": end_of_day(window.cutoff_day) - timedelta(minutes=1)}
     )
