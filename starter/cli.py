@@ -479,6 +479,11 @@ def person_refusal(role: str | None, person: str | None) -> str | None:
 
 def actor_of(args: argparse.Namespace) -> Actor:
     """The actor of a staff action, from the flags or their environment variables."""
+    return _site_given(_acting_role(args), args)
+
+
+def _acting_role(args: argparse.Namespace) -> Role:
+    """The role acting, once the role and the person are said and agree."""
     if not args.role and not args.person:
         raise CliError(t("cli.actor_missing"))
     if not args.role:
@@ -498,7 +503,11 @@ def actor_of(args: argparse.Namespace) -> Actor:
         )
     if (refusal := person_refusal(args.role, args.person)) is not None:
         raise CliError(refusal)
-    role = Role(args.role)
+    return Role(args.role)
+
+
+def _site_given(role: Role, args: argparse.Namespace) -> Actor:
+    """The actor in ``role``; a site must say which site it is."""
     if role is Role.SITE and not args.site:
         raise CliError(t("cli.site_missing"))
     return Actor(role=role, person=args.person, site_code=args.site or None)
@@ -510,11 +519,14 @@ def actor_allowed(
     """The actor of a command only some roles may run; others are refused.
 
     ``refusal`` is the catalogue key of the reason, given the actor's role.
+    A role the command is not for is refused as such before a site is asked
+    for its code: ``--as site`` without ``--site`` on ``batch gather`` is
+    told a site does not gather batches, not to name its site.
     """
-    actor = actor_of(args)
-    if actor.role not in allowed:
-        raise CliError(t(refusal, role=t(f"roles.{actor.role.value}")))
-    return actor
+    role = _acting_role(args)
+    if role not in allowed:
+        raise CliError(t(refusal, role=t(f"roles.{role.value}")))
+    return _site_given(role, args)
 
 
 # -- rendering -------------------------------------------------------------------

@@ -119,6 +119,35 @@ def test_both_role_refusals_list_each_role_by_code_and_name(
         assert "lead_evaluator（考评组长）" in refusal
 
 
+@pytest.mark.parametrize(
+    ("argv", "refusal"),
+    [
+        (["batch", "gather"], "cli.gather_not_allowed"),
+        (["notice", "failed"], "cli.notice.admin_only"),
+        (
+            ["correction", "history", "P1", "2026110412001"],
+            "cli.correction_history_not_allowed",
+        ),
+        (["invoice-details", "P1"], "cli.invoice_details_not_allowed"),
+    ],
+    ids=["batch-gather", "notice-failed", "correction-history", "invoice-details"],
+)
+def test_a_site_is_refused_a_command_it_may_not_run_before_asked_for_its_code(
+    argv: list[str],
+    refusal: str,
+    no_acting_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Regression: ``--as site`` without ``--site`` on ``batch gather`` was told
+    to give --site, as if a site could gather once it named itself."""
+    status = main(["--as", "site", "--person", "whjt-kaowu", *argv])
+    said = capsys.readouterr().out
+
+    assert status == 2
+    assert said.strip() == t(refusal, role=t("roles.site"))
+    assert t("cli.site_missing") not in said
+
+
 def test_showing_a_mail_that_is_not_there_is_a_wrong_argument(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
