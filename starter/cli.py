@@ -411,12 +411,28 @@ class RoleAction(argparse.Action):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        code = role_code(str(values))
-        if code is None:
-            raise argparse.ArgumentError(
-                self, t("cli.bad_role", value=shown(values), roles=role_choices())
-            )
+        try:
+            code = role_argument()(str(values))
+        except argparse.ArgumentTypeError as refusal:
+            raise argparse.ArgumentError(self, str(refusal)) from None
         setattr(namespace, self.dest, code)
+
+
+def role_argument(roles: Iterable[str | Role] = tuple(Role)) -> Callable[[str], str]:
+    """A role flag's ``type`` (``list --owed-by``, ``notice resend --role``):
+    a role code or the role's Chinese name, as ``--as`` takes one, kept as
+    its code; a role not among ``roles`` is refused listing those."""
+    codes = [Role(r).value for r in roles]
+
+    def convert(text: str) -> str:
+        code = role_code(text)
+        if code is None or code not in codes:
+            raise argparse.ArgumentTypeError(
+                t("cli.bad_role", value=shown(text), roles=role_choices(codes))
+            )
+        return code
+
+    return convert
 
 
 def env_value(name: str) -> str | None:
@@ -4662,7 +4678,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.add_argument(
         "--owed-by",
-        choices=[r.value for r in Role],
+        type=role_argument(),
         metavar="ROLE",
         help=helps("owed_by"),
     )
@@ -4685,7 +4701,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="extend",
         nargs="+",
         # Only the roles mails go to (candidates and evaluators get none).
-        choices=[r.value for r in Role if r not in (Role.CANDIDATE, Role.EVALUATOR)],
+        type=role_argument(
+            r for r in Role if r not in (Role.CANDIDATE, Role.EVALUATOR)
+        ),
         metavar="ROLE",
         help=helps("role"),
     )
