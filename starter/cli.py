@@ -2774,7 +2774,9 @@ async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
     )
     if not rows:
         await _plan_known(pool, args.plan_id)
-        await _candidate_known(pool, args.plan_id, args.admission)
+        if not await _candidate_known(pool, args.plan_id, args.admission):
+            ctx.say(t("cli.history_no_list", plan_id=args.plan_id))
+            return 0
         ctx.say(t("cli.history_empty", admission=args.admission, plan_id=args.plan_id))
         return 0
     headers = ["at", "who", "field", "old", "new", "request", "reason"]
@@ -2843,11 +2845,12 @@ async def _plan_known(pool: Any, plan_id: str) -> None:
         raise CliError(t("cli.plan_not_found", plan_id=plan_id))
 
 
-async def _candidate_known(pool: Any, plan_id: str, admission: str) -> None:
+async def _candidate_known(pool: Any, plan_id: str, admission: str) -> bool:
     """Refuse an admission number not on the plan's candidate list (its
     current scores), as ``correction submit`` does: "no record" of a mistyped
-    number is no answer. A plan with no score summary accepted yet has no
-    list, and nobody on it has a record either: not refused."""
+    number is no answer. False when the plan has no list yet (no score
+    summary accepted): no number can be checked, and nobody has a record;
+    the caller says so rather than "no record" of this one number."""
     listed = await pool.fetchval(
         "SELECT bool_or(admission_number = $2) FROM scores WHERE plan_id = $1",
         plan_id,
@@ -2857,6 +2860,7 @@ async def _candidate_known(pool: Any, plan_id: str, admission: str) -> None:
         raise CliError(
             t("intake_db.unknown_candidate", admission=admission, plan_id=plan_id)
         )
+    return listed is True
 
 
 # Who may read a plan's invoice details: those who invoice, and administrators.
