@@ -411,12 +411,28 @@ class RoleAction(argparse.Action):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        code = role_code(str(values))
-        if code is None:
-            raise argparse.ArgumentError(
-                self, t("cli.bad_role", value=shown(values), roles=role_choices())
-            )
+        try:
+            code = role_argument()(str(values))
+        except argparse.ArgumentTypeError as refusal:
+            raise argparse.ArgumentError(self, str(refusal)) from None
         setattr(namespace, self.dest, code)
+
+
+def role_argument(roles: Iterable[str | Role] = tuple(Role)) -> Callable[[str], str]:
+    """A role flag's ``type`` (``list --owed-by``, ``notice resend --role``):
+    a role code or the role's Chinese name, as ``--as`` takes one, kept as
+    its code; a role not among ``roles`` is refused listing those."""
+    codes = [Role(r).value for r in roles]
+
+    def convert(text: str) -> str:
+        code = role_code(text)
+        if code is None or code not in codes:
+            raise argparse.ArgumentTypeError(
+                t("cli.bad_role", value=shown(text), roles=role_choices(codes))
+            )
+        return code
+
+    return convert
 
 
 def env_value(name: str) -> str | None:
@@ -479,6 +495,11 @@ def person_refusal(role: str | None, person: str | None) -> str | None:
 
 def actor_of(args: argparse.Namespace) -> Actor:
     """The actor of a staff action, from the flags or their environment variables."""
+    return _site_given(_acting_role(args), args)
+
+
+def _acting_role(args: argparse.Namespace) -> Role:
+    """The role acting, once the role and the person are said and agree."""
     if not args.role and not args.person:
         raise CliError(t("cli.actor_missing"))
     if not args.role:
@@ -498,7 +519,11 @@ def actor_of(args: argparse.Namespace) -> Actor:
         )
     if (refusal := person_refusal(args.role, args.person)) is not None:
         raise CliError(refusal)
-    role = Role(args.role)
+    return Role(args.role)
+
+
+def _site_given(role: Role, args: argparse.Namespace) -> Actor:
+    """The actor in ``role``; a site must say which site it is."""
     if role is Role.SITE and not args.site:
         raise CliError(t("cli.site_missing"))
     return Actor(role=role, person=args.person, site_code=args.site or None)
@@ -510,11 +535,14 @@ def actor_allowed(
     """The actor of a command only some roles may run; others are refused.
 
     ``refusal`` is the catalogue key of the reason, given the actor's role.
+    A role the command is not for is refused as such before a site is asked
+    for its code: ``--as site`` without ``--site`` on ``batch gather`` is
+    told a site does not gather batches, not to name its site.
     """
-    actor = actor_of(args)
-    if actor.role not in allowed:
-        raise CliError(t(refusal, role=t(f"roles.{actor.role.value}")))
-    return actor
+    role = _acting_role(args)
+    if role not in allowed:
+        raise CliError(t(refusal, role=t(f"roles.{role.value}")))
+    return _site_given(role, args)
 
 
 # -- rendering -------------------------------------------------------------------
@@ -2746,7 +2774,9 @@ async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
     )
     if not rows:
         await _plan_known(pool, args.plan_id)
-        await _candidate_known(pool, args.plan_id, args.admission)
+        if not await _candidate_known(pool, args.plan_id, args.admission):
+            ctx.say(t("cli.history_no_list", plan_id=args.plan_id))
+            return 0
         ctx.say(t("cli.history_empty", admission=args.admission, plan_id=args.plan_id))
         return 0
     headers = ["at", "who", "field", "old", "new", "request", "reason"]
@@ -2815,11 +2845,12 @@ async def _plan_known(pool: Any, plan_id: str) -> None:
         raise CliError(t("cli.plan_not_found", plan_id=plan_id))
 
 
-async def _candidate_known(pool: Any, plan_id: str, admission: str) -> None:
+async def _candidate_known(pool: Any, plan_id: str, admission: str) -> bool:
     """Refuse an admission number not on the plan's candidate list (its
     current scores), as ``correction submit`` does: "no record" of a mistyped
-    number is no answer. A plan with no score summary accepted yet has no
-    list, and nobody on it has a record either: not refused."""
+    number is no answer. False when the plan has no list yet (no score
+    summary accepted): no number can be checked, and nobody has a record;
+    the caller says so rather than "no record" of this one number."""
     listed = await pool.fetchval(
         "SELECT bool_or(admission_number = $2) FROM scores WHERE plan_id = $1",
         plan_id,
@@ -2829,6 +2860,7 @@ async def _candidate_known(pool: Any, plan_id: str, admission: str) -> None:
         raise CliError(
             t("intake_db.unknown_candidate", admission=admission, plan_id=plan_id)
         )
+    return listed is True
 
 
 # Who may read a plan's invoice details: those who invoice, and administrators.
@@ -4650,7 +4682,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.add_argument(
         "--owed-by",
-        choices=[r.value for r in Role],
+        type=role_argument(),
         metavar="ROLE",
         help=helps("owed_by"),
     )
@@ -4673,7 +4705,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="extend",
         nargs="+",
         # Only the roles mails go to (candidates and evaluators get none).
-        choices=[r.value for r in Role if r not in (Role.CANDIDATE, Role.EVALUATOR)],
+        type=role_argument(
+            r for r in Role if r not in (Role.CANDIDATE, Role.EVALUATOR)
+        ),
         metavar="ROLE",
         help=helps("role"),
     )

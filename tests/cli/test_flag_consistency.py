@@ -119,6 +119,64 @@ def test_both_role_refusals_list_each_role_by_code_and_name(
         assert "lead_evaluator（考评组长）" in refusal
 
 
+@pytest.mark.parametrize(
+    ("argv", "refusal"),
+    [
+        (["batch", "gather"], "cli.gather_not_allowed"),
+        (["notice", "failed"], "cli.notice.admin_only"),
+        (
+            ["correction", "history", "P1", "2026110412001"],
+            "cli.correction_history_not_allowed",
+        ),
+        (["invoice-details", "P1"], "cli.invoice_details_not_allowed"),
+    ],
+    ids=["batch-gather", "notice-failed", "correction-history", "invoice-details"],
+)
+def test_a_site_is_refused_a_command_it_may_not_run_before_asked_for_its_code(
+    argv: list[str],
+    refusal: str,
+    no_acting_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Regression: ``--as site`` without ``--site`` on ``batch gather`` was told
+    to give --site, as if a site could gather once it named itself."""
+    status = main(["--as", "site", "--person", "whjt-kaowu", *argv])
+    said = capsys.readouterr().out
+
+    assert status == 2
+    assert said.strip() == t(refusal, role=t("roles.site"))
+    assert t("cli.site_missing") not in said
+
+
+def test_role_flags_take_the_chinese_name_as_as_does(
+    no_acting_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: ``list --owed-by`` and ``notice resend --role`` took codes
+    only, while ``--as`` takes the role's Chinese name too."""
+    listing, _ = parse(["list", "--owed-by", "财务部"])
+    by_code, _ = parse(["list", "--owed-by", " Tech_Dept"])
+    resend, _ = parse(
+        ["notice", "resend", "42", "--role", "考核站点", "finance", "--role", "技术部"]
+    )
+    with pytest.raises(SystemExit) as not_a_role:
+        parse(["list", "--owed-by", "财务"])
+    no_such_role = capsys.readouterr().err
+    with pytest.raises(SystemExit) as gets_no_mail:
+        parse(["notice", "resend", "42", "--role", "考生"])
+    no_mail = capsys.readouterr().err
+
+    assert listing.owed_by == "finance"
+    assert by_code.owed_by == "tech_dept"
+    assert resend.roles == ["site", "finance", "tech_dept"]
+    assert not_a_role.value.code == gets_no_mail.value.code == 2
+    assert t("cli.bad_role", value="财务", roles=ALL_ROLES) in no_such_role
+    mailed = named_codes(
+        (r.value for r in Role if r not in (Role.CANDIDATE, Role.EVALUATOR)),
+        "roles.",
+    )
+    assert t("cli.bad_role", value="考生", roles=mailed) in no_mail
+
+
 def test_showing_a_mail_that_is_not_there_is_a_wrong_argument(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

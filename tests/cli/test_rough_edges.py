@@ -339,10 +339,10 @@ async def test_the_correction_history_of_an_unknown_plan_says_it_is_not_found(
     assert "9" * 50 not in refused
     assert unknown.status == 2
     assert unknown.out.strip() == t("cli.plan_not_found", plan_id="P2026-9999-0001")
+    # No score summary accepted: no candidate list, said as such (not "no
+    # record" of this one number, which nothing could check).
     assert known.status == 0
-    assert known.out.strip() == t(
-        "cli.history_empty", admission="2026110412012", plan_id=plan.plan_id
-    )
+    assert known.out.strip() == t("cli.history_no_list", plan_id=plan.plan_id)
 
 
 async def test_the_regional_contact_is_called_by_one_name_everywhere() -> None:

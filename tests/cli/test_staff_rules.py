@@ -393,7 +393,7 @@ async def test_a_wait_that_is_no_positive_number_is_a_usage_error(
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["--as", "nobody", "status", "P2026-1104-0412"], "不在可选范围内"),
+        (["--as", "nobody", "status", "P2026-1104-0412"], "“nobody”不是角色"),
         (["status"], "缺少参数 PLAN_ID"),
         (["status", "P2026-1104-0412", "--bogus"], "无法识别的参数 --bogus"),
         (["--wait"], "后面需要一个值"),
