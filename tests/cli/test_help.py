@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from certflow.i18n import t
+from certflow.models import Role
 from certflow.plan import REDO_DUTIES
 from starter import mailbox_cli, smtp_sink, stack
 from starter.cli import build_parser, main
@@ -67,6 +68,9 @@ def _codes() -> set[str]:
     """Every value typed as it is: command names, the choices of arguments, and
     the duties typed inside a value (``batch decide --return PLAN_ID=DUTY``)."""
     codes: set[str] = {d.value for d in REDO_DUTIES}
+    # Role codes are typed values too, though role flags convert them (they
+    # take the Chinese names as well) rather than list them as choices.
+    codes.update(role.value for role in Role)
     for _, parser in PARSERS:
         for action in parser._actions:
             codes.update(str(choice) for choice in action.choices or ())
