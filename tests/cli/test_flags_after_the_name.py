@@ -1,0 +1,141 @@
+"""Flags read after a command's name as before it.
+
+A staff trial's findings:
+
+- ``list --as ROLE`` and ``clock show --as ROLE`` were unknown arguments,
+  while every other command takes who acts after its name;
+- ``revoke … --wait 5`` was an unknown argument, and a ``--wait`` before
+  ``revoke`` was taken and ignored.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from certflow.i18n import t
+from starter.cli import STACK_CLOCK_WAIT, main, parse
+from tests.cli.test_flag_consistency import REVOKE
+
+pytestmark = pytest.mark.timeout(60)
+
+SITE = ["--as", "site", "--person", "whjt-kaowu"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["list", "--as", "admin", "--person", "admin-liu"],
+        ["list", "--overdue", "--as", "系统管理员"],
+        ["clock", "show", "--as", "admin", "--person", "admin-liu"],
+        ["clock", "show", "--as", "site", "--site", "HB-WH-0031"],
+    ],
+    ids=["list", "list-chinese-role", "clock-show", "clock-show-site"],
+)
+def test_list_and_clock_show_take_who_acts_after_their_name(
+    argv: list[str], no_acting_env: None
+) -> None:
+    """Regression: 无法识别的参数 --as admin."""
+    args, _ = parse(argv)
+
+    assert args.role in ("admin", "site")
+
+
+def test_the_site_after_list_picks_plans_and_the_one_before_acts(
+    no_acting_env: None,
+) -> None:
+    """``list``'s own ``--site`` is a filter: taking who acts after its name
+    leaves it so."""
+    args, _ = parse(["--site", "HB-WH-0031", "list", "--as", "site", "--site", "X1"])
+
+    assert (args.role, args.site, args.filter_site) == ("site", "HB-WH-0031", "X1")
+
+
+def test_a_role_given_after_list_is_checked_as_before_it(
+    no_acting_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit:
+        parse(["list", "--as", "考评组"])
+
+    assert exit.value.code == 2
+    assert "“考评组”不是角色" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[*REVOKE, "--wait", "5", *SITE], ["--wait", "5", *REVOKE, *SITE]],
+    ids=["after", "before"],
+)
+def test_revoke_takes_wait_wherever_it_is_given(
+    argv: list[str], no_acting_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: ``revoke … --wait 5`` answered 无法识别的参数 --wait 5,
+    hiding the refusal of the role."""
+    status = main(argv)
+
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.out.strip() == t("cli.revoke_role", roles="技术部、系统管理员")
+    assert captured.err == ""
+
+
+def test_a_wait_after_revoke_is_checked_as_everywhere(
+    no_acting_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main([*REVOKE, "--wait", "0", "--as", "admin", "--person", "admin-1"])
+
+    assert exit.value.code == 2
+    assert t("cli.bad_wait", value="0") in capsys.readouterr().err
+
+
+@pytest.fixture
+def silent_temporal(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A Temporal address on loopback that takes connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+
+    def hold() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=hold, daemon=True).start()
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{server.getsockname()[1]}")
+    yield
+    server.close()
+    for connection in held:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--as", "admin", "--person", "admin-1", *REVOKE, "--wait", "1"],
+        ["--as", "admin", "--person", "admin-1", "--wait", "1", *REVOKE],
+    ],
+    ids=["after", "before"],
+)
+def test_revoke_waits_for_temporal_as_long_as_told(
+    argv: list[str],
+    no_acting_env: None,
+    silent_temporal: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Temporal that never answers is waited for ``--wait`` seconds, not the
+    default few (then the database, not reachable here, is said so)."""
+    began = time.monotonic()
+    status = main(argv)
+    took = time.monotonic() - began
+
+    assert status == 1, capsys.readouterr()
+    assert took < STACK_CLOCK_WAIT - 1, took
+    assert "数据库" in capsys.readouterr().err
