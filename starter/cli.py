@@ -143,6 +143,7 @@ from certflow.plan import (
     is_joint,
     paid_plans_refusal,
     redo_duty_codes,
+    role_refusal,
 )
 from certflow.plan_busy import (
     CONTINUING_AS_NEW,
@@ -1755,8 +1756,8 @@ async def check_joint_share(ctx: Context, args: argparse.Namespace) -> None:
     A settlement's amount (``--settle-difference``) is the plan's own payment
     difference, checked by the plan alone, whatever the shares add up to.
     """
-    if actor_of(args).role is not Role.FINANCE:
-        return  # the plan refuses anybody else, as it does
+    if _acting_role(args) is not Role.FINANCE:
+        return  # refused before (``refuse_role_not_served``)
     if args.field_settle_difference:
         return
     status = await _status_if_any(ctx, args.plan_id)
@@ -2013,6 +2014,22 @@ PLAN_ACTIONS: list[PlanAction] = [
 ]
 
 
+def refuse_role_not_served(spec: PlanAction, args: argparse.Namespace) -> None:
+    """Refuse a role none of the action's updates is for, in the plan's words.
+
+    First, as ``actor_allowed`` does for the tool's own commands: ``--as
+    site`` without ``--site`` on ``payment`` is told that finance confirms
+    payments, not to give ``--site``; nothing is read, stored or sent.
+    """
+    role = _acting_role(args)
+    updates = (spec.update, *(spec.variant[1:2] if spec.variant else ()))
+    if any(role_refusal(Action(update), role) is None for update in updates):
+        return
+    refusal = role_refusal(Action(spec.chosen(args)[0]), role)
+    assert refusal is not None
+    raise CliError(t("cli.refused", reason=refusal.message))
+
+
 async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
     """Send one action to its plan and print the plan's answer.
 
@@ -2021,6 +2038,7 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
     no record (see ``_refused_unread``).
     """
     spec: PlanAction = args.plan_action
+    refuse_role_not_served(spec, args)
     if spec.verify is not None:
         await spec.verify(ctx, args)
     actor = actor_of(args)
@@ -3501,6 +3519,15 @@ async def _until_gathered(ctx: Context, handle: Any, current: BatchStatus) -> No
 
 async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
     """The general manager's decision on a batch."""
+    # Another role is refused in the batch's words, before a site is asked
+    # for its code (and before the batch is asked anything).
+    if _acting_role(args) is not Role.GENERAL_MANAGER:
+        reason = t(
+            "plan.wrong_role",
+            action=t("actions.approve_batch"),
+            allowed=t("roles.general_manager"),
+        )
+        raise CliError(t("cli.refused", reason=reason))
     request = BatchDecisionRequest(
         actor=actor_of(args),
         approve_all=args.approve_all,
@@ -4016,9 +4043,7 @@ async def load_calendar(ctx: Context, args: argparse.Namespace) -> int:
     from activities.calendar import CalendarActivities
     from certflow.calendar import ScheduleError, load_schedule_file
 
-    actor = actor_of(args)
-    if actor.role is not Role.ADMIN:
-        raise CliError(t("cli.admin_only"))
+    actor = actor_allowed(args, frozenset({Role.ADMIN}), "cli.admin_only")
     content = read_file(args.file)
     try:
         schedule = load_schedule_file(content, args.file.name)

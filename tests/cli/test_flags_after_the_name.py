@@ -1,11 +1,13 @@
-"""Flags read after a command's name as before it.
+"""Flags read after a command's name as before it, and roles refused first.
 
 A staff trial's findings:
 
 - ``list --as ROLE`` and ``clock show --as ROLE`` were unknown arguments,
   while every other command takes who acts after its name;
 - ``revoke … --wait 5`` was an unknown argument, and a ``--wait`` before
-  ``revoke`` was taken and ignored.
+  ``revoke`` was taken and ignored;
+- ``payment`` (and every other plan action) asked ``--as site`` for its
+  ``--site`` before saying that finance confirms payments.
 """
 
 from __future__ import annotations
@@ -139,3 +141,64 @@ def test_revoke_waits_for_temporal_as_long_as_told(
     assert status == 1, capsys.readouterr()
     assert took < STACK_CLOCK_WAIT - 1, took
     assert "数据库" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "action", "allowed"),
+    [
+        (["payment", "P1", "--amount", "4500", "--received-on", "2026-12-01"],
+         "confirm_payment", "finance"),
+        (["payment", "P1", "--amount", "45", "--refunded-on", "2026-12-01",
+          "--settle-difference"], "settle_payment_difference", "finance"),
+        (["invoice", "P1", "--number", "87654321", "--date", "2026-12-01",
+          "--amount", "4500"], "record_invoice", "finance"),
+        (["org-signoff", "P1"], "org_signoff", "tech_dept"),
+        (["correction", "apply", "P1", "C001"], "apply_correction", "info_center"),
+    ],
+    ids=["payment", "settle-difference", "invoice", "org-signoff", "apply"],
+)  # fmt: skip
+def test_a_site_is_refused_a_plan_action_before_asked_for_its_code(
+    argv: list[str],
+    action: str,
+    allowed: str,
+    no_acting_env: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Regression: ``--as site`` without ``--site`` on ``payment`` was told to
+    give --site, as if a site confirmed payments once it named itself. The
+    role is refused in the plan's words, before anything is asked."""
+    status = main([*SITE, *argv])
+    said = capsys.readouterr().out
+
+    assert status == 2
+    reason = t(
+        "plan.wrong_role",
+        action=t(f"actions.{action}"),
+        allowed=t(f"roles.{allowed}"),
+    )
+    assert said.strip() == t("cli.refused", reason=reason)
+    assert t("cli.site_missing") not in said
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["batch", "decide", "B1", "--approve-all"],
+         t("cli.refused", reason=t("plan.wrong_role",
+                                   action=t("actions.approve_batch"),
+                                   allowed=t("roles.general_manager")))),
+        (["calendar", "load", "2027.toml"], t("cli.admin_only")),
+    ],
+    ids=["batch-decide", "calendar-load"],
+)  # fmt: skip
+def test_a_site_is_refused_a_decision_or_the_calendar_before_asked_for_its_code(
+    argv: list[str],
+    said: str,
+    no_acting_env: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = main([*SITE, *argv])
+    out = capsys.readouterr().out
+
+    assert status == 2
+    assert out.strip() == said
