@@ -93,7 +93,13 @@ from certflow.arguments import (
     named_codes,
     shown,
 )
-from certflow.config import ConfigError, Settings, malformed_toml, not_utf8
+from certflow.config import (
+    MAILED_ROLES,
+    ConfigError,
+    Settings,
+    malformed_toml,
+    not_utf8,
+)
 from certflow.files import (
     NotRegularFile,
     create_private,
@@ -3640,6 +3646,12 @@ def _gatherer(status: BatchStatus) -> str:
 # Only admins see the mails that failed and send them again: they fix the
 # configuration and restart the worker, which is what makes a resend pass.
 NOTICE_ADMINS = frozenset({Role.ADMIN})
+# The roles mails go to, those ``notice resend --role`` takes: the
+# organisation's (``MAILED_ROLES``), the site and the admins. Candidates and
+# evaluators get none.
+RESENT_ROLES = tuple(
+    r for r in Role if r in MAILED_ROLES or r in (Role.SITE, Role.ADMIN)
+)
 
 
 def _notice_id(text: str) -> int:
@@ -4744,12 +4756,10 @@ def build_parser() -> argparse.ArgumentParser:
         dest="roles",
         action="extend",
         nargs="+",
-        # Only the roles mails go to (candidates and evaluators get none).
-        type=role_argument(
-            r for r in Role if r not in (Role.CANDIDATE, Role.EVALUATOR)
-        ),
+        type=role_argument(RESENT_ROLES),
         metavar="ROLE",
-        help=helps("role"),
+        # Lists the roles taken, not every role.
+        help=argument_help("notice_resend", "role", roles=role_choices(RESENT_ROLES)),
     )
 
     load, helps = leaf(("calendar", "load"), load_calendar)

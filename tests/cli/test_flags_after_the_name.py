@@ -7,7 +7,9 @@ A staff trial's findings:
 - ``revoke … --wait 5`` was an unknown argument, and a ``--wait`` before
   ``revoke`` was taken and ignored;
 - ``payment`` (and every other plan action) asked ``--as site`` for its
-  ``--site`` before saying that finance confirms payments.
+  ``--site`` before saying that finance confirms payments;
+- ``notice resend --role`` listed every role in its help, candidates and
+  evaluators too, though it takes only the roles mails go to.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from collections.abc import Iterator
 import pytest
 
 from certflow.i18n import t
-from starter.cli import STACK_CLOCK_WAIT, main, parse
+from certflow.models import Role
+from starter.cli import STACK_CLOCK_WAIT, build_parser, main, parse
 from tests.cli.test_flag_consistency import REVOKE
 
 pytestmark = pytest.mark.timeout(60)
@@ -202,3 +205,31 @@ def test_a_site_is_refused_a_decision_or_the_calendar_before_asked_for_its_code(
 
     assert status == 2
     assert out.strip() == said
+
+
+def _resend_role_flag() -> tuple[str, object]:
+    """The help and the type of ``notice resend --role``."""
+    commands = next(a for a in build_parser()._actions if a.dest == "command")
+    notice = commands.choices["notice"]  # type: ignore[index]
+    group = next(a for a in notice._actions if a.dest == "notice_command")
+    resend = group.choices["resend"]  # type: ignore[index]
+    flag = next(a for a in resend._actions if "--role" in a.option_strings)
+    return str(flag.help), flag.type
+
+
+def test_notice_resend_role_help_lists_the_roles_it_takes_only() -> None:
+    """Regression: the help listed candidate（考生） and evaluator（考评员),
+    which get no mail and are refused."""
+    shown, convert = _resend_role_flag()
+
+    for role in Role:
+        listed = f"、{role.value}（" in shown or f"：{role.value}（" in shown
+        try:
+            convert(role.value)  # type: ignore[operator]
+        except Exception:
+            taken = False
+        else:
+            taken = True
+        assert listed == taken, role
+    assert "candidate（" not in shown and "、evaluator（" not in shown
+    assert "site（考核站点）" in shown and "admin（系统管理员）" in shown
