@@ -1036,19 +1036,31 @@ class Refusal(Exception):
         self.message = message
 
 
+def role_refusal(action: Action, role: Role) -> Refusal | None:
+    """The refusal of ``role`` for an ``action`` that is not its; None if it is.
+
+    The first check of ``check_action``; the staff tool asks it too, so a
+    role is refused before it is asked for anything else (a site's code).
+    """
+    rule = ACTION_RULES[action]
+    if role in rule.roles:
+        return None
+    allowed = "、".join(t(f"roles.{r.value}") for r in sorted(rule.roles))
+    return Refusal(
+        "wrong_role",
+        t("plan.wrong_role", action=t(f"actions.{action.value}"), allowed=allowed),
+    )
+
+
 def check_action(state: PlanState, action: Action, actor: Actor) -> None:
     """Refuse an action from the wrong role, for another site, or in the wrong stage.
 
     Argument-specific checks live with each action; this is the part every action
     shares, so a validator can never forget one of them.
     """
+    if (refusal := role_refusal(action, actor.role)) is not None:
+        raise refusal
     rule = ACTION_RULES[action]
-    if actor.role not in rule.roles:
-        allowed = "、".join(t(f"roles.{r.value}") for r in sorted(rule.roles))
-        raise Refusal(
-            "wrong_role",
-            t("plan.wrong_role", action=t(f"actions.{action.value}"), allowed=allowed),
-        )
     if actor.role is Role.SITE and actor.site_code != state.info.site_code:
         raise Refusal("wrong_site", t("plan.wrong_site", plan_id=state.info.plan_id))
     # The lead evaluator is one named person of the plan, not any lead evaluator,

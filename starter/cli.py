@@ -93,7 +93,13 @@ from certflow.arguments import (
     named_codes,
     shown,
 )
-from certflow.config import ConfigError, Settings, malformed_toml, not_utf8
+from certflow.config import (
+    MAILED_ROLES,
+    ConfigError,
+    Settings,
+    malformed_toml,
+    not_utf8,
+)
 from certflow.files import (
     NotRegularFile,
     create_private,
@@ -143,6 +149,7 @@ from certflow.plan import (
     is_joint,
     paid_plans_refusal,
     redo_duty_codes,
+    role_refusal,
 )
 from certflow.plan_busy import (
     CONTINUING_AS_NEW,
@@ -1755,8 +1762,8 @@ async def check_joint_share(ctx: Context, args: argparse.Namespace) -> None:
     A settlement's amount (``--settle-difference``) is the plan's own payment
     difference, checked by the plan alone, whatever the shares add up to.
     """
-    if actor_of(args).role is not Role.FINANCE:
-        return  # the plan refuses anybody else, as it does
+    if _acting_role(args) is not Role.FINANCE:
+        return  # refused before (``refuse_role_not_served``)
     if args.field_settle_difference:
         return
     status = await _status_if_any(ctx, args.plan_id)
@@ -2013,6 +2020,22 @@ PLAN_ACTIONS: list[PlanAction] = [
 ]
 
 
+def refuse_role_not_served(spec: PlanAction, args: argparse.Namespace) -> None:
+    """Refuse a role none of the action's updates is for, in the plan's words.
+
+    First, as ``actor_allowed`` does for the tool's own commands: ``--as
+    site`` without ``--site`` on ``payment`` is told that finance confirms
+    payments, not to give ``--site``; nothing is read, stored or sent.
+    """
+    role = _acting_role(args)
+    updates = (spec.update, *(spec.variant[1:2] if spec.variant else ()))
+    if any(role_refusal(Action(update), role) is None for update in updates):
+        return
+    refusal = role_refusal(Action(spec.chosen(args)[0]), role)
+    assert refusal is not None
+    raise CliError(t("cli.refused", reason=refusal.message))
+
+
 async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
     """Send one action to its plan and print the plan's answer.
 
@@ -2021,6 +2044,7 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
     no record (see ``_refused_unread``).
     """
     spec: PlanAction = args.plan_action
+    refuse_role_not_served(spec, args)
     if spec.verify is not None:
         await spec.verify(ctx, args)
     actor = actor_of(args)
@@ -3501,6 +3525,15 @@ async def _until_gathered(ctx: Context, handle: Any, current: BatchStatus) -> No
 
 async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
     """The general manager's decision on a batch."""
+    # Another role is refused in the batch's words, before a site is asked
+    # for its code (and before the batch is asked anything).
+    if _acting_role(args) is not Role.GENERAL_MANAGER:
+        reason = t(
+            "plan.wrong_role",
+            action=t("actions.approve_batch"),
+            allowed=t("roles.general_manager"),
+        )
+        raise CliError(t("cli.refused", reason=reason))
     request = BatchDecisionRequest(
         actor=actor_of(args),
         approve_all=args.approve_all,
@@ -3613,6 +3646,12 @@ def _gatherer(status: BatchStatus) -> str:
 # Only admins see the mails that failed and send them again: they fix the
 # configuration and restart the worker, which is what makes a resend pass.
 NOTICE_ADMINS = frozenset({Role.ADMIN})
+# The roles mails go to, those ``notice resend --role`` takes: the
+# organisation's (``MAILED_ROLES``), the site and the admins. Candidates and
+# evaluators get none.
+RESENT_ROLES = tuple(
+    r for r in Role if r in MAILED_ROLES or r in (Role.SITE, Role.ADMIN)
+)
 
 
 def _notice_id(text: str) -> int:
@@ -4016,9 +4055,7 @@ async def load_calendar(ctx: Context, args: argparse.Namespace) -> int:
     from activities.calendar import CalendarActivities
     from certflow.calendar import ScheduleError, load_schedule_file
 
-    actor = actor_of(args)
-    if actor.role is not Role.ADMIN:
-        raise CliError(t("cli.admin_only"))
+    actor = actor_allowed(args, frozenset({Role.ADMIN}), "cli.admin_only")
     content = read_file(args.file)
     try:
         schedule = load_schedule_file(content, args.file.name)
@@ -4467,16 +4504,26 @@ def _general_flags(
     )
     if not wait:
         return
+    # Not given before the subcommand, None (``parse`` makes it the default),
+    # so that a tool with a default of its own (``revoke``) can tell.
     parser.add_argument(
         "--wait",
         type=_positive_seconds,
-        default=argparse.SUPPRESS if suppress else DEFAULT_WAIT,
+        default=argparse.SUPPRESS if suppress else None,
         metavar="SECONDS",
         help=argument_help("common", "wait", seconds=f"{DEFAULT_WAIT:.0f}"),
     )
 
 
-def _actor_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+def _actor_flags(
+    parser: argparse.ArgumentParser, *, suppress: bool, site: bool = True
+) -> None:
+    """``--as``, ``--person`` and (``site``) ``--site``: who acts.
+
+    ``site`` false leaves ``--site`` out, for ``list``, whose own ``--site``
+    after its name picks the plans listed.
+    """
+
     # On subcommands the flags default to SUPPRESS, so a value given before the
     # subcommand (or from the environment) is not overwritten by a blank one.
     def default(env: str) -> str | None:
@@ -4497,6 +4544,8 @@ def _actor_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default(PERSON_ENV),
         help=argument_help("common", "person"),
     )
+    if not site:
+        return
     parser.add_argument(
         "--site",
         type=code_argument,
@@ -4516,15 +4565,18 @@ def build_parser() -> argparse.ArgumentParser:
     _general_flags(parser, suppress=False)
     _actor_flags(parser, suppress=False)
     # The same flags after the subcommand: ``certflow status P --wait 5``.
-    general = StaffArgumentParser(add_help=False)
-    _general_flags(general, suppress=True)
+    actor = StaffArgumentParser(add_help=False)
+    _general_flags(actor, suppress=True)
+    _actor_flags(actor, suppress=True)
     # Offline commands (verify, keys create) read files only: no server to wait
     # for, nobody acting.
     offline = StaffArgumentParser(add_help=False)
     _general_flags(offline, suppress=True, wait=False)
-    actor = StaffArgumentParser(add_help=False)
-    _general_flags(actor, suppress=True)
-    _actor_flags(actor, suppress=True)
+    # ``list`` takes who acts after its name too, but its own ``--site`` picks
+    # the plans listed: the acting site is given before ``list``.
+    lister = StaffArgumentParser(add_help=False)
+    _general_flags(lister, suppress=True)
+    _actor_flags(lister, suppress=True, site=False)
 
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction[StaffArgumentParser]] = {}
@@ -4665,7 +4717,7 @@ def build_parser() -> argparse.ArgumentParser:
     _positional_code(status, "plan_id", helps)
     status.add_argument("--json", action="store_true", help=helps("json"))
 
-    listing, helps = leaf(("list",), list_plans, parent=general)
+    listing, helps = leaf(("list",), list_plans, parent=lister)
     listing.add_argument(
         "--stage",
         choices=[s.value for s in Stage],
@@ -4704,12 +4756,10 @@ def build_parser() -> argparse.ArgumentParser:
         dest="roles",
         action="extend",
         nargs="+",
-        # Only the roles mails go to (candidates and evaluators get none).
-        type=role_argument(
-            r for r in Role if r not in (Role.CANDIDATE, Role.EVALUATOR)
-        ),
+        type=role_argument(RESENT_ROLES),
         metavar="ROLE",
-        help=helps("role"),
+        # Lists the roles taken, not every role.
+        help=argument_help("notice_resend", "role", roles=role_choices(RESENT_ROLES)),
     )
 
     load, helps = leaf(("calendar", "load"), load_calendar)
@@ -4717,7 +4767,7 @@ def build_parser() -> argparse.ArgumentParser:
     shown, helps = leaf(("calendar", "show"), show_calendar)
     shown.add_argument("year", type=int, metavar="YEAR", help=helps("year"))
 
-    leaf(("clock", "show"), show_clock, parent=general)
+    leaf(("clock", "show"), show_clock)
     advance, helps = leaf(("clock", "advance"), advance_clock)
     advance.add_argument(
         "days", nargs="?", type=_clock_days, metavar="DAYS", help=helps("days")
@@ -4767,11 +4817,15 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     for index, token in enumerate(argv):
         previous = argv[index - 1] if index else ""
         if token in DELEGATES and previous not in _VALUE_FLAGS:
+            # ``wait`` stays None unless given: ``revoke`` has its own default.
             args = parser.parse_args(list(argv[: index + 1]))
             return args, list(argv[index + 1 :])
         if not token.startswith("-") and previous not in _VALUE_FLAGS:
             break
-    return parser.parse_args(list(argv)), []
+    args = parser.parse_args(list(argv))
+    if args.wait is None:
+        args.wait = DEFAULT_WAIT
+    return args, []
 
 
 def _delegate(
@@ -4817,7 +4871,12 @@ def _run_tool(name: str, rest: list[str], globals_: argparse.Namespace | None) -
 
         return web_main(rest)
     if name == "revoke":
-        return revoke_main(rest, **acting, site=getattr(given, "site", None))
+        return revoke_main(
+            rest,
+            **acting,
+            site=getattr(given, "site", None),
+            wait=getattr(given, "wait", None),
+        )
     from starter.smtp_sink import main as mail_main
 
     return mail_main(rest)
@@ -4873,14 +4932,17 @@ def revoke_main(
     role: str | None = None,
     person: str | None = None,
     site: str | None = None,
+    wait: float | None = None,
 ) -> int:
     """Revoke a certificate: NUMBER --reason TEXT [--date YYYY-MM-DD].
 
     Only the tech dept and admins revoke (--as, before or after 'revoke');
-    the date may not be in the future.
+    the date may not be in the future. ``--wait`` (before or after
+    'revoke') bounds each call to Temporal; without it, the short waits of
+    a tool that needs only PostgreSQL (``STACK_CLOCK_WAIT``, ``TEMPORAL_WAIT``).
     """
     from activities.revocation import RevocationError, revoke
-    from starter.revocation_news import tell_revocation
+    from starter.revocation_news import TEMPORAL_WAIT, tell_revocation
 
     parser = StaffArgumentParser(prog="certflow revoke", description=about("revoke"))
     parser.add_argument(
@@ -4896,6 +4958,18 @@ def revoke_main(
     acting_flags(parser, role=role, person=person, site=site, roles=REVOKING_ROLES)
     parser.add_argument(
         "--config", type=Path, metavar="FILE", help=argument_help("common", "config")
+    )
+    parser.add_argument(
+        "--wait",
+        type=_positive_seconds,
+        default=wait,
+        metavar="SECONDS",
+        help=argument_help(
+            "revoke",
+            "wait",
+            clock=f"{STACK_CLOCK_WAIT:.0f}",
+            mail=f"{TEMPORAL_WAIT:.0f}",
+        ),
     )
     args = parser.parse_args(list(argv))
     if not args.person:
@@ -4917,10 +4991,10 @@ def revoke_main(
     number = compact_code(args.number)
 
     async def _run() -> int:
-        client = await stack_client(settings)
+        client = await stack_client(settings, args.wait)
         # A training stack's certificates are dated on its clock, ahead of the
         # wall clock: "today" and "not in the future" are read on it too.
-        today = cst_date(await stack_now(client))
+        today = cst_date(await stack_now(client, args.wait))
         if args.date is not None and args.date > today:
             print(
                 t(
@@ -4946,7 +5020,9 @@ def revoke_main(
             )
             print(t("cli.revoked", number=number))
             # Recorded: the mail follows it, or is recorded not sent.
-            unsent = await tell_revocation(client, settings, pool, revoked)
+            unsent = await tell_revocation(
+                client, settings, pool, revoked, wait=args.wait
+            )
         except RevocationError as refusal:
             print(str(refusal))
             return 2
@@ -4961,31 +5037,31 @@ def revoke_main(
     return asyncio.run(_run())
 
 
-async def stack_client(settings: Settings) -> Client | None:
+async def stack_client(settings: Settings, wait: float | None = None) -> Client | None:
     """A client of the configured Temporal server, for tools that need only
-    PostgreSQL; None when none answers within a few seconds: a revocation
-    must not wait for Temporal."""
+    PostgreSQL; None when none answers within ``wait`` seconds (default a
+    few: a revocation must not wait for Temporal)."""
     from worker import connect
 
     try:
-        return await asyncio.wait_for(connect(settings), STACK_CLOCK_WAIT)
+        return await asyncio.wait_for(connect(settings), wait or STACK_CLOCK_WAIT)
     except (TimeoutError, RuntimeError, RPCError, OSError):
         return None
 
 
-async def stack_now(client: Client | None) -> datetime:
+async def stack_now(client: Client | None, wait: float | None = None) -> datetime:
     """Now on the clock of the Temporal server ``client`` talks to.
 
     A training stack answers with its clock; any other server, or none
-    (``client`` None, or no answer within a few seconds), means the wall
-    clock.
+    (``client`` None, or no answer within ``wait`` seconds, default a few),
+    means the wall clock.
     """
     from starter.training import training_now
 
     if client is None:
         return datetime.now(UTC)
     try:
-        now = await asyncio.wait_for(training_now(client), STACK_CLOCK_WAIT)
+        now = await asyncio.wait_for(training_now(client), wait or STACK_CLOCK_WAIT)
     except (TimeoutError, RuntimeError, RPCError, OSError):
         return datetime.now(UTC)
     return now or datetime.now(UTC)

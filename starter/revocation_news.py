@@ -29,15 +29,22 @@ TEMPORAL_WAIT = 10.0
 
 
 async def tell_revocation(
-    client: Client | None, settings: Settings, pool: Any, revoked: Revoked
+    client: Client | None,
+    settings: Settings,
+    pool: Any,
+    revoked: Revoked,
+    *,
+    wait: float | None = None,
 ) -> int | None:
     """Mail the info center and the site of ``revoked``, and let its plan
     count it if its workflow still runs.
 
     None once the mail is on its way (the worker sends it); else, Temporal
-    being out of reach (``client`` None, or its calls failing), the number
-    of the mail recorded not sent, for ``certflow notice resend``.
+    being out of reach (``client`` None, or its calls failing or unanswered
+    within ``wait`` seconds, default ``TEMPORAL_WAIT``), the number of the
+    mail recorded not sent, for ``certflow notice resend``.
     """
+    wait = wait or TEMPORAL_WAIT
     # Not handled: the tool killed before this runs leaves the mail unrecorded.
     note = revocation_notice(revoked)
     if client is None:
@@ -50,17 +57,17 @@ async def tell_revocation(
                 id=revocation_mail_workflow_id(revoked.number),
                 task_queue=settings.temporal.task_queue,
             ),
-            TEMPORAL_WAIT,
+            wait,
         )
     except WorkflowAlreadyStartedError:
         pass  # on its way already: the mail's key keeps it from going twice
     except (TimeoutError, RPCError, RuntimeError, OSError):
         return await record_not_started(pool, note)
-    await _tell_plan(client, revoked)
+    await _tell_plan(client, revoked, wait)
     return None
 
 
-async def _tell_plan(client: Client, revoked: Revoked) -> None:
+async def _tell_plan(client: Client, revoked: Revoked, wait: float) -> None:
     """Signal the plan, whose status and Web UI page then count the revoked.
 
     A plan whose workflow has ended hears of nothing: ``certflow status``
@@ -69,8 +76,6 @@ async def _tell_plan(client: Client, revoked: Revoked) -> None:
     handle = client.get_workflow_handle(plan_workflow_id(revoked.plan_id))
     news = CertificatesRevoked(number=revoked.number, revoked=revoked.revoked_in_plan)
     try:
-        await asyncio.wait_for(
-            handle.signal("certificate_revoked", news), TEMPORAL_WAIT
-        )
+        await asyncio.wait_for(handle.signal("certificate_revoked", news), wait)
     except (TimeoutError, RPCError):
         pass

@@ -160,15 +160,9 @@ def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
     # at all (a key file, a note), whatever its name says.
     if not _SEPARATORS.search(text):
         return Refusal("unsupported_format", {})
-    head = text[:4096].split("\n", 5)[:5]
-    first_line = head[0]
-    delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
-    # A CSV saved where the comma is the decimal sign separates with ";": read
-    # with "," every row is one cell, and each would be "may not be empty".
-    if sum(line.count(";") for line in head) > sum(
-        line.count(",") + line.count("\t") for line in head
-    ):
-        return Refusal("csv_semicolons", {})
+    delimiter = _delimiter(text)
+    if isinstance(delimiter, Refusal):
+        return delimiter
     open_quote = _unclosed_quote(text)
     if open_quote is not None:
         return Refusal("csv_open_quote", {"line": open_quote})
@@ -181,7 +175,64 @@ def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
             rows.append(list(row))
     except csv.Error:
         return Refusal("damaged", {})
+    if delimiter == ";" and (line := _decimal_comma_line(rows)) is not None:
+        return Refusal("csv_decimal_comma", {"line": line})
     return Workbook(Format.CSV, [Grid("CSV", rows)])
+
+
+def _delimiter(text: str) -> str | Refusal:
+    """The character separating the columns of a CSV: ``,``, ``;`` or a tab.
+
+    Office software saves CSV with the list separator of the system's
+    locale: ``;`` where the comma is the decimal sign, a tab for Excel's
+    "Unicode 文本". ``csv.Sniffer``, told of these three only, names ``;``
+    when the lines holding any of them hold it equally often and no comma or
+    tab so; such a file is read as a comma one is (the same header is looked
+    for). Else
+    a tab when the first line has more tabs than commas, else a comma; a
+    file where ``;`` outnumbers them but no separator is regular is refused
+    (``csv_semicolons``): read with ``,`` every row would be one cell.
+    """
+    head = text[:_SNIFFED].split("\n")
+    if len(text) > _SNIFFED and len(head) > 1:
+        head.pop()  # cut short: a line of the file, not the file's line
+    # A line with no separator at all (a title the software did not pad)
+    # tells none of them.
+    separated = [line for line in head if _SEPARATORS.search(line)]
+    try:
+        sniffed: str | None = (
+            csv.Sniffer().sniff("\n".join(separated), delimiters=",;\t").delimiter
+        )
+    except csv.Error:
+        sniffed = None
+    if sniffed == ";":
+        return ";"
+    first = head[:5]
+    if sum(line.count(";") for line in first) > sum(
+        line.count(",") + line.count("\t") for line in first
+    ):
+        return Refusal("csv_semicolons", {})
+    first_line = head[0]
+    return "\t" if first_line.count("\t") > first_line.count(",") else ","
+
+
+def _decimal_comma_line(rows: list[list[CellValue]]) -> int | None:
+    """The first line (1-based) of a ``;`` file with a number written with a
+    decimal comma (``85,5``), or None.
+
+    Read as it is, such a score is no number (and ``1,200`` might be a
+    thousand or one): the file is refused whole, rather than each of its
+    numbers, so that it is saved again with decimal points (or as xlsx).
+    """
+    for index, row in enumerate(rows, start=1):
+        if any(_DECIMAL_COMMA.fullmatch(str(cell)) for cell in row):
+            return index
+    return None
+
+
+# Enough of a CSV's first lines for ``csv.Sniffer`` to see its separator.
+_SNIFFED = 4096
+_DECIMAL_COMMA = re.compile(r"\s*[-+]?\d+,\d+\s*")
 
 
 def _unclosed_quote(text: str) -> int | None:

@@ -48,6 +48,16 @@ def certflow_runner(settings: Settings, client: Client | None) -> Certflow:
 
 
 @pytest.fixture
+def no_acting_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Nobody acting from the environment, and a database that refuses at
+    once: the commands of such a test are refused before reaching anything."""
+    for name in ("CERTFLOW_ROLE", "CERTFLOW_PERSON", "CERTFLOW_SITE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    return monkeypatch
+
+
+@pytest.fixture
 def certflow(client: Client, worker_settings: Settings) -> Certflow:
     """The command, on this test's worker and the time-skipping server."""
     return certflow_runner(worker_settings, client)

@@ -502,8 +502,9 @@ async def test_a_rejected_plan_is_sent_back_to_redo_its_application(
 
 async def test_who_acts_must_be_said(certflow: Certflow) -> None:
     missing = await certflow("confirm-upload", "P2026-0000-0001")
+    # A command sites run (another role is refused as such first).
     site_without_code = await certflow(
-        "--as", "site", "--person", "x", "org-signoff", "P2026-0000-0001"
+        "--as", "site", "--person", "x", "confirm-summary", "P2026-0000-0001"
     )
     unknown = await certflow(*TECH, "org-signoff", "P2026-0000-0001")
     no_status = await certflow("status", "P2026-0000-0001")

@@ -326,11 +326,12 @@ async def test_a_file_mended_by_an_upload_refused_unread_stays_in_the_store(
     tmp_path: Path,
 ) -> None:
     """Regression: the way to mend a file damaged in the store is to upload it
-    again. Sent by someone the plan refuses (the site sending the lead
-    evaluator's scan), the upload wrote the good bytes and the staff tool then
-    took the file it had written back out of the store: the records naming
-    the scan named a file that was gone. A file is taken back only where no
-    record names it."""
+    again. Sent by someone the plan refuses (another lead evaluator than the
+    plan's; a role that uploads no scan is refused before anything is
+    stored), the upload wrote the good bytes and the staff tool then took the
+    file it had written back out of the store: the records naming the scan
+    named a file that was gone. A file is taken back only where no record
+    names it."""
     driver = new_driver
     _, store = resources
     plan_id = await _started(certflow, driver)
@@ -342,7 +343,11 @@ async def test_a_file_mended_by_an_upload_refused_unread_stays_in_the_store(
     ref = DocumentRef(sha256=_digest(signed), size=signed.stat().st_size)
     store.path_of(ref).write_bytes(b"damaged on disk")
 
-    mended = await certflow(*SITE, "upload", "scan", plan_id, str(signed))
+    another_lead = ["--as", "lead_evaluator", "--person", "ZCX-E-0288"]
+    mended = await certflow(
+        *another_lead, "upload", "scan", plan_id, str(signed), "--signed-by",
+        "ZCX-E-0107",
+    )  # fmt: skip
 
     assert mended.status == 2
     assert store.get(ref) == signed.read_bytes()

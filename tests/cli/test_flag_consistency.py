@@ -35,15 +35,6 @@ ALL_ROLES = named_codes((r.value for r in Role), "roles.")
 REVOKE = ["revoke", "ZCX2027QCYY2000001", "--reason", "测试"]
 
 
-@pytest.fixture
-def no_acting_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ("CERTFLOW_ROLE", "CERTFLOW_PERSON", "CERTFLOW_SITE"):
-        monkeypatch.delenv(name, raising=False)
-    # Nothing is reached: every command below is refused before.
-    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
-    return monkeypatch
-
-
 @pytest.mark.parametrize(
     "argv",
     [

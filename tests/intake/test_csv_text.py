@@ -2,7 +2,8 @@
 
 Regression: Excel's "Unicode 文本" (UTF-16 with BOM, tab-separated) was refused
 as an unknown format; a Big5 file said "no header"; a semicolon-separated file
-or an unclosed quote flooded the uploader with "may not be empty"; a NUL byte
+or an unclosed quote flooded the uploader with "may not be empty" (a
+semicolon-separated file is now read, one with decimal commas refused once); a NUL byte
 at the end gave a phantom row's problems. A file cut inside a character, or a
 row pasted in another encoding, was called a Big5 file, naming no line; a
 UTF-8 row that GB18030 decodes whole was read as other characters.
@@ -10,8 +11,11 @@ UTF-8 row that GB18030 decodes whole was read as other characters.
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -24,7 +28,7 @@ from certflow.intake import (
 from certflow.invoice import read_invoice_details
 from tests.intake.conftest import SAMPLES
 from tests.intake.test_invoice_details import HONEST, csv_form
-from tests.support import sample_plan
+from tests.support import CANDIDATE_SIGN_IN, sample_plan
 
 PLAN = sample_plan(date(2026, 11, 4))
 TEXT = (SAMPLES / "P2026-1104-0412-成绩汇总表-gbk.csv").read_bytes().decode("gbk")
@@ -67,13 +71,100 @@ def test_big5_is_refused_with_the_encoding_message() -> None:
     assert "GBK" in reading.problems[0].message
 
 
-def test_semicolons_give_one_clear_message() -> None:
-    data = TEXT.replace(",", ";").encode("gbk")
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8-sig"])
+def test_a_csv_separated_by_semicolons_is_read_as_the_comma_one(
+    encoding: str, tmp_path: Path
+) -> None:
+    """Regression: a CSV saved with ";" between its columns (the list
+    separator of some locales) was refused (csv_semicolons), though its
+    separator is plain to see; it is read as the same file with commas."""
+    saved = tmp_path / "成绩汇总表-分号.csv"
+    saved.write_bytes(TEXT.replace(",", ";").encode(encoding))
+    expected = read_score_summary(TEXT.encode("gbk"), PLAN)
 
-    reading = read_score_summary(data, PLAN)
+    reading = read_score_summary(saved.read_bytes(), PLAN)
+
+    assert reading.accepted, reading.problems[:3]
+    assert reading.rows == expected.rows
+    assert reading.notes == expected.notes
+
+
+def test_a_sign_in_sheet_and_an_invoice_form_separated_by_semicolons_are_read(
+    tmp_path: Path,
+) -> None:
+    """The sign-in sheet with its title line (``标题;;;;;``) and the invoice
+    form of two columns, saved with ";", read as their comma files do."""
+    sheet = load_workbook(CANDIDATE_SIGN_IN).worksheets[0]
+    rows = [["" if v is None else str(v) for v in row] for row in sheet.values]
+    signed = tmp_path / "考生签到表.csv"
+    signed.write_bytes(_semicolons(rows))
+    form = [["院校发票信息收集表"], [], ["项目", "内容"]]
+    form += [[label, value] for label, value in HONEST.items()]
+    invoice = tmp_path / "发票信息.csv"
+    invoice.write_bytes(_semicolons(form))
+
+    read = read_candidate_sign_in(signed.read_bytes(), PLAN)
+    by_comma = read_candidate_sign_in(csv_form(rows), PLAN)
+    details = read_invoice_details(invoice.read_bytes())
+
+    assert read.accepted, read.problems[:3]
+    assert read.candidates == by_comma.candidates
+    assert details.accepted, details.problems[:3]
+    assert details.details == read_invoice_details(csv_form(form)).details
+
+
+def test_decimal_commas_in_a_semicolon_csv_give_one_clear_message(
+    tmp_path: Path,
+) -> None:
+    """Where the comma is the decimal sign (85,5), each score would be "not a
+    number": the file is refused once, naming the first such line."""
+    lines = [
+        ";".join(re.sub(r"^(\d+)\.(\d+)$", r"\1,\2", cell) for cell in line.split(","))
+        for line in LINES
+    ]
+    saved = tmp_path / "成绩汇总表-小数逗号.csv"
+    saved.write_bytes("\r\n".join(lines).encode("gbk"))
+
+    reading = read_score_summary(saved.read_bytes(), PLAN)
+
+    assert [(p.code, p.row) for p in reading.problems] == [("csv_decimal_comma", 2)]
+    assert "分号" in reading.problems[0].message
+    assert "第 2 行" in reading.problems[0].message
+
+
+def test_semicolons_no_line_holds_alike_are_refused_with_one_message() -> None:
+    """A file where ";" outnumbers commas but no separator is regular (rows
+    cut short, unpadded) cannot be told by its separator: one message, not a
+    "may not be empty" per row."""
+    text = "\r\n".join(
+        ";".join(line.split(",")[: 12 - (index * 5) % 7])
+        for index, line in enumerate(LINES[:8])
+    )
+
+    reading = read_score_summary(text.encode("gbk"), PLAN)
 
     assert [p.code for p in reading.problems] == ["csv_semicolons"]
     assert "分号" in reading.problems[0].message
+
+
+def test_a_comma_csv_with_semicolons_in_its_cells_stays_a_comma_csv() -> None:
+    """Semicolons in a cell (a note, 备注) do not make them the separator."""
+    lines = [f"{line}甲;乙;丙;丁" if line.endswith(",") else line for line in LINES]
+    expected = read_score_summary(TEXT.encode("gbk"), PLAN)
+
+    reading = read_score_summary("\r\n".join(lines).encode("gbk"), PLAN)
+
+    assert reading.accepted, reading.problems[:3]
+    assert [r.admission_number for r in reading.rows] == [
+        r.admission_number for r in expected.rows
+    ]
+
+
+def _semicolons(rows: list[list[str]]) -> bytes:
+    """``rows`` as office software saves CSV where ";" separates the columns."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=";", lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue().encode("gbk")
 
 
 def test_an_unclosed_quote_names_its_line_once() -> None:
