@@ -1093,28 +1093,47 @@ def amount_argument(text: str) -> Decimal:
 
 
 def _day(text: str) -> date:
-    """A date as staff type it: 2026-11-04, 2026/11/4, 2026.11.04 or 2026年11月4日."""
+    """A date as staff type it: 2026-11-04, 2026/11/4, 2026.11.04 or 2026年11月4日.
+
+    Written as a date but no day of the calendar, it is said what is wrong:
+    a month that does not exist (2026-13-01), or a day its month has not
+    (2026-02-30).
+    """
     day = date_from_text(text)
-    if day is None:
-        parts = date_parts(text)
-        if parts is not None:
-            year, month, day_of_month = parts
-            raise argparse.ArgumentTypeError(
-                t(
-                    "cli.no_such_day",
-                    value=shown(text),
-                    year=year,
-                    month=month,
-                    day=day_of_month,
-                )
-            )
+    if day is not None:
+        return day
+    parts = date_parts(text)
+    if parts is None or parts[0] == 0:  # no year 0: no date at all
         raise argparse.ArgumentTypeError(t("cli.bad_date", value=shown(text)))
-    return day
+    year, month, day_of_month = parts
+    if not 1 <= month <= 12:
+        raise argparse.ArgumentTypeError(
+            t("cli.no_such_month", value=shown(text), month=month)
+        )
+    raise argparse.ArgumentTypeError(
+        t(
+            "cli.no_such_day",
+            value=shown(text),
+            year=year,
+            month=month,
+            day=day_of_month,
+        )
+    )
 
 
 def code_argument(text: str) -> str:
     """A plan, site or batch code as issued, however staff typed it."""
     return _issued_code(text, _CODE)
+
+
+def certificate_number_argument(text: str) -> str:
+    """A certificate number as issued: upper case, ASCII, no spaces (the web
+    pages read typed numbers alike); an empty one is said to be empty, not
+    looked for."""
+    number = compact_code(text)
+    if not number:
+        raise argparse.ArgumentTypeError(t("cli.certificate_number_blank"))
+    return number
 
 
 def _request_id(text: str) -> str:
@@ -4884,7 +4903,10 @@ def revoke_main(
 
     parser = StaffArgumentParser(prog="certflow revoke", description=about("revoke"))
     parser.add_argument(
-        "number", metavar="NUMBER", help=argument_help("revoke", "number")
+        "number",
+        metavar="NUMBER",
+        type=certificate_number_argument,
+        help=argument_help("revoke", "number"),
     )
     parser.add_argument(
         "--reason",
@@ -4912,9 +4934,7 @@ def revoke_main(
         print(err, file=sys.stderr)
         return 2
 
-    # As issued: upper case, ASCII, no spaces (the web pages read typed numbers
-    # alike).
-    number = compact_code(args.number)
+    number = args.number
 
     async def _run() -> int:
         client = await stack_client(settings)
