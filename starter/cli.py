@@ -676,6 +676,15 @@ def _waiting(item: OwedItem) -> str:
     return waited
 
 
+def _gathering_line(status: PlanStatus) -> str:
+    """Who gathers the plan into an approval batch, and when: the weekly
+    schedule at its next run, or the tech dept on demand; the general
+    manager decides only once a batch holds it."""
+    if status.next_gathering is None:
+        return t("cli.status.awaits_batch_on_demand")
+    return t("cli.status.awaits_batch_scheduled", at=format_cst(status.next_gathering))
+
+
 def render_status(status: PlanStatus, reader: Role | None = None) -> list[str]:
     """The readable status of a plan, as ``certflow status`` prints it to
     ``reader`` (None: nobody said who asks): the commands it names are those
@@ -753,6 +762,8 @@ def render_status(status: PlanStatus, reader: Role | None = None) -> list[str]:
         )
     if status.held_back is not None:
         lines.append(_held_back_line(status.held_back))
+    elif status.stage is Stage.AWAITING_APPROVAL and status.batch_id is None:
+        lines.append(_gathering_line(status))
     if status.mails_waiting:
         lines.append(_mails_waiting_line(status))
 
@@ -2512,6 +2523,7 @@ async def show_status(ctx: Context, args: argparse.Namespace) -> int:
     status = await with_current_invoice(ctx, await with_hold(ctx, status))
     status = await with_revoked(ctx, status)
     status = await with_mail_trouble(ctx, status)
+    status = await with_next_gathering(ctx, status)
     shown = for_reader(status, actor.role if actor is not None else None)
     if args.json:
         ctx.say(shown.model_dump_json(indent=2))
@@ -2538,6 +2550,36 @@ async def with_hold(ctx: Context, status: PlanStatus) -> PlanStatus:
         return status
     holds = await open_holds(await ctx.pool(), plan_id=status.plan_id)
     return status.model_copy(update={"held_back": holds[0] if holds else None})
+
+
+# How long ``certflow status`` waits for the weekly schedule to say when it
+# runs next: the status is shown without it rather than late.
+SCHEDULE_ASK_WAIT = timedelta(seconds=5)
+
+
+async def with_next_gathering(ctx: Context, status: PlanStatus) -> PlanStatus:
+    """``status`` with when the weekly schedule next gathers an approval
+    batch (``next_gathering``), while the plan waits to be gathered into one.
+
+    None where no schedule will: none set up (the training stack gathers by
+    hand), paused, or a server without schedules; then the tech dept gathers
+    on demand (``certflow batch gather``).
+    """
+    from starter.schedules import SCHEDULE_ID
+
+    if status.stage is not Stage.AWAITING_APPROVAL or status.batch_id is not None:
+        return status
+    client = await ctx.client()
+    try:
+        described = await client.get_schedule_handle(SCHEDULE_ID).describe(
+            rpc_timeout=SCHEDULE_ASK_WAIT
+        )
+    except RPCError:
+        return status
+    upcoming = described.info.next_action_times
+    if described.schedule.state.paused or not upcoming:
+        return status
+    return status.model_copy(update={"next_gathering": upcoming[0]})
 
 
 # The error kind of an attempt that found an earlier attempt still sending
