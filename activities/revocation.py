@@ -29,7 +29,13 @@ from certflow.certificates import (
 )
 from certflow.i18n import t
 from certflow.models import Role
-from certflow.privacy import holds_id_number, holds_name, mask_id_numbers_in
+from certflow.privacy import (
+    holds_code,
+    holds_id_number,
+    holds_name,
+    mask_id_numbers_in,
+)
+from certflow.text import is_hidden, visible
 from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
@@ -104,9 +110,11 @@ async def revoke(
     ``pool`` comes from :func:`activities.db.create_pool` (jsonb as Python objects).
 
     Raises :class:`RevocationError` for an empty reason or one holding an ID
-    number or the holder's name (the reason is published), an unknown number,
-    a certificate already revoked, or a date before the certificate was issued.
-    Neither the ID number nor the name is repeated.
+    number, the holder's name, admission number or document number, or a
+    character that shows as nothing or turns the text around (the reason is
+    published), an unknown number, a certificate already revoked, or a date
+    before the certificate was issued. Neither a number nor the name is
+    repeated.
     The row update and its audit row commit together.
     """
     reason = reason.strip()
@@ -120,8 +128,9 @@ async def revoke(
         # The row lock makes two concurrent revocations of one number queue up,
         # so the second sees the first and is refused instead of overwriting it.
         row = await conn.fetchrow(
-            "SELECT c.plan_id, c.name, c.issued_on, c.revoked_on, p.site_code,"
-            " p.site_name FROM certificates c JOIN plans p USING (plan_id)"
+            "SELECT c.plan_id, c.name, c.admission_number, c.id_number,"
+            " c.issued_on, c.revoked_on, p.site_code, p.site_name"
+            " FROM certificates c JOIN plans p USING (plan_id)"
             " WHERE c.number = $1 FOR UPDATE OF c",
             number,
         )
@@ -134,6 +143,23 @@ async def revoke(
             # Published beside the certificate's number: the holder's name in
             # it would tie the number to the person for anyone who reads it.
             raise RevocationError(t("revocation.reason_holds_name"))
+        if holds_code(reason, row["admission_number"]):
+            # As the name: the admission number names the holder too.
+            raise RevocationError(t("revocation.reason_holds_admission_number"))
+        if holds_code(reason, row["id_number"]):
+            # A passport's or a permit's number, which no ID-number shape finds.
+            raise RevocationError(t("revocation.reason_holds_document_number"))
+        hidden = sorted({ch for ch in reason if is_hidden(ch)})
+        if hidden:
+            # Published, a right-to-left override would turn the text after
+            # it around on the organisation's page: the reason must read as
+            # typed. Personal data pasted with one is said to be that first.
+            raise RevocationError(
+                t(
+                    "revocation.reason_holds_hidden",
+                    characters="、".join(visible(ch) for ch in hidden),
+                )
+            )
         if row["revoked_on"] is not None:
             raise RevocationError(
                 t(
@@ -202,7 +228,9 @@ async def revoke(
         site_name=row["site_name"],
         issued_on=row["issued_on"],
         revoked_on=revoked_on,
-        reason=public_reason(reason, row["name"]),
+        reason=public_reason(
+            reason, row["name"], (row["admission_number"], row["id_number"])
+        ),
         revoked_in_plan=revoked_in_plan,
     )
 
@@ -249,20 +277,26 @@ async def record_not_started(pool: asyncpg.Pool, note: Notification) -> int:
 async def revoked_entries(pool: asyncpg.Pool) -> list[RevocationEntry]:
     """Return every revoked certificate, ordered by number, as published.
 
-    A reason naming the holder or holding what could be an ID number (stored
-    before :func:`revoke` refused those) is withheld
+    A reason naming the holder, holding their admission or document number
+    or what could be an ID number (stored before :func:`revoke` refused
+    those) is withheld, and a hidden character in it shown as its code point
     (:func:`~certflow.certificates.public_reason`); the row and its audit line
     keep it whole.
     """
     rows = await pool.fetch(
-        "SELECT number, name, revoked_on, revocation_reason FROM certificates "
-        "WHERE revoked_on IS NOT NULL ORDER BY number"
+        "SELECT number, name, admission_number, id_number, revoked_on,"
+        " revocation_reason FROM certificates"
+        " WHERE revoked_on IS NOT NULL ORDER BY number"
     )
     return [
         RevocationEntry(
             number=r["number"],
             revoked_on=r["revoked_on"],
-            reason=public_reason(r["revocation_reason"] or "", r["name"]),
+            reason=public_reason(
+                r["revocation_reason"] or "",
+                r["name"],
+                (r["admission_number"], r["id_number"]),
+            ),
         )
         for r in rows
     ]

@@ -440,6 +440,11 @@ class PlanStatus(Model):
     # Nobody passes and corrections are still open: nothing of the payment
     # stage is owed until they are closed (``PlanState``'s field).
     payment_waits_for_corrections: bool = False
+    # When the weekly schedule next gathers an approval batch, while the plan
+    # waits to be gathered into one; None where no schedule runs (none set
+    # up, paused, or not asked). The plan cannot tell: ``certflow status``
+    # asks the schedule (see ``with_next_gathering``).
+    next_gathering: datetime | None = None
 
 
 class PlanResult(Model):

@@ -35,6 +35,7 @@ from certflow.intake.cells import (
 from certflow.intake.common import (
     formula_error,
     formula_without_result,
+    looks_like_other,
     refusal_problem,
 )
 from certflow.intake.container import Format, Refusal
@@ -179,7 +180,7 @@ def read_invoice_details(
     found = [(grid, _entries(grid)) for grid in book.sheets]
     grid, entries = max(found, key=lambda pair: len(pair[1]))
     if not entries:
-        return InvoiceReading(accepted=False, problems=[_problem("no_form", {})])
+        return InvoiceReading(accepted=False, problems=[_not_the_form(book.sheets)])
 
     check = _Check(grid, _column_names(grid, entries))
     values = check.collect(entries)
@@ -195,6 +196,21 @@ def read_invoice_details(
         accepted=True,
         details=InvoiceDetails(**{field.value: values[field] for field in REQUIRED}),
         notes=notes,
+    )
+
+
+def _not_the_form(sheets: list[Grid]) -> Problem:
+    """No field of the form in any sheet: what the file looks like instead
+    (a score summary, a sign-in sheet, told by their columns as every
+    upload of the wrong document is) and where it belongs, else only that
+    the form's fields were not found."""
+    other = looks_like_other(sheets, t("invoice.document"))
+    if other is None:
+        return _problem("no_form", {})
+    return _problem(
+        "looks_like_other",
+        {"other": other.document, "upload": other.upload, "evidence": other.evidence},
+        sheet=other.sheet,
     )
 
 
@@ -269,13 +285,26 @@ class _Check:
     A problem of a field names its row and the column of the cell at fault
     (its value's, or its label's for a field given twice): by the header's
     word (“内容”) where the form has the template's header, else by letter.
+    ``problems`` lists them as the sheet reads, by row and then by column,
+    and a field missing from the form last.
     """
 
     def __init__(self, grid: Grid, names: dict[int, str]) -> None:
         self.grid = grid
         self.names = names
-        self.problems: list[Problem] = []
+        # Each problem found, with where it is: row, then column (0-based).
+        self._found: list[tuple[tuple[float, int], Problem]] = []
         self.notes: list[str] = []
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Every problem found, in row order and then column order (a sort
+        is stable: two at one cell keep the order they were found in)."""
+        return [found for _, found in sorted(self._found, key=lambda at: at[0])]
+
+    def _put(self, found: Problem, column: int = 0) -> None:
+        row = float("inf") if found.row is None else found.row
+        self._found.append(((row, column), found))
 
     def column(self, index: int) -> str:
         return self.names.get(index) or get_column_letter(index + 1)
@@ -289,17 +318,19 @@ class _Check:
         **fields: object,
     ) -> None:
         if entry is None:
-            self.problems.append(_problem(code, fields, sheet=self.grid.name))
+            self._put(_problem(code, fields, sheet=self.grid.name))
             return
-        self.problems.append(
+        column = entry.column if at_label else entry.value_column
+        self._put(
             _problem(
                 code,
                 {"label": entry.label, **fields},
                 sheet=self.grid.name,
                 row=entry.row,
-                column=self.column(entry.column if at_label else entry.value_column),
+                column=self.column(column),
                 value=entry.text or None,
-            )
+            ),
+            column,
         )
 
     def collect(
@@ -329,7 +360,7 @@ class _Check:
             for column, cell in enumerate(row):
                 text = clean_text(cell)
                 if text.startswith(FORMULA_SIGNS):
-                    self.problems.append(
+                    self._put(
                         _problem(
                             "formula_sign",
                             {},
@@ -337,7 +368,8 @@ class _Check:
                             row=index + 1,
                             column=self.column(column),
                             value=text,
-                        )
+                        ),
+                        column,
                     )
 
     def _unread_cells(self) -> dict[int, list[int]]:
@@ -358,7 +390,7 @@ class _Check:
                 found = formula_without_result(grid.name, row, column)
             else:
                 found = formula_error(grid.name, row, column, error)
-            self.problems.append(found)
+            self._put(found, index)
             by_row.setdefault(row, []).append(index)
         return by_row
 

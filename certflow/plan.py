@@ -388,6 +388,9 @@ def take_due_alarms(
     return alarms
 
 
+# Who gathers a plan awaiting approval into a batch, on demand (``certflow
+# batch gather``); the weekly schedule does it on its own where there is one.
+GATHERED_BY = Role.TECH_DEPT
 # The duties never nudged: the general manager's approval is owed through an
 # approval batch, which the tech dept gathers, not to the plan alone.
 NOT_NUDGED = frozenset({Duty.APPROVAL})
@@ -884,8 +887,30 @@ class PlanState(Model):
             }
         return None, {}
 
-    def owed_by(self) -> list[str]:
-        return sorted({ob.owner.value for ob in self.open_obligations()})
+    def awaits_gathering(self, ob: Obligation) -> bool:
+        """Whether ``ob`` is the approval of a plan no batch has taken yet:
+        owed first by whoever gathers batches (the weekly schedule, or the
+        tech dept on demand), and by the general manager only once a batch
+        holds the plan."""
+        return ob.duty is Duty.APPROVAL and self.batch is None
+
+    def acting_owner(self, ob: Obligation) -> Role:
+        """Who acts next on ``ob``: its owner, but the tech dept (who gathers
+        batches) for an approval no batch has taken yet."""
+        return GATHERED_BY if self.awaits_gathering(ob) else ob.owner
+
+    def owed_by(self, *, gathering: bool = False) -> list[str]:
+        """The parties owing the plan something, for the ``OwedBy`` search
+        attribute. With ``gathering`` (workflow patch
+        ``approval-owed-once-gathered``) an approval no batch has taken yet
+        counts as the tech dept's (:meth:`acting_owner`); before, it counted
+        as the general manager's from the moment the plan awaited approval."""
+        return sorted(
+            {
+                (self.acting_owner(ob) if gathering else ob.owner).value
+                for ob in self.open_obligations()
+            }
+        )
 
     def next_deadline(self) -> datetime | None:
         deadlines = [ob.deadline for ob in self.open_obligations() if ob.deadline]

@@ -66,7 +66,7 @@ def current_details(state: PlanState, now: datetime) -> str:
     )
     if owed:
         lines += [t("details.owed_header"), t("details.owed_rule")]
-        lines += [_owed_row(ob, now) for ob in owed]
+        lines += [_owed_row(state, ob, now) for ob in owed]
         lines.append("")
     elif state.cancellation is None:
         lines += [t("details.nothing_owed"), ""]
@@ -135,7 +135,7 @@ def current_details(state: PlanState, now: datetime) -> str:
     return "\n".join(lines)
 
 
-def _owed_row(ob: Obligation, now: datetime) -> str:
+def _owed_row(plan: PlanState, ob: Obligation, now: datetime) -> str:
     if ob.overdue(now):
         state = t("details.overdue")
     elif ob.deadline_day is None:
@@ -153,10 +153,13 @@ def _owed_row(ob: Obligation, now: datetime) -> str:
     if waited is not None:
         waiting = t("details.waiting", days=waited, nudges=ob.nudge_mails)
         state = t("details.state_with_alarms", state=state, alarms=waiting)
+    # An approval no batch has taken yet is its gathering, the tech dept's.
+    gathering = plan.awaits_gathering(ob)
+    duty = "approval_gathering" if gathering else ob.duty.value
     return t(
         "details.owed_row",
-        duty=t(f"duties.{ob.duty.value}"),
-        owner=t(f"roles.{ob.owner.value}"),
+        duty=t(f"duties.{duty}"),
+        owner=t(f"roles.{plan.acting_owner(ob).value}"),
         deadline=(
             format_deadline(ob.deadline_day)
             if ob.deadline_day is not None

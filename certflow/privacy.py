@@ -124,6 +124,31 @@ def holds_name(text: str, name: str) -> bool:
     return any(part in read for part in name_parts(name))
 
 
+# A code shorter than this (an admission number such as ``A1``) stands in too
+# many words and numbers of a text to be told in it.
+_SHORTEST_CODE = 4
+# What people put between the groups of a number they type: spaces, hyphens
+# and dashes, dots, slashes, underscores.
+_CODE_GAP = r"[\s\-\u2010-\u2015\u2212\ufe63._/]*"
+
+
+def holds_code(text: str, code: str) -> bool:
+    """Whether ``text`` holds ``code`` (a person's admission number, the
+    number of their identity document) as a number of its own.
+
+    Read half width, in any case and without hidden characters, with spaces,
+    hyphens, dots or slashes typed between its characters, but not inside a
+    longer run of letters and digits. A code of fewer than 4 letters and
+    digits is never found: it is in too many texts.
+    """
+    key = [ch for ch in halfwidth(without_hidden(code)).upper() if ch.isalnum()]
+    if len(key) < _SHORTEST_CODE:
+        return False
+    pattern = _CODE_GAP.join(re.escape(ch) for ch in key)
+    read = halfwidth(without_hidden(text)).upper()
+    return re.search(rf"(?<![0-9A-Z]){pattern}(?![0-9A-Z])", read) is not None
+
+
 def mask_id_numbers_in(text: str) -> str:
     """Mask every run shaped like an identity number inside ``text``.
 

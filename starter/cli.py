@@ -683,6 +683,15 @@ def _waiting(item: OwedItem) -> str:
     return waited
 
 
+def _gathering_line(status: PlanStatus) -> str:
+    """Who gathers the plan into an approval batch, and when: the weekly
+    schedule at its next run, or the tech dept on demand; the general
+    manager decides only once a batch holds it."""
+    if status.next_gathering is None:
+        return t("cli.status.awaits_batch_on_demand")
+    return t("cli.status.awaits_batch_scheduled", at=format_cst(status.next_gathering))
+
+
 def render_status(status: PlanStatus, reader: Role | None = None) -> list[str]:
     """The readable status of a plan, as ``certflow status`` prints it to
     ``reader`` (None: nobody said who asks): the commands it names are those
@@ -760,6 +769,8 @@ def render_status(status: PlanStatus, reader: Role | None = None) -> list[str]:
         )
     if status.held_back is not None:
         lines.append(_held_back_line(status.held_back))
+    elif status.stage is Stage.AWAITING_APPROVAL and status.batch_id is None:
+        lines.append(_gathering_line(status))
     if status.mails_waiting:
         lines.append(_mails_waiting_line(status))
 
@@ -1100,28 +1111,47 @@ def amount_argument(text: str) -> Decimal:
 
 
 def _day(text: str) -> date:
-    """A date as staff type it: 2026-11-04, 2026/11/4, 2026.11.04 or 2026年11月4日."""
+    """A date as staff type it: 2026-11-04, 2026/11/4, 2026.11.04 or 2026年11月4日.
+
+    Written as a date but no day of the calendar, it is said what is wrong:
+    a month that does not exist (2026-13-01), or a day its month has not
+    (2026-02-30).
+    """
     day = date_from_text(text)
-    if day is None:
-        parts = date_parts(text)
-        if parts is not None:
-            year, month, day_of_month = parts
-            raise argparse.ArgumentTypeError(
-                t(
-                    "cli.no_such_day",
-                    value=shown(text),
-                    year=year,
-                    month=month,
-                    day=day_of_month,
-                )
-            )
+    if day is not None:
+        return day
+    parts = date_parts(text)
+    if parts is None or parts[0] == 0:  # no year 0: no date at all
         raise argparse.ArgumentTypeError(t("cli.bad_date", value=shown(text)))
-    return day
+    year, month, day_of_month = parts
+    if not 1 <= month <= 12:
+        raise argparse.ArgumentTypeError(
+            t("cli.no_such_month", value=shown(text), month=month)
+        )
+    raise argparse.ArgumentTypeError(
+        t(
+            "cli.no_such_day",
+            value=shown(text),
+            year=year,
+            month=month,
+            day=day_of_month,
+        )
+    )
 
 
 def code_argument(text: str) -> str:
     """A plan, site or batch code as issued, however staff typed it."""
     return _issued_code(text, _CODE)
+
+
+def certificate_number_argument(text: str) -> str:
+    """A certificate number as issued: upper case, ASCII, no spaces (the web
+    pages read typed numbers alike); an empty one is said to be empty, not
+    looked for."""
+    number = compact_code(text)
+    if not number:
+        raise argparse.ArgumentTypeError(t("cli.certificate_number_blank"))
+    return number
 
 
 def _request_id(text: str) -> str:
@@ -2517,6 +2547,7 @@ async def show_status(ctx: Context, args: argparse.Namespace) -> int:
     status = await with_current_invoice(ctx, await with_hold(ctx, status))
     status = await with_revoked(ctx, status)
     status = await with_mail_trouble(ctx, status)
+    status = await with_next_gathering(ctx, status)
     shown = for_reader(status, actor.role if actor is not None else None)
     if args.json:
         ctx.say(shown.model_dump_json(indent=2))
@@ -2543,6 +2574,36 @@ async def with_hold(ctx: Context, status: PlanStatus) -> PlanStatus:
         return status
     holds = await open_holds(await ctx.pool(), plan_id=status.plan_id)
     return status.model_copy(update={"held_back": holds[0] if holds else None})
+
+
+# How long ``certflow status`` waits for the weekly schedule to say when it
+# runs next: the status is shown without it rather than late.
+SCHEDULE_ASK_WAIT = timedelta(seconds=5)
+
+
+async def with_next_gathering(ctx: Context, status: PlanStatus) -> PlanStatus:
+    """``status`` with when the weekly schedule next gathers an approval
+    batch (``next_gathering``), while the plan waits to be gathered into one.
+
+    None where no schedule will: none set up (the training stack gathers by
+    hand), paused, or a server without schedules; then the tech dept gathers
+    on demand (``certflow batch gather``).
+    """
+    from starter.schedules import SCHEDULE_ID
+
+    if status.stage is not Stage.AWAITING_APPROVAL or status.batch_id is not None:
+        return status
+    client = await ctx.client()
+    try:
+        described = await client.get_schedule_handle(SCHEDULE_ID).describe(
+            rpc_timeout=SCHEDULE_ASK_WAIT
+        )
+    except RPCError:
+        return status
+    upcoming = described.info.next_action_times
+    if described.schedule.state.paused or not upcoming:
+        return status
+    return status.model_copy(update={"next_gathering": upcoming[0]})
 
 
 # The error kind of an attempt that found an earlier attempt still sending
@@ -4946,7 +5007,10 @@ def revoke_main(
 
     parser = StaffArgumentParser(prog="certflow revoke", description=about("revoke"))
     parser.add_argument(
-        "number", metavar="NUMBER", help=argument_help("revoke", "number")
+        "number",
+        metavar="NUMBER",
+        type=certificate_number_argument,
+        help=argument_help("revoke", "number"),
     )
     parser.add_argument(
         "--reason",
@@ -4986,9 +5050,7 @@ def revoke_main(
         print(err, file=sys.stderr)
         return 2
 
-    # As issued: upper case, ASCII, no spaces (the web pages read typed numbers
-    # alike).
-    number = compact_code(args.number)
+    number = args.number
 
     async def _run() -> int:
         client = await stack_client(settings, args.wait)

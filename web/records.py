@@ -15,8 +15,8 @@ from certflow.models import DocumentRef, Level
 from certflow.text import name_key
 
 _COLUMNS = """
-    c.number, c.payload, c.key_id, c.signature, c.revoked_on, c.revocation_reason,
-    c.pdf_sha256, d.size AS pdf_size, h.number IS NOT NULL AS held
+    c.number, c.admission_number, c.payload, c.key_id, c.signature, c.revoked_on,
+    c.revocation_reason, c.pdf_sha256, d.size AS pdf_size, h.number IS NOT NULL AS held
     FROM certificates c LEFT JOIN documents d ON d.sha256 = c.pdf_sha256
     LEFT JOIN certificate_holds h ON h.number = c.number AND h.released_at IS NULL
 """
@@ -35,6 +35,9 @@ class CertificateRecord:
     revoked_on: date | None
     revocation_reason: str | None
     held: bool = False
+    # The holder's admission number, never shown: a reason holding it is
+    # withheld (``public_reason``).
+    admission_number: str = ""
 
     @property
     def data(self) -> CertificateData:
@@ -44,10 +47,15 @@ class CertificateRecord:
     @property
     def public_reason(self) -> str | None:
         """The revocation reason as the pages may show it: withheld where it
-        names the holder or holds what could be an ID number."""
+        names the holder, holds their admission or document number or what
+        could be an ID number; its hidden characters shown as code points."""
         if self.revocation_reason is None:
             return None
-        return public_reason(self.revocation_reason, self.data.candidate_name)
+        return public_reason(
+            self.revocation_reason,
+            self.data.candidate_name,
+            (self.admission_number, self.data.id_number),
+        )
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ def _record(row: asyncpg.Record) -> CertificateRecord:
         revoked_on=row["revoked_on"],
         revocation_reason=row["revocation_reason"],
         held=bool(row["held"]),
+        admission_number=row["admission_number"],
     )
 
 

@@ -469,6 +469,12 @@ INVOICE_VOID_TOLD = "invoice-void-told"
 # many while it stays open; never overdue, no supervisor told. Before, it
 # waited with nobody told.
 NUDGES = "nudges-without-deadline"
+# Patch id: a plan awaiting approval that no batch has taken yet is listed
+# under the tech dept in ``OwedBy`` (who gathers it, or the weekly schedule),
+# and under the general manager only once a batch holds it. Before, the
+# general manager was listed from the moment the plan awaited approval, for
+# a decision no batch had put to them yet.
+APPROVAL_OWED_ONCE_GATHERED = "approval-owed-once-gathered"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -1704,9 +1710,13 @@ class ExamPlanWorkflow:
                     key=ob.key,
                     duty=ob.duty,
                     label=_owed_label(
-                        ob, holding if ob.duty is Duty.ORG_SIGNOFF else ""
+                        ob,
+                        holding if ob.duty is Duty.ORG_SIGNOFF else "",
+                        gathering=state.awaits_gathering(ob),
                     ),
-                    owner=ob.owner,
+                    # No batch has taken the plan yet: its gathering is owed,
+                    # not the general manager's decision.
+                    owner=state.acting_owner(ob),
                     deadline_day=ob.deadline_day,
                     overdue=ob.overdue(now),
                     reminders_sent=ob.reminder_mails,
@@ -4789,7 +4799,7 @@ class ExamPlanWorkflow:
             (sa.SITE_CODE, state.info.site_code),
             (sa.STAGE, state.stage.value),
             (sa.OVERDUE, overdue),
-            (sa.OWED_BY, state.owed_by()),
+            (sa.OWED_BY, state.owed_by(gathering=self._approval_owed_once_gathered())),
             (sa.CALENDAR_MISSING, bool(state.calendar_missing_years)),
             (sa.NEXT_DEADLINE, next_deadline),
             (sa.BATCH_ID, state.batch.batch_id if state.batch else None),
@@ -4804,6 +4814,19 @@ class ExamPlanWorkflow:
                 for key, value in values
             ]
         )
+
+    def _approval_owed_once_gathered(self) -> bool:
+        """Whether ``OwedBy`` names the tech dept, not the general manager, for
+        an approval no batch has taken yet (APPROVAL_OWED_ONCE_GATHERED).
+
+        Asked only where such an approval is open, and decided once per run:
+        a run that published the general manager for it before the patch
+        keeps doing so (its upserts replay as they ran); its next run, after
+        a continue-as-new, names the tech dept.
+        """
+        state = self._state
+        waiting = any(state.awaits_gathering(ob) for ob in state.open_obligations())
+        return waiting and workflow.patched(APPROVAL_OWED_ONCE_GATHERED)
 
     def _keep_row(self, overdue: bool, next_deadline: datetime | None) -> None:
         """Have the plan's row say ``overdue`` and ``next_deadline`` where it
@@ -5324,11 +5347,15 @@ def _send_back_mismatch(parties: list[Role], items: list[Duty]) -> Refusal | Non
     return None
 
 
-def _owed_label(ob: Obligation, holding: str = "") -> str:
+def _owed_label(ob: Obligation, holding: str = "", *, gathering: bool = False) -> str:
     """A duty as staff read it; one owed per request names the request, so
     three decisions owed read as three requests, not one line three times.
     ``holding`` names what the duty waits for (the open correction requests
-    holding the org sign-off, see ``PlanState.corrections_holding``)."""
+    holding the org sign-off, see ``PlanState.corrections_holding``);
+    ``gathering``, that it is an approval no batch has taken yet (see
+    ``PlanState.awaits_gathering``)."""
+    if gathering:
+        return t("duties.approval_gathering")
     label = t(f"duties.{ob.duty.value}")
     _, _, ref = ob.key.partition(":")
     if ref:

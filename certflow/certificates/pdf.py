@@ -989,7 +989,7 @@ def verify_pdf(
         checked = RevocationCheck.LIST_PREDATES
     if revocation is not None:
         # A list signed before reasons were withheld may still name the holder.
-        shown = public_reason(revocation.reason, data.candidate_name)
+        shown = public_reason(revocation.reason, data.candidate_name, (data.id_number,))
         reason = t("certificates.verify.revoked_reason", reason=shown) if shown else ""
         return VerificationResult(
             glyphs_checked=glyphs is GlyphCheck.SAME,

@@ -27,7 +27,8 @@ from certflow.certificates.keys import key_id as compute_key_id
 from certflow.i18n import t
 from certflow.identity import could_be_id_number
 from certflow.models import Model
-from certflow.privacy import holds_id_number, holds_name
+from certflow.privacy import holds_code, holds_id_number, holds_name
+from certflow.text import visible
 from certflow.timeutil import CST
 
 STATUS_LIST_SCHEMA = "certflow-status-list-v1"
@@ -127,15 +128,23 @@ class RevocationEntry(Model):
     reason: str = ""
 
 
-def public_reason(reason: str, holder: str) -> str:
+def public_reason(reason: str, holder: str, codes: Iterable[str] = ()) -> str:
     """A revocation reason as it may be shown to anyone who asks.
 
     ``reason`` itself, unless it names ``holder`` (the certificate's holder,
-    as :func:`~certflow.privacy.holds_name` reads a name) or holds what could
-    be an identity number: then a neutral text saying it is withheld. Revoking
-    refuses such reasons now, but reasons stored before it did are published
-    (status list, verification pages, ``certflow verify``) through here, and
-    kept whole only in the records and their audit trail.
+    as :func:`~certflow.privacy.holds_name` reads a name), holds one of
+    ``codes`` (the holder's admission number and document number, as far as
+    the caller knows them, :func:`~certflow.privacy.holds_code`) or holds
+    what could be an identity number: then a neutral text saying it is
+    withheld. Revoking refuses such reasons now, but reasons stored before it
+    did are published (status list, verification pages, ``certflow verify``)
+    through here, and kept whole only in the records and their audit trail.
+
+    A character that shows as nothing or turns the text around it (a
+    right-to-left override, a zero-width space, a control character) is
+    published as its code point, ``<U+202E>``, as every mail shows it
+    (:func:`~certflow.text.visible`), and a line break or a tab as a space:
+    the organisation's public page never shows a reason other than it reads.
     """
     if not reason.strip():
         return reason
@@ -143,8 +152,12 @@ def public_reason(reason: str, holder: str) -> str:
         holds_name(reason, holder)
         or holds_id_number(reason)
         or could_be_id_number(reason)
+        or any(holds_code(reason, code) for code in codes)
     )
-    return t("certificates.revocation_reason_withheld") if personal else reason
+    if personal:
+        return t("certificates.revocation_reason_withheld")
+    # One line: line breaks and tabs (and every other space) as one space.
+    return visible(" ".join(reason.split()))
 
 
 class StatusList(Model):

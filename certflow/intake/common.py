@@ -548,16 +548,44 @@ def _missing_columns(
 
 def _other_document(sheets: list[Grid], document: str, missing: str) -> Problem | None:
     """The first sheet's header telling another document, said with its upload."""
+    other = looks_like_other(sheets, document)
+    if other is None:
+        return None
+    return problem(
+        "looks_like_other",
+        sheet=other.sheet,
+        columns=missing,
+        document=document,
+        other=other.document,
+        upload=other.upload,
+        evidence=other.evidence,
+    )
+
+
+@dataclass(frozen=True)
+class OtherDocument:
+    """What an uploaded file looks like instead of the document asked for:
+    the sheet saying so, the document's name (成绩汇总表), its upload
+    (``certflow upload summary``'s ``summary``) and the columns that tell it,
+    as a message names them (“实操成绩”、“总成绩”)."""
+
+    sheet: str
+    document: str
+    upload: str
+    evidence: str
+
+
+def looks_like_other(sheets: list[Grid], document: str) -> OtherDocument | None:
+    """The first of ``sheets`` whose header tells a document other than
+    ``document`` (the Chinese name of the one asked for): a score summary,
+    either sign-in sheet; None when none does."""
     for grid in sheets:
         other = _looks_like(grid, document)
         if other is not None:
             key, upload, evidence = other
-            return problem(
-                "looks_like_other",
+            return OtherDocument(
                 sheet=grid.name,
-                columns=missing,
-                document=document,
-                other=t(f"intake.{key}"),
+                document=t(f"intake.{key}"),
                 upload=upload,
                 evidence="、".join(f"“{SYNONYMS[c][0]}”" for c in evidence),
             )

@@ -7,15 +7,20 @@ its tests keep out of modules that compare dates with today's.
 
 from __future__ import annotations
 
+import json
+import re
 import shlex
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from certflow import search_attributes as sa
 from certflow.actions import batch_workflow_id, new_batch_id
 from certflow.i18n import t
 from certflow.models import Stage
@@ -25,6 +30,7 @@ from starter.training import training_now
 from tests.cli.conftest import Certflow
 from tests.cli.test_commands import ADMIN, GM, TECH
 from tests.support import PlanDriver, mails_of, unique_plan_id
+from tests.workflow.test_web_ui_details import current_details, owed_line
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -263,3 +269,64 @@ async def test_the_batch_mail_gives_the_commands_that_decide_it(
         again = await certflow(*typed(command))
         assert again.status == 2
         assert t("cli.batch_already_decided", batch_id=batch_id) in again.out
+
+
+async def _owed_by(client: Client, workflow_id: str) -> list[str]:
+    """The plan's ``OwedBy`` search attribute as the server holds it (raw: the
+    time-skipping server's NextDeadline trips the SDK's decoding)."""
+    described = await client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=client.namespace,
+            execution=WorkflowExecution(workflow_id=workflow_id),
+        )
+    )
+    fields = described.workflow_execution_info.search_attributes.indexed_fields
+    owed: list[str] = json.loads(fields[sa.OWED_BY.name].data)
+    return owed
+
+
+def _owed_row(out: str, duty: str) -> list[str]:
+    """The columns of ``duty``'s row in the status's table of what is owed."""
+    line = next(line for line in out.splitlines() if t(f"duties.{duty}") in line)
+    return re.split(r"\s{2,}", line.strip())
+
+
+async def test_a_plan_no_batch_has_taken_waits_for_its_gathering_not_the_gm(
+    certflow: Certflow, new_driver: PlanDriver, client: Client
+) -> None:
+    """Trial: before any gathering, ``certflow status`` said 批准发证 总经理
+    自…起等待, though no batch had put the plan to the general manager: the
+    tech dept (or the weekly schedule) gathers it first. The status, the Web
+    UI's details and ``OwedBy`` name who acts; once a batch holds the plan,
+    the general manager owes the decision."""
+    await new_driver.reach_approval()
+    plan_id = new_driver.plan.plan_id
+    workflow_id = new_driver.h.id
+
+    waiting = await certflow(*TECH, "status", plan_id)
+
+    assert waiting.status == 0, waiting.out
+    duty, owner, *_ = _owed_row(waiting.out, "approval_gathering")
+    assert (duty, owner) == (t("duties.approval_gathering"), t("roles.tech_dept"))
+    # The test server runs no schedule: the tech dept gathers on demand.
+    assert t("cli.status.awaits_batch_on_demand") in waiting.out.splitlines()
+    # Finance may still owe the invoice: it is told apart from the approval.
+    owed_by = await _owed_by(client, workflow_id)
+    assert "tech_dept" in owed_by and "general_manager" not in owed_by
+    details = await current_details(new_driver)
+    assert t("roles.tech_dept") in owed_line(details, "approval_gathering")
+
+    batch_id = f"B-{unique_plan_id()}"
+    gathered = await certflow(*TECH, "batch", "gather", "--batch-id", batch_id)
+    assert gathered.status == 0, gathered.out
+    await new_driver.wait_for(lambda s: s.batch_id == batch_id)
+    in_batch = await certflow(*TECH, "status", plan_id)
+
+    duty, owner, *_ = _owed_row(in_batch.out, "approval")
+    assert (duty, owner) == (t("duties.approval"), t("roles.general_manager"))
+    assert t("duties.approval_gathering") not in in_batch.out
+    assert t("cli.status.awaits_batch_on_demand") not in in_batch.out
+    owed_by = await _owed_by(client, workflow_id)
+    assert "general_manager" in owed_by and "tech_dept" not in owed_by
+    details = await current_details(new_driver)
+    assert t("roles.general_manager") in owed_line(details, "approval")

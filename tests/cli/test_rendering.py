@@ -190,7 +190,9 @@ def test_history_of_a_rejected_batch_is_said_in_chinese() -> None:
 
     assert t("actions.reject_batch") in text
     assert t("cli.status.other_action", code="some_future_action") in text
-    codes = ("gm-chen", "awaiting_approval", "some_future_action")
+    # The plan waits for a batch: the status names the command gathering it.
+    command = ("certflow", "batch", "gather")
+    codes = ("gm-chen", "awaiting_approval", "some_future_action", *command)
     assert english_words(text, *codes) == []
 
 
@@ -220,6 +222,50 @@ def test_notices_a_mail_outage_holds_are_said_not_sent() -> None:
     assert text.count(t("cli.status.notices_sending", count=1)) == 0
     assert sending.count(t("cli.status.notices_sending", count=1)) == 1
     assert "暂时无法连接" not in sending
+
+
+def test_a_plan_awaiting_its_gathering_says_when_the_schedule_runs() -> None:
+    """Trial: a plan no batch had taken said only 批准发证 总经理 自…起等待.
+    It says who gathers it and when: the weekly schedule at its next run,
+    or the tech dept on demand; the general manager once it is in a batch."""
+    since = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
+    gathering = OwedItem(
+        key="approval",
+        duty=Duty.APPROVAL,
+        label=t("duties.approval_gathering"),
+        owner=Role.TECH_DEPT,
+        deadline_day=None,
+        overdue=False,
+        reminders_sent=0,
+        escalations_sent=0,
+        waiting_since=since,
+    )
+    waiting = _status_with([]).model_copy(update={"owed": [gathering]})
+    monday = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)  # 09:00 in China
+
+    scheduled = render_status(waiting.model_copy(update={"next_gathering": monday}))
+    on_demand = render_status(waiting)
+    in_batch = render_status(
+        waiting.model_copy(
+            update={
+                "batch_id": "B20261207-090000",
+                "owed": [
+                    gathering.model_copy(
+                        update={
+                            "label": t("duties.approval"),
+                            "owner": Role.GENERAL_MANAGER,
+                        }
+                    )
+                ],
+            }
+        )
+    )
+
+    said = t("cli.status.awaits_batch_scheduled", at="2026-12-07 09:00")
+    assert "2026-12-07 09:00" in said
+    assert said in scheduled
+    assert t("cli.status.awaits_batch_on_demand") in on_demand
+    assert not any("待汇总进发证批次" in line for line in in_batch)
 
 
 def test_a_refused_field_is_named_and_explained_in_chinese() -> None:

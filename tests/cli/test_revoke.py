@@ -15,6 +15,7 @@ from activities.db import create_pool
 from activities.documents import DocumentStore
 from certflow.activity_models import IssueRequest
 from certflow.config import Settings
+from certflow.i18n import t
 from certflow.identity import compact_code
 from starter.cli import main
 from tests.support import free_ports
@@ -80,6 +81,52 @@ def test_a_revocation_dated_in_the_future_is_refused(
     status = main(argv)
     assert status == 2
     assert "晚于今天" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("typed", ["", "   ", "\u200b"])
+def test_an_empty_number_is_said_to_be_empty(
+    typed: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trial: ``revoke "" --reason x`` answered 证书编号  不存在 (a double
+    space where the number was): it is said to be empty, nothing looked up."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    argv = ["--as", "admin", "--person", "admin-1", "revoke", typed,
+            "--reason", "测试"]  # fmt: skip
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    said = capsys.readouterr()
+    assert exit.value.code == 2
+    assert t("cli.certificate_number_blank") in said.err
+    assert "不存在" not in said.out + said.err
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("2026-13-01", "没有 13 月"),
+        ("2026/00/10", "没有 0 月"),
+        ("2026年13月1日", "没有 13 月"),
+        ("2026-02-30", "2026 年 2 月没有 30 日"),  # a real month, too short
+        ("0000-01-01", "应写成 YYYY-MM-DD"),
+    ],
+)
+def test_a_date_of_no_month_says_the_month(
+    typed: str,
+    said: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Trial: ``--received-on 2026-13-01`` answered 2026 年 13 月没有 1 日,
+    blaming the day of a month that does not exist."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    argv = ["--as", "admin", "--person", "admin-1", "revoke", "ZCX2027QCYY2000001",
+            "--reason", "测试", "--date", typed]  # fmt: skip
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit.value.code == 2
+    assert said in err
+    assert "月没有 1 日" not in err
 
 
 def test_a_number_typed_in_lower_case_revokes_the_certificate(

@@ -22,7 +22,7 @@ from certflow.identity import (
 )
 from certflow.intake import annotated_copy
 from certflow.invoice import InvoiceReading, read_invoice_details
-from tests.intake.conftest import ods_file, ods_text_cell
+from tests.intake.conftest import SAMPLES, ods_file, ods_text_cell
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "templates" / "invoice-details.xlsx"
@@ -275,6 +275,61 @@ def test_a_file_that_is_not_the_form_is_refused() -> None:
         read_invoice_details(csv_form([["姓名", "成绩"], ["张三", "90"]]))
     ) == [("no_form", None)]
     assert codes(read_invoice_details(b"")) == [("empty_file", None)]
+
+
+@pytest.mark.parametrize(
+    ("sample", "upload", "evidence"),
+    [
+        ("成绩汇总表.xlsx", "summary", "“实操成绩”"),
+        ("成绩汇总表-gbk.csv", "summary", "“实操成绩”"),
+        ("考生签到表.xlsx", "candidates", "“准考证号”、“签名”"),
+        ("考评员签到表.xlsx", "evaluators", "“工号”"),
+    ],
+)
+def test_another_document_as_the_form_is_said_to_look_like_it(
+    sample: str, upload: str, evidence: str
+) -> None:
+    """Trial: a score summary given as ``--invoice-form`` got only 没有找到发票信息,
+    where every other upload of the wrong document says what it looks like
+    and where it belongs (told by the same columns)."""
+    data = (SAMPLES / f"P2026-1104-0412-{sample}").read_bytes()
+    other = sample.split("-")[0].removesuffix(".xlsx")
+
+    [found] = read_invoice_details(data).problems
+
+    assert found.code == "looks_like_other"
+    assert found.message.startswith("没有找到发票信息")
+    assert f"此文件有{evidence}列，像是{other}" in found.message
+    assert f"certflow upload {upload}" in found.message
+    assert "院校发票信息收集表" in found.message
+
+
+def test_problems_are_listed_in_row_and_then_column_order() -> None:
+    """Trial: a form's problems were listed rows 7, 5, 10: the whole sheet's
+    formula cells first, then each field's, then fields given twice."""
+    rows = [[label, value] for label, value in HONEST.items()]
+    rows[4][1] = ""  # row 5: an empty bank
+    rows[6][1] = "@caiwu.cn"  # row 7: a formula sign
+    rows[1][1] = BAD_CODE  # row 2: a wrong check character
+    rows += [["", ""], ["", ""], ["电话", "+86 27 82812345"]]  # row 10, twice
+
+    found = read_invoice_details(csv_form(rows)).problems
+
+    assert [(p.row, p.column, p.code) for p in found] == [
+        (2, "B", "taxpayer_id_check"),
+        (5, "B", "empty_value"),
+        (7, "B", "formula_sign"),
+        (10, "A", "duplicate_field"),
+        (10, "B", "formula_sign"),
+    ]
+    # A field missing from the form has no row: it comes last.
+    rows = [[label, value] for label, value in HONEST.items() if label != "地址"]
+    rows[0][1] = ""
+    found = read_invoice_details(csv_form(rows)).problems
+    assert [(p.row, p.code) for p in found] == [
+        (1, "empty_value"),
+        (None, "missing_field"),
+    ]
 
 
 def test_the_reference_code_is_valid() -> None:

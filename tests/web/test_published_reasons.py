@@ -1,9 +1,11 @@
 """Revocation reasons stored before revoking refused personal data in them.
 
 ``certflow revoke`` now refuses a reason naming the holder or holding an ID
-number, as the reason is published. Reasons stored before it did were still
-published whole: in the signed status list, on the verification pages and in
-``certflow verify``'s verdict. They are withheld wherever they are shown to
+number, the holder's admission number or a character that shows as nothing
+or turns the text around, as the reason is published. Reasons stored before
+it did were still published whole: in the signed status list, on the
+verification pages and in ``certflow verify``'s verdict. They are withheld
+(or their hidden characters shown as code points) wherever they are shown to
 anyone, and kept whole in the records.
 """
 
@@ -38,7 +40,8 @@ from certflow.i18n import t
 from tests.cli.conftest import certflow_runner
 from tests.support import throwaway_database
 from tests.web.conftest import ADMIN_URL, add_score, issue_plans, register_plan
-from tests.web.samples import AILI, LI_FEN, PLAN_A, SUN, WANG, Holder, Issued
+from tests.web.samples import AILI, LI_FEN, PLAN_A, PLAN_B, SUN, WANG, Holder, Issued
+from tests.web.test_revocation import refused_revocation
 from web import records
 from web.app import create_app
 
@@ -53,6 +56,15 @@ REASONS = {
     LI_FEN: "核对 1101051949-1231-002X 后更正",  # an ID number typed in groups
     SUN: "成绩更正",  # nothing personal: published as it is
 }
+# The same for certificates of another plan (PLAN_B).
+LATER_REASONS = {
+    WANG: "准考证号A002成绩更正",  # the holder's admission number
+    # A right-to-left override and a line break, as the trial's reason.
+    SUN: "重复发证\u202eabc\n核实",
+}
+SUN_PUBLISHED = "重复发证<U+202E>abc 核实"
+# 黎芬's certificate of PLAN_B, left unrevoked: her document is a passport.
+PASSPORT = "E12345678"
 
 
 @dataclass(frozen=True)
@@ -83,20 +95,31 @@ async def old_reasons(
         pool = await create_pool(url)
         try:
             await migrate(pool)
-            await register_plan(pool, PLAN_A)
+            for plan in (PLAN_A, PLAN_B):
+                await register_plan(pool, plan)
             for holder in REASONS:
                 await add_score(pool, PLAN_A, holder, passed=True)
-            issued = await issue_plans(settings, pool, (PLAN_A,))
-            for holder, reason in REASONS.items():
+            for holder in (*LATER_REASONS, LI_FEN):
+                await add_score(pool, PLAN_B, holder, passed=True)
+            issued = await issue_plans(settings, pool, (PLAN_A, PLAN_B))
+            stored = [(issued.of(h), r) for h, r in REASONS.items()]
+            stored += [(issued.of(h, PLAN_B), r) for h, r in LATER_REASONS.items()]
+            for number, reason in stored:
                 # As revoke stored it before it read the reason for the
                 # holder's name or an ID number.
                 await pool.execute(
                     "UPDATE certificates SET revoked_on = $2, revocation_reason = $3 "
                     "WHERE number = $1",
-                    issued.of(holder),
+                    number,
                     REVOKED_ON,
                     reason,
                 )
+            await pool.execute(
+                "UPDATE certificates SET id_type = 'passport', id_number = $2"
+                " WHERE number = $1",
+                issued.of(LI_FEN, PLAN_B),
+                PASSPORT,
+            )
             key = SigningKey.load(private_pem)
             yield OldReasons(settings, pool, issued, key, public_pem)
         finally:
@@ -135,14 +158,22 @@ async def test_the_status_list_withholds_reasons_holding_personal_data(
         old_reasons.issued.of(AILI): WITHHELD,
         old_reasons.issued.of(LI_FEN): WITHHELD,
         old_reasons.issued.of(SUN): "成绩更正",
+        old_reasons.issued.of(WANG, PLAN_B): WITHHELD,
+        old_reasons.issued.of(SUN, PLAN_B): SUN_PUBLISHED,
     }
     for holder in (WANG, AILI, LI_FEN):
         assert not _personal(answer.text, holder)
+    assert "A002" not in answer.text
+    assert "\u202e" not in answer.text and "\\u202e" not in answer.text.lower()
     # The records keep the reason whole, for the staff and the audit trail.
     stored = await old_reasons.pool.fetch(
         "SELECT number, revocation_reason FROM certificates"
     )
-    assert {r["revocation_reason"] for r in stored} == set(REASONS.values())
+    assert {r["revocation_reason"] for r in stored} == {
+        *REASONS.values(),
+        *LATER_REASONS.values(),
+        None,
+    }
 
 
 async def test_the_verification_pages_withhold_them(old_reasons: OldReasons) -> None:
@@ -222,3 +253,43 @@ async def test_certflow_verify_withholds_them_from_a_list_signed_before(
     assert t("certificates.verify.revoked_reason", reason="成绩更正") in (
         outcomes[SUN].out
     )
+
+
+async def test_the_pages_never_show_a_hidden_character_nor_an_admission_number(
+    old_reasons: OldReasons,
+) -> None:
+    """Trial: a reason holding a right-to-left override went raw into
+    /verify/…: the text after it was turned around on the organisation's
+    public page. Stored before revoking refused it, it is shown as its code
+    point, as the mails show it; a reason holding the holder's admission
+    number is withheld as one naming them."""
+    hidden = old_reasons.issued.of(SUN, PLAN_B)
+    admission = old_reasons.issued.of(WANG, PLAN_B)
+    async with _client(old_reasons) as client:
+        by_number = await client.get(f"/verify/{hidden}")
+        looked_up = await client.post(
+            "/lookup", data={"name": SUN.name, "id_number": SUN.id_number}
+        )
+        withheld = await client.get(f"/verify/{admission}")
+
+    for page in (by_number, looked_up):
+        assert page.status_code == 200
+        assert "\u202e" not in page.text
+        assert "重复发证&lt;U+202E&gt;abc 核实" in page.text, page.text
+    assert withheld.status_code == 200
+    assert WITHHELD in withheld.text
+    assert LATER_REASONS[WANG] not in withheld.text
+
+
+async def test_a_reason_holding_the_holders_passport_number_is_refused(
+    old_reasons: OldReasons,
+) -> None:
+    """A passport's number has no ID number's shape: the holder's own
+    document number is looked for in the reason."""
+    number = old_reasons.issued.of(LI_FEN, PLAN_B)
+    reason = f"护照 {PASSPORT.lower()} 登记有误"
+
+    said = await refused_revocation(old_reasons.pool, number, reason)
+
+    assert said == t("revocation.reason_holds_document_number")
+    assert PASSPORT not in said

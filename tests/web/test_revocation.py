@@ -24,10 +24,30 @@ from certflow.config import Settings
 from certflow.i18n import t
 from certflow.identity import is_or_holds_id_number, mask_person_id_numbers
 from certflow.models import Role
-from certflow.privacy import holds_id_number, holds_name
+from certflow.privacy import holds_code, holds_id_number, holds_name
 from tests.web.samples import AILI, PLAN_A, SUN, WANG, Holder, Issued
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def refused_revocation(pool: asyncpg.Pool, number: str, reason: str) -> str:
+    """Revoke ``number`` for ``reason``, which must be refused: the refusal's
+    text, once the certificate is found still unrevoked."""
+    with pytest.raises(RevocationError) as refused:
+        await revoke(
+            pool,
+            number,
+            reason=reason,
+            revoked_on=date(2026, 12, 18),
+            by="t",
+            role=Role.TECH_DEPT,
+        )
+    row = await pool.fetchrow(
+        "SELECT revoked_on, revocation_reason FROM certificates WHERE number = $1",
+        number,
+    )
+    assert tuple(row) == (None, None)
+    return str(refused.value)
 
 
 async def test_revocation_records_date_reason_and_an_audit_row(
@@ -274,25 +294,10 @@ async def test_a_reason_holding_the_holders_name_is_refused_unrepeated(
     """Trial: ``revoke NUMBER --reason 黎芬成绩更正`` was accepted, and the name
     was published beside the number in the status list and on the holder's
     verification page."""
-    number = issued.of(holder)
+    said = await refused_revocation(web_pool, issued.of(holder), reason)
 
-    with pytest.raises(RevocationError) as refused:
-        await revoke(
-            web_pool,
-            number,
-            reason=reason,
-            revoked_on=date(2026, 12, 18),
-            by="t",
-            role=Role.TECH_DEPT,
-        )
-
-    assert str(refused.value) == t("revocation.reason_holds_name")
-    assert not holds_name(str(refused.value), holder.name)
-    row = await web_pool.fetchrow(
-        "SELECT revoked_on, revocation_reason FROM certificates WHERE number = $1",
-        number,
-    )
-    assert tuple(row) == (None, None)
+    assert said == t("revocation.reason_holds_name")
+    assert not holds_name(said, holder.name)
 
 
 async def test_a_reason_naming_somebody_else_or_one_character_is_no_name() -> None:
@@ -301,3 +306,59 @@ async def test_a_reason_naming_somebody_else_or_one_character_is_no_name() -> No
     assert not holds_name("考生芬", "黎芬")  # one character alone is in many words
     assert holds_name("欧阳娜成绩更正", "欧阳娜娜")
     assert holds_name("娜娜成绩更正", "欧阳娜娜")
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "重复发证\u202eabc",  # a right-to-left override, as the trial typed it
+        "成绩\u200b更正",  # a zero-width space pasted from a chat
+        "成绩更正\u2066核实\u2069",  # a bidi isolate
+        "成绩更正\x1b[31m",  # a terminal escape
+        "成绩更正\u2028核实",  # a line separator
+    ],
+)
+async def test_a_reason_with_a_hidden_or_direction_character_is_refused(
+    web_pool: asyncpg.Pool, issued: Issued, reason: str
+) -> None:
+    """Trial: ``revoke NUMBER --reason "$(printf '重复发证\\u202eabc')"`` was
+    accepted, and the override went raw into the verification page and the
+    status list, turning the text after it around on the public page."""
+    said = await refused_revocation(web_pool, issued.of(WANG), reason)
+
+    assert "不可见字符或改变文字方向的控制字符" in said
+    assert "<U+" in said and said.isprintable()
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "准考证号A002成绩更正",  # as the trial typed it (its number was 13 digits)
+        "准考证号 a002 成绩更正",  # in another case
+        "准考证号 A-002 成绩更正",  # typed in groups
+        "准考证号Ａ００２成绩更正",  # full width
+        "准考证号A\u200b002成绩更正",  # pasted with a zero-width space
+    ],
+)
+async def test_a_reason_holding_the_holders_admission_number_is_refused(
+    web_pool: asyncpg.Pool, issued: Issued, reason: str
+) -> None:
+    """Trial: ``--reason 准考证号2026110412002成绩更正`` was accepted and the
+    admission number published beside the certificate's number, tying it to
+    the holder as their name would."""
+    said = await refused_revocation(web_pool, issued.of(WANG), reason)
+
+    # The name's refusal, its wording and its rewriting example too.
+    assert said == t("revocation.reason_holds_admission_number")
+    assert "A002" not in said
+
+
+async def test_a_code_is_found_as_a_number_of_its_own_only() -> None:
+    assert holds_code("准考证号2026110412002成绩更正", "2026110412002")
+    assert holds_code("准考证号 2026 1104 12002 成绩更正", "2026110412002")
+    assert holds_code("护照 e1234 5678 有误", "E12345678")
+    # Inside a longer number it is another number; a short code is in too many.
+    assert not holds_code("发票 20261104120021 作废", "2026110412002")
+    assert not holds_code("证书编号 ZCX2026QCYY2000003 重复", "2000003")
+    assert not holds_code("第 12 批", "12")
+    assert not holds_code("成绩更正", "")

@@ -33,7 +33,7 @@ from certflow.i18n import t
 from certflow.models import Stage
 from certflow.plan import PaymentRecord, PlanState
 from certflow.plan_details import batch_summary
-from certflow.timeutil import CST, cst_date
+from certflow.timeutil import CST, cst_date, format_cst
 from starter import schedules
 from starter.schedules import SCHEDULE_ID, TIME_ZONE, ensure_batch_schedule
 from tests.cli.conftest import certflow_runner
@@ -185,6 +185,39 @@ async def test_a_pause_operators_set_survives_a_workers_start(
         assert state.paused and state.note == "春节期间暂停"
     finally:
         await stack.schedule.unpause()
+
+
+async def test_a_plan_no_batch_took_says_when_the_schedule_gathers_it(
+    stack: ScheduleStack, resources: tuple[Any, DocumentStore]
+) -> None:
+    """Trial: a plan awaiting approval, before any gathering, said only that
+    the general manager owed 批准发证. It says the weekly schedule gathers it
+    at its next run, or, with the schedule paused, the tech dept on demand."""
+    pool, _ = resources
+    plan_id = await plan_awaiting_approval(stack, pool)
+    certflow = certflow_runner(stack.settings, stack.client)
+    upcoming = (await stack.schedule.describe()).info.next_action_times[0]
+    try:
+        scheduled = await certflow("status", plan_id)
+        await stack.schedule.pause(note="春节期间暂停")
+        try:
+            paused = await certflow("status", plan_id)
+        finally:
+            await stack.schedule.unpause()
+    finally:
+        # Gathered by no later test's run.
+        handle = stack.client.get_workflow_handle(plan_workflow_id(plan_id))
+        await handle.terminate("test over")
+        await pool.execute(
+            "UPDATE plans SET stage = $1 WHERE plan_id = $2",
+            Stage.CANCELLED.value,
+            plan_id,
+        )
+
+    assert scheduled.status == 0, scheduled.out
+    said = t("cli.status.awaits_batch_scheduled", at=format_cst(upcoming))
+    assert said in scheduled.out.splitlines()
+    assert t("cli.status.awaits_batch_on_demand") in paused.out.splitlines()
 
 
 async def test_a_scheduled_batch_is_shown_and_decided_with_the_staff_tool(
