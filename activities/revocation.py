@@ -27,6 +27,7 @@ from certflow.certificates import (
     sign_status_list,
     status_list_time,
 )
+from certflow.free_text import REASON, field_label
 from certflow.i18n import t
 from certflow.models import Role
 from certflow.privacy import holds_id_number, holds_name, mask_id_numbers_in
@@ -103,8 +104,10 @@ async def revoke(
 
     ``pool`` comes from :func:`activities.db.create_pool` (jsonb as Python objects).
 
-    Raises :class:`RevocationError` for an empty reason or one holding an ID
-    number or the holder's name (the reason is published), an unknown number,
+    Raises :class:`RevocationError` for an empty reason, one longer than a
+    reason may be or holding a hidden character (``certflow.free_text``), or
+    one holding an ID number or the holder's name (the reason is published),
+    an unknown number,
     a certificate already revoked, or a date before the certificate was issued.
     Neither the ID number nor the name is repeated.
     The row update and its audit row commit together.
@@ -134,6 +137,11 @@ async def revoke(
             # Published beside the certificate's number: the holder's name in
             # it would tie the number to the person for anyone who reads it.
             raise RevocationError(t("revocation.reason_holds_name"))
+        # Published: bounded, and no hidden character, as every reason staff
+        # give (after the checks above, which say more of what they find).
+        problem = REASON.problem(reason, field_label("revocation_reason"))
+        if problem is not None:
+            raise RevocationError(problem)
         if row["revoked_on"] is not None:
             raise RevocationError(
                 t(
