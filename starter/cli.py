@@ -1048,7 +1048,8 @@ def _payment_differences(status: PlanStatus) -> list[tuple[str, str]]:
 
 def _voided_invoices(status: PlanStatus) -> list[tuple[str, str]]:
     """Each invoice the plan set aside, with when, by whom and why: money
-    records stay in view after finance records the next invoice."""
+    records stay in view after finance records the next invoice (the last
+    ``VOIDED_KEPT``; those before are counted, and in the audit trail)."""
     pairs = []
     for voided in status.payment.voided_invoices:
         if voided.replaced_by:
@@ -1068,6 +1069,11 @@ def _voided_invoices(status: PlanStatus) -> list[tuple[str, str]]:
             reason=voided.reason or "—",
         )
         pairs.append((t("cli.status.invoice_voided"), line))
+    if status.payment.voided_earlier:
+        earlier = t(
+            "cli.status.invoice_voided_earlier", count=status.payment.voided_earlier
+        )
+        pairs.append((t("cli.status.invoice_voided"), earlier))
     return pairs
 
 

@@ -471,6 +471,13 @@ INVOICE_VOID_TOLD = "invoice-void-told"
 # waited with nobody told.
 NUDGES = "nudges-without-deadline"
 
+# Patch id: a plan continuing as new carries its state bounded
+# (``PlanState.carried``): each text staff gave cut to its bound, whatever was
+# recorded before the bounds, and the last voided invoices only. Before, it
+# carried every text whole: a few reasons of tens of thousands of characters
+# made the state larger than the server takes (2 MB), and the plan stopped.
+BOUNDED_CARRY = "bounded-carry"
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -1681,14 +1688,23 @@ class ExamPlanWorkflow:
                 "events": workflow.info().get_current_history_length(),
             },
         )
-        workflow.continue_as_new(self._input.model_copy(update={"state": self._state}))
+        state = self._state
+        if workflow.patched(BOUNDED_CARRY):
+            # Plans that continued as new before carried their state whole.
+            state = state.carried()
+        workflow.continue_as_new(self._input.model_copy(update={"state": state}))
 
     # -- queries ---------------------------------------------------------------
 
     @workflow.query
     def status(self) -> PlanStatus:
-        """The plan as staff see it: stage, what each party owes, deadlines, history."""
-        state = self._state
+        """The plan as staff see it: stage, what each party owes, deadlines, history.
+
+        Shown as the plan carries its state to its next run (``carried``):
+        a text recorded before the bounds is shown cut, as the next run
+        holds it, and the status reads the same before and after.
+        """
+        state = self._state.carried()
         now = workflow.now()
         counts = CorrectionCounts()
         for c in state.corrections.values():
