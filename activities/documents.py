@@ -11,6 +11,7 @@ import stat
 from pathlib import Path
 
 from certflow.files import write_private
+from certflow.free_text import FILENAME_MAX_LENGTH
 from certflow.models import DocumentRef
 from certflow.privacy import mask_id_numbers_in
 
@@ -152,7 +153,8 @@ def _display_name(filename: str) -> str:
     staff tool builds the reference, before it leaves the machine.
     """
     name = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    return mask_id_numbers_in("".join(ch for ch in name if ch.isprintable()))[:200]
+    shown = mask_id_numbers_in("".join(ch for ch in name if ch.isprintable()))
+    return shown[:FILENAME_MAX_LENGTH]
 
 
 _MEDIA_TYPES = {

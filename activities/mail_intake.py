@@ -90,6 +90,7 @@ from certflow.corrections import (
     read_correction_mail,
     refusal_text,
 )
+from certflow.free_text import NAME
 from certflow.i18n import t
 from certflow.models import Actor, DocumentRef, Model, Role, Stage
 from certflow.plan_busy import PlanBusyError, send_update
@@ -558,7 +559,10 @@ class MailIntakeActivities:
                 published_score=draft.published_score,
                 requested_score=draft.requested_score,
                 reason=draft.reason,
-                requester=draft.requester,
+                # The form's requester, else the sender's name or address
+                # (as its mail client wrote it): made to fit a requester's
+                # bound rather than refused for what the site never typed.
+                requester=NAME.fitted(draft.requester),
                 requester_email=draft.requester_email or reading.sender,
                 received_at=reading.received_at,
                 source_key=source_key,
@@ -901,7 +905,7 @@ class MailIntakeActivities:
             published_score=published_score,
             requested_score=requested_score,
             reason=reason,
-            requester=row["sender"],
+            requester=NAME.fitted(row["sender"]),
             requester_email=row["sender"],
             received_at=min(row["received_at"], row["processed_at"]),
             source_key=source_key,

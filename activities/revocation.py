@@ -27,6 +27,7 @@ from certflow.certificates import (
     sign_status_list,
     status_list_time,
 )
+from certflow.free_text import REASON, field_label
 from certflow.i18n import t
 from certflow.models import Role
 from certflow.privacy import (
@@ -109,12 +110,12 @@ async def revoke(
 
     ``pool`` comes from :func:`activities.db.create_pool` (jsonb as Python objects).
 
-    Raises :class:`RevocationError` for an empty reason or one holding an ID
-    number, the holder's name, admission number or document number, or a
-    character that shows as nothing or turns the text around (the reason is
-    published), an unknown number, a certificate already revoked, or a date
-    before the certificate was issued. Neither a number nor the name is
-    repeated.
+    Raises :class:`RevocationError` for an empty reason, one longer than a
+    reason may be or holding a character that shows as nothing or turns the
+    text around (``certflow.free_text``; the reason is published), one holding
+    an ID number or the holder's name, admission number or document number, an
+    unknown number, a certificate already revoked, or a date before the
+    certificate was issued. Neither a number nor the name is repeated.
     The row update and its audit row commit together.
     """
     reason = reason.strip()
@@ -149,17 +150,11 @@ async def revoke(
         if holds_code(reason, row["id_number"]):
             # A passport's or a permit's number, which no ID-number shape finds.
             raise RevocationError(t("revocation.reason_holds_document_number"))
-        hidden = sorted({ch for ch in reason if is_hidden(ch)})
-        if hidden:
-            # Published, a right-to-left override would turn the text after
-            # it around on the organisation's page: the reason must read as
-            # typed. Personal data pasted with one is said to be that first.
-            raise RevocationError(
-                t(
-                    "revocation.reason_holds_hidden",
-                    characters="、".join(visible(ch) for ch in hidden),
-                )
-            )
+        # Published: bounded, and no hidden character, as every reason staff
+        # give (after the checks above, which say more of what they find).
+        problem = REASON.problem(reason, field_label("revocation_reason"))
+        if problem is not None:
+            raise RevocationError(problem)
         if row["revoked_on"] is not None:
             raise RevocationError(
                 t(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import AliasChoices, Field
 
@@ -19,6 +20,14 @@ from certflow.activity_models import (
 )
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
+from certflow.free_text import (
+    REASON,
+    Address,
+    Detail,
+    PersonName,
+    Reason,
+    RequestReason,
+)
 from certflow.i18n import t
 from certflow.identity import ADMISSION_NUMBER_MAX_LENGTH
 from certflow.models import (
@@ -95,7 +104,7 @@ class ConfirmSummaryRequest(Model):
 
     actor: Actor
     summary_version: int | None = None
-    comment: str = ""
+    comment: Reason = ""
 
 
 class ReviewRequest(Model):
@@ -105,14 +114,14 @@ class ReviewRequest(Model):
     approve: bool
     send_back_to: list[Role] = Field(default_factory=list)
     items: list[Duty] = Field(default_factory=list)
-    reason: str = ""
+    reason: Reason = ""
 
 
 class SimpleAction(Model):
     """An action with no argument but the actor and an optional comment."""
 
     actor: Actor
-    comment: str = ""
+    comment: Reason = ""
 
 
 class CorrectionSubmission(Model):
@@ -122,11 +131,13 @@ class CorrectionSubmission(Model):
     # Intake's one rule: a number intake accepted can always be named here.
     admission_number: str = Field(min_length=1, max_length=ADMISSION_NUMBER_MAX_LENGTH)
     field: str = Field(pattern=r"^(theory|practical|total|status)$")
-    published_score: str = ""
+    published_score: Detail = ""
     requested_score: str = Field(min_length=1, max_length=16)
-    reason: str = Field(min_length=1, max_length=2000)
-    requester: str = ""
-    requester_email: str = ""
+    # Its length is checked at decoding as it always was; the plan's validator
+    # checks it again with the characters it may hold (``certflow.free_text``).
+    reason: RequestReason = Field(min_length=1, max_length=2000)
+    requester: PersonName = ""
+    requester_email: Address = ""
     received_at: datetime | None = None
     source_key: str | None = None  # the mail's dedupe key, when it came by mail
 
@@ -135,7 +146,7 @@ class CorrectionDecision(Model):
     actor: Actor
     request_id: str
     approve: bool
-    reason: str = ""
+    reason: Reason = ""
 
 
 class CorrectionApply(Model):
@@ -162,8 +173,8 @@ class ApplicationUpload(Model):
     # passed (nothing to pay), or the passes are to be paid for.
     amount: Decimal = Field(ge=0, decimal_places=2)
     paid_on: date
-    method: str = ""
-    reference: str = ""
+    method: Detail = ""
+    reference: Detail = ""
 
     def sent_as(self, form_sha256: str | None) -> str:
         """What the application says, as one text to compare: its scan's
@@ -191,11 +202,11 @@ class PaymentConfirmation(Model):
     actor: Actor
     received_amount: Decimal = Field(gt=0, decimal_places=2)
     received_on: date
-    reference: str = ""
+    reference: Detail = ""
     # Finance corrects its own confirmation (until the plan is in a batch),
     # saying why; the plan refuses a blank reason.
     correct: bool = False
-    reason: str = ""
+    reason: Reason = ""
 
 
 class DifferenceSettlement(Model):
@@ -213,7 +224,7 @@ class DifferenceSettlement(Model):
     )
     received_on: date | None = None
     refunded_on: date | None = None
-    reference: str = ""
+    reference: Detail = ""
 
 
 class InvoiceRecord(Model):
@@ -226,7 +237,7 @@ class InvoiceRecord(Model):
     # Finance corrects the invoice it recorded (until the plan is in a
     # batch), saying why; the plan refuses a blank reason.
     correct: bool = False
-    reason: str = ""
+    reason: Reason = ""
     # A correction under a new number replaces a real invoice, reversed
     # (红字冲销) and issued anew: the old number is void for good. Unless
     # finance says the record was typed wrong (``typo``): no invoice is
@@ -245,7 +256,9 @@ class CancelRequest(Model):
     """Withdraw a plan started by mistake; the reason is kept and mailed."""
 
     actor: Actor
-    reason: str = Field(default="", max_length=500)
+    # At most 500 characters: checked by the plan's validator, as every
+    # reason (``certflow.free_text``), no longer at decoding.
+    reason: Reason = ""
     # Said by whoever cancels a plan holding money (a confirmed payment or an
     # invoice): they know finance refunds it or reverses the invoice.
     refund_by_finance: bool = False
@@ -469,13 +482,25 @@ class BatchInput(Model):
     requested_role: Role | None = None
 
 
+class Rejection(Model):
+    """One plan the general manager rejects, and why."""
+
+    plan_id: str
+    reason: Reason
+
+
 class BatchDecisionRequest(Model):
     """The general manager's decision on a batch: all, some, or none."""
 
     actor: Actor
     approve_all: bool = False
     approve: list[str] = Field(default_factory=list)
-    reject: dict[str, str] = Field(default_factory=dict)  # plan id -> reason
+    # Plan id -> reason, each reason bounded as every reason is.
+    reject: Annotated[dict[str, str], REASON] = Field(default_factory=dict)
+    # Every --reject as the general manager gave them, in order: a plan given
+    # two reasons is refused (``reject`` holds one). Empty from a staff tool
+    # from before it was sent.
+    rejections: list[Rejection] = Field(default_factory=list)
     # Rejected plans sent back to stage 5-8: plan id -> the duties to redo.
     return_to: dict[str, list[Duty]] = Field(default_factory=dict)
 

@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from certflow.free_text import FileName
 from certflow.identity import (
     PLAN_ID_PATTERN,
     STAFF_ID_MAX_LENGTH,
@@ -277,7 +278,7 @@ class DocumentRef(Model):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(ge=0)
     media_type: str = "application/octet-stream"
-    filename: str = ""
+    filename: FileName = ""
 
 
 class Problem(Model):

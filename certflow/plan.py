@@ -19,6 +19,12 @@ from certflow.activity_models import BatchHold, HeldCertificate
 from certflow.arguments import named_codes, shown
 from certflow.calendar import PublicityWindow
 from certflow.config import DeadlinePolicy
+from certflow.free_text import (
+    DETAIL_MAX_LENGTH,
+    FILENAME_MAX_LENGTH,
+    REASON_MAX_LENGTH,
+    clipped,
+)
 from certflow.i18n import t, t_or
 from certflow.identity import (
     could_be_id_number,
@@ -51,6 +57,16 @@ from certflow.scan import SCAN_MEDIA_TYPES
 from certflow.timeutil import cst_date, end_of_day, format_deadline
 
 HISTORY_KEEP = 60  # entries kept in state; the whole audit trail is in PostgreSQL
+# What a plan carries to its next run of a text staff gave, at most (see
+# ``PlanState.carried``): a history line's note (a reason with the words
+# around it) and what it names, and an application as sent; the texts of
+# their own bound (``certflow.free_text``) to that bound. The whole text stays
+# in the plan's history and the database.
+NOTE_KEPT = 1000
+APPLICATION_KEPT = 4000
+# The voided invoices a plan carries, the last ones; those before are counted
+# (``PaymentRecord.voided_earlier``) and kept in the audit trail.
+VOIDED_KEPT = 50
 
 
 class Duty(StrEnum):
@@ -582,7 +598,10 @@ class PaymentRecord(Model):
     # it is no longer the plan's invoice (finance records the new one).
     void_invoice_number: str | None = None
     # Every invoice set aside so far, oldest first; kept once a new one is in.
+    # A plan carries the last VOIDED_KEPT to its next run, and counts those
+    # before (in the audit trail, ``void_invoice``).
     voided_invoices: list[VoidedInvoice] = Field(default_factory=list)
+    voided_earlier: int = 0
     # The difference a correction made between the confirmed payment and the
     # corrected counts, while finance has not settled it; and those settled,
     # oldest first (the confirmed figures above read the settled total).
@@ -945,6 +964,55 @@ class PlanState(Model):
     def remember(self, entry: HistoryEntry) -> None:
         self.history.append(entry)
         del self.history[:-HISTORY_KEEP]
+
+    def carried(self) -> PlanState:
+        """The state as the plan hands it to its next run, and as its status
+        shows it: bounded, whatever was recorded before the bounds.
+
+        Each text staff gave is cut to its bound (``certflow.free_text``),
+        a history line's note and what it names to ``NOTE_KEPT``, and only
+        the last ``VOIDED_KEPT`` voided invoices are kept (those before are
+        counted). A plan that took a 43,000-character reason before its
+        bound, sent back a few times, carried more than the server takes
+        (2 MB) and stopped for good. The whole texts stay in the plan's
+        history and in the database's audit trail. Every list the plan's
+        actions grow is bounded: the history lines (``HISTORY_KEEP``) and
+        the voided invoices here; the rest grow with the plan's candidates
+        and correction requests, not with its actions.
+        """
+        state = self.model_copy(deep=True)
+        del state.history[:-HISTORY_KEEP]
+        for entry in state.history:
+            entry.note = clipped(entry.note, NOTE_KEPT)
+            entry.ref = clipped(entry.ref, NOTE_KEPT)
+        if state.sent_back_reason is not None:
+            state.sent_back_reason = clipped(state.sent_back_reason, REASON_MAX_LENGTH)
+        if state.approval_note is not None:
+            state.approval_note = clipped(state.approval_note, REASON_MAX_LENGTH)
+        if state.consistency is not None:
+            review = state.consistency
+            review.review_reason = clipped(review.review_reason, REASON_MAX_LENGTH)
+        if state.cancellation is not None:
+            cancelled = state.cancellation
+            cancelled.reason = clipped(cancelled.reason, REASON_MAX_LENGTH)
+        if state.application_sent is not None:
+            state.application_sent = clipped(state.application_sent, APPLICATION_KEPT)
+        for ref in (*state.documents.values(), state.platform_import):
+            if ref is not None:
+                ref.filename = clipped(ref.filename, FILENAME_MAX_LENGTH)
+        payment = state.payment
+        payment.method = clipped(payment.method, DETAIL_MAX_LENGTH)
+        payment.received_reference = clipped(
+            payment.received_reference, DETAIL_MAX_LENGTH
+        )
+        dropped = max(0, len(payment.voided_invoices) - VOIDED_KEPT)
+        payment.voided_earlier += dropped
+        del payment.voided_invoices[:dropped]
+        for voided in payment.voided_invoices:
+            voided.reason = clipped(voided.reason, REASON_MAX_LENGTH)
+        for settled in payment.settlements:
+            settled.reference = clipped(settled.reference, DETAIL_MAX_LENGTH)
+        return state
 
 
 # -- who may do what, and when ---------------------------------------------

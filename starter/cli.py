@@ -77,6 +77,7 @@ from certflow.actions import (
     OwedItem,
     PaymentConfirmation,
     PlanStatus,
+    Rejection,
     ReviewRequest,
     SimpleAction,
     SiteSignoffRequest,
@@ -105,6 +106,15 @@ from certflow.files import (
     create_private,
     existing_kind,
     write_private,
+)
+from certflow.free_text import (
+    DETAIL,
+    NAME,
+    REASON,
+    REQUEST_REASON,
+    TextBound,
+    field_label,
+    limits,
 )
 from certflow.i18n import catalogue, t, t_or
 from certflow.identity import (
@@ -1056,7 +1066,8 @@ def _payment_differences(status: PlanStatus) -> list[tuple[str, str]]:
 
 def _voided_invoices(status: PlanStatus) -> list[tuple[str, str]]:
     """Each invoice the plan set aside, with when, by whom and why: money
-    records stay in view after finance records the next invoice."""
+    records stay in view after finance records the next invoice (the last
+    ``VOIDED_KEPT``; those before are counted, and in the audit trail)."""
     pairs = []
     for voided in status.payment.voided_invoices:
         if voided.replaced_by:
@@ -1076,6 +1087,11 @@ def _voided_invoices(status: PlanStatus) -> list[tuple[str, str]]:
             reason=voided.reason or "—",
         )
         pairs.append((t("cli.status.invoice_voided"), line))
+    if status.payment.voided_earlier:
+        earlier = t(
+            "cli.status.invoice_voided_earlier", count=status.payment.voided_earlier
+        )
+        pairs.append((t("cli.status.invoice_voided"), earlier))
     return pairs
 
 
@@ -1224,68 +1240,110 @@ def _batch_argument(
     )
 
 
-def free_text_argument(text: str, *, refusal: str = "cli.text_holds_id_number") -> str:
+def bounded(text: str, bound: TextBound, name: str, key: object = None) -> str:
+    """``text`` when ``bound`` takes it (``certflow.free_text``: its length,
+    no hidden character); refused otherwise naming the field (``name``, for
+    ``key``: the plan a reason is given for), its limit and the length given.
+
+    The bound the plan's validator checks: a text it would refuse is refused
+    here, before anything is stored or sent.
+    """
+    problem = bound.problem(text, field_label(name, key))
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def free_text_argument(
+    text: str,
+    *,
+    refusal: str = "cli.text_holds_id_number",
+    bound: TextBound = REASON,
+    name: str = "reason",
+    key: object = None,
+) -> str:
     """Free text staff type (a reason, a requester, a comment), trimmed.
 
     Every such text is kept in the plan's history and the database, and
     mailed on: one holding an ID number is refused (``refusal``, the message
-    key) without being repeated. Candidates are named by admission number.
+    key) without being repeated, first (its digits may be split by a hidden
+    character), then one longer than its ``bound`` or holding a hidden
+    character (``bounded``). Candidates are named by admission number.
     """
     if holds_id_number(text):
         raise argparse.ArgumentTypeError(t(refusal))
-    return text.strip()
+    return bounded(text.strip(), bound, name, key)
 
 
-def reason_argument(text: str) -> str:
-    """``--reason``: kept on record and read by others, so it must say something.
+def _said(text: str, **checks: Any) -> str:
+    """A reason that says something: ``free_text_argument``, never blank.
 
     A blank reason would pass where one is optional and be stored as "no
-    reason"; given at all, it is refused here, before anything is sent. Nor
-    may it hold an ID number (``free_text_argument``).
+    reason"; given at all, it is refused here, before anything is sent.
     """
-    reason = free_text_argument(text)
+    reason = free_text_argument(text, **checks)
     if not reason:
         raise argparse.ArgumentTypeError(t("cli.reason_blank"))
     return reason
 
 
+def reason_argument(text: str) -> str:
+    """``--reason``: kept on record and read by others, so it must say
+    something, in at most 500 characters (``_said``)."""
+    return _said(text)
+
+
+def request_reason_argument(text: str) -> str:
+    """``--reason`` of a correction request: the requester's reason, up to
+    2,000 characters as a mailed form's (``_said``)."""
+    return _said(text, bound=REQUEST_REASON)
+
+
 def public_reason_argument(text: str) -> str:
     """``revoke --reason``: published with the status list and on the
     verification page; an ID number in it is refused saying so."""
-    free_text_argument(text, refusal="revocation.reason_holds_id_number")
-    return reason_argument(text)
+    return _said(
+        text, refusal="revocation.reason_holds_id_number", name="revocation_reason"
+    )
+
+
+def rejection_reason(text: str, plan_id: str) -> str:
+    """The reason of a ``--reject PLAN=REASON``, named with its plan."""
+    return _said(text, name="reject", key=plan_id)
 
 
 def comment_argument(text: str) -> str:
     """``--comment``: optional, and kept like a reason (``free_text_argument``)."""
-    return free_text_argument(text)
+    return free_text_argument(text, name="comment")
 
 
 def requester_argument(text: str) -> str:
     """``--requester``: who asked, as the request will name them; never blank,
-    never an ID number."""
-    requester = free_text_argument(text)
+    never an ID number, one line of at most 100 characters."""
+    requester = free_text_argument(text, bound=NAME, name="requester")
     if not requester:
         raise argparse.ArgumentTypeError(t("cli.requester_blank"))
     return requester
 
 
-# The most a free-text payment detail (缴费方式, 凭证号) may hold: a bank's
-# serial number or a few words, never a pasted page.
-PAYMENT_TEXT_MAX_LENGTH = 100
-
-
-def payment_text_argument(text: str) -> str:
-    """``--method``, ``--reference``: given at all, something, and short;
-    never an ID number (``free_text_argument``)."""
-    value = free_text_argument(text)
+def _payment_text(text: str, name: str) -> str:
+    """A free-text payment detail (缴费方式, 凭证号): given at all, something,
+    and a bank's serial number or a few words on one line, never a pasted
+    page; never an ID number (``free_text_argument``)."""
+    value = free_text_argument(text, bound=DETAIL, name=name)
     if not value:
         raise argparse.ArgumentTypeError(t("cli.payment_text_blank"))
-    if len(value) > PAYMENT_TEXT_MAX_LENGTH:
-        raise argparse.ArgumentTypeError(
-            t("cli.payment_text_long", limit=PAYMENT_TEXT_MAX_LENGTH, length=len(value))
-        )
     return value
+
+
+def method_argument(text: str) -> str:
+    """``--method`` (缴费方式): see ``_payment_text``."""
+    return _payment_text(text, "method")
+
+
+def payment_reference_argument(text: str) -> str:
+    """``--reference`` (凭证号): see ``_payment_text``."""
+    return _payment_text(text, "reference")
 
 
 def invoice_number_argument(text: str) -> str:
@@ -1625,7 +1683,8 @@ _OPTIONAL_TEXT = (
     reason_argument,
     requester_argument,
     mail_address_argument,
-    payment_text_argument,
+    method_argument,
+    payment_reference_argument,
 )
 
 
@@ -1678,8 +1737,8 @@ _CORRECTION = (
 )
 
 
-def _payment_text(flag: str, target: str) -> Arg:
-    return _flag(flag, target, type=payment_text_argument, default=None)
+def _payment_flag(flag: str, target: str, check: Callable[[str], str]) -> Arg:
+    return _flag(flag, target, type=check, default=None)
 
 
 _UPLOADS = {
@@ -1926,7 +1985,7 @@ PLAN_ACTIONS: list[PlanAction] = [
             ),
             _flag("--published", "published_score", default=""),
             _flag("--requested", "requested_score", required=True),
-            _flag("--reason", "reason", type=reason_argument, required=True),
+            _flag("--reason", "reason", type=request_reason_argument, required=True),
             _flag("--requester", "requester", type=requester_argument, default=None),
             _flag(
                 "--email", "requester_email", type=mail_address_argument, default=None
@@ -1978,8 +2037,8 @@ PLAN_ACTIONS: list[PlanAction] = [
             _flag("--absentees-paid", "absentees_paid", type=int, default=0),
             _AMOUNT,
             _flag("--paid-on", "paid_on", type=_day, required=True),
-            _payment_text("--method", "method"),
-            _payment_text("--reference", "reference"),
+            _payment_flag("--method", "method", method_argument),
+            _payment_flag("--reference", "reference", payment_reference_argument),
         ),
         verify=check_paid_plans,
     ),
@@ -1991,7 +2050,7 @@ PLAN_ACTIONS: list[PlanAction] = [
             _flag("--amount", "received_amount", type=amount_argument, required=True),
             # Required but for a refund settled (``check_payment_flags``).
             _flag("--received-on", "received_on", type=_day, default=None),
-            _payment_text("--reference", "reference"),
+            _payment_flag("--reference", "reference", payment_reference_argument),
             *_CORRECTION,
             _flag("--settle-difference", "settle_difference", action="store_true"),
             _flag("--refunded-on", "refunded_on", type=_day, default=None),
@@ -3538,7 +3597,8 @@ def _rejection(text: str) -> tuple[str, str]:
     pair = _PAIR.fullmatch(text)
     if pair is None or not pair["plan"]:
         raise argparse.ArgumentTypeError(t("cli.bad_reject", value=shown(text)))
-    return code_argument(pair["plan"]), reason_argument(pair["value"])
+    plan_id = code_argument(pair["plan"])
+    return plan_id, rejection_reason(pair["value"], plan_id)
 
 
 def _return(text: str) -> tuple[str, list[Duty]]:
@@ -3585,7 +3645,12 @@ async def _until_gathered(ctx: Context, handle: Any, current: BatchStatus) -> No
 
 
 async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
-    """The general manager's decision on a batch."""
+    """The general manager's decision on a batch.
+
+    A plan given two ``--reject`` is refused before anything is sent: one of
+    its reasons would otherwise be dropped without a word. The batch, told
+    every ``--reject`` as given, refuses it too.
+    """
     # Another role is refused in the batch's words, before a site is asked
     # for its code (and before the batch is asked anything).
     if _acting_role(args) is not Role.GENERAL_MANAGER:
@@ -3595,11 +3660,19 @@ async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
             allowed=t("roles.general_manager"),
         )
         raise CliError(t("cli.refused", reason=reason))
+    given: list[tuple[str, str]] = args.reject or []
+    named: set[str] = set()
+    for plan_id, _ in given:
+        if plan_id in named:
+            reason = t("batch.rejected_twice", plan_id=plan_id)
+            raise CliError(t("cli.refused", reason=reason))
+        named.add(plan_id)
     request = BatchDecisionRequest(
         actor=actor_of(args),
         approve_all=args.approve_all,
         approve=args.approve or [],
-        reject=dict(args.reject or []),
+        reject=dict(given),
+        rejections=[Rejection(plan_id=p, reason=r) for p, r in given],
         return_to=returns_by_plan(args.returns or []),
     )
     handle, current = await batch_handle(ctx, args.batch_id)
@@ -4546,6 +4619,7 @@ def _glossary() -> dict[str, str]:
         "seconds": f"{DEFAULT_WAIT:.0f}",
         "text_limit": str(PLAN_TEXT_MAX_LENGTH),
         "code_limit": str(PLAN_CODE_MAX_LENGTH),
+        **limits(),
     }
 
 
@@ -5016,7 +5090,7 @@ def revoke_main(
         "--reason",
         type=public_reason_argument,
         required=True,
-        help=argument_help("revoke", "reason"),
+        help=argument_help("revoke", "reason", **limits()),
     )
     parser.add_argument("--date", type=_day, help=argument_help("revoke", "date"))
     acting_flags(parser, role=role, person=person, site=site, roles=REVOKING_ROLES)

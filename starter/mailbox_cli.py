@@ -32,6 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from certflow.arguments import StaffArgumentParser, about, argument_help, named_codes
 from certflow.config import ConfigError, Settings
+from certflow.free_text import limits
 from certflow.i18n import t
 from certflow.models import Role
 from certflow.timeutil import format_cst
@@ -45,7 +46,7 @@ from starter.cli import (
     correction_value_problems,
     open_database,
     person_refusal,
-    reason_argument,
+    request_reason_argument,
     table,
 )
 
@@ -90,6 +91,7 @@ def build_parser(
         glossary = {
             "statuses": named_codes(STATUSES, "mailbox.status_"),
             "fields": named_codes(SCORE_FIELDS, "cli.fields."),
+            **limits(),
         }
         sub = commands.add_parser(name, help=text, description=text, parents=[config])
         return sub, (lambda argument: argument_help(key, argument, **glossary))
@@ -115,7 +117,7 @@ def build_parser(
     assign.add_argument("--requested", required=True, help=helps("requested"))
     assign.add_argument("--published", default="", help=helps("published"))
     assign.add_argument(
-        "--reason", type=reason_argument, required=True, help=helps("reason")
+        "--reason", type=request_reason_argument, required=True, help=helps("reason")
     )
     acting_flags(assign, role=role, person=person, roles=[Role.INFO_CENTER])
 

@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         split_payments,
     )
     from certflow.arguments import named_codes
+    from certflow.free_text import text_problem
     from certflow.i18n import t
     from certflow.models import DocumentRef, Role
     from certflow.payment_difference import held_back_lines
@@ -571,6 +572,11 @@ class ApprovalBatchWorkflow:
             raise ApplicationError(t("plan.already_done"), type="already_done")
         if not self._plan_ids or not self._ready:
             raise ApplicationError(t("batch.not_gathered"), type="not_ready")
+        # Only here: a replay runs no validator (see ``certflow.free_text``).
+        problem = text_problem(decision)
+        if problem is not None:
+            raise ApplicationError(problem, type="bad_argument")
+        _check_rejections(decision)
         named = set(decision.approve) | set(decision.reject) | set(decision.return_to)
         for plan_id in sorted(named):
             if plan_id not in self._plan_ids:
@@ -688,6 +694,23 @@ class ApprovalBatchWorkflow:
                     ),
                     type="bad_argument",
                 )
+
+
+def _check_rejections(decision: BatchDecisionRequest) -> None:
+    """Refuse a plan given two reasons: ``reject`` would keep one of them
+    without a word. ``rejections`` lists them as given (empty from a staff
+    tool from before); they must be the reasons ``reject`` holds."""
+    seen: set[str] = set()
+    for rejection in decision.rejections:
+        if rejection.plan_id in seen:
+            raise ApplicationError(
+                t("batch.rejected_twice", plan_id=rejection.plan_id),
+                type="bad_argument",
+            )
+        seen.add(rejection.plan_id)
+    given = {r.plan_id: r.reason for r in decision.rejections}
+    if decision.rejections and given != decision.reject:
+        raise ApplicationError(t("batch.rejections_differ"), type="bad_argument")
 
 
 def _voids(payment: JointPayment) -> str:

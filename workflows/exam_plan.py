@@ -86,6 +86,7 @@ with workflow.unsafe.imports_passed_through():
         WorkingDaysRequest,
     )
     from certflow.calendar import score_submission_deadline
+    from certflow.free_text import text_problem
     from certflow.i18n import t, t_or
     from certflow.identity import (
         canonical_code,
@@ -475,6 +476,13 @@ NUDGES = "nudges-without-deadline"
 # general manager was listed from the moment the plan awaited approval, for
 # a decision no batch had put to them yet.
 APPROVAL_OWED_ONCE_GATHERED = "approval-owed-once-gathered"
+
+# Patch id: a plan continuing as new carries its state bounded
+# (``PlanState.carried``): each text staff gave cut to its bound, whatever was
+# recorded before the bounds, and the last voided invoices only. Before, it
+# carried every text whole: a few reasons of tens of thousands of characters
+# made the state larger than the server takes (2 MB), and the plan stopped.
+BOUNDED_CARRY = "bounded-carry"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -1394,7 +1402,7 @@ class ExamPlanWorkflow:
 
     @issue_again.validator
     def _check_issue_again(self, req: SimpleAction) -> None:
-        self._check(Action.ISSUE_AGAIN, req.actor)
+        self._check(Action.ISSUE_AGAIN, req)
         if not self._state.is_open(Duty.ISSUANCE_REPAIR.value):
             raise _refuse(Refusal("not_ready", t("plan.nothing_held")))
 
@@ -1686,14 +1694,23 @@ class ExamPlanWorkflow:
                 "events": workflow.info().get_current_history_length(),
             },
         )
-        workflow.continue_as_new(self._input.model_copy(update={"state": self._state}))
+        state = self._state
+        if workflow.patched(BOUNDED_CARRY):
+            # Plans that continued as new before carried their state whole.
+            state = state.carried()
+        workflow.continue_as_new(self._input.model_copy(update={"state": state}))
 
     # -- queries ---------------------------------------------------------------
 
     @workflow.query
     def status(self) -> PlanStatus:
-        """The plan as staff see it: stage, what each party owes, deadlines, history."""
-        state = self._state
+        """The plan as staff see it: stage, what each party owes, deadlines, history.
+
+        Shown as the plan carries its state to its next run (``carried``):
+        a text recorded before the bounds is shown cut, as the next run
+        holds it, and the status reads the same before and after.
+        """
+        state = self._state.carried()
         now = workflow.now()
         counts = CorrectionCounts()
         for c in state.corrections.values():
@@ -1770,7 +1787,7 @@ class ExamPlanWorkflow:
 
     @upload_score_summary.validator
     def _check_score_summary(self, req: UploadRequest) -> None:
-        self._check(Action.UPLOAD_SCORE_SUMMARY, req.actor)
+        self._check(Action.UPLOAD_SCORE_SUMMARY, req)
 
     @workflow.update
     @_counted
@@ -1780,7 +1797,7 @@ class ExamPlanWorkflow:
 
     @upload_signed_scan.validator
     def _check_signed_scan(self, req: UploadRequest) -> None:
-        self._check(Action.UPLOAD_SIGNED_SCAN, req.actor)
+        self._check(Action.UPLOAD_SIGNED_SCAN, req)
         if not req.signed_evaluator_ids:
             raise _refuse(Refusal("bad_argument", t("plan.no_evaluators_signed")))
         # Matched as staff type them (any case, full width); kept as typed.
@@ -1796,7 +1813,7 @@ class ExamPlanWorkflow:
 
     @upload_candidate_sign_in.validator
     def _check_candidate_sign_in(self, req: UploadRequest) -> None:
-        self._check(Action.UPLOAD_CANDIDATE_SIGN_IN, req.actor)
+        self._check(Action.UPLOAD_CANDIDATE_SIGN_IN, req)
 
     @workflow.update
     @_counted
@@ -1805,7 +1822,7 @@ class ExamPlanWorkflow:
 
     @upload_evaluator_sign_in.validator
     def _check_evaluator_sign_in(self, req: UploadRequest) -> None:
-        self._check(Action.UPLOAD_EVALUATOR_SIGN_IN, req.actor)
+        self._check(Action.UPLOAD_EVALUATOR_SIGN_IN, req)
 
     async def _upload(self, kind: DocumentKind, req: UploadRequest) -> ActionResult:
         if (refused := await self._after_registration()) is not None:
@@ -1973,7 +1990,7 @@ class ExamPlanWorkflow:
 
     @confirm_score_summary.validator
     def _check_confirm_summary(self, req: ConfirmSummaryRequest) -> None:
-        self._check_not_draining()
+        self._check_request(req)
         _refuse_first(self._confirm_summary_refusal(req))
 
     def _confirm_summary_refusal(self, req: ConfirmSummaryRequest) -> Refusal | None:
@@ -2066,7 +2083,7 @@ class ExamPlanWorkflow:
 
     @review_consistency.validator
     def _check_review(self, req: ReviewRequest) -> None:
-        self._check(Action.REVIEW_CONSISTENCY, req.actor)
+        self._check(Action.REVIEW_CONSISTENCY, req)
         # The report is computed on entering the stage; no decision before it.
         if not self._state.is_open(Duty.CONSISTENCY_REVIEW.value):
             raise _refuse(Refusal("not_ready", t("plan.review_not_ready")))
@@ -2121,7 +2138,7 @@ class ExamPlanWorkflow:
 
     @confirm_score_upload.validator
     def _check_score_upload(self, req: SimpleAction) -> None:
-        self._check(Action.CONFIRM_SCORE_UPLOAD, req.actor)
+        self._check(Action.CONFIRM_SCORE_UPLOAD, req)
         if self._state.score_upload_confirmed_at is not None:
             raise _refuse(Refusal("already_done", t("plan.already_done")))
         if not self._state.is_open(Duty.SCORE_UPLOAD.value):
@@ -2198,7 +2215,7 @@ class ExamPlanWorkflow:
 
     @submit_correction.validator
     def _check_correction(self, req: CorrectionSubmission) -> None:
-        self._check_not_draining()
+        self._check_request(req)
         _refuse_first(
             self._correction_submission_refusal(req),
             # Only here: a day not after today when this lets it through is
@@ -2375,7 +2392,7 @@ class ExamPlanWorkflow:
 
     @decide_correction.validator
     def _check_decide_correction(self, req: CorrectionDecision) -> None:
-        self._check(Action.DECIDE_CORRECTION, req.actor)
+        self._check(Action.DECIDE_CORRECTION, req)
         _refuse_first(self._correction_status_refusal(req, CorrectionStatus.PENDING))
         if not req.approve and not req.reason.strip():
             raise _refuse(Refusal("bad_argument", t("plan.reason_required")))
@@ -2781,7 +2798,7 @@ class ExamPlanWorkflow:
 
     @apply_correction.validator
     def _check_apply_correction(self, req: CorrectionApply) -> None:
-        self._check_not_draining()
+        self._check_request(req)
         _refuse_first(self._apply_refusal(req))
 
     def _apply_refusal(self, req: CorrectionApply) -> Refusal | None:
@@ -3070,7 +3087,7 @@ class ExamPlanWorkflow:
 
     @upload_application.validator
     def _check_application(self, req: ApplicationUpload) -> None:
-        self._check_not_draining()
+        self._check_request(req)
         _refuse_first(self._application_refusal(req))
 
     def _application_refusal(self, req: ApplicationUpload) -> Refusal | None:
@@ -3278,7 +3295,7 @@ class ExamPlanWorkflow:
 
     @confirm_payment.validator
     def _check_payment(self, req: PaymentConfirmation) -> None:
-        self._check_not_draining()
+        self._check_request(req)
         _refuse_first(self._payment_refusal(req))
 
     def _payment_refusal(self, req: PaymentConfirmation) -> Refusal | None:
@@ -3587,7 +3604,7 @@ class ExamPlanWorkflow:
 
     @settle_payment_difference.validator
     def _check_settlement(self, req: DifferenceSettlement) -> None:
-        self._check_not_draining()
+        self._check_request(req)
         _refuse_first(self._settlement_refusal(req))
 
     def _settlement_refusal(self, req: DifferenceSettlement) -> Refusal | None:
@@ -3943,7 +3960,7 @@ class ExamPlanWorkflow:
 
     @record_invoice.validator
     def _check_invoice(self, req: InvoiceRecord) -> None:
-        self._check_not_draining()
+        self._check_request(req)
         _refuse_first(invoice_number_id_refusal(req.number))
         _refuse_first(self._invoice_refusal(req))
 
@@ -4024,7 +4041,7 @@ class ExamPlanWorkflow:
 
     @org_signoff.validator
     def _check_org_signoff(self, req: SimpleAction) -> None:
-        self._check(Action.ORG_SIGNOFF, req.actor)
+        self._check(Action.ORG_SIGNOFF, req)
         state = self._state
         still_open = state.open_corrections()
         if still_open:
@@ -4085,7 +4102,7 @@ class ExamPlanWorkflow:
 
     @site_signoff.validator
     def _check_site_signoff(self, req: SiteSignoffRequest) -> None:
-        self._check(Action.SITE_SIGNOFF, req.actor)
+        self._check(Action.SITE_SIGNOFF, req)
         state = self._state
         if not state.is_done(Duty.APPLICATION.value):
             raise _refuse(Refusal("wrong_stage", t("plan.application_required")))
@@ -4334,7 +4351,7 @@ class ExamPlanWorkflow:
 
     @cancel_plan.validator
     def _check_cancel(self, req: CancelRequest) -> None:
-        self._check(Action.CANCEL_PLAN, req.actor)
+        self._check(Action.CANCEL_PLAN, req)
         _refuse_first(
             cancel_refusal(
                 self._state, req.reason, refund_by_finance=req.refund_by_finance
@@ -4645,12 +4662,17 @@ class ExamPlanWorkflow:
         row = [self._row_writes] if self._row_writes is not None else []
         return all(task.done() for task in (*self._mails, *self._forgetting, *row))
 
-    def _check(self, action: Action, actor: Actor) -> None:
-        self._check_not_draining()
-        _refuse_first(self._action_refusal(action, actor))
+    def _check(self, action: Action, req: Any) -> None:
+        """``_check_request``, then the refusal every action shares (role,
+        site, stage) for ``req``'s actor."""
+        self._check_request(req)
+        _refuse_first(self._action_refusal(action, req.actor))
 
-    def _check_not_draining(self) -> None:
-        """Refuse a new action while the run waits to continue as new."""
+    def _check_request(self, req: Any) -> None:
+        """What every validator checks first: refuse a new action while the
+        run waits to continue as new, then one whose free text (a reason, a
+        comment, a name…) is longer than its bound or holds a hidden
+        character (``certflow.free_text``), before anything is recorded."""
         if self._draining and self._beside_done():
             # Only actions under way hold the new run back: one taken now
             # would too. Refused before it counts or reaches history, it is
@@ -4658,6 +4680,11 @@ class ExamPlanWorkflow:
             # reaches the new run. While a mail waits for the mail server (or
             # a request given up for the database), actions are taken as usual.
             raise _refuse(Refusal(CONTINUING_AS_NEW, t("plan.continuing_as_new")))
+        # Only here: a replay runs no validator, so a request taken before
+        # the bounds (a longer reason) replays as it was taken.
+        problem = text_problem(req)
+        if problem is not None:
+            raise _refuse(Refusal("bad_argument", problem))
 
     def _action_refusal(self, action: Action, actor: Actor) -> Refusal | None:
         """The refusal every action shares (role, site, stage); None if none."""

@@ -8,13 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from certflow.free_text import DETAIL_MAX_LENGTH
 from certflow.i18n import t
 from certflow.identity import INVOICE_NUMBER_DIGITS
-from starter.cli import (
-    PAYMENT_TEXT_MAX_LENGTH,
-    amount_argument,
-    invoice_number_argument,
-)
+from starter.cli import amount_argument, invoice_number_argument
 from tests.cli.conftest import Certflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
@@ -81,11 +78,13 @@ async def test_the_invoice_number_length_is_said_as_it_is_enforced() -> None:
         (
             [*SITE, "application", PLAN, "--scan", "x.pdf", "--paid-plan", PLAN,
              "--head-count", "14", "--amount", "4200", "--paid-on", "2026-12-20",
-             "--method", "转" * (PAYMENT_TEXT_MAX_LENGTH + 1)],
+             "--method", "转" * (DETAIL_MAX_LENGTH + 1)],
             t(
-                "cli.payment_text_long",
-                limit=PAYMENT_TEXT_MAX_LENGTH,
-                length=PAYMENT_TEXT_MAX_LENGTH + 1,
+                "free_text.too_long",
+                field="缴费方式",
+                limit=DETAIL_MAX_LENGTH,
+                length=DETAIL_MAX_LENGTH + 1,
+                hint=t("free_text.hints.detail"),
             ),
         ),
     ],
