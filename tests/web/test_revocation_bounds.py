@@ -37,7 +37,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
         ),
         (
             "成绩\u202e更正",
-            t("free_text.hidden_lines", field="撤销原因", chars="U+202E"),
+            # Said as a published reason's own refusal, which explains why.
+            t("revocation.reason_holds_hidden", characters="<U+202E>"),
         ),
     ],
     ids=["too_long", "bidi"],
