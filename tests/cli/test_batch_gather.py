@@ -53,10 +53,22 @@ async def test_gathering_with_nothing_ready_takes_no_batch_id(
     assert "未创建发证批次" in empty.out, empty.out
     assert t("cli.batch_id_free", batch_id=batch_id) in empty.out
     assert t("cli.batch_started", batch_id=batch_id) not in empty.out
-    assert status.status == 2
-    assert t("cli.batch_not_found", batch_id=batch_id) in status.out
-    with pytest.raises(RPCError):
-        await client.get_workflow_handle(batch_workflow_id(batch_id)).describe()
+    # A plan another test file left in a state no gathering takes (its
+    # workflow on that file's server, gone now) still counts as ready in the
+    # plans table: the batch then starts and closes empty, its id still free.
+    # Run in parallel (./run test), which files ran before this one varies.
+    left_over = await pool.fetchval(
+        "SELECT 1 FROM plans WHERE stage = $1 AND batch_id IS NULL LIMIT 1",
+        Stage.AWAITING_APPROVAL.value,
+    )
+    if left_over:
+        assert status.status == 0, status.out
+        assert t("cli.batch_empty_closed", batch_id=batch_id) in status.out
+    else:
+        assert status.status == 2, status.out
+        assert t("cli.batch_not_found", batch_id=batch_id) in status.out
+        with pytest.raises(RPCError):
+            await client.get_workflow_handle(batch_workflow_id(batch_id)).describe()
     assert not await pool.fetchval(
         "SELECT 1 FROM batches WHERE batch_id = $1", batch_id
     )

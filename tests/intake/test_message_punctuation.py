@@ -16,7 +16,12 @@ from tests.intake.conftest import SAMPLES
 
 # Keys that are no sentence of their own: the documents' names, said inside
 # other messages, and the notes, joined into one sentence.
-_NOT_SENTENCES = ("intake.document_", "intake.note_", "invoice.note_")
+_NOT_SENTENCES = (
+    "intake.document_",
+    "intake.note_",
+    "invoice.note_",
+    "invoice.document",
+)
 
 
 def test_every_problem_message_ends_its_sentence() -> None:
