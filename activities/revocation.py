@@ -150,6 +150,17 @@ async def revoke(
         if holds_code(reason, row["id_number"]):
             # A passport's or a permit's number, which no ID-number shape finds.
             raise RevocationError(t("revocation.reason_holds_document_number"))
+        hidden = sorted({ch for ch in reason if is_hidden(ch)})
+        if hidden:
+            # Published, a right-to-left override would turn the text after
+            # it around on the organisation's page: the reason must read as
+            # typed. Personal data pasted with one is said to be that first.
+            raise RevocationError(
+                t(
+                    "revocation.reason_holds_hidden",
+                    characters="、".join(visible(ch) for ch in hidden),
+                )
+            )
         # Published: bounded, and no hidden character, as every reason staff
         # give (after the checks above, which say more of what they find).
         problem = REASON.problem(reason, field_label("revocation_reason"))
