@@ -73,6 +73,7 @@ from activities.notify import (
     undeliverable,
 )
 from certflow.actions import (
+    REQUESTED_SCORE_MAX_LENGTH,
     ActionResult,
     CorrectionSubmission,
     PlanStatus,
@@ -90,7 +91,8 @@ from certflow.corrections import (
     read_correction_mail,
     refusal_text,
 )
-from certflow.free_text import NAME
+from certflow.corrections.form import LABELS
+from certflow.free_text import DETAIL_MAX_LENGTH, NAME, REQUEST_REASON_MAX_LENGTH
 from certflow.i18n import t
 from certflow.models import Actor, DocumentRef, Model, Role, Stage
 from certflow.plan_busy import PlanBusyError, send_update
@@ -117,6 +119,13 @@ REPLY_CLAIM = SendClaim(
     since="reply_sending_since",
     sent="replied_at",
 )
+# The texts of a mailed form its plan takes only so long, by form key
+# (``CorrectionSubmission``): a longer one is refused saying so (``overlong``).
+MAILED_LIMITS = {
+    "published_score": DETAIL_MAX_LENGTH,
+    "requested_score": REQUESTED_SCORE_MAX_LENGTH,
+    "reason": REQUEST_REASON_MAX_LENGTH,
+}
 _SUBMIT_UPDATE = "submit_correction"
 _STATUS_QUERY = "status"
 _BEFORE_PUBLICITY = {
@@ -217,6 +226,29 @@ def source_from_settings(mailbox: MailboxSettings) -> MailSource:
             processed_folder=mailbox.processed_folder,
         )
     return MaildirSource(mailbox.path)
+
+
+def overlong(draft: CorrectionDraft) -> str | None:
+    """Why a mailed request is refused for a text longer than its plan takes,
+    said to its sender: the field as the form names it (修改原因), its limit
+    and the length written; None when each is within its limit.
+
+    The reader left out what the sender cannot see and made each line break
+    one line feed (``certflow.corrections.form``): the length said is the
+    length the sender sees.
+    """
+    for key, limit in MAILED_LIMITS.items():
+        length = len(getattr(draft, key))
+        if length > limit:
+            return refusal_text(
+                RefusalReason.TEXT_TOO_LONG,
+                plan_id=draft.plan_id,
+                admission_number=draft.admission_number,
+                field=LABELS[key][0],
+                limit=limit,
+                length=length,
+            )
+    return None
 
 
 def malformed_recipient(message: EmailMessage) -> bool:
@@ -551,6 +583,9 @@ class MailIntakeActivities:
         mismatch = await self._name_mismatch(plan, draft, source_key)
         if mismatch is not None:
             return Submitted(reason=mismatch)
+        too_long = overlong(draft)
+        if too_long is not None:
+            return Submitted(reason=too_long)
         try:
             submission = CorrectionSubmission(
                 actor=Actor(role=Role.INFO_CENTER, person=MAILBOX_PERSON),
@@ -568,7 +603,7 @@ class MailIntakeActivities:
                 source_key=source_key,
             )
         except ValidationError:
-            # A value longer than any real one (a pasted paragraph as the score).
+            # A value no form holds (each too long is said by ``overlong``).
             return Submitted(reason=refusal_text(RefusalReason.UNREADABLE_FORM))
         return await self.submit(plan, submission)
 

@@ -124,6 +124,10 @@ class SimpleAction(Model):
     comment: Reason = ""
 
 
+# The longest score or status word a correction request may ask for.
+REQUESTED_SCORE_MAX_LENGTH = 16
+
+
 class CorrectionSubmission(Model):
     """成绩修改申请表 entered by staff or read from the exam mailbox."""
 
@@ -132,7 +136,7 @@ class CorrectionSubmission(Model):
     admission_number: str = Field(min_length=1, max_length=ADMISSION_NUMBER_MAX_LENGTH)
     field: str = Field(pattern=r"^(theory|practical|total|status)$")
     published_score: Detail = ""
-    requested_score: str = Field(min_length=1, max_length=16)
+    requested_score: str = Field(min_length=1, max_length=REQUESTED_SCORE_MAX_LENGTH)
     # Its length is checked at decoding as it always was; the plan's validator
     # checks it again with the characters it may hold (``certflow.free_text``).
     reason: RequestReason = Field(min_length=1, max_length=2000)

@@ -30,8 +30,9 @@ The bounds:
 - a mail address: 254 characters (RFC 5321), on one line;
 - a file name, as the staff tool keeps it: 200 characters, on one line.
 
+Each line break counts as one character, whether written CR LF, CR or LF.
 None may hold a control character (Unicode Cc; a multi-line text keeps its
-line feeds, CR LF line ends and tabs) nor a format character (Cf: bidi
+line breaks and tabs) nor a format character (Cf: bidi
 overrides and isolates, zero-width spaces and joiners, the soft hyphen), a
 line or paragraph separator (Zl, Zp) or half a surrogate pair (Cs): what
 ``certflow.text`` calls hidden. The check names each by its code point and
@@ -48,9 +49,10 @@ from pydantic import BaseModel
 
 from certflow.i18n import t, t_or
 from certflow.mail_address import MAIL_ADDRESS_MAX_LENGTH
-from certflow.text import is_hidden
+from certflow.text import as_seen, is_hidden, line_feeds
 
-# The characters a multi-line text keeps: its line feeds and tabs.
+# The characters a multi-line text keeps: its line feeds (a CR LF or a CR
+# read as one) and tabs.
 _LAYOUT = frozenset("\n\t")
 # What breaks a text of one line (or moves along it): said as such.
 _BREAKS = frozenset("\r\n\t")
@@ -72,17 +74,19 @@ class TextBound:
     def problem(self, text: str, field: str) -> str | None:
         """Why ``text``, given as ``field``, is refused; None to take it.
 
-        The text itself is never repeated: it may hold anything at all.
+        A line break counts as one character, written CR LF, CR or LF: the
+        length said is the length the sender sees. The text itself is never
+        repeated: it may hold anything at all.
         """
-        if len(text) > self.max_length:
+        lines = line_feeds(text)
+        if len(lines) > self.max_length:
             return t(
                 "free_text.too_long",
                 field=field,
                 limit=self.max_length,
-                length=len(text),
+                length=len(lines),
                 hint=t(f"free_text.hints.{self.kind}"),
             )
-        lines = text.replace("\r\n", "\n") if self.multiline else text
         hidden = [ch for ch in lines if self.hides(ch)]
         if not hidden:
             return None
@@ -97,19 +101,17 @@ class TextBound:
     def hides(self, ch: str) -> bool:
         """Whether ``ch`` is refused: hidden, and no line feed or tab of a
         multi-line text (whose lines may also end in CR LF, as a spreadsheet
-        cell's written on Windows do)."""
+        cell's written on Windows do, or in a CR alone: ``problem`` reads
+        either as a line feed)."""
         return is_hidden(ch) and not (self.multiline and ch in _LAYOUT)
 
     def fitted(self, text: str) -> str:
-        """``text`` made to be taken: each hidden character left out (a line
-        break or a tab of a text of one line made a space), then cut to the
-        bound. For a text nobody typed for the purpose, which nobody could
-        be asked to type again: a mail's sender in the requester's place."""
-        kept = "".join(
-            ch if self.multiline and ch in _LAYOUT else " " if ch in _BREAKS else ch
-            for ch in text
-            if ch in _BREAKS or not is_hidden(ch)
-        )
+        """``text`` made to be taken: as its reader sees it (``as_seen``: each
+        hidden character left out, a line break or a tab of a text of one line
+        made a space), then cut to the bound. For a text nobody typed for the
+        purpose, which nobody could be asked to type again: a mail's sender in
+        the requester's place."""
+        kept = as_seen(text, multiline=self.multiline)
         if not self.multiline:
             kept = " ".join(kept.split())
         return clipped(kept.strip(), self.max_length)

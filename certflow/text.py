@@ -134,3 +134,38 @@ def without_hidden(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(ch for ch in text if not is_hidden(ch))
+
+
+# A line end as Windows (CR LF), old Macs (CR) and the rest (LF) write it.
+_LINE_END = re.compile(r"\r\n?")
+# Every line end a text may hold, those of Unicode too: CR LF, CR, LF, the
+# next-line control (NEL), the line and the paragraph separator.
+_ANY_LINE_END = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def line_feeds(text: str) -> str:
+    """``text`` with each line end (CR LF, a CR alone) one line feed: a line
+    break counts as one character, however the sender's machine wrote it."""
+    return _LINE_END.sub("\n", text) if "\r" in text else text
+
+
+def as_seen(text: str, *, multiline: bool) -> str:
+    """``text`` as its reader sees it, for a text nobody can be asked to type
+    again without what does not show (a mailed form).
+
+    Each line end (CR LF, CR, NEL, a line or paragraph separator) is a line
+    feed in a text of several lines (``multiline``), a space in a text of one;
+    a tab is kept in a text of several lines; every other control character
+    is a space; every format character (zero-width spaces and joiners, the
+    soft hyphen, a BOM, bidi overrides and isolates) and half a surrogate
+    pair is left out.
+    """
+    if text.isprintable():
+        return text
+    kept = []
+    for ch in _ANY_LINE_END.sub("\n" if multiline else " ", text):
+        if not is_hidden(ch) or (multiline and ch in _LAYOUT):
+            kept.append(ch)
+        elif unicodedata.category(ch) == "Cc":
+            kept.append(" ")
+    return "".join(kept)

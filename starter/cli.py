@@ -184,6 +184,7 @@ from certflow.plan_documents import (
 from certflow.privacy import holds_id_number, mask_id_number, name_initial
 from certflow.problem_list import problem_lines
 from certflow.scan import scan_media_type, scan_problems
+from certflow.text import line_feeds
 from certflow.timeutil import (
     CST,
     cst_date,
@@ -1246,12 +1247,14 @@ def bounded(text: str, bound: TextBound, name: str, key: object = None) -> str:
     ``key``: the plan a reason is given for), its limit and the length given.
 
     The bound the plan's validator checks: a text it would refuse is refused
-    here, before anything is stored or sent.
+    here, before anything is stored or sent. Each line break is sent as a
+    line feed (a CR LF or a CR typed or pasted from Windows), so what plans
+    store is written one way.
     """
     problem = bound.problem(text, field_label(name, key))
     if problem is not None:
         raise argparse.ArgumentTypeError(problem)
-    return text
+    return line_feeds(text)
 
 
 def free_text_argument(

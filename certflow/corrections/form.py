@@ -20,7 +20,7 @@ from certflow.intake.cells import lost_digits
 from certflow.intake.common import formula_error, formula_without_result
 from certflow.models import Problem
 from certflow.privacy import mask_id_number
-from certflow.text import normalise_name
+from certflow.text import as_seen, normalise_name, without_hidden
 
 # Form keys and the labels people write for them. The first label is the one the
 # template uses and problems name.
@@ -48,6 +48,9 @@ REQUIRED = (
 )
 # Written once for a whole mail by people who file several requests by hand.
 SHARED = ("plan_id", "requester", "phone")
+# The fields that may run over several lines (a reason written as a paragraph,
+# a spreadsheet cell with line breaks); every other is read as one line.
+MULTILINE = frozenset({"reason"})
 
 SCORE_FIELDS: dict[str, ScoreField] = {
     "理论成绩": "theory",
@@ -92,9 +95,10 @@ _DECORATION = re.compile(r"[\s*＊※:：]+|[（(【\[][^）)】\]]*[）)】\]]"
 def label_key(text: str) -> str | None:
     """Return the form key a header cell or line label names, or None.
 
-    Notes in brackets (证件号码（选填）), required marks and spaces are ignored.
+    Notes in brackets (证件号码（选填）), required marks, spaces and characters
+    that show as nothing are ignored.
     """
-    cleaned = _DECORATION.sub("", unicodedata.normalize("NFKC", text))
+    cleaned = _DECORATION.sub("", unicodedata.normalize("NFKC", without_hidden(text)))
     return _LOOKUP.get(cleaned)
 
 
@@ -177,8 +181,19 @@ def share_common_fields(records: list[Record]) -> None:
 def check_record(
     record: Record, *, sender: str, sender_name: str = ""
 ) -> CorrectionDraft | list[Problem]:
-    """Turn one record into a draft, or into the problems that stop it."""
-    values = {k: v.strip() for k, v in record.values.items()}
+    """Turn one record into a draft, or into the problems that stop it.
+
+    Each value is read as its sender sees it (``as_seen``): a character that
+    shows as nothing (a zero-width space, a soft hyphen, a BOM, as mail
+    programs and HTML mails write them) or turns the text around it (a bidi
+    override) is left out, a line end of the reason made a line feed, any
+    other control character a space. A request is then refused only for
+    what the sender can see and put right; none of these is.
+    """
+    values = {
+        k: as_seen(v, multiline=k in MULTILINE).strip()
+        for k, v in record.values.items()
+    }
     problems: list[Problem] = [
         formula_without_result(record.sheet, record.row, LABELS[key][0])
         for key in record.uncalculated

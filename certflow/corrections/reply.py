@@ -39,6 +39,7 @@ class RefusalReason(StrEnum):
     PUBLICITY_NOT_OPEN = "publicity_not_open"
     TOO_MANY_REQUESTS = "too_many_requests"
     NAME_MISMATCH = "name_mismatch"
+    TEXT_TOO_LONG = "text_too_long"
 
 
 def refusal_text(
@@ -51,6 +52,8 @@ def refusal_text(
     opens: date | None = None,
     count: int | None = None,
     limit: int | None = None,
+    field: str | None = None,
+    length: int | None = None,
 ) -> str:
     """Phrase one refusal reason in Chinese, for ``compose_reply(reasons=...)``.
 
@@ -73,6 +76,13 @@ def refusal_text(
         RefusalReason.NAME_MISMATCH: {
             "plan_id": plan_id,
             "admission_number": admission_number,
+        },
+        RefusalReason.TEXT_TOO_LONG: {
+            "plan_id": plan_id,
+            "admission_number": admission_number,
+            "field": field,
+            "limit": limit,
+            "length": length,
         },
     }
     fields = needed[reason]

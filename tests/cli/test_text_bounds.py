@@ -29,7 +29,13 @@ from certflow.free_text import (
     TextBound,
 )
 from certflow.i18n import t
-from starter.cli import PLAN_ACTIONS, Arg, correction_value_problems, parse
+from starter.cli import (
+    PLAN_ACTIONS,
+    Arg,
+    correction_value_problems,
+    parse,
+    reason_argument,
+)
 from tests.cli.conftest import Certflow
 from tests.cli.test_rough_edges import ACTING_INFO, ASSIGN, status_of
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
@@ -155,10 +161,25 @@ async def test_a_text_at_its_bound_is_taken() -> None:
     args, _ = parse([*ADMIN, "plan", "cancel", PLAN, "--reason",
                      "因" * REASON_MAX_LENGTH])  # fmt: skip
     assert args.field_reason == "因" * REASON_MAX_LENGTH
-    args, _ = parse([*SUBMIT, "--reason", "第一行\r\n第二行\n\t第三行",
+    args, _ = parse([*SUBMIT, "--reason", "第一行\r\n第二行\n\t第三行\r第四行",
                      "--requester", "校" * NAME_MAX_LENGTH])  # fmt: skip
-    assert args.field_reason == "第一行\r\n第二行\n\t第三行"
+    # Each line break is sent as a line feed, however it was typed.
+    assert args.field_reason == "第一行\n第二行\n\t第三行\n第四行"
     assert args.field_requester == "校" * NAME_MAX_LENGTH
+
+
+async def test_a_line_break_counts_as_one_character() -> None:
+    """Regression (review): a CR LF counted two characters, so a reason that
+    looks 500 characters long was refused "现有 501 个字符", and a CR alone
+    was refused as a control character though line breaks may be kept."""
+    half = "因" * (REASON_MAX_LENGTH // 2)
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        reason_argument(f"{half}\r\n{half}")
+    assert str(refused.value) == too_long("理由", REASON_MAX_LENGTH, "reason")
+
+    longest = "第一行\r第二行\r\n" + "因" * (REASON_MAX_LENGTH - 8)
+    taken = reason_argument(longest)
+    assert taken == "第一行\n第二行\n" + "因" * (REASON_MAX_LENGTH - 8)
 
 
 async def test_a_plan_rejected_twice_is_refused_naming_it(

@@ -199,6 +199,8 @@ def test_every_refusal_reason_has_chinese_text(reason: RefusalReason) -> None:
         opens=date(2026, 11, 20),
         count=101,
         limit=100,
+        field="修改原因",
+        length=2001,
     )
     assert text and not text.isascii()
     assert "{" not in text and "None" not in text

@@ -115,6 +115,33 @@ async def test_a_reason_over_its_bound_is_refused_before_it_is_recorded(
     assert notes == [longest]
 
 
+async def test_a_line_break_counts_as_one_character_however_written(
+    make_driver: Any,
+) -> None:
+    """Regression (review): a CR LF counted two characters toward the bound,
+    so a reason of 500 characters on two lines was refused as 501 (and one of
+    501 said to have 502), and a CR alone was refused as a control character
+    though a reason keeps its line breaks. Only the validator reads it so:
+    what the plan records of a reason it takes is as it was."""
+    driver: PlanDriver = await make_driver()
+    await driver.start(policy=POLICY)
+    await driver.submit_everything()
+    await driver.wait_for(lambda s: any(o.duty == "consistency_review" for o in s.owed))
+    half = "因" * (REASON_MAX_LENGTH // 2)
+
+    over = await refusal_text(
+        driver.send_back([Duty.SCORE_SUMMARY], half + "\r\n" + half)
+    )
+    assert over == too_long("理由", REASON_MAX_LENGTH + 1)
+
+    longest = "第一行\r第二行\r\n" + "因" * (REASON_MAX_LENGTH - 8)
+    assert len(longest) == REASON_MAX_LENGTH + 1
+    result = await driver.send_back([Duty.SCORE_SUMMARY], longest)
+    assert result.accepted, result.message
+    notes = [h.note for h in (await driver.status()).history if h.note]
+    assert notes[-1] == longest
+
+
 def old_state(plan: PlanInfo, now: datetime) -> PlanState:
     """A plan's state as one recorded before the bounds could hold it: its
     history full of send-backs with 4,000-character reasons, and more voided
