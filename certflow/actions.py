@@ -400,6 +400,17 @@ class CorrectionCounts(Model):
     applied: int = 0
 
 
+class PaymentHeld(Model):
+    """What holds a plan awaiting its gathering out of every batch by a
+    payment (``PlanState.gathering_hold``): its own difference not settled
+    (``difference``) or invoice not corrected after one (``invoice``), or
+    another plan's of its joint payment invoiced whole (``joint``), with the
+    figures staff are shown (see ``payment_difference.hold_text``)."""
+
+    reason: str
+    details: dict[str, str] = Field(default_factory=dict)
+
+
 class PlanStatus(Model):
     """What the status query returns: computed from state, no database touched."""
 
@@ -446,6 +457,10 @@ class PlanStatus(Model):
     # Why the last gathering of a batch left the plan out, while it waits
     # for one: its joint payment's invoices disagreed.
     held_back: BatchHold | None = None
+    # What holds the plan out of every batch by a payment while it waits to
+    # be gathered, gathering or not: nobody owes its gathering meanwhile
+    # (its approval is not among ``owed``).
+    payment_held: PaymentHeld | None = None
     # The mails the plan asked for that have not gone out (nor been given up):
     # while the mail server is away they wait, in turn.
     mails_waiting: int = 0

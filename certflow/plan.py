@@ -741,6 +741,11 @@ class PlanState(Model):
     # The tech dept's word that the plan is ready for approval, withheld while
     # its payment holds it out of every batch: sent once nothing does.
     ready_mail_withheld: bool = False
+    # The figures of the hold another plan of its joint payment puts on the
+    # plan (see ``PlanStore.joint_holds``), as the database said when the
+    # plan came to await approval or its own hold lifted; None when none
+    # did, and once the plan is freed (``payment_freed``) or gathered.
+    partner_hold: dict[str, str] | None = None
     certificates_issued: int = 0
     # How many of them were revoked since, as the revocations were signalled.
     certificates_revoked: int = 0
@@ -906,6 +911,24 @@ class PlanState(Model):
             }
         return None, {}
 
+    def gathering_hold(self) -> tuple[str | None, dict[str, str]]:
+        """What holds the plan, awaiting its gathering into a batch, out of
+        every batch by a payment, with the figures staff are shown: its own
+        (``payment_hold``), or another plan's of its joint payment invoiced
+        whole, as the last gathering or the database said (``joint``); or
+        nothing (None). A gathering would leave the plan out."""
+        if self.stage is not Stage.AWAITING_APPROVAL or self.batch is not None:
+            return None, {}
+        reason, details = self.payment_hold()
+        if reason is not None:
+            return reason, details
+        hold = self.batch_hold
+        if hold is not None and hold.payment_reason == HOLD_JOINT:
+            return HOLD_JOINT, hold.payment_details
+        if self.partner_hold is not None:
+            return HOLD_JOINT, self.partner_hold
+        return None, {}
+
     def awaits_gathering(self, ob: Obligation) -> bool:
         """Whether ``ob`` is the approval of a plan no batch has taken yet:
         owed first by whoever gathers batches (the weekly schedule, or the
@@ -913,22 +936,35 @@ class PlanState(Model):
         holds the plan."""
         return ob.duty is Duty.APPROVAL and self.batch is None
 
+    def awaits_payment(self, ob: Obligation) -> bool:
+        """Whether ``ob`` is the approval of a plan its payment holds out of
+        every batch (``gathering_hold``): nobody owes its gathering until
+        the hold lifts, only the duty holding it (a settlement, an invoice
+        corrected, here or on another plan of the payment)."""
+        return self.awaits_gathering(ob) and self.gathering_hold()[0] is not None
+
+    def owed_obligations(self) -> list[Obligation]:
+        """The open obligations someone owes now: all but an approval its
+        payment holds out of every batch (``awaits_payment``)."""
+        return [ob for ob in self.open_obligations() if not self.awaits_payment(ob)]
+
     def acting_owner(self, ob: Obligation) -> Role:
         """Who acts next on ``ob``: its owner, but the tech dept (who gathers
         batches) for an approval no batch has taken yet."""
         return GATHERED_BY if self.awaits_gathering(ob) else ob.owner
 
-    def owed_by(self, *, gathering: bool = False) -> list[str]:
+    def owed_by(self, *, gathering: bool = False, held: bool = False) -> list[str]:
         """The parties owing the plan something, for the ``OwedBy`` search
         attribute. With ``gathering`` (workflow patch
         ``approval-owed-once-gathered``) an approval no batch has taken yet
         counts as the tech dept's (:meth:`acting_owner`); before, it counted
-        as the general manager's from the moment the plan awaited approval."""
+        as the general manager's from the moment the plan awaited approval.
+        With ``held`` too (patch ``gathering-owed-once-payment-frees``), it
+        counts as nobody's while the plan's payment holds it out of every
+        batch (:meth:`awaits_payment`); before, as the tech dept's."""
+        owed = self.owed_obligations() if held else self.open_obligations()
         return sorted(
-            {
-                (self.acting_owner(ob) if gathering else ob.owner).value
-                for ob in self.open_obligations()
-            }
+            {(self.acting_owner(ob) if gathering else ob.owner).value for ob in owed}
         )
 
     def next_deadline(self) -> datetime | None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from certflow.actions import BatchStatus
 from certflow.i18n import t, t_or
 from certflow.models import PlanInfo, Stage
-from certflow.payment_difference import HOLD_JOINT, joint_cause
+from certflow.payment_difference import HOLD_JOINT, hold_text, joint_cause
 from certflow.plan import Obligation, PlanState, duty_names
 from certflow.timeutil import format_cst, format_deadline
 
@@ -61,7 +61,7 @@ def current_details(state: PlanState, now: datetime) -> str:
     if state.stage is Stage.NO_CERTIFICATES:
         lines += [t("details.no_certificates"), ""]
     owed = sorted(
-        state.open_obligations(),
+        state.owed_obligations(),
         key=lambda ob: (ob.deadline_day is None, ob.deadline_day, ob.key),
     )
     if owed:
@@ -100,6 +100,7 @@ def current_details(state: PlanState, now: datetime) -> str:
     if state.batch is not None:
         facts.append(t("details.batch", batch_id=state.batch.batch_id))
     hold = state.held_back()
+    reason, details = state.gathering_hold()
     if hold is not None:
         plans = "、".join(dict.fromkeys(h.plan_id for h in hold.invoices))
         at = format_cst(hold.at)
@@ -114,6 +115,9 @@ def current_details(state: PlanState, now: datetime) -> str:
         if hold.payment_reason == HOLD_JOINT:
             fields["cause"] = joint_cause(hold.payment_details)
         facts.append(t(key, at=at, batch_id=hold.batch_id, **fields))
+    elif reason is not None:
+        # No gathering has left it out yet: what will, until it lifts.
+        facts.append(hold_text(reason, details))
     if state.certificates_issued:
         facts.append(t("details.certificates", count=state.certificates_issued))
     if state.certificates_revoked:

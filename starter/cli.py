@@ -76,6 +76,7 @@ from certflow.actions import (
     InvoiceRecord,
     OwedItem,
     PaymentConfirmation,
+    PaymentHeld,
     PlanStatus,
     Rejection,
     ReviewRequest,
@@ -780,6 +781,9 @@ def render_status(status: PlanStatus, reader: Role | None = None) -> list[str]:
         )
     if status.held_back is not None:
         lines.append(_held_back_line(status.held_back))
+    elif status.payment_held is not None:
+        # No gathering would take it: nobody owes one until the hold lifts.
+        lines.append(_payment_held_line(status.payment_held))
     elif status.stage is Stage.AWAITING_APPROVAL and status.batch_id is None:
         lines.append(_gathering_line(status))
     if status.mails_waiting:
@@ -2635,7 +2639,25 @@ async def with_hold(ctx: Context, status: PlanStatus) -> PlanStatus:
     ):
         return status
     holds = await open_holds(await ctx.pool(), plan_id=status.plan_id)
-    return status.model_copy(update={"held_back": holds[0] if holds else None})
+    return status.model_copy(update={"held_back": _held_now(status, holds)})
+
+
+def _held_now(status: PlanStatus, holds: list[BatchHold]) -> BatchHold | None:
+    """The hold a gathering kept for the plan (``batch_holds``) as it stands
+    now: one by the plan's own payment is the plan's to say, as
+    ``PlanState.held_back`` says it (a settlement or an invoice corrected
+    since lifts or changes it, before any gathering releases the row)."""
+    from certflow.payment_difference import HOLD_JOINT
+
+    hold = holds[0] if holds else None
+    if hold is None or hold.invoices or hold.payment_reason in (None, HOLD_JOINT):
+        return hold
+    held = status.payment_held
+    if held is None or held.reason == HOLD_JOINT:
+        return None
+    return hold.model_copy(
+        update={"payment_reason": held.reason, "payment_details": held.details}
+    )
 
 
 # How long ``certflow status`` waits for the weekly schedule to say when it
@@ -2645,7 +2667,8 @@ SCHEDULE_ASK_WAIT = timedelta(seconds=5)
 
 async def with_next_gathering(ctx: Context, status: PlanStatus) -> PlanStatus:
     """``status`` with when the weekly schedule next gathers an approval
-    batch (``next_gathering``), while the plan waits to be gathered into one.
+    batch (``next_gathering``), while the plan waits to be gathered into one
+    (and no payment holds it out of every batch: no gathering would take it).
 
     None where no schedule will: none set up (the training stack gathers by
     hand), paused, or a server without schedules; then the tech dept gathers
@@ -2653,7 +2676,11 @@ async def with_next_gathering(ctx: Context, status: PlanStatus) -> PlanStatus:
     """
     from starter.schedules import SCHEDULE_ID
 
-    if status.stage is not Stage.AWAITING_APPROVAL or status.batch_id is not None:
+    if (
+        status.stage is not Stage.AWAITING_APPROVAL
+        or status.batch_id is not None
+        or status.payment_held is not None
+    ):
         return status
     client = await ctx.client()
     try:
@@ -2768,6 +2795,14 @@ async def with_current_invoice(ctx: Context, status: PlanStatus) -> PlanStatus:
         if held.amount is not None:
             payment.invoice_amount = float(held.amount)
     return status.model_copy(update={"payment": payment, "history": history})
+
+
+def _payment_held_line(held: PaymentHeld) -> str:
+    """What holds the plan out of every batch by a payment, gathering or
+    not: its own difference or invoice, or another plan's of its payment."""
+    from certflow.payment_difference import hold_text
+
+    return hold_text(held.reason, held.details)
 
 
 def _held_back_line(hold: BatchHold) -> str:

@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         OwedItem,
         PaymentConfirmation,
         PaymentFreed,
+        PaymentHeld,
         PlanResult,
         PlanStatus,
         ReviewRequest,
@@ -476,6 +477,20 @@ NUDGES = "nudges-without-deadline"
 # general manager was listed from the moment the plan awaited approval, for
 # a decision no batch had put to them yet.
 APPROVAL_OWED_ONCE_GATHERED = "approval-owed-once-gathered"
+# Patch id: while the plan's payment holds it out of every batch (its own
+# difference or invoice to correct, or another plan's of its joint payment),
+# its approval counts as nobody's in ``OwedBy``: what is owed is the duty
+# holding it, and the tech dept owes its gathering again once the hold lifts.
+# Before (with APPROVAL_OWED_ONCE_GATHERED), the tech dept was listed for a
+# gathering that would leave the plan out.
+GATHERING_OWED_ONCE_PAYMENT_FREES = "gathering-owed-once-payment-frees"
+# Patch id: a plan cancelled while it waits to be gathered into a batch
+# mails the tech dept, who gathers it (and was told it ready), for its
+# approval, and nobody for it while its payment held it out of every batch
+# (the tech dept was not told it ready); the mail names the gathering.
+# Before, the general manager was mailed of an approval no batch had put to
+# them.
+CANCEL_TELLS_WHO_GATHERS = "cancel-tells-who-gathers"
 
 # Patch id: a plan continuing as new carries its state bounded
 # (``PlanState.carried``): each text staff gave cut to its bound, whatever was
@@ -1007,6 +1022,8 @@ class ExamPlanWorkflow:
             # withheld, and whoever ends the wait first sends it, once.
             state.ready_mail_withheld = True
             joint = await self._joint_holds()
+            if joint is not None:
+                self._note_partner_hold(_partner_hold(joint))
             if joint is not None and joint.held is not None:
                 return  # said when the other plan's hold lifts
             if state.ready_mail_withheld:
@@ -1745,7 +1762,9 @@ class ExamPlanWorkflow:
                     ),
                     nudges_sent=ob.nudge_mails,
                 )
-                for ob in state.open_obligations()
+                # An approval its payment holds out of every batch is owed by
+                # nobody: ``payment_held`` says what holds it.
+                for ob in state.owed_obligations()
             ],
             next_deadline=state.next_deadline(),
             overdue=state.overdue(now),
@@ -1774,6 +1793,7 @@ class ExamPlanWorkflow:
             exam_end_date=state.info.exam_end_date,
             evaluator_ids=list(state.info.evaluator_ids),
             held_back=state.held_back(),
+            payment_held=_payment_held(state),
             mails_waiting=sum(1 for mail in self._mails if not mail.done()),
             payment_waits_for_corrections=state.payment_waits_for_corrections,
         )
@@ -2736,6 +2756,7 @@ class ExamPlanWorkflow:
         )
         joint = await self._joint_holds() if reason is None else None
         if joint is not None:
+            self._note_partner_hold(_partner_hold(joint))
             await self._tell_freed(joint.free)
         if (
             reason is None
@@ -2745,6 +2766,19 @@ class ExamPlanWorkflow:
         ):
             state.ready_mail_withheld = False
             await self._notify("ready_for_approval", [Role.TECH_DEPT])
+
+    def _note_partner_hold(self, hold: dict[str, str] | None) -> None:
+        """Keep what another plan of the joint payment holds the plan by
+        (``PlanState.partner_hold``); where ``OwedBy`` counts it
+        (GATHERING_OWED_ONCE_PAYMENT_FREES), it follows at once."""
+        state = self._state
+        if hold == state.partner_hold:
+            return
+        state.partner_hold = hold
+        if state.stage is Stage.AWAITING_APPROVAL and workflow.patched(
+            GATHERING_OWED_ONCE_PAYMENT_FREES
+        ):
+            self._publish()
 
     async def _joint_holds(self) -> JointHolds | None:
         """For a plan of a joint payment (a case of READY_TOLD_WHEN_PAYMENT_FREE):
@@ -2788,6 +2822,7 @@ class ExamPlanWorkflow:
         if hold is not None and hold.payment_reason == HOLD_JOINT:
             state.batch_hold = None
             self._publish()
+        self._note_partner_hold(None)
         if (
             state.ready_mail_withheld
             and state.stage is Stage.AWAITING_APPROVAL
@@ -4117,6 +4152,7 @@ class ExamPlanWorkflow:
             batch_id=joined.batch_id, joined_at=workflow.now()
         )
         self._state.batch_hold = None
+        self._state.partner_hold = None
         self._publish()
 
     @workflow.signal
@@ -4289,8 +4325,9 @@ class ExamPlanWorkflow:
             # Read before its duties are withdrawn: a plan its payment held
             # may hold the other plans of a joint payment with it.
             holding = state.payment_hold()[0] is not None
+            told = self._told_of_cancel()
             withdrawn = state.withdraw_all(now, req.actor)
-            roles = {ob.owner for ob in withdrawn}
+            roles = {role for ob in withdrawn if (role := told[ob.key]) is not None}
             for ob in withdrawn:
                 supervisor = state.policy.supervisors.get(ob.owner)
                 if ob.escalation_mails and supervisor is not None:
@@ -4326,7 +4363,13 @@ class ExamPlanWorkflow:
                     reason=reason,
                     by=f"{role_name(req.actor.role)} {req.actor.person}",
                     previous=t(f"stages.{previous.value}"),
-                    items=duty_names(list(dict.fromkeys(ob.duty for ob in withdrawn))),
+                    items="、".join(
+                        dict.fromkeys(
+                            _withdrawn_label(state, ob, told)
+                            for ob in withdrawn
+                            if told[ob.key] is not None
+                        )
+                    ),
                 )
             if tells_finance and held is not None:
                 await self._notify(
@@ -4348,6 +4391,22 @@ class ExamPlanWorkflow:
             return ActionResult(
                 accepted=True, message=t("plan.cancelled", plan_id=state.info.plan_id)
             )
+
+    def _told_of_cancel(self) -> dict[str, Role | None]:
+        """Who is told of each open duty a cancellation withdraws: its owner;
+        but, for an approval no batch has taken yet (CANCEL_TELLS_WHO_GATHERS),
+        the tech dept, who gathers it and was told it ready, and nobody while
+        the plan's payment held it out of every batch. Read before the duties
+        are withdrawn (a withdrawn difference holds nothing)."""
+        state = self._state
+        opened = state.open_obligations()
+        gathering = any(state.awaits_gathering(ob) for ob in opened) and (
+            workflow.patched(CANCEL_TELLS_WHO_GATHERS)
+        )
+        if not gathering:
+            return {ob.key: ob.owner for ob in opened}
+        owed = state.owed_obligations()
+        return {ob.key: state.acting_owner(ob) if ob in owed else None for ob in opened}
 
     @cancel_plan.validator
     def _check_cancel(self, req: CancelRequest) -> None:
@@ -4826,7 +4885,7 @@ class ExamPlanWorkflow:
             (sa.SITE_CODE, state.info.site_code),
             (sa.STAGE, state.stage.value),
             (sa.OVERDUE, overdue),
-            (sa.OWED_BY, state.owed_by(gathering=self._approval_owed_once_gathered())),
+            (sa.OWED_BY, self._owed_by()),
             (sa.CALENDAR_MISSING, bool(state.calendar_missing_years)),
             (sa.NEXT_DEADLINE, next_deadline),
             (sa.BATCH_ID, state.batch.batch_id if state.batch else None),
@@ -4841,6 +4900,26 @@ class ExamPlanWorkflow:
                 for key, value in values
             ]
         )
+
+    def _owed_by(self) -> list[str]:
+        """``OwedBy`` as this run publishes it: see ``PlanState.owed_by``
+        and the patches deciding its flags."""
+        gathering = self._approval_owed_once_gathered()
+        held = gathering and self._gathering_owed_once_payment_frees()
+        return self._state.owed_by(gathering=gathering, held=held)
+
+    def _gathering_owed_once_payment_frees(self) -> bool:
+        """Whether ``OwedBy`` names nobody for an approval the plan's payment
+        holds out of every batch (GATHERING_OWED_ONCE_PAYMENT_FREES).
+
+        Asked only where such an approval is open, and decided once per run,
+        as APPROVAL_OWED_ONCE_GATHERED is: a run that published the tech
+        dept for it before the patch keeps doing so (its upserts replay as
+        they ran); its next run names nobody for it.
+        """
+        state = self._state
+        held = any(state.awaits_payment(ob) for ob in state.open_obligations())
+        return held and workflow.patched(GATHERING_OWED_ONCE_PAYMENT_FREES)
 
     def _approval_owed_once_gathered(self) -> bool:
         """Whether ``OwedBy`` names the tech dept, not the general manager, for
@@ -5372,6 +5451,31 @@ def _send_back_mismatch(parties: list[Role], items: list[Duty]) -> Refusal | Non
                 ),
             )
     return None
+
+
+def _withdrawn_label(
+    state: PlanState, ob: Obligation, told: dict[str, Role | None]
+) -> str:
+    """A duty a cancellation withdrew, as its mail names it: an approval told
+    to the tech dept (see ``_told_of_cancel``) is its gathering."""
+    if told[ob.key] is not ob.owner and state.awaits_gathering(ob):
+        return t("duties.approval_gathering")
+    return t(f"duties.{ob.duty.value}")
+
+
+def _partner_hold(joint: JointHolds) -> dict[str, str] | None:
+    """The figures of the hold another plan of the payment puts on the
+    plan, as the database read them; None when none does."""
+    if joint.held is None:
+        return None
+    details = joint.held.get("details") or {}
+    return {str(key): str(value) for key, value in details.items()}
+
+
+def _payment_held(state: PlanState) -> PaymentHeld | None:
+    """What holds the plan out of every batch by a payment, for its status."""
+    reason, details = state.gathering_hold()
+    return None if reason is None else PaymentHeld(reason=reason, details=details)
 
 
 def _owed_label(ob: Obligation, holding: str = "", *, gathering: bool = False) -> str:

@@ -139,7 +139,9 @@ def locate(
     hold only what a template fills in and refused when they hold data, and
     so are the rows below a 以下空白 (``_rows_naming_nobody``).
     """
-    book = open_workbook(data, limits)
+    book = open_workbook(
+        data, limits, header=lambda grid: best_partial_match(grid, required) == required
+    )
     if isinstance(book, Refusal):
         return [refusal_problem(book)]
 

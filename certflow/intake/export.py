@@ -21,7 +21,7 @@ from certflow.identity import IdType, mask_person_id_numbers, parse_id_type
 from certflow.intake.cells import CellValue, clean_text
 from certflow.intake.consistency import Mismatch
 from certflow.intake.container import Refusal
-from certflow.intake.layout import header_key
+from certflow.intake.layout import Column, best_partial_match, header_key
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.vocabulary import FAIL_WORD, PASS_WORD, STATUS_NAMES
 from certflow.intake.workbook import Grid, open_workbook
@@ -140,7 +140,10 @@ def annotated_copy(
     listing = book.active
     assert listing is not None
 
-    opened = open_workbook(data, limits or IntakeLimits())
+    # Which document it is, the copy is not told: a CSV is read with commas
+    # when that reading names columns in one row, as the reader of each
+    # document does when it finds its header there.
+    opened = open_workbook(data, limits or IntakeLimits(), header=_names_columns)
     if not isinstance(opened, Refusal) and opened.sheets:
         named = next((p.sheet for p in problems if p.sheet), None)
         grid = next((g for g in opened.sheets if g.name == named), opened.sheets[0])
@@ -171,6 +174,11 @@ def annotated_copy(
 
 
 _LISTING_KEYS = ("number", "sheet", "row", "column", "value", "message")
+
+
+def _names_columns(grid: Grid) -> bool:
+    """Whether a row of ``grid`` names two columns or more of a document."""
+    return len(best_partial_match(grid, set(Column))) >= 2
 
 
 def _sheet_title(name: str) -> str:

@@ -17,6 +17,7 @@ from typing import cast
 
 import python_calamine
 
+from certflow.i18n import t
 from certflow.intake.cells import CellValue
 from certflow.intake.container import Format, Marks, Refusal, decode_text, sniff
 from certflow.intake.limits import IntakeLimits
@@ -74,14 +75,21 @@ class Workbook:
     sheets: list[Grid]
 
 
-def open_workbook(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
-    """Recognise, check and read ``data``; return its sheets or why it is refused."""
+def open_workbook(
+    data: bytes, limits: IntakeLimits, *, header: Callable[[Grid], bool] | None = None
+) -> Workbook | Refusal:
+    """Recognise, check and read ``data``; return its sheets or why it is refused.
+
+    ``header`` tells whether a grid holds the header of the document expected:
+    a CSV whose reading with commas holds it is read with commas, whatever
+    separator its lines suggest (``_read_csv``).
+    """
     marks = Marks()
     kind = sniff(data, limits, marks)
     if isinstance(kind, Refusal):
         return kind
     if kind is Format.CSV:
-        return _read_csv(data, limits)
+        return _read_csv(data, limits, header)
     return _read_spreadsheet(data, kind, limits, marks)
 
 
@@ -152,7 +160,17 @@ def _formula_cells(
     return cache(lambda: xlsx.cells(name, last_row))
 
 
-def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
+def _read_csv(
+    data: bytes, limits: IntakeLimits, header: Callable[[Grid], bool] | None
+) -> Workbook | Refusal:
+    """Read a CSV with the separator of its columns.
+
+    The comma comes first: a file whose comma reading holds the expected
+    ``header`` is a comma file, though its cells hold semicolons or tabs
+    enough to make its lines look otherwise (a 备注 of ``已缴费;已通知`` on
+    every row). Else the separator its lines tell (``_delimiter``), a ``;``
+    or tab file being read as its comma form is.
+    """
     text = decode_text(data)
     if isinstance(text, Refusal):
         return text
@@ -161,11 +179,33 @@ def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
     if not _SEPARATORS.search(text):
         return Refusal("unsupported_format", {})
     delimiter = _delimiter(text)
+    by_comma: list[list[CellValue]] | Refusal | None = None
+    if header is not None and delimiter != ",":
+        by_comma = _csv_rows(text, ",", limits)
+        if not isinstance(by_comma, Refusal) and header(Grid("CSV", by_comma)):
+            delimiter = ","
     if isinstance(delimiter, Refusal):
         return delimiter
     open_quote = _unclosed_quote(text)
     if open_quote is not None:
         return Refusal("csv_open_quote", {"line": open_quote})
+    rows = by_comma if delimiter == "," and by_comma is not None else None
+    if rows is None:
+        rows = _csv_rows(text, delimiter, limits)
+    if isinstance(rows, Refusal):
+        return rows
+    if delimiter != "," and (line := _decimal_comma_line(rows)) is not None:
+        return Refusal(
+            "csv_decimal_comma",
+            {"line": line, "separator": t(f"intake.separator_{_NAMES[delimiter]}")},
+        )
+    return Workbook(Format.CSV, [Grid("CSV", rows)])
+
+
+def _csv_rows(
+    text: str, delimiter: str, limits: IntakeLimits
+) -> list[list[CellValue]] | Refusal:
+    """The rows of ``text`` with ``delimiter`` between its columns."""
     cap = limits.max_sheet_rows
     rows: list[list[CellValue]] = []
     try:
@@ -175,9 +215,10 @@ def _read_csv(data: bytes, limits: IntakeLimits) -> Workbook | Refusal:
             rows.append(list(row))
     except csv.Error:
         return Refusal("damaged", {})
-    if delimiter == ";" and (line := _decimal_comma_line(rows)) is not None:
-        return Refusal("csv_decimal_comma", {"line": line})
-    return Workbook(Format.CSV, [Grid("CSV", rows)])
+    return rows
+
+
+_NAMES = {";": "semicolon", "\t": "tab"}
 
 
 def _delimiter(text: str) -> str | Refusal:
@@ -188,12 +229,16 @@ def _delimiter(text: str) -> str | Refusal:
     "Unicode 文本". ``csv.Sniffer``, told of these three only, names ``;``
     when the lines holding any of them hold it equally often and no comma or
     tab so; such a file is read as a comma one is (the same header is looked
-    for). Else
-    a tab when the first line has more tabs than commas, else a comma; a
-    file where ``;`` outnumbers them but no separator is regular is refused
-    (``csv_semicolons``): read with ``,`` every row would be one cell.
+    for). Else a tab when the first line has more tabs than commas, else a
+    comma; a file where ``;`` outnumbers them but no separator is regular is
+    refused (``csv_semicolons``): read with ``,`` every row would be one cell.
+    What the lines tell yields to the header: a file whose comma reading
+    holds the expected one is read with commas (``_read_csv``).
     """
-    head = text[:_SNIFFED].split("\n")
+    # Lines as Excel ends them (CRLF) would keep their "\r" cut on "\n":
+    # the sniffer, which looks for a quoted cell at a line's end, would not
+    # see one there.
+    head = text[:_SNIFFED].replace("\r\n", "\n").split("\n")
     if len(text) > _SNIFFED and len(head) > 1:
         head.pop()  # cut short: a line of the file, not the file's line
     # A line with no separator at all (a title the software did not pad)
@@ -217,8 +262,8 @@ def _delimiter(text: str) -> str | Refusal:
 
 
 def _decimal_comma_line(rows: list[list[CellValue]]) -> int | None:
-    """The first line (1-based) of a ``;`` file with a number written with a
-    decimal comma (``85,5``), or None.
+    """The first line (1-based) of a ``;`` or tab file with a number written
+    with a decimal comma (``85,5``), or None.
 
     Read as it is, such a score is no number (and ``1,200`` might be a
     thousand or one): the file is refused whole, rather than each of its

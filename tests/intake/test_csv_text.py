@@ -21,10 +21,14 @@ import pytest
 from openpyxl import load_workbook
 
 from certflow.intake import (
+    annotated_copy,
     national_platform_import,
     read_candidate_sign_in,
     read_score_summary,
 )
+from certflow.intake.container import Refusal
+from certflow.intake.limits import IntakeLimits
+from certflow.intake.workbook import open_workbook
 from certflow.invoice import read_invoice_details
 from tests.intake.conftest import SAMPLES
 from tests.intake.test_invoice_details import HONEST, csv_form
@@ -158,6 +162,76 @@ def test_a_comma_csv_with_semicolons_in_its_cells_stays_a_comma_csv() -> None:
     assert [r.admission_number for r in reading.rows] == [
         r.admission_number for r in expected.rows
     ]
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\n"])
+def test_semicolons_in_every_note_and_quoted_commas_keep_a_comma_csv(
+    ending: str,
+) -> None:
+    """Regression: a comma file whose every 备注 held ";" (已缴费;已通知) and
+    two of whose first lines quoted a note holding a comma was refused as
+    no_header (没有找到成绩汇总表的表头) when its lines ended as Excel ends
+    them (CRLF): the separator was guessed from lines that kept their "\r",
+    so the quoted cells never showed it, and ";" was taken."""
+    rows = [line for line in LINES[1:] if line]
+    notes = [
+        '"缺考,已通知;补考"' if index < 2 else "已缴费;已通知"
+        for index in range(len(rows))
+    ]
+    lines = [LINES[0], *(row + note for row, note in zip(rows, notes, strict=True))]
+    expected = read_score_summary(TEXT.encode("gbk"), PLAN)
+
+    data = (ending.join(lines) + ending).encode("gbk")
+
+    reading = read_score_summary(data, PLAN)
+    # Read by what its lines tell alone (no header looked for), as a mailed
+    # form is, it has its twelve columns too.
+    book = open_workbook(data, IntakeLimits())
+
+    assert reading.accepted, reading.problems[:3]
+    assert reading.rows == [
+        row.model_copy(update={"remark": note.strip('"')})
+        for row, note in zip(expected.rows, notes, strict=True)
+    ]
+    assert not isinstance(book, Refusal)
+    assert {len(row) for row in book.sheets[0].rows} == {12}
+
+
+def test_a_comma_csv_whose_header_is_found_is_read_with_commas() -> None:
+    """Whatever its lines suggest: a note on every row writing 'quoted' words
+    between semicolons makes them look separated by ";" to the guess, yet the
+    header read with commas is the summary's, and so is the copy of a refused
+    one, its problems marked in their cells."""
+    rows = [line for line in LINES[1:] if line]
+    rows[3] = rows[3].replace(",正常,", ",正长,", 1)
+    lines = [LINES[0], *(row + "缺考;'补考';已通知" for row in rows)]
+    data = ("\n".join(lines) + "\n").encode("gbk")
+
+    reading = read_score_summary(data, PLAN)
+
+    assert [(p.code, p.row) for p in reading.problems] == [("unknown_status", 5)]
+    copy = load_workbook(io.BytesIO(annotated_copy(data, reading.problems)))
+    assert [cell.value for cell in copy.worksheets[0][1]][:3] == [
+        "序号",
+        "考生姓名",
+        "证件类型",
+    ]
+    assert copy.worksheets[0]["L2"].value == "缺考;'补考';已通知"
+
+
+def test_decimal_commas_in_a_tab_separated_csv_give_one_clear_message() -> None:
+    """Regression: a tab-separated file (Excel's "Unicode 文本") whose
+    numbers have a decimal comma said "not a number" of every such score; it
+    is refused once, as one separated by semicolons is."""
+    lines = [
+        "\t".join(re.sub(r"^(\d+)\.(\d+)$", r"\1,\2", cell) for cell in line.split(","))
+        for line in LINES
+    ]
+
+    reading = read_score_summary("\r\n".join(lines).encode("utf-16"), PLAN)
+
+    assert [(p.code, p.row) for p in reading.problems] == [("csv_decimal_comma", 2)]
+    assert "制表符" in reading.problems[0].message
 
 
 def _semicolons(rows: list[list[str]]) -> bytes:

@@ -14,13 +14,15 @@ from certflow.intake import read_score_summary
 from certflow.models import PlanInfo, Problem
 from tests.intake.conftest import SAMPLES
 
-# Keys that are no sentence of their own: the documents' names, said inside
-# other messages, and the notes, joined into one sentence.
+# Keys that are no sentence of their own: the documents' names and a CSV's
+# separators, said inside other messages, and the notes, joined into one
+# sentence.
 _NOT_SENTENCES = (
     "intake.document_",
+    "invoice.document",
+    "intake.separator_",
     "intake.note_",
     "invoice.note_",
-    "invoice.document",
 )
 
 

@@ -260,7 +260,10 @@ async def test_a_supplement_holds_the_plan_until_settled_and_invoiced_anew(
         "BK-0301",
         FINANCE.person,
     )
-    assert {o.duty for o in status.owed} == {Duty.INVOICE_CORRECTION, Duty.APPROVAL}
+    # The invoice holds it now: owed by finance; nobody owes its gathering.
+    assert {o.duty for o in status.owed} == {Duty.INVOICE_CORRECTION}
+    assert status.payment_held is not None
+    assert status.payment_held.reason == "invoice"
     audit = await pool.fetch(
         "SELECT action, details FROM audit WHERE plan_id = $1 AND action = ANY($2)"
         " ORDER BY at, id",
@@ -471,6 +474,17 @@ async def _a_15th_pass(driver: PlanDriver, *, invoice: bool) -> str:
     return await _apply(driver, request_id)
 
 
+async def signed_off_owing_a_supplement(make_driver: Any) -> PlanDriver:
+    """A plan at 300.00 a head, 4200.00 confirmed and invoiced for 14, a
+    15th pass applied, then signed off: awaiting approval, its difference
+    (补缴 300.00) holding it out of every batch."""
+    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    await _a_15th_pass(driver, invoice=True)
+    await sign_off(driver)
+    await driver.wait_for(lambda s: s.stage == Stage.AWAITING_APPROVAL)
+    return driver
+
+
 async def _a_pass_then_an_absentee(
     make_driver: Any, **input_fields: Any
 ) -> tuple[PlanDriver, str, str]:
@@ -652,10 +666,8 @@ async def test_a_plan_with_an_open_difference_cancelled_is_held_no_more(
     site had to send its application again."""
     pool, _ = resources
     certflow = certflow_runner(worker_settings, client)
-    driver: PlanDriver = await make_driver(fee_per_candidate=Decimal("300.00"))
+    driver = await signed_off_owing_a_supplement(make_driver)
     plan_id = driver.plan.plan_id
-    await _a_15th_pass(driver, invoice=True)
-    await sign_off(driver)
     difference = (await driver.status()).payment.difference
     assert difference is not None
     text = difference_text(difference)

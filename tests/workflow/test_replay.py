@@ -35,7 +35,15 @@ which did so at its next wake (patch ``no-certificates-to-issue``, asked at
 each wake, said no on replay of the waits before). ``exam-plan-row-deadlines``
 is a plan run to its payment stage by the first release that kept the plan
 row's deadlines between stage changes (patch ``row-keeps-deadlines``, asked
-case by case). A code change
+case by case). ``exam-plan-held-before-gathering`` is a plan signed off with
+a payment difference open (OwedBy listing the tech dept for its gathering),
+settled, its invoice corrected, then cancelled before any gathering (the
+general manager mailed); ``exam-plan-held-by-partner`` a plan another plan of
+its joint payment held as it came to await approval, freed by it, then
+cancelled; ``exam-plan-held-by-partner-cancelled`` such a plan cancelled while
+held. All three were recorded by the release before such a plan owed nobody
+its gathering (patches ``gathering-owed-once-payment-frees`` and
+``cancel-tells-who-gathers``). A code change
 that would break the plans already running in production fails here first; when
 a change is meant to alter histories, it needs a patch (``workflow.patched``),
 not a new recording.
