@@ -38,7 +38,7 @@ TEST_2027 = ROOT / "tests" / "calendar" / "data" / "2027-test-schedule.toml"
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The files under tests/stack first: each of their tests starts whole stacks
-    and takes tens of seconds, so run in parallel (``./run test``) they are
+    and takes tens of seconds, so run in parallel (``CERTFLOW_TEST_WORKERS``) they are
     spread over the workers at the start instead of left to one at the end."""
     items.sort(key=lambda item: not item.nodeid.startswith("tests/stack/"))
 
