@@ -157,7 +157,15 @@ async def test_a_runs_last_action_leaves_the_row_to_the_next_run(
     events = await events_of_run_taking(driver, "confirm_score_summary")
     after = events[events.index("workflow_execution_update_accepted") :]
     assert "activity_task_scheduled:record_deadlines" not in after
-    assert after[-2:] == [
+    # A patch first asked at the hand-over (``bounded-carry``) records its
+    # marker and upserts TemporalChangeVersion there: commands of the same
+    # task, nothing the run waits for.
+    waited_for = [
+        e
+        for e in after
+        if e not in ("upsert_workflow_search_attributes", "marker_recorded")
+    ]
+    assert waited_for[-2:] == [
         "workflow_execution_update_completed",
         "workflow_execution_continued_as_new",
     ]
