@@ -523,6 +523,16 @@ class BatchDecisionRequest(Model):
     # Rejected plans sent back to stage 5-8: plan id -> the duties to redo.
     return_to: dict[str, list[Duty]] = Field(default_factory=dict)
 
+    def rejected_twice(self) -> str | None:
+        """The first plan ``rejections`` gives two reasons, which ``reject``
+        would hold one of without a word; None when each is given once."""
+        seen: set[str] = set()
+        for rejection in self.rejections:
+            if rejection.plan_id in seen:
+                return rejection.plan_id
+            seen.add(rejection.plan_id)
+        return None
+
 
 class BatchStatus(Model):
     batch_id: str

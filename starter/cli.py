@@ -3699,12 +3699,6 @@ async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
         )
         raise CliError(t("cli.refused", reason=reason))
     given: list[tuple[str, str]] = args.reject or []
-    named: set[str] = set()
-    for plan_id, _ in given:
-        if plan_id in named:
-            reason = t("batch.rejected_twice", plan_id=plan_id)
-            raise CliError(t("cli.refused", reason=reason))
-        named.add(plan_id)
     request = BatchDecisionRequest(
         actor=actor_of(args),
         approve_all=args.approve_all,
@@ -3713,6 +3707,9 @@ async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
         rejections=[Rejection(plan_id=p, reason=r) for p, r in given],
         return_to=returns_by_plan(args.returns or []),
     )
+    if (twice := request.rejected_twice()) is not None:
+        reason = t("batch.rejected_twice", plan_id=twice)
+        raise CliError(t("cli.refused", reason=reason))
     handle, current = await batch_handle(ctx, args.batch_id)
     if current.closed_empty:
         raise CliError(t("cli.batch_empty_closed", batch_id=current.batch_id))

@@ -700,14 +700,11 @@ def _check_rejections(decision: BatchDecisionRequest) -> None:
     """Refuse a plan given two reasons: ``reject`` would keep one of them
     without a word. ``rejections`` lists them as given (empty from a staff
     tool from before); they must be the reasons ``reject`` holds."""
-    seen: set[str] = set()
-    for rejection in decision.rejections:
-        if rejection.plan_id in seen:
-            raise ApplicationError(
-                t("batch.rejected_twice", plan_id=rejection.plan_id),
-                type="bad_argument",
-            )
-        seen.add(rejection.plan_id)
+    twice = decision.rejected_twice()
+    if twice is not None:
+        raise ApplicationError(
+            t("batch.rejected_twice", plan_id=twice), type="bad_argument"
+        )
     given = {r.plan_id: r.reason for r in decision.rejections}
     if decision.rejections and given != decision.reject:
         raise ApplicationError(t("batch.rejections_differ"), type="bad_argument")
