@@ -508,6 +508,18 @@ class Rejection(Model):
     reason: Reason
 
 
+def decision_role_refusal(role: Role) -> str | None:
+    """Why ``role`` may not decide an approval batch (the general manager
+    alone does), in the words a plan refuses a role; None when it may."""
+    if role is Role.GENERAL_MANAGER:
+        return None
+    return t(
+        "plan.wrong_role",
+        action=t("actions.approve_batch"),
+        allowed=t("roles.general_manager"),
+    )
+
+
 class BatchDecisionRequest(Model):
     """The general manager's decision on a batch: all, some, or none."""
 

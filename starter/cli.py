@@ -84,6 +84,7 @@ from certflow.actions import (
     SiteSignoffRequest,
     UploadRequest,
     batch_workflow_id,
+    decision_role_refusal,
     new_batch_id,
     plan_workflow_id,
 )
@@ -3691,13 +3692,9 @@ async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
     """
     # Another role is refused in the batch's words, before a site is asked
     # for its code (and before the batch is asked anything).
-    if _acting_role(args) is not Role.GENERAL_MANAGER:
-        reason = t(
-            "plan.wrong_role",
-            action=t("actions.approve_batch"),
-            allowed=t("roles.general_manager"),
-        )
-        raise CliError(t("cli.refused", reason=reason))
+    refusal = decision_role_refusal(_acting_role(args))
+    if refusal is not None:
+        raise CliError(t("cli.refused", reason=refusal))
     given: list[tuple[str, str]] = args.reject or []
     request = BatchDecisionRequest(
         actor=actor_of(args),

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         BatchStatus,
         BatchVerdict,
         batch_workflow_id,
+        decision_role_refusal,
         new_batch_id,
         plan_workflow_id,
     )
@@ -558,16 +559,9 @@ class ApprovalBatchWorkflow:
 
     @decide.validator
     def _check_decision(self, decision: BatchDecisionRequest) -> None:
-        if decision.actor.role is not Role.GENERAL_MANAGER:
-            raise ApplicationError(
-                t(
-                    "plan.wrong_role",
-                    action=t("actions.approve_batch"),
-                    allowed=t("roles.general_manager"),
-                ),
-                type="wrong_role",
-                non_retryable=True,
-            )
+        refusal = decision_role_refusal(decision.actor.role)
+        if refusal is not None:
+            raise ApplicationError(refusal, type="wrong_role", non_retryable=True)
         if self._decision is not None:
             raise ApplicationError(t("plan.already_done"), type="already_done")
         if not self._plan_ids or not self._ready:
