@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import re
 import signal
-import socket
 import sys
 import uuid
 import zlib
@@ -87,6 +86,7 @@ from starter.sample_plan import (
     sample_invoice_form,
     sample_plan,
 )
+from tests.ports import free_ports
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
 
 __all__ = [
@@ -291,15 +291,6 @@ def dev_server_on_free_ports(db_file: Path, **options: Any) -> DevServer:
         metrics_port=metrics_port,
         **options,
     )
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports, all held open until chosen."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 @contextlib.asynccontextmanager

@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.ports import free_port
+
 START_TIMEOUT = 15.0
 
 
@@ -36,12 +38,6 @@ def dovecot_binary() -> str | None:
     return shutil.which("dovecot") or (
         "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class DovecotServer:
@@ -58,7 +54,7 @@ class DovecotServer:
         self.binary = binary
         self.user = user
         self.password = password
-        self.port = _free_port()
+        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="certflow-dovecot-"))
         self.root.chmod(0o755)
         self.log = self.root / "dovecot.log"

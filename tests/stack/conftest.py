@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -10,16 +9,9 @@ import asyncpg
 import pytest
 
 from starter.embedded_pg import with_database
+from tests.ports import free_ports
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def _free_port() -> int:
-    # The port is released before use; a clash with another process in between
-    # is possible but rare, and shows as a clear "address in use" failure.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -28,7 +20,7 @@ def free_port() -> Callable[[], int]:
     given: set[int] = set()
 
     def take() -> int:
-        while (port := _free_port()) in given:
+        while (port := free_ports(1)[0]) in given:
             pass
         given.add(port)
         return port

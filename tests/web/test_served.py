@@ -26,6 +26,7 @@ from PIL import Image
 from certflow.config import Settings
 from certflow.privacy import id_number_tail, mask_id_number
 from starter.embedded_pg import with_database
+from tests.ports import free_port
 from tests.web.samples import LI_FEN, WANG, Issued
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,13 +54,6 @@ class Served:
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
