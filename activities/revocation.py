@@ -36,7 +36,7 @@ from certflow.privacy import (
     holds_name,
     mask_id_numbers_in,
 )
-from certflow.text import is_hidden, visible
+from certflow.text import is_hidden, visible, without_hidden
 from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,35 @@ REVOKED_TEMPLATE = "certificate_revoked"
 REVOKED_TOLD = (Role.INFO_CENTER, Role.SITE)
 # The failure type of a revocation's mail the staff tool could not start.
 MAIL_NOT_STARTED = "mail_not_started"
+
+
+async def _other_candidate_named(
+    conn: asyncpg.Connection, reason: str, holder: asyncpg.Record
+) -> str | None:
+    """What of another candidate of the holder's plan ``reason`` holds (their
+    full name, admission number or document number), as the refusal names
+    it, or None.
+
+    Only the full name of another: a surname or given name alone is in too
+    many words of a reason (the holder's own are refused, they are known to
+    be theirs).
+    """
+    others = await conn.fetch(
+        "SELECT DISTINCT name, admission_number, id_number FROM scores"
+        " WHERE plan_id = $1 AND admission_number <> $2",
+        holder["plan_id"],
+        holder["admission_number"],
+    )
+    read = "".join(without_hidden(reason).split())
+    for other in others:
+        name = "".join(without_hidden(other["name"]).split())
+        if len(name) >= 2 and name in read:
+            return t("revocation.other_candidate.name")
+        if holds_code(reason, other["admission_number"]):
+            return t("revocation.other_candidate.admission_number")
+        if holds_code(reason, other["id_number"]):
+            return t("revocation.other_candidate.document_number")
+    return None
 
 
 class RevocationError(ValueError):
@@ -113,7 +142,9 @@ async def revoke(
     Raises :class:`RevocationError` for an empty reason, one longer than a
     reason may be or holding a character that shows as nothing or turns the
     text around (``certflow.free_text``; the reason is published), one holding
-    an ID number or the holder's name, admission number or document number, an
+    an ID number or the holder's name, admission number or document number
+    (or the full name, admission number or document number of another
+    candidate of the plan: a mix-up's reason names them as easily), an
     unknown number, a certificate already revoked, or a date before the
     certificate was issued. Neither a number nor the name is repeated.
     The row update and its audit row commit together.
@@ -150,6 +181,13 @@ async def revoke(
         if holds_code(reason, row["id_number"]):
             # A passport's or a permit's number, which no ID-number shape finds.
             raise RevocationError(t("revocation.reason_holds_document_number"))
+        # A reason telling of a mix-up names the other candidate just as
+        # easily ("与准考证号…互换"): anyone of the plan, passed or not.
+        other = await _other_candidate_named(conn, reason, row)
+        if other is not None:
+            raise RevocationError(
+                t("revocation.reason_holds_other_candidate", what=other)
+            )
         hidden = sorted({ch for ch in reason if is_hidden(ch)})
         if hidden:
             # Published, a right-to-left override would turn the text after

@@ -362,3 +362,51 @@ async def test_a_code_is_found_as_a_number_of_its_own_only() -> None:
     assert not holds_code("证书编号 ZCX2026QCYY2000003 重复", "2000003")
     assert not holds_code("第 12 批", "12")
     assert not holds_code("成绩更正", "")
+
+
+@pytest.mark.parametrize(
+    ("reason", "what"),
+    [
+        ("与准考证号A004考生成绩互换", "准考证号"),  # one who did not pass
+        ("与 a-001 成绩串号", "准考证号"),  # typed in groups, in another case
+        ("与赵六成绩互换", "姓名"),
+        ("与赵 六成绩互换", "姓名"),  # typed with a space
+        ("与黎芬成绩串号", "姓名"),  # one who holds certificates of her own
+        ("与考生11010519491231002X串号", "证件号码"),
+    ],
+)
+async def test_a_reason_naming_another_candidate_of_the_plan_is_refused(
+    web_pool: asyncpg.Pool, issued: Issued, reason: str, what: str
+) -> None:
+    """Review: a reason telling of a mix-up ("与准考证号…考生成绩互换")
+    published the other candidate's admission number or name beside the
+    revoked certificate's number, where only the holder's were refused."""
+    said = await refused_revocation(web_pool, issued.of(WANG), reason)
+
+    if what == "证件号码":  # an ID number's shape is refused whoever's it is
+        assert said == t("revocation.reason_holds_id_number")
+    else:
+        assert said == t("revocation.reason_holds_other_candidate", what=what)
+    assert "A004" not in said and "赵六" not in said and "黎芬" not in said
+
+
+async def test_a_passport_number_of_another_candidate_is_refused(
+    web_pool: asyncpg.Pool, issued: Issued
+) -> None:
+    await web_pool.execute(
+        "INSERT INTO scores (plan_id, admission_number, module_code, name, id_type,"
+        " id_number, status, passed, source_version, updated_at)"
+        " VALUES ($1, 'A009', '1-1', 'JOHN SMITH', 'passport', 'E98765432',"
+        " 'absent', false, 1, now())",
+        PLAN_A.plan_id,
+    )
+    try:
+        said = await refused_revocation(
+            web_pool, issued.of(WANG), "与护照 E9876 5432 考生串号"
+        )
+    finally:
+        await web_pool.execute(
+            "DELETE FROM scores WHERE plan_id = $1 AND admission_number = 'A009'",
+            PLAN_A.plan_id,
+        )
+    assert said == t("revocation.reason_holds_other_candidate", what="证件号码")
