@@ -31,6 +31,7 @@ from certflow.identity import (
     staff_key,
 )
 from certflow.privacy import holds_id_number
+from certflow.text import is_hidden
 
 
 class Model(BaseModel):
@@ -145,6 +146,28 @@ def no_id_number(value: Any) -> Any:
 NoIdNumber = BeforeValidator(no_id_number)
 
 
+def no_hidden(value: Any) -> Any:
+    """Refuse a text holding a hidden character (error type ``hidden``).
+
+    A new plan's names and codes are printed on its certificates, shown in
+    every mail and matched against the site's records: a zero-width space
+    makes ``S01`` another code than the site's, a right-to-left override turns
+    the module's name around on the certificate. What leads or trails the text
+    is no matter: it is stripped as spaces are.
+    """
+    if isinstance(value, str):
+        hidden = dict.fromkeys(ch for ch in value.strip() if is_hidden(ch))
+        if hidden:
+            chars = "、".join(f"U+{ord(ch):04X}" for ch in hidden)
+            raise PydanticCustomError(
+                "hidden", "holds hidden characters {chars}", {"chars": chars}
+            )
+    return value
+
+
+NoHidden = BeforeValidator(no_hidden)
+
+
 # The texts a plan cannot do without hold something other than spaces.
 # The longest name a plan holds (a site's, a certificate's, a module's). Real
 # ones stay below 40 characters; a longer text is a paste of something else,
@@ -158,6 +181,7 @@ PlanText = Annotated[
         strip_whitespace=True, min_length=1, max_length=PLAN_TEXT_MAX_LENGTH
     ),
     NoIdNumber,
+    NoHidden,
 ]
 PlanCode = Annotated[
     str,
@@ -165,6 +189,7 @@ PlanCode = Annotated[
         strip_whitespace=True, min_length=1, max_length=PLAN_CODE_MAX_LENGTH
     ),
     NoIdNumber,
+    NoHidden,
 ]
 # An evaluator by staff id (``certflow.identity``), never by name nor by ID
 # number.

@@ -52,6 +52,7 @@ _KINDS: dict[str, tuple[str, ...]] = {
     "not_a_table": ("dict_type", "model_type", "model_attributes_type"),
     "not_a_duration": ("time_delta_parsing", "time_delta_type"),
     "id_number": ("id_number",),
+    "hidden": ("hidden",),
     "repeated_staff_id": ("repeated_staff_id",),
     "lead_as_evaluator": ("lead_as_evaluator_staff_id",),
 }

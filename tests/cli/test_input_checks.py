@@ -179,6 +179,39 @@ async def test_a_site_name_past_the_limit_is_refused_naming_flag_and_limit(
     assert not await plan_exists(client, new_driver.plan.plan_id)
 
 
+@pytest.mark.parametrize(
+    ("flag", "field", "value", "chars"),
+    [
+        ("--module-name", "module_name", "汽车动力\u202e与驱动", "U+202E"),
+        ("--site-code", "site_code", "S01\u200b", "U+200B"),
+        ("--site-name", "site_name", "测试\n学院", "U+000A"),
+        ("--certificate", "certificate", "汽车\u00ad运用\u2066", "U+00AD、U+2066"),
+    ],
+    ids=["override", "zero-width-space", "line-break", "soft-hyphen-isolate"],
+)
+async def test_a_plan_text_holding_a_hidden_character_is_refused_naming_it(
+    settings: Settings, flag: str, field: str, value: str, chars: str
+) -> None:
+    """Review: ``plan start --module-name`` with a right-to-left override
+    pasted in was taken; the module's name is printed on every certificate,
+    and a zero-width space after the site code made it another site's."""
+    plan = sample_plan(date.today(), unique_plan_id())
+
+    outcome = await certflow_runner(settings, None)(
+        *with_flag(start_argv(plan), flag, value)
+    )
+
+    assert outcome.status == 2
+    assert outcome.out.strip() == t(
+        "cli.plan_field_invalid",
+        field=t(f"cli.plan_fields.{field}"),
+        flag=flag,
+        problem=t("validation.hidden", chars=chars),
+    )
+    # Spaces around a text are no matter: stripped as always.
+    assert NewPlanInfo.model_validate({**plan.model_dump(), field: " S01\t"})
+
+
 async def test_a_site_name_at_the_limit_and_staff_ids_start_the_plan(
     certflow: Certflow, new_driver: PlanDriver, client: Client
 ) -> None:
