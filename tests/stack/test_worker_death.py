@@ -97,8 +97,15 @@ async def _attempt_started(client: Client, workflow_id: str, activity: str) -> i
 
 
 async def _waiting_on_lock(admin: asyncpg.Connection) -> None:
-    """Wait until another session waits for a lock: the attempt is mid-write."""
+    """Wait until another session waits for a lock: the attempt is mid-write.
+
+    ``admin`` holds the lock in an open transaction, and PostgreSQL keeps the
+    sessions it showed a transaction once until the transaction ends: the
+    snapshot is dropped before each look, or a first look taken before the
+    attempt reached its write (on a loaded machine) would be all it saw.
+    """
     for _ in range(300):
+        await admin.execute("SELECT pg_stat_clear_snapshot()")
         waiting = await admin.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
             " AND datname = current_database() AND pid <> pg_backend_pid()"
