@@ -238,18 +238,43 @@ class MailSink:
         await self.stop()
 
 
+class MaildirReader:
+    """The messages of one maildir, oldest first, each file read only once.
+
+    A delivered message's file never changes (the sink writes it aside and
+    moves it in whole), so what was parsed is kept, and each call reads only
+    the files that came since. A reader asked again and again while mail
+    arrives (a test waiting for one, the demo) then costs what the new mail
+    costs: parsing the whole folder each time grew with every message the
+    folder ever took, seconds per look after a few thousand.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._parser = email.parser.BytesParser(policy=email.policy.default)
+        # By maildir key: (delivery time, key, the message).
+        self._read: dict[str, tuple[float, str, EmailMessage]] = {}
+
+    def __call__(self) -> list[EmailMessage]:
+        if not self.folder.is_dir():
+            return []
+        box = mailbox.Maildir(self.folder, create=False)
+        keys = box.keys()
+        for key in keys:
+            if key not in self._read:
+                # get_date() is the delivery time; the key breaks ties in
+                # arrival order.
+                delivered = box.get_message(key).get_date()
+                message = self._parser.parsebytes(box.get_bytes(key))
+                self._read[key] = (delivered, key, message)
+        present = set(keys)
+        entries = sorted(entry for key, entry in self._read.items() if key in present)
+        return [message for _, _, message in entries]
+
+
 def read_maildir(folder: Path) -> list[EmailMessage]:
     """Return the messages of one maildir, oldest first."""
-    if not folder.is_dir():
-        return []
-    box = mailbox.Maildir(folder, create=False)
-    entries = []
-    for key in box.keys():
-        # get_date() is the delivery time; the key breaks ties in arrival order.
-        entries.append((box.get_message(key).get_date(), key, box.get_bytes(key)))
-    entries.sort()
-    parser = email.parser.BytesParser(policy=email.policy.default)
-    return [parser.parsebytes(raw) for _, _, raw in entries]
+    return MaildirReader(folder)()
 
 
 def read_messages(root: Path) -> list[EmailMessage]:

@@ -179,11 +179,19 @@ async def client(
             yield env.client
 
 
-@pytest.fixture
-def sink_messages(mail_sink: MailSink) -> Iterator[Any]:
-    from starter.smtp_sink import read_messages
+@pytest.fixture(scope="session")
+def sink_reader(mail_sink: MailSink) -> Any:
+    """Reads the session's sink, each message once for the whole session: the
+    sink keeps every mail of every test, thousands by the end."""
+    from starter.smtp_sink import ALL_FOLDER, MaildirReader
 
-    yield lambda: read_messages(mail_sink.root)
+    return MaildirReader(mail_sink.root / ALL_FOLDER)
+
+
+@pytest.fixture
+def sink_messages(sink_reader: Any) -> Iterator[Any]:
+    """Call it for every message the session's sink has received, oldest first."""
+    yield sink_reader
 
 
 async def replay_all(handles: list[Any]) -> None:

@@ -19,7 +19,9 @@ import pytest
 from certflow.arguments import about
 from certflow.i18n import t
 from starter.smtp_sink import (
+    ALL_FOLDER,
     MAX_MESSAGE_BYTES,
+    MaildirReader,
     MailSink,
     body_text,
     main,
@@ -83,6 +85,50 @@ async def test_mail_is_kept_in_all_and_in_the_addressed_mailbox(tmp_path: Path) 
     # Kept private to the user: mails carry names and ID numbers.
     stored = [p for p in (*root.rglob("*"), *exam_box.rglob("*")) if p.is_file()]
     assert stored and all(p.stat().st_mode & 0o077 == 0 for p in stored)
+
+
+def _note(subject: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = EXAM
+    message["To"] = "finance@certflow.example.org"
+    message["Subject"] = subject
+    message.set_content("正文")
+    return message
+
+
+@pytest.mark.timeout(60)
+async def test_a_reader_asked_again_reads_only_the_mail_that_came_since(
+    tmp_path: Path,
+) -> None:
+    """The tests' sink keeps every mail of the session, and a test waiting for
+    one looked every tenth of a second, parsing the whole folder each time:
+    late in the run each look took seconds, and the suite grew by minutes."""
+    root = tmp_path / "mailbox"
+    reader = MaildirReader(root / ALL_FOLDER)
+    assert reader() == []
+    async with MailSink("127.0.0.1", 0, root) as sink:
+        for subject in ("first", "second"):
+            await aiosmtplib.send(_note(subject), hostname="127.0.0.1", port=sink.port)
+        first = reader()
+        # A file read once is not read again: changed on disk, it reads as it was.
+        box = Maildir(root / ALL_FOLDER, create=False)
+        kept = next(key for key in box.keys() if box[key]["subject"] == "first")
+        path = root / ALL_FOLDER / box._lookup(kept)  # type: ignore[attr-defined]
+        delivered = path.stat()
+        path.write_bytes(path.read_bytes().replace(b"first", b"FIRST"))
+        os.utime(path, ns=(delivered.st_atime_ns, delivered.st_mtime_ns))
+        await aiosmtplib.send(_note("third"), hostname="127.0.0.1", port=sink.port)
+        again = reader()
+
+    assert [m["subject"] for m in first] == ["first", "second"]
+    assert [m["subject"] for m in again] == ["first", "second", "third"]
+    assert again[0] is first[0] and again[1] is first[1]
+    # As a fresh read of the folder orders them, which reads every file.
+    fresh = read_messages(root)
+    assert [m["subject"] for m in fresh] == ["FIRST", "second", "third"]
+    # A message taken out of the folder is no longer listed.
+    box.remove(kept)
+    assert [m["subject"] for m in reader()] == ["second", "third"]
 
 
 @pytest.mark.timeout(60)
