@@ -49,15 +49,13 @@ from pydantic import BaseModel
 
 from certflow.i18n import t, t_or
 from certflow.mail_address import MAIL_ADDRESS_MAX_LENGTH
-from certflow.text import as_seen, is_hidden, line_feeds
+from certflow.text import as_seen, code_points, is_hidden, line_feeds
 
 # The characters a multi-line text keeps: its line feeds (a CR LF or a CR
 # read as one) and tabs.
 _LAYOUT = frozenset("\n\t")
 # What breaks a text of one line (or moves along it): said as such.
 _BREAKS = frozenset("\r\n\t")
-# How many of the hidden characters found a refusal names.
-_NAMED = 5
 
 
 @dataclass(frozen=True)
@@ -92,11 +90,8 @@ class TextBound:
             return None
         if not self.multiline and set(hidden) <= _BREAKS:
             return t("free_text.one_line", field=field)
-        codes = [f"U+{ord(ch):04X}" for ch in dict.fromkeys(hidden)]
-        if len(codes) > _NAMED:
-            codes = [*codes[:_NAMED], "…"]
         key = "free_text.hidden_lines" if self.multiline else "free_text.hidden"
-        return t(key, field=field, chars="、".join(codes))
+        return t(key, field=field, chars=code_points(hidden))
 
     def hides(self, ch: str) -> bool:
         """Whether ``ch`` is refused: hidden, and no line feed or tab of a

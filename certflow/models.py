@@ -31,7 +31,7 @@ from certflow.identity import (
     staff_key,
 )
 from certflow.privacy import holds_id_number
-from certflow.text import is_hidden
+from certflow.text import code_points, is_hidden
 
 
 class Model(BaseModel):
@@ -156,11 +156,12 @@ def no_hidden(value: Any) -> Any:
     is no matter: it is stripped as spaces are.
     """
     if isinstance(value, str):
-        hidden = dict.fromkeys(ch for ch in value.strip() if is_hidden(ch))
+        hidden = [ch for ch in value.strip() if is_hidden(ch)]
         if hidden:
-            chars = "、".join(f"U+{ord(ch):04X}" for ch in hidden)
             raise PydanticCustomError(
-                "hidden", "holds hidden characters {chars}", {"chars": chars}
+                "hidden",
+                "holds hidden characters {chars}",
+                {"chars": code_points(hidden)},
             )
     return value
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 # Full-width ASCII (U+FF01..U+FF5E) and the ideographic space map onto ASCII.
@@ -112,6 +113,21 @@ def is_hidden(ch: str) -> bool:
     return unicodedata.category(ch) in _HIDDEN_CATEGORIES
 
 
+def code_point(ch: str) -> str:
+    """``ch`` named as Unicode charts name it: ``U+202E``."""
+    return f"U+{ord(ch):04X}"
+
+
+def code_points(chars: Iterable[str], most: int = 5) -> str:
+    """The distinct characters of ``chars`` by code point, in order of first
+    appearance, for a message saying which characters were refused:
+    ``U+200B、U+202E``; past ``most`` of them an ellipsis stands for the rest."""
+    named = [code_point(ch) for ch in dict.fromkeys(chars)]
+    if len(named) > most:
+        named = [*named[:most], "…"]
+    return "、".join(named)
+
+
 def visible(text: str) -> str:
     """``text`` with each hidden character (but a line feed or a tab) shown as
     its code point: ``<U+202E>``.
@@ -124,7 +140,7 @@ def visible(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(
-        f"<U+{ord(ch):04X}>" if ch not in _LAYOUT and is_hidden(ch) else ch
+        f"<{code_point(ch)}>" if ch not in _LAYOUT and is_hidden(ch) else ch
         for ch in text
     )
 
