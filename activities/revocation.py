@@ -32,11 +32,12 @@ from certflow.i18n import t
 from certflow.models import Role
 from certflow.privacy import (
     holds_code,
+    holds_full_name,
     holds_id_number,
     holds_name,
     mask_id_numbers_in,
 )
-from certflow.text import is_hidden, visible, without_hidden
+from certflow.text import is_hidden, visible
 from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,8 @@ async def _other_candidate_named(
         holder["plan_id"],
         holder["admission_number"],
     )
-    read = "".join(without_hidden(reason).split())
     for other in others:
-        name = "".join(without_hidden(other["name"]).split())
-        if len(name) >= 2 and name in read:
+        if holds_full_name(reason, other["name"]):
             return t("revocation.other_candidate.name")
         if holds_code(reason, other["admission_number"]):
             return t("revocation.other_candidate.admission_number")

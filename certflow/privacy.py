@@ -96,6 +96,12 @@ def name_initial(value: str) -> str:
     return f"{text[0].upper()}某" if text else text
 
 
+def _read_for_names(text: str) -> str:
+    """``text`` as names are looked for in it: without spaces or hidden
+    characters (``黎 芬``, ``黎\u200b芬`` are ``黎芬``)."""
+    return "".join(without_hidden(text).split())
+
+
 def name_parts(name: str) -> list[str]:
     """What of a person's name names them in a public text, longest first.
 
@@ -106,7 +112,7 @@ def name_parts(name: str) -> list[str]:
     two characters or more. A single character alone (黎芬's 芬) is no part:
     it is in too many words.
     """
-    text = "".join(without_hidden(name).split())
+    text = _read_for_names(name)
     parts = {text}
     if "·" in text or "•" in text:
         parts.update(part for part in re.split(r"[·•]", text) if len(part) >= 2)
@@ -120,8 +126,17 @@ def name_parts(name: str) -> list[str]:
 def holds_name(text: str, name: str) -> bool:
     """Whether ``text`` holds the person called ``name``: any of
     :func:`name_parts`, read without spaces or hidden characters."""
-    read = "".join(without_hidden(text).split())
+    read = _read_for_names(text)
     return any(part in read for part in name_parts(name))
+
+
+def holds_full_name(text: str, name: str) -> bool:
+    """Whether ``text`` holds ``name`` whole, read as :func:`holds_name` reads
+    it. For a person other than the one a text is about: their surname or
+    given name alone is in too many words. A name of one character is never
+    found."""
+    whole = _read_for_names(name)
+    return len(whole) >= 2 and whole in _read_for_names(text)
 
 
 # A code shorter than this (an admission number such as ``A1``) stands in too

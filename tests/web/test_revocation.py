@@ -24,7 +24,7 @@ from certflow.config import Settings
 from certflow.i18n import t
 from certflow.identity import is_or_holds_id_number, mask_person_id_numbers
 from certflow.models import Role
-from certflow.privacy import holds_code, holds_id_number, holds_name
+from certflow.privacy import holds_code, holds_full_name, holds_id_number, holds_name
 from tests.web.samples import AILI, PLAN_A, SUN, WANG, Holder, Issued
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -306,6 +306,20 @@ async def test_a_reason_naming_somebody_else_or_one_character_is_no_name() -> No
     assert not holds_name("考生芬", "黎芬")  # one character alone is in many words
     assert holds_name("欧阳娜成绩更正", "欧阳娜娜")
     assert holds_name("娜娜成绩更正", "欧阳娜娜")
+
+
+async def test_another_candidate_is_found_by_the_full_name_alone() -> None:
+    """Another candidate's name is read as the holder's is (without spaces or
+    hidden characters), but only whole: their surname or given name alone is
+    in too many words of a reason."""
+    assert holds_full_name("与赵 六成绩互换", "赵六")
+    assert holds_full_name("与赵\u200b六成绩互换", "赵 六")
+    assert holds_full_name("与买买提·艾力串号", "买买提·艾力")
+    assert not holds_full_name("与赵老师核实", "赵六")
+    assert not holds_full_name(
+        "娜娜成绩更正", "欧阳娜娜"
+    )  # the holder's part, not whole
+    assert not holds_full_name("成绩更正六", "六")  # one character is in many words
 
 
 @pytest.mark.parametrize(
