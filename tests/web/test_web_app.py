@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import socket
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -31,6 +30,7 @@ from certflow.certificates.pdf import payload_bytes
 from certflow.config import ConfigError, Settings
 from certflow.privacy import mask_id_number
 from tests.cli.test_database_refusals import CLOSED, refusing
+from tests.ports import free_ports
 from tests.web.samples import (
     AILI,
     FAILED,
@@ -1122,7 +1122,7 @@ async def test_the_status_list_with_the_database_away_is_a_json_error(
     # A pool that opens its connections on demand, at a port where nothing
     # listens: the database is away.
     away = await asyncpg.create_pool(
-        f"postgresql://postgres@127.0.0.1:{unused_port()}/certflow", min_size=0
+        f"postgresql://postgres@127.0.0.1:{free_ports(1)[0]}/certflow", min_size=0
     )
     app = create_app(web_settings, away)
     transport = httpx.ASGITransport(app=app, client=("198.51.100.8", 1))
@@ -1150,7 +1150,7 @@ async def test_a_page_with_the_database_away_is_503_with_retry_after(
         if database == "closed":
             url = await stack.enter_async_context(refusing(CLOSED, tmp_path))
         else:
-            url = f"postgresql://postgres@127.0.0.1:{unused_port()}/certflow"
+            url = f"postgresql://postgres@127.0.0.1:{free_ports(1)[0]}/certflow"
         # Connections opened on demand, as a running service's pool does.
         away = await asyncpg.create_pool(url, min_size=0)
         app = create_app(web_settings, away)
@@ -1162,13 +1162,6 @@ async def test_a_page_with_the_database_away_is_503_with_retry_after(
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "30"
     assert "服务暂时出现问题，请稍后再试" in answer.text
-
-
-def unused_port() -> int:
-    """A loopback port nothing listens on (bound, then closed again)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.parametrize(
