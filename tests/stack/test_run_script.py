@@ -67,3 +67,63 @@ def test_without_a_policy_one_stops_services_for_the_install_only(
 
     assert "exit 101" in seen.read_text()
     assert not policy.exists()
+
+
+# Counts the workflow modules a sandbox compiles from source when it imports
+# ExamPlanWorkflow, as a worker does for each workflow run.
+_SANDBOX_COMPILES = """
+import asyncio
+import importlib._bootstrap_external as external
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.workflow import _Definition
+from workflows.exam_plan import ExamPlanWorkflow
+
+compiled = []
+source_to_code = external.SourceLoader.source_to_code
+def counting(self, data, path, **kw):
+    compiled.append(path)
+    return source_to_code(self, data, path, **kw)
+external.SourceLoader.source_to_code = counting
+async def sandbox():
+    defn = _Definition.must_from_class(ExamPlanWorkflow)
+    SandboxedWorkflowRunner().prepare_workflow(defn)
+asyncio.run(sandbox())
+print(sum("workflows" in str(path) for path in compiled))
+"""
+
+
+def test_the_workflow_sandbox_finds_the_bytecode_run_compiles(tmp_path: Path) -> None:
+    """With no bytecode written at run time (PYTHONDONTWRITEBYTECODE, as the
+    worker's image sets it), each workflow run's sandbox compiled the workflow
+    modules from source again: about 50 ms each, for every plan and every
+    replay. ``./run`` compiles them once before a demo or a test run."""
+    env = {
+        **os.environ,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPYCACHEPREFIX": str(tmp_path / "bytecode"),
+    }
+
+    def compiles() -> int:
+        probe = subprocess.run(
+            [".venv/bin/python", "-c", _SANDBOX_COMPILES],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return int(probe.stdout.split()[-1])
+
+    assert compiles() > 0  # nothing cached where this run looks
+
+    subprocess.run(
+        ["bash", "-c", "source ./run && bytecode"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+    assert compiles() == 0
