@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, timedelta
+from functools import cache
 from importlib.metadata import version
 
 from holidays import HolidayBase, country_holidays
@@ -60,12 +61,28 @@ def package_schedules(years: Iterable[int] | None = None) -> list[YearSchedule]:
             f"{sorted(unofficial)}; it knows {min(known)}-{max(known)}"
         )
 
-    # A notice may move days of the year before (the 2002 notice made 29 and 30
-    # December 2001 working days), so each year is read with the next one loaded.
-    loaded = sorted(wanted | {year + 1 for year in wanted if year + 1 in known})
-    china = country_holidays("CN", years=loaded)
+    # Copies: the schedules are the process's, the caller's may be changed.
+    return [
+        schedule.model_copy(deep=True)
+        for schedule in _official_schedules()
+        if schedule.year in wanted
+    ]
+
+
+@cache
+def _official_schedules() -> tuple[YearSchedule, ...]:
+    """Every official year's schedule, read from the package once a process.
+
+    Reading them takes some 40 ms, on the worker's event loop at every
+    working-day question, and the installed package does not change under a
+    running process. A notice may move days of the year before (the 2002
+    notice made 29 and 30 December 2001 working days): every year is read
+    with the next one loaded.
+    """
+    known = sorted(official_years())
+    china = country_holidays("CN", years=known)
     source = package_source()
-    return [_year_schedule(china, year, source) for year in sorted(wanted)]
+    return tuple(_year_schedule(china, year, source) for year in known)
 
 
 def _year_schedule(china: HolidayBase, year: int, source: str) -> YearSchedule:

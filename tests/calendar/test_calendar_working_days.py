@@ -14,6 +14,7 @@ from certflow.calendar import (
     UnknownYear,
     WorkingCalendar,
     YearSchedule,
+    package,
 )
 from certflow.calendar.package import official_years
 from certflow.models import Problem
@@ -49,6 +50,31 @@ def test_package_years_are_the_official_ones_only() -> None:
 def test_asking_for_an_unofficial_year_from_the_package_is_refused() -> None:
     with pytest.raises(ValueError, match="2027"):
         WorkingCalendar.from_holidays_package([2026, 2027])
+
+
+def test_the_package_is_read_once_and_each_caller_gets_its_own_schedules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every working-day question built the package's schedules of all its
+    years anew, day by day: some 40 ms of the worker's event loop each time."""
+    reads: list[object] = []
+
+    def counted(*args: object, **kwargs: object) -> holidays.HolidayBase:
+        reads.append(args)
+        return holidays.country_holidays(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(package, "country_holidays", counted)
+    package._official_schedules.cache_clear()
+    try:
+        first = package.package_schedules()
+        first[-1].holidays.clear()  # a caller's change is the caller's own
+        again = package.package_schedules([first[-1].year])
+        WorkingCalendar.from_holidays_package()
+    finally:
+        package._official_schedules.cache_clear()
+
+    assert len(reads) == 1
+    assert again[0].holidays
 
 
 def test_package_schedules_keep_the_package_status_of_every_day(
