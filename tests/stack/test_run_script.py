@@ -127,3 +127,25 @@ def test_the_workflow_sandbox_finds_the_bytecode_run_compiles(tmp_path: Path) ->
     )
 
     assert compiles() == 0
+
+
+def test_a_file_that_cannot_be_compiled_ahead_leaves_the_run_going(
+    tmp_path: Path,
+) -> None:
+    """Compiling ahead is only a saving: a file it cannot compile (or write
+    the bytecode of) is left to the run, which says why, with a note."""
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "broken.py").write_text("def (\n")
+
+    done = subprocess.run(
+        ["bash", "-c", f"source {ROOT / 'run'} && bytecode && echo went-on"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.stdout.split() == ["went-on"]
+    assert "Note:" in done.stderr
