@@ -4124,6 +4124,19 @@ def _clock_days(text: str) -> int:
     return days
 
 
+def _calendar_year(text: str) -> int:
+    """``calendar show YEAR``: a year of four digits. A longer number (an ID
+    number typed in the wrong place) went to the database as it was, which
+    refused it with a traceback repeating it whole."""
+    try:
+        year = int(text)
+    except ValueError:
+        year = 0
+    if not 1000 <= year <= 9999:
+        raise argparse.ArgumentTypeError(t("cli.calendar_year", value=shown(text)))
+    return year
+
+
 async def show_clock(ctx: Context, args: argparse.Namespace) -> int:
     """Print the clock of the Temporal server: a training one, or the wall clock."""
     from starter.training import training_now
@@ -4932,7 +4945,7 @@ def build_parser() -> argparse.ArgumentParser:
     load, helps = leaf(("calendar", "load"), load_calendar)
     load.add_argument("file", type=Path, metavar="FILE", help=helps("file"))
     shown, helps = leaf(("calendar", "show"), show_calendar)
-    shown.add_argument("year", type=int, metavar="YEAR", help=helps("year"))
+    shown.add_argument("year", type=_calendar_year, metavar="YEAR", help=helps("year"))
 
     leaf(("clock", "show"), show_clock)
     advance, helps = leaf(("clock", "advance"), advance_clock)

@@ -414,10 +414,27 @@ async def test_a_number_typed_in_full_width_digits_is_read_as_every_number_is() 
         ),
         (
             [*ADMIN, "calendar", "show", "二〇二七"],
-            t("cli.usage_bad_int", what="YEAR", value="'二〇二七'"),
+            "参数 YEAR：" + t("cli.calendar_year", value="二〇二七"),
+        ),
+        (
+            # Trial: out of the database's range, the look-up failed with a
+            # traceback; an ID number typed there was repeated whole.
+            [*ADMIN, "calendar", "show", "99999999999999999999"],
+            "参数 YEAR：" + t("cli.calendar_year", value="99999999999999999999"),
+        ),
+        (
+            [*ADMIN, "calendar", "show", "27"],
+            "参数 YEAR：" + t("cli.calendar_year", value="27"),
         ),
     ],
-    ids=["letters", "zero", "superscript", "year-in-words"],
+    ids=[
+        "letters",
+        "zero",
+        "superscript",
+        "year-in-words",
+        "year-too-big",
+        "year-of-two-digits",
+    ],
 )
 async def test_a_number_that_is_none_says_what_number_is_wanted(
     argv: list[str], said: str, capsys: pytest.CaptureFixture[str]

@@ -213,6 +213,22 @@ async def test_an_id_number_typed_as_a_code_is_refused_unrepeated(
     assert leaked(printed.out + printed.err) == []
 
 
+async def test_an_id_number_typed_as_a_year_is_refused_unrepeated(
+    certflow: Certflow, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trial: ``calendar show`` took any whole number for a year and the
+    database refused an ID number's with a traceback repeating it whole."""
+    status = await status_of(
+        certflow, "--as", "admin", "--person", "admin-li", "calendar", "show", ID_NUMBER
+    )
+
+    printed = capsys.readouterr()
+    assert status == 2
+    assert t("cli.calendar_year", value="").split("，收到")[0] in printed.err
+    assert "Traceback" not in printed.err
+    assert leaked(printed.out + printed.err) == []
+
+
 @pytest.mark.parametrize(
     "signers",
     [["周建国"], ["ZCX-E-0107", ID_NUMBER], ["ZCX-E-0107", "421002-20050616-6066"]],
