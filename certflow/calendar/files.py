@@ -9,6 +9,7 @@ or inclusive ranges written ``2027-02-05..2027-02-11``.
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import io
 import tomllib
@@ -16,6 +17,7 @@ import zipfile
 from datetime import date, datetime, timedelta
 from pathlib import PurePath
 
+from certflow.arguments import shown
 from certflow.calendar.notice import NoticeError, parse_notice
 from certflow.calendar.schedule import (
     ScheduleError,
@@ -28,6 +30,8 @@ from certflow.i18n import t
 from certflow.intake.container import OLE2_MAGIC, ZIP_MAGICS, is_blank
 from certflow.models import Problem
 
+# What a schedule in TOML holds (docs/calendar.md).
+_TOML_KEYS = ("year", "holidays", "makeup_workdays", "source")
 _HOLIDAY_KINDS = {"holiday", "放假", "休"}
 _MAKEUP_KINDS = {"makeup_workday", "makeup", "上班", "班", "调休上班"}
 
@@ -144,14 +148,17 @@ def _from_toml(text: str, digest: str) -> YearSchedule:
         )
         raise ScheduleError([problem]) from error
 
-    problems: list[Problem] = []
+    problems = [_unknown_key(key) for key in table if key not in _TOML_KEYS]
     for key in ("year", "holidays"):
         if key not in table:
             problems.append(calendar_problem("toml_missing_key", key=key))
+    year = table.get("year", 0)
+    if "year" in table and not (
+        isinstance(year, int) and not isinstance(year, bool) and 1000 <= year <= 9999
+    ):
+        problems.append(calendar_problem("toml_bad_year"))
     if problems:
         raise ScheduleError(problems)
-    if not isinstance(table["year"], int) or isinstance(table["year"], bool):
-        raise ScheduleError([calendar_problem("toml_missing_key", key="year")])
     given_source = table.get("source", "")
     if not isinstance(given_source, str):
         problems.append(calendar_problem("toml_bad_source"))
@@ -175,6 +182,16 @@ def _from_toml(text: str, digest: str) -> YearSchedule:
         makeup_workdays=lists["makeup_workdays"],
         source=source,
     )
+
+
+def _unknown_key(key: str) -> Problem:
+    """A key no schedule file holds, named with the one it was likely meant
+    to be: a misspelt ``makeup_workday`` was read as no make-up days at all,
+    and the load replaced the year's stored ones with none."""
+    like = difflib.get_close_matches(key, _TOML_KEYS, n=1)
+    if like:
+        return calendar_problem("toml_unknown_key_like", key=shown(key), like=like[0])
+    return calendar_problem("toml_unknown_key", key=shown(key))
 
 
 def _from_csv(text: str, digest: str) -> YearSchedule:

@@ -264,6 +264,41 @@ def test_a_toml_file_without_year_is_refused() -> None:
     assert "year" in str(raised.value)
 
 
+def test_a_misspelt_toml_key_is_refused_naming_the_key_meant() -> None:
+    """Trial: ``makeup_workday`` (no final s) was ignored, the file loaded,
+    and the year's three stored make-up days were replaced by none."""
+    data = b"year = 2027\nholidays = [2027-01-01]\nmakeup_workday = [2027-02-20]\n"
+
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(data, "2027.toml")
+
+    (problem,) = raised.value.problems
+    assert problem.render() == t(
+        "calendar.toml_unknown_key_like", key="makeup_workday", like="makeup_workdays"
+    )
+
+
+def test_an_unknown_toml_key_is_refused_with_every_other_reason() -> None:
+    data = b"holidays = [2027-01-01]\nremarks = 1\n"
+
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(data, "2027.toml")
+
+    assert codes(raised.value) == ["toml_missing_key", "toml_unknown_key"]
+    assert "remarks" in str(raised.value)
+
+
+@pytest.mark.parametrize("year", ['"二〇二七"', "2027.5", "true", "27", "[2027]"])
+def test_a_year_that_is_no_year_is_said_to_be_so(year: str) -> None:
+    """Trial: ``year = "二〇二七"`` was refused as if the file had no year."""
+    data = f"year = {year}\nholidays = [2027-01-01]\n".encode()
+
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(data, "2027.toml")
+
+    assert codes(raised.value) == ["toml_bad_year"]
+
+
 def test_csv_problems_name_their_row() -> None:
     data = (
         "date,kind\n2027-01-01,holiday\n2027-01-02,vacation\n2028-01-03,放假\n".encode()
