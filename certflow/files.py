@@ -15,13 +15,18 @@ it.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
+# The errors of a write that found no room: the disk, or the user's quota, full.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class NotRegularFile(OSError):
@@ -96,7 +101,25 @@ def write_private(path: Path, data: bytes) -> None:
     left 0644 by an older version is replaced, not rewritten in place. Only a
     regular file is replaced: anything else there is :class:`NotRegularFile`.
     """
+    with staged_private(path, data, overwrite=True):
+        pass
+
+
+@contextmanager
+def staged_private(path: Path, data: bytes, *, overwrite: bool) -> Iterator[None]:
+    """Write ``data`` beside ``path``, and put it at ``path`` once the block
+    has run without error; an error anywhere leaves nothing behind.
+
+    For a copy recorded before anyone has it, and recorded only if it is
+    made: the bytes are on disk (0600, synced) before the block runs, so a
+    full disk or a folder that takes no file fails before the record is
+    written. With ``overwrite`` only a regular file at ``path`` is replaced
+    (:class:`NotRegularFile`); without, nothing there ever is
+    (``FileExistsError``, also for a file made while the block ran).
+    """
     check_replaceable(path)
+    if not overwrite and existing_kind(path) is not None:
+        raise FileExistsError(errno.EEXIST, "exists", str(path))
     private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
     try:
@@ -104,11 +127,14 @@ def write_private(path: Path, data: bytes) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+        yield
         check_replaceable(path)  # made meanwhile: still never replaced
-        os.replace(tmp, path)
-    except BaseException:
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # refuses a path that exists, atomically
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def open_private_append(path: Path) -> int:

@@ -104,9 +104,11 @@ from certflow.config import (
     not_utf8,
 )
 from certflow.files import (
+    DISK_FULL,
     NotRegularFile,
     create_private,
     existing_kind,
+    staged_private,
     write_private,
 )
 from certflow.free_text import (
@@ -3132,8 +3134,10 @@ async def get_document(ctx: Context, args: argparse.Namespace) -> int:
     """Write one stored document out, checked against its digest, audited, 0600.
 
     Nothing is written unless the file is whole: a file missing from the store
-    or damaged is named, with where it belongs. The fetch is written to the
-    audit trail before the copy is made, so no copy leaves without a trace.
+    or damaged is named, with where it belongs. The copy is written beside
+    its place first, then the fetch to the audit trail, then the copy is put
+    in its place: no copy leaves without a trace, and a copy that could not
+    be made (a full disk, a folder that takes no file) leaves none.
     """
     kind = DocumentKind(args.kind)
     actor = _document_reader(args)
@@ -3155,8 +3159,11 @@ async def get_document(ctx: Context, args: argparse.Namespace) -> int:
     _check_fetch_target(target, overwrite=args.overwrite)
 
     data = _stored_bytes(ctx, document, args.plan_id)
-    await _record_fetch(ctx, actor, args.plan_id, document)
-    _write_fetched(target, data, overwrite=args.overwrite)
+    try:
+        with staged_private(target, data, overwrite=args.overwrite):
+            await _record_fetch(ctx, actor, args.plan_id, document)
+    except OSError as err:
+        raise _unwritten(target, err) from None
     ctx.say(
         t(
             "cli.document.fetched",
@@ -3463,29 +3470,20 @@ async def _record_fetch(
         raise ConnectionProblem(t("cli.database")) from err
 
 
-def _write_fetched(target: Path, data: bytes, *, overwrite: bool) -> None:
-    """Write a fetched file readable by its owner only (0600).
-
-    A new file is created exclusively, so one made meanwhile is not replaced;
-    ``overwrite`` replaces the file there whole, never writing into it.
-    """
-    try:
-        if overwrite:
-            write_private(target, data)
-        else:
-            create_private(target, data)
-    except FileExistsError:
-        raise CliError(
-            t("cli.refused", reason=t("cli.document.exists", path=target))
-        ) from None
-    except NotRegularFile as err:  # put there since the check
+def _unwritten(target: Path, err: OSError) -> CliError:
+    """Why a fetched file could not be written at ``target``, in words: one
+    there already (or made meanwhile), something there that is no file, a
+    full disk, or a place that takes no file."""
+    if isinstance(err, FileExistsError):
+        reason = t("cli.document.exists", path=target)
+    elif isinstance(err, NotRegularFile):  # put there since the check
         what = t(f"cli.document.node_{err.kind}")
         reason = t("cli.document.not_regular", path=target, what=what)
-        raise CliError(t("cli.refused", reason=reason)) from None
-    except OSError:
-        raise CliError(
-            t("cli.refused", reason=t("cli.document.unwritable", path=target))
-        ) from None
+    elif err.errno in DISK_FULL:
+        reason = t("cli.document.disk_full", path=target)
+    else:
+        reason = t("cli.document.unwritable", path=target)
+    return CliError(t("cli.refused", reason=reason))
 
 
 # -- approval batches ------------------------------------------------------------
@@ -4626,7 +4624,9 @@ def _create_key_file(path: Path, pem: bytes, refusal: str) -> None:
         create_private(path, pem)
     except FileExistsError:
         raise CliError(t(refusal, path=path)) from None
-    except OSError:
+    except OSError as err:
+        if err.errno in DISK_FULL:
+            raise CliError(t("cli.keys_disk_full", path=path)) from None
         raise CliError(t("cli.keys_unwritable", path=path)) from None
 
 

@@ -313,6 +313,30 @@ async def test_a_device_pipe_or_link_at_out_is_refused_and_left_as_it_is(
 
 
 @ON_THE_STACK
+async def test_a_copy_the_place_does_not_take_leaves_no_record(
+    certflow: Certflow, new_driver: PlanDriver, resources: tuple[Any, DocumentStore]
+) -> None:
+    """Trial: ``--out /proc/x.xlsx`` (a folder that looks writable to root
+    but takes no file, as a full disk does not either) was refused after the
+    fetch had been recorded in the audit trail: a record of a copy never
+    made. The copy is now written before the record, and put in place after."""
+    pool, _ = resources
+    await _summary_uploaded(new_driver)
+    plan_id = new_driver.plan.plan_id
+    target = Path("/proc") / f"certflow-{plan_id}.xlsx"
+
+    said = await certflow(
+        *LEAD, "document", "get", plan_id, "score_summary", "--out", str(target)
+    )
+
+    assert said.status == 2, said.out
+    reason = t("cli.document.unwritable", path=target)
+    assert said.out.strip() == t("cli.refused", reason=reason)
+    assert not target.exists()
+    assert await _fetches(pool, plan_id) == []
+
+
+@ON_THE_STACK
 async def test_out_ending_in_a_slash_is_a_folder_and_an_empty_out_is_refused(
     certflow: Certflow,
     new_driver: PlanDriver,
