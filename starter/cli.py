@@ -4596,6 +4596,9 @@ def write_keypair(private_path: Path) -> str:
 
     if private_path.is_dir():
         raise CliError(t("cli.keys_out_is_folder", path=private_path))
+    if private_path.name.lower().endswith(".pub.pem"):
+        # A private key under a public key's name would be handed out as one.
+        raise CliError(t("cli.keys_out_is_public", path=private_path))
     public_path = private_path.with_name(private_path.stem + ".pub.pem")
     refusals = {private_path: "cli.keys_exists", public_path: "cli.keys_public_exists"}
     for path, refusal in refusals.items():

@@ -39,6 +39,23 @@ async def test_an_old_public_key_is_not_replaced_by_a_new_pair(
     assert not private.exists()  # nothing written: no new key without its half
 
 
+@pytest.mark.parametrize("name", ["signing.pub.pem", "SIGNING.PUB.PEM"])
+async def test_a_public_keys_name_given_for_the_private_key_is_refused(
+    settings: Settings, tmp_path: Path, name: str
+) -> None:
+    """Trial: ``--out x.pub.pem`` wrote the private key under a public key's
+    name (and the public key as ``x.pub.pub.pem``): a file anyone would hand
+    out as the public key."""
+    certflow = certflow_runner(settings, None)
+    target = tmp_path / name
+
+    refused = await certflow("keys", "create", "--out", str(target))
+
+    assert refused.status == 2
+    assert t("cli.keys_out_is_public", path=target) in refused.out
+    assert _entries(tmp_path) == []
+
+
 def _entries(folder: Path) -> list[Path]:
     return sorted(folder.iterdir())
 
