@@ -12,6 +12,7 @@ import csv
 import difflib
 import hashlib
 import io
+import math
 import tomllib
 import zipfile
 from datetime import date, datetime, timedelta
@@ -30,6 +31,9 @@ from certflow.i18n import t
 from certflow.intake.container import OLE2_MAGIC, ZIP_MAGICS, is_blank
 from certflow.models import Problem
 
+# The largest schedule file read. A year's notice, or a schedule of every day
+# of a year, is some ten kilobytes.
+SCHEDULE_MAX_BYTES = 1024 * 1024
 # What a schedule in TOML holds (docs/calendar.md).
 _TOML_KEYS = ("year", "holidays", "makeup_workdays", "source")
 _HOLIDAY_KINDS = {"holiday", "放假", "休"}
@@ -48,6 +52,10 @@ def load_schedule_file(
     Chinese; an empty file (or one of blank lines) with the one reason that
     it is empty and what it should hold.
     """
+    if len(data) > SCHEDULE_MAX_BYTES:
+        # Read as a schedule, a file of tens of megabytes took seconds and a
+        # gigabyte of memory to be refused.
+        raise ScheduleError([calendar_problem("file_too_big", size=_mb(len(data)))])
     if is_blank(data):
         # Not "unreadable": there is nothing to read, whatever its form.
         raise ScheduleError([calendar_problem("file_empty")])
@@ -100,6 +108,12 @@ _BINARY_MAGICS = (
     (b"\x89PNG", "png"),
     (b"\xff\xd8\xff", "jpeg"),
 )
+
+
+def _mb(size: int) -> str:
+    """A size in megabytes as the refusal says it, rounded up: ``57.3``
+    (never ``1.0`` for a file just over the 1 MB allowed)."""
+    return f"{math.ceil(size * 10 / (1024 * 1024)) / 10:.1f}"
 
 
 def _decode(data: bytes) -> str:
