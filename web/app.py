@@ -660,6 +660,7 @@ def create_app(
             context["detail"] = result.message
             context["page_altered"] = result.page_altered
             context["content_added"] = result.content_added
+            context["properties_altered"] = result.properties_altered
         elif result.data is not None and not result.glyphs_checked:
             # Valid here means "signed and drawn as issued" but for the glyphs.
             context["detail"] = t("web.glyphs_unchecked")

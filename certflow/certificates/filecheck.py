@@ -70,6 +70,33 @@ def foreign_content(reader: Any, attachment: str) -> bool:
     )
 
 
+def altered_properties(reader: Any, *, number: str, organisation: str) -> bool:
+    """Whether the file's document properties (what a PDF viewer shows as
+    its title, author and subject, and a file list as its name) say other
+    than its signed data.
+
+    Trial: a genuine certificate whose title and subject were changed to
+    another number verified as valid, while every viewer showed that number.
+    The subject is the number and the author the organisation, as every
+    certificate has had them; the title ends in the number (its first words
+    have changed once). A property left out or empty says nothing false;
+    others (keywords, dates) name no certificate, and are left to the reader.
+    """
+    if "/Info" not in reader.trailer:
+        return False  # nothing shown that the page does not say
+    info = reader.trailer["/Info"].get_object()
+    if not hasattr(info, "get"):
+        return True
+    shown = {key: info.get(key) or "" for key in ("/Title", "/Subject", "/Author")}
+    if not all(isinstance(value, str) for value in shown.values()):
+        return True
+    return not (
+        shown["/Subject"] in ("", number)
+        and shown["/Author"] in ("", organisation)
+        and (shown["/Title"] == "" or shown["/Title"].endswith(" " + number))
+    )
+
+
 def _only(dictionary: Any, keys: frozenset[str]) -> bool:
     return hasattr(dictionary, "keys") and set(dictionary.keys()) <= keys
 

@@ -34,7 +34,7 @@ from certflow.certificates.canonical import (
     canonical_json,
 )
 from certflow.certificates.cmap import to_unicode
-from certflow.certificates.filecheck import foreign_content
+from certflow.certificates.filecheck import altered_properties, foreign_content
 from certflow.certificates.fontid import find_face, font_id, page_face_name
 from certflow.certificates.fonts import (
     CjkFont,
@@ -859,6 +859,9 @@ class VerificationResult(Model):
     # Tampered although the signature verifies and the page is as issued: the
     # file holds what the writers never write (scripts, links, more files).
     content_added: bool = False
+    # Tampered although the signature verifies: the document properties a
+    # viewer shows (title, subject, author) say other than the signed data.
+    properties_altered: bool = False
     # Set with ``data``: whether revocation was checked against the list given.
     revocation: RevocationCheck = RevocationCheck.NO_LIST
 
@@ -951,6 +954,18 @@ def verify_pdf(
                 message=t("certificates.verify.content_added"),
                 key_id=signed.key_id,
                 content_added=True,
+            )
+        # The title and subject every viewer shows: the signed number.
+        if _guarded(
+            lambda: altered_properties(
+                reader, number=data.number, organisation=data.organisation
+            )
+        ):
+            return VerificationResult(
+                status=VerificationStatus.TAMPERED,
+                message=t("certificates.verify.properties_altered"),
+                key_id=signed.key_id,
+                properties_altered=True,
             )
         if differing := _mismatches(reader, data):
             return VerificationResult(

@@ -153,3 +153,51 @@ def test_either_writers_certificate_with_content_added_is_refused(
     result = verify_pdf(incrementally(pdf, add), keyring)
 
     assert result.status is VerificationStatus.TAMPERED and result.content_added
+
+
+def _properties(**changed: str) -> Update:
+    def update(writer: PdfWriter) -> None:
+        writer.add_metadata({f"/{key}": value for key, value in changed.items()})
+
+    return update
+
+
+# Trial: a genuine certificate retitled with another number verified as valid,
+# while every PDF viewer showed that number as the certificate's.
+OTHER = "ZCX2027QCYY2000009"
+RETITLED = {
+    "title-and-subject": _properties(Title=f"汽车运用与维修 {OTHER}", Subject=OTHER),
+    "subject": _properties(Subject=OTHER),
+    "title": _properties(Title=f"汽车运用与维修 {OTHER}"),
+    "author": _properties(Author="另一家评价组织"),
+}
+
+
+@pytest.mark.parametrize("font_path", INSTALLED_FONTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("change", RETITLED.values(), ids=RETITLED.keys())
+def test_properties_naming_another_certificate_are_not_as_issued(
+    font_path: Path,
+    change: Update,
+    genuine: SignedCertificate,
+    keyring: KeyRing,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pdf = render_pdf(genuine, font_path=font_path)
+    monkeypatch.setenv(FONT_ENV, str(font_path))
+    assert verify_pdf(pdf, keyring).status is VerificationStatus.VALID
+
+    result = verify_pdf(incrementally(pdf, change), keyring)
+
+    assert result.status is VerificationStatus.TAMPERED
+    assert result.properties_altered and not result.page_altered
+    assert result.message == t("certificates.verify.properties_altered")
+
+
+def test_properties_emptied_say_nothing_false_and_stay_valid(
+    genuine: SignedCertificate, keyring: KeyRing
+) -> None:
+    emptied = _properties(Title="", Subject="", Author="")
+
+    result = verify_pdf(incrementally(render_pdf(genuine), emptied), keyring)
+
+    assert result.status is VerificationStatus.VALID

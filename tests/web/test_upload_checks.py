@@ -82,6 +82,25 @@ async def test_an_upload_with_content_added_is_not_as_issued(
     assert WANG.name not in response.text
 
 
+async def test_an_upload_titled_with_another_number_is_not_as_issued(
+    web_client: ClientFactory, pdf_of: PdfOf
+) -> None:
+    """Trial: a genuine certificate whose title and subject named another
+    number read 证书有效, while the browser's PDF viewer showed that number."""
+
+    def retitle(writer: PdfWriter) -> None:
+        writer.add_metadata({"/Subject": "ZCX2027QCYY2000009"})
+
+    pdf = incrementally(await pdf_of(WANG), retitle)
+
+    response = await upload(web_client(), pdf)
+
+    verdict = response.text.split('<p class="hint">', 1)[0]
+    assert "证书信息被篡改" in verdict and "证书有效" not in response.text
+    assert "阅读器显示的标题、主题、作者" in verdict
+    assert WANG.name not in response.text
+
+
 async def test_where_the_glyphs_cannot_be_compared_the_number_is_shown_whole(
     web_client: ClientFactory, pdf_of: PdfOf, monkeypatch: pytest.MonkeyPatch
 ) -> None:
