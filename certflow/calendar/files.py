@@ -15,16 +15,20 @@ import io
 import math
 import tomllib
 import zipfile
+from collections import Counter
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import PurePath
 
 from certflow.arguments import shown
 from certflow.calendar.notice import NoticeError, parse_notice
 from certflow.calendar.schedule import (
+    WEEKDAY_NAMES,
     ScheduleError,
     YearSchedule,
     calendar_problem,
     check_schedule,
+    is_weekend,
 )
 from certflow.config import toml_error_position
 from certflow.i18n import t
@@ -215,8 +219,7 @@ def _from_csv(text: str, digest: str) -> YearSchedule:
         raise ScheduleError([calendar_problem("csv_bad_header")])
 
     problems: list[Problem] = []
-    days_off: list[date] = []
-    makeup: list[date] = []
+    listed: list[_Listed] = []
     # Row numbers as a spreadsheet shows them: the header is row 1.
     for number, row in enumerate(rows[1:], start=2):
         if len(row) < 2:
@@ -225,30 +228,89 @@ def _from_csv(text: str, digest: str) -> YearSchedule:
         kind = row[1].strip().lower()
         days = _dates(row[0].strip(), problems, row=number)
         if kind in _HOLIDAY_KINDS:
-            days_off.extend(days)
+            listed.extend(_Listed(number, day, makeup=False) for day in days)
         elif kind in _MAKEUP_KINDS:
-            makeup.extend(days)
+            listed.extend(_Listed(number, day, makeup=True) for day in days)
         else:
             problems.append(
                 calendar_problem("csv_bad_kind", row=number, value=row[1].strip())
             )
-    years = sorted({day.year for day in days_off + makeup})
-    if len(years) > 1:
-        problems.append(
-            calendar_problem("csv_mixed_years", years="、".join(map(str, years)))
-        )
-    if problems:
-        raise ScheduleError(problems)
-    if not years:
+    if not listed and not problems:
         # The header alone: there is no line 2 to blame, only days to add.
         raise ScheduleError([calendar_problem("csv_no_days")])
+    year = _csv_year(listed)
+    problems.extend(_row_problems(listed, year))
+    if problems:
+        raise ScheduleError(sorted(problems, key=lambda p: p.row or 0))
 
     return YearSchedule(
-        year=years[0],
-        holidays=days_off,
-        makeup_workdays=makeup,
+        year=year,
+        holidays=[entry.day for entry in listed if not entry.makeup],
+        makeup_workdays=[entry.day for entry in listed if entry.makeup],
         source=f"file:{digest}",
     )
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """One day a CSV row lists (a range lists several), and of which kind."""
+
+    row: int
+    day: date
+    makeup: bool
+
+
+def _csv_year(listed: list[_Listed]) -> int:
+    """The year of a CSV schedule: the one most of its days are in (the first
+    row's on a tie), so the row of a mistyped year is the one named."""
+    counts = Counter(entry.day.year for entry in listed)
+    if not counts:
+        return 0
+    most = max(counts.values())
+    return next(e.day.year for e in listed if counts[e.day.year] == most)
+
+
+def _row_problems(listed: list[_Listed], year: int) -> list[Problem]:
+    """What is wrong with the days of a CSV schedule, each at its row: a day
+    of another year, one listed again (at the row listing it again), a day
+    listed as both kinds, a make-up day on a weekday. Also said when other
+    rows could not be read, so one pass over the file finds every problem."""
+    problems: list[Problem] = []
+    seen: dict[date, bool] = {}
+    counts = Counter((entry.day, entry.makeup) for entry in listed)
+    outside: set[int] = set()
+    said: set[tuple[date, bool]] = set()
+    for entry in listed:
+        day, row = entry.day, entry.row
+        if day.year != year:
+            if row not in outside:  # a range of another year: said once
+                outside.add(row)
+                problems.append(
+                    calendar_problem("date_outside_year", row=row, day=day, year=year)
+                )
+            continue
+        if day in seen:
+            if (day, entry.makeup) in said:
+                continue  # said at the row that first listed it again
+            said.add((day, entry.makeup))
+            if seen[day] == entry.makeup:
+                code = "duplicate_makeup" if entry.makeup else "duplicate_holiday"
+                count = counts[day, entry.makeup]
+                problems.append(calendar_problem(code, row=row, day=day, count=count))
+            else:
+                problems.append(
+                    calendar_problem("holiday_and_makeup", row=row, day=day)
+                )
+            continue
+        seen[day] = entry.makeup
+        if entry.makeup and not is_weekend(day):
+            weekday = WEEKDAY_NAMES[day.weekday()]
+            problems.append(
+                calendar_problem(
+                    "makeup_not_weekend", row=row, day=day, weekday=weekday
+                )
+            )
+    return problems
 
 
 def _dates(

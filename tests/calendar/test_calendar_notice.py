@@ -307,9 +307,41 @@ def test_csv_problems_name_their_row() -> None:
     with pytest.raises(ScheduleError) as raised:
         load_schedule_file(data, "2027.csv")
 
-    assert codes(raised.value) == ["csv_bad_kind", "csv_mixed_years"]
-    assert raised.value.problems[0].row == 3
+    assert codes(raised.value) == ["csv_bad_kind", "date_outside_year"]
+    assert [problem.row for problem in raised.value.problems] == [3, 4]
     assert str(raised.value).startswith("第 3 行：")
+
+
+def test_every_problem_of_a_csv_names_its_row_beside_unreadable_rows() -> None:
+    """Trial: duplicates, a make-up day on a weekday and a day of another year
+    were said without their rows, and not at all beside a row that could not
+    be read."""
+    data = (
+        b"date,kind\n"
+        b"2027-01-01,holiday\n"  # 2
+        b"2027-02-05..2027-02-11,holiday\n"  # 3
+        b"2027-01-01,holiday\n"  # 4: listed again
+        b"2027-02-22,makeup_workday\n"  # 5: a Monday
+        b"2028-01-03,holiday\n"  # 6: another year
+        b"2027-02-10,makeup_workday\n"  # 7: a holiday of row 3
+        b"2027-13-01,holiday\n"  # 8: no such day
+        b"2027-01-01,holiday\n"  # 9: again, said once at row 4
+    )
+
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(data, "2027.csv")
+
+    said = [(problem.row, problem.code) for problem in raised.value.problems]
+    assert said == [
+        (4, "duplicate_holiday"),
+        (5, "makeup_not_weekend"),
+        (6, "date_outside_year"),
+        (7, "holiday_and_makeup"),
+        (8, "bad_date_value"),
+    ]
+    assert raised.value.problems[0].render() == "第 4 行：" + t(
+        "calendar.duplicate_holiday", day="2027-01-01", count=3
+    )
 
 
 @pytest.mark.parametrize("hint", ["2027.csv", None])
