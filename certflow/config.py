@@ -56,6 +56,12 @@ def toml_error_position(err: tomllib.TOMLDecodeError) -> tuple[int, int] | None:
     return None if at is None else (int(at["line"]), int(at["column"]))
 
 
+def toml_error_at_end(err: tomllib.TOMLDecodeError) -> bool:
+    """Whether tomllib found the file ending before what it had begun (an
+    array, a string or a table left open): it names no line then."""
+    return str(err).endswith(_TOML_AT_END)
+
+
 def _dotted(location: tuple[int | str, ...]) -> str:
     """A setting as the file names it: ``deadlines.overdue_repeat``, ``fees.1.fee``.
 
@@ -130,7 +136,7 @@ def malformed_toml(path: Path, err: tomllib.TOMLDecodeError, kind: str) -> str:
     if (at := toml_error_position(err)) is not None:
         line, column = at
         return t("config.toml_invalid", file=kind, path=path, line=line, column=column)
-    if str(err).endswith(_TOML_AT_END):
+    if toml_error_at_end(err):
         return t("config.toml_invalid_end", file=kind, path=path)
     return t("config.toml_invalid_somewhere", file=kind, path=path)
 

@@ -30,7 +30,7 @@ from certflow.calendar.schedule import (
     check_schedule,
     is_weekend,
 )
-from certflow.config import toml_error_position
+from certflow.config import toml_error_at_end, toml_error_position
 from certflow.i18n import t
 from certflow.intake.container import OLE2_MAGIC, ZIP_MAGICS, is_blank
 from certflow.models import Problem
@@ -159,11 +159,12 @@ def _from_toml(text: str, digest: str) -> YearSchedule:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         at = toml_error_position(error)
-        problem = (
-            calendar_problem("toml_invalid_at", row=at[0], column=at[1])
-            if at is not None
-            else calendar_problem("toml_invalid")
-        )
+        if at is not None:
+            problem = calendar_problem("toml_invalid_at", row=at[0], column=at[1])
+        elif toml_error_at_end(error):
+            problem = calendar_problem("toml_invalid_end")
+        else:
+            problem = calendar_problem("toml_invalid")
         raise ScheduleError([problem]) from error
 
     problems = [_unknown_key(key) for key in table if key not in _TOML_KEYS]

@@ -235,6 +235,19 @@ def test_a_malformed_toml_file_is_located_in_chinese() -> None:
     assert english_words(problem.render(), "TOML") == []
 
 
+@pytest.mark.parametrize(
+    "data",
+    [b"year = 2027\nholidays = [2027-01-01\n", b'year = 2027\nsource = """notice\n'],
+    ids=["array-left-open", "string-left-open"],
+)
+def test_a_toml_file_ending_unfinished_is_said_to_be_so(data: bytes) -> None:
+    """Trial: a bracket left open was refused with no place named at all."""
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(data, "2027.toml")
+
+    assert codes(raised.value) == ["toml_invalid_end"]
+
+
 def test_an_unsound_toml_file_is_refused_with_every_reason() -> None:
     data = b"""
 year = 2027
