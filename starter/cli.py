@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import logging
 import os
 import re
@@ -4396,6 +4397,10 @@ async def verify_certificate(ctx: Context, args: argparse.Namespace) -> int:
 
     pdf = _given(lambda: existing_file(args.file, folder="cli.verify_is_folder"))
     size = pdf.stat().st_size
+    if size == 0:  # a download or a copy that never finished
+        raise CliError(
+            t("cli.verify_empty", path=pdf), status=VerifyExit.NOT_A_CERTIFICATE
+        )
     if size > LARGEST_CERTIFICATE:
         raise CliError(
             t("cli.verify_too_large", path=pdf, size=f"{size / 2**20:.1f}",
@@ -4535,7 +4540,10 @@ def read_status_list(path: Path | None) -> SignedStatusList | None:
 
     if path is None:
         return None
-    content = read_file(path)
+    # A byte order mark, as an editor on Windows saves the file, is no content.
+    content = read_file(path).removeprefix(codecs.BOM_UTF8)
+    if is_blank(content):
+        raise CliError(t("cli.status_list_empty", path=path))
     try:
         return SignedStatusList.model_validate_json(content)
     except ValueError:

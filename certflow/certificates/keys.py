@@ -8,6 +8,7 @@ certificates keep verifying.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
@@ -104,6 +105,9 @@ def load_public_keys(data: bytes) -> list[Ed25519PublicKey]:
     id must be the id of its key, so a damaged or edited list is refused
     rather than trusted under wrong names.
     """
+    if len(data) != 32:
+        # Saved by an editor on Windows: a byte order mark before the text.
+        data = data.removeprefix(codecs.BOM_UTF8)
     if len(data) == 32 or not data.lstrip().startswith(b"{"):
         return [load_public_key(data)]  # 32 bytes are a raw key, "{" or not
     try:

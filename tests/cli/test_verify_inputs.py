@@ -10,6 +10,7 @@ commands that talk to the stack.
 
 from __future__ import annotations
 
+import codecs
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -160,6 +161,42 @@ async def test_the_services_key_list_verifies_certificates_of_every_key(
     # The list, signed by the new key, was trusted and read.
     checked_until = t("cli.verify_revocation_as_of", at="|").split("|")[0]
     assert checked_until in outcome.out
+
+
+async def test_files_saved_with_a_byte_order_mark_verify_as_they_are(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Trial: a genuine status list saved with a UTF-8 byte order mark (as
+    Windows editors save) was refused as unrecognisable; a key list too."""
+    certflow = certflow_runner(settings, None)
+    rotated = await _rotated(settings, tmp_path)
+    for path in (rotated.status_list, rotated.keys_json):
+        path.write_bytes(codecs.BOM_UTF8 + path.read_bytes())
+
+    outcome = await certflow(*rotated.verify(rotated.keys_json))
+
+    assert outcome.status == 0, outcome.out
+
+
+async def test_an_empty_status_list_or_certificate_is_said_to_be_empty(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Trial: an empty status list was said to be unrecognisable, an empty
+    PDF to hold no signed data."""
+    certflow = certflow_runner(settings, None)
+    key, pdf = _certificate(tmp_path)
+    empty_list = _write(tmp_path / "status-list.json", codecs.BOM_UTF8 + b"\n")
+    empty_pdf = _write(tmp_path / "empty.pdf", b"")
+
+    no_list = await certflow(
+        "verify", "--public-key", str(key), "--status-list", str(empty_list), str(pdf)
+    )
+    no_pdf = await certflow("verify", "--public-key", str(key), str(empty_pdf))
+
+    assert no_list.status == 7
+    assert no_list.out.strip() == t("cli.status_list_empty", path=empty_list)
+    assert no_pdf.status == 6
+    assert no_pdf.out.strip() == t("cli.verify_empty", path=empty_pdf)
 
 
 async def test_a_status_list_signed_by_a_key_not_held_names_that_key(
