@@ -77,7 +77,7 @@ def load_schedule_file(
     elif suffix == ".csv" or (detect and _looks_like_csv(text)):
         schedule = _from_csv(text, digest)
     else:
-        schedule = _from_notice(text, year, known_form=not detect)
+        schedule = _from_notice(text, year, known_form=not detect, digest=digest)
 
     if year is not None and schedule.year != year:
         raise ScheduleError(
@@ -144,9 +144,14 @@ def _looks_like_csv(text: str) -> bool:
     return first.replace(" ", "").lower().startswith("date,kind")
 
 
-def _from_notice(text: str, year: int | None, known_form: bool) -> YearSchedule:
+def _from_notice(
+    text: str, year: int | None, known_form: bool, digest: str
+) -> YearSchedule:
     try:
-        return parse_notice(text, year)
+        # Named by the file's own bytes, as the other forms are: a notice
+        # saved in GB18030 and one in UTF-8 are two files.
+        schedule = parse_notice(text, year)
+        return schedule.model_copy(update={"source": f"notice:{digest}"})
     except NoticeError as error:
         unreadable = {"notice_no_year", "notice_no_holidays"}
         if not known_form and all(p.code in unreadable for p in error.problems):

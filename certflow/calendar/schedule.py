@@ -122,8 +122,17 @@ def schedule_problems(schedule: YearSchedule) -> list[Problem]:
 
     if not holidays:
         found.append(calendar_problem("no_holidays", year=year))
-    for day in sorted({d for d in (*holidays, *makeup) if d.year != year}):
-        found.append(calendar_problem("date_outside_year", day=day, year=year))
+    outside = sorted({d for d in (*holidays, *makeup) if d.year != year})
+    for first, last in _runs(outside):
+        if first == last:
+            found.append(calendar_problem("date_outside_year", day=first, year=year))
+        else:
+            length = (last - first).days + 1
+            found.append(
+                calendar_problem(
+                    "dates_outside_year", first=first, last=last, days=length, year=year
+                )
+            )
     for code, days in (("duplicate_holiday", holidays), ("duplicate_makeup", makeup)):
         for day, count in sorted(Counter(days).items()):
             if count > 1:
@@ -134,6 +143,18 @@ def schedule_problems(schedule: YearSchedule) -> list[Problem]:
     for day in sorted(set(holidays) & set(makeup)):
         found.append(calendar_problem("holiday_and_makeup", day=day))
     return found
+
+
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted ``days`` as runs of consecutive days, first and last of each: a
+    range of another year is said once, not day by day."""
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and day - runs[-1][1] == timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
 
 
 def check_schedule(schedule: YearSchedule) -> YearSchedule:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -156,7 +157,27 @@ def test_days_of_another_year_are_refused_not_dropped() -> None:
     with pytest.raises(NoticeError) as raised:
         parse_notice(text)
 
-    assert codes(raised.value) == ["date_outside_year", "date_outside_year"]
+    (problem,) = raised.value.problems
+    assert problem.render() == t(
+        "calendar.dates_outside_year",
+        first="2018-12-30",
+        last="2018-12-31",
+        days=2,
+        year=2019,
+    )
+
+
+def test_a_range_of_another_year_is_said_once_not_day_by_day() -> None:
+    """Trial: a TOML schedule of 2028 with a range of 2027 was refused with
+    365 lines, one a day."""
+    data = b'year = 2028\nholidays = [2028-01-01, "2027-01-01..2027-12-31"]\n'
+
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(data, "2028.toml")
+
+    (problem,) = raised.value.problems
+    assert problem.code == "dates_outside_year"
+    assert "365" in problem.render()
 
 
 def test_text_without_any_holiday_is_refused() -> None:
@@ -473,3 +494,15 @@ def test_a_file_over_a_megabyte_is_refused_before_it_is_read() -> None:
 
     (problem,) = raised.value.problems
     assert problem.render() == t("calendar.file_too_big", size="1.1")
+
+
+def test_a_notice_is_named_by_the_hash_of_the_file_as_uploaded(
+    notice_2026: str,
+) -> None:
+    """Trial: a notice saved in GB18030 was named by the hash of its text
+    re-encoded as UTF-8, not of the file (docs/calendar.md says the file)."""
+    data = notice_2026.encode("gb18030")
+
+    schedule = load_schedule_file(data, "2026-notice.txt")
+
+    assert schedule.source == f"notice:{hashlib.sha256(data).hexdigest()[:12]}"
