@@ -4652,6 +4652,14 @@ def out_argument(text: str) -> str:
     return text
 
 
+def key_out_argument(text: str) -> str:
+    """``keys create --out``: the private key's file, never empty; a folder is
+    no key file, so the refusal does not offer one."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(t("cli.key_out_empty"))
+    return text
+
+
 def _positive_seconds(text: str) -> float:
     """``--wait``: a number of seconds above zero."""
     try:
@@ -4980,7 +4988,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--status-list", type=Path, metavar="JSON", help=helps("status_list")
     )
     keys, helps = leaf(("keys", "create"), create_keys, parent=offline)
-    keys.add_argument("--out", type=out_argument, metavar="PEM", help=helps("out"))
+    keys.add_argument("--out", type=key_out_argument, metavar="PEM", help=helps("out"))
 
     for name in DELEGATES:
         delegate = commands.add_parser(name, help=about(name), add_help=False)
