@@ -458,6 +458,18 @@ def role_argument(roles: Iterable[str | Role] = tuple(Role)) -> Callable[[str], 
     return convert
 
 
+def kind_argument(text: str) -> str:
+    """``document get KIND``: a kind of document as ``document list`` shows
+    it, by its code or its Chinese name (``考生签到表``), kept as its code; any
+    other is refused listing the kinds, each with its name."""
+    typed = unicodedata.normalize("NFKC", text).strip()
+    for kind in FETCHABLE_KINDS:
+        if typed.lower() == kind.value or typed == t(f"document_kinds.{kind.value}"):
+            return kind.value
+    kinds = named_codes((k.value for k in FETCHABLE_KINDS), "document_kinds.")
+    raise argparse.ArgumentTypeError(t("cli.bad_kind", value=shown(text), kinds=kinds))
+
+
 def env_value(name: str) -> str | None:
     """A role variable as staff set it: ``Tech_Dept``, `` tech_dept`` and
     ``技术部`` mean ``tech_dept``; an unknown role is kept (as typed, in lower
@@ -4900,12 +4912,7 @@ def build_parser() -> argparse.ArgumentParser:
     _positional_code(documents, "plan_id", helps)
     fetch, helps = leaf(("document", "get"), get_document)
     _positional_code(fetch, "plan_id", helps)
-    fetch.add_argument(
-        "kind",
-        choices=[k.value for k in FETCHABLE_KINDS],
-        metavar="KIND",
-        help=helps("kind"),
-    )
+    fetch.add_argument("kind", type=kind_argument, metavar="KIND", help=helps("kind"))
     fetch.add_argument(
         "--version", type=version_argument, metavar="N", help=helps("version")
     )

@@ -21,6 +21,7 @@ import pytest
 from certflow.i18n import t
 from certflow.models import Role
 from certflow.plan import REDO_DUTIES
+from certflow.plan_documents import FETCHABLE_KINDS
 from starter import mailbox_cli, smtp_sink, stack
 from starter.cli import build_parser, main
 from tests.support import english_words
@@ -71,6 +72,8 @@ def _codes() -> set[str]:
     # Role codes are typed values too, though role flags convert them (they
     # take the Chinese names as well) rather than list them as choices.
     codes.update(role.value for role in Role)
+    # Kinds of document likewise (``document get KIND``).
+    codes.update(kind.value for kind in FETCHABLE_KINDS)
     for _, parser in PARSERS:
         for action in parser._actions:
             codes.update(str(choice) for choice in action.choices or ())

@@ -446,3 +446,26 @@ async def test_a_number_that_is_none_says_what_number_is_wanted(
 
     assert refused.value.code == 2
     assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("typed", ["考生签到表", " Candidate_Sign_In "])
+async def test_a_kind_of_document_is_taken_by_its_chinese_name_too(typed: str) -> None:
+    """Trial: ``document get`` took only the code of a kind, though the tool
+    names kinds in Chinese and takes roles by their Chinese names."""
+    args, _ = parse([*ADMIN, "document", "get", PLAN, typed])
+
+    assert args.kind == "candidate_sign_in"
+
+
+async def test_an_unknown_kind_of_document_is_refused_naming_the_kinds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Trial: the refusal listed the kinds as English-quoted codes only."""
+    with pytest.raises(SystemExit) as refused:
+        parse([*ADMIN, "document", "get", PLAN, "发票"])
+
+    said = capsys.readouterr().err
+    assert refused.value.code == 2
+    assert "“发票”不是可取回的文件类型" in said
+    assert "invoice_details（发票信息收集表）" in said
+    assert "'score_summary'" not in said
