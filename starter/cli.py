@@ -4783,6 +4783,14 @@ def build_parser() -> argparse.ArgumentParser:
     # for, nobody acting.
     offline = StaffArgumentParser(add_help=False)
     _general_flags(offline, suppress=True, wait=False)
+    # Taken before the command and ignored there, so after it too: a script
+    # that always names who acts (``verify --as admin …``) had ``admin`` read
+    # as the certificate file. Not in the help: nobody acts here.
+    for flag in ("--as", "--person", "--site"):
+        offline.add_argument(
+            flag, dest=f"ignored_{flag[2:]}", default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+        )  # fmt: skip
     # ``list`` takes who acts after its name too, but its own ``--site`` picks
     # the plans listed: the acting site is given before ``list``.
     lister = StaffArgumentParser(add_help=False)

@@ -268,6 +268,27 @@ async def test_a_configured_font_file_that_is_not_there_is_named(
     assert t("cli.verify_glyphs_unchecked") not in outcome.out
 
 
+async def test_who_acts_named_after_verify_is_passed_over(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Trial: ``verify --as admin --public-key K C.pdf`` read ``admin`` as the
+    certificate and refused the rest as unknown; before ``verify`` the same
+    flags were taken and, as nobody acts in an offline check, ignored."""
+    certflow = certflow_runner(settings, None)
+    key, pdf = _certificate(tmp_path)
+
+    after = await certflow(
+        "verify", "--as", "admin", "--person", "admin-li", "--public-key", str(key),
+        str(pdf),
+    )  # fmt: skip
+    before = await certflow(
+        "--as", "admin", "verify", "--public-key", str(key), str(pdf)
+    )
+
+    assert after.status == 0, after.out
+    assert after.out == before.out
+
+
 @pytest.mark.parametrize("command", [("verify",), ("keys", "create")], ids=" ".join)
 async def test_the_offline_commands_list_only_the_options_they_take(
     command: tuple[str, ...],
