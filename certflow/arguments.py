@@ -124,6 +124,20 @@ def argument_help(command: str, name: str, **fields: object) -> str:
     return t(key, **fields) if fields else t(key)
 
 
+def code_typed(text: str, codes: Iterable[str], prefix: str) -> str | None:
+    """The one of ``codes`` that ``text`` names, or None: the code in any
+    case, or its Chinese name (key ``prefix + code``), as staff type either.
+
+    ``code_typed(" Tech_Dept", roles, "roles.")`` and ``code_typed("技术部",
+    roles, "roles.")`` are ``tech_dept``.
+    """
+    typed = unicodedata.normalize("NFKC", text).strip()
+    for code in codes:
+        if typed.lower() == code or typed == t(prefix + code):
+            return code
+    return None
+
+
 def named_codes(codes: Iterable[str], prefix: str) -> str:
     """Codes as typed, each with its name (key ``prefix + code``).
 

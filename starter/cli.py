@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import codecs
+import functools
 import logging
 import os
 import re
@@ -94,6 +95,7 @@ from certflow.arguments import (
     StaffArgumentParser,
     about,
     argument_help,
+    code_typed,
     named_codes,
     shown,
 )
@@ -407,11 +409,7 @@ def role_code(text: str) -> str | None:
     ``Tech_Dept``, `` tech_dept`` and the role's Chinese name (``技术部``, as
     the tool itself names it) all mean ``tech_dept``.
     """
-    typed = unicodedata.normalize("NFKC", text).strip()
-    for role in Role:
-        if typed.lower() == role.value or typed == t(f"roles.{role.value}"):
-            return role.value
-    return None
+    return code_typed(text, (role.value for role in Role), "roles.")
 
 
 def role_choices(roles: Iterable[str | Role] = tuple(Role)) -> str:
@@ -462,12 +460,14 @@ def kind_argument(text: str) -> str:
     """``document get KIND``: a kind of document as ``document list`` shows
     it, by its code or its Chinese name (``考生签到表``), kept as its code; any
     other is refused listing the kinds, each with its name."""
-    typed = unicodedata.normalize("NFKC", text).strip()
-    for kind in FETCHABLE_KINDS:
-        if typed.lower() == kind.value or typed == t(f"document_kinds.{kind.value}"):
-            return kind.value
-    kinds = named_codes((k.value for k in FETCHABLE_KINDS), "document_kinds.")
-    raise argparse.ArgumentTypeError(t("cli.bad_kind", value=shown(text), kinds=kinds))
+    codes = [kind.value for kind in FETCHABLE_KINDS]
+    code = code_typed(text, codes, "document_kinds.")
+    if code is None:
+        kinds = named_codes(codes, "document_kinds.")
+        raise argparse.ArgumentTypeError(
+            t("cli.bad_kind", value=shown(text), kinds=kinds)
+        )
+    return code
 
 
 def env_value(name: str) -> str | None:
@@ -4656,19 +4656,13 @@ def _create_key_file(path: Path, pem: bytes, refusal: str) -> None:
 # -- the parser --------------------------------------------------------------------
 
 
-def out_argument(text: str) -> str:
+def out_argument(text: str, *, empty: str = "cli.out_empty") -> str:
     """``--out``: a path where a file is written, as typed (a final ``/`` says
-    a folder). An empty one is refused: it wrote into the current folder."""
+    a folder). An empty one is refused (it wrote into the current folder),
+    in the words ``empty`` names: ``keys create`` asks for a file, as a
+    folder is no key file."""
     if not text.strip():
-        raise argparse.ArgumentTypeError(t("cli.out_empty"))
-    return text
-
-
-def key_out_argument(text: str) -> str:
-    """``keys create --out``: the private key's file, never empty; a folder is
-    no key file, so the refusal does not offer one."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(t("cli.key_out_empty"))
+        raise argparse.ArgumentTypeError(t(empty))
     return text
 
 
@@ -5003,7 +4997,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--status-list", type=Path, metavar="JSON", help=helps("status_list")
     )
     keys, helps = leaf(("keys", "create"), create_keys, parent=offline)
-    keys.add_argument("--out", type=key_out_argument, metavar="PEM", help=helps("out"))
+    keys.add_argument(
+        "--out",
+        type=functools.partial(out_argument, empty="cli.key_out_empty"),
+        metavar="PEM",
+        help=helps("out"),
+    )
 
     for name in DELEGATES:
         delegate = commands.add_parser(name, help=about(name), add_help=False)
