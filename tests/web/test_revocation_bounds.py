@@ -38,7 +38,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
         (
             "成绩\u202e更正",
             # Said as a published reason's own refusal, which explains why.
-            t("revocation.reason_holds_hidden", characters="<U+202E>"),
+            t("revocation.reason_holds_hidden", characters="U+202E"),
         ),
     ],
     ids=["too_long", "bidi"],
