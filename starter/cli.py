@@ -4777,14 +4777,6 @@ def build_parser() -> argparse.ArgumentParser:
     # for, nobody acting.
     offline = StaffArgumentParser(add_help=False)
     _general_flags(offline, suppress=True, wait=False)
-    # Taken before the command and ignored there, so after it too: a script
-    # that always names who acts (``verify --as admin …``) had ``admin`` read
-    # as the certificate file. Not in the help: nobody acts here.
-    for flag in ("--as", "--person", "--site"):
-        offline.add_argument(
-            flag, dest=f"ignored_{flag[2:]}", default=argparse.SUPPRESS,
-            help=argparse.SUPPRESS,
-        )  # fmt: skip
     # ``list`` takes who acts after its name too, but its own ``--site`` picks
     # the plans listed: the acting site is given before ``list``.
     lister = StaffArgumentParser(add_help=False)
@@ -5018,6 +5010,41 @@ def command_key(path: Sequence[str]) -> str:
 # The tools with their own parsers, which ``certflow NAME ...`` hands over to.
 DELEGATES = ("stack", "mail", "mailbox", "web", "revoke")
 _VALUE_FLAGS = {"--config", "--wait", "--as", "--person", "--site"}
+# The commands that act for nobody (they read files only).
+_OFFLINE = ("verify", "keys")
+_ACTOR_FLAGS = ("--as", "--person", "--site")
+
+
+def _offline_without_actor(argv: list[str]) -> list[str]:
+    """``argv`` without who acts, where it is named after an offline command.
+
+    Named before the command it is taken and, nobody acting, ignored; after
+    it, ``verify --as admin --public-key K C.pdf`` read ``admin`` as the
+    certificate file. Left out rather than taken as hidden options, which
+    would make ``--p`` (``--public-key``) ambiguous with ``--person``.
+    """
+    command = next(
+        (
+            index
+            for index, token in enumerate(argv)
+            if not token.startswith("-")
+            and (index == 0 or argv[index - 1] not in _VALUE_FLAGS)
+        ),
+        None,
+    )
+    if command is None or argv[command] not in _OFFLINE:
+        return argv
+    kept, skip = argv[: command + 1], False
+    for index, token in enumerate(argv[command + 1 :], start=command + 1):
+        if token == "--":  # what follows is files, whatever their names
+            return kept + argv[index:]
+        if skip:
+            skip = False
+        elif token in _ACTOR_FLAGS:
+            skip = True
+        elif not token.startswith(tuple(f"{flag}=" for flag in _ACTOR_FLAGS)):
+            kept.append(token)
+    return kept
 
 
 def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -5027,6 +5054,7 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     handed to them untouched.
     """
     parser = build_parser()
+    argv = _offline_without_actor(list(argv))
     for index, token in enumerate(argv):
         previous = argv[index - 1] if index else ""
         if token in DELEGATES and previous not in _VALUE_FLAGS:

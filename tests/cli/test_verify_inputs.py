@@ -287,6 +287,9 @@ async def test_who_acts_named_after_verify_is_passed_over(
 
     assert after.status == 0, after.out
     assert after.out == before.out
+    # Left out, not taken as options: --p still abbreviates --public-key.
+    abbreviated = await certflow("verify", "--p", str(key), "--as=admin", str(pdf))
+    assert abbreviated.status == 0, abbreviated.out
 
 
 @pytest.mark.parametrize("command", [("verify",), ("keys", "create")], ids=" ".join)
