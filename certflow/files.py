@@ -25,7 +25,8 @@ from pathlib import Path
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
-# The errors of a write that found no room: the disk, or the user's quota, full.
+# The errors of a write that found no room: the disk full, or the user's quota
+# used up.
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
@@ -132,9 +133,26 @@ def staged_private(path: Path, data: bytes, *, overwrite: bool) -> Iterator[None
         if overwrite:
             os.replace(tmp, path)
         else:
-            os.link(tmp, path)  # refuses a path that exists, atomically
+            _put_new(Path(tmp), path, data)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+# What a file system that keeps no hard links (FAT and exFAT on a USB stick,
+# some network shares) answers a link with.
+_NO_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK})
+
+
+def _put_new(staged: Path, path: Path, data: bytes) -> None:
+    """Give the staged file ``path`` as its name, never replacing a file there:
+    a hard link, which refuses a path that exists, atomically; where the file
+    system keeps no links, the bytes written anew, created exclusively."""
+    try:
+        os.link(staged, path)
+    except OSError as err:
+        if isinstance(err, FileExistsError) or err.errno not in _NO_LINKS:
+            raise
+        create_private(path, data)
 
 
 def open_private_append(path: Path) -> int:

@@ -61,6 +61,25 @@ def test_a_file_made_while_the_block_ran_is_never_replaced(tmp_path: Path) -> No
     assert _left(tmp_path) == ["summary.xlsx"]
 
 
+def test_where_no_hard_link_can_be_made_the_copy_is_written_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: a USB stick's FAT keeps no hard links; the copy was refused
+    there after its fetch had been recorded."""
+
+    def no_links(source: object, target: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    target = tmp_path / "summary.xlsx"
+    with staged_private(target, b"data", overwrite=False):
+        pass
+
+    assert target.read_bytes() == b"data"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert _left(tmp_path) == ["summary.xlsx"]
+
+
 def test_overwrite_replaces_a_file_whole(tmp_path: Path) -> None:
     target = tmp_path / "summary.xlsx"
     target.write_bytes(b"old")
