@@ -70,16 +70,19 @@ def foreign_content(reader: Any, attachment: str) -> bool:
     )
 
 
-def altered_properties(reader: Any, *, number: str, organisation: str) -> bool:
+def altered_properties(
+    reader: Any, *, title: str, number: str, organisation: str
+) -> bool:
     """Whether the file's document properties (what a PDF viewer shows as
     its title, author and subject, and a file list as its name) say other
     than its signed data.
 
     Trial: a genuine certificate whose title and subject were changed to
     another number verified as valid, while every viewer showed that number.
-    The subject is the number and the author the organisation, as every
-    certificate has had them; the title ends in the number (its first words
-    have changed once). A property left out or empty says nothing false;
+    ``title``, ``number`` and ``organisation`` are what the signed data
+    gives them, as every certificate has had them (the title is the whole
+    of it: one ending in the number could show another before it). A
+    property left out or empty says nothing false;
     others (keywords, dates) name no certificate, and are left to the reader.
     """
     if "/Info" not in reader.trailer:
@@ -93,7 +96,7 @@ def altered_properties(reader: Any, *, number: str, organisation: str) -> bool:
     return not (
         shown["/Subject"] in ("", number)
         and shown["/Author"] in ("", organisation)
-        and (shown["/Title"] == "" or shown["/Title"].endswith(" " + number))
+        and shown["/Title"] in ("", title)
     )
 
 

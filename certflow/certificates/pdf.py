@@ -241,6 +241,14 @@ def printed_fields(data: CertificateData) -> list[tuple[str, str]]:
     return _fields(data)
 
 
+def document_title(data: CertificateData) -> str:
+    """The title a PDF viewer shows for the certificate: its certificate's
+    name and its number (``汽车运用与维修职业技能等级证书 ZCX2026…``), as every
+    certificate issued has had it."""
+    name = t("certificates.pdf.certificate_name", certificate=data.certificate)
+    return f"{name} {data.number}"
+
+
 def _fields(data: CertificateData) -> list[tuple[str, str]]:
     values = (
         data.candidate_name,
@@ -459,7 +467,7 @@ def render_pdf(signed: SignedCertificate, *, font_path: Path | None = None) -> b
     issued = datetime.combine(data.issued_on, time(9, 0), tzinfo=CST)
     symbol = qr.encode(verification_url(signed))
     info = Info(
-        title=f"{fields[3][1]} {data.number}",
+        title=document_title(data),
         author=data.organisation,
         subject=data.number,
         created=issued,
@@ -958,7 +966,10 @@ def verify_pdf(
         # The title and subject every viewer shows: the signed number.
         if _guarded(
             lambda: altered_properties(
-                reader, number=data.number, organisation=data.organisation
+                reader,
+                title=document_title(data),
+                number=data.number,
+                organisation=data.organisation,
             )
         ):
             return VerificationResult(

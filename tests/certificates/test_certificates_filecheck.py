@@ -170,6 +170,11 @@ RETITLED = {
     "subject": _properties(Subject=OTHER),
     "title": _properties(Title=f"汽车运用与维修 {OTHER}"),
     "author": _properties(Author="另一家评价组织"),
+    # Review: a title that only ended in the number passed, another shown first.
+    "title-ending-in-the-number": _properties(
+        Title=f"汽车运用与维修 {OTHER}" + " " * 120 + " ZCX2026QCYY2000001"
+    ),
+    "another-occupation": _properties(Title="高级技师 焊工 ZCX2026QCYY2000001"),
 }
 
 
