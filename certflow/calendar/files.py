@@ -29,6 +29,7 @@ from certflow.calendar.schedule import (
     calendar_problem,
     check_schedule,
     is_weekend,
+    outside_year,
 )
 from certflow.config import toml_error_at_end, toml_error_position
 from certflow.i18n import t
@@ -38,6 +39,8 @@ from certflow.models import Problem
 # The largest schedule file read. A year's notice, or a schedule of every day
 # of a year, is some ten kilobytes.
 SCHEDULE_MAX_BYTES = 1024 * 1024
+# The longest range a schedule lists, in days: a whole year.
+_LONGEST_RANGE = 366
 # What a schedule in TOML holds (docs/calendar.md).
 _TOML_KEYS = ("year", "holidays", "makeup_workdays", "source")
 _HOLIDAY_KINDS = {"holiday", "放假", "休"}
@@ -267,13 +270,17 @@ class _Listed:
 
 
 def _csv_year(listed: list[_Listed]) -> int:
-    """The year of a CSV schedule: the one most of its days are in (the first
-    row's on a tie), so the row of a mistyped year is the one named."""
-    counts = Counter(entry.day.year for entry in listed)
+    """The year of a CSV schedule: the one most of its rows are in (by each
+    row's first day; the first row's on a tie), so the row of a mistyped
+    year is the one named, however long a range it holds."""
+    first_days: dict[int, date] = {}
+    for entry in listed:
+        first_days.setdefault(entry.row, entry.day)
+    counts = Counter(day.year for day in first_days.values())
     if not counts:
         return 0
     most = max(counts.values())
-    return next(e.day.year for e in listed if counts[e.day.year] == most)
+    return next(d.year for d in first_days.values() if counts[d.year] == most)
 
 
 def _row_problems(listed: list[_Listed], year: int) -> list[Problem]:
@@ -284,16 +291,12 @@ def _row_problems(listed: list[_Listed], year: int) -> list[Problem]:
     problems: list[Problem] = []
     seen: dict[date, bool] = {}
     counts = Counter((entry.day, entry.makeup) for entry in listed)
-    outside: set[int] = set()
+    outside: dict[int, list[date]] = {}
     said: set[tuple[date, bool]] = set()
     for entry in listed:
         day, row = entry.day, entry.row
         if day.year != year:
-            if row not in outside:  # a range of another year: said once
-                outside.add(row)
-                problems.append(
-                    calendar_problem("date_outside_year", row=row, day=day, year=year)
-                )
+            outside.setdefault(row, []).append(day)
             continue
         if day in seen:
             if (day, entry.makeup) in said:
@@ -316,6 +319,10 @@ def _row_problems(listed: list[_Listed], year: int) -> list[Problem]:
                     "makeup_not_weekend", row=row, day=day, weekday=weekday
                 )
             )
+    # A row's days of another year, said as the TOML form's are: as a range.
+    problems.extend(
+        outside_year(days[0], days[-1], year, row) for row, days in outside.items()
+    )
     return problems
 
 
@@ -335,5 +342,9 @@ def _dates(
         return []
     if last < first:
         problems.append(calendar_problem("bad_range", row=row, value=text))
+        return []
+    if (last - first).days >= _LONGEST_RANGE:
+        # 1000-01-01..9999-12-31 is 45 bytes and three million days.
+        problems.append(calendar_problem("range_too_long", row=row, value=text))
         return []
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]

@@ -123,16 +123,7 @@ def schedule_problems(schedule: YearSchedule) -> list[Problem]:
     if not holidays:
         found.append(calendar_problem("no_holidays", year=year))
     outside = sorted({d for d in (*holidays, *makeup) if d.year != year})
-    for first, last in _runs(outside):
-        if first == last:
-            found.append(calendar_problem("date_outside_year", day=first, year=year))
-        else:
-            length = (last - first).days + 1
-            found.append(
-                calendar_problem(
-                    "dates_outside_year", first=first, last=last, days=length, year=year
-                )
-            )
+    found.extend(outside_year(first, last, year) for first, last in _runs(outside))
     for code, days in (("duplicate_holiday", holidays), ("duplicate_makeup", makeup)):
         for day, count in sorted(Counter(days).items()):
             if count > 1:
@@ -143,6 +134,17 @@ def schedule_problems(schedule: YearSchedule) -> list[Problem]:
     for day in sorted(set(holidays) & set(makeup)):
         found.append(calendar_problem("holiday_and_makeup", day=day))
     return found
+
+
+def outside_year(first: date, last: date, year: int, row: int | None = None) -> Problem:
+    """The days ``first`` to ``last`` are not of ``year``: one day, or a run
+    of them said as one range with its length (never one line a day)."""
+    if first == last:
+        return calendar_problem("date_outside_year", row=row, day=first, year=year)
+    days = (last - first).days + 1
+    return calendar_problem(
+        "dates_outside_year", row=row, first=first, last=last, days=days, year=year
+    )
 
 
 def _runs(days: list[date]) -> list[tuple[date, date]]:

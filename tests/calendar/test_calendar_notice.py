@@ -506,3 +506,44 @@ def test_a_notice_is_named_by_the_hash_of_the_file_as_uploaded(
     schedule = load_schedule_file(data, "2026-notice.txt")
 
     assert schedule.source == f"notice:{hashlib.sha256(data).hexdigest()[:12]}"
+
+
+def test_the_row_of_another_year_is_named_even_when_its_range_is_long() -> None:
+    """Review: the year was the one most days were in, so a week of 2026
+    mistyped beside a row of 2027 blamed the 2027 row; and a row's days of
+    another year were named by the first one only."""
+    data = (
+        b"date,kind\n"
+        b"2027-01-01..2027-01-03,holiday\n"  # 2
+        b"2027-10-01,holiday\n"  # 3
+        b"2026-02-01..2026-02-07,holiday\n"  # 4: the mistyped year
+    )
+
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(data, "2027.csv")
+
+    (problem,) = raised.value.problems
+    assert problem.row == 4
+    assert problem.render() == "第 4 行：" + t(
+        "calendar.dates_outside_year",
+        first="2026-02-01",
+        last="2026-02-07",
+        days=7,
+        year=2027,
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"date,kind\n1000-01-01..9999-12-31,holiday\n", "2027.csv"),
+        (b'year = 2027\nholidays = ["2027-01-01..2028-12-31"]\n', "2027.toml"),
+    ],
+    ids=["csv", "toml"],
+)
+def test_a_range_longer_than_a_year_is_refused_at_once(data: bytes, name: str) -> None:
+    """Review: a 45-byte range of three million days took some ten seconds."""
+    with pytest.raises(ScheduleError) as raised:
+        load_schedule_file(data, name)
+
+    assert codes(raised.value) == ["range_too_long"]
