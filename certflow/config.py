@@ -44,6 +44,9 @@ PROJECT_DIR = DEFAULT_CONFIG.parent.parent
 # Where tomllib's message says the error is; its English words are not shown.
 _TOML_AT = re.compile(r"\(at line (?P<line>\d+), column (?P<column>\d+)\)$")
 _TOML_AT_END = "(at end of document)"
+# Names the signing key where it is kept apart from the state (a secret, or a
+# new key during a rotation); applied after CERTFLOW_STATE.
+KEY_FILE_ENV = "CERTFLOW_SIGNING_KEY_FILE"
 
 
 def toml_error_position(err: tomllib.TOMLDecodeError) -> tuple[int, int] | None:
@@ -618,7 +621,7 @@ class Settings(Model):
                 update={"path": state / "mailbox" / "exam"}
             )
             key_file = state / "keys" / "certificate-signing.pem"
-        if key_text := env.get("CERTFLOW_SIGNING_KEY_FILE"):
+        if key_text := env.get(KEY_FILE_ENV):
             key_file = Path(key_text).resolve()
         update["certificates"] = self.certificates.model_copy(
             update={"signing_key_file": key_file}

@@ -22,7 +22,7 @@ import shutil
 import signal
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +32,7 @@ from activities.db import database_name
 from certflow.arguments import StaffArgumentParser, argument_help
 from certflow.certificates.keys import generate_keypair
 from certflow.config import (
+    KEY_FILE_ENV,
     ConfigError,
     MailboxSettings,
     Settings,
@@ -182,14 +183,8 @@ async def run(
         sink = MailSink("127.0.0.1", args.smtp_port, mail_root, mailboxes)
         await _start_sink(parts, sink)
 
-        settings = base.with_environment(
-            {
-                "CERTFLOW_STATE": str(state),
-                "DATABASE_URL": database_url,
-                "TEMPORAL_ADDRESS": server.address,
-                "SMTP_HOST": sink.host,
-                "SMTP_PORT": str(sink.port),
-            }
+        settings = stack_settings(
+            base, state, database_url, server.address, sink.host, sink.port
         )
         config = _config_file(args.config)
         if args.training:
@@ -303,6 +298,35 @@ def training_mailbox(mailbox: MailboxSettings) -> MailboxSettings:
     return mailbox.model_copy(update={"poll_interval": interval})
 
 
+def stack_settings(
+    base: Settings,
+    state: Path,
+    database_url: str,
+    temporal_address: str,
+    smtp_host: str,
+    smtp_port: int,
+    env: Mapping[str, str] = os.environ,
+) -> Settings:
+    """The settings of a stack: every path of the state in its folder, its
+    own servers; the signing key there too, unless CERTFLOW_SIGNING_KEY_FILE
+    names one.
+
+    Trial: the variable was dropped here, so a key could not be rotated on a
+    local stack: the stack went on signing with the state's first key and
+    published only it, whatever the operator named.
+    """
+    stack_env = {
+        "CERTFLOW_STATE": str(state),
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": temporal_address,
+        "SMTP_HOST": smtp_host,
+        "SMTP_PORT": str(smtp_port),
+    }
+    if key_file := env.get(KEY_FILE_ENV):
+        stack_env[KEY_FILE_ENV] = key_file
+    return base.with_environment(stack_env)
+
+
 def ensure_signing_key(settings: Settings) -> bool:
     """Create the certificate signing key if the configured file does not exist.
 
@@ -378,13 +402,18 @@ def _exports(
     default is named too: ``plan start`` copies the pass rule and fee from the
     staff tool's configuration, which must be the stack's.
     """
+    state = settings.documents_dir.parent
+    key_file = settings.certificates.signing_key_file
+    own_key = key_file != state / "keys" / "certificate-signing.pem"
     return shlex.join([
         "export",
         f"TEMPORAL_ADDRESS={server.address}",
         f"DATABASE_URL={redact(settings.database_url)}",
-        f"CERTFLOW_STATE={settings.documents_dir.parent}",
+        f"CERTFLOW_STATE={state}",
         f"SMTP_PORT={sink.port}",
         *([f"CERTFLOW_CONFIG={config}"] if config is not None else []),
+        # The web service in another shell publishes the key signing now.
+        *([f"{KEY_FILE_ENV}={key_file}"] if own_key else []),
     ])  # fmt: skip
 
 
@@ -469,6 +498,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.state.exists() and not args.state.is_dir():
         print(t("stack.state_not_folder", state=args.state), file=sys.stderr)
+        return 2
+    named_key = os.environ.get(KEY_FILE_ENV)
+    if named_key and not Path(named_key).is_file():
+        # Only the state's own key is made at a first start: a key named for
+        # a rotation and mistyped would otherwise be a new key, signing.
+        print(t("stack.key_missing", path=Path(named_key).resolve()), file=sys.stderr)
         return 2
     lock = StateLock(args.state)
     try:

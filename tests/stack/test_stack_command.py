@@ -10,13 +10,15 @@ import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
+from types import SimpleNamespace
 
 import aiosmtplib
 import pytest
 
 from certflow.config import Settings
+from certflow.i18n import t
 from starter.smtp_sink import read_messages
-from starter.stack import ensure_signing_key
+from starter.stack import _exports, ensure_signing_key, stack_settings
 from tests.support import read_until_ready, stack_process, stop_in_order
 
 REPO = Path(__file__).resolve().parents[2]
@@ -108,6 +110,33 @@ def test_signing_key_is_created_once_and_never_replaced(tmp_path: Path) -> None:
     assert b"PUBLIC KEY" in key_file.with_suffix(".pub.pem").read_bytes()
 
 
+def test_a_key_named_for_a_rotation_is_the_stacks_and_its_shells(
+    tmp_path: Path,
+) -> None:
+    """Trial: a stack dropped CERTFLOW_SIGNING_KEY_FILE, so a key could not
+    be rotated on it: it kept signing with (and the web service in another
+    shell kept publishing) the state folder's first key."""
+    state, new_key = tmp_path / "state", tmp_path / "keys" / "signing-2027.pem"
+    base = Settings.load()
+    server = SimpleNamespace(address="127.0.0.1:7999")
+    sink = SimpleNamespace(port=2599)
+
+    plain = stack_settings(base, state, "postgresql://x@127.0.0.1/d", "a:1", "h", 1, {})
+    rotated = stack_settings(
+        base, state, "postgresql://x@127.0.0.1/d", "a:1", "h", 1,
+        {"CERTFLOW_SIGNING_KEY_FILE": str(new_key)},
+    )  # fmt: skip
+
+    assert plain.certificates.signing_key_file == (
+        state.resolve() / "keys" / "certificate-signing.pem"
+    )
+    assert rotated.certificates.signing_key_file == new_key
+    assert rotated.documents_dir == state.resolve() / "documents"
+    assert "SIGNING_KEY" not in _exports(server, sink, plain)  # type: ignore[arg-type]
+    exported = _exports(server, sink, rotated)  # type: ignore[arg-type]
+    assert f"CERTFLOW_SIGNING_KEY_FILE={new_key}" in exported
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("training", [False, True], ids=["local", "training"])
 async def test_the_stacks_worker_warns_of_roles_without_a_mail_address(
@@ -149,3 +178,26 @@ async def test_the_stacks_worker_warns_of_roles_without_a_mail_address(
     [warning] = [line for line in logged.splitlines() if "No mail address" in line]
     assert "WARNING" in warning and "finance" in warning
     assert "tech_dept" not in warning and "admins" not in warning
+
+
+def test_a_key_named_but_missing_stops_the_stack_before_it_makes_one(
+    tmp_path: Path,
+) -> None:
+    """A stack makes its state's key at a first start; a key named for a
+    rotation and mistyped would otherwise be a new key, signing unnoticed."""
+    import subprocess
+
+    missing = tmp_path / "keys" / "signing-2072.pem"
+    done = subprocess.run(
+        [sys.executable, "-m", "starter.stack", "--state", str(tmp_path / "state")],
+        cwd=REPO,
+        env={**os.environ, "CERTFLOW_SIGNING_KEY_FILE": str(missing)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert t("stack.key_missing", path=missing) in done.stderr
+    assert not missing.exists() and not (tmp_path / "state").exists()
