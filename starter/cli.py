@@ -4139,11 +4139,8 @@ def _calendar_year(text: str) -> int:
     """``calendar show YEAR``: a year of four digits. A longer number (an ID
     number typed in the wrong place) went to the database as it was, which
     refused it with a traceback repeating it whole."""
-    try:
-        year = int(text)
-    except ValueError:
-        year = 0
-    if not 1000 <= year <= 9999:
+    year = _whole_number(text, digits=4)
+    if year is None or year < 1000:
         raise argparse.ArgumentTypeError(t("cli.calendar_year", value=shown(text)))
     return year
 
@@ -5015,15 +5012,10 @@ _OFFLINE = ("verify", "keys")
 _ACTOR_FLAGS = ("--as", "--person", "--site")
 
 
-def _offline_without_actor(argv: list[str]) -> list[str]:
-    """``argv`` without who acts, where it is named after an offline command.
-
-    Named before the command it is taken and, nobody acting, ignored; after
-    it, ``verify --as admin --public-key K C.pdf`` read ``admin`` as the
-    certificate file. Left out rather than taken as hidden options, which
-    would make ``--p`` (``--public-key``) ambiguous with ``--person``.
-    """
-    command = next(
+def _command_at(argv: Sequence[str]) -> int | None:
+    """Where the command's name is in ``argv``: the first word that is no
+    flag nor a flag's value (``--as admin verify``: 2); None if none is."""
+    return next(
         (
             index
             for index, token in enumerate(argv)
@@ -5032,6 +5024,17 @@ def _offline_without_actor(argv: list[str]) -> list[str]:
         ),
         None,
     )
+
+
+def _offline_without_actor(argv: list[str]) -> list[str]:
+    """``argv`` without who acts, where it is named after an offline command.
+
+    Named before the command it is taken and, nobody acting, ignored; after
+    it, ``verify --as admin --public-key K C.pdf`` read ``admin`` as the
+    certificate file. Left out rather than taken as hidden options, which
+    would make ``--p`` (``--public-key``) ambiguous with ``--person``.
+    """
+    command = _command_at(argv)
     if command is None or argv[command] not in _OFFLINE:
         return argv
     kept, skip = argv[: command + 1], False
@@ -5055,15 +5058,12 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     """
     parser = build_parser()
     argv = _offline_without_actor(list(argv))
-    for index, token in enumerate(argv):
-        previous = argv[index - 1] if index else ""
-        if token in DELEGATES and previous not in _VALUE_FLAGS:
-            # ``wait`` stays None unless given: ``revoke`` has its own default.
-            args = parser.parse_args(list(argv[: index + 1]))
-            return args, list(argv[index + 1 :])
-        if not token.startswith("-") and previous not in _VALUE_FLAGS:
-            break
-    args = parser.parse_args(list(argv))
+    command = _command_at(argv)
+    if command is not None and argv[command] in DELEGATES:
+        # ``wait`` stays None unless given: ``revoke`` has its own default.
+        args = parser.parse_args(argv[: command + 1])
+        return args, argv[command + 1 :]
+    args = parser.parse_args(argv)
     if args.wait is None:
         args.wait = DEFAULT_WAIT
     return args, []
