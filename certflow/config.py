@@ -49,6 +49,12 @@ _TOML_AT_END = "(at end of document)"
 KEY_FILE_ENV = "CERTFLOW_SIGNING_KEY_FILE"
 
 
+def state_key_file(state: Path) -> Path:
+    """Where a state folder keeps its signing key (a local, training or demo
+    stack's, made at its first start)."""
+    return state / "keys" / "certificate-signing.pem"
+
+
 def toml_error_position(err: tomllib.TOMLDecodeError) -> tuple[int, int] | None:
     """The line and column tomllib names in its message, if it names one.
 
@@ -620,7 +626,7 @@ class Settings(Model):
             update["mailbox"] = self.mailbox.model_copy(
                 update={"path": state / "mailbox" / "exam"}
             )
-            key_file = state / "keys" / "certificate-signing.pem"
+            key_file = state_key_file(state)
         if key_text := env.get(KEY_FILE_ENV):
             key_file = Path(key_text).resolve()
         update["certificates"] = self.certificates.model_copy(

@@ -53,7 +53,7 @@ from certflow.actions import (
     plan_workflow_id,
 )
 from certflow.calendar import load_schedule_file
-from certflow.config import Settings
+from certflow.config import Settings, state_key_file
 from certflow.files import private_dir, write_private
 from certflow.models import Actor, Level, PlanInfo, Stage
 from certflow.plan_details import batch_summary, plan_summary
@@ -498,7 +498,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 update={"host": "127.0.0.1", "port": sink.port}
             ),
             "certificates": base.certificates.model_copy(
-                update={"signing_key_file": state / "keys" / "certificate-signing.pem"}
+                update={"signing_key_file": state_key_file(state)}
             ),
             "temporal": base.temporal.model_copy(
                 update={"task_queue": "certflow-demo"}

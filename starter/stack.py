@@ -36,6 +36,7 @@ from certflow.config import (
     ConfigError,
     MailboxSettings,
     Settings,
+    state_key_file,
     unaddressed_warning,
 )
 from certflow.files import (
@@ -404,7 +405,7 @@ def _exports(
     """
     state = settings.documents_dir.parent
     key_file = settings.certificates.signing_key_file
-    own_key = key_file != state / "keys" / "certificate-signing.pem"
+    own_key = key_file != state_key_file(state)
     return shlex.join([
         "export",
         f"TEMPORAL_ADDRESS={server.address}",
