@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import logging
 import math
 import re
@@ -51,9 +52,8 @@ from certflow.certificates import (
     InvalidKeyError,
     KeyRing,
     SigningKey,
-    Verdict,
+    VerificationResult,
     VerificationStatus,
-    check_scanned_record,
     is_cut_short_link,
     load_public_key,
     verify_pdf,
@@ -76,6 +76,8 @@ log = logging.getLogger("certflow.web")
 
 HERE = Path(__file__).resolve().parent
 NUMBER_RE = re.compile(r"^[A-Za-z0-9-]{4,40}$")
+# A download link's expiry as issued: Unix seconds, ASCII digits.
+_EXPIRY = re.compile(r"[0-9]{1,12}")
 # Certificates are one page of ~50-100 KB; anything far larger is not one.
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 # Headers every page carries: nothing loads from elsewhere, no page can frame
@@ -219,8 +221,22 @@ def trusted_ring(settings: Settings, signing_key: SigningKey) -> KeyRing:
 
 
 def client_address(request: Request) -> str:
-    """The peer address (uvicorn puts a trusted proxy's forwarded one here)."""
-    return request.client.host if request.client else "unknown"
+    """Whose budget a request spends: the peer address (uvicorn puts a trusted
+    proxy's forwarded one here), an IPv6 one as its /64 network.
+
+    One IPv6 client is given a /64 (a home line, a phone) and picks any
+    address in it: counted one by one, it could take a new budget with each.
+    """
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return host
 
 
 def create_app(
@@ -284,6 +300,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        # Starlette's own answer to an address with a slash too many names
+        # the host the client sent (Host: evil.example): ours is relative.
+        redirect_slashes=False,
     )
     app.state.service = service
     templates = Jinja2Templates(directory=HERE / "templates")
@@ -392,7 +411,9 @@ def create_app(
         name: Annotated[str, Form(max_length=100)] = "",
         id_number: Annotated[str, Form(max_length=40)] = "",
     ) -> Response:
-        if not name.strip() or not id_number.strip():
+        # A field of nothing one sees (spaces, a zero-width space, a dot
+        # alone) is empty: it finds nobody, and spends nobody's look-ups.
+        if not name_key(name) or not read_id_number(id_number):
             return page(
                 request,
                 "index.html",
@@ -460,10 +481,14 @@ def create_app(
     async def download(
         request: Request,
         number: str,
-        e: Annotated[int, Query()] = 0,
-        t_: Annotated[str, Query(alias="t", max_length=64)] = "",
+        e: str = "",
+        t_: Annotated[str, Query(alias="t")] = "",
     ) -> Response:
-        if not service.tokens.check(number, e, t_):
+        # Whatever a link's e and t hold, it is a link: one damaged in a
+        # message (a letter in the expiry, a character added) is no link of
+        # ours, said as a forged one is, not as a form filled wrongly.
+        expires = int(e) if _EXPIRY.fullmatch(e) else None
+        if expires is None or not service.tokens.check(number, expires, t_):
             log.info("download number=%s outcome=bad_link", service.loggable(number))
             return message(request, "bad_link", 403)
         record = await records.get(service.db(), number)
@@ -549,8 +574,8 @@ def create_app(
     async def verify_number(
         request: Request,
         number: str,
-        k: Annotated[str | None, Query(max_length=64)] = None,
-        sig: Annotated[str | None, Query(max_length=128)] = None,
+        k: str | None = None,
+        sig: str | None = None,
     ) -> Response:
         canonical = compact_code(number)
         as_id = read_id_number(number)
@@ -565,8 +590,23 @@ def create_app(
             log.info("verify number=- outcome=malformed")
             return form_refusal(request, "bad_number", example=_example(service.scheme))
         if canonical != number:
-            # Typed in lower case, full width or in groups: the same page.
-            query = f"?{request.url.query}" if request.url.query else ""
+            # Typed in lower case, full width or in groups: the same page, if
+            # it is a number. Anything else (a passport number typed in lower
+            # case) is not repeated in a Location either, nor is a query
+            # other than the QR code's own.
+            if not service.is_certificate_number(canonical) and (
+                await records.get(service.db(), canonical) is None
+            ):
+                log.info("verify number=- outcome=malformed")
+                return form_refusal(
+                    request, "bad_number", example=_example(service.scheme)
+                )
+            scanned_query = {
+                name: value
+                for name, value in (("k", k), ("sig", sig))
+                if value is not None
+            }
+            query = f"?{urlencode(scanned_query)}" if scanned_query else ""
             return RedirectResponse(f"/verify/{canonical}{query}", status_code=301)
         record = await records.get(service.db(), number)
         scanned = k is not None or sig is not None
@@ -594,20 +634,19 @@ def create_app(
                 "verify.html",
                 {"status": "record_unverified", "number": number},
             )
+        if outcome == "valid" and record.held:
+            # Numbered, then held out of issuance: no file was ever issued.
+            outcome = "held"
         if scanned and outcome in ("valid", "revoked"):
             if is_cut_short_link(k, sig):
                 # Cut short (a chat app, a copy missing its end): no signature
                 # to compare, so no verdict on the certificate either.
                 outcome = "incomplete_link"
-            else:
-                query = urlencode({"k": k or "", "sig": sig or ""})
-                url = f"/verify/{number}?{query}"
-                scan = check_scanned_record(url, record.data, service.keyring)
-                # The record is genuine, so a code naming any other key or
+            elif not views.matches_record(record, k or "", sig or "", service.keyring):
+                # The record is ours, so a code naming any other key or
                 # signature, or one no cut leaves, was not printed by us:
                 # tampering, an untrusted key id too.
-                if scan is not Verdict.VALID:
-                    outcome = "tampered"
+                outcome = "tampered"
         log.info(
             "verify number=%s outcome=%s source=%s",
             number,
@@ -644,6 +683,8 @@ def create_app(
             )
         revoked = await current_status_list(service.db())
         result = await asyncio.to_thread(verify_pdf, data, service.keyring, revoked)
+        if result.status is VerificationStatus.UNKNOWN_KEY:
+            return await unconfirmed_upload(request, result)
         # The number is the file's own: unverified (an unknown key's), it may
         # be anything the file's maker wrote, an ID number included.
         log.info(
@@ -677,6 +718,46 @@ def create_app(
             context["revoked_on"] = result.revoked_on
             context["reason"] = result.revocation_reason
         return page(request, "verify.html", context)
+
+    async def unconfirmed_upload(
+        request: Request, result: VerificationResult
+    ) -> Response:
+        """The page for a file whose key is not trusted here, judged by the
+        record of its number: offline that says only "cannot confirm", here
+        it says what the organisation knows.
+
+        Regression: a file signed with any home-made key read 无法确认真伪
+        (as if it could be ours), and a revoked certificate whose key was no
+        longer trusted read so too.
+        """
+        number = result.number or ""
+        record = await records.get(service.db(), number)
+        if record is None:
+            # No certificate of ours has the number: not ours, whoever signed.
+            outcome = "unknown"
+        else:
+            own = views.record_status(record, service.keyring)
+            printed = (record.signed.key_id, record.signed.signature_b64)
+            if own == "tampered":
+                outcome = "record_unverified"
+            elif (result.key_id, result.signature) != printed:
+                # Not the signature we issued under this number.
+                outcome = "tampered"
+            else:
+                outcome = own
+        log.info(
+            "verify number=%s outcome=%s source=pdf",
+            service.loggable(number),
+            outcome,
+        )
+        # Shown only as a number we could have issued: the file's maker may
+        # have put anything there, an ID number too.
+        shown = number if service.is_certificate_number(number) else None
+        context: dict[str, Any] = {"status": outcome, "number": shown}
+        if record is not None and outcome == "revoked":
+            # The file's own data is unchecked: the record's, as by number.
+            context.update(views.verdict_context(record, outcome, held=False))
+        return page(request, "verify.html", {**context, "uploaded": True})
 
     @app.api_route(
         "/status-list.json",
@@ -718,6 +799,11 @@ def create_app(
         # Unknown pages and wrong methods get a Chinese page, not FastAPI's JSON.
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 404:
+            path = request.url.path
+            if path != "/" and path.endswith("/") and _routed(request, path[:-1]):
+                # /verify/ for /verify: the address without the slash, on
+                # this host, and nothing of the query repeated.
+                return RedirectResponse(path.rstrip("/") or "/", status_code=307)
             return message(request, "not_found", 404)
         if exc.status_code == 405:
             response = message(request, "method_not_allowed", 405)
@@ -751,6 +837,14 @@ def _allowed_methods(request: Request) -> str:
         if match is not Match.NONE:
             methods |= getattr(route, "methods", None) or {"GET", "HEAD"}
     return ", ".join(sorted(methods))
+
+
+def _routed(request: Request, path: str) -> bool:
+    """Whether some route of the app answers ``path`` (any method)."""
+    scope = {**request.scope, "path": path}
+    return any(
+        route.matches(scope)[0] is not Match.NONE for route in request.app.router.routes
+    )
 
 
 def _route_of(request: Request) -> str:

@@ -65,7 +65,14 @@ class DownloadTokens:
         return DownloadLink(expires=expires, mac=self._mac(number, expires))
 
     def check(self, number: str, expires: int, mac: str) -> bool:
-        """Whether the link was issued here for ``number`` and has not expired."""
+        """Whether the link was issued here for ``number`` and has not expired.
+
+        Any ``mac`` at all is answered: one of characters no MAC holds (a
+        full-width bracket a chat app added) is no link issued here.
+        """
+        if not mac.isascii():
+            # compare_digest takes no other text (it raised: a 500 at will).
+            return False
         if expires < self._clock():
             return False
         # A link claiming a far-off expiry was not issued here, whatever its MAC.

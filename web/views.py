@@ -14,6 +14,7 @@ from certflow.certificates import (
     KeyRing,
     Verdict,
     VerificationStatus,
+    check_scanned_record,
     verify,
 )
 from certflow.i18n import t
@@ -43,11 +44,34 @@ def record_status(record: CertificateRecord, keyring: KeyRing) -> str:
     ``valid``, ``revoked``, ``tampered`` or ``unknown_key``. The verification
     page and the look-up both ask this, so a candidate never reads 有效 for a
     certificate the verification page cannot confirm.
+
+    A revoked certificate is revoked whatever key signed it: one whose key is
+    no longer trusted (rotated without listing the old public key) read
+    无法确认真伪, and its file was offered and served again. Only a record that
+    fails its own signature says so instead: operators must look at the row.
     """
     outcome = record_verdict(record, keyring)
-    if outcome == "valid" and record.revoked_on is not None:
+    if outcome != "tampered" and record.revoked_on is not None:
         return "revoked"
     return outcome
+
+
+def matches_record(
+    record: CertificateRecord, kid: str, sig: str, keyring: KeyRing
+) -> bool:
+    """Whether a QR link's key id and signature are those printed for
+    ``record``: they verify against it, or, the key no longer trusted, they
+    are the record's own to the character (nothing else could be checked)."""
+    query = urlencode({"k": kid, "sig": sig})
+    url = f"/verify/{record.data.number}?{query}"
+    scan = check_scanned_record(url, record.data, keyring)
+    if scan is Verdict.VALID:
+        return True
+    signed = record.signed
+    return scan is Verdict.UNKNOWN_KEY and (kid, sig) == (
+        signed.key_id,
+        signed.signature_b64,
+    )
 
 
 # The statuses whose PDF the look-up offers for download.

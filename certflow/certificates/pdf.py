@@ -855,6 +855,9 @@ class VerificationResult(Model):
     message: str
     number: str | None = None
     key_id: str | None = None
+    # With an unknown key: the signature the file carries, unchecked, for a
+    # verifier holding the issuer's records to compare with its own.
+    signature: str | None = None
     data: CertificateData | None = None
     revoked_on: date | None = None
     revocation_reason: str | None = None
@@ -1000,6 +1003,7 @@ def verify_pdf(
             message=t("certificates.verify.unknown_key", key_id=signed.key_id),
             number=data.number,
             key_id=signed.key_id,
+            signature=signed.signature_b64,
         )
     if verdict is Verdict.TAMPERED:
         return VerificationResult(

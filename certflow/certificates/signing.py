@@ -61,12 +61,20 @@ def encode_signature(signature: bytes) -> str:
 
 
 def decode_signature(text: str) -> bytes | None:
-    """Decode a signature string; ``None`` if it is not 64 bytes of base64url."""
+    """Decode a signature string; ``None`` if it is not 64 bytes of base64url
+    as :func:`encode_signature` writes them.
+
+    Only that one spelling: the last of 86 characters carries 2 bits of the
+    signature and 4 spare ones, and a character differing only there decodes
+    to the same bytes. A link or a file so altered is altered, and said so.
+    """
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         return None
-    return raw if len(raw) == 64 else None
+    if len(raw) != 64 or encode_signature(raw) != text:
+        return None
+    return raw
 
 
 def sign_bytes(message: bytes, private_key: Ed25519PrivateKey) -> str:

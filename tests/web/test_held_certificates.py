@@ -117,3 +117,6 @@ async def test_a_certificate_numbered_by_an_older_version_and_held_is_said_held(
     assert response.status_code == 200
     _said_held(response.text)
     assert number in response.text
+    # Regression: the verification page called it 证书有效 meanwhile.
+    verified = await web_client().get(f"/verify/{number}")
+    assert "证书暂缓发放" in verified.text and "证书有效" not in verified.text
