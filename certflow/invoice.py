@@ -43,6 +43,7 @@ from certflow.intake.limits import IntakeLimits
 from certflow.intake.workbook import Grid, open_workbook
 from certflow.mail_address import is_mail_address
 from certflow.models import Model, Problem
+from certflow.text import code_points, is_hidden
 
 
 class InvoiceField(StrEnum):
@@ -145,6 +146,19 @@ class InvoiceReading(Model):
     details: InvoiceDetails | None = None
     problems: list[Problem] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+
+
+def _hidden_in(raw: CellValue) -> list[str]:
+    """The characters of a text cell that show as nothing or turn what the
+    text around them shows (``certflow.text.is_hidden``), but for its line
+    breaks and tabs, read as spaces as a one-line field reads them."""
+    if not isinstance(raw, str):
+        return []
+    return [ch for ch in raw if is_hidden(ch) and ch not in _LAYOUT]
+
+
+# What a cell may hold that shows: its lines (Alt+Enter) and tabs.
+_LAYOUT = frozenset("\r\n\t")
 
 
 @dataclass(frozen=True)
@@ -400,6 +414,11 @@ class _Check:
             return None
         if entry.text.startswith(FORMULA_SIGNS):
             return None  # already reported for the whole sheet
+        if hidden := _hidden_in(entry.raw):
+            # Printed on a tax invoice: a direction override turns what it
+            # shows, a zero-width space (read as a space) splits 武汉市.
+            self.add("hidden_characters", entry, chars=code_points(hidden))
+            return None
         if len(entry.text) > _MAX_TEXT:
             self.add("too_long", entry, limit=_MAX_TEXT)
             return None

@@ -198,6 +198,37 @@ def test_a_broken_field_is_refused_at_its_row(
     assert reading.problems[0].sheet == "发票信息"
 
 
+@pytest.mark.parametrize(
+    ("label", "value", "named"),
+    [
+        ("发票抬头", "武汉市交通职业\u202e学校技术", "U+202E"),
+        ("地址", "湖北省武汉\u200b市江岸区解放大道 1 号", "U+200B"),
+        ("开户银行", "\ufeff中国工商银行武汉江岸支行", "U+FEFF"),
+    ],
+)
+def test_a_character_nobody_sees_is_refused_not_printed_on_the_invoice(
+    label: str, value: str, named: str
+) -> None:
+    """Regression (trial): a direction override in 发票抬头 was stored as it
+    came, and a zero-width space in 地址 was made a space (武汉 市)."""
+    reading = read_invoice_details(filled_template({**HONEST, label: value}))
+
+    assert not reading.accepted
+    assert codes(reading) == [("hidden_characters", ROW[label])]
+    assert named in reading.problems[0].message
+    assert label in reading.problems[0].message
+
+
+def test_a_line_break_in_a_cell_is_read_as_a_space() -> None:
+    reading = read_invoice_details(
+        filled_template({**HONEST, "开户银行": "中国工商银行\n武汉江岸支行"})
+    )
+
+    assert reading.accepted, reading.problems
+    assert reading.details is not None
+    assert reading.details.bank == "中国工商银行 武汉江岸支行"
+
+
 def test_the_message_names_the_label() -> None:
     reading = read_invoice_details(
         filled_template({**HONEST, "纳税人识别号": BAD_CODE})
