@@ -217,6 +217,9 @@ HISTORY_SHOWN = 12
 PROBLEMS_SHOWN = 20
 # Site codes and plan ids go into visibility queries; this keeps quotes out.
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$")
+# A code of the characters codes are made of, however long: one that is not
+# of a shape above is too long.
+_CODE_CHARACTERS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 # A correction request's id is its plan's id (of any form a plan was started
 # with), then -C and its number (P2026-1104-0412-C001): longer than a code.
 _REQUEST_ID_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -1178,7 +1181,7 @@ def _day(text: str) -> date:
 
 def code_argument(text: str) -> str:
     """A plan, site or batch code as issued, however staff typed it."""
-    return _issued_code(text, _CODE)
+    return _issued_code(text, _CODE, longest=41)
 
 
 def certificate_number_argument(text: str) -> str:
@@ -1194,10 +1197,10 @@ def certificate_number_argument(text: str) -> str:
 def _request_id(text: str) -> str:
     """A correction request's id as issued: ``p2026-1104-0412-c001`` or full
     width names ``P2026-1104-0412-C001`` (the plan matches ids so too)."""
-    return _issued_code(text, _REQUEST_ID_SHAPE)
+    return _issued_code(text, _REQUEST_ID_SHAPE, longest=64)
 
 
-def _issued_code(text: str, shape: re.Pattern[str]) -> str:
+def _issued_code(text: str, shape: re.Pattern[str], *, longest: int) -> str:
     """``text`` as issued (upper case, half width, trimmed), of ``shape``.
 
     An ID number typed in a code's place is refused without being repeated:
@@ -1210,6 +1213,11 @@ def _issued_code(text: str, shape: re.Pattern[str]) -> str:
     if is_or_holds_id_number(text):
         raise argparse.ArgumentTypeError(t("cli.code_is_id_number"))
     if not shape.match(code):
+        if _CODE_CHARACTERS.fullmatch(code):
+            # Of the right characters: what is wrong is its length.
+            raise argparse.ArgumentTypeError(
+                t("cli.code_too_long", limit=longest, length=len(code))
+            )
         raise argparse.ArgumentTypeError(t("cli.bad_code", value=shown(text)))
     return code
 
@@ -1306,6 +1314,11 @@ def _said(text: str, **checks: Any) -> str:
     """
     reason = free_text_argument(text, **checks)
     if not reason:
+        key = checks.get("key")
+        if key is not None:
+            # One of several (a --reject per plan): which one is blank.
+            field = field_label(checks.get("name", "reason"), key)
+            raise argparse.ArgumentTypeError(t("cli.reason_blank_for", field=field))
         raise argparse.ArgumentTypeError(t("cli.reason_blank"))
     return reason
 
@@ -3694,6 +3707,21 @@ async def _until_gathered(ctx: Context, handle: Any, current: BatchStatus) -> No
         current = await ctx.answer(handle.query("status", result_type=BatchStatus))
 
 
+def decision_of(args: argparse.Namespace) -> BatchDecisionRequest:
+    """The decision ``batch decide`` sends: every ``--reject`` as given (the
+    batch refuses a plan rejected twice), each plan approved once, however
+    often (or in whatever case) it was typed."""
+    given: list[tuple[str, str]] = args.reject or []
+    return BatchDecisionRequest(
+        actor=actor_of(args),
+        approve_all=args.approve_all,
+        approve=list(dict.fromkeys(args.approve or [])),
+        reject=dict(given),
+        rejections=[Rejection(plan_id=p, reason=r) for p, r in given],
+        return_to=returns_by_plan(args.returns or []),
+    )
+
+
 async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
     """The general manager's decision on a batch.
 
@@ -3706,15 +3734,7 @@ async def decide_batch(ctx: Context, args: argparse.Namespace) -> int:
     refusal = decision_role_refusal(_acting_role(args))
     if refusal is not None:
         raise CliError(t("cli.refused", reason=refusal))
-    given: list[tuple[str, str]] = args.reject or []
-    request = BatchDecisionRequest(
-        actor=actor_of(args),
-        approve_all=args.approve_all,
-        approve=args.approve or [],
-        reject=dict(given),
-        rejections=[Rejection(plan_id=p, reason=r) for p, r in given],
-        return_to=returns_by_plan(args.returns or []),
-    )
+    request = decision_of(args)
     if (twice := request.rejected_twice()) is not None:
         reason = t("batch.rejected_twice", plan_id=twice)
         raise CliError(t("cli.refused", reason=reason))

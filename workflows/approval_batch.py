@@ -578,10 +578,21 @@ class ApprovalBatchWorkflow:
                     t("plan.not_in_batch", plan_id=plan_id, batch_id=self._batch_id),
                     type="bad_argument",
                 )
-        if set(decision.approve) & set(decision.reject):
-            raise ApplicationError(t("batch.both"), type="bad_argument")
-        if decision.approve_all and decision.reject:
-            raise ApplicationError(t("batch.both"), type="bad_argument")
+        both = (
+            list(decision.reject)
+            if decision.approve_all
+            else [p for p in dict.fromkeys(decision.approve) if p in decision.reject]
+        )
+        if both:
+            # Named: the general manager sees which plan was given both ways.
+            plans = "、".join(both)
+            raise ApplicationError(t("batch.both", plans=plans), type="bad_argument")
+        if len(set(decision.approve)) < len(decision.approve):
+            # The staff tool sends each once; another client is told.
+            twice = [p for p in decision.approve if decision.approve.count(p) > 1]
+            raise ApplicationError(
+                t("batch.approved_twice", plan_id=twice[0]), type="bad_argument"
+            )
         if not decision.approve_all:
             undecided = [
                 p

@@ -51,8 +51,10 @@ def _with(argv: list[str], flag: str, value: str) -> list[str]:
             t("cli.bad_date", value="昨天"),
         ),
         (["status", "P2026 1104"], t("cli.bad_code", value="P2026 1104")),
+        # Regression (trial): of letters only, it was said to hold others.
+        (["batch", "status", "B" * 50], t("cli.code_too_long", limit=41, length=50)),
     ],
-    ids=["amount", "date", "code"],
+    ids=["amount", "date", "code", "code too long"],
 )
 async def test_a_value_of_the_wrong_form_is_refused_in_chinese_only(
     argv: list[str],
@@ -66,7 +68,8 @@ async def test_a_value_of_the_wrong_form_is_refused_in_chinese_only(
     assert outcome.status == 2
     assert expected in err
     refusal = err.rstrip("\n").split("\n")[-1]
-    codes = ("certflow", "application", "payment", "status", "PLAN_ID", "YYYY-MM-DD")
+    codes = ("certflow", "application", "payment", "status", "PLAN_ID", "YYYY-MM-DD",
+             "batch", "BATCH_ID")  # fmt: skip
     assert english_words(refusal, *codes) == []
 
 

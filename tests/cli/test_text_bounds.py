@@ -33,6 +33,7 @@ from starter.cli import (
     PLAN_ACTIONS,
     Arg,
     correction_value_problems,
+    decision_of,
     parse,
     reason_argument,
 )
@@ -195,6 +196,27 @@ async def test_a_plan_rejected_twice_is_refused_naming_it(
     said = outcome.out + capsys.readouterr().err
     assert outcome.status == 2, said
     assert t("batch.rejected_twice", plan_id="P2026-1104-0414") in said
+
+
+async def test_a_blank_rejection_reason_names_its_plan(
+    certflow: Certflow, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression (trial): ``--reject P0413=`` said 理由不能为空 of no plan,
+    where a hidden character in it was said of the plan."""
+    outcome = await certflow(*DECIDE, "--reject", "P2026-1104-0413=  ")
+
+    said = outcome.out + capsys.readouterr().err
+    assert outcome.status == 2, said
+    assert t("cli.reason_blank_for", field="驳回理由（P2026-1104-0413）") in said
+
+
+async def test_a_plan_approved_twice_is_sent_once() -> None:
+    """Regression (trial): ``--approve P --approve p２０２６…`` was sent as
+    given, and the batch's status read 批准：P…、P…."""
+    args, _ = parse([*DECIDE, "--approve", PLAN, "--approve", "p２０２６-1104-0412",
+                     "--approve", "P2026-1104-0413"])  # fmt: skip
+
+    assert decision_of(args).approve == [PLAN, "P2026-1104-0413"]
 
 
 # -- one bound, for the tool and the workflows -----------------------------------

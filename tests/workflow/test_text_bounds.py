@@ -286,8 +286,29 @@ async def test_a_batch_refuses_a_long_reason_and_a_plan_rejected_twice(
         )
     )
 
+    both = await refusal_text(
+        batch.execute_update(
+            ApprovalBatchWorkflow.decide,
+            BatchDecisionRequest(
+                actor=GM, approve_all=True, reject={plan_id: "金额不符"}
+            ),
+        )
+    )
+    approved_twice = await refusal_text(
+        batch.execute_update(
+            ApprovalBatchWorkflow.decide,
+            BatchDecisionRequest(actor=GM, approve=[plan_id, plan_id]),
+        )
+    )
+
     assert long_reason == too_long(f"驳回理由（{plan_id}）", REASON_MAX_LENGTH + 1)
     assert twice == "bad_argument: " + t("batch.rejected_twice", plan_id=plan_id)
+    # Regression (trial): which plan was given both ways went unsaid, and a
+    # plan approved twice was taken so.
+    assert both == "bad_argument: " + t("batch.both", plans=plan_id)
+    assert approved_twice == "bad_argument: " + t(
+        "batch.approved_twice", plan_id=plan_id
+    )
     assert not (await batch.query(ApprovalBatchWorkflow.status)).decided
     decided = await batch.execute_update(
         ApprovalBatchWorkflow.decide,
