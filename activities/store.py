@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 from certflow.actions import InvoiceCorrectedWith
 from certflow.activity_models import (
     AuditEntry,
+    BatchClosing,
     BatchHold,
     CancelOutcome,
     ClaimRequest,
@@ -1697,11 +1698,41 @@ class PlanStore:
             )
 
     @activity.defn
-    async def close_batch(self, req: ClaimRequest) -> None:
-        await self.pool.execute(
-            """
-            UPDATE batches SET status = 'decided', decided_at = now()
-            WHERE batch_id = $1
-            """,
-            req.batch_id,
-        )
+    async def close_batch(self, req: BatchClosing) -> None:
+        """Mark the batch decided: by whom, when, and each plan's verdict.
+
+        ``decided_at`` is the batch workflow's time, as ``created_at`` is the
+        gathering's: the database's clock would date the decision before the
+        gathering on a server whose clock runs ahead (a training stack). A
+        closing that names no decision (a batch closed empty has no row; one
+        closed by a release before decisions were recorded) names nobody and
+        keeps the time first written, else the database's. Every attempt
+        writes the same values: a retry changes nothing.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """
+                UPDATE batches SET status = 'decided',
+                    decided_by = coalesce($2, decided_by),
+                    decided_at = coalesce($3, decided_at, now())
+                WHERE batch_id = $1
+                """,
+                req.batch_id,
+                req.decided_by or None,
+                req.decided_at,
+            )
+            await conn.executemany(
+                """
+                UPDATE batch_plans SET verdict = $3, reason = $4
+                WHERE batch_id = $1 AND plan_id = $2
+                """,
+                [
+                    (
+                        req.batch_id,
+                        v.plan_id,
+                        "approved" if v.approved else "rejected",
+                        v.reason or None,
+                    )
+                    for v in req.verdicts
+                ],
+            )

@@ -564,6 +564,8 @@ class BatchStatus(Model):
     # Who gathered the batch: a staff id in ``requested_role``, or schedule.
     requested_by: str = ""
     requested_role: Role | None = None
+    # Who decided it: the general manager's staff id, once decided.
+    decided_by: str = ""
     # The payments covering several plans of which the batch holds one or
     # more: sent back to be checked again together or not at all.
     joint_payments: list[JointPayment] = Field(default_factory=list)

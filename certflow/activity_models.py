@@ -455,7 +455,7 @@ class IssuanceResult(Model):
 
 
 class ClaimRequest(Model):
-    """A batch gathering the plans awaiting approval (or closing).
+    """A batch gathering the plans awaiting approval, or asking which it held back.
 
     ``requested_by`` is who gathered it: the staff id of the person who ran
     ``certflow batch gather`` (in ``requested_role``), or ``schedule`` for
@@ -504,6 +504,30 @@ class ReleaseRequest(Model):
     # When the general manager's verdicts were sent: a stage a returned plan
     # recorded after it (it redid its duties already) is newer, and stays.
     decided_at: datetime | None = None
+
+
+class PlanVerdictRecord(Model):
+    """The general manager's verdict on one plan of a batch, as its
+    ``batch_plans`` row keeps it: approved, or rejected with the reason."""
+
+    plan_id: str
+    approved: bool
+    reason: str = ""
+
+
+class BatchClosing(Model):
+    """A batch closing (``PlanStore.close_batch``), and what was decided.
+
+    ``decided_by`` is the general manager's staff id, ``decided_at`` the
+    batch workflow's time of the decision, ``verdicts`` one per plan. A batch
+    that closed empty sends its id alone, as did every batch closed before
+    decisions were recorded (their ``ClaimRequest`` reads as this).
+    """
+
+    batch_id: str
+    decided_by: str = ""
+    decided_at: datetime | None = None
+    verdicts: list[PlanVerdictRecord] = Field(default_factory=list)
 
 
 class JointPaymentsRequest(Model):

@@ -3792,6 +3792,9 @@ def batch_lines(status: BatchStatus) -> list[str]:
     lines += [f"  {plan_id}" for plan_id in status.plan_ids]
     if status.requested_by:
         lines.append(t("cli.batch_gathered_by", who=_gatherer(status)))
+    if status.decided_by:
+        who = f"{t('roles.general_manager')} {status.decided_by}"
+        lines.append(t("cli.batch_decided_by", who=who))
     for payment in status.joint_payments:
         # What the general manager sends back for the payment to be checked
         # again together, or not at all (one invoice).

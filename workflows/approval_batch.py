@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         plan_workflow_id,
     )
     from certflow.activity_models import (
+        BatchClosing,
         BatchHold,
         BatchReportRequest,
         ClaimRequest,
@@ -48,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         JointPayment,
         JointPaymentsRequest,
         Notification,
+        PlanVerdictRecord,
         ReleaseRequest,
         split_payments,
     )
@@ -110,6 +112,10 @@ JOINT_SPLIT_TOLD = "joint-split-told"
 # Before, the general manager heard of a plan held for its payment from no
 # mail (finance and the tech dept were mailed when its difference opened).
 HELD_BACK_IN_MAIL = "held-back-in-mail"
+# Patch id: a decided batch's row names who decided and when (the workflow's
+# time), and each plan's row its verdict and the reason of a rejection.
+# Before, the row was only marked decided, at the database's clock.
+DECISION_RECORDED = "batch-decision-recorded"
 # The seconds a scheduled run tries, from its own on, for a batch id no other
 # batch has had: another holds one only if started in that very second.
 NAMING_TRIES = 60
@@ -257,7 +263,22 @@ class ApprovalBatchWorkflow:
                 start_to_close_timeout=TIMEOUT,
                 retry_policy=RETRY,
             )
-        await self._close()
+        closing = BatchClosing(batch_id=self._batch_id)
+        if workflow.patched(DECISION_RECORDED):
+            closing = BatchClosing(
+                batch_id=self._batch_id,
+                decided_by=decision.actor.person,
+                decided_at=decided_at,
+                verdicts=[
+                    PlanVerdictRecord(
+                        plan_id=plan_id,
+                        approved=plan_id in approved,
+                        reason=rejected.get(plan_id, ""),
+                    )
+                    for plan_id in self._plan_ids
+                ],
+            )
+        await self._close(closing)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return BatchResult(
             batch_id=self._batch_id, approved=approved, rejected=rejected
@@ -478,11 +499,13 @@ class ApprovalBatchWorkflow:
         """Show the batch's progress on its Web UI page."""
         workflow.set_current_details(batch_details(self.status()))
 
-    async def _close(self) -> None:
+    async def _close(self, closing: BatchClosing | None = None) -> None:
+        """Close the batch's row: ``closing`` says what was decided; a batch
+        closed empty has no row, and sends its id alone."""
         self._describe()
         await workflow.execute_activity_method(
             PlanStore.close_batch,
-            ClaimRequest(batch_id=self._batch_id),
+            closing or BatchClosing(batch_id=self._batch_id),
             start_to_close_timeout=TIMEOUT,
             retry_policy=RETRY,
         )
@@ -512,6 +535,7 @@ class ApprovalBatchWorkflow:
             started_batch=self._started_batch,
             requested_by=self._requested_by,
             requested_role=self._requested_role,
+            decided_by=decision.actor.person if decision else "",
             joint_payments=self._joint,
             gathered=self._ready,
             split_payments=split_payments(self._joint, list(approved), rejected),

@@ -385,8 +385,9 @@ async def test_whole_plan_through_the_command(
     assert refused.status == 2 and t("roles.general_manager") in refused.out
     assert decided.status == 0
     assert t("cli.batch_closed") in shown.out and plan_id in shown.out
-    # The staff id of who gathered the batch is a code, not English.
-    assert english_words(shown.out + decided.out, "tech-zhao") == []
+    # The staff ids of who gathered and who decided the batch are codes,
+    # not English.
+    assert english_words(shown.out + decided.out, "tech-zhao", "gm-chen") == []
     final = await certflow("status", plan_id)
     assert t("actions.approve_batch") in final.out
     staff = ("rc-zhang", "ic-li", "rm-wang", "fin-sun", "tech-zhao", "gm-chen")
@@ -470,7 +471,10 @@ async def test_a_rejected_plan_is_sent_back_to_redo_its_application(
     assert decided.status == 0, decided.out
     redo = [Duty.APPLICATION, Duty.PAYMENT_CHECK, Duty.SITE_SIGNOFF]
     assert t("cli.batch_returned", items=duties_by_party(redo)) in decided.out
-    assert english_words(decided.out, "tech-zhao") == []
+    # Who decided is said under who gathered, as the batch's row keeps it.
+    decider = t("cli.batch_decided_by", who=f"{t('roles.general_manager')} gm-chen")
+    assert decider in decided.out.splitlines()
+    assert english_words(decided.out, "tech-zhao", "gm-chen") == []
     status = await driver.wait_for(lambda s: s.stage == Stage.PAYMENT_AND_SIGNOFF)
     # Owed now: the application; what rests on it waits for it.
     owed = {o.duty for o in status.owed}

@@ -714,6 +714,33 @@ async def test_batch_approves_some_plans_and_rejects_others_with_reason(
     )
     result = await batch.result()
     assert result.approved == [first.plan.plan_id]
+    # The decision is kept in PostgreSQL: who decided, when on the workflow's
+    # clock (as the gathering's: after it, before the plans heard), and each
+    # plan's verdict with the reason of a rejection. Regression (trial): the
+    # row was only marked decided, on the database's clock, which is behind
+    # the workflow's here as on a training stack, and a rejected plan's row
+    # read as an approved one's.
+    row = await pool.fetchrow(
+        "SELECT status, decided_by, decided_at, created_at FROM batches"
+        " WHERE batch_id = $1",
+        batch_id,
+    )
+    assert (row["status"], row["decided_by"]) == ("decided", GM.person)
+    approved_at = await pool.fetchval(
+        "SELECT at FROM audit WHERE plan_id = $1 AND action = 'approve_batch'",
+        first.plan.plan_id,
+    )
+    assert row["created_at"] <= row["decided_at"] <= approved_at
+    verdicts = await pool.fetch(
+        "SELECT plan_id, verdict, reason FROM batch_plans WHERE batch_id = $1",
+        batch_id,
+    )
+    assert {r["plan_id"]: (r["verdict"], r["reason"]) for r in verdicts} == {
+        first.plan.plan_id: ("approved", None),
+        second.plan.plan_id: ("rejected", "发票信息待核实"),
+    }
+    decided = await batch.query(ApprovalBatchWorkflow.status)
+    assert decided.decided_by == GM.person
     # The batch's mails and the plans' heartbeat: a worker dying mid-send
     # costs half a minute (see SEND_CLAIM in activities/notify.py).
     beating = {HEARTBEAT_TIMEOUT.total_seconds()}

@@ -21,9 +21,11 @@ from activities.documents import DocumentStore
 from activities.store import PlanStore
 from certflow.actions import BatchInput, BatchResult, batch_workflow_id, new_batch_id
 from certflow.activity_models import (
+    BatchClosing,
     ClaimRequest,
     DeadlineChange,
     PlanRegistration,
+    PlanVerdictRecord,
     ReleaseRequest,
     StageChange,
 )
@@ -300,6 +302,60 @@ async def test_a_batch_whose_every_plan_is_gone_leaves_its_id_free(
     assert not await pool.fetchval(
         "SELECT 1 FROM batches WHERE batch_id = $1", batch_id
     )
+
+
+async def test_a_decision_is_written_the_same_however_often_the_close_is_retried(
+    resources: tuple[Any, DocumentStore],
+) -> None:
+    """Closing a batch writes who decided, when and each plan's verdict; a
+    retry writes the same, and a closing of an older release (its batch id
+    alone, as a ``ClaimRequest``) still closes the batch."""
+    pool, _ = resources
+    store = PlanStore(pool)
+    kept, rejected = await ready_plan(pool), await ready_plan(pool)
+    batch_id, older = f"B-{unique_plan_id()}", f"B-{unique_plan_id()}"
+    await claim(store, batch_id)
+    decided_at = datetime(2027, 1, 6, 1, 30, tzinfo=UTC)
+    closing = BatchClosing(
+        batch_id=batch_id,
+        decided_by="gm-chen",
+        decided_at=decided_at,
+        verdicts=[
+            PlanVerdictRecord(plan_id=kept, approved=True),
+            PlanVerdictRecord(plan_id=rejected, approved=False, reason="发票待核"),
+        ],
+    )
+
+    for _ in range(2):
+        await store.close_batch(closing)
+    row = await pool.fetchrow(
+        "SELECT status, decided_by, decided_at FROM batches WHERE batch_id = $1",
+        batch_id,
+    )
+    verdicts = await pool.fetch(
+        "SELECT plan_id, verdict, reason FROM batch_plans"
+        " WHERE batch_id = $1 AND plan_id = ANY($2)",
+        batch_id,
+        [kept, rejected],
+    )
+    await ready_plan(pool)
+    await claim(store, older)
+    await store.close_batch(
+        BatchClosing.model_validate(ClaimRequest(batch_id=older).model_dump())
+    )
+
+    assert tuple(row) == ("decided", "gm-chen", decided_at)
+    assert {r["plan_id"]: (r["verdict"], r["reason"]) for r in verdicts} == {
+        kept: ("approved", None),
+        rejected: ("rejected", "发票待核"),
+    }
+    assert tuple(
+        await pool.fetchrow(
+            "SELECT status, decided_by, decided_at IS NOT NULL FROM batches"
+            " WHERE batch_id = $1",
+            older,
+        )
+    ) == ("decided", None, True)
 
 
 async def batch_of(pool: Any, plan_id: str) -> str | None:
