@@ -683,7 +683,8 @@ def create_app(
             )
         revoked = await current_status_list(service.db())
         result = await asyncio.to_thread(verify_pdf, data, service.keyring, revoked)
-        if result.status is VerificationStatus.UNKNOWN_KEY:
+        if result.key_id is not None and result.signature is not None:
+            # Its key not trusted here (unknown, or revoked by the list).
             return await unconfirmed_upload(request, result)
         # The number is the file's own: unverified (an unknown key's), it may
         # be anything the file's maker wrote, an ID number included.

@@ -72,6 +72,7 @@ from certflow.certificates.pdfwriter import (
     text_width,
 )
 from certflow.certificates.signing import (
+    RevocationEntry,
     SignedCertificate,
     SignedStatusList,
     StatusList,
@@ -855,8 +856,9 @@ class VerificationResult(Model):
     message: str
     number: str | None = None
     key_id: str | None = None
-    # With an unknown key: the signature the file carries, unchecked, for a
-    # verifier holding the issuer's records to compare with its own.
+    # Set only when the file's key is not trusted (unknown, or revoked by the
+    # list whatever key signed it): the signature the file carries, unchecked,
+    # for a verifier holding the issuer's records to compare with its own.
     signature: str | None = None
     data: CertificateData | None = None
     revoked_on: date | None = None
@@ -880,6 +882,33 @@ class VerificationResult(Model):
     def ok(self) -> bool:
         """Whether the certificate is genuine and not revoked."""
         return self.status is VerificationStatus.VALID
+
+
+def _revoked_unconfirmed(
+    signed: SignedCertificate, listed: RevocationEntry
+) -> VerificationResult:
+    """A file whose key is not trusted, of a number the list revokes: revoked,
+    its data unvouched for (``data`` stays None), its reason shown as any
+    list's is (withheld if it names the holder the file names)."""
+    data = signed.data
+    shown = public_reason(listed.reason, data.candidate_name, (data.id_number,))
+    return VerificationResult(
+        revocation=RevocationCheck.CHECKED,
+        status=VerificationStatus.REVOKED,
+        message=t(
+            "certificates.verify.revoked",
+            number=data.number,
+            revoked_on=listed.revoked_on.isoformat(),
+            reason=t("certificates.verify.revoked_reason", reason=shown)
+            if shown
+            else "",
+        ),
+        number=data.number,
+        key_id=signed.key_id,
+        signature=signed.signature_b64,
+        revoked_on=listed.revoked_on,
+        revocation_reason=shown,
+    )
 
 
 def _redrawn(
@@ -998,6 +1027,11 @@ def verify_pdf(
         if glyphs is GlyphCheck.ALTERED:
             return _redrawn(signed, [PageProblem.GLYPHS])
     if verdict is Verdict.UNKNOWN_KEY:
+        listed = status_list.find(data.number) if status_list is not None else None
+        if listed is not None:
+            # The key is not trusted, the list is: whoever signed this file,
+            # its number is revoked. (It read "cannot confirm" offline.)
+            return _revoked_unconfirmed(signed, listed)
         return VerificationResult(
             status=VerificationStatus.UNKNOWN_KEY,
             message=t("certificates.verify.unknown_key", key_id=signed.key_id),

@@ -114,6 +114,23 @@ def _untrusted_list(files: Files) -> list[str]:
     return _given_list(files, edited)
 
 
+def _rotated(files: Files, *revoked: str) -> list[str]:
+    """The key rotated, the old public key not given: a list signed by the new
+    key (trusted), revoking ``revoked``, beside the certificate of the old."""
+    new_private, new_public = generate_keypair()
+    listed = StatusList(
+        issued_at=AFTER_ISSUE,
+        entries=[
+            RevocationEntry(number=n, revoked_on=AFTER_ISSUE.date(), reason="测试")
+            for n in revoked
+        ],
+    )
+    signed = sign_status_list(listed, load_private_key(new_private))
+    list_file = files.write("rotated.json", signed.model_dump_json().encode())
+    key = files.write("new.pub.pem", new_public)
+    return ["--public-key", str(key), "--status-list", str(list_file), str(files.pdf)]
+
+
 def _given_list(files: Files, listed: Path) -> list[str]:
     return [*_key(files), "--status-list", str(listed), str(files.pdf)]
 
@@ -136,6 +153,9 @@ CASES: dict[str, tuple[Callable[[Files], list[str]], int]] = {
         4,
     ),
     "unknown-key": (_stranger_key, 5),
+    "unknown-key-not-revoked": (lambda f: _rotated(f), 5),
+    # Regression (trial): the list revoking it, the file read "cannot confirm".
+    "unknown-key-revoked": (lambda f: _rotated(f, NUMBER), 3),
     "not-a-certificate": (lambda f: _other_pdf(f, b"%PDF-1.4\nnot a pdf\n"), 6),
     "too-large-to-be-one": (
         lambda f: _other_pdf(f, b"%PDF-1.7\n" + bytes(11 << 20)),
