@@ -55,8 +55,9 @@ from certflow.privacy import mask_name
 
 log = logging.getLogger(__name__)
 
-# The failure type of an issuance no retry can mend; its one detail is the
-# cause's code (``BLOCKED_*``), which the plan tells the tech dept in words.
+# The failure type of an issuance no retry can mend; its first detail is the
+# cause's code (``BLOCKED_*``), which the plan tells the tech dept in words,
+# and a ``BLOCKED_PLAN_TEXT`` has a second: the rows the font cannot print.
 ISSUANCE_BLOCKED = "issuance_blocked"
 BLOCKED_FONT = "font_missing"
 BLOCKED_FONT_UNREADABLE = "font_unreadable"
@@ -79,11 +80,17 @@ class SigningKeyUnavailable(RuntimeError):
 
 class PlanTextUnprintable(ValueError):
     """The plan's own text on the certificate (its certificate, module,
-    organisation, the page's wording) holds characters outside the font."""
+    organisation, the page's wording) holds characters outside the font.
+
+    ``rows`` names them, in page order, by their ``PrintGap.row``: the
+    failure tells them to the plan, which tells the tech dept which to mend.
+    """
 
     def __init__(self, gaps: Sequence[PrintGap]) -> None:
-        rows = ", ".join(sorted({gap.row for gap in gaps}))
-        super().__init__(f"The certificate font cannot print the rows {rows}.")
+        self.rows = list(dict.fromkeys(gap.row for gap in gaps))
+        super().__init__(
+            f"The certificate font cannot print the rows {', '.join(self.rows)}."
+        )
 
 
 # What each cause no retry can mend is called in the failure's detail.
@@ -146,10 +153,14 @@ class CertificateActivities:
         except _BLOCKING_TYPES as err:
             code = next(code for cls, code in _BLOCKING if isinstance(err, cls))
             log.warning("issuance blocked plan_id=%s cause=%s", req.plan.plan_id, code)
+            # The plan's text is the plan's, no personal data: which rows of it
+            # the font cannot print is a second detail, for the tech dept.
+            rows = [err.rows] if isinstance(err, PlanTextUnprintable) else []
             raise ApplicationError(
                 f"The certificates of plan {req.plan.plan_id} cannot be issued "
                 f"until this is mended: {_described(err)}",
                 code,
+                *rows,
                 type=ISSUANCE_BLOCKED,
                 non_retryable=True,
             ) from err

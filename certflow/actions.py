@@ -440,6 +440,8 @@ class PlanStatus(Model):
     # (a code of ``certificates.blocked``): the tech dept owes the repair.
     certificates_held: list[HeldCertificate] = Field(default_factory=list)
     issuance_blocked: str | None = None
+    # The rows of the plan's text the font cannot print, where that blocks it.
+    issuance_blocked_rows: list[str] = Field(default_factory=list)
     history: list[HistoryEntry]
     cancellation: Cancellation | None = None
     # The plan's lead evaluator, who alone may act as such on it.

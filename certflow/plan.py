@@ -190,6 +190,19 @@ def duty_names(duties: list[Duty]) -> str:
 HELD_TOLD = (Role.TECH_DEPT, Role.INFO_CENTER, Role.SITE)
 
 
+def blocked_text(cause: str, rows: list[str]) -> str:
+    """What blocks a plan's issuance as a whole, as staff read it: its cause
+    (a code of ``certificates.blocked``), naming the printed rows of the
+    plan's text the font cannot print where the worker said which."""
+    if not rows:
+        return t_or(cause, f"certificates.blocked.{cause}")
+    named = (t_or(row, f"certificates.blocked_rows.{row}") for row in rows)
+    return t(
+        "certificates.blocked.plan_text_rows",
+        rows=t("certificates.list_separator").join(named),
+    )
+
+
 def held_lines(held: list[HeldCertificate]) -> str:
     """Certificates held out of issuance, one line each, as staff read them:
     admission number, masked name, why, where in the name, and the number
@@ -753,6 +766,10 @@ class PlanState(Model):
     # blocks the plan's issuance as a whole (a code of ``certificates.blocked``).
     certificates_held: list[HeldCertificate] = Field(default_factory=list)
     issuance_blocked: str | None = None
+    # Where the cause is the plan's text, the printed rows of it the font
+    # cannot print (``PrintGap.row``); empty for another cause, or where the
+    # worker did not say (patch ``issuance-blocked-rows-named``).
+    issuance_blocked_rows: list[str] = Field(default_factory=list)
     cancellation: Cancellation | None = None
     # Set when publicity closes, in plans run under the rule that a plan
     # nobody passed owes no application (patch ``no-certificates-to-issue``):

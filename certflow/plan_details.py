@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from certflow.actions import BatchStatus
-from certflow.i18n import t, t_or
+from certflow.i18n import t
 from certflow.models import PlanInfo, Stage
 from certflow.payment_difference import HOLD_JOINT, hold_text, joint_cause
-from certflow.plan import Obligation, PlanState, duty_names
+from certflow.plan import Obligation, PlanState, blocked_text, duty_names
 from certflow.timeutil import format_cst, format_deadline
 
 
@@ -127,13 +127,8 @@ def current_details(state: PlanState, now: datetime) -> str:
         held = len(state.certificates_held)
         facts.append(t("details.certificates_held", count=held))
     if state.issuance_blocked is not None:
-        cause = state.issuance_blocked
-        facts.append(
-            t(
-                "details.issuance_blocked",
-                cause=t_or(cause, f"certificates.blocked.{cause}"),
-            )
-        )
+        cause = blocked_text(state.issuance_blocked, state.issuance_blocked_rows)
+        facts.append(t("details.issuance_blocked", cause=cause))
     facts.append(t("details.as_of", time=format_cst(now)))
     lines += [f"- {fact}" for fact in facts]
     return "\n".join(lines)

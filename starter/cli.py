@@ -159,6 +159,7 @@ from certflow.plan import (
     Action,
     Duty,
     HistoryEntry,
+    blocked_text,
     duties_by_party,
     held_lines,
     invoice_number_id_refusal,
@@ -191,7 +192,7 @@ from certflow.plan_documents import (
 from certflow.privacy import holds_id_number, mask_id_number, name_initial
 from certflow.problem_list import problem_lines
 from certflow.scan import scan_media_type, scan_problems
-from certflow.text import line_feeds
+from certflow.text import code_points, line_feeds
 from certflow.timeutil import (
     CST,
     cst_date,
@@ -896,7 +897,7 @@ def _issuance_problems(status: PlanStatus) -> list[str]:
     lines = []
     cause = status.issuance_blocked
     if cause is not None:
-        reason = t_or(cause, f"certificates.blocked.{cause}")
+        reason = blocked_text(cause, status.issuance_blocked_rows)
         lines += ["", t("cli.status.issuance_blocked", cause=reason)]
     held = status.certificates_held
     if held:
@@ -2557,6 +2558,49 @@ def check_new_plan(
         )
 
 
+def check_plan_printable(
+    settings: Settings, info: PlanInfo, args: argparse.Namespace
+) -> str | None:
+    """Refuse a plan whose certificates the certificate font cannot draw.
+
+    Issuance draws no certificate of a plan whose own text on it (the
+    certificate's name, the module's code and name, the organisation
+    configured) holds a character the font has no glyph for: the plan would
+    wait in issuance, and its texts cannot be changed once it is started.
+    Every such field is refused at once, naming its flag and the characters
+    by code point (a plan's texts are no personal data).
+
+    The font is found as the worker finds it (``CERTFLOW_CJK_FONT``, else the
+    Debian fonts) and parsed once. Where there is none here, nothing can be
+    checked: the plan starts, and the warning returned says so.
+    Not checked against the worker's own font, where it runs elsewhere with
+    another (README, "Known limitations").
+    """
+    from certflow.certificates import PRINTED_PLAN_FIELDS, FontNotFoundError, load_font
+
+    try:
+        font = load_font()
+    except FontNotFoundError:
+        # The worker without it blocks issuance naming the cause, to be mended.
+        return t("cli.plan_font_unchecked")
+
+    lines = [
+        t(
+            "cli.plan_field_invalid",
+            field=t(f"cli.plan_fields.{name}"),
+            flag=_plan_field_name(args, name),
+            problem=t("cli.plan_field_unprintable", chars=code_points(missing)),
+        )
+        for name in PRINTED_PLAN_FIELDS
+        if (missing := font.unsupported(getattr(info, name)))
+    ]
+    if missing := font.unsupported(settings.organisation):
+        lines.append(t("cli.organisation_unprintable", chars=code_points(missing)))
+    if lines:
+        raise CliError("\n".join(lines))
+    return None
+
+
 async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
     """Start the workflow of a new exam plan with the configured rules."""
     from workflows import ExamPlanWorkflow
@@ -2564,6 +2608,7 @@ async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
     starter = actor_allowed(args, PLAN_STARTERS, "cli.start_not_allowed")
     settings = ctx.settings
     info = plan_info(plan_fields(args), args)
+    unchecked = check_plan_printable(settings, info, args)
     # The guard reads the stack's clock: a training stack's may be weeks ahead.
     today = cst_date(await ctx.now())
     check_new_plan(settings, info, force=args.force, today=today)
@@ -2596,6 +2641,8 @@ async def start_plan(ctx: Context, args: argparse.Namespace) -> int:
     ctx.say(
         t("cli.plan_started", plan_id=info.plan_id, stage=t("stages.score_submission"))
     )
+    if unchecked is not None:
+        ctx.say(unchecked)
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -137,6 +137,7 @@ with workflow.unsafe.imports_passed_through():
         VoidedInvoice,
         application_mismatch,
         application_scan_refusal,
+        blocked_text,
         cancel_refusal,
         check_action,
         correction_refusal,
@@ -318,6 +319,10 @@ ISSUANCE_REPAIR_DEADLINE = "issuance-repair-deadline"
 # repair owed) before the plan moves to issued; before, the plan read issued,
 # nothing held, while the stage was written and the parties told.
 HOLDS_BEFORE_ISSUED = "holds-before-issued"
+# Patch id: an issuance blocked by the plan's own text keeps the rows of it
+# the font cannot print (the activity's second detail), and the tech dept is
+# told which; before, only that one of them could not be printed.
+BLOCKED_ROWS_NAMED = "issuance-blocked-rows-named"
 # Patch id: a correction is approved only if its candidate, passing after it,
 # has a name the certificate font prints; checked under the plan's lock.
 CORRECTION_FONT_CHECKED = "correction-font-checked"
@@ -1209,16 +1214,20 @@ class ExamPlanWorkflow:
                 and workflow.patched(ISSUANCE_HOLDS)
             ):
                 raise
-            await self._issuance_blocked(str(cause.details[0]) if cause.details else "")
+            details = cause.details
+            await self._issuance_blocked(
+                str(details[0]) if details else "", _blocked_rows(details)
+            )
             return None
         return result
 
-    async def _issuance_blocked(self, cause: str) -> None:
+    async def _issuance_blocked(self, cause: str, rows: list[str]) -> None:
         """Record what blocks the plan's issuance; tell the tech dept, who owes
         the repair (the duty opens last: ``issue_again`` waits for it)."""
         state = self._state
         deadline = await self._repair_deadline()
         state.issuance_blocked = cause
+        state.issuance_blocked_rows = rows
         workflow.logger.warning(
             "issuance blocked",
             extra={
@@ -1228,9 +1237,7 @@ class ExamPlanWorkflow:
             },
         )
         await self._notify(
-            "issuance_blocked",
-            [Role.TECH_DEPT],
-            cause=t_or(cause, f"certificates.blocked.{cause}"),
+            "issuance_blocked", [Role.TECH_DEPT], cause=blocked_text(cause, rows)
         )
         state.open_duty(Duty.ISSUANCE_REPAIR, workflow.now(), deadline)
         self._alarms_changed = True
@@ -1338,6 +1345,7 @@ class ExamPlanWorkflow:
         known = {h.admission_number for h in state.certificates_held}
         state.certificates_held = list(result.held)
         state.issuance_blocked = None
+        state.issuance_blocked_rows = []
         return any(h.admission_number not in known for h in result.held)
 
     def _owe_repair(
@@ -1400,7 +1408,7 @@ class ExamPlanWorkflow:
                 )
                 message = t(
                     "plan.issuance_still_blocked",
-                    cause=t_or(cause, f"certificates.blocked.{cause}"),
+                    cause=blocked_text(cause, state.issuance_blocked_rows),
                 )
                 return ActionResult(accepted=False, message=message)
             before = state.certificates_issued
@@ -1782,6 +1790,7 @@ class ExamPlanWorkflow:
             certificates_revoked=state.certificates_revoked,
             certificates_held=state.certificates_held,
             issuance_blocked=state.issuance_blocked,
+            issuance_blocked_rows=state.issuance_blocked_rows,
             platform_import=state.platform_import,
             history=state.history,
             cancellation=state.cancellation,
@@ -5547,6 +5556,18 @@ def _uploaded_as(filename: str) -> str:
 def _not_processed(message: str) -> ActionResult:
     """The answer to an action a system failure kept from being processed."""
     return ActionResult(accepted=False, message=t(message), retry=True)
+
+
+def _blocked_rows(details: Sequence[Any]) -> list[str]:
+    """The rows of the plan's text a blocked issuance's failure says the font
+    cannot print (its second detail); empty for another cause.
+
+    Asked of the patch only where the failure names rows: no failure of a
+    worker from before did, so their histories replay without it.
+    """
+    if len(details) < 2 or not workflow.patched(BLOCKED_ROWS_NAMED):
+        return []
+    return [str(row) for row in details[1]]
 
 
 _UPLOAD_ACTION = {

@@ -42,6 +42,7 @@ from certflow.certificates.numbering import (
 )
 from certflow.certificates.pdf import (
     ATTACHMENT_NAME,
+    PRINTED_PLAN_FIELDS,
     NotACertificateError,
     PayloadError,
     PrintGap,
@@ -81,6 +82,7 @@ __all__ = [
     "FONT_ENV",
     "FONT_ENV_PREVIOUS",
     "LEVEL_DIGITS",
+    "PRINTED_PLAN_FIELDS",
     "STATUS_LIST_MAX_AGE",
     "CertificateData",
     "FontNotFoundError",

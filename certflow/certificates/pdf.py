@@ -280,6 +280,10 @@ _ROW_KEYS = (
     "issued_on",
     "organisation",
 )
+# The fields of a plan (``PlanInfo``) its certificates print, in the
+# certificate's name and the module's row: ``plan start`` refuses one the font
+# cannot print, since it would block every certificate of the plan.
+PRINTED_PLAN_FIELDS = ("certificate", "module_code", "module_name")
 # The rows of _fields that differ between the candidates of one plan: name,
 # identity number, certificate number. Everything else is the plan's template.
 _OWN_ROWS = (0, 2, 6)

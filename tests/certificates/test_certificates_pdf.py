@@ -25,6 +25,8 @@ from pypdf import PdfReader
 from certflow.certificates import (
     ATTACHMENT_NAME,
     FONT_ENV,
+    PRINTED_PLAN_FIELDS,
+    CertificateData,
     FontNotFoundError,
     KeyRing,
     NotACertificateError,
@@ -50,6 +52,7 @@ from certflow.certificates import (
 )
 from certflow.certificates import fonts as font_module
 from certflow.certificates.pdf import page_mismatches, payload_bytes
+from certflow.models import PlanInfo
 from certflow.timeutil import CST
 from tests.certificates.certificate_samples import INSTALLED_FONTS
 
@@ -380,6 +383,32 @@ def test_unprintable_says_which_row_and_where_never_which_character() -> None:
     module = make_data(module_name=f"汽车{private_use}")
     assert [(g.row, g.own) for g in unprintable(module)] == [("module", False)]
     assert private_use not in repr(gaps)
+
+
+def test_the_plan_fields_plan_start_checks_are_those_the_page_prints() -> None:
+    """``plan start`` refuses a ``PRINTED_PLAN_FIELDS`` text the font lacks a
+    character of: each stops every certificate of the plan, and no other
+    text of the plan is printed (its level is printed by its Chinese name)."""
+    private_use = "\ue000"
+    sample = make_data()
+    texts = [
+        name
+        for name in PlanInfo.model_fields.keys() & CertificateData.model_fields
+        if type(getattr(sample, name)) is str
+    ]
+
+    stopping = {
+        name
+        for name in texts
+        if any(
+            not gap.own
+            for gap in unprintable(
+                make_data(**{name: getattr(sample, name) + private_use})
+            )
+        )
+    }
+
+    assert stopping == set(PRINTED_PLAN_FIELDS)
 
 
 def test_unsupported_characters_lists_each_missing_character_once() -> None:

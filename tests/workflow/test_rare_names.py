@@ -29,7 +29,7 @@ from certflow.actions import (
     CorrectionDecision,
     SimpleAction,
 )
-from certflow.certificates import FONT_ENV
+from certflow.certificates import FONT_ENV, find_font
 from certflow.models import Role, Stage
 from certflow.plan import Duty
 from starter.cli import for_reader, render_status
@@ -338,6 +338,42 @@ async def test_an_issuance_no_retry_can_mend_is_not_retried_and_waits_for_the_te
     assert status.issuance_blocked is None
     assert not any(o.duty == Duty.ISSUANCE_REPAIR for o in status.owed)
     await mails_of(sink_messages, driver.plan.plan_id, "certificates_issued")
+
+
+async def test_an_issuance_blocked_by_the_plans_own_text_names_the_row(
+    make_driver: Any, sink_messages: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff trial: a plan whose module name the font could not draw (``plan
+    start`` refuses one now; a switch of the font may still bring one about)
+    waited in issuance, and the tech dept's mail, ``status`` and each
+    ``issue-again`` said only that the certificate name, the module, the
+    organisation or the fixed wording held such a character, though the
+    worker knew it was the module."""
+    monkeypatch.delenv(FONT_ENV, raising=False)
+    printing = font_printing(RARE_CHARACTER)
+    default = find_font()
+    monkeypatch.setenv(FONT_ENV, str(printing))
+    module_name = f"汽车动力与驱动系统综合分析技术{RARE_CHARACTER}"
+    driver: PlanDriver = await make_driver(module_name=module_name)
+
+    await driver.approve_with_the_font(sink_messages, default, monkeypatch)
+
+    status = await driver.wait_for(lambda s: s.issuance_blocked is not None)
+    assert status.issuance_blocked == "plan_text"
+    assert status.issuance_blocked_rows == ["module"]
+    said = "本计划的考核模块（模块代码或名称）中有证书字体无法显示的字"
+    assert f"证书无法发放：{said}" in "\n".join(render_status(status))
+    [told] = await mails_of(sink_messages, driver.plan.plan_id, "issuance_blocked")
+    assert said in _body(told)
+    still = await driver.h.execute_update(wf.issue_again, SimpleAction(actor=TECH))
+    assert not still.accepted and said in still.message
+
+    # A font that draws it mends it: nothing blocks the plan any more.
+    monkeypatch.setenv(FONT_ENV, str(printing))
+    again = await driver.h.execute_update(wf.issue_again, SimpleAction(actor=TECH))
+    assert again.accepted, again.message
+    status = await driver.status()
+    assert status.issuance_blocked is None and status.issuance_blocked_rows == []
 
 
 async def test_a_plan_reads_issued_only_with_its_held_certificates(
