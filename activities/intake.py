@@ -64,6 +64,7 @@ from certflow.models import (
 )
 from certflow.plan import ConsistencySummary
 from certflow.privacy import mask_id_numbers_in
+from certflow.problem_list import recorded_text
 from certflow.scan import scan_problems
 from certflow.timeutil import CST
 
@@ -219,9 +220,17 @@ class IntakeActivities:
                 report = self.store.put(
                     annotated, filename=report_filename(req), media_type=XLSX
                 )
+        # The invoice details form's problems are kept with its record, for
+        # document list: a form names nobody, while a score sheet's problems
+        # may name candidates, so theirs stay in the annotated report alone.
+        refusal = (
+            recorded_text(problems, len(problems))
+            if req.kind is DocumentKind.INVOICE_DETAILS
+            else ""
+        )
         async with self.pool.acquire() as conn, conn.transaction():
             await self._record_document(
-                conn, req, accepted=False, problems=len(problems)
+                conn, req, accepted=False, problems=len(problems), refusal=refusal
             )
         log.info(
             "upload refused plan_id=%s kind=%s problems=%d",
@@ -243,6 +252,7 @@ class IntakeActivities:
         *,
         accepted: bool,
         problems: int = 0,
+        refusal: str = "",
     ) -> int | None:
         """Record an upload intake read; see :func:`record_upload_row`."""
         return await record_upload_row(
@@ -256,6 +266,7 @@ class IntakeActivities:
                 at=req.at,
                 accepted=accepted,
                 problems=problems,
+                refusal=refusal,
             ),
         )
 
@@ -1063,14 +1074,15 @@ async def _refuse_recorded(
     """Record ``rec`` refused, as part of an upload refused after intake read it.
 
     The row intake wrote for it at its time is marked refused, without a
-    version; where there is none, a refused row is written. The invoice
-    details read from a form go with it, unless another accepted row of the
-    plan names the same form: what finance invoices from is an accepted form.
+    version, and given ``rec.refusal`` unless it holds a reason already;
+    where intake wrote none, a refused row is written. The invoice details
+    read from a form go with it, unless another accepted row of the plan
+    names the same form: what finance invoices from is an accepted form.
     """
     await conn.execute(
         """
         UPDATE plan_documents SET accepted = false, version = NULL,
-            problems = greatest(problems, $5)
+            problems = greatest(problems, $5), refusal = coalesce(refusal, $6)
         WHERE plan_id = $1 AND kind = $2 AND sha256 = $3 AND uploaded_at = $4
         """,
         rec.plan_id,
@@ -1078,6 +1090,7 @@ async def _refuse_recorded(
         rec.document.sha256,
         rec.at,
         rec.problems,
+        _said(rec.refusal) or None,
     )
     await record_upload_row(conn, store, rec.model_copy(update={"accepted": False}))
     if rec.kind is DocumentKind.INVOICE_DETAILS:

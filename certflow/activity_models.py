@@ -248,8 +248,12 @@ class UploadRecord(Model):
     accepted: bool
     problems: int = 0
     refused_with: UploadRecord | None = None
-    # Why the plan refused it unread, as its sender was told (no personal
-    # data); "" for one accepted, and for one intake refused (its report says).
+    # Why it was refused, as its sender was told (no personal data), for
+    # document list: the plan's reason for an upload it refused unread, the
+    # problems intake found in an invoice details form, or, for a file refused
+    # with another (the form with its application, the scan with its form),
+    # the other's. "" for one accepted, and for other uploads intake refused
+    # (their annotated report says).
     refusal: str = ""
     # The refused action and its sender's role: with ``refusal``, the
     # refusal's line in the audit trail is written with the row.

@@ -54,6 +54,26 @@ def problem_lines(
     return [group_line(group) for group in shown], max(total, len(problems)) - listed
 
 
+def recorded_text(problems: Sequence[Problem], total: int) -> str:
+    """A refused file's problems as one text kept with its record, which
+    ``certflow document list`` prints under 未受理的原因.
+
+    The lines its sender was told, numbered when more than one, without the
+    cells' values: roles that may not fetch the file list its record, and a
+    value is what the file holds (a school's bank account, a phone number).
+    """
+    unvalued = [problem.model_copy(update={"value": None}) for problem in problems]
+    lines, hidden = problem_lines(unvalued, total)
+    if len(lines) > 1:
+        lines = [
+            t("cli.problem_numbered", number=number, line=line)
+            for number, line in enumerate(lines, start=1)
+        ]
+    if hidden > 0:
+        lines.append(t("cli.problems_not_recorded", count=hidden))
+    return "".join(lines)
+
+
 def group_line(group: Sequence[Problem]) -> str:
     """One group as one line: a problem alone as it renders, a recurring one
     where it is, its rows (``第 4 至 33 行``) and how many cells it is in,

@@ -90,7 +90,7 @@ from certflow.actions import (
     new_batch_id,
     plan_workflow_id,
 )
-from certflow.activity_models import BatchHold
+from certflow.activity_models import BatchHold, UploadRecord
 from certflow.arguments import (
     StaffArgumentParser,
     about,
@@ -190,7 +190,7 @@ from certflow.plan_documents import (
     readers,
 )
 from certflow.privacy import holds_id_number, mask_id_number, name_initial
-from certflow.problem_list import problem_lines
+from certflow.problem_list import problem_lines, recorded_text
 from certflow.scan import scan_media_type, scan_problems
 from certflow.text import code_points, line_feeds
 from certflow.timeutil import (
@@ -2211,15 +2211,16 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
             code=_refusal_code(err),
             reason=str(getattr(err.cause, "message", "") or ""),
         )
-        await _refused_unread(ctx, args.plan_id, actor, put, refused)
+        form: list[Problem] = []
         if refused.action == "upload_application" and refused.code not in (
             NOT_TAKEN_NOW
         ):
             # The plan refused the figures before reading the form: its
             # problems too, at once (trial: they came on the next try).
             form = await asyncio.to_thread(application_form_problems, args)
-            if form:
-                raise CliError(refused_with_form([refused.reason], form)) from None
+        await _refused_unread(ctx, args.plan_id, actor, put, refused, form)
+        if form:
+            raise CliError(refused_with_form([refused.reason], form)) from None
         raise
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
@@ -2299,16 +2300,24 @@ class Refused:
 
 
 async def _refused_unread(
-    ctx: Context, plan_id: str, actor: Actor, put: Sequence[PutFile], refused: Refused
+    ctx: Context,
+    plan_id: str,
+    actor: Actor,
+    put: Sequence[PutFile],
+    refused: Refused,
+    form: Sequence[Problem] = (),
 ) -> None:
     """Leave no file of an upload the plan refused before reading it unnamed.
 
     A plan's own party refused (wrong stage, already confirmed, figures that
     do not add up…) has each file recorded as a refused upload of the plan,
     listed as refused intake's are, with the plan's reason: staff see what was
-    sent and why it was refused. The refusal gets its line in the audit trail
-    with the first file recorded. A file from
-    someone who is no party of the plan is taken out of the store instead,
+    sent and why it was refused. An application's invoice details form is
+    recorded with its own problems (``form``, those the sender is told), or,
+    having none, with the application's reason said as the application's.
+    The refusal gets its line in the audit trail with the first file
+    recorded with the plan's reason (the scan). A file from someone who is
+    no party of the plan is taken out of the store instead,
     never listed to the plan's parties; so is one for a plan that has no
     record yet. Written with the database's own answer or not at all: where
     the database does not answer, the files are named on the error stream.
@@ -2318,7 +2327,6 @@ async def _refused_unread(
     import asyncpg
 
     from activities.intake import record_refused_upload
-    from certflow.activity_models import UploadRecord
 
     if refused.code in NOT_THE_PLANS_PARTY:
         await _take_back(ctx, put)
@@ -2339,11 +2347,29 @@ async def _refused_unread(
                 action=refused.action,
                 role=actor.role,
             )
+            if file.kind is DocumentKind.INVOICE_DETAILS:
+                record = _refused_form(record, form)
             if not await record_refused_upload(pool, ctx.store, record):
                 await _take_back(ctx, [file])
     except (OSError, asyncpg.PostgresError, ConnectionProblem, RPCError):
         paths = "、".join(str(ctx.store.path_of(file.ref)) for file in put)
         print(t("cli.refused_upload_unrecorded", paths=paths), file=sys.stderr)
+
+
+def _refused_form(record: UploadRecord, form: Sequence[Problem]) -> UploadRecord:
+    """The record of an application's invoice details form refused with it
+    (``record``, with the plan's reason): refused for its own problems where
+    it has any, else for the application's reason, said as the
+    application's. Without the refused action: the audit line of the
+    refusal is the plan's reason, written with the scan."""
+    refusal = (
+        recorded_text(form, len(form))
+        if form
+        else t("plan.form_refused_with_application", reason=record.refusal)
+    )
+    return record.model_copy(
+        update={"problems": len(form) or 1, "refusal": refusal, "action": ""}
+    )
 
 
 async def _closed_plan_text(

@@ -2932,16 +2932,19 @@ class ExamPlanWorkflow:
                 return _not_processed("plan.upload_failed")
             if not outcome.accepted:
                 if recorded:
-                    await self._attempt(
-                        IntakeActivities.record_upload,
-                        self._upload_record(
-                            DocumentKind.CERTIFICATE_APPLICATION,
-                            req.application_scan,
-                            req.actor,
-                            refused=True,
-                            problems=outcome.problem_count,
-                        ),
+                    scan = self._upload_record(
+                        DocumentKind.CERTIFICATE_APPLICATION,
+                        req.application_scan,
+                        req.actor,
+                        refused=True,
+                        problems=outcome.problem_count,
                     )
+                    # Why, for document list: the form's row has its problems.
+                    scan.refusal = t(
+                        "plan.application_refused_for_form",
+                        count=outcome.problem_count,
+                    )
+                    await self._attempt(IntakeActivities.record_upload, scan)
                 await self._audit(
                     Action.UPLOAD_APPLICATION,
                     req.actor,
@@ -3042,6 +3045,10 @@ class ExamPlanWorkflow:
                     req.actor,
                     refused=True,
                     at=form_read_at,
+                )
+                # The form had nothing wrong: its row says whose reason it is.
+                record.refused_with.refusal = t(
+                    "plan.form_refused_with_application", reason=refused.message
                 )
             version = await self._attempt(IntakeActivities.record_upload, record)
             if refused is not None:

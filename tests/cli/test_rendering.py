@@ -27,7 +27,7 @@ from certflow.intake.common import formula_error
 from certflow.models import Actor, Problem, Role, Stage
 from certflow.plan import REDO_DUTIES, Duty, HistoryEntry, PaymentRecord
 from certflow.plan_details import batch_details
-from certflow.problem_list import group_line, grouped, row_ranges
+from certflow.problem_list import group_line, grouped, recorded_text, row_ranges
 from certflow.validation import explain
 from starter.cli import (
     actor_of,
@@ -481,6 +481,27 @@ def test_a_reason_recurring_in_a_column_is_one_line_and_others_stay_apart() -> N
         "工作表“表” 第 10 行 “姓名”列：不对（值：4211**）",
     ]
     assert row_ranges([1, 3, 4, 5, 7, 8]) == "1、3 至 5、7 至 8"
+
+
+def test_a_forms_problems_are_kept_numbered_without_their_values() -> None:
+    """A refused invoice details form's problems as its record keeps them for
+    document list, which roles that may not fetch the form read: each where
+    it is and why, never the value the cell holds; those not given counted."""
+    bank = {"code": "bad_account", "message": "“银行账号”不对。", "sheet": "发票信息"}
+    problems = [
+        Problem(row=8, column="内容", value="6222 0000 1111", **bank),
+        Problem(code="missing_field", message="缺少“电话”一项。", sheet="发票信息"),
+    ]
+
+    one = recorded_text(problems[:1], 1)
+    both = recorded_text(problems, 3)
+
+    assert one == "工作表“发票信息” 第 8 行 “内容”列：“银行账号”不对。"
+    assert both == (
+        f"（1）{one}（2）工作表“发票信息”：缺少“电话”一项。"
+        + t("cli.problems_not_recorded", count=1)
+    )
+    assert "6222" not in both
 
 
 def test_a_column_of_one_formula_error_is_one_line_naming_the_error() -> None:
