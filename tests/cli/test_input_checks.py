@@ -362,7 +362,8 @@ async def test_a_folder_given_as_an_upload_is_said_to_be_a_folder(
 @pytest.mark.parametrize(
     "argv",
     [
-        ["status", "A" * 100_000],
+        # With a space: only of a code's characters, its length alone is said.
+        ["status", "A" * 100_000 + " 1"],
         ["--as", "A" * 100_000, "status", PLAN],
         ["status", PLAN, "A" * 100_000],
         [*SUBMIT, "--email", "A" * 100_000],

@@ -127,8 +127,14 @@ async def test_a_blank_reason_is_refused_wherever_one_is_taken(
 ) -> None:
     status = await status_of(certflow, *argv)
 
+    # A reason of one plan among several is named with its plan.
+    expected = (
+        t("cli.reason_blank_for", field="驳回理由（P2026-1）")
+        if "batch" in argv
+        else t("cli.reason_blank")
+    )
     assert status == 2
-    assert t("cli.reason_blank") in capsys.readouterr().err
+    assert expected in capsys.readouterr().err
 
 
 # -- mailbox -------------------------------------------------------------------
