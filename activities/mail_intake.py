@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import SMTP, compat32
@@ -306,6 +307,38 @@ def received_time(raw: bytes, written: datetime | None, read_at: datetime) -> da
     return written
 
 
+def _storable(text: str | None) -> str | None:
+    """``text`` as PostgreSQL takes it: a NUL (which a header or a file name
+    may carry, percent-encoded) shown as the replacement character."""
+    return text.replace("\x00", "\ufffd") if text else text
+
+
+def _usable_address(address: str) -> bool:
+    """Whether a mail could be sent to ``address``: no control character."""
+    return address.isprintable() and not any(ch.isspace() for ch in address)
+
+
+def _loggable_key(source_key: str) -> str:
+    """A mailbox's key of a message for a log line: a maildir file name or an
+    IMAP uid, cut short, nothing a sender wrote."""
+    return _storable(source_key[:40]) or "-"
+
+
+# What the content of one mail can make its processing raise, where no path
+# foresaw it: a value read wrong, a character the database refuses. Anything
+# else (a worker stopped, the server away) fails the poll, which is retried.
+MAIL_FAULTS = (
+    ValueError,
+    TypeError,
+    LookupError,
+    AttributeError,
+    ArithmeticError,
+    RecursionError,
+    MessageError,
+    asyncpg.DataError,
+)
+
+
 def poll_time() -> datetime:
     """When this poll reads the mailbox: its attempt's start by the Temporal
     server's clock (the one the plans read the day by), else now."""
@@ -369,7 +402,20 @@ class MailIntakeActivities:
         run = MailboxRun(fetched=len(messages))
         read_at = poll_time()
         for source_key, raw in messages:
-            outcome = await self.process_message(source, source_key, raw, read_at)
+            try:
+                outcome = await self.process_message(source, source_key, raw, read_at)
+            except MAIL_FAULTS as err:
+                # Something in this one mail no path foresaw: it stays in the
+                # mailbox (its request, if filed, is filed once), the mails
+                # after it are read. Trial: a mail without a sender, or with
+                # a NUL in a header, was retried without end, and no mail
+                # after it was read.
+                log.error(
+                    "mail not processed source_key=%s error=%s",
+                    _loggable_key(source_key),
+                    type(err).__name__,
+                )
+                outcome = "failed"
             run.counts[outcome] = run.counts.get(outcome, 0) + 1
         log.info(
             "mailbox polled poll=%d fetched=%d %s",
@@ -396,6 +442,16 @@ class MailIntakeActivities:
         in the mailbox too, to be acknowledged once answered: ``reply_pending``.
         """
         reading = read_correction_mail(raw)
+        if reading.sender and not _usable_address(reading.sender):
+            # Control characters (a NUL) in the address: no mail goes there,
+            # and no site's address is so written.
+            reading = reading.model_copy(update={"sender": ""})
+        if not reading.message_id.isprintable():
+            # Nor in an id the reply names (In-Reply-To): it is shown so.
+            shown = "".join(
+                ch if ch.isprintable() else "\ufffd" for ch in reading.message_id
+            )
+            reading = reading.model_copy(update={"message_id": shown})
         key = dedupe_key(reading)
         # What counts is when the mailbox got the mail, not the Date the sender's
         # machine wrote; the Date serves where the server stamped nothing, and
@@ -465,17 +521,17 @@ class MailIntakeActivities:
             ON CONFLICT (dedupe_key) DO NOTHING
             """,
             key,
-            reading.message_id,
-            reading.sender,
+            _storable(reading.message_id),
+            _storable(reading.sender),
             # Senders name candidates in subjects, an ID number too: kept
             # masked (the raw mail in the store keeps it as sent).
-            mask_id_numbers_anywhere(reading.subject),
+            _storable(mask_id_numbers_anywhere(reading.subject)),
             reading.received_at or read_at,
             source_key,
             verdict.status.value,
-            verdict.plan_id,
+            _storable(verdict.plan_id),
             verdict.request_ids,
-            "\n".join(verdict.reasons),
+            _storable("\n".join(verdict.reasons)),
             raw_ref.sha256,
             reply_ref.sha256 if reply_ref else None,
             reply["Message-ID"] if reply is not None else None,
@@ -507,6 +563,11 @@ class MailIntakeActivities:
             )
 
         verdict = _Verdict(MailStatus.REFUSED, plan_id=reading.drafts[0].plan_id)
+        if not reading.sender:
+            # No address to check against the sites', nor to answer: kept
+            # refused with the reason, for staff (mailbox list).
+            verdict.reasons = [refusal_text(RefusalReason.NO_SENDER)]
+            return verdict
         limit = self.settings.mailbox.max_requests_per_mail
         if len(reading.drafts) > limit:
             # Each request is one action on its plan: a form of thousands of

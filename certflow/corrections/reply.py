@@ -40,6 +40,7 @@ class RefusalReason(StrEnum):
     TOO_MANY_REQUESTS = "too_many_requests"
     NAME_MISMATCH = "name_mismatch"
     TEXT_TOO_LONG = "text_too_long"
+    NO_SENDER = "no_sender"
 
 
 def refusal_text(
@@ -77,6 +78,7 @@ def refusal_text(
             "plan_id": plan_id,
             "admission_number": admission_number,
         },
+        RefusalReason.NO_SENDER: {},
         RefusalReason.TEXT_TOO_LONG: {
             "plan_id": plan_id,
             "admission_number": admission_number,
