@@ -92,7 +92,7 @@ from certflow.corrections import (
     read_correction_mail,
     refusal_text,
 )
-from certflow.corrections.form import LABELS
+from certflow.corrections.form import LABELS, requester_fallback
 from certflow.free_text import DETAIL_MAX_LENGTH, NAME, REQUEST_REASON_MAX_LENGTH
 from certflow.i18n import t
 from certflow.models import Actor, DocumentRef, Model, Role, Stage
@@ -1001,7 +1001,7 @@ class MailIntakeActivities:
             published_score=published_score,
             requested_score=requested_score,
             reason=reason,
-            requester=NAME.fitted(row["sender"]),
+            requester=NAME.fitted(requester_fallback("", row["sender"])),
             requester_email=row["sender"],
             received_at=min(row["received_at"], row["processed_at"]),
             source_key=source_key,

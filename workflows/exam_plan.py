@@ -87,7 +87,7 @@ with workflow.unsafe.imports_passed_through():
         WorkingDaysRequest,
     )
     from certflow.calendar import score_submission_deadline
-    from certflow.free_text import text_problem
+    from certflow.free_text import field_label, text_problem
     from certflow.i18n import t, t_or
     from certflow.identity import (
         canonical_code,
@@ -178,7 +178,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from certflow.plan_busy import CONTINUING_AS_NEW
     from certflow.plan_details import current_details, timer_summary
-    from certflow.privacy import mask_id_numbers_in
+    from certflow.privacy import holds_id_number, mask_id_numbers_in
     from certflow.problem_list import problem_lines
     from certflow.timeutil import (
         cst_date,
@@ -558,6 +558,23 @@ def _refuse_first(*refusals: Refusal | None) -> None:
 def _today() -> date:
     """The plan's today in CST: what a date staff give may not come after."""
     return cst_date(workflow.now())
+
+
+def _correction_holding_id_number(req: CorrectionSubmission) -> Refusal | None:
+    """Refuse a request whose reason or requester holds an ID number.
+
+    Both go into the plan's history, the database and the regional manager's
+    mail: whichever client sends the request (the staff tool and the mailbox
+    refuse such a text first, saying so in their own words), the plan takes
+    none. The text is never repeated.
+    """
+    for name in ("reason", "requester"):
+        if holds_id_number(getattr(req, name)):
+            return Refusal(
+                "holds_id_number",
+                t("plan.correction_holds_id_number", field=field_label(name)),
+            )
+    return None
 
 
 def _correction_dated_in_future(req: CorrectionSubmission) -> Refusal | None:
@@ -2247,6 +2264,9 @@ class ExamPlanWorkflow:
         self._check_request(req)
         _refuse_first(
             self._correction_submission_refusal(req),
+            # Only here, as the check below: a request taken before it
+            # replays, as a validator does not run on replay.
+            _correction_holding_id_number(req),
             # Only here: a day not after today when this lets it through is
             # not after today at its turn either, and a replay runs no
             # validator, so a request recorded before this check replays.

@@ -15,11 +15,15 @@ from typing import get_args
 
 from certflow.corrections.model import CorrectionDraft, ScoreField
 from certflow.i18n import t
-from certflow.identity import could_be_id_number, is_admission_number
+from certflow.identity import (
+    could_be_id_number,
+    is_admission_number,
+    is_or_holds_id_number,
+)
 from certflow.intake.cells import lost_digits
 from certflow.intake.common import formula_error, formula_without_result
 from certflow.models import Problem
-from certflow.privacy import mask_id_number
+from certflow.privacy import holds_id_number, mask_id_number, mask_id_numbers_anywhere
 from certflow.text import as_seen, normalise_name, without_hidden
 
 # Form keys and the labels people write for them. The first label is the one the
@@ -51,6 +55,9 @@ SHARED = ("plan_id", "requester", "phone")
 # The fields that may run over several lines (a reason written as a paragraph,
 # a spreadsheet cell with line breaks); every other is read as one line.
 MULTILINE = frozenset({"reason"})
+# The free texts of a request its plan keeps, mails on and shows staff: an ID
+# number in one is refused (``holds_id_number``), as the staff tool refuses it.
+NO_ID_NUMBER = ("reason", "requester")
 
 SCORE_FIELDS: dict[str, ScoreField] = {
     "理论成绩": "theory",
@@ -122,9 +129,23 @@ def read_code(value: str) -> tuple[str, bool]:
     return text, False
 
 
-def _shown(value: str) -> str:
-    """A refused value as shown back to the sender: a pasted paragraph is cut."""
-    return value if len(value) <= _SHOWN_VALUE else value[:_SHOWN_VALUE] + "…"
+def shown_value(value: str) -> str:
+    """A value of the form as a reply or a stored reason repeats it: any ID
+    number in it masked (``mask_id_numbers_anywhere``), then a pasted
+    paragraph cut. Masked first, so a cut never leaves half a number whole."""
+    masked = mask_id_numbers_anywhere(value)
+    return masked if len(masked) <= _SHOWN_VALUE else masked[:_SHOWN_VALUE] + "…"
+
+
+def requester_fallback(sender_name: str, sender: str) -> str:
+    """Who a request without 申请人 is from: the sender's display name, else
+    the address. A display name holding an ID number is the mail program's,
+    not the site's doing: it is passed over, never refused; an ID number in
+    the address itself is masked. The requester goes into the plan's history
+    and the regional manager's mail."""
+    if sender_name and not holds_id_number(sender_name):
+        return sender_name
+    return mask_id_numbers_anywhere(sender)
 
 
 @dataclass
@@ -211,9 +232,19 @@ def check_record(
             )
 
     plan_id, whole = read_code(values.get("plan_id", ""))
-    if plan_id and not (whole and PLAN_ID.match(plan_id)):
+    if plan_id and is_or_holds_id_number(plan_id):
+        # Never looked up, logged or stored: the plan id is all three.
         problems.append(
-            _problem(record, "bad_plan_id", "plan_id", value=_shown(plan_id))
+            _problem(
+                record,
+                "plan_id_is_id_number",
+                "plan_id",
+                value=shown_value(plan_id),
+            )
+        )
+    elif plan_id and not (whole and PLAN_ID.match(plan_id)):
+        problems.append(
+            _problem(record, "bad_plan_id", "plan_id", value=shown_value(plan_id))
         )
 
     admission, whole = read_code(values.get("admission_number", ""))
@@ -232,15 +263,28 @@ def check_record(
                 record,
                 "bad_admission_number",
                 "admission_number",
-                value=_shown(admission),
+                value=shown_value(admission),
             )
         )
 
     score_field = SCORE_FIELDS.get(code_text(values.get("field", "")))
     if values.get("field") and score_field is None:
         problems.append(
-            _problem(record, "unknown_score_field", "field", value=values["field"])
+            _problem(
+                record,
+                "unknown_score_field",
+                "field",
+                value=shown_value(values["field"]),
+            )
         )
+
+    for key in NO_ID_NUMBER:
+        if holds_id_number(values.get(key, "")):
+            # Named by its label, never repeated: the number would go into the
+            # plan's history, the database and the regional manager's mail.
+            problems.append(
+                _problem(record, "text_holds_id_number", key, label=LABELS[key][0])
+            )
 
     id_number = code_text(values.get("id_number", "")).upper() or None
     if record.id_as_number or lost_digits(values.get("id_number", "")):
@@ -268,7 +312,7 @@ def check_record(
         published_score=code_text(values["published_score"]),
         requested_score=code_text(values["requested_score"]),
         reason=values["reason"],
-        requester=values.get("requester") or sender_name or sender,
+        requester=values.get("requester") or requester_fallback(sender_name, sender),
         requester_email=sender,
         phone=code_text(values.get("phone", "")) or None,
     )

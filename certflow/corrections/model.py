@@ -34,6 +34,8 @@ PROBLEM_CODES = INTAKE_PROBLEM_CODES | frozenset(
         "bad_plan_id",
         "bad_admission_number",
         "admission_is_id_number",
+        "plan_id_is_id_number",
+        "text_holds_id_number",
         "id_number_as_number",
     }
 )

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from certflow.corrections.model import CorrectionDraft, MailReading
 from certflow.i18n import t
-from certflow.privacy import mask_id_numbers_in, mask_name
+from certflow.privacy import mask_id_numbers_anywhere, mask_name
 from certflow.text import visible
 from certflow.timeutil import CST
 
@@ -93,7 +93,7 @@ def refusal_text(
         raise ValueError(f"refusal {reason.value} needs {', '.join(missing)}")
 
     fields = {
-        name: mask_id_numbers_in(value) if isinstance(value, str) else value
+        name: mask_id_numbers_anywhere(value) if isinstance(value, str) else value
         for name, value in fields.items()
     }
     key = reason.value
