@@ -609,8 +609,14 @@ class MailIntakeActivities:
         source_key: str,
         plans: dict[str, PlanStatus | None],
     ) -> Submitted:
-        # An address of no site is refused before the plan is looked up, so a
+        # A From that names no one address clearly (an address for a name,
+        # unquoted, before another in angle brackets) is no site's; refused,
+        # as an address of no site, before the plan is looked up, so a
         # stranger does not learn which plan ids exist.
+        if reading.sender_unclear:
+            return Submitted(
+                reason=refusal_text(RefusalReason.SENDER_UNCLEAR, plan_id=draft.plan_id)
+            )
         if not any(
             self.from_site(reading.sender, code)
             for code in self.settings.site_recipients

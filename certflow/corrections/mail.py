@@ -6,6 +6,8 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.errors import InvalidHeaderDefect
+from email.headerregistry import Address, AddressHeader, HeaderRegistry
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
@@ -55,6 +57,8 @@ _ATTACHMENT_WORDS = re.compile(r"附件|附表|attach", re.IGNORECASE)
 # Real clients nest four or five levels (a forward of a mail with an inline
 # image); a hostile message nested far deeper is not followed down.
 _MAX_DEPTH = 16
+# The standard library's strict reader of address headers (RFC 5322).
+_ADDRESS_HEADERS = HeaderRegistry()
 
 
 @dataclass
@@ -91,7 +95,7 @@ def read_correction_mail(raw: bytes) -> MailReading:
         # a thousand deep is hostile. Keep its headers, so it can be answered.
         message = BytesParser(policy=RAW).parsebytes(raw, headersonly=True)
         parts = _Parts(for_people=[("unreadable_mail", "")])
-    sender_name, sender = _sender(message)
+    sender_name, sender, sender_unclear = _sender(message)
     message_id = _message_ids(message.get("Message-ID"))
     synthetic = not message_id
 
@@ -128,6 +132,7 @@ def read_correction_mail(raw: bytes) -> MailReading:
         content_key=hashlib.sha256(raw).hexdigest(),
         sender=sender,
         sender_name=sender_name,
+        sender_unclear=sender_unclear,
         subject=decode_header_text(message.get("Subject")),
         drafts=_unique(drafts),
         problems=problems,
@@ -265,12 +270,44 @@ def _unique(drafts: list[CorrectionDraft]) -> list[CorrectionDraft]:
     return unique
 
 
-def _sender(message: Message) -> tuple[str, str]:
-    pairs = getaddresses([message.get("From") or ""])
-    for name, address in pairs:
-        if address:
-            return decode_header_text(name), clean_text(address).strip().lower()
-    return "", ""
+def _sender(message: Message) -> tuple[str, str, bool]:
+    """The sender's display name and address, and whether the From is unclear.
+
+    The address is the addr-spec of the one mailbox From names, as the
+    standard library reads it strictly: the address in angle brackets, which
+    mail programs show and DMARC checks, whatever the display name says. A
+    From naming several mailboxes, or one the strict reader finds invalid
+    (``kaowu@site <attacker@evil>`` unquoted), is unclear: its first address
+    is kept to answer, never to be taken for a site's. A display name that is
+    itself an address other than the sender's is no name (the requester is
+    then the address).
+    """
+    value = message.get("From") or ""
+    # Raw 8-bit bytes (UTF-8 or GBK headers) made text; encoded words are left
+    # for the strict reader, so an encoded "<x@y>" stays inside the name.
+    try:
+        header = _ADDRESS_HEADERS("from", clean_text(value))
+    except Exception:
+        # The strict reader trips over some broken values ("a@[", "(<@") with
+        # errors of its own making (IndexError, UnboundLocalError): unclear.
+        mailboxes: tuple[Address, ...] = ()
+        unclear = True
+    else:
+        assert isinstance(header, AddressHeader)
+        mailboxes = header.addresses
+        unclear = len(mailboxes) != 1 or any(
+            isinstance(defect, InvalidHeaderDefect) for defect in header.defects
+        )
+    name, address = "", ""
+    for pair_name, pair_address in getaddresses([value]):
+        if pair_address:
+            name, address = decode_header_text(pair_name), pair_address
+            break
+    if not unclear:
+        address = mailboxes[0].addr_spec
+        if "@" in name and name.strip(" <>\"'").lower() != address.lower():
+            name = ""
+    return name, clean_text(address).strip().lower(), unclear
 
 
 def _message_ids(value: str | None) -> list[str]:

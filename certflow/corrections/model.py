@@ -79,6 +79,9 @@ class MailReading(Model):
     problems: list[Problem] = Field(default_factory=list)
     received_at: datetime | None = None
     sender_name: str = ""
+    # The From names several mailboxes, or none the strict reader takes:
+    # ``sender`` is whom to answer, never an address to take for a site's.
+    sender_unclear: bool = False
     message_id_synthetic: bool = False
     references: list[str] = Field(default_factory=list)
     # True for bounces, vacation replies and list mail: never answer those, or

@@ -36,6 +36,7 @@ class RefusalReason(StrEnum):
     CANDIDATE_NOT_IN_PLAN = "candidate_not_in_plan"
     UNREADABLE_FORM = "unreadable_form"
     SENDER_NOT_SITE = "sender_not_site"
+    SENDER_UNCLEAR = "sender_unclear"
     PUBLICITY_NOT_OPEN = "publicity_not_open"
     TOO_MANY_REQUESTS = "too_many_requests"
     NAME_MISMATCH = "name_mismatch"
@@ -72,6 +73,7 @@ def refusal_text(
         },
         RefusalReason.UNREADABLE_FORM: {},
         RefusalReason.SENDER_NOT_SITE: {"plan_id": plan_id, "sender": sender},
+        RefusalReason.SENDER_UNCLEAR: {"plan_id": plan_id},
         RefusalReason.PUBLICITY_NOT_OPEN: {"plan_id": plan_id},
         RefusalReason.TOO_MANY_REQUESTS: {"count": count, "limit": limit},
         RefusalReason.NAME_MISMATCH: {

@@ -1,0 +1,101 @@
+"""Who sent a mail: the From a site is known by, and mails that look alike.
+
+The sender checks against the sites' registered addresses are only as good as
+the reading of From: an address written as the display name must not pass for
+the site's. Real parts: the time-skipping Temporal server, PostgreSQL, the SMTP
+sink and the maildir, as in ``test_mail_intake_e2e.py``.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+
+from certflow.corrections import RefusalReason, read_correction_mail, refusal_text
+from starter.smtp_sink import body_text
+from tests.corrections.mail_intake_support import (
+    SITE_ADDRESS,
+    IntakeRig,
+    RigFactory,
+    correction_body,
+    mail,
+)
+
+# Seq 12 of the sample summary: practical 50.1.
+CANDIDATE = "2026110412012"
+ATTACKER = "attacker@evil.example"
+
+
+async def mail_with_from(rig: IntakeRig, written: str, body: str) -> EmailMessage:
+    """Mail ``body`` with its From header written byte for byte as ``written``
+    (the standard library would rewrite a From it reads otherwise)."""
+    message = mail(SITE_ADDRESS, "成绩修改申请", body, await rig.now())
+    raw = message.as_bytes().replace(
+        f"From: {SITE_ADDRESS}".encode(), f"From: {written}".encode(), 1
+    )
+    await rig.send_raw(raw)
+    return message
+
+
+def from_header(written: str) -> bytes:
+    return f"From: {written}\r\nSubject: x\r\n\r\nbody\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("written", "sender", "name", "unclear"),
+    [
+        (f"{SITE_ADDRESS} <{ATTACKER}>", SITE_ADDRESS, "", True),
+        (f"{SITE_ADDRESS}, {ATTACKER}", SITE_ADDRESS, "", True),
+        (f'"{SITE_ADDRESS}" <{ATTACKER}>', ATTACKER, "", False),
+        (f"王喆 <{SITE_ADDRESS.upper()}>", SITE_ADDRESS, "王喆", False),
+        (f"=?gb2312?b?zfXV3A==?= <{SITE_ADDRESS}>", SITE_ADDRESS, "王哲", False),
+        (
+            f"=?utf-8?q?{SITE_ADDRESS}_<{ATTACKER}>?= <x@y.example>",
+            "x@y.example",
+            "",
+            False,
+        ),
+        ("zhang@@example.org", "@example.org", "", True),
+        ("a@[", "a@[]", "", True),  # the strict reader raises
+    ],
+)
+def test_the_sender_is_the_one_address_in_angle_brackets(
+    written: str, sender: str, name: str, unclear: bool
+) -> None:
+    reading = read_correction_mail(from_header(written))
+
+    assert (reading.sender, reading.sender_name) == (sender, name)
+    assert reading.sender_unclear is unclear
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.timeout(120)
+async def test_a_site_address_written_as_the_name_does_not_pass_for_the_site(
+    open_rig: RigFactory,
+) -> None:
+    """Regression: ``From: kaowu@site <attacker@evil>`` (unquoted) was read as
+    the site's address, the first one the lax parser found, and the request
+    was filed."""
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        body = correction_body(plan_id, CANDIDATE)
+        unquoted = await mail_with_from(rig, f"{SITE_ADDRESS} <{ATTACKER}>", body)
+        several = await mail_with_from(rig, f"{SITE_ADDRESS}, {ATTACKER}", body)
+        quoted = await mail_with_from(rig, f'"{SITE_ADDRESS}" <{ATTACKER}>', body)
+
+        run = await rig.poll()
+
+        assert run.counts == {"refused": 3}
+        assert await rig.filed(plan_id) == []
+        assert list((await driver.status()).correction_states) == []
+        unclear = refusal_text(RefusalReason.SENDER_UNCLEAR, plan_id=plan_id)
+        for sent in (unquoted, several):
+            row = await rig.mail_row(sent["Message-ID"])
+            assert (row["status"], row["reasons"]) == ("refused", unclear)
+        row = await rig.mail_row(quoted["Message-ID"])
+        assert (row["status"], row["sender"]) == ("refused", ATTACKER)
+        [to_attacker] = rig.replies_to(ATTACKER)
+        assert "登记的邮箱" in body_text(to_attacker)
+        assert "不存在" not in body_text(to_attacker)
