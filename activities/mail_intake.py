@@ -127,6 +127,9 @@ MAILED_LIMITS = {
     "requested_score": REQUESTED_SCORE_MAX_LENGTH,
     "reason": REQUEST_REASON_MAX_LENGTH,
 }
+# What a reading finds in a mail without any form: an out-of-office reply
+# quoting the mailbox's own answer ("…xlsx 附件…") reads as one of these.
+_NO_FORM = {"no_form", "attachment_missing"}
 _SUBMIT_UPDATE = "submit_correction"
 _STATUS_QUERY = "status"
 _BEFORE_PUBLICITY = {
@@ -550,7 +553,14 @@ class MailIntakeActivities:
         return row
 
     async def _decide(self, reading: MailReading, key: str) -> _Verdict:
-        if reading.auto_submitted:
+        # A site's OA system or mail-merge tool marks its mail automatic
+        # (Precedence: bulk, Auto-Submitted: auto-generated): a form in it is
+        # the site's request, read as any other (and never answered, see
+        # ``_compose``); one that cannot be read waits for staff. Any other
+        # automatic mail (a bounce, an out-of-office reply) holds no request.
+        if reading.auto_submitted and not (
+            _holds_form(reading) and self.from_any_site(reading)
+        ):
             return _Verdict(MailStatus.IGNORED)
         if not reading.drafts:
             # What the reading found is said as found ("no form in the mail", "the
@@ -617,10 +627,7 @@ class MailIntakeActivities:
             return Submitted(
                 reason=refusal_text(RefusalReason.SENDER_UNCLEAR, plan_id=draft.plan_id)
             )
-        if not any(
-            self.from_site(reading.sender, code)
-            for code in self.settings.site_recipients
-        ):
+        if not self.from_any_site(reading):
             return Submitted(
                 reason=refusal_text(
                     RefusalReason.SENDER_NOT_SITE,
@@ -708,6 +715,13 @@ class MailIntakeActivities:
             RefusalReason.NAME_MISMATCH,
             plan_id=plan.plan_id,
             admission_number=draft.admission_number,
+        )
+
+    def from_any_site(self, reading: MailReading) -> bool:
+        """Whether the mail is from an address registered for some site."""
+        return not reading.sender_unclear and any(
+            self.from_site(reading.sender, code)
+            for code in self.settings.site_recipients
         )
 
     def from_site(self, sender: str, site_code: str) -> bool:
@@ -824,7 +838,9 @@ class MailIntakeActivities:
     def _compose(
         self, reading: MailReading, verdict: _Verdict, key: str
     ) -> EmailMessage | None:
-        if verdict.status is MailStatus.IGNORED or not reading.sender:
+        # No automatic answer to an automatic mail (RFC 3834), even to a
+        # site's request filed from it: two robots would mail each other.
+        if reading.auto_submitted or not reading.sender:
             return None
         if verdict.status is MailStatus.RECEIVED:
             reply = compose_reply(
@@ -1096,6 +1112,14 @@ class MailIntakeActivities:
             reply["Message-ID"],
         )
         return None
+
+
+def _holds_form(reading: MailReading) -> bool:
+    """Whether the mail holds a form, read or not: a request, or an
+    attachment a person can read (a scan, an archive, a damaged workbook)."""
+    return bool(reading.drafts) or any(
+        problem.code not in _NO_FORM for problem in reading.problems
+    )
 
 
 def _log_given_up(key: str, failure: str) -> None:

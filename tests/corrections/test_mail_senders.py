@@ -16,6 +16,7 @@ from certflow.corrections import RefusalReason, read_correction_mail, refusal_te
 from starter.smtp_sink import body_text
 from tests.corrections.mail_intake_support import (
     SITE_ADDRESS,
+    STRANGER_ADDRESS,
     IntakeRig,
     RigFactory,
     correction_body,
@@ -99,3 +100,48 @@ async def test_a_site_address_written_as_the_name_does_not_pass_for_the_site(
         [to_attacker] = rig.replies_to(ATTACKER)
         assert "登记的邮箱" in body_text(to_attacker)
         assert "不存在" not in body_text(to_attacker)
+
+
+def automatic(message: EmailMessage) -> EmailMessage:
+    """``message`` marked as an OA system or a mail-merge tool marks it."""
+    message["Precedence"] = "bulk"
+    message["Auto-Submitted"] = "auto-generated"
+    return message
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.timeout(120)
+async def test_a_sites_request_sent_by_a_program_is_filed_without_an_answer(
+    open_rig: RigFactory,
+) -> None:
+    """Regression: a site's request mailed by its OA system (Precedence: bulk,
+    Auto-Submitted: auto-generated) was ignored as automatic mail, unanswered,
+    and ``mailbox assign`` refused it: the request was lost."""
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        now = await rig.now()
+        body = correction_body(plan_id, CANDIDATE)
+        merged = automatic(mail(SITE_ADDRESS, "成绩修改申请", body, now))
+        await rig.send(merged)
+        # The same form from anyone else's robot, and the site's own
+        # out-of-office reply, are automatic mail holding no request.
+        robot = automatic(mail(STRANGER_ADDRESS, "成绩修改申请", body, now))
+        await rig.send(robot)
+        away = automatic(mail(SITE_ADDRESS, "自动回复", "本人休假中。", now))
+        await rig.send(away)
+
+        run = await rig.poll()
+
+        assert run.counts == {"received": 1, "ignored": 2}
+        [filed] = await rig.filed(plan_id)
+        assert filed["request_id"] == f"{plan_id}-C001"
+        row = await rig.mail_row(merged["Message-ID"])
+        assert (row["status"], row["request_ids"]) == ("received", [f"{plan_id}-C001"])
+        # No automatic answer to an automatic mail (RFC 3834).
+        assert row["reply_sha256"] is None
+        assert rig.replies_to(SITE_ADDRESS) == []
+        assert rig.replies_to(STRANGER_ADDRESS) == []
+        for ignored in (robot, away):
+            assert (await rig.mail_row(ignored["Message-ID"]))["status"] == "ignored"
+        assert rig.unacknowledged() == 0
