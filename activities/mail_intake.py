@@ -91,6 +91,7 @@ from certflow.corrections import (
     dedupe_key,
     read_correction_mail,
     refusal_text,
+    reply_address,
 )
 from certflow.corrections.form import LABELS, requester_fallback
 from certflow.free_text import DETAIL_MAX_LENGTH, NAME, REQUEST_REASON_MAX_LENGTH
@@ -840,7 +841,7 @@ class MailIntakeActivities:
     ) -> EmailMessage | None:
         # No automatic answer to an automatic mail (RFC 3834), even to a
         # site's request filed from it: two robots would mail each other.
-        if reading.auto_submitted or not reading.sender:
+        if reading.auto_submitted or reply_address(reading.sender) is None:
             return None
         if verdict.status is MailStatus.RECEIVED:
             reply = compose_reply(
@@ -1072,7 +1073,7 @@ class MailIntakeActivities:
         """Send the sender the acknowledgement; return why it was given up, if so."""
         raw = await asyncio.to_thread(self._stored, row["raw_sha256"])
         reading = read_correction_mail(raw)
-        if not reading.sender:
+        if reply_address(reading.sender) is None:
             return None
         draft = CorrectionDraft(
             plan_id=plan_id,

@@ -17,6 +17,7 @@ from certflow.corrections.reply import (
     ReplyKind,
     compose_reply,
     refusal_text,
+    reply_address,
 )
 from certflow.corrections.spreadsheet import read_correction_form_xlsx
 from certflow.corrections.text import read_correction_form_text
@@ -35,4 +36,5 @@ __all__ = [
     "read_correction_form_xlsx",
     "read_correction_mail",
     "refusal_text",
+    "reply_address",
 ]

@@ -101,7 +101,38 @@ def refusal_text(
     key = reason.value
     if reason is RefusalReason.PUBLICITY_NOT_OPEN and opens is not None:
         key, fields = "publicity_not_open_from", {**fields, "opens": opens.isoformat()}
+    if reason is RefusalReason.SENDER_NOT_SITE and not str(sender).isascii():
+        # kaowu@whjtxx.exаmple.edu.cn (a Cyrillic а) reads as the site's address:
+        # the characters that differ are named, so the sender sees why.
+        key, fields = (
+            "sender_not_site_lookalike",
+            {**fields, "characters": _wide(sender)},
+        )
     return t(f"corrections.refusal.{key}", **fields)
+
+
+def _wide(text: str | None) -> str:
+    """The characters of ``text`` outside ASCII, each once, by code point."""
+    wide = dict.fromkeys(c for c in text or "" if not c.isascii())
+    return "、".join(f"U+{ord(c):04X}（{visible(c)}）" for c in wide)
+
+
+def reply_address(sender: str) -> str | None:
+    """The address a reply to ``sender`` goes to, None when there is none.
+
+    A domain written outside ASCII (``whjtxx.exаmple.edu.cn``, a Cyrillic а)
+    is sent in its ASCII form (IDNA, ``xn--…``): written as such in a header,
+    the standard library made an encoded word of it, which is no address. A
+    domain IDNA cannot write (a label too long) gets no reply.
+    """
+    local, at, domain = sender.rpartition("@")
+    if not sender or domain.isascii():
+        return sender or None
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    return f"{local}{at}{ascii_domain}"
 
 
 def compose_reply(
@@ -127,7 +158,8 @@ def compose_reply(
     subject, a refused value) shows hidden characters as code points
     (``<U+202E>``), as every mail does.
     """
-    if not original.sender:
+    to = reply_address(original.sender)
+    if to is None:
         raise ValueError("the original mail has no sender address to reply to")
     subject = visible(original.subject.strip()) or t("corrections.default_subject")
     texts = reasons or [p.render() for p in original.problems]
@@ -149,7 +181,7 @@ def compose_reply(
 
     reply = EmailMessage(policy=SMTP)
     reply["From"] = sender_address
-    reply["To"] = original.sender
+    reply["To"] = to
     reply["Subject"] = subject if _REPLY_PREFIX.match(subject) else f"Re: {subject}"
     reply["Date"] = format_datetime((sent_at or datetime.now(CST)).astimezone(CST))
     domain = parseaddr(sender_address)[1].rpartition("@")[2]

@@ -12,8 +12,13 @@ from email.message import EmailMessage
 
 import pytest
 
-from certflow.corrections import RefusalReason, read_correction_mail, refusal_text
-from starter.smtp_sink import body_text
+from certflow.corrections import (
+    RefusalReason,
+    read_correction_mail,
+    refusal_text,
+    reply_address,
+)
+from starter.smtp_sink import body_text, read_maildir
 from tests.corrections.mail_intake_support import (
     SITE_ADDRESS,
     STRANGER_ADDRESS,
@@ -145,3 +150,50 @@ async def test_a_sites_request_sent_by_a_program_is_filed_without_an_answer(
         for ignored in (robot, away):
             assert (await rig.mail_row(ignored["Message-ID"]))["status"] == "ignored"
         assert rig.unacknowledged() == 0
+
+
+LOOKALIKE = "kaowu@whjtxx.ex\u0430mple.edu.cn"  # a Cyrillic а in the domain
+
+
+@pytest.mark.parametrize(
+    ("sender", "to"),
+    [
+        (LOOKALIKE, "kaowu@whjtxx.xn--exmple-4nf.edu.cn"),
+        ("张三@example.org", "张三@example.org"),  # sent by SMTPUTF8, or given up
+        (SITE_ADDRESS, SITE_ADDRESS),
+        (f"kaowu@{'а' * 64}.example", None),  # a label IDNA cannot write
+        ("", None),
+    ],
+)
+def test_a_reply_goes_to_the_domain_in_ascii(sender: str, to: str | None) -> None:
+    assert reply_address(sender) == to
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.timeout(120)
+async def test_an_address_that_looks_like_the_sites_is_answered_saying_so(
+    open_rig: RigFactory,
+) -> None:
+    """Regression: the answer to ``kaowu@whjtxx.exаmple.edu.cn`` (a Cyrillic а)
+    went to ``kaowu@whjtxx.=?utf-8?q?ex=D0=B0mple?=.edu.cn``, no address, and
+    said only that the address was not the site's, which it seems to be."""
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        sent = await mail_with_from(rig, LOOKALIKE, correction_body(plan_id, CANDIDATE))
+
+        run = await rig.poll()
+
+        assert run.counts == {"refused": 1}
+        assert await rig.filed(plan_id) == []
+        row = await rig.mail_row(sent["Message-ID"])
+        assert row["replied_at"] is not None and row["reply_failure"] is None
+        [reply] = [
+            m
+            for m in read_maildir(rig.sink.root / "all")
+            if m.get("Auto-Submitted") == "auto-replied"
+        ]
+        assert reply["To"] == "kaowu@whjtxx.xn--exmple-4nf.edu.cn"
+        assert "=?" not in str(reply["To"])
+        text = body_text(reply)
+        assert "U+0430（а）" in text and "不是同一个地址" in text
