@@ -465,6 +465,12 @@ class MailIntakeActivities:
         reading = reading.model_copy(update={"received_at": received})
 
         row = await self._row(key)
+        if row is not None and row["written_key"] not in (None, reading.written_key):
+            # A Message-ID recorded for a mail that said something else (a
+            # program reusing its ids): another mail, not a second delivery.
+            # Rows from before schema version 28 have no written_key.
+            key = dedupe_key(reading, reused=True)
+            row = await self._row(key)
         outcome = "already_processed"
         if row is None:
             try:
@@ -520,8 +526,10 @@ class MailIntakeActivities:
             """
             INSERT INTO mail_messages (dedupe_key, message_id, sender, subject,
                 received_at, source_key, status, plan_id, request_ids, reasons,
-                raw_sha256, processed_at, reply_sha256, reply_message_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, $13)
+                raw_sha256, processed_at, reply_sha256, reply_message_id,
+                written_key)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, $13,
+                $15)
             ON CONFLICT (dedupe_key) DO NOTHING
             """,
             key,
@@ -541,6 +549,7 @@ class MailIntakeActivities:
             reply["Message-ID"] if reply is not None else None,
             # When the poll read it: what the mail's received time is capped at.
             read_at,
+            reading.written_key,
         )
         log.info(
             "mail recorded key=%s status=%s plan_id=%s requests=%s",

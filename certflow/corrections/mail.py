@@ -126,6 +126,7 @@ def read_correction_mail(raw: bytes) -> MailReading:
             for code, name in parts.for_people
         ] or [_no_form(parts)]
 
+    subject = decode_header_text(message.get("Subject"))
     return MailReading(
         message_id=message_id[0] if message_id else _synthetic_id(message, raw),
         message_id_synthetic=synthetic,
@@ -133,7 +134,8 @@ def read_correction_mail(raw: bytes) -> MailReading:
         sender=sender,
         sender_name=sender_name,
         sender_unclear=sender_unclear,
-        subject=decode_header_text(message.get("Subject")),
+        subject=subject,
+        written_key=_written_key(subject, parts),
         drafts=_unique(drafts),
         problems=problems,
         received_at=_date(message.get("Date")),
@@ -143,15 +145,19 @@ def read_correction_mail(raw: bytes) -> MailReading:
     )
 
 
-def dedupe_key(reading: MailReading) -> str:
+def dedupe_key(reading: MailReading, *, reused: bool = False) -> str:
     """Return the key that tells two deliveries of one mail apart from two mails.
 
     It is the sender with the Message-ID (or the synthetic id, itself derived
     from what the sender wrote), so a mail delivered twice, fetched again after a
     restart, or copied between folders gets the same key, while a different
-    mail reusing another sender's Message-ID does not.
+    mail reusing another sender's Message-ID does not. With ``reused`` (the
+    Message-ID was recorded for a mail that said something else) the key is
+    of what the mail says too (``written_key``).
     """
     identity = f"{reading.sender}\n{reading.message_id.strip().lower()}"
+    if reused:
+        identity += f"\n{reading.written_key}"
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
 
@@ -308,6 +314,20 @@ def _sender(message: Message) -> tuple[str, str, bool]:
         if "@" in name and name.strip(" <>\"'").lower() != address.lower():
             name = ""
     return name, clean_text(address).strip().lower(), unclear
+
+
+def _written_key(subject: str, parts: _Parts) -> str:
+    """The sha256 of what the sender wrote, decoded: the subject, the body
+    texts, the attachments' names and the spreadsheets' bytes. A relay
+    re-encoding the mail (8-bit to quoted-printable) or adding trace headers
+    changes none of them."""
+    digest = hashlib.sha256()
+    texts = [subject, *(text for _, _, text in parts.bodies), *parts.attachments]
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\x00")
+    for _, data in parts.spreadsheets:
+        digest.update(hashlib.sha256(data or b"").digest())
+    return digest.hexdigest()
 
 
 def _message_ids(value: str | None) -> list[str]:

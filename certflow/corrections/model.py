@@ -88,3 +88,7 @@ class MailReading(Model):
     # two robots end up mailing each other forever.
     auto_submitted: bool = False
     attachments: list[str] = Field(default_factory=list)
+    # The sha256 of what the sender wrote, decoded (``mail._written_key``): the
+    # same for every delivery of one mail, another for another mail under the
+    # same Message-ID.
+    written_key: str = ""

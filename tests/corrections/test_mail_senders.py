@@ -197,3 +197,47 @@ async def test_an_address_that_looks_like_the_sites_is_answered_saying_so(
         assert "=?" not in str(reply["To"])
         text = body_text(reply)
         assert "U+0430（а）" in text and "不是同一个地址" in text
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.timeout(120)
+async def test_a_reused_message_id_does_not_swallow_another_request(
+    open_rig: RigFactory,
+) -> None:
+    """Regression: a second mail from the same sender under the Message-ID of
+    the first but with another request was taken for a second delivery of the
+    first (``already_processed``): no row, no request, no reply."""
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        first = await rig.mail_in("成绩修改申请", correction_body(plan_id, CANDIDATE))
+        second = mail(
+            SITE_ADDRESS,
+            "成绩修改申请",
+            correction_body(
+                plan_id, CANDIDATE, field_label="理论成绩", published="82.10"
+            ),
+            await rig.now(),
+        )
+        second.replace_header("Message-ID", first["Message-ID"])
+        await rig.send(second)
+        await rig.send(second)  # and that one delivered twice
+
+        run = await rig.poll()
+        await rig.send(first)  # the first, delivered again after all this
+        later = await rig.poll()
+
+        assert run.counts == {"received": 2, "already_processed": 1}
+        assert later.counts == {"already_processed": 1}
+        filed = await rig.filed(plan_id)
+        assert [r["field"] for r in filed] == ["practical", "theory"]
+        rows = await rig.pool.fetch(
+            "SELECT request_ids FROM mail_messages WHERE message_id = $1",
+            first["Message-ID"],
+        )
+        assert sorted(r["request_ids"] for r in rows) == [
+            [f"{plan_id}-C001"],
+            [f"{plan_id}-C002"],
+        ]
+        assert len(rig.replies_to(SITE_ADDRESS)) == 2
+        assert rig.unacknowledged() == 0

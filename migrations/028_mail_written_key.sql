@@ -1,0 +1,11 @@
+-- certflow schema, version 28: what a recorded mail said, beside its key.
+--
+-- A mail is known by its sender and Message-ID, so that a second delivery
+-- (trace headers added, re-encoded by a relay) finds the row of the first.
+-- A program reusing its Message-IDs made a different request under one seen
+-- before pass for a second delivery: no row, no request, no reply.
+-- written_key is the sha256 of what the sender wrote, decoded; a mail whose
+-- key is recorded with another written_key is another mail, recorded under a
+-- key of its written_key too. Rows from before have none, and keep being
+-- taken for the mail they recorded.
+ALTER TABLE mail_messages ADD COLUMN IF NOT EXISTS written_key text;
