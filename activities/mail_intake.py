@@ -573,6 +573,14 @@ class MailIntakeActivities:
         ):
             return _Verdict(MailStatus.IGNORED)
         if not reading.drafts:
+            if await self._answers_our_reply(reading):
+                # The acknowledgement asks for further material as a reply:
+                # such a reply is for a person, and is said to be with one
+                # (trial: it was refused as a form missing its template).
+                return _Verdict(
+                    MailStatus.UNMATCHED,
+                    reasons=[refusal_text(RefusalReason.FOLLOW_UP)],
+                )
             # What the reading found is said as found ("no form in the mail", "the
             # attachment did not come", "a scan"): it tells the sender what to
             # send. The general text stands only where the reading said nothing.
@@ -621,6 +629,18 @@ class MailIntakeActivities:
         if verdict.request_ids:
             verdict.status = MailStatus.RECEIVED
         return verdict
+
+    async def _answers_our_reply(self, reading: MailReading) -> bool:
+        """Whether the mail answers a reply of this mailbox (its In-Reply-To
+        or References name one we sent)."""
+        if not reading.references:
+            return False
+        found = await self.pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM mail_messages"
+            " WHERE reply_message_id = ANY($1::text[]))",
+            [_storable(ref) for ref in reading.references],
+        )
+        return bool(found)
 
     async def _submit_draft(
         self,

@@ -42,6 +42,7 @@ class RefusalReason(StrEnum):
     NAME_MISMATCH = "name_mismatch"
     TEXT_TOO_LONG = "text_too_long"
     NO_SENDER = "no_sender"
+    FOLLOW_UP = "follow_up"
 
 
 def refusal_text(
@@ -81,6 +82,7 @@ def refusal_text(
             "admission_number": admission_number,
         },
         RefusalReason.NO_SENDER: {},
+        RefusalReason.FOLLOW_UP: {},
         RefusalReason.TEXT_TOO_LONG: {
             "plan_id": plan_id,
             "admission_number": admission_number,
