@@ -323,6 +323,9 @@ HOLDS_BEFORE_ISSUED = "holds-before-issued"
 # the font cannot print (the activity's second detail), and the tech dept is
 # told which; before, only that one of them could not be printed.
 BLOCKED_ROWS_NAMED = "issuance-blocked-rows-named"
+# Patch id: an issue_again blocked as before mails the tech dept no notice
+# again (they asked, and are answered); before, each one mailed it anew.
+BLOCKED_TOLD_ONCE = "issuance-blocked-told-once"
 # Patch id: a correction is approved only if its candidate, passing after it,
 # has a name the certificate font prints; checked under the plan's lock.
 CORRECTION_FONT_CHECKED = "correction-font-checked"
@@ -1242,6 +1245,13 @@ class ExamPlanWorkflow:
         """Record what blocks the plan's issuance; tell the tech dept, who owes
         the repair (the duty opens last: ``issue_again`` waits for it)."""
         state = self._state
+        # Blocked again as before (an issue_again the repair did not mend):
+        # the tech dept who asked is answered, and was told already.
+        told = (
+            state.is_open(Duty.ISSUANCE_REPAIR.value)
+            and (state.issuance_blocked, state.issuance_blocked_rows) == (cause, rows)
+            and workflow.patched(BLOCKED_TOLD_ONCE)
+        )
         deadline = await self._repair_deadline()
         state.issuance_blocked = cause
         state.issuance_blocked_rows = rows
@@ -1253,9 +1263,10 @@ class ExamPlanWorkflow:
                 "cause": cause,
             },
         )
-        await self._notify(
-            "issuance_blocked", [Role.TECH_DEPT], cause=blocked_text(cause, rows)
-        )
+        if not told:
+            await self._notify(
+                "issuance_blocked", [Role.TECH_DEPT], cause=blocked_text(cause, rows)
+            )
         state.open_duty(Duty.ISSUANCE_REPAIR, workflow.now(), deadline)
         self._alarms_changed = True
         self._publish()

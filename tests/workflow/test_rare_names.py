@@ -374,6 +374,10 @@ async def test_an_issuance_blocked_by_the_plans_own_text_names_the_row(
     assert again.accepted, again.message
     status = await driver.status()
     assert status.issuance_blocked is None and status.issuance_blocked_rows == []
+    # Regression: each issue_again blocked as before mailed the notice anew.
+    await mails_of(sink_messages, driver.plan.plan_id, "certificates_issued")
+    blocked = await mails_of(sink_messages, driver.plan.plan_id, "issuance_blocked")
+    assert len(blocked) == 1
 
 
 async def test_a_plan_reads_issued_only_with_its_held_certificates(
