@@ -663,7 +663,7 @@ async def report(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="certflow demo", description=__doc__.split("\n")[0]
+        prog="./run demo", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
         "--state", default=".state/demo", help="folder for the demo's outputs"

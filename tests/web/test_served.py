@@ -314,6 +314,9 @@ def test_the_server_refuses_to_start_without_the_signing_key(tmp_path: Path) -> 
     assert started.returncode == 1
     assert "certificate-signing.pem 不存在" in line
     assert "certflow keys create" in line
+    # Trial: serving a demo's records without its state folder, the advice
+    # was only to make a key, which would match none of its certificates.
+    assert "CERTFLOW_STATE" in line
 
 
 def test_a_port_out_of_range_is_refused_in_chinese(web_settings: Settings) -> None:
