@@ -48,6 +48,10 @@ _ARCHIVE_TYPES = {
 # Archives the standard library cannot open: read by staff.
 _OTHER_ARCHIVE_SUFFIXES = (".rar", ".7z")
 _SCAN_SUFFIXES = (".pdf", ".jpg", ".jpeg", ".png", ".heic", ".bmp", ".tif", ".tiff")
+# A picture pasted into the body smaller than this is decoration (an emoji, a
+# spacer, a tracking pixel), not a screenshot of the form: a form of one row,
+# as the smallest screenshot shows it, is larger.
+_DECORATION_BYTES = 4096
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 # What the sender wrote, which no relay changes; trace headers (Received,
 # Delivered-To, ...) are added on the way and differ between two deliveries.
@@ -69,9 +73,9 @@ class _Parts:
     bodies: list[tuple[int, str, str]] = field(default_factory=list)
     # (name, bytes); bytes are None when the attachment was too large to read
     spreadsheets: list[tuple[str, bytes | None]] = field(default_factory=list)
-    # (problem code, filename) of attachments a person must read: said only when
-    # the mail has no request at all
-    for_people: list[tuple[str, str]] = field(default_factory=list)
+    # What a person must read (a scan, an archive the reader does not open):
+    # said only when the mail has no request at all
+    for_people: list[Problem] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)
     alternatives: int = 0
 
@@ -83,8 +87,9 @@ def read_correction_mail(raw: bytes) -> MailReading:
     message. When one of them is a form, the body is not read for requests (it
     usually just says "see attachment"); otherwise the body is, preferring the
     plain-text alternative and falling back to HTML. A mail with no request at
-    all gets a ``no_form`` problem (or ``scan_only`` for a photographed form) so
-    staff can assign it from the unmatched queue.
+    all gets a ``no_form`` problem (or ``scan_only`` for a photographed form,
+    attached or pasted into the body) so staff can assign it from the unmatched
+    queue.
     """
     parts = _Parts()
     try:
@@ -94,7 +99,7 @@ def read_correction_mail(raw: bytes) -> MailReading:
         # The standard parser recurses once per nesting level; a message nested
         # a thousand deep is hostile. Keep its headers, so it can be answered.
         message = BytesParser(policy=RAW).parsebytes(raw, headersonly=True)
-        parts = _Parts(for_people=[("unreadable_mail", "")])
+        parts = _Parts(for_people=[_for_people("unreadable_mail")])
     sender_name, sender, sender_unclear = _sender(message)
     message_id = _message_ids(message.get("Message-ID"))
     synthetic = not message_id
@@ -121,10 +126,9 @@ def read_correction_mail(raw: bytes) -> MailReading:
         problems = [p for p in problems if p.code != "not_a_form"]
 
     if not drafts and not problems:
-        problems = [
-            Problem(code=code, message=t(f"corrections.problem.{code}", filename=name))
-            for code, name in parts.for_people
-        ] or [_no_form(parts)]
+        # Two pictures pasted into one body are one thing to say.
+        said = {p.message: p for p in parts.for_people}
+        problems = list(said.values()) or [_no_form(parts)]
 
     subject = decode_header_text(message.get("Subject"))
     return MailReading(
@@ -188,7 +192,7 @@ def _collect(part: Message, into: _Parts, *, group: int, depth: int) -> None:
     if lower.endswith(_ARCHIVE_SUFFIXES) or content_type in _ARCHIVE_TYPES:
         members = zip_members(data, _SPREADSHEET_SUFFIXES)
         if members is None:
-            into.for_people.append(("unreadable_archive", filename))
+            into.for_people.append(_for_people("unreadable_archive", filename=filename))
         else:
             into.spreadsheets.extend(members)
             into.attachments.extend(name for name, _ in members)
@@ -203,15 +207,52 @@ def _collect(part: Message, into: _Parts, *, group: int, depth: int) -> None:
     ):
         into.spreadsheets.append((filename, data))
     elif lower.endswith(_OTHER_ARCHIVE_SUFFIXES):
-        into.for_people.append(("unreadable_archive", filename))
-    elif lower.endswith(_SCAN_SUFFIXES) and disposition != "inline":
-        into.for_people.append(("scan_only", filename))
+        into.for_people.append(_for_people("unreadable_archive", filename=filename))
+    elif _is_picture(content_type, lower):
+        scan = _scan(part, filename, data, disposition)
+        if scan is not None:
+            into.for_people.append(scan)
     elif (
         content_type in ("text/plain", "text/html")
         and disposition != "attachment"
         and not filename
     ):
         into.bodies.append((group, content_type, part_text(part)))
+
+
+def _is_picture(content_type: str, lower_name: str) -> bool:
+    """Whether a leaf is a photo, a screenshot or a PDF: by name or by type
+    (a screenshot pasted into the body often has no name)."""
+    return (
+        lower_name.endswith(_SCAN_SUFFIXES)
+        or content_type.startswith("image/")
+        or content_type == "application/pdf"
+    )
+
+
+def _scan(
+    part: Message, filename: str, data: bytes, disposition: str
+) -> Problem | None:
+    """The ``scan_only`` problem of a picture or PDF, or None for decoration.
+
+    A picture pasted into an HTML mail (inline, or with a Content-ID the HTML
+    shows it by) is said to be in the body, as its sender sees it, not by the
+    name its mail program gave it (image001.png); one with no name is too.
+    """
+    pasted = disposition == "inline" or (not disposition and "Content-ID" in part)
+    if pasted and len(data) < _DECORATION_BYTES:
+        return None
+    if pasted or not filename:
+        return _for_people("scan_only", "scan_in_body")
+    return _for_people("scan_only", filename=filename)
+
+
+def _for_people(code: str, text: str = "", **fields: str) -> Problem:
+    """A problem of what a person must read; ``text`` names its message when
+    the code is said another way (``corrections.problem.<text>``)."""
+    return Problem(
+        code=code, message=t(f"corrections.problem.{text or code}", **fields)
+    )
 
 
 def _read_bodies(
