@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from dataclasses import dataclass, field
 
 from certflow.corrections.decode import decode_bytes
 
@@ -26,28 +27,43 @@ def member_name(info: zipfile.ZipInfo) -> str:
     return decode_bytes(info.filename.encode("cp437"))
 
 
-def zip_members(
-    data: bytes, suffixes: tuple[str, ...]
-) -> list[tuple[str, bytes | None]] | None:
-    """Return (name, bytes) of the members whose name ends in ``suffixes``.
+@dataclass
+class ZipContents:
+    """What a zip archive holds for the reader: the members it reads, and the
+    members that are archives themselves, named but never opened (an archive
+    in an archive is how zip bombs nest)."""
 
-    Bytes are None for a member too large to read. Returns None when ``data``
-    is no readable zip archive.
+    # (name, bytes); bytes are None for a member too large to read
+    members: list[tuple[str, bytes | None]] = field(default_factory=list)
+    archives: list[str] = field(default_factory=list)
+
+
+def zip_members(
+    data: bytes, suffixes: tuple[str, ...], archive_suffixes: tuple[str, ...] = ()
+) -> ZipContents | None:
+    """Return the members whose name ends in ``suffixes``, read, and the names
+    of those ending in ``archive_suffixes``, unread.
+
+    Returns None when ``data`` is no readable zip archive.
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()[:MAX_MEMBERS]
-        found: list[tuple[str, bytes | None]] = []
+        found = ZipContents()
         budget = MAX_TOTAL_BYTES
         for info in infos:
             name = member_name(info)
-            if info.is_dir() or not name.lower().endswith(suffixes):
+            if info.is_dir():
                 continue
-            if info.file_size > min(MAX_MEMBER_BYTES, budget):
-                found.append((name, None))
+            if name.lower().endswith(archive_suffixes):
+                found.archives.append(name)
+            elif not name.lower().endswith(suffixes):
+                continue
+            elif info.file_size > min(MAX_MEMBER_BYTES, budget):
+                found.members.append((name, None))
             else:
                 budget -= info.file_size
-                found.append((name, archive.read(info)))
+                found.members.append((name, archive.read(info)))
         return found
     except Exception:
         # Damaged or hostile archives make zipfile raise BadZipFile, ValueError,

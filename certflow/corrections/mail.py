@@ -47,6 +47,7 @@ _ARCHIVE_TYPES = {
 }
 # Archives the standard library cannot open: read by staff.
 _OTHER_ARCHIVE_SUFFIXES = (".rar", ".7z")
+_ALL_ARCHIVE_SUFFIXES = _ARCHIVE_SUFFIXES + _OTHER_ARCHIVE_SUFFIXES
 _SCAN_SUFFIXES = (".pdf", ".jpg", ".jpeg", ".png", ".heic", ".bmp", ".tif", ".tiff")
 # A picture pasted into the body smaller than this is decoration (an emoji, a
 # spacer, a tracking pixel), not a screenshot of the form: a form of one row,
@@ -99,7 +100,7 @@ def read_correction_mail(raw: bytes) -> MailReading:
         # The standard parser recurses once per nesting level; a message nested
         # a thousand deep is hostile. Keep its headers, so it can be answered.
         message = BytesParser(policy=RAW).parsebytes(raw, headersonly=True)
-        parts = _Parts(for_people=[_for_people("unreadable_mail")])
+        parts = _Parts(for_people=[_for_people("unreadable_mail", "mail_too_deep")])
     sender_name, sender, sender_unclear = _sender(message)
     message_id = _message_ids(message.get("Message-ID"))
     synthetic = not message_id
@@ -169,6 +170,7 @@ def _collect(part: Message, into: _Parts, *, group: int, depth: int) -> None:
     """Sort the leaves of ``part`` into bodies, spreadsheets and the rest."""
     if part.is_multipart():
         if depth >= _MAX_DEPTH:
+            into.for_people.append(_for_people("unreadable_mail", "mail_too_deep"))
             return
         if part.get_content_type() == "multipart/alternative":
             into.alternatives += 1
@@ -180,6 +182,11 @@ def _collect(part: Message, into: _Parts, *, group: int, depth: int) -> None:
         return
 
     content_type = part.get_content_type()
+    if part.get_content_maintype() == "multipart":
+        # A multipart the parser could not split (no boundary parameter, or a
+        # boundary that never occurs): its parts are lost, not absent.
+        into.for_people.append(_for_people("unreadable_mail"))
+        return
     filename = part_filename(part)
     lower = filename.lower()
     disposition = (part.get_content_disposition() or "").lower()
@@ -190,12 +197,21 @@ def _collect(part: Message, into: _Parts, *, group: int, depth: int) -> None:
         into.attachments.append(filename)
 
     if lower.endswith(_ARCHIVE_SUFFIXES) or content_type in _ARCHIVE_TYPES:
-        members = zip_members(data, _SPREADSHEET_SUFFIXES)
-        if members is None:
+        contents = zip_members(data, _SPREADSHEET_SUFFIXES, _ALL_ARCHIVE_SUFFIXES)
+        if contents is None:
             into.for_people.append(_for_people("unreadable_archive", filename=filename))
         else:
-            into.spreadsheets.extend(members)
-            into.attachments.extend(name for name, _ in members)
+            into.spreadsheets.extend(contents.members)
+            into.attachments.extend(name for name, _ in contents.members)
+            into.for_people.extend(
+                _for_people(
+                    "unreadable_archive",
+                    "archive_in_archive",
+                    filename=filename,
+                    inner=inner,
+                )
+                for inner in contents.archives
+            )
     elif (
         lower.endswith(_SPREADSHEET_SUFFIXES)
         or content_type in _SPREADSHEET_TYPES

@@ -11,12 +11,16 @@ from __future__ import annotations
 import base64
 import io
 import random
+import zipfile
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from PIL import Image, ImageDraw
 
 from certflow.corrections import read_correction_mail
 from certflow.i18n import t
+from tests.corrections.mail_intake_support import filled_form
 
 CRLF = b"\r\n"
 HEADERS = (
@@ -112,3 +116,99 @@ def test_a_signature_logo_is_no_scan_of_a_form() -> None:
     reading = read_correction_mail(_pasted_screenshot_mail(headers, buffer.getvalue()))
 
     assert [p.code for p in reading.problems] == ["no_form"]
+
+
+def _form(tmp_path: Path) -> bytes:
+    row = ["P2026-1104-0412", "陈思彬", None, "2026110412004", "1-1", "理论成绩"]
+    row += ["53.1", "63.1", "漏计一题", "张明/武汉市交通职业技术学校"]
+    return filled_form([row], tmp_path / "申请表.xlsx").read_bytes()
+
+
+def _attachment(name: str, content_type: bytes, data: bytes) -> bytes:
+    return (
+        b"Content-Type: " + content_type + b"\r\n"
+        b"Content-Disposition: attachment; filename*=utf-8''"
+        + quote(name).encode()
+        + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + _b64(data)
+        + b"\r\n"
+    )
+
+
+def _mixed(boundary: bytes, *parts: bytes) -> bytes:
+    """A multipart/mixed entity: its Content-Type line, a blank line, its parts."""
+    body = b"".join(b"--" + boundary + b"\r\n" + part for part in parts)
+    return (
+        b"Content-Type: multipart/mixed; boundary="
+        + boundary
+        + b"\r\n\r\n"
+        + body
+        + b"--"
+        + boundary
+        + b"--\r\n"
+    )
+
+
+TEXT = b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + "转发".encode() + b"\r\n"
+XLSX = b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _forwarded(times: int, form: bytes) -> bytes:
+    """The form attached to a mail forwarded ``times`` times, each forward
+    attaching the one before (message/rfc822): two MIME levels each."""
+    inner = HEADERS + _mixed(b"f0", TEXT, _attachment("申请表.xlsx", XLSX, form))
+    for level in range(1, times + 1):
+        boundary = b"f%d" % level
+        attached = b"Content-Type: message/rfc822\r\n\r\n" + inner
+        inner = HEADERS + _mixed(boundary, TEXT, attached)
+    return inner
+
+
+def test_a_form_nested_too_deep_is_said_to_be_too_deep(tmp_path: Path) -> None:
+    """Regression: a form below the reader's depth was answered no_form."""
+    form = _form(tmp_path)
+    assert len(read_correction_mail(_forwarded(6, form)).drafts) == 1
+
+    reading = read_correction_mail(_forwarded(9, form))
+
+    assert reading.drafts == []
+    assert [p.code for p in reading.problems] == ["unreadable_mail"]
+    assert reading.problems[0].message == t("corrections.problem.mail_too_deep")
+
+
+def _zip(name: str, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_an_archive_in_an_archive_is_said_not_to_be_opened(tmp_path: Path) -> None:
+    """Regression: the zip in the zip was passed over, and no_form said."""
+    inner = _zip("申请表.xlsx", _form(tmp_path))
+    outer = _zip("武汉交通/申请表.zip", inner)
+    raw = HEADERS + _mixed(
+        b"z", TEXT, _attachment("申请表.zip", b"application/zip", outer)
+    )
+
+    reading = read_correction_mail(raw)
+
+    assert reading.drafts == []
+    assert [p.code for p in reading.problems] == ["unreadable_archive"]
+    message = reading.problems[0].message
+    assert "“申请表.zip”中的“武汉交通/申请表.zip”又是一个压缩包" in message
+
+
+def test_a_multipart_without_its_boundary_is_said_to_be_damaged(
+    tmp_path: Path,
+) -> None:
+    """Regression: a multipart/mixed with no boundary parameter read as no_form."""
+    whole = _mixed(b"lost", TEXT, _attachment("申请表.xlsx", XLSX, _form(tmp_path)))
+    raw = HEADERS + whole.replace(b"; boundary=lost", b"", 1)
+
+    reading = read_correction_mail(raw)
+
+    assert reading.drafts == []
+    assert [p.code for p in reading.problems] == ["unreadable_mail"]
+    assert reading.problems[0].message == t("corrections.problem.unreadable_mail")
+    assert "损坏" in reading.problems[0].message

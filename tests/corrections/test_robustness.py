@@ -18,7 +18,7 @@ from certflow.corrections import (
     dedupe_key,
     read_correction_mail,
 )
-from certflow.i18n import catalogue
+from certflow.i18n import catalogue, t
 
 CORPUS = [
     p.read_bytes()
@@ -70,6 +70,7 @@ def test_a_message_nested_thousands_deep_is_handed_to_people() -> None:
     reading = read_correction_mail(raw)
     assert reading.sender == "a@example.cn"
     assert [p.code for p in reading.problems] == ["unreadable_mail"]
+    assert reading.problems[0].message == t("corrections.problem.mail_too_deep")
 
 
 def test_every_problem_code_has_a_chinese_text() -> None:
