@@ -99,7 +99,7 @@ from certflow.i18n import t
 from certflow.models import Actor, DocumentRef, Model, Role, Stage
 from certflow.plan_busy import PlanBusyError, send_update
 from certflow.privacy import mask_id_numbers_anywhere
-from certflow.text import name_key
+from certflow.text import name_key, sentences
 
 log = logging.getLogger(__name__)
 
@@ -684,9 +684,9 @@ class MailIntakeActivities:
                     sender=reading.sender,
                 )
             )
-        mismatch = await self._name_mismatch(plan, draft, source_key)
-        if mismatch is not None:
-            return Submitted(reason=mismatch)
+        wrong = await self._against_record(plan, draft, source_key)
+        if wrong is not None:
+            return Submitted(reason=wrong)
         too_long = overlong(draft)
         if too_long is not None:
             return Submitted(reason=too_long)
@@ -711,40 +711,56 @@ class MailIntakeActivities:
             return Submitted(reason=refusal_text(RefusalReason.UNREADABLE_FORM))
         return await self.submit(plan, submission)
 
-    async def _name_mismatch(
+    async def _against_record(
         self, plan: PlanStatus, draft: CorrectionDraft, source_key: str
     ) -> str | None:
-        """Why a request is refused whose 考生姓名 is not the name of the
-        candidate of its 准考证号 (a form filled from the wrong row); None to
-        submit it. The reply never says whose the number is.
+        """Why a request is refused for what its plan's record shows; None to
+        submit it. Checked here, by the mailbox, so what the form got wrong
+        stays out of the plan's history. Only while the plan takes requests
+        (its own refusals say why it does not), of a candidate the plan has
+        (it says so otherwise), and of a request not filed already.
 
-        Names are compared as the look-up compares them (``name_key``: a
-        space, another dot or a hidden character is no other name). Checked
-        here, by the mailbox, so the name stays out of the plan's history.
-        Only while the plan takes requests (its own refusals say why it does
-        not), of a candidate the plan has (it says so otherwise), and of a
-        request not filed already.
+        Its 考生姓名 must be the name of the candidate of its 准考证号 (a form
+        filled from the wrong row), compared as the look-up compares names
+        (``name_key``: a space, another dot or a hidden character is no other
+        name); the reply never says whose the number is. Its 原成绩 may be
+        left blank only where the candidate has no such score on record
+        (absent, or a part score not yet in): there is none to copy, and the
+        plan compares a 原成绩 given with the record. A status is always on
+        record.
         """
         if plan.stage is not Stage.PUBLICITY:
             return None
         if await self._filed(source_key) is not None:
             return None
-        name = await self.pool.fetchval(
-            "SELECT name FROM scores WHERE plan_id = $1 AND admission_number = $2",
+        row = await self.pool.fetchrow(
+            "SELECT name, theory, practical, total FROM scores"
+            " WHERE plan_id = $1 AND admission_number = $2",
             plan.plan_id,
             draft.admission_number,
         )
-        if name is None or name_key(name) == name_key(draft.candidate_name):
+        if row is None or row["name"] is None:
+            return None
+        reason: RefusalReason | None = None
+        if name_key(row["name"]) != name_key(draft.candidate_name):
+            reason = RefusalReason.NAME_MISMATCH
+        elif not draft.published_score and (
+            draft.field == "status" or row[draft.field] is not None
+        ):
+            reason = RefusalReason.PUBLISHED_MISSING
+        if reason is None:
             return None
         log.info(
-            "mail request refused: name differs key=%s plan_id=%s",
+            "mail request refused: %s key=%s plan_id=%s",
+            reason.value,
             source_key[:12],
             plan.plan_id,
         )
         return refusal_text(
-            RefusalReason.NAME_MISMATCH,
+            reason,
             plan_id=plan.plan_id,
             admission_number=draft.admission_number,
+            field=t(f"corrections.reply.field_{draft.field}"),
         )
 
     def from_any_site(self, reading: MailReading) -> bool:
@@ -823,7 +839,7 @@ class MailIntakeActivities:
                     admission_number=submission.admission_number,
                 )
             )
-        return Submitted(reason="；".join(p.render() for p in result.problems))
+        return Submitted(reason=sentences(p.render() for p in result.problems))
 
     def _refusal(self, plan: PlanStatus, cause: BaseException | None) -> str:
         kind = cause.type if isinstance(cause, ApplicationError) else None

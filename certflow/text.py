@@ -159,6 +159,20 @@ _LINE_END = re.compile(r"\r\n?")
 _ANY_LINE_END = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
+# What ends a sentence of a message: another may follow it directly.
+_SENTENCE_ENDS = ("。", "！", "？", "…")
+
+
+def sentences(texts: Iterable[str]) -> str:
+    """Join messages as one text, each a sentence: one that ends without a
+    full stop is given one, so two never meet as "…数字。；申请表…"."""
+    return "".join(
+        text if text.endswith(_SENTENCE_ENDS) else f"{text}。"
+        for text in (text.strip() for text in texts)
+        if text
+    )
+
+
 def line_feeds(text: str) -> str:
     """``text`` with each line end (CR LF, a CR alone) one line feed: a line
     break counts as one character, however the sender's machine wrote it."""

@@ -41,12 +41,14 @@ LABELS: dict[str, tuple[str, ...]] = {
     "requester": ("申请人", "申请人姓名", "申请单位"),
     "phone": ("联系电话", "电话", "手机", "手机号"),
 }
+# 原成绩 may be left blank: a candidate with no score (absent, or a part score
+# not yet in) has none to copy. Whether the candidate has one is on record,
+# which the reader does not see: the mailbox checks it (``published_missing``).
 REQUIRED = (
     "plan_id",
     "candidate_name",
     "admission_number",
     "field",
-    "published_score",
     "requested_score",
     "reason",
 )
@@ -309,7 +311,7 @@ def check_record(
         id_number=id_number,
         module_code=module_match.group(1) if module_match else module,
         field=score_field,
-        published_score=code_text(values["published_score"]),
+        published_score=code_text(values.get("published_score", "")),
         requested_score=code_text(values["requested_score"]),
         reason=values["reason"],
         requester=values.get("requester") or requester_fallback(sender_name, sender),

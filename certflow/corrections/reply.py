@@ -43,6 +43,7 @@ class RefusalReason(StrEnum):
     TEXT_TOO_LONG = "text_too_long"
     NO_SENDER = "no_sender"
     FOLLOW_UP = "follow_up"
+    PUBLISHED_MISSING = "published_missing"
 
 
 def refusal_text(
@@ -83,6 +84,11 @@ def refusal_text(
         },
         RefusalReason.NO_SENDER: {},
         RefusalReason.FOLLOW_UP: {},
+        RefusalReason.PUBLISHED_MISSING: {
+            "plan_id": plan_id,
+            "admission_number": admission_number,
+            "field": field,
+        },
         RefusalReason.TEXT_TOO_LONG: {
             "plan_id": plan_id,
             "admission_number": admission_number,
@@ -219,7 +225,8 @@ def _received_body(
             name=mask_name(draft.candidate_name),
             admission_number=draft.admission_number,
             field=t(f"corrections.reply.field_{draft.field}"),
-            published=draft.published_score,
+            # 原成绩 left blank: the candidate had no score to copy.
+            published=draft.published_score or t("corrections.reply.no_published"),
             requested=draft.requested_score,
         )
         for n, draft in enumerate(drafts, start=1)

@@ -69,6 +69,18 @@ def test_typed_form_gives_one_draft_with_the_sender_lower_cased() -> None:
     assert draft.requester_email == "teacher@school.edu.cn"
 
 
+def test_a_blank_published_score_is_read_as_blank() -> None:
+    """A candidate without a score has no 原成绩 to copy: whether the blank
+    stands is the mailbox's to say, against the record (once it was refused
+    here as missing)."""
+    drafts, problems = read_correction_form_text(
+        TYPED.replace("原成绩：53.1", "原成绩："), sender=SENDER
+    )
+
+    assert problems == []
+    assert [d.published_score for d in drafts] == [""]
+
+
 def test_ascii_colons_and_spaces_around_them_read_the_same() -> None:
     ascii_form = TYPED.replace("：", " : ")
     assert read_correction_form_text(ascii_form, sender=SENDER) == (

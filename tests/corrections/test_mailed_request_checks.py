@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,13 @@ from tests.corrections.mail_intake_support import (
     correction_body,
     intake_rig,
 )
-from tests.support import MANAGER, database_before
+from tests.support import (
+    MANAGER,
+    PlanDriver,
+    approve_and_apply,
+    correction_request,
+    database_before,
+)
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -104,6 +111,17 @@ async def test_subjects_stored_before_are_masked_by_the_migration(
     }
 
 
+async def _mailed_in_publicity(
+    rig: IntakeRig, admission: str, **fields: str
+) -> tuple[PlanDriver, EmailMessage]:
+    """A new plan in publicity, the poller started, and a mail in the
+    mailbox of one request of it for ``admission`` (``fields`` as
+    ``correction_body`` takes them)."""
+    driver = await rig.plan_in_publicity(then_poll=True)
+    body = correction_body(driver.plan.plan_id, admission, **fields)
+    return driver, await rig.mail_in("成绩修改申请", body)
+
+
 async def test_a_mailed_score_for_an_absent_candidate_is_answered_status_first(
     open_rig: RigFactory,
 ) -> None:
@@ -111,19 +129,15 @@ async def test_a_mailed_score_for_an_absent_candidate_is_answered_status_first(
     filed and confirmed; the sender is now answered to correct the status
     first, and nothing is filed."""
     async with open_rig() as rig:
-        driver = await rig.plan_in_publicity(then_poll=True)
-        plan_id = driver.plan.plan_id
-        request = await rig.mail_in(
-            "成绩修改申请",
-            correction_body(
-                plan_id,
-                ABSENT,
-                field_label="理论成绩",
-                published="缺考",
-                requested="70",
-                name="杨鹏",
-            ),
+        driver, request = await _mailed_in_publicity(
+            rig,
+            ABSENT,
+            field_label="理论成绩",
+            published="缺考",
+            requested="70",
+            name="杨鹏",
         )
+        plan_id = driver.plan.plan_id
 
         run = await rig.poll()
 
@@ -243,12 +257,10 @@ async def test_a_mailed_request_for_the_score_on_record_is_answered_unchanged(
     once applied the site was mailed that the score had been updated. The
     sender is now answered that nothing would change, and nothing is filed."""
     async with open_rig() as rig:
-        driver = await rig.plan_in_publicity(then_poll=True)
-        plan_id = driver.plan.plan_id
-        request = await rig.mail_in(
-            "成绩修改申请",
-            correction_body(plan_id, SEQ_12, published="50.10", requested="50.1"),
+        driver, request = await _mailed_in_publicity(
+            rig, SEQ_12, published="50.10", requested="50.1"
         )
+        plan_id = driver.plan.plan_id
 
         run = await rig.poll()
 
@@ -265,3 +277,65 @@ async def test_a_mailed_request_for_the_score_on_record_is_answered_unchanged(
         assert (await rig.mail_row(request["Message-ID"]))["reasons"] == said
         [reply] = rig.replies_to(SITE_ADDRESS)
         assert said in body_text(reply)
+
+
+async def test_a_blank_published_score_is_taken_where_the_candidate_has_none(
+    open_rig: RigFactory,
+) -> None:
+    """Regression: once 杨鹏 was corrected from 缺考 to 正常, a mailed theory
+    score with 原成绩 left blank was refused "缺少原成绩" (while 无 passed):
+    he has no theory score to copy. A blank 原成绩 of a score on record is
+    still refused, saying to copy it, or to leave it blank only where there
+    is none."""
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        present = await driver.h.execute_update(
+            ExamPlanWorkflow.submit_correction,
+            correction_request(ABSENT, "status", "正常"),
+        )
+        assert present.reference is not None
+        await approve_and_apply(driver, present.reference)
+        body = correction_body(
+            plan_id, ABSENT, field_label="理论成绩", published="", requested="70"
+        ) + correction_body(plan_id, SEQ_12, published="", requested="60.1")
+        request = await rig.mail_in("成绩修改申请", body)
+
+        run = await rig.poll()
+
+        assert run.counts == {"received": 1}
+        filed = [f for f in await rig.filed(plan_id) if f["field"] == "theory"]
+        assert [(f["admission_number"], f["published_score"]) for f in filed] == [
+            (ABSENT, "")
+        ]
+        said = refusal_text(
+            RefusalReason.PUBLISHED_MISSING,
+            plan_id=plan_id,
+            admission_number=SEQ_12,
+            field="实操成绩",
+        )
+        row = await rig.mail_row(request["Message-ID"])
+        assert row["reasons"] == said
+        assert "50.1" not in said
+        [reply] = rig.replies_to(SITE_ADDRESS)
+        text = body_text(reply)
+        assert "理论成绩由 无 改为 70" in text and said in text
+
+
+async def test_two_refusals_of_one_request_are_two_sentences(
+    open_rig: RigFactory,
+) -> None:
+    """Regression: the plan's two refusals of one row were joined as
+    "…数字。；申请表…"."""
+    async with open_rig() as rig:
+        _, request = await _mailed_in_publicity(
+            rig, CHEN_SIBIN, field_label="理论成绩", published="99", requested="120"
+        )
+
+        assert (await rig.poll()).counts == {"refused": 1}
+
+        reasons = (await rig.mail_row(request["Message-ID"]))["reasons"]
+        assert "。；" not in reasons
+        assert reasons == t("intake_db.bad_score", value="120") + t(
+            "intake_db.published_differs", given="99", on_record="53.10"
+        )
