@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 from certflow.i18n import t
 from certflow.models import Model, Problem
+from certflow.text import sentences
 
 # Monday..Sunday as staff read them; used in reasons addressed to people.
 WEEKDAY_NAMES = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
@@ -68,7 +69,8 @@ class ScheduleError(ValueError):
         self.problems = problems
 
     def __str__(self) -> str:
-        return "；".join(problem.render() for problem in self.problems)
+        # Each a sentence: never "…完整。；2028 年…".
+        return sentences(problem.render() for problem in self.problems)
 
 
 def calendar_problem(code: str, *, row: int | None = None, **fields: object) -> Problem:

@@ -250,3 +250,16 @@ def test_working_days_after_counts_on_over_holidays_and_makeup_days(
     with pytest.raises(UnknownYear) as raised:
         package_calendar.working_days_after(date(2026, 12, 30), 3)
     assert raised.value.year == 2027
+
+
+def test_a_refused_schedule_says_each_problem_as_a_sentence() -> None:
+    """Regression (review): the problems were joined with "；" after their own
+    full stops, "…完整。；2028 年…"."""
+    from certflow.calendar.schedule import ScheduleError, calendar_problem
+
+    refused = ScheduleError(
+        [calendar_problem("no_holidays", year=year) for year in (2027, 2028)]
+    )
+
+    assert "。；" not in str(refused)
+    assert str(refused).count("。") == 2
