@@ -140,7 +140,7 @@ def read_correction_mail(raw: bytes) -> MailReading:
         sender_name=sender_name,
         sender_unclear=sender_unclear,
         subject=subject,
-        written_key=_written_key(subject, parts),
+        written_key=_written_key(message, raw),
         drafts=_unique(drafts),
         problems=problems,
         received_at=_date(message.get("Date")),
@@ -366,6 +366,8 @@ def _sender(message: Message) -> tuple[str, str, bool]:
         if pair_address:
             name, address = decode_header_text(pair_name), pair_address
             break
+    # Two From headers name two senders, whichever a program shows.
+    unclear = unclear or len(message.get_all("From") or []) > 1
     if not unclear:
         address = mailboxes[0].addr_spec
         if "@" in name and name.strip(" <>\"'").lower() != address.lower():
@@ -373,18 +375,47 @@ def _sender(message: Message) -> tuple[str, str, bool]:
     return name, clean_text(address).strip().lower(), unclear
 
 
-def _written_key(subject: str, parts: _Parts) -> str:
-    """The sha256 of what the sender wrote, decoded: the subject, the body
-    texts, the attachments' names and the spreadsheets' bytes. A relay
-    re-encoding the mail (8-bit to quoted-printable) or adding trace headers
-    changes none of them."""
+def _written_key(message: Message, raw: bytes) -> str:
+    """The sha256 of what the sender wrote as it travels: the Subject as
+    written (its folding aside) and each part's bytes, transfer encoding
+    undone. A relay re-encoding the mail (8-bit to quoted-printable) or adding
+    trace headers changes none of them; nor does a release of this reader that
+    reads them otherwise (a mail fetched again after a deploy is the same
+    mail: another key would file its requests twice)."""
     digest = hashlib.sha256()
-    texts = [subject, *(text for _, _, text in parts.bodies), *parts.attachments]
-    for text in texts:
-        digest.update(text.encode("utf-8", "surrogatepass") + b"\x00")
-    for _, data in parts.spreadsheets:
-        digest.update(hashlib.sha256(data or b"").digest())
+    subject = " ".join(str(message.get("Subject") or "").split())
+    digest.update(subject.encode("utf-8", "surrogateescape") + b"\x00")
+    for payload in _leaf_payloads(message, raw):
+        digest.update(hashlib.sha256(payload).digest())
     return digest.hexdigest()
+
+
+def _leaf_payloads(message: Message, raw: bytes) -> list[bytes]:
+    """Each leaf part's bytes, transfer encoding undone, in order; for a mail
+    that cannot be walked so (nested past any form's depth, or damaged), its
+    raw body."""
+    found: list[bytes] = []
+    stack: list[tuple[Message, int]] = [(message, 0)]
+    try:
+        while stack:
+            part, depth = stack.pop()
+            if not part.is_multipart():
+                payload = part.get_payload(decode=True)
+                found.append(payload if isinstance(payload, bytes) else b"")
+                continue
+            if depth >= _MAX_DEPTH:
+                raise RecursionError("nested past any form's depth")
+            children = part.get_payload()
+            stack.extend(
+                (child, depth + 1)
+                for child in reversed(children if isinstance(children, list) else [])
+                if isinstance(child, Message)
+            )
+    except Exception:  # a damaged mail: what it holds after its headers
+        body = raw.find(b"\r\n\r\n")
+        body = body if body >= 0 else raw.find(b"\n\n")
+        return [raw[body:] if body >= 0 else raw]
+    return found
 
 
 def _message_ids(value: str | None) -> list[str]:

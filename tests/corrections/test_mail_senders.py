@@ -75,6 +75,20 @@ def test_the_sender_is_the_one_address_in_angle_brackets(
     assert reading.sender_unclear is unclear
 
 
+def test_a_mail_with_two_from_headers_is_of_no_clear_sender() -> None:
+    """Review: only the first From was read; a mail naming the site in one
+    and another sender in a second passed for the site's."""
+    raw = from_header(SITE_ADDRESS).replace(
+        f"From: {SITE_ADDRESS}".encode(),
+        f"From: {SITE_ADDRESS}\nFrom: {ATTACKER}".encode(),
+    )
+
+    reading = read_correction_mail(raw)
+
+    assert raw.count(b"From: ") == 2
+    assert reading.sender_unclear
+
+
 @pytest.mark.asyncio(loop_scope="session")
 @pytest.mark.timeout(120)
 async def test_a_site_address_written_as_the_name_does_not_pass_for_the_site(
@@ -241,3 +255,44 @@ async def test_a_reused_message_id_does_not_swallow_another_request(
         ]
         assert len(rig.replies_to(SITE_ADDRESS)) == 2
         assert rig.unacknowledged() == 0
+
+
+def test_what_was_written_is_keyed_as_it_travels_not_as_it_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review: the key of what a mail says hashed the reader's own reading
+    (decoded text, file names): a release reading them otherwise gave a mail
+    fetched again after the deploy another key, and its requests were filed
+    twice. It is keyed by the bytes as sent, transfer encoding undone: a relay
+    wrapping the base64 otherwise keeps it, another attachment does not."""
+    import base64
+    from datetime import UTC, datetime
+
+    def sent(data: bytes) -> EmailMessage:
+        message = mail(
+            SITE_ADDRESS, "成绩修改申请", "见附件", datetime(2026, 12, 6, tzinfo=UTC)
+        )
+        message.add_attachment(
+            data, maintype="application", subtype="octet-stream", filename="a.xlsx"
+        )
+        return message
+
+    data = bytes(range(256)) * 4
+    original = sent(data).as_bytes()
+    wrapped = base64.encodebytes(data)
+    assert wrapped in original.replace(b"\r\n", b"\n")
+    rewrapped = base64.b64encode(data)
+    relayed = original.replace(b"\r\n", b"\n").replace(
+        wrapped,
+        b"\n".join(rewrapped[i : i + 60] for i in range(0, len(rewrapped), 60)) + b"\n",
+    )
+
+    key = read_correction_mail(original).written_key
+    assert relayed != original
+    assert read_correction_mail(relayed).written_key == key
+    assert read_correction_mail(sent(data[::-1]).as_bytes()).written_key != key
+    # A release that reads the subject otherwise keys the same mail alike.
+    import certflow.corrections.mail as reader
+
+    monkeypatch.setattr(reader, "decode_header_text", lambda value: "读法不同")
+    assert read_correction_mail(original).written_key == key
