@@ -419,7 +419,8 @@ class MailIntakeActivities:
                     _loggable_key(source_key),
                     type(err).__name__,
                 )
-                outcome = "failed"
+                kept = await self._keep_for_staff(source, source_key, raw, read_at)
+                outcome = "kept_for_staff" if kept else "failed"
             run.counts[outcome] = run.counts.get(outcome, 0) + 1
         log.info(
             "mailbox polled poll=%d fetched=%d %s",
@@ -428,6 +429,38 @@ class MailIntakeActivities:
             " ".join(f"{k}={v}" for k, v in sorted(run.counts.items())),
         )
         return run
+
+    async def _keep_for_staff(
+        self, source: MailSource, source_key: str, raw: bytes, read_at: datetime
+    ) -> bool:
+        """Keep a mail whose processing raised for staff: recorded unmatched
+        (``mailbox list`` shows it, ``mailbox assign`` files it by hand),
+        answered to nobody, and forgotten by the source, so no poll reads it
+        again (two hundred such mails would hold up the rest). False where even
+        that fails: it stays in the mailbox for the next poll."""
+        key = f"unprocessed-{hashlib.sha256(raw).hexdigest()}"
+        try:
+            stored = await asyncio.to_thread(
+                self.store.put, raw, filename="message.eml", media_type="message/rfc822"
+            )
+            await self.pool.execute(
+                """
+                INSERT INTO mail_messages (dedupe_key, message_id, sender, subject,
+                    received_at, source_key, status, reasons, raw_sha256,
+                    processed_at)
+                VALUES ($1, $1, '', '', $2, $3, 'unmatched', $4, $5, $2)
+                ON CONFLICT (dedupe_key) DO NOTHING
+                """,
+                key,
+                read_at,
+                _storable(source_key),
+                t("corrections.refusal.unprocessed"),
+                stored.sha256,
+            )
+            await source.acknowledge(source_key)
+        except (*MAIL_FAULTS, OSError, asyncpg.PostgresError, KeyError, StaleSourceKey):
+            return False
+        return True
 
     async def process_message(
         self,
@@ -631,13 +664,16 @@ class MailIntakeActivities:
         return verdict
 
     async def _answers_our_reply(self, reading: MailReading) -> bool:
-        """Whether the mail answers a reply of this mailbox (its In-Reply-To
-        or References name one we sent)."""
+        """Whether the mail answers an acknowledgement of this mailbox (its
+        In-Reply-To or References name one we sent for a request filed). An
+        answer to a refusal is told what the refusal told (a form missing,
+        say), as any mail is."""
         if not reading.references:
             return False
         found = await self.pool.fetchval(
             "SELECT EXISTS (SELECT 1 FROM mail_messages"
-            " WHERE reply_message_id = ANY($1::text[]))",
+            " WHERE reply_message_id = ANY($1::text[])"
+            " AND status IN ('received', 'assigned'))",
             [_storable(ref) for ref in reading.references],
         )
         return bool(found)
@@ -725,8 +761,9 @@ class MailIntakeActivities:
         (``name_key``: a space, another dot or a hidden character is no other
         name); the reply never says whose the number is. Its 原成绩 may be
         left blank only where the candidate has no such score on record
-        (absent, or a part score not yet in): there is none to copy, and the
-        plan compares a 原成绩 given with the record. A status is always on
+        (absent, or a part score not yet in): there is none to copy, and a
+        原成绩 given is compared with the record when the request is recorded
+        (``_check_published`` of the record activity). A status is always on
         record.
         """
         if plan.stage is not Stage.PUBLICITY:
@@ -1118,6 +1155,10 @@ class MailIntakeActivities:
         """Send the sender the acknowledgement; return why it was given up, if so."""
         raw = await asyncio.to_thread(self._stored, row["raw_sha256"])
         reading = read_correction_mail(raw)
+        # A program's mail is answered by no program (RFC 3834), and an
+        # address no mail goes to (a control character) is no address.
+        if reading.auto_submitted or not _usable_address(reading.sender):
+            return None
         if reply_address(reading.sender) is None:
             return None
         draft = CorrectionDraft(
@@ -1125,7 +1166,8 @@ class MailIntakeActivities:
             admission_number=submission.admission_number,
             candidate_name="",
             field=submission.field,  # type: ignore[arg-type]
-            published_score=submission.published_score or "—",
+            # Blank where none is on record, said as the poll's answer says it.
+            published_score=submission.published_score or "",
             requested_score=submission.requested_score,
             reason=submission.reason,
             requester=submission.requester,

@@ -52,3 +52,27 @@ async def test_material_sent_as_a_reply_to_the_acknowledgement_goes_to_staff(
         told = [body_text(r) for r in rig.replies_to(SITE_ADDRESS)[1:]]
         assert any("已转考务人员人工处理" in text for text in told)
         assert any("已转考务人员人工处理" not in text for text in told)
+
+
+async def test_an_answer_to_a_refusal_is_told_what_the_refusal_told(
+    open_rig: RigFactory,
+) -> None:
+    """Review: any answer to any of the mailbox's replies went to a person, so
+    a site that answered "the attachment did not come" and again forgot it
+    was told to wait for staff, who had nothing to act on."""
+    async with open_rig() as rig:
+        await rig.start_poller()
+        await rig.mail_in("成绩修改申请", "成绩修改申请表见附件。")
+        await rig.poll()
+        [refusal] = rig.replies_to(SITE_ADDRESS)
+        answer = mail(SITE_ADDRESS, f"Re: {refusal['Subject']}",
+                      "再次发送，见附件。", await rig.now())  # fmt: skip
+        answer["In-Reply-To"] = refusal["Message-ID"]
+        await rig.send(answer)
+
+        await rig.poll()
+
+        row = await rig.mail_row(str(answer["Message-ID"]))
+        assert row["status"] == "unmatched"
+        assert row["reasons"] != refusal_text(RefusalReason.FOLLOW_UP)
+        assert "附件" in row["reasons"]

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from certflow.corrections import RefusalReason, refusal_text
+from certflow.i18n import t
 from starter.smtp_sink import body_text
 from tests.corrections.mail_intake_support import (
     SITE_ADDRESS,
@@ -123,4 +124,47 @@ async def test_a_sites_request_with_a_nul_in_its_message_id_is_filed_once_and_an
         ]
         [reply] = rig.replies_to(SITE_ADDRESS)
         assert filed["request_id"] in body_text(reply)
+        assert rig.unacknowledged() == 0
+
+
+async def test_a_mail_whose_reading_raises_is_kept_for_staff_once(
+    open_rig: RigFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: a mail whose processing raised was left in the mailbox, read
+    again at every poll and shown nowhere; two hundred of them (a poll's
+    batch) would hold up every other mail. It is recorded for staff, answered
+    to nobody, and no poll reads it again."""
+    import activities.mail_intake as intake
+
+    reading = intake.read_correction_mail
+
+    def tripping(raw: bytes) -> Any:
+        if b"X-Trip: yes" in raw:
+            raise ValueError("a value no path foresaw")
+        return reading(raw)
+
+    monkeypatch.setattr(intake, "read_correction_mail", tripping)
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        bad = mail(SITE_ADDRESS, "成绩修改申请", correction_body(plan_id, SEQ_12),
+                   await rig.now())  # fmt: skip
+        bad["X-Trip"] = "yes"
+        await rig.send(bad)
+        good = await rig.mail_in("成绩修改申请", correction_body(plan_id, SEQ_12))
+
+        first = await rig.poll()
+        again = await rig.poll()
+
+        assert first.counts == {"kept_for_staff": 1, "received": 1}, first.counts
+        assert again.counts == {}, again.counts
+        kept = await rig.pool.fetch(
+            "SELECT status, reasons, reply_sha256 FROM mail_messages"
+            " WHERE dedupe_key LIKE 'unprocessed-%'"
+        )
+        assert [tuple(row) for row in kept] == [
+            ("unmatched", t("corrections.refusal.unprocessed"), None)
+        ]
+        assert (await rig.mail_row(str(good["Message-ID"])))["status"] == "received"
+        assert len(rig.replies_to(SITE_ADDRESS)) == 1  # the good one's
         assert rig.unacknowledged() == 0
