@@ -634,7 +634,7 @@ def create_app(
                 "verify.html",
                 {"status": "record_unverified", "number": number},
             )
-        if outcome == "valid" and record.held:
+        if outcome in views.DOWNLOADABLE and record.held:
             # Numbered, then held out of issuance: no file was ever issued.
             outcome = "held"
         if scanned and outcome in ("valid", "revoked"):
@@ -746,7 +746,9 @@ def create_app(
                 outcome = "tampered"
             else:
                 outcome = own
-        log.info(
+        # The organisation's own row failing its signature is for operators.
+        log.log(
+            logging.ERROR if outcome == "record_unverified" else logging.INFO,
             "verify number=%s outcome=%s source=pdf",
             service.loggable(number),
             outcome,
@@ -841,10 +843,16 @@ def _allowed_methods(request: Request) -> str:
 
 
 def _routed(request: Request, path: str) -> bool:
-    """Whether some route of the app answers ``path`` (any method)."""
+    """Whether a route of a fixed address answers ``path`` (any method).
+
+    Not one with a parameter: ``/verify/{number}/`` would repeat what was
+    typed for the number in the redirect, which ``verify_number`` refuses
+    to do for anything but a certificate number."""
     scope = {**request.scope, "path": path}
     return any(
-        route.matches(scope)[0] is not Match.NONE for route in request.app.router.routes
+        "{" not in getattr(route, "path", "{")
+        and route.matches(scope)[0] is not Match.NONE
+        for route in request.app.router.routes
     )
 
 

@@ -87,6 +87,9 @@ async def test_a_revoked_certificate_stays_revoked_when_its_key_is_not_trusted(
         assert "无法确认真伪" not in page.text
     # The printed code is the record's own: revoked, not tampered.
     assert "篡改" not in scanned.text
+    # Who uploaded the file is not told to upload it to see more (review).
+    assert "扫描证书上的二维码或上传证书文件" not in uploaded.text
+    assert "扫描证书上的二维码或上传证书文件" in by_number.text
     assert "已撤销" in found.text and links_in(found.text) == []
     assert downloaded.status_code == 410
     # One not revoked still cannot be confirmed, scanned or uploaded.
@@ -237,12 +240,18 @@ async def test_a_slash_too_many_leads_to_the_address_on_this_host(
     assert answer.headers["location"] == path.rstrip("/")
 
 
+@pytest.mark.parametrize(
+    "path", ["/nothing-here/", "/verify/id42100220040821049x/", "/verify/E1234/"]
+)
 async def test_an_unknown_address_with_a_slash_is_not_found(
-    web_client: ClientFactory,
+    web_client: ClientFactory, path: str
 ) -> None:
-    answer = await web_client().get("/nothing-here/")
+    """Nor redirected: a number's address with a slash would repeat in the
+    redirect whatever was typed for the number (review)."""
+    answer = await web_client().get(path)
 
     assert answer.status_code == 404
+    assert "location" not in answer.headers
 
 
 @pytest.mark.parametrize("name", ["\u200b", "·", " \u00ad "])
