@@ -8,6 +8,7 @@ variable finds the same key and PDFs as the in-process app.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -26,7 +27,7 @@ from activities.documents import DocumentStore
 from activities.revocation import revoke
 from activities.store import PlanStore
 from certflow.activity_models import IssueRequest, PlanRegistration
-from certflow.certificates import generate_keypair
+from certflow.certificates import SigningKey, generate_keypair
 from certflow.config import Settings
 from certflow.models import PlanInfo, Role
 from tests.support import throwaway_database
@@ -194,3 +195,21 @@ async def pdf_of(
         return store.get(record.pdf)
 
     return read
+
+
+@contextlib.asynccontextmanager
+async def rotated_client(
+    settings: Settings, pool: asyncpg.Pool, folder: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, SigningKey]]:
+    """A client of the service whose signing key was rotated without listing
+    the old public key (every certificate issued before is of a key no longer
+    trusted), and the new key."""
+    new_key = folder / "rotated-signing.pem"
+    new_key.write_bytes(generate_keypair()[0])
+    certificates = settings.certificates.model_copy(
+        update={"signing_key_file": new_key}
+    )
+    app = create_app(settings.model_copy(update={"certificates": certificates}), pool)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client, SigningKey.load(new_key.read_bytes())

@@ -8,20 +8,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.certificates import CertificateActivities
 from activities.documents import DocumentStore
 from certflow.activity_models import IssuanceResult, IssueRequest
-from certflow.certificates import CertificateData, generate_keypair, sign
+from certflow.certificates import CertificateData, sign
 from certflow.config import Settings
 from certflow.models import Level, PlanInfo
 from tests.support import RARE_CHARACTER, font_printing
-from tests.web.conftest import add_score, register_plan
+from tests.web.conftest import add_score, register_plan, rotated_client
 from tests.web.samples import ISSUED_ON, PLAN_A, ClientFactory, Holder, Issued
-from web.app import create_app
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
 
@@ -127,15 +125,6 @@ async def test_a_certificate_numbered_by_an_older_version_and_held_is_said_held(
     assert "证书暂缓发放" in verified.text and "证书有效" not in verified.text
     # And 无法确认真伪 once its key was no longer trusted, while the look-up
     # said 暂缓发放 (review).
-    rotated = tmp_path / "rotated.pem"
-    rotated.write_bytes(generate_keypair()[0])
-    certificates = web_settings.certificates.model_copy(
-        update={"signing_key_file": rotated}
-    )
-    app = create_app(
-        web_settings.model_copy(update={"certificates": certificates}), web_pool
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with rotated_client(web_settings, web_pool, tmp_path) as (client, _):
         untrusted = await client.get(f"/verify/{number}")
     assert "证书暂缓发放" in untrusted.text and "无法确认真伪" not in untrusted.text

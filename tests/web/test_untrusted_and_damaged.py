@@ -31,6 +31,7 @@ from certflow.certificates import (
 )
 from certflow.certificates.signing import decode_signature, encode_signature
 from certflow.config import Settings
+from tests.web.conftest import rotated_client
 from tests.web.samples import SUN, WANG, ClientFactory, Issued, PdfOf
 from tests.web.test_web_app import links_in, lookup, qr_query, server_log, upload
 from web import records
@@ -46,18 +47,8 @@ async def rotated(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, DownloadTokens]]:
     """A service whose signing key was rotated without listing the old
     public key: every issued certificate's key is no longer trusted."""
-    new_key = tmp_path / "new-signing.pem"
-    new_key.write_bytes(generate_keypair()[0])
-    certificates = web_settings.certificates.model_copy(
-        update={"signing_key_file": new_key}
-    )
-    app = create_app(
-        web_settings.model_copy(update={"certificates": certificates}), web_pool
-    )
-    tokens = DownloadTokens(derive_secret(load_key(new_key)))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        yield client, tokens
+    async with rotated_client(web_settings, web_pool, tmp_path) as (client, key):
+        yield client, DownloadTokens(derive_secret(key))
 
 
 def load_key(path: Path) -> SigningKey:
