@@ -230,7 +230,8 @@ def test_errors_survive_a_pickle_round_trip() -> None:
     assert unknown.year == 2027
     assert "2027" in str(unknown)
     assert refused.problems[0].code == "no_holidays"
-    assert str(refused) == "没有放假日"
+    # Said as a sentence, as every refusal of a schedule is.
+    assert str(refused) == "没有放假日。"
 
 
 def test_working_days_after_counts_on_over_holidays_and_makeup_days(
