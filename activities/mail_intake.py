@@ -317,11 +317,6 @@ def _storable(text: str | None) -> str | None:
     return text.replace("\x00", "\ufffd") if text else text
 
 
-def _usable_address(address: str) -> bool:
-    """Whether a mail could be sent to ``address``: no control character."""
-    return address.isprintable() and not any(ch.isspace() for ch in address)
-
-
 def _loggable_key(source_key: str) -> str:
     """A mailbox's key of a message for a log line: a maildir file name or an
     IMAP uid, cut short, nothing a sender wrote."""
@@ -479,16 +474,6 @@ class MailIntakeActivities:
         in the mailbox too, to be acknowledged once answered: ``reply_pending``.
         """
         reading = read_correction_mail(raw)
-        if reading.sender and not _usable_address(reading.sender):
-            # Control characters (a NUL) in the address: no mail goes there,
-            # and no site's address is so written.
-            reading = reading.model_copy(update={"sender": ""})
-        if not reading.message_id.isprintable():
-            # Nor in an id the reply names (In-Reply-To): it is shown so.
-            shown = "".join(
-                ch if ch.isprintable() else "\ufffd" for ch in reading.message_id
-            )
-            reading = reading.model_copy(update={"message_id": shown})
         key = dedupe_key(reading)
         # What counts is when the mailbox got the mail, not the Date the sender's
         # machine wrote; the Date serves where the server stamped nothing, and
@@ -566,8 +551,8 @@ class MailIntakeActivities:
             ON CONFLICT (dedupe_key) DO NOTHING
             """,
             key,
-            _storable(reading.message_id),
-            _storable(reading.sender),
+            reading.message_id,
+            reading.sender,
             # Senders name candidates in subjects, an ID number too: kept
             # masked (the raw mail in the store keeps it as sent).
             _storable(mask_id_numbers_anywhere(reading.subject)),
@@ -674,7 +659,7 @@ class MailIntakeActivities:
             "SELECT EXISTS (SELECT 1 FROM mail_messages"
             " WHERE reply_message_id = ANY($1::text[])"
             " AND status IN ('received', 'assigned'))",
-            [_storable(ref) for ref in reading.references],
+            reading.references,
         )
         return bool(found)
 
@@ -921,9 +906,7 @@ class MailIntakeActivities:
     def _compose(
         self, reading: MailReading, verdict: _Verdict, key: str
     ) -> EmailMessage | None:
-        # No automatic answer to an automatic mail (RFC 3834), even to a
-        # site's request filed from it: two robots would mail each other.
-        if reading.auto_submitted or reply_address(reading.sender) is None:
+        if not _answered(reading):
             return None
         if verdict.status is MailStatus.RECEIVED:
             reply = compose_reply(
@@ -1155,11 +1138,7 @@ class MailIntakeActivities:
         """Send the sender the acknowledgement; return why it was given up, if so."""
         raw = await asyncio.to_thread(self._stored, row["raw_sha256"])
         reading = read_correction_mail(raw)
-        # A program's mail is answered by no program (RFC 3834), and an
-        # address no mail goes to (a control character) is no address.
-        if reading.auto_submitted or not _usable_address(reading.sender):
-            return None
-        if reply_address(reading.sender) is None:
+        if not _answered(reading):
             return None
         draft = CorrectionDraft(
             plan_id=plan_id,
@@ -1200,6 +1179,13 @@ class MailIntakeActivities:
             reply["Message-ID"],
         )
         return None
+
+
+def _answered(reading: MailReading) -> bool:
+    """Whether the mailbox answers the mail: not an automatic one (RFC 3834:
+    no automatic answer, even to a site's request filed from it, or two
+    robots would mail each other), and from an address a reply can go to."""
+    return not reading.auto_submitted and reply_address(reading.sender) is not None
 
 
 def _holds_form(reading: MailReading) -> bool:

@@ -372,7 +372,17 @@ def _sender(message: Message) -> tuple[str, str, bool]:
         address = mailboxes[0].addr_spec
         if "@" in name and name.strip(" <>\"'").lower() != address.lower():
             name = ""
-    return name, clean_text(address).strip().lower(), unclear
+    address = clean_text(address).strip().lower()
+    if not _usable(address):
+        # Control characters (a NUL) in the address: no mail goes there, and
+        # no site's address is so written. No address at all.
+        return name, "", unclear
+    return name, address, unclear
+
+
+def _usable(address: str) -> bool:
+    """Whether a mail could be sent to ``address``: no control character."""
+    return address.isprintable() and not any(ch.isspace() for ch in address)
 
 
 def _written_key(message: Message, raw: bytes) -> str:
@@ -419,7 +429,12 @@ def _leaf_payloads(message: Message, raw: bytes) -> list[bytes]:
 
 
 def _message_ids(value: str | None) -> list[str]:
-    return _MESSAGE_ID.findall(clean_text(value or ""))
+    """The ids a header names; a control character in one (a NUL) shown as
+    U+FFFD, as the database keeps it and a reply's In-Reply-To names it."""
+    return [
+        "".join(ch if ch.isprintable() else "\ufffd" for ch in found)
+        for found in _MESSAGE_ID.findall(clean_text(value or ""))
+    ]
 
 
 def _references(message: Message) -> list[str]:
