@@ -12,7 +12,7 @@ from enum import StrEnum
 from certflow.corrections.model import CorrectionDraft, MailReading
 from certflow.i18n import t
 from certflow.privacy import mask_id_numbers_anywhere, mask_name
-from certflow.text import visible
+from certflow.text import code_point, visible
 from certflow.timeutil import CST
 
 _REPLY_PREFIX = re.compile(r"^\s*(re|回复|答复)\s*[:：]", re.IGNORECASE)
@@ -122,7 +122,7 @@ def refusal_text(
 def _wide(text: str | None) -> str:
     """The characters of ``text`` outside ASCII, each once, by code point."""
     wide = dict.fromkeys(c for c in text or "" if not c.isascii())
-    return "、".join(f"U+{ord(c):04X}（{visible(c)}）" for c in wide)
+    return "、".join(f"{code_point(c)}（{visible(c)}）" for c in wide)
 
 
 def reply_address(sender: str) -> str | None:
