@@ -217,13 +217,17 @@ DEFAULT_WAIT = 120.0
 HISTORY_SHOWN = 12
 PROBLEMS_SHOWN = 20
 # Site codes and plan ids go into visibility queries; this keeps quotes out.
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$")
+_CODE_LONGEST = 41
+_CODE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_-]{{0,{_CODE_LONGEST - 1}}}$")
 # A code of the characters codes are made of, however long: one that is not
 # of a shape above is too long.
 _CODE_CHARACTERS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 # A correction request's id is its plan's id (of any form a plan was started
 # with), then -C and its number (P2026-1104-0412-C001): longer than a code.
-_REQUEST_ID_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_REQUEST_ID_LONGEST = 64
+_REQUEST_ID_SHAPE = re.compile(
+    rf"^[A-Za-z0-9][A-Za-z0-9_-]{{0,{_REQUEST_ID_LONGEST - 1}}}$"
+)
 # A batch the weekly schedule gathered before scheduled batches were named like
 # the others took its workflow id's suffix: scheduled-2026-12-07T01:00:00Z.
 _SCHEDULED_BATCH = re.compile(
@@ -1182,7 +1186,7 @@ def _day(text: str) -> date:
 
 def code_argument(text: str) -> str:
     """A plan, site or batch code as issued, however staff typed it."""
-    return _issued_code(text, _CODE, longest=41)
+    return _issued_code(text, _CODE, longest=_CODE_LONGEST)
 
 
 def certificate_number_argument(text: str) -> str:
@@ -1198,7 +1202,7 @@ def certificate_number_argument(text: str) -> str:
 def _request_id(text: str) -> str:
     """A correction request's id as issued: ``p2026-1104-0412-c001`` or full
     width names ``P2026-1104-0412-C001`` (the plan matches ids so too)."""
-    return _issued_code(text, _REQUEST_ID_SHAPE, longest=64)
+    return _issued_code(text, _REQUEST_ID_SHAPE, longest=_REQUEST_ID_LONGEST)
 
 
 def _issued_code(text: str, shape: re.Pattern[str], *, longest: int) -> str:
