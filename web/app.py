@@ -738,10 +738,9 @@ def create_app(
             outcome = "unknown"
         else:
             own = views.record_status(record, service.keyring)
-            printed = (record.signed.key_id, record.signed.signature_b64)
             if own == "tampered":
                 outcome = "record_unverified"
-            elif (result.key_id, result.signature) != printed:
+            elif not record.signed_as(result.key_id, result.signature):
                 # Not the signature we issued under this number.
                 outcome = "tampered"
             else:
@@ -806,7 +805,7 @@ def create_app(
             if path != "/" and path.endswith("/") and _routed(request, path[:-1]):
                 # /verify/ for /verify: the address without the slash, on
                 # this host, and nothing of the query repeated.
-                return RedirectResponse(path.rstrip("/") or "/", status_code=307)
+                return RedirectResponse(path[:-1], status_code=307)
             return message(request, "not_found", 404)
         if exc.status_code == 405:
             response = message(request, "method_not_allowed", 405)

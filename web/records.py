@@ -44,6 +44,12 @@ class CertificateRecord:
         """The signed certificate data."""
         return self.signed.data
 
+    def signed_as(self, key_id: str | None, signature: str | None) -> bool:
+        """Whether ``key_id`` and ``signature`` are the record's own, to the
+        character: what a QR code or a file of it carries, where the key is no
+        longer trusted and nothing else can be checked."""
+        return (key_id, signature) == (self.signed.key_id, self.signed.signature_b64)
+
     @property
     def public_reason(self) -> str | None:
         """The revocation reason as the pages may show it: withheld where it

@@ -67,11 +67,7 @@ def matches_record(
     scan = check_scanned_record(url, record.data, keyring)
     if scan is Verdict.VALID:
         return True
-    signed = record.signed
-    return scan is Verdict.UNKNOWN_KEY and (kid, sig) == (
-        signed.key_id,
-        signed.signature_b64,
-    )
+    return scan is Verdict.UNKNOWN_KEY and record.signed_as(kid, sig)
 
 
 # The statuses whose PDF the look-up offers for download.
