@@ -422,10 +422,17 @@ def _leaf_payloads(message: Message, raw: bytes) -> list[bytes]:
                 if isinstance(child, Message)
             )
     except Exception:  # a damaged mail: what it holds after its headers
-        body = raw.find(b"\r\n\r\n")
-        body = body if body >= 0 else raw.find(b"\n\n")
-        return [raw[body:] if body >= 0 else raw]
+        return [_body_of(raw)]
     return found
+
+
+def _body_of(raw: bytes) -> bytes:
+    """What a raw mail holds after its headers (from the blank line on); the
+    whole of it where no blank line ends them."""
+    start = raw.find(b"\r\n\r\n")
+    if start < 0:
+        start = raw.find(b"\n\n")
+    return raw[start:] if start >= 0 else raw
 
 
 def _message_ids(value: str | None) -> list[str]:
@@ -452,10 +459,7 @@ def _synthetic_id(message: Message, raw: bytes) -> str:
         digest.update(
             f"{name}:{message.get(name) or ''}\n".encode("utf-8", "surrogateescape")
         )
-    body_start = raw.find(b"\r\n\r\n")
-    if body_start < 0:
-        body_start = raw.find(b"\n\n")
-    digest.update(raw[body_start:] if body_start >= 0 else raw)
+    digest.update(_body_of(raw))
     return f"<{digest.hexdigest()[:40]}@synthetic.certflow.invalid>"
 
 
