@@ -284,6 +284,11 @@ class Obligation(Model):
     # The notices actually sent, as staff count them.
     reminder_mails: int = 0
     escalation_mails: int = 0
+    # When the plan took its last overdue notice, where it keeps that (workflow
+    # patch ``overdue-repeats-spaced``): the next one comes no sooner than
+    # ``overdue_repeat`` after it. None before the first, and in plans from
+    # before, whose repeats keep to the deadline's rhythm alone.
+    escalated_at: datetime | None = None
     # Closed because the plan was cancelled, not because anybody did it.
     withdrawn: bool = False
     # When it began to wait this time, if it was reopened once done (else
@@ -368,7 +373,24 @@ def next_alarm(ob: Obligation, policy: DeadlinePolicy) -> datetime | None:
     offsets = sorted(policy.remind_before, reverse=True)
     if ob.reminders_sent < len(offsets):
         return deadline - offsets[ob.reminders_sent]
-    return deadline + policy.overdue_repeat * ob.escalations_sent
+    return _next_escalation(ob, deadline, policy)
+
+
+def _next_escalation(
+    ob: Obligation, deadline: datetime, policy: DeadlinePolicy
+) -> datetime:
+    """When the obligation's next overdue notice falls due: on the deadline's
+    rhythm (its end, then every ``overdue_repeat``), but never sooner than
+    ``overdue_repeat`` after the last one where the plan keeps when that was.
+
+    A first notice sent off that rhythm (the plan started after the deadline,
+    the duty reopened after it, the worker away) would otherwise be repeated
+    at the next beat, hours or seconds after it.
+    """
+    due = deadline + policy.overdue_repeat * ob.escalations_sent
+    if ob.escalations_sent and ob.escalated_at is not None:
+        due = max(due, ob.escalated_at + policy.overdue_repeat)
+    return due
 
 
 def take_due_alarms(
@@ -403,7 +425,7 @@ def take_due_alarms(
 
     if now >= deadline:
         ob.reminders_sent = len(offsets)
-        due = deadline + policy.overdue_repeat * ob.escalations_sent
+        due = _next_escalation(ob, deadline, policy)
         if due <= now:
             kind = (
                 AlarmKind.OVERDUE

@@ -506,6 +506,12 @@ CANCEL_TELLS_WHO_GATHERS = "cancel-tells-who-gathers"
 # carried every text whole: a few reasons of tens of thousands of characters
 # made the state larger than the server takes (2 MB), and the plan stopped.
 BOUNDED_CARRY = "bounded-carry"
+# Patch id: the plan keeps when each duty's last overdue notice fell due
+# (``Obligation.escalated_at``), and the next repeats no sooner than
+# ``overdue_repeat`` after it. Before, repeats kept to the deadline's rhythm
+# alone: a first notice sent off it (a plan started after its deadline, a
+# duty reopened after it) was repeated at the next beat, hours after it.
+OVERDUE_REPEATS_SPACED = "overdue-repeats-spaced"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -1638,8 +1644,12 @@ class ExamPlanWorkflow:
         for alarm in alarms:
             if alarm.kind is AlarmKind.NUDGE:
                 await self._send_nudge(alarm)
-            else:
-                await self._send_alarm(alarm)
+                continue
+            if alarm.kind is not AlarmKind.REMINDER and workflow.patched(
+                OVERDUE_REPEATS_SPACED
+            ):
+                alarm.obligation.escalated_at = now
+            await self._send_alarm(alarm)
 
     async def _send_nudge(self, alarm: Alarm) -> None:
         """Mail the owner of a duty without a deadline that it still waits:

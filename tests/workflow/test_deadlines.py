@@ -273,3 +273,32 @@ async def test_payment_deadline_escalates_site_and_tech_dept_after_publicity(
         for m in mails_for(sink_messages(), driver.plan.plan_id, "【逾期】")
     ]
     assert any("评价组织确认签发" in s for s in subjects)
+
+
+async def test_a_first_overdue_notice_sent_late_is_repeated_no_sooner_than_the_interval(
+    make_driver: Any, env: Any
+) -> None:
+    """Regression: the repeats kept to the deadline's own rhythm (its end plus
+    every 2 days), so a first overdue notice sent off that rhythm (a plan
+    started late, a duty reopened after its deadline, a worker that was down)
+    was repeated as soon as the next beat came: a plan started a day and 18
+    hours after its deadline mailed every owner and supervisor 【逾期】 and, six
+    hours later, 【再次提醒·逾期】 for the same duties."""
+    today = cst_date(await env.get_current_time())
+    # The deadline (end of E+15) ended at 00:00 CST yesterday: the first
+    # notice goes out now, more than a day and less than 2 days after it.
+    driver: PlanDriver = await make_driver(exam_end_date=today - timedelta(days=17))
+    await driver.start(policy=POLICY)
+    status = await driver.wait_for(
+        lambda s: bool(s.owed) and all(o.escalations_sent == 1 for o in s.owed)
+    )
+    first = await env.get_current_time()
+
+    await skip_to(driver, first + POLICY.overdue_repeat - timedelta(minutes=1))
+    status = await driver.status()
+    assert all(o.escalations_sent == 1 for o in status.owed), [
+        (o.key, o.escalations_sent) for o in status.owed
+    ]
+
+    await skip_to(driver, first + POLICY.overdue_repeat + timedelta(minutes=1))
+    await driver.wait_for(lambda s: all(o.escalations_sent == 2 for o in s.owed))
