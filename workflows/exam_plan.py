@@ -512,6 +512,11 @@ BOUNDED_CARRY = "bounded-carry"
 # alone: a first notice sent off it (a plan started after its deadline, a
 # duty reopened after it) was repeated at the next beat, hours after it.
 OVERDUE_REPEATS_SPACED = "overdue-repeats-spaced"
+# Patch id: a plan waiting for a year the calendar does not know mails the
+# administrators once for those years; its daily look for a missed load
+# mails nobody. Before, every daily look mailed them again, one mail a day
+# for each plan waiting.
+CALENDAR_MISSING_TOLD_ONCE = "calendar-missing-told-once"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -926,6 +931,10 @@ class ExamPlanWorkflow:
                 state.calendar_missing_years = []
                 self._publish()
                 return
+            # The administrators were told of these years at an earlier look
+            # (this run's, or the run it continued): the daily look is for a
+            # missed signal, not another mail.
+            told = state.calendar_missing_years == answer.missing_years
             state.calendar_missing_years = answer.missing_years
             self._publish()
             years = "、".join(str(y) for y in answer.missing_years)
@@ -933,7 +942,8 @@ class ExamPlanWorkflow:
                 "calendar year missing",
                 extra={"plan_id": state.info.plan_id, "years": years},
             )
-            await self._notify("calendar_missing", [Role.ADMIN], years=years)
+            if not (told and workflow.patched(CALENDAR_MISSING_TOLD_ONCE)):
+                await self._notify("calendar_missing", [Role.ADMIN], years=years)
             # Wait for the administrator's load, and look again once a day in
             # case the signal was missed while the worker was down.
             await self._wait_until(

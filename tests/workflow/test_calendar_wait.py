@@ -9,6 +9,7 @@ computed once the year is loaded.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,3 +96,41 @@ async def test_a_load_signalled_while_the_plan_mails_the_admins_is_not_lost(
         lambda s: s.stage == Stage.AWAITING_PUBLICITY, attempts=50
     )
     assert status.publicity is not None
+
+
+async def test_the_admins_are_told_of_a_missing_year_once_not_every_day(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: the plan looks for the year again once a day in case the
+    load's signal was missed, and mailed the administrators again at each
+    look: a plan waiting three weeks sent them 20 【需要处理】 mails, and every
+    other plan waiting for the year as many."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await pool.execute("DELETE FROM calendar_years WHERE year = 2027")
+    try:
+        await driver.start()
+        await driver.submit_everything()
+        await driver.approve_review()
+        await driver.confirm_upload()
+        await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+        for _ in range(4):
+            await driver.skip(1)
+        await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+    finally:
+        schedule = load_schedule_file(TEST_2027.read_bytes(), TEST_2027.name)
+        await CalendarActivities(pool).store_year(
+            schedule, loaded_by="test-admin", at=datetime.now(UTC)
+        )
+    # Found on the plan's own daily look, the signal being missed.
+    await driver.skip(1)
+    await driver.wait_for(lambda s: s.publicity is not None)
+
+    scheduled = []
+    async for event in driver.h.fetch_history_events():
+        attributes = event.activity_task_scheduled_event_attributes
+        if attributes.activity_type.name == "notify":
+            scheduled.append(json.loads(attributes.input.payloads[0].data))
+    missing = [n for n in scheduled if n["template"] == "calendar_missing"]
+    assert len(missing) == 1, len(missing)
+    assert missing[0]["roles"] == ["admin"]
