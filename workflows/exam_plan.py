@@ -517,6 +517,12 @@ OVERDUE_REPEATS_SPACED = "overdue-repeats-spaced"
 # mails nobody. Before, every daily look mailed them again, one mail a day
 # for each plan waiting.
 CALENDAR_MISSING_TOLD_ONCE = "calendar-missing-told-once"
+# Patch id: a window the plan could compute only once a missing year was
+# loaded starts no earlier than the day after the load (as after a late
+# confirmation), so its requesters get the whole 15 days. Before, it was
+# dated from the confirmation: loaded after E+15, its first days had passed
+# unannounced, loaded after E+30, the whole window.
+PUBLICITY_AFTER_CALENDAR_LOAD = "publicity-after-calendar-load"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -915,16 +921,18 @@ class ExamPlanWorkflow:
         """
         state = self._state
         assert state.score_upload_confirmed_at is not None
+        # The window is dated as from a confirmation at this instant: the
+        # confirmation's at first, the moment the plan looks again after a
+        # wait for the calendar (its first day is then the day after, unless
+        # E+16 is later), so the window is announced on its first day.
+        anchor = state.score_upload_confirmed_at
         while state.publicity is None and not self._cancelled:
             # Cleared before asking, not after: a load signalled while the
             # activities below run must still wake the wait that follows.
             self._calendar_reloaded = False
             answer = await self._activity(
                 CalendarActivities.publicity_window,
-                WindowRequest(
-                    exam_end=state.info.exam_end_date,
-                    confirmed_at=state.score_upload_confirmed_at,
-                ),
+                WindowRequest(exam_end=state.info.exam_end_date, confirmed_at=anchor),
             )
             if answer.window is not None:
                 state.publicity = answer.window
@@ -949,6 +957,8 @@ class ExamPlanWorkflow:
             await self._wait_until(
                 lambda: self._calendar_reloaded, limit=timedelta(days=1)
             )
+            if workflow.patched(PUBLICITY_AFTER_CALENDAR_LOAD):
+                anchor = max(anchor, workflow.now())
 
     async def _run_publicity(self) -> None:
         state = self._state
@@ -2309,6 +2319,12 @@ class ExamPlanWorkflow:
     ) -> Refusal | None:
         """Why a correction request is refused now; None to record it."""
         refusal = self._action_refusal(Action.SUBMIT_CORRECTION, req.actor)
+        missing = self._state.calendar_missing_years
+        if refusal is not None and refusal.code == "wrong_stage" and missing:
+            # Not "the plan is in 成绩上传": the window waits for the
+            # calendar, and the requester is told so and when it will open.
+            years = "、".join(str(year) for year in missing)
+            return Refusal("wrong_stage", t("plan.calendar_missing", years=years))
         if refusal is not None:
             return refusal
         window = self._state.publicity

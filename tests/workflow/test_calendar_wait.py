@@ -10,20 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from activities.calendar import CalendarActivities
 from certflow.actions import CalendarReloaded
 from certflow.calendar import load_schedule_file
+from certflow.i18n import t
 from certflow.models import Stage
 from tests.conftest import TEST_2027
-from tests.support import PlanDriver
+from tests.support import PlanDriver, correction_request
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+
+async def _load_2027(pool: Any) -> None:
+    """Load the test schedule of 2027 back, as an administrator would."""
+    schedule = load_schedule_file(TEST_2027.read_bytes(), TEST_2027.name)
+    await CalendarActivities(pool).store_year(
+        schedule, loaded_by="test-admin", at=datetime.now(UTC)
+    )
 
 
 async def test_plan_waits_for_an_unknown_year_then_computes_publicity(
@@ -56,10 +67,7 @@ async def test_plan_waits_for_an_unknown_year_then_computes_publicity(
             await asyncio.sleep(0.1)
         assert admin_mails and "2027" in str(admin_mails[0]["Subject"])
     finally:
-        schedule = load_schedule_file(TEST_2027.read_bytes(), TEST_2027.name)
-        await CalendarActivities(pool).store_year(
-            schedule, loaded_by="test-admin", at=datetime.now(UTC)
-        )
+        await _load_2027(pool)
 
     await driver.h.signal(
         ExamPlanWorkflow.calendar_reloaded, CalendarReloaded(years=[2027])
@@ -84,10 +92,7 @@ async def test_a_load_signalled_while_the_plan_mails_the_admins_is_not_lost(
         await driver.confirm_upload()
         await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
     finally:
-        schedule = load_schedule_file(TEST_2027.read_bytes(), TEST_2027.name)
-        await CalendarActivities(pool).store_year(
-            schedule, loaded_by="test-admin", at=datetime.now(UTC)
-        )
+        await _load_2027(pool)
     # Signalled at once, while the plan may still be mailing the administrators.
     await driver.h.signal(
         ExamPlanWorkflow.calendar_reloaded, CalendarReloaded(years=[2027])
@@ -118,10 +123,7 @@ async def test_the_admins_are_told_of_a_missing_year_once_not_every_day(
             await driver.skip(1)
         await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
     finally:
-        schedule = load_schedule_file(TEST_2027.read_bytes(), TEST_2027.name)
-        await CalendarActivities(pool).store_year(
-            schedule, loaded_by="test-admin", at=datetime.now(UTC)
-        )
+        await _load_2027(pool)
     # Found on the plan's own daily look, the signal being missed.
     await driver.skip(1)
     await driver.wait_for(lambda s: s.publicity is not None)
@@ -134,3 +136,51 @@ async def test_the_admins_are_told_of_a_missing_year_once_not_every_day(
     missing = [n for n in scheduled if n["template"] == "calendar_missing"]
     assert len(missing) == 1, len(missing)
     assert missing[0]["roles"] == ["admin"]
+
+
+async def test_a_window_known_only_after_a_late_load_still_lasts_fifteen_days(
+    make_driver: Any, resources: Any
+) -> None:
+    """Regression: the window was dated from the confirmation however late
+    the missing year was loaded. Loaded on E+20, publicity was announced on
+    its fifth day, and a request made while the plan waited was refused as
+    if the plan were still in 成绩上传. The window starts the day after the
+    load now, as after a late confirmation, and the waiting plan's refusal
+    says what it waits for."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await pool.execute("DELETE FROM calendar_years WHERE year = 2027")
+    exam_end = driver.plan.exam_end_date
+    try:
+        await driver.start()
+        await driver.submit_everything()
+        await driver.approve_review()
+        await driver.confirm_upload()
+        await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+        await driver.skip(20)
+        await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+        try:
+            await driver.h.execute_update(
+                ExamPlanWorkflow.submit_correction,
+                correction_request("2026110412012", "practical", "60.10"),
+            )
+        except WorkflowUpdateFailedError as err:
+            assert isinstance(err.cause, ApplicationError)
+            assert err.cause.message == t("plan.calendar_missing", years="2027")
+        else:
+            raise AssertionError("a request was taken while the window was unknown")
+    finally:
+        await _load_2027(pool)
+    loaded_on = await driver.today()
+    assert loaded_on > exam_end + timedelta(days=16)
+    await driver.h.signal(
+        ExamPlanWorkflow.calendar_reloaded, CalendarReloaded(years=[2027])
+    )
+    status = await driver.wait_for(lambda s: s.publicity is not None)
+    window = status.publicity
+    assert window is not None
+    assert window.start_day == loaded_on + timedelta(days=1)
+    assert window.end_day == window.start_day + timedelta(days=14)
+    assert status.stage == Stage.AWAITING_PUBLICITY
+    status = await driver.open_publicity()
+    assert status.stage == Stage.PUBLICITY
