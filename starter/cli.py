@@ -481,9 +481,15 @@ def kind_argument(text: str) -> str:
 def env_value(name: str) -> str | None:
     """A role variable as staff set it: ``Tech_Dept``, `` tech_dept`` and
     ``技术部`` mean ``tech_dept``; an unknown role is kept (as typed, in lower
-    case) to be refused. Other variables are taken as they are."""
+    case) to be refused. Other variables are taken as they are.
+
+    A variable set to nothing (``export CERTFLOW_SITE=``, how a shell clears
+    it) is not set: argparse would read an empty ``--site`` from it and
+    refuse every command of every role."""
     value = os.environ.get(name)
-    if value is None or name != ROLE_ENV:
+    if value is None or not value.strip():
+        return None
+    if name != ROLE_ENV:
         return value
     return role_code(value) or value.strip().lower() or None
 
@@ -5249,7 +5255,7 @@ def acting_flags(
     parser.add_argument(
         "--person",
         type=staff_id_as_typed,
-        default=person or os.environ.get(PERSON_ENV),
+        default=person or env_value(PERSON_ENV),
         help=argument_help("common", "person"),
     )
     # Taken as everywhere in certflow, before or after the tool's name; the
@@ -5257,7 +5263,7 @@ def acting_flags(
     parser.add_argument(
         "--site",
         type=code_argument,
-        default=site or os.environ.get(SITE_ENV),
+        default=site or env_value(SITE_ENV),
         metavar="SITE_CODE",
         help=argument_help("common", "site"),
     )

@@ -103,3 +103,27 @@ async def test_a_person_that_is_no_staff_id_is_refused_and_never_repeated(
         await new_driver.client.get_workflow_handle(
             plan_workflow_id(new_driver.plan.plan_id)
         ).describe()
+
+
+async def test_an_empty_site_variable_is_no_site(
+    certflow: Certflow, new_driver: PlanDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a shell that cleared its site (``export CERTFLOW_SITE=``, or
+    a site's shell reused by the tech dept) refused every command of every
+    role with ``参数 --site：编号不能为空``; an empty CERTFLOW_PERSON was
+    already taken as none."""
+    monkeypatch.setenv("CERTFLOW_SITE", "")
+    start = await certflow(*start_argv(new_driver.plan))
+    plan_id = new_driver.plan.plan_id
+    status = await certflow(
+        "--as", "tech_dept", "--person", "tech-zhao", "status", plan_id
+    )
+    site = await certflow(
+        "--as", "site", "--person", "whjt-kaowu", "confirm-summary", plan_id
+    )
+
+    assert start.status == 0, start.out
+    assert status.status == 0, status.out
+    assert plan_id in status.out
+    assert site.status == 2
+    assert site.out.strip() == t("cli.site_missing")
