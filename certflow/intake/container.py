@@ -19,7 +19,7 @@ from xml.parsers import expat
 
 from openpyxl.utils import get_column_letter
 
-from certflow.intake.extent import OdsExtent
+from certflow.intake.extent import OdsExtent, SheetExtent
 from certflow.intake.limits import IntakeLimits
 from certflow.text import HAN
 
@@ -46,6 +46,15 @@ ARRAY_MARK = b't="array"'
 ERROR_MARK = b't="e"'
 # Either of the two, in one pass over the bytes (a pass per mark costs as much).
 _TYPED_MARK = re.compile(rb't="(?:e|array)"')
+# How an xlsx sheet may place a cell far from A1: a reference past column Z
+# (``r="XFD4"``) or a row of six digits or more (``r="L1048576"``, or a row's
+# ``r="1048576"``). The cell reader makes every cell from A1 to the farthest
+# holding a value, the empty ones between included, before any cap is
+# checked: one value in XFD1048576 asks it for 17 billion cells, and it
+# aborts the process. A hit is only a hint (a real form may reach column AA),
+# which ``certflow.intake.sheetstate.xlsx_extents`` measures cell by cell;
+# a sheet holding none reaches at most 99,999 rows of 26 columns.
+FAR_MARK = re.compile(rb'r="(?:[A-Z]{2,}[0-9]|[A-Z]*[0-9]{6})')
 # Marks may straddle two reads: this much of the previous read is looked at
 # again (a mark with long namespace prefixes included).
 _SEAM = 64
@@ -77,11 +86,13 @@ class Marks:
 
     ``hidden`` hold ``HIDDEN_MARK`` (a hidden row, perhaps); ``uncalculated``
     match ``UNCALCULATED_MARK`` or hold ``ARRAY_MARK`` (a formula without its
-    result, perhaps); ``errors`` hold ``ERROR_MARK`` (a formula error). Only
-    these need reading again, so a plain sheet is inflated once.
+    result, perhaps); ``errors`` hold ``ERROR_MARK`` (a formula error);
+    ``far`` match ``FAR_MARK`` (a cell far from A1, perhaps). Only these need
+    reading again, so a plain sheet is inflated once.
     """
 
     hidden: set[str] = field(default_factory=set)
+    far: set[str] = field(default_factory=set)
     uncalculated: set[str] = field(default_factory=set)
     errors: set[str] = field(default_factory=set)
 
@@ -237,28 +248,41 @@ class _Extent:
             self.walk.feed(chunk, final=final)
         except expat.ExpatError:
             return Refusal("damaged", {})
-        limits, walk = self.limits, self.walk
-        if walk.tallest is not None and walk.tallest.rows > limits.max_sheet_rows:
-            return Refusal("too_many_rows", {"limit": limits.max_rows})
-        largest = walk.largest
-        if largest is not None and walk.cells > limits.max_cells:
-            letter = get_column_letter(min(largest.columns, _MAX_COLUMNS))
-            fields = {
-                "sheet": largest.name,
-                "rows": largest.rows,
-                "row": largest.widest_row,
-                "column": letter,
-                "cells": walk.cells,
-                "limit": limits.max_cells,
-            }
-            return Refusal("sheet_too_large", fields)
-        return None
+        walk = self.walk
+        return extent_refusal(walk.tallest, walk.largest, walk.cells, self.limits)
+
+
+def extent_refusal(
+    tallest: SheetExtent | None,
+    largest: SheetExtent | None,
+    cells: int,
+    limits: IntakeLimits,
+) -> Refusal | None:
+    """Why sheets reaching so far are refused, if they are: the ``tallest``
+    past the row cap, or the ``cells`` of them all (``largest`` the sheet of
+    the most) past ``max_cells``."""
+    if tallest is not None and tallest.rows > limits.max_sheet_rows:
+        return Refusal("too_many_rows", {"limit": limits.max_rows})
+    if largest is not None and cells > limits.max_cells:
+        letter = get_column_letter(min(largest.columns, _MAX_COLUMNS))
+        fields = {
+            "sheet": largest.name,
+            "rows": largest.rows,
+            "row": largest.widest_row,
+            "column": letter,
+            "cells": cells,
+            "limit": limits.max_cells,
+        }
+        return Refusal("sheet_too_large", fields)
+    return None
 
 
 def _note_marks(name: str, piece: bytes, marks: Marks) -> None:
     """Note the member ``name`` in ``marks`` for each mark ``piece`` holds."""
     if HIDDEN_MARK in piece:
         marks.hidden.add(name)
+    if name not in marks.far and FAR_MARK.search(piece):
+        marks.far.add(name)
     if name not in marks.uncalculated and UNCALCULATED_MARK.search(piece):
         marks.uncalculated.add(name)
     if (

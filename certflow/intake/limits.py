@@ -34,7 +34,8 @@ class IntakeLimits(Model):
     rows and columns an office suite saves past the table, holding nothing,
     count for nothing. The largest real upload, 20,000 candidates on some 15
     columns, reaches 300,000; a 40-row form reaching the last column
-    (16,384) 655,360.
+    (16,384) 655,360. An xlsx sheet is held to it too when a cell may stand
+    far from A1 (``certflow.intake.sheetstate.xlsx_extents``).
     """
 
     max_bytes: int = Field(default=20 * MIB, gt=0)

@@ -54,6 +54,7 @@ from xml.etree.ElementTree import Element, ParseError, iterparse
 from openpyxl.utils import column_index_from_string
 
 from certflow.intake.container import CompoundFile, Format, Marks
+from certflow.intake.extent import SheetExtent
 from certflow.intake.limits import IntakeLimits
 
 # A merged range, 0-based and inclusive: first row, first column, last row,
@@ -300,6 +301,59 @@ def sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
         for sheet, member in found.items()
         if member is not None
     }
+
+
+def xlsx_extents(data: bytes, far: set[str], last_row: int) -> list[SheetExtent]:
+    """How far the sheets of an xlsx stored in the members ``far`` reach:
+    for each, the last row and the farthest column holding a cell that keeps
+    something (any cell but an empty ``<c .../>``), as the cell reader fills
+    in from A1. Read before the cell reader sees the file, and only for the
+    members where a cell may stand far from A1 (``container.FAR_MARK``). A
+    sheet is walked no further than its first such cell past ``last_row``:
+    it is too tall already.
+    """
+    found: list[SheetExtent] = []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for name, path in sheet_parts(archive).items():
+            if path not in far:
+                continue
+            extent = SheetExtent(name)
+            prefix = _SHEET_DATA.search(xml := archive.read(path))
+            pattern = _patterns((prefix.group(1) or b"") if prefix else b"")
+            row, column = 0, -1
+            for tag in pattern["row_or_cell"].finditer(xml):
+                attributes = tag.group(2)
+                if tag.group(1) == b"row":
+                    stated = _ROW_NUMBER.search(attributes)
+                    row, column = int(stated.group(1)) if stated else row + 1, -1
+                    continue
+                where = _FAR_REFERENCE.search(attributes)
+                if where is None:
+                    column += 1
+                else:
+                    row, column = int(where.group(2)), _column_number(where.group(1))
+                if attributes.endswith(b"/"):
+                    continue  # an empty cell: a style, nothing the reader makes
+                extent.rows = max(extent.rows, row)
+                if column + 1 > extent.columns:
+                    extent.columns, extent.widest_row = column + 1, row
+                if row > last_row:
+                    break
+            found.append(extent)
+    return found
+
+
+# A cell's reference, its letters however many: the cell reader does not
+# stop at the last column an office suite has.
+_FAR_REFERENCE = re.compile(rb'\br="([A-Z]{1,12})([0-9]{1,18})"')
+
+
+def _column_number(letters: bytes) -> int:
+    """The 0-based column of ``letters`` (``XFD`` -> 16383), past XFD too."""
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - ord("A") + 1
+    return number - 1
 
 
 def _xlsx_state(

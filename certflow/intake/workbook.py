@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -19,7 +20,14 @@ import python_calamine
 
 from certflow.i18n import t
 from certflow.intake.cells import CellValue
-from certflow.intake.container import Format, Marks, Refusal, decode_text, sniff
+from certflow.intake.container import (
+    Format,
+    Marks,
+    Refusal,
+    decode_text,
+    extent_refusal,
+    sniff,
+)
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.sheetstate import (
     Cell,
@@ -28,6 +36,7 @@ from certflow.intake.sheetstate import (
     TooManyUnreadCells,
     XlsxFormulas,
     sheet_state,
+    xlsx_extents,
 )
 
 
@@ -98,6 +107,10 @@ def _read_spreadsheet(
 ) -> Workbook | Refusal:
     """Read every sheet; ``marks`` names the zip members worth reading again."""
     cap = limits.max_sheet_rows
+    if kind is Format.XLSX and marks.far:
+        refused = _far_cells(data, marks, limits)
+        if refused is not None:
+            return refused
     try:
         book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
         read = []
@@ -145,6 +158,20 @@ def _read_spreadsheet(
         for name, rows, visible, merged in read
     ]
     return Workbook(kind, sheets)
+
+
+def _far_cells(data: bytes, marks: Marks, limits: IntakeLimits) -> Refusal | None:
+    """Why an xlsx whose cells reach too far is refused, before the cell
+    reader fills in every cell from A1 to the farthest (``FAR_MARK``): as an
+    ods's are (``container.extent_refusal``)."""
+    try:
+        extents = xlsx_extents(data, marks.far, limits.max_sheet_rows)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+        return None  # the cell reader says what is wrong with it
+    tallest = max(extents, key=lambda sheet: sheet.rows, default=None)
+    largest = max(extents, key=lambda sheet: sheet.cells, default=None)
+    cells = sum(sheet.cells for sheet in extents)
+    return extent_refusal(tallest, largest, cells, limits)
 
 
 def _formula_cells(

@@ -1,0 +1,133 @@
+"""An xlsx with a value far from its table is refused before it is read.
+
+Regression: the cell reader (python-calamine) makes every cell of an xlsx
+sheet from A1 to the farthest cell holding a value, the empty ones between
+included, before certflow's caps apply. A 7 KB summary with one value in
+XFD1048576 asked it for 17 billion cells (512 GiB): the allocation failed and
+Rust aborted the whole process, the worker and the stack with it, and the
+upload's retry did it again. One value in L1048576 made it hold 400 MB
+before the row cap refused the file. The sheet is now measured in its XML
+when a cell may stand far from A1 (past column Z, or in a row of six
+digits), and refused as an ods is (``too_many_rows``, ``sheet_too_large``)
+before the cell reader opens the file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from certflow.intake import IntakeLimits, read_score_summary
+from certflow.intake.workbook import Workbook, open_workbook
+from certflow.models import PlanInfo
+from tests.intake.conftest import REPO, SAMPLES, sheet_file, with_sheet_xml
+from tests.intake.test_ods_extent import _cell_reader_opened
+
+SAMPLE = SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx"
+
+
+def _with_cell(data: bytes, row: int, reference: str) -> bytes:
+    """``data`` with one text cell at ``reference``, in a row of its own."""
+    cell = f'<c r="{reference}" t="inlineStr"><is><t>x</t></is></c>'
+    return with_sheet_xml(
+        data,
+        lambda xml: xml.replace(
+            "</sheetData>", f'<row r="{row}">{cell}</row></sheetData>'
+        ),
+    )
+
+
+def _summary(tmp_path: Path) -> bytes:
+    return sheet_file(
+        tmp_path / "summary.xlsx",
+        [["序号", "姓名", "证件号码", "准考证号", "理论成绩", "实操成绩"]],
+    )
+
+
+def test_one_value_in_the_last_cell_of_the_sheet_does_not_end_the_process(
+    tmp_path: Path,
+) -> None:
+    """Read in a process of its own: without the check, the reader aborts it."""
+    data = _with_cell(_summary(tmp_path), 1048576, "XFD1048576")
+    path = tmp_path / "far.xlsx"
+    path.write_bytes(data)
+    script = (
+        "import sys\n"
+        "from certflow.intake import IntakeLimits\n"
+        "from certflow.intake.workbook import open_workbook\n"
+        "opened = open_workbook(open(sys.argv[1], 'rb').read(), IntakeLimits())\n"
+        "print(getattr(opened, 'code', 'read'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "too_many_rows"
+
+
+def test_a_value_far_below_the_table_is_refused_unread(tmp_path: Path) -> None:
+    data = _with_cell(_summary(tmp_path), 1048576, "L1048576")
+
+    opened = _cell_reader_opened(lambda: open_workbook(data, IntakeLimits()))
+    refused = open_workbook(data, IntakeLimits())
+
+    assert opened == 0
+    assert not isinstance(refused, Workbook) and refused.code == "too_many_rows"
+
+
+def test_a_value_far_right_over_many_rows_is_refused_unread(
+    tmp_path: Path, plan: PlanInfo
+) -> None:
+    """A value in XFD100: 1.6 million cells from A1, as an ods is refused."""
+    data = _with_cell(_summary(tmp_path), 100, "XFD100")
+    reading = None
+
+    def read() -> None:
+        nonlocal reading
+        reading = read_score_summary(data, plan)
+
+    assert _cell_reader_opened(read) == 0
+    assert reading is not None and not reading.accepted
+    [refused] = reading.problems
+    assert refused.code == "sheet_too_large"
+    shown = refused.render()
+    for said in ("工作表“Sheet”", "第 100 行", "XFD 列", "1638400"):
+        assert said in shown
+
+
+def test_a_stray_value_beside_a_form_is_read_as_before(
+    tmp_path: Path, plan: PlanInfo
+) -> None:
+    """A value in XFD4 of the sample: 622,592 cells from A1, under the cap,
+    as a 40-row ods form reaching its last column is."""
+    data = _with_cell(SAMPLE.read_bytes(), 40, "XFD40")
+    reading = read_score_summary(data, plan)
+    assert reading.accepted, reading.problems
+    assert len(reading.rows) == 32
+
+
+def test_references_past_column_z_within_the_cap_are_read(
+    tmp_path: Path, plan: PlanInfo
+) -> None:
+    """A table moved to columns AA onwards is measured and read as usual."""
+    rows = [[None] * 26 + list(row) for row in _sample_rows()]
+    data = sheet_file(tmp_path / "moved.xlsx", rows)
+    opened = open_workbook(data, IntakeLimits())
+    assert isinstance(opened, Workbook)
+    reading = read_score_summary(data, plan)
+    assert reading.accepted, reading.problems
+    assert len(reading.rows) == 32
+
+
+def _sample_rows() -> list[list[object]]:
+    sheet = load_workbook(SAMPLE).active
+    assert sheet is not None
+    return [list(row) for row in sheet.iter_rows(values_only=True)]
