@@ -214,7 +214,14 @@ class IntakeActivities:
         if data is not None and problems:
             try:
                 annotated = intake.annotated_copy(data, problems)
-            except Exception:  # an unreadable file has no cells to annotate
+            except Exception as error:  # an unreadable file has no cells to annotate
+                # The type only: the message may repeat a cell's value.
+                log.warning(
+                    "annotated report not made plan_id=%s kind=%s error=%s",
+                    req.plan.plan_id,
+                    req.kind.value,
+                    type(error).__name__,
+                )
                 annotated = None
             if annotated is not None:
                 report = self.store.put(

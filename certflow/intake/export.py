@@ -9,6 +9,7 @@ quote, so no spreadsheet evaluates it as a formula.
 from __future__ import annotations
 
 import io
+import re
 
 from openpyxl import Workbook
 from openpyxl.comments import Comment
@@ -26,8 +27,11 @@ from certflow.intake.limits import IntakeLimits
 from certflow.intake.vocabulary import FAIL_WORD, PASS_WORD, STATUS_NAMES
 from certflow.intake.workbook import Grid, open_workbook
 from certflow.models import CandidateScore, PlanInfo, Problem
+from certflow.text import code_point
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# The control characters an xlsx cannot hold (openpyxl's ILLEGAL_CHARACTERS_RE).
+_NOT_IN_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 PROBLEM_FILL = PatternFill(
     fill_type="solid", start_color="FFFF9999", end_color="FFFF9999"
 )
@@ -53,10 +57,15 @@ PLATFORM_COLUMNS = (
 
 
 def safe_cell(value: CellValue) -> CellValue:
-    """Return ``value`` made inert: text that a spreadsheet would run gets a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        return "'" + value
-    return value
+    """Return ``value`` made inert: text that a spreadsheet would run gets a
+    quote, and a control character no xlsx may hold (a NUL, a bell, an escape:
+    what a CSV or an xls cell may carry) is written as its code point,
+    ``<U+0007>``, as staff are shown it; openpyxl refuses the whole workbook
+    for one, and a refused upload's report was lost with it."""
+    if not isinstance(value, str):
+        return value
+    text = _NOT_IN_XLSX.sub(lambda found: f"<{code_point(found.group())}>", value)
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
 def national_platform_import(plan: PlanInfo, rows: list[CandidateScore]) -> bytes:

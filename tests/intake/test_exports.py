@@ -148,3 +148,28 @@ def test_the_problem_list_masks_what_could_be_a_person_s_id_number() -> None:
         row[4] for row in book.worksheets[1].iter_rows(min_row=2, values_only=True)
     ]
     assert listed == ["黎芬4210**********6066", "2026110412001000001"]
+
+
+def test_a_control_character_in_a_cell_keeps_the_report(plan: PlanInfo) -> None:
+    """Regression: a CSV cell holding a bell or a backspace (what no xlsx may
+    hold) made openpyxl refuse the whole report, and the upload was refused
+    without it: past the first 50 problems the sender had no list at all."""
+    text = (SAMPLES / "P2026-1104-0412-成绩汇总表-gbk.csv").read_bytes().decode("gbk")
+    text = text.replace("黎芬", "黎\x07芬").replace(
+        "2026110412003", "2026110412003\x08"
+    )
+    data = text.encode("utf-8")
+    reading = read_score_summary(data, plan)
+    assert {(p.row, p.column) for p in reading.problems} >= {
+        (2, "考生姓名"),
+        (4, "准考证号"),
+    }
+
+    book = load_workbook(io.BytesIO(annotated_copy(data, reading.problems)))
+
+    copy, listing = book.worksheets
+    assert copy["B2"].value == "黎<U+0007>芬"
+    assert copy["B2"].comment is not None
+    listed = list(listing.iter_rows(min_row=2, values_only=True))
+    assert len(listed) == len(reading.problems)
+    assert any(row[4] == "2026110412003<U+0008>" for row in listed)
