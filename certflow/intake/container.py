@@ -59,6 +59,10 @@ FAR_MARK = re.compile(rb'r="(?:[A-Z]{2,}[0-9]|[A-Z]*[0-9]{6})')
 # again (a mark with long namespace prefixes included).
 _SEAM = 64
 _MAX_ZIP_MEMBERS = 5000
+# An xlsx's table of shared strings, and the end of each string's start and
+# end tag in it (``<si>``, ``</si>``, a prefix or none).
+_SHARED_STRINGS = "sharedstrings.xml"
+_STRING_TAG_END = b"si>"
 # A sheet has at most this many columns in any office suite.
 _MAX_COLUMNS = 16384
 
@@ -171,7 +175,7 @@ def _sniff_zip(data: bytes, limits: IntakeLimits, marks: Marks) -> Format | Refu
     # stops at the declared size and the CRC check exposes the lie. An ods's
     # sheets are measured on the way, before the cell reader makes a cell.
     extent = _Extent(limits) if kind is Format.ODS else None
-    return _verify_members(archive, members, marks, extent) or kind
+    return _verify_members(archive, members, marks, extent, limits) or kind
 
 
 def _zip_kind(archive: zipfile.ZipFile, names: set[str]) -> Format | Refusal:
@@ -209,11 +213,15 @@ def _verify_members(
     members: list[zipfile.ZipInfo],
     marks: Marks,
     extent: _Extent | None,
+    limits: IntakeLimits,
 ) -> Refusal | None:
     overlap = _SEAM
     for member in members:
         name = member.filename
         measure = extent if extent is not None and name == "content.xml" else None
+        # An xlsx's shared strings are all held by the cell reader, whichever
+        # cells use them: ``max_cells`` of them at most (see ``IntakeLimits``).
+        strings = 0 if name.lower().endswith(_SHARED_STRINGS) else None
         try:
             with archive.open(member) as stream:
                 tail = b""
@@ -224,6 +232,13 @@ def _verify_members(
                     tail = chunk[-overlap:]
                     if measure is not None and (refused := measure.feed(chunk)):
                         return refused
+                    if strings is not None:
+                        # Each string's start and end tag: ``<si>``, ``</si>``.
+                        strings += chunk.count(_STRING_TAG_END)
+                        if strings // 2 > limits.max_cells:
+                            return Refusal(
+                                "too_many_strings", {"limit": limits.max_cells}
+                            )
             if measure is not None and (refused := measure.feed(b"", final=True)):
                 return refused
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError):

@@ -36,6 +36,8 @@ class IntakeLimits(Model):
     columns, reaches 300,000; a 40-row form reaching the last column
     (16,384) 655,360. An xlsx sheet is held to it too when a cell may stand
     far from A1 (``certflow.intake.sheetstate.xlsx_extents``).
+    An xlsx's table of shared strings may hold as many strings: the cell
+    reader holds each, whether a cell uses it or not.
     """
 
     max_bytes: int = Field(default=20 * MIB, gt=0)

@@ -297,3 +297,54 @@ def test_an_ods_matrix_formula_over_a_whole_sheet_is_refused(plan: PlanInfo) -> 
 
     assert codes == ["too_many_unread_cells"]
     assert peak < 40 * MIB
+
+
+def _with_shared_strings(data: bytes, count: int) -> bytes:
+    """The xlsx ``data`` with a shared-strings table of ``count`` strings that
+    no cell uses (openpyxl writes its text inline)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    strings = "".join(f"<si><t>{n:x}</t></si>" for n in range(count))
+    table = (
+        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f"{strings}</sst>"
+    )
+    kind = (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+    )
+    relationship = (
+        '<Relationship Id="rIdStrings" Target="sharedStrings.xml" Type="http://'
+        'schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"/>'
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "[Content_Types].xml":
+                override = (
+                    f'<Override PartName="/xl/sharedStrings.xml" ContentType="{kind}"/>'
+                )
+                content = content.replace(b"</Types>", override.encode() + b"</Types>")
+            if item.filename == "xl/_rels/workbook.xml.rels":
+                content = content.replace(
+                    b"</Relationships>", relationship.encode() + b"</Relationships>"
+                )
+            target.writestr(item, content)
+        target.writestr("xl/sharedStrings.xml", table)
+    return out.getvalue()
+
+
+def test_a_shared_strings_table_past_the_cell_cap_is_refused_unread(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    """Regression: the cell reader holds every shared string, used or not: an
+    11 MB xlsx of 9 million one-letter strings was accepted holding 570 MB,
+    and the worker kept 290 MB of it afterwards. A table of more strings than
+    ``max_cells`` is refused while it is inflated."""
+    data = sheet_file(tmp_path / "sheet.xlsx", [["姓名", "准考证号", "实操成绩"]])
+    limits = IntakeLimits(max_cells=1000)
+
+    assert _codes(_with_shared_strings(data, 1001), plan, limits) == [
+        "too_many_strings"
+    ]
+    assert _codes(_with_shared_strings(data, 1000), plan, limits) == ["missing_columns"]
+    assert read_score_summary(SUMMARY, plan, limits=limits).accepted
