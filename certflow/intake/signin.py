@@ -31,7 +31,7 @@ from certflow.intake.layout import SYNONYMS, Column
 from certflow.intake.limits import IntakeLimits
 from certflow.models import Model, PlanInfo, Problem
 from certflow.privacy import mask_id_numbers_in, mask_name
-from certflow.text import normalise_name
+from certflow.text import code_points, is_hidden, normalise_name
 
 # How a signature or sign-in time cell says that nobody signed (see
 # docs/intake-templates.md, "Sign-in sheet templates"). Brackets around a mark
@@ -298,6 +298,19 @@ def _name(
         problems.append(
             problem(
                 "bad_name", sheet=sheet, row=row, column=header, value=mask_name(name)
+            )
+        )
+    elif hidden := [ch for ch in name if is_hidden(ch)]:
+        # A direction override, a zero-width joiner, an escape: the name
+        # looks like another, and would be compared and kept so.
+        problems.append(
+            problem(
+                "name_hidden_characters",
+                sheet=sheet,
+                row=row,
+                column=header,
+                value=mask_name(name),
+                chars=code_points(hidden),
             )
         )
     return name

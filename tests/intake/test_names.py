@@ -106,3 +106,35 @@ def test_every_candidates_name_is_checked_against_the_certificate_font() -> None
         (3, "unprintable_name", "考生姓名"),
         (7, "unprintable_name", "考生姓名"),
     ]
+
+
+def test_hidden_characters_in_sign_in_names_are_refused_naming_them() -> None:
+    """Regression: a sign-in sheet's name holding a direction override, a
+    zero-width joiner or an escape (the summary refuses them) was accepted
+    and kept so, looking like the summary's name while differing from it."""
+    from certflow.intake import read_candidate_sign_in, read_evaluator_sign_in
+
+    plan = sample_plan(date(2026, 11, 4))
+    candidates = read_candidate_sign_in(
+        (
+            "姓名,准考证号,签名\r\n"
+            "黎\u202e芬,2026110412001,已签\r\n"
+            "胡\x1b俊霞,2026110412002,已签\r\n"
+            "夏\u200d宇玲,2026110412003,已签\r\n"
+            "陈思彬,2026110412004,已签\r\n"
+        ).encode(),
+        plan,
+    )
+    assert [(p.code, p.row, p.value) for p in candidates.problems] == [
+        ("name_hidden_characters", 2, "黎*"),
+        ("name_hidden_characters", 3, "胡**"),
+        ("name_hidden_characters", 4, "夏**"),
+    ]
+    assert "U+202E" in candidates.problems[0].render()
+    assert "U+001B" in candidates.problems[1].render()
+    evaluators = read_evaluator_sign_in(
+        "姓名,工号,签名\r\n周\u2066建国,ZCX-E-0107,已签\r\n".encode(), plan
+    )
+    assert [(p.code, p.row) for p in evaluators.problems] == [
+        ("name_hidden_characters", 2)
+    ]
