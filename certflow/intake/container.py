@@ -9,6 +9,7 @@ here, before any spreadsheet parser sees the bytes.
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import struct
@@ -324,13 +325,40 @@ def _sniff_text(data: bytes) -> Format | Refusal:
         return Format.CSV
     # Some tools pad a file with NUL bytes at its end; they hold nothing.
     head = data.rstrip(b"\x00")[:4096]
-    if b"\x00" in head:
+    if b"\x00" in head and not _text_with_stray_nuls(head):
         return Refusal("unsupported_format", {})
     if head.lstrip().lower().startswith((b"<", b"\xef\xbb\xbf<")):
         return Refusal("xml_or_html", {})
     if head.startswith(b"%PDF"):
         return Refusal("unsupported_format", {})
     return Format.CSV
+
+
+def _text_with_stray_nuls(head: bytes) -> bool:
+    """Whether ``head``, holding NUL bytes, is text all the same: a few NUL
+    bytes (a cell a tool or a broken copy left one in) among lines that read
+    as UTF-8 or GBK, with no other control byte than tabs and line ends.
+
+    Read as a CSV, such a file has the cell holding a NUL named by its row and
+    column, as one past the first 4 KB always was; called an unknown format,
+    the sender was told to upload a CSV, which it was. A binary file holds
+    NUL bytes by the hundred, or bytes neither encoding reads.
+    """
+    if head.count(b"\x00") * _MOST_NULS > len(head):
+        return False
+    text = head.replace(b"\x00", b"")
+    for codec in ("utf-8", "gb18030"):
+        try:
+            # The head may end inside a character: only what follows is unread.
+            codecs.getincrementaldecoder(codec)().decode(text, final=False)
+        except UnicodeDecodeError:
+            continue
+        return True
+    return False
+
+
+# At most one byte in this many of a text's head may be NUL.
+_MOST_NULS = 100
 
 
 def decode_text(data: bytes) -> str | Refusal:

@@ -262,6 +262,25 @@ def test_nul_bytes_at_the_end_are_ignored(padding: int) -> None:
     assert reading.rows == expected.rows
 
 
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
+def test_a_nul_byte_in_a_cell_is_named_where_it_is(encoding: str) -> None:
+    """Regression: a NUL byte in a cell of the first 4 KB made the file "an
+    unrecognised format, upload a CSV", though it was one, while one further
+    down was named by its row and column. Either is now named where it is."""
+    near = TEXT.replace("黎芬", "黎\x00芬", 1)
+    far = TEXT.replace("任强", "任\x00强", 1)
+
+    for text, row in ((near, 2), (far, 33)):
+        assert _codes(text.encode(encoding)) == [("bad_name", row)]
+
+
+def test_a_binary_file_with_nul_bytes_is_still_no_csv() -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+    assert _codes(png) == [("unsupported_format", None)]
+    utf16 = TEXT.encode("utf-16-le")  # no byte order mark: half its bytes NUL
+    assert _codes(utf16) == [("unsupported_format", None)]
+
+
 def test_a_file_of_nul_bytes_only_is_empty() -> None:
     assert _codes(b"\x00" * 10) == [("empty_file", None)]
 
