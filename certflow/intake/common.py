@@ -42,7 +42,7 @@ from certflow.intake.workbook import Grid, open_workbook
 from certflow.models import ExamStatus, PlanInfo, Problem
 from certflow.privacy import mask_id_number, mask_name
 from certflow.problem_list import row_ranges
-from certflow.text import halfwidth
+from certflow.text import code_points, halfwidth, is_hidden
 
 
 def problem(
@@ -753,6 +753,17 @@ def read_id(
             row=row,
             column=number_header,
             value=mask_id_number(clean_text(raw)),
+        )
+        return kind, "", [found]
+    if hidden := [ch for ch in number if is_hidden(ch)]:
+        # Said so: the number shown masked, without them, looks whole.
+        found = problem(
+            "id_hidden_characters",
+            sheet=sheet,
+            row=row,
+            column=number_header,
+            value=mask_id_number(number),
+            chars=code_points(hidden),
         )
         return kind, "", [found]
     reason = validate_id(kind.value, number, today=today)

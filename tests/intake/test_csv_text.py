@@ -426,3 +426,24 @@ def test_a_csv_is_said_to_be_read_as_csv_not_as_a_sheet() -> None:
     rows += [[label, value] for label, value in HONEST.items()]
     invoice = read_invoice_details(csv_form(rows, "gbk"))
     assert invoice.accepted and invoice.notes[0] == "已按 CSV 文件读取发票信息"
+
+
+def test_hidden_characters_in_an_id_number_are_named() -> None:
+    """Regression: an ID number holding a direction override, a NUL or a DEL
+    was refused as "should be 18 characters" with its value shown masked
+    without them: 18 characters, seemingly whole. The characters are named."""
+    text = (
+        TEXT.replace("421002200506166066", "\u202d421002200506166066", 1)
+        .replace("330106200308287009", "3301062003082870\x0009", 1)
+        .replace("421002200311115648", "42100220031111564\x7f8", 1)
+    )
+    reading = read_score_summary(text.encode("utf-8"), PLAN)
+
+    assert [(p.code, p.row, p.value) for p in reading.problems] == [
+        ("id_hidden_characters", 2, "4210**********6066"),
+        ("id_hidden_characters", 3, "3301**********7009"),
+        ("id_hidden_characters", 4, "4210**********5648"),
+    ]
+    shown = [p.render() for p in reading.problems]
+    for said, code in zip(shown, ("U+202D", "U+0000", "U+007F"), strict=True):
+        assert code in said
