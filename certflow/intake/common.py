@@ -33,6 +33,8 @@ from certflow.intake.layout import (
     Column,
     Table,
     best_partial_match,
+    best_partial_row,
+    columns_named,
     find_table,
 )
 from certflow.intake.limits import IntakeLimits
@@ -534,6 +536,9 @@ def _missing_columns(
     if not best:
         return problem("no_header", document=document)
     missing = "、".join(SYNONYMS[c][0] for c in sorted(required - best))
+    split = _header_split(sheets, best_sheet, required, best)
+    if split is not None:
+        return split
     # Another document is named only when no sheet has the uploaded one's
     # own telling columns: a summary with a score column and a 考评员签名 is
     # a summary missing a column, not a candidates' sign-in sheet. The sheet
@@ -545,6 +550,30 @@ def _missing_columns(
             return other
     return problem(
         "missing_columns", sheet=best_sheet, columns=missing, document=document
+    )
+
+
+def _header_split(
+    sheets: list[Grid], name: str | None, required: set[Column], named: set[Column]
+) -> Problem | None:
+    """A header written over two rows (成绩 merged above 理论 | 实操 | 总分):
+    the columns the header row misses are named in the row below it."""
+    grid = next((grid for grid in sheets if grid.name == name), None)
+    if grid is None:
+        return None
+    index, _ = best_partial_row(grid, required)
+    if index + 1 >= len(grid.rows):
+        return None
+    below = columns_named(grid.rows[index + 1], required - named)
+    if not below:
+        return None
+    return problem(
+        "header_two_rows",
+        sheet=grid.name,
+        row=index + 2,
+        first=index + 1,
+        second=index + 2,
+        columns="、".join(f"“{SYNONYMS[c][0]}”" for c in sorted(below)),
     )
 
 

@@ -187,12 +187,23 @@ def find_table(grid: Grid, required: set[Column]) -> Table | None:
 
 def best_partial_match(grid: Grid, wanted: set[Column]) -> set[Column]:
     """Return the most of ``wanted`` that any one row of the sheet names."""
+    return best_partial_row(grid, wanted)[1]
+
+
+def best_partial_row(grid: Grid, wanted: set[Column]) -> tuple[int, set[Column]]:
+    """The first row (0-based) naming the most of ``wanted``, and those."""
     best: set[Column] = set()
-    for row in grid.rows[:HEADER_SEARCH_ROWS]:
-        found = {_LOOKUP[k] for k in map(header_key, row) if k in _LOOKUP} & wanted
+    where = 0
+    for index, row in enumerate(grid.rows[:HEADER_SEARCH_ROWS]):
+        found = columns_named(row, wanted)
         if len(found) > len(best):
-            best = found
-    return best
+            best, where = found, index
+    return where, best
+
+
+def columns_named(row: list[CellValue], wanted: set[Column]) -> set[Column]:
+    """The columns of ``wanted`` whose header a cell of ``row`` writes."""
+    return {_LOOKUP[k] for k in map(header_key, row) if k in _LOOKUP} & wanted
 
 
 def _collect_rows(grid: Grid, table: Table) -> None:

@@ -200,3 +200,35 @@ def test_a_merged_name_says_merged_cell_not_empty(
         ("merged_cell", 5, "姓名")
     ]
     assert "合并单元格 B4:B5" in reading.problems[0].message
+
+
+def test_a_header_over_two_rows_is_said_so(plan: PlanInfo, tmp_path: Path) -> None:
+    """Regression: a header written over two rows (成绩 merged above 理论 |
+    实操 | 总分, the other headers merged down) was refused as missing the
+    score columns, though the sender sees them; the refusal now says the
+    header is on two rows, naming the row and the columns below."""
+    book = _book()
+    sheet = book["成绩汇总"]
+    sheet.insert_rows(4)
+    for column, below in (("G", "理论"), ("H", "实操"), ("I", "总分")):
+        sheet[f"{column}4"] = below
+    sheet["G3"], sheet["H3"], sheet["I3"] = "成绩", None, None
+    sheet.merge_cells("G3:I3")
+    for column in "ABCDEFJKL":
+        sheet.merge_cells(f"{column}3:{column}4")
+
+    reading = read_score_summary(_bytes(book, tmp_path / "two.xlsx"), plan)
+
+    [refused] = reading.problems
+    assert (refused.code, refused.sheet, refused.row) == (
+        "header_two_rows",
+        "成绩汇总",
+        4,
+    )
+    shown = refused.render()
+    for said in ("第 3 行是表头", "“实操成绩”、“理论成绩”", "第 4 行"):
+        assert said in shown
+    one_missing = _book()
+    one_missing["成绩汇总"]["H3"] = "备用"
+    reading = read_score_summary(_bytes(one_missing, tmp_path / "one.xlsx"), plan)
+    assert [p.code for p in reading.problems] == ["missing_columns"]
