@@ -33,6 +33,7 @@ _REFUSALS = {
     "too_many_rows": "attachment_too_large",
     "sheet_too_large": "attachment_too_large",
     "too_many_strings": "attachment_too_large",
+    "too_many_cells": "attachment_too_large",
     "zip_ratio": "attachment_too_large",
     "zip_too_large": "attachment_too_large",
     "zip_too_many_members": "attachment_too_large",

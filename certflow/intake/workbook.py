@@ -17,6 +17,7 @@ from functools import cache
 from typing import cast
 
 import python_calamine
+from openpyxl.utils import get_column_letter
 
 from certflow.i18n import t
 from certflow.intake.cells import CellValue
@@ -102,6 +103,10 @@ def open_workbook(
     return _read_spreadsheet(data, kind, limits, marks)
 
 
+# A sheet has at most this many columns in any office suite.
+_MAX_COLUMNS = 16384
+
+
 def _read_spreadsheet(
     data: bytes, kind: Format, limits: IntakeLimits, marks: Marks
 ) -> Workbook | Refusal:
@@ -114,10 +119,28 @@ def _read_spreadsheet(
     try:
         book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
         read = []
+        cells = 0
         for meta in book.sheets_metadata:
             sheet = book.get_sheet_by_name(meta.name)
             if sheet.total_height > cap:
                 return Refusal("too_many_rows", {"limit": limits.max_rows})
+            # Checked before the cells are made Python values, which costs
+            # ten times the reader's own: a sheet dense with cells no header
+            # names (a few MB of them, placed by their order) is as large as
+            # one reaching far, and held the worker at 2 GB.
+            # (The reader's height and width are its last row's and column's
+            # 0-based index: the sample's A1:L38 is 37 by 11.)
+            tall, wide = sheet.total_height + 1, sheet.total_width + 1
+            cells += tall * wide
+            if cells > limits.max_cells:
+                fields = {
+                    "sheet": meta.name,
+                    "rows": tall,
+                    "column": get_column_letter(min(wide, _MAX_COLUMNS)),
+                    "cells": cells,
+                    "limit": limits.max_cells,
+                }
+                return Refusal("too_many_cells", fields)
             rows = cast(list[list[CellValue]], sheet.to_python(skip_empty_area=False))
             merged = [(a, b, c, d) for (a, b), (c, d) in sheet.merged_cell_ranges or []]
             visible = meta.visible is python_calamine.SheetVisibleEnum.Visible

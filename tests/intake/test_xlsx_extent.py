@@ -131,3 +131,28 @@ def _sample_rows() -> list[list[object]]:
     sheet = load_workbook(SAMPLE).active
     assert sheet is not None
     return [list(row) for row in sheet.iter_rows(values_only=True)]
+
+
+def test_cells_placed_by_their_order_count_against_the_cap(
+    tmp_path: Path, plan: PlanInfo
+) -> None:
+    """Regression: cells without a reference (placed by their order, as the
+    format allows) are no far reference to notice, and a 9.8 MB xlsx of
+    4.7 million of them was made Python values, then copied cell by cell into
+    the refusal's report: the worker held 2 GB and the upload timed out
+    after minutes. The cells the reader made are counted before they become
+    Python values, against ``max_cells`` as an ods's are."""
+    limits = IntakeLimits(max_cells=1000)
+    row = "<row>" + "<c><v>7</v></c>" * 30 + "</row>"
+    data = with_sheet_xml(
+        _summary(tmp_path),
+        lambda xml: xml.replace("</sheetData>", row * 50 + "</sheetData>"),
+    )
+
+    reading = read_score_summary(data, plan, limits=limits)
+
+    [refused] = reading.problems
+    assert refused.code == "too_many_cells"
+    for said in ("工作表“Sheet”", "51 行", "AD 列", "1530 个单元格", "上限 1000 个"):
+        assert said in refused.render()
+    assert read_score_summary(SAMPLE.read_bytes(), plan, limits=limits).accepted
