@@ -64,8 +64,14 @@ def safe_cell(value: CellValue) -> CellValue:
     for one, and a refused upload's report was lost with it."""
     if not isinstance(value, str):
         return value
-    text = _NOT_IN_XLSX.sub(lambda found: f"<{code_point(found.group())}>", value)
+    text = xlsx_text(value)
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def xlsx_text(text: str) -> str:
+    """``text`` with each control character no xlsx may hold written as its
+    code point (``<U+0007>``)."""
+    return _NOT_IN_XLSX.sub(lambda found: f"<{code_point(found.group())}>", text)
 
 
 def national_platform_import(plan: PlanInfo, rows: list[CandidateScore]) -> bytes:
@@ -224,7 +230,9 @@ def _mark_problems(target: Worksheet, grid: Grid, problems: list[Problem]) -> No
     for (row_number, column), messages in notes.items():
         cell = target.cell(row=row_number, column=column)
         cell.fill = PROBLEM_FILL
-        cell.comment = Comment("\n".join(messages), "certflow")
+        # A reason may repeat a character no xlsx may hold, and openpyxl
+        # writes a comment unchecked: the report would not open.
+        cell.comment = Comment(xlsx_text("\n".join(messages)), "certflow")
 
 
 def _letter_position(column: str | None) -> int:
