@@ -325,6 +325,9 @@ HOLDS_BEFORE_ISSUED = "holds-before-issued"
 BLOCKED_ROWS_NAMED = "issuance-blocked-rows-named"
 # Patch id: an issue_again blocked as before mails the tech dept no notice
 # again (they asked, and are answered); before, each one mailed it anew.
+# Asked as itself first (the release that brought it recorded it so), then,
+# where that stays no for the run (a case from before it replayed), case by
+# case (see _patched_case), so a plan upgraded after such a case mails once.
 BLOCKED_TOLD_ONCE = "issuance-blocked-told-once"
 # Patch id: a correction is approved only if its candidate, passing after it,
 # has a name the certificate font prints; checked under the plan's lock.
@@ -1276,7 +1279,10 @@ class ExamPlanWorkflow:
         told = (
             state.is_open(Duty.ISSUANCE_REPAIR.value)
             and (state.issuance_blocked, state.issuance_blocked_rows) == (cause, rows)
-            and workflow.patched(BLOCKED_TOLD_ONCE)
+            and (
+                workflow.patched(BLOCKED_TOLD_ONCE)
+                or self._patched_case(BLOCKED_TOLD_ONCE)
+            )
         )
         deadline = await self._repair_deadline()
         state.issuance_blocked = cause

@@ -4,11 +4,13 @@ the general manager as any duty with a deadline, until issued again."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio import workflow
 
 from activities.calendar import CalendarActivities
 from certflow.actions import SimpleAction
@@ -17,8 +19,9 @@ from certflow.models import Stage
 from certflow.plan import Duty
 from certflow.timeutil import end_of_day
 from starter.smtp_sink import body_text
-from tests.support import TECH, PlanDriver, mails_of
+from tests.support import TECH, PlanDriver, mails_of, own_worker
 from workflows import ExamPlanWorkflow
+from workflows.exam_plan import BLOCKED_TOLD_ONCE
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
 wf = ExamPlanWorkflow
@@ -81,3 +84,51 @@ async def test_a_held_up_issuance_is_reminded_and_escalated_until_issued_again(
         and m["X-Certflow-Template"] == "alarm_overdue_repeat"
     ]
     assert repeated == []
+
+
+async def test_a_plan_blocked_again_before_the_upgrade_is_not_told_again_after_it(
+    make_driver: Any,
+    resources: Any,
+    sink_messages: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Upgrade trial: a plan whose issue-again the release before answered
+    blocked as before (mailing the tech dept again, as it did each time) was
+    taken over by this release, and every later issue-again blocked as
+    before mailed the notice anew: the patch, decided no on replaying that
+    issue-again, stayed no for the rest of the run. The release before is
+    this code with the patch answering no and recording nothing; a worker
+    with no cache replays each task, as one does after a deploy."""
+    real = workflow.patched
+
+    def before_the_patch(patch_id: str) -> bool:
+        return False if patch_id.startswith(BLOCKED_TOLD_ONCE) else real(patch_id)
+
+    driver: PlanDriver = await make_driver()
+    plan_id = driver.plan.plan_id
+    async with own_worker(driver, resources, max_cached_workflows=0):
+        monkeypatch.setattr(workflow, "patched", before_the_patch)
+        await driver.approve_with_the_font(
+            sink_messages, tmp_path / "gone.ttc", monkeypatch
+        )
+        await driver.wait_for(lambda s: s.issuance_blocked is not None)
+        again = await driver.h.execute_update(wf.issue_again, SimpleAction(actor=TECH))
+        assert not again.accepted
+        assert (
+            len(await mails_of(sink_messages, plan_id, "issuance_blocked", count=2))
+            == 2
+        )
+
+        # This release takes the plan over: blocked as before, no mail.
+        monkeypatch.setattr(workflow, "patched", real)
+        for _ in range(2):
+            again = await driver.h.execute_update(
+                wf.issue_again, SimpleAction(actor=TECH)
+            )
+            assert not again.accepted
+        await asyncio.sleep(1)
+        assert (
+            len(await mails_of(sink_messages, plan_id, "issuance_blocked", count=2))
+            == 2
+        )

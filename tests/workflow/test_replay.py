@@ -43,7 +43,16 @@ its joint payment held as it came to await approval, freed by it, then
 cancelled; ``exam-plan-held-by-partner-cancelled`` such a plan cancelled while
 held. All three were recorded by the release before such a plan owed nobody
 its gathering (patches ``gathering-owed-once-payment-frees`` and
-``cancel-tells-who-gathers``). A code change
+``cancel-tells-who-gathers``). ``exam-plan-blocked-again-across-upgrade`` is
+a plan of the upgrade trial whose issuance (its signing key missing) the
+release before blocked and whose ``issue-again`` it answered blocked again,
+mailing the tech dept each time, then taken over by the next release, whose
+``issue-again`` blocked as before mailed again (patch
+``issuance-blocked-told-once``, asked once per run, said no on replay).
+``exam-plan-blocked-again-told-once`` is a plan whose ``issue-again``
+blocked as before was answered without a mail by the release that brought
+that patch, which recorded it under its own id: the patch is asked so first,
+then case by case. A code change
 that would break the plans already running in production fails here first; when
 a change is meant to alter histories, it needs a patch (``workflow.patched``),
 not a new recording.
