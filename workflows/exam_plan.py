@@ -509,6 +509,8 @@ CANCEL_TELLS_WHO_GATHERS = "cancel-tells-who-gathers"
 # carried every text whole: a few reasons of tens of thousands of characters
 # made the state larger than the server takes (2 MB), and the plan stopped.
 BOUNDED_CARRY = "bounded-carry"
+# Patch ids of this group are asked case by case (see _patched_case): a plan
+# upgraded after a case from before them replayed takes them from its next.
 # Patch id: the plan keeps when each duty's last overdue notice fell due
 # (``Obligation.escalated_at``), and the next repeats no sooner than
 # ``overdue_repeat`` after it. Before, repeats kept to the deadline's rhythm
@@ -953,14 +955,14 @@ class ExamPlanWorkflow:
                 "calendar year missing",
                 extra={"plan_id": state.info.plan_id, "years": years},
             )
-            if not (told and workflow.patched(CALENDAR_MISSING_TOLD_ONCE)):
+            if not (told and self._patched_case(CALENDAR_MISSING_TOLD_ONCE)):
                 await self._notify("calendar_missing", [Role.ADMIN], years=years)
             # Wait for the administrator's load, and look again once a day in
             # case the signal was missed while the worker was down.
             await self._wait_until(
                 lambda: self._calendar_reloaded, limit=timedelta(days=1)
             )
-            if workflow.patched(PUBLICITY_AFTER_CALENDAR_LOAD):
+            if self._patched_case(PUBLICITY_AFTER_CALENDAR_LOAD):
                 anchor = max(anchor, workflow.now())
 
     async def _run_publicity(self) -> None:
@@ -1671,7 +1673,7 @@ class ExamPlanWorkflow:
             if alarm.kind is AlarmKind.NUDGE:
                 await self._send_nudge(alarm)
                 continue
-            if alarm.kind is not AlarmKind.REMINDER and workflow.patched(
+            if alarm.kind is not AlarmKind.REMINDER and self._patched_case(
                 OVERDUE_REPEATS_SPACED
             ):
                 alarm.obligation.escalated_at = now

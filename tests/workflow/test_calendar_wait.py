@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
@@ -23,8 +24,9 @@ from certflow.calendar import load_schedule_file
 from certflow.i18n import t
 from certflow.models import Stage
 from tests.conftest import TEST_2027
-from tests.support import PlanDriver, correction_request
+from tests.support import PlanDriver, correction_request, own_worker
 from workflows import ExamPlanWorkflow
+from workflows.exam_plan import CALENDAR_MISSING_TOLD_ONCE
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -128,14 +130,67 @@ async def test_the_admins_are_told_of_a_missing_year_once_not_every_day(
     await driver.skip(1)
     await driver.wait_for(lambda s: s.publicity is not None)
 
+    missing = await _admins_told(driver)
+    assert len(missing) == 1, len(missing)
+    assert missing[0]["roles"] == ["admin"]
+
+
+async def _admins_told(driver: PlanDriver) -> list[dict[str, Any]]:
+    """The plan's notices of a missing year, as its history scheduled them."""
     scheduled = []
     async for event in driver.h.fetch_history_events():
         attributes = event.activity_task_scheduled_event_attributes
         if attributes.activity_type.name == "notify":
             scheduled.append(json.loads(attributes.input.payloads[0].data))
-    missing = [n for n in scheduled if n["template"] == "calendar_missing"]
-    assert len(missing) == 1, len(missing)
-    assert missing[0]["roles"] == ["admin"]
+    return [n for n in scheduled if n["template"] == "calendar_missing"]
+
+
+async def _told_times(driver: PlanDriver, count: int) -> None:
+    """Return once the plan has scheduled ``count`` notices of a missing year."""
+    for _ in range(100):
+        if len(await _admins_told(driver)) >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the administrators were not told {count} times")
+
+
+async def test_a_plan_waiting_across_the_upgrade_is_told_of_no_more_looks(
+    make_driver: Any, resources: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan whose daily look the release before answered with a mail (as it
+    did each day) is taken over by this one: its next looks mail nobody. The
+    patch is asked case by case; asked once for the run, it would stay no
+    after that look replayed. The release before is this code with the patch
+    answering no; a worker with no cache replays each task, as after a
+    deploy."""
+    pool, _ = resources
+    real = workflow.patched
+
+    def before_the_patch(patch_id: str) -> bool:
+        told_once = patch_id.startswith(CALENDAR_MISSING_TOLD_ONCE)
+        return False if told_once else real(patch_id)
+
+    driver: PlanDriver = await make_driver()
+    await pool.execute("DELETE FROM calendar_years WHERE year = 2027")
+    try:
+        async with own_worker(driver, resources, max_cached_workflows=0):
+            monkeypatch.setattr(workflow, "patched", before_the_patch)
+            await driver.start()
+            await driver.submit_everything()
+            await driver.approve_review()
+            await driver.confirm_upload()
+            await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+            await driver.skip(1.5)
+            await _told_times(driver, 2)
+
+            monkeypatch.setattr(workflow, "patched", real)
+            for _ in range(2):
+                await driver.skip(1)
+            await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+            await asyncio.sleep(1)
+            assert len(await _admins_told(driver)) == 2
+    finally:
+        await _load_2027(pool)
 
 
 async def test_a_window_known_only_after_a_late_load_still_lasts_fifteen_days(
