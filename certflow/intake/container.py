@@ -54,8 +54,13 @@ _TYPED_MARK = re.compile(rb't="(?:e|array)"')
 # checked: one value in XFD1048576 asks it for 17 billion cells, and it
 # aborts the process. A hit is only a hint (a real form may reach column AA),
 # which ``certflow.intake.sheetstate.xlsx_extents`` measures cell by cell;
-# a sheet holding none reaches at most 99,999 rows of 26 columns.
-FAR_MARK = re.compile(rb'r="(?:[A-Z]{2,}[0-9]|[A-Z]*[0-9]{6})')
+# a sheet holding none reaches at most 99,999 rows of 26 columns. The reader
+# takes a reference as XML writes it, so the hint does too: in either quote,
+# in lower case, a run of letters of any length (16 are far past any sheet),
+# and the space XML allows around ``=`` (any, as its length is not bounded).
+FAR_MARK = re.compile(
+    rb"""r=["'](?:[A-Za-z]{2,}[0-9]|[A-Za-z]*[0-9]{6}|[A-Za-z]{16})|\s=|=\s"""
+)
 # Marks may straddle two reads: this much of the previous read is looked at
 # again (a mark with long namespace prefixes included).
 _SEAM = 64

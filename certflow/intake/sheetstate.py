@@ -48,8 +48,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import chain, islice
-from typing import Any
+from typing import IO, Any
 from xml.etree.ElementTree import Element, ParseError, iterparse
+from xml.parsers import expat
 
 from openpyxl.utils import column_index_from_string
 
@@ -306,11 +307,17 @@ def sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
 def xlsx_extents(data: bytes, far: set[str], last_row: int) -> list[SheetExtent]:
     """How far the sheets of an xlsx stored in the members ``far`` reach:
     for each, the last row and the farthest column holding a cell that keeps
-    something (any cell but an empty ``<c .../>``), as the cell reader fills
-    in from A1. Read before the cell reader sees the file, and only for the
-    members where a cell may stand far from A1 (``container.FAR_MARK``). A
-    sheet is walked no further than its first such cell past ``last_row``:
-    it is too tall already.
+    something (a cell with an element inside it, a value, a formula or text),
+    as the cell reader fills in from A1. Read before the cell reader sees the
+    file, and only for the members where a cell may stand far from A1
+    (``container.FAR_MARK``). A sheet is walked no further than its first such
+    cell past ``last_row``: it is too tall already.
+
+    The walk is expat's, as the cell reader reads XML, not a pattern's: a
+    reference in single quotes, in lower case or with space around its ``=``,
+    a cell written with another prefix than its sheet's, an attribute value
+    holding ``>`` or ``/>`` each hid a far cell from patterns, and the reader
+    aborted the process. Raises ``expat.ExpatError`` when a sheet is not XML.
     """
     found: list[SheetExtent] = []
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -318,42 +325,104 @@ def xlsx_extents(data: bytes, far: set[str], last_row: int) -> list[SheetExtent]
             if path not in far:
                 continue
             extent = SheetExtent(name)
-            prefix = _SHEET_DATA.search(xml := archive.read(path))
-            pattern = _patterns((prefix.group(1) or b"") if prefix else b"")
-            row, column = 0, -1
-            for tag in pattern["row_or_cell"].finditer(xml):
-                attributes = tag.group(2)
-                if tag.group(1) == b"row":
-                    stated = _ROW_NUMBER.search(attributes)
-                    row, column = int(stated.group(1)) if stated else row + 1, -1
-                    continue
-                where = _FAR_REFERENCE.search(attributes)
-                if where is None:
-                    column += 1
-                else:
-                    row, column = int(where.group(2)), _column_number(where.group(1))
-                if attributes.endswith(b"/"):
-                    continue  # an empty cell: a style, nothing the reader makes
-                extent.rows = max(extent.rows, row)
-                if column + 1 > extent.columns:
-                    extent.columns, extent.widest_row = column + 1, row
-                if row > last_row:
-                    break
+            with archive.open(path) as stream:
+                _walk_cells(stream, extent, last_row)
             found.append(extent)
     return found
 
 
-# A cell's reference, its letters however many: the cell reader does not
-# stop at the last column an office suite has.
-_FAR_REFERENCE = re.compile(rb'\br="([A-Z]{1,12})([0-9]{1,18})"')
+class _PastLastRow(Exception):
+    """The walk met a cell holding something past the last row a sheet may
+    reach: the rest of the sheet need not be read."""
 
 
-def _column_number(letters: bytes) -> int:
+def _walk_cells(stream: IO[bytes], extent: SheetExtent, last_row: int) -> None:
+    """Note in ``extent`` the last row and farthest column of the sheet XML
+    in ``stream`` holding a cell that keeps something.
+
+    Elements and attributes are known by their local name, whatever their
+    prefix, and a reference's letters in either case, as the cell reader
+    takes them; a cell or row without a reference follows the one before it.
+    """
+    row, column = 0, -1
+    cell: tuple[int, int] | None = None
+    keeps = False
+
+    def start(tag: str, attributes: dict[str, str]) -> None:
+        nonlocal row, column, cell, keeps
+        if cell is not None:
+            keeps = True  # a value, a formula or text: the reader makes it
+            return
+        local = tag.rpartition(":")[2]
+        if local == "row":
+            stated = _DIGITS_ONLY.fullmatch(_attribute(attributes, "r") or "")
+            row = _row_number(stated[0]) if stated else row + 1
+            column = -1
+        elif local == "c":
+            place = _REFERENCE.fullmatch(_attribute(attributes, "r") or "")
+            if place is None:
+                column += 1
+            else:
+                row, column = _row_number(place[2]), _column_number(place[1])
+            cell, keeps = (row, column), False
+
+    def end(tag: str) -> None:
+        nonlocal cell
+        if cell is None or tag.rpartition(":")[2] != "c":
+            return
+        (at, across), cell = cell, None
+        if not keeps:
+            return  # an empty cell: a style, nothing the reader makes
+        extent.rows = max(extent.rows, at)
+        if across + 1 > extent.columns:
+            extent.columns, extent.widest_row = across + 1, at
+        if at > last_row:
+            raise _PastLastRow
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    try:
+        parser.ParseFile(stream)
+    except _PastLastRow:
+        pass
+
+
+def _attribute(attributes: dict[str, str], local: str) -> str | None:
+    """The value of the attribute named ``local``, unprefixed or prefixed."""
+    if local in attributes:
+        return attributes[local]
+    for name, value in attributes.items():
+        if name.rpartition(":")[2] == local:
+            return value
+    return None
+
+
+# A cell's reference as the cell reader takes it, its letters however many
+# and in either case: it does not stop at the last column an office suite has.
+_REFERENCE = re.compile(r"([A-Za-z]+)([0-9]+)")
+_DIGITS_ONLY = re.compile(r"[0-9]+")
+
+
+def _column_number(letters: str) -> int:
     """The 0-based column of ``letters`` (``XFD`` -> 16383), past XFD too."""
+    if len(letters) > _DIGITS:
+        return _HUGE
     number = 0
-    for letter in letters:
-        number = number * 26 + letter - ord("A") + 1
+    for letter in letters.upper():
+        number = number * 26 + ord(letter) - ord("A") + 1
     return number - 1
+
+
+def _row_number(digits: str) -> int:
+    """The row ``digits`` write, a count of more digits than ``_DIGITS``
+    taken as ``_HUGE`` (Python reads no number of thousands of digits)."""
+    return int(digits) if len(digits) <= _DIGITS else _HUGE
+
+
+# A reference of more letters or digits is taken as this far: past any cap.
+_DIGITS = 18
+_HUGE: int = 10**_DIGITS
 
 
 def _xlsx_state(

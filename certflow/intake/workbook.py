@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import cast
+from xml.parsers import expat
 
 import python_calamine
 from openpyxl.utils import get_column_letter
@@ -189,6 +190,10 @@ def _far_cells(data: bytes, marks: Marks, limits: IntakeLimits) -> Refusal | Non
     ods's are (``container.extent_refusal``)."""
     try:
         extents = xlsx_extents(data, marks.far, limits.max_sheet_rows)
+    except expat.ExpatError:
+        # Not measured is not read: what the walk cannot read, the cell
+        # reader might, reaching as far as it likes.
+        return Refusal("damaged", {})
     except (zipfile.BadZipFile, KeyError, OSError, ValueError):
         return None  # the cell reader says what is wrong with it
     tallest = max(extents, key=lambda sheet: sheet.rows, default=None)

@@ -156,3 +156,94 @@ def test_cells_placed_by_their_order_count_against_the_cap(
     for said in ("工作表“Sheet”", "51 行", "AD 列", "1530 个单元格", "上限 1000 个"):
         assert said in refused.render()
     assert read_score_summary(SAMPLE.read_bytes(), plan, limits=limits).accepted
+
+
+# One far cell each, written as XML allows and the cell reader reads it, but
+# as the patterns first used to find far cells did not: each aborted the
+# process. (The cell's own prefix is bound; its sheet's elements have none.)
+_FAR_CELLS_AS_XML_ALLOWS = {
+    "single quotes": "<row r='1048576'><c r='XFD1048576'><v>1</v></c></row>",
+    "space around =": '<row r = "1048576"><c r = "XFD1048576"><v>1</v></c></row>',
+    "lower case": '<row r="9000"><c r="xfd9000"><v>1</v></c></row>',
+    "another prefix": (
+        '<row r="1048576"><y:c xmlns:y="http://schemas.openxmlformats.org/'
+        'spreadsheetml/2006/main" r="XFD1048576"><y:v>1</y:v></y:c></row>'
+    ),
+    "> in an attribute": '<row r="9000"><c x=">" r="XFD9000"><v>1</v></c></row>',
+    "/> in an attribute": '<row r="9000"><c r="XFD9000" x="/>"><v>1</v></c></row>',
+    "letters past XFD": f'<row r="9"><c r="{"A" * 40}9"><v>1</v></c></row>',
+}
+
+
+def test_far_cells_however_xml_writes_them_do_not_end_the_process(
+    tmp_path: Path,
+) -> None:
+    """Read in a process of its own: without the walk, the reader aborts it."""
+    paths = []
+    for number, row in enumerate(_FAR_CELLS_AS_XML_ALLOWS.values()):
+        path = tmp_path / f"far-{number}.xlsx"
+        path.write_bytes(
+            with_sheet_xml(
+                _summary(tmp_path),
+                lambda xml, row=row: xml.replace("</sheetData>", row + "</sheetData>"),
+            )
+        )
+        paths.append(str(path))
+    script = (
+        "import sys\n"
+        "from certflow.intake import IntakeLimits\n"
+        "from certflow.intake.workbook import open_workbook\n"
+        "for path in sys.argv[1:]:\n"
+        "    opened = open_workbook(open(path, 'rb').read(), IntakeLimits())\n"
+        "    print(getattr(opened, 'code', 'read'), flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *paths],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        check=False,
+    )
+    codes = dict(zip(_FAR_CELLS_AS_XML_ALLOWS, done.stdout.split(), strict=False))
+    assert done.returncode == 0, (codes, done.stderr[-2000:])
+    assert codes == {
+        "single quotes": "too_many_rows",
+        "space around =": "too_many_rows",
+        "lower case": "sheet_too_large",
+        "another prefix": "too_many_rows",
+        "> in an attribute": "sheet_too_large",
+        "/> in an attribute": "sheet_too_large",
+        "letters past XFD": "sheet_too_large",
+    }
+
+
+def test_a_far_sheet_that_is_not_xml_is_refused_unread(tmp_path: Path) -> None:
+    """Not measured is not read: the reader might read it, reaching far."""
+    data = with_sheet_xml(
+        _summary(tmp_path),
+        lambda xml: xml.replace(
+            "</sheetData>", '<row r="9"><c r="XFD9"><v>1</v></c></row></sheetData><'
+        ),
+    )
+
+    opened = _cell_reader_opened(lambda: open_workbook(data, IntakeLimits()))
+    refused = open_workbook(data, IntakeLimits())
+
+    assert opened == 0
+    assert not isinstance(refused, Workbook) and refused.code == "damaged"
+
+
+def test_empty_cells_far_away_are_read_as_before(tmp_path: Path) -> None:
+    """A style alone, written either way, is nothing the reader makes."""
+    data = with_sheet_xml(
+        _summary(tmp_path),
+        lambda xml: xml.replace(
+            "</sheetData>",
+            '<row r="1048576"><c r="XFD1048576" s="0"/><c r="XFC1048576" s="0">'
+            "</c></row></sheetData>",
+        ),
+    )
+    opened = open_workbook(data, IntakeLimits())
+    assert isinstance(opened, Workbook)
+    assert [len(sheet.rows) for sheet in opened.sheets] == [1]
