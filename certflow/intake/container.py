@@ -65,10 +65,8 @@ FAR_MARK = re.compile(
 # again (a mark with long namespace prefixes included).
 _SEAM = 64
 _MAX_ZIP_MEMBERS = 5000
-# An xlsx's table of shared strings, and the end of each string's start and
-# end tag in it (``<si>``, ``</si>``, a prefix or none).
+# An xlsx's table of shared strings (``xl/sharedStrings.xml``).
 _SHARED_STRINGS = "sharedstrings.xml"
-_STRING_TAG_END = b"si>"
 # A sheet has at most this many columns in any office suite.
 _MAX_COLUMNS = 16384
 
@@ -227,7 +225,11 @@ def _verify_members(
         measure = extent if extent is not None and name == "content.xml" else None
         # An xlsx's shared strings are all held by the cell reader, whichever
         # cells use them: ``max_cells`` of them at most (see ``IntakeLimits``).
-        strings = 0 if name.lower().endswith(_SHARED_STRINGS) else None
+        strings = (
+            _Strings(limits.max_cells)
+            if name.lower().endswith(_SHARED_STRINGS)
+            else None
+        )
         try:
             with archive.open(member) as stream:
                 tail = b""
@@ -238,14 +240,11 @@ def _verify_members(
                     tail = chunk[-overlap:]
                     if measure is not None and (refused := measure.feed(chunk)):
                         return refused
-                    if strings is not None:
-                        # Each string's start and end tag: ``<si>``, ``</si>``.
-                        strings += chunk.count(_STRING_TAG_END)
-                        if strings // 2 > limits.max_cells:
-                            return Refusal(
-                                "too_many_strings", {"limit": limits.max_cells}
-                            )
+                    if strings is not None and (refused := strings.feed(chunk)):
+                        return refused
             if measure is not None and (refused := measure.feed(b"", final=True)):
+                return refused
+            if strings is not None and (refused := strings.feed(b"", final=True)):
                 return refused
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError):
             return Refusal("damaged", {})
@@ -271,6 +270,55 @@ class _Extent:
             return Refusal("damaged", {})
         walk = self.walk
         return extent_refusal(walk.tallest, walk.largest, walk.cells, self.limits)
+
+
+class _Strings:
+    """An xlsx's table of shared strings counted as it is inflated, refused
+    as soon as it holds more than ``limit`` strings or says it does: the
+    cell reader makes room for as many as the table's ``uniqueCount`` says
+    before it reads one, and holds every string it reads.
+
+    Counted by expat, elements and attributes known by their local name, as
+    the reader reads them: counting tags as bytes missed an empty string
+    (``<si/>``) and a tag with a space in it (``<si >``), and a 1 KB table
+    saying it held four billion strings had the reader ask for 96 GB and
+    abort the process.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self.declared = 0
+        self._parser = expat.ParserCreate()
+        self._parser.StartElementHandler = self._start
+
+    def feed(self, chunk: bytes, *, final: bool = False) -> Refusal | None:
+        """Count the next ``chunk``; why the file is refused, if it is."""
+        try:
+            self._parser.Parse(chunk, final)
+        except expat.ExpatError:
+            return Refusal("damaged", {})
+        if max(self.held, self.declared) > self.limit:
+            return Refusal("too_many_strings", {"limit": self.limit})
+        return None
+
+    def _start(self, tag: str, attributes: dict[str, str]) -> None:
+        if tag.rpartition(":")[2] == "si":
+            self.held += 1
+        for name, value in attributes.items():
+            if name.rpartition(":")[2] == "uniqueCount":
+                found = _DECLARED.fullmatch(value)
+                if found is not None:
+                    digits = found.group(1)
+                    huge = len(digits) > _COUNT_DIGITS
+                    declared = 10**_COUNT_DIGITS if huge else int(digits)
+                    self.declared = max(self.declared, declared)
+
+
+# A count as the cell reader reads one (a leading plus allowed); one of more
+# digits is far past any cap, and not read as a number.
+_DECLARED = re.compile(r"\+?([0-9]+)")
+_COUNT_DIGITS = 18
 
 
 def extent_refusal(

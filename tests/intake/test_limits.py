@@ -299,15 +299,19 @@ def test_an_ods_matrix_formula_over_a_whole_sheet_is_refused(plan: PlanInfo) -> 
     assert peak < 40 * MIB
 
 
-def _with_shared_strings(data: bytes, count: int) -> bytes:
+def _with_shared_strings(
+    data: bytes,
+    count: int,
+    string: str = "<si><t>{n:x}</t></si>",
+    table: str = '<sst xmlns="{main}">{strings}</sst>',
+) -> bytes:
     """The xlsx ``data`` with a shared-strings table of ``count`` strings that
-    no cell uses (openpyxl writes its text inline)."""
+    no cell uses (openpyxl writes its text inline), each written as
+    ``string`` says, in a table written as ``table`` says."""
     source = zipfile.ZipFile(io.BytesIO(data))
-    strings = "".join(f"<si><t>{n:x}</t></si>" for n in range(count))
-    table = (
-        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-        f"{strings}</sst>"
-    )
+    strings = "".join(string.format(n=n) for n in range(count))
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    table = table.format(main=main, strings=strings)
     kind = (
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
     )
@@ -348,3 +352,43 @@ def test_a_shared_strings_table_past_the_cell_cap_is_refused_unread(
     ]
     assert _codes(_with_shared_strings(data, 1000), plan, limits) == ["missing_columns"]
     assert read_score_summary(SUMMARY, plan, limits=limits).accepted
+
+
+def test_shared_strings_are_counted_however_xml_writes_them(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    """Regression: counted as tag ends in bytes (``si>``), an empty string
+    (``<si/>``) counted for nothing and a tag with a space in it
+    (``<si >``) for half or nothing, so a table of any size passed."""
+    data = sheet_file(tmp_path / "sheet.xlsx", [["姓名", "准考证号", "实操成绩"]])
+    limits = IntakeLimits(max_cells=1000)
+    prefixed = '<x:sst xmlns:x="{main}">{strings}</x:sst>'
+
+    for string, table in (
+        ("<si/>", '<sst xmlns="{main}">{strings}</sst>'),
+        ("<si ><t>{n:x}</t></si >", '<sst xmlns="{main}">{strings}</sst>'),
+        ("<x:si><x:t>{n:x}</x:t></x:si>", prefixed),
+    ):
+        over = _with_shared_strings(data, 1001, string, table)
+        under = _with_shared_strings(data, 1000, string, table)
+        assert _codes(over, plan, limits) == ["too_many_strings"], string
+        assert _codes(under, plan, limits) == ["missing_columns"], string
+
+
+def test_a_shared_strings_table_saying_it_holds_too_many_is_refused(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    """Regression: the cell reader makes room for as many strings as the
+    table's ``uniqueCount`` says before reading one: a 1 KB xlsx saying
+    ``uniqueCount="4000000000"`` had it ask for 96 GB and abort the process.
+    The count said is held to ``max_cells`` too, however it is written."""
+    data = sheet_file(tmp_path / "sheet.xlsx", [["姓名", "准考证号", "实操成绩"]])
+    limits = IntakeLimits(max_cells=1000)
+
+    for said in ('uniqueCount="1001"', "uniqueCount = '+1001'", "x:uniqueCount='1001'"):
+        table = f'<sst xmlns="{{main}}" xmlns:x="{{main}}" {said}>{{strings}}</sst>'
+        refused = _with_shared_strings(data, 3, table=table)
+        assert _codes(refused, plan, limits) == ["too_many_strings"], said
+    table = '<sst xmlns="{main}" uniqueCount="1000">{strings}</sst>'
+    read = _with_shared_strings(data, 3, table=table)
+    assert _codes(read, plan, limits) == ["missing_columns"]
