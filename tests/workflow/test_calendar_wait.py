@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from temporalio import workflow
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import PatchActivationInput
 
 from activities.calendar import CalendarActivities
 from certflow.actions import CalendarReloaded
@@ -24,9 +24,18 @@ from certflow.calendar import load_schedule_file
 from certflow.i18n import t
 from certflow.models import Stage
 from tests.conftest import TEST_2027
-from tests.support import PlanDriver, correction_request, own_worker
+from tests.support import (
+    PlanDriver,
+    correction_request,
+    own_worker,
+    settle,
+    worker_decoding,
+)
 from workflows import ExamPlanWorkflow
-from workflows.exam_plan import CALENDAR_MISSING_TOLD_ONCE
+from workflows.exam_plan import (
+    CALENDAR_MISSING_TOLD_ONCE,
+    PUBLICITY_AFTER_CALENDAR_LOAD,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -145,54 +154,6 @@ async def _admins_told(driver: PlanDriver) -> list[dict[str, Any]]:
     return [n for n in scheduled if n["template"] == "calendar_missing"]
 
 
-async def _told_times(driver: PlanDriver, count: int) -> None:
-    """Return once the plan has scheduled ``count`` notices of a missing year."""
-    for _ in range(100):
-        if len(await _admins_told(driver)) >= count:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the administrators were not told {count} times")
-
-
-async def test_a_plan_waiting_across_the_upgrade_is_told_of_no_more_looks(
-    make_driver: Any, resources: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A plan whose daily look the release before answered with a mail (as it
-    did each day) is taken over by this one: its next looks mail nobody. The
-    patch is asked case by case; asked once for the run, it would stay no
-    after that look replayed. The release before is this code with the patch
-    answering no; a worker with no cache replays each task, as after a
-    deploy."""
-    pool, _ = resources
-    real = workflow.patched
-
-    def before_the_patch(patch_id: str) -> bool:
-        told_once = patch_id.startswith(CALENDAR_MISSING_TOLD_ONCE)
-        return False if told_once else real(patch_id)
-
-    driver: PlanDriver = await make_driver()
-    await pool.execute("DELETE FROM calendar_years WHERE year = 2027")
-    try:
-        async with own_worker(driver, resources, max_cached_workflows=0):
-            monkeypatch.setattr(workflow, "patched", before_the_patch)
-            await driver.start()
-            await driver.submit_everything()
-            await driver.approve_review()
-            await driver.confirm_upload()
-            await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
-            await driver.skip(1.5)
-            await _told_times(driver, 2)
-
-            monkeypatch.setattr(workflow, "patched", real)
-            for _ in range(2):
-                await driver.skip(1)
-            await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
-            await asyncio.sleep(1)
-            assert len(await _admins_told(driver)) == 2
-    finally:
-        await _load_2027(pool)
-
-
 async def test_a_window_known_only_after_a_late_load_still_lasts_fifteen_days(
     make_driver: Any, resources: Any
 ) -> None:
@@ -239,3 +200,60 @@ async def test_a_window_known_only_after_a_late_load_still_lasts_fifteen_days(
     assert status.stage == Stage.AWAITING_PUBLICITY
     status = await driver.open_publicity()
     assert status.stage == Stage.PUBLICITY
+
+
+async def test_a_plan_waiting_for_the_calendar_when_released_takes_both_fixes(
+    make_driver: Any, resources: Any
+) -> None:
+    """Review: the plans a missing year keeps waiting are the ones these
+    fixes are for, and a plan waiting when the release came kept mailing the
+    administrators daily and dated its window from the confirmation: its
+    patches were plain, asked at each look, and said no on replaying the
+    looks from before the release, a patch's answer holding for the whole
+    run. The release before is played by a worker declining both patches."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await pool.execute("DELETE FROM calendar_years WHERE year = 2027")
+    exam_end = driver.plan.exam_end_date
+    patches = (CALENDAR_MISSING_TOLD_ONCE, PUBLICITY_AFTER_CALENDAR_LOAD)
+
+    def before_the_release(asked: PatchActivationInput) -> bool:
+        return not asked.patch_id.startswith(patches)
+
+    try:
+        # No cache, so no task is left on the stopped worker's sticky queue.
+        async with own_worker(
+            driver,
+            resources,
+            patch_activation_callback=before_the_release,
+            max_cached_workflows=0,
+        ):
+            await driver.start()
+            await driver.submit_everything()
+            await driver.approve_review()
+            await driver.confirm_upload()
+            await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+            for _ in range(2):
+                await driver.skip(1)
+                await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+            # Its mails sent: an attempt cut off by the worker's stop would
+            # hold the test server's clock.
+            assert await settle(driver.client, driver.h.id, any_activity=True)
+        mailed_before = len(await _admins_told(driver))
+        async with worker_decoding(driver.client, driver.settings, resources, None):
+            for _ in range(20):
+                await driver.skip(1)
+                await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+            assert len(await _admins_told(driver)) == mailed_before
+            await _load_2027(pool)
+            loaded_on = await driver.today()
+            assert loaded_on > exam_end + timedelta(days=16)
+            await driver.h.signal(
+                ExamPlanWorkflow.calendar_reloaded, CalendarReloaded(years=[2027])
+            )
+            status = await driver.wait_for(lambda s: s.publicity is not None)
+    finally:
+        await _load_2027(pool)
+    assert mailed_before >= 2  # a look of the release before mailed again
+    assert status.publicity is not None
+    assert status.publicity.start_day == loaded_on + timedelta(days=1)
