@@ -48,6 +48,15 @@ async def _load_2027(pool: Any) -> None:
     )
 
 
+async def _until_2027_is_missed(driver: PlanDriver) -> None:
+    """Play stages 1-3 of the plan right, until it waits for the year 2027."""
+    await driver.start()
+    await driver.submit_everything()
+    await driver.approve_review()
+    await driver.confirm_upload()
+    await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+
+
 async def test_plan_waits_for_an_unknown_year_then_computes_publicity(
     make_driver: Any, resources: Any, sink_messages: Any
 ) -> None:
@@ -97,11 +106,7 @@ async def test_a_load_signalled_while_the_plan_mails_the_admins_is_not_lost(
     driver: PlanDriver = await make_driver()
     await pool.execute("DELETE FROM calendar_years WHERE year = 2027")
     try:
-        await driver.start()
-        await driver.submit_everything()
-        await driver.approve_review()
-        await driver.confirm_upload()
-        await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+        await _until_2027_is_missed(driver)
     finally:
         await _load_2027(pool)
     # Signalled at once, while the plan may still be mailing the administrators.
@@ -125,11 +130,7 @@ async def test_the_admins_are_told_of_a_missing_year_once_not_every_day(
     driver: PlanDriver = await make_driver()
     await pool.execute("DELETE FROM calendar_years WHERE year = 2027")
     try:
-        await driver.start()
-        await driver.submit_everything()
-        await driver.approve_review()
-        await driver.confirm_upload()
-        await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+        await _until_2027_is_missed(driver)
         for _ in range(4):
             await driver.skip(1)
         await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
@@ -168,11 +169,7 @@ async def test_a_window_known_only_after_a_late_load_still_lasts_fifteen_days(
     await pool.execute("DELETE FROM calendar_years WHERE year = 2027")
     exam_end = driver.plan.exam_end_date
     try:
-        await driver.start()
-        await driver.submit_everything()
-        await driver.approve_review()
-        await driver.confirm_upload()
-        await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+        await _until_2027_is_missed(driver)
         await driver.skip(20)
         await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
         try:
@@ -228,11 +225,7 @@ async def test_a_plan_waiting_for_the_calendar_when_released_takes_both_fixes(
             patch_activation_callback=before_the_release,
             max_cached_workflows=0,
         ):
-            await driver.start()
-            await driver.submit_everything()
-            await driver.approve_review()
-            await driver.confirm_upload()
-            await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+            await _until_2027_is_missed(driver)
             for _ in range(2):
                 await driver.skip(1)
                 await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
