@@ -121,7 +121,8 @@ def _read_spreadsheet(
         book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
         read = []
         cells = 0
-        for meta in book.sheets_metadata:
+        largest: tuple[int, int, str, int, int] = (0, 0, "", 0, 0)
+        for index, meta in enumerate(book.sheets_metadata):
             sheet = book.get_sheet_by_name(meta.name)
             if sheet.total_height > cap:
                 return Refusal("too_many_rows", {"limit": limits.max_rows})
@@ -133,9 +134,13 @@ def _read_spreadsheet(
             # 0-based index: the sample's A1:L38 is 37 by 11.)
             tall, wide = sheet.total_height + 1, sheet.total_width + 1
             cells += tall * wide
+            # The sheet named is the largest read, not the one that tipped the
+            # count over: the refusal tells the sender what to delete there.
+            largest = max(largest, (tall * wide, -index, meta.name, tall, wide))
             if cells > limits.max_cells:
+                _, _, name, tall, wide = largest
                 fields = {
-                    "sheet": meta.name,
+                    "sheet": name,
                     "rows": tall,
                     "column": get_column_letter(min(wide, _MAX_COLUMNS)),
                     "cells": cells,

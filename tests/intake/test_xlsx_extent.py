@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from openpyxl import Workbook as Book
 from openpyxl import load_workbook
 
 from certflow.intake import IntakeLimits, read_score_summary
@@ -247,3 +248,27 @@ def test_empty_cells_far_away_are_read_as_before(tmp_path: Path) -> None:
     opened = open_workbook(data, IntakeLimits())
     assert isinstance(opened, Workbook)
     assert [len(sheet.rows) for sheet in opened.sheets] == [1]
+
+
+def test_too_many_cells_names_the_largest_sheet_not_the_last(tmp_path: Path) -> None:
+    """Review: the refusal named the sheet at which the whole file's count
+    passed the cap, so a small sheet read after a large one was the sheet
+    the sender was told to cut rows and columns from."""
+    book = Book()
+    large = book.active
+    assert large is not None
+    large.title = "大表"
+    for _ in range(40):
+        large.append(list(range(25)))
+    small = book.create_sheet("小表")
+    for _ in range(10):
+        small.append(list(range(10)))
+    path = tmp_path / "two.xlsx"
+    book.save(path)
+
+    refused = open_workbook(path.read_bytes(), IntakeLimits(max_cells=1000))
+
+    assert not isinstance(refused, Workbook) and refused.code == "too_many_cells"
+    assert refused.fields["sheet"] == "大表"
+    assert (refused.fields["rows"], refused.fields["column"]) == (40, "Y")
+    assert refused.fields["cells"] == 1100
