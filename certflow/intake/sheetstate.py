@@ -317,11 +317,13 @@ def xlsx_extents(data: bytes, far: set[str], last_row: int) -> list[SheetExtent]
     reference in single quotes, in lower case or with space around its ``=``,
     a cell written with another prefix than its sheet's, an attribute value
     holding ``>`` or ``/>`` each hid a far cell from patterns, and the reader
-    aborted the process. Raises ``expat.ExpatError`` when a sheet is not XML.
+    aborted the process. The sheets are found as the reader finds them too
+    (``_sheet_members``). Raises ``expat.ExpatError`` when a sheet, the
+    workbook or its relationships are not XML.
     """
     found: list[SheetExtent] = []
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for name, path in sheet_parts(archive).items():
+        for name, path in _sheet_members(archive):
             if path not in far:
                 continue
             extent = SheetExtent(name)
@@ -329,6 +331,53 @@ def xlsx_extents(data: bytes, far: set[str], last_row: int) -> list[SheetExtent]
                 _walk_cells(stream, extent, last_row)
             found.append(extent)
     return found
+
+
+def _sheet_members(archive: zipfile.ZipFile) -> list[tuple[str, str]]:
+    """Each sheet's name and zip member, as the cell reader finds them: by
+    the local names of the workbook's ``<sheet>`` elements and of their
+    relationships, in whichever quotes and with whichever prefix.
+
+    ``sheet_parts`` reads them by patterns, enough for what office suites
+    write; here a sheet it missed (its relationship id under another
+    prefix than ``r:``, an attribute in single quotes) would go unmeasured
+    to the reader, which found it all the same and aborted the process.
+    """
+    targets: dict[str, list[str]] = {}
+    sheets: list[tuple[str, str]] = []
+
+    def relationship(tag: str, attributes: dict[str, str]) -> None:
+        if tag.rpartition(":")[2] == "Relationship":
+            for key in _attributes(attributes, "Id"):
+                targets.setdefault(key, []).extend(_attributes(attributes, "Target"))
+
+    def sheet(tag: str, attributes: dict[str, str]) -> None:
+        if tag.rpartition(":")[2] == "sheet":
+            for name in _attributes(attributes, "name"):
+                sheets.extend((name, key) for key in _attributes(attributes, "id"))
+
+    for member, start in (
+        ("xl/_rels/workbook.xml.rels", relationship),
+        ("xl/workbook.xml", sheet),
+    ):
+        parser = expat.ParserCreate()
+        parser.StartElementHandler = start
+        with archive.open(member) as stream:
+            parser.ParseFile(stream)
+    # Every reading the attributes allow, where two could be meant: a sheet
+    # walked twice costs time, one left out the process.
+    return [
+        (name, target[1:] if target.startswith("/") else f"xl/{target}")
+        for name, key in sheets
+        for target in targets.get(key, [])
+    ]
+
+
+def _attributes(attributes: dict[str, str], local: str) -> list[str]:
+    """The values of the attributes named ``local``, whatever their prefix."""
+    return [
+        value for name, value in attributes.items() if name.rpartition(":")[2] == local
+    ]
 
 
 class _PastLastRow(Exception):

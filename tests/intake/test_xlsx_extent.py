@@ -14,8 +14,11 @@ before the cell reader opens the file.
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from openpyxl import Workbook as Book
@@ -176,6 +179,24 @@ _FAR_CELLS_AS_XML_ALLOWS = {
 }
 
 
+def _with_row_xml(data: bytes, row: str) -> bytes:
+    """``data`` with the row written as ``row`` at the end of its sheet."""
+    return with_sheet_xml(
+        data, lambda xml: xml.replace("</sheetData>", row + "</sheetData>")
+    )
+
+
+# Opens each file named and prints its refusal's code ("read" if none).
+_OPEN_EACH = (
+    "import sys\n"
+    "from certflow.intake import IntakeLimits\n"
+    "from certflow.intake.workbook import open_workbook\n"
+    "for path in sys.argv[1:]:\n"
+    "    opened = open_workbook(open(path, 'rb').read(), IntakeLimits())\n"
+    "    print(getattr(opened, 'code', 'read'), flush=True)\n"
+)
+
+
 def test_far_cells_however_xml_writes_them_do_not_end_the_process(
     tmp_path: Path,
 ) -> None:
@@ -183,23 +204,10 @@ def test_far_cells_however_xml_writes_them_do_not_end_the_process(
     paths = []
     for number, row in enumerate(_FAR_CELLS_AS_XML_ALLOWS.values()):
         path = tmp_path / f"far-{number}.xlsx"
-        path.write_bytes(
-            with_sheet_xml(
-                _summary(tmp_path),
-                lambda xml, row=row: xml.replace("</sheetData>", row + "</sheetData>"),
-            )
-        )
+        path.write_bytes(_with_row_xml(_summary(tmp_path), row))
         paths.append(str(path))
-    script = (
-        "import sys\n"
-        "from certflow.intake import IntakeLimits\n"
-        "from certflow.intake.workbook import open_workbook\n"
-        "for path in sys.argv[1:]:\n"
-        "    opened = open_workbook(open(path, 'rb').read(), IntakeLimits())\n"
-        "    print(getattr(opened, 'code', 'read'), flush=True)\n"
-    )
     done = subprocess.run(
-        [sys.executable, "-c", script, *paths],
+        [sys.executable, "-c", _OPEN_EACH, *paths],
         capture_output=True,
         text=True,
         timeout=120,
@@ -217,6 +225,64 @@ def test_far_cells_however_xml_writes_them_do_not_end_the_process(
         "/> in an attribute": "sheet_too_large",
         "letters past XFD": "sheet_too_large",
     }
+
+
+def _with_member(data: bytes, member: str, change: Callable[[bytes], bytes]) -> bytes:
+    """The xlsx ``data`` with its ``member`` passed through ``change``."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            target.writestr(
+                item, change(content) if item.filename == member else content
+            )
+    return out.getvalue()
+
+
+# A far sheet found by its workbook as XML allows and the cell reader reads,
+# but as the patterns finding sheets did not: each aborted the process.
+_SHEETS_FOUND_AS_XML_ALLOWS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "another prefix": (
+        "xl/workbook.xml",
+        lambda xml: xml.replace(b"xmlns:r=", b"xmlns:q=").replace(b"r:id=", b"q:id="),
+    ),
+    "single quotes": (
+        "xl/workbook.xml",
+        lambda xml: xml.replace(b'r:id="rId1"', b"r:id='rId1'"),
+    ),
+    "space around =": (
+        "xl/workbook.xml",
+        lambda xml: xml.replace(b'r:id="rId1"', b'r:id = "rId1"'),
+    ),
+    "a relationship in single quotes": (
+        "xl/_rels/workbook.xml.rels",
+        lambda xml: xml.replace(b'Id="rId1"', b"Id='rId1'"),
+    ),
+}
+
+
+def test_far_sheets_however_the_workbook_names_them_do_not_end_the_process(
+    tmp_path: Path,
+) -> None:
+    """Read in a process of its own: without the walk, the reader aborts it."""
+    far = _with_cell(_summary(tmp_path), 1048576, "XFD1048576")
+    paths = []
+    for number, (member, change) in enumerate(_SHEETS_FOUND_AS_XML_ALLOWS.values()):
+        path = tmp_path / f"far-{number}.xlsx"
+        path.write_bytes(_with_member(far, member, change))
+        paths.append(str(path))
+    done = subprocess.run(
+        [sys.executable, "-c", _OPEN_EACH, *paths],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        check=False,
+    )
+    codes = dict(zip(_SHEETS_FOUND_AS_XML_ALLOWS, done.stdout.split(), strict=False))
+    assert done.returncode == 0, (codes, done.stderr[-2000:])
+    assert codes == dict.fromkeys(_SHEETS_FOUND_AS_XML_ALLOWS, "too_many_rows")
 
 
 def test_a_far_sheet_that_is_not_xml_is_refused_unread(tmp_path: Path) -> None:
