@@ -266,7 +266,8 @@ class _Extent:
         """Measure the next ``chunk``; why the file is refused, if it is."""
         try:
             self.walk.feed(chunk, final=final)
-        except expat.ExpatError:
+        except (expat.ExpatError, ValueError):
+            # ValueError: an encoding expat does not read (GBK), nor the reader.
             return Refusal("damaged", {})
         walk = self.walk
         return extent_refusal(walk.tallest, walk.largest, walk.cells, self.limits)
@@ -296,7 +297,8 @@ class _Strings:
         """Count the next ``chunk``; why the file is refused, if it is."""
         try:
             self._parser.Parse(chunk, final)
-        except expat.ExpatError:
+        except (expat.ExpatError, ValueError):
+            # ValueError: an encoding expat does not read (GBK), nor the reader.
             return Refusal("damaged", {})
         if max(self.held, self.declared) > self.limit:
             return Refusal("too_many_strings", {"limit": self.limit})

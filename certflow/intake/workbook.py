@@ -195,11 +195,12 @@ def _far_cells(data: bytes, marks: Marks, limits: IntakeLimits) -> Refusal | Non
     ods's are (``container.extent_refusal``)."""
     try:
         extents = xlsx_extents(data, marks.far, limits.max_sheet_rows)
-    except expat.ExpatError:
-        # Not measured is not read: what the walk cannot read, the cell
-        # reader might, reaching as far as it likes.
+    except (expat.ExpatError, ValueError):
+        # Not measured is not read: what the walk cannot read (not XML, an
+        # encoding expat does not read), the cell reader might, reaching as
+        # far as it likes.
         return Refusal("damaged", {})
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+    except (zipfile.BadZipFile, KeyError, OSError):
         return None  # the cell reader says what is wrong with it
     tallest = max(extents, key=lambda sheet: sheet.rows, default=None)
     largest = max(extents, key=lambda sheet: sheet.cells, default=None)

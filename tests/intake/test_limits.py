@@ -392,3 +392,38 @@ def test_a_shared_strings_table_saying_it_holds_too_many_is_refused(
     table = '<sst xmlns="{main}" uniqueCount="1000">{strings}</sst>'
     read = _with_shared_strings(data, 3, table=table)
     assert _codes(read, plan, limits) == ["missing_columns"]
+
+
+def _in_gbk(data: bytes, member: str) -> bytes:
+    """The zip ``data`` with ``member`` declared and written in GBK."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == member:
+                text = content.decode("utf-8").replace('"UTF-8"', '"GBK"', 1)
+                content = text.encode("gbk")
+            target.writestr(item, content)
+    return out.getvalue()
+
+
+def test_a_part_measured_in_an_encoding_expat_does_not_read_is_damaged(
+    plan: PlanInfo, tmp_path: Path
+) -> None:
+    """Review: a part the container check measures (an ods's content, an
+    xlsx's shared strings, an xlsx sheet reaching far) declared in GBK made
+    the measuring parser raise ValueError ("multi-byte encodings are not
+    supported") out of the intake, not a refusal; the cell reader does not
+    read such a part either. Each is refused as damaged."""
+    ods = (SAMPLES / "P2026-1104-0412-成绩汇总表.ods").read_bytes()
+    far = with_sheet_xml(
+        SUMMARY,
+        lambda xml: xml.replace(
+            "</sheetData>", '<row r="40"><c r="AB40"><v>1</v></c></row></sheetData>'
+        ),
+    )
+
+    assert _codes(_in_gbk(ods, "content.xml"), plan) == ["damaged"]
+    assert _codes(_in_gbk(SUMMARY, "xl/sharedStrings.xml"), plan) == ["damaged"]
+    assert _codes(_in_gbk(far, "xl/worksheets/sheet1.xml"), plan) == ["damaged"]
