@@ -57,10 +57,15 @@ _TYPED_MARK = re.compile(rb't="(?:e|array)"')
 # a sheet holding none reaches at most 99,999 rows of 26 columns. The reader
 # takes a reference as XML writes it, so the hint does too: in either quote,
 # in lower case, a run of letters of any length (16 are far past any sheet),
-# and the space XML allows around ``=`` (any, as its length is not bounded).
+# and with the space XML allows around ``=`` (``_SPACED_EQUALS``: any, as
+# its length is not bounded; office suites write none).
 FAR_MARK = re.compile(
-    rb"""r=["'](?:[A-Za-z]{2,}[0-9]|[A-Za-z]*[0-9]{6}|[A-Za-z]{16})|\s=|=\s"""
+    rb"""r=["'](?:[A-Za-z]{2,}[0-9]|[A-Za-z]*[0-9]{6}|[A-Za-z]{16})"""
 )
+# Space after ``=``, found before it too by reading the bytes backwards: a
+# pattern for space before ``=`` has no first byte to look for, and costs
+# ten times as much.
+_SPACED_EQUALS = re.compile(rb"=\s")
 # Marks may straddle two reads: this much of the previous read is looked at
 # again (a mark with long namespace prefixes included).
 _SEAM = 64
@@ -352,7 +357,11 @@ def _note_marks(name: str, piece: bytes, marks: Marks) -> None:
     """Note the member ``name`` in ``marks`` for each mark ``piece`` holds."""
     if HIDDEN_MARK in piece:
         marks.hidden.add(name)
-    if name not in marks.far and FAR_MARK.search(piece):
+    if name not in marks.far and (
+        FAR_MARK.search(piece)
+        or _SPACED_EQUALS.search(piece)
+        or _SPACED_EQUALS.search(piece[::-1])
+    ):
         marks.far.add(name)
     if name not in marks.uncalculated and UNCALCULATED_MARK.search(piece):
         marks.uncalculated.add(name)
