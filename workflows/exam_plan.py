@@ -929,8 +929,13 @@ class ExamPlanWorkflow:
         # The window is dated as from a confirmation at this instant: the
         # confirmation's at first, the moment the plan looks again after a
         # wait for the calendar (its first day is then the day after, unless
-        # E+16 is later), so the window is announced on its first day.
+        # E+16 is later), so the window is announced on its first day. A run
+        # the plan continued as new while it waited looks again now too.
         anchor = state.score_upload_confirmed_at
+        if state.calendar_missing_years and self._patched_case(
+            PUBLICITY_AFTER_CALENDAR_LOAD
+        ):
+            anchor = max(anchor, workflow.now())
         while state.publicity is None and not self._cancelled:
             # Cleared before asking, not after: a load signalled while the
             # activities below run must still wake the wait that follows.

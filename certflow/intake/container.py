@@ -401,7 +401,8 @@ def _sniff_text(data: bytes) -> Format | Refusal:
 def _text_with_stray_nuls(head: bytes) -> bool:
     """Whether ``head``, holding NUL bytes, is text all the same: a few NUL
     bytes (a cell a tool or a broken copy left one in) among lines that read
-    as UTF-8 or GBK, with no other control byte than tabs and line ends.
+    as UTF-8 or GBK. Other control characters are left to the reader, which
+    names each cell holding one.
 
     Read as a CSV, such a file has the cell holding a NUL named by its row and
     column, as one past the first 4 KB always was; called an unknown format,

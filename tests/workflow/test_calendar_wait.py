@@ -250,3 +250,56 @@ async def test_a_plan_waiting_for_the_calendar_when_released_takes_both_fixes(
     assert mailed_before >= 2  # a look of the release before mailed again
     assert status.publicity is not None
     assert status.publicity.start_day == loaded_on + timedelta(days=1)
+
+
+async def test_a_run_continued_while_waiting_dates_its_window_from_its_look(
+    make_driver: Any, resources: Any
+) -> None:
+    """Review: the instant a window is dated from after a wait was kept by
+    the run alone. A plan continuing as new at the wake that finds the year
+    (its history long) dated the window from the confirmation again. The
+    first look of a run continued while waiting is dated from that look."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await pool.execute("DELETE FROM calendar_years WHERE year = 2027")
+    try:
+        await driver.start(history_event_limit=100)
+        await driver.submit_everything()
+        await driver.approve_review()
+        await driver.confirm_upload()
+        confirmed = await driver.env.get_current_time()
+        await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
+        waiting_since = await driver.env.get_current_time()
+        latest = driver.client.get_workflow_handle(driver.h.id)
+        looks: list[dict[str, Any]] = []
+        # A day and a half on (one daily look), then loads signalled without
+        # the year: each wakes the plan to look again, until its history is
+        # long enough for it to continue as new at one of them.
+        await driver.skip(1.5)
+        for _ in range(60):
+            await latest.signal(
+                ExamPlanWorkflow.calendar_reloaded, CalendarReloaded(years=[2027])
+            )
+            await asyncio.sleep(0.2)
+            history = await latest.fetch_history()
+            started = history.events[0].event_time.ToDatetime(tzinfo=UTC)
+            if started <= waiting_since:
+                continue  # the run that began to wait
+            looks = [
+                json.loads(attributes.input.payloads[0].data)
+                for event in history.events
+                if (
+                    attributes := event.activity_task_scheduled_event_attributes
+                ).activity_type.name
+                == "publicity_window"
+            ]
+            if looks:
+                break
+        else:
+            raise AssertionError("the plan never continued as new while waiting")
+    finally:
+        await _load_2027(pool)
+    assert looks, "the continued run did not look for the year"
+    looked_from = datetime.fromisoformat(looks[0]["confirmed_at"])
+    assert looked_from > confirmed + timedelta(days=1)
+    assert looked_from >= started
