@@ -145,7 +145,8 @@ def test_cells_placed_by_their_order_count_against_the_cap(
     4.7 million of them was made Python values, then copied cell by cell into
     the refusal's report: the worker held 2 GB and the upload timed out
     after minutes. The cells the reader made are counted before they become
-    Python values, against ``max_cells`` as an ods's are."""
+    Python values, against ``max_cells`` as an ods's are; since review, such
+    a sheet is measured before the reader opens it, as a far one is."""
     limits = IntakeLimits(max_cells=1000)
     row = "<row>" + "<c><v>7</v></c>" * 30 + "</row>"
     data = with_sheet_xml(
@@ -156,7 +157,7 @@ def test_cells_placed_by_their_order_count_against_the_cap(
     reading = read_score_summary(data, plan, limits=limits)
 
     [refused] = reading.problems
-    assert refused.code == "too_many_cells"
+    assert refused.code == "sheet_too_large"
     for said in ("工作表“Sheet”", "51 行", "AD 列", "1530 个单元格", "上限 1000 个"):
         assert said in refused.render()
     assert read_score_summary(SAMPLE.read_bytes(), plan, limits=limits).accepted
@@ -338,3 +339,61 @@ def test_too_many_cells_names_the_largest_sheet_not_the_last(tmp_path: Path) -> 
     assert refused.fields["sheet"] == "大表"
     assert (refused.fields["rows"], refused.fields["column"]) == (40, "Y")
     assert refused.fields["cells"] == 1100
+
+
+def _wide_by_order(data: bytes, last_row: int) -> bytes:
+    """``data`` with a row of 16,384 cells placed by their order (no ``r``:
+    nothing far to notice in the bytes) and a value in ``A{last_row}``.
+    Incompressible text keeps the sheet under the zip ratio cap."""
+    noise = "".join(f"{n * 7919 % 10007:05d}" for n in range(2000))
+    row = (
+        f'<row r="2"><c t="inlineStr"><is><t>{noise}</t></is></c>'
+        + "<c><v>1</v></c>" * 16383
+        + "</row>"
+    )
+    last = f'<row r="{last_row}"><c r="A{last_row}"><v>1</v></c></row>'
+    return _with_row_xml(data, row + last)
+
+
+def test_cells_placed_by_their_order_far_right_are_refused_unread(
+    tmp_path: Path, plan: PlanInfo
+) -> None:
+    """Review: cells without a reference reach column XFD by their order, so
+    a sheet holding them has no far reference to notice: it went unmeasured
+    to the cell reader, which made 1.6 million cells for this one before
+    anything counted them. A 12 KB file of 9,999 such rows had the reader
+    ask for 5 GB (aborting the process under the worker's memory limit)."""
+    data = _wide_by_order(_summary(tmp_path), 100)
+    reading = None
+
+    def read() -> None:
+        nonlocal reading
+        reading = read_score_summary(data, plan)
+
+    assert _cell_reader_opened(read) == 0
+    assert reading is not None and not reading.accepted
+    [refused] = reading.problems
+    assert refused.code == "sheet_too_large"
+    for said in ("第 100 行", "XFD 列"):
+        assert said in refused.render()
+
+
+def test_cells_placed_by_their_order_do_not_end_the_process(tmp_path: Path) -> None:
+    """Read in a process of its own, its memory bounded as a worker's is:
+    without the walk, the reader asks for 5 GB and aborts it."""
+    path = tmp_path / "wide.xlsx"
+    path.write_bytes(_wide_by_order(_summary(tmp_path), 9999))
+    bounded = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2_000_000_000, 2_000_000_000))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", bounded + _OPEN_EACH, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["sheet_too_large"]

@@ -98,7 +98,7 @@ async def test_a_sheet_dense_with_unplaced_cells_is_refused_at_once(
 
     outcome = await _refused(pool, store, plan, at, path)
 
-    assert [p.code for p in outcome.problems] == ["too_many_cells"]
+    assert [p.code for p in outcome.problems] == ["sheet_too_large"]
     assert outcome.report is not None
     report = openpyxl.load_workbook(io.BytesIO(store.get(outcome.report)))
     assert [sheet.max_row for sheet in report.worksheets] == [2]
