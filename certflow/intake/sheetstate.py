@@ -317,20 +317,34 @@ def xlsx_extents(data: bytes, far: set[str], last_row: int) -> list[SheetExtent]
     reference in single quotes, in lower case or with space around its ``=``,
     a cell written with another prefix than its sheet's, an attribute value
     holding ``>`` or ``/>`` each hid a far cell from patterns, and the reader
-    aborted the process. The sheets are found as the reader finds them too
-    (``_sheet_members``). Raises ``expat.ExpatError`` when a sheet, the
-    workbook or its relationships are not XML.
+    aborted the process. Every hinted part the reader could open as a sheet
+    is walked, named as its workbook names it (``_sheet_members``). Raises
+    ``expat.ExpatError`` when a sheet, the workbook or its relationships are
+    not XML.
     """
     found: list[SheetExtent] = []
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for name, path in _sheet_members(archive):
-            if path not in far:
+        names = {path.lower(): name for name, path in _sheet_members(archive)}
+        # Every hinted part the reader could open as a sheet is walked, not
+        # only those the targets name as read here: the reader matches a
+        # part's name in either case and reads a target's entities as they
+        # are written (``&#x73;heet1.xml`` is a part of that name), so a
+        # sheet named so was left unwalked to it, and it aborted the process.
+        # Each copy of a name stored twice is walked too.
+        for member in archive.infolist():
+            path = member.filename
+            if path not in far or not path.lower().startswith(_SHEET_FOLDERS):
                 continue
-            extent = SheetExtent(name)
-            with archive.open(path) as stream:
+            extent = SheetExtent(names.get(path.lower(), path))
+            with archive.open(member) as stream:
                 _walk_cells(stream, extent, last_row)
             found.append(extent)
     return found
+
+
+# Where the cell reader opens a sheet's part: it refuses a workbook naming a
+# sheet elsewhere.
+_SHEET_FOLDERS = ("xl/worksheets/", "xl/chartsheets/", "xl/dialogsheets/")
 
 
 def _sheet_members(archive: zipfile.ZipFile) -> list[tuple[str, str]]:
