@@ -29,7 +29,9 @@ from certflow.intake import IntakeLimits, read_score_summary, sheetstate
 from certflow.intake.sheetstate import error_cells, uncalculated_cells
 from certflow.intake.workbook import Grid, Workbook, open_workbook
 from certflow.models import PlanInfo
-from tests.intake.conftest import ods_file, ods_text_cell, run_hooked
+from tests.intake.conftest import SAMPLES, ods_file, ods_text_cell, run_hooked
+
+SAMPLE = SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx"
 
 # Twice the rows must cost at most this many times the lines: the fixed work
 # of opening a file keeps a linear reading below 2, a quadratic one nears 4.
@@ -266,3 +268,50 @@ def test_an_xlsx_of_many_sheets_is_read_in_linear_work(plan: PlanInfo) -> None:
     growth = _lines(lambda: read(many), sources) / _lines(lambda: read(few), sources)
 
     assert growth < LINEAR
+
+
+def _with_merges(refs: list[str]) -> bytes:
+    """The sample summary with the merged ranges ``refs`` added to its sheet."""
+    source = zipfile.ZipFile(io.BytesIO(SAMPLE.read_bytes()))
+    out = io.BytesIO()
+    merges = "".join(f'<mergeCell ref="{ref}"/>' for ref in refs).encode()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                content = re.sub(
+                    rb'<mergeCells count="\d+">',
+                    lambda found: found[0] + merges,
+                    content,
+                )
+            target.writestr(item, content)
+    return out.getvalue()
+
+
+def _merge_lines(data: bytes, plan: PlanInfo) -> int:
+    """How many lines spreading merged values runs reading ``data``."""
+    counted = 0
+
+    def line(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal counted
+        counted += event == "line"
+        return line
+
+    def call(frame: FrameType, event: str, arg: Any) -> Any:
+        spreading = frame.f_code.co_name in ("_unmerged", "_next_uncovered")
+        return line if spreading else None
+
+    run_hooked(lambda: read_score_summary(data, plan), call, sys.settrace, sys.gettrace)
+    return counted
+
+
+def test_merged_ranges_are_spread_in_work_bound_by_the_table(plan: PlanInfo) -> None:
+    """Review: a range merged to column XFD was stepped through all 16,384
+    columns of each of its rows, though only the table's few are read: one
+    26-byte ``A40:XFD20000`` took 35 s of CPU, and each range laid over it
+    as long again. Each of the table's cells is now visited once."""
+    table = _merge_lines(_with_merges(["A6:L36"]), plan)
+    assert table > 0
+    assert _merge_lines(_with_merges(["A6:XFD36"]), plan) < 1.5 * table
+    stacked = [f"A{row}:XFD36" for row in range(6, 36)]
+    assert _merge_lines(_with_merges(stacked), plan) < 3 * table
