@@ -403,11 +403,18 @@ def _walk_cells(stream: IO[bytes], extent: SheetExtent, last_row: int) -> None:
     """Note in ``extent`` the last row and farthest column of the sheet XML
     in ``stream`` holding a cell that keeps something.
 
-    Elements and attributes are known by their local name, whatever their
-    prefix, and a reference's letters in either case, as the cell reader
-    takes them; a cell or row without a reference follows the one before it.
+    Cells are placed as the cell reader places them: elements known by the
+    name after their first colon, a reference by the unprefixed ``r`` alone,
+    its letters in either case. A row's ``r`` (letters before its digits
+    allowed) sets the row, and each row's end moves to the next and back to
+    its first column; a cell's ``r`` places that cell and sets the column
+    the cells after it follow, never the row. Review: a cell's reference
+    setting the row (``<row r="99999"><c r="A1">`` then 16,383 cells placed
+    by their order), a row's ``r="A99999"``, or a cell's ``x:r="A1"`` each
+    had this walk measure one row where the reader made 99,999, and it
+    asked for 52 GB.
     """
-    row, column = 0, -1
+    row, column = 1, -1
     cell: tuple[int, int] | None = None
     keeps = False
 
@@ -416,22 +423,29 @@ def _walk_cells(stream: IO[bytes], extent: SheetExtent, last_row: int) -> None:
         if cell is not None:
             keeps = True  # a value, a formula or text: the reader makes it
             return
-        local = tag.rpartition(":")[2]
+        local = tag.partition(":")[2] or tag
         if local == "row":
-            stated = _DIGITS_ONLY.fullmatch(_attribute(attributes, "r") or "")
-            row = _row_number(stated[0]) if stated else row + 1
-            column = -1
+            stated = _REFERENCE.fullmatch(attributes.get("r", ""))
+            if stated is not None:
+                row = _row_number(stated[2])
         elif local == "c":
-            place = _REFERENCE.fullmatch(_attribute(attributes, "r") or "")
-            if place is None:
+            place = _REFERENCE.fullmatch(attributes.get("r", ""))
+            if place is None or not place[1]:
                 column += 1
+                cell = (row, column)
             else:
-                row, column = _row_number(place[2]), _column_number(place[1])
-            cell, keeps = (row, column), False
+                column = _column_number(place[1])
+                cell = (_row_number(place[2]), column)
+            keeps = False
 
     def end(tag: str) -> None:
-        nonlocal cell
-        if cell is None or tag.rpartition(":")[2] != "c":
+        nonlocal cell, row, column
+        local = tag.partition(":")[2] or tag
+        if cell is None:
+            if local == "row":
+                row, column = row + 1, -1
+            return
+        if local != "c":
             return
         (at, across), cell = cell, None
         if not keeps:
@@ -451,20 +465,9 @@ def _walk_cells(stream: IO[bytes], extent: SheetExtent, last_row: int) -> None:
         pass
 
 
-def _attribute(attributes: dict[str, str], local: str) -> str | None:
-    """The value of the attribute named ``local``, unprefixed or prefixed."""
-    if local in attributes:
-        return attributes[local]
-    for name, value in attributes.items():
-        if name.rpartition(":")[2] == local:
-            return value
-    return None
-
-
 # A cell's reference as the cell reader takes it, its letters however many
 # and in either case: it does not stop at the last column an office suite has.
-_REFERENCE = re.compile(r"([A-Za-z]+)([0-9]+)")
-_DIGITS_ONLY = re.compile(r"[0-9]+")
+_REFERENCE = re.compile(r"([A-Za-z]*)([0-9]+)")
 
 
 def _column_number(letters: str) -> int:

@@ -452,3 +452,44 @@ def test_far_sheets_however_their_target_is_spelled_do_not_end_the_process(
     codes = dict(zip(files, done.stdout.split(), strict=False))
     assert done.returncode == 0, (codes, done.stderr[-2000:])
     assert codes == dict.fromkeys(files, "too_many_rows")
+
+
+_NOISE = "".join(f"{n * 7919 % 10007:05d}" for n in range(2000))
+_BY_ORDER = "<c><v>1</v></c>" * 16383
+# Cells placed by their order in row 99,999, however the sheet hides the row
+# from a walk that took a cell's reference as setting it: each had the
+# reader ask for 52 GB.
+_ROWS_AS_THE_READER_TAKES_THEM = {
+    "a cell's reference": f'<row r="99999"><c r="A1"><v>1</v></c>{_BY_ORDER}</row>',
+    "letters in a row's reference": f'<row r="A99999"><c><v>1</v></c>{_BY_ORDER}</row>',
+    "a prefixed reference": (
+        '<row r="99999">'
+        + '<c xmlns:x="urn:x" x:r="A1"><v>1</v></c>' * 16384
+        + "</row>"
+    ),
+}
+
+
+def test_rows_are_walked_as_the_reader_takes_them(tmp_path: Path) -> None:
+    """Read in a process of its own, its memory bounded as a worker's is."""
+    paths = []
+    for number, row in enumerate(_ROWS_AS_THE_READER_TAKES_THEM.values()):
+        noise = f'<row r="2"><c t="inlineStr"><is><t>{_NOISE}</t></is></c></row>'
+        path = tmp_path / f"rows-{number}.xlsx"
+        path.write_bytes(_with_row_xml(_summary(tmp_path), noise + row))
+        paths.append(str(path))
+    bounded = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2_000_000_000, 2_000_000_000))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", bounded + _OPEN_EACH, *paths],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        check=False,
+    )
+    codes = dict(zip(_ROWS_AS_THE_READER_TAKES_THEM, done.stdout.split(), strict=False))
+    assert done.returncode == 0, (codes, done.stderr[-2000:])
+    assert codes == dict.fromkeys(_ROWS_AS_THE_READER_TAKES_THEM, "too_many_rows")
