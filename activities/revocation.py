@@ -37,7 +37,7 @@ from certflow.privacy import (
     holds_name,
     mask_id_numbers_in,
 )
-from certflow.text import code_points, is_hidden
+from certflow.text import code_points, hidden_in
 from certflow.timeutil import CST
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ async def revoke(
             raise RevocationError(
                 t("revocation.reason_holds_other_candidate", what=other)
             )
-        hidden = [ch for ch in reason if is_hidden(ch)]
+        hidden = hidden_in(reason)
         if hidden:
             # Published, a right-to-left override would turn the text after
             # it around on the organisation's page: the reason must read as

@@ -31,7 +31,7 @@ from certflow.identity import (
     staff_key,
 )
 from certflow.privacy import holds_id_number
-from certflow.text import code_points, is_hidden
+from certflow.text import code_points, hidden_in
 
 
 class Model(BaseModel):
@@ -156,7 +156,7 @@ def no_hidden(value: Any) -> Any:
     is no matter: it is stripped as spaces are.
     """
     if isinstance(value, str):
-        hidden = [ch for ch in value.strip() if is_hidden(ch)]
+        hidden = hidden_in(value.strip())
         if hidden:
             raise PydanticCustomError(
                 "hidden",

@@ -113,6 +113,11 @@ def is_hidden(ch: str) -> bool:
     return unicodedata.category(ch) in _HIDDEN_CATEGORIES
 
 
+def hidden_in(text: str) -> list[str]:
+    """The characters of ``text`` that are hidden (``is_hidden``), in order."""
+    return [ch for ch in text if is_hidden(ch)]
+
+
 def code_point(ch: str) -> str:
     """``ch`` named as Unicode charts name it: ``U+202E``."""
     return f"U+{ord(ch):04X}"

@@ -44,7 +44,7 @@ from certflow.intake.workbook import Grid, open_workbook
 from certflow.models import ExamStatus, PlanInfo, Problem
 from certflow.privacy import mask_id_number, mask_name
 from certflow.problem_list import row_ranges
-from certflow.text import code_points, halfwidth, is_hidden
+from certflow.text import code_points, halfwidth, hidden_in
 
 
 def problem(
@@ -804,7 +804,7 @@ def read_id(
             value=mask_id_number(clean_text(raw)),
         )
         return kind, "", [found]
-    if hidden := [ch for ch in number if is_hidden(ch)]:
+    if hidden := hidden_in(number):
         # Said so: the number shown masked, without them, looks whole.
         found = problem(
             "id_hidden_characters",

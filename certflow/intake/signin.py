@@ -31,7 +31,7 @@ from certflow.intake.layout import SYNONYMS, Column
 from certflow.intake.limits import IntakeLimits
 from certflow.models import Model, PlanInfo, Problem
 from certflow.privacy import mask_id_numbers_in, mask_name
-from certflow.text import code_points, is_hidden, normalise_name
+from certflow.text import code_points, hidden_in, normalise_name
 
 # How a signature or sign-in time cell says that nobody signed (see
 # docs/intake-templates.md, "Sign-in sheet templates"). Brackets around a mark
@@ -300,7 +300,7 @@ def _name(
                 "bad_name", sheet=sheet, row=row, column=header, value=mask_name(name)
             )
         )
-    elif hidden := [ch for ch in name if is_hidden(ch)]:
+    elif hidden := hidden_in(name):
         # A direction override, a zero-width joiner, an escape: the name
         # looks like another, and would be compared and kept so.
         problems.append(
