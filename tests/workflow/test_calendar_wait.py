@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import PatchActivationInput
 
 from activities.calendar import CalendarActivities
-from certflow.actions import CalendarReloaded
+from certflow.actions import CalendarReloaded, PlanStatus
 from certflow.calendar import load_schedule_file
 from certflow.i18n import t
 from certflow.models import Stage
@@ -155,6 +155,19 @@ async def _admins_told(driver: PlanDriver) -> list[dict[str, Any]]:
     return [n for n in scheduled if n["template"] == "calendar_missing"]
 
 
+async def _told_of_the_late_load(
+    driver: PlanDriver, exam_end: date
+) -> tuple[date, PlanStatus]:
+    """Signal the load of 2027, made today after E+16; the day of the load and
+    the plan's status once its window is set."""
+    loaded_on = await driver.today()
+    assert loaded_on > exam_end + timedelta(days=16)
+    await driver.h.signal(
+        ExamPlanWorkflow.calendar_reloaded, CalendarReloaded(years=[2027])
+    )
+    return loaded_on, await driver.wait_for(lambda s: s.publicity is not None)
+
+
 async def test_a_window_known_only_after_a_late_load_still_lasts_fifteen_days(
     make_driver: Any, resources: Any
 ) -> None:
@@ -184,12 +197,7 @@ async def test_a_window_known_only_after_a_late_load_still_lasts_fifteen_days(
             raise AssertionError("a request was taken while the window was unknown")
     finally:
         await _load_2027(pool)
-    loaded_on = await driver.today()
-    assert loaded_on > exam_end + timedelta(days=16)
-    await driver.h.signal(
-        ExamPlanWorkflow.calendar_reloaded, CalendarReloaded(years=[2027])
-    )
-    status = await driver.wait_for(lambda s: s.publicity is not None)
+    loaded_on, status = await _told_of_the_late_load(driver, exam_end)
     window = status.publicity
     assert window is not None
     assert window.start_day == loaded_on + timedelta(days=1)
@@ -239,12 +247,7 @@ async def test_a_plan_waiting_for_the_calendar_when_released_takes_both_fixes(
                 await driver.wait_for(lambda s: s.calendar_missing_years == [2027])
             assert len(await _admins_told(driver)) == mailed_before
             await _load_2027(pool)
-            loaded_on = await driver.today()
-            assert loaded_on > exam_end + timedelta(days=16)
-            await driver.h.signal(
-                ExamPlanWorkflow.calendar_reloaded, CalendarReloaded(years=[2027])
-            )
-            status = await driver.wait_for(lambda s: s.publicity is not None)
+            loaded_on, status = await _told_of_the_late_load(driver, exam_end)
     finally:
         await _load_2027(pool)
     assert mailed_before >= 2  # a look of the release before mailed again
