@@ -55,26 +55,8 @@ def test_one_value_in_the_last_cell_of_the_sheet_does_not_end_the_process(
     tmp_path: Path,
 ) -> None:
     """Read in a process of its own: without the check, the reader aborts it."""
-    data = _with_cell(_summary(tmp_path), 1048576, "XFD1048576")
-    path = tmp_path / "far.xlsx"
-    path.write_bytes(data)
-    script = (
-        "import sys\n"
-        "from certflow.intake import IntakeLimits\n"
-        "from certflow.intake.workbook import open_workbook\n"
-        "opened = open_workbook(open(sys.argv[1], 'rb').read(), IntakeLimits())\n"
-        "print(getattr(opened, 'code', 'read'))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "too_many_rows"
+    far = {"far": _with_cell(_summary(tmp_path), 1048576, "XFD1048576")}
+    assert _opened_apart(far, tmp_path) == {"far": "too_many_rows"}
 
 
 def test_a_value_far_below_the_table_is_refused_unread(tmp_path: Path) -> None:
@@ -198,25 +180,44 @@ _OPEN_EACH = (
 )
 
 
-def test_far_cells_however_xml_writes_them_do_not_end_the_process(
-    tmp_path: Path,
-) -> None:
-    """Read in a process of its own: without the walk, the reader aborts it."""
+def _opened_apart(
+    files: dict[str, bytes], tmp_path: Path, *, bounded: bool = False
+) -> dict[str, str]:
+    """What ``open_workbook`` answers for each named file, read in a process
+    of its own (with ``bounded``, its memory bounded as a worker's is), which
+    must end well: without the walk, the reader aborts it."""
     paths = []
-    for number, row in enumerate(_FAR_CELLS_AS_XML_ALLOWS.values()):
-        path = tmp_path / f"far-{number}.xlsx"
-        path.write_bytes(_with_row_xml(_summary(tmp_path), row))
+    for number, data in enumerate(files.values()):
+        path = tmp_path / f"apart-{number}.xlsx"
+        path.write_bytes(data)
         paths.append(str(path))
+    limit = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2_000_000_000, 2_000_000_000))\n"
+    )
     done = subprocess.run(
-        [sys.executable, "-c", _OPEN_EACH, *paths],
+        [sys.executable, "-c", (limit if bounded else "") + _OPEN_EACH, *paths],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=REPO,
         check=False,
     )
-    codes = dict(zip(_FAR_CELLS_AS_XML_ALLOWS, done.stdout.split(), strict=False))
+    codes = dict(zip(files, done.stdout.split(), strict=False))
     assert done.returncode == 0, (codes, done.stderr[-2000:])
+    return codes
+
+
+def test_far_cells_however_xml_writes_them_do_not_end_the_process(
+    tmp_path: Path,
+) -> None:
+    """Read in a process of its own: without the walk, the reader aborts it."""
+    summary = _summary(tmp_path)
+    files = {
+        name: _with_row_xml(summary, row)
+        for name, row in _FAR_CELLS_AS_XML_ALLOWS.items()
+    }
+    codes = _opened_apart(files, tmp_path)
     assert codes == {
         "single quotes": "too_many_rows",
         "space around =": "too_many_rows",
@@ -268,21 +269,11 @@ def test_far_sheets_however_the_workbook_names_them_do_not_end_the_process(
 ) -> None:
     """Read in a process of its own: without the walk, the reader aborts it."""
     far = _with_cell(_summary(tmp_path), 1048576, "XFD1048576")
-    paths = []
-    for number, (member, change) in enumerate(_SHEETS_FOUND_AS_XML_ALLOWS.values()):
-        path = tmp_path / f"far-{number}.xlsx"
-        path.write_bytes(_with_member(far, member, change))
-        paths.append(str(path))
-    done = subprocess.run(
-        [sys.executable, "-c", _OPEN_EACH, *paths],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        check=False,
-    )
-    codes = dict(zip(_SHEETS_FOUND_AS_XML_ALLOWS, done.stdout.split(), strict=False))
-    assert done.returncode == 0, (codes, done.stderr[-2000:])
+    files = {
+        name: _with_member(far, member, change)
+        for name, (member, change) in _SHEETS_FOUND_AS_XML_ALLOWS.items()
+    }
+    codes = _opened_apart(files, tmp_path)
     assert codes == dict.fromkeys(_SHEETS_FOUND_AS_XML_ALLOWS, "too_many_rows")
 
 
@@ -381,22 +372,8 @@ def test_cells_placed_by_their_order_far_right_are_refused_unread(
 def test_cells_placed_by_their_order_do_not_end_the_process(tmp_path: Path) -> None:
     """Read in a process of its own, its memory bounded as a worker's is:
     without the walk, the reader asks for 5 GB and aborts it."""
-    path = tmp_path / "wide.xlsx"
-    path.write_bytes(_wide_by_order(_summary(tmp_path), 9999))
-    bounded = (
-        "import resource\n"
-        "resource.setrlimit(resource.RLIMIT_AS, (2_000_000_000, 2_000_000_000))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", bounded + _OPEN_EACH, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["sheet_too_large"]
+    wide = {"wide": _wide_by_order(_summary(tmp_path), 9999)}
+    assert _opened_apart(wide, tmp_path, bounded=True) == {"wide": "sheet_too_large"}
 
 
 def _renamed(data: bytes, old: str, new: str) -> bytes:
@@ -436,21 +413,7 @@ def test_far_sheets_however_their_target_is_spelled_do_not_end_the_process(
             "xl/worksheets/&#x73;heet1.xml",
         ),
     }
-    paths = []
-    for number, data in enumerate(files.values()):
-        path = tmp_path / f"far-{number}.xlsx"
-        path.write_bytes(data)
-        paths.append(str(path))
-    done = subprocess.run(
-        [sys.executable, "-c", _OPEN_EACH, *paths],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        check=False,
-    )
-    codes = dict(zip(files, done.stdout.split(), strict=False))
-    assert done.returncode == 0, (codes, done.stderr[-2000:])
+    codes = _opened_apart(files, tmp_path)
     assert codes == dict.fromkeys(files, "too_many_rows")
 
 
@@ -472,24 +435,11 @@ _ROWS_AS_THE_READER_TAKES_THEM = {
 
 def test_rows_are_walked_as_the_reader_takes_them(tmp_path: Path) -> None:
     """Read in a process of its own, its memory bounded as a worker's is."""
-    paths = []
-    for number, row in enumerate(_ROWS_AS_THE_READER_TAKES_THEM.values()):
-        noise = f'<row r="2"><c t="inlineStr"><is><t>{_NOISE}</t></is></c></row>'
-        path = tmp_path / f"rows-{number}.xlsx"
-        path.write_bytes(_with_row_xml(_summary(tmp_path), noise + row))
-        paths.append(str(path))
-    bounded = (
-        "import resource\n"
-        "resource.setrlimit(resource.RLIMIT_AS, (2_000_000_000, 2_000_000_000))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", bounded + _OPEN_EACH, *paths],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        check=False,
-    )
-    codes = dict(zip(_ROWS_AS_THE_READER_TAKES_THEM, done.stdout.split(), strict=False))
-    assert done.returncode == 0, (codes, done.stderr[-2000:])
+    noise = f'<row r="2"><c t="inlineStr"><is><t>{_NOISE}</t></is></c></row>'
+    summary = _summary(tmp_path)
+    files = {
+        name: _with_row_xml(summary, noise + row)
+        for name, row in _ROWS_AS_THE_READER_TAKES_THEM.items()
+    }
+    codes = _opened_apart(files, tmp_path, bounded=True)
     assert codes == dict.fromkeys(_ROWS_AS_THE_READER_TAKES_THEM, "too_many_rows")
