@@ -84,7 +84,7 @@ _MAX_ZIP_MEMBERS = 5000
 # An xlsx's table of shared strings (``xl/sharedStrings.xml``).
 _SHARED_STRINGS = "sharedstrings.xml"
 # A sheet has at most this many columns in any office suite.
-_MAX_COLUMNS = 16384
+MAX_COLUMNS = 16384
 
 
 class Format(StrEnum):
@@ -351,7 +351,7 @@ def extent_refusal(
     if tallest is not None and tallest.rows > limits.max_sheet_rows:
         return Refusal("too_many_rows", {"limit": limits.max_rows})
     if largest is not None and cells > limits.max_cells:
-        letter = get_column_letter(min(largest.columns, _MAX_COLUMNS))
+        letter = get_column_letter(min(largest.columns, MAX_COLUMNS))
         fields = {
             "sheet": largest.name,
             "rows": largest.rows,

@@ -54,7 +54,7 @@ from xml.parsers import expat
 
 from openpyxl.utils import column_index_from_string
 
-from certflow.intake.container import CompoundFile, Format, Marks
+from certflow.intake.container import MAX_COLUMNS, CompoundFile, Format, Marks
 from certflow.intake.extent import SheetExtent
 from certflow.intake.limits import IntakeLimits
 
@@ -153,8 +153,6 @@ _CALC_VALUE_TYPE = (
 _ODS_ERROR_TEXT = re.compile(
     r"#(?:NULL!|DIV/0!|VALUE!|REF!|NAME\?|NUM!|N/A)|Err:[0-9]{3}"
 )
-# A sheet has at most this many columns in any office suite.
-_MAX_COLUMNS = 16384
 # How many formula cells, and merged ranges, are kept for the whole file: past
 # this many, no more are (see the module's docstring).
 _MAX_KEPT = 100_000
@@ -558,7 +556,7 @@ def _xlsx_hidden_columns(xml: bytes) -> frozenset[int]:
         if first is None or not _HIDDEN.search(attributes):
             continue
         stop = int(last.group(1)) if last else int(first.group(1))
-        hidden.update(range(int(first.group(1)) - 1, min(stop, _MAX_COLUMNS)))
+        hidden.update(range(int(first.group(1)) - 1, min(stop, MAX_COLUMNS)))
     return frozenset(hidden)
 
 
@@ -904,7 +902,7 @@ def _array_ranges(sheet: _Sheet, height: int) -> list[tuple[int, int, int, int]]
         first, last = span.group(1, 2), span.group(3, 4)
         top, left = _place(*first)
         bottom, right = (top, left) if last[0] is None else _place(*last)
-        ranges.append((top, left, min(bottom, height), min(right, _MAX_COLUMNS - 1)))
+        ranges.append((top, left, min(bottom, height), min(right, MAX_COLUMNS - 1)))
     return ranges
 
 
@@ -944,7 +942,7 @@ def _xls_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
             elif kind == _BIFF_COLINFO and length >= 10:
                 first, last, options = struct.unpack_from("<HH4xH", biff, offset + 4)
                 if options & _COLUMN_HIDDEN:
-                    columns.update(range(first, min(last + 1, _MAX_COLUMNS)))
+                    columns.update(range(first, min(last + 1, MAX_COLUMNS)))
             elif kind in (_BIFF_FORMULA, _BIFF_BOOLERR):
                 error = _biff_error(kind, biff[offset + 4 : offset + 4 + length])
                 if error is not None and error[0] < last:
@@ -1039,7 +1037,7 @@ def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
             if tag == f"{_TABLE}table-column":
                 repeated = _count(element, "number-columns-repeated")
                 if element.get(f"{_TABLE}visibility", "visible") != "visible":
-                    stop = min(described + repeated, _MAX_COLUMNS)
+                    stop = min(described + repeated, MAX_COLUMNS)
                     collapsed.update(range(described, stop))
                 described += repeated
                 element.clear()
@@ -1051,7 +1049,7 @@ def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
                     last_row = row + spanned_rows - 1
                     merges.append((row, column, last_row, column + spanned_columns - 1))
                 repeated = _count(element, "number-columns-repeated")
-                columns = range(column, min(column + repeated, _MAX_COLUMNS))
+                columns = range(column, min(column + repeated, MAX_COLUMNS))
                 if element.get(f"{_TABLE}formula") is not None:
                     holding.extend(columns)
                     error = _ods_error(element)
@@ -1125,7 +1123,7 @@ def _matrix(
         return None
     width = max(int(columns or "1"), 1)
     height = max(int(rows or "1"), 1)
-    right = min(left + width, _MAX_COLUMNS) - 1
+    right = min(left + width, MAX_COLUMNS) - 1
     return top, left, min(top + height - 1, last), right
 
 
@@ -1145,7 +1143,7 @@ def _matrix_gaps(
     The work is the row's gaps and the runs of cells found, never the
     matrices seen so far: a sheet may write one in every row.
     """
-    gaps = _uncovered(0, _MAX_COLUMNS, sorted(valued))
+    gaps = _uncovered(0, MAX_COLUMNS, sorted(valued))
     # A fresh matrix's first cell holds the formula itself: the matrix fills
     # its first row past that cell, and its whole width below.
     for _, left, bottom, right in fresh:
@@ -1190,7 +1188,7 @@ class _Reach:
 
     def __init__(self) -> None:
         # Per node (1 the root, ``n`` over ``2n`` and ``2n + 1``, the column
-        # ``c`` at ``_MAX_COLUMNS + c``, a power of two so that every leaf is
+        # ``c`` at ``MAX_COLUMNS + c``, a power of two so that every leaf is
         # as deep): the deepest row reached by every column under it, and by
         # any (at least; the excess is what a node above it holds for all).
         self._every: dict[int, int] = {}
@@ -1203,10 +1201,10 @@ class _Reach:
 
     def add(self, left: int, right: int, bottom: int) -> None:
         """Columns ``left`` to ``right`` (inclusive) reach row ``bottom``."""
-        right = min(right, _MAX_COLUMNS - 1)
+        right = min(right, MAX_COLUMNS - 1)
         if left > right:
             return
-        low, high = left + _MAX_COLUMNS, right + 1 + _MAX_COLUMNS
+        low, high = left + MAX_COLUMNS, right + 1 + MAX_COLUMNS
         ends = (low >> 1, (high - 1) >> 1)
         while low < high:
             if low & 1:
@@ -1230,7 +1228,7 @@ class _Reach:
         """The columns ``start`` to ``stop`` (exclusive) that reach ``row``, as
         runs reaching the same row: first column, past the last, that row."""
         found = []
-        nodes = [(1, 0, _MAX_COLUMNS, 0)]
+        nodes = [(1, 0, MAX_COLUMNS, 0)]
         while nodes:
             node, low, high, above = nodes.pop()
             if high <= start or stop <= low:

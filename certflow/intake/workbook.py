@@ -23,6 +23,7 @@ from openpyxl.utils import get_column_letter
 from certflow.i18n import t
 from certflow.intake.cells import CellValue
 from certflow.intake.container import (
+    MAX_COLUMNS,
     Format,
     Marks,
     Refusal,
@@ -104,10 +105,6 @@ def open_workbook(
     return _read_spreadsheet(data, kind, limits, marks)
 
 
-# A sheet has at most this many columns in any office suite.
-_MAX_COLUMNS = 16384
-
-
 def _read_spreadsheet(
     data: bytes, kind: Format, limits: IntakeLimits, marks: Marks
 ) -> Workbook | Refusal:
@@ -142,7 +139,7 @@ def _read_spreadsheet(
                 fields = {
                     "sheet": name,
                     "rows": tall,
-                    "column": get_column_letter(min(wide, _MAX_COLUMNS)),
+                    "column": get_column_letter(min(wide, MAX_COLUMNS)),
                     "cells": cells,
                     "limit": limits.max_cells,
                 }
