@@ -38,6 +38,16 @@ class IntakeLimits(Model):
     far from A1 (``certflow.intake.sheetstate.xlsx_extents``).
     An xlsx's table of shared strings may hold as many strings: the cell
     reader holds each, whether a cell uses it or not.
+
+    ``max_cell_text`` caps the characters the cell reader copies into the
+    cells of all sheets together: it copies a text into every cell showing
+    it, so a long text used by many cells (an xlsx's or xls's shared string,
+    an ods cell repeated along a row and down a sheet, or an ods run of
+    spaces written as one count) costs its length for each. It is counted in
+    the file before the reader opens it: a 486 KB xlsx of one
+    10,000-character string in 200,000 cells had it hold 4 GB, a 700-byte ods
+    abort the process. The largest real upload, 20,000 rows of some 15
+    columns of at most a few dozen characters, copies about 6 million.
     """
 
     max_bytes: int = Field(default=20 * MIB, gt=0)
@@ -46,6 +56,7 @@ class IntakeLimits(Model):
     max_zip_ratio: int = Field(default=200, gt=0)
     max_unread_cells: int = Field(default=100_000, gt=0)
     max_cells: int = Field(default=1_000_000, gt=0)
+    max_cell_text: int = Field(default=20_000_000, gt=0)
 
     @property
     def max_sheet_rows(self) -> int:
