@@ -14,6 +14,7 @@ import io
 import re
 import struct
 import zipfile
+from array import array
 from dataclasses import dataclass, field
 from enum import StrEnum
 from xml.parsers import expat
@@ -83,6 +84,9 @@ _SEAM = 64
 _MAX_ZIP_MEMBERS = 5000
 # An xlsx's table of shared strings (``xl/sharedStrings.xml``).
 _SHARED_STRINGS = "sharedstrings.xml"
+# Where the cell reader opens an xlsx sheet's part (in either case): it
+# refuses a workbook naming a sheet elsewhere.
+SHEET_FOLDERS = ("xl/worksheets/", "xl/chartsheets/", "xl/dialogsheets/")
 # A sheet has at most this many columns in any office suite.
 MAX_COLUMNS = 16384
 
@@ -113,12 +117,21 @@ class Marks:
     result, perhaps); ``errors`` hold ``ERROR_MARK`` (a formula error);
     ``far`` match ``FAR_MARK`` (a cell far from A1, perhaps). Only these need
     reading again, so a plain sheet is inflated once.
+
+    For an xlsx, ``strings`` holds the length of each shared string, at
+    most (its characters as the table is written), and ``tags`` the tags
+    (``<``) of its sheets together: a cell showing a shared string takes two
+    at least (``<v>``, ``</v>``), so the longest string times half of them
+    bounds the characters the reader copies into cells
+    (``certflow.intake.sheetstate.xlsx_shared_text``).
     """
 
     hidden: set[str] = field(default_factory=set)
     far: set[str] = field(default_factory=set)
     uncalculated: set[str] = field(default_factory=set)
     errors: set[str] = field(default_factory=set)
+    strings: array[int] = field(default_factory=lambda: array("L"))
+    tags: int = 0
 
 
 def sniff(
@@ -246,6 +259,7 @@ def _verify_members(
             if name.lower().endswith(_SHARED_STRINGS)
             else None
         )
+        sheet = name.lower().startswith(SHEET_FOLDERS)
         try:
             with archive.open(member) as stream:
                 tail = b""
@@ -254,14 +268,18 @@ def _verify_members(
                     _note_marks(name, tail + chunk[:overlap], marks)
                     _note_marks(name, chunk, marks)
                     tail = chunk[-overlap:]
+                    if sheet:
+                        marks.tags += chunk.count(b"<")
                     if measure is not None and (refused := measure.feed(chunk)):
                         return refused
                     if strings is not None and (refused := strings.feed(chunk)):
                         return refused
             if measure is not None and (refused := measure.feed(b"", final=True)):
                 return refused
-            if strings is not None and (refused := strings.feed(b"", final=True)):
-                return refused
+            if strings is not None:
+                if refused := strings.feed(b"", final=True):
+                    return refused
+                marks.strings = _longer_each(marks.strings, strings.lengths)
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError):
             return Refusal("damaged", {})
         except RuntimeError:
@@ -286,7 +304,9 @@ class _Extent:
             # ValueError: an encoding expat does not read (GBK), nor the reader.
             return Refusal("damaged", {})
         walk = self.walk
-        return extent_refusal(walk.tallest, walk.largest, walk.cells, self.limits)
+        return extent_refusal(
+            walk.tallest, walk.largest, walk.cells, self.limits
+        ) or text_refusal(walk.wordiest, walk.text, self.limits)
 
 
 class _Strings:
@@ -300,14 +320,20 @@ class _Strings:
     (``<si/>``) and a tag with a space in it (``<si >``), and a 1 KB table
     saying it held four billion strings had the reader ask for 96 GB and
     abort the process.
+
+    Each string's length is kept (``lengths``): every character of text
+    inside its ``<si>``, what the reader keeps of it (a phonetic guide left
+    out) or more.
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
         self.declared = 0
+        self.lengths = array("L")
         self._parser = expat.ParserCreate()
         self._parser.StartElementHandler = self._start
+        self._parser.CharacterDataHandler = self._text
 
     def feed(self, chunk: bytes, *, final: bool = False) -> Refusal | None:
         """Count the next ``chunk``; why the file is refused, if it is."""
@@ -323,6 +349,8 @@ class _Strings:
     def _start(self, tag: str, attributes: dict[str, str]) -> None:
         if tag.rpartition(":")[2] == "si":
             self.held += 1
+            if self.held <= self.limit:
+                self.lengths.append(0)
         for name, value in attributes.items():
             if name.rpartition(":")[2] == "uniqueCount":
                 found = _DECLARED.fullmatch(value)
@@ -331,6 +359,23 @@ class _Strings:
                     huge = len(digits) > _COUNT_DIGITS
                     declared = 10**_COUNT_DIGITS if huge else int(digits)
                     self.declared = max(self.declared, declared)
+
+    def _text(self, text: str) -> None:
+        if self.lengths:
+            self.lengths[-1] += len(text)
+
+
+def _longer_each(first: array[int], second: array[int]) -> array[int]:
+    """The longer of two lengths at each index: what a table of shared
+    strings stored twice (in two cases of its name) may hold, whichever
+    the reader takes."""
+    if not first:
+        return second
+    longer, shorter = (first, second) if len(first) >= len(second) else (second, first)
+    merged = array("L", longer)
+    for index, length in enumerate(shorter):
+        merged[index] = max(merged[index], length)
+    return merged
 
 
 # A count as the cell reader reads one (a leading plus allowed); one of more
@@ -362,6 +407,23 @@ def extent_refusal(
         }
         return Refusal("sheet_too_large", fields)
     return None
+
+
+def text_refusal(
+    wordiest: SheetExtent | None, total: int, limits: IntakeLimits
+) -> Refusal | None:
+    """Why a file whose cells the reader would copy ``total`` characters
+    into is refused, if it is: past ``max_cell_text``, naming the sheet of
+    the most (``wordiest``)."""
+    if wordiest is None or total <= limits.max_cell_text:
+        return None
+    fields = {
+        "sheet": wordiest.name,
+        "chars": wordiest.text,
+        "total": total,
+        "limit": limits.max_cell_text,
+    }
+    return Refusal("too_much_text", fields)
 
 
 def _note_marks(name: str, piece: bytes, marks: Marks) -> None:

@@ -18,6 +18,16 @@ value type reads as empty to it, and counts for nothing here. Per sheet, the
 last row holding content and the widest row (the end of its last cell holding
 content) give the extent the cell reader fills in.
 
+The same walk counts the characters the cell reader copies into the cells
+(``SheetExtent.text``): it copies a cell's text into each of its repeats, and
+writes ``<text:s text:c="100000000"/>`` as that many spaces, so a 700-byte
+file asked it for gigabytes and aborted the process. The count is an upper
+bound, as the reader need not keep all it is given: every character of the
+cell's text, each run of spaces at its count, each element inside the cell
+(a paragraph's line break, a tab) as one, and its value written as text
+(``office:string-value``, a date or a time), times its repeats along the
+row and down the sheet.
+
 The walk is expat's, strict: text that is not XML raises ``ExpatError``, so
 nothing the cell reader would read is hidden from it by a malformed tag.
 Elements and attributes are known by their local name, whatever their prefix.
@@ -31,7 +41,10 @@ from xml.parsers import expat
 
 # What an element or an attribute is to the walk, by its local name.
 _OTHER, _TABLE, _ROW, _CELL, _ROWS, _COLUMNS, _CONTENT, _NAME = range(8)
+_SPACES, _TEXT = 8, 9
 _ROLES = {
+    # A run of spaces, written as its count (``text:c``).
+    "s": _SPACES,
     "table": _TABLE,
     "table-row": _ROW,
     "table-cell": _CELL,
@@ -39,12 +52,13 @@ _ROLES = {
     "number-rows-repeated": _ROWS,
     "number-columns-repeated": _COLUMNS,
     "name": _NAME,
-    # The attributes by which a cell keeps a value or a formula.
+    # The attributes by which a cell keeps a value or a formula; of them,
+    # those whose text the reader may keep as it is written (``_TEXT``).
     "value-type": _CONTENT,
     "value": _CONTENT,
-    "string-value": _CONTENT,
-    "date-value": _CONTENT,
-    "time-value": _CONTENT,
+    "string-value": _TEXT,
+    "date-value": _TEXT,
+    "time-value": _TEXT,
     "boolean-value": _CONTENT,
     "formula": _CONTENT,
 }
@@ -57,6 +71,7 @@ _HUGE = 10**_DIGITS
 
 StartHandler = Callable[[str, dict[str, str]], None]
 EndHandler = Callable[[str], None]
+TextHandler = Callable[[str], None]
 
 
 @dataclass
@@ -66,13 +81,15 @@ class SheetExtent:
     ``rows`` is the last row holding content (1-based; 0 when none holds
     any), ``columns`` the count of columns up to the end of the widest row's
     last cell holding content, and ``widest_row`` that row (the first of its
-    repeats).
+    repeats). ``text`` is the characters the reader copies into its cells,
+    at most (counted where a format lets a cell's text be repeated).
     """
 
     name: str
     rows: int = 0
     columns: int = 0
     widest_row: int = 0
+    text: int = 0
 
     @property
     def cells(self) -> int:
@@ -84,13 +101,18 @@ class SheetExtent:
 class _Walk:
     """Where the walk of one sheet stands: the rows read before the current
     one, how many times the current one is repeated, the columns read in it
-    and the end of its last cell holding content."""
+    and the end of its last cell holding content; the characters of the
+    current row's cells read (their repeats along it included), and of the
+    cell open, if one is (``cell_columns`` its repeats, 0 when none is)."""
 
     sheet: SheetExtent
     row: int = 0
     repeated: int = 1
     column: int = 0
     reach: int = 0
+    row_text: int = 0
+    cell_text: int = 0
+    cell_columns: int = 0
 
 
 class OdsExtent:
@@ -98,21 +120,26 @@ class OdsExtent:
 
     ``cells`` counts the cells of every sheet's extent together; ``tallest``
     is the sheet reaching farthest down and ``largest`` the one of the most
-    cells, so far. They are kept up row by row, so asking costs nothing
-    however many sheets the file holds. The work is a step per element,
-    whatever the counts say: no cell is made. A table written inside a cell
-    (the format allows one) is a sheet of its own to the walk, so it neither
-    hides nor adds rows of the sheet around it.
+    cells, so far; ``text`` the characters copied into cells, and
+    ``wordiest`` the sheet copying the most. They are kept up row by row,
+    so asking costs nothing however many sheets the file holds. The work
+    is a step per element, whatever the counts say: no cell is made. A
+    table written inside a cell (the format allows one) is a sheet of its
+    own to the walk, so it neither hides nor adds rows of the sheet around
+    it.
     """
 
     def __init__(self) -> None:
         self.cells = 0
+        self.text = 0
         self.tallest: SheetExtent | None = None
         self.largest: SheetExtent | None = None
+        self.wordiest: SheetExtent | None = None
         self._parser = expat.ParserCreate()
-        start, end = self._handlers()
+        start, end, text = self._handlers()
         self._parser.StartElementHandler = start
         self._parser.EndElementHandler = end
+        self._parser.CharacterDataHandler = text
 
     def feed(self, chunk: bytes, *, final: bool = False) -> None:
         """Walk the next ``chunk`` of ``content.xml``; ``final`` for the last.
@@ -121,8 +148,9 @@ class OdsExtent:
         """
         self._parser.Parse(chunk, final)
 
-    def _handlers(self) -> tuple[StartHandler, EndHandler]:
-        """The handlers expat calls for every element's start and end.
+    def _handlers(self) -> tuple[StartHandler, EndHandler, TextHandler]:
+        """The handlers expat calls for every element's start and end, and
+        for the text between.
 
         Closures over their state, the roles of the names met looked up
         once per name: expat calls them for every paragraph and span of
@@ -141,44 +169,67 @@ class OdsExtent:
             kind = roles.get(tag)
             if kind is None:
                 kind = role(tag)
-            if kind == _OTHER:
-                return  # a paragraph, a span: most elements
+            if kind == _OTHER or kind == _SPACES:
+                # A paragraph, a span: most elements. Inside a cell, each
+                # is a character of its text at most (a line break between
+                # two paragraphs, a tab), a run of spaces its count.
+                if walks and walks[-1].cell_columns:
+                    walks[-1].cell_text += 1 if kind == _OTHER else _spaces(attributes)
+                return
             if kind == _CELL and walks:
                 walk = walks[-1]
-                columns, content = 1, False
-                for key in attributes:
+                columns, content, text = 1, False, 0
+                for key, value in attributes.items():
                     meaning = roles.get(key)
                     if meaning is None:
                         meaning = role(key)
                     if meaning == _CONTENT:
                         content = True
+                    elif meaning == _TEXT:
+                        content = True
+                        text += len(value)
                     elif meaning == _COLUMNS:
-                        columns = _count(attributes[key])
+                        columns = _count(value)
                 walk.column += columns
                 if content:
                     walk.reach = walk.column
+                walk.cell_text, walk.cell_columns = text, columns
             elif kind == _ROW and walks:
                 walk = walks[-1]
                 walk.repeated = next(
                     (_count(v) for k, v in attributes.items() if role(k) == _ROWS), 1
                 )
-                walk.column = walk.reach = 0
+                walk.column = walk.reach = walk.row_text = 0
             elif kind == _TABLE:
                 name = next((v for k, v in attributes.items() if role(k) == _NAME), "")
                 walks.append(_Walk(SheetExtent(name)))
 
         def end(tag: str) -> None:
             kind = roles.get(tag)
-            if kind == _ROW and walks:
+            if kind == _CELL and walks and walks[-1].cell_columns:
+                walk = walks[-1]
+                walk.row_text += walk.cell_text * walk.cell_columns
+                walk.cell_columns = 0
+            elif kind == _ROW and walks:
                 self._row_read(walks[-1])
             elif kind == _TABLE and walks:
                 walks.pop()
 
-        return start, end
+        def text(data: str) -> None:
+            if walks and walks[-1].cell_columns:
+                walks[-1].cell_text += len(data)
+
+        return start, end, text
 
     def _row_read(self, walk: _Walk) -> None:
         """Count the row ``walk`` has just read, with its repeats."""
         sheet = walk.sheet
+        if walk.row_text:
+            copied = walk.row_text * walk.repeated
+            sheet.text += copied
+            self.text += copied
+            if self.wordiest is None or sheet.text > self.wordiest.text:
+                self.wordiest = sheet
         if walk.reach:
             before = sheet.cells
             sheet.rows = walk.row + walk.repeated
@@ -191,6 +242,13 @@ class OdsExtent:
             if self.largest is None or sheet.cells > self.largest.cells:
                 self.largest = sheet
         walk.row += walk.repeated
+
+
+def _spaces(attributes: dict[str, str]) -> int:
+    """How many spaces a ``text:s`` element stands for: its ``text:c``, one
+    when it says none."""
+    count = next((v for k, v in attributes.items() if k.rpartition(":")[2] == "c"), "")
+    return _count(count)
 
 
 def _count(value: str) -> int:

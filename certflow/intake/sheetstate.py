@@ -44,7 +44,7 @@ import io
 import re
 import struct
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import chain, islice
@@ -54,7 +54,13 @@ from xml.parsers import expat
 
 from openpyxl.utils import column_index_from_string
 
-from certflow.intake.container import MAX_COLUMNS, CompoundFile, Format, Marks
+from certflow.intake.container import (
+    MAX_COLUMNS,
+    SHEET_FOLDERS,
+    CompoundFile,
+    Format,
+    Marks,
+)
 from certflow.intake.extent import SheetExtent
 from certflow.intake.limits import IntakeLimits
 
@@ -331,7 +337,7 @@ def xlsx_extents(data: bytes, far: set[str], last_row: int) -> list[SheetExtent]
         # Each copy of a name stored twice is walked too.
         for member in archive.infolist():
             path = member.filename
-            if path not in far or not path.lower().startswith(_SHEET_FOLDERS):
+            if path not in far or not path.lower().startswith(SHEET_FOLDERS):
                 continue
             extent = SheetExtent(names.get(path.lower(), path))
             with archive.open(member) as stream:
@@ -340,9 +346,83 @@ def xlsx_extents(data: bytes, far: set[str], last_row: int) -> list[SheetExtent]
     return found
 
 
-# Where the cell reader opens a sheet's part: it refuses a workbook naming a
-# sheet elsewhere.
-_SHEET_FOLDERS = ("xl/worksheets/", "xl/chartsheets/", "xl/dialogsheets/")
+def xlsx_shared_text(data: bytes, lengths: Sequence[int]) -> list[SheetExtent]:
+    """How many characters the cell reader copies into the cells of each
+    sheet of an xlsx from its shared strings, ``lengths`` long each
+    (``container.Marks.strings``): it copies a string into every cell
+    showing it, so one long string shown by many cells costs its length in
+    each (``SheetExtent.text``). Read before the cell reader sees the file,
+    and only when the longest string times the cells that may show one
+    passes the cap (a file of long strings and many cells).
+
+    Every part the reader could open as a sheet is walked, as for
+    ``xlsx_extents``, and counted as the reader could read it, or more: a
+    cell is one whose name ends in ``c`` after a colon (or is ``c``), of
+    type ``s`` by any attribute named ``t``, and each ``<v>`` inside it
+    names the string (a leading plus allowed, as the reader reads a
+    number); an index past the table copies nothing. Raises
+    ``expat.ExpatError`` when a sheet or the workbook is not XML.
+    """
+    found: list[SheetExtent] = []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = {path.lower(): name for name, path in _sheet_members(archive)}
+        for member in archive.infolist():
+            path = member.filename
+            if not path.lower().startswith(SHEET_FOLDERS):
+                continue
+            extent = SheetExtent(names.get(path.lower(), path))
+            with archive.open(member) as stream:
+                extent.text = _shared_text(stream, lengths)
+            found.append(extent)
+    return found
+
+
+def _shared_text(stream: IO[bytes], lengths: Sequence[int]) -> int:
+    """The characters the shared strings ``lengths`` long copy into the
+    cells of the sheet XML in ``stream`` (see ``xlsx_shared_text``)."""
+    copied = 0
+    shared = False
+    index: list[str] | None = None  # the text of a ``<v>`` being read
+
+    def start(tag: str, attributes: dict[str, str]) -> None:
+        nonlocal shared, index
+        if tag == "c" or tag.endswith(":c"):
+            shared = any(
+                (key == "t" or key.endswith(":t")) and value.strip() == "s"
+                for key, value in attributes.items()
+            )
+        elif shared and (tag == "v" or tag.endswith(":v")):
+            index = []
+
+    def end(tag: str) -> None:
+        nonlocal shared, index, copied
+        if index is not None and (tag == "v" or tag.endswith(":v")):
+            found = _INDEX.fullmatch("".join(index))
+            if found is not None and len(found[1]) <= _INDEX_DIGITS:
+                number = int(found[1])
+                copied += lengths[number] if number < len(lengths) else 0
+            index = None
+        elif tag == "c" or tag.endswith(":c"):
+            shared = False
+
+    def text(piece: str) -> None:
+        if index is not None and len(index) < _INDEX_PIECES:
+            index.append(piece)
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    parser.ParseFile(stream)
+    return copied
+
+
+# A shared string's index as the cell reader reads it; one of more digits
+# than any table holds strings names none, nor does a ``<v>`` of more pieces
+# of text than a number is written in.
+_INDEX = re.compile(r"\s*\+?([0-9]+)\s*")
+_INDEX_DIGITS = 18
+_INDEX_PIECES = 64
 
 
 def _sheet_members(archive: zipfile.ZipFile) -> list[tuple[str, str]]:

@@ -30,6 +30,7 @@ from certflow.intake.container import (
     decode_text,
     extent_refusal,
     sniff,
+    text_refusal,
 )
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.sheetstate import (
@@ -40,6 +41,7 @@ from certflow.intake.sheetstate import (
     XlsxFormulas,
     sheet_state,
     xlsx_extents,
+    xlsx_shared_text,
 )
 
 
@@ -110,8 +112,10 @@ def _read_spreadsheet(
 ) -> Workbook | Refusal:
     """Read every sheet; ``marks`` names the zip members worth reading again."""
     cap = limits.max_sheet_rows
-    if kind is Format.XLSX and marks.far:
-        refused = _far_cells(data, marks, limits)
+    if kind is Format.XLSX:
+        refused = (_far_cells(data, marks, limits) if marks.far else None) or (
+            _copied_text(data, marks, limits)
+        )
         if refused is not None:
             return refused
     try:
@@ -203,6 +207,29 @@ def _far_cells(data: bytes, marks: Marks, limits: IntakeLimits) -> Refusal | Non
     largest = max(extents, key=lambda sheet: sheet.cells, default=None)
     cells = sum(sheet.cells for sheet in extents)
     return extent_refusal(tallest, largest, cells, limits)
+
+
+def _copied_text(data: bytes, marks: Marks, limits: IntakeLimits) -> Refusal | None:
+    """Why an xlsx whose cells the reader would copy too much text into is
+    refused, before it copies a shared string into every cell showing it
+    (``sheetstate.xlsx_shared_text``): a 486 KB file of one 10,000-character
+    string in 200,000 cells had it hold 4 GB.
+
+    The sheets are walked only when the longest string times the cells that
+    may show one (half the sheets' tags: each takes a ``<v>`` and a
+    ``</v>``) passes the cap, as it never does for a list of names and
+    scores."""
+    longest = max(marks.strings, default=0)
+    if longest * (marks.tags // 2) <= limits.max_cell_text:
+        return None
+    try:
+        sheets = xlsx_shared_text(data, marks.strings)
+    except (expat.ExpatError, ValueError):
+        return Refusal("damaged", {})  # as for far cells: not measured, not read
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return None  # the cell reader says what is wrong with it
+    wordiest = max(sheets, key=lambda sheet: sheet.text, default=None)
+    return text_refusal(wordiest, sum(sheet.text for sheet in sheets), limits)
 
 
 def _formula_cells(

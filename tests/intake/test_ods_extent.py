@@ -29,6 +29,7 @@ import python_calamine
 
 from certflow.corrections.spreadsheet import read_form_workbook
 from certflow.intake import IntakeLimits, read_score_summary
+from certflow.intake.common import Problem
 from certflow.intake.extent import OdsExtent
 from certflow.intake.workbook import Workbook, open_workbook
 from certflow.models import PlanInfo
@@ -62,6 +63,20 @@ def _cell_reader_opened(action: Callable[[], object]) -> int:
     return opened
 
 
+def refused_unread(data: bytes, plan: PlanInfo) -> list[Problem]:
+    """Why ``data`` is refused as a score summary, which it must be without
+    the cell reader opening it."""
+    reading = None
+
+    def read() -> None:
+        nonlocal reading
+        reading = read_score_summary(data, plan)
+
+    assert _cell_reader_opened(read) == 0
+    assert reading is not None and not reading.accepted
+    return reading.problems
+
+
 def _extent(data: bytes) -> OdsExtent:
     extent = OdsExtent()
     extent.feed(zipfile.ZipFile(BytesIO(data)).read("content.xml"), final=True)
@@ -76,15 +91,8 @@ def test_a_value_repeated_over_rows_and_columns_is_refused_unread(
         "成绩汇总", [[ods_text_cell("姓名")], [_repeated(16384)]], repeats={1: 100}
     )
     assert len(data) < 2048
-    reading = None
 
-    def read() -> None:
-        nonlocal reading
-        reading = read_score_summary(data, plan)
-
-    assert _cell_reader_opened(read) == 0
-    assert reading is not None and not reading.accepted
-    [refused] = reading.problems
+    [refused] = refused_unread(data, plan)
     assert refused.code == "sheet_too_large"
     shown = refused.render()
     for said in (
@@ -127,15 +135,8 @@ def test_rows_of_values_past_the_row_cap_are_refused_unread(plan: PlanInfo) -> N
         [[ods_text_cell("姓名")], [ods_text_cell("张三")]],
         repeats={1: 10**6},
     )
-    reading = None
 
-    def read() -> None:
-        nonlocal reading
-        reading = read_score_summary(data, plan)
-
-    assert _cell_reader_opened(read) == 0
-    assert reading is not None
-    assert [p.code for p in reading.problems] == ["too_many_rows"]
+    assert [p.code for p in refused_unread(data, plan)] == ["too_many_rows"]
 
 
 def test_formulas_count_and_cells_holding_no_value_do_not() -> None:

@@ -28,7 +28,7 @@ from certflow.intake import IntakeLimits, read_score_summary
 from certflow.intake.workbook import Workbook, open_workbook
 from certflow.models import PlanInfo
 from tests.intake.conftest import REPO, SAMPLES, sheet_file, with_sheet_xml
-from tests.intake.test_ods_extent import _cell_reader_opened
+from tests.intake.test_ods_extent import _cell_reader_opened, refused_unread
 
 SAMPLE = SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx"
 
@@ -74,15 +74,8 @@ def test_a_value_far_right_over_many_rows_is_refused_unread(
 ) -> None:
     """A value in XFD100: 1.6 million cells from A1, as an ods is refused."""
     data = _with_cell(_summary(tmp_path), 100, "XFD100")
-    reading = None
 
-    def read() -> None:
-        nonlocal reading
-        reading = read_score_summary(data, plan)
-
-    assert _cell_reader_opened(read) == 0
-    assert reading is not None and not reading.accepted
-    [refused] = reading.problems
+    [refused] = refused_unread(data, plan)
     assert refused.code == "sheet_too_large"
     shown = refused.render()
     for said in ("工作表“Sheet”", "第 100 行", "XFD 列", "1638400"):
@@ -355,15 +348,8 @@ def test_cells_placed_by_their_order_far_right_are_refused_unread(
     anything counted them. A 12 KB file of 9,999 such rows had the reader
     ask for 5 GB (aborting the process under the worker's memory limit)."""
     data = _wide_by_order(_summary(tmp_path), 100)
-    reading = None
 
-    def read() -> None:
-        nonlocal reading
-        reading = read_score_summary(data, plan)
-
-    assert _cell_reader_opened(read) == 0
-    assert reading is not None and not reading.accepted
-    [refused] = reading.problems
+    [refused] = refused_unread(data, plan)
     assert refused.code == "sheet_too_large"
     for said in ("第 100 行", "XFD 列"):
         assert said in refused.render()
