@@ -15,6 +15,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator
 
+from tests.intake.xls_writer import record as _record
+from tests.intake.xls_writer import records as _records
+
 # Record types of BIFF8.
 _FORMULA = 0x0006
 _BOOLERR = 0x0205
@@ -148,18 +151,6 @@ def _place(name: str) -> tuple[int, int]:
     for letter in letters:
         column = column * 26 + ord(letter) - ord("A") + 1
     return int(name[len(letters) :]) - 1, column - 1
-
-
-def _record(kind: int, body: bytes) -> bytes:
-    return struct.pack("<HH", kind, len(body)) + body
-
-
-def _records(stream: bytes) -> Iterator[tuple[int, int, bytes]]:
-    offset = 0
-    while offset + 4 <= len(stream):
-        kind, length = struct.unpack_from("<HH", stream, offset)
-        yield offset, kind, stream[offset + 4 : offset + 4 + length]
-        offset += 4 + length
 
 
 def _rewritten(stream: bytes, cells: dict[tuple[int, int], CellRecord]) -> bytes:
