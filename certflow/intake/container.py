@@ -21,6 +21,7 @@ from xml.parsers import expat
 
 from openpyxl.utils import get_column_letter
 
+from certflow.intake.biff import BiffError, copied_text
 from certflow.intake.extent import OdsExtent, SheetExtent
 from certflow.intake.limits import IntakeLimits
 from certflow.text import HAN
@@ -152,7 +153,7 @@ def sniff(
     if data.startswith(ZIP_MAGICS):
         return _sniff_zip(data, limits, Marks() if marks is None else marks)
     if data.startswith(OLE2_MAGIC):
-        return _sniff_ole2(data)
+        return _sniff_ole2(data, limits)
     return _sniff_text(data)
 
 
@@ -660,7 +661,7 @@ _BIFF_BOUNDSHEET = 0x0085
 _MACRO_SHEET_TYPES = {0x01, 0x06}  # Excel 4.0 macro sheet, VBA module
 
 
-def _sniff_ole2(data: bytes) -> Format | Refusal:
+def _sniff_ole2(data: bytes, limits: IntakeLimits) -> Format | Refusal:
     try:
         compound = CompoundFile(data)
         names = compound.names()
@@ -675,10 +676,25 @@ def _sniff_ole2(data: bytes) -> Format | Refusal:
     if stream is None:
         return Refusal("unsupported_format", {})
     try:
-        head = compound.read_stream(stream, limit=256 * 1024)
+        biff = compound.read_stream(stream, limit=len(data))
     except (ValueError, struct.error, IndexError):
         return Refusal("damaged", {})
-    return _scan_biff_globals(head) or Format.XLS
+    return _scan_biff_globals(biff) or _shared_text(biff, limits) or Format.XLS
+
+
+def _shared_text(biff: bytes, limits: IntakeLimits) -> Refusal | None:
+    """Why an xls whose cells copy too much text from its shared string
+    table is refused, if it is: the cell reader copies a string into every
+    cell naming it (``certflow.intake.biff``), before any cap applies."""
+    try:
+        sheets = copied_text(biff, limits.max_cell_text)
+    except BiffError:
+        # Not counted is not read: the reader fails on it, panics, or might
+        # read it otherwise than the count did.
+        return Refusal("damaged", {})
+    most = max(sheets, key=lambda sheet: sheet.chars, default=None)
+    wordiest = None if most is None else SheetExtent(most.name, text=most.chars)
+    return text_refusal(wordiest, sum(sheet.chars for sheet in sheets), limits)
 
 
 def _scan_biff_globals(head: bytes) -> Refusal | None:

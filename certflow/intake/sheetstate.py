@@ -54,6 +54,7 @@ from xml.parsers import expat
 
 from openpyxl.utils import column_index_from_string
 
+from certflow.intake.biff import sheet_name
 from certflow.intake.container import (
     MAX_COLUMNS,
     SHEET_FOLDERS,
@@ -999,7 +1000,7 @@ def _xls_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
         kind, length = struct.unpack_from("<HH", biff, offset)
         body = biff[offset + 4 : offset + 4 + length]
         if kind == _BIFF_BOUNDSHEET and len(body) >= 8:
-            sheets.append((_biff_sheet_name(body), struct.unpack_from("<I", body)[0]))
+            sheets.append((sheet_name(body), struct.unpack_from("<I", body)[0]))
         if kind == _BIFF_EOF:
             break
         offset += 4 + length
@@ -1060,13 +1061,6 @@ def _biff_error(kind: int, body: bytes) -> tuple[int, int, str] | None:
         if is_error:
             return row, column, _BIFF_ERRORS.get(code, UNKNOWN_ERROR)
     return None
-
-
-def _biff_sheet_name(body: bytes) -> str:
-    # lbPlyPos(4), hsState(1), dt(1), then a ShortXLUnicodeString.
-    count, wide = body[6], body[7] & 0x01
-    raw = body[8 : 8 + count * (2 if wide else 1)]
-    return raw.decode("utf-16-le" if wide else "latin-1", "replace")
 
 
 def _ods_state(data: bytes, height: int, last: int, unread: _Allowance) -> SheetState:
