@@ -216,6 +216,13 @@ class CjkFont:
         """Return the advance width of a glyph in font units."""
         return self.advances[gid]
 
+    def coverage(self) -> Coverage:
+        """What says which characters of a text the face cannot print, as
+        ``unsupported`` does, in a form that crosses to another process: the
+        face itself is megabytes of tables, its coverage a set of code
+        points. Built once per face and process."""
+        return _coverage(self.path, self.face_index)
+
     def widths(self) -> dict[int, int]:
         """Return the advance of every character in 1/1000 em, as PDF counts widths.
 
@@ -230,11 +237,7 @@ class CjkFont:
 
     def unsupported(self, text: str) -> list[str]:
         """Return the distinct characters of ``text`` with no glyph, in order."""
-        missing: list[str] = []
-        for char in text:
-            if ord(char) not in self.cmap and char not in missing:
-                missing.append(char)
-        return missing
+        return self.coverage()(text)
 
     def missing_positions(self, text: str) -> list[int]:
         """Return where the characters of ``text`` with no glyph stand, from 1.
@@ -455,6 +458,28 @@ class SubsetBase:
 
 def _padded(data: bytes) -> bytes:
     return data + b"\0" * (-len(data) % 4)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The code points a font face prints; called with a text, the distinct
+    characters of it the face cannot print, in order (``CjkFont.unsupported``).
+    Intake asks it of every name of an upload it reads in a process of its
+    own (``certflow.isolation``)."""
+
+    codes: frozenset[int]
+
+    def __call__(self, text: str) -> list[str]:
+        missing: list[str] = []
+        for char in text:
+            if ord(char) not in self.codes and char not in missing:
+                missing.append(char)
+        return missing
+
+
+@cache
+def _coverage(path: Path, face_index: int) -> Coverage:
+    return Coverage(frozenset(_load_face(path).cmap))
 
 
 @cache
