@@ -66,7 +66,7 @@ def build_activities(
     """Every activity of certflow, bound to the shared pool, store and mailer;
     the mails' claims renewed through ``renewals`` (``pool`` if None)."""
     plans = PlanStore(pool)
-    intake = IntakeActivities(pool, store)
+    intake = IntakeActivities(pool, store, settings.reading)
     calendar = CalendarActivities(pool)
     notifier = Notifier(settings, pool, store, Mailer(settings.smtp), renewals)
     certificates = CertificateActivities(settings, pool, store)

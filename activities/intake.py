@@ -51,6 +51,7 @@ from certflow.intake.summary import (
 )
 from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
 from certflow.invoice import InvoiceReading, read_invoice_details
+from certflow.isolation import ReadingBounds, ReadingFailed, Reason, read_apart
 from certflow.models import (
     CandidateScore,
     DocumentKind,
@@ -86,9 +87,16 @@ _SignInRow = tuple[int | None, str, str, str, str, str, bool]
 class IntakeActivities:
     """Activities that read uploads and keep the organisation's score database."""
 
-    def __init__(self, pool: asyncpg.Pool, store: DocumentStore) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        store: DocumentStore,
+        bounds: ReadingBounds | None = None,
+    ) -> None:
         self.pool = pool
         self.store = store
+        # What reading one upload may take, in its own process.
+        self.bounds = bounds or ReadingBounds()
 
     # -- uploads ---------------------------------------------------------------
 
@@ -110,10 +118,11 @@ class IntakeActivities:
             # font cannot print would stop the plan's certificates; at upload the
             # school can send the registered form of the name. It is checked
             # with every other cell, so one round reports all problems.
-            reader = partial(intake.read_score_summary, unprintable=font.unsupported)
-            reading = await _read(reader, data, req)
-            if reading is None:
-                return await self._refuse(req, None, [_unreadable()])
+            coverage = font.coverage()
+            reader = partial(intake.read_score_summary, unprintable=coverage)
+            reading = await _read_apart(reader, data, req, self.bounds)
+            if isinstance(reading, Problem):
+                return await self._refuse(req, None, [reading])
             if not reading.accepted:
                 return await self._refuse(req, data, reading.problems)
             admissions = [r.admission_number for r in reading.rows]
@@ -122,9 +131,11 @@ class IntakeActivities:
             accepted = await self._accept_summary(req, reading.rows)
             return _with_notes(accepted, reading.notes)
         if req.kind is DocumentKind.CANDIDATE_SIGN_IN:
-            sign_in = await _read(intake.read_candidate_sign_in, data, req)
-            if sign_in is None:
-                return await self._refuse(req, None, [_unreadable()])
+            sign_in = await _read_apart(
+                intake.read_candidate_sign_in, data, req, self.bounds
+            )
+            if isinstance(sign_in, Problem):
+                return await self._refuse(req, None, [sign_in])
             if not sign_in.accepted:
                 return await self._refuse(req, data, sign_in.problems)
             admissions = [c.admission_number for c in sign_in.candidates]
@@ -137,9 +148,11 @@ class IntakeActivities:
             accepted = await self._accept_sign_in(req, "candidates", rows)
             return _with_notes(accepted, sign_in.notes)
         if req.kind is DocumentKind.EVALUATOR_SIGN_IN:
-            sign_in = await _read(intake.read_evaluator_sign_in, data, req)
-            if sign_in is None:
-                return await self._refuse(req, None, [_unreadable()])
+            sign_in = await _read_apart(
+                intake.read_evaluator_sign_in, data, req, self.bounds
+            )
+            if isinstance(sign_in, Problem):
+                return await self._refuse(req, None, [sign_in])
             if not sign_in.accepted:
                 return await self._refuse(req, data, sign_in.problems)
             rows = [
@@ -187,9 +200,9 @@ class IntakeActivities:
 
     async def _invoice_details(self, req: ProcessUpload, data: bytes) -> UploadOutcome:
         """Read the invoice details form and keep what finance invoices from."""
-        invoice = await _read(_read_invoice, data, req)
-        if invoice is None:
-            return await self._refuse(req, None, [_unreadable()])
+        invoice = await _read_apart(_read_invoice, data, req, self.bounds)
+        if isinstance(invoice, Problem):
+            return await self._refuse(req, None, [invoice])
         if not invoice.accepted or invoice.details is None:
             return await self._refuse(req, data, invoice.problems)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -212,15 +225,23 @@ class IntakeActivities:
     ) -> UploadOutcome:
         report: DocumentRef | None = None
         if data is not None and problems:
+            # The copy reads the file again: apart, as the reading did, and
+            # off the event loop (a file may take seconds).
             try:
-                annotated = intake.annotated_copy(data, problems)
-            except Exception as error:  # an unreadable file has no cells to annotate
-                # The type only: the message may repeat a cell's value.
+                annotated: bytes | None = await asyncio.to_thread(
+                    read_apart,
+                    intake.annotated_copy,
+                    data,
+                    problems,
+                    bounds=self.bounds,
+                )
+            except ReadingFailed as failed:  # no cells to annotate
                 log.warning(
-                    "annotated report not made plan_id=%s kind=%s error=%s",
+                    "annotated report not made plan_id=%s kind=%s reason=%s error=%s",
                     req.plan.plan_id,
                     req.kind.value,
-                    type(error).__name__,
+                    failed.reason,
+                    failed.error or "-",
                 )
                 annotated = None
             if annotated is not None:
@@ -953,27 +974,33 @@ async def _open_requests(
     return []
 
 
-async def _read(
-    reader: Callable[[bytes, PlanInfo], _R], data: bytes, req: ProcessUpload
-) -> _R | None:
-    """Run a reader off the event loop; a reader that breaks means "unreadable".
+async def _read_apart(
+    reader: Callable[[bytes, PlanInfo], _R],
+    data: bytes,
+    req: ProcessUpload,
+    bounds: ReadingBounds,
+) -> _R | Problem:
+    """Run a reader in a process of its own (``certflow.isolation``); a
+    reading that breaks, or takes more than ``bounds``, is "unreadable".
 
     The readers refuse every bad file they know with reasons; a file that still
-    makes one (or the spreadsheet library under it) fail must be refused too,
-    not retried for ever while the plan waits on its upload.
+    makes one (or the spreadsheet library under it) fail, abort or run on
+    must be refused too, not retried for ever while the plan waits on its
+    upload, and must not take the worker down with it.
     """
     try:
-        return await asyncio.to_thread(reader, data, req.plan)
-    except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
-        raise
-    except BaseException as err:  # the spreadsheet library panics as BaseException
+        return await asyncio.to_thread(
+            read_apart, reader, data, req.plan, bounds=bounds
+        )
+    except ReadingFailed as failed:
         log.warning(
-            "upload unreadable plan_id=%s kind=%s error=%s",
+            "upload unreadable plan_id=%s kind=%s reason=%s error=%s",
             req.plan.plan_id,
             req.kind.value,
-            type(err).__name__,
+            failed.reason,
+            failed.error or "-",
         )
-        return None
+        return _unreadable(failed.reason, bounds)
 
 
 async def record_upload_row(
@@ -1166,8 +1193,17 @@ def report_filename(req: ProcessUpload) -> str:
     )
 
 
-def _unreadable() -> Problem:
-    return Problem(code="unreadable", message=t("intake_db.unreadable"))
+def _unreadable(reason: Reason, bounds: ReadingBounds) -> Problem:
+    """The problem of an upload whose reading ended for ``reason``: past
+    its memory or its time (a file far larger inside than it looks), or
+    broken."""
+    if reason == "memory":
+        message = t("intake_db.unreadable_memory", limit=bounds.memory_mb)
+    elif reason == "time":
+        message = t("intake_db.unreadable_time", limit=bounds.cpu_seconds)
+    else:
+        message = t("intake_db.unreadable")
+    return Problem(code="unreadable", message=message)
 
 
 def _unrepeated(problems: list[Problem]) -> list[Problem]:

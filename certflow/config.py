@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from certflow.i18n import t
+from certflow.isolation import ReadingBounds
 from certflow.mail_address import is_mail_address
 from certflow.models import Level, Model, PassRule, Role
 from certflow.validation import explain
@@ -519,6 +520,8 @@ class Settings(Model):
     batch_schedule: Annotated[str, AfterValidator(_cron_line)] = "0 9 * * MON"
     mailbox: MailboxSettings = Field(default_factory=MailboxSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    # What reading one upload may take, in a process of its own.
+    reading: ReadingBounds = Field(default_factory=ReadingBounds)
 
     @field_validator("fees", "pass_rules")
     @classmethod

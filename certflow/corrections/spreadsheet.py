@@ -7,6 +7,7 @@ sees them, so a form attachment is held to the same rules as an upload.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from certflow.corrections.form import Record, check_records
@@ -16,13 +17,19 @@ from certflow.i18n import t
 from certflow.intake.container import OLE2_MAGIC, ZIP_MAGICS, Refusal
 from certflow.intake.limits import MIB, IntakeLimits
 from certflow.intake.workbook import Workbook, open_workbook
+from certflow.isolation import ReadingBounds, ReadingFailed, read_apart
 from certflow.models import Problem
+
+log = logging.getLogger(__name__)
 
 # How a spreadsheet is recognised when a phone client sends it as
 # application/octet-stream with a mangled name.
 SPREADSHEET_MAGIC = (*ZIP_MAGICS, OLE2_MAGIC)
 # The template filled with a few hundred rows is well under 1 MB.
 FORM_LIMITS = IntakeLimits(max_bytes=10 * MIB, max_rows=2000)
+# What reading one attachment may take: a form of 2,000 rows takes a small
+# part of either.
+FORM_BOUNDS = ReadingBounds(memory_mb=1024, cpu_seconds=30, wall_seconds=90)
 # Refusals of intake's reader that the sender can fix in a particular way; the
 # others (damaged, unknown format, HTML saved as .xls ...) read "cannot be opened".
 _REFUSALS = {
@@ -57,8 +64,41 @@ def read_form_workbook(
 
     Sheets without the header (the template's instructions sheet, a pasted score
     summary) are skipped; a workbook with no such sheet is not a form.
+
+    Read in a process of its own (``certflow.isolation``): an attachment
+    comes from anyone who can send a mail, and a file that makes the reader
+    abort, panic or run on ends as a problem with it, not with the mailbox's
+    worker.
     """
     name = filename or "xlsx"
+    try:
+        return read_apart(
+            _read_form,
+            data,
+            sender=sender,
+            sender_name=sender_name,
+            filename=name,
+            bounds=FORM_BOUNDS,
+        )
+    except ReadingFailed as failed:
+        log.warning(
+            "attachment unreadable reason=%s error=%s",
+            failed.reason,
+            failed.error or "-",
+        )
+        too_much = failed.reason in ("memory", "time")
+        return SheetReading(
+            problems=[
+                refusal_problem("file_too_large" if too_much else "damaged", name)
+            ]
+        )
+
+
+def _read_form(
+    data: bytes, *, sender: str, sender_name: str, filename: str
+) -> SheetReading:
+    """``read_form_workbook``'s reading, in the reading's own process."""
+    name = filename
     workbook = _open(data)
     if isinstance(workbook, Refusal):
         return SheetReading(problems=[refusal_problem(workbook.code, name)])

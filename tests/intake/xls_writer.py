@@ -79,6 +79,7 @@ def xls_file(
     *,
     table: Sequence[str | Shared] = (),
     sst: bytes | None = None,
+    dimensions: tuple[int, int] | None = None,
 ) -> bytes:
     """An xls holding ``sheets`` (their rows of values, from A1).
 
@@ -87,13 +88,15 @@ def xls_file(
     ``LABELSST`` record naming it, a number a ``NUMBER`` record, ``None`` no
     record. ``sst`` (an ``SST`` record and its ``CONTINUE`` records, as
     ``sst_records`` makes them) replaces the table written, for a table no
-    office suite writes.
+    office suite writes. ``dimensions`` (rows, columns) replaces what each
+    sheet's ``DIMENSIONS`` record says it reaches, for a claim no office
+    suite writes.
     """
     listed = list(table)
     strings: dict[str, int] = {}
     for index, item in enumerate(listed):
         strings.setdefault(item.text if isinstance(item, Shared) else item, index)
-    bodies = [_sheet(rows, strings, listed) for rows in sheets.values()]
+    bodies = [_sheet(rows, strings, listed, dimensions) for rows in sheets.values()]
     globals_end = sst if sst is not None else sst_records(listed)
     return compound_file(_workbook_stream(list(sheets), bodies, globals_end))
 
@@ -102,9 +105,11 @@ def _sheet(
     rows: Sequence[Sequence[Value]],
     strings: dict[str, int],
     listed: list[str | Shared],
+    dimensions: tuple[int, int] | None = None,
 ) -> bytes:
-    """A sheet's records from its DIMENSIONS on; new text goes into ``listed``
-    and ``strings`` (each text's index in the table)."""
+    """A sheet's records from its DIMENSIONS on (saying ``dimensions``, if
+    given); new text goes into ``listed`` and ``strings`` (each text's index
+    in the table)."""
     cells = bytearray()
     width = 0
     for row, values in enumerate(rows):
@@ -123,8 +128,9 @@ def _sheet(
             else:
                 body = struct.pack("<HHHd", row, column, 0, float(value))
                 cells += record(NUMBER, body)
-    dimensions = struct.pack("<IIHHH", 0, len(rows), 0, width, 0)
-    return record(DIMENSIONS, dimensions) + bytes(cells) + record(EOF, b"")
+    tall, wide = dimensions or (len(rows), width)
+    reach = struct.pack("<IIHHH", 0, tall, 0, wide, 0)
+    return record(DIMENSIONS, reach) + bytes(cells) + record(EOF, b"")
 
 
 def _workbook_stream(names: list[str], sheets: list[bytes], table: bytes) -> bytes:

@@ -13,11 +13,11 @@ import pytest
 
 from activities.intake import IntakeActivities
 from activities.store import PlanStore
-from certflow import intake
 from certflow.actions import ConfirmSummaryRequest
 from certflow.activity_models import PlanRegistration, ProcessUpload
 from certflow.i18n import t
 from certflow.models import DocumentKind, DocumentRef, Stage
+from tests.intake.xls_writer import xls_file
 from tests.support import (
     LEAD,
     SCAN_PDF,
@@ -33,29 +33,43 @@ from workflows import ExamPlanWorkflow
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
 
-class _LibraryPanic(BaseException):
-    """What the spreadsheet library raises on some damaged files (not an Exception)."""
+def _date_out_of_range(tmp_path: Path) -> Path:
+    """The summary with a cell below the table shown as a date, holding
+    -10^15 days: the spreadsheet library panics converting it (a
+    ``PanicException``, no ``Exception``)."""
+    book = openpyxl.load_workbook(SUMMARY)
+    sheet = book.worksheets[0]
+    cell = sheet.cell(row=sheet.max_row + 2, column=1, value=-1e15)
+    cell.number_format = "yyyy-mm-dd"
+    path = tmp_path / "date-out-of-range.xlsx"
+    book.save(path)
+    return path
+
+
+def _rows_past_any_sheet() -> bytes:
+    """An xls whose dimensions record says it reaches 2^32 rows and 65,535
+    columns, one cell in it: the spreadsheet library makes room for them
+    all before reading a cell, its allocation fails and Rust aborts the
+    process that asked. No check before the reader knows this one."""
+    return xls_file({"成绩汇总": [["姓名"]]}, dimensions=(0xFFFFFFFF, 0xFFFF))
 
 
 async def test_a_file_that_breaks_the_reader_is_refused_as_unreadable(
-    make_driver: Any, resources: Any, monkeypatch: pytest.MonkeyPatch
+    make_driver: Any, resources: Any, tmp_path: Path
 ) -> None:
+    """Read in a process of its own: a file that makes the library panic is
+    answered as unreadable, and the plan then takes the real file."""
     pool, _ = resources
     driver: PlanDriver = await make_driver()
     await driver.start()
 
-    def panic(data: bytes, plan: Any) -> Any:
-        raise _LibraryPanic("index out of bounds")
-
-    monkeypatch.setattr(intake, "read_score_summary", panic)
     result = await driver.upload(
-        ExamPlanWorkflow.upload_score_summary, LEAD, driver.files["summary"]
+        ExamPlanWorkflow.upload_score_summary, LEAD, _date_out_of_range(tmp_path)
     )
     assert not result.accepted
     assert [p.code for p in result.problems] == ["unreadable"]
     assert result.problems[0].message == t("intake_db.unreadable")
 
-    monkeypatch.undo()
     result = await driver.upload(
         ExamPlanWorkflow.upload_score_summary, LEAD, driver.files["summary"]
     )
@@ -65,6 +79,27 @@ async def test_a_file_that_breaks_the_reader_is_refused_as_unreadable(
         driver.plan.plan_id,
     )
     assert refused == 1
+
+
+async def test_a_file_that_ends_the_reader_leaves_the_worker_running(
+    make_driver: Any, tmp_path: Path
+) -> None:
+    """Regression: the library aborted the worker's own process on this
+    file (at every retry, so the worker and every plan on it went down).
+    Read apart, the upload is refused and the same worker takes the next."""
+    driver: PlanDriver = await make_driver()
+    await driver.start()
+    path = tmp_path / "rows-past-any-sheet.xls"
+    path.write_bytes(_rows_past_any_sheet())
+
+    result = await driver.upload(ExamPlanWorkflow.upload_score_summary, LEAD, path)
+    assert not result.accepted
+    assert [p.code for p in result.problems] == ["unreadable"]
+
+    result = await driver.upload(
+        ExamPlanWorkflow.upload_score_summary, LEAD, driver.files["summary"]
+    )
+    assert result.accepted
 
 
 async def test_an_upload_that_keeps_failing_is_answered_and_the_plan_goes_on(

@@ -1,0 +1,133 @@
+"""Uploads are read in a process of their own, held to memory and time.
+
+Regression: the spreadsheet library ran in the worker's own process, and an
+audit found files it aborts on (an xls whose dimensions claim four billion
+rows: the worker and every plan on it went down, at each retry), panics on
+(a date of -10^15 days), or that keep intake's checks busy for minutes (a
+comment of 100,000 ``<f`` beside one formula saved without its result).
+``certflow.isolation.read_apart`` reads each in a child process and answers
+with the reading, or with why there is none; the caller goes on.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from certflow import intake
+from certflow.corrections.spreadsheet import read_form_workbook
+from certflow.isolation import ReadingBounds, ReadingFailed, read_apart
+from certflow.models import PlanInfo
+from tests.intake.conftest import SAMPLES, sample_plan, with_sheet_xml
+from tests.intake.xls_writer import xls_file
+
+SAMPLE = SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx"
+PLAN: PlanInfo = sample_plan()
+read_summary = partial(intake.read_score_summary, plan=PLAN)
+
+
+def _past_any_sheet() -> bytes:
+    """An xls whose dimensions say 2^32 rows by 65,535 columns: the library
+    makes room for them all, the allocation fails, and Rust aborts."""
+    return xls_file({"成绩汇总": [["姓名"]]}, dimensions=(0xFFFFFFFF, 0xFFFF))
+
+
+def _date_out_of_range(tmp_path: Path) -> bytes:
+    """A cell shown as a date holding -10^15 days: the library panics."""
+    book = openpyxl.load_workbook(SAMPLE)
+    sheet = book.worksheets[0]
+    cell = sheet.cell(row=sheet.max_row + 2, column=1, value=-1e15)
+    cell.number_format = "yyyy-mm-dd"
+    book.save(tmp_path / "date.xlsx")
+    return (tmp_path / "date.xlsx").read_bytes()
+
+
+def _slow_to_check() -> bytes:
+    """One formula saved without its result, and a comment holding
+    ``<f`` 100,000 times: the look for formulas without a result is
+    quadratic in such a sheet (11 to 17 seconds for these 9 KB)."""
+    junk = "<f" * 100_000
+    return with_sheet_xml(
+        SAMPLE.read_bytes(),
+        lambda xml: xml.replace(
+            "</sheetData>",
+            f'<row r="60"><c r="M60"><f>1+1</f></c></row></sheetData><!--{junk}-->',
+        ),
+    )
+
+
+def test_a_reading_apart_answers_as_one_in_the_process() -> None:
+    data = SAMPLE.read_bytes()
+
+    apart = read_apart(read_summary, data)
+
+    assert apart == read_summary(data)
+    assert apart.accepted
+
+
+def test_a_file_that_aborts_the_library_ends_its_own_process_only() -> None:
+    parent = os.getpid()
+
+    with pytest.raises(ReadingFailed) as failed:
+        read_apart(read_summary, _past_any_sheet())
+
+    assert failed.value.reason == "crashed"
+    assert os.getpid() == parent
+    # The next file is read as ever.
+    assert read_apart(read_summary, SAMPLE.read_bytes()).accepted
+
+
+def test_a_panic_of_the_library_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ReadingFailed) as failed:
+        read_apart(read_summary, _date_out_of_range(tmp_path))
+
+    assert (failed.value.reason, failed.value.error) == ("raised", "PanicException")
+
+
+def test_a_reading_past_its_processor_time_is_stopped() -> None:
+    data = _slow_to_check()
+    bounds = ReadingBounds(cpu_seconds=1, wall_seconds=60)
+
+    with pytest.raises(ReadingFailed) as failed:
+        read_apart(read_summary, data, bounds=bounds)
+
+    assert failed.value.reason == "time"
+
+
+def test_a_reading_past_its_wait_is_stopped() -> None:
+    """The wait is bounded too (a child held up without using the processor
+    counts no processor time): the child is killed, not left behind."""
+    bounds = ReadingBounds(cpu_seconds=60, wall_seconds=1)
+
+    with pytest.raises(ReadingFailed) as failed:
+        read_apart(read_summary, _slow_to_check(), bounds=bounds)
+
+    assert failed.value.reason == "time"
+
+
+def test_a_reading_past_its_memory_is_stopped() -> None:
+    """A CSV of 20 MB of commas is one row of 20 million cells, each a
+    Python string: far past 400 MB of address space."""
+    data = b"," * 20_000_000
+    bounds = ReadingBounds(memory_mb=400)
+
+    with pytest.raises(ReadingFailed) as failed:
+        read_apart(read_summary, data, bounds=bounds)
+
+    assert (failed.value.reason, failed.value.error) == ("memory", "MemoryError")
+
+
+def test_a_mailed_attachment_that_aborts_the_library_is_a_problem() -> None:
+    """A mailed form is read apart too: the mailbox's worker goes on, and the
+    sender is told the attachment cannot be opened."""
+    reading = read_form_workbook(
+        _past_any_sheet(), sender="site@example.org", filename="申请表.xls"
+    )
+
+    assert not reading.is_form
+    assert [p.code for p in reading.problems] == ["unreadable_attachment"]
+    assert "申请表.xls" in reading.problems[0].message
