@@ -1201,6 +1201,8 @@ def _unreadable(reason: Reason, bounds: ReadingBounds) -> Problem:
         message = t("intake_db.unreadable_memory", limit=bounds.memory_mb)
     elif reason == "time":
         message = t("intake_db.unreadable_time", limit=bounds.cpu_seconds)
+    elif reason == "wait":
+        message = t("intake_db.unreadable_time", limit=bounds.wall_seconds)
     else:
         message = t("intake_db.unreadable")
     return Problem(code="unreadable", message=message)

@@ -45,7 +45,7 @@ MIB = 1024 * 1024
 # prepares a child so): a worker's imports, for every file.
 _PRELOADED = ["__main__", "certflow.intake", "certflow.invoice", "certflow.corrections"]
 
-Reason = Literal["memory", "time", "crashed", "raised"]
+Reason = Literal["memory", "time", "wait", "crashed", "raised"]
 
 
 class ReadingBounds(Model):
@@ -60,9 +60,11 @@ class ReadingBounds(Model):
 
 
 class ReadingFailed(Exception):
-    """The reading ended without an answer: past its memory (``memory``) or
-    its time (``time``), ended by a signal or an abort (``crashed``), or by
-    an exception of its own (``raised``, ``error`` naming its type)."""
+    """The reading ended without an answer: past its memory (``memory``),
+    its processor time (``time``) or its wait (``wait``), ended by a signal
+    or an abort (``crashed``: most often an allocation refused past its
+    memory, which Rust does not report otherwise), or by an exception of its
+    own (``raised``, ``error`` naming its type)."""
 
     def __init__(self, reason: Reason, error: str = "") -> None:
         super().__init__(reason, error)
@@ -92,7 +94,7 @@ def read_apart(
         sender.close()
         # True once the child answered or its end closed (it ended).
         if not receiver.poll(bounds.wall_seconds):
-            raise ReadingFailed("time")
+            raise ReadingFailed("wait")
         try:
             outcome, value = receiver.recv()
         except EOFError:

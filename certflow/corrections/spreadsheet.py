@@ -86,7 +86,7 @@ def read_form_workbook(
             failed.reason,
             failed.error or "-",
         )
-        too_much = failed.reason in ("memory", "time")
+        too_much = failed.reason in ("memory", "time", "wait")
         return SheetReading(
             problems=[
                 refusal_problem("file_too_large" if too_much else "damaged", name)
