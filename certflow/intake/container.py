@@ -90,6 +90,12 @@ _SHARED_STRINGS = "sharedstrings.xml"
 SHEET_FOLDERS = ("xl/worksheets/", "xl/chartsheets/", "xl/dialogsheets/")
 # A sheet has at most this many columns in any office suite.
 MAX_COLUMNS = 16384
+# How much of a part expat is fed at once: the expat here (2.5) scans a
+# token cut by a feed again from its start at each feed after, so a long
+# comment fed 64 KB at a time (or 2 KB, as ``ParseFile`` feeds) costs the
+# square of its length over the feed; fed a megabyte at a time, a token is
+# scanned again once a megabyte.
+PARSED_AT_ONCE = 1 << 20
 
 
 class Format(StrEnum):
@@ -261,6 +267,8 @@ def _verify_members(
             else None
         )
         sheet = name.lower().startswith(SHEET_FOLDERS)
+        walks = [walk for walk in (measure, strings) if walk is not None]
+        pending: list[bytes] = []  # what the walks are yet to be fed
         try:
             with archive.open(member) as stream:
                 tail = b""
@@ -271,20 +279,32 @@ def _verify_members(
                     tail = chunk[-overlap:]
                     if sheet:
                         marks.tags += chunk.count(b"<")
-                    if measure is not None and (refused := measure.feed(chunk)):
-                        return refused
-                    if strings is not None and (refused := strings.feed(chunk)):
-                        return refused
-            if measure is not None and (refused := measure.feed(b"", final=True)):
+                    if walks:
+                        pending.append(chunk)
+                        if len(pending) * _CHUNK >= PARSED_AT_ONCE:
+                            if refused := _fed(walks, pending, final=False):
+                                return refused
+            if walks and (refused := _fed(walks, pending, final=True)):
                 return refused
             if strings is not None:
-                if refused := strings.feed(b"", final=True):
-                    return refused
                 marks.strings = _longer_each(marks.strings, strings.lengths)
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError):
             return Refusal("damaged", {})
         except RuntimeError:
             return Refusal("encrypted", {})
+    return None
+
+
+def _fed(
+    walks: list[_Extent | _Strings], pending: list[bytes], *, final: bool
+) -> Refusal | None:
+    """Feed each of ``walks`` what is ``pending`` (then nothing is); why the
+    file is refused, if it is."""
+    block = b"".join(pending)
+    pending.clear()
+    for walk in walks:
+        if refused := walk.feed(block, final=final):
+            return refused
     return None
 
 

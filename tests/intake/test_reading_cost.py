@@ -28,8 +28,16 @@ from openpyxl import Workbook as Writer
 from certflow.intake import IntakeLimits, read_score_summary, sheetstate
 from certflow.intake.sheetstate import error_cells, uncalculated_cells
 from certflow.intake.workbook import Grid, Workbook, open_workbook
+from certflow.isolation import ReadingBounds, read_apart
 from certflow.models import PlanInfo
-from tests.intake.conftest import SAMPLES, ods_file, ods_text_cell, run_hooked
+from tests.intake.conftest import (
+    SAMPLES,
+    ods_file,
+    ods_text_cell,
+    run_hooked,
+    sample_plan,
+    with_sheet_xml,
+)
 
 SAMPLE = SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx"
 
@@ -169,6 +177,32 @@ def test_an_xlsx_of_formulas_without_results_is_read_in_linear_work() -> None:
     assert found == {
         (row, column) for row in range(1, ROWS + 1) for column in range(10)
     }
+
+
+def test_a_comment_of_unclosed_tags_is_read_at_once() -> None:
+    """Regression: the patterns for a formula's, a row's or a cell's start
+    tag read ``[^>]*``, on from each ``<f`` of a comment holding no ``>`` to
+    its end: 100,000 of them beside one formula without its result took 11
+    to 17 s, a 1 MB file minutes (these 120,000, hours); and expat, fed the
+    sheet 2 KB at a time, scanned the comment again at each feed. The
+    patterns run in C, where no line is counted: the sheet is read in a
+    process held to 20 s of processor time, as the worker reads it, and now
+    ends in its first."""
+    # Each numbered, so that the file does not compress as a zip bomb does.
+    junk = "".join(f"<f {n:x}<c {n:x}<row {n:x}" for n in range(120_000))
+    data = with_sheet_xml(
+        SAMPLE.read_bytes(),
+        lambda xml: xml.replace(
+            "</sheetData>",
+            f'<row r="60" hidden="1"><c r="M60"><f>1+1</f></c></row>'
+            f"</sheetData><!--{junk}-->",
+        ),
+    )
+    bounds = ReadingBounds(cpu_seconds=20, wall_seconds=60)
+
+    reading = read_apart(read_score_summary, data, sample_plan(), bounds=bounds)
+
+    assert reading.accepted, [problem.code for problem in reading.problems]
 
 
 def test_xlsx_error_cells_closed_in_their_tags_are_read_in_linear_work() -> None:
