@@ -6,6 +6,7 @@ junk must end in the unmatched queue, not in a crashed activity retried forever.
 
 from __future__ import annotations
 
+from email.message import EmailMessage
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +20,7 @@ from certflow.corrections import (
     read_correction_mail,
 )
 from certflow.i18n import catalogue, t
+from certflow.isolation import ReadingBounds, read_apart
 
 CORPUS = [
     p.read_bytes()
@@ -79,3 +81,32 @@ def test_every_problem_code_has_a_chinese_text() -> None:
         shared = code in INTAKE_PROBLEM_CODES
         text = texts[f"intake.{code}" if shared else f"corrections.problem.{code}"]
         assert not text.isascii()
+
+
+def _html_mail(body: str) -> bytes:
+    """A mail whose only body is ``body``, as HTML."""
+    message = EmailMessage()
+    message["From"] = "a@example.cn"
+    message["Subject"] = "成绩修改申请"
+    message.set_content(body, subtype="html")
+    return message.as_bytes()
+
+
+def test_a_body_of_style_sheets_written_to_be_read_again_is_read_at_once() -> None:
+    """Regression: three patterns over a mail's HTML body were tried again
+    from each position of a run they could not end, so the work grew with
+    the square of the body: 140 KB of ``<style>`` never closed took 22 s,
+    60 KB of ``/* `` never closed 4 s, 40 KB of a style sheet without a
+    brace 8 s, each holding the mailbox's worker. 300 KB of each would take
+    minutes to hours; read in a process held to 20 s of processor time, as
+    the worker's readings are, each now ends in its first."""
+    bodies = {
+        "style blocks never closed": "<style>" * 45_000,
+        "a comment never closed": "<style>" + "/* " * 100_000 + "</style>",
+        "a sheet without a brace": "<style>" + "a" * 300_000 + "</style>",
+    }
+    bounds = ReadingBounds(cpu_seconds=20, wall_seconds=60)
+    for name, body in bodies.items():
+        reading = read_apart(read_correction_mail, _html_mail(body), bounds=bounds)
+        assert isinstance(reading, MailReading), name
+        assert reading.problems, name
