@@ -213,7 +213,13 @@ class OdsExtent:
             elif kind == _ROW and walks:
                 self._row_read(walks[-1])
             elif kind == _TABLE and walks:
-                walks.pop()
+                inner = walks.pop()
+                if walks and walks[-1].cell_columns:
+                    # The reader reads a table inside a cell as the cell's
+                    # text, copied into each of the cell's repeats: counted
+                    # there, not once as a sheet of its own.
+                    walks[-1].cell_text += inner.sheet.text
+                    self.text -= inner.sheet.text
 
         def text(data: str) -> None:
             if walks and walks[-1].cell_columns:

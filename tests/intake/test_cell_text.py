@@ -185,3 +185,21 @@ def test_the_samples_are_read_as_before(plan: PlanInfo) -> None:
     for suffix in ("xlsx", "ods"):
         data = (SAMPLES / f"P2026-1104-0412-成绩汇总表.{suffix}").read_bytes()
         assert isinstance(open_workbook(data, IntakeLimits()), Workbook)
+
+
+def test_a_table_inside_a_repeated_cell_is_counted_in_each_repeat() -> None:
+    # The cell reader reads a table written inside a cell as the cell's
+    # text, and copies it into each of the cell's repeats: a table of one
+    # 10,000-character cell inside a cell repeated over 26 columns and 100
+    # rows copies 26 million characters.
+    inner = (
+        '<table:table table:name="in"><table:table-row>'
+        f"{ods_text_cell(LONG)}</table:table-row></table:table>"
+    )
+    cell = (
+        '<table:table-cell table:number-columns-repeated="26"'
+        f' office:value-type="string"><text:p>a</text:p>{inner}</table:table-cell>'
+    )
+    data = ods_file("成绩汇总", [[ods_text_cell("姓名")], [cell]], repeats={1: 100})
+    refused = open_workbook(data, IntakeLimits())
+    assert not isinstance(refused, Workbook) and refused.code == "too_much_text"
