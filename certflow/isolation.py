@@ -135,6 +135,9 @@ def _read(
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     cpu = bounds.cpu_seconds
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    # An abort or SIGXCPU would dump core (the upload's cells with it)
+    # wherever the machine keeps cores: none.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # A panic's message and an abort's backtrace may quote the file.
     with open(os.devnull, "wb") as nowhere:
         os.dup2(nowhere.fileno(), 2)

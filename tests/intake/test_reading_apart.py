@@ -130,3 +130,16 @@ def test_a_mailed_attachment_that_aborts_the_library_is_a_problem() -> None:
     assert not reading.is_form
     assert [p.code for p in reading.problems] == ["unreadable_attachment"]
     assert "申请表.xls" in reading.problems[0].message
+
+
+def _core_limit() -> tuple[int, int]:
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_CORE)
+
+
+def test_a_reading_that_crashes_leaves_no_core_dump() -> None:
+    # An abort (a refused allocation) or SIGXCPU dumps core where the
+    # machine allows it: a copy of the child's memory, the upload's names
+    # and ID numbers in it, kept on disk (or by systemd-coredump) unasked.
+    assert read_apart(_core_limit) == (0, 0)
