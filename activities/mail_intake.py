@@ -473,7 +473,9 @@ class MailIntakeActivities:
         earlier attempt of the poll (timed out, not stopped) is sending stays
         in the mailbox too, to be acknowledged once answered: ``reply_pending``.
         """
-        reading = read_correction_mail(raw)
+        # Off the event loop: an attachment is read in a process of its own
+        # for up to a minute and a half, and the loop keeps the heartbeats.
+        reading = await asyncio.to_thread(read_correction_mail, raw)
         key = dedupe_key(reading)
         # What counts is when the mailbox got the mail, not the Date the sender's
         # machine wrote; the Date serves where the server stamped nothing, and
@@ -1137,7 +1139,7 @@ class MailIntakeActivities:
     ) -> str | None:
         """Send the sender the acknowledgement; return why it was given up, if so."""
         raw = await asyncio.to_thread(self._stored, row["raw_sha256"])
-        reading = read_correction_mail(raw)
+        reading = await asyncio.to_thread(read_correction_mail, raw)
         if not _answered(reading):
             return None
         draft = CorrectionDraft(
