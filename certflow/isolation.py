@@ -18,19 +18,33 @@ milliseconds a file), and held there to ``ReadingBounds``: its address
 space (``RLIMIT_AS``), its processor time (``RLIMIT_CPU``) and the time the
 caller waits. Whatever happens in it, the caller gets the reading or
 ``ReadingFailed`` saying why, and goes on. The child's error output is
-discarded: a panic's message may quote a cell.
+discarded (a panic's message may quote a cell), it dumps no core, it dies
+with the server it was forked from (which ends with its worker), and at
+most ``AT_ONCE`` readings of a process run at once.
+
+This is a wall against crashes and runaway work, not against an attacker
+who takes over the reader: the child's answer is unpickled by the caller.
 """
 
 from __future__ import annotations
 
+import ctypes
+import io
 import multiprocessing
 import os
 import resource
 import signal
+import threading
 from collections.abc import Callable
 from functools import cache
+from multiprocessing import forkserver, reduction, spawn, util
 from multiprocessing.connection import Connection
-from multiprocessing.context import ForkServerContext
+from multiprocessing.context import (
+    ForkServerContext,
+    ForkServerProcess,
+    set_spawning_popen,
+)
+from multiprocessing.popen_forkserver import Popen as ForkServerPopen
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field
@@ -40,10 +54,18 @@ from certflow.models import Model
 _R = TypeVar("_R")
 MIB = 1024 * 1024
 # The modules the children need, loaded once by the server they are forked
-# from: each child starts with them in place. The program's main module
-# among them, or each child would import it again (``multiprocessing``
-# prepares a child so): a worker's imports, for every file.
-_PRELOADED = ["__main__", "certflow.intake", "certflow.invoice", "certflow.corrections"]
+# from: each child starts with them in place.
+_PRELOADED = [
+    "certflow.isolation",
+    "certflow.intake",
+    "certflow.invoice",
+    "certflow.corrections",
+]
+# At most this many readings of a process at once: each may take its memory
+# bound, and the threads waiting on them are the event loop's default pool.
+AT_ONCE = 2
+_AT_ONCE = threading.BoundedSemaphore(AT_ONCE)
+PR_SET_PDEATHSIG = 1
 
 Reason = Literal["memory", "time", "wait", "crashed", "raised"]
 
@@ -84,11 +106,21 @@ def read_apart(
     ``reader`` must be a function of a module (or a ``functools.partial`` of
     one). Blocks: call it in a thread from asynchronous code."""
     bounds = bounds or ReadingBounds()
+    with _AT_ONCE:
+        return _read_in_child(reader, args, kwargs, bounds)
+
+
+def _read_in_child(
+    reader: Callable[..., _R],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    bounds: ReadingBounds,
+) -> _R:
+    """``read_apart``'s work, once a reading may start."""
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_read, args=(sender, bounds, reader, args, kwargs), daemon=True
-    )
+    child = _Child(target=_read, args=(sender, bounds, reader, args, kwargs))
+    child.daemon = True
     try:
         child.start()
         sender.close()
@@ -138,6 +170,7 @@ def _read(
     # An abort or SIGXCPU would dump core (the upload's cells with it)
     # wherever the machine keeps cores: none.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _die_with_server()
     # A panic's message and an abort's backtrace may quote the file.
     with open(os.devnull, "wb") as nowhere:
         os.dup2(nowhere.fileno(), 2)
@@ -149,6 +182,60 @@ def _read(
         sender.send(("done", value))
     finally:
         sender.close()
+
+
+def _die_with_server() -> None:
+    """Have the kernel kill this child when the server it was forked from
+    ends, as it does when its worker ends (killed, say): a reading nobody
+    waits for stops there, not at its processor bound."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return  # no prctl here (not Linux): the child ends at its bounds
+    if os.getppid() == 1:
+        os._exit(1)  # the server ended already
+
+
+class _Popen(ForkServerPopen):
+    """Starts a child as the forkserver's own ``Popen`` does, telling it
+    nothing of the program's main module.
+
+    ``multiprocessing`` has each child import the main module again (as
+    ``__mp_main__``), in case the reader was defined there: for a worker
+    run as ``python -m worker``, its every import, about a second and
+    128 MB a file. Readers here are functions of certflow's modules, which
+    the server has loaded. Python 3.11's launch, its preparation data
+    without ``init_main_from_name`` and ``init_main_from_path``."""
+
+    def _launch(self, process_obj: Any) -> None:
+        prepared = spawn.get_preparation_data(process_obj._name)
+        prepared.pop("init_main_from_name", None)
+        prepared.pop("init_main_from_path", None)
+        buf = io.BytesIO()
+        set_spawning_popen(self)
+        try:
+            reduction.dump(prepared, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            set_spawning_popen(None)
+        fds = self._fds  # type: ignore[attr-defined]  # the base's, untyped
+        self.sentinel, w = forkserver.connect_to_new_process(fds)
+        # The write end's duplicate tells the child its parent is alive.
+        parent_w = os.dup(w)
+        closing = util.close_fds  # type: ignore[attr-defined]  # untyped
+        self.finalizer = util.Finalize(self, closing, (parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class _Child(ForkServerProcess):
+    """A child started by ``_Popen``."""
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> _Popen:
+        return _Popen(process_obj)
 
 
 @cache

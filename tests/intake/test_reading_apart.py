@@ -13,6 +13,8 @@ with the reading, or with why there is none; the caller goes on.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from functools import partial
 from pathlib import Path
@@ -24,7 +26,7 @@ from certflow import intake
 from certflow.corrections.spreadsheet import read_form_workbook
 from certflow.isolation import ReadingBounds, ReadingFailed, read_apart
 from certflow.models import PlanInfo
-from tests.intake.conftest import SAMPLES, sample_plan
+from tests.intake.conftest import REPO, SAMPLES, sample_plan
 from tests.intake.xls_writer import xls_file
 
 SAMPLE = SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx"
@@ -143,3 +145,41 @@ def test_a_reading_that_crashes_leaves_no_core_dump() -> None:
     # machine allows it: a copy of the child's memory, the upload's names
     # and ID numbers in it, kept on disk (or by systemd-coredump) unasked.
     assert read_apart(_core_limit) == (0, 0)
+
+
+_PROGRAM = """\
+import sys
+from pathlib import Path
+
+if __name__ != "__main__":
+    # Imported again, as a child would import it: say so.
+    Path(sys.argv[1]).write_text(__name__)
+else:
+    from certflow.isolation import read_apart
+
+    print(read_apart(len, b"read"))
+"""
+
+
+def test_a_child_does_not_import_the_program_again(tmp_path: Path) -> None:
+    """Review: ``multiprocessing`` has each child import the program's main
+    module again; for a worker run as ``python -m worker``, every one of its
+    imports for each file read, about a second and 128 MB. Children are
+    started without it: a program that would say it was imported again
+    says nothing, and its reading is answered."""
+    program = tmp_path / "program.py"
+    program.write_text(_PROGRAM)
+    said = tmp_path / "imported-again"
+
+    done = subprocess.run(
+        [sys.executable, str(program), str(said)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=False,
+    )
+
+    assert (done.returncode, done.stdout.strip()) == (0, "4"), done.stderr[-2000:]
+    assert not said.exists()
