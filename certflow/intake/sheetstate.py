@@ -44,9 +44,9 @@ import io
 import re
 import struct
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from itertools import chain, islice
 from typing import IO, Any
 from xml.etree.ElementTree import Element, ParseError, iterparse
@@ -346,9 +346,13 @@ def xlsx_extents(data: bytes, far: set[str], last_row: int) -> list[SheetExtent]
             if path not in far or not path.lower().startswith(SHEET_FOLDERS):
                 continue
             extent = SheetExtent(names.get(path.lower(), path))
-            with archive.open(member) as stream:
-                _walk_cells(stream, extent, last_row)
-            found.append(extent)
+            if _walked(
+                archive,
+                member,
+                names,
+                partial(_walk_cells, extent=extent, last_row=last_row),
+            ):
+                found.append(extent)
     return found
 
 
@@ -377,10 +381,37 @@ def xlsx_shared_text(data: bytes, lengths: Sequence[int]) -> list[SheetExtent]:
             if not path.lower().startswith(SHEET_FOLDERS):
                 continue
             extent = SheetExtent(names.get(path.lower(), path))
-            with archive.open(member) as stream:
+
+            def count(stream: IO[bytes], extent: SheetExtent = extent) -> None:
                 extent.text = _shared_text(stream, lengths)
-            found.append(extent)
+
+            if _walked(archive, member, names, count):
+                found.append(extent)
     return found
+
+
+def _walked(
+    archive: zipfile.ZipFile,
+    member: zipfile.ZipInfo,
+    names: dict[str, str],
+    walk: Callable[[IO[bytes]], object],
+) -> bool:
+    """Whether ``walk`` read the part ``member`` as XML. A part the workbook
+    names as a sheet (``names``, by lower-case path) that is no XML raises
+    ``expat.ExpatError`` (or ``ValueError``, for an encoding expat does not
+    read): not measured, not read. Another is passed over: an office suite
+    may keep other files there (Excel a sheet's binary index), which the
+    reader never opens as a sheet; a part it opened all the same, by a name
+    read otherwise, is read in a process held to memory and time
+    (``certflow.isolation``)."""
+    try:
+        with archive.open(member) as stream:
+            walk(stream)
+    except (expat.ExpatError, ValueError):
+        if member.filename.lower() in names:
+            raise
+        return False
+    return True
 
 
 def _shared_text(stream: IO[bytes], lengths: Sequence[int]) -> int:

@@ -13,7 +13,9 @@ aborted the process. The characters copied are now counted in the file
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from pathlib import Path
 
 from certflow.intake import IntakeLimits
@@ -203,3 +205,31 @@ def test_a_table_inside_a_repeated_cell_is_counted_in_each_repeat() -> None:
     data = ods_file("成绩汇总", [[ods_text_cell("姓名")], [cell]], repeats={1: 100})
     refused = open_workbook(data, IntakeLimits())
     assert not isinstance(refused, Workbook) and refused.code == "too_much_text"
+
+
+def test_a_binary_part_beside_the_sheets_is_passed_over(tmp_path: Path) -> None:
+    """Review: the walks read every part under ``xl/worksheets/`` as XML,
+    and refused as damaged a file holding another one there (Excel may keep
+    a sheet's binary index beside it), which the reader never opens as a
+    sheet. Here both walks pass it: the count of the text (a long remark
+    and a low cap) and the look for far cells (its bytes hold a far
+    reference and a spaced ``=``)."""
+    data = _shared_file(
+        tmp_path / "index.xlsx", [[*HEADER], [1, "张三", "x", "y", 80, 90, LONG_MARK]]
+    )
+    index = b'\x00\x01r="XFD1048576"\x02 = \xff\xfe' * 100
+    with_index = _with_part(data, "xl/worksheets/binaryIndex1.bin", index)
+    limits = IntakeLimits(max_cell_text=100_000)
+
+    book = open_workbook(with_index, limits)
+
+    assert isinstance(book, Workbook), book
+    assert book.sheets[0].rows[1][6] == LONG
+
+
+def _with_part(data: bytes, name: str, content: bytes) -> bytes:
+    """The zip ``data`` with one more part, ``name``, holding ``content``."""
+    out = io.BytesIO(data)
+    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, content)
+    return out.getvalue()
