@@ -42,6 +42,7 @@ _REFUSALS = {
     "too_many_strings": "attachment_too_large",
     "too_many_cells": "attachment_too_large",
     "too_much_text": "attachment_too_large",
+    "too_many_sheets": "attachment_too_large",
     "zip_ratio": "attachment_too_large",
     "zip_too_large": "attachment_too_large",
     "zip_too_many_members": "attachment_too_large",

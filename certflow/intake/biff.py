@@ -44,6 +44,11 @@ _PHONETIC = 0x04
 _RUNS = 0x08
 
 
+# The length of each shared string, and each sheet's name and the offset of
+# its first record (``workbook_globals``).
+Globals = tuple[list[int], list[tuple[str, int]]]
+
+
 class BiffError(ValueError):
     """The workbook stream holds what the cell reader fails on, or what this
     walk cannot read as the reader would."""
@@ -58,16 +63,17 @@ class SheetText:
     chars: int
 
 
-def copied_text(stream: bytes, cap: int) -> list[SheetText]:
+def copied_text(stream: bytes, found: Globals, cap: int) -> list[SheetText]:
     """The characters each sheet of the BIFF8 ``stream`` copies into its
     cells from the shared string table; none when a bound shows the sheets
-    together copy at most ``cap``.
+    together copy at most ``cap``. ``found`` is what ``workbook_globals``
+    read of the stream.
 
     The bound (``_most_copied``) spares a plain upload, whose strings are
     short but for a few notes, the walk of every record in Python; only
     past it are the sheets walked.
     """
-    lengths, sheets = _globals(stream)
+    lengths, sheets = found
     if not lengths or not sheets:
         return []
     if _most_copied(stream, [start for _, start in sheets], lengths, cap) <= cap:
@@ -109,7 +115,7 @@ def _most_copied(stream: bytes, starts: list[int], lengths: list[int], cap: int)
     return apart + rest * records
 
 
-def _globals(stream: bytes) -> tuple[list[int], list[tuple[str, int]]]:
+def workbook_globals(stream: bytes) -> Globals:
     """The length of each shared string, and each sheet's name and the offset
     of its first record, from the workbook globals (up to their ``EOF``).
 

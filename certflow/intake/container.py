@@ -21,7 +21,7 @@ from xml.parsers import expat
 
 from openpyxl.utils import get_column_letter
 
-from certflow.intake.biff import BiffError, copied_text
+from certflow.intake.biff import BiffError, copied_text, workbook_globals
 from certflow.intake.extent import OdsExtent, SheetExtent
 from certflow.intake.limits import IntakeLimits
 from certflow.text import HAN
@@ -325,9 +325,11 @@ class _Extent:
             # ValueError: an encoding expat does not read (GBK), nor the reader.
             return Refusal("damaged", {})
         walk = self.walk
-        return extent_refusal(
-            walk.tallest, walk.largest, walk.cells, self.limits
-        ) or text_refusal(walk.wordiest, walk.text, self.limits)
+        return (
+            sheets_refusal(walk.sheets, self.limits)
+            or extent_refusal(walk.tallest, walk.largest, walk.cells, self.limits)
+            or text_refusal(walk.wordiest, walk.text, self.limits)
+        )
 
 
 class _Strings:
@@ -428,6 +430,14 @@ def extent_refusal(
         }
         return Refusal("sheet_too_large", fields)
     return None
+
+
+def sheets_refusal(count: int, limits: IntakeLimits) -> Refusal | None:
+    """Why a file of ``count`` sheets is refused, if it is: past
+    ``max_sheets``."""
+    if count <= limits.max_sheets:
+        return None
+    return Refusal("too_many_sheets", {"count": count, "limit": limits.max_sheets})
 
 
 def text_refusal(
@@ -703,11 +713,17 @@ def _sniff_ole2(data: bytes, limits: IntakeLimits) -> Format | Refusal:
 
 
 def _shared_text(biff: bytes, limits: IntakeLimits) -> Refusal | None:
-    """Why an xls whose cells copy too much text from its shared string
-    table is refused, if it is: the cell reader copies a string into every
-    cell naming it (``certflow.intake.biff``), before any cap applies."""
+    """Why an xls is refused for its sheets, if it is: more than
+    ``max_sheets`` of them (the reader reads every one as it opens the
+    file: 270,000 sheet records naming one small sheet, in 7 MB, took it
+    past 2.6 GB), or cells copying too much text from its shared string
+    table (the reader copies a string into every cell naming it,
+    ``certflow.intake.biff``), before any other cap applies."""
     try:
-        sheets = copied_text(biff, limits.max_cell_text)
+        found = workbook_globals(biff)
+        if refused := sheets_refusal(len(found[1]), limits):
+            return refused
+        sheets = copied_text(biff, found, limits.max_cell_text)
     except BiffError:
         # Not counted is not read: the reader fails on it, panics, or might
         # read it otherwise than the count did.

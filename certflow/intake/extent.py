@@ -121,17 +121,18 @@ class OdsExtent:
     ``cells`` counts the cells of every sheet's extent together; ``tallest``
     is the sheet reaching farthest down and ``largest`` the one of the most
     cells, so far; ``text`` the characters copied into cells, and
-    ``wordiest`` the sheet copying the most. They are kept up row by row,
-    so asking costs nothing however many sheets the file holds. The work
-    is a step per element, whatever the counts say: no cell is made. A
-    table written inside a cell (the format allows one) is a sheet of its
-    own to the walk, so it neither hides nor adds rows of the sheet around
-    it.
+    ``wordiest`` the sheet copying the most; ``sheets`` the sheets met.
+    They are kept up row by row, so asking costs nothing however many
+    sheets the file holds. The work is a step per element, whatever the
+    counts say: no cell is made. A table written inside a cell (the format
+    allows one) is a sheet of its own to the walk, so it neither hides nor
+    adds rows of the sheet around it.
     """
 
     def __init__(self) -> None:
         self.cells = 0
         self.text = 0
+        self.sheets = 0
         self.tallest: SheetExtent | None = None
         self.largest: SheetExtent | None = None
         self.wordiest: SheetExtent | None = None
@@ -202,6 +203,7 @@ class OdsExtent:
                 walk.column = walk.reach = walk.row_text = 0
             elif kind == _TABLE:
                 name = next((v for k, v in attributes.items() if role(k) == _NAME), "")
+                self.sheets += 1  # one inside a cell too, as the reader lists it
                 walks.append(_Walk(SheetExtent(name)))
 
         def end(tag: str) -> None:

@@ -48,6 +48,13 @@ class IntakeLimits(Model):
     10,000-character string in 200,000 cells had it hold 4 GB, a 700-byte ods
     abort the process. The largest real upload, 20,000 rows of some 15
     columns of at most a few dozen characters, copies about 6 million.
+
+    ``max_sheets`` caps the sheets of a file: a form has a few. The reader
+    reads every sheet of an xls or an ods as it opens the file, and finds
+    an xlsx sheet by its name among all the names, so a few MB of sheets
+    naming one small sheet held it for gigabytes or minutes; counted in the
+    file (an xls's sheet records, an ods's tables) or in the list the
+    reader reads first (an xlsx's), before any sheet is read.
     """
 
     max_bytes: int = Field(default=20 * MIB, gt=0)
@@ -57,6 +64,7 @@ class IntakeLimits(Model):
     max_unread_cells: int = Field(default=100_000, gt=0)
     max_cells: int = Field(default=1_000_000, gt=0)
     max_cell_text: int = Field(default=20_000_000, gt=0)
+    max_sheets: int = Field(default=1000, gt=0)
 
     @property
     def max_sheet_rows(self) -> int:
