@@ -631,6 +631,9 @@ def _xlsx_state(
     state = SheetState({}, {})
     if marks is not None and not (marks.hidden or marks.uncalculated or marks.errors):
         return state  # the usual workbook: no member to read again
+    # What each part hides, read once however many sheets name it: a 20 KB
+    # file naming one part 1,000 times read its hidden columns 1,000 times.
+    hiding: dict[str, tuple[frozenset[int], frozenset[int]]] = {}
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         parts = sheet_parts(archive)
         for name in names:
@@ -643,9 +646,15 @@ def _xlsx_state(
             if not (hidden or uncalculated or errors):
                 continue
             xml = archive.read(path)
-            if hidden and (rows := _xlsx_hidden_rows(xml, height)):
+            if hidden and path not in hiding:
+                hiding[path] = (
+                    _xlsx_hidden_rows(xml, height),
+                    _xlsx_hidden_columns(xml),
+                )
+            rows, columns = hiding.get(path, (frozenset(), frozenset()))
+            if rows:
                 state.hidden_rows[name] = rows
-            if hidden and (columns := _xlsx_hidden_columns(xml)):
+            if columns:
                 state.hidden_columns[name] = columns
             if uncalculated:
                 formulas, arrays = _formulas_without_result(xml, last, unread)
@@ -680,15 +689,32 @@ def _xlsx_hidden_columns(xml: bytes) -> frozenset[int]:
     hidden, which stand before its cells."""
     cells = _SHEET_DATA.search(xml)
     head = xml[: cells.start()] if cells else xml
-    hidden: set[int] = set()
+    spans: list[tuple[int, int]] = []
     for tag in _COL_TAG.finditer(head):
         attributes = tag.group(1)
         first, last = (pattern.search(attributes) for pattern in _COL_SPAN)
         if first is None or not _HIDDEN.search(attributes):
             continue
         stop = int(last.group(1)) if last else int(first.group(1))
-        hidden.update(range(int(first.group(1)) - 1, min(stop, MAX_COLUMNS)))
-    return frozenset(hidden)
+        spans.append((int(first.group(1)) - 1, stop))
+    return columns_in(spans)
+
+
+def columns_in(spans: list[tuple[int, int]]) -> frozenset[int]:
+    """The 0-based columns of ``spans`` (each its first column and the one
+    after its last), those a sheet can have.
+
+    The spans are joined before a column is listed: listed span by span,
+    2,000 spans over the whole width cost 33 million steps a sheet, and a
+    15 KB file naming one such sheet 50 times took 45 seconds."""
+    joined: list[tuple[int, int]] = []
+    for first, stop in sorted(spans):
+        stop = min(stop, MAX_COLUMNS)
+        if joined and first <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], stop))
+        elif first < stop:
+            joined.append((first, stop))
+    return frozenset(chain.from_iterable(range(a, b) for a, b in joined))
 
 
 def uncalculated_cells(
@@ -1058,7 +1084,7 @@ def _xls_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
     kept = _kept()
     for name, start in sheets:
         hidden = set()
-        columns: set[int] = set()
+        columns: list[tuple[int, int]] = []
         errors: dict[Cell, str] = {}
         formulas: set[Cell] = set()
         offset = start
@@ -1073,7 +1099,7 @@ def _xls_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
             elif kind == _BIFF_COLINFO and length >= 10:
                 first, last, options = struct.unpack_from("<HH4xH", biff, offset + 4)
                 if options & _COLUMN_HIDDEN:
-                    columns.update(range(first, min(last + 1, MAX_COLUMNS)))
+                    columns.append((first, last + 1))
             elif kind in (_BIFF_FORMULA, _BIFF_BOOLERR):
                 error = _biff_error(kind, biff[offset + 4 : offset + 4 + length])
                 if error is not None and error[0] < last:
@@ -1086,8 +1112,8 @@ def _xls_state(data: bytes, height: int, last: int, unread: _Allowance) -> Sheet
             offset += 4 + length
         if hidden:
             state.hidden_rows[name] = frozenset(hidden)
-        if columns:
-            state.hidden_columns[name] = frozenset(columns)
+        if hidden_columns := columns_in(columns):
+            state.hidden_columns[name] = hidden_columns
         if errors:
             state.errors[name] = errors
         if formulas:

@@ -16,9 +16,16 @@ import io
 import re
 import zipfile
 
-from certflow.intake import IntakeLimits
+from certflow.intake import IntakeLimits, read_score_summary
 from certflow.intake.workbook import Workbook, open_workbook
-from tests.intake.conftest import SAMPLES, ods_file, ods_text_cell
+from certflow.isolation import ReadingBounds, read_apart
+from tests.intake.conftest import (
+    SAMPLES,
+    ods_file,
+    ods_text_cell,
+    sample_plan,
+    with_sheet_xml,
+)
 from tests.intake.test_ods_extent import _cell_reader_opened
 from tests.intake.xls_writer import xls_file
 
@@ -110,3 +117,24 @@ def test_the_default_cap_reads_the_samples() -> None:
     for name in (_SAMPLE_XLSX, "P2026-1104-0412-成绩汇总表.xls"):
         data = (SAMPLES / name).read_bytes()
         assert isinstance(open_workbook(data, IntakeLimits()), Workbook)
+
+
+def test_hidden_columns_of_a_sheet_named_many_times_are_read_at_once() -> None:
+    """Regression (the same audit): each hidden ``<col>`` span was listed
+    column by column, and again for each name of its sheet: 2,000 spans
+    over the whole width in one sheet named 1,000 times cost some 30
+    billion steps (a 20 KB file, minutes). The spans are joined first and
+    each part read once; read in a process held to 20 s of processor time,
+    as the worker reads it, the file is answered in its first."""
+    spans = '<col min="1" max="16384" width="9" hidden="1"/>' * 2000
+    named = _xlsx_of(1000)
+    data = with_sheet_xml(
+        named,
+        lambda xml: xml.replace("<sheetData", f"<cols>{spans}</cols><sheetData", 1),
+    )
+    bounds = ReadingBounds(cpu_seconds=20, wall_seconds=60)
+
+    reading = read_apart(read_score_summary, data, sample_plan(), bounds=bounds)
+
+    # Each of the 1,000 names shows the sample's sheet: a summary in each.
+    assert [problem.code for problem in reading.problems] == ["several_sheets"]
