@@ -138,6 +138,7 @@ from certflow.identity import (
 from certflow.intake.container import is_blank
 from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
 from certflow.invoice import LABELS, InvoiceField, read_invoice_details
+from certflow.isolation import read_apart
 from certflow.joint_payment import LEFT_PAYMENT
 from certflow.mail_address import is_mail_address
 from certflow.models import (
@@ -2275,8 +2276,10 @@ def application_form_problems(args: argparse.Namespace) -> list[Problem]:
     if is_blank(data):
         return []
     try:
-        reading = read_invoice_details(data)
-    except Exception:  # the plan's intake says a form it cannot read so
+        # Read apart, as the worker reads it: a file that makes the reader
+        # abort would take the tool with it.
+        reading = read_apart(read_invoice_details, data)
+    except Exception:  # ReadingFailed too: the plan's intake says so
         return []
     return [] if reading.accepted else list(reading.problems)
 
