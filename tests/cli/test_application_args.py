@@ -254,3 +254,27 @@ async def test_wrong_figures_and_a_bad_form_are_refused_at_once(
     assert t("cli.paid_plan_unknown", plan_id=unknown) in paid_too.out
     assert all(line in paid_too.out for line in said), paid_too.out
     assert (await driver.status()).payment.head_count is None
+
+
+def test_a_form_that_ends_the_reader_lists_nothing_and_the_tool_goes_on(
+    tmp_path: Path,
+) -> None:
+    """After a refused application the tool reads the form given with it,
+    apart, as the worker does: an xls whose dimensions claim 2^32 rows
+    aborted the reader, and the tool with it, in the tool's own process."""
+    import argparse
+    import os
+
+    from starter.cli import application_form_problems
+    from tests.intake.xls_writer import xls_file
+
+    form = tmp_path / "发票信息.xls"
+    form.write_bytes(
+        xls_file({"发票信息": [["单位名称"]]}, dimensions=(2**32 - 1, 0xFFFF))
+    )
+    parent = os.getpid()
+
+    problems = application_form_problems(argparse.Namespace(field_invoice_details=form))
+
+    assert problems == []
+    assert os.getpid() == parent
