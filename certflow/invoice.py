@@ -42,7 +42,7 @@ from certflow.intake.container import Format, Refusal
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.workbook import Grid, open_workbook
 from certflow.mail_address import is_mail_address
-from certflow.models import Model, Problem
+from certflow.models import Model, PlanInfo, Problem
 from certflow.text import code_points, is_hidden
 
 
@@ -176,6 +176,13 @@ class _Entry:
     raw: CellValue
     text: str
     value_column: int
+
+
+def read_invoice_upload(data: bytes, plan: PlanInfo) -> InvoiceReading:
+    """``read_invoice_details`` as intake calls each reader of an upload,
+    with its plan: the form is the same for every plan. A function of this
+    module, so that the process reading it apart has it loaded."""
+    return read_invoice_details(data)
 
 
 def read_invoice_details(

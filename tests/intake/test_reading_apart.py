@@ -183,3 +183,28 @@ def test_a_child_does_not_import_the_program_again(tmp_path: Path) -> None:
 
     assert (done.returncode, done.stdout.strip()) == (0, "4"), done.stderr[-2000:]
     assert not said.exists()
+
+
+def modules(*carried: object) -> frozenset[str]:
+    """The modules a child holds once it has what it was given: those of
+    the server it was forked from, and those the given things needed."""
+    return frozenset(sys.modules)
+
+
+def test_what_intake_gives_a_child_needs_no_module_the_server_lacks() -> None:
+    """Regression: the font's coverage that intake reads names against is a
+    class of the fonts module, not loaded by the server: each child imported
+    it and its font library, half a second a file (the reading of a summary
+    took 0.5 s, not 35 ms). The invoice reader was a function of the intake
+    activities' module, whose imports (Temporal's SDK) each child took."""
+    from certflow.certificates import load_font
+    from certflow.invoice import read_invoice_upload
+
+    served = read_apart(modules)
+    carried = read_apart(
+        modules,
+        partial(intake.read_score_summary, unprintable=load_font().coverage()),
+        read_invoice_upload,
+    )
+
+    assert carried - served == frozenset()
