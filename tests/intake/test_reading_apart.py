@@ -196,15 +196,21 @@ def test_what_intake_gives_a_child_needs_no_module_the_server_lacks() -> None:
     class of the fonts module, not loaded by the server: each child imported
     it and its font library, half a second a file (the reading of a summary
     took 0.5 s, not 35 ms). The invoice reader was a function of the intake
-    activities' module, whose imports (Temporal's SDK) each child took."""
+    activities' module, whose imports (Temporal's SDK) each child took.
+    Every reader read apart is checked so: the mailed form's, the annotated
+    copy's and the staff tool's too."""
     from certflow.certificates import load_font
-    from certflow.invoice import read_invoice_upload
+    from certflow.corrections import spreadsheet
+    from certflow.invoice import read_invoice_details, read_invoice_upload
 
     served = read_apart(modules)
     carried = read_apart(
         modules,
         partial(intake.read_score_summary, unprintable=load_font().coverage()),
         read_invoice_upload,
+        read_invoice_details,
+        intake.annotated_copy,
+        spreadsheet._read_form,
     )
 
     assert carried - served == frozenset()
