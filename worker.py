@@ -33,6 +33,7 @@ from activities.mail_intake import mailbox_activities
 from activities.notify import Mailer, Notifier
 from activities.store import PlanStore
 from certflow.config import ConfigError, Settings, deployment_warnings
+from certflow.isolation import stop_readings
 from starter.embedded_pg import redact
 from starter.logs import configure as configure_logging
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
@@ -181,6 +182,9 @@ async def run_worker(
         log.info("worker started task_queue=%s", settings.temporal.task_queue)
         async with worker:
             await stop.wait()
+            # Readings under way are ended, not waited for: their uploads
+            # are handed back to be read again after the restart.
+            stop_readings()
         log.info("worker stopped")
 
 

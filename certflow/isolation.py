@@ -38,7 +38,7 @@ import signal
 import threading
 from collections.abc import Callable
 from functools import cache
-from multiprocessing import forkserver, reduction, spawn, util
+from multiprocessing import forkserver, reduction, resource_tracker, spawn, util
 from multiprocessing.connection import Connection
 from multiprocessing.context import (
     ForkServerContext,
@@ -70,6 +70,10 @@ _PRELOADED = [
 # bound, and the threads waiting on them are the event loop's default pool.
 AT_ONCE = 2
 _AT_ONCE = threading.BoundedSemaphore(AT_ONCE)
+# The children reading now, and those ``stop_readings`` ended.
+_LIVE: set[int] = set()
+_STOPPED: set[int] = set()
+_LIVE_LOCK = threading.Lock()
 PR_SET_PDEATHSIG = 1
 
 Reason = Literal["memory", "time", "wait", "crashed", "raised"]
@@ -82,8 +86,14 @@ class ReadingBounds(Model):
     for its answer, its start included."""
 
     memory_mb: int = Field(default=2048, ge=256)
-    cpu_seconds: int = Field(default=60, gt=0)
-    wall_seconds: int = Field(default=180, gt=0)
+    cpu_seconds: int = Field(default=30, gt=0)
+    wall_seconds: int = Field(default=45, gt=0)
+
+
+class ReadingStopped(Exception):
+    """The reading was ended because its process is stopping
+    (``stop_readings``), not for the file: the caller's work is to be done
+    again after the restart, not answered."""
 
 
 class ReadingFailed(Exception):
@@ -115,6 +125,23 @@ def read_apart(
         return _read_in_child(reader, args, kwargs, bounds)
 
 
+def stop_readings() -> None:
+    """End every reading of this process now: its process is stopping.
+
+    Otherwise the process waits for them as it ends (up to their bounds),
+    though its work was handed back: a stack stopped with SIGTERM logged
+    "stack stopped" and ended a minute later. Each reading so ended raises
+    ``ReadingStopped`` to its caller, never a refusal of the file."""
+    with _LIVE_LOCK:
+        ending = set(_LIVE)
+        _STOPPED.update(ending)
+    for pid in ending:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 @cache
 def ready() -> None:
     """Start the server children are forked from, and read once through it.
@@ -144,6 +171,8 @@ def _read_in_child(
     child.daemon = True
     try:
         child.start()
+        with _LIVE_LOCK:
+            _LIVE.add(child.pid or 0)
         sender.close()
         # True once the child answered or its end closed (it ended).
         if not receiver.poll(bounds.wall_seconds):
@@ -153,11 +182,20 @@ def _read_in_child(
         except EOFError:
             child.join(timeout=5)
             raise ReadingFailed(_ended(child.exitcode)) from None
+    except ReadingFailed:
+        with _LIVE_LOCK:
+            stopped = child.pid in _STOPPED
+        if stopped:
+            raise ReadingStopped from None
+        raise
     finally:
         if child.is_alive():
             child.kill()
         if child.pid is not None:
             child.join()
+            with _LIVE_LOCK:
+                _LIVE.discard(child.pid)
+                _STOPPED.discard(child.pid)
         receiver.close()
     if outcome == "raised":
         reason: Reason = "memory" if value == "MemoryError" else "raised"
@@ -191,6 +229,7 @@ def _read(
     # An abort or SIGXCPU would dump core (the upload's cells with it)
     # wherever the machine keeps cores: none.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _let_go_of_the_caller()
     _die_with_server()
     # A panic's message and an abort's backtrace may quote the file.
     with open(os.devnull, "wb") as nowhere:
@@ -203,6 +242,24 @@ def _read(
         sender.send(("done", value))
     finally:
         sender.close()
+
+
+def _let_go_of_the_caller() -> None:
+    """Close what the server hands each child of its caller: the write end
+    of the pipe by which the server learns its caller ended, and of the
+    caller's resource tracker. A child holding them kept the server (and
+    the tracker) alive after its worker was killed, and so itself: a trial
+    found all three running a minute after ``kill -9``, a set more at each
+    restart. A reading starts no process, and needs neither."""
+    # The attributes are the standard library's own, which it does not type.
+    server: Any = forkserver._forkserver
+    if server._forkserver_alive_fd is not None:
+        os.close(server._forkserver_alive_fd)
+        server._forkserver_alive_fd = None
+    tracker: Any = resource_tracker._resource_tracker
+    if tracker._fd is not None:
+        os.close(tracker._fd)
+        tracker._fd = None
 
 
 def _die_with_server() -> None:

@@ -29,7 +29,7 @@ SPREADSHEET_MAGIC = (*ZIP_MAGICS, OLE2_MAGIC)
 FORM_LIMITS = IntakeLimits(max_bytes=10 * MIB, max_rows=2000)
 # What reading one attachment may take: a form of 2,000 rows takes a small
 # part of either.
-FORM_BOUNDS = ReadingBounds(memory_mb=1024, cpu_seconds=30, wall_seconds=90)
+FORM_BOUNDS = ReadingBounds(memory_mb=1024, cpu_seconds=20, wall_seconds=30)
 # Refusals of intake's reader that the sender can fix in a particular way; the
 # others (damaged, unknown format, HTML saved as .xls ...) read "cannot be opened".
 _REFUSALS = {

@@ -321,8 +321,9 @@ class _Extent:
         """Measure the next ``chunk``; why the file is refused, if it is."""
         try:
             self.walk.feed(chunk, final=final)
-        except (expat.ExpatError, ValueError):
+        except (expat.ExpatError, ValueError) as error:
             # ValueError: an encoding expat does not read (GBK), nor the reader.
+            raise_out_of_memory(error)
             return Refusal("damaged", {})
         walk = self.walk
         return (
@@ -362,8 +363,9 @@ class _Strings:
         """Count the next ``chunk``; why the file is refused, if it is."""
         try:
             self._parser.Parse(chunk, final)
-        except (expat.ExpatError, ValueError):
+        except (expat.ExpatError, ValueError) as error:
             # ValueError: an encoding expat does not read (GBK), nor the reader.
+            raise_out_of_memory(error)
             return Refusal("damaged", {})
         if max(self.held, self.declared) > self.limit:
             return Refusal("too_many_strings", {"limit": self.limit})
@@ -430,6 +432,17 @@ def extent_refusal(
         }
         return Refusal("sheet_too_large", fields)
     return None
+
+
+def raise_out_of_memory(error: Exception) -> None:
+    """Raise ``MemoryError`` where expat failed for want of memory: the
+    reading's bound was met (``certflow.isolation``), the file is not
+    damaged. A trial with a 300 MB bound was told its file was damaged."""
+    if isinstance(error, expat.ExpatError) and error.code == _NO_MEMORY:
+        raise MemoryError from error
+
+
+_NO_MEMORY = expat.errors.codes[expat.errors.XML_ERROR_NO_MEMORY]
 
 
 def sheets_refusal(count: int, limits: IntakeLimits) -> Refusal | None:

@@ -62,6 +62,7 @@ from certflow.intake.container import (
     CompoundFile,
     Format,
     Marks,
+    raise_out_of_memory,
 )
 from certflow.intake.extent import SheetExtent
 from certflow.intake.limits import IntakeLimits
@@ -463,9 +464,13 @@ def parse_stream(parser: expat.XMLParserType, stream: IO[bytes]) -> None:
     of its length. Fed a megabyte at a time, a token is scanned again once
     a megabyte.
     """
-    while chunk := stream.read(PARSED_AT_ONCE):
-        parser.Parse(chunk, False)
-    parser.Parse(b"", True)
+    try:
+        while chunk := stream.read(PARSED_AT_ONCE):
+            parser.Parse(chunk, False)
+        parser.Parse(b"", True)
+    except expat.ExpatError as error:
+        raise_out_of_memory(error)
+        raise
 
 
 # A shared string's index as the cell reader reads it; one of more digits

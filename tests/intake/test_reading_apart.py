@@ -13,9 +13,12 @@ with the reading, or with why there is none; the caller goes on.
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import threading
+import time
+import zipfile
 from functools import partial
 from pathlib import Path
 
@@ -24,7 +27,14 @@ import pytest
 
 from certflow import intake
 from certflow.corrections.spreadsheet import read_form_workbook
-from certflow.isolation import ReadingBounds, ReadingFailed, read_apart
+from certflow.intake.container import ODS_MIMETYPE
+from certflow.isolation import (
+    ReadingBounds,
+    ReadingFailed,
+    ReadingStopped,
+    read_apart,
+    stop_readings,
+)
 from certflow.models import PlanInfo
 from tests.intake.conftest import REPO, SAMPLES, sample_plan
 from tests.intake.xls_writer import xls_file
@@ -161,23 +171,30 @@ else:
 """
 
 
+def _as_program(tmp_path: Path, source: str) -> tuple[list[str], dict[str, str]]:
+    """The command running ``source`` as a program's main module, and the
+    environment it finds certflow in."""
+    program = tmp_path / "program.py"
+    program.write_text(source)
+    return [sys.executable, str(program)], {**os.environ, "PYTHONPATH": str(REPO)}
+
+
 def test_a_child_does_not_import_the_program_again(tmp_path: Path) -> None:
     """Review: ``multiprocessing`` has each child import the program's main
     module again; for a worker run as ``python -m worker``, every one of its
     imports for each file read, about a second and 128 MB. Children are
     started without it: a program that would say it was imported again
     says nothing, and its reading is answered."""
-    program = tmp_path / "program.py"
-    program.write_text(_PROGRAM)
+    command, env = _as_program(tmp_path, _PROGRAM)
     said = tmp_path / "imported-again"
 
     done = subprocess.run(
-        [sys.executable, str(program), str(said)],
+        [*command, str(said)],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=env,
         check=False,
     )
 
@@ -214,3 +231,104 @@ def test_what_intake_gives_a_child_needs_no_module_the_server_lacks() -> None:
     )
 
     assert carried - served == frozenset()
+
+
+def spin_saying_who(path: str) -> None:
+    """Write this child's process id and its server's, then spin."""
+    Path(path).write_text(f"{os.getpid()} {os.getppid()}")
+    spin(b"x")
+
+
+_KILLED_PROGRAM = """\
+import sys
+
+from certflow.isolation import ReadingBounds, read_apart
+from tests.intake.test_reading_apart import spin_saying_who
+
+if __name__ == "__main__":
+    read_apart(spin_saying_who, sys.argv[1], bounds=ReadingBounds(cpu_seconds=60))
+"""
+
+
+def _gone(pid: int) -> bool:
+    """Whether the process ``pid`` has ended (a zombie nobody reaped has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def test_a_killed_caller_leaves_no_server_nor_reading_behind(tmp_path: Path) -> None:
+    """Regression (a trial of the stack): a worker killed with ``kill -9``
+    during a reading left its server and the reading running, reparented,
+    until the reading's processor bound: the server hands each child the
+    write end of the pipe by which it learns its caller ended. Children let
+    go of it: the server ends with its caller, and the reading with it."""
+    command, env = _as_program(tmp_path, _KILLED_PROGRAM)
+    said = tmp_path / "pids"
+    caller = subprocess.Popen([*command, str(said)], cwd=REPO, env=env)
+    try:
+        for _ in range(300):
+            if said.exists() and said.read_text():
+                break
+            time.sleep(0.05)
+        child, server = map(int, said.read_text().split())
+    finally:
+        caller.kill()
+        caller.wait()
+
+    for _ in range(100):
+        if _gone(child) and _gone(server):
+            break
+        time.sleep(0.1)
+    assert _gone(server), "the server outlived its caller"
+    assert _gone(child), "the reading outlived its caller"
+
+
+def test_stopping_ends_readings_and_hands_them_back() -> None:
+    """Regression (the same trial): a stack stopped with SIGTERM during a
+    reading logged "stack stopped" and ended a minute later, waiting for
+    it. ``stop_readings`` ends them at once; each says it was stopped, not
+    that its file is unreadable, and the next reading is read."""
+    ended: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            read_apart(spin, b"x", bounds=ReadingBounds(cpu_seconds=60))
+        except BaseException as error:
+            ended.append(error)
+
+    reading = threading.Thread(target=read)
+    reading.start()
+    time.sleep(1.0)
+    stop_readings()
+    reading.join(timeout=10)
+
+    assert not reading.is_alive()
+    assert [type(error) for error in ended] == [ReadingStopped]
+    assert read_apart(len, b"read") == 4
+
+
+def test_expat_out_of_memory_is_the_memory_bound(tmp_path: Path) -> None:
+    """Regression (the same trial): an ods whose content holds one long
+    comment made expat, measuring it, run out of the reading's memory, and
+    the file was told it was damaged, with no line for the operator. It is
+    the memory bound. (160 MB of words, which compress as text does.)"""
+    rnd = random.Random(1)
+    words = ["".join(rnd.choices("abcdefghij", k=9)) + " " for _ in range(16)]
+    megabyte = "".join(rnd.choices(words, k=100_000)).encode()
+    path = tmp_path / "comment.ods"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mimetype", ODS_MIMETYPE, compress_type=zipfile.ZIP_STORED)
+        with archive.open("content.xml", "w", force_zip64=True) as content:
+            content.write(b"<?xml version='1.0'?><office:document-content><!-- ")
+            for _ in range(160):
+                content.write(megabyte)
+            content.write(b" --></office:document-content>")
+    bounds = ReadingBounds(memory_mb=256)
+
+    with pytest.raises(ReadingFailed) as failed:
+        read_apart(read_summary, path.read_bytes(), bounds=bounds)
+
+    assert (failed.value.reason, failed.value.error) == ("memory", "MemoryError")
