@@ -27,6 +27,7 @@ from certflow.corrections.css import (
     computed,
     declarations,
     parse_colour,
+    without_comments,
 )
 
 _BLOCKS = {
@@ -117,7 +118,7 @@ _SEARCH_DEPTH = 64
 # (``_style_sheets``), never as one pattern: ``<style[^>]*>(.*?)</style``
 # read on from each ``<style`` of a body holding no ``</style`` to the end,
 # and a 140 KB body of them took 22 seconds (the mailbox's worker held).
-_STYLE_START = re.compile(r"<style\b[^<>]*>", re.IGNORECASE)
+_STYLE_START = re.compile(r"<style\b", re.IGNORECASE)
 _STYLE_END = re.compile(r"</style", re.IGNORECASE)
 
 
@@ -271,15 +272,20 @@ class _TextCollector(HTMLParser):
 
 
 def _style_sheets(html: str) -> Iterator[str]:
-    """The text of each ``<style>`` block of ``html``, in order; a block
-    never closed ends the search, as the body holds no sheet after it. Each
-    character is read once."""
+    """The text of each ``<style>`` block of ``html``, in order, its
+    comments left out (a browser ends a comment left open with its own
+    block); a block never closed ends the search, as the body holds no sheet
+    after it. The start tag ends at its first ``>``, as a browser reads it
+    (a ``<`` inside it included). Each character is read once."""
     position = 0
     while (start := _STYLE_START.search(html, position)) is not None:
-        end = _STYLE_END.search(html, start.end())
+        opened = html.find(">", start.end())
+        if opened == -1:
+            return
+        end = _STYLE_END.search(html, opened + 1)
         if end is None:
             return
-        yield html[start.end() : end.start()]
+        yield without_comments(html[opened + 1 : end.start()])
         position = end.end()
 
 

@@ -141,3 +141,23 @@ def test_a_style_value_out_of_every_range_is_no_crash(style: str) -> None:
     reading = read_correction_mail(raw)
 
     assert len(reading.drafts) + len(reading.problems) >= 1
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        # A comment left open ends with its own style block, as a browser
+        # reads it: the next block's rules still hide.
+        "<style>/* a note</style><style>.h{display:none}</style>",
+        # A start tag holding a "<" is a style element all the same.
+        "<style <b>.h{display:none}</style>",
+    ],
+)
+def test_style_blocks_hide_as_a_browser_reads_them(html: str) -> None:
+    """Review: the linear reading of style blocks (for bodies that took
+    minutes) read a comment left open as running on into the next block,
+    and a start tag holding "<" as no style element: the text they hid
+    showed."""
+    text = html_to_text(f'{html}<div class="h">隐藏的申请</div><p>您好</p>')
+
+    assert text == "您好"
