@@ -33,7 +33,7 @@ from activities.mail_intake import mailbox_activities
 from activities.notify import Mailer, Notifier
 from activities.store import PlanStore
 from certflow.config import ConfigError, Settings, deployment_warnings
-from certflow.isolation import stop_readings
+from certflow.isolation import resume_readings, stop_readings
 from starter.embedded_pg import redact
 from starter.logs import configure as configure_logging
 from workflows import ApprovalBatchWorkflow, ExamPlanWorkflow
@@ -178,6 +178,7 @@ async def run_worker(
         worker_resources(settings) as (pool, store),
         claim_renewals(settings) as renewals,
     ):
+        resume_readings()  # a worker run again in this process reads again
         worker = build_worker(client, settings, pool, store, renewals)
         log.info("worker started task_queue=%s", settings.temporal.task_queue)
         async with worker:

@@ -35,6 +35,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from functools import cache
@@ -74,6 +75,8 @@ _AT_ONCE = threading.BoundedSemaphore(AT_ONCE)
 _LIVE: set[int] = set()
 _STOPPED: set[int] = set()
 _LIVE_LOCK = threading.Lock()
+# Set by ``stop_readings``: no reading starts after it.
+_STOPPING = threading.Event()
 PR_SET_PDEATHSIG = 1
 
 Reason = Literal["memory", "time", "wait", "crashed", "raised"]
@@ -122,6 +125,9 @@ def read_apart(
     one). Blocks: call it in a thread from asynchronous code."""
     bounds = bounds or ReadingBounds()
     with _AT_ONCE:
+        # Readings that waited for their turn do not start once stopped.
+        if _STOPPING.is_set():
+            raise ReadingStopped
         return _read_in_child(reader, args, kwargs, bounds)
 
 
@@ -131,15 +137,23 @@ def stop_readings() -> None:
     Otherwise the process waits for them as it ends (up to their bounds),
     though its work was handed back: a stack stopped with SIGTERM logged
     "stack stopped" and ended a minute later. Each reading so ended raises
-    ``ReadingStopped`` to its caller, never a refusal of the file."""
+    ``ReadingStopped`` to its caller, never a refusal of the file, and so
+    does every reading asked for after it (``resume_readings`` ends that)."""
+    _STOPPING.set()
     with _LIVE_LOCK:
-        ending = set(_LIVE)
+        ending = {pid for pid in _LIVE if pid > 0}
         _STOPPED.update(ending)
     for pid in ending:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def resume_readings() -> None:
+    """Let readings start again after ``stop_readings``: a worker started
+    again in the same process (the tests, a stack restarting its worker)."""
+    _STOPPING.clear()
 
 
 @cache
@@ -154,7 +168,7 @@ def ready() -> None:
     """
     try:
         read_apart(len, b"")
-    except (ReadingFailed, OSError) as failed:
+    except (ReadingFailed, ReadingStopped, OSError, EOFError) as failed:
         log.warning("reading server not started error=%s", type(failed).__name__)
 
 
@@ -172,7 +186,11 @@ def _read_in_child(
     try:
         child.start()
         with _LIVE_LOCK:
-            _LIVE.add(child.pid or 0)
+            if child.pid:
+                _LIVE.add(child.pid)
+            if _STOPPING.is_set():  # stopped as it started
+                _STOPPED.add(child.pid or 0)
+                raise ReadingFailed("crashed")
         sender.close()
         # True once the child answered or its end closed (it ended).
         if not receiver.poll(bounds.wall_seconds):
@@ -312,8 +330,12 @@ class _Child(ForkServerProcess):
     """A child started by ``_Popen``."""
 
     @staticmethod
-    def _Popen(process_obj: Any) -> _Popen:
-        return _Popen(process_obj)
+    def _Popen(process_obj: Any) -> ForkServerPopen:
+        # ``_Popen`` copies Python 3.11's launch; another Python launches as
+        # its own forkserver does (each child imports the main module again).
+        if sys.version_info[:2] == (3, 11):
+            return _Popen(process_obj)
+        return ForkServerPopen(process_obj)
 
 
 @cache

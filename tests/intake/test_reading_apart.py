@@ -29,10 +29,12 @@ from certflow import intake
 from certflow.corrections.spreadsheet import read_form_workbook
 from certflow.intake.container import ODS_MIMETYPE
 from certflow.isolation import (
+    AT_ONCE,
     ReadingBounds,
     ReadingFailed,
     ReadingStopped,
     read_apart,
+    resume_readings,
     stop_readings,
 )
 from certflow.models import PlanInfo
@@ -289,8 +291,10 @@ def test_a_killed_caller_leaves_no_server_nor_reading_behind(tmp_path: Path) -> 
 def test_stopping_ends_readings_and_hands_them_back() -> None:
     """Regression (the same trial): a stack stopped with SIGTERM during a
     reading logged "stack stopped" and ended a minute later, waiting for
-    it. ``stop_readings`` ends them at once; each says it was stopped, not
-    that its file is unreadable, and the next reading is read."""
+    it. ``stop_readings`` ends them at once, the one waiting for its turn
+    too (found in review: it started after the stop); each says it was
+    stopped, not that its file is unreadable, as does a reading asked for
+    after, until readings resume."""
     ended: list[BaseException] = []
 
     def read() -> None:
@@ -299,14 +303,21 @@ def test_stopping_ends_readings_and_hands_them_back() -> None:
         except BaseException as error:
             ended.append(error)
 
-    reading = threading.Thread(target=read)
-    reading.start()
+    readings = [threading.Thread(target=read) for _ in range(AT_ONCE + 1)]
+    for reading in readings:
+        reading.start()
     time.sleep(1.0)
-    stop_readings()
-    reading.join(timeout=10)
+    try:
+        stop_readings()
+        for reading in readings:
+            reading.join(timeout=10)
+        with pytest.raises(ReadingStopped):
+            read_apart(len, b"read")
+    finally:
+        resume_readings()
 
-    assert not reading.is_alive()
-    assert [type(error) for error in ended] == [ReadingStopped]
+    assert not any(reading.is_alive() for reading in readings)
+    assert [type(error) for error in ended] == [ReadingStopped] * (AT_ONCE + 1)
     assert read_apart(len, b"read") == 4
 
 
