@@ -19,7 +19,7 @@ import re
 import sys
 import zipfile
 from collections.abc import Callable
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 import pytest
@@ -53,11 +53,16 @@ LIMITS = IntakeLimits(max_cells=10_000_000)
 
 
 def _lines(
-    action: Callable[[], object], sources: tuple[str, ...] = (sheetstate.__file__,)
+    action: Callable[[], object],
+    sources: tuple[str, ...] = (sheetstate.__file__,),
+    *,
+    within: Callable[[CodeType], bool] | None = None,
 ) -> int:
-    """How many lines of the modules at ``sources`` (``certflow.intake.sheetstate``
-    unless told) ``action`` runs."""
+    """How many lines ``action`` runs of the modules at ``sources``
+    (``certflow.intake.sheetstate`` unless told), or of the functions
+    ``within`` says are counted."""
     counted = 0
+    counts = within or (lambda code: code.co_filename in sources)
 
     def line(frame: FrameType, event: str, arg: Any) -> Any:
         nonlocal counted
@@ -65,7 +70,7 @@ def _lines(
         return line
 
     def call(frame: FrameType, event: str, arg: Any) -> Any:
-        return line if frame.f_code.co_filename in sources else None
+        return line if counts(frame.f_code) else None
 
     run_hooked(action, call, sys.settrace, sys.gettrace)
     return counted
@@ -324,19 +329,10 @@ def _with_merges(refs: list[str]) -> bytes:
 
 def _merge_lines(data: bytes, plan: PlanInfo) -> int:
     """How many lines spreading merged values runs reading ``data``."""
-    counted = 0
-
-    def line(frame: FrameType, event: str, arg: Any) -> Any:
-        nonlocal counted
-        counted += event == "line"
-        return line
-
-    def call(frame: FrameType, event: str, arg: Any) -> Any:
-        spreading = frame.f_code.co_name in ("_unmerged", "_next_uncovered")
-        return line if spreading else None
-
-    run_hooked(lambda: read_score_summary(data, plan), call, sys.settrace, sys.gettrace)
-    return counted
+    return _lines(
+        lambda: read_score_summary(data, plan),
+        within=lambda code: code.co_name in ("_unmerged", "_next_uncovered"),
+    )
 
 
 def test_merged_ranges_are_spread_in_work_bound_by_the_table(plan: PlanInfo) -> None:
