@@ -91,6 +91,20 @@ def with_sheet_xml(data: bytes, change: Callable[[str], str]) -> bytes:
     return out.getvalue()
 
 
+def with_member(data: bytes, member: str, change: Callable[[bytes], bytes]) -> bytes:
+    """The zip ``data`` (an xlsx, an ods) with its ``member`` passed through
+    ``change``, every other member as it was."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            target.writestr(
+                item, change(content) if item.filename == member else content
+            )
+    return out.getvalue()
+
+
 def with_cell_xml(data: bytes, cells: dict[str, str]) -> bytes:
     """The xlsx ``data`` with each named cell ("G4") written as the given
     ``<c>`` element. Every cell named must be in the file."""

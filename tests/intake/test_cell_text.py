@@ -21,10 +21,16 @@ from pathlib import Path
 from certflow.intake import IntakeLimits
 from certflow.intake.workbook import Workbook, open_workbook
 from certflow.models import PlanInfo
-from tests.intake.conftest import SAMPLES, ods_file, ods_text_cell, sheet_file
+from tests.intake.conftest import (
+    SAMPLES,
+    ods_file,
+    ods_text_cell,
+    sheet_file,
+    with_member,
+)
 from tests.intake.test_limits import _with_shared_strings
 from tests.intake.test_ods_extent import _cell_reader_opened, refused_unread
-from tests.intake.test_xlsx_extent import _opened_apart, _with_member
+from tests.intake.test_xlsx_extent import _opened_apart
 
 HEADER = ["序号", "姓名", "证件号码", "准考证号", "理论成绩", "实操成绩"]
 # A remark of 10,000 characters: a pasted document, say (of many characters,
@@ -45,7 +51,7 @@ def _shared_file(path: Path, rows: list[list[object]]) -> bytes:
         index = table.setdefault(cell[3].decode(), len(table))
         return b'<c r="%s"%s t="s"><v>%d</v></c>' % (cell[1], cell[2], index)
 
-    data = _with_member(data, _SHEET, lambda xml: _INLINE_CELL.sub(shared, xml))
+    data = with_member(data, _SHEET, lambda xml: _INLINE_CELL.sub(shared, xml))
     texts = (LONG if text == LONG_MARK else text for text in table)
     strings = "".join(f"<si><t>{text}</t></si>" for text in texts)
     braced = strings.replace("{", "{{").replace("}", "}}")
@@ -156,7 +162,7 @@ def test_shared_strings_are_counted_however_xml_writes_them(tmp_path: Path) -> N
     assert isinstance(open_workbook(data, limits), Workbook)
 
     def spelled(old: bytes, new: bytes) -> bytes:
-        return _with_member(data, _SHEET, lambda xml: xml.replace(old, new))
+        return with_member(data, _SHEET, lambda xml: xml.replace(old, new))
 
     # Twenty copies of the six cells showing LONG: 120 copies, 1.2 million.
     many = b'<c r="A2" t="s"><v>6</v></c>' * 20
@@ -174,7 +180,7 @@ def test_shared_strings_are_counted_however_xml_writes_them(tmp_path: Path) -> N
 def test_an_index_past_the_table_copies_nothing(tmp_path: Path) -> None:
     data = _long_text_everywhere(tmp_path, rows=1, columns=1)
     cells = b'<c t="s"><v>99999</v></c>' * 10_000
-    data = _with_member(
+    data = with_member(
         data, _SHEET, lambda xml: xml.replace(b"</row>", cells + b"</row>", 1)
     )
     limits = IntakeLimits(max_cell_text=100_000)

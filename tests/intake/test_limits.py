@@ -23,6 +23,7 @@ from tests.intake.conftest import (
     ods_file,
     ods_text_cell,
     sheet_file,
+    with_member,
     with_sheet_xml,
 )
 
@@ -396,16 +397,11 @@ def test_a_shared_strings_table_saying_it_holds_too_many_is_refused(
 
 def _in_gbk(data: bytes, member: str) -> bytes:
     """The zip ``data`` with ``member`` declared and written in GBK."""
-    source = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for item in source.infolist():
-            content = source.read(item.filename)
-            if item.filename == member:
-                text = content.decode("utf-8").replace('"UTF-8"', '"GBK"', 1)
-                content = text.encode("gbk")
-            target.writestr(item, content)
-    return out.getvalue()
+
+    def in_gbk(content: bytes) -> bytes:
+        return content.decode("utf-8").replace('"UTF-8"', '"GBK"', 1).encode("gbk")
+
+    return with_member(data, member, in_gbk)
 
 
 def test_a_part_measured_in_an_encoding_expat_does_not_read_is_damaged(

@@ -12,9 +12,7 @@ the list of sheets the reader reads first, and such a file is refused as
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 
 from certflow.intake import IntakeLimits, read_score_summary
 from certflow.intake.workbook import Workbook, open_workbook
@@ -24,6 +22,7 @@ from tests.intake.conftest import (
     ods_file,
     ods_text_cell,
     sample_plan,
+    with_member,
     with_sheet_xml,
 )
 from tests.intake.test_ods_extent import _cell_reader_opened
@@ -44,22 +43,18 @@ def _refused_unread(data: bytes) -> dict[str, object]:
 def _xlsx_of(sheets: int) -> bytes:
     """The sample xlsx whose workbook lists its one sheet ``sheets`` times,
     under as many names."""
-    source = zipfile.ZipFile(io.BytesIO((SAMPLES / _SAMPLE_XLSX).read_bytes()))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for item in source.infolist():
-            content = source.read(item.filename)
-            if item.filename == "xl/workbook.xml":
-                text = content.decode()
-                tag = _SHEET.search(text)
-                assert tag is not None
-                copies = "".join(
-                    _NAME.sub(f'name="s{n}" sheetId="{n + 1}"', tag.group())
-                    for n in range(sheets)
-                )
-                content = text.replace(tag.group(), copies).encode()
-            target.writestr(item, content)
-    return out.getvalue()
+
+    def listed(content: bytes) -> bytes:
+        text = content.decode()
+        tag = _SHEET.search(text)
+        assert tag is not None
+        copies = "".join(
+            _NAME.sub(f'name="s{n}" sheetId="{n + 1}"', tag.group())
+            for n in range(sheets)
+        )
+        return text.replace(tag.group(), copies).encode()
+
+    return with_member((SAMPLES / _SAMPLE_XLSX).read_bytes(), "xl/workbook.xml", listed)
 
 
 _SAMPLE_XLSX = "P2026-1104-0412-成绩汇总表.xlsx"
@@ -74,21 +69,9 @@ def _ods_of(tables: int) -> bytes:
         f"{ods_text_cell('x')}</table:table-row></table:table>"
         for n in range(tables)
     )
+    table = re.compile(rb"<table:table .*</table:table>", re.S)
     one = ods_file("t", [[ods_text_cell("x")]])
-    source = zipfile.ZipFile(io.BytesIO(one))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
-        for item in source.infolist():
-            content = source.read(item.filename)
-            if item.filename == "content.xml":
-                content = re.sub(
-                    rb"<table:table .*</table:table>",
-                    body.encode(),
-                    content,
-                    flags=re.S,
-                )
-            target.writestr(item, content)
-    return out.getvalue()
+    return with_member(one, "content.xml", lambda xml: table.sub(body.encode(), xml))
 
 
 def test_an_xlsx_of_too_many_sheets_is_refused_before_one_is_read() -> None:

@@ -27,7 +27,13 @@ from openpyxl import load_workbook
 from certflow.intake import IntakeLimits, read_score_summary
 from certflow.intake.workbook import Workbook, open_workbook
 from certflow.models import PlanInfo
-from tests.intake.conftest import REPO, SAMPLES, sheet_file, with_sheet_xml
+from tests.intake.conftest import (
+    REPO,
+    SAMPLES,
+    sheet_file,
+    with_member,
+    with_sheet_xml,
+)
 from tests.intake.test_ods_extent import _cell_reader_opened, refused_unread
 
 SAMPLE = SAMPLES / "P2026-1104-0412-成绩汇总表.xlsx"
@@ -222,19 +228,6 @@ def test_far_cells_however_xml_writes_them_do_not_end_the_process(
     }
 
 
-def _with_member(data: bytes, member: str, change: Callable[[bytes], bytes]) -> bytes:
-    """The xlsx ``data`` with its ``member`` passed through ``change``."""
-    source = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for item in source.infolist():
-            content = source.read(item.filename)
-            target.writestr(
-                item, change(content) if item.filename == member else content
-            )
-    return out.getvalue()
-
-
 # A far sheet found by its workbook as XML allows and the cell reader reads,
 # but as the patterns finding sheets did not: each aborted the process.
 _SHEETS_FOUND_AS_XML_ALLOWS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
@@ -263,7 +256,7 @@ def test_far_sheets_however_the_workbook_names_them_do_not_end_the_process(
     """Read in a process of its own: without the walk, the reader aborts it."""
     far = _with_cell(_summary(tmp_path), 1048576, "XFD1048576")
     files = {
-        name: _with_member(far, member, change)
+        name: with_member(far, member, change)
         for name, (member, change) in _SHEETS_FOUND_AS_XML_ALLOWS.items()
     }
     codes = _opened_apart(files, tmp_path)
@@ -388,11 +381,11 @@ def test_far_sheets_however_their_target_is_spelled_do_not_end_the_process(
     far = _with_cell(_summary(tmp_path), 1048576, "XFD1048576")
     sheet = "xl/worksheets/sheet1.xml"
     files = {
-        "another case": _with_member(
+        "another case": with_member(
             far, _RELS, lambda xml: xml.replace(b"sheet1.xml", b"SHEET1.xml")
         ),
         "an entity": _renamed(
-            _with_member(
+            with_member(
                 far, _RELS, lambda xml: xml.replace(b"sheet1.xml", b"&#x73;heet1.xml")
             ),
             sheet,
