@@ -299,11 +299,18 @@ def _fed(
     walks: list[_Extent | _Strings], pending: list[bytes], *, final: bool
 ) -> Refusal | None:
     """Feed each of ``walks`` what is ``pending`` (then nothing is); why the
-    file is refused, if it is."""
+    file is refused, if it is: a part the walks' XML parser cannot read
+    (not XML, or in an encoding it does not read, GBK, nor the reader) is
+    damaged, one it ran out of memory reading the reading's bound."""
     block = b"".join(pending)
     pending.clear()
     for walk in walks:
-        if refused := walk.feed(block, final=final):
+        try:
+            refused = walk.feed(block, final=final)
+        except (expat.ExpatError, ValueError) as error:
+            raise_out_of_memory(error)
+            return Refusal("damaged", {})
+        if refused:
             return refused
     return None
 
@@ -318,13 +325,9 @@ class _Extent:
         self.walk = OdsExtent()
 
     def feed(self, chunk: bytes, *, final: bool = False) -> Refusal | None:
-        """Measure the next ``chunk``; why the file is refused, if it is."""
-        try:
-            self.walk.feed(chunk, final=final)
-        except (expat.ExpatError, ValueError) as error:
-            # ValueError: an encoding expat does not read (GBK), nor the reader.
-            raise_out_of_memory(error)
-            return Refusal("damaged", {})
+        """Measure the next ``chunk``; why the file is refused, if it is.
+        Raises ``expat.ExpatError`` (or ``ValueError``) where it is no XML."""
+        self.walk.feed(chunk, final=final)
         walk = self.walk
         return (
             sheets_refusal(walk.sheets, self.limits)
@@ -360,13 +363,9 @@ class _Strings:
         self._parser.CharacterDataHandler = self._text
 
     def feed(self, chunk: bytes, *, final: bool = False) -> Refusal | None:
-        """Count the next ``chunk``; why the file is refused, if it is."""
-        try:
-            self._parser.Parse(chunk, final)
-        except (expat.ExpatError, ValueError) as error:
-            # ValueError: an encoding expat does not read (GBK), nor the reader.
-            raise_out_of_memory(error)
-            return Refusal("damaged", {})
+        """Count the next ``chunk``; why the file is refused, if it is.
+        Raises ``expat.ExpatError`` (or ``ValueError``) where it is no XML."""
+        self._parser.Parse(chunk, final)
         if max(self.held, self.declared) > self.limit:
             return Refusal("too_many_strings", {"limit": self.limit})
         return None
