@@ -46,7 +46,7 @@ import struct
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache, partial
+from functools import cache
 from itertools import chain, islice
 from typing import IO, Any
 from xml.etree.ElementTree import Element, ParseError, iterparse
@@ -333,28 +333,11 @@ def xlsx_extents(data: bytes, far: set[str], last_row: int) -> list[SheetExtent]
     ``expat.ExpatError`` when a sheet, the workbook or its relationships are
     not XML.
     """
-    found: list[SheetExtent] = []
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        names = {path.lower(): name for name, path in _sheet_members(archive)}
-        # Every hinted part the reader could open as a sheet is walked, not
-        # only those the targets name as read here: the reader matches a
-        # part's name in either case and reads a target's entities as they
-        # are written (``&#x73;heet1.xml`` is a part of that name), so a
-        # sheet named so was left unwalked to it, and it aborted the process.
-        # Each copy of a name stored twice is walked too.
-        for member in archive.infolist():
-            path = member.filename
-            if path not in far or not path.lower().startswith(SHEET_FOLDERS):
-                continue
-            extent = SheetExtent(names.get(path.lower(), path))
-            if _walked(
-                archive,
-                member,
-                names,
-                partial(_walk_cells, extent=extent, last_row=last_row),
-            ):
-                found.append(extent)
-    return found
+
+    def measure(stream: IO[bytes], extent: SheetExtent) -> None:
+        _walk_cells(stream, extent, last_row)
+
+    return _measured_parts(data, measure, far)
 
 
 def xlsx_shared_text(data: bytes, lengths: Sequence[int]) -> list[SheetExtent]:
@@ -374,45 +357,55 @@ def xlsx_shared_text(data: bytes, lengths: Sequence[int]) -> list[SheetExtent]:
     number); an index past the table copies nothing. Raises
     ``expat.ExpatError`` when a sheet or the workbook is not XML.
     """
-    found: list[SheetExtent] = []
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        names = {path.lower(): name for name, path in _sheet_members(archive)}
-        for member in archive.infolist():
-            path = member.filename
-            if not path.lower().startswith(SHEET_FOLDERS):
-                continue
-            extent = SheetExtent(names.get(path.lower(), path))
 
-            def count(stream: IO[bytes], extent: SheetExtent = extent) -> None:
-                extent.text = _shared_text(stream, lengths)
+    def measure(stream: IO[bytes], extent: SheetExtent) -> None:
+        extent.text = _shared_text(stream, lengths)
 
-            if _walked(archive, member, names, count):
-                found.append(extent)
-    return found
+    return _measured_parts(data, measure)
 
 
-def _walked(
-    archive: zipfile.ZipFile,
-    member: zipfile.ZipInfo,
-    names: dict[str, str],
-    walk: Callable[[IO[bytes]], object],
-) -> bool:
-    """Whether ``walk`` read the part ``member`` as XML. A part the workbook
-    names as a sheet (``names``, by lower-case path) that is no XML raises
+def _measured_parts(
+    data: bytes,
+    measure: Callable[[IO[bytes], SheetExtent], None],
+    hinted: set[str] | None = None,
+) -> list[SheetExtent]:
+    """Each part of the xlsx ``data`` the cell reader could open as a sheet
+    (of ``hinted`` only, if given), ``measure``d into its ``SheetExtent``,
+    named as its workbook names it (``_sheet_members``).
+
+    Every such part is walked, not only those the targets name as read
+    here: the reader matches a part's name in either case and reads a
+    target's entities as they are written (``&#x73;heet1.xml`` is a part of
+    that name), so a sheet named so was left unwalked to it, and it aborted
+    the process. Each copy of a name stored twice is walked too.
+
+    A part the workbook names as a sheet that is no XML raises
     ``expat.ExpatError`` (or ``ValueError``, for an encoding expat does not
     read): not measured, not read. Another is passed over: an office suite
     may keep other files there (Excel a sheet's binary index), which the
     reader never opens as a sheet; a part it opened all the same, by a name
     read otherwise, is read in a process held to memory and time
-    (``certflow.isolation``)."""
-    try:
-        with archive.open(member) as stream:
-            walk(stream)
-    except (expat.ExpatError, ValueError):
-        if member.filename.lower() in names:
-            raise
-        return False
-    return True
+    (``certflow.isolation``).
+    """
+    found: list[SheetExtent] = []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = {path.lower(): name for name, path in _sheet_members(archive)}
+        for member in archive.infolist():
+            path = member.filename
+            if hinted is not None and path not in hinted:
+                continue
+            if not path.lower().startswith(SHEET_FOLDERS):
+                continue
+            extent = SheetExtent(names.get(path.lower(), path))
+            try:
+                with archive.open(member) as stream:
+                    measure(stream, extent)
+            except (expat.ExpatError, ValueError):
+                if path.lower() in names:
+                    raise
+                continue
+            found.append(extent)
+    return found
 
 
 def _shared_text(stream: IO[bytes], lengths: Sequence[int]) -> int:

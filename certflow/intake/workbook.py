@@ -33,6 +33,7 @@ from certflow.intake.container import (
     sniff,
     text_refusal,
 )
+from certflow.intake.extent import SheetExtent
 from certflow.intake.limits import IntakeLimits
 from certflow.intake.sheetstate import (
     Cell,
@@ -195,19 +196,29 @@ def _read_spreadsheet(
     return Workbook(kind, sheets)
 
 
+def _measured(
+    measure: Callable[[], list[SheetExtent]],
+) -> list[SheetExtent] | Refusal:
+    """The sheets ``measure`` walks in an xlsx before the cell reader opens
+    it, or ``damaged``. Not measured is not read: what the walk cannot read
+    (not XML, an encoding expat does not read), the cell reader might,
+    reaching as far as it likes. A zip the walk cannot open measures no
+    sheet: the cell reader says what is wrong with it."""
+    try:
+        return measure()
+    except (expat.ExpatError, ValueError):
+        return Refusal("damaged", {})
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return []
+
+
 def _far_cells(data: bytes, marks: Marks, limits: IntakeLimits) -> Refusal | None:
     """Why an xlsx whose cells reach too far is refused, before the cell
     reader fills in every cell from A1 to the farthest (``FAR_MARK``): as an
     ods's are (``container.extent_refusal``)."""
-    try:
-        extents = xlsx_extents(data, marks.far, limits.max_sheet_rows)
-    except (expat.ExpatError, ValueError):
-        # Not measured is not read: what the walk cannot read (not XML, an
-        # encoding expat does not read), the cell reader might, reaching as
-        # far as it likes.
-        return Refusal("damaged", {})
-    except (zipfile.BadZipFile, KeyError, OSError):
-        return None  # the cell reader says what is wrong with it
+    extents = _measured(lambda: xlsx_extents(data, marks.far, limits.max_sheet_rows))
+    if isinstance(extents, Refusal):
+        return extents
     tallest = max(extents, key=lambda sheet: sheet.rows, default=None)
     largest = max(extents, key=lambda sheet: sheet.cells, default=None)
     cells = sum(sheet.cells for sheet in extents)
@@ -227,12 +238,9 @@ def _copied_text(data: bytes, marks: Marks, limits: IntakeLimits) -> Refusal | N
     longest = max(marks.strings, default=0)
     if longest * (marks.tags // 2) <= limits.max_cell_text:
         return None
-    try:
-        sheets = xlsx_shared_text(data, marks.strings)
-    except (expat.ExpatError, ValueError):
-        return Refusal("damaged", {})  # as for far cells: not measured, not read
-    except (zipfile.BadZipFile, KeyError, OSError):
-        return None  # the cell reader says what is wrong with it
+    sheets = _measured(lambda: xlsx_shared_text(data, marks.strings))
+    if isinstance(sheets, Refusal):
+        return sheets
     wordiest = max(sheets, key=lambda sheet: sheet.text, default=None)
     return text_refusal(wordiest, sum(sheet.text for sheet in sheets), limits)
 
