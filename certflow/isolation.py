@@ -71,11 +71,10 @@ _PRELOADED = [
 # bound, and the threads waiting on them are the event loop's default pool.
 AT_ONCE = 2
 _AT_ONCE = threading.BoundedSemaphore(AT_ONCE)
-# The children reading now, and those ``stop_readings`` ended.
+# The children reading now.
 _LIVE: set[int] = set()
-_STOPPED: set[int] = set()
 _LIVE_LOCK = threading.Lock()
-# Set by ``stop_readings``: no reading starts after it.
+# Set by ``stop_readings``: every reading ending after it was stopped.
 _STOPPING = threading.Event()
 PR_SET_PDEATHSIG = 1
 
@@ -141,8 +140,7 @@ def stop_readings() -> None:
     does every reading asked for after it (``resume_readings`` ends that)."""
     _STOPPING.set()
     with _LIVE_LOCK:
-        ending = {pid for pid in _LIVE if pid > 0}
-        _STOPPED.update(ending)
+        ending = set(_LIVE)
     for pid in ending:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -188,9 +186,8 @@ def _read_in_child(
         with _LIVE_LOCK:
             if child.pid:
                 _LIVE.add(child.pid)
-            if _STOPPING.is_set():  # stopped as it started
-                _STOPPED.add(child.pid or 0)
-                raise ReadingFailed("crashed")
+        if _STOPPING.is_set():  # stopped as it started
+            raise ReadingStopped
         sender.close()
         # True once the child answered or its end closed (it ended).
         if not receiver.poll(bounds.wall_seconds):
@@ -201,9 +198,8 @@ def _read_in_child(
             child.join(timeout=5)
             raise ReadingFailed(_ended(child.exitcode)) from None
     except ReadingFailed:
-        with _LIVE_LOCK:
-            stopped = child.pid in _STOPPED
-        if stopped:
+        # Ended by ``stop_readings``: handed back, not answered.
+        if _STOPPING.is_set():
             raise ReadingStopped from None
         raise
     finally:
@@ -213,7 +209,6 @@ def _read_in_child(
             child.join()
             with _LIVE_LOCK:
                 _LIVE.discard(child.pid)
-                _STOPPED.discard(child.pid)
         receiver.close()
     if outcome == "raised":
         reason: Reason = "memory" if value == "MemoryError" else "raised"
