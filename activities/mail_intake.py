@@ -474,7 +474,8 @@ class MailIntakeActivities:
         in the mailbox too, to be acknowledged once answered: ``reply_pending``.
         """
         # Off the event loop: an attachment is read in a process of its own
-        # for up to a minute and a half, and the loop keeps the heartbeats.
+        # for up to its wait (``FORM_BOUNDS``), and the loop keeps the
+        # heartbeats.
         reading = await asyncio.to_thread(read_correction_mail, raw)
         key = dedupe_key(reading)
         # What counts is when the mailbox got the mail, not the Date the sender's
