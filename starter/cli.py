@@ -1125,7 +1125,9 @@ def _voided_invoices(status: PlanStatus) -> list[tuple[str, str]]:
         pairs.append((t("cli.status.invoice_voided"), line))
     if status.payment.voided_earlier:
         earlier = t(
-            "cli.status.invoice_voided_earlier", count=status.payment.voided_earlier
+            "cli.status.invoice_voided_earlier",
+            count=status.payment.voided_earlier,
+            plan_id=status.plan_id,
         )
         pairs.append((t("cli.status.invoice_voided"), earlier))
     return pairs
@@ -1194,6 +1196,17 @@ def _day(text: str) -> date:
 def code_argument(text: str) -> str:
     """A plan, site or batch code as issued, however staff typed it."""
     return _issued_code(text, _CODE, longest=_CODE_LONGEST)
+
+
+def record_action(text: str) -> str:
+    """An action of ``plan history --action``: its code or its name as the
+    record says it (``void_invoice`` or 作废发票)."""
+    typed = unicodedata.normalize("NFKC", text).strip()
+    for key, name in catalogue().items():
+        code = key.removeprefix("actions.")
+        if code != key and (typed.lower() == code or typed == name):
+            return code
+    raise argparse.ArgumentTypeError(t("cli.plan_record.unknown_action", action=typed))
 
 
 def certificate_number_argument(text: str) -> str:
@@ -3097,6 +3110,104 @@ async def correction_history(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- a plan's whole record (PostgreSQL) ---------------------------------------------
+
+# What of an audit line ``plan history`` does not show: a file's digest and
+# the words of a refusal (``document list`` shows both to whom may read the
+# plan's files: a value typed into a file may be repeated in them), and
+# codes kept for the program (a mail's template and resend key, a refusal's
+# code, whether a reason was given: the line says the reason itself).
+_RECORD_HIDDEN = frozenset(
+    {"sha256", "refusal", "template", "resend", "notification", "code", "reason_given"}
+)
+
+
+async def plan_record(ctx: Context, args: argparse.Namespace) -> int:
+    """Print a plan's whole record from PostgreSQL, oldest first: each action
+    taken on it, refused or late, by whom and when, with what it named.
+
+    ``status`` shows the latest lines of the plan's history; the database
+    keeps them all, after the plan has ended too. Audit lines never hold
+    personal data; a site reads its own plans only, a lead evaluator the
+    plan they lead.
+    """
+    actor = actor_allowed(
+        args,
+        frozenset(Role) - {Role.CANDIDATE},
+        "cli.plan_record.not_allowed",
+    )
+    pool = await ctx.pool()
+    site = await pool.fetchval(
+        "SELECT site_code FROM plans WHERE plan_id = $1", args.plan_id
+    )
+    if site is None:
+        raise CliError(t("cli.plan_not_found", plan_id=args.plan_id))
+    if actor.role is Role.SITE and actor.site_code != site:
+        raise CliError(
+            t("cli.refused", reason=t("plan.wrong_site", plan_id=args.plan_id))
+        )
+    if actor.role is Role.LEAD_EVALUATOR:
+        _reach_plan(actor, await plan_status(ctx, args.plan_id), args.plan_id)
+    rows = await pool.fetch(
+        """
+        SELECT at, action, role, person, accepted, late, details FROM audit
+        WHERE plan_id = $1 AND ($2::text[] IS NULL OR action = ANY($2))
+        ORDER BY at, id
+        """,
+        args.plan_id,
+        args.record_actions or None,
+    )
+    if not rows:
+        ctx.say(t("cli.plan_record.none", plan_id=args.plan_id))
+        return 0
+    ctx.say(t("cli.plan_record.heading", plan_id=args.plan_id, count=len(rows)))
+    headers = [t(f"cli.plan_record.{h}") for h in ("at", "who", "action", "details")]
+    ctx.say(*table(headers, [_record_row(row) for row in rows]))
+    return 0
+
+
+def _record_row(row: Any) -> list[str]:
+    """One audit line as ``plan history`` shows it."""
+    role = t_or(row["role"] or "", f"roles.{row['role']}") if row["role"] else ""
+    who = " ".join(part for part in (role, row["person"] or "") if part)
+    code = row["action"]
+    label = t_or(t("cli.status.other_action", code=code), f"actions.{code}")
+    if not row["accepted"]:
+        label = t("cli.status.refused_action", action=label)
+    if row["late"]:
+        label += t("cli.late_mark")
+    details = row["details"] if isinstance(row["details"], dict) else {}
+    said = [
+        t(
+            "cli.plan_record.detail",
+            label=_record_label(key),
+            value=_record_value(key, v),
+        )
+        for key, v in details.items()
+        if key not in _RECORD_HIDDEN and str(v).strip()
+    ]
+    return [format_cst(row["at"]), who or "—", label, "；".join(said) or "—"]
+
+
+def _record_label(key: str) -> str:
+    return t_or(key, f"cli.record_details.{key}")
+
+
+def _record_value(key: str, value: object) -> str:
+    """A detail's value in words where it is a code: a stage, a decision,
+    the duties a decision reopened, a document's kind."""
+    text = " ".join(str(value).split())
+    if key == "stage":
+        return t_or(text, f"stages.{text}")
+    if key == "decision":
+        return t_or(text, f"cli.outcomes.{text}")
+    if key in ("document", "kind"):
+        return t_or(text, f"document_kinds.{text}")
+    if key in ("items", "withdrawn"):
+        return "、".join(t_or(code, f"duties.{code}") for code in text.split(","))
+    return text
+
+
 # Who may read what a plan's correction requests ask (the candidate, scores,
 # the reason, the requester) and a candidate's score history (``history``):
 # the regional manager deciding them, the info center entering and applying
@@ -4950,6 +5061,20 @@ def build_parser() -> argparse.ArgumentParser:
         sub, helps = leaf(spec.command, run_plan_action)
         spec.add_arguments(sub, helps)
         sub.set_defaults(plan_action=spec)
+
+    record, helps = leaf(("plan", "history"), plan_record)
+    _positional_code(record, "plan_id", helps)
+    # "extend": a repeated flag adds to the actions it names.
+    record.add_argument(
+        "--action",
+        dest="record_actions",
+        action="extend",
+        nargs="+",
+        default=[],
+        type=record_action,
+        metavar="ACTION",
+        help=helps("action"),
+    )
 
     shown, helps = leaf(("correction", "show"), correction_show)
     _positional_code(shown, "plan_id", helps)

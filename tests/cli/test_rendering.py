@@ -529,3 +529,15 @@ def test_a_column_of_one_formula_error_is_one_line_naming_the_error() -> None:
         "工作表“表” 第 6 行 “姓名”列：该单元格是公式错误值 #REF!"
         "（如 #N/A 常因查找不到数据），请改为实际的内容（值：#REF!）。"
     )
+
+
+def test_the_status_names_a_command_that_lists_every_voided_invoice() -> None:
+    """Regression: the status said invoices voided before the last ones it
+    lists were in the database's audit table, which no command showed."""
+    said = t("cli.status.invoice_voided_earlier", count=30, plan_id="P2026-1104-0412")
+    command = said[said.index("certflow") : said.index("查看")].split()
+
+    args, _ = parse(command[1:])
+
+    assert args.plan_id == "P2026-1104-0412"
+    assert args.record_actions == ["void_invoice"]
