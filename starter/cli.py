@@ -3147,7 +3147,13 @@ async def plan_record(ctx: Context, args: argparse.Namespace) -> int:
             t("cli.refused", reason=t("plan.wrong_site", plan_id=args.plan_id))
         )
     if actor.role is Role.LEAD_EVALUATOR:
-        _reach_plan(actor, await plan_status(ctx, args.plan_id), args.plan_id)
+        # Who leads the plan is its workflow's to say; one gone (kept past
+        # the namespace's retention) cannot say it.
+        status = await _status_if_any(ctx, args.plan_id)
+        if status is None:
+            reason = t("cli.plan_record.lead_unknown", plan_id=args.plan_id)
+            raise CliError(t("cli.refused", reason=reason))
+        _reach_plan(actor, status, args.plan_id)
     rows = await pool.fetch(
         """
         SELECT at, action, role, person, accepted, late, details FROM audit

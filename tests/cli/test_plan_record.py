@@ -6,6 +6,8 @@ here for invoices voided before the ones it lists)."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -106,3 +108,47 @@ async def test_the_whole_record_is_read_by_whom_may_and_filtered_by_action(
     assert t("cli.plan_not_found", plan_id="P2026-0000-0000") in unknown.out
     assert mistyped.status != 0
     assert t("cli.plan_record.unknown_action", action="upload_sumary") in mistyped_said
+
+
+async def test_an_ended_plan_gone_from_temporal_is_read_from_the_database(
+    certflow: Certflow, resources: tuple[Any, object]
+) -> None:
+    """A plan kept past the namespace's retention has no workflow left; its
+    row and record stay, and are read. Who leads it cannot be checked: a lead
+    evaluator is told so, not that the plan does not exist."""
+    pool = resources[0]
+    plan_id = f"P2025-{uuid.uuid4().hex[:6].upper()}"
+    at = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
+    await pool.execute(
+        """
+        INSERT INTO plans (plan_id, workflow_id, site_code, site_name, certificate,
+            level, module_code, module_name, exam_end_date, stage, created_at,
+            updated_at)
+        VALUES ($1, $2, 'HB-WH-0031', '武汉交通学校', '汽车运用与维修', 'intermediate',
+            '1-1', '模块', '2025-01-10', 'issued', $3, $3)
+        """,
+        plan_id,
+        f"exam-plan-{plan_id}",
+        at,
+    )
+    await pool.execute(
+        """
+        INSERT INTO audit (plan_id, action, role, person, at, accepted, late,
+            details, idempotency_key)
+        VALUES ($1, 'record_invoice', 'finance', 'fin-sun', $2, true, true, $3, $4)
+        """,
+        plan_id,
+        at,
+        {"invoice": "26442000202501100001", "amount": "4500.00"},
+        f"test/{plan_id}",
+    )
+
+    read = await certflow(*CONTACT, "plan", "history", plan_id)
+    lead = await certflow(*LEAD, "plan", "history", plan_id)
+
+    assert read.status == 0, read.out
+    row = record_rows(read.out)[0]
+    assert t("actions.record_invoice") + t("cli.late_mark") in row
+    assert "26442000202501100001" in row and "4500.00" in row
+    assert lead.status == 2
+    assert t("cli.plan_record.lead_unknown", plan_id=plan_id) in lead.out
