@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import asyncpg
 from temporalio import activity
 
+from activities.correction_drafts import drop_draft, read_draft
 from activities.document_records import (
     activity_key,
     keep_produced,
@@ -26,6 +27,7 @@ from activities.document_records import (
 from activities.documents import DocumentNotFound, DocumentStore
 from activities.heartbeat import beats_while_running
 from certflow import intake
+from certflow.actions import DRAFTED, CorrectionSubmission
 from certflow.activity_models import (
     ConsistencyRequest,
     CorrectionApplication,
@@ -40,6 +42,7 @@ from certflow.activity_models import (
     UploadRecord,
 )
 from certflow.certificates import load_font
+from certflow.free_text import field_label, text_problem
 from certflow.i18n import t, t_or
 from certflow.identity import mask_person_id_numbers
 from certflow.intake.summary import (
@@ -562,13 +565,26 @@ class IntakeActivities:
 
     @activity.defn
     async def record_correction(self, req: CorrectionRecord) -> CorrectionRecorded:
-        """Check a correction request against the plan's scores and file it."""
-        problems = _check_requested(req.field, req.requested_score)
+        """Check a correction request against the plan's scores and file it.
+
+        A request whose sender kept its personal parts apart (``draft``) is
+        filed with them, and its draft deleted, in one transaction.
+        """
         info = activity.info()
+        mine = activity_key()
         async with self.pool.acquire() as conn, conn.transaction():
             await _lock_request(conn, req.request_id)
             if await conn.fetchval(_GIVEN_UP, req.request_id, info.scheduled_time):
                 return _given_up(req)
+            if req.draft is not None:
+                parts = await read_draft(conn, req.draft, req.plan.plan_id)
+                if parts is None:
+                    return await _without_draft(conn, req, mine)
+                req = req.model_copy(update=parts)
+                refused = _drafted_problem(req)
+                if refused is not None:
+                    return CorrectionRecorded(accepted=False, problems=[refused])
+            problems = _check_requested(req.field, req.requested_score)
             if req.source_key:
                 earlier = await conn.fetchval(
                     "SELECT request_id FROM correction_requests WHERE source_key = $1",
@@ -632,7 +648,6 @@ class IntakeActivities:
             # asked later holds the row; an earlier one writes nothing (the
             # plan says when it gave up since ``correction-given-up-forgotten``,
             # above; before, only its next request of the id said so).
-            mine = activity_key()
             await conn.execute(
                 """
                 INSERT INTO correction_requests (request_id, plan_id, admission_number,
@@ -675,10 +690,9 @@ class IntakeActivities:
                 mine,
                 info.scheduled_time,
             )
-            holder = await conn.fetchval(
-                "SELECT recorded_by FROM correction_requests WHERE request_id = $1",
-                req.request_id,
-            )
+            holder = await conn.fetchval(_RECORDED_BY, req.request_id)
+            if holder == mine:
+                await drop_draft(conn, req.draft)
         if holder != mine:
             return _given_up(req)
         return CorrectionRecorded(accepted=True)
@@ -1219,6 +1233,41 @@ def _unrepeated(problems: list[Problem]) -> list[Problem]:
         problem.model_copy(update={"message": mask_id_numbers_in(problem.message)})
         for problem in problems
     ]
+
+
+_RECORDED_BY = "SELECT recorded_by FROM correction_requests WHERE request_id = $1"
+
+
+async def _without_draft(
+    conn: asyncpg.Connection, req: CorrectionRecord, mine: str
+) -> CorrectionRecorded:
+    """The answer to a request whose draft is gone: filed, when this activity
+    filed it (an attempt before this one, its answer lost, deleted the draft
+    with it); else refused, the draft having been left over a day."""
+    if await conn.fetchval(_RECORDED_BY, req.request_id) == mine:
+        return CorrectionRecorded(accepted=True)
+    gone = Problem(code="draft_gone", message=t("intake_db.correction_draft_gone"))
+    return CorrectionRecorded(accepted=False, problems=[gone])
+
+
+def _drafted_problem(req: CorrectionRecord) -> Problem | None:
+    """What the plan's validator refuses in a request's texts, for those its
+    sender kept apart, which the plan never sees: a text past its bound or
+    holding a hidden character, a reason or requester holding what could be
+    an ID number (senders check both first)."""
+    asked = CorrectionSubmission.model_construct(
+        actor=None, **req.model_dump(include={"admission_number", "field", *DRAFTED})
+    )
+    problem = text_problem(asked)
+    if problem is not None:
+        return Problem(code="bad_argument", message=problem)
+    name = asked.text_holding_id_number()
+    if name is not None:
+        return Problem(
+            code="holds_id_number",
+            message=t("plan.correction_holds_id_number", field=field_label(name)),
+        )
+    return None
 
 
 def _check_requested(field: str, requested: str) -> list[Problem]:

@@ -62,6 +62,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.correction_drafts import drafted, drop_draft
 from activities.documents import DocumentStore
 from activities.heartbeat import beats_while_running
 from activities.mailbox import ImapSource, MaildirSource, MailSource, StaleSourceKey
@@ -826,7 +827,19 @@ class MailIntakeActivities:
         # plan had given up on: filed again, the request takes that row over.
         if earlier is not None and earlier in plan.correction_states:
             return Submitted(reference=earlier)
+        # Its personal parts wait in PostgreSQL, out of the plan's history.
+        # Filed, the plan deleted the draft; refused, deferred or not
+        # answered, it goes too: the mail is read again for a new one.
+        sent = await drafted(self.pool, plan.plan_id, submission)
+        try:
+            return await self._sent(plan, sent)
+        finally:
+            await drop_draft(self.pool, sent.draft)
 
+    async def _sent(
+        self, plan: PlanStatus, submission: CorrectionSubmission
+    ) -> Submitted:
+        """Send one request to its plan; say the outcome (see ``submit``)."""
         handle = self.client.get_workflow_handle(plan_workflow_id(plan.plan_id))
         try:
             # Sent again for a few seconds while the plan continues as new.

@@ -10,7 +10,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from certflow.activity_models import (
     BatchHold,
@@ -52,6 +53,7 @@ from certflow.plan import (
     PaymentRecord,
     PlanState,
 )
+from certflow.privacy import holds_id_number
 from certflow.timeutil import CST
 
 
@@ -129,21 +131,71 @@ REQUESTED_SCORE_MAX_LENGTH = 16
 
 
 class CorrectionSubmission(Model):
-    """成绩修改申请表 entered by staff or read from the exam mailbox."""
+    """成绩修改申请表 entered by staff or read from the exam mailbox.
+
+    Its personal parts (the scores asked and published, the reason, who asks
+    and their address) are kept in PostgreSQL by whoever sends it
+    (``activities.correction_drafts``), and ``draft`` names them: the plan's
+    history holds the key, never them. A request carrying them itself (from a
+    sender of an earlier release) is taken as before.
+    """
 
     actor: Actor
     # Intake's one rule: a number intake accepted can always be named here.
     admission_number: str = Field(min_length=1, max_length=ADMISSION_NUMBER_MAX_LENGTH)
     field: str = Field(pattern=r"^(theory|practical|total|status)$")
+    # Before the parts it stands for: their checks read it.
+    draft: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
     published_score: Detail = ""
-    requested_score: str = Field(min_length=1, max_length=REQUESTED_SCORE_MAX_LENGTH)
+    requested_score: str = Field(
+        default="", max_length=REQUESTED_SCORE_MAX_LENGTH, validate_default=True
+    )
     # Its length is checked at decoding as it always was; the plan's validator
     # checks it again with the characters it may hold (``certflow.free_text``).
-    reason: RequestReason = Field(min_length=1, max_length=2000)
+    reason: RequestReason = Field(default="", max_length=2000, validate_default=True)
     requester: PersonName = ""
     requester_email: Address = ""
     received_at: datetime | None = None
     source_key: str | None = None  # the mail's dedupe key, when it came by mail
+
+    @field_validator("requested_score", "reason")
+    @classmethod
+    def _given(cls, value: str, info: ValidationInfo) -> str:
+        """Required, as they always were, unless the draft holds them."""
+        if not value and info.data.get("draft") is None:
+            raise PydanticCustomError(
+                "string_too_short",
+                "String should have at least {min_length} character",
+                {"min_length": 1},
+            )
+        return value
+
+    def personal_parts(self) -> dict[str, str]:
+        """What a draft keeps of the request, by field."""
+        return {name: getattr(self, name) for name in DRAFTED}
+
+    def text_holding_id_number(self) -> str | None:
+        """The first of the reason and the requester holding what could be an
+        ID number, by field name; None when neither does. Both go into the
+        database and the regional manager's mail: no sender may file one."""
+        return next(
+            (
+                name
+                for name in ("reason", "requester")
+                if holds_id_number(getattr(self, name))
+            ),
+            None,
+        )
+
+
+# The fields of a correction request its draft keeps (see ``CorrectionSubmission``).
+DRAFTED = (
+    "published_score",
+    "requested_score",
+    "reason",
+    "requester",
+    "requester_email",
+)
 
 
 class CorrectionDecision(Model):

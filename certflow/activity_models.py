@@ -365,6 +365,9 @@ class CorrectionRecord(Model):
     received_at: datetime
     entered_by: str
     source_key: str | None = None
+    # Where the request's personal parts wait, when its sender kept them
+    # apart (``CorrectionSubmission.draft``); those above are then empty.
+    draft: str | None = None
 
 
 class CorrectionRecorded(Model):

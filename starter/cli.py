@@ -2206,6 +2206,7 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
     client = await ctx.client()
     handle = client.get_workflow_handle(plan_workflow_id(args.plan_id))
     put = await _stored(ctx, given)
+    request = await _kept_apart(ctx, args.plan_id, request)
     # Sent again for a few seconds while the plan continues as new; within
     # the tool's own wait, which says the action may still be taken.
     patience = min(PATIENCE, ctx.wait / 2)
@@ -2222,8 +2223,10 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
         )
     except PlanBusyError as err:
         await _take_back(ctx, put)  # refused unread: no record names the files
+        await _drop_kept(ctx, request)
         raise CliError(_busy_text(err, args.plan_id, patience), status=1) from None
     except WorkflowUpdateFailedError as err:
+        await _drop_kept(ctx, request)
         if _refusal_code(err) == SAME_APPLICATION:
             # The plan holds this very application: nothing new was sent, so
             # nothing is refused, and no file of it is left unnamed.
@@ -2249,6 +2252,7 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             await _take_back(ctx, put)  # no plan read it, nor checked who sent it
+            await _drop_kept(ctx, request)
         if err.status == RPCStatusCode.NOT_FOUND and await plan_known(
             ctx, client, args.plan_id
         ):
@@ -2256,7 +2260,28 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
                 await _closed_plan_text(ctx, args.plan_id, actor.role)
             ) from None
         raise
+    if not result.accepted:
+        await _drop_kept(ctx, request)
     return show_result(ctx, result)
+
+
+async def _kept_apart(ctx: Context, plan_id: str, request: BaseModel) -> BaseModel:
+    """A correction request with its personal parts kept in PostgreSQL, not
+    sent into the plan's history (``activities.correction_drafts``); any
+    other request as it is."""
+    if not isinstance(request, CorrectionSubmission):
+        return request
+    from activities.correction_drafts import drafted
+
+    return await drafted(await ctx.pool(), plan_id, request)
+
+
+async def _drop_kept(ctx: Context, request: BaseModel) -> None:
+    """Delete the draft of a correction request its plan did not file."""
+    if isinstance(request, CorrectionSubmission) and request.draft is not None:
+        from activities.correction_drafts import drop_draft
+
+        await drop_draft(await ctx.pool(), request.draft)
 
 
 def _busy_text(err: PlanBusyError, plan_id: str, patience: float) -> str:

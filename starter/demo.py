@@ -30,6 +30,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.testing import WorkflowEnvironment
 
 from activities.calendar import CalendarActivities
+from activities.correction_drafts import drafted
 from activities.db import empty_tables
 from activities.documents import DocumentStore
 from certflow.actions import (
@@ -94,12 +95,17 @@ class Demo:
     """Plays every party of two plans and narrates what the workflows answer."""
 
     def __init__(
-        self, env: WorkflowEnvironment, settings: Settings, store: DocumentStore
+        self,
+        env: WorkflowEnvironment,
+        settings: Settings,
+        store: DocumentStore,
+        pool: Any,
     ):
         self.env = env
         self.client: Client = env.client
         self.settings = settings
         self.store = store
+        self.pool = pool
         self.work = settings.output_dir / "inputs"
         private_dir(self.work)
 
@@ -289,18 +295,20 @@ class Demo:
         await self.skip(
             (window.start_day - cst_date(await self.env.get_current_time())).days + 2
         )
+        # As the staff tool sends it: its scores and reason kept apart.
+        request = CorrectionSubmission(
+            actor=INFO,
+            admission_number="2026110412012",
+            field="practical",
+            published_score="50.1",
+            requested_score="60.1",
+            reason="实操成绩登记错误，评分表为 60.1 分",
+            requester="武汉市交通职业技术学校 考务办",
+        )
         result = await self.act(
             first,
             wf.submit_correction,
-            CorrectionSubmission(
-                actor=INFO,
-                admission_number="2026110412012",
-                field="practical",
-                published_score="50.1",
-                requested_score="60.1",
-                reason="实操成绩登记错误，评分表为 60.1 分",
-                requester="武汉市交通职业技术学校 考务办",
-            ),
+            await drafted(self.pool, SAMPLE_ID, request),
         )
         assert result is not None and result.reference
         await self.skip(2)
@@ -520,7 +528,7 @@ async def main_async(args: argparse.Namespace) -> int:
             # Start each demo on empty tables: its plan ids repeat from run to run.
             await empty_tables(pool)
             async with build_worker(env.client, settings, pool, store, renewals):
-                await Demo(env, settings, store).run()
+                await Demo(env, settings, store, pool).run()
                 await wait_issued_mails(sink, (SAMPLE_ID, SECOND_ID))
                 # While the worker runs: the revocation's mail goes out.
                 revoked = await revoke_one(env, settings, pool, sink)

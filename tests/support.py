@@ -116,6 +116,7 @@ __all__ = [
     "font_printing",
     "free_ports",
     "heartbeat_timeouts",
+    "history_bytes",
     "log_lines_holding",
     "mails_of",
     "notify_attempts",
@@ -493,6 +494,16 @@ async def pending_notify(driver: PlanDriver) -> list[Any]:
 async def notify_attempts(driver: PlanDriver) -> int:
     """The attempt the plan's pending notify activity is at; 0 when none is."""
     return max((a.attempt for a in await pending_notify(driver)), default=0)
+
+
+async def history_bytes(*handles: WorkflowHandle[Any, Any]) -> bytes:
+    """Every event of the workflow histories of ``handles`` as the server
+    keeps them (what the Web UI shows an operator), for a search of bytes."""
+    data = b""
+    for handle in handles:
+        history = await handle.fetch_history()
+        data += b"".join(event.SerializeToString() for event in history.events)
+    return data
 
 
 async def heartbeat_timeouts(

@@ -178,7 +178,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from certflow.plan_busy import CONTINUING_AS_NEW
     from certflow.plan_details import current_details, timer_summary
-    from certflow.privacy import holds_id_number, mask_id_numbers_in
+    from certflow.privacy import mask_id_numbers_in
     from certflow.problem_list import problem_lines
     from certflow.timeutil import (
         cst_date,
@@ -593,13 +593,12 @@ def _correction_holding_id_number(req: CorrectionSubmission) -> Refusal | None:
     refuse such a text first, saying so in their own words), the plan takes
     none. The text is never repeated.
     """
-    for name in ("reason", "requester"):
-        if holds_id_number(getattr(req, name)):
-            return Refusal(
-                "holds_id_number",
-                t("plan.correction_holds_id_number", field=field_label(name)),
-            )
-    return None
+    name = req.text_holding_id_number()
+    if name is None:
+        return None
+    return Refusal(
+        "holds_id_number", t("plan.correction_holds_id_number", field=field_label(name))
+    )
 
 
 def _correction_dated_in_future(req: CorrectionSubmission) -> Refusal | None:
@@ -2277,6 +2276,7 @@ class ExamPlanWorkflow:
                     received_at=received_at,
                     entered_by=req.actor.person,
                     source_key=req.source_key,
+                    draft=req.draft,
                 ),
             )
             if recorded is None:

@@ -15,7 +15,7 @@ import pytest
 from certflow.i18n import t
 from starter.smtp_sink import body_text
 from tests.cli.conftest import Certflow
-from tests.support import PlanDriver, mails_of
+from tests.support import PlanDriver, history_bytes, mails_of
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -113,6 +113,46 @@ async def test_the_regional_manager_sees_what_a_request_asks(
         assert t("cli.status.correction_counts", pending=1, approved=0,
                  rejected=0, applied=0) in refused.out  # fmt: skip
     assert t("plan.unknown_correction", request_id="C009") in missing.out
+
+
+async def test_a_requests_personal_parts_stay_out_of_the_plans_history(
+    certflow: Certflow, new_driver: PlanDriver, resources: tuple[Any, object]
+) -> None:
+    """Regression: the scores a request asked and quoted, its reason, who
+    asked and their address went into the plan's Temporal history with the
+    update (in the Web UI of every operator) and stayed there for good. The
+    staff tool keeps them in PostgreSQL; the plan files them from there."""
+    plan_id = await _taking_requests(new_driver)
+    reason = "复核试卷发现第三大题漏计 10 分"
+    request_id = await _filed(
+        certflow,
+        _submit(plan_id, SEQ_4, "theory", "--published", "53.1", "--requested",
+                "63.7", "--reason", reason, "--requester", REQUESTER,
+                "--email", REQUESTER_ADDRESS),
+    )  # fmt: skip
+    # The same score again while the first is open: the plan's activity
+    # refuses it, and its draft goes with the refusal.
+    again = await certflow(
+        *_submit(plan_id, SEQ_4, "theory", "--requested", "64.9",
+                 "--reason", "第二份申请的理由")
+    )  # fmt: skip
+    pool: Any = resources[0]
+
+    assert again.status == 2, again.out
+    history = await history_bytes(new_driver.h)
+    for personal in (reason, REQUESTER, REQUESTER_ADDRESS, "63.7", "64.9",
+                     "第二份申请的理由"):  # fmt: skip
+        assert personal.encode() not in history, personal
+    filed = await pool.fetchrow(
+        "SELECT published_score, requested_score, reason, requester, requester_email"
+        " FROM correction_requests WHERE request_id = $1",
+        request_id,
+    )
+    assert tuple(filed) == ("53.1", "63.7", reason, REQUESTER, REQUESTER_ADDRESS)
+    drafts = "SELECT count(*) FROM correction_drafts WHERE plan_id = $1"
+    assert await pool.fetchval(drafts, plan_id) == 0
+    shown = await certflow(*MANAGER, "correction", "show", plan_id, request_id)
+    assert reason in shown.out and "63.7" in shown.out
 
 
 async def test_the_requester_is_told_the_outcome_at_a_site_address_only(

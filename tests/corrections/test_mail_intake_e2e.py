@@ -43,7 +43,13 @@ from tests.corrections.mail_intake_support import (
     intake_rig,
     mail,
 )
-from tests.support import INFO, MANAGER, corrections_refused, heartbeat_timeouts
+from tests.support import (
+    INFO,
+    MANAGER,
+    corrections_refused,
+    heartbeat_timeouts,
+    history_bytes,
+)
 from workflows import ExamPlanWorkflow
 from workflows.mailbox import MAILBOX_WORKFLOW_ID, MailboxPollWorkflow, PollNow
 
@@ -87,6 +93,13 @@ async def test_a_mailed_request_is_filed_acknowledged_decided_and_applied(
         )
         assert filed["source_key"] == f"{row['dedupe_key']}#1"
         assert row["replied_at"] is not None and rig.unacknowledged() == 0
+        # What it asks, why and who asked are filed from PostgreSQL: none of
+        # it is in the plan's or the mailbox's history, nor left as a draft.
+        history = await history_bytes(*rig.handles())
+        for personal in (filed["reason"], filed["requester"], SITE_ADDRESS, "60.10"):
+            assert personal.encode() not in history, personal
+        drafts = "SELECT count(*) FROM correction_drafts WHERE plan_id = $1"
+        assert await rig.pool.fetchval(drafts, plan_id) == 0
 
         [reply] = rig.replies_to(SITE_ADDRESS)
         assert reply["In-Reply-To"] == request["Message-ID"]

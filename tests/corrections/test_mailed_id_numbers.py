@@ -40,7 +40,7 @@ from tests.corrections.mail_intake_support import (
     mail,
 )
 from tests.corrections.test_mailed_request_checks import CHEN_SIBIN, SEQ_12
-from tests.support import INFO, mails_of
+from tests.support import INFO, history_bytes, mails_of
 from workflows import ExamPlanWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
@@ -65,15 +65,6 @@ def _outgoing(rig: IntakeRig) -> list[EmailMessage]:
 
 def _holds_any(text: str) -> list[str]:
     return [number for number in EVERY_NUMBER if number in text]
-
-
-async def _history_bytes(rig: IntakeRig) -> bytes:
-    """Every workflow history of the rig, as the server keeps it."""
-    data = b""
-    for handle in rig.handles():
-        history = await handle.fetch_history()
-        data += b"".join(event.SerializeToString() for event in history.events)
-    return data
 
 
 def _replies(rig: IntakeRig) -> dict[str, str]:
@@ -114,7 +105,7 @@ async def test_an_id_number_in_a_mailed_reason_or_requester_is_refused_unrepeate
             assert said in replies[sent["Message-ID"]]
             assert _holds_any(row["reasons"]) == []
         assert not any(_holds_any(body_text(m)) for m in _outgoing(rig))
-        assert _holds_any((await _history_bytes(rig)).decode("latin-1")) == []
+        assert _holds_any((await history_bytes(*rig.handles())).decode("latin-1")) == []
 
 
 async def test_a_display_name_holding_an_id_number_is_not_the_requester(
@@ -143,7 +134,7 @@ async def test_a_display_name_holding_an_id_number_is_not_the_requester(
         )
         assert SITE_ADDRESS in body_text(received)
         assert not any(_holds_any(body_text(m)) for m in _outgoing(rig))
-        assert _holds_any((await _history_bytes(rig)).decode("latin-1")) == []
+        assert _holds_any((await history_bytes(*rig.handles())).decode("latin-1")) == []
 
 
 async def test_an_id_number_as_plan_id_is_neither_logged_nor_stored(
@@ -231,4 +222,4 @@ async def test_a_plan_refuses_an_id_number_in_a_requests_reason_or_requester(
             said = t("plan.correction_holds_id_number", field=field)
             assert str(getattr(refused.value.cause, "message", "")) == said
 
-        assert _holds_any((await _history_bytes(rig)).decode("latin-1")) == []
+        assert _holds_any((await history_bytes(*rig.handles())).decode("latin-1")) == []

@@ -59,7 +59,8 @@ class GivenUp(Interceptor):
     ``reasons``, as a worker whose database answers too late, until the first
     attempt of it, not stopped, has written (see ``written``)."""
 
-    def __init__(self, *reasons: str) -> None:
+    def __init__(self, pool: Any, *reasons: str) -> None:
+        self.pool = pool
         self.failing = set(reasons)
         self.late = {reason: asyncio.Event() for reason in reasons}
         self.writes: dict[str, asyncio.Task[Any]] = {}
@@ -71,6 +72,15 @@ class GivenUp(Interceptor):
         self, next: ActivityInboundInterceptor
     ) -> ActivityInboundInterceptor:
         return _GivingUp(next, self)
+
+    async def reason_of(self, arg: Any) -> str | None:
+        """The reason of a request, also where its sender kept it apart."""
+        draft = getattr(arg, "draft", None)
+        if draft is None:
+            return getattr(arg, "reason", None)
+        return await self.pool.fetchval(  # type: ignore[no-any-return]
+            "SELECT reason FROM correction_drafts WHERE draft_key = $1", draft
+        )
 
     async def written(self, reason: str) -> None:
         """Let the first attempt of the request given up write, and wait for
@@ -89,7 +99,7 @@ class _GivingUp(ActivityInboundInterceptor):
         given_up = self.given_up
         if activity.info().activity_type == "forget_correction":
             await given_up.forgetting.wait()
-        reason = getattr(input.args[0], "reason", None)
+        reason = await given_up.reason_of(input.args[0])
         if activity.info().activity_type != "record_correction" or (
             reason not in given_up.failing
         ):
@@ -137,7 +147,7 @@ async def taking_requests(
 ) -> AsyncIterator[GivenUp]:
     """``driver``'s plan in its publicity period, taking requests, on a worker
     of its own that gives up on those with a reason of ``given_up``."""
-    failing = GivenUp(*given_up)
+    failing = GivenUp(resources[0], *given_up)
     async with own_worker(driver, resources, interceptors=[failing]):
         await driver.reach_publicity()
         await driver.open_publicity()
