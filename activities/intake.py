@@ -736,11 +736,18 @@ class IntakeActivities:
 
     @activity.defn
     async def record_correction_decision(self, req: CorrectionDecisionRecord) -> None:
+        """Record the decision on a request awaiting it.
+
+        Only over ``pending`` (or the same decision: a retry changes nothing).
+        An attempt that timed out waiting for a connection is retried and not
+        stopped (it sends no heartbeat); landing after its retry, once the
+        correction was applied, it must not make the request open again.
+        """
         await self.pool.execute(
             """
             UPDATE correction_requests
             SET status = $3, decided_by = $4, decided_at = $5, decision_reason = $6
-            WHERE plan_id = $1 AND request_id = $2
+            WHERE plan_id = $1 AND request_id = $2 AND status IN ('pending', $3)
             """,
             req.plan_id,
             req.request_id,
