@@ -18,6 +18,7 @@ import asyncpg
 from temporalio import activity
 
 from activities.correction_drafts import drop_draft, read_draft
+from activities.deadline import transaction_in_time, writes_in_time
 from activities.document_records import (
     activity_key,
     keep_produced,
@@ -310,6 +311,7 @@ class IntakeActivities:
         )
 
     @activity.defn
+    @writes_in_time
     async def record_upload(self, rec: UploadRecord) -> int | None:
         """Record an upload nobody reads (the application scan): its version
         when accepted, None when refused.
@@ -318,7 +320,7 @@ class IntakeActivities:
         list) a file nobody can fetch or mail. One missing fails the attempt,
         and the plan answers that the upload was not processed.
         """
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, transaction_in_time(conn):
             version = await record_upload_row(conn, self.store, rec)
             if rec.refused_with is not None:
                 await _refuse_recorded(conn, self.store, rec.refused_with)
@@ -812,6 +814,7 @@ class IntakeActivities:
         return [] if refusal is None else [refusal]
 
     @activity.defn
+    @writes_in_time
     async def apply_correction(self, req: CorrectionApplication) -> CorrectionApplied:
         """Change the current score, keep the history, produce the platform update file.
 
@@ -822,7 +825,7 @@ class IntakeActivities:
         may have changed since it was approved).
         """
         plan = req.plan
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, transaction_in_time(conn):
             request = await conn.fetchrow(
                 "SELECT * FROM correction_requests WHERE request_id = $1 FOR UPDATE",
                 req.request_id,

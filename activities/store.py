@@ -10,6 +10,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.deadline import transaction_in_time, writes_in_time
 from certflow.actions import InvoiceCorrectedWith
 from certflow.activity_models import (
     AuditEntry,
@@ -1168,6 +1169,7 @@ class PlanStore:
         )
 
     @activity.defn
+    @writes_in_time
     async def cancel_plan(self, entry: AuditEntry) -> CancelOutcome:
         """Mark the plan's row cancelled and write ``entry``, its audit line.
 
@@ -1176,7 +1178,7 @@ class PlanStore:
         lock lets exactly one of the two win. A retry after a lost answer
         writes the same values again, and the audit line once.
         """
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, transaction_in_time(conn):
             # The row lock orders this with ``claim_ready_plans``.
             batch_id = await conn.fetchval(
                 "SELECT batch_id FROM plans WHERE plan_id = $1 FOR UPDATE",
@@ -1219,6 +1221,7 @@ class PlanStore:
         return CancelOutcome(cancelled=True)
 
     @activity.defn
+    @writes_in_time
     async def record_finance(self, req: FinanceRecord) -> FinanceOutcome:
         """Write finance's record of an invoice or a correction, or refuse it.
 
@@ -1244,7 +1247,7 @@ class PlanStore:
         (see ``_VOIDED``): the number is still that plan's own.
         """
         entry = req.entry
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, transaction_in_time(conn):
             batch_id = await conn.fetchval(
                 "SELECT batch_id FROM plans WHERE plan_id = $1 FOR UPDATE",
                 entry.plan_id,
