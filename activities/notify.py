@@ -24,13 +24,14 @@ admin can send it again once its cause is fixed (``resend``, through the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Any, TypeVar
 
 import aiosmtplib
@@ -751,6 +752,12 @@ class Mailer:
                 raise
             client.close()
         return refused
+
+
+def message_id(idempotency_key: str) -> str:
+    """The Message-ID of the mail keyed ``idempotency_key``, from its key alone."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
+    return f"<{digest}@certflow.local>"
 
 
 def partly_refused(codes: list[int], recipients: int, roles: list[str]) -> str:
@@ -1531,7 +1538,10 @@ class Notifier:
         message["Subject"] = subject
         # Staff read the time as their mail program shows it: in China, +0800.
         message["Date"] = format_datetime(datetime.now(CST).replace(microsecond=0))
-        message["Message-ID"] = make_msgid(domain="certflow.local")
+        # The same for every attempt of the mail (or of one resend of it): a
+        # mail sent again after a send that may have gone (see SEND_CLAIM) is
+        # the same mail to the mail servers and programs of its people.
+        message["Message-ID"] = message_id(note.idempotency_key)
         message["X-Certflow-Plan"] = note.plan_id
         message["X-Certflow-Template"] = note.template
         body = visible(t(f"mail.{note.template}.body", **fields))
