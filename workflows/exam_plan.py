@@ -5432,6 +5432,10 @@ class ExamPlanWorkflow:
         retried for ever, it would leave the sender without an answer and every
         other upload or correction waiting. After a few tries the handler answers
         instead; the activities are all-or-nothing, so nothing half-done stays.
+        An attempt stalled past them all records nothing behind the answer:
+        the records without heartbeat commit only within their attempt's time
+        (activities/deadline.py), and a correction request the plan gave up
+        on is told to the database (``forget_correction``).
         """
         try:
             return await self._activity(
