@@ -97,7 +97,7 @@ from certflow.corrections import (
 from certflow.corrections.form import LABELS, requester_fallback
 from certflow.free_text import DETAIL_MAX_LENGTH, NAME, REQUEST_REASON_MAX_LENGTH
 from certflow.i18n import t
-from certflow.models import Actor, DocumentRef, Model, Role, Stage
+from certflow.models import Actor, DocumentRef, Model, Problem, Role, Stage
 from certflow.plan_busy import PlanBusyError, send_update
 from certflow.privacy import mask_id_numbers_anywhere
 from certflow.text import name_key, sentences
@@ -645,7 +645,8 @@ class MailIntakeActivities:
                 verdict.request_ids.append(answer.reference)
                 verdict.registered.append(draft)
             elif answer.reason:
-                verdict.reasons.append(answer.reason)
+                several = len(reading.drafts) > 1
+                verdict.reasons.append(_placed(draft, answer.reason, several=several))
         # Rows of the form that could not be read (a missing field) are said too.
         verdict.reasons += [p.render() for p in reading.problems]
         if verdict.request_ids:
@@ -1202,6 +1203,22 @@ def _answered(reading: MailReading) -> bool:
     no automatic answer, even to a site's request filed from it, or two
     robots would mail each other), and from an address a reply can go to."""
     return not reading.auto_submitted and reply_address(reading.sender) is not None
+
+
+def _placed(draft: CorrectionDraft, reason: str, *, several: bool) -> str:
+    """``reason`` said where its request stands in the mail, as the form's
+    own problems are: a spreadsheet row by its sheet and row, a request typed
+    in a body by its number when the body holds several.
+
+    Trial: a form of a dozen rows answered "申请修改的成绩“101”无效" alone
+    left the site to guess which row to send again.
+    """
+    if draft.row is not None:
+        where = Problem(code="", message="", sheet=draft.sheet, row=draft.row)
+        return f"{where.locate()}：{reason}"
+    if several and draft.ordinal is not None:
+        return t("corrections.problem.in_body", n=draft.ordinal, message=reason)
+    return reason
 
 
 def _holds_form(reading: MailReading) -> bool:

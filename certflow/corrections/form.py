@@ -317,6 +317,9 @@ def check_record(
         requester=values.get("requester") or requester_fallback(sender_name, sender),
         requester_email=sender,
         phone=code_text(values.get("phone", "")) or None,
+        sheet=record.sheet,
+        row=record.row,
+        ordinal=record.ordinal,
     )
 
 

@@ -21,7 +21,7 @@ from certflow.corrections.decode import (
     part_text,
 )
 from certflow.corrections.html import html_to_text
-from certflow.corrections.model import CorrectionDraft, MailReading
+from certflow.corrections.model import PLACE, CorrectionDraft, MailReading
 from certflow.corrections.spreadsheet import (
     SPREADSHEET_MAGIC,
     read_form_workbook,
@@ -326,7 +326,9 @@ def _unique(drafts: list[CorrectionDraft]) -> list[CorrectionDraft]:
     seen: set[str] = set()
     unique: list[CorrectionDraft] = []
     for draft in drafts:
-        key = draft.model_dump_json()
+        # The same request read twice (a form attached twice, or also in a
+        # zip) is one, wherever it stood.
+        key = draft.model_dump_json(exclude=set(PLACE))
         if key not in seen:
             seen.add(key)
             unique.append(draft)

@@ -41,6 +41,10 @@ PROBLEM_CODES = INTAKE_PROBLEM_CODES | frozenset(
 )
 
 
+# The fields of a draft saying where it stands in its mail, not what it asks.
+PLACE = frozenset({"sheet", "row", "ordinal"})
+
+
 class CorrectionDraft(Model):
     """One correction request (成绩修改申请) as read from a mail or the staff tool.
 
@@ -61,6 +65,13 @@ class CorrectionDraft(Model):
     requester: str
     requester_email: str
     phone: str | None = None
+    # Where the request stands in the mail, as the form's problems say it:
+    # a spreadsheet's sheet and row, or its number among a body's requests.
+    # The plan's refusal of it is said there, so the sender knows which to
+    # send again.
+    sheet: str | None = None
+    row: int | None = None
+    ordinal: int | None = None
 
 
 class MailReading(Model):

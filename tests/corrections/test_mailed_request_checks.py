@@ -29,6 +29,7 @@ from tests.corrections.mail_intake_support import (
     IntakeRig,
     RigFactory,
     correction_body,
+    filled_form,
     intake_rig,
 )
 from tests.support import (
@@ -181,7 +182,9 @@ async def test_a_mailed_request_naming_another_candidate_is_refused_unnamed(
             RefusalReason.NAME_MISMATCH, plan_id=plan_id, admission_number=FANG_HAO
         )
         row = await rig.mail_row(request["Message-ID"])
-        assert (row["request_ids"], row["reasons"]) == ([filed["request_id"]], said)
+        # The first of the body's two requests.
+        placed = t("corrections.problem.in_body", n=1, message=said)
+        assert (row["request_ids"], row["reasons"]) == ([filed["request_id"]], placed)
         [reply] = rig.replies_to(SITE_ADDRESS)
         text = body_text(reply)
         assert said in text and filed["request_id"] in text
@@ -315,7 +318,8 @@ async def test_a_blank_published_score_is_taken_where_the_candidate_has_none(
             field="实操成绩",
         )
         row = await rig.mail_row(request["Message-ID"])
-        assert row["reasons"] == said
+        # The second of the body's two requests.
+        assert row["reasons"] == t("corrections.problem.in_body", n=2, message=said)
         assert "50.1" not in said
         [reply] = rig.replies_to(SITE_ADDRESS)
         text = body_text(reply)
@@ -339,3 +343,60 @@ async def test_two_refusals_of_one_request_are_two_sentences(
         assert reasons == t("intake_db.bad_score", value="120") + t(
             "intake_db.published_differs", given="99", on_record="53.10"
         )
+
+
+async def test_each_refused_request_of_a_mail_names_its_row(
+    open_rig: RigFactory, tmp_path: Path
+) -> None:
+    """Trial: a form of several rows, some refused by the plan's record,
+    was answered "申请修改的成绩“101”无效…" and "考试计划…中没有准考证号…"
+    without saying which rows of the form they were: a site filing a
+    dozen rows could not tell which to send again. Each is now placed as
+    the form's own problems are, by sheet and row, and a request typed in
+    a body of several by its number."""
+    async with open_rig() as rig:
+        driver = await rig.plan_in_publicity(then_poll=True)
+        plan_id = driver.plan.plan_id
+        module = "1-1 汽车动力与驱动系统综合分析技术"
+        rows: list[list[object]] = [
+            [plan_id, "陈思彬", None, CHEN_SIBIN, module, "理论成绩", "53.1",
+             "63.1", "漏计第三大题", "王老师"],
+            [plan_id, "雷芳彬", None, SEQ_12, module, "实操成绩", "50.1",
+             "101", "录入错误", "王老师"],
+            [plan_id, "严豪刚", None, "2026110412099", module, "理论成绩", "50",
+             "60", "录入错误", "王老师"],
+        ]  # fmt: skip
+        form = filled_form(rows, tmp_path / "成绩修改申请表.xlsx")
+        await rig.mail_in_form(plan_id, form)
+        typed = await rig.mail_in(
+            "成绩修改申请",
+            correction_body(plan_id, FANG_HAO, field_label="理论成绩",
+                            published="58.1", requested="68.1")
+            + "\n"
+            + correction_body(plan_id, SEQ_12, requested="120"),
+        )  # fmt: skip
+
+        run = await rig.poll()
+
+        assert run.counts == {"received": 2}
+        filed = await rig.filed(plan_id)
+        assert {r["admission_number"] for r in filed} == {CHEN_SIBIN, FANG_HAO}
+        sheet = "工作表“成绩修改申请表”"
+        out_of_range = t("intake_db.bad_score", value="101")
+        unknown = refusal_text(
+            RefusalReason.CANDIDATE_NOT_IN_PLAN,
+            plan_id=plan_id,
+            admission_number="2026110412099",
+        )
+        by_form, by_body = rig.replies_to(SITE_ADDRESS)
+        said = body_text(by_form)
+        assert f"{sheet} 第 5 行：{out_of_range}" in said
+        assert f"{sheet} 第 6 行：{unknown}" in said
+        in_body = t(
+            "corrections.problem.in_body",
+            n=2,
+            message=t("intake_db.bad_score", value="120"),
+        )
+        assert in_body in body_text(by_body)
+        kept = await rig.mail_row(typed["Message-ID"])
+        assert kept["reasons"].startswith(in_body)
