@@ -102,7 +102,7 @@ Colour = tuple[int, int, int, float]
 
 
 def without_comments(css: str) -> str:
-    """``css`` without its comments; one left open runs to the end, as CSS
+    r"""``css`` without its comments; one left open runs to the end, as CSS
     reads it.
 
     Found by ``str.find``, each once: a pattern for a comment (``/\*.*?\*/``)
