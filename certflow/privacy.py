@@ -54,11 +54,16 @@ _SHORT = 15
 def mask_id_number(value: str) -> str:
     """Mask an identity document number, keeping its first 4 and last 4 characters.
 
-    Short values keep only their last character, so nothing identifying is left.
+    A number shorter than a resident ID number's 15 (a passport's, a permit's:
+    9 to 11 characters) keeps its first and its last 2: the first 4 and last
+    4 left one character of a 9-character passport number hidden. Values of
+    8 characters or fewer keep only their last, so nothing identifying is left.
     """
     text = without_hidden(value).strip()
     if len(text) <= 8:
         return "*" * max(len(text) - 1, 0) + text[-1:]
+    if len(text) < _SHORT:
+        return text[:1] + "*" * (len(text) - 3) + text[-2:]
     return text[:4] + "*" * (len(text) - 8) + text[-4:]
 
 

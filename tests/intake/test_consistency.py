@@ -12,6 +12,7 @@ from certflow.intake import (
     unrelated_candidates,
 )
 from certflow.models import CandidateScore, ExamStatus, PlanInfo
+from certflow.privacy import mask_id_number
 
 TEAM = ["ZCX-E-0107", "ZCX-E-0213", "ZCX-E-0288", "ZCX-E-0301"]
 
@@ -131,3 +132,27 @@ def test_staff_ids_are_matched_in_any_case_and_width(plan: PlanInfo) -> None:
 
     assert report.mismatches == []
     assert (report.evaluators_signed, report.evaluators_signed_in) == (4, 4)
+
+
+def test_a_short_document_number_is_masked_not_shown_whole(plan: PlanInfo) -> None:
+    """Trial: a passport's E01234567 was reported as E012*4567, and a 往来港澳
+    通行证's CA1234567 as CA12*4567: the first and last 4 characters an ID
+    number keeps left one character of a 9-character number hidden. Such a
+    number now keeps its first character and its last 2, as the ID number
+    keeps less than half of its 18."""
+    passport = _score(1).model_copy(
+        update={"id_type": "passport", "id_number": "E01234567"}
+    )
+    sign_in = [_signed_in(passport, id_number="E01234568")]
+
+    report = consistency_report(plan, [passport], sign_in, _evaluators(*TEAM), TEAM)
+
+    [mismatch] = report.mismatches
+    assert mismatch.code == "id_differs"
+    assert "E******67" in mismatch.message and "E******68" in mismatch.message
+    for number in ("CA1234567", "H12345678", "H1234567890", "1234567890", "L12345678"):
+        shown = [c for c in mask_id_number(number) if c != "*"]
+        assert len(shown) == 3, mask_id_number(number)
+    # A resident ID number, and a number of 8 characters or fewer, as before.
+    assert mask_id_number("421002200506166066") == "4210**********6066"
+    assert mask_id_number("12345678") == "*******8"
