@@ -53,7 +53,7 @@ from certflow.intake.summary import (
     parts_for_total,
     passes,
 )
-from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
+from certflow.intake.vocabulary import STATUS_BY_NAME, decimal_mark_slip, parse_score
 from certflow.invoice import read_invoice_upload
 from certflow.isolation import (
     ReadingBounds,
@@ -1286,9 +1286,11 @@ def _check_requested(field: str, requested: str) -> list[Problem]:
             return [Problem(code="bad_status", message=t("intake_db.bad_status"))]
         return []
     if parse_score(requested) is None:
-        return [
-            Problem(code="bad_score", message=t("intake_db.bad_score", value=requested))
-        ]
+        if meant := decimal_mark_slip(requested):
+            message = t("intake_db.bad_score_mark", value=requested, meant=meant)
+        else:
+            message = t("intake_db.bad_score", value=requested)
+        return [Problem(code="bad_score", message=message)]
     return []
 
 
@@ -1313,6 +1315,10 @@ def _check_published(
         given = None if parsed is None else f"{parsed:.2f}"
     if given == on_record:
         return []
+    if field != "status" and (meant := decimal_mark_slip(published)):
+        # Not another score: the right one with a comma for its point.
+        message = t("intake_db.published_mark", given=published, meant=meant)
+        return [Problem(code="published_differs", message=message)]
     shown = "（空）" if on_record is None else on_record
     if field == "status":
         shown = _status_word(ExamStatus(on_record))

@@ -136,7 +136,7 @@ from certflow.identity import (
     staff_key,
 )
 from certflow.intake.container import is_blank
-from certflow.intake.vocabulary import STATUS_BY_NAME, parse_score
+from certflow.intake.vocabulary import STATUS_BY_NAME, decimal_mark_slip, parse_score
 from certflow.invoice import LABELS, InvoiceField, read_invoice_details
 from certflow.isolation import read_apart
 from certflow.joint_payment import LEFT_PAYMENT
@@ -1841,7 +1841,9 @@ def correction_value_problems(field: str, published: str, requested: str) -> lis
                 t("cli.bad_status_value", flag=flag, value=shown(text), words=words)
             )
         elif not status and parse_score(text) is None:
-            problems.append(t("cli.bad_score_value", flag=flag, value=shown(text)))
+            meant = decimal_mark_slip(text)
+            key = "cli.bad_score_mark" if meant else "cli.bad_score_value"
+            problems.append(t(key, flag=flag, value=shown(text), meant=meant))
     if not problems and _same_value(status, published, requested):
         problems.append(
             t(

@@ -73,6 +73,22 @@ def score_fault(value: Decimal) -> str | None:
     return None
 
 
+# A comma (full width made ASCII by ``clean_text``), or the full stop or the
+# enumeration comma a Chinese input method types for ".", between digits.
+_DECIMAL_SLIP = re.compile(r"(\d+)[,。、](\d+)")
+
+
+def decimal_mark_slip(text: str) -> str | None:
+    """The score ``text`` means when a comma or a Chinese full stop was typed
+    for its decimal point (``60,10``, ``60。10``), written as it must be
+    (``60.10``); None when ``text`` is no such slip, or no score even then."""
+    found = _DECIMAL_SLIP.fullmatch(clean_text(text))
+    if found is None:
+        return None
+    meant = f"{found.group(1)}.{found.group(2)}"
+    return meant if parse_score(meant) is not None else None
+
+
 def parse_score(text: str) -> Decimal | None:
     """A score as people write it, or None: the score summary's rule for text cells.
 

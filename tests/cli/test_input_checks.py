@@ -98,6 +98,26 @@ async def test_a_score_the_plan_would_refuse_is_refused_naming_its_flag(
     assert english_words(outcome.out, value) == []
 
 
+@pytest.mark.parametrize(
+    ("published", "requested", "wrong", "meant"),
+    [("", "60,10", "--requested", "60.10"), ("50。1", "60.1", "--published", "50.1")],
+    ids=["comma", "full-stop"],
+)
+async def test_a_comma_or_a_full_stop_for_the_point_is_named(
+    published: str, requested: str, wrong: str, meant: str, settings: Settings
+) -> None:
+    """Trial: "60,10" was refused as no score of 0 to 100, leaving staff to
+    find the comma; the refusal now names the point and the value meant."""
+    argv = with_flag(SUBMIT, "--requested", requested)
+
+    outcome = await certflow_runner(settings, None)(*argv, "--published", published)
+
+    assert outcome.status == 2
+    value = published if wrong == "--published" else requested
+    said = t("cli.bad_score_mark", flag=wrong, value=value, meant=meant)
+    assert said in outcome.out
+
+
 async def test_a_status_correction_names_the_status_words(settings: Settings) -> None:
     argv = with_flag(with_flag(SUBMIT, "--field", "status"), "--requested", "63")
 

@@ -451,3 +451,28 @@ async def test_a_request_for_the_value_on_record_is_refused_as_changing_nothing(
     request_id = await _apply(driver, correction_request(SEQ_4, "theory", "63.1"))
     history = await _history_of(driver, pool, request_id)
     assert history[0] == ("theory", "53.10", "63.1")
+
+
+async def test_a_comma_or_a_full_stop_for_the_decimal_point_is_named(
+    make_driver: Any,
+) -> None:
+    """Trial: 实操成绩 "60,10" (a comma for the point) or "60。10" (the
+    full stop a Chinese input method types for ".") was refused as no score
+    of 0 to 100, and its 原成绩 "50,1" as not the published 50.10: the site
+    was left to find the one wrong character. Both now say the point must
+    be written ".", and what the value then reads."""
+    driver = await driver_in_publicity(make_driver)
+
+    for requested in ("60,10", "60，10", "60。10"):
+        result = await driver.h.execute_update(
+            wf.submit_correction,
+            correction_request(SEQ_12, "practical", requested).model_copy(
+                update={"published_score": "50,1"}
+            ),
+        )
+        assert not result.accepted
+        assert [p.message for p in result.problems] == [
+            t("intake_db.bad_score_mark", value=requested, meant="60.10"),
+            t("intake_db.published_mark", given="50,1", meant="50.1"),
+        ]
+    assert (await driver.status()).correction_states == {}
