@@ -117,7 +117,9 @@ async def worker_resources(
     pool = await create_pool(settings.database_url)
     try:
         await migrate(pool)
-        yield pool, DocumentStore(settings.documents_dir)
+        store = DocumentStore(settings.documents_dir)
+        await asyncio.to_thread(store.sweep_staged)
+        yield pool, store
     finally:
         await pool.close()
 

@@ -7,13 +7,22 @@ The uploader's file name is kept for display and never used to build a path.
 from __future__ import annotations
 
 import hashlib
+import logging
 import stat
+import time
+from datetime import timedelta
 from pathlib import Path
 
-from certflow.files import write_private
+from certflow.files import STAGED_PREFIX, write_private
 from certflow.free_text import FILENAME_MAX_LENGTH
 from certflow.models import DocumentRef
 from certflow.privacy import mask_id_numbers_in
+
+log = logging.getLogger(__name__)
+
+# How old a file staged for the store must be to be taken for one a writer
+# killed mid-write left (a write takes milliseconds; its record, seconds).
+STAGED_LEFT = timedelta(hours=1)
 
 
 class DocumentNotFound(Exception):
@@ -36,6 +45,24 @@ class DocumentStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    def sweep_staged(self, older_than: timedelta = STAGED_LEFT) -> int:
+        """Delete the files a writer killed mid-write left staged in the
+        store (``.incoming-…``, never named by a record: uploads holding
+        names and ID numbers); return how many. Those younger than
+        ``older_than`` may be another worker's, under way."""
+        cut = time.time() - older_than.total_seconds()
+        swept = 0
+        for staged in self.root.glob(f"*/{STAGED_PREFIX}*"):
+            try:
+                if staged.lstat().st_mtime < cut and staged.is_file():
+                    staged.unlink()
+                    swept += 1
+            except FileNotFoundError:
+                continue  # taken by another worker's sweep meanwhile
+        if swept:
+            log.info("staged files left by a stopped writer removed count=%d", swept)
+        return swept
 
     def path_of(self, ref: DocumentRef) -> Path:
         # The digest is validated by DocumentRef's pattern, so it is a safe name.

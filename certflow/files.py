@@ -121,8 +121,9 @@ def staged_private(path: Path, data: bytes, *, overwrite: bool) -> Iterator[None
     check_replaceable(path)
     if not overwrite and existing_kind(path) is not None:
         raise FileExistsError(errno.EEXIST, "exists", str(path))
+    new_folder = not path.parent.exists()
     private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=STAGED_PREFIX)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -134,8 +135,35 @@ def staged_private(path: Path, data: bytes, *, overwrite: bool) -> Iterator[None
             os.replace(tmp, path)
         else:
             _put_new(Path(tmp), path, data)
+        # The bytes were synced; the name given them is the folder's, and a
+        # new folder's name its parent's: a power cut must not lose a file
+        # recorded as made.
+        sync_folder(path.parent)
+        if new_folder:
+            sync_folder(path.parent.parent)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+# The prefix of a file ``staged_private`` writes before giving it its name.
+STAGED_PREFIX = ".incoming-"
+
+
+def sync_folder(folder: Path) -> None:
+    """Write the folder's entries to disk (the names of the files in it). A
+    file system that syncs no folder (some network shares), or a folder this
+    user may write in but not read, is left as it is."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except PermissionError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
 
 
 # What a file system that keeps no hard links (FAT and exFAT on a USB stick,

@@ -6,17 +6,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import stat
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from activities.document_records import discard_unnamed
-from activities.documents import DocumentDamaged, DocumentNotFound, DocumentStore
+from activities.documents import (
+    STAGED_LEFT,
+    DocumentDamaged,
+    DocumentNotFound,
+    DocumentStore,
+)
 from activities.intake import record_upload_row
 from certflow.activity_models import UploadRecord
+from certflow.files import STAGED_PREFIX
 from certflow.models import DocumentKind
-from tests.support import SCAN_PDF, registered_plan, waiting_on_locks
+from tests.support import REPO, SCAN_PDF, registered_plan, waiting_on_locks
 
 
 def test_a_damaged_file_is_mended_by_storing_the_same_bytes_again(
@@ -124,3 +133,84 @@ async def test_a_file_is_taken_back_only_while_no_record_names_it(
             await record_upload_row(conn, store, gone)
     named = "SELECT count(*) FROM plan_documents WHERE sha256 = $1"
     assert await pool.fetchval(named, gone.document.sha256) == 0
+
+
+# Stores ``sys.argv[2]`` as a document of the store at ``sys.argv[1]`` and
+# stops for good once the bytes are staged, before they are named: a worker
+# killed there.
+_KILLED_WRITER = """
+import sys, time
+import certflow.files as files
+from activities.documents import DocumentStore
+
+def staged_then_stopped(*args, **kwargs):
+    with files.staged_private(*args, **kwargs):
+        print("staged", flush=True)
+        time.sleep(600)
+
+files.write_private = lambda path, data: staged_then_stopped(path, data, overwrite=True)
+import activities.documents as documents
+documents.write_private = files.write_private
+DocumentStore(__import__("pathlib").Path(sys.argv[1])).put(sys.argv[2].encode())
+"""
+
+
+async def test_a_file_a_killed_writer_left_staged_is_swept_at_the_next_start(
+    settings: Any,
+) -> None:
+    """Regression: a worker killed between staging an upload and naming it
+    left ``.incoming-…`` in the store for good, a copy of a file holding
+    names and ID numbers that no record names and nothing removed."""
+    from worker import worker_resources
+
+    root = settings.documents_dir
+    writer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _KILLED_WRITER,
+        str(root),
+        f"名单 {os.urandom(8).hex()}",
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert writer.stdout is not None
+    assert await asyncio.wait_for(writer.stdout.readline(), 30) == b"staged\n"
+    writer.kill()
+    await writer.wait()
+    left = list(root.glob(f"*/{STAGED_PREFIX}*"))
+    assert left, "the killed writer left nothing staged"
+    hour_ago = time.time() - STAGED_LEFT.total_seconds() - 60
+    for staged in left:
+        os.utime(staged, (hour_ago, hour_ago))
+    # Another worker's, under way: kept.
+    fresh = left[0].parent / f"{STAGED_PREFIX}under-way"
+    fresh.write_bytes(b"x")
+
+    async with worker_resources(settings):
+        remaining = set(root.glob(f"*/{STAGED_PREFIX}*"))
+
+    assert remaining == {fresh}
+    fresh.unlink()
+
+
+def test_a_stored_file_is_named_on_disk_before_it_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes were synced before the file was named, but not the name:
+    a power cut could lose a file PostgreSQL records as stored. Its folder,
+    and the store's folder holding that folder, are synced too."""
+    synced: list[Path] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    store = DocumentStore(tmp_path / "store")
+
+    ref = store.put(b"signed scan")
+
+    folder = store.path_of(ref).parent
+    assert folder in synced and store.root in synced
