@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import asyncpg
 
@@ -264,6 +265,13 @@ async def revoke(
         number,
         revoked_on.isoformat(),
     )
+    return _revoked(row, number, revoked_on, reason, revoked_in_plan)
+
+
+def _revoked(
+    row: Any, number: str, revoked_on: date, reason: str, revoked_in_plan: int
+) -> Revoked:
+    """What the parties are told of a revocation, from its certificate's row."""
     return Revoked(
         number=number,
         plan_id=row["plan_id"],
@@ -275,6 +283,37 @@ async def revoke(
             reason, row["name"], (row["admission_number"], row["id_number"])
         ),
         revoked_in_plan=revoked_in_plan,
+    )
+
+
+async def untold(pool: asyncpg.Pool, number: str) -> Revoked | None:
+    """A revocation whose mail was never recorded, to be told now; None when
+    the certificate is not revoked, or its mail is recorded (sent, given up,
+    or kept for a resend).
+
+    The revocation commits before its mail is started: a tool stopped in
+    between (killed, or PostgreSQL lost as it recorded the mail not sent)
+    left it untold, and revoking again is refused as already done. Told
+    again, a mail on its way already is not started twice (its workflow id)
+    nor sent twice (its key). The count is the plan's now.
+    """
+    row = await pool.fetchrow(
+        "SELECT c.plan_id, c.name, c.admission_number, c.id_number, c.issued_on,"
+        " c.revoked_on, c.revocation_reason, p.site_code, p.site_name"
+        " FROM certificates c JOIN plans p USING (plan_id) WHERE c.number = $1",
+        number,
+    )
+    if row is None or row["revoked_on"] is None:
+        return None
+    recorded = await pool.fetchval(
+        "SELECT 1 FROM notifications WHERE idempotency_key = $1",
+        f"{REVOKE_ACTION}:{number}",
+    )
+    if recorded is not None:
+        return None
+    count = await revoked_count(pool, row["plan_id"])
+    return _revoked(
+        row, number, row["revoked_on"], row["revocation_reason"] or "", count
     )
 
 

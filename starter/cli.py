@@ -5449,7 +5449,7 @@ def revoke_main(
     'revoke') bounds each call to Temporal; without it, the short waits of
     a tool that needs only PostgreSQL (``STACK_CLOCK_WAIT``, ``TEMPORAL_WAIT``).
     """
-    from activities.revocation import RevocationError, revoke
+    from activities.revocation import RevocationError, revoke, untold
     from starter.revocation_news import TEMPORAL_WAIT, tell_revocation
 
     parser = StaffArgumentParser(prog="certflow revoke", description=about("revoke"))
@@ -5534,16 +5534,29 @@ def revoke_main(
             )
         except RevocationError as refusal:
             print(str(refusal))
+            # Revoked before by a tool stopped before its mail started: the
+            # mail goes now (revoking again is the one thing staff would do).
+            left = await untold(pool, number)
+            if left is not None:
+                unsent = await tell_revocation(
+                    client, settings, pool, left, wait=args.wait
+                )
+                _said_told(unsent)
             return 2
         finally:
             await pool.close()
-        if unsent is None:
-            print(t("cli.revoke_told"))
-        else:
-            print(t("cli.revoke_not_told", id=unsent))
+        _said_told(unsent)
         return 0
 
     return asyncio.run(_run())
+
+
+def _said_told(unsent: int | None) -> None:
+    """Whether a revocation's mail is on its way, or recorded not sent."""
+    if unsent is None:
+        print(t("cli.revoke_told"))
+    else:
+        print(t("cli.revoke_not_told", id=unsent))
 
 
 async def stack_client(settings: Settings, wait: float | None = None) -> Client | None:

@@ -45,7 +45,8 @@ async def tell_revocation(
     mail recorded not sent, for ``certflow notice resend``.
     """
     wait = wait or TEMPORAL_WAIT
-    # Not handled: the tool killed before this runs leaves the mail unrecorded.
+    # A tool stopped before this runs leaves the mail unrecorded: revoking
+    # again tells it (``activities.revocation.untold``).
     note = revocation_notice(revoked)
     if client is None:
         return await record_not_started(pool, note)

@@ -27,7 +27,7 @@ from activities.documents import DocumentStore
 from activities.revocation import REVOKE_ACTION, revoke
 from certflow.activity_models import IssueRequest
 from certflow.config import PROJECT_DIR, Settings
-from certflow.models import Role, Stage
+from certflow.models import PlanInfo, Role, Stage
 from starter.cli import run
 from starter.smtp_sink import body_text
 from tests.cli.test_commands import personal_data
@@ -50,6 +50,20 @@ def config_for(settings: Settings, folder: Path) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+async def issued_alone(
+    resources: Any, settings: Settings, folder: Path, year: int
+) -> tuple[PlanInfo, str]:
+    """A plan with scores, its certificates issued on 5 March of ``year``
+    without its workflow; the plan and its first certificate's number."""
+    pool, store = resources
+    plan = await plan_with_scores(pool, store, folder)
+    issued = await ActivityEnvironment().run(
+        CertificateActivities(settings, pool, store).issue_certificates,
+        IssueRequest(plan=plan, issued_on=date(year, 3, 5)),
+    )
+    return plan, issued.numbers[0]
 
 
 async def certflow(*argv: str, **given: Any) -> tuple[int, str]:
@@ -141,14 +155,9 @@ async def test_a_revocation_temporal_cannot_be_told_of_is_kept_for_a_resend(
 ) -> None:
     """The revocation stands without Temporal; its mail is listed by
     ``notice failed`` and goes out with ``notice resend``."""
-    pool, store = resources
-    plan = await plan_with_scores(pool, store, tmp_path)
-    issued = await ActivityEnvironment().run(
-        CertificateActivities(worker_settings, pool, store).issue_certificates,
-        # A year no other test issues in, so its counter is this test's.
-        IssueRequest(plan=plan, issued_on=date(2018, 3, 5)),
-    )
-    number = issued.numbers[0]
+    pool, _ = resources
+    # A year no other test issues in, so its counter is this test's.
+    plan, number = await issued_alone(resources, worker_settings, tmp_path, 2018)
     monkeypatch.setenv("DATABASE_URL", worker_settings.database_url)
     # Nothing listens there: Temporal is out of reach.
     monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_ports(1)[0]}")
@@ -178,6 +187,61 @@ async def test_a_revocation_temporal_cannot_be_told_of_is_kept_for_a_resend(
     )
     assert "【补发】" in str(mail["Subject"])
     assert "撤销原因：成绩更正" in body_text(mail)
+
+
+async def test_a_revocation_whose_tool_stopped_before_its_mail_is_told_again(
+    client: Any,
+    resources: Any,
+    worker_settings: Settings,
+    sink_messages: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """Regression: the revocation commits before its mail is started; a tool
+    killed in between left the mail unrecorded for good (``notice failed``
+    did not list it) and revoking again was refused as done. Revoking again
+    says so and sends the mail; once it is recorded, nothing more is sent."""
+    pool, _ = resources
+    # A year no other test issues in, so its counter is this test's.
+    plan, number = await issued_alone(resources, worker_settings, tmp_path, 2015)
+    # Recorded, and the tool gone before it started the mail.
+    await revoke(
+        pool,
+        number,
+        reason="成绩更正",
+        revoked_on=date(2015, 4, 20),
+        by="tech-zhao",
+        role=Role.TECH_DEPT,
+    )
+    monkeypatch.setenv("DATABASE_URL", worker_settings.database_url)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", client.service_client.config.target_host)
+    config = config_for(worker_settings, tmp_path)
+    argv = ["--config", str(config), *TECH, "revoke", number, "--reason", "成绩更正"]
+
+    code, _ = await certflow(*argv)
+
+    printed = capsys.readouterr().out
+    assert code == 2, printed
+    assert f"证书 {number} 已于 2015-04-20 撤销，不能重复撤销" in printed, printed
+    assert "已安排邮件通知信息管理中心和考核站点" in printed
+    [mail] = await mails_of(
+        sink_messages, plan.plan_id, "certificate_revoked", subject_holding=number
+    )
+    assert "已于 2015-04-20 撤销" in body_text(mail)
+    assert "撤销原因：成绩更正" in body_text(mail)
+    key = f"{REVOKE_ACTION}:{number}"
+    for _ in range(100):
+        if await pool.fetchval(
+            "SELECT 1 FROM notifications WHERE idempotency_key = $1", key
+        ):
+            break
+        await asyncio.sleep(0.1)
+
+    code, _ = await certflow(*argv)
+
+    printed = capsys.readouterr().out
+    assert code == 2 and "已安排邮件通知" not in printed, printed
 
 
 async def test_two_revocations_in_one_plan_at_once_are_counted_one_after_the_other(
