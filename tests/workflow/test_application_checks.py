@@ -231,18 +231,26 @@ async def test_a_payment_differing_from_the_application_says_what_to_do(
 ) -> None:
     driver, today = await _applied(make_driver)
 
-    refusal = await refusal_text(
-        driver.h.execute_update(
-            wf.confirm_payment,
-            PaymentConfirmation(
-                actor=FINANCE, received_amount=Decimal("4000.00"), received_on=today
-            ),
+    async def confirm(received: str) -> str:
+        return await refusal_text(
+            driver.h.execute_update(
+                wf.confirm_payment,
+                PaymentConfirmation(
+                    actor=FINANCE, received_amount=Decimal(received), received_on=today
+                ),
+            )
         )
-    )
+
+    refusal = await confirm("4000.00")
 
     assert refusal.startswith("amount_mismatch: ")
     assert "通知考核站点更正申请表并重新上传" in refusal
     assert "确认缴费之前，考核站点可随时重新上传" in refusal
+    # More money than the application declares is refused too, with the
+    # difference (audit: only less was shown refused).
+    more = await confirm("4500.00")
+    assert more.startswith("amount_mismatch: ") and "+300.00" in more
+    assert not (await driver.status()).payment.confirmed_amount
 
 
 async def test_actions_of_the_payment_stage_say_from_which_day_during_publicity(

@@ -142,14 +142,25 @@ async def test_an_application_that_does_not_add_up_is_refused_at_upload_to_the_s
     assert await upload(17, 3, "5100.00") == "head_count_mismatch: " + t(
         "plan.absentees_mismatch", paid=3, absent=2, difference="+1"
     ) + t(to_site)
-    assert await upload(14, 0, "4000.00") == "fee_mismatch: " + t(
-        "plan.fee_mismatch",
-        declared="4000.00",
-        expected="4200.00",
-        heads=14,
-        fee="300.00",
-        difference="-200.00",
-    ) + t(to_site)
+
+    def fee_refusal(declared: str, difference: str) -> str:
+        return (
+            "fee_mismatch: "
+            + t(
+                "plan.fee_mismatch",
+                declared=declared,
+                expected="4200.00",
+                heads=14,
+                fee="300.00",
+                difference=difference,
+            )
+            + t(to_site)
+        )
+
+    assert await upload(14, 0, "4000.00") == fee_refusal("4000.00", "-200.00")
+    # More than the fee table asks is as wrong as less (audit: only less was
+    # shown refused).
+    assert await upload(14, 0, "4500.00") == fee_refusal("4500.00", "+300.00")
     # Refused by the validator: nothing recorded, the application still owed
     # by the site and nothing yet for finance to check.
     status = await driver.status()
