@@ -498,8 +498,12 @@ async def test_correction_after_cutoff_is_refused_with_the_date(
     )
     assert (await driver.h.execute_update(wf.submit_correction, on_cutoff)).accepted
     late = request.model_copy(update={"received_at": end_of_day(window.cutoff_day)})
-    assert await refused(driver.h.execute_update(wf.submit_correction, late)) == (
-        "after_cutoff"
+    # Refused naming the cut-off day itself (audit: only the code was checked,
+    # and a refusal naming another day passed).
+    assert await refusal_text(
+        driver.h.execute_update(wf.submit_correction, late)
+    ) == "after_cutoff: " + t(
+        "plan.correction_after_cutoff", cutoff=window.cutoff_day.isoformat()
     )
 
 
