@@ -283,6 +283,29 @@ def test_an_edited_status_list_fails(signing_key: SigningKey, keyring: KeyRing) 
     assert verify_status_list(edited, keyring) is Verdict.TAMPERED
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"reason": "已撤销"}, {"reason": ""}, {"revoked_on": date(2026, 12, 17)}],
+)
+def test_an_edited_revocation_entry_fails(
+    change: dict[str, object], signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    """Audit: the signature over a status list was shown to cover which
+    entries it lists, not what each says; a reason or a revocation day
+    edited in a copy must be as tampered as an entry dropped."""
+    signed = sign_status_list(_status_list(), signing_key.private_key)
+    first, *rest = signed.status_list.entries
+    edited = signed.model_copy(
+        update={
+            "status_list": StatusList(
+                issued_at=signed.status_list.issued_at,
+                entries=[first.model_copy(update=change), *rest],
+            )
+        }
+    )
+    assert verify_status_list(edited, keyring) is Verdict.TAMPERED
+
+
 def test_a_certificate_signature_is_no_status_list_signature(
     data: CertificateData, signing_key: SigningKey, keyring: KeyRing
 ) -> None:
