@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from certflow.actions import CancelRequest
+from certflow.actions import CancelRequest, SiteSignoffRequest
 from certflow.i18n import t
 from certflow.joint_invoice import (
     InvoiceConflict,
@@ -29,7 +29,7 @@ from certflow.plan import Duty
 from starter.smtp_sink import body_text
 from tests.cli.conftest import certflow_runner
 from tests.cli.test_commands import personal_data
-from tests.support import TECH, PlanDriver, mails_of, refusal_text
+from tests.support import SITE, TECH, PlanDriver, mails_of, refusal_text
 from tests.workflow.test_invoice_records import (
     WHOLE,
     _audit,
@@ -418,3 +418,35 @@ async def test_a_plan_held_back_says_so_in_its_json_status_and_web_ui_page(
     assert json.loads((await certflow("status", a, "--json")).out)["held_back"] is None
     details = await details_showing(first, taken_by)
     assert held_by not in details
+
+
+async def test_a_site_signoff_of_the_other_plan_of_its_payment_is_refused(
+    make_driver: Any, resources: Any
+) -> None:
+    """4.2.5: the plan signed must be the plan paid. Audit: a sign-off naming
+    the other plan of a joint payment, paid for too but not this plan, was
+    shown refused nowhere; only a plan paid for by nobody was."""
+    pool, _ = resources
+    first, second, _ = await _joint_pair(make_driver)
+
+    result = await first.h.execute_update(
+        ExamPlanWorkflow.site_signoff,
+        SiteSignoffRequest(actor=SITE, plan_id=second.plan.plan_id),
+    )
+
+    assert not result.accepted
+    [problem] = result.problems
+    assert problem.code == "plan_mismatch"
+    assert problem.message == t(
+        "plan.signoff_plan_problem",
+        given=second.plan.plan_id,
+        plan_id=first.plan.plan_id,
+    )
+    assert any(o.duty == "site_signoff" for o in (await first.status()).owed)
+    attempt = await pool.fetchrow(
+        "SELECT accepted, details FROM audit WHERE plan_id = $1 "
+        "AND action = 'site_signoff'",
+        first.plan.plan_id,
+    )
+    assert attempt is not None and attempt["accepted"] is False
+    assert attempt["details"]["signed_plan"] == second.plan.plan_id
