@@ -196,6 +196,32 @@ async def test_passed_deadline_escalates_and_repeats_until_done_then_late_is_rec
     assert all(o.duty != "score_summary" for o in status.owed)
 
 
+async def test_an_upload_in_the_last_minute_of_the_deadline_day_is_on_time(
+    make_driver: Any, sink_messages: Any, resources: Any
+) -> None:
+    """Decision: "within N days of D" ends at 23:59:59 CST of D + N. Audit by
+    mutation: a duty's deadline ending an hour early passed every test here,
+    which acted a day before it or an hour after it."""
+    pool, _ = resources
+    driver: PlanDriver = await make_driver()
+    await driver.start(policy=POLICY)
+    deadline = end_of_day(driver.plan.exam_end_date + timedelta(days=15))
+
+    await skip_to(driver, deadline - timedelta(minutes=1))
+    assert not (await driver.status()).overdue
+    result = await driver.upload(
+        ExamPlanWorkflow.upload_score_summary, LEAD, driver.files["summary"]
+    )
+
+    assert result.accepted and not result.late
+    assert not mails_for(sink_messages(), driver.plan.plan_id, "【逾期】")
+    late = await pool.fetchval(
+        "SELECT late FROM audit WHERE plan_id = $1 AND action = 'upload_score_summary'",
+        driver.plan.plan_id,
+    )
+    assert late is False
+
+
 async def test_a_replacement_after_the_deadline_is_late_too(
     make_driver: Any, resources: Any, tmp_path: Path
 ) -> None:
