@@ -709,6 +709,27 @@ async def test_an_id_number_typed_as_a_certificate_number_goes_nowhere(
     assert WANG.id_number not in server and WANG.id_number.lower() not in server
 
 
+async def test_an_id_number_in_a_download_link_is_not_logged(
+    web_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Audit by mutation: the refused download logs the number only if it is
+    a certificate number's shape, but logging whatever was in the path
+    passed every test; an ID number pasted into a link stays out of the log."""
+    client = web_client()
+    caplog.set_level(logging.DEBUG)
+
+    answer = await client.get(f"/download/{WANG.id_number}?e=1&t=x")
+
+    assert answer.status_code == 403
+    server = "\n".join(
+        r.getMessage()
+        for r in caplog.records
+        if not r.name.startswith(("httpx", "httpcore"))
+    )
+    assert "outcome=bad_link" in server
+    assert WANG.id_number not in server
+
+
 async def test_a_control_character_in_a_lookup_is_refused_not_a_server_error(
     web_client: ClientFactory,
 ) -> None:
