@@ -14,6 +14,7 @@ from certflow.actions import (
     CorrectionSubmission,
 )
 from certflow.i18n import t
+from certflow.timeutil import cst_date
 from tests.support import (
     INFO,
     MANAGER,
@@ -170,6 +171,16 @@ async def test_a_total_of_a_candidate_with_no_part_score_follows_the_status(
     assert [tuple(h) for h in history] == [
         ("total", None, "70", INFO.person, "成绩登记错误")
     ]
+    # When: the moment the request was applied, on the plan's clock (audit:
+    # a history dated wrongly passed every test listed for it).
+    changed_at, applied_at = await pool.fetchrow(
+        "SELECT h.changed_at, r.applied_at FROM score_history h"
+        " JOIN correction_requests r USING (request_id)"
+        " WHERE h.plan_id = $1 AND h.request_id = $2",
+        driver.plan.plan_id,
+        request_id,
+    )
+    assert changed_at == applied_at and cst_date(changed_at) == await driver.today()
 
 
 async def test_a_correction_moves_every_count_it_changes_and_they_still_add_up(
