@@ -192,13 +192,13 @@ def test_a_payload_edited_into_invalid_json_is_tampered(
     assert verify_pdf(edited, keyring).status is VerificationStatus.TAMPERED
 
 
-def test_a_page_showing_other_data_than_its_signed_payload_is_tampered(
-    signing_key: SigningKey, keyring: KeyRing
-) -> None:
-    """Regression: a page whose printed name was edited, with its genuine
-    signed attachment left in place, verified as valid."""
+def _page_of_other_data(
+    signing_key: SigningKey, keyring: KeyRing, **shown: object
+) -> str:
+    """The verdict's message on the page of a certificate holding ``shown``
+    under the genuine signed attachment of 黎芬's; asserted tampered."""
     genuine = sign(make_data(name="黎芬"), signing_key.private_key)
-    other = sign(make_data(name="黎芳"), signing_key.private_key)
+    other = sign(make_data(**{"name": "黎芬", **shown}), signing_key.private_key)
     payload, other_payload = payload_bytes(genuine), payload_bytes(other)
     assert len(payload) == len(other_payload)  # the cross-references stay valid
     forged = render_pdf(other).replace(other_payload, payload)
@@ -207,8 +207,31 @@ def test_a_page_showing_other_data_than_its_signed_payload_is_tampered(
 
     assert result.status is VerificationStatus.TAMPERED
     assert result.data is None
-    assert "页面" in result.message and "姓名" in result.message
-    assert "证件号码" not in result.message  # only the rows that differ
+    assert "页面" in result.message
+    return result.message
+
+
+def test_a_page_showing_other_data_than_its_signed_payload_is_tampered(
+    signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    """Regression: a page whose printed name was edited, with its genuine
+    signed attachment left in place, verified as valid."""
+    message = _page_of_other_data(signing_key, keyring, name="黎芳")
+
+    assert "姓名" in message
+    assert "证件号码" not in message  # only the rows that differ
+
+
+def test_a_page_showing_another_id_number_than_its_payload_is_tampered(
+    signing_key: SigningKey, keyring: KeyRing
+) -> None:
+    """Audit by mutation: the comparison of the page's text with the signed
+    data could skip the ID number's row and pass every test, which edited
+    the name only (the drawing check still said tampered, naming no row).
+    A page showing another ID number is tampered, naming that row alone."""
+    message = _page_of_other_data(signing_key, keyring, id_number="650102199901011248")
+
+    assert "证件号码" in message and "姓名" not in message
 
 
 def test_a_genuine_attachment_moved_into_another_pdf_is_tampered(
