@@ -3,6 +3,7 @@ the parallel stages 5 and 6, corrections during publicity, and approval batches.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -680,14 +681,23 @@ async def test_batch_approves_some_plans_and_rejects_others_with_reason(
     first, second, batch = await two_plans_in_a_batch(make_driver)
     batch_id = first.batch_id
 
-    # A plan is never in two open batches: a second batch gathers nothing.
-    other = await first.client.execute_workflow(
-        ApprovalBatchWorkflow.run,
-        BatchInput(batch_id=f"{batch_id}-2"),
-        id=batch_workflow_id(f"{batch_id}-2"),
-        task_queue=first.settings.temporal.task_queue,
+    # A plan is never in two open batches: a second batch gathers nothing,
+    # and ends at once (one that took a plan would wait for its decision).
+    other = await asyncio.wait_for(
+        first.client.execute_workflow(
+            ApprovalBatchWorkflow.run,
+            BatchInput(batch_id=f"{batch_id}-2"),
+            id=batch_workflow_id(f"{batch_id}-2"),
+            task_queue=first.settings.temporal.task_queue,
+        ),
+        30,
     )
     assert other.approved == [] and other.rejected == {}
+    held = await pool.fetch(
+        "SELECT batch_id FROM plans WHERE plan_id = ANY($1)",
+        [first.plan.plan_id, second.plan.plan_id],
+    )
+    assert [r["batch_id"] for r in held] == [batch_id, batch_id]
 
     # Only the general manager decides, and every plan needs a decision.
     assert (
