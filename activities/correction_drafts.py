@@ -9,17 +9,26 @@ sends their key (``CorrectionSubmission.draft``); the plan's
 deletes the draft in one transaction. A sender deletes a draft the plan
 refused; one nobody filed (the sender stopped before the plan answered) is
 deleted a day after it was written, by the next sender.
+
+A refusal quoting those parts (a score asked that is no score, a published
+score not the one on record, and that one) would put them in the history
+after all: the plan's answer names its problems by code only, and their
+words wait in the draft (``refused``, schema version 30) for its sender to
+read (``told``) before it deletes the draft.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 
-from certflow.actions import DRAFTED, CorrectionSubmission
+from certflow.actions import DRAFTED, ActionResult, CorrectionSubmission
+from certflow.i18n import t
+from certflow.models import Problem
 
 # How long a draft nobody filed is kept: a plan answers a request within the
 # staff tool's wait (minutes), and a request it took later finds its draft
@@ -71,3 +80,53 @@ async def read_draft(
         plan_id,
     )
     return None if row is None else {name: row[name] for name in DRAFTED}
+
+
+async def keep_refusal(
+    conn: asyncpg.Connection, key: str, problems: list[Problem]
+) -> list[Problem]:
+    """Keep ``problems``, the refusal of the draft ``key``, with the draft for
+    its sender; return them as the plan's history may hold them: by code,
+    with words that quote nothing of the request."""
+    await conn.execute(
+        "UPDATE correction_drafts SET refused = $2 WHERE draft_key = $1",
+        key,
+        [p.model_dump(mode="json") for p in problems],
+    )
+    said = t("intake_db.correction_refused_kept")
+    return [Problem(code=p.code, message=said) for p in problems]
+
+
+async def refusal_of(db: Any, key: str | None) -> list[Problem] | None:
+    """The refusal kept with the draft ``key`` (see :func:`keep_refusal`);
+    None when there is none (no draft, or one refused without quoting it)."""
+    if key is None:
+        return None
+    try:
+        kept = await db.fetchval(
+            "SELECT refused FROM correction_drafts WHERE draft_key = $1", key
+        )
+    except asyncpg.UndefinedColumnError:  # a schema before version 30
+        return None
+    if kept is None:
+        return None
+    if isinstance(kept, str):  # a connection without the pool's JSON codec
+        kept = json.loads(kept)
+    return [Problem.model_validate(p) for p in kept]
+
+
+async def told(db: Any, key: str | None, result: ActionResult) -> ActionResult:
+    """The plan's refusal of a drafted request in the words it kept with the
+    draft (see :func:`keep_refusal`); any other answer as it is."""
+    if result.accepted:
+        return result
+    problems = await refusal_of(db, key)
+    if not problems:
+        return result
+    return result.model_copy(
+        update={
+            "message": problems[0].message,
+            "problems": problems,
+            "problem_count": len(problems),
+        }
+    )

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import asyncpg
 from temporalio import activity
 
-from activities.correction_drafts import drop_draft, read_draft
+from activities.correction_drafts import drop_draft, keep_refusal, read_draft
 from activities.deadline import transaction_in_time, writes_in_time
 from activities.document_records import (
     activity_key,
@@ -641,9 +641,11 @@ class IntakeActivities:
                     )
                 )
             if problems:
-                return CorrectionRecorded(
-                    accepted=False, problems=_unrepeated(problems)
-                )
+                problems = _unrepeated(problems)
+                if req.draft is not None:
+                    # Their words may quote the draft's scores: kept with it.
+                    problems = await keep_refusal(conn, req.draft, problems)
+                return CorrectionRecorded(accepted=False, problems=problems)
             # The plan gives a request's id to its next request when it gave
             # up on recording it: an attempt of the request given up, timed
             # out and not stopped, may write it still. The activity the plan

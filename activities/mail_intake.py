@@ -62,7 +62,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.correction_drafts import drafted, drop_draft
+from activities.correction_drafts import drafted, drop_draft, told
 from activities.documents import DocumentStore
 from activities.heartbeat import beats_while_running
 from activities.mailbox import ImapSource, MaildirSource, MailSource, StaleSourceKey
@@ -865,6 +865,8 @@ class MailIntakeActivities:
             return Submitted(reference=result.reference)
         if result.retry:
             raise FilingDeferred(plan.plan_id)
+        # Words quoting the request's scores wait with its draft.
+        result = await told(self.pool, submission.draft, result)
         codes = {p.code for p in result.problems}
         if "duplicate" in codes:
             earlier = await self._filed(submission.source_key)

@@ -2263,6 +2263,7 @@ async def run_plan_action(ctx: Context, args: argparse.Namespace) -> int:
             ) from None
         raise
     if not result.accepted:
+        result = await _told(ctx, request, result)
         await _drop_kept(ctx, request)
     return show_result(ctx, result)
 
@@ -2276,6 +2277,16 @@ async def _kept_apart(ctx: Context, plan_id: str, request: BaseModel) -> BaseMod
     from activities.correction_drafts import drafted
 
     return await drafted(await ctx.pool(), plan_id, request)
+
+
+async def _told(ctx: Context, request: BaseModel, result: ActionResult) -> ActionResult:
+    """The plan's refusal of a correction request in the words kept with its
+    draft, which the plan's history does not hold (``correction_drafts.told``)."""
+    if not isinstance(request, CorrectionSubmission) or request.draft is None:
+        return result
+    from activities.correction_drafts import told
+
+    return await told(await ctx.pool(), request.draft, result)
 
 
 async def _drop_kept(ctx: Context, request: BaseModel) -> None:

@@ -249,7 +249,9 @@ async def test_a_request_for_the_score_on_record_is_refused_by_the_plan(
 ) -> None:
     """Regression (staff trial): theory 53.1 for a candidate recorded with
     53.10 was filed (已受理 C001) and held the candidate's real request back.
-    It is refused saying nothing would change, and nothing is filed."""
+    It is refused saying nothing would change, and nothing is filed.
+    The words quoting both scores reach the tool from the request's draft,
+    not through the plan's history (which holds the problem's code only)."""
     plan_id = await _taking_requests(new_driver)
 
     same = await certflow(
@@ -265,6 +267,8 @@ async def test_a_request_for_the_score_on_record_is_refused_by_the_plan(
         requested="53.1",
     )
     assert on_record in same.out
+    history = await history_bytes(new_driver.h)
+    assert b"53.10" not in history and b"53.1" not in history
     shown = await certflow(*INFO, "correction", "show", plan_id)
     assert shown.out.strip() == t("cli.corrections_none", plan_id=plan_id)
 

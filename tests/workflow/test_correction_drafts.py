@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.correction_drafts import drafted
+from activities.correction_drafts import drafted, refusal_of
 from activities.documents import DocumentStore
 from activities.intake import IntakeActivities
 from certflow.actions import CorrectionSubmission
@@ -120,3 +120,32 @@ async def test_a_filing_retried_after_its_answer_was_lost_is_filed_once(
     )
     assert [tuple(r) for r in rows] == [("60.1", "实操评分表第 4 项分数抄录错误")]
     assert await pool.fetchval(DRAFTS, plan_id) == 0
+
+
+async def test_a_drafted_requests_refusal_quotes_no_score_into_the_history(
+    make_driver: Any, resources: tuple[Any, DocumentStore]
+) -> None:
+    """A refusal quoting the request's scores (an invalid score asked, a
+    published score not the one on record, and that one) would put them in
+    the history the draft keeps them out of: the plan's answer names the
+    problems by code, and their words wait with the draft for its sender."""
+    pool = resources[0]
+    driver: PlanDriver = await driver_in_publicity(make_driver)
+    plan_id = driver.plan.plan_id
+    asked = _asked().model_copy(
+        update={"published_score": "47.35", "requested_score": "101.5"}
+    )
+    sent = await drafted(pool, plan_id, asked)
+
+    answer = await driver.h.execute_update(wf.submit_correction, sent)
+
+    assert not answer.accepted
+    assert {p.code for p in answer.problems} == {"bad_score", "published_differs"}
+    history = await history_bytes(driver.h)
+    for score in ("47.35", "101.5", "50.10"):
+        assert score.encode() not in history, score
+    # Its sender reads what the plan would have said.
+    told = await refusal_of(pool, sent.draft)
+    assert told is not None
+    words = " ".join(p.message for p in told)
+    assert "101.5" in words and "47.35" in words and "50.10" in words
