@@ -8,7 +8,8 @@ sends their key (``CorrectionSubmission.draft``); the plan's
 ``record_correction`` activity reads them into ``correction_requests`` and
 deletes the draft in one transaction. A sender deletes a draft the plan
 refused; one nobody filed (the sender stopped before the plan answered) is
-deleted a day after it was written, by the next sender.
+deleted a day after it was written, by the next sender or the mailbox's
+next poll (``purge_drafts``).
 
 A refusal quoting those parts (a score asked that is no score, a published
 score not the one on record, and that one) would put them in the history
@@ -51,14 +52,22 @@ async def drafted(
     parts = submission.personal_parts()
     try:
         async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "DELETE FROM correction_drafts WHERE created_at < now() - $1::interval",
-                DRAFT_KEPT,
-            )
+            await purge_drafts(conn)
             await conn.execute(_INSERT, key, plan_id, *parts.values())
     except asyncpg.UndefinedTableError:
         return submission
     return submission.model_copy(update={"draft": key} | dict.fromkeys(parts, ""))
+
+
+async def purge_drafts(db: Any) -> int:
+    """Delete the drafts nobody filed, written over :data:`DRAFT_KEPT` ago;
+    their number. Each sender does before it writes one, and the mailbox's
+    every poll, so none outlives a quiet season with no request sent."""
+    done: str = await db.execute(
+        "DELETE FROM correction_drafts WHERE created_at < now() - $1::interval",
+        DRAFT_KEPT,
+    )
+    return int(done.split()[-1])
 
 
 async def drop_draft(db: Any, key: str | None) -> None:

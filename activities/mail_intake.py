@@ -62,7 +62,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.correction_drafts import drafted, drop_draft, told
+from activities.correction_drafts import drafted, drop_draft, purge_drafts, told
 from activities.documents import DocumentStore
 from activities.heartbeat import beats_while_running
 from activities.mailbox import ImapSource, MaildirSource, MailSource, StaleSourceKey
@@ -387,6 +387,8 @@ class MailIntakeActivities:
         whose worker died is retried within half a minute, and finds the claim
         on a reply that worker was sending lapsed (``SEND_CLAIM``).
         """
+        # Drafts nobody filed, over a day old, go whether a mail comes or not.
+        await _purged(self.pool)
         source = self.source_factory()
         try:
             messages = await source.fetch()
@@ -1205,6 +1207,17 @@ def _answered(reading: MailReading) -> bool:
     no automatic answer, even to a site's request filed from it, or two
     robots would mail each other), and from an address a reply can go to."""
     return not reading.auto_submitted and reply_address(reading.sender) is not None
+
+
+async def _purged(pool: Any) -> None:
+    """Delete the correction drafts nobody filed (``purge_drafts``); a
+    database of a schema before version 29 has none."""
+    try:
+        count = await purge_drafts(pool)
+    except asyncpg.UndefinedTableError:
+        return
+    if count:
+        log.info("correction drafts nobody filed deleted count=%d", count)
 
 
 def _placed(draft: CorrectionDraft, reason: str, *, several: bool) -> str:

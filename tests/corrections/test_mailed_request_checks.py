@@ -9,7 +9,8 @@ mailbox's mail into a maildir, and ``MaildirSource`` reading that maildir.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -400,3 +401,33 @@ async def test_each_refused_request_of_a_mail_names_its_row(
         assert in_body in body_text(by_body)
         kept = await rig.mail_row(typed["Message-ID"])
         assert kept["reasons"].startswith(in_body)
+
+
+async def test_a_draft_nobody_filed_is_gone_a_day_on_without_another_request(
+    open_rig: RigFactory,
+) -> None:
+    """Regression: a draft left behind (the staff tool stopped waiting, a
+    sender killed) was deleted only when a later request was sent, which in a
+    plan's quiet months may be the next exam's: the scores, the reason, who
+    asked and their address stayed in a table nobody reads. The mailbox's
+    poll deletes those over a day old, requests or not; a newer one stays."""
+    async with open_rig() as rig:
+        await rig.start_poller()
+        old, new = uuid.uuid4().hex, uuid.uuid4().hex
+        for key, age in ((old, timedelta(hours=25)), (new, timedelta(hours=1))):
+            await rig.pool.execute(
+                "INSERT INTO correction_drafts (draft_key, plan_id, published_score,"
+                " requested_score, reason, requester, requester_email, created_at)"
+                " VALUES ($1, 'P2026-0000-0001', '50.1', '60.1', '评分表抄错',"
+                " '王喆', 'wangzhe@whjtxx.example.edu.cn', now() - $2::interval)",
+                key,
+                age,
+            )
+
+        await rig.poll()
+
+        left = await rig.pool.fetch(
+            "SELECT draft_key FROM correction_drafts WHERE draft_key = ANY($1)",
+            [old, new],
+        )
+        assert [r["draft_key"] for r in left] == [new]
