@@ -1317,8 +1317,11 @@ def _check_published(
         given = None if parsed is None else f"{parsed:.2f}"
     if given == on_record:
         return []
-    if field != "status" and (meant := decimal_mark_slip(published)):
-        # Not another score: the right one with a comma for its point.
+    meant = None if field == "status" else decimal_mark_slip(published)
+    if meant is not None and f"{parse_score(meant):.2f}" == on_record:
+        # Not another score: the right one with a comma for its point. One
+        # meaning another score is said to differ: written with "." as told,
+        # it would be refused for that next.
         message = t("intake_db.published_mark", given=published, meant=meant)
         return [Problem(code="published_differs", message=message)]
     shown = "（空）" if on_record is None else on_record

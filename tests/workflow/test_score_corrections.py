@@ -487,3 +487,25 @@ async def test_a_comma_or_a_full_stop_for_the_decimal_point_is_named(
             t("intake_db.published_mark", given="50,1", meant="50.1"),
         ]
     assert (await driver.status()).correction_states == {}
+
+
+async def test_a_comma_typed_into_another_published_score_is_said_to_differ(
+    make_driver: Any,
+) -> None:
+    """A 原成绩 "53,1" for a published 50.10 was answered only that its point
+    must be "."; written "53.1" as told, it was then refused as not the
+    published score. A slip is named so only when the value meant is the
+    one on record; another value is said to differ, as it always was."""
+    driver = await driver_in_publicity(make_driver)
+
+    result = await driver.h.execute_update(
+        wf.submit_correction,
+        correction_request(SEQ_12, "practical", "60.10").model_copy(
+            update={"published_score": "53,1"}
+        ),
+    )
+
+    assert not result.accepted
+    assert [p.message for p in result.problems] == [
+        t("intake_db.published_differs", given="53,1", on_record="50.10")
+    ]
