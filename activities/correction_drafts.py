@@ -126,11 +126,13 @@ async def refusal_of(db: Any, key: str | None) -> list[Problem] | None:
 
 async def told(db: Any, key: str | None, result: ActionResult) -> ActionResult:
     """The plan's refusal of a drafted request in the words it kept with the
-    draft (see :func:`keep_refusal`); any other answer as it is."""
-    if result.accepted:
+    draft (see :func:`keep_refusal`); any other answer as it is: one not of
+    those words (the plan's own refusal, or "not processed" after an attempt
+    that kept them lost its answer) keeps its own."""
+    if result.accepted or result.retry or not result.problems:
         return result
     problems = await refusal_of(db, key)
-    if not problems:
+    if not problems or [p.code for p in problems] != [p.code for p in result.problems]:
         return result
     return result.model_copy(
         update={
