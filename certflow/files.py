@@ -121,7 +121,9 @@ def staged_private(path: Path, data: bytes, *, overwrite: bool) -> Iterator[None
     check_replaceable(path)
     if not overwrite and existing_kind(path) is not None:
         raise FileExistsError(errno.EEXIST, "exists", str(path))
-    new_folder = not path.parent.exists()
+    # The folders this write makes, deepest first: each one's name is its
+    # parent's, up to the folder that was there already.
+    made = _missing_folders(path.parent)
     private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=STAGED_PREFIX)
     try:
@@ -135,14 +137,24 @@ def staged_private(path: Path, data: bytes, *, overwrite: bool) -> Iterator[None
             os.replace(tmp, path)
         else:
             _put_new(Path(tmp), path, data)
-        # The bytes were synced; the name given them is the folder's, and a
-        # new folder's name its parent's: a power cut must not lose a file
-        # recorded as made.
+        # The bytes were synced; the name given them is the folder's, and
+        # each new folder's name its parent's (a fresh store's, and the state
+        # folder's above it, too): a power cut must not lose a file recorded
+        # as made.
         sync_folder(path.parent)
-        if new_folder:
-            sync_folder(path.parent.parent)
+        for folder in made:
+            sync_folder(folder.parent)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that are not there, deepest first."""
+    missing: list[Path] = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 # The prefix of a file ``staged_private`` writes before giving it its name.

@@ -193,12 +193,9 @@ async def test_a_file_a_killed_writer_left_staged_is_swept_at_the_next_start(
     fresh.unlink()
 
 
-def test_a_stored_file_is_named_on_disk_before_it_is_recorded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The bytes were synced before the file was named, but not the name:
-    a power cut could lose a file PostgreSQL records as stored. Its folder,
-    and the store's folder holding that folder, are synced too."""
+def folder_syncs(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The folders synced from now on, in the order synced (each file's
+    sync goes on as it would)."""
     synced: list[Path] = []
     real_fsync = os.fsync
 
@@ -208,9 +205,36 @@ def test_a_stored_file_is_named_on_disk_before_it_is_recorded(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+def test_a_stored_file_is_named_on_disk_before_it_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes were synced before the file was named, but not the name:
+    a power cut could lose a file PostgreSQL records as stored. Its folder,
+    and the store's folder holding that folder, are synced too."""
+    synced = folder_syncs(monkeypatch)
     store = DocumentStore(tmp_path / "store")
 
     ref = store.put(b"signed scan")
 
     folder = store.path_of(ref).parent
     assert folder in synced and store.root in synced
+
+
+def test_every_folder_made_for_a_stored_file_is_named_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: only the new folder's parent was synced. A store written
+    to for the first time (its own folder, and the state folder above it,
+    new) kept those names unsynced: a power cut could lose the whole store,
+    with the file PostgreSQL records as stored."""
+    synced = folder_syncs(monkeypatch)
+    store = DocumentStore(tmp_path / "state" / "documents")
+
+    ref = store.put(b"signed scan")
+
+    folder = store.path_of(ref).parent
+    for made in (folder, store.root, store.root.parent, tmp_path):
+        assert made in synced, made
