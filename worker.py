@@ -26,7 +26,7 @@ from activities.batch_report import BatchReportActivities
 from activities.calendar import CalendarActivities
 from activities.certificates import CertificateActivities
 from activities.db import RENEWAL_POOL, create_pool, migrate
-from activities.documents import DocumentStore
+from activities.documents import DocumentStore, sweep_output
 from activities.heartbeat import HEARTBEAT_EVERY
 from activities.intake import IntakeActivities
 from activities.mail_intake import mailbox_activities
@@ -119,6 +119,8 @@ async def worker_resources(
         await migrate(pool)
         store = DocumentStore(settings.documents_dir)
         await asyncio.to_thread(store.sweep_staged)
+        # Certificate copies are written into the output folder the same way.
+        await asyncio.to_thread(sweep_output, settings.output_dir)
         yield pool, store
     finally:
         await pool.close()

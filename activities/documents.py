@@ -10,6 +10,7 @@ import hashlib
 import logging
 import stat
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +24,32 @@ log = logging.getLogger(__name__)
 # How old a file staged for the store must be to be taken for one a writer
 # killed mid-write left (a write takes milliseconds; its record, seconds).
 STAGED_LEFT = timedelta(hours=1)
+
+
+def sweep_staged(found: Iterable[Path], older_than: timedelta = STAGED_LEFT) -> int:
+    """Delete the files of ``found`` (``.incoming-…`` a writer killed
+    mid-write left) last written over ``older_than`` ago; return how many.
+    Younger ones may be another writer's, under way. The log counts them,
+    never names them."""
+    cut = time.time() - older_than.total_seconds()
+    swept = 0
+    for staged in found:
+        try:
+            if staged.lstat().st_mtime < cut and staged.is_file():
+                staged.unlink()
+                swept += 1
+        except FileNotFoundError:
+            continue  # taken by another worker's sweep meanwhile
+    if swept:
+        log.info("staged files left by a stopped writer removed count=%d", swept)
+    return swept
+
+
+def sweep_output(folder: Path) -> int:
+    """Sweep the output folder as :meth:`DocumentStore.sweep_staged` sweeps
+    the store: issuance writes each certificate's copy there (the holder's
+    name and ID number) the same way, staged first."""
+    return sweep_staged(folder.rglob(f"{STAGED_PREFIX}*"))
 
 
 class DocumentNotFound(Exception):
@@ -51,18 +78,7 @@ class DocumentStore:
         store (``.incoming-…``, never named by a record: uploads holding
         names and ID numbers); return how many. Those younger than
         ``older_than`` may be another worker's, under way."""
-        cut = time.time() - older_than.total_seconds()
-        swept = 0
-        for staged in self.root.glob(f"*/{STAGED_PREFIX}*"):
-            try:
-                if staged.lstat().st_mtime < cut and staged.is_file():
-                    staged.unlink()
-                    swept += 1
-            except FileNotFoundError:
-                continue  # taken by another worker's sweep meanwhile
-        if swept:
-            log.info("staged files left by a stopped writer removed count=%d", swept)
-        return swept
+        return sweep_staged(self.root.glob(f"*/{STAGED_PREFIX}*"), older_than)
 
     def path_of(self, ref: DocumentRef) -> Path:
         # The digest is validated by DocumentRef's pattern, so it is a safe name.

@@ -238,3 +238,28 @@ def test_every_folder_made_for_a_stored_file_is_named_on_disk(
     folder = store.path_of(ref).parent
     for made in (folder, store.root, store.root.parent, tmp_path):
         assert made in synced, made
+
+
+async def test_a_certificate_copy_a_killed_worker_left_staged_is_swept_too(
+    settings: Any,
+) -> None:
+    """Regression: only the document store was swept. Issuance writes each
+    certificate's copy into ``out/certificates/<plan>/`` the same way: a
+    worker killed there left a ``.incoming-…`` PDF with the holder's name
+    and ID number that nothing removed. An old one goes at the next start;
+    a young one (a staff tool's copy under way) stays."""
+    from worker import worker_resources
+
+    folder = settings.output_dir / "certificates" / "P2026-0000-0001"
+    folder.mkdir(parents=True)
+    left = folder / f"{STAGED_PREFIX}k1x2"
+    left.write_bytes(b"%PDF certificate of a holder")
+    hour_ago = time.time() - STAGED_LEFT.total_seconds() - 60
+    os.utime(left, (hour_ago, hour_ago))
+    fresh = settings.output_dir / f"{STAGED_PREFIX}under-way"
+    fresh.write_bytes(b"x")
+
+    async with worker_resources(settings):
+        remaining = set(settings.output_dir.rglob(f"{STAGED_PREFIX}*"))
+
+    assert remaining == {fresh}
