@@ -172,10 +172,28 @@ def sync_folder(folder: Path) -> None:
     try:
         os.fsync(fd)
     except OSError as err:
-        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+        if err.errno not in _NO_FOLDER_SYNC:
             raise
     finally:
         os.close(fd)
+
+
+# What a file system that syncs no folder answers the sync with: no such call
+# for folders (EINVAL, ENOTSUP, ENOSYS), a folder opened for reading (EBADF),
+# or refused outright as not permitted (EACCES, EPERM), as some shares do. The
+# file is named already: failing the write for it would say a file was not
+# made that is there.
+_NO_FOLDER_SYNC = frozenset(
+    {
+        errno.EINVAL,
+        errno.ENOTSUP,
+        errno.EOPNOTSUPP,
+        errno.ENOSYS,
+        errno.EBADF,
+        errno.EACCES,
+        errno.EPERM,
+    }
+)
 
 
 # What a file system that keeps no hard links (FAT and exFAT on a USB stick,

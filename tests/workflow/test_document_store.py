@@ -4,6 +4,7 @@ a file is taken back out of it only while no record names it."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import stat
@@ -263,3 +264,28 @@ async def test_a_certificate_copy_a_killed_worker_left_staged_is_swept_too(
         remaining = set(settings.output_dir.rglob(f"{STAGED_PREFIX}*"))
 
     assert remaining == {fresh}
+
+
+@pytest.mark.parametrize("refusal", [errno.EACCES, errno.EPERM, errno.ENOSYS])
+def test_a_file_system_refusing_a_folders_sync_still_takes_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: int
+) -> None:
+    """Regression: a file system that will not sync a folder (a share that
+    refuses it as not permitted, or has no such call) failed every write
+    once folders were synced, though the file was named already: issuance
+    and uploads failed where they had worked, and ``document get`` said
+    未取回 of a copy it had made and recorded. Such a folder is left as it
+    is, as one that cannot be opened is."""
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(refusal, os.strerror(refusal))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    store = DocumentStore(tmp_path / "store")
+
+    ref = store.put(b"signed scan")
+
+    assert store.path_of(ref).read_bytes() == b"signed scan"
