@@ -282,6 +282,7 @@ CODES = {
     ("CorrectionSubmission", "field"),
     ("CorrectionSubmission", "requested_score"),
     ("CorrectionSubmission", "source_key"),
+    ("CorrectionSubmission", "draft"),  # 32 hexadecimal digits
     ("CorrectionDecision", "request_id"),
     ("CorrectionApply", "request_id"),
     ("InvoiceRecord", "number"),
