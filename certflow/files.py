@@ -78,14 +78,7 @@ def check_replaceable(path: Path) -> None:
 
 def private_dir(path: Path) -> Path:
     """Create ``path`` and its missing parents as 0700 folders; return it."""
-    missing: list[Path] = []
-    folder = path
-    while not folder.exists():
-        missing.append(folder)
-        if folder.parent == folder:
-            break
-        folder = folder.parent
-    for folder in reversed(missing):
+    for folder in reversed(_missing_folders(path)):
         try:
             folder.mkdir(mode=PRIVATE_DIR)
         except FileExistsError:
